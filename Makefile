@@ -1,0 +1,59 @@
+# datamgmt: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := python3-gfal2 gfal2 gfal2-plugin-file gfal2-plugin-http gfal2-plugin-xrootd \
+	gfal2-plugin-mock xrootd-server xrootd-client swig libssl-dev
+ROOT_USERNAME ?= root
+ROOT_PASSWORD ?= datamgmt-root
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint system-deps venv clean bench
+
+## Debian packages: gfal2 and its Python bindings, XRootD, and swig/openssl to build M2Crypto (fts3 client).
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@# gfal2's bindings come from Debian (see tests/servers/README); link them into the venv.
+	@if [ -f /usr/lib/python3/dist-packages/gfal2.cpython-311-x86_64-linux-gnu.so ]; then \
+		ln -sf /usr/lib/python3/dist-packages/gfal2.cpython-311-x86_64-linux-gnu.so \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')/"; fi
+	touch $(STAMP)
+
+venv: system-deps $(STAMP)
+
+## Start the whole service on an embedded SQLite catalogue under ./var/.
+run: venv
+	mkdir -p var
+	$(BIN)/datamgmt-admin db upgrade
+	$(BIN)/datamgmt-admin bootstrap --username $(ROOT_USERNAME) --password $(ROOT_PASSWORD)
+	$(BIN)/datamgmt-server --host $(HOST) --port $(PORT) --embedded
+
+lint: venv
+	$(BIN)/ruff check datamgmt tests bench
+	$(BIN)/lint-imports
+
+## Lint, then the whole suite on SQLite; again on PostgreSQL when DATAMGMT_TEST_DB_URL is set.
+test: lint
+	$(BIN)/pytest -q
+	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
+		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
+		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q; fi
+
+bench: venv
+	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,486 @@
+"""Data identifiers: files, datasets, containers, and the contents graph between them.
+
+Everything here is set-based: a call that adds or attaches N DIDs issues a fixed
+number of statements (existence checks in chunks, one bulk INSERT per table),
+never one query per DID.  Attaching queues the parent in ``updated_dids`` once, so
+the judge-evaluator re-evaluates the rules above it in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from datamgmt.core import validation
+from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
+from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
+from datamgmt.core.db.types import utcnow
+from datamgmt.exceptions import (
+    DataIdentifierAlreadyExists,
+    DataIdentifierNotFound,
+    DuplicateContent,
+    FileConsistencyMismatch,
+    InputValidationError,
+    ScopeNotFound,
+    UnsupportedOperation,
+)
+
+#: Rows per existence-check query: well under SQLite's bound-parameter limit.
+CHUNK = 5000
+COLLECTIONS = (DIDType.DATASET, DIDType.CONTAINER)
+
+DIDKey = tuple[str, str]
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def did_str(scope: str, name: str) -> str:
+    return f"{scope}:{name}"
+
+
+def not_found(scope: str, name: str) -> DataIdentifierNotFound:
+    return DataIdentifierNotFound(f"Data identifier {validation.shown(did_str(scope, name), 80)} not found")
+
+
+def did_dict(row: DataIdentifier) -> dict[str, Any]:
+    """A DID as the REST API shows it (Rucio's field names)."""
+    return {
+        "scope": row.scope,
+        "name": row.name,
+        "type": row.did_type.name,
+        "account": row.account,
+        "bytes": row.bytes,
+        "length": row.length,
+        "md5": row.md5,
+        "adler32": row.adler32,
+        "guid": row.guid,
+        "open": row.is_open,
+        "monotonic": row.monotonic,
+        "obsolete": row.obsolete,
+        "hidden": row.hidden,
+        "availability": row.availability.name,
+        "expired_at": row.expired_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "closed_at": row.closed_at,
+        "purge_replicas": row.purge_replicas,
+    }
+
+
+def check_scopes(session: Session, scopes: Iterable[str]) -> None:
+    """Raise ScopeNotFound unless every scope exists (one query)."""
+    wanted = set(scopes)
+    for scope in wanted:
+        validation.scope_name(scope)
+    found = set(session.scalars(select(Scope.scope).where(Scope.scope.in_(wanted))))
+    missing = wanted - found
+    if missing:
+        raise ScopeNotFound(f"Scope {validation.shown(sorted(missing)[0])} does not exist")
+
+
+def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, DataIdentifier]:
+    """The DIDs among ``keys`` that exist, fetched in chunks."""
+    found: dict[DIDKey, DataIdentifier] = {}
+    for part in chunks(list(dict.fromkeys(keys))):
+        rows = session.scalars(
+            select(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+        )
+        found.update({(row.scope, row.name): row for row in rows})
+    return found
+
+
+def get_did_row(session: Session, scope: str, name: str) -> DataIdentifier:
+    row = session.get(DataIdentifier, (scope, name)) if isinstance(scope, str) and isinstance(name, str) else None
+    if row is None or row.did_type in (DIDType.DELETED_FILE, DIDType.DELETED_DATASET, DIDType.DELETED_CONTAINER):
+        raise not_found(scope, name)
+    return row
+
+
+def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> dict[str, Any]:
+    """A DID; with ``dynamic`` an open collection's bytes and length are computed now."""
+    row = get_did_row(session, scope, name)
+    result = did_dict(row)
+    if dynamic and row.did_type in COLLECTIONS and row.is_open:
+        length, size = session.execute(
+            select(func.count(), func.coalesce(func.sum(Content.bytes), 0)).where(
+                Content.scope == scope, Content.name == name
+            )
+        ).one()
+        result.update(length=length, bytes=size)
+    return result
+
+
+# --- creation --------------------------------------------------------------------------------
+def _lifetime_to_expiry(lifetime: int | None) -> datetime | None:
+    if lifetime is None:
+        return None
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 0:
+        raise InputValidationError("lifetime must be a non-negative number of seconds")
+    return utcnow() + timedelta(seconds=lifetime)
+
+
+def add_collections(session: Session, dids: Sequence[dict[str, Any]], account: str) -> None:
+    """Register datasets and containers in bulk.
+
+    Each item: scope, name, type (DATASET or CONTAINER), optional lifetime, monotonic,
+    open (default True).  Files are created by registering replicas, as in Rucio.
+    """
+    rows: list[dict[str, Any]] = []
+    for did in dids:
+        scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
+        kind = DIDType.parse(did.get("type") or did.get("did_type") or "DATASET")
+        if kind not in COLLECTIONS:
+            raise UnsupportedOperation("Only collections (DATASET, CONTAINER) can be registered; files come with replicas")
+        rows.append(
+            {
+                "scope": scope,
+                "name": name,
+                "account": account,
+                "did_type": kind,
+                "is_open": bool(did.get("open", True)),
+                "monotonic": bool(did.get("monotonic", False)),
+                "expired_at": _lifetime_to_expiry(did.get("lifetime")),
+                "bytes": 0,
+                "length": 0,
+            }
+        )
+    _insert_new_dids(session, rows)
+
+
+def add_collection(
+    session: Session, scope: str, name: str, did_type: str, account: str, lifetime: int | None = None,
+    monotonic: bool = False,
+) -> None:
+    add_collections(
+        session,
+        [{"scope": scope, "name": name, "type": did_type, "lifetime": lifetime, "monotonic": monotonic}],
+        account,
+    )
+
+
+def _insert_new_dids(session: Session, rows: list[dict[str, Any]]) -> None:
+    keys = [(row["scope"], row["name"]) for row in rows]
+    if len(set(keys)) != len(keys):
+        raise DataIdentifierAlreadyExists("the request names the same DID twice")
+    check_scopes(session, {scope for scope, _ in keys})
+    clash = existing_dids(session, keys)
+    if clash:
+        scope, name = next(iter(clash))
+        raise DataIdentifierAlreadyExists(f"Data identifier {validation.shown(did_str(scope, name), 80)} already exists")
+    if rows:
+        session.execute(insert(DataIdentifier), rows)
+
+
+def add_files(session: Session, files: Sequence[dict[str, Any]], account: str) -> list[dict[str, Any]]:
+    """Create the file DIDs that do not exist yet; check the others' checksums match.
+
+    Returns the validated file records (scope, name, bytes, adler32, md5, guid) in input
+    order.  Used by replica registration, which is how files enter the catalogue.
+    """
+    records = [_file_record(f) for f in files]
+    keys = [(r["scope"], r["name"]) for r in records]
+    check_scopes(session, {scope for scope, _ in keys})
+    known = existing_dids(session, keys)
+    new_rows: dict[DIDKey, dict[str, Any]] = {}
+    for record, key in zip(records, keys, strict=True):
+        row = known.get(key)
+        if row is None:
+            new_rows.setdefault(key, {**record, "account": account, "did_type": DIDType.FILE})
+            continue
+        if row.did_type != DIDType.FILE:
+            raise UnsupportedOperation(f"{validation.shown(did_str(*key), 80)} is a {row.did_type.name}, not a file")
+        _check_consistency(row, record)
+    if new_rows:
+        session.execute(insert(DataIdentifier), list(new_rows.values()))
+    return records
+
+
+def _file_record(item: dict[str, Any]) -> dict[str, Any]:
+    scope, name = validation.scope_name(item.get("scope")), validation.did_name(item.get("name"))
+    size = item.get("bytes")
+    validation.non_negative_int(size, "bytes")
+    adler = item.get("adler32")
+    md5 = item.get("md5")
+    if adler is None and md5 is None:
+        raise InputValidationError(f"file {validation.shown(did_str(scope, name), 80)} needs an adler32 or md5")
+    guid = item.get("guid")
+    return {
+        "scope": scope,
+        "name": name,
+        "bytes": size,
+        "adler32": None if adler is None else validation.adler32(adler),
+        "md5": None if md5 is None else validation.md5(md5),
+        "guid": guid.replace("-", "").lower() if isinstance(guid, str) else None,
+    }
+
+
+def _check_consistency(row: DataIdentifier, record: dict[str, Any]) -> None:
+    for field in ("bytes", "adler32", "md5"):
+        ours, theirs = getattr(row, field), record.get(field)
+        if ours is not None and theirs is not None and ours != theirs:
+            raise FileConsistencyMismatch(
+                f"{field} of {validation.shown(did_str(row.scope, row.name), 80)} differs from the catalogue"
+            )
+
+
+# --- contents --------------------------------------------------------------------------------
+def attach(session: Session, scope: str, name: str, children: Sequence[dict[str, Any]]) -> int:
+    """Attach DIDs to a collection in bulk; returns how many were attached.
+
+    Datasets take files; containers take datasets or containers, never mixed.  The
+    parent is queued once for the judge-evaluator.
+    """
+    parent = get_did_row(session, scope, name)
+    if parent.did_type not in COLLECTIONS:
+        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it")
+    if not parent.is_open:
+        raise UnsupportedOperation(f"Data identifier {validation.shown(did_str(scope, name), 80)} is closed")
+    keys = [(validation.scope_name(c.get("scope")), validation.did_name(c.get("name"))) for c in children]
+    if len(set(keys)) != len(keys):
+        raise DuplicateContent("the request attaches the same DID twice")
+    if (scope, name) in keys:
+        raise UnsupportedOperation("a collection cannot be attached to itself")
+    found = existing_dids(session, keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise not_found(*missing[0])
+    child_rows = [found[key] for key in keys]
+    _check_child_types(parent, child_rows)
+    if parent.did_type == DIDType.CONTAINER:
+        _refuse_cycles(session, parent, keys)
+    already = _existing_contents(session, scope, name, keys)
+    if already:
+        raise DuplicateContent(
+            f"{validation.shown(did_str(*already[0]), 80)} is already attached to {validation.shown(did_str(scope, name), 80)}"
+        )
+    if keys:
+        session.execute(insert(Content), [_content_row(parent, child) for child in child_rows])
+        _bump_collection(session, parent, child_rows, sign=1)
+        queue_reevaluation(session, scope, name, DIDReEvaluation.ATTACH)
+    return len(keys)
+
+
+def _check_child_types(parent: DataIdentifier, children: list[DataIdentifier]) -> None:
+    types = {child.did_type for child in children}
+    if parent.did_type == DIDType.DATASET and types - {DIDType.FILE}:
+        raise UnsupportedOperation("a dataset holds files only")
+    if parent.did_type == DIDType.CONTAINER:
+        if DIDType.FILE in types:
+            raise UnsupportedOperation("a container holds datasets or containers, not files")
+        if len(types) > 1:
+            raise UnsupportedOperation("Mixed collection is not allowed")
+    lost = [c for c in children if c.availability == DIDAvailability.LOST]
+    if lost:
+        raise UnsupportedOperation(f"{validation.shown(did_str(lost[0].scope, lost[0].name), 80)} is LOST")
+
+
+def _refuse_cycles(session: Session, parent: DataIdentifier, keys: list[DIDKey]) -> None:
+    ancestors = {(a["scope"], a["name"]) for a in list_all_parents(session, parent.scope, parent.name)}
+    cycle = ancestors.intersection(keys)
+    if cycle:
+        raise UnsupportedOperation(f"attaching {validation.shown(did_str(*cycle.pop()), 80)} would create a cycle")
+
+
+def _existing_contents(session: Session, scope: str, name: str, keys: list[DIDKey]) -> list[DIDKey]:
+    found: list[DIDKey] = []
+    for part in chunks(keys):
+        found.extend(
+            session.execute(
+                select(Content.child_scope, Content.child_name).where(
+                    Content.scope == scope,
+                    Content.name == name,
+                    tuple_(Content.child_scope, Content.child_name).in_(part),
+                )
+            ).tuples()
+        )
+    return found
+
+
+def _content_row(parent: DataIdentifier, child: DataIdentifier) -> dict[str, Any]:
+    return {
+        "scope": parent.scope,
+        "name": parent.name,
+        "child_scope": child.scope,
+        "child_name": child.name,
+        "did_type": parent.did_type,
+        "child_type": child.did_type,
+        "bytes": child.bytes,
+        "adler32": child.adler32,
+        "md5": child.md5,
+        "guid": child.guid,
+        "events": child.events,
+        "rule_evaluation": True,
+    }
+
+
+def _bump_collection(session: Session, parent: DataIdentifier, children: list[DataIdentifier], sign: int) -> None:
+    size = sum(child.bytes or 0 for child in children)
+    session.execute(
+        update(DataIdentifier)
+        .where(DataIdentifier.scope == parent.scope, DataIdentifier.name == parent.name)
+        .values(
+            bytes=func.coalesce(DataIdentifier.bytes, 0) + sign * size,
+            length=func.coalesce(DataIdentifier.length, 0) + sign * len(children),
+        )
+    )
+
+
+def queue_reevaluation(session: Session, scope: str, name: str, action: DIDReEvaluation) -> None:
+    session.execute(insert(UpdatedDID).values(scope=scope, name=name, rule_evaluation_action=action))
+
+
+def detach(session: Session, scope: str, name: str, children: Sequence[dict[str, Any]]) -> int:
+    """Detach DIDs from a collection; the evaluator then drops their locks."""
+    parent = get_did_row(session, scope, name)
+    if parent.did_type not in COLLECTIONS:
+        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file")
+    keys = [(validation.scope_name(c.get("scope")), validation.did_name(c.get("name"))) for c in children]
+    present = set(_existing_contents(session, scope, name, keys))
+    absent = [key for key in keys if key not in present]
+    if absent:
+        raise not_found(*absent[0])
+    if parent.monotonic:
+        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed")
+    rows = list(existing_dids(session, keys).values())
+    for part in chunks(keys):
+        session.execute(
+            delete(Content).where(
+                Content.scope == scope,
+                Content.name == name,
+                tuple_(Content.child_scope, Content.child_name).in_(part),
+            )
+        )
+    _bump_collection(session, parent, rows, sign=-1)
+    queue_reevaluation(session, scope, name, DIDReEvaluation.DETACH)
+    return len(keys)
+
+
+def list_content(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
+    get_did_row(session, scope, name)
+    rows = session.execute(
+        select(Content.child_scope, Content.child_name, Content.child_type, Content.bytes, Content.adler32, Content.md5)
+        .where(Content.scope == scope, Content.name == name)
+        .order_by(Content.child_scope, Content.child_name)
+    )
+    for child_scope, child_name, child_type, size, adler, md5 in rows:
+        yield {
+            "scope": child_scope,
+            "name": child_name,
+            "type": child_type.name,
+            "bytes": size,
+            "adler32": adler,
+            "md5": md5,
+        }
+
+
+def descendants_cte(scope: str, name: str):  # type: ignore[no-untyped-def]
+    """A recursive CTE of every (scope, name, type) below a DID, at any depth."""
+    base = select(Content.child_scope.label("scope"), Content.child_name.label("name"), Content.child_type.label("type")).where(
+        Content.scope == scope, Content.name == name
+    )
+    tree = base.cte("descendants", recursive=True)
+    step = select(Content.child_scope, Content.child_name, Content.child_type).join(
+        tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name)
+    )
+    return tree.union(step)
+
+
+def file_keys_query(scope: str, name: str, did_type: DIDType):  # type: ignore[no-untyped-def]
+    """A SELECT of (scope, name) of every file under a DID (itself, for a file)."""
+    if did_type == DIDType.FILE:
+        return select(literal(scope).label("scope"), literal(name).label("name"))
+    tree = descendants_cte(scope, name)
+    return select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.FILE).distinct()
+
+
+def list_files(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
+    """Every file below a DID, recursively, streamed in name order."""
+    row = get_did_row(session, scope, name)
+    keys = file_keys_query(scope, name, row.did_type).subquery()
+    query = (
+        select(DataIdentifier)
+        .join(keys, and_(DataIdentifier.scope == keys.c.scope, DataIdentifier.name == keys.c.name))
+        .order_by(DataIdentifier.scope, DataIdentifier.name)
+        .execution_options(yield_per=1000)
+    )
+    for did in session.scalars(query):
+        yield {
+            "scope": did.scope,
+            "name": did.name,
+            "bytes": did.bytes,
+            "adler32": did.adler32,
+            "md5": did.md5,
+            "guid": did.guid,
+            "events": did.events,
+        }
+
+
+def list_parents(session: Session, scope: str, name: str) -> list[dict[str, Any]]:
+    get_did_row(session, scope, name)
+    rows = session.execute(
+        select(Content.scope, Content.name, Content.did_type).where(
+            Content.child_scope == scope, Content.child_name == name
+        )
+    )
+    return [{"scope": s, "name": n, "type": t.name} for s, n, t in rows]
+
+
+def list_all_parents(session: Session, scope: str, name: str) -> list[dict[str, Any]]:
+    """Every ancestor of a DID, recursively (one recursive query)."""
+    base = select(Content.scope, Content.name, Content.did_type).where(
+        Content.child_scope == scope, Content.child_name == name
+    )
+    tree = base.cte("ancestors", recursive=True)
+    step = select(Content.scope, Content.name, Content.did_type).join(
+        tree, and_(Content.child_scope == tree.c.scope, Content.child_name == tree.c.name)
+    )
+    tree = tree.union(step)
+    rows = session.execute(select(tree.c.scope, tree.c.name, tree.c.did_type))
+    return [{"scope": s, "name": n, "type": t.name} for s, n, t in rows]
+
+
+# --- status and lifetime ---------------------------------------------------------------------
+def set_status(session: Session, scope: str, name: str, is_open: bool, is_admin: bool = False) -> None:
+    """Close a collection (freezing its bytes and length) or, as an admin, reopen it."""
+    row = get_did_row(session, scope, name)
+    if row.did_type not in COLLECTIONS:
+        raise UnsupportedOperation("only collections can be opened or closed")
+    if is_open and not row.is_open and not is_admin:
+        raise UnsupportedOperation("only an admin can reopen a closed collection")
+    if not is_open and row.is_open:
+        length, size = session.execute(
+            select(func.count(), func.coalesce(func.sum(Content.bytes), 0)).where(
+                Content.scope == scope, Content.name == name
+            )
+        ).one()
+        row.length, row.bytes, row.closed_at = length, size, utcnow()
+    row.is_open = bool(is_open)
+    session.flush()
+
+
+def set_lifetime(session: Session, scope: str, name: str, lifetime: int | None) -> None:
+    """Set or clear a DID's lifetime; expired collections are removed by the undertaker."""
+    row = get_did_row(session, scope, name)
+    row.expired_at = _lifetime_to_expiry(lifetime)
+    session.flush()
+
+
+def list_dids_by_pattern(session: Session, scope: str, pattern: str, did_type: str | None = None) -> Iterator[dict[str, Any]]:
+    """DIDs of a scope whose name matches a ``*`` wildcard pattern (the simple filter)."""
+    check_scopes(session, [scope])
+    like = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
+    query = select(DataIdentifier).where(DataIdentifier.scope == scope, DataIdentifier.name.like(like, escape="\\"))
+    if did_type and did_type.upper() != "ALL":
+        kinds = [DIDType.DATASET, DIDType.CONTAINER] if did_type.upper() == "COLLECTION" else [DIDType.parse(did_type)]
+        query = query.where(DataIdentifier.did_type.in_(kinds))
+    for row in session.scalars(query.order_by(DataIdentifier.name).execution_options(yield_per=1000)):
+        yield did_dict(row)
+
+

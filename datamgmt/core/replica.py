@@ -1,0 +1,248 @@
+"""Replicas: which RSE holds a copy of which file, and in what state.
+
+Registration is bulk: one chunked existence check and one INSERT per table for any
+number of files.  Listing streams from a server-side cursor grouped by file, so a
+caller can serve 10^6 replicas with flat memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from datamgmt.core import validation
+from datamgmt.core.db.constants import BadFilesStatus, DIDType, ReplicaState
+from datamgmt.core.db.models import RSE, BadReplica, DataIdentifier, Replica, UpdatedRSECounter
+from datamgmt.core.db.types import utcnow
+from datamgmt.core.did import COLLECTIONS, add_files, chunks, existing_dids, file_keys_query, not_found
+from datamgmt.core.rse import get_rse, get_rse_id
+from datamgmt.exceptions import (
+    Duplicate,
+    InputValidationError,
+    ReplicaNotFound,
+    UnsupportedOperation,
+)
+
+DIDKey = tuple[str, str]
+
+
+def add_replicas(
+    session: Session,
+    rse: str,
+    files: Sequence[dict[str, Any]],
+    account: str,
+    state: ReplicaState = ReplicaState.AVAILABLE,
+    tombstone: datetime | None = None,
+) -> int:
+    """Register replicas on one RSE, creating missing file DIDs; returns how many.
+
+    Each file: scope, name, bytes, adler32 and/or md5, optional guid, optional ``pfn``
+    or ``path`` (required on non-deterministic RSEs), optional ``state``.
+    """
+    info = get_rse(session, rse)
+    records = add_files(session, files, account)
+    keys = [(r["scope"], r["name"]) for r in records]
+    if len(set(keys)) != len(keys):
+        raise Duplicate("the request names the same file twice")
+    clash = _existing_replica_keys(session, info.id, keys)
+    if clash:
+        raise Duplicate(f"File replica {validation.shown(':'.join(clash[0]), 80)} already exists on {rse}")
+    now = utcnow()
+    rows = []
+    for record, item in zip(records, files, strict=True):
+        path = item.get("path")
+        if not info.deterministic and not path:
+            raise InputValidationError(f"RSE {rse} is non-deterministic: every replica needs a path")
+        rows.append(
+            {
+                "scope": record["scope"],
+                "name": record["name"],
+                "rse_id": info.id,
+                "bytes": record["bytes"],
+                "adler32": record["adler32"],
+                "md5": record["md5"],
+                "path": path,
+                "state": ReplicaState.parse(item.get("state") or state),
+                "lock_cnt": 0,
+                "tombstone": item.get("tombstone", tombstone),
+                "accessed_at": now,
+            }
+        )
+    if rows:
+        session.execute(insert(Replica), rows)
+        record_rse_delta(session, info.id, len(rows), sum(r["bytes"] for r in rows))
+    return len(rows)
+
+
+def record_rse_delta(session: Session, rse_id: str, files: int, size: int) -> None:
+    """Queue a change of an RSE's catalogue usage for abacus."""
+    session.execute(insert(UpdatedRSECounter).values(rse_id=rse_id, files=files, bytes=size))
+
+
+def _existing_replica_keys(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> list[DIDKey]:
+    found: list[DIDKey] = []
+    for part in chunks(list(keys)):
+        found.extend(
+            session.execute(
+                select(Replica.scope, Replica.name).where(
+                    Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part)
+                )
+            ).tuples()
+        )
+    return found
+
+
+def get_replica(session: Session, rse: str, scope: str, name: str) -> dict[str, Any]:
+    rse_id = get_rse_id(session, rse)
+    row = session.get(Replica, (scope, name, rse_id))
+    if row is None:
+        raise ReplicaNotFound(f"Replica {validation.shown(scope + ':' + name, 80)} not found on {rse}")
+    return _replica_dict(row, rse)
+
+
+def _replica_dict(row: Replica, rse: str) -> dict[str, Any]:
+    return {
+        "scope": row.scope,
+        "name": row.name,
+        "rse_id": row.rse_id,
+        "rse": rse,
+        "bytes": row.bytes,
+        "adler32": row.adler32,
+        "md5": row.md5,
+        "path": row.path,
+        "state": row.state.name,
+        "lock_cnt": row.lock_cnt,
+        "tombstone": row.tombstone,
+        "accessed_at": row.accessed_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> list[DIDKey]:
+    """The files named by ``dids``: files as they are, collections resolved recursively."""
+    keys = [(validation.scope_name(d.get("scope")), validation.did_name(d.get("name"))) for d in dids]
+    found = existing_dids(session, keys)
+    files: dict[DIDKey, None] = {}
+    for key in keys:
+        row = found.get(key)
+        if row is None:
+            raise not_found(*key)
+        if row.did_type == DIDType.FILE:
+            files[key] = None
+        elif row.did_type in COLLECTIONS:
+            files.update(dict.fromkeys(session.execute(file_keys_query(key[0], key[1], row.did_type)).tuples()))
+    return list(files)
+
+
+def list_replicas(
+    session: Session,
+    dids: Sequence[dict[str, Any]],
+    rse_ids: set[str] | None = None,
+    all_states: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Replicas of the files under ``dids``, one dict per file with its replicas.
+
+    Files without a (matching) replica are yielded with an empty ``replicas`` list,
+    because clients (and Rucio's) show them so.
+    """
+    for part in chunks(expand_to_files(session, dids)):
+        query = (
+            select(DataIdentifier, Replica, RSE.rse)
+            .outerjoin(
+                Replica,
+                and_(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
+            )
+            .outerjoin(RSE, RSE.id == Replica.rse_id)
+            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            .order_by(DataIdentifier.scope, DataIdentifier.name)
+            .execution_options(yield_per=1000)
+        )
+        rows = session.execute(query)
+        for (scope, name), group in groupby(rows, key=lambda r: (r[0].scope, r[0].name)):
+            entries = list(group)
+            did = entries[0][0]
+            replicas = [
+                _replica_dict(replica, rse)
+                for _, replica, rse in entries
+                if replica is not None
+                and (rse_ids is None or replica.rse_id in rse_ids)
+                and (all_states or replica.state == ReplicaState.AVAILABLE)
+            ]
+            yield {
+                "scope": scope,
+                "name": name,
+                "bytes": did.bytes,
+                "adler32": did.adler32,
+                "md5": did.md5,
+                "replicas": replicas,
+            }
+
+
+def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str, Any]]) -> None:
+    """Set the state of replicas on one RSE; each update: scope, name, state."""
+    rse_id = get_rse_id(session, rse)
+    by_state: dict[ReplicaState, list[DIDKey]] = {}
+    for item in updates:
+        key = (validation.scope_name(item.get("scope")), validation.did_name(item.get("name")))
+        by_state.setdefault(ReplicaState.parse(item.get("state", "")), []).append(key)
+    for state, keys in by_state.items():
+        if state == ReplicaState.BEING_DELETED:
+            raise UnsupportedOperation("BEING_DELETED is set by the reaper only")
+        present = _existing_replica_keys(session, rse_id, keys)
+        if len(present) != len(set(keys)):
+            missing = sorted(set(keys) - set(present))[0]
+            raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing), 80)} not found on {rse}")
+        for part in chunks(keys):
+            session.execute(
+                update(Replica)
+                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .values(state=state)
+            )
+
+
+def declare_bad_replicas(session: Session, rse: str, keys: Sequence[DIDKey], reason: str, account: str) -> None:
+    """Mark replicas BAD and record why, for the necromancer-style recovery to act on."""
+    rse_id = get_rse_id(session, rse)
+    present = set(_existing_replica_keys(session, rse_id, keys))
+    missing = [key for key in keys if key not in present]
+    if missing:
+        raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} not found on {rse}")
+    now = utcnow()
+    session.execute(
+        insert(BadReplica),
+        [
+            {
+                "scope": s,
+                "name": n,
+                "rse_id": rse_id,
+                "state": BadFilesStatus.BAD,
+                "created_at": now,
+                "reason": (reason or "")[:255],
+                "account": account,
+            }
+            for s, n in dict.fromkeys(keys)
+        ],
+    )
+    for part in chunks(list(keys)):
+        session.execute(
+            update(Replica)
+            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .values(state=ReplicaState.BAD)
+        )
+
+
+def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:
+    """Record access, which the reaper's least-recently-used order reads."""
+    now = utcnow()
+    for part in chunks(list(keys)):
+        session.execute(
+            update(Replica)
+            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .values(accessed_at=now)
+        )

@@ -1,0 +1,455 @@
+"""RSEs: storage endpoints with attributes, protocols, availability, limits, usage and distances.
+
+Anything that changes what an RSE expression can select (the RSE row, its attributes,
+its availability, its usage) calls :func:`rse_changed`; listeners such as the
+expression cache run once the transaction commits, so no process can cache a state
+that was rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import validation
+from datamgmt.core.db.constants import RSEType
+from datamgmt.core.db.models import RSE, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
+from datamgmt.core.db.types import utcnow
+from datamgmt.exceptions import (
+    Duplicate,
+    InputValidationError,
+    RSEAttributeNotFound,
+    RSENotFound,
+    RSEProtocolNotSupported,
+)
+
+#: Called with no arguments after a commit that changed any RSE.
+RSE_CHANGE_LISTENERS: list[Callable[[], None]] = []
+
+_PENDING_KEY = "datamgmt.rse_changed"
+_HOOKED_KEY = "datamgmt.rse_hooked"
+_OPERATIONS = ("read", "write", "delete")
+_WAN_ONLY = ("third_party_copy_read", "third_party_copy_write")
+
+
+def rse_changed(session: Session) -> None:
+    """Run the change listeners after this session's next commit (not after a rollback)."""
+    session.info[_PENDING_KEY] = True
+    if session.info.get(_HOOKED_KEY):
+        return
+    session.info[_HOOKED_KEY] = True
+    event.listen(session, "after_commit", _after_commit)
+    event.listen(session, "after_soft_rollback", _after_rollback)
+
+
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_PENDING_KEY, False):
+        for listener in list(RSE_CHANGE_LISTENERS):
+            listener()
+
+
+def _after_rollback(session: Session, _previous_transaction: object) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+@dataclass(frozen=True)
+class RSEInfo:
+    id: str
+    rse: str
+    rse_type: str
+    deterministic: bool
+    volatile: bool
+    staging_area: bool
+    availability_read: bool
+    availability_write: bool
+    availability_delete: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: RSE) -> RSEInfo:
+        return cls(
+            id=row.id,
+            rse=row.rse,
+            rse_type=row.rse_type.name,
+            deterministic=row.deterministic,
+            volatile=row.volatile,
+            staging_area=row.staging_area,
+            availability_read=row.availability_read,
+            availability_write=row.availability_write,
+            availability_delete=row.availability_delete,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    @property
+    def availability(self) -> int:
+        """Rucio's legacy bitmask: read=4, write=2, delete=1."""
+        return 4 * self.availability_read + 2 * self.availability_write + self.availability_delete
+
+
+# --- the RSE itself --------------------------------------------------------------------------
+def add_rse(
+    session: Session,
+    rse: str,
+    rse_type: str = "DISK",
+    deterministic: bool = True,
+    volatile: bool = False,
+    staging_area: bool = False,
+) -> str:
+    """Create an RSE and its ``<name>=true`` attribute; returns the new id."""
+    validation.rse_name(rse)
+    if session.scalar(select(RSE.id).where(RSE.rse == rse)) is not None:
+        raise Duplicate(f"RSE {validation.shown(rse)} already exists!")
+    row = RSE(
+        rse=rse,
+        rse_type=RSEType.parse(rse_type),
+        deterministic=bool(deterministic),
+        volatile=bool(volatile),
+        staging_area=bool(staging_area),
+    )
+    session.add(row)
+    session.flush()
+    session.add(RSEAttribute(rse_id=row.id, key=rse, value="true"))
+    session.flush()
+    rse_changed(session)
+    return row.id
+
+
+def _row(session: Session, rse: str) -> RSE:
+    row = session.scalar(select(RSE).where(RSE.rse == rse, RSE.deleted.is_(False))) if isinstance(rse, str) else None
+    if row is None:
+        raise RSENotFound(f"RSE {validation.shown(rse)} cannot be found")
+    return row
+
+
+def get_rse(session: Session, rse: str) -> RSEInfo:
+    return RSEInfo.of(_row(session, rse))
+
+
+def get_rse_id(session: Session, rse: str) -> str:
+    return _row(session, rse).id
+
+
+def rse_ids_by_name(session: Session, names: list[str]) -> dict[str, str]:
+    """Ids of many RSEs in one query; unknown names raise RSENotFound."""
+    wanted = set(names)
+    found = dict(session.execute(select(RSE.rse, RSE.id).where(RSE.rse.in_(wanted), RSE.deleted.is_(False))).all())
+    missing = wanted - found.keys()
+    if missing:
+        raise RSENotFound(f"RSE {validation.shown(sorted(missing)[0])} cannot be found")
+    return found
+
+
+def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
+    query = select(RSE.id, RSE.rse)
+    if ids is not None:
+        query = query.where(RSE.id.in_(set(ids)))
+    return dict(session.execute(query).all())
+
+
+def list_rses(session: Session) -> list[RSEInfo]:
+    rows = session.scalars(select(RSE).where(RSE.deleted.is_(False)).order_by(RSE.rse))
+    return [RSEInfo.of(row) for row in rows]
+
+
+_UPDATABLE = {
+    "availability_read",
+    "availability_write",
+    "availability_delete",
+    "deterministic",
+    "volatile",
+    "staging_area",
+    "rse_type",
+}
+
+
+def update_rse(session: Session, rse: str, parameters: dict[str, Any]) -> None:
+    """Change flags of an RSE; ``availability`` (the 0-7 bitmask) is accepted as Rucio does."""
+    row = _row(session, rse)
+    for key, value in parameters.items():
+        if key == "availability":
+            mask = int(value)
+            row.availability_read, row.availability_write, row.availability_delete = (
+                bool(mask & 4),
+                bool(mask & 2),
+                bool(mask & 1),
+            )
+        elif key == "rse_type":
+            row.rse_type = RSEType.parse(value)
+        elif key in _UPDATABLE:
+            setattr(row, key, _as_bool(value, key))
+        else:
+            raise InputValidationError(f"RSE parameter {validation.shown(key)} cannot be updated")
+    session.flush()
+    rse_changed(session)
+
+
+def _as_bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputValidationError(f"{what} must be a boolean, not {validation.shown(value)}")
+
+
+def delete_rse(session: Session, rse: str) -> None:
+    """Soft-delete an RSE that holds no replicas."""
+    from datamgmt.core.db.models import Replica
+
+    row = _row(session, rse)
+    if session.scalar(select(Replica.rse_id).where(Replica.rse_id == row.id).limit(1)) is not None:
+        raise InputValidationError(f"RSE {rse} still holds replicas and cannot be deleted")
+    row.deleted = True
+    row.deleted_at = utcnow()
+    # The name is freed for reuse; the row stays for history.
+    row.rse = f"{row.rse}-deleted-{row.id[:8]}"
+    session.execute(delete(RSEAttribute).where(RSEAttribute.rse_id == row.id))
+    session.flush()
+    rse_changed(session)
+
+
+# --- attributes ------------------------------------------------------------------------------
+def _attr_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if len(text) > 255:
+        raise InputValidationError("attribute values are limited to 255 characters")
+    return text
+
+
+def attr_value(text: str) -> str | bool:
+    """Read back a stored value: 'true'/'false' become booleans, as in Rucio."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    return text
+
+
+def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
+    row = _row(session, rse)
+    validation.attribute_key(key)
+    existing = session.get(RSEAttribute, (row.id, key))
+    if existing is None:
+        session.add(RSEAttribute(rse_id=row.id, key=key, value=_attr_text(value)))
+    else:
+        existing.value = _attr_text(value)
+    session.flush()
+    rse_changed(session)
+
+
+def del_rse_attribute(session: Session, rse: str, key: str) -> None:
+    row = _row(session, rse)
+    result = session.execute(delete(RSEAttribute).where(RSEAttribute.rse_id == row.id, RSEAttribute.key == key))
+    if result.rowcount == 0:
+        raise RSEAttributeNotFound(f"RSE {rse} has no attribute {validation.shown(key)}")
+    rse_changed(session)
+
+
+def list_rse_attributes(session: Session, rse: str) -> dict[str, str | bool]:
+    row = _row(session, rse)
+    rows = session.execute(select(RSEAttribute.key, RSEAttribute.value).where(RSEAttribute.rse_id == row.id))
+    return {key: attr_value(value) for key, value in rows}
+
+
+def get_rse_attribute(session: Session, rse_id: str, key: str) -> str | bool | None:
+    value = session.scalar(select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id, RSEAttribute.key == key))
+    return None if value is None else attr_value(value)
+
+
+# --- protocols -------------------------------------------------------------------------------
+def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
+    columns: dict[str, int] = {}
+    for domain, ops in (domains or {}).items():
+        if domain not in ("lan", "wan"):
+            raise InputValidationError(f"unknown protocol domain {validation.shown(domain)} (lan, wan)")
+        for op, priority in (ops or {}).items():
+            column = op if op in _WAN_ONLY else f"{op}_{domain}"
+            if op not in _OPERATIONS and op not in _WAN_ONLY:
+                raise InputValidationError(f"unknown protocol operation {validation.shown(op)}")
+            if op in _WAN_ONLY and domain != "wan":
+                raise InputValidationError(f"{op} belongs to the wan domain")
+            if priority is None or isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
+                raise InputValidationError(f"protocol priority for {column} must be a non-negative integer")
+            columns[column] = priority
+    return columns
+
+
+def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None:
+    """Register an access protocol, given as Rucio's record (scheme, hostname, port, prefix, impl, domains)."""
+    row = _row(session, rse)
+    scheme = parameters.get("scheme")
+    if not isinstance(scheme, str) or not scheme.isidentifier() and not scheme.replace("-", "").isalnum():
+        raise InputValidationError("protocol needs a scheme such as root, davs, https, s3, file or mock")
+    hostname = str(parameters.get("hostname") or "")
+    try:
+        port = int(parameters.get("port") or 0)
+    except (TypeError, ValueError) as exc:
+        raise InputValidationError("protocol port must be an integer") from exc
+    if session.get(RSEProtocol, (row.id, scheme, hostname, port)) is not None:
+        raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
+    extended = parameters.get("extended_attributes")
+    session.add(
+        RSEProtocol(
+            rse_id=row.id,
+            scheme=scheme,
+            hostname=hostname,
+            port=port,
+            prefix=str(parameters.get("prefix") or ""),
+            impl=str(parameters.get("impl") or _default_impl(scheme)),
+            extended_attributes=json.dumps(extended) if extended is not None else None,
+            **_priorities(parameters.get("domains") or _default_domains()),
+        )
+    )
+    session.flush()
+
+
+def _default_impl(scheme: str) -> str:
+    return {"file": "posix", "s3": "s3"}.get(scheme, "gfal2")
+
+
+def _default_domains() -> dict[str, dict[str, int]]:
+    return {
+        "lan": {"read": 1, "write": 1, "delete": 1},
+        "wan": {"read": 1, "write": 1, "delete": 1, "third_party_copy_read": 1, "third_party_copy_write": 1},
+    }
+
+
+def protocol_record(row: RSEProtocol) -> dict[str, Any]:
+    """The protocol as Rucio serialises it, with per-domain operation priorities."""
+    return {
+        "scheme": row.scheme,
+        "hostname": row.hostname,
+        "port": row.port,
+        "prefix": row.prefix or "",
+        "impl": row.impl,
+        "domains": {
+            "lan": {op: getattr(row, f"{op}_lan") for op in _OPERATIONS},
+            "wan": {
+                **{op: getattr(row, f"{op}_wan") for op in _OPERATIONS},
+                **{op: getattr(row, op) for op in _WAN_ONLY},
+            },
+        },
+        "extended_attributes": json.loads(row.extended_attributes) if row.extended_attributes else None,
+    }
+
+
+def list_protocols(session: Session, rse: str) -> list[dict[str, Any]]:
+    row = _row(session, rse)
+    rows = session.scalars(select(RSEProtocol).where(RSEProtocol.rse_id == row.id).order_by(RSEProtocol.scheme))
+    return [protocol_record(p) for p in rows]
+
+
+def protocols_by_rse_id(session: Session, rse_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Protocols of many RSEs in one query, for PFN building in bulk."""
+    result: dict[str, list[dict[str, Any]]] = {rse_id: [] for rse_id in rse_ids}
+    for row in session.scalars(select(RSEProtocol).where(RSEProtocol.rse_id.in_(set(rse_ids)))):
+        result[row.rse_id].append(protocol_record(row))
+    return result
+
+
+def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None = None, port: int | None = None) -> None:
+    row = _row(session, rse)
+    query = delete(RSEProtocol).where(RSEProtocol.rse_id == row.id, RSEProtocol.scheme == scheme)
+    if hostname is not None:
+        query = query.where(RSEProtocol.hostname == hostname)
+    if port is not None:
+        query = query.where(RSEProtocol.port == int(port))
+    if session.execute(query).rowcount == 0:
+        raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
+
+
+# --- limits, usage, distances ----------------------------------------------------------------
+def set_rse_limits(session: Session, rse: str, name: str, value: int) -> None:
+    row = _row(session, rse)
+    validation.attribute_key(name)
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as exc:
+        raise InputValidationError(f"limit {name} must be an integer") from exc
+    existing = session.get(RSELimit, (row.id, name))
+    if existing is None:
+        session.add(RSELimit(rse_id=row.id, name=name, value=number))
+    else:
+        existing.value = number
+    session.flush()
+    rse_changed(session)
+
+
+def delete_rse_limits(session: Session, rse: str, name: str) -> None:
+    row = _row(session, rse)
+    session.execute(delete(RSELimit).where(RSELimit.rse_id == row.id, RSELimit.name == name))
+    rse_changed(session)
+
+
+def get_rse_limits(session: Session, rse: str) -> dict[str, int]:
+    row = _row(session, rse)
+    return dict(session.execute(select(RSELimit.name, RSELimit.value).where(RSELimit.rse_id == row.id)).all())
+
+
+def set_rse_usage(
+    session: Session, rse: str, source: str, used: int, free: int | None, files: int | None = None
+) -> None:
+    row = _row(session, rse)
+    existing = session.get(RSEUsage, (row.id, source))
+    if existing is None:
+        session.add(RSEUsage(rse_id=row.id, source=source, used=int(used), free=free, files=int(files or 0)))
+    else:
+        existing.used, existing.free, existing.files = int(used), free, int(files or 0)
+    session.flush()
+    rse_changed(session)
+
+
+def get_rse_usage(session: Session, rse: str, source: str | None = None) -> list[dict[str, Any]]:
+    row = _row(session, rse)
+    query = select(RSEUsage).where(RSEUsage.rse_id == row.id)
+    if source:
+        query = query.where(RSEUsage.source == source)
+    return [
+        {
+            "rse_id": u.rse_id,
+            "rse": row.rse,
+            "source": u.source,
+            "used": u.used,
+            "free": u.free,
+            "total": None if u.free is None else u.used + u.free,
+            "files": u.files,
+            "updated_at": u.updated_at,
+        }
+        for u in session.scalars(query)
+    ]
+
+
+def set_distance(session: Session, source: str, destination: str, distance: int) -> None:
+    src, dst = _row(session, source), _row(session, destination)
+    if isinstance(distance, bool) or not isinstance(distance, int):
+        raise InputValidationError("distance must be an integer")
+    existing = session.get(Distance, (src.id, dst.id))
+    if existing is None:
+        session.add(Distance(src_rse_id=src.id, dest_rse_id=dst.id, distance=max(distance, 0)))
+    else:
+        existing.distance = max(distance, 0)
+    session.flush()
+
+
+def get_distances(session: Session, source: str, destination: str) -> list[dict[str, Any]]:
+    src, dst = _row(session, source), _row(session, destination)
+    row = session.get(Distance, (src.id, dst.id))
+    if row is None:
+        return []
+    return [{"src_rse_id": src.id, "dest_rse_id": dst.id, "distance": row.distance, "ranking": row.distance}]
+
+
+def delete_distance(session: Session, source: str, destination: str) -> None:
+    src, dst = _row(session, source), _row(session, destination)
+    session.execute(delete(Distance).where(Distance.src_rse_id == src.id, Distance.dest_rse_id == dst.id))

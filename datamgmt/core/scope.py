@@ -1,0 +1,44 @@
+"""Scopes: the namespaces of DIDs, each owned by one account."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import validation
+from datamgmt.core.account import get_account
+from datamgmt.core.db.constants import ScopeStatus
+from datamgmt.core.db.models import Scope
+from datamgmt.exceptions import Duplicate, ScopeNotFound
+
+
+def add_scope(session: Session, scope: str, account: str) -> None:
+    validation.scope_name(scope)
+    get_account(session, account)
+    if session.get(Scope, scope) is not None:
+        raise Duplicate(f"Scope {validation.shown(scope)} already exists!")
+    session.add(Scope(scope=scope, account=account, status=ScopeStatus.OPEN))
+    session.flush()
+
+
+def get_scope_owner(session: Session, scope: str) -> str:
+    """The owning account; raises ScopeNotFound for unknown or deleted scopes."""
+    row = session.get(Scope, scope) if isinstance(scope, str) else None
+    if row is None or row.status == ScopeStatus.DELETED:
+        raise ScopeNotFound(f"Scope {validation.shown(scope)} does not exist")
+    return row.account
+
+
+def list_scopes(session: Session, account: str | None = None) -> list[str]:
+    query = select(Scope.scope).where(Scope.status != ScopeStatus.DELETED).order_by(Scope.scope)
+    if account is not None:
+        get_account(session, account)
+        query = query.where(Scope.account == account)
+    return list(session.scalars(query))
+
+
+def list_scopes_with_owner(session: Session) -> list[dict[str, str]]:
+    rows = session.execute(
+        select(Scope.scope, Scope.account).where(Scope.status != ScopeStatus.DELETED).order_by(Scope.scope)
+    )
+    return [{"scope": scope, "account": account} for scope, account in rows]

@@ -1,0 +1,309 @@
+"""One exception hierarchy for the whole service.
+
+Every error knows its HTTP status and the Rucio class name that the stock
+``rucio-clients`` package re-raises by name, so the API maps errors to responses
+in one place and the client maps them back.  Class names equal Rucio's where
+Rucio has the concept, which keeps ``ExceptionClass`` on the wire identical.
+"""
+
+from __future__ import annotations
+
+
+class DatamgmtError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    status: int = 500
+    #: The ``ExceptionClass`` sent over REST; defaults to the Python class name.
+    rucio_name: str | None = None
+    default_message: str = "An unknown error occurred"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    @property
+    def error_class(self) -> str:
+        """The name clients see in ``ExceptionClass``."""
+        return self.rucio_name or type(self).__name__
+
+
+# --- 400: the request itself is wrong ---------------------------------------------------------
+class InputValidationError(DatamgmtError):
+    status = 400
+    default_message = "There is an error with one of the input parameters"
+
+
+class InvalidObject(InputValidationError):
+    default_message = "Provided object does not match schema"
+
+
+class InvalidType(InputValidationError):
+    default_message = "Provided type is considered invalid"
+
+
+class InvalidValueForKey(InputValidationError):
+    default_message = "Invalid value for the key"
+
+
+class InvalidMetadata(InputValidationError):
+    default_message = "Provided metadata is considered invalid"
+
+
+class KeyNotFound(InputValidationError):
+    status = 404
+    default_message = "Key does not exist"
+
+
+class DIDFilterSyntaxError(InputValidationError):
+    default_message = "Error parsing the DID filter"
+
+
+class InvalidReplicationRule(InputValidationError):
+    default_message = "Replication rule is invalid"
+
+
+class InvalidRuleWeight(InputValidationError):
+    default_message = "An RSE selected has no value for the weight attribute"
+
+
+class InvalidSourceReplicaExpression(InputValidationError):
+    default_message = "Source replica expression is invalid"
+
+
+class UnsupportedOperation(InputValidationError):
+    status = 409
+    default_message = "The resource does not support the operation"
+
+
+class UnsupportedStatus(InputValidationError):
+    default_message = "Unsupported data identifier status"
+
+
+class FileConsistencyMismatch(InputValidationError):
+    status = 409
+    default_message = "Error related to file consistency"
+
+
+class InvalidPath(InputValidationError):
+    default_message = "The path is invalid or escapes its storage prefix"
+
+
+class BadResumptionToken(InputValidationError):
+    default_message = "The resumption token is invalid or has expired"
+
+
+class ConfigurationError(DatamgmtError):
+    status = 500
+    rucio_name = "ConfigurationError"
+    default_message = "The service configuration is invalid"
+
+
+# --- 401/403: who you are and what you may do -------------------------------------------------
+class CannotAuthenticate(DatamgmtError):
+    status = 401
+    default_message = "Cannot authenticate"
+
+
+class AccessDenied(DatamgmtError):
+    # Rucio answers 401 for permission failures; the stock client relies on it.
+    status = 401
+    default_message = "Access to the requested resource denied"
+
+
+class AccountSuspended(CannotAuthenticate):
+    rucio_name = "CannotAuthenticate"
+    default_message = "The account is suspended"
+
+
+# --- 404: the thing named does not exist ------------------------------------------------------
+class NotFound(DatamgmtError):
+    status = 404
+    default_message = "The requested resource was not found"
+
+
+class AccountNotFound(NotFound):
+    default_message = "Account does not exist"
+
+
+class IdentityNotFound(NotFound):
+    rucio_name = "IdentityError"
+    default_message = "Identity does not exist"
+
+
+class ScopeNotFound(NotFound):
+    default_message = "Scope does not exist"
+
+
+class RSENotFound(NotFound):
+    default_message = "RSE does not exist"
+
+
+class DataIdentifierNotFound(NotFound):
+    default_message = "Data identifier not found"
+
+
+class ReplicaNotFound(NotFound):
+    default_message = "Replica not found"
+
+
+class RuleNotFound(NotFound):
+    default_message = "No replication rule found"
+
+
+class RequestNotFound(NotFound):
+    default_message = "Request not found"
+
+
+class SubscriptionNotFound(NotFound):
+    default_message = "Subscription not found"
+
+
+class RSEProtocolNotSupported(NotFound):
+    default_message = "RSE does not support the requested protocol"
+
+
+class RSEAttributeNotFound(NotFound):
+    default_message = "RSE attribute not found"
+
+
+class PIDServiceNotFound(NotFound):
+    default_message = "PID service not found"
+
+
+class ShareNotFound(NotFound):
+    default_message = "Share not found"
+
+
+class SourceNotFound(NotFound):
+    default_message = "Source file not found on storage"
+
+
+# --- 409: conflicts with what exists ----------------------------------------------------------
+class Duplicate(DatamgmtError):
+    status = 409
+    default_message = "An object with the same identifier already exists"
+
+
+class DataIdentifierAlreadyExists(Duplicate):
+    default_message = "Data identifier already exists"
+
+
+class DuplicateContent(Duplicate):
+    default_message = "Data identifier already added to the destination content"
+
+
+class DuplicateRule(Duplicate):
+    default_message = "A duplicate rule for this account, DID, RSE expression and copies already exists"
+
+
+class FileAlreadyExists(Duplicate):
+    default_message = "The file already exists"
+
+
+class FileReplicaAlreadyExists(Duplicate):
+    default_message = "File name in specified scope already exists"
+
+
+class SubscriptionDuplicate(Duplicate):
+    default_message = "A subscription with the same identifier already exists"
+
+
+class InvalidRSEExpression(DatamgmtError):
+    # Rucio answers 409 here, not 400 (rucio_rest.md §1.4).
+    status = 409
+    default_message = "Provided RSE expression is considered invalid"
+
+
+class RSEWriteBlocked(DatamgmtError):
+    status = 409
+    default_message = "RSE excluded; not available for writing"
+
+
+class InsufficientAccountLimit(DatamgmtError):
+    status = 409
+    default_message = "There is not enough quota left to fulfil the operation"
+
+
+class InsufficientTargetRSEs(DatamgmtError):
+    status = 409
+    default_message = "There are not enough target RSEs to fulfil the request at this time"
+
+
+class RSEOverQuota(DatamgmtError):
+    status = 409
+    default_message = "There is not enough space left on the RSE to fulfil the operation"
+
+
+class ReplicaIsLocked(DatamgmtError):
+    status = 409
+    default_message = "Replica is locked"
+
+
+class RuleLocked(UnsupportedOperation):
+    rucio_name = "UnsupportedOperation"
+    default_message = "The rule is locked"
+
+
+class StorageError(DatamgmtError):
+    """A storage endpoint refused or failed an operation."""
+
+    status = 503
+    rucio_name = "ServiceUnavailable"
+    default_message = "Storage operation failed"
+
+
+class ChecksumMismatch(StorageError):
+    rucio_name = "FileConsistencyMismatch"
+    status = 409
+    default_message = "Checksum mismatch between source and destination"
+
+
+class TransferToolError(DatamgmtError):
+    status = 503
+    rucio_name = "TransferToolTimeout"
+    default_message = "The transfer tool failed"
+
+
+class PIDServiceError(DatamgmtError):
+    status = 502
+    default_message = "The PID service failed"
+
+
+# --- 406 / 5xx --------------------------------------------------------------------------------
+class UnsupportedRequestedContentType(DatamgmtError):
+    status = 406
+    default_message = "The requested content type is not supported"
+
+
+class DatabaseException(DatamgmtError):
+    status = 500
+    default_message = "Database exception"
+
+
+class ServiceUnavailable(DatamgmtError):
+    status = 503
+    default_message = "The service is unavailable"
+
+
+def error_classes() -> dict[str, type[DatamgmtError]]:
+    """Map every wire class name to its exception, for clients re-raising by name."""
+    found: dict[str, type[DatamgmtError]] = {}
+    pending: list[type[DatamgmtError]] = [DatamgmtError]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.rucio_name or cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+# --- PID services (appended for publishing) ---------------------------------------------------
+class PIDAlreadyExists(Duplicate):
+    default_message = "The PID already exists at the PID service"
+
+
+class PIDNotFound(NotFound):
+    default_message = "The PID is not known to the PID service"
+
+
+class PIDServiceAuthenticationFailed(PIDServiceError):
+    default_message = "The PID service refused our credentials"

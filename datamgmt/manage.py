@@ -1,0 +1,65 @@
+"""``datamgmt-admin``: server-side commands next to the HTTP admin commands.
+
+``db upgrade`` and ``bootstrap`` act on the catalogue directly, so they import the
+core lazily; everything else comes from :mod:`datamgmt.cli.admin`, which speaks HTTP
+only.  A client-only install therefore never loads the server's dependencies.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group("db")
+def db_group() -> None:
+    """Create or migrate the catalogue schema at [database] url."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
+def db_upgrade(revision: str) -> None:
+    """Create the catalogue or upgrade it to the newest schema."""
+    from datamgmt.core.db.migrate import upgrade
+
+    upgrade(revision=revision)
+    click.echo(f"catalogue upgraded to {revision}")
+
+
+@db_group.command("downgrade")
+@click.option("--revision", required=True, help="Alembic revision to go back to ('base' drops everything).")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to a revision."""
+    from datamgmt.core.db.migrate import downgrade
+
+    downgrade(revision=revision)
+    click.echo(f"catalogue downgraded to {revision}")
+
+
+@click.command("bootstrap")
+@click.option("--username", required=True, help="userpass identity of the root account")
+@click.option("--password", required=True, help="its password (at least 8 characters)")
+def bootstrap_command(username: str, password: str) -> None:
+    """Create the root account (SERVICE, admin) and the default PID service; idempotent."""
+    from datamgmt.config import get_config
+    from datamgmt.core.bootstrap import bootstrap
+    from datamgmt.core.db.session import transaction
+
+    with transaction() as session:
+        bootstrap(session, username, password, get_config().get("pid", "local_prefix"))
+    click.echo(f"root account ready with identity {username}")
+
+
+def build_cli() -> click.Group:
+    from datamgmt.cli.admin import cli as admin_cli
+
+    admin_cli.add_command(db_group)
+    admin_cli.add_command(bootstrap_command)
+    return admin_cli
+
+
+def main() -> None:
+    from datamgmt.cli.errors import run_cli
+
+    sys.exit(run_cli(build_cli()))

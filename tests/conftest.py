@@ -1,0 +1,90 @@
+"""Shared fixtures: a migrated catalogue on SQLite, or on PostgreSQL when
+``DATAMGMT_TEST_DB_URL`` points at one, cleaned between tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from datamgmt.config import reset_config
+from datamgmt.core.db.models import Base
+from datamgmt.core.db.session import dispose_engines, get_engine, session_factory
+
+ROOT_PASSWORD = "root-secret-pw"
+
+
+def _reset_postgresql(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The catalogue URL for this run, created from empty with the migrations."""
+    from datamgmt.core.db.migrate import upgrade
+
+    url = os.environ.get("DATAMGMT_TEST_DB_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'catalogue.db'}"
+    if url.startswith("postgresql"):
+        _reset_postgresql(url)
+    os.environ["DATAMGMT_DATABASE_URL"] = url
+    reset_config()
+    dispose_engines()
+    upgrade(url)
+    yield url
+    dispose_engines()
+
+
+def clean_catalogue(url: str) -> None:
+    engine = get_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(db_url: str) -> str:
+    """An empty catalogue."""
+    clean_catalogue(db_url)
+    return db_url
+
+
+@pytest.fixture
+def session(db: str) -> Iterator[Session]:
+    """A session on an empty catalogue; the test commits what it wants kept."""
+    s = session_factory(db)()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+@pytest.fixture
+def root(session: Session) -> str:
+    """A bootstrapped catalogue: root account with userpass identity ``root``."""
+    from datamgmt.core.bootstrap import bootstrap
+
+    bootstrap(session, "root", ROOT_PASSWORD, "21.T99999")
+    session.commit()
+    return "root"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With DATAMGMT_TEST_DB_ONLY=1 (the PostgreSQL pass) run only tests that use the catalogue."""
+    if os.environ.get("DATAMGMT_TEST_DB_ONLY") != "1":
+        return
+    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in items if "db_url" not in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=dropped)
+    items[:] = keep
