@@ -1,0 +1,1 @@
+"""Transfer tools: move bytes between storage endpoints for the conveyor (see base.TransferTool)."""

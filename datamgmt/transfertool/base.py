@@ -1,0 +1,112 @@
+"""The transfer tool contract shared by the FTS3 client and the embedded copier.
+
+A transfer tool moves bytes and reports outcomes; it never reads or writes the catalogue.
+The conveyor hands it plain :class:`TransferSpec` descriptions, keeps the external ids it gets
+back in the request rows, and later asks for :class:`TransferStatus` reports by those ids.
+Everything is bulk: one call submits, queries or cancels many transfers, because the conveyor
+works in batches and a round trip per file does not scale.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+#: Checksum verification modes, FTS's vocabulary: which ends are compared with the expected value.
+VERIFY_MODES = ("both", "source", "target", "none")
+
+
+class TransferState(enum.StrEnum):
+    """Request states a transfer tool can report (the conveyor's vocabulary, not the tool's)."""
+
+    SUBMITTED = "SUBMITTED"  # accepted by the tool, not finished yet (queued or copying)
+    DONE = "DONE"  # copied and verified
+    FAILED = "FAILED"  # finished without a verified copy (includes cancellation)
+    LOST = "LOST"  # the tool does not know the external id (restart, purge): re-queue the request
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """One file to copy, as the conveyor decided it.
+
+    ``sources`` are full URLs in preference order; more than one lets the tool fall back to the
+    next replica.  Transfers that share ``multihop_path`` are consecutive hops of one path and
+    are ordered by ``hop_index`` (hop *n*'s destination is hop *n+1*'s source).
+    """
+
+    request_id: str
+    sources: Sequence[str]
+    destination: str
+    bytes: int | None = None
+    adler32: str | None = None
+    md5: str | None = None
+    activity: str = "default"
+    priority: int = 3
+    rule_id: str | None = None
+    overwrite: bool = True
+    #: FTS's verify_checksum: Rucio uses "both", or "target"/"source" when one end has no adler32.
+    verify_checksum: str = "both"
+    multihop_path: str | None = None
+    hop_index: int = 0
+    #: Extra values echoed back by FTS in file_metadata (scope, name, RSE ids ...).
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError(f"transfer {self.request_id} has no source")
+        if self.verify_checksum not in VERIFY_MODES:
+            raise ValueError(f"verify_checksum must be one of {VERIFY_MODES}, not {self.verify_checksum!r}")
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """The (algorithm, value) pair to verify with: adler32 when known, else md5."""
+        if self.adler32:
+            return "ADLER32", self.adler32.lower().zfill(8)
+        if self.md5:
+            return "MD5", self.md5.lower()
+        return None
+
+
+@dataclass(frozen=True)
+class TransferStatus:
+    """What the tool knows about one transfer.
+
+    ``request_id`` is ``None`` only for LOST reports: the tool no longer knows which requests
+    the external id carried, so the conveyor marks every request holding ``external_id``.
+    """
+
+    request_id: str | None
+    external_id: str
+    state: TransferState
+    reason: str | None = None
+    transferred_bytes: int | None = None
+    #: The source the copy used (matters when several replicas were offered).
+    source_url: str | None = None
+    #: The tool's own state name (e.g. FTS's ``ACTIVE``), for logs and operators.
+    external_state: str | None = None
+
+
+class TransferTool(abc.ABC):
+    """A bulk transfer service: submit specs, query and cancel by external id."""
+
+    @abc.abstractmethod
+    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
+        """Submit ``transfers`` in bulk and return ``{request_id: external_id}``.
+
+        Requests absent from the answer were not submitted and stay queued for a later cycle.
+        Raises :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
+        """
+
+    @abc.abstractmethod
+    def query(self, external_ids: Iterable[str]) -> list[TransferStatus]:
+        """Bulk status of the transfers behind ``external_ids`` (unknown ids come back LOST)."""
+
+    @abc.abstractmethod
+    def cancel(self, external_ids: Iterable[str]) -> None:
+        """Bulk cancel; ids that are unknown or already finished are ignored."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the threads or connections the tool holds."""

@@ -1,0 +1,188 @@
+"""The embedded transfer tool: verified gfal2 copies in a bounded thread pool of this process.
+
+It is the default when no FTS server is configured.  The tool keeps only in-memory futures, so it
+is restart-safe by contract rather than by storage: every transfer gets an external id
+(``local-<uuid>``) that the conveyor persists in its request row, and after a restart the tool
+answers LOST for ids it never saw, which tells the conveyor to queue the request again.  A copy
+overwrites its destination, so re-running an interrupted transfer is safe.
+
+Finished transfers are remembered for ``retention`` seconds so a poller that crashed between
+query and commit still finds them; after that they too are LOST (and would be re-copied).
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import gfal2copy
+from .base import TransferSpec, TransferState, TransferStatus, TransferTool
+
+CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
+
+
+@dataclass
+class _Transfer:
+    external_id: str
+    spec: TransferSpec
+    future: Future[None] | None = None
+    status: TransferStatus | None = None
+    context: Any = None  # gfal2 context of the running copy, so cancel() can abort it
+    canceled: bool = False
+    finished_at: float = field(default=0.0)
+
+
+class LocalTransferTool(TransferTool):
+    """Copies with gfal2 in ``threads`` worker threads; each source is tried in order."""
+
+    def __init__(
+        self,
+        *,
+        threads: int = 4,
+        gfal2_options: gfal2copy.Gfal2Options | None = None,
+        timeout: int = 3600,
+        retention: float = 3600.0,
+    ) -> None:
+        self.gfal2_options = gfal2_options
+        self.timeout = timeout
+        self.retention = retention
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="local-transfer")
+        self._lock = threading.Lock()
+        self._transfers: dict[str, _Transfer] = {}
+
+    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
+        """Queue the copies; hops of one multihop path run in order in one task."""
+        tasks: dict[str, list[_Transfer]] = {}
+        for spec in transfers:
+            item = _Transfer(f"local-{uuid.uuid4()}", spec)
+            tasks.setdefault(spec.multihop_path or item.external_id, []).append(item)
+        with self._lock:
+            self._purge()
+            for chain in tasks.values():
+                chain.sort(key=lambda t: t.spec.hop_index)
+                self._transfers.update((t.external_id, t) for t in chain)
+                future = self._pool.submit(self._run_chain, chain)
+                for item in chain:
+                    item.future = future
+        return {t.spec.request_id: t.external_id for chain in tasks.values() for t in chain}
+
+    def query(self, external_ids: Iterable[str]) -> list[TransferStatus]:
+        with self._lock:
+            self._purge()
+            return [self._status(external_id) for external_id in external_ids]
+
+    def cancel(self, external_ids: Iterable[str]) -> None:
+        with self._lock:
+            items = [self._transfers[i] for i in external_ids if i in self._transfers]
+            for item in items:
+                item.canceled = True
+                if item.context is not None:
+                    item.context.cancel()
+        for item in items:
+            if item.future is not None:
+                item.future.cancel()  # only stops copies not started yet; _status reports those
+
+    def close(self) -> None:
+        """Abort running copies and drop queued ones (their requests come back LOST next time)."""
+        with self._lock:
+            for item in self._transfers.values():
+                item.canceled = True
+                if item.context is not None:
+                    item.context.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _status(self, external_id: str) -> TransferStatus:
+        item = self._transfers.get(external_id)
+        if item is None:
+            return TransferStatus(
+                None, external_id, TransferState.LOST, reason="unknown to this transfer tool"
+            )
+        if item.status is not None:
+            return item.status
+        if item.future is not None and item.future.cancelled():
+            return TransferStatus(
+                item.spec.request_id, external_id, TransferState.FAILED, reason=CANCELED_REASON
+            )
+        running = item.context is not None
+        return TransferStatus(
+            item.spec.request_id,
+            external_id,
+            TransferState.SUBMITTED,
+            external_state="ACTIVE" if running else "QUEUED",
+        )
+
+    def _purge(self) -> None:
+        """Forget transfers that finished more than ``retention`` seconds ago (lock held)."""
+        horizon = time.monotonic() - self.retention
+        for external_id in [i for i, t in self._transfers.items() if t.status and t.finished_at < horizon]:
+            del self._transfers[external_id]
+
+    def _finish(
+        self,
+        item: _Transfer,
+        state: TransferState,
+        reason: str | None = None,
+        *,
+        size: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        with self._lock:
+            item.context = None
+            item.finished_at = time.monotonic()
+            item.status = TransferStatus(
+                item.spec.request_id,
+                item.external_id,
+                state,
+                reason=reason,
+                transferred_bytes=size,
+                source_url=source,
+                external_state=state.value,
+            )
+
+    def _run_chain(self, chain: list[_Transfer]) -> None:
+        for position, item in enumerate(chain):
+            if not self._run(item):
+                for unused in chain[position + 1 :]:
+                    self._finish(unused, TransferState.FAILED, "Unused hop in multi-hop")
+                return
+
+    def _run(self, item: _Transfer) -> bool:
+        """Copy from each source in turn until one verifies; record the outcome."""
+        spec = item.spec
+        checksums = {
+            algorithm: value for algorithm, value in (("ADLER32", spec.adler32), ("MD5", spec.md5)) if value
+        }
+        failures: list[str] = []
+        for source in spec.sources:
+            context = gfal2copy.new_context(self.gfal2_options)
+            with self._lock:
+                if item.canceled:
+                    break
+                item.context = context
+            job = gfal2copy.CopyJob(
+                source=source,
+                destination=spec.destination,
+                checksums=checksums,
+                verify=spec.verify_checksum,
+                overwrite=spec.overwrite,
+                timeout=self.timeout,
+            )
+            try:
+                size = gfal2copy.verified_copy(context, job)
+            except gfal2copy.CopyFailure as failure:
+                failures.append(str(failure))
+                continue
+            self._finish(item, TransferState.DONE, size=size, source=source)
+            return True
+        if item.canceled:
+            self._finish(item, TransferState.FAILED, CANCELED_REASON)
+        else:
+            self._finish(item, TransferState.FAILED, "; ".join(failures))
+        return False

@@ -1,0 +1,186 @@
+"""The FTS3 double's engine: the job store, copy workers, and fault-injection knobs.
+
+Copies run for real in a pool of worker threads through the same verified gfal2 copy the
+embedded transfer tool uses, so the files a test finds on storage are the files FTS would have
+left there.  ``instant`` mode skips the copies and finishes jobs at submission (benchmarks).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from datamgmt.transfertool import gfal2copy
+
+from .builder import build_job
+from .store import JobStore, Next
+
+log = logging.getLogger(__name__)
+
+_CHECKSUM_MODES = {"b": "both", "s": "source", "t": "target", "n": "none"}
+
+
+@dataclass
+class Faults:
+    """Knobs a test turns to make the double misbehave; all of them are thread-safe to set."""
+
+    #: Answer the next N HTTP requests with this status (FTS's error JSON body) instead of serving.
+    fail_requests: int = 0
+    fail_status: int = 500
+    #: Hold the answer of the next N requests back by this many seconds (the request is served).
+    delay_requests: int = 0
+    delay_seconds: float = 0.0
+    #: Destination URL prefix → reason: files to such destinations fail without copying.
+    failing_destinations: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self.fail_requests, self.fail_status = count, status
+
+    def delay_next(self, count: int, seconds: float) -> None:
+        with self._lock:
+            self.delay_requests, self.delay_seconds = count, seconds
+
+    def fail_destination(
+        self, prefix: str, reason: str = "DESTINATION [113] Destination endpoint is down"
+    ) -> None:
+        with self._lock:
+            self.failing_destinations[prefix] = reason
+
+    def take_failure(self) -> int | None:
+        """Consume one injected failure; the status to answer, or None."""
+        with self._lock:
+            if self.fail_requests <= 0:
+                return None
+            self.fail_requests -= 1
+            return self.fail_status
+
+    def take_delay(self) -> float:
+        with self._lock:
+            if self.delay_requests <= 0:
+                return 0.0
+            self.delay_requests -= 1
+            return self.delay_seconds
+
+    def destination_failure(self, url: str) -> str | None:
+        with self._lock:
+            return next((r for p, r in self.failing_destinations.items() if url.startswith(p)), None)
+
+
+class Fts3Double:
+    """State and behaviour behind the REST routes (see :mod:`tests.fts3_double.app`)."""
+
+    def __init__(
+        self,
+        *,
+        workers: int = 4,
+        instant: bool = False,
+        allow_local_files: bool = True,
+        gfal2_options: gfal2copy.Gfal2Options | None = None,
+        copy_timeout: int = 600,
+        default_retry: int = 0,
+        vo_name: str = "datamgmt",
+        require_token: str | None = None,
+    ) -> None:
+        """``allow_local_files`` lifts FTS's "Can not transfer local files" rule so tests can copy
+        between plain directories; ``require_token`` makes every request need that bearer token."""
+        self.store = JobStore()
+        self.faults = Faults()
+        self.instant = instant
+        self.allow_local_files = allow_local_files
+        self.gfal2_options = gfal2_options
+        self.copy_timeout = copy_timeout
+        self.default_retry = default_retry
+        self.vo_name = vo_name
+        self.require_token = require_token
+        self._queue: queue.Queue[Next | None] = queue.Queue()
+        self._copying: dict[int, Any] = {}  # file_id → gfal2 context of the running copy
+        self._copying_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"fts3-double-{i}", daemon=True) for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- API used by the routes -------------------------------------------------------------
+    def submit(self, body: Any, credentials: dict[str, Any]) -> str:
+        job, files = build_job(
+            body, credentials, allow_local_files=self.allow_local_files, default_retry=self.default_retry
+        )
+        scheduled = self.store.add(job, files)
+        if self.instant:
+            self.store.complete_instantly(job["job_id"])
+        else:
+            self._schedule(scheduled)
+        return job["job_id"]
+
+    def cancel(self, job_id: str) -> tuple[dict[str, Any], list[int], bool] | None:
+        result = self.store.cancel(job_id)
+        if result:
+            with self._copying_lock:
+                contexts = [self._copying[f] for f in result[1] if f in self._copying]
+            for ctx in contexts:
+                ctx.cancel()
+        return result
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    # -- workers ----------------------------------------------------------------------------
+    def _schedule(self, items: list[Next]) -> None:
+        for item in items:
+            if item.delay > 0:
+                timer = threading.Timer(item.delay, self._queue.put, args=(Next(item.job_id, item.file_id),))
+                timer.daemon = True
+                timer.start()
+            else:
+                self._queue.put(item)
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self._run(item)
+            except Exception:  # a worker must survive any single copy
+                log.exception("copy of %s/%s crashed", item.job_id, item.file_id)
+                self._schedule(
+                    self.store.finish(item.job_id, item.file_id, reason="TRANSFER [5] internal error")
+                )
+
+    def _run(self, item: Next) -> None:
+        row = self.store.claim(item.job_id, item.file_id, socket.gethostname())
+        if row is None:
+            return
+        reason = self.faults.destination_failure(row["dest_surl"])
+        size = 0
+        if reason is None:
+            ctx = gfal2copy.new_context(self.gfal2_options)
+            with self._copying_lock:
+                self._copying[item.file_id] = ctx
+            try:
+                size = gfal2copy.verified_copy(ctx, self._copy_job(row))
+            except gfal2copy.CopyFailure as failure:
+                reason = str(failure)
+            finally:
+                with self._copying_lock:
+                    self._copying.pop(item.file_id, None)
+        self._schedule(self.store.finish(item.job_id, item.file_id, reason=reason, filesize=size))
+
+    def _copy_job(self, row: dict[str, Any]) -> gfal2copy.CopyJob:
+        job = row["_job"]
+        algorithm, _, value = row["checksum"].partition(":")
+        return gfal2copy.CopyJob(
+            source=row["source_surl"],
+            destination=row["dest_surl"],
+            checksums={algorithm.upper(): value} if value else {},
+            verify=_CHECKSUM_MODES[job["verify_checksum"]],
+            overwrite=job["overwrite_flag"] is not None,
+            timeout=self.copy_timeout,
+        )
