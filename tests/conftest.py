@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from datamgmt.config import reset_config
@@ -17,11 +18,22 @@ from datamgmt.core.db.session import dispose_engines, get_engine, session_factor
 ROOT_PASSWORD = "root-secret-pw"
 
 
-def _reset_postgresql(url: str) -> None:
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def _private_postgresql(url: str) -> str:
+    """A database of this test run's own, so concurrent runs on one server never collide."""
+    parsed = make_url(url)
+    private = f"{parsed.database}_{os.getpid()}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{private}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{private}"'))
+    engine.dispose()
+    return parsed.set(database=private).render_as_string(hide_password=False)
+
+
+def _drop_postgresql(url: str, private_url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(private_url).database}" WITH (FORCE)'))
     engine.dispose()
 
 
@@ -30,15 +42,22 @@ def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The catalogue URL for this run, created from empty with the migrations."""
     from datamgmt.core.db.migrate import upgrade
 
-    url = os.environ.get("DATAMGMT_TEST_DB_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'catalogue.db'}"
-    if url.startswith("postgresql"):
-        _reset_postgresql(url)
+    server_url = os.environ.get("DATAMGMT_TEST_DB_URL")
+    if server_url and server_url.startswith("postgresql"):
+        url = _private_postgresql(server_url)
+        # Subprocesses started by tests inherit the private database.
+        os.environ["DATAMGMT_TEST_DB_URL"] = url
+    else:
+        url = server_url or f"sqlite:///{tmp_path_factory.mktemp('db') / 'catalogue.db'}"
     os.environ["DATAMGMT_DATABASE_URL"] = url
     reset_config()
     dispose_engines()
     upgrade(url)
     yield url
     dispose_engines()
+    if server_url and server_url.startswith("postgresql"):
+        os.environ["DATAMGMT_TEST_DB_URL"] = server_url
+        _drop_postgresql(server_url, url)
 
 
 def clean_catalogue(url: str) -> None:

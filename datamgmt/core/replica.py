@@ -71,10 +71,12 @@ def add_replicas(
                 "lock_cnt": 0,
                 "tombstone": item.get("tombstone", tombstone),
                 "accessed_at": now,
+                "created_at": now,
+                "updated_at": now,
             }
         )
     if rows:
-        session.execute(insert(Replica), rows)
+        session.execute(insert(Replica.__table__), rows)
         record_rse_delta(session, info.id, len(rows), sum(r["bytes"] for r in rows))
     return len(rows)
 
@@ -105,7 +107,21 @@ def get_replica(session: Session, rse: str, scope: str, name: str) -> dict[str, 
     return _replica_dict(row, rse)
 
 
-def _replica_dict(row: Replica, rse: str) -> dict[str, Any]:
+_FILE_COLUMNS = (DataIdentifier.scope, DataIdentifier.name, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5)
+_REPLICA_COLUMNS = (
+    Replica.rse_id,
+    Replica.path,
+    Replica.state,
+    Replica.lock_cnt,
+    Replica.tombstone,
+    Replica.accessed_at,
+    Replica.created_at,
+    Replica.updated_at,
+)
+
+
+def _replica_dict(row: Any, rse: str) -> dict[str, Any]:
+    """A replica as the API shows it, from an entity or a row with the same attribute names."""
     return {
         "scope": row.scope,
         "name": row.name,
@@ -153,7 +169,7 @@ def list_replicas(
     """
     for part in chunks(expand_to_files(session, dids)):
         query = (
-            select(DataIdentifier, Replica, RSE.rse)
+            select(*_FILE_COLUMNS, *_REPLICA_COLUMNS, RSE.rse)
             .outerjoin(
                 Replica,
                 and_(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
@@ -164,22 +180,22 @@ def list_replicas(
             .execution_options(yield_per=1000)
         )
         rows = session.execute(query)
-        for (scope, name), group in groupby(rows, key=lambda r: (r[0].scope, r[0].name)):
+        for (scope, name), group in groupby(rows, key=lambda r: (r.scope, r.name)):
             entries = list(group)
-            did = entries[0][0]
+            first = entries[0]
             replicas = [
-                _replica_dict(replica, rse)
-                for _, replica, rse in entries
-                if replica is not None
-                and (rse_ids is None or replica.rse_id in rse_ids)
-                and (all_states or replica.state == ReplicaState.AVAILABLE)
+                _replica_dict(row, row.rse)
+                for row in entries
+                if row.rse_id is not None
+                and (rse_ids is None or row.rse_id in rse_ids)
+                and (all_states or row.state == ReplicaState.AVAILABLE)
             ]
             yield {
                 "scope": scope,
                 "name": name,
-                "bytes": did.bytes,
-                "adler32": did.adler32,
-                "md5": did.md5,
+                "bytes": first.bytes,
+                "adler32": first.adler32,
+                "md5": first.md5,
                 "replicas": replicas,
             }
 
@@ -203,6 +219,7 @@ def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str
                 update(Replica)
                 .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
                 .values(state=state)
+                .execution_options(synchronize_session=False)
             )
 
 
@@ -234,6 +251,7 @@ def declare_bad_replicas(session: Session, rse: str, keys: Sequence[DIDKey], rea
             update(Replica)
             .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
             .values(state=ReplicaState.BAD)
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -245,4 +263,5 @@ def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> Non
             update(Replica)
             .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
             .values(accessed_at=now)
+            .execution_options(synchronize_session=False)
         )

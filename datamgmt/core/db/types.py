@@ -34,9 +34,9 @@ class Code(TypeDecorator[CodedEnum]):
         self.enum_cls = enum_cls
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        if value is None:
-            return None
-        return self.enum_cls.parse(value).value
+        if isinstance(value, self.enum_cls):
+            return value.value
+        return None if value is None else self.enum_cls.parse(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> CodedEnum | None:
         return None if value is None else self.enum_cls(value)
