@@ -43,6 +43,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "cache": {
         "backend": "memory",
         "url": "",
+        "prefix": "datamgmt",
         "expiration_time": "600",
     },
     "conveyor": {
@@ -52,6 +53,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "files_per_job": "100",
         "local_threads": "4",
         "max_active_per_rse": "100",
+        "poll_interval": "5",
+        "submit_retry_seconds": "10",
+        "fts_timeout": "30",
+        "activity_limits": "",
     },
     "reaper": {
         "greedy": "false",

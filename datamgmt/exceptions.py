@@ -307,3 +307,16 @@ class PIDNotFound(NotFound):
 
 class PIDServiceAuthenticationFailed(PIDServiceError):
     default_message = "The PID service refused our credentials"
+
+
+# --- REST request shape (appended for the API) -----------------------------------------------
+class MalformedRequest(InputValidationError):
+    # Rucio answers a missing token or an undecodable body with a bare ``ValueError``.
+    rucio_name = "ValueError"
+    default_message = "The request is malformed"
+
+
+class MissingParameter(InputValidationError):
+    # Rucio answers a missing body key with a bare ``KeyError``.
+    rucio_name = "KeyError"
+    default_message = "A required parameter is missing"

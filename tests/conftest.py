@@ -73,8 +73,11 @@ def clean_catalogue(url: str) -> None:
 
 @pytest.fixture
 def db(db_url: str) -> str:
-    """An empty catalogue."""
+    """An empty catalogue, with no RSE expression results cached from earlier tests."""
+    from datamgmt.core.expression import invalidate_cache
+
     clean_catalogue(db_url)
+    invalidate_cache()
     return db_url
 
 

@@ -1,17 +1,73 @@
-"""The Flask application factory."""
+"""The Flask application factory: Rucio's REST dialect over the core services.
+
+Order matters: error handlers first (so every later failure is answered in Rucio's
+format), then authentication, metrics, the v1 blueprints, and last the OpenAPI
+document, which describes whatever routes are registered by then.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
 
-from datamgmt import __version__
+from flask import Blueprint, Flask
+
+from datamgmt.api import auth
+from datamgmt.api.errors import register_error_handlers
+from datamgmt.api.metrics import install_metrics
+from datamgmt.api.openapi import install_openapi
+from datamgmt.api.v1 import blueprints
+from datamgmt.config import PROJECT_ROOT, Config, get_config
 
 
-def create_app() -> Flask:
-    app = Flask("datamgmt")
-
-    @app.get("/ping")
-    def ping():  # type: ignore[no-untyped-def]
-        return jsonify({"version": __version__})
-
+def create_app(config: Config | None = None, database_url: str | None = None) -> Flask:
+    """A ready app; ``database_url`` overrides ``[database] url`` (tests, benchmarks)."""
+    config = config or get_config()
+    app = Flask("datamgmt", static_folder=None)
+    app.config.update(
+        DATABASE_URL=database_url or config.get("database", "url"),
+        STREAM_BATCH=max(1, config.get_int("api", "stream_batch")),
+        TOKEN_LIFETIME=config.get_int("auth", "token_lifetime"),
+    )
+    register_error_handlers(app)
+    auth.configure(app, config)
+    install_metrics(app)
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
+    oaipmh = _oaipmh_blueprint(config, app.config["DATABASE_URL"])
+    app.register_blueprint(oaipmh)
+    for endpoint, view in app.view_functions.items():
+        if endpoint.startswith(f"{oaipmh.name}."):
+            auth.public(view)
+    install_openapi(app)
     return app
+
+
+def _oaipmh_blueprint(config: Config, database_url: str) -> Blueprint:
+    """The OAI-PMH repository at /oai_pmh over the published shares; open to anonymous harvesters."""
+    from datamgmt.api.oaipmh import make_oaipmh_blueprint
+    from datamgmt.core.oai_repository import CatalogueRepository
+
+    blueprint = make_oaipmh_blueprint(
+        CatalogueRepository.from_config(database_url),
+        secret=_oaipmh_secret(config),
+        page_size=config.get_int("oaipmh", "page_size"),
+        token_lifetime=timedelta(seconds=config.get_int("oaipmh", "token_lifetime")),
+    )
+    return blueprint
+
+
+def _oaipmh_secret(config: Config) -> bytes:
+    """``[oaipmh] token_secret``, else a random key kept in var/ so every worker signs alike."""
+    configured = config.get("oaipmh", "token_secret")
+    if configured:
+        return configured.encode()
+    path = Path(config.get("oaipmh", "token_secret_file", str(PROJECT_ROOT / "var" / "oai_token_secret")))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

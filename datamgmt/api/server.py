@@ -1,18 +1,60 @@
-"""``datamgmt-server``: serve the API in the foreground."""
+"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Any
+
 import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
 
 from datamgmt.api.app import create_app
-from datamgmt.config import get_config
+from datamgmt.config import PROJECT_ROOT, get_config
+
+GUNICORN_CONF = PROJECT_ROOT / "etc" / "gunicorn.conf.py"
+log = logging.getLogger(__name__)
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with our config file, command-line overrides, and the app built in each worker."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+        super().__init__()
+
+    def load_config(self) -> None:
+        if GUNICORN_CONF.is_file():
+            self.load_config_from_file(str(GUNICORN_CONF))
+        for name, value in self.overrides.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> Flask:
+        return create_app()
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", default=None, help="address to bind (default [api] host)")
 @click.option("--port", type=int, default=None, help="port to bind (default [api] port)")
-def main(host: str | None, port: int | None) -> None:
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default [api] workers)")
+@click.option("--embedded", is_flag=True, help="also supervise the daemons in this process tree")
+def main(host: str | None, port: int | None, workers: int | None, embedded: bool) -> None:
     """Serve the REST API."""
     config = get_config()
-    app = create_app()
-    app.run(host=host or config.get("api", "host"), port=port or config.get_int("api", "port"), threaded=True)
+    overrides: dict[str, Any] = {
+        "bind": f"{host or config.get('api', 'host')}:{port or config.get_int('api', 'port')}",
+        "workers": workers or config.get_int("api", "workers"),
+    }
+    if not embedded:
+        GunicornServer(overrides).run()
+        return
+    from datamgmt.embedded import DaemonSupervisor, ensure_local_rses
+
+    ensure_local_rses(Path(config.get("storage", "root")))
+    supervisor = DaemonSupervisor()
+    supervisor.start()
+    try:
+        GunicornServer(overrides).run()
+    finally:
+        supervisor.stop()

@@ -1,0 +1,33 @@
+"""Version 1 of the REST API: one blueprint per area, at Rucio's paths."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    from datamgmt.api.v1 import (
+        accounts,
+        auth,
+        dids,
+        ping,
+        publishing,
+        replicas,
+        requests,
+        rses,
+        rules,
+        scopes,
+    )
+
+    return [
+        ping.bp,
+        auth.bp,
+        accounts.bp,
+        scopes.bp,
+        rses.bp,
+        dids.bp,
+        replicas.bp,
+        rules.bp,
+        requests.bp,
+        publishing.bp,
+    ]

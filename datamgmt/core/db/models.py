@@ -605,6 +605,8 @@ class Share(Timestamped, Base):
     #: OAI-PMH datestamp: the last change of the record, withdrawal included.
     datestamp: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: JSON snapshot of the published record (DID type, metadata, files): see ``datamgmt.core.pid.snapshot``.
+    record: Mapped[str] = mapped_column(Text)
     __table_args__ = (
         ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"]),
         Index(None, "datestamp", "id"),  # OAI-PMH keyset pagination

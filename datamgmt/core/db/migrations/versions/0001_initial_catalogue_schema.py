@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 16:14:21.363441
+Create Date: 2026-11-25 16:33:21.496907
 """
 
 import sqlalchemy as sa
@@ -686,6 +686,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=1), nullable=False),
         sa.Column("datestamp", sa.DateTime(), nullable=False),
         sa.Column("withdrawn_at", sa.DateTime(), nullable=True),
+        sa.Column("record", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(

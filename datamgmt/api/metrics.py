@@ -1,0 +1,53 @@
+"""Prometheus metrics of the API: request counts and latency by endpoint and status.
+
+Endpoints are labelled by their route template (``/dids/<scope>/<name>``), never by
+the raw path, so label cardinality stays bounded.  Under gunicorn with
+``PROMETHEUS_MULTIPROC_DIR`` set, ``/metrics`` aggregates every worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from datamgmt.api.auth import public
+
+
+def install_metrics(app: Flask) -> None:
+    registry = CollectorRegistry()
+    requests_total = Counter(
+        "datamgmt_api_requests_total", "API requests answered", ["method", "endpoint", "status"], registry=registry
+    )
+    latency = Histogram(
+        "datamgmt_api_request_duration_seconds",
+        "Time to produce the response (streams: until the first line)",
+        ["method", "endpoint"],
+        registry=registry,
+    )
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        exposed = CollectorRegistry()
+        MultiProcessCollector(exposed)
+    else:
+        exposed = registry
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        requests_total.labels(request.method, endpoint, str(response.status_code)).inc()
+        if "started" in g:
+            latency.labels(request.method, endpoint).observe(time.perf_counter() - g.started)
+        return response
+
+    @public
+    def metrics() -> Response:
+        return Response(generate_latest(exposed), content_type=CONTENT_TYPE_LATEST)
+
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

@@ -1,0 +1,123 @@
+"""Response bodies in Rucio's formats: JSON documents, JSON streams, RFC 1123 dates.
+
+The stock client parses a body only when ``Content-Type`` is exactly
+``application/json`` or ``application/x-json-stream`` (no charset), and turns every
+string holding ``" UTC"`` into a datetime, so dates go out as
+``Tue, 24 Nov 2026 18:50:54 UTC``.  Streams are generated lazily inside their own
+transaction, so a listing of 10^6 rows keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from datetime import date, datetime
+from typing import Any
+
+from flask import Response, current_app, request
+from sqlalchemy.orm import Session
+
+from datamgmt.api.context import unit_of_work
+from datamgmt.exceptions import UnsupportedRequestedContentType
+
+JSON = "application/json"
+JSON_STREAM = "application/x-json-stream"
+_END = object()
+
+
+def rfc1123(moment: datetime) -> str:
+    """Rucio's date format: RFC 1123 with a literal ``UTC`` (all stored times are UTC)."""
+    return moment.strftime("%a, %d %b %Y %H:%M:%S UTC")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc1123(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(", ", ": "))
+
+
+def check_accept(content_type: str) -> None:
+    """406 unless the request's Accept admits ``content_type`` (no Accept admits all)."""
+    accept = request.headers.get("Accept")
+    if accept and request.accept_mimetypes.best_match([content_type]) is None:
+        raise UnsupportedRequestedContentType(
+            f"The requested content type {accept[:100]} is not supported. Use ['{content_type}']."
+        )
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    check_accept(JSON)
+    return Response(dumps(value), status=status, content_type=JSON)
+
+
+def created(body: str = "Created") -> Response:
+    """Rucio's 201: the literal ``Created`` (or a JSON list of ids) as text/html."""
+    return Response(body, status=201, content_type="text/html; charset=utf-8")
+
+
+def done() -> Response:
+    """Rucio's 200 for updates and deletes: an empty text/html body."""
+    return Response("", status=200, content_type="text/html; charset=utf-8")
+
+
+def _lines(items: Iterator[Any], first: Any, batch: int) -> Iterator[str]:
+    chunk = [dumps(first) + "\n"]
+    for item in items:
+        chunk.append(dumps(item) + "\n")
+        if len(chunk) >= batch:
+            yield "".join(chunk)
+            chunk = []
+    yield "".join(chunk)
+
+
+def stream_items(items: Iterable[Any]) -> Response:
+    """Stream items already computed (small listings)."""
+    check_accept(JSON_STREAM)
+    iterator = iter(items)
+    first = next(iterator, _END)
+    body: Iterable[str] = () if first is _END else _lines(iterator, first, _batch())
+    return Response(body, content_type=JSON_STREAM)
+
+
+def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
+    """Stream what ``produce(session)`` yields, one JSON document per line.
+
+    The first item is computed before the response starts, so permission and
+    not-found errors still become proper error responses; the transaction stays
+    open while the client reads and closes when the stream ends or is abandoned.
+    """
+    check_accept(JSON_STREAM)
+    stack = ExitStack()
+    try:
+        session = stack.enter_context(unit_of_work())
+        iterator = iter(produce(session))
+        first = next(iterator, _END)
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    if first is _END:
+        stack.close()
+        return Response("", content_type=JSON_STREAM)
+    batch = _batch()
+
+    def body() -> Iterator[str]:
+        with stack:
+            yield from _lines(iterator, first, batch)
+
+    return Response(body(), content_type=JSON_STREAM)
+
+
+def _batch() -> int:
+    return int(current_app.config["STREAM_BATCH"])

@@ -1,0 +1,180 @@
+"""Publishing over REST: PID landing pages, publish/unpublish of DIDs, and PID service admin.
+
+``/pid/<pid>`` is public (PIDs resolve for anyone); the landing page is HTML unless the
+client asks for ``application/json``, and a withdrawn share answers 410 with its
+tombstone.  Publishing mints a PID remotely before our transaction commits; when the
+commit then fails, the fresh PID is withdrawn again (see ``datamgmt.core.pid``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, render_template_string, request
+
+from datamgmt.api.auth import public
+from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.openapi import doc, schema_object
+from datamgmt.api.params import json_object, key
+from datamgmt.api.streaming import JSON, done, dumps, json_response
+from datamgmt.config import get_config
+from datamgmt.core import pid
+
+log = logging.getLogger(__name__)
+bp = Blueprint("publishing", __name__)
+
+_LANDING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ share.title }}</title></head>
+<body>
+{% if share.withdrawn %}<p><strong>This publication was withdrawn on {{ share.withdrawn_at }}.</strong></p>{% endif %}
+<h1>{{ share.title }}</h1>
+<p>{{ share.creators | join("; ") }}</p>
+<dl>
+<dt>Identifier</dt><dd>{{ share.pid }} ({{ share.pid_type }})</dd>
+<dt>Data identifier</dt><dd>{{ share.scope }}:{{ share.name }} ({{ share.did_type }})</dd>
+{% if share.publisher %}<dt>Publisher</dt><dd>{{ share.publisher }}</dd>{% endif %}
+{% if share.date %}<dt>Date</dt><dd>{{ share.date }}</dd>{% endif %}
+{% if share.rights %}<dt>Rights</dt><dd>{{ share.rights }}</dd>{% endif %}
+{% if share.subjects %}<dt>Subjects</dt><dd>{{ share.subjects | join(", ") }}</dd>{% endif %}
+</dl>
+{% if share.description %}<p>{{ share.description }}</p>{% endif %}
+{% if not share.withdrawn %}
+<h2>Files ({{ share.files_total }}, {{ share.bytes_total }} bytes)</h2>
+<table>
+<tr><th>File</th><th>Bytes</th><th>Adler-32</th><th>Replicas</th></tr>
+{% for file in share.files %}<tr><td>{{ file.scope }}:{{ file.name }}</td><td>{{ file.bytes }}</td>
+<td>{{ file.adler32 or "" }}</td>
+<td>{% for replica in file.replicas %}{{ replica.rse }} ({{ replica.state }}){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
+{% endfor %}</table>
+{% endif %}
+</body></html>
+"""
+
+_SERVICE_BODY = schema_object(
+    ["name", "type", "prefix"],
+    name={"type": "string"},
+    type={"type": "string", "enum": ["local", "handle", "datacite"]},
+    prefix={"type": "string"},
+    endpoint={"type": "string"},
+    username={"type": "string"},
+    secret={"type": "string"},
+    options={"type": "object"},
+    is_default={"type": "boolean"},
+)
+
+
+def base_url() -> str:
+    """Where landing pages live: ``[api] base_url``, else the URL this request came to."""
+    configured = get_config().get("api", "base_url")
+    return (configured or request.host_url).rstrip("/")
+
+
+# --- landing pages ---------------------------------------------------------------------------
+@bp.get("/pid/<path:pid_value>")
+@public
+@doc("Landing page of a PID: HTML, or JSON for Accept: application/json; 410 once withdrawn")
+def landing_page(pid_value: str) -> Response:
+    with unit_of_work() as session:
+        share = pid.resolve(session, pid_value)
+    status = 410 if share["withdrawn"] else 200
+    if request.accept_mimetypes.best_match(["text/html", JSON]) == JSON:
+        return Response(dumps(share), status=status, content_type=JSON)
+    return Response(render_template_string(_LANDING, share=share), status=status, content_type="text/html; charset=utf-8")
+
+
+# --- publishing ------------------------------------------------------------------------------
+@bp.post("/dids/<scope>/<path:name>/publish")
+@doc("Publish a dataset or container under a new PID", body=schema_object([], pid_service={"type": "string"}))
+def publish(scope: str, name: str) -> Response:
+    service = key(json_object(required=False), "pid_service", str, None)
+    url = base_url()
+    share: dict[str, Any] | None = None
+    try:
+        with unit_of_work() as session:
+            account = authorize(session, "publish_did", scope=scope)
+            share = pid.publish(session, scope, name, account, url, service)
+    except Exception:
+        if share is not None:
+            _withdraw_orphan(share, url)
+        raise
+    return json_response(share, status=201)
+
+
+def _withdraw_orphan(share: dict[str, Any], url: str) -> None:
+    """The commit failed after the PID was minted (or re-activated): withdraw it again."""
+    try:
+        with unit_of_work() as session:
+            pid.withdraw_orphan(session, share["pid_service"], share["pid"], url)
+    except Exception:
+        log.exception("could not withdraw the orphaned PID %s at %s", share["pid"], share["pid_service"])
+
+
+@bp.put("/dids/<scope>/<path:name>/publish")
+@doc("Send the DID's current metadata to its PID service")
+def update_share(scope: str, name: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "publish_did", scope=scope)
+        return json_response(pid.update_share(session, scope, name, base_url()))
+
+
+@bp.get("/dids/<scope>/<path:name>/publish")
+@doc("The share of a DID (published or withdrawn)")
+def get_share(scope: str, name: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "read")
+        return json_response(pid.get_share(session, scope, name))
+
+
+@bp.delete("/dids/<scope>/<path:name>/publish")
+@doc("Withdraw a share; its PID keeps resolving to a tombstone")
+def unpublish(scope: str, name: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "unpublish_did", scope=scope)
+        return json_response(pid.unpublish(session, scope, name, base_url()))
+
+
+# --- PID services ----------------------------------------------------------------------------
+@bp.get("/pidservices/")
+@doc("The configured PID services (secrets are never shown)")
+def list_pid_services() -> Response:
+    with unit_of_work() as session:
+        authorize(session, "read")
+        return json_response(pid.list_pid_services(session))
+
+
+@bp.post("/pidservices/")
+@doc("Configure a PID service", body=_SERVICE_BODY)
+def add_pid_service() -> Response:
+    body = json_object()
+    arguments = {
+        "name": key(body, "name", str),
+        "service_type": key(body, "type", str),
+        "prefix": key(body, "prefix", str),
+        "endpoint": key(body, "endpoint", str, None),
+        "username": key(body, "username", str, None),
+        "secret": key(body, "secret", str, None),
+        "options": key(body, "options", dict, None),
+        "is_default": key(body, "is_default", bool, False),
+    }
+    with unit_of_work() as session:
+        authorize(session, "add_pid_service")
+        pid.add_pid_service(session, **arguments)
+        return json_response(pid.get_pid_service(session, arguments["name"]), status=201)
+
+
+@bp.get("/pidservices/<name>")
+@doc("One PID service")
+def get_pid_service(name: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "read")
+        return json_response(pid.get_pid_service(session, name))
+
+
+@bp.delete("/pidservices/<name>")
+@doc("Remove a PID service that holds no share's PID")
+def delete_pid_service(name: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "del_pid_service")
+        pid.delete_pid_service(session, name)
+    return done()

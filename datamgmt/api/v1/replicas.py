@@ -1,0 +1,140 @@
+"""``/replicas``: register replicas, change their state, declare them bad, list them with PFNs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+
+from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.openapi import doc, schema_object
+from datamgmt.api.params import dict_list, json_object, key
+from datamgmt.api.pfns import PFNBuilder
+from datamgmt.api.streaming import created, done, stream
+from datamgmt.core import replica as replicas
+from datamgmt.core.expression import rse_ids_for
+from datamgmt.exceptions import InputValidationError
+
+bp = Blueprint("replicas", __name__, url_prefix="/replicas")
+
+_FILE = schema_object(
+    ["scope", "name", "bytes"], scope={"type": "string"}, name={"type": "string"}, bytes={"type": "integer"},
+    adler32={"type": "string"}, md5={"type": "string"}, state={"type": "string"}, meta={"type": "object"},
+)  # fmt: skip
+_REPLICAS_BODY = schema_object(
+    ["rse", "files"], rse={"type": "string"}, files={"type": "array", "items": _FILE},
+    ignore_availability={"type": "boolean"},
+)  # fmt: skip
+
+
+def _files(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files of a body, with Rucio's ``meta.guid`` lifted to ``guid``."""
+    files = dict_list(body, "files")
+    result = []
+    for item in files:
+        meta = item.get("meta")
+        guid = meta.get("guid") if isinstance(meta, dict) else None
+        result.append({**item, "guid": item.get("guid") or guid})
+    return result
+
+
+def _scopes(files: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(item.get("scope")) for item in files})
+
+
+@bp.post("")
+@doc("Register replicas of files on one RSE (creating the file DIDs)", body=_REPLICAS_BODY)
+def add_replicas() -> Response:
+    body = json_object()
+    rse, files = key(body, "rse", str), _files(body)
+    with unit_of_work() as session:
+        account = authorize(session, "add_replicas", scopes=_scopes(files), rse=rse)
+        replicas.add_replicas(session, rse, files, account)
+    return created()
+
+
+@bp.put("")
+@doc("Change the state of replicas on one RSE", body=_REPLICAS_BODY)
+def update_replicas() -> Response:
+    body = json_object()
+    rse, files = key(body, "rse", str), dict_list(body, "files")
+    with unit_of_work() as session:
+        authorize(session, "update_replicas_states", scopes=_scopes(files), rse=rse)
+        replicas.update_replica_states(session, rse, files)
+    return done()
+
+
+_LIST_BODY = schema_object(
+    ["dids"], dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
+                                                              name={"type": "string"})},
+    schemes={"type": ["array", "null"], "items": {"type": "string"}}, domain={"type": ["string", "null"]},
+    rse_expression={"type": ["string", "null"]}, all_states={"type": "boolean"},
+)  # fmt: skip
+
+
+@bp.post("/list")
+@doc("Replicas of files and collections, with PFNs by protocol and domain", body=_LIST_BODY)
+def list_replicas() -> Response:
+    body = json_object()
+    dids = dict_list(body, "dids")
+    schemes = key(body, "schemes", list, None)
+    if schemes is not None and not all(isinstance(scheme, str) for scheme in schemes):
+        raise InputValidationError("schemes must be a list of strings")
+    domain = key(body, "domain", str, None) or "wan"
+    if domain not in ("wan", "lan"):
+        raise InputValidationError("domain must be wan or lan")
+    expression = key(body, "rse_expression", str, None)
+    all_states = bool(key(body, "all_states", bool, False))
+
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        rse_ids = rse_ids_for(session, expression) if expression else None
+        builder = PFNBuilder(session, domain, schemes)
+        for entry in replicas.list_replicas(session, dids, rse_ids, all_states):
+            yield builder.describe(entry)
+
+    return stream(rows)
+
+
+@bp.get("/<scope>/<path:name>")
+@doc("Replicas of one DID, with PFNs", query={"schemes": {"type": "string"}, "domain": {"type": "string"}})
+def list_did_replicas(scope: str, name: str) -> Response:
+    schemes = request.args.getlist("schemes") or None
+    domain = request.args.get("domain") or "wan"
+    if domain not in ("wan", "lan"):
+        raise InputValidationError("domain must be wan or lan")
+
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        builder = PFNBuilder(session, domain, schemes)
+        for entry in replicas.list_replicas(session, [{"scope": scope, "name": name}]):
+            yield builder.describe(entry)
+
+    return stream(rows)
+
+
+_BAD_BODY = schema_object(
+    ["replicas"], replicas={"type": "array", "items": schema_object(["scope", "name", "rse"], scope={"type": "string"},
+                                                                      name={"type": "string"}, rse={"type": "string"})},
+    reason={"type": ["string", "null"]},
+)  # fmt: skip
+
+
+@bp.post("/bad")
+@doc("Declare replicas bad", body=_BAD_BODY)
+def declare_bad() -> Response:
+    body = json_object()
+    bad = dict_list(body, "replicas")
+    reason = key(body, "reason", str, None) or ""
+    by_rse: dict[str, list[tuple[str, str]]] = {}
+    for item in bad:
+        fields = [item.get(field) for field in ("rse", "scope", "name")]
+        if not all(isinstance(value, str) for value in fields):
+            raise InputValidationError("each bad replica needs rse, scope and name")
+        by_rse.setdefault(fields[0], []).append((fields[1], fields[2]))
+    with unit_of_work() as session:
+        account = authorize(session, "declare_bad_file_replicas", rses=sorted(by_rse))
+        for rse, keys in by_rse.items():
+            replicas.declare_bad_replicas(session, rse, keys, reason, account)
+    return created()

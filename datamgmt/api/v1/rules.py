@@ -1,0 +1,172 @@
+"""Replication rules: ``/rules`` plus the rule listings under ``/accounts`` and ``/dids``.
+
+All rule routes live here so that one module speaks to ``core.rule``.  ``POST
+/rules/explain`` is our extension: the dry run of ``POST /rules/``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+
+from datamgmt.api.context import authorize, issuer, unit_of_work
+from datamgmt.api.openapi import doc, schema_object
+from datamgmt.api.params import dict_list, json_object, key
+from datamgmt.api.streaming import created, done, json_response, stream
+from datamgmt.core import rule as rules
+from datamgmt.core.did import existing_dids, get_did_row
+
+bp = Blueprint("rules", __name__)
+
+_DID_LIST = {"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
+                                                     name={"type": "string"})}  # fmt: skip
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_NULLABLE_INT = {"type": ["integer", "null"]}
+_RULE_BODY = schema_object(
+    ["dids", "copies", "rse_expression", "account"], dids=_DID_LIST, copies={"type": "integer"},
+    rse_expression={"type": "string"}, account=_NULLABLE_STRING, grouping=_NULLABLE_STRING, weight=_NULLABLE_STRING,
+    lifetime=_NULLABLE_INT, locked={"type": "boolean"}, activity=_NULLABLE_STRING, comment=_NULLABLE_STRING,
+    ask_approval={"type": "boolean"}, asynchronous={"type": "boolean"}, priority={"type": "integer"},
+)  # fmt: skip
+
+#: Optional body keys of POST /rules/ and their types, passed to core unchanged.
+_OPTIONS: dict[str, type | tuple[type, ...]] = {
+    "grouping": str, "weight": str, "lifetime": int, "locked": bool, "source_replica_expression": str,
+    "activity": str, "notify": str, "purge_replicas": bool, "ignore_availability": bool, "ask_approval": bool,
+    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str),
+}  # fmt: skip
+
+
+def _with_bytes(session: Session, found: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rule listings carry their DID's ``bytes`` (the client's table shows it), looked up per batch."""
+    iterator = iter(found)
+    while batch := list(islice(iterator, 1000)):
+        sizes = existing_dids(session, [(rule["scope"], rule["name"]) for rule in batch])
+        for rule in batch:
+            did = sizes.get((rule["scope"], rule["name"]))
+            yield {**rule, "bytes": did.bytes if did is not None else None}
+
+
+def _rule_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """Core arguments from a rule body; ``account`` must be present (null means the issuer)."""
+    arguments: dict[str, Any] = {
+        "dids": dict_list(body, "dids"),
+        "copies": key(body, "copies", int),
+        "rse_expression": key(body, "rse_expression", str),
+        "account": key(body, "account", str) or issuer(),
+    }
+    for name, kind in _OPTIONS.items():
+        value = key(body, name, kind, None)
+        if value is not None:
+            arguments[name] = json.loads(value) if name == "meta" and isinstance(value, str) else value
+    return arguments
+
+
+@bp.post("/rules/")
+@doc("Create replication rules, one per DID; answers the JSON list of ids", body=_RULE_BODY)
+def add_rule() -> Response:
+    arguments = _rule_arguments(json_object())
+    with unit_of_work() as session:
+        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
+                  scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+        ids = rules.add_rule(session, **arguments)
+    return created(json.dumps(ids))
+
+
+@bp.post("/rules/explain")
+@doc("Dry run of POST /rules/: chosen RSEs, bytes to transfer, quota after", body=_RULE_BODY)
+def explain_rule() -> Response:
+    arguments = _rule_arguments(json_object())
+    explained = {name: arguments[name] for name in ("dids", "account", "copies", "rse_expression")}
+    for name in ("grouping", "weight", "ignore_availability"):
+        if name in arguments:
+            explained[name] = arguments[name]
+    with unit_of_work() as session:
+        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"))
+        return json_response(rules.explain_rule(session, **explained))
+
+
+@bp.get("/rules/")
+@doc("Rules matching equality filters", query={name: {"type": "string"} for name in rules.RULE_FILTERS})
+def list_rules() -> Response:
+    filters = {name: request.args[name] for name in rules.RULE_FILTERS if name in request.args}
+
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        yield from _with_bytes(session, rules.list_rules(session, filters))
+
+    return stream(rows)
+
+
+@bp.get("/rules/<rule_id>")
+@doc("One rule")
+def get_rule(rule_id: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "read")
+        return json_response(rules.get_rule(session, rule_id))
+
+
+@bp.put("/rules/<rule_id>")
+@doc("Update a rule, or approve/deny it with options.approve", body=schema_object(["options"], options={"type": "object"}))
+def update_rule(rule_id: str) -> Response:
+    options = dict(key(json_object(), "options", dict) or {})
+    with unit_of_work() as session:
+        if "approve" in options:
+            approve = options.pop("approve")
+            if approve:
+                authorize(session, "approve_rule", rule_id=rule_id)
+                rules.approve_rule(session, rule_id)
+            else:
+                authorize(session, "deny_rule", rule_id=rule_id)
+                rules.deny_rule(session, rule_id, key(options, "comment", str, None))
+            return done()
+        authorize(session, "update_rule", rule_id=rule_id, options=options)
+        rules.update_rule(session, rule_id, options)
+    return done()
+
+
+@bp.delete("/rules/<rule_id>")
+@doc("Delete a rule", body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
+def delete_rule(rule_id: str) -> Response:
+    body = json_object(required=False)
+    purge = key(body, "purge_replicas", bool, None)
+    with unit_of_work() as session:
+        account = authorize(session, "del_rule", rule_id=rule_id)
+        rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge)
+    return done()
+
+
+@bp.get("/rules/<rule_id>/locks")
+@doc("The locks of a rule")
+def list_locks(rule_id: str) -> Response:
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        yield from rules.list_rule_locks(session, rule_id)
+
+    return stream(rows)
+
+
+@bp.get("/accounts/<account>/rules")
+@doc("Rules owned by an account")
+def list_account_rules(account: str) -> Response:
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        yield from _with_bytes(session, rules.list_rules(session, {"account": account}))
+
+    return stream(rows)
+
+
+@bp.get("/dids/<scope>/<path:name>/rules")
+@doc("Rules on a DID")
+def list_did_rules(scope: str, name: str) -> Response:
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        get_did_row(session, scope, name)
+        yield from _with_bytes(session, rules.list_rules(session, {"scope": scope, "name": name}))
+
+    return stream(rows)

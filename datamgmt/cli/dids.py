@@ -1,0 +1,153 @@
+"""``did`` and ``replica`` commands."""
+
+from __future__ import annotations
+
+import click
+
+from datamgmt.cli.context import DID, AppContext, Group, pass_app
+from datamgmt.cli.output import Column
+
+DID_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"),
+               Column("length", "files"))
+CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("type"), Column("bytes", kind="size"))
+FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), Column("adler32"), Column("guid"))
+PARENT_COLUMNS = (Column("scope"), Column("name"), Column("type"))
+REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
+                   Column("state", kind="state"), Column("pfn", "PFN"))
+
+
+@click.group("did", cls=Group)
+def did_group() -> None:
+    """Files, datasets and containers (SCOPE:NAME)."""
+
+
+@did_group.command("add")
+@click.argument("did", type=DID)
+@click.option("--type", "did_type", type=click.Choice(["dataset", "container"], case_sensitive=False),
+              default="dataset", show_default=True)
+@click.option("--lifetime", type=click.IntRange(1), help="Seconds until the DID expires.")
+@pass_app
+def did_add(app: AppContext, did: tuple[str, str], did_type: str, lifetime: int | None) -> None:
+    """Create a dataset or a container."""
+    app.client.add_did(*did, did_type, lifetime=lifetime)
+    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1], type=did_type.upper())
+
+
+def _search(app: AppContext, scope: str, pattern: str, filters: str, did_type: str | None) -> None:
+    expression = ",".join(part for part in (filters, f"type={did_type}" if did_type else "") if part)
+    app.output.table(app.client.search_dids(scope, expression, name=pattern or "*"), DID_COLUMNS)
+
+
+type_option = click.option("--type", "did_type", type=click.Choice(["all", "file", "dataset", "container",
+                           "collection"], case_sensitive=False), help="Only DIDs of this type [default: all].")
+
+
+@did_group.command("list")
+@click.argument("pattern", metavar="SCOPE[:PATTERN]")
+@click.option("--filter", "filters", default="", help="Metadata conditions, e.g. 'run>3,type=dataset'.")
+@type_option
+@pass_app
+def did_list(app: AppContext, pattern: str, filters: str, did_type: str | None) -> None:
+    """List the DIDs of a scope whose names match a wildcard pattern."""
+    scope, _, name = pattern.partition(":")
+    _search(app, scope, name, filters, did_type)
+
+
+@did_group.command("search")
+@click.argument("pattern", metavar="SCOPE[:PATTERN]")
+@click.option("--filter", "filters", required=True,
+              help="',' joins conditions (AND), ';' starts alternatives (OR): 'key>3,type=DATASET;key=1'.")
+@type_option
+@pass_app
+def did_search(app: AppContext, pattern: str, filters: str, did_type: str | None) -> None:
+    """Find DIDs by metadata; operators =, !=, <, <=, >, >= and wildcards in values."""
+    scope, _, name = pattern.partition(":")
+    _search(app, scope, name, filters, did_type)
+
+
+@did_group.command("show")
+@click.argument("did", type=DID)
+@pass_app
+def did_show(app: AppContext, did: tuple[str, str]) -> None:
+    """Type, owner, status, size and file count of a DID."""
+    app.output.record(app.client.get_did(*did), [Column("bytes", kind="size")])
+
+
+@did_group.command("attach")
+@click.argument("parent", type=DID)
+@click.argument("children", nargs=-1, required=True, type=DID)
+@pass_app
+def did_attach(app: AppContext, parent: tuple[str, str], children: tuple[tuple[str, str], ...]) -> None:
+    """Put files into a dataset, or datasets and containers into a container."""
+    app.client.attach(*parent, children)
+    app.output.done(f"attached {len(children)} DIDs to {parent[0]}:{parent[1]}", attached=len(children))
+
+
+@did_group.command("detach")
+@click.argument("parent", type=DID)
+@click.argument("children", nargs=-1, required=True, type=DID)
+@pass_app
+def did_detach(app: AppContext, parent: tuple[str, str], children: tuple[tuple[str, str], ...]) -> None:
+    """Take DIDs out of a dataset or container."""
+    app.client.detach(*parent, children)
+    app.output.done(f"detached {len(children)} DIDs from {parent[0]}:{parent[1]}", detached=len(children))
+
+
+@did_group.command("close")
+@click.argument("did", type=DID)
+@pass_app
+def did_close(app: AppContext, did: tuple[str, str]) -> None:
+    """Close a dataset or container: no more content can be attached."""
+    app.client.close(*did)
+    app.output.done(f"closed {did[0]}:{did[1]}", scope=did[0], name=did[1], open=False)
+
+
+@did_group.command("content")
+@click.argument("did", type=DID)
+@pass_app
+def did_content(app: AppContext, did: tuple[str, str]) -> None:
+    """The DIDs directly inside a dataset or container."""
+    app.output.table(app.client.list_content(*did), CONTENT_COLUMNS)
+
+
+@did_group.command("files")
+@click.argument("did", type=DID)
+@pass_app
+def did_files(app: AppContext, did: tuple[str, str]) -> None:
+    """Every file below a DID, at any depth."""
+    app.output.table(app.client.list_files(*did), FILE_COLUMNS)
+
+
+@did_group.command("parents")
+@click.argument("did", type=DID)
+@pass_app
+def did_parents(app: AppContext, did: tuple[str, str]) -> None:
+    """The datasets and containers a DID is attached to."""
+    app.output.table(app.client.list_parents(*did), PARENT_COLUMNS)
+
+
+@click.group("replica", cls=Group)
+def replica_group() -> None:
+    """Where the files are."""
+
+
+@replica_group.command("list")
+@click.argument("dids", nargs=-1, required=True, type=DID)
+@click.option("--rses", "rse_expression", help="Only replicas on RSEs matching this expression.")
+@click.option("--all-states", is_flag=True, help="Also replicas that are not AVAILABLE.")
+@pass_app
+def replica_list(app: AppContext, dids: tuple[tuple[str, str], ...], rse_expression: str | None,
+                 all_states: bool) -> None:
+    """The replicas of files (or of the files of datasets), with their PFNs."""
+    replicas = app.client.list_replicas(dids, rse_expression=rse_expression, all_states=all_states)
+    if app.output.json:
+        app.output.table(replicas, REPLICA_COLUMNS)
+        return
+    rows = (
+        {"did": f"{replica['scope']}:{replica['name']}", "bytes": replica.get("bytes"),
+         "adler32": replica.get("adler32"), "rse": info["rse"],
+         "state": replica.get("states", {}).get(info["rse"], ""), "pfn": pfn}
+        for replica in replicas
+        for pfn, info in replica.get("pfns", {}).items()
+    )
+    app.output.table(rows, REPLICA_COLUMNS)

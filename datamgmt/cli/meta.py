@@ -1,0 +1,85 @@
+"""``meta`` commands, and ``publish``/``unpublish`` (shares with minted PIDs)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from datamgmt.cli.context import DID, AppContext, Command, Group, pass_app
+from datamgmt.cli.output import Column
+from datamgmt.exceptions import KeyNotFound
+
+META_COLUMNS = (Column("key"), Column("value"))
+
+
+def typed_value(text: str) -> Any:
+    """Numbers, booleans and null keep their type (so ``key>3`` filters compare numbers); the rest is text."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if value is None or isinstance(value, (int, float, bool)) else text
+
+
+@click.group("meta", cls=Group)
+def meta_group() -> None:
+    """Key-value metadata of DIDs."""
+
+
+@meta_group.command("set")
+@click.argument("did", type=DID)
+@click.argument("key")
+@click.argument("value")
+@click.option("--recursive", is_flag=True, help="Also on everything below a dataset or container.")
+@pass_app
+def meta_set(app: AppContext, did: tuple[str, str], key: str, value: str, recursive: bool) -> None:
+    """Set KEY to VALUE (numbers and true/false are stored typed)."""
+    app.client.set_metadata(*did, key, typed_value(value), recursive=recursive)
+    app.output.done(f"{did[0]}:{did[1]} {key}={value}", key=key, value=typed_value(value))
+
+
+@meta_group.command("get")
+@click.argument("did", type=DID)
+@click.argument("key")
+@pass_app
+def meta_get(app: AppContext, did: tuple[str, str], key: str) -> None:
+    """The value of one key."""
+    metadata = app.client.get_metadata(*did)
+    if key not in metadata:
+        raise KeyNotFound(f"{did[0]}:{did[1]} has no metadata key {key!r}")
+    value = metadata[key]
+    app.output.done("" if value is None else str(value), key=key, value=value)
+
+
+@meta_group.command("list")
+@click.argument("did", type=DID)
+@pass_app
+def meta_list(app: AppContext, did: tuple[str, str]) -> None:
+    """All metadata of a DID."""
+    metadata = app.client.get_metadata(*did)
+    if app.output.json:
+        app.output.record(metadata)
+    else:
+        app.output.table(({"key": key, "value": value} for key, value in sorted(metadata.items())), META_COLUMNS)
+
+
+@click.command("publish", cls=Command)
+@click.argument("did", type=DID)
+@click.option("--pid-service", help="PID service to mint with [default: the service's default].")
+@pass_app
+def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None) -> None:
+    """Publish a dataset or container: mint a PID and print it."""
+    share = app.client.publish(*did, pid_service=pid_service)
+    landing_page = share.get("landing_page") or share.get("landing_url")
+    app.output.done(f"{share['pid']}\n{landing_page}", pid=share["pid"], landing_page=landing_page)
+
+
+@click.command("unpublish", cls=Command)
+@click.argument("did", type=DID)
+@pass_app
+def unpublish_command(app: AppContext, did: tuple[str, str]) -> None:
+    """Withdraw a share; its PID keeps resolving to a tombstone page."""
+    app.client.unpublish(*did)
+    app.output.done(f"unpublished {did[0]}:{did[1]}", scope=did[0], name=did[1], published=False)

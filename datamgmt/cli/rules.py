@@ -1,0 +1,187 @@
+"""``rule`` commands, including ``rule watch``: a live view until the rule is OK or STUCK."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from contextlib import nullcontext
+from typing import Any
+
+import click
+from rich.console import Group as RenderGroup
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from datamgmt.cli.context import DID, AppContext, Group, pass_app
+from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
+
+RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
+                Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
+                Column("locks", "locks ok/repl/stuck", kind="locks"), Column("expires_at", "expires"))
+EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
+                   Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
+                   Column("quota_after", "quota left after"))
+FINAL_STATES = {"OK": 0, "STUCK": 1}
+LOCK_STATES = ("OK", "REPLICATING", "STUCK")
+
+
+@click.group("rule", cls=Group)
+def rule_group() -> None:
+    """Replication rules: how many copies of what, where."""
+
+
+def rule_options(function: Any) -> Any:
+    options = [
+        click.option("--copies", type=click.IntRange(1), default=1, show_default=True),
+        click.option("--rses", "rse_expression", required=True, help="RSE expression, e.g. 'tier=1&country=XX'."),
+        click.option("--lifetime", type=click.IntRange(1), help="Seconds until the rule expires."),
+        click.option("--grouping", type=click.Choice(["ALL", "DATASET", "NONE"]), default="DATASET",
+                     show_default=True, help="Keep all files, each dataset, or nothing together on an RSE."),
+        click.option("--weight", help="RSE attribute weighting the choice of RSEs."),
+        click.option("--source-rses", "source_replica_expression", help="Copy only from RSEs matching this."),
+        click.option("--activity", help="Transfer activity."),
+        click.option("--comment"),
+        click.option("--locked", is_flag=True, help="Protect the rule from deletion."),
+        click.option("--asynchronous", is_flag=True, help="Let the judge create the locks later."),
+        click.option("--ask-approval", is_flag=True, help="Wait for an admin to approve."),
+        click.argument("dids", nargs=-1, required=True, type=DID),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@rule_group.command("add")
+@rule_options
+@pass_app
+def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
+             **options: Any) -> None:
+    """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id."""
+    rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+    app.output.done("\n".join(rule_ids), rule_ids=rule_ids)
+
+
+@rule_group.command("explain")
+@rule_options
+@pass_app
+def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
+                 **options: Any) -> None:
+    """Dry run: which RSEs a rule would choose, what must move, and the quota left after."""
+    explained = app.client.explain_rule(dids, copies, rse_expression, **options)
+    if app.output.json:
+        app.output.table(explained, EXPLAIN_COLUMNS)
+        return
+    rows = (
+        {"did": f"{item['scope']}:{item['name']}", "group": f"{group['scope']}:{group['name']}",
+         "rses": ", ".join(group["rses"]), "locks": item.get("locks"), "files_in_place": item.get("files_in_place"),
+         "bytes_to_transfer": sum((item.get("bytes_to_transfer") or {}).values()),
+         "quota_after": ", ".join(f"{rse}: {human_size(left)}" for rse, left in (item.get("quota_after") or {}).items())}
+        for item in explained
+        for group in item.get("groups", [])
+    )
+    app.output.table(rows, EXPLAIN_COLUMNS)
+
+
+@rule_group.command("list")
+@click.option("--did", type=DID, help="Rules on this DID (default: my rules).")
+@click.option("--account", help="Rules of this account.")
+@pass_app
+def rule_list(app: AppContext, did: tuple[str, str] | None, account: str | None) -> None:
+    """Rules of an account or on a DID."""
+    client = app.client
+    rules = client.list_did_rules(*did) if did else client.list_account_rules(account or client.account)
+    app.output.table(rules, RULE_COLUMNS)
+
+
+@rule_group.command("show")
+@click.argument("rule_id")
+@pass_app
+def rule_show(app: AppContext, rule_id: str) -> None:
+    """Everything about one rule."""
+    app.output.record(app.client.get_rule(rule_id), RULE_COLUMNS)
+
+
+@rule_group.command("remove")
+@click.argument("rule_id")
+@click.option("--purge-replicas", is_flag=True, help="Delete the replicas as soon as no other rule holds them.")
+@pass_app
+def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
+    """Remove a rule (it expires within the hour; its replicas become deletable)."""
+    app.client.delete_rule(rule_id, purge_replicas or None)
+    app.output.done(f"removed rule {rule_id}", rule_id=rule_id, removed=True)
+
+
+@rule_group.command("update")
+@click.argument("rule_id")
+@click.option("--lifetime", type=int, help="New lifetime in seconds from now (-1: never expires).")
+@click.option("--locked/--unlocked", default=None)
+@click.option("--comment")
+@click.option("--priority", type=click.IntRange(1, 5))
+@click.option("--suspend", "state", flag_value="SUSPENDED", default=None, help="Stop transfers for this rule.")
+@click.option("--resume", "state", flag_value="REPLICATING", help="Restart a suspended or stuck rule.")
+@pass_app
+def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
+    """Change a rule's lifetime, lock, comment, priority or state."""
+    changes = {key: value for key, value in options.items() if value is not None}
+    if lifetime is not None:
+        changes["lifetime"] = None if lifetime < 0 else lifetime
+    if not changes:
+        raise click.UsageError("Nothing to update: give at least one option")
+    app.client.update_rule(rule_id, **changes)
+    app.output.done(f"updated rule {rule_id}", rule_id=rule_id, **changes)
+
+
+def locks_by_rse(locks: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    counts: dict[str, Counter[str]] = {}
+    for lock in locks:
+        counts.setdefault(lock.get("rse") or lock.get("rse_id", "?"), Counter())[lock.get("state", "?")] += 1
+    return counts
+
+
+def watch_view(rule: dict[str, Any], locks: dict[str, Counter[str]]) -> RenderGroup:
+    state = str(rule.get("state"))
+    heading = Text.assemble(("rule ", "bold"), rule.get("id", ""), "  ", (state, RULE_STATE_STYLES.get(state, "")),
+                            "  locks ok/repl/stuck ", locks_text(rule))
+    table = Table("RSE", *LOCK_STATES, header_style="bold")
+    for rse, counts in sorted(locks.items()):
+        table.add_row(rse, *(Text(str(counts[name]), style=RULE_STATE_STYLES[name] if counts[name] else "dim")
+                             for name in LOCK_STATES))
+    return RenderGroup(heading, table)
+
+
+@rule_group.command("watch")
+@click.argument("rule_id")
+@click.option("--interval", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between polls.")
+@click.option("--timeout", type=click.FloatRange(0), help="Give up (exit 1) after this many seconds.")
+@pass_app
+def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | None) -> None:
+    """Follow a rule's locks by state and RSE until it is OK (exit 0) or STUCK (exit 1)."""
+    ctx = click.get_current_context()
+    client = app.client
+    deadline = None if timeout is None else time.monotonic() + timeout
+    live = Live(auto_refresh=False, console=app.output.console) if sys.stdout.isatty() and not app.output.json else None
+    last_line = None
+    with live if live is not None else nullcontext():
+        while True:
+            rule = client.get_rule(rule_id)
+            locks = locks_by_rse(list(client.list_rule_locks(rule_id)))
+            if live is not None:
+                live.update(watch_view(rule, locks), refresh=True)
+            else:
+                line = (json.dumps({"id": rule_id, "state": rule.get("state"),
+                                    "locks": {rse: dict(counts) for rse, counts in locks.items()}})
+                        if app.output.json else
+                        f"{rule.get('state')} ok={rule.get('locks_ok_cnt', 0)} "
+                        f"replicating={rule.get('locks_replicating_cnt', 0)} stuck={rule.get('locks_stuck_cnt', 0)}")
+                if line != last_line:
+                    click.echo(line)
+                    last_line = line
+            if rule.get("state") in FINAL_STATES:
+                ctx.exit(FINAL_STATES[rule["state"]])
+            if deadline is not None and time.monotonic() >= deadline:
+                click.echo(f"Error: Timeout: rule {rule_id} still {rule.get('state')} after {timeout:g} s", err=True)
+                ctx.exit(1)
+            time.sleep(interval)

@@ -1,0 +1,65 @@
+"""``datamgmt``: the command line of the people who own and use the data.
+
+Shell completion is click's: ``eval "$(_DATAMGMT_COMPLETE=bash_source datamgmt)"`` (or
+``zsh_source``/``fish_source``), documented in docs/cli.md.
+"""
+
+from __future__ import annotations
+
+from datamgmt.cli.context import AppContext, make_root, pass_app
+from datamgmt.cli.dids import did_group, replica_group
+from datamgmt.cli.errors import run_cli
+from datamgmt.cli.meta import meta_group, publish_command, unpublish_command
+from datamgmt.cli.output import Column
+from datamgmt.cli.rules import rule_group
+from datamgmt.cli.transfers import download_command, upload_command
+
+QUOTA_COLUMNS = (Column("rse", "RSE"), Column("bytes", "used", kind="size"), Column("files"),
+                 Column("bytes_limit", "limit", kind="size"), Column("bytes_remaining", "remaining", kind="size"))
+GLOBAL_QUOTA_COLUMNS = (Column("rse_expression", "RSE expression"), Column("bytes", "used", kind="size"),
+                        Column("files"), Column("bytes_limit", "limit", kind="size"),
+                        Column("bytes_remaining", "remaining", kind="size"))
+
+cli = make_root("datamgmt", "Find, move, download and publish data managed by a datamgmt service.")
+
+
+@cli.command("whoami")
+@pass_app
+def whoami(app: AppContext) -> None:
+    """The account the client acts as."""
+    app.output.record(app.client.whoami())
+
+
+@cli.command("ping")
+@pass_app
+def ping(app: AppContext) -> None:
+    """Check that the server answers, and show its version."""
+    app.output.record(app.client.ping())
+
+
+@cli.command("quota")
+@pass_app
+def quota(app: AppContext) -> None:
+    """My limits and usage, per RSE and per RSE expression."""
+    client = app.client
+    local = list(client.local_usage(client.account))
+    global_ = list(client.global_usage(client.account))
+    if app.output.json:
+        app.output.record({"local": local, "global": global_})
+        return
+    app.output.table(local, QUOTA_COLUMNS, title="per RSE")
+    if global_:
+        app.output.table(global_, GLOBAL_QUOTA_COLUMNS, title="per RSE expression")
+
+
+for command in (upload_command, download_command, did_group, replica_group, rule_group, meta_group,
+                publish_command, unpublish_command):
+    cli.add_command(command)
+
+
+def main() -> None:
+    raise SystemExit(run_cli(cli))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The client's settings: the ``[client]`` INI section of DESIGN.md §9.
+
+The file is ``$DATAMGMT_CLIENT_CONFIG`` or ``~/.datamgmt/client.cfg`` (either may be missing);
+every option can be overridden by ``DATAMGMT_CLIENT_<OPTION>``, so a CI job or a container needs
+no file at all.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from datamgmt.exceptions import ConfigurationError
+
+SECTION = "client"
+ENV_PREFIX = "DATAMGMT_CLIENT_"
+AUTH_TYPES = ("userpass", "oidc")
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("DATAMGMT_CLIENT_CONFIG") or Path.home() / ".datamgmt" / "client.cfg")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where the server is and who we are to it."""
+
+    url: str
+    account: str
+    auth_type: str = "userpass"
+    username: str | None = None
+    password: str | None = None
+    #: userpass: where the session token is cached; oidc: the file holding the bearer token.
+    token_file: str | None = None
+    #: A CA bundle for https servers with a private CA.
+    ca_cert: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.url:
+            raise ConfigurationError(f"[{SECTION}] url is not set (file {default_config_path()} or {ENV_PREFIX}URL)")
+        if not self.account:
+            raise ConfigurationError(f"[{SECTION}] account is not set ({ENV_PREFIX}ACCOUNT)")
+        if self.auth_type not in AUTH_TYPES:
+            raise ConfigurationError(f"[{SECTION}] auth_type must be one of {AUTH_TYPES}, not {self.auth_type!r}")
+        if self.auth_type == "oidc" and not self.token_file:
+            raise ConfigurationError(f"[{SECTION}] auth_type oidc needs token_file")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+
+    @property
+    def token_cache(self) -> Path:
+        """The 0600 file that keeps a userpass session token between invocations."""
+        if self.token_file:
+            return Path(self.token_file).expanduser()
+        return Path.home() / ".datamgmt" / f"token_{self.account}"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ClientConfig:
+        """Read the file (if it exists), then apply ``DATAMGMT_CLIENT_*`` overrides."""
+        environ = os.environ if environ is None else environ
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read(Path(path) if path else default_config_path())
+        values: dict[str, str] = dict(parser[SECTION]) if parser.has_section(SECTION) else {}
+        known = {field.name for field in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigurationError(f"Unknown [{SECTION}] options: {sorted(unknown)}")
+        for name in known:
+            override = environ.get(ENV_PREFIX + name.upper())
+            if override is not None:
+                values[name] = override
+        # An empty value means "not set", so an override can also clear a file's option.
+        present = {key: value for key, value in values.items() if value}
+        return cls(url=present.pop("url", ""), account=present.pop("account", ""), **present)

@@ -1,0 +1,197 @@
+"""HTTP to a datamgmt (or Rucio) server: authentication, errors and JSON streams.
+
+Everything the area mixins need is here, so each of them is a list of one-line REST calls.
+The wire format is Rucio's (``reference/rucio_rest.md``): the token travels in
+``X-Rucio-Auth-Token``, lists are ``application/x-json-stream`` (one JSON document per line)
+and errors name their class in ``ExceptionClass``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from datamgmt import __version__
+from datamgmt.client.config import ClientConfig
+from datamgmt.exceptions import CannotAuthenticate, DatamgmtError, ServiceUnavailable, error_classes
+
+JSON = "application/json"
+JSON_STREAM = "application/x-json-stream"
+TOKEN_HEADER = "X-Rucio-Auth-Token"
+TIMEOUT = (10, 300)
+
+
+def did_path(scope: str, name: str) -> str:
+    """``scope/name`` for a URL; a name may hold slashes, which Rucio's routes accept raw."""
+    return f"{quote(scope, safe='')}/{quote(name, safe='/')}"
+
+
+def quoted(value: str) -> str:
+    return quote(value, safe="")
+
+
+def error_from_response(response: requests.Response) -> DatamgmtError:
+    """Rebuild the server's exception: the JSON body first, then the headers, as Rucio's client does."""
+    cls_name = message = None
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            cls_name, message = body.get("ExceptionClass"), body.get("ExceptionMessage")
+    except ValueError:
+        pass
+    cls_name = cls_name or response.headers.get("ExceptionClass")
+    message = message or response.headers.get("ExceptionMessage")
+    if not cls_name:
+        request = response.request
+        return _error_named(
+            "HTTPError", f"{request.method} {request.path_url} answered {response.status_code} {response.reason}"
+        )
+    return _error_named(cls_name, message)
+
+
+def _error_named(cls_name: str, message: str | None) -> DatamgmtError:
+    known = error_classes().get(cls_name)
+    if known is not None:
+        error = known(message)
+    else:
+        # A class we do not have (a newer server, or Rucio's own): keep its name for the user.
+        error = DatamgmtError(message)
+        error.rucio_name = cls_name  # type: ignore[misc]
+    return error
+
+
+class Transport:
+    """One authenticated ``requests`` session against the configured server."""
+
+    def __init__(self, config: ClientConfig, script: str = "datamgmt") -> None:
+        self.config = config
+        self.account = config.account
+        self.session = requests.Session()
+        self.session.verify = config.ca_cert or True
+        self.session.headers.update(
+            {
+                "X-Rucio-Account": config.account,
+                "X-Rucio-VO": "def",
+                "X-Rucio-Script": script,
+                "User-Agent": f"datamgmt-client/{__version__}",
+                "Accept": "*/*",
+            }
+        )
+        self._token: str | None = None
+
+    # --- tokens -----------------------------------------------------------------------------
+    def _cached_token(self) -> str | None:
+        path = self.config.token_cache
+        try:
+            return path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _store_token(self, token: str) -> None:
+        """Write the token readable by its owner only, whatever the umask."""
+        path: Path = self.config.token_cache
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(token)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+
+    def login(self) -> str:
+        """Get a fresh token: a userpass login, or (OIDC) the current content of the token file."""
+        if self.config.auth_type == "oidc":
+            token = self._cached_token()
+            if not token:
+                raise CannotAuthenticate(f"The OIDC token file {self.config.token_cache} is empty or missing")
+            self._token = token
+            return token
+        if not self.config.username or not self.config.password:
+            raise CannotAuthenticate("[client] username and password are needed for auth_type userpass")
+        response = self._send(
+            "GET",
+            "/auth/userpass",
+            headers={"X-Rucio-Username": self.config.username, "X-Rucio-Password": self.config.password},
+        )
+        token = response.headers.get(TOKEN_HEADER)
+        if not token:
+            raise CannotAuthenticate("The server answered the login without a token")
+        self._store_token(token)
+        self._token = token
+        return token
+
+    def _current_token(self) -> str:
+        if self._token is None:
+            self._token = self._cached_token() or self.login()
+        return self._token
+
+    # --- requests ---------------------------------------------------------------------------
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        data = None if body is None else json.dumps(body)
+        try:
+            response = self.session.request(
+                method,
+                self.config.url + path,
+                data=data,
+                params=params,
+                headers=dict(headers or {}),
+                stream=stream,
+                timeout=TIMEOUT,
+            )
+        except requests.ConnectionError as error:
+            raise ServiceUnavailable(f"Cannot reach {self.config.url}: {error}") from error
+        if response.status_code >= 400:
+            with response:
+                raise error_from_response(response)
+        return response
+
+    def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
+        """Send one call; on 401 with a cached token, log in once more and repeat it."""
+        if not auth:
+            return self._send(method, path, **kwargs)
+        token = self._current_token()
+        try:
+            return self._send(method, path, headers={TOKEN_HEADER: token}, **kwargs)
+        except CannotAuthenticate:
+            return self._send(method, path, headers={TOKEN_HEADER: self.login()}, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A call answering one JSON document (``None`` for an empty body)."""
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def call(self, method: str, path: str, **kwargs: Any) -> None:
+        """A call whose answer carries no data (``Created`` or an empty 200)."""
+        self.request(method, path, **kwargs).close()
+
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[Any]:
+        """A list call: the request is sent now, the lines are parsed as they are consumed."""
+        response = self.request(method, path, stream=True, **kwargs)
+        if response.headers.get("Content-Type", "").split(";")[0].strip() == JSON:
+            # Some small lists come as one JSON array (``GET /scopes/``).
+            with response:
+                document = response.json() if response.content else []
+            return iter(document if isinstance(document, list) else [document])
+        return _json_lines(response)
+
+
+def _json_lines(response: requests.Response) -> Iterator[Any]:
+    with response:
+        for line in response.iter_lines():
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,71 @@
+"""dogpile.cache regions for the core services, with the backend chosen by configuration.
+
+``[cache] backend`` is ``memory`` (per process, the default), ``redis`` or ``memcached``;
+``[cache] url`` points at the server and ``[cache] expiration_time`` bounds how long any
+entry lives.  Shared backends let many API workers and daemons reuse one another's
+results, and let one process invalidate what all of them cached.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from dogpile.cache import CacheRegion
+from dogpile.cache import make_region as _dogpile_region
+
+from datamgmt.config import Config, get_config
+from datamgmt.exceptions import ConfigurationError
+
+#: The memory backend forgets its oldest entries beyond this many, so that entries
+#: orphaned by invalidation cannot grow a long-running process without bound.
+MEMORY_MAX_ENTRIES = 100_000
+
+_DEFAULT_URLS = {"redis": "redis://127.0.0.1:6379/0", "memcached": "127.0.0.1:11211"}
+
+
+class BoundedDict(OrderedDict[str, Any]):
+    """A mapping that drops its oldest keys once it holds more than ``max_entries``."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem(last=False)
+
+
+def make_region(
+    namespace: str,
+    *,
+    backend: str | None = None,
+    url: str | None = None,
+    expiration_time: int | None = None,
+    prefix: str | None = None,
+    config: Config | None = None,
+) -> CacheRegion:
+    """A configured region whose keys read ``<prefix>:<namespace>:<key>``.
+
+    Arguments left ``None`` come from the ``[cache]`` section (``prefix`` from ``[cache] prefix``,
+    default ``datamgmt``, so that deployments sharing one server keep apart).  Shared servers also expire
+    entries themselves (a little after dogpile would), so keys that nobody reads again,
+    such as those of an old invalidation generation, do not accumulate there.
+    """
+    config = config or get_config()
+    backend = (backend or config.get("cache", "backend")).strip().lower()
+    url = url or config.get("cache", "url") or _DEFAULT_URLS.get(backend, "")
+    lifetime = expiration_time if expiration_time is not None else config.get_int("cache", "expiration_time")
+    server_lifetime = lifetime + 60 if lifetime > 0 else 0
+    if backend == "memory":
+        name, arguments = "dogpile.cache.memory", {"cache_dict": BoundedDict(MEMORY_MAX_ENTRIES)}
+    elif backend == "redis":
+        name, arguments = "dogpile.cache.redis", {"url": url, "redis_expiration_time": server_lifetime}
+    elif backend == "memcached":
+        name, arguments = "dogpile.cache.pymemcache", {"url": url, "memcached_expire_time": server_lifetime}
+    else:
+        raise ConfigurationError(f"[cache] backend must be memory, redis or memcached, not {backend[:40]!r}")
+    key_prefix = f"{prefix or config.get('cache', 'prefix', fallback='datamgmt')}:{namespace}:"
+    region = _dogpile_region(key_mangler=lambda key: key_prefix + key)
+    return region.configure(name, expiration_time=lifetime if lifetime > 0 else None, arguments=arguments)

@@ -1,0 +1,364 @@
+"""Locks: the (file, RSE) replicas a rule holds, and everything that moves with them.
+
+Creating locks bumps the replicas' ``lock_cnt`` (clearing tombstones), creates missing
+replicas and their transfer requests, charges quota and updates the rule's counters;
+releasing them undoes all of that.  Both work on whole sets: bulk INSERTs, UPDATEs over
+chunked key lists or correlated EXISTS, never a statement per file.
+
+A rule's state is a function of its counters (:func:`settle_rules`), updated in the same
+transaction as its locks, as Rucio does, so no daemon ever has to scan locks to know it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from datamgmt.core.db.constants import (
+    OBSOLETE,
+    LockState,
+    ReplicaState,
+    RequestState,
+    RuleNotification,
+    RuleState,
+)
+from datamgmt.core.db.models import DatasetLock, Distance, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.types import new_id, utcnow
+from datamgmt.core.did import chunks
+from datamgmt.core.message import add_messages
+from datamgmt.core.quota import change_usage
+from datamgmt.core.replica import record_rse_delta
+
+DIDKey = tuple[str, str]
+
+#: Replica states that satisfy a lock at once.
+IN_PLACE = (ReplicaState.AVAILABLE, ReplicaState.TEMPORARY_UNAVAILABLE)
+#: Replica states that count as "data already there" when choosing RSEs.
+PRESENT = (ReplicaState.AVAILABLE, ReplicaState.COPYING, ReplicaState.TEMPORARY_UNAVAILABLE)
+#: Ranking of a source with no distance row to the destination: after every known one.
+UNKNOWN_DISTANCE = 1000
+#: Rule states the counters do not drive.
+FROZEN = (RuleState.SUSPENDED, RuleState.WAITING_APPROVAL, RuleState.INJECT)
+_COUNTER = {
+    LockState.OK: "locks_ok_cnt",
+    LockState.REPLICATING: "locks_replicating_cnt",
+    LockState.STUCK: "locks_stuck_cnt",
+}
+
+
+@dataclass(frozen=True)
+class WantedLock:
+    """One lock to create: a file (with what its replica and request need) on one RSE."""
+
+    scope: str
+    name: str
+    rse_id: str
+    bytes: int
+    adler32: str | None
+    md5: str | None
+
+
+#: (scope, name) -> {rse_id: state} for every replica of the files concerned.
+ReplicaMap = Mapping[DIDKey, Mapping[str, ReplicaState]]
+
+
+def load_replicas(session: Session, file_keys: Any) -> dict[DIDKey, dict[str, ReplicaState]]:
+    """Every replica of the files a SELECT of (scope, name) yields, in one query."""
+    keys = file_keys.subquery()
+    rows = session.execute(
+        select(Replica.scope, Replica.name, Replica.rse_id, Replica.state).join(
+            keys, (Replica.scope == keys.c.scope) & (Replica.name == keys.c.name)
+        )
+    )
+    found: dict[DIDKey, dict[str, ReplicaState]] = defaultdict(dict)
+    for scope, name, rse_id, state in rows:
+        found[(scope, name)][rse_id] = state
+    return found
+
+
+def source_rankings(session: Session, dest_rse_ids: Iterable[str]) -> dict[tuple[str, str], int]:
+    """(source, destination) -> ranking (higher is better: the negated distance)."""
+    rows = session.execute(
+        select(Distance.src_rse_id, Distance.dest_rse_id, Distance.distance).where(
+            Distance.dest_rse_id.in_(list(set(dest_rse_ids))))
+    )
+    return {(s, d): -(UNKNOWN_DISTANCE if dist is None else dist) for s, d, dist in rows}
+
+
+def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values: Any) -> None:
+    for rse_id, keys in keys_by_rse.items():
+        for part in chunks(keys):
+            session.execute(
+                update(Replica)
+                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .values(**values)
+            )
+
+
+class TransferQueue:
+    """Requests (with ranked sources) being assembled for one bulk INSERT."""
+
+    def __init__(self, session: Session, rule: Rule, dest_rse_ids: Iterable[str], allowed_sources: set[str] | None):
+        self.rule = rule
+        self.rankings = source_rankings(session, dest_rse_ids)
+        self.allowed = allowed_sources
+        self.requests: list[dict[str, Any]] = []
+        self.sources: list[dict[str, Any]] = []
+        self.attributes = json.dumps({"source_replica_expression": rule.source_replica_expression}) \
+            if rule.source_replica_expression else None
+
+    def sources_of(self, replicas: Mapping[str, ReplicaState], dest: str) -> list[str]:
+        return [r for r, s in replicas.items()
+                if s == ReplicaState.AVAILABLE and r != dest and (self.allowed is None or r in self.allowed)]
+
+    def add(self, lock: WantedLock, sources: Sequence[str]) -> None:
+        request_id = new_id()
+        self.requests.append({
+            "id": request_id, "scope": lock.scope, "name": lock.name, "dest_rse_id": lock.rse_id,
+            "rule_id": self.rule.id, "activity": self.rule.activity, "bytes": lock.bytes, "md5": lock.md5,
+            "adler32": lock.adler32, "account": self.rule.account, "priority": self.rule.priority,
+            "state": RequestState.QUEUED, "attributes": self.attributes, "retry_count": 0,
+        })
+        for source in sources:
+            self.sources.append({
+                "request_id": request_id, "rse_id": source, "scope": lock.scope, "name": lock.name,
+                "dest_rse_id": lock.rse_id, "bytes": lock.bytes,
+                "ranking": self.rankings.get((source, lock.rse_id), -UNKNOWN_DISTANCE),
+            })
+
+    def decide(self, lock: WantedLock, present: Mapping[str, ReplicaState]) -> tuple[LockState, bool]:
+        """The state of a lock on ``lock.rse_id`` given the file's replicas, and whether a
+        transfer was queued (the replica must become COPYING)."""
+        current = present.get(lock.rse_id)
+        if current in IN_PLACE:
+            return LockState.OK, False
+        if current == ReplicaState.COPYING:
+            return LockState.REPLICATING, False
+        sources = self.sources_of(present, lock.rse_id)
+        if not sources:
+            return LockState.STUCK, False
+        self.add(lock, sources)
+        return LockState.REPLICATING, True
+
+    def write(self, session: Session) -> None:
+        if self.requests:
+            session.execute(insert(Request), self.requests)
+        if self.sources:
+            session.execute(insert(Source), self.sources)
+
+
+def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], replicas: ReplicaMap,
+                 allowed_sources: set[str] | None = None) -> Counter[LockState]:
+    """Create the rule's locks on ``wanted`` (none may exist yet) and all that follows.
+
+    Per lock, as Rucio's ``__create_lock_and_replica``: an AVAILABLE (or temporarily
+    unavailable) replica gives an OK lock; a COPYING one a REPLICATING lock riding on its
+    transfer; otherwise, with an AVAILABLE source elsewhere (within ``allowed_sources``), a
+    REPLICATING lock, the replica set or created COPYING, and a QUEUED request whose sources
+    are ranked by distance; without a source, a STUCK lock on an UNAVAILABLE replica.
+    Returns the locks created by state; the rule's counters and state are already updated.
+    """
+    now = utcnow()
+    transfers = TransferQueue(session, rule, {w.rse_id for w in wanted}, allowed_sources)
+    lock_rows: list[dict[str, Any]] = []
+    new_replicas: list[dict[str, Any]] = []
+    locked_existing: dict[str, list[DIDKey]] = defaultdict(list)
+    to_copying: dict[str, list[DIDKey]] = defaultdict(list)
+    states: Counter[LockState] = Counter()
+    usage: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for lock in wanted:
+        key = (lock.scope, lock.name)
+        present = replicas.get(key, {})
+        current = present.get(lock.rse_id)
+        state, needs_copy = transfers.decide(lock, present)
+        if current is not None and needs_copy:
+            to_copying[lock.rse_id].append(key)
+        elif current is None and state != LockState.OK:
+            new_replicas.append({
+                "scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "bytes": lock.bytes,
+                "adler32": lock.adler32, "md5": lock.md5, "lock_cnt": 1, "tombstone": None,
+                "state": ReplicaState.COPYING if needs_copy else ReplicaState.UNAVAILABLE, "accessed_at": now,
+            })
+        if current is not None:
+            locked_existing[lock.rse_id].append(key)
+        states[state] += 1
+        charged = usage[lock.rse_id]
+        charged[0] += 1
+        charged[1] += lock.bytes
+        lock_rows.append({"scope": lock.scope, "name": lock.name, "rule_id": rule.id, "rse_id": lock.rse_id,
+                          "account": rule.account, "bytes": lock.bytes, "state": state, "repair_cnt": 0})
+    if not lock_rows:
+        return states
+    session.execute(insert(Lock), lock_rows)
+    if new_replicas:
+        session.execute(insert(Replica), new_replicas)
+        new_by_rse: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for row in new_replicas:
+            new_by_rse[row["rse_id"]][0] += 1
+            new_by_rse[row["rse_id"]][1] += row["bytes"]
+        for rse_id, (files, nbytes) in new_by_rse.items():
+            record_rse_delta(session, rse_id, files, nbytes)
+    _per_rse(session, locked_existing, lock_cnt=Replica.lock_cnt + 1, tombstone=None)
+    _per_rse(session, to_copying, state=ReplicaState.COPYING)
+    transfers.write(session)
+    change_usage(session, {(rule.account, rse_id): (f, b) for rse_id, (f, b) in usage.items()})
+    add_to_counters(session, {rule.id: states})
+    return states
+
+
+def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, int]]) -> list[str]:
+    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules)."""
+    for rule_id, delta in deltas.items():
+        values = {_COUNTER[s]: getattr(Rule, _COUNTER[s]) + n for s, n in delta.items() if n}
+        if values:
+            session.execute(update(Rule).where(Rule.id == rule_id).values(**values))
+    return settle_rules(session, list(deltas))
+
+
+def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
+    """Derive each rule's state from its counters (Rucio's §4.6 roll-up); returns the rules
+    that became OK.
+
+    SUSPENDED, WAITING_APPROVAL and INJECT rules keep their state.  Otherwise any STUCK
+    lock makes the rule STUCK (``stuck_at`` set once), no REPLICATING lock makes it OK,
+    else REPLICATING.  A rule turning OK sends RULE_OK (unless its notification is NO)
+    and releases its parent rule of a move, which is removed.
+    """
+    if not rule_ids:
+        return []
+    session.flush()
+    rules = session.scalars(select(Rule).where(Rule.id.in_(rule_ids)).execution_options(populate_existing=True))
+    now = utcnow()
+    turned_ok: list[Rule] = []
+    for rule in rules:
+        if rule.state in FROZEN:
+            continue
+        if rule.locks_stuck_cnt > 0:
+            state = RuleState.STUCK
+        elif rule.locks_replicating_cnt == 0:
+            state = RuleState.OK
+        else:
+            state = RuleState.REPLICATING
+        if state == RuleState.STUCK:
+            rule.stuck_at = rule.stuck_at or now
+            rule.error = rule.error or "MissingSourceReplica"
+        else:
+            rule.stuck_at, rule.error = None, None
+        if state != rule.state:
+            rule.state = state
+            session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(
+                state=LockState[state.name]))
+            if state == RuleState.OK:
+                turned_ok.append(rule)
+    session.flush()
+    add_messages(session, "RULE_OK", [
+        {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
+        for r in turned_ok if r.notification != RuleNotification.NO])
+    done = [r.id for r in turned_ok]
+    if done:
+        for parent in session.scalars(select(Rule).where(Rule.child_rule_id.in_(done))).all():
+            purge_rule(session, parent)
+    return done
+
+
+def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock], replicas: ReplicaMap,
+                      allowed_sources: set[str] | None = None) -> int:
+    """Give the rule's STUCK locks on ``stuck`` another chance where they stand: OK if the
+    replica arrived meanwhile, REPLICATING with a new request if a source exists now.
+    Returns how many locks left STUCK."""
+    transfers = TransferQueue(session, rule, {w.rse_id for w in stuck}, allowed_sources)
+    moved: dict[LockState, dict[str, list[DIDKey]]] = {s: defaultdict(list) for s in LockState}
+    to_copying: dict[str, list[DIDKey]] = defaultdict(list)
+    for lock in stuck:
+        key = (lock.scope, lock.name)
+        state, needs_copy = transfers.decide(lock, replicas.get(key, {}))
+        moved[state][lock.rse_id].append(key)
+        if needs_copy:
+            to_copying[lock.rse_id].append(key)
+    _per_rse(session, to_copying, state=ReplicaState.COPYING)
+    transfers.write(session)
+    deltas: Counter[LockState] = Counter()
+    for state in (LockState.OK, LockState.REPLICATING):
+        for rse_id, keys in moved[state].items():
+            for part in chunks(keys):
+                session.execute(update(Lock).where(
+                    Lock.rule_id == rule.id, Lock.rse_id == rse_id, Lock.state == LockState.STUCK,
+                    tuple_(Lock.scope, Lock.name).in_(part)).values(state=state, repair_cnt=Lock.repair_cnt + 1))
+            deltas[state] += len(keys)
+            deltas[LockState.STUCK] -= len(keys)
+    add_to_counters(session, {rule.id: deltas})
+    return sum(len(keys) for keys in moved[LockState.STUCK].values())
+
+
+def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bool]] = (), *,
+                  settle: bool = True) -> int:
+    """Remove the rule's locks matching ``where`` (all of them by default); returns how many.
+
+    Replicas lose one ``lock_cnt``; at zero they get a tombstone: OBSOLETE (delete at once)
+    with the rule's ``purge_replicas`` or when the replica never arrived (a COPYING one
+    becomes UNAVAILABLE), else now.  QUEUED requests for replicas nobody locks any more are
+    cancelled (removed with their sources).  Quota is released and, with ``settle``, the
+    counters and state updated (a rule about to be removed skips that).
+    """
+    cond = [Lock.rule_id == rule.id, *where]
+    groups = session.execute(
+        select(Lock.state, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
+        .where(*cond).group_by(Lock.state, Lock.rse_id)
+    ).all()
+    if not groups:
+        return 0
+    on_replica = exists().where(Lock.scope == Replica.scope, Lock.name == Replica.name,
+                                Lock.rse_id == Replica.rse_id, *cond)
+    last = Replica.lock_cnt <= 1
+    gone = literal(True) if rule.purge_replicas else Replica.state != ReplicaState.AVAILABLE
+    session.execute(
+        update(Replica).where(on_replica).values(
+            lock_cnt=Replica.lock_cnt - 1,
+            tombstone=case((~last, Replica.tombstone), (gone, OBSOLETE), else_=utcnow()),
+            state=case((last & (Replica.state == ReplicaState.COPYING),
+                        literal(ReplicaState.UNAVAILABLE, Replica.state.type)), else_=Replica.state),
+        ).execution_options(synchronize_session=False)
+    )
+    unneeded = select(Request.id).where(
+        Request.state == RequestState.QUEUED,
+        exists().where(Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id,
+                       *cond),
+        exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
+                       Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
+    )
+    doomed = list(session.scalars(unneeded))
+    for part in chunks(doomed):
+        session.execute(delete(Source).where(Source.request_id.in_(part)))
+        session.execute(delete(Request).where(Request.id.in_(part)))
+    session.execute(delete(Lock).where(*cond).execution_options(synchronize_session=False))
+    deltas: Counter[LockState] = Counter()
+    usage: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for state, rse_id, count, nbytes in groups:
+        deltas[state] -= count
+        usage[(rule.account, rse_id)][0] -= count
+        usage[(rule.account, rse_id)][1] -= int(nbytes)
+    change_usage(session, {k: (f, b) for k, (f, b) in usage.items()})
+    if settle:
+        add_to_counters(session, {rule.id: deltas})
+    return sum(count for _, _, count, _ in groups)
+
+
+def purge_rule(session: Session, rule: Rule) -> None:
+    """Remove a rule with all its locks (see release_locks) and dataset locks."""
+    release_locks(session, rule, settle=False)
+    session.execute(delete(DatasetLock).where(DatasetLock.rule_id == rule.id))
+    session.execute(update(Rule).where(Rule.child_rule_id == rule.id).values(child_rule_id=None))
+    session.delete(rule)
+    session.flush()
+
+
+def lock_states(session: Session, rule_id: str) -> dict[LockState, int]:
+    """The rule's locks counted by state: what its counters must equal."""
+    rows = session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule_id).group_by(Lock.state))
+    return {state: int(n) for state, n in rows}

@@ -1,0 +1,702 @@
+"""Replication rules: "keep N copies of this DID on RSEs matching this expression".
+
+A rule is applied in two phases.  *Planning* reads only: the files under the DID (one
+query), their replicas (one query), the candidate RSEs with space, weights and quota
+(``placement.adapter``), and asks the solver for RSEs per group (ALL: the whole DID, DATASET:
+each dataset, NONE: each file), preferring RSEs that already hold the data.  *Writing* then
+creates the locks, replicas, requests and quota charges in bulk (``lock.create_locks``).
+Every error of planning (InsufficientTargetRSEs, RSEOverQuota, InsufficientAccountLimit)
+is raised before anything is written, which is also what makes :func:`explain_rule` a
+faithful dry run.
+
+Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
+:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` and
+:func:`list_stuck_rules` (judge-repairer), :func:`list_expired_rules` and
+:func:`delete_rule` (judge-cleaner); the conveyor's entry points are in ``request.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from datamgmt.config import get_config
+from datamgmt.core import validation
+from datamgmt.core.account import account_exists, is_admin
+from datamgmt.core.db.constants import (
+    DIDType,
+    LockState,
+    RequestState,
+    RSEType,
+    RuleGrouping,
+    RuleNotification,
+    RuleState,
+)
+from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
+from datamgmt.core.db.types import new_id, utcnow
+from datamgmt.core.did import chunks, descendants_cte, file_keys_query, get_did_row, list_all_parents
+from datamgmt.core.expression import parse_expression, rse_ids_for
+from datamgmt.core.lock import (
+    FROZEN,
+    PRESENT,
+    ReplicaMap,
+    WantedLock,
+    create_locks,
+    load_replicas,
+    purge_rule,
+    release_locks,
+    retry_stuck_locks,
+    settle_rules,
+)
+from datamgmt.core.placement import place, present_from_triples
+from datamgmt.core.placement.adapter import Targets, load_targets
+from datamgmt.core.quota import change_usage
+from datamgmt.exceptions import (
+    AccountNotFound,
+    DuplicateRule,
+    InputValidationError,
+    InsufficientAccountLimit,
+    InsufficientTargetRSEs,
+    InvalidRSEExpression,
+    InvalidSourceReplicaExpression,
+    InvalidValueForKey,
+    RSEOverQuota,
+    RSEWriteBlocked,
+    RuleLocked,
+    RuleNotFound,
+    UnsupportedOperation,
+)
+
+DIDKey = tuple[str, str]
+DEFAULT_ACTIVITY = "User Subscriptions"
+#: Errors of planning that leave an asynchronous rule SUSPENDED or a repaired rule STUCK.
+PLACEMENT_ERRORS = (InsufficientAccountLimit, InsufficientTargetRSEs, RSEOverQuota, InvalidRSEExpression,
+                    RSEWriteBlocked)
+
+
+# --- the files of a rule ---------------------------------------------------------------------
+@dataclass
+class FileSet:
+    """Files under a rule's DID, each with the index of its dataset in ``groups``."""
+
+    keys: list[DIDKey] = field(default_factory=list)
+    bytes: list[int] = field(default_factory=list)
+    adler32: list[str | None] = field(default_factory=list)
+    md5: list[str | None] = field(default_factory=list)
+    group: list[int] = field(default_factory=list)
+    groups: list[DIDKey] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _files_query(rule: Rule, only_unlocked: bool):  # type: ignore[no-untyped-def]
+    """SELECT (dataset scope, dataset name, scope, name, bytes, adler32, md5) of the files
+    under the rule's DID; ``only_unlocked`` keeps files the rule does not lock yet."""
+    if rule.did_type == DIDType.FILE:
+        query = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name,
+                       DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5).where(
+            DataIdentifier.scope == rule.scope, DataIdentifier.name == rule.name)
+        child_scope, child_name = DataIdentifier.scope, DataIdentifier.name
+    else:
+        query = select(Content.scope, Content.name, Content.child_scope, Content.child_name, Content.bytes,
+                       Content.adler32, Content.md5).where(Content.child_type == DIDType.FILE)
+        if rule.did_type == DIDType.DATASET:
+            query = query.where(Content.scope == rule.scope, Content.name == rule.name)
+        else:
+            tree = descendants_cte(rule.scope, rule.name)
+            query = query.join(tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name,
+                                          tree.c.type == DIDType.DATASET))
+        child_scope, child_name = Content.child_scope, Content.child_name
+    if only_unlocked:
+        query = query.where(~exists().where(Lock.rule_id == rule.id, Lock.scope == child_scope,
+                                            Lock.name == child_name))
+    return query.order_by(query.selected_columns[0], query.selected_columns[1], child_scope, child_name)
+
+
+def load_files(session: Session, rule: Rule, only_unlocked: bool = False) -> FileSet:
+    """The files of the rule (a file in two datasets counts once, in the first)."""
+    files = FileSet()
+    group_index: dict[DIDKey, int] = {}
+    seen: set[DIDKey] = set()
+    for ds_scope, ds_name, scope, name, size, adler, md5 in session.execute(_files_query(rule, only_unlocked)):
+        if (scope, name) in seen:
+            continue
+        seen.add((scope, name))
+        group = group_index.setdefault((ds_scope, ds_name), len(group_index))
+        if group == len(files.groups):
+            files.groups.append((ds_scope, ds_name))
+        files.keys.append((scope, name))
+        files.bytes.append(size or 0)
+        files.adler32.append(adler)
+        files.md5.append(md5)
+        files.group.append(group)
+    return files
+
+
+def _count_files(session: Session, did: DataIdentifier) -> int:
+    if did.did_type == DIDType.FILE:
+        return 1
+    keys = file_keys_query(did.scope, did.name, did.did_type).subquery()
+    return int(session.scalar(select(func.count()).select_from(keys)) or 0)
+
+
+# --- planning --------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """Where each file of a FileSet gets its locks: ``rse_of[f]`` is a list of RSE ids."""
+
+    files: FileSet
+    rse_of: list[list[str]]
+    #: item (group of the grouping) -> RSE ids, for dataset locks and explanations
+    item_rses: dict[DIDKey, list[str]]
+
+
+def _items(rule: Rule, files: FileSet) -> tuple[np.ndarray, list[DIDKey]]:
+    """Item index of each file, and each item's DID, for the rule's grouping."""
+    if rule.grouping == RuleGrouping.ALL:
+        return np.zeros(len(files), np.int64), [(rule.scope, rule.name)]
+    if rule.grouping == RuleGrouping.DATASET and rule.did_type != DIDType.FILE:
+        return np.asarray(files.group, np.int64), list(files.groups)
+    return np.arange(len(files), dtype=np.int64), list(files.keys)
+
+
+def _kept_rses(session: Session, rule: Rule, items: list[DIDKey], targets: Targets) -> dict[DIDKey, list[str]]:
+    """RSEs where the rule already locks files of each item (still usable targets): new files
+    of a dataset (ALL: of the DID) join their siblings, as Rucio's evaluator does."""
+    usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
+    kept: dict[DIDKey, set[str]] = defaultdict(set)
+    if rule.grouping == RuleGrouping.ALL:
+        rses = session.scalars(select(Lock.rse_id).distinct().where(Lock.rule_id == rule.id))
+        kept[items[0]].update(rses)
+    elif rule.grouping == RuleGrouping.DATASET and rule.did_type != DIDType.FILE:
+        for part in chunks(items):
+            rows = session.execute(
+                select(Content.scope, Content.name, Lock.rse_id).distinct()
+                .join(Lock, and_(Lock.scope == Content.child_scope, Lock.name == Content.child_name))
+                .where(Lock.rule_id == rule.id, tuple_(Content.scope, Content.name).in_(part)))
+            for scope, name, rse_id in rows:
+                kept[(scope, name)].add(rse_id)
+    return {item: sorted(rses & usable) for item, rses in kept.items() if len(rses & usable) >= rule.copies}
+
+
+def plan_rule(session: Session, rule: Rule, files: FileSet, replicas: ReplicaMap, targets: Targets) -> Plan:
+    """Choose RSEs for every file of ``files``; raises the solver's errors, writes nothing."""
+    item_of, items = _items(rule, files)
+    kept = _kept_rses(session, rule, items, targets) if len(files) else {}
+    free = [i for i, item in enumerate(items) if item not in kept]
+    position = np.full(len(items), -1, np.int64)
+    position[free] = np.arange(len(free))
+    nbytes = np.asarray(files.bytes, np.int64)
+    item_bytes = np.bincount(item_of, weights=nbytes, minlength=len(items)).astype(np.int64)[free]
+    index = targets.index
+    triples: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for f, key in enumerate(files.keys):
+        slot = position[item_of[f]]
+        if slot < 0:
+            continue
+        for rse_id, state in replicas.get(key, {}).items():
+            if state in PRESENT and rse_id in index:
+                triples[0].append(int(slot))
+                triples[1].append(index[rse_id])
+                triples[2].append(files.bytes[f])
+    present = present_from_triples(len(free), *triples)
+    seed = int(rule.id[:8], 16)
+    result = place(targets.problem(item_bytes, rule.copies, present=present, seed=seed))
+    for slot in np.flatnonzero(result.status != 0):
+        result.raise_for_item(int(slot))
+    targets.check_global_limits(result, item_bytes)
+    item_rses = dict(kept)
+    for slot, i in enumerate(free):
+        item_rses[items[i]] = [targets.rse_ids[r] for r in result.rses(slot)]
+    rse_of = [item_rses[items[i]] for i in item_of.tolist()]
+    return Plan(files=files, rse_of=rse_of, item_rses=item_rses)
+
+
+def _targets(session: Session, rule: Rule) -> Targets:
+    rses = parse_expression(session, rule.rse_expression, for_write=True,
+                            ignore_availability=rule.ignore_availability)
+    return load_targets(session, rses, rule.account, weight=rule.weight,
+                        ignore_availability=rule.ignore_availability, ignore_account_limit=rule.ignore_account_limit)
+
+
+def _allowed_sources(session: Session, rule: Rule) -> set[str] | None:
+    if not rule.source_replica_expression:
+        return None
+    try:
+        return rse_ids_for(session, rule.source_replica_expression)
+    except InvalidRSEExpression as exc:
+        raise InvalidSourceReplicaExpression(str(exc)) from exc
+
+
+def _wanted(plan: Plan) -> list[WantedLock]:
+    files = plan.files
+    return [WantedLock(scope, name, rse_id, files.bytes[f], files.adler32[f], files.md5[f])
+            for f, (scope, name) in enumerate(files.keys) for rse_id in plan.rse_of[f]]
+
+
+def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> None:
+    """Plan and write the rule's locks (``only_unlocked``: for files it does not lock yet)."""
+    files = load_files(session, rule, only_unlocked=only_unlocked)
+    if len(files):
+        targets = _targets(session, rule)
+        allowed = _allowed_sources(session, rule)
+        replicas = load_replicas(session, file_keys_query(rule.scope, rule.name, rule.did_type))
+        plan = plan_rule(session, rule, files, replicas, targets)
+        create_locks(session, rule, _wanted(plan), replicas, allowed)
+        _add_dataset_locks(session, rule, plan)
+    settle_rules(session, [rule.id])
+
+
+def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
+    if rule.grouping != RuleGrouping.DATASET or rule.did_type == DIDType.FILE:
+        return
+    existing = set(session.execute(select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id)
+                                   .where(DatasetLock.rule_id == rule.id)).tuples())
+    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account,
+             "state": LockState.REPLICATING}
+            for (s, n), rses in plan.item_rses.items() for r in rses if (s, n, r) not in existing]
+    if rows:
+        session.execute(insert(DatasetLock), rows)
+
+
+# --- creation --------------------------------------------------------------------------------
+def _expiry(lifetime: int | None) -> datetime | None:
+    if lifetime is None:
+        return None
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 0:
+        raise InputValidationError("lifetime must be a non-negative number of seconds")
+    return utcnow() + timedelta(seconds=lifetime)
+
+
+def _check_copies(copies: Any) -> int:
+    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
+        raise InvalidValueForKey("copies must be a positive integer")
+    return copies
+
+
+def _rule_exists(session: Session, scope: str, name: str, account: str, expression: str, copies: int) -> bool:
+    return session.scalar(select(Rule.id).where(Rule.scope == scope, Rule.name == name, Rule.account == account,
+                                                Rule.rse_expression == expression, Rule.copies == copies)) is not None
+
+
+def async_threshold() -> int:
+    """Rules with more locks than this start as INJECT (``[judge] async_lock_threshold``)."""
+    return get_config().get_int("judge", "async_lock_threshold", 10000)
+
+
+def add_rule(
+    session: Session,
+    dids: Sequence[dict[str, Any]],
+    account: str,
+    copies: int,
+    rse_expression: str,
+    grouping: str = "DATASET",
+    weight: str | None = None,
+    lifetime: int | None = None,
+    locked: bool = False,
+    source_replica_expression: str | None = None,
+    activity: str = DEFAULT_ACTIVITY,
+    notify: str | None = None,
+    purge_replicas: bool = False,
+    ignore_availability: bool = False,
+    ask_approval: bool = False,
+    asynchronous: bool = False,
+    priority: int = 3,
+    comment: str | None = None,
+    meta: dict[str, Any] | None = None,
+    ignore_account_limit: bool = False,
+    subscription_id: str | None = None,
+) -> list[str]:
+    """Create one rule per DID; returns their ids (Rucio's ``add_rule``, reference §4.2).
+
+    A rule starts WAITING_APPROVAL with ``ask_approval``; INJECT when ``asynchronous`` or
+    when it would create more than ``[judge] async_lock_threshold`` locks (the
+    judge-injector applies it with :func:`apply_injected_rule`); otherwise it is applied
+    now and is OK, REPLICATING or STUCK.  Without a lifetime a rule on a TAPE RSE is locked.
+    """
+    copies = _check_copies(copies)
+    if not account_exists(session, account):
+        raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
+    grouping_value = RuleGrouping.parse(grouping)
+    notification = RuleNotification.parse(notify) if notify else RuleNotification.NO
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
+        raise InputValidationError("priority must be an integer from 1 to 5")
+    expires_at = _expiry(lifetime)
+    rses = parse_expression(session, rse_expression, for_write=True, ignore_availability=ignore_availability)
+    if lifetime is None and any(RSEType.parse(r["rse_type"]) == RSEType.TAPE for r in rses):
+        locked = True
+    ids: list[str] = []
+    for did in dids:
+        scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
+        row = get_did_row(session, scope, name)
+        if _rule_exists(session, scope, name, account, rse_expression, copies):
+            raise DuplicateRule("A duplicate rule for this account, did, rse_expression and copies already exists")
+        rule = Rule(
+            id=new_id(), subscription_id=subscription_id, account=account, scope=scope, name=name,
+            did_type=row.did_type, state=RuleState.REPLICATING, rse_expression=rse_expression, copies=copies,
+            expires_at=expires_at, weight=weight, locked=bool(locked), grouping=grouping_value,
+            source_replica_expression=source_replica_expression, activity=activity, notification=notification,
+            purge_replicas=bool(purge_replicas), ignore_availability=bool(ignore_availability),
+            ignore_account_limit=bool(ignore_account_limit), priority=priority,
+            comments=comment, meta=json.dumps(meta) if meta is not None else None,
+            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0,
+        )
+        session.add(rule)
+        session.flush()
+        if ask_approval:
+            rule.state = RuleState.WAITING_APPROVAL
+        elif asynchronous or _count_files(session, row) * copies > async_threshold():
+            rule.state = RuleState.INJECT
+        else:
+            _allowed_sources(session, rule)
+            apply_rule(session, rule)
+        session.flush()
+        ids.append(rule.id)
+    return ids
+
+
+def _get(session: Session, rule_id: str) -> Rule:
+    row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
+    if row is None:
+        raise RuleNotFound(f"No replication rule found with the id {validation.shown(rule_id)}")
+    return row
+
+
+def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
+    """Apply an INJECT rule (the judge-injector's work); returns its new state.
+
+    A rule that cannot be placed (quota, space, targets, expression) becomes SUSPENDED
+    with the error, as Rucio's injector does; nothing else is written then.
+    """
+    rule = _get(session, rule_id)
+    if rule.state != RuleState.INJECT:
+        return rule.state
+    rule.state = RuleState.REPLICATING
+    try:
+        apply_rule(session, rule)
+    except PLACEMENT_ERRORS as exc:
+        rule.state, rule.error = RuleState.SUSPENDED, str(exc)[:255]
+        session.flush()
+    return rule.state
+
+
+def list_injectable_rules(session: Session, limit: int = 100) -> list[str]:
+    """Ids of INJECT rules, oldest first (the judge-injector's queue)."""
+    return list(session.scalars(select(Rule.id).where(Rule.state == RuleState.INJECT)
+                                .order_by(Rule.created_at).limit(limit)))
+
+
+# --- approval --------------------------------------------------------------------------------
+def approve_rule(session: Session, rule_id: str) -> None:
+    """Approve a WAITING_APPROVAL rule: it waives quota and goes to INJECT for the injector."""
+    rule = _get(session, rule_id)
+    if rule.state != RuleState.WAITING_APPROVAL:
+        raise UnsupportedOperation(f"rule {rule_id} is {rule.state.name}, not WAITING_APPROVAL")
+    rule.state, rule.ignore_account_limit = RuleState.INJECT, True
+    session.flush()
+
+
+def deny_rule(session: Session, rule_id: str, reason: str | None = None) -> None:
+    """Deny a WAITING_APPROVAL rule: it is removed (it holds no locks yet)."""
+    rule = _get(session, rule_id)
+    if rule.state != RuleState.WAITING_APPROVAL:
+        raise UnsupportedOperation(f"rule {rule_id} is {rule.state.name}, not WAITING_APPROVAL")
+    purge_rule(session, rule)
+
+
+# --- deletion and expiry ---------------------------------------------------------------------
+def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force: bool = False,
+                purge_replicas: bool | None = None) -> None:
+    """Remove a rule now, with its locks (see ``lock.release_locks``).
+
+    A locked rule is refused unless ``force`` is given by an admin ``issuer``; a rule being
+    moved (with a child rule) is refused: it goes once its child is OK.  ``purge_replicas``
+    overrides the rule's own flag.
+    """
+    rule = _get(session, rule_id)
+    if rule.locked and not (force and issuer is not None and is_admin(session, issuer)):
+        raise RuleLocked(f"The replication rule {rule_id} is locked and has to be unlocked before it can be deleted")
+    if rule.child_rule_id is not None:
+        raise UnsupportedOperation(f"The replication rule {rule_id} is being moved; it goes once its child is OK")
+    if purge_replicas is not None:
+        rule.purge_replicas = bool(purge_replicas)
+    purge_rule(session, rule)
+
+
+def list_expired_rules(session: Session, limit: int = 200) -> list[str]:
+    """Ids of rules past ``expires_at``, not locked, not being moved (the judge-cleaner's)."""
+    query = (select(Rule.id).where(Rule.expires_at < utcnow(), Rule.locked.is_(False),
+                                   Rule.child_rule_id.is_(None)).order_by(Rule.expires_at).limit(limit))
+    return list(session.scalars(query))
+
+
+# --- update and move -------------------------------------------------------------------------
+UPDATABLE = ("lifetime", "locked", "comment", "account", "priority", "activity", "rse_expression", "purge_replicas")
+
+
+def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str | None:
+    """Change a rule: ``lifetime`` (seconds, None = forever), ``locked``, ``comment``,
+    ``account`` (its locks and their quota move along), ``priority`` and ``activity`` (also of
+    its QUEUED requests), ``purge_replicas``, and ``rse_expression``: a move, see
+    :func:`move_rule`, whose child rule id is returned."""
+    unknown = set(options) - set(UPDATABLE)
+    if unknown:
+        raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
+    rule = _get(session, rule_id)
+    if "lifetime" in options:
+        rule.expires_at = _expiry(options["lifetime"])
+    if "locked" in options:
+        rule.locked = bool(options["locked"])
+    if "comment" in options:
+        rule.comments = options["comment"]
+    if "purge_replicas" in options:
+        rule.purge_replicas = bool(options["purge_replicas"])
+    queued = {}
+    if "priority" in options:
+        priority = options["priority"]
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
+            raise InputValidationError("priority must be an integer from 1 to 5")
+        rule.priority = queued["priority"] = priority
+    if "activity" in options:
+        rule.activity = queued["activity"] = str(options["activity"])
+    if queued:
+        session.execute(update(Request).where(Request.rule_id == rule.id, Request.state == RequestState.QUEUED)
+                        .values(**queued))
+    if "account" in options:
+        _change_account(session, rule, options["account"])
+    session.flush()
+    if "rse_expression" in options:
+        return move_rule(session, rule_id, options["rse_expression"])
+    return None
+
+
+def _change_account(session: Session, rule: Rule, account: str) -> None:
+    if not account_exists(session, account):
+        raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
+    if account == rule.account:
+        return
+    if _rule_exists(session, rule.scope, rule.name, account, rule.rse_expression, rule.copies):
+        raise DuplicateRule(f"{validation.shown(account)} already has the same rule on this DID")
+    usage = session.execute(select(Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
+                            .where(Lock.rule_id == rule.id).group_by(Lock.rse_id)).all()
+    deltas: dict[tuple[str, str], tuple[int, int]] = {}
+    for rse_id, files, nbytes in usage:
+        deltas[(rule.account, rse_id)] = (-int(files), -int(nbytes))
+        deltas[(account, rse_id)] = (int(files), int(nbytes))
+    change_usage(session, deltas)
+    session.execute(update(Lock).where(Lock.rule_id == rule.id).values(account=account))
+    session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(account=account))
+    rule.account = account
+
+
+def move_rule(session: Session, rule_id: str, rse_expression: str) -> str:
+    """Move a rule to another expression: a child rule with the same options is created and
+    the parent, unlocked, is removed as soon as the child is OK (at once if it already is)."""
+    rule = _get(session, rule_id)
+    if rule.child_rule_id is not None:
+        raise UnsupportedOperation(f"The replication rule {rule_id} is already being moved")
+    if rule.state in (RuleState.WAITING_APPROVAL, RuleState.INJECT):
+        raise UnsupportedOperation(f"a {rule.state.name} rule cannot be moved")
+    lifetime = None if rule.expires_at is None else max(int((rule.expires_at - utcnow()).total_seconds()), 0)
+    (child_id,) = add_rule(
+        session, [{"scope": rule.scope, "name": rule.name}], rule.account, rule.copies, rse_expression,
+        grouping=rule.grouping.name, weight=rule.weight, lifetime=lifetime, locked=rule.locked,
+        source_replica_expression=rule.source_replica_expression, activity=rule.activity,
+        notify=rule.notification.name, purge_replicas=rule.purge_replicas,
+        ignore_availability=rule.ignore_availability, priority=rule.priority, comment=rule.comments,
+        meta=json.loads(rule.meta) if rule.meta else None, ignore_account_limit=rule.ignore_account_limit,
+        subscription_id=rule.subscription_id,
+    )
+    rule.child_rule_id, rule.locked = child_id, False
+    session.flush()
+    if _get(session, child_id).state == RuleState.OK:
+        purge_rule(session, rule)
+    return child_id
+
+
+# --- the judge -------------------------------------------------------------------------------
+def evaluate_did_changes(session: Session, scope: str, name: str) -> int:
+    """Bring the rules on a DID and on all its ancestors in line with its content now (the
+    judge-evaluator's work after attach or detach); returns how many rules were evaluated.
+
+    Per rule, set-based: locks on files no longer under the rule's DID are released; files
+    without a lock of the rule get them, joining the RSEs their dataset (ALL: the DID)
+    already uses, else placed by the solver.  Frozen rules (SUSPENDED, WAITING_APPROVAL,
+    INJECT) are skipped.  Then the attached contents are marked evaluated.
+    """
+    dids = [(scope, name)] + [(p["scope"], p["name"]) for p in list_all_parents(session, scope, name)]
+    rules = session.scalars(
+        select(Rule).where(tuple_(Rule.scope, Rule.name).in_(dids), Rule.state.not_in(FROZEN))
+        .order_by(Rule.created_at, Rule.id)
+    ).all()
+    for rule in rules:
+        keys = file_keys_query(rule.scope, rule.name, rule.did_type)
+        release_locks(session, rule, [tuple_(Lock.scope, Lock.name).not_in(keys)])
+        apply_rule(session, rule, only_unlocked=True)
+    session.execute(update(Content).where(Content.scope == scope, Content.name == name,
+                                          Content.rule_evaluation.is_(True)).values(rule_evaluation=False))
+    return len(rules)
+
+
+def list_stuck_rules(session: Session, older_than: timedelta = timedelta(0), limit: int = 100) -> list[str]:
+    """Ids of STUCK rules not updated for ``older_than`` (the judge-repairer's queue)."""
+    query = (select(Rule.id).where(Rule.state == RuleState.STUCK, Rule.updated_at <= utcnow() - older_than)
+             .order_by(Rule.updated_at).limit(limit))
+    return list(session.scalars(query))
+
+
+def repair_rule(session: Session, rule_id: str) -> RuleState:
+    """Repair a STUCK rule (the judge-repairer's work); returns its new state.
+
+    Stuck longer than ``[judge] stuck_suspend_hours`` -> SUSPENDED.  Otherwise STUCK locks on
+    RSEs that are still writable targets are retried there (a source may exist now); the
+    others are released with their file's locks and the files placed again by the solver,
+    which no longer offers the RSEs that dropped out.  Planning errors keep the rule STUCK
+    with the error.
+    """
+    rule = _get(session, rule_id)
+    if rule.state != RuleState.STUCK:
+        return rule.state
+    hours = get_config().get_float("judge", "stuck_suspend_hours", 48.0)
+    if rule.stuck_at is not None and rule.stuck_at < utcnow() - timedelta(hours=hours):
+        rule.state = RuleState.SUSPENDED
+        session.flush()
+        return rule.state
+    try:
+        targets = _targets(session, rule)
+        allowed = _allowed_sources(session, rule)
+    except (*PLACEMENT_ERRORS, InvalidSourceReplicaExpression) as exc:
+        rule.error = str(exc)[:255]
+        session.flush()
+        return rule.state
+    usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
+    stuck_keys = select(Lock.scope.label("scope"), Lock.name.label("name")).where(
+        Lock.rule_id == rule.id, Lock.state == LockState.STUCK)
+    rows = session.execute(
+        select(Lock.scope, Lock.name, Lock.rse_id, Lock.bytes, DataIdentifier.adler32, DataIdentifier.md5)
+        .join(DataIdentifier, and_(DataIdentifier.scope == Lock.scope, DataIdentifier.name == Lock.name))
+        .where(Lock.rule_id == rule.id, Lock.state == LockState.STUCK)).all()
+    replicas = load_replicas(session, stuck_keys)
+    stay = [WantedLock(s, n, r, b or 0, a, m) for s, n, r, b, a, m in rows if r in usable]
+    moved = sorted({(s, n) for s, n, r, *_ in rows if r not in usable})
+    retry_stuck_locks(session, rule, stay, replicas, allowed)
+    for part in chunks(moved):
+        release_locks(session, rule, [tuple_(Lock.scope, Lock.name).in_(part)])
+    if moved:
+        try:
+            apply_rule(session, rule, only_unlocked=True)
+        except PLACEMENT_ERRORS as exc:
+            rule.error = str(exc)[:255]
+    session.flush()
+    settle_rules(session, [rule.id])
+    return rule.state
+
+
+# --- reading ---------------------------------------------------------------------------------
+def rule_dict(rule: Rule) -> dict[str, Any]:
+    """A rule with Rucio's field names."""
+    return {
+        "id": rule.id, "subscription_id": rule.subscription_id, "account": rule.account, "scope": rule.scope,
+        "name": rule.name, "did_type": rule.did_type.name, "state": rule.state.name, "error": rule.error,
+        "rse_expression": rule.rse_expression, "copies": rule.copies, "expires_at": rule.expires_at,
+        "weight": rule.weight, "locked": rule.locked, "locks_ok_cnt": rule.locks_ok_cnt,
+        "locks_replicating_cnt": rule.locks_replicating_cnt, "locks_stuck_cnt": rule.locks_stuck_cnt,
+        "source_replica_expression": rule.source_replica_expression, "activity": rule.activity,
+        "grouping": rule.grouping.name, "notification": rule.notification.name, "stuck_at": rule.stuck_at,
+        "purge_replicas": rule.purge_replicas, "ignore_availability": rule.ignore_availability,
+        "ignore_account_limit": rule.ignore_account_limit, "priority": rule.priority, "comments": rule.comments,
+        "child_rule_id": rule.child_rule_id, "split_container": rule.split_container,
+        "meta": json.loads(rule.meta) if rule.meta else None, "eol_at": rule.eol_at,
+        "created_at": rule.created_at, "updated_at": rule.updated_at,
+    }
+
+
+def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
+    return rule_dict(_get(session, rule_id))
+
+
+RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity")
+
+
+def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Rules matching equality filters on ``RULE_FILTERS``, oldest first."""
+    query = select(Rule).order_by(Rule.created_at, Rule.id)
+    for key, value in (filters or {}).items():
+        if key not in RULE_FILTERS:
+            raise InputValidationError(f"rules cannot be filtered by {validation.shown(key)}")
+        if key == "state":
+            value = RuleState.parse(value)
+        elif key == "did_type":
+            value = DIDType.parse(value)
+        elif key == "grouping":
+            value = RuleGrouping.parse(value)
+        query = query.where(getattr(Rule, key) == value)
+    for rule in session.scalars(query.execution_options(yield_per=1000)):
+        yield rule_dict(rule)
+
+
+def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
+    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes."""
+    _get(session, rule_id)
+    query = (select(Lock, RSE.rse).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
+             .order_by(Lock.scope, Lock.name, RSE.rse).execution_options(yield_per=1000))
+    for lock, rse in session.execute(query):
+        yield {"scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "rse": rse, "state": lock.state.name,
+               "rule_id": lock.rule_id, "account": lock.account, "bytes": lock.bytes,
+               "created_at": lock.created_at, "updated_at": lock.updated_at}
+
+
+# --- dry run ---------------------------------------------------------------------------------
+def explain_rule(
+    session: Session, dids: Sequence[dict[str, Any]], account: str, copies: int, rse_expression: str,
+    grouping: str = "DATASET", weight: str | None = None, ignore_availability: bool = False,
+    ignore_account_limit: bool = False,
+) -> list[dict[str, Any]]:
+    """What ``add_rule`` would do, writing nothing: per DID the chosen RSEs per group,
+    bytes to transfer per destination, files already in place, and the quota left after.
+
+    Raises what ``add_rule`` would raise for placement (InsufficientTargetRSEs, quota...).
+    """
+    copies = _check_copies(copies)
+    result = []
+    for did in dids:
+        scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
+        row = get_did_row(session, scope, name)
+        rule = Rule(id=new_id(), account=account, scope=scope, name=name, did_type=row.did_type, copies=copies,
+                    rse_expression=rse_expression, grouping=RuleGrouping.parse(grouping), weight=weight,
+                    ignore_availability=ignore_availability, ignore_account_limit=ignore_account_limit)
+        targets = _targets(session, rule)
+        files = load_files(session, rule)
+        replicas = load_replicas(session, file_keys_query(scope, name, row.did_type))
+        plan = plan_rule(session, rule, files, replicas, targets)
+        names = dict(zip(targets.rse_ids, targets.names, strict=True))
+        to_transfer: dict[str, int] = defaultdict(int)
+        in_place = 0
+        charged: dict[str, int] = defaultdict(int)
+        for f, key in enumerate(files.keys):
+            for rse_id in plan.rse_of[f]:
+                charged[rse_id] += files.bytes[f]
+                if replicas.get(key, {}).get(rse_id) in PRESENT:
+                    in_place += 1
+                else:
+                    to_transfer[names[rse_id]] += files.bytes[f]
+        quota_after = {}
+        for rse_id, nbytes in charged.items():
+            left = targets.quota.for_rse(rse_id)
+            quota_after[names[rse_id]] = left if left < 0 else left - nbytes
+        result.append({
+            "scope": scope, "name": name, "locks": sum(len(r) for r in plan.rse_of), "files_in_place": in_place,
+            "groups": [{"scope": s, "name": n, "rses": [names[r] for r in rses]}
+                       for (s, n), rses in plan.item_rses.items()],
+            "bytes_to_transfer": dict(sorted(to_transfer.items())), "quota_after": dict(sorted(quota_after.items())),
+        })
+    return result

@@ -1,0 +1,226 @@
+"""The daemon framework: a unit of work (``run_once``), the loop around it, and the process.
+
+* :class:`Daemon` is one worker: ``run_once(batch)`` does one batch and returns how many
+  items it processed.  One instance per thread; each has its own worker id, heartbeat and
+  leases (:mod:`datamgmt.core.claim`), so threads, processes and hosts scale the same way.
+* :class:`QueueDaemon` is the usual shape: claim a batch from a core work queue in one short
+  transaction, then process each item in its own transaction — confirm the lease, make the
+  one core call, complete — so a failure rolls back that item only and is counted.
+* :func:`work` is the loop: heartbeat, batch, metrics, and an idle back-off that doubles up
+  to ``[daemons] sleep_max``.  :class:`Runner` starts ``--threads`` workers, serves metrics
+  and turns SIGTERM/SIGINT into "finish the current batch, then exit".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, ClassVar
+
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
+
+from datamgmt.config import get_config
+from datamgmt.core import claim, heartbeat
+from datamgmt.core.db.session import transaction
+from datamgmt.core.workqueue import WorkQueue
+from datamgmt.daemons import metrics
+from datamgmt.daemons.logs import WorkerLogger
+
+
+def new_worker_id(thread_index: int) -> str:
+    """Unique per thread and start: host, pid, thread and a random tail (fits ``claimed_by``)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{thread_index}:{uuid.uuid4().hex[:8]}"
+
+
+class Daemon(ABC):
+    """One worker of a named daemon."""
+
+    #: The name under which ``datamgmt-daemon`` runs it (DESIGN.md §9).
+    name: ClassVar[str]
+    #: Items per batch unless ``--batch-size`` says otherwise.
+    default_batch: ClassVar[int] = 100
+
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
+        config = get_config()
+        self.worker_id = worker_id or new_worker_id(0)
+        self.db_url = db_url
+        self.lease_seconds = config.get_int("daemons", "lease_seconds")
+        self.heartbeat_timeout = config.get_int("daemons", "heartbeat_timeout")
+        #: Set by ``run_once``: True when the batch found nothing due (drives back-off and --run-once).
+        self.idle = False
+        self.log = WorkerLogger(logging.getLogger(f"datamgmt.daemons.{self.name}"), {"daemon": self.name, "worker": self.worker_id})
+
+    @abstractmethod
+    def run_once(self, batch: int) -> int:
+        """Process up to ``batch`` due items; return how many were processed."""
+
+    def beat(self) -> None:
+        """Refresh this worker's heartbeat and drop peers that stopped beating."""
+        with transaction(self.db_url) as session:
+            heartbeat.beat(session, self.name, self.worker_id, socket.gethostname()[:255], os.getpid())
+            heartbeat.expire(session, self.heartbeat_timeout, self.name)
+
+    def die(self) -> None:
+        with transaction(self.db_url) as session:
+            heartbeat.die(session, self.name, self.worker_id)
+
+    def record_item(self, ok: bool) -> None:
+        (metrics.ITEMS_PROCESSED if ok else metrics.ITEMS_FAILED).labels(self.name).inc()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of processing: the claimed keys it covers and what the core call needs."""
+
+    keys: list[claim.Key]
+    payload: Any
+
+
+class QueueDaemon(Daemon):
+    """Claim from a core :class:`WorkQueue`, then one transaction per item around one core call."""
+
+    queue: ClassVar[WorkQueue]
+    #: After success, the item may not be claimed again for this long (0: at once).
+    hold_seconds: ClassVar[int] = 0
+    #: Delete the queue rows on success (pure queues) instead of releasing them.
+    consume: ClassVar[bool] = False
+
+    def items(self, rows: Sequence[Row[Any]]) -> list[Item]:
+        """Group claimed rows into items; by default each row is one item keyed by its primary key."""
+        return [Item([tuple(row)], row[0] if len(row) == 1 else tuple(row)) for row in rows]
+
+    @abstractmethod
+    def process(self, session: Session, payload: Any) -> None:
+        """The one core call for one item, inside the item's transaction."""
+
+    def hold_after_success(self) -> int:
+        return self.hold_seconds
+
+    def run_once(self, batch: int) -> int:
+        with transaction(self.db_url) as session:
+            rows = self.queue.claim(session, self.worker_id, batch, self.lease_seconds)
+        self.idle = not rows
+        processed = 0
+        for item in self.items(rows):
+            if self._process_item(item):
+                processed += 1
+        return processed
+
+    def _process_item(self, item: Item) -> bool:
+        model = self.queue.model
+        try:
+            with transaction(self.db_url) as session:
+                held = claim.confirm(session, model, self.worker_id, item.keys, self.lease_seconds)
+                if len(held) != len(item.keys):
+                    # Another worker took over after our lease ran out; it owns the item now.
+                    session.rollback()
+                    self.log.info("lease lost", extra={"fields": {"item": str(item.payload)}})
+                    return False
+                self.process(session, item.payload)
+                if self.consume:
+                    claim.complete_delete(session, model, self.worker_id, item.keys)
+                else:
+                    claim.release(session, model, self.worker_id, item.keys, self.hold_after_success())
+        except Exception:
+            # The lease stays: it is the back-off before another worker retries the item.
+            self.record_item(False)
+            self.log.exception("item failed", extra={"fields": {"item": str(item.payload)}})
+            return False
+        self.record_item(True)
+        self.log.debug("item done", extra={"fields": {"item": str(item.payload)}})
+        return True
+
+
+def work(daemon: Daemon, stop: threading.Event, *, batch: int, once: bool, sleep_max: float) -> None:
+    """The loop of one worker: until ``stop`` (or, with ``once``, until nothing is due)."""
+    backoff = 0.0
+    daemon.log.info("worker started")
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                daemon.beat()
+                processed = daemon.run_once(batch)
+            except Exception:
+                daemon.log.exception("batch failed")
+                daemon.idle = True
+                processed = 0
+            else:
+                metrics.LAST_SUCCESS.labels(daemon.name).set_to_current_time()
+            elapsed = time.monotonic() - started
+            metrics.BATCH_SECONDS.labels(daemon.name).observe(elapsed)
+            if processed or not daemon.idle:
+                daemon.log.info("batch", extra={"fields": {"processed": processed, "seconds": round(elapsed, 3)}})
+            if not daemon.idle:
+                backoff = 0.0
+                continue
+            if once:
+                break
+            backoff = min(sleep_max, max(1.0, backoff * 2))
+            stop.wait(backoff)
+    finally:
+        daemon.die()
+        daemon.log.info("worker stopped")
+
+
+class Runner:
+    """Runs ``threads`` workers of one daemon class in this process until done or signalled."""
+
+    def __init__(
+        self,
+        daemon_cls: type[Daemon],
+        *,
+        threads: int = 1,
+        once: bool = False,
+        batch: int | None = None,
+        metrics_port: int | None = None,
+        metrics_address: str = "127.0.0.1",
+        db_url: str | None = None,
+    ) -> None:
+        self.daemon_cls = daemon_cls
+        self.threads = max(1, threads)
+        self.once = once
+        self.batch = batch or daemon_cls.default_batch
+        self.metrics_port = metrics_port
+        self.metrics_address = metrics_address
+        self.db_url = db_url
+        self.stop = threading.Event()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("datamgmt.daemons").info(
+            "stopping after the current batch", extra={"fields": {"signal": signal.Signals(signum).name}}
+        )
+        self.stop.set()
+
+    def run(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        if self.metrics_port is not None:
+            metrics.serve(self.metrics_port, self.metrics_address)
+        sleep_max = get_config().get_float("daemons", "sleep_max")
+        workers = [
+            threading.Thread(
+                target=work,
+                args=(self.daemon_cls(new_worker_id(index), self.db_url), self.stop),
+                kwargs={"batch": self.batch, "once": self.once, "sleep_max": sleep_max},
+                name=f"{self.daemon_cls.name}-{index}",
+            )
+            for index in range(self.threads)
+        ]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            # Join in slices so the main thread keeps handling signals.
+            while thread.is_alive():
+                thread.join(0.5)

@@ -1,0 +1,73 @@
+"""conveyor-finisher: requests whose transfer the tool forgot, or that never reached a tool.
+
+* LOST (the tool does not know the external id: the local tool after a restart, a purged FTS
+  job) → QUEUED again without counting an attempt; a copy overwrites, so re-running is safe.
+* NO_SOURCES, MISMATCH_SCHEME, SUBMISSION_FAILED (set by the submitter) →
+  :func:`datamgmt.core.request.request_failed`, which retries while ``[conveyor] max_retries``
+  allows and then makes the replica UNAVAILABLE and the lock and rule STUCK.
+
+Outcomes of transfers that ran (DONE, FAILED) are applied by the poller through the same core
+functions.  A batch is one transaction; if it fails it is redone one request per transaction
+so one bad request (which keeps its lease as back-off) cannot block the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from datamgmt.config import get_config
+from datamgmt.core import claim
+from datamgmt.core import transfer as core
+from datamgmt.core.db.constants import RequestState
+from datamgmt.core.db.models import Request
+from datamgmt.core.db.session import transaction
+from datamgmt.core.request import request_failed
+from datamgmt.daemons.common import Daemon
+
+
+class Finisher(Daemon):
+    name = "conveyor-finisher"
+    default_batch = 500
+
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
+        super().__init__(worker_id, db_url)
+        self.max_retries = get_config().get_int("conveyor", "max_retries")
+
+    def run_once(self, batch: int) -> int:
+        with transaction(self.db_url) as session:
+            requests = core.claim_finished(session, self.worker_id, batch, self.lease_seconds)
+        self.idle = not requests
+        if not requests:
+            return 0
+        try:
+            with transaction(self.db_url) as session:
+                return self._finish(session, requests)
+        except Exception:
+            self.log.exception("batch failed, finishing one request at a time")
+        finished = 0
+        for request in requests:
+            try:
+                with transaction(self.db_url) as session:
+                    finished += self._finish(session, [request])
+            except Exception:
+                self.record_item(False)
+                self.log.exception("request failed", extra={"fields": {"request": request.id}})
+        return finished
+
+    def _finish(self, session: Session, requests: Sequence[core.FinishedRequest]) -> int:
+        keys = [(r.id,) for r in requests]
+        held = {key[0] for key in claim.confirm(session, Request, self.worker_id, keys, self.lease_seconds)}
+        mine = [r for r in requests if r.id in held]
+        core.requeue(session, self.worker_id, [r.id for r in mine if r.state is RequestState.LOST])
+        for request in mine:
+            if request.state is not RequestState.LOST:
+                request_failed(session, request.id, request.err_msg or request.state.name, self.max_retries)
+        claim.release(session, Request, self.worker_id, [(r.id,) for r in mine])
+        for _ in mine:
+            self.record_item(True)
+        return len(mine)
+
+
+DAEMON = Finisher

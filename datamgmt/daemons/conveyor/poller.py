@@ -1,0 +1,111 @@
+"""conveyor-poller: ask the transfer tools about SUBMITTED requests in bulk and apply outcomes.
+
+A batch claims SUBMITTED requests (lease) and queries each tool and endpoint once for all their
+external ids (the tools split them into batches the server accepts).  Then one transaction
+applies what ended: DONE through :func:`datamgmt.core.request.request_done` (replica AVAILABLE,
+locks OK, rule counters and state, outbox message) and FAILED through
+:func:`~datamgmt.core.request.request_failed` (queued again from a lower-ranked source while
+``[conveyor] max_retries`` allows, else replica UNAVAILABLE and lock and rule STUCK).  Those two
+own the request's DONE/FAILED states, which is why the outcome is applied here rather than
+written as a state for a later daemon.  Transfers the tool no longer knows become LOST for the
+finisher.  Still-running requests are released with a hold of ``[conveyor] poll_interval``
+seconds; when a tool cannot answer, the lease stays as the back-off.  If applying the batch
+fails, it is applied one request per transaction so one bad request cannot block the rest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from datamgmt.config import get_config
+from datamgmt.core import claim
+from datamgmt.core import transfer as core
+from datamgmt.core.db.models import Request
+from datamgmt.core.db.session import transaction
+from datamgmt.core.request import request_done, request_failed
+from datamgmt.daemons.common import Daemon
+from datamgmt.daemons.conveyor import tools
+from datamgmt.exceptions import TransferToolError
+from datamgmt.transfertool.base import TransferState, TransferStatus
+
+
+class Poller(Daemon):
+    name = "conveyor-poller"
+    default_batch = 1000
+
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
+        super().__init__(worker_id, db_url)
+        config = get_config()
+        self.poll_interval = config.get_int("conveyor", "poll_interval", 5)
+        self.max_retries = config.get_int("conveyor", "max_retries")
+
+    def run_once(self, batch: int) -> int:
+        with transaction(self.db_url) as session:
+            requests = core.claim_submitted(session, self.worker_id, batch, self.lease_seconds)
+        groups: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
+        for request in requests:
+            groups[(request.transfertool, request.external_host)].append(request.external_id)
+        statuses: list[TransferStatus] = []
+        for (tool_name, host), external_ids in groups.items():
+            try:
+                statuses.extend(tools.tool_for(tool_name, host).query(external_ids))
+            except TransferToolError as exc:
+                self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+        finished, lost = core.terminal_outcomes(requests, statuses)
+        answered = {s.external_id for s in statuses}
+        running = [(r.id,) for r in requests if r.external_id in answered]
+        try:
+            with transaction(self.db_url) as session:
+                changed = self._apply(session, finished, lost, running)
+        except Exception:
+            self.log.exception("batch failed, applying one request at a time")
+            changed = self._apply_singly(finished, lost, running)
+        self.idle = changed == 0
+        return changed
+
+    def _apply(
+        self,
+        session: Session,
+        finished: Sequence[TransferStatus],
+        lost: Sequence[str],
+        running: list[claim.Key],
+    ) -> int:
+        held = {
+            key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
+        }
+        mine = [s for s in finished if s.request_id in held]
+        for status in mine:
+            if status.state is TransferState.DONE:
+                request_done(session, status.request_id or "")
+            else:
+                request_failed(
+                    session, status.request_id or "", status.reason or "transfer failed", self.max_retries
+                )
+        changed = len(mine) + core.mark_lost(session, lost)
+        claim.release(session, Request, self.worker_id, running, self.poll_interval)
+        for _ in mine:
+            self.record_item(True)
+        return changed
+
+    def _apply_singly(
+        self, finished: Sequence[TransferStatus], lost: Sequence[str], running: list[claim.Key]
+    ) -> int:
+        changed = 0
+        by_request = {s.request_id: s for s in finished}
+        for key in running:
+            status = by_request.get(key[0])
+            try:
+                with transaction(self.db_url) as session:
+                    changed += self._apply(session, [status] if status else [], [], [key])
+            except Exception:
+                self.record_item(False)
+                self.log.exception("request failed", extra={"fields": {"request": key[0]}})
+        with transaction(self.db_url) as session:
+            changed += core.mark_lost(session, lost)
+        return changed
+
+
+DAEMON = Poller

@@ -1,0 +1,110 @@
+"""Which transfer tool a conveyor daemon talks to, and the one shared in-process tool.
+
+``[conveyor] transfertool`` picks ``local`` (the embedded default) or ``fts3``.  An FTS request
+goes to the destination RSE's ``fts`` attribute, else ``[conveyor] fts_host``; the poller finds
+the same server again through the request's ``external_host``.
+
+The local tool runs its copies in threads of this process, so its transfers exist only here:
+the submitter and the poller of one process must talk to the *same* instance, which is why it
+is a process-wide singleton rather than something each daemon builds.  The embedded service
+(or a test) installs a configured one with :func:`set_local_tool`; otherwise the first caller
+builds one from the configuration.  A poller in another process, or after a restart, gets LOST
+for the ids it does not know, and the finisher queues those requests again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from datamgmt.config import get_config
+from datamgmt.exceptions import ConfigurationError
+from datamgmt.transfertool.base import TransferTool
+from datamgmt.transfertool.fts3 import FTS3TransferTool
+from datamgmt.transfertool.gfal2copy import Gfal2Options
+from datamgmt.transfertool.local import LocalTransferTool
+
+LOCAL = "local"
+FTS3 = "fts3"
+TOOLS = (LOCAL, FTS3)
+
+_lock = threading.Lock()
+_local: LocalTransferTool | None = None
+_fts: dict[str, FTS3TransferTool] = {}
+
+
+def configured_tool() -> str:
+    """``[conveyor] transfertool``, checked."""
+    name = get_config().get("conveyor", "transfertool").strip().lower()
+    if name not in TOOLS:
+        raise ConfigurationError(f"[conveyor] transfertool must be one of {TOOLS}, not {name!r}")
+    return name
+
+
+def _gfal2_options() -> Gfal2Options:
+    """gfal2 settings from ``[storage]``: the S3 keys the local tool copies with."""
+    config = get_config()
+    key, secret = config.get("storage", "s3_access_key"), config.get("storage", "s3_secret_key")
+    if not key:
+        return {}
+    return {"S3": {"ACCESS_KEY": key, "SECRET_KEY": secret, "REGION": config.get("storage", "s3_region")}}
+
+
+def local_tool() -> LocalTransferTool:
+    """The process's in-process tool, built from the configuration on first use."""
+    global _local
+    with _lock:
+        if _local is None:
+            threads = get_config().get_int("conveyor", "local_threads")
+            _local = LocalTransferTool(threads=threads, gfal2_options=_gfal2_options())
+        return _local
+
+
+def set_local_tool(tool: LocalTransferTool | None) -> LocalTransferTool | None:
+    """Install ``tool`` as the shared one (None: forget it); returns the previous one, not closed."""
+    global _local
+    with _lock:
+        previous, _local = _local, tool
+        return previous
+
+
+def fts_endpoint(rse_endpoint: str | None) -> str:
+    """The destination's ``fts`` attribute, else ``[conveyor] fts_host``."""
+    endpoint = rse_endpoint or get_config().get("conveyor", "fts_host").strip()
+    if not endpoint:
+        raise ConfigurationError(
+            "no FTS endpoint: set the destination RSE's fts attribute or [conveyor] fts_host"
+        )
+    return endpoint.rstrip("/")
+
+
+def fts_tool(endpoint: str) -> FTS3TransferTool:
+    """One client per FTS endpoint per process (it caches the server's identity)."""
+    with _lock:
+        tool = _fts.get(endpoint)
+        if tool is None:
+            config = get_config()
+            tool = FTS3TransferTool(
+                endpoint,
+                max_files_per_job=config.get_int("conveyor", "files_per_job"),
+                timeout=config.get_float("conveyor", "fts_timeout", 30.0),
+            )
+            _fts[endpoint] = tool
+        return tool
+
+
+def tool_for(transfertool: str | None, external_host: str | None) -> TransferTool:
+    """The tool that knows a request's external id (the poller's view)."""
+    if transfertool == FTS3 and external_host:
+        return fts_tool(external_host)
+    return local_tool()
+
+
+def reset() -> None:
+    """Close and forget every tool of this process (tests, shutdown)."""
+    global _local
+    with _lock:
+        tools: list[TransferTool] = [*_fts.values(), *([_local] if _local else [])]
+        _fts.clear()
+        _local = None
+    for tool in tools:
+        tool.close()

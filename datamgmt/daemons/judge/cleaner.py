@@ -1,0 +1,20 @@
+"""judge-cleaner: hard-deletes expired, unlocked rules with the effects of ``delete_rule``."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from datamgmt.core import workqueue
+from datamgmt.core.rule import delete_rule
+from datamgmt.daemons.common import QueueDaemon
+
+
+class Cleaner(QueueDaemon):
+    name = "judge-cleaner"
+    queue = workqueue.EXPIRED_RULES
+
+    def process(self, session: Session, rule_id: str) -> None:
+        delete_rule(session, rule_id)
+
+
+DAEMON = Cleaner

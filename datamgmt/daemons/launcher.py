@@ -1,0 +1,94 @@
+"""``datamgmt-daemon NAME [--run-once] [--threads N] [--metrics-port P]``: run any daemon.
+
+Each daemon lives in the module named in :data:`DAEMONS` and exposes its class as
+``DAEMON``.  A name whose module does not exist yet is reported as "not built yet" with a
+non-zero exit, never run as a stand-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from datamgmt.daemons import logs
+from datamgmt.daemons.common import Daemon, Runner
+
+#: Daemon names (Rucio's, DESIGN.md §9) and the module that defines each.
+DAEMONS: dict[str, str] = {
+    "judge-evaluator": "datamgmt.daemons.judge.evaluator",
+    "judge-repairer": "datamgmt.daemons.judge.repairer",
+    "judge-cleaner": "datamgmt.daemons.judge.cleaner",
+    "judge-injector": "datamgmt.daemons.judge.injector",
+    "conveyor-submitter": "datamgmt.daemons.conveyor.submitter",
+    "conveyor-poller": "datamgmt.daemons.conveyor.poller",
+    "conveyor-finisher": "datamgmt.daemons.conveyor.finisher",
+    "reaper": "datamgmt.daemons.reaper",
+    "undertaker": "datamgmt.daemons.undertaker",
+    "transmogrifier": "datamgmt.daemons.transmogrifier",
+    "abacus": "datamgmt.daemons.abacus",
+    "hermes": "datamgmt.daemons.hermes",
+}
+
+
+class NotBuiltYet(LookupError):
+    """The daemon has a reserved name but no implementation in this release."""
+
+
+def load(name: str) -> type[Daemon]:
+    """The daemon class registered as ``name``; KeyError for unknown names, NotBuiltYet for missing ones."""
+    module_name = DAEMONS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise NotBuiltYet(name) from exc
+        raise
+    daemon = getattr(module, "DAEMON", None)
+    if daemon is None:
+        raise NotBuiltYet(name)
+    return daemon
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datamgmt-daemon", description="Run a datamgmt daemon.")
+    parser.add_argument("name", nargs="?", help="daemon to run (see --list)")
+    parser.add_argument("--list", action="store_true", help="print the daemon names and exit")
+    parser.add_argument("--run-once", action="store_true", help="process what is due now, then exit 0")
+    parser.add_argument("--threads", type=int, default=1, help="worker threads in this process")
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    parser.add_argument("--metrics-address", default="127.0.0.1", help="address for --metrics-port")
+    parser.add_argument("--batch-size", type=int, help="items claimed per batch")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(DAEMONS))
+        return 0
+    if not args.name:
+        parser.error("a daemon NAME is required (see --list)")
+    if args.name not in DAEMONS:
+        parser.error(f"unknown daemon {args.name!r}; known: {', '.join(DAEMONS)}")
+    try:
+        daemon_cls = load(args.name)
+    except NotBuiltYet:
+        print(f"datamgmt-daemon: {args.name} is not built yet in this release", file=sys.stderr)
+        return 3
+    logs.configure(args.log_level)
+    Runner(
+        daemon_cls,
+        threads=args.threads,
+        once=args.run_once,
+        batch=args.batch_size,
+        metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
+    ).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

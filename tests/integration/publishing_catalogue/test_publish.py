@@ -1,0 +1,153 @@
+"""Publishing shares through the local, Handle and DataCite services; landing pages over REST."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import metadata, pid
+from datamgmt.core.db.models import Share
+from datamgmt.exceptions import Duplicate, InputValidationError, ShareNotFound, UnsupportedOperation
+from datamgmt.pid.handle import content_checksum
+from tests.integration.publishing_catalogue.conftest import BASE, DOI_PREFIX, HANDLE_PREFIX
+
+pytestmark = pytest.mark.integration
+
+
+def test_local_publish_resolve_unpublish_and_republish(catalogue: Session) -> None:
+    share = pid.publish(catalogue, "data", "ds1", "root", BASE)
+    assert share["pid"].startswith("21.T99999/") and share["pid_service"] == "local"
+    assert share["landing_url"] == f"{BASE}/pid/{share['pid']}"
+    with pytest.raises(Duplicate):
+        pid.publish(catalogue, "data", "ds1", "root", BASE)
+    page = pid.resolve(catalogue, share["pid"].upper())
+    assert page["title"] == "Calibration run 7 <raw> & more"
+    assert page["creators"] == ["Doe, Jane", "Roe, Richard"]
+    assert [f["name"] for f in page["files"]] == ["ds1.f0", "ds1.f1"]
+    assert page["files"][0]["replicas"] == [{"rse": "SITE-A", "state": "AVAILABLE"}]
+    assert (page["files_total"], page["bytes_total"], page["withdrawn"]) == (2, 201, False)
+
+    gone = pid.unpublish(catalogue, "data", "ds1", BASE)
+    assert gone["state"] == "WITHDRAWN" and gone["datestamp"] > share["datestamp"]
+    tomb = pid.resolve(catalogue, share["pid"])
+    assert tomb["withdrawn"] and tomb["files"] == [] and tomb["title"].startswith("Calibration")
+    with pytest.raises(ShareNotFound):
+        pid.unpublish(catalogue, "data", "ds1", BASE)
+    with pytest.raises(UnsupportedOperation):
+        pid.publish(catalogue, "data", "ds1", "root", BASE, pid_service="hdl")
+    again = pid.publish(catalogue, "data", "ds1", "root", BASE)
+    assert (again["pid"], again["state"]) == (share["pid"], "PUBLISHED")
+
+
+def test_only_collections_are_published(catalogue: Session) -> None:
+    with pytest.raises(UnsupportedOperation):
+        pid.publish(catalogue, "data", "ds1.f0", "root", BASE)
+    container = pid.publish(catalogue, "data", "box", "root", BASE)
+    assert pid.resolve(catalogue, container["pid"])["files_total"] == 3
+
+
+def test_handle_publish_update_and_withdraw(catalogue: Session, handle_server) -> None:  # noqa: ANN001
+    store = handle_server[1]
+    share = pid.publish(catalogue, "data", "ds1", "root", BASE, pid_service="hdl")
+    catalogue.commit()
+    assert share["pid"].startswith(HANDLE_PREFIX + "/")
+    values = {v["type"]: v["data"]["value"] for v in store.get(share["pid"])["values"]}
+    assert values["URL"] == f"{BASE}/pid/{share['pid']}"
+    record = pid.share_records(catalogue, catalogue.scalars(select(Share)).all())[0]
+    assert values["CHECKSUM"] == content_checksum(record) and len(record.files) == 2
+
+    metadata.set_metadata(catalogue, "data", "ds1", "title", "Renamed")
+    touched = catalogue.scalars(select(Share)).one().datestamp
+    assert touched > share["datestamp"]
+    pid.update_share(catalogue, "data", "ds1", BASE)
+    pid.unpublish(catalogue, "data", "ds1", BASE)
+    values = {v["type"]: v["data"]["value"] for v in store.get(share["pid"])["values"]}
+    assert values["STATUS"] == "withdrawn"
+
+
+def test_datacite_publish_update_and_withdraw(catalogue: Session, datacite_server) -> None:  # noqa: ANN001
+    store = datacite_server[1]
+    share = pid.publish(catalogue, "data", "ds2", "root", BASE, pid_service="dc")
+    doi = share["pid"]
+    assert doi.startswith(DOI_PREFIX + "/") and store.dois[doi].state == "findable"
+    attributes = store.dois[doi].attributes
+    assert attributes["url"] == f"{BASE}/pid/{doi}"
+    assert attributes["titles"] == [{"title": "Calibration run 7 <raw> & more"}]
+    assert [c["name"] for c in attributes["creators"]] == ["Doe, Jane", "Roe, Richard"]
+    assert attributes["publisher"] == "Example Lab" and attributes["publicationYear"] == 2024
+    metadata.set_metadata(catalogue, "data", "ds2", "title", "Second title")
+    pid.update_share(catalogue, "data", "ds2", BASE)
+    assert store.dois[doi].attributes["titles"] == [{"title": "Second title"}]
+    pid.unpublish(catalogue, "data", "ds2", BASE)
+    assert store.dois[doi].state == "registered"
+    assert pid.resolve(catalogue, doi)["pid_type"] == "doi"
+
+
+def test_pid_service_admin_never_returns_secrets(catalogue: Session) -> None:
+    services = {s["name"]: s for s in pid.list_pid_services(catalogue)}
+    assert set(services) == {"local", "hdl", "dc"}
+    assert all("secret" not in s for s in services.values()) and services["hdl"]["has_secret"]
+    assert services["local"]["is_default"]
+    with pytest.raises(InputValidationError):
+        pid.add_pid_service(catalogue, "bad name", "local", "x")
+    with pytest.raises(InputValidationError):
+        pid.add_pid_service(catalogue, "remote", "handle", "21.T1")
+    with pytest.raises(Duplicate):
+        pid.add_pid_service(catalogue, "hdl", "local", "x")
+    pid.publish(catalogue, "data", "ds1", "root", BASE, pid_service="hdl")
+    with pytest.raises(UnsupportedOperation):
+        pid.delete_pid_service(catalogue, "hdl")
+    pid.delete_pid_service(catalogue, "dc")
+
+
+def test_landing_page_html_json_and_tombstone(catalogue: Session, api) -> None:  # noqa: ANN001
+    client = api.test_client()
+    created = client.post("/dids/data/ds1/publish", json={})
+    assert created.status_code == 201, created.data
+    the_pid = created.get_json()["pid"]
+    assert client.post("/dids/data/ds1/publish").status_code == 409
+    html = client.get(f"/pid/{the_pid}")
+    assert html.status_code == 200 and html.mimetype == "text/html"
+    assert b"Calibration run 7 &lt;raw&gt; &amp; more" in html.data and b"ds1.f1" in html.data
+    as_json = client.get(f"/pid/{the_pid}", headers={"Accept": "application/json"})
+    assert as_json.get_json()["creators"] == ["Doe, Jane", "Roe, Richard"]
+    assert client.get("/dids/data/ds1/publish").get_json()["state"] == "PUBLISHED"
+    assert client.delete("/dids/data/ds1/publish").status_code == 200
+    tomb = client.get(f"/pid/{the_pid}")
+    assert tomb.status_code == 410 and b"withdrawn" in tomb.data and b"ds1.f1" not in tomb.data
+    assert client.get("/pid/21.T99999/unknown").status_code == 404
+
+
+def test_pidservices_over_rest(catalogue: Session, api) -> None:  # noqa: ANN001
+    client = api.test_client()
+    body = {"name": "dc2", "type": "datacite", "prefix": "10.9999", "endpoint": "https://x", "username": "u",
+            "secret": "hidden-value"}  # fmt: skip
+    created = client.post("/pidservices/", json=body)
+    assert created.status_code == 201 and "hidden-value" not in created.get_data(as_text=True)
+    listed = client.get("/pidservices/")
+    assert {s["name"] for s in listed.get_json()} == {"local", "hdl", "dc", "dc2"}
+    assert "hidden-value" not in listed.get_data(as_text=True)
+    assert client.delete("/pidservices/dc2").status_code == 200
+    assert client.get("/pidservices/dc2").status_code == 404
+
+
+def test_failed_commit_withdraws_the_fresh_pid(catalogue: Session, api, handle_server, monkeypatch) -> None:  # noqa: ANN001
+    real_commit = Session.commit
+    calls = {"n": 0}
+
+    def failing_commit(self: Session) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("the database went away")
+        real_commit(self)
+
+    before = set(handle_server[1].records)
+    monkeypatch.setattr(Session, "commit", failing_commit)
+    answer = api.test_client().post("/dids/data/ds1/publish", json={"pid_service": "hdl"})
+    assert answer.status_code == 500
+    minted = [record for handle, record in handle_server[1].records.items() if handle not in before]
+    assert len(minted) == 1 and any(v["type"] == "STATUS" for v in minted[0]["values"])
+    monkeypatch.setattr(Session, "commit", real_commit)
+    catalogue.rollback()
+    assert catalogue.scalars(select(Share)).all() == []

@@ -1,0 +1,224 @@
+"""The expression cache: hits skip the database, and committed RSE changes invalidate at once,
+on the per-process memory backend and on a Redis shared between processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import redis
+from dogpile.cache.backends.memcached import PyMemcacheBackend
+from dogpile.cache.backends.memory import MemoryBackend
+from dogpile.cache.backends.redis import RedisBackend
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from datamgmt.config import PROJECT_ROOT, Config
+from datamgmt.core import expression, rse
+from datamgmt.core.cache import BoundedDict, make_region
+from datamgmt.core.db.session import session_factory
+from datamgmt.core.expression import ExpressionCache, parse_expression
+from datamgmt.exceptions import ConfigurationError
+
+REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own; every test uses its own key prefix
+
+
+def names(records: list[dict]) -> list[str]:
+    return [record["rse"] for record in records]
+
+
+@contextmanager
+def counted_statements(session: Session) -> Iterator[list[str]]:
+    statements: list[str] = []
+    engine = session.get_bind()
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def selects(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip("no Redis server at 127.0.0.1:6379")
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+def redis_region(prefix: str):
+    return make_region("rse_expression", backend="redis", url=REDIS_URL, expiration_time=600, prefix=prefix)
+
+
+# --- memory ----------------------------------------------------------------------------------
+def test_a_hit_runs_no_query_and_a_miss_runs_two(five):
+    with counted_statements(five) as first:
+        parse_expression(five, "T1&country=de")
+    with counted_statements(five) as second:
+        assert names(parse_expression(five, "T1&country=de")) == ["R2"]
+    assert len(selects(first)) == 2
+    assert second == []
+
+
+def test_freespace_costs_two_more_queries_only_when_named(five):
+    with counted_statements(five) as statements:
+        parse_expression(five, "freespace>1")
+    assert len(selects(statements)) == 4
+
+
+def test_changing_an_attribute_invalidates_at_once(five):
+    assert names(parse_expression(five, "country=fr")) == ["R3"]
+    rse.add_rse_attribute(five, "R4", "country", "fr")
+    five.commit()
+    assert names(parse_expression(five, "country=fr")) == ["R3", "R4"]
+    rse.del_rse_attribute(five, "R3", "country")
+    five.commit()
+    assert names(parse_expression(five, "country=fr")) == ["R4"]
+
+
+def test_changing_availability_invalidates_at_once(five):
+    assert names(parse_expression(five, "T2", for_write=True)) == ["R4"]
+    rse.update_rse(five, "R5", {"availability_write": True})
+    five.commit()
+    assert names(parse_expression(five, "T2", for_write=True)) == ["R4", "R5"]
+
+
+def test_changing_usage_or_limits_invalidates_freespace(five):
+    assert names(parse_expression(five, "freespace>4")) == ["R1"]
+    rse.set_rse_usage(five, "R2", "srm", used=1, free=10 * 10**12)
+    five.commit()
+    assert names(parse_expression(five, "freespace>4")) == ["R1", "R2"]
+    rse.set_rse_limits(five, "R2", "MinFreeSpace", 7 * 10**12)
+    five.commit()
+    assert names(parse_expression(five, "freespace>4")) == ["R1"]
+
+
+def test_uncommitted_changes_are_seen_by_their_session_only_and_never_cached(five, db):
+    assert names(parse_expression(five, "T2")) == ["R4", "R5"]
+    rse.add_rse_attribute(five, "R1", "T2", True)
+    assert names(parse_expression(five, "T2")) == ["R1", "R4", "R5"]
+    five.rollback()
+    other = session_factory(db)()
+    try:
+        assert names(parse_expression(other, "T2")) == ["R4", "R5"]
+    finally:
+        other.close()
+
+
+def test_callers_cannot_alter_the_cached_result(five):
+    parse_expression(five, "R1")[0]["rse"] = "MANGLED"
+    assert names(parse_expression(five, "R1")) == ["R1"]
+
+
+def test_invalidate_cache_forgets_results(five):
+    cache = expression.current_cache()
+    parse_expression(five, "R1")
+    generation = cache.generation()
+    assert cache.get(generation, "R1") is not None
+    expression.invalidate_cache()
+    assert cache.generation() != generation
+    assert cache.get(cache.generation(), "R1") is None
+
+
+# --- Redis -----------------------------------------------------------------------------------
+def test_redis_cache_hits_and_invalidates(five, redis_prefix):
+    expression.set_cache_region(redis_region(redis_prefix))
+    assert names(parse_expression(five, "T1\\R3")) == ["R1", "R2"]
+    with counted_statements(five) as statements:
+        assert names(parse_expression(five, "T1\\R3")) == ["R1", "R2"]
+    assert statements == []
+    rse.add_rse_attribute(five, "R3", "T1", False)
+    five.commit()
+    assert names(parse_expression(five, "T1")) == ["R1", "R2"]
+
+
+def test_two_processes_sharing_redis_see_each_others_invalidation(five, redis_prefix):
+    """Two regions on one Redis stand for two processes: what one caches the other reads,
+    and a change committed in one is invisible to neither an instant later."""
+    here, there = ExpressionCache(redis_region(redis_prefix)), ExpressionCache(redis_region(redis_prefix))
+    expression.set_cache_region(here.region)
+    assert names(parse_expression(five, "country=fr")) == ["R3"]
+    assert there.get(there.generation(), "country=fr") == (rse.get_rse_id(five, "R3"),)
+
+    rse.add_rse_attribute(five, "R5", "country", "fr")
+    five.commit()  # the listener invalidates through ``here``
+    assert there.get(there.generation(), "country=fr") is None
+
+    assert names(parse_expression(five, "country=fr")) == ["R3", "R5"]
+    there.invalidate()  # a change committed over there
+    assert here.get(here.generation(), "country=fr") is None
+
+
+def test_a_change_committed_by_another_process_invalidates_at_once(five, db, redis_prefix):
+    """A real second process, configured for the same Redis, changes an attribute."""
+    expression.set_cache_region(redis_region(redis_prefix))
+    assert names(parse_expression(five, "country=uk")) == ["R4"]
+    five.commit()  # release SQLite's lock for the other process
+    script = (
+        "from datamgmt.core import expression, rse\n"
+        "from datamgmt.core.db.session import session_factory\n"
+        "s = session_factory()()\n"
+        "rse.add_rse_attribute(s, 'R1', 'country', 'uk')\n"
+        "s.commit()\n"
+    )
+    env = dict(
+        os.environ,
+        DATAMGMT_DATABASE_URL=db,
+        DATAMGMT_CACHE_BACKEND="redis",
+        DATAMGMT_CACHE_URL=REDIS_URL,
+        DATAMGMT_CACHE_PREFIX=redis_prefix,
+    )
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT, check=True, timeout=120)
+    assert names(parse_expression(five, "country=uk")) == ["R1", "R4"]
+
+
+# --- the region factory ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("backend", "backend_class"),
+    [("memory", MemoryBackend), ("redis", RedisBackend), ("memcached", PyMemcacheBackend)],
+)
+def test_backend_follows_the_configuration(backend, backend_class):
+    config = Config(path=PROJECT_ROOT / "no-such.cfg", environ={"DATAMGMT_CACHE_BACKEND": backend})
+    region = make_region("probe", config=config)
+    assert isinstance(region.backend, backend_class)
+    assert region.key_mangler("k") == "datamgmt:probe:k"
+    assert region.expiration_time == 600
+
+
+def test_unknown_backend_is_a_configuration_error():
+    config = Config(path=PROJECT_ROOT / "no-such.cfg", environ={"DATAMGMT_CACHE_BACKEND": "couchbase"})
+    with pytest.raises(ConfigurationError, match="couchbase"):
+        make_region("probe", config=config)
+
+
+def test_memory_backend_is_bounded():
+    bounded = BoundedDict(2)
+    for key in "abc":
+        bounded[key] = key
+    assert list(bounded) == ["b", "c"]
+
+
+def test_cached_ids_of_vanished_rses_are_recomputed(five):
+    """Ids another process cached just before an RSE was deleted are not trusted."""
+    cache = expression.current_cache()
+    cache.set(cache.generation(), "R1", ("no-such-id",))
+    assert names(parse_expression(five, "R1")) == ["R1"]

@@ -1,0 +1,106 @@
+"""A small catalogue for rule tests: account ``jdoe`` (unlimited on every RSE unless a test
+says otherwise), scope ``mock``, RSEs R1..R4 tagged like Rucio's rule tests (T1 on R1, R2,
+R4; T2 on R3; ``fakeweight`` 10, 0, 0, 0), and helpers to make files and datasets."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import did as did_core
+from datamgmt.core import quota
+from datamgmt.core.account import add_account
+from datamgmt.core.db.constants import LockState
+from datamgmt.core.db.models import AccountUsage, Lock, Replica, Rule
+from datamgmt.core.replica import add_replicas
+from datamgmt.core.rse import add_rse, add_rse_attribute
+from datamgmt.core.scope import add_scope
+
+RSES = ("R1", "R2", "R3", "R4")
+_counter = itertools.count()
+
+
+@dataclass
+class Catalogue:
+    session: Session
+    rse_ids: dict[str, str] = field(default_factory=dict)
+
+    def files(self, n: int, size: int = 100, on: Sequence[str] = ("R1",)) -> list[dict]:
+        """``n`` new files of ``size`` bytes with AVAILABLE replicas on ``on``."""
+        files = [{"scope": "mock", "name": f"file_{next(_counter)}", "bytes": size, "adler32": "0cc737eb"}
+                 for _ in range(n)]
+        for rse in on:
+            add_replicas(self.session, rse, files, "jdoe")
+        if not on:
+            did_core.add_files(self.session, files, "jdoe")
+        return [{"scope": f["scope"], "name": f["name"]} for f in files]
+
+    def dataset(self, files: list[dict], name: str | None = None) -> dict:
+        name = name or f"ds_{next(_counter)}"
+        did_core.add_collection(self.session, "mock", name, "DATASET", "jdoe")
+        if files:
+            did_core.attach(self.session, "mock", name, files)
+        return {"scope": "mock", "name": name}
+
+    def container(self, children: list[dict]) -> dict:
+        name = f"cnt_{next(_counter)}"
+        did_core.add_collection(self.session, "mock", name, "CONTAINER", "jdoe")
+        did_core.attach(self.session, "mock", name, children)
+        return {"scope": "mock", "name": name}
+
+    def locks(self, rule_id: str) -> dict[tuple[str, str], set[str]]:
+        """(scope, name) -> RSE names locked by the rule."""
+        names = {v: k for k, v in self.rse_ids.items()}
+        out: dict[tuple[str, str], set[str]] = {}
+        for lock in self.session.scalars(select(Lock).where(Lock.rule_id == rule_id)):
+            out.setdefault((lock.scope, lock.name), set()).add(names[lock.rse_id])
+        return out
+
+    def replica(self, f: dict, rse: str) -> Replica | None:
+        self.session.expire_all()
+        return self.session.get(Replica, (f["scope"], f["name"], self.rse_ids[rse]))
+
+    def rule(self, rule_id: str) -> Rule:
+        self.session.expire_all()
+        return self.session.get(Rule, rule_id)
+
+
+def check_invariants(session: Session) -> None:
+    """lock_cnt == locks per replica, counters == locks by state, usage == recount."""
+    session.flush()
+    session.expire_all()
+    counts = dict(((s, n, r), c) for s, n, r, c in session.execute(
+        select(Lock.scope, Lock.name, Lock.rse_id, func.count()).group_by(Lock.scope, Lock.name, Lock.rse_id)))
+    for replica in session.scalars(select(Replica)):
+        assert replica.lock_cnt == counts.pop((replica.scope, replica.name, replica.rse_id), 0), replica.name
+        if replica.lock_cnt:
+            assert replica.tombstone is None
+    assert not counts, f"locks without replica: {counts}"
+    for rule in session.scalars(select(Rule)):
+        by_state = dict(session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule.id)
+                                        .group_by(Lock.state)).all())
+        assert rule.locks_ok_cnt == by_state.get(LockState.OK, 0)
+        assert rule.locks_replicating_cnt == by_state.get(LockState.REPLICATING, 0)
+        assert rule.locks_stuck_cnt == by_state.get(LockState.STUCK, 0)
+    usage = {(u.account, u.rse_id): (u.files, u.bytes) for u in session.scalars(select(AccountUsage))
+             if u.files or u.bytes}
+    assert usage == quota.recount_usage(session)
+
+
+@pytest.fixture
+def cat(session: Session, root: str) -> Catalogue:
+    add_account(session, "jdoe", "USER")
+    add_scope(session, "mock", "jdoe")
+    catalogue = Catalogue(session)
+    for rse, tag, weight in zip(RSES, ("T1", "T1", "T2", "T1"), (10, 0, 0, 0), strict=True):
+        catalogue.rse_ids[rse] = add_rse(session, rse)
+        add_rse_attribute(session, rse, tag, True)
+        add_rse_attribute(session, rse, "fakeweight", weight)
+        quota.set_local_account_limit(session, "jdoe", rse, -1)
+    session.commit()
+    return catalogue

@@ -1,0 +1,232 @@
+"""delete, update, move, approval, explain, quotas, the judge and the conveyor's reports."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from datamgmt.core import did as did_core
+from datamgmt.core import quota
+from datamgmt.core import rule as rules
+from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
+from datamgmt.core.db.models import Message, Request
+from datamgmt.core.db.types import utcnow
+from datamgmt.core.request import request_done, request_failed
+from datamgmt.exceptions import InsufficientAccountLimit, RuleLocked, UnsupportedOperation
+from tests.unit.rules.conftest import check_invariants
+
+
+def test_delete_rule_tombstones_and_releases_quota(cat, session):
+    f = cat.files(1, size=10, on=("R1",))[0]
+    (keep,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    (other,) = rules.add_rule(session, [f], "jdoe", 1, "R1|R2")
+    assert cat.replica(f, "R1").lock_cnt == 2
+    rules.delete_rule(session, other)
+    assert cat.replica(f, "R1").lock_cnt == 1 and cat.replica(f, "R1").tombstone is None
+    before = utcnow()
+    rules.delete_rule(session, keep)
+    replica = cat.replica(f, "R1")
+    assert replica.lock_cnt == 0 and replica.tombstone >= before - timedelta(seconds=1)
+    assert quota.get_local_account_usage(session, "jdoe", "R1")[0]["bytes"] == 0
+    check_invariants(session)
+
+
+def test_delete_with_purge_and_cancels_queued_requests(cat, session):
+    f = cat.files(1, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", purge_replicas=True)
+    assert session.scalar(select(Request.state)) == RequestState.QUEUED
+    rules.delete_rule(session, rid)
+    replica = cat.replica(f, "R1")
+    assert replica.tombstone == OBSOLETE and replica.state == ReplicaState.UNAVAILABLE
+    assert session.scalar(select(Request.id)) is None
+    check_invariants(session)
+
+
+def test_locked_rule_needs_admin_force(cat, session):
+    (rid,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", locked=True)
+    with pytest.raises(RuleLocked):
+        rules.delete_rule(session, rid)
+    with pytest.raises(RuleLocked):
+        rules.delete_rule(session, rid, issuer="jdoe", force=True)
+    rules.delete_rule(session, rid, issuer="root", force=True)
+    assert not list(rules.list_rules(session, {"id": rid}))
+
+
+def test_update_options_and_account_moves_quota(cat, session):
+    from datamgmt.core.account import add_account
+
+    add_account(session, "jane", "USER")
+    f = cat.files(1, size=7, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    rules.update_rule(session, rid, {"lifetime": 10, "locked": True, "comment": "c", "priority": 1,
+                                     "activity": "Express", "account": "jane"})
+    rule = rules.get_rule(session, rid)
+    assert rule["locked"] and rule["comments"] == "c" and rule["account"] == "jane" and rule["expires_at"]
+    request = session.scalar(select(Request))
+    assert (request.priority, request.activity) == (1, "Express")
+    assert quota.recount_usage(session) == {("jane", cat.rse_ids["R1"]): (1, 7)}
+    check_invariants(session)
+
+
+def test_move_creates_child_and_removes_parent_when_ok(cat, session):
+    f = cat.files(1, on=("R1", "R2"))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    child = rules.update_rule(session, rid, {"rse_expression": "R2"})
+    assert cat.rule(child).state == RuleState.OK
+    assert cat.rule(rid) is None
+    check_invariants(session)
+
+
+def test_move_waits_for_child_transfer(cat, session):
+    f = cat.files(1, on=("R1",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    child = rules.move_rule(session, rid, "R2")
+    assert cat.rule(rid).child_rule_id == child
+    with pytest.raises(UnsupportedOperation):
+        rules.delete_rule(session, rid)
+    request = session.scalar(select(Request))
+    request.state = RequestState.SUBMITTED
+    session.flush()
+    assert request_done(session, request.id)
+    assert cat.rule(child).state == RuleState.OK and cat.rule(rid) is None
+    assert cat.replica(f, "R1").lock_cnt == 0
+    check_invariants(session)
+
+
+def test_approval(cat, session):
+    f = cat.files(1, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", ask_approval=True)
+    assert cat.rule(rid).state == RuleState.WAITING_APPROVAL and not cat.locks(rid)
+    rules.approve_rule(session, rid)
+    assert cat.rule(rid).state == RuleState.INJECT and cat.rule(rid).ignore_account_limit
+    rules.apply_injected_rule(session, rid)
+    assert cat.locks(rid)
+    g = cat.files(1)[0]
+    (denied,) = rules.add_rule(session, [g], "jdoe", 1, "R1", ask_approval=True)
+    rules.deny_rule(session, denied)
+    assert cat.rule(denied) is None
+    with pytest.raises(UnsupportedOperation):
+        rules.approve_rule(session, rid)
+
+
+def test_explain_writes_nothing(cat, session):
+    quota.set_local_account_limit(session, "jdoe", "R1", 1000)
+    here = cat.files(2, size=100, on=("R1",))
+    there = cat.files(3, size=50, on=("R3",))
+    ds = cat.dataset(here + there)
+    session.commit()
+    (plan,) = rules.explain_rule(session, [ds], "jdoe", 1, "R1")
+    assert plan["groups"] == [{"scope": "mock", "name": ds["name"], "rses": ["R1"]}]
+    assert plan["files_in_place"] == 2 and plan["bytes_to_transfer"] == {"R1": 150}
+    assert plan["quota_after"] == {"R1": 1000 - 350} and plan["locks"] == 5
+    assert not session.new and not session.dirty
+    assert not list(rules.list_rules(session))
+
+
+def test_local_quota_exhaustion(cat, session):
+    quota.set_local_account_limit(session, "jdoe", "R1", 150)
+    quota.delete_local_account_limit(session, "jdoe", "R2")
+    rules.add_rule(session, [cat.files(1, size=100, on=("R3",))[0]], "jdoe", 1, "R1")
+    with pytest.raises(InsufficientAccountLimit):
+        rules.add_rule(session, [cat.files(1, size=100, on=("R3",))[0]], "jdoe", 1, "R1")
+    with pytest.raises(InsufficientAccountLimit):  # a missing limit is 0
+        rules.add_rule(session, [cat.files(1, size=1, on=("R3",))[0]], "jdoe", 1, "R2")
+    usage = quota.get_local_account_usage(session, "jdoe", "R1")[0]
+    assert (usage["bytes"], usage["bytes_limit"], usage["bytes_remaining"]) == (100, 150, 50)
+
+
+def test_global_quota_via_expression(cat, session):
+    quota.set_global_account_limit(session, "jdoe", "T1", 250)
+    ds = cat.dataset(cat.files(2, size=100, on=("R3",)))
+    rules.add_rule(session, [ds], "jdoe", 1, "T1")  # 200 of 250
+    with pytest.raises(InsufficientAccountLimit):
+        rules.add_rule(session, [cat.dataset(cat.files(1, size=100, on=("R3",)))], "jdoe", 1, "T1")
+    f = cat.files(2, size=40, on=("R3",))
+    with pytest.raises(InsufficientAccountLimit):  # 2 x 40 over two T1 RSEs: 80 > 50 left in total
+        rules.add_rule(session, [cat.dataset(f)], "jdoe", 2, "T1")
+    rules.add_rule(session, [cat.dataset(cat.files(1, size=100, on=("R3",)))], "jdoe", 1, "T2")
+    (usage,) = quota.get_global_account_usage(session, "jdoe")
+    assert (usage["rse_expression"], usage["bytes"], usage["bytes_remaining"]) == ("T1", 200, 50)
+
+
+def test_admin_is_exempt(cat, session):
+    quota.delete_local_account_limit(session, "root", "R1")
+    (rid,) = rules.add_rule(session, [cat.files(1, on=("R3",))[0]], "root", 1, "R1")
+    assert cat.locks(rid)
+
+
+def test_request_done_and_failed(cat, session):
+    files = cat.files(2, on=("R3", "R4"))
+    ds = cat.dataset(files)
+    (rid,) = rules.add_rule(session, [ds], "jdoe", 1, "R1", notify="Y")
+    first, second = session.scalars(select(Request).order_by(Request.name)).all()
+    for req in (first, second):
+        req.state, req.source_rse_id = RequestState.SUBMITTED, cat.rse_ids["R3"]
+    session.flush()
+    assert request_done(session, first.id) and not request_done(session, first.id)
+    assert cat.replica(files[0], "R1").state == ReplicaState.AVAILABLE
+    assert request_failed(session, second.id, "boom", retry_limit=1) == RequestState.QUEUED
+    assert request_failed(session, second.id, "boom", retry_limit=1) == RequestState.QUEUED  # idempotent
+    second.state = RequestState.SUBMITTED
+    session.flush()
+    assert request_failed(session, second.id, "boom again", retry_limit=1) == RequestState.FAILED
+    rule = cat.rule(rid)
+    assert rule.state == RuleState.STUCK and rule.error == "boom again" and rule.locks_stuck_cnt == 1
+    assert cat.replica(files[1], "R1").state == ReplicaState.UNAVAILABLE
+    request_failed(session, second.id, "boom again", retry_limit=1)
+    check_invariants(session)
+    events = [m.event_type for m in session.scalars(select(Message))]
+    assert events.count("transfer-failed") == 1 and events.count("transfer-done") == 1
+    # the repairer retries on the same RSE: a source exists
+    assert rules.repair_rule(session, rid) == RuleState.REPLICATING
+    check_invariants(session)
+
+
+def test_repair_moves_locks_off_a_dropped_rse_and_suspends_when_old(cat, session):
+    f = cat.files(1, on=())[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "T1", grouping="NONE")
+    (first,) = cat.locks(rid)[(f["scope"], f["name"])]
+    assert cat.rule(rid).state == RuleState.STUCK
+    from datamgmt.core.replica import add_replicas
+
+    add_replicas(session, "R3", [{"scope": "mock", "name": f["name"], "bytes": 100, "adler32": "0cc737eb"}], "jdoe")
+    from datamgmt.core.rse import update_rse
+
+    update_rse(session, first, {"availability_write": False})
+    session.commit()
+    assert rules.repair_rule(session, rid) == RuleState.REPLICATING
+    (moved,) = cat.locks(rid)[(f["scope"], f["name"])]
+    assert moved != first
+    check_invariants(session)
+    g = cat.files(1, on=())[0]
+    (stuck,) = rules.add_rule(session, [g], "jdoe", 1, "R3")
+    cat.rule(stuck).stuck_at = utcnow() - timedelta(days=30)
+    session.flush()
+    assert rules.list_stuck_rules(session) == [stuck]
+    assert rules.repair_rule(session, stuck) == RuleState.SUSPENDED
+
+
+def test_evaluate_attach_and_detach(cat, session):
+    first = cat.files(2, on=("R3",))
+    ds = cat.dataset(first)
+    (rid,) = rules.add_rule(session, [ds], "jdoe", 2, "T1")
+    rses = cat.locks(rid)[(first[0]["scope"], first[0]["name"])]
+    more = cat.files(2, on=("R3",))
+    did_core.attach(session, "mock", ds["name"], more)
+    cnt = cat.container([ds])
+    (crid,) = rules.add_rule(session, [cnt], "jdoe", 1, "R3")
+    assert rules.evaluate_did_changes(session, "mock", ds["name"]) == 2
+    locks = cat.locks(rid)
+    assert len(locks) == 4 and all(r == rses for r in locks.values())
+    did_core.detach(session, "mock", ds["name"], more[:1])
+    rules.evaluate_did_changes(session, "mock", ds["name"])
+    assert len(cat.locks(rid)) == 3 and len(cat.locks(crid)) == 3
+    check_invariants(session)
+
+
+def test_expired_rules_listing(cat, session):
+    (rid,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", lifetime=0)
+    (locked,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", lifetime=0, locked=True)
+    assert rules.list_expired_rules(session) == [rid] and locked != rid
