@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,10 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        if GUNICORN_CONF.is_file():
-            self.load_config_from_file(str(GUNICORN_CONF))
-        for name, value in self.overrides.items():
-            self.cfg.set(name, value)
+        settings = runpy.run_path(str(GUNICORN_CONF)) if GUNICORN_CONF.is_file() else {}
+        for name, value in {**settings, **self.overrides}.items():
+            if name in self.cfg.settings and value is not None:
+                self.cfg.set(name, value)
 
     def load(self) -> Flask:
         return create_app()

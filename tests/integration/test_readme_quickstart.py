@@ -1,0 +1,104 @@
+"""The README quickstart, run literally: `make run` in one process group, the client block in bash.
+
+Two substitutions keep it runnable anywhere: the port (a free one instead of 8080) and
+HOME (a temporary directory, so ~/.datamgmt/client.cfg is not the developer's).  The
+catalogue and the embedded storage go to a temporary directory through the documented
+DATAMGMT_* environment overrides.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+CREATED_IN_ROOT = ("mydata", "downloads", "var/storage/ARCHIVE")
+
+pytestmark = pytest.mark.integration
+
+
+def quickstart_block(marker: str) -> str:
+    """The fenced bash block that follows ``<!-- quickstart:<marker> -->`` in the README."""
+    match = re.search(rf"<!-- quickstart:{marker} -->\s*```bash\n(.*?)```", README.read_text(), re.S)
+    assert match, f"README has no quickstart:{marker} block"
+    return match.group(1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_ping(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "the server exited during start-up"
+        try:
+            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the server did not answer /ping")
+
+
+@pytest.fixture
+def environment(tmp_path: Path) -> dict[str, str]:
+    port = free_port()
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ)
+    for key in [k for k in env if k.startswith("DATAMGMT_")]:
+        del env[key]
+    env.update(
+        HOME=str(home),
+        PORT=str(port),
+        DATAMGMT_DATABASE_URL=f"sqlite:///{tmp_path / 'catalogue.db'}",
+        DATAMGMT_STORAGE_ROOT=str(tmp_path / "storage"),
+        DATAMGMT_API_WORKERS="1",
+    )
+    yield env
+    for relative in CREATED_IN_ROOT:
+        shutil.rmtree(ROOT / relative, ignore_errors=True)
+
+
+def test_readme_quickstart(environment: dict[str, str]) -> None:
+    port = environment["PORT"]
+    url = f"http://127.0.0.1:{port}"
+    server_block = quickstart_block("server")
+    client_block = quickstart_block("client").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    server = subprocess.Popen(
+        ["bash", "-ec", server_block], cwd=ROOT, env=environment, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_ping(url, server)
+        result = subprocess.run(
+            ["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert "OK" in result.stdout
+        assert "21.T99999/" in result.stdout  # the minted PID
+        assert "<OAI-PMH" in result.stdout
+        downloaded = sorted(p.name for p in (ROOT / "downloads").rglob("*.dat"))
+        assert downloaded == ["run1.dat", "run2.dat", "run3.dat"]
+        for name in downloaded:
+            assert (ROOT / "downloads" / "user.root" / name).read_bytes() == (ROOT / "mydata" / name).read_bytes()
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise AssertionError("Ctrl-C did not stop the embedded service within 60 s") from None
