@@ -8,10 +8,6 @@ caches the servers' virtualenv between runs; ``STORAGE_KEEP=1`` leaves the serve
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,55 +18,17 @@ import pytest
 
 from datamgmt.rse.checksum import adler32_of
 from datamgmt.rse.protocols import Protocol, create_protocol
+from tests.servers.endpoints import BUCKET, running_endpoints
 
-SERVERS = Path(__file__).resolve().parents[2] / "servers"
-DEFAULT_STORAGE_VENV = "/tmp/datamgmt-storage-venv"
-BUCKET = "datamgmt-test"
 DATA_BACKENDS = ("posix", "root", "davs", "s3")
 BACKENDS = (*DATA_BACKENDS, "mock")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @pytest.fixture(scope="session")
 def storage_endpoints() -> Iterator[dict[str, str]]:
     """Start XRootD and S3; yield the variables of the script's ``endpoints.env``."""
-    base = tempfile.mkdtemp(prefix="datamgmt-rse-", dir="/tmp")
-    os.chmod(base, 0o755)
-    xrootd_port, xrdhttp_port, s3_port = _free_ports(3)
-    env = dict(
-        os.environ,
-        STORAGE_BASE=base,
-        STORAGE_VENV=os.environ.get("STORAGE_VENV", DEFAULT_STORAGE_VENV),
-        ENDPOINTS="xrootd s3",
-        XROOTD_PORT=str(xrootd_port),
-        XRDHTTP_PORT=str(xrdhttp_port),
-        S3_PORT=str(s3_port),
-        S3_BUCKETS=BUCKET,
-    )
-    subprocess.run(["bash", str(SERVERS / "start-storage-endpoints.sh")], env=env, check=True)
-    try:
-        out = subprocess.run(
-            ["bash", "-c", f'set -a; . "{base}/endpoints.env"; env -0'],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        yield dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-    finally:
-        if os.environ.get("STORAGE_KEEP") != "1":
-            subprocess.run(
-                ["bash", str(SERVERS / "stop-storage-endpoints.sh"), "--purge"], env=env, check=False
-            )
+    with running_endpoints("rse") as urls:
+        yield urls
 
 
 @dataclass

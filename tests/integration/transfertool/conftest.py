@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 import zlib
@@ -14,20 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.fts3_double import Fts3Double, Fts3DoubleServer
+from tests.servers.endpoints import BUCKET, running_endpoints
 
-SERVERS = Path(__file__).resolve().parents[2] / "servers"
-#: Own base directory and ports, so this suite neither clashes with nor stops other suites' servers.
-STORAGE_ENV = {
-    "STORAGE_BASE": os.environ.get("TRANSFERTOOL_STORAGE_BASE", "/tmp/datamgmt-tt-storage"),
-    "XROOTD_PORT": "23094",
-    "XRDHTTP_PORT": "23095",
-    "WEBDAV_PORT": "23080",
-    "S3_PORT": "23900",
-}
-S3_BUCKET = "datamgmt-test"
-# A closed port: XrdCl would otherwise wait 120 s for it before giving up.
-os.environ.setdefault("XRD_CONNECTIONWINDOW", "3")
-os.environ.setdefault("XRD_CONNECTIONRETRY", "1")
+S3_BUCKET = BUCKET
 
 
 @dataclass(frozen=True)
@@ -61,23 +49,8 @@ def make_file(tmp_path: Path):
 @pytest.fixture(scope="session")
 def storage() -> Iterator[dict[str, str]]:
     """XRootD (root://, davs://), wsgidav (dav://) and moto (s3://) on 127.0.0.1, started once."""
-    env = dict(os.environ, **STORAGE_ENV)
-    env.setdefault("STORAGE_VENV", "/tmp/datamgmt-storage-venv")
-    subprocess.run(
-        ["bash", str(SERVERS / "start-storage-endpoints.sh")], env=env, check=True, capture_output=True
-    )
-    base = STORAGE_ENV["STORAGE_BASE"]
-    out = subprocess.run(
-        ["bash", "-c", f'set -a; . "{base}/endpoints.env"; env -0'],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    urls = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
-    os.environ["X509_CERT_DIR"] = urls["X509_CERT_DIR"]  # before any gfal2 context trusts davs://
-    yield urls
-    if os.environ.get("STORAGE_KEEP") != "1":
-        subprocess.run(["bash", str(SERVERS / "stop-storage-endpoints.sh")], env=env, check=False)
+    with running_endpoints("transfertool", "xrootd webdav s3") as urls:
+        yield urls
 
 
 @pytest.fixture(scope="session")
