@@ -47,7 +47,7 @@ lint: venv
 
 ## Lint, then the whole suite on SQLite; again on PostgreSQL when DATAMGMT_TEST_DB_URL is set.
 test: lint
-	$(BIN)/pytest -q
+	env -u DATAMGMT_TEST_DB_URL $(BIN)/pytest -q
 	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
 		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
 		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q; fi

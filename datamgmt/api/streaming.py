@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, current_app, request
@@ -41,6 +42,9 @@ def _default(value: Any) -> Any:
         return value.name
     if isinstance(value, set | frozenset | tuple):
         return list(value)
+    if isinstance(value, Decimal):
+        # PostgreSQL sums come back as Decimal.
+        return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 

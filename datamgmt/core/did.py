@@ -126,7 +126,7 @@ def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> d
                 Content.scope == scope, Content.name == name
             )
         ).one()
-        result.update(length=length, bytes=size)
+        result.update(length=int(length), bytes=int(size))
     return result
 
 
@@ -479,7 +479,7 @@ def set_status(session: Session, scope: str, name: str, is_open: bool, is_admin:
                 Content.scope == scope, Content.name == name
             )
         ).one()
-        row.length, row.bytes, row.closed_at = length, size, utcnow()
+        row.length, row.bytes, row.closed_at = int(length), int(size), utcnow()
     row.is_open = bool(is_open)
     session.flush()
 

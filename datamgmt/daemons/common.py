@@ -47,8 +47,8 @@ class Daemon(ABC):
 
     #: The name under which ``datamgmt-daemon`` runs it (DESIGN.md §9).
     name: ClassVar[str]
-    #: Items per batch unless ``--batch-size`` says otherwise.
-    default_batch: ClassVar[int] = 100
+    #: Items per batch unless ``--batch-size`` says otherwise (an instance may read it from config).
+    default_batch: int = 100
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
         config = get_config()
@@ -137,12 +137,13 @@ class QueueDaemon(Daemon):
             self.log.exception("item failed", extra={"fields": {"item": str(item.payload)}})
             return False
         self.record_item(True)
-        self.log.debug("item done", extra={"fields": {"item": str(item.payload)}})
+        self.log.debug("item done", extra={"fields": {"item": str(item.payload), "keys": item.keys}})
         return True
 
 
-def work(daemon: Daemon, stop: threading.Event, *, batch: int, once: bool, sleep_max: float) -> None:
+def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool, sleep_max: float) -> None:
     """The loop of one worker: until ``stop`` (or, with ``once``, until nothing is due)."""
+    batch = batch or daemon.default_batch
     backoff = 0.0
     daemon.log.info("worker started")
     try:
@@ -190,7 +191,7 @@ class Runner:
         self.daemon_cls = daemon_cls
         self.threads = max(1, threads)
         self.once = once
-        self.batch = batch or daemon_cls.default_batch
+        self.batch = batch
         self.metrics_port = metrics_port
         self.metrics_address = metrics_address
         self.db_url = db_url

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from datamgmt.config import get_config
-from datamgmt.exceptions import DatabaseException, DatamgmtError
+from datamgmt.exceptions import DatabaseException, DatamgmtError, Duplicate, InputValidationError
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -102,6 +102,14 @@ def transaction(url: str | None = None) -> Iterator[Session]:
     except DatamgmtError:
         session.rollback()
         raise
+    except DataError as exc:
+        # The database refused a value (a NUL byte, a number out of range): bad input, not a fault.
+        session.rollback()
+        raise InputValidationError("a value in the request cannot be stored (invalid characters or range)") from exc
+    except IntegrityError as exc:
+        # Checks run before writes; reaching this means a concurrent writer won the same key.
+        session.rollback()
+        raise Duplicate("the object was created or changed concurrently; retry the request") from exc
     except DBAPIError as exc:
         session.rollback()
         raise DatabaseException(f"database error: {type(exc.orig).__name__}") from exc

@@ -92,8 +92,9 @@ def test_pid_services(live: Live) -> None:
     ok(live.admin("pid-service", "add", "hdl", "--type", "handle", "--prefix", "21.T11111", "--endpoint",
                   "https://handle.example", "--username", "300:21.T11111/ADMIN", "--password", "secret"))
     document = json.loads(ok(live.admin("pid-service", "add", "dc", "--type", "datacite", "--prefix", "10.5072",
-                                        "--endpoint", "https://datacite.example", "--json")))
-    assert document["name"] == "dc" and "secret" not in json.dumps(document)
+                                        "--endpoint", "https://datacite.example", "--username", "DEMO.DATAMGMT",
+                                        "--password", "dc-password-value", "--json")))
+    assert document["name"] == "dc" and "dc-password-value" not in json.dumps(document)
     assert "hdl" in ok(live.admin("pid-service", "list"))
     names = {json.loads(line)["name"] for line in ok(live.admin("pid-service", "list", "--json")).splitlines()}
     assert {"hdl", "dc"} <= names
