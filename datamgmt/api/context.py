@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import transaction
@@ -15,9 +15,15 @@ from datamgmt.exceptions import AccessDenied
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """One transaction on the app's catalogue, committed when the block succeeds."""
-    with transaction(current_app.config.get("DATABASE_URL")) as session:
+def unit_of_work(read_only: bool | None = None) -> Iterator[Session]:
+    """One transaction on the app's catalogue, committed when the block succeeds.
+
+    GET and HEAD requests read only unless a view says otherwise (logging in writes a
+    token), so on SQLite they never queue behind the daemons' writes.
+    """
+    if read_only is None:
+        read_only = request.method in ("GET", "HEAD")
+    with transaction(current_app.config.get("DATABASE_URL"), read_only=read_only) as session:
         yield session
 
 

@@ -105,7 +105,7 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
     check_accept(JSON_STREAM)
     stack = ExitStack()
     try:
-        session = stack.enter_context(unit_of_work())
+        session = stack.enter_context(unit_of_work(read_only=True))
         iterator = iter(produce(session))
         first = next(iterator, _END)
     except BaseException as exc:

@@ -17,7 +17,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import (
@@ -50,6 +62,12 @@ _COUNTER = {
     LockState.REPLICATING: "locks_replicating_cnt",
     LockState.STUCK: "locks_stuck_cnt",
 }
+_RULES = Rule.__table__
+_ADD_TO_COUNTERS = (
+    update(_RULES)
+    .where(_RULES.c.id == bindparam("rule"))
+    .values({column: _RULES.c[column] + bindparam(f"d_{column}") for column in _COUNTER.values()})
+)
 
 
 @dataclass(frozen=True)
@@ -213,11 +231,14 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
 
 
 def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, int]]) -> list[str]:
-    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules)."""
-    for rule_id, delta in deltas.items():
-        values = {_COUNTER[s]: getattr(Rule, _COUNTER[s]) + n for s, n in delta.items() if n}
-        if values:
-            session.execute(update(Rule).where(Rule.id == rule_id).values(**values))
+    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules).
+
+    One executemany UPDATE for all the rules, however many: a batch of transfers may touch
+    a rule each.  It goes to the table, not the ORM; settle_rules reloads those rules."""
+    moved = [{"rule": rule_id, **{f"d_{column}": delta.get(state, 0) for state, column in _COUNTER.items()}}
+             for rule_id, delta in deltas.items() if any(delta.values())]
+    if moved:
+        session.execute(_ADD_TO_COUNTERS, moved)
     return settle_rules(session, list(deltas))
 
 
@@ -236,6 +257,7 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     rules = session.scalars(select(Rule).where(Rule.id.in_(rule_ids)).execution_options(populate_existing=True))
     now = utcnow()
     turned_ok: list[Rule] = []
+    changed: dict[RuleState, list[str]] = defaultdict(list)
     for rule in rules:
         if rule.state in FROZEN:
             continue
@@ -252,11 +274,14 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
             rule.stuck_at, rule.error = None, None
         if state != rule.state:
             rule.state = state
-            session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(
-                state=LockState[state.name]))
+            changed[state].append(rule.id)
             if state == RuleState.OK:
                 turned_ok.append(rule)
     session.flush()
+    for state, ids in changed.items():
+        for part in chunks(ids):
+            session.execute(update(DatasetLock).where(DatasetLock.rule_id.in_(part)).values(
+                state=LockState[state.name]))
     add_messages(session, "RULE_OK", [
         {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
         for r in turned_ok if r.notification != RuleNotification.NO])

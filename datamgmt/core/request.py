@@ -1,30 +1,41 @@
 """Transfer requests: what the conveyor reports back, applied to replicas, locks and rules.
 
 Requests and their sources are created with the locks that need them (``lock.py``).  The
-conveyor then calls :func:`request_done` or :func:`request_failed`; each updates the
-request, the destination replica, every lock on it (of any rule) and those rules'
-counters and states in the caller's transaction, with set-based statements.  Both are
-idempotent: the lock updates return the rows they changed and counters move by exactly
-those, so a repeated report changes nothing.
+conveyor then reports a batch of outcomes through :func:`requests_done` and
+:func:`requests_failed`; each updates the requests, their destination replicas, every lock on
+those (of any rule) and those rules' counters and states in the caller's transaction, with a
+fixed number of set-based statements per chunk of requests, whatever the batch size.  Both
+are idempotent: every UPDATE is conditioned on the state it moves from and returns the rows it
+changed, and counters, rule errors and messages follow exactly those rows, so a repeated
+report changes nothing.  :func:`request_done` and :func:`request_failed` do the same for one
+request.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, case, delete, func, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.did import chunks
 from datamgmt.core.lock import add_to_counters
-from datamgmt.core.message import add_message
+from datamgmt.core.message import add_messages
 from datamgmt.exceptions import RequestNotFound
 
 #: Longest error text kept on a rule (Rucio truncates to 245 characters).
 RULE_ERROR_LENGTH = 245
+#: Request states a failure report leaves alone: already applied.
+SETTLED = (RequestState.QUEUED, RequestState.DONE, RequestState.FAILED)
+#: Keys per UPDATE that carries a per-row ``CASE id WHEN …``, which is evaluated branch by branch.
+CASE_CHUNK = 500
+#: A destination replica: (scope, name, rse_id).
+ReplicaKey = tuple[str, str, str]
 
 
 def _get(session: Session, request_id: str) -> Request:
@@ -57,95 +68,161 @@ def list_sources(session: Session, request_id: str) -> list[dict[str, Any]]:
     return [{"rse_id": s.rse_id, "ranking": s.ranking, "bytes": s.bytes, "url": s.url} for s in rows]
 
 
-def _move_locks(session: Session, request: Request, from_states: tuple[LockState, ...],
-                to_state: LockState) -> dict[str, Counter[LockState]]:
-    """Move the locks on the request's replica from ``from_states`` to ``to_state``;
-    returns the counter deltas per rule, from the rows actually changed."""
-    deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
-    for state in from_states:
-        changed = session.execute(
-            update(Lock)
-            .where(Lock.scope == request.scope, Lock.name == request.name, Lock.rse_id == request.dest_rse_id,
-                   Lock.state == state)
+def _replica_key(row: Row[Any]) -> ReplicaKey:
+    return (row.scope, row.name, row.dest_rse_id)
+
+
+def _set_replicas(session: Session, keys: Sequence[ReplicaKey], from_states: tuple[ReplicaState, ...],
+                  to_state: ReplicaState) -> set[ReplicaKey]:
+    """Move the replicas ``keys`` that are in ``from_states`` to ``to_state``; returns those changed."""
+    changed: set[ReplicaKey] = set()
+    for part in chunks(keys):
+        changed.update(session.execute(
+            update(Replica)
+            .where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part), Replica.state.in_(from_states))
             .values(state=to_state)
-            .returning(Lock.rule_id)
-        ).scalars().all()
-        for rule_id in changed:
-            deltas[rule_id][state] -= 1
+            .returning(Replica.scope, Replica.name, Replica.rse_id)
+        ).tuples())
+    return changed
+
+
+def _move_locks(session: Session, keys: Sequence[ReplicaKey], from_state: LockState, to_state: LockState,
+                deltas: dict[str, Counter[LockState]]) -> dict[ReplicaKey, list[str]]:
+    """Move the locks (of any rule) on the replicas ``keys`` from ``from_state`` to ``to_state``.
+
+    Adds the counter deltas to ``deltas`` from the rows actually changed and returns, per
+    replica, the rules whose locks moved."""
+    moved: dict[ReplicaKey, list[str]] = defaultdict(list)
+    for part in chunks(keys):
+        rows = session.execute(
+            update(Lock)
+            .where(tuple_(Lock.scope, Lock.name, Lock.rse_id).in_(part), Lock.state == from_state)
+            .values(state=to_state)
+            .returning(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id)
+        ).tuples()
+        for scope, name, rse_id, rule_id in rows:
+            moved[(scope, name, rse_id)].append(rule_id)
+            deltas[rule_id][from_state] -= 1
             deltas[rule_id][to_state] += 1
-    return deltas
+    return moved
 
 
-def _set_replica(session: Session, request: Request, from_states: tuple[ReplicaState, ...],
-                 to_state: ReplicaState) -> int:
-    return session.execute(
-        update(Replica)
-        .where(Replica.scope == request.scope, Replica.name == request.name, Replica.rse_id == request.dest_rse_id,
-               Replica.state.in_(from_states))
-        .values(state=to_state)
-    ).rowcount
+def _delete_sources(session: Session, request_ids: Sequence[str]) -> None:
+    for part in chunks(request_ids):
+        session.execute(delete(Source).where(Source.request_id.in_(part)))
+
+
+def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
+    """Transfers arrived: each replica AVAILABLE, its REPLICATING/STUCK locks OK, the rules'
+    counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
+    ``transfer-done`` message per request.  Quota does not move: the locks were charged when
+    created.  Requests already DONE, or unknown, are skipped; returns the ids applied."""
+    session.flush()
+    now = utcnow()
+    applied: list[Row[Any]] = []
+    for part in chunks(list(dict.fromkeys(request_ids))):
+        applied += session.execute(
+            update(Request)
+            .where(Request.id.in_(part), Request.state != RequestState.DONE)
+            .values(state=RequestState.DONE, transferred_at=now)
+            .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id, Request.bytes)
+        ).all()
+    if not applied:
+        return []
+    keys = list(dict.fromkeys(_replica_key(row) for row in applied))
+    _set_replicas(session, keys, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
+    _delete_sources(session, [row.id for row in applied])
+    deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
+    for state in (LockState.REPLICATING, LockState.STUCK):
+        _move_locks(session, keys, state, LockState.OK, deltas)
+    add_to_counters(session, deltas)
+    add_messages(session, "transfer-done", [
+        {"request_id": row.id, "scope": row.scope, "name": row.name, "dst_rse_id": row.dest_rse_id,
+         "rule_id": row.rule_id, "bytes": row.bytes} for row in applied])
+    return [row.id for row in applied]
 
 
 def request_done(session: Session, request_id: str) -> bool:
-    """The transfer arrived: replica AVAILABLE, its REPLICATING/STUCK locks OK, rules' counters
-    and states (OK when nothing replicates or sticks any more, with RULE_OK), a
-    ``transfer-done`` message.  Returns False when the request was already DONE."""
-    request = _get(session, request_id)
-    if request.state == RequestState.DONE:
-        return False
-    request.state, request.transferred_at = RequestState.DONE, utcnow()
+    """:func:`requests_done` for one request; False when it was already DONE."""
+    _get(session, request_id)
+    return bool(requests_done(session, [request_id]))
+
+
+def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: int) -> dict[str, RequestState]:
+    """Transfer attempts failed, ``failures`` giving each request's reason.
+
+    A request with ``retry_count < retry_limit`` is QUEUED again with ``retry_count + 1`` and
+    the source it used ranked below all others, so the next attempt prefers another.  The
+    others are FAILED: replica UNAVAILABLE, the REPLICATING locks on it STUCK, their rules
+    STUCK with the reason as error (the repairer takes over), sources dropped and a
+    ``transfer-failed`` message.  Requests already QUEUED, DONE or FAILED (or unknown) are
+    skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
+    newer request of the repairer is copying.  Returns the new state of each request applied.
+    """
     session.flush()
-    _set_replica(session, request, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
-    session.execute(delete(Source).where(Source.request_id == request.id))
-    add_to_counters(session, _move_locks(session, request, (LockState.REPLICATING, LockState.STUCK), LockState.OK))
-    add_message(session, "transfer-done", {"request_id": request.id, "scope": request.scope, "name": request.name,
-                                           "dst_rse_id": request.dest_rse_id, "rule_id": request.rule_id,
-                                           "bytes": request.bytes})
-    return True
+    reasons = {request_id: (reason or "")[:4000] for request_id, reason in failures.items()}
+    pending = Request.state.notin_(SETTLED)
+    retried: dict[str, str | None] = {}
+    failed: dict[str, Row[Any]] = {}
+    for part in chunks(list(reasons), CASE_CHUNK):
+        err_msg = case({request_id: reasons[request_id] for request_id in part}, value=Request.id)
+        retried.update(session.execute(
+            update(Request)
+            .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
+            .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
+                    external_id=None, external_host=None, submitted_at=None)
+            .returning(Request.id, Request.source_rse_id)
+        ).tuples().all())
+        failed.update((row.id, row) for row in session.execute(
+            update(Request)
+            .where(Request.id.in_(part), pending, Request.retry_count >= retry_limit)
+            .values(err_msg=err_msg, state=RequestState.FAILED)
+            .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id)
+        ))
+    _rank_last(session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None])
+    _give_up(session, [failed[request_id] for request_id in reasons if request_id in failed], reasons)
+    return {**dict.fromkeys(retried, RequestState.QUEUED), **dict.fromkeys(failed, RequestState.FAILED)}
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:
-    """A transfer attempt failed.
-
-    While ``retry_count < retry_limit`` the request is QUEUED again with ``retry_count + 1``
-    and the source it used ranked below all others, so the next attempt prefers another.
-    After that it is FAILED: the replica UNAVAILABLE, the REPLICATING locks on it STUCK, their
-    rules STUCK with ``reason`` as error (the repairer takes over), and a ``transfer-failed``
-    message.  A QUEUED or DONE request is left alone, so a repeated report is harmless.
-    Returns the request's state.
-    """
-    request = _get(session, request_id)
-    if request.state in (RequestState.QUEUED, RequestState.DONE):
-        return request.state
-    request.err_msg = (reason or "")[:4000]
-    if request.retry_count < retry_limit:
-        _rank_last(session, request)
-        request.retry_count += 1
-        request.state = RequestState.QUEUED
-        request.external_id = request.external_host = request.submitted_at = None
-        session.flush()
-        return request.state
-    request.state = RequestState.FAILED
-    session.flush()
-    replica_changed = _set_replica(session, request, (ReplicaState.COPYING,), ReplicaState.UNAVAILABLE)
-    session.execute(delete(Source).where(Source.request_id == request.id))
-    deltas = _move_locks(session, request, (LockState.REPLICATING,), LockState.STUCK)
-    if deltas:
-        session.execute(update(Rule).where(Rule.id.in_(list(deltas))).values(error=request.err_msg[:RULE_ERROR_LENGTH]))
-    add_to_counters(session, deltas)
-    if deltas or replica_changed:
-        add_message(session, "transfer-failed", {"request_id": request.id, "scope": request.scope,
-                                                 "name": request.name, "dst_rse_id": request.dest_rse_id,
-                                                 "rule_id": request.rule_id, "reason": request.err_msg})
-    return request.state
+    """:func:`requests_failed` for one request; returns its state (unchanged when skipped)."""
+    state = _get(session, request_id).state
+    return requests_failed(session, {request_id: reason}, retry_limit).get(request_id, state)
 
 
-def _rank_last(session: Session, request: Request) -> None:
-    if request.source_rse_id is None:
+def _rank_last(session: Session, used: Sequence[tuple[str, str]]) -> None:
+    """Rank each (request, source RSE) pair below every other source of its request."""
+    other = aliased(Source)
+    lowest = (select(func.coalesce(func.min(other.ranking), 0) - 1)
+              .where(other.request_id == Source.request_id).scalar_subquery())
+    for part in chunks(used):
+        session.execute(update(Source).where(tuple_(Source.request_id, Source.rse_id).in_(part))
+                        .values(ranking=lowest))
+
+
+def _give_up(session: Session, rows: Sequence[Row[Any]], reasons: Mapping[str, str]) -> None:
+    """What follows FAILED requests (``rows`` in report order).  When several concern one
+    replica, the first takes its change and message, as one-by-one reports would."""
+    if not rows:
         return
-    lowest = session.scalar(select(func.min(Source.ranking)).where(Source.request_id == request.id))
-    session.execute(
-        update(Source)
-        .where(Source.request_id == request.id, Source.rse_id == request.source_rse_id)
-        .values(ranking=(lowest or 0) - 1)
-    )
+    keys = list(dict.fromkeys(_replica_key(row) for row in rows))
+    replicas = _set_replicas(session, keys, (ReplicaState.COPYING,), ReplicaState.UNAVAILABLE)
+    _delete_sources(session, [row.id for row in rows])
+    deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
+    moved = _move_locks(session, keys, LockState.REPLICATING, LockState.STUCK, deltas)
+    errors: dict[str, str] = {}
+    messages: list[dict[str, Any]] = []
+    for row in rows:
+        key, reason = _replica_key(row), reasons[row.id]
+        rule_ids = moved.pop(key, [])
+        errors.update(dict.fromkeys(rule_ids, reason[:RULE_ERROR_LENGTH]))
+        if rule_ids or key in replicas:
+            replicas.discard(key)
+            messages.append({"request_id": row.id, "scope": row.scope, "name": row.name,
+                             "dst_rse_id": row.dest_rse_id, "rule_id": row.rule_id, "reason": reason})
+    rule_ids = list(errors)
+    for part in chunks(rule_ids, CASE_CHUNK):
+        session.execute(update(Rule).where(Rule.id.in_(part))
+                        .values(error=case({rule_id: errors[rule_id] for rule_id in part}, value=Rule.id)))
+    add_to_counters(session, deltas)
+    add_messages(session, "transfer-failed", messages)

@@ -39,7 +39,7 @@ def _token_response(issued: IssuedToken) -> Response:
 
 
 def _issue(identity: str, kind: IdentityType, account: str) -> IssuedToken:
-    with unit_of_work() as session:
+    with unit_of_work(read_only=False) as session:
         return issue_token(
             session, account, identity, kind, current_app.config["TOKEN_LIFETIME"], ip=(request.remote_addr or "")[:39]
         )
@@ -53,7 +53,7 @@ def userpass() -> Response:
     password = request.headers.get("X-Rucio-Password")
     if not username or not password:
         raise CannotAuthenticate("Cannot authenticate without passing all required arguments")
-    with unit_of_work() as session:
+    with unit_of_work(read_only=False) as session:
         account = request.headers.get("X-Rucio-Account") or account_for_identity(
             session, username, IdentityType.USERPASS
         )
@@ -69,7 +69,7 @@ def x509() -> Response:
     dn = x509_dn()
     if not dn:
         raise CannotAuthenticate("Cannot authenticate: no client certificate DN was forwarded")
-    with unit_of_work() as session:
+    with unit_of_work(read_only=False) as session:
         account = account_for_identity(session, dn, IdentityType.X509)
     return _token_response(_issue(dn, IdentityType.X509, account))
 
@@ -80,7 +80,7 @@ def validate() -> Response:
     token = request.headers.get("X-Rucio-Auth-Token")
     found: dict[str, object] = {"account": g.issuer, "identity": None, "lifetime": None}
     if token:
-        with unit_of_work() as session:
+        with unit_of_work(read_only=False) as session:
             try:
                 owner = validate_token(session, token)
             except CannotAuthenticate:

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from datamgmt.config import get_config
 from datamgmt.exceptions import DatabaseException, DatamgmtError, Duplicate, InputValidationError
 
+#: Execution option marking a transaction that only reads.
+READ_ONLY = "datamgmt_read_only"
+
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
@@ -41,9 +44,11 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-        # instead of deadlocking on a read-to-write upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers BEGIN IMMEDIATE: they take the write lock up front and queue on
+        # busy_timeout instead of deadlocking on a read-to-write upgrade.  Read-only units
+        # BEGIN DEFERRED and read a WAL snapshot without waiting for any writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -89,13 +94,16 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(url: str | None = None) -> Iterator[Session]:
+def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error.
 
-    Database driver errors become :class:`DatabaseException` so that callers see one
+    ``read_only`` units never wait for writers on SQLite (and must not write).  Database
+    driver errors become :class:`DatamgmtError` subclasses so that callers see one
     hierarchy; the original is chained for the logs.
     """
     session = session_factory(url)()
+    if read_only:
+        session.connection(execution_options={READ_ONLY: True})
     try:
         yield session
         session.commit()

@@ -2,10 +2,11 @@
 
 A batch claims SUBMITTED requests (lease) and queries each tool and endpoint once for all their
 external ids (the tools split them into batches the server accepts).  Then one transaction
-applies what ended: DONE through :func:`datamgmt.core.request.request_done` (replica AVAILABLE,
-locks OK, rule counters and state, outbox message) and FAILED through
-:func:`~datamgmt.core.request.request_failed` (queued again from a lower-ranked source while
-``[conveyor] max_retries`` allows, else replica UNAVAILABLE and lock and rule STUCK).  Those two
+applies what ended, all DONE requests through one :func:`datamgmt.core.request.requests_done`
+(replicas AVAILABLE, locks OK, rule counters and states, outbox messages) and all FAILED ones
+through one :func:`~datamgmt.core.request.requests_failed` (queued again from a lower-ranked
+source while ``[conveyor] max_retries`` allows, else replica UNAVAILABLE and lock and rule
+STUCK), each a fixed number of set-based statements for the whole batch.  Those two
 own the request's DONE/FAILED states, which is why the outcome is applied here rather than
 written as a state for a later daemon.  Transfers the tool no longer knows become LOST for the
 finisher.  Still-running requests are released with a hold of ``[conveyor] poll_interval``
@@ -25,7 +26,7 @@ from datamgmt.core import claim
 from datamgmt.core import transfer as core
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
-from datamgmt.core.request import request_done, request_failed
+from datamgmt.core.request import requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.exceptions import TransferToolError
@@ -77,13 +78,16 @@ class Poller(Daemon):
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
         }
         mine = [s for s in finished if s.request_id in held]
-        for status in mine:
-            if status.state is TransferState.DONE:
-                request_done(session, status.request_id or "")
-            else:
-                request_failed(
-                    session, status.request_id or "", status.reason or "transfer failed", self.max_retries
-                )
+        requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
+        requests_failed(
+            session,
+            {
+                s.request_id: s.reason or "transfer failed"
+                for s in mine
+                if s.request_id and s.state is not TransferState.DONE
+            },
+            self.max_retries,
+        )
         changed = len(mine) + core.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
