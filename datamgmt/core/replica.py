@@ -45,11 +45,12 @@ def add_replicas(
     or ``path`` (required on non-deterministic RSEs), optional ``state``.
     """
     info = get_rse(session, rse)
-    records = add_files(session, files, account)
+    records, known = add_files(session, files, account)
     keys = [(r["scope"], r["name"]) for r in records]
     if len(set(keys)) != len(keys):
         raise Duplicate("the request names the same file twice")
-    clash = _existing_replica_keys(session, info.id, keys)
+    # A replica needs its file DID: only files that existed before can already have one.
+    clash = _existing_replica_keys(session, info.id, [key for key in keys if key in known])
     if clash:
         raise Duplicate(f"File replica {validation.shown(':'.join(clash[0]), 80)} already exists on {rse}")
     now = utcnow()
