@@ -17,6 +17,7 @@ from flask import Flask
 
 from datamgmt.api.oaipmh import make_oaipmh_blueprint
 from datamgmt.publishing.memory import MemoryRepository
+from datamgmt.publishing.oai import METADATA_FORMATS
 from datamgmt.publishing.records import FileEntry, ShareRecord, pid_service_set_spec, scope_set_spec
 from datamgmt.publishing.repository import Repository, RepositoryInfo
 
@@ -85,7 +86,7 @@ def main() -> None:
     size = 10_000 if args.quick else 100_000
     repository = make_repository(size)
     print("name size seconds rate peak_rss")
-    for prefix in ("oai_dc", "datacite"):
+    for prefix in METADATA_FORMATS:
         start = time.perf_counter()
         received = harvest(repository, prefix, args.page_size)
         seconds = time.perf_counter() - start

@@ -22,6 +22,7 @@ from datamgmt.core.db.models import Content, DataIdentifier, DIDMeta, Scope, Sha
 from datamgmt.core.db.session import transaction
 from datamgmt.core.oai_repository import CatalogueRepository
 from datamgmt.core.pid import share_records, snapshot
+from datamgmt.publishing.oai import METADATA_FORMATS
 
 T0 = datetime(2024, 1, 1)
 BATCH = 10_000
@@ -72,7 +73,7 @@ def main() -> None:
     load(url, args.size)
     report("oaipmh_catalogue_load", args.size, time.perf_counter() - start)
     repository = CatalogueRepository(url)
-    for prefix in ("oai_dc", "datacite"):
+    for prefix in METADATA_FORMATS:
         start = time.perf_counter()
         received = harvest(repository, prefix, args.page_size)
         if received != args.size:

@@ -1,8 +1,10 @@
 """The OAI-PMH 2.0 repository at ``/oai_pmh``: HTTP in, streamed XML out.
 
 Every protocol question is decided before the first byte is sent (errors, the page of
-records, the next token), then the response is serialized record by record with
-``lxml.etree.xmlfile`` so a page never exists as one document in memory.
+records, the next token), then the response is serialized record by record so a page
+never exists as one document in memory: ``lxml.etree.xmlfile`` writes the envelope, and
+records arrive as XML text from the crosswalks (building a tree per record cost more than
+the rest of a harvest).
 """
 
 from __future__ import annotations
@@ -38,15 +40,21 @@ from datamgmt.publishing.xmlutil import (
     OAI_SCHEMA,
     XSI,
     XSI_SCHEMA_LOCATION,
+    escape_text,
     schema_location,
+    text_element,
     xml_text,
 )
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
 _CONTENT_TYPE = "text/xml; charset=utf-8"
-#: Writes the verb element's children; yields whenever a chunk is worth sending.
-BodyWriter = Callable[[etree.xmlfile], Iterator[None]]
+#: Writes the verb element's children: through ``xmlfile``, or by yielding serialized XML
+#: text that follows what it wrote; every yield is a chunk worth sending ("" adds nothing).
+BodyWriter = Callable[[etree.xmlfile], Iterator[str]]
+_RECORD_START = f'<record xmlns="{OAI}">'
+_HEADER_START = f'<header xmlns="{OAI}"'
+_DELETED = ' status="deleted"'
 
 
 def _oai(tag: str) -> str:
@@ -81,7 +89,11 @@ class _Chunks:
 
 @dataclass(frozen=True, slots=True)
 class _Context:
-    """What every verb handler needs about the request being answered."""
+    """What every verb handler needs about the request being answered.
+
+    ``info`` is the repository's fixed facts (name, identifier, base URL); its earliest
+    datestamp is stale, so Identify asks the repository again.
+    """
 
     info: RepositoryInfo
     base_url: str
@@ -106,11 +118,16 @@ class OAIPMHEngine:
         self.token_lifetime = token_lifetime
         self.clock = clock
         self._tokens = TokenCodec(secret)
+        self._info: RepositoryInfo | None = None
 
     # --- entry point -------------------------------------------------------------------------
     def respond(self, pairs: list[tuple[str, str]], base_url: str) -> Iterator[bytes]:
         """The response body for a request's key=value pairs, as a stream of UTF-8 chunks."""
-        info = self.repository.identify_info()
+        # The fixed facts are read once: asking the repository costs a query (the earliest
+        # datestamp) that only Identify needs, and would slow every page of a harvest.
+        if self._info is None:
+            self._info = self.repository.identify_info()
+        info = self._info
         ctx = _Context(info, info.base_url or base_url, self.clock())
         echoed: dict[str, str] = {}
         try:
@@ -135,24 +152,24 @@ class OAIPMHEngine:
                 xf.write(_element("responseDate", format_datestamp(ctx.now)))
                 xf.write(_element("request", ctx.base_url, **attrs))
                 with xf.element(_oai(verb_tag)) if verb_tag else nullcontext():
-                    for _ in body(xf):
+                    for text in body(xf):
                         xf.flush()
-                        yield out.drain()
+                        yield out.drain() + text.encode()
         yield out.drain()
 
     @staticmethod
     def _error_body(error: OAIError) -> BodyWriter:
-        def write(xf: etree.xmlfile) -> Iterator[None]:
+        def write(xf: etree.xmlfile) -> Iterator[str]:
             xf.write(_element("error", error.message, code=error.code))
-            yield None
+            yield ""
 
         return write
 
     # --- verbs -------------------------------------------------------------------------------
     def _Identify(self, arguments: dict[str, str], ctx: _Context) -> tuple[str, BodyWriter]:
-        info = ctx.info
+        info = self.repository.identify_info()
 
-        def write(xf: etree.xmlfile) -> Iterator[None]:
+        def write(xf: etree.xmlfile) -> Iterator[str]:
             xf.write(_element("repositoryName", info.repository_name))
             xf.write(_element("baseURL", ctx.base_url))
             xf.write(_element("protocolVersion", "2.0"))
@@ -174,7 +191,7 @@ class OAIPMHEngine:
             ):
                 etree.SubElement(ident, f"{{{OAI_IDENTIFIER}}}{tag}").text = text
             xf.write(description)
-            yield None
+            yield ""
 
         return "Identify", write
 
@@ -184,14 +201,14 @@ class OAIPMHEngine:
             if record.deleted:
                 raise OAIError("noMetadataFormats", "The item is deleted and has no metadata")
 
-        def write(xf: etree.xmlfile) -> Iterator[None]:
+        def write(xf: etree.xmlfile) -> Iterator[str]:
             for fmt in METADATA_FORMATS.values():
                 element = _element("metadataFormat")
                 _sub(element, "metadataPrefix", fmt.prefix)
                 _sub(element, "schema", fmt.schema)
                 _sub(element, "metadataNamespace", fmt.namespace)
                 xf.write(element)
-            yield None
+            yield ""
 
         return "ListMetadataFormats", write
 
@@ -214,14 +231,14 @@ class OAIPMHEngine:
             "ListSets", None, DateRange(), None, (page[-1].spec,), cursor, len(page), total, ctx.now
         )
 
-        def write(xf: etree.xmlfile) -> Iterator[None]:
+        def write(xf: etree.xmlfile) -> Iterator[str]:
             for item in page:
                 element = _element("set")
                 _sub(element, "setSpec", item.spec)
                 _sub(element, "setName", item.name)
                 xf.write(element)
             self._write_token(xf, token if more else None, cursor, total, resumed=cursor > 0)
-            yield None
+            yield ""
 
         return "ListSets", write
 
@@ -229,9 +246,8 @@ class OAIPMHEngine:
         fmt = metadata_format(arguments["metadataPrefix"])
         record = self._lookup(arguments["identifier"], ctx.info)
 
-        def write(xf: etree.xmlfile) -> Iterator[None]:
-            xf.write(self._record(record, fmt, ctx.info))
-            yield None
+        def write(xf: etree.xmlfile) -> Iterator[str]:
+            yield self._record(record, fmt, ctx.info)
 
         return "GetRecord", write
 
@@ -293,12 +309,15 @@ class OAIPMHEngine:
         headers_only = verb == "ListIdentifiers"
         info = ctx.info
 
-        def write(xf: etree.xmlfile) -> Iterator[None]:
+        def write(xf: etree.xmlfile) -> Iterator[str]:
             for record in page:
-                xf.write(self._header(record, info) if headers_only else self._record(record, fmt, info))
-                yield None
+                yield (
+                    self._header(record, info, _HEADER_START)
+                    if headers_only
+                    else self._record(record, fmt, info)
+                )
             self._write_token(xf, token if more else None, cursor, total, resumed=cursor > 0)
-            yield None
+            yield ""
 
         return verb, write
 
@@ -344,22 +363,20 @@ class OAIPMHEngine:
             xf.write(_element("resumptionToken", completeListSize=str(total), cursor=str(cursor)))
 
     @staticmethod
-    def _header(record: ShareRecord, info: RepositoryInfo) -> etree._Element:
-        header = _element("header")
-        if record.deleted:
-            header.set("status", "deleted")
-        _sub(header, "identifier", make_identifier(info.repository_identifier, record.scope, record.name))
-        _sub(header, "datestamp", format_datestamp(record.datestamp))
-        for spec in record.sets:
-            _sub(header, "setSpec", spec)
-        return header
+    def _header(record: ShareRecord, info: RepositoryInfo, start: str) -> str:
+        """The ``<header>`` of a record; ``start`` is its open start tag, with or without ``xmlns``."""
+        identifier = make_identifier(info.repository_identifier, record.scope, record.name)
+        sets = "".join(f"<setSpec>{escape_text(spec)}</setSpec>" for spec in record.sets)
+        return (
+            f"{start}{_DELETED if record.deleted else ''}>{text_element('identifier', identifier)}"
+            f"<datestamp>{format_datestamp(record.datestamp)}</datestamp>{sets}</header>"
+        )
 
-    def _record(self, record: ShareRecord, fmt: MetadataFormat, info: RepositoryInfo) -> etree._Element:
-        element = _element("record")
-        element.append(self._header(record, info))
-        if not record.deleted:
-            etree.SubElement(element, _oai("metadata")).append(fmt.render(record))
-        return element
+    def _record(self, record: ShareRecord, fmt: MetadataFormat, info: RepositoryInfo) -> str:
+        header = self._header(record, info, "<header")
+        if record.deleted:
+            return f"{_RECORD_START}{header}</record>"
+        return f"{_RECORD_START}{header}<metadata>{fmt.render(record)}</metadata></record>"
 
 
 def make_oaipmh_blueprint(

@@ -3,6 +3,8 @@
 Both forms are built from one intermediate (:func:`kernel_fields`) so the record a
 harvester reads at ``/oai_pmh`` and the one DataCite registers never disagree.
 Mandatory properties the submitter left out get DataCite's standard ``(:unav)`` value.
+The XML is written as text (harvests serialize it for every record); attribute values
+all come from fixed vocabularies, so only element text needs escaping.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from datamgmt.publishing.xmlutil import (
     OAI_DATACITE,
     OAI_DATACITE_SCHEMA,
     XSI,
-    XSI_SCHEMA_LOCATION,
+    escape_text,
     schema_location,
-    xml_text,
+    text_element,
 )
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
@@ -71,6 +73,15 @@ RESOURCE_TYPES_GENERAL = frozenset(
 _YEAR = re.compile(r"\d{4}")
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _IDENTIFIER_TYPES = {"doi": "DOI", "handle": "Handle"}
+_RESOURCE_LOCATION = f'xsi:schemaLocation="{schema_location(DATACITE, DATACITE_SCHEMA)}"'
+#: ``<resource>`` as a document root, and nested in oai_datacite where ``xsi`` is already declared.
+_RESOURCE_ROOT = f'<resource xmlns="{DATACITE}" xmlns:xsi="{XSI}" {_RESOURCE_LOCATION}>'
+_RESOURCE_NESTED = f'<resource xmlns="{DATACITE}" {_RESOURCE_LOCATION}>'
+_OAI_DATACITE_START = (
+    f'<oai_datacite xmlns="{OAI_DATACITE}" xmlns:xsi="{XSI}" '
+    f'xsi:schemaLocation="{schema_location(OAI_DATACITE, OAI_DATACITE_SCHEMA)}">'
+    "<schemaVersion>4</schemaVersion>"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,8 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
     else:
         # A local PID has no global resolver: the landing page is the identifier.
         identifier, identifier_type, alternates = record.landing_url, "URL", [(pid, "Local")]
-    declared_type = record.first("resource_type_general") or record.first("type")
+    type_ = record.first("type")
+    declared_type = record.first("resource_type_general") or type_
     general = (
         declared_type
         if declared_type in RESOURCE_TYPES_GENERAL
@@ -120,7 +132,7 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
         publisher=record.first("publisher") or UNAVAILABLE,
         publication_year=year if year and _YEAR.fullmatch(year) else str(record.datestamp.year),
         resource_type_general=general,
-        resource_type=record.first("type") or record.did_type.title(),
+        resource_type=type_ or record.did_type.title(),
         subjects=record.values("subject"),
         dates=record.values("date") or [record.datestamp.date().isoformat()],
         language=language if language and _LANGUAGE.fullmatch(language) else None,
@@ -130,56 +142,72 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
     )
 
 
-def _add(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{DATACITE}}}{tag}", attrs)
-    if text is not None:
-        element.text = xml_text(text)
-    return element
+def _wrapped(wrapper: str, tag: str, values: list[str], attrs: str = "") -> str:
+    """``<wrapper><tag attrs>value</tag>…</wrapper>``, or nothing for no values (kernel-4 forbids empty lists)."""
+    if not values:
+        return ""
+    items = "".join(f"<{tag}{attrs}>{escape_text(value)}</{tag}>" for value in values)
+    return f"<{wrapper}>{items}</{wrapper}>"
 
 
-def _add_list(parent: etree._Element, wrapper: str, tag: str, values: list[str], **attrs: str) -> None:
-    if values:
-        container = _add(parent, wrapper)
-        for value in values:
-            _add(container, tag, value, **attrs)
+def _resource_xml(record: ShareRecord, start: str) -> str:
+    """``<resource>`` opened by ``start``, which declares only the namespaces not yet in scope."""
+    fields = kernel_fields(record)
+    alternates = "".join(
+        f'<alternateIdentifier alternateIdentifierType="{kind}">{escape_text(value)}</alternateIdentifier>'
+        for value, kind in fields.alternate_identifiers
+    )
+    creators = "".join(
+        f"<creator><creatorName>{escape_text(name)}</creatorName></creator>" for name in fields.creators
+    )
+    return "".join(
+        [
+            start,
+            f'<identifier identifierType="{fields.identifier_type}">{escape_text(fields.identifier)}</identifier>',
+            f"<creators>{creators}</creators>",
+            _wrapped("titles", "title", fields.titles),
+            text_element("publisher", fields.publisher),
+            text_element("publicationYear", fields.publication_year),
+            f'<resourceType resourceTypeGeneral="{fields.resource_type_general}">'
+            f"{escape_text(fields.resource_type)}</resourceType>",
+            _wrapped("subjects", "subject", fields.subjects),
+            _wrapped("dates", "date", fields.dates, ' dateType="Issued"'),
+            text_element("language", fields.language) if fields.language else "",
+            f"<alternateIdentifiers>{alternates}</alternateIdentifiers>" if alternates else "",
+            _wrapped("sizes", "size", fields.sizes),
+            _wrapped("rightsList", "rights", fields.rights),
+            _wrapped("descriptions", "description", fields.descriptions, ' descriptionType="Abstract"'),
+            "</resource>",
+        ]
+    )
+
+
+def resource_xml(record: ShareRecord) -> str:
+    """The kernel-4 ``<resource>`` element as XML text, valid against metadata.xsd."""
+    return _resource_xml(record, _RESOURCE_ROOT)
 
 
 def resource(record: ShareRecord) -> etree._Element:
-    """The kernel-4 ``<resource>`` element, valid against metadata.xsd."""
-    fields = kernel_fields(record)
-    root = etree.Element(f"{{{DATACITE}}}resource", nsmap={None: DATACITE, "xsi": XSI})
-    root.set(XSI_SCHEMA_LOCATION, schema_location(DATACITE, DATACITE_SCHEMA))
-    _add(root, "identifier", fields.identifier, identifierType=fields.identifier_type)
-    creators = _add(root, "creators")
-    for name in fields.creators:
-        _add(_add(creators, "creator"), "creatorName", name)
-    _add_list(root, "titles", "title", fields.titles)
-    _add(root, "publisher", fields.publisher)
-    _add(root, "publicationYear", fields.publication_year)
-    _add(root, "resourceType", fields.resource_type, resourceTypeGeneral=fields.resource_type_general)
-    _add_list(root, "subjects", "subject", fields.subjects)
-    _add_list(root, "dates", "date", fields.dates, dateType="Issued")
-    if fields.language:
-        _add(root, "language", fields.language)
-    if fields.alternate_identifiers:
-        alternates = _add(root, "alternateIdentifiers")
-        for value, kind in fields.alternate_identifiers:
-            _add(alternates, "alternateIdentifier", value, alternateIdentifierType=kind)
-    _add_list(root, "sizes", "size", fields.sizes)
-    _add_list(root, "rightsList", "rights", fields.rights)
-    _add_list(root, "descriptions", "description", fields.descriptions, descriptionType="Abstract")
-    return root
+    """The kernel-4 ``<resource>`` element as a tree, for callers that inspect or edit it."""
+    return etree.fromstring(resource_xml(record))
+
+
+def oai_datacite_xml(record: ShareRecord, datacentre_symbol: str | None = None) -> str:
+    """The ``oai_datacite`` wrapper (OpenAIRE's format) as XML text: symbol, schema version, the resource."""
+    return "".join(
+        [
+            _OAI_DATACITE_START,
+            text_element("datacentreSymbol", datacentre_symbol or record.pid_service),
+            "<payload>",
+            _resource_xml(record, _RESOURCE_NESTED),
+            "</payload></oai_datacite>",
+        ]
+    )
 
 
 def oai_datacite(record: ShareRecord, datacentre_symbol: str | None = None) -> etree._Element:
-    """The ``oai_datacite`` wrapper (OpenAIRE's format): symbol, schema version, the resource."""
-    root = etree.Element(f"{{{OAI_DATACITE}}}oai_datacite", nsmap={None: OAI_DATACITE, "xsi": XSI})
-    root.set(XSI_SCHEMA_LOCATION, schema_location(OAI_DATACITE, OAI_DATACITE_SCHEMA))
-    etree.SubElement(root, f"{{{OAI_DATACITE}}}schemaVersion").text = "4"
-    symbol = etree.SubElement(root, f"{{{OAI_DATACITE}}}datacentreSymbol")
-    symbol.text = xml_text(datacentre_symbol or record.pid_service)
-    etree.SubElement(root, f"{{{OAI_DATACITE}}}payload").append(resource(record))
-    return root
+    """The ``oai_datacite`` wrapper as a tree, for callers that inspect or edit it."""
+    return etree.fromstring(oai_datacite_xml(record, datacentre_symbol))
 
 
 def attributes(record: ShareRecord, landing_url: str, doi: str | None = None) -> dict[str, Any]:

@@ -5,18 +5,13 @@ from __future__ import annotations
 from lxml import etree
 
 from datamgmt.publishing.records import ShareRecord
-from datamgmt.publishing.xmlutil import (
-    DC,
-    OAI_DC,
-    OAI_DC_SCHEMA,
-    XSI,
-    XSI_SCHEMA_LOCATION,
-    schema_location,
-    xml_text,
-)
+from datamgmt.publishing.xmlutil import DC, OAI_DC, OAI_DC_SCHEMA, XSI, schema_location, text_element
 
-_NSMAP = {"oai_dc": OAI_DC, "dc": DC, "xsi": XSI}
-_ROOT = f"{{{OAI_DC}}}dc"
+_START = (
+    f'<oai_dc:dc xmlns:oai_dc="{OAI_DC}" xmlns:dc="{DC}" xmlns:xsi="{XSI}" '
+    f'xsi:schemaLocation="{schema_location(OAI_DC, OAI_DC_SCHEMA)}">'
+)
+_END = "</oai_dc:dc>"
 #: DC elements filled straight from the metadata field of the same name, in output order.
 _PLAIN_FIELDS = (
     "title",
@@ -64,10 +59,11 @@ def pid_uri(record: ShareRecord) -> str:
     return record.pid
 
 
+def oai_dc_xml(record: ShareRecord) -> str:
+    """The ``<oai_dc:dc>`` element of a record as XML text, valid against oai_dc.xsd."""
+    return "".join([_START, *(text_element(f"dc:{name}", value) for name, value in dc_values(record)), _END])
+
+
 def oai_dc(record: ShareRecord) -> etree._Element:
-    """The ``<oai_dc:dc>`` element of a record, valid against oai_dc.xsd."""
-    root = etree.Element(_ROOT, nsmap=_NSMAP)
-    root.set(XSI_SCHEMA_LOCATION, schema_location(OAI_DC, OAI_DC_SCHEMA))
-    for name, value in dc_values(record):
-        etree.SubElement(root, f"{{{DC}}}{name}").text = xml_text(value)
-    return root
+    """The ``<oai_dc:dc>`` element of a record as a tree, for callers that inspect or edit it."""
+    return etree.fromstring(oai_dc_xml(record))

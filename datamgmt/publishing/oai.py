@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, unquote
 
-from lxml import etree
-
 from datamgmt.publishing import datacite, dublincore
 from datamgmt.publishing.records import ShareRecord
 from datamgmt.publishing.xmlutil import (
@@ -183,20 +181,20 @@ def parse_identifier(repository_identifier: str, identifier: str) -> tuple[str, 
 
 @dataclass(frozen=True, slots=True)
 class MetadataFormat:
-    """A metadataPrefix, its schema and namespace, and the crosswalk that renders it."""
+    """A metadataPrefix, its schema and namespace, and the crosswalk that renders it as XML text."""
 
     prefix: str
     schema: str
     namespace: str
-    render: Callable[[ShareRecord], etree._Element]
+    render: Callable[[ShareRecord], str]
 
 
 METADATA_FORMATS: Mapping[str, MetadataFormat] = {
     fmt.prefix: fmt
     for fmt in (
-        MetadataFormat("oai_dc", OAI_DC_SCHEMA, OAI_DC, dublincore.oai_dc),
-        MetadataFormat("datacite", DATACITE_SCHEMA, DATACITE, datacite.resource),
-        MetadataFormat("oai_datacite", OAI_DATACITE_SCHEMA, OAI_DATACITE, datacite.oai_datacite),
+        MetadataFormat("oai_dc", OAI_DC_SCHEMA, OAI_DC, dublincore.oai_dc_xml),
+        MetadataFormat("datacite", DATACITE_SCHEMA, DATACITE, datacite.resource_xml),
+        MetadataFormat("oai_datacite", OAI_DATACITE_SCHEMA, OAI_DATACITE, datacite.oai_datacite_xml),
     )
 }
 
