@@ -68,6 +68,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "async_lock_threshold": "10000",
         "repair_backoff_seconds": "600",
     },
+    "hermes": {
+        "broker_url": "",
+        "exchange": "datamgmt",
+        "routing_key": "",
+        "bulk": "1000",
+    },
     "daemons": {
         "lease_seconds": "120",
         "heartbeat_timeout": "120",

@@ -13,6 +13,7 @@ import sys
 
 from datamgmt.daemons import logs
 from datamgmt.daemons.common import Daemon, Runner
+from datamgmt.exceptions import DatamgmtError
 
 #: Daemon names (Rucio's, DESIGN.md §9) and the module that defines each.
 DAEMONS: dict[str, str] = {
@@ -79,14 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"datamgmt-daemon: {args.name} is not built yet in this release", file=sys.stderr)
         return 3
     logs.configure(args.log_level)
-    Runner(
-        daemon_cls,
-        threads=args.threads,
-        once=args.run_once,
-        batch=args.batch_size,
-        metrics_port=args.metrics_port,
-        metrics_address=args.metrics_address,
-    ).run()
+    try:
+        Runner(
+            daemon_cls,
+            threads=args.threads,
+            once=args.run_once,
+            batch=args.batch_size,
+            metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
+        ).run()
+    except DatamgmtError as exc:
+        # A misconfiguration (no broker, bad URL) is one readable line, not a traceback.
+        print(f"datamgmt-daemon: {args.name}: {exc.error_class}: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,40 @@
+"""Hermes's side of the messaging outbox: lease messages for delivery, drop them once delivered.
+
+Messages are leased (:mod:`datamgmt.core.claim`) oldest first, so concurrent hermes
+instances deliver disjoint sets.  Only messages the broker acknowledged are deleted; the
+rest are released for the next batch, so a broker outage loses nothing.  A worker that dies
+between the broker's acknowledgement and the delete leaves its lease to expire and the
+messages are delivered again: delivery is at least once, never at most once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
+
+from datamgmt.core import claim
+from datamgmt.core.db.models import Message
+from datamgmt.core.workqueue import WorkQueue
+
+#: hermes: every message, oldest first.
+OUTBOX = WorkQueue(
+    name="messages",
+    model=Message,
+    filters=lambda: (),
+    order_by=lambda: (Message.created_at, Message.id),
+    columns=lambda: (Message.event_type, Message.payload, Message.created_at),
+)
+
+
+def claim_messages(session: Session, worker: str, limit: int, lease_seconds: int) -> list[Row[Any]]:
+    """Lease up to ``limit`` messages: rows of (id, event_type, payload, created_at)."""
+    return OUTBOX.claim(session, worker, limit, lease_seconds)
+
+
+def settle(session: Session, worker: str, delivered: Sequence[int], undelivered: Sequence[int]) -> int:
+    """Delete what the broker acknowledged and give the rest back; returns how many were deleted."""
+    claim.release(session, Message, worker, [(i,) for i in undelivered])
+    return claim.complete_delete(session, Message, worker, [(i,) for i in delivered])
