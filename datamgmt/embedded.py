@@ -2,9 +2,10 @@
 
 ``datamgmt-server --embedded`` (what ``make run`` starts) prepares two POSIX RSEs
 under ``[storage] root`` on first start and supervises one child process that runs the
-daemons the quickstart needs as threads: the judge, the conveyor with the local
-transfer tool (which must live in one process, because the submitter and the poller
-share its in-memory jobs) and the reaper.  Ctrl-C or SIGTERM stops the API, then asks
+daemons as threads: the judge, the conveyor with the local transfer tool (which must
+live in one process, because the submitter and the poller share its in-memory jobs),
+the reaper, the undertaker and abacus.  hermes needs a broker and is left to
+deployments that configure one.  Ctrl-C or SIGTERM stops the API, then asks
 the daemons to finish their current batch, then exits.
 
 ``python -m datamgmt.embedded`` is that child process.
@@ -32,6 +33,8 @@ EMBEDDED_DAEMONS = (
     "conveyor-poller",
     "conveyor-finisher",
     "reaper",
+    "undertaker",
+    "abacus",
 )
 LOCAL_RSES = ("LOCAL-A", "LOCAL-B")
 STOP_GRACE_SECONDS = 30
