@@ -7,21 +7,23 @@ left to right, parentheses group.  We add ``<=``, ``>=``, ``!=``, decimal values
 computed ``freespace`` attribute, none of which a valid Rucio expression can contain.
 
 An expression is parsed once by a pyparsing grammar into a small tree, then evaluated
-against one snapshot of the RSEs and of the attributes it names (two queries, not one per
-term).  Results are cached in a dogpile region under a key that includes a *generation*
-token stored in the same backend; every committed RSE change replaces the token, so all
-processes sharing the backend stop seeing older results at once.
+with set algebra over a snapshot of the RSEs and their attributes, indexed by key and value.
+Results are cached in a dogpile region under a key that includes a *generation* token
+stored in the same backend; every committed RSE change replaces the token, so all
+processes sharing the backend stop seeing older results at once.  Each process loads the
+snapshot once per generation (two queries), so a cache miss usually costs no query either.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import math
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +142,7 @@ def _check_parentheses(expression: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65_536)  # beyond the distinct expressions of a busy deployment
 def parse_tree(expression: str) -> Node:
     """The tree of an expression, or InvalidRSEExpression naming what is wrong and where."""
     if not isinstance(expression, str) or not expression:
@@ -190,6 +192,8 @@ _BOOLEAN_COLUMNS = frozenset(
 )
 #: Keys compared with the RSE's own column instead of an attribute, as Rucio's list_rses does.
 COLUMN_KEYS = _BOOLEAN_COLUMNS | {"rse", "rse_type", "availability"}
+_BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
+_NO_RSES: frozenset[str] = frozenset()
 
 
 def availability(row: Any) -> int:
@@ -205,34 +209,137 @@ def rse_record(row: Any) -> dict[str, Any]:
     return record
 
 
-@dataclass
-class Snapshot:
-    """The RSEs (rows by id) and the attribute values an expression reads."""
+def as_number(value: str | float) -> float | None:
+    """An attribute value as a number, Rucio's way: booleans count 1 and 0, text is skipped."""
+    if isinstance(value, float):
+        return value
+    lowered = value.lower()
+    if lowered in ("true", "false"):
+        return float(lowered == "true")
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
-    rses: dict[str, Any]
-    #: key -> rse_id -> value: the stored string, or a float for computed ``freespace``.
-    attributes: dict[str, dict[str, str | float]]
+
+def _group(pairs: Iterable[tuple[Any, str]]) -> dict[Any, frozenset[str]]:
+    groups: dict[Any, set[str]] = {}
+    for value, rse_id in pairs:
+        groups.setdefault(value, set()).add(rse_id)
+    return {value: frozenset(ids) for value, ids in groups.items()}
 
 
-def load_snapshot(session: Session, keys: set[str]) -> Snapshot:
-    """The non-deleted RSEs and their attributes with these keys; ``freespace`` is computed
-    (two more queries) only when the expression names it."""
-    rses = {row.id: row for row in session.execute(select(*_COLUMNS).where(RSE.deleted.is_(False)))}
-    attributes: dict[str, dict[str, str | float]] = {key: {} for key in keys}
-    wanted = keys - COLUMN_KEYS
-    if wanted:
-        rows = session.execute(
-            select(RSEAttribute.key, RSEAttribute.rse_id, RSEAttribute.value).where(
-                RSEAttribute.key.in_(wanted)
-            )
+class AttributeIndex:
+    """One attribute key's values, indexed so that every comparison is a lookup or a bisection.
+
+    Stored strings compare exactly, except ``true``/``false`` which compare without case;
+    computed floats (``freespace``) compare as numbers.  ``numbers``/``ordered_ids`` hold every
+    value that reads as a number (NaN excluded: it compares false), in ascending order.
+    """
+
+    def __init__(self, values: dict[str, str | float]) -> None:
+        texts = [(stored, rse_id) for rse_id, stored in values.items() if isinstance(stored, str)]
+        self.exact = _group(texts)
+        self.booleans = _group(
+            (stored.lower(), rse_id) for stored, rse_id in texts if stored.lower() in ("true", "false")
         )
-        for key, rse_id, value in rows:
-            if rse_id in rses:
-                attributes[key][rse_id] = value
-    if FREESPACE in keys:
-        for rse_id, free in free_space_tb(session).items():
-            attributes[FREESPACE].setdefault(rse_id, free)
-    return Snapshot(rses, attributes)
+        self.floats = _group((stored, rse_id) for rse_id, stored in values.items() if isinstance(stored, float))
+        numeric = sorted(
+            (number, rse_id)
+            for rse_id, stored in values.items()
+            if (number := as_number(stored)) is not None and not math.isnan(number)
+        )
+        self.numbers = [number for number, _ in numeric]
+        self.ordered_ids = [rse_id for _, rse_id in numeric]
+
+    def equal(self, value: str) -> frozenset[str]:
+        lowered = value.lower()
+        texts = self.booleans.get(lowered) if lowered in ("true", "false") else self.exact.get(value)
+        number = as_number(value) if self.floats else None
+        floats = self.floats.get(number) if number is not None else None
+        if floats is None:
+            return texts or _NO_RSES
+        return floats | texts if texts else floats
+
+    def compare(self, op: str, bound: float) -> frozenset[str]:
+        if op == "<":
+            return frozenset(self.ordered_ids[: bisect.bisect_left(self.numbers, bound)])
+        if op == "<=":
+            return frozenset(self.ordered_ids[: bisect.bisect_right(self.numbers, bound)])
+        if op == ">":
+            return frozenset(self.ordered_ids[bisect.bisect_right(self.numbers, bound) :])
+        return frozenset(self.ordered_ids[bisect.bisect_left(self.numbers, bound) :])
+
+
+class Snapshot:
+    """The non-deleted RSEs (records by id) and their attribute values, with indexes over them.
+
+    The per-generation snapshot a process keeps holds every attribute; its indexes are built
+    the first time a key is compared, and computed ``freespace`` is added the first time an
+    expression names it (:meth:`add_free_space`), so expressions that never use it cost
+    nothing for it.  Records are shared by every call of the generation: never mutate them.
+    """
+
+    def __init__(self, rses: dict[str, dict[str, Any]], attributes: dict[str, dict[str, str | float]]) -> None:
+        self.rses = rses
+        #: key -> rse_id -> value: the stored string, or a float for computed ``freespace``.
+        self.attributes = attributes
+        self.everything = frozenset(rses)
+        self.has_free_space = False
+        self._rank = {rse_id: rank for rank, rse_id in enumerate(sorted(rses, key=lambda i: rses[i]["rse"]))}
+        self._indexes: dict[str, AttributeIndex] = {}
+        self._columns: dict[str, dict[Any, frozenset[str]]] = {}
+
+    def add_free_space(self, free_tb: dict[str, float]) -> None:
+        """Computed free space for the RSEs that have no stored ``freespace`` attribute."""
+        merged: dict[str, str | float] = {rse_id: tb for rse_id, tb in free_tb.items() if rse_id in self.rses}
+        merged.update(self.attributes.get(FREESPACE, {}))
+        self.attributes = {**self.attributes, FREESPACE: merged}
+        self._indexes.pop(FREESPACE, None)
+        self.has_free_space = True
+
+    def attribute(self, key: str) -> AttributeIndex:
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = AttributeIndex(self.attributes.get(key, {}))
+        return index
+
+    def column(self, key: str) -> dict[Any, frozenset[str]]:
+        """A column's RSEs by value (booleans as bool), for equality on column keys."""
+        groups = self._columns.get(key)
+        if groups is None:
+            convert = bool if key in _BOOLEAN_COLUMNS else (lambda value: value)
+            groups = _group((convert(record[key]), rse_id) for rse_id, record in self.rses.items())
+            self._columns[key] = groups
+        return groups
+
+    def holds(self, ids: tuple[str, ...]) -> bool:
+        return self.everything.issuperset(ids)
+
+    def select(self, tree: Node) -> tuple[str, ...]:
+        """The ids of the RSEs a tree selects, sorted by RSE name (interned: cached results share them)."""
+        return tuple(sys.intern(rse_id) for rse_id in sorted(evaluate(tree, self), key=self._rank.__getitem__))
+
+
+def load_snapshot(session: Session, keys: set[str] | None = None) -> Snapshot:
+    """The non-deleted RSEs and their attributes: all of them (two queries), or only those
+    with these keys, with ``freespace`` computed (two more queries) if the keys name it."""
+    rses = {
+        row.id: rse_record(row) for row in session.execute(select(*_COLUMNS).where(RSE.deleted.is_(False)))
+    }
+    query = select(RSEAttribute.key, RSEAttribute.rse_id, RSEAttribute.value)
+    wanted = None if keys is None else keys - COLUMN_KEYS
+    attributes: dict[str, dict[str, str | float]] = {}
+    if wanted is None or wanted:
+        if wanted is not None:
+            query = query.where(RSEAttribute.key.in_(wanted))
+        for key, rse_id, value in session.execute(query):
+            if rse_id in rses and key not in COLUMN_KEYS:
+                attributes.setdefault(key, {})[rse_id] = value
+    snapshot = Snapshot(rses, attributes)
+    if keys is not None and FREESPACE in keys:
+        snapshot.add_free_space(free_space_tb(session))
+    return snapshot
 
 
 def free_space_tb(session: Session) -> dict[str, float]:
@@ -254,77 +361,40 @@ def free_space_tb(session: Session) -> dict[str, float]:
 
 
 # --- evaluation ------------------------------------------------------------------------------
-_NUMERIC: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def as_number(value: str | float) -> float | None:
-    """An attribute value as a number, Rucio's way: booleans count 1 and 0, text is skipped."""
-    if isinstance(value, float):
-        return value
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return float(lowered == "true")
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-def _column_matches(row: Any, key: str, value: str) -> bool:
+def _column_value(key: str, value: str) -> Any:
+    """The column value ``key=value`` selects, or None when no RSE can have it."""
     if key in _BOOLEAN_COLUMNS:
-        wanted = {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
-        return wanted is not None and bool(getattr(row, key)) is wanted
+        return _BOOLEAN_WORDS.get(value.lower())
     if key == "rse_type":
-        return row.rse_type.name == value.upper()
+        return value.upper()
     if key == "availability":
-        return value.isdigit() and availability(row) == int(value)
-    return row.rse == value
+        return int(value) if value.isdigit() else None
+    return value
 
 
-def _attribute_matches(stored: str | float, value: str) -> bool:
-    if isinstance(stored, float):
-        number = as_number(value)
-        return number is not None and stored == number
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return stored.lower() == lowered
-    return stored == value
-
-
-def _equal(term: Compare, snapshot: Snapshot) -> set[str]:
+def _equal(term: Compare, snapshot: Snapshot) -> frozenset[str]:
     if term.key in COLUMN_KEYS:
-        return {rse_id for rse_id, row in snapshot.rses.items() if _column_matches(row, term.key, term.value)}
-    values = snapshot.attributes.get(term.key, {})
-    return {rse_id for rse_id, stored in values.items() if _attribute_matches(stored, term.value)}
+        wanted = _column_value(term.key, term.value)
+        return _NO_RSES if wanted is None else snapshot.column(term.key).get(wanted, _NO_RSES)
+    return snapshot.attribute(term.key).equal(term.value)
 
 
-def _compare(term: Compare, snapshot: Snapshot) -> set[str]:
+def _compare(term: Compare, snapshot: Snapshot) -> frozenset[str]:
     if term.op == "=":
         return _equal(term, snapshot)
     if term.op == "!=":
-        return snapshot.rses.keys() - _equal(term, snapshot)
+        return snapshot.everything - _equal(term, snapshot)
     # Like Rucio, numeric comparisons read attributes only, never columns.
     bound = as_number(term.value)
-    if bound is None or math.isnan(bound):
-        return set()
-    check = _NUMERIC[term.op]
-    matched = set()
-    for rse_id, stored in snapshot.attributes.get(term.key, {}).items():
-        number = as_number(stored)
-        if number is not None and check(number, bound):
-            matched.add(rse_id)
-    return matched
+    if bound is None or math.isnan(bound) or term.key in COLUMN_KEYS:
+        return _NO_RSES
+    return snapshot.attribute(term.key).compare(term.op, bound)
 
 
-def evaluate(node: Node, snapshot: Snapshot) -> set[str]:
+def evaluate(node: Node, snapshot: Snapshot) -> frozenset[str]:
     """The ids of the RSEs a tree selects in a snapshot."""
     if isinstance(node, Everything):
-        return set(snapshot.rses)
+        return snapshot.everything
     if isinstance(node, Compare):
         return _compare(node, snapshot)
     left, right = evaluate(node.left, snapshot), evaluate(node.right, snapshot)
@@ -343,16 +413,16 @@ class ExpressionCache:
     key; invalidation writes a fresh random token, which needs no atomic increment and
     never collides with an older one.  A lost token (eviction) only means a fresh one.
 
-    A result is stored as the ids of the selected RSEs, sorted by name; the RSE records are
-    kept once per process for the current generation, so a thousand cached expressions
-    over the same RSEs do not hold a thousand copies of them.
+    A result is stored as the ids of the selected RSEs, sorted by name.  Each process also
+    keeps one :class:`Snapshot` of the catalogue for the current generation: a miss is then
+    evaluated in memory, and hits are answered with its records, without a query.
     """
 
     GENERATION_KEY = "generation"
 
     def __init__(self, region: CacheRegion) -> None:
         self.region = region
-        self._records: tuple[str, dict[str, dict[str, Any]]] = ("", {})
+        self._snapshot: tuple[str, Snapshot | None] = ("", None)
 
     def generation(self) -> str:
         token = self.region.get(self.GENERATION_KEY, ignore_expiration=True)
@@ -372,13 +442,13 @@ class ExpressionCache:
     def set(self, generation: str, expression: str, ids: tuple[str, ...]) -> None:
         self.region.set(self.key(generation, expression), ids)
 
-    def records(self, generation: str) -> dict[str, dict[str, Any]] | None:
-        """The RSE records of this generation, if this process holds them."""
-        held_generation, records = self._records
-        return records if held_generation == generation else None
-
-    def keep_records(self, generation: str, records: dict[str, dict[str, Any]]) -> None:
-        self._records = (generation, records)
+    def snapshot(self, session: Session, generation: str) -> Snapshot:
+        """This generation's snapshot, loaded through ``session`` unless this process holds it."""
+        held_generation, snapshot = self._snapshot
+        if snapshot is None or held_generation != generation:
+            snapshot = load_snapshot(session)
+            self._snapshot = (generation, snapshot)
+        return snapshot
 
     def invalidate(self) -> None:
         self.region.set(self.GENERATION_KEY, uuid.uuid4().hex)
@@ -414,66 +484,59 @@ if invalidate_cache not in RSE_CHANGE_LISTENERS:
 
 
 # --- the public entry points -----------------------------------------------------------------
-def _resolve(session: Session, expression: str) -> list[dict[str, Any]]:
-    """All RSEs an expression selects, sorted by name; possibly empty.  Cached, except while
-    the session holds uncommitted RSE changes that other sessions cannot see."""
+def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ...]]:
+    """The ids of all RSEs an expression selects, sorted by name (possibly none), and the
+    snapshot that holds their records.  Cached, except while the session holds uncommitted
+    RSE changes that other sessions cannot see."""
     tree = parse_tree(expression)
     if session.info.get(_RSE_CHANGES_PENDING):
-        return _select(load_snapshot(session, keys_of(tree)), tree)[1]
+        snapshot = load_snapshot(session, keys_of(tree))
+        return snapshot, snapshot.select(tree)
     cache = current_cache()
     generation = cache.generation()  # read before the snapshot, so a change after it is never missed
+    snapshot = cache.snapshot(session, generation)
     ids = cache.get(generation, expression)
-    if ids is not None:
-        records = cache.records(generation)
-        if records is None or not records.keys() >= set(ids):
-            records = _all_records(session)
-            cache.keep_records(generation, records)
-        if records.keys() >= set(ids):
-            return [records[rse_id] for rse_id in ids]
-    # A miss, or ids cached by another process just before an RSE of them was deleted.
-    snapshot = load_snapshot(session, keys_of(tree))
-    if cache.records(generation) is None:
-        cache.keep_records(generation, {rse_id: rse_record(row) for rse_id, row in snapshot.rses.items()})
-    ids, result = _select(snapshot, tree)
-    cache.set(generation, expression, ids)
-    return result
-
-
-def _all_records(session: Session) -> dict[str, dict[str, Any]]:
-    return {
-        row.id: rse_record(row) for row in session.execute(select(*_COLUMNS).where(RSE.deleted.is_(False)))
-    }
-
-
-def _select(snapshot: Snapshot, tree: Node) -> tuple[tuple[str, ...], list[dict[str, Any]]]:
-    """The selected RSEs' ids (interned: cached results share them) and records, sorted by name."""
-    rows = sorted((snapshot.rses[rse_id] for rse_id in evaluate(tree, snapshot)), key=lambda row: row.rse)
-    return tuple(sys.intern(row.id) for row in rows), [rse_record(row) for row in rows]
+    # Ids naming an RSE this snapshot lacks were cached by another process just before it
+    # was deleted: the snapshot answers instead.
+    if ids is None or not snapshot.holds(ids):
+        if not snapshot.has_free_space and FREESPACE in keys_of(tree):
+            snapshot.add_free_space(free_space_tb(session))
+        ids = snapshot.select(tree)
+        cache.set(generation, expression, ids)
+    return snapshot, ids
 
 
 def parse_expression(
     session: Session, expression: str, *, for_write: bool = False, ignore_availability: bool = False
 ) -> list[dict[str, Any]]:
-    """The RSEs an expression selects, as dicts sorted by RSE name.
+    """The RSEs an expression selects, as dicts sorted by RSE name (the caller's own copies).
 
     Raises InvalidRSEExpression for bad syntax, unbalanced parentheses or an empty result.
     With ``for_write``, RSEs blocked for writing are dropped, and RSEWriteBlocked is raised
     if that leaves none, unless ``ignore_availability``.
     """
-    result = _resolve(session, expression)
-    if not result:
-        raise InvalidRSEExpression(f"RSE Expression resulted in an empty set: {validation.shown(expression)}")
+    snapshot, ids = _resolve(session, expression)
+    _check_not_empty(expression, ids)
+    records = snapshot.rses
     if for_write and not ignore_availability:
-        writable = [record for record in result if record["availability_write"]]
+        writable = tuple(rse_id for rse_id in ids if records[rse_id]["availability_write"])
         if not writable:
             raise RSEWriteBlocked(
-                f"RSE excluded due to write blacklisting: all {len(result)} RSEs of "
+                f"RSE excluded due to write blacklisting: all {len(ids)} RSEs of "
                 f"{validation.shown(expression)} are blocked for writing"
             )
-        result = writable
-    return [dict(record) for record in result]
+        ids = writable
+    return list(map(dict, map(records.__getitem__, ids)))
 
 
 def rse_ids_for(session: Session, expression: str) -> set[str]:
-    """The ids of the RSEs an expression selects (same errors as :func:`parse_expression`)."""
-    return {record["id"] for record in parse_expression(session, expression)}
+    """The ids of the RSEs an expression selects (same errors as :func:`parse_expression`),
+    without copying their records."""
+    ids = _resolve(session, expression)[1]
+    _check_not_empty(expression, ids)
+    return set(ids)
+
+
+def _check_not_empty(expression: str, ids: tuple[str, ...]) -> None:
+    if not ids:
+        raise InvalidRSEExpression(f"RSE Expression resulted in an empty set: {validation.shown(expression)}")

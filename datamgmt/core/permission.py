@@ -1,9 +1,10 @@
 """The permission policy: may ``issuer`` perform ``action`` with these arguments?
 
 One table maps every action to one rule.  It is friendlier than Rucio's generic
-policy in one place on purpose: owners may update and delete their own rules while
-those are unlocked.  Anything not in the table is refused, so a new endpoint that
-forgets to register its action fails closed.
+policy in two places on purpose: owners may update and delete their own rules while
+those are unlocked, and accounts may add and update their own subscriptions.  Anything
+not in the table is refused, so a new endpoint that forgets to register its action fails
+closed.
 """
 
 from __future__ import annotations
@@ -84,12 +85,18 @@ def _owns_unlocked_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -
     return options.get("account", issuer) == issuer
 
 
+def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("account") == issuer
+
+
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
     **dict.fromkeys(READ_ACTIONS, lambda session, issuer, kwargs: True),
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
     "update_rule": _owns_unlocked_rule,
+    "add_subscription": _for_own_account,
+    "update_subscription": _for_own_account,
 }
 
 

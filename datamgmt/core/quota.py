@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.account import is_admin
 from datamgmt.core.db.models import AccountGlobalLimit, AccountLimit, AccountUsage, Lock
+from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.core.rse import get_rse_id, rse_names_by_id
 from datamgmt.exceptions import InputValidationError
@@ -139,18 +142,27 @@ def get_global_account_usage(session: Session, account: str) -> list[dict[str, A
 def change_usage(session: Session, deltas: UsageDeltas) -> None:
     """Add (files, bytes) to each (account, RSE) usage row, creating missing rows.
 
-    One UPDATE per pair: the pairs of a rule are its RSEs, a handful, never its files.
+    One upsert per pair (the pairs of a rule are its RSEs, a handful, never its files).
+    INSERT ... ON CONFLICT DO UPDATE keeps concurrent first writers of a pair from colliding.
     """
+    upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
     for (account, rse_id), (files, nbytes) in deltas.items():
         if not files and not nbytes:
             continue
-        result = session.execute(
-            update(AccountUsage)
-            .where(AccountUsage.account == account, AccountUsage.rse_id == rse_id)
-            .values(files=AccountUsage.files + files, bytes=AccountUsage.bytes + nbytes)
+        statement = upsert(AccountUsage.__table__).values(
+            account=account, rse_id=rse_id, files=files, bytes=nbytes, created_at=now, updated_at=now
         )
-        if result.rowcount == 0:
-            session.execute(insert(AccountUsage).values(account=account, rse_id=rse_id, files=files, bytes=nbytes))
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["account", "rse_id"],
+                set_={
+                    "files": AccountUsage.__table__.c.files + files,
+                    "bytes": AccountUsage.__table__.c.bytes + nbytes,
+                    "updated_at": now,
+                },
+            )
+        )
 
 
 def recount_usage(session: Session, account: str | None = None) -> dict[tuple[str, str], tuple[int, int]]:

@@ -17,6 +17,7 @@ def blueprints() -> list[Blueprint]:
         rses,
         rules,
         scopes,
+        subscriptions,
     )
 
     return [
@@ -30,4 +31,5 @@ def blueprints() -> list[Blueprint]:
         rules.bp,
         requests.bp,
         publishing.bp,
+        subscriptions.bp,
     ]

@@ -85,58 +85,31 @@ def test_freespace_costs_two_more_queries_only_when_named(five):
     assert len(selects(statements)) == 4
 
 
-def test_changing_an_attribute_invalidates_at_once(five):
-    assert names(parse_expression(five, "country=fr")) == ["R3"]
-    rse.add_rse_attribute(five, "R4", "country", "fr")
-    five.commit()
-    assert names(parse_expression(five, "country=fr")) == ["R3", "R4"]
-    rse.del_rse_attribute(five, "R3", "country")
-    five.commit()
-    assert names(parse_expression(five, "country=fr")) == ["R4"]
-
-
-def test_changing_availability_invalidates_at_once(five):
-    assert names(parse_expression(five, "T2", for_write=True)) == ["R4"]
-    rse.update_rse(five, "R5", {"availability_write": True})
-    five.commit()
-    assert names(parse_expression(five, "T2", for_write=True)) == ["R4", "R5"]
-
-
-def test_changing_usage_or_limits_invalidates_freespace(five):
-    assert names(parse_expression(five, "freespace>4")) == ["R1"]
-    rse.set_rse_usage(five, "R2", "srm", used=1, free=10 * 10**12)
-    five.commit()
-    assert names(parse_expression(five, "freespace>4")) == ["R1", "R2"]
-    rse.set_rse_limits(five, "R2", "MinFreeSpace", 7 * 10**12)
-    five.commit()
-    assert names(parse_expression(five, "freespace>4")) == ["R1"]
-
-
-def test_uncommitted_changes_are_seen_by_their_session_only_and_never_cached(five, db):
-    assert names(parse_expression(five, "T2")) == ["R4", "R5"]
-    rse.add_rse_attribute(five, "R1", "T2", True)
-    assert names(parse_expression(five, "T2")) == ["R1", "R4", "R5"]
-    five.rollback()
-    other = session_factory(db)()
-    try:
-        assert names(parse_expression(other, "T2")) == ["R4", "R5"]
-    finally:
-        other.close()
-
-
-def test_callers_cannot_alter_the_cached_result(five):
-    parse_expression(five, "R1")[0]["rse"] = "MANGLED"
-    assert names(parse_expression(five, "R1")) == ["R1"]
-
-
-def test_invalidate_cache_forgets_results(five):
+def test_misses_reuse_the_snapshot_of_their_generation(five):
+    """The first call of a generation loads the snapshot; later misses evaluate it in memory,
+    and free space is computed once, by the first expression that names it."""
+    parse_expression(five, "T1")
+    with counted_statements(five) as statements:
+        assert names(parse_expression(five, "country=uk|num<20")) == ["R1", "R4"]
+        assert names(parse_expression(five, "T2\\R5")) == ["R4"]
+    assert statements == []
+    with counted_statements(five) as statements:
+        assert names(parse_expression(five, "freespace>4")) == ["R1"]
+        assert names(parse_expression(five, "freespace<=2")) == ["R2"]
+    assert len(selects(statements)) == 2
     cache = expression.current_cache()
-    parse_expression(five, "R1")
-    generation = cache.generation()
-    assert cache.get(generation, "R1") is not None
-    expression.invalidate_cache()
-    assert cache.generation() != generation
-    assert cache.get(cache.generation(), "R1") is None
+    assert cache.get(cache.generation(), "T2\\R5") == (rse.get_rse_id(five, "R4"),)
+
+
+def test_a_new_generation_reloads_the_snapshot_once(five):
+    parse_expression(five, "T1")
+    rse.add_rse(five, "R6")
+    rse.add_rse_attribute(five, "R6", "T1", True)
+    five.commit()
+    with counted_statements(five) as statements:
+        assert names(parse_expression(five, "T1")) == ["R1", "R2", "R3", "R6"]
+        assert names(parse_expression(five, "T1&R6")) == ["R6"]
+    assert len(selects(statements)) == 2
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -189,6 +162,70 @@ def test_a_change_committed_by_another_process_invalidates_at_once(five, db, red
     )
     subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT_ROOT, check=True, timeout=120)
     assert names(parse_expression(five, "country=uk")) == ["R1", "R4"]
+
+
+def test_another_process_invalidating_makes_this_one_reload(five, redis_prefix):
+    here, there = ExpressionCache(redis_region(redis_prefix)), ExpressionCache(redis_region(redis_prefix))
+    expression.set_cache_region(here.region)
+    assert names(parse_expression(five, "country=de")) == ["R2"]
+    there.invalidate()
+    with counted_statements(five) as statements:
+        assert names(parse_expression(five, "country=de")) == ["R2"]
+    assert len(selects(statements)) == 2
+
+
+def test_changing_an_attribute_invalidates_at_once(five):
+    assert names(parse_expression(five, "country=fr")) == ["R3"]
+    rse.add_rse_attribute(five, "R4", "country", "fr")
+    five.commit()
+    assert names(parse_expression(five, "country=fr")) == ["R3", "R4"]
+    rse.del_rse_attribute(five, "R3", "country")
+    five.commit()
+    assert names(parse_expression(five, "country=fr")) == ["R4"]
+
+
+def test_changing_availability_invalidates_at_once(five):
+    assert names(parse_expression(five, "T2", for_write=True)) == ["R4"]
+    rse.update_rse(five, "R5", {"availability_write": True})
+    five.commit()
+    assert names(parse_expression(five, "T2", for_write=True)) == ["R4", "R5"]
+
+
+def test_changing_usage_or_limits_invalidates_freespace(five):
+    assert names(parse_expression(five, "freespace>4")) == ["R1"]
+    rse.set_rse_usage(five, "R2", "srm", used=1, free=10 * 10**12)
+    five.commit()
+    assert names(parse_expression(five, "freespace>4")) == ["R1", "R2"]
+    rse.set_rse_limits(five, "R2", "MinFreeSpace", 7 * 10**12)
+    five.commit()
+    assert names(parse_expression(five, "freespace>4")) == ["R1"]
+
+
+def test_uncommitted_changes_are_seen_by_their_session_only_and_never_cached(five, db):
+    assert names(parse_expression(five, "T2")) == ["R4", "R5"]
+    rse.add_rse_attribute(five, "R1", "T2", True)
+    assert names(parse_expression(five, "T2")) == ["R1", "R4", "R5"]
+    five.rollback()
+    other = session_factory(db)()
+    try:
+        assert names(parse_expression(other, "T2")) == ["R4", "R5"]
+    finally:
+        other.close()
+
+
+def test_callers_cannot_alter_the_cached_result(five):
+    parse_expression(five, "R1")[0]["rse"] = "MANGLED"
+    assert names(parse_expression(five, "R1")) == ["R1"]
+
+
+def test_invalidate_cache_forgets_results(five):
+    cache = expression.current_cache()
+    parse_expression(five, "R1")
+    generation = cache.generation()
+    assert cache.get(generation, "R1") is not None
+    expression.invalidate_cache()
+    assert cache.generation() != generation
+    assert cache.get(cache.generation(), "R1") is None
 
 
 # --- the region factory ----------------------------------------------------------------------

@@ -134,6 +134,37 @@ def test_evaluation_equals_set_algebra(catalogue, expr):
     assert evaluate(parse_tree(expr.text), snapshot_of(catalogue)) == expr.select(catalogue)
 
 
+def stored_or_computed(value: str | float, wanted: str, op: str) -> bool:
+    """The oracle for one value of a key that mixes stored strings and computed floats."""
+    if op == "=" and isinstance(value, str):
+        return bool(equal({"r": {"k": value}}, "k", wanted))
+    bound = number(wanted)
+    if bound is None:
+        return False
+    stored = value if isinstance(value, float) else number(value)
+    return stored is not None and (stored == bound if op == "=" else COMPARE[op](stored, bound))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(NAMES),
+        st.one_of(st.sampled_from(VALUES), st.sampled_from([-3.0, 0.0, 1.0, 2.5, 9.75, 10.0, float("inf")])),
+    ),
+    op=st.sampled_from(["=", "!=", *COMPARE]),
+    wanted=st.sampled_from(BOUNDS + VALUES),
+)
+def test_computed_free_space_compares_as_a_number(values, op, wanted):
+    """``freespace`` mixes computed floats with stored strings (a stored attribute wins)."""
+    stored = {name: {"freespace": value} for name, value in values.items() if isinstance(value, str)}
+    snapshot = snapshot_of({name: stored.get(name, {}) for name in NAMES})
+    snapshot.add_free_space({name: value for name, value in values.items() if isinstance(value, float)})
+    positive = "=" if op == "!=" else op
+    matched = {name for name, value in values.items() if stored_or_computed(value, wanted, positive)}
+    expected = set(NAMES) - matched if op == "!=" else matched
+    assert evaluate(parse_tree(f"freespace{op}{wanted}"), snapshot) == expected
+
+
 @settings(max_examples=100, deadline=None)
 @given(expr=expressions, extra=st.integers(min_value=1, max_value=3))
 def test_redundant_outer_parentheses_change_nothing(expr, extra):
