@@ -3,7 +3,7 @@
 * LOST (the tool does not know the external id: the local tool after a restart, a purged FTS
   job) → QUEUED again without counting an attempt; a copy overwrites, so re-running is safe.
 * NO_SOURCES, MISMATCH_SCHEME, SUBMISSION_FAILED (set by the submitter) →
-  :func:`datamgmt.core.request.request_failed`, which retries while ``[conveyor] max_retries``
+  :func:`datamgmt.core.request.requests_failed`, which retries while ``[conveyor] max_retries``
   allows and then makes the replica UNAVAILABLE and the lock and rule STUCK.
 
 Outcomes of transfers that ran (DONE, FAILED) are applied by the poller through the same core
@@ -23,7 +23,7 @@ from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
-from datamgmt.core.request import request_failed
+from datamgmt.core.request import requests_failed
 from datamgmt.daemons.common import Daemon
 
 
@@ -61,9 +61,9 @@ class Finisher(Daemon):
         held = {key[0] for key in claim.confirm(session, Request, self.worker_id, keys, self.lease_seconds)}
         mine = [r for r in requests if r.id in held]
         core.requeue(session, self.worker_id, [r.id for r in mine if r.state is RequestState.LOST])
-        for request in mine:
-            if request.state is not RequestState.LOST:
-                request_failed(session, request.id, request.err_msg or request.state.name, self.max_retries)
+        failures = {r.id: r.err_msg or r.state.name for r in mine if r.state is not RequestState.LOST}
+        if failures:
+            requests_failed(session, failures, self.max_retries)
         claim.release(session, Request, self.worker_id, [(r.id,) for r in mine])
         for _ in mine:
             self.record_item(True)
