@@ -124,8 +124,10 @@ class Fts3Double:
         if result:
             with self._copying_lock:
                 contexts = [self._copying[f] for f in result[1] if f in self._copying]
+            # Like FTS, answer at once and let the running copies abort in the background:
+            # gfal2's cancel can take seconds, longer than a client's read timeout.
             for ctx in contexts:
-                ctx.cancel()
+                threading.Thread(target=ctx.cancel, name=f"cancel-{job_id}", daemon=True).start()
         return result
 
     def close(self) -> None:
