@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.constants import AccountStatus, AccountType
-from datamgmt.core.db.models import Account, AccountAttribute, Token
+from datamgmt.core.db.models import Account, AccountAttribute, AccountIdentity, Token
+from datamgmt.core.db.rows import put
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import AccountNotFound, Duplicate, InputValidationError
 
@@ -71,8 +72,6 @@ def list_accounts(
     if account_type:
         query = query.where(Account.account_type == AccountType.parse(account_type))
     if identity:
-        from datamgmt.core.db.models import AccountIdentity
-
         query = query.join(AccountIdentity, AccountIdentity.account == Account.account).where(
             AccountIdentity.identity == identity
         )
@@ -113,12 +112,7 @@ def add_account_attribute(session: Session, account: str, key: str, value: str |
     _get(session, account)
     validation.attribute_key(key)
     text = str(value).lower() if isinstance(value, bool) else str(value)
-    row = session.get(AccountAttribute, (account, key))
-    if row is None:
-        session.add(AccountAttribute(account=account, key=key, value=text))
-    else:
-        row.value = text
-    session.flush()
+    put(session, AccountAttribute, (account, key), value=text)
 
 
 def delete_account_attribute(session: Session, account: str, key: str) -> None:
@@ -154,8 +148,3 @@ def touch_status(session: Session, account: str) -> AccountStatus:
         raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
     return status
 
-
-def reactivate_account(session: Session, account: str) -> None:
-    session.execute(
-        update(Account).where(Account.account == account).values(status=AccountStatus.ACTIVE, suspended_at=None)
-    )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.account import is_admin
 from datamgmt.core.db.models import AccountGlobalLimit, AccountLimit, AccountUsage, Lock
+from datamgmt.core.db.rows import put
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.core.rse import get_rse_id, rse_names_by_id
@@ -41,12 +42,7 @@ def _limit_value(value: Any) -> int:
 def set_local_account_limit(session: Session, account: str, rse: str, nbytes: int) -> None:
     rse_id = get_rse_id(session, rse)
     value = _limit_value(nbytes)
-    row = session.get(AccountLimit, (account, rse_id))
-    if row is None:
-        session.add(AccountLimit(account=account, rse_id=rse_id, bytes=value))
-    else:
-        row.bytes = value
-    session.flush()
+    put(session, AccountLimit, (account, rse_id), bytes=value)
 
 
 def delete_local_account_limit(session: Session, account: str, rse: str) -> bool:
@@ -59,12 +55,7 @@ def set_global_account_limit(session: Session, account: str, rse_expression: str
     """A limit over the RSEs an expression resolves to (checked to resolve now)."""
     rse_ids_for(session, rse_expression)
     value = _limit_value(nbytes)
-    row = session.get(AccountGlobalLimit, (account, rse_expression))
-    if row is None:
-        session.add(AccountGlobalLimit(account=account, rse_expression=rse_expression, bytes=value))
-    else:
-        row.bytes = value
-    session.flush()
+    put(session, AccountGlobalLimit, (account, rse_expression), bytes=value)
 
 
 def delete_global_account_limit(session: Session, account: str, rse_expression: str) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
+from datamgmt.core.db.rows import put
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -137,14 +138,6 @@ def get_rse_id(session: Session, rse: str) -> str:
     return _row(session, rse).id
 
 
-def rse_ids_by_name(session: Session, names: list[str]) -> dict[str, str]:
-    """Ids of many RSEs in one query; unknown names raise RSENotFound."""
-    wanted = set(names)
-    found = dict(session.execute(select(RSE.rse, RSE.id).where(RSE.rse.in_(wanted), RSE.deleted.is_(False))).all())
-    missing = wanted - found.keys()
-    if missing:
-        raise RSENotFound(f"RSE {validation.shown(sorted(missing)[0])} cannot be found")
-    return found
 
 
 def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
@@ -239,12 +232,7 @@ def attr_value(text: str) -> str | bool:
 def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
     row = _row(session, rse)
     validation.attribute_key(key)
-    existing = session.get(RSEAttribute, (row.id, key))
-    if existing is None:
-        session.add(RSEAttribute(rse_id=row.id, key=key, value=_attr_text(value)))
-    else:
-        existing.value = _attr_text(value)
-    session.flush()
+    put(session, RSEAttribute, (row.id, key), value=_attr_text(value))
     rse_changed(session)
 
 
@@ -377,12 +365,7 @@ def set_rse_limits(session: Session, rse: str, name: str, value: int) -> None:
         number = int(value)
     except (TypeError, ValueError) as exc:
         raise InputValidationError(f"limit {name} must be an integer") from exc
-    existing = session.get(RSELimit, (row.id, name))
-    if existing is None:
-        session.add(RSELimit(rse_id=row.id, name=name, value=number))
-    else:
-        existing.value = number
-    session.flush()
+    put(session, RSELimit, (row.id, name), value=number)
     rse_changed(session)
 
 
@@ -401,12 +384,7 @@ def set_rse_usage(
     session: Session, rse: str, source: str, used: int, free: int | None, files: int | None = None
 ) -> None:
     row = _row(session, rse)
-    existing = session.get(RSEUsage, (row.id, source))
-    if existing is None:
-        session.add(RSEUsage(rse_id=row.id, source=source, used=int(used), free=free, files=int(files or 0)))
-    else:
-        existing.used, existing.free, existing.files = int(used), free, int(files or 0)
-    session.flush()
+    put(session, RSEUsage, (row.id, source), used=int(used), free=free, files=int(files or 0))
     rse_changed(session)
 
 
@@ -434,12 +412,7 @@ def set_distance(session: Session, source: str, destination: str, distance: int)
     src, dst = _row(session, source), _row(session, destination)
     if isinstance(distance, bool) or not isinstance(distance, int):
         raise InputValidationError("distance must be an integer")
-    existing = session.get(Distance, (src.id, dst.id))
-    if existing is None:
-        session.add(Distance(src_rse_id=src.id, dest_rse_id=dst.id, distance=max(distance, 0)))
-    else:
-        existing.distance = max(distance, 0)
-    session.flush()
+    put(session, Distance, (src.id, dst.id), distance=max(distance, 0))
 
 
 def get_distances(session: Session, source: str, destination: str) -> list[dict[str, Any]]:

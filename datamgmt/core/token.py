@@ -53,7 +53,10 @@ def issue_token(
     # Rucio's shape <account>-<identity>-<appid>-<random> helps operators; we keep the
     # account prefix and make the rest unguessable.
     token = f"{account}-{secrets.token_urlsafe(32)}"
-    expires_at = utcnow() + timedelta(seconds=lifetime_seconds)
+    now = utcnow()
+    # Logging in sweeps the account's dead tokens, so the table does not grow without bound.
+    session.execute(delete(Token).where(Token.account == account, Token.expired_at <= now))
+    expires_at = now + timedelta(seconds=lifetime_seconds)
     session.add(
         Token(
             token_hash=_digest(token),
@@ -89,8 +92,6 @@ def validate_token(session: Session, token: str) -> TokenOwner:
     return TokenOwner(account=found.account, identity=found.identity, expires_at=found.expired_at)
 
 
-def revoke_token(session: Session, token: str) -> None:
-    session.execute(delete(Token).where(Token.token_hash == _digest(token)))
 
 
 def purge_expired_tokens(session: Session) -> int:

@@ -14,6 +14,7 @@ from datamgmt.exceptions import (
     DuplicateContent,
     FileConsistencyMismatch,
     InputValidationError,
+    ReplicaNotFound,
     RSENotFound,
     ScopeNotFound,
     UnsupportedOperation,
@@ -210,3 +211,21 @@ def test_pattern_listing_escapes_sql_wildcards(catalogue):
     replica.add_replicas(catalogue, "SITE-A", files(3) + [{"scope": "data", "name": "f_x", "bytes": 1, "adler32": "00000001"}], "root")
     assert [d["name"] for d in did.list_dids_by_pattern(catalogue, "data", "f*")] == ["f0", "f1", "f2", "f_x"]
     assert [d["name"] for d in did.list_dids_by_pattern(catalogue, "data", "f_*")] == ["f_x"]
+
+
+def test_touch_replicas_records_access(catalogue):
+    replica.add_replicas(catalogue, "SITE-A", files(2), "root")
+    rse_id = rse.get_rse_id(catalogue, "SITE-A")
+    catalogue.execute(Replica.__table__.update().values(accessed_at=None))
+    replica.touch_replicas(catalogue, rse_id, [("data", "f1")])
+    accessed = dict(catalogue.execute(select(Replica.name, Replica.accessed_at)).all())
+    assert accessed["f0"] is None and accessed["f1"] is not None
+
+
+def test_declare_bad_replicas(catalogue):
+    replica.add_replicas(catalogue, "SITE-A", files(2), "root")
+    replica.declare_bad_replicas(catalogue, "SITE-A", [("data", "f0")], "corrupted", "root")
+    assert replica.get_replica(catalogue, "SITE-A", "data", "f0")["state"] == "BAD"
+    assert replica.get_replica(catalogue, "SITE-A", "data", "f1")["state"] == "AVAILABLE"
+    with pytest.raises(ReplicaNotFound):
+        replica.declare_bad_replicas(catalogue, "SITE-A", [("data", "ghost")], "x", "root")
