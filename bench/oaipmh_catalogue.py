@@ -9,10 +9,14 @@ publishing uses (:func:`~datamgmt.core.pid.snapshot`): publishing itself is not 
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import arguments, fresh_catalogue, report
 from bench.oaipmh import harvest

@@ -17,7 +17,7 @@ another replica where the first two criteria tie).
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import ReplicaState, RequestState, RSEType
 from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribute, Rule, Source
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.did import chunks
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.exceptions import RSEProtocolNotSupported
@@ -51,11 +52,6 @@ FINISHER_STATES = (
 ACTIVE_STATES = (RequestState.SUBMITTING, RequestState.SUBMITTED)
 #: URL schemes that can copy to each other (Rucio's SCHEME_MAP idea); same family is preferred.
 _FAMILIES = {"davs": "http", "https": "http", "dav": "http", "http": "http", "root": "root", "xroot": "root"}
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _family(scheme: str) -> str:
@@ -176,7 +172,7 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) 
     )
     rule_ids = sorted({row.rule_id for row in rows if row.rule_id})
     expressions: dict[str, str] = {}
-    for chunk in _chunks(rule_ids):
+    for chunk in chunks(rule_ids, CHUNK):
         expressions.update(
             session.execute(
                 select(Rule.id, Rule.source_replica_expression).where(
@@ -247,7 +243,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
     """Ranked AVAILABLE replicas on readable RSEs for each request (best first), in four queries."""
     keys = sorted({(r.scope, r.name) for r in requests})
     replicas: dict[tuple[str, str], list[tuple[str, RSEType, str | None]]] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys, CHUNK):
         statement = (
             select(Replica.scope, Replica.name, Replica.rse_id, RSE.rse_type, Replica.path)
             .join(RSE, RSE.id == Replica.rse_id)
@@ -271,7 +267,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
         )
         distances = {(src, dst): value for src, dst, value in rows if value is not None}
     rankings: dict[tuple[str, str], int] = {}
-    for chunk in _chunks([r.id for r in requests]):
+    for chunk in chunks([r.id for r in requests], CHUNK):
         rows = session.execute(
             select(Source.request_id, Source.rse_id, Source.ranking).where(Source.request_id.in_(chunk))
         )
@@ -497,7 +493,7 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
     """Insert the ``sources`` row of each used source that has none yet (its ranking starts at 0)."""
     pairs = [(s.request_id, s.source_rse_id) for s in submissions]
     existing: set[tuple[str, str]] = set()
-    for chunk in _chunks(pairs):
+    for chunk in chunks(pairs, CHUNK):
         existing.update(
             session.execute(
                 select(Source.request_id, Source.rse_id).where(
@@ -512,7 +508,7 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
         return
     ids = [request_id for request_id, _ in missing]
     details: dict[str, tuple[str, str, str, int | None]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, CHUNK):
         rows = session.execute(
             select(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.bytes).where(
                 Request.id.in_(chunk)
@@ -616,7 +612,7 @@ def terminal_outcomes(
 def mark_lost(session: Session, external_ids: Sequence[str]) -> int:
     """Every SUBMITTED request of these external ids becomes LOST (lease released) for the finisher."""
     changed = 0
-    for chunk in _chunks(list(external_ids)):
+    for chunk in chunks(list(external_ids), CHUNK):
         changed += session.execute(
             update(Request)
             .where(Request.external_id.in_(chunk), Request.state == RequestState.SUBMITTED)
@@ -661,7 +657,7 @@ def requeue(
 ) -> int:
     """Put requests back to QUEUED without counting an attempt (LOST: the tool forgot them)."""
     changed = 0
-    for chunk in _chunks(list(request_ids)):
+    for chunk in chunks(list(request_ids), CHUNK):
         changed += session.execute(
             update(Request)
             .where(Request.id.in_(chunk), Request.claimed_by == worker)
