@@ -47,15 +47,12 @@ def ensure_local_rses(storage_root: Path) -> None:
     """Create LOCAL-A and LOCAL-B with file:// protocols and a distance between them, once."""
     from datamgmt.core import rse
     from datamgmt.core.db.session import transaction
-    from datamgmt.exceptions import RSENotFound
 
     with transaction() as session:
+        existing = {info.rse for info in rse.list_rses(session)}
         for name in LOCAL_RSES:
-            try:
-                rse.get_rse(session, name)
+            if name in existing:
                 continue
-            except RSENotFound:
-                pass
             directory = (storage_root / name).resolve()
             directory.mkdir(parents=True, exist_ok=True)
             rse.add_rse(session, name)
