@@ -54,7 +54,7 @@ def download_targets(directory: str, dids: Iterable[tuple[str, str]]) -> list[st
         seen.add(relative)
     root = os.path.realpath(directory)
     for relative in relatives:
-        make_dirs_inside(root, os.path.join(root, os.path.dirname(relative)))
+        make_dirs_inside(root, os.path.dirname(relative))
     return [require_target_inside(directory, os.path.join(directory, relative)) for relative in relatives]
 
 

@@ -44,19 +44,17 @@ def require_not_link(path: str) -> str:
     return path
 
 
-def make_dirs_inside(root: str, directory: str) -> None:
-    """Create ``directory`` (below ``root``) and its missing parents, each checked to resolve inside ``root``.
+def make_dirs_inside(root: str, relative: str) -> None:
+    """Create ``root/relative`` and its missing parents, each checked to resolve inside ``root``.
 
     ``root`` itself is created if missing: it is the trusted configured location.
     """
+    segments = [segment for segment in relative.split("/") if segment not in ("", ".")]
+    if os.path.isabs(relative) or ".." in segments:
+        raise InvalidPath(f"{relative!r} is not a path below {root!r}")
     os.makedirs(root, exist_ok=True)
-    relative = os.path.relpath(os.path.join(root, directory), root)
-    if relative == ".":
-        return
-    if relative == ".." or relative.startswith("../"):
-        raise InvalidPath(f"{directory!r} is not below {root!r}")
     current = root
-    for segment in relative.split("/"):
+    for segment in segments:
         current = os.path.join(current, segment)
         try:
             os.mkdir(current)
@@ -65,14 +63,15 @@ def make_dirs_inside(root: str, directory: str) -> None:
         require_inside(root, current)
 
 
-def writable_path(root: str, path: str) -> str:
-    """``path``, ready to be written: parents created inside ``root``, the final component no link."""
-    make_dirs_inside(root, os.path.dirname(path))
-    return require_not_link(path)
+def writable_path(root: str, relative: str) -> str:
+    """``root/relative``, ready to be written: parents created inside ``root``, the final component no link."""
+    make_dirs_inside(root, os.path.dirname(relative))
+    return require_not_link(os.path.join(root, relative))
 
 
-def deletable_path(root: str, path: str) -> str:
-    """``path``, safe to unlink: its directory resolves inside ``root`` and it is no link."""
+def deletable_path(root: str, relative: str) -> str:
+    """``root/relative``, safe to unlink: its directory resolves inside ``root`` and it is no link."""
+    path = os.path.join(root, relative)
     require_inside(root, os.path.dirname(path))
     return require_not_link(path)
 
@@ -101,11 +100,14 @@ Access = Literal["read", "write", "delete"]
 
 
 def confined_file_path(pfn: str, prefix: str, access: Access) -> str:
-    """The local path of ``pfn``, checked below ``prefix`` lexically and, for ``access``, on the real file system."""
-    path = file_url_path(pfn, prefix)
+    """The local path of ``pfn``, checked below ``prefix`` lexically and, for ``access``, on the real file system.
+
+    The path returned starts from the prefix's real path, so it is exactly the path that was checked.
+    """
     root = os.path.realpath(prefix)
+    relative = os.path.relpath(file_url_path(pfn, prefix), prefix)  # lexical: the path has no '..'
     if access == "read":
-        return require_inside(root, path)
+        return require_inside(root, os.path.join(root, relative))
     if access == "write":
-        return writable_path(root, path)
-    return deletable_path(root, path)
+        return writable_path(root, relative)
+    return deletable_path(root, relative)

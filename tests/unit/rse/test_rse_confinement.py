@@ -166,3 +166,18 @@ def test_path_below_prefix_holds_under_both_readings(path: str) -> None:
 
 def test_encoded_slash_below_the_prefix_stays_below_either_way() -> None:
     assert path_below_prefix("/data/rse/", "/data/rse/a%2fb") == "a/b"
+
+
+def test_a_prefix_that_is_itself_a_link_works(tmp_path: Path) -> None:
+    """The configured prefix is trusted: a mount reached through a link is confinement's root."""
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "mount").symlink_to(tmp_path / "disk")
+    protocol = create_protocol({"scheme": "file", "prefix": str(tmp_path / "mount" / "rse")})
+    local = tmp_path / "local"
+    local.write_bytes(b"12345")
+    pfn = _pfn(tmp_path / "mount" / "rse" / "a" / "b")
+    upload_file(protocol, str(local), pfn)
+    assert (tmp_path / "disk" / "rse" / "a" / "b").read_bytes() == b"12345"
+    assert protocol.stat(pfn).size == 5
+    protocol.delete(pfn)
+    assert not (tmp_path / "disk" / "rse" / "a" / "b").exists()
