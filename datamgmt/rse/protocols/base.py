@@ -8,7 +8,7 @@ the reaper) can reach outside the area an RSE owns, whatever path a replica carr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
@@ -131,3 +131,10 @@ class Protocol(ABC):
     @abstractmethod
     def checksum(self, pfn: str, algorithm: str) -> str:
         """The file's checksum (``adler32`` or ``md5``) as lowercase hex."""
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Every file below the prefix as ``(PFN, size)``, PFNs spelt as :meth:`lfns2pfns` spells
+        them, so a consistency check can compare storage with the catalogue by PFN.
+
+        Optional: a protocol that cannot enumerate its storage raises RSEProtocolNotSupported."""
+        raise RSEProtocolNotSupported(f"{type(self).__name__} cannot list its files")

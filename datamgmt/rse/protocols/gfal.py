@@ -23,6 +23,7 @@ from typing import Any
 from datamgmt.exceptions import ConfigurationError, SourceNotFound, StorageError
 from datamgmt.rse.checksum import require_supported
 from datamgmt.rse.confine import Access, confined_file_path
+from datamgmt.rse.lfn2pfn import normalize_prefix
 from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
 
 ENOENT = 2
@@ -140,3 +141,19 @@ class GfalProtocol(Protocol):
         self._confine(pfn)
         with _gfal_errors(f"checksum {pfn}"):
             return str(self.context.checksum(pfn, require_supported(algorithm).upper())).lower()
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Files below the prefix, walked with gfal2's ``listdir`` and a ``stat`` per entry."""
+        pending = [self.base_url + normalize_prefix(self.record.prefix)]
+        while pending:
+            directory = pending.pop()
+            with _gfal_errors(f"list {directory}"):
+                names = self.context.listdir(directory)
+            for name in names:
+                url = directory + name
+                with _gfal_errors(f"stat {url}"):
+                    info = self.context.stat(url)
+                if stat_mode.S_ISDIR(info.st_mode):
+                    pending.append(url + "/")
+                else:
+                    yield url, info.st_size

@@ -16,6 +16,7 @@ from typing import BinaryIO
 from datamgmt.exceptions import SourceNotFound, StorageError
 from datamgmt.rse.checksum import CHUNK_SIZE, checksum_of, read_chunks
 from datamgmt.rse.confine import Access, confined_file_path
+from datamgmt.rse.lfn2pfn import normalize_prefix
 from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
 
 
@@ -91,6 +92,20 @@ class PosixProtocol(Protocol):
         path = self.local_path(pfn)
         with _os_errors(f"checksum {pfn}"):
             return checksum_of(read_chunks(path), algorithm)
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Files below the prefix (none when the prefix does not exist yet).  Symlinks are listed
+        as files but never followed, so a link out of the prefix cannot pull foreign files in."""
+        root = normalize_prefix(self.record.prefix)
+        pending = [root] if os.path.isdir(root) else []
+        while pending:
+            directory = pending.pop()
+            with _os_errors(f"list {directory}"), os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    else:
+                        yield self.base_url + entry.path, entry.stat(follow_symlinks=False).st_size
 
 
 def _open_no_follow(path: str) -> BinaryIO:

@@ -81,6 +81,7 @@ def test_frees_exactly_enough_least_recently_used_first(session, site):
     assert removed == 0  # their last replica went: the file DIDs went too
 
 
+@pytest.mark.corrupts_catalogue("replica_lock_cnt", "locked_replica_tombstone")  # lock_cnt without locks
 def test_greedy_never_takes_locked_replicas_or_transfer_sources(session, site):
     rse.add_rse_attribute(session, "SITE", "greedyDeletion", True)
     session.execute(update(Replica).where(Replica.name.in_(["f000", "f001"])).values(lock_cnt=1))
