@@ -63,8 +63,8 @@ def error_from_response(response: requests.Response) -> DatamgmtError:
 
 
 def retry_wait(response: requests.Response, attempt: int) -> float:
-    """How long to wait before repeating a 503: ``Retry-After`` in seconds (an HTTP date is not
-    worth a clock comparison here), else 1, 2, 4... seconds; never more than MAX_RETRY_WAIT."""
+    """How long to wait before repeating a 503: ``Retry-After`` in seconds, else (absent, or an
+    HTTP date) 1, 2, 4... seconds by attempt; never more than MAX_RETRY_WAIT."""
     try:
         wait = float(response.headers.get("Retry-After", ""))
     except ValueError:

@@ -12,9 +12,11 @@ A lost connection (a backend terminated, the server restarted) costs no ping per
 * a disconnect that a statement meets invalidates the whole pool (SQLAlchemy's default), so
   every later unit of work starts on a fresh connection;
 * the unit that met it fails with :class:`DatabaseUnavailable` (HTTP 503), marked
-  ``retriable`` when running it again cannot do anything twice: none of its statements had
-  run, or it only read.  A write that failed while committing has an unknown outcome and is
-  never retriable; one that failed before was rolled back by the server.
+  ``retriable`` when running it again at once on a fresh connection cannot do anything
+  twice: none of its statements had run, or it only read.  A write that failed while
+  committing has an unknown outcome and is never retriable; one that failed before was
+  rolled back by the server.  Any other OperationalError (a refused connect, a deadlock,
+  a lock timeout) and an exhausted pool are 503 too, for the client to retry later.
 """
 
 from __future__ import annotations
@@ -222,14 +224,17 @@ def is_unavailable(exc: BaseException) -> bool:
 
 def _unavailable(exc: SQLAlchemyError, progress: _Progress, read_only: bool) -> DatabaseUnavailable:
     reason = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
-    if progress.committing and not read_only:
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if lost and progress.committing and not read_only:
         return DatabaseUnavailable(
-            f"The database failed while committing ({reason}): the change may or may not have been saved;"
-            " check before repeating it"
+            f"The database connection was lost while committing ({reason}): the change may or may not"
+            " have been saved; check before repeating it"
         )
+    # Only a lost connection is worth an immediate second try: a refused connect (a restart under
+    # way), a deadlock or a lock timeout would most likely fail the same way at once.
     return DatabaseUnavailable(
         f"The database is unavailable ({reason}); nothing was changed, retry the request",
-        retriable=read_only or not progress.ran,
+        retriable=lost and (read_only or not progress.ran),
     )
 
 
