@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -203,3 +205,34 @@ def test_many_calls_while_backends_are_killed_never_answer_500(api, token, datas
         stop.set()
         thread.join()
     assert kills > 0 and statuses.count(200) + statuses.count(201) > 0
+
+
+def test_the_stock_rucio_client_retries_the_503(api, db_url, dataset, tmp_path: Path):
+    config = tmp_path / "rucio.cfg"
+    config.write_text(f"[client]\nrucio_host = {api.url}\nauth_host = {api.url}\nauth_type = userpass\n"
+                      f"username = root\npassword = {ROOT_PASSWORD}\naccount = root\n"
+                      f"auth_token_file_path = {tmp_path / 'token'}\n")
+    env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "root"}
+    code = ("from rucio.client.didclient import DIDClient\n"
+            "client = DIDClient()\n"  # logs in now, before the lock is taken
+            "input()\n"
+            "client.set_metadata('data', 'ds', 'project', 'stock')\n")
+    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def set_metadata() -> int:
+        _out, err = process.communicate("\n", timeout=60)
+        assert process.returncode == 0, err
+        assert "server returned 503" in err  # the stock client's own back-off message
+        return process.returncode
+
+    try:
+        while not Path(tmp_path / "token").exists():
+            assert process.poll() is None, process.communicate()[1]
+            time.sleep(0.1)
+        while_locked(api, db_url, "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
+                     set_metadata)  # type: ignore[arg-type]
+    finally:
+        process.kill()
+    assert Client(ClientConfig(url=api.url, account="root", username="root", password=ROOT_PASSWORD,
+                               token_file=str(tmp_path / "dm-token"))).get_metadata("data", "ds")["project"] == "stock"
