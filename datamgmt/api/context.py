@@ -2,9 +2,10 @@
 
 A request whose database connection was lost is repeated here, once, when that is safe:
 :class:`CatalogueFlask` runs the request's authentication or its view a second time if the
-unit of work that failed is ``retriable`` (it had not run a statement, or it only read) and
-no unit of this request has committed a write.  Anything else is the 503 with
-``Retry-After`` that :mod:`datamgmt.api.errors` answers, and the client decides.
+unit of work that failed is ``retriable`` (its connection was lost before it had run a
+statement, or it only read) and no other unit of that step has committed a write.
+Anything else is the 503 with ``Retry-After`` that :mod:`datamgmt.api.errors` answers,
+and the client decides.
 """
 
 from __future__ import annotations
