@@ -33,11 +33,12 @@ def unit_url(db: str) -> str:
 
 
 @pytest.fixture
-def kill(db: str) -> Iterator[Callable[[Connection], None]]:
+def kill(db: str) -> Iterator[Callable[[Connection | int], None]]:
+    """Terminate a connection's backend (or a backend pid) and wait until it is gone."""
     admin = create_engine(db, isolation_level="AUTOCOMMIT")
 
-    def terminate(conn: Connection) -> None:
-        pid = conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+    def terminate(target: Connection | int) -> None:
+        pid = target if isinstance(target, int) else backend_pid(target)
         with admin.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             deadline = time.monotonic() + 10
@@ -47,6 +48,10 @@ def kill(db: str) -> Iterator[Callable[[Connection], None]]:
 
     yield terminate
     admin.dispose()
+
+
+def backend_pid(conn: Connection) -> int:
+    return conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
 
 
 def kill_at(url: str, identifier: str, kill: Callable[[Connection], None], when: Callable[..., bool]) -> None:
@@ -99,3 +104,14 @@ def test_the_next_unit_after_a_drop_runs_on_a_fresh_connection(unit_url, kill, r
         add_scope(unit, "after", "root")
     with transaction(unit_url, read_only=True) as unit:
         assert unit.get(Scope, "after") is not None
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout_without_an_error(unit_url, kill, root):
+    # What pool_pre_ping did with a round trip per checkout, the checkout's poll(2) does for free.
+    with transaction(unit_url) as unit:
+        first = backend_pid(unit.connection())
+    kill(first)
+    with transaction(unit_url) as unit:
+        add_scope(unit, "fresh", "root")
+        second = backend_pid(unit.connection())
+    assert second != first
