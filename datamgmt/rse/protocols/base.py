@@ -30,6 +30,14 @@ class StatResult:
     checksums: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SpaceUsage:
+    """Size and free space of the storage area a protocol writes to, as the storage reports them."""
+
+    total: int
+    free: int
+
+
 class Protocol(ABC):
     """Operations on the files below one protocol's prefix."""
 
@@ -131,3 +139,8 @@ class Protocol(ABC):
     @abstractmethod
     def checksum(self, pfn: str, algorithm: str) -> str:
         """The file's checksum (``adler32`` or ``md5``) as lowercase hex."""
+
+    def space(self) -> SpaceUsage | None:
+        """Total and free bytes where the prefix lies, as the storage reports them; None when
+        this storage cannot tell (the reaper then falls back on the RSE's configured capacity)."""
+        return None

@@ -9,6 +9,7 @@ thread-safe: use one protocol instance per thread.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import stat as stat_mode
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 
 from datamgmt.exceptions import ConfigurationError, SourceNotFound, StorageError
 from datamgmt.rse.checksum import require_supported
-from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
+from datamgmt.rse.protocols.base import ProgressCallback, Protocol, SpaceUsage, StatResult
 
 ENOENT = 2
 DEFAULT_TRANSFER_TIMEOUT = 3600
@@ -129,3 +130,21 @@ class GfalProtocol(Protocol):
         self._split_pfn(pfn)
         with _gfal_errors(f"checksum {pfn}"):
             return str(self.context.checksum(pfn, require_supported(algorithm).upper())).lower()
+
+    def space(self) -> SpaceUsage | None:
+        """The ``spacetoken`` extended attribute of the prefix, which gfal2 answers from an
+        XRootD space query or a WebDAV quota (RFC 4331) PROPFIND: a JSON object, or a list
+        of them (one per space token, summed), with ``totalsize`` and ``unusedsize``.  None
+        when the endpoint or plugin does not support it."""
+        url = self.base_url + self.record.prefix
+        try:
+            with _gfal_errors(f"space {url}"):
+                answer = json.loads(self.context.getxattr(url, "spacetoken"))
+        except (StorageError, SourceNotFound, ValueError):
+            return None
+        tokens = answer if isinstance(answer, list) else [answer]
+        try:
+            total, free = (sum(int(token[key]) for token in tokens) for key in ("totalsize", "unusedsize"))
+        except (KeyError, TypeError, ValueError):
+            return None
+        return SpaceUsage(total=total, free=free) if total > 0 else None

@@ -13,7 +13,7 @@ from typing import BinaryIO
 from datamgmt.exceptions import InvalidPath, SourceNotFound, StorageError
 from datamgmt.rse.checksum import CHUNK_SIZE, checksum_of, read_chunks
 from datamgmt.rse.lfn2pfn import path_below_prefix
-from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
+from datamgmt.rse.protocols.base import ProgressCallback, Protocol, SpaceUsage, StatResult
 
 
 @contextmanager
@@ -99,3 +99,13 @@ class PosixProtocol(Protocol):
         path = self.local_path(pfn)
         with _os_errors(f"checksum {pfn}"):
             return checksum_of(read_chunks(path), algorithm)
+
+    def space(self) -> SpaceUsage:
+        """statvfs of the prefix (of its nearest existing parent before the first file is
+        written): the file system's size, and the bytes an unprivileged writer can still use."""
+        path = os.path.abspath(self.record.prefix)
+        while not os.path.isdir(path) and path != os.path.dirname(path):
+            path = os.path.dirname(path)
+        with _os_errors(f"statvfs {path}"):
+            info = os.statvfs(path)
+        return SpaceUsage(total=info.f_blocks * info.f_frsize, free=info.f_bavail * info.f_frsize)
