@@ -132,19 +132,24 @@ class GfalProtocol(Protocol):
             return str(self.context.checksum(pfn, require_supported(algorithm).upper())).lower()
 
     def space(self) -> SpaceUsage | None:
-        """The ``spacetoken`` extended attribute of the prefix, which gfal2 answers from an
-        XRootD space query or a WebDAV quota (RFC 4331) PROPFIND: a JSON object, or a list
-        of them (one per space token, summed), with ``totalsize`` and ``unusedsize``.  None
-        when the endpoint or plugin does not support it."""
-        url = self.base_url + self.record.prefix
-        try:
-            with _gfal_errors(f"space {url}"):
-                answer = json.loads(self.context.getxattr(url, "spacetoken"))
-        except (StorageError, SourceNotFound, ValueError):
-            return None
-        tokens = answer if isinstance(answer, list) else [answer]
-        try:
-            total, free = (sum(int(token[key]) for token in tokens) for key in ("totalsize", "unusedsize"))
-        except (KeyError, TypeError, ValueError):
-            return None
-        return SpaceUsage(total=total, free=free) if total > 0 else None
+        """The ``spacetoken`` extended attribute of the prefix (of the endpoint's root while
+        the prefix does not exist yet), which gfal2 answers from an XRootD space query or a
+        WebDAV quota (RFC 4331) PROPFIND: a JSON object, or a list of them (one per space
+        token, summed), with ``totalsize`` and ``unusedsize``.  None when the endpoint does
+        not answer it (XrdHttp, for one)."""
+        for path in dict.fromkeys((self.record.prefix, "/")):
+            try:
+                with _gfal_errors(f"space {self.base_url}{path}"):
+                    answer = json.loads(self.context.getxattr(self.base_url + path, "spacetoken"))
+            except (StorageError, SourceNotFound, ValueError):
+                continue  # XRootD reports a missing prefix with errors of its own
+            return _space_from_tokens(answer if isinstance(answer, list) else [answer])
+        return None
+
+
+def _space_from_tokens(tokens: list[Any]) -> SpaceUsage | None:
+    try:
+        total, free = (sum(int(token[key]) for token in tokens) for key in ("totalsize", "unusedsize"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return SpaceUsage(total=total, free=free) if total > 0 else None
