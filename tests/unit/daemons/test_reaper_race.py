@@ -14,11 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from datamgmt.config import reset_config
-from datamgmt.core import did, replica, rse, rule, scope
+from datamgmt.core import deletion, did, replica, rse, rule, scope
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule
 from datamgmt.core.db.session import transaction
@@ -202,3 +202,58 @@ def test_a_path_another_replica_uses_is_not_unlinked(session, db, layout):
     assert replica_on(session, "old", "SITE") is None
     assert shared.read_bytes() == DATA["new"]
     assert replica_on(session, "new", "SITE").state == ReplicaState.AVAILABLE
+
+
+def test_a_rule_waits_for_a_confirmation_in_flight_and_sees_it(session, db, layout):
+    """The rule reads the replicas before the reaper's confirmation commits, then has to lock
+    the target row: it waits (PostgreSQL: the row lock; SQLite: the write lock) and decides
+    on the committed BEING_DELETED, never on the AVAILABLE it read first."""
+    import threading
+
+    put_files(session, "SRC", layout / "SRC")
+    did.add_collection(session, "data", "warm-up", "DATASET", "root")
+    session.commit()
+    with transaction(db) as other:  # compile the placement kernels now, not while racing
+        rule.add_rule(other, [{"scope": "data", "name": "warm-up"}], "root", 1, "SITE")
+    site = rse.get_rse_id(session, "SITE")
+    session.rollback()  # SQLite: a writer of this test's own would hold the database lock
+    with transaction(db) as reaper_tx:
+        leased = deletion.claim_for_deletion(reaper_tx, site, "reaper-1", None, 100, 60)
+    assert {r["name"] for r in leased} == set(DATA)
+    created: list[str] = []
+    with transaction(db) as reaper_tx:
+        assert deletion.confirm_deletion(reaper_tx, "reaper-1", site, [("data", "old")], 60)
+        rule_thread = threading.Thread(target=lambda: created.extend(_add_rule(db)))
+        rule_thread.start()
+        _wait_until_blocked(session, rule_thread)
+    rule_thread.join(timeout=30)
+    assert created
+    states = {r.name: (r.state, r.lock_cnt) for r in session.scalars(select(Replica).where(Replica.rse_id == site))}
+    assert states == {"old": (ReplicaState.COPYING, 1), "new": (ReplicaState.AVAILABLE, 1)}
+    session.rollback()
+    with transaction(db) as reaper_tx:
+        assert deletion.forget_replicas(reaper_tx, "reaper-1", site, [("data", "old")]) == 0
+    check_invariants(session)
+
+
+def _wait_until_blocked(session, thread) -> None:
+    """PostgreSQL: until another backend waits on a row lock; SQLite: a second (no other way to see it)."""
+    import time
+
+    if session.get_bind().dialect.name != "postgresql":
+        thread.join(timeout=1.0)
+    else:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            waiting = session.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            session.rollback()
+            if waiting:
+                break
+            time.sleep(0.05)
+    assert thread.is_alive(), "the rule must wait for the confirmation"
+
+
+def _add_rule(db: str) -> list[str]:
+    with transaction(db) as other:
+        return rule.add_rule(other, [{"scope": "data", "name": "ds"}], "root", 1, "SITE")
