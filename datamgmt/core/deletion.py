@@ -45,6 +45,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.config import get_config
@@ -119,12 +120,14 @@ def refresh_storage_usage(session: Session, rse_id: str, reported: tuple[int, in
     if not options:
         return None
     free, used = min(options)
-    row = session.get(RSEUsage, (rse_id, STORAGE_SOURCE))
-    if row is None:
-        session.add(RSEUsage(rse_id=rse_id, source=STORAGE_SOURCE, used=used, free=free, files=0))
-    else:
-        row.used, row.free = used, free
-    session.flush()
+    # An upsert: two reaper instances may refresh an RSE that has no row yet at the same time.
+    values = {"used": used, "free": free, "updated_at": utcnow()}
+    dialect = postgresql if is_postgresql(session) else sqlite
+    session.execute(
+        dialect.insert(RSEUsage)
+        .values(rse_id=rse_id, source=STORAGE_SOURCE, files=0, **values)
+        .on_conflict_do_update(index_elements=[RSEUsage.rse_id, RSEUsage.source], set_=values)
+    )
     return free
 
 
