@@ -138,7 +138,7 @@ def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values
             )
 
 
-def pin_targets(session: Session, wanted: Sequence[WantedLock], replicas: ReplicaMap) -> tuple[ReplicaMap, DeletionLeases]:
+def _pin_targets(session: Session, wanted: Sequence[WantedLock], replicas: ReplicaMap) -> tuple[ReplicaMap, DeletionLeases]:
     """Lock the replica rows that ``wanted`` lands on and re-read them (see the module docstring).
 
     Returns ``replicas`` with those targets' current states (a row the reaper dropped since
@@ -253,7 +253,7 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
     Returns the locks created by state; the rule's counters and state are already updated.
     """
     now = utcnow()
-    fresh, leases = pin_targets(session, wanted, replicas)
+    fresh, leases = _pin_targets(session, wanted, replicas)
     transfers = TransferQueue(session, rule, {w.rse_id for w in wanted}, allowed_sources, leases)
     lock_rows: list[dict[str, Any]] = []
     new_replicas: list[dict[str, Any]] = []
@@ -368,7 +368,7 @@ def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock],
     """Give the rule's STUCK locks on ``stuck`` another chance where they stand: OK if the
     replica arrived meanwhile, REPLICATING with a new request if a source exists now.
     Returns how many locks left STUCK."""
-    fresh, leases = pin_targets(session, stuck, replicas)
+    fresh, leases = _pin_targets(session, stuck, replicas)
     transfers = TransferQueue(session, rule, {w.rse_id for w in stuck}, allowed_sources, leases)
     moved: dict[LockState, dict[str, list[DIDKey]]] = {s: defaultdict(list) for s in LockState}
     replica_moves: dict[ReplicaState, dict[str, list[DIDKey]]] = defaultdict(lambda: defaultdict(list))
