@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
-from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
+from datamgmt.rse.protocols.base import ProgressCallback, Protocol, SpaceUsage, StatResult
 from datamgmt.rse.protocols.record import (
     OPERATIONS,
     ProtocolRecord,
@@ -28,6 +28,7 @@ __all__ = [
     "ProgressCallback",
     "Protocol",
     "ProtocolRecord",
+    "SpaceUsage",
     "StatResult",
     "create_protocol",
     "implementation_name",

@@ -30,6 +30,14 @@ class StatResult:
     checksums: Mapping[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SpaceUsage:
+    """Size and free space of the storage area a protocol writes to, as the storage reports them."""
+
+    total: int
+    free: int
+
+
 class Protocol(ABC):
     """Operations on the files below one protocol's prefix."""
 
@@ -138,3 +146,8 @@ class Protocol(ABC):
 
         Optional: a protocol that cannot enumerate its storage raises RSEProtocolNotSupported."""
         raise RSEProtocolNotSupported(f"{type(self).__name__} cannot list its files")
+
+    def space(self) -> SpaceUsage | None:
+        """Total and free bytes where the prefix lies, as the storage reports them; None when
+        this storage cannot tell (the reaper then falls back on the RSE's configured capacity)."""
+        return None

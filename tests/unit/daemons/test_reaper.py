@@ -64,13 +64,15 @@ def drain(reaper: Reaper, rounds: int = 200) -> None:
 
 
 def test_frees_exactly_enough_least_recently_used_first(session, site):
+    # The disk under tmp_path has far more than 10 kB free; the configured capacity less the
+    # catalogue's 250 x 200 bytes is what makes space short (the smaller free space counts).
     rse.set_rse_limits(session, "SITE", "MinFreeSpace", 10_000)
-    rse.set_rse_usage(session, "SITE", "storage", used=50_000, free=323 * 10**9)
+    rse.set_rse_limits(session, "SITE", "MaxSpaceAvailable", 323 * 10**9)
     session.commit()
     drain(Reaper("r"))
     assert len(in_catalogue(session)) == 250
 
-    rse.set_rse_usage(session, "SITE", "storage", used=50_000, free=1)
+    rse.set_rse_limits(session, "SITE", "MaxSpaceAvailable", 250 * SIZE + 1)
     session.commit()
     drain(Reaper("r"))
     expected = {f"f{i:03d}" for i in range(50, 250)}  # 49 x 200 <= 9999 < 50 x 200; oldest first
