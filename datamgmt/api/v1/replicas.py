@@ -13,6 +13,7 @@ from datamgmt.api.params import dict_list, json_object, key
 from datamgmt.api.pfns import PFNBuilder
 from datamgmt.api.streaming import created, done, stream
 from datamgmt.core import replica as replicas
+from datamgmt.core import replica_state
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.exceptions import InputValidationError
 
@@ -61,7 +62,7 @@ def update_replicas() -> Response:
     rse, files = key(body, "rse", str), dict_list(body, "files")
     with unit_of_work() as session:
         authorize(session, "update_replicas_states", scopes=_scopes(files), rse=rse)
-        replicas.update_replica_states(session, rse, files)
+        replica_state.set_replica_states(session, rse, files)
     return done()
 
 
@@ -136,5 +137,5 @@ def declare_bad() -> Response:
     with unit_of_work() as session:
         account = authorize(session, "declare_bad_file_replicas", rses=sorted(by_rse))
         for rse, keys in by_rse.items():
-            replicas.declare_bad_replicas(session, rse, keys, reason, account)
+            replica_state.declare_bad(session, rse, keys, reason, account)
     return created()

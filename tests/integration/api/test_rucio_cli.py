@@ -187,3 +187,5 @@ def test_upload_to_an_rse_whose_protocol_uses_our_short_impl(rucio: RucioCLI, tm
     rucio("upload", "--rse", "SITE-S", "--scope", "short", str(source))
     digest = hashlib.md5(b"short:s1").hexdigest()
     assert (tmp_path / "s" / "short" / digest[:2] / digest[2:4] / "s1").read_bytes() == source.read_bytes()
+    rules = rucio("rule", "list", "--did", "short:s1").stdout
+    assert "OK[1/0/0]" in rules, rules  # the upload's PUT /replicas (state A) turned its lock OK
