@@ -42,7 +42,13 @@ from datamgmt.core.db.constants import (
 )
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks, descendants_cte, file_keys_query, get_did_row, list_all_parents
+from datamgmt.core.did import (
+    chunks,
+    descendants_cte,
+    file_keys_query,
+    get_did_row,
+    list_all_parents,
+)
 from datamgmt.core.expression import parse_expression, rse_ids_for
 from datamgmt.core.lock import (
     FROZEN,
@@ -263,11 +269,26 @@ def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
         return
     existing = set(session.execute(select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id)
                                    .where(DatasetLock.rule_id == rule.id)).tuples())
-    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account,
-             "state": LockState.REPLICATING}
+    # create_locks has already settled the rule: a rule whose data was in place is OK by now.
+    state = LockState[rule.state.name] if rule.state.name in LockState.__members__ else LockState.REPLICATING
+    sizes = _collection_sizes(session, list(plan.item_rses))
+    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account, "state": state,
+             "length": sizes[(s, n)][0], "bytes": sizes[(s, n)][1]}
             for (s, n), rses in plan.item_rses.items() for r in rses if (s, n, r) not in existing]
     if rows:
         session.execute(insert(DatasetLock), rows)
+
+
+def _collection_sizes(session: Session, keys: list[DIDKey]) -> dict[DIDKey, tuple[int | None, int | None]]:
+    """(length, bytes) of datasets, which their dataset locks carry, as Rucio's do."""
+    sizes: dict[DIDKey, tuple[int | None, int | None]] = {}
+    for part in chunks(keys):
+        rows = session.execute(
+            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes)
+            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+        )
+        sizes.update({(row.scope, row.name): (row.length, row.bytes) for row in rows})
+    return sizes
 
 
 # --- creation --------------------------------------------------------------------------------
