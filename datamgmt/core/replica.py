@@ -44,11 +44,11 @@ def add_replicas(
     another replica on the RSE already uses is a Duplicate.
     """
     info = get_rse(session, rse)
+    paths = registration_paths(session, info, files)
     records, known = add_files(session, files, account)
     keys = [(r["scope"], r["name"]) for r in records]
     if len(set(keys)) != len(keys):
         raise Duplicate("the request names the same file twice")
-    paths = registration_paths(session, info, records, files)
     # A replica needs its file DID: only files that existed before can already have one.
     clash = _existing_replica_keys(session, info.id, [key for key in keys if key in known])
     if clash:

@@ -95,18 +95,16 @@ class _Protocols:
         return {protocol.path_to_pfn(path) for protocol in self.protocols}
 
 
-def registration_paths(
-    session: Session, info: RSEInfo, records: Sequence[Mapping[str, Any]], files: Sequence[Mapping[str, Any]]
-) -> list[str]:
-    """The path of each file registered on ``info``, in order; raises before anything is written.
+def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The path of each file (scope, name, optional ``path`` or ``pfn``) registered on ``info``.
 
-    ``records`` are the validated files (scope, name) and ``files`` the caller's items, which may
-    carry ``path`` or ``pfn``.
+    Called before anything is written, so a refused path leaves nothing behind.
     """
     algorithm = algorithms(session, [info.id])[info.id]
     protocols: _Protocols | None = None
     paths = []
-    for record, item in zip(records, files, strict=True):
+    for item in files:
+        record = {"scope": validation.scope_name(item.get("scope")), "name": validation.did_name(item.get("name"))}
         supplied, pfn = item.get("path"), item.get("pfn")
         if pfn is not None and not isinstance(pfn, str):
             raise InputValidationError("a replica pfn must be a string")
