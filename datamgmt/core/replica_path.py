@@ -5,8 +5,9 @@ it, and ``(rse_id, path)`` is unique: two replicas on one RSE can never name one
 one can never unlink the other's data.
 
 * On a deterministic RSE the path is always the RSE's lfn2pfn algorithm's (attribute
-  ``lfn2pfn_algorithm``). A caller may send a ``path`` or ``pfn`` (Rucio's clients do), but only
-  the one the algorithm gives; anything else is refused, never stored.
+  ``lfn2pfn_algorithm``), stored as the algorithm spells it (that is what uploads and transfers
+  use). A caller may send a ``path`` or ``pfn``, but only the algorithm's; anything else is
+  refused, never stored.
 * On a non-deterministic RSE the path comes from the caller (``path``, or a ``pfn`` below one of
   the RSE's protocols); the permission policy leaves that to admins. One leading slash is read as
   "relative to the prefix", as the protocols read it, and is not stored.
@@ -75,24 +76,66 @@ def _stored_form(path: object) -> str:
     return relative
 
 
-class _Protocols:
-    """The RSE's protocols, built once per registration, to read and check ``pfn`` values."""
+def _shown(did: DIDKey) -> str:
+    return validation.shown(":".join(did), 80)
 
-    def __init__(self, session: Session, info: RSEInfo, algorithm: str) -> None:
-        records = protocols_by_rse_id(session, [info.id])[info.id]
-        self.rse = info.rse
-        self.protocols: list[Protocol] = [create_protocol(r, lfn2pfn_algorithm=algorithm) for r in records]
 
-    def path_of(self, pfn: str) -> str:
-        """The path below a protocol's prefix that ``pfn`` names (not yet checked)."""
+class _Registration:
+    """The paths of one registration on one RSE; its protocols are built only if a ``pfn`` comes."""
+
+    def __init__(self, session: Session, info: RSEInfo) -> None:
+        self.session = session
+        self.info = info
+        self.algorithm = algorithms(session, [info.id])[info.id]
+        self._protocols: list[Protocol] | None = None
+
+    @property
+    def protocols(self) -> list[Protocol]:
+        if self._protocols is None:
+            records = protocols_by_rse_id(self.session, [self.info.id])[self.info.id]
+            self._protocols = [create_protocol(r, lfn2pfn_algorithm=self.algorithm) for r in records]
+        return self._protocols
+
+    def path(self, item: Mapping[str, Any]) -> str:
+        did = (validation.scope_name(item.get("scope")), validation.did_name(item.get("name")))
+        supplied, pfn = item.get("path"), item.get("pfn")
+        if pfn is not None and not isinstance(pfn, str):
+            raise InputValidationError("a replica pfn must be a string")
+        if self.info.deterministic:
+            return self._computed(did, supplied, pfn)
+        return self._chosen(did, supplied, pfn)
+
+    def _computed(self, did: DIDKey, supplied: object, pfn: str | None) -> str:
+        """The algorithm's path; a supplied path or pfn must name exactly it."""
+        path = lfn2path(*did, self.algorithm)
+        if supplied is not None and _relative(supplied) != path:
+            raise InputValidationError(self._not_computed(did, "path", supplied))
+        if pfn and pfn not in {protocol.path_to_pfn(path) for protocol in self.protocols}:
+            raise InputValidationError(self._not_computed(did, "pfn", pfn))
+        return path
+
+    def _chosen(self, did: DIDKey, supplied: object, pfn: str | None) -> str:
+        """The caller's path on a non-deterministic RSE, from ``path`` or ``pfn`` (both: the same)."""
+        if pfn:
+            path = _stored_form(self._below_prefix(pfn))
+            if supplied is not None and _stored_form(supplied) != path:
+                raise InputValidationError(f"path and pfn of {_shown(did)} name different files")
+            return path
+        if supplied is None:
+            raise InputValidationError(f"RSE {self.info.rse} is non-deterministic: every replica needs a path or pfn")
+        return _stored_form(supplied)
+
+    def _below_prefix(self, pfn: str) -> str:
+        """The part of ``pfn`` below the prefix of the protocol whose PFNs it is spelled like."""
         for protocol in self.protocols:
             area = protocol.base_url + protocol.record.prefix
             if pfn.startswith(area):
                 return pfn[len(area) :]
-        raise InvalidPath(f"PFN {validation.shown(pfn, 120)} is not below any protocol of RSE {self.rse}")
+        raise InvalidPath(f"PFN {validation.shown(pfn, 120)} is not below any protocol of RSE {self.info.rse}")
 
-    def pfns_of(self, path: str) -> set[str]:
-        return {protocol.path_to_pfn(path) for protocol in self.protocols}
+    def _not_computed(self, did: DIDKey, what: str, value: object) -> str:
+        return (f"RSE {self.info.rse} is deterministic: the {what} of {_shown(did)} comes from its "
+                f"lfn2pfn algorithm, and {validation.shown(value, 120)} is not it")  # fmt: skip
 
 
 def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -100,43 +143,8 @@ def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[
 
     Called before anything is written, so a refused path leaves nothing behind.
     """
-    algorithm = algorithms(session, [info.id])[info.id]
-    protocols: _Protocols | None = None
-    paths = []
-    for item in files:
-        record = {"scope": validation.scope_name(item.get("scope")), "name": validation.did_name(item.get("name"))}
-        supplied, pfn = item.get("path"), item.get("pfn")
-        if pfn is not None and not isinstance(pfn, str):
-            raise InputValidationError("a replica pfn must be a string")
-        if pfn and protocols is None:
-            protocols = _Protocols(session, info, algorithm)
-        if info.deterministic:
-            path = lfn2path(record["scope"], record["name"], algorithm)
-            if supplied is not None and _relative(supplied) != path:
-                raise InputValidationError(_not_computed(record, "path", supplied, info.rse))
-            if pfn and protocols is not None and pfn not in protocols.pfns_of(path):
-                raise InputValidationError(_not_computed(record, "pfn", pfn, info.rse))
-        else:
-            if pfn and protocols is not None:
-                from_pfn = _stored_form(protocols.path_of(pfn))
-                if supplied is not None and _stored_form(supplied) != from_pfn:
-                    raise InputValidationError(f"path and pfn of {_did(record)} name different files")
-                path = from_pfn
-            elif supplied is not None:
-                path = _stored_form(supplied)
-            else:
-                raise InputValidationError(f"RSE {info.rse} is non-deterministic: every replica needs a path or pfn")
-        paths.append(path)
-    return paths
-
-
-def _did(record: Mapping[str, Any]) -> str:
-    return validation.shown(f"{record['scope']}:{record['name']}", 80)
-
-
-def _not_computed(record: Mapping[str, Any], what: str, value: str, rse: str) -> str:
-    return (f"RSE {rse} is deterministic: the {what} of {_did(record)} comes from its lfn2pfn algorithm, "
-            f"and {validation.shown(value, 120)} is not it")  # fmt: skip
+    registration = _Registration(session, info)
+    return [registration.path(item) for item in files]
 
 
 def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[str]) -> None:
