@@ -62,6 +62,7 @@ from datamgmt.core.did import chunks, descendants_cte, existing_dids
 from datamgmt.core.message import add_messages
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
+from datamgmt.core.replica_path import fill_algorithm_paths
 from datamgmt.exceptions import InputValidationError
 
 DIDKey = tuple[str, str]
@@ -287,6 +288,7 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
         return states
     session.execute(insert(Lock), lock_rows)
     if new_replicas:
+        fill_algorithm_paths(session, new_replicas)
         session.execute(insert(Replica), new_replicas)
         new_by_rse: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for row in new_replicas:

@@ -67,13 +67,19 @@ def _rule_arguments(body: dict[str, Any]) -> dict[str, Any]:
     return arguments
 
 
+def _authorize_rule(session: Session, arguments: dict[str, Any]) -> None:
+    """The add_rule check, shown every argument the policy reads (admin-only options included)."""
+    authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
+              purge_replicas=arguments.get("purge_replicas"), ignore_availability=arguments.get("ignore_availability"),
+              scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+
+
 @bp.post("/rules/")
 @doc("Create replication rules, one per DID; answers the JSON list of ids", body=_RULE_BODY)
 def add_rule() -> Response:
     arguments = _rule_arguments(json_object())
     with unit_of_work() as session:
-        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
-                  scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+        _authorize_rule(session, arguments)
         ids = rules.add_rule(session, **arguments)
     return created(json.dumps(ids))
 
@@ -87,7 +93,7 @@ def explain_rule() -> Response:
         if name in arguments:
             explained[name] = arguments[name]
     with unit_of_work() as session:
-        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"))
+        _authorize_rule(session, arguments)
         return json_response(rules.explain_rule(session, **explained))
 
 
@@ -137,7 +143,7 @@ def delete_rule(rule_id: str) -> Response:
     body = json_object(required=False)
     purge = key(body, "purge_replicas", bool, None)
     with unit_of_work() as session:
-        account = authorize(session, "del_rule", rule_id=rule_id)
+        account = authorize(session, "del_rule", rule_id=rule_id, purge_replicas=purge)
         rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge, soft=True)
     return done()
 
