@@ -138,20 +138,24 @@ def _replica_dict(row: Any, rse: str) -> dict[str, Any]:
     }
 
 
-def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> list[DIDKey]:
-    """The files named by ``dids``: files as they are, collections resolved recursively."""
+def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> dict[DIDKey, list[str]]:
+    """The files named by ``dids``: files as they are, collections resolved recursively.
+
+    Each file maps to the requested collections it was found under (``scope:name``), which
+    is what a client needs to tell which of its requests a file answers."""
     keys = [(validation.scope_name(d.get("scope")), validation.did_name(d.get("name"))) for d in dids]
     found = existing_dids(session, keys)
-    files: dict[DIDKey, None] = {}
+    files: dict[DIDKey, list[str]] = {}
     for key in keys:
         row = found.get(key)
         if row is None:
             raise not_found(*key)
         if row.did_type == DIDType.FILE:
-            files[key] = None
+            files.setdefault(key, [])
         elif row.did_type in COLLECTIONS:
-            files.update(dict.fromkeys(session.execute(file_keys_query(key[0], key[1], row.did_type)).tuples()))
-    return list(files)
+            for file_key in session.execute(file_keys_query(key[0], key[1], row.did_type)).tuples():
+                files.setdefault(file_key, []).append(f"{key[0]}:{key[1]}")
+    return files
 
 
 def list_replicas(
@@ -163,9 +167,11 @@ def list_replicas(
     """Replicas of the files under ``dids``, one dict per file with its replicas.
 
     Files without a (matching) replica are yielded with an empty ``replicas`` list,
-    because clients (and Rucio's) show them so.
+    because clients (and Rucio's) show them so.  ``parents`` names the requested collections
+    each file was found under (see :func:`expand_to_files`).
     """
-    for part in chunks(expand_to_files(session, dids)):
+    files = expand_to_files(session, dids)
+    for part in chunks(list(files)):
         query = (
             select(*_FILE_COLUMNS, *_REPLICA_COLUMNS, RSE.rse)
             .outerjoin(
@@ -195,6 +201,7 @@ def list_replicas(
                 "adler32": first.adler32,
                 "md5": first.md5,
                 "replicas": replicas,
+                "parents": files[(scope, name)],
             }
 
 
