@@ -47,6 +47,7 @@ def _scopes(files: list[dict[str, Any]]) -> list[str]:
 
 
 @bp.post("")
+@bp.post("/")
 @doc("Register replicas of files on one RSE (creating the file DIDs)", body=_REPLICAS_BODY)
 def add_replicas() -> Response:
     body = json_object()
@@ -58,6 +59,7 @@ def add_replicas() -> Response:
 
 
 @bp.put("")
+@bp.put("/")
 @doc("Change the state of replicas on one RSE", body=_REPLICAS_BODY)
 def update_replicas() -> Response:
     body = json_object()
@@ -77,6 +79,7 @@ _LIST_BODY = schema_object(
 
 
 @bp.post("/list")
+@bp.post("/list/")
 @doc("Replicas of files and collections, with PFNs by protocol and domain", body=_LIST_BODY)
 def list_replicas() -> Response:
     body = json_object()
@@ -136,6 +139,7 @@ _BAD_BODY = schema_object(
 
 
 @bp.post("/bad")
+@bp.post("/bad/")
 @doc("Declare replicas bad", body=_BAD_BODY)
 def declare_bad() -> Response:
     body = json_object()
