@@ -11,6 +11,7 @@ def blueprints() -> list[Blueprint]:
         auth,
         dids,
         health,
+        heartbeats,
         locks,
         ping,
         publishing,
@@ -26,6 +27,7 @@ def blueprints() -> list[Blueprint]:
     return [
         ping.bp,
         health.bp,
+        heartbeats.bp,
         auth.bp,
         accounts.bp,
         accounts.limits_bp,
