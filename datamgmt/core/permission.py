@@ -34,7 +34,7 @@ ADMIN_ACTIONS = frozenset(
         "add_protocol", "update_protocol", "del_protocol",
         "set_rse_limits", "delete_rse_limits", "set_rse_usage",
         "add_distance", "update_distance", "delete_distance",
-        "list_heartbeats", "send_heartbeats",
+        "list_heartbeats", "send_heartbeats", "update_scope",
         "add_account", "update_account", "del_account",
         "add_account_attribute", "del_account_attribute",
         "add_identity", "del_identity",
