@@ -528,9 +528,18 @@ def _change_account(session: Session, rule: Rule, account: str) -> None:
     rule.account = account
 
 
-def move_rule(session: Session, rule_id: str, rse_expression: str) -> str:
-    """Move a rule to another expression: a child rule with the same options is created and
-    the parent, unlocked, is removed as soon as the child is OK (at once if it already is)."""
+#: Options a move may change on the child rule (Rucio's ``override``).
+MOVE_OVERRIDES = ("activity", "source_replica_expression", "comment", "priority")
+
+
+def move_rule(session: Session, rule_id: str, rse_expression: str, override: dict[str, Any] | None = None) -> str:
+    """Move a rule to another expression: a child rule with the same options (but ``override``)
+    is created and the parent, unlocked, is removed as soon as the child is OK (at once if it
+    already is)."""
+    override = override or {}
+    unknown = set(override) - set(MOVE_OVERRIDES)
+    if unknown:
+        raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be overridden in a move")
     rule = _get(session, rule_id)
     if rule.child_rule_id is not None:
         raise UnsupportedOperation(f"The replication rule {rule_id} is already being moved")
@@ -540,9 +549,10 @@ def move_rule(session: Session, rule_id: str, rse_expression: str) -> str:
     (child_id,) = add_rule(
         session, [{"scope": rule.scope, "name": rule.name}], rule.account, rule.copies, rse_expression,
         grouping=rule.grouping.name, weight=rule.weight, lifetime=lifetime, locked=rule.locked,
-        source_replica_expression=rule.source_replica_expression, activity=rule.activity,
-        notify=rule.notification.name, purge_replicas=rule.purge_replicas,
-        ignore_availability=rule.ignore_availability, priority=rule.priority, comment=rule.comments,
+        source_replica_expression=override.get("source_replica_expression", rule.source_replica_expression),
+        activity=override.get("activity", rule.activity), notify=rule.notification.name,
+        purge_replicas=rule.purge_replicas, ignore_availability=rule.ignore_availability,
+        priority=override.get("priority", rule.priority), comment=override.get("comment", rule.comments),
         meta=json.loads(rule.meta) if rule.meta else None, ignore_account_limit=rule.ignore_account_limit,
         subscription_id=rule.subscription_id,
     )

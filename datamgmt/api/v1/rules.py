@@ -136,6 +136,23 @@ def update_rule(rule_id: str) -> Response:
     return done()
 
 
+@bp.post("/rules/<rule_id>/move")
+@doc("Move a rule to another RSE expression; answers the child rule's id",
+     body=schema_object(["rse_expression"], rse_expression={"type": "string"}, override={"type": "object"},
+                        activity={"type": ["string", "null"]}, source_replica_expression={"type": ["string", "null"]}))
+def move_rule(rule_id: str) -> Response:
+    body = json_object()
+    expression = key(body, "rse_expression", str)
+    override = dict(key(body, "override", dict, None) or {})
+    for legacy in ("activity", "source_replica_expression"):  # older clients send these beside override
+        if body.get(legacy) is not None:
+            override.setdefault(legacy, body[legacy])
+    with unit_of_work() as session:
+        authorize(session, "update_rule", rule_id=rule_id, options={"rse_expression": expression, **override})
+        child = rules.move_rule(session, rule_id, expression, override)
+    return created(json.dumps(child))
+
+
 @bp.delete("/rules/<rule_id>")
 @doc("Delete a rule softly, as Rucio does: it expires within the hour and the judge-cleaner removes it",
      body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
