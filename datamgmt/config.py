@@ -57,6 +57,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "submit_retry_seconds": "10",
         "fts_timeout": "30",
         "activity_limits": "",
+        "submitted_timeout": "21600",
     },
     "reaper": {
         "greedy": "false",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select, tuple_, update
@@ -440,11 +440,17 @@ def _route(
 
 
 # --- submitter writes ----------------------------------------------------------------------------
-def mark_submitted(session: Session, worker: str, submissions: Sequence[Submission]) -> int:
-    """Record external ids in bulk (SUBMITTED, lease released) and the sources in use.
+def mark_submitting(
+    session: Session, worker: str, submissions: Sequence[Submission], lease_seconds: int
+) -> int:
+    """Record the external ids a tool chose *before* it is sent anything (state SUBMITTING).
 
-    Only rows this worker still holds in QUEUED change, so a request another worker took over
-    after our lease ran out is not overwritten.  Returns how many rows changed.
+    From here on the request is looked for under that id, never submitted blindly again: if
+    the submission's answer is lost, :func:`claim_submitting` and :func:`held_by_tool` find out
+    whether the job holds it.  The used sources are recorded too (so the reaper keeps them) and
+    the lease is renewed for the submission itself.  Only rows this worker still holds in
+    QUEUED change, so a request another worker took over after our lease ran out is not
+    overwritten.  Returns how many rows changed.
     """
     if not submissions:
         return 0
@@ -458,7 +464,7 @@ def mark_submitted(session: Session, worker: str, submissions: Sequence[Submissi
             table.c.state == RequestState.QUEUED,
         )
         .values(
-            state=RequestState.SUBMITTED,
+            state=RequestState.SUBMITTING,
             external_id=bindparam("b_external_id"),
             external_host=bindparam("b_external_host"),
             transfertool=bindparam("b_transfertool"),
@@ -467,8 +473,7 @@ def mark_submitted(session: Session, worker: str, submissions: Sequence[Submissi
             submitted_at=now,
             updated_at=now,
             err_msg=None,
-            claimed_by=None,
-            claimed_until=None,
+            claimed_until=now + timedelta(seconds=lease_seconds),
         )
     )
     result = session.connection().execute(
@@ -486,6 +491,34 @@ def mark_submitted(session: Session, worker: str, submissions: Sequence[Submissi
         ],
     )
     _record_sources(session, submissions)
+    return result.rowcount
+
+
+def mark_submitted(session: Session, worker: str, external_ids: Mapping[str, str]) -> int:
+    """SUBMITTING → SUBMITTED (lease released) for the requests a tool is known to hold,
+    ``{request_id: external_id}``; ``submitted_at`` stays the time of the first attempt to send.
+    Only rows this worker holds change.  Returns how many rows changed."""
+    if not external_ids:
+        return 0
+    table = Request.__table__
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.claimed_by == worker,
+            table.c.state == RequestState.SUBMITTING,
+        )
+        .values(
+            state=RequestState.SUBMITTED,
+            external_id=bindparam("b_external_id"),
+            updated_at=utcnow(),
+            claimed_by=None,
+            claimed_until=None,
+        )
+    )
+    result = session.connection().execute(
+        statement, [{"b_id": rid, "b_external_id": eid} for rid, eid in external_ids.items()]
+    )
     return result.rowcount
 
 
@@ -570,13 +603,17 @@ def _clip(reason: str | None) -> str | None:
     return reason[:4000] if reason else reason
 
 
-# --- poller --------------------------------------------------------------------------------------
+# --- poller and the submitter's look-up of unanswered submissions ---------------------------------
 @dataclass(frozen=True)
 class SubmittedRequest:
     id: str
     external_id: str
     external_host: str | None
     transfertool: str | None
+    submitted_at: datetime | None = None
+
+
+_SUBMITTED_COLUMNS = (Request.external_id, Request.external_host, Request.transfertool, Request.submitted_at)
 
 
 def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
@@ -589,9 +626,60 @@ def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: in
         order_by=[Request.claimed_until.is_not(None), Request.claimed_until, Request.submitted_at],
         limit=limit,
         lease_seconds=lease_seconds,
-        columns=(Request.external_id, Request.external_host, Request.transfertool),
+        columns=_SUBMITTED_COLUMNS,
     )
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
+
+
+def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
+    """Lease SUBMITTING requests nobody holds: their submission's answer never came (a timeout,
+    a crash between recording the id and recording the answer), oldest first."""
+    rows = claiming.claim(
+        session,
+        Request,
+        worker,
+        filters=[Request.state == RequestState.SUBMITTING, Request.external_id.is_not(None)],
+        order_by=[Request.submitted_at, Request.id],
+        limit=limit,
+        lease_seconds=lease_seconds,
+        columns=_SUBMITTED_COLUMNS,
+    )
+    return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
+
+
+def held_by_tool(
+    requests: Sequence[SubmittedRequest], statuses: Sequence[TransferStatus]
+) -> tuple[dict[str, str], list[str]]:
+    """Split requests whose submission went unanswered by what their tool now says.
+
+    ``statuses`` is the tool's successful answer about the requests' external ids.  A request
+    that the answer names under its own external id is in that job, whatever its state:
+    ``{request_id: external_id}``.  Any other is in no job (the job does not exist, or exists
+    without it) and may be submitted again: the list of those ids.
+    """
+    reported = {(s.request_id, s.external_id) for s in statuses if s.request_id is not None}
+    held = {r.id: r.external_id for r in requests if (r.id, r.external_id) in reported}
+    return held, [r.id for r in requests if r.id not in held]
+
+
+def overdue(
+    requests: Sequence[SubmittedRequest],
+    settled: Iterable[str],
+    timeout_seconds: int,
+    now: datetime,
+) -> list[SubmittedRequest]:
+    """Requests submitted more than ``timeout_seconds`` before ``now`` whose outcome is not
+    among ``settled`` (request ids reported final, or external ids reported LOST)."""
+    settled = set(settled)
+    horizon = now - timedelta(seconds=timeout_seconds)
+    return [
+        r
+        for r in requests
+        if r.submitted_at is not None
+        and r.submitted_at < horizon
+        and r.id not in settled
+        and r.external_id not in settled
+    ]
 
 
 def terminal_outcomes(
@@ -635,6 +723,10 @@ class FinishedRequest:
     state: RequestState
     err_msg: str | None
     source_rse_id: str | None
+    scope: str
+    name: str
+    dest_rse_id: str
+    external_id: str | None
 
 
 def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int) -> list[FinishedRequest]:
@@ -647,25 +739,36 @@ def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int
         order_by=[Request.updated_at, Request.id],
         limit=limit,
         lease_seconds=lease_seconds,
-        columns=(Request.state, Request.err_msg, Request.source_rse_id),
+        columns=(
+            Request.state,
+            Request.err_msg,
+            Request.source_rse_id,
+            Request.scope,
+            Request.name,
+            Request.dest_rse_id,
+            Request.external_id,
+        ),
     )
     return [FinishedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def requeue(
-    session: Session, worker: str, request_ids: Sequence[str], not_before: datetime | None = None
-) -> int:
-    """Put requests back to QUEUED without counting an attempt (LOST: the tool forgot them)."""
+def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str]) -> int:
+    """SUBMITTING requests that no job holds go back to QUEUED without counting an attempt:
+    they never reached a tool, so nothing was tried (an FTS outage must not fail anything)."""
     changed = 0
     for chunk in chunks(list(request_ids), CHUNK):
         changed += session.execute(
             update(Request)
-            .where(Request.id.in_(chunk), Request.claimed_by == worker)
+            .where(
+                Request.id.in_(chunk),
+                Request.claimed_by == worker,
+                Request.state == RequestState.SUBMITTING,
+            )
             .values(
                 state=RequestState.QUEUED,
                 external_id=None,
                 external_host=None,
-                not_before=not_before,
+                submitted_at=None,
                 updated_at=utcnow(),
                 claimed_by=None,
                 claimed_until=None,

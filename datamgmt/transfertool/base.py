@@ -1,10 +1,16 @@
 """The transfer tool contract shared by the FTS3 client and the embedded copier.
 
 A transfer tool moves bytes and reports outcomes; it never reads or writes the catalogue.
-The conveyor hands it plain :class:`TransferSpec` descriptions, keeps the external ids it gets
-back in the request rows, and later asks for :class:`TransferStatus` reports by those ids.
-Everything is bulk: one call submits, queries or cancels many transfers, because the conveyor
-works in batches and a round trip per file does not scale.
+The conveyor hands it plain :class:`TransferSpec` descriptions, keeps the external ids in the
+request rows, and later asks for :class:`TransferStatus` reports by those ids.  Everything is
+bulk: one call submits, queries or cancels many transfers, because the conveyor works in
+batches and a round trip per file does not scale.
+
+Submission is two steps so that no request can be in a job the catalogue does not know of:
+:meth:`TransferTool.prepare` groups the transfers into jobs (:class:`TransferJob`) and chooses
+their external ids *before* anything is sent; the conveyor records those ids; only then does
+:meth:`TransferTool.submit` send the jobs.  When a submission's answer is lost (a timeout after
+the server created the job), the recorded id is where the conveyor looks for the request.
 """
 
 from __future__ import annotations
@@ -88,14 +94,35 @@ class TransferStatus:
     external_state: str | None = None
 
 
+@dataclass(frozen=True)
+class TransferJob:
+    """Transfers submitted together, with the external id each will have once submitted."""
+
+    transfers: Sequence[TransferSpec]
+    #: request id → external id, chosen by :meth:`TransferTool.prepare` before submission.
+    external_ids: Mapping[str, str]
+    #: The tool's own handle of the job, if it needs one to submit it (FTS: the ``sid``).
+    key: str = ""
+
+
 class TransferTool(abc.ABC):
-    """A bulk transfer service: submit specs, query and cancel by external id."""
+    """A bulk transfer service: prepare and submit jobs, query and cancel by external id."""
 
     @abc.abstractmethod
-    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
-        """Submit ``transfers`` in bulk and return ``{request_id: external_id}``.
+    def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
+        """Group ``transfers`` into jobs and choose their external ids; nothing is submitted.
 
-        Requests absent from the answer were not submitted and stay queued for a later cycle.
+        Raises :class:`~datamgmt.exceptions.TransferToolError` when the tool cannot be reached
+        to choose them.
+        """
+
+    @abc.abstractmethod
+    def submit(self, jobs: Iterable[TransferJob]) -> dict[str, str]:
+        """Submit prepared ``jobs`` and return ``{request_id: external_id}`` of the transfers the
+        tool is known to hold (an id may differ from the prepared one if the tool chose another).
+
+        A request absent from the answer may or may not have reached the tool (its answer was
+        lost): the caller must look for it under its prepared id before submitting it again.
         Raises :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
         """
 

@@ -102,7 +102,7 @@ def test_plan_builds_hash_path_urls_and_marks_unroutable(session, sites, tmp_pat
     assert session.scalar(select(Request.state).where(Request.id == none)) is RequestState.NO_SOURCES
 
 
-def test_mark_submitted_is_bulk_and_only_for_the_claimer(session, sites, tmp_path):
+def test_submitting_then_submitted_is_bulk_and_only_for_the_claimer(session, sites, tmp_path):
     specs = [random_file(f"s{i}") for i in range(3)]
     for spec in specs:
         add_posix_replica(session, "NEAR", tmp_path / "NEAR", spec)
@@ -112,12 +112,17 @@ def test_mark_submitted_is_bulk_and_only_for_the_claimer(session, sites, tmp_pat
         core.Submission(p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
         for i, p in enumerate(plan.transfers)
     ]
-    assert core.mark_submitted(session, "someone-else", submissions) == 0
-    assert core.mark_submitted(session, "w", submissions) == 3
+    assert core.mark_submitting(session, "someone-else", submissions, 60) == 0
+    assert core.mark_submitting(session, "w", submissions, 60) == 3
+    rows = session.execute(select(Request.state, Request.external_id, Request.claimed_by)).all()
+    assert sorted(rows) == [(RequestState.SUBMITTING, f"job-{i}", "w") for i in range(3)]
+    used = session.execute(select(Source.rse_id, Source.is_using)).all()
+    assert used == [(sites["NEAR"], True)] * 3  # recorded before anything is sent: the reaper keeps it
+    confirmed = {s.request_id: s.external_id for s in submissions}
+    assert core.mark_submitted(session, "someone-else", confirmed) == 0
+    assert core.mark_submitted(session, "w", confirmed) == 3
     rows = session.execute(select(Request.state, Request.external_id, Request.claimed_by)).all()
     assert sorted(rows) == [(RequestState.SUBMITTED, f"job-{i}", None) for i in range(3)]
-    used = session.execute(select(Source.rse_id, Source.is_using)).all()
-    assert used == [(sites["NEAR"], True)] * 3
 
 
 def test_throttler_limits_per_rse_and_activity(session, sites, tmp_path):
