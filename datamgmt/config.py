@@ -74,6 +74,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "exchange": "datamgmt",
         "routing_key": "",
         "bulk": "1000",
+        "retry_seconds": "10",
+        "retry_max_seconds": "600",
     },
     "daemons": {
         "lease_seconds": "120",
