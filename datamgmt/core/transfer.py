@@ -613,7 +613,13 @@ class SubmittedRequest:
     submitted_at: datetime | None = None
 
 
-_SUBMITTED_COLUMNS = (Request.external_id, Request.external_host, Request.transfertool, Request.submitted_at)
+#: ``submitted_at`` falls back to the last change, so a row written without it still times out.
+_SUBMITTED_COLUMNS = (
+    Request.external_id,
+    Request.external_host,
+    Request.transfertool,
+    func.coalesce(Request.submitted_at, Request.updated_at),
+)
 
 
 def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
