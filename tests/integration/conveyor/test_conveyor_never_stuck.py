@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from datamgmt.config import reset_config
 from datamgmt.core.db.constants import ReplicaState, RequestState
@@ -79,10 +80,13 @@ def test_timed_out_submission_is_never_mapped_wrongly_nor_copied_twice(
         first_job = {row["file_metadata"]["request_id"] for row in server.double.store.submitted}
         assert len(first_job) == 2  # FTS took the job, the submitter never heard of it
         time.sleep(SUBMIT_DELAY - FTS_TIMEOUT + 0.2)  # the late answer drains
-        if regrouping == "new_leader":
+        if regrouping == "new_leader":  # the oldest request is claimed first: it leads the next job
             leader = sorted(set(ids) - first_job)[0]
             with transaction(db) as session:
-                session.execute(update(Request).where(Request.id == leader).values(priority=5))
+                oldest = session.scalar(select(func.min(Request.created_at)))
+                session.execute(
+                    update(Request).where(Request.id == leader).values(created_at=oldest - timedelta(hours=1))
+                )
 
         drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
 
