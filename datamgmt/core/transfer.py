@@ -442,7 +442,7 @@ def _route(
 # --- submitter writes ----------------------------------------------------------------------------
 def mark_submitting(
     session: Session, worker: str, submissions: Sequence[Submission], lease_seconds: int
-) -> int:
+) -> set[str]:
     """Record the external ids a tool chose *before* it is sent anything (state SUBMITTING).
 
     From here on the request is looked for under that id, never submitted blindly again: if
@@ -476,7 +476,7 @@ def mark_submitting(
             claimed_until=now + timedelta(seconds=lease_seconds),
         )
     )
-    result = session.connection().execute(
+    session.connection().execute(
         statement,
         [
             {
@@ -490,8 +490,19 @@ def mark_submitting(
             for s in submissions
         ],
     )
-    _record_sources(session, submissions)
-    return result.rowcount
+    recorded: set[str] = set()
+    for chunk in chunks([s.request_id for s in submissions], CHUNK):
+        recorded.update(
+            session.scalars(
+                select(Request.id).where(
+                    Request.id.in_(chunk),
+                    Request.claimed_by == worker,
+                    Request.state == RequestState.SUBMITTING,
+                )
+            )
+        )
+    _record_sources(session, [s for s in submissions if s.request_id in recorded])
+    return recorded
 
 
 def mark_submitted(session: Session, worker: str, external_ids: Mapping[str, str]) -> int:

@@ -31,6 +31,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.exceptions import ConfigurationError, TransferToolError
+from datamgmt.transfertool.base import TransferJob
 
 
 def activity_limits() -> dict[str, int]:
@@ -44,6 +45,15 @@ def activity_limits() -> dict[str, int]:
         except ValueError as exc:
             raise ConfigurationError(f"[conveyor] activity_limits: {item!r} is not ACTIVITY=NUMBER") from exc
     return limits
+
+
+def _only(job: TransferJob, request_ids: set[str]) -> TransferJob:
+    """``job`` without the transfers whose requests are not in ``request_ids`` (a lease lost
+    before they were recorded: another worker owns them now)."""
+    transfers = [spec for spec in job.transfers if spec.request_id in request_ids]
+    if len(transfers) == len(job.transfers):
+        return job
+    return TransferJob(transfers, {s.request_id: job.external_ids[s.request_id] for s in transfers}, job.key)
 
 
 class Submitter(Daemon):
@@ -107,7 +117,7 @@ class Submitter(Daemon):
             return 0
         external_ids = {rid: eid for job in jobs for rid, eid in job.external_ids.items()}
         with transaction(self.db_url) as session:
-            core.mark_submitting(
+            recorded = core.mark_submitting(
                 session,
                 self.worker_id,
                 [
@@ -123,6 +133,7 @@ class Submitter(Daemon):
                 ],
                 self.lease_seconds,
             )
+        jobs = [_only(job, recorded) for job in jobs if recorded & job.external_ids.keys()]
         try:
             accepted = tool.submit(jobs)
         except TransferToolError as exc:
@@ -130,10 +141,10 @@ class Submitter(Daemon):
             self.log.warning("submission failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         with transaction(self.db_url) as session:
             confirmed = core.mark_submitted(session, self.worker_id, accepted)
-        if len(accepted) < len(group):
+        if len(accepted) < len(recorded):
             self.log.info(
                 "submission unconfirmed; looked up again when its lease runs out",
-                extra={"fields": {"host": host, "unconfirmed": len(group) - len(accepted)}},
+                extra={"fields": {"host": host, "unconfirmed": len(recorded) - len(accepted)}},
             )
         return confirmed
 

@@ -58,7 +58,7 @@ def test_submitting_requests_are_looked_up_then_held_or_queued_again(session, si
         core.Submission(p.request.id, "job-1", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
         for p in plan.transfers
     ]
-    assert core.mark_submitting(session, "w", submissions, 60) == 3
+    assert core.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
     assert core.claim_submitting(session, "other", 10, 60) == []  # the submitter's lease still runs
 
     session.execute(update(Request).values(claimed_until=utcnow() - timedelta(seconds=1)))

@@ -112,8 +112,8 @@ def test_submitting_then_submitted_is_bulk_and_only_for_the_claimer(session, sit
         core.Submission(p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
         for i, p in enumerate(plan.transfers)
     ]
-    assert core.mark_submitting(session, "someone-else", submissions, 60) == 0
-    assert core.mark_submitting(session, "w", submissions, 60) == 3
+    assert core.mark_submitting(session, "someone-else", submissions, 60) == set()
+    assert core.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
     rows = session.execute(select(Request.state, Request.external_id, Request.claimed_by)).all()
     assert sorted(rows) == [(RequestState.SUBMITTING, f"job-{i}", "w") for i in range(3)]
     used = session.execute(select(Source.rse_id, Source.is_using)).all()
