@@ -30,7 +30,7 @@ class TransferState(enum.StrEnum):
     SUBMITTED = "SUBMITTED"  # accepted by the tool, not finished yet (queued or copying)
     DONE = "DONE"  # copied and verified
     FAILED = "FAILED"  # finished without a verified copy (includes cancellation)
-    LOST = "LOST"  # the tool does not know the external id (restart, purge): re-queue the request
+    LOST = "LOST"  # the tool does not know the external id (restart, purge): retried as an attempt
 
 
 @dataclass(frozen=True)

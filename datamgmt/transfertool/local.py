@@ -3,7 +3,7 @@
 It is the default when no FTS server is configured.  The tool keeps only in-memory futures, so it
 is restart-safe by contract rather than by storage: every transfer gets an external id
 (``local-<uuid>``) that the conveyor persists in its request row, and after a restart the tool
-answers LOST for ids it never saw, which tells the conveyor to queue the request again.  A copy
+answers LOST for ids it never saw, which the conveyor retries as a counted attempt.  A copy
 overwrites its destination, so re-running an interrupted transfer is safe.
 
 Finished transfers are remembered for ``retention`` seconds so a poller that crashed between
