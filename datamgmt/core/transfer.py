@@ -583,7 +583,8 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
 def mark_unroutable(
     session: Session, worker: str, unroutable: Mapping[str, tuple[RequestState, str]]
 ) -> None:
-    """Hand requests that cannot be routed to the finisher with their reason (one executemany)."""
+    """Hand requests that cannot be routed, or that their tool refused, to the finisher with their
+    reason (one executemany)."""
     _set_states(session, worker, [(rid, state, reason) for rid, (state, reason) in unroutable.items()])
 
 

@@ -105,6 +105,17 @@ class TransferJob:
     key: str = ""
 
 
+class Submitted(dict[str, str]):
+    """What :meth:`TransferTool.submit` answers: ``{request_id: external_id}`` of the transfers the
+    tool is known to hold, and in :attr:`refused` ``{request_id: reason}`` of those it answered
+    it will never take as they are (a malformed job): failed attempts, not something to retry
+    unchanged forever."""
+
+    def __init__(self, accepted: Mapping[str, str] = (), refused: Mapping[str, str] | None = None) -> None:
+        super().__init__(accepted)
+        self.refused: dict[str, str] = dict(refused or {})
+
+
 class TransferTool(abc.ABC):
     """A bulk transfer service: prepare and submit jobs, query and cancel by external id."""
 
@@ -117,13 +128,14 @@ class TransferTool(abc.ABC):
         """
 
     @abc.abstractmethod
-    def submit(self, jobs: Iterable[TransferJob]) -> dict[str, str]:
-        """Submit prepared ``jobs`` and return ``{request_id: external_id}`` of the transfers the
-        tool is known to hold (an id may differ from the prepared one if the tool chose another).
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
+        """Submit prepared ``jobs``; the answer maps the transfers the tool is known to hold to
+        their external ids (an id may differ from the prepared one if the tool chose another)
+        and lists those it refused.
 
-        A request absent from the answer may or may not have reached the tool (its answer was
-        lost): the caller must look for it under its prepared id before submitting it again.
-        Raises :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
+        A request in neither may or may not have reached the tool (its answer was lost): the
+        caller must look for it under its prepared id before submitting it again.  Raises
+        :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
         """
 
     @abc.abstractmethod

@@ -37,7 +37,7 @@ from fts3.rest.client.exceptions import ClientError, FTS3ClientException, Method
 
 from datamgmt.exceptions import TransferToolError
 
-from .base import TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
+from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
 
 log = logging.getLogger(__name__)
 
@@ -269,16 +269,19 @@ class FTS3TransferTool(TransferTool):
             return {spec.request_id: job_id for spec in job.transfers if spec.request_id in held}
         return dict.fromkeys((spec.request_id for spec in job.transfers), answered)
 
-    def submit(self, jobs: Iterable[TransferJob]) -> dict[str, str]:
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
         """Submit in order.  After a server or transport failure the rest wait for a later cycle:
-        an endpoint that times out would otherwise hold the batch for one timeout per job."""
-        submitted: dict[str, str] = {}
+        an endpoint that times out would otherwise hold the batch for one timeout per job.
+        A job FTS answers ``400 Bad request`` is refused: it would be refused again."""
+        submitted = Submitted()
         jobs = list(jobs)
         for position, job in enumerate(jobs):
             try:
                 submitted.update(self._submit_job(job))
             except (ClientError, Unauthorized, MethodNotAllowed) as exc:
                 log.warning("FTS refused a job of %d file(s) at %s: %s", len(job.transfers), self.endpoint, exc)
+                if str(exc.reason).startswith("Bad request"):
+                    submitted.refused.update(dict.fromkeys(job.external_ids, f"FTS refused the job: {exc.reason}"))
             except (FTS3ClientException, requests.RequestException, TransferToolError) as exc:
                 log.warning(
                     "FTS submission to %s failed, %d job(s) left for later: %s",
@@ -287,7 +290,7 @@ class FTS3TransferTool(TransferTool):
                     exc,
                 )
                 break
-        if jobs and not submitted:
+        if jobs and not submitted and not submitted.refused:
             raise TransferToolError(f"no job could be submitted to {self.endpoint}")
         return submitted
 

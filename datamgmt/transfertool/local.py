@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import gfal2copy
-from .base import TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
+from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
 
 CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
 
@@ -66,9 +66,9 @@ class LocalTransferTool(TransferTool):
             for chain in chains.values()
         ]
 
-    def submit(self, jobs: Iterable[TransferJob]) -> dict[str, str]:
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
         """Queue each job's copies; an id already known (a job submitted twice) is not run again."""
-        submitted: dict[str, str] = {}
+        submitted = Submitted()
         with self._lock:
             self._purge()
             for job in jobs:

@@ -9,7 +9,8 @@ the catalogue does not know of.  One batch:
 2. the tool groups the specs into jobs and chooses their external ids (``prepare``), and one
    transaction records them: SUBMITTING (:func:`~datamgmt.core.transfer.mark_submitting`);
 3. the jobs go to the tool, one bulk ``submit`` per tool and endpoint;
-4. one transaction records what the tool confirmed: SUBMITTED (:func:`~datamgmt.core.transfer.mark_submitted`).
+4. one transaction records what the tool confirmed: SUBMITTED (:func:`~datamgmt.core.transfer.mark_submitted`),
+   and what it refused (FTS's ``400 Bad request``): SUBMISSION_FAILED, a counted attempt for the finisher.
 
 A request whose submission was not confirmed (FTS answering 500, a timeout after FTS created the
 job, a crash before step 4) stays SUBMITTING and keeps its lease as back-off.  When the lease has
@@ -26,12 +27,13 @@ from collections import defaultdict
 from datamgmt.config import get_config
 from datamgmt.core import claim
 from datamgmt.core import transfer as core
+from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.exceptions import ConfigurationError, TransferToolError
-from datamgmt.transfertool.base import TransferJob
+from datamgmt.transfertool.base import Submitted, TransferJob
 
 
 def activity_limits() -> dict[str, int]:
@@ -137,16 +139,19 @@ class Submitter(Daemon):
         try:
             accepted = tool.submit(jobs)
         except TransferToolError as exc:
-            accepted = {}
+            accepted = Submitted()
             self.log.warning("submission failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+        refused = {rid: (RequestState.SUBMISSION_FAILED, reason) for rid, reason in accepted.refused.items()}
         with transaction(self.db_url) as session:
             confirmed = core.mark_submitted(session, self.worker_id, accepted)
-        if len(accepted) < len(recorded):
+            core.mark_unroutable(session, self.worker_id, refused)
+        unconfirmed = len(recorded) - len(accepted) - len(refused)
+        if unconfirmed:
             self.log.info(
                 "submission unconfirmed; looked up again when its lease runs out",
-                extra={"fields": {"host": host, "unconfirmed": len(recorded) - len(accepted)}},
+                extra={"fields": {"host": host, "unconfirmed": unconfirmed}},
             )
-        return confirmed
+        return confirmed + len(refused)
 
     def _look_up_unanswered(self, batch: int) -> int:
         """Settle SUBMITTING requests left by an unanswered submission: SUBMITTED under their job

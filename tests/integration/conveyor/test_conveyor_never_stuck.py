@@ -157,3 +157,17 @@ def test_tool_that_keeps_losing_transfers_fails_them_after_the_retry_limit(
     fields = lost[0].fields
     request = rows[fields["request"]]
     assert fields["did"] == f"{request.scope}:{request.name}" and fields["rse"] == "DEST"
+
+
+def test_job_fts_refuses_fails_as_an_attempt_instead_of_looping(db, layout, conveyor_env):  # noqa: F811
+    """Real FTS refuses file:// ("Can not transfer local files", 400): sent again unchanged it
+    would be refused for ever, so each refusal is a failed attempt."""
+    _, ids, _ = layout
+    with Fts3DoubleServer(Fts3Double(allow_local_files=False)) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, max_retries="1")
+        drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+        assert server.double.store.submitted == []
+    rows = requests_by_id(db).values()
+    assert {(r.state, r.retry_count) for r in rows} == {(RequestState.FAILED, 1)}
+    assert all("Can not transfer local files" in r.err_msg for r in rows)
+    assert len(rows) == len(ids)
