@@ -17,7 +17,9 @@ job, a crash before step 4) stays SUBMITTING and keeps its lease as back-off.  W
 run out, the submitter asks the tool about it under its recorded id before anything else: if the
 job holds it, it is SUBMITTED under that job; if not (the job does not exist, or exists without
 it), it is QUEUED again, not counted as an attempt, and submitted afresh with a new job id.  So a
-request is never mapped to a job that lacks it, and never sent again while a job holds it.
+request is never mapped to a job that lacks it, and never sent again while a job holds it.  Only
+a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
+ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.exceptions import ConfigurationError, TransferToolError
@@ -70,6 +73,7 @@ class Submitter(Daemon):
         self.activity_limits = activity_limits()
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
+        self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
 
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
@@ -167,6 +171,7 @@ class Submitter(Daemon):
                 statuses = tools.tool_for(tool_name, host).query([r.external_id for r in group])
             except TransferToolError as exc:
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+                settled += self._give_up_looking(host, group, str(exc))
                 continue
             held, unsent = core.held_by_tool(group, statuses)
             with transaction(self.db_url) as session:
@@ -177,6 +182,24 @@ class Submitter(Daemon):
                 extra={"fields": {"host": host, "in_a_job": len(held), "queued_again": len(unsent)}},
             )
         return settled
+
+    def _give_up_looking(self, host: str | None, group: list[core.SubmittedRequest], error: str) -> int:
+        """A tool unreachable ``submitted_timeout`` seconds after the submission: the request fails
+        as an attempt (SUBMISSION_FAILED), so it is retried, perhaps through another endpoint the
+        operator configured, instead of waiting for the lost one for ever."""
+        stale = core.overdue(group, [], self.submitted_timeout, utcnow())
+        if not stale:
+            return 0
+        reason = f"submission to {host} unconfirmed and the tool unreachable for {self.submitted_timeout} s: {error}"
+        with transaction(self.db_url) as session:
+            core.mark_unroutable(
+                session, self.worker_id, {r.id: (RequestState.SUBMISSION_FAILED, reason[:4000]) for r in stale}
+            )
+        self.log.warning(
+            "unconfirmed submissions given up after submitted_timeout",
+            extra={"fields": {"host": host, "requests": len(stale), "example": stale[0].id}},
+        )
+        return len(stale)
 
 
 DAEMON = Submitter

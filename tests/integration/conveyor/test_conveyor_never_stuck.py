@@ -171,3 +171,30 @@ def test_job_fts_refuses_fails_as_an_attempt_instead_of_looping(db, layout, conv
     assert {(r.state, r.retry_count) for r in rows} == {(RequestState.FAILED, 1)}
     assert all("Can not transfer local files" in r.err_msg for r in rows)
     assert len(rows) == len(ids)
+
+
+def test_unconfirmed_submission_to_a_vanished_fts_is_retried_after_the_timeout(
+    db, layout, conveyor_env, short_leases  # noqa: F811
+):
+    """The answer to a submission is lost, then FTS is gone: the requests cannot be looked up.
+    They stay SUBMITTING (the job may exist) until ``submitted_timeout``, then fail as attempts."""
+    server = Fts3DoubleServer(Fts3Double()).start()
+    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="2")
+    submitter = Submitter(db_url=db)
+    tools.fts_tool(tools.fts_endpoint(None))._client()
+    server.double.faults.delay_next(1, SUBMIT_DELAY, ("POST", "/jobs"))
+    submitter.run_once(1000)
+    server.stop()
+    assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        submitter.run_once(1000)
+        if RequestState.SUBMITTING not in {r.state for r in requests_by_id(db).values()}:
+            break
+        time.sleep(0.2)
+    rows = requests_by_id(db).values()
+    assert {r.state for r in rows} == {RequestState.SUBMISSION_FAILED}
+    assert all("unreachable" in r.err_msg for r in rows)
+    Finisher(db_url=db).run_once(1000)
+    assert {(r.state, r.retry_count) for r in requests_by_id(db).values()} == {(RequestState.QUEUED, 1)}
