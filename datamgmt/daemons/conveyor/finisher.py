@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
-from datamgmt.core import transfer as core
+from datamgmt.core import claim, inflight
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
@@ -39,7 +38,7 @@ class Finisher(Daemon):
 
     def run_once(self, batch: int) -> int:
         with transaction(self.db_url) as session:
-            requests = core.claim_finished(session, self.worker_id, batch, self.lease_seconds)
+            requests = inflight.claim_finished(session, self.worker_id, batch, self.lease_seconds)
         self.idle = not requests
         if not requests:
             return 0
@@ -58,7 +57,7 @@ class Finisher(Daemon):
                 self.log.exception("request failed", extra={"fields": {"request": request.id}})
         return finished
 
-    def _finish(self, session: Session, requests: Sequence[core.FinishedRequest]) -> int:
+    def _finish(self, session: Session, requests: Sequence[inflight.FinishedRequest]) -> int:
         keys = [(r.id,) for r in requests]
         held = {key[0] for key in claim.confirm(session, Request, self.worker_id, keys, self.lease_seconds)}
         mine = [r for r in requests if r.id in held]
@@ -70,7 +69,7 @@ class Finisher(Daemon):
         return len(mine)
 
 
-    def _warn_lost(self, session: Session, lost: Sequence[core.FinishedRequest]) -> None:
+    def _warn_lost(self, session: Session, lost: Sequence[inflight.FinishedRequest]) -> None:
         names = rse_names_by_id(session, sorted({r.dest_rse_id for r in lost})) if lost else {}
         for request in lost:
             self.log.warning(

@@ -27,8 +27,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
-from datamgmt.core import transfer as core
+from datamgmt.core import claim, inflight
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
@@ -52,7 +51,7 @@ class Poller(Daemon):
 
     def run_once(self, batch: int) -> int:
         with transaction(self.db_url) as session:
-            requests = core.claim_submitted(session, self.worker_id, batch, self.lease_seconds)
+            requests = inflight.claim_submitted(session, self.worker_id, batch, self.lease_seconds)
         groups: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
         for request in requests:
             groups[(request.transfertool, request.external_host)].append(request.external_id)
@@ -62,7 +61,7 @@ class Poller(Daemon):
                 statuses.extend(tools.tool_for(tool_name, host).query(external_ids))
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
-        finished, lost = core.terminal_outcomes(requests, statuses)
+        finished, lost = inflight.terminal_outcomes(requests, statuses)
         stale = self._give_up_on(requests, finished, lost)
         answered = {s.external_id for s in statuses}
         running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
@@ -76,12 +75,12 @@ class Poller(Daemon):
         return changed
 
     def _give_up_on(
-        self, requests: Sequence[core.SubmittedRequest], finished: Sequence[TransferStatus], lost: Sequence[str]
+        self, requests: Sequence[inflight.SubmittedRequest], finished: Sequence[TransferStatus], lost: Sequence[str]
     ) -> dict[str, str]:
         """Overdue requests (no outcome ``submitted_timeout`` seconds after submission): cancel
         their jobs where the tool answers, and return ``{request_id: reason}`` to fail them with."""
         settled = [s.request_id for s in finished if s.request_id] + list(lost)
-        stale = core.overdue(requests, settled, self.submitted_timeout, utcnow())
+        stale = inflight.overdue(requests, settled, self.submitted_timeout, utcnow())
         groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
         for request in stale:
             groups[(request.transfertool, request.external_host)].add(request.external_id)
@@ -121,7 +120,7 @@ class Poller(Daemon):
             if s.request_id and s.state is not TransferState.DONE
         }
         requests_failed(session, {**overdue, **failures}, self.max_retries)
-        changed = len(mine) + len(overdue) + core.mark_lost(session, lost)
+        changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
             self.record_item(True)
@@ -146,7 +145,7 @@ class Poller(Daemon):
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})
         with transaction(self.db_url) as session:
-            changed += core.mark_lost(session, lost)
+            changed += inflight.mark_lost(session, lost)
         return changed
 
 

@@ -7,9 +7,9 @@ the catalogue does not know of.  One batch:
    throttler, source ranking, protocol matching, URLs), marks unroutable requests for the finisher
    and releases throttled ones with a short hold;
 2. the tool groups the specs into jobs and chooses their external ids (``prepare``), and one
-   transaction records them: SUBMITTING (:func:`~datamgmt.core.transfer.mark_submitting`);
+   transaction records them: SUBMITTING (:func:`~datamgmt.core.inflight.mark_submitting`);
 3. the jobs go to the tool, one bulk ``submit`` per tool and endpoint;
-4. one transaction records what the tool confirmed: SUBMITTED (:func:`~datamgmt.core.transfer.mark_submitted`),
+4. one transaction records what the tool confirmed: SUBMITTED (:func:`~datamgmt.core.inflight.mark_submitted`),
    and what it refused (FTS's ``400 Bad request``): SUBMISSION_FAILED, a counted attempt for the finisher.
 
 A request whose submission was not confirmed (FTS answering 500, a timeout after FTS created the
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
+from datamgmt.core import claim, inflight
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
@@ -85,7 +85,7 @@ class Submitter(Daemon):
                 max_active_per_rse=self.max_active_per_rse,
                 activity_limits=self.activity_limits,
             )
-            core.mark_unroutable(session, self.worker_id, plan.unroutable)
+            inflight.mark_unroutable(session, self.worker_id, plan.unroutable)
             claim.release(session, Request, self.worker_id, [(i,) for i in plan.throttled], self.retry_hold)
         self.idle = not requests and not looked_up
         submitted = 0
@@ -101,7 +101,7 @@ class Submitter(Daemon):
     def _host(self, planned: core.PlannedTransfer) -> str:
         if self.tool_name == tools.FTS3:
             return tools.fts_endpoint(planned.fts_endpoint)
-        return core.local_host()
+        return inflight.local_host()
 
     def _by_endpoint(self, transfers: list[core.PlannedTransfer]) -> dict[str, list[core.PlannedTransfer]]:
         groups: dict[str, list[core.PlannedTransfer]] = defaultdict(list)
@@ -123,11 +123,11 @@ class Submitter(Daemon):
             return 0
         external_ids = {rid: eid for job in jobs for rid, eid in job.external_ids.items()}
         with transaction(self.db_url) as session:
-            recorded = core.mark_submitting(
+            recorded = inflight.mark_submitting(
                 session,
                 self.worker_id,
                 [
-                    core.Submission(
+                    inflight.Submission(
                         request_id=planned.request.id,
                         external_id=external_ids[planned.request.id],
                         external_host=host,
@@ -147,8 +147,8 @@ class Submitter(Daemon):
             self.log.warning("submission failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         refused = {rid: (RequestState.SUBMISSION_FAILED, reason) for rid, reason in accepted.refused.items()}
         with transaction(self.db_url) as session:
-            confirmed = core.mark_submitted(session, self.worker_id, accepted)
-            core.mark_unroutable(session, self.worker_id, refused)
+            confirmed = inflight.mark_submitted(session, self.worker_id, accepted)
+            inflight.mark_unroutable(session, self.worker_id, refused)
         unconfirmed = len(recorded) - len(accepted) - len(refused)
         if unconfirmed:
             self.log.info(
@@ -161,8 +161,8 @@ class Submitter(Daemon):
         """Settle SUBMITTING requests left by an unanswered submission: SUBMITTED under their job
         if it holds them, else QUEUED again.  A tool that cannot answer leaves them leased."""
         with transaction(self.db_url) as session:
-            requests = core.claim_submitting(session, self.worker_id, batch, self.lease_seconds)
-        groups: dict[tuple[str | None, str | None], list[core.SubmittedRequest]] = defaultdict(list)
+            requests = inflight.claim_submitting(session, self.worker_id, batch, self.lease_seconds)
+        groups: dict[tuple[str | None, str | None], list[inflight.SubmittedRequest]] = defaultdict(list)
         for request in requests:
             groups[(request.transfertool, request.external_host)].append(request)
         settled = 0
@@ -173,26 +173,26 @@ class Submitter(Daemon):
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 settled += self._give_up_looking(host, group, str(exc))
                 continue
-            held, unsent = core.held_by_tool(group, statuses)
+            held, unsent = inflight.held_by_tool(group, statuses)
             with transaction(self.db_url) as session:
-                settled += core.mark_submitted(session, self.worker_id, held)
-                settled += core.requeue_unsent(session, self.worker_id, unsent)
+                settled += inflight.mark_submitted(session, self.worker_id, held)
+                settled += inflight.requeue_unsent(session, self.worker_id, unsent)
             self.log.info(
                 "unanswered submissions settled",
                 extra={"fields": {"host": host, "in_a_job": len(held), "queued_again": len(unsent)}},
             )
         return settled
 
-    def _give_up_looking(self, host: str | None, group: list[core.SubmittedRequest], error: str) -> int:
+    def _give_up_looking(self, host: str | None, group: list[inflight.SubmittedRequest], error: str) -> int:
         """A tool unreachable ``submitted_timeout`` seconds after the submission: the request fails
         as an attempt (SUBMISSION_FAILED), so it is retried, perhaps through another endpoint the
         operator configured, instead of waiting for the lost one for ever."""
-        stale = core.overdue(group, [], self.submitted_timeout, utcnow())
+        stale = inflight.overdue(group, [], self.submitted_timeout, utcnow())
         if not stale:
             return 0
         reason = f"submission to {host} unconfirmed and the tool unreachable for {self.submitted_timeout} s: {error}"
         with transaction(self.db_url) as session:
-            core.mark_unroutable(
+            inflight.mark_unroutable(
                 session, self.worker_id, {r.id: (RequestState.SUBMISSION_FAILED, reason[:4000]) for r in stale}
             )
         self.log.warning(

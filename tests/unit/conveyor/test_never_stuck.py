@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from datamgmt.core import inflight
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
@@ -15,9 +16,9 @@ from tests.unit.conveyor.catalogue import add_posix_replica, add_request, random
 from tests.unit.conveyor.test_routing import claim_all, sites  # noqa: F401 (fixture)
 
 
-def submitted(request_id: str, job: str, age: float | None = 0.0) -> core.SubmittedRequest:
+def submitted(request_id: str, job: str, age: float | None = 0.0) -> inflight.SubmittedRequest:
     at = None if age is None else utcnow() - timedelta(seconds=age)
-    return core.SubmittedRequest(request_id, job, "http://fts", "fts3", at)
+    return inflight.SubmittedRequest(request_id, job, "http://fts", "fts3", at)
 
 
 def status(request_id: str | None, job: str, state: TransferState = TransferState.SUBMITTED) -> TransferStatus:
@@ -32,7 +33,7 @@ def test_unanswered_submission_is_held_only_where_its_job_lists_it():
         status("c", "J1"),  # c is in J1, but it was recorded under J2: not the same attempt
         status(None, "J3", TransferState.LOST),  # J3 does not exist
     ]
-    held, unsent = core.held_by_tool(requests, statuses)
+    held, unsent = inflight.held_by_tool(requests, statuses)
     assert held == {"a": "J1"}
     assert unsent == ["b", "c", "d"]
 
@@ -44,7 +45,7 @@ def test_overdue_leaves_out_young_and_settled_requests():
         submitted("done", "J2", 120),
         submitted("lost", "J3", 120),
     ]
-    stale = core.overdue(requests, ["done", "J3"], 60, utcnow())
+    stale = inflight.overdue(requests, ["done", "J3"], 60, utcnow())
     assert [r.id for r in stale] == ["old"]
 
 
@@ -55,19 +56,19 @@ def test_submitting_requests_are_looked_up_then_held_or_queued_again(session, si
         add_request(session, spec, sites["DEST"])
     plan = core.plan_transfers(session, claim_all(session))
     submissions = [
-        core.Submission(p.request.id, "job-1", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
+        inflight.Submission(p.request.id, "job-1", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
         for p in plan.transfers
     ]
-    assert core.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
-    assert core.claim_submitting(session, "other", 10, 60) == []  # the submitter's lease still runs
+    assert inflight.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
+    assert inflight.claim_submitting(session, "other", 10, 60) == []  # the submitter's lease still runs
 
     session.execute(update(Request).values(claimed_until=utcnow() - timedelta(seconds=1)))
-    found = core.claim_submitting(session, "other", 10, 60)
+    found = inflight.claim_submitting(session, "other", 10, 60)
     assert {(r.external_id, r.transfertool) for r in found} == {("job-1", "fts3")}
     in_job, not_in_job = found[0].id, [r.id for r in found[1:]]
-    held, unsent = core.held_by_tool(found, [status(in_job, "job-1")])
-    assert core.mark_submitted(session, "other", held) == 1
-    assert core.requeue_unsent(session, "other", unsent) == 2
+    held, unsent = inflight.held_by_tool(found, [status(in_job, "job-1")])
+    assert inflight.mark_submitted(session, "other", held) == 1
+    assert inflight.requeue_unsent(session, "other", unsent) == 2
     rows = {r.id: r for r in session.scalars(select(Request))}
     assert (rows[in_job].state, rows[in_job].external_id) == (RequestState.SUBMITTED, "job-1")
     for request_id in not_in_job:  # sent afresh, not counted: nothing was tried
