@@ -25,6 +25,7 @@ for the requests its file list shows.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
@@ -176,6 +177,7 @@ class FTS3TransferTool(TransferTool):
         self.max_files_per_job, self.grouping, self.query_batch = max_files_per_job, grouping, query_batch
         self._context: Any = None
         self._whoami: dict[str, Any] | None = None
+        self._connecting = threading.Lock()
         self._session = requests.Session()
         self._session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         if token:
@@ -186,24 +188,28 @@ class FTS3TransferTool(TransferTool):
 
     # -- submission (official client) -----------------------------------------------------------
     def _client(self) -> Any:
-        """The client's Context, built on first use (its constructor already calls the server)."""
-        if self._context is None:
-            try:
-                self._context = fts3_easy.Context(
-                    self.endpoint,
-                    ucert=self.cert,
-                    ukey=self.key,
-                    verify=self.verify,
-                    capath=self.ca_path,
-                    fts_access_token=self.token,
-                    connectTimeout=self.timeout,
-                    timeout=self.timeout,
-                )
-                self._whoami = fts3_easy.whoami(self._context)
-            except (FTS3ClientException, requests.RequestException) as exc:
-                self._context = None
-                raise TransferToolError(f"FTS endpoint {self.endpoint} unusable: {exc}") from exc
-        return self._context
+        """The client's Context, built on first use (its constructor already calls the server).
+
+        One tool serves every thread of the process, so the Context and the identity that job
+        ids derive from are published together, under a lock, only once both are known."""
+        with self._connecting:
+            if self._context is None:
+                try:
+                    context = fts3_easy.Context(
+                        self.endpoint,
+                        ucert=self.cert,
+                        ukey=self.key,
+                        verify=self.verify,
+                        capath=self.ca_path,
+                        fts_access_token=self.token,
+                        connectTimeout=self.timeout,
+                        timeout=self.timeout,
+                    )
+                    self._whoami = fts3_easy.whoami(context)
+                except (FTS3ClientException, requests.RequestException) as exc:
+                    raise TransferToolError(f"FTS endpoint {self.endpoint} unusable: {exc}") from exc
+                self._context = context
+            return self._context
 
     def _predicted_job_id(self, sid: str) -> str:
         """The id FTS's deterministic generator gives ``sid`` for our VO (``/whoami``)."""

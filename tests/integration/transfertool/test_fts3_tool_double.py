@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import threading
 import time
 
 import pytest
@@ -201,3 +202,27 @@ def test_token_is_sent_and_required(make_file, tmp_path, wait_final):
         tool = FTS3TransferTool(server.url, token="secret")
         submitted = tool.submit(tool.prepare([spec("r1", f.url, f"file://{tmp_path}/d", adler32=f.adler32)]))
         assert wait_final(tool, submitted.values())["r1"].state is TransferState.DONE
+
+
+def test_threads_sharing_a_tool_all_get_job_ids(fts3_server, make_file, tmp_path):
+    """Two submitter threads share one tool per endpoint; while the first connects (``/whoami``
+    answers slowly), the second must wait for the identity its job ids derive from."""
+    f = make_file()
+    tool = FTS3TransferTool(fts3_server.url, token="t", timeout=5)
+    fts3_server.double.faults.delay_next(1, 0.5, ("GET", "/whoami"))
+    results, errors = [], []
+
+    def prepare(name: str) -> None:
+        try:
+            results.append(tool.prepare([spec(name, f.url, f"file://{tmp_path}/{name}", adler32=f.adler32)]))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=prepare, args=(f"r{i}",)) for i in range(2)]
+    threads[0].start()
+    time.sleep(0.2)
+    threads[1].start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2
+    tool.close()
