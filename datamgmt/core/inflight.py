@@ -49,7 +49,6 @@ class Submission:
     dest_url: str
 
 
-
 # --- submitter writes ----------------------------------------------------------------------------
 def mark_submitting(
     session: Session, worker: str, submissions: Sequence[Submission], lease_seconds: int
@@ -61,10 +60,10 @@ def mark_submitting(
     whether the job holds it.  The used sources are recorded too (so the reaper keeps them) and
     the lease is renewed for the submission itself.  Only rows this worker still holds in
     QUEUED change, so a request another worker took over after our lease ran out is not
-    overwritten.  Returns how many rows changed.
+    overwritten.  Returns the ids recorded: only those may be sent.
     """
     if not submissions:
-        return 0
+        return set()
     table = Request.__table__
     now = utcnow()
     statement = (
