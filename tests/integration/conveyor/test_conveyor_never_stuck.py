@@ -124,17 +124,25 @@ def test_transfer_never_finished_by_fts_is_cancelled_and_retried(db, layout, con
 class SilentTool(LocalTransferTool):
     """Accepts transfers and never says anything about them (not even LOST)."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.queried: Counter[str] = Counter()
+
     def query(self, external_ids) -> list[TransferStatus]:
+        self.queried.update(external_ids)
         return []
 
 
 def test_transfer_its_tool_never_reports_on_ends_failed(db, layout, conveyor_env, short_leases):  # noqa: F811
-    conveyor_env(transfertool="local", submitted_timeout="1", max_retries="1")
-    tools.set_local_tool(SilentTool(threads=1))
+    conveyor_env(transfertool="local", submitted_timeout="5", max_retries="1")
+    silent = SilentTool(threads=1)
+    tools.set_local_tool(silent)
     daemons = Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db)
-    drain(db, *daemons, rounds=400)
+    drain(db, *daemons, rounds=600)
     rows = requests_by_id(db).values()
     assert {(r.state, r.retry_count) for r in rows} == {(RequestState.FAILED, 1)}
+    assert len(silent.queried) == 2 * len(rows)  # one transfer per attempt
+    assert min(silent.queried.values()) >= 2  # each asked again after its lease, before giving up
     with transaction(db) as session:
         dest = set(session.scalars(select(Replica.state).where(Replica.rse_id == Request.dest_rse_id)))
     assert dest == {ReplicaState.UNAVAILABLE}
