@@ -96,7 +96,8 @@ def list_named_subscriptions(name: str) -> Response:
     return _listing(name=name)
 
 
-@bp.get("/Id/<subscription_id>")
+@bp.get("/id/<subscription_id>")
+@bp.get("/Id/<subscription_id>")  # older Rucio releases
 @doc("One subscription by id")
 def get_subscription_by_id(subscription_id: str) -> Response:
     with unit_of_work() as session:
