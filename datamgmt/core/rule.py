@@ -667,6 +667,13 @@ def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
 RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity")
 
 
+def list_associated_rules(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
+    """The rules that hold a file: those with a lock on it, whichever DID they were made on."""
+    holding = exists().where(Lock.rule_id == Rule.id, Lock.scope == scope, Lock.name == name)
+    for rule in session.scalars(select(Rule).where(holding).order_by(Rule.created_at, Rule.id)):
+        yield rule_dict(rule)
+
+
 def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """Rules matching equality filters on ``RULE_FILTERS``, oldest first."""
     query = select(Rule).order_by(Rule.created_at, Rule.id)

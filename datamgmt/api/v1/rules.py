@@ -185,6 +185,17 @@ def list_account_rules(account: str) -> Response:
     return stream(rows)
 
 
+@bp.get("/dids/<scope>/<path:name>/associated_rules")
+@doc("The rules that hold a file (with a lock on it), whatever DID they were made on")
+def list_associated_rules(scope: str, name: str) -> Response:
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        get_did_row(session, scope, name)
+        yield from _with_bytes(session, rules.list_associated_rules(session, scope, name))
+
+    return stream(rows)
+
+
 @bp.get("/dids/<scope>/<path:name>/rules")
 @doc("Rules on a DID")
 def list_did_rules(scope: str, name: str) -> Response:
