@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from datamgmt.config import reset_config
 from datamgmt.core.db.models import Base
 from datamgmt.core.db.session import dispose_engines, get_engine, session_factory
+from tests.servers.endpoints import fail_fast_on_closed_ports
+
+fail_fast_on_closed_ports()
 
 ROOT_PASSWORD = "root-secret-pw"
 

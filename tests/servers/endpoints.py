@@ -21,6 +21,14 @@ DEFAULT_STORAGE_VENV = "/tmp/datamgmt-storage-venv"
 BUCKET = "datamgmt-test"
 
 
+def fail_fast_on_closed_ports() -> None:
+    """XrdCl waits 120 s for a closed port unless told otherwise, and it reads these settings
+    once, when gfal2 first loads its plugins (for any scheme): so they must be set before any
+    test of the session touches gfal2, not when the first storage endpoint starts."""
+    os.environ.setdefault("XRD_CONNECTIONWINDOW", "3")
+    os.environ.setdefault("XRD_CONNECTIONRETRY", "1")
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -49,9 +57,6 @@ def running_endpoints(prefix: str, endpoints: str = "xrootd s3") -> Iterator[dic
         S3_PORT=str(s3_port),
         S3_BUCKETS=BUCKET,
     )
-    # A closed port: XrdCl would otherwise wait 120 s for it before giving up.
-    os.environ.setdefault("XRD_CONNECTIONWINDOW", "3")
-    os.environ.setdefault("XRD_CONNECTIONRETRY", "1")
     subprocess.run(["bash", str(SERVERS / "start-storage-endpoints.sh")], env=env, check=True, capture_output=True)
     try:
         out = subprocess.run(
