@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, event, select
+from sqlalchemy import ColumnElement, delete, event, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
@@ -366,12 +366,7 @@ def update_protocol(
     change; a move onto another protocol's (scheme, hostname, port) is a Duplicate.
     """
     row = _row(session, rse)
-    query = select(RSEProtocol).where(RSEProtocol.rse_id == row.id, RSEProtocol.scheme == scheme)
-    if hostname is not None:
-        query = query.where(RSEProtocol.hostname == hostname)
-    if port is not None:
-        query = query.where(RSEProtocol.port == int(port))
-    targets = list(session.scalars(query))
+    targets = list(session.scalars(select(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))))
     if not targets:
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
     values = _protocol_changes(parameters)
@@ -408,14 +403,19 @@ def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _protocols_of(rse_id: str, scheme: str, hostname: str | None, port: int | None) -> list[ColumnElement[bool]]:
+    """Conditions for an RSE's protocols of a scheme, optionally of one host and port (Rucio's paths)."""
+    conditions = [RSEProtocol.rse_id == rse_id, RSEProtocol.scheme == scheme]
+    if hostname is not None:
+        conditions.append(RSEProtocol.hostname == hostname)
+    if port is not None:
+        conditions.append(RSEProtocol.port == int(port))
+    return conditions
+
+
 def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None = None, port: int | None = None) -> None:
     row = _row(session, rse)
-    query = delete(RSEProtocol).where(RSEProtocol.rse_id == row.id, RSEProtocol.scheme == scheme)
-    if hostname is not None:
-        query = query.where(RSEProtocol.hostname == hostname)
-    if port is not None:
-        query = query.where(RSEProtocol.port == int(port))
-    if session.execute(query).rowcount == 0:
+    if session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))).rowcount == 0:
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
 
 
