@@ -1,0 +1,255 @@
+"""The whole service as an operator runs it, on 127.0.0.1, for the fault campaign and the load bench.
+
+One :class:`Cluster` is: the REST API under gunicorn (``datamgmt-server``), every daemon as its
+own OS process (``datamgmt-daemon NAME``; two of each judge and conveyor daemon), and the FTS3
+REST double as a process of its own, copying between posix RSEs under a work directory.  Every
+process logs to a file under ``workdir/logs`` so a failed run can be read afterwards.
+
+The cluster only starts and kills processes; the catalogue it runs on is made by the caller
+(:func:`populate`), so the pytest fixtures and ``bench/load.py`` share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+#: Daemons run twice (they race on the same queues); the others once.  hermes is left out: it
+#: refuses to start without an AMQP broker, and its outbox is not part of these invariants.
+DOUBLED = ("judge-evaluator", "judge-repairer", "judge-cleaner", "judge-injector",
+           "conveyor-submitter", "conveyor-poller", "conveyor-finisher")  # fmt: skip
+SINGLE = ("reaper", "undertaker", "abacus", "transmogrifier")
+
+#: Short leases and heartbeats, so the work of a killed instance is retaken within a trial or two.
+SETTINGS = {
+    "DATAMGMT_DAEMONS_LEASE_SECONDS": "10",
+    "DATAMGMT_DAEMONS_HEARTBEAT_TIMEOUT": "10",
+    "DATAMGMT_DAEMONS_SLEEP_MAX": "2",
+    "DATAMGMT_CONVEYOR_TRANSFERTOOL": "fts3",
+    "DATAMGMT_CONVEYOR_POLL_INTERVAL": "1",
+    "DATAMGMT_CONVEYOR_SUBMIT_RETRY_SECONDS": "2",
+    "DATAMGMT_CONVEYOR_FTS_TIMEOUT": "5",
+    "DATAMGMT_CONVEYOR_FILES_PER_JOB": "20",
+    "DATAMGMT_REAPER_GREEDY": "true",
+    "DATAMGMT_JUDGE_REPAIR_BACKOFF_SECONDS": "2",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str, seconds: float = 120) -> None:
+    """Wait until ``url`` answers at all (any status), or fail if the process dies first."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it answered")
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer {url} within {seconds}s")
+
+
+@dataclass
+class Managed:
+    """One OS process the cluster can start, SIGKILL and start again; its output goes to ``log``."""
+
+    key: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # fmt: skip
+        handle.close()
+        self.starts += 1
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill9(self) -> None:
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            self.process.wait()  # type: ignore[union-attr]
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (finish the batch, then exit), SIGKILL after ``timeout``; the group goes with it."""
+        if self.process is None:
+            return
+        if self.alive():
+            os.killpg(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.process.wait()
+        try:  # gunicorn workers, copies in flight: nothing of the group outlives the cluster
+            os.killpg(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (gunicorn's workers), from /proc."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+@dataclass
+class Cluster:
+    """A running service over the catalogue ``db_url``; see the module docstring."""
+
+    db_url: str
+    workdir: Path
+    api_workers: int = 2
+    fts_workers: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+    api_url: str = ""
+    fts_url: str = ""
+    api: Managed | None = None
+    fts: Managed | None = None
+    daemons: dict[str, Managed] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **SETTINGS, **self.extra_env, "DATAMGMT_DATABASE_URL": self.db_url,
+               "PYTHONPATH": str(ROOT), "DATAMGMT_CONVEYOR_FTS_HOST": self.fts_url}  # fmt: skip
+        env.pop("DATAMGMT_TEST_DB_URL", None)
+        return env
+
+    def _managed(self, key: str, argv: list[str]) -> Managed:
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        return Managed(key, argv, self.env(), logs / f"{key}.log")
+
+    # -- starting and stopping -------------------------------------------------------------
+    def start(self) -> Cluster:
+        fts_port, api_port = free_port(), free_port()
+        self.fts_url, self.api_url = f"http://127.0.0.1:{fts_port}", f"http://127.0.0.1:{api_port}"
+        self.fts = self._managed("fts3-double", [sys.executable, "-m", "tests.fts3_double", "--port", str(fts_port),
+                                                 "--workers", str(self.fts_workers)])  # fmt: skip
+        self.api = self._managed("api", [str(BIN / "datamgmt-server"), "--host", "127.0.0.1", "--port",
+                                         str(api_port), "--workers", str(self.api_workers)])  # fmt: skip
+        for name in DOUBLED:
+            for i in (1, 2):
+                self.daemons[f"{name}-{i}"] = self._managed(f"{name}-{i}", [str(BIN / "datamgmt-daemon"), name])
+        for name in SINGLE:
+            self.daemons[name] = self._managed(name, [str(BIN / "datamgmt-daemon"), name])
+        self.fts.start()
+        self.api.start()
+        for daemon in self.daemons.values():
+            daemon.start()
+        wait_http(f"{self.fts_url}/_double/submissions", self.fts.process, "the FTS3 double")  # type: ignore[arg-type]
+        wait_http(f"{self.api_url}/ping", self.api.process, "datamgmt-server")  # type: ignore[arg-type]
+        return self
+
+    def stop(self) -> None:
+        for managed in [*self.daemons.values(), self.api, self.fts]:
+            if managed is not None:
+                managed.stop()
+
+    def stop_daemons(self) -> None:
+        for daemon in self.daemons.values():
+            daemon.stop()
+
+    def dead_daemons(self) -> list[str]:
+        """Daemons that exited on their own (a daemon must survive faults without a restart)."""
+        return [key for key, daemon in self.daemons.items() if not daemon.alive()]
+
+    # -- faults ----------------------------------------------------------------------------
+    def api_workers_pids(self) -> list[int]:
+        assert self.api is not None
+        return children(self.api.pid)
+
+    def kill_random(self, rng: random.Random) -> str:
+        """SIGKILL one random daemon instance or API worker and restart it; returns what was hit.
+
+        A daemon is started again at once, as systemd would; an API worker is left to gunicorn's
+        master, which forks a new one itself.
+        """
+        workers = self.api_workers_pids()
+        targets = [*self.daemons, *(f"api-worker:{pid}" for pid in workers)]
+        target = rng.choice(targets)
+        if target.startswith("api-worker:"):
+            try:
+                os.kill(int(target.split(":")[1]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return "api-worker"
+        daemon = self.daemons[target]
+        daemon.kill9()
+        daemon.start()
+        return target
+
+    def wait_api_workers(self, seconds: float = 60) -> None:
+        """Until gunicorn has all its workers again and /ping answers."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if len(self.api_workers_pids()) >= self.api_workers:
+                try:
+                    if requests.get(f"{self.api_url}/ping", timeout=5).ok:
+                        return
+                except requests.RequestException:
+                    pass
+            time.sleep(0.2)
+        raise RuntimeError("gunicorn did not bring its workers back")
+
+    # -- the FTS3 double's own records -----------------------------------------------------
+    def fts_faults(self, **body: Any) -> None:
+        """Steer the double through its control surface (``/_double/faults``)."""
+        requests.post(f"{self.fts_url}/_double/faults", data=json.dumps(body), timeout=10).raise_for_status()
+
+    def fts_submissions(self) -> list[dict[str, Any]]:
+        response = requests.get(f"{self.fts_url}/_double/submissions", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def submitted_twice(submissions: list[dict[str, Any]]) -> dict[str, int]:
+    """Request ids FTS accepted more than once (the double logs every file row it ever took)."""
+    counts: dict[str, int] = {}
+    for row in submissions:
+        request_id = (row.get("file_metadata") or {}).get("request_id")
+        counts[request_id] = counts.get(request_id, 0) + 1
+    return {request_id: n for request_id, n in counts.items() if n > 1}
+
+
+@contextmanager
+def running(db_url: str, workdir: Path, **options: Any) -> Iterator[Cluster]:
+    cluster = Cluster(db_url, workdir, **options)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
