@@ -81,6 +81,8 @@ class Managed:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    #: Stopped on purpose (not a death the campaign should report).
+    stopped: bool = False
 
     def start(self) -> None:
         handle = self.log.open("ab")
@@ -88,6 +90,7 @@ class Managed:
                                         start_new_session=True)  # fmt: skip
         handle.close()
         self.starts += 1
+        self.stopped = False
 
     @property
     def pid(self) -> int:
@@ -106,6 +109,7 @@ class Managed:
         """SIGTERM (finish the batch, then exit), SIGKILL after ``timeout``; the group goes with it."""
         if self.process is None:
             return
+        self.stopped = True
         if self.alive():
             os.killpg(self.pid, signal.SIGTERM)
             try:
@@ -186,32 +190,38 @@ class Cluster:
 
     def dead_daemons(self) -> list[str]:
         """Daemons that exited on their own (a daemon must survive faults without a restart)."""
-        return [key for key, daemon in self.daemons.items() if not daemon.alive()]
+        return [key for key, daemon in self.daemons.items() if not daemon.alive() and not daemon.stopped]
 
     # -- faults ----------------------------------------------------------------------------
     def api_workers_pids(self) -> list[int]:
         assert self.api is not None
         return children(self.api.pid)
 
-    def kill_random(self, rng: random.Random) -> str:
-        """SIGKILL one random daemon instance or API worker and restart it; returns what was hit.
+    def kill_random(self, rng: random.Random, api_share: float = 0.25) -> str:
+        """SIGKILL one random API worker (``api_share`` of the trials) or daemon instance and
+        restart it; returns what was hit (``api-worker`` or the daemon's name).
 
         A daemon is started again at once, as systemd would; an API worker is left to gunicorn's
         master, which forks a new one itself.
         """
         workers = self.api_workers_pids()
-        targets = [*self.daemons, *(f"api-worker:{pid}" for pid in workers)]
-        target = rng.choice(targets)
-        if target.startswith("api-worker:"):
+        if workers and rng.random() < api_share:
             try:
-                os.kill(int(target.split(":")[1]), signal.SIGKILL)
+                os.kill(rng.choice(workers), signal.SIGKILL)
             except ProcessLookupError:
-                pass
+                pass  # it was on its way out anyway
             return "api-worker"
-        daemon = self.daemons[target]
+        key = rng.choice(sorted(self.daemons))
+        daemon = self.daemons[key]
         daemon.kill9()
         daemon.start()
-        return target
+        return daemon.argv[-1]
+
+    def revive(self) -> None:
+        """Start again any daemon that is not running (after a test that stopped or lost some)."""
+        for daemon in self.daemons.values():
+            if not daemon.alive():
+                daemon.start()
 
     def wait_api_workers(self, seconds: float = 60) -> None:
         """Until gunicorn has all its workers again and /ping answers."""

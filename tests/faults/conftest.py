@@ -35,6 +35,15 @@ def cluster(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
         yield started
 
 
+@pytest.fixture(autouse=True)
+def steady(cluster: Cluster) -> Iterator[None]:
+    """Each test starts with every daemon up and the FTS3 double behaving, whatever the last one did."""
+    cluster.revive()
+    cluster.fts_faults(fail_next=0, delay_next=0)
+    yield
+    cluster.fts_faults(fail_next=0, delay_next=0)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path

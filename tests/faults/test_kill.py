@@ -24,8 +24,7 @@ def test_kill9_trials(cluster, site, workdir):
     count = trials()
     for _ in range(count):
         time.sleep(rng.uniform(0.5, 3.0))
-        target = cluster.kill_random(rng)
-        killed[target.rstrip("-12") if target != "api-worker" else target] += 1
+        killed[cluster.kill_random(rng)] += 1
     cluster.wait_api_workers()
     outcome = finish(cluster, workload)
     outcome.report("kill -9", trials=count, faults_injected=sum(killed.values()), killed=dict(killed))

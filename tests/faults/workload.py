@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from datamgmt.client import downloads
 from datamgmt.client.client import Client
 from datamgmt.client.config import ClientConfig
-from datamgmt.exceptions import DatamgmtError, Duplicate, RuleNotFound, ServiceUnavailable
+from datamgmt.exceptions import DatamgmtError, Duplicate, RuleNotFound, ServiceUnavailable, StorageError
 from datamgmt.rse.protocols import Protocol, create_protocol, select_protocol
 from datamgmt.rse.upload import upload_file
 from tests.faults.site import DESTINATIONS, SCOPE, SOURCE, Site
@@ -34,6 +34,8 @@ ProtocolFactory = Callable[[Mapping[str, Any]], Protocol]
 EXPRESSIONS = (*DESTINATIONS, "|".join(DESTINATIONS), f"{DESTINATIONS[0]}|{DESTINATIONS[1]}")
 #: Relative weights of the operations; ``download`` only when asked for (it reads from storage).
 WEIGHTS = {"register": 4, "add_rule": 3, "delete_rule": 2, "read": 3}
+#: Operations on storage, not the API: their errors are never the server's 5xx.
+STORAGE_OPS = frozenset({"upload", "download"})
 #: How long one logical call keeps retrying through outages before it counts as failed.
 RETRY_SECONDS = 120.0
 
@@ -67,7 +69,7 @@ class Stats:
             self.latencies[op].append(seconds)
             if error is not None:
                 self.errors[(op, error.error_class)] += 1
-                if error.status >= 500 and not unreachable(error):
+                if error.status >= 500 and op not in STORAGE_OPS and not unreachable(error):
                     self.server_errors[error.status] += 1
 
     def outcome(self, op: str, ok: bool) -> None:
@@ -147,8 +149,10 @@ class _Actor:
         self.counter = 0
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=workload.workdir))
 
-    def call(self, op: str, fn: Callable[[], T], done: tuple[type[DatamgmtError], ...] = ()) -> T | None:
-        """``fn()`` until it succeeds; retried while the server is unreachable or answers 503."""
+    def call(self, op: str, fn: Callable[[], T], done: tuple[type[DatamgmtError], ...] = (),
+             retry: tuple[type[DatamgmtError], ...] = (ServiceUnavailable,)) -> T | None:  # fmt: skip
+        """``fn()`` until it succeeds; retried while it raises ``retry`` (the server unreachable or
+        answering 503), for at most :data:`RETRY_SECONDS`; ``done`` errors mean it went through."""
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             started = time.perf_counter()
@@ -158,7 +162,7 @@ class _Actor:
                 self.w.stats.attempt(op, time.perf_counter() - started, error)
                 if isinstance(error, done):
                     return None
-                if not isinstance(error, ServiceUnavailable) or time.monotonic() > deadline:
+                if not isinstance(error, retry) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
                 continue
@@ -190,7 +194,8 @@ class _Actor:
         local.write_bytes(self.rng.randbytes(self.w.file_size))
         protocol = self._source_protocol()
         pfn = protocol.lfns2pfns([{"scope": SCOPE, "name": name}])[f"{SCOPE}:{name}"]
-        result = self.call("upload", lambda: upload_file(protocol, str(local), pfn, overwrite=True))
+        result = self.call("upload", lambda: upload_file(protocol, str(local), pfn, overwrite=True),
+                           retry=(ServiceUnavailable, StorageError))  # fmt: skip
         local.unlink()
         assert result is not None
         return {"scope": SCOPE, "name": name, "bytes": result.size, "adler32": result.adler32, "md5": result.md5,
