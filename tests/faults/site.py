@@ -20,6 +20,8 @@ DESTINATIONS = ("DST1", "DST2", "DST3")
 #: Two ordinary accounts, each with a scope of its own (``user.<name>``), for the hostile-user runs.
 USERS = ("alice", "bob")
 SCOPE = "data"
+#: The RSE attribute that opens an RSE to users' own registrations (docs/permissions.md).
+USER_WRITE = ("type", "USERDISK")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ def populate(db_url: str, storage: Path) -> Site:
         for name in (SOURCE, *DESTINATIONS):
             site.rse_dir(name).mkdir(parents=True, exist_ok=True)
             add_posix_rse(session, name, site.rse_dir(name))
+            rse.add_rse_attribute(session, name, USER_WRITE[0], USER_WRITE[1])
         for source in (SOURCE, *DESTINATIONS):
             for destination in DESTINATIONS:
                 if source != destination:
