@@ -66,7 +66,8 @@ def upload_command(app: AppContext, paths: tuple[str, ...], rse: str, scope: str
 @click.command("download", cls=Command)
 @click.argument("dids", nargs=-1, required=True, type=DID)
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Files land in DIR/SCOPE/NAME.")
+              help="Files land in DIR/SCOPE/NAME (a NAME's leading / stays inside DIR); a name that "
+              "would leave DIR stops the download before anything is written.")
 @click.option("--near", metavar="RSE", help="Prefer replicas closest to this RSE (by the distance matrix).")
 @threads_option
 @pass_app

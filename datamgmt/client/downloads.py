@@ -3,17 +3,21 @@
 For each file the catalogue lists its replicas; they are ranked by distance from a nearby RSE
 (when the caller names one), then by the protocol's read priority, and tried in turn. A copy
 whose checksum does not match the catalogue is rejected and the next replica is tried
-(``datamgmt.rse.download``).
+(``datamgmt.rse.download``), each copy written under a temporary name beside its destination.
+
+The server's scopes and names decide where files land, so every destination is checked to stay
+inside the download directory first (``datamgmt.client.localpaths``); one unsafe name stops the
+whole download before anything is written.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from datamgmt.client.localpaths import download_targets, require_target_inside
 from datamgmt.client.transfers import DEFAULT_THREADS, NullProgress, ProgressSink, ProtocolPool, run_parallel
 from datamgmt.exceptions import DatamgmtError, ReplicaNotFound, RSEProtocolNotSupported
 from datamgmt.rse.download import download_file
@@ -98,22 +102,27 @@ def download(
 ) -> list[DownloadOutcome]:
     """Download each file of ``replicas`` (``client.list_replicas`` lines) to ``directory/<scope>/<name>``.
 
-    A failure never stops the others; it is recorded in the file's outcome.
+    A name that would leave ``directory`` raises InvalidPath before any download starts (see
+    ``datamgmt.client.localpaths``). Any other failure never stops the others; it is recorded in
+    the file's outcome.
     """
     progress = progress or NullProgress()
+    targets = download_targets(directory, [(replica["scope"], replica["name"]) for replica in replicas])
     ranker = ReplicaRanker(client, near, ProtocolPool())
     ranker.prepare({info["rse"] for replica in replicas for info in replica.get("pfns", {}).values()})
 
-    def one(replica: dict[str, Any]) -> DownloadOutcome:
+    def one(job: tuple[dict[str, Any], str]) -> DownloadOutcome:
+        replica, path = job
         scope, name = replica["scope"], replica["name"]
         label = f"{scope}:{name}"
-        outcome = DownloadOutcome(scope, name, os.path.join(directory, scope, name))
+        outcome = DownloadOutcome(scope, name, path)
         progress.file_started(label, replica.get("bytes") or 0)
         try:
             candidates = ranker.candidates(replica)
             if not candidates:
                 raise ReplicaNotFound(f"{label} has no available replica readable here")
-            os.makedirs(os.path.dirname(outcome.path), exist_ok=True)
+            # Again at the last moment: the directory may have changed since it was planned.
+            require_target_inside(directory, path)
             result = download_file(
                 candidates,
                 outcome.path,
@@ -130,4 +139,4 @@ def download(
         progress.file_finished(label, outcome.error is None)
         return outcome
 
-    return list(run_parallel(one, replicas, threads))
+    return list(run_parallel(one, list(zip(replicas, targets, strict=True)), threads))

@@ -346,6 +346,57 @@ def protocols_by_rse_id(session: Session, rse_ids: list[str]) -> dict[str, list[
     return result
 
 
+def update_protocol(
+    session: Session, rse: str, scheme: str, hostname: str | None, port: int | None, parameters: dict[str, Any]
+) -> None:
+    """Change the protocols of a scheme (optionally one host and port), as Rucio's ``update_protocols``.
+
+    Any of ``hostname``, ``port``, ``prefix``, ``impl``, ``domains`` and ``extended_attributes`` may
+    change; a move onto another protocol's (scheme, hostname, port) is a Duplicate.
+    """
+    row = _row(session, rse)
+    query = select(RSEProtocol).where(RSEProtocol.rse_id == row.id, RSEProtocol.scheme == scheme)
+    if hostname is not None:
+        query = query.where(RSEProtocol.hostname == hostname)
+    if port is not None:
+        query = query.where(RSEProtocol.port == int(port))
+    targets = list(session.scalars(query))
+    if not targets:
+        raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
+    values = _protocol_changes(parameters)
+    for target in targets:
+        new_key = (row.id, scheme, values.get("hostname", target.hostname), values.get("port", target.port))
+        if new_key != (target.rse_id, target.scheme, target.hostname, target.port) and session.get(RSEProtocol, new_key):
+            raise Duplicate(f"RSE {rse} already has protocol {scheme}://{new_key[2]}:{new_key[3]}")
+        for column, value in values.items():
+            setattr(target, column, value)
+    session.flush()
+
+
+def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Column values for an update; unknown keys are refused rather than silently ignored."""
+    unknown = set(parameters) - {"hostname", "port", "prefix", "impl", "domains", "extended_attributes", "scheme"}
+    if unknown:
+        raise InputValidationError(f"protocol has no field {validation.shown(sorted(unknown)[0])}")
+    values: dict[str, Any] = {}
+    if "hostname" in parameters:
+        values["hostname"] = str(parameters["hostname"] or "")
+    if "port" in parameters:
+        try:
+            values["port"] = int(parameters["port"] or 0)
+        except (TypeError, ValueError) as exc:
+            raise InputValidationError("protocol port must be an integer") from exc
+    for column in ("prefix", "impl"):
+        if column in parameters:
+            values[column] = str(parameters[column] or "")
+    if "extended_attributes" in parameters:
+        extended = parameters["extended_attributes"]
+        values["extended_attributes"] = json.dumps(extended) if extended is not None else None
+    if parameters.get("domains") is not None:
+        values.update(_priorities(parameters["domains"]))
+    return values
+
+
 def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None = None, port: int | None = None) -> None:
     row = _row(session, rse)
     query = delete(RSEProtocol).where(RSEProtocol.rse_id == row.id, RSEProtocol.scheme == scheme)

@@ -81,12 +81,12 @@ def _decoded(text: str) -> str:
     raise InvalidPath(f"Path {text!r} is percent-encoded too many times")
 
 
-def _segments(path: str) -> list[str]:
-    """The directory segments of ``path`` after decoding; refuses anything that walks upwards."""
-    decoded = _decoded(path)
-    if "\\" in decoded or any(ord(char) < 0x20 or char == "\x7f" for char in decoded):
+def _segments(path: str, *, decode: bool = True) -> list[str]:
+    """The directory segments of ``path`` (decoded unless told otherwise); refuses anything that walks upwards."""
+    text = _decoded(path) if decode else path
+    if "\\" in text or any(ord(char) < 0x20 or char == "\x7f" for char in text):
         raise InvalidPath(f"Path {path!r} contains a backslash or a control character")
-    segments = [segment for segment in decoded.split("/") if segment not in ("", ".")]
+    segments = [segment for segment in text.split("/") if segment not in ("", ".")]
     if ".." in segments:
         raise InvalidPath(f"Path {path!r} contains a '..' segment")
     return segments
@@ -114,10 +114,14 @@ def join_path(prefix: str, path: str) -> str:
 def path_below_prefix(prefix: str, path: str) -> str:
     """The part of an absolute storage ``path`` below ``prefix``; raises if it is not below it.
 
-    This is the check every protocol runs on a PFN before touching storage.
+    This is the check every protocol runs on a PFN before touching storage. Some storage reads a
+    path as it is (POSIX, gfal2's ``file://``, S3 keys), some percent-decodes it first (HTTP
+    servers), so the path must lie below the prefix under both readings: ``/data/rs%65/x`` names
+    ``/data/rse/x`` only to a decoding server, and a POSIX prefix ``/data/rse/`` must not reach it.
     """
     prefix_segments = _segments(prefix)
-    segments = _segments(path)
-    if len(segments) <= len(prefix_segments) or segments[: len(prefix_segments)] != prefix_segments:
-        raise InvalidPath(f"Path {path!r} is not below the protocol prefix {normalize_prefix(prefix)!r}")
+    for decode in (False, True):
+        segments = _segments(path, decode=decode)
+        if len(segments) <= len(prefix_segments) or segments[: len(prefix_segments)] != prefix_segments:
+            raise InvalidPath(f"Path {path!r} is not below the protocol prefix {normalize_prefix(prefix)!r}")
     return "/".join(segments[len(prefix_segments) :])

@@ -24,6 +24,7 @@ def blueprints() -> list[Blueprint]:
         ping.bp,
         auth.bp,
         accounts.bp,
+        accounts.limits_bp,
         scopes.bp,
         rses.bp,
         dids.bp,

@@ -198,6 +198,7 @@ def _limit_bytes() -> int:
 
 
 @bp.get("/<account>/limits/local")
+@bp.get("/<account>/limits")
 @doc("Local limits of an account, by RSE name")
 def get_local_limits(account: str) -> Response:
     with unit_of_work() as session:
@@ -209,6 +210,7 @@ def get_local_limits(account: str) -> Response:
 
 
 @bp.get("/<account>/limits/local/<rse>")
+@bp.get("/<account>/limits/<rse>")
 @doc("The local limit of an account on one RSE")
 def get_local_limit(account: str, rse: str) -> Response:
     with unit_of_work() as session:
@@ -285,7 +287,10 @@ def _check_usage_access(session: Session, account: str) -> None:
 
 
 @bp.get("/<account>/usage/local")
+@bp.get("/<account>/usage")
+@bp.get("/<account>/usage/")
 @bp.get("/<account>/usage/local/<rse>")
+@bp.get("/<account>/usage/<rse>")
 @doc("Usage and limits of an account per RSE")
 def get_local_usage(account: str, rse: str | None = None) -> Response:
     def rows(session: Session) -> Any:
@@ -307,3 +312,12 @@ def get_global_usage(account: str, rse_expression: str | None = None) -> Respons
 
     return stream(rows)
 
+
+
+# --- /accountlimits: Rucio's older paths for setting limits, served by the same views --------
+limits_bp = Blueprint("accountlimits", __name__, url_prefix="/accountlimits")
+for _rule in ("/local/<account>/<rse>", "/<account>/<rse>"):
+    limits_bp.add_url_rule(_rule, view_func=set_local_limit, methods=["POST"])
+    limits_bp.add_url_rule(_rule, view_func=delete_local_limit, methods=["DELETE"])
+limits_bp.add_url_rule("/global/<account>/<path:rse_expression>", view_func=set_global_limit, methods=["POST"])
+limits_bp.add_url_rule("/global/<account>/<path:rse_expression>", view_func=delete_global_limit, methods=["DELETE"])

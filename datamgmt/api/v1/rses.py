@@ -14,7 +14,10 @@ from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import rse as rses
 from datamgmt.core.expression import parse_expression
 from datamgmt.core.rse import RSEInfo
+from datamgmt.core.validation import shown
+from datamgmt.exceptions import InvalidPath, RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
+from datamgmt.rse.protocols import create_protocol, select_protocol
 
 bp = Blueprint("rses", __name__, url_prefix="/rses")
 
@@ -149,9 +152,26 @@ def delete_attribute(rse: str, key_name: str) -> Response:
 
 # --- protocols -------------------------------------------------------------------------------
 @bp.get("/<rse>/protocols")
-@doc("The RSE with its protocols")
+@doc("The RSE's protocols, as a JSON list (404 RSEProtocolNotSupported when it has none)")
 def list_protocols(rse: str) -> Response:
-    return get_rse(rse)
+    with unit_of_work() as session:
+        authorize(session, "read")
+        protocols = rses.list_protocols(session, rse)
+    if not protocols:
+        raise RSEProtocolNotSupported(f"No protocols found for RSE {rse}")
+    return json_response(protocols)
+
+
+@bp.get("/<rse>/protocols/<scheme>")
+@doc("The RSE as ``GET /rses/{rse}`` shows it, with only the protocols of one scheme")
+def get_protocol(rse: str, scheme: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "read")
+        detail = rse_detail(session, rse)
+    detail["protocols"] = [p for p in detail["protocols"] if p["scheme"] == scheme]
+    if not detail["protocols"]:
+        raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {shown(scheme)}")
+    return json_response(detail)
 
 
 _PROTOCOL_BODY = schema_object(
@@ -169,6 +189,40 @@ def add_protocol(rse: str, scheme: str) -> Response:
         authorize(session, "add_protocol", rse=rse)
         rses.add_protocol(session, rse, {**body, "scheme": scheme})
     return created()
+
+
+@bp.put("/<rse>/protocols/<scheme>")
+@bp.put("/<rse>/protocols/<scheme>/<hostname>")
+@bp.put("/<rse>/protocols/<scheme>/<hostname>/<int:port>")
+@doc("Change protocols of a scheme (optionally of one host and port)", body=_PROTOCOL_BODY)
+def update_protocol(rse: str, scheme: str, hostname: str | None = None, port: int | None = None) -> Response:
+    body = json_object()
+    with unit_of_work() as session:
+        authorize(session, "update_protocol", rse=rse)
+        rses.update_protocol(session, rse, scheme, hostname, port, body)
+    return done()
+
+
+@bp.get("/<rse>/lfns2pfns")
+@doc("PFNs for ``lfn=scope:name`` parameters, by the RSE's algorithm (``scheme``, ``domain``, ``operation``)")
+def lfns2pfns(rse: str) -> Response:
+    lfns = [_lfn(text) for text in request.args.getlist("lfn")]
+    operation = request.args.get("operation", "write")
+    domain = request.args.get("domain", "wan")
+    scheme = request.args.get("scheme")
+    with unit_of_work() as session:
+        authorize(session, "read")
+        detail = rse_detail(session, rse)
+    record = select_protocol(detail["protocols"], operation, domain, [scheme] if scheme else None)
+    protocol = create_protocol(record, lfn2pfn_algorithm=detail["lfn2pfn_algorithm"])
+    return json_response(protocol.lfns2pfns(lfns))
+
+
+def _lfn(text: str) -> dict[str, str]:
+    scope, sep, name = text.partition(":")
+    if not sep or not scope or not name:
+        raise InvalidPath(f"LFN in invalid format: {shown(text)} (expected scope:name)")
+    return {"scope": scope, "name": name}
 
 
 @bp.delete("/<rse>/protocols/<scheme>")

@@ -4,6 +4,10 @@ The gfal2 bindings are imported and the context created on first use, for two re
 that never talk to grid storage need not have gfal2, and davix reads ``X509_CERT_DIR`` when the
 context is created, so the CA directory must be set before that moment. A gfal2 context is not
 thread-safe: use one protocol instance per thread.
+
+gfal2 opens a ``file://`` PFN's path as it is (no percent-decoding) and follows symbolic links, so
+for that scheme every operation first runs the POSIX protocol's confinement checks on that same
+path (``datamgmt.rse.confine``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from datamgmt.exceptions import ConfigurationError, SourceNotFound, StorageError
 from datamgmt.rse.checksum import require_supported
+from datamgmt.rse.confine import Access, confined_file_path
 from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
 
 ENOENT = 2
@@ -82,8 +87,14 @@ class GfalProtocol(Protocol):
             self._context = context
         return self._context
 
-    def stat(self, pfn: str) -> StatResult:
+    def _confine(self, pfn: str, access: Access = "read") -> None:
+        """Check that ``pfn`` lies below the prefix; for ``file://`` also on the real file system."""
         self._split_pfn(pfn)
+        if self.record.scheme == "file":
+            confined_file_path(pfn, self.record.prefix, access)
+
+    def stat(self, pfn: str) -> StatResult:
+        self._confine(pfn)
         with _gfal_errors(f"stat {pfn}"):
             info = self.context.stat(pfn)
         if stat_mode.S_ISDIR(info.st_mode):
@@ -101,7 +112,7 @@ class GfalProtocol(Protocol):
             self.context.filecopy(params, source, target)
 
     def put(self, local_path: str, pfn: str, progress_callback: ProgressCallback | None = None) -> None:
-        self._split_pfn(pfn)
+        self._confine(pfn, "write")
         if not os.path.isfile(local_path):
             raise SourceNotFound(f"put {local_path}: no such local file")
         self._copy("file://" + os.path.abspath(local_path), pfn, progress_callback)
@@ -109,23 +120,23 @@ class GfalProtocol(Protocol):
             progress_callback(os.path.getsize(local_path))
 
     def get(self, pfn: str, local_path: str, progress_callback: ProgressCallback | None = None) -> None:
-        self._split_pfn(pfn)
+        self._confine(pfn)
         self._copy(pfn, "file://" + os.path.abspath(local_path), progress_callback)
         if progress_callback:
             progress_callback(os.path.getsize(local_path))
 
     def delete(self, pfn: str) -> None:
-        self._split_pfn(pfn)
+        self._confine(pfn, "delete")
         with _gfal_errors(f"delete {pfn}"):
             self.context.unlink(pfn)
 
     def rename(self, pfn: str, new_pfn: str) -> None:
-        self._split_pfn(pfn)
-        self._split_pfn(new_pfn)
+        self._confine(pfn, "delete")
+        self._confine(new_pfn, "write")
         with _gfal_errors(f"rename {pfn} -> {new_pfn}"):
             self.context.rename(pfn, new_pfn)
 
     def checksum(self, pfn: str, algorithm: str) -> str:
-        self._split_pfn(pfn)
+        self._confine(pfn)
         with _gfal_errors(f"checksum {pfn}"):
             return str(self.context.checksum(pfn, require_supported(algorithm).upper())).lower()

@@ -1,6 +1,9 @@
 """Storage on a locally mounted file system, in pure Python.
 
-PFNs are ``file:///prefix/path`` (``file://localhost/...`` too) or bare absolute paths.
+PFNs are ``file:///prefix/path`` (``file://localhost/...`` too) or bare absolute paths, used as they
+are: no percent-decoding. Every operation is confined to the prefix on the real file system
+(``datamgmt.rse.confine``): reads only reach files whose real path is below the prefix, and writes
+and deletes never go through a symbolic link.
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from datamgmt.exceptions import InvalidPath, SourceNotFound, StorageError
+from datamgmt.exceptions import SourceNotFound, StorageError
 from datamgmt.rse.checksum import CHUNK_SIZE, checksum_of, read_chunks
-from datamgmt.rse.lfn2pfn import path_below_prefix
+from datamgmt.rse.confine import Access, confined_file_path
 from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
 
 
@@ -46,20 +49,9 @@ class PosixProtocol(Protocol):
     def base_url(self) -> str:
         return "file://"
 
-    def local_path(self, pfn: str) -> str:
-        """The file-system path of ``pfn``, checked to lie below the prefix."""
-        path = pfn
-        for start in ("file://localhost/", "file:///"):
-            if pfn.lower().startswith(start):
-                path = pfn[len(start) - 1 :]
-                break
-        else:
-            if "://" in pfn:
-                raise InvalidPath(f"PFN {pfn!r} is neither a file:// URL on this host nor a local path")
-        if not path.startswith("/"):
-            raise InvalidPath(f"PFN {pfn!r} is not an absolute path")
-        path_below_prefix(self.record.prefix, path)
-        return path
+    def local_path(self, pfn: str, access: Access = "read") -> str:
+        """The file-system path of ``pfn``, confined to the prefix for ``access`` (``datamgmt.rse.confine``)."""
+        return confined_file_path(pfn, self.record.prefix, access)
 
     def stat(self, pfn: str) -> StatResult:
         path = self.local_path(pfn)
@@ -70,32 +62,37 @@ class PosixProtocol(Protocol):
         return StatResult(size=info.st_size)
 
     def put(self, local_path: str, pfn: str, progress_callback: ProgressCallback | None = None) -> None:
-        self._transfer(local_path, self.local_path(pfn), progress_callback, f"put {local_path} -> {pfn}")
+        what = f"put {local_path} -> {pfn}"
+        with _os_errors(what), open(local_path, "rb") as source_file:
+            target = self.local_path(pfn, "write")
+            with _open_no_follow(target) as target_file:
+                _copy(source_file, target_file, progress_callback)
 
     def get(self, pfn: str, local_path: str, progress_callback: ProgressCallback | None = None) -> None:
-        self._transfer(self.local_path(pfn), local_path, progress_callback, f"get {pfn} -> {local_path}")
-
-    @staticmethod
-    def _transfer(source: str, target: str, progress_callback: ProgressCallback | None, what: str) -> None:
-        with _os_errors(what), open(source, "rb") as source_file:
-            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
-            with open(target, "wb") as target_file:
+        with _os_errors(f"get {pfn} -> {local_path}"), open(self.local_path(pfn), "rb") as source_file:
+            os.makedirs(os.path.dirname(os.path.abspath(local_path)), exist_ok=True)
+            with open(local_path, "wb") as target_file:
                 _copy(source_file, target_file, progress_callback)
 
     def delete(self, pfn: str) -> None:
-        path = self.local_path(pfn)
+        path = self.local_path(pfn, "delete")
         with _os_errors(f"delete {pfn}"):
             os.unlink(path)
 
     def rename(self, pfn: str, new_pfn: str) -> None:
-        source, target = self.local_path(pfn), self.local_path(new_pfn)
+        source = self.local_path(pfn, "delete")
         with _os_errors(f"rename {pfn} -> {new_pfn}"):
             if not os.path.exists(source):
                 raise FileNotFoundError(2, "No such file or directory", source)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
+            target = self.local_path(new_pfn, "write")
             os.replace(source, target)
 
     def checksum(self, pfn: str, algorithm: str) -> str:
         path = self.local_path(pfn)
         with _os_errors(f"checksum {pfn}"):
             return checksum_of(read_chunks(path), algorithm)
+
+
+def _open_no_follow(path: str) -> BinaryIO:
+    """``open(path, "wb")``, except that a link put in the final component after our check fails (ELOOP)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666), "wb")
