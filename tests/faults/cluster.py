@@ -105,22 +105,27 @@ class Managed:
             os.kill(self.pid, signal.SIGKILL)
             self.process.wait()  # type: ignore[union-attr]
 
+    def terminate(self) -> None:
+        """Ask it to finish its batch and exit (SIGTERM to its group); :meth:`stop` waits for it."""
+        if self.process is not None:
+            self.stopped = True
+            if self.alive():
+                os.killpg(self.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM (finish the batch, then exit), SIGKILL after ``timeout``; the group goes with it."""
+        """SIGTERM, then SIGKILL after ``timeout``; nothing of its group outlives it."""
         if self.process is None:
             return
-        self.stopped = True
-        if self.alive():
-            os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.pid, signal.SIGKILL)
-                self.process.wait()
-        try:  # gunicorn workers, copies in flight: nothing of the group outlives the cluster
+        self.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # gunicorn workers, copies in flight
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self.process.wait()
 
 
 def children(pid: int) -> list[int]:
@@ -180,13 +185,12 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        for managed in [*self.daemons.values(), self.api, self.fts]:
-            if managed is not None:
-                managed.stop()
-
-    def stop_daemons(self) -> None:
-        for daemon in self.daemons.values():
-            daemon.stop()
+        """Stop everything at once: each process gets SIGTERM first, then is waited for in turn."""
+        managed = [m for m in (*self.daemons.values(), self.api, self.fts) if m is not None]
+        for process in managed:
+            process.terminate()
+        for process in managed:
+            process.stop()
 
     def dead_daemons(self) -> list[str]:
         """Daemons that exited on their own (a daemon must survive faults without a restart)."""
