@@ -32,6 +32,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "base_url": "",
         "workers": "2",
         "stream_batch": "1000",
+        "health_daemons": "",
     },
     "auth": {
         "token_lifetime": "3600",

@@ -16,6 +16,8 @@ class DatamgmtError(Exception):
     #: The ``ExceptionClass`` sent over REST; defaults to the Python class name.
     rucio_name: str | None = None
     default_message: str = "An unknown error occurred"
+    #: For transient failures: the seconds after which repeating the call may succeed (``Retry-After``).
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
@@ -278,6 +280,23 @@ class UnsupportedRequestedContentType(DatamgmtError):
 class DatabaseException(DatamgmtError):
     status = 500
     default_message = "Database exception"
+
+
+class DatabaseUnavailable(DatabaseException):
+    """The database could not be reached, or dropped the connection, during a unit of work.
+
+    ``retriable`` says the unit can be run again at once on a fresh connection without any
+    risk of doing it twice: no statement of it had run, or it only read.
+    """
+
+    status = 503
+    rucio_name = "DatabaseException"
+    default_message = "The database is unavailable; retry the request"
+    retry_after = 1
+
+    def __init__(self, message: str | None = None, retriable: bool = False) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class ServiceUnavailable(DatamgmtError):

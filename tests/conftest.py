@@ -1,5 +1,13 @@
 """Shared fixtures: a migrated catalogue on SQLite, or on PostgreSQL when
-``DATAMGMT_TEST_DB_URL`` points at one, cleaned between tests."""
+``DATAMGMT_TEST_DB_URL`` points at one, cleaned between tests.
+
+Every test that used the catalogue is held to its invariants: after the test, the
+checker of :mod:`datamgmt.core.invariants` runs on what the test committed, and any
+violation fails the test (at teardown, with the report).  A test that damages the
+catalogue on purpose says so with ``@pytest.mark.corrupts_catalogue("invariant", ...)``,
+naming the invariants it breaks (no names: the check is skipped altogether).
+``DATAMGMT_TEST_CHECK=report`` only prints the reports, ``off`` skips the check.
+"""
 
 from __future__ import annotations
 
@@ -71,14 +79,47 @@ def clean_catalogue(url: str) -> None:
                 conn.execute(table.delete())
 
 
+CORRUPTS = "corrupts_catalogue"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{CORRUPTS}(*invariants): the test breaks these invariants on purpose (none named: all)"
+    )
+
+
+def check_after_test(url: str, request: pytest.FixtureRequest) -> None:
+    """Fail the test whose committed catalogue violates an invariant (see the module docstring)."""
+    mode = os.environ.get("DATAMGMT_TEST_CHECK", "fail")
+    marker = request.node.get_closest_marker(CORRUPTS)
+    if mode == "off" or (marker is not None and not marker.args):
+        return
+    from datamgmt.core.db.session import transaction
+    from datamgmt.core.invariants import check_catalogue
+
+    with transaction(url, read_only=True) as session:
+        report = check_catalogue(session)
+    broken_on_purpose = set(marker.args) if marker is not None else set()
+    report.violations = [v for v in report.violations if v.invariant not in broken_on_purpose]
+    if report.ok:
+        return
+    message = f"the test left a catalogue that violates its invariants:\n{report.render()}"
+    if mode == "report":
+        print(f"\n{request.node.nodeid}: {message}")
+        return
+    pytest.fail(message, pytrace=False)
+
+
 @pytest.fixture
-def db(db_url: str) -> str:
-    """An empty catalogue, with no RSE expression results cached from earlier tests."""
+def db(db_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty catalogue, with no RSE expression results cached from earlier tests; checked
+    against the invariants after the test."""
     from datamgmt.core.expression import invalidate_cache
 
     clean_catalogue(db_url)
     invalidate_cache()
-    return db_url
+    yield db_url
+    check_after_test(db_url, request)
 
 
 @pytest.fixture

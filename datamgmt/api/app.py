@@ -15,6 +15,7 @@ from pathlib import Path
 from flask import Blueprint, Flask
 
 from datamgmt.api import auth
+from datamgmt.api.context import CatalogueFlask
 from datamgmt.api.errors import register_error_handlers
 from datamgmt.api.metrics import install_metrics
 from datamgmt.api.openapi import install_openapi
@@ -25,7 +26,7 @@ from datamgmt.config import PROJECT_ROOT, Config, get_config
 def create_app(config: Config | None = None, database_url: str | None = None) -> Flask:
     """A ready app; ``database_url`` overrides ``[database] url`` (tests, benchmarks)."""
     config = config or get_config()
-    app = Flask("datamgmt", static_folder=None)
+    app = CatalogueFlask("datamgmt", static_folder=None)
     app.config.update(
         DATABASE_URL=database_url or config.get("database", "url"),
         STREAM_BATCH=max(1, config.get_int("api", "stream_batch")),

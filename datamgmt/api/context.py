@@ -1,17 +1,31 @@
-"""Per-request state: the catalogue transaction, the issuer, and the permission check."""
+"""Per-request state: the catalogue transaction, the issuer, and the permission check.
+
+A request whose database connection was lost is repeated here, once, when that is safe:
+:class:`CatalogueFlask` runs the request's authentication or its view a second time if the
+unit of work that failed is ``retriable`` (its connection was lost before it had run a
+statement, or it only read) and no other unit of that step has committed a write.
+Anything else is the 503 with ``Retry-After`` that :mod:`datamgmt.api.errors` answers,
+and the client decides.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import transaction
 from datamgmt.core.permission import has_permission
-from datamgmt.exceptions import AccessDenied
+from datamgmt.exceptions import AccessDenied, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: ``g`` flag: a unit of work of the current step committed a write, so repeating the step could repeat it.
+_WROTE = "datamgmt_wrote"
 
 
 @contextmanager
@@ -25,6 +39,30 @@ def unit_of_work(read_only: bool | None = None) -> Iterator[Session]:
         read_only = request.method in ("GET", "HEAD")
     with transaction(current_app.config.get("DATABASE_URL"), read_only=read_only) as session:
         yield session
+    if not read_only:
+        setattr(g, _WROTE, True)
+
+
+def once_more_if_safe(step: Callable[[], T]) -> T:
+    """Run a request step; after a retriable database drop, run it once more on a fresh connection."""
+    g.pop(_WROTE, None)
+    try:
+        return step()
+    except DatabaseUnavailable as exc:
+        if not exc.retriable or g.get(_WROTE):
+            raise
+        log.warning("request %s: %s; repeating it once", g.get("request_id", "-"), exc.message)
+        return step()
+
+
+class CatalogueFlask(Flask):
+    """Flask whose authentication and view steps survive one dropped database connection."""
+
+    def preprocess_request(self) -> Any:
+        return once_more_if_safe(super().preprocess_request)
+
+    def dispatch_request(self) -> Any:
+        return once_more_if_safe(super().dispatch_request)
 
 
 def issuer() -> str | None:

@@ -3,7 +3,9 @@
 The stock client reads ``ExceptionClass``/``ExceptionMessage`` from the JSON body and
 then from the headers, and re-raises the class by name, so both carry the same pair.
 Nothing unexpected ever reaches the client as a stack trace: it is logged with the
-request id and answered with a generic 500.
+request id and answered with a generic 500.  A transient failure (an error with a
+``retry_after``, such as a lost database connection) is a 503 with ``Retry-After``, which
+tells clients that repeating the call later is the cure.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from flask import Flask, Response, g
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from datamgmt.exceptions import DatamgmtError
+from datamgmt.core.db.session import is_unavailable
+from datamgmt.exceptions import DatabaseUnavailable, DatamgmtError
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +52,16 @@ def _http_error(exc: HTTPException) -> Response:
 
 
 def _known_error(exc: DatamgmtError) -> Response:
-    return error_response(exc.status, exc.error_class, exc.message)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    if exc.status >= 500:
+        log.warning("request %s failed: %s: %s", getattr(g, "request_id", "-"), exc.error_class, exc.message)
+    return error_response(exc.status, exc.error_class, exc.message, headers)
 
 
 def _unexpected_error(exc: Exception) -> Response:
+    if is_unavailable(exc):
+        # The database failed outside a unit of work (a stream being read): as transient as inside one.
+        return _known_error(DatabaseUnavailable(f"The database is unavailable ({type(exc).__name__})"))
     request_id = getattr(g, "request_id", "-")
     log.exception("request %s failed unexpectedly", request_id)
     error_class = "DatabaseException" if isinstance(exc, SQLAlchemyError) else "RucioException"

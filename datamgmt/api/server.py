@@ -1,8 +1,14 @@
-"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``."""
+"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``.
+
+With ``--embedded`` the same process tree also runs the daemons: a supervisor thread in the
+gunicorn master keeps one daemon child alive (see :mod:`datamgmt.embedded`), and ``/health``
+expects every embedded daemon's heartbeat.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import runpy
 from pathlib import Path
 from typing import Any
@@ -50,9 +56,11 @@ def main(host: str | None, port: int | None, workers: int | None, embedded: bool
     if not embedded:
         GunicornServer(overrides).run()
         return
-    from datamgmt.embedded import DaemonSupervisor, ensure_local_rses
+    from datamgmt.embedded import EMBEDDED_DAEMONS, DaemonSupervisor, ensure_local_rses
 
     ensure_local_rses(Path(config.get("storage", "root")))
+    # /health (in the gunicorn workers, which inherit the environment) expects these daemons.
+    os.environ.setdefault("DATAMGMT_API_HEALTH_DAEMONS", ",".join(EMBEDDED_DAEMONS))
     supervisor = DaemonSupervisor()
     supervisor.start()
     try:

@@ -4,12 +4,16 @@ Everything the area mixins need is here, so each of them is a list of one-line R
 The wire format is Rucio's (``reference/rucio_rest.md``): the token travels in
 ``X-Rucio-Auth-Token``, lists are ``application/x-json-stream`` (one JSON document per line)
 and errors name their class in ``ExceptionClass``.
+
+A 503 (the server lost its database, or is restarting) is retried a bounded number of
+times, after the ``Retry-After`` the server sent (capped) or a doubling back-off.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,9 @@ JSON = "application/json"
 JSON_STREAM = "application/x-json-stream"
 TOKEN_HEADER = "X-Rucio-Auth-Token"
 TIMEOUT = (10, 300)
+#: Repeats of a call answered 503, and the longest wait between them that we honour (seconds).
+UNAVAILABLE_RETRIES = 3
+MAX_RETRY_WAIT = 30.0
 
 
 def did_path(scope: str, name: str) -> str:
@@ -53,6 +60,16 @@ def error_from_response(response: requests.Response) -> DatamgmtError:
             "HTTPError", f"{request.method} {request.path_url} answered {response.status_code} {response.reason}"
         )
     return _error_named(cls_name, message)
+
+
+def retry_wait(response: requests.Response, attempt: int) -> float:
+    """How long to wait before repeating a 503: ``Retry-After`` in seconds, else (absent, or an
+    HTTP date) 1, 2, 4... seconds by attempt; never more than MAX_RETRY_WAIT."""
+    try:
+        wait = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        wait = 2.0**attempt
+    return min(MAX_RETRY_WAIT, max(0.0, wait))
 
 
 def _error_named(cls_name: str, message: str | None) -> DatamgmtError:
@@ -143,18 +160,23 @@ class Transport:
         stream: bool = False,
     ) -> requests.Response:
         data = None if body is None else json.dumps(body)
-        try:
-            response = self.session.request(
-                method,
-                self.config.url + path,
-                data=data,
-                params=params,
-                headers=dict(headers or {}),
-                stream=stream,
-                timeout=TIMEOUT,
-            )
-        except requests.ConnectionError as error:
-            raise ServiceUnavailable(f"Cannot reach {self.config.url}: {error}") from error
+        for attempt in range(UNAVAILABLE_RETRIES + 1):
+            try:
+                response = self.session.request(
+                    method,
+                    self.config.url + path,
+                    data=data,
+                    params=params,
+                    headers=dict(headers or {}),
+                    stream=stream,
+                    timeout=TIMEOUT,
+                )
+            except requests.ConnectionError as error:
+                raise ServiceUnavailable(f"Cannot reach {self.config.url}: {error}") from error
+            if response.status_code != 503 or attempt == UNAVAILABLE_RETRIES:
+                break
+            response.close()
+            time.sleep(retry_wait(response, attempt))
         if response.status_code >= 400:
             with response:
                 raise error_from_response(response)

@@ -2,15 +2,17 @@
 
 Work claiming does not depend on heartbeats (leases decide ownership, see
 :mod:`datamgmt.core.claim`); heartbeats tell operators and tests which workers are alive,
-and let a daemon know how many peers share its queue.  A worker only ever writes its own
+let a daemon know how many peers share its queue, and feed the API's ``/health``.  A worker only ever writes its own
 row, so the upsert is a plain UPDATE-then-INSERT with no race between workers.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Heartbeat
@@ -56,3 +58,28 @@ def live_workers(session: Session, daemon: str, timeout_seconds: int) -> list[st
 def die(session: Session, daemon: str, worker_id: str) -> None:
     """Remove a worker's row on graceful exit."""
     session.execute(delete(Heartbeat).where(Heartbeat.daemon == daemon, Heartbeat.worker_id == worker_id))
+
+
+@dataclass(frozen=True)
+class Liveness:
+    """What the heartbeats say about one daemon: its newest beat and its workers beating now."""
+
+    daemon: str
+    last_beat: datetime | None
+    live_workers: int
+
+    @property
+    def alive(self) -> bool:
+        return self.live_workers > 0
+
+
+def liveness(session: Session, daemons: Sequence[str], timeout_seconds: int) -> dict[str, Liveness]:
+    """Each of ``daemons`` (all that have heartbeats when empty): alive when a worker beat
+    within ``timeout_seconds``.  One grouped query."""
+    since = utcnow() - timedelta(seconds=timeout_seconds)
+    fresh = func.sum(case((Heartbeat.updated_at >= since, 1), else_=0))
+    query = select(Heartbeat.daemon, func.max(Heartbeat.updated_at), fresh).group_by(Heartbeat.daemon)
+    if daemons:
+        query = query.where(Heartbeat.daemon.in_(list(daemons)))
+    found = {name: Liveness(name, last, int(live or 0)) for name, last, live in session.execute(query)}
+    return {name: found.get(name, Liveness(name, None, 0)) for name in (daemons or sorted(found))}

@@ -7,6 +7,19 @@ chunked key lists or correlated EXISTS, never a statement per file.
 
 A rule's state is a function of its counters (:func:`settle_rules`), updated in the same
 transaction as its locks, as Rucio does, so no daemon ever has to scan locks to know it.
+
+Locks and the reaper (:mod:`datamgmt.core.deletion`).  The reaper first only *leases* an
+unlocked replica; a lock taken then is Rucio's resurrection: the replica keeps its state,
+the lock is OK, ``lock_cnt`` rises and the lease is dropped, so the reaper's confirmation
+(which wants ``lock_cnt = 0`` and its own lease) fails and the file is never touched.  Once
+the reaper has confirmed, the replica is BEING_DELETED and its file may already be gone, so
+a lock never counts on it: the replica is re-created by transfer (COPYING, a REPLICATING
+lock and a QUEUED request that may not start before the reaper's lease ends, so a late
+physical delete cannot remove the new copy), or, with no source, becomes UNAVAILABLE under
+a STUCK lock; the reaper's conditional catalogue delete then leaves the row alone.  To
+decide on current states, the target replica rows are re-read under a row lock (PostgreSQL
+``FOR UPDATE``, in key order; SQLite writers hold the database lock) right before the
+decision, so a confirmation that committed after the caller loaded the replicas is seen.
 """
 
 from __future__ import annotations
@@ -15,6 +28,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +55,7 @@ from datamgmt.core.db.constants import (
     RuleState,
 )
 from datamgmt.core.db.models import DatasetLock, Distance, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import chunks
 from datamgmt.core.message import add_messages
@@ -84,6 +99,10 @@ class WantedLock:
 
 #: (scope, name) -> {rse_id: state} for every replica of the files concerned.
 ReplicaMap = Mapping[DIDKey, Mapping[str, ReplicaState]]
+#: (scope, name, rse_id) -> when the reaper's lease on a BEING_DELETED replica ends.
+DeletionLeases = Mapping[tuple[str, str, str], datetime]
+#: Replica state -> RSE -> files whose existing replicas move to that state.
+ReplicaMoves = Mapping[ReplicaState, Mapping[str, list[DIDKey]]]
 
 
 def load_replicas(session: Session, file_keys: Any) -> dict[DIDKey, dict[str, ReplicaState]]:
@@ -119,11 +138,53 @@ def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values
             )
 
 
+def _pin_targets(session: Session, wanted: Sequence[WantedLock], replicas: ReplicaMap) -> tuple[ReplicaMap, DeletionLeases]:
+    """Lock the replica rows that ``wanted`` lands on and re-read them (see the module docstring).
+
+    Returns ``replicas`` with those targets' current states (a row the reaper dropped since
+    is gone from it) and, for targets being deleted, when the reaper's lease on them ends.
+    """
+    by_rse: dict[str, set[DIDKey]] = defaultdict(set)
+    for lock in wanted:
+        by_rse[lock.rse_id].add((lock.scope, lock.name))
+    fresh: dict[DIDKey, Mapping[str, ReplicaState]] = dict(replicas)
+    targets = {key for keys in by_rse.values() for key in keys}
+    copied: dict[DIDKey, dict[str, ReplicaState]] = {key: dict(replicas.get(key, {})) for key in targets}
+    for rse_id, keys in by_rse.items():
+        for key in keys:
+            copied[key].pop(rse_id, None)
+    leases: dict[tuple[str, str, str], datetime] = {}
+    for rse_id in sorted(by_rse):
+        for part in chunks(sorted(by_rse[rse_id])):
+            query = (
+                select(Replica.scope, Replica.name, Replica.state, Replica.claimed_until)
+                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .order_by(Replica.scope, Replica.name)
+            )
+            if is_postgresql(session):
+                query = query.with_for_update()
+            for scope, name, state, until in session.execute(query):
+                copied[(scope, name)][rse_id] = state
+                if state == ReplicaState.BEING_DELETED and until is not None:
+                    leases[(scope, name, rse_id)] = until
+    fresh.update(copied)
+    return fresh, leases
+
+
+def _move_replicas(session: Session, moves: ReplicaMoves) -> None:
+    """Set existing replicas to the states :meth:`TransferQueue.decide` chose; one taken over
+    from the reaper leaves its hands (the lease is dropped)."""
+    for state, keys_by_rse in moves.items():
+        _per_rse(session, keys_by_rse, state=state, claimed_by=None, claimed_until=None)
+
+
 class TransferQueue:
     """Requests (with ranked sources) being assembled for one bulk INSERT."""
 
-    def __init__(self, session: Session, rule: Rule, dest_rse_ids: Iterable[str], allowed_sources: set[str] | None):
+    def __init__(self, session: Session, rule: Rule, dest_rse_ids: Iterable[str], allowed_sources: set[str] | None,
+                 leases: DeletionLeases | None = None):
         self.rule = rule
+        self.leases = leases or {}
         self.rankings = source_rankings(session, dest_rse_ids)
         self.allowed = allowed_sources
         self.requests: list[dict[str, Any]] = []
@@ -135,13 +196,14 @@ class TransferQueue:
         return [r for r, s in replicas.items()
                 if s == ReplicaState.AVAILABLE and r != dest and (self.allowed is None or r in self.allowed)]
 
-    def add(self, lock: WantedLock, sources: Sequence[str]) -> None:
+    def add(self, lock: WantedLock, sources: Sequence[str], not_before: datetime | None = None) -> None:
         request_id = new_id()
         self.requests.append({
             "id": request_id, "scope": lock.scope, "name": lock.name, "dest_rse_id": lock.rse_id,
             "rule_id": self.rule.id, "activity": self.rule.activity, "bytes": lock.bytes, "md5": lock.md5,
             "adler32": lock.adler32, "account": self.rule.account, "priority": self.rule.priority,
             "state": RequestState.QUEUED, "attributes": self.attributes, "retry_count": 0,
+            "not_before": not_before,
         })
         for source in sources:
             self.sources.append({
@@ -150,19 +212,25 @@ class TransferQueue:
                 "ranking": self.rankings.get((source, lock.rse_id), -UNKNOWN_DISTANCE),
             })
 
-    def decide(self, lock: WantedLock, present: Mapping[str, ReplicaState]) -> tuple[LockState, bool]:
-        """The state of a lock on ``lock.rse_id`` given the file's replicas, and whether a
-        transfer was queued (the replica must become COPYING)."""
+    def decide(self, lock: WantedLock, present: Mapping[str, ReplicaState]) -> tuple[LockState, ReplicaState | None]:
+        """The state of a lock on ``lock.rse_id`` given the file's replicas, and the state its
+        replica there must take (None: it stays as it is).
+
+        A BEING_DELETED replica may already be gone from storage, so it counts as missing:
+        with a source it is copied again (COPYING), by a request that starts no earlier than
+        the reaper's lease ends; without one it is UNAVAILABLE under a STUCK lock.
+        """
         current = present.get(lock.rse_id)
         if current in IN_PLACE:
-            return LockState.OK, False
+            return LockState.OK, None
         if current == ReplicaState.COPYING:
-            return LockState.REPLICATING, False
+            return LockState.REPLICATING, None
         sources = self.sources_of(present, lock.rse_id)
         if not sources:
-            return LockState.STUCK, False
-        self.add(lock, sources)
-        return LockState.REPLICATING, True
+            missing = current is None or current == ReplicaState.BEING_DELETED
+            return LockState.STUCK, ReplicaState.UNAVAILABLE if missing else None
+        self.add(lock, sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)))
+        return LockState.REPLICATING, ReplicaState.COPYING
 
     def write(self, session: Session) -> None:
         if self.requests:
@@ -179,32 +247,34 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
     unavailable) replica gives an OK lock; a COPYING one a REPLICATING lock riding on its
     transfer; otherwise, with an AVAILABLE source elsewhere (within ``allowed_sources``), a
     REPLICATING lock, the replica set or created COPYING, and a QUEUED request whose sources
-    are ranked by distance; without a source, a STUCK lock on an UNAVAILABLE replica.
+    are ranked by distance; without a source, a STUCK lock on an UNAVAILABLE replica.  A
+    BEING_DELETED replica counts as missing, and a replica the reaper has only leased is
+    taken back (see the module docstring).
     Returns the locks created by state; the rule's counters and state are already updated.
     """
     now = utcnow()
-    transfers = TransferQueue(session, rule, {w.rse_id for w in wanted}, allowed_sources)
+    fresh, leases = _pin_targets(session, wanted, replicas)
+    transfers = TransferQueue(session, rule, {w.rse_id for w in wanted}, allowed_sources, leases)
     lock_rows: list[dict[str, Any]] = []
     new_replicas: list[dict[str, Any]] = []
     locked_existing: dict[str, list[DIDKey]] = defaultdict(list)
-    to_copying: dict[str, list[DIDKey]] = defaultdict(list)
+    moves: dict[ReplicaState, dict[str, list[DIDKey]]] = defaultdict(lambda: defaultdict(list))
     states: Counter[LockState] = Counter()
     usage: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for lock in wanted:
         key = (lock.scope, lock.name)
-        present = replicas.get(key, {})
-        current = present.get(lock.rse_id)
-        state, needs_copy = transfers.decide(lock, present)
-        if current is not None and needs_copy:
-            to_copying[lock.rse_id].append(key)
-        elif current is None and state != LockState.OK:
+        present = fresh.get(key, {})
+        state, becomes = transfers.decide(lock, present)
+        if lock.rse_id not in present:
             new_replicas.append({
                 "scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "bytes": lock.bytes,
                 "adler32": lock.adler32, "md5": lock.md5, "lock_cnt": 1, "tombstone": None,
-                "state": ReplicaState.COPYING if needs_copy else ReplicaState.UNAVAILABLE, "accessed_at": now,
+                "state": becomes, "accessed_at": now,
             })
-        if current is not None:
+        else:
             locked_existing[lock.rse_id].append(key)
+            if becomes is not None:
+                moves[becomes][lock.rse_id].append(key)
         states[state] += 1
         charged = usage[lock.rse_id]
         charged[0] += 1
@@ -222,8 +292,9 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
             new_by_rse[row["rse_id"]][1] += row["bytes"]
         for rse_id, (files, nbytes) in new_by_rse.items():
             record_rse_delta(session, rse_id, files, nbytes)
-    _per_rse(session, locked_existing, lock_cnt=Replica.lock_cnt + 1, tombstone=None)
-    _per_rse(session, to_copying, state=ReplicaState.COPYING)
+    _per_rse(session, locked_existing, lock_cnt=Replica.lock_cnt + 1, tombstone=None,
+             claimed_by=None, claimed_until=None)
+    _move_replicas(session, moves)
     transfers.write(session)
     change_usage(session, {(rule.account, rse_id): (f, b) for rse_id, (f, b) in usage.items()})
     add_to_counters(session, {rule.id: states})
@@ -297,16 +368,17 @@ def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock],
     """Give the rule's STUCK locks on ``stuck`` another chance where they stand: OK if the
     replica arrived meanwhile, REPLICATING with a new request if a source exists now.
     Returns how many locks left STUCK."""
-    transfers = TransferQueue(session, rule, {w.rse_id for w in stuck}, allowed_sources)
+    fresh, leases = _pin_targets(session, stuck, replicas)
+    transfers = TransferQueue(session, rule, {w.rse_id for w in stuck}, allowed_sources, leases)
     moved: dict[LockState, dict[str, list[DIDKey]]] = {s: defaultdict(list) for s in LockState}
-    to_copying: dict[str, list[DIDKey]] = defaultdict(list)
+    replica_moves: dict[ReplicaState, dict[str, list[DIDKey]]] = defaultdict(lambda: defaultdict(list))
     for lock in stuck:
         key = (lock.scope, lock.name)
-        state, needs_copy = transfers.decide(lock, replicas.get(key, {}))
+        state, becomes = transfers.decide(lock, fresh.get(key, {}))
         moved[state][lock.rse_id].append(key)
-        if needs_copy:
-            to_copying[lock.rse_id].append(key)
-    _per_rse(session, to_copying, state=ReplicaState.COPYING)
+        if becomes is not None:
+            replica_moves[becomes][lock.rse_id].append(key)
+    _move_replicas(session, replica_moves)
     transfers.write(session)
     deltas: Counter[LockState] = Counter()
     for state in (LockState.OK, LockState.REPLICATING):

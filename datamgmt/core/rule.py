@@ -77,6 +77,8 @@ from datamgmt.exceptions import (
 
 DIDKey = tuple[str, str]
 DEFAULT_ACTIVITY = "User Subscriptions"
+#: How long a softly deleted rule (``DELETE /rules/{id}``) lives on, as in Rucio.
+SOFT_DELETE_GRACE = timedelta(hours=1)
 #: Errors of planning that leave an asynchronous rule SUSPENDED or a repaired rule STUCK.
 PLACEMENT_ERRORS = (InsufficientAccountLimit, InsufficientTargetRSEs, RSEOverQuota, InvalidRSEExpression,
                     RSEWriteBlocked)
@@ -415,9 +417,12 @@ def deny_rule(session: Session, rule_id: str, reason: str | None = None) -> None
 
 # --- deletion and expiry ---------------------------------------------------------------------
 def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force: bool = False,
-                purge_replicas: bool | None = None) -> None:
-    """Remove a rule now, with its locks (see ``lock.release_locks``).
+                purge_replicas: bool | None = None, soft: bool = False) -> None:
+    """Remove a rule now, with its locks (see ``lock.release_locks``), or ``soft``ly.
 
+    A soft deletion, which is what Rucio's REST API does, only brings the rule's expiry
+    forward to at most :data:`SOFT_DELETE_GRACE` from now: the judge-cleaner removes it then,
+    and until then an owner who deleted by mistake can still extend it.
     A locked rule is refused unless ``force`` is given by an admin ``issuer``; a rule being
     moved (with a child rule) is refused: it goes once its child is OK.  ``purge_replicas``
     overrides the rule's own flag.
@@ -429,6 +434,10 @@ def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force
         raise UnsupportedOperation(f"The replication rule {rule_id} is being moved; it goes once its child is OK")
     if purge_replicas is not None:
         rule.purge_replicas = bool(purge_replicas)
+    if soft:
+        deadline = utcnow() + SOFT_DELETE_GRACE
+        rule.expires_at = deadline if rule.expires_at is None else min(rule.expires_at, deadline)
+        return
     purge_rule(session, rule)
 
 

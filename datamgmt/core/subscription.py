@@ -5,7 +5,8 @@ rules*, both stored as JSON text in Rucio's shapes (listings return them as JSON
 which is what the stock client parses).  Both are validated when written, so the
 transmogrifier only ever reads well-formed subscriptions.
 
-Filter keys (Rucio's semantics, ``re.match`` for every regular expression):
+Filter keys (Rucio's semantics: every regular expression is matched at the start of its text,
+as ``re.match`` does):
 
 * ``scope``: list of regular expressions on the DID's scope;
 * ``pattern`` / ``excluded_pattern``: regular expression the name must / must not match;
@@ -18,17 +19,23 @@ Filter keys (Rucio's semantics, ``re.match`` for every regular expression):
 :func:`match_new_dids` is the transmogrifier's work: one batch of DIDs with ``is_new`` set,
 one query for their metadata, matching in Python against the few active subscriptions,
 one ``add_rule`` per created rule, then ``is_new`` cleared for the whole batch.
+
+The expressions come from users and are matched against every new DID, so they are
+compiled with RE2 (``google-re2``), whose matching time is linear in the text: a pattern
+such as ``(a+)+$`` that makes a backtracking engine run for hours cannot stall the
+transmogrifier.  RE2 has no backreferences or lookaround; a filter that uses them (or
+that is too large to compile) is refused with InvalidObject when written.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import re2
 from sqlalchemy import or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
@@ -62,6 +69,11 @@ RULE_KEYS = frozenset({"copies", "rse_expression", "lifetime", "activity", "grou
 MAX_JSON = 4000
 MAX_NAME = 64
 UPDATABLE = ("filter", "replication_rules", "comments", "lifetime", "retroactive", "dry_run", "priority", "state")
+#: RE2's memory budget for one compiled expression (its default); a larger pattern is refused.
+REGEX_MAX_MEM = 8 << 20
+
+#: A compiled RE2 expression (``re2._Regexp``, which has ``re.Pattern``'s ``match``).
+Regex = Any
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -80,12 +92,12 @@ class Candidate:
 class Filter:
     """A validated, compiled subscription filter."""
 
-    scopes: tuple[re.Pattern[str], ...] = ()
-    pattern: re.Pattern[str] | None = None
-    excluded_pattern: re.Pattern[str] | None = None
+    scopes: tuple[Regex, ...] = ()
+    pattern: Regex | None = None
+    excluded_pattern: Regex | None = None
     did_types: frozenset[DIDType] = frozenset(COLLECTIONS)
     accounts: frozenset[str] | None = None
-    meta: tuple[tuple[str, tuple[re.Pattern[str] | int | float | bool, ...]], ...] = ()
+    meta: tuple[tuple[str, tuple[Regex | int | float | bool, ...]], ...] = ()
 
     def matches(self, did: Candidate) -> bool:
         if did.did_type not in self.did_types:
@@ -102,20 +114,33 @@ class Filter:
                    for key, wanted in self.meta)
 
 
-def _value_matches(wanted: re.Pattern[str] | int | float | bool, value: Value) -> bool:
-    if isinstance(wanted, re.Pattern):
-        return wanted.match(str(value)) is not None
-    # True == 1 to Python, never to a filter.
-    return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
+def _value_matches(wanted: Regex | int | float | bool, value: Value) -> bool:
+    if isinstance(wanted, int | float):
+        # True == 1 to Python, never to a filter.
+        return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
+    return wanted.match(str(value)) is not None
 
 
-def _regex(value: object, what: str) -> re.Pattern[str]:
+def _regex_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = REGEX_MAX_MEM
+    # A refused pattern is the user's error, reported to them; RE2 need not print it to stderr.
+    options.log_errors = False
+    return options
+
+
+def _regex(value: object, what: str) -> Regex:
+    """``value`` compiled by RE2; InvalidObject says why it cannot be (syntax, or a feature RE2 lacks)."""
     if not isinstance(value, str):
         raise InvalidObject(f"{what} must be a regular expression string, not {validation.shown(value)}")
     try:
-        return re.compile(value)
-    except re.error as exc:
-        raise InvalidObject(f"{what} {validation.shown(value)} is not a valid regular expression: {exc}") from exc
+        return re2.compile(value, _regex_options())
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise InvalidObject(
+            f"{what} {validation.shown(value)} is refused: {reason} (filters use RE2 syntax, matched in"
+            " linear time: no backreferences or lookaround)"
+        ) from exc
 
 
 def _as_list(value: object, what: str) -> list[Any]:
@@ -125,7 +150,7 @@ def _as_list(value: object, what: str) -> list[Any]:
     return items
 
 
-def _meta_value(value: object, key: str) -> re.Pattern[str] | int | float | bool:
+def _meta_value(value: object, key: str) -> Regex | int | float | bool:
     if isinstance(value, str):
         return _regex(value, f"the value of {key}")
     if isinstance(value, int | float):

@@ -9,6 +9,10 @@
 * :func:`work` is the loop: heartbeat, batch, metrics, and an idle back-off that doubles up
   to ``[daemons] sleep_max``.  :class:`Runner` starts ``--threads`` workers, serves metrics
   and turns SIGTERM/SIGINT into "finish the current batch, then exit".
+* A lost database (a terminated backend, a restart) fails the batch with
+  :class:`DatabaseUnavailable`: its transaction rolled back, the leases of the items it had
+  not finished are given back so the next cycle retries them, and the loop logs a WARNING,
+  backs off and goes on, on fresh connections.  The process never needs a restart.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.core.workqueue import WorkQueue
 from datamgmt.daemons import metrics
 from datamgmt.daemons.logs import WorkerLogger
+from datamgmt.exceptions import DatabaseUnavailable
 
 
 def new_worker_id(thread_index: int) -> str:
@@ -71,8 +76,12 @@ class Daemon(ABC):
             heartbeat.expire(session, self.heartbeat_timeout, self.name)
 
     def die(self) -> None:
-        with transaction(self.db_url) as session:
-            heartbeat.die(session, self.name, self.worker_id)
+        try:
+            with transaction(self.db_url) as session:
+                heartbeat.die(session, self.name, self.worker_id)
+        except DatabaseUnavailable as exc:
+            # The heartbeat expires by itself; stopping must not fail for it.
+            self.log.warning("heartbeat not removed", extra={"fields": {"error": exc.message}})
 
     def record_item(self, ok: bool) -> None:
         (metrics.ITEMS_PROCESSED if ok else metrics.ITEMS_FAILED).labels(self.name).inc()
@@ -110,11 +119,28 @@ class QueueDaemon(Daemon):
         with transaction(self.db_url) as session:
             rows = self.queue.claim(session, self.worker_id, batch, self.lease_seconds)
         self.idle = not rows
+        items = self.items(rows)
         processed = 0
-        for item in self.items(rows):
-            if self._process_item(item):
-                processed += 1
+        for index, item in enumerate(items):
+            try:
+                if self._process_item(item):
+                    processed += 1
+            except DatabaseUnavailable:
+                self._give_back([key for rest in items[index:] for key in rest.keys])
+                raise
         return processed
+
+    def _give_back(self, keys: list[claim.Key]) -> None:
+        """Release the leases of unfinished items so the next cycle retries them at once.
+
+        Keys already completed (a commit whose outcome was unknown did succeed) are no longer
+        held by us and stay as they are.  If the database is still away, the leases expire.
+        """
+        try:
+            with transaction(self.db_url) as session:
+                claim.release(session, self.queue.model, self.worker_id, keys)
+        except DatabaseUnavailable as exc:
+            self.log.warning("leases kept until they expire", extra={"fields": {"error": exc.message}})
 
     def _process_item(self, item: Item) -> bool:
         model = self.queue.model
@@ -131,6 +157,10 @@ class QueueDaemon(Daemon):
                     claim.complete_delete(session, model, self.worker_id, item.keys)
                 else:
                     claim.release(session, model, self.worker_id, item.keys, self.hold_after_success())
+        except DatabaseUnavailable:
+            # Not the item's fault: the whole batch stops and is retried (see run_once).
+            self.record_item(False)
+            raise
         except Exception:
             # The lease stays: it is the back-off before another worker retries the item.
             self.record_item(False)
@@ -152,6 +182,10 @@ def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool
             try:
                 daemon.beat()
                 processed = daemon.run_once(batch)
+            except DatabaseUnavailable as exc:
+                daemon.log.warning("batch failed, retried next cycle", extra={"fields": {"error": exc.message}})
+                daemon.idle = True
+                processed = 0
             except Exception:
                 daemon.log.exception("batch failed")
                 daemon.idle = True

@@ -10,6 +10,7 @@ def blueprints() -> list[Blueprint]:
         accounts,
         auth,
         dids,
+        health,
         ping,
         publishing,
         replicas,
@@ -22,6 +23,7 @@ def blueprints() -> list[Blueprint]:
 
     return [
         ping.bp,
+        health.bp,
         auth.bp,
         accounts.bp,
         accounts.limits_bp,

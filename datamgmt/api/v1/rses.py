@@ -17,7 +17,7 @@ from datamgmt.core.rse import RSEInfo
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InvalidPath, RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
-from datamgmt.rse.protocols import create_protocol, select_protocol
+from datamgmt.rse.protocols import create_protocol, rucio_impl, select_protocol
 
 bp = Blueprint("rses", __name__, url_prefix="/rses")
 
@@ -48,7 +48,7 @@ def rse_detail(session: Session, name: str) -> dict[str, Any]:
     """An RSE with what clients need to reach it: protocols, lfn2pfn algorithm, domains."""
     info = rses.get_rse(session, name)
     attributes = rses.list_rse_attributes(session, name)
-    protocols = rses.list_protocols(session, name)
+    protocols = _for_rucio_clients(rses.list_protocols(session, name))
     return {
         **rse_record(info),
         "lfn2pfn_algorithm": str(attributes.get("lfn2pfn_algorithm") or DEFAULT_ALGORITHM),
@@ -151,12 +151,17 @@ def delete_attribute(rse: str, key_name: str) -> Response:
 
 
 # --- protocols -------------------------------------------------------------------------------
+def _for_rucio_clients(protocols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Protocols with an ``impl`` the stock client can import (our short names are aliases)."""
+    return [{**protocol, "impl": rucio_impl(protocol)} for protocol in protocols]
+
+
 @bp.get("/<rse>/protocols")
 @doc("The RSE's protocols, as a JSON list (404 RSEProtocolNotSupported when it has none)")
 def list_protocols(rse: str) -> Response:
     with unit_of_work() as session:
         authorize(session, "read")
-        protocols = rses.list_protocols(session, rse)
+        protocols = _for_rucio_clients(rses.list_protocols(session, rse))
     if not protocols:
         raise RSEProtocolNotSupported(f"No protocols found for RSE {rse}")
     return json_response(protocols)

@@ -131,13 +131,14 @@ def update_rule(rule_id: str) -> Response:
 
 
 @bp.delete("/rules/<rule_id>")
-@doc("Delete a rule", body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
+@doc("Delete a rule softly, as Rucio does: it expires within the hour and the judge-cleaner removes it",
+     body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
 def delete_rule(rule_id: str) -> Response:
     body = json_object(required=False)
     purge = key(body, "purge_replicas", bool, None)
     with unit_of_work() as session:
         account = authorize(session, "del_rule", rule_id=rule_id)
-        rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge)
+        rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge, soft=True)
     return done()
 
 

@@ -3,25 +3,58 @@
 Every public core function takes a ``Session``; callers (API requests, daemon
 batches) open exactly one transaction with :func:`transaction` so a failure rolls
 back everything the call did.
+
+A lost connection (a backend terminated, the server restarted) costs no ping per checkout:
+
+* a pooled PostgreSQL connection whose socket became readable while it sat idle was hung up
+  on (or, rarely, sent a notice) by the server, so the checkout replaces it: one ``poll(2)``,
+  not a round trip (this replaces ``pool_pre_ping``);
+* a disconnect that a statement meets invalidates the whole pool (SQLAlchemy's default), so
+  every later unit of work starts on a fresh connection;
+* the unit that met it fails with :class:`DatabaseUnavailable` (HTTP 503), marked
+  ``retriable`` when running it again at once on a fresh connection cannot do anything
+  twice: none of its statements had run, or it only read.  A write that failed while
+  committing has an unknown outcome and is never retriable; one that failed before was
+  rolled back by the server.  Any other OperationalError (a refused connect, a deadlock,
+  a lock timeout) and an exhausted pool are 503 too, for the client to retry later.
 """
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
-from datamgmt.exceptions import DatabaseException, DatamgmtError, Duplicate, InputValidationError
+from datamgmt.exceptions import (
+    DatabaseException,
+    DatabaseUnavailable,
+    DatamgmtError,
+    Duplicate,
+    InputValidationError,
+)
 
 #: Execution option marking a transaction that only reads.
 READ_ONLY = "datamgmt_read_only"
+#: ``info`` key (of a session, and of the connection it uses) of the unit's :class:`_Progress`.
+_PROGRESS = "datamgmt_progress"
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -51,6 +84,46 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
+def _hung_up_while_idle(dbapi_connection: Any) -> bool:
+    """Whether the server closed (or spoke on) a connection that sat idle in the pool.
+
+    Between units of work the client has read every reply, so a readable socket means the
+    server hung up or sent an unrequested message; either way a fresh connection is safer.
+    """
+    if getattr(dbapi_connection, "closed", False):
+        return True
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        if _hung_up_while_idle(dbapi_connection):
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError("the server closed this pooled connection while it was idle")
+
+
+@dataclass
+class _Progress:
+    """How far one unit of work got: whether running it again could do anything twice."""
+
+    ran: bool = False
+    committing: bool = False
+
+
+def _statement_ran(conn: Connection, *_args: Any) -> None:
+    progress = conn.info.get(_PROGRESS)
+    if progress is not None:
+        progress.ran = True
+
+
+def _track_progress(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    # The connection learns which unit it now serves, so its statements mark that unit.
+    connection.info[_PROGRESS] = session.info.setdefault(_PROGRESS, _Progress())
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: ``[database] url``), created once per process."""
     config = get_config()
@@ -72,14 +145,17 @@ def _create_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
         _configure_sqlite(engine, config.get_int("database", "sqlite_busy_timeout_ms"))
-        return engine
-    return create_engine(
-        url,
-        echo=echo,
-        pool_size=config.get_int("database", "pool_size"),
-        max_overflow=config.get_int("database", "max_overflow"),
-        pool_pre_ping=True,
-    )
+    else:
+        engine = create_engine(
+            url,
+            echo=echo,
+            pool_size=config.get_int("database", "pool_size"),
+            max_overflow=config.get_int("database", "max_overflow"),
+        )
+        if parsed.get_backend_name() == "postgresql":
+            _configure_postgresql(engine)
+    event.listen(engine, "after_cursor_execute", _statement_ran)
+    return engine
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
@@ -89,6 +165,7 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
         factory = _factories.get(key)
         if factory is None:
             factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+            event.listen(factory, "after_begin", _track_progress)
             _factories[key] = factory
         return factory
 
@@ -99,13 +176,17 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
 
     ``read_only`` units never wait for writers on SQLite (and must not write).  Database
     driver errors become :class:`DatamgmtError` subclasses so that callers see one
-    hierarchy; the original is chained for the logs.
+    hierarchy; the original is chained for the logs.  A lost or unreachable database is
+    :class:`DatabaseUnavailable` (see the module docstring for when it is ``retriable``).
     """
     session = session_factory(url)()
-    if read_only:
-        session.connection(execution_options={READ_ONLY: True})
+    progress = session.info.setdefault(_PROGRESS, _Progress())
     try:
+        if read_only:
+            session.connection(execution_options={READ_ONLY: True})
         yield session
+        session.flush()
+        progress.committing = True
         session.commit()
     except DatamgmtError:
         session.rollback()
@@ -118,14 +199,51 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
         # Checks run before writes; reaching this means a concurrent writer won the same key.
         session.rollback()
         raise Duplicate("the object was created or changed concurrently; retry the request") from exc
-    except DBAPIError as exc:
-        session.rollback()
+    except (DBAPIError, PoolTimeout) as exc:
+        _roll_back_after_failure(session)
+        if is_unavailable(exc):
+            raise _unavailable(exc, progress, read_only) from exc
         raise DatabaseException(f"database error: {type(exc.orig).__name__}") from exc
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A failure of the database or of the way to it (retry later), not of the statement.
+
+    Lost connections, refused connects, shutdowns, deadlocks, lock and statement timeouts
+    (the DB-API's OperationalError) and an exhausted pool.
+    """
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError))
+
+
+def _unavailable(exc: SQLAlchemyError, progress: _Progress, read_only: bool) -> DatabaseUnavailable:
+    reason = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if lost and progress.committing and not read_only:
+        return DatabaseUnavailable(
+            f"The database connection was lost while committing ({reason}): the change may or may not"
+            " have been saved; check before repeating it"
+        )
+    # Only a lost connection is worth an immediate second try: a refused connect (a restart under
+    # way), a deadlock or a lock timeout would most likely fail the same way at once.
+    return DatabaseUnavailable(
+        f"The database is unavailable ({reason}); nothing was changed, retry the request",
+        retriable=lost and (read_only or not progress.ran),
+    )
+
+
+def _roll_back_after_failure(session: Session) -> None:
+    """Roll back; on a connection that died unnoticed, drop it instead (the server rolled back)."""
+    try:
+        session.rollback()
+    except SQLAlchemyError:
+        session.invalidate()
 
 
 def dispose_engines() -> None:

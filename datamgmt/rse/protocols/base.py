@@ -8,7 +8,7 @@ the reaper) can reach outside the area an RSE owns, whatever path a replica carr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import SplitResult, urlsplit
@@ -28,6 +28,14 @@ class StatResult:
     size: int
     #: Checksums the storage already knows (e.g. an S3 ETag), by algorithm; may be empty.
     checksums: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpaceUsage:
+    """Size and free space of the storage area a protocol writes to, as the storage reports them."""
+
+    total: int
+    free: int
 
 
 class Protocol(ABC):
@@ -131,3 +139,15 @@ class Protocol(ABC):
     @abstractmethod
     def checksum(self, pfn: str, algorithm: str) -> str:
         """The file's checksum (``adler32`` or ``md5``) as lowercase hex."""
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Every file below the prefix as ``(PFN, size)``, PFNs spelt as :meth:`lfns2pfns` spells
+        them, so a consistency check can compare storage with the catalogue by PFN.
+
+        Optional: a protocol that cannot enumerate its storage raises RSEProtocolNotSupported."""
+        raise RSEProtocolNotSupported(f"{type(self).__name__} cannot list its files")
+
+    def space(self) -> SpaceUsage | None:
+        """Total and free bytes where the prefix lies, as the storage reports them; None when
+        this storage cannot tell (the reaper then falls back on the RSE's configured capacity)."""
+        return None

@@ -13,6 +13,7 @@ path (``datamgmt.rse.confine``).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import stat as stat_mode
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from typing import Any
 from datamgmt.exceptions import ConfigurationError, SourceNotFound, StorageError
 from datamgmt.rse.checksum import require_supported
 from datamgmt.rse.confine import Access, confined_file_path
-from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
+from datamgmt.rse.lfn2pfn import normalize_prefix
+from datamgmt.rse.protocols.base import ProgressCallback, Protocol, SpaceUsage, StatResult
 
 ENOENT = 2
 DEFAULT_TRANSFER_TIMEOUT = 3600
@@ -140,3 +142,42 @@ class GfalProtocol(Protocol):
         self._confine(pfn)
         with _gfal_errors(f"checksum {pfn}"):
             return str(self.context.checksum(pfn, require_supported(algorithm).upper())).lower()
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Files below the prefix, walked with gfal2's ``listdir`` and a ``stat`` per entry."""
+        pending = [self.base_url + normalize_prefix(self.record.prefix)]
+        while pending:
+            directory = pending.pop()
+            with _gfal_errors(f"list {directory}"):
+                names = self.context.listdir(directory)
+            for name in names:
+                url = directory + name
+                with _gfal_errors(f"stat {url}"):
+                    info = self.context.stat(url)
+                if stat_mode.S_ISDIR(info.st_mode):
+                    pending.append(url + "/")
+                else:
+                    yield url, info.st_size
+
+    def space(self) -> SpaceUsage | None:
+        """The ``spacetoken`` extended attribute of the prefix (of the endpoint's root while
+        the prefix does not exist yet), which gfal2 answers from an XRootD space query or a
+        WebDAV quota (RFC 4331) PROPFIND: a JSON object, or a list of them (one per space
+        token, summed), with ``totalsize`` and ``unusedsize``.  None when the endpoint does
+        not answer it (XrdHttp, for one)."""
+        for path in dict.fromkeys((self.record.prefix, "/")):
+            try:
+                with _gfal_errors(f"space {self.base_url}{path}"):
+                    answer = json.loads(self.context.getxattr(self.base_url + path, "spacetoken"))
+            except (StorageError, SourceNotFound, ValueError):
+                continue  # XRootD reports a missing prefix with errors of its own
+            return _space_from_tokens(answer if isinstance(answer, list) else [answer])
+        return None
+
+
+def _space_from_tokens(tokens: list[Any]) -> SpaceUsage | None:
+    try:
+        total, free = (sum(int(token[key]) for token in tokens) for key in ("totalsize", "unusedsize"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return SpaceUsage(total=total, free=free) if total > 0 else None

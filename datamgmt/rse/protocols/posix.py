@@ -16,7 +16,8 @@ from typing import BinaryIO
 from datamgmt.exceptions import SourceNotFound, StorageError
 from datamgmt.rse.checksum import CHUNK_SIZE, checksum_of, read_chunks
 from datamgmt.rse.confine import Access, confined_file_path
-from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
+from datamgmt.rse.lfn2pfn import normalize_prefix
+from datamgmt.rse.protocols.base import ProgressCallback, Protocol, SpaceUsage, StatResult
 
 
 @contextmanager
@@ -91,6 +92,30 @@ class PosixProtocol(Protocol):
         path = self.local_path(pfn)
         with _os_errors(f"checksum {pfn}"):
             return checksum_of(read_chunks(path), algorithm)
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Files below the prefix (none when the prefix does not exist yet).  Symlinks are listed
+        as files but never followed, so a link out of the prefix cannot pull foreign files in."""
+        root = normalize_prefix(self.record.prefix)
+        pending = [root] if os.path.isdir(root) else []
+        while pending:
+            directory = pending.pop()
+            with _os_errors(f"list {directory}"), os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    else:
+                        yield self.base_url + entry.path, entry.stat(follow_symlinks=False).st_size
+
+    def space(self) -> SpaceUsage:
+        """statvfs of the prefix (of its nearest existing parent before the first file is
+        written): the file system's size, and the bytes an unprivileged writer can still use."""
+        path = os.path.abspath(self.record.prefix)
+        while not os.path.isdir(path) and path != os.path.dirname(path):
+            path = os.path.dirname(path)
+        with _os_errors(f"statvfs {path}"):
+            info = os.statvfs(path)
+        return SpaceUsage(total=info.f_blocks * info.f_frsize, free=info.f_bavail * info.f_frsize)
 
 
 def _open_no_follow(path: str) -> BinaryIO:

@@ -23,6 +23,7 @@ from typing import Any
 
 from datamgmt.exceptions import InvalidPath, SourceNotFound, StorageError
 from datamgmt.rse.checksum import CHUNK_SIZE, adler32_file, checksum_of, require_supported
+from datamgmt.rse.lfn2pfn import normalize_prefix
 from datamgmt.rse.protocols.base import ProgressCallback, Protocol, StatResult
 
 ADLER32_METADATA_KEY = "adler32"
@@ -181,3 +182,14 @@ class S3Protocol(Protocol):
         with _s3_errors(f"checksum {pfn}"):
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
             return checksum_of(body.iter_chunks(chunk_size=CHUNK_SIZE), algorithm)
+
+    def list_files(self) -> Iterator[tuple[str, int]]:
+        """Objects whose keys lie below the prefix, page by page (``list_objects_v2``)."""
+        bucket, _, key_prefix = normalize_prefix(self.record.prefix).lstrip("/").partition("/")
+        if not bucket:
+            raise InvalidPath(f"S3 prefix {self.record.prefix!r} names no bucket")
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key_prefix)
+        with _s3_errors(f"list {self.base_url}/{bucket}/{key_prefix}"):
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield f"{self.base_url}/{bucket}/{item['Key']}", int(item["Size"])

@@ -94,10 +94,12 @@ DOMAINS = (
 )
 
 
-def add_file_rse(cli: RucioCLI, rse: str, prefix: Path, legacy: bool = False) -> None:
+def add_file_rse(
+    cli: RucioCLI, rse: str, prefix: Path, legacy: bool = False, impl: str = "rucio.rse.protocols.posix.Default"
+) -> None:
     """An RSE with a ``file`` protocol below ``prefix``, created with the CLI."""
     protocol = ["--hostname", "localhost", "--scheme", "file", "--prefix", f"{prefix}/",
-                "--impl", "rucio.rse.protocols.posix.Default", "--domain-json", DOMAINS]  # fmt: skip
+                "--impl", impl, "--domain-json", DOMAINS]  # fmt: skip
     if legacy:
         cli.admin("rse", "add", rse)
         cli.admin("rse", "add-protocol", *protocol, rse)

@@ -7,6 +7,7 @@ legacy ones, which send the same HTTP requests.
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -172,4 +173,17 @@ def test_upload_and_rules(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None
     assert rule_id in by_did and rule_id in by_account
     assert "up:u1" in by_account  # the per-file rules of the upload
     assert "OK" in info and "tier=1" in info
-    assert rule_id not in rucio("rule", "list", "--did", "up:uds").stdout
+    # Deletion is soft, as in Rucio: the rule stays listed, now expiring within the hour.
+    listed = [line for line in rucio("rule", "list", "--did", "up:uds").stdout.splitlines() if rule_id in line]
+    assert len(listed) == 1 and listed[0].count(time.strftime("%Y-", time.gmtime())) == 2, listed
+
+
+def test_upload_to_an_rse_whose_protocol_uses_our_short_impl(rucio: RucioCLI, tmp_path: Path) -> None:
+    """RSEs made by our own tools store ``impl = posix``; the stock client must still load a protocol."""
+    add_file_rse(rucio, "SITE-S", tmp_path / "s", impl="posix")
+    rucio("scope", "add", "short", "--account", "root")
+    source = tmp_path / "s1"
+    source.write_bytes(b"short impl" * 100)
+    rucio("upload", "--rse", "SITE-S", "--scope", "short", str(source))
+    digest = hashlib.md5(b"short:s1").hexdigest()
+    assert (tmp_path / "s" / "short" / digest[:2] / digest[2:4] / "s1").read_bytes() == source.read_bytes()

@@ -130,6 +130,9 @@ def _root_headers(session: Session) -> dict[str, str]:
     return {"X-Rucio-Auth-Token": token}
 
 
+# Known bug (core/replica.py): declaring a locked replica BAD, or setting it UNAVAILABLE, leaves its
+# locks OK; Rucio moves them to STUCK so the repairer re-creates the replica.
+@pytest.mark.corrupts_catalogue("ok_lock_replica")
 @pytest.mark.parametrize("check", CASES, ids=lambda c: f"{c.method} {c.path} {json.dumps(c.body)[:40]}")
 def test_permission_matrix(client: FlaskClient, session: Session, world: dict, check: Case) -> None:
     world["headers"]["root"] = _root_headers(session)

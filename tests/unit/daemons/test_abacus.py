@@ -46,6 +46,7 @@ def drain(abacus: Abacus, batch: int) -> None:
     assert abacus.idle
 
 
+@pytest.mark.corrupts_catalogue("rse_usage")  # a removal delta without the removal
 def test_registered_and_removed_replicas_fold_into_rucio_usage(session, sites):
     files = [{"scope": "data", "name": f"f{i}", "bytes": 100 + i, "adler32": "0000000a"} for i in range(30)]
     did.add_files(session, files, "root")
@@ -64,6 +65,7 @@ def test_registered_and_removed_replicas_fold_into_rucio_usage(session, sites):
     assert queued(session, UpdatedRSECounter) == 0
 
 
+@pytest.mark.corrupts_catalogue("account_usage")  # usage and deltas without locks
 def test_account_deltas_fold_into_existing_and_new_usage_rows(session, sites):
     session.add(AccountUsage(account="root", rse_id=sites["SITE-A"], files=5, bytes=500))
     session.execute(insert(UpdatedAccountCounter), [
@@ -87,6 +89,7 @@ def test_nothing_queued_is_idle(session, sites):
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL")
+@pytest.mark.corrupts_catalogue("rse_usage")  # deltas without replicas
 def test_two_instances_count_every_delta_once(db, session, sites):
     deltas = [{"rse_id": sites["SITE-A" if i % 3 else "SITE-B"], "files": 1, "bytes": i} for i in range(6000)]
     session.execute(insert(UpdatedRSECounter), deltas)

@@ -64,13 +64,15 @@ def drain(reaper: Reaper, rounds: int = 200) -> None:
 
 
 def test_frees_exactly_enough_least_recently_used_first(session, site):
+    # The disk under tmp_path has far more than 10 kB free; the configured capacity less the
+    # catalogue's 250 x 200 bytes is what makes space short (the smaller free space counts).
     rse.set_rse_limits(session, "SITE", "MinFreeSpace", 10_000)
-    rse.set_rse_usage(session, "SITE", "storage", used=50_000, free=323 * 10**9)
+    rse.set_rse_limits(session, "SITE", "MaxSpaceAvailable", 323 * 10**9)
     session.commit()
     drain(Reaper("r"))
     assert len(in_catalogue(session)) == 250
 
-    rse.set_rse_usage(session, "SITE", "storage", used=50_000, free=1)
+    rse.set_rse_limits(session, "SITE", "MaxSpaceAvailable", 250 * SIZE + 1)
     session.commit()
     drain(Reaper("r"))
     expected = {f"f{i:03d}" for i in range(50, 250)}  # 49 x 200 <= 9999 < 50 x 200; oldest first
@@ -81,6 +83,7 @@ def test_frees_exactly_enough_least_recently_used_first(session, site):
     assert removed == 0  # their last replica went: the file DIDs went too
 
 
+@pytest.mark.corrupts_catalogue("replica_lock_cnt", "locked_replica_tombstone")  # lock_cnt without locks
 def test_greedy_never_takes_locked_replicas_or_transfer_sources(session, site):
     rse.add_rse_attribute(session, "SITE", "greedyDeletion", True)
     session.execute(update(Replica).where(Replica.name.in_(["f000", "f001"])).values(lock_cnt=1))

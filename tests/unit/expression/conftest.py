@@ -46,7 +46,7 @@ def five(session: Session) -> Session:
     rse.add_rse_attribute(session, "R3", "flag", False)
     rse.update_rse(session, "R5", {"availability_write": False})
     rse.set_rse_usage(session, "R1", "storage", used=1, free=5 * TB)
-    rse.set_rse_usage(session, "R1", "rucio", used=1, free=9 * TB)
+    rse.set_rse_usage(session, "R1", "rucio", used=0, free=9 * TB)  # used: no replicas, as abacus counts
     rse.set_rse_usage(session, "R2", "srm", used=1, free=3 * TB)
     rse.set_rse_limits(session, "R2", "MinFreeSpace", 1 * TB)
     session.commit()

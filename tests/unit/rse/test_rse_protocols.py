@@ -13,6 +13,7 @@ from datamgmt.rse.protocols import (
     create_protocol,
     implementation_name,
     protocols_ordered,
+    rucio_impl,
     select_protocol,
 )
 from datamgmt.rse.protocols.gfal import GfalProtocol
@@ -191,3 +192,21 @@ def test_s3_addressing_style(style: str, url: str) -> None:
     with pytest.raises(_Sent):
         s3.stat("s3s://s3.example.org/bucket/rse1/key")
     assert sent == [url]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "impl", "shown"),
+    [
+        ("file", "posix", "rucio.rse.protocols.posix.Default"),
+        ("root", "gfal2", "rucio.rse.protocols.gfal.Default"),
+        ("davs", "", "rucio.rse.protocols.gfal.Default"),
+        ("s3", "s3", "rucio.rse.protocols.gfal.NoRename"),
+        ("root", "rucio.rse.protocols.xrootd.Default", "rucio.rse.protocols.xrootd.Default"),
+    ],
+)
+def test_rucio_clients_are_shown_importable_impls(scheme: str, impl: str, shown: str) -> None:
+    assert rucio_impl(record(scheme, impl=impl)) == shown
+
+
+def test_rucio_gfal_impl_for_s3_still_runs_on_boto3() -> None:
+    assert type(create_protocol(record("s3", impl="rucio.rse.protocols.gfal.NoRename"))) is S3Protocol

@@ -8,6 +8,7 @@ from datamgmt.core.db.constants import DIDType
 from datamgmt.core.subscription import Candidate, check_replication_rules, parse_filter
 from datamgmt.exceptions import (
     InputValidationError,
+    InvalidObject,
     InvalidRSEExpression,
     UnsupportedOperation,
 )
@@ -96,3 +97,34 @@ def test_invalid_replication_rules_are_refused(bad):
 def test_rse_expression_syntax_is_checked():
     with pytest.raises(InvalidRSEExpression):
         check_replication_rules([{"copies": 1, "rse_expression": "T1&(T2"}])
+
+
+#: Patterns that make a backtracking engine take exponential time on a long run of "a" with a bad end.
+CATASTROPHIC = [r"(a+)+$", r"(a|a)*$", r"(a|aa)+$", r"(a*)*b", r"(.*a){25}$", r"^(\w+\s?)*$"]
+ADVERSARIAL = "a" * 100_000 + "!"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("pattern", CATASTROPHIC)
+def test_catastrophic_patterns_are_matched_in_linear_time(pattern):
+    # With a backtracking engine each of these runs for longer than the universe on this name;
+    # the test's timeout turns that into a failure.  The results are the mathematically right ones.
+    flt = parse_filter({"pattern": pattern})
+    excluding = parse_filter({"excluded_pattern": pattern})
+    meta = parse_filter({"datatype": pattern})
+    assert not flt.matches(did(name=ADVERSARIAL))
+    assert excluding.matches(did(name=ADVERSARIAL))
+    assert not meta.matches(did(datatype=ADVERSARIAL))
+
+
+def test_a_long_name_still_matches_when_it_should():
+    assert parse_filter({"pattern": r"(a+)+$"}).matches(did(name="a" * 100_000))
+    assert parse_filter({"pattern": r"(a|aa)+!"}).matches(did(name=ADVERSARIAL))
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=data)data", r"(?!mc)\w+", r"(?<=x)y", r"(?>a+)b",
+                                     r"((a{100}){100}){100}"])
+def test_patterns_the_linear_engine_cannot_serve_are_refused_clearly(pattern):
+    for flt in ({"pattern": pattern}, {"excluded_pattern": pattern}, {"scope": [pattern]}, {"datatype": pattern}):
+        with pytest.raises(InvalidObject, match="RE2 syntax"):
+            parse_filter(flt)

@@ -240,3 +240,24 @@ def test_a_subscription_whose_stored_filter_no_longer_validates_becomes_broken(c
     assert report.rules == [] and new_dids(session) == 0
     session.expire_all()
     assert session.get(Subscription, sub_id).state == SubscriptionState.BROKEN
+
+
+@pytest.mark.timeout(60)
+def test_a_backtracking_pattern_cannot_stall_the_transmogrifier(cat, session):
+    # 60 characters: a backtracking engine needs about 2**60 steps to reject the first name.
+    subs.add_subscription(session, "evil", "jdoe", {"scope": ["mock"], "pattern": r"(a+)+$"}, ONE_T1)
+    rejected = cat.dataset(cat.files(1, on=("R3",)), name="a" * 60 + "-")
+    accepted = cat.dataset(cat.files(1, on=("R3",)), name="a" * 60)
+    report = subs.match_new_dids(session)
+    assert not report.failures and new_dids(session) == 0
+    assert rules_on(session, rejected) == [] and len(rules_on(session, accepted)) == 1
+    check_invariants(session)
+
+
+def test_filters_the_linear_engine_cannot_serve_are_refused_on_add_and_update(cat, session):
+    with pytest.raises(InvalidObject, match="lookaround"):
+        subs.add_subscription(session, "x", "jdoe", {"pattern": r"(?!tmp).*"}, ONE_T1)
+    subs.add_subscription(session, "aod", "jdoe", AOD, ONE_T1)
+    with pytest.raises(InvalidObject, match="backreferences"):
+        subs.update_subscription(session, "aod", "jdoe", {"filter": {"pattern": r"(\w)\1"}})
+    assert [json.loads(s["filter"]) for s in subs.list_subscriptions(session, account="jdoe")] == [AOD]

@@ -1,0 +1,117 @@
+"""``transaction()`` when PostgreSQL terminates its backend: which failures may be run again at once.
+
+Each test kills the unit's own backend with ``pg_terminate_backend`` at a chosen point (an
+engine event, so the point is exact) and checks what the unit raises.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Connection, create_engine, event, select, text
+from sqlalchemy.engine import make_url
+
+from datamgmt.core.db.models import Scope
+from datamgmt.core.db.session import get_engine, transaction
+from datamgmt.core.scope import add_scope
+from datamgmt.exceptions import DatabaseUnavailable
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresql"),
+    reason="DATAMGMT_TEST_DB_URL is unset: terminating backends needs PostgreSQL",
+)
+
+
+@pytest.fixture
+def unit_url(db: str) -> str:
+    """The catalogue through an engine of its own, so killing its connections touches nothing else."""
+    return make_url(db).update_query_dict({"application_name": "datamgmt-unit-drops"}).render_as_string(
+        hide_password=False)
+
+
+@pytest.fixture
+def kill(db: str) -> Iterator[Callable[[Connection | int], None]]:
+    """Terminate a connection's backend (or a backend pid) and wait until it is gone."""
+    admin = create_engine(db, isolation_level="AUTOCOMMIT")
+
+    def terminate(target: Connection | int) -> None:
+        pid = target if isinstance(target, int) else backend_pid(target)
+        with admin.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            deadline = time.monotonic() + 10
+            while other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+
+    yield terminate
+    admin.dispose()
+
+
+def backend_pid(conn: Connection) -> int:
+    return conn.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+
+
+def kill_at(url: str, identifier: str, kill: Callable[[Connection], None], when: Callable[..., bool]) -> None:
+    """Terminate the backend once, when ``when`` first holds for an event of ``identifier``."""
+    fired: list[bool] = []
+
+    def handler(conn: Connection, *args: object) -> None:
+        if not fired and when(*args):
+            fired.append(True)
+            kill(conn)
+
+    event.listen(get_engine(url), identifier, handler)
+
+
+def test_a_connection_killed_before_the_first_statement_is_retriable(unit_url, kill, root):
+    kill_at(unit_url, "before_cursor_execute", kill, lambda *_: True)
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as session:
+        session.scalar(select(Scope.scope))
+    assert raised.value.retriable and raised.value.status == 503 and raised.value.retry_after
+
+
+def test_a_read_killed_half_way_is_retriable(unit_url, kill, root):
+    kill_at(unit_url, "before_cursor_execute", kill, lambda _cursor, statement, *_: "accounts" in statement)
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url, read_only=True) as session:
+        session.scalar(select(Scope.scope))
+        session.execute(text("SELECT count(*) FROM accounts"))
+    assert raised.value.retriable
+
+
+def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kill, root, session):
+    kill_at(unit_url, "before_cursor_execute", kill, lambda _cursor, statement, *_: "INSERT INTO scopes" in statement)
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
+        add_scope(unit, "lost", "root")
+    assert not raised.value.retriable and "nothing was changed" in raised.value.message
+    assert session.get(Scope, "lost") is None
+
+
+def test_a_write_killed_while_committing_has_an_unknown_outcome(unit_url, kill, root):
+    kill_at(unit_url, "commit", kill, lambda *_: True)
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
+        add_scope(unit, "maybe", "root")
+    assert not raised.value.retriable and "may or may not" in raised.value.message
+
+
+def test_the_next_unit_after_a_drop_runs_on_a_fresh_connection(unit_url, kill, root):
+    with pytest.raises(DatabaseUnavailable), transaction(unit_url) as unit:
+        kill(unit.connection())
+        unit.scalar(select(Scope.scope))
+    with transaction(unit_url) as unit:
+        add_scope(unit, "after", "root")
+    with transaction(unit_url, read_only=True) as unit:
+        assert unit.get(Scope, "after") is not None
+
+
+def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout_without_an_error(unit_url, kill, root):
+    # What pool_pre_ping did with a round trip per checkout, the checkout's poll(2) does for free.
+    with transaction(unit_url) as unit:
+        first = backend_pid(unit.connection())
+    kill(first)
+    with transaction(unit_url) as unit:
+        add_scope(unit, "fresh", "root")
+        second = backend_pid(unit.connection())
+    assert second != first
