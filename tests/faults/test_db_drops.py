@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter
 
-import pytest
 import requests
 from sqlalchemy import create_engine, text
 
@@ -51,8 +50,6 @@ def probe(api_url: str, stop: threading.Event, answers: Counter[tuple[int, bool]
             answers[(response.status_code, "Retry-After" in response.headers)] += 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15: a lost database connection answers 500 and may stop a daemon; "
-                   "the 503 + Retry-After and reconnect fix (helper h7) has not landed")
 def test_connection_drops_answer_503_and_daemons_carry_on(cluster, site, workdir):
     stop = threading.Event()
     answers: Counter[tuple[int, bool]] = Counter()

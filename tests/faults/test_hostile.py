@@ -121,8 +121,6 @@ def test_download_of_hostile_names_stays_inside_the_directory(cluster, site, wor
     assert all(os.path.realpath(p).startswith(str(target.resolve()) + os.sep) for p in written)
 
 
-@pytest.mark.xfail(strict=True, reason="subscription regexes are matched with backtracking `re`; the linear-time "
-                   "matcher (helper h7) is not on this branch yet")
 def test_backtracking_subscription_regex_does_not_wedge_the_transmogrifier(cluster, site, workdir, alice, bob):
     rules = [{"copies": 1, "rse_expression": "DST3", "lifetime": None}]
     evil = {"filter": {"pattern": "(a+)+$"}, "replication_rules": rules}

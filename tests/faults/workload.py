@@ -3,7 +3,9 @@
 Each :class:`Workload` thread has its own :class:`~datamgmt.client.Client`.  A call that fails
 because the server was unreachable or answered 503 is repeated (the caller's job, as for any
 client of a service that is being restarted); an answer that says the earlier attempt went
-through after all (``Duplicate``, ``RuleNotFound`` on a delete) counts as done.  Every call's
+through after all (``Duplicate``, ``RuleNotFound`` on a delete) counts as done.  Rules go as a
+user makes them go through Rucio's REST API: a soft deletion, then a lifetime of seconds, or a
+short lifetime from the start; the judge-cleaner removes them.  Every call's
 latency and every error are recorded per operation, which is what ``bench/load.py`` reports.
 """
 
@@ -213,15 +215,23 @@ class _Actor:
             return
         expression = self.rng.choice(EXPRESSIONS)
         copies = 2 if "|" in expression and self.rng.random() < 0.5 else 1
-        ids = self.call("add_rule", lambda: self.client.add_rule([(SCOPE, dataset)], copies, expression),
-                        done=(Duplicate,))  # fmt: skip
+        # A quarter of the rules are short-lived: the judge-cleaner removes them, often mid-transfer.
+        lifetime = self.rng.randint(1, 20) if self.rng.random() < 0.25 else None
+        ids = self.call("add_rule", lambda: self.client.add_rule([(SCOPE, dataset)], copies, expression,
+                                                                 lifetime=lifetime), done=(Duplicate,))  # fmt: skip
         for rule_id in ids or []:
             self.w.remember("rules", rule_id)
 
     def delete_rule(self) -> None:
+        """Delete a rule as a user who wants it gone now: the REST deletion is soft (it expires
+        within the hour), so the owner also cuts its lifetime to a few seconds; the judge-cleaner
+        then removes it, while its transfers may still be in flight."""
         rule_id = self.w.pick(self.rng, "rules", take=True, keep=4)
-        if rule_id is not None:
-            self.call("delete_rule", lambda: self.client.delete_rule(rule_id), done=(RuleNotFound,))
+        if rule_id is None:
+            return
+        self.call("delete_rule", lambda: self.client.delete_rule(rule_id), done=(RuleNotFound,))
+        lifetime = self.rng.randint(0, 5)
+        self.call("expire_rule", lambda: self.client.update_rule(rule_id, lifetime=lifetime), done=(RuleNotFound,))
 
     def read(self) -> None:
         dataset = self.w.pick(self.rng, "datasets")
