@@ -98,9 +98,11 @@ def stream_items(items: Iterable[Any]) -> Response:
 def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
     """Stream what ``produce(session)`` yields, one JSON document per line.
 
-    The first item is computed before the response starts, so permission and
-    not-found errors still become proper error responses; the transaction stays
-    open while the client reads and closes when the stream ends or is abandoned.
+    The first batch of lines is computed before the response starts, so permission and
+    not-found errors, and a database drop, still become proper error responses (a drop is
+    the retriable 503); the transaction stays open while the client reads and closes when
+    the stream ends or is abandoned.  A drop after the first batch can only cut the stream
+    short, which the client reports as retriable too.
     """
     check_accept(JSON_STREAM)
     stack = ExitStack()
@@ -108,17 +110,19 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
         session = stack.enter_context(unit_of_work(read_only=True))
         iterator = iter(produce(session))
         first = next(iterator, _END)
+        if first is _END:
+            stack.close()
+            return Response("", content_type=JSON_STREAM)
+        lines = _lines(iterator, first, _batch())
+        head = next(lines)
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    if first is _END:
-        stack.close()
-        return Response("", content_type=JSON_STREAM)
-    batch = _batch()
 
     def body() -> Iterator[str]:
         with stack:
-            yield from _lines(iterator, first, batch)
+            yield head
+            yield from lines
 
     return Response(body(), content_type=JSON_STREAM)
 
