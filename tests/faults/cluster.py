@@ -151,6 +151,8 @@ class Cluster:
     api: Managed | None = None
     fts: Managed | None = None
     daemons: dict[str, Managed] = field(default_factory=dict)
+    #: How many of the double's submission records earlier tests have seen.
+    fts_seen: int = 0
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, **SETTINGS, **self.extra_env, "DATAMGMT_DATABASE_URL": self.db_url,
@@ -246,18 +248,24 @@ class Cluster:
         requests.post(f"{self.fts_url}/_double/faults", data=json.dumps(body), timeout=10).raise_for_status()
 
     def fts_submissions(self) -> list[dict[str, Any]]:
+        """Every file row the double took since :meth:`mark_fts` (its log spans the whole run)."""
         response = requests.get(f"{self.fts_url}/_double/submissions", timeout=30)
         response.raise_for_status()
-        return response.json()
+        return response.json()[self.fts_seen:]
+
+    def mark_fts(self) -> None:
+        """Start a new test's view of the double's records here."""
+        self.fts_seen += len(self.fts_submissions())
 
 
-def submitted_twice(submissions: list[dict[str, Any]]) -> dict[str, int]:
-    """Request ids FTS accepted more than once (the double logs every file row it ever took)."""
-    counts: dict[str, int] = {}
+def submitted_twice(submissions: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Request ids FTS accepted more than once, with the jobs that took each (the double logs
+    every file row it ever took)."""
+    jobs: dict[str, list[str]] = {}
     for row in submissions:
         request_id = (row.get("file_metadata") or {}).get("request_id")
-        counts[request_id] = counts.get(request_id, 0) + 1
-    return {request_id: n for request_id, n in counts.items() if n > 1}
+        jobs.setdefault(request_id, []).append(row.get("job_id"))
+    return {request_id: taken for request_id, taken in jobs.items() if len(taken) > 1}
 
 
 @contextmanager

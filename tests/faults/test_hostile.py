@@ -6,8 +6,10 @@ download write outside the target directory; and a subscription regex that backt
 exponentially, to wedge the transmogrifier for everyone.  After each attack the service drains,
 alice's bytes are checked on disk and through the catalogue, and the checker must find nothing.
 
-Each attack is blocked by a fix of issue 15 made elsewhere; a test whose fix has not reached this
-branch is marked ``xfail(strict=True)`` with the defect it waits for.
+Each attack is blocked by a fix of issue 15 made elsewhere; a test whose fix has not reached main
+is marked ``xfail(strict=True)`` with the defect it waits for, and ``faults_last``: until then the
+attack succeeds, and what it breaks cannot be repaired through the API, so it must not spoil the
+checks of the other fault tests.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ def assert_intact(db_url: str, client: Client, victim: dict[str, Any], data: byt
     assert check(db_url) == []
 
 
+@pytest.mark.faults_last
 @pytest.mark.xfail(strict=True, reason="issue 15 defects 2 and 3 (caller-chosen paths, purge for admins only): "
-                   "not on this branch yet")
+                   "not on main yet")
 def test_replica_at_the_victims_path_then_purged(cluster, site, workdir, alice, bob):
     data = os.urandom(3000)
     victim = put(alice, site, "DST1", "user.alice", "precious", data, workdir)
@@ -82,17 +85,25 @@ def test_replica_at_the_victims_path_then_purged(cluster, site, workdir, alice, 
     attempt(lambda: bob.add_replicas("DST1", [{**decoy, "name": "decoy-pfn", "pfn": f"file://{victim['path']}"}]))
     for name in ("decoy-path", "decoy-pfn"):
         for rule_id in _rules(bob, "user.bob", name, "DST1", purge=True):
-            attempt(lambda rule_id=rule_id: bob.delete_rule(rule_id, purge_replicas=True))
+            attempt(lambda rule_id=rule_id: drop_now(bob, rule_id))
     assert_intact(cluster.db_url, alice, victim, data, "DST1")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 defect 3 (purge_replicas for admins only): not on this branch yet")
+@pytest.mark.faults_last
+@pytest.mark.xfail(strict=True, reason="issue 15 defect 3 (purge_replicas for admins only): not on main yet")
 def test_rule_with_purge_on_the_victims_unprotected_replica(cluster, site, workdir, alice, bob):
     data = os.urandom(2000)
     victim = put(alice, site, "DST2", "user.alice", "loose", data, workdir)
     for rule_id in _rules(bob, "user.alice", "loose", "DST2", purge=True):
-        attempt(lambda rule_id=rule_id: bob.delete_rule(rule_id, purge_replicas=True))
+        attempt(lambda rule_id=rule_id: drop_now(bob, rule_id))
     assert_intact(cluster.db_url, alice, victim, data, "DST2")
+
+
+def drop_now(client: Client, rule_id: str) -> None:
+    """Delete a rule with purge and make it go now: the REST deletion is soft, so the owner
+    also cuts its lifetime to zero and the judge-cleaner removes it at once."""
+    client.delete_rule(rule_id, purge_replicas=True)
+    client.update_rule(rule_id, lifetime=0)
 
 
 def _rules(client: Client, scope: str, name: str, rse: str, *, purge: bool) -> list[str]:
