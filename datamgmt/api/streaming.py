@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -21,8 +22,9 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import unit_of_work
-from datamgmt.exceptions import UnsupportedRequestedContentType
+from datamgmt.exceptions import DatabaseUnavailable, UnsupportedRequestedContentType
 
+log = logging.getLogger(__name__)
 JSON = "application/json"
 JSON_STREAM = "application/x-json-stream"
 _END = object()
@@ -102,7 +104,8 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
     not-found errors, and a database drop, still become proper error responses (a drop is
     the retriable 503); the transaction stays open while the client reads and closes when
     the stream ends or is abandoned.  A drop after the first batch can only cut the stream
-    short, which the client reports as retriable too.
+    short, which the client reports as retriable too; a drop at the final COMMIT, with every
+    line sent, changes nothing.
     """
     check_accept(JSON_STREAM)
     stack = ExitStack()
@@ -120,11 +123,25 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
         raise
 
     def body() -> Iterator[str]:
-        with stack:
+        try:
             yield head
             yield from lines
+        except BaseException as exc:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        _end_read_only(stack)
 
     return Response(body(), content_type=JSON_STREAM)
+
+
+def _end_read_only(stack: ExitStack) -> None:
+    """End a stream's read-only unit once every line went out.  A connection lost at its
+    COMMIT cost nothing (nothing was written), so the whole answer stands instead of being
+    cut at its last chunk."""
+    try:
+        stack.close()
+    except DatabaseUnavailable as exc:
+        log.warning("a stream's read-only transaction could not end after its last line: %s", exc.message)
 
 
 def _batch() -> int:
