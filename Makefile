@@ -60,7 +60,7 @@ bench: venv
 ## a one-minute FTS outage, storage faults, database drops, hostile users. `make test` runs a small subset.
 faults: venv
 	@[ -n "$$DATAMGMT_TEST_DB_URL" ] || { echo "make faults needs DATAMGMT_TEST_DB_URL (PostgreSQL)"; exit 1; }
-	FAULT_TRIALS=100 FAULT_OUTAGE_SECONDS=60 $(BIN)/pytest -q -s tests/faults
+	FAULT_TRIALS=100 FAULT_OUTAGE_SECONDS=60 $(BIN)/pytest -q -s -rxX tests/faults
 
 clean:
 	rm -rf $(VENV) var

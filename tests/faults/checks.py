@@ -3,6 +3,13 @@
 :func:`quiesce` waits (bounded) until nothing is due: no request in flight, no rule replicating,
 no DID update for the judge, no counter update for abacus, no tombstoned unlocked replica for the
 greedy reaper.  What is still due at the deadline is returned, so a test fails naming it.
+
+Then ``datamgmt-admin check --storage`` runs as an operator runs it.  Two defects of issue 15
+that are not fixed on main yet show up here by chance, when a fault lands in a narrow gap: a file
+FTS took twice (:data:`TAKEN_TWICE`) and dark files of submissions FTS answered too late
+(:data:`LATE_ANSWER_DARK`, recognised row by row from the double's records).  They are checked
+after everything else and end a test as an expected failure that names them; any other violation
+fails it.
 """
 
 from __future__ import annotations
