@@ -59,7 +59,7 @@ def raw(url: str, files: list[dict]) -> float:
     now = utcnow()
     rse_id = "0" * 32
     dids = [dict(f, account="root", did_type="F", now=now) for f in files]
-    replicas = [dict(f, rse_id=rse_id, now=now) for f in files]
+    replicas = [dict(f, rse_id=rse_id, path=f"{f['scope']}/{f['name']}", now=now) for f in files]
     contents = [dict(f, now=now) for f in files]
     start = time.perf_counter()
     with engine.begin() as conn:
@@ -73,8 +73,9 @@ def raw(url: str, files: list[dict]) -> float:
         )
         conn.execute(
             text(
-                "INSERT INTO replicas (scope, name, rse_id, bytes, adler32, state, lock_cnt, delete_failures,"
-                " created_at, updated_at) VALUES (:scope, :name, :rse_id, :bytes, :adler32, 'A', 0, 0, :now, :now)"
+                "INSERT INTO replicas (scope, name, rse_id, bytes, adler32, path, state, lock_cnt, delete_failures,"
+                " created_at, updated_at) VALUES (:scope, :name, :rse_id, :bytes, :adler32, :path, 'A', 0, 0, :now,"
+                " :now)"
             ),
             replicas,
         )

@@ -58,6 +58,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "submit_retry_seconds": "10",
         "fts_timeout": "30",
         "activity_limits": "",
+        "submitted_timeout": "21600",
     },
     "reaper": {
         "greedy": "false",
@@ -74,6 +75,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "exchange": "datamgmt",
         "routing_key": "",
         "bulk": "1000",
+        "retry_seconds": "10",
+        "retry_max_seconds": "600",
     },
     "daemons": {
         "lease_seconds": "120",

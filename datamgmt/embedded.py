@@ -51,7 +51,9 @@ log = logging.getLogger("datamgmt.embedded")
 
 
 def ensure_local_rses(storage_root: Path) -> None:
-    """Create LOCAL-A and LOCAL-B with file:// protocols and a distance between them, once."""
+    """Create LOCAL-A and LOCAL-B with file:// protocols and a distance between them, once.
+
+    They are scratch disks: every account may upload into its own scopes there."""
     from datamgmt.core import rse
     from datamgmt.core.db.session import transaction
 
@@ -64,6 +66,7 @@ def ensure_local_rses(storage_root: Path) -> None:
             directory.mkdir(parents=True, exist_ok=True)
             rse.add_rse(session, name)
             rse.add_rse_attribute(session, name, "embedded", True)
+            rse.add_rse_attribute(session, name, "type", "SCRATCHDISK")  # users may upload (docs/permissions.md)
             rse.add_protocol(session, name, {"scheme": "file", "prefix": str(directory), "impl": "posix"})
             log.info("created RSE %s at %s", name, directory)
         first, second = LOCAL_RSES

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 from flask import Response, current_app, request
@@ -78,36 +79,48 @@ def done() -> Response:
     return Response("", status=200, content_type="text/html; charset=utf-8")
 
 
-def _lines(items: Iterator[Any], first: Any, batch: int) -> Iterator[str]:
-    chunk = [dumps(first) + "\n"]
+#: Renders a stream's items as the chunks of its body.
+Renderer = Callable[[Iterator[Any]], Iterator[str]]
+
+
+def json_lines(items: Iterator[Any]) -> Iterator[str]:
+    """One JSON document per line, sent in batches of ``[api] stream_batch`` lines.
+
+    The batch size is read now, in the request: the body is generated after the view returns,
+    outside the application context."""
+    return _batched_lines(items, _batch())
+
+
+def _batched_lines(items: Iterator[Any], batch: int) -> Iterator[str]:
+    chunk: list[str] = []
     for item in items:
         chunk.append(dumps(item) + "\n")
         if len(chunk) >= batch:
             yield "".join(chunk)
             chunk = []
-    yield "".join(chunk)
+    if chunk:
+        yield "".join(chunk)
 
 
 def stream_items(items: Iterable[Any]) -> Response:
     """Stream items already computed (small listings)."""
     check_accept(JSON_STREAM)
-    iterator = iter(items)
-    first = next(iterator, _END)
-    body: Iterable[str] = () if first is _END else _lines(iterator, first, _batch())
-    return Response(body, content_type=JSON_STREAM)
+    return Response(json_lines(iter(items)), content_type=JSON_STREAM)
 
 
-def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
-    """Stream what ``produce(session)`` yields, one JSON document per line.
+def stream(
+    produce: Callable[[Session], Iterable[Any]], content_type: str = JSON_STREAM, render: Renderer = json_lines
+) -> Response:
+    """Stream what ``produce(session)`` yields, rendered by ``render`` (JSON lines by default).
 
-    The first batch of lines is computed before the response starts, so permission and
-    not-found errors, and a database drop, still become proper error responses (a drop is
-    the retriable 503); the transaction stays open while the client reads and closes when
-    the stream ends or is abandoned.  A drop after the first batch can only cut the stream
-    short, which the client reports as retriable too; a drop at the final COMMIT, with every
-    line sent, changes nothing.
+    The first chunk (for JSON lines, the first batch) is computed before the response starts,
+    so permission and not-found errors, and a database drop, still become proper error
+    responses (a drop is the retriable 503); the transaction stays open while the client reads
+    and closes when the stream ends or is abandoned.  A drop after the first chunk can only cut
+    the stream short, which the client reports as retriable too; a drop at the final COMMIT,
+    with every line sent, changes nothing.
     """
-    check_accept(JSON_STREAM)
+    check_accept(content_type)
     stack = ExitStack()
     try:
         session = stack.enter_context(unit_of_work(read_only=True))
@@ -115,9 +128,9 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
         first = next(iterator, _END)
         if first is _END:
             stack.close()
-            return Response("", content_type=JSON_STREAM)
-        lines = _lines(iterator, first, _batch())
-        head = next(lines)
+            return Response("".join(render(iter(()))), content_type=content_type)
+        chunks = render(chain([first], iterator))  # called in the request: renderers may read the app's config
+        head = next(chunks, "")
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
@@ -125,13 +138,13 @@ def stream(produce: Callable[[Session], Iterable[Any]]) -> Response:
     def body() -> Iterator[str]:
         try:
             yield head
-            yield from lines
+            yield from chunks
         except BaseException as exc:
             stack.__exit__(type(exc), exc, exc.__traceback__)
             raise
         _end_read_only(stack)
 
-    return Response(body(), content_type=JSON_STREAM)
+    return Response(body(), content_type=content_type)
 
 
 def _end_read_only(stack: ExitStack) -> None:

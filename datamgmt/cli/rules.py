@@ -111,7 +111,7 @@ def rule_show(app: AppContext, rule_id: str) -> None:
 def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
     """Remove a rule (it expires within the hour; its replicas become deletable)."""
     app.client.delete_rule(rule_id, purge_replicas or None)
-    app.output.done(f"removed rule {rule_id}", rule_id=rule_id, removed=True)
+    app.output.done(f"removed rule {rule_id}: it expires within the hour", rule_id=rule_id, removed=True)
 
 
 @rule_group.command("update")

@@ -83,3 +83,13 @@ def liveness(session: Session, daemons: Sequence[str], timeout_seconds: int) -> 
         query = query.where(Heartbeat.daemon.in_(list(daemons)))
     found = {name: Liveness(name, last, int(live or 0)) for name, last, live in session.execute(query)}
     return {name: found.get(name, Liveness(name, None, 0)) for name in (daemons or sorted(found))}
+
+
+def list_heartbeats(session: Session) -> list[dict[str, object]]:
+    """Every worker's last beat, in Rucio's listing form (``readable`` is the daemon's name)."""
+    rows = session.scalars(select(Heartbeat).order_by(Heartbeat.daemon, Heartbeat.worker_id))
+    return [
+        {"readable": row.daemon, "hostname": row.hostname, "pid": row.pid, "thread_name": row.worker_id,
+         "updated_at": row.updated_at, "created_at": row.created_at, "payload": None}
+        for row in rows
+    ]

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,19 +48,22 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import (
     OBSOLETE,
+    DIDType,
     LockState,
     ReplicaState,
     RequestState,
     RuleNotification,
     RuleState,
 )
-from datamgmt.core.db.models import DatasetLock, Distance, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.models import RSE, DatasetLock, Distance, Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.did import chunks, descendants_cte, existing_dids
 from datamgmt.core.message import add_messages
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
+from datamgmt.core.replica_path import fill_algorithm_paths
+from datamgmt.exceptions import InputValidationError
 
 DIDKey = tuple[str, str]
 
@@ -285,6 +288,7 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
         return states
     session.execute(insert(Lock), lock_rows)
     if new_replicas:
+        fill_algorithm_paths(session, new_replicas)
         session.execute(insert(Replica), new_replicas)
         new_by_rse: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for row in new_replicas:
@@ -459,3 +463,55 @@ def lock_states(session: Session, rule_id: str) -> dict[LockState, int]:
     """The rule's locks counted by state: what its counters must equal."""
     rows = session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule_id).group_by(Lock.state))
     return {state: int(n) for state, n in rows}
+
+
+# --- dataset locks, as Rucio lists them ---------------------------------------------------------
+def _dataset_lock_rows(session: Session, *conditions: ColumnElement[bool]) -> Iterator[dict[str, Any]]:
+    query = (
+        select(DatasetLock, RSE.rse)
+        .join(RSE, RSE.id == DatasetLock.rse_id)
+        .where(*conditions)
+        .order_by(DatasetLock.scope, DatasetLock.name, DatasetLock.rule_id, RSE.rse)
+    )
+    for lock, rse in session.execute(query).tuples():
+        yield {
+            "rse_id": lock.rse_id,
+            "rse": rse,
+            "scope": lock.scope,
+            "name": lock.name,
+            "rule_id": lock.rule_id,
+            "account": lock.account,
+            "state": lock.state.name,
+            "length": lock.length,
+            "bytes": lock.bytes,
+            "accessed_at": lock.accessed_at,
+        }
+
+
+def dataset_locks_on_rse(session: Session, rse_id: str) -> Iterator[dict[str, Any]]:
+    """Every dataset lock on one RSE (Rucio's ``get_dataset_locks_by_rse_id``)."""
+    return _dataset_lock_rows(session, DatasetLock.rse_id == rse_id)
+
+
+def dataset_locks_of(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:
+    """The dataset locks of these datasets, in chunks of keys."""
+    for part in chunks(list(dict.fromkeys(keys))):
+        yield from _dataset_lock_rows(session, tuple_(DatasetLock.scope, DatasetLock.name).in_(part))
+
+
+def dataset_locks_for_dids(session: Session, dids: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:
+    """Dataset locks of datasets, and of every dataset below containers (Rucio's bulk listing).
+
+    Unknown DIDs are skipped, as Rucio does; a file is an error, since files have no dataset locks.
+    """
+    found = existing_dids(session, list(dict.fromkeys(dids)))
+    datasets: list[DIDKey] = []
+    for key, row in found.items():
+        if row.did_type == DIDType.FILE:
+            raise InputValidationError(f"{key[0]}:{key[1]} is a file: only datasets and containers have dataset locks")
+        if row.did_type == DIDType.DATASET:
+            datasets.append(key)
+        else:
+            tree = descendants_cte(*key)
+            datasets += session.execute(select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET)).tuples()
+    return dataset_locks_of(session, datasets)

@@ -5,6 +5,11 @@ policy in two places on purpose: owners may update and delete their own rules wh
 those are unlocked, and accounts may add and update their own subscriptions.  Anything
 not in the table is refused, so a new endpoint that forgets to register its action fails
 closed.
+
+Replicas are written (registered, their states changed) by a user only in its own scopes
+and only on deterministic RSEs whose ``type`` attribute marks them as user storage
+(docs/permissions.md); rule options that delete or bypass (``purge_replicas``,
+``ignore_availability``) are for admins, as in Rucio's policy.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.account import is_admin
 from datamgmt.core.db.constants import ScopeStatus
-from datamgmt.core.db.models import Rule, Scope
+from datamgmt.core.db.models import RSE, RSEAttribute, Rule, Scope
 
 Check = Callable[[Session, str, dict[str, Any]], bool]
 
@@ -29,6 +34,7 @@ ADMIN_ACTIONS = frozenset(
         "add_protocol", "update_protocol", "del_protocol",
         "set_rse_limits", "delete_rse_limits", "set_rse_usage",
         "add_distance", "update_distance", "delete_distance",
+        "list_heartbeats", "send_heartbeats", "update_scope",
         "add_account", "update_account", "del_account",
         "add_account_attribute", "del_account_attribute",
         "add_identity", "del_identity",
@@ -46,8 +52,20 @@ ADMIN_ACTIONS = frozenset(
 #: Actions that write in a namespace: allowed to the owner of every scope named.
 SCOPE_ACTIONS = frozenset(
     {"add_did", "add_dids", "attach_dids", "detach_dids", "set_status", "set_metadata", "delete_metadata",
-     "add_replicas", "update_replicas_states", "publish_did", "unpublish_did"}
+     "publish_did", "unpublish_did"}
 )  # fmt: skip
+
+#: Actions that write replica records: the scope owner, on an RSE open to user writes.
+REPLICA_ACTIONS = frozenset({"add_replicas", "update_replicas_states"})
+
+#: The RSE attribute, and its values, that open an RSE to replicas written by USER accounts.
+#: Rucio's generic policy recognises these storage kinds by RSE-name suffix; its ATLAS policy
+#: reads them from this attribute, which is what we do.
+USER_WRITE_ATTRIBUTE = "type"
+USER_WRITE_TYPES = frozenset({"SCRATCHDISK", "USERDISK", "LOCALGROUPDISK", "MOCK"})
+
+#: Rule options that make a rule destroy data or pass over unavailable RSEs: admins only.
+ADMIN_RULE_OPTIONS = ("purge_replicas", "ignore_availability")
 
 #: Reading the catalogue is open to every authenticated account.
 READ_ACTIONS = frozenset({"read"})
@@ -71,26 +89,48 @@ def _owns_scopes(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     return owners.keys() == scopes and all(owner == issuer for owner in owners.values())
 
 
+def _user_writable_rse(session: Session, rse: object) -> bool:
+    """Deterministic (paths come from the algorithm, never from the caller) and typed as user storage."""
+    row = session.execute(
+        select(RSE.deterministic, RSEAttribute.value)
+        .outerjoin(RSEAttribute, (RSEAttribute.rse_id == RSE.id) & (RSEAttribute.key == USER_WRITE_ATTRIBUTE))
+        .where(RSE.rse == rse, RSE.deleted.is_(False))
+    ).first() if isinstance(rse, str) else None  # fmt: skip
+    return row is not None and row.deterministic and (row.value or "").upper() in USER_WRITE_TYPES
+
+
+def _writes_own_replicas(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    return _owns_scopes(session, issuer, kwargs) and _user_writable_rse(session, kwargs.get("rse"))
+
+
+def _admin_options(options: object) -> bool:
+    """True when rule arguments or options turn on an admin-only option."""
+    return isinstance(options, dict) and any(options.get(option) for option in ADMIN_RULE_OPTIONS)
+
+
 def _adds_own_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    return kwargs.get("account") in (None, issuer) and not kwargs.get("locked")
+    return kwargs.get("account") in (None, issuer) and not kwargs.get("locked") and not _admin_options(kwargs)
 
 
 def _owns_unlocked_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     rule_id = kwargs.get("rule_id")
     row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
-    if row is None or row.account != issuer or row.locked:
+    if row is None or row.account != issuer or row.locked or _admin_options(kwargs):
         return False
     # Handing a rule to another account is an admin's decision.
     options = kwargs.get("options") or {}
-    return options.get("account", issuer) == issuer
+    return options.get("account", issuer) == issuer and not _admin_options(options)
 
 
 def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    return kwargs.get("account") == issuer
+    """Own subscriptions, whose rules ask for no admin-only option."""
+    rules = kwargs.get("replication_rules") or []
+    return kwargs.get("account") == issuer and not any(_admin_options(rule) for rule in rules)
 
 
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
+    **dict.fromkeys(REPLICA_ACTIONS, _writes_own_replicas),
     **dict.fromkeys(READ_ACTIONS, lambda session, issuer, kwargs: True),
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,

@@ -1,7 +1,8 @@
 """Replicas: which RSE holds a copy of which file, and in what state.
 
 Registration is bulk: one chunked existence check and one INSERT per table for any
-number of files.  Listing streams from a server-side cursor grouped by file, so a
+number of files.  Every replica row stores its storage path, unique per RSE
+(:mod:`datamgmt.core.replica_path`).  Listing streams from a server-side cursor grouped by file, so a
 caller can serve 10^6 replicas with flat memory.
 """
 
@@ -20,13 +21,9 @@ from datamgmt.core.db.constants import BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, BadReplica, DataIdentifier, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, add_files, chunks, existing_dids, file_keys_query, not_found
+from datamgmt.core.replica_path import check_paths_free, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id
-from datamgmt.exceptions import (
-    Duplicate,
-    InputValidationError,
-    ReplicaNotFound,
-    UnsupportedOperation,
-)
+from datamgmt.exceptions import Duplicate, ReplicaNotFound, UnsupportedOperation
 
 DIDKey = tuple[str, str]
 
@@ -41,10 +38,13 @@ def add_replicas(
 ) -> int:
     """Register replicas on one RSE, creating missing file DIDs; returns how many.
 
-    Each file: scope, name, bytes, adler32 and/or md5, optional guid, optional ``pfn``
-    or ``path`` (required on non-deterministic RSEs), optional ``state``.
+    Each file: scope, name, bytes, adler32 and/or md5, optional guid, optional ``state``, and
+    ``path`` or ``pfn``: required on non-deterministic RSEs, and on deterministic ones accepted
+    only when it is the RSE's algorithm's (see :mod:`datamgmt.core.replica_path`).  A path that
+    another replica on the RSE already uses is a Duplicate.
     """
     info = get_rse(session, rse)
+    paths = registration_paths(session, info, files)
     records, known = add_files(session, files, account)
     keys = [(r["scope"], r["name"]) for r in records]
     if len(set(keys)) != len(keys):
@@ -53,29 +53,26 @@ def add_replicas(
     clash = _existing_replica_keys(session, info.id, [key for key in keys if key in known])
     if clash:
         raise Duplicate(f"File replica {validation.shown(':'.join(clash[0]), 80)} already exists on {rse}")
+    check_paths_free(session, info.id, rse, paths)
     now = utcnow()
-    rows = []
-    for record, item in zip(records, files, strict=True):
-        path = item.get("path")
-        if not info.deterministic and not path:
-            raise InputValidationError(f"RSE {rse} is non-deterministic: every replica needs a path")
-        rows.append(
-            {
-                "scope": record["scope"],
-                "name": record["name"],
-                "rse_id": info.id,
-                "bytes": record["bytes"],
-                "adler32": record["adler32"],
-                "md5": record["md5"],
-                "path": path,
-                "state": ReplicaState.parse(item.get("state") or state),
-                "lock_cnt": 0,
-                "tombstone": item.get("tombstone", tombstone),
-                "accessed_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+    rows = [
+        {
+            "scope": record["scope"],
+            "name": record["name"],
+            "rse_id": info.id,
+            "bytes": record["bytes"],
+            "adler32": record["adler32"],
+            "md5": record["md5"],
+            "path": path,
+            "state": ReplicaState.parse(item.get("state") or state),
+            "lock_cnt": 0,
+            "tombstone": item.get("tombstone", tombstone),
+            "accessed_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for record, item, path in zip(records, files, paths, strict=True)
+    ]
     if rows:
         session.execute(insert(Replica.__table__), rows)
         record_rse_delta(session, info.id, len(rows), sum(r["bytes"] for r in rows))
@@ -141,20 +138,24 @@ def _replica_dict(row: Any, rse: str) -> dict[str, Any]:
     }
 
 
-def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> list[DIDKey]:
-    """The files named by ``dids``: files as they are, collections resolved recursively."""
+def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> dict[DIDKey, list[str]]:
+    """The files named by ``dids``: files as they are, collections resolved recursively.
+
+    Each file maps to the requested collections it was found under (``scope:name``), which
+    is what a client needs to tell which of its requests a file answers."""
     keys = [(validation.scope_name(d.get("scope")), validation.did_name(d.get("name"))) for d in dids]
     found = existing_dids(session, keys)
-    files: dict[DIDKey, None] = {}
+    files: dict[DIDKey, list[str]] = {}
     for key in keys:
         row = found.get(key)
         if row is None:
             raise not_found(*key)
         if row.did_type == DIDType.FILE:
-            files[key] = None
+            files.setdefault(key, [])
         elif row.did_type in COLLECTIONS:
-            files.update(dict.fromkeys(session.execute(file_keys_query(key[0], key[1], row.did_type)).tuples()))
-    return list(files)
+            for file_key in session.execute(file_keys_query(key[0], key[1], row.did_type)).tuples():
+                files.setdefault(file_key, []).append(f"{key[0]}:{key[1]}")
+    return files
 
 
 def list_replicas(
@@ -166,9 +167,11 @@ def list_replicas(
     """Replicas of the files under ``dids``, one dict per file with its replicas.
 
     Files without a (matching) replica are yielded with an empty ``replicas`` list,
-    because clients (and Rucio's) show them so.
+    because clients (and Rucio's) show them so.  ``parents`` names the requested collections
+    each file was found under (see :func:`expand_to_files`).
     """
-    for part in chunks(expand_to_files(session, dids)):
+    files = expand_to_files(session, dids)
+    for part in chunks(list(files)):
         query = (
             select(*_FILE_COLUMNS, *_REPLICA_COLUMNS, RSE.rse)
             .outerjoin(
@@ -198,6 +201,7 @@ def list_replicas(
                 "adler32": first.adler32,
                 "md5": first.md5,
                 "replicas": replicas,
+                "parents": files[(scope, name)],
             }
 
 

@@ -14,7 +14,7 @@ request.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Row, case, delete, func, select, tuple_, update
@@ -226,3 +226,31 @@ def _give_up(session: Session, rows: Sequence[Row[Any]], reasons: Mapping[str, s
                         .values(error=case({rule_id: errors[rule_id] for rule_id in part}, value=Rule.id)))
     add_to_counters(session, deltas)
     add_messages(session, "transfer-failed", messages)
+
+
+def request_by_did(session: Session, scope: str, name: str, dest_rse_id: str) -> dict[str, Any]:
+    """The newest transfer request of a file to an RSE (Rucio's ``get_request_by_did``)."""
+    row = session.scalars(
+        select(Request)
+        .where(Request.scope == scope, Request.name == name, Request.dest_rse_id == dest_rse_id)
+        .order_by(Request.created_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        raise RequestNotFound(f"No request found for DID {scope}:{name} at this RSE")
+    return request_dict(row)
+
+
+def list_requests(
+    session: Session, source_rse_ids: Sequence[str], dest_rse_ids: Sequence[str], states: Sequence[RequestState]
+) -> Iterator[dict[str, Any]]:
+    """Requests between these RSEs in these states, streamed (Rucio's ``list_requests``)."""
+    query = (
+        select(Request)
+        .where(Request.source_rse_id.in_(source_rse_ids), Request.dest_rse_id.in_(dest_rse_ids),
+               Request.state.in_(states))
+        .order_by(Request.created_at)
+        .execution_options(yield_per=1000)
+    )
+    for row in session.scalars(query):
+        yield request_dict(row)

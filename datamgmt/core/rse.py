@@ -250,6 +250,17 @@ def list_rse_attributes(session: Session, rse: str) -> dict[str, str | bool]:
     return {key: attr_value(value) for key, value in rows}
 
 
+def rse_ids_with_attribute(session: Session, key: str, value: Any) -> list[str]:
+    """Ids of the live RSEs whose attribute ``key`` is ``value`` (a site's RSEs, say)."""
+    ids = list(session.scalars(
+        select(RSEAttribute.rse_id).join(RSE, RSE.id == RSEAttribute.rse_id)
+        .where(RSEAttribute.key == key, RSEAttribute.value == _attr_text(value), RSE.deleted.is_(False))
+    ))
+    if not ids:
+        raise RSENotFound(f"No RSE has {validation.shown(key)}={validation.shown(value)}")
+    return ids
+
+
 def get_rse_attribute(session: Session, rse_id: str, key: str) -> str | bool | None:
     value = session.scalar(select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id, RSEAttribute.key == key))
     return None if value is None else attr_value(value)

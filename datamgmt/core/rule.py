@@ -42,7 +42,13 @@ from datamgmt.core.db.constants import (
 )
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks, descendants_cte, file_keys_query, get_did_row, list_all_parents
+from datamgmt.core.did import (
+    chunks,
+    descendants_cte,
+    file_keys_query,
+    get_did_row,
+    list_all_parents,
+)
 from datamgmt.core.expression import parse_expression, rse_ids_for
 from datamgmt.core.lock import (
     FROZEN,
@@ -263,11 +269,26 @@ def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
         return
     existing = set(session.execute(select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id)
                                    .where(DatasetLock.rule_id == rule.id)).tuples())
-    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account,
-             "state": LockState.REPLICATING}
+    # create_locks has already settled the rule: a rule whose data was in place is OK by now.
+    state = LockState[rule.state.name] if rule.state.name in LockState.__members__ else LockState.REPLICATING
+    sizes = _collection_sizes(session, list(plan.item_rses))
+    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account, "state": state,
+             "length": sizes[(s, n)][0], "bytes": sizes[(s, n)][1]}
             for (s, n), rses in plan.item_rses.items() for r in rses if (s, n, r) not in existing]
     if rows:
         session.execute(insert(DatasetLock), rows)
+
+
+def _collection_sizes(session: Session, keys: list[DIDKey]) -> dict[DIDKey, tuple[int | None, int | None]]:
+    """(length, bytes) of datasets, which their dataset locks carry, as Rucio's do."""
+    sizes: dict[DIDKey, tuple[int | None, int | None]] = {}
+    for part in chunks(keys):
+        rows = session.execute(
+            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes)
+            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+        )
+        sizes.update({(row.scope, row.name): (row.length, row.bytes) for row in rows})
+    return sizes
 
 
 # --- creation --------------------------------------------------------------------------------
@@ -524,9 +545,18 @@ def _change_account(session: Session, rule: Rule, account: str) -> None:
     rule.account = account
 
 
-def move_rule(session: Session, rule_id: str, rse_expression: str) -> str:
-    """Move a rule to another expression: a child rule with the same options is created and
-    the parent, unlocked, is removed as soon as the child is OK (at once if it already is)."""
+#: Options a move may change on the child rule (Rucio's ``override``).
+MOVE_OVERRIDES = ("activity", "source_replica_expression", "comment", "priority")
+
+
+def move_rule(session: Session, rule_id: str, rse_expression: str, override: dict[str, Any] | None = None) -> str:
+    """Move a rule to another expression: a child rule with the same options (but ``override``)
+    is created and the parent, unlocked, is removed as soon as the child is OK (at once if it
+    already is)."""
+    override = override or {}
+    unknown = set(override) - set(MOVE_OVERRIDES)
+    if unknown:
+        raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be overridden in a move")
     rule = _get(session, rule_id)
     if rule.child_rule_id is not None:
         raise UnsupportedOperation(f"The replication rule {rule_id} is already being moved")
@@ -536,9 +566,10 @@ def move_rule(session: Session, rule_id: str, rse_expression: str) -> str:
     (child_id,) = add_rule(
         session, [{"scope": rule.scope, "name": rule.name}], rule.account, rule.copies, rse_expression,
         grouping=rule.grouping.name, weight=rule.weight, lifetime=lifetime, locked=rule.locked,
-        source_replica_expression=rule.source_replica_expression, activity=rule.activity,
-        notify=rule.notification.name, purge_replicas=rule.purge_replicas,
-        ignore_availability=rule.ignore_availability, priority=rule.priority, comment=rule.comments,
+        source_replica_expression=override.get("source_replica_expression", rule.source_replica_expression),
+        activity=override.get("activity", rule.activity), notify=rule.notification.name,
+        purge_replicas=rule.purge_replicas, ignore_availability=rule.ignore_availability,
+        priority=override.get("priority", rule.priority), comment=override.get("comment", rule.comments),
         meta=json.loads(rule.meta) if rule.meta else None, ignore_account_limit=rule.ignore_account_limit,
         subscription_id=rule.subscription_id,
     )
@@ -651,6 +682,13 @@ def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
 
 
 RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity")
+
+
+def list_associated_rules(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
+    """The rules that hold a file: those with a lock on it, whichever DID they were made on."""
+    holding = exists().where(Lock.rule_id == Rule.id, Lock.scope == scope, Lock.name == name)
+    for rule in session.scalars(select(Rule).where(holding).order_by(Rule.created_at, Rule.id)):
+        yield rule_dict(rule)
 
 
 def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:

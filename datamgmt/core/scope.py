@@ -29,6 +29,16 @@ def get_scope_owner(session: Session, scope: str) -> str:
     return row.account
 
 
+def set_scope_owner(session: Session, scope: str, account: str) -> None:
+    """Give a scope to another account, which then controls every DID in it (an admin's act)."""
+    get_scope_owner(session, scope)
+    get_account(session, account)
+    row = session.get(Scope, scope)
+    assert row is not None  # get_scope_owner refused unknown and deleted scopes
+    row.account = account
+    session.flush()
+
+
 def list_scopes(session: Session, account: str | None = None) -> list[str]:
     query = select(Scope.scope).where(Scope.status != ScopeStatus.DELETED).order_by(Scope.scope)
     if account is not None:

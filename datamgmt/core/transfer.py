@@ -1,11 +1,11 @@
-"""The conveyor's catalogue side: claim requests, choose sources and URLs, record outcomes.
+"""The conveyor's routing: claim QUEUED requests, throttle them, choose sources and URLs.
 
 Every function works on a batch with a fixed number of statements, whatever the batch size:
 candidates, distances, rankings, protocols and attributes are each read with one query per
-batch (chunked ``IN`` lists), and state changes are one ``UPDATE … WHERE id IN`` or one
-``executemany``.  The transfer tool itself is never called from here: the submitter calls it
-between :func:`plan_transfers` and :func:`mark_submitted`, outside any transaction, so a slow
-FTS never holds a database lock.
+batch (chunked ``IN`` lists).  The transfer tool itself is never called from here: the
+submitter calls it after :func:`plan_transfers`, outside any transaction, so a slow FTS never
+holds a database lock; what happens to a request from then on is recorded by
+:mod:`datamgmt.core.inflight`.
 
 Source ranking follows the conveyor issue's order: the ``distances`` row from source to
 destination (a missing row counts as :data:`UNKNOWN_DISTANCE`, so an installation without a
@@ -16,13 +16,11 @@ another replica where the first two criteria tie).
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamgmt.core import claim as claiming
@@ -35,19 +33,12 @@ from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.exceptions import RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
 from datamgmt.rse.protocols import Protocol, ProtocolRecord, create_protocol, protocols_ordered
-from datamgmt.transfertool.base import TransferSpec, TransferState, TransferStatus
+from datamgmt.transfertool.base import TransferSpec
 
 #: Distance assumed when no ``distances`` row links two RSEs.
 UNKNOWN_DISTANCE = 1_000_000
 #: Keys per ``IN`` list.
 CHUNK = claiming.CHUNK
-#: Request states the finisher consumes: the tool forgot the transfer, or it never reached a tool.
-FINISHER_STATES = (
-    RequestState.LOST,
-    RequestState.NO_SOURCES,
-    RequestState.MISMATCH_SCHEME,
-    RequestState.SUBMISSION_FAILED,
-)
 #: Requests that occupy a slot in the throttler.
 ACTIVE_STATES = (RequestState.SUBMITTING, RequestState.SUBMITTED)
 #: URL schemes that can copy to each other (Rucio's SCHEME_MAP idea); same family is preferred.
@@ -125,17 +116,6 @@ class Plan:
     #: Requests held back by the throttler (released for a later cycle).
     throttled: list[str]
 
-
-@dataclass(frozen=True)
-class Submission:
-    """What the submitter persists for one submitted request."""
-
-    request_id: str
-    external_id: str
-    external_host: str
-    transfertool: str
-    source_rse_id: str
-    dest_url: str
 
 
 # --- claiming ------------------------------------------------------------------------------------
@@ -437,244 +417,3 @@ def _route(
         )
         return PlannedTransfer(request, candidate.rse_id, spec, endpoints.fts(request.dest_rse_id))
     return "; ".join(errors)
-
-
-# --- submitter writes ----------------------------------------------------------------------------
-def mark_submitted(session: Session, worker: str, submissions: Sequence[Submission]) -> int:
-    """Record external ids in bulk (SUBMITTED, lease released) and the sources in use.
-
-    Only rows this worker still holds in QUEUED change, so a request another worker took over
-    after our lease ran out is not overwritten.  Returns how many rows changed.
-    """
-    if not submissions:
-        return 0
-    table = Request.__table__
-    now = utcnow()
-    statement = (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.claimed_by == worker,
-            table.c.state == RequestState.QUEUED,
-        )
-        .values(
-            state=RequestState.SUBMITTED,
-            external_id=bindparam("b_external_id"),
-            external_host=bindparam("b_external_host"),
-            transfertool=bindparam("b_transfertool"),
-            source_rse_id=bindparam("b_source_rse_id"),
-            dest_url=bindparam("b_dest_url"),
-            submitted_at=now,
-            updated_at=now,
-            err_msg=None,
-            claimed_by=None,
-            claimed_until=None,
-        )
-    )
-    result = session.connection().execute(
-        statement,
-        [
-            {
-                "b_id": s.request_id,
-                "b_external_id": s.external_id,
-                "b_external_host": s.external_host,
-                "b_transfertool": s.transfertool,
-                "b_source_rse_id": s.source_rse_id,
-                "b_dest_url": s.dest_url,
-            }
-            for s in submissions
-        ],
-    )
-    _record_sources(session, submissions)
-    return result.rowcount
-
-
-def _record_sources(session: Session, submissions: Sequence[Submission]) -> None:
-    """Insert the ``sources`` row of each used source that has none yet (its ranking starts at 0)."""
-    pairs = [(s.request_id, s.source_rse_id) for s in submissions]
-    existing: set[tuple[str, str]] = set()
-    for chunk in chunks(pairs, CHUNK):
-        existing.update(
-            session.execute(
-                select(Source.request_id, Source.rse_id).where(
-                    tuple_(Source.request_id, Source.rse_id).in_(chunk)
-                )
-            )
-            .tuples()
-            .all()
-        )
-    missing = [p for p in pairs if p not in existing]
-    if not missing:
-        return
-    ids = [request_id for request_id, _ in missing]
-    details: dict[str, tuple[str, str, str, int | None]] = {}
-    for chunk in chunks(ids, CHUNK):
-        rows = session.execute(
-            select(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.bytes).where(
-                Request.id.in_(chunk)
-            )
-        )
-        details.update((row[0], tuple(row[1:])) for row in rows)  # type: ignore[misc]
-    now = utcnow()
-    rows = [
-        {
-            "request_id": request_id,
-            "rse_id": rse_id,
-            "scope": details[request_id][0],
-            "name": details[request_id][1],
-            "dest_rse_id": details[request_id][2],
-            "bytes": details[request_id][3],
-            "ranking": 0,
-            "is_using": True,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for request_id, rse_id in missing
-        if request_id in details
-    ]
-    if rows:
-        session.connection().execute(Source.__table__.insert(), rows)
-
-
-def mark_unroutable(
-    session: Session, worker: str, unroutable: Mapping[str, tuple[RequestState, str]]
-) -> None:
-    """Hand requests that cannot be routed to the finisher with their reason (one executemany)."""
-    _set_states(session, worker, [(rid, state, reason) for rid, (state, reason) in unroutable.items()])
-
-
-def _set_states(
-    session: Session, worker: str, changes: Sequence[tuple[str, RequestState, str | None]]
-) -> None:
-    if not changes:
-        return
-    table = Request.__table__
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.claimed_by == worker)
-        .values(
-            state=bindparam("b_state"),
-            err_msg=bindparam("b_reason"),
-            updated_at=utcnow(),
-            claimed_by=None,
-            claimed_until=None,
-        )
-    )
-    session.connection().execute(
-        statement,
-        [{"b_id": rid, "b_state": state, "b_reason": _clip(reason)} for rid, state, reason in changes],
-    )
-
-
-def _clip(reason: str | None) -> str | None:
-    return reason[:4000] if reason else reason
-
-
-# --- poller --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SubmittedRequest:
-    id: str
-    external_id: str
-    external_host: str | None
-    transfertool: str | None
-
-
-def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
-    """Lease SUBMITTED requests to poll, those polled longest ago first."""
-    rows = claiming.claim(
-        session,
-        Request,
-        worker,
-        filters=[Request.state == RequestState.SUBMITTED, Request.external_id.is_not(None)],
-        order_by=[Request.claimed_until.is_not(None), Request.claimed_until, Request.submitted_at],
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=(Request.external_id, Request.external_host, Request.transfertool),
-    )
-    return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
-
-
-def terminal_outcomes(
-    requests: Sequence[SubmittedRequest], statuses: Sequence[TransferStatus]
-) -> tuple[list[TransferStatus], list[str]]:
-    """The DONE/FAILED reports that belong to ``requests`` (same request *and* external id, so a
-    stale report about an earlier attempt is ignored), and the external ids reported LOST."""
-    current = {(r.id, r.external_id) for r in requests}
-    finished = [
-        s
-        for s in statuses
-        if s.state in (TransferState.DONE, TransferState.FAILED) and (s.request_id, s.external_id) in current
-    ]
-    lost = sorted({s.external_id for s in statuses if s.state is TransferState.LOST})
-    return finished, lost
-
-
-def mark_lost(session: Session, external_ids: Sequence[str]) -> int:
-    """Every SUBMITTED request of these external ids becomes LOST (lease released) for the finisher."""
-    changed = 0
-    for chunk in chunks(list(external_ids), CHUNK):
-        changed += session.execute(
-            update(Request)
-            .where(Request.external_id.in_(chunk), Request.state == RequestState.SUBMITTED)
-            .values(
-                state=RequestState.LOST,
-                err_msg="unknown to the transfer tool",
-                updated_at=utcnow(),
-                claimed_by=None,
-                claimed_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    return changed
-
-
-# --- finisher ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class FinishedRequest:
-    id: str
-    state: RequestState
-    err_msg: str | None
-    source_rse_id: str | None
-
-
-def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int) -> list[FinishedRequest]:
-    """Lease requests whose transfer ended (or could not start), oldest change first."""
-    rows = claiming.claim(
-        session,
-        Request,
-        worker,
-        filters=[Request.state.in_(FINISHER_STATES)],
-        order_by=[Request.updated_at, Request.id],
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=(Request.state, Request.err_msg, Request.source_rse_id),
-    )
-    return [FinishedRequest(*row) for row in rows]  # type: ignore[arg-type]
-
-
-def requeue(
-    session: Session, worker: str, request_ids: Sequence[str], not_before: datetime | None = None
-) -> int:
-    """Put requests back to QUEUED without counting an attempt (LOST: the tool forgot them)."""
-    changed = 0
-    for chunk in chunks(list(request_ids), CHUNK):
-        changed += session.execute(
-            update(Request)
-            .where(Request.id.in_(chunk), Request.claimed_by == worker)
-            .values(
-                state=RequestState.QUEUED,
-                external_id=None,
-                external_host=None,
-                not_before=not_before,
-                updated_at=utcnow(),
-                claimed_by=None,
-                claimed_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-    return changed
-
-
-def local_host() -> str:
-    """The ``external_host`` recorded for the in-process tool: its transfers live in this host's process."""
-    return f"local://{socket.gethostname()}"

@@ -1,10 +1,16 @@
 """The transfer tool contract shared by the FTS3 client and the embedded copier.
 
 A transfer tool moves bytes and reports outcomes; it never reads or writes the catalogue.
-The conveyor hands it plain :class:`TransferSpec` descriptions, keeps the external ids it gets
-back in the request rows, and later asks for :class:`TransferStatus` reports by those ids.
-Everything is bulk: one call submits, queries or cancels many transfers, because the conveyor
-works in batches and a round trip per file does not scale.
+The conveyor hands it plain :class:`TransferSpec` descriptions, keeps the external ids in the
+request rows, and later asks for :class:`TransferStatus` reports by those ids.  Everything is
+bulk: one call submits, queries or cancels many transfers, because the conveyor works in
+batches and a round trip per file does not scale.
+
+Submission is two steps so that no request can be in a job the catalogue does not know of:
+:meth:`TransferTool.prepare` groups the transfers into jobs (:class:`TransferJob`) and chooses
+their external ids *before* anything is sent; the conveyor records those ids; only then does
+:meth:`TransferTool.submit` send the jobs.  When a submission's answer is lost (a timeout after
+the server created the job), the recorded id is where the conveyor looks for the request.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ class TransferState(enum.StrEnum):
     SUBMITTED = "SUBMITTED"  # accepted by the tool, not finished yet (queued or copying)
     DONE = "DONE"  # copied and verified
     FAILED = "FAILED"  # finished without a verified copy (includes cancellation)
-    LOST = "LOST"  # the tool does not know the external id (restart, purge): re-queue the request
+    LOST = "LOST"  # the tool does not know the external id (restart, purge): retried as an attempt
 
 
 @dataclass(frozen=True)
@@ -88,15 +94,48 @@ class TransferStatus:
     external_state: str | None = None
 
 
+@dataclass(frozen=True)
+class TransferJob:
+    """Transfers submitted together, with the external id each will have once submitted."""
+
+    transfers: Sequence[TransferSpec]
+    #: request id → external id, chosen by :meth:`TransferTool.prepare` before submission.
+    external_ids: Mapping[str, str]
+    #: The tool's own handle of the job, if it needs one to submit it (FTS: the ``sid``).
+    key: str = ""
+
+
+class Submitted(dict[str, str]):
+    """What :meth:`TransferTool.submit` answers: ``{request_id: external_id}`` of the transfers the
+    tool is known to hold, and in :attr:`refused` ``{request_id: reason}`` of those it answered
+    it will never take as they are (a malformed job): failed attempts, not something to retry
+    unchanged forever."""
+
+    def __init__(self, accepted: Mapping[str, str] = (), refused: Mapping[str, str] | None = None) -> None:
+        super().__init__(accepted)
+        self.refused: dict[str, str] = dict(refused or {})
+
+
 class TransferTool(abc.ABC):
-    """A bulk transfer service: submit specs, query and cancel by external id."""
+    """A bulk transfer service: prepare and submit jobs, query and cancel by external id."""
 
     @abc.abstractmethod
-    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
-        """Submit ``transfers`` in bulk and return ``{request_id: external_id}``.
+    def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
+        """Group ``transfers`` into jobs and choose their external ids; nothing is submitted.
 
-        Requests absent from the answer were not submitted and stay queued for a later cycle.
-        Raises :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
+        Raises :class:`~datamgmt.exceptions.TransferToolError` when the tool cannot be reached
+        to choose them.
+        """
+
+    @abc.abstractmethod
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
+        """Submit prepared ``jobs``; the answer maps the transfers the tool is known to hold to
+        their external ids (an id may differ from the prepared one if the tool chose another)
+        and lists those it refused.
+
+        A request in neither may or may not have reached the tool (its answer was lost): the
+        caller must look for it under its prepared id before submitting it again.  Raises
+        :class:`~datamgmt.exceptions.TransferToolError` when nothing could be submitted.
         """
 
     @abc.abstractmethod

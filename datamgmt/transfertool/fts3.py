@@ -13,14 +13,19 @@ Which transport does what, and why:
   ``add_alternative_source`` is broken (it calls ``list.push_back``), so extra sources are appended
   to the transfer dict directly.
 
-Jobs use FTS's deterministic ids (``sid`` = the job's first request id): a submission whose answer
-was lost (timeout) and is then retried gets ``409 duplicated`` and the predicted id, so a file is
-never submitted twice.
+Job ids are chosen before submission (:meth:`FTS3TransferTool.prepare`): each job gets a fresh
+random ``sid`` and FTS's deterministic id generator, so its id is known, and recorded by the
+conveyor, before the job is sent.  A job whose submission answer was lost may exist or not; the
+conveyor then looks it up under that id and keeps exactly the requests the job's files carry
+(``file_metadata.request_id``), so a request is never mapped to a job that lacks it and never
+sent again while a job holds it.  A job sent twice answers ``409 duplicated``; it counts only
+for the requests its file list shows.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
@@ -29,11 +34,11 @@ from urllib.parse import urlsplit
 
 import fts3.rest.client.easy as fts3_easy
 import requests
-from fts3.rest.client.exceptions import ClientError, FTS3ClientException
+from fts3.rest.client.exceptions import ClientError, FTS3ClientException, MethodNotAllowed, Unauthorized
 
 from datamgmt.exceptions import TransferToolError
 
-from .base import TransferSpec, TransferState, TransferStatus, TransferTool
+from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +177,7 @@ class FTS3TransferTool(TransferTool):
         self.max_files_per_job, self.grouping, self.query_batch = max_files_per_job, grouping, query_batch
         self._context: Any = None
         self._whoami: dict[str, Any] | None = None
+        self._connecting = threading.Lock()
         self._session = requests.Session()
         self._session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
         if token:
@@ -182,32 +188,37 @@ class FTS3TransferTool(TransferTool):
 
     # -- submission (official client) -----------------------------------------------------------
     def _client(self) -> Any:
-        """The client's Context, built on first use (its constructor already calls the server)."""
-        if self._context is None:
-            try:
-                self._context = fts3_easy.Context(
-                    self.endpoint,
-                    ucert=self.cert,
-                    ukey=self.key,
-                    verify=self.verify,
-                    capath=self.ca_path,
-                    fts_access_token=self.token,
-                    connectTimeout=self.timeout,
-                    timeout=self.timeout,
-                )
-                self._whoami = fts3_easy.whoami(self._context)
-            except (FTS3ClientException, requests.RequestException) as exc:
-                self._context = None
-                raise TransferToolError(f"FTS endpoint {self.endpoint} unusable: {exc}") from exc
-        return self._context
+        """The client's Context, built on first use (its constructor already calls the server).
+
+        One tool serves every thread of the process, so the Context and the identity that job
+        ids derive from are published together, under a lock, only once both are known."""
+        with self._connecting:
+            if self._context is None:
+                try:
+                    context = fts3_easy.Context(
+                        self.endpoint,
+                        ucert=self.cert,
+                        ukey=self.key,
+                        verify=self.verify,
+                        capath=self.ca_path,
+                        fts_access_token=self.token,
+                        connectTimeout=self.timeout,
+                        timeout=self.timeout,
+                    )
+                    self._whoami = fts3_easy.whoami(context)
+                except (FTS3ClientException, requests.RequestException) as exc:
+                    raise TransferToolError(f"FTS endpoint {self.endpoint} unusable: {exc}") from exc
+                self._context = context
+            return self._context
 
     def _predicted_job_id(self, sid: str) -> str:
+        """The id FTS's deterministic generator gives ``sid`` for our VO (``/whoami``)."""
         assert self._whoami is not None
         base = uuid.UUID(self._whoami["base_id"])
         return str(uuid.uuid5(uuid.uuid5(base, self._whoami["vos"][0]), sid))
 
     @staticmethod
-    def build_job(specs: Sequence[TransferSpec]) -> dict[str, Any]:
+    def build_job(specs: Sequence[TransferSpec], sid: str) -> dict[str, Any]:
         """The FTS job for one group of :func:`group_jobs`, built with the client's helpers."""
         files = []
         for spec in specs:
@@ -238,33 +249,55 @@ class FTS3TransferTool(TransferTool):
             multihop=multihop,
             priority=first.priority,
             id_generator="deterministic",
-            sid=first.request_id,
+            sid=sid,
             metadata={"issuer": "datamgmt", "multi_sources": len(first.sources) > 1, "multihop": multihop},
         )
 
-    def _submit_job(self, specs: Sequence[TransferSpec]) -> str:
-        context = self._client()
-        try:
-            return fts3_easy.submit(context, self.build_job(specs))
-        except ClientError as exc:
-            if exc.reason == "409":  # duplicated sid: an earlier attempt went through
-                return self._predicted_job_id(specs[0].request_id)
-            raise
+    def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
+        """Group into jobs, each with a fresh ``sid`` whose deterministic job id is known now."""
+        self._client()  # /whoami: the base id and VO the job ids derive from
+        jobs = []
+        for specs in group_jobs(transfers, max_files=self.max_files_per_job, grouping=self.grouping):
+            sid = str(uuid.uuid4())
+            job_id = self._predicted_job_id(sid)
+            jobs.append(TransferJob(specs, dict.fromkeys((spec.request_id for spec in specs), job_id), sid))
+        return jobs
 
-    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
-        submitted: dict[str, str] = {}
-        errors: list[str] = []
-        jobs = group_jobs(transfers, max_files=self.max_files_per_job, grouping=self.grouping)
-        for specs in jobs:
+    def _submit_job(self, job: TransferJob) -> dict[str, str]:
+        """POST one job; on ``409 duplicated`` keep only the requests the existing job holds."""
+        job_id = job.external_ids[job.transfers[0].request_id]
+        try:
+            answered = fts3_easy.submit(self._client(), self.build_job(job.transfers, job.key))
+        except ClientError as exc:
+            if exc.reason != "409":
+                raise
+            held = {status.request_id for status in self.query([job_id])}
+            return {spec.request_id: job_id for spec in job.transfers if spec.request_id in held}
+        return dict.fromkeys((spec.request_id for spec in job.transfers), answered)
+
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
+        """Submit in order.  After a server or transport failure the rest wait for a later cycle:
+        an endpoint that times out would otherwise hold the batch for one timeout per job.
+        A job FTS answers ``400 Bad request`` is refused: it would be refused again."""
+        submitted = Submitted()
+        jobs = list(jobs)
+        for position, job in enumerate(jobs):
             try:
-                job_id = self._submit_job(specs)
-            except (FTS3ClientException, requests.RequestException) as exc:
-                log.warning("FTS submission of %d file(s) to %s failed: %s", len(specs), self.endpoint, exc)
-                errors.append(str(exc))
-                continue
-            submitted.update((spec.request_id, job_id) for spec in specs)
-        if jobs and not submitted:
-            raise TransferToolError(f"no job could be submitted to {self.endpoint}: {errors[0]}")
+                submitted.update(self._submit_job(job))
+            except (ClientError, Unauthorized, MethodNotAllowed) as exc:
+                log.warning("FTS refused a job of %d file(s) at %s: %s", len(job.transfers), self.endpoint, exc)
+                if str(exc.reason).startswith("Bad request"):
+                    submitted.refused.update(dict.fromkeys(job.external_ids, f"FTS refused the job: {exc.reason}"))
+            except (FTS3ClientException, requests.RequestException, TransferToolError) as exc:
+                log.warning(
+                    "FTS submission to %s failed, %d job(s) left for later: %s",
+                    self.endpoint,
+                    len(jobs) - position,
+                    exc,
+                )
+                break
+        if jobs and not submitted and not submitted.refused:
+            raise TransferToolError(f"no job could be submitted to {self.endpoint}")
         return submitted
 
     # -- bulk query and cancel (direct REST) ------------------------------------------------------

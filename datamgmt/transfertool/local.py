@@ -3,7 +3,7 @@
 It is the default when no FTS server is configured.  The tool keeps only in-memory futures, so it
 is restart-safe by contract rather than by storage: every transfer gets an external id
 (``local-<uuid>``) that the conveyor persists in its request row, and after a restart the tool
-answers LOST for ids it never saw, which tells the conveyor to queue the request again.  A copy
+answers LOST for ids it never saw, which the conveyor retries as a counted attempt.  A copy
 overwrites its destination, so re-running an interrupted transfer is safe.
 
 Finished transfers are remembered for ``retention`` seconds so a poller that crashed between
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import gfal2copy
-from .base import TransferSpec, TransferState, TransferStatus, TransferTool
+from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
 
 CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
 
@@ -56,21 +56,34 @@ class LocalTransferTool(TransferTool):
         self._lock = threading.Lock()
         self._transfers: dict[str, _Transfer] = {}
 
-    def submit(self, transfers: Iterable[TransferSpec]) -> dict[str, str]:
-        """Queue the copies; hops of one multihop path run in order in one task."""
-        tasks: dict[str, list[_Transfer]] = {}
+    def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
+        """One job per transfer, or per multihop path (its hops run in order in one task)."""
+        chains: dict[str, list[TransferSpec]] = {}
         for spec in transfers:
-            item = _Transfer(f"local-{uuid.uuid4()}", spec)
-            tasks.setdefault(spec.multihop_path or item.external_id, []).append(item)
+            chains.setdefault(spec.multihop_path or spec.request_id, []).append(spec)
+        return [
+            TransferJob(chain, {spec.request_id: f"local-{uuid.uuid4()}" for spec in chain})
+            for chain in chains.values()
+        ]
+
+    def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
+        """Queue each job's copies; an id already known (a job submitted twice) is not run again."""
+        submitted = Submitted()
         with self._lock:
             self._purge()
-            for chain in tasks.values():
-                chain.sort(key=lambda t: t.spec.hop_index)
+            for job in jobs:
+                chain = [
+                    _Transfer(job.external_ids[spec.request_id], spec)
+                    for spec in sorted(job.transfers, key=lambda s: s.hop_index)
+                ]
+                submitted.update((t.spec.request_id, t.external_id) for t in chain)
+                if any(t.external_id in self._transfers for t in chain):
+                    continue
                 self._transfers.update((t.external_id, t) for t in chain)
                 future = self._pool.submit(self._run_chain, chain)
                 for item in chain:
                     item.future = future
-        return {t.spec.request_id: t.external_id for chain in tasks.values() for t in chain}
+        return submitted
 
     def query(self, external_ids: Iterable[str]) -> list[TransferStatus]:
         with self._lock:

@@ -69,6 +69,10 @@ def create_app(double: Fts3Double) -> Flask:
     app = Flask("fts3_double")
     app.wsgi_app = _MergeLeadingSlashes(app.wsgi_app)  # type: ignore[method-assign]
 
+    def job(job_id: str) -> dict[str, Any] | None:
+        """The job as the API shows it: none at all once ``forget_jobs`` purged the history."""
+        return None if double.faults.forget_jobs else double.store.job(job_id)
+
     def credentials() -> dict[str, Any]:
         header = request.headers.get("Authorization", "")
         token = header[len("Bearer ") :] if header.startswith("Bearer ") else None
@@ -106,7 +110,7 @@ def create_app(double: Fts3Double) -> Flask:
     @app.after_request
     def inject_delay(response: Response) -> Response:
         if not request.path.startswith("/_double"):
-            time.sleep(double.faults.take_delay())
+            time.sleep(double.faults.take_delay(request.method, request.path))
         return response
 
     @app.errorhandler(HTTPException)
@@ -158,6 +162,7 @@ def create_app(double: Fts3Double) -> Flask:
             j
             for j in double.store.jobs()
             if j["user_dn"] == dn
+            and not double.faults.forget_jobs
             and (j["job_state"] in states if states else j["job_state"] not in JOB_TERMINAL)
         ]
         return _json(jobs[:limit])
@@ -167,60 +172,60 @@ def create_app(double: Fts3Double) -> Flask:
         wanted = [f for f in request.args.get("files", "").split(",") if f]
         entries = []
         for job_id in ids.split(","):
-            job = double.store.job(job_id)
-            if job is None:
+            found = job(job_id)
+            if found is None:
                 entries.append(_not_found(job_id))
                 continue
-            job["http_status"] = "200 Ok"
+            found["http_status"] = "200 Ok"
             if wanted:
-                job["files"] = [{f: row.get(f) for f in wanted} for row in double.store.files(job_id) or []]
-            entries.append(job)
+                found["files"] = [{f: row.get(f) for f in wanted} for row in double.store.files(job_id) or []]
+            entries.append(found)
         if len(entries) == 1:
             return _json(entries[0], 404 if "http_message" in entries[0] else 200)
         return _json(entries, 207 if any("http_message" in e for e in entries) else 200)
 
     @app.get("/jobs/<job_id>/files")
     def get_files(job_id: str) -> Response:
-        rows = double.store.files(job_id)
+        rows = double.store.files(job_id) if job(job_id) is not None else None
         if rows is None:
             raise NotFound(_not_found(job_id)["http_message"])
         return _json(rows)
 
     @app.get("/jobs/<job_id>/files/<int:file_id>/retries")
     def get_retries(job_id: str, file_id: int) -> Response:
-        if double.store.job(job_id) is None:
+        if job(job_id) is None:
             raise NotFound(_not_found(job_id)["http_message"])
         return _json(double.store.retries(file_id))
 
     @app.get("/jobs/<job_id>/dm")
     def get_dm(job_id: str) -> Response:
-        if double.store.job(job_id) is None:
+        if job(job_id) is None:
             raise NotFound(_not_found(job_id)["http_message"])
         return _json([])
 
     @app.get("/jobs/<job_id>/<field>")
     def get_job_field(job_id: str, field: str) -> Response:
-        job = double.store.job(job_id)
-        if job is None:
+        found = job(job_id)
+        if found is None:
             raise NotFound(_not_found(job_id)["http_message"])
-        if field not in job:
+        if field not in found:
             raise NotFound(f"No such field {field}")
-        return _json(job[field])
+        return _json(found[field])
 
     @app.delete("/jobs/<ids>")
     def cancel_jobs(ids: str) -> Response:
         entries = []
         for job_id in ids.split(","):
-            result = double.cancel(job_id)
+            result = double.cancel(job_id) if job(job_id) is not None else None
             if result is None:
                 entries.append(_not_found(job_id))
                 continue
-            job, _, changed = result
+            canceled, _, changed = result
             if not changed:
-                job.update(http_status="304 Not Modified", http_message="The job is in a terminal state")
+                canceled.update(http_status="304 Not Modified", http_message="The job is in a terminal state")
             else:
-                job["http_status"] = "200 Ok"
-            entries.append(job)
+                canceled["http_status"] = "200 Ok"
+            entries.append(canceled)
         if len(entries) == 1:
             return _json(entries[0], 404 if entries[0]["http_status"].startswith("404") else 200)
         return _json(entries, 200 if all(e["http_status"].startswith("2") for e in entries) else 207)
@@ -236,7 +241,11 @@ def create_app(double: Fts3Double) -> Flask:
         if "fail_next" in body:
             double.faults.fail_next(int(body["fail_next"]), int(body.get("status", 500)))
         if "delay_next" in body:
-            double.faults.delay_next(int(body["delay_next"]), float(body.get("seconds", 0)))
+            route = (body["method"], body["path"]) if "path" in body else None
+            double.faults.delay_next(int(body["delay_next"]), float(body.get("seconds", 0)), route)
+        for switch in ("hold_copies", "forget_jobs"):
+            if switch in body:
+                setattr(double.faults, switch, bool(body[switch]))
         if "fail_destination" in body:
             double.faults.fail_destination(body["fail_destination"])
         return _json({"ok": True})

@@ -21,6 +21,8 @@ from .store import JobStore, Next
 
 log = logging.getLogger(__name__)
 
+#: How often a held copy (``Faults.hold_copies``) looks again whether it may start.
+HOLD_RECHECK_SECONDS = 0.1
 _CHECKSUM_MODES = {"b": "both", "s": "source", "t": "target", "n": "none"}
 
 
@@ -34,6 +36,12 @@ class Faults:
     #: Hold the answer of the next N requests back by this many seconds (the request is served).
     delay_requests: int = 0
     delay_seconds: float = 0.0
+    #: Only requests with this method and path count towards ``delay_requests`` (None: any).
+    delay_route: tuple[str, str] | None = None
+    #: Leave submitted files waiting: no copy starts (a scheduler that never schedules them).
+    hold_copies: bool = False
+    #: Answer 404 for every job, as FTS does once its history was purged (copies still run).
+    forget_jobs: bool = False
     #: Destination URL prefix → reason: files to such destinations fail without copying.
     failing_destinations: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -42,9 +50,12 @@ class Faults:
         with self._lock:
             self.fail_requests, self.fail_status = count, status
 
-    def delay_next(self, count: int, seconds: float) -> None:
+    def delay_next(self, count: int, seconds: float, route: tuple[str, str] | None = None) -> None:
+        """Answer the next ``count`` requests (those to ``route`` = (method, path) only, if given)
+        ``seconds`` late: the request is served first, so a client that times out meanwhile
+        never learns that it succeeded."""
         with self._lock:
-            self.delay_requests, self.delay_seconds = count, seconds
+            self.delay_requests, self.delay_seconds, self.delay_route = count, seconds, route
 
     def fail_destination(
         self, prefix: str, reason: str = "DESTINATION [113] Destination endpoint is down"
@@ -60,9 +71,9 @@ class Faults:
             self.fail_requests -= 1
             return self.fail_status
 
-    def take_delay(self) -> float:
+    def take_delay(self, method: str, path: str) -> float:
         with self._lock:
-            if self.delay_requests <= 0:
+            if self.delay_requests <= 0 or self.delay_route not in (None, (method, path)):
                 return 0.0
             self.delay_requests -= 1
             return self.delay_seconds
@@ -148,6 +159,9 @@ class Fts3Double:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
+            if self.faults.hold_copies:
+                self._schedule([Next(item.job_id, item.file_id, HOLD_RECHECK_SECONDS)])
+                continue
             try:
                 self._run(item)
             except Exception:  # a worker must survive any single copy

@@ -13,6 +13,7 @@ bp = Blueprint("ping", __name__)
 
 
 @bp.get("/ping")
+@bp.get("/ping/")
 @public
 @doc("Server version")
 def ping() -> Response:

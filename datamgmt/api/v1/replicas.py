@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.metalink import METALINK, metalink
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_object, key
 from datamgmt.api.pfns import PFNBuilder
-from datamgmt.api.streaming import created, done, stream
+from datamgmt.api.streaming import JSON_STREAM, created, done, stream
 from datamgmt.core import replica as replicas
+from datamgmt.core import replica_state
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.exceptions import InputValidationError
 
@@ -44,6 +47,7 @@ def _scopes(files: list[dict[str, Any]]) -> list[str]:
 
 
 @bp.post("")
+@bp.post("/")
 @doc("Register replicas of files on one RSE (creating the file DIDs)", body=_REPLICAS_BODY)
 def add_replicas() -> Response:
     body = json_object()
@@ -55,13 +59,14 @@ def add_replicas() -> Response:
 
 
 @bp.put("")
+@bp.put("/")
 @doc("Change the state of replicas on one RSE", body=_REPLICAS_BODY)
 def update_replicas() -> Response:
     body = json_object()
     rse, files = key(body, "rse", str), dict_list(body, "files")
     with unit_of_work() as session:
         authorize(session, "update_replicas_states", scopes=_scopes(files), rse=rse)
-        replicas.update_replica_states(session, rse, files)
+        replica_state.set_replica_states(session, rse, files)
     return done()
 
 
@@ -69,11 +74,12 @@ _LIST_BODY = schema_object(
     ["dids"], dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
                                                               name={"type": "string"})},
     schemes={"type": ["array", "null"], "items": {"type": "string"}}, domain={"type": ["string", "null"]},
-    rse_expression={"type": ["string", "null"]}, all_states={"type": "boolean"},
+    rse_expression={"type": ["string", "null"]}, all_states={"type": "boolean"}, resolve_parents={"type": "boolean"},
 )  # fmt: skip
 
 
 @bp.post("/list")
+@bp.post("/list/")
 @doc("Replicas of files and collections, with PFNs by protocol and domain", body=_LIST_BODY)
 def list_replicas() -> Response:
     body = json_object()
@@ -86,14 +92,25 @@ def list_replicas() -> Response:
         raise InputValidationError("domain must be wan or lan")
     expression = key(body, "rse_expression", str, None)
     all_states = bool(key(body, "all_states", bool, False))
+    resolve_parents = bool(key(body, "resolve_parents", bool, False))
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
         rse_ids = rse_ids_for(session, expression) if expression else None
         builder = PFNBuilder(session, domain, schemes)
         for entry in replicas.list_replicas(session, dids, rse_ids, all_states):
-            yield builder.describe(entry)
+            described = builder.describe(entry)
+            if resolve_parents:
+                described["parents"] = entry["parents"]
+            yield described
 
+    return _listing(rows)
+
+
+def _listing(rows: Callable[[Session], Any]) -> Response:
+    """A replica listing as a JSON stream, or as Metalink 4 when the client prefers it (``rucio download``)."""
+    if request.accept_mimetypes.best_match([JSON_STREAM, METALINK], JSON_STREAM) == METALINK:
+        return stream(rows, METALINK, metalink)
     return stream(rows)
 
 
@@ -111,7 +128,7 @@ def list_did_replicas(scope: str, name: str) -> Response:
         for entry in replicas.list_replicas(session, [{"scope": scope, "name": name}]):
             yield builder.describe(entry)
 
-    return stream(rows)
+    return _listing(rows)
 
 
 _BAD_BODY = schema_object(
@@ -122,6 +139,7 @@ _BAD_BODY = schema_object(
 
 
 @bp.post("/bad")
+@bp.post("/bad/")
 @doc("Declare replicas bad", body=_BAD_BODY)
 def declare_bad() -> Response:
     body = json_object()
@@ -136,5 +154,5 @@ def declare_bad() -> Response:
     with unit_of_work() as session:
         account = authorize(session, "declare_bad_file_replicas", rses=sorted(by_rse))
         for rse, keys in by_rse.items():
-            replicas.declare_bad_replicas(session, rse, keys, reason, account)
+            replica_state.declare_bad(session, rse, keys, reason, account)
     return created()

@@ -67,13 +67,19 @@ def _rule_arguments(body: dict[str, Any]) -> dict[str, Any]:
     return arguments
 
 
+def _authorize_rule(session: Session, arguments: dict[str, Any]) -> None:
+    """The add_rule check, shown every argument the policy reads (admin-only options included)."""
+    authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
+              purge_replicas=arguments.get("purge_replicas"), ignore_availability=arguments.get("ignore_availability"),
+              scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+
+
 @bp.post("/rules/")
 @doc("Create replication rules, one per DID; answers the JSON list of ids", body=_RULE_BODY)
 def add_rule() -> Response:
     arguments = _rule_arguments(json_object())
     with unit_of_work() as session:
-        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
-                  scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+        _authorize_rule(session, arguments)
         ids = rules.add_rule(session, **arguments)
     return created(json.dumps(ids))
 
@@ -87,7 +93,7 @@ def explain_rule() -> Response:
         if name in arguments:
             explained[name] = arguments[name]
     with unit_of_work() as session:
-        authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"))
+        _authorize_rule(session, arguments)
         return json_response(rules.explain_rule(session, **explained))
 
 
@@ -130,6 +136,23 @@ def update_rule(rule_id: str) -> Response:
     return done()
 
 
+@bp.post("/rules/<rule_id>/move")
+@doc("Move a rule to another RSE expression; answers the child rule's id",
+     body=schema_object(["rse_expression"], rse_expression={"type": "string"}, override={"type": "object"},
+                        activity={"type": ["string", "null"]}, source_replica_expression={"type": ["string", "null"]}))
+def move_rule(rule_id: str) -> Response:
+    body = json_object()
+    expression = key(body, "rse_expression", str)
+    override = dict(key(body, "override", dict, None) or {})
+    for legacy in ("activity", "source_replica_expression"):  # older clients send these beside override
+        if body.get(legacy) is not None:
+            override.setdefault(legacy, body[legacy])
+    with unit_of_work() as session:
+        authorize(session, "update_rule", rule_id=rule_id, options={"rse_expression": expression, **override})
+        child = rules.move_rule(session, rule_id, expression, override)
+    return created(json.dumps(child))
+
+
 @bp.delete("/rules/<rule_id>")
 @doc("Delete a rule softly, as Rucio does: it expires within the hour and the judge-cleaner removes it",
      body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
@@ -137,7 +160,7 @@ def delete_rule(rule_id: str) -> Response:
     body = json_object(required=False)
     purge = key(body, "purge_replicas", bool, None)
     with unit_of_work() as session:
-        account = authorize(session, "del_rule", rule_id=rule_id)
+        account = authorize(session, "del_rule", rule_id=rule_id, purge_replicas=purge)
         rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge, soft=True)
     return done()
 
@@ -158,6 +181,17 @@ def list_account_rules(account: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
         yield from _with_bytes(session, rules.list_rules(session, {"account": account}))
+
+    return stream(rows)
+
+
+@bp.get("/dids/<scope>/<path:name>/associated_rules")
+@doc("The rules that hold a file (with a lock on it), whatever DID they were made on")
+def list_associated_rules(scope: str, name: str) -> Response:
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        get_did_row(session, scope, name)
+        yield from _with_bytes(session, rules.list_associated_rules(session, scope, name))
 
     return stream(rows)
 

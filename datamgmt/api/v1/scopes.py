@@ -43,3 +43,12 @@ def add_scope(account: str, scope: str) -> Response:
         authorize(session, "add_scope", account=account, scope=scope)
         scopes.add_scope(session, scope, account)
     return created()
+
+
+@bp.put("/<account>/<scope>")
+@doc("Give a scope to another account (admins only); answers 201 as Rucio does")
+def set_scope_owner(account: str, scope: str) -> Response:
+    with unit_of_work() as session:
+        authorize(session, "update_scope", account=account, scope=scope)
+        scopes.set_scope_owner(session, scope, account)
+    return created("")

@@ -49,7 +49,7 @@ def add_subscription(account: str, name: str) -> Response:
     if priority is not None:
         arguments["priority"] = priority
     with unit_of_work() as session:
-        authorize(session, "add_subscription", account=account)
+        authorize(session, "add_subscription", account=account, replication_rules=arguments["replication_rules"])
         subscription_id = subscriptions.add_subscription(session, name, account, **arguments)
     return created(subscription_id)
 
@@ -59,7 +59,7 @@ def add_subscription(account: str, name: str) -> Response:
 def update_subscription(account: str, name: str) -> Response:
     options = _options()
     with unit_of_work() as session:
-        authorize(session, "update_subscription", account=account)
+        authorize(session, "update_subscription", account=account, replication_rules=options.get("replication_rules"))
         subscriptions.update_subscription(session, name, account, options)
     return created()
 
@@ -96,7 +96,8 @@ def list_named_subscriptions(name: str) -> Response:
     return _listing(name=name)
 
 
-@bp.get("/Id/<subscription_id>")
+@bp.get("/id/<subscription_id>")
+@bp.get("/Id/<subscription_id>")  # older Rucio releases
 @doc("One subscription by id")
 def get_subscription_by_id(subscription_id: str) -> Response:
     with unit_of_work() as session:

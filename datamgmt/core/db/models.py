@@ -333,7 +333,8 @@ class Replica(Leased, Timestamped, Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str | None] = mapped_column(String(32))
     adler32: Mapped[str | None] = mapped_column(String(8))
-    path: Mapped[str | None] = mapped_column(String(1024))
+    #: The storage path below the protocol prefix (core/replica_path.py), unique per RSE.
+    path: Mapped[str] = mapped_column(String(1024))
     state: Mapped[ReplicaState] = mapped_column(Code(ReplicaState), default=ReplicaState.AVAILABLE)
     lock_cnt: Mapped[int] = mapped_column(Integer, default=0)
     tombstone: Mapped[datetime | None] = mapped_column(DateTime)
@@ -344,6 +345,7 @@ class Replica(Leased, Timestamped, Base):
         ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"]),
         Index(None, "rse_id", "tombstone"),  # reaper: candidates per RSE
         Index(None, "state"),
+        Index(None, "rse_id", "path", unique=True),  # one file, one replica: nothing deletes another's data
     )
 
 

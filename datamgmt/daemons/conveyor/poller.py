@@ -10,22 +10,27 @@ STUCK), each a fixed number of set-based statements for the whole batch.  Those 
 own the request's DONE/FAILED states, which is why the outcome is applied here rather than
 written as a state for a later daemon.  Transfers the tool no longer knows become LOST for the
 finisher.  Still-running requests are released with a hold of ``[conveyor] poll_interval``
-seconds; when a tool cannot answer, the lease stays as the back-off.  If applying the batch
-fails, it is applied one request per transaction so one bad request cannot block the rest.
+seconds; when a tool cannot answer, the lease stays as the back-off and they are asked again.
+
+Nothing stays SUBMITTED forever: a request without an outcome ``[conveyor] submitted_timeout``
+seconds after its submission (the tool keeps answering "running", or never answers at all) has
+its job cancelled where the tool still answers, and fails as an attempt, so it is retried while
+``max_retries`` allows and then sticks.  If applying the batch fails, it is applied one request
+per transaction so one bad request cannot block the rest.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
-from datamgmt.core import transfer as core
+from datamgmt.core import claim, inflight
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
@@ -42,10 +47,11 @@ class Poller(Daemon):
         config = get_config()
         self.poll_interval = config.get_int("conveyor", "poll_interval", 5)
         self.max_retries = config.get_int("conveyor", "max_retries")
+        self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
 
     def run_once(self, batch: int) -> int:
         with transaction(self.db_url) as session:
-            requests = core.claim_submitted(session, self.worker_id, batch, self.lease_seconds)
+            requests = inflight.claim_submitted(session, self.worker_id, batch, self.lease_seconds)
         groups: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
         for request in requests:
             groups[(request.transfertool, request.external_host)].append(request.external_id)
@@ -55,17 +61,44 @@ class Poller(Daemon):
                 statuses.extend(tools.tool_for(tool_name, host).query(external_ids))
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
-        finished, lost = core.terminal_outcomes(requests, statuses)
+        finished, lost = inflight.terminal_outcomes(requests, statuses)
+        stale = self._give_up_on(requests, finished, lost)
         answered = {s.external_id for s in statuses}
-        running = [(r.id,) for r in requests if r.external_id in answered]
+        running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
         try:
             with transaction(self.db_url) as session:
-                changed = self._apply(session, finished, lost, running)
+                changed = self._apply(session, finished, lost, running, stale)
         except Exception:
             self.log.exception("batch failed, applying one request at a time")
-            changed = self._apply_singly(finished, lost, running)
+            changed = self._apply_singly(finished, lost, running, stale)
         self.idle = changed == 0
         return changed
+
+    def _give_up_on(
+        self, requests: Sequence[inflight.SubmittedRequest], finished: Sequence[TransferStatus], lost: Sequence[str]
+    ) -> dict[str, str]:
+        """Overdue requests (no outcome ``submitted_timeout`` seconds after submission): cancel
+        their jobs where the tool answers, and return ``{request_id: reason}`` to fail them with."""
+        settled = [s.request_id for s in finished if s.request_id] + list(lost)
+        stale = inflight.overdue(requests, settled, self.submitted_timeout, utcnow())
+        groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
+        for request in stale:
+            groups[(request.transfertool, request.external_host)].add(request.external_id)
+        for (tool_name, host), external_ids in groups.items():
+            try:
+                tools.tool_for(tool_name, host).cancel(sorted(external_ids))
+            except TransferToolError as exc:
+                self.log.warning("cancel failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+        if stale:
+            self.log.warning(
+                "transfers without an outcome after submitted_timeout: cancelled, retried as attempts",
+                extra={"fields": {"requests": len(stale), "example": stale[0].id, "job": stale[0].external_id}},
+            )
+        return {
+            r.id: f"no outcome from {r.transfertool or 'the transfer tool'} job {r.external_id} within "
+            f"[conveyor] submitted_timeout ({self.submitted_timeout} s); cancelled"
+            for r in stale
+        }
 
     def _apply(
         self,
@@ -73,42 +106,46 @@ class Poller(Daemon):
         finished: Sequence[TransferStatus],
         lost: Sequence[str],
         running: list[claim.Key],
+        stale: Mapping[str, str],
     ) -> int:
         held = {
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
         }
         mine = [s for s in finished if s.request_id in held]
         requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
-        requests_failed(
-            session,
-            {
-                s.request_id: s.reason or "transfer failed"
-                for s in mine
-                if s.request_id and s.state is not TransferState.DONE
-            },
-            self.max_retries,
-        )
-        changed = len(mine) + core.mark_lost(session, lost)
+        overdue = {rid: reason for rid, reason in stale.items() if rid in held}
+        failures = {
+            s.request_id: s.reason or "transfer failed"
+            for s in mine
+            if s.request_id and s.state is not TransferState.DONE
+        }
+        requests_failed(session, {**overdue, **failures}, self.max_retries)
+        changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
             self.record_item(True)
         return changed
 
     def _apply_singly(
-        self, finished: Sequence[TransferStatus], lost: Sequence[str], running: list[claim.Key]
+        self,
+        finished: Sequence[TransferStatus],
+        lost: Sequence[str],
+        running: list[claim.Key],
+        stale: Mapping[str, str],
     ) -> int:
         changed = 0
         by_request = {s.request_id: s for s in finished}
         for key in running:
             status = by_request.get(key[0])
+            only = {key[0]: stale[key[0]]} if key[0] in stale else {}
             try:
                 with transaction(self.db_url) as session:
-                    changed += self._apply(session, [status] if status else [], [], [key])
+                    changed += self._apply(session, [status] if status else [], [], [key], only)
             except Exception:
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})
         with transaction(self.db_url) as session:
-            changed += core.mark_lost(session, lost)
+            changed += inflight.mark_lost(session, lost)
         return changed
 
 

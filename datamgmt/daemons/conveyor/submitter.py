@@ -1,17 +1,25 @@
 """conveyor-submitter: claim QUEUED requests, route them, hand them to the transfer tool in bulk.
 
-One batch is three steps, so no database transaction is open while a transfer tool answers:
+No database transaction is open while a transfer tool answers, and no request can be in a job
+the catalogue does not know of.  One batch:
 
 1. one transaction claims the batch (lease), routes it (:func:`datamgmt.core.transfer.plan_transfers`:
    throttler, source ranking, protocol matching, URLs), marks unroutable requests for the finisher
    and releases throttled ones with a short hold;
-2. the specs go to the tool, one bulk ``submit`` per tool and endpoint;
-3. one transaction records ``{request_id: external_id}`` right away (:func:`~datamgmt.core.transfer.
-   mark_submitted`).
+2. the tool groups the specs into jobs and chooses their external ids (``prepare``), and one
+   transaction records them: SUBMITTING (:func:`~datamgmt.core.inflight.mark_submitting`);
+3. the jobs go to the tool, one bulk ``submit`` per tool and endpoint;
+4. one transaction records what the tool confirmed: SUBMITTED (:func:`~datamgmt.core.inflight.mark_submitted`),
+   and what it refused (FTS's ``400 Bad request``): SUBMISSION_FAILED, a counted attempt for the finisher.
 
-A request the tool did not accept (FTS answering 500, a timeout) stays QUEUED and is released
-with a back-off hold; its next submission is safe because FTS jobs carry deterministic ids (a job
-that did reach FTS answers 409 and keeps its id) and a local copy overwrites its destination.
+A request whose submission was not confirmed (FTS answering 500, a timeout after FTS created the
+job, a crash before step 4) stays SUBMITTING and keeps its lease as back-off.  When the lease has
+run out, the submitter asks the tool about it under its recorded id before anything else: if the
+job holds it, it is SUBMITTED under that job; if not (the job does not exist, or exists without
+it), it is QUEUED again, not counted as an attempt, and submitted afresh with a new job id.  So a
+request is never mapped to a job that lacks it, and never sent again while a job holds it.  Only
+a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
+ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
 """
 
 from __future__ import annotations
@@ -19,13 +27,16 @@ from __future__ import annotations
 from collections import defaultdict
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
+from datamgmt.core import claim, inflight
 from datamgmt.core import transfer as core
+from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.exceptions import ConfigurationError, TransferToolError
+from datamgmt.transfertool.base import Submitted, TransferJob
 
 
 def activity_limits() -> dict[str, int]:
@@ -41,6 +52,15 @@ def activity_limits() -> dict[str, int]:
     return limits
 
 
+def _only(job: TransferJob, request_ids: set[str]) -> TransferJob:
+    """``job`` without the transfers whose requests are not in ``request_ids`` (a lease lost
+    before they were recorded: another worker owns them now)."""
+    transfers = [spec for spec in job.transfers if spec.request_id in request_ids]
+    if len(transfers) == len(job.transfers):
+        return job
+    return TransferJob(transfers, {s.request_id: job.external_ids[s.request_id] for s in transfers}, job.key)
+
+
 class Submitter(Daemon):
     name = "conveyor-submitter"
     default_batch = 500
@@ -53,8 +73,10 @@ class Submitter(Daemon):
         self.activity_limits = activity_limits()
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
+        self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
 
     def run_once(self, batch: int) -> int:
+        looked_up = self._look_up_unanswered(batch)
         with transaction(self.db_url) as session:
             requests = core.claim_queued(session, self.worker_id, batch, self.lease_seconds)
             plan = core.plan_transfers(
@@ -63,62 +85,121 @@ class Submitter(Daemon):
                 max_active_per_rse=self.max_active_per_rse,
                 activity_limits=self.activity_limits,
             )
-            core.mark_unroutable(session, self.worker_id, plan.unroutable)
+            inflight.mark_unroutable(session, self.worker_id, plan.unroutable)
             claim.release(session, Request, self.worker_id, [(i,) for i in plan.throttled], self.retry_hold)
-        self.idle = not requests
-        submissions = self._submit(plan.transfers)
-        not_taken = {t.request.id for t in plan.transfers} - {s.request_id for s in submissions}
-        with transaction(self.db_url) as session:
-            core.mark_submitted(session, self.worker_id, submissions)
-            claim.release(
-                session, Request, self.worker_id, [(i,) for i in sorted(not_taken)], self.retry_hold
-            )
-        if plan.unroutable or not_taken or plan.throttled:
+        self.idle = not requests and not looked_up
+        submitted = 0
+        for host, group in self._by_endpoint(plan.transfers).items():
+            submitted += self._submit(host, group)
+        if plan.unroutable or plan.throttled:
             self.log.info(
                 "not submitted",
-                extra={
-                    "fields": {
-                        "unroutable": len(plan.unroutable),
-                        "retry_later": len(not_taken),
-                        "throttled": len(plan.throttled),
-                    }
-                },
+                extra={"fields": {"unroutable": len(plan.unroutable), "throttled": len(plan.throttled)}},
             )
-        return len(submissions) + len(plan.unroutable)
+        return submitted + len(plan.unroutable) + looked_up
 
-    def _submit(self, transfers: list[core.PlannedTransfer]) -> list[core.Submission]:
-        """Bulk-submit per endpoint; a failing endpoint only holds back its own requests."""
+    def _host(self, planned: core.PlannedTransfer) -> str:
+        if self.tool_name == tools.FTS3:
+            return tools.fts_endpoint(planned.fts_endpoint)
+        return inflight.local_host()
+
+    def _by_endpoint(self, transfers: list[core.PlannedTransfer]) -> dict[str, list[core.PlannedTransfer]]:
         groups: dict[str, list[core.PlannedTransfer]] = defaultdict(list)
         for planned in transfers:
-            host = (
-                tools.fts_endpoint(planned.fts_endpoint)
-                if self.tool_name == tools.FTS3
-                else core.local_host()
+            groups[self._host(planned)].append(planned)
+        return groups
+
+    def _submit(self, host: str, group: list[core.PlannedTransfer]) -> int:
+        """Prepare, record, submit and confirm one endpoint's share; a failing endpoint only
+        holds back its own requests."""
+        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool()
+        keys = [(planned.request.id,) for planned in group]
+        try:
+            jobs = tool.prepare([planned.spec for planned in group])
+        except TransferToolError as exc:
+            self.log.warning("endpoint unusable", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+            with transaction(self.db_url) as session:
+                claim.release(session, Request, self.worker_id, keys, self.retry_hold)
+            return 0
+        external_ids = {rid: eid for job in jobs for rid, eid in job.external_ids.items()}
+        with transaction(self.db_url) as session:
+            recorded = inflight.mark_submitting(
+                session,
+                self.worker_id,
+                [
+                    inflight.Submission(
+                        request_id=planned.request.id,
+                        external_id=external_ids[planned.request.id],
+                        external_host=host,
+                        transfertool=self.tool_name,
+                        source_rse_id=planned.source_rse_id,
+                        dest_url=planned.spec.destination,
+                    )
+                    for planned in group
+                ],
+                self.lease_seconds,
             )
-            groups[host].append(planned)
-        submissions: list[core.Submission] = []
-        for host, group in groups.items():
-            tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool()
+        jobs = [_only(job, recorded) for job in jobs if recorded & job.external_ids.keys()]
+        try:
+            accepted = tool.submit(jobs)
+        except TransferToolError as exc:
+            accepted = Submitted()
+            self.log.warning("submission failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+        refused = {rid: (RequestState.SUBMISSION_FAILED, reason) for rid, reason in accepted.refused.items()}
+        with transaction(self.db_url) as session:
+            confirmed = inflight.mark_submitted(session, self.worker_id, accepted)
+            inflight.mark_unroutable(session, self.worker_id, refused)
+        unconfirmed = len(recorded) - len(accepted) - len(refused)
+        if unconfirmed:
+            self.log.info(
+                "submission unconfirmed; looked up again when its lease runs out",
+                extra={"fields": {"host": host, "unconfirmed": unconfirmed}},
+            )
+        return confirmed + len(refused)
+
+    def _look_up_unanswered(self, batch: int) -> int:
+        """Settle SUBMITTING requests left by an unanswered submission: SUBMITTED under their job
+        if it holds them, else QUEUED again.  A tool that cannot answer leaves them leased."""
+        with transaction(self.db_url) as session:
+            requests = inflight.claim_submitting(session, self.worker_id, batch, self.lease_seconds)
+        groups: dict[tuple[str | None, str | None], list[inflight.SubmittedRequest]] = defaultdict(list)
+        for request in requests:
+            groups[(request.transfertool, request.external_host)].append(request)
+        settled = 0
+        for (tool_name, host), group in groups.items():
             try:
-                external_ids = tool.submit([planned.spec for planned in group])
+                statuses = tools.tool_for(tool_name, host).query([r.external_id for r in group])
             except TransferToolError as exc:
-                self.log.warning(
-                    "submission failed", extra={"fields": {"host": host, "error": str(exc)[:300]}}
-                )
+                self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+                settled += self._give_up_looking(host, group, str(exc))
                 continue
-            submissions.extend(
-                core.Submission(
-                    request_id=planned.request.id,
-                    external_id=external_ids[planned.request.id],
-                    external_host=host,
-                    transfertool=self.tool_name,
-                    source_rse_id=planned.source_rse_id,
-                    dest_url=planned.spec.destination,
-                )
-                for planned in group
-                if planned.request.id in external_ids
+            held, unsent = inflight.held_by_tool(group, statuses)
+            with transaction(self.db_url) as session:
+                settled += inflight.mark_submitted(session, self.worker_id, held)
+                settled += inflight.requeue_unsent(session, self.worker_id, unsent)
+            self.log.info(
+                "unanswered submissions settled",
+                extra={"fields": {"host": host, "in_a_job": len(held), "queued_again": len(unsent)}},
             )
-        return submissions
+        return settled
+
+    def _give_up_looking(self, host: str | None, group: list[inflight.SubmittedRequest], error: str) -> int:
+        """A tool unreachable ``submitted_timeout`` seconds after the submission: the request fails
+        as an attempt (SUBMISSION_FAILED), so it is retried, perhaps through another endpoint the
+        operator configured, instead of waiting for the lost one for ever."""
+        stale = inflight.overdue(group, [], self.submitted_timeout, utcnow())
+        if not stale:
+            return 0
+        reason = f"submission to {host} unconfirmed and the tool unreachable for {self.submitted_timeout} s: {error}"
+        with transaction(self.db_url) as session:
+            inflight.mark_unroutable(
+                session, self.worker_id, {r.id: (RequestState.SUBMISSION_FAILED, reason[:4000]) for r in stale}
+            )
+        self.log.warning(
+            "unconfirmed submissions given up after submitted_timeout",
+            extra={"fields": {"host": host, "requests": len(stale), "example": stale[0].id}},
+        )
+        return len(stale)
 
 
 DAEMON = Submitter

@@ -9,7 +9,8 @@ the submitter and the poller of one process must talk to the *same* instance, wh
 is a process-wide singleton rather than something each daemon builds.  The embedded service
 (or a test) installs a configured one with :func:`set_local_tool`; otherwise the first caller
 builds one from the configuration.  A poller in another process, or after a restart, gets LOST
-for the ids it does not know, and the finisher queues those requests again.
+for the ids it does not know, and the finisher retries those requests as counted attempts: the
+local tool needs its submitter and poller in one process.
 """
 
 from __future__ import annotations

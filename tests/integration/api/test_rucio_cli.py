@@ -187,3 +187,24 @@ def test_upload_to_an_rse_whose_protocol_uses_our_short_impl(rucio: RucioCLI, tm
     rucio("upload", "--rse", "SITE-S", "--scope", "short", str(source))
     digest = hashlib.md5(b"short:s1").hexdigest()
     assert (tmp_path / "s" / "short" / digest[:2] / digest[2:4] / "s1").read_bytes() == source.read_bytes()
+    rules = rucio("rule", "list", "--did", "short:s1").stdout
+    assert "OK[1/0/0]" in rules, rules  # the upload's PUT /replicas (state A) turned its lock OK
+
+
+def test_download_files_and_a_dataset(rucio: RucioCLI, tmp_path: Path) -> None:
+    """``rucio download`` asks for Metalink 4 and verifies the checksums of what it fetched."""
+    add_file_rse(rucio, "SITE-D", tmp_path / "d")
+    rucio("scope", "add", "dl", "--account", "root")
+    sources = []
+    for name in ("d1", "d2"):
+        (tmp_path / name).write_bytes(name.encode() * 700)
+        sources.append(str(tmp_path / name))
+    rucio("upload", "--rse", "SITE-D", "--scope", "dl", *sources)
+    rucio("did", "add", "--type", "dataset", "dl:dds")
+    rucio("did", "content", "add", "--to-did", "dl:dds", "dl:d1", "dl:d2")
+    target = tmp_path / "out"
+    rucio("download", "--dir", str(target), "dl:d1")  # the same command in both styles
+    rucio("download", "--dir", str(target / "ds"), "dl:dds")
+    assert (target / "dl" / "d1").read_bytes() == (tmp_path / "d1").read_bytes()
+    for name in ("d1", "d2"):
+        assert (target / "ds" / "dds" / name).read_bytes() == (tmp_path / name).read_bytes()

@@ -112,8 +112,9 @@ def test_rules(live: Live, dataset: str) -> None:
     ok(live.user("rule", "update", rule_id, "--comment", "kept"))
     assert json.loads(ok(live.user("rule", "update", rule_id, "--locked", "--json")))["locked"] is True
     ok(live.user("rule", "update", rule_id, "--unlocked"))
-    assert "removed" in ok(live.user("rule", "remove", rule_id))
-    second = json.loads(ok(live.user("rule", "add", dataset, "--rses", "SITE-A", "--copies", "1",
+    assert "expires within the hour" in ok(live.user("rule", "remove", rule_id))
+    assert json.loads(ok(live.user("rule", "show", rule_id, "--json")))["expires_at"]  # soft, as in Rucio
+    second = json.loads(ok(live.user("rule", "add", dataset, "--rses", "SITE-A|SITE-B", "--copies", "1",
                                      "--lifetime", "60", "--json")))["rule_ids"][0]
     assert json.loads(ok(live.user("rule", "remove", second, "--json")))["removed"] is True
 

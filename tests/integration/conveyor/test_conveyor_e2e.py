@@ -247,28 +247,31 @@ def test_destination_down_sticks_the_rule(db, session, site, tool, conveyor_env)
 
 
 def test_fts_500_and_timeout_hold_requests_back_then_each_is_submitted_once(
-    db, session, site, gfal2_options, conveyor_env, checksummer  # noqa: F811
+    db, session, site, gfal2_options, conveyor_env, checksummer, monkeypatch  # noqa: F811
 ):
     files = add_dataset(session, site, "dsfts", 10)
     rule_id = rule_on(session, "dsfts", 2, "XRD|S3")
+    monkeypatch.setenv("DATAMGMT_DAEMONS_LEASE_SECONDS", "4")  # unanswered submissions are looked up soon
     with Fts3DoubleServer(Fts3Double(gfal2_options=gfal2_options)) as server:
         conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout="1")
         submitter, poller, finisher = conveyor(db)
-        untouched = {(RequestState.QUEUED, None, None)}
 
         server.double.faults.fail_next(1, 500)
         submitter.run_once(1000)
-        assert queued_rows(db) == untouched and server.double.store.submitted == []
+        assert queued_rows(db) == {(RequestState.QUEUED, None, None)} and server.double.store.submitted == []
 
-        server.double.faults.delay_next(1, 3.0)  # FTS takes the job but answers after our timeout
+        tools.fts_tool(server.url)._client()  # connected: the delay below hits POST /jobs
+        server.double.faults.delay_next(1, 3.0, ("POST", "/jobs"))  # FTS takes the job, answers too late
         submitter.run_once(1000)
-        assert queued_rows(db) == untouched
+        rows = queued_rows(db)
+        assert {state for state, _, _ in rows} == {RequestState.SUBMITTING}  # under the ids chosen first
+        assert {row["job_id"] for row in server.double.store.submitted} <= {job for _, job, _ in rows}
 
         drain(db, submitter, poller, finisher)
         submitted = [row["file_metadata"]["request_id"] for row in server.double.store.submitted]
     with transaction(db) as s:
         ids = list(s.scalars(select(Request.id).where(Request.rule_id == rule_id)))
-    assert sorted(submitted) == sorted(ids)  # the retried job answered 409 and kept its id
+    assert sorted(submitted) == sorted(ids)  # the job that answered late was found, not sent again
     assert assert_rule_ok_on_storage(db, rule_id, site, files, checksummer) == {"XRD": 10, "S3": 10}
 
 

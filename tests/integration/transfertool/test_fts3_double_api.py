@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import fts3.rest.client.easy as fts3
@@ -157,3 +158,33 @@ def test_runs_as_a_subprocess_with_control_endpoints():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_fault_switches_for_lost_answers_stalled_and_forgotten_jobs(tmp_path):
+    """The switches the conveyor's regression tests use, through the control surface."""
+    source = tmp_path / "src"
+    source.write_bytes(b"data")
+    job = body([entry(f"file://{source}", f"file://{tmp_path}/dst")], overwrite=True)
+    with Fts3DoubleServer(Fts3Double()) as server:
+        faults = f"{server.url}/_double/faults"
+        requests.post(faults, json={"delay_next": 1, "seconds": 2, "method": "POST", "path": "/jobs"}, timeout=5)
+        assert requests.get(f"{server.url}/whoami", timeout=5).ok  # not the delayed route: answered at once
+        with pytest.raises(requests.Timeout):
+            requests.post(f"{server.url}/jobs", json=job, timeout=1)
+        (created,) = server.double.store.jobs()  # served, only the answer was late
+
+        requests.post(faults, json={"hold_copies": True}, timeout=5)
+        held = requests.post(f"{server.url}/jobs", json=job, timeout=5).json()["job_id"]
+        time.sleep(0.5)
+        assert server.double.store.files(held)[0]["file_state"] == "SUBMITTED"
+
+        requests.post(faults, json={"forget_jobs": True}, timeout=5)
+        assert requests.get(f"{server.url}/jobs/{held}", timeout=5).status_code == 404
+        assert requests.get(f"{server.url}/jobs/{created['job_id']},{held}", timeout=5).status_code == 207
+        assert requests.delete(f"{server.url}/jobs/{held}", timeout=5).status_code == 404
+
+        requests.post(faults, json={"hold_copies": False, "forget_jobs": False}, timeout=5)
+        deadline = time.monotonic() + 10
+        while server.double.store.job(held)["job_state"] != "FINISHED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert requests.get(f"{server.url}/jobs/{held}", timeout=5).json()["job_state"] == "FINISHED"

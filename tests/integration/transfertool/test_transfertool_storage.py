@@ -46,14 +46,14 @@ def test_round_trip_through_every_endpoint(tool, storage, make_file, tmp_path, w
         transfer = TransferSpec(
             label, [source], destination, adler32=f.adler32, md5=md5, verify_checksum=verify
         )
-        status = wait_final(tool, tool.submit([transfer]).values())[label]
+        status = wait_final(tool, tool.submit(tool.prepare([transfer])).values())[label]
         assert status.state is TransferState.DONE, f"{label}: {status.reason}"
     assert (tmp_path / "back").read_bytes() == f.data
 
 
 def test_missing_source_on_storage_fails(tool, storage, tmp_path, wait_final):
     source = storage_url(storage, "root", f"missing-{uuid.uuid4().hex}")
-    submitted = tool.submit([TransferSpec("r", [source], f"file://{tmp_path}/d", adler32="00000001")])
+    submitted = tool.submit(tool.prepare([TransferSpec("r", [source], f"file://{tmp_path}/d", adler32="00000001")]))
     status = wait_final(tool, submitted.values())["r"]
     assert status.state is TransferState.FAILED and status.reason.startswith("SOURCE")
 
@@ -63,9 +63,9 @@ def test_local_tool_verifies_the_s3_end_with_md5(gfal2_options, storage, make_fi
     tool = LocalTransferTool(gfal2_options=gfal2_options)
     destination = storage_url(storage, "s3", uuid.uuid4().hex)
     good = TransferSpec("good", [f.url], destination, adler32=f.adler32, md5=hashlib.md5(f.data).hexdigest())
-    assert wait_final(tool, tool.submit([good]).values())["good"].state is TransferState.DONE
+    assert wait_final(tool, tool.submit(tool.prepare([good])).values())["good"].state is TransferState.DONE
     bad = TransferSpec("bad", [destination], f"file://{tmp_path}/d", adler32=f.adler32, md5="0" * 32)
-    status = wait_final(tool, tool.submit([bad]).values())["bad"]
+    status = wait_final(tool, tool.submit(tool.prepare([bad])).values())["bad"]
     assert status.state is TransferState.FAILED and status.reason.startswith(
         "SOURCE [5] SOURCE CHECKSUM MISMATCH MD5"
     )

@@ -43,6 +43,7 @@ def case(method: str, path: str, body: object, allowed: set[str]) -> Case:
 
 
 FILE = {"scope": "own", "name": "f3", "bytes": 1, "adler32": "00000001"}
+RULE_SPEC = {"copies": 1, "rse_expression": "SITE"}
 CASES = [
     case("POST", "/rses/NEW", {}, ADMINS),
     case("PUT", "/rses/SITE", {"availability_write": False}, ADMINS),
@@ -87,8 +88,26 @@ CASES = [
     case("DELETE", "/dids/own/ds/meta?key=project", None, OWNERS),
     case("POST", "/replicas", {"rse": "SITE", "files": [FILE]}, OWNERS),
     case("PUT", "/replicas", {"rse": "SITE", "files": [{"scope": "own", "name": "f1", "state": "U"}]}, OWNERS),
+    # Replicas outside user storage (no user-writable ``type``), and explicit paths (non-deterministic RSE
+    # typed as user storage): admins only, even in the caller's own scope.
+    case("POST", "/replicas", {"rse": "DATADISK", "files": [FILE]}, ADMINS),
+    case("PUT", "/replicas", {"rse": "DATADISK", "files": [{"scope": "own", "name": "f1", "state": "U"}]}, ADMINS),
+    case("POST", "/replicas", {"rse": "NONDET", "files": [{**FILE, "path": "own/f3"}]}, ADMINS),
     case("PUT", "/rules/{rule}", {"options": {"comment": "mine"}}, OWNERS),
     case("DELETE", "/rules/{rule}", {"purge_replicas": None}, OWNERS),
+    # Options that delete data or pass over unavailable RSEs: admins only, on any path to a rule.
+    case("DELETE", "/rules/{rule}", {"purge_replicas": True}, ADMINS),
+    case("PUT", "/rules/{rule}", {"options": {"purge_replicas": True}}, ADMINS),
+    case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
+                             "account": None, "purge_replicas": True}, ADMINS),
+    case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
+                             "account": None, "ignore_availability": True}, ADMINS),
+    case("POST", "/rules/explain", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
+                                    "account": None, "ignore_availability": True}, ADMINS),
+    case("POST", "/subscriptions/owner/plain", {"options": {"filter": {"scope": ["own"]},
+                                                            "replication_rules": [RULE_SPEC]}}, OWNERS - {"other"}),
+    case("POST", "/subscriptions/owner/purging", {"options": {"filter": {"scope": ["own"]}, "replication_rules": [
+        {**RULE_SPEC, "purge_replicas": True}]}}, ADMINS),
     case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
                              "account": None}, USERS),
     case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
@@ -106,13 +125,18 @@ def world(session: Session, root: str) -> dict[str, dict[str, str]]:
     make_account(session, "spare")
     add_rse(session, "SITE")
     add_rse(session, "EMPTY")
+    add_rse(session, "DATADISK")
+    add_rse(session, "NONDET", deterministic=False)
     add_rse_attribute(session, "SITE", "tier", "1")
+    for user_storage in ("SITE", "NONDET"):
+        add_rse_attribute(session, user_storage, "type", "SCRATCHDISK")
     add_protocol(session, "SITE", {"scheme": "file", "hostname": "localhost", "prefix": "/tmp/site"})
     for account in ("owner", "other", "admin", "root"):
         set_local_account_limit(session, account, "SITE", -1)
     add_scope(session, "own", "owner")
     files = [{"scope": "own", "name": n, "bytes": 1, "adler32": "00000001"} for n in ("f1", "f2")]
     add_replicas(session, "SITE", files, "owner")
+    add_replicas(session, "DATADISK", files[:1], "owner")
     add_collection(session, "own", "ds", "DATASET", "owner")
     attach(session, "own", "ds", files[:1])
     set_metadata(session, "own", "ds", "project", "p0")

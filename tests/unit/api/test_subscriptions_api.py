@@ -39,7 +39,7 @@ def test_add_get_list_and_update(client: FlaskClient, session: Session, root_hea
                           "lifetime": None, "retroactive": None, "dry_run": None, "priority": None}}
     response = client.put("/subscriptions/jdoe/aod", headers=headers, data=json.dumps(update))
     assert response.status_code == 201
-    found = client.get(f"/subscriptions/Id/{sub_id}", headers=headers).get_json()
+    found = client.get(f"/subscriptions/id/{sub_id}", headers=headers).get_json()
     assert json.loads(found["filter"]) == {"datatype": "ESD"} and found["comments"] == "AOD to T1"
     assert found["state"] == "UPDATED"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from datamgmt.core import rse
+from datamgmt.core import inflight, rse
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Rule, Source
@@ -98,26 +98,31 @@ def test_plan_builds_hash_path_urls_and_marks_unroutable(session, sites, tmp_pat
     assert planned.spec.destination == f"file://{tmp_path / 'DEST' / hash_path(SCOPE, 'f3')}"
     assert planned.spec.adler32 == present.adler32 and planned.spec.verify_checksum == "both"
     assert plan.unroutable == {none: (RequestState.NO_SOURCES, "no AVAILABLE replica on a readable RSE")}
-    core.mark_unroutable(session, "w", plan.unroutable)
+    inflight.mark_unroutable(session, "w", plan.unroutable)
     assert session.scalar(select(Request.state).where(Request.id == none)) is RequestState.NO_SOURCES
 
 
-def test_mark_submitted_is_bulk_and_only_for_the_claimer(session, sites, tmp_path):
+def test_submitting_then_submitted_is_bulk_and_only_for_the_claimer(session, sites, tmp_path):
     specs = [random_file(f"s{i}") for i in range(3)]
     for spec in specs:
         add_posix_replica(session, "NEAR", tmp_path / "NEAR", spec)
         add_request(session, spec, sites["DEST"])
     plan = core.plan_transfers(session, claim_all(session))
     submissions = [
-        core.Submission(p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
+        inflight.Submission(p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
         for i, p in enumerate(plan.transfers)
     ]
-    assert core.mark_submitted(session, "someone-else", submissions) == 0
-    assert core.mark_submitted(session, "w", submissions) == 3
+    assert inflight.mark_submitting(session, "someone-else", submissions, 60) == set()
+    assert inflight.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
+    rows = session.execute(select(Request.state, Request.external_id, Request.claimed_by)).all()
+    assert sorted(rows) == [(RequestState.SUBMITTING, f"job-{i}", "w") for i in range(3)]
+    used = session.execute(select(Source.rse_id, Source.is_using)).all()
+    assert used == [(sites["NEAR"], True)] * 3  # recorded before anything is sent: the reaper keeps it
+    confirmed = {s.request_id: s.external_id for s in submissions}
+    assert inflight.mark_submitted(session, "someone-else", confirmed) == 0
+    assert inflight.mark_submitted(session, "w", confirmed) == 3
     rows = session.execute(select(Request.state, Request.external_id, Request.claimed_by)).all()
     assert sorted(rows) == [(RequestState.SUBMITTED, f"job-{i}", None) for i in range(3)]
-    used = session.execute(select(Source.rse_id, Source.is_using)).all()
-    assert used == [(sites["NEAR"], True)] * 3
 
 
 def test_throttler_limits_per_rse_and_activity(session, sites, tmp_path):

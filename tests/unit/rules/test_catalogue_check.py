@@ -99,7 +99,8 @@ def _shared_path(scene: Scene) -> None:
     add_replicas(session, "TAPE1", files, "jdoe")
     try:
         with session.begin_nested():
-            session.execute(update(Replica).where(Replica.name == "nd_1").values(path="/p/0"))
+            taken = session.scalar(select(Replica.path).where(Replica.name == "nd_0"))
+            session.execute(update(Replica).where(Replica.name == "nd_1").values(path=taken))
     except IntegrityError:
         pytest.skip("the database itself refuses two replicas with one path on an RSE")
 

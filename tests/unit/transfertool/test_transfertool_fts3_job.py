@@ -32,7 +32,7 @@ def test_job_body_carries_checksum_metadata_and_parameters():
             verify_checksum="target",
         ),
     ]
-    body = FTS3TransferTool.build_job(specs)
+    body = FTS3TransferTool.build_job(specs, "sid-1")
     first, second = body["files"]
     assert first["sources"] == ["root://a//f1"] and first["destinations"] == ["davs://b//f1"]
     assert (
@@ -42,16 +42,18 @@ def test_job_body_carries_checksum_metadata_and_parameters():
     assert second["checksum"] == "MD5:abc"
     params = body["params"]
     assert params["verify_checksum"] == "target" and params["overwrite"] is False and params["priority"] == 4
-    assert params["id_generator"] == "deterministic" and params["sid"] == "r1"
+    assert params["id_generator"] == "deterministic" and params["sid"] == "sid-1"
     assert params["job_metadata"]["issuer"] == "datamgmt" and params["multihop"] is False
 
 
 def test_multi_source_and_multihop_jobs():
-    multi = FTS3TransferTool.build_job([TransferSpec("m", ["root://a//f", "root://c//f"], "davs://b//f")])
+    multi = FTS3TransferTool.build_job(
+        [TransferSpec("m", ["root://a//f", "root://c//f"], "davs://b//f")], "sid-2"
+    )
     assert multi["files"][0]["sources"] == ["root://a//f", "root://c//f"]
     assert multi["params"]["job_metadata"]["multi_sources"] is True
     hops = [
         TransferSpec("h1", ["root://a//f"], "davs://x//f", multihop_path="p"),
         TransferSpec("h2", ["davs://x//f"], "davs://b//f", multihop_path="p", hop_index=1),
     ]
-    assert FTS3TransferTool.build_job(hops)["params"]["multihop"] is True
+    assert FTS3TransferTool.build_job(hops, "sid-3")["params"]["multihop"] is True

@@ -1,0 +1,208 @@
+"""Transfers never stuck (issue 15, defect 6): on posix RSEs, with the FTS3 double and the local tool.
+
+* A submission whose answer timed out although FTS created the job must not be mapped to a job
+  that lacks the request, nor copied a second time, however the next batch is grouped.
+* A transfer its tool never finishes (or never reports on) leaves SUBMITTED after
+  ``[conveyor] submitted_timeout``: its job is cancelled and the request retried as an attempt.
+* A tool that keeps answering LOST cannot loop: each LOST is a counted attempt, logged, and
+  after ``[conveyor] max_retries`` the request fails like any other failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from datamgmt.config import reset_config
+from datamgmt.core.db.constants import ReplicaState, RequestState
+from datamgmt.core.db.models import Replica, Request
+from datamgmt.core.db.session import transaction
+from datamgmt.daemons.conveyor import tools
+from datamgmt.daemons.conveyor.finisher import Finisher
+from datamgmt.daemons.conveyor.poller import Poller
+from datamgmt.daemons.conveyor.submitter import Submitter
+from datamgmt.transfertool.base import TransferStatus
+from datamgmt.transfertool.local import LocalTransferTool
+from tests.fts3_double import Fts3Double, Fts3DoubleServer
+from tests.integration.conveyor.test_conveyor_posix import (  # noqa: F401 (fixtures)
+    assert_all_done,
+    conveyor_env,
+    drain,
+    layout,
+)
+
+pytestmark = pytest.mark.integration
+
+#: The double's answer to POST /jobs comes this late; the tool gives up after FTS_TIMEOUT.
+FTS_TIMEOUT, SUBMIT_DELAY = 1.0, 2.5
+
+
+@pytest.fixture
+def short_leases(monkeypatch):
+    """Leases short enough that work held back by a lease comes round again within a test."""
+    monkeypatch.setenv("DATAMGMT_DAEMONS_LEASE_SECONDS", "4")
+    reset_config()
+
+
+def requests_by_id(db: str) -> dict[str, Request]:
+    with transaction(db) as session:
+        rows = {r.id: r for r in session.scalars(select(Request))}
+        session.expunge_all()
+    return rows
+
+
+def submissions_per_request(server: Fts3DoubleServer) -> Counter[str]:
+    return Counter(row["file_metadata"]["request_id"] for row in server.double.store.submitted)
+
+
+@pytest.mark.parametrize("regrouping", ["new_member", "new_leader"])
+def test_timed_out_submission_is_never_mapped_wrongly_nor_copied_twice(
+    db, layout, conveyor_env, short_leases, regrouping  # noqa: F811
+):
+    """FTS creates the job of a batch of two but its answer is lost; the next batch holds all six.
+
+    ``new_member``: the next job starts with the same request, so a job id derived from it
+    names the first job, which lacks the four others.  ``new_leader``: another request leads
+    the next job, which then carries the first two a second time.
+    """
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter = Submitter(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()  # connect first: only POST /jobs is slow
+        server.double.faults.delay_next(1, SUBMIT_DELAY, ("POST", "/jobs"))
+        submitter.run_once(2)
+        first_job = {row["file_metadata"]["request_id"] for row in server.double.store.submitted}
+        assert len(first_job) == 2  # FTS took the job, the submitter never heard of it
+        time.sleep(SUBMIT_DELAY - FTS_TIMEOUT + 0.2)  # the late answer drains
+        if regrouping == "new_leader":  # the oldest request is claimed first: it leads the next job
+            leader = sorted(set(ids) - first_job)[0]
+            with transaction(db) as session:
+                oldest = session.scalar(select(func.min(Request.created_at)))
+                session.execute(
+                    update(Request).where(Request.id == leader).values(created_at=oldest - timedelta(hours=1))
+                )
+
+        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+
+        assert submissions_per_request(server) == Counter(ids)  # each request reached FTS once
+        for request in requests_by_id(db).values():  # and is recorded under the job that holds it
+            rows = server.double.store.files(request.external_id) or []
+            assert request.id in {row["file_metadata"]["request_id"] for row in rows}
+    assert_all_done(db, files, dest_root)
+
+
+def test_transfer_never_finished_by_fts_is_cancelled_and_retried(db, layout, conveyor_env):  # noqa: F811
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, submitted_timeout="1")
+        server.double.faults.hold_copies = True  # FTS accepts the job and never runs it
+        submitter, poller = Submitter(db_url=db), Poller(db_url=db)
+        submitter.run_once(1000)
+        (stale_job,) = {row["job_id"] for row in server.double.store.submitted}
+        poller.run_once(1000)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTED}
+        time.sleep(1.1)
+        poller.run_once(1000)
+
+        rows = requests_by_id(db).values()
+        assert {(r.state, r.retry_count, r.external_id) for r in rows} == {(RequestState.QUEUED, 1, None)}
+        assert all("submitted_timeout" in r.err_msg for r in rows)
+        assert server.double.store.job(stale_job)["job_state"] == "CANCELED"
+        server.double.faults.hold_copies = False
+        drain(db, submitter, poller, Finisher(db_url=db))
+        assert submissions_per_request(server) == Counter(ids * 2)  # the retry is a new job
+    assert {r.retry_count for r in requests_by_id(db).values()} == {1}
+    assert_all_done(db, files, dest_root)
+
+
+class SilentTool(LocalTransferTool):
+    """Accepts transfers and never says anything about them (not even LOST)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.queried: Counter[str] = Counter()
+
+    def query(self, external_ids) -> list[TransferStatus]:
+        self.queried.update(external_ids)
+        return []
+
+
+def test_transfer_its_tool_never_reports_on_ends_failed(db, layout, conveyor_env, short_leases):  # noqa: F811
+    conveyor_env(transfertool="local", submitted_timeout="5", max_retries="1")
+    silent = SilentTool(threads=1)
+    tools.set_local_tool(silent)
+    daemons = Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db)
+    drain(db, *daemons, rounds=600)
+    rows = requests_by_id(db).values()
+    assert {(r.state, r.retry_count) for r in rows} == {(RequestState.FAILED, 1)}
+    assert len(silent.queried) == 2 * len(rows)  # one transfer per attempt
+    assert min(silent.queried.values()) >= 2  # each asked again after its lease, before giving up
+    with transaction(db) as session:
+        dest = set(session.scalars(select(Replica.state).where(Replica.rse_id == Request.dest_rse_id)))
+    assert dest == {ReplicaState.UNAVAILABLE}
+
+
+def test_tool_that_keeps_losing_transfers_fails_them_after_the_retry_limit(
+    db, layout, conveyor_env, caplog  # noqa: F811
+):
+    _, ids, _ = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, max_retries="2")
+        server.double.faults.forget_jobs = True  # every job is 404 as soon as it exists
+        with caplog.at_level(logging.WARNING, logger="datamgmt.daemons"):
+            drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+        assert submissions_per_request(server) == Counter(ids * 3)  # the first try and two retries
+    rows = requests_by_id(db)
+    assert {(r.state, r.retry_count) for r in rows.values()} == {(RequestState.FAILED, 2)}
+    lost = [r for r in caplog.records if "lost" in r.getMessage() and r.levelno == logging.WARNING]
+    assert len(lost) == 3 * len(ids)
+    fields = lost[0].fields
+    request = rows[fields["request"]]
+    assert fields["did"] == f"{request.scope}:{request.name}" and fields["rse"] == "DEST"
+
+
+def test_job_fts_refuses_fails_as_an_attempt_instead_of_looping(db, layout, conveyor_env):  # noqa: F811
+    """Real FTS refuses file:// ("Can not transfer local files", 400): sent again unchanged it
+    would be refused for ever, so each refusal is a failed attempt."""
+    _, ids, _ = layout
+    with Fts3DoubleServer(Fts3Double(allow_local_files=False)) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, max_retries="1")
+        drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+        assert server.double.store.submitted == []
+    rows = requests_by_id(db).values()
+    assert {(r.state, r.retry_count) for r in rows} == {(RequestState.FAILED, 1)}
+    assert all("Can not transfer local files" in r.err_msg for r in rows)
+    assert len(rows) == len(ids)
+
+
+def test_unconfirmed_submission_to_a_vanished_fts_is_retried_after_the_timeout(
+    db, layout, conveyor_env, short_leases  # noqa: F811
+):
+    """The answer to a submission is lost, then FTS is gone: the requests cannot be looked up.
+    They stay SUBMITTING (the job may exist) until ``submitted_timeout``, then fail as attempts."""
+    server = Fts3DoubleServer(Fts3Double()).start()
+    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="2")
+    submitter = Submitter(db_url=db)
+    tools.fts_tool(tools.fts_endpoint(None))._client()
+    server.double.faults.delay_next(1, SUBMIT_DELAY, ("POST", "/jobs"))
+    submitter.run_once(1000)
+    server.stop()
+    assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        submitter.run_once(1000)
+        if RequestState.SUBMITTING not in {r.state for r in requests_by_id(db).values()}:
+            break
+        time.sleep(0.2)
+    rows = requests_by_id(db).values()
+    assert {r.state for r in rows} == {RequestState.SUBMISSION_FAILED}
+    assert all("unreachable" in r.err_msg for r in rows)
+    Finisher(db_url=db).run_once(1000)
+    assert {(r.state, r.retry_count) for r in requests_by_id(db).values()} == {(RequestState.QUEUED, 1)}
