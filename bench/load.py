@@ -88,14 +88,11 @@ def report(args: argparse.Namespace, outcome, seconds: float) -> int:  # type: i
     print("\n".join(summary(stats, args.seconds)))
     server_errors = sum(stats.server_errors.values())
     print(f"errors={dict(stats.errors)} failed_calls={dict(stats.failed)} 5xx={server_errors}")
-    print(f"drain left={outcome.left} checker violations={len(outcome.violations)} known defects="
-          f"{len(outcome.known)} FTS submitted twice={len(outcome.submitted_twice)} daemons dead={outcome.dead_daemons}")  # fmt: skip
+    print(f"drain left={outcome.left} checker violations={len(outcome.violations)} "
+          f"FTS submitted twice={len(outcome.submitted_twice)} daemons dead={outcome.dead_daemons}")  # fmt: skip
     for violation in outcome.violations:
         print(f"VIOLATION {violation}")
-    for reason, violation in outcome.known:
-        print(f"KNOWN DEFECT {violation}\n  ({reason})")
-    clean = not (server_errors or outcome.left or outcome.violations or outcome.known or outcome.submitted_twice
-                 or outcome.dead_daemons)
+    clean = not (server_errors or outcome.left or outcome.violations or outcome.submitted_twice or outcome.dead_daemons)
     return 0 if clean else 1
 
 

@@ -19,23 +19,6 @@ from tests.faults.cluster import Cluster, running
 from tests.faults.site import Site, populate
 
 pytestmark = pytest.mark.integration
-LAST = "faults_last"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{LAST}: runs after the other fault tests (it may leave damage behind)")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Move the ``faults_last`` tests behind the package's others, within the package's run, so
-    the cluster (a package fixture) still starts once."""
-    here = Path(__file__).parent
-    ours = [i for i, item in enumerate(items) if here in Path(item.path).parents]
-    if ours:
-        block = [items[i] for i in ours]
-        block.sort(key=lambda item: item.get_closest_marker(LAST) is not None)
-        for i, item in zip(ours, block, strict=True):
-            items[i] = item
 
 
 @pytest.fixture(scope="package")

@@ -2,9 +2,9 @@
 
 Nothing may be marked FAILED (or a rule STUCK) for the outage alone: submissions are held back and
 tried again, polls that get no answer are asked again, and once FTS is back every rule completes,
-the checker finds nothing and FTS has taken each transfer once.  While the fix of issue 15
-defect 6 is not on main, the late answers usually leave dark files and files taken twice: the test
-then ends as an expected failure naming them (see :mod:`tests.faults.checks`).
+the checker finds nothing and FTS has taken each transfer once.  The late answers still make FTS
+take a few files twice at times: the test then ends as an expected failure naming them (see
+:data:`tests.faults.checks.TAKEN_TWICE`).
 """
 
 from __future__ import annotations

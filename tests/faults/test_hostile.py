@@ -6,10 +6,8 @@ download write outside the target directory; and a subscription regex that backt
 exponentially, to wedge the transmogrifier for everyone.  After each attack the service drains,
 alice's bytes are checked on disk and through the catalogue, and the checker must find nothing.
 
-Each attack is blocked by a fix of issue 15 made elsewhere; a test whose fix has not reached main
-is marked ``xfail(strict=True)`` with the defect it waits for, and ``faults_last``: until then the
-attack succeeds, and what it breaks cannot be repaired through the API, so it must not spoil the
-checks of the other fault tests.
+Each attack is blocked by a fix of issue 15 (defects 2 to 5 and the linear-time subscription
+regexes); an attack that succeeded would also spoil the checks of the fault tests after it.
 """
 
 from __future__ import annotations
@@ -72,9 +70,6 @@ def assert_intact(db_url: str, client: Client, victim: dict[str, Any], data: byt
     assert check(db_url) == []
 
 
-@pytest.mark.faults_last
-@pytest.mark.xfail(strict=True, reason="issue 15 defects 2 and 3 (caller-chosen paths, purge for admins only): "
-                   "not on main yet")
 def test_replica_at_the_victims_path_then_purged(cluster, site, workdir, alice, bob):
     data = os.urandom(3000)
     victim = put(alice, site, "DST1", "user.alice", "precious", data, workdir)
@@ -89,8 +84,6 @@ def test_replica_at_the_victims_path_then_purged(cluster, site, workdir, alice, 
     assert_intact(cluster.db_url, alice, victim, data, "DST1")
 
 
-@pytest.mark.faults_last
-@pytest.mark.xfail(strict=True, reason="issue 15 defect 3 (purge_replicas for admins only): not on main yet")
 def test_rule_with_purge_on_the_victims_unprotected_replica(cluster, site, workdir, alice, bob):
     data = os.urandom(2000)
     victim = put(alice, site, "DST2", "user.alice", "loose", data, workdir)
