@@ -11,7 +11,7 @@ ROOT_PASSWORD ?= datamgmt-root
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint system-deps venv clean bench
+.PHONY: run test lint system-deps venv clean bench faults
 
 ## Debian packages: gfal2 and its Python bindings, XRootD, and swig/openssl to build M2Crypto (fts3 client).
 system-deps:
@@ -55,6 +55,12 @@ test: lint
 ## Every benchmark at CI sizes; drop --quick by running one directly (python bench/NAME.py).
 bench: venv
 	for b in bench/[a-z]*.py; do [ "$$b" = bench/common.py ] || $(BIN)/python $$b --quick || exit 1; done
+
+## The fault campaign at full size (needs DATAMGMT_TEST_DB_URL on PostgreSQL): 100 kill -9 trials,
+## a one-minute FTS outage, storage faults, database drops, hostile users. `make test` runs a small subset.
+faults: venv
+	@[ -n "$$DATAMGMT_TEST_DB_URL" ] || { echo "make faults needs DATAMGMT_TEST_DB_URL (PostgreSQL)"; exit 1; }
+	FAULT_TRIALS=100 FAULT_OUTAGE_SECONDS=60 $(BIN)/pytest -q -s -rxX tests/faults
 
 clean:
 	rm -rf $(VENV) var

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -22,8 +23,9 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import unit_of_work
-from datamgmt.exceptions import UnsupportedRequestedContentType
+from datamgmt.exceptions import DatabaseUnavailable, UnsupportedRequestedContentType
 
+log = logging.getLogger(__name__)
 JSON = "application/json"
 JSON_STREAM = "application/x-json-stream"
 _END = object()
@@ -111,9 +113,12 @@ def stream(
 ) -> Response:
     """Stream what ``produce(session)`` yields, rendered by ``render`` (JSON lines by default).
 
-    The first item is computed before the response starts, so permission and
-    not-found errors still become proper error responses; the transaction stays
-    open while the client reads and closes when the stream ends or is abandoned.
+    The first chunk (for JSON lines, the first batch) is computed before the response starts,
+    so permission and not-found errors, and a database drop, still become proper error
+    responses (a drop is the retriable 503); the transaction stays open while the client reads
+    and closes when the stream ends or is abandoned.  A drop after the first chunk can only cut
+    the stream short, which the client reports as retriable too; a drop at the final COMMIT,
+    with every line sent, changes nothing.
     """
     check_accept(content_type)
     stack = ExitStack()
@@ -121,20 +126,35 @@ def stream(
         session = stack.enter_context(unit_of_work(read_only=True))
         iterator = iter(produce(session))
         first = next(iterator, _END)
+        if first is _END:
+            stack.close()
+            return Response("".join(render(iter(()))), content_type=content_type)
+        chunks = render(chain([first], iterator))  # called in the request: renderers may read the app's config
+        head = next(chunks, "")
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
         raise
-    if first is _END:
-        stack.close()
-        return Response("".join(render(iter(()))), content_type=content_type)
-
-    chunks = render(chain([first], iterator))  # called in the request: renderers may read the app's config
 
     def body() -> Iterator[str]:
-        with stack:
+        try:
+            yield head
             yield from chunks
+        except BaseException as exc:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        _end_read_only(stack)
 
     return Response(body(), content_type=content_type)
+
+
+def _end_read_only(stack: ExitStack) -> None:
+    """End a stream's read-only unit once every line went out.  A connection lost at its
+    COMMIT cost nothing (nothing was written), so the whole answer stands instead of being
+    cut at its last chunk."""
+    try:
+        stack.close()
+    except DatabaseUnavailable as exc:
+        log.warning("a stream's read-only transaction could not end after its last line: %s", exc.message)
 
 
 def _batch() -> int:

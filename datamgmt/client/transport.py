@@ -213,7 +213,13 @@ class Transport:
 
 
 def _json_lines(response: requests.Response) -> Iterator[Any]:
+    """The stream's documents; a stream the server cut short (its database dropped or its worker
+    died after the first lines went out) is a retriable ``ServiceUnavailable``."""
     with response:
-        for line in response.iter_lines():
-            if line.strip():
-                yield json.loads(line)
+        try:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
+        except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as error:
+            request = response.request
+            raise ServiceUnavailable(f"The answer to {request.method} {request.path_url} was cut short: {error}") from error

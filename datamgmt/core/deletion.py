@@ -1,7 +1,8 @@
 """The reaper's catalogue side: what may be deleted on an RSE, how much, and the bookkeeping after.
 
 A replica may go when nothing holds it (``lock_cnt = 0``), its tombstone has passed, and it
-is not the source of a QUEUED or SUBMITTED transfer.  How much goes depends on the RSE:
+is neither the source nor the destination of a QUEUED or SUBMITTED transfer (a rule removed
+mid-transfer leaves its replica UNAVAILABLE and OBSOLETE: it goes once the copy has ended).  How much goes depends on the RSE:
 everything eligible when it is greedy (attribute ``greedyDeletion`` or ``[reaper] greedy``);
 otherwise just enough to bring free space back up to the ``MinFreeSpace`` limit, least
 recently used first (the tombstone of an unlocked replica is its last access); with no
@@ -25,7 +26,7 @@ the same game with ``BEING_DELETED``, but only blocklist such RSEs at placement)
 2. :func:`confirm_deletion`, right before the physical delete, is the point of no return:
    one conditional UPDATE marks BEING_DELETED only the replicas this worker still holds
    that are still deletable (unlocked, reapable state, tombstone passed, no active transfer
-   reads them).  From then on the file may be gone, so a rule that wants it re-creates it
+   reads or writes them).  From then on the file may be gone, so a rule that wants it re-creates it
    by transfer (``lock.TransferQueue.decide``).  A replica whose physical path another
    replica row on the RSE also uses is confirmed with ``shared`` set: its row goes, its
    file stays.
@@ -78,7 +79,7 @@ from datamgmt.exceptions import UnsupportedOperation
 DIDKey = tuple[str, str]
 #: Replica states the reaper may remove (BEING_DELETED: an earlier attempt failed or died).
 REAPABLE = (ReplicaState.AVAILABLE, ReplicaState.UNAVAILABLE, ReplicaState.BAD, ReplicaState.BEING_DELETED)
-#: Transfers whose sources must stay.
+#: Transfers whose sources and destinations must stay.
 ACTIVE_TRANSFERS = (RequestState.QUEUED, RequestState.SUBMITTING, RequestState.SUBMITTED)
 #: Usage source the reaper reads free space from, and refreshes from the storage before deciding.
 STORAGE_SOURCE = "storage"
@@ -158,6 +159,17 @@ def _read_by_active_transfer() -> ColumnElement[bool]:
     )
 
 
+def _written_by_active_transfer() -> ColumnElement[bool]:
+    """A transfer still on its way to the replica: deleting the row now would let the copy
+    land afterwards on a path no row names, a dark file nothing ever deletes."""
+    return exists().where(
+        Request.scope == Replica.scope,
+        Request.name == Replica.name,
+        Request.dest_rse_id == Replica.rse_id,
+        Request.state.in_(ACTIVE_TRANSFERS),
+    )
+
+
 def _deletable() -> list[ColumnElement[bool]]:
     """What makes a replica deletable, checked when it is chosen and again when it is doomed."""
     return [
@@ -166,6 +178,7 @@ def _deletable() -> list[ColumnElement[bool]]:
         Replica.tombstone < utcnow(),
         Replica.state.in_(REAPABLE),
         ~_read_by_active_transfer(),
+        ~_written_by_active_transfer(),
     ]
 
 

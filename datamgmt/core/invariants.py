@@ -17,6 +17,7 @@ agree with the AVAILABLE replicas, both ways.  It lists each RSE through its pro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -394,16 +395,32 @@ def _replica_pfns(session: Session, protocol: Protocol, rse_id: str) -> Iterator
         yield protocol.lfns2pfns([lfn])[f"{row.scope}:{row.name}"], row
 
 
+#: Schemes whose object keys are plain strings: ``a//b`` and ``a/b`` are two objects there.
+_KEYED_SCHEMES = ("s3", "s3s")
+
+
+def _file_key(pfn: str) -> str:
+    """The PFN as the storage resolves it: file systems and XRootD/WebDAV servers read ``//``
+    in a path as ``/`` (a name with a leading ``/`` gives ``…/c2/18//store/…`` while the
+    listing says ``…/c2/18/store/…``); S3 keys are compared as they are."""
+    scheme, sep, rest = pfn.partition("://")
+    if not sep or scheme in _KEYED_SCHEMES:
+        return pfn
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority}{slash}{re.sub('/{2,}', '/', path)}"
+
+
 def _compare_rse(session: Session, rse_id: str, rse: str, protocol: Protocol, examples: int) -> _Disagreement:
-    on_disk = dict(protocol.list_files())
+    on_disk = {_file_key(pfn): size for pfn, size in protocol.list_files()}
     found = _Disagreement(rse)
     catalogued: set[str] = set()
-    for pfn, row in _replica_pfns(session, protocol, rse_id):
+    for listed, row in _replica_pfns(session, protocol, rse_id):
+        pfn = _file_key(listed)
         catalogued.add(pfn)
         if row.state != ReplicaState.AVAILABLE:
             continue
         size = on_disk.get(pfn)
-        where = {"scope": row.scope, "name": row.name, "pfn": pfn}
+        where = {"scope": row.scope, "name": row.name, "pfn": listed}
         if size is None:
             found.add("storage_missing", where, examples)
         elif size != row.bytes:

@@ -134,11 +134,13 @@ def change_usage(session: Session, deltas: UsageDeltas) -> None:
     """Add (files, bytes) to each (account, RSE) usage row, creating missing rows.
 
     One upsert per pair (the pairs of a rule are its RSEs, a handful, never its files).
-    INSERT ... ON CONFLICT DO UPDATE keeps concurrent first writers of a pair from colliding.
+    INSERT ... ON CONFLICT DO UPDATE keeps concurrent first writers of a pair from colliding,
+    and the pairs go in key order, so two writers of the same rows wait for each other
+    instead of deadlocking.
     """
     upsert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
-    for (account, rse_id), (files, nbytes) in deltas.items():
+    for (account, rse_id), (files, nbytes) in sorted(deltas.items()):
         if not files and not nbytes:
             continue
         statement = upsert(AccountUsage.__table__).values(

@@ -12,7 +12,7 @@ faithful dry run.
 Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
 :func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` and
 :func:`list_stuck_rules` (judge-repairer), :func:`list_expired_rules` and
-:func:`delete_rule` (judge-cleaner); the conveyor's entry points are in ``request.py``.
+:func:`delete_expired_rule` (judge-cleaner); the conveyor's entry points are in ``request.py``.
 """
 
 from __future__ import annotations
@@ -387,8 +387,11 @@ def add_rule(
     return ids
 
 
-def _get(session: Session, rule_id: str) -> Rule:
-    row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
+def _get(session: Session, rule_id: str, *, lock: bool = False) -> Rule:
+    """The rule, or RuleNotFound; with ``lock``, read under a row lock (PostgreSQL), so that
+    a deletion committed meanwhile is seen as the rule gone rather than failing the write."""
+    options: dict[str, Any] = {"with_for_update": True, "populate_existing": True} if lock else {}
+    row = session.get(Rule, rule_id, **options) if isinstance(rule_id, str) else None
     if row is None:
         raise RuleNotFound(f"No replication rule found with the id {validation.shown(rule_id)}")
     return row
@@ -462,6 +465,20 @@ def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force
     purge_rule(session, rule)
 
 
+def delete_expired_rule(session: Session, rule_id: str) -> bool:
+    """The judge-cleaner's deletion: the rule goes only if it is still expired, unlocked and not
+    being moved, re-checked under its row lock; an owner may have extended it since it was
+    found due.  Returns whether it went."""
+    try:
+        rule = _get(session, rule_id, lock=True)
+    except RuleNotFound:
+        return False
+    if rule.expires_at is None or rule.expires_at >= utcnow() or rule.locked or rule.child_rule_id is not None:
+        return False
+    purge_rule(session, rule)
+    return True
+
+
 def list_expired_rules(session: Session, limit: int = 200) -> list[str]:
     """Ids of rules past ``expires_at``, not locked, not being moved (the judge-cleaner's)."""
     query = (select(Rule.id).where(Rule.expires_at < utcnow(), Rule.locked.is_(False),
@@ -481,7 +498,7 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     unknown = set(options) - set(UPDATABLE)
     if unknown:
         raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
-    rule = _get(session, rule_id)
+    rule = _get(session, rule_id, lock=True)
     if "lifetime" in options:
         rule.expires_at = _expiry(options["lifetime"])
     if "locked" in options:

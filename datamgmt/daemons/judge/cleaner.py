@@ -1,11 +1,12 @@
-"""judge-cleaner: hard-deletes expired, unlocked rules with the effects of ``delete_rule``."""
+"""judge-cleaner: hard-deletes expired, unlocked rules with the effects of ``delete_rule``,
+re-checking under the rule's row lock that it is still due (its owner may have extended it)."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
 from datamgmt.core import workqueue
-from datamgmt.core.rule import delete_rule
+from datamgmt.core.rule import delete_expired_rule
 from datamgmt.daemons.common import QueueDaemon
 
 
@@ -14,7 +15,7 @@ class Cleaner(QueueDaemon):
     queue = workqueue.EXPIRED_RULES
 
     def process(self, session: Session, rule_id: str) -> None:
-        delete_rule(session, rule_id)
+        delete_expired_rule(session, rule_id)
 
 
 DAEMON = Cleaner

@@ -112,3 +112,21 @@ def test_cli_reports_a_corrupt_catalogue(db: str, session: Session, site: Protoc
     assert (violation["invariant"], violation["count"]) == ("replica_lock_cnt", 1)
     assert violation["examples"] == [{"scope": "mock", "name": "f0", "rse": "SITE", "lock_cnt": 3, "locks": 0}]
     assert not check(session).ok
+
+
+def test_names_with_a_leading_slash_match_their_files(session: Session, site: Protocol, tmp_path: Path) -> None:
+    """CMS-style names (``/store/...``) are legal; the hash path then holds ``//``, which names
+    the same file as the listing's single ``/``: neither missing nor dark."""
+    name = "/store/mc/run1/file.root"
+    local = tmp_path / "cms"
+    local.write_bytes(b"cms data")
+    pfn = site.lfns2pfns([{"scope": "mock", "name": name}])[f"mock:{name}"]
+    assert "//store" in pfn
+    site.put(str(local), pfn)
+    add_replicas(session, "SITE", [{"scope": "mock", "name": name, "bytes": 8, "adler32": "00000001"}], "jdoe")
+    session.commit()
+    report = check_storage(session, rses=["SITE"])
+    assert report.ok, report.render()
+    Path(pfn.removeprefix("file://")).unlink()
+    found = {v.invariant: v for v in check_storage(session, rses=["SITE"]).violations}
+    assert set(found) == {"storage_missing"} and found["storage_missing"].examples[0]["name"] == name
