@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.constants import LockState, ReplicaState
-from datamgmt.core.db.models import Lock, Replica, Rule
+from datamgmt.core.db.models import Replica, Rule
 from datamgmt.core.did import chunks
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.replica import declare_bad_replicas, update_replica_states
+from datamgmt.core.request import move_locks
 from datamgmt.core.rse import get_rse_id
 from datamgmt.exceptions import UnsupportedOperation
 
@@ -83,18 +84,9 @@ def _follow(
     else:
         moves = {LockState.OK: LockState.STUCK, LockState.REPLICATING: LockState.STUCK}
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
-    for part in chunks(list(dict.fromkeys(keys))):
-        for old, new in moves.items():
-            moved = session.execute(
-                update(Lock)
-                .where(Lock.rse_id == rse_id, tuple_(Lock.scope, Lock.name).in_(part), Lock.state == old)
-                .values(state=new)
-                .returning(Lock.rule_id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-            for rule_id in moved:
-                deltas[rule_id][old] -= 1
-                deltas[rule_id][new] += 1
+    replicas = [(scope, name, rse_id) for scope, name in dict.fromkeys(keys)]
+    for old, new in moves.items():
+        move_locks(session, replicas, old, new, deltas)
     if state != ReplicaState.AVAILABLE and deltas:
         error = f"replica {state.name} on {rse}" + (f": {reason}" if reason else "")
         for part in chunks(list(deltas)):

@@ -86,7 +86,7 @@ def _set_replicas(session: Session, keys: Sequence[ReplicaKey], from_states: tup
     return changed
 
 
-def _move_locks(session: Session, keys: Sequence[ReplicaKey], from_state: LockState, to_state: LockState,
+def move_locks(session: Session, keys: Sequence[ReplicaKey], from_state: LockState, to_state: LockState,
                 deltas: dict[str, Counter[LockState]]) -> dict[ReplicaKey, list[str]]:
     """Move the locks (of any rule) on the replicas ``keys`` from ``from_state`` to ``to_state``.
 
@@ -134,7 +134,7 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
     _delete_sources(session, [row.id for row in applied])
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
     for state in (LockState.REPLICATING, LockState.STUCK):
-        _move_locks(session, keys, state, LockState.OK, deltas)
+        move_locks(session, keys, state, LockState.OK, deltas)
     add_to_counters(session, deltas)
     add_messages(session, "transfer-done", [
         {"request_id": row.id, "scope": row.scope, "name": row.name, "dst_rse_id": row.dest_rse_id,
@@ -209,7 +209,7 @@ def _give_up(session: Session, rows: Sequence[Row[Any]], reasons: Mapping[str, s
     replicas = _set_replicas(session, keys, (ReplicaState.COPYING,), ReplicaState.UNAVAILABLE)
     _delete_sources(session, [row.id for row in rows])
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
-    moved = _move_locks(session, keys, LockState.REPLICATING, LockState.STUCK, deltas)
+    moved = move_locks(session, keys, LockState.REPLICATING, LockState.STUCK, deltas)
     errors: dict[str, str] = {}
     messages: list[dict[str, Any]] = []
     for row in rows:
