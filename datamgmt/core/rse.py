@@ -392,6 +392,8 @@ def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
             values["port"] = int(parameters["port"] or 0)
         except (TypeError, ValueError) as exc:
             raise InputValidationError("protocol port must be an integer") from exc
+        if not 0 <= values["port"] <= 65535:
+            raise InputValidationError("protocol port must be between 0 and 65535")
     for column in ("prefix", "impl"):
         if column in parameters:
             values[column] = str(parameters[column] or "")

@@ -14,12 +14,14 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key
 from datamgmt.api.streaming import json_response
 from datamgmt.core import heartbeat
+from datamgmt.exceptions import InputValidationError
 
 bp = Blueprint("heartbeats", __name__, url_prefix="/heartbeats")
 
 _BEAT_BODY = schema_object(
     ["executable", "hostname", "pid"], executable={"type": "string"}, hostname={"type": "string"},
-    pid={"type": "integer"}, older_than={"type": ["integer", "null"]}, payload={},
+    pid={"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    older_than={"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}, payload={},
 )  # fmt: skip
 
 
@@ -37,6 +39,10 @@ def send_heartbeat() -> Response:
     body = json_object()
     daemon, hostname = key(body, "executable", str)[:64], key(body, "hostname", str)[:255]
     pid, older_than = key(body, "pid", int), key(body, "older_than", int, None)
+    if not daemon or not hostname:
+        raise InputValidationError("executable and hostname must not be empty")
+    if not 0 <= pid < 2**31 or not 0 <= (older_than or 0) < 2**31:
+        raise InputValidationError("pid and older_than must be non-negative 32-bit integers")
     with unit_of_work() as session:
         authorize(session, "send_heartbeats")
         if older_than is not None:

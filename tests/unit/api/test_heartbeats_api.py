@@ -42,3 +42,5 @@ def test_admins_only_and_bad_bodies(client: FlaskClient, session: Session, root_
     assert client.post("/heartbeats", json=body, headers=user).status_code == 401
     assert client.post("/heartbeats", json={"executable": "x"}, headers=root_headers).status_code == 400
     assert client.post("/heartbeats", json={**body, "pid": "one"}, headers=root_headers).status_code == 400
+    for bad in ({"pid": 2**63}, {"pid": -1}, {"older_than": 2**63}, {"executable": ""}, {"hostname": ""}):
+        assert client.post("/heartbeats", json={**body, **bad}, headers=root_headers).status_code == 400, bad

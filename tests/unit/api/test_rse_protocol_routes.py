@@ -49,6 +49,8 @@ def test_update_protocol_errors(client: FlaskClient, session: Session, root_head
     assert unknown.status_code == 404 and unknown.headers["ExceptionClass"] == "RSEProtocolNotSupported"
     bad = client.put("/rses/SITE/protocols/root", json={"colour": "red"}, headers=root_headers)
     assert bad.status_code == 400
+    huge = client.put("/rses/SITE/protocols/root", json={"port": 2**63}, headers=root_headers)
+    assert huge.status_code == 400
     add_protocol(session, "SITE", {"scheme": "root", "hostname": "other.example.org", "port": 1094})
     session.commit()
     clash = client.put(
