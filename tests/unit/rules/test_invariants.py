@@ -41,13 +41,20 @@ def test_rule_invariants(cat, session):
                 for rse in cat.rse_ids:
                     quota.set_local_account_limit(session, "jane", rse, -1)
             try:
-                rules.add_rule(session, [did], account, copies, expression, grouping=grouping,
-                               purge_replicas=purge)
+                self.created += rules.add_rule(session, [did], account, copies, expression, grouping=grouping,
+                                               purge_replicas=purge)
             except DatamgmtError:
                 session.rollback()
 
+        def __init__(self):
+            super().__init__()
+            # Rule ids are random: choosing among them in creation order, not sorted by id, keeps
+            # a replayed example on the same rules, as hypothesis requires.
+            self.created: list[str] = []
+
         def _some_rule(self, index):
-            ids = sorted(r["id"] for r in rules.list_rules(session))
+            existing = {r["id"] for r in rules.list_rules(session)}
+            ids = [rule_id for rule_id in dict.fromkeys(self.created) if rule_id in existing]
             return ids[index % len(ids)] if ids else None
 
         @rule(index=st.integers(0, 50))
@@ -66,9 +73,11 @@ def test_rule_invariants(cat, session):
             if rule_id:
                 options = {"rse_expression": expression} if move else {"account": account}
                 try:
-                    rules.update_rule(session, rule_id, options)
+                    child = rules.update_rule(session, rule_id, options)
                 except DatamgmtError:
                     session.rollback()
+                else:
+                    self.created += [child] if child else []
 
         @precondition(lambda self: session.scalar(select(Request.id).where(Request.state == RequestState.QUEUED)))
         @rule(ok=st.booleans())
