@@ -15,7 +15,7 @@ from datamgmt.daemons import logs
 from datamgmt.daemons.common import Daemon, Runner
 from datamgmt.exceptions import DatamgmtError
 
-#: Daemon names (Rucio's, DESIGN.md §9) and the module that defines each.
+#: Daemon names (Rucio's; docs/architecture.md, "Stable names") and the module that defines each.
 DAEMONS: dict[str, str] = {
     "judge-evaluator": "datamgmt.daemons.judge.evaluator",
     "judge-repairer": "datamgmt.daemons.judge.repairer",

@@ -1,4 +1,4 @@
-"""The unmodified rucio-clients 41.x CLI against our server (reference/rucio_rest.md §2).
+"""The unmodified rucio-clients 41.x CLI against our server (docs/rucio-compatibility.md).
 
 Every scenario runs twice: with the new ``rucio <noun> <verb>`` commands and with the
 legacy ones, which send the same HTTP requests.
