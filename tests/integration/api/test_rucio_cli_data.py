@@ -197,3 +197,33 @@ def test_subscriptions(rucio: RucioCLI, legacy: bool) -> None:
         rucio("subscription", "touch", "ns:raw1")
     assert "raw" in listed
     assert "project" in updated
+
+
+@pytest.mark.rucio_commands(
+    "rucio --legacy ping",
+    "rucio --legacy whoami",
+    "rucio --legacy upload",
+    "rucio --legacy get",
+    "rucio --legacy download",
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio scope add",
+    "rucio scope update",
+    "rucio scope list",
+    "rucio account add",
+)
+def test_legacy_spellings_and_scope_owner(rucio: RucioCLI, tmp_path: Path) -> None:
+    """Commands both styles share, spelled with ``--legacy``; and the scope owner change."""
+    assert rucio("--legacy", "ping").stdout.strip()
+    assert "account    : root" in rucio("--legacy", "whoami").stdout
+    add_file_rse(rucio, "SITE", tmp_path / "site")
+    rucio("scope", "add", "up", "--account", "root")
+    (tmp_path / "l1").write_bytes(b"legacy upload" * 50)
+    rucio("--legacy", "upload", "--rse", "SITE", "--scope", "up", str(tmp_path / "l1"))
+    rucio("--legacy", "get", "--dir", str(tmp_path / "got"), "up:l1")
+    rucio("--legacy", "download", "--dir", str(tmp_path / "down"), "up:l1")
+    for target in ("got", "down"):
+        assert (tmp_path / target / "up" / "l1").read_bytes() == (tmp_path / "l1").read_bytes()
+    rucio("account", "add", "jane", "USER")
+    rucio("scope", "update", "up", "--account", "jane")
+    assert "up" in rucio("scope", "list", "--account", "jane").stdout.split()
