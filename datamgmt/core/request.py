@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, select, tuple_, update
+from sqlalchemy import Row, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState
@@ -54,6 +54,7 @@ def request_dict(row: Request) -> dict[str, Any]:
         "md5": row.md5, "retry_count": row.retry_count, "err_msg": row.err_msg, "priority": row.priority,
         "account": row.account, "external_id": row.external_id, "created_at": row.created_at,
         "updated_at": row.updated_at, "transferred_at": row.transferred_at,
+        "external_state": row.external_state,
     }
 
 
@@ -170,7 +171,7 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
             update(Request)
             .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
             .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
-                    external_id=None, external_host=None, submitted_at=None)
+                    external_id=None, external_host=None, submitted_at=None, external_state=None)
             .returning(Request.id, Request.source_rse_id)
         ).tuples().all())
         failed.update((row.id, row) for row in session.execute(
@@ -182,6 +183,25 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
     _rank_last(session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None])
     _give_up(session, [failed[request_id] for request_id in reasons if request_id in failed], reasons)
     return {**dict.fromkeys(retried, RequestState.QUEUED), **dict.fromkeys(failed, RequestState.FAILED)}
+
+
+def record_external_states(session: Session, states: Mapping[str, tuple[str, str]]) -> None:
+    """Remember the tool's state of transfers in flight, ``{request_id: (external_id, state)}``
+    (FTS's STAGING, ACTIVE, ARCHIVING ...), so the request shows its phase: one executemany,
+    touching only requests still SUBMITTED under that external id (a stale report changes nothing)."""
+    if not states:
+        return
+    table = Request.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.external_id == bindparam("b_external_id"),
+               table.c.state == RequestState.SUBMITTED)
+        .values(external_state=bindparam("b_state"))
+    )
+    session.connection().execute(statement, [
+        {"b_id": request_id, "b_external_id": external_id, "b_state": state[:32]}
+        for request_id, (external_id, state) in states.items()
+    ])
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:

@@ -7,11 +7,18 @@ submitter calls it after :func:`plan_transfers`, outside any transaction, so a s
 holds a database lock; what happens to a request from then on is recorded by
 :mod:`datamgmt.core.inflight`.
 
-Source ranking follows the conveyor issue's order: the ``distances`` row from source to
+Source ranking puts disk before tape, whatever the distances (as Rucio's PreferDiskOverTape: a
+tape source costs a recall from the library, so it is used only when no disk copy can serve, and
+routing tries the candidates in this order), then the ``distances`` row from source to
 destination (a missing row counts as :data:`UNKNOWN_DISTANCE`, so an installation without a
-distance matrix still transfers), then disk before tape, then fewer past failures (``sources.
-ranking`` is lowered by one for every failed attempt from that source, so a retry prefers
-another replica where the first two criteria tie).
+distance matrix still transfers), then fewer past failures (``sources.ranking`` is lowered by one
+for every failed attempt from that source, so a retry prefers another replica where the first two
+criteria tie).
+
+Tape in the transfer itself: a tape source asks the tool to stage it first (``[conveyor]
+bring_online`` and ``copy_pin_lifetime`` seconds), a tape destination asks it to watch the file
+until it is on tape (the destination's ``archive_timeout`` attribute, else ``[conveyor]
+archive_timeout``), so the transfer is done only once the file is archived.
 """
 
 from __future__ import annotations
@@ -23,12 +30,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from datamgmt.config import get_config
 from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import ReplicaState, RequestState, RSEType
 from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribute, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
-from datamgmt.core.expression import rse_ids_for
+from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.exceptions import RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
@@ -91,8 +99,8 @@ class Candidate:
     ranking: int
 
     @property
-    def cost(self) -> tuple[int, int, int]:
-        return self.distance, self.rse_type is RSEType.TAPE, -self.ranking
+    def cost(self) -> tuple[bool, int, int]:
+        return self.rse_type is RSEType.TAPE, self.distance, -self.ranking
 
 
 @dataclass(frozen=True)
@@ -315,7 +323,7 @@ class _Endpoints:
         if ids:
             rows = session.execute(
                 select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value).where(
-                    RSEAttribute.rse_id.in_(ids), RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm"))
+                    RSEAttribute.rse_id.in_(ids), RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm", "archive_timeout"))
                 )
             )
             for rse_id, key, value in rows:
@@ -336,6 +344,19 @@ class _Endpoints:
     def pfn(self, rse_id: str, record: ProtocolRecord, scope: str, name: str, path: str | None) -> str:
         lfn = {"scope": scope, "name": name, **({"path": path} if path else {})}
         return self.protocol(rse_id, record).lfns2pfns([lfn])[f"{scope}:{name}"]
+
+    def tape_parameters(self, source_id: str, dest_id: str) -> dict[str, int | None]:
+        """The spec's tape fields for a copy from ``source_id`` to ``dest_id`` (None where disk)."""
+        config = get_config()
+        params: dict[str, int | None] = {"bring_online": None, "copy_pin_lifetime": None, "archive_timeout": None}
+        if self.rses[source_id][1] is RSEType.TAPE:
+            params["bring_online"] = config.get_int("conveyor", "bring_online")
+            params["copy_pin_lifetime"] = config.get_int("conveyor", "copy_pin_lifetime")
+        if self.rses[dest_id][1] is RSEType.TAPE:
+            attribute = self.attributes[dest_id].get("archive_timeout")
+            timeout = as_number(attribute) if attribute is not None else None
+            params["archive_timeout"] = int(timeout) if timeout else config.get_int("conveyor", "archive_timeout")
+        return params
 
     def fts(self, rse_id: str) -> str | None:
         value = self.attributes[rse_id].get("fts")
@@ -406,6 +427,7 @@ def _route(
             rule_id=request.rule_id,
             overwrite=overwrite,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
+            **endpoints.tape_parameters(candidate.rse_id, request.dest_rse_id),  # type: ignore[arg-type]
             metadata={
                 "scope": request.scope,
                 "name": request.name,

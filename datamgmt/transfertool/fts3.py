@@ -82,7 +82,8 @@ def group_jobs(
         else:
             route = (_storage_element(spec.sources[0]), _storage_element(spec.destination))
             scope = spec.rule_id if grouping == "rule" and spec.rule_id is not None else route
-            key = (scope, spec.priority, spec.overwrite, spec.verify_checksum)
+            tape = (spec.bring_online, spec.copy_pin_lifetime, spec.archive_timeout)
+            key = (scope, spec.priority, spec.overwrite, spec.verify_checksum, tape)
             bulks.setdefault(key, []).append(spec)
     jobs.extend(sorted(hops, key=lambda s: s.hop_index) for hops in paths.values())
     for members in bulks.values():
@@ -235,6 +236,8 @@ class FTS3TransferTool(TransferTool):
                     "rule_id": spec.rule_id,
                     "adler32": spec.adler32,
                     "md5": spec.md5,
+                    "src_type": "TAPE" if spec.bring_online else "DISK",
+                    "dst_type": "TAPE" if spec.archive_timeout else "DISK",
                 },
             )
             # easy.add_alternative_source calls list.push_back (3.14.2 bug): extend the list ourselves.
@@ -250,6 +253,11 @@ class FTS3TransferTool(TransferTool):
             priority=first.priority,
             id_generator="deterministic",
             sid=sid,
+            # Tape: a tape source is staged first, a tape destination watched until archived.
+            bring_online=first.bring_online,
+            copy_pin_lifetime=first.copy_pin_lifetime,
+            archive_timeout=first.archive_timeout,
+            dst_file_report=bool(first.archive_timeout),
             metadata={"issuer": "datamgmt", "multi_sources": len(first.sources) > 1, "multihop": multihop},
         )
 

@@ -43,6 +43,8 @@ def row(state, request_id="r1", **extra):
         ("FINISHEDDIRTY", "FAILED", TransferState.FAILED),
         ("CANCELED", "CANCELED", TransferState.FAILED),
         ("ACTIVE", "CANCELED", TransferState.SUBMITTED),
+        ("STAGING", "STAGING", TransferState.SUBMITTED),  # tape recall: running, shown as STAGING
+        ("ARCHIVING", "ARCHIVING", TransferState.SUBMITTED),  # on the tape buffer, not on tape: not DONE
     ],
 )
 def test_single_source_states(job_state, file_state, expected):
@@ -103,9 +105,11 @@ def test_grouping_by_route_and_job_parameters():
         spec("c", destination="root://c.example//f"),
         spec("d", priority=5),
         spec("e", verify_checksum="target"),
+        spec("f", bring_online=60, copy_pin_lifetime=60),
+        spec("g", archive_timeout=60),
     ]
     jobs = group_jobs(specs, grouping="src_dest")
-    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [["a", "b"], ["c"], ["d"], ["e"], ["f"], ["g"]]
 
 
 def test_multi_source_and_multihop_get_their_own_jobs():
