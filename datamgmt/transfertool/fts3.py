@@ -249,6 +249,9 @@ class FTS3TransferTool(TransferTool):
             files,
             verify_checksum=first.verify_checksum,
             overwrite=any(s.overwrite for s in specs),
+            # A retry to tape may replace what an earlier attempt left on the tape buffer, never
+            # a file already on tape (FTS checks which it is).
+            overwrite_when_only_on_disk=bool(first.archive_timeout) and not any(s.overwrite for s in specs),
             multihop=multihop,
             priority=first.priority,
             id_generator="deterministic",

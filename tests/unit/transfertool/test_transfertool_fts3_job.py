@@ -72,6 +72,7 @@ def test_tape_source_stages_and_tape_destination_is_watched_until_archived():
     )
     params, metadata = archived["params"], archived["files"][0]["metadata"]
     assert (params["bring_online"], params["archive_timeout"], params["dst_file_report"]) == (None, 86400, True)
-    assert params["overwrite"] is False and (metadata["src_type"], metadata["dst_type"]) == ("DISK", "TAPE")
+    assert params["overwrite"] is False and params["overwrite_when_only_on_disk"] is True
+    assert (metadata["src_type"], metadata["dst_type"]) == ("DISK", "TAPE")
     plain = FTS3TransferTool.build_job([TransferSpec("r3", ["davs://a//f"], "davs://b//f")], "sid")["params"]
     assert plain["bring_online"] is None and plain["archive_timeout"] is None and not plain["dst_file_report"]
