@@ -709,14 +709,23 @@ def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Itera
 
 
 def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
-    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes."""
+    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes, and for a
+    REPLICATING lock ``transfer_state``, what the transfer tool last said of its request in
+    flight (FTS's STAGING from tape, ACTIVE, ARCHIVING to tape ...), or None."""
     _get(session, rule_id)
-    query = (select(Lock, RSE.rse).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
+    transfer_state = (
+        select(Request.external_state)
+        .where(Request.scope == Lock.scope, Request.name == Lock.name, Request.dest_rse_id == Lock.rse_id,
+               Request.state == RequestState.SUBMITTED)
+        .limit(1).scalar_subquery()
+    )
+    query = (select(Lock, RSE.rse, transfer_state).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
              .order_by(Lock.scope, Lock.name, RSE.rse).execution_options(yield_per=1000))
-    for lock, rse in session.execute(query):
+    for lock, rse, phase in session.execute(query):
         yield {"scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "rse": rse, "state": lock.state.name,
                "rule_id": lock.rule_id, "account": lock.account, "bytes": lock.bytes,
-               "created_at": lock.created_at, "updated_at": lock.updated_at}
+               "created_at": lock.created_at, "updated_at": lock.updated_at,
+               "transfer_state": phase if lock.state is LockState.REPLICATING else None}
 
 
 # --- dry run ---------------------------------------------------------------------------------

@@ -11,16 +11,19 @@ then the rule is STUCK with FTS's reason.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from datamgmt.cli.rules import locks_by_rse as cli_locks_by_rse
+from datamgmt.cli.rules import tape_text
 from datamgmt.core import did, rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule
 from datamgmt.core.db.session import transaction
-from datamgmt.core.rule import add_rule, delete_rule
+from datamgmt.core.rule import add_rule, delete_rule, list_rule_locks
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
@@ -85,6 +88,12 @@ def locks_by_rse(db: str, rule_id: str) -> dict[str, set[LockState]]:
     return found
 
 
+def cli_locks(db: str, rule_id: str) -> dict[str, Counter[str]]:
+    """What ``datamgmt rule watch`` counts per RSE, from the locks the REST API lists."""
+    with transaction(db) as session:
+        return cli_locks_by_rse(list(list_rule_locks(session, rule_id)))
+
+
 def poll_until_phase(db: str, phase: str, *daemons, timeout: float = 20.0) -> None:
     """Run the daemons until every SUBMITTED request shows the tool's ``phase``."""
     deadline = time.monotonic() + timeout
@@ -122,6 +131,8 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
         poll_until_phase(db, "ARCHIVING", submitter, poller)
         assert on_storage(tape_site, "VAULT", files)  # the bytes reached the buffer ...
         assert locks_by_rse(db, tape_rule) == {"VAULT": {LockState.REPLICATING}}  # ... not yet tape
+        shown = cli_locks(db, tape_rule)  # the CLI's rule watch counts them as ARCHIVING
+        assert shown == {"VAULT": Counter(ARCHIVING=3)} and tape_text(shown) == " (of which archiving=3)"
         with transaction(db) as s:
             assert s.get(Rule, tape_rule).state is RuleState.REPLICATING
         drain(db, submitter, poller, finisher)
@@ -143,6 +154,7 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
         recall = rule(session, "raw", 1, "NEWDISK")
         poll_until_phase(db, "STAGING", submitter, poller)
         assert locks_by_rse(db, recall) == {"NEWDISK": {LockState.REPLICATING}}
+        assert cli_locks(db, recall) == {"NEWDISK": Counter(STAGING=3)}
         drain(db, submitter, poller, finisher)
         staged = [j for j in server.double.store.jobs() if j["bring_online"] > 0]
         assert staged and all(j["copy_pin_lifetime"] == 172800 and j["archive_timeout"] == -1 for j in staged)
