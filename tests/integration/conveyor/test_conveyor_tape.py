@@ -237,3 +237,21 @@ def test_reaper_never_deletes_tape_copies_unless_an_admin_purges(db, session, ta
     reset_config()
     assert replicas_on("VAULT") == 0
     assert not any((tape_site / "VAULT" / hash_path(SCOPE, s.name)).exists() for s in files)
+
+
+def test_staging_longer_than_submitted_timeout_is_not_cancelled(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+    """FTS bounds a recall by ``bring_online`` itself: the poller's ``submitted_timeout`` must not
+    cancel and retry a transfer that FTS reports STAGING (nor one ARCHIVING)."""
+    files = dataset_on(session, tape_site, "slow", ["VAULT"], count=2)
+    recall = rule(session, "slow", 1, "NEWDISK")
+    double = Fts3Double()
+    double.faults.staging_seconds = 3
+    with Fts3DoubleServer(double) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, submitted_timeout="1")
+        drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+        attempts = len(server.double.store.submitted)
+        canceled = [j for j in server.double.store.jobs() if j["job_state"] == "CANCELED"]
+    with transaction(db) as s:
+        assert s.get(Rule, recall).state is RuleState.OK
+    assert attempts == 2 and not canceled
+    assert on_storage(tape_site, "NEWDISK", files)
