@@ -19,6 +19,7 @@ import abc
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 #: Checksum verification modes, FTS's vocabulary: which ends are compared with the expected value.
 VERIFY_MODES = ("both", "source", "target", "none")
@@ -100,6 +101,9 @@ class TransferStatus:
     #: The tool's own state name (e.g. FTS's ``ACTIVE``, or the tape phases ``STAGING`` and
     #: ``ARCHIVING`` of a SUBMITTED transfer), for logs, operators and the request's phase.
     external_state: str | None = None
+    #: When the tool finished bringing a tape source online (naive UTC), if it staged one: the
+    #: copy's own time starts there, not at submission.
+    staging_finished: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,11 @@ from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferS
 log = logging.getLogger(__name__)
 
 JOB_FINAL = frozenset({"FINISHED", "FINISHEDDIRTY", "FAILED", "CANCELED"})
-FILE_FIELDS = "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata"
+FILE_FIELDS = (
+    "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata,staging_finished"
+)
+#: How FTS writes times (a double must use exactly this, or null).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 GROUPINGS = ("rule", "src_dest")
 
 
@@ -122,7 +127,15 @@ def _file_status(job: dict[str, Any], row: dict[str, Any]) -> TransferStatus | N
         transferred_bytes=int(row.get("filesize") or 0) if state is TransferState.DONE else None,
         source_url=row.get("source_surl"),
         external_state=file_state,
+        staging_finished=_time(row.get("staging_finished")),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(value, TIME_FORMAT) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 _PREFERENCE = {TransferState.DONE: 0, TransferState.SUBMITTED: 1, TransferState.FAILED: 2}

@@ -2,7 +2,8 @@
 
 All transitions happen under one lock.  The rules mirror the C++ server: a file goes
 ``SUBMITTED → READY → ACTIVE → FINISHED | FAILED``; a staging job's files (``bring_online`` or
-``copy_pin_lifetime`` > 0) start in ``STAGING`` and reach ``SUBMITTED`` once online; a job with
+``copy_pin_lifetime`` > 0) start in ``STAGING`` and reach ``SUBMITTED`` once online (FINISHED
+when source and destination are one URL: FTS's staging-only file, brought online in place); a job with
 ``archive_timeout`` > 0 keeps a copied file ``ARCHIVING`` until the tape system confirms it (or
 the timeout fails it); a failed file with retries left goes back to its initial state; a multi-replica job tries the next ``NOT_USED`` source after a failure; a multihop
 job releases the next hop after a success and stops at the first failure; the job state is
@@ -171,6 +172,8 @@ class JobStore:
             if reason is not None:
                 row["finish_time"] = finished_at
                 return self._fail(self._jobs[job_id], row, reason, finished_at)
+            if row["source_surl"] == row["dest_surl"]:  # a staging-only file: online, pinned, done
+                return self._succeed(self._jobs[job_id], row)
             row["file_state"] = "SUBMITTED"
             return [Next(job_id, file_id)]
 

@@ -21,7 +21,8 @@ its job cancelled where the tool still answers, and fails as an attempt, so it i
 ``max_retries`` allows and then sticks.  If applying the batch fails, it is applied one request
 per transaction so one bad request cannot block the rest.  A transfer the tool reports STAGING
 or ARCHIVING is not overdue: the tool bounds those phases itself (``bring_online``,
-``archive_timeout``, which may well exceed ``submitted_timeout``) and reports their failure.
+``archive_timeout``, which may well exceed ``submitted_timeout``) and reports their failure; and
+after a recall the copy's ``submitted_timeout`` counts from the end of staging.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Poller(Daemon):
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         finished, lost = inflight.terminal_outcomes(requests, statuses)
         phases = _phases(requests, statuses)
-        stale = self._give_up_on(requests, finished, lost, phases)
+        stale = self._give_up_on(requests, finished, lost, phases, statuses)
         answered = {s.external_id for s in statuses}
         running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
         try:
@@ -89,13 +90,22 @@ class Poller(Daemon):
         finished: Sequence[TransferStatus],
         lost: Sequence[str],
         phases: Mapping[str, tuple[str, str]],
+        statuses: Sequence[TransferStatus],
     ) -> dict[str, str]:
         """Overdue requests (no outcome ``submitted_timeout`` seconds after submission, and not
         staging or archiving): cancel their jobs where the tool answers, and return
         ``{request_id: reason}`` to fail them with."""
+        now = utcnow()
         in_tape_phase = [rid for rid, (_, state) in phases.items() if state in TAPE_PHASES]
-        settled = [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase
-        stale = inflight.overdue(requests, settled, self.submitted_timeout, utcnow())
+        recently_staged = [
+            s.request_id
+            for s in statuses
+            if s.request_id in phases
+            and s.staging_finished is not None
+            and (now - s.staging_finished).total_seconds() < self.submitted_timeout
+        ]
+        settled = [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase + recently_staged
+        stale = inflight.overdue(requests, settled, self.submitted_timeout, now)
         groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
         for request in stale:
             groups[(request.transfertool, request.external_host)].add(request.external_id)

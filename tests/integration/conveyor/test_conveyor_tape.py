@@ -241,13 +241,14 @@ def test_reaper_never_deletes_tape_copies_unless_an_admin_purges(db, session, ta
 
 def test_staging_longer_than_submitted_timeout_is_not_cancelled(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
     """FTS bounds a recall by ``bring_online`` itself: the poller's ``submitted_timeout`` must not
-    cancel and retry a transfer that FTS reports STAGING (nor one ARCHIVING)."""
+    cancel and retry a transfer that FTS reports STAGING (nor one ARCHIVING), and the copy after
+    the recall is timed from the end of staging, not from submission."""
     files = dataset_on(session, tape_site, "slow", ["VAULT"], count=2)
     recall = rule(session, "slow", 1, "NEWDISK")
     double = Fts3Double()
-    double.faults.staging_seconds = 3
+    double.faults.staging_seconds = 5
     with Fts3DoubleServer(double) as server:
-        conveyor_env(transfertool="fts3", fts_host=server.url, submitted_timeout="1")
+        conveyor_env(transfertool="fts3", fts_host=server.url, submitted_timeout="3")
         drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
         attempts = len(server.double.store.submitted)
         canceled = [j for j in server.double.store.jobs() if j["job_state"] == "CANCELED"]
@@ -255,3 +256,32 @@ def test_staging_longer_than_submitted_timeout_is_not_cancelled(db, session, tap
         assert s.get(Rule, recall).state is RuleState.OK
     assert attempts == 2 and not canceled
     assert on_storage(tape_site, "NEWDISK", files)
+
+
+def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+    """A rule on a tape RSE with ``staging_required`` asks for its present files to be online:
+    STAGEIN requests, staged in place by FTS (source = destination, nothing copied), pinned for
+    the rule's remaining lifetime; the locks are OK once staged."""
+    rse.add_rse_attribute(session, "VAULT", "staging_required", True)
+    files = dataset_on(session, tape_site, "pinned", ["VAULT"], count=2)
+    (online,) = add_rule(session, [{"scope": SCOPE, "name": "pinned"}], "root", 1, "VAULT", lifetime=3600,
+                         ignore_account_limit=True)  # fmt: skip
+    session.commit()
+    with transaction(db) as s:
+        kinds = set(s.execute(select(Request.request_type, Request.source_rse_id, Request.state)).tuples())
+    assert {(kind.name, state) for kind, _, state in kinds} == {("STAGEIN", RequestState.QUEUED)}
+    assert locks_by_rse(db, online) == {"VAULT": {LockState.REPLICATING}}
+    double = Fts3Double()
+    double.faults.staging_seconds = 1
+    with Fts3DoubleServer(double) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url)
+        submitter, poller, finisher = Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db)
+        poll_until_phase(db, "STAGING", submitter, poller)
+        assert cli_locks(db, online) == {"VAULT": Counter(STAGING=2)}
+        drain(db, submitter, poller, finisher)
+        jobs = server.double.store.jobs()
+        rows = [row for job in jobs for row in server.double.store.files(job["job_id"])]
+    assert all(3500 < j["copy_pin_lifetime"] <= 3600 and j["bring_online"] > 0 for j in jobs)
+    assert all(r["source_surl"] == r["dest_surl"] and r["start_time"] is None for r in rows)  # nothing copied
+    assert locks_by_rse(db, online) == {"VAULT": {LockState.OK}}
+    assert on_storage(tape_site, "VAULT", files)

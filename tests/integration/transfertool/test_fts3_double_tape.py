@@ -106,3 +106,15 @@ def test_archive_slower_than_its_timeout_fails_and_control_surface_sets_tape_kno
         job_id = requests.post(f"{server.url}/jobs", json=payload, timeout=5).json()["job_id"]
         _states(server, job_id, "FAILED")
         assert server.double.faults.staging_seconds == 0.1
+
+
+def test_staging_only_file_finishes_once_online_without_a_copy(tmp_path):
+    double = Fts3Double(workers=1)
+    double.faults.staging_seconds = 0.3
+    with Fts3DoubleServer(double) as server:
+        payload = _job(tmp_path / "f", tmp_path / "f", bring_online=60, copy_pin_lifetime=3600)
+        job_id = requests.post(f"{server.url}/jobs", json=payload, timeout=5).json()["job_id"]
+        seen = _states(server, job_id, "FINISHED")
+        (row,) = server.double.store.files(job_id)
+    assert seen[0] == ("STAGING", "STAGING") and "ACTIVE" not in {state for pair in seen for state in pair}
+    assert row["start_time"] is None and row["staging_finished"] is not None

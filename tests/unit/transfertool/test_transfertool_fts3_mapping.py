@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from datamgmt.exceptions import TransferToolError
@@ -135,3 +137,9 @@ def test_spec_checksum_preference_and_validation():
         TransferSpec("a", [], "davs://b//f")
     with pytest.raises(ValueError):
         spec("a", verify_checksum="maybe")
+
+
+def test_end_of_staging_is_reported_so_the_copy_is_timed_from_there():
+    (staged,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_finished="2026-12-03T07:00:05")]))
+    (plain,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_finished=None)]))
+    assert staged.staging_finished == datetime(2026, 12, 3, 7, 0, 5) and plain.staging_finished is None
