@@ -101,8 +101,9 @@ class TransferStatus:
     #: The tool's own state name (e.g. FTS's ``ACTIVE``, or the tape phases ``STAGING`` and
     #: ``ARCHIVING`` of a SUBMITTED transfer), for logs, operators and the request's phase.
     external_state: str | None = None
-    #: When the tool finished bringing a tape source online (naive UTC), if it staged one: the
-    #: copy's own time starts there, not at submission.
+    #: When the tool began and finished bringing a tape source online (naive UTC), if it staged
+    #: one: the copy's own time starts at the end, not at submission.
+    staging_started: datetime | None = None
     staging_finished: datetime | None = None
 
 

@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 
 JOB_FINAL = frozenset({"FINISHED", "FINISHEDDIRTY", "FAILED", "CANCELED"})
 FILE_FIELDS = (
-    "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata,staging_finished"
+    "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata,"
+    "staging_start,staging_finished"
 )
 #: How FTS writes times (a double must use exactly this, or null).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -127,6 +128,7 @@ def _file_status(job: dict[str, Any], row: dict[str, Any]) -> TransferStatus | N
         transferred_bytes=int(row.get("filesize") or 0) if state is TransferState.DONE else None,
         source_url=row.get("source_surl"),
         external_state=file_state,
+        staging_started=_time(row.get("staging_start")),
         staging_finished=_time(row.get("staging_finished")),
     )
 

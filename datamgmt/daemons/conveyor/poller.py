@@ -12,8 +12,9 @@ written as a state for a later daemon.  Transfers the tool no longer knows becom
 finisher.  Still-running requests are released with a hold of ``[conveyor] poll_interval``
 seconds; when a tool cannot answer, the lease stays as the back-off and they are asked again.
 
-Each report of a transfer still running is kept as the request's ``external_state``, so the
-request shows its tape phases (FTS's STAGING and ARCHIVING) apart from the copy.
+Each report is kept on its request (``external_state``, and when FTS staged the source, the
+staging start and end), so the request shows its tape phases (FTS's STAGING and ARCHIVING)
+apart from the copy.
 
 Nothing stays SUBMITTED forever: a request without an outcome ``[conveyor] submitted_timeout``
 seconds after its submission (the tool keeps answering "running", or never answers at all) has
@@ -71,16 +72,16 @@ class Poller(Daemon):
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         finished, lost = inflight.terminal_outcomes(requests, statuses)
-        phases = _phases(requests, statuses)
-        stale = self._give_up_on(requests, finished, lost, phases, statuses)
+        progress = _progress(requests, statuses)
+        stale = self._give_up_on(requests, finished, lost, progress)
         answered = {s.external_id for s in statuses}
         running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
         try:
             with transaction(self.db_url) as session:
-                changed = self._apply(session, finished, lost, running, stale, phases)
+                changed = self._apply(session, finished, lost, running, stale, progress)
         except Exception:
             self.log.exception("batch failed, applying one request at a time")
-            changed = self._apply_singly(finished, lost, running, stale, phases)
+            changed = self._apply_singly(finished, lost, running, stale, progress)
         self.idle = changed == 0
         return changed
 
@@ -89,20 +90,18 @@ class Poller(Daemon):
         requests: Sequence[inflight.SubmittedRequest],
         finished: Sequence[TransferStatus],
         lost: Sequence[str],
-        phases: Mapping[str, tuple[str, str]],
-        statuses: Sequence[TransferStatus],
+        progress: Mapping[str, TransferStatus],
     ) -> dict[str, str]:
         """Overdue requests (no outcome ``submitted_timeout`` seconds after submission, and not
         staging or archiving): cancel their jobs where the tool answers, and return
         ``{request_id: reason}`` to fail them with."""
         now = utcnow()
-        in_tape_phase = [rid for rid, (_, state) in phases.items() if state in TAPE_PHASES]
+        running = [(rid, s) for rid, s in progress.items() if s.state is TransferState.SUBMITTED]
+        in_tape_phase = [rid for rid, s in running if s.external_state in TAPE_PHASES]
         recently_staged = [
-            s.request_id
-            for s in statuses
-            if s.request_id in phases
-            and s.staging_finished is not None
-            and (now - s.staging_finished).total_seconds() < self.submitted_timeout
+            rid
+            for rid, s in running
+            if s.staging_finished is not None and (now - s.staging_finished).total_seconds() < self.submitted_timeout
         ]
         settled = [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase + recently_staged
         stale = inflight.overdue(requests, settled, self.submitted_timeout, now)
@@ -132,12 +131,12 @@ class Poller(Daemon):
         lost: Sequence[str],
         running: list[claim.Key],
         stale: Mapping[str, str],
-        phases: Mapping[str, tuple[str, str]],
+        progress: Mapping[str, TransferStatus],
     ) -> int:
         held = {
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
         }
-        record_external_states(session, {rid: phase for rid, phase in phases.items() if rid in held})
+        record_external_states(session, [status for rid, status in progress.items() if rid in held])
         mine = [s for s in finished if s.request_id in held]
         requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
         overdue = {rid: reason for rid, reason in stale.items() if rid in held}
@@ -159,7 +158,7 @@ class Poller(Daemon):
         lost: Sequence[str],
         running: list[claim.Key],
         stale: Mapping[str, str],
-        phases: Mapping[str, tuple[str, str]],
+        progress: Mapping[str, TransferStatus],
     ) -> int:
         changed = 0
         by_request = {s.request_id: s for s in finished}
@@ -168,8 +167,8 @@ class Poller(Daemon):
             only = {key[0]: stale[key[0]]} if key[0] in stale else {}
             try:
                 with transaction(self.db_url) as session:
-                    phase = {key[0]: phases[key[0]]} if key[0] in phases else {}
-                    changed += self._apply(session, [status] if status else [], [], [key], only, phase)
+                    mine = {key[0]: progress[key[0]]} if key[0] in progress else {}
+                    changed += self._apply(session, [status] if status else [], [], [key], only, mine)
             except Exception:
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})
@@ -178,19 +177,16 @@ class Poller(Daemon):
         return changed
 
 
-def _phases(
+def _progress(
     requests: Sequence[inflight.SubmittedRequest], statuses: Sequence[TransferStatus]
-) -> dict[str, tuple[str, str]]:
-    """``{request_id: (external_id, tool state)}`` of the claimed requests still running, from
-    reports about their current external id only."""
+) -> dict[str, TransferStatus]:
+    """``{request_id: report}`` of the claimed requests the tool reported a state of, running
+    or ended, from reports about their current external id only."""
     current = {(r.id, r.external_id) for r in requests}
     return {
-        s.request_id: (s.external_id, s.external_state)
+        s.request_id: s
         for s in statuses
-        if s.state is TransferState.SUBMITTED
-        and s.request_id is not None
-        and s.external_state
-        and (s.request_id, s.external_id) in current
+        if s.request_id is not None and s.external_state and (s.request_id, s.external_id) in current
     }
 
 

@@ -158,6 +158,16 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
         drain(db, submitter, poller, finisher)
         staged = [j for j in server.double.store.jobs() if j["bring_online"] > 0]
         assert staged and all(j["copy_pin_lifetime"] == 172800 and j["archive_timeout"] == -1 for j in staged)
+    with transaction(db) as s:  # the request shows its time on tape apart from the copy
+        phases = s.execute(
+            select(RSE.rse, Request.state, Request.external_state, Request.staging_started_at,
+                   Request.staging_finished_at).join(RSE, RSE.id == Request.dest_rse_id)
+        ).all()
+    recalled = [row for row in phases if row.rse == "NEWDISK"]
+    assert len(recalled) == 3 and all(row.state is RequestState.DONE for row in recalled)
+    assert all(row.staging_started_at <= row.staging_finished_at for row in recalled)
+    assert {row.external_state for row in recalled} == {"FINISHED"}
+    assert all(row.staging_started_at is None for row in phases if row.rse == "VAULT")  # disk → tape
     with transaction(db) as s:
         assert s.get(Rule, recall).state is RuleState.OK and s.get(Rule, tape_rule).state is RuleState.OK
     assert on_storage(tape_site, "NEWDISK", files)

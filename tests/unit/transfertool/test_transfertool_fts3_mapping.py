@@ -140,6 +140,8 @@ def test_spec_checksum_preference_and_validation():
 
 
 def test_end_of_staging_is_reported_so_the_copy_is_timed_from_there():
-    (staged,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_finished="2026-12-03T07:00:05")]))
-    (plain,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_finished=None)]))
-    assert staged.staging_finished == datetime(2026, 12, 3, 7, 0, 5) and plain.staging_finished is None
+    times = {"staging_start": "2026-12-03T06:59:00", "staging_finished": "2026-12-03T07:00:05"}
+    (staged,) = job_statuses(job("ACTIVE", [row("ACTIVE", **times)]))
+    (plain,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_start=None, staging_finished="garbled")]))
+    assert (staged.staging_started, staged.staging_finished) == (datetime(2026, 12, 3, 6, 59), datetime(2026, 12, 3, 7, 0, 5))
+    assert plain.staging_started is None and plain.staging_finished is None
