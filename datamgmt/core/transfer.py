@@ -148,9 +148,12 @@ _REQUEST_COLUMNS = (
     Request.adler32,
     Request.md5,
     Request.retry_count,
+    # Columns below are read by name, not position, into QueuedRequest's optional fields.
     Request.request_type,
     Request.created_at,
 )
+#: The leading claimed columns (the id, then scope … retry_count) that fill QueuedRequest in order.
+_POSITIONAL = 11
 
 
 def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) -> list[QueuedRequest]:
@@ -184,7 +187,7 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) 
     rows.sort(key=lambda row: (-row.priority, row.created_at, row.id))
     return [
         QueuedRequest(
-            *row[:-2],  # type: ignore[misc]
+            *row[:_POSITIONAL],  # type: ignore[misc]
             source_replica_expression=expressions.get(row.rule_id or ""),
             request_type=row.request_type,
             pin_lifetime=expiries.get(row.rule_id or ""),
