@@ -59,6 +59,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "fts_timeout": "30",
         "activity_limits": "",
         "submitted_timeout": "21600",
+        "bring_online": "43200",
+        "copy_pin_lifetime": "172800",
+        "archive_timeout": "86400",
     },
     "reaper": {
         "greedy": "false",

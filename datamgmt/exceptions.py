@@ -241,6 +241,11 @@ class ReplicaIsLocked(DatamgmtError):
     default_message = "Replica is locked"
 
 
+class StagingAreaRuleRequiresLifetime(DatamgmtError):
+    status = 409
+    default_message = "A rule on a staging area RSE needs a lifetime"
+
+
 class RuleLocked(UnsupportedOperation):
     rucio_name = "UnsupportedOperation"
     default_message = "The rule is locked"

@@ -78,6 +78,7 @@ from datamgmt.exceptions import (
     RSEWriteBlocked,
     RuleLocked,
     RuleNotFound,
+    StagingAreaRuleRequiresLifetime,
     UnsupportedOperation,
 )
 
@@ -338,13 +339,17 @@ def add_rule(
     meta: dict[str, Any] | None = None,
     ignore_account_limit: bool = False,
     subscription_id: str | None = None,
+    split_container: bool = False,
 ) -> list[str]:
     """Create one rule per DID; returns their ids (Rucio's ``add_rule``, reference §4.2).
 
     A rule starts WAITING_APPROVAL with ``ask_approval``; INJECT when ``asynchronous`` or
     when it would create more than ``[judge] async_lock_threshold`` locks (the
     judge-injector applies it with :func:`apply_injected_rule`); otherwise it is applied
-    now and is OK, REPLICATING or STUCK.  Without a lifetime a rule on a TAPE RSE is locked.
+    now and is OK, REPLICATING or STUCK.  Without a lifetime a rule on a TAPE RSE is locked, and
+    one on a ``staging_area`` RSE is refused (a staging area only holds files for a while).
+    With ``split_container`` a rule on a container starts INJECT and the injector replaces it
+    by one rule per dataset below it (:func:`apply_injected_rule`), as Rucio does.
     """
     copies = _check_copies(copies)
     if not account_exists(session, account):
@@ -355,6 +360,8 @@ def add_rule(
         raise InputValidationError("priority must be an integer from 1 to 5")
     expires_at = _expiry(lifetime)
     rses = parse_expression(session, rse_expression, for_write=True, ignore_availability=ignore_availability)
+    if lifetime is None and any(r["staging_area"] for r in rses):
+        raise StagingAreaRuleRequiresLifetime("A rule on a staging area RSE needs a lifetime")
     if lifetime is None and any(RSEType.parse(r["rse_type"]) == RSEType.TAPE for r in rses):
         locked = True
     ids: list[str] = []
@@ -371,13 +378,14 @@ def add_rule(
             purge_replicas=bool(purge_replicas), ignore_availability=bool(ignore_availability),
             ignore_account_limit=bool(ignore_account_limit), priority=priority,
             comments=comment, meta=json.dumps(meta) if meta is not None else None,
-            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0,
+            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0, split_container=bool(split_container),
         )
         session.add(rule)
         session.flush()
         if ask_approval:
             rule.state = RuleState.WAITING_APPROVAL
-        elif asynchronous or _count_files(session, row) * copies > async_threshold():
+        elif (asynchronous or (split_container and row.did_type == DIDType.CONTAINER)
+              or _count_files(session, row) * copies > async_threshold()):
             rule.state = RuleState.INJECT
         else:
             _allowed_sources(session, rule)
@@ -406,6 +414,8 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
     rule = _get(session, rule_id)
     if rule.state != RuleState.INJECT:
         return rule.state
+    if rule.split_container and rule.did_type == DIDType.CONTAINER:
+        return _split_container(session, rule)
     rule.state = RuleState.REPLICATING
     try:
         apply_rule(session, rule)
@@ -413,6 +423,30 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
         rule.state, rule.error = RuleState.SUSPENDED, str(exc)[:255]
         session.flush()
     return rule.state
+
+
+def _split_container(session: Session, rule: Rule) -> RuleState:
+    """Replace a ``split_container`` rule by asynchronous DATASET-grouped rules on each dataset
+    below its container (those the account has no rule on with this expression yet), with its
+    copies, expression, remaining lifetime, activity, priority and comment; then remove it.
+
+    Returns OK for the removed rule: what it asked for is now the dataset rules' job."""
+    tree = descendants_cte(rule.scope, rule.name)
+    datasets = session.execute(select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET).distinct()
+                               .except_(select(Rule.scope, Rule.name).where(
+                                   Rule.account == rule.account, Rule.rse_expression == rule.rse_expression))
+                               .order_by("scope", "name")).all()
+    lifetime = None
+    if rule.expires_at is not None:
+        lifetime = max(1, int((rule.expires_at - utcnow()).total_seconds()))
+    notify = None if rule.notification is RuleNotification.NO else rule.notification.value
+    if datasets:
+        add_rule(session, [{"scope": scope, "name": name} for scope, name in datasets], rule.account, rule.copies,
+                 rule.rse_expression, grouping="DATASET", lifetime=lifetime, activity=rule.activity, notify=notify,
+                 ignore_availability=rule.ignore_availability, asynchronous=True, priority=rule.priority,
+                 comment=rule.comments, ignore_account_limit=True)
+    purge_rule(session, rule)
+    return RuleState.OK
 
 
 # --- approval --------------------------------------------------------------------------------
@@ -689,14 +723,23 @@ def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Itera
 
 
 def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
-    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes."""
+    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes, and for a
+    REPLICATING lock ``transfer_state``, what the transfer tool last said of its request in
+    flight (FTS's STAGING from tape, ACTIVE, ARCHIVING to tape ...), or None."""
     _get(session, rule_id)
-    query = (select(Lock, RSE.rse).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
+    transfer_state = (
+        select(Request.external_state)
+        .where(Request.scope == Lock.scope, Request.name == Lock.name, Request.dest_rse_id == Lock.rse_id,
+               Request.state == RequestState.SUBMITTED)
+        .limit(1).scalar_subquery()
+    )
+    query = (select(Lock, RSE.rse, transfer_state).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
              .order_by(Lock.scope, Lock.name, RSE.rse).execution_options(yield_per=1000))
-    for lock, rse in session.execute(query):
+    for lock, rse, phase in session.execute(query):
         yield {"scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "rse": rse, "state": lock.state.name,
                "rule_id": lock.rule_id, "account": lock.account, "bytes": lock.bytes,
-               "created_at": lock.created_at, "updated_at": lock.updated_at}
+               "created_at": lock.created_at, "updated_at": lock.updated_at,
+               "transfer_state": phase if lock.state is LockState.REPLICATING else None}
 
 
 # --- dry run ---------------------------------------------------------------------------------

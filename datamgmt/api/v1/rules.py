@@ -32,13 +32,14 @@ _RULE_BODY = schema_object(
     rse_expression={"type": "string"}, account=_NULLABLE_STRING, grouping=_NULLABLE_STRING, weight=_NULLABLE_STRING,
     lifetime=_NULLABLE_INT, locked={"type": "boolean"}, activity=_NULLABLE_STRING, comment=_NULLABLE_STRING,
     ask_approval={"type": "boolean"}, asynchronous={"type": "boolean"}, priority={"type": "integer"},
+    split_container={"type": "boolean"},
 )  # fmt: skip
 
 #: Optional body keys of POST /rules/ and their types, passed to core unchanged.
 _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "grouping": str, "weight": str, "lifetime": int, "locked": bool, "source_replica_expression": str,
     "activity": str, "notify": str, "purge_replicas": bool, "ignore_availability": bool, "ask_approval": bool,
-    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str),
+    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str), "split_container": bool,
 }  # fmt: skip
 
 

@@ -511,6 +511,11 @@ class Request(Leased, Timestamped, Base):
     account: Mapped[str | None] = mapped_column(ACCOUNT)
     priority: Mapped[int] = mapped_column(Integer, default=3)
     transfertool: Mapped[str | None] = mapped_column(String(64))
+    #: The tool's state of a SUBMITTED transfer as last polled (FTS: STAGING, ACTIVE, ARCHIVING ...).
+    external_state: Mapped[str | None] = mapped_column(String(32))
+    #: When the tool began and finished staging the source from tape (Rucio's columns).
+    staging_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    staging_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Earliest time the request may be (re)submitted: retry back-off.
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
