@@ -11,7 +11,7 @@ ROOT_PASSWORD ?= datamgmt-root
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint system-deps venv clean bench faults
+.PHONY: run test lint system-deps venv clean bench faults security
 
 ## Debian packages: gfal2 and its Python bindings, XRootD, and swig/openssl to build M2Crypto (fts3 client).
 system-deps:
@@ -51,6 +51,10 @@ test: lint
 	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
 		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
 		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q; fi
+
+## The security tests alone (tests/security; `make test` runs them too).
+security: venv
+	$(BIN)/pytest -q tests/security
 
 ## Every benchmark at CI sizes; drop --quick by running one directly (python bench/NAME.py).
 bench: venv

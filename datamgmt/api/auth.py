@@ -1,8 +1,9 @@
 """Who is calling: session tokens, OIDC bearer JWTs and X.509 DNs from a trusted proxy.
 
-Every endpoint not marked :func:`public` needs an identity.  A missing token is
-Rucio's 400 ``ValueError``; an unknown or expired one is 401 ``CannotAuthenticate``,
-which makes the stock client log in again and retry.
+Every endpoint not marked :func:`public` needs an identity, checked before the view
+looks anything up.  A missing, unknown or expired token is 401 ``CannotAuthenticate``
+(Rucio answers a missing token with 400 ``ValueError``; a 401 tells a probe nothing
+about which objects exist and makes the stock client log in again and retry).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.identity import account_has_identity
 from datamgmt.core.token import validate_token
 from datamgmt.core.validation import shown
-from datamgmt.exceptions import CannotAuthenticate, MalformedRequest
+from datamgmt.exceptions import CannotAuthenticate
 
 View = TypeVar("View", bound=Callable[..., Any])
 _OIDC_KEY = "datamgmt.oidc"
@@ -125,7 +126,7 @@ def current_account() -> str:
         dn = x509_dn()
         if dn:
             return _identity_account(session, dn, IdentityType.X509)
-    raise MalformedRequest("Token must be set.")
+    raise CannotAuthenticate("Cannot authenticate: no token was given (X-Rucio-Auth-Token)")
 
 
 def _authenticate() -> None:

@@ -50,10 +50,11 @@ def test_wrong_password_is_401_cannot_authenticate(client: FlaskClient) -> None:
     )
 
 
-def test_missing_token_is_400_value_error(client: FlaskClient) -> None:
+def test_missing_token_is_401_cannot_authenticate(client: FlaskClient) -> None:
+    """A deliberate difference from Rucio's 400 ValueError (docs/rucio-compatibility.md)."""
     response = client.get("/rses/")
-    assert response.status_code == 400
-    assert response.get_json(force=True) == {"ExceptionClass": "ValueError", "ExceptionMessage": "Token must be set."}
+    assert response.status_code == 401
+    assert response.get_json(force=True)["ExceptionClass"] == "CannotAuthenticate"
 
 
 def test_unknown_token_is_401(client: FlaskClient) -> None:
