@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := python3-gfal2 gfal2 gfal2-plugin-file gfal2-plugin-http gfal2-plugin-xrootd \
 	gfal2-plugin-mock xrootd-server xrootd-client swig libssl-dev
 ROOT_USERNAME ?= root
-ROOT_PASSWORD ?= datamgmt-root
+# Empty: on first start a random root password goes to ROOT_PASSWORD_FILE (mode 0600), printed once.
+ROOT_PASSWORD ?=
+ROOT_PASSWORD_FILE ?= var/root-password
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
@@ -38,7 +40,8 @@ venv: system-deps $(STAMP)
 run: venv
 	mkdir -p var
 	$(BIN)/datamgmt-admin db upgrade
-	$(BIN)/datamgmt-admin bootstrap --username $(ROOT_USERNAME) --password $(ROOT_PASSWORD)
+	$(BIN)/datamgmt-admin bootstrap --username $(ROOT_USERNAME) \
+		$(if $(ROOT_PASSWORD),--password '$(ROOT_PASSWORD)',--password-file '$(ROOT_PASSWORD_FILE)')
 	$(BIN)/datamgmt-server --host $(HOST) --port $(PORT) --embedded
 
 lint: venv

@@ -40,6 +40,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "oidc_issuer": "",
         "oidc_jwks_url": "",
         "oidc_audience": "",
+        "scrypt_n": "131072",
+        "login_max_failures": "10",
+        "login_source_max_failures": "50",
+        "login_window": "300",
+        "login_lockout": "300",
     },
     "cache": {
         "backend": "memory",

@@ -21,13 +21,16 @@ from datamgmt.config import Config
 from datamgmt.core.account import list_accounts, touch_status
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.identity import account_has_identity
+from datamgmt.core.throttle import Limit
 from datamgmt.core.token import validate_token
-from datamgmt.core.validation import shown
+from datamgmt.core.validation import account_shown
 from datamgmt.exceptions import CannotAuthenticate
 
 View = TypeVar("View", bound=Callable[..., Any])
 _OIDC_KEY = "datamgmt.oidc"
 _X509_KEY = "datamgmt.x509_header"
+#: ``app.extensions`` key of the login lockout's (per source, per identity) :class:`Limit` pair.
+LOGIN_LIMITS_KEY = "datamgmt.login_limits"
 #: Signature algorithms accepted from an identity provider (never "none" or HMAC).
 JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 
@@ -72,6 +75,11 @@ def configure(app: Flask, config: Config) -> None:
     if issuer and jwks_url:
         app.extensions[_OIDC_KEY] = OIDCVerifier(issuer, jwks_url, config.get("auth", "oidc_audience"))
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
+    window, lockout = config.get_int("auth", "login_window"), config.get_int("auth", "login_lockout")
+    app.extensions[LOGIN_LIMITS_KEY] = (
+        Limit(config.get_int("auth", "login_source_max_failures"), window, lockout),
+        Limit(config.get_int("auth", "login_max_failures"), window, lockout),
+    )
     app.before_request(_authenticate)
 
 
@@ -87,7 +95,7 @@ def account_for_identity(session: Session, identity: str, kind: IdentityType) ->
     if wanted:
         if account_has_identity(session, wanted, identity, kind):
             return wanted
-        raise CannotAuthenticate(f"Cannot authenticate to account {shown(wanted)} with given credentials")
+        raise CannotAuthenticate(f"Cannot authenticate to account {account_shown(wanted)} with given credentials")
     accounts = [
         info.account
         for info in list_accounts(session, identity=identity)
