@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "workers": "2",
         "stream_batch": "1000",
         "health_daemons": "",
+        "max_body_bytes": str(64 * 1024 * 1024),
     },
     "auth": {
         "token_lifetime": "3600",
