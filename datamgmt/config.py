@@ -34,6 +34,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "stream_batch": "1000",
         "health_daemons": "",
         "max_body_bytes": str(64 * 1024 * 1024),
+        "metrics_public": "false",
     },
     "auth": {
         "token_lifetime": "3600",

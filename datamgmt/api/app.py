@@ -32,6 +32,7 @@ def create_app(config: Config | None = None, database_url: str | None = None) ->
         STREAM_BATCH=max(1, config.get_int("api", "stream_batch")),
         TOKEN_LIFETIME=config.get_int("auth", "token_lifetime"),
         MAX_CONTENT_LENGTH=config.get_int("api", "max_body_bytes"),  # larger bodies: 413
+        METRICS_PUBLIC=config.get_bool("api", "metrics_public"),
     )
     register_error_handlers(app)
     auth.configure(app, config)

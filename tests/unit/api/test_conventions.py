@@ -202,7 +202,7 @@ def test_access_denied_is_401(client: FlaskClient, session: Session) -> None:
 
 def test_metrics_and_openapi(client: FlaskClient, root_headers: dict[str, str]) -> None:
     client.get("/rses/", headers=root_headers)
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers=root_headers).get_data(as_text=True)
     assert 'datamgmt_api_requests_total{endpoint="/rses/",method="GET",status="200"} 1.0' in metrics
     assert "datamgmt_api_request_duration_seconds_bucket" in metrics
     document = client.get("/openapi.json").get_json()
