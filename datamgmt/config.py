@@ -35,6 +35,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "health_daemons": "",
         "max_body_bytes": str(64 * 1024 * 1024),
         "metrics_public": "false",
+        "max_streams": "4",
     },
     "auth": {
         "token_lifetime": "3600",
