@@ -40,6 +40,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "auth": {
         "token_lifetime": "3600",
         "x509_header": "",
+        "x509_proxies": "127.0.0.1,::1",
         "oidc_issuer": "",
         "oidc_jwks_url": "",
         "oidc_audience": "",
