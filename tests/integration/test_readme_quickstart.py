@@ -48,7 +48,7 @@ def wait_for_ping(url: str, server: subprocess.Popen[bytes], timeout: float = 12
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker still booting on a busy machine
             pass
         time.sleep(0.5)
     raise AssertionError("the server did not answer /ping")
