@@ -344,3 +344,15 @@ class MissingParameter(InputValidationError):
     # Rucio answers a missing body key with a bare ``KeyError``.
     rucio_name = "KeyError"
     default_message = "A required parameter is missing"
+
+
+# --- 429: login lockout (appended for issue 21) ---------------------------------------------
+class TooManyLoginAttempts(DatamgmtError):
+    """Too many failed logins from this source or for this identity; ``Retry-After`` says when to retry."""
+
+    status = 429
+    default_message = "Too many failed logins; retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed logins; retry in {retry_after} seconds")
+        self.retry_after = retry_after

@@ -174,7 +174,7 @@ def row_value(row: Any) -> Value:
 
 def check_key(key: object) -> str:
     """A writable metadata key: the fixed columns are the system's, and ``.`` separates operators."""
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         raise InvalidMetadata(
             f"invalid metadata key {validation.shown(key)}: a letter or '_' then up to 127 of letters, digits, '_-:'"
         )
@@ -466,7 +466,7 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     elif key in _BOOL_COLUMNS:
         if not isinstance(value, bool) or op not in ("=", "!="):
             raise DIDFilterSyntaxError(f"{key} must be compared with true or false, by = or !=")
-    elif key in RESERVED_KEYS or not KEY_RE.match(key):
+    elif key in RESERVED_KEYS or not KEY_RE.fullmatch(key):
         raise DIDFilterSyntaxError(f"{validation.shown(key)} cannot be filtered on")
     return Condition(key, op, value)
 

@@ -137,6 +137,8 @@ CHECKS: dict[str, Check] = {
     "update_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
+    # An account's identities and e-mail address: the account itself and admins (issue 21).
+    "read_account_private": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
 }
 
 

@@ -178,7 +178,7 @@ def parse_filter(value: object) -> Filter:
             found["did_types"] = frozenset(types)
         elif key == "account":
             found["accounts"] = frozenset(validation.account_name(a) for a in _as_list(item, "account"))
-        elif isinstance(key, str) and KEY_RE.match(key) and key not in RESERVED_KEYS:
+        elif isinstance(key, str) and KEY_RE.fullmatch(key) and key not in RESERVED_KEYS:
             meta.append((key, tuple(_meta_value(v, key) for v in _as_list(item, key))))
         else:
             raise InvalidObject(f"{validation.shown(key)} is not a subscription filter key")

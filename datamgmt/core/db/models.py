@@ -133,6 +133,19 @@ class Token(Base):
     __table_args__ = (Index(None, "account"), Index(None, "expired_at"))
 
 
+class LoginFailure(Base):
+    """Recent failed logins of one source address or one identity (see core/throttle.py)."""
+
+    __tablename__ = "login_failures"
+    #: sha256 of ``source:<address>`` or ``identity:<name>``: a mistyped password in the username
+    #: field is never stored readable.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "window_start"),)
+
+
 # --- namespace -------------------------------------------------------------------------------
 class Scope(Timestamped, Base):
     __tablename__ = "scopes"

@@ -1,7 +1,7 @@
 """Every mutating endpoint × root, admin, scope owner, other user and anonymous.
 
 Each endpoint answers every caller either "allowed" (any status but a refusal, never a
-5xx) or a refusal: 401 ``AccessDenied`` for a known account, 400 ``ValueError`` for an
+5xx) or a refusal: 401 ``AccessDenied`` for a known account, 401 ``CannotAuthenticate`` for an
 anonymous caller.  Callers run from least to most privileged on one world, so a
 privileged caller's change never hides a refusal.
 """
@@ -170,7 +170,7 @@ def test_permission_matrix(client: FlaskClient, session: Session, world: dict, c
         )  # fmt: skip
         assert response.status_code < 500, (actor, response.get_data(as_text=True))
         if actor == "anonymous":
-            assert response.status_code == 400 and response.headers["ExceptionClass"] == "ValueError"
+            assert response.status_code == 401 and response.headers["ExceptionClass"] == "CannotAuthenticate"
         elif actor in check.allowed:
             if refused:
                 escapes.append(f"{actor} refused: {response.get_data(as_text=True)}")
