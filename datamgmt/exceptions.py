@@ -339,3 +339,24 @@ class MissingParameter(InputValidationError):
     # Rucio answers a missing body key with a bare ``KeyError``.
     rucio_name = "KeyError"
     default_message = "A required parameter is missing"
+
+
+# --- run-time config, lifetime exceptions, metadata conventions (issue 16) ------------------
+class ConfigNotFound(NotFound):
+    default_message = "The configuration value was not found"
+
+
+class LifetimeExceptionNotFound(NotFound):
+    default_message = "Exception does not exist"
+
+
+class LifetimeExceptionDuplicate(Duplicate):
+    default_message = "An exception already exists"
+
+
+class UnsupportedKeyType(InputValidationError):
+    default_message = "The key type is not supported"
+
+
+class UnsupportedValueType(InputValidationError):
+    default_message = "The value type is not supported"

@@ -46,6 +46,8 @@ ADMIN_ACTIONS = frozenset(
         "list_requests", "cancel_request",
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
+        "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
+        "update_lifetime_exception", "add_meta_convention",
     }
 )  # fmt: skip
 
@@ -137,6 +139,7 @@ CHECKS: dict[str, Check] = {
     "update_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
+    "add_lifetime_exception": lambda session, issuer, kwargs: True,
 }
 
 

@@ -14,7 +14,8 @@ What goes (Rucio's ``list_expired_dids`` + ``delete_dids(expire_rules=True)``, s
   the file is handed over once.
 
 Never touched: DIDs with a locked rule or a rule being moved (they go once the rule does),
-published DIDs (PIDs must keep resolving), and DIDs attached to a monotonic collection
+published DIDs (PIDs must keep resolving), DIDs with an approved lifetime exception
+that has not run out (:mod:`datamgmt.core.lifetime_exception`), and DIDs attached to a monotonic collection
 (whose content may not shrink).  These conditions are in the selecting query, so skipped
 DIDs never fill a batch.  Every removed DID leaves an ``ERASE`` message.
 
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from datamgmt.core import lifetime_exception
 from datamgmt.core.db.constants import DIDReEvaluation, DIDType
 from datamgmt.core.db.models import (
     CollectionReplica,
@@ -77,6 +79,7 @@ def claim_expired(session: Session, limit: int) -> list[dict[str, Any]]:
             did.expired_at < utcnow(),
             ~held_by_rule,
             ~published,
+            ~lifetime_exception.held(did.scope, did.name),
             or_(and_(did.did_type.in_(COLLECTIONS), ~in_monotonic), and_(did.did_type == DIDType.FILE, ~attached)),
         )
         .order_by(did.expired_at, did.scope, did.name)

@@ -9,10 +9,13 @@ def blueprints() -> list[Blueprint]:
     from datamgmt.api.v1 import (
         accounts,
         auth,
+        config,
         dids,
         health,
         heartbeats,
+        lifetime_exceptions,
         locks,
+        meta_conventions,
         ping,
         publishing,
         redirect,
@@ -41,4 +44,7 @@ def blueprints() -> list[Blueprint]:
         requests.bp,
         publishing.bp,
         subscriptions.bp,
+        config.bp,
+        lifetime_exceptions.bp,
+        meta_conventions.bp,
     ]

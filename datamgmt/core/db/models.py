@@ -35,6 +35,7 @@ from datamgmt.core.db.constants import (
     DIDReEvaluation,
     DIDType,
     IdentityType,
+    LifetimeExceptionState,
     LockState,
     PIDServiceType,
     ReplicaState,
@@ -176,6 +177,7 @@ class DataIdentifier(Timestamped, Base):
         Index(None, "expired_at"),  # undertaker: expired collections
         Index(None, "is_new"),  # transmogrifier: new DIDs
         Index(None, "account"),
+        Index(None, "guid"),  # GET /dids/<guid>/guid
     )
 
 
@@ -614,3 +616,62 @@ class Share(Timestamped, Base):
         Index(None, "datestamp", "id"),  # OAI-PMH keyset pagination
         Index(None, "scope", "name"),
     )
+
+
+# --- catalogue policy kept in the database (issue 16) -----------------------------------------
+class DIDFollowed(Timestamped, Base):
+    """Accounts that follow a DID (Rucio's ``dids_followed``)."""
+
+    __tablename__ = "dids_followed"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"), primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    __table_args__ = (
+        ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),
+        Index(None, "account"),
+    )
+
+
+class LifetimeException(Timestamped, Base):
+    """A request to keep DIDs past their lifetime; one ``id`` groups the DIDs of one request."""
+
+    __tablename__ = "lifetime_except"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    pattern: Mapped[str | None] = mapped_column(String(255))
+    comments: Mapped[str | None] = mapped_column(String(4000))
+    state: Mapped[LifetimeExceptionState] = mapped_column(Code(LifetimeExceptionState))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name", "state"),)  # undertaker: approved exceptions of a DID
+
+
+class ConfigOption(Timestamped, Base):
+    """Run-time configuration set over ``/config`` (Rucio's ``configs``), read by core where Rucio reads it."""
+
+    __tablename__ = "configs"
+    section: Mapped[str] = mapped_column(String(128), primary_key=True)
+    opt: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(4000))
+
+
+class DIDKey(Timestamped, Base):
+    """A metadata convention: a key, what it applies to, and the values it allows (Rucio's ``did_keys``)."""
+
+    __tablename__ = "did_keys"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    is_enum: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_type: Mapped[str] = mapped_column(String(16))  # ALL, COLLECTION, FILE, DERIVED, DATASET, CONTAINER
+    value_type: Mapped[str | None] = mapped_column(String(255))
+    value_regexp: Mapped[str | None] = mapped_column(String(255))
+
+
+class DIDKeyValue(Timestamped, Base):
+    """An allowed value of an enumerated metadata key (Rucio's ``did_key_map``)."""
+
+    __tablename__ = "did_key_map"
+    key: Mapped[str] = mapped_column(ForeignKey("did_keys.key"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)

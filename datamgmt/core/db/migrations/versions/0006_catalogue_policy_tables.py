@@ -1,0 +1,102 @@
+"""DID followers, lifetime exceptions, run-time config, metadata conventions; DIDs by GUID
+
+Revision ID: 0006
+Revises: 0002
+Create Date: 2026-12-03 08:00:00
+
+Issue 16 serves Rucio's ``/dids/.../follow``, ``/lifetime_exceptions``, ``/config`` and
+``/meta_conventions``; each keeps its state in a table of Rucio's name and shape. The GUID
+lookup (``GET /dids/<guid>/guid``) needs ``dids.guid`` indexed.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def _timestamps() -> list[sa.Column]:
+    return [sa.Column("created_at", sa.DateTime(), nullable=False), sa.Column("updated_at", sa.DateTime(), nullable=False)]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("dids", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dids_guid"), ["guid"], unique=False)
+
+    op.create_table(
+        "dids_followed",
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("account", sa.String(length=25), nullable=False),
+        sa.Column("did_type", sa.String(length=1), nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_dids_followed_account_accounts")),
+        sa.ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"],
+                                name=op.f("fk_dids_followed_scope_dids"), ondelete="CASCADE"),  # fmt: skip
+        sa.PrimaryKeyConstraint("scope", "name", "account", name=op.f("pk_dids_followed")),
+    )
+    with op.batch_alter_table("dids_followed", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dids_followed_account"), ["account"], unique=False)
+
+    op.create_table(
+        "lifetime_except",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("did_type", sa.String(length=1), nullable=False),
+        sa.Column("account", sa.String(length=25), nullable=False),
+        sa.Column("pattern", sa.String(length=255), nullable=True),
+        sa.Column("comments", sa.String(length=4000), nullable=True),
+        sa.Column("state", sa.String(length=1), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=True),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_lifetime_except_account_accounts")),
+        sa.PrimaryKeyConstraint("id", "scope", "name", name=op.f("pk_lifetime_except")),
+    )
+    with op.batch_alter_table("lifetime_except", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_lifetime_except_scope_name_state"), ["scope", "name", "state"], unique=False)
+
+    op.create_table(
+        "configs",
+        sa.Column("section", sa.String(length=128), nullable=False),
+        sa.Column("opt", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=4000), nullable=False),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("section", "opt", name=op.f("pk_configs")),
+    )
+
+    op.create_table(
+        "did_keys",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("is_enum", sa.Boolean(), nullable=False),
+        sa.Column("key_type", sa.String(length=16), nullable=False),
+        sa.Column("value_type", sa.String(length=255), nullable=True),
+        sa.Column("value_regexp", sa.String(length=255), nullable=True),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_did_keys")),
+    )
+    op.create_table(
+        "did_key_map",
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=255), nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(["key"], ["did_keys.key"], name=op.f("fk_did_key_map_key_did_keys")),
+        sa.PrimaryKeyConstraint("key", "value", name=op.f("pk_did_key_map")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("did_key_map")
+    op.drop_table("did_keys")
+    op.drop_table("configs")
+    with op.batch_alter_table("lifetime_except", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_lifetime_except_scope_name_state"))
+    op.drop_table("lifetime_except")
+    with op.batch_alter_table("dids_followed", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dids_followed_account"))
+    op.drop_table("dids_followed")
+    with op.batch_alter_table("dids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dids_guid"))
