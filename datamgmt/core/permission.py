@@ -47,7 +47,7 @@ ADMIN_ACTIONS = frozenset(
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
-        "update_lifetime_exception", "add_meta_convention",
+        "update_lifetime_exception", "add_meta_convention", "resurrect",
     }
 )  # fmt: skip
 
@@ -140,6 +140,7 @@ CHECKS: dict[str, Check] = {
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
     "add_lifetime_exception": lambda session, issuer, kwargs: True,
+    "follow_did": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
 }
 
 

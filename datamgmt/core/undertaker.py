@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from datamgmt.core import lifetime_exception
+from datamgmt.core import content_history, lifetime_exception
 from datamgmt.core.db.constants import DIDReEvaluation, DIDType
 from datamgmt.core.db.models import (
     CollectionReplica,
@@ -101,6 +101,7 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
     files = [(d["scope"], d["name"]) for d in dids if d["did_type"] == DIDType.FILE]
     if collections:
         _detach_from_parents(session, collections)
+        content_history.record_removal(session, _is(collections, Content.scope, Content.name))
         session.execute(delete(Content).where(_is(collections, Content.scope, Content.name)))
         session.execute(delete(CollectionReplica).where(_is(collections, CollectionReplica.scope, CollectionReplica.name)))
         session.execute(delete(UpdatedDID).where(_is(collections, UpdatedDID.scope, UpdatedDID.name)))
@@ -137,6 +138,7 @@ def _detach_from_parents(session: Session, keys: Sequence[DIDKey]) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    content_history.record_removal(session, link)
     session.execute(delete(Content).where(link))
     session.execute(
         insert(UpdatedDID),

@@ -10,6 +10,8 @@ def blueprints() -> list[Blueprint]:
         accounts,
         auth,
         config,
+        did_actions,
+        did_queries,
         dids,
         health,
         heartbeats,
@@ -47,4 +49,6 @@ def blueprints() -> list[Blueprint]:
         config.bp,
         lifetime_exceptions.bp,
         meta_conventions.bp,
+        did_queries.bp,
+        did_actions.bp,
     ]

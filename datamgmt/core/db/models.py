@@ -675,3 +675,24 @@ class DIDKeyValue(Timestamped, Base):
     __tablename__ = "did_key_map"
     key: Mapped[str] = mapped_column(ForeignKey("did_keys.key"), primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ContentHistory(Base):
+    """Attachments that were undone, kept for ``GET /dids/<did>/dids/history`` (Rucio's ``contents_history``)."""
+
+    __tablename__ = "contents_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    child_scope: Mapped[str] = mapped_column(SCOPE)
+    child_name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    child_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    adler32: Mapped[str | None] = mapped_column(String(8))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    #: When the attachment was made, and when it was undone.
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name"),)

@@ -1,11 +1,11 @@
-"""DID followers, lifetime exceptions, run-time config, metadata conventions; DIDs by GUID
+"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history; DIDs by GUID
 
 Revision ID: 0006
 Revises: 0002
 Create Date: 2026-12-03 08:00:00
 
 Issue 16 serves Rucio's ``/dids/.../follow``, ``/lifetime_exceptions``, ``/config`` and
-``/meta_conventions``; each keeps its state in a table of Rucio's name and shape. The GUID
+``/meta_conventions`` and ``/dids/<did>/dids/history``; each keeps its state in a table of Rucio's name and shape. The GUID
 lookup (``GET /dids/<guid>/guid``) needs ``dids.guid`` indexed.
 """
 
@@ -87,8 +87,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", "value", name=op.f("pk_did_key_map")),
     )
 
+    op.create_table(
+        "contents_history",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("child_scope", sa.String(length=25), nullable=False),
+        sa.Column("child_name", sa.String(length=250), nullable=False),
+        sa.Column("did_type", sa.String(length=1), nullable=False),
+        sa.Column("child_type", sa.String(length=1), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=True),
+        sa.Column("adler32", sa.String(length=8), nullable=True),
+        sa.Column("md5", sa.String(length=32), nullable=True),
+        *_timestamps(),
+        sa.Column("deleted_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_contents_history")),
+    )
+    with op.batch_alter_table("contents_history", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_contents_history_scope_name"), ["scope", "name"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("contents_history", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_contents_history_scope_name"))
+    op.drop_table("contents_history")
     op.drop_table("did_key_map")
     op.drop_table("did_keys")
     op.drop_table("configs")
