@@ -154,3 +154,13 @@ def check_userpass(session: Session, account: str, username: str, password: str)
     )
     if not ok:
         raise CannotAuthenticate(f"Cannot authenticate to account {account} with given credentials")
+
+
+def list_accounts_for_identity(session: Session, identity: str, identity_type: str) -> list[str]:
+    """The accounts an identity is mapped to (Rucio's ``list_accounts_for_identity``)."""
+    kind = IdentityType.parse(identity_type)
+    return list(session.scalars(
+        select(AccountIdentity.account)
+        .where(AccountIdentity.identity == identity, AccountIdentity.identity_type == kind)
+        .order_by(AccountIdentity.account)
+    ))  # fmt: skip

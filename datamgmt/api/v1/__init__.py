@@ -15,6 +15,7 @@ def blueprints() -> list[Blueprint]:
         dids,
         health,
         heartbeats,
+        identities,
         lifetime_exceptions,
         locks,
         meta_conventions,
@@ -51,4 +52,5 @@ def blueprints() -> list[Blueprint]:
         meta_conventions.bp,
         did_queries.bp,
         did_actions.bp,
+        identities.bp,
     ]
