@@ -48,7 +48,7 @@ ADMIN_ACTIONS = frozenset(
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
-        "update_lifetime_exception", "add_meta_convention", "resurrect",
+        "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
     }
 )  # fmt: skip
 

@@ -13,6 +13,7 @@ def blueprints() -> list[Blueprint]:
         did_actions,
         did_queries,
         dids,
+        exchange,
         health,
         heartbeats,
         identities,
@@ -53,4 +54,6 @@ def blueprints() -> list[Blueprint]:
         did_queries.bp,
         did_actions.bp,
         identities.bp,
+        exchange.export_bp,
+        exchange.import_bp,
     ]
