@@ -49,6 +49,7 @@ ADMIN_ACTIONS = frozenset(
         "reopen_did",
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
+        "add_qos_policy", "delete_qos_policy",
     }
 )  # fmt: skip
 

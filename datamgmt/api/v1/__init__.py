@@ -25,6 +25,7 @@ def blueprints() -> list[Blueprint]:
         redirect,
         replicas,
         requests,
+        rse_qos,
         rses,
         rules,
         scopes,
@@ -56,4 +57,5 @@ def blueprints() -> list[Blueprint]:
         identities.bp,
         exchange.export_bp,
         exchange.import_bp,
+        rse_qos.bp,
     ]

@@ -696,3 +696,11 @@ class ContentHistory(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     deleted_at: Mapped[datetime] = mapped_column(DateTime)
     __table_args__ = (Index(None, "scope", "name"),)
+
+
+class RSEQoSPolicy(Timestamped, Base):
+    """The QoS policies an RSE offers (Rucio's ``rse_qos_map``)."""
+
+    __tablename__ = "rse_qos_map"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    qos_policy: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,4 +1,4 @@
-"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history; DIDs by GUID
+"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history, RSE QoS policies; DIDs by GUID
 
 Revision ID: 0006
 Revises: 0002
@@ -106,8 +106,18 @@ def upgrade() -> None:
     with op.batch_alter_table("contents_history", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_contents_history_scope_name"), ["scope", "name"], unique=False)
 
+    op.create_table(
+        "rse_qos_map",
+        sa.Column("rse_id", sa.String(length=32), nullable=False),
+        sa.Column("qos_policy", sa.String(length=64), nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(["rse_id"], ["rses.id"], name=op.f("fk_rse_qos_map_rse_id_rses")),
+        sa.PrimaryKeyConstraint("rse_id", "qos_policy", name=op.f("pk_rse_qos_map")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("rse_qos_map")
     with op.batch_alter_table("contents_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contents_history_scope_name"))
     op.drop_table("contents_history")
