@@ -360,3 +360,24 @@ class UnsupportedKeyType(InputValidationError):
 
 class UnsupportedValueType(InputValidationError):
     default_message = "The value type is not supported"
+
+
+# --- opendata (issue 16) ----------------------------------------------------------------------
+class OpenDataError(InputValidationError):
+    default_message = "Error in the opendata request"
+
+
+class OpenDataInvalidStateUpdate(OpenDataError):
+    default_message = "The opendata state cannot change that way"
+
+
+class OpenDataInvalidState(OpenDataError):
+    default_message = "The opendata entry is not in a state that allows this"
+
+
+class OpenDataDataIdentifierNotFound(NotFound):
+    default_message = "The DID is not an opendata entry"
+
+
+class OpenDataDataIdentifierAlreadyExists(Duplicate):
+    default_message = "The DID is already an opendata entry"

@@ -20,6 +20,7 @@ def blueprints() -> list[Blueprint]:
         lifetime_exceptions,
         locks,
         meta_conventions,
+        opendata,
         ping,
         publishing,
         redirect,
@@ -58,4 +59,5 @@ def blueprints() -> list[Blueprint]:
         exchange.export_bp,
         exchange.import_bp,
         rse_qos.bp,
+        opendata.bp,
     ]

@@ -704,3 +704,16 @@ class RSEQoSPolicy(Timestamped, Base):
     __tablename__ = "rse_qos_map"
     rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
     qos_policy: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class OpenDataDraft(Timestamped, Base):
+    """A DID proposed for open data but not yet published (Rucio's DRAFT state).
+
+    Published and suspended entries are shares (:class:`Share`); only a draft, which has no PID
+    yet, needs a row of its own."""
+
+    __tablename__ = "opendata_drafts"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    __table_args__ = (ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),)

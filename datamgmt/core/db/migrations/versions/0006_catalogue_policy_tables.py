@@ -1,4 +1,4 @@
-"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history, RSE QoS policies; DIDs by GUID
+"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history, RSE QoS policies, open-data drafts; DIDs by GUID
 
 Revision ID: 0006
 Revises: 0002
@@ -115,8 +115,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("rse_id", "qos_policy", name=op.f("pk_rse_qos_map")),
     )
 
+    op.create_table(
+        "opendata_drafts",
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("account", sa.String(length=25), nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_opendata_drafts_account_accounts")),
+        sa.ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"],
+                                name=op.f("fk_opendata_drafts_scope_dids"), ondelete="CASCADE"),  # fmt: skip
+        sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_opendata_drafts")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("opendata_drafts")
     op.drop_table("rse_qos_map")
     with op.batch_alter_table("contents_history", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_contents_history_scope_name"))
