@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, literal, not_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
+from datamgmt.core import deleted_did, validation
 from datamgmt.core.db.constants import DIDType, RuleState
 from datamgmt.core.db.models import Content, ContentHistory, DataIdentifier, Rule
 from datamgmt.core.db.types import utcnow
@@ -211,10 +211,9 @@ def create_sample(session: Session, input_scope: str, input_name: str, output_sc
 
 
 def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
-    """Take back the lifetime of DIDs whose lifetime has passed but which the undertaker has not removed yet.
-
-    Rucio also restores DIDs already removed, from its ``deleted_dids`` table; we keep no such
-    table, so a removed DID is ``DataIdentifierNotFound`` (docs/rucio-compatibility.md)."""
+    """Bring DIDs back (Rucio's ``resurrect``): a removed one from ``deleted_dids``
+    (:mod:`datamgmt.core.deleted_did`), one whose lifetime has passed but which the undertaker has
+    not removed yet by taking its lifetime back.  Any other name is DataIdentifierNotFound."""
     now = utcnow()
     done: set[DIDKey] = set()
     for part in chunks(list(keys), 1000):
@@ -222,6 +221,7 @@ def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
         done.update(session.execute(select(DataIdentifier.scope, DataIdentifier.name).where(condition)).tuples())
         session.execute(update(DataIdentifier).where(condition).values(expired_at=None)
                         .execution_options(synchronize_session=False))  # fmt: skip
+    done |= deleted_did.restore(session, [key for key in keys if key not in done])
     missing = [key for key in keys if key not in done]
     if missing:
         raise DataIdentifierNotFound(f"Deleted Data identifier '{validation.shown(':'.join(missing[0]), 80)}' not found")

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from datamgmt.core import content_history, lifetime_exception
+from datamgmt.core import content_history, deleted_did, lifetime_exception
 from datamgmt.core.db.constants import DIDReEvaluation, DIDType
 from datamgmt.core.db.models import (
     CollectionReplica,
@@ -108,6 +108,7 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
     if files:
         _hand_files_to_reaper(session, files)
     has_replica = exists().where(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name)
+    deleted_did.keep(session, and_(_is(keys, DataIdentifier.scope, DataIdentifier.name), ~has_replica))
     session.execute(
         delete(DataIdentifier)
         .where(_is(keys, DataIdentifier.scope, DataIdentifier.name), ~has_replica)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -717,3 +719,20 @@ class OpenDataDraft(Timestamped, Base):
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
     __table_args__ = (ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),)
+
+
+#: The columns of ``dids`` that ``deleted_dids`` keeps (Rucio's ``deleted_dids``): a removed DID
+#: as it was, so ``POST /dids/resurrect`` can bring it back.  No foreign keys: the row outlives
+#: its references.
+DELETED_DID_COLUMNS = (
+    "scope", "name", "account", "did_type", "is_open", "monotonic", "hidden", "obsolete", "complete", "is_new",
+    "availability", "bytes", "length", "md5", "adler32", "guid", "events", "expired_at", "purge_replicas",
+    "accessed_at", "closed_at", "deleted_at", "created_at", "updated_at",
+)  # fmt: skip
+deleted_dids = Table(
+    "deleted_dids",
+    Base.metadata,
+    *(Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+      for column in DataIdentifier.__table__.columns if column.name in DELETED_DID_COLUMNS),
+    Index(None, "deleted_at"),
+)  # fmt: skip

@@ -135,8 +135,26 @@ def test_sample_and_resurrect(client: FlaskClient, session: Session, root_header
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
     assert client.post("/dids/resurrect", json=asked, headers=root_headers).status_code == 201
     assert client.get("/dids/user.jdoe/ds", headers=user).get_json()["expired_at"] is None
-    gone = client.post("/dids/resurrect", json=[{"scope": "user.jdoe", "name": "gone"}], headers=root_headers)
-    assert gone.status_code == 404 and gone.headers["ExceptionClass"] == "DataIdentifierNotFound"
+    never = client.post("/dids/resurrect", json=[{"scope": "user.jdoe", "name": "never"}], headers=root_headers)
+    assert never.status_code == 404 and never.headers["ExceptionClass"] == "DataIdentifierNotFound"
+
+
+def test_resurrect_brings_back_what_the_undertaker_removed(client: FlaskClient, session: Session, root_headers: dict) -> None:
+    user = _tree(session)
+    session.execute(update(DataIdentifier).where(DataIdentifier.name.in_(["ds", "f3"]))
+                    .values(expired_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+    session.commit()
+    assert bury(session, claim_expired(session, 10)) == 2  # ds, and f3 which has no replica
+    session.commit()
+    assert client.get("/dids/user.jdoe/ds", headers=user).status_code == 404
+    asked = [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "f3"}]
+    assert client.post("/dids/resurrect", json=asked, headers=root_headers).status_code == 201
+    ds = client.get("/dids/user.jdoe/ds", headers=user).get_json()
+    assert (ds["type"], ds["expired_at"], ds["length"], ds["bytes"]) == ("DATASET", None, 0, 0)  # restored empty
+    f3 = client.get("/dids/user.jdoe/f3", headers=user).get_json()
+    assert (f3["type"], f3["bytes"], f3["adler32"]) == ("FILE", 3, "00000003")
+    again = client.post("/dids/resurrect", json=asked[:1], headers=root_headers)
+    assert again.status_code == 404  # it is live again, nothing to bring back
 
 
 def test_content_history_keeps_what_was_detached(client: FlaskClient, session: Session) -> None:

@@ -1,4 +1,4 @@
-"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history, RSE QoS policies, open-data drafts; DIDs by GUID
+"""DID followers, lifetime exceptions, run-time config, metadata conventions, content history, RSE QoS policies, open-data drafts, removed DIDs; DIDs by GUID
 
 Revision ID: 0006
 Revises: 0002
@@ -127,8 +127,41 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_opendata_drafts")),
     )
 
+    op.create_table(
+        "deleted_dids",
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("account", sa.String(length=25), nullable=False),
+        sa.Column("did_type", sa.String(length=1), nullable=False),
+        sa.Column("is_open", sa.Boolean(), nullable=True),
+        sa.Column("monotonic", sa.Boolean(), nullable=False),
+        sa.Column("hidden", sa.Boolean(), nullable=False),
+        sa.Column("obsolete", sa.Boolean(), nullable=False),
+        sa.Column("complete", sa.Boolean(), nullable=True),
+        sa.Column("is_new", sa.Boolean(), nullable=True),
+        sa.Column("availability", sa.String(length=1), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=True),
+        sa.Column("length", sa.BigInteger(), nullable=True),
+        sa.Column("md5", sa.String(length=32), nullable=True),
+        sa.Column("adler32", sa.String(length=8), nullable=True),
+        sa.Column("guid", sa.String(length=32), nullable=True),
+        sa.Column("events", sa.BigInteger(), nullable=True),
+        sa.Column("expired_at", sa.DateTime(), nullable=True),
+        sa.Column("purge_replicas", sa.Boolean(), nullable=False),
+        sa.Column("accessed_at", sa.DateTime(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(), nullable=True),
+        sa.Column("deleted_at", sa.DateTime(), nullable=True),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_deleted_dids")),
+    )
+    with op.batch_alter_table("deleted_dids", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_deleted_dids_deleted_at"), ["deleted_at"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("deleted_dids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deleted_dids_deleted_at"))
+    op.drop_table("deleted_dids")
     op.drop_table("opendata_drafts")
     op.drop_table("rse_qos_map")
     with op.batch_alter_table("contents_history", schema=None) as batch_op:
