@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, not_, select, tuple_, update
+from sqlalchemy import and_, exists, func, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import deleted_did, validation
@@ -154,10 +154,11 @@ def scope_list(session: Session, scope: str, name: str | None = None, recursive:
 
     Top-level means attached to no collection of the same scope; each line has ``parent`` and ``level``."""
     if name is None:
-        in_scope = select(Content.child_name).where(Content.scope == scope, Content.child_scope == scope)
+        attached = exists().where(Content.child_scope == DataIdentifier.scope, Content.child_name == DataIdentifier.name,
+                                  Content.scope == scope)  # fmt: skip
         tops = session.execute(
             select(DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.bytes)
-            .where(DataIdentifier.scope == scope, not_(DataIdentifier.name.in_(in_scope))).order_by(DataIdentifier.name)
+            .where(DataIdentifier.scope == scope, ~attached).order_by(DataIdentifier.name)
         ).all()  # fmt: skip
     else:
         row = get_did_row(session, scope, name)
