@@ -225,7 +225,7 @@ def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
     done |= deleted_did.restore(session, [key for key in keys if key not in done])
     missing = [key for key in keys if key not in done]
     if missing:
-        raise DataIdentifierNotFound(f"Deleted Data identifier '{validation.shown(':'.join(missing[0]), 80)}' not found")
+        raise DataIdentifierNotFound(f"Deleted Data identifier {validation.shown(':'.join(missing[0]), 80)} not found")
 
 
 def list_content_history(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
