@@ -356,3 +356,45 @@ class TooManyLoginAttempts(DatamgmtError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"Too many failed logins; retry in {retry_after} seconds")
         self.retry_after = retry_after
+
+
+# --- run-time config, lifetime exceptions, metadata conventions (issue 16) ------------------
+class ConfigNotFound(NotFound):
+    default_message = "The configuration value was not found"
+
+
+class LifetimeExceptionNotFound(NotFound):
+    default_message = "Exception does not exist"
+
+
+class LifetimeExceptionDuplicate(Duplicate):
+    default_message = "An exception already exists"
+
+
+class UnsupportedKeyType(InputValidationError):
+    default_message = "The key type is not supported"
+
+
+class UnsupportedValueType(InputValidationError):
+    default_message = "The value type is not supported"
+
+
+# --- opendata (issue 16) ----------------------------------------------------------------------
+class OpenDataError(InputValidationError):
+    default_message = "Error in the opendata request"
+
+
+class OpenDataInvalidStateUpdate(OpenDataError):
+    default_message = "The opendata state cannot change that way"
+
+
+class OpenDataInvalidState(OpenDataError):
+    default_message = "The opendata entry is not in a state that allows this"
+
+
+class OpenDataDataIdentifierNotFound(NotFound):
+    default_message = "The DID is not an opendata entry"
+
+
+class OpenDataDataIdentifierAlreadyExists(Duplicate):
+    default_message = "The DID is already an opendata entry"

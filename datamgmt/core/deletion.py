@@ -56,7 +56,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
+from datamgmt.core import claim, deleted_did
 from datamgmt.core.accounting import CATALOGUE_SOURCE
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RSEType, RuleState
 from datamgmt.core.db.models import (
@@ -336,7 +336,9 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
                 detach(session, parent_scope, parent_name, [{"scope": scope, "name": name}])
         except UnsupportedOperation:
             continue  # attached to a monotonic collection: the name must stay
-        session.execute(delete(DataIdentifier).where(DataIdentifier.scope == scope, DataIdentifier.name == name))
+        this_file = and_(DataIdentifier.scope == scope, DataIdentifier.name == name)
+        deleted_did.keep(session, this_file)
+        session.execute(delete(DataIdentifier).where(this_file))
 
 
 def _direct_parents(session: Session, scope: str, name: str) -> list[DIDKey]:

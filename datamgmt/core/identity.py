@@ -198,3 +198,13 @@ def set_password(session: Session, username: str, password: str | None = None, h
         .where(Identity.identity == username, Identity.identity_type == IdentityType.USERPASS)
         .values(password=hashed)
     )
+
+
+def list_accounts_for_identity(session: Session, identity: str, identity_type: str) -> list[str]:
+    """The accounts an identity is mapped to (Rucio's ``list_accounts_for_identity``)."""
+    kind = IdentityType.parse(identity_type)
+    return list(session.scalars(
+        select(AccountIdentity.account)
+        .where(AccountIdentity.identity == identity, AccountIdentity.identity_type == kind)
+        .order_by(AccountIdentity.account)
+    ))  # fmt: skip

@@ -21,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.account import is_admin
-from datamgmt.core.db.constants import ScopeStatus
+from datamgmt.core.db.constants import IdentityType, ScopeStatus
 from datamgmt.core.db.models import RSE, RSEAttribute, Rule, Scope
+from datamgmt.core.identity import account_has_identity
 
 Check = Callable[[Session, str, dict[str, Any]], bool]
 
@@ -46,6 +47,9 @@ ADMIN_ACTIONS = frozenset(
         "list_requests", "cancel_request",
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
+        "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
+        "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
+        "add_qos_policy", "delete_qos_policy",
     }
 )  # fmt: skip
 
@@ -128,6 +132,12 @@ def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> b
     return kwargs.get("account") == issuer and not any(_admin_options(rule) for rule in rules)
 
 
+def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The identity is mapped to the issuer: a user may look up its own identities only."""
+    kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
+    return isinstance(identity, str) and isinstance(kind, IdentityType) and account_has_identity(session, issuer, identity, kind)
+
+
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
     **dict.fromkeys(REPLICA_ACTIONS, _writes_own_replicas),
@@ -139,6 +149,9 @@ CHECKS: dict[str, Check] = {
     "update_subscription": _for_own_account,
     # An account's identities and e-mail address: the account itself and admins (issue 21).
     "read_account_private": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
+    "add_lifetime_exception": lambda session, issuer, kwargs: True,
+    "follow_did": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
+    "list_accounts_for_identity": _own_identity,
 }
 
 

@@ -695,7 +695,8 @@ def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
     return rule_dict(_get(session, rule_id))
 
 
-RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity")
+RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity",
+                "subscription_id")
 
 
 def list_associated_rules(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:

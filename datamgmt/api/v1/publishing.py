@@ -103,12 +103,12 @@ def publish(scope: str, name: str) -> Response:
             share = pid.publish(session, scope, name, account, url, service)
     except Exception:
         if share is not None:
-            _withdraw_orphan(share, url)
+            withdraw_orphan(share, url)
         raise
     return json_response(share, status=201)
 
 
-def _withdraw_orphan(share: dict[str, Any], url: str) -> None:
+def withdraw_orphan(share: dict[str, Any], url: str) -> None:
     """The commit failed after the PID was minted (or re-activated): withdraw it again."""
     try:
         with unit_of_work() as session:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -35,6 +37,7 @@ from datamgmt.core.db.constants import (
     DIDReEvaluation,
     DIDType,
     IdentityType,
+    LifetimeExceptionState,
     LockState,
     PIDServiceType,
     ReplicaState,
@@ -189,6 +192,7 @@ class DataIdentifier(Timestamped, Base):
         Index(None, "expired_at"),  # undertaker: expired collections
         Index(None, "is_new"),  # transmogrifier: new DIDs
         Index(None, "account"),
+        Index(None, "guid"),  # GET /dids/<guid>/guid
     )
 
 
@@ -632,3 +636,121 @@ class Share(Timestamped, Base):
         Index(None, "datestamp", "id"),  # OAI-PMH keyset pagination
         Index(None, "scope", "name"),
     )
+
+
+# --- catalogue policy kept in the database (issue 16) -----------------------------------------
+class DIDFollowed(Timestamped, Base):
+    """Accounts that follow a DID (Rucio's ``dids_followed``)."""
+
+    __tablename__ = "dids_followed"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"), primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    __table_args__ = (
+        ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),
+        Index(None, "account"),
+    )
+
+
+class LifetimeException(Timestamped, Base):
+    """A request to keep DIDs past their lifetime; one ``id`` groups the DIDs of one request."""
+
+    __tablename__ = "lifetime_except"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    pattern: Mapped[str | None] = mapped_column(String(255))
+    comments: Mapped[str | None] = mapped_column(String(4000))
+    state: Mapped[LifetimeExceptionState] = mapped_column(Code(LifetimeExceptionState))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name", "state"),)  # undertaker: approved exceptions of a DID
+
+
+class ConfigOption(Timestamped, Base):
+    """Run-time configuration set over ``/config`` (Rucio's ``configs``), read by core where Rucio reads it."""
+
+    __tablename__ = "configs"
+    section: Mapped[str] = mapped_column(String(128), primary_key=True)
+    opt: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(4000))
+
+
+class DIDKey(Timestamped, Base):
+    """A metadata convention: a key, what it applies to, and the values it allows (Rucio's ``did_keys``)."""
+
+    __tablename__ = "did_keys"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    is_enum: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_type: Mapped[str] = mapped_column(String(16))  # ALL, COLLECTION, FILE, DERIVED, DATASET, CONTAINER
+    value_type: Mapped[str | None] = mapped_column(String(255))
+    value_regexp: Mapped[str | None] = mapped_column(String(255))
+
+
+class DIDKeyValue(Timestamped, Base):
+    """An allowed value of an enumerated metadata key (Rucio's ``did_key_map``)."""
+
+    __tablename__ = "did_key_map"
+    key: Mapped[str] = mapped_column(ForeignKey("did_keys.key"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ContentHistory(Base):
+    """Attachments that were undone, kept for ``GET /dids/<did>/dids/history`` (Rucio's ``contents_history``)."""
+
+    __tablename__ = "contents_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    child_scope: Mapped[str] = mapped_column(SCOPE)
+    child_name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    child_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    adler32: Mapped[str | None] = mapped_column(String(8))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    #: When the attachment was made, and when it was undone.
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name"),)
+
+
+class RSEQoSPolicy(Timestamped, Base):
+    """The QoS policies an RSE offers (Rucio's ``rse_qos_map``)."""
+
+    __tablename__ = "rse_qos_map"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    qos_policy: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class OpenDataDraft(Timestamped, Base):
+    """A DID proposed for open data but not yet published (Rucio's DRAFT state).
+
+    Published and suspended entries are shares (:class:`Share`); only a draft, which has no PID
+    yet, needs a row of its own."""
+
+    __tablename__ = "opendata_drafts"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    __table_args__ = (ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),)
+
+
+#: The columns of ``dids`` that ``deleted_dids`` keeps (Rucio's ``deleted_dids``): a removed DID
+#: as it was, so ``POST /dids/resurrect`` can bring it back.  No foreign keys: the row outlives
+#: its references.
+DELETED_DID_COLUMNS = (
+    "scope", "name", "account", "did_type", "is_open", "monotonic", "hidden", "obsolete", "complete", "is_new",
+    "availability", "bytes", "length", "md5", "adler32", "guid", "events", "expired_at", "purge_replicas",
+    "accessed_at", "closed_at", "deleted_at", "created_at", "updated_at",
+)  # fmt: skip
+deleted_dids = Table(
+    "deleted_dids",
+    Base.metadata,
+    *(Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+      for column in DataIdentifier.__table__.columns if column.name in DELETED_DID_COLUMNS),
+    Index(None, "deleted_at"),
+)  # fmt: skip

@@ -112,6 +112,21 @@ CASES = [
                              "account": None}, USERS),
     case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
                              "account": "owner"}, OWNERS - {"admin", "root"} | ADMINS),
+    # issue 16: run-time config, conventions, lifetime exceptions, DID follow/sample/bulk meta/resurrect
+    case("POST", "/config", {"s": {"o": "v"}}, ADMINS),
+    case("PUT", "/config/s/o/v", None, ADMINS),
+    case("DELETE", "/config/s/o", None, ADMINS),
+    case("DELETE", "/config/s", None, ADMINS),
+    case("POST", "/meta_conventions/k", {}, ADMINS),
+    case("POST", "/meta_conventions/k/", {"value": "x"}, ADMINS),
+    case("POST", "/lifetime_exceptions/", {"dids": [{"scope": "own", "name": "ds"}]}, USERS),
+    case("PUT", "/lifetime_exceptions/" + "0" * 32, {"state": "APPROVED"}, ADMINS),
+    case("POST", "/dids/own/ds/follow", {"account": "owner"}, OWNERS),
+    case("DELETE", "/dids/own/ds/follow", {"account": "owner"}, OWNERS),
+    case("POST", "/dids/bulkdidsmeta", {"dids": [{"scope": "own", "name": "ds", "meta": {"run": 2}}]}, OWNERS),
+    case("POST", "/dids/sample", {"input_scope": "own", "input_name": "ds", "output_scope": "own",
+                                  "output_name": "sample", "nbfiles": 1}, OWNERS),
+    case("POST", "/dids/resurrect", [{"scope": "own", "name": "ds"}], ADMINS),
 ]
 
 
