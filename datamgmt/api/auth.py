@@ -69,9 +69,8 @@ def x509_dn() -> str | None:
     return request.headers.get(header) or None
 
 
-def account_for_identity(session: Session, identity: str, kind: IdentityType) -> str:
-    """The account an identity acts as: ``X-Rucio-Account`` if mapped, else its only account."""
-    wanted = request.headers.get("X-Rucio-Account")
+def account_for_identity(session: Session, identity: str, kind: IdentityType, wanted: str | None) -> str:
+    """The account an identity acts as: ``wanted`` (``X-Rucio-Account``) if mapped, else its only account."""
     if wanted:
         if account_has_identity(session, wanted, identity, kind):
             return wanted
@@ -96,7 +95,7 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 def _identity_account(session: Session, identity: str, kind: IdentityType) -> str:
-    account = account_for_identity(session, identity, kind)
+    account = account_for_identity(session, identity, kind, request.headers.get("X-Rucio-Account"))
     if touch_status(session, account) != AccountStatus.ACTIVE:
         raise CannotAuthenticate(f"Cannot authenticate: account {account} is not active")
     return account
