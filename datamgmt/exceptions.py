@@ -237,7 +237,7 @@ class RSEOverQuota(DatamgmtError):
 
 
 class ReplicaIsLocked(DatamgmtError):
-    status = 409
+    status = 423  # Rucio's POST /replicas/tombstone answers 423 Locked
     default_message = "Replica is locked"
 
 
@@ -339,3 +339,9 @@ class MissingParameter(InputValidationError):
     # Rucio answers a missing body key with a bare ``KeyError``.
     rucio_name = "KeyError"
     default_message = "A required parameter is missing"
+
+
+class ResourceTemporaryUnavailable(ServiceUnavailable):
+    """The RSE is closed for this operation (Rucio's answer when deleting on an RSE closed for deletion)."""
+
+    default_message = "The resource is temporarily unavailable"

@@ -46,6 +46,7 @@ ADMIN_ACTIONS = frozenset(
         "list_requests", "cancel_request",
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
+        "add_bad_pfns", "set_tombstone", "quarantine_file_replicas", "delete_replicas",
     }
 )  # fmt: skip
 
@@ -67,8 +68,9 @@ USER_WRITE_TYPES = frozenset({"SCRATCHDISK", "USERDISK", "LOCALGROUPDISK", "MOCK
 #: Rule options that make a rule destroy data or pass over unavailable RSEs: admins only.
 ADMIN_RULE_OPTIONS = ("purge_replicas", "ignore_availability")
 
-#: Reading the catalogue is open to every authenticated account.
-READ_ACTIONS = frozenset({"read"})
+#: Reading the catalogue is open to every authenticated account, and so is reporting a replica as
+#: suspicious (Rucio's policy: a report changes nothing until an admin declares it bad).
+READ_ACTIONS = frozenset({"read", "declare_suspicious_file_replicas"})
 
 
 def _scopes_of(kwargs: dict[str, Any]) -> set[str]:

@@ -9,6 +9,7 @@ def blueprints() -> list[Blueprint]:
     from datamgmt.api.v1 import (
         accounts,
         auth,
+        bad_replicas,
         dids,
         health,
         heartbeats,
@@ -34,6 +35,7 @@ def blueprints() -> list[Blueprint]:
         scopes.bp,
         rses.bp,
         dids.bp,
+        bad_replicas.bp,
         replicas.bp,
         rules.bp,
         locks.bp,

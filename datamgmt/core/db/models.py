@@ -359,6 +359,19 @@ class BadReplica(Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     account: Mapped[str | None] = mapped_column(ACCOUNT)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "state", "rse_id"),)  # necromancer, listings by state
+
+
+class QuarantinedReplica(Timestamped, Base):
+    """A file found on storage that no replica names (Rucio's dark data), kept for the operator."""
+
+    __tablename__ = "quarantined_replicas"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    scope: Mapped[str | None] = mapped_column(SCOPE)
+    name: Mapped[str | None] = mapped_column(NAME)
 
 
 class CollectionReplica(Timestamped, Base):

@@ -1,0 +1,45 @@
+"""bad replica history: when a declaration changed state, when it expires; quarantined files
+
+Revision ID: 0005
+Revises: 0002
+Create Date: 2026-12-03 08:00:00
+
+``bad_replicas`` rows move on (BAD → RECOVERED or LOST, TEMPORARY_UNAVAILABLE until
+``expires_at``), as in Rucio, so they get ``updated_at`` and ``expires_at`` and an index for
+the necromancer's scan by state.  ``quarantined_replicas`` records files on storage that no
+replica names, as Rucio's ``POST /replicas/quarantine`` does.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("bad_replicas") as batch:
+        batch.add_column(sa.Column("updated_at", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("expires_at", sa.DateTime(), nullable=True))
+        batch.create_index(op.f("ix_bad_replicas_state_rse_id"), ["state", "rse_id"])
+    op.create_table(
+        "quarantined_replicas",
+        sa.Column("rse_id", sa.String(length=32), nullable=False),
+        sa.Column("path", sa.String(length=1024), nullable=False),
+        sa.Column("scope", sa.String(length=25), nullable=True),
+        sa.Column("name", sa.String(length=250), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["rse_id"], ["rses.id"], name=op.f("fk_quarantined_replicas_rse_id_rses")),
+        sa.PrimaryKeyConstraint("rse_id", "path", name=op.f("pk_quarantined_replicas")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("quarantined_replicas")
+    with op.batch_alter_table("bad_replicas") as batch:
+        batch.drop_index(op.f("ix_bad_replicas_state_rse_id"))
+        batch.drop_column("expires_at")
+        batch.drop_column("updated_at")
