@@ -345,3 +345,10 @@ class ResourceTemporaryUnavailable(ServiceUnavailable):
     """The RSE is closed for this operation (Rucio's answer when deleting on an RSE closed for deletion)."""
 
     default_message = "The resource is temporarily unavailable"
+
+
+class RuleReplaceFailed(DatamgmtError):
+    """A rule could not be replaced by a smaller one (Rucio's ``POST /rules/<id>/reduce``)."""
+
+    status = 409
+    default_message = "The replace operation for the rule failed"

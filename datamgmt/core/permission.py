@@ -137,6 +137,7 @@ CHECKS: dict[str, Check] = {
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
     "update_rule": _owns_unlocked_rule,
+    "reduce_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
 }

@@ -431,6 +431,29 @@ class Rule(Leased, Timestamped, Base):
     )
 
 
+class RuleHistory(Base):
+    """Snapshots of rules as their state and lock counters change (Rucio's rules_history), kept
+    after the rule is gone."""
+
+    __tablename__ = "rules_history"
+    history_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID)
+    account: Mapped[str] = mapped_column(ACCOUNT)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    state: Mapped[RuleState] = mapped_column(Code(RuleState))
+    error: Mapped[str | None] = mapped_column(String(255))
+    rse_expression: Mapped[str] = mapped_column(String(3000))
+    copies: Mapped[int] = mapped_column(Integer)
+    locks_ok_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_replicating_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_stuck_cnt: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "id"), Index(None, "scope", "name"))
+
+
 class Lock(Timestamped, Base):
     __tablename__ = "locks"
     scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)

@@ -1,4 +1,4 @@
-"""bad replica history: when a declaration changed state, when it expires; quarantined files
+"""bad replica and rule history: declarations' states and expiry, quarantined files, rules_history
 
 Revision ID: 0005
 Revises: 0002
@@ -7,7 +7,8 @@ Create Date: 2026-12-03 08:00:00
 ``bad_replicas`` rows move on (BAD → RECOVERED or LOST, TEMPORARY_UNAVAILABLE until
 ``expires_at``), as in Rucio, so they get ``updated_at`` and ``expires_at`` and an index for
 the necromancer's scan by state.  ``quarantined_replicas`` records files on storage that no
-replica names, as Rucio's ``POST /replicas/quarantine`` does.
+replica names, as Rucio's ``POST /replicas/quarantine`` does.  ``rules_history`` keeps a
+snapshot of a rule each time its state or lock counters change (``GET /rules/<id>/history``).
 """
 
 import sqlalchemy as sa
@@ -37,7 +38,31 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "rules_history",
+        sa.Column("history_id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("account", sa.String(length=25), nullable=False),
+        sa.Column("scope", sa.String(length=25), nullable=False),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("did_type", sa.String(length=1), nullable=False),
+        sa.Column("state", sa.String(length=1), nullable=False),
+        sa.Column("error", sa.String(length=255), nullable=True),
+        sa.Column("rse_expression", sa.String(length=3000), nullable=False),
+        sa.Column("copies", sa.Integer(), nullable=False),
+        sa.Column("locks_ok_cnt", sa.BigInteger(), nullable=False),
+        sa.Column("locks_replicating_cnt", sa.BigInteger(), nullable=False),
+        sa.Column("locks_stuck_cnt", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("history_id", name=op.f("pk_rules_history")),
+    )
+    op.create_index(op.f("ix_rules_history_id"), "rules_history", ["id"])
+    op.create_index(op.f("ix_rules_history_scope_name"), "rules_history", ["scope", "name"])
+
+
 def downgrade() -> None:
+    op.drop_table("rules_history")
     op.drop_table("quarantined_replicas")
     with op.batch_alter_table("bad_replicas") as batch:
         batch.drop_index(op.f("ix_bad_replicas_state_rse_id"))
