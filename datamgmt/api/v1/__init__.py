@@ -24,6 +24,7 @@ def blueprints() -> list[Blueprint]:
         rules,
         scopes,
         subscriptions,
+        usage_history,
     )
 
     return [
@@ -45,4 +46,5 @@ def blueprints() -> list[Blueprint]:
         requests.bp,
         publishing.bp,
         subscriptions.bp,
+        usage_history.bp,
     ]

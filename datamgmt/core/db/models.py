@@ -305,6 +305,18 @@ class RSEUsage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class RSEUsageHistory(Base):
+    """Snapshots of ``rse_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "rse_usage_history"
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+    free: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class UpdatedRSECounter(Base):
     """Deltas to the ``rucio`` usage of an RSE, folded in by abacus."""
 
@@ -504,6 +516,17 @@ class AccountUsage(Timestamped, Base):
     rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
     files: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccountUsageHistory(Base):
+    """Snapshots of ``account_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "account_usage_history"
+    account: Mapped[str] = mapped_column(ACCOUNT, primary_key=True)
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class UpdatedAccountCounter(Base):

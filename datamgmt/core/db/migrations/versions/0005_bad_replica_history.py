@@ -1,4 +1,4 @@
-"""bad replica and rule history: declarations' states and expiry, quarantined files, rules_history
+"""history: bad replica declarations' states and expiry, quarantined files, rules and usage history
 
 Revision ID: 0005
 Revises: 0002
@@ -8,7 +8,9 @@ Create Date: 2026-12-03 08:00:00
 ``expires_at``), as in Rucio, so they get ``updated_at`` and ``expires_at`` and an index for
 the necromancer's scan by state.  ``quarantined_replicas`` records files on storage that no
 replica names, as Rucio's ``POST /replicas/quarantine`` does.  ``rules_history`` keeps a
-snapshot of a rule each time its state or lock counters change (``GET /rules/<id>/history``).
+snapshot of a rule each time its state or lock counters change (``GET /rules/<id>/history``);
+``account_usage_history`` and ``rse_usage_history`` keep the usage rows each time abacus sees
+them changed (``GET /accounts/<a>/usage/history/<rse>``, ``GET /rses/<rse>/usage/history``).
 """
 
 import sqlalchemy as sa
@@ -59,9 +61,30 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_rules_history_id"), "rules_history", ["id"])
     op.create_index(op.f("ix_rules_history_scope_name"), "rules_history", ["scope", "name"])
+    op.create_table(
+        "account_usage_history",
+        sa.Column("account", sa.String(length=25), nullable=False),
+        sa.Column("rse_id", sa.String(length=32), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("files", sa.BigInteger(), nullable=False),
+        sa.Column("bytes", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("account", "rse_id", "updated_at", name=op.f("pk_account_usage_history")),
+    )
+    op.create_table(
+        "rse_usage_history",
+        sa.Column("rse_id", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+        sa.Column("used", sa.BigInteger(), nullable=False),
+        sa.Column("free", sa.BigInteger(), nullable=True),
+        sa.Column("files", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("rse_id", "source", "updated_at", name=op.f("pk_rse_usage_history")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("rse_usage_history")
+    op.drop_table("account_usage_history")
     op.drop_table("rules_history")
     op.drop_table("quarantined_replicas")
     with op.batch_alter_table("bad_replicas") as batch:
