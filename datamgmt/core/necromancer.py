@@ -69,7 +69,7 @@ def revive(session: Session, keys: Sequence[ReplicaKey]) -> dict[str, int]:
     """Recover or bury the BAD replicas ``keys`` (see the module docstring); counts by outcome."""
     good = _good_copies(session, keys)
     recoverable = [key for key in keys if good.get(key[:2], set()) - {key[2]}]
-    lost = [key for key in keys if key not in set(recoverable)]
+    lost = sorted(set(keys) - set(recoverable))
     held = _held(session, recoverable)
     return {
         "recovering": _recover(session, [key for key in recoverable if key in held]),
@@ -122,7 +122,8 @@ def _recover(session: Session, keys: Sequence[ReplicaKey]) -> int:
     for state in (LockState.OK, LockState.STUCK):
         for key, rule_ids in move_locks(session, taken, state, LockState.REPLICATING, deltas).items():
             holders[key] += rule_ids
-    _queue_transfers(session, [key for key in taken if key not in _live_requests(session, taken)], holders)
+    live = _live_requests(session, taken)
+    _queue_transfers(session, [key for key in taken if key not in live], holders)
     add_to_counters(session, deltas)
     return len(taken)
 
