@@ -70,7 +70,9 @@ def declare(
     BAD sets the replica BAD, its locks go STUCK with the reason as the rule's error, the
     sources of queued transfers that would read it go, and the necromancer takes over.  A
     replica with an open BAD declaration is not declared again unless ``force`` (the replica is
-    then set BAD again, with no second row).  SUSPICIOUS only records the report.
+    then set BAD again, with no second row).  A replica being copied (its transfer would turn
+    the locks OK on a BAD replica) or being deleted by the reaper is not declared.
+    SUSPICIOUS only records the report.
     TEMPORARY_UNAVAILABLE takes an AVAILABLE replica out of reads until ``expires_at``.
     """
     if status == BadFilesStatus.TEMPORARY_UNAVAILABLE:
@@ -85,6 +87,9 @@ def declare(
     found = bad_replica.existing(session, rse_id, wanted)
     not_declared = [f"{scope}:{name} Unknown replica" for scope, name in wanted if (scope, name) not in found]
     if status == BadFilesStatus.BAD:
+        busy = bad_replica.in_flight(session, rse_id, [key for key in wanted if key in found])
+        not_declared += [f"{scope}:{name} Being copied or deleted" for scope, name in busy]
+        found = {key: value for key, value in found.items() if key not in busy}
         fresh = [key for key in wanted if key in found and not found[key][1]]
         again = [key for key in wanted if key in found and found[key][1]]
         if not force:

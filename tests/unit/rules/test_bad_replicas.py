@@ -17,7 +17,16 @@ from datamgmt.core.db.constants import (
     RequestState,
     RuleState,
 )
-from datamgmt.core.db.models import BadReplica, Content, DataIdentifier, Lock, Message, Request, Source
+from datamgmt.core.db.models import (
+    BadReplica,
+    Content,
+    DataIdentifier,
+    Lock,
+    Message,
+    Replica,
+    Request,
+    Source,
+)
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.replica_state import declare
 from datamgmt.core.request import requests_done
@@ -111,6 +120,14 @@ def test_declarations_report_what_they_did_not_declare(cat: Catalogue) -> None:
     assert _declarations(cat, files[0], "R1") == [BAD]
     assert cat.rule(rule_id).locks_stuck_cnt == 2
     check_invariants(cat.session)
+
+
+@pytest.mark.parametrize("state", [ReplicaState.COPYING, ReplicaState.BEING_DELETED])
+def test_a_replica_in_flight_is_not_declared_bad(cat: Catalogue, state: ReplicaState) -> None:
+    files = cat.files(1)
+    cat.session.execute(update(Replica).values(state=state))
+    assert declare(cat.session, "R1", _keys(files), BAD, "x", "root") == [f"mock:{files[0]['name']} Being copied or deleted"]
+    assert cat.replica(files[0], "R1").state == state and _declarations(cat, files[0], "R1") == []
 
 
 def test_suspicious_reports_are_counted_until_someone_acts(cat: Catalogue) -> None:
