@@ -4,7 +4,7 @@
 under ``[storage] root`` on first start and supervises one child process that runs the
 daemons as threads: the judge, the conveyor with the local transfer tool (which must
 live in one process, because the submitter and the poller share its in-memory jobs),
-the reaper, the undertaker, abacus and the transmogrifier.  hermes needs a broker and is left to
+the reaper, the undertaker, abacus, the transmogrifier and the necromancer.  hermes needs a broker and is left to
 deployments that configure one.  If the child dies, it is restarted with a capped exponential
 back-off (:class:`DaemonSupervisor`), and ``GET /health`` reports the daemons' heartbeats.
 Ctrl-C or SIGTERM stops the API, then asks the daemons to finish their current batch, then exits.
@@ -38,6 +38,7 @@ EMBEDDED_DAEMONS = (
     "undertaker",
     "abacus",
     "transmogrifier",
+    "necromancer",
 )
 LOCAL_RSES = ("LOCAL-A", "LOCAL-B")
 STOP_GRACE_SECONDS = 30

@@ -237,7 +237,7 @@ class RSEOverQuota(DatamgmtError):
 
 
 class ReplicaIsLocked(DatamgmtError):
-    status = 409
+    status = 423  # Rucio's POST /replicas/tombstone answers 423 Locked
     default_message = "Replica is locked"
 
 
@@ -398,3 +398,16 @@ class OpenDataDataIdentifierNotFound(NotFound):
 
 class OpenDataDataIdentifierAlreadyExists(Duplicate):
     default_message = "The DID is already an opendata entry"
+
+
+class ResourceTemporaryUnavailable(ServiceUnavailable):
+    """The RSE is closed for this operation (Rucio's answer when deleting on an RSE closed for deletion)."""
+
+    default_message = "The resource is temporarily unavailable"
+
+
+class RuleReplaceFailed(DatamgmtError):
+    """A rule could not be replaced by a smaller one (Rucio's ``POST /rules/<id>/reduce``)."""
+
+    status = 409
+    default_message = "The replace operation for the rule failed"

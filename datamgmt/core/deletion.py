@@ -56,9 +56,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.config import get_config
-from datamgmt.core import claim, deleted_did
+from datamgmt.core import bad_replica, claim, deleted_did
 from datamgmt.core.accounting import CATALOGUE_SOURCE
-from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RSEType, RuleState
+from datamgmt.core.db.constants import (
+    OBSOLETE,
+    BadFilesStatus,
+    ReplicaState,
+    RequestState,
+    RSEType,
+    RuleState,
+)
 from datamgmt.core.db.models import (
     RSE,
     Content,
@@ -308,6 +315,7 @@ def forget_replicas(session: Session, worker: str, rse_id: str, keys: Sequence[D
     if not sizes:
         return 0
     record_rse_delta(session, rse_id, -len(sizes), -sum(sizes.values()))
+    bad_replica.resolve(session, [(s, n, rse_id) for s, n in sizes], BadFilesStatus.BAD, BadFilesStatus.DELETED)
     add_messages(session, "deletion-done", [{"scope": s, "name": n, "rse_id": rse_id, "bytes": b} for (s, n), b in sizes.items()])
     _remove_orphan_files(session, list(sizes))
     return len(sizes)

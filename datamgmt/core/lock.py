@@ -46,6 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from datamgmt.core import rule_history
 from datamgmt.core.db.constants import (
     OBSOLETE,
     DIDType,
@@ -388,6 +389,7 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     add_messages(session, "RULE_OK", [
         {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
         for r in turned_ok if r.notification != RuleNotification.NO])
+    rule_history.record(session, rule_ids)
     done = [r.id for r in turned_ok]
     if done:
         for parent in session.scalars(select(Rule).where(Rule.child_rule_id.in_(done))).all():

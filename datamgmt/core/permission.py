@@ -50,6 +50,7 @@ ADMIN_ACTIONS = frozenset(
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
         "add_qos_policy", "delete_qos_policy",
+        "add_bad_pfns", "set_tombstone", "quarantine_file_replicas", "delete_replicas",
     }
 )  # fmt: skip
 
@@ -71,8 +72,9 @@ USER_WRITE_TYPES = frozenset({"SCRATCHDISK", "USERDISK", "LOCALGROUPDISK", "MOCK
 #: Rule options that make a rule destroy data or pass over unavailable RSEs: admins only.
 ADMIN_RULE_OPTIONS = ("purge_replicas", "ignore_availability")
 
-#: Reading the catalogue is open to every authenticated account.
-READ_ACTIONS = frozenset({"read"})
+#: Reading the catalogue is open to every authenticated account, and so is reporting a replica as
+#: suspicious (Rucio's policy: a report changes nothing until an admin declares it bad).
+READ_ACTIONS = frozenset({"read", "declare_suspicious_file_replicas"})
 
 
 def _scopes_of(kwargs: dict[str, Any]) -> set[str]:
@@ -145,6 +147,7 @@ CHECKS: dict[str, Check] = {
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
     "update_rule": _owns_unlocked_rule,
+    "reduce_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
     # An account's identities and e-mail address: the account itself and admins (issue 21).

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import DateTime, Row, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from datamgmt.core.db.constants import LockState, ReplicaState, RequestState
+from datamgmt.core import bad_replica
+from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
@@ -116,8 +117,8 @@ def _delete_sources(session: Session, request_ids: Sequence[str]) -> None:
 
 
 def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
-    """Transfers arrived: each replica AVAILABLE, its REPLICATING/STUCK locks OK, the rules'
-    counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
+    """Transfers arrived: each replica AVAILABLE (a BAD declaration on it RECOVERED), its
+    REPLICATING/STUCK locks OK, the rules' counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
     ``transfer-done`` message per request.  Quota does not move: the locks were charged when
     created.  Requests already DONE, or unknown, are skipped; returns the ids applied."""
     session.flush()
@@ -134,6 +135,7 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
         return []
     keys = list(dict.fromkeys(_replica_key(row) for row in applied))
     _set_replicas(session, keys, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
+    bad_replica.resolve(session, keys, BadFilesStatus.BAD, BadFilesStatus.RECOVERED)
     _delete_sources(session, [row.id for row in applied])
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
     for state in (LockState.REPLICATING, LockState.STUCK):

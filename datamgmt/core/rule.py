@@ -29,7 +29,7 @@ from sqlalchemy import and_, exists, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import validation
+from datamgmt.core import rule_history, validation
 from datamgmt.core.account import account_exists, is_admin
 from datamgmt.core.db.constants import (
     DIDType,
@@ -392,6 +392,7 @@ def add_rule(
             apply_rule(session, rule)
         session.flush()
         ids.append(rule.id)
+    rule_history.record(session, ids)
     return ids
 
 

@@ -28,6 +28,7 @@ DAEMONS: dict[str, str] = {
     "transmogrifier": "datamgmt.daemons.transmogrifier",
     "abacus": "datamgmt.daemons.abacus",
     "hermes": "datamgmt.daemons.hermes",
+    "necromancer": "datamgmt.daemons.necromancer",
 }
 
 

@@ -9,7 +9,9 @@ def blueprints() -> list[Blueprint]:
     from datamgmt.api.v1 import (
         accounts,
         auth,
+        bad_replicas,
         config,
+        dataset_replicas,
         did_actions,
         did_queries,
         dids,
@@ -31,6 +33,7 @@ def blueprints() -> list[Blueprint]:
         rules,
         scopes,
         subscriptions,
+        usage_history,
     )
 
     return [
@@ -43,6 +46,8 @@ def blueprints() -> list[Blueprint]:
         scopes.bp,
         rses.bp,
         dids.bp,
+        bad_replicas.bp,
+        dataset_replicas.bp,
         replicas.bp,
         rules.bp,
         locks.bp,
@@ -60,4 +65,5 @@ def blueprints() -> list[Blueprint]:
         exchange.import_bp,
         rse_qos.bp,
         opendata.bp,
+        usage_history.bp,
     ]

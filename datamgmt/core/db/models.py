@@ -322,6 +322,18 @@ class RSEUsage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class RSEUsageHistory(Base):
+    """Snapshots of ``rse_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "rse_usage_history"
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+    free: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class UpdatedRSECounter(Base):
     """Deltas to the ``rucio`` usage of an RSE, folded in by abacus."""
 
@@ -376,6 +388,19 @@ class BadReplica(Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     account: Mapped[str | None] = mapped_column(ACCOUNT)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "state", "rse_id"),)  # necromancer, listings by state
+
+
+class QuarantinedReplica(Timestamped, Base):
+    """A file found on storage that no replica names (Rucio's dark data), kept for the operator."""
+
+    __tablename__ = "quarantined_replicas"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    scope: Mapped[str | None] = mapped_column(SCOPE)
+    name: Mapped[str | None] = mapped_column(NAME)
 
 
 class CollectionReplica(Timestamped, Base):
@@ -435,6 +460,29 @@ class Rule(Leased, Timestamped, Base):
     )
 
 
+class RuleHistory(Base):
+    """Snapshots of rules as their state and lock counters change (Rucio's rules_history), kept
+    after the rule is gone."""
+
+    __tablename__ = "rules_history"
+    history_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID)
+    account: Mapped[str] = mapped_column(ACCOUNT)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    state: Mapped[RuleState] = mapped_column(Code(RuleState))
+    error: Mapped[str | None] = mapped_column(String(255))
+    rse_expression: Mapped[str] = mapped_column(String(3000))
+    copies: Mapped[int] = mapped_column(Integer)
+    locks_ok_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_replicating_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_stuck_cnt: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "id"), Index(None, "scope", "name"))
+
+
 class Lock(Timestamped, Base):
     __tablename__ = "locks"
     scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
@@ -485,6 +533,17 @@ class AccountUsage(Timestamped, Base):
     rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
     files: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccountUsageHistory(Base):
+    """Snapshots of ``account_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "account_usage_history"
+    account: Mapped[str] = mapped_column(ACCOUNT, primary_key=True)
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class UpdatedAccountCounter(Base):
