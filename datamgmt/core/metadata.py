@@ -68,6 +68,7 @@ Value = str | int | float | bool | datetime
 RESERVED_KEYS = frozenset(column.key for column in DataIdentifier.__table__.columns) | {
     "type",
     "lifetime",
+    "eol_at",
     "created_before",
     "created_after",
 }
@@ -287,6 +288,9 @@ def column_metadata(row: DataIdentifier) -> dict[str, Any]:
     for column in DataIdentifier.__table__.columns:
         value = getattr(row, column.key)
         result[column.key] = value.name if hasattr(value, "name") and not isinstance(value, str) else value
+    # Rucio's end of life (``eol_at``, set by its lifetime model) is our lifetime's expiry; the
+    # stock client asks for it before it requests a lifetime exception.
+    result["eol_at"] = row.expired_at
     return result
 
 

@@ -67,26 +67,39 @@ def is_legacy(command: str) -> bool:
 
 def declared() -> dict[str, list[str]]:
     """command → the tests (``path::function``) that declare it."""
+    modules = {path: ast.parse(path.read_text()) for suite in SUITES for path in sorted(suite.glob("test_*.py"))}
+    shared = _constant_tuples(modules.values())
     found: dict[str, list[str]] = {}
-    for suite in SUITES:
-        for path in sorted(suite.glob("test_*.py")):
-            for function in ast.parse(path.read_text()).body:
-                if isinstance(function, ast.FunctionDef):
-                    test = f"{path.relative_to(ROOT)}::{function.name}"
-                    for command in _marked(function):
-                        found.setdefault(command, []).append(test)
+    for path, module in modules.items():
+        for function in module.body:
+            if isinstance(function, ast.FunctionDef):
+                test = f"{path.relative_to(ROOT)}::{function.name}"
+                for command in _marked(function, shared):
+                    found.setdefault(command, []).append(test)
     return found
 
 
-def _marked(function: ast.FunctionDef) -> list[str]:
-    commands = []
+def _constant_tuples(modules: Iterable[ast.Module]) -> dict[str, list[str]]:
+    """Module-level ``NAME = ("...", ...)`` of the suites, which markers may splice in with ``*NAME``."""
+    tuples = {}
+    for module in modules:
+        for node in module.body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    tuples[target.id] = [item.value for item in node.value.elts if isinstance(item, ast.Constant)]
+    return tuples
+
+
+def _marked(function: ast.FunctionDef, shared: dict[str, list[str]]) -> list[str]:
+    commands: list[str] = []
     for decorator in function.decorator_list:
-        if (
-            isinstance(decorator, ast.Call)
-            and isinstance(decorator.func, ast.Attribute)
-            and decorator.func.attr == MARKER
-        ):
-            commands += [arg.value for arg in decorator.args if isinstance(arg, ast.Constant)]
+        if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute) and decorator.func.attr == MARKER:
+            for arg in decorator.args:
+                if isinstance(arg, ast.Constant):
+                    commands.append(arg.value)
+                elif isinstance(arg, ast.Starred) and isinstance(arg.value, ast.Name):
+                    commands += shared[arg.value.id]
     return commands
 
 
