@@ -40,6 +40,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "oidc_issuer": "",
         "oidc_jwks_url": "",
         "oidc_audience": "",
+        "token_cache_seconds": "60",
     },
     "cache": {
         "backend": "memory",

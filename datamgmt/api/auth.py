@@ -15,7 +15,7 @@ import jwt
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
-from datamgmt.api.context import unit_of_work
+from datamgmt.api.context import end_first_unit, in_first_unit
 from datamgmt.config import Config
 from datamgmt.core.account import list_accounts, touch_status
 from datamgmt.core.db.constants import AccountStatus, IdentityType
@@ -72,6 +72,7 @@ def configure(app: Flask, config: Config) -> None:
         app.extensions[_OIDC_KEY] = OIDCVerifier(issuer, jwks_url, config.get("auth", "oidc_audience"))
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
     app.before_request(_authenticate)
+    app.teardown_request(end_first_unit)
 
 
 def x509_dn() -> str | None:
@@ -114,17 +115,17 @@ def _identity_account(session: Session, identity: str, kind: IdentityType) -> st
 
 
 def current_account() -> str:
-    """Authenticate this request from its token, bearer JWT or proxy DN."""
+    """Authenticate this request from its token, bearer JWT or proxy DN, in the request's first unit of work."""
     token = request.headers.get("X-Rucio-Auth-Token") or _bearer()
     verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
-    with unit_of_work() as session:
-        if token and verifier is not None and _looks_like_jwt(token):
-            return _identity_account(session, verifier.identity(token), IdentityType.OIDC)
-        if token:
-            return validate_token(session, token).account
-        dn = x509_dn()
-        if dn:
-            return _identity_account(session, dn, IdentityType.X509)
+    if token and verifier is not None and _looks_like_jwt(token):
+        identity = verifier.identity(token)
+        return in_first_unit(lambda session: _identity_account(session, identity, IdentityType.OIDC))
+    if token:
+        return in_first_unit(lambda session: validate_token(session, token).account)
+    dn = x509_dn()
+    if dn:
+        return in_first_unit(lambda session: _identity_account(session, dn, IdentityType.X509))
     raise MalformedRequest("Token must be set.")
 
 

@@ -18,6 +18,7 @@ from datamgmt.core.account import get_account
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import AccountIdentity, Identity, Token
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import CannotAuthenticate, Duplicate, IdentityNotFound, InputValidationError
 
 # scrypt work factors: ~50 ms per check on a server core, which rate-limits guessing.
@@ -105,6 +106,7 @@ def del_account_identity(session: Session, identity: str, identity_type: str, ac
     session.execute(
         delete(Token).where(Token.account == account, Token.identity == identity, Token.identity_type == kind)
     )
+    tokens_revoked(session)
     still_mapped = session.scalar(
         select(AccountIdentity.account).where(
             AccountIdentity.identity == identity, AccountIdentity.identity_type == kind
