@@ -47,6 +47,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "url": "",
         "prefix": "datamgmt",
         "expiration_time": "600",
+        "generation_dir": "",
     },
     "conveyor": {
         "transfertool": "local",

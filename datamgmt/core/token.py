@@ -4,12 +4,11 @@ A token is valid while it has not expired, its account is ACTIVE and, when it wa
 issued for an identity, that identity is still mapped to the account; suspension or
 identity removal therefore ends every session at once.
 
-Checking that costs one query per request.  With a shared cache backend (``[cache]
-backend`` redis or memcached) each process also remembers validated tokens for up to
-``[auth] token_cache_seconds``, under a *generation* stored in that backend: every commit
+Checking that costs one query.  Each process therefore remembers validated tokens for up to
+``[auth] token_cache_seconds``, under a *generation* (:func:`~datamgmt.core.cache.make_generation`:
+in the shared cache backend, or a file of the host with the memory backend): every commit
 that can end a session (:func:`tokens_revoked`) writes a fresh generation, so every worker
-stops trusting what it remembered before its next request.  The per-process memory backend
-cannot tell other workers, so there no validation is remembered.
+stops trusting what it remembered before its next request.
 """
 
 from __future__ import annotations
@@ -18,17 +17,14 @@ import hashlib
 import secrets
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dogpile.cache import CacheRegion
-from dogpile.cache.api import NO_VALUE
 from sqlalchemy import and_, bindparam, delete, event, select
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core.cache import BoundedDict, make_region
+from datamgmt.core.cache import BoundedDict, Generation, make_generation, make_region
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.db.models import Account, AccountIdentity, Token
 from datamgmt.core.db.types import utcnow
@@ -162,29 +158,24 @@ def _after_rollback(session: Session, _previous_transaction: object) -> None:
 class TokenCache:
     """Validated tokens of this process, trusted while the shared generation is unchanged.
 
-    Each request reads the generation (one GET on the cache server); the owners themselves
-    stay in this process, keyed by the token's digest, for at most ``seconds`` and never
-    past the token's expiry.
+    Each request reads the generation (one GET on the cache server, or one small file read
+    with the memory backend); the owners themselves stay in this process, keyed by the
+    token's digest, for at most ``seconds`` and never past the token's expiry.
     """
 
-    GENERATION_KEY = "generation"
     MAX_ENTRIES = 10_000
 
-    def __init__(self, region: CacheRegion, seconds: float) -> None:
-        self.region = region
+    def __init__(self, generation: Generation, seconds: float) -> None:
+        self._generation = generation
         self.seconds = seconds
         self._entries: BoundedDict = BoundedDict(self.MAX_ENTRIES)
         self._lock = threading.Lock()
 
     def generation(self) -> str:
-        token = self.region.get(self.GENERATION_KEY, ignore_expiration=True)
-        if token is NO_VALUE:
-            token = uuid.uuid4().hex
-            self.region.set(self.GENERATION_KEY, token)
-        return token
+        return self._generation.current()
 
     def new_generation(self) -> None:
-        self.region.set(self.GENERATION_KEY, uuid.uuid4().hex)
+        self._generation.renew()
 
     def get(self, generation: str, digest: str) -> TokenOwner | None:
         entry = self._entries.get(digest)
@@ -204,7 +195,7 @@ _cache: tuple[TokenCache | None] | None = None
 
 
 def current_token_cache() -> TokenCache | None:
-    """The process's token cache; None with the memory backend or ``token_cache_seconds = 0``."""
+    """The process's token cache; None with ``[auth] token_cache_seconds = 0``."""
     global _cache
     held = _cache
     if held is not None:
@@ -213,8 +204,8 @@ def current_token_cache() -> TokenCache | None:
         if _cache is None:
             config = get_config()
             seconds = config.get_int("auth", "token_cache_seconds")
-            shared = config.get("cache", "backend").strip().lower() != "memory"
-            _cache = (TokenCache(make_region("token"), seconds) if shared and seconds > 0 else None,)
+            generation = make_generation("token", make_region("token"), config) if seconds > 0 else None
+            _cache = (TokenCache(generation, seconds) if generation is not None else None,)
         return _cache[0]
 
 

@@ -1,6 +1,7 @@
 """Validated tokens are remembered per worker, and revocation still reaches every worker at once.
 
-Worker B is a second process with its own app on the same catalogue and the same Redis; it
+Worker B is a second process with its own app on the same catalogue and the same cache
+configuration (a Redis, or the memory backend with its generation file); it
 answers requests read from its stdin and says how many token lookups each one sent to the
 database, so the tests can see it serve from its cache, then refuse a token that worker A
 (this process) revoked, on its very next request.
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -82,26 +84,30 @@ class Worker:
         self.process.wait(timeout=30)
 
 
-@pytest.fixture
-def shared_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """[cache] on a Redis of its own key prefix, for this process and the workers it starts."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip("no Redis server at 127.0.0.1:6379")
+@pytest.fixture(params=["memory", "redis"])
+def shared_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """[cache] for this process and the workers it starts: a Redis of its own key prefix, or the
+    memory backend with a generation folder of its own."""
     prefix = f"test-tokens-{uuid.uuid4().hex}"
-    monkeypatch.setenv("DATAMGMT_CACHE_BACKEND", "redis")
-    monkeypatch.setenv("DATAMGMT_CACHE_URL", REDIS_URL)
+    monkeypatch.setenv("DATAMGMT_CACHE_BACKEND", request.param)
     monkeypatch.setenv("DATAMGMT_CACHE_PREFIX", prefix)
+    monkeypatch.setenv("DATAMGMT_CACHE_GENERATION_DIR", str(tmp_path / "generations"))
+    client = redis.Redis.from_url(REDIS_URL)
+    if request.param == "redis":
+        try:
+            client.ping()
+        except redis.ConnectionError:
+            pytest.skip("no Redis server at 127.0.0.1:6379")
+        monkeypatch.setenv("DATAMGMT_CACHE_URL", REDIS_URL)
     reset_config()
     tokens.set_token_cache(None, from_config=True)
     yield prefix
     monkeypatch.undo()
     reset_config()
     tokens.set_token_cache(None, from_config=True)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
+    if request.param == "redis":
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
 
 
 @pytest.fixture
@@ -182,9 +188,13 @@ def test_an_unknown_token_is_never_remembered(worker_b: Worker, session: Session
     assert worker_b.call("GET", "/accounts/root", "root-no-such-token") == (401, 1)
 
 
-def test_the_memory_backend_remembers_nothing(worker_a: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The per-process backend cannot tell other workers of a revocation, so it is not used."""
-    monkeypatch.setenv("DATAMGMT_CACHE_BACKEND", "memory")
+def test_no_validation_is_remembered_with_token_cache_seconds_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAMGMT_AUTH_TOKEN_CACHE_SECONDS", "0")
     reset_config()
     tokens.set_token_cache(None, from_config=True)
-    assert tokens.current_token_cache() is None
+    try:
+        assert tokens.current_token_cache() is None
+    finally:
+        monkeypatch.undo()
+        reset_config()
+        tokens.set_token_cache(None, from_config=True)
