@@ -49,12 +49,14 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "login_source_max_failures": "50",
         "login_window": "300",
         "login_lockout": "300",
+        "token_cache_seconds": "60",
     },
     "cache": {
         "backend": "memory",
         "url": "",
         "prefix": "datamgmt",
         "expiration_time": "600",
+        "generation_dir": "",
     },
     "conveyor": {
         "transfertool": "local",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
-from datamgmt.api.context import unit_of_work
+from datamgmt.api.context import end_first_unit, in_first_unit
 from datamgmt.api.oidc import OIDCVerifier
 from datamgmt.config import Config
 from datamgmt.core.account import list_accounts, touch_status
@@ -58,6 +58,7 @@ def configure(app: Flask, config: Config) -> None:
         Limit(config.get_int("auth", "login_max_failures"), window, lockout),
     )
     app.before_request(_authenticate)
+    app.teardown_request(end_first_unit)
 
 
 def x509_dn() -> str | None:
@@ -102,7 +103,7 @@ def _identity_account(session: Session, identity: str, kind: IdentityType) -> st
 
 
 def current_account() -> str:
-    """Authenticate this request from its token, bearer JWT or proxy DN."""
+    """Authenticate this request from its token, bearer JWT or proxy DN, in the request's first unit of work."""
     token = request.headers.get("X-Rucio-Auth-Token") or _bearer()
     verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
     # A JWT is checked (and the issuer's keys fetched) before any transaction opens.
@@ -112,13 +113,12 @@ def current_account() -> str:
         # Browsers present client certificates on their own: a cross-site form must not act as
         # the user.  A JSON body cannot be sent cross-site without a CORS preflight, which fails.
         raise CannotAuthenticate("Cannot authenticate: a state-changing request by client certificate must be JSON")
-    with unit_of_work() as session:
-        if oidc is not None:
-            return _identity_account(session, oidc, IdentityType.OIDC)
-        if token:
-            return validate_token(session, token).account
-        if dn:
-            return _identity_account(session, dn, IdentityType.X509)
+    if oidc is not None:
+        return in_first_unit(lambda session: _identity_account(session, oidc, IdentityType.OIDC))
+    if token:
+        return in_first_unit(lambda session: validate_token(session, token).account)
+    if dn:
+        return in_first_unit(lambda session: _identity_account(session, dn, IdentityType.X509))
     raise CannotAuthenticate("Cannot authenticate: no token was given (X-Rucio-Auth-Token)")
 
 

@@ -1,5 +1,9 @@
 """Per-request state: the catalogue transaction, the issuer, and the permission check.
 
+A request costs one transaction, not two: authentication opens the request's first unit of
+work (:func:`in_first_unit`) and the view's first :func:`unit_of_work` of the same kind
+continues it, so the token is checked in the same snapshot the view then reads.
+
 A request whose database connection was lost is repeated here, once, when that is safe:
 :class:`CatalogueFlask` runs the request's authentication or its view a second time if the
 unit of work that failed is ``retriable`` (its connection was lost before it had run a
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -20,12 +24,24 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import transaction
 from datamgmt.core.permission import has_permission
-from datamgmt.exceptions import AccessDenied, DatabaseUnavailable
+from datamgmt.exceptions import AccessDenied, DatabaseUnavailable, DatamgmtError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: ``g`` flag: a unit of work of the current step committed a write, so repeating the step could repeat it.
 _WROTE = "datamgmt_wrote"
+#: ``g`` key: the unit of work authentication opened, (stack, session, read_only), until a view takes it.
+_FIRST = "datamgmt_first_unit"
+
+
+def _default_read_only() -> bool:
+    return request.method in ("GET", "HEAD")
+
+
+def _open(read_only: bool) -> tuple[ExitStack, Session]:
+    stack = ExitStack()
+    session = stack.enter_context(transaction(current_app.config.get("DATABASE_URL"), read_only=read_only))
+    return stack, session
 
 
 @contextmanager
@@ -33,14 +49,47 @@ def unit_of_work(read_only: bool | None = None) -> Iterator[Session]:
     """One transaction on the app's catalogue, committed when the block succeeds.
 
     GET and HEAD requests read only unless a view says otherwise (logging in writes a
-    token), so on SQLite they never queue behind the daemons' writes.
+    token), so on SQLite they never queue behind the daemons' writes.  The first unit of a
+    request continues the one authentication opened when both are of the same kind.
     """
     if read_only is None:
-        read_only = request.method in ("GET", "HEAD")
-    with transaction(current_app.config.get("DATABASE_URL"), read_only=read_only) as session:
+        read_only = _default_read_only()
+    first = g.pop(_FIRST, None)
+    if first is not None and first[2] == read_only:
+        stack, session = first[0], first[1]
+    else:
+        if first is not None:
+            first[0].close()  # it only read the caller's credentials
+        stack, session = _open(read_only)
+    with stack:
         yield session
     if not read_only:
         setattr(g, _WROTE, True)
+
+
+def in_first_unit(work: Callable[[Session], T]) -> T:
+    """Run ``work`` (authentication) in the request's first unit of work, left open for the view.
+
+    A failure ends the unit here, with the same translation of database errors as any unit.
+    """
+    stack, session = _open(_default_read_only())
+    try:
+        result = work(session)
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)  # raises the translated error, if any
+        raise
+    setattr(g, _FIRST, (stack, session, _default_read_only()))
+    return result
+
+
+def end_first_unit(_exc: BaseException | None = None) -> None:
+    """Teardown: end a first unit that no view took (the view failed early or needed none)."""
+    first = g.pop(_FIRST, None)
+    if first is not None:
+        try:
+            first[0].close()
+        except DatamgmtError as exc:
+            log.warning("request %s: ending its unused unit of work failed: %s", g.get("request_id", "-"), exc)
 
 
 def once_more_if_safe(step: Callable[[], T]) -> T:

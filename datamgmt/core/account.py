@@ -14,6 +14,7 @@ from datamgmt.core.db.constants import AccountStatus, AccountType
 from datamgmt.core.db.models import Account, AccountAttribute, AccountIdentity, Token
 from datamgmt.core.db.rows import put
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import AccountNotFound, Duplicate, InputValidationError
 
 
@@ -90,6 +91,7 @@ def update_account(session: Session, account: str, key: str, value: str) -> None
         row.suspended_at = utcnow() if status == AccountStatus.SUSPENDED else None
         if status != AccountStatus.ACTIVE:
             session.execute(delete(Token).where(Token.account == account))
+            tokens_revoked(session)
     else:
         raise InputValidationError(f"key {validation.shown(key)} cannot be updated (email, status)")
     session.flush()
@@ -104,6 +106,7 @@ def delete_account(session: Session, account: str) -> None:
     row.status = AccountStatus.DELETED
     row.deleted_at = utcnow()
     session.execute(delete(Token).where(Token.account == account))
+    tokens_revoked(session)
     session.flush()
 
 

@@ -4,17 +4,27 @@
 ``[cache] url`` points at the server and ``[cache] expiration_time`` bounds how long any
 entry lives.  Shared backends let many API workers and daemons reuse one another's
 results, and let one process invalidate what all of them cached.
+
+Caches that must forget at once everywhere (RSE expressions, validated tokens) key their
+entries by a *generation* (:func:`make_generation`).  With a shared backend it lives there;
+with the memory backend, whose entries no other process sees, it lives in a small file under
+``[cache] generation_dir``, so the API workers and daemons of one host still see every
+renewal before their next lookup.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections import OrderedDict
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from dogpile.cache import CacheRegion
 from dogpile.cache import make_region as _dogpile_region
+from dogpile.cache.api import NO_VALUE
 
-from datamgmt.config import Config, get_config
+from datamgmt.config import PROJECT_ROOT, Config, get_config
 from datamgmt.exceptions import ConfigurationError
 
 #: The memory backend forgets its oldest entries beyond this many, so that entries
@@ -69,3 +79,63 @@ def make_region(
     key_prefix = f"{prefix or config.get('cache', 'prefix', fallback='datamgmt')}:{namespace}:"
     region = _dogpile_region(key_mangler=lambda key: key_prefix + key)
     return region.configure(name, expiration_time=lifetime if lifetime > 0 else None, arguments=arguments)
+
+
+class Generation(Protocol):
+    """A token that changes whenever cached entries of one kind must all be forgotten."""
+
+    def current(self) -> str: ...
+
+    def renew(self) -> None: ...
+
+
+class RegionGeneration:
+    """The generation kept in the (shared) cache backend itself; a lost key only means a fresh one."""
+
+    KEY = "generation"
+
+    def __init__(self, region: CacheRegion) -> None:
+        self.region = region
+
+    def current(self) -> str:
+        token = self.region.get(self.KEY, ignore_expiration=True)
+        if token is NO_VALUE:
+            token = uuid.uuid4().hex
+            self.region.set(self.KEY, token)
+        return token
+
+    def renew(self) -> None:
+        self.region.set(self.KEY, uuid.uuid4().hex)
+
+
+class FileGeneration:
+    """The generation as the content of one file, replaced atomically: every process of the
+    host reads the newest one (a few microseconds), where a per-process memory backend would
+    never hear of another process's renewal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def current(self) -> str:
+        try:
+            return self.path.read_text()
+        except FileNotFoundError:
+            self.renew()
+            return self.path.read_text()
+
+    def renew(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex
+        spare = self.path.with_name(f".{self.path.name}.{token}")
+        spare.write_text(token)
+        os.replace(spare, self.path)
+
+
+def make_generation(namespace: str, region: CacheRegion, config: Config | None = None) -> Generation:
+    """Where the generation of ``namespace`` lives: the shared backend, or a file for ``memory``."""
+    config = config or get_config()
+    if config.get("cache", "backend").strip().lower() != "memory":
+        return RegionGeneration(region)
+    folder = Path(config.get("cache", "generation_dir") or PROJECT_ROOT / "var" / "cache")
+    prefix = config.get("cache", "prefix", fallback="datamgmt")
+    return FileGeneration(folder / f"{prefix}-{namespace}.generation")

@@ -22,7 +22,6 @@ import hashlib
 import math
 import sys
 import threading
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.cache import make_region
+from datamgmt.core.cache import Generation, RegionGeneration, make_generation, make_region
 from datamgmt.core.db.models import RSE, RSEAttribute, RSELimit, RSEUsage
 from datamgmt.core.rse import _PENDING_KEY as _RSE_CHANGES_PENDING
 from datamgmt.core.rse import RSE_CHANGE_LISTENERS
@@ -437,27 +436,23 @@ def evaluate(node: Node, snapshot: Snapshot) -> frozenset[str]:
 class ExpressionCache:
     """Results by expression, valid for one generation of the RSE catalogue.
 
-    The generation token lives in the same backend as the results and is part of every
-    key; invalidation writes a fresh random token, which needs no atomic increment and
-    never collides with an older one.  A lost token (eviction) only means a fresh one.
+    The generation token (:func:`~datamgmt.core.cache.make_generation`: in the shared backend
+    with the results, or in a file of the host with the per-process memory backend) is part
+    of every key; invalidation writes a fresh random token, which needs no atomic increment
+    and never collides with an older one.  A lost token (eviction) only means a fresh one.
 
     A result is stored as the ids of the selected RSEs, sorted by name.  Each process also
     keeps one :class:`Snapshot` of the catalogue for the current generation: a miss is then
     evaluated in memory, and hits are answered with its records, without a query.
     """
 
-    GENERATION_KEY = "generation"
-
-    def __init__(self, region: CacheRegion) -> None:
+    def __init__(self, region: CacheRegion, generation: Generation | None = None) -> None:
         self.region = region
+        self._generation = generation or RegionGeneration(region)
         self._snapshot: tuple[str, Snapshot | None] = ("", None)
 
     def generation(self) -> str:
-        token = self.region.get(self.GENERATION_KEY, ignore_expiration=True)
-        if token is NO_VALUE:
-            token = uuid.uuid4().hex
-            self.region.set(self.GENERATION_KEY, token)
-        return token
+        return self._generation.current()
 
     @staticmethod
     def key(generation: str, expression: str) -> str:
@@ -479,7 +474,7 @@ class ExpressionCache:
         return snapshot
 
     def invalidate(self) -> None:
-        self.region.set(self.GENERATION_KEY, uuid.uuid4().hex)
+        self._generation.renew()
 
 
 _cache_lock = threading.Lock()
@@ -491,7 +486,8 @@ def current_cache() -> ExpressionCache:
     global _cache
     with _cache_lock:
         if _cache is None:
-            _cache = ExpressionCache(make_region("rse_expression"))
+            region = make_region("rse_expression")
+            _cache = ExpressionCache(region, make_generation("rse_expression", region))
         return _cache
 
 

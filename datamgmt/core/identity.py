@@ -21,6 +21,7 @@ from datamgmt.core.account import get_account
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import AccountIdentity, Identity, Token
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import Duplicate, IdentityNotFound, InputValidationError
 
 #: scrypt's block size and parallelism (OWASP: r=8, p=1); the cost N is ``[auth] scrypt_n``,
@@ -135,6 +136,7 @@ def del_account_identity(session: Session, identity: str, identity_type: str, ac
     session.execute(
         delete(Token).where(Token.account == account, Token.identity == identity, Token.identity_type == kind)
     )
+    tokens_revoked(session)
     still_mapped = session.scalar(
         select(AccountIdentity.account).where(
             AccountIdentity.identity == identity, AccountIdentity.identity_type == kind
@@ -193,6 +195,7 @@ def set_password(session: Session, username: str, password: str | None = None, h
         session.execute(
             delete(Token).where(Token.identity == username, Token.identity_type == IdentityType.USERPASS)
         )
+        tokens_revoked(session)
     session.execute(
         update(Identity)
         .where(Identity.identity == username, Identity.identity_type == IdentityType.USERPASS)

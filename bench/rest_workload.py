@@ -1,0 +1,356 @@
+"""A real workload over REST, in Rucio's dialect: the same calls rucio-clients 41 sends.
+
+``python -m bench.rest_workload SERVER_URL`` drives, with one client thread, the steps of
+issue 17's table against any server that speaks Rucio's REST API (ours or the real Rucio
+from ``../shared/rucio-peer/``), so one script compares both on the same machine:
+
+* ``admin``: per RSE ``POST /rses/R``, two ``POST /rses/R/attr/<key>``, ``POST
+  /rses/R/protocols/file``, ``POST /accounts/<a>/limits/local/R``; then ``POST
+  /accounts/<a>/scopes/<s>`` (calls/s);
+* ``register``: ``POST /replicas`` with ``--chunk`` files each (files/s);
+* ``attach``: ``POST /dids/<s>/<ds>/dids`` with ``--chunk`` files each (files/s);
+* ``get_did``: ``GET /dids/<s>/<name>`` one at a time (requests/s);
+* ``rule_transfers``: ``POST /rules/`` on the dataset to an RSE without the data, then
+  ``GET /rules/<id>`` until every lock exists (locks/s);
+* ``rule_in_place``: the same where the data already is (locks/s);
+* ``list_replicas``: ``POST /replicas/list`` of the dataset, read as a stream (files/s);
+* ``expression``: ``GET /rses/?expression=...``, four expressions matching 33 to 333 of
+  ``--rses`` RSEs (calls/s).
+
+Every object carries a random run tag, so runs on one server never collide.  One line per
+step: rate, p50 and p95 per call, and with ``--compare`` the ratio of this run's rate to the
+saved one (``--save`` writes this run's figures).  ``--server-pid`` prints the server's peak
+RSS (the largest of the process and its children) after each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+CLOUDS = ["EU", "US", "ASIA", "CA", "AU", "SA", "AF", "IN", "JP", "CN"]
+STEPS = [
+    "admin",
+    "get_did",
+    "attach",
+    "register",
+    "rule_transfers",
+    "rule_in_place",
+    "list_replicas",
+    "expression",
+]
+UNITS = {
+    "admin": "calls/s",
+    "get_did": "req/s",
+    "attach": "files/s",
+    "register": "files/s",
+    "rule_transfers": "locks/s",
+    "rule_in_place": "locks/s",
+    "list_replicas": "files/s",
+    "expression": "calls/s",
+}
+
+
+@dataclass
+class Step:
+    """Per-call latencies of one step and the items it handled."""
+
+    name: str
+    items: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def timed(self, call: Callable[..., object], *args: object, items: int = 1) -> object:
+        started = time.perf_counter()
+        result = call(*args)
+        elapsed = time.perf_counter() - started
+        self.latencies.append(elapsed)
+        self.seconds += elapsed
+        self.items += items
+        return result
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds if self.seconds else 0.0
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {"rate": self.rate, "p50_ms": self.percentile(0.5), "p95_ms": self.percentile(0.95),
+                "items": self.items, "seconds": self.seconds}  # fmt: skip
+
+
+class StepFailed(Exception):
+    """A call of a step was refused; the step is reported as failed and the run goes on."""
+
+
+class RucioREST:
+    """The headers and body shapes of rucio-clients 41 (``rucio_rest.md`` section 1)."""
+
+    def __init__(self, base: str, account: str, username: str, password: str, vo: str) -> None:
+        self.base = base.rstrip("/")
+        self.http = requests.Session()
+        self.http.headers.update({
+            "X-Rucio-Account": account, "X-Rucio-VO": vo, "X-Rucio-Script": "bench::rest_workload",
+            "User-Agent": "rucio-clients/41.5.1", "Accept": "*/*",
+        })  # fmt: skip
+        self.account = account
+        response = self.http.get(
+            f"{self.base}/auth/userpass",
+            headers={"X-Rucio-Username": username, "X-Rucio-Password": password, "X-Rucio-Auth-Token": ""},
+        )
+        self._check(response, "login")
+        self.http.headers["X-Rucio-Auth-Token"] = response.headers["X-Rucio-Auth-Token"]
+
+    @staticmethod
+    def _check(response: requests.Response, what: str) -> requests.Response:
+        if response.status_code >= 300:
+            raise StepFailed(f"{what}: HTTP {response.status_code} {response.text[:300]}")
+        return response
+
+    def post(self, path: str, body: object | None = None) -> requests.Response:
+        # Like the client: a JSON document as the body, no Content-Type header.
+        data = None if body is None else json.dumps(body)
+        return self._check(self.http.post(f"{self.base}{path}", data=data), f"POST {path}")
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> requests.Response:
+        return self._check(self.http.get(f"{self.base}{path}", params=params), f"GET {path}")
+
+    def get_json(self, path: str) -> object:
+        return self.get(path).json()
+
+    def stream(
+        self, method: str, path: str, body: object | None = None, params: dict[str, str] | None = None
+    ) -> int:
+        """Lines of an ``application/x-json-stream`` answer, each parsed as the client does."""
+        data = None if body is None else json.dumps(body)
+        with self.http.request(
+            method, f"{self.base}{path}", data=data, params=params, stream=True
+        ) as response:
+            self._check(response, f"{method} {path}")
+            return sum(1 for line in response.iter_lines() if line and json.loads(line) is not None)
+
+
+def rule_body(scope: str, name: str, expression: str) -> dict[str, object]:
+    """``RuleClient.add_replication_rule`` with its defaults."""
+    return {
+        "dids": [{"scope": scope, "name": name}], "copies": 1, "rse_expression": expression, "weight": None,
+        "lifetime": None, "grouping": "DATASET", "account": None, "locked": False,
+        "source_replica_expression": None, "activity": None, "notify": "N", "purge_replicas": False,
+        "ignore_availability": False, "comment": None, "ask_approval": False, "asynchronous": False,
+        "delay_injection": None, "priority": 3, "meta": None,
+    }  # fmt: skip
+
+
+def chunks(items: list[dict[str, object]], size: int) -> Iterator[list[dict[str, object]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def peak_rss_mib(pid: int | None) -> float | None:
+    """VmHWM of the server and its children (gunicorn workers), the largest, in MiB."""
+    if pid is None:
+        return None
+    pids = [pid]
+    try:
+        pids += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return None
+    peaks = []
+    for each in pids:
+        try:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return max(peaks) if peaks else None
+
+
+class Workload:
+    def __init__(self, client: RucioREST, args: argparse.Namespace) -> None:
+        self.client = client
+        self.args = args
+        tag = uuid.uuid4().hex[:6]
+        self.scope = f"bench{tag}"
+        self.rse_prefix = f"B{tag.upper()}"
+        self.tier, self.cloud = f"tier{tag}", f"cloud{tag}"
+        self.dataset = "dataset"
+        self.files = [{"scope": self.scope, "name": f"file{i:07d}", "bytes": 1000 + i, "adler32": "0cc737eb",
+                       "meta": {"guid": uuid.uuid4().hex}} for i in range(args.n)]  # fmt: skip
+        self.results: dict[str, Step] = {}
+
+    def rse(self, index: int) -> str:
+        return f"{self.rse_prefix}{index:04d}"
+
+    def run(self, name: str, body: Callable[[Step], None]) -> None:
+        step = Step(name)
+        try:
+            body(step)
+        except StepFailed as exc:
+            print(f"{name:15s} FAILED after {step.items} items: {exc}", flush=True)
+            return
+        self.results[name] = step
+        line = f"{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms" \
+               f"  p95 {step.percentile(0.95):8.2f} ms  ({step.items} in {step.seconds:.2f} s)"  # fmt: skip
+        saved = self.args.baseline.get(name) if self.args.baseline else None
+        if saved and saved.get("rate"):
+            line += f"  ratio {step.rate / saved['rate']:.2f}x"
+        rss = peak_rss_mib(self.args.server_pid)
+        if rss is not None:
+            line += f"  server peak RSS {rss:.0f} MiB"
+        print(line, flush=True)
+
+    def admin(self, step: Step) -> None:
+        account = quote(self.client.account)
+        protocol = {"hostname": "localhost", "scheme": "file", "port": None,
+                    "impl": "rucio.rse.protocols.posix.Default", "prefix": "/bench/",
+                    "domains": {"wan": {"read": 1, "write": 1, "delete": 1, "third_party_copy_read": 1,
+                                        "third_party_copy_write": 1},
+                                "lan": {"read": 1, "write": 1, "delete": 1}}}  # fmt: skip
+        for i in range(self.args.rses):
+            rse = self.rse(i)
+            post = self.client.post
+            step.timed(post, f"/rses/{rse}", {"deterministic": True})
+            step.timed(post, f"/rses/{rse}/attr/{self.tier}", {"value": str(i % 3)})
+            step.timed(post, f"/rses/{rse}/attr/{self.cloud}", {"value": CLOUDS[i % 10]})
+            step.timed(post, f"/rses/{rse}/protocols/file", protocol)
+            step.timed(post, f"/accounts/{account}/limits/local/{rse}", {"bytes": 10**15})
+        step.timed(self.client.post, f"/accounts/{account}/scopes/{self.scope}")
+
+    def register(self, step: Step) -> None:
+        for chunk in chunks(self.files, self.args.chunk):
+            body = {"rse": self.rse(0), "files": chunk, "ignore_availability": True}
+            step.timed(self.client.post, "/replicas", body, items=len(chunk))
+
+    def attach(self, step: Step) -> None:
+        self.client.post(
+            f"/dids/{self.scope}/{self.dataset}", {"type": "DATASET", "statuses": {"monotonic": False}}
+        )
+        for chunk in chunks(self.files, self.args.chunk):
+            dids = [{"scope": f["scope"], "name": f["name"]} for f in chunk]
+            step.timed(
+                self.client.post, f"/dids/{self.scope}/{self.dataset}/dids", {"dids": dids}, items=len(dids)
+            )
+
+    def get_did(self, step: Step) -> None:
+        count = min(self.args.gets, len(self.files))
+        for i in range(count):
+            name = self.files[(i * 7919) % len(self.files)]["name"]
+            step.timed(self.client.get_json, f"/dids/{self.scope}/{name}")
+
+    def _rule(self, step: Step, expression: str) -> None:
+        def create_and_wait() -> None:
+            rule_id = self.client.post("/rules/", rule_body(self.scope, self.dataset, expression)).json()[0]
+            while True:  # a rule created asynchronously gets its locks from the judge
+                rule = self.client.get(f"/rules/{rule_id}").json()
+                if rule["locks_ok_cnt"] + rule["locks_replicating_cnt"] + rule["locks_stuck_cnt"] >= len(
+                    self.files
+                ):
+                    return
+                time.sleep(0.05)
+
+        step.timed(create_and_wait, items=len(self.files))
+
+    def rule_transfers(self, step: Step) -> None:
+        self._rule(step, self.rse(1))
+
+    def rule_in_place(self, step: Step) -> None:
+        self._rule(step, self.rse(0))
+
+    def list_replicas(self, step: Step) -> None:
+        body = {"dids": [{"scope": self.scope, "name": self.dataset}], "domain": None, "ignore_availability": True,
+                "all_states": False, "resolve_archives": True, "resolve_parents": False,
+                "client_location": {"ip": "127.0.0.1", "fqdn": "localhost", "site": "ROAMING", "latitude": None,
+                                    "longitude": None}}  # fmt: skip
+        for _ in range(self.args.repeat):
+            lines = step.timed(self.client.stream, "POST", "/replicas/list", body, items=len(self.files))
+            if lines != len(self.files):
+                raise StepFailed(f"list_replicas: {lines} lines for {len(self.files)} files")
+
+    def expressions(self) -> list[tuple[str, int]]:
+        """Four expressions and how many of this run's RSEs each selects."""
+        rses = range(self.args.rses)
+        return [
+            (f"{self.tier}=1", sum(1 for i in rses if i % 3 == 1)),
+            (f"{self.cloud}=EU", sum(1 for i in rses if i % 10 == 0)),
+            (f"{self.tier}=2&{self.cloud}=US", sum(1 for i in rses if i % 3 == 2 and i % 10 == 1)),
+            (f"({self.cloud}=EU|{self.cloud}=US)\\{self.tier}=0",
+             sum(1 for i in rses if i % 10 in (0, 1) and i % 3 != 0)),
+        ]  # fmt: skip
+
+    def expression(self, step: Step) -> None:
+        cases = [case for case in self.expressions() if case[1]]
+        for i in range(self.args.expression_calls):
+            expression, expected = cases[i % len(cases)]
+            found = step.timed(self.client.stream, "GET", "/rses/", None, {"expression": expression})
+            if found != expected:
+                raise StepFailed(f"expression {expression!r}: {found} RSEs, expected {expected}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("server", help="base URL, e.g. http://127.0.0.1:18980")
+    parser.add_argument("-n", "--n", type=int, default=5000, help="files (default 5000)")
+    parser.add_argument("--rses", type=int, default=1000, help="RSEs the admin step creates (default 1000)")
+    parser.add_argument("--chunk", type=int, default=500, help="files per register/attach call (default 500)")
+    parser.add_argument("--gets", type=int, default=2000, help="single-DID GETs (default 2000)")
+    parser.add_argument("--repeat", type=int, default=3, help="list_replicas passes (default 3)")
+    parser.add_argument("--expression-calls", type=int, default=400, help="expression calls (default 400)")
+    parser.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset (admin always runs)")
+    parser.add_argument("--account", default="root")
+    parser.add_argument("--username", default="ddmlab")
+    parser.add_argument("--password", default="secret")
+    parser.add_argument("--vo", default="def")
+    parser.add_argument("--save", type=Path, help="write this run's figures as JSON")
+    parser.add_argument("--compare", type=Path, help="a --save file: print this run's rate over its rate")
+    parser.add_argument("--server-pid", type=int, help="print the peak RSS of this process tree")
+    args = parser.parse_args(argv)
+    if args.rses < 2:
+        parser.error("--rses must be at least 2")
+    args.baseline = json.loads(args.compare.read_text())["steps"] if args.compare else None
+    wanted = set(args.steps.split(","))
+    try:
+        client = RucioREST(args.server, args.account, args.username, args.password, args.vo)
+    except StepFailed as exc:
+        raise SystemExit(str(exc)) from None
+    workload = Workload(client, args)
+    print(f"# {args.server}: N={args.n} files, {args.rses} RSEs, {args.chunk} per call, one client thread",
+          flush=True)  # fmt: skip
+    workload.run("admin", workload.admin)
+    # Files must exist before they are attached or read: register runs first.
+    order = [
+        "register",
+        "attach",
+        "get_did",
+        "rule_transfers",
+        "rule_in_place",
+        "list_replicas",
+        "expression",
+    ]
+    for name in order:
+        needed = {"attach", "get_did", "rule_transfers", "rule_in_place", "list_replicas"}
+        if name in wanted or (name in ("register", "attach") and wanted & needed):
+            workload.run(name, getattr(workload, name))
+    if args.save:
+        args.save.write_text(json.dumps({
+            "server": args.server, "n": args.n, "rses": args.rses,
+            "steps": {name: step.summary() for name, step in workload.results.items()},
+        }, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
