@@ -180,6 +180,7 @@ def test_bootstrap_never_resets_root_password(session: Session, root: str) -> No
     assert identity.verify_password(ROOT_PASSWORD, identity.userpass_hash(session, "root"))
     validate_token(session, token)
     bootstrap(session, "root", "another-password", "21.T99999", reset_password=True)
+    session.commit()  # as datamgmt-admin does; the commit also tells every worker's token cache
     assert identity.verify_password("another-password", identity.userpass_hash(session, "root"))
     with pytest.raises(CannotAuthenticate):
         validate_token(session, token)
