@@ -46,6 +46,8 @@ ADMIN_ACTIONS = frozenset(
         "list_requests", "cancel_request",
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
+        "list_requests_history", "get_request_history_by_did", "get_request_metrics",
+        "list_transfer_limits", "set_transfer_limit", "delete_transfer_limit",
     }
 )  # fmt: skip
 
