@@ -47,7 +47,7 @@ ADMIN_ACTIONS = frozenset(
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
         "list_requests_history", "get_request_history_by_did", "get_request_metrics",
-        "list_transfer_limits", "set_transfer_limit", "delete_transfer_limit",
+        "list_transfer_limits", "set_transfer_limit", "delete_transfer_limit", "get_status",
     }
 )  # fmt: skip
 
@@ -130,6 +130,13 @@ def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> b
     return kwargs.get("account") == issuer and not any(_admin_options(rule) for rule in rules)
 
 
+def _owns_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The rule's own account may read why its transfers failed."""
+    rule_id = kwargs.get("rule_id")
+    row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
+    return row is not None and row.account == issuer
+
+
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
     **dict.fromkeys(REPLICA_ACTIONS, _writes_own_replicas),
@@ -139,6 +146,7 @@ CHECKS: dict[str, Check] = {
     "update_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
+    "list_rule_transfers": _owns_rule,
 }
 
 

@@ -21,6 +21,7 @@ def blueprints() -> list[Blueprint]:
         rses,
         rules,
         scopes,
+        status,
         subscriptions,
     )
 
@@ -41,4 +42,5 @@ def blueprints() -> list[Blueprint]:
         requests.bp,
         publishing.bp,
         subscriptions.bp,
+        status.bp,
     ]

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.openapi import doc
-from datamgmt.api.params import json_object, key
+from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import json_response, stream, stream_items
 from datamgmt.core import request as transfers
 from datamgmt.core import request_history as history
@@ -157,3 +157,38 @@ def request_by_did(scope: str, name: str, rse: str) -> Response:
     with unit_of_work(read_only=True) as session:
         authorize(session, "list_requests")
         return json_response(transfers.request_by_did(session, scope, name, rses.get_rse_id(session, rse)))
+
+
+# --- datamgmt's operator views (not in Rucio): what `rule show` and `transfers list` print -----
+@bp.get("/history")
+@doc("Newest transfer attempts, optionally of one rule, to or from one RSE, or failed only (datamgmt)",
+     query={"rule_id": {"type": "string"}, "rse": {"type": "string"}, "failed": {"type": "boolean"},
+            "limit": {"type": "integer"}})
+def list_attempts() -> Response:
+    rule_id, rse = request.args.get("rule_id"), request.args.get("rse")
+    failed, limit = query_bool("failed"), min(_non_negative("limit", 100), 10_000)
+    with unit_of_work(read_only=True) as session:
+        if rule_id:
+            authorize(session, "list_rule_transfers", rule_id=rule_id)
+        else:
+            authorize(session, "list_requests_history")
+        rse_id = rses.get_rse_id(session, rse) if rse else None
+        rows = history.list_attempts(session, rule_id=rule_id, rse_id=rse_id, failed=failed, limit=limit)
+    return stream_items(rows)
+
+
+@bp.get("/locks")
+@doc("Per lock of a rule: transfer attempts, last error, live request state and next retry (datamgmt)",
+     query={"rule_id": {"type": "string"}})
+def lock_transfers() -> Response:
+    rule_id = request.args.get("rule_id")
+    if not rule_id:
+        raise InputValidationError("rule_id is missing")
+    with unit_of_work(read_only=True) as session:
+        authorize(session, "list_rule_transfers", rule_id=rule_id)
+        summary = history.lock_transfers(session, rule_id)
+        names = rses.rse_names_by_id(session, sorted({rse_id for _, _, rse_id in summary}))
+    return stream_items(
+        {"scope": scope, "name": name, "rse": names.get(rse_id, rse_id), **entry}
+        for (scope, name, rse_id), entry in sorted(summary.items())
+    )

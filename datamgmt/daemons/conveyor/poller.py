@@ -34,6 +34,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
+from datamgmt.daemons.conveyor.failures import log_failures
 from datamgmt.exceptions import TransferToolError
 from datamgmt.transfertool.base import TransferState, TransferStatus
 
@@ -119,7 +120,8 @@ class Poller(Daemon):
             for s in mine
             if s.request_id and s.state is not TransferState.DONE
         }
-        requests_failed(session, {**overdue, **failures}, self.max_retries)
+        reasons = {**overdue, **failures}
+        log_failures(self.log, session, reasons, requests_failed(session, reasons, self.max_retries))
         changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
