@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from datamgmt.cli.context import AppContext, Group, pass_app
+from datamgmt.cli.context import AppContext, Command, Group, pass_app
 from datamgmt.cli.output import Column
 
 TRANSFER_COLUMNS = (Column("created_at", "when"), Column("did", "DID"), Column("source_rse", "from"),
@@ -24,7 +24,7 @@ RSE_COLUMNS = (Column("rse", "RSE"), Column("catalogue", "catalogue", kind="size
                Column("MinFreeSpace", "MinFreeSpace", kind="size"), Column("warning"))
 
 
-@click.command("status")
+@click.command("status", cls=Command)
 @pass_app
 def status_command(app: AppContext) -> None:
     """Daemons alive and their last activity, queue depths, rules by state, stuck rules with their
