@@ -48,6 +48,9 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 @click.option("--embedded", is_flag=True, help="also supervise the daemons in this process tree")
 def main(host: str | None, port: int | None, workers: int | None, embedded: bool) -> None:
     """Serve the REST API."""
+    from datamgmt.daemons import logs
+
+    logs.configure()  # the app's own records in the daemons' format; gunicorn keeps its access log
     config = get_config()
     overrides: dict[str, Any] = {
         "bind": f"{host or config.get('api', 'host')}:{port or config.get_int('api', 'port')}",
