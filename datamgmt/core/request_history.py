@@ -281,18 +281,19 @@ def failures_since(session: Session, since: datetime) -> int:
     ) or 0
 
 
-def failure_details(session: Session, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """What a log line about a failed request names: its DID, rule, and RSE names (one query per chunk)."""
-    details: dict[str, dict[str, Any]] = {}
+def request_endpoints(session: Session, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What logs and metrics name about requests: DID, rule, destination and source RSE names and
+    bytes (one query per chunk)."""
     rows: list[Any] = []
     for part in chunks(list(request_ids)):
         rows += session.execute(
             select(Request.id, Request.scope, Request.name, Request.rule_id, Request.dest_rse_id,
-                   Request.source_rse_id).where(Request.id.in_(part))
+                   Request.source_rse_id, Request.bytes).where(Request.id.in_(part))
         ).all()  # fmt: skip
     names = _names(session, {row.dest_rse_id for row in rows} | {row.source_rse_id for row in rows})
-    for row in rows:
-        details[row.id] = {"did": f"{row.scope}:{row.name}", "rule": row.rule_id,
-                           "rse": names.get(row.dest_rse_id, row.dest_rse_id),
-                           "source_rse": names.get(row.source_rse_id or "")}  # fmt: skip
-    return details
+    return {
+        row.id: {"did": f"{row.scope}:{row.name}", "rule": row.rule_id,
+                 "rse": names.get(row.dest_rse_id, row.dest_rse_id),
+                 "source_rse": names.get(row.source_rse_id or ""), "bytes": row.bytes}
+        for row in rows
+    }  # fmt: skip

@@ -26,7 +26,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.core.request import requests_failed
 from datamgmt.core.rse import rse_names_by_id
 from datamgmt.daemons.common import Daemon
-from datamgmt.daemons.conveyor.failures import log_failures
+from datamgmt.daemons.conveyor.outcomes import report_outcomes
 
 
 class Finisher(Daemon):
@@ -64,7 +64,7 @@ class Finisher(Daemon):
         mine = [r for r in requests if r.id in held]
         self._warn_lost(session, [r for r in mine if r.state is RequestState.LOST])
         reasons = {r.id: r.err_msg or r.state.name for r in mine}
-        log_failures(self.log, session, reasons, requests_failed(session, reasons, self.max_retries))
+        report_outcomes(self.log, session, [], reasons, requests_failed(session, reasons, self.max_retries))
         claim.release(session, Request, self.worker_id, [(r.id,) for r in mine])
         for _ in mine:
             self.record_item(True)

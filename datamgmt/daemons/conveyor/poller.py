@@ -34,7 +34,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
-from datamgmt.daemons.conveyor.failures import log_failures
+from datamgmt.daemons.conveyor.outcomes import report_outcomes
 from datamgmt.exceptions import TransferToolError
 from datamgmt.transfertool.base import TransferState, TransferStatus
 
@@ -113,7 +113,7 @@ class Poller(Daemon):
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
         }
         mine = [s for s in finished if s.request_id in held]
-        requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
+        done = requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
         overdue = {rid: reason for rid, reason in stale.items() if rid in held}
         failures = {
             s.request_id: s.reason or "transfer failed"
@@ -121,7 +121,7 @@ class Poller(Daemon):
             if s.request_id and s.state is not TransferState.DONE
         }
         reasons = {**overdue, **failures}
-        log_failures(self.log, session, reasons, requests_failed(session, reasons, self.max_retries))
+        report_outcomes(self.log, session, done, reasons, requests_failed(session, reasons, self.max_retries))
         changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
