@@ -10,6 +10,7 @@ import click
 
 from datamgmt.cli.admin_ops import status_command, transfers_group
 from datamgmt.cli.admin_rses import rse_group
+from datamgmt.cli.admin_subscriptions import subscription_group
 from datamgmt.cli.context import AppContext, Group, make_root, pass_app
 from datamgmt.cli.output import Column, parse_size
 
@@ -23,6 +24,7 @@ cli = make_root("datamgmt-admin", "Administer a datamgmt service: accounts, RSEs
 cli.add_command(rse_group)
 cli.add_command(status_command)
 cli.add_command(transfers_group)
+cli.add_command(subscription_group)
 
 
 @cli.group("account", cls=Group)

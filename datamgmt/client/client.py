@@ -11,10 +11,11 @@ from datamgmt.client.pids import PIDClient
 from datamgmt.client.replicas import ReplicaClient
 from datamgmt.client.rses import RSEClient
 from datamgmt.client.rules import RuleClient
+from datamgmt.client.subscriptions import SubscriptionClient
 
 
 class Client(AccountClient, RSEClient, DIDClient, ReplicaClient, RuleClient, MetadataClient, PIDClient,
-             OperationsClient):
+             OperationsClient, SubscriptionClient):
     """``Client()`` reads the ``[client]`` configuration; pass a :class:`ClientConfig` to skip it."""
 
     def __init__(self, config: ClientConfig | None = None, script: str = "datamgmt") -> None:

@@ -91,3 +91,24 @@ def test_status(live: Live, db: str, two_rses: tuple[str, str], tmp_path: Path) 
     with pytest.raises(Exception) as refused:
         user.status()
     assert getattr(refused.value, "error_class", "") == "AccessDenied"
+
+
+def test_subscription_add_list_update(live: Live, two_rses: tuple[str, str]) -> None:
+    _, site_b = two_rses
+    rules = json.dumps([{"copies": 1, "rse_expression": site_b, "activity": "User Subscriptions"}])
+    added = live.admin("subscription", "add", "raw-to-b", "--filter", '{"scope": ["user.root"]}', "--rules", rules,
+                       "--comment", "every new file of user.root on SITE-B", "--json")
+    assert added.exit_code == 0, added.output
+    subscription_id = json.loads(added.stdout)["id"]
+    (listed,) = [json.loads(line) for line in live.admin("subscription", "list", "--json").stdout.splitlines()]
+    assert (listed["id"], listed["name"], listed["state"]) == (subscription_id, "raw-to-b", "ACTIVE")
+    assert json.loads(listed["filter"]) == {"scope": ["user.root"]}
+
+    updated = live.admin("subscription", "update", "raw-to-b", "--state", "inactive", "--comment", "paused")
+    assert updated.exit_code == 0, updated.output
+    (after,) = [json.loads(line) for line in
+                live.admin("subscription", "list", "--name", "raw-to-b", "--json").stdout.splitlines()]
+    assert (after["state"], after["comments"]) == ("INACTIVE", "paused")
+    bad = live.admin("subscription", "add", "broken", "--filter", "[1]", "--rules", rules)
+    assert bad.exit_code == 2 and "JSON object" in bad.output
+    assert live.admin("subscription", "update", "raw-to-b").exit_code == 2
