@@ -17,6 +17,7 @@ from rich.text import Text
 
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
+from datamgmt.exceptions import AccessDenied
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
                 Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
@@ -140,7 +141,10 @@ def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
     """Everything about one rule, and why its unsettled locks are not OK yet: per lock the
     transfer attempts, the last error and the next retry."""
     rule = app.client.get_rule(rule_id)
-    pending = [lock for lock in app.client.lock_transfers(rule_id) if lock.get("request_state") != "DONE"]
+    try:
+        pending = [lock for lock in app.client.lock_transfers(rule_id) if lock.get("request_state") != "DONE"]
+    except AccessDenied:  # another account's rule: its transfers are for its owner and admins
+        pending = []
     if app.output.json:
         app.output.record({**rule, "locks": pending})
         return
@@ -241,7 +245,10 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
 def _explain_stuck(app: AppContext, rule: dict[str, Any]) -> None:
     """Why a watched rule ended STUCK: its error and its locks' last transfer errors, on stderr."""
     click.echo(f"rule {rule.get('id')} is STUCK: {rule.get('error') or 'no error recorded'}", err=True)
-    failed = [lock for lock in app.client.lock_transfers(rule["id"]) if lock.get("last_error")]
+    try:
+        failed = [lock for lock in app.client.lock_transfers(rule["id"]) if lock.get("last_error")]
+    except AccessDenied:
+        return
     for lock in failed[:SHOWN_LOCKS]:
         click.echo(f"  {lock['scope']}:{lock['name']} on {lock['rse']} after {lock['attempts']} attempts: "
                    f"{lock['last_error']}", err=True)

@@ -91,6 +91,10 @@ def test_broken_storage_is_named_everywhere(live: Live, db: str, broken, caplog)
     assert all("Not a directory" in a["err_msg"] and a["external_id"] for a in attempts)
     assert live.admin("transfers", "list", "--failed", "--rse", "GOOD", "--rule", "0" * 32, "--json").stdout == ""
 
+    status = json.loads(live.admin("status", "--json").stdout)
+    assert status["stuck_rules"]["count"] == 1 and "Not a directory" in status["stuck_rules"]["oldest"][0]["error"]
+    assert status["transfer_failures_last_hour"] == 2
+
     watched = live.user("rule", "watch", rule_id, "--timeout", "5")
     assert watched.exit_code == 1 and "Not a directory" in watched.stderr
 

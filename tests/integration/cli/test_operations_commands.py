@@ -112,3 +112,20 @@ def test_subscription_add_list_update(live: Live, two_rses: tuple[str, str]) -> 
     bad = live.admin("subscription", "add", "broken", "--filter", "[1]", "--rules", rules)
     assert bad.exit_code == 2 and "JSON object" in bad.output
     assert live.admin("subscription", "update", "raw-to-b").exit_code == 2
+
+
+def test_rule_show_of_another_accounts_rule(live: Live, two_rses: tuple[str, str], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules are readable by every account; their transfer details only by the owner and admins."""
+    site_a, site_b = two_rses
+    did = _upload(live, tmp_path, "f1", site_a)
+    (rule_id,) = json.loads(live.user("rule", "add", did, "--rses", site_b, "--json").stdout)["rule_ids"]
+    assert live.admin("account", "add", "jdoe").exit_code == 0
+    live.client.add_identity("jdoe", "jdoe", "USERPASS", password="secret-password")
+    for option, value in {"ACCOUNT": "jdoe", "USERNAME": "jdoe", "PASSWORD": "secret-password",
+                          "TOKEN_FILE": str(tmp_path / "jdoe-token")}.items():
+        monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
+    shown = live.user("rule", "show", rule_id, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["id"] == rule_id and json.loads(shown.stdout)["locks"] == []
+    assert live.admin("transfers", "list").exit_code == 1  # admins only
