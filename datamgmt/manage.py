@@ -74,23 +74,12 @@ def check_command(ctx: click.Context, storage: bool, as_json: bool, db_url: str 
     ctx.exit(0 if report.ok else 1)
 
 
-@click.command("config-template")
-def config_template_command() -> None:
-    """Print the configuration template (every option, its default and what it does); it ships
-    with the package, so `datamgmt-admin config-template > /etc/datamgmt/datamgmt.cfg` works
-    on an installed wheel."""
-    from importlib.resources import files
-
-    click.echo(files("datamgmt").joinpath("datamgmt.cfg.template").read_text(encoding="utf-8"), nl=False)
-
-
 def build_cli() -> click.Group:
     from datamgmt.cli.admin import cli as admin_cli
 
     admin_cli.add_command(db_group)
     admin_cli.add_command(bootstrap_command)
     admin_cli.add_command(check_command)
-    admin_cli.add_command(config_template_command)
     return admin_cli
 
 

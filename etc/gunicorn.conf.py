@@ -1,7 +1,31 @@
-"""gunicorn settings of a source checkout (also ``gunicorn -c etc/gunicorn.conf.py``).
+"""gunicorn settings for ``datamgmt-server`` (override any of them with GUNICORN_CMD_ARGS).
 
-The defaults live in ``datamgmt/api/gunicorn_conf.py`` so that an installed wheel carries them;
-``datamgmt-server`` reads this file when it exists, so local overrides go below the import.
+Threads serve concurrent streams inside a worker; several workers use several cores.
+datamgmt-server sets PROMETHEUS_MULTIPROC_DIR (a fresh directory) unless given one, so /metrics
+aggregates every worker; child_exit drops a dead worker's live gauges.
 """
 
-from datamgmt.api.gunicorn_conf import *  # noqa: F403
+import os
+
+from datamgmt.config import get_config
+
+_config = get_config()
+
+bind = f"{_config.get('api', 'host')}:{_config.get_int('api', 'port')}"
+workers = _config.get_int("api", "workers")
+worker_class = "gthread"
+threads = 8
+# Long listings stream for as long as the client reads; never kill a worker mid-stream.
+timeout = 0
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,6 +1,4 @@
-"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py`` in a
-checkout, else by the packaged defaults (:mod:`datamgmt.api.gunicorn_conf`), so an installed
-wheel serves with the same settings.
+"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``.
 
 With ``--embedded`` the same process tree also runs the daemons: a supervisor thread in the
 gunicorn master keeps one daemon child alive (see :mod:`datamgmt.embedded`), and ``/health``
@@ -28,13 +26,6 @@ GUNICORN_CONF = PROJECT_ROOT / "etc" / "gunicorn.conf.py"
 log = logging.getLogger(__name__)
 
 
-def gunicorn_settings() -> dict[str, Any]:
-    """The checkout's ``etc/gunicorn.conf.py`` when there is one, else the packaged defaults."""
-    if GUNICORN_CONF.is_file():
-        return runpy.run_path(str(GUNICORN_CONF))
-    return runpy.run_module("datamgmt.api.gunicorn_conf")
-
-
 class GunicornServer(BaseApplication):  # type: ignore[misc]
     """gunicorn with our config file, command-line overrides, and the app built in each worker."""
 
@@ -43,7 +34,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        settings = gunicorn_settings()
+        settings = runpy.run_path(str(GUNICORN_CONF)) if GUNICORN_CONF.is_file() else {}
         for name, value in {**settings, **self.overrides}.items():
             if name in self.cfg.settings and value is not None:
                 self.cfg.set(name, value)

@@ -93,21 +93,3 @@ def test_compose_runs_real_daemons_against_postgresql() -> None:
         assert spec["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
     containerfile = (ROOT / "Containerfile").read_text()
     assert "python3-gfal2" in containerfile and 'CMD ["datamgmt-server"]' in containerfile
-
-
-def test_installed_package_carries_gunicorn_settings_and_config_template(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside a checkout (no etc/) the server still gets its gunicorn settings and the admin CLI
-    the configuration template, both from the package."""
-    from click.testing import CliRunner
-
-    from datamgmt.api import server
-    from datamgmt.manage import build_cli
-
-    monkeypatch.setattr(server, "GUNICORN_CONF", Path("/nonexistent/etc/gunicorn.conf.py"))
-    settings = server.gunicorn_settings()
-    assert (settings["worker_class"], settings["timeout"], callable(settings["child_exit"])) == ("gthread", 0, True)
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '"datamgmt" = ["datamgmt.cfg.template"]' in pyproject
-    printed = CliRunner().invoke(build_cli(), ["config-template"])
-    assert printed.exit_code == 0 and printed.output == (ROOT / "etc" / "datamgmt.cfg.template").read_text()
-    assert "[conveyor]" in printed.output and "fts_token_file" in printed.output
