@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := python3-gfal2 gfal2 gfal2-plugin-file gfal2-plugin-http gfal2-plugin-xrootd \
 	gfal2-plugin-mock xrootd-server xrootd-client swig libssl-dev prometheus
 ROOT_USERNAME ?= root
-ROOT_PASSWORD ?= datamgmt-root
+# Empty: on first start a random root password goes to ROOT_PASSWORD_FILE (mode 0600), printed once.
+ROOT_PASSWORD ?=
+ROOT_PASSWORD_FILE ?= var/root-password
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint system-deps venv clean bench faults
+.PHONY: run test lint system-deps venv clean bench faults security
 
 ## Debian packages: gfal2 and its Python bindings, XRootD, and swig/openssl to build M2Crypto (fts3 client).
 system-deps:
@@ -38,7 +40,8 @@ venv: system-deps $(STAMP)
 run: venv
 	mkdir -p var
 	$(BIN)/datamgmt-admin db upgrade
-	$(BIN)/datamgmt-admin bootstrap --username $(ROOT_USERNAME) --password $(ROOT_PASSWORD)
+	$(BIN)/datamgmt-admin bootstrap --username $(ROOT_USERNAME) \
+		$(if $(ROOT_PASSWORD),--password '$(ROOT_PASSWORD)',--password-file '$(ROOT_PASSWORD_FILE)')
 	$(BIN)/datamgmt-server --host $(HOST) --port $(PORT) --embedded
 
 lint: venv
@@ -51,6 +54,10 @@ test: lint
 	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
 		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
 		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q; fi
+
+## The security tests alone (tests/security; `make test` runs them too).
+security: venv
+	$(BIN)/pytest -q tests/security
 
 ## Every benchmark at CI sizes; drop --quick by running one directly (python bench/NAME.py).
 bench: venv

@@ -4,7 +4,7 @@
 under ``[storage] root`` on first start and supervises one child process that runs the
 daemons as threads: the judge, the conveyor with the local transfer tool (which must
 live in one process, because the submitter and the poller share its in-memory jobs),
-the reaper, the undertaker, abacus and the transmogrifier.  hermes needs a broker and is left to
+the reaper, the undertaker, abacus, the transmogrifier and the necromancer.  hermes needs a broker and is left to
 deployments that configure one.  If the child dies, it is restarted with a capped exponential
 back-off (:class:`DaemonSupervisor`), and ``GET /health`` reports the daemons' heartbeats.
 Ctrl-C or SIGTERM stops the API, then asks the daemons to finish their current batch, then exits.
@@ -38,6 +38,7 @@ EMBEDDED_DAEMONS = (
     "undertaker",
     "abacus",
     "transmogrifier",
+    "necromancer",
 )
 LOCAL_RSES = ("LOCAL-A", "LOCAL-B")
 STOP_GRACE_SECONDS = 30
@@ -78,16 +79,12 @@ def ensure_local_rses(storage_root: Path) -> None:
 def run_daemons(stop: threading.Event) -> None:
     """Run one worker of each embedded daemon as a thread until ``stop`` is set."""
     from datamgmt.daemons.common import new_worker_id, work
-    from datamgmt.daemons.launcher import NotBuiltYet, load
+    from datamgmt.daemons.launcher import load
 
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
     threads = []
     for index, name in enumerate(EMBEDDED_DAEMONS):
-        try:
-            daemon_cls = load(name)
-        except NotBuiltYet:
-            log.warning("daemon %s is not built in this release; the embedded service runs without it", name)
-            continue
+        daemon_cls = load(name)
         worker = daemon_cls(new_worker_id(index))
         thread = threading.Thread(
             target=work,

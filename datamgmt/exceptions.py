@@ -211,7 +211,7 @@ class SubscriptionDuplicate(Duplicate):
 
 
 class InvalidRSEExpression(DatamgmtError):
-    # Rucio answers 409 here, not 400 (rucio_rest.md §1.4).
+    # Rucio answers 409 here, not 400 (docs/rucio-compatibility.md).
     status = 409
     default_message = "Provided RSE expression is considered invalid"
 
@@ -237,8 +237,13 @@ class RSEOverQuota(DatamgmtError):
 
 
 class ReplicaIsLocked(DatamgmtError):
-    status = 409
+    status = 423  # Rucio's POST /replicas/tombstone answers 423 Locked
     default_message = "Replica is locked"
+
+
+class StagingAreaRuleRequiresLifetime(DatamgmtError):
+    status = 409
+    default_message = "A rule on a staging area RSE needs a lifetime"
 
 
 class RuleLocked(UnsupportedOperation):
@@ -339,3 +344,70 @@ class MissingParameter(InputValidationError):
     # Rucio answers a missing body key with a bare ``KeyError``.
     rucio_name = "KeyError"
     default_message = "A required parameter is missing"
+
+
+# --- 429: login lockout (appended for issue 21) ---------------------------------------------
+class TooManyLoginAttempts(DatamgmtError):
+    """Too many failed logins from this source or for this identity; ``Retry-After`` says when to retry."""
+
+    status = 429
+    default_message = "Too many failed logins; retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed logins; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
+# --- run-time config, lifetime exceptions, metadata conventions (issue 16) ------------------
+class ConfigNotFound(NotFound):
+    default_message = "The configuration value was not found"
+
+
+class LifetimeExceptionNotFound(NotFound):
+    default_message = "Exception does not exist"
+
+
+class LifetimeExceptionDuplicate(Duplicate):
+    default_message = "An exception already exists"
+
+
+class UnsupportedKeyType(InputValidationError):
+    default_message = "The key type is not supported"
+
+
+class UnsupportedValueType(InputValidationError):
+    default_message = "The value type is not supported"
+
+
+# --- opendata (issue 16) ----------------------------------------------------------------------
+class OpenDataError(InputValidationError):
+    default_message = "Error in the opendata request"
+
+
+class OpenDataInvalidStateUpdate(OpenDataError):
+    default_message = "The opendata state cannot change that way"
+
+
+class OpenDataInvalidState(OpenDataError):
+    default_message = "The opendata entry is not in a state that allows this"
+
+
+class OpenDataDataIdentifierNotFound(NotFound):
+    default_message = "The DID is not an opendata entry"
+
+
+class OpenDataDataIdentifierAlreadyExists(Duplicate):
+    default_message = "The DID is already an opendata entry"
+
+
+class ResourceTemporaryUnavailable(ServiceUnavailable):
+    """The RSE is closed for this operation (Rucio's answer when deleting on an RSE closed for deletion)."""
+
+    default_message = "The resource is temporarily unavailable"
+
+
+class RuleReplaceFailed(DatamgmtError):
+    """A rule could not be replaced by a smaller one (Rucio's ``POST /rules/<id>/reduce``)."""
+
+    status = 409
+    default_message = "The replace operation for the rule failed"

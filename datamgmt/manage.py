@@ -7,7 +7,10 @@ only.  A client-only install therefore never loads the server's dependencies.
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
+from pathlib import Path
 
 import click
 
@@ -39,16 +42,40 @@ def db_downgrade(revision: str) -> None:
 
 @click.command("bootstrap")
 @click.option("--username", required=True, help="userpass identity of the root account")
-@click.option("--password", required=True, help="its password (at least 8 characters)")
-def bootstrap_command(username: str, password: str) -> None:
-    """Create the root account (SERVICE, admin) and the default PID service; idempotent."""
+@click.option("--password", help="its password (at least 8 characters)")
+@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="read the password from this file; if it does not exist, generate a random password, "
+                   "write it there (mode 0600) and print it once")
+@click.option("--reset-password", is_flag=True, help="set the password even if root already has one")
+def bootstrap_command(username: str, password: str | None, password_file: Path | None, reset_password: bool) -> None:
+    """Create the root account (SERVICE, admin) and the default PID service; idempotent.
+
+    An existing root password is never changed without --reset-password.
+    """
     from datamgmt.config import get_config
     from datamgmt.core.bootstrap import bootstrap
     from datamgmt.core.db.session import transaction
 
+    if (password is None) == (password_file is None):
+        raise click.UsageError("give exactly one of --password and --password-file")
+    generated = password_file is not None and not password_file.exists()
+    if password_file is not None:
+        password = secrets.token_urlsafe(18) if generated else password_file.read_text().strip()
     with transaction() as session:
-        bootstrap(session, username, password, get_config().get("pid", "local_prefix"))
-    click.echo(f"root account ready with identity {username}")
+        changed = bootstrap(session, username, password or "", get_config().get("pid", "local_prefix"), reset_password)
+    if not changed:
+        click.echo(f"root account ready with identity {username}; its existing password was left unchanged "
+                   "(--reset-password sets a new one)")
+        return
+    if generated and password_file is not None:
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{password}\n")
+        click.echo(f"root account ready with identity {username} and the generated password {password}")
+        click.echo(f"(shown only this once; it is kept in {password_file}, readable by you alone)")
+    else:
+        click.echo(f"root account ready with identity {username}")
 
 
 @click.command("check")

@@ -15,8 +15,11 @@ bind = f"{_config.get('api', 'host')}:{_config.get_int('api', 'port')}"
 workers = _config.get_int("api", "workers")
 worker_class = "gthread"
 threads = 8
-# Long listings stream for as long as the client reads; never kill a worker mid-stream.
-timeout = 0
+# A worker that stops answering the master for this long is killed and replaced (a finite bound,
+# never 0). gthread workers answer from their main loop, so a listing streamed for longer to a
+# reader who keeps reading is not cut; slow readers are bounded by [api] max_streams instead,
+# and an idle keep-alive connection is closed after `keepalive` seconds.
+timeout = 120
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"

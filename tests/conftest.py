@@ -25,6 +25,11 @@ from datamgmt.core.db.session import dispose_engines, get_engine, session_factor
 from tests.servers.endpoints import fail_fast_on_closed_ports
 
 fail_fast_on_closed_ports()
+# Every API test bootstraps root with a password: at the production scrypt cost (2**17,
+# ~0.5 s here) that alone would take minutes.  tests/security checks the production default.
+os.environ.setdefault("DATAMGMT_AUTH_SCRYPT_N", "16384")
+# Publishing needs [api] base_url (never the Host header); the Flask test client's host.
+os.environ.setdefault("DATAMGMT_API_BASE_URL", "http://localhost")
 
 ROOT_PASSWORD = "root-secret-pw"
 

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask
 from datamgmt.api import auth
 from datamgmt.api.context import CatalogueFlask
 from datamgmt.api.errors import register_error_handlers
+from datamgmt.api.headers import install_security_headers
 from datamgmt.api.metrics import install_metrics
 from datamgmt.api.openapi import install_openapi
 from datamgmt.api.v1 import blueprints
@@ -31,8 +32,12 @@ def create_app(config: Config | None = None, database_url: str | None = None) ->
         DATABASE_URL=database_url or config.get("database", "url"),
         STREAM_BATCH=max(1, config.get_int("api", "stream_batch")),
         TOKEN_LIFETIME=config.get_int("auth", "token_lifetime"),
+        MAX_CONTENT_LENGTH=config.get_int("api", "max_body_bytes"),  # larger bodies: 413
+        METRICS_PUBLIC=config.get_bool("api", "metrics_public"),
+        MAX_STREAMS=max(1, config.get_int("api", "max_streams")),
     )
     register_error_handlers(app)
+    install_security_headers(app)
     auth.configure(app, config)
     install_metrics(app)
     for blueprint in blueprints():

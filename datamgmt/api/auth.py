@@ -1,8 +1,9 @@
 """Who is calling: session tokens, OIDC bearer JWTs and X.509 DNs from a trusted proxy.
 
-Every endpoint not marked :func:`public` needs an identity.  A missing token is
-Rucio's 400 ``ValueError``; an unknown or expired one is 401 ``CannotAuthenticate``,
-which makes the stock client log in again and retry.
+Every endpoint not marked :func:`public` needs an identity, checked before the view
+looks anything up.  A missing, unknown or expired token is 401 ``CannotAuthenticate``
+(Rucio answers a missing token with 400 ``ValueError``; a 401 tells a probe nothing
+about which objects exist and makes the stock client log in again and retry).
 """
 
 from __future__ import annotations
@@ -11,57 +12,34 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import jwt
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import unit_of_work
+from datamgmt.api.oidc import OIDCVerifier
 from datamgmt.config import Config
 from datamgmt.core.account import list_accounts, touch_status
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.identity import account_has_identity
+from datamgmt.core.throttle import Limit
 from datamgmt.core.token import validate_token
-from datamgmt.core.validation import shown
-from datamgmt.exceptions import CannotAuthenticate, MalformedRequest
+from datamgmt.core.validation import account_shown
+from datamgmt.exceptions import CannotAuthenticate
 
 View = TypeVar("View", bound=Callable[..., Any])
 _OIDC_KEY = "datamgmt.oidc"
 _X509_KEY = "datamgmt.x509_header"
-#: Signature algorithms accepted from an identity provider (never "none" or HMAC).
-JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+_X509_PROXIES_KEY = "datamgmt.x509_proxies"
+#: Methods a browser may send cross-site that change nothing here.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: ``app.extensions`` key of the login lockout's (per source, per identity) :class:`Limit` pair.
+LOGIN_LIMITS_KEY = "datamgmt.login_limits"
 
 
 def public(view: View) -> View:
     """Mark an endpoint that needs no identity (ping, login, metrics, the OpenAPI document)."""
     view.public = True  # type: ignore[attr-defined]
     return view
-
-
-class OIDCVerifier:
-    """Checks bearer JWTs against one issuer's published keys (JWKS), cached."""
-
-    def __init__(self, issuer: str, jwks_url: str, audience: str | None) -> None:
-        self.issuer = issuer
-        self.audience = audience or None
-        self._keys = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=10)
-
-    def identity(self, token: str) -> str:
-        """The ``sub@iss`` identity of a valid token, or CannotAuthenticate."""
-        try:
-            key = self._keys.get_signing_key_from_jwt(token)
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=JWT_ALGORITHMS,
-                issuer=self.issuer,
-                audience=self.audience,
-                options={"require": ["exp", "iss", "sub"], "verify_aud": self.audience is not None},
-            )
-        except jwt.PyJWKClientError as exc:
-            raise CannotAuthenticate(f"Cannot authenticate: the issuer's keys are unavailable ({exc})") from exc
-        except jwt.InvalidTokenError as exc:
-            raise CannotAuthenticate(f"Cannot authenticate with given credentials: {exc}") from exc
-        return f"{claims['sub']}@{claims['iss']}"
 
 
 def configure(app: Flask, config: Config) -> None:
@@ -71,22 +49,32 @@ def configure(app: Flask, config: Config) -> None:
     if issuer and jwks_url:
         app.extensions[_OIDC_KEY] = OIDCVerifier(issuer, jwks_url, config.get("auth", "oidc_audience"))
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
+    app.extensions[_X509_PROXIES_KEY] = frozenset(
+        address.strip() for address in config.get("auth", "x509_proxies").split(",") if address.strip()
+    )
+    window, lockout = config.get_int("auth", "login_window"), config.get_int("auth", "login_lockout")
+    app.extensions[LOGIN_LIMITS_KEY] = (
+        Limit(config.get_int("auth", "login_source_max_failures"), window, lockout),
+        Limit(config.get_int("auth", "login_max_failures"), window, lockout),
+    )
     app.before_request(_authenticate)
 
 
 def x509_dn() -> str | None:
-    """The client DN forwarded by the trusted proxy, when a header is configured."""
+    """The client DN forwarded by a trusted proxy: only when a header is configured and the
+    request comes from one of ``[auth] x509_proxies`` (anyone else could set the header)."""
     header = current_app.extensions.get(_X509_KEY)
-    return request.headers.get(header) or None if header else None
+    if not header or request.remote_addr not in current_app.extensions.get(_X509_PROXIES_KEY, ()):
+        return None
+    return request.headers.get(header) or None
 
 
-def account_for_identity(session: Session, identity: str, kind: IdentityType) -> str:
-    """The account an identity acts as: ``X-Rucio-Account`` if mapped, else its only account."""
-    wanted = request.headers.get("X-Rucio-Account")
+def account_for_identity(session: Session, identity: str, kind: IdentityType, wanted: str | None) -> str:
+    """The account an identity acts as: ``wanted`` (``X-Rucio-Account``) if mapped, else its only account."""
     if wanted:
         if account_has_identity(session, wanted, identity, kind):
             return wanted
-        raise CannotAuthenticate(f"Cannot authenticate to account {shown(wanted)} with given credentials")
+        raise CannotAuthenticate(f"Cannot authenticate to account {account_shown(wanted)} with given credentials")
     accounts = [
         info.account
         for info in list_accounts(session, identity=identity)
@@ -107,7 +95,7 @@ def _looks_like_jwt(token: str) -> bool:
 
 
 def _identity_account(session: Session, identity: str, kind: IdentityType) -> str:
-    account = account_for_identity(session, identity, kind)
+    account = account_for_identity(session, identity, kind, request.headers.get("X-Rucio-Account"))
     if touch_status(session, account) != AccountStatus.ACTIVE:
         raise CannotAuthenticate(f"Cannot authenticate: account {account} is not active")
     return account
@@ -117,15 +105,21 @@ def current_account() -> str:
     """Authenticate this request from its token, bearer JWT or proxy DN."""
     token = request.headers.get("X-Rucio-Auth-Token") or _bearer()
     verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
+    # A JWT is checked (and the issuer's keys fetched) before any transaction opens.
+    oidc = verifier.identity(token) if token and verifier is not None and _looks_like_jwt(token) else None
+    dn = None if token else x509_dn()
+    if dn and request.method not in _SAFE_METHODS and request.mimetype != "application/json":
+        # Browsers present client certificates on their own: a cross-site form must not act as
+        # the user.  A JSON body cannot be sent cross-site without a CORS preflight, which fails.
+        raise CannotAuthenticate("Cannot authenticate: a state-changing request by client certificate must be JSON")
     with unit_of_work() as session:
-        if token and verifier is not None and _looks_like_jwt(token):
-            return _identity_account(session, verifier.identity(token), IdentityType.OIDC)
+        if oidc is not None:
+            return _identity_account(session, oidc, IdentityType.OIDC)
         if token:
             return validate_token(session, token).account
-        dn = x509_dn()
         if dn:
             return _identity_account(session, dn, IdentityType.X509)
-    raise MalformedRequest("Token must be set.")
+    raise CannotAuthenticate("Cannot authenticate: no token was given (X-Rucio-Auth-Token)")
 
 
 def _authenticate() -> None:

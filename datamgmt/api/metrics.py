@@ -18,6 +18,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from datamgmt.api.auth import public
 from datamgmt.api.catalogue_metrics import CatalogueCollector
+from datamgmt.api.context import authorize, unit_of_work
 
 
 def install_metrics(app: Flask) -> None:
@@ -50,8 +51,12 @@ def install_metrics(app: Flask) -> None:
             latency.labels(request.method, endpoint).observe(time.perf_counter() - g.started)
         return response
 
-    @public
     def metrics() -> Response:
+        if not getattr(metrics, "public", False):
+            with unit_of_work() as session:
+                authorize(session, "read")
         return Response(generate_latest(exposed), content_type=CONTENT_TYPE_LATEST)
 
-    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])
+    # Request counts by route tell an outsider what the service is used for: open only by choice.
+    app.add_url_rule("/metrics", "metrics", public(metrics) if app.config.get("METRICS_PUBLIC") else metrics,
+                     methods=["GET"])  # fmt: skip

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Response, request
 from lxml import etree
 
+from datamgmt.config import get_config
+from datamgmt.exceptions import ServiceUnavailable
 from datamgmt.publishing.oai import (
     GRANULARITY,
     METADATA_FORMATS,
@@ -403,6 +405,11 @@ def make_oaipmh_blueprint(
             pairs = list(request.form.items(multi=True))
         else:
             pairs = list(request.args.items(multi=True))
-        return Response(engine.respond(pairs, request.base_url), content_type=_CONTENT_TYPE)
+        # The baseURL is the configured one, never built from the request's Host header,
+        # which a client chooses (and a cache could keep for everyone).
+        configured = get_config().get("api", "base_url")
+        if not configured:
+            raise ServiceUnavailable("OAI-PMH needs [api] base_url; the baseURL never comes from the Host header")
+        return Response(engine.respond(pairs, f"{configured.rstrip('/')}/oai_pmh"), content_type=_CONTENT_TYPE)
 
     return blueprint

@@ -97,6 +97,9 @@ def main(host: str | None, port: int | None, workers: int | None, embedded: bool
     ensure_local_rses(Path(config.get("storage", "root")))
     # /health (in the gunicorn workers, which inherit the environment) expects these daemons.
     os.environ.setdefault("DATAMGMT_API_HEALTH_DAEMONS", ",".join(EMBEDDED_DAEMONS))
+    # Published landing pages point at the address served here unless [api] base_url says otherwise.
+    if not config.get("api", "base_url"):
+        os.environ["DATAMGMT_API_BASE_URL"] = f"http://{overrides['bind']}"
     supervisor = DaemonSupervisor()
     supervisor.start()
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import date, datetime
@@ -23,12 +24,13 @@ from flask import Response, current_app, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import unit_of_work
-from datamgmt.exceptions import DatabaseUnavailable, UnsupportedRequestedContentType
+from datamgmt.exceptions import DatabaseUnavailable, ServiceUnavailable, UnsupportedRequestedContentType
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
 JSON_STREAM = "application/x-json-stream"
 _END = object()
+_SLOTS = "datamgmt.stream_slots"
 
 
 def rfc1123(moment: datetime) -> str:
@@ -116,12 +118,14 @@ def stream(
     The first chunk (for JSON lines, the first batch) is computed before the response starts,
     so permission and not-found errors, and a database drop, still become proper error
     responses (a drop is the retriable 503); the transaction stays open while the client reads
-    and closes when the stream ends or is abandoned.  A drop after the first chunk can only cut
+    and closes when the stream ends or is abandoned.  At most ``[api] max_streams`` streams run
+at once in a worker (:func:`_stream_slot`).  A drop after the first chunk can only cut
     the stream short, which the client reports as retriable too; a drop at the final COMMIT,
     with every line sent, changes nothing.
     """
     check_accept(content_type)
     stack = ExitStack()
+    stack.callback(_stream_slot().release)
     try:
         session = stack.enter_context(unit_of_work(read_only=True))
         iterator = iter(produce(session))
@@ -145,6 +149,22 @@ def stream(
         _end_read_only(stack)
 
     return Response(body(), content_type=content_type)
+
+
+def _stream_slot() -> threading.BoundedSemaphore:
+    """Take one of the worker's ``[api] max_streams`` slots, or refuse with 503 + Retry-After.
+
+    A stream keeps its thread and its read transaction until the client has read the last
+    line, so a few slow readers could otherwise hold every thread of the worker.
+    """
+    slots = current_app.extensions.get(_SLOTS)
+    if slots is None:
+        slots = current_app.extensions.setdefault(_SLOTS, threading.BoundedSemaphore(current_app.config["MAX_STREAMS"]))
+    if not slots.acquire(blocking=False):
+        busy = ServiceUnavailable("Too many listings are being streamed; retry shortly")
+        busy.retry_after = 1
+        raise busy
+    return slots
 
 
 def _end_read_only(stack: ExitStack) -> None:

@@ -32,6 +32,8 @@ RULE_STATE_STYLES = {
     "BEING_DELETED": "magenta",
     "TEMPORARY_UNAVAILABLE": "yellow",
     "ACTIVE": "green",
+    "STAGING": "cyan",
+    "ARCHIVING": "blue",
 }
 LOCK_STYLES = (("locks_ok_cnt", "green"), ("locks_replicating_cnt", "yellow"), ("locks_stuck_cnt", "red"))
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")

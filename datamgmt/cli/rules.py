@@ -30,7 +30,9 @@ LOCK_TRANSFER_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("req
 #: Unsettled locks ``rule show`` lists unless asked for all.
 SHOWN_LOCKS = 20
 FINAL_STATES = {"OK": 0, "STUCK": 1}
-LOCK_STATES = ("OK", "REPLICATING", "STUCK")
+LOCK_STATES = ("OK", "REPLICATING", "STAGING", "ARCHIVING", "STUCK")
+#: Phases of a REPLICATING lock's transfer shown as states of their own (tape recall and archiving).
+TAPE_PHASES = ("STAGING", "ARCHIVING")
 RULE_STATES = ("OK", "REPLICATING", "STUCK", "SUSPENDED", "WAITING_APPROVAL", "INJECT")
 
 
@@ -188,10 +190,22 @@ def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: 
 
 
 def locks_by_rse(locks: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Locks per RSE and state; a REPLICATING lock whose transfer is staging from tape or being
+    archived to tape counts under STAGING or ARCHIVING instead, where the time goes on tape."""
     counts: dict[str, Counter[str]] = {}
     for lock in locks:
-        counts.setdefault(lock.get("rse") or lock.get("rse_id", "?"), Counter())[lock.get("state", "?")] += 1
+        state = lock.get("state", "?")
+        if state == "REPLICATING" and lock.get("transfer_state") in TAPE_PHASES:
+            state = lock["transfer_state"]
+        counts.setdefault(lock.get("rse") or lock.get("rse_id", "?"), Counter())[state] += 1
     return counts
+
+
+def tape_text(locks: dict[str, Counter[str]]) -> str:
+    """`` (of which staging=N archiving=N)`` for the replicating locks in a tape phase, or ''."""
+    phases = [(phase, sum(counts[phase] for counts in locks.values())) for phase in TAPE_PHASES]
+    shown = " ".join(f"{phase.lower()}={count}" for phase, count in phases if count)
+    return f" (of which {shown})" if shown else ""
 
 
 def watch_view(rule: dict[str, Any], locks: dict[str, Counter[str]]) -> RenderGroup:
@@ -228,7 +242,8 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
                                     "locks": {rse: dict(counts) for rse, counts in locks.items()}})
                         if app.output.json else
                         f"{rule.get('state')} ok={rule.get('locks_ok_cnt', 0)} "
-                        f"replicating={rule.get('locks_replicating_cnt', 0)} stuck={rule.get('locks_stuck_cnt', 0)}")
+                        f"replicating={rule.get('locks_replicating_cnt', 0)} stuck={rule.get('locks_stuck_cnt', 0)}"
+                        + tape_text(locks))
                 if line != last_line:
                     click.echo(line)
                     last_line = line

@@ -11,6 +11,7 @@ from datamgmt.cli.dids import did_group, replica_group
 from datamgmt.cli.errors import run_cli
 from datamgmt.cli.meta import meta_group, publish_command, unpublish_command
 from datamgmt.cli.output import Column
+from datamgmt.cli.replicas_bad import declare_bad_command
 from datamgmt.cli.rules import rule_group
 from datamgmt.cli.transfers import download_command, upload_command
 
@@ -55,6 +56,7 @@ def quota(app: AppContext) -> None:
 for command in (upload_command, download_command, did_group, replica_group, rule_group, meta_group,
                 publish_command, unpublish_command):
     cli.add_command(command)
+replica_group.add_command(declare_bad_command)
 
 
 def main() -> None:

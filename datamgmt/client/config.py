@@ -1,4 +1,4 @@
-"""The client's settings: the ``[client]`` INI section of DESIGN.md §9.
+"""The client's settings: the ``[client]`` INI section (docs/architecture.md, "Stable names").
 
 The file is ``$DATAMGMT_CLIENT_CONFIG`` or ``~/.datamgmt/client.cfg`` (either may be missing);
 every option can be overridden by ``DATAMGMT_CLIENT_<OPTION>``, so a CI job or a container needs
@@ -8,7 +8,9 @@ no file at all.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -51,18 +53,27 @@ class ClientConfig:
 
     @property
     def token_cache(self) -> Path:
-        """The 0600 file that keeps a userpass session token between invocations."""
+        """The 0600 file that keeps a userpass session token between invocations.
+
+        Its default name holds the account and a digest of the server URL, so that a token
+        issued by one server is never presented to another (the file also records both,
+        which guards a ``token_file`` shared by several configurations).
+        """
         if self.token_file:
             return Path(self.token_file).expanduser()
-        return Path.home() / ".datamgmt" / f"token_{self.account}"
+        server = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        return Path.home() / ".datamgmt" / f"token_{self.account}_{server}"
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ClientConfig:
         """Read the file (if it exists), then apply ``DATAMGMT_CLIENT_*`` overrides."""
         environ = os.environ if environ is None else environ
         parser = configparser.ConfigParser(interpolation=None)
-        parser.read(Path(path) if path else default_config_path())
+        file = Path(path) if path else default_config_path()
+        parser.read(file)
         values: dict[str, str] = dict(parser[SECTION]) if parser.has_section(SECTION) else {}
+        if values.get("password"):
+            _refuse_if_readable_by_others(file)
         known = {field.name for field in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -74,3 +85,12 @@ class ClientConfig:
         # An empty value means "not set", so an override can also clear a file's option.
         present = {key: value for key, value in values.items() if value}
         return cls(url=present.pop("url", ""), account=present.pop("account", ""), **present)
+
+
+def _refuse_if_readable_by_others(file: Path) -> None:
+    """A file holding a password must be the owner's alone (mode 0600), as ssh insists for keys."""
+    mode = stat.S_IMODE(file.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"{file} holds a password but its mode is {mode:04o}: others may read it; run chmod 600 {file}"
+        )

@@ -1,7 +1,7 @@
 """HTTP to a datamgmt (or Rucio) server: authentication, errors and JSON streams.
 
 Everything the area mixins need is here, so each of them is a list of one-line REST calls.
-The wire format is Rucio's (``reference/rucio_rest.md``): the token travels in
+The wire format is Rucio's (``docs/rucio-compatibility.md``): the token travels in
 ``X-Rucio-Auth-Token``, lists are ``application/x-json-stream`` (one JSON document per line)
 and errors name their class in ``ExceptionClass``.
 
@@ -12,12 +12,13 @@ times, after the ``Retry-After`` the server sent (capped) or a doubling back-off
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -28,6 +29,7 @@ from datamgmt.exceptions import CannotAuthenticate, DatamgmtError, ServiceUnavai
 JSON = "application/json"
 JSON_STREAM = "application/x-json-stream"
 TOKEN_HEADER = "X-Rucio-Auth-Token"
+log = logging.getLogger(__name__)
 TIMEOUT = (10, 300)
 #: Repeats of a call answered 503, and the longest wait between them that we honour (seconds).
 UNAVAILABLE_RETRIES = 3
@@ -83,13 +85,37 @@ def _error_named(cls_name: str, message: str | None) -> DatamgmtError:
     return error
 
 
+#: Headers that prove who we are: never sent on to another host by a redirect.
+_CREDENTIAL_HEADERS = (TOKEN_HEADER, "X-Rucio-Username", "X-Rucio-Password", "Authorization")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+class _Session(requests.Session):
+    """requests drops ``Authorization`` when a redirect leaves the host; this drops ours too."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if self.should_strip_auth(response.request.url or "", prepared_request.url or ""):
+            for header in _CREDENTIAL_HEADERS:
+                prepared_request.headers.pop(header, None)
+
+
+def _warn_if_cleartext(url: str) -> None:
+    """Passwords and tokens over plain http are readable by anyone on the path, except on loopback."""
+    parsed = urlsplit(url)
+    host = parsed.hostname or ""
+    if parsed.scheme == "http" and host not in _LOOPBACK and not host.startswith("127."):
+        log.warning("warning: %s is plain http: passwords and tokens cross the network unencrypted", url)
+
+
 class Transport:
     """One authenticated ``requests`` session against the configured server."""
 
     def __init__(self, config: ClientConfig, script: str = "datamgmt") -> None:
         self.config = config
         self.account = config.account
-        self.session = requests.Session()
+        self.session = _Session()
+        _warn_if_cleartext(config.url)
         self.session.verify = config.ca_cert or True
         self.session.headers.update(
             {
@@ -104,20 +130,29 @@ class Transport:
 
     # --- tokens -----------------------------------------------------------------------------
     def _cached_token(self) -> str | None:
+        """The OIDC token file's content, or the cached session token of this server and account."""
         path = self.config.token_cache
         try:
-            return path.read_text().strip() or None
+            text = path.read_text().strip()
         except FileNotFoundError:
             return None
+        if self.config.auth_type == "oidc":
+            return text or None
+        try:
+            cached = json.loads(text)
+        except ValueError:
+            return None  # an older cache, or garbage: log in again
+        mine = isinstance(cached, dict) and (cached.get("url"), cached.get("account")) == (self.config.url, self.account)
+        return str(cached.get("token") or "") or None if mine else None
 
     def _store_token(self, token: str) -> None:
-        """Write the token readable by its owner only, whatever the umask."""
+        """Write the token, with the server and account it belongs to, readable by its owner only."""
         path: Path = self.config.token_cache
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(token)
+            json.dump({"url": self.config.url, "account": self.account, "token": token}, handle)
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
 

@@ -8,6 +8,12 @@ otherwise just enough to bring free space back up to the ``MinFreeSpace`` limit,
 recently used first (the tombstone of an unlocked replica is its last access); with no
 shortfall only replicas tombstoned OBSOLETE go.
 
+A TAPE RSE is never cleaned for space or greedily: only OBSOLETE replicas go there, and a tape
+replica becomes OBSOLETE only when the rule that held it last is removed with ``purge_replicas``
+(an admin's option, and rules on tape are locked, which only an admin can override), or when it
+never arrived.  So nothing deletes a tape copy a rule holds, or one a rule let go of, unless an
+admin purges it explicitly.
+
 Free space is the ``rse_usage`` row of source ``storage``, which :func:`refresh_storage_usage`
 rewrites before every decision from what the storage itself reports (statvfs, a gfal2 space
 query) and from the configured capacity, the ``MaxSpaceAvailable`` limit, less the
@@ -50,9 +56,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.config import get_config
-from datamgmt.core import claim
+from datamgmt.core import bad_replica, claim, deleted_did
 from datamgmt.core.accounting import CATALOGUE_SOURCE
-from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
+from datamgmt.core.db.constants import (
+    OBSOLETE,
+    BadFilesStatus,
+    ReplicaState,
+    RequestState,
+    RSEType,
+    RuleState,
+)
 from datamgmt.core.db.models import (
     RSE,
     Content,
@@ -201,7 +214,8 @@ def claim_for_deletion(
     ``needed`` is from :func:`bytes_to_free`: candidates are taken until their bytes reach it
     (UNAVAILABLE replicas free nothing, so they don't count).
     """
-    query = _candidates(rse_id, obsolete_only=needed == 0).limit(limit)
+    tape = session.scalar(select(RSE.rse_type).where(RSE.id == rse_id)) is RSEType.TAPE
+    query = _candidates(rse_id, obsolete_only=needed == 0 or tape).limit(limit)
     if is_postgresql(session):
         query = query.with_for_update(of=Replica, skip_locked=True)
     chosen: list[claim.Key] = []
@@ -301,6 +315,7 @@ def forget_replicas(session: Session, worker: str, rse_id: str, keys: Sequence[D
     if not sizes:
         return 0
     record_rse_delta(session, rse_id, -len(sizes), -sum(sizes.values()))
+    bad_replica.resolve(session, [(s, n, rse_id) for s, n in sizes], BadFilesStatus.BAD, BadFilesStatus.DELETED)
     add_messages(session, "deletion-done", [{"scope": s, "name": n, "rse_id": rse_id, "bytes": b} for (s, n), b in sizes.items()])
     _remove_orphan_files(session, list(sizes))
     return len(sizes)
@@ -329,7 +344,9 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
                 detach(session, parent_scope, parent_name, [{"scope": scope, "name": name}])
         except UnsupportedOperation:
             continue  # attached to a monotonic collection: the name must stay
-        session.execute(delete(DataIdentifier).where(DataIdentifier.scope == scope, DataIdentifier.name == name))
+        this_file = and_(DataIdentifier.scope == scope, DataIdentifier.name == name)
+        deleted_did.keep(session, this_file)
+        session.execute(delete(DataIdentifier).where(this_file))
 
 
 def _direct_parents(session: Session, scope: str, name: str) -> list[DIDKey]:

@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, upda
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
+from datamgmt.core import content_history, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
 from datamgmt.core.db.types import utcnow
@@ -378,13 +378,9 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
         raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed")
     rows = list(existing_dids(session, keys).values())
     for part in chunks(keys):
-        session.execute(
-            delete(Content).where(
-                Content.scope == scope,
-                Content.name == name,
-                tuple_(Content.child_scope, Content.child_name).in_(part),
-            )
-        )
+        removed = and_(Content.scope == scope, Content.name == name, tuple_(Content.child_scope, Content.child_name).in_(part))
+        content_history.record_removal(session, removed)
+        session.execute(delete(Content).where(removed))
     _bump_collection(session, parent, rows, sign=-1)
     queue_reevaluation(session, scope, name, DIDReEvaluation.DETACH)
     return len(keys)
@@ -490,13 +486,6 @@ def set_status(session: Session, scope: str, name: str, is_open: bool, is_admin:
         ).one()
         row.length, row.bytes, row.closed_at = int(length), int(size), utcnow()
     row.is_open = bool(is_open)
-    session.flush()
-
-
-def set_lifetime(session: Session, scope: str, name: str, lifetime: int | None) -> None:
-    """Set or clear a DID's lifetime; expired collections are removed by the undertaker."""
-    row = get_did_row(session, scope, name)
-    row.expired_at = _lifetime_to_expiry(lifetime)
     session.flush()
 
 

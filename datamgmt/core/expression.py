@@ -46,6 +46,13 @@ TB = 10**12
 FREESPACE = "freespace"
 MIN_FREE_SPACE = "MinFreeSpace"
 _SHOWN = 20  # characters of the expression quoted around an error position
+#: Caps on one expression, checked before it is parsed: its tree (and the recursion that parses
+#: and evaluates it) stays far below Python's recursion limit, and the parse cache below holds at
+#: most ``_PARSE_CACHE_ENTRIES * MAX_EXPRESSION_LENGTH`` characters (16 MiB), whatever callers send.
+MAX_EXPRESSION_LENGTH = 2048
+MAX_EXPRESSION_DEPTH = 32
+MAX_EXPRESSION_OPERATORS = 256
+_PARSE_CACHE_ENTRIES = 8192
 
 
 # --- the tree --------------------------------------------------------------------------------
@@ -124,11 +131,29 @@ def _near(expression: str, position: int) -> str:
     )
 
 
+def _check_size(expression: str) -> None:
+    """Refuse an expression longer, more nested or with more operators than the caps allow."""
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise InvalidRSEExpression(
+            f"Expression is too long: {len(expression)} characters, at most {MAX_EXPRESSION_LENGTH}"
+        )
+    operators = sum(expression.count(op) for op in "|&\\")
+    if operators > MAX_EXPRESSION_OPERATORS:
+        raise InvalidRSEExpression(
+            f"Expression has too many operators: {operators}, at most {MAX_EXPRESSION_OPERATORS}"
+        )
+
+
 def _check_parentheses(expression: str) -> None:
     opened: list[int] = []
     for position, char in enumerate(expression):
         if char == "(":
             opened.append(position)
+            if len(opened) > MAX_EXPRESSION_DEPTH:
+                raise InvalidRSEExpression(
+                    f"Expression is nested too deeply: more than {MAX_EXPRESSION_DEPTH} parentheses "
+                    f"at position {position}"
+                )
         elif char == ")":
             if not opened:
                 raise InvalidRSEExpression(
@@ -142,13 +167,14 @@ def _check_parentheses(expression: str) -> None:
         )
 
 
-@functools.lru_cache(maxsize=65_536)  # beyond the distinct expressions of a busy deployment
+@functools.lru_cache(maxsize=_PARSE_CACHE_ENTRIES)  # beyond the distinct expressions of a busy deployment
 def parse_tree(expression: str) -> Node:
     """The tree of an expression, or InvalidRSEExpression naming what is wrong and where."""
     if not isinstance(expression, str) or not expression:
         raise InvalidRSEExpression(
             "Expression does not comply to RSE Expression syntax: the expression is empty"
         )
+    _check_size(expression)
     _check_parentheses(expression)
     blank = next((position for position, char in enumerate(expression) if char.isspace()), None)
     if blank is not None:
@@ -158,6 +184,8 @@ def parse_tree(expression: str) -> Node:
     try:
         with _GRAMMAR_LOCK:  # pyparsing elements keep per-parse state
             return _GRAMMAR.parse_string(expression, parse_all=True)[0]
+    except RecursionError:
+        raise InvalidRSEExpression("Expression is nested too deeply") from None
     except pp.ParseBaseException as exc:
         position = min(exc.loc, len(expression))
         found = (

@@ -46,16 +46,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from datamgmt.core import rule_history
 from datamgmt.core.db.constants import (
     OBSOLETE,
     DIDType,
     LockState,
     ReplicaState,
     RequestState,
+    RequestType,
     RuleNotification,
     RuleState,
 )
-from datamgmt.core.db.models import RSE, DatasetLock, Distance, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.models import (
+    RSE,
+    DatasetLock,
+    Distance,
+    Lock,
+    Replica,
+    Request,
+    RSEAttribute,
+    Rule,
+    Source,
+)
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import chunks, descendants_cte, existing_dids
@@ -194,19 +206,21 @@ class TransferQueue:
         self.sources: list[dict[str, Any]] = []
         self.attributes = json.dumps({"source_replica_expression": rule.source_replica_expression}) \
             if rule.source_replica_expression else None
+        self.staging_required = staging_required_rses(session, dest_rse_ids)
 
     def sources_of(self, replicas: Mapping[str, ReplicaState], dest: str) -> list[str]:
         return [r for r, s in replicas.items()
                 if s == ReplicaState.AVAILABLE and r != dest and (self.allowed is None or r in self.allowed)]
 
-    def add(self, lock: WantedLock, sources: Sequence[str], not_before: datetime | None = None) -> None:
+    def add(self, lock: WantedLock, sources: Sequence[str], not_before: datetime | None = None,
+            request_type: RequestType = RequestType.TRANSFER) -> None:
         request_id = new_id()
         self.requests.append({
             "id": request_id, "scope": lock.scope, "name": lock.name, "dest_rse_id": lock.rse_id,
             "rule_id": self.rule.id, "activity": self.rule.activity, "bytes": lock.bytes, "md5": lock.md5,
             "adler32": lock.adler32, "account": self.rule.account, "priority": self.rule.priority,
             "state": RequestState.QUEUED, "attributes": self.attributes, "retry_count": 0,
-            "not_before": not_before,
+            "not_before": not_before, "request_type": request_type,
         })
         for source in sources:
             self.sources.append({
@@ -221,9 +235,15 @@ class TransferQueue:
 
         A BEING_DELETED replica may already be gone from storage, so it counts as missing:
         with a source it is copied again (COPYING), by a request that starts no earlier than
-        the reaper's lease ends; without one it is UNAVAILABLE under a STUCK lock.
+        the reaper's lease ends; without one it is UNAVAILABLE under a STUCK lock.  On an RSE
+        with ``staging_required`` an AVAILABLE replica gives a REPLICATING lock and a STAGEIN
+        request that brings it online in place (OK once staged, as in Rucio).
         """
         current = present.get(lock.rse_id)
+        if current == ReplicaState.AVAILABLE and lock.rse_id in self.staging_required:
+            # On tape that must be staged for use: the lock waits for a STAGEIN in place.
+            self.add(lock, [lock.rse_id], request_type=RequestType.STAGEIN)
+            return LockState.REPLICATING, None
         if current in IN_PLACE:
             return LockState.OK, None
         if current == ReplicaState.COPYING:
@@ -240,6 +260,15 @@ class TransferQueue:
             session.execute(insert(Request), self.requests)
         if self.sources:
             session.execute(insert(Source), self.sources)
+
+
+def staging_required_rses(session: Session, rse_ids: Iterable[str]) -> set[str]:
+    """Those of ``rse_ids`` with the ``staging_required`` attribute true (Rucio's: a lock there on a
+    present replica is OK only once a STAGEIN request has brought the file online, pinned)."""
+    ids = sorted(set(rse_ids))
+    rows = session.execute(select(RSEAttribute.rse_id, RSEAttribute.value).where(
+        RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required")) if ids else []
+    return {rse_id for rse_id, value in rows if str(value).lower() in ("true", "1")}
 
 
 def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], replicas: ReplicaMap,
@@ -360,6 +389,7 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     add_messages(session, "RULE_OK", [
         {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
         for r in turned_ok if r.notification != RuleNotification.NO])
+    rule_history.record(session, rule_ids)
     done = [r.id for r in turned_ok]
     if done:
         for parent in session.scalars(select(Rule).where(Rule.child_rule_id.in_(done))).all():
@@ -457,12 +487,6 @@ def purge_rule(session: Session, rule: Rule) -> None:
     session.execute(update(Rule).where(Rule.child_rule_id == rule.id).values(child_rule_id=None))
     session.delete(rule)
     session.flush()
-
-
-def lock_states(session: Session, rule_id: str) -> dict[LockState, int]:
-    """The rule's locks counted by state: what its counters must equal."""
-    rows = session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule_id).group_by(Lock.state))
-    return {state: int(n) for state, n in rows}
 
 
 # --- dataset locks, as Rucio lists them ---------------------------------------------------------

@@ -4,7 +4,9 @@ Key-values live in ``did_meta`` with one column per type (string, number, date),
 comparison is an indexed ``(key, value_*)`` lookup on SQLite and PostgreSQL alike —
 Rucio's JSON plugin does not run on SQLite at all.  The fixed DID columns (bytes,
 adler32, account, ...) are readable as metadata but are the system's: setting or
-deleting them is refused.
+deleting them is refused, except the two that Rucio's clients set as metadata on purpose:
+``lifetime`` (``rucio erase`` sets it; it becomes ``expired_at``) and ``is_new``
+(``rucio subscription touch`` sets it, so the transmogrifier looks at the DID again).
 
 A filter (``key=value,key2>3;type=dataset``) compiles to one SELECT with bound
 parameters: fixed columns become column predicates, every key-value condition an
@@ -17,9 +19,9 @@ import ast
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,10 +36,11 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
+from datamgmt.core import meta_convention, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
 from datamgmt.core.db.types import utcnow
@@ -171,7 +174,7 @@ def row_value(row: Any) -> Value:
 
 def check_key(key: object) -> str:
     """A writable metadata key: the fixed columns are the system's, and ``.`` separates operators."""
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         raise InvalidMetadata(
             f"invalid metadata key {validation.shown(key)}: a letter or '_' then up to 127 of letters, digits, '_-:'"
         )
@@ -198,27 +201,68 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     """
     rows: list[dict[str, Any]] = []
     keys: list[DIDKey] = []
+    column_changes: dict[tuple[tuple[str, Any], ...], list[DIDKey]] = {}
+    now = utcnow()
     for item in dids:
         scope, name = validation.scope_name(item.get("scope")), validation.did_name(item.get("name"))
         meta = item.get("meta")
         if not isinstance(meta, Mapping):
             raise InvalidMetadata(f"metadata of {validation.shown(did_str(scope, name), 80)} must be a mapping")
         keys.append((scope, name))
-        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items())
+        columns = _column_values(meta, now)
+        if columns:
+            column_changes.setdefault(tuple(sorted(columns.items())), []).append((scope, name))
+        rows.extend(
+            {"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items() if k not in COLUMN_KEYS
+        )
     found = existing_dids(session, keys)
     for key in keys:
         row = found.get(key)
         if row is None or row.did_type not in (DIDType.FILE, *COLLECTIONS):
             raise not_found(*key)
+    meta_convention.check(session, [(found[(i["scope"], i["name"])].did_type, i["meta"]) for i in dids])
     targets = [(row["scope"], row["name"], row["key"]) for row in rows]
     if len(set(targets)) != len(targets):
         raise InvalidMetadata("the request sets the same key of the same DID twice")
     for part in chunks(targets, 1000):
         session.execute(delete(DIDMeta).where(tuple_(DIDMeta.scope, DIDMeta.name, DIDMeta.key).in_(part)))
     if rows:
-        now = utcnow()
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
+    for values, changed in column_changes.items():
+        for part in chunks(changed, 1000):
+            session.execute(update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+                            .values(dict(values)).execution_options(synchronize_session=False))  # fmt: skip
     _touch_shares(session, keys)
+
+
+def _lifetime(value: Any, now: datetime) -> dict[str, Any]:
+    """Rucio's ``lifetime`` key: seconds from now until the DID expires, or None to keep it."""
+    if value is None:
+        return {"expired_at": None}
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds < 1e10:
+        raise InvalidMetadata("lifetime must be a non-negative number of seconds, or null")
+    return {"expired_at": now + timedelta(seconds=seconds)}
+
+
+def _is_new(value: Any, _now: datetime) -> dict[str, Any]:
+    if not isinstance(value, bool) and str(value).lower() not in ("true", "false", "1", "0"):
+        raise InvalidMetadata("is_new must be true or false")
+    return {"is_new": value if isinstance(value, bool) else str(value).lower() in ("true", "1")}
+
+
+#: Metadata keys that set a fixed DID column, each with its converter.
+COLUMN_KEYS: dict[str, Callable[[Any, datetime], dict[str, Any]]] = {"lifetime": _lifetime, "is_new": _is_new}
+
+
+def _column_values(meta: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in COLUMN_KEYS.keys() & meta.keys():
+        values.update(COLUMN_KEYS[key](meta[key], now))
+    return values
 
 
 def _touch_shares(session: Session, keys: Sequence[DIDKey]) -> None:
@@ -423,7 +467,7 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     elif key in _BOOL_COLUMNS:
         if not isinstance(value, bool) or op not in ("=", "!="):
             raise DIDFilterSyntaxError(f"{key} must be compared with true or false, by = or !=")
-    elif key in RESERVED_KEYS or not KEY_RE.match(key):
+    elif key in RESERVED_KEYS or not KEY_RE.fullmatch(key):
         raise DIDFilterSyntaxError(f"{validation.shown(key)} cannot be filtered on")
     return Condition(key, op, value)
 

@@ -21,8 +21,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.account import is_admin
-from datamgmt.core.db.constants import ScopeStatus
+from datamgmt.core.db.constants import IdentityType, ScopeStatus
 from datamgmt.core.db.models import RSE, RSEAttribute, Rule, Scope
+from datamgmt.core.identity import account_has_identity
 
 Check = Callable[[Session, str, dict[str, Any]], bool]
 
@@ -48,6 +49,10 @@ ADMIN_ACTIONS = frozenset(
         "reopen_did",
         "list_requests_history", "get_request_history_by_did", "get_request_metrics",
         "list_transfer_limits", "set_transfer_limit", "delete_transfer_limit", "get_status",
+        "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
+        "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
+        "add_qos_policy", "delete_qos_policy",
+        "add_bad_pfns", "set_tombstone", "quarantine_file_replicas", "delete_replicas",
     }
 )  # fmt: skip
 
@@ -69,8 +74,9 @@ USER_WRITE_TYPES = frozenset({"SCRATCHDISK", "USERDISK", "LOCALGROUPDISK", "MOCK
 #: Rule options that make a rule destroy data or pass over unavailable RSEs: admins only.
 ADMIN_RULE_OPTIONS = ("purge_replicas", "ignore_availability")
 
-#: Reading the catalogue is open to every authenticated account.
-READ_ACTIONS = frozenset({"read"})
+#: Reading the catalogue is open to every authenticated account, and so is reporting a replica as
+#: suspicious (Rucio's policy: a report changes nothing until an admin declares it bad).
+READ_ACTIONS = frozenset({"read", "declare_suspicious_file_replicas"})
 
 
 def _scopes_of(kwargs: dict[str, Any]) -> set[str]:
@@ -135,6 +141,10 @@ def _owns_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     rule_id = kwargs.get("rule_id")
     row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
     return row is not None and row.account == issuer
+def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The identity is mapped to the issuer: a user may look up its own identities only."""
+    kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
+    return isinstance(identity, str) and isinstance(kind, IdentityType) and account_has_identity(session, issuer, identity, kind)
 
 
 CHECKS: dict[str, Check] = {
@@ -144,9 +154,15 @@ CHECKS: dict[str, Check] = {
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
     "update_rule": _owns_unlocked_rule,
+    "reduce_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
     "list_rule_transfers": _owns_rule,
+    # An account's identities and e-mail address: the account itself and admins (issue 21).
+    "read_account_private": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
+    "add_lifetime_exception": lambda session, issuer, kwargs: True,
+    "follow_did": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
+    "list_accounts_for_identity": _own_identity,
 }
 
 

@@ -337,7 +337,8 @@ def _draft_record(session: Session, did: DataIdentifier, service: PIDService, pi
 
 
 # --- publishing ------------------------------------------------------------------------------
-def _share_of(session: Session, scope: str, name: str) -> Share | None:
+def share_of(session: Session, scope: str, name: str) -> Share | None:
+    """The share of a DID, published or withdrawn, or None."""
     return session.scalars(select(Share).where(Share.scope == scope, Share.name == name)).first()
 
 
@@ -368,7 +369,7 @@ def publish(
     did = get_did_row(session, scope, name)
     if did.did_type not in COLLECTIONS:
         raise UnsupportedOperation(f"only datasets and containers can be published, not a {did.did_type.name}")
-    existing = _share_of(session, scope, name)
+    existing = share_of(session, scope, name)
     if existing is not None:
         return _republish(session, existing, base_url, pid_service)
     service = _service_row(session, pid_service)
@@ -435,7 +436,7 @@ def _push_update(session: Session, share: Share, base_url: str) -> None:
 def get_share(session: Session, scope: str, name: str) -> dict[str, Any]:
     """The share of a DID, published or withdrawn."""
     get_did_row(session, scope, name)
-    share = _share_of(session, scope, name)
+    share = share_of(session, scope, name)
     if share is None:
         raise ShareNotFound(f"{validation.shown(did_str(scope, name), 80)} has never been published")
     return share_dict(share)
@@ -443,7 +444,7 @@ def get_share(session: Session, scope: str, name: str) -> dict[str, Any]:
 
 def _published_share(session: Session, scope: str, name: str) -> Share:
     get_did_row(session, scope, name)
-    share = _share_of(session, scope, name)
+    share = share_of(session, scope, name)
     if share is None or share.state != ShareState.PUBLISHED:
         raise ShareNotFound(f"{validation.shown(did_str(scope, name), 80)} is not published")
     return share
@@ -476,15 +477,6 @@ def unpublish(session: Session, scope: str, name: str, base_url: str) -> dict[st
 def withdraw_orphan(session: Session, pid_service: str, pid: str, base_url: str) -> None:
     """Withdraw a PID minted for a share whose transaction then failed to commit."""
     pid_client(_service_row(session, pid_service), base_url).withdraw(pid)
-
-
-def list_shares(session: Session, scope: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-    query = select(Share).order_by(Share.datestamp, Share.id)
-    if scope is not None:
-        query = query.where(Share.scope == scope)
-    if state is not None:
-        query = query.where(Share.state == ShareState.parse(state))
-    return [share_dict(share) for share in session.scalars(query)]
 
 
 # --- resolution ------------------------------------------------------------------------------

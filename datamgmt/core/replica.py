@@ -13,17 +13,23 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import and_, insert, select, tuple_, update
+from sqlalchemy import and_, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
-from datamgmt.core.db.constants import BadFilesStatus, DIDType, ReplicaState
-from datamgmt.core.db.models import RSE, BadReplica, DataIdentifier, Replica, UpdatedRSECounter
+from datamgmt.core import bad_replica, validation
+from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
+from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, add_files, chunks, existing_dids, file_keys_query, not_found
 from datamgmt.core.replica_path import check_paths_free, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id
-from datamgmt.exceptions import Duplicate, ReplicaNotFound, UnsupportedOperation
+from datamgmt.exceptions import (
+    Duplicate,
+    ReplicaIsLocked,
+    ReplicaNotFound,
+    ResourceTemporaryUnavailable,
+    UnsupportedOperation,
+)
 
 DIDKey = tuple[str, str]
 
@@ -228,38 +234,6 @@ def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str
             )
 
 
-def declare_bad_replicas(session: Session, rse: str, keys: Sequence[DIDKey], reason: str, account: str) -> None:
-    """Mark replicas BAD and record why, for the necromancer-style recovery to act on."""
-    rse_id = get_rse_id(session, rse)
-    present = set(_existing_replica_keys(session, rse_id, keys))
-    missing = [key for key in keys if key not in present]
-    if missing:
-        raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} not found on {rse}")
-    now = utcnow()
-    session.execute(
-        insert(BadReplica),
-        [
-            {
-                "scope": s,
-                "name": n,
-                "rse_id": rse_id,
-                "state": BadFilesStatus.BAD,
-                "created_at": now,
-                "reason": (reason or "")[:255],
-                "account": account,
-            }
-            for s, n in dict.fromkeys(keys)
-        ],
-    )
-    for part in chunks(list(keys)):
-        session.execute(
-            update(Replica)
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
-            .values(state=ReplicaState.BAD)
-            .execution_options(synchronize_session=False)
-        )
-
-
 def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:
     """Record access, which the reaper's least-recently-used order reads."""
     now = utcnow()
@@ -270,3 +244,78 @@ def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> Non
             .values(accessed_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def set_tombstone(session: Session, rse: str, keys: Sequence[DIDKey]) -> None:
+    """Give unlocked replicas an OBSOLETE tombstone, so the reaper deletes them first (Rucio's
+    ``set_tombstone``); all or nothing: a locked replica is ReplicaIsLocked, a missing one
+    ReplicaNotFound."""
+    rse_id = get_rse_id(session, rse)
+    wanted = list(dict.fromkeys(keys))
+    present = dict.fromkeys(_existing_replica_keys(session, rse_id, wanted))
+    missing = [key for key in wanted if key not in present]
+    if missing:
+        raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} on RSE {rse} could not be found")
+    marked: set[DIDKey] = set()
+    for part in chunks(wanted):
+        marked.update(session.execute(
+            update(Replica)
+            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part), Replica.lock_cnt == 0)
+            .values(tombstone=OBSOLETE)
+            .returning(Replica.scope, Replica.name)
+        ).tuples())
+    locked = [key for key in wanted if key not in marked]
+    if locked:
+        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(locked[0]), 80)} on RSE {rse} is locked")
+
+
+def quarantine(session: Session, rse_id: str, found: Sequence[dict[str, Any]]) -> int:
+    """Record files on storage that no replica names (Rucio's quarantined replicas); returns how
+    many were new.  A file that is a registered replica is never quarantined, and one already
+    recorded is left as it is."""
+    named = [(item["scope"], item["name"]) for item in found if isinstance(item.get("scope"), str)
+             and isinstance(item.get("name"), str)]
+    registered = set(_existing_replica_keys(session, rse_id, named))
+    paths = {item["path"]: item for item in found
+             if (item.get("scope"), item.get("name")) not in registered}
+    known: set[str] = set()
+    for part in chunks(list(paths)):
+        known.update(session.scalars(select(QuarantinedReplica.path).where(
+            QuarantinedReplica.rse_id == rse_id, QuarantinedReplica.path.in_(part))))
+        known.update(session.scalars(select(Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part))))
+    now = utcnow()
+    rows = [{"rse_id": rse_id, "path": path[:1024], "scope": item.get("scope"), "name": item.get("name"),
+             "created_at": now, "updated_at": now} for path, item in paths.items() if path not in known]
+    if rows:
+        session.execute(insert(QuarantinedReplica), rows)
+    return len(rows)
+
+
+def delete_replicas(session: Session, rse: str, keys: Sequence[DIDKey], ignore_availability: bool = False) -> int:
+    """Forget replicas on one RSE, catalogue only (Rucio's ``delete_replicas``: the caller has
+    removed the files or will).  Stricter than Rucio where data is at stake: a replica that a
+    rule locks, or that the reaper is deleting, is refused (ReplicaIsLocked), never dropped
+    under its rule.  Refused on an RSE closed for deletion unless ``ignore_availability``."""
+    info = get_rse(session, rse)
+    if not info.availability_delete and not ignore_availability:
+        raise ResourceTemporaryUnavailable(f"{rse} is temporary unavailable for deleting")
+    wanted = list(dict.fromkeys(keys))
+    present = set(_existing_replica_keys(session, info.id, wanted))
+    missing = [key for key in wanted if key not in present]
+    if missing:
+        raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} not found on {rse}")
+    gone: dict[DIDKey, int] = {}
+    for part in chunks(wanted):
+        gone.update(((s, n), b or 0) for s, n, b in session.execute(
+            delete(Replica)
+            .where(Replica.rse_id == info.id, tuple_(Replica.scope, Replica.name).in_(part), Replica.lock_cnt == 0,
+                   Replica.state != ReplicaState.BEING_DELETED)
+            .returning(Replica.scope, Replica.name, Replica.bytes)
+            .execution_options(synchronize_session=False)
+        ))
+    held = [key for key in wanted if key not in gone]
+    if held:
+        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(held[0]), 80)} on {rse} is locked or being deleted")
+    record_rse_delta(session, info.id, -len(gone), -sum(gone.values()))
+    bad_replica.resolve(session, [(s, n, info.id) for s, n in gone], BadFilesStatus.BAD, BadFilesStatus.DELETED)
+    return len(gone)

@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.db.models import Replica, RSEAttribute
+from datamgmt.core.db.models import RSE, Replica, RSEAttribute
 from datamgmt.core.did import chunks
 from datamgmt.core.rse import RSEInfo, protocols_by_rse_id
-from datamgmt.exceptions import Duplicate, InputValidationError, InvalidPath
-from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM, join_path, lfn2path
+from datamgmt.exceptions import DatamgmtError, Duplicate, InputValidationError, InvalidPath
+from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM, join_path, lfn2path, path_below_prefix
 from datamgmt.rse.protocols import Protocol, create_protocol
 
 ALGORITHM_ATTRIBUTE = "lfn2pfn_algorithm"
@@ -166,3 +166,38 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
                 f"path {validation.shown(taken.path, 120)} on {rse} is already used by the replica of "
                 f"{validation.shown(taken.scope + ':' + taken.name, 80)}"
             )
+
+
+def replicas_at_pfns(session: Session, pfns: Sequence[str]) -> tuple[dict[str, list[tuple[str, str, str]]], list[str]]:
+    """The replicas that PFNs name: ``{rse_id: [(scope, name, pfn)]}``, and the PFNs that name none.
+
+    A PFN names the replica whose stored path it spells below the prefix of one of the RSE's
+    protocols (Rucio's ``get_pfn_to_rse`` followed by its path lookup).  One query per RSE
+    concerned, whatever the number of PFNs."""
+    rse_ids = list(session.scalars(select(RSE.id).where(RSE.deleted.is_(False))))
+    areas: list[tuple[str, str, str]] = []
+    for rse_id, records in protocols_by_rse_id(session, rse_ids).items():
+        for record in records:
+            try:
+                protocol = create_protocol(record)
+            except DatamgmtError:
+                continue  # a protocol this server cannot speak names no PFN it could check
+            areas.append((protocol.base_url, protocol.record.prefix, rse_id))
+    wanted: dict[str, dict[str, str]] = {}
+    for pfn in dict.fromkeys(pfns):
+        for base_url, prefix, rse_id in areas:
+            if isinstance(pfn, str) and pfn.startswith(base_url):
+                try:
+                    wanted.setdefault(rse_id, {})[path_below_prefix(prefix, pfn[len(base_url):])] = pfn
+                except InvalidPath:
+                    continue
+    found: dict[str, list[tuple[str, str, str]]] = {}
+    named: set[str] = set()
+    for rse_id, by_path in wanted.items():
+        for part in chunks(list(by_path)):
+            for scope, name, path in session.execute(
+                select(Replica.scope, Replica.name, Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part))
+            ):
+                found.setdefault(rse_id, []).append((scope, name, by_path[path]))
+                named.add(by_path[path])
+    return found, [pfn for pfn in dict.fromkeys(pfns) if pfn not in named]

@@ -7,8 +7,11 @@ Rules must follow, or a rule on an uploaded file stays REPLICATING for ever:
 - a replica becoming AVAILABLE turns its REPLICATING and STUCK locks OK (Rucio's
   ``successful_transfer``): the data the lock waited for is there;
 - a replica becoming UNAVAILABLE or BAD turns its OK and REPLICATING locks STUCK, with the
-  reason as the rule's error (Rucio's ``failed_transfer``), so the judge-repairer re-creates
-  it from another copy or reports it lost.
+  reason as the rule's error (Rucio's ``failed_transfer``), so the necromancer (BAD) or the
+  judge-repairer re-creates it from another copy or reports it lost;
+- a replica declared BAD (:func:`declare`) is recorded in ``bad_replicas``
+  (:mod:`datamgmt.core.bad_replica`), and the declaration closes RECOVERED when the replica
+  is AVAILABLE again.
 
 A BEING_DELETED replica is the reaper's: its file may already be gone, so no client may
 declare it AVAILABLE (which would leave an OK lock on a missing file).
@@ -18,20 +21,22 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
-from datamgmt.core.db.constants import LockState, ReplicaState
-from datamgmt.core.db.models import Replica, Rule
+from datamgmt.core import bad_replica, validation
+from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState
+from datamgmt.core.db.models import Replica, Rule, Source
+from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
 from datamgmt.core.lock import add_to_counters
-from datamgmt.core.replica import declare_bad_replicas, update_replica_states
+from datamgmt.core.replica import update_replica_states
 from datamgmt.core.request import move_locks
 from datamgmt.core.rse import get_rse_id
-from datamgmt.exceptions import UnsupportedOperation
+from datamgmt.exceptions import InputValidationError, UnsupportedOperation
 
 DIDKey = tuple[str, str]
 #: Replica states whose locks can no longer be satisfied where they are.
@@ -47,15 +52,73 @@ def set_replica_states(session: Session, rse: str, updates: Sequence[dict[str, A
         by_state[state].append((str(item.get("scope")), str(item.get("name"))))
     _refuse_reaper_replicas(session, rse_id, by_state.get(ReplicaState.AVAILABLE, []))
     update_replica_states(session, rse, updates)
-    _follow(session, rse, rse_id, by_state.get(ReplicaState.AVAILABLE, []), ReplicaState.AVAILABLE)
+    available = by_state.get(ReplicaState.AVAILABLE, [])
+    _follow(session, rse, rse_id, available, ReplicaState.AVAILABLE)
+    bad_replica.resolve(session, [(s, n, rse_id) for s, n in available], BadFilesStatus.BAD, BadFilesStatus.RECOVERED)
     for state in LOST:
         _follow(session, rse, rse_id, by_state.get(state, []), state)
 
 
-def declare_bad(session: Session, rse: str, keys: Sequence[DIDKey], reason: str, account: str) -> None:
-    """Declare replicas BAD (see :func:`~datamgmt.core.replica.declare_bad_replicas`); their locks go STUCK."""
-    declare_bad_replicas(session, rse, keys, reason, account)
-    _follow(session, rse, get_rse_id(session, rse), list(keys), ReplicaState.BAD, reason)
+def declare(
+    session: Session, rse: str, keys: Sequence[DIDKey], status: BadFilesStatus, reason: str | None, account: str,
+    *, force: bool = False, expires_at: datetime | None = None,
+) -> list[str]:
+    """Declare replicas on one RSE BAD, SUSPICIOUS or TEMPORARY_UNAVAILABLE, as Rucio does;
+    returns the ones not declared, each with why (``scope:name Unknown replica`` or
+    ``Already declared``), which Rucio reports instead of failing the whole call.
+
+    BAD sets the replica BAD, its locks go STUCK with the reason as the rule's error, the
+    sources of queued transfers that would read it go, and the necromancer takes over.  A
+    replica with an open BAD declaration is not declared again unless ``force`` (the replica is
+    then set BAD again, with no second row).  A replica being copied (its transfer would turn
+    the locks OK on a BAD replica) or being deleted by the reaper is not declared.
+    SUSPICIOUS only records the report.
+    TEMPORARY_UNAVAILABLE takes an AVAILABLE replica out of reads until ``expires_at``.
+    """
+    if status == BadFilesStatus.TEMPORARY_UNAVAILABLE:
+        if expires_at is None:
+            raise InputValidationError("a TEMPORARY_UNAVAILABLE declaration needs expires_at")
+        if expires_at > utcnow() + bad_replica.LONGEST_UNAVAILABILITY:
+            raise InputValidationError("a TEMPORARY_UNAVAILABLE declaration may last 30 days at most")
+    elif expires_at is not None:
+        raise InputValidationError(f"a {status.name} declaration has no expires_at")
+    rse_id = get_rse_id(session, rse)
+    wanted = list(dict.fromkeys(keys))
+    found = bad_replica.existing(session, rse_id, wanted)
+    not_declared = [f"{scope}:{name} Unknown replica" for scope, name in wanted if (scope, name) not in found]
+    if status == BadFilesStatus.BAD:
+        busy = bad_replica.in_flight(session, rse_id, [key for key in wanted if key in found])
+        not_declared += [f"{scope}:{name} Being copied or deleted" for scope, name in busy]
+        found = {key: value for key, value in found.items() if key not in busy}
+        fresh = [key for key in wanted if key in found and not found[key][1]]
+        again = [key for key in wanted if key in found and found[key][1]]
+        if not force:
+            not_declared += [f"{scope}:{name} Already declared" for scope, name in again]
+            again = []
+        bad_replica.record(session, rse_id, fresh, found, status, reason, account)
+        _set_bad(session, rse, rse_id, fresh + again, reason)
+        return not_declared
+    present = [key for key in wanted if key in found]
+    bad_replica.record(session, rse_id, present, found, status, reason, account, expires_at)
+    if status == BadFilesStatus.TEMPORARY_UNAVAILABLE:
+        bad_replica.set_temporarily_unavailable(session, rse_id, present)
+    return not_declared
+
+
+def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], reason: str | None) -> None:
+    """Replicas BAD, unusable as sources, their locks STUCK."""
+    for part in chunks(list(keys)):
+        session.execute(
+            update(Replica)
+            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .values(state=ReplicaState.BAD)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(Source).where(Source.rse_id == rse_id, tuple_(Source.scope, Source.name).in_(part))
+            .execution_options(synchronize_session=False)
+        )
+    _follow(session, rse, rse_id, keys, ReplicaState.BAD, reason or "")
 
 
 def _refuse_reaper_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:

@@ -17,10 +17,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, select, tuple_, update
+from sqlalchemy import DateTime, Row, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
-from datamgmt.core.db.constants import LockState, ReplicaState, RequestState
+from datamgmt.core import bad_replica
+from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
@@ -28,6 +29,7 @@ from datamgmt.core.lock import add_to_counters
 from datamgmt.core.message import add_messages
 from datamgmt.core.request_history import record_done, record_failed
 from datamgmt.exceptions import RequestNotFound
+from datamgmt.transfertool.base import TransferStatus
 
 #: Longest error text kept on a rule (Rucio truncates to 245 characters).
 RULE_ERROR_LENGTH = 245
@@ -55,6 +57,8 @@ def request_dict(row: Request) -> dict[str, Any]:
         "md5": row.md5, "retry_count": row.retry_count, "err_msg": row.err_msg, "priority": row.priority,
         "account": row.account, "external_id": row.external_id, "created_at": row.created_at,
         "updated_at": row.updated_at, "transferred_at": row.transferred_at,
+        "external_state": row.external_state, "staging_started_at": row.staging_started_at,
+        "staging_finished_at": row.staging_finished_at,
     }
 
 
@@ -114,8 +118,8 @@ def _delete_sources(session: Session, request_ids: Sequence[str]) -> None:
 
 
 def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
-    """Transfers arrived: each replica AVAILABLE, its REPLICATING/STUCK locks OK, the rules'
-    counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
+    """Transfers arrived: each replica AVAILABLE (a BAD declaration on it RECOVERED), its
+    REPLICATING/STUCK locks OK, the rules' counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
     ``transfer-done`` message per request.  Quota does not move: the locks were charged when
     created.  Requests already DONE, or unknown, are skipped; returns the ids applied."""
     session.flush()
@@ -133,6 +137,7 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
     record_done(session, [row.id for row in applied])
     keys = list(dict.fromkeys(_replica_key(row) for row in applied))
     _set_replicas(session, keys, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
+    bad_replica.resolve(session, keys, BadFilesStatus.BAD, BadFilesStatus.RECOVERED)
     _delete_sources(session, [row.id for row in applied])
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
     for state in (LockState.REPLICATING, LockState.STUCK):
@@ -173,7 +178,8 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
             update(Request)
             .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
             .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
-                    external_id=None, external_host=None, submitted_at=None)
+                    external_id=None, external_host=None, submitted_at=None, external_state=None,
+                    staging_started_at=None, staging_finished_at=None)
             .returning(Request.id, Request.source_rse_id)
         ).tuples().all())
         failed.update((row.id, row) for row in session.execute(
@@ -185,6 +191,30 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
     _rank_last(session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None])
     _give_up(session, [failed[request_id] for request_id in reasons if request_id in failed], reasons)
     return {**dict.fromkeys(retried, RequestState.QUEUED), **dict.fromkeys(failed, RequestState.FAILED)}
+
+
+def record_external_states(session: Session, reports: Sequence[TransferStatus]) -> None:
+    """Remember what the tool reports of transfers (FTS's STAGING, ACTIVE, ARCHIVING, FINISHED
+    ...) and when it staged their source, so a request shows its phase and its time on tape apart
+    from the copy: one executemany, touching only requests still SUBMITTED under the reported
+    external id (a stale report changes nothing).  Call it before applying outcomes."""
+    rows = [
+        {"b_id": s.request_id, "b_external_id": s.external_id, "b_state": (s.external_state or "")[:32] or None,
+         "b_start": s.staging_started, "b_end": s.staging_finished}
+        for s in reports if s.request_id is not None
+    ]
+    if not rows:
+        return
+    table = Request.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.external_id == bindparam("b_external_id"),
+               table.c.state == RequestState.SUBMITTED)
+        .values(external_state=bindparam("b_state"),
+                staging_started_at=func.coalesce(bindparam("b_start", type_=DateTime), table.c.staging_started_at),
+                staging_finished_at=func.coalesce(bindparam("b_end", type_=DateTime), table.c.staging_finished_at))
+    )
+    session.connection().execute(statement, rows)
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:

@@ -10,9 +10,9 @@ is raised before anything is written, which is also what makes :func:`explain_ru
 faithful dry run.
 
 Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
-:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` and
-:func:`list_stuck_rules` (judge-repairer), :func:`list_expired_rules` and
-:func:`delete_expired_rule` (judge-cleaner); the conveyor's entry points are in ``request.py``.
+:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` (judge-repairer) and
+:func:`delete_expired_rule` (judge-cleaner), each over its queue in ``workqueue.py``; the
+conveyor's entry points are in ``request.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sqlalchemy import and_, exists, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import validation
+from datamgmt.core import rule_history, validation
 from datamgmt.core.account import account_exists, is_admin
 from datamgmt.core.db.constants import (
     DIDType,
@@ -78,6 +78,7 @@ from datamgmt.exceptions import (
     RSEWriteBlocked,
     RuleLocked,
     RuleNotFound,
+    StagingAreaRuleRequiresLifetime,
     UnsupportedOperation,
 )
 
@@ -338,13 +339,17 @@ def add_rule(
     meta: dict[str, Any] | None = None,
     ignore_account_limit: bool = False,
     subscription_id: str | None = None,
+    split_container: bool = False,
 ) -> list[str]:
     """Create one rule per DID; returns their ids (Rucio's ``add_rule``, reference §4.2).
 
     A rule starts WAITING_APPROVAL with ``ask_approval``; INJECT when ``asynchronous`` or
     when it would create more than ``[judge] async_lock_threshold`` locks (the
     judge-injector applies it with :func:`apply_injected_rule`); otherwise it is applied
-    now and is OK, REPLICATING or STUCK.  Without a lifetime a rule on a TAPE RSE is locked.
+    now and is OK, REPLICATING or STUCK.  Without a lifetime a rule on a TAPE RSE is locked, and
+    one on a ``staging_area`` RSE is refused (a staging area only holds files for a while).
+    With ``split_container`` a rule on a container starts INJECT and the injector replaces it
+    by one rule per dataset below it (:func:`apply_injected_rule`), as Rucio does.
     """
     copies = _check_copies(copies)
     if not account_exists(session, account):
@@ -355,6 +360,8 @@ def add_rule(
         raise InputValidationError("priority must be an integer from 1 to 5")
     expires_at = _expiry(lifetime)
     rses = parse_expression(session, rse_expression, for_write=True, ignore_availability=ignore_availability)
+    if lifetime is None and any(r["staging_area"] for r in rses):
+        raise StagingAreaRuleRequiresLifetime("A rule on a staging area RSE needs a lifetime")
     if lifetime is None and any(RSEType.parse(r["rse_type"]) == RSEType.TAPE for r in rses):
         locked = True
     ids: list[str] = []
@@ -371,19 +378,21 @@ def add_rule(
             purge_replicas=bool(purge_replicas), ignore_availability=bool(ignore_availability),
             ignore_account_limit=bool(ignore_account_limit), priority=priority,
             comments=comment, meta=json.dumps(meta) if meta is not None else None,
-            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0,
+            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0, split_container=bool(split_container),
         )
         session.add(rule)
         session.flush()
         if ask_approval:
             rule.state = RuleState.WAITING_APPROVAL
-        elif asynchronous or _count_files(session, row) * copies > async_threshold():
+        elif (asynchronous or (split_container and row.did_type == DIDType.CONTAINER)
+              or _count_files(session, row) * copies > async_threshold()):
             rule.state = RuleState.INJECT
         else:
             _allowed_sources(session, rule)
             apply_rule(session, rule)
         session.flush()
         ids.append(rule.id)
+    rule_history.record(session, ids)
     return ids
 
 
@@ -406,6 +415,8 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
     rule = _get(session, rule_id)
     if rule.state != RuleState.INJECT:
         return rule.state
+    if rule.split_container and rule.did_type == DIDType.CONTAINER:
+        return _split_container(session, rule)
     rule.state = RuleState.REPLICATING
     try:
         apply_rule(session, rule)
@@ -415,10 +426,28 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
     return rule.state
 
 
-def list_injectable_rules(session: Session, limit: int = 100) -> list[str]:
-    """Ids of INJECT rules, oldest first (the judge-injector's queue)."""
-    return list(session.scalars(select(Rule.id).where(Rule.state == RuleState.INJECT)
-                                .order_by(Rule.created_at).limit(limit)))
+def _split_container(session: Session, rule: Rule) -> RuleState:
+    """Replace a ``split_container`` rule by asynchronous DATASET-grouped rules on each dataset
+    below its container (those the account has no rule on with this expression yet), with its
+    copies, expression, remaining lifetime, activity, priority and comment; then remove it.
+
+    Returns OK for the removed rule: what it asked for is now the dataset rules' job."""
+    tree = descendants_cte(rule.scope, rule.name)
+    datasets = session.execute(select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET).distinct()
+                               .except_(select(Rule.scope, Rule.name).where(
+                                   Rule.account == rule.account, Rule.rse_expression == rule.rse_expression))
+                               .order_by("scope", "name")).all()
+    lifetime = None
+    if rule.expires_at is not None:
+        lifetime = max(1, int((rule.expires_at - utcnow()).total_seconds()))
+    notify = None if rule.notification is RuleNotification.NO else rule.notification.value
+    if datasets:
+        add_rule(session, [{"scope": scope, "name": name} for scope, name in datasets], rule.account, rule.copies,
+                 rule.rse_expression, grouping="DATASET", lifetime=lifetime, activity=rule.activity, notify=notify,
+                 ignore_availability=rule.ignore_availability, asynchronous=True, priority=rule.priority,
+                 comment=rule.comments, ignore_account_limit=True)
+    purge_rule(session, rule)
+    return RuleState.OK
 
 
 # --- approval --------------------------------------------------------------------------------
@@ -477,13 +506,6 @@ def delete_expired_rule(session: Session, rule_id: str) -> bool:
         return False
     purge_rule(session, rule)
     return True
-
-
-def list_expired_rules(session: Session, limit: int = 200) -> list[str]:
-    """Ids of rules past ``expires_at``, not locked, not being moved (the judge-cleaner's)."""
-    query = (select(Rule.id).where(Rule.expires_at < utcnow(), Rule.locked.is_(False),
-                                   Rule.child_rule_id.is_(None)).order_by(Rule.expires_at).limit(limit))
-    return list(session.scalars(query))
 
 
 # --- update and move -------------------------------------------------------------------------
@@ -604,13 +626,6 @@ def evaluate_did_changes(session: Session, scope: str, name: str) -> int:
     return len(rules)
 
 
-def list_stuck_rules(session: Session, older_than: timedelta = timedelta(0), limit: int = 100) -> list[str]:
-    """Ids of STUCK rules not updated for ``older_than`` (the judge-repairer's queue)."""
-    query = (select(Rule.id).where(Rule.state == RuleState.STUCK, Rule.updated_at <= utcnow() - older_than)
-             .order_by(Rule.updated_at).limit(limit))
-    return list(session.scalars(query))
-
-
 def repair_rule(session: Session, rule_id: str) -> RuleState:
     """Repair a STUCK rule (the judge-repairer's work); returns its new state.
 
@@ -694,7 +709,8 @@ def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
     return rule_dict(_get(session, rule_id))
 
 
-RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity")
+RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity",
+                "subscription_id")
 
 
 def list_associated_rules(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
@@ -722,14 +738,23 @@ def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Itera
 
 
 def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
-    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes."""
+    """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes, and for a
+    REPLICATING lock ``transfer_state``, what the transfer tool last said of its request in
+    flight (FTS's STAGING from tape, ACTIVE, ARCHIVING to tape ...), or None."""
     _get(session, rule_id)
-    query = (select(Lock, RSE.rse).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
+    transfer_state = (
+        select(Request.external_state)
+        .where(Request.scope == Lock.scope, Request.name == Lock.name, Request.dest_rse_id == Lock.rse_id,
+               Request.state == RequestState.SUBMITTED)
+        .limit(1).scalar_subquery()
+    )
+    query = (select(Lock, RSE.rse, transfer_state).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
              .order_by(Lock.scope, Lock.name, RSE.rse).execution_options(yield_per=1000))
-    for lock, rse in session.execute(query):
+    for lock, rse, phase in session.execute(query):
         yield {"scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "rse": rse, "state": lock.state.name,
                "rule_id": lock.rule_id, "account": lock.account, "bytes": lock.bytes,
-               "created_at": lock.created_at, "updated_at": lock.updated_at}
+               "created_at": lock.created_at, "updated_at": lock.updated_at,
+               "transfer_state": phase if lock.state is LockState.REPLICATING else None}
 
 
 # --- dry run ---------------------------------------------------------------------------------

@@ -36,13 +36,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import re2
-from sqlalchemy import or_, select, true, tuple_, update
+from sqlalchemy import func, or_, select, true, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.account import account_exists
 from datamgmt.core.db.constants import DIDType, RuleGrouping, SubscriptionState
-from datamgmt.core.db.models import DataIdentifier, Subscription
+from datamgmt.core.db.models import DataIdentifier, Rule, Subscription
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, chunks
@@ -178,7 +178,7 @@ def parse_filter(value: object) -> Filter:
             found["did_types"] = frozenset(types)
         elif key == "account":
             found["accounts"] = frozenset(validation.account_name(a) for a in _as_list(item, "account"))
-        elif isinstance(key, str) and KEY_RE.match(key) and key not in RESERVED_KEYS:
+        elif isinstance(key, str) and KEY_RE.fullmatch(key) and key not in RESERVED_KEYS:
             meta.append((key, tuple(_meta_value(v, key) for v in _as_list(item, key))))
         else:
             raise InvalidObject(f"{validation.shown(key)} is not a subscription filter key")
@@ -475,3 +475,19 @@ def match_new_dids(session: Session, batch: int = 100) -> MatchReport:
                         .values(is_new=False).execution_options(synchronize_session=False))
     session.flush()
     return report
+
+
+def subscription_rule_states(
+    session: Session, account: str, name: str | None = None, include_details: bool = False
+) -> list[dict[str, Any]]:
+    """Rules per state of an account's subscriptions (``*`` in ``account`` is a wildcard), one
+    GROUP BY; a subscription without rules appears once with state None (Rucio's outer join)."""
+    details = (Subscription.state.label("subscription_state"), Subscription.last_processed, Subscription.lifetime,
+               Subscription.expired_at, Subscription.comments) if include_details else ()  # fmt: skip
+    keys = (Subscription.account, Subscription.name, Rule.state, *details)
+    query = select(*keys, func.count(Rule.id).label("count")).outerjoin(Rule, Rule.subscription_id == Subscription.id)
+    query = query.where(Subscription.account.like(account.replace("*", "%")) if "*" in account else Subscription.account == account)
+    if name is not None:
+        query = query.where(Subscription.name == name)
+    rows = session.execute(query.group_by(*keys).order_by(Subscription.account, Subscription.name))
+    return [row._asdict() for row in rows]

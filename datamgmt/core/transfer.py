@@ -7,11 +7,21 @@ submitter calls it after :func:`plan_transfers`, outside any transaction, so a s
 holds a database lock; what happens to a request from then on is recorded by
 :mod:`datamgmt.core.inflight`.
 
-Source ranking follows the conveyor issue's order: the ``distances`` row from source to
+Source ranking puts disk before tape, whatever the distances (as Rucio's PreferDiskOverTape: a
+tape source costs a recall from the library, so it is used only when no disk copy can serve, and
+routing tries the candidates in this order), then the ``distances`` row from source to
 destination (a missing row counts as :data:`UNKNOWN_DISTANCE`, so an installation without a
-distance matrix still transfers), then disk before tape, then fewer past failures (``sources.
-ranking`` is lowered by one for every failed attempt from that source, so a retry prefers
-another replica where the first two criteria tie).
+distance matrix still transfers), then fewer past failures (``sources.ranking`` is lowered by one
+for every failed attempt from that source, so a retry prefers another replica where the first two
+criteria tie).
+
+Tape in the transfer itself: a tape source asks the tool to stage it first (``[conveyor]
+bring_online`` and ``copy_pin_lifetime`` seconds), a tape destination asks it to watch the file
+until it is on tape (the destination's ``archive_timeout`` attribute, else ``[conveyor]
+archive_timeout``), so the transfer is done only once the file is archived.  A STAGEIN request
+(a lock on an RSE with ``staging_required``) has its own replica as its only source and the same
+URL at both ends: the tool brings the file online in place and pins it for the rule's remaining
+lifetime (else ``[conveyor] copy_pin_lifetime``); nothing is copied.
 """
 
 from __future__ import annotations
@@ -23,12 +33,13 @@ from typing import Any
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from datamgmt.config import get_config
 from datamgmt.core import claim as claiming
-from datamgmt.core.db.constants import ReplicaState, RequestState, RSEType
+from datamgmt.core.db.constants import ReplicaState, RequestState, RequestType, RSEType
 from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribute, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
-from datamgmt.core.expression import rse_ids_for
+from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.core.transfer_limit import destination_caps
 from datamgmt.exceptions import RSEProtocolNotSupported
@@ -79,6 +90,13 @@ class QueuedRequest:
     md5: str | None
     retry_count: int
     source_replica_expression: str | None = None
+    request_type: RequestType = RequestType.TRANSFER
+    #: Seconds a STAGEIN keeps the file online: what is left of its rule's lifetime (None: forever).
+    pin_lifetime: int | None = None
+
+    @property
+    def stages_in_place(self) -> bool:
+        return self.request_type is RequestType.STAGEIN
 
 
 @dataclass(frozen=True)
@@ -92,8 +110,8 @@ class Candidate:
     ranking: int
 
     @property
-    def cost(self) -> tuple[int, int, int]:
-        return self.distance, self.rse_type is RSEType.TAPE, -self.ranking
+    def cost(self) -> tuple[bool, int, int]:
+        return self.rse_type is RSEType.TAPE, self.distance, -self.ranking
 
 
 @dataclass(frozen=True)
@@ -131,8 +149,12 @@ _REQUEST_COLUMNS = (
     Request.adler32,
     Request.md5,
     Request.retry_count,
+    # Columns below are read by name, not position, into QueuedRequest's optional fields.
+    Request.request_type,
     Request.created_at,
 )
+#: The leading claimed columns (the id, then scope … retry_count) that fill QueuedRequest in order.
+_POSITIONAL = 11
 
 
 def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) -> list[QueuedRequest]:
@@ -153,20 +175,24 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) 
     )
     rule_ids = sorted({row.rule_id for row in rows if row.rule_id})
     expressions: dict[str, str] = {}
+    expiries: dict[str, Any] = {}
     for chunk in chunks(rule_ids, CHUNK):
-        expressions.update(
-            session.execute(
-                select(Rule.id, Rule.source_replica_expression).where(
-                    Rule.id.in_(chunk), Rule.source_replica_expression.is_not(None)
-                )
-            )
-            .tuples()
-            .all()
-        )
+        for rule_id, expression, expires_at in session.execute(
+            select(Rule.id, Rule.source_replica_expression, Rule.expires_at).where(Rule.id.in_(chunk))
+        ):
+            if expression is not None:
+                expressions[rule_id] = expression
+            if expires_at is not None:
+                expiries[rule_id] = max(1, int((expires_at - now).total_seconds()))
     # RETURNING gives no order: restore the claim's (priority, age) order for the throttler.
     rows.sort(key=lambda row: (-row.priority, row.created_at, row.id))
     return [
-        QueuedRequest(*row[:-1], source_replica_expression=expressions.get(row.rule_id or ""))  # type: ignore[misc]
+        QueuedRequest(
+            *row[:_POSITIONAL],  # type: ignore[misc]
+            source_replica_expression=expressions.get(row.rule_id or ""),
+            request_type=row.request_type,
+            pin_lifetime=expiries.get(row.rule_id or ""),
+        )
         for row in rows
     ]
 
@@ -287,7 +313,8 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
                 ranking=rankings.get((request.id, rse_id), 0),
             )
             for rse_id, rse_type, path in replicas.get((request.scope, request.name), [])
-            if rse_id != request.dest_rse_id and (expression_ids is None or rse_id in expression_ids)
+            if (rse_id == request.dest_rse_id) is request.stages_in_place
+            and (expression_ids is None or request.stages_in_place or rse_id in expression_ids)
         ]
         result[request.id] = sorted(found, key=lambda c: c.cost)
     return result
@@ -337,7 +364,7 @@ class _Endpoints:
         if ids:
             rows = session.execute(
                 select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value).where(
-                    RSEAttribute.rse_id.in_(ids), RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm"))
+                    RSEAttribute.rse_id.in_(ids), RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm", "archive_timeout"))
                 )
             )
             for rse_id, key, value in rows:
@@ -358,6 +385,19 @@ class _Endpoints:
     def pfn(self, rse_id: str, record: ProtocolRecord, scope: str, name: str, path: str | None) -> str:
         lfn = {"scope": scope, "name": name, **({"path": path} if path else {})}
         return self.protocol(rse_id, record).lfns2pfns([lfn])[f"{scope}:{name}"]
+
+    def tape_parameters(self, source_id: str, dest_id: str) -> dict[str, int | None]:
+        """The spec's tape fields for a copy from ``source_id`` to ``dest_id`` (None where disk)."""
+        config = get_config()
+        params: dict[str, int | None] = {"bring_online": None, "copy_pin_lifetime": None, "archive_timeout": None}
+        if self.rses[source_id][1] is RSEType.TAPE:
+            params["bring_online"] = config.get_int("conveyor", "bring_online")
+            params["copy_pin_lifetime"] = config.get_int("conveyor", "copy_pin_lifetime")
+        if self.rses[dest_id][1] is RSEType.TAPE:
+            attribute = self.attributes[dest_id].get("archive_timeout")
+            timeout = as_number(attribute) if attribute is not None else None
+            params["archive_timeout"] = int(timeout) if timeout else config.get_int("conveyor", "archive_timeout")
+        return params
 
     def fts(self, rse_id: str) -> str | None:
         value = self.attributes[rse_id].get("fts")
@@ -392,12 +432,22 @@ def plan_transfers(
         if not found:
             unroutable[request.id] = (RequestState.NO_SOURCES, "no AVAILABLE replica on a readable RSE")
             continue
-        routed = _route(endpoints, request, found, overwrite=dest_type is RSEType.DISK)
+        overwrite = dest_type is RSEType.DISK and not request.stages_in_place
+        routed = _route(endpoints, request, found, overwrite=overwrite)
         if isinstance(routed, str):
             unroutable[request.id] = (RequestState.MISMATCH_SCHEME, routed)
         else:
             transfers.append(routed)
     return Plan(transfers, unroutable, [r.id for r in held])
+
+
+def _tape_parameters(endpoints: _Endpoints, request: QueuedRequest, candidate: Candidate) -> dict[str, int | None]:
+    if not request.stages_in_place:
+        return endpoints.tape_parameters(candidate.rse_id, request.dest_rse_id)
+    config = get_config()
+    pin = request.pin_lifetime or config.get_int("conveyor", "copy_pin_lifetime")
+    return {"bring_online": config.get_int("conveyor", "bring_online"), "copy_pin_lifetime": pin,
+            "archive_timeout": None}
 
 
 def _route(
@@ -415,7 +465,8 @@ def _route(
             errors.append(f"{endpoints.rses[candidate.rse_id][0]}: {exc}")
             continue
         source_url = endpoints.pfn(candidate.rse_id, read, request.scope, request.name, candidate.path)
-        dest_url = endpoints.pfn(request.dest_rse_id, write, request.scope, request.name, None)
+        dest_url = (source_url if request.stages_in_place  # brought online where it is
+                    else endpoints.pfn(request.dest_rse_id, write, request.scope, request.name, None))
         spec = TransferSpec(
             request_id=request.id,
             sources=[source_url],
@@ -428,6 +479,7 @@ def _route(
             rule_id=request.rule_id,
             overwrite=overwrite,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
+            **_tape_parameters(endpoints, request, candidate),  # type: ignore[arg-type]
             metadata={
                 "scope": request.scope,
                 "name": request.name,

@@ -14,7 +14,8 @@ What goes (Rucio's ``list_expired_dids`` + ``delete_dids(expire_rules=True)``, s
   the file is handed over once.
 
 Never touched: DIDs with a locked rule or a rule being moved (they go once the rule does),
-published DIDs (PIDs must keep resolving), and DIDs attached to a monotonic collection
+published DIDs (PIDs must keep resolving), DIDs with an approved lifetime exception
+that has not run out (:mod:`datamgmt.core.lifetime_exception`), and DIDs attached to a monotonic collection
 (whose content may not shrink).  These conditions are in the selecting query, so skipped
 DIDs never fill a batch.  Every removed DID leaves an ``ERASE`` message.
 
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
+from datamgmt.core import content_history, deleted_did, lifetime_exception
 from datamgmt.core.db.constants import DIDReEvaluation, DIDType
 from datamgmt.core.db.models import (
     CollectionReplica,
@@ -77,6 +79,7 @@ def claim_expired(session: Session, limit: int) -> list[dict[str, Any]]:
             did.expired_at < utcnow(),
             ~held_by_rule,
             ~published,
+            ~lifetime_exception.held(did.scope, did.name),
             or_(and_(did.did_type.in_(COLLECTIONS), ~in_monotonic), and_(did.did_type == DIDType.FILE, ~attached)),
         )
         .order_by(did.expired_at, did.scope, did.name)
@@ -98,12 +101,14 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
     files = [(d["scope"], d["name"]) for d in dids if d["did_type"] == DIDType.FILE]
     if collections:
         _detach_from_parents(session, collections)
+        content_history.record_removal(session, _is(collections, Content.scope, Content.name))
         session.execute(delete(Content).where(_is(collections, Content.scope, Content.name)))
         session.execute(delete(CollectionReplica).where(_is(collections, CollectionReplica.scope, CollectionReplica.name)))
         session.execute(delete(UpdatedDID).where(_is(collections, UpdatedDID.scope, UpdatedDID.name)))
     if files:
         _hand_files_to_reaper(session, files)
     has_replica = exists().where(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name)
+    deleted_did.keep(session, and_(_is(keys, DataIdentifier.scope, DataIdentifier.name), ~has_replica))
     session.execute(
         delete(DataIdentifier)
         .where(_is(keys, DataIdentifier.scope, DataIdentifier.name), ~has_replica)
@@ -134,6 +139,7 @@ def _detach_from_parents(session: Session, keys: Sequence[DIDKey]) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    content_history.record_removal(session, link)
     session.execute(delete(Content).where(link))
     session.execute(
         insert(UpdatedDID),

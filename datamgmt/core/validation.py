@@ -26,11 +26,17 @@ def shown(value: object, limit: int = 40) -> str:
 
 
 def _check(pattern: re.Pattern[str], value: object, what: str, rule: str) -> str:
-    if not isinstance(value, str) or not pattern.match(value):
+    # fullmatch: ``$`` alone would also accept a trailing newline ("name\n").
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise InputValidationError(f"invalid {what} {shown(value)}: {rule}")
     if what == "name" and ("/../" in f"/{value}/" or "//" in value):
         raise InputValidationError(f"invalid name {shown(value)}: '..' and '//' are not allowed")
     return value
+
+
+def account_shown(value: str) -> str:
+    """An account name for an error message: as is when valid (as Rucio words it), else :func:`shown`."""
+    return value if ACCOUNT_RE.fullmatch(value) else shown(value)
 
 
 def account_name(value: object) -> str:

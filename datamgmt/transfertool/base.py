@@ -19,6 +19,7 @@ import abc
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 #: Checksum verification modes, FTS's vocabulary: which ends are compared with the expected value.
 VERIFY_MODES = ("both", "source", "target", "none")
@@ -27,7 +28,7 @@ VERIFY_MODES = ("both", "source", "target", "none")
 class TransferState(enum.StrEnum):
     """Request states a transfer tool can report (the conveyor's vocabulary, not the tool's)."""
 
-    SUBMITTED = "SUBMITTED"  # accepted by the tool, not finished yet (queued or copying)
+    SUBMITTED = "SUBMITTED"  # accepted by the tool, not finished yet (staging, queued, copying, archiving)
     DONE = "DONE"  # copied and verified
     FAILED = "FAILED"  # finished without a verified copy (includes cancellation)
     LOST = "LOST"  # the tool does not know the external id (restart, purge): retried as an attempt
@@ -56,6 +57,13 @@ class TransferSpec:
     verify_checksum: str = "both"
     multihop_path: str | None = None
     hop_index: int = 0
+    #: A tape source: seconds the tool may take to bring it online, and to keep it pinned there
+    #: for the copy (FTS's ``bring_online`` and ``copy_pin_lifetime``); None for a disk source.
+    bring_online: int | None = None
+    copy_pin_lifetime: int | None = None
+    #: A tape destination: seconds the tool waits for the file to be on tape, not just on the tape
+    #: system's disk buffer, before the transfer counts as done (FTS's ``archive_timeout``).
+    archive_timeout: int | None = None
     #: Extra values echoed back by FTS in file_metadata (scope, name, RSE ids ...).
     metadata: Mapping[str, object] = field(default_factory=dict)
 
@@ -90,8 +98,13 @@ class TransferStatus:
     transferred_bytes: int | None = None
     #: The source the copy used (matters when several replicas were offered).
     source_url: str | None = None
-    #: The tool's own state name (e.g. FTS's ``ACTIVE``), for logs and operators.
+    #: The tool's own state name (e.g. FTS's ``ACTIVE``, or the tape phases ``STAGING`` and
+    #: ``ARCHIVING`` of a SUBMITTED transfer), for logs, operators and the request's phase.
     external_state: str | None = None
+    #: When the tool began and finished bringing a tape source online (naive UTC), if it staged
+    #: one: the copy's own time starts at the end, not at submission.
+    staging_started: datetime | None = None
+    staging_finished: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from itertools import islice
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +44,12 @@ from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferS
 log = logging.getLogger(__name__)
 
 JOB_FINAL = frozenset({"FINISHED", "FINISHEDDIRTY", "FAILED", "CANCELED"})
-FILE_FIELDS = "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata"
+FILE_FIELDS = (
+    "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata,"
+    "staging_start,staging_finished"
+)
+#: How FTS writes times (a double must use exactly this, or null).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 GROUPINGS = ("rule", "src_dest")
 
 
@@ -82,7 +88,8 @@ def group_jobs(
         else:
             route = (_storage_element(spec.sources[0]), _storage_element(spec.destination))
             scope = spec.rule_id if grouping == "rule" and spec.rule_id is not None else route
-            key = (scope, spec.priority, spec.overwrite, spec.verify_checksum)
+            tape = (spec.bring_online, spec.copy_pin_lifetime, spec.archive_timeout)
+            key = (scope, spec.priority, spec.overwrite, spec.verify_checksum, tape)
             bulks.setdefault(key, []).append(spec)
     jobs.extend(sorted(hops, key=lambda s: s.hop_index) for hops in paths.values())
     for members in bulks.values():
@@ -121,7 +128,16 @@ def _file_status(job: dict[str, Any], row: dict[str, Any]) -> TransferStatus | N
         transferred_bytes=int(row.get("filesize") or 0) if state is TransferState.DONE else None,
         source_url=row.get("source_surl"),
         external_state=file_state,
+        staging_started=_time(row.get("staging_start")),
+        staging_finished=_time(row.get("staging_finished")),
     )
+
+
+def _time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(value, TIME_FORMAT) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 _PREFERENCE = {TransferState.DONE: 0, TransferState.SUBMITTED: 1, TransferState.FAILED: 2}
@@ -235,6 +251,8 @@ class FTS3TransferTool(TransferTool):
                     "rule_id": spec.rule_id,
                     "adler32": spec.adler32,
                     "md5": spec.md5,
+                    "src_type": "TAPE" if spec.bring_online else "DISK",
+                    "dst_type": "TAPE" if spec.archive_timeout else "DISK",
                 },
             )
             # easy.add_alternative_source calls list.push_back (3.14.2 bug): extend the list ourselves.
@@ -246,10 +264,18 @@ class FTS3TransferTool(TransferTool):
             files,
             verify_checksum=first.verify_checksum,
             overwrite=any(s.overwrite for s in specs),
+            # A retry to tape may replace what an earlier attempt left on the tape buffer, never
+            # a file already on tape (FTS checks which it is).
+            overwrite_when_only_on_disk=bool(first.archive_timeout) and not any(s.overwrite for s in specs),
             multihop=multihop,
             priority=first.priority,
             id_generator="deterministic",
             sid=sid,
+            # Tape: a tape source is staged first, a tape destination watched until archived.
+            bring_online=first.bring_online,
+            copy_pin_lifetime=first.copy_pin_lifetime,
+            archive_timeout=first.archive_timeout,
+            dst_file_report=bool(first.archive_timeout),
             metadata={"issuer": "datamgmt", "multi_sources": len(first.sources) > 1, "multihop": multihop},
         )
 

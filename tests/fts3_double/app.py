@@ -248,6 +248,13 @@ def create_app(double: Fts3Double) -> Flask:
                 setattr(double.faults, switch, bool(body[switch]))
         if "fail_destination" in body:
             double.faults.fail_destination(body["fail_destination"])
+        for delay in ("staging_seconds", "archive_seconds"):
+            if delay in body:
+                setattr(double.faults, delay, float(body[delay]))
+        if "fail_staging" in body:
+            double.faults.fail_staging(body["fail_staging"])
+        if "never_archive" in body:
+            double.faults.never_archive(body["never_archive"])
         return _json({"ok": True})
 
     return app

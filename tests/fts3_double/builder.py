@@ -248,6 +248,10 @@ def build_job(
         for row in files:
             row["file_state"] = "NOT_USED"
         files[0]["file_state"] = "SUBMITTED"
+    if bring_online > 0 or copy_pin_lifetime > 0:  # a staging job: its files first come online
+        for row in files:
+            if row["file_state"] == "SUBMITTED":
+                row["file_state"] = "STAGING"
     for row in files:
         row["file_state_initial"] = row["file_state"]
 
@@ -267,7 +271,7 @@ def build_job(
     job = dict.fromkeys(JOB_FIELDS)
     job.update(
         job_id=job_id,
-        job_state="SUBMITTED",
+        job_state="STAGING" if bring_online > 0 or copy_pin_lifetime > 0 else "SUBMITTED",
         job_type=job_type,
         source_se=source_ses.pop() if len(source_ses) == 1 else None,
         dest_se=dest_ses.pop() if len(dest_ses) == 1 else None,

@@ -3,10 +3,18 @@
 Copies run for real in a pool of worker threads through the same verified gfal2 copy the
 embedded transfer tool uses, so the files a test finds on storage are the files FTS would have
 left there.  ``instant`` mode skips the copies and finishes jobs at submission (benchmarks).
+
+Tape is modelled as FTS sees it, without a tape library: a staging job's file waits
+``Faults.staging_seconds`` in STAGING (the bring-online) before its copy, and a file copied by a
+job with ``archive_timeout`` waits ``Faults.archive_seconds`` in ARCHIVING (the tape system
+writing it from its buffer) before it is FINISHED.  A bring-online can be made to fail by source
+prefix, and archiving to never complete by destination prefix, which FTS reports as a failure once
+``archive_timeout`` has passed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import socket
@@ -17,13 +25,14 @@ from typing import Any
 from datamgmt.transfertool import gfal2copy
 
 from .builder import build_job
-from .store import JobStore, Next
+from .store import ARCHIVE, ARCHIVED, COPY, STAGE, STAGED, JobStore, Next
 
 log = logging.getLogger(__name__)
 
 #: How often a held copy (``Faults.hold_copies``) looks again whether it may start.
 HOLD_RECHECK_SECONDS = 0.1
 _CHECKSUM_MODES = {"b": "both", "s": "source", "t": "target", "n": "none"}
+STAGING_FAILURE = "STAGING [70] Bring-online failed: the file could not be recalled from tape"
 
 
 @dataclass
@@ -44,6 +53,13 @@ class Faults:
     forget_jobs: bool = False
     #: Destination URL prefix → reason: files to such destinations fail without copying.
     failing_destinations: dict[str, str] = field(default_factory=dict)
+    #: Seconds a bring-online takes (STAGING), and the tape system takes to archive (ARCHIVING).
+    staging_seconds: float = 0.0
+    archive_seconds: float = 0.0
+    #: Source URL prefix → reason: bring-online of such files fails after ``staging_seconds``.
+    failing_staging: dict[str, str] = field(default_factory=dict)
+    #: Destination URL prefixes whose files never reach tape: FTS fails them at ``archive_timeout``.
+    unarchived_destinations: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fail_next(self, count: int, status: int = 500) -> None:
@@ -62,6 +78,22 @@ class Faults:
     ) -> None:
         with self._lock:
             self.failing_destinations[prefix] = reason
+
+    def fail_staging(self, prefix: str, reason: str = STAGING_FAILURE) -> None:
+        with self._lock:
+            self.failing_staging[prefix] = reason
+
+    def never_archive(self, prefix: str) -> None:
+        with self._lock:
+            self.unarchived_destinations.add(prefix)
+
+    def staging_failure(self, url: str) -> str | None:
+        with self._lock:
+            return next((r for p, r in self.failing_staging.items() if url.startswith(p)), None)
+
+    def archives(self, url: str) -> bool:
+        with self._lock:
+            return not any(url.startswith(p) for p in self.unarchived_destinations)
 
     def take_failure(self) -> int | None:
         """Consume one injected failure; the status to answer, or None."""
@@ -151,7 +183,7 @@ class Fts3Double:
     def _schedule(self, items: list[Next]) -> None:
         for item in items:
             if item.delay > 0:
-                timer = threading.Timer(item.delay, self._queue.put, args=(Next(item.job_id, item.file_id),))
+                timer = threading.Timer(item.delay, self._queue.put, args=(dataclasses.replace(item, delay=0.0),))
                 timer.daemon = True
                 timer.start()
             else:
@@ -159,16 +191,39 @@ class Fts3Double:
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self.faults.hold_copies:
-                self._schedule([Next(item.job_id, item.file_id, HOLD_RECHECK_SECONDS)])
+            if self.faults.hold_copies and item.phase == COPY:
+                self._schedule([dataclasses.replace(item, delay=HOLD_RECHECK_SECONDS)])
                 continue
             try:
-                self._run(item)
+                self._step(item)
             except Exception:  # a worker must survive any single copy
-                log.exception("copy of %s/%s crashed", item.job_id, item.file_id)
-                self._schedule(
-                    self.store.finish(item.job_id, item.file_id, reason="TRANSFER [5] internal error")
+                log.exception("%s of %s/%s crashed", item.phase, item.job_id, item.file_id)
+                end = {STAGED: self.store.end_staging, ARCHIVED: self.store.end_archiving}.get(
+                    item.phase, self.store.finish
                 )
+                self._schedule(end(item.job_id, item.file_id, reason="TRANSFER [5] internal error"))
+
+    def _step(self, item: Next) -> None:
+        if item.phase == STAGE:
+            row = self.store.begin_staging(item.job_id, item.file_id, socket.gethostname())
+            if row is not None:
+                reason = self.faults.staging_failure(row["source_surl"])
+                self._schedule([Next(item.job_id, item.file_id, self.faults.staging_seconds, STAGED, reason)])
+        elif item.phase == STAGED:
+            self._schedule(self.store.end_staging(item.job_id, item.file_id, reason=item.reason))
+        elif item.phase == ARCHIVED:
+            self._schedule(self.store.end_archiving(item.job_id, item.file_id, reason=item.reason))
+        else:
+            self._run(item)
+
+    def _archiving(self, item: Next, row: dict[str, Any]) -> Next:
+        """How the tape system will answer for a file just copied to its buffer: archived after
+        ``archive_seconds``, or FTS's failure once ``archive_timeout`` passes first."""
+        timeout = float(row["_job"]["archive_timeout"])
+        if self.faults.archives(row["dest_surl"]) and self.faults.archive_seconds < timeout:
+            return Next(item.job_id, item.file_id, self.faults.archive_seconds, ARCHIVED)
+        reason = f"TRANSFER [62] Archiving timeout of {int(timeout)} seconds exceeded: file not on tape"
+        return Next(item.job_id, item.file_id, timeout, ARCHIVED, reason)
 
     def _run(self, item: Next) -> None:
         row = self.store.claim(item.job_id, item.file_id, socket.gethostname())
@@ -187,7 +242,8 @@ class Fts3Double:
             finally:
                 with self._copying_lock:
                     self._copying.pop(item.file_id, None)
-        self._schedule(self.store.finish(item.job_id, item.file_id, reason=reason, filesize=size))
+        scheduled = self.store.finish(item.job_id, item.file_id, reason=reason, filesize=size)
+        self._schedule([self._archiving(n, row) if n.phase == ARCHIVE else n for n in scheduled])
 
     def _copy_job(self, row: dict[str, Any]) -> gfal2copy.CopyJob:
         job = row["_job"]

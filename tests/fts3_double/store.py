@@ -1,8 +1,11 @@
 """Jobs and files in memory, and FTS's state machine over them.
 
 All transitions happen under one lock.  The rules mirror the C++ server: a file goes
-``SUBMITTED → READY → ACTIVE → FINISHED | FAILED``; a failed file with retries left goes back to
-``SUBMITTED``; a multi-replica job tries the next ``NOT_USED`` source after a failure; a multihop
+``SUBMITTED → READY → ACTIVE → FINISHED | FAILED``; a staging job's files (``bring_online`` or
+``copy_pin_lifetime`` > 0) start in ``STAGING`` and reach ``SUBMITTED`` once online (FINISHED
+when source and destination are one URL: FTS's staging-only file, brought online in place); a job with
+``archive_timeout`` > 0 keeps a copied file ``ARCHIVING`` until the tape system confirms it (or
+the timeout fails it); a failed file with retries left goes back to its initial state; a multi-replica job tries the next ``NOT_USED`` source after a failure; a multihop
 job releases the next hop after a success and stops at the first failure; the job state is
 rolled up once every logical file (``file_index``) is terminal.
 """
@@ -36,13 +39,33 @@ JOB_FAILED_REASON = "One or more files failed. Please have a look at the details
 CANCEL_REASON = "Job canceled by the user"
 
 
+#: Steps of a file's life the workers carry out (:attr:`Next.phase`).
+STAGE, STAGED, COPY, ARCHIVE, ARCHIVED = "stage", "staged", "copy", "archive", "archived"
+
+
 @dataclass(frozen=True)
 class Next:
-    """A file the workers should pick up, after ``delay`` seconds."""
+    """A step the workers should carry out on a file, after ``delay`` seconds.
+
+    ``STAGE`` starts a bring-online, ``STAGED`` ends it, ``COPY`` runs the copy, ``ARCHIVE`` asks
+    the double how the tape system will answer (it turns it into an ``ARCHIVED`` step) and
+    ``ARCHIVED`` ends the archive monitoring.  ``reason`` is the failure an end step records.
+    """
 
     job_id: str
     file_id: int
     delay: float = 0.0
+    phase: str = COPY
+    reason: str | None = None
+
+
+def is_staging(job: dict[str, Any]) -> bool:
+    """FTS treats a job as a staging job when either bring-online parameter is positive."""
+    return max(job["bring_online"] or -1, job["copy_pin_lifetime"] or -1) > 0
+
+
+def _first_step(job_id: str, row: dict[str, Any], delay: float = 0.0) -> Next:
+    return Next(job_id, row["file_id"], delay, STAGE if row["file_state"] == "STAGING" else COPY)
 
 
 class JobStore:
@@ -92,7 +115,7 @@ class JobStore:
                 )
             self._jobs[job["job_id"]] = job
             self._files[job["job_id"]] = files
-            return [Next(job["job_id"], row["file_id"]) for row in files if row["file_state"] == "SUBMITTED"]
+            return [_first_step(job["job_id"], row) for row in files if row["file_state"] in ("SUBMITTED", "STAGING")]
 
     def claim(self, job_id: str, file_id: int, transfer_host: str) -> dict[str, Any] | None:
         """Move a SUBMITTED file to ACTIVE and return a copy (with its job under ``_job``), or None."""
@@ -102,7 +125,7 @@ class JobStore:
                 return None
             row.update(file_state="ACTIVE", start_time=now(), transfer_host=transfer_host, reason=None)
             job = self._jobs[job_id]
-            if job["job_state"] in ("SUBMITTED", "READY"):
+            if job["job_state"] in ("SUBMITTED", "READY", "STAGING"):
                 job["job_state"] = "ACTIVE"
             return {**copy.deepcopy(row), "_job": copy.deepcopy(job)}
 
@@ -119,32 +142,52 @@ class JobStore:
             finished_at = now()
             row["finish_time"] = finished_at
             row["tx_duration"] = (finished_at - row["start_time"]).total_seconds()
-            scheduled: list[Next] = []
-            if reason is None:
-                row.update(file_state="FINISHED", filesize=filesize, reason="")
-                if job["job_type"] == "H":
-                    scheduled = self._release(job_id, lambda r: r["file_index"] > row["file_index"])
-            else:
-                row["reason"] = reason
-                self._retries.setdefault(file_id, []).append(
-                    {
-                        "file_id": file_id,
-                        "attempt": row["retry"],
-                        "datetime": finished_at,
-                        "reason": reason,
-                        "transfer_host": row["transfer_host"],
-                        "log_file": None,
-                    }
-                )
-                if row["retry"] < job["retry"]:
-                    row.update(file_state="SUBMITTED", retry=row["retry"] + 1)
-                    scheduled = [Next(job_id, file_id, float(job["retry_delay"]))]
-                else:
-                    row["file_state"] = "FAILED"
-                    if job["job_type"] == "R":
-                        scheduled = self._release(job_id, lambda r: r["file_index"] == row["file_index"])
-            self._roll_up(job)
-            return scheduled
+            if reason is not None:
+                return self._fail(job, row, reason, finished_at)
+            row["filesize"] = filesize
+            if (job["archive_timeout"] or -1) > 0:  # on the tape system's buffer, not yet on tape
+                row.update(file_state="ARCHIVING", archive_start_time=finished_at)
+                if not {r["file_state"] for r in self._files[job_id]} & {"STAGING", "SUBMITTED", "READY", "ACTIVE"}:
+                    job["job_state"] = "ARCHIVING"
+                return [Next(job_id, file_id, phase=ARCHIVE)]
+            return self._succeed(job, row)
+
+    def begin_staging(self, job_id: str, file_id: int, staging_host: str) -> dict[str, Any] | None:
+        """Start the bring-online of a STAGING file; a copy of the row, or None if it is not due."""
+        with self._lock:
+            row = self._row(job_id, file_id)
+            if row is None or row["file_state"] != "STAGING" or row["staging_start"] is not None:
+                return None
+            row.update(staging_start=now(), staging_host=staging_host, reason=None)
+            return copy.deepcopy(row)
+
+    def end_staging(self, job_id: str, file_id: int, *, reason: str | None) -> list[Next]:
+        """The bring-online ended: the file is online (SUBMITTED, its copy may start) or failed."""
+        with self._lock:
+            row = self._row(job_id, file_id)
+            if row is None or row["file_state"] != "STAGING":
+                return []
+            finished_at = now()
+            row["staging_finished"] = finished_at
+            if reason is not None:
+                row["finish_time"] = finished_at
+                return self._fail(self._jobs[job_id], row, reason, finished_at)
+            if row["source_surl"] == row["dest_surl"]:  # a staging-only file: online, pinned, done
+                return self._succeed(self._jobs[job_id], row)
+            row["file_state"] = "SUBMITTED"
+            return [Next(job_id, file_id)]
+
+    def end_archiving(self, job_id: str, file_id: int, *, reason: str | None) -> list[Next]:
+        """Archive monitoring ended: the file is on tape (FINISHED) or it timed out (a failure)."""
+        with self._lock:
+            row = self._row(job_id, file_id)
+            if row is None or row["file_state"] != "ARCHIVING":
+                return []
+            finished_at = now()
+            row["archive_finish_time"] = finished_at
+            if reason is not None:
+                return self._fail(self._jobs[job_id], row, reason, finished_at)
+            return self._succeed(self._jobs[job_id], row)
 
     def cancel(self, job_id: str) -> tuple[dict[str, Any], list[int], bool] | None:
         """Cancel a job: (job copy, ids of files that were copying, changed), None if unknown.
@@ -183,15 +226,58 @@ class JobStore:
             self._roll_up(self._jobs[job_id])
 
     # -- internals --------------------------------------------------------------------------
+    def _succeed(self, job: dict[str, Any], row: dict[str, Any]) -> list[Next]:
+        row.update(file_state="FINISHED", reason="")
+        scheduled: list[Next] = []
+        if job["job_type"] == "H":
+            scheduled = self._release(job, lambda r: r["file_index"] > row["file_index"])
+        self._roll_up(job)
+        return scheduled
+
+    def _fail(self, job: dict[str, Any], row: dict[str, Any], reason: str, finished_at: Any) -> list[Next]:
+        """Record a failed attempt (copy, staging or archiving); retry it from the start while the
+        job's ``retry`` allows, else fail the file (a multi-replica job moves to its next source)."""
+        job_id, file_id = job["job_id"], row["file_id"]
+        row["reason"] = reason
+        self._retries.setdefault(file_id, []).append(
+            {
+                "file_id": file_id,
+                "attempt": row["retry"],
+                "datetime": finished_at,
+                "reason": reason,
+                "transfer_host": row["transfer_host"],
+                "log_file": None,
+            }
+        )
+        scheduled: list[Next] = []
+        if row["retry"] < job["retry"]:
+            row.update(
+                file_state="STAGING" if is_staging(job) else "SUBMITTED",
+                retry=row["retry"] + 1,
+                staging_start=None,
+                staging_finished=None,
+                archive_start_time=None,
+                archive_finish_time=None,
+            )
+            scheduled = [_first_step(job_id, row, float(job["retry_delay"]))]
+        else:
+            row["file_state"] = "FAILED"
+            if job["job_type"] == "R":
+                scheduled = self._release(job, lambda r: r["file_index"] == row["file_index"])
+        self._roll_up(job)
+        return scheduled
+
     def _row(self, job_id: str, file_id: int) -> dict[str, Any] | None:
         return next((r for r in self._files.get(job_id, []) if r["file_id"] == file_id), None)
 
-    def _release(self, job_id: str, candidate: Any) -> list[Next]:
-        """Turn the first NOT_USED row matching ``candidate`` into SUBMITTED."""
-        for row in self._files[job_id]:
+    def _release(self, job: dict[str, Any], candidate: Any) -> list[Next]:
+        """Turn the first NOT_USED row matching ``candidate`` into SUBMITTED (STAGING for another
+        replica of a staging job; the next hop of a multihop job is on the buffer already)."""
+        for row in self._files[job["job_id"]]:
             if row["file_state"] == "NOT_USED" and candidate(row):
-                row["file_state"] = "SUBMITTED"
-                return [Next(job_id, row["file_id"])]
+                staging = is_staging(job) and job["job_type"] == "R"
+                row["file_state"] = "STAGING" if staging else "SUBMITTED"
+                return [_first_step(job["job_id"], row)]
         return []
 
     def _roll_up(self, job: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """The README quickstart, run literally: `make run` in one process group, the client block in bash.
 
-Two substitutions keep it runnable anywhere: the port (a free one instead of 8080) and
-HOME (a temporary directory, so ~/.datamgmt/client.cfg is not the developer's).  The
+Three substitutions keep it runnable anywhere: the port (a free one instead of 8080), HOME
+(a temporary directory, so ~/.datamgmt/client.cfg is not the developer's) and the generated
+root password's file (ROOT_PASSWORD_FILE, so the developer's var/root-password is untouched).  The
 catalogue and the embedded storage go to a temporary directory through the documented
 DATAMGMT_* environment overrides.
 """
@@ -47,7 +48,7 @@ def wait_for_ping(url: str, server: subprocess.Popen[bytes], timeout: float = 12
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker still booting on a busy machine
             pass
         time.sleep(0.5)
     raise AssertionError("the server did not answer /ping")
@@ -67,7 +68,9 @@ def environment(tmp_path: Path) -> dict[str, str]:
         DATAMGMT_DATABASE_URL=f"sqlite:///{tmp_path / 'catalogue.db'}",
         DATAMGMT_STORAGE_ROOT=str(tmp_path / "storage"),
         DATAMGMT_API_WORKERS="1",
+        ROOT_PASSWORD_FILE=str(tmp_path / "root-password"),
     )
+    env.pop("ROOT_PASSWORD", None)
     yield env
     for relative in CREATED_IN_ROOT:
         shutil.rmtree(ROOT / relative, ignore_errors=True)
@@ -77,7 +80,11 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
     port = environment["PORT"]
     url = f"http://127.0.0.1:{port}"
     server_block = quickstart_block("server")
-    client_block = quickstart_block("client").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    client_block = (
+        quickstart_block("client")
+        .replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        .replace("var/root-password", environment["ROOT_PASSWORD_FILE"])
+    )
     server = subprocess.Popen(
         ["bash", "-ec", server_block], cwd=ROOT, env=environment, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -91,6 +98,9 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
         assert "OK" in result.stdout
         assert "21.T99999/" in result.stdout  # the minted PID
         assert "<OAI-PMH" in result.stdout
+        password_file = Path(environment["ROOT_PASSWORD_FILE"])
+        assert password_file.stat().st_mode & 0o777 == 0o600
+        assert password_file.read_text().strip() != "datamgmt-root"
         downloaded = sorted(p.name for p in (ROOT / "downloads").rglob("*.dat"))
         assert downloaded == ["run1.dat", "run2.dat", "run3.dat"]
         for name in downloaded:

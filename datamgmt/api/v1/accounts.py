@@ -15,6 +15,7 @@ from datamgmt.core import account as accounts
 from datamgmt.core import identity as identities
 from datamgmt.core import quota
 from datamgmt.core import scope as scopes
+from datamgmt.core.permission import has_permission
 from datamgmt.core.rse import get_rse_id, rse_names_by_id
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -46,9 +47,11 @@ def list_accounts() -> Response:
     account_type, identity = request.args.get("account_type"), request.args.get("identity")
 
     def rows(session: Session) -> Any:
-        authorize(session, "read")
+        me = authorize(session, "read")
+        everyones = has_permission(session, me, "read_account_private", {"account": None})
         for info in accounts.list_accounts(session, account_type, identity):
-            yield {"account": info.account, "type": info.account_type, "email": info.email}
+            email = info.email if everyones or info.account == me else None
+            yield {"account": info.account, "type": info.account_type, "email": email}
 
     return stream(rows)
 
@@ -66,8 +69,11 @@ def whoami() -> Response:
 @doc("One account")
 def get_account(account: str) -> Response:
     with unit_of_work() as session:
-        authorize(session, "read")
-        return json_response(account_record(accounts.get_account(session, account)))
+        me = authorize(session, "read")
+        record = account_record(accounts.get_account(session, account))
+        if not has_permission(session, me, "read_account_private", {"account": account}):
+            record["email"] = None  # another account's address is for admins only
+        return json_response(record)
 
 
 @bp.post("/<account>")
@@ -140,7 +146,7 @@ _IDENTITY_BODY = schema_object(
 @doc("Identities mapped to an account")
 def list_identities(account: str) -> Response:
     def rows(session: Session) -> Any:
-        authorize(session, "read")
+        authorize(session, "read_account_private", account=account)
         yield from identities.list_identities(session, account)
 
     return stream(rows)

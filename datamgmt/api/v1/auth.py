@@ -2,21 +2,23 @@
 
 A login answers with an empty body and the token in headers, exactly as Rucio does;
 the stock client reads ``X-Rucio-Auth-Token`` and caches it.
+
+How a password is checked, and how failed logins are counted, is in :mod:`datamgmt.api.login`.
 """
 
 from __future__ import annotations
 
 import datetime
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 
-from datamgmt.api.auth import account_for_identity, public, x509_dn
+from datamgmt.api.auth import public, x509_dn
 from datamgmt.api.context import unit_of_work
+from datamgmt.api.login import failed, issue, refuse_if_locked, userpass_login
 from datamgmt.api.openapi import doc
 from datamgmt.api.streaming import rfc1123
 from datamgmt.core.db.constants import IdentityType
-from datamgmt.core.identity import check_userpass
-from datamgmt.core.token import IssuedToken, issue_token, validate_token
+from datamgmt.core.token import IssuedToken, validate_token
 from datamgmt.exceptions import CannotAuthenticate
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -38,27 +40,22 @@ def _token_response(issued: IssuedToken) -> Response:
     return response
 
 
-def _issue(identity: str, kind: IdentityType, account: str) -> IssuedToken:
-    with unit_of_work(read_only=False) as session:
-        return issue_token(
-            session, account, identity, kind, current_app.config["TOKEN_LIFETIME"], ip=(request.remote_addr or "")[:39]
-        )
+@bp.before_request
+def _lockout() -> None:
+    if request.endpoint != "auth.userpass":
+        refuse_if_locked(None)
 
 
 @bp.get("/userpass")
 @public
 @doc("Log in with X-Rucio-Username / X-Rucio-Password; the token comes back in X-Rucio-Auth-Token")
 def userpass() -> Response:
-    username = request.headers.get("X-Rucio-Username")
-    password = request.headers.get("X-Rucio-Password")
-    if not username or not password:
-        raise CannotAuthenticate("Cannot authenticate without passing all required arguments")
-    with unit_of_work(read_only=False) as session:
-        account = request.headers.get("X-Rucio-Account") or account_for_identity(
-            session, username, IdentityType.USERPASS
-        )
-        check_userpass(session, account, username, password)
-    return _token_response(_issue(username, IdentityType.USERPASS, account))
+    issued = userpass_login(
+        request.headers.get("X-Rucio-Username") or "",
+        request.headers.get("X-Rucio-Password") or "",
+        request.headers.get("X-Rucio-Account"),
+    )
+    return _token_response(issued)
 
 
 @bp.get("/x509")
@@ -68,10 +65,8 @@ def userpass() -> Response:
 def x509() -> Response:
     dn = x509_dn()
     if not dn:
-        raise CannotAuthenticate("Cannot authenticate: no client certificate DN was forwarded")
-    with unit_of_work(read_only=False) as session:
-        account = account_for_identity(session, dn, IdentityType.X509)
-    return _token_response(_issue(dn, IdentityType.X509, account))
+        raise failed(None, CannotAuthenticate("Cannot authenticate: no client certificate DN was forwarded"))
+    return _token_response(issue(dn, IdentityType.X509, request.headers.get("X-Rucio-Account")))
 
 
 @bp.get("/validate")

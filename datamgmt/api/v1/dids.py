@@ -66,7 +66,7 @@ def _collection(scope: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@bp.post("/")
+@bp.post("/", strict_slashes=False)  # /dids and /dids/ alike: never a redirect answering a POST
 @doc("Register many datasets and containers", body={"type": "array", "items": _DID})
 def add_dids() -> Response:
     items = json_body()

@@ -20,6 +20,7 @@ from datamgmt.api.params import json_object, key
 from datamgmt.api.streaming import JSON, done, dumps, json_response
 from datamgmt.config import get_config
 from datamgmt.core import pid
+from datamgmt.exceptions import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 bp = Blueprint("publishing", __name__)
@@ -65,9 +66,15 @@ _SERVICE_BODY = schema_object(
 
 
 def base_url() -> str:
-    """Where landing pages live: ``[api] base_url``, else the URL this request came to."""
+    """Where landing pages live: ``[api] base_url``, required before anything is published.
+
+    Never the URL this request came to: its Host header is the client's choice, and a PID
+    minted with it would point wherever that client said, for good.
+    """
     configured = get_config().get("api", "base_url")
-    return (configured or request.host_url).rstrip("/")
+    if not configured:
+        raise ServiceUnavailable("Publishing needs [api] base_url: landing-page URLs never come from the Host header")
+    return configured.rstrip("/")
 
 
 # --- landing pages ---------------------------------------------------------------------------
@@ -96,12 +103,12 @@ def publish(scope: str, name: str) -> Response:
             share = pid.publish(session, scope, name, account, url, service)
     except Exception:
         if share is not None:
-            _withdraw_orphan(share, url)
+            withdraw_orphan(share, url)
         raise
     return json_response(share, status=201)
 
 
-def _withdraw_orphan(share: dict[str, Any], url: str) -> None:
+def withdraw_orphan(share: dict[str, Any], url: str) -> None:
     """The commit failed after the PID was minted (or re-activated): withdraw it again."""
     try:
         with unit_of_work() as session:

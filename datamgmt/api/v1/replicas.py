@@ -1,4 +1,7 @@
-"""``/replicas``: register replicas, change their state, declare them bad, list them with PFNs."""
+"""``/replicas``: register, change the state of, forget and list replicas (with PFNs).
+
+Declaring them bad or suspicious lives in :mod:`datamgmt.api.v1.bad_replicas`.
+"""
 
 from __future__ import annotations
 
@@ -70,6 +73,30 @@ def update_replicas() -> Response:
     return done()
 
 
+_DELETE_BODY = schema_object(
+    ["rse", "files"], rse={"type": "string"}, ignore_availability={"type": "boolean"},
+    files={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})},
+)  # fmt: skip
+
+
+@bp.delete("")
+@bp.delete("/")
+@doc("Forget unlocked replicas on one RSE (catalogue only; admins)", body=_DELETE_BODY)
+def delete_replicas() -> Response:
+    body = json_object()
+    rse, files = key(body, "rse", str), dict_list(body, "files")
+    ignore_availability = bool(key(body, "ignore_availability", bool, False))
+    keys = []
+    for item in files:
+        if not isinstance(item.get("scope"), str) or not isinstance(item.get("name"), str):
+            raise InputValidationError("each file needs a scope and a name")
+        keys.append((item["scope"], item["name"]))
+    with unit_of_work() as session:
+        authorize(session, "delete_replicas", rse=rse)
+        replicas.delete_replicas(session, rse, keys, ignore_availability)
+    return done()
+
+
 _LIST_BODY = schema_object(
     ["dids"], dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
                                                               name={"type": "string"})},
@@ -129,30 +156,3 @@ def list_did_replicas(scope: str, name: str) -> Response:
             yield builder.describe(entry)
 
     return _listing(rows)
-
-
-_BAD_BODY = schema_object(
-    ["replicas"], replicas={"type": "array", "items": schema_object(["scope", "name", "rse"], scope={"type": "string"},
-                                                                      name={"type": "string"}, rse={"type": "string"})},
-    reason={"type": ["string", "null"]},
-)  # fmt: skip
-
-
-@bp.post("/bad")
-@bp.post("/bad/")
-@doc("Declare replicas bad", body=_BAD_BODY)
-def declare_bad() -> Response:
-    body = json_object()
-    bad = dict_list(body, "replicas")
-    reason = key(body, "reason", str, None) or ""
-    by_rse: dict[str, list[tuple[str, str]]] = {}
-    for item in bad:
-        fields = [item.get(field) for field in ("rse", "scope", "name")]
-        if not all(isinstance(value, str) for value in fields):
-            raise InputValidationError("each bad replica needs rse, scope and name")
-        by_rse.setdefault(fields[0], []).append((fields[1], fields[2]))
-    with unit_of_work() as session:
-        account = authorize(session, "declare_bad_file_replicas", rses=sorted(by_rse))
-        for rse, keys in by_rse.items():
-            replica_state.declare_bad(session, rse, keys, reason, account)
-    return created()

@@ -19,6 +19,8 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_object, key
 from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import rule as rules
+from datamgmt.core import rule_analysis, rule_reduce
+from datamgmt.core import rule_history as history
 from datamgmt.core.did import existing_dids, get_did_row
 
 bp = Blueprint("rules", __name__)
@@ -32,13 +34,14 @@ _RULE_BODY = schema_object(
     rse_expression={"type": "string"}, account=_NULLABLE_STRING, grouping=_NULLABLE_STRING, weight=_NULLABLE_STRING,
     lifetime=_NULLABLE_INT, locked={"type": "boolean"}, activity=_NULLABLE_STRING, comment=_NULLABLE_STRING,
     ask_approval={"type": "boolean"}, asynchronous={"type": "boolean"}, priority={"type": "integer"},
+    split_container={"type": "boolean"},
 )  # fmt: skip
 
 #: Optional body keys of POST /rules/ and their types, passed to core unchanged.
 _OPTIONS: dict[str, type | tuple[type, ...]] = {
     "grouping": str, "weight": str, "lifetime": int, "locked": bool, "source_replica_expression": str,
     "activity": str, "notify": str, "purge_replicas": bool, "ignore_availability": bool, "ask_approval": bool,
-    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str),
+    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str), "split_container": bool,
 }  # fmt: skip
 
 
@@ -151,6 +154,48 @@ def move_rule(rule_id: str) -> Response:
         authorize(session, "update_rule", rule_id=rule_id, options={"rse_expression": expression, **override})
         child = rules.move_rule(session, rule_id, expression, override)
     return created(json.dumps(child))
+
+
+@bp.post("/rules/<rule_id>/reduce")
+@doc("Replace a rule by one with fewer copies, satisfied by the replicas in place; answers the new rule's id",
+     body=schema_object(["copies"], copies={"type": "integer"}, exclude_expression=_NULLABLE_STRING))
+def reduce_rule(rule_id: str) -> Response:
+    body = json_object()
+    copies = key(body, "copies", int)
+    exclude = key(body, "exclude_expression", str, None)
+    with unit_of_work() as session:
+        authorize(session, "reduce_rule", rule_id=rule_id)
+        new_rule = rule_reduce.reduce_rule(session, rule_id, copies, exclude)
+    return created(json.dumps(new_rule))
+
+
+@bp.get("/rules/<rule_id>/history")
+@doc("A rule's state and lock counters each time they changed")
+def rule_history(rule_id: str) -> Response:
+    def rows(session: Session) -> Iterable[dict[str, Any]]:
+        authorize(session, "read")
+        return history.rule_history(session, rule_id)
+
+    return stream(rows)
+
+
+@bp.get("/rules/<scope>/<path:name>/history")
+@doc("The history of every rule there ever was on a DID")
+def did_rule_history(scope: str, name: str) -> Response:
+    def rows(session: Session) -> Iterable[dict[str, Any]]:
+        authorize(session, "read")
+        return history.did_rule_history(session, scope, name)
+
+    return stream(rows)
+
+
+@bp.get("/rules/<rule_id>/analysis")
+@doc("Why a rule is not OK: its error and, per stuck lock, the attempts, last outcome and possible sources")
+def analyse_rule(rule_id: str) -> Response:
+    with unit_of_work(read_only=True) as session:
+        authorize(session, "read")
+        analysis = rule_analysis.examine_rule(session, rule_id)
+    return json_response(analysis)
 
 
 @bp.delete("/rules/<rule_id>")

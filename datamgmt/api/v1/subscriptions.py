@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
-from datamgmt.api.params import json_object, key
+from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import created, json_response, stream
 from datamgmt.core import subscription as subscriptions
+from datamgmt.core.rule import list_rules
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/subscriptions")
 
@@ -103,3 +104,30 @@ def get_subscription_by_id(subscription_id: str) -> Response:
     with unit_of_work() as session:
         authorize(session, "read")
         return json_response(subscriptions.get_subscription_by_id(session, subscription_id))
+
+
+@bp.get("/<account>/<name>/rules")
+@doc("The rules a subscription made", query={"state": {"type": "string"}})
+def list_subscription_rules(account: str, name: str) -> Response:
+    state = request.args.get("state")
+
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        [subscription] = subscriptions.list_subscriptions(session, name=name, account=account)[:1]
+        filters = {"subscription_id": subscription["id"], **({"state": state} if state else {})}
+        yield from list_rules(session, filters)
+
+    return stream(rows)
+
+
+@bp.get("/<account>/<name>/rules/states")
+@bp.get("/<account>/rules/states", defaults={"name": None})
+@doc("How many rules of each state an account's subscriptions made", query={"include_details": {"type": "string"}})
+def rule_states(account: str, name: str | None) -> Response:
+    include_details = query_bool("include_details")
+
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        yield from subscriptions.subscription_rule_states(session, account, name, include_details)
+
+    return stream(rows)

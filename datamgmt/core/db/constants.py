@@ -173,5 +173,13 @@ class PIDServiceType(CodedEnum):
     DATACITE = "datacite"
 
 
+class LifetimeExceptionState(CodedEnum):
+    """An exception to DID lifetimes asks for approval; only an APPROVED one holds a DID back."""
+
+    APPROVED = "A"
+    REJECTED = "R"
+    WAITING = "W"
+
+
 #: Rucio's tombstone sentinel meaning "delete as soon as possible".
 OBSOLETE = datetime(1970, 1, 1)

@@ -1,6 +1,6 @@
 """The whole catalogue as SQLAlchemy 2.0 typed mappings.
 
-Tables mirror Rucio's (reference/rucio.md §2.2) so that semantics and operators'
+Tables mirror Rucio's (Rucio's ``rucio/db/sqla/models.py``) so that semantics and operators'
 habits carry over, with three deliberate differences: tokens are stored hashed,
 queues carry lease columns (``claimed_by``/``claimed_until``) for many daemon
 instances, and metadata is a typed key-value table that works on SQLite too.
@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -35,6 +37,7 @@ from datamgmt.core.db.constants import (
     DIDReEvaluation,
     DIDType,
     IdentityType,
+    LifetimeExceptionState,
     LockState,
     PIDServiceType,
     ReplicaState,
@@ -133,6 +136,19 @@ class Token(Base):
     __table_args__ = (Index(None, "account"), Index(None, "expired_at"))
 
 
+class LoginFailure(Base):
+    """Recent failed logins of one source address or one identity (see core/throttle.py)."""
+
+    __tablename__ = "login_failures"
+    #: sha256 of ``source:<address>`` or ``identity:<name>``: a mistyped password in the username
+    #: field is never stored readable.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "window_start"),)
+
+
 # --- namespace -------------------------------------------------------------------------------
 class Scope(Timestamped, Base):
     __tablename__ = "scopes"
@@ -176,6 +192,7 @@ class DataIdentifier(Timestamped, Base):
         Index(None, "expired_at"),  # undertaker: expired collections
         Index(None, "is_new"),  # transmogrifier: new DIDs
         Index(None, "account"),
+        Index(None, "guid"),  # GET /dids/<guid>/guid
     )
 
 
@@ -305,6 +322,18 @@ class RSEUsage(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class RSEUsageHistory(Base):
+    """Snapshots of ``rse_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "rse_usage_history"
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    used: Mapped[int] = mapped_column(BigInteger)
+    free: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class UpdatedRSECounter(Base):
     """Deltas to the ``rucio`` usage of an RSE, folded in by abacus."""
 
@@ -359,6 +388,19 @@ class BadReplica(Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     account: Mapped[str | None] = mapped_column(ACCOUNT)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "state", "rse_id"),)  # necromancer, listings by state
+
+
+class QuarantinedReplica(Timestamped, Base):
+    """A file found on storage that no replica names (Rucio's dark data), kept for the operator."""
+
+    __tablename__ = "quarantined_replicas"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    scope: Mapped[str | None] = mapped_column(SCOPE)
+    name: Mapped[str | None] = mapped_column(NAME)
 
 
 class CollectionReplica(Timestamped, Base):
@@ -418,6 +460,29 @@ class Rule(Leased, Timestamped, Base):
     )
 
 
+class RuleHistory(Base):
+    """Snapshots of rules as their state and lock counters change (Rucio's rules_history), kept
+    after the rule is gone."""
+
+    __tablename__ = "rules_history"
+    history_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID)
+    account: Mapped[str] = mapped_column(ACCOUNT)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    state: Mapped[RuleState] = mapped_column(Code(RuleState))
+    error: Mapped[str | None] = mapped_column(String(255))
+    rse_expression: Mapped[str] = mapped_column(String(3000))
+    copies: Mapped[int] = mapped_column(Integer)
+    locks_ok_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_replicating_cnt: Mapped[int] = mapped_column(BigInteger)
+    locks_stuck_cnt: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "id"), Index(None, "scope", "name"))
+
+
 class Lock(Timestamped, Base):
     __tablename__ = "locks"
     scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
@@ -470,6 +535,17 @@ class AccountUsage(Timestamped, Base):
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class AccountUsageHistory(Base):
+    """Snapshots of ``account_usage`` rows as they change (abacus writes them)."""
+
+    __tablename__ = "account_usage_history"
+    account: Mapped[str] = mapped_column(ACCOUNT, primary_key=True)
+    rse_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, primary_key=True)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
 class UpdatedAccountCounter(Base):
     """Deltas to account usage, folded into ``account_usage`` by abacus."""
 
@@ -511,6 +587,11 @@ class Request(Leased, Timestamped, Base):
     account: Mapped[str | None] = mapped_column(ACCOUNT)
     priority: Mapped[int] = mapped_column(Integer, default=3)
     transfertool: Mapped[str | None] = mapped_column(String(64))
+    #: The tool's state of a SUBMITTED transfer as last polled (FTS: STAGING, ACTIVE, ARCHIVING ...).
+    external_state: Mapped[str | None] = mapped_column(String(32))
+    #: When the tool began and finished staging the source from tape (Rucio's columns).
+    staging_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    staging_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Earliest time the request may be (re)submitted: retry back-off.
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
@@ -674,3 +755,121 @@ class Share(Timestamped, Base):
         Index(None, "datestamp", "id"),  # OAI-PMH keyset pagination
         Index(None, "scope", "name"),
     )
+
+
+# --- catalogue policy kept in the database (issue 16) -----------------------------------------
+class DIDFollowed(Timestamped, Base):
+    """Accounts that follow a DID (Rucio's ``dids_followed``)."""
+
+    __tablename__ = "dids_followed"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"), primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    __table_args__ = (
+        ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),
+        Index(None, "account"),
+    )
+
+
+class LifetimeException(Timestamped, Base):
+    """A request to keep DIDs past their lifetime; one ``id`` groups the DIDs of one request."""
+
+    __tablename__ = "lifetime_except"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    pattern: Mapped[str | None] = mapped_column(String(255))
+    comments: Mapped[str | None] = mapped_column(String(4000))
+    state: Mapped[LifetimeExceptionState] = mapped_column(Code(LifetimeExceptionState))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name", "state"),)  # undertaker: approved exceptions of a DID
+
+
+class ConfigOption(Timestamped, Base):
+    """Run-time configuration set over ``/config`` (Rucio's ``configs``), read by core where Rucio reads it."""
+
+    __tablename__ = "configs"
+    section: Mapped[str] = mapped_column(String(128), primary_key=True)
+    opt: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(4000))
+
+
+class DIDKey(Timestamped, Base):
+    """A metadata convention: a key, what it applies to, and the values it allows (Rucio's ``did_keys``)."""
+
+    __tablename__ = "did_keys"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    is_enum: Mapped[bool] = mapped_column(Boolean, default=False)
+    key_type: Mapped[str] = mapped_column(String(16))  # ALL, COLLECTION, FILE, DERIVED, DATASET, CONTAINER
+    value_type: Mapped[str | None] = mapped_column(String(255))
+    value_regexp: Mapped[str | None] = mapped_column(String(255))
+
+
+class DIDKeyValue(Timestamped, Base):
+    """An allowed value of an enumerated metadata key (Rucio's ``did_key_map``)."""
+
+    __tablename__ = "did_key_map"
+    key: Mapped[str] = mapped_column(ForeignKey("did_keys.key"), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ContentHistory(Base):
+    """Attachments that were undone, kept for ``GET /dids/<did>/dids/history`` (Rucio's ``contents_history``)."""
+
+    __tablename__ = "contents_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    child_scope: Mapped[str] = mapped_column(SCOPE)
+    child_name: Mapped[str] = mapped_column(NAME)
+    did_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    child_type: Mapped[DIDType] = mapped_column(Code(DIDType))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    adler32: Mapped[str | None] = mapped_column(String(8))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    #: When the attachment was made, and when it was undone.
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "scope", "name"),)
+
+
+class RSEQoSPolicy(Timestamped, Base):
+    """The QoS policies an RSE offers (Rucio's ``rse_qos_map``)."""
+
+    __tablename__ = "rse_qos_map"
+    rse_id: Mapped[str] = mapped_column(ForeignKey("rses.id"), primary_key=True)
+    qos_policy: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class OpenDataDraft(Timestamped, Base):
+    """A DID proposed for open data but not yet published (Rucio's DRAFT state).
+
+    Published and suspended entries are shares (:class:`Share`); only a draft, which has no PID
+    yet, needs a row of its own."""
+
+    __tablename__ = "opendata_drafts"
+    scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
+    __table_args__ = (ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),)
+
+
+#: The columns of ``dids`` that ``deleted_dids`` keeps (Rucio's ``deleted_dids``): a removed DID
+#: as it was, so ``POST /dids/resurrect`` can bring it back.  No foreign keys: the row outlives
+#: its references.
+DELETED_DID_COLUMNS = (
+    "scope", "name", "account", "did_type", "is_open", "monotonic", "hidden", "obsolete", "complete", "is_new",
+    "availability", "bytes", "length", "md5", "adler32", "guid", "events", "expired_at", "purge_replicas",
+    "accessed_at", "closed_at", "deleted_at", "created_at", "updated_at",
+)  # fmt: skip
+deleted_dids = Table(
+    "deleted_dids",
+    Base.metadata,
+    *(Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+      for column in DataIdentifier.__table__.columns if column.name in DELETED_DID_COLUMNS),
+    Index(None, "deleted_at"),
+)  # fmt: skip

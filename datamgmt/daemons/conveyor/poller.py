@@ -12,11 +12,18 @@ written as a state for a later daemon.  Transfers the tool no longer knows becom
 finisher.  Still-running requests are released with a hold of ``[conveyor] poll_interval``
 seconds; when a tool cannot answer, the lease stays as the back-off and they are asked again.
 
+Each report is kept on its request (``external_state``, and when FTS staged the source, the
+staging start and end), so the request shows its tape phases (FTS's STAGING and ARCHIVING)
+apart from the copy.
+
 Nothing stays SUBMITTED forever: a request without an outcome ``[conveyor] submitted_timeout``
 seconds after its submission (the tool keeps answering "running", or never answers at all) has
 its job cancelled where the tool still answers, and fails as an attempt, so it is retried while
 ``max_retries`` allows and then sticks.  If applying the batch fails, it is applied one request
-per transaction so one bad request cannot block the rest.
+per transaction so one bad request cannot block the rest.  A transfer the tool reports STAGING
+or ARCHIVING is not overdue: the tool bounds those phases itself (``bring_online``,
+``archive_timeout``, which may well exceed ``submitted_timeout``) and reports their failure; and
+after a recall the copy's ``submitted_timeout`` counts from the end of staging.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ from datamgmt.core import claim, inflight
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.request import requests_done, requests_failed
+from datamgmt.core.request import record_external_states, requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.outcomes import report_outcomes
 from datamgmt.exceptions import TransferToolError
 from datamgmt.transfertool.base import TransferState, TransferStatus
+
+#: Tool states of a transfer whose length the tool itself bounds (tape recall and archiving).
+TAPE_PHASES = frozenset({"STAGING", "ARCHIVING"})
 
 
 class Poller(Daemon):
@@ -63,25 +73,39 @@ class Poller(Daemon):
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         finished, lost = inflight.terminal_outcomes(requests, statuses)
-        stale = self._give_up_on(requests, finished, lost)
+        progress = _progress(requests, statuses)
+        stale = self._give_up_on(requests, finished, lost, progress)
         answered = {s.external_id for s in statuses}
         running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
         try:
             with transaction(self.db_url) as session:
-                changed = self._apply(session, finished, lost, running, stale)
+                changed = self._apply(session, finished, lost, running, stale, progress)
         except Exception:
             self.log.exception("batch failed, applying one request at a time")
-            changed = self._apply_singly(finished, lost, running, stale)
+            changed = self._apply_singly(finished, lost, running, stale, progress)
         self.idle = changed == 0
         return changed
 
     def _give_up_on(
-        self, requests: Sequence[inflight.SubmittedRequest], finished: Sequence[TransferStatus], lost: Sequence[str]
+        self,
+        requests: Sequence[inflight.SubmittedRequest],
+        finished: Sequence[TransferStatus],
+        lost: Sequence[str],
+        progress: Mapping[str, TransferStatus],
     ) -> dict[str, str]:
-        """Overdue requests (no outcome ``submitted_timeout`` seconds after submission): cancel
-        their jobs where the tool answers, and return ``{request_id: reason}`` to fail them with."""
-        settled = [s.request_id for s in finished if s.request_id] + list(lost)
-        stale = inflight.overdue(requests, settled, self.submitted_timeout, utcnow())
+        """Overdue requests (no outcome ``submitted_timeout`` seconds after submission, and not
+        staging or archiving): cancel their jobs where the tool answers, and return
+        ``{request_id: reason}`` to fail them with."""
+        now = utcnow()
+        running = [(rid, s) for rid, s in progress.items() if s.state is TransferState.SUBMITTED]
+        in_tape_phase = [rid for rid, s in running if s.external_state in TAPE_PHASES]
+        recently_staged = [
+            rid
+            for rid, s in running
+            if s.staging_finished is not None and (now - s.staging_finished).total_seconds() < self.submitted_timeout
+        ]
+        settled = [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase + recently_staged
+        stale = inflight.overdue(requests, settled, self.submitted_timeout, now)
         groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
         for request in stale:
             groups[(request.transfertool, request.external_host)].add(request.external_id)
@@ -108,10 +132,12 @@ class Poller(Daemon):
         lost: Sequence[str],
         running: list[claim.Key],
         stale: Mapping[str, str],
+        progress: Mapping[str, TransferStatus],
     ) -> int:
         held = {
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
         }
+        record_external_states(session, [status for rid, status in progress.items() if rid in held])
         mine = [s for s in finished if s.request_id in held]
         done = requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
         overdue = {rid: reason for rid, reason in stale.items() if rid in held}
@@ -134,6 +160,7 @@ class Poller(Daemon):
         lost: Sequence[str],
         running: list[claim.Key],
         stale: Mapping[str, str],
+        progress: Mapping[str, TransferStatus],
     ) -> int:
         changed = 0
         by_request = {s.request_id: s for s in finished}
@@ -142,13 +169,27 @@ class Poller(Daemon):
             only = {key[0]: stale[key[0]]} if key[0] in stale else {}
             try:
                 with transaction(self.db_url) as session:
-                    changed += self._apply(session, [status] if status else [], [], [key], only)
+                    mine = {key[0]: progress[key[0]]} if key[0] in progress else {}
+                    changed += self._apply(session, [status] if status else [], [], [key], only, mine)
             except Exception:
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})
         with transaction(self.db_url) as session:
             changed += inflight.mark_lost(session, lost)
         return changed
+
+
+def _progress(
+    requests: Sequence[inflight.SubmittedRequest], statuses: Sequence[TransferStatus]
+) -> dict[str, TransferStatus]:
+    """``{request_id: report}`` of the claimed requests the tool reported a state of, running
+    or ended, from reports about their current external id only."""
+    current = {(r.id, r.external_id) for r in requests}
+    return {
+        s.request_id: s
+        for s in statuses
+        if s.request_id is not None and s.external_state and (s.request_id, s.external_id) in current
+    }
 
 
 DAEMON = Poller

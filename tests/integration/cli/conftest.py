@@ -50,6 +50,7 @@ def live(db: str, root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     settings = {"URL": url, "ACCOUNT": root, "USERNAME": "root", "PASSWORD": ROOT_PASSWORD,
                 "TOKEN_FILE": str(tmp_path / "token")}
     monkeypatch.setenv("DATAMGMT_CLIENT_CONFIG", str(tmp_path / "absent.cfg"))
+    monkeypatch.setenv("DATAMGMT_API_BASE_URL", url)  # landing pages on this server, as a deployment configures
     for option, value in settings.items():
         monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
     try:

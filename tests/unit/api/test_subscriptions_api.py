@@ -58,7 +58,7 @@ def test_accounts_manage_only_their_own_subscriptions(client: FlaskClient, sessi
     assert client.put("/subscriptions/other/aod", headers=root_headers,
                       data=json.dumps({"options": {"comments": "x"}})).status_code == 201
     anonymous = client.post("/subscriptions/jdoe/aod", data=body)
-    assert anonymous.status_code == 400 and anonymous.headers["ExceptionClass"] == "ValueError"
+    assert anonymous.status_code == 401 and anonymous.headers["ExceptionClass"] == "CannotAuthenticate"
 
 
 def test_errors(client: FlaskClient, session: Session) -> None:

@@ -17,9 +17,11 @@ from datamgmt.exceptions import ConfigurationError, DataIdentifierNotFound, DIDF
 def test_config_file_then_environment(tmp_path: Path) -> None:
     path = tmp_path / "client.cfg"
     path.write_text("[client]\nurl = https://dm.example/\naccount = alice\nusername = alice\npassword = pw\n")
+    path.chmod(0o600)
     config = ClientConfig.load(path, environ={"DATAMGMT_CLIENT_ACCOUNT": "bob", "DATAMGMT_CLIENT_CA_CERT": "/ca"})
     assert (config.url, config.account, config.username, config.ca_cert) == ("https://dm.example", "bob", "alice", "/ca")
-    assert config.auth_type == "userpass" and config.token_cache == Path.home() / ".datamgmt" / "token_bob"
+    assert config.auth_type == "userpass" and config.token_cache.parent == Path.home() / ".datamgmt"
+    assert config.token_cache.name.startswith("token_bob_")
 
 
 def test_config_errors(tmp_path: Path) -> None:

@@ -42,14 +42,15 @@ def claim_all(session):
     return requests
 
 
-def test_sources_ranked_by_distance_then_disk_then_failures(session, sites, tmp_path):
+def test_sources_ranked_disk_before_tape_then_by_distance_then_failures(session, sites, tmp_path):
     spec = random_file("f1")
     for name in ("FAR", "TAPE", "DOWN", "NEAR"):
         add_posix_replica(session, name, tmp_path / name, spec)
     add_request(session, spec, sites["DEST"])
     [request] = claim_all(session)
     ranked = core.source_candidates(session, [request])[request.id]
-    assert [c.rse_id for c in ranked] == [sites["NEAR"], sites["TAPE"], sites["FAR"]]  # DOWN is unreadable
+    # TAPE is as near as NEAR, yet it comes after the far disk; DOWN is unreadable.
+    assert [c.rse_id for c in ranked] == [sites["NEAR"], sites["FAR"], sites["TAPE"]]
     session.add(
         Source(
             request_id=request.id,
@@ -166,3 +167,35 @@ def test_match_prefers_same_scheme_then_destination_priority():
     assert [p.scheme for p in core.match_protocols(source, [record("s3", write=1)])] == ["root", "s3"]
     with pytest.raises(RSEProtocolNotSupported):
         core.match_protocols(source, [record("davs", write=0)])
+
+
+def test_tape_source_is_staged_and_only_used_when_no_disk_copy_can_serve(session, sites, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAMGMT_CONVEYOR_BRING_ONLINE", "3600")
+    from datamgmt.config import reset_config
+
+    reset_config()
+    add_posix_rse(session, "NOTPC", tmp_path / "NOTPC", domains=tpc_domains(read=0))  # disk, cannot serve
+    rse.set_distance(session, "NOTPC", "DEST", 1)
+    spec = random_file("staged")
+    for name in ("NOTPC", "TAPE"):
+        add_posix_replica(session, name, tmp_path / name, spec)
+    add_request(session, spec, sites["DEST"])
+    [planned] = core.plan_transfers(session, claim_all(session)).transfers
+    reset_config()
+    assert planned.source_rse_id == sites["TAPE"]
+    assert (planned.spec.bring_online, planned.spec.copy_pin_lifetime) == (3600, 172800)
+    assert planned.spec.archive_timeout is None and planned.spec.overwrite  # the destination is disk
+
+
+def test_tape_destination_asks_for_archive_monitoring_and_no_overwrite(session, sites, tmp_path):
+    vault = add_posix_rse(session, "VAULT", tmp_path / "VAULT", rse_type="TAPE")
+    rse.add_rse_attribute(session, "VAULT", "archive_timeout", "7200")
+    spec, other = random_file("archived"), random_file("default")
+    add_posix_replica(session, "NEAR", tmp_path / "NEAR", spec)
+    add_posix_replica(session, "NEAR", tmp_path / "NEAR", other)
+    add_request(session, spec, vault)
+    add_request(session, other, sites["TAPE"])
+    planned = {p.request.name: p.spec for p in core.plan_transfers(session, claim_all(session)).transfers}
+    assert planned["archived"].archive_timeout == 7200  # the RSE's attribute
+    assert planned["default"].archive_timeout == 86400  # [conveyor] archive_timeout
+    assert not planned["archived"].overwrite and planned["archived"].bring_online is None

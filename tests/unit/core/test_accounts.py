@@ -18,6 +18,7 @@ from datamgmt.exceptions import (
     InputValidationError,
     ScopeNotFound,
 )
+from tests.conftest import ROOT_PASSWORD
 
 
 def test_add_and_get_account(session):
@@ -58,11 +59,9 @@ def test_password_is_stored_hashed_and_verified(session):
     identity.add_account_identity(session, "alice", "USERPASS", "alice", password="correct horse")
     stored = session.scalar(select(identity.Identity.password))
     assert stored.startswith("scrypt$") and "correct horse" not in stored
-    identity.check_userpass(session, "alice", "alice", "correct horse")
-    with pytest.raises(CannotAuthenticate):
-        identity.check_userpass(session, "alice", "alice", "wrong horse")
-    with pytest.raises(CannotAuthenticate):
-        identity.check_userpass(session, "bob", "alice", "correct horse")
+    assert identity.verify_password("correct horse", identity.userpass_hash(session, "alice"))
+    assert not identity.verify_password("wrong horse", identity.userpass_hash(session, "alice"))
+    assert identity.userpass_hash(session, "bob") is None
 
 
 def test_short_password_refused(session):
@@ -127,7 +126,7 @@ def test_scopes(session):
 def test_bootstrap_is_idempotent(session, root):
     from datamgmt.core.bootstrap import bootstrap
 
-    bootstrap(session, "root", "another-password", "21.T99999")
-    identity.check_userpass(session, "root", "root", "another-password")
+    assert not bootstrap(session, "root", "another-password", "21.T99999")
+    assert identity.verify_password(ROOT_PASSWORD, identity.userpass_hash(session, "root"))
     assert account.is_admin(session, "root")
     assert [a.account for a in account.list_accounts(session)] == ["root"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, replica, rse, scope
+from datamgmt.core import did, replica, replica_state, rse, scope
+from datamgmt.core.db.constants import BadFilesStatus
 from datamgmt.core.db.models import Content, DataIdentifier, Replica, UpdatedDID
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
@@ -14,7 +15,6 @@ from datamgmt.exceptions import (
     DuplicateContent,
     FileConsistencyMismatch,
     InputValidationError,
-    ReplicaNotFound,
     RSENotFound,
     ScopeNotFound,
     UnsupportedOperation,
@@ -224,8 +224,8 @@ def test_touch_replicas_records_access(catalogue):
 
 def test_declare_bad_replicas(catalogue):
     replica.add_replicas(catalogue, "SITE-A", files(2), "root")
-    replica.declare_bad_replicas(catalogue, "SITE-A", [("data", "f0")], "corrupted", "root")
+    replica_state.declare(catalogue, "SITE-A", [("data", "f0")], BadFilesStatus.BAD, "corrupted", "root")
     assert replica.get_replica(catalogue, "SITE-A", "data", "f0")["state"] == "BAD"
     assert replica.get_replica(catalogue, "SITE-A", "data", "f1")["state"] == "AVAILABLE"
-    with pytest.raises(ReplicaNotFound):
-        replica.declare_bad_replicas(catalogue, "SITE-A", [("data", "ghost")], "x", "root")
+    undeclared = replica_state.declare(catalogue, "SITE-A", [("data", "ghost")], BadFilesStatus.BAD, "x", "root")
+    assert undeclared == ["data:ghost Unknown replica"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from datamgmt.core.db.constants import ReplicaState, RuleState
+from datamgmt.core.db.constants import BadFilesStatus, ReplicaState, RuleState
 from datamgmt.core.db.models import Replica
 from datamgmt.core.replica import add_replicas
-from datamgmt.core.replica_state import declare_bad, set_replica_states
+from datamgmt.core.replica_state import declare, set_replica_states
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import UnsupportedOperation
 from tests.unit.rules.conftest import Catalogue, check_invariants
@@ -54,7 +54,7 @@ def test_losing_a_replica_makes_its_locks_stuck_for_the_repairer(cat: Catalogue,
 def test_declared_bad_replica_sticks_its_locks_with_the_reason(cat: Catalogue) -> None:
     files = cat.files(1)
     rule_id = add_rule(cat.session, files, "jdoe", 1, "R1")[0]
-    declare_bad(cat.session, "R1", [(f["scope"], f["name"]) for f in files], "checksum mismatch", "root")
+    declare(cat.session, "R1", [(f["scope"], f["name"]) for f in files], BadFilesStatus.BAD, "checksum mismatch", "root")
     cat.session.expire_all()
     assert _states(cat, rule_id) == (RuleState.STUCK, 0, 0, 1)
     assert "checksum mismatch" in cat.rule(rule_id).error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from datamgmt.exceptions import TransferToolError
@@ -43,6 +45,8 @@ def row(state, request_id="r1", **extra):
         ("FINISHEDDIRTY", "FAILED", TransferState.FAILED),
         ("CANCELED", "CANCELED", TransferState.FAILED),
         ("ACTIVE", "CANCELED", TransferState.SUBMITTED),
+        ("STAGING", "STAGING", TransferState.SUBMITTED),  # tape recall: running, shown as STAGING
+        ("ARCHIVING", "ARCHIVING", TransferState.SUBMITTED),  # on the tape buffer, not on tape: not DONE
     ],
 )
 def test_single_source_states(job_state, file_state, expected):
@@ -103,9 +107,11 @@ def test_grouping_by_route_and_job_parameters():
         spec("c", destination="root://c.example//f"),
         spec("d", priority=5),
         spec("e", verify_checksum="target"),
+        spec("f", bring_online=60, copy_pin_lifetime=60),
+        spec("g", archive_timeout=60),
     ]
     jobs = group_jobs(specs, grouping="src_dest")
-    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [["a", "b"], ["c"], ["d"], ["e"]]
+    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [["a", "b"], ["c"], ["d"], ["e"], ["f"], ["g"]]
 
 
 def test_multi_source_and_multihop_get_their_own_jobs():
@@ -131,3 +137,11 @@ def test_spec_checksum_preference_and_validation():
         TransferSpec("a", [], "davs://b//f")
     with pytest.raises(ValueError):
         spec("a", verify_checksum="maybe")
+
+
+def test_end_of_staging_is_reported_so_the_copy_is_timed_from_there():
+    times = {"staging_start": "2026-12-03T06:59:00", "staging_finished": "2026-12-03T07:00:05"}
+    (staged,) = job_statuses(job("ACTIVE", [row("ACTIVE", **times)]))
+    (plain,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_start=None, staging_finished="garbled")]))
+    assert (staged.staging_started, staged.staging_finished) == (datetime(2026, 12, 3, 6, 59), datetime(2026, 12, 3, 7, 0, 5))
+    assert plain.staging_started is None and plain.staging_finished is None

@@ -1,7 +1,7 @@
 """requests_history and transfer_limits
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0005
 Create Date: 2026-12-03 08:00:00
 
 Issue 18 (operations): every transfer attempt is kept with its source, destination, tool,
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
