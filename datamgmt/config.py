@@ -73,6 +73,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "bring_online": "43200",
         "copy_pin_lifetime": "172800",
         "archive_timeout": "86400",
+        "fts_proxy": "",
+        "fts_cert": "",
+        "fts_key": "",
+        "fts_token_file": "",
+        "fts_ca_path": "",
     },
     "reaper": {
         "greedy": "false",
@@ -91,6 +96,12 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "bulk": "1000",
         "retry_seconds": "10",
         "retry_max_seconds": "600",
+    },
+    "logging": {
+        # auto: human-readable lines on a terminal, JSON lines otherwise; or text / json.
+        "format": "auto",
+        # gfal2's own messages below this level are dropped (its INFO is per-operation chatter).
+        "gfal2_level": "warning",
     },
     "daemons": {
         "lease_seconds": "120",

@@ -1,7 +1,8 @@
 """gunicorn settings for ``datamgmt-server`` (override any of them with GUNICORN_CMD_ARGS).
 
 Threads serve concurrent streams inside a worker; several workers use several cores.
-With PROMETHEUS_MULTIPROC_DIR set, /metrics aggregates every worker.
+datamgmt-server sets PROMETHEUS_MULTIPROC_DIR (a fresh directory) unless given one, so /metrics
+aggregates every worker; child_exit drops a dead worker's live gauges.
 """
 
 import os

@@ -2,7 +2,9 @@
 
 Endpoints are labelled by their route template (``/dids/<scope>/<name>``), never by
 the raw path, so label cardinality stays bounded.  Under gunicorn with
-``PROMETHEUS_MULTIPROC_DIR`` set, ``/metrics`` aggregates every worker.
+``PROMETHEUS_MULTIPROC_DIR`` set (``datamgmt-server`` sets it by default), ``/metrics``
+aggregates every worker, and the embedded daemons' metrics too; the catalogue's gauges
+(:mod:`datamgmt.api.catalogue_metrics`) are added at scrape time.  Names: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from datamgmt.api.auth import public
+from datamgmt.api.catalogue_metrics import CatalogueCollector
 from datamgmt.api.context import authorize, unit_of_work
 
 
@@ -34,6 +37,7 @@ def install_metrics(app: Flask) -> None:
         MultiProcessCollector(exposed)
     else:
         exposed = registry
+    exposed.register(CatalogueCollector(app.config["DATABASE_URL"]))
 
     @app.before_request
     def _start_clock() -> None:

@@ -7,9 +7,12 @@ expects every embedded daemon's heartbeat.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import runpy
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,6 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from datamgmt.api.app import create_app
 from datamgmt.config import PROJECT_ROOT, get_config
 
 GUNICORN_CONF = PROJECT_ROOT / "etc" / "gunicorn.conf.py"
@@ -38,7 +40,33 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
                 self.cfg.set(name, value)
 
     def load(self) -> Flask:
+        from datamgmt.api.app import create_app
+
         return create_app()
+
+
+def share_metrics_between_processes() -> str | None:
+    """Point ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory unless the operator chose one,
+    so ``/metrics`` aggregates every gunicorn worker (and the embedded daemons) by default.
+
+    It must happen before any module of this process imports ``prometheus_client``, which fixes
+    its storage on import: that is why the app and the embedded supervisor are imported lazily.
+    An operator's own directory must be emptied before each start (docs/metrics.md).
+    Returns the directory made here (removed again at exit), or None."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        return None
+    directory = tempfile.mkdtemp(prefix="datamgmt-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
+
+
+def _remove_in(pid: int, directory: str) -> None:
+    """Remove ``directory`` at the exit of process ``pid`` only: gunicorn workers are forks that
+    run the master's exit handlers when they stop, while the master and the others still write."""
+    if os.getpid() == pid:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,6 +76,14 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 @click.option("--embedded", is_flag=True, help="also supervise the daemons in this process tree")
 def main(host: str | None, port: int | None, workers: int | None, embedded: bool) -> None:
     """Serve the REST API."""
+    made = share_metrics_between_processes()
+    if made:
+        atexit.register(_remove_in, os.getpid(), made)
+    from datamgmt.daemons import logs
+
+    logs.configure()  # the app's own records in the daemons' format; gunicorn keeps its access log
+    # Import the app in the master, as before forking: workers start serving at once.
+    import datamgmt.api.app  # noqa: F401
     config = get_config()
     overrides: dict[str, Any] = {
         "bind": f"{host or config.get('api', 'host')}:{port or config.get_int('api', 'port')}",

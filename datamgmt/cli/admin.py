@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
+from datamgmt.cli.admin_ops import status_command, transfers_group
 from datamgmt.cli.admin_rses import rse_group
+from datamgmt.cli.admin_subscriptions import subscription_group
 from datamgmt.cli.context import AppContext, Group, make_root, pass_app
 from datamgmt.cli.output import Column, parse_size
 
@@ -20,6 +22,9 @@ PID_SERVICE_COLUMNS = (Column("name"), Column("type"), Column("prefix"), Column(
 
 cli = make_root("datamgmt-admin", "Administer a datamgmt service: accounts, RSEs, quotas, PID services.")
 cli.add_command(rse_group)
+cli.add_command(status_command)
+cli.add_command(transfers_group)
+cli.add_command(subscription_group)
 
 
 @cli.group("account", cls=Group)
@@ -65,6 +70,15 @@ def account_suspend(app: AppContext, account: str) -> None:
     """Suspend an account: its identities can no longer log in."""
     app.client.suspend_account(account)
     app.output.done(f"suspended account {account}", account=account, status="SUSPENDED")
+
+
+@account_group.command("unsuspend")
+@click.argument("account")
+@pass_app
+def account_unsuspend(app: AppContext, account: str) -> None:
+    """Make a suspended account ACTIVE again: its identities can log in."""
+    app.client.unsuspend_account(account)
+    app.output.done(f"unsuspended account {account}", account=account, status="ACTIVE")
 
 
 @cli.group("identity", cls=Group)

@@ -66,6 +66,16 @@ def rse_show(app: AppContext, rse: str) -> None:
     output.table(usage, USAGE_COLUMNS, title="usage")
 
 
+@rse_group.command("delete")
+@click.argument("rse")
+@click.confirmation_option(prompt="Delete this RSE? Rules can no longer choose it.")
+@pass_app
+def rse_delete(app: AppContext, rse: str) -> None:
+    """Delete an RSE (refused while it still holds replicas)."""
+    app.client.delete_rse(rse)
+    app.output.done(f"deleted RSE {rse}", rse=rse, deleted=True)
+
+
 @rse_group.command("set-attribute")
 @click.argument("rse")
 @click.option("--key", required=True)

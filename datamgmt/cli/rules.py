@@ -17,6 +17,7 @@ from rich.text import Text
 
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
+from datamgmt.exceptions import AccessDenied
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
                 Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
@@ -24,10 +25,15 @@ RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("
 EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
                    Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
                    Column("quota_after", "quota left after"))
+LOCK_TRANSFER_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("request_state", "request", kind="state"),
+                         Column("attempts"), Column("last_error", "last error"), Column("next_retry", "next retry"))
+#: Unsettled locks ``rule show`` lists unless asked for all.
+SHOWN_LOCKS = 20
 FINAL_STATES = {"OK": 0, "STUCK": 1}
 LOCK_STATES = ("OK", "REPLICATING", "STAGING", "ARCHIVING", "STUCK")
 #: Phases of a REPLICATING lock's transfer shown as states of their own (tape recall and archiving).
 TAPE_PHASES = ("STAGING", "ARCHIVING")
+RULE_STATES = ("OK", "REPLICATING", "STUCK", "SUSPENDED", "WAITING_APPROVAL", "INJECT")
 
 
 @click.group("rule", cls=Group)
@@ -90,20 +96,67 @@ def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int
 @rule_group.command("list")
 @click.option("--did", type=DID, help="Rules on this DID (default: my rules).")
 @click.option("--account", help="Rules of this account.")
+@click.option("--state", type=click.Choice(RULE_STATES, case_sensitive=False),
+              help="Only rules in this state (any account unless --account is given).")
+@click.option("--rse", "rse_expression", help="Only rules whose RSE expression is exactly this (any account "
+              "unless --account is given).")
 @pass_app
-def rule_list(app: AppContext, did: tuple[str, str] | None, account: str | None) -> None:
-    """Rules of an account or on a DID."""
+def rule_list(app: AppContext, did: tuple[str, str] | None, account: str | None, state: str | None,
+              rse_expression: str | None) -> None:
+    """Rules of an account or on a DID, or every rule in a state or to an RSE expression."""
     client = app.client
-    rules = client.list_did_rules(*did) if did else client.list_account_rules(account or client.account)
+    if state or rse_expression:
+        filters = {k: v for k, v in (("state", state and state.upper()), ("rse_expression", rse_expression),
+                                     ("account", account)) if v}  # fmt: skip
+        if did:
+            filters.update(scope=did[0], name=did[1])
+        rules = client.list_rules(**filters)
+    else:
+        rules = client.list_did_rules(*did) if did else client.list_account_rules(account or client.account)
     app.output.table(rules, RULE_COLUMNS)
+
+
+@rule_group.command("approve")
+@click.argument("rule_id")
+@pass_app
+def rule_approve(app: AppContext, rule_id: str) -> None:
+    """Approve a rule WAITING_APPROVAL: it is applied and starts replicating (admins)."""
+    app.client.approve_rule(rule_id)
+    app.output.done(f"approved rule {rule_id}", rule_id=rule_id, approved=True)
+
+
+@rule_group.command("deny")
+@click.argument("rule_id")
+@click.option("--reason", help="Why, recorded with the denial.")
+@pass_app
+def rule_deny(app: AppContext, rule_id: str, reason: str | None) -> None:
+    """Deny a rule WAITING_APPROVAL: it is removed (admins)."""
+    app.client.deny_rule(rule_id, reason)
+    app.output.done(f"denied rule {rule_id}", rule_id=rule_id, approved=False)
 
 
 @rule_group.command("show")
 @click.argument("rule_id")
 @pass_app
-def rule_show(app: AppContext, rule_id: str) -> None:
-    """Everything about one rule."""
-    app.output.record(app.client.get_rule(rule_id), RULE_COLUMNS)
+@click.option("--all-locks", is_flag=True, help="List every lock with transfers, not only the first unsettled ones.")
+def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
+    """Everything about one rule, and why its unsettled locks are not OK yet: per lock the
+    transfer attempts, the last error and the next retry."""
+    rule = app.client.get_rule(rule_id)
+    try:
+        pending = [lock for lock in app.client.lock_transfers(rule_id) if lock.get("request_state") != "DONE"]
+    except AccessDenied:  # another account's rule: its transfers are for its owner and admins
+        pending = []
+    if app.output.json:
+        app.output.record({**rule, "locks": pending})
+        return
+    app.output.record(rule, RULE_COLUMNS)
+    if pending:
+        shown = pending if all_locks else pending[:SHOWN_LOCKS]
+        rows = [{**lock, "did": f"{lock['scope']}:{lock['name']}"} for lock in shown]
+        app.output.table(rows, LOCK_TRANSFER_COLUMNS, title="locks not settled")
+        if len(shown) < len(pending):
+            click.echo(f"... and {len(pending) - len(shown)} more (--all-locks)")
 
 
 @rule_group.command("remove")
@@ -195,8 +248,22 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
                     click.echo(line)
                     last_line = line
             if rule.get("state") in FINAL_STATES:
+                if rule["state"] == "STUCK":
+                    _explain_stuck(app, rule)
                 ctx.exit(FINAL_STATES[rule["state"]])
             if deadline is not None and time.monotonic() >= deadline:
                 click.echo(f"Error: Timeout: rule {rule_id} still {rule.get('state')} after {timeout:g} s", err=True)
                 ctx.exit(1)
             time.sleep(interval)
+
+
+def _explain_stuck(app: AppContext, rule: dict[str, Any]) -> None:
+    """Why a watched rule ended STUCK: its error and its locks' last transfer errors, on stderr."""
+    click.echo(f"rule {rule.get('id')} is STUCK: {rule.get('error') or 'no error recorded'}", err=True)
+    try:
+        failed = [lock for lock in app.client.lock_transfers(rule["id"]) if lock.get("last_error")]
+    except AccessDenied:
+        return
+    for lock in failed[:SHOWN_LOCKS]:
+        click.echo(f"  {lock['scope']}:{lock['name']} on {lock['rse']} after {lock['attempts']} attempts: "
+                   f"{lock['last_error']}", err=True)

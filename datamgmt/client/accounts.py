@@ -29,6 +29,9 @@ class AccountClient(Transport):
     def suspend_account(self, account: str) -> None:
         self.update_account(account, "status", "SUSPENDED")
 
+    def unsuspend_account(self, account: str) -> None:
+        self.update_account(account, "status", "ACTIVE")
+
     # --- identities -------------------------------------------------------------------------
     def list_identities(self, account: str) -> Iterator[dict[str, Any]]:
         return self.stream("GET", f"/accounts/{quoted(account)}/identities")

@@ -62,5 +62,15 @@ class RuleClient(Transport):
     def list_account_rules(self, account: str) -> Iterator[dict[str, Any]]:
         return self.stream("GET", f"/accounts/{quoted(account)}/rules")
 
+    def list_rules(self, **filters: str) -> Iterator[dict[str, Any]]:
+        """Rules matching equality filters (state, account, rse_expression, scope, name, activity, ...)."""
+        return self.stream("GET", "/rules/", params=filters)
+
+    def approve_rule(self, rule_id: str) -> None:
+        self.call("PUT", f"/rules/{quoted(rule_id)}", body={"options": {"approve": True}})
+
+    def deny_rule(self, rule_id: str, reason: str | None = None) -> None:
+        self.call("PUT", f"/rules/{quoted(rule_id)}", body={"options": {"approve": False, "comment": reason}})
+
     def list_did_rules(self, scope: str, name: str) -> Iterator[dict[str, Any]]:
         return self.stream("GET", f"/dids/{did_path(scope, name)}/rules")

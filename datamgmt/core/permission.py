@@ -47,6 +47,8 @@ ADMIN_ACTIONS = frozenset(
         "list_requests", "cancel_request",
         "add_pid_service", "update_pid_service", "del_pid_service",
         "reopen_did",
+        "list_requests_history", "get_request_history_by_did", "get_request_metrics",
+        "list_transfer_limits", "set_transfer_limit", "delete_transfer_limit", "get_status",
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
         "add_qos_policy", "delete_qos_policy",
@@ -134,6 +136,11 @@ def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> b
     return kwargs.get("account") == issuer and not any(_admin_options(rule) for rule in rules)
 
 
+def _owns_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The rule's own account may read why its transfers failed."""
+    rule_id = kwargs.get("rule_id")
+    row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
+    return row is not None and row.account == issuer
 def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     """The identity is mapped to the issuer: a user may look up its own identities only."""
     kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
@@ -150,6 +157,7 @@ CHECKS: dict[str, Check] = {
     "reduce_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,
+    "list_rule_transfers": _owns_rule,
     # An account's identities and e-mail address: the account itself and admins (issue 21).
     "read_account_private": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
     "add_lifetime_exception": lambda session, issuer, kwargs: True,

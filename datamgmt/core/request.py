@@ -27,6 +27,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.message import add_messages
+from datamgmt.core.request_history import record_done, record_failed
 from datamgmt.exceptions import RequestNotFound
 from datamgmt.transfertool.base import TransferStatus
 
@@ -133,6 +134,7 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
         ).all()
     if not applied:
         return []
+    record_done(session, [row.id for row in applied])
     keys = list(dict.fromkeys(_replica_key(row) for row in applied))
     _set_replicas(session, keys, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
     bad_replica.resolve(session, keys, BadFilesStatus.BAD, BadFilesStatus.RECOVERED)
@@ -169,6 +171,7 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
     pending = Request.state.notin_(SETTLED)
     retried: dict[str, str | None] = {}
     failed: dict[str, Row[Any]] = {}
+    record_failed(session, reasons, pending)
     for part in chunks(list(reasons), CASE_CHUNK):
         err_msg = case({request_id: reasons[request_id] for request_id in part}, value=Request.id)
         retried.update(session.execute(

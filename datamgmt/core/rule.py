@@ -647,7 +647,7 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
         targets = _targets(session, rule)
         allowed = _allowed_sources(session, rule)
     except (*PLACEMENT_ERRORS, InvalidSourceReplicaExpression) as exc:
-        rule.error = str(exc)[:255]
+        rule.error = keep_cause(rule.error, exc)
         session.flush()
         return rule.state
     usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
@@ -667,10 +667,23 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
         try:
             apply_rule(session, rule, only_unlocked=True)
         except PLACEMENT_ERRORS as exc:
-            rule.error = str(exc)[:255]
+            rule.error = keep_cause(rule.error, exc)
     session.flush()
     settle_rules(session, [rule.id])
     return rule.state
+
+
+#: Joins a rule's recorded cause and a later failure of the repairer.
+THEN = " | then: "
+
+
+def keep_cause(cause: str | None, later: Exception) -> str:
+    """The rule's error after the repairer failed with ``later``: the recorded cause (the
+    storage error or quota that made it STUCK) stays first, because that is what an operator
+    must fix; the repairer's own failure (often "RSE Expression resulted in an empty set",
+    once the broken RSE is excluded) follows it.  Repeated repairs replace, not pile up."""
+    first = (cause or "").split(THEN)[0]
+    return (f"{first}{THEN}{later}" if first and first != str(later) else str(later))[:255]
 
 
 # --- reading ---------------------------------------------------------------------------------

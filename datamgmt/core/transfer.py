@@ -41,6 +41,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
 from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
+from datamgmt.core.transfer_limit import destination_caps
 from datamgmt.exceptions import RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
 from datamgmt.rse.protocols import Protocol, ProtocolRecord, create_protocol, protocols_ordered
@@ -230,18 +231,39 @@ def throttle(
             .tuples()
             .all()
         )
+    caps, per_pair = _transfer_limits(session)
     allowed, held = [], []
     for request in requests:
         rse_full = max_active_per_rse > 0 and per_rse.get(request.dest_rse_id, 0) >= max_active_per_rse
         limit = activity_limits.get(request.activity)
         activity_full = limit is not None and per_activity.get(request.activity, 0) >= limit
-        if rse_full or activity_full:
+        pair = (request.dest_rse_id, request.activity)
+        cap_all, cap_activity = caps.get((request.dest_rse_id, None)), caps.get(pair)
+        capped = (cap_all is not None and per_rse.get(request.dest_rse_id, 0) >= cap_all) or (
+            cap_activity is not None and per_pair.get(pair, 0) >= cap_activity
+        )
+        if rse_full or activity_full or capped:
             held.append(request)
             continue
         per_rse[request.dest_rse_id] = per_rse.get(request.dest_rse_id, 0) + 1
         per_activity[request.activity] = per_activity.get(request.activity, 0) + 1
+        per_pair[pair] = per_pair.get(pair, 0) + 1
         allowed.append(request)
     return allowed, held
+
+
+def _transfer_limits(session: Session) -> tuple[dict[tuple[str, str | None], int], dict[tuple[str, str], int]]:
+    """The operators' transfer limits (``/requests/transfer_limits``) and, when one names an
+    activity, the active requests per (destination, activity) to hold them against."""
+    caps = destination_caps(session)
+    if not any(activity for _, activity in caps):
+        return caps, {}
+    rows = session.execute(
+        select(Request.dest_rse_id, Request.activity, func.count())
+        .where(Request.state.in_(ACTIVE_STATES))
+        .group_by(Request.dest_rse_id, Request.activity)
+    )
+    return caps, {(rse_id, activity): count for rse_id, activity, count in rows}
 
 
 # --- sources -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ def blueprints() -> list[Blueprint]:
         rses,
         rules,
         scopes,
+        status,
         subscriptions,
         usage_history,
     )
@@ -66,4 +67,5 @@ def blueprints() -> list[Blueprint]:
         rse_qos.bp,
         opendata.bp,
         usage_history.bp,
+        status.bp,
     ]

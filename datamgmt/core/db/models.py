@@ -618,6 +618,66 @@ class Source(Timestamped, Base):
     __table_args__ = (Index(None, "scope", "name", "rse_id"),)
 
 
+
+class RequestHistory(Base):
+    """One row per finished transfer attempt (Rucio's ``requests_history``), kept after the
+    request itself is retried, failed or deleted, so an operator can tell why a copy failed
+    without reading the live queue.  Written set-based by ``core/request_history.py`` where the
+    conveyor's outcomes are applied."""
+
+    __tablename__ = "requests_history"
+    #: Surrogate key: a request has one row per attempt.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ID)
+    request_type: Mapped[RequestType] = mapped_column(Code(RequestType), default=RequestType.TRANSFER)
+    scope: Mapped[str] = mapped_column(SCOPE)
+    name: Mapped[str] = mapped_column(NAME)
+    dest_rse_id: Mapped[str] = mapped_column(ID)
+    source_rse_id: Mapped[str | None] = mapped_column(ID)
+    #: The attempt's outcome: DONE, FAILED, LOST, NO_SOURCES, SUBMISSION_FAILED, MISMATCH_SCHEME.
+    state: Mapped[RequestState] = mapped_column(Code(RequestState))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    external_host: Mapped[str | None] = mapped_column(String(255))
+    retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    err_msg: Mapped[str | None] = mapped_column(String(4000))
+    rule_id: Mapped[str | None] = mapped_column(ID)
+    activity: Mapped[str | None] = mapped_column(String(50))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    dest_url: Mapped[str | None] = mapped_column(String(2048))
+    transfertool: Mapped[str | None] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(ACCOUNT)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    #: When the request was created (Rucio's ``requested_at``).
+    requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    transferred_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: When the outcome was recorded.
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    __table_args__ = (
+        Index(None, "scope", "name", "dest_rse_id"),  # history by DID
+        Index(None, "rule_id"),  # rule show
+        Index(None, "created_at"),  # transfers list, metrics windows
+    )
+
+
+class TransferLimit(Timestamped, Base):
+    """A cap on active transfers towards (or from) the RSEs of an expression, per activity or
+    for all (Rucio's ``transfer_limits``); the conveyor's throttler honours ``max_transfers``."""
+
+    __tablename__ = "transfer_limits"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    rse_expression: Mapped[str] = mapped_column(String(3000))
+    activity: Mapped[str | None] = mapped_column(String(50))
+    direction: Mapped[str] = mapped_column(String(11), default="DESTINATION")
+    max_transfers: Mapped[int | None] = mapped_column(BigInteger)
+    volume: Mapped[int | None] = mapped_column(BigInteger)
+    deadline: Mapped[int | None] = mapped_column(BigInteger)
+    strategy: Mapped[str | None] = mapped_column(String(25))
+    transfers: Mapped[int | None] = mapped_column(BigInteger)
+    waitings: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (UniqueConstraint("rse_expression", "activity", "direction"),)
+
+
 # --- automation, messaging, liveness ---------------------------------------------------------
 class Subscription(Timestamped, Base):
     __tablename__ = "subscriptions"

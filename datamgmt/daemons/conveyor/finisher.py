@@ -26,6 +26,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.core.request import requests_failed
 from datamgmt.core.rse import rse_names_by_id
 from datamgmt.daemons.common import Daemon
+from datamgmt.daemons.conveyor.outcomes import report_outcomes
 
 
 class Finisher(Daemon):
@@ -62,7 +63,8 @@ class Finisher(Daemon):
         held = {key[0] for key in claim.confirm(session, Request, self.worker_id, keys, self.lease_seconds)}
         mine = [r for r in requests if r.id in held]
         self._warn_lost(session, [r for r in mine if r.state is RequestState.LOST])
-        requests_failed(session, {r.id: r.err_msg or r.state.name for r in mine}, self.max_retries)
+        reasons = {r.id: r.err_msg or r.state.name for r in mine}
+        report_outcomes(self.log, session, [], reasons, requests_failed(session, reasons, self.max_retries))
         claim.release(session, Request, self.worker_id, [(r.id,) for r in mine])
         for _ in mine:
             self.record_item(True)

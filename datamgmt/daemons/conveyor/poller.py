@@ -41,6 +41,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import record_external_states, requests_done, requests_failed
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
+from datamgmt.daemons.conveyor.outcomes import report_outcomes
 from datamgmt.exceptions import TransferToolError
 from datamgmt.transfertool.base import TransferState, TransferStatus
 
@@ -138,14 +139,15 @@ class Poller(Daemon):
         }
         record_external_states(session, [status for rid, status in progress.items() if rid in held])
         mine = [s for s in finished if s.request_id in held]
-        requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
+        done = requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
         overdue = {rid: reason for rid, reason in stale.items() if rid in held}
         failures = {
             s.request_id: s.reason or "transfer failed"
             for s in mine
             if s.request_id and s.state is not TransferState.DONE
         }
-        requests_failed(session, {**overdue, **failures}, self.max_retries)
+        reasons = {**overdue, **failures}
+        report_outcomes(self.log, session, done, reasons, requests_failed(session, reasons, self.max_retries))
         changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:

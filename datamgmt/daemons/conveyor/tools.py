@@ -15,7 +15,9 @@ local tool needs its submitter and poller in one process.
 
 from __future__ import annotations
 
+import os
 import threading
+from typing import Any
 
 from datamgmt.config import get_config
 from datamgmt.exceptions import ConfigurationError
@@ -78,6 +80,27 @@ def fts_endpoint(rse_endpoint: str | None) -> str:
     return endpoint.rstrip("/")
 
 
+def fts_credentials() -> dict[str, Any]:
+    """The FTS3 client's credentials from ``[conveyor]``: ``fts_proxy`` (an X.509 proxy, used as
+    certificate and key) or ``fts_cert`` and ``fts_key``; ``fts_token_file`` (a bearer token,
+    read when the client is built); ``fts_ca_path`` (CA directory or bundle for https).  Files
+    named must exist, so a typo is a configuration error at start, not a failed transfer."""
+    config = get_config()
+    option = {name: config.get("conveyor", name).strip() for name in
+              ("fts_proxy", "fts_cert", "fts_key", "fts_token_file", "fts_ca_path")}  # fmt: skip
+    if option["fts_proxy"] and option["fts_cert"]:
+        raise ConfigurationError("[conveyor] set fts_proxy or fts_cert/fts_key, not both")
+    for name, path in option.items():
+        if path and not os.path.exists(path):
+            raise ConfigurationError(f"[conveyor] {name}: no such file or directory {path!r}")
+    cert = option["fts_proxy"] or option["fts_cert"] or None
+    token = None
+    if option["fts_token_file"]:
+        with open(option["fts_token_file"], encoding="utf-8") as handle:
+            token = handle.read().strip() or None
+    return {"cert": cert, "key": option["fts_key"] or cert, "token": token, "ca_path": option["fts_ca_path"] or None}
+
+
 def fts_tool(endpoint: str) -> FTS3TransferTool:
     """One client per FTS endpoint per process (it caches the server's identity)."""
     with _lock:
@@ -88,6 +111,7 @@ def fts_tool(endpoint: str) -> FTS3TransferTool:
                 endpoint,
                 max_files_per_job=config.get_int("conveyor", "files_per_job"),
                 timeout=config.get_float("conveyor", "fts_timeout", 30.0),
+                **fts_credentials(),
             )
             _fts[endpoint] = tool
         return tool
