@@ -78,16 +78,12 @@ def ensure_local_rses(storage_root: Path) -> None:
 def run_daemons(stop: threading.Event) -> None:
     """Run one worker of each embedded daemon as a thread until ``stop`` is set."""
     from datamgmt.daemons.common import new_worker_id, work
-    from datamgmt.daemons.launcher import NotBuiltYet, load
+    from datamgmt.daemons.launcher import load
 
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
     threads = []
     for index, name in enumerate(EMBEDDED_DAEMONS):
-        try:
-            daemon_cls = load(name)
-        except NotBuiltYet:
-            log.warning("daemon %s is not built in this release; the embedded service runs without it", name)
-            continue
+        daemon_cls = load(name)
         worker = daemon_cls(new_worker_id(index))
         thread = threading.Thread(
             target=work,

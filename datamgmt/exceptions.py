@@ -211,7 +211,7 @@ class SubscriptionDuplicate(Duplicate):
 
 
 class InvalidRSEExpression(DatamgmtError):
-    # Rucio answers 409 here, not 400 (rucio_rest.md §1.4).
+    # Rucio answers 409 here, not 400 (docs/rucio-compatibility.md).
     status = 409
     default_message = "Provided RSE expression is considered invalid"
 

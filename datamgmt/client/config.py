@@ -1,4 +1,4 @@
-"""The client's settings: the ``[client]`` INI section of DESIGN.md §9.
+"""The client's settings: the ``[client]`` INI section (docs/architecture.md, "Stable names").
 
 The file is ``$DATAMGMT_CLIENT_CONFIG`` or ``~/.datamgmt/client.cfg`` (either may be missing);
 every option can be overridden by ``DATAMGMT_CLIENT_<OPTION>``, so a CI job or a container needs

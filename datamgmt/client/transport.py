@@ -1,7 +1,7 @@
 """HTTP to a datamgmt (or Rucio) server: authentication, errors and JSON streams.
 
 Everything the area mixins need is here, so each of them is a list of one-line REST calls.
-The wire format is Rucio's (``reference/rucio_rest.md``): the token travels in
+The wire format is Rucio's (``docs/rucio-compatibility.md``): the token travels in
 ``X-Rucio-Auth-Token``, lists are ``application/x-json-stream`` (one JSON document per line)
 and errors name their class in ``ExceptionClass``.
 

@@ -22,7 +22,7 @@ from datamgmt.rse.upload import upload_file
 if TYPE_CHECKING:
     from datamgmt.client.client import Client
 
-#: Files per registration call: SQLite refuses much larger statements (rucio_rest.md §1.4).
+#: Files per registration call: SQLite refuses much larger statements (docs/rucio-compatibility.md).
 REGISTER_CHUNK = 500
 
 

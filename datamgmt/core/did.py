@@ -493,13 +493,6 @@ def set_status(session: Session, scope: str, name: str, is_open: bool, is_admin:
     session.flush()
 
 
-def set_lifetime(session: Session, scope: str, name: str, lifetime: int | None) -> None:
-    """Set or clear a DID's lifetime; expired collections are removed by the undertaker."""
-    row = get_did_row(session, scope, name)
-    row.expired_at = _lifetime_to_expiry(lifetime)
-    session.flush()
-
-
 def list_dids_by_pattern(session: Session, scope: str, pattern: str, did_type: str | None = None) -> Iterator[dict[str, Any]]:
     """DIDs of a scope whose name matches a ``*`` wildcard pattern (the simple filter)."""
     check_scopes(session, [scope])

@@ -459,12 +459,6 @@ def purge_rule(session: Session, rule: Rule) -> None:
     session.flush()
 
 
-def lock_states(session: Session, rule_id: str) -> dict[LockState, int]:
-    """The rule's locks counted by state: what its counters must equal."""
-    rows = session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule_id).group_by(Lock.state))
-    return {state: int(n) for state, n in rows}
-
-
 # --- dataset locks, as Rucio lists them ---------------------------------------------------------
 def _dataset_lock_rows(session: Session, *conditions: ColumnElement[bool]) -> Iterator[dict[str, Any]]:
     query = (

@@ -33,7 +33,3 @@ def add_messages(session: Session, event_type: str, payloads: Iterable[Mapping[s
     ]
     if rows:
         session.execute(insert(Message), rows)
-
-
-def add_message(session: Session, event_type: str, payload: Mapping[str, Any]) -> None:
-    add_messages(session, event_type, [payload])

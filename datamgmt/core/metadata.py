@@ -4,7 +4,9 @@ Key-values live in ``did_meta`` with one column per type (string, number, date),
 comparison is an indexed ``(key, value_*)`` lookup on SQLite and PostgreSQL alike —
 Rucio's JSON plugin does not run on SQLite at all.  The fixed DID columns (bytes,
 adler32, account, ...) are readable as metadata but are the system's: setting or
-deleting them is refused.
+deleting them is refused, except the two that Rucio's clients set as metadata on purpose:
+``lifetime`` (``rucio erase`` sets it; it becomes ``expired_at``) and ``is_new``
+(``rucio subscription touch`` sets it, so the transmogrifier looks at the DID again).
 
 A filter (``key=value,key2>3;type=dataset``) compiles to one SELECT with bound
 parameters: fixed columns become column predicates, every key-value condition an
@@ -17,9 +19,9 @@ import ast
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +36,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -198,13 +201,20 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     """
     rows: list[dict[str, Any]] = []
     keys: list[DIDKey] = []
+    column_changes: dict[tuple[tuple[str, Any], ...], list[DIDKey]] = {}
+    now = utcnow()
     for item in dids:
         scope, name = validation.scope_name(item.get("scope")), validation.did_name(item.get("name"))
         meta = item.get("meta")
         if not isinstance(meta, Mapping):
             raise InvalidMetadata(f"metadata of {validation.shown(did_str(scope, name), 80)} must be a mapping")
         keys.append((scope, name))
-        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items())
+        columns = _column_values(meta, now)
+        if columns:
+            column_changes.setdefault(tuple(sorted(columns.items())), []).append((scope, name))
+        rows.extend(
+            {"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items() if k not in COLUMN_KEYS
+        )
     found = existing_dids(session, keys)
     for key in keys:
         row = found.get(key)
@@ -216,9 +226,42 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     for part in chunks(targets, 1000):
         session.execute(delete(DIDMeta).where(tuple_(DIDMeta.scope, DIDMeta.name, DIDMeta.key).in_(part)))
     if rows:
-        now = utcnow()
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
+    for values, changed in column_changes.items():
+        for part in chunks(changed, 1000):
+            session.execute(update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+                            .values(dict(values)).execution_options(synchronize_session=False))  # fmt: skip
     _touch_shares(session, keys)
+
+
+def _lifetime(value: Any, now: datetime) -> dict[str, Any]:
+    """Rucio's ``lifetime`` key: seconds from now until the DID expires, or None to keep it."""
+    if value is None:
+        return {"expired_at": None}
+    try:
+        seconds = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not 0 <= seconds < 1e10:
+        raise InvalidMetadata("lifetime must be a non-negative number of seconds, or null")
+    return {"expired_at": now + timedelta(seconds=seconds)}
+
+
+def _is_new(value: Any, _now: datetime) -> dict[str, Any]:
+    if not isinstance(value, bool) and str(value).lower() not in ("true", "false", "1", "0"):
+        raise InvalidMetadata("is_new must be true or false")
+    return {"is_new": value if isinstance(value, bool) else str(value).lower() in ("true", "1")}
+
+
+#: Metadata keys that set a fixed DID column, each with its converter.
+COLUMN_KEYS: dict[str, Callable[[Any, datetime], dict[str, Any]]] = {"lifetime": _lifetime, "is_new": _is_new}
+
+
+def _column_values(meta: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in COLUMN_KEYS.keys() & meta.keys():
+        values.update(COLUMN_KEYS[key](meta[key], now))
+    return values
 
 
 def _touch_shares(session: Session, keys: Sequence[DIDKey]) -> None:

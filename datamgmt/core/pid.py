@@ -478,15 +478,6 @@ def withdraw_orphan(session: Session, pid_service: str, pid: str, base_url: str)
     pid_client(_service_row(session, pid_service), base_url).withdraw(pid)
 
 
-def list_shares(session: Session, scope: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
-    query = select(Share).order_by(Share.datestamp, Share.id)
-    if scope is not None:
-        query = query.where(Share.scope == scope)
-    if state is not None:
-        query = query.where(Share.state == ShareState.parse(state))
-    return [share_dict(share) for share in session.scalars(query)]
-
-
 # --- resolution ------------------------------------------------------------------------------
 def _share_by_pid(session: Session, pid: str) -> Share:
     """Handles and DOIs are case-insensitive: an exact match first, then one ignoring case."""

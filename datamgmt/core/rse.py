@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.constants import RSEType
-from datamgmt.core.db.models import RSE, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
+from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
 from datamgmt.core.db.rows import put
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
@@ -452,23 +452,36 @@ def set_rse_usage(
     rse_changed(session)
 
 
-def get_rse_usage(session: Session, rse: str, source: str | None = None) -> list[dict[str, Any]]:
+def get_rse_usage(
+    session: Session, rse: str, source: str | None = None, per_account: bool = False
+) -> list[dict[str, Any]]:
+    """The RSE's usage rows; with ``per_account`` the ``rucio`` row also lists account shares.
+
+    Shares are Rucio's: accounts with non-zero bytes, largest first, with the percentage of
+    the RSE's total.  Like account usage, they are open to every account.
+    """
     row = _row(session, rse)
     query = select(RSEUsage).where(RSEUsage.rse_id == row.id)
     if source:
         query = query.where(RSEUsage.source == source)
+    usages = []
+    for u in session.scalars(query):
+        total = None if u.free is None else u.used + u.free
+        usage = {"rse_id": u.rse_id, "rse": row.rse, "source": u.source, "used": u.used, "free": u.free,
+                 "total": total, "files": u.files, "updated_at": u.updated_at}  # fmt: skip
+        if per_account and u.source == "rucio":
+            usage["account_usages"] = _account_shares(session, row.id, total or u.used)
+        usages.append(usage)
+    return usages
+
+
+def _account_shares(session: Session, rse_id: str, total: int) -> list[dict[str, Any]]:
+    query = (select(AccountUsage.account, AccountUsage.bytes)
+             .where(AccountUsage.rse_id == rse_id, AccountUsage.bytes != 0)
+             .order_by(AccountUsage.bytes.desc(), AccountUsage.account))  # fmt: skip
     return [
-        {
-            "rse_id": u.rse_id,
-            "rse": row.rse,
-            "source": u.source,
-            "used": u.used,
-            "free": u.free,
-            "total": None if u.free is None else u.used + u.free,
-            "files": u.files,
-            "updated_at": u.updated_at,
-        }
-        for u in session.scalars(query)
+        {"account": name, "used": used, "percentage": round(used / total * 100, 2) if total else 0}
+        for name, used in session.execute(query)
     ]
 
 

@@ -10,9 +10,9 @@ is raised before anything is written, which is also what makes :func:`explain_ru
 faithful dry run.
 
 Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
-:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` and
-:func:`list_stuck_rules` (judge-repairer), :func:`list_expired_rules` and
-:func:`delete_expired_rule` (judge-cleaner); the conveyor's entry points are in ``request.py``.
+:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` (judge-repairer) and
+:func:`delete_expired_rule` (judge-cleaner), each over its queue in ``workqueue.py``; the
+conveyor's entry points are in ``request.py``.
 """
 
 from __future__ import annotations
@@ -415,12 +415,6 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
     return rule.state
 
 
-def list_injectable_rules(session: Session, limit: int = 100) -> list[str]:
-    """Ids of INJECT rules, oldest first (the judge-injector's queue)."""
-    return list(session.scalars(select(Rule.id).where(Rule.state == RuleState.INJECT)
-                                .order_by(Rule.created_at).limit(limit)))
-
-
 # --- approval --------------------------------------------------------------------------------
 def approve_rule(session: Session, rule_id: str) -> None:
     """Approve a WAITING_APPROVAL rule: it waives quota and goes to INJECT for the injector."""
@@ -477,13 +471,6 @@ def delete_expired_rule(session: Session, rule_id: str) -> bool:
         return False
     purge_rule(session, rule)
     return True
-
-
-def list_expired_rules(session: Session, limit: int = 200) -> list[str]:
-    """Ids of rules past ``expires_at``, not locked, not being moved (the judge-cleaner's)."""
-    query = (select(Rule.id).where(Rule.expires_at < utcnow(), Rule.locked.is_(False),
-                                   Rule.child_rule_id.is_(None)).order_by(Rule.expires_at).limit(limit))
-    return list(session.scalars(query))
 
 
 # --- update and move -------------------------------------------------------------------------
@@ -602,13 +589,6 @@ def evaluate_did_changes(session: Session, scope: str, name: str) -> int:
     session.execute(update(Content).where(Content.scope == scope, Content.name == name,
                                           Content.rule_evaluation.is_(True)).values(rule_evaluation=False))
     return len(rules)
-
-
-def list_stuck_rules(session: Session, older_than: timedelta = timedelta(0), limit: int = 100) -> list[str]:
-    """Ids of STUCK rules not updated for ``older_than`` (the judge-repairer's queue)."""
-    query = (select(Rule.id).where(Rule.state == RuleState.STUCK, Rule.updated_at <= utcnow() - older_than)
-             .order_by(Rule.updated_at).limit(limit))
-    return list(session.scalars(query))
 
 
 def repair_rule(session: Session, rule_id: str) -> RuleState:

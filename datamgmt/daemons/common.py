@@ -50,7 +50,7 @@ def new_worker_id(thread_index: int) -> str:
 class Daemon(ABC):
     """One worker of a named daemon."""
 
-    #: The name under which ``datamgmt-daemon`` runs it (DESIGN.md §9).
+    #: The name under which ``datamgmt-daemon`` runs it (docs/architecture.md, "Stable names").
     name: ClassVar[str]
     #: Items per batch unless ``--batch-size`` says otherwise (an instance may read it from config).
     default_batch: int = 100

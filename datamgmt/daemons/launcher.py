@@ -1,8 +1,7 @@
 """``datamgmt-daemon NAME [--run-once] [--threads N] [--metrics-port P]``: run any daemon.
 
 Each daemon lives in the module named in :data:`DAEMONS` and exposes its class as
-``DAEMON``.  A name whose module does not exist yet is reported as "not built yet" with a
-non-zero exit, never run as a stand-in.
+``DAEMON``; the module is imported only when that daemon runs.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from datamgmt.daemons import logs
 from datamgmt.daemons.common import Daemon, Runner
 from datamgmt.exceptions import DatamgmtError
 
-#: Daemon names (Rucio's, DESIGN.md §9) and the module that defines each.
+#: Daemon names (Rucio's; docs/architecture.md, "Stable names") and the module that defines each.
 DAEMONS: dict[str, str] = {
     "judge-evaluator": "datamgmt.daemons.judge.evaluator",
     "judge-repairer": "datamgmt.daemons.judge.repairer",
@@ -32,22 +31,9 @@ DAEMONS: dict[str, str] = {
 }
 
 
-class NotBuiltYet(LookupError):
-    """The daemon has a reserved name but no implementation in this release."""
-
-
 def load(name: str) -> type[Daemon]:
-    """The daemon class registered as ``name``; KeyError for unknown names, NotBuiltYet for missing ones."""
-    module_name = DAEMONS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise NotBuiltYet(name) from exc
-        raise
-    daemon = getattr(module, "DAEMON", None)
-    if daemon is None:
-        raise NotBuiltYet(name)
+    """The daemon class registered as ``name`` (KeyError for unknown names)."""
+    daemon: type[Daemon] = importlib.import_module(DAEMONS[name]).DAEMON
     return daemon
 
 
@@ -74,11 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("a daemon NAME is required (see --list)")
     if args.name not in DAEMONS:
         parser.error(f"unknown daemon {args.name!r}; known: {', '.join(DAEMONS)}")
-    try:
-        daemon_cls = load(args.name)
-    except NotBuiltYet:
-        print(f"datamgmt-daemon: {args.name} is not built yet in this release", file=sys.stderr)
-        return 3
+    daemon_cls = load(args.name)
     logs.configure(args.log_level)
     try:
         Runner(

@@ -1,6 +1,6 @@
 """A DataCite REST API double: ``/dois`` with JSON:API bodies and HTTP Basic auth.
 
-Follows reference/oai_pid.md (c): POST creates (201; ``attributes.doi`` or only
+Follows the public API documentation (DataCite REST API, Handle.net HS_ADMIN REST): POST creates (201; ``attributes.doi`` or only
 ``attributes.prefix``, then a random suffix), PUT updates or creates (200), GET reads
 (drafts only for their owner), DELETE removes drafts only (204; else 405).  States move
 draft → registered/findable via ``event`` (``publish``, ``register``, ``hide``) and never

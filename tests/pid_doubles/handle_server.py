@@ -1,6 +1,6 @@
 """A Handle Server REST API double: ``/api/handles/<prefix>/<suffix>`` with GET, PUT and DELETE.
 
-Follows reference/oai_pid.md (c): JSON bodies with ``responseCode``; 404/100 unknown
+Follows the public API documentation (DataCite REST API, Handle.net HS_ADMIN REST): JSON bodies with ``responseCode``; 404/100 unknown
 handle, 409/101 existing handle with ``overwrite=false``, 400/202 invalid values (no
 HS_ADMIN on creation, duplicate or malformed indexes), 401/402 missing or wrong Basic
 credentials, 403/400 a user outside its prefix, 404/301 a prefix this server does not

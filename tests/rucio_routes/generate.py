@@ -1,7 +1,7 @@
 """Regenerate ``rucio41_routes.json`` from the real Rucio server's Flask application.
 
-Run with the interpreter of a Rucio 41 server install (``../shared/rucio-peer/setup_rucio.sh``
-makes one), so that the list is Rucio's own, not a transcription::
+Run with the interpreter of a Rucio 41 server install (``pip install "rucio==41.*"`` in a venv
+with a ``rucio.cfg``), so that the list is Rucio's own, not a transcription::
 
     RUCIO_CONFIG=~/.rucio-peer/data/server/etc/rucio.cfg \\
         ~/.rucio-peer/venv-rucio/bin/python tests/rucio_routes/generate.py

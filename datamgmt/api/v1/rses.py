@@ -275,11 +275,11 @@ def delete_limit(rse: str) -> Response:
 @doc("Usage of an RSE per source", query={"source": {"type": "string"}, "per_account": {"type": "string"}})
 def get_usage(rse: str) -> Response:
     source = request.args.get("source")
-    query_bool("per_account")
+    per_account = query_bool("per_account")
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        usage = rses.get_rse_usage(session, rse, source)
+        usage = rses.get_rse_usage(session, rse, source, per_account=per_account)
         if not usage and source in (None, "rucio"):
             info = rses.get_rse(session, rse)
             usage = [{"rse_id": info.id, "rse": info.rse, "source": "rucio", "used": 0, "free": None,

@@ -1,6 +1,6 @@
 """The whole catalogue as SQLAlchemy 2.0 typed mappings.
 
-Tables mirror Rucio's (reference/rucio.md §2.2) so that semantics and operators'
+Tables mirror Rucio's (Rucio's ``rucio/db/sqla/models.py``) so that semantics and operators'
 habits carry over, with three deliberate differences: tokens are stored hashed,
 queues carry lease columns (``claimed_by``/``claimed_until``) for many daemon
 instances, and metadata is a typed key-value table that works on SQLite too.

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 
 from datamgmt.api.app import create_app
 from tests.conftest import ROOT_PASSWORD
+from tests.rucio_cli.coverage import MARKER, command_of, is_legacy
 
 BIN = Path(sys.executable).parent
 
@@ -41,8 +42,13 @@ class RucioCLI:
 
     env: dict[str, str]
     cwd: Path
+    #: The stock commands this test ran (``tests/rucio_cli/coverage.py``).
+    ran: set[str] = field(default_factory=set)
 
     def run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = command_of(program, args) if program in ("rucio", "rucio-admin") else None
+        if command:
+            self.ran.add(command)
         result = subprocess.run(
             [str(BIN / program), *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=120
         )
@@ -58,8 +64,13 @@ class RucioCLI:
 
 
 @pytest.fixture
-def rucio(live_server: LiveServer, root: str, tmp_path: Path) -> RucioCLI:
-    """The CLI, logged in as root through userpass, on a freshly bootstrapped catalogue."""
+def rucio(live_server: LiveServer, root: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RucioCLI]:
+    """The CLI, logged in as root through userpass, on a freshly bootstrapped catalogue.
+
+    After the test it checks that the test ran exactly the stock commands that its
+    ``rucio_commands`` marker declares, so the compatibility table cannot claim a command
+    that no test runs.
+    """
     if shutil.which("rucio", path=str(BIN)) is None:
         pytest.skip("rucio-clients is not installed (pip install 'rucio-clients==41.*')")
     config = tmp_path / "rucio.cfg"
@@ -75,7 +86,21 @@ def rucio(live_server: LiveServer, root: str, tmp_path: Path) -> RucioCLI:
         f"auth_token_file_path = {tmp_path / 'token'}\n"
     )
     env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "root"}
-    return RucioCLI(env=env, cwd=tmp_path)
+    failed_before = request.session.testsfailed
+    cli = RucioCLI(env=env, cwd=tmp_path)
+    yield cli
+    if request.session.testsfailed == failed_before:
+        _check_declared(request, cli.ran)
+
+
+def _check_declared(request: pytest.FixtureRequest, ran: set[str]) -> None:
+    """The test ran every command its marker declares for this variant, and no other."""
+    declared = {command for mark in request.node.iter_markers(MARKER) for command in mark.args}
+    variant = getattr(request.node, "callspec", None)
+    legacy = variant.params.get("legacy") if variant is not None else None
+    expected = {command for command in declared if legacy is None or is_legacy(command) == legacy}
+    assert ran <= declared, f"ran but not declared in @pytest.mark.{MARKER}: {sorted(ran - declared)}"
+    assert expected <= ran, f"declared in @pytest.mark.{MARKER} but not run: {sorted(expected - ran)}"
 
 
 def register_files(cli: RucioCLI, rse: str, scope: str, names: list[str], size: int = 1024) -> None:

@@ -1,4 +1,4 @@
-"""The unmodified rucio-clients 41.x CLI against our server (reference/rucio_rest.md §2).
+"""The unmodified rucio-clients 41.x CLI against our server (docs/rucio-compatibility.md).
 
 Every scenario runs twice: with the new ``rucio <noun> <verb>`` commands and with the
 legacy ones, which send the same HTTP requests.
@@ -17,6 +17,7 @@ from tests.integration.api.conftest import RucioCLI, add_file_rse, register_file
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.rucio_commands("rucio ping", "rucio whoami")
 def test_ping_and_whoami(rucio: RucioCLI) -> None:
     assert rucio("ping").stdout.strip()
     out = rucio("whoami").stdout
@@ -24,6 +25,7 @@ def test_ping_and_whoami(rucio: RucioCLI) -> None:
     assert "SERVICE" in out and "ACTIVE" in out
 
 
+@pytest.mark.rucio_commands("rucio whoami")
 def test_bad_password_is_refused(rucio: RucioCLI) -> None:
     rucio.env["RUCIO_CONFIG"] = _with_password(Path(rucio.env["RUCIO_CONFIG"]), "wrong-password")
     result = rucio("whoami", check=False)
@@ -40,6 +42,20 @@ def _with_password(config: Path, password: str) -> str:
     return str(changed)
 
 
+@pytest.mark.rucio_commands(
+    "rucio --legacy list-rses",
+    "rucio rse add",
+    "rucio rse attribute list",
+    "rucio rse attribute set",
+    "rucio rse list",
+    "rucio rse protocol add",
+    "rucio rse show",
+    "rucio-admin rse add",
+    "rucio-admin rse add-protocol",
+    "rucio-admin rse get-attribute",
+    "rucio-admin rse info",
+    "rucio-admin rse set-attribute",
+)
 @pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 def test_rse_admin(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     add_file_rse(rucio, "SITE-A", tmp_path / "a", legacy)
@@ -62,6 +78,15 @@ def test_rse_admin(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     assert "already exists" in duplicate.stderr
 
 
+@pytest.mark.rucio_commands(
+    "rucio --legacy list-account-usage",
+    "rucio account limit list",
+    "rucio account limit set",
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio-admin account get-limits",
+    "rucio-admin account set-limits",
+)
 @pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 def test_limits_and_usage(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     add_file_rse(rucio, "SITE-L", tmp_path / "l")
@@ -76,6 +101,12 @@ def test_limits_and_usage(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None
     assert "SITE-L" in usage and "10.000 GB" in usage
 
 
+@pytest.mark.rucio_commands(
+    "rucio scope add",
+    "rucio scope list",
+    "rucio-admin scope add",
+    "rucio-admin scope list",
+)
 @pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 def test_scopes(rucio: RucioCLI, legacy: bool) -> None:
     if legacy:
@@ -90,6 +121,30 @@ def test_scopes(rucio: RucioCLI, legacy: bool) -> None:
     assert "Details: Scope 'sc1' already exists!" in duplicate.stderr
 
 
+@pytest.mark.rucio_commands(
+    "rucio --legacy add-dataset",
+    "rucio --legacy attach",
+    "rucio --legacy close",
+    "rucio --legacy get-metadata",
+    "rucio --legacy list-content",
+    "rucio --legacy list-dids",
+    "rucio --legacy list-file-replicas",
+    "rucio --legacy list-files",
+    "rucio --legacy set-metadata",
+    "rucio --legacy stat",
+    "rucio did add",
+    "rucio did content add",
+    "rucio did content list",
+    "rucio did list",
+    "rucio did metadata list",
+    "rucio did metadata set",
+    "rucio did show",
+    "rucio did update",
+    "rucio replica list file",
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio scope add",
+)
 @pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 def test_datasets_contents_metadata_close(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     add_file_rse(rucio, "SITE-D", tmp_path / "d")
@@ -132,6 +187,7 @@ def test_datasets_contents_metadata_close(rucio: RucioCLI, tmp_path: Path, legac
     assert "e2e:f1" in files and "Total files : 2" in files
 
 
+@pytest.mark.rucio_commands("rucio did show", "rucio scope add")
 def test_unknown_did_is_a_clean_error(rucio: RucioCLI) -> None:
     rucio("scope", "add", "e2e", "--account", "root")
     result = rucio("did", "show", "e2e:nothing", check=False)
@@ -140,6 +196,23 @@ def test_unknown_did_is_a_clean_error(rucio: RucioCLI) -> None:
     assert "Details: Data identifier 'e2e:nothing' not found" in result.stderr
 
 
+@pytest.mark.rucio_commands(
+    "rucio --legacy add-rule",
+    "rucio --legacy delete-rule",
+    "rucio --legacy list-rules",
+    "rucio --legacy rule-info",
+    "rucio did add",
+    "rucio did content add",
+    "rucio rse add",
+    "rucio rse attribute set",
+    "rucio rse protocol add",
+    "rucio rule add",
+    "rucio rule list",
+    "rucio rule remove",
+    "rucio rule show",
+    "rucio scope add",
+    "rucio upload",
+)
 @pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 def test_upload_and_rules(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     add_file_rse(rucio, "SITE-U", tmp_path / "u")
@@ -178,6 +251,13 @@ def test_upload_and_rules(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None
     assert len(listed) == 1 and listed[0].count(time.strftime("%Y-", time.gmtime())) == 2, listed
 
 
+@pytest.mark.rucio_commands(
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio rule list",
+    "rucio scope add",
+    "rucio upload",
+)
 def test_upload_to_an_rse_whose_protocol_uses_our_short_impl(rucio: RucioCLI, tmp_path: Path) -> None:
     """RSEs made by our own tools store ``impl = posix``; the stock client must still load a protocol."""
     add_file_rse(rucio, "SITE-S", tmp_path / "s", impl="posix")
@@ -191,6 +271,15 @@ def test_upload_to_an_rse_whose_protocol_uses_our_short_impl(rucio: RucioCLI, tm
     assert "OK[1/0/0]" in rules, rules  # the upload's PUT /replicas (state A) turned its lock OK
 
 
+@pytest.mark.rucio_commands(
+    "rucio did add",
+    "rucio did content add",
+    "rucio download",
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio scope add",
+    "rucio upload",
+)
 def test_download_files_and_a_dataset(rucio: RucioCLI, tmp_path: Path) -> None:
     """``rucio download`` asks for Metalink 4 and verifies the checksums of what it fetched."""
     add_file_rse(rucio, "SITE-D", tmp_path / "d")

@@ -1,4 +1,4 @@
-"""Rucio's REST conventions as the stock client depends on them (reference/rucio_rest.md §1)."""
+"""Rucio's REST conventions as the stock client depends on them (docs/rucio-compatibility.md)."""
 
 from __future__ import annotations
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import rdflib
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from datamgmt.core import did, metadata, scope
-from datamgmt.core.db.models import DIDMeta
+from datamgmt.core.db.models import DataIdentifier, DIDMeta
+from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
     AccessDenied,
     DataIdentifierNotFound,
@@ -67,6 +68,23 @@ def test_reserved_keys_are_readable_but_read_only(catalogue, key):
     with pytest.raises(AccessDenied):
         metadata.delete_metadata(catalogue, "data", "ds1", key)
     assert "fine" not in metadata.get_metadata(catalogue, "data", "ds1", "JSON")
+
+
+def test_lifetime_and_is_new_set_their_columns_as_rucio_clients_expect(catalogue):
+    """``rucio erase`` sets ``lifetime``; ``rucio subscription touch`` sets ``is_new``."""
+    catalogue.execute(update(DataIdentifier).values(is_new=False))
+    metadata.set_dids_metadata_bulk(catalogue, [{"scope": "data", "name": "ds1", "meta": {"lifetime": 86400, "is_new": True}}])
+    row = catalogue.get(DataIdentifier, ("data", "ds1"))
+    catalogue.refresh(row)
+    assert row.is_new is True
+    assert timedelta(hours=23) < row.expired_at - utcnow() <= timedelta(hours=24)
+    assert metadata.get_metadata(catalogue, "data", "ds1", "JSON") == {}  # no key-value row for either
+    metadata.set_metadata(catalogue, "data", "ds1", "lifetime", None)  # ``rucio erase --undo``
+    catalogue.refresh(row)
+    assert row.expired_at is None
+    for key, bad in (("lifetime", -1), ("lifetime", "soon"), ("lifetime", True), ("is_new", "maybe")):
+        with pytest.raises(InvalidMetadata):
+            metadata.set_metadata(catalogue, "data", "ds1", key, bad)
 
 
 def test_column_metadata_shows_the_fixed_columns(catalogue):

@@ -52,7 +52,7 @@ def test_order_full_then_most_bytes_then_fill(both_backends):
 
 
 def test_rucio_dataset_reuse_case(both_backends):
-    """Second rule T1|T2 copies=2 on a dataset already on two T1 RSEs reuses them (rucio.md §4.4)."""
+    """Second rule T1|T2 copies=2 on a dataset already on two T1 RSEs reuses them (Rucio's placement semantics)."""
     result = place(single_rule_problem(equal_rses(4), TB, 2, present={0: TB, 3: TB}))
     assert sorted(result.rses(0)) == [0, 3]
 
@@ -123,7 +123,7 @@ def test_failed_item_takes_nothing(both_backends):
 
 
 def test_weight_attribute_rucio_case(both_backends):
-    """fakeweight = 10, 0, 0, 0 with copies=2: R1 is always chosen (rucio.md §4.4)."""
+    """fakeweight = 10, 0, 0, 0 with copies=2: R1 is always chosen (Rucio's placement semantics)."""
     weight_rses = [RSEState(weight=w) for w in (10.0, 0.0, 0.0, 0.0)]
     for seed in range(20):
         chosen = place(single_rule_problem(weight_rses, TB, 2, seed=seed)).rses(0)

@@ -20,6 +20,7 @@ from datamgmt.core.db.models import AccountUsage, Lock, Replica, Rule
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse, add_rse_attribute
 from datamgmt.core.scope import add_scope
+from datamgmt.core.workqueue import WorkQueue
 
 RSES = ("R1", "R2", "R3", "R4")
 _counter = itertools.count()
@@ -68,6 +69,11 @@ class Catalogue:
     def rule(self, rule_id: str) -> Rule:
         self.session.expire_all()
         return self.session.get(Rule, rule_id)
+
+
+def due(session: Session, queue: WorkQueue) -> list[str]:
+    """The ids a daemon would claim now from ``queue``: the daemons' own filters, not a copy."""
+    return [row[0] for row in queue.claim(session, "test-worker", limit=100, lease_seconds=60)]
 
 
 def check_invariants(session: Session) -> None:

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Message, Request, Source
+from datamgmt.core.workqueue import INJECT_RULES
 from datamgmt.exceptions import DuplicateRule, InsufficientTargetRSEs, InvalidValueForKey, RSEWriteBlocked
-from tests.unit.rules.conftest import check_invariants
+from tests.unit.rules.conftest import check_invariants, due
 
 
 def test_none_grouping_places_each_file_on_two_t1_rses(cat, session):
@@ -179,7 +180,7 @@ def test_asynchronous_rule_is_injected_later(cat, session):
     ds = cat.dataset(f)
     (rid,) = rules.add_rule(session, [ds], "jdoe", 1, "R1", asynchronous=True)
     assert cat.rule(rid).state == RuleState.INJECT and not cat.locks(rid)
-    assert rules.list_injectable_rules(session) == [rid]
+    assert due(session, INJECT_RULES) == [rid]
     assert rules.apply_injected_rule(session, rid) == RuleState.REPLICATING
     assert len(cat.locks(rid)) == 2
     check_invariants(session)

@@ -14,8 +14,9 @@ from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, Rul
 from datamgmt.core.db.models import Message, Request
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import request_done, request_failed
+from datamgmt.core.workqueue import EXPIRED_RULES, STUCK_RULES
 from datamgmt.exceptions import InsufficientAccountLimit, RuleLocked, UnsupportedOperation
-from tests.unit.rules.conftest import check_invariants
+from tests.unit.rules.conftest import check_invariants, due
 
 
 def test_delete_rule_tombstones_and_releases_quota(cat, session):
@@ -204,7 +205,7 @@ def test_repair_moves_locks_off_a_dropped_rse_and_suspends_when_old(cat, session
     (stuck,) = rules.add_rule(session, [g], "jdoe", 1, "R3")
     cat.rule(stuck).stuck_at = utcnow() - timedelta(days=30)
     session.flush()
-    assert rules.list_stuck_rules(session) == [stuck]
+    assert due(session, STUCK_RULES) == [stuck]
     assert rules.repair_rule(session, stuck) == RuleState.SUSPENDED
 
 
@@ -229,4 +230,4 @@ def test_evaluate_attach_and_detach(cat, session):
 def test_expired_rules_listing(cat, session):
     (rid,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", lifetime=0)
     (locked,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", lifetime=0, locked=True)
-    assert rules.list_expired_rules(session) == [rid] and locked != rid
+    assert due(session, EXPIRED_RULES) == [rid] and locked != rid
