@@ -102,6 +102,12 @@ def _batched_lines(items: Iterator[Any], batch: int) -> Iterator[str]:
         yield "".join(chunk)
 
 
+def stream_items(items: Iterable[Any]) -> Response:
+    """Stream items already computed (small listings)."""
+    check_accept(JSON_STREAM)
+    return Response(json_lines(iter(items)), content_type=JSON_STREAM)
+
+
 def stream(
     produce: Callable[[Session], Iterable[Any]], content_type: str = JSON_STREAM, render: Renderer = json_lines
 ) -> Response:
