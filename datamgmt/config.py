@@ -116,6 +116,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "token_secret": "",
         "token_lifetime": "86400",
     },
+    "web": {
+        "secret": "",
+        "secure_cookie": "false",
+    },
     "pid": {
         "default_service": "local",
         "local_prefix": "21.T99999",

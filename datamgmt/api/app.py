@@ -22,6 +22,7 @@ from datamgmt.api.metrics import install_metrics
 from datamgmt.api.openapi import install_openapi
 from datamgmt.api.v1 import blueprints
 from datamgmt.config import PROJECT_ROOT, Config, get_config
+from datamgmt.web import create_blueprint
 
 
 def create_app(config: Config | None = None, database_url: str | None = None) -> Flask:
@@ -44,8 +45,12 @@ def create_app(config: Config | None = None, database_url: str | None = None) ->
         app.register_blueprint(blueprint)
     oaipmh = _oaipmh_blueprint(config, app.config["DATABASE_URL"])
     app.register_blueprint(oaipmh)
+    app.secret_key = _stable_secret(config, "web", "secret", "web_secret")
+    app.config["SESSION_COOKIE_SECURE"] = config.get_bool("web", "secure_cookie")
+    app.register_blueprint(create_blueprint())
+    # OAI-PMH is open to anonymous harvesters; the web pages sign in with their own cookie.
     for endpoint, view in app.view_functions.items():
-        if endpoint.startswith(f"{oaipmh.name}."):
+        if endpoint.startswith((f"{oaipmh.name}.", "ui.")):
             auth.public(view)
     install_openapi(app)
     return app
@@ -58,19 +63,19 @@ def _oaipmh_blueprint(config: Config, database_url: str) -> Blueprint:
 
     blueprint = make_oaipmh_blueprint(
         CatalogueRepository.from_config(database_url),
-        secret=_oaipmh_secret(config),
+        secret=_stable_secret(config, "oaipmh", "token_secret", "oai_token_secret"),
         page_size=config.get_int("oaipmh", "page_size"),
         token_lifetime=timedelta(seconds=config.get_int("oaipmh", "token_lifetime")),
     )
     return blueprint
 
 
-def _oaipmh_secret(config: Config) -> bytes:
-    """``[oaipmh] token_secret``, else a random key kept in var/ so every worker signs alike."""
-    configured = config.get("oaipmh", "token_secret")
+def _stable_secret(config: Config, section: str, option: str, file_name: str) -> bytes:
+    """``[section] option``, else a random key kept in var/ so every worker signs alike."""
+    configured = config.get(section, option)
     if configured:
         return configured.encode()
-    path = Path(config.get("oaipmh", "token_secret_file", str(PROJECT_ROOT / "var" / "oai_token_secret")))
+    path = Path(config.get(section, f"{option}_file", str(PROJECT_ROOT / "var" / file_name)))
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -1,0 +1,307 @@
+"""The pages of ``/ui/``: dashboard, browse, rules (explain, create, approve, delete) and admin.
+
+Every page runs inside one catalogue unit of work and asks the same permission policy as REST
+(:func:`datamgmt.api.context.authorize`), as the signed-in account.  Listings are paginated so
+that a dataset of 10^5 files opens as quickly as one of ten.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from werkzeug.exceptions import HTTPException
+
+from datamgmt.api.auth import account_for_identity
+from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.config import get_config
+from datamgmt.core import did as dids
+from datamgmt.core import replica as replicas
+from datamgmt.core import request_history
+from datamgmt.core import rule as rules
+from datamgmt.core import scope as scopes
+from datamgmt.core import status as status_report
+from datamgmt.core.account import is_admin, list_accounts
+from datamgmt.core.db.constants import IdentityType
+from datamgmt.core.identity import check_userpass
+from datamgmt.core.token import issue_token
+from datamgmt.exceptions import AccessDenied, CannotAuthenticate, DatamgmtError, InputValidationError
+from datamgmt.web.session import (
+    check_csrf,
+    csrf_token,
+    install_sessions,
+    sign_in,
+    sign_out,
+    signed_in_account,
+)
+
+PAGE = 100
+#: Every page's Content-Security-Policy: own stylesheet and script only, no inline code, no framing.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+STATIC = Path(__file__).parent / "static"
+
+bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
+
+
+def create_blueprint() -> Blueprint:
+    return bp
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    install_sessions(state.app)
+    state.app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    """Pages need a signed-in account (its token still valid); POSTs need the form's CSRF token."""
+    if request.method == "POST":
+        check_csrf()
+    if request.endpoint in ("ui.login", "ui.static"):
+        return None
+    account = signed_in_account()
+    if account is None:
+        return redirect(url_for("ui.login", next=request.full_path if request.method == "GET" else None))
+    g.issuer = account
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(DatamgmtError)
+def _known_error(exc: DatamgmtError) -> tuple[str, int]:
+    return render_template("error.html", title=exc.error_class, message=exc.message), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    return render_template("error.html", title=exc.name, message=exc.description), exc.code or 500
+
+
+@bp.get("/static/<path:filename>")
+def static(filename: str) -> Response:
+    """The stylesheet and script; public, like the sign-in page that needs them."""
+    return send_from_directory(STATIC, filename, max_age=3600)
+
+
+# --- signing in --------------------------------------------------------------------------------
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        return render_template("login.html", next=_local(request.args.get("next")))
+    username, password = request.form.get("username", ""), request.form.get("password", "")
+    try:
+        token = _userpass_token(username, password, request.form.get("account") or None)
+    except CannotAuthenticate:
+        return render_template("login.html", error="Wrong username or password.", next=request.form.get("next")), 401
+    sign_in(token)
+    return redirect(_local(request.form.get("next")) or url_for("ui.dashboard"))
+
+
+def _userpass_token(username: str, password: str, account: str | None) -> str:
+    if not username or not password:
+        raise CannotAuthenticate("username and password are required")
+    with unit_of_work(read_only=False) as catalogue:
+        account = account or account_for_identity(catalogue, username, IdentityType.USERPASS)
+        check_userpass(catalogue, account, username, password)
+        lifetime = current_app.config["TOKEN_LIFETIME"]
+        return issue_token(catalogue, account, username, IdentityType.USERPASS, lifetime).token
+
+
+def _local(target: str | None) -> str | None:
+    """Only a path on this site, never an absolute URL (no open redirect after signing in)."""
+    if target and target.startswith("/ui") and not target.startswith("//"):
+        return target
+    return None
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    sign_out()
+    return redirect(url_for("ui.login"))
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+@bp.get("/")
+def dashboard() -> str:
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        report = status_report.status(catalogue, get_config().get_int("daemons", "heartbeat_timeout"))
+        failures = request_history.list_attempts(catalogue, failed=True, limit=20)
+        admin = is_admin(catalogue, g.issuer)
+    template = "dashboard_body.html" if request.args.get("partial") else "dashboard.html"
+    return render_template(template, report=report, failures=failures, admin=admin)
+
+
+# --- browse ------------------------------------------------------------------------------------
+@bp.get("/scopes")
+def scope_list() -> str:
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        found = scopes.list_scopes_with_owner(catalogue)
+    return render_template("scopes.html", scopes=found)
+
+
+@bp.get("/scopes/<scope>")
+def scope_dids(scope: str) -> str:
+    pattern = request.args.get("pattern") or "*"
+    page = _page()
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        found, more = _slice(dids.list_dids_by_pattern(catalogue, scope, pattern), page)
+    return render_template("dids.html", scope=scope, pattern=pattern, dids=found, page=page, more=more)
+
+
+@bp.get("/dids/<scope>/<path:name>")
+def did_page(scope: str, name: str) -> str:
+    page = _page()
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        did = dids.get_did(catalogue, scope, name)
+        if did["type"] == "FILE":
+            content, more = [], False
+            files = list(replicas.list_replicas(catalogue, [{"scope": scope, "name": name}], all_states=True))
+        else:
+            content, more = _slice(dids.list_content(catalogue, scope, name), page)
+            files = []
+        protecting = list(islice(rules.list_associated_rules(catalogue, scope, name), PAGE))
+    return render_template("did.html", did=did, content=content, files=files, rules=protecting, page=page, more=more)
+
+
+# --- rules -------------------------------------------------------------------------------------
+@bp.get("/rules")
+def rule_list() -> str:
+    filters = {name: request.args[name] for name in ("account", "state", "scope", "name") if request.args.get(name)}
+    page = _page()
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        found, more = _slice(rules.list_rules(catalogue, filters), page)
+    return render_template("rules.html", rules=found, filters=filters, page=page, more=more)
+
+
+@bp.get("/rules/<rule_id>")
+def rule_page(rule_id: str) -> str:
+    page = _page()
+    with unit_of_work() as catalogue:
+        authorize(catalogue, "read")
+        rule = rules.get_rule(catalogue, rule_id)
+        locks, more = _slice(rules.list_rule_locks(catalogue, rule_id), page)
+        transfers = request_history.lock_transfers(catalogue, rule_id)
+        for lock in locks:
+            lock["transfer"] = transfers.get((lock["scope"], lock["name"], lock["rse_id"]), {})
+        per_rse = _locks_per_rse(rules.list_rule_locks(catalogue, rule_id))
+        admin = is_admin(catalogue, g.issuer)
+    return render_template("rule.html", rule=rule, locks=locks, per_rse=per_rse, page=page, more=more, admin=admin)
+
+
+def _locks_per_rse(locks: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
+    per_rse: dict[str, Counter[str]] = {}
+    for lock in locks:
+        per_rse.setdefault(lock["rse"], Counter())[lock["state"]] += 1
+    return dict(sorted(per_rse.items()))
+
+
+@bp.post("/rules/<rule_id>/approve")
+def approve(rule_id: str) -> Response:
+    with unit_of_work(read_only=False) as catalogue:
+        authorize(catalogue, "approve_rule", rule_id=rule_id)
+        rules.approve_rule(catalogue, rule_id)
+    return redirect(url_for("ui.rule_page", rule_id=rule_id))
+
+
+@bp.post("/rules/<rule_id>/deny")
+def deny(rule_id: str) -> Response:
+    with unit_of_work(read_only=False) as catalogue:
+        authorize(catalogue, "deny_rule", rule_id=rule_id)
+        rules.deny_rule(catalogue, rule_id, request.form.get("comment") or None)
+    return redirect(url_for("ui.rule_list"))
+
+
+@bp.post("/rules/<rule_id>/delete")
+def delete(rule_id: str) -> Response:
+    """Rucio's soft delete, as over REST: the rule expires within the hour."""
+    with unit_of_work(read_only=False) as catalogue:
+        account = authorize(catalogue, "del_rule", rule_id=rule_id, purge_replicas=None)
+        rules.delete_rule(catalogue, rule_id, issuer=account, soft=True)
+    return redirect(url_for("ui.rule_page", rule_id=rule_id))
+
+
+@bp.route("/rules/new", methods=["GET", "POST"])
+def new_rule() -> Any:
+    """Explain first (chosen RSEs, bytes to move, quota left), then create only on confirmation."""
+    form = {name: request.values.get(name, "") for name in ("did", "copies", "rse_expression", "lifetime")}
+    if request.method == "GET" or not form["did"]:
+        return render_template("rule_new.html", form=form)
+    arguments = _rule_arguments(form)
+    with unit_of_work(read_only=request.form.get("confirm") != "yes") as catalogue:
+        authorize(catalogue, "add_rule", account=g.issuer, scopes=[arguments["dids"][0]["scope"]])
+        if request.form.get("confirm") != "yes":
+            explained = rules.explain_rule(catalogue, arguments["dids"], g.issuer, arguments["copies"],
+                                           arguments["rse_expression"])  # fmt: skip
+            return render_template("rule_new.html", form=form, explained=explained)
+        (rule_id,) = rules.add_rule(catalogue, account=g.issuer, **arguments)
+    return redirect(url_for("ui.rule_page", rule_id=rule_id))
+
+
+def _rule_arguments(form: dict[str, str]) -> dict[str, Any]:
+    scope, _, name = form["did"].partition(":")
+    if not scope or not name:
+        raise InputValidationError("The DID must be written SCOPE:NAME.")
+    try:
+        copies = int(form["copies"] or "1")
+        lifetime = int(form["lifetime"]) if form["lifetime"] else None
+    except ValueError as exc:
+        raise InputValidationError("Copies and lifetime must be whole numbers.") from exc
+    return {"dids": [{"scope": scope, "name": name}], "copies": copies, "rse_expression": form["rse_expression"],
+            "lifetime": lifetime}  # fmt: skip
+
+
+# --- admin -------------------------------------------------------------------------------------
+@bp.get("/admin/accounts")
+def accounts() -> str:
+    with unit_of_work() as catalogue:
+        if not is_admin(catalogue, g.issuer):
+            raise AccessDenied(f"Account {g.issuer} can not see the accounts page.")
+        found = list(list_accounts(catalogue))
+        waiting = list(islice(rules.list_rules(catalogue, {"state": "WAITING_APPROVAL"}), PAGE))
+    return render_template("accounts.html", accounts=found, waiting=waiting)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+def _page() -> int:
+    try:
+        return max(0, int(request.args.get("page", "0")))
+    except ValueError:
+        return 0
+
+
+def _slice(items: Iterable[dict[str, Any]], page: int) -> tuple[list[dict[str, Any]], bool]:
+    """One page of a streamed listing, and whether another follows."""
+    found = list(islice(items, page * PAGE, (page + 1) * PAGE + 1))
+    return found[:PAGE], len(found) > PAGE
