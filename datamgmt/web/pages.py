@@ -16,7 +16,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     redirect,
     render_template,
@@ -26,8 +25,8 @@ from flask import (
 )
 from werkzeug.exceptions import HTTPException
 
-from datamgmt.api.auth import account_for_identity
 from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
 from datamgmt.core import replica as replicas
@@ -36,10 +35,13 @@ from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
 from datamgmt.core import status as status_report
 from datamgmt.core.account import is_admin, list_accounts
-from datamgmt.core.db.constants import IdentityType
-from datamgmt.core.identity import check_userpass
-from datamgmt.core.token import issue_token
-from datamgmt.exceptions import AccessDenied, CannotAuthenticate, DatamgmtError, InputValidationError
+from datamgmt.exceptions import (
+    AccessDenied,
+    CannotAuthenticate,
+    DatamgmtError,
+    InputValidationError,
+    TooManyLoginAttempts,
+)
 from datamgmt.web.session import (
     check_csrf,
     csrf_token,
@@ -117,21 +119,14 @@ def login() -> Any:
         return render_template("login.html", next=_local(request.args.get("next")))
     username, password = request.form.get("username", ""), request.form.get("password", "")
     try:
-        token = _userpass_token(username, password, request.form.get("account") or None)
+        issued = userpass_login(username, password, request.form.get("account") or None)
     except CannotAuthenticate:
         return render_template("login.html", error="Wrong username or password.", next=request.form.get("next")), 401
-    sign_in(token)
+    except TooManyLoginAttempts as exc:
+        page = render_template("login.html", error=exc.message, next=request.form.get("next"))
+        return page, 429, {"Retry-After": str(exc.retry_after)}
+    sign_in(issued.token)
     return redirect(_local(request.form.get("next")) or url_for("ui.dashboard"))
-
-
-def _userpass_token(username: str, password: str, account: str | None) -> str:
-    if not username or not password:
-        raise CannotAuthenticate("username and password are required")
-    with unit_of_work(read_only=False) as catalogue:
-        account = account or account_for_identity(catalogue, username, IdentityType.USERPASS)
-        check_userpass(catalogue, account, username, password)
-        lifetime = current_app.config["TOKEN_LIFETIME"]
-        return issue_token(catalogue, account, username, IdentityType.USERPASS, lifetime).token
 
 
 def _local(target: str | None) -> str | None:

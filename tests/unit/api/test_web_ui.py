@@ -8,6 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from datamgmt.api.app import create_app
+from datamgmt.config import reset_config
 from datamgmt.core import did as dids
 from datamgmt.core import rule as rules
 from datamgmt.core.account import update_account
@@ -161,3 +163,18 @@ def test_listings_are_paginated(client: FlaskClient, session: Session, root: str
     assert browse.count(">f00") == 100
     file_page = client.get("/ui/dids/ui/f0001").get_data(as_text=True)
     assert "SITE" in file_page and "0cc737eb" in file_page
+
+
+def test_the_sign_in_form_shares_the_login_lockout(db: str, root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATAMGMT_AUTH_LOGIN_MAX_FAILURES", "2")
+    reset_config()
+    try:
+        client = create_app(database_url=db).test_client()
+        csrf = CSRF.search(client.get("/ui/login").get_data(as_text=True)).group(1)
+        answers = [client.post("/ui/login", data={"username": "root", "password": "wrong", "csrf_token": csrf})
+                   for _ in range(3)]  # fmt: skip
+    finally:
+        monkeypatch.undo()
+        reset_config()
+    assert [answer.status_code for answer in answers] == [401, 401, 429]
+    assert int(answers[2].headers["Retry-After"]) > 0
