@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from datamgmt.client.units import human_size
+
 RULE_STATE_STYLES = {
     "OK": "bold green",
     "REPLICATING": "yellow",
@@ -34,21 +36,6 @@ RULE_STATE_STYLES = {
     "ACTIVE": "green",
 }
 LOCK_STYLES = (("locks_ok_cnt", "green"), ("locks_replicating_cnt", "yellow"), ("locks_stuck_cnt", "red"))
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
-
-
-def human_size(value: int | None) -> str:
-    """Decimal units, as Rucio prints and parses them (``10GB`` is 10^10 bytes)."""
-    if value is None:
-        return ""
-    if value < 0:
-        return "unlimited"
-    size, unit = float(value), 0
-    while size >= 1000 and unit < len(_UNITS) - 1:
-        size, unit = size / 1000, unit + 1
-    return f"{value} B" if unit == 0 else f"{size:.1f} {_UNITS[unit]}"
-
-
 def parse_size(text: str) -> int:
     """``10GB``, ``1.5 TiB``, ``512`` or ``infinity`` (-1, no limit) to bytes."""
     cleaned = text.strip().replace(" ", "")
