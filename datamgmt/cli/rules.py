@@ -17,6 +17,8 @@ from rich.text import Text
 
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
+from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
+from datamgmt.exceptions import DatamgmtError
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
                 Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
@@ -24,6 +26,8 @@ RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("
 EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
                    Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
                    Column("quota_after", "quota left after"))
+VERDICT_COLUMNS = (Column("rse", "RSE"), Column("writable"), Column("bytes_needed", "needs", kind="size"),
+                   Column("quota_left", "quota left", kind="size"), Column("excluded_because", "excluded because"))
 FINAL_STATES = {"OK": 0, "STUCK": 1}
 LOCK_STATES = ("OK", "REPLICATING", "STUCK")
 
@@ -60,7 +64,12 @@ def rule_options(function: Any) -> Any:
 def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
              **options: Any) -> None:
     """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id."""
-    rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+    try:
+        rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+    except DatamgmtError as error:
+        if error.error_class not in PLACEMENT_REFUSALS:
+            raise
+        raise explained_refusal(app.client, error, dids, rse_expression, copies) from error
     app.output.done("\n".join(rule_ids), rule_ids=rule_ids)
 
 
@@ -69,8 +78,18 @@ def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rs
 @pass_app
 def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
                  **options: Any) -> None:
-    """Dry run: which RSEs a rule would choose, what must move, and the quota left after."""
-    explained = app.client.explain_rule(dids, copies, rse_expression, **options)
+    """Dry run: which RSEs a rule would choose, what must move, and the quota left after.
+
+    A rule that could not be placed is explained instead: each RSE of the expression, whether
+    it takes writes, the bytes needed and the quota left (exit status 1).
+    """
+    try:
+        explained = app.client.explain_rule(dids, copies, rse_expression, **options)
+    except DatamgmtError as error:
+        if error.error_class not in PLACEMENT_REFUSALS:
+            raise
+        _explain_refusal(app, error, dids, rse_expression, copies)
+        return
     if app.output.json:
         app.output.table(explained, EXPLAIN_COLUMNS)
         return
@@ -83,6 +102,20 @@ def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int
         for group in item.get("groups", [])
     )
     app.output.table(rows, EXPLAIN_COLUMNS)
+
+
+def _explain_refusal(app: AppContext, error: DatamgmtError, dids: tuple[tuple[str, str], ...], rse_expression: str,
+                     copies: int) -> None:
+    verdicts = rse_verdicts(app.client, rse_expression, dids_bytes(app.client, dids))
+    usable = sum(1 for item in verdicts if not item["excluded_because"])
+    if app.output.json:
+        app.output.record({"placeable": False, "error": error.error_class, "message": error.message,
+                           "copies": copies, "usable_rses": usable, "rses": verdicts})
+    else:
+        click.echo(f"The rule cannot be placed: {error.error_class}: {error.message}")
+        click.echo(f"{rse_expression!r} matches {len(verdicts)} RSEs, {usable} usable, {copies} needed:")
+        app.output.table(verdicts, VERDICT_COLUMNS)
+    click.get_current_context().exit(1)
 
 
 @rule_group.command("list")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from datamgmt.client import Client, ClientConfig
-from tests.integration.cli.conftest import Live, add_posix_rse
+from datamgmt.client import Client
+from tests.integration.cli.conftest import Live
 
 pytestmark = pytest.mark.integration
 
@@ -31,23 +31,6 @@ def make_files(directory: Path, count: int, size: int) -> dict[str, bytes]:
     for name, data in contents.items():
         (directory / name).write_bytes(data)
     return contents
-
-
-@pytest.fixture
-def alice(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Client:
-    """A USER account with scope user.alice and 5 MB on LOCAL-A, a user-writable POSIX RSE; the CLI acts as alice."""
-    add_posix_rse(live.client, "LOCAL-A", tmp_path / "local-a")
-    live.client.set_rse_attribute("LOCAL-A", "type", "USERDISK")
-    live.client.add_scope("root", "user.root")
-    live.client.add_account("alice", "USER", "alice@example.org")
-    live.client.add_identity("alice", "alice", "userpass", "alice@example.org", password="alice-password-1")
-    live.client.add_scope("alice", "user.alice")
-    live.client.set_local_limit("alice", "LOCAL-A", 5 * MB)
-    monkeypatch.setenv("DATAMGMT_CLIENT_ACCOUNT", "alice")
-    monkeypatch.setenv("DATAMGMT_CLIENT_USERNAME", "alice")
-    monkeypatch.setenv("DATAMGMT_CLIENT_PASSWORD", "alice-password-1")
-    monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "alice-token"))
-    return Client(ClientConfig.load())
 
 
 def test_quota_is_checked_before_a_byte_is_written(live: Live, alice: Client, tmp_path: Path) -> None:
