@@ -193,8 +193,8 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     """Set metadata on many DIDs at once: each item has scope, name and a ``meta`` dict.
 
     Every key and value is checked before anything is written; then one chunked DELETE
-    and one INSERT replace the keys.  A published DID's share gets a new datestamp, so
-    harvesters see the changed record (the PID service is updated by ``pid.update_share``).
+    and one INSERT replace the keys.  A published DID's share keeps the record that was
+    published until ``pid.update_share`` makes the change a new version everywhere at once.
     """
     rows: list[dict[str, Any]] = []
     keys: list[DIDKey] = []
@@ -218,14 +218,6 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     if rows:
         now = utcnow()
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
-    _touch_shares(session, keys)
-
-
-def _touch_shares(session: Session, keys: Sequence[DIDKey]) -> None:
-    """New OAI-PMH datestamps and record snapshots for the published shares of DIDs whose metadata changed."""
-    from datamgmt.core.pid import touch_shares  # deferred: pid builds records from this module's key_values
-
-    touch_shares(session, keys)
 
 
 def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
@@ -234,7 +226,6 @@ def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
     result = session.execute(delete(DIDMeta).where(DIDMeta.scope == scope, DIDMeta.name == name, DIDMeta.key == key))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise KeyNotFound(f"key {validation.shown(key)} is not set on {validation.shown(did_str(scope, name), 80)}")
-    _touch_shares(session, [(scope, name)])
 
 
 def column_metadata(row: DataIdentifier) -> dict[str, Any]:
@@ -308,7 +299,6 @@ def set_document(session: Session, scope: str, name: str, fmt: str, content: str
     else:
         row.content = content
     session.flush()
-    _touch_shares(session, [(scope, name)])
 
 
 def get_document(session: Session, scope: str, name: str, fmt: str, parsed: bool = False) -> Any:
@@ -338,7 +328,6 @@ def delete_document(session: Session, scope: str, name: str, fmt: str) -> None:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise KeyNotFound(f"no {fmt} document on {validation.shown(did_str(scope, name), 80)}")
-    _touch_shares(session, [(scope, name)])
 
 
 # --- filters ---------------------------------------------------------------------------------

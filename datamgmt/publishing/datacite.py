@@ -142,6 +142,26 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
     )
 
 
+def missing_mandatory(record: ShareRecord) -> list[str]:
+    """What a record lacks to be a true DataCite record, in words for the publisher; empty when complete.
+
+    Of kernel-4's mandatory properties, identifier, publication year and resource type are the
+    service's to fill in (the PID, the year of publishing, the DID's type); creator, title and
+    publisher only the data's owner can give, and an empty collection publishes nothing.
+    """
+    keys = [key for key in ("creator", "title", "publisher") if not record.values(key)]
+    missing = [f"metadata {', '.join(keys)}"] if keys else []
+    year = record.first("publication_year")
+    if year is not None and not _YEAR.fullmatch(year):
+        missing.append(f"a 4-digit 'publication_year' (not {year[:20]!r})")
+    declared = record.first("resource_type_general")
+    if declared is not None and declared not in RESOURCE_TYPES_GENERAL:
+        missing.append(f"a DataCite 'resource_type_general' (not {declared[:40]!r})")
+    if not record.files:
+        missing.append("files (the collection holds none)")
+    return missing
+
+
 def _wrapped(wrapper: str, tag: str, values: list[str], attrs: str = "") -> str:
     """``<wrapper><tag attrs>value</tag>…</wrapper>``, or nothing for no values (kernel-4 forbids empty lists)."""
     if not values:

@@ -123,6 +123,10 @@ def test_publish(live: Live, dataset: str) -> None:
     live.require(PUBLISH)
     ok(live.user("did", "close", dataset))
     ok(live.user("meta", "set", dataset, "title", "A demo"))
+    refused = live.user("publish", dataset)
+    assert refused.exit_code == 1 and "needs metadata creator, publisher" in refused.stderr
+    ok(live.user("meta", "set", dataset, "creator", "Doe, Jane"))
+    ok(live.user("meta", "set", dataset, "publisher", "Example Lab"))
     lines = ok(live.user("publish", dataset)).splitlines()
     assert lines[1].startswith(live.url) and lines[0] in lines[1]
     ok(live.user("unpublish", dataset))
