@@ -59,7 +59,7 @@ from datamgmt.exceptions import (
 )
 
 DIDKey = tuple[str, str]
-Value = str | int | float | bool | datetime
+Value = str | int | float | bool | datetime | list[Any] | dict[str, Any]
 
 #: Every fixed column of ``dids``: readable through get_metadata, never writable as metadata.
 RESERVED_KEYS = frozenset(column.key for column in DataIdentifier.__table__.columns) | {
@@ -145,11 +145,39 @@ def typed_row(key: str, value: Any) -> dict[str, Any]:
             row.update(value_type="date", value_date=moment)
         else:
             row.update(value_type="str", value_str=value)
+    elif isinstance(value, list | dict):
+        row.update(value_type="json", value_str=_structured_text(key, value))
     else:
         raise InvalidMetadata(
-            f"the value of {validation.shown(key)} must be a string, number, boolean or date, not {type(value).__name__}"
+            f"the value of {validation.shown(key)} must be a string, number, boolean, date, list or object, "
+            f"not {type(value).__name__}"
         )
     return row
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _structured_text(key: str, value: list[Any] | dict[str, Any]) -> str:
+    """A list or object value as JSON text: several creators (each an object with name,
+    affiliation, orcid), subjects, related identifiers.  Two levels at most (a list of objects
+    whose values are scalars or lists of scalars), so every crosswalk can render it."""
+
+    def flat(item: Any) -> bool:
+        return _is_scalar(item) or (isinstance(item, list) and all(_is_scalar(part) for part in item))
+
+    def shallow(item: Any) -> bool:
+        return flat(item) or (isinstance(item, dict) and all(isinstance(k, str) and flat(v) for k, v in item.items()))
+
+    items = value if isinstance(value, list) else [value]
+    if not all(shallow(item) for item in items):
+        raise InvalidMetadata(f"the value of {validation.shown(key)} nests too deep: a list of texts, numbers or "
+                              "objects whose values are texts, numbers or lists of them")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if len(text) > MAX_STRING:
+        raise InvalidMetadata(f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters as JSON")
+    return text
 
 
 #: Plain columns, not entities: a page of OAI-PMH records reads hundreds of rows.
@@ -166,6 +194,8 @@ def row_value(row: Any) -> Value:
         return float(row.value_num)  # type: ignore[arg-type]
     if row.value_type == "date":
         return row.value_date  # type: ignore[return-value]
+    if row.value_type == "json":
+        return json.loads(row.value_str)  # type: ignore[no-any-return]
     return row.value_str  # type: ignore[return-value]
 
 

@@ -168,9 +168,12 @@ def pid_client(row: PIDService, base_url: str) -> PIDClient:
 
 # --- share records ---------------------------------------------------------------------------
 def _descriptive(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Key-value metadata as the crosswalks read it: text values, ``;`` lists split."""
+    """Key-value metadata as the crosswalks read it: text values, ``;`` lists split, lists and objects as they are."""
     result: dict[str, Any] = {}
     for key, value in meta.items():
+        if isinstance(value, list | dict):  # structured metadata (creators with ORCID...) stays structured
+            result[key] = value
+            continue
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif hasattr(value, "isoformat"):

@@ -11,7 +11,9 @@ from datamgmt.core.db.models import Share
 from datamgmt.core.oai_repository import CatalogueRepository
 from datamgmt.exceptions import Duplicate, InputValidationError, ShareNotFound, UnsupportedOperation
 from datamgmt.pid.handle import content_checksum
+from datamgmt.publishing import datacite
 from tests.integration.publishing_catalogue.conftest import BASE, DOI_PREFIX, HANDLE_PREFIX, META, add_dataset
+from tests.schemas.validation import validate_payload
 
 pytestmark = pytest.mark.integration
 
@@ -198,3 +200,31 @@ def test_published_content_is_frozen_until_a_new_version(catalogue: Session, db:
     assert page["title"] == "Changed after publishing" and [item["name"] for item in page["files"]] == ["ds1.f0"]
     attributes = datacite_server[1].dois[share["pid"].lower()].attributes
     assert attributes["titles"] == [{"title": "Changed after publishing"}] and attributes["sizes"][1] == "1 files"
+
+
+def test_datacite_registers_every_author_with_affiliation_and_orcid(catalogue: Session,
+                                                                    datacite_server) -> None:  # noqa: ANN001
+    creators = [{"name": "Doe, Jane", "affiliation": "Example Lab", "orcid": "0000-0002-1825-0097"},
+                {"name": "Roe, Richard"}]
+    related = [{"identifier": "https://example.org/paper", "type": "URL", "relation": "IsDocumentedBy"}]
+    add_dataset(catalogue, "authors", files=1, meta={**META, "creator": creators, "related_identifiers": related,
+                                                     "subject": ["physics", "detectors"]})
+    share = pid.publish(catalogue, "data", "authors", "root", BASE, pid_service="dc")
+    attributes = datacite_server[1].dois[share["pid"].lower()].attributes
+    assert attributes["creators"] == [
+        {"name": "Doe, Jane", "affiliation": [{"name": "Example Lab"}],
+         "nameIdentifiers": [{"nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
+                              "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}]},
+        {"name": "Roe, Richard"},
+    ]
+    assert attributes["subjects"] == [{"subject": "physics"}, {"subject": "detectors"}]
+    assert attributes["relatedIdentifiers"] == [{"relatedIdentifier": "https://example.org/paper",
+                                                 "relatedIdentifierType": "URL", "relationType": "IsDocumentedBy"}]
+    record = pid.stored_record(catalogue.scalars(select(Share).where(Share.name == "authors")).one(),
+                               pid.service_kinds(catalogue))
+    validate_payload(datacite.resource(record))
+
+    metadata.set_metadata(catalogue, "data", "authors", "related_identifiers",
+                          [{"identifier": "x", "type": "Nope", "relation": "Cites"}])
+    with pytest.raises(InputValidationError, match="related identifier 'x'"):
+        pid.update_share(catalogue, "data", "authors", BASE)
