@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import click
 
 from datamgmt.cli.context import DID, AppContext, Command, pass_app
 from datamgmt.cli.output import Column
 from datamgmt.cli.progress import show_bars, transfer_progress
-from datamgmt.client.downloads import DownloadOutcome, download
+from datamgmt.client.downloads import DownloadOutcome, download, only_pfn
 from datamgmt.client.transfers import DEFAULT_THREADS
 from datamgmt.client.uploads import UPLOADED, UploadOutcome, UploadReport, items_for, upload
 from datamgmt.exceptions import DatamgmtError
@@ -107,19 +108,36 @@ def upload_command(app: AppContext, paths: tuple[str, ...], rse: str, scope: str
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=".", show_default=True,
               help="Files land in DIR/SCOPE/NAME (a NAME's leading / stays inside DIR); a name that "
               "would leave DIR stops the download before anything is written.")
+@click.option("--no-subdir", is_flag=True, help="Files land in DIR/NAME, without the SCOPE directory.")
 @click.option("--near", metavar="RSE", help="Prefer replicas closest to this RSE (by the distance matrix).")
+@click.option("--rses", "rse_expression", help="Only read replicas on RSEs matching this expression.")
+@click.option("--nrandom", type=click.IntRange(1), help="Only N files chosen at random among those of the DIDs.")
+@click.option("--pfn", help="Read the one file of DIDS from this PFN only.")
+@click.option("--filter", "filters", help="DIDS are SCOPE:PATTERN wildcards; download those whose metadata "
+              "matches, e.g. 'run>3,type=DATASET' (as 'did search').")
 @threads_option
 @pass_app
-def download_command(app: AppContext, dids: tuple[tuple[str, str], ...], directory: str, near: str | None,
-                     threads: int) -> None:
+def download_command(app: AppContext, dids: tuple[tuple[str, str], ...], directory: str, no_subdir: bool,
+                     near: str | None, rse_expression: str | None, nrandom: int | None, pfn: str | None,
+                     filters: str | None, threads: int) -> None:
     """Download files, datasets or containers; each file is checksum-verified, falling back to other replicas."""
-    replicas = list(app.client.list_replicas(dids))
+    if filters:
+        dids = tuple((row["scope"], row["name"]) for scope, pattern in dids
+                     for row in app.client.search_dids(scope, filters, name=pattern))
+        if not dids:
+            raise DatamgmtError(f"No DIDs match the filter {filters!r}")
+    replicas = list(app.client.list_replicas(dids, rse_expression=rse_expression))
+    if pfn:
+        replicas = only_pfn(replicas, pfn)
+    if nrandom is not None and nrandom < len(replicas):
+        replicas = random.sample(replicas, nrandom)
     total = sum(replica.get("bytes") or 0 for replica in replicas)
     with transfer_progress(show_bars(app.output.json), total, len(replicas)) as progress:
-        outcomes = download(app.client, replicas, directory, near=near, threads=threads, progress=progress)
+        outcomes = download(app.client, replicas, directory, near=near, threads=threads, progress=progress,
+                            subdir=not no_subdir)
     for outcome in outcomes:
-        for pfn, message in outcome.fallbacks:
-            app.output.warn(f"{outcome.scope}:{outcome.name}: rejected {pfn}: {message}")
+        for rejected, message in outcome.fallbacks:
+            app.output.warn(f"{outcome.scope}:{outcome.name}: rejected {rejected}: {message}")
     rows = [{"did": f"{item.scope}:{item.name}", "path": item.path, "pfn": item.pfn, "bytes": item.bytes,
              "adler32": item.adler32, "rse": item.rse, "fallbacks": len(item.fallbacks),
              "status": _status(item)} for item in outcomes]
