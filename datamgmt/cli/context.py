@@ -70,7 +70,7 @@ def make_root(script: str, help_text: str) -> Group:
         app.config_path, app.script = config_path, script
 
     params: list[click.Parameter] = [
-        click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), default=None,
+        click.Option(["--config", "config_path"], type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Client config file (default $DATAMGMT_CLIENT_CONFIG or ~/.datamgmt/client.cfg)."),
         # Read by run_cli before parsing; declared so that click accepts it.
         click.Option(["--verbose", "-v"], is_flag=True, help="Show the traceback of an error."),

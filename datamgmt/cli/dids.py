@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import click
 
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
@@ -9,11 +12,20 @@ from datamgmt.cli.output import Column
 
 DID_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"),
                Column("length", "files"))
-CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("type"), Column("bytes", kind="size"))
+CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"))
 FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), Column("adler32"), Column("guid"))
-PARENT_COLUMNS = (Column("scope"), Column("name"), Column("type"))
+PARENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"))
 REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
                    Column("state", kind="state"), Column("pfn", "PFN"))
+
+
+def _did_type_key(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rucio lists content and parents with ``type``, DIDs with ``did_type``: the CLI says ``did_type`` always."""
+    for row in rows:
+        row = dict(row)
+        if "type" in row:
+            row.setdefault("did_type", row.pop("type"))
+        yield row
 
 
 @click.group("did", cls=Group)
@@ -30,7 +42,8 @@ def did_group() -> None:
 def did_add(app: AppContext, did: tuple[str, str], did_type: str, lifetime: int | None) -> None:
     """Create a dataset or a container."""
     app.client.add_did(*did, did_type, lifetime=lifetime)
-    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1], type=did_type.upper())
+    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1],
+                    did_type=did_type.upper())
 
 
 def _search(app: AppContext, scope: str, pattern: str, filters: str, did_type: str | None) -> None:
@@ -70,7 +83,7 @@ def did_search(app: AppContext, pattern: str, filters: str, did_type: str | None
 @pass_app
 def did_show(app: AppContext, did: tuple[str, str]) -> None:
     """Type, owner, status, size and file count of a DID."""
-    app.output.record(app.client.get_did(*did), [Column("bytes", kind="size")])
+    app.output.record(next(_did_type_key([app.client.get_did(*did)])), [Column("bytes", kind="size")])
 
 
 @did_group.command("attach")
@@ -107,7 +120,7 @@ def did_close(app: AppContext, did: tuple[str, str]) -> None:
 @pass_app
 def did_content(app: AppContext, did: tuple[str, str]) -> None:
     """The DIDs directly inside a dataset or container."""
-    app.output.table(app.client.list_content(*did), CONTENT_COLUMNS)
+    app.output.table(_did_type_key(app.client.list_content(*did)), CONTENT_COLUMNS)
 
 
 @did_group.command("files")
@@ -123,7 +136,7 @@ def did_files(app: AppContext, did: tuple[str, str]) -> None:
 @pass_app
 def did_parents(app: AppContext, did: tuple[str, str]) -> None:
     """The datasets and containers a DID is attached to."""
-    app.output.table(app.client.list_parents(*did), PARENT_COLUMNS)
+    app.output.table(_did_type_key(app.client.list_parents(*did)), PARENT_COLUMNS)
 
 
 @click.group("replica", cls=Group)

@@ -7,10 +7,12 @@ states coloured) or JSON (``--json``: one document, or one line per item for lis
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import click
@@ -78,6 +80,23 @@ def locks_text(row: Mapping[str, Any]) -> Text:
     return text
 
 
+#: Rucio's wire format for dates (RFC 1123 with a literal UTC), which the CLI shows as ISO 8601.
+_RFC1123 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$")
+
+
+def iso_dates(value: Any) -> Any:
+    """``value`` with every date in Rucio's wire format rewritten as ISO 8601 (``2024-05-01T12:00:00Z``)."""
+    if isinstance(value, str) and _RFC1123.match(value):
+        return datetime.strptime(value, "%a, %d %b %Y %H:%M:%S UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo is None else value.isoformat()
+    if isinstance(value, Mapping):
+        return {key: iso_dates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [iso_dates(item) for item in value]
+    return value
+
+
 def _plain(value: Any) -> str:
     if value is None:
         return ""
@@ -102,7 +121,7 @@ class Output:
     def cell(self, column: Column, row: Mapping[str, Any]) -> str | Text:
         if column.kind == "locks":
             return locks_text(row)
-        value = row.get(column.key)
+        value = iso_dates(row.get(column.key))
         if column.kind == "size" and isinstance(value, int) and not self.raw_bytes:
             return human_size(value)
         if column.kind == "state" and value is not None:
@@ -114,7 +133,7 @@ class Output:
         count = 0
         if self.json:
             for row in rows:
-                click.echo(json.dumps(row, default=str))
+                click.echo(json.dumps(iso_dates(row), default=str))
                 count += 1
             return count
         table = Table(*(column.title for column in columns), title=title, header_style="bold")
@@ -126,6 +145,7 @@ class Output:
 
     def record(self, document: Mapping[str, Any], columns: Sequence[Column] | None = None) -> None:
         """One object: JSON, or a two-column key/value table (known columns rendered by kind)."""
+        document = iso_dates(document)
         if self.json:
             click.echo(json.dumps(document, default=str))
             return
@@ -138,7 +158,7 @@ class Output:
 
     def done(self, message: str, **document: Any) -> None:
         """The result of an action: a sentence for people, a JSON object for programs."""
-        click.echo(json.dumps(document, default=str) if self.json else message)
+        click.echo(json.dumps(iso_dates(document), default=str) if self.json else message)
 
     @staticmethod
     def warn(message: str) -> None:

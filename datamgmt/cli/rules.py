@@ -21,8 +21,9 @@ from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_
 from datamgmt.exceptions import DatamgmtError
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
-                Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
-                Column("locks", "locks ok/repl/stuck", kind="locks"), Column("expires_at", "expires"))
+                Column("rse_expression", "RSE expression"), Column("copies"), Column("bytes", "size", kind="size"),
+                Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
+                Column("created_at", "created"), Column("expires_at", "expires"))
 EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
                    Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
                    Column("quota_after", "quota left after"))
@@ -153,11 +154,12 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
 @click.option("--locked/--unlocked", default=None)
 @click.option("--comment")
 @click.option("--priority", type=click.IntRange(1, 5))
+@click.option("--activity", help="Transfer activity of the rule's future transfers.")
 @click.option("--suspend", "state", flag_value="SUSPENDED", default=None, help="Stop transfers for this rule.")
 @click.option("--resume", "state", flag_value="REPLICATING", help="Restart a suspended or stuck rule.")
 @pass_app
 def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
-    """Change a rule's lifetime, lock, comment, priority or state."""
+    """Change a rule's lifetime, lock, comment, priority, activity or state."""
     changes = {key: value for key, value in options.items() if value is not None}
     if lifetime is not None:
         changes["lifetime"] = None if lifetime < 0 else lifetime
@@ -165,6 +167,19 @@ def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: 
         raise click.UsageError("Nothing to update: give at least one option")
     app.client.update_rule(rule_id, **changes)
     app.output.done(f"updated rule {rule_id}", rule_id=rule_id, **changes)
+
+
+@rule_group.command("move")
+@click.argument("rule_id")
+@click.option("--rses", "rse_expression", required=True, help="The RSE expression to move the rule to.")
+@click.option("--activity", help="Transfer activity of the new rule.")
+@click.option("--source-rses", "source_replica_expression", help="Copy only from RSEs matching this.")
+@pass_app
+def rule_move(app: AppContext, rule_id: str, rse_expression: str, **override: Any) -> None:
+    """Move a rule to other RSEs: a child rule is made there, and the old rule goes once the child is OK."""
+    child = app.client.move_rule(rule_id, rse_expression,
+                                 **{key: value for key, value in override.items() if value is not None})
+    app.output.done(f"rule {rule_id} moves to {rse_expression}: new rule {child}", rule_id=rule_id, child_rule_id=child)
 
 
 def locks_by_rse(locks: list[dict[str, Any]]) -> dict[str, Counter[str]]:

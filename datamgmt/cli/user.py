@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from datamgmt.cli.browse import subscription_group, user_rse_group, user_scope_group
 from datamgmt.cli.context import AppContext, make_root, pass_app
 from datamgmt.cli.dids import did_group, replica_group
 from datamgmt.cli.errors import run_cli
@@ -70,7 +71,7 @@ def quota(app: AppContext) -> None:
 
 
 for command in (upload_command, download_command, did_group, replica_group, rule_group, meta_group,
-                publish_command, unpublish_command):
+                publish_command, unpublish_command, user_rse_group, user_scope_group, subscription_group):
     cli.add_command(command)
 
 

@@ -48,7 +48,7 @@ def list_accounts() -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
         for info in accounts.list_accounts(session, account_type, identity):
-            yield {"account": info.account, "type": info.account_type, "email": info.email}
+            yield {"account": info.account, "type": info.account_type, "email": info.email, "status": info.status}
 
     return stream(rows)
 

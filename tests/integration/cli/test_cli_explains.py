@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,55 @@ def test_quota_never_reads_limit_zero_remaining_unlimited(live: Live, alice: Cli
     assert row["bytes_limit"] == 0 and row["bytes_remaining"] == 0 and row["note"] == "over by 2.0 MB"
     table = live.user("quota").stdout
     assert "unlimited" not in table and "over by 2.0 MB" in table
+
+
+def test_users_list_rses_scopes_and_subscriptions(live: Live, alice: Client) -> None:
+    assert "LOCAL-A" in live.user("rse", "list").stdout
+    shown = live.user("rse", "show", "LOCAL-A")
+    assert shown.exit_code == 0 and "USERDISK" in shown.stdout
+    assert [json.loads(line)["scope"] for line in live.user("scope", "list", "--json").stdout.splitlines()] == [
+        "user.alice"]
+    every = {json.loads(line)["scope"] for line in live.user("scope", "list", "--all", "--json").stdout.splitlines()}
+    assert {"user.alice", "user.root"} <= every
+    result = live.user("subscription", "list")
+    assert result.exit_code == 0, result.output
+
+
+def test_unreachable_server_and_missing_config_are_one_line(live: Live, monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    missing = live.user("--config", str(tmp_path / "nowhere.cfg"), "whoami")
+    assert missing.exit_code == 2 and "nowhere.cfg" in missing.stderr and "does not exist" in missing.stderr
+    monkeypatch.setenv("DATAMGMT_CLIENT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "other-token"))
+    down = live.user("whoami")
+    assert down.exit_code == 1
+    assert down.stderr.strip() == ("Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): "
+                                   "is the server running there? Check [client] url in the client config or "
+                                   "DATAMGMT_CLIENT_URL")
+
+
+def test_dates_are_iso_8601_and_rule_list_shows_size_and_creation(live: Live, alice: Client, tmp_path: Path) -> None:
+    data = tmp_path / "one"
+    data.write_bytes(os.urandom(1_500_000))
+    uploaded = json.loads(live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--json", str(data)).stdout)
+    table = live.user("rule", "list").stdout
+    assert "1.5 MB" in table and "created" in table
+    [rule] = [json.loads(line) for line in live.user("rule", "list", "--json").stdout.splitlines()]
+    assert rule["id"] == uploaded["rule_id"] and rule["bytes"] == 1_500_000
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", rule["created_at"])
+    shown = json.loads(live.user("did", "show", "user.alice:one", "--json").stdout)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", shown["created_at"]) and shown["did_type"] == "FILE"
+    assert "UTC" not in live.user("rule", "show", rule["id"]).stdout
+
+
+def test_rule_move_and_update_activity(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "moved"
+    data.write_bytes(os.urandom(1000))
+    uploaded = json.loads(live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json", str(data)).stdout)
+    rule_id = uploaded["rule_id"]
+    updated = live.user("rule", "update", rule_id, "--activity", "User Subscriptions")
+    assert updated.exit_code == 0, updated.output
+    assert live.client.get_rule(rule_id)["activity"] == "User Subscriptions"
+    moved = json.loads(live.user("rule", "move", rule_id, "--rses", "SITE-B", "--json").stdout)
+    child = live.client.get_rule(moved["child_rule_id"])
+    assert child["rse_expression"] == "SITE-B" and live.client.get_rule(rule_id)["child_rule_id"] == child["id"]

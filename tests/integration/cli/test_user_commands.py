@@ -47,10 +47,10 @@ def test_did_commands(live: Live, dataset: str) -> None:
     rows = json_lines(ok(live.user("did", "list", "user.root:f*", "--json")))
     assert {row["name"] for row in rows} == {"f1", "f2"}
     assert "3000" in ok(live.user("did", "show", dataset, "--bytes"))
-    assert json.loads(ok(live.user("did", "show", dataset, "--json")))["type"] == "DATASET"
+    assert json.loads(ok(live.user("did", "show", dataset, "--json")))["did_type"] == "DATASET"
 
     ok(live.user("did", "add", "user.root:ds2"))
-    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))["type"] == (
+    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))["did_type"] == (
         "CONTAINER"
     )
     assert "attached 1" in ok(live.user("did", "attach", "user.root:cont", dataset))
