@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
 from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
@@ -27,6 +28,9 @@ RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("
 EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
                    Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
                    Column("quota_after", "quota left after"))
+HISTORY_COLUMNS = (Column("rule_id", "rule"), Column("account"), Column("rse_expression", "RSE expression"),
+                   Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
+                   Column("created_at", "created"), Column("updated_at", "updated"))
 VERDICT_COLUMNS = (Column("rse", "RSE"), Column("writable"), Column("bytes_needed", "needs", kind="size"),
                    Column("quota_left", "quota left", kind="size"), Column("excluded_because", "excluded because"))
 FINAL_STATES = {"OK": 0, "STUCK": 1}
@@ -41,7 +45,8 @@ def rule_group() -> None:
 def rule_options(function: Any) -> Any:
     options = [
         click.option("--copies", type=click.IntRange(1), default=1, show_default=True),
-        click.option("--rses", "rse_expression", required=True, help="RSE expression, e.g. 'tier=1&country=XX'."),
+        click.option("--rses", "rse_expression", required=True, shell_complete=complete_rse,
+                     help="RSE expression, e.g. 'tier=1&country=XX'."),
         click.option("--lifetime", type=click.IntRange(1), help="Seconds until the rule expires."),
         click.option("--grouping", type=click.Choice(["ALL", "DATASET", "NONE"]), default="DATASET",
                      show_default=True, help="Keep all files, each dataset, or nothing together on an RSE."),
@@ -167,6 +172,14 @@ def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: 
         raise click.UsageError("Nothing to update: give at least one option")
     app.client.update_rule(rule_id, **changes)
     app.output.done(f"updated rule {rule_id}", rule_id=rule_id, **changes)
+
+
+@rule_group.command("history")
+@click.argument("did", type=DID)
+@pass_app
+def rule_history(app: AppContext, did: tuple[str, str]) -> None:
+    """Every rule a DID has had, including removed ones, with their states over time."""
+    app.output.table(app.client.list_rule_history(*did), HISTORY_COLUMNS)
 
 
 @rule_group.command("move")

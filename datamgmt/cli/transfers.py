@@ -8,6 +8,7 @@ import random
 
 import click
 
+from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Command, pass_app
 from datamgmt.cli.output import Column
 from datamgmt.cli.progress import show_bars, transfer_progress
@@ -47,7 +48,7 @@ def _write_summary(report: UploadReport) -> None:
 
 @click.command("upload", cls=Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, readable=True))
-@click.option("--rse", required=True, help="RSE to write to.")
+@click.option("--rse", required=True, shell_complete=complete_rse, help="RSE to write to.")
 @click.option("--scope", required=True, help="Scope of the new files.")
 @click.option("--name", help="Catalogue name of the file (one file only; default its basename).")
 @click.option("--guid", help="GUID of the file (one file only; default a random one).")
@@ -109,7 +110,7 @@ def upload_command(app: AppContext, paths: tuple[str, ...], rse: str, scope: str
               help="Files land in DIR/SCOPE/NAME (a NAME's leading / stays inside DIR); a name that "
               "would leave DIR stops the download before anything is written.")
 @click.option("--no-subdir", is_flag=True, help="Files land in DIR/NAME, without the SCOPE directory.")
-@click.option("--near", metavar="RSE", help="Prefer replicas closest to this RSE (by the distance matrix).")
+@click.option("--near", metavar="RSE", shell_complete=complete_rse, help="Prefer replicas closest to this RSE (by the distance matrix).")
 @click.option("--rses", "rse_expression", help="Only read replicas on RSEs matching this expression.")
 @click.option("--nrandom", type=click.IntRange(1), help="Only N files chosen at random among those of the DIDs.")
 @click.option("--pfn", help="Read the one file of DIDS from this PFN only.")

@@ -51,6 +51,10 @@ class RuleClient(Transport):
         return self.json("POST", f"/rules/{quoted(rule_id)}/move",
                          body={"rse_expression": rse_expression, "override": override})
 
+    def list_rule_history(self, scope: str, name: str) -> Iterator[dict[str, Any]]:
+        """Every rule a DID has had, current and gone, with its states over time (Rucio's full history)."""
+        return self.stream("GET", f"/rules/{did_path(scope, name)}/history")
+
     def list_subscriptions(self, account: str, name: str | None = None) -> Iterator[dict[str, Any]]:
         path = f"/subscriptions/{quoted(account)}" + (f"/{quoted(name)}" if name else "")
         return self.stream("GET", path)

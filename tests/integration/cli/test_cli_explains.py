@@ -119,3 +119,14 @@ def test_rule_move_and_update_activity(live: Live, two_rses: tuple[str, str], tm
     moved = json.loads(live.user("rule", "move", rule_id, "--rses", "SITE-B", "--json").stdout)
     child = live.client.get_rule(moved["child_rule_id"])
     assert child["rse_expression"] == "SITE-B" and live.client.get_rule(rule_id)["child_rule_id"] == child["id"]
+
+
+def test_rule_history_of_a_did(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+    if not any(route.startswith("/rules/") and route.endswith("/history") for route in live.routes):
+        pytest.skip("the rule history route (GET /rules/{scope}/{name}/history) is being built next to this CLI")
+    data = tmp_path / "kept"
+    data.write_bytes(os.urandom(1000))
+    rule_id = json.loads(live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json",
+                                   str(data)).stdout)["rule_id"]
+    history = [json.loads(line) for line in live.user("rule", "history", "user.root:kept", "--json").stdout.splitlines()]
+    assert rule_id in {row["rule_id"] for row in history}
