@@ -1,6 +1,6 @@
 """The README quickstart, run literally: `make run` in one process group, the client block in bash.
 
-Two substitutions keep it runnable anywhere: the port (a free one instead of 8080) and
+Two settings keep it runnable anywhere: the port (a free one in $PORT, which both blocks read) and
 HOME (a temporary directory, so ~/.datamgmt/client.cfg is not the developer's).  The
 catalogue and the embedded storage go to a temporary directory through the documented
 DATAMGMT_* environment overrides.
@@ -47,7 +47,7 @@ def wait_for_ping(url: str, server: subprocess.Popen[bytes], timeout: float = 12
         try:
             if requests.get(f"{url}/ping", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still starting on a busy machine
             pass
         time.sleep(0.5)
     raise AssertionError("the server did not answer /ping")
@@ -77,7 +77,7 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
     port = environment["PORT"]
     url = f"http://127.0.0.1:{port}"
     server_block = quickstart_block("server")
-    client_block = quickstart_block("client").replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    client_block = quickstart_block("client")  # takes the port from $PORT, as `make run PORT=...` does
     server = subprocess.Popen(
         ["bash", "-ec", server_block], cwd=ROOT, env=environment, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -95,6 +95,12 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
         assert downloaded == ["run1.dat", "run2.dat", "run3.dat"]
         for name in downloaded:
             assert (ROOT / "downloads" / "user.root" / name).read_bytes() == (ROOT / "mydata" / name).read_bytes()
+        config = Path(environment["HOME"]) / ".datamgmt" / "client.cfg"
+        written = config.read_text()
+        assert f"url = {url}\n" in written
+        again = subprocess.run(["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True,
+                               text=True, timeout=300)
+        assert "keeping the existing ~/.datamgmt/client.cfg" in again.stdout and config.read_text() == written
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:
