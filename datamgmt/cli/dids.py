@@ -15,6 +15,8 @@ DID_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Colu
 CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"))
 FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), Column("adler32"), Column("guid"))
 PARENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"))
+#: Seconds a removed DID stays before the undertaker deletes it (Rucio's erase grace period).
+REMOVE_GRACE = 86400
 REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
                    Column("state", kind="state"), Column("pfn", "PFN"))
 
@@ -113,6 +115,33 @@ def did_close(app: AppContext, did: tuple[str, str]) -> None:
     """Close a dataset or container: no more content can be attached."""
     app.client.close(*did)
     app.output.done(f"closed {did[0]}:{did[1]}", scope=did[0], name=did[1], open=False)
+
+
+@did_group.command("update")
+@click.argument("did", type=DID)
+@click.option("--lifetime", required=True, metavar="SECONDS|none",
+              help="Seconds until the DID expires (and is deleted), or 'none' to keep it for good.")
+@pass_app
+def did_update(app: AppContext, did: tuple[str, str], lifetime: str) -> None:
+    """Change a DID's lifetime."""
+    value = None if lifetime.lower() == "none" else lifetime
+    app.client.set_metadata(*did, "lifetime", value)
+    app.output.done(f"{did[0]}:{did[1]} " + ("kept for good" if value is None else f"expires in {value} s"),
+                    scope=did[0], name=did[1], lifetime=value)
+
+
+@did_group.command("remove")
+@click.argument("dids", nargs=-1, required=True, type=DID)
+@click.option("--undo", is_flag=True, help="Cancel an earlier remove (within its 24 hours).")
+@pass_app
+def did_remove(app: AppContext, dids: tuple[tuple[str, str], ...], undo: bool) -> None:
+    """Delete DIDs in 24 hours, with their replicas (Rucio's erase: the lifetime is set to a day)."""
+    for did in dids:
+        app.client.set_metadata(*did, "lifetime", None if undo else REMOVE_GRACE)
+    names = ", ".join(f"{scope}:{name}" for scope, name in dids)
+    message = (f"kept {names}" if undo else
+               f"{names} will be deleted in 24 hours; 'datamgmt did remove --undo' cancels it until then")
+    app.output.done(message, dids=[f"{scope}:{name}" for scope, name in dids], removed=not undo)
 
 
 @did_group.command("content")

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +34,7 @@ from sqlalchemy import (
     select,
     true,
     tuple_,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -228,13 +229,17 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     """
     rows: list[dict[str, Any]] = []
     keys: list[DIDKey] = []
+    lifetimes: dict[DIDKey, int | None] = {}
     for item in dids:
         scope, name = validation.scope_name(item.get("scope")), validation.did_name(item.get("name"))
         meta = item.get("meta")
         if not isinstance(meta, Mapping):
             raise InvalidMetadata(f"metadata of {validation.shown(did_str(scope, name), 80)} must be a mapping")
         keys.append((scope, name))
-        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items())
+        if "lifetime" in meta:
+            lifetimes[(scope, name)] = lifetime_seconds(meta["lifetime"])
+        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items()
+                    if k != "lifetime")
     found = existing_dids(session, keys)
     for key in keys:
         row = found.get(key)
@@ -248,6 +253,38 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     if rows:
         now = utcnow()
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
+    _set_expiries(session, lifetimes)
+
+
+def _set_expiries(session: Session, lifetimes: Mapping[DIDKey, int | None]) -> None:
+    """One UPDATE per distinct lifetime and chunk of DIDs."""
+    by_lifetime: dict[int | None, list[DIDKey]] = {}
+    for key, lifetime in lifetimes.items():
+        by_lifetime.setdefault(lifetime, []).append(key)
+    now = utcnow()
+    for lifetime, dids in by_lifetime.items():
+        expiry = None if lifetime is None else now + timedelta(seconds=lifetime)
+        for part in chunks(dids, 1000):
+            session.execute(
+                update(DataIdentifier)
+                .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+                .values(expired_at=expiry)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def lifetime_seconds(value: Any) -> int | None:
+    """Rucio's ``lifetime`` pseudo-key: seconds until the DID expires (``rucio did remove`` sets 86400),
+    or None (or "none") to keep it for good; it sets the DID's expiry, not a metadata row."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidMetadata(f"lifetime must be a number of seconds or none, not {validation.shown(value)}") from None
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise InvalidMetadata(f"lifetime must be a non-negative number of seconds, not {validation.shown(value)}")
+    return int(seconds)
 
 
 def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:

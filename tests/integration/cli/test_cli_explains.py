@@ -130,3 +130,21 @@ def test_rule_history_of_a_did(live: Live, two_rses: tuple[str, str], tmp_path: 
                                    str(data)).stdout)["rule_id"]
     history = [json.loads(line) for line in live.user("rule", "history", "user.root:kept", "--json").stdout.splitlines()]
     assert rule_id in {row["rule_id"] for row in history}
+
+
+def test_did_remove_undo_and_lifetime_update(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "temporary"
+    data.write_bytes(b"x" * 10)
+    assert live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:tmpds",
+                     "--no-rule", str(data)).exit_code == 0
+    removed = live.user("did", "remove", "user.root:tmpds")
+    assert removed.exit_code == 0 and "will be deleted in 24 hours" in removed.stdout
+    expires = json.loads(live.user("did", "show", "user.root:tmpds", "--json").stdout)["expired_at"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", expires)
+    assert "lifetime" not in live.client.get_metadata("user.root", "tmpds", "JSON")
+    assert live.user("did", "remove", "--undo", "user.root:tmpds").exit_code == 0
+    assert json.loads(live.user("did", "show", "user.root:tmpds", "--json").stdout)["expired_at"] is None
+    assert live.user("did", "update", "user.root:tmpds", "--lifetime", "3600").exit_code == 0
+    assert json.loads(live.user("did", "show", "user.root:tmpds", "--json").stdout)["expired_at"] is not None
+    bad = live.user("did", "update", "user.root:tmpds", "--lifetime", "soon")
+    assert bad.exit_code == 1 and "lifetime must be a number of seconds or none" in bad.stderr
