@@ -17,6 +17,9 @@ FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), C
 PARENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"))
 #: Seconds a removed DID stays before the undertaker deletes it (Rucio's erase grace period).
 REMOVE_GRACE = 86400
+DATASET_REPLICA_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("available_length", "files here"),
+                           Column("length", "files"), Column("available_bytes", "bytes here", kind="size"),
+                           Column("bytes", kind="size"), Column("state", kind="state"))
 REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
                    Column("state", kind="state"), Column("pfn", "PFN"))
 
@@ -193,3 +196,30 @@ def replica_list(app: AppContext, dids: tuple[tuple[str, str], ...], rse_express
         for pfn, info in replica.get("pfns", {}).items()
     )
     app.output.table(rows, REPLICA_COLUMNS)
+
+
+def dataset_replicas(replicas: Iterable[dict[str, Any]], did: tuple[str, str]) -> list[dict[str, Any]]:
+    """Per RSE, how much of a dataset is there: Rucio's list-dataset-replicas, summed from the file listing."""
+    length, total = 0, 0
+    here: dict[str, tuple[int, int]] = {}
+    for replica in replicas:
+        length, total = length + 1, total + (replica.get("bytes") or 0)
+        for rse, state in (replica.get("states") or {}).items():
+            files, size = here.get(rse, (0, 0))
+            if state == "AVAILABLE":
+                here[rse] = (files + 1, size + (replica.get("bytes") or 0))
+            else:
+                here.setdefault(rse, (files, size))
+    return [{"did": f"{did[0]}:{did[1]}", "scope": did[0], "name": did[1], "rse": rse, "length": length,
+             "bytes": total, "available_length": files, "available_bytes": size,
+             "state": "AVAILABLE" if files == length else "INCOMPLETE"}
+            for rse, (files, size) in sorted(here.items())]
+
+
+@replica_group.command("list-dataset")
+@click.argument("did", type=DID)
+@pass_app
+def replica_list_dataset(app: AppContext, did: tuple[str, str]) -> None:
+    """Where a dataset is: per RSE, how many of its files and bytes are there (complete or not)."""
+    app.output.table(dataset_replicas(app.client.list_replicas([did], all_states=True), did),
+                     DATASET_REPLICA_COLUMNS)

@@ -72,3 +72,11 @@ def test_malformed_metadata_filter_is_refused(live: Live, run_files: dict[str, b
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith("Error: DIDFilterSyntaxError: Cannot parse filter condition 'run>>3'")
         assert result.stdout == ""
+
+
+def test_list_dataset_replicas(live: Live, run_files: dict[str, bytes]) -> None:
+    found = rows(live.user("replica", "list-dataset", "user.root:run", "--json"))
+    total = sum(len(data) for data in run_files.values())
+    assert [(row["rse"], row["available_length"], row["length"], row["available_bytes"], row["bytes"], row["state"])
+            for row in found] == [("SITE-A", 4, 4, total, total, "AVAILABLE"),
+                                  ("SITE-B", 1, 4, len(run_files["f0"]), total, "INCOMPLETE")]
