@@ -206,6 +206,8 @@ def upload(
                                               outcomes[item.name].adler32 or "", outcomes[item.name].md5 or "",
                                               "C", item.guid) for item in new])
 
+    arrived: list[UploadOutcome] = []
+
     def one(item: UploadItem) -> UploadOutcome:
         outcome, local = outcomes[item.name], sums[item.name]
         progress.file_started(item.name, local.size)
@@ -229,28 +231,31 @@ def upload(
                 outcome.status = UPLOADED
         except DatamgmtError as error:
             outcome.error = error
+        else:
+            arrived.append(outcome)  # list.append is atomic: the workers share this list
         progress.file_finished(item.name, outcome.error is None)
         return outcome
 
-    written: list[UploadOutcome] = []
-    try:
-        for outcome in run_parallel(one, to_write, threads):
-            written.append(outcome)
-    except KeyboardInterrupt:
-        arrived = [outcome.name for outcome in written if outcome.error is None]
+    def record_arrivals() -> None:
         if registered_first:
-            set_available(client, rse, scope, arrived)
-        raise UploadInterrupted(
-            f"Interrupted: {len(arrived)} of {len(to_write)} files uploaded and registered; the others stay "
-            "COPYING: run the same command again to finish") from None
-    arrived = [outcome for outcome in written if outcome.error is None]
-    if registered_first:
-        set_available(client, rse, scope, [outcome.name for outcome in arrived])
-    else:
+            set_available(client, rse, scope, [outcome.name for outcome in arrived])
+            return
         register(client, rse, [replica_record(scope, outcome.name, outcome.bytes or 0, outcome.adler32 or "",
                                               outcome.md5 or "", "A", outcome.guid)
                                for outcome in arrived if state_here(outcome.name) is None])
         set_available(client, rse, scope, [outcome.name for outcome in arrived if state_here(outcome.name)])
+
+    try:
+        for _ in run_parallel(one, to_write, threads):
+            pass
+    except KeyboardInterrupt:
+        # run_parallel let the files in flight finish: every one that arrived is registered.
+        record_arrivals()
+        rest = "stay COPYING" if registered_first else "were not written"
+        raise UploadInterrupted(
+            f"Interrupted: {len(arrived)} of {len(to_write)} files uploaded and registered; the others {rest}: "
+            "run the same command again to finish") from None
+    record_arrivals()
     report = UploadReport([outcomes[item.name] for item in items])
     present = [(scope, outcome.name) for outcome in report.files if outcome.error is None]
     if dataset and present:

@@ -170,3 +170,23 @@ def test_guid_summary_and_register_after_upload(live: Live, two_rses: tuple[str,
     assert live.client.get_metadata("user.root", "part00").get("guid") == guid
     replica = next(iter(live.client.list_replicas([("user.root", "part00")])))
     assert replica["states"]["SITE-B"] == "AVAILABLE"
+
+
+def test_interrupted_register_after_upload_leaves_no_dark_file(live: Live, two_rses: tuple[str, str],
+                                                                tmp_path: Path) -> None:
+    contents = make_files(tmp_path / "data", 24, 2 * MB)
+    prefix = tmp_path / "storage-a"
+    process = _start_upload(tmp_path / "data", "--register-after-upload", "--threads", "3")
+    _wait_for_final_files(prefix, 2, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and "Interrupted:" in stderr and "were not written" in stderr
+    on_storage = storage_files(prefix)
+    assert not [name for name in on_storage if ".datamgmt-upload-" in name]  # temporaries cleaned
+    registered = {row["name"] for row in live.client.search_dids("user.root", "type=file")}
+    assert {Path(name).name for name in on_storage} == registered  # every file written is registered: none dark
+
+    result = live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:run",
+                       "--register-after-upload", str(tmp_path / "data"))
+    assert result.exit_code == 0, result.output
+    assert len(storage_files(prefix)) == len(contents)
