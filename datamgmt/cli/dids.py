@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import Column
 
@@ -214,6 +215,17 @@ def dataset_replicas(replicas: Iterable[dict[str, Any]], did: tuple[str, str]) -
              "bytes": total, "available_length": files, "available_bytes": size,
              "state": "AVAILABLE" if files == length else "INCOMPLETE"}
             for rse, (files, size) in sorted(here.items())]
+
+
+@replica_group.command("declare-bad")
+@click.argument("dids", nargs=-1, required=True, type=DID)
+@click.option("--rse", required=True, shell_complete=complete_rse, help="The RSE holding the bad copies.")
+@click.option("--reason", required=True, help="Why the copies are bad (kept with the declaration).")
+@pass_app
+def replica_declare_bad(app: AppContext, dids: tuple[tuple[str, str], ...], rse: str, reason: str) -> None:
+    """Declare the copies of files on an RSE corrupt or lost: no longer offered, their rules repair them."""
+    app.client.declare_bad_replicas(rse, dids, reason)
+    app.output.done(f"declared {len(dids)} replicas on {rse} bad", declared=len(dids), rse=rse, reason=reason)
 
 
 @replica_group.command("list-dataset")

@@ -42,6 +42,7 @@ class ReplicaClient(Transport):
             body["rse_expression"] = rse_expression
         return self.stream("POST", "/replicas/list", body=body)
 
-    def declare_bad_replicas(self, pfns: list[str], reason: str) -> None:
-        """Tell the catalogue these copies are corrupt, so it stops offering them and repairs them."""
-        self.call("POST", "/replicas/bad", body={"pfns": pfns, "reason": reason})
+    def declare_bad_replicas(self, rse: str, dids: Iterable[tuple[str, str]], reason: str) -> None:
+        """Tell the catalogue these copies on ``rse`` are corrupt, so it stops offering them and repairs them."""
+        replicas = [{"rse": rse, "scope": scope, "name": name} for scope, name in dids]
+        self.call("POST", "/replicas/bad", body={"replicas": replicas, "reason": reason})

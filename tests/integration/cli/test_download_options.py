@@ -80,3 +80,10 @@ def test_list_dataset_replicas(live: Live, run_files: dict[str, bytes]) -> None:
     assert [(row["rse"], row["available_length"], row["length"], row["available_bytes"], row["bytes"], row["state"])
             for row in found] == [("SITE-A", 4, 4, total, total, "AVAILABLE"),
                                   ("SITE-B", 1, 4, len(run_files["f0"]), total, "INCOMPLETE")]
+
+
+def test_replica_declare_bad(live: Live, run_files: dict[str, bytes]) -> None:
+    result = live.user("replica", "declare-bad", "--rse", "SITE-B", "user.root:f0", "--reason", "checksum mismatch")
+    assert result.exit_code == 0, result.output
+    states = next(iter(live.client.list_replicas([("user.root", "f0")], all_states=True)))["states"]
+    assert states["SITE-B"] == "BAD" and states["SITE-A"] == "AVAILABLE"
