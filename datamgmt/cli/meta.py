@@ -97,9 +97,20 @@ def meta_list(app: AppContext, did: tuple[str, str]) -> None:
 @click.command("publish", cls=Command)
 @click.argument("did", type=DID)
 @click.option("--pid-service", help="PID service to mint with [default: the service's default].")
+@click.option("--update", is_flag=True, help="Publish the current files and metadata of a published DID as a "
+              "new version of its record (landing page, OAI-PMH and PID service change together).")
 @pass_app
-def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None) -> None:
-    """Publish a dataset or container: mint a PID and print it."""
+def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool) -> None:
+    """Publish a dataset or container: mint a PID and print it.
+
+    Needs the DataCite properties creator, title and publisher as metadata, and files. What is
+    published stays as it was until 'publish --update'.
+    """
+    if update:
+        share = app.client.update_share(*did)
+        app.output.done(f"{share['pid']} updated, datestamp {share['datestamp']}", pid=share["pid"],
+                        datestamp=share["datestamp"])
+        return
     share = app.client.publish(*did, pid_service=pid_service)
     landing_page = share.get("landing_page") or share.get("landing_url")
     app.output.done(f"{share['pid']}\n{landing_page}", pid=share["pid"], landing_page=landing_page)

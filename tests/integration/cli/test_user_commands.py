@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,12 @@ def test_publish(live: Live, dataset: str) -> None:
     ok(live.user("meta", "set", dataset, "publisher", "Example Lab"))
     lines = ok(live.user("publish", dataset)).splitlines()
     assert lines[1].startswith(live.url) and lines[0] in lines[1]
+    before = live.client.json("GET", f"/dids/{dataset.replace(':', '/')}/publish")["datestamp"]
+    ok(live.user("meta", "set", dataset, "title", "A second version"))
+    updated = json.loads(ok(live.user("publish", "--update", dataset, "--json")))
+    assert updated["pid"] == lines[0]
+    assert datetime.strptime(updated["datestamp"], "%Y-%m-%dT%H:%M:%SZ") >= datetime.strptime(
+        before, "%a, %d %b %Y %H:%M:%S UTC")
     ok(live.user("unpublish", dataset))
     shared = json.loads(ok(live.user("publish", dataset, "--json")))
     assert set(shared) == {"pid", "landing_page"}
