@@ -190,3 +190,12 @@ def test_interrupted_register_after_upload_leaves_no_dark_file(live: Live, two_r
                        "--register-after-upload", str(tmp_path / "data"))
     assert result.exit_code == 0, result.output
     assert len(storage_files(prefix)) == len(contents)
+
+
+def test_global_quota_is_checked_too(live: Live, alice: Client, tmp_path: Path) -> None:
+    live.client.set_global_limit("alice", "type=USERDISK", 3 * MB)
+    make_files(tmp_path / "data", 2, 2 * MB)
+    result = live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", str(tmp_path / "data"))
+    assert result.exit_code == 1
+    assert "needs 4.0 MB on type=USERDISK, 3.0 MB left" in result.stderr
+    assert storage_files(tmp_path / "local-a") == {}
