@@ -96,7 +96,7 @@ class StepFailed(Exception):
 
 
 class RucioREST:
-    """The headers and body shapes of rucio-clients 41 (``rucio_rest.md`` section 1)."""
+    """The headers and body shapes of rucio-clients 41 (docs/rucio-compatibility.md)."""
 
     def __init__(self, base: str, account: str, username: str, password: str, vo: str) -> None:
         self.base = base.rstrip("/")

@@ -112,7 +112,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "page_size": "100",
         "repository_name": "datamgmt repository",
         "repository_identifier": "datamgmt.local",
-        "admin_email": "admin@localhost",
+        "admin_email": "admin@localhost.localdomain",
         "token_secret": "",
         "token_lifetime": "86400",
     },

@@ -14,7 +14,7 @@ from datamgmt.cli.admin_subscriptions import subscription_group
 from datamgmt.cli.context import AppContext, Group, make_root, pass_app
 from datamgmt.cli.output import Column, parse_size
 
-ACCOUNT_COLUMNS = (Column("account"), Column("account_type", "type"), Column("status", kind="state"),
+ACCOUNT_COLUMNS = (Column("account"), Column("type"), Column("status", kind="state"),
                    Column("email"))
 IDENTITY_COLUMNS = (Column("identity"), Column("type"), Column("email"))
 LIMIT_COLUMNS = (Column("scope", "kind"), Column("rse", "RSE or expression"), Column("bytes", "limit", kind="size"))
@@ -41,7 +41,7 @@ def account_group() -> None:
 def account_add(app: AppContext, account: str, account_type: str, email: str | None) -> None:
     """Create an account."""
     app.client.add_account(account, account_type, email)
-    app.output.done(f"added account {account}", account=account, account_type=account_type)
+    app.output.done(f"added account {account}", account=account, type=account_type)
 
 
 @account_group.command("list")

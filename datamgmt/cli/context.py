@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
+from datamgmt.cli.completion import complete_did
 from datamgmt.cli.errors import CliGroup
 from datamgmt.cli.output import Output
 from datamgmt.client import Client, ClientConfig
@@ -70,7 +72,7 @@ def make_root(script: str, help_text: str) -> Group:
         app.config_path, app.script = config_path, script
 
     params: list[click.Parameter] = [
-        click.Option(["--config", "config_path"], type=click.Path(dir_okay=False), default=None,
+        click.Option(["--config", "config_path"], type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Client config file (default $DATAMGMT_CLIENT_CONFIG or ~/.datamgmt/client.cfg)."),
         # Read by run_cli before parsing; declared so that click accepts it.
         click.Option(["--verbose", "-v"], is_flag=True, help="Show the traceback of an error."),
@@ -92,6 +94,9 @@ def parse_did(text: str) -> tuple[str, str]:
 
 class DIDType(click.ParamType):
     name = "SCOPE:NAME"
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        return complete_did(ctx, incomplete)
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
         if isinstance(value, tuple):

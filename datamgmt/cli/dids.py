@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import click
 
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
@@ -9,11 +12,25 @@ from datamgmt.cli.output import Column
 
 DID_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"),
                Column("length", "files"))
-CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("type"), Column("bytes", kind="size"))
+CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"))
 FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), Column("adler32"), Column("guid"))
-PARENT_COLUMNS = (Column("scope"), Column("name"), Column("type"))
+PARENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"))
+#: Seconds a removed DID stays before the undertaker deletes it (Rucio's erase grace period).
+REMOVE_GRACE = 86400
+DATASET_REPLICA_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("available_length", "files here"),
+                           Column("length", "files"), Column("available_bytes", "bytes here", kind="size"),
+                           Column("bytes", kind="size"), Column("state", kind="state"))
 REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
                    Column("state", kind="state"), Column("pfn", "PFN"))
+
+
+def _did_type_key(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Rucio lists content and parents with ``type``, DIDs with ``did_type``: the CLI says ``did_type`` always."""
+    for row in rows:
+        row = dict(row)
+        if "type" in row:
+            row.setdefault("did_type", row.pop("type"))
+        yield row
 
 
 @click.group("did", cls=Group)
@@ -30,7 +47,8 @@ def did_group() -> None:
 def did_add(app: AppContext, did: tuple[str, str], did_type: str, lifetime: int | None) -> None:
     """Create a dataset or a container."""
     app.client.add_did(*did, did_type, lifetime=lifetime)
-    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1], type=did_type.upper())
+    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1],
+                    did_type=did_type.upper())
 
 
 def _search(app: AppContext, scope: str, pattern: str, filters: str, did_type: str | None) -> None:
@@ -70,7 +88,7 @@ def did_search(app: AppContext, pattern: str, filters: str, did_type: str | None
 @pass_app
 def did_show(app: AppContext, did: tuple[str, str]) -> None:
     """Type, owner, status, size and file count of a DID."""
-    app.output.record(app.client.get_did(*did), [Column("bytes", kind="size")])
+    app.output.record(next(_did_type_key([app.client.get_did(*did)])), [Column("bytes", kind="size")])
 
 
 @did_group.command("attach")
@@ -102,12 +120,39 @@ def did_close(app: AppContext, did: tuple[str, str]) -> None:
     app.output.done(f"closed {did[0]}:{did[1]}", scope=did[0], name=did[1], open=False)
 
 
+@did_group.command("update")
+@click.argument("did", type=DID)
+@click.option("--lifetime", required=True, metavar="SECONDS|none",
+              help="Seconds until the DID expires (and is deleted), or 'none' to keep it for good.")
+@pass_app
+def did_update(app: AppContext, did: tuple[str, str], lifetime: str) -> None:
+    """Change a DID's lifetime."""
+    value = None if lifetime.lower() == "none" else lifetime
+    app.client.set_metadata(*did, "lifetime", value)
+    app.output.done(f"{did[0]}:{did[1]} " + ("kept for good" if value is None else f"expires in {value} s"),
+                    scope=did[0], name=did[1], lifetime=value)
+
+
+@did_group.command("remove")
+@click.argument("dids", nargs=-1, required=True, type=DID)
+@click.option("--undo", is_flag=True, help="Cancel an earlier remove (within its 24 hours).")
+@pass_app
+def did_remove(app: AppContext, dids: tuple[tuple[str, str], ...], undo: bool) -> None:
+    """Delete DIDs in 24 hours, with their replicas (Rucio's erase: the lifetime is set to a day)."""
+    for did in dids:
+        app.client.set_metadata(*did, "lifetime", None if undo else REMOVE_GRACE)
+    names = ", ".join(f"{scope}:{name}" for scope, name in dids)
+    message = (f"kept {names}" if undo else
+               f"{names} will be deleted in 24 hours; 'datamgmt did remove --undo' cancels it until then")
+    app.output.done(message, dids=[f"{scope}:{name}" for scope, name in dids], removed=not undo)
+
+
 @did_group.command("content")
 @click.argument("did", type=DID)
 @pass_app
 def did_content(app: AppContext, did: tuple[str, str]) -> None:
     """The DIDs directly inside a dataset or container."""
-    app.output.table(app.client.list_content(*did), CONTENT_COLUMNS)
+    app.output.table(_did_type_key(app.client.list_content(*did)), CONTENT_COLUMNS)
 
 
 @did_group.command("files")
@@ -123,7 +168,7 @@ def did_files(app: AppContext, did: tuple[str, str]) -> None:
 @pass_app
 def did_parents(app: AppContext, did: tuple[str, str]) -> None:
     """The datasets and containers a DID is attached to."""
-    app.output.table(app.client.list_parents(*did), PARENT_COLUMNS)
+    app.output.table(_did_type_key(app.client.list_parents(*did)), PARENT_COLUMNS)
 
 
 @click.group("replica", cls=Group)
@@ -151,3 +196,30 @@ def replica_list(app: AppContext, dids: tuple[tuple[str, str], ...], rse_express
         for pfn, info in replica.get("pfns", {}).items()
     )
     app.output.table(rows, REPLICA_COLUMNS)
+
+
+def dataset_replicas(replicas: Iterable[dict[str, Any]], did: tuple[str, str]) -> list[dict[str, Any]]:
+    """Per RSE, how much of a dataset is there: Rucio's list-dataset-replicas, summed from the file listing."""
+    length, total = 0, 0
+    here: dict[str, tuple[int, int]] = {}
+    for replica in replicas:
+        length, total = length + 1, total + (replica.get("bytes") or 0)
+        for rse, state in (replica.get("states") or {}).items():
+            files, size = here.get(rse, (0, 0))
+            if state == "AVAILABLE":
+                here[rse] = (files + 1, size + (replica.get("bytes") or 0))
+            else:
+                here.setdefault(rse, (files, size))
+    return [{"did": f"{did[0]}:{did[1]}", "scope": did[0], "name": did[1], "rse": rse, "length": length,
+             "bytes": total, "available_length": files, "available_bytes": size,
+             "state": "AVAILABLE" if files == length else "INCOMPLETE"}
+            for rse, (files, size) in sorted(here.items())]
+
+
+@replica_group.command("list-dataset")
+@click.argument("did", type=DID)
+@pass_app
+def replica_list_dataset(app: AppContext, did: tuple[str, str]) -> None:
+    """Where a dataset is: per RSE, how many of its files and bytes are there (complete or not)."""
+    app.output.table(dataset_replicas(app.client.list_replicas([did], all_states=True), did),
+                     DATASET_REPLICA_COLUMNS)

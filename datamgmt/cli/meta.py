@@ -28,16 +28,44 @@ def meta_group() -> None:
     """Key-value metadata of DIDs."""
 
 
+def _parsed(text: str, as_json: bool) -> Any:
+    """With --json a list or object is parsed (and must parse); other text is typed as without it."""
+    if not as_json or not text.lstrip().startswith(("[", "{")):
+        return typed_value(text)
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="VALUE") from error
+
+
 @meta_group.command("set")
 @click.argument("did", type=DID)
 @click.argument("key")
-@click.argument("value")
+@click.argument("value", required=False)
+@click.option("--add", "added", multiple=True, metavar="VALUE",
+              help="Append VALUE to the key's list (repeatable); a single value becomes the list's first item.")
 @click.option("--recursive", is_flag=True, help="Also on everything below a dataset or container.")
 @pass_app
-def meta_set(app: AppContext, did: tuple[str, str], key: str, value: str, recursive: bool) -> None:
-    """Set KEY to VALUE (numbers and true/false are stored typed)."""
-    app.client.set_metadata(*did, key, typed_value(value), recursive=recursive)
-    app.output.done(f"{did[0]}:{did[1]} {key}={value}", key=key, value=typed_value(value))
+def meta_set(app: AppContext, did: tuple[str, str], key: str, value: str | None, added: tuple[str, ...],
+             recursive: bool) -> None:
+    """Set KEY to VALUE, or append to KEY's list with --add.
+
+    Numbers and true/false are stored typed. With --json, VALUE (and each --add) is a JSON
+    document, so a key can hold a list or an object, e.g. several creators:
+    creators '[{"name": "Doe, Jane", "affiliation": "CERN", "orcid": "0000-0002-1825-0097"}]'.
+    """
+    as_json = app.output.json
+    if (value is None) == (not added):
+        raise click.UsageError("Give either VALUE or at least one --add VALUE")
+    if value is not None:
+        stored = _parsed(value, as_json)
+    else:
+        current = app.client.get_metadata(*did).get(key)
+        stored = ([] if current is None else current if isinstance(current, list) else [current])
+        stored += [_parsed(item, as_json) for item in added]
+    app.client.set_metadata(*did, key, stored, recursive=recursive)
+    shown = json.dumps(stored, ensure_ascii=False) if isinstance(stored, list | dict) else stored
+    app.output.done(f"{did[0]}:{did[1]} {key}={shown}", key=key, value=stored)
 
 
 @meta_group.command("get")
@@ -50,7 +78,8 @@ def meta_get(app: AppContext, did: tuple[str, str], key: str) -> None:
     if key not in metadata:
         raise KeyNotFound(f"{did[0]}:{did[1]} has no metadata key {key!r}")
     value = metadata[key]
-    app.output.done("" if value is None else str(value), key=key, value=value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else "" if value is None else str(value)
+    app.output.done(text, key=key, value=value)
 
 
 @meta_group.command("list")
@@ -68,9 +97,20 @@ def meta_list(app: AppContext, did: tuple[str, str]) -> None:
 @click.command("publish", cls=Command)
 @click.argument("did", type=DID)
 @click.option("--pid-service", help="PID service to mint with [default: the service's default].")
+@click.option("--update", is_flag=True, help="Publish the current files and metadata of a published DID as a "
+              "new version of its record (landing page, OAI-PMH and PID service change together).")
 @pass_app
-def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None) -> None:
-    """Publish a dataset or container: mint a PID and print it."""
+def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool) -> None:
+    """Publish a dataset or container: mint a PID and print it.
+
+    Needs the DataCite properties creator, title and publisher as metadata, and files. What is
+    published stays as it was until 'publish --update'.
+    """
+    if update:
+        share = app.client.update_share(*did)
+        app.output.done(f"{share['pid']} updated, datestamp {share['datestamp']}", pid=share["pid"],
+                        datestamp=share["datestamp"])
+        return
     share = app.client.publish(*did, pid_service=pid_service)
     landing_page = share.get("landing_page") or share.get("landing_url")
     app.output.done(f"{share['pid']}\n{landing_page}", pid=share["pid"], landing_page=landing_page)

@@ -7,16 +7,20 @@ states coloured) or JSON (``--json``: one document, or one line per item for lis
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from datamgmt.client.units import human_size
 
 RULE_STATE_STYLES = {
     "OK": "bold green",
@@ -36,21 +40,6 @@ RULE_STATE_STYLES = {
     "ARCHIVING": "blue",
 }
 LOCK_STYLES = (("locks_ok_cnt", "green"), ("locks_replicating_cnt", "yellow"), ("locks_stuck_cnt", "red"))
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
-
-
-def human_size(value: int | None) -> str:
-    """Decimal units, as Rucio prints and parses them (``10GB`` is 10^10 bytes)."""
-    if value is None:
-        return ""
-    if value < 0:
-        return "unlimited"
-    size, unit = float(value), 0
-    while size >= 1000 and unit < len(_UNITS) - 1:
-        size, unit = size / 1000, unit + 1
-    return f"{value} B" if unit == 0 else f"{size:.1f} {_UNITS[unit]}"
-
-
 def parse_size(text: str) -> int:
     """``10GB``, ``1.5 TiB``, ``512`` or ``infinity`` (-1, no limit) to bytes."""
     cleaned = text.strip().replace(" ", "")
@@ -93,6 +82,23 @@ def locks_text(row: Mapping[str, Any]) -> Text:
     return text
 
 
+#: Rucio's wire format for dates (RFC 1123 with a literal UTC), which the CLI shows as ISO 8601.
+_RFC1123 = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$")
+
+
+def iso_dates(value: Any) -> Any:
+    """``value`` with every date in Rucio's wire format rewritten as ISO 8601 (``2024-05-01T12:00:00Z``)."""
+    if isinstance(value, str) and _RFC1123.match(value):
+        return datetime.strptime(value, "%a, %d %b %Y %H:%M:%S UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo is None else value.isoformat()
+    if isinstance(value, Mapping):
+        return {key: iso_dates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [iso_dates(item) for item in value]
+    return value
+
+
 def _plain(value: Any) -> str:
     if value is None:
         return ""
@@ -117,7 +123,7 @@ class Output:
     def cell(self, column: Column, row: Mapping[str, Any]) -> str | Text:
         if column.kind == "locks":
             return locks_text(row)
-        value = row.get(column.key)
+        value = iso_dates(row.get(column.key))
         if column.kind == "size" and isinstance(value, int) and not self.raw_bytes:
             return human_size(value)
         if column.kind == "state" and value is not None:
@@ -129,7 +135,7 @@ class Output:
         count = 0
         if self.json:
             for row in rows:
-                click.echo(json.dumps(row, default=str))
+                click.echo(json.dumps(iso_dates(row), default=str))
                 count += 1
             return count
         table = Table(*(column.title for column in columns), title=title, header_style="bold")
@@ -141,6 +147,7 @@ class Output:
 
     def record(self, document: Mapping[str, Any], columns: Sequence[Column] | None = None) -> None:
         """One object: JSON, or a two-column key/value table (known columns rendered by kind)."""
+        document = iso_dates(document)
         if self.json:
             click.echo(json.dumps(document, default=str))
             return
@@ -153,7 +160,7 @@ class Output:
 
     def done(self, message: str, **document: Any) -> None:
         """The result of an action: a sentence for people, a JSON object for programs."""
-        click.echo(json.dumps(document, default=str) if self.json else message)
+        click.echo(json.dumps(iso_dates(document), default=str) if self.json else message)
 
     @staticmethod
     def warn(message: str) -> None:

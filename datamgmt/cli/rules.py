@@ -15,13 +15,16 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
-from datamgmt.exceptions import AccessDenied
+from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
+from datamgmt.exceptions import AccessDenied, DatamgmtError
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
-                Column("rse_expression", "RSE expression"), Column("copies"), Column("state", kind="state"),
-                Column("locks", "locks ok/repl/stuck", kind="locks"), Column("expires_at", "expires"))
+                Column("rse_expression", "RSE expression"), Column("copies"), Column("bytes", "size", kind="size"),
+                Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
+                Column("created_at", "created"), Column("expires_at", "expires"))
 EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
                    Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
                    Column("quota_after", "quota left after"))
@@ -29,6 +32,11 @@ LOCK_TRANSFER_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("req
                          Column("attempts"), Column("last_error", "last error"), Column("next_retry", "next retry"))
 #: Unsettled locks ``rule show`` lists unless asked for all.
 SHOWN_LOCKS = 20
+HISTORY_COLUMNS = (Column("rule_id", "rule"), Column("account"), Column("rse_expression", "RSE expression"),
+                   Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
+                   Column("created_at", "created"), Column("updated_at", "updated"))
+VERDICT_COLUMNS = (Column("rse", "RSE"), Column("writable"), Column("bytes_needed", "needs", kind="size"),
+                   Column("quota_left", "quota left", kind="size"), Column("excluded_because", "excluded because"))
 FINAL_STATES = {"OK": 0, "STUCK": 1}
 LOCK_STATES = ("OK", "REPLICATING", "STAGING", "ARCHIVING", "STUCK")
 #: Phases of a REPLICATING lock's transfer shown as states of their own (tape recall and archiving).
@@ -44,7 +52,8 @@ def rule_group() -> None:
 def rule_options(function: Any) -> Any:
     options = [
         click.option("--copies", type=click.IntRange(1), default=1, show_default=True),
-        click.option("--rses", "rse_expression", required=True, help="RSE expression, e.g. 'tier=1&country=XX'."),
+        click.option("--rses", "rse_expression", required=True, shell_complete=complete_rse,
+                     help="RSE expression, e.g. 'tier=1&country=XX'."),
         click.option("--lifetime", type=click.IntRange(1), help="Seconds until the rule expires."),
         click.option("--grouping", type=click.Choice(["ALL", "DATASET", "NONE"]), default="DATASET",
                      show_default=True, help="Keep all files, each dataset, or nothing together on an RSE."),
@@ -68,7 +77,12 @@ def rule_options(function: Any) -> Any:
 def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
              **options: Any) -> None:
     """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id."""
-    rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+    try:
+        rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+    except DatamgmtError as error:
+        if error.error_class not in PLACEMENT_REFUSALS:
+            raise
+        raise explained_refusal(app.client, error, dids, rse_expression, copies) from error
     app.output.done("\n".join(rule_ids), rule_ids=rule_ids)
 
 
@@ -77,8 +91,18 @@ def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rs
 @pass_app
 def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
                  **options: Any) -> None:
-    """Dry run: which RSEs a rule would choose, what must move, and the quota left after."""
-    explained = app.client.explain_rule(dids, copies, rse_expression, **options)
+    """Dry run: which RSEs a rule would choose, what must move, and the quota left after.
+
+    A rule that could not be placed is explained instead: each RSE of the expression, whether
+    it takes writes, the bytes needed and the quota left (exit status 1).
+    """
+    try:
+        explained = app.client.explain_rule(dids, copies, rse_expression, **options)
+    except DatamgmtError as error:
+        if error.error_class not in PLACEMENT_REFUSALS:
+            raise
+        _explain_refusal(app, error, dids, rse_expression, copies)
+        return
     if app.output.json:
         app.output.table(explained, EXPLAIN_COLUMNS)
         return
@@ -91,6 +115,20 @@ def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int
         for group in item.get("groups", [])
     )
     app.output.table(rows, EXPLAIN_COLUMNS)
+
+
+def _explain_refusal(app: AppContext, error: DatamgmtError, dids: tuple[tuple[str, str], ...], rse_expression: str,
+                     copies: int) -> None:
+    verdicts = rse_verdicts(app.client, rse_expression, dids_bytes(app.client, dids))
+    usable = sum(1 for item in verdicts if not item["excluded_because"])
+    if app.output.json:
+        app.output.record({"placeable": False, "error": error.error_class, "message": error.message,
+                           "copies": copies, "usable_rses": usable, "rses": verdicts})
+    else:
+        click.echo(f"The rule cannot be placed: {error.error_class}: {error.message}")
+        click.echo(f"{rse_expression!r} matches {len(verdicts)} RSEs, {usable} usable, {copies} needed:")
+        app.output.table(verdicts, VERDICT_COLUMNS)
+    click.get_current_context().exit(1)
 
 
 @rule_group.command("list")
@@ -175,11 +213,12 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
 @click.option("--locked/--unlocked", default=None)
 @click.option("--comment")
 @click.option("--priority", type=click.IntRange(1, 5))
+@click.option("--activity", help="Transfer activity of the rule's future transfers.")
 @click.option("--suspend", "state", flag_value="SUSPENDED", default=None, help="Stop transfers for this rule.")
 @click.option("--resume", "state", flag_value="REPLICATING", help="Restart a suspended or stuck rule.")
 @pass_app
 def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
-    """Change a rule's lifetime, lock, comment, priority or state."""
+    """Change a rule's lifetime, lock, comment, priority, activity or state."""
     changes = {key: value for key, value in options.items() if value is not None}
     if lifetime is not None:
         changes["lifetime"] = None if lifetime < 0 else lifetime
@@ -187,6 +226,27 @@ def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: 
         raise click.UsageError("Nothing to update: give at least one option")
     app.client.update_rule(rule_id, **changes)
     app.output.done(f"updated rule {rule_id}", rule_id=rule_id, **changes)
+
+
+@rule_group.command("history")
+@click.argument("did", type=DID)
+@pass_app
+def rule_history(app: AppContext, did: tuple[str, str]) -> None:
+    """Every rule a DID has had, including removed ones, with their states over time."""
+    app.output.table(app.client.list_rule_history(*did), HISTORY_COLUMNS)
+
+
+@rule_group.command("move")
+@click.argument("rule_id")
+@click.option("--rses", "rse_expression", required=True, help="The RSE expression to move the rule to.")
+@click.option("--activity", help="Transfer activity of the new rule.")
+@click.option("--source-rses", "source_replica_expression", help="Copy only from RSEs matching this.")
+@pass_app
+def rule_move(app: AppContext, rule_id: str, rse_expression: str, **override: Any) -> None:
+    """Move a rule to other RSEs: a child rule is made there, and the old rule goes once the child is OK."""
+    child = app.client.move_rule(rule_id, rse_expression,
+                                 **{key: value for key, value in override.items() if value is not None})
+    app.output.done(f"rule {rule_id} moves to {rse_expression}: new rule {child}", rule_id=rule_id, child_rule_id=child)
 
 
 def locks_by_rse(locks: list[dict[str, Any]]) -> dict[str, Counter[str]]:

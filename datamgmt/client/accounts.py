@@ -52,6 +52,10 @@ class AccountClient(Transport):
         body = {"identity": identity, "authtype": authtype}
         self.call("DELETE", f"/accounts/{quoted(account)}/identities", body=body)
 
+    def list_account_attributes(self, account: str) -> list[dict[str, str]]:
+        """``[{"key": ..., "value": ...}]``; ``admin=true`` exempts the account from quotas."""
+        return self.json("GET", f"/accounts/{quoted(account)}/attr/") or []
+
     # --- scopes -----------------------------------------------------------------------------
     def add_scope(self, account: str, scope: str) -> None:
         self.call("POST", f"/accounts/{quoted(account)}/scopes/{quoted(scope)}")

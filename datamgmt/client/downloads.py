@@ -91,6 +91,17 @@ class ReplicaRanker:
         return [(protocol, pfn) for _, protocol, pfn in sorted(ranked, key=lambda item: item[0])]
 
 
+def only_pfn(replicas: Sequence[dict[str, Any]], pfn: str) -> list[dict[str, Any]]:
+    """Rucio's ``--pfn``: the one file whose replicas include ``pfn``, read from that copy only."""
+    if len(replicas) != 1:
+        raise DatamgmtError(f"--pfn downloads one file; the DIDs given hold {len(replicas)}")
+    replica = replicas[0]
+    if pfn not in replica.get("pfns", {}):
+        known = ", ".join(replica.get("pfns", {})) or "none"
+        raise ReplicaNotFound(f"{pfn} is not a replica of {replica['scope']}:{replica['name']} (its PFNs: {known})")
+    return [{**replica, "pfns": {pfn: replica["pfns"][pfn]}}]
+
+
 def download(
     client: Client,
     replicas: Sequence[dict[str, Any]],
@@ -99,15 +110,16 @@ def download(
     near: str | None = None,
     threads: int = DEFAULT_THREADS,
     progress: ProgressSink | None = None,
+    subdir: bool = True,
 ) -> list[DownloadOutcome]:
     """Download each file of ``replicas`` (``client.list_replicas`` lines) to ``directory/<scope>/<name>``.
 
     A name that would leave ``directory`` raises InvalidPath before any download starts (see
     ``datamgmt.client.localpaths``). Any other failure never stops the others; it is recorded in
-    the file's outcome.
+    the file's outcome. ``subdir=False`` puts files at ``directory/<name>`` (Rucio's ``--no-subdir``).
     """
     progress = progress or NullProgress()
-    targets = download_targets(directory, [(replica["scope"], replica["name"]) for replica in replicas])
+    targets = download_targets(directory, [(replica["scope"], replica["name"]) for replica in replicas], subdir)
     ranker = ReplicaRanker(client, near, ProtocolPool())
     ranker.prepare({info["rse"] for replica in replicas for info in replica.get("pfns", {}).values()})
 

@@ -25,8 +25,11 @@ def parse_filter(expression: str, name: str = "*") -> list[dict[str, str]]:
         group: dict[str, str] = {}
         for condition in filter(str.strip, group_text.split(",")):
             match = _CONDITION.match(condition)
-            if not match or not match.group(3):
-                raise DIDFilterSyntaxError(f"Cannot parse filter condition {condition!r}")
+            if not match or not match.group(3) or match.group(3)[0] in "<>=!":
+                raise DIDFilterSyntaxError(
+                    f"Cannot parse filter condition {condition!r}: use KEY OP VALUE with OP one of "
+                    "=, !=, <, <=, >, >=, e.g. 'run>3'"
+                )
             key, operator, value = match.groups()
             suffix = dict(_OPERATORS)[operator]
             if key == "type":

@@ -33,20 +33,22 @@ def _segments(scope: str, name: str, value: str, what: str) -> list[str]:
     return segments
 
 
-def relative_target(scope: str, name: str) -> str:
-    """``scope/name`` as a path relative to the download directory; InvalidPath when unsafe."""
+def relative_target(scope: str, name: str, subdir: bool = True) -> str:
+    """``scope/name`` (``name`` alone without ``subdir``) relative to the download directory; InvalidPath when unsafe."""
     if "/" in scope:
         raise InvalidPath(f"The server listed {scope!r}:{name!r}, whose scope holds a slash")
-    return os.path.join(*_segments(scope, name, scope, "scope"), *_segments(scope, name, name, "name"))
+    scope_part = _segments(scope, name, scope, "scope") if subdir else []
+    return os.path.join(*scope_part, *_segments(scope, name, name, "name"))
 
 
-def download_targets(directory: str, dids: Iterable[tuple[str, str]]) -> list[str]:
+def download_targets(directory: str, dids: Iterable[tuple[str, str]], subdir: bool = True) -> list[str]:
     """The path of each DID below ``directory``, with its parent directories made and checked.
 
     Raises InvalidPath (before anything is downloaded) for an unsafe scope or name, for two DIDs
-    that would land on one path, and for a path that resolves outside ``directory``.
+    that would land on one path (without ``subdir``, one name in two scopes), and for a path that
+    resolves outside ``directory``.
     """
-    relatives = [relative_target(scope, name) for scope, name in dids]
+    relatives = [relative_target(scope, name, subdir) for scope, name in dids]
     seen: set[str] = set()
     for relative in relatives:
         if relative in seen:

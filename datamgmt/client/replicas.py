@@ -42,7 +42,10 @@ class ReplicaClient(Transport):
             body["rse_expression"] = rse_expression
         return self.stream("POST", "/replicas/list", body=body)
 
-    def declare_bad_replicas(self, pfns: list[str], reason: str) -> dict[str, list[str]]:
-        """Tell the catalogue these copies are corrupt, so it stops offering them and repairs them;
-        returns, per RSE, those not declared and why (already declared, unknown)."""
-        return self.json("POST", "/replicas/bad", body={"pfns": pfns, "reason": reason}) or {}
+    def declare_bad_replicas(self, replicas: list[str] | list[dict[str, str]], reason: str) -> dict[str, list[str]]:
+        """Tell the catalogue these copies are corrupt, so it stops offering them and repairs them.
+
+        ``replicas`` are PFNs, or ``{"scope", "name", "rse"}`` items; returns, per RSE, those not
+        declared and why (already declared, unknown).
+        """
+        return self.json("POST", "/replicas/bad", body={"replicas": replicas, "reason": reason}) or {}

@@ -46,6 +46,19 @@ class RuleClient(Transport):
         """Our dry-run extension: the RSEs the rule would choose and why, without creating it."""
         return self.json("POST", "/rules/explain", body=rule_body(dids, copies, rse_expression, options))
 
+    def move_rule(self, rule_id: str, rse_expression: str, **override: Any) -> str:
+        """Make a child rule on ``rse_expression``; the old rule goes once the child is OK. Returns the child's id."""
+        return self.json("POST", f"/rules/{quoted(rule_id)}/move",
+                         body={"rse_expression": rse_expression, "override": override})
+
+    def list_rule_history(self, scope: str, name: str) -> Iterator[dict[str, Any]]:
+        """Every rule a DID has had, current and gone, with its states over time (Rucio's full history)."""
+        return self.stream("GET", f"/rules/{did_path(scope, name)}/history")
+
+    def list_subscriptions(self, account: str, name: str | None = None) -> Iterator[dict[str, Any]]:
+        path = f"/subscriptions/{quoted(account)}" + (f"/{quoted(name)}" if name else "")
+        return self.stream("GET", path)
+
     def get_rule(self, rule_id: str) -> dict[str, Any]:
         return self.json("GET", f"/rules/{quoted(rule_id)}")
 

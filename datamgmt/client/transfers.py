@@ -55,6 +55,15 @@ class ProtocolPool:
 
 
 def run_parallel(work: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[R]:
-    """Apply ``work`` to every item on ``threads`` workers, yielding results in input order."""
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="datamgmt-transfer") as pool:
-        yield from pool.map(work, items)
+    """Apply ``work`` to every item on ``threads`` workers, yielding results in input order.
+
+    When the consumer stops early (Ctrl-C, an error) the items not started are dropped and only
+    those in flight finish, so an interrupted transfer stops within one file per thread.
+    """
+    pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="datamgmt-transfer")
+    futures = [pool.submit(work, item) for item in items]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -108,6 +108,28 @@ def _warn_if_cleartext(url: str) -> None:
         log.warning("warning: %s is plain http: passwords and tokens cross the network unencrypted", url)
 
 
+
+
+#: Phrases of a connection error, and what a user should read instead of the library's chain.
+_CONNECTION_CAUSES = (
+    ("refused", "connection refused"),
+    ("Name or service not known", "host name not found"),
+    ("Failed to resolve", "host name not found"),
+    ("nodename nor servname", "host name not found"),
+    ("timed out", "timed out"),
+    ("SSL", "TLS handshake failed"),
+)
+
+
+def unreachable(url: str, error: Exception) -> ServiceUnavailable:
+    """One line naming the URL, the cause in a few words, and what to check."""
+    text = str(error)
+    cause = next((short for phrase, short in _CONNECTION_CAUSES if phrase in text), type(error).__name__)
+    return ServiceUnavailable(
+        f"Cannot reach {url} ({cause}): is the server running there? Check [client] url in the client config "
+        "or DATAMGMT_CLIENT_URL"
+    )
+
 class Transport:
     """One authenticated ``requests`` session against the configured server."""
 
@@ -207,7 +229,7 @@ class Transport:
                     timeout=TIMEOUT,
                 )
             except requests.ConnectionError as error:
-                raise ServiceUnavailable(f"Cannot reach {self.config.url}: {error}") from error
+                raise unreachable(self.config.url, error) from error
             if response.status_code != 503 or attempt == UNAVAILABLE_RETRIES:
                 break
             response.close()

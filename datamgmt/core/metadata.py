@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from datamgmt.core import meta_convention, validation
+from datamgmt.core import validation
 from datamgmt.core.db.constants import DIDAvailability, DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
 from datamgmt.core.db.types import utcnow
@@ -53,8 +53,19 @@ from datamgmt.core.did import (
     get_did_row,
     not_found,
 )
+from datamgmt.core.metadata_values import KEY_RE as KEY_RE
+from datamgmt.core.metadata_values import (
+    MAX_STRING,
+    VALUE_COLUMNS,
+    Value,
+    auto_type,
+    check_key,
+    naive_utc,
+    row_value,
+    typed_row,
+)
+from datamgmt.core.metadata_values import RESERVED_KEYS as RESERVED_KEYS
 from datamgmt.exceptions import (
-    AccessDenied,
     DIDFilterSyntaxError,
     InputValidationError,
     InvalidMetadata,
@@ -62,127 +73,8 @@ from datamgmt.exceptions import (
 )
 
 DIDKey = tuple[str, str]
-Value = str | int | float | bool | datetime
-
-#: Every fixed column of ``dids``: readable through get_metadata, never writable as metadata.
-RESERVED_KEYS = frozenset(column.key for column in DataIdentifier.__table__.columns) | {
-    "type",
-    "lifetime",
-    "eol_at",
-    "created_before",
-    "created_after",
-}
-KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-:]{0,127}$")
-MAX_STRING = 4000
 MAX_DOCUMENT = 1 << 20
 DOCUMENT_FORMATS = {"json": "json", "turtle": "turtle", "rdfxml": "xml"}
-
-_DATE_FORMATS = (
-    "%Y-%m-%d",
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%S.%fZ",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%a, %d %b %Y %H:%M:%S UTC",
-)
-_INT_RE = re.compile(r"^[+-]?\d+$")
-_FLOAT_RE = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
-
-
-# --- values ----------------------------------------------------------------------------------
-def parse_date(text: str) -> datetime | None:
-    """A naive-UTC datetime when ``text`` is in one of Rucio's date forms, else None."""
-    for fmt in _DATE_FORMATS:
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
-
-
-def auto_type(text: str) -> Value:
-    """Rucio's typing of filter values: booleans, dates, integers, floats, else the string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    moment = parse_date(text.strip())
-    if moment is not None:
-        return moment
-    if _INT_RE.match(text.strip()):
-        return int(text)
-    if _FLOAT_RE.match(text.strip()):
-        number = float(text)
-        if math.isfinite(number):
-            return number
-    return text
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def typed_row(key: str, value: Any) -> dict[str, Any]:
-    """The ``did_meta`` columns for one value; refuses what cannot be stored faithfully.
-
-    JSON has no date type, so a string that is exactly one of the date forms the filter
-    dialect reads is stored as a date: ``created>2024-01-01`` then compares dates.
-    """
-    row: dict[str, Any] = {"key": key, "value_str": None, "value_num": None, "value_date": None}
-    if isinstance(value, bool):
-        row.update(value_type="bool", value_num=1.0 if value else 0.0)
-    elif isinstance(value, int):
-        if abs(value) > 2**53:
-            raise InvalidMetadata(f"the integer for {validation.shown(key)} is beyond exact float range")
-        row.update(value_type="int", value_num=float(value))
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidMetadata(f"the number for {validation.shown(key)} must be finite")
-        row.update(value_type="float", value_num=value)
-    elif isinstance(value, datetime | date):
-        moment = value if isinstance(value, datetime) else datetime(value.year, value.month, value.day)
-        row.update(value_type="date", value_date=_naive_utc(moment))
-    elif isinstance(value, str):
-        if len(value) > MAX_STRING:
-            raise InvalidMetadata(f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters")
-        moment = parse_date(value)
-        if moment is not None:
-            row.update(value_type="date", value_date=moment)
-        else:
-            row.update(value_type="str", value_str=value)
-    else:
-        raise InvalidMetadata(
-            f"the value of {validation.shown(key)} must be a string, number, boolean or date, not {type(value).__name__}"
-        )
-    return row
-
-
-#: Plain columns, not entities: a page of OAI-PMH records reads hundreds of rows.
-_VALUE_COLUMNS = (DIDMeta.value_type, DIDMeta.value_str, DIDMeta.value_num, DIDMeta.value_date)
-
-
-def row_value(row: Any) -> Value:
-    """The Python value a ``did_meta`` row (entity or column row) holds."""
-    if row.value_type == "bool":
-        return bool(row.value_num)
-    if row.value_type == "int":
-        return int(row.value_num)  # type: ignore[arg-type]
-    if row.value_type == "float":
-        return float(row.value_num)  # type: ignore[arg-type]
-    if row.value_type == "date":
-        return row.value_date  # type: ignore[return-value]
-    return row.value_str  # type: ignore[return-value]
-
-
-def check_key(key: object) -> str:
-    """A writable metadata key: the fixed columns are the system's, and ``.`` separates operators."""
-    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
-        raise InvalidMetadata(
-            f"invalid metadata key {validation.shown(key)}: a letter or '_' then up to 127 of letters, digits, '_-:'"
-        )
-    if key in RESERVED_KEYS:
-        raise AccessDenied(f"{validation.shown(key)} is a reserved system key and cannot be set or deleted as metadata")
-    return key
-
 
 # --- key-value metadata ----------------------------------------------------------------------
 def set_metadata(session: Session, scope: str, name: str, key: str, value: Any) -> None:
@@ -197,8 +89,8 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     """Set metadata on many DIDs at once: each item has scope, name and a ``meta`` dict.
 
     Every key and value is checked before anything is written; then one chunked DELETE
-    and one INSERT replace the keys.  A published DID's share gets a new datestamp, so
-    harvesters see the changed record (the PID service is updated by ``pid.update_share``).
+    and one INSERT replace the keys.  A published DID's share keeps the record that was
+    published until ``pid.update_share`` makes the change a new version everywhere at once.
     """
     rows: list[dict[str, Any]] = []
     keys: list[DIDKey] = []
@@ -213,15 +105,13 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         columns = _column_values(meta, now)
         if columns:
             column_changes.setdefault(tuple(sorted(columns.items())), []).append((scope, name))
-        rows.extend(
-            {"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items() if k not in COLUMN_KEYS
-        )
+        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items()
+                    if k not in COLUMN_KEYS)  # fmt: skip
     found = existing_dids(session, keys)
     for key in keys:
         row = found.get(key)
         if row is None or row.did_type not in (DIDType.FILE, *COLLECTIONS):
             raise not_found(*key)
-    meta_convention.check(session, [(found[(i["scope"], i["name"])].did_type, i["meta"]) for i in dids])
     targets = [(row["scope"], row["name"], row["key"]) for row in rows]
     if len(set(targets)) != len(targets):
         raise InvalidMetadata("the request sets the same key of the same DID twice")
@@ -229,24 +119,15 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         session.execute(delete(DIDMeta).where(tuple_(DIDMeta.scope, DIDMeta.name, DIDMeta.key).in_(part)))
     if rows:
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
-    for values, changed in column_changes.items():
+    for values, changed in column_changes.items():  # one UPDATE per distinct change and chunk of DIDs
         for part in chunks(changed, 1000):
             session.execute(update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
                             .values(dict(values)).execution_options(synchronize_session=False))  # fmt: skip
-    _touch_shares(session, keys)
 
 
 def _lifetime(value: Any, now: datetime) -> dict[str, Any]:
-    """Rucio's ``lifetime`` key: seconds from now until the DID expires, or None to keep it."""
-    if value is None:
-        return {"expired_at": None}
-    try:
-        seconds = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not 0 <= seconds < 1e10:
-        raise InvalidMetadata("lifetime must be a non-negative number of seconds, or null")
-    return {"expired_at": now + timedelta(seconds=seconds)}
+    seconds = lifetime_seconds(value)
+    return {"expired_at": None if seconds is None else now + timedelta(seconds=seconds)}
 
 
 def _is_new(value: Any, _now: datetime) -> dict[str, Any]:
@@ -255,7 +136,7 @@ def _is_new(value: Any, _now: datetime) -> dict[str, Any]:
     return {"is_new": value if isinstance(value, bool) else str(value).lower() in ("true", "1")}
 
 
-#: Metadata keys that set a fixed DID column, each with its converter.
+#: Metadata keys that set a fixed DID column instead of a key-value, each with its converter.
 COLUMN_KEYS: dict[str, Callable[[Any, datetime], dict[str, Any]]] = {"lifetime": _lifetime, "is_new": _is_new}
 
 
@@ -266,11 +147,18 @@ def _column_values(meta: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return values
 
 
-def _touch_shares(session: Session, keys: Sequence[DIDKey]) -> None:
-    """New OAI-PMH datestamps and record snapshots for the published shares of DIDs whose metadata changed."""
-    from datamgmt.core.pid import touch_shares  # deferred: pid builds records from this module's key_values
-
-    touch_shares(session, keys)
+def lifetime_seconds(value: Any) -> int | None:
+    """Rucio's ``lifetime`` pseudo-key: seconds until the DID expires (``rucio did remove`` sets 86400),
+    or None (or "none") to keep it for good; it sets the DID's expiry, not a metadata row."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise InvalidMetadata(f"lifetime must be a number of seconds or none, not {validation.shown(value)}") from None
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise InvalidMetadata(f"lifetime must be a non-negative number of seconds, not {validation.shown(value)}")
+    return int(seconds)
 
 
 def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
@@ -279,7 +167,6 @@ def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
     result = session.execute(delete(DIDMeta).where(DIDMeta.scope == scope, DIDMeta.name == name, DIDMeta.key == key))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise KeyNotFound(f"key {validation.shown(key)} is not set on {validation.shown(did_str(scope, name), 80)}")
-    _touch_shares(session, [(scope, name)])
 
 
 def column_metadata(row: DataIdentifier) -> dict[str, Any]:
@@ -298,7 +185,7 @@ def key_values(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, dict[st
     """The key-value metadata of many DIDs, in chunked queries."""
     found: dict[DIDKey, dict[str, Value]] = {key: {} for key in keys}
     for part in chunks(list(dict.fromkeys(keys)), 1000):
-        columns = (DIDMeta.scope, DIDMeta.name, DIDMeta.key, *_VALUE_COLUMNS)
+        columns = (DIDMeta.scope, DIDMeta.name, DIDMeta.key, *VALUE_COLUMNS)
         for row in session.execute(select(*columns).where(tuple_(DIDMeta.scope, DIDMeta.name).in_(part))):
             found[(row.scope, row.name)][row.key] = row_value(row)
     return found
@@ -356,7 +243,6 @@ def set_document(session: Session, scope: str, name: str, fmt: str, content: str
     else:
         row.content = content
     session.flush()
-    _touch_shares(session, [(scope, name)])
 
 
 def get_document(session: Session, scope: str, name: str, fmt: str, parsed: bool = False) -> Any:
@@ -386,7 +272,6 @@ def delete_document(session: Session, scope: str, name: str, fmt: str) -> None:
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise KeyNotFound(f"no {fmt} document on {validation.shown(did_str(scope, name), 80)}")
-    _touch_shares(session, [(scope, name)])
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -445,7 +330,7 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise DIDFilterSyntaxError(f"the value for {validation.shown(key)} is too long")
     if isinstance(value, datetime):
-        value = _naive_utc(value)
+        value = naive_utc(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise DIDFilterSyntaxError(f"the value for {validation.shown(key)} must be finite")
     wildcard = isinstance(value, str) and "*" in value
@@ -471,7 +356,7 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     elif key in _BOOL_COLUMNS:
         if not isinstance(value, bool) or op not in ("=", "!="):
             raise DIDFilterSyntaxError(f"{key} must be compared with true or false, by = or !=")
-    elif key in RESERVED_KEYS or not KEY_RE.fullmatch(key):
+    elif key in RESERVED_KEYS or not KEY_RE.match(key):
         raise DIDFilterSyntaxError(f"{validation.shown(key)} cannot be filtered on")
     return Condition(key, op, value)
 

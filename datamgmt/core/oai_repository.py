@@ -73,7 +73,7 @@ class CatalogueRepository:
         with transaction(self.url) as session:
             earliest = session.scalar(select(func.min(Share.datestamp)))
         moment = earliest.replace(tzinfo=UTC) if earliest else datetime.now(UTC) - timedelta(hours=1)
-        info = self._info or RepositoryInfo("datamgmt repository", "datamgmt.local", ("admin@localhost",), moment)
+        info = self._info or RepositoryInfo("datamgmt repository", "datamgmt.local", ("admin@localhost.localdomain",), moment)
         return RepositoryInfo(
             info.repository_name, info.repository_identifier, info.admin_emails, moment.replace(microsecond=0), info.base_url
         )

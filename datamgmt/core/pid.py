@@ -29,11 +29,10 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.constants import DIDType, PIDServiceType, ShareState
-from datamgmt.core.db.models import Content, DataIdentifier, PIDService, Share
+from datamgmt.core.db.models import RSE, Content, DataIdentifier, PIDService, Replica, Share
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import COLLECTIONS, chunks, did_str, get_did_row
 from datamgmt.core.metadata import key_values
-from datamgmt.core.replica import list_replicas
 from datamgmt.exceptions import (
     Duplicate,
     InputValidationError,
@@ -44,6 +43,7 @@ from datamgmt.exceptions import (
 )
 from datamgmt.pid import PIDClient, make_pid_client
 from datamgmt.pid.local import random_suffix
+from datamgmt.publishing.datacite import missing_mandatory
 from datamgmt.publishing.records import (
     SET_TAG,
     FileEntry,
@@ -168,9 +168,12 @@ def pid_client(row: PIDService, base_url: str) -> PIDClient:
 
 # --- share records ---------------------------------------------------------------------------
 def _descriptive(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """Key-value metadata as the crosswalks read it: text values, ``;`` lists split."""
+    """Key-value metadata as the crosswalks read it: text values, ``;`` lists split, lists and objects as they are."""
     result: dict[str, Any] = {}
     for key, value in meta.items():
+        if isinstance(value, list | dict):  # structured metadata (creators with ORCID...) stays structured
+            result[key] = value
+            continue
         if isinstance(value, bool):
             text = "true" if value else "false"
         elif hasattr(value, "isoformat"):
@@ -261,10 +264,10 @@ def _type_name(did_types: Mapping[Any, DIDType], share: Share) -> str:
 def snapshot(record: ShareRecord) -> str:
     """What ``Share.record`` stores: the part of a record the share's own columns do not hold.
 
-    Taken when the record is sent to the PID service (publish, update_share) and when
-    the DID's metadata changes, so OAI-PMH serves what was published with one query per
-    page.  Files added to a published collection later reach harvesters (and the PID
-    service) with ``update_share``, like every other change of a published record.
+    Taken only when the record is sent to the PID service (publish, update_share): what was
+    published stays what the landing page, OAI-PMH and the PID service show, whatever happens
+    to the DID later.  A change of files or metadata reaches all three together, as a new
+    version with a new datestamp, with ``update_share``.
     """
     files = [[entry.name, entry.bytes, entry.adler32] for entry in record.files]
     content = {"did_type": record.did_type, "metadata": dict(record.metadata), "files": files}
@@ -304,22 +307,6 @@ def _sets(scope: str, service: str) -> tuple[str, str]:
 def service_kinds(session: Session) -> dict[str, PIDServiceType]:
     """The type of every PID service, by name (what :func:`stored_record` needs)."""
     return {name: kind for name, kind in session.execute(select(PIDService.name, PIDService.service_type))}
-
-
-def touch_shares(session: Session, keys: Sequence[tuple[str, str]]) -> None:
-    """New datestamps and snapshots for the published shares of DIDs whose metadata changed."""
-    now = utcnow()
-    for part in chunks(list(dict.fromkeys(keys)), 1000):
-        shares = list(
-            session.scalars(
-                select(Share).where(tuple_(Share.scope, Share.name).in_(part), Share.state == ShareState.PUBLISHED)
-            )
-        )
-        for share in shares:
-            share.datestamp = now
-        for share, record in zip(shares, share_records(session, shares), strict=True):
-            share.record = snapshot(record)
-    session.flush()
 
 
 def _draft_record(session: Session, did: DataIdentifier, service: PIDService, pid: str, url: str) -> ShareRecord:
@@ -373,6 +360,7 @@ def publish(
     if existing is not None:
         return _republish(session, existing, base_url, pid_service)
     service = _service_row(session, pid_service)
+    _require_publishable(_draft_record(session, did, service, f"{service.prefix}/draft", ""))
     client = pid_client(service, base_url)
     pid, url, record = _mint(session, client, did, service, base_url)
     share = Share(
@@ -385,6 +373,16 @@ def publish(
         client.withdraw(pid)
         raise
     return share_dict(share)
+
+
+def _require_publishable(record: ShareRecord) -> None:
+    """Refuse, before any PID is minted or updated, a record DataCite would not take as true."""
+    missing = missing_mandatory(record)
+    if missing:
+        raise InputValidationError(
+            f"{validation.shown(did_str(record.scope, record.name), 80)} cannot be published, it needs "
+            f"{', '.join(missing)} (set metadata with 'datamgmt meta set')"
+        )
 
 
 def _mint(
@@ -428,6 +426,7 @@ def _republish(session: Session, share: Share, base_url: str, pid_service: str |
 def _push_update(session: Session, share: Share, base_url: str) -> None:
     """Send the share's current record to its PID service and keep it as the share's snapshot."""
     record = share_records(session, [share])[0]
+    _require_publishable(record)
     share.record = snapshot(record)
     session.flush()
     pid_client(_service_row(session, share.pid_service), base_url).update(share.pid, share.landing_url, record)
@@ -479,6 +478,21 @@ def withdraw_orphan(session: Session, pid_service: str, pid: str, base_url: str)
     pid_client(_service_row(session, pid_service), base_url).withdraw(pid)
 
 
+def _replica_locations(session: Session, keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, str], list[dict[str, str]]]:
+    """RSE and state of every replica of the given files, in chunked queries (a file may be gone)."""
+    found: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    for part in chunks(list(dict.fromkeys(keys)), 500):
+        rows = session.execute(
+            select(Replica.scope, Replica.name, RSE.rse, Replica.state)
+            .join(RSE, RSE.id == Replica.rse_id)
+            .where(tuple_(Replica.scope, Replica.name).in_(part))
+            .order_by(Replica.scope, Replica.name, RSE.rse)
+        )
+        for scope, name, rse, state in rows:
+            found[(scope, name)].append({"rse": rse, "state": state.name})
+    return found
+
+
 # --- resolution ------------------------------------------------------------------------------
 def _share_by_pid(session: Session, pid: str) -> Share:
     """Handles and DOIs are case-insensitive: an exact match first, then one ignoring case."""
@@ -491,29 +505,23 @@ def _share_by_pid(session: Session, pid: str) -> Share:
 
 
 def resolve(session: Session, pid: str, file_limit: int = LANDING_FILE_LIMIT) -> dict[str, Any]:
-    """What the landing page shows: citation metadata, and for a live share its files and replicas.
+    """What the landing page shows: the published record (its snapshot) and where its files are now.
 
-    A tombstone keeps its title and creators (so the citation still says what it was)
-    but shows no files.
+    The citation and the file list are those that were published, as OAI-PMH and the PID
+    service have them; only the replicas are looked up live. A tombstone keeps its title
+    and creators (so the citation still says what it was) but shows no files.
     """
     share = _share_by_pid(session, pid)
-    record = share_records(session, [share])[0]
+    record = stored_record(share, service_kinds(session))
     withdrawn = share.state == ShareState.WITHDRAWN
-    files: list[dict[str, Any]] = []
-    if not withdrawn:
-        for entry in list_replicas(session, [{"scope": share.scope, "name": share.name}]):
-            if len(files) == file_limit:
-                break
-            files.append(
-                {
-                    "scope": entry["scope"],
-                    "name": entry["name"],
-                    "bytes": entry["bytes"],
-                    "adler32": entry["adler32"],
-                    "md5": entry["md5"],
-                    "replicas": [{"rse": r["rse"], "state": r["state"]} for r in entry["replicas"]],
-                }
-            )
+    shown = [] if withdrawn else list(record.files[:file_limit])
+    where = _replica_locations(session, [tuple(entry.name.split(":", 1)) for entry in shown])
+    files = [
+        {"scope": scope, "name": name, "bytes": entry.bytes, "adler32": entry.adler32,
+         "replicas": where.get((scope, name), [])}
+        for entry in shown
+        for scope, name in [entry.name.split(":", 1)]
+    ]
     return {
         **share_dict(share),
         "pid_type": record.pid_type,

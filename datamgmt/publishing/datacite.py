@@ -16,7 +16,7 @@ from typing import Any
 from lxml import etree
 
 from datamgmt.publishing.dublincore import DCMI_TYPES
-from datamgmt.publishing.records import ShareRecord
+from datamgmt.publishing.records import Person, RelatedIdentifier, ShareRecord
 from datamgmt.publishing.xmlutil import (
     DATACITE,
     DATACITE_SCHEMA,
@@ -70,6 +70,76 @@ RESOURCE_TYPES_GENERAL = frozenset(
         "Other",
     ]
 )
+#: relatedIdentifierType and relationType of kernel-4 (include/datacite-relat*Type-v4.xsd).
+RELATED_IDENTIFIER_TYPES = frozenset(
+    [
+        "ARK",
+        "arXiv",
+        "bibcode",
+        "CSTR",
+        "DOI",
+        "EISSN",
+        "Handle",
+        "IGSN",
+        "ISBN",
+        "ISSN",
+        "ISTC",
+        "LISSN",
+        "LSID",
+        "PMID",
+        "PURL",
+        "RAiD",
+        "RRID",
+        "SWHID",
+        "UPC",
+        "URL",
+        "URN",
+    ]
+)
+RELATION_TYPES = frozenset(
+    [
+        "IsCitedBy",
+        "Cites",
+        "IsSupplementTo",
+        "IsSupplementedBy",
+        "IsContinuedBy",
+        "Continues",
+        "IsNewVersionOf",
+        "IsPreviousVersionOf",
+        "IsPartOf",
+        "HasPart",
+        "IsPublishedIn",
+        "IsReferencedBy",
+        "References",
+        "IsDocumentedBy",
+        "Documents",
+        "IsCompiledBy",
+        "Compiles",
+        "IsVariantFormOf",
+        "IsOriginalFormOf",
+        "IsIdenticalTo",
+        "HasMetadata",
+        "IsMetadataFor",
+        "Reviews",
+        "IsReviewedBy",
+        "IsDerivedFrom",
+        "IsSourceOf",
+        "Describes",
+        "IsDescribedBy",
+        "HasVersion",
+        "IsVersionOf",
+        "Requires",
+        "IsRequiredBy",
+        "Obsoletes",
+        "IsObsoletedBy",
+        "Collects",
+        "IsCollectedBy",
+        "HasTranslation",
+        "IsTranslationOf",
+        "Other",
+    ]
+)
+ORCID_SCHEME_URI = "https://orcid.org"
 _YEAR = re.compile(r"\d{4}")
 _LANGUAGE = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
 _IDENTIFIER_TYPES = {"doi": "DOI", "handle": "Handle"}
@@ -91,7 +161,7 @@ class KernelFields:
     identifier: str
     identifier_type: str
     alternate_identifiers: list[tuple[str, str]]
-    creators: list[str]
+    creators: list[Person]
     titles: list[str]
     publisher: str
     publication_year: str
@@ -103,6 +173,7 @@ class KernelFields:
     rights: list[str]
     descriptions: list[str]
     sizes: list[str]
+    related: list[RelatedIdentifier]
 
 
 def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
@@ -116,9 +187,7 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
     type_ = record.first("type")
     declared_type = record.first("resource_type_general") or type_
     general = (
-        declared_type
-        if declared_type in RESOURCE_TYPES_GENERAL
-        else DCMI_TYPES.get(record.did_type.upper(), "Dataset")
+        declared_type if declared_type in RESOURCE_TYPES_GENERAL else DCMI_TYPES.get(record.did_type.upper(), "Dataset")
     )
     year = record.first("publication_year")
     language = record.first("language")
@@ -127,7 +196,7 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
         identifier=identifier,
         identifier_type=identifier_type,
         alternate_identifiers=alternates,
-        creators=record.values("creator") or [UNAVAILABLE],
+        creators=record.people("creator") or [Person(UNAVAILABLE)],
         titles=record.values("title") or [record.name],
         publisher=record.first("publisher") or UNAVAILABLE,
         publication_year=year if year and _YEAR.fullmatch(year) else str(record.datestamp.year),
@@ -139,7 +208,34 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
         rights=record.values("rights"),
         descriptions=record.values("description"),
         sizes=sizes,
+        related=record.related_identifiers(),
     )
+
+
+def missing_mandatory(record: ShareRecord) -> list[str]:
+    """What a record lacks to be a true DataCite record, in words for the publisher; empty when complete.
+
+    Of kernel-4's mandatory properties, identifier, publication year and resource type are the
+    service's to fill in (the PID, the year of publishing, the DID's type); creator, title and
+    publisher only the data's owner can give, and an empty collection publishes nothing.
+    """
+    keys = [key for key in ("creator", "title", "publisher") if not record.values(key)]
+    missing = [f"metadata {', '.join(keys)}"] if keys else []
+    year = record.first("publication_year")
+    if year is not None and not _YEAR.fullmatch(year):
+        missing.append(f"a 4-digit 'publication_year' (not {year[:20]!r})")
+    declared = record.first("resource_type_general")
+    if declared is not None and declared not in RESOURCE_TYPES_GENERAL:
+        missing.append(f"a DataCite 'resource_type_general' (not {declared[:40]!r})")
+    for item in record.related_identifiers():
+        if item.identifier_type not in RELATED_IDENTIFIER_TYPES or item.relation_type not in RELATION_TYPES:
+            missing.append(
+                f"a DataCite type and relation for related identifier {item.identifier[:60]!r} "
+                f"(not {item.identifier_type[:20]!r}/{item.relation_type[:30]!r})"
+            )
+    if not record.files:
+        missing.append("files (the collection holds none)")
+    return missing
 
 
 def _wrapped(wrapper: str, tag: str, values: list[str], attrs: str = "") -> str:
@@ -150,6 +246,27 @@ def _wrapped(wrapper: str, tag: str, values: list[str], attrs: str = "") -> str:
     return f"<{wrapper}>{items}</{wrapper}>"
 
 
+def _creator_xml(person: Person) -> str:
+    orcid = (
+        f'<nameIdentifier nameIdentifierScheme="ORCID" schemeURI="{ORCID_SCHEME_URI}">{person.orcid_url}</nameIdentifier>'
+        if person.orcid
+        else ""
+    )
+    affiliations = "".join(f"<affiliation>{escape_text(name)}</affiliation>" for name in person.affiliations)
+    return f"<creator><creatorName>{escape_text(person.name)}</creatorName>{orcid}{affiliations}</creator>"
+
+
+def _creator_json(person: Person) -> dict[str, Any]:
+    creator: dict[str, Any] = {"name": person.name}
+    if person.orcid:
+        creator["nameIdentifiers"] = [
+            {"nameIdentifier": person.orcid_url, "nameIdentifierScheme": "ORCID", "schemeUri": ORCID_SCHEME_URI}
+        ]
+    if person.affiliations:
+        creator["affiliation"] = [{"name": name} for name in person.affiliations]
+    return creator
+
+
 def _resource_xml(record: ShareRecord, start: str) -> str:
     """``<resource>`` opened by ``start``, which declares only the namespaces not yet in scope."""
     fields = kernel_fields(record)
@@ -157,8 +274,11 @@ def _resource_xml(record: ShareRecord, start: str) -> str:
         f'<alternateIdentifier alternateIdentifierType="{kind}">{escape_text(value)}</alternateIdentifier>'
         for value, kind in fields.alternate_identifiers
     )
-    creators = "".join(
-        f"<creator><creatorName>{escape_text(name)}</creatorName></creator>" for name in fields.creators
+    creators = "".join(_creator_xml(person) for person in fields.creators)
+    related = "".join(
+        f'<relatedIdentifier relatedIdentifierType="{item.identifier_type}" relationType="{item.relation_type}">'
+        f"{escape_text(item.identifier)}</relatedIdentifier>"
+        for item in fields.related
     )
     return "".join(
         [
@@ -175,6 +295,7 @@ def _resource_xml(record: ShareRecord, start: str) -> str:
             text_element("language", fields.language) if fields.language else "",
             f"<alternateIdentifiers>{alternates}</alternateIdentifiers>" if alternates else "",
             _wrapped("sizes", "size", fields.sizes),
+            f"<relatedIdentifiers>{related}</relatedIdentifiers>" if related else "",
             _wrapped("rightsList", "rights", fields.rights),
             _wrapped("descriptions", "description", fields.descriptions, ' descriptionType="Abstract"'),
             "</resource>",
@@ -218,7 +339,7 @@ def attributes(record: ShareRecord, landing_url: str, doi: str | None = None) ->
     fields = kernel_fields(record, doi)
     attrs: dict[str, Any] = {
         "url": landing_url,
-        "creators": [{"name": name} for name in fields.creators],
+        "creators": [_creator_json(person) for person in fields.creators],
         "titles": [{"title": title} for title in fields.titles],
         "publisher": fields.publisher,
         "publicationYear": int(fields.publication_year),
@@ -226,10 +347,16 @@ def attributes(record: ShareRecord, landing_url: str, doi: str | None = None) ->
         "subjects": [{"subject": subject} for subject in fields.subjects],
         "dates": [{"date": date, "dateType": "Issued"} for date in fields.dates],
         "rightsList": [{"rights": rights} for rights in fields.rights],
-        "descriptions": [
-            {"description": text, "descriptionType": "Abstract"} for text in fields.descriptions
-        ],
+        "descriptions": [{"description": text, "descriptionType": "Abstract"} for text in fields.descriptions],
         "sizes": fields.sizes,
+        "relatedIdentifiers": [
+            {
+                "relatedIdentifier": item.identifier,
+                "relatedIdentifierType": item.identifier_type,
+                "relationType": item.relation_type,
+            }
+            for item in fields.related
+        ],
         "schemaVersion": SCHEMA_VERSION,
     }
     if fields.language:

@@ -28,6 +28,42 @@ class FileEntry:
     adler32: str
 
 
+#: The key naming an item of a list-valued field when the item is an object, per field.
+_ITEM_TEXT = {"creator": "name", "contributor": "name", "subject": "subject",
+              "related_identifier": "identifier"}
+_ORCID = re.compile(r"(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A creator: ``name`` as "Family, Given" or an organisation, with affiliations and an ORCID iD."""
+
+    name: str
+    affiliations: tuple[str, ...] = ()
+    orcid: str | None = None
+
+    @property
+    def orcid_url(self) -> str | None:
+        return f"https://orcid.org/{self.orcid}" if self.orcid else None
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedIdentifier:
+    """Another resource this one relates to, in DataCite's terms (``DOI``/``URL``…, ``IsSupplementTo``…)."""
+
+    identifier: str
+    identifier_type: str
+    relation_type: str
+
+
+def _items(raw: Any) -> list[Any]:
+    return [] if raw is None else list(raw) if isinstance(raw, list | tuple) else [raw]
+
+
+def _text_list(raw: Any) -> list[str]:
+    return [str(item).strip() for item in _items(raw) if str(item).strip()]
+
+
 @dataclass(frozen=True, slots=True)
 class ShareRecord:
     """A published share as disseminated by OAI-PMH and sent to PID services.
@@ -65,17 +101,48 @@ class ShareRecord:
         """The harvest order: chronological, ties broken by share id (keyset pagination)."""
         return (self.datestamp, self.share_id)
 
-    def values(self, key: str) -> list[str]:
-        """All non-empty values of a metadata field, whether given singly or as a list.
-
-        ``values("creator")`` reads ``creator`` and then ``creators``.
-        """
-        found: list[str] = []
+    def items(self, key: str) -> list[Any]:
+        """The raw items of a field, given singly or as a list: ``items("creator")`` reads
+        ``creator`` then ``creators``. An item is text, a number, or an object (JSON metadata)."""
+        found: list[Any] = []
         for name in dict.fromkeys((key, key if key.endswith("s") else key + "s")):
-            raw = self.metadata.get(name)
-            items = [] if raw is None else [raw] if isinstance(raw, str | int) else list(raw)
-            found.extend(str(item) for item in items if str(item).strip())
+            found.extend(_items(self.metadata.get(name)))
         return found
+
+    def values(self, key: str) -> list[str]:
+        """All non-empty values of a metadata field as text; an object item gives its name
+        (``name`` of a creator, ``subject`` of a subject, ``identifier`` of a related identifier)."""
+        found = []
+        for item in self.items(key):
+            text = item.get(_ITEM_TEXT.get(key, "name")) if isinstance(item, dict) else item
+            if text is not None and str(text).strip():
+                found.append(str(text).strip())
+        return found
+
+    def people(self, key: str = "creator") -> list[Person]:
+        """Creators with their affiliations and ORCID iDs (an ORCID given as URL or bare iD)."""
+        people = []
+        for item in self.items(key):
+            if not isinstance(item, dict):
+                if str(item).strip():
+                    people.append(Person(str(item).strip()))
+                continue
+            name = str(item.get("name") or "").strip()
+            if not name:
+                continue
+            match = _ORCID.fullmatch(str(item.get("orcid") or "").strip())
+            affiliations = tuple(_text_list(item.get("affiliation")) + _text_list(item.get("affiliations")))
+            people.append(Person(name, affiliations, match.group(1) if match else None))
+        return people
+
+    def related_identifiers(self) -> list[RelatedIdentifier]:
+        """``related_identifiers`` items with identifier, type (default DOI) and relation (default References)."""
+        related = []
+        for item in self.items("related_identifier"):
+            if isinstance(item, dict) and str(item.get("identifier") or "").strip():
+                related.append(RelatedIdentifier(str(item["identifier"]).strip(), str(item.get("type") or "DOI"),
+                                                 str(item.get("relation") or "References")))
+        return related
 
     def first(self, key: str) -> str | None:
         """The first value of a metadata field, or None."""

@@ -61,18 +61,21 @@ def upload_file(
     overwrite: bool = False,
     verify_checksum: bool = True,
     progress_callback: ProgressCallback | None = None,
+    temporary: str | None = None,
 ) -> UploadResult:
     """Upload ``local_path`` to ``pfn`` through a verified temporary name.
 
     ``size``, ``adler32`` and ``md5``, when given, must match the local file (the values the
     catalogue holds). An existing file at ``pfn`` raises FileAlreadyExists unless ``overwrite``.
     ``verify_checksum=False`` checks only the size, for storage that computes no checksum.
+    ``temporary`` names the file in flight (default: a random sibling); a resumable upload gives a
+    name of its own so that a rerun after a kill overwrites, instead of orphaning, the partial file.
     """
     local = file_checksums(local_path)
     verify_expected(local, f"Local file {local_path}", size=size, adler32=adler32, md5=md5)
     if not overwrite and protocol.exists(pfn):
         raise FileAlreadyExists(f"{pfn} already exists on storage")
-    temporary = temporary_pfn(pfn)
+    temporary = temporary or temporary_pfn(pfn)
     try:
         protocol.put(local_path, temporary, progress_callback)
         verify_stored(protocol, temporary, local, verify_checksum)

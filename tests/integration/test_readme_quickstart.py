@@ -1,7 +1,7 @@
 """The README quickstart, run literally: `make run` in one process group, the client block in bash.
 
-Three substitutions keep it runnable anywhere: the port (a free one instead of 8080), HOME
-(a temporary directory, so ~/.datamgmt/client.cfg is not the developer's) and the generated
+Three settings keep it runnable anywhere: the port (a free one in $PORT, which both blocks read),
+HOME (a temporary directory, so ~/.datamgmt/client.cfg is not the developer's) and the generated
 root password's file (ROOT_PASSWORD_FILE, so the developer's var/root-password is untouched).  The
 catalogue and the embedded storage go to a temporary directory through the documented
 DATAMGMT_* environment overrides.
@@ -80,11 +80,8 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
     port = environment["PORT"]
     url = f"http://127.0.0.1:{port}"
     server_block = quickstart_block("server")
-    client_block = (
-        quickstart_block("client")
-        .replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-        .replace("var/root-password", environment["ROOT_PASSWORD_FILE"])
-    )
+    # The port comes from $PORT, as `make run PORT=...` gives it; the password from a file of this test.
+    client_block = quickstart_block("client").replace("var/root-password", environment["ROOT_PASSWORD_FILE"])
     server = subprocess.Popen(
         ["bash", "-ec", server_block], cwd=ROOT, env=environment, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -105,6 +102,12 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
         assert downloaded == ["run1.dat", "run2.dat", "run3.dat"]
         for name in downloaded:
             assert (ROOT / "downloads" / "user.root" / name).read_bytes() == (ROOT / "mydata" / name).read_bytes()
+        config = Path(environment["HOME"]) / ".datamgmt" / "client.cfg"
+        written = config.read_text()
+        assert f"url = {url}\n" in written
+        again = subprocess.run(["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True,
+                               text=True, timeout=300)
+        assert "keeping the existing ~/.datamgmt/client.cfg" in again.stdout and config.read_text() == written
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:

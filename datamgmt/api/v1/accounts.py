@@ -51,7 +51,7 @@ def list_accounts() -> Response:
         everyones = has_permission(session, me, "read_account_private", {"account": None})
         for info in accounts.list_accounts(session, account_type, identity):
             email = info.email if everyones or info.account == me else None
-            yield {"account": info.account, "type": info.account_type, "email": email}
+            yield {"account": info.account, "type": info.account_type, "email": email, "status": info.status}
 
     return stream(rows)
 

@@ -237,7 +237,7 @@ class DIDMeta(Timestamped, Base):
     scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value_type: Mapped[str] = mapped_column(String(8))  # str, int, float, bool, date
+    value_type: Mapped[str] = mapped_column(String(8))  # str, int, float, bool, date, json (lists, objects)
     value_str: Mapped[str | None] = mapped_column(String(4000))
     value_num: Mapped[float | None] = mapped_column(Float)
     value_date: Mapped[datetime | None] = mapped_column(DateTime)

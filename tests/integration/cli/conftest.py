@@ -78,3 +78,20 @@ def two_rses(live: Live, tmp_path: Path) -> tuple[str, str]:
     live.client.set_distance("SITE-A", "SITE-B", 1)
     live.client.set_distance("SITE-B", "SITE-A", 1)
     return "SITE-A", "SITE-B"
+
+
+@pytest.fixture
+def alice(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Client:
+    """A USER account with scope user.alice and 5 MB on LOCAL-A, a user-writable POSIX RSE; the CLI acts as alice."""
+    add_posix_rse(live.client, "LOCAL-A", tmp_path / "local-a")
+    live.client.set_rse_attribute("LOCAL-A", "type", "USERDISK")
+    live.client.add_scope("root", "user.root")
+    live.client.add_account("alice", "USER", "alice@example.org")
+    live.client.add_identity("alice", "alice", "userpass", "alice@example.org", password="alice-password-1")
+    live.client.add_scope("alice", "user.alice")
+    live.client.set_local_limit("alice", "LOCAL-A", 5_000_000)
+    monkeypatch.setenv("DATAMGMT_CLIENT_ACCOUNT", "alice")
+    monkeypatch.setenv("DATAMGMT_CLIENT_USERNAME", "alice")
+    monkeypatch.setenv("DATAMGMT_CLIENT_PASSWORD", "alice-password-1")
+    monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "alice-token"))
+    return Client(ClientConfig.load())

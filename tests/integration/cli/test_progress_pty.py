@@ -69,3 +69,22 @@ def test_download_bars_on_a_terminal_only(live: Live, two_rses: tuple[str, str],
     assert not any(marker in piped.stdout + piped.stderr for marker in BAR_MARKERS)
     assert "\x1b[" not in piped.stdout
     assert "user.root:big0" in piped.stdout
+
+
+def test_errors_on_a_terminal_are_one_line(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+    """What a person sees for a refusal: one line, no traceback, no stray escape codes around it."""
+    cli = [sys.executable, "-m", "datamgmt.cli.user"]
+    status, drawn = run_on_pty([*cli, "did", "show", "user.root:nothing"], command_env())
+    assert status == 1
+    assert drawn.strip().splitlines() == [drawn.strip()] and drawn.startswith("Error: DataIdentifierNotFound: ")
+
+    status, drawn = run_on_pty([*cli, "did", "search", "user.root", "--filter", "run>>3"], command_env())
+    assert status == 1 and drawn.strip().startswith("Error: DIDFilterSyntaxError: Cannot parse filter condition")
+    assert len(drawn.strip().splitlines()) == 1
+
+    env = {**command_env(), "DATAMGMT_CLIENT_URL": "http://127.0.0.1:9",
+           "DATAMGMT_CLIENT_TOKEN_FILE": str(tmp_path / "none")}
+    status, drawn = run_on_pty([*cli, "whoami"], env)
+    assert status == 1
+    assert drawn.strip() == ("Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): is the "
+                             "server running there? Check [client] url in the client config or DATAMGMT_CLIENT_URL")

@@ -78,9 +78,9 @@ def test_every_replica_corrupted_fails_the_file(live: Live, two_rses: tuple[str,
     assert (tmp_path / "cli" / "user.root" / "file002").read_bytes() == contents["file002"]
 
 
-def test_upload_refuses_an_existing_file(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_upload_again_skips_what_is_there(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
     make_files(tmp_path / "data", 1)
     args = ("upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule", str(tmp_path / "data" / "file000"))
     assert live.user(*args).exit_code == 0
     again = live.user(*args)
-    assert again.exit_code == 1 and "FileAlreadyExists" in again.stdout
+    assert again.exit_code == 0 and "ok: already there" in again.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -47,10 +48,10 @@ def test_did_commands(live: Live, dataset: str) -> None:
     rows = json_lines(ok(live.user("did", "list", "user.root:f*", "--json")))
     assert {row["name"] for row in rows} == {"f1", "f2"}
     assert "3000" in ok(live.user("did", "show", dataset, "--bytes"))
-    assert json.loads(ok(live.user("did", "show", dataset, "--json")))["type"] == "DATASET"
+    assert json.loads(ok(live.user("did", "show", dataset, "--json")))["did_type"] == "DATASET"
 
     ok(live.user("did", "add", "user.root:ds2"))
-    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))["type"] == (
+    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))["did_type"] == (
         "CONTAINER"
     )
     assert "attached 1" in ok(live.user("did", "attach", "user.root:cont", dataset))
@@ -123,8 +124,18 @@ def test_publish(live: Live, dataset: str) -> None:
     live.require(PUBLISH)
     ok(live.user("did", "close", dataset))
     ok(live.user("meta", "set", dataset, "title", "A demo"))
+    refused = live.user("publish", dataset)
+    assert refused.exit_code == 1 and "needs metadata creator, publisher" in refused.stderr
+    ok(live.user("meta", "set", dataset, "creator", "Doe, Jane"))
+    ok(live.user("meta", "set", dataset, "publisher", "Example Lab"))
     lines = ok(live.user("publish", dataset)).splitlines()
     assert lines[1].startswith(live.url) and lines[0] in lines[1]
+    before = live.client.json("GET", f"/dids/{dataset.replace(':', '/')}/publish")["datestamp"]
+    ok(live.user("meta", "set", dataset, "title", "A second version"))
+    updated = json.loads(ok(live.user("publish", "--update", dataset, "--json")))
+    assert updated["pid"] == lines[0]
+    assert datetime.strptime(updated["datestamp"], "%Y-%m-%dT%H:%M:%SZ") >= datetime.strptime(
+        before, "%a, %d %b %Y %H:%M:%S UTC")
     ok(live.user("unpublish", dataset))
     shared = json.loads(ok(live.user("publish", dataset, "--json")))
     assert set(shared) == {"pid", "landing_page"}

@@ -33,7 +33,8 @@ class ValidatingSickle(Sickle):
 def published(catalogue, db):  # noqa: ANN001
     for index in range(COUNT):
         name = f"h{index}"
-        add_dataset(catalogue, name, files=1, meta={"title": f"Harvest {index}", "creator": "Doe, Jane"})
+        add_dataset(catalogue, name, files=1, meta={"title": f"Harvest {index}", "creator": "Doe, Jane",
+                                                         "publisher": "Example Lab"})
         pid.publish(catalogue, "data", name, "root", BASE, pid_service="hdl" if index % 5 == 0 else None)
     for name in WITHDRAWN:
         pid.unpublish(catalogue, "data", name, BASE)

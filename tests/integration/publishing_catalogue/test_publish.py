@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datamgmt.core import metadata, pid
+from datamgmt.core import did, metadata, pid
 from datamgmt.core.db.models import Share
+from datamgmt.core.oai_repository import CatalogueRepository
 from datamgmt.exceptions import Duplicate, InputValidationError, ShareNotFound, UnsupportedOperation
 from datamgmt.pid.handle import content_checksum
-from tests.integration.publishing_catalogue.conftest import BASE, DOI_PREFIX, HANDLE_PREFIX
+from datamgmt.publishing import datacite
+from tests.integration.publishing_catalogue.conftest import BASE, DOI_PREFIX, HANDLE_PREFIX, META, add_dataset
+from tests.schemas.validation import validate_payload
 
 pytestmark = pytest.mark.integration
 
@@ -43,6 +46,7 @@ def test_local_publish_resolve_unpublish_and_republish(catalogue: Session) -> No
 def test_only_collections_are_published(catalogue: Session) -> None:
     with pytest.raises(UnsupportedOperation):
         pid.publish(catalogue, "data", "ds1.f0", "root", BASE)
+    metadata.set_metadata_bulk(catalogue, "data", "box", META)
     container = pid.publish(catalogue, "data", "box", "root", BASE)
     assert pid.resolve(catalogue, container["pid"])["files_total"] == 3
 
@@ -58,9 +62,9 @@ def test_handle_publish_update_and_withdraw(catalogue: Session, handle_server) -
     assert values["CHECKSUM"] == content_checksum(record) and len(record.files) == 2
 
     metadata.set_metadata(catalogue, "data", "ds1", "title", "Renamed")
-    touched = catalogue.scalars(select(Share)).one().datestamp
-    assert touched > share["datestamp"]
+    assert catalogue.scalars(select(Share)).one().datestamp == share["datestamp"]  # frozen until updated
     pid.update_share(catalogue, "data", "ds1", BASE)
+    assert catalogue.scalars(select(Share)).one().datestamp > share["datestamp"]
     pid.unpublish(catalogue, "data", "ds1", BASE)
     values = {v["type"]: v["data"]["value"] for v in store.get(share["pid"])["values"]}
     assert values["STATUS"] == "withdrawn"
@@ -151,3 +155,77 @@ def test_failed_commit_withdraws_the_fresh_pid(catalogue: Session, api, handle_s
     monkeypatch.setattr(Session, "commit", real_commit)
     catalogue.rollback()
     assert catalogue.scalars(select(Share)).all() == []
+
+
+def test_publication_missing_datacite_properties_is_refused(catalogue: Session, datacite_server) -> None:  # noqa: ANN001
+    add_dataset(catalogue, "bare", files=1, meta={"title": "Only a title", "publication_year": "20x4"})
+    registered = set(datacite_server[1].dois)
+    with pytest.raises(InputValidationError) as refused:
+        pid.publish(catalogue, "data", "bare", "root", BASE, pid_service="dc")
+    message = refused.value.message
+    assert "needs metadata creator, publisher" in message and "4-digit 'publication_year'" in message
+    did.add_collection(catalogue, "data", "empty", "DATASET", "root")
+    metadata.set_metadata_bulk(catalogue, "data", "empty", META)
+    with pytest.raises(InputValidationError, match=r"files \(the collection holds none\)"):
+        pid.publish(catalogue, "data", "empty", "root", BASE)
+    assert catalogue.scalar(select(func.count()).select_from(Share)) == 0
+    assert set(datacite_server[1].dois) == registered
+
+
+def test_published_content_is_frozen_until_a_new_version(catalogue: Session, db: str,
+                                                         datacite_server) -> None:  # noqa: ANN001
+    repository = CatalogueRepository(db)
+    share = pid.publish(catalogue, "data", "ds1", "root", BASE, pid_service="dc")
+    catalogue.commit()
+    published = repository.get_record("data", "ds1")
+    registered = dict(datacite_server[1].dois[share["pid"].lower()].attributes)
+
+    did.detach(catalogue, "data", "ds1", [{"scope": "data", "name": "ds1.f1"}])
+    metadata.set_metadata(catalogue, "data", "ds1", "title", "Changed after publishing")
+    catalogue.commit()
+    page = pid.resolve(catalogue, share["pid"])
+    assert [item["name"] for item in page["files"]] == ["ds1.f0", "ds1.f1"] and page["files_total"] == 2
+    assert page["files"][1]["replicas"] == [{"rse": "SITE-A", "state": "AVAILABLE"}]
+    assert page["title"] == META["title"]
+    catalogue.rollback()
+    assert repository.get_record("data", "ds1") == published
+    assert datacite_server[1].dois[share["pid"].lower()].attributes == registered
+
+    pid.update_share(catalogue, "data", "ds1", BASE)
+    catalogue.commit()
+    catalogue.rollback()
+    version = repository.get_record("data", "ds1")
+    assert version is not None and version.datestamp > published.datestamp
+    assert [entry.name for entry in version.files] == ["data:ds1.f0"]
+    page = pid.resolve(catalogue, share["pid"])
+    assert page["title"] == "Changed after publishing" and [item["name"] for item in page["files"]] == ["ds1.f0"]
+    attributes = datacite_server[1].dois[share["pid"].lower()].attributes
+    assert attributes["titles"] == [{"title": "Changed after publishing"}] and attributes["sizes"][1] == "1 files"
+
+
+def test_datacite_registers_every_author_with_affiliation_and_orcid(catalogue: Session,
+                                                                    datacite_server) -> None:  # noqa: ANN001
+    creators = [{"name": "Doe, Jane", "affiliation": "Example Lab", "orcid": "0000-0002-1825-0097"},
+                {"name": "Roe, Richard"}]
+    related = [{"identifier": "https://example.org/paper", "type": "URL", "relation": "IsDocumentedBy"}]
+    add_dataset(catalogue, "authors", files=1, meta={**META, "creator": creators, "related_identifiers": related,
+                                                     "subject": ["physics", "detectors"]})
+    share = pid.publish(catalogue, "data", "authors", "root", BASE, pid_service="dc")
+    attributes = datacite_server[1].dois[share["pid"].lower()].attributes
+    assert attributes["creators"] == [
+        {"name": "Doe, Jane", "affiliation": [{"name": "Example Lab"}],
+         "nameIdentifiers": [{"nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
+                              "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}]},
+        {"name": "Roe, Richard"},
+    ]
+    assert attributes["subjects"] == [{"subject": "physics"}, {"subject": "detectors"}]
+    assert attributes["relatedIdentifiers"] == [{"relatedIdentifier": "https://example.org/paper",
+                                                 "relatedIdentifierType": "URL", "relationType": "IsDocumentedBy"}]
+    record = pid.stored_record(catalogue.scalars(select(Share).where(Share.name == "authors")).one(),
+                               pid.service_kinds(catalogue))
+    validate_payload(datacite.resource(record))
+
+    metadata.set_metadata(catalogue, "data", "authors", "related_identifiers",
+                          [{"identifier": "x", "type": "Nope", "relation": "Cites"}])
+    with pytest.raises(InputValidationError, match="related identifier 'x'"):
+        pid.update_share(catalogue, "data", "authors", BASE)

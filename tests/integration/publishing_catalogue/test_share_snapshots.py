@@ -1,4 +1,4 @@
-"""The record snapshot a share keeps (``Share.record``) follows publishing and metadata changes."""
+"""The record snapshot a share keeps (``Share.record``) changes only with a new version (``update_share``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def test_harvested_record_follows_metadata_updates_and_withdrawal(catalogue: Ses
     ]
 
     metadata.set_metadata(catalogue, "data", "ds1", "title", "Renamed")
+    catalogue.commit()
+    assert repository.get_record("data", "ds1") == published  # what was published stays until a new version
+    pid.update_share(catalogue, "data", "ds1", BASE)
     catalogue.commit()
     renamed = repository.get_record("data", "ds1")
     assert renamed is not None and renamed.first("title") == "Renamed" and renamed.datestamp > published.datestamp

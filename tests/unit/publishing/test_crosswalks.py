@@ -6,6 +6,7 @@ import pytest
 from lxml import etree
 
 from datamgmt.publishing import datacite, dublincore
+from datamgmt.publishing.records import Person
 from datamgmt.publishing.xmlutil import DC
 from tests.pid_doubles.samples import share
 from tests.schemas.validation import validate_payload
@@ -45,7 +46,7 @@ def test_datacite_fills_mandatory_properties_the_submitter_left_out() -> None:
         2, creators=[], publisher="", publication_year="next year", title="", language="not a tag!"
     )
     fields = datacite.kernel_fields(record)
-    assert fields.creators == [datacite.UNAVAILABLE]
+    assert fields.creators == [Person(datacite.UNAVAILABLE)]
     assert fields.publisher == datacite.UNAVAILABLE
     assert fields.publication_year == "2024"
     assert fields.titles == [record.name]
