@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
+from datamgmt.core import meta_convention, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
 from datamgmt.core.db.types import utcnow
@@ -112,6 +112,7 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         row = found.get(key)
         if row is None or row.did_type not in (DIDType.FILE, *COLLECTIONS):
             raise not_found(*key)
+    meta_convention.check(session, [(found[(i["scope"], i["name"])].did_type, i["meta"]) for i in dids])
     targets = [(row["scope"], row["name"], row["key"]) for row in rows]
     if len(set(targets)) != len(targets):
         raise InvalidMetadata("the request sets the same key of the same DID twice")
@@ -356,7 +357,7 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     elif key in _BOOL_COLUMNS:
         if not isinstance(value, bool) or op not in ("=", "!="):
             raise DIDFilterSyntaxError(f"{key} must be compared with true or false, by = or !=")
-    elif key in RESERVED_KEYS or not KEY_RE.match(key):
+    elif key in RESERVED_KEYS or not KEY_RE.fullmatch(key):
         raise DIDFilterSyntaxError(f"{validation.shown(key)} cannot be filtered on")
     return Condition(key, op, value)
 

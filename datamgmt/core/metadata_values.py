@@ -158,7 +158,7 @@ def row_value(row: Any) -> Value:
 
 def check_key(key: object) -> str:
     """A writable metadata key: the fixed columns are the system's, and ``.`` separates operators."""
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not isinstance(key, str) or not KEY_RE.fullmatch(key):
         raise InvalidMetadata(
             f"invalid metadata key {validation.shown(key)}: a letter or '_' then up to 127 of letters, digits, '_-:'"
         )
