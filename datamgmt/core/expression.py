@@ -35,8 +35,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.cache import Generation, RegionGeneration, make_generation, make_region
 from datamgmt.core.db.models import RSE, RSEAttribute, RSELimit, RSEUsage
-from datamgmt.core.rse import _PENDING_KEY as _RSE_CHANGES_PENDING
-from datamgmt.core.rse import RSE_CHANGE_LISTENERS
+from datamgmt.core.rse import RSE_CHANGE_LISTENERS, has_uncommitted_changes
 from datamgmt.exceptions import InvalidRSEExpression, RSEWriteBlocked
 
 __all__ = ["invalidate_cache", "parse_expression", "rse_ids_for", "set_cache_region"]
@@ -513,7 +512,7 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
     snapshot that holds their records.  Cached, except while the session holds uncommitted
     RSE changes that other sessions cannot see."""
     tree = parse_tree(expression)
-    if session.info.get(_RSE_CHANGES_PENDING):
+    if has_uncommitted_changes(session):
         snapshot = load_snapshot(session, keys_of(tree))
         return snapshot, snapshot.select(tree)
     cache = current_cache()

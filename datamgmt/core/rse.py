@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, event, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
+from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
 from datamgmt.core.db.rows import put
@@ -33,30 +34,24 @@ from datamgmt.exceptions import (
 #: Called with no arguments after a commit that changed any RSE.
 RSE_CHANGE_LISTENERS: list[Callable[[], None]] = []
 
-_PENDING_KEY = "datamgmt.rse_changed"
-_HOOKED_KEY = "datamgmt.rse_hooked"
+_CHANGED = "rse_changed"
 _OPERATIONS = ("read", "write", "delete")
 _WAN_ONLY = ("third_party_copy_read", "third_party_copy_write")
 
 
 def rse_changed(session: Session) -> None:
     """Run the change listeners after this session's next commit (not after a rollback)."""
-    session.info[_PENDING_KEY] = True
-    if session.info.get(_HOOKED_KEY):
-        return
-    session.info[_HOOKED_KEY] = True
-    event.listen(session, "after_commit", _after_commit)
-    event.listen(session, "after_soft_rollback", _after_rollback)
+    on_next_commit(session, _CHANGED, _notify_listeners)
 
 
-def _after_commit(session: Session) -> None:
-    if session.info.pop(_PENDING_KEY, False):
-        for listener in list(RSE_CHANGE_LISTENERS):
-            listener()
+def has_uncommitted_changes(session: Session) -> bool:
+    """Whether this session changed RSEs that other sessions cannot see yet."""
+    return is_pending(session, _CHANGED)
 
 
-def _after_rollback(session: Session, _previous_transaction: object) -> None:
-    session.info.pop(_PENDING_KEY, None)
+def _notify_listeners() -> None:
+    for listener in list(RSE_CHANGE_LISTENERS):
+        listener()
 
 
 @dataclass(frozen=True)

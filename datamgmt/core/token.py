@@ -20,18 +20,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, delete, event, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
 from datamgmt.core.cache import BoundedDict, Generation, make_generation, make_region
+from datamgmt.core.db.after_commit import on_next_commit
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.db.models import Account, AccountIdentity, Token
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import CannotAuthenticate
-
-_REVOKED_KEY = "datamgmt.tokens_revoked"
-_HOOKED_KEY = "datamgmt.tokens_hooked"
 
 
 @dataclass(frozen=True)
@@ -136,23 +134,13 @@ def tokens_revoked(session: Session) -> None:
     unmapped, tokens deleted before they expire.  After the commit, not before: a worker that
     validated against the old rows in between stored its answer under the old generation.
     """
-    session.info[_REVOKED_KEY] = True
-    if session.info.get(_HOOKED_KEY):
-        return
-    session.info[_HOOKED_KEY] = True
-    event.listen(session, "after_commit", _after_commit)
-    event.listen(session, "after_soft_rollback", _after_rollback)
+    on_next_commit(session, "tokens_revoked", _renew_generation)
 
 
-def _after_commit(session: Session) -> None:
-    if session.info.pop(_REVOKED_KEY, False):
-        cache = current_token_cache()
-        if cache is not None:
-            cache.new_generation()
-
-
-def _after_rollback(session: Session, _previous_transaction: object) -> None:
-    session.info.pop(_REVOKED_KEY, None)
+def _renew_generation() -> None:
+    cache = current_token_cache()
+    if cache is not None:
+        cache.new_generation()
 
 
 class TokenCache:

@@ -1,0 +1,39 @@
+"""Work that must happen only once a session's changes are visible to everyone: after its commit.
+
+Cache generations are the example: a worker that renews one before the commit could re-cache an
+answer read from the old rows in between.  A rollback forgets what was pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_PENDING = "datamgmt.after_commit"
+_HOOKED = "datamgmt.after_commit_hooked"
+
+
+def on_next_commit(session: Session, name: str, action: Callable[[], None]) -> None:
+    """Run ``action`` once after this session's next commit; ``name`` keeps one of each kind."""
+    session.info.setdefault(_PENDING, {})[name] = action
+    if session.info.get(_HOOKED):
+        return
+    session.info[_HOOKED] = True
+    event.listen(session, "after_commit", _run_pending)
+    event.listen(session, "after_soft_rollback", _forget_pending)
+
+
+def is_pending(session: Session, name: str) -> bool:
+    """Whether ``name`` waits for this session's commit (its changes are not visible to others yet)."""
+    return name in session.info.get(_PENDING, {})
+
+
+def _run_pending(session: Session) -> None:
+    for action in session.info.pop(_PENDING, {}).values():
+        action()
+
+
+def _forget_pending(session: Session, _previous_transaction: object) -> None:
+    session.info.pop(_PENDING, None)
