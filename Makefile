@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := python3-gfal2 gfal2 gfal2-plugin-file gfal2-plugin-http gfal2-plugin-xrootd \
-	gfal2-plugin-mock xrootd-server xrootd-client swig libssl-dev prometheus
+	gfal2-plugin-mock xrootd-server xrootd-client swig libssl-dev prometheus chromium
 ROOT_USERNAME ?= root
 # Empty: on first start a random root password goes to ROOT_PASSWORD_FILE (mode 0600), printed once.
 ROOT_PASSWORD ?=
