@@ -32,6 +32,9 @@ from datamgmt.exceptions import RequestNotFound
 RULE_ERROR_LENGTH = 245
 #: Request states a failure report leaves alone: already applied.
 SETTLED = (RequestState.QUEUED, RequestState.DONE, RequestState.FAILED)
+#: States of a request that never reached a transfer tool in its last attempt; one waiting to be
+#: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
+UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
 #: Keys per UPDATE that carries a per-row ``CASE id WHEN …``, which is evaluated branch by branch.
 CASE_CHUNK = 500
 #: A destination replica: (scope, name, rse_id).
@@ -155,8 +158,10 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
     the source it used ranked below all others, so the next attempt prefers another.  The
     others are FAILED: replica UNAVAILABLE, the REPLICATING locks on it STUCK, their rules
     STUCK with the reason as error (the repairer takes over), sources dropped and a
-    ``transfer-failed`` message.  Requests already QUEUED, DONE or FAILED (or unknown) are
-    skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
+    ``transfer-failed`` message.  A retried request forgets its job, unless it failed before
+    reaching a tool (:data:`UNSENT`): then it keeps the job's id and key, since an earlier
+    unanswered submission of that job may still arrive and must meet the retry as a duplicate.
+    Requests already QUEUED, DONE or FAILED (or unknown) are skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
     newer request of the repairer is copying.  Returns the new state of each request applied.
     """
     session.flush()
@@ -170,7 +175,8 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
             update(Request)
             .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
             .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
-                    external_id=None, external_host=None, submitted_at=None)
+                    external_id=_keep_if_unsent(Request.external_id),
+                    external_key=_keep_if_unsent(Request.external_key), external_host=None, submitted_at=None)
             .returning(Request.id, Request.source_rse_id)
         ).tuples().all())
         failed.update((row.id, row) for row in session.execute(
@@ -182,6 +188,10 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
     _rank_last(session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None])
     _give_up(session, [failed[request_id] for request_id in reasons if request_id in failed], reasons)
     return {**dict.fromkeys(retried, RequestState.QUEUED), **dict.fromkeys(failed, RequestState.FAILED)}
+
+
+def _keep_if_unsent(column: Any) -> Any:
+    return case((Request.state.in_(UNSENT), column), else_=None)
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:

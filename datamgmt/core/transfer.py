@@ -77,6 +77,9 @@ class QueuedRequest:
     adler32: str | None
     md5: str | None
     retry_count: int
+    #: The key of the job an unanswered submission sent it in, which the tool did not know:
+    #: it goes out again only in a job of that key (see :attr:`TransferSpec.job_key`).
+    job_key: str | None = None
     source_replica_expression: str | None = None
 
 
@@ -130,6 +133,7 @@ _REQUEST_COLUMNS = (
     Request.adler32,
     Request.md5,
     Request.retry_count,
+    Request.external_key,
     Request.created_at,
 )
 
@@ -404,6 +408,7 @@ def _route(
             activity=request.activity,
             priority=request.priority,
             rule_id=request.rule_id,
+            job_key=request.job_key,
             overwrite=overwrite,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
             metadata={

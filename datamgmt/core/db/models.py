@@ -495,6 +495,9 @@ class Request(Leased, Timestamped, Base):
     attributes: Mapped[str | None] = mapped_column(String(4000))
     state: Mapped[RequestState] = mapped_column(Code(RequestState), default=RequestState.QUEUED)
     external_id: Mapped[str | None] = mapped_column(String(64))
+    #: The transfer tool's key of the job (FTS: the sid its id derives from), so a request whose
+    #: submission went unanswered is only ever sent again under the same job id.
+    external_key: Mapped[str | None] = mapped_column(String(64))
     external_host: Mapped[str | None] = mapped_column(String(255))
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
     err_msg: Mapped[str | None] = mapped_column(String(4000))

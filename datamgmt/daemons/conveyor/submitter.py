@@ -15,9 +15,13 @@ the catalogue does not know of.  One batch:
 A request whose submission was not confirmed (FTS answering 500, a timeout after FTS created the
 job, a crash before step 4) stays SUBMITTING and keeps its lease as back-off.  When the lease has
 run out, the submitter asks the tool about it under its recorded id before anything else: if the
-job holds it, it is SUBMITTED under that job; if not (the job does not exist, or exists without
-it), it is QUEUED again, not counted as an attempt, and submitted afresh with a new job id.  So a
-request is never mapped to a job that lacks it, and never sent again while a job holds it.  Only
+job holds it, it is SUBMITTED under that job; if the job exists without it, it is QUEUED again,
+not counted as an attempt, and submitted afresh with a new job id (jobs do not grow); if the tool
+does not know the job, the submission may still be on its way (a slow server, or another
+submitter whose lease ran out while it was sending), so it is QUEUED again *keeping* its job's
+key and id, and sent again only in a job of that key: of the two submissions, FTS refuses the
+second as a duplicate (409).  So a request is never mapped to a job that lacks it, never sent
+again while a job holds it, and never in two jobs.  Only
 a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
 ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
 """
@@ -122,6 +126,7 @@ class Submitter(Daemon):
                 claim.release(session, Request, self.worker_id, keys, self.retry_hold)
             return 0
         external_ids = {rid: eid for job in jobs for rid, eid in job.external_ids.items()}
+        keys_of = {rid: job.key for job in jobs for rid in job.external_ids}
         with transaction(self.db_url) as session:
             recorded = inflight.mark_submitting(
                 session,
@@ -130,6 +135,7 @@ class Submitter(Daemon):
                     inflight.Submission(
                         request_id=planned.request.id,
                         external_id=external_ids[planned.request.id],
+                        external_key=keys_of[planned.request.id],
                         external_host=host,
                         transfertool=self.tool_name,
                         source_rse_id=planned.source_rse_id,
@@ -173,13 +179,15 @@ class Submitter(Daemon):
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 settled += self._give_up_looking(host, group, str(exc))
                 continue
-            held, unsent = inflight.held_by_tool(group, statuses)
+            found = inflight.held_by_tool(group, statuses)
             with transaction(self.db_url) as session:
-                settled += inflight.mark_submitted(session, self.worker_id, held)
-                settled += inflight.requeue_unsent(session, self.worker_id, unsent)
+                settled += inflight.mark_submitted(session, self.worker_id, found.held)
+                settled += inflight.requeue_unsent(session, self.worker_id, found.unsent)
+                settled += inflight.requeue_unsent(session, self.worker_id, found.unknown, same_job=True)
             self.log.info(
                 "unanswered submissions settled",
-                extra={"fields": {"host": host, "in_a_job": len(held), "queued_again": len(unsent)}},
+                extra={"fields": {"host": host, "in_a_job": len(found.held), "new_job": len(found.unsent),
+                                  "same_job_again": len(found.unknown)}},
             )
         return settled
 

@@ -22,6 +22,7 @@ from datamgmt.config import reset_config
 from datamgmt.core.db.constants import ReplicaState, RequestState
 from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
@@ -94,6 +95,71 @@ def test_timed_out_submission_is_never_mapped_wrongly_nor_copied_twice(
         for request in requests_by_id(db).values():  # and is recorded under the job that holds it
             rows = server.double.store.files(request.external_id) or []
             assert request.id in {row["file_metadata"]["request_id"] for row in rows}
+    assert_all_done(db, files, dest_root)
+
+
+def expire_leases(db: str) -> None:
+    with transaction(db) as session:
+        session.execute(update(Request).values(claimed_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_submission_that_reaches_fts_after_its_look_up_is_not_copied_twice(
+    db, layout, conveyor_env  # noqa: F811
+):
+    """The submission's POST reaches FTS only after the submitter gave up on it, and after the
+    look-up found no such job.  The requests go out again under the same job id, so FTS takes
+    them once: whichever of the two POSTs comes second is answered 409."""
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter = Submitter(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.stall_next(1, ("POST", "/jobs"))  # on its way while FTS is asked
+        submitter.run_once(1000)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+        (job_id,) = {r.external_id for r in requests_by_id(db).values()}
+        expire_leases(db)
+        submitter.run_once(1000)  # the look-up: FTS knows no such job (yet)
+        assert {(r.state, r.external_id) for r in requests_by_id(db).values()} == {
+            (RequestState.SUBMITTED, job_id)
+        }
+        server.double.faults.release()  # the first POST arrives now
+        assert server.double.faults.wait_stalled_served(1)
+
+        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+        assert submissions_per_request(server) == Counter(ids)
+        assert {row["job_id"] for row in server.double.store.submitted} == {job_id}
+    assert_all_done(db, files, dest_root)
+
+
+def test_submission_unknown_to_fts_stays_under_its_job_id_through_a_failed_attempt(
+    db, layout, conveyor_env  # noqa: F811
+):
+    """A request waiting to go out again under its job id fails before reaching FTS (here: no
+    source left).  Its retry keeps the job id, so the late first POST is still a duplicate."""
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter, finisher = Submitter(db_url=db), Finisher(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.stall_next(1, ("POST", "/jobs"))
+        submitter.run_once(1000)
+        (job_id,) = {r.external_id for r in requests_by_id(db).values()}
+        server.double.faults.fail_next(1, 503)  # the look-up: no answer, nothing changes
+        expire_leases(db)
+        submitter.run_once(1000)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+        with transaction(db) as session:  # an unanswered submission given up as a failed attempt
+            session.execute(update(Request).values(state=RequestState.SUBMISSION_FAILED, claimed_by=None,
+                                                   claimed_until=None))  # fmt: skip
+        finisher.run_once(1000)
+        assert {(r.state, r.retry_count, r.external_id) for r in requests_by_id(db).values()} == {
+            (RequestState.QUEUED, 1, job_id)
+        }
+        server.double.faults.release()
+        assert server.double.faults.wait_stalled_served(1)
+        drain(db, submitter, Poller(db_url=db), finisher)
+        assert submissions_per_request(server) == Counter(ids)
     assert_all_done(db, files, dest_root)
 
 
