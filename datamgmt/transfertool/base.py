@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import abc
 import enum
+import errno
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+#: The reason a transfer canceled before it finished fails with.
+CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
 #: Checksum verification modes, FTS's vocabulary: which ends are compared with the expected value.
 VERIFY_MODES = ("both", "source", "target", "none")
 

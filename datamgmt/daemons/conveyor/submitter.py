@@ -39,6 +39,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
+from datamgmt.daemons.conveyor.local_transfers import CatalogueLocalTool
 from datamgmt.exceptions import ConfigurationError, TransferToolError
 from datamgmt.transfertool.base import Submitted, TransferJob
 
@@ -78,6 +79,8 @@ class Submitter(Daemon):
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
         self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
+        if self.tool_name == tools.LOCAL:
+            tools.local_tool(self.db_url, copying=True)  # this process runs the local copies
 
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
@@ -91,16 +94,23 @@ class Submitter(Daemon):
             )
             inflight.mark_unroutable(session, self.worker_id, plan.unroutable)
             claim.release(session, Request, self.worker_id, [(i,) for i in plan.throttled], self.retry_hold)
-        self.idle = not requests and not looked_up
         submitted = 0
         for host, group in self._by_endpoint(plan.transfers).items():
             submitted += self._submit(host, group)
+        copying = self._local_copies_running()
+        self.idle = not requests and not looked_up and not copying
         if plan.unroutable or plan.throttled:
             self.log.info(
                 "not submitted",
                 extra={"fields": {"unroutable": len(plan.unroutable), "throttled": len(plan.throttled)}},
             )
         return submitted + len(plan.unroutable) + looked_up
+
+    def _local_copies_running(self) -> int:
+        """Local copies this process is still running, after waiting a little for them: a
+        ``--run-once`` submitter stays until they have ended and been recorded."""
+        tool = tools.local_tool(self.db_url) if self.tool_name == tools.LOCAL else None
+        return tool.settle(1.0) if isinstance(tool, CatalogueLocalTool) else 0
 
     def _host(self, planned: core.PlannedTransfer) -> str:
         if self.tool_name == tools.FTS3:
@@ -116,7 +126,7 @@ class Submitter(Daemon):
     def _submit(self, host: str, group: list[core.PlannedTransfer]) -> int:
         """Prepare, record, submit and confirm one endpoint's share; a failing endpoint only
         holds back its own requests."""
-        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool()
+        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool(self.db_url)
         keys = [(planned.request.id,) for planned in group]
         try:
             jobs = tool.prepare([planned.spec for planned in group])
@@ -174,7 +184,7 @@ class Submitter(Daemon):
         settled = 0
         for (tool_name, host), group in groups.items():
             try:
-                statuses = tools.tool_for(tool_name, host).query([r.external_id for r in group])
+                statuses = tools.tool_for(tool_name, host, self.db_url).query([r.external_id for r in group])
             except TransferToolError as exc:
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 settled += self._give_up_looking(host, group, str(exc))

@@ -96,11 +96,11 @@ def test_local_tool_end_to_end(db, layout, conveyor_env):
     assert_all_done(db, files, dest_root)
 
 
-def test_local_tool_restart_loses_transfers_and_retries_them_as_attempts(db, layout, conveyor_env):
+def test_tool_that_forgot_its_transfers_retries_them_as_attempts(db, layout, conveyor_env):
     files, _, dest_root = layout
     conveyor_env(transfertool="local")
     Submitter(db_url=db).run_once(1000)
-    tools.set_local_tool(LocalTransferTool(threads=1)).close()  # the process "restarted"
+    tools.set_local_tool(LocalTransferTool(threads=1)).close()  # an in-memory tool knows none of them
     poller, finisher = Poller(db_url=db), Finisher(db_url=db)
     poller.run_once(1000)
     with transaction(db) as session:
