@@ -409,6 +409,8 @@ def _route(
             priority=request.priority,
             rule_id=request.rule_id,
             job_key=request.job_key,
+            source_roots=[read.prefix if read.scheme == "file" else None],
+            destination_root=write.prefix if write.scheme == "file" else None,
             overwrite=overwrite,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
             metadata={

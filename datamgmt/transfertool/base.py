@@ -61,6 +61,10 @@ class TransferSpec:
     verify_checksum: str = "both"
     multihop_path: str | None = None
     hop_index: int = 0
+    #: The RSE protocol prefix of each source (in ``sources`` order) and of the destination: a
+    #: copier that reaches ``file://`` ends itself confines them there (None: no prefix known).
+    source_roots: Sequence[str | None] = ()
+    destination_root: str | None = None
     #: Extra values echoed back by FTS in file_metadata (scope, name, RSE ids ...).
     metadata: Mapping[str, object] = field(default_factory=dict)
     #: The key (:attr:`TransferJob.key`) of a job this request was sent in without an answer and

@@ -197,7 +197,8 @@ class LocalTransferTool(TransferTool):
             algorithm: value for algorithm, value in (("ADLER32", spec.adler32), ("MD5", spec.md5)) if value
         }
         failures: list[str] = []
-        for source in spec.sources:
+        roots = [*spec.source_roots, *[None] * len(spec.sources)]
+        for source, root in zip(spec.sources, roots, strict=False):
             context = gfal2copy.new_context(self.gfal2_options)
             with self._lock:
                 if item.canceled:
@@ -210,6 +211,8 @@ class LocalTransferTool(TransferTool):
                 verify=spec.verify_checksum,
                 overwrite=spec.overwrite,
                 timeout=self.timeout,
+                source_root=root,
+                destination_root=spec.destination_root,
             )
             try:
                 size = gfal2copy.verified_copy(context, job)

@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 _ENDED = (TransferState.DONE, TransferState.FAILED, TransferState.LOST)
 #: The spec fields stored with a transfer: what a copy needs, wherever it is run.
 _STORED_FIELDS = ("sources", "destination", "bytes", "adler32", "md5", "activity", "priority", "rule_id",
-                  "overwrite", "verify_checksum", "multihop_path", "hop_index")  # fmt: skip
+                  "overwrite", "verify_checksum", "multihop_path", "hop_index", "source_roots",
+                  "destination_root")  # fmt: skip
 
 
 def _stored(job: TransferJob) -> list[store.StoredTransfer]:
