@@ -187,6 +187,24 @@ def test_transfer_never_finished_by_fts_is_cancelled_and_retried(db, layout, con
     assert_all_done(db, files, dest_root)
 
 
+def test_overdue_transfer_whose_cancel_fails_keeps_its_job_for_the_retry(db, layout, conveyor_env):  # noqa: F811
+    """FTS is gone when the transfer is given up, so its job may still run: the retry keeps the
+    job's id and key, and can only meet that job again as a duplicate, never copy a second time."""
+    server = Fts3DoubleServer(Fts3Double()).start()
+    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="1")
+    server.double.faults.hold_copies = True
+    Submitter(db_url=db).run_once(1000)
+    jobs = {r.id: (r.external_id, r.external_key) for r in requests_by_id(db).values()}
+    assert all(job and key for job, key in jobs.values())
+    server.stop()
+    time.sleep(1.1)
+    Poller(db_url=db).run_once(1000)
+    rows = requests_by_id(db).values()
+    assert {(r.state, r.retry_count) for r in rows} == {(RequestState.QUEUED, 1)}
+    assert {r.id: (r.external_id, r.external_key) for r in rows} == jobs
+    assert all("its cancel failed" in r.err_msg for r in rows)
+
+
 class SilentTool(LocalTransferTool):
     """Accepts transfers and never says anything about them (not even LOST)."""
 
