@@ -64,6 +64,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "max_retries": "3",
         "files_per_job": "100",
         "local_threads": "4",
+        "local_lease_seconds": "30",
         "max_active_per_rse": "100",
         "poll_interval": "5",
         "submit_retry_seconds": "10",

@@ -47,6 +47,8 @@ class Submission:
     transfertool: str
     source_rse_id: str
     dest_url: str
+    #: The tool's key of the job (FTS: the sid its id derives from), to send it again under.
+    external_key: str = ""
 
 
 # --- submitter writes ----------------------------------------------------------------------------
@@ -76,6 +78,7 @@ def mark_submitting(
         .values(
             state=RequestState.SUBMITTING,
             external_id=bindparam("b_external_id"),
+            external_key=bindparam("b_external_key"),
             external_host=bindparam("b_external_host"),
             transfertool=bindparam("b_transfertool"),
             source_rse_id=bindparam("b_source_rse_id"),
@@ -92,6 +95,7 @@ def mark_submitting(
             {
                 "b_id": s.request_id,
                 "b_external_id": s.external_id,
+                "b_external_key": s.external_key or None,
                 "b_external_host": s.external_host,
                 "b_transfertool": s.transfertool,
                 "b_source_rse_id": s.source_rse_id,
@@ -235,6 +239,19 @@ class SubmittedRequest:
     submitted_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class LookUp:
+    """Where the tool's answer puts requests whose submission went unanswered."""
+
+    #: ``{request_id: external_id}``: the job holds the request (whatever its state).
+    held: dict[str, str]
+    #: The job exists without the request: it may go into a new job.
+    unsent: list[str]
+    #: The tool does not know the job (yet: the unanswered submission may still arrive), so
+    #: the request may only be sent again in a job of the same key, hence the same id.
+    unknown: list[str]
+
+
 #: ``submitted_at`` falls back to the last change, so a row written without it still times out.
 _SUBMITTED_COLUMNS = (
     Request.external_id,
@@ -275,19 +292,25 @@ def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: i
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def held_by_tool(
-    requests: Sequence[SubmittedRequest], statuses: Sequence[TransferStatus]
-) -> tuple[dict[str, str], list[str]]:
+def held_by_tool(requests: Sequence[SubmittedRequest], statuses: Sequence[TransferStatus]) -> LookUp:
     """Split requests whose submission went unanswered by what their tool now says.
 
     ``statuses`` is the tool's successful answer about the requests' external ids.  A request
-    that the answer names under its own external id is in that job, whatever its state:
-    ``{request_id: external_id}``.  Any other is in no job (the job does not exist, or exists
-    without it) and may be submitted again: the list of those ids.
+    that the answer names under its own external id is in that job, whatever its state.  A
+    request whose job the answer reports LOST (unknown) is in no job *yet*: the submission
+    whose answer was lost may still be on its way, so it is sent again only under the same
+    key.  Any other request is in a job that exists without it, and jobs do not grow: it is in
+    no job and may be sent in a new one.
     """
     reported = {(s.request_id, s.external_id) for s in statuses if s.request_id is not None}
+    unknown_jobs = {s.external_id for s in statuses if s.state is TransferState.LOST}
     held = {r.id: r.external_id for r in requests if (r.id, r.external_id) in reported}
-    return held, [r.id for r in requests if r.id not in held]
+    rest = [r for r in requests if r.id not in held]
+    return LookUp(
+        held,
+        [r.id for r in rest if r.external_id not in unknown_jobs],
+        [r.id for r in rest if r.external_id in unknown_jobs],
+    )
 
 
 def overdue(
@@ -380,9 +403,14 @@ def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int
     return [FinishedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str]) -> int:
+def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str], *, same_job: bool = False) -> int:
     """SUBMITTING requests that no job holds go back to QUEUED without counting an attempt:
-    they never reached a tool, so nothing was tried (an FTS outage must not fail anything)."""
+    they never reached a tool, so nothing was tried (an FTS outage must not fail anything).
+
+    With ``same_job`` they keep their external id and key, so the submitter sends them again
+    in a job of that key (``LookUp.unknown``); otherwise both are cleared for a new job.
+    """
+    forget = {} if same_job else {"external_id": None, "external_key": None}
     changed = 0
     for chunk in chunks(list(request_ids), CHUNK):
         changed += session.execute(
@@ -394,7 +422,7 @@ def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str]) ->
             )
             .values(
                 state=RequestState.QUEUED,
-                external_id=None,
+                **forget,
                 external_host=None,
                 submitted_at=None,
                 updated_at=utcnow(),

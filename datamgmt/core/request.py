@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Row, bindparam, case, delete, func, select, tuple_, update
+from sqlalchemy import DateTime, Row, bindparam, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import bad_replica
@@ -35,6 +35,9 @@ from datamgmt.transfertool.base import TransferStatus
 RULE_ERROR_LENGTH = 245
 #: Request states a failure report leaves alone: already applied.
 SETTLED = (RequestState.QUEUED, RequestState.DONE, RequestState.FAILED)
+#: States of a request that never reached a transfer tool in its last attempt; one waiting to be
+#: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
+UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
 #: Keys per UPDATE that carries a per-row ``CASE id WHEN …``, which is evaluated branch by branch.
 CASE_CHUNK = 500
 #: A destination replica: (scope, name, rse_id).
@@ -155,19 +158,25 @@ def request_done(session: Session, request_id: str) -> bool:
     return bool(requests_done(session, [request_id]))
 
 
-def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: int) -> dict[str, RequestState]:
+def requests_failed(
+    session: Session, failures: Mapping[str, str], retry_limit: int, *, keep_job: Iterable[str] = ()
+) -> dict[str, RequestState]:
     """Transfer attempts failed, ``failures`` giving each request's reason.
 
     A request with ``retry_count < retry_limit`` is QUEUED again with ``retry_count + 1`` and
     the source it used ranked below all others, so the next attempt prefers another.  The
     others are FAILED: replica UNAVAILABLE, the REPLICATING locks on it STUCK, their rules
     STUCK with the reason as error (the repairer takes over), sources dropped and a
-    ``transfer-failed`` message.  Requests already QUEUED, DONE or FAILED (or unknown) are
-    skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
+    ``transfer-failed`` message.  A retried request forgets its job, unless it failed before
+    reaching a tool (:data:`UNSENT`): then it keeps the job's id and key, since an earlier
+    unanswered submission of that job may still arrive and must meet the retry as a duplicate;
+    so do the requests in ``keep_job``, whose job may still run (its cancel was not confirmed).
+    Requests already QUEUED, DONE or FAILED (or unknown) are skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
     newer request of the repairer is copying.  Returns the new state of each request applied.
     """
     session.flush()
     reasons = {request_id: (reason or "")[:4000] for request_id, reason in failures.items()}
+    keep = set(keep_job)
     pending = Request.state.notin_(SETTLED)
     retried: dict[str, str | None] = {}
     failed: dict[str, Row[Any]] = {}
@@ -178,8 +187,9 @@ def requests_failed(session: Session, failures: Mapping[str, str], retry_limit: 
             update(Request)
             .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
             .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
-                    external_id=None, external_host=None, submitted_at=None, external_state=None,
-                    staging_started_at=None, staging_finished_at=None)
+                    external_id=_keep_job(Request.external_id, keep.intersection(part)),
+                    external_key=_keep_job(Request.external_key, keep.intersection(part)), external_host=None,
+                    submitted_at=None, external_state=None, staging_started_at=None, staging_finished_at=None)
             .returning(Request.id, Request.source_rse_id)
         ).tuples().all())
         failed.update((row.id, row) for row in session.execute(
@@ -215,6 +225,12 @@ def record_external_states(session: Session, reports: Sequence[TransferStatus]) 
                 staging_finished_at=func.coalesce(bindparam("b_end", type_=DateTime), table.c.staging_finished_at))
     )
     session.connection().execute(statement, rows)
+
+
+def _keep_job(column: Any, keep: set[str]) -> Any:
+    """``column`` where the request keeps its job (never sent, or in ``keep``), else NULL."""
+    kept = or_(Request.state.in_(UNSENT), Request.id.in_(sorted(keep))) if keep else Request.state.in_(UNSENT)
+    return case((kept, column), else_=None)
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:

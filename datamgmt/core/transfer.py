@@ -89,6 +89,9 @@ class QueuedRequest:
     adler32: str | None
     md5: str | None
     retry_count: int
+    #: The key of the job an unanswered submission sent it in, which the tool did not know:
+    #: it goes out again only in a job of that key (see :attr:`TransferSpec.job_key`).
+    job_key: str | None = None
     source_replica_expression: str | None = None
     request_type: RequestType = RequestType.TRANSFER
     #: Seconds a STAGEIN keeps the file online: what is left of its rule's lifetime (None: forever).
@@ -151,6 +154,7 @@ _REQUEST_COLUMNS = (
     Request.retry_count,
     # Columns below are read by name, not position, into QueuedRequest's optional fields.
     Request.request_type,
+    Request.external_key,
     Request.created_at,
 )
 #: The leading claimed columns (the id, then scope … retry_count) that fill QueuedRequest in order.
@@ -189,6 +193,7 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) 
     return [
         QueuedRequest(
             *row[:_POSITIONAL],  # type: ignore[misc]
+            job_key=row.external_key,
             source_replica_expression=expressions.get(row.rule_id or ""),
             request_type=row.request_type,
             pin_lifetime=expiries.get(row.rule_id or ""),
@@ -477,6 +482,9 @@ def _route(
             activity=request.activity,
             priority=request.priority,
             rule_id=request.rule_id,
+            job_key=request.job_key,
+            source_roots=[read.prefix if read.scheme == "file" else None],
+            destination_root=write.prefix if write.scheme == "file" else None,
             overwrite=overwrite,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
             **_tape_parameters(endpoints, request, candidate),  # type: ignore[arg-type]

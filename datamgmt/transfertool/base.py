@@ -8,19 +8,24 @@ batches and a round trip per file does not scale.
 
 Submission is two steps so that no request can be in a job the catalogue does not know of:
 :meth:`TransferTool.prepare` groups the transfers into jobs (:class:`TransferJob`) and chooses
-their external ids *before* anything is sent; the conveyor records those ids; only then does
-:meth:`TransferTool.submit` send the jobs.  When a submission's answer is lost (a timeout after
-the server created the job), the recorded id is where the conveyor looks for the request.
+their external ids *before* anything is sent; the conveyor records those ids (and the jobs' keys); only then does :meth:`TransferTool.submit`
+send the jobs.  When a submission's answer is lost (a timeout after the server created the job),
+the recorded id is where the conveyor looks for the request; when the tool does not know that
+job (yet: the first submission may still be on its way), the request is sent again under the
+same key (:attr:`TransferSpec.job_key`), never under a new one.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
+import errno
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+#: The reason a transfer canceled before it finished fails with.
+CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
 #: Checksum verification modes, FTS's vocabulary: which ends are compared with the expected value.
 VERIFY_MODES = ("both", "source", "target", "none")
 
@@ -64,8 +69,17 @@ class TransferSpec:
     #: A tape destination: seconds the tool waits for the file to be on tape, not just on the tape
     #: system's disk buffer, before the transfer counts as done (FTS's ``archive_timeout``).
     archive_timeout: int | None = None
+    #: The RSE protocol prefix of each source (in ``sources`` order) and of the destination: a
+    #: copier that reaches ``file://`` ends itself confines them there (None: no prefix known).
+    source_roots: Sequence[str | None] = ()
+    destination_root: str | None = None
     #: Extra values echoed back by FTS in file_metadata (scope, name, RSE ids ...).
     metadata: Mapping[str, object] = field(default_factory=dict)
+    #: The key (:attr:`TransferJob.key`) of a job this request was sent in without an answer and
+    #: that the tool did not hold when asked: the tool must send it again in a job with this key,
+    #: so that whichever copy of the job arrives second is refused as a duplicate (FTS's 409)
+    #: instead of copying the file twice.
+    job_key: str | None = None
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -114,7 +128,7 @@ class TransferJob:
     transfers: Sequence[TransferSpec]
     #: request id → external id, chosen by :meth:`TransferTool.prepare` before submission.
     external_ids: Mapping[str, str]
-    #: The tool's own handle of the job, if it needs one to submit it (FTS: the ``sid``).
+    #: The tool's own handle of the job, from which its external id derives (FTS: the ``sid``).
     key: str = ""
 
 
@@ -135,6 +149,9 @@ class TransferTool(abc.ABC):
     @abc.abstractmethod
     def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
         """Group ``transfers`` into jobs and choose their external ids; nothing is submitted.
+
+        Transfers that carry a :attr:`~TransferSpec.job_key` go into a job with that key (and so
+        the external id it had), with no transfer of another key.
 
         Raises :class:`~datamgmt.exceptions.TransferToolError` when the tool cannot be reached
         to choose them.

@@ -18,8 +18,9 @@ random ``sid`` and FTS's deterministic id generator, so its id is known, and rec
 conveyor, before the job is sent.  A job whose submission answer was lost may exist or not; the
 conveyor then looks it up under that id and keeps exactly the requests the job's files carry
 (``file_metadata.request_id``), so a request is never mapped to a job that lacks it and never
-sent again while a job holds it.  A job sent twice answers ``409 duplicated``; it counts only
-for the requests its file list shows.
+sent again while a job holds it.  A job FTS does not know (yet: the lost submission may still
+arrive) is sent again with the same ``sid``, so the same id (:attr:`TransferSpec.job_key`).  A
+job sent twice answers ``409 duplicated``; it counts only for the requests its file list shows.
 """
 
 from __future__ import annotations
@@ -280,11 +281,22 @@ class FTS3TransferTool(TransferTool):
         )
 
     def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
-        """Group into jobs, each with a fresh ``sid`` whose deterministic job id is known now."""
+        """Group into jobs, each with a ``sid`` whose deterministic job id is known now: a fresh
+        one, or the ``job_key`` its transfers were sent under before (the same job id, so FTS
+        answers ``409`` to whichever of the two submissions comes second)."""
         self._client()  # /whoami: the base id and VO the job ids derive from
+        fresh: list[TransferSpec] = []
+        again: dict[str, list[TransferSpec]] = {}
+        for spec in transfers:
+            if spec.job_key:
+                again.setdefault(spec.job_key, []).append(spec)
+            else:
+                fresh.append(spec)
+        groups = [(str(uuid.uuid4()), specs) for specs in group_jobs(
+            fresh, max_files=self.max_files_per_job, grouping=self.grouping)]  # fmt: skip
+        groups.extend((sid, sorted(specs, key=lambda s: s.hop_index)) for sid, specs in again.items())
         jobs = []
-        for specs in group_jobs(transfers, max_files=self.max_files_per_job, grouping=self.grouping):
-            sid = str(uuid.uuid4())
+        for sid, specs in groups:
             job_id = self._predicted_job_id(sid)
             jobs.append(TransferJob(specs, dict.fromkeys((spec.request_id for spec in specs), job_id), sid))
         return jobs

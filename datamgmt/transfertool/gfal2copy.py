@@ -6,6 +6,12 @@ value, refuse to clobber unless asked, copy, check the destination's checksum, a
 destination that does not verify.  Checksums are compared per end with the first algorithm the
 end supports (S3 has no adler32 but serves md5), which is what lets an s3 end verify at all.
 Failures carry FTS's reason format ``"<SCOPE> [<errno>] <message>"``.
+
+A ``file://`` end given its RSE's prefix (``source_root``, ``destination_root``) is confined to it
+the way the protocols confine their own file work (:mod:`datamgmt.rse.confine`): the raw path,
+not a percent-decoded one, must lie below the prefix, the source's real path must stay inside
+it, and the destination is written only through directories that resolve inside it and never
+through a symbolic link.  The copy then uses exactly the path that was checked.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import gfal2
+
+from datamgmt.exceptions import InvalidPath
+from datamgmt.rse.confine import Access, confined_file_path
 
 #: gfal2 option groups → key → value, applied to every context (S3 keys, HTTP copy mode, TLS...).
 Gfal2Options = Mapping[str, Mapping[str, str | bool | int]]
@@ -44,6 +53,9 @@ class CopyJob:
     verify: str = "both"
     overwrite: bool = True
     timeout: int = 3600
+    #: The prefix of the source's and destination's RSE protocol: a ``file://`` end must stay inside it.
+    source_root: str | None = None
+    destination_root: str | None = None
 
 
 def new_context(options: Gfal2Options | None = None) -> gfal2.Gfal2Context:
@@ -98,36 +110,48 @@ def _exists(ctx: gfal2.Gfal2Context, url: str) -> bool:
     return True
 
 
+def _confined(url: str, root: str | None, access: Access, scope: str) -> str:
+    """``url``, or for a ``file://`` end with a root the ``file://`` URL of its checked path."""
+    if root is None or not url.lower().startswith("file:"):
+        return url
+    try:
+        return "file://" + confined_file_path(url, root, access)
+    except InvalidPath as exc:
+        raise CopyFailure(scope, errno.EACCES, f"{url} escapes its storage prefix {root}: {exc}") from exc
+
+
 def verified_copy(ctx: gfal2.Gfal2Context, job: CopyJob) -> int:
     """Copy ``job.source`` to ``job.destination`` and verify it; return the bytes copied.
 
     Raises :class:`CopyFailure`.  A destination that was written but does not verify is deleted,
     a pre-existing destination that was not to be overwritten is left alone.
     """
+    source = _confined(job.source, job.source_root, "read", "SOURCE")
     try:
-        size = ctx.stat(job.source).st_size
+        size = ctx.stat(source).st_size
     except gfal2.GError as exc:
         raise CopyFailure("SOURCE", exc.code, f"Failed to stat source {job.source}: {exc.message}") from exc
     expected = dict(job.checksums)
     if job.verify in ("both", "source") and expected:
-        _verify(ctx, job.source, expected, "SOURCE")
+        _verify(ctx, source, expected, "SOURCE")
     elif job.verify == "both":
         # No expected value: the source's own checksum becomes the reference for the destination.
-        algorithm, value = _checksum(ctx, job.source, {}, "SOURCE")
+        algorithm, value = _checksum(ctx, source, {}, "SOURCE")
         expected = {algorithm: value}
-    if _exists(ctx, job.destination) and not job.overwrite:
+    destination = _confined(job.destination, job.destination_root, "write", "DESTINATION")
+    if _exists(ctx, destination) and not job.overwrite:
         raise CopyFailure("DESTINATION", errno.EEXIST, "Destination file exists and overwrite is not enabled")
     params = ctx.transfer_parameters()
     params.overwrite, params.create_parent, params.timeout = True, True, job.timeout
     try:
-        ctx.filecopy(params, job.source, job.destination)
+        ctx.filecopy(params, source, destination)
         if job.verify in ("both", "target"):
-            _verify(ctx, job.destination, expected, "DESTINATION")
+            _verify(ctx, destination, expected, "DESTINATION")
     except gfal2.GError as exc:
-        _remove_quietly(ctx, job.destination)
+        _remove_quietly(ctx, destination)
         raise CopyFailure("TRANSFER", exc.code, exc.message) from exc
     except CopyFailure:
-        _remove_quietly(ctx, job.destination)
+        _remove_quietly(ctx, destination)
         raise
     return size
 

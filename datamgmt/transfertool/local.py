@@ -1,10 +1,11 @@
 """The embedded transfer tool: verified gfal2 copies in a bounded thread pool of this process.
 
-It is the default when no FTS server is configured.  The tool keeps only in-memory futures, so it
-is restart-safe by contract rather than by storage: every transfer gets an external id
-(``local-<uuid>``) that the conveyor persists in its request row, and after a restart the tool
-answers LOST for ids it never saw, which the conveyor retries as a counted attempt.  A copy
-overwrites its destination, so re-running an interrupted transfer is safe.
+This class keeps its transfers in memory, so on its own it serves one process: a poller
+elsewhere, or after a restart, gets LOST for ids it never saw.  The conveyor's ``local`` tool
+(:mod:`datamgmt.daemons.conveyor.local_transfers`) keeps the state in the catalogue and uses
+this class only to run the copies it claimed, under the ids it stored.  Every transfer gets an
+external id (``local-<uuid>``, see :func:`local_jobs`).  A copy overwrites its destination, so
+re-running an interrupted transfer is safe.
 
 Finished transfers are remembered for ``retention`` seconds so a poller that crashed between
 query and commit still finds them; after that they too are LOST (and would be re-copied).
@@ -12,7 +13,6 @@ query and commit still finds them; after that they too are LOST (and would be re
 
 from __future__ import annotations
 
-import errno
 import threading
 import time
 import uuid
@@ -22,9 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import gfal2copy
-from .base import Submitted, TransferJob, TransferSpec, TransferState, TransferStatus, TransferTool
-
-CANCELED_REASON = f"TRANSFER [{errno.ECANCELED}] Transfer canceled"
+from .base import (
+    CANCELED_REASON,
+    Submitted,
+    TransferJob,
+    TransferSpec,
+    TransferState,
+    TransferStatus,
+    TransferTool,
+)
 
 
 @dataclass
@@ -36,6 +42,23 @@ class _Transfer:
     context: Any = None  # gfal2 context of the running copy, so cancel() can abort it
     canceled: bool = False
     finished_at: float = field(default=0.0)
+
+
+def local_jobs(transfers: Iterable[TransferSpec]) -> list[TransferJob]:
+    """One job per transfer, or per multihop path (its hops run in order in one task).
+
+    A job's key is its first transfer's external id, so a transfer sent again under its key
+    (:attr:`~TransferSpec.job_key`) gets its id back; later hops are ``<key>.<hop index>``."""
+    chains: dict[str, list[TransferSpec]] = {}
+    for spec in transfers:
+        chains.setdefault(spec.job_key or spec.multihop_path or spec.request_id, []).append(spec)
+    jobs = []
+    for chain in chains.values():
+        chain.sort(key=lambda s: s.hop_index)
+        key = chain[0].job_key or f"local-{uuid.uuid4()}"
+        ids = {spec.request_id: key if position == 0 else f"{key}.{position}" for position, spec in enumerate(chain)}
+        jobs.append(TransferJob(chain, ids, key))
+    return jobs
 
 
 class LocalTransferTool(TransferTool):
@@ -57,14 +80,7 @@ class LocalTransferTool(TransferTool):
         self._transfers: dict[str, _Transfer] = {}
 
     def prepare(self, transfers: Iterable[TransferSpec]) -> list[TransferJob]:
-        """One job per transfer, or per multihop path (its hops run in order in one task)."""
-        chains: dict[str, list[TransferSpec]] = {}
-        for spec in transfers:
-            chains.setdefault(spec.multihop_path or spec.request_id, []).append(spec)
-        return [
-            TransferJob(chain, {spec.request_id: f"local-{uuid.uuid4()}" for spec in chain})
-            for chain in chains.values()
-        ]
+        return local_jobs(transfers)
 
     def submit(self, jobs: Iterable[TransferJob]) -> Submitted:
         """Queue each job's copies; an id already known (a job submitted twice) is not run again."""
@@ -100,6 +116,14 @@ class LocalTransferTool(TransferTool):
         for item in items:
             if item.future is not None:
                 item.future.cancel()  # only stops copies not started yet; _status reports those
+
+    def forget(self, external_ids: Iterable[str]) -> None:
+        """Drop finished transfers whose outcome the caller has recorded elsewhere."""
+        with self._lock:
+            for external_id in external_ids:
+                item = self._transfers.get(external_id)
+                if item is not None and item.status is not None:
+                    del self._transfers[external_id]
 
     def close(self) -> None:
         """Abort running copies and drop queued ones (their requests come back LOST next time)."""
@@ -173,7 +197,8 @@ class LocalTransferTool(TransferTool):
             algorithm: value for algorithm, value in (("ADLER32", spec.adler32), ("MD5", spec.md5)) if value
         }
         failures: list[str] = []
-        for source in spec.sources:
+        roots = [*spec.source_roots, *[None] * len(spec.sources)]
+        for source, root in zip(spec.sources, roots, strict=False):
             context = gfal2copy.new_context(self.gfal2_options)
             with self._lock:
                 if item.canceled:
@@ -186,6 +211,8 @@ class LocalTransferTool(TransferTool):
                 verify=spec.verify_checksum,
                 overwrite=spec.overwrite,
                 timeout=self.timeout,
+                source_root=root,
+                destination_root=spec.destination_root,
             )
             try:
                 size = gfal2copy.verified_copy(context, job)

@@ -5,10 +5,7 @@ no DID update for the judge, no counter update for abacus, no tombstoned unlocke
 greedy reaper.  What is still due at the deadline is returned, so a test fails naming it.
 
 Then ``datamgmt-admin check --storage`` runs as an operator runs it, and the FTS3 double's
-records are read.  One defect of issue 15 still open on main shows up by chance, when a fault
-lands in its gap: a file FTS took twice (:data:`TAKEN_TWICE`).  It is checked after everything
-else and ends a test as an expected failure that names the requests and jobs; any violation of
-the checker fails the test.
+records are read: a file FTS took twice fails the test like any violation of the checker.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,16 +37,6 @@ from tests.faults.cluster import BIN, ROOT, Cluster, submitted_twice
 from tests.faults.workload import Stats, Workload
 
 FINAL_REQUESTS = (RequestState.DONE, RequestState.FAILED)
-#: The known defect behind a file FTS took twice; it cannot be a strict xfail, since whether a
-#: fault lands in the gap is chance.
-TAKEN_TWICE = (
-    "issue 15 defect 6, first point, still open on main after the SUBMITTING/look-up fix: under the FTS "
-    "outage (503s, then answers later than the conveyor's timeout) FTS accepted some requests in two jobs. "
-    "The submitter's look-up of unanswered submissions settled a whole batch as 'in no job' "
-    "(in_a_job=0, queued_again=192) and resubmitted it under new job ids, while an earlier job holding "
-    "some of those requests existed or arrived later; a resubmission under the recorded job id (FTS's "
-    "409 for a duplicate sid) would be idempotent"
-)
 
 
 def _count(session: Session, model: type, *where: object) -> int:
@@ -167,16 +153,14 @@ class Outcome:
         return text
 
     def assert_clean(self) -> None:
-        """Everything must hold.  A file FTS took twice, the one known defect left (:data:`TAKEN_TWICE`),
-        is checked last and ends the test as an expected failure naming the requests and jobs: it
-        cannot be a strict xfail, since whether a fault lands in its gap is chance."""
+        """Everything must hold, including that FTS took no file twice (named with its jobs)."""
         assert self.left == {}, f"still pending after the drain: {self.left}: {self.stuck}"
         assert self.violations == [], self.violations
         assert self.dead_daemons == [], f"daemons died: {self.dead_daemons}"
         assert not self.workload.failed, f"calls that never went through: {dict(self.workload.failed)}"
-        if self.submitted_twice:
-            some = dict(list(self.submitted_twice.items())[:3])
-            pytest.xfail(f"{TAKEN_TWICE} ({len(self.submitted_twice)} requests; request → jobs: {some})")
+        some = dict(list(self.submitted_twice.items())[:3])
+        assert not self.submitted_twice, (
+            f"FTS took {len(self.submitted_twice)} requests twice; request → jobs: {some}")
 
 
 def finish(cluster: Cluster, workload: Workload, drain_seconds: float = 240) -> Outcome:

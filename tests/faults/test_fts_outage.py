@@ -2,9 +2,8 @@
 
 Nothing may be marked FAILED (or a rule STUCK) for the outage alone: submissions are held back and
 tried again, polls that get no answer are asked again, and once FTS is back every rule completes,
-the checker finds nothing and FTS has taken each transfer once.  The late answers still make FTS
-take a few files twice at times: the test then ends as an expected failure naming them (see
-:data:`tests.faults.checks.TAKEN_TWICE`).
+the checker finds nothing and FTS has taken each transfer once: a submission whose answer came
+too late, and that FTS did not know when asked, goes out again only under the same job id.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound
 
 from .builder import BASE_ID, now
@@ -101,11 +101,17 @@ def create_app(double: Fts3Double) -> Flask:
     def inject_faults_and_authenticate() -> Response | None:
         if request.path.startswith("/_double"):
             return None
+        g.stalled = double.faults.stall(request.method, request.path)
         status = double.faults.take_failure()
         if status is not None:
             abort(status, description="Injected failure")
         credentials()
         return None
+
+    @app.teardown_request
+    def count_stalled(_: BaseException | None) -> None:
+        if g.get("stalled"):
+            double.faults.stalled_request_served()
 
     @app.after_request
     def inject_delay(response: Response) -> Response:
@@ -243,6 +249,11 @@ def create_app(double: Fts3Double) -> Flask:
         if "delay_next" in body:
             route = (body["method"], body["path"]) if "path" in body else None
             double.faults.delay_next(int(body["delay_next"]), float(body.get("seconds", 0)), route)
+        if "stall_next" in body:
+            route = (body["method"], body["path"]) if "path" in body else None
+            double.faults.stall_next(int(body["stall_next"]), route)
+        if body.get("release"):
+            double.faults.release()
         for switch in ("hold_copies", "forget_jobs"):
             if switch in body:
                 setattr(double.faults, switch, bool(body[switch]))

@@ -47,6 +47,12 @@ class Faults:
     delay_seconds: float = 0.0
     #: Only requests with this method and path count towards ``delay_requests`` (None: any).
     delay_route: tuple[str, str] | None = None
+    #: Hold the next N requests (to ``stall_route`` only, if set) *before* serving them, until
+    #: :meth:`release`: a request that reaches FTS after its client gave up on it.
+    stall_requests: int = 0
+    stall_route: tuple[str, str] | None = None
+    #: Stalled requests served since their release.
+    stalled_served: int = 0
     #: Leave submitted files waiting: no copy starts (a scheduler that never schedules them).
     hold_copies: bool = False
     #: Answer 404 for every job, as FTS does once its history was purged (copies still run).
@@ -61,6 +67,8 @@ class Faults:
     #: Destination URL prefixes whose files never reach tape: FTS fails them at ``archive_timeout``.
     unarchived_destinations: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _released: threading.Event = field(default_factory=threading.Event, repr=False)
+    _served: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
@@ -72,6 +80,37 @@ class Faults:
         never learns that it succeeded."""
         with self._lock:
             self.delay_requests, self.delay_seconds, self.delay_route = count, seconds, route
+
+    def stall_next(self, count: int, route: tuple[str, str] | None = None) -> None:
+        """Hold the next ``count`` requests (to ``route`` only, if given) until :meth:`release`."""
+        with self._lock:
+            self.stall_requests, self.stall_route = count, route
+            self._released.clear()
+
+    def release(self) -> None:
+        """Let the stalled requests through (and any later ones of the count)."""
+        with self._lock:
+            self.stall_requests = 0
+        self._released.set()
+
+    def stall(self, method: str, path: str) -> bool:
+        """Wait until :meth:`release` if this request is one to stall; whether it was."""
+        with self._lock:
+            if self.stall_requests <= 0 or self.stall_route not in (None, (method, path)):
+                return False
+            self.stall_requests -= 1
+        self._released.wait()
+        return True
+
+    def stalled_request_served(self) -> None:
+        with self._served:
+            self.stalled_served += 1
+            self._served.notify_all()
+
+    def wait_stalled_served(self, count: int, timeout: float = 30.0) -> bool:
+        """Wait until ``count`` stalled requests have been served since their release."""
+        with self._served:
+            return self._served.wait_for(lambda: self.stalled_served >= count, timeout)
 
     def fail_destination(
         self, prefix: str, reason: str = "DESTINATION [113] Destination endpoint is down"

@@ -571,6 +571,9 @@ class Request(Leased, Timestamped, Base):
     attributes: Mapped[str | None] = mapped_column(String(4000))
     state: Mapped[RequestState] = mapped_column(Code(RequestState), default=RequestState.QUEUED)
     external_id: Mapped[str | None] = mapped_column(String(64))
+    #: The transfer tool's key of the job (FTS: the sid its id derives from), so a request whose
+    #: submission went unanswered is only ever sent again under the same job id.
+    external_key: Mapped[str | None] = mapped_column(String(64))
     external_host: Mapped[str | None] = mapped_column(String(255))
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
     err_msg: Mapped[str | None] = mapped_column(String(4000))
@@ -600,6 +603,30 @@ class Request(Leased, Timestamped, Base):
         Index(None, "rule_id"),
         Index(None, "external_id"),
     )
+
+
+class LocalTransfer(Leased, Timestamped, Base):
+    """A transfer of the ``local`` tool: in the catalogue, so that a poller in another process
+    sees it, and a copy whose process died (its lease ran out) is taken over and run again.
+    Hops of one multihop path share ``chain`` (the first hop's id) and run in order as one unit."""
+
+    __tablename__ = "local_transfers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    chain: Mapped[str] = mapped_column(String(64))
+    hop_index: Mapped[int] = mapped_column(Integer, default=0)
+    destination: Mapped[str] = mapped_column(String(2048))
+    #: The transfer as the tool needs it to copy (JSON: sources, checksums, verify mode, ...).
+    spec: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    canceled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Copies started: more than one means a worker died (or lost its lease) mid-copy.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(4000))
+    transferred_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source_url: Mapped[str | None] = mapped_column(String(2048))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "chain"), Index(None, "state", "claimed_until"))
 
 
 class Source(Timestamped, Base):

@@ -69,20 +69,20 @@ class Poller(Daemon):
         statuses: list[TransferStatus] = []
         for (tool_name, host), external_ids in groups.items():
             try:
-                statuses.extend(tools.tool_for(tool_name, host).query(external_ids))
+                statuses.extend(tools.tool_for(tool_name, host, self.db_url).query(external_ids))
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         finished, lost = inflight.terminal_outcomes(requests, statuses)
         progress = _progress(requests, statuses)
-        stale = self._give_up_on(requests, finished, lost, progress)
+        stale, uncancelled = self._give_up_on(requests, finished, lost, progress)
         answered = {s.external_id for s in statuses}
         running = [(r.id,) for r in requests if r.external_id in answered or r.id in stale]
         try:
             with transaction(self.db_url) as session:
-                changed = self._apply(session, finished, lost, running, stale, progress)
+                changed = self._apply(session, finished, lost, running, stale, progress, uncancelled)
         except Exception:
             self.log.exception("batch failed, applying one request at a time")
-            changed = self._apply_singly(finished, lost, running, stale, progress)
+            changed = self._apply_singly(finished, lost, running, stale, progress, uncancelled)
         self.idle = changed == 0
         return changed
 
@@ -92,10 +92,12 @@ class Poller(Daemon):
         finished: Sequence[TransferStatus],
         lost: Sequence[str],
         progress: Mapping[str, TransferStatus],
-    ) -> dict[str, str]:
+    ) -> tuple[dict[str, str], set[str]]:
         """Overdue requests (no outcome ``submitted_timeout`` seconds after submission, and not
-        staging or archiving): cancel their jobs where the tool answers, and return
-        ``{request_id: reason}`` to fail them with."""
+        staging or archiving): cancel their jobs where the tool answers.  Returns
+        ``{request_id: reason}`` to fail them with, and the requests whose cancel failed: their job
+        may still run, so their retry keeps its id and key (a resubmission then meets the job as a
+        duplicate instead of copying again)."""
         now = utcnow()
         running = [(rid, s) for rid, s in progress.items() if s.state is TransferState.SUBMITTED]
         in_tape_phase = [rid for rid, s in running if s.external_state in TAPE_PHASES]
@@ -109,21 +111,25 @@ class Poller(Daemon):
         groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
         for request in stale:
             groups[(request.transfertool, request.external_host)].add(request.external_id)
+        uncancelled: set[str] = set()
         for (tool_name, host), external_ids in groups.items():
             try:
-                tools.tool_for(tool_name, host).cancel(sorted(external_ids))
+                tools.tool_for(tool_name, host, self.db_url).cancel(sorted(external_ids))
             except TransferToolError as exc:
                 self.log.warning("cancel failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+                uncancelled.update(r.id for r in stale if (r.transfertool, r.external_host) == (tool_name, host))
         if stale:
             self.log.warning(
                 "transfers without an outcome after submitted_timeout: cancelled, retried as attempts",
                 extra={"fields": {"requests": len(stale), "example": stale[0].id, "job": stale[0].external_id}},
             )
-        return {
+        reasons = {
             r.id: f"no outcome from {r.transfertool or 'the transfer tool'} job {r.external_id} within "
-            f"[conveyor] submitted_timeout ({self.submitted_timeout} s); cancelled"
+            f"[conveyor] submitted_timeout ({self.submitted_timeout} s); "
+            + ("its cancel failed" if r.id in uncancelled else "cancelled")
             for r in stale
         }
+        return reasons, uncancelled
 
     def _apply(
         self,
@@ -133,6 +139,7 @@ class Poller(Daemon):
         running: list[claim.Key],
         stale: Mapping[str, str],
         progress: Mapping[str, TransferStatus],
+        uncancelled: set[str],
     ) -> int:
         held = {
             key[0] for key in claim.confirm(session, Request, self.worker_id, running, self.lease_seconds)
@@ -147,7 +154,8 @@ class Poller(Daemon):
             if s.request_id and s.state is not TransferState.DONE
         }
         reasons = {**overdue, **failures}
-        report_outcomes(self.log, session, done, reasons, requests_failed(session, reasons, self.max_retries))
+        outcome = requests_failed(session, reasons, self.max_retries, keep_job=uncancelled & overdue.keys())
+        report_outcomes(self.log, session, done, reasons, outcome)
         changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
@@ -161,6 +169,7 @@ class Poller(Daemon):
         running: list[claim.Key],
         stale: Mapping[str, str],
         progress: Mapping[str, TransferStatus],
+        uncancelled: set[str],
     ) -> int:
         changed = 0
         by_request = {s.request_id: s for s in finished}
@@ -170,7 +179,7 @@ class Poller(Daemon):
             try:
                 with transaction(self.db_url) as session:
                     mine = {key[0]: progress[key[0]]} if key[0] in progress else {}
-                    changed += self._apply(session, [status] if status else [], [], [key], only, mine)
+                    changed += self._apply(session, [status] if status else [], [], [key], only, mine, uncancelled)
             except Exception:
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})

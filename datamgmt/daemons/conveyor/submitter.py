@@ -15,9 +15,13 @@ the catalogue does not know of.  One batch:
 A request whose submission was not confirmed (FTS answering 500, a timeout after FTS created the
 job, a crash before step 4) stays SUBMITTING and keeps its lease as back-off.  When the lease has
 run out, the submitter asks the tool about it under its recorded id before anything else: if the
-job holds it, it is SUBMITTED under that job; if not (the job does not exist, or exists without
-it), it is QUEUED again, not counted as an attempt, and submitted afresh with a new job id.  So a
-request is never mapped to a job that lacks it, and never sent again while a job holds it.  Only
+job holds it, it is SUBMITTED under that job; if the job exists without it, it is QUEUED again,
+not counted as an attempt, and submitted afresh with a new job id (jobs do not grow); if the tool
+does not know the job, the submission may still be on its way (a slow server, or another
+submitter whose lease ran out while it was sending), so it is QUEUED again *keeping* its job's
+key and id, and sent again only in a job of that key: of the two submissions, FTS refuses the
+second as a duplicate (409).  So a request is never mapped to a job that lacks it, never sent
+again while a job holds it, and never in two jobs.  Only
 a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
 ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
 """
@@ -35,6 +39,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
+from datamgmt.daemons.conveyor.local_transfers import CatalogueLocalTool
 from datamgmt.exceptions import ConfigurationError, TransferToolError
 from datamgmt.transfertool.base import Submitted, TransferJob
 
@@ -74,6 +79,8 @@ class Submitter(Daemon):
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
         self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
+        if self.tool_name == tools.LOCAL:
+            tools.local_tool(self.db_url, copying=True)  # this process runs the local copies
 
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
@@ -87,16 +94,23 @@ class Submitter(Daemon):
             )
             inflight.mark_unroutable(session, self.worker_id, plan.unroutable)
             claim.release(session, Request, self.worker_id, [(i,) for i in plan.throttled], self.retry_hold)
-        self.idle = not requests and not looked_up
         submitted = 0
         for host, group in self._by_endpoint(plan.transfers).items():
             submitted += self._submit(host, group)
+        copying = self._local_copies_running()
+        self.idle = not requests and not looked_up and not copying
         if plan.unroutable or plan.throttled:
             self.log.info(
                 "not submitted",
                 extra={"fields": {"unroutable": len(plan.unroutable), "throttled": len(plan.throttled)}},
             )
         return submitted + len(plan.unroutable) + looked_up
+
+    def _local_copies_running(self) -> int:
+        """Local copies this process is still running, after waiting a little for them: a
+        ``--run-once`` submitter stays until they have ended and been recorded."""
+        tool = tools.local_tool(self.db_url) if self.tool_name == tools.LOCAL else None
+        return tool.settle(1.0) if isinstance(tool, CatalogueLocalTool) else 0
 
     def _host(self, planned: core.PlannedTransfer) -> str:
         if self.tool_name == tools.FTS3:
@@ -112,7 +126,7 @@ class Submitter(Daemon):
     def _submit(self, host: str, group: list[core.PlannedTransfer]) -> int:
         """Prepare, record, submit and confirm one endpoint's share; a failing endpoint only
         holds back its own requests."""
-        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool()
+        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool(self.db_url)
         keys = [(planned.request.id,) for planned in group]
         try:
             jobs = tool.prepare([planned.spec for planned in group])
@@ -122,6 +136,7 @@ class Submitter(Daemon):
                 claim.release(session, Request, self.worker_id, keys, self.retry_hold)
             return 0
         external_ids = {rid: eid for job in jobs for rid, eid in job.external_ids.items()}
+        keys_of = {rid: job.key for job in jobs for rid in job.external_ids}
         with transaction(self.db_url) as session:
             recorded = inflight.mark_submitting(
                 session,
@@ -130,6 +145,7 @@ class Submitter(Daemon):
                     inflight.Submission(
                         request_id=planned.request.id,
                         external_id=external_ids[planned.request.id],
+                        external_key=keys_of[planned.request.id],
                         external_host=host,
                         transfertool=self.tool_name,
                         source_rse_id=planned.source_rse_id,
@@ -168,18 +184,20 @@ class Submitter(Daemon):
         settled = 0
         for (tool_name, host), group in groups.items():
             try:
-                statuses = tools.tool_for(tool_name, host).query([r.external_id for r in group])
+                statuses = tools.tool_for(tool_name, host, self.db_url).query([r.external_id for r in group])
             except TransferToolError as exc:
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 settled += self._give_up_looking(host, group, str(exc))
                 continue
-            held, unsent = inflight.held_by_tool(group, statuses)
+            found = inflight.held_by_tool(group, statuses)
             with transaction(self.db_url) as session:
-                settled += inflight.mark_submitted(session, self.worker_id, held)
-                settled += inflight.requeue_unsent(session, self.worker_id, unsent)
+                settled += inflight.mark_submitted(session, self.worker_id, found.held)
+                settled += inflight.requeue_unsent(session, self.worker_id, found.unsent)
+                settled += inflight.requeue_unsent(session, self.worker_id, found.unknown, same_job=True)
             self.log.info(
                 "unanswered submissions settled",
-                extra={"fields": {"host": host, "in_a_job": len(held), "queued_again": len(unsent)}},
+                extra={"fields": {"host": host, "in_a_job": len(found.held), "new_job": len(found.unsent),
+                                  "same_job_again": len(found.unknown)}},
             )
         return settled
 

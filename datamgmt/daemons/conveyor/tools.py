@@ -4,13 +4,12 @@
 goes to the destination RSE's ``fts`` attribute, else ``[conveyor] fts_host``; the poller finds
 the same server again through the request's ``external_host``.
 
-The local tool runs its copies in threads of this process, so its transfers exist only here:
-the submitter and the poller of one process must talk to the *same* instance, which is why it
-is a process-wide singleton rather than something each daemon builds.  The embedded service
-(or a test) installs a configured one with :func:`set_local_tool`; otherwise the first caller
-builds one from the configuration.  A poller in another process, or after a restart, gets LOST
-for the ids it does not know, and the finisher retries those requests as counted attempts: the
-local tool needs its submitter and poller in one process.
+The local tool keeps its transfers in the catalogue
+(:class:`~datamgmt.daemons.conveyor.local_transfers.CatalogueLocalTool`), so a poller in any
+process sees them; its copies run in the submitter's process (:func:`local_tool` with
+``copying``), and one instance per process shares the copy threads, which is why it is a
+process-wide singleton rather than something each daemon builds.  A test may install another
+tool with :func:`set_local_tool` (an in-memory :class:`LocalTransferTool`, for one process).
 """
 
 from __future__ import annotations
@@ -26,12 +25,14 @@ from datamgmt.transfertool.fts3 import FTS3TransferTool
 from datamgmt.transfertool.gfal2copy import Gfal2Options
 from datamgmt.transfertool.local import LocalTransferTool
 
+from .local_transfers import CatalogueLocalTool
+
 LOCAL = "local"
 FTS3 = "fts3"
 TOOLS = (LOCAL, FTS3)
 
 _lock = threading.Lock()
-_local: LocalTransferTool | None = None
+_local: TransferTool | None = None
 _fts: dict[str, FTS3TransferTool] = {}
 
 
@@ -52,17 +53,22 @@ def _gfal2_options() -> Gfal2Options:
     return {"S3": {"ACCESS_KEY": key, "SECRET_KEY": secret, "REGION": config.get("storage", "s3_region")}}
 
 
-def local_tool() -> LocalTransferTool:
-    """The process's in-process tool, built from the configuration on first use."""
+def local_tool(db_url: str | None = None, *, copying: bool = False) -> TransferTool:
+    """The process's local tool, built from the configuration on first use; with ``copying``
+    (the submitter) it also runs copies in this process, ``[conveyor] local_threads`` at a time."""
     global _local
+    config = get_config()
     with _lock:
         if _local is None:
-            threads = get_config().get_int("conveyor", "local_threads")
-            _local = LocalTransferTool(threads=threads, gfal2_options=_gfal2_options())
-        return _local
+            _local = CatalogueLocalTool(db_url, lease_seconds=config.get_int("conveyor", "local_lease_seconds"))
+        tool = _local
+    if copying and isinstance(tool, CatalogueLocalTool) and not tool.copying:
+        threads = config.get_int("conveyor", "local_threads")
+        tool.start_copying(LocalTransferTool(threads=threads, gfal2_options=_gfal2_options()), threads)
+    return tool
 
 
-def set_local_tool(tool: LocalTransferTool | None) -> LocalTransferTool | None:
+def set_local_tool(tool: TransferTool | None) -> TransferTool | None:
     """Install ``tool`` as the shared one (None: forget it); returns the previous one, not closed."""
     global _local
     with _lock:
@@ -117,11 +123,12 @@ def fts_tool(endpoint: str) -> FTS3TransferTool:
         return tool
 
 
-def tool_for(transfertool: str | None, external_host: str | None) -> TransferTool:
-    """The tool that knows a request's external id (the poller's view)."""
+def tool_for(transfertool: str | None, external_host: str | None, db_url: str | None = None) -> TransferTool:
+    """The tool that knows a request's external id (the poller's view); the local tool reads
+    the catalogue at ``db_url``."""
     if transfertool == FTS3 and external_host:
         return fts_tool(external_host)
-    return local_tool()
+    return local_tool(db_url)
 
 
 def reset() -> None:

@@ -22,6 +22,7 @@ from datamgmt.config import reset_config
 from datamgmt.core.db.constants import ReplicaState, RequestState
 from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
@@ -97,6 +98,71 @@ def test_timed_out_submission_is_never_mapped_wrongly_nor_copied_twice(
     assert_all_done(db, files, dest_root)
 
 
+def expire_leases(db: str) -> None:
+    with transaction(db) as session:
+        session.execute(update(Request).values(claimed_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_submission_that_reaches_fts_after_its_look_up_is_not_copied_twice(
+    db, layout, conveyor_env  # noqa: F811
+):
+    """The submission's POST reaches FTS only after the submitter gave up on it, and after the
+    look-up found no such job.  The requests go out again under the same job id, so FTS takes
+    them once: whichever of the two POSTs comes second is answered 409."""
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter = Submitter(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.stall_next(1, ("POST", "/jobs"))  # on its way while FTS is asked
+        submitter.run_once(1000)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+        (job_id,) = {r.external_id for r in requests_by_id(db).values()}
+        expire_leases(db)
+        submitter.run_once(1000)  # the look-up: FTS knows no such job (yet)
+        assert {(r.state, r.external_id) for r in requests_by_id(db).values()} == {
+            (RequestState.SUBMITTED, job_id)
+        }
+        server.double.faults.release()  # the first POST arrives now
+        assert server.double.faults.wait_stalled_served(1)
+
+        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+        assert submissions_per_request(server) == Counter(ids)
+        assert {row["job_id"] for row in server.double.store.submitted} == {job_id}
+    assert_all_done(db, files, dest_root)
+
+
+def test_submission_unknown_to_fts_stays_under_its_job_id_through_a_failed_attempt(
+    db, layout, conveyor_env  # noqa: F811
+):
+    """A request waiting to go out again under its job id fails before reaching FTS (here: no
+    source left).  Its retry keeps the job id, so the late first POST is still a duplicate."""
+    files, ids, dest_root = layout
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter, finisher = Submitter(db_url=db), Finisher(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.stall_next(1, ("POST", "/jobs"))
+        submitter.run_once(1000)
+        (job_id,) = {r.external_id for r in requests_by_id(db).values()}
+        server.double.faults.fail_next(1, 503)  # the look-up: no answer, nothing changes
+        expire_leases(db)
+        submitter.run_once(1000)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+        with transaction(db) as session:  # an unanswered submission given up as a failed attempt
+            session.execute(update(Request).values(state=RequestState.SUBMISSION_FAILED, claimed_by=None,
+                                                   claimed_until=None))  # fmt: skip
+        finisher.run_once(1000)
+        assert {(r.state, r.retry_count, r.external_id) for r in requests_by_id(db).values()} == {
+            (RequestState.QUEUED, 1, job_id)
+        }
+        server.double.faults.release()
+        assert server.double.faults.wait_stalled_served(1)
+        drain(db, submitter, Poller(db_url=db), finisher)
+        assert submissions_per_request(server) == Counter(ids)
+    assert_all_done(db, files, dest_root)
+
+
 def test_transfer_never_finished_by_fts_is_cancelled_and_retried(db, layout, conveyor_env):  # noqa: F811
     files, ids, dest_root = layout
     with Fts3DoubleServer(Fts3Double()) as server:
@@ -119,6 +185,24 @@ def test_transfer_never_finished_by_fts_is_cancelled_and_retried(db, layout, con
         assert submissions_per_request(server) == Counter(ids * 2)  # the retry is a new job
     assert {r.retry_count for r in requests_by_id(db).values()} == {1}
     assert_all_done(db, files, dest_root)
+
+
+def test_overdue_transfer_whose_cancel_fails_keeps_its_job_for_the_retry(db, layout, conveyor_env):  # noqa: F811
+    """FTS is gone when the transfer is given up, so its job may still run: the retry keeps the
+    job's id and key, and can only meet that job again as a duplicate, never copy a second time."""
+    server = Fts3DoubleServer(Fts3Double()).start()
+    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="1")
+    server.double.faults.hold_copies = True
+    Submitter(db_url=db).run_once(1000)
+    jobs = {r.id: (r.external_id, r.external_key) for r in requests_by_id(db).values()}
+    assert all(job and key for job, key in jobs.values())
+    server.stop()
+    time.sleep(1.1)
+    Poller(db_url=db).run_once(1000)
+    rows = requests_by_id(db).values()
+    assert {(r.state, r.retry_count) for r in rows} == {(RequestState.QUEUED, 1)}
+    assert {r.id: (r.external_id, r.external_key) for r in rows} == jobs
+    assert all("its cancel failed" in r.err_msg for r in rows)
 
 
 class SilentTool(LocalTransferTool):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 
 import pytest
@@ -96,11 +97,11 @@ def test_local_tool_end_to_end(db, layout, conveyor_env):
     assert_all_done(db, files, dest_root)
 
 
-def test_local_tool_restart_loses_transfers_and_retries_them_as_attempts(db, layout, conveyor_env):
+def test_tool_that_forgot_its_transfers_retries_them_as_attempts(db, layout, conveyor_env):
     files, _, dest_root = layout
     conveyor_env(transfertool="local")
     Submitter(db_url=db).run_once(1000)
-    tools.set_local_tool(LocalTransferTool(threads=1)).close()  # the process "restarted"
+    tools.set_local_tool(LocalTransferTool(threads=1)).close()  # an in-memory tool knows none of them
     poller, finisher = Poller(db_url=db), Finisher(db_url=db)
     poller.run_once(1000)
     with transaction(db) as session:
@@ -161,3 +162,26 @@ def test_failed_source_retries_from_second_source_then_gets_stuck(db, session, r
     assert rows[first].source_rse_id == good_id
     assert rows[second].state is RequestState.FAILED and rows[second].retry_count == 2
     assert (tmp_path / "DEST" / hash_path(SCOPE, spec.name)).read_bytes() == spec.data
+
+
+def test_local_copy_never_writes_through_a_link_out_of_the_destination_prefix(db, layout, conveyor_env, tmp_path):
+    """A directory under DEST's prefix is a link to somewhere else (another user's data, /etc):
+    the transfers whose hash path goes through it fail, and nothing is written there."""
+    files, ids, dest_root = layout
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    planted = hash_path(SCOPE, files[0].name).split("/")[0]
+    dest_root.mkdir(exist_ok=True)
+    os.symlink(outside, dest_root / planted)
+    conveyor_env(transfertool="local", max_retries="0")
+    drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+    assert list(outside.iterdir()) == []
+    through_link = {spec.name for spec in files if hash_path(SCOPE, spec.name).startswith(planted + "/")}
+    with transaction(db) as session:
+        outcome = {name: (state, err) for name, state, err in session.execute(
+            select(Request.name, Request.state, Request.err_msg))}  # fmt: skip
+    for name, (state, err) in outcome.items():
+        if name in through_link:
+            assert state is RequestState.FAILED and "escapes its storage prefix" in err
+        else:
+            assert state is RequestState.DONE

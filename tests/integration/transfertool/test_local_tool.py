@@ -7,7 +7,7 @@ import time
 import pytest
 
 from datamgmt.transfertool.base import TransferSpec, TransferState
-from datamgmt.transfertool.local import LocalTransferTool
+from datamgmt.transfertool.local import LocalTransferTool, local_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +130,9 @@ def test_multihop_chain_stops_at_the_first_failure(tool, make_file, tmp_path, wa
     statuses = wait_final(tool, tool.submit(tool.prepare(hops)).values())
     assert statuses["h1"].state is statuses["h2"].state is TransferState.FAILED
     assert statuses["h2"].reason == "Unused hop in multi-hop"
+
+
+def test_a_transfer_sent_again_under_its_job_key_gets_its_id_back():
+    (job,) = local_jobs([TransferSpec("r", ["file:///a"], "file:///b")])
+    (again,) = local_jobs([TransferSpec("r", ["file:///a"], "file:///b", job_key=job.key)])
+    assert (again.key, again.external_ids) == (job.key, job.external_ids) == (job.key, {"r": job.key})

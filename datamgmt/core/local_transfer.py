@@ -1,0 +1,255 @@
+"""The ``local`` transfer tool's transfers, kept in the catalogue.
+
+The local tool copies in worker threads of whichever process runs the submitter, but its state
+lives here, so that every shape of deployment works: a poller in another process, or on another
+host, reads the outcome from this table; a copy whose process died is found by its lease (the
+copying worker renews ``claimed_until`` while it copies) and is claimed and run again by any
+live worker; and no file is copied twice at once, because a transfer is only claimed while no
+other transfer to the same destination is held under a live lease.
+
+A unit of work is a *chain*: one transfer, or the hops of one multihop path (``chain`` is the
+first hop's id), claimed, renewed and run together.  Every function is a fixed number of
+set-based statements per batch.  The states are the tool's own: QUEUED, ACTIVE, DONE, FAILED.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from datamgmt.core import claim as claiming
+from datamgmt.core.db.models import LocalTransfer
+from datamgmt.core.db.session import is_postgresql
+from datamgmt.core.db.types import utcnow
+from datamgmt.core.did import chunks
+from datamgmt.transfertool.base import CANCELED_REASON
+
+QUEUED, ACTIVE, DONE, FAILED = "QUEUED", "ACTIVE", "DONE", "FAILED"
+PENDING = (QUEUED, ACTIVE)
+CHUNK = claiming.CHUNK
+#: Serialises claims on PostgreSQL, so two workers never claim two transfers to one destination
+#: at the same moment (SQLite serialises every writer anyway).
+_CLAIM_LOCK = 0x6C6F63616C  # "local"
+
+
+@dataclass(frozen=True)
+class StoredTransfer:
+    """One transfer as it is stored: its external id, request, chain and the copy's description."""
+
+    id: str
+    request_id: str
+    chain: str
+    hop_index: int
+    destination: str
+    spec: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The end of one transfer, as its copying worker reports it."""
+
+    id: str
+    state: str
+    reason: str | None = None
+    transferred_bytes: int | None = None
+    source_url: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferRow:
+    """What a poller learns about one transfer."""
+
+    id: str
+    request_id: str
+    state: str
+    reason: str | None
+    transferred_bytes: int | None
+    source_url: str | None
+    running: bool
+
+
+def add_transfers(session: Session, transfers: Sequence[StoredTransfer]) -> set[str]:
+    """Store transfers (QUEUED) whose id is not stored yet; a job sent twice is not run twice.
+    Returns the ids now stored for the same request: those the tool holds."""
+    ids = [t.id for t in transfers]
+    existing: dict[str, str] = {}
+    for chunk in chunks(ids, CHUNK):
+        existing.update(
+            session.execute(select(LocalTransfer.id, LocalTransfer.request_id).where(LocalTransfer.id.in_(chunk)))
+            .tuples()
+            .all()
+        )
+    now = utcnow()
+    rows = [
+        {
+            "id": t.id, "request_id": t.request_id, "chain": t.chain, "hop_index": t.hop_index,
+            "destination": t.destination, "spec": json.dumps(t.spec), "state": QUEUED, "canceled": False,
+            "attempts": 0, "created_at": now, "updated_at": now,
+        }
+        for t in transfers
+        if t.id not in existing
+    ]  # fmt: skip
+    if rows:
+        session.connection().execute(LocalTransfer.__table__.insert(), rows)
+    return {t.id for t in transfers if existing.get(t.id, t.request_id) == t.request_id}
+
+
+def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> list[StoredTransfer]:
+    """Lease up to ``limit`` chains to copy: QUEUED ones, and ACTIVE ones whose worker's lease ran
+    out (it died mid-copy), oldest first, skipping any whose destination another transfer holds
+    under a live lease.  Their transfers become ACTIVE and count an attempt.  Canceled chains
+    nobody holds end FAILED here instead of running."""
+    if is_postgresql(session):
+        session.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCK)))
+    now = utcnow()
+    session.execute(
+        update(LocalTransfer)
+        .where(LocalTransfer.canceled.is_(True), LocalTransfer.state.in_(PENDING), claiming.is_free(LocalTransfer))
+        .values(state=FAILED, reason=CANCELED_REASON, finished_at=now, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    other = aliased(LocalTransfer)
+    busy = exists().where(
+        other.destination == LocalTransfer.destination,
+        other.id != LocalTransfer.id,
+        other.state == ACTIVE,
+        other.claimed_until >= now,
+    )
+    heads = claiming.claim(
+        session,
+        LocalTransfer,
+        worker,
+        filters=[LocalTransfer.state.in_(PENDING), LocalTransfer.hop_index == 0, ~busy],
+        order_by=[LocalTransfer.created_at, LocalTransfer.id],
+        limit=limit,
+        lease_seconds=lease_seconds,
+        columns=(LocalTransfer.chain,),
+    )
+    chains = [row.chain for row in heads]
+    claimed: list[StoredTransfer] = []
+    until = now + timedelta(seconds=lease_seconds)
+    for chunk in chunks(chains, CHUNK):
+        rows = session.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.state.in_(PENDING))
+            .values(state=ACTIVE, claimed_by=worker, claimed_until=until, attempts=LocalTransfer.attempts + 1,
+                    updated_at=now)  # fmt: skip
+            .returning(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.chain, LocalTransfer.hop_index,
+                       LocalTransfer.destination, LocalTransfer.spec)  # fmt: skip
+            .execution_options(synchronize_session=False)
+        ).all()
+        claimed.extend(StoredTransfer(*row[:5], json.loads(row.spec)) for row in rows)
+    return sorted(claimed, key=lambda t: (t.chain, t.hop_index))
+
+
+def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: int) -> tuple[set[str], set[str]]:
+    """Extend this worker's lease on the chains it is copying.  Returns (chains still held,
+    chains among them that were canceled meanwhile); a chain not held was taken over after
+    the lease ran out, and its copy must stop."""
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    held: set[str] = set()
+    canceled: set[str] = set()
+    for chunk in chunks(list(chains), CHUNK):
+        rows = session.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker,
+                   LocalTransfer.state == ACTIVE)  # fmt: skip
+            .values(claimed_until=until)
+            .returning(LocalTransfer.chain, LocalTransfer.canceled)
+            .execution_options(synchronize_session=False)
+        ).all()
+        held.update(row.chain for row in rows)
+        canceled.update(row.chain for row in rows if row.canceled)
+    return held, canceled
+
+
+def finish(session: Session, worker: str, outcomes: Sequence[Outcome]) -> set[str]:
+    """Record outcomes of transfers this worker still holds (one executemany); their leases end.
+    Returns the ids recorded: an outcome of a transfer taken over by another worker is dropped."""
+    held: set[str] = set()
+    for chunk in chunks([o.id for o in outcomes], CHUNK):
+        mine = select(LocalTransfer.id).where(
+            LocalTransfer.id.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE
+        )
+        held.update(session.scalars(mine.with_for_update() if is_postgresql(session) else mine))
+    if not held:
+        return held
+    table = LocalTransfer.__table__
+    now = utcnow()
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.claimed_by == worker, table.c.state == ACTIVE)
+        .values(state=bindparam("b_state"), reason=bindparam("b_reason"), transferred_bytes=bindparam("b_bytes"),
+                source_url=bindparam("b_source"), finished_at=now, updated_at=now, claimed_by=None,
+                claimed_until=None),  # fmt: skip
+        [
+            {"b_id": o.id, "b_state": o.state, "b_reason": (o.reason or None) and o.reason[:4000],
+             "b_bytes": o.transferred_bytes, "b_source": o.source_url}
+            for o in outcomes
+            if o.id in held
+        ],  # fmt: skip
+    )
+    return held
+
+
+def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
+    """Release chains this worker stops copying (a graceful stop): any worker may run them again now."""
+    released = 0
+    for chunk in chunks(list(chains), CHUNK):
+        released += session.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return released
+
+
+def transfer_rows(session: Session, ids: Sequence[str]) -> dict[str, TransferRow]:
+    """The stored state of these transfers (ids not stored are absent)."""
+    now = utcnow()
+    found: dict[str, TransferRow] = {}
+    for chunk in chunks(list(dict.fromkeys(ids)), CHUNK):
+        rows = session.execute(
+            select(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.state, LocalTransfer.reason,
+                   LocalTransfer.transferred_bytes, LocalTransfer.source_url,
+                   and_(LocalTransfer.state == ACTIVE, LocalTransfer.claimed_until >= now))
+            .where(LocalTransfer.id.in_(chunk))
+        ).tuples()  # fmt: skip
+        found.update((row[0], TransferRow(*row[:6], bool(row[6]))) for row in rows)
+    return found
+
+
+def cancel(session: Session, ids: Sequence[str]) -> None:
+    """Flag transfers canceled: a QUEUED one nobody holds fails at once, an ACTIVE one's worker
+    stops its copy at its next renewal (see :func:`renew`)."""
+    now = utcnow()
+    for chunk in chunks(list(ids), CHUNK):
+        session.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.id.in_(chunk), LocalTransfer.state.in_(PENDING))
+            .values(canceled=True, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.id.in_(chunk), LocalTransfer.state == QUEUED, claiming.is_free(LocalTransfer))
+            .values(state=FAILED, reason=CANCELED_REASON, finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def purge(session: Session, retention_seconds: float) -> int:
+    """Forget transfers that finished more than ``retention_seconds`` ago (a poller asking later gets LOST)."""
+    horizon = utcnow() - timedelta(seconds=retention_seconds)
+    return session.execute(
+        delete(LocalTransfer)
+        .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)
+        .execution_options(synchronize_session=False)
+    ).rowcount
