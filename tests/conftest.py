@@ -152,10 +152,23 @@ def root(session: Session) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With DATAMGMT_TEST_DB_ONLY=1 (the PostgreSQL pass) run only tests that use the catalogue."""
+    """With DATAMGMT_TEST_DB_ONLY=1 (the PostgreSQL pass) run only tests that use the catalogue.
+
+    The stock CLI's ``--legacy`` variants are left to the SQLite pass: they send the same HTTP
+    requests as the new-style commands, which the PostgreSQL pass runs.
+    """
     if os.environ.get("DATAMGMT_TEST_DB_ONLY") != "1":
         return
-    keep = [item for item in items if "db_url" in getattr(item, "fixturenames", ())]
-    dropped = [item for item in items if "db_url" not in getattr(item, "fixturenames", ())]
+    keep = [item for item in items if _uses_catalogue(item) and not _legacy_cli_variant(item)]
+    dropped = [item for item in items if item not in keep]
     config.hook.pytest_deselected(items=dropped)
     items[:] = keep
+
+
+def _uses_catalogue(item: pytest.Item) -> bool:
+    return "db_url" in getattr(item, "fixturenames", ())
+
+
+def _legacy_cli_variant(item: pytest.Item) -> bool:
+    spec = getattr(item, "callspec", None)
+    return spec is not None and spec.params.get("legacy") is True and "rucio" in getattr(item, "fixturenames", ())
