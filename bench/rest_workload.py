@@ -2,7 +2,7 @@
 
 ``python -m bench.rest_workload SERVER_URL`` drives, with one client thread, the steps of
 issue 17's table against any server that speaks Rucio's REST API (ours or the real Rucio
-from ``../shared/rucio-peer/``), so one script compares both on the same machine:
+41, ``pip install "rucio==41.*"``), so one script compares both on the same machine:
 
 * ``admin``: per RSE ``POST /rses/R``, two ``POST /rses/R/attr/<key>``, ``POST
   /rses/R/protocols/file``, ``POST /accounts/<a>/limits/local/R``; then ``POST

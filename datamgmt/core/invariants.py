@@ -1,4 +1,4 @@
-"""The catalogue's invariants (DESIGN §10), checked at a quiet moment.
+"""The catalogue's invariants, checked at a quiet moment (`datamgmt-admin check`).
 
 One checker serves operators (``datamgmt-admin check``), the test suite (which runs it after
 every test that used the catalogue) and the fault campaign.  Each invariant is ONE set-based
