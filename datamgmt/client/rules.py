@@ -55,10 +55,6 @@ class RuleClient(Transport):
         """Every rule a DID has had, current and gone, with its states over time (Rucio's full history)."""
         return self.stream("GET", f"/rules/{did_path(scope, name)}/history")
 
-    def list_subscriptions(self, account: str, name: str | None = None) -> Iterator[dict[str, Any]]:
-        path = f"/subscriptions/{quoted(account)}" + (f"/{quoted(name)}" if name else "")
-        return self.stream("GET", path)
-
     def get_rule(self, rule_id: str) -> dict[str, Any]:
         return self.json("GET", f"/rules/{quoted(rule_id)}")
 

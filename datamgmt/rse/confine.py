@@ -17,6 +17,7 @@ Used by the POSIX and gfal2 ``file://`` protocols and by the client's downloads.
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Literal
 
@@ -52,6 +53,8 @@ def make_dirs_inside(root: str, relative: str) -> None:
     segments = [segment for segment in relative.split("/") if segment not in ("", ".")]
     if os.path.isabs(relative) or ".." in segments:
         raise InvalidPath(f"{relative!r} is not a path below {root!r}")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", root)  # the prefix itself
     os.makedirs(root, exist_ok=True)
     current = root
     for segment in segments:

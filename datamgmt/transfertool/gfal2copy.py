@@ -118,6 +118,8 @@ def _confined(url: str, root: str | None, access: Access, scope: str) -> str:
         return "file://" + confined_file_path(url, root, access)
     except InvalidPath as exc:
         raise CopyFailure(scope, errno.EACCES, f"{url} escapes its storage prefix {root}: {exc}") from exc
+    except OSError as exc:  # the storage itself is broken (a prefix that is not a directory...)
+        raise CopyFailure(scope, exc.errno or errno.EIO, f"{url}: {exc.strerror or exc}") from exc
 
 
 def verified_copy(ctx: gfal2.Gfal2Context, job: CopyJob) -> int:

@@ -13,6 +13,7 @@ query and commit still finds them; after that they too are LOST (and would be re
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 import uuid
@@ -218,6 +219,9 @@ class LocalTransferTool(TransferTool):
                 size = gfal2copy.verified_copy(context, job)
             except gfal2copy.CopyFailure as failure:
                 failures.append(str(failure))
+                continue
+            except Exception as exc:  # noqa: BLE001 - an unforeseen error fails this attempt, never hangs it
+                failures.append(f"TRANSFER [{errno.EIO}] unexpected {type(exc).__name__}: {str(exc)[:300]}")
                 continue
             self._finish(item, TransferState.DONE, size=size, source=source)
             return True

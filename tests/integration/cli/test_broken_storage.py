@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -60,11 +61,12 @@ def test_broken_storage_is_named_everywhere(live: Live, db: str, broken, caplog)
     (rule_id,) = json.loads(added.stdout)["rule_ids"]
     daemons = (Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
     with caplog.at_level(logging.WARNING):
-        for _ in range(40):
+        for _ in range(300):  # local copies run in the submitter's threads: give them time to fail
             for daemon in daemons:
                 daemon.run_once(100)
             if live.client.get_rule(rule_id)["state"] == "STUCK":
                 break
+            time.sleep(0.1)
         stuck = live.client.get_rule(rule_id)
         # The operator takes the broken RSE out of writing; the repairer finds nowhere else to
         # place the file, and must not replace the storage error with its own.

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from datamgmt.client.uploads import items_for, upload
 from datamgmt.config import reset_config
+from datamgmt.core.db.constants import RequestState
+from datamgmt.core.db.models import Request
+from datamgmt.core.db.session import transaction
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
@@ -69,12 +74,20 @@ def sites(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     reset_config()
 
 
-def transfers(db: str, rounds: int = 30) -> None:
-    """What the conveyor daemons would do between two page loads."""
+def transfers(db: str, rounds: int = 100) -> None:
+    """What the conveyor daemons would do between two page loads, until no request is left to move
+    (local copies run in the submitter's threads, so rounds are spaced out)."""
     daemons = (Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
     for _ in range(rounds):
-        for daemon in daemons:
-            daemon.run_once(100)
+        if sum(daemon.run_once(100) or 0 for daemon in daemons) == 0 and not _in_flight(db):
+            return
+        time.sleep(0.1)
+
+
+def _in_flight(db: str) -> bool:
+    with transaction(db) as session:
+        return session.scalar(select(func.count()).select_from(Request).where(
+            Request.state.not_in([RequestState.DONE, RequestState.FAILED]))) > 0  # fmt: skip
 
 
 def sign_in(page: Any, url: str, username: str, password: str) -> None:
