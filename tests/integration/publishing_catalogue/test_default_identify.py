@@ -18,9 +18,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def shipped_config(tmp_path: Path) -> Iterator[Config]:
-    """The defaults of datamgmt.config, with no file and no environment overrides."""
+    """The defaults of datamgmt.config, with no file and no other override than the base URL that
+    ``datamgmt-server`` sets to the address it serves (published URLs never come from requests)."""
     previous = get_config()
-    config = Config(path=tmp_path / "none.cfg", environ={})
+    config = Config(path=tmp_path / "none.cfg", environ={"DATAMGMT_API_BASE_URL": "http://127.0.0.1:8080"})
     reset_config(config)
     try:
         yield config
