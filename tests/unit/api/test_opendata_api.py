@@ -38,7 +38,8 @@ def test_draft_publish_suspend_republish(client: FlaskClient, session: Session) 
     still_open = client.put(url, json={"state": "public"}, headers=user)
     assert still_open.status_code == 400 and still_open.headers["ExceptionClass"] == "OpenDataInvalidStateUpdate"
     assert client.put("/dids/user.jdoe/ds/status", json={"open": False}, headers=user).status_code == 200
-    published = client.put(url, json={"state": "public", "meta": {"title": "Open"}}, headers=user)
+    meta = {"title": "Open", "creator": "Doe, Jane", "publisher": "Example Lab"}  # DataCite's mandatory ones
+    published = client.put(url, json={"state": "public", "meta": meta}, headers=user)
     assert published.status_code == 200, published.get_data(as_text=True)
     body = published.get_json()
     assert (body["state_old"], body["state_new"]) == ("DRAFT", "PUBLIC") and body["doi"].startswith("21.T99999/")
@@ -48,7 +49,7 @@ def test_draft_publish_suspend_republish(client: FlaskClient, session: Session) 
     public = client.get("/opendata/public/dids/user.jdoe/ds?files=1&meta=1")
     assert public.status_code == 200
     detail = public.get_json()
-    assert detail["doi"] == body["doi"] and detail["meta"] == {"title": "Open"}
+    assert detail["doi"] == body["doi"] and detail["meta"] == meta
     assert detail["files_summary"] == {"length": 1, "bytes": 5, "extensions": ["root"]}
     listing = client.get("/opendata/public/dids").get_json()
     assert listing["total"] == 1 and [d["name"] for d in listing["dids"]] == ["ds"]
