@@ -14,6 +14,7 @@ from datamgmt.cli.dids import did_group, replica_group
 from datamgmt.cli.errors import run_cli
 from datamgmt.cli.meta import meta_group, publish_command, unpublish_command
 from datamgmt.cli.output import Column, human_size
+from datamgmt.cli.replica_remove import replica_remove_command
 from datamgmt.cli.replicas_bad import declare_bad_command
 from datamgmt.cli.rules import rule_group
 from datamgmt.cli.transfers import download_command, upload_command
@@ -75,6 +76,7 @@ for command in (upload_command, download_command, did_group, replica_group, rule
                 publish_command, unpublish_command, user_rse_group, user_scope_group, subscription_group):
     cli.add_command(command)
 replica_group.add_command(declare_bad_command)
+replica_group.add_command(replica_remove_command)
 
 
 def main() -> None:

@@ -19,6 +19,11 @@ class ReplicaClient(Transport):
         """Each file carries ``scope``, ``name`` and the new ``state`` (``A``, ``U``, ...)."""
         self.call("PUT", "/replicas", body={"rse": rse, "files": [dict(item) for item in files]})
 
+    def set_tombstone(self, rse: str, dids: Iterable[tuple[str, str]]) -> None:
+        """Have the reaper delete these replicas on ``rse``; refused as a whole when a rule locks one."""
+        replicas = [{"rse": rse, "scope": scope, "name": name} for scope, name in dids]
+        self.call("POST", "/replicas/tombstone", body={"replicas": replicas})
+
     def list_replicas(
         self,
         dids: Iterable[tuple[str, str]],

@@ -9,7 +9,9 @@ closed.
 Replicas are written (registered, their states changed) by a user only in its own scopes
 and only on deterministic RSEs whose ``type`` attribute marks them as user storage
 (docs/permissions.md); rule options that delete or bypass (``purge_replicas``,
-``ignore_availability``) are for admins, as in Rucio's policy.
+``ignore_availability``) are for admins, as in Rucio's policy.  A user may tombstone (have the
+reaper delete) replicas in its own scopes, which Rucio leaves to admins: the core call refuses
+every replica a rule still locks, so only data nobody protects can go.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ ADMIN_ACTIONS = frozenset(
         "config_items", "config_get", "config_set", "config_remove_section", "config_remove_option",
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
         "add_qos_policy", "delete_qos_policy",
-        "add_bad_pfns", "set_tombstone", "quarantine_file_replicas", "delete_replicas",
+        "add_bad_pfns", "quarantine_file_replicas", "delete_replicas",
     }
 )  # fmt: skip
 
@@ -130,6 +132,18 @@ def _owns_unlocked_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -
     return options.get("account", issuer) == issuer and not _admin_options(options)
 
 
+#: Rule options whose owner may change them even on a locked rule, as in Rucio: they change how
+#: the rule's transfers are retried and where they read from, never what the rule protects.
+TRANSFER_OPTIONS = frozenset({"boost_rule", "source_replica_expression"})
+
+
+def _updates_own_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    options = kwargs.get("options")
+    if isinstance(options, dict) and options and set(options) <= TRANSFER_OPTIONS:
+        return _owns_rule(session, issuer, kwargs)
+    return _owns_unlocked_rule(session, issuer, kwargs)
+
+
 def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     """Own subscriptions, whose rules ask for no admin-only option."""
     rules = kwargs.get("replication_rules") or []
@@ -149,11 +163,12 @@ def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool
 
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
+    "set_tombstone": _owns_scopes,
     **dict.fromkeys(REPLICA_ACTIONS, _writes_own_replicas),
     **dict.fromkeys(READ_ACTIONS, lambda session, issuer, kwargs: True),
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
-    "update_rule": _owns_unlocked_rule,
+    "update_rule": _updates_own_rule,
     "reduce_rule": _owns_unlocked_rule,
     "add_subscription": _for_own_account,
     "update_subscription": _for_own_account,

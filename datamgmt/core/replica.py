@@ -266,7 +266,11 @@ def set_tombstone(session: Session, rse: str, keys: Sequence[DIDKey]) -> None:
         ).tuples())
     locked = [key for key in wanted if key not in marked]
     if locked:
-        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(locked[0]), 80)} on RSE {rse} is locked")
+        holds = session.scalar(select(Replica.lock_cnt).where(
+            Replica.rse_id == rse_id, Replica.scope == locked[0][0], Replica.name == locked[0][1]))
+        others = f" (and {len(locked) - 1} more)" if len(locked) > 1 else ""
+        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(locked[0]), 80)} on RSE {rse} is locked by "
+                              f"{holds} rule lock(s){others}; it can be removed once no rule holds it there")
 
 
 def quarantine(session: Session, rse_id: str, found: Sequence[dict[str, Any]]) -> int:

@@ -65,6 +65,7 @@ from datamgmt.core.lock import (
 from datamgmt.core.placement import place, present_from_triples
 from datamgmt.core.placement.adapter import Targets, load_targets
 from datamgmt.core.quota import change_usage
+from datamgmt.core.rule_boost import boost_rule, source_expression
 from datamgmt.exceptions import (
     AccountNotFound,
     DuplicateRule,
@@ -509,14 +510,16 @@ def delete_expired_rule(session: Session, rule_id: str) -> bool:
 
 
 # --- update and move -------------------------------------------------------------------------
-UPDATABLE = ("lifetime", "locked", "comment", "account", "priority", "activity", "rse_expression", "purge_replicas")
+UPDATABLE = ("lifetime", "locked", "comment", "account", "priority", "activity", "rse_expression", "purge_replicas",
+             "source_replica_expression", "boost_rule")
 
 
 def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str | None:
     """Change a rule: ``lifetime`` (seconds, None = forever), ``locked``, ``comment``,
     ``account`` (its locks and their quota move along), ``priority`` and ``activity`` (also of
-    its QUEUED requests), ``purge_replicas``, and ``rse_expression``: a move, see
-    :func:`move_rule`, whose child rule id is returned."""
+    its QUEUED requests), ``purge_replicas``, ``source_replica_expression`` and ``boost_rule``
+    (:mod:`datamgmt.core.rule_boost`), and ``rse_expression``: a move, see :func:`move_rule`,
+    whose child rule id is returned."""
     unknown = set(options) - set(UPDATABLE)
     if unknown:
         raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
@@ -529,6 +532,8 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
         rule.comments = options["comment"]
     if "purge_replicas" in options:
         rule.purge_replicas = bool(options["purge_replicas"])
+    if "source_replica_expression" in options:
+        rule.source_replica_expression = source_expression(session, options["source_replica_expression"])
     queued = {}
     if "priority" in options:
         priority = options["priority"]
@@ -543,6 +548,8 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     if "account" in options:
         _change_account(session, rule, options["account"])
     session.flush()
+    if options.get("boost_rule"):  # after the other changes, as in Rucio: it only moves the rule in the queue
+        boost_rule(session, rule)
     if "rse_expression" in options:
         return move_rule(session, rule_id, options["rse_expression"])
     return None

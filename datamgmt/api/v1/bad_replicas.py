@@ -249,7 +249,8 @@ _TOMBSTONE_BODY = schema_object(["replicas"], replicas={"type": "array", "items"
 
 @bp.post("/tombstone")
 @bp.post("/tombstone/")
-@doc("Mark unlocked replicas for immediate deletion by the reaper", body=_TOMBSTONE_BODY)
+@doc("Mark unlocked replicas for immediate deletion by the reaper (admins, and owners of their scopes)",
+     body=_TOMBSTONE_BODY)
 def set_tombstone() -> Response:
     body = json_object()
     wanted = dict_list(body, "replicas", [])
@@ -260,7 +261,8 @@ def set_tombstone() -> Response:
             raise InvalidType("each replica needs rse, scope and name")
         by_rse.setdefault(fields[0], []).append((fields[1], fields[2]))
     with unit_of_work() as session:
-        authorize(session, "set_tombstone", rses=sorted(by_rse))
+        authorize(session, "set_tombstone", rses=sorted(by_rse),
+                  scopes=sorted({scope for keys in by_rse.values() for scope, _ in keys}))
         for rse, keys in by_rse.items():
             replicas.set_tombstone(session, rse, keys)
     return created()

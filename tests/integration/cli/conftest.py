@@ -12,7 +12,11 @@ from click.testing import CliRunner, Result
 from werkzeug.serving import make_server
 
 from datamgmt.client import Client, ClientConfig
+from datamgmt.client.uploads import items_for, upload
+from datamgmt.config import reset_config
+from datamgmt.daemons.conveyor import tools
 from tests.conftest import ROOT_PASSWORD
+from tests.unit.conveyor.catalogue import tpc_domains
 
 
 @dataclass
@@ -95,3 +99,39 @@ def alice(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Client
     monkeypatch.setenv("DATAMGMT_CLIENT_PASSWORD", "alice-password-1")
     monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "alice-token"))
     return Client(ClientConfig.load())
+
+
+def add_tpc_rse(live: Live, name: str, prefix: Path) -> None:
+    """A POSIX RSE that third-party copies can read from and write to."""
+    prefix.mkdir(parents=True)
+    live.client.add_rse(name)
+    live.client.add_protocol(name, {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": str(prefix),
+                                    "impl": "posix", "domains": tpc_domains()})
+    live.client.set_local_limit(live.client.account, name, -1)
+
+
+@pytest.fixture
+def local_conveyor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local transfer tool, one retry, no waiting between polls, submissions and repairs."""
+    for key, value in {"transfertool": "local", "max_retries": "1", "poll_interval": "0",
+                       "submit_retry_seconds": "0"}.items():
+        monkeypatch.setenv(f"DATAMGMT_CONVEYOR_{key.upper()}", value)
+    monkeypatch.setenv("DATAMGMT_JUDGE_REPAIR_BACKOFF_SECONDS", "0")
+    reset_config()
+    yield
+    tools.reset()
+    reset_config()
+
+
+@pytest.fixture
+def broken(live: Live, tmp_path: Path, local_conveyor: None) -> tuple[str, Path]:
+    """A file on GOOD; BROKEN's storage prefix lies under a regular file, so nothing can be written there."""
+    live.client.add_scope("root", "user.root")
+    add_tpc_rse(live, "GOOD", tmp_path / "good")
+    add_tpc_rse(live, "BROKEN", tmp_path / "broken")
+    (tmp_path / "broken").rmdir()
+    (tmp_path / "broken").write_text("a file where the storage directory should be")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f1").write_bytes(b"x" * 1000)
+    assert not upload(live.client, items_for([str(tmp_path / "data" / "f1")]), "user.root", "GOOD").failed
+    return "user.root:f1", tmp_path

@@ -7,51 +7,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 
 import pytest
 
-from datamgmt.client.uploads import items_for, upload
-from datamgmt.config import reset_config
-from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
 from datamgmt.daemons.judge.repairer import Repairer
 from tests.integration.cli.conftest import Live
-from tests.unit.conveyor.catalogue import tpc_domains
 
 pytestmark = pytest.mark.integration
-
-
-def add_posix_rse(live: Live, name: str, prefix: Path) -> None:
-    """A POSIX RSE that third-party copies can read from and write to."""
-    prefix.mkdir(parents=True)
-    live.client.add_rse(name)
-    live.client.add_protocol(name, {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": str(prefix),
-                                    "impl": "posix", "domains": tpc_domains()})
-    live.client.set_local_limit(live.client.account, name, -1)
-
-
-@pytest.fixture
-def broken(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
-    """A file on GOOD; BROKEN's storage prefix lies under a regular file, so nothing can be written there."""
-    for key, value in {"transfertool": "local", "max_retries": "1", "poll_interval": "0",
-                       "submit_retry_seconds": "0"}.items():
-        monkeypatch.setenv(f"DATAMGMT_CONVEYOR_{key.upper()}", value)
-    monkeypatch.setenv("DATAMGMT_JUDGE_REPAIR_BACKOFF_SECONDS", "0")
-    reset_config()
-    live.client.add_scope("root", "user.root")
-    add_posix_rse(live, "GOOD", tmp_path / "good")
-    add_posix_rse(live, "BROKEN", tmp_path / "broken")
-    (tmp_path / "broken").rmdir()
-    (tmp_path / "broken").write_text("a file where the storage directory should be")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "f1").write_bytes(b"x" * 1000)
-    assert not upload(live.client, items_for([str(tmp_path / "data" / "f1")]), "user.root", "GOOD").failed
-    yield "user.root:f1", tmp_path
-    tools.reset()
-    reset_config()
 
 
 def test_broken_storage_is_named_everywhere(live: Live, db: str, broken, caplog) -> None:  # type: ignore[no-untyped-def]
