@@ -10,7 +10,8 @@ deleting them is refused, except the two that Rucio's clients set as metadata on
 
 A filter (``key=value,key2>3;type=dataset``) compiles to one SELECT with bound
 parameters: fixed columns become column predicates, every key-value condition an
-EXISTS subquery on ``did_meta``.  No user text ever becomes SQL text.
+EXISTS subquery on ``did_meta``, which also looks inside list values with the database's JSON
+functions (``subjects=physics`` finds ``["physics", "astro"]``).  No user text ever becomes SQL text.
 """
 
 from __future__ import annotations
@@ -26,23 +27,32 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     and_,
+    case,
+    cast,
     delete,
     exists,
     false,
+    func,
     insert,
+    literal,
+    literal_column,
     not_,
+    null,
     or_,
     select,
     true,
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from datamgmt.core import meta_convention, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
@@ -486,23 +496,59 @@ def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
     }[op]
 
 
-def _kv_match(condition: Condition, op: str) -> ColumnElement[bool]:
-    """The typed comparison of one ``did_meta`` row with the condition's value."""
+def _kv_match(condition: Condition, op: str, postgresql: bool) -> ColumnElement[bool]:
+    """The typed comparison of one ``did_meta`` row with the condition's value: the value
+    itself, or any element of a list value (``subjects=physics`` finds ``["physics", "astro"]``)."""
     value = condition.value
     if isinstance(value, bool):
-        return and_(DIDMeta.value_type == "bool", _compare(DIDMeta.value_num, op, 1.0 if value else 0.0))
-    if isinstance(value, int | float):
-        return and_(DIDMeta.value_type.in_(("int", "float")), _compare(DIDMeta.value_num, op, float(value)))
-    if isinstance(value, datetime):
+        scalar = and_(DIDMeta.value_type == "bool", _compare(DIDMeta.value_num, op, 1.0 if value else 0.0))
+    elif isinstance(value, int | float):
+        scalar = and_(DIDMeta.value_type.in_(("int", "float")), _compare(DIDMeta.value_num, op, float(value)))
+    elif isinstance(value, datetime):
         return and_(DIDMeta.value_type == "date", _compare(DIDMeta.value_date, op, value))
-    return and_(DIDMeta.value_type == "str", _compare(DIDMeta.value_str, op, value))
+    else:
+        scalar = and_(DIDMeta.value_type == "str", _compare(DIDMeta.value_str, op, value))
+    return or_(scalar, and_(DIDMeta.value_type == "json", _element_match(value, op, postgresql)))
 
 
-def _kv_condition(condition: Condition) -> ColumnElement[bool]:
+def _element_match(value: str | int | float | bool, op: str, postgresql: bool) -> ColumnElement[bool]:
+    """EXISTS an element of the row's JSON list that matches, by the database's own JSON
+    functions (SQLite ``json_each``, PostgreSQL ``jsonb_array_elements``) in the same statement.
+
+    Elements compare by their JSON type as scalar values do: a string with strings (wildcards
+    too), a number with numbers, a boolean by equality.  Objects are not lists: the CASE gives
+    them (and every non-JSON row) no elements, evaluated before any JSON function sees the text.
+    """
+    if postgresql:
+        document = cast(DIDMeta.value_str, JSONB)
+        array = case((DIDMeta.value_type != "json", null()), (func.jsonb_typeof(document) == "array", document))
+        source: Any = func.jsonb_array_elements(array).table_valued("value").render_derived()
+        kind: Any = func.jsonb_typeof(source.c.value)
+        text: Any = source.c.value.op("#>>")(literal_column("'{}'"))
+        kinds = {str: ("string",), float: ("number",), True: ("boolean",), False: ("boolean",)}
+        number: Any = cast(case((kind == "number", text)), Float)
+    else:
+        array = case((DIDMeta.value_type != "json", null()),
+                     (func.json_type(DIDMeta.value_str) == "array", DIDMeta.value_str))
+        source = func.json_each(array).table_valued("value", "type")
+        kind, text = source.c.type, source.c.value
+        kinds = {str: ("text",), float: ("integer", "real"), True: ("true",), False: ("false",)}
+        number = text
+    if isinstance(value, bool):
+        match = and_(kind.in_(kinds[value]), true() if op == "=" else false())
+    elif isinstance(value, int | float):
+        match = and_(kind.in_(kinds[float]), _compare(number, op, float(value)))
+    else:
+        match = and_(kind.in_(kinds[str]), _compare(text, op, value))
+    return exists(select(literal(1)).select_from(source).where(match))
+
+
+def _kv_condition(condition: Condition, postgresql: bool) -> ColumnElement[bool]:
     """EXISTS a row for the key whose value matches; ``!=`` means the key is set to something else."""
     base = [DIDMeta.scope == DataIdentifier.scope, DIDMeta.name == DataIdentifier.name, DIDMeta.key == condition.key]
-    match = not_(_kv_match(condition, "=")) if condition.op == "!=" else _kv_match(condition, condition.op)
-    return exists().where(*base, match)
+    if condition.op == "!=":
+        return exists().where(*base, not_(_kv_match(condition, "=", postgresql)))
+    return exists().where(*base, _kv_match(condition, condition.op, postgresql))
 
 
 def _column_condition(condition: Condition) -> ColumnElement[bool]:
@@ -511,8 +557,10 @@ def _column_condition(condition: Condition) -> ColumnElement[bool]:
     return and_(column.is_not(None), _compare(column, condition.op, value))
 
 
-def compile_filters(scope: str, groups: Sequence[FilterGroup], did_type: str = "collection") -> Any:
-    """The SELECT of DIDs of ``scope`` matching any group; one statement, bound parameters only."""
+def compile_filters(scope: str, groups: Sequence[FilterGroup], did_type: str = "collection", *,
+                    postgresql: bool = False) -> Any:
+    """The SELECT of DIDs of ``scope`` matching any group; one statement, bound parameters only.
+    ``postgresql`` picks the JSON functions that look inside list values."""
     if did_type.lower() not in TYPE_CHOICES:
         raise DIDFilterSyntaxError(f"type must be one of {', '.join(TYPE_CHOICES)}")
     default_types = TYPE_CHOICES[did_type.lower()]
@@ -521,7 +569,7 @@ def compile_filters(scope: str, groups: Sequence[FilterGroup], did_type: str = "
         parts: list[ColumnElement[bool]] = [DataIdentifier.did_type.in_(group.types or default_types)]
         for condition in group.conditions:
             is_column = condition.key in FILTER_COLUMNS
-            parts.append(_column_condition(condition) if is_column else _kv_condition(condition))
+            parts.append(_column_condition(condition) if is_column else _kv_condition(condition, postgresql))
         clauses.append(and_(true(), *parts))
     return select(DataIdentifier).where(DataIdentifier.scope == scope, or_(false(), *clauses))
 
@@ -536,7 +584,8 @@ def list_dids(
     """DIDs of a scope matching a filter, in name order, as Rucio's long listing shows them."""
     check_scopes(session, [scope])
     groups = filters if _is_parsed(filters) else parse_filters(filters)  # type: ignore[arg-type]
-    query = compile_filters(scope, groups, did_type).order_by(DataIdentifier.name)  # type: ignore[arg-type]
+    query = compile_filters(scope, groups, did_type,  # type: ignore[arg-type]
+                            postgresql=is_postgresql(session)).order_by(DataIdentifier.name)
     if limit is not None:
         validation.non_negative_int(limit, "limit")
         query = query.limit(limit)

@@ -64,3 +64,26 @@ def test_malformed_json_value_is_a_usage_error(live: Live, dataset: str) -> None
     assert result.exit_code == 2 and "not JSON" in result.stderr
     nested = live.user("meta", "set", "--json", dataset, "deep", '[{"a": {"b": {"c": 1}}}]')
     assert nested.exit_code == 1 and "nests too deep" in nested.stderr
+
+
+def test_filters_find_a_value_inside_a_list(live: Live, dataset: str) -> None:  # noqa: F811
+    """``subjects=physics`` finds a dataset whose subjects are ["physics", "astro"], through the
+    CLI's ``--filter`` and the REST search that rucio-clients call."""
+    ok(live.user("meta", "set", "--json", dataset, "subjects", '["physics", "astro"]'))
+    ok(live.user("meta", "set", "--json", dataset, "runs", "[3, 7]"))
+    ok(live.user("did", "add", "user.root:other", "--type", "dataset"))
+    ok(live.user("meta", "set", "--json", "user.root:other", "subjects", '["chemistry"]'))
+
+    def found(expression: str) -> list[str]:
+        rows = ok(live.user("did", "list", "user.root", "--filter", expression, "--json")).splitlines()
+        return sorted(json.loads(row)["name"] for row in rows)
+
+    assert found("subjects=physics") == found("subjects=astro") == ["ds"]
+    assert found("subjects=phys*") == ["ds"]
+    assert found("subjects=chemistry") == ["other"]
+    assert found("subjects!=physics") == ["other"]
+    assert found("subjects=bio") == []
+    assert found("runs=7") == found("runs>5") == ["ds"]
+    assert found("runs>7") == []
+    rest = live.client.search_dids("user.root", [{"subjects": "physics", "type": "dataset"}])
+    assert [row["name"] for row in rest] == ["ds"]

@@ -1,4 +1,5 @@
-"""list_dids against a Python reference filter on random catalogues, and against injection.
+"""list_dids against a Python reference filter on random catalogues (scalar and list values),
+and against injection.
 
 Generated strings are lower-case: SQLite's LIKE folds ASCII case while PostgreSQL's does
 not, and ordering follows each database's collation, which agree on lower-case letters.
@@ -27,11 +28,13 @@ KEYS = {
 }
 #: A key may hold a value of another type, so type mismatches are exercised too.
 any_value = st.one_of(*KEYS.values())
+#: List values (``subjects: ["physics", "astro"]``): a filter matches any element of its type.
+list_value = st.lists(st.one_of(KEYS["run"], KEYS["energy"], KEYS["project"], KEYS["ok"]), max_size=3)
 did_strategy = st.fixed_dictionaries(
     {
         "type": st.sampled_from([DIDType.DATASET, DIDType.CONTAINER]),
         "length": st.integers(0, 6),
-        "meta": st.dictionaries(st.sampled_from(sorted(KEYS)), any_value, max_size=4),
+        "meta": st.dictionaries(st.sampled_from(sorted(KEYS)), st.one_of(any_value, list_value), max_size=4),
     }
 )
 
@@ -118,9 +121,12 @@ def reference(dids: dict[str, dict], groups) -> list[str]:
         if key not in item["meta"]:
             return False
         stored = item["meta"][key]
-        if op == "!=":
-            return not (same_type(stored, value) and compare(stored, "=", value))
-        return same_type(stored, value) and compare(stored, op, value)
+        elements = stored if isinstance(stored, list) else [stored]
+
+        def matches(how: str) -> bool:
+            return any(same_type(element, value) and compare(element, how, value) for element in elements)
+
+        return not matches("=") if op == "!=" else matches(op)
 
     return sorted(
         name
