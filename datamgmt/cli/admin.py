@@ -12,7 +12,9 @@ from datamgmt.cli.admin_ops import status_command, transfers_group
 from datamgmt.cli.admin_rses import rse_group
 from datamgmt.cli.admin_subscriptions import subscription_group
 from datamgmt.cli.context import AppContext, Group, make_root, pass_app
+from datamgmt.cli.exist_ok import create, differs, exist_ok_option
 from datamgmt.cli.output import Column, parse_size
+from datamgmt.exceptions import Duplicate
 
 ACCOUNT_COLUMNS = (Column("account"), Column("type"), Column("status", kind="state"),
                    Column("email"))
@@ -37,11 +39,19 @@ def account_group() -> None:
 @click.option("--type", "account_type", type=click.Choice(["USER", "GROUP", "SERVICE"]), default="USER",
               show_default=True)
 @click.option("--email")
+@exist_ok_option
 @pass_app
-def account_add(app: AppContext, account: str, account_type: str, email: str | None) -> None:
+def account_add(app: AppContext, account: str, account_type: str, email: str | None, exist_ok: bool) -> None:
     """Create an account."""
-    app.client.add_account(account, account_type, email)
-    app.output.done(f"added account {account}", account=account, type=account_type)
+    def existing(error: Duplicate) -> str:
+        found = app.client.get_account(account)["account_type"]
+        if found != account_type:
+            raise differs(error, f"as a {found} account")
+        return f"account {account} already exists"
+
+    already = create(exist_ok, lambda: app.client.add_account(account, account_type, email), existing)
+    app.output.done(already or f"added account {account}", account=account, type=account_type,
+                    existed=already is not None)
 
 
 @account_group.command("list")
@@ -160,11 +170,18 @@ def scope_group() -> None:
 @scope_group.command("add")
 @click.argument("scope")
 @click.option("--account", required=True, help="The owner, who may write in it.")
+@exist_ok_option
 @pass_app
-def scope_add(app: AppContext, scope: str, account: str) -> None:
+def scope_add(app: AppContext, scope: str, account: str, exist_ok: bool) -> None:
     """Create a scope owned by an account."""
-    app.client.add_scope(account, scope)
-    app.output.done(f"added scope {scope} for {account}", scope=scope, account=account)
+    def existing(error: Duplicate) -> str:
+        if scope not in app.client.list_scopes(account):
+            raise differs(error, f"it does not belong to {account}")
+        return f"scope {scope} of {account} already exists"
+
+    already = create(exist_ok, lambda: app.client.add_scope(account, scope), existing)
+    app.output.done(already or f"added scope {scope} for {account}", scope=scope, account=account,
+                    existed=already is not None)
 
 
 @scope_group.command("list")

@@ -7,7 +7,9 @@ import json
 import click
 
 from datamgmt.cli.context import AppContext, Group, pass_app
+from datamgmt.cli.exist_ok import create, differs, exist_ok_option
 from datamgmt.cli.output import Column, parse_size
+from datamgmt.exceptions import Duplicate
 
 RSE_COLUMNS = (Column("rse", "RSE"), Column("rse_type", "type"), Column("deterministic"), Column("volatile"),
                Column("availability_read", "read"), Column("availability_write", "write"),
@@ -28,11 +30,21 @@ def rse_group() -> None:
 @click.option("--non-deterministic", is_flag=True, help="Paths are registered per replica, not derived.")
 @click.option("--volatile", is_flag=True, help="A cache: replicas may vanish.")
 @click.option("--type", "rse_type", type=click.Choice(["DISK", "TAPE"]), default="DISK", show_default=True)
+@exist_ok_option
 @pass_app
-def rse_add(app: AppContext, rse: str, non_deterministic: bool, volatile: bool, rse_type: str) -> None:
+def rse_add(app: AppContext, rse: str, non_deterministic: bool, volatile: bool, rse_type: str, exist_ok: bool) -> None:
     """Create an RSE (then give it a protocol with add-protocol)."""
-    app.client.add_rse(rse, deterministic=not non_deterministic, volatile=volatile, rse_type=rse_type)
-    app.output.done(f"added RSE {rse}", rse=rse)
+    def existing(error: Duplicate) -> str:
+        found = app.client.get_rse(rse)
+        asked = {"deterministic": not non_deterministic, "volatile": volatile, "rse_type": rse_type}
+        changed = sorted(key for key, value in asked.items() if found.get(key) != value)
+        if changed:
+            raise differs(error, f"with another {', '.join(changed)}")
+        return f"RSE {rse} already exists"
+
+    already = create(exist_ok, lambda: app.client.add_rse(rse, deterministic=not non_deterministic,
+                                                          volatile=volatile, rse_type=rse_type), existing)
+    app.output.done(already or f"added RSE {rse}", rse=rse, existed=already is not None)
 
 
 @rse_group.command("list")
@@ -108,9 +120,10 @@ def rse_delete_attribute(app: AppContext, rse: str, key: str) -> None:
 @click.option("--priority", type=click.IntRange(1), default=1, show_default=True,
               help="Priority of every operation in both domains (lower is preferred).")
 @click.option("--domain-json", help="Rucio's per-domain priorities as JSON; overrides --priority.")
+@exist_ok_option
 @pass_app
 def rse_add_protocol(app: AppContext, rse: str, scheme: str, hostname: str, port: int, prefix: str, impl: str,
-                     priority: int, domain_json: str | None) -> None:
+                     priority: int, domain_json: str | None, exist_ok: bool) -> None:
     """Tell the service how to reach an RSE's storage."""
     if domain_json:
         try:
@@ -125,8 +138,17 @@ def rse_add_protocol(app: AppContext, rse: str, scheme: str, hostname: str, port
         }
     record = {"scheme": scheme, "hostname": hostname, "port": port, "prefix": prefix, "impl": impl,
               "domains": domains}
-    app.client.add_protocol(rse, record)
-    app.output.done(f"{rse}: added {scheme}://{hostname}{f':{port}' if port else ''}{prefix}", rse=rse, **record)
+    url = f"{scheme}://{hostname}{f':{port}' if port else ''}{prefix}"
+
+    def existing(error: Duplicate) -> str:
+        same = [p for p in app.client.get_rse(rse).get("protocols", [])
+                if (p.get("scheme"), p.get("hostname"), p.get("port")) == (scheme, hostname, port)]
+        if not any(p.get("prefix", "").rstrip("/") == prefix.rstrip("/") for p in same):
+            raise differs(error, f"not with the prefix {prefix}")
+        return f"{rse}: already has {url}"
+
+    already = create(exist_ok, lambda: app.client.add_protocol(rse, record), existing)
+    app.output.done(already or f"{rse}: added {url}", rse=rse, existed=already is not None, **record)
 
 
 @rse_group.command("set-limit")

@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from datamgmt.cli.context import DID, AppContext, Command, Group, pass_app
+from datamgmt.cli.exist_ok import create, exist_ok_option
 from datamgmt.cli.output import Column
-from datamgmt.exceptions import KeyNotFound
+from datamgmt.exceptions import Duplicate, KeyNotFound
 
 META_COLUMNS = (Column("key"), Column("value"))
 
@@ -99,19 +100,29 @@ def meta_list(app: AppContext, did: tuple[str, str]) -> None:
 @click.option("--pid-service", help="PID service to mint with [default: the service's default].")
 @click.option("--update", is_flag=True, help="Publish the current files and metadata of a published DID as a "
               "new version of its record (landing page, OAI-PMH and PID service change together).")
+@exist_ok_option
 @pass_app
-def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool) -> None:
+def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool,
+                    exist_ok: bool) -> None:
     """Publish a dataset or container: mint a PID and print it.
 
     Needs the DataCite properties creator, title and publisher as metadata, and files. What is
-    published stays as it was until 'publish --update'.
+    published stays as it was until 'publish --update'.  With --exist-ok, a DID already
+    published prints its PID, unchanged.
     """
     if update:
         share = app.client.update_share(*did)
         app.output.done(f"{share['pid']} updated, datestamp {share['datestamp']}", pid=share["pid"],
                         datestamp=share["datestamp"])
         return
-    share = app.client.publish(*did, pid_service=pid_service)
+    shares: list[dict[str, Any]] = []
+
+    def existing(error: Duplicate) -> str:  # only a PUBLISHED share is a Duplicate: a withdrawn one is published again
+        shares.append(app.client.get_share(*did))
+        return str(error)
+
+    create(exist_ok, lambda: shares.append(app.client.publish(*did, pid_service=pid_service)), existing)
+    share = shares[0]
     landing_page = share.get("landing_page") or share.get("landing_url")
     app.output.done(f"{share['pid']}\n{landing_page}", pid=share["pid"], landing_page=landing_page)
 

@@ -17,9 +17,10 @@ from rich.text import Text
 
 from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
+from datamgmt.cli.exist_ok import create, differs, exist_ok_option
 from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
 from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
-from datamgmt.exceptions import AccessDenied, DatamgmtError
+from datamgmt.exceptions import AccessDenied, DatamgmtError, Duplicate
 
 RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
                 Column("rse_expression", "RSE expression"), Column("copies"), Column("bytes", "size", kind="size"),
@@ -73,17 +74,41 @@ def rule_options(function: Any) -> Any:
 
 @rule_group.command("add")
 @rule_options
+@exist_ok_option
 @pass_app
 def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
-             **options: Any) -> None:
-    """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id."""
+             exist_ok: bool, **options: Any) -> None:
+    """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id.
+    With --exist-ok, my same rule (DIDs, RSE expression, copies) already there is printed instead."""
+    rule_ids: list[str] = []
+
+    def make() -> None:
+        rule_ids.extend(app.client.add_rule(dids, copies, rse_expression, **options))
+
+    def existing(error: Duplicate) -> str:
+        rule_ids.extend(_same_rules(app, dids, copies, rse_expression, error))
+        return "\n".join(rule_ids)
+
     try:
-        rule_ids = app.client.add_rule(dids, copies, rse_expression, **options)
+        create(exist_ok, make, existing)
     except DatamgmtError as error:
         if error.error_class not in PLACEMENT_REFUSALS:
             raise
         raise explained_refusal(app.client, error, dids, rse_expression, copies) from error
     app.output.done("\n".join(rule_ids), rule_ids=rule_ids)
+
+
+def _same_rules(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
+                error: Duplicate) -> list[str]:
+    """My rules with this RSE expression and copies on each DID (what DuplicateRule refers to)."""
+    found = []
+    for scope, name in dids:
+        ids = [rule["id"] for rule in app.client.list_did_rules(scope, name)
+               if (rule["account"], rule["rse_expression"], rule["copies"]) == (app.client.account, rse_expression, copies)]
+        if not ids:
+            raise differs(error, f"{scope}:{name} has no rule of mine to {rse_expression} with {copies} copies")
+        found.extend(ids)
+    return found
 
 
 @rule_group.command("explain")

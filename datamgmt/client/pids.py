@@ -18,6 +18,10 @@ class PIDClient(Transport):
         """Mint a PID for the DID (with the default service unless one is named)."""
         return self.json("POST", f"/dids/{did_path(scope, name)}/publish", body={"pid_service": pid_service})
 
+    def get_share(self, scope: str, name: str) -> dict[str, Any]:
+        """The DID's share (PUBLISHED or WITHDRAWN) with its PID and landing URL."""
+        return self.json("GET", f"/dids/{did_path(scope, name)}/publish")
+
     def update_share(self, scope: str, name: str) -> dict[str, Any]:
         """Publish the DID's current files and metadata as a new version of its share (new datestamp)."""
         return self.json("PUT", f"/dids/{did_path(scope, name)}/publish")

@@ -9,6 +9,7 @@ DATAMGMT_* environment overrides.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -33,6 +34,18 @@ def quickstart_block(marker: str) -> str:
     match = re.search(rf"<!-- quickstart:{marker} -->\s*```bash\n(.*?)```", README.read_text(), re.S)
     assert match, f"README has no quickstart:{marker} block"
     return match.group(1)
+
+
+def pid_of(output: str) -> str:
+    return re.findall(r"21\.T99999/\S+", output)[0]
+
+
+def token(url: str, environment: dict[str, str]) -> str:
+    password = Path(environment["ROOT_PASSWORD_FILE"]).read_text().strip()
+    answer = requests.get(f"{url}/auth/userpass", headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root",
+                                                           "X-Rucio-AppID": "test", "X-Rucio-Password": password},
+                          timeout=30)
+    return answer.headers["X-Rucio-Auth-Token"]
 
 
 def free_port() -> int:
@@ -108,6 +121,15 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
         again = subprocess.run(["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True,
                                text=True, timeout=300)
         assert "keeping the existing ~/.datamgmt/client.cfg" in again.stdout and config.read_text() == written
+        # The whole block runs again: every step accepts what the first run made, nothing is made twice.
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "scope user.root of root already exists" in again.stdout
+        assert pid_of(again.stdout) == pid_of(result.stdout)  # the share of the first run, not a new PID
+        rules = requests.get(f"{url}/rules/", params={"scope": "user.root", "name": "runs"},
+                             headers={"X-Rucio-Auth-Token": token(url, environment)}, timeout=30)
+        # The upload's rule and the tier=2 rule of the first run, each reused.
+        assert sorted(json.loads(line)["rse_expression"] for line in rules.text.splitlines()) == ["LOCAL-A", "tier=2"]
+        assert sorted(p.name for p in (ROOT / "downloads").rglob("*.dat")) == downloaded
     finally:
         os.killpg(server.pid, signal.SIGINT)
         try:
