@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
@@ -154,8 +154,14 @@ def load(session, dids: dict[str, dict]) -> None:
     metadata.set_dids_metadata_bulk(session, [{"scope": "data", "name": n, "meta": i["meta"]} for n, i in dids.items()])
 
 
+LIST_EXAMPLE = [{"type": DIDType.DATASET, "length": 0, "meta": {"project": ["ab", 3, True]}},
+                {"type": DIDType.DATASET, "length": 0, "meta": {"project": ["c"], "run": [-2.5, 4]}}]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(items=st.lists(did_strategy, min_size=1, max_size=12), groups=filter_groups())
+@example(items=LIST_EXAMPLE, groups=[([("project", "=", "ab")], None), ([("run", ">", 3)], None)])
+@example(items=LIST_EXAMPLE, groups=[([("project", "!=", "c"), ("project", "=", "a*")], "dataset")])
 def test_list_dids_agrees_with_the_reference_filter(catalogue, items, groups):
     dids = {f"d{index}": item for index, item in enumerate(items)}
     load(catalogue, dids)
