@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -49,8 +51,11 @@ def test_boost_retries_a_stuck_rule_without_waiting_for_the_back_off(
     Repairer(db_url=db).run_once(10)
     assert live.client.get_rule(rule_id)["state"] == "STUCK"  # the back-off holds it
 
+    held = live.client.get_rule(rule_id)
     boosted = live.user("rule", "update", rule_id, "--boost-rule")
     assert boosted.exit_code == 0, boosted.output
+    moved = parsedate_to_datetime(held["updated_at"]) - parsedate_to_datetime(live.client.get_rule(rule_id)["updated_at"])
+    assert timedelta(hours=23) < moved <= timedelta(days=1)  # first in the repairer's queue, as in Rucio
     Repairer(db_url=db).run_once(10)
     assert live.client.get_rule(rule_id)["state"] == "REPLICATING"
     rule = convey_until(live, db, rule_id, "OK")
