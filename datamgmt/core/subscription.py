@@ -14,7 +14,7 @@ as ``re.match`` does):
 * ``account``: list of accounts, one of which must own the DID;
 * any other key: DID metadata; the DID must have the key and its value must match one of
   the listed values (a string is a regular expression on the value's text, a number or
-  boolean must be equal).
+  boolean must be equal); a list value matches when one of its elements does.
 
 :func:`match_new_dids` is the transmogrifier's work: one batch of DIDs with ``is_new`` set,
 one query for their metadata, matching in Python against the few active subscriptions,
@@ -115,6 +115,8 @@ class Filter:
 
 
 def _value_matches(wanted: Regex | int | float | bool, value: Value) -> bool:
+    if isinstance(value, list):  # a list value matches when one of its elements does, as DID filters do
+        return any(_value_matches(wanted, element) for element in value if not isinstance(element, list | dict))
     if isinstance(wanted, int | float):
         # True == 1 to Python, never to a filter.
         return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted

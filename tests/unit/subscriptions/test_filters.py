@@ -54,6 +54,14 @@ def test_metadata_strings_are_regular_expressions_other_values_are_equal():
     assert not flt.matches(did(datatype="AOD", run=358031, calibrated=1))
 
 
+def test_a_list_value_matches_by_its_elements():
+    flt = parse_filter({"subjects": ["phys.*"], "runs": 7})
+    assert flt.matches(did(subjects=["astro", "physics"], runs=[3, 7]))
+    assert not flt.matches(did(subjects=["astro"], runs=[3, 7]))
+    assert not flt.matches(did(subjects=["physics"], runs=[True, 3]))
+    assert not flt.matches(did(subjects=[["physics"]], runs=7))  # only a list's own elements, not nested ones
+
+
 def test_missing_metadata_key_does_not_match():
     assert not parse_filter({"project": "data18"}).matches(did())
 
