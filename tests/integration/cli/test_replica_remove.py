@@ -66,8 +66,23 @@ def test_other_accounts_and_unknown_copies_are_refused(live: Live, alice: Client
     (replica,) = live.client.list_replicas([("user.root", "theirs.dat")])
     path = Path(replica["rses"]["LOCAL-A"][0].removeprefix("file://"))
     refused(live.user("replica", "remove", "user.root:theirs.dat", "--rse", "LOCAL-A"), "AccessDenied")
-    refused(live.user("replica", "remove", "user.alice:ghost.dat", "--rse", "LOCAL-A"), "ReplicaNotFound")
-    refused(live.user("replica", "remove", "user.alice:ghost.dat", "--rse", "NO-SUCH-RSE"), "RSENotFound")
+    refused(live.user("replica", "remove", "user.alice:ghost.dat", "--rse", "LOCAL-A"), "DataIdentifierNotFound")
+    mine = uploaded(live, tmp_path, "user.alice", "mine.dat", "--no-rule")
+    refused(live.user("replica", "remove", "user.alice:mine.dat", "--rse", "NO-SUCH-RSE"), "RSENotFound")
     for _ in range(3):
         Reaper(db_url=db).run_once(100)
-    assert path.exists()
+    assert path.exists() and mine.exists()
+
+
+def test_a_datasets_copies_on_the_rse_are_removed_together(live: Live, alice: Client, tmp_path: Path,
+                                                           db: str) -> None:
+    paths = [uploaded(live, tmp_path, "user.alice", name, "--no-rule", "--dataset", "user.alice:set")
+             for name in ("a.dat", "b.dat")]
+    removed = live.user("replica", "remove", "user.alice:set", "--rse", "LOCAL-A", "--json")
+    assert removed.exit_code == 0, removed.output
+    assert sorted(json.loads(removed.stdout)["dids"]) == ["user.alice:a.dat", "user.alice:b.dat"]
+    for _ in range(3):
+        Reaper(db_url=db).run_once(100)
+    assert not any(path.exists() for path in paths)
+    refused(live.user("replica", "remove", "user.alice:set", "--rse", "LOCAL-A"), "has no files on LOCAL-A")
+    assert live.admin("check").exit_code == 0
