@@ -27,8 +27,7 @@ from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
 from tests.conftest import ROOT_PASSWORD
-from tests.integration.cli.conftest import Live, live  # noqa: F401 - the live server fixture
-from tests.integration.cli.test_broken_storage import add_posix_rse
+from tests.integration.cli.conftest import Live, add_tpc_rse, live  # noqa: F401 - the live server fixture
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,7 +62,7 @@ def sites(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     reset_config()
     live.client.add_scope("root", "user.root")
     for name in ("GOOD", "TARGET", "BROKEN"):
-        add_posix_rse(live, name, tmp_path / name.lower())
+        add_tpc_rse(live, name, tmp_path / name.lower())
     (tmp_path / "broken").rmdir()
     (tmp_path / "broken").write_text("a file where the storage directory should be")
     (tmp_path / "data").mkdir()
