@@ -65,6 +65,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "files_per_job": "100",
         "local_threads": "4",
         "local_lease_seconds": "30",
+        "local_staging_seconds": "0",
+        "local_archive_seconds": "0",
         "max_active_per_rse": "100",
         "poll_interval": "5",
         "submit_retry_seconds": "10",

@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -72,6 +73,7 @@ from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import chunks, descendants_cte, existing_dids
 from datamgmt.core.message import add_messages
+from datamgmt.core.pins import queue_releases
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.replica_path import fill_algorithm_paths
@@ -433,8 +435,10 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
 
     Replicas lose one ``lock_cnt``; at zero they get a tombstone: OBSOLETE (delete at once)
     with the rule's ``purge_replicas`` or when the replica never arrived (a COPYING one
-    becomes UNAVAILABLE), else now.  QUEUED requests for replicas nobody locks any more are
-    cancelled (removed with their sources).  Quota is released and, with ``settle``, the
+    becomes UNAVAILABLE), else now.  A file on a ``staging_required`` RSE is only *pinned* by
+    its locks: it is never purged through them, and when its last lock goes the pin is queued
+    for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
+    are cancelled (removed with their sources).  Quota is released and, with ``settle``, the
     counters and state updated (a rule about to be removed skips that).
     """
     cond = [Lock.rule_id == rule.id, *where]
@@ -447,7 +451,10 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
     on_replica = exists().where(Lock.scope == Replica.scope, Lock.name == Replica.name,
                                 Lock.rse_id == Replica.rse_id, *cond)
     last = Replica.lock_cnt <= 1
-    gone = literal(True) if rule.purge_replicas else Replica.state != ReplicaState.AVAILABLE
+    staging = sorted(staging_required_rses(session, {rse_id for _, rse_id, _, _ in groups}))
+    never_arrived = Replica.state != ReplicaState.AVAILABLE
+    purgeable = or_(never_arrived, Replica.rse_id.notin_(staging)) if staging else literal(True)
+    gone = purgeable if rule.purge_replicas else never_arrived
     session.execute(
         update(Replica).where(on_replica).values(
             lock_cnt=Replica.lock_cnt - 1,
@@ -463,6 +470,7 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
         exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
                        Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
     )
+    queue_releases(session, staging, cond)
     doomed = list(session.scalars(unneeded))
     for part in chunks(doomed):
         session.execute(delete(Source).where(Source.request_id.in_(part)))

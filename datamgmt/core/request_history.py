@@ -37,7 +37,8 @@ FAILED_STATES = (
 )
 _COPIED = ("request_type", "scope", "name", "dest_rse_id", "source_rse_id", "external_id", "external_host",
            "retry_count", "rule_id", "activity", "bytes", "dest_url", "transfertool", "account", "priority",
-           "submitted_at")  # fmt: skip
+           "submitted_at", "staging_started_at", "staging_finished_at", "archive_started_at",
+           "archive_finished_at")  # fmt: skip
 
 
 def _copy(session: Session, where: Any, state: Any, err_msg: Any, transferred_at: Any) -> None:
@@ -84,6 +85,8 @@ def history_dict(row: RequestHistory, names: Mapping[str, str]) -> dict[str, Any
         "bytes": row.bytes, "dest_url": row.dest_url, "transfertool": row.transfertool, "account": row.account,
         "priority": row.priority, "requested_at": row.requested_at, "submitted_at": row.submitted_at,
         "transferred_at": row.transferred_at, "created_at": row.created_at, "updated_at": row.created_at,
+        "staging_started_at": row.staging_started_at, "staging_finished_at": row.staging_finished_at,
+        "archive_started_at": row.archive_started_at, "archive_finished_at": row.archive_finished_at,
     }  # fmt: skip
 
 
