@@ -125,11 +125,12 @@ def _end_staging(session: Session, now: datetime) -> int:
                 .returning(LocalTransfer.id)
                 .execution_options(synchronize_session=False)
             ).all()
-    pins = {
-        specs[i]["sources"][0]: now + timedelta(seconds=specs[i].get("copy_pin_lifetime") or DEFAULT_PIN_SECONDS)
-        for i in changed
-        if outcome[i]["state"] != "FAILED"
-    }
+    pins: dict[str, datetime] = {}
+    for i in changed:
+        if outcome[i]["state"] != "FAILED":
+            until = now + timedelta(seconds=specs[i].get("copy_pin_lifetime") or DEFAULT_PIN_SECONDS)
+            url = specs[i]["sources"][0]
+            pins[url] = max(until, pins.get(url, until))  # two recalls of one file: the longer pin
     _pin(session, pins)
     return len(changed)
 
