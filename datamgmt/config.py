@@ -67,6 +67,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "local_lease_seconds": "30",
         "local_staging_seconds": "0",
         "local_archive_seconds": "0",
+        "separate_stager": "false",
         "max_active_per_rse": "100",
         "poll_interval": "5",
         "submit_retry_seconds": "10",

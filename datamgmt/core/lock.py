@@ -77,6 +77,7 @@ from datamgmt.core.pins import queue_releases
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.replica_path import fill_algorithm_paths
+from datamgmt.core.staging import staging_buffers
 from datamgmt.exceptions import InputValidationError
 
 DIDKey = tuple[str, str]
@@ -209,6 +210,7 @@ class TransferQueue:
         self.attributes = json.dumps({"source_replica_expression": rule.source_replica_expression}) \
             if rule.source_replica_expression else None
         self.staging_required = staging_required_rses(session, dest_rse_ids)
+        self.buffers = staging_buffers(session, dest_rse_ids)
 
     def sources_of(self, replicas: Mapping[str, ReplicaState], dest: str) -> list[str]:
         return [r for r, s in replicas.items()
@@ -239,7 +241,9 @@ class TransferQueue:
         with a source it is copied again (COPYING), by a request that starts no earlier than
         the reaper's lease ends; without one it is UNAVAILABLE under a STUCK lock.  On an RSE
         with ``staging_required`` an AVAILABLE replica gives a REPLICATING lock and a STAGEIN
-        request that brings it online in place (OK once staged, as in Rucio).
+        request that brings it online in place (OK once staged, as in Rucio).  On a staging area
+        (:mod:`datamgmt.core.staging`), a file on a tape RSE that names it as its buffer is
+        recalled into it by a STAGEIN request from those tape RSEs only.
         """
         current = present.get(lock.rse_id)
         if current == ReplicaState.AVAILABLE and lock.rse_id in self.staging_required:
@@ -254,7 +258,9 @@ class TransferQueue:
         if not sources:
             missing = current is None or current == ReplicaState.BEING_DELETED
             return LockState.STUCK, ReplicaState.UNAVAILABLE if missing else None
-        self.add(lock, sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)))
+        recall = [source for source in sources if source in self.buffers.get(lock.rse_id, ())]
+        self.add(lock, recall or sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)),
+                 request_type=RequestType.STAGEIN if recall else RequestType.TRANSFER)
         return LockState.REPLICATING, ReplicaState.COPYING
 
     def write(self, session: Session) -> None:

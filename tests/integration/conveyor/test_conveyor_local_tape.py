@@ -44,7 +44,7 @@ from tests.integration.conveyor.test_conveyor_tape import (  # noqa: F401 (fixtu
     rule,
     tape_site,
 )
-from tests.unit.conveyor.catalogue import SCOPE
+from tests.unit.conveyor.catalogue import SCOPE, tpc_domains
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +163,39 @@ def test_removing_a_stagein_rule_while_staging_cancels_the_recall(db, session, t
     assert states == {("VAULT", ReplicaState.AVAILABLE)}
     assert {state for state, _ in ended} == {"FAILED"} and all("cancel" in reason.lower() for _, reason in ended)
     assert on_storage(tape_site, "VAULT", files)
+
+
+def test_a_staging_buffer_recalls_from_its_tape_through_the_stager_only(db, session, tape_site, conveyor_env):  # noqa: F811
+    """Rucio's staging area: BUFFER (``staging_area``) fronts VAULT (``staging_buffer=BUFFER``).
+    A rule on BUFFER recalls its files from VAULT, never from the disk copy on DISK1, with
+    STAGEIN requests that only the conveyor-stager submits when ``separate_stager`` is set."""
+    from datamgmt.daemons.conveyor.stager import Stager
+
+    buffer_id = rse.add_rse(session, "BUFFER", staging_area=True)
+    rse.add_protocol(session, "BUFFER", {"scheme": "file", "prefix": str(tape_site / "BUFFER"), "impl": "posix",
+                                         "domains": tpc_domains()})  # fmt: skip
+    rse.add_rse_attribute(session, "VAULT", "staging_buffer", "BUFFER")
+    for source in ("VAULT", "DISK1"):
+        rse.set_distance(session, source, "BUFFER", 1)
+    files = dataset_on(session, tape_site, "recall", ["VAULT", "DISK1"], count=2)
+    (buffered,) = add_rule(session, [{"scope": SCOPE, "name": "recall"}], "root", 1, "BUFFER", lifetime=3600,
+                           ignore_account_limit=True)  # fmt: skip
+    session.commit()
+    with transaction(db) as s:
+        queued = set(s.execute(select(Request.request_type, Request.dest_rse_id)).tuples())
+    assert queued == {(RequestType.STAGEIN, buffer_id)}
+    conveyor_env(transfertool="local", local_staging_seconds="0.5", separate_stager="true")
+    submitter, poller, finisher = daemons(db)
+    for _ in range(3):
+        submitter.run_once(100)
+    with transaction(db) as s:
+        assert set(s.scalars(select(Request.state))) == {RequestState.QUEUED}  # not the submitter's
+    drain(db, Stager(db_url=db), poller, finisher)
+    assert locks_by_rse(db, buffered) == {"BUFFER": {LockState.OK}}
+    assert on_storage(tape_site, "BUFFER", files)
+    with transaction(db) as s:
+        sources = set(s.execute(select(RSE.rse).join(Request, Request.source_rse_id == RSE.id)).scalars())
+        staged = s.execute(select(Request.staging_started_at, Request.staging_finished_at)).all()
+        pinned = set(s.scalars(select(LocalPin.url)))
+    assert sources == {"VAULT"} and all(start and end for start, end in staged)
+    assert pinned == {f"file://{tape_site / 'VAULT' / hash_path(SCOPE, s.name)}" for s in files}
