@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,8 @@ STAGING, ARCHIVING = "STAGING", "ARCHIVING"
 #: Pin kept when a spec names no ``copy_pin_lifetime`` (FTS's default).
 DEFAULT_PIN_SECONDS = 172800
 CHUNK = 1000
+#: Keys per UPDATE that carries a per-row ``CASE id WHEN …``.
+CASE_CHUNK = 500
 STAGING_FAILURE = "STAGING [2] Bring-online failed: the file is not on tape ({path})"
 
 
@@ -95,39 +97,40 @@ def release(session: Session, urls: Sequence[str]) -> int:
 
 
 def _end_staging(session: Session, now: datetime) -> int:
+    """STAGING transfers whose bring-online is over: QUEUED for their copy (DONE for a STAGEIN in
+    place), or FAILED when the file is gone or the recall was cancelled; the others are pinned."""
     due = session.execute(
         select(LocalTransfer.id, LocalTransfer.spec, LocalTransfer.destination, LocalTransfer.canceled)
         .where(LocalTransfer.state == STAGING, LocalTransfer.phase_until <= now)
     ).all()
-    if not due:
-        return 0
     specs = {row.id: json.loads(row.spec) for row in due}
-    outcome: dict[str, dict[str, Any]] = {}
+    outcome: dict[str, tuple[str, str | None]] = {}
     for row in due:
         source = specs[row.id]["sources"][0]
         path = _local_path(source)
         if row.canceled:
-            outcome[row.id] = {"state": "FAILED", "reason": CANCELED_REASON, "finished_at": now}
+            outcome[row.id] = ("FAILED", CANCELED_REASON)
         elif path is not None and not os.path.exists(path):
-            outcome[row.id] = {"state": "FAILED", "reason": STAGING_FAILURE.format(path=path), "finished_at": now}
-        elif source == row.destination:  # STAGEIN in place: online is all it asked for
-            outcome[row.id] = {"state": "DONE", "finished_at": now}
-        else:
-            outcome[row.id] = {"state": "QUEUED"}
+            outcome[row.id] = ("FAILED", STAGING_FAILURE.format(path=path))
+        else:  # online; a STAGEIN in place asked for nothing more
+            outcome[row.id] = ("DONE" if source == row.destination else "QUEUED", None)
     changed: list[str] = []
-    for values in {json.dumps(v, default=str): v for v in outcome.values()}.values():
-        ids = [i for i, v in outcome.items() if v == values]
-        for chunk in chunks(ids, CHUNK):
-            changed += session.scalars(
-                update(LocalTransfer)
-                .where(LocalTransfer.id.in_(chunk), LocalTransfer.state == STAGING)
-                .values(**values, staging_finished_at=now, phase_until=None, updated_at=now)
-                .returning(LocalTransfer.id)
-                .execution_options(synchronize_session=False)
-            ).all()
+    for chunk in chunks(list(outcome), CASE_CHUNK):
+        state = case({i: outcome[i][0] for i in chunk}, value=LocalTransfer.id)
+        reason = case({i: outcome[i][1] for i in chunk if outcome[i][1]}, value=LocalTransfer.id, else_=None) \
+            if any(outcome[i][1] for i in chunk) else null()
+        ended = [i for i in chunk if outcome[i][0] != "QUEUED"]
+        changed += session.scalars(
+            update(LocalTransfer)
+            .where(LocalTransfer.id.in_(chunk), LocalTransfer.state == STAGING)
+            .values(state=state, reason=reason, staging_finished_at=now, phase_until=None, updated_at=now,
+                    finished_at=case((LocalTransfer.id.in_(ended), now), else_=None) if ended else null())
+            .returning(LocalTransfer.id)
+            .execution_options(synchronize_session=False)
+        ).all()
     pins: dict[str, datetime] = {}
     for i in changed:
-        if outcome[i]["state"] != "FAILED":
+        if outcome[i][0] != "FAILED":
             until = now + timedelta(seconds=specs[i].get("copy_pin_lifetime") or DEFAULT_PIN_SECONDS)
             url = specs[i]["sources"][0]
             pins[url] = max(until, pins.get(url, until))  # two recalls of one file: the longer pin
