@@ -10,10 +10,12 @@ the tape copy.  Every request keeps its staging and archiving times, in its hist
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from datamgmt.core import rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RequestType, RuleState
@@ -28,6 +30,7 @@ from datamgmt.core.db.models import (
     Rule,
 )
 from datamgmt.core.db.session import transaction
+from datamgmt.core.db.types import utcnow
 from datamgmt.core.rule import add_rule, delete_rule
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
@@ -44,6 +47,7 @@ from tests.integration.conveyor.test_conveyor_tape import (  # noqa: F401 (fixtu
     rule,
     tape_site,
 )
+from tests.integration.conveyor.test_local_tool_processes import DAEMON, ROOT, daemon_env
 from tests.unit.conveyor.catalogue import SCOPE, tpc_domains
 
 pytestmark = pytest.mark.integration
@@ -199,3 +203,56 @@ def test_a_staging_buffer_recalls_from_its_tape_through_the_stager_only(db, sess
         pinned = set(s.scalars(select(LocalPin.url)))
     assert sources == {"VAULT"} and all(start and end for start, end in staged)
     assert pinned == {f"file://{tape_site / 'VAULT' / hash_path(SCOPE, s.name)}" for s in files}
+
+
+def _run_once(db: str, name: str, **options: str) -> None:
+    """``datamgmt-daemon NAME --run-once`` as its own OS process, with ``[conveyor]`` ``options``."""
+    env = {**daemon_env(db), **{f"DATAMGMT_CONVEYOR_{key.upper()}": value for key, value in options.items()}}
+    result = subprocess.run([DAEMON, name, "--run-once"], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _phases(db: str) -> set[tuple[RequestState, str | None, str]]:
+    with transaction(db) as s:
+        return set(s.execute(select(Request.state, Request.external_state, LocalTransfer.state)
+                             .join(LocalTransfer, LocalTransfer.id == Request.external_id)).tuples())  # fmt: skip
+
+
+def _time_passes(db: str) -> None:
+    """The tape phases under way reach their end (rather than waiting for them in the test)."""
+    with transaction(db) as s:
+        s.execute(update(LocalTransfer).where(LocalTransfer.phase_until.is_not(None))
+                  .values(phase_until=utcnow() - timedelta(seconds=1)))  # fmt: skip
+
+
+def test_tape_phases_end_across_processes(db, session, tape_site):  # noqa: F811
+    """Submitter and poller as separate processes: the tape phases hold no lease and end by time,
+    so a poller in another process ends an archive, and a recall staged under one submitter
+    process is copied by the next."""
+    files = dataset_on(session, tape_site, "apart", ["DISK1"], count=2)
+    backup = rule(session, "apart", 1, "VAULT")
+    session.rollback()
+    tape = {"local_archive_seconds": "600", "local_staging_seconds": "600"}
+    _run_once(db, "conveyor-submitter", **tape)  # copied to the buffer, then ARCHIVING
+    _run_once(db, "conveyor-poller", **tape)
+    assert _phases(db) == {(RequestState.SUBMITTED, "ARCHIVING", "ARCHIVING")}
+    assert locks_by_rse(db, backup) == {"VAULT": {LockState.REPLICATING}}
+    _time_passes(db)
+    _run_once(db, "conveyor-poller", **tape)  # the archive is over: this process ends it
+    assert _phases(db) == {(RequestState.DONE, "DONE", "DONE")}
+    assert locks_by_rse(db, backup) == {"VAULT": {LockState.OK}}
+
+    with transaction(db) as s:  # the disk copies go; a recall to NEWDISK must come from tape
+        delete_rule(s, rule(s, "apart", 1, "DISK1"), issuer="root", purge_replicas=True)
+    Reaper(db_url=db).run_once(1000)
+    recall = rule(session, "apart", 1, "NEWDISK")
+    session.rollback()
+    _run_once(db, "conveyor-submitter", **tape)  # stored STAGING; nothing to copy yet
+    assert {state for _, _, state in _phases(db)} == {"DONE", "STAGING"}
+    _time_passes(db)
+    _run_once(db, "conveyor-poller", **tape)  # staging over: QUEUED for a copier
+    _run_once(db, "conveyor-submitter", **tape)  # another process copies it
+    _run_once(db, "conveyor-poller", **tape)
+    assert locks_by_rse(db, recall) == {"NEWDISK": {LockState.OK}}
+    assert on_storage(tape_site, "NEWDISK", files)
