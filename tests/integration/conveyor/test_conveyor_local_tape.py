@@ -17,6 +17,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from datamgmt.api.app import create_app
 from datamgmt.core import rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RequestType, RuleState
 from datamgmt.core.db.models import (
@@ -37,6 +38,7 @@ from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
 from datamgmt.daemons.reaper import Reaper
 from datamgmt.rse.lfn2pfn import hash_path
+from tests.conftest import ROOT_PASSWORD
 from tests.integration.conveyor.test_conveyor_posix import conveyor_env, drain  # noqa: F401 (fixture)
 from tests.integration.conveyor.test_conveyor_tape import (  # noqa: F401 (fixture)
     cli_locks,
@@ -48,6 +50,7 @@ from tests.integration.conveyor.test_conveyor_tape import (  # noqa: F401 (fixtu
     tape_site,
 )
 from tests.integration.conveyor.test_local_tool_processes import DAEMON, ROOT, daemon_env
+from tests.unit.api.test_web_ui import sign_in
 from tests.unit.conveyor.catalogue import SCOPE, tpc_domains
 
 pytestmark = pytest.mark.integration
@@ -67,8 +70,12 @@ def test_copy_to_tape_is_ok_only_once_archived(db, session, tape_site, conveyor_
     assert on_storage(tape_site, "VAULT", files)  # on the tape buffer ...
     assert locks_by_rse(db, backup) == {"VAULT": {LockState.REPLICATING}}  # ... not yet on tape
     assert cli_locks(db, backup) == {"VAULT": Counter(ARCHIVING=3)}
+    browser = create_app(database_url=db).test_client()
+    sign_in(browser, "root", ROOT_PASSWORD)
+    assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("SUBMITTED (archiving)") == 3
     drain(db, submitter, poller, finisher)
     assert locks_by_rse(db, backup) == {"VAULT": {LockState.OK}}
+    assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("archived 20") == 3  # the web shows when
     with transaction(db) as s:
         assert s.get(Rule, backup).state is RuleState.OK
         live = s.execute(select(Request.archive_started_at, Request.archive_finished_at, Request.staging_started_at)).all()
