@@ -18,7 +18,7 @@ from rich.text import Text
 from datamgmt.cli.completion import complete_rse
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.exist_ok import create, differs, exist_ok_option
-from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, locks_text
+from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, iso_dates, locks_text
 from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
 from datamgmt.exceptions import AccessDenied, DatamgmtError, Duplicate
 
@@ -31,6 +31,9 @@ EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen
                    Column("quota_after", "quota left after"))
 LOCK_TRANSFER_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("request_state", "request", kind="state"),
                          Column("attempts"), Column("last_error", "last error"), Column("next_retry", "next retry"))
+TAPE_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("transfer_phase", "phase", kind="state"),
+                Column("staging_started_at", "staging started"), Column("staging_finished_at", "staged"),
+                Column("archive_started_at", "archiving started"), Column("archive_finished_at", "archived"))
 #: Unsettled locks ``rule show`` lists unless asked for all.
 SHOWN_LOCKS = 20
 HISTORY_COLUMNS = (Column("rule_id", "rule"), Column("account"), Column("rse_expression", "RSE expression"),
@@ -204,22 +207,28 @@ def rule_deny(app: AppContext, rule_id: str, reason: str | None) -> None:
 @click.option("--all-locks", is_flag=True, help="List every lock with transfers, not only the first unsettled ones.")
 def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
     """Everything about one rule, and why its unsettled locks are not OK yet: per lock the
-    transfer attempts, the last error and the next retry."""
+    transfer attempts, the last error and the next retry; and for locks whose transfer went
+    through tape, when staging started and ended and when archiving started and ended."""
     rule = app.client.get_rule(rule_id)
     try:
-        pending = [lock for lock in app.client.lock_transfers(rule_id) if lock.get("request_state") != "DONE"]
+        transfers = list(app.client.lock_transfers(rule_id))
     except AccessDenied:  # another account's rule: its transfers are for its owner and admins
-        pending = []
+        transfers = []
+    pending = [lock for lock in transfers if lock.get("request_state") != "DONE"]
+    tape = [lock for lock in transfers if any(lock.get(column.key) for column in TAPE_COLUMNS[3:])]
     if app.output.json:
-        app.output.record({**rule, "locks": pending})
+        app.output.record({**rule, "locks": pending, "tape": tape})
         return
     app.output.record(rule, RULE_COLUMNS)
-    if pending:
-        shown = pending if all_locks else pending[:SHOWN_LOCKS]
-        rows = [{**lock, "did": f"{lock['scope']}:{lock['name']}"} for lock in shown]
-        app.output.table(rows, LOCK_TRANSFER_COLUMNS, title="locks not settled")
-        if len(shown) < len(pending):
-            click.echo(f"... and {len(pending) - len(shown)} more (--all-locks)")
+    for locks, columns, title in ((pending, LOCK_TRANSFER_COLUMNS, "locks not settled"),
+                                  (tape, TAPE_COLUMNS, "tape: staging and archiving")):  # fmt: skip
+        if not locks:
+            continue
+        shown = locks if all_locks else locks[:SHOWN_LOCKS]
+        rows = [iso_dates({**lock, "did": f"{lock['scope']}:{lock['name']}"}) for lock in shown]
+        app.output.table(rows, columns, title=title)
+        if len(shown) < len(locks):
+            click.echo(f"... and {len(locks) - len(shown)} more (--all-locks)")
 
 
 @rule_group.command("remove")

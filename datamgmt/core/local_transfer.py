@@ -9,7 +9,8 @@ other transfer to the same destination is held under a live lease.
 
 A unit of work is a *chain*: one transfer, or the hops of one multihop path (``chain`` is the
 first hop's id), claimed, renewed and run together.  Every function is a fixed number of
-set-based statements per batch.  The states are the tool's own: QUEUED, ACTIVE, DONE, FAILED.
+set-based statements per batch.  The states are the tool's own: QUEUED, ACTIVE, DONE, FAILED,
+and the tape phases STAGING and ARCHIVING (:mod:`datamgmt.core.local_tape`), which hold no lease.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import claim as claiming
+from datamgmt.core import local_tape
 from datamgmt.core.db.models import LocalTransfer
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
@@ -32,6 +34,8 @@ from datamgmt.transfertool.base import CANCELED_REASON
 
 QUEUED, ACTIVE, DONE, FAILED = "QUEUED", "ACTIVE", "DONE", "FAILED"
 PENDING = (QUEUED, ACTIVE)
+#: Not ended yet, in a tape phase no worker holds.
+TAPE_PHASES = (local_tape.STAGING, local_tape.ARCHIVING)
 CHUNK = claiming.CHUNK
 #: Serialises claims on PostgreSQL, so two workers never claim two transfers to one destination
 #: at the same moment (SQLite serialises every writer anyway).
@@ -72,10 +76,15 @@ class TransferRow:
     transferred_bytes: int | None
     source_url: str | None
     running: bool
+    staging_started: datetime | None = None
+    staging_finished: datetime | None = None
+    archive_started: datetime | None = None
+    archive_finished: datetime | None = None
 
 
-def add_transfers(session: Session, transfers: Sequence[StoredTransfer]) -> set[str]:
-    """Store transfers (QUEUED) whose id is not stored yet; a job sent twice is not run twice.
+def add_transfers(session: Session, transfers: Sequence[StoredTransfer], staging_seconds: float = 0.0) -> set[str]:
+    """Store transfers whose id is not stored yet (QUEUED, or STAGING for ``staging_seconds``
+    when their source is on tape and not online); a job sent twice is not run twice.
     Returns the ids now stored for the same request: those the tool holds."""
     ids = [t.id for t in transfers]
     existing: dict[str, str] = {}
@@ -86,14 +95,16 @@ def add_transfers(session: Session, transfers: Sequence[StoredTransfer]) -> set[
             .all()
         )
     now = utcnow()
+    new = [t for t in transfers if t.id not in existing]
+    pinned = local_tape.online(session, [t.spec["sources"][0] for t in new if t.spec.get("bring_online")])
     rows = [
         {
             "id": t.id, "request_id": t.request_id, "chain": t.chain, "hop_index": t.hop_index,
-            "destination": t.destination, "spec": json.dumps(t.spec), "state": QUEUED, "canceled": False,
-            "attempts": 0, "created_at": now, "updated_at": now,
+            "destination": t.destination, "spec": json.dumps(t.spec), "canceled": False,
+            "attempts": 0, "created_at": now, "updated_at": now, "phase_until": None, "staging_started_at": None,
+            **local_tape.entry_phase(t.spec, t.hop_index, pinned, staging_seconds),
         }
-        for t in transfers
-        if t.id not in existing
+        for t in new
     ]  # fmt: skip
     if rows:
         session.connection().execute(LocalTransfer.__table__.insert(), rows)
@@ -169,33 +180,44 @@ def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: i
     return held, canceled
 
 
-def finish(session: Session, worker: str, outcomes: Sequence[Outcome]) -> set[str]:
+def finish(session: Session, worker: str, outcomes: Sequence[Outcome], archive_seconds: float = 0.0) -> set[str]:
     """Record outcomes of transfers this worker still holds (one executemany); their leases end.
-    Returns the ids recorded: an outcome of a transfer taken over by another worker is dropped."""
-    held: set[str] = set()
+    A copy to tape that arrived is ARCHIVING (:func:`~datamgmt.core.local_tape.archiving_values`),
+    not DONE yet.  Returns the ids recorded: an outcome of a transfer taken over by another
+    worker is dropped."""
+    held: dict[str, dict[str, Any]] = {}
     for chunk in chunks([o.id for o in outcomes], CHUNK):
-        mine = select(LocalTransfer.id).where(
+        mine = select(LocalTransfer.id, LocalTransfer.spec).where(
             LocalTransfer.id.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE
         )
-        held.update(session.scalars(mine.with_for_update() if is_postgresql(session) else mine))
+        held.update((i, json.loads(spec)) for i, spec in session.execute(
+            mine.with_for_update() if is_postgresql(session) else mine))  # fmt: skip
     if not held:
-        return held
+        return set()
     table = LocalTransfer.__table__
     now = utcnow()
+    rows = []
+    for o in outcomes:
+        if o.id not in held:
+            continue
+        row = {"b_id": o.id, "b_state": o.state, "b_reason": (o.reason or None) and o.reason[:4000],
+               "b_bytes": o.transferred_bytes, "b_source": o.source_url, "b_finished": now, "b_phase": None,
+               "b_archive": None}  # fmt: skip
+        archiving = local_tape.archiving_values(held[o.id], archive_seconds, now) if o.state == DONE else None
+        if archiving is not None:
+            row.update(b_state=archiving["state"], b_reason=archiving["reason"], b_finished=None,
+                       b_phase=archiving["phase_until"], b_archive=archiving["archive_started_at"])  # fmt: skip
+        rows.append(row)
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claimed_by == worker, table.c.state == ACTIVE)
         .values(state=bindparam("b_state"), reason=bindparam("b_reason"), transferred_bytes=bindparam("b_bytes"),
-                source_url=bindparam("b_source"), finished_at=now, updated_at=now, claimed_by=None,
+                source_url=bindparam("b_source"), finished_at=bindparam("b_finished"), updated_at=now,
+                phase_until=bindparam("b_phase"), archive_started_at=bindparam("b_archive"), claimed_by=None,
                 claimed_until=None),  # fmt: skip
-        [
-            {"b_id": o.id, "b_state": o.state, "b_reason": (o.reason or None) and o.reason[:4000],
-             "b_bytes": o.transferred_bytes, "b_source": o.source_url}
-            for o in outcomes
-            if o.id in held
-        ],  # fmt: skip
+        rows,
     )
-    return held
+    return set(held)
 
 
 def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
@@ -219,16 +241,19 @@ def transfer_rows(session: Session, ids: Sequence[str]) -> dict[str, TransferRow
         rows = session.execute(
             select(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.state, LocalTransfer.reason,
                    LocalTransfer.transferred_bytes, LocalTransfer.source_url,
-                   and_(LocalTransfer.state == ACTIVE, LocalTransfer.claimed_until >= now))
+                   and_(LocalTransfer.state == ACTIVE, LocalTransfer.claimed_until >= now),
+                   LocalTransfer.staging_started_at, LocalTransfer.staging_finished_at,
+                   LocalTransfer.archive_started_at, LocalTransfer.archive_finished_at)
             .where(LocalTransfer.id.in_(chunk))
         ).tuples()  # fmt: skip
-        found.update((row[0], TransferRow(*row[:6], bool(row[6]))) for row in rows)
+        found.update((row[0], TransferRow(*row[:6], bool(row[6]), *row[7:])) for row in rows)
     return found
 
 
 def cancel(session: Session, ids: Sequence[str]) -> None:
-    """Flag transfers canceled: a QUEUED one nobody holds fails at once, an ACTIVE one's worker
-    stops its copy at its next renewal (see :func:`renew`)."""
+    """Flag transfers canceled: a QUEUED one nobody holds fails at once, and so does one in a
+    tape phase (a recall aborted, an archive no longer watched); an ACTIVE one's worker stops its
+    copy at its next renewal (see :func:`renew`)."""
     now = utcnow()
     for chunk in chunks(list(ids), CHUNK):
         session.execute(
@@ -237,17 +262,21 @@ def cancel(session: Session, ids: Sequence[str]) -> None:
             .values(canceled=True, updated_at=now)
             .execution_options(synchronize_session=False)
         )
+        unheld = or_(LocalTransfer.state.in_(TAPE_PHASES),
+                     and_(LocalTransfer.state == QUEUED, claiming.is_free(LocalTransfer)))  # fmt: skip
         session.execute(
             update(LocalTransfer)
-            .where(LocalTransfer.id.in_(chunk), LocalTransfer.state == QUEUED, claiming.is_free(LocalTransfer))
-            .values(state=FAILED, reason=CANCELED_REASON, finished_at=now)
+            .where(LocalTransfer.id.in_(chunk), unheld)
+            .values(state=FAILED, reason=CANCELED_REASON, finished_at=now, phase_until=None, canceled=True)
             .execution_options(synchronize_session=False)
         )
 
 
 def purge(session: Session, retention_seconds: float) -> int:
-    """Forget transfers that finished more than ``retention_seconds`` ago (a poller asking later gets LOST)."""
+    """Forget transfers that finished more than ``retention_seconds`` ago (a poller asking later
+    gets LOST), and pins whose lifetime is over."""
     horizon = utcnow() - timedelta(seconds=retention_seconds)
+    local_tape.purge_pins(session)
     return session.execute(
         delete(LocalTransfer)
         .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)

@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     tuple_,
     update,
@@ -72,9 +73,11 @@ from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import chunks, descendants_cte, existing_dids
 from datamgmt.core.message import add_messages
+from datamgmt.core.pins import queue_releases
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.replica_path import fill_algorithm_paths
+from datamgmt.core.staging import staging_buffers
 from datamgmt.exceptions import InputValidationError
 
 DIDKey = tuple[str, str]
@@ -207,6 +210,7 @@ class TransferQueue:
         self.attributes = json.dumps({"source_replica_expression": rule.source_replica_expression}) \
             if rule.source_replica_expression else None
         self.staging_required = staging_required_rses(session, dest_rse_ids)
+        self.buffers = staging_buffers(session, dest_rse_ids)
 
     def sources_of(self, replicas: Mapping[str, ReplicaState], dest: str) -> list[str]:
         return [r for r, s in replicas.items()
@@ -237,7 +241,9 @@ class TransferQueue:
         with a source it is copied again (COPYING), by a request that starts no earlier than
         the reaper's lease ends; without one it is UNAVAILABLE under a STUCK lock.  On an RSE
         with ``staging_required`` an AVAILABLE replica gives a REPLICATING lock and a STAGEIN
-        request that brings it online in place (OK once staged, as in Rucio).
+        request that brings it online in place (OK once staged, as in Rucio).  On a staging area
+        (:mod:`datamgmt.core.staging`), a file on a tape RSE that names it as its buffer is
+        recalled into it by a STAGEIN request from those tape RSEs only.
         """
         current = present.get(lock.rse_id)
         if current == ReplicaState.AVAILABLE and lock.rse_id in self.staging_required:
@@ -252,7 +258,9 @@ class TransferQueue:
         if not sources:
             missing = current is None or current == ReplicaState.BEING_DELETED
             return LockState.STUCK, ReplicaState.UNAVAILABLE if missing else None
-        self.add(lock, sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)))
+        recall = [source for source in sources if source in self.buffers.get(lock.rse_id, ())]
+        self.add(lock, recall or sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)),
+                 request_type=RequestType.STAGEIN if recall else RequestType.TRANSFER)
         return LockState.REPLICATING, ReplicaState.COPYING
 
     def write(self, session: Session) -> None:
@@ -433,8 +441,10 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
 
     Replicas lose one ``lock_cnt``; at zero they get a tombstone: OBSOLETE (delete at once)
     with the rule's ``purge_replicas`` or when the replica never arrived (a COPYING one
-    becomes UNAVAILABLE), else now.  QUEUED requests for replicas nobody locks any more are
-    cancelled (removed with their sources).  Quota is released and, with ``settle``, the
+    becomes UNAVAILABLE), else now.  A file on a ``staging_required`` RSE is only *pinned* by
+    its locks: it is never purged through them, and when its last lock goes the pin is queued
+    for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
+    are cancelled (removed with their sources).  Quota is released and, with ``settle``, the
     counters and state updated (a rule about to be removed skips that).
     """
     cond = [Lock.rule_id == rule.id, *where]
@@ -447,7 +457,10 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
     on_replica = exists().where(Lock.scope == Replica.scope, Lock.name == Replica.name,
                                 Lock.rse_id == Replica.rse_id, *cond)
     last = Replica.lock_cnt <= 1
-    gone = literal(True) if rule.purge_replicas else Replica.state != ReplicaState.AVAILABLE
+    staging = sorted(staging_required_rses(session, {rse_id for _, rse_id, _, _ in groups}))
+    never_arrived = Replica.state != ReplicaState.AVAILABLE
+    purgeable = or_(never_arrived, Replica.rse_id.notin_(staging)) if staging else literal(True)
+    gone = purgeable if rule.purge_replicas else never_arrived
     session.execute(
         update(Replica).where(on_replica).values(
             lock_cnt=Replica.lock_cnt - 1,
@@ -463,6 +476,7 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
         exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
                        Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
     )
+    queue_releases(session, staging, cond)
     doomed = list(session.scalars(unneeded))
     for part in chunks(doomed):
         session.execute(delete(Source).where(Source.request_id.in_(part)))

@@ -61,7 +61,8 @@ def request_dict(row: Request) -> dict[str, Any]:
         "account": row.account, "external_id": row.external_id, "created_at": row.created_at,
         "updated_at": row.updated_at, "transferred_at": row.transferred_at,
         "external_state": row.external_state, "staging_started_at": row.staging_started_at,
-        "staging_finished_at": row.staging_finished_at,
+        "staging_finished_at": row.staging_finished_at, "archive_started_at": row.archive_started_at,
+        "archive_finished_at": row.archive_finished_at,
     }
 
 
@@ -189,7 +190,8 @@ def requests_failed(
             .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
                     external_id=_keep_job(Request.external_id, keep.intersection(part)),
                     external_key=_keep_job(Request.external_key, keep.intersection(part)), external_host=None,
-                    submitted_at=None, external_state=None, staging_started_at=None, staging_finished_at=None)
+                    submitted_at=None, external_state=None, staging_started_at=None, staging_finished_at=None,
+                    archive_started_at=None, archive_finished_at=None)
             .returning(Request.id, Request.source_rse_id)
         ).tuples().all())
         failed.update((row.id, row) for row in session.execute(
@@ -205,12 +207,13 @@ def requests_failed(
 
 def record_external_states(session: Session, reports: Sequence[TransferStatus]) -> None:
     """Remember what the tool reports of transfers (FTS's STAGING, ACTIVE, ARCHIVING, FINISHED
-    ...) and when it staged their source, so a request shows its phase and its time on tape apart
-    from the copy: one executemany, touching only requests still SUBMITTED under the reported
+    ...), when it staged their source and when it archived them, so a request shows its phase and
+    its time on tape apart from the copy: one executemany, touching only requests still SUBMITTED under the reported
     external id (a stale report changes nothing).  Call it before applying outcomes."""
     rows = [
         {"b_id": s.request_id, "b_external_id": s.external_id, "b_state": (s.external_state or "")[:32] or None,
-         "b_start": s.staging_started, "b_end": s.staging_finished}
+         "b_start": s.staging_started, "b_end": s.staging_finished, "b_archive_start": s.archive_started,
+         "b_archive_end": s.archive_finished}
         for s in reports if s.request_id is not None
     ]
     if not rows:
@@ -222,7 +225,11 @@ def record_external_states(session: Session, reports: Sequence[TransferStatus]) 
                table.c.state == RequestState.SUBMITTED)
         .values(external_state=bindparam("b_state"),
                 staging_started_at=func.coalesce(bindparam("b_start", type_=DateTime), table.c.staging_started_at),
-                staging_finished_at=func.coalesce(bindparam("b_end", type_=DateTime), table.c.staging_finished_at))
+                staging_finished_at=func.coalesce(bindparam("b_end", type_=DateTime), table.c.staging_finished_at),
+                archive_started_at=func.coalesce(bindparam("b_archive_start", type_=DateTime),
+                                                 table.c.archive_started_at),
+                archive_finished_at=func.coalesce(bindparam("b_archive_end", type_=DateTime),
+                                                  table.c.archive_finished_at))
     )
     session.connection().execute(statement, rows)
 

@@ -35,9 +35,13 @@ FAILED_STATES = (
     RequestState.SUBMISSION_FAILED,
     RequestState.MISMATCH_SCHEME,
 )
+#: A request's tape times: staging its source, archiving at its destination.
+TAPE_TIMES = (Request.staging_started_at, Request.staging_finished_at, Request.archive_started_at,
+              Request.archive_finished_at)  # fmt: skip
+_TAPE_TIME_NAMES = tuple(column.key for column in TAPE_TIMES)
 _COPIED = ("request_type", "scope", "name", "dest_rse_id", "source_rse_id", "external_id", "external_host",
            "retry_count", "rule_id", "activity", "bytes", "dest_url", "transfertool", "account", "priority",
-           "submitted_at")  # fmt: skip
+           "submitted_at", *_TAPE_TIME_NAMES)  # fmt: skip
 
 
 def _copy(session: Session, where: Any, state: Any, err_msg: Any, transferred_at: Any) -> None:
@@ -84,6 +88,8 @@ def history_dict(row: RequestHistory, names: Mapping[str, str]) -> dict[str, Any
         "bytes": row.bytes, "dest_url": row.dest_url, "transfertool": row.transfertool, "account": row.account,
         "priority": row.priority, "requested_at": row.requested_at, "submitted_at": row.submitted_at,
         "transferred_at": row.transferred_at, "created_at": row.created_at, "updated_at": row.created_at,
+        "staging_started_at": row.staging_started_at, "staging_finished_at": row.staging_finished_at,
+        "archive_started_at": row.archive_started_at, "archive_finished_at": row.archive_finished_at,
     }  # fmt: skip
 
 
@@ -147,7 +153,9 @@ def list_attempts(
 
 def lock_transfers(session: Session, rule_id: str) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Per lock of a rule, ``(scope, name, rse_id)``: attempts so far, the last failure's error,
-    and the live request's state and earliest next try (its retry back-off)."""
+    and the live request's state, earliest next try (its retry back-off), the tool's phase
+    (``transfer_phase``: STAGING, ARCHIVING ...) and its tape times: staging started and
+    finished, archiving started and finished."""
     attempts = select(
         RequestHistory.scope, RequestHistory.name, RequestHistory.dest_rse_id, func.count(),
         func.max(case((RequestHistory.state.in_(FAILED_STATES), RequestHistory.id))),
@@ -166,13 +174,14 @@ def lock_transfers(session: Session, rule_id: str) -> dict[tuple[str, str, str],
             select(RequestHistory.id, RequestHistory.err_msg).where(RequestHistory.id.in_(part))
         ):
             result[last_failure[attempt_id]]["last_error"] = err_msg
-    live = select(Request.scope, Request.name, Request.dest_rse_id, Request.state, Request.not_before).where(
-        Request.rule_id == rule_id
-    )
-    for scope, name, rse_id, state, not_before in session.execute(live):
+    live = select(Request.scope, Request.name, Request.dest_rse_id, Request.state, Request.not_before,
+                  Request.external_state, *TAPE_TIMES).where(Request.rule_id == rule_id)  # fmt: skip
+    for scope, name, rse_id, state, not_before, phase, *times in session.execute(live):
         entry = result.setdefault((scope, name, rse_id), {"attempts": 0, "last_error": None})
         entry["request_state"] = state.name
         entry["next_retry"] = not_before if state is RequestState.QUEUED else None
+        entry["transfer_phase"] = phase
+        entry.update(zip(_TAPE_TIME_NAMES, times, strict=True))
     return result
 
 

@@ -21,7 +21,9 @@ until it is on tape (the destination's ``archive_timeout`` attribute, else ``[co
 archive_timeout``), so the transfer is done only once the file is archived.  A STAGEIN request
 (a lock on an RSE with ``staging_required``) has its own replica as its only source and the same
 URL at both ends: the tool brings the file online in place and pins it for the rule's remaining
-lifetime (else ``[conveyor] copy_pin_lifetime``); nothing is copied.
+lifetime (else ``[conveyor] copy_pin_lifetime``); nothing is copied.  A STAGEIN into a staging
+buffer (:mod:`datamgmt.core.staging`) reads only from the tape RSEs that name the buffer, staged
+and pinned the same way, then copied.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import chunks
 from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
+from datamgmt.core.staging import staging_buffers
 from datamgmt.core.transfer_limit import destination_caps
 from datamgmt.exceptions import RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
@@ -98,7 +101,8 @@ class QueuedRequest:
     pin_lifetime: int | None = None
 
     @property
-    def stages_in_place(self) -> bool:
+    def stages(self) -> bool:
+        """A STAGEIN: in place, or into a staging buffer."""
         return self.request_type is RequestType.STAGEIN
 
 
@@ -161,9 +165,12 @@ _REQUEST_COLUMNS = (
 _POSITIONAL = 11
 
 
-def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) -> list[QueuedRequest]:
-    """Lease up to ``limit`` QUEUED transfer requests whose back-off is over: highest priority, oldest first."""
+def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int,
+                 request_types: Sequence[RequestType] | None = None) -> list[QueuedRequest]:
+    """Lease up to ``limit`` QUEUED requests (of ``request_types`` only, if given) whose back-off is
+    over: highest priority, oldest first."""
     now = utcnow()
+    kinds = [Request.request_type.in_(list(request_types))] if request_types is not None else []
     rows = claiming.claim(
         session,
         Request,
@@ -171,6 +178,7 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int) 
         filters=[
             Request.state == RequestState.QUEUED,
             or_(Request.not_before.is_(None), Request.not_before <= now),
+            *kinds,
         ],
         order_by=[Request.priority.desc(), Request.created_at, Request.id],
         limit=limit,
@@ -306,6 +314,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
         )
         rankings.update(((request_id, rse_id), ranking) for request_id, rse_id, ranking in rows)
     allowed = _expression_rse_ids(session, requests)
+    buffers = staging_buffers(session, dest_ids)
     result: dict[str, list[Candidate]] = {}
     for request in requests:
         expression_ids = allowed.get(request.source_replica_expression or "")
@@ -318,11 +327,19 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
                 ranking=rankings.get((request.id, rse_id), 0),
             )
             for rse_id, rse_type, path in replicas.get((request.scope, request.name), [])
-            if (rse_id == request.dest_rse_id) is request.stages_in_place
-            and (expression_ids is None or request.stages_in_place or rse_id in expression_ids)
+            if _may_serve(request, rse_id, buffers.get(request.dest_rse_id, set()))
+            and (expression_ids is None or request.stages or rse_id in expression_ids)
         ]
         result[request.id] = sorted(found, key=lambda c: c.cost)
     return result
+
+
+def _may_serve(request: QueuedRequest, rse_id: str, buffer_of: set[str]) -> bool:
+    """A transfer reads from any other RSE; a STAGEIN from its own (in place) or, into a staging
+    buffer, from the tape RSEs that name it (Rucio's EnforceStagingBuffer)."""
+    if not request.stages:
+        return rse_id != request.dest_rse_id
+    return rse_id == request.dest_rse_id or rse_id in buffer_of
 
 
 def _expression_rse_ids(session: Session, requests: Sequence[QueuedRequest]) -> dict[str, set[str]]:
@@ -437,8 +454,7 @@ def plan_transfers(
         if not found:
             unroutable[request.id] = (RequestState.NO_SOURCES, "no AVAILABLE replica on a readable RSE")
             continue
-        overwrite = dest_type is RSEType.DISK and not request.stages_in_place
-        routed = _route(endpoints, request, found, overwrite=overwrite)
+        routed = _route(endpoints, request, found, to_disk=dest_type is RSEType.DISK)
         if isinstance(routed, str):
             unroutable[request.id] = (RequestState.MISMATCH_SCHEME, routed)
         else:
@@ -447,7 +463,7 @@ def plan_transfers(
 
 
 def _tape_parameters(endpoints: _Endpoints, request: QueuedRequest, candidate: Candidate) -> dict[str, int | None]:
-    if not request.stages_in_place:
+    if not request.stages:
         return endpoints.tape_parameters(candidate.rse_id, request.dest_rse_id)
     config = get_config()
     pin = request.pin_lifetime or config.get_int("conveyor", "copy_pin_lifetime")
@@ -456,7 +472,7 @@ def _tape_parameters(endpoints: _Endpoints, request: QueuedRequest, candidate: C
 
 
 def _route(
-    endpoints: _Endpoints, request: QueuedRequest, candidates: Sequence[Candidate], *, overwrite: bool
+    endpoints: _Endpoints, request: QueuedRequest, candidates: Sequence[Candidate], *, to_disk: bool
 ) -> PlannedTransfer | str:
     """The first candidate with a protocol pair towards the destination, or why none has one."""
     errors = []
@@ -470,7 +486,8 @@ def _route(
             errors.append(f"{endpoints.rses[candidate.rse_id][0]}: {exc}")
             continue
         source_url = endpoints.pfn(candidate.rse_id, read, request.scope, request.name, candidate.path)
-        dest_url = (source_url if request.stages_in_place  # brought online where it is
+        in_place = candidate.rse_id == request.dest_rse_id  # a STAGEIN brought online where it is
+        dest_url = (source_url if in_place
                     else endpoints.pfn(request.dest_rse_id, write, request.scope, request.name, None))
         spec = TransferSpec(
             request_id=request.id,
@@ -485,7 +502,7 @@ def _route(
             job_key=request.job_key,
             source_roots=[read.prefix if read.scheme == "file" else None],
             destination_root=write.prefix if write.scheme == "file" else None,
-            overwrite=overwrite,
+            overwrite=to_disk and not in_place,
             verify_checksum=_verify_mode(read.scheme, write.scheme, request.adler32, request.md5),
             **_tape_parameters(endpoints, request, candidate),  # type: ignore[arg-type]
             metadata={

@@ -21,6 +21,7 @@ DAEMONS: dict[str, str] = {
     "judge-cleaner": "datamgmt.daemons.judge.cleaner",
     "judge-injector": "datamgmt.daemons.judge.injector",
     "conveyor-submitter": "datamgmt.daemons.conveyor.submitter",
+    "conveyor-stager": "datamgmt.daemons.conveyor.stager",
     "conveyor-poller": "datamgmt.daemons.conveyor.poller",
     "conveyor-finisher": "datamgmt.daemons.conveyor.finisher",
     "reaper": "datamgmt.daemons.reaper",

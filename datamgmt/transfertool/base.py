@@ -119,6 +119,10 @@ class TransferStatus:
     #: one: the copy's own time starts at the end, not at submission.
     staging_started: datetime | None = None
     staging_finished: datetime | None = None
+    #: When the tool began watching a copy to tape, and when it saw the file on tape (FTS's
+    #: ``archive_start_time`` and ``archive_finish_time``).
+    archive_started: datetime | None = None
+    archive_finished: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,14 @@ class Submitted(dict[str, str]):
     def __init__(self, accepted: Mapping[str, str] = (), refused: Mapping[str, str] | None = None) -> None:
         super().__init__(accepted)
         self.refused: dict[str, str] = dict(refused or {})
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A file a STAGEIN brought online: its URL, and the external id of the transfer that staged it."""
+
+    url: str | None
+    external_id: str | None
 
 
 class TransferTool(abc.ABC):
@@ -175,6 +187,12 @@ class TransferTool(abc.ABC):
     @abc.abstractmethod
     def cancel(self, external_ids: Iterable[str]) -> None:
         """Bulk cancel; ids that are unknown or already finished are ignored."""
+
+    def release(self, pins: Iterable[Pin]) -> None:
+        """Give back pins nobody needs any more (their staging rule is gone).  A recall still
+        running is cancelled, which aborts it; FTS has no call that unpins a finished recall, so
+        such a pin lasts until its ``copy_pin_lifetime`` ends.  The tape copy is never touched."""
+        self.cancel([pin.external_id for pin in pins if pin.external_id])
 
     @abc.abstractmethod
     def close(self) -> None:

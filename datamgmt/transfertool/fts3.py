@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 JOB_FINAL = frozenset({"FINISHED", "FINISHEDDIRTY", "FAILED", "CANCELED"})
 FILE_FIELDS = (
     "file_state,source_surl,dest_surl,start_time,finish_time,reason,filesize,file_metadata,"
-    "staging_start,staging_finished"
+    "staging_start,staging_finished,archive_start_time,archive_finish_time"
 )
 #: How FTS writes times (a double must use exactly this, or null).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -131,6 +131,8 @@ def _file_status(job: dict[str, Any], row: dict[str, Any]) -> TransferStatus | N
         external_state=file_state,
         staging_started=_time(row.get("staging_start")),
         staging_finished=_time(row.get("staging_finished")),
+        archive_started=_time(row.get("archive_start_time")),
+        archive_finished=_time(row.get("archive_finish_time")),
     )
 
 

@@ -210,7 +210,9 @@ class LocalTransferTool(TransferTool):
                 destination=spec.destination,
                 checksums=checksums,
                 verify=spec.verify_checksum,
-                overwrite=spec.overwrite,
+                # A copy to tape may replace what an earlier attempt left on the tape buffer, as
+                # FTS's overwrite_when_only_on_disk: a file already on tape has no transfer to it.
+                overwrite=spec.overwrite or bool(spec.archive_timeout),
                 timeout=self.timeout,
                 source_root=root,
                 destination_root=spec.destination_root,

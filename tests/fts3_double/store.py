@@ -5,7 +5,9 @@ All transitions happen under one lock.  The rules mirror the C++ server: a file 
 ``copy_pin_lifetime`` > 0) start in ``STAGING`` and reach ``SUBMITTED`` once online (FINISHED
 when source and destination are one URL: FTS's staging-only file, brought online in place); a job with
 ``archive_timeout`` > 0 keeps a copied file ``ARCHIVING`` until the tape system confirms it (or
-the timeout fails it); a failed file with retries left goes back to its initial state; a multi-replica job tries the next ``NOT_USED`` source after a failure; a multihop
+the timeout fails it); a file brought online stays pinned on the tape system's disk for the
+job's ``copy_pin_lifetime`` (:meth:`JobStore.pins`), while a recall cancelled before it ended
+pins nothing (FTS aborts the bring-online); a failed file with retries left goes back to its initial state; a multi-replica job tries the next ``NOT_USED`` source after a failure; a multihop
 job releases the next hop after a success and stops at the first failure; the job state is
 rolled up once every logical file (``file_index``) is terminal.
 """
@@ -16,6 +18,7 @@ import copy
 import itertools
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from werkzeug.exceptions import Conflict
@@ -79,6 +82,8 @@ class JobStore:
         self._file_ids = itertools.count(1)
         #: One entry per file row ever accepted, so tests can prove nothing was submitted twice.
         self.submitted: list[dict[str, Any]] = []
+        #: Source URL → end of its pin: files a bring-online put online on the tape system's disk.
+        self._pins: dict[str, datetime] = {}
 
     # -- reading ----------------------------------------------------------------------------
     def job(self, job_id: str) -> dict[str, Any] | None:
@@ -98,6 +103,12 @@ class JobStore:
     def jobs(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(list(self._jobs.values()))
+
+    def pins(self) -> dict[str, datetime]:
+        """The files online now, each with the end of its pin."""
+        with self._lock:
+            stamp = now()
+            return {url: until for url, until in self._pins.items() if until > stamp}
 
     # -- writing ----------------------------------------------------------------------------
     def add(self, job: dict[str, Any], files: list[dict[str, Any]]) -> list[Next]:
@@ -172,6 +183,10 @@ class JobStore:
             if reason is not None:
                 row["finish_time"] = finished_at
                 return self._fail(self._jobs[job_id], row, reason, finished_at)
+            lifetime = self._jobs[job_id]["copy_pin_lifetime"]
+            if lifetime and lifetime > 0:
+                until = finished_at + timedelta(seconds=lifetime)
+                self._pins[row["source_surl"]] = max(until, self._pins.get(row["source_surl"], until))
             if row["source_surl"] == row["dest_surl"]:  # a staging-only file: online, pinned, done
                 return self._succeed(self._jobs[job_id], row)
             row["file_state"] = "SUBMITTED"

@@ -595,6 +595,9 @@ class Request(Leased, Timestamped, Base):
     #: When the tool began and finished staging the source from tape (Rucio's columns).
     staging_started_at: Mapped[datetime | None] = mapped_column(DateTime)
     staging_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: When the tool began watching the copy on a tape destination, and saw it on tape.
+    archive_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    archive_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: Earliest time the request may be (re)submitted: retry back-off.
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (
@@ -626,7 +629,39 @@ class LocalTransfer(Leased, Timestamped, Base):
     transferred_bytes: Mapped[int | None] = mapped_column(BigInteger)
     source_url: Mapped[str | None] = mapped_column(String(2048))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The end of a tape phase (STAGING, ARCHIVING) nobody holds a lease for: it advances by time.
+    phase_until: Mapped[datetime | None] = mapped_column(DateTime)
+    staging_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    staging_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    archive_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    archive_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index(None, "chain"), Index(None, "state", "claimed_until"))
+
+
+class LocalPin(Base):
+    """The ``local`` tool's "staged" marker: a file on a tape RSE served by local storage is
+    online (readable without a recall) until ``pinned_until``.  Releasing the pin drops the row;
+    the file itself, the tape copy, is never touched."""
+
+    __tablename__ = "local_pins"
+    url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    pinned_until: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class PinRelease(Leased, Timestamped, Base):
+    """A pin to give back: the last staging lock on a file of a ``staging_required`` RSE went
+    (its rule removed or expired), so the conveyor-finisher asks the tool that staged it to
+    release it (the local tool drops its marker; FTS cancels a recall still running)."""
+
+    __tablename__ = "pin_releases"
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    request_id: Mapped[str] = mapped_column(ID)
+    url: Mapped[str | None] = mapped_column(String(2048))
+    transfertool: Mapped[str | None] = mapped_column(String(64))
+    external_host: Mapped[str | None] = mapped_column(String(255))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (Index(None, "claimed_until"),)
 
 
 class Source(Timestamped, Base):
@@ -678,6 +713,11 @@ class RequestHistory(Base):
     requested_at: Mapped[datetime | None] = mapped_column(DateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     transferred_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The attempt's tape phases: staging its source, and archiving at its destination.
+    staging_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    staging_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    archive_started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    archive_finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: When the outcome was recorded.
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     __table_args__ = (

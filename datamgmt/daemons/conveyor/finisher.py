@@ -7,6 +7,10 @@
   counts as an attempt like any failure, and is logged at WARNING: the file may have been
   copied already, and a tool that keeps losing transfers must not copy them again forever.
 
+* Pins of removed staging rules (:mod:`datamgmt.core.pins`) are released through the tool that
+  staged them (a running recall is cancelled; the local tool drops its staged marker); a tool
+  that cannot answer leaves the release leased, as back-off, and it is tried again.
+
 Outcomes of transfers that ran (DONE, FAILED) are applied by the poller through the same core
 functions.  A batch is one transaction; if it fails it is redone one request per transaction
 so one bad request (which keeps its lease as back-off) cannot block the rest.
@@ -19,14 +23,17 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim, inflight
+from datamgmt.core import claim, inflight, pins
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.request import requests_failed
 from datamgmt.core.rse import rse_names_by_id
 from datamgmt.daemons.common import Daemon
+from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.outcomes import report_outcomes
+from datamgmt.exceptions import TransferToolError
+from datamgmt.transfertool.base import Pin
 
 
 class Finisher(Daemon):
@@ -38,11 +45,34 @@ class Finisher(Daemon):
         self.max_retries = get_config().get_int("conveyor", "max_retries")
 
     def run_once(self, batch: int) -> int:
+        released = self._release_pins(batch)
         with transaction(self.db_url) as session:
             requests = inflight.claim_finished(session, self.worker_id, batch, self.lease_seconds)
-        self.idle = not requests
-        if not requests:
-            return 0
+        self.idle = not requests and not released
+        return released + (self._finish_all(requests) if requests else 0)
+
+    def _release_pins(self, batch: int) -> int:
+        """Release the pins of removed staging rules, one bulk call per tool and endpoint."""
+        with transaction(self.db_url) as session:
+            due = pins.claim_releases(session, self.worker_id, batch, self.lease_seconds)
+        groups: dict[tuple[str | None, str | None], list[pins.PendingRelease]] = {}
+        for item in due:
+            groups.setdefault((item.transfertool, item.external_host), []).append(item)
+        done: list[str] = []
+        for (tool_name, host), group in groups.items():
+            try:
+                tools.tool_for(tool_name, host, self.db_url).release([Pin(p.url, p.external_id) for p in group])
+            except TransferToolError as exc:
+                self.log.warning("pin release failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+                continue
+            done.extend(p.id for p in group)
+        if done:
+            with transaction(self.db_url) as session:
+                pins.released(session, self.worker_id, done)
+            self.log.info("pins released", extra={"fields": {"pins": len(done)}})
+        return len(done)
+
+    def _finish_all(self, requests: Sequence[inflight.FinishedRequest]) -> int:
         try:
             with transaction(self.db_url) as session:
                 return self._finish(session, requests)

@@ -13,7 +13,11 @@ the catalogue (:mod:`datamgmt.core.local_transfer`), so every shape of deploymen
   destination is held under a live lease, and a worker that cannot renew its leases for half
   a lease (its database is gone) aborts its copies before anyone may take them over;
 * ``--run-once``: the submitter waits (:meth:`CatalogueLocalTool.settle`) until the copies it
-  started have ended and been recorded before it reports itself idle and exits.
+  started have ended and been recorded before it reports itself idle and exits;
+* tape (:mod:`datamgmt.core.local_tape`): a source on a TAPE RSE is staged (STAGING for
+  ``staging_seconds``, then pinned) before it is read, and a copy to tape is DONE only once
+  archived (ARCHIVING for ``archive_seconds``); those phases end by time, advanced by whichever
+  process syncs or queries next, so a poller alone sees them through.
 
 Only processes that submit copy (:meth:`CatalogueLocalTool.start_copying`); a poller or finisher
 process only reads and cancels.
@@ -31,10 +35,12 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from datamgmt.core import local_tape
 from datamgmt.core import local_transfer as store
 from datamgmt.core.db.session import transaction
 from datamgmt.exceptions import DatabaseUnavailable, DatamgmtError
 from datamgmt.transfertool.base import (
+    Pin,
     Submitted,
     TransferJob,
     TransferSpec,
@@ -51,7 +57,7 @@ _ENDED = (TransferState.DONE, TransferState.FAILED, TransferState.LOST)
 #: The spec fields stored with a transfer: what a copy needs, wherever it is run.
 _STORED_FIELDS = ("sources", "destination", "bytes", "adler32", "md5", "activity", "priority", "rule_id",
                   "overwrite", "verify_checksum", "multihop_path", "hop_index", "source_roots",
-                  "destination_root")  # fmt: skip
+                  "destination_root", "bring_online", "copy_pin_lifetime", "archive_timeout")  # fmt: skip
 
 
 def _stored(job: TransferJob) -> list[store.StoredTransfer]:
@@ -72,8 +78,13 @@ def _job(chain: list[store.StoredTransfer]) -> TransferJob:
 class CatalogueLocalTool(TransferTool):
     """The local tool whose transfers live in the catalogue at ``db_url``."""
 
-    def __init__(self, db_url: str | None, *, lease_seconds: int = 30, retention: float = 3600.0) -> None:
+    def __init__(self, db_url: str | None, *, lease_seconds: int = 30, retention: float = 3600.0,
+                 staging_seconds: float = 0.0, archive_seconds: float = 0.0) -> None:  # fmt: skip
+        """``staging_seconds`` and ``archive_seconds``: how long a recall from, and an archive
+        to, a TAPE RSE served by local storage take."""
         self.db_url = db_url
+        self.staging_seconds = max(0.0, staging_seconds)
+        self.archive_seconds = max(0.0, archive_seconds)
         self.lease_seconds = max(2, lease_seconds)
         self.retention = retention
         self.worker = f"{socket.gethostname()[:24]}:{os.getpid()}:local:{uuid.uuid4().hex[:8]}"
@@ -98,13 +109,14 @@ class CatalogueLocalTool(TransferTool):
         doubled.  The copying thread is woken to start them."""
         jobs = list(jobs)
         with transaction(self.db_url) as session:
-            held = store.add_transfers(session, [t for job in jobs for t in _stored(job)])
+            held = store.add_transfers(session, [t for job in jobs for t in _stored(job)], self.staging_seconds)
         self._wake.set()
         return Submitted({rid: eid for job in jobs for rid, eid in job.external_ids.items() if eid in held})
 
     def query(self, external_ids: Iterable[str]) -> list[TransferStatus]:
         ids = list(external_ids)
-        with transaction(self.db_url, read_only=True) as session:
+        with transaction(self.db_url) as session:
+            local_tape.advance(session)  # a tape phase that is over ends now, whoever asks
             rows = store.transfer_rows(session, ids)
         return [self._status(external_id, rows.get(external_id)) for external_id in ids]
 
@@ -112,6 +124,13 @@ class CatalogueLocalTool(TransferTool):
         with transaction(self.db_url) as session:
             store.cancel(session, list(external_ids))
         self._wake.set()
+
+    def release(self, pins: Iterable[Pin]) -> None:
+        """Cancel recalls still running and drop the staged markers: the files go offline."""
+        pins = list(pins)
+        with transaction(self.db_url) as session:
+            store.cancel(session, [pin.external_id for pin in pins if pin.external_id])
+            local_tape.release(session, [pin.url for pin in pins if pin.url])
 
     def close(self) -> None:
         """Stop copying: running chains are aborted and given back, so another worker runs them."""
@@ -164,6 +183,7 @@ class CatalogueLocalTool(TransferTool):
         with self._sync_lock:
             try:
                 with transaction(self.db_url) as session:
+                    local_tape.advance(session)
                     self._record_ended(session)
                     self._renew(session)
                     if time.monotonic() - self._purged > 60:
@@ -197,7 +217,7 @@ class CatalogueLocalTool(TransferTool):
             for chain in ended
             for i in self._running[chain]
         ]
-        store.finish(session, self.worker, outcomes)
+        store.finish(session, self.worker, outcomes, self.archive_seconds)
         for chain in ended:
             self._copier.forget(self._running.pop(chain))
 
@@ -247,10 +267,15 @@ class CatalogueLocalTool(TransferTool):
     def _status(external_id: str, row: store.TransferRow | None) -> TransferStatus:
         if row is None:
             return TransferStatus(None, external_id, TransferState.LOST, reason="unknown to the local transfer tool")
+        times = {"staging_started": row.staging_started, "staging_finished": row.staging_finished,
+                 "archive_started": row.archive_started, "archive_finished": row.archive_finished}  # fmt: skip
+        if row.state in store.TAPE_PHASES:
+            return TransferStatus(row.request_id, external_id, TransferState.SUBMITTED, external_state=row.state,
+                                  **times)  # fmt: skip
         if row.state in (store.QUEUED, store.ACTIVE):
             return TransferStatus(row.request_id, external_id, TransferState.SUBMITTED,
-                                  external_state="ACTIVE" if row.running else "QUEUED")  # fmt: skip
+                                  external_state="ACTIVE" if row.running else "QUEUED", **times)  # fmt: skip
         state = TransferState.DONE if row.state == store.DONE else TransferState.FAILED
         return TransferStatus(row.request_id, external_id, state, reason=row.reason,
                               transferred_bytes=row.transferred_bytes, source_url=row.source_url,
-                              external_state=row.state)  # fmt: skip
+                              external_state=row.state, **times)  # fmt: skip

@@ -24,6 +24,11 @@ second as a duplicate (409).  So a request is never mapped to a job that lacks i
 again while a job holds it, and never in two jobs.  Only
 a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
 ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
+
+STAGEIN requests (recalls from tape, in place or into a staging buffer) are the submitter's too,
+unless ``[conveyor] separate_stager`` is set: then the conveyor-stager (:mod:`.stager`, Rucio's
+name) submits them and the submitter only transfers, so a long queue of recalls and the copies
+between disks never hold each other up, and each scales with its own instances.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from collections import defaultdict
 from datamgmt.config import get_config
 from datamgmt.core import claim, inflight
 from datamgmt.core import transfer as core
-from datamgmt.core.db.constants import RequestState
+from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
@@ -69,6 +74,8 @@ def _only(job: TransferJob, request_ids: set[str]) -> TransferJob:
 class Submitter(Daemon):
     name = "conveyor-submitter"
     default_batch = 500
+    #: The request types this daemon submits (None: all of them).
+    request_types: tuple[RequestType, ...] | None = None
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
         super().__init__(worker_id, db_url)
@@ -79,13 +86,15 @@ class Submitter(Daemon):
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
         self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
+        if self.request_types is None and config.get_bool("conveyor", "separate_stager", False):
+            self.request_types = (RequestType.TRANSFER,)  # STAGEIN is the conveyor-stager's
         if self.tool_name == tools.LOCAL:
             tools.local_tool(self.db_url, copying=True)  # this process runs the local copies
 
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
         with transaction(self.db_url) as session:
-            requests = core.claim_queued(session, self.worker_id, batch, self.lease_seconds)
+            requests = core.claim_queued(session, self.worker_id, batch, self.lease_seconds, self.request_types)
             plan = core.plan_transfers(
                 session,
                 requests,

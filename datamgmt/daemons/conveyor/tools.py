@@ -60,7 +60,12 @@ def local_tool(db_url: str | None = None, *, copying: bool = False) -> TransferT
     config = get_config()
     with _lock:
         if _local is None:
-            _local = CatalogueLocalTool(db_url, lease_seconds=config.get_int("conveyor", "local_lease_seconds"))
+            _local = CatalogueLocalTool(
+                db_url,
+                lease_seconds=config.get_int("conveyor", "local_lease_seconds"),
+                staging_seconds=config.get_float("conveyor", "local_staging_seconds", 0.0),
+                archive_seconds=config.get_float("conveyor", "local_archive_seconds", 0.0),
+            )
         tool = _local
     if copying and isinstance(tool, CatalogueLocalTool) and not tool.copying:
         threads = config.get_int("conveyor", "local_threads")

@@ -21,7 +21,7 @@ from datamgmt.cli.rules import locks_by_rse as cli_locks_by_rse
 from datamgmt.cli.rules import tape_text
 from datamgmt.core import did, rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
-from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule
+from datamgmt.core.db.models import RSE, Lock, Replica, Request, RequestHistory, Rule
 from datamgmt.core.db.session import transaction
 from datamgmt.core.rule import add_rule, delete_rule, list_rule_locks
 from datamgmt.daemons.conveyor.finisher import Finisher
@@ -168,6 +168,12 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
     assert all(row.staging_started_at <= row.staging_finished_at for row in recalled)
     assert {row.external_state for row in recalled} == {"FINISHED"}
     assert all(row.staging_started_at is None for row in phases if row.rse == "VAULT")  # disk → tape
+    with transaction(db) as s:  # and when the tape system confirmed each copy to tape, in its history too
+        archived = s.execute(
+            select(RequestHistory.archive_started_at, RequestHistory.archive_finished_at)
+            .join(RSE, RSE.id == RequestHistory.dest_rse_id).where(RSE.rse == "VAULT")
+        ).all()
+    assert len(archived) == 3 and all(start is not None and end is not None and end >= start for start, end in archived)
     with transaction(db) as s:
         assert s.get(Rule, recall).state is RuleState.OK and s.get(Rule, tape_rule).state is RuleState.OK
     assert on_storage(tape_site, "NEWDISK", files)
@@ -295,3 +301,50 @@ def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(db, s
     assert all(r["source_surl"] == r["dest_surl"] and r["start_time"] is None for r in rows)  # nothing copied
     assert locks_by_rse(db, online) == {"VAULT": {LockState.OK}}
     assert on_storage(tape_site, "VAULT", files)
+
+
+def test_removing_a_stagein_rule_cancels_its_recall_and_keeps_the_tape_copy(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+    """Pin release through FTS: the rule of a recall still STAGING is removed (purge asked for):
+    the finisher cancels the job, FTS aborts the bring-online and pins nothing, the STAGEIN
+    requests go without a retry, and the tape copy stays."""
+    rse.add_rse_attribute(session, "VAULT", "staging_required", True)
+    files = dataset_on(session, tape_site, "wanted", ["VAULT"], count=2)
+    (online,) = add_rule(session, [{"scope": SCOPE, "name": "wanted"}], "root", 1, "VAULT", lifetime=3600,
+                         ignore_account_limit=True, purge_replicas=True)  # fmt: skip
+    session.commit()
+    double = Fts3Double()
+    double.faults.staging_seconds = 30
+    with Fts3DoubleServer(double) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url)
+        submitter, poller, finisher = Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db)
+        poll_until_phase(db, "STAGING", submitter, poller)
+        with transaction(db) as s:
+            delete_rule(s, online, issuer="root")
+        finisher.run_once(100)
+        for daemon in (submitter, poller, finisher, Reaper(db_url=db)):
+            daemon.run_once(1000)
+        jobs = server.double.store.jobs()
+        pins = server.double.store.pins()
+    assert [j["job_state"] for j in jobs] == ["CANCELED"] and not pins
+    with transaction(db) as s:
+        assert not s.scalars(select(Request.id)).all()
+        states = set(s.execute(select(RSE.rse, Replica.state).join(RSE, RSE.id == Replica.rse_id)).tuples())
+    assert states == {("VAULT", ReplicaState.AVAILABLE)}
+    assert on_storage(tape_site, "VAULT", files)
+
+
+def test_the_double_pins_what_it_staged_for_the_pin_lifetime(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+    """The double keeps a recalled file online for the job's ``copy_pin_lifetime`` (the
+    STAGEIN's remaining rule lifetime)."""
+    rse.add_rse_attribute(session, "VAULT", "staging_required", True)
+    files = dataset_on(session, tape_site, "held", ["VAULT"], count=1)
+    add_rule(session, [{"scope": SCOPE, "name": "held"}], "root", 1, "VAULT", lifetime=600, ignore_account_limit=True)
+    session.commit()
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url)
+        drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
+        pins = server.double.store.pins()
+    (url,) = pins
+    assert url.endswith(hash_path(SCOPE, files[0].name))
+    remaining = (pins[url] - max(j["submit_time"] for j in server.double.store.jobs())).total_seconds()
+    assert 500 < remaining <= 600

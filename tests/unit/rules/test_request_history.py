@@ -58,7 +58,9 @@ def test_attempts_are_kept_through_retries(cat, session):
     assert locks[("mock", name_of[first], cat.rse_ids["R1"])]["last_error"] == "no AVAILABLE replica"
     assert locks[("mock", name_of[second], cat.rse_ids["R1"])]["request_state"] == "QUEUED"
     assert locks[("mock", name_of[third], cat.rse_ids["R1"])] == {
-        "attempts": 1, "last_error": None, "request_state": "DONE", "next_retry": None}
+        "attempts": 1, "last_error": None, "request_state": "DONE", "next_retry": None, "transfer_phase": None,
+        "staging_started_at": None, "staging_finished_at": None, "archive_started_at": None,
+        "archive_finished_at": None}
     metric = request_metrics(session)["R3:R1"]
     assert metric["files"]["done-total-1h"] == 1 and metric["files"]["failed-total-6h"] == 3
 

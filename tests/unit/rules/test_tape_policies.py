@@ -84,3 +84,36 @@ def test_split_container_on_a_dataset_is_an_ordinary_rule(cat, session):
     ds = cat.dataset(cat.files(2, on=("R3",)))
     (rid,) = rules.add_rule(session, [ds], "jdoe", 1, "R1", split_container=True)
     assert cat.rule(rid).state == RuleState.REPLICATING and len(cat.locks(rid)) == 2
+
+
+def test_an_expired_staging_rule_releases_its_pins_and_never_its_tape_copies(cat, session, tapes):
+    """A STAGEIN rule (``staging_required``) that expires: the judge-cleaner's removal queues the
+    release of each pin once no other lock holds the file, drops the STAGEIN requests, and, even
+    with ``purge_replicas``, leaves the tape replicas alone (no OBSOLETE tombstone)."""
+    from datetime import timedelta
+
+    from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RequestType
+    from datamgmt.core.db.models import PinRelease, Replica, Request
+    from datamgmt.core.db.types import utcnow
+
+    add_rse_attribute(session, "T1TAPE", "staging_required", True)
+    files = cat.files(2, on=("T1TAPE",))
+    (pinning,) = rules.add_rule(session, [cat.dataset(files)], "jdoe", 1, "T1TAPE", lifetime=3600,
+                                purge_replicas=True)  # fmt: skip
+    (other,) = rules.add_rule(session, [files[0]], "jdoe", 1, "T1TAPE", lifetime=7200)  # still wants file 0
+    requests = session.scalars(select(Request).where(Request.rule_id == pinning)).all()
+    assert {r.request_type for r in requests} == {RequestType.STAGEIN}
+    for request in requests:  # staged by the tool
+        request.state, request.dest_url, request.external_id = RequestState.DONE, f"file:///t/{request.name}", "job"
+    session.get(Rule, pinning).expires_at = utcnow() - timedelta(seconds=1)
+    session.flush()
+    assert rules.delete_expired_rule(session, pinning)
+    released = session.execute(select(PinRelease.url, PinRelease.external_id)).all()
+    assert released == [(f"file:///t/{files[1]['name']}", "job")]  # file 0 stays pinned for the other rule
+    replicas = session.execute(select(Replica.name, Replica.state, Replica.tombstone)).all()
+    assert all(state is ReplicaState.AVAILABLE for _, state, _ in replicas)
+    assert all(tombstone != OBSOLETE for _, _, tombstone in replicas)  # purge_replicas never reaches tape here
+    left = session.scalars(select(Request.name).where(Request.rule_id == pinning)).all()
+    assert left == [files[0]["name"]]  # file 0 is still locked (by the other rule): nothing released
+    assert cat.rule(other) is not None
+    check_invariants(session)

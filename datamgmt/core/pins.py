@@ -1,0 +1,91 @@
+"""Pins of staged files, given back when their staging rule goes.
+
+A lock on an RSE with ``staging_required`` is OK once a STAGEIN request has brought its file
+online, pinned for the rule's lifetime (``core/lock.py``).  When the last lock on such a file
+goes (its rule removed, or expired and cleaned), nothing needs the file online any more: its
+STAGEIN requests are dropped and a :class:`~datamgmt.core.db.models.PinRelease` is queued for
+each, carrying the tool, host, external id and URL that staged it.  The conveyor-finisher claims
+them under a lease and asks the tool to release the pin; a release is idempotent, so a worker
+that died mid-release only makes another worker release it again.  The file itself, the tape
+copy, is never deleted by any of this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, delete, exists, insert, select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import claim as claiming
+from datamgmt.core.db.constants import RequestState, RequestType
+from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, Source
+from datamgmt.core.db.types import new_id, utcnow
+from datamgmt.core.did import chunks
+
+#: STAGEIN requests whose pin may exist or be on its way.
+_PINNING = (RequestState.SUBMITTING, RequestState.SUBMITTED, RequestState.DONE)
+
+
+@dataclass(frozen=True)
+class PendingRelease:
+    """A pin to release, as the finisher claims it."""
+
+    id: str
+    url: str | None
+    transfertool: str | None
+    external_host: str | None
+    external_id: str | None
+
+
+def queue_releases(session: Session, staging_rse_ids: Sequence[str], removed: Sequence[ColumnElement[bool]]) -> int:
+    """Queue the release of the pins of files on ``staging_rse_ids`` whose last lock is among the
+    locks ``removed`` selects (call it after their replicas' ``lock_cnt`` went down, before the
+    locks are deleted); their STAGEIN requests go.  Returns how many pins were queued."""
+    if not staging_rse_ids:
+        return 0
+    rows = session.execute(
+        select(Request.id, Request.dest_url, Request.transfertool, Request.external_host, Request.external_id)
+        .where(
+            Request.request_type == RequestType.STAGEIN,
+            Request.state.in_(_PINNING),
+            Request.dest_rse_id.in_(list(staging_rse_ids)),
+            exists().where(Lock.scope == Request.scope, Lock.name == Request.name,
+                           Lock.rse_id == Request.dest_rse_id, *removed),
+            exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
+                           Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
+        )  # fmt: skip
+    ).all()
+    if not rows:
+        return 0
+    now = utcnow()
+    session.execute(insert(PinRelease), [
+        {"id": new_id(), "request_id": row.id, "url": row.dest_url, "transfertool": row.transfertool,
+         "external_host": row.external_host, "external_id": row.external_id, "created_at": now, "updated_at": now}
+        for row in rows
+    ])  # fmt: skip
+    for part in chunks([row.id for row in rows]):
+        session.execute(delete(Source).where(Source.request_id.in_(part)))
+        session.execute(delete(Request).where(Request.id.in_(part)))
+    return len(rows)
+
+
+def claim_releases(session: Session, worker: str, limit: int, lease_seconds: int) -> list[PendingRelease]:
+    """Lease up to ``limit`` queued releases, oldest first."""
+    rows = claiming.claim(
+        session, PinRelease, worker, filters=[], order_by=[PinRelease.created_at, PinRelease.id], limit=limit,
+        lease_seconds=lease_seconds,
+        columns=(PinRelease.url, PinRelease.transfertool, PinRelease.external_host, PinRelease.external_id),
+    )  # fmt: skip
+    return [PendingRelease(row.id, row.url, row.transfertool, row.external_host, row.external_id) for row in rows]
+
+
+def released(session: Session, worker: str, ids: Sequence[str]) -> int:
+    """Forget the releases this worker still holds and has carried out."""
+    done = 0
+    for part in chunks(list(ids)):
+        done += session.execute(
+            delete(PinRelease).where(PinRelease.id.in_(part), PinRelease.claimed_by == worker)
+        ).rowcount
+    return done
