@@ -30,7 +30,7 @@ from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
-from datamgmt.core import metadata, request_history, transfer_stats
+from datamgmt.core import metadata, request_history, rule_history, transfer_stats
 from datamgmt.core import replica as replicas
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
@@ -227,9 +227,10 @@ def rule_page(rule_id: str) -> str:
         for lock in locks:
             lock["transfer"] = transfers.get((lock["scope"], lock["name"], lock["rse_id"]), {})
         per_rse = _locks_per_rse(rules.list_rule_locks(catalogue, rule_id))
+        history = list(islice(rule_history.rule_history(catalogue, rule_id), PAGE))
     phases = [phase for phase in TAPE_PHASES if any(states[phase] for states in per_rse.values())]
     return render_template("rule.html", rule=rule, locks=locks, per_rse=per_rse, page=page, more=more,
-                           phases=phases, tape_phases=TAPE_PHASES)  # fmt: skip
+                           phases=phases, tape_phases=TAPE_PHASES, history=history)  # fmt: skip
 
 
 def _locks_per_rse(locks: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
@@ -256,6 +257,20 @@ def deny(rule_id: str) -> Response:
         authorize(catalogue, "deny_rule", rule_id=rule_id)
         rules.deny_rule(catalogue, rule_id, request.form.get("comment") or None)
     return redirect(url_for("ui.rule_list"))
+
+
+@bp.post("/rules/<rule_id>/lifetime")
+def extend(rule_id: str) -> Response:
+    """A new lifetime from now (seconds; empty: forever), as ``PUT /rules/<id>`` sets it."""
+    text = request.form.get("lifetime", "").strip()
+    try:
+        options = {"lifetime": int(text) if text else None}
+    except ValueError as exc:
+        raise InputValidationError("The lifetime must be a whole number of seconds.") from exc
+    with unit_of_work(read_only=False) as catalogue:
+        authorize(catalogue, "update_rule", rule_id=rule_id, options=options)
+        rules.update_rule(catalogue, rule_id, options)
+    return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 
 @bp.post("/rules/<rule_id>/delete")

@@ -294,3 +294,26 @@ def test_rule_page_shows_tape_phases(client: FlaskClient, session: Session, root
     quiet = rules.add_rule(session, [{"scope": "ui", "name": "f0002"}], "root", 1, "SITE")[0]
     session.commit()
     assert "(tape)" not in client.get(f"/ui/rules/{quiet}").get_data(as_text=True), "no tape columns otherwise"
+
+
+def test_a_rules_lifetime_is_extended_and_its_history_shown(client: FlaskClient, session: Session, root: str) -> None:
+    catalogue(session)
+    make_account(session, "alice", password="alice-password")
+    (rule_id,) = rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, "SITE", lifetime=60)
+    session.commit()
+    csrf = sign_in(client, "root", ROOT_PASSWORD)
+    page = client.get(f"/ui/rules/{rule_id}").get_data(as_text=True)
+    assert re.search(r"<td>[\d\-T:]+Z</td><td>OK</td>\s*<td>3/0/0</td>", page), "the rule's history"
+    assert client.post(f"/ui/rules/{rule_id}/lifetime", data={"csrf_token": csrf, "lifetime": "86400"}).status_code == 302
+    session.rollback()
+    expires = rules.get_rule(session, rule_id)["expires_at"]
+    assert expires - utcnow() > timedelta(hours=23)
+    session.rollback()
+    bad = client.post(f"/ui/rules/{rule_id}/lifetime", data={"csrf_token": csrf, "lifetime": "soon"})
+    assert bad.status_code == 400 and "whole number" in bad.get_data(as_text=True)
+    client.post("/ui/logout", data={"csrf_token": csrf})
+    csrf = sign_in(client, "alice", "alice-password")
+    refused = client.post(f"/ui/rules/{rule_id}/lifetime", data={"csrf_token": csrf, "lifetime": ""})
+    assert refused.status_code == 401 and "AccessDenied" in refused.get_data(as_text=True)
+    session.rollback()
+    assert rules.get_rule(session, rule_id)["expires_at"] == expires
