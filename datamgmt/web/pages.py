@@ -44,6 +44,7 @@ from datamgmt.exceptions import (
 )
 from datamgmt.web.charts import Series, bar_chart
 from datamgmt.web.common import PAGE, bp, current_page, page_of
+from datamgmt.web.oidc import oidc_enabled
 from datamgmt.web.session import (
     check_csrf,
     csrf_token,
@@ -79,7 +80,7 @@ def _authenticate() -> Response | None:
     """Pages need a signed-in account (its token still valid); POSTs need the form's CSRF token."""
     if request.method == "POST":
         check_csrf()
-    if request.endpoint in ("ui.login", "ui.static"):
+    if request.endpoint in ("ui.login", "ui.static", "ui.oidc_start", "ui.oidc_callback"):
         return None
     visitor = signed_in_account()
     if visitor is None:
@@ -117,7 +118,7 @@ def static(filename: str) -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
-        return render_template("login.html", next=_local(request.args.get("next")))
+        return render_template("login.html", next=_local(request.args.get("next")), oidc=oidc_enabled())
     username, password = request.form.get("username", ""), request.form.get("password", "")
     try:
         issued = userpass_login(username, password, request.form.get("account") or None)
