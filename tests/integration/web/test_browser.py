@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ from datamgmt.daemons.conveyor.submitter import Submitter
 from tests.conftest import ROOT_PASSWORD
 from tests.integration.cli.conftest import Live, live  # noqa: F401 - the live server fixture
 from tests.integration.cli.test_broken_storage import add_posix_rse
+from tests.security.test_oidc_x509 import ISSUER
+from tests.unit.api.test_web_oidc import Provider
 
 pytestmark = pytest.mark.integration
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -232,3 +235,32 @@ def test_pages_fit_a_phone_width(chromium: Any, live: Live, sites: Path) -> None
         screenshot(phone, "dashboard-phone")
     finally:
         context.close()
+
+
+@pytest.fixture
+def oidc_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
+    """An OIDC provider on another site (``localhost``; the server is ``127.0.0.1``), configured
+    before the live server starts; identity ``alice-sub@ISSUER`` is mapped to alice by the test."""
+    provider = Provider(host="localhost")
+    threading.Thread(target=provider.serve_forever, daemon=True).start()
+    settings = {"AUTH_OIDC_ISSUER": ISSUER, "AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks", "AUTH_OIDC_AUDIENCE": "datamgmt",
+                "WEB_OIDC_CLIENT_ID": "datamgmt-web", "WEB_OIDC_AUTHORIZE_URL": f"{provider.url}/authorize",
+                "WEB_OIDC_TOKEN_URL": f"{provider.url}/token"}  # fmt: skip
+    for name, value in settings.items():
+        monkeypatch.setenv(f"DATAMGMT_{name}", value)
+    reset_config()
+    yield provider
+    provider.shutdown()
+    provider.server_close()
+
+
+def test_sign_in_with_oidc_across_sites(page: Any, oidc_provider: Provider, live: Live) -> None:  # noqa: F811
+    live.client.add_account("alice", "USER", "alice@example.org")
+    live.client.add_identity("alice", f"alice-sub@{ISSUER}", "OIDC", "alice@example.org")
+    page.goto(f"{live.url}/ui/")
+    page.get_by_role("link", name="Sign in with your organisation (OIDC)").click()
+    # The way back starts on the provider's site: the browser sends no SameSite=Strict cookie with it.
+    page.get_by_role("link", name="Agree").click()
+    page.wait_for_url(f"{live.url}/ui/")
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    assert page.locator("header").inner_text().count("alice") == 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 import pytest
@@ -27,12 +28,14 @@ BASE = "https://data.example.org"
 
 
 class Provider(ThreadingHTTPServer):
-    """Serves its JWKS and a token endpoint that trades ``good-code`` for an access token of
-    ``subject``, but only with the PKCE verifier of the challenge it was shown."""
+    """Serves its JWKS, an authorization page whose "Agree" link returns a code, and a token endpoint that
+    trades ``good-code`` for an access token of ``subject``, but only with the PKCE verifier of the
+    challenge it was shown.  ``host`` names it in its URLs (``localhost`` is another site than
+    ``127.0.0.1`` to a browser)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.url = f"http://127.0.0.1:{self.server_port}"
+        self.url = f"http://{host}:{self.server_port}"
         self.challenge = ""
         self.subject = "alice-sub"
         self.exchanges: list[dict[str, list[str]]] = []
@@ -50,6 +53,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/authorize?"):  # a page on the provider's site: "Agree" goes back with a code
+            query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
+            self.server.challenge = query["code_challenge"]
+            back = f"{query['redirect_uri']}?{urlencode({'code': 'good-code', 'state': query['state']})}"
+            page = f'<!doctype html><title>Provider</title><a href="{html.escape(back)}">Agree</a>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            return
         public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
         self._send(200, {"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]})
 
