@@ -3,8 +3,9 @@ fail, and how the rate went over the last day.
 
 Live counts come from ``requests`` (one grouped count), outcomes from ``requests_history``
 (what :mod:`datamgmt.core.request_history` keeps of every attempt).  Each answer is one or
-two grouped queries whatever the number of transfers: the rate chart buckets attempts with a
-``CASE`` over the bucket boundaries in SQL, so a busy day is never loaded row by row.
+two grouped queries whatever the number of transfers: the rate buckets attempts with a
+``CASE`` over the bucket boundaries in SQL, so a busy day is never loaded row by row, and the
+hour's and day's totals are read off the same buckets.
 """
 
 from __future__ import annotations
@@ -32,27 +33,18 @@ def _outcome() -> Any:
 
 
 def transfer_counts(session: Session, now: datetime | None = None) -> dict[str, Any]:
-    """``queued`` and ``in_flight`` now; ``done`` and ``failed`` attempts per window (hour, day)."""
-    now = now or utcnow()
+    """``queued`` and ``in_flight`` now; ``done`` and ``failed`` attempts in the last hour and day,
+    and ``rate``, the day's attempts per hour (:func:`transfer_rate`): the hour is the rate's last
+    bucket and the day their sum, so the history is read once."""
     live = dict(session.execute(select(Request.state, func.count()).group_by(Request.state)).tuples().all())
-    result: dict[str, Any] = {
+    rate = transfer_rate(session, WINDOWS["day"], 24, now)
+    return {
         "queued": sum(live.get(state, 0) for state in QUEUED_STATES),
         "in_flight": sum(live.get(state, 0) for state in IN_FLIGHT_STATES),
+        "done": {"hour": rate[-1]["done"], "day": sum(bucket["done"] for bucket in rate)},
+        "failed": {"hour": rate[-1]["failed"], "day": sum(bucket["failed"] for bucket in rate)},
+        "rate": rate,
     }
-    ended = RequestHistory.state.in_((RequestState.DONE, *FAILED_STATES))
-    hour_start = now - WINDOWS["hour"]
-    row = session.execute(
-        select(
-            func.coalesce(func.sum(_outcome()), 0),
-            func.count(),
-            func.coalesce(func.sum(case((RequestHistory.created_at >= hour_start, _outcome()), else_=0)), 0),
-            func.coalesce(func.sum(case((RequestHistory.created_at >= hour_start, 1), else_=0)), 0),
-        ).where(ended, RequestHistory.created_at >= now - WINDOWS["day"])
-    ).one()
-    day_done, day_all, hour_done, hour_all = (int(value) for value in row)
-    result["done"] = {"hour": hour_done, "day": day_done}
-    result["failed"] = {"hour": hour_all - hour_done, "day": day_all - day_done}
-    return result
 
 
 def failures_by_pair(session: Session, since: datetime, limit: int = 20) -> list[dict[str, Any]]:

@@ -153,10 +153,9 @@ def dashboard() -> str:
         failures = request_history.list_attempts(catalogue, failed=True, limit=20)
         counts = transfer_stats.transfer_counts(catalogue)
         pairs = transfer_stats.failures_by_pair(catalogue, utcnow() - transfer_stats.WINDOWS["day"])
-        rate = transfer_stats.transfer_rate(catalogue)
     template = "dashboard_body.html" if request.args.get("partial") else "dashboard.html"
     return render_template(template, report=report, failures=failures, counts=counts, pairs=pairs,
-                           rate_chart=_rate_chart(rate))  # fmt: skip
+                           rate_chart=_rate_chart(counts["rate"]))  # fmt: skip
 
 
 def _rate_chart(rate: list[dict[str, Any]]) -> Markup:
