@@ -13,8 +13,9 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from flask import render_template
+from flask import g, redirect, render_template, request, url_for
 from markupsafe import Markup
+from werkzeug.wrappers import Response
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.core import identity as identities
@@ -23,7 +24,7 @@ from datamgmt.core import rse as rses
 from datamgmt.core import rule as rules
 from datamgmt.core import status as status_report
 from datamgmt.core.account import get_account, list_accounts
-from datamgmt.exceptions import SubscriptionNotFound
+from datamgmt.exceptions import InputValidationError, SubscriptionNotFound
 from datamgmt.web.charts import Series, line_chart
 from datamgmt.web.common import PAGE, bp, current_page, page_of, require_admin
 
@@ -96,8 +97,29 @@ def account_page(account: str) -> str:
         known = identities.list_identities(catalogue, account)
         local = quota.get_local_account_usage(catalogue, account)
         global_ = quota.get_global_account_usage(catalogue, account)
+        rse_names = [rse.rse for rse in rses.list_rses(catalogue)] if g.admin else []
     return render_template("account.html", account=info, identities=known, local=local, global_=global_,
-                           unlimited=quota.UNLIMITED)  # fmt: skip
+                           unlimited=quota.UNLIMITED, rse_names=rse_names)  # fmt: skip
+
+
+@bp.post("/accounts/<account>/quota")
+def set_quota(account: str) -> Response:
+    """Set (bytes, -1 for unlimited) or remove (empty) an account's quota on one RSE, as
+    ``datamgmt-admin limit set`` does over REST, under the same policy actions."""
+    rse, text = request.form.get("rse", ""), request.form.get("bytes", "").strip()
+    try:
+        nbytes = int(text) if text else None
+    except ValueError as exc:
+        raise InputValidationError("The quota must be a whole number of bytes, -1 for unlimited, or empty.") from exc
+    with unit_of_work(read_only=False) as catalogue:
+        get_account(catalogue, account)
+        if nbytes is None:
+            authorize(catalogue, "delete_local_account_limit", account=account, rse=rse)
+            quota.delete_local_account_limit(catalogue, account, rse)
+        else:
+            authorize(catalogue, "set_local_account_limit", account=account, rse=rse)
+            quota.set_local_account_limit(catalogue, account, rse, nbytes)
+    return redirect(url_for("ui.account_page", account=account))
 
 
 @bp.get("/admin/subscriptions")

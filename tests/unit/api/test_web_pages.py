@@ -317,3 +317,29 @@ def test_a_rules_lifetime_is_extended_and_its_history_shown(client: FlaskClient,
     assert refused.status_code == 401 and "AccessDenied" in refused.get_data(as_text=True)
     session.rollback()
     assert rules.get_rule(session, rule_id)["expires_at"] == expires
+
+
+def test_an_admin_sets_and_removes_a_quota_and_a_user_cannot(client: FlaskClient, session: Session,
+                                                              root: str) -> None:  # fmt: skip
+    catalogue(session)
+    make_account(session, "alice", password="alice-password")
+    csrf = sign_in(client, "root", ROOT_PASSWORD)
+    assert 'for="quota-bytes"' in client.get("/ui/accounts/alice").get_data(as_text=True)
+    assert client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "5000"}).status_code == 302
+    page = client.get("/ui/accounts/alice").get_data(as_text=True)
+    assert '<meter min="0" max="5000" value="0"' in page
+    bad = client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "lots"})
+    assert bad.status_code == 400 and "whole number of bytes" in bad.get_data(as_text=True)
+    client.post("/ui/logout", data={"csrf_token": csrf})
+    csrf = sign_in(client, "alice", "alice-password")
+    assert 'for="quota-bytes"' not in client.get("/ui/accounts/alice").get_data(as_text=True)
+    refused = client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "-1"})
+    assert refused.status_code == 401 and "AccessDenied" in refused.get_data(as_text=True)
+    session.rollback()
+    assert quota.get_local_account_limits(session, "alice") == {get_rse_id(session, "SITE"): 5000}
+    session.rollback()
+    client.post("/ui/logout", data={"csrf_token": csrf})
+    csrf = sign_in(client, "root", ROOT_PASSWORD)
+    assert client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": ""}).status_code == 302
+    session.rollback()
+    assert quota.get_local_account_limits(session, "alice") == {}
