@@ -123,6 +123,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "web": {
         "secret": "",
         "secure_cookie": "false",
+        "oidc_client_id": "",
+        "oidc_client_secret": "",
+        "oidc_authorize_url": "",
+        "oidc_token_url": "",
+        "oidc_scope": "openid",
     },
     "pid": {
         "default_service": "local",

@@ -102,10 +102,16 @@ def _identity_account(session: Session, identity: str, kind: IdentityType) -> st
     return account
 
 
+def oidc_verifier() -> OIDCVerifier | None:
+    """The app's OIDC verifier, or None when ``[auth] oidc_issuer`` is off (the web sign-in uses it too)."""
+    verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
+    return verifier
+
+
 def current_account() -> str:
     """Authenticate this request from its token, bearer JWT or proxy DN, in the request's first unit of work."""
     token = request.headers.get("X-Rucio-Auth-Token") or _bearer()
-    verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
+    verifier = oidc_verifier()
     # A JWT is checked (and the issuer's keys fetched) before any transaction opens.
     oidc = verifier.identity(token) if token and verifier is not None and _looks_like_jwt(token) else None
     dn = None if token else x509_dn()

@@ -500,17 +500,3 @@ def set_status(session: Session, scope: str, name: str, is_open: bool, is_admin:
         row.length, row.bytes, row.closed_at = int(length), int(size), utcnow()
     row.is_open = bool(is_open)
     session.flush()
-
-
-def list_dids_by_pattern(session: Session, scope: str, pattern: str, did_type: str | None = None) -> Iterator[dict[str, Any]]:
-    """DIDs of a scope whose name matches a ``*`` wildcard pattern (the simple filter)."""
-    check_scopes(session, [scope])
-    like = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
-    query = select(DataIdentifier).where(DataIdentifier.scope == scope, DataIdentifier.name.like(like, escape="\\"))
-    if did_type and did_type.upper() != "ALL":
-        kinds = [DIDType.DATASET, DIDType.CONTAINER] if did_type.upper() == "COLLECTION" else [DIDType.parse(did_type)]
-        query = query.where(DataIdentifier.did_type.in_(kinds))
-    for row in session.scalars(query.order_by(DataIdentifier.name).execution_options(yield_per=1000)):
-        yield did_dict(row)
-
-

@@ -11,6 +11,7 @@ import functools
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from datamgmt.core.account import get_account
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import AccountIdentity, Identity, Token
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.did import chunks
 from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import Duplicate, IdentityNotFound, InputValidationError
 
@@ -211,3 +213,19 @@ def list_accounts_for_identity(session: Session, identity: str, identity_type: s
         .where(AccountIdentity.identity == identity, AccountIdentity.identity_type == kind)
         .order_by(AccountIdentity.account)
     ))  # fmt: skip
+
+
+def identities_by_account(session: Session, accounts: Sequence[str]) -> dict[str, list[dict[str, str | None]]]:
+    """The identities of many accounts at once (one query per chunk), for an accounts listing."""
+    found: dict[str, list[dict[str, str | None]]] = {account: [] for account in accounts}
+    for part in chunks(list(found), 1000):
+        rows = session.execute(
+            select(AccountIdentity.account, AccountIdentity.identity, AccountIdentity.identity_type, Identity.email)
+            .join(Identity, (Identity.identity == AccountIdentity.identity)
+                  & (Identity.identity_type == AccountIdentity.identity_type))
+            .where(AccountIdentity.account.in_(part))
+            .order_by(AccountIdentity.account, AccountIdentity.identity)
+        )  # fmt: skip
+        for account, identity, kind, email in rows:
+            found[account].append({"identity": identity, "type": kind.name, "email": email})
+    return found

@@ -478,6 +478,17 @@ def parse_filters(filters: str | Mapping[str, Any] | Sequence[Mapping[str, Any]]
     return parse_filter_dicts(filters)
 
 
+def with_name_pattern(groups: Sequence[FilterGroup], pattern: str) -> list[FilterGroup]:
+    """Each group also requires the name to match ``pattern`` (a ``*`` wildcard), as the CLI's
+    ``SCOPE:PATTERN`` adds ``name=PATTERN`` to every group of its ``--filter``."""
+    condition = _condition("name", "=", pattern)
+    if condition is None:
+        return list(groups)
+    if any(existing.key == "name" and existing.op == "=" for group in groups for existing in group.conditions):
+        raise DIDFilterSyntaxError("give the name either as the pattern or in the filter, not both")
+    return [FilterGroup((*group.conditions, condition), group.types) for group in groups]
+
+
 def _like_pattern(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
 

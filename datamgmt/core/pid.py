@@ -534,6 +534,7 @@ def resolve(session: Session, pid: str, file_limit: int = LANDING_FILE_LIMIT) ->
         "publisher": record.first("publisher"),
         "rights": record.first("rights"),
         "date": record.first("date"),
+        "publication_year": record.first("publication_year") or str(share.datestamp.year),
         "files": files,
         "files_total": len(record.files),
         "bytes_total": record.total_bytes,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, case, delete, select
+from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
@@ -498,3 +498,18 @@ def get_distances(session: Session, source: str, destination: str) -> list[dict[
 def delete_distance(session: Session, source: str, destination: str) -> None:
     src, dst = _row(session, source), _row(session, destination)
     session.execute(delete(Distance).where(Distance.src_rse_id == src.id, Distance.dest_rse_id == dst.id))
+
+
+def list_distances(session: Session, rse: str) -> list[dict[str, Any]]:
+    """Distances from an RSE to every other (``to``) and back (``from``), by the other RSE's name;
+    one query, so an RSE page shows its row and column of the matrix at once."""
+    row = _row(session, rse)
+    other = aliased(RSE)
+    query = (
+        select(Distance.src_rse_id, other.rse, Distance.distance)
+        .join(other, other.id == case((Distance.src_rse_id == row.id, Distance.dest_rse_id), else_=Distance.src_rse_id))
+        .where((Distance.src_rse_id == row.id) | (Distance.dest_rse_id == row.id))
+        .order_by(other.rse)
+    )
+    return [{"direction": "to" if src == row.id else "from", "rse": name, "distance": distance}
+            for src, name, distance in session.execute(query)]  # fmt: skip

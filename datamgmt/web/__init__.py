@@ -6,6 +6,7 @@ ordinary API token, so suspending an account or removing an identity ends its br
 exactly as it ends its API tokens.
 """
 
+from datamgmt.web import admin, oidc, publishing  # noqa: F401 - their pages register on the blueprint
 from datamgmt.web.pages import create_blueprint
 
 __all__ = ["create_blueprint"]

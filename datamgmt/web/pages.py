@@ -1,4 +1,4 @@
-"""The pages of ``/ui/``: dashboard, browse, rules (explain, create, approve, delete) and admin.
+"""The pages of ``/ui/``: sign-in, dashboard, browse and search, rules (explain, create, approve, delete).
 
 Every page runs inside one catalogue unit of work and asks the same permission policy as REST
 (:func:`datamgmt.api.context.authorize`), as the signed-in account.  Listings are paginated so
@@ -23,25 +23,28 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
+from datamgmt.core import metadata, request_history, rule_history, transfer_stats
 from datamgmt.core import replica as replicas
-from datamgmt.core import request_history
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
 from datamgmt.core import status as status_report
-from datamgmt.core.account import is_admin, list_accounts
+from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
-    AccessDenied,
     CannotAuthenticate,
     DatamgmtError,
     InputValidationError,
     TooManyLoginAttempts,
 )
+from datamgmt.web.charts import Series, bar_chart
+from datamgmt.web.common import PAGE, bp, current_page, page_of
+from datamgmt.web.oidc import oidc_enabled
 from datamgmt.web.session import (
     check_csrf,
     csrf_token,
@@ -51,7 +54,6 @@ from datamgmt.web.session import (
     signed_in_account,
 )
 
-PAGE = 100
 #: Every page's Content-Security-Policy: own stylesheet and script only, no inline code, no framing.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -59,8 +61,8 @@ CONTENT_SECURITY_POLICY = (
 )
 
 STATIC = Path(__file__).parent / "static"
-
-bp = Blueprint("ui", __name__, url_prefix="/ui", template_folder="templates")
+#: The transfer tool's tape phases, shown in place of REPLICATING for a lock in one.
+TAPE_PHASES = ("STAGING", "ARCHIVING")
 
 
 def create_blueprint() -> Blueprint:
@@ -78,12 +80,12 @@ def _authenticate() -> Response | None:
     """Pages need a signed-in account (its token still valid); POSTs need the form's CSRF token."""
     if request.method == "POST":
         check_csrf()
-    if request.endpoint in ("ui.login", "ui.static"):
+    if request.endpoint in ("ui.login", "ui.static", "ui.oidc_start", "ui.oidc_callback"):
         return None
-    account = signed_in_account()
-    if account is None:
+    visitor = signed_in_account()
+    if visitor is None:
         return redirect(url_for("ui.login", next=request.full_path if request.method == "GET" else None))
-    g.issuer = account
+    g.issuer, g.admin = visitor
     return None
 
 
@@ -116,7 +118,7 @@ def static(filename: str) -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     if request.method == "GET":
-        return render_template("login.html", next=_local(request.args.get("next")))
+        return render_template("login.html", next=_local(request.args.get("next")), oidc=oidc_enabled())
     username, password = request.form.get("username", ""), request.form.get("password", "")
     try:
         issued = userpass_login(username, password, request.form.get("account") or None)
@@ -149,9 +151,18 @@ def dashboard() -> str:
         authorize(catalogue, "read")
         report = status_report.status(catalogue, get_config().get_int("daemons", "heartbeat_timeout"))
         failures = request_history.list_attempts(catalogue, failed=True, limit=20)
-        admin = is_admin(catalogue, g.issuer)
+        counts = transfer_stats.transfer_counts(catalogue)
+        pairs = transfer_stats.failures_by_pair(catalogue, utcnow() - transfer_stats.WINDOWS["day"])
     template = "dashboard_body.html" if request.args.get("partial") else "dashboard.html"
-    return render_template(template, report=report, failures=failures, admin=admin)
+    return render_template(template, report=report, failures=failures, counts=counts, pairs=pairs,
+                           rate_chart=_rate_chart(counts["rate"]))  # fmt: skip
+
+
+def _rate_chart(rate: list[dict[str, Any]]) -> Markup:
+    """Attempts done and failed per hour of the last day, as stacked bars."""
+    series = [Series("done", [b["done"] for b in rate], "done"), Series("failed", [b["failed"] for b in rate], "failed")]
+    return bar_chart("Transfer attempts per hour over the last day, done and failed", series,
+                     rate[0]["start"].strftime("%H:%M"), "now")  # fmt: skip
 
 
 # --- browse ------------------------------------------------------------------------------------
@@ -165,17 +176,22 @@ def scope_list() -> str:
 
 @bp.get("/scopes/<scope>")
 def scope_dids(scope: str) -> str:
-    pattern = request.args.get("pattern") or "*"
-    page = _page()
+    """DIDs by name pattern and metadata filter, in the CLI's dialect (``run>3,type=dataset;…``)
+    and through the same compiler as ``datamgmt did search`` and REST's search."""
+    search = {"pattern": request.args.get("pattern") or "*", "filter": request.args.get("filter", ""),
+              "type": request.args.get("type") or "all"}  # fmt: skip
+    page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
-        found, more = _slice(dids.list_dids_by_pattern(catalogue, scope, pattern), page)
-    return render_template("dids.html", scope=scope, pattern=pattern, dids=found, page=page, more=more)
+        groups = metadata.with_name_pattern(metadata.parse_filter_string(search["filter"]), search["pattern"])
+        found, more = page_of(metadata.list_dids(catalogue, scope, groups, search["type"]), page)
+    return render_template("dids.html", scope=scope, search=search, dids=found, page=page, more=more,
+                           types=metadata.TYPE_CHOICES)  # fmt: skip
 
 
 @bp.get("/dids/<scope>/<path:name>")
 def did_page(scope: str, name: str) -> str:
-    page = _page()
+    page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
         did = dids.get_did(catalogue, scope, name)
@@ -183,7 +199,7 @@ def did_page(scope: str, name: str) -> str:
             content, more = [], False
             files = list(replicas.list_replicas(catalogue, [{"scope": scope, "name": name}], all_states=True))
         else:
-            content, more = _slice(dids.list_content(catalogue, scope, name), page)
+            content, more = page_of(dids.list_content(catalogue, scope, name), page)
             files = []
         protecting = list(islice(rules.list_associated_rules(catalogue, scope, name), PAGE))
     return render_template("did.html", did=did, content=content, files=files, rules=protecting, page=page, more=more)
@@ -193,32 +209,37 @@ def did_page(scope: str, name: str) -> str:
 @bp.get("/rules")
 def rule_list() -> str:
     filters = {name: request.args[name] for name in ("account", "state", "scope", "name") if request.args.get(name)}
-    page = _page()
+    page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
-        found, more = _slice(rules.list_rules(catalogue, filters), page)
+        found, more = page_of(rules.list_rules(catalogue, filters), page)
     return render_template("rules.html", rules=found, filters=filters, page=page, more=more)
 
 
 @bp.get("/rules/<rule_id>")
 def rule_page(rule_id: str) -> str:
-    page = _page()
+    page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
         rule = rules.get_rule(catalogue, rule_id)
-        locks, more = _slice(rules.list_rule_locks(catalogue, rule_id), page)
+        locks, more = page_of(rules.list_rule_locks(catalogue, rule_id), page)
         transfers = request_history.lock_transfers(catalogue, rule_id)
         for lock in locks:
             lock["transfer"] = transfers.get((lock["scope"], lock["name"], lock["rse_id"]), {})
         per_rse = _locks_per_rse(rules.list_rule_locks(catalogue, rule_id))
-        admin = is_admin(catalogue, g.issuer)
-    return render_template("rule.html", rule=rule, locks=locks, per_rse=per_rse, page=page, more=more, admin=admin)
+        history = list(islice(rule_history.rule_history(catalogue, rule_id), PAGE))
+    phases = [phase for phase in TAPE_PHASES if any(states[phase] for states in per_rse.values())]
+    return render_template("rule.html", rule=rule, locks=locks, per_rse=per_rse, page=page, more=more,
+                           phases=phases, tape_phases=TAPE_PHASES, history=history)  # fmt: skip
 
 
 def _locks_per_rse(locks: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Locks per RSE and state; a replicating lock whose transfer is staging from tape or being
+    archived to tape counts under that phase (STAGING, ARCHIVING) instead, where its time goes."""
     per_rse: dict[str, Counter[str]] = {}
     for lock in locks:
-        per_rse.setdefault(lock["rse"], Counter())[lock["state"]] += 1
+        state = lock["transfer_state"] if lock["transfer_state"] in TAPE_PHASES else lock["state"]
+        per_rse.setdefault(lock["rse"], Counter())[state] += 1
     return dict(sorted(per_rse.items()))
 
 
@@ -236,6 +257,20 @@ def deny(rule_id: str) -> Response:
         authorize(catalogue, "deny_rule", rule_id=rule_id)
         rules.deny_rule(catalogue, rule_id, request.form.get("comment") or None)
     return redirect(url_for("ui.rule_list"))
+
+
+@bp.post("/rules/<rule_id>/lifetime")
+def extend(rule_id: str) -> Response:
+    """A new lifetime from now (seconds; empty: forever), as ``PUT /rules/<id>`` sets it."""
+    text = request.form.get("lifetime", "").strip()
+    try:
+        options = {"lifetime": int(text) if text else None}
+    except ValueError as exc:
+        raise InputValidationError("The lifetime must be a whole number of seconds.") from exc
+    with unit_of_work(read_only=False) as catalogue:
+        authorize(catalogue, "update_rule", rule_id=rule_id, options=options)
+        rules.update_rule(catalogue, rule_id, options)
+    return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 
 @bp.post("/rules/<rule_id>/delete")
@@ -275,28 +310,3 @@ def _rule_arguments(form: dict[str, str]) -> dict[str, Any]:
         raise InputValidationError("Copies and lifetime must be whole numbers.") from exc
     return {"dids": [{"scope": scope, "name": name}], "copies": copies, "rse_expression": form["rse_expression"],
             "lifetime": lifetime}  # fmt: skip
-
-
-# --- admin -------------------------------------------------------------------------------------
-@bp.get("/admin/accounts")
-def accounts() -> str:
-    with unit_of_work() as catalogue:
-        if not is_admin(catalogue, g.issuer):
-            raise AccessDenied(f"Account {g.issuer} can not see the accounts page.")
-        found = list(list_accounts(catalogue))
-        waiting = list(islice(rules.list_rules(catalogue, {"state": "WAITING_APPROVAL"}), PAGE))
-    return render_template("accounts.html", accounts=found, waiting=waiting)
-
-
-# --- helpers -----------------------------------------------------------------------------------
-def _page() -> int:
-    try:
-        return max(0, int(request.args.get("page", "0")))
-    except ValueError:
-        return 0
-
-
-def _slice(items: Iterable[dict[str, Any]], page: int) -> tuple[list[dict[str, Any]], bool]:
-    """One page of a streamed listing, and whether another follows."""
-    found = list(islice(items, page * PAGE, (page + 1) * PAGE + 1))
-    return found[:PAGE], len(found) > PAGE

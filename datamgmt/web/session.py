@@ -14,6 +14,7 @@ from flask import Flask, abort, request, session
 from flask.sessions import SecureCookieSessionInterface
 
 from datamgmt.api.context import unit_of_work
+from datamgmt.core.account import is_admin
 from datamgmt.core.token import validate_token
 from datamgmt.exceptions import CannotAuthenticate
 
@@ -43,14 +44,16 @@ def sign_out() -> None:
     session.clear()
 
 
-def signed_in_account() -> str | None:
-    """The account whose token the cookie holds, if that token is still valid."""
+def signed_in_account() -> tuple[str, bool] | None:
+    """The account whose token the cookie holds, if that token is still valid, and whether it is
+    an admin (pages show admin links by it; every admin action still asks the policy)."""
     token = session.get(TOKEN_KEY)
     if not token:
         return None
     try:
         with unit_of_work(read_only=True) as catalogue:
-            return validate_token(catalogue, token).account
+            account = validate_token(catalogue, token).account
+            return account, is_admin(catalogue, account)
     except CannotAuthenticate:
         session.clear()
         return None

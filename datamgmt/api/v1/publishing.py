@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Response, render_template_string, request
+from flask import Blueprint, Response, request
 
 from datamgmt.api.auth import public
 from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.landing import LANDING_CSP, render_landing
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key
 from datamgmt.api.streaming import JSON, done, dumps, json_response
@@ -24,33 +25,6 @@ from datamgmt.exceptions import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 bp = Blueprint("publishing", __name__)
-
-_LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ share.title }}</title></head>
-<body>
-{% if share.withdrawn %}<p><strong>This publication was withdrawn on {{ share.withdrawn_at }}.</strong></p>{% endif %}
-<h1>{{ share.title }}</h1>
-<p>{{ share.creators | join("; ") }}</p>
-<dl>
-<dt>Identifier</dt><dd>{{ share.pid }} ({{ share.pid_type }})</dd>
-<dt>Data identifier</dt><dd>{{ share.scope }}:{{ share.name }} ({{ share.did_type }})</dd>
-{% if share.publisher %}<dt>Publisher</dt><dd>{{ share.publisher }}</dd>{% endif %}
-{% if share.date %}<dt>Date</dt><dd>{{ share.date }}</dd>{% endif %}
-{% if share.rights %}<dt>Rights</dt><dd>{{ share.rights }}</dd>{% endif %}
-{% if share.subjects %}<dt>Subjects</dt><dd>{{ share.subjects | join(", ") }}</dd>{% endif %}
-</dl>
-{% if share.description %}<p>{{ share.description }}</p>{% endif %}
-{% if not share.withdrawn %}
-<h2>Files ({{ share.files_total }}, {{ share.bytes_total }} bytes)</h2>
-<table>
-<tr><th>File</th><th>Bytes</th><th>Adler-32</th><th>Replicas</th></tr>
-{% for file in share.files %}<tr><td>{{ file.scope }}:{{ file.name }}</td><td>{{ file.bytes }}</td>
-<td>{{ file.adler32 or "" }}</td>
-<td>{% for replica in file.replicas %}{{ replica.rse }} ({{ replica.state }}){% if not loop.last %}, {% endif %}{% endfor %}</td></tr>
-{% endfor %}</table>
-{% endif %}
-</body></html>
-"""
 
 _SERVICE_BODY = schema_object(
     ["name", "type", "prefix"],
@@ -87,7 +61,9 @@ def landing_page(pid_value: str) -> Response:
     status = 410 if share["withdrawn"] else 200
     if request.accept_mimetypes.best_match(["text/html", JSON]) == JSON:
         return Response(dumps(share), status=status, content_type=JSON)
-    return Response(render_template_string(_LANDING, share=share), status=status, content_type="text/html; charset=utf-8")
+    page = Response(render_landing(share), status=status, content_type="text/html; charset=utf-8")
+    page.headers["Content-Security-Policy"] = LANDING_CSP
+    return page
 
 
 # --- publishing ------------------------------------------------------------------------------
@@ -95,17 +71,23 @@ def landing_page(pid_value: str) -> Response:
 @doc("Publish a dataset or container under a new PID", body=schema_object([], pid_service={"type": "string"}))
 def publish(scope: str, name: str) -> Response:
     service = key(json_object(required=False), "pid_service", str, None)
+    return json_response(publish_share(scope, name, service), status=201)
+
+
+def publish_share(scope: str, name: str, service: str | None = None) -> dict[str, Any]:
+    """Publish as the issuer, in a unit of work of its own, withdrawing the fresh PID again when
+    the commit fails (shared by REST and the web pages, so both keep this compensation)."""
     url = base_url()
     share: dict[str, Any] | None = None
     try:
-        with unit_of_work() as session:
+        with unit_of_work(read_only=False) as session:
             account = authorize(session, "publish_did", scope=scope)
             share = pid.publish(session, scope, name, account, url, service)
     except Exception:
         if share is not None:
             withdraw_orphan(share, url)
         raise
-    return json_response(share, status=201)
+    return share
 
 
 def withdraw_orphan(share: dict[str, Any], url: str) -> None:

@@ -72,7 +72,7 @@ def test_copy_to_tape_is_ok_only_once_archived(db, session, tape_site, conveyor_
     assert cli_locks(db, backup) == {"VAULT": Counter(ARCHIVING=3)}
     browser = create_app(database_url=db).test_client()
     sign_in(browser, "root", ROOT_PASSWORD)
-    assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("SUBMITTED (archiving)") == 3
+    assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("(ARCHIVING, tape)") == 3
     drain(db, submitter, poller, finisher)
     assert locks_by_rse(db, backup) == {"VAULT": {LockState.OK}}
     assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("archived 20") == 3  # the web shows when

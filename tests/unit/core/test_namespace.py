@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, replica, replica_state, rse, scope
+from datamgmt.core import did, metadata, replica, replica_state, rse, scope
 from datamgmt.core.db.constants import BadFilesStatus
 from datamgmt.core.db.models import Content, DataIdentifier, Replica, UpdatedDID
 from datamgmt.exceptions import (
@@ -209,8 +209,12 @@ def test_duplicate_collection_and_files_not_registrable(catalogue):
 
 def test_pattern_listing_escapes_sql_wildcards(catalogue):
     replica.add_replicas(catalogue, "SITE-A", files(3) + [{"scope": "data", "name": "f_x", "bytes": 1, "adler32": "00000001"}], "root")
-    assert [d["name"] for d in did.list_dids_by_pattern(catalogue, "data", "f*")] == ["f0", "f1", "f2", "f_x"]
-    assert [d["name"] for d in did.list_dids_by_pattern(catalogue, "data", "f_*")] == ["f_x"]
+    def names(pattern: str) -> list[str]:  # the name pattern as the web search and the CLI give it
+        groups = metadata.with_name_pattern(metadata.parse_filter_string(""), pattern)
+        return [d["name"] for d in metadata.list_dids(catalogue, "data", groups, "all")]
+
+    assert names("f*") == ["f0", "f1", "f2", "f_x"]
+    assert names("f_*") == ["f_x"]
 
 
 def test_touch_replicas_records_access(catalogue):
