@@ -4,10 +4,10 @@ hermes does to ActiveMQ; RabbitMQ's STOMP plugin and ActiveMQ both speak it.
 Each message is a persistent SEND to ``[hermes] stomp_destination`` with an ``event_type``
 header (Rucio's) and a ``receipt`` header; it counts as delivered only when the broker's
 RECEIPT for it arrives (RabbitMQ sends it after its publisher confirm, i.e. once the message
-is safely queued).  An ERROR frame naming the message's receipt is
-:class:`~datamgmt.daemons.hermes.base.Refused`; anything else (no connection, an ERROR
-without a receipt, no receipt within ``[hermes] timeout`` seconds) is
-:class:`~datamgmt.daemons.hermes.base.Unavailable`.
+is safely queued).  Whatever goes wrong is
+:class:`~datamgmt.daemons.hermes.base.Unavailable`: no connection, no receipt within
+``[hermes] timeout`` seconds, or an ERROR frame, after which a STOMP broker closes the
+connection (RabbitMQ names no message in it, e.g. for a destination that does not exist).
 
 On RabbitMQ a ``/topic/…`` destination drops messages nobody subscribes to, yet receipts
 them: choose a ``/queue/…`` (or ``/amq/queue/…``) destination unless every message has a
@@ -26,21 +26,20 @@ import stomp.exception
 from sqlalchemy import Row
 
 from datamgmt.config import Config
-from datamgmt.daemons.hermes.base import Refused, Sink, Unavailable, body
+from datamgmt.daemons.hermes.base import Sink, Unavailable, body
 from datamgmt.exceptions import ConfigurationError
 
 DEFAULT_PORT = 61613
 
 
 class _Receipts(stomp.ConnectionListener):  # type: ignore[misc]
-    """Collects the broker's RECEIPT and ERROR frames, which arrive on stomp.py's reader thread."""
+    """Collects the broker's RECEIPT frames and the first sign of failure (an ERROR frame, a
+    lost connection), which arrive on stomp.py's reader thread."""
 
-    def __init__(self, destination: str) -> None:
-        self.destination = destination
+    def __init__(self) -> None:
         self._changed = threading.Condition()
         self._receipts: set[str] = set()
-        self._refusals: dict[str, str] = {}
-        self._failure: str | None = None
+        self.failure: str | None = None
 
     def on_receipt(self, frame: Any) -> None:
         with self._changed:
@@ -48,36 +47,28 @@ class _Receipts(stomp.ConnectionListener):  # type: ignore[misc]
             self._changed.notify_all()
 
     def on_error(self, frame: Any) -> None:
-        reason = frame.headers.get("message") or (frame.body or "").strip()[:200] or "ERROR frame"
+        detail = (frame.body or "").strip()[:200]
         with self._changed:
-            receipt = frame.headers.get("receipt-id")
-            if receipt:
-                self._refusals[receipt] = reason
-            else:
-                self._failure = reason
+            self.failure = self.failure or f"broker sent ERROR: {frame.headers.get('message', '')} {detail}".strip()
             self._changed.notify_all()
 
     def on_disconnected(self) -> None:
         with self._changed:
-            self._failure = self._failure or "connection to the broker lost"
+            self.failure = self.failure or "connection to the broker lost"
             self._changed.notify_all()
 
     def wait(self, receipt: str, timeout: float) -> None:
-        """Return once ``receipt`` came back; raise if it was refused or the broker failed."""
+        """Return once ``receipt`` came back; raise Unavailable if the broker failed first."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                if receipt in self._receipts:
-                    self._receipts.discard(receipt)
-                    return
-                if receipt in self._refusals:
-                    raise Refused(f"broker sent ERROR: {self._refusals.pop(receipt)}", destination=self.destination)
-                if self._failure is not None:
-                    raise Unavailable(self._failure)
+            while receipt not in self._receipts:
+                if self.failure is not None:
+                    raise Unavailable(self.failure)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise Unavailable(f"no receipt from the broker within {timeout:g} s")
                 self._changed.wait(left)
+            self._receipts.discard(receipt)
 
 
 class StompSink(Sink):
@@ -95,7 +86,7 @@ class StompSink(Sink):
         self.destination = destination
         self.timeout = timeout
         self._connection: stomp.Connection12 | None = None
-        self._listener = _Receipts(destination)
+        self._listener = _Receipts()
 
     @classmethod
     def from_config(cls, config: Config) -> StompSink | None:
@@ -109,7 +100,7 @@ class StompSink(Sink):
         if self._connection is not None and self._connection.is_connected():
             return self._connection
         self.close()
-        self._listener = _Receipts(self.destination)
+        self._listener = _Receipts()
         connection = stomp.Connection12(
             [self.address], vhost=self.vhost, reconnect_attempts_max=1, timeout=self.timeout, heartbeats=(0, 0)
         )
@@ -117,8 +108,9 @@ class StompSink(Sink):
         try:
             connection.connect(self.username, self.password, wait=True)
         except (stomp.exception.StompException, OSError) as exc:
-            connection.disconnect()
-            raise Unavailable(f"cannot connect to STOMP broker {self.address[0]}:{self.address[1]}: {type(exc).__name__}") from exc
+            connection.transport.stop()
+            reason = self._listener.failure or f"{type(exc).__name__}: {exc}"
+            raise Unavailable(f"cannot connect to STOMP broker {self.address[0]}:{self.address[1]}: {reason}") from exc
         self._connection = connection
         return connection
 
