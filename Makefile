@@ -64,10 +64,12 @@ bench: venv
 	for b in bench/[a-z]*.py; do [ "$$b" = bench/common.py ] || $(BIN)/python $$b --quick || exit 1; done
 
 ## The fault campaign at full size (needs DATAMGMT_TEST_DB_URL on PostgreSQL): 100 kill -9 trials,
-## a one-minute FTS outage, storage faults, database drops, hostile users. `make test` runs a small subset.
+## a one-minute FTS outage, storage faults, database drops, hostile users, and the scale-out test at 1,000
+## files. `make test` runs a small subset.
 faults: venv
 	@[ -n "$$DATAMGMT_TEST_DB_URL" ] || { echo "make faults needs DATAMGMT_TEST_DB_URL (PostgreSQL)"; exit 1; }
 	FAULT_TRIALS=100 FAULT_OUTAGE_SECONDS=60 $(BIN)/pytest -q -s -rxX tests/faults
+	SCALE_OUT_FILES=1000 $(BIN)/pytest -q -s -rxX tests/integration/scale
 
 clean:
 	rm -rf $(VENV) var

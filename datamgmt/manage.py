@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -78,6 +79,18 @@ def bootstrap_command(username: str, password: str | None, password_file: Path |
         click.echo(f"root account ready with identity {username}")
 
 
+@click.group("config")
+def config_group() -> None:
+    """The server's configuration file."""
+
+
+@config_group.command("template")
+def config_template() -> None:
+    """Print the configuration template (every option, its default and why), to start a
+    datamgmt.cfg from: it ships inside the package, so this works from an installed wheel."""
+    click.echo((resources.files("datamgmt") / "etc" / "datamgmt.cfg.template").read_text(), nl=False)
+
+
 @click.command("check")
 @click.option("--storage", is_flag=True, help="also walk every RSE and compare its files with the AVAILABLE replicas")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
@@ -107,6 +120,7 @@ def build_cli() -> click.Group:
     admin_cli.add_command(db_group)
     admin_cli.add_command(bootstrap_command)
     admin_cli.add_command(check_command)
+    admin_cli.add_command(config_group)
     return admin_cli
 
 

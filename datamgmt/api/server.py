@@ -1,5 +1,8 @@
 """``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``.
 
+The settings are read from the package (``datamgmt/etc/``, a link to ``etc/`` in a checkout,
+the file itself in a wheel), so an installed wheel runs with them outside any checkout.
+
 With ``--embedded`` the same process tree also runs the daemons: a supervisor thread in the
 gunicorn master keeps one daemon child alive (see :mod:`datamgmt.embedded`), and ``/health``
 expects every embedded daemon's heartbeat.
@@ -13,6 +16,7 @@ import os
 import runpy
 import shutil
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +24,15 @@ import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from datamgmt.config import PROJECT_ROOT, get_config
+from datamgmt.config import get_config
 
-GUNICORN_CONF = PROJECT_ROOT / "etc" / "gunicorn.conf.py"
 log = logging.getLogger(__name__)
+
+
+def default_settings() -> dict[str, Any]:
+    """The module-level names of the shipped ``gunicorn.conf.py`` (settings and hooks)."""
+    with resources.as_file(resources.files("datamgmt") / "etc" / "gunicorn.conf.py") as path:
+        return runpy.run_path(str(path))
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -34,8 +43,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
-        settings = runpy.run_path(str(GUNICORN_CONF)) if GUNICORN_CONF.is_file() else {}
-        for name, value in {**settings, **self.overrides}.items():
+        for name, value in {**default_settings(), **self.overrides}.items():
             if name in self.cfg.settings and value is not None:
                 self.cfg.set(name, value)
 

@@ -6,34 +6,72 @@ rest are released for the next batch (those the broker refused after a hold, so 
 retried with back-off), so a broker outage or a missing queue loses nothing.  A worker that dies
 between the broker's acknowledgement and the delete leaves its lease to expire and the
 messages are delivered again: delivery is at least once, never at most once.
+
+A message's ``services`` (Rucio's column) names the delivery services it is for, comma
+separated; NULL means every service the delivering hermes has.  A message delivered to some
+of its services but not all keeps only the others (:func:`settle`'s ``narrowed``), so a retry
+never repeats a delivery that succeeded.  A message is claimed only by a hermes that has at
+least one of its services: one for a service nobody configured waits in the outbox.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import ColumnElement, Row, literal, or_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import claim
 from datamgmt.core.db.models import Message
 from datamgmt.core.workqueue import WorkQueue
 
-#: hermes: every message, oldest first.
+#: hermes: every message, oldest first (narrowed to the worker's services by :func:`claim_messages`).
 OUTBOX = WorkQueue(
     name="messages",
     model=Message,
     filters=lambda: (),
     order_by=lambda: (Message.created_at, Message.id),
-    columns=lambda: (Message.event_type, Message.payload, Message.created_at),
+    columns=lambda: (Message.event_type, Message.payload, Message.created_at, Message.services),
 )
 
 
-def claim_messages(session: Session, worker: str, limit: int, lease_seconds: int) -> list[Row[Any]]:
-    """Lease up to ``limit`` messages: rows of (id, event_type, payload, created_at)."""
-    return OUTBOX.claim(session, worker, limit, lease_seconds)
+def join_services(services: Iterable[str]) -> str:
+    """The stored form of a set of services: sorted, comma separated, no blanks."""
+    return ",".join(sorted({s.strip() for s in services if s.strip()}))
+
+
+def split_services(services: str | None) -> frozenset[str] | None:
+    """The services a stored value names; None for NULL (every service)."""
+    if services is None:
+        return None
+    return frozenset(s.strip() for s in services.split(",") if s.strip())
+
+
+def _for_any_of(services: Collection[str]) -> ColumnElement[bool]:
+    """Messages for every service, or naming at least one of ``services``."""
+    wrapped = literal(",") + Message.services + literal(",")
+    return or_(Message.services.is_(None), *(wrapped.like(f"%,{service},%") for service in services))
+
+
+def claim_messages(
+    session: Session, worker: str, limit: int, lease_seconds: int, services: Collection[str]
+) -> list[Row[Any]]:
+    """Lease up to ``limit`` messages that one of ``services`` should deliver: rows of
+    (id, event_type, payload, created_at, services), oldest first (``UPDATE … RETURNING``
+    promises no order, so they are sorted here)."""
+    rows = claim.claim(
+        session,
+        Message,
+        worker,
+        filters=(*OUTBOX.filters(), _for_any_of(services)),
+        order_by=OUTBOX.order_by(),
+        limit=limit,
+        lease_seconds=lease_seconds,
+        columns=OUTBOX.columns(),
+    )
+    return sorted(rows, key=lambda row: (row.created_at, row.id))
 
 
 def settle(
@@ -42,9 +80,23 @@ def settle(
     delivered: Sequence[int],
     undelivered: Sequence[int],
     held: Mapping[int, int] | None = None,
+    narrowed: Mapping[int, str] | None = None,
 ) -> int:
-    """Delete what the broker acknowledged and give the rest back: ``undelivered`` at once,
-    ``held`` (id → seconds) not before then.  Returns how many were deleted."""
+    """Delete what was delivered everywhere and give the rest back: ``undelivered`` at once,
+    ``held`` (id → seconds) not before then.  ``narrowed`` (id → services) records, for
+    messages given back, the services still owed, so the ones that took it are not sent it
+    again.  Returns how many were deleted."""
+    by_services: dict[str, list[int]] = defaultdict(list)
+    for message_id, services in (narrowed or {}).items():
+        by_services[services].append(message_id)
+    for services, ids in by_services.items():
+        for start in range(0, len(ids), claim.CHUNK):
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids[start : start + claim.CHUNK]), Message.claimed_by == worker)
+                .values(services=services)
+                .execution_options(synchronize_session=False)
+            )
     claim.release(session, Message, worker, [(i,) for i in undelivered])
     by_hold: dict[int, list[tuple[int]]] = defaultdict(list)
     for message_id, seconds in (held or {}).items():

@@ -44,7 +44,7 @@ from datamgmt.core.did import chunks
 from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.core.staging import staging_buffers
-from datamgmt.core.transfer_limit import destination_caps
+from datamgmt.core.transfer_limit import limit_caps
 from datamgmt.exceptions import RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
 from datamgmt.rse.protocols import Protocol, ProtocolRecord, create_protocol, protocols_ordered
@@ -211,6 +211,47 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int,
 
 
 # --- throttling ----------------------------------------------------------------------------------
+@dataclass
+class _Slots:
+    """Active requests (SUBMITTING or SUBMITTED) per RSE at one end of the transfer, in all and
+    per activity, against the operators' caps (``/requests/transfer_limits``) for that end.
+    Counted with one query per batch and raised as the batch takes slots."""
+
+    caps: dict[tuple[str, str | None], int]
+    per_rse: dict[str, int]
+    per_pair: dict[tuple[str, str | None], int]
+
+    @classmethod
+    def count(cls, session: Session, direction: str, *, always: bool = False) -> _Slots:
+        """The slots of the DESTINATION or SOURCE end; without caps (and not ``always``)
+        nothing is counted."""
+        caps = limit_caps(session, direction)
+        per_rse: dict[str, int] = {}
+        per_pair: dict[tuple[str, str | None], int] = {}
+        if caps or always:
+            end = Request.dest_rse_id if direction == "DESTINATION" else Request.source_rse_id
+            rows = session.execute(
+                select(end, Request.activity, func.count())
+                .where(Request.state.in_(ACTIVE_STATES), end.is_not(None))
+                .group_by(end, Request.activity)
+            )
+            for rse_id, activity, count in rows:
+                per_pair[(rse_id, activity)] = count
+                per_rse[rse_id] = per_rse.get(rse_id, 0) + count
+        return cls(caps, per_rse, per_pair)
+
+    def capped(self, rse_id: str, activity: str | None) -> bool:
+        """Whether a limit on ``rse_id`` (for all activities, or for ``activity``) is reached."""
+        cap_all, cap_activity = self.caps.get((rse_id, None)), self.caps.get((rse_id, activity))
+        return (cap_all is not None and self.per_rse.get(rse_id, 0) >= cap_all) or (
+            cap_activity is not None and self.per_pair.get((rse_id, activity), 0) >= cap_activity
+        )
+
+    def take(self, rse_id: str, activity: str | None) -> None:
+        self.per_rse[rse_id] = self.per_rse.get(rse_id, 0) + 1
+        self.per_pair[(rse_id, activity)] = self.per_pair.get((rse_id, activity), 0) + 1
+
+
 def throttle(
     session: Session,
     requests: Sequence[QueuedRequest],
@@ -220,19 +261,12 @@ def throttle(
 ) -> tuple[list[QueuedRequest], list[QueuedRequest]]:
     """Split ``requests`` (already in priority order) into those that fit and those over a limit.
 
-    A slot is a request SUBMITTING or SUBMITTED; limits are per destination RSE and per activity.
-    ``max_active_per_rse`` ≤ 0 means unlimited.
+    A slot is a request SUBMITTING or SUBMITTED; limits are per destination RSE (the
+    configured ``max_active_per_rse``, ≤ 0 meaning unlimited, and the DESTINATION transfer
+    limits) and per activity.
     """
     activity_limits = activity_limits or {}
-    per_rse = dict(
-        session.execute(
-            select(Request.dest_rse_id, func.count())
-            .where(Request.state.in_(ACTIVE_STATES))
-            .group_by(Request.dest_rse_id)
-        )
-        .tuples()
-        .all()
-    )
+    destinations = _Slots.count(session, "DESTINATION", always=max_active_per_rse > 0)
     per_activity: dict[str, int] = {}
     if activity_limits:
         per_activity = dict(
@@ -244,39 +278,18 @@ def throttle(
             .tuples()
             .all()
         )
-    caps, per_pair = _transfer_limits(session)
     allowed, held = [], []
     for request in requests:
-        rse_full = max_active_per_rse > 0 and per_rse.get(request.dest_rse_id, 0) >= max_active_per_rse
+        rse_full = max_active_per_rse > 0 and destinations.per_rse.get(request.dest_rse_id, 0) >= max_active_per_rse
         limit = activity_limits.get(request.activity)
         activity_full = limit is not None and per_activity.get(request.activity, 0) >= limit
-        pair = (request.dest_rse_id, request.activity)
-        cap_all, cap_activity = caps.get((request.dest_rse_id, None)), caps.get(pair)
-        capped = (cap_all is not None and per_rse.get(request.dest_rse_id, 0) >= cap_all) or (
-            cap_activity is not None and per_pair.get(pair, 0) >= cap_activity
-        )
-        if rse_full or activity_full or capped:
+        if rse_full or activity_full or destinations.capped(request.dest_rse_id, request.activity):
             held.append(request)
             continue
-        per_rse[request.dest_rse_id] = per_rse.get(request.dest_rse_id, 0) + 1
+        destinations.take(request.dest_rse_id, request.activity)
         per_activity[request.activity] = per_activity.get(request.activity, 0) + 1
-        per_pair[pair] = per_pair.get(pair, 0) + 1
         allowed.append(request)
     return allowed, held
-
-
-def _transfer_limits(session: Session) -> tuple[dict[tuple[str, str | None], int], dict[tuple[str, str], int]]:
-    """The operators' transfer limits (``/requests/transfer_limits``) and, when one names an
-    activity, the active requests per (destination, activity) to hold them against."""
-    caps = destination_caps(session)
-    if not any(activity for _, activity in caps):
-        return caps, {}
-    rows = session.execute(
-        select(Request.dest_rse_id, Request.activity, func.count())
-        .where(Request.state.in_(ACTIVE_STATES))
-        .group_by(Request.dest_rse_id, Request.activity)
-    )
-    return caps, {(rse_id, activity): count for rse_id, activity, count in rows}
 
 
 # --- sources -------------------------------------------------------------------------------------
@@ -433,10 +446,15 @@ def plan_transfers(
     max_active_per_rse: int = 0,
     activity_limits: Mapping[str, int] | None = None,
 ) -> Plan:
-    """Route a claimed batch: throttle, rank sources, match protocols and build both URLs."""
+    """Route a claimed batch: throttle, rank sources, match protocols and build both URLs.
+
+    Sources whose SOURCE transfer limit is reached are passed over; a request that only such a
+    source could serve is held back with the throttled ones."""
     allowed, held = throttle(
         session, requests, max_active_per_rse=max_active_per_rse, activity_limits=activity_limits
     )
+    throttled = [r.id for r in held]
+    sources = _Slots.count(session, "SOURCE")
     candidates = source_candidates(session, allowed)
     involved = {r.dest_rse_id for r in allowed} | {c.rse_id for found in candidates.values() for c in found}
     endpoints = _Endpoints(session, involved)
@@ -454,12 +472,16 @@ def plan_transfers(
         if not found:
             unroutable[request.id] = (RequestState.NO_SOURCES, "no AVAILABLE replica on a readable RSE")
             continue
-        routed = _route(endpoints, request, found, to_disk=dest_type is RSEType.DISK)
-        if isinstance(routed, str):
-            unroutable[request.id] = (RequestState.MISMATCH_SCHEME, routed)
-        else:
+        usable = [c for c in found if not sources.capped(c.rse_id, request.activity)]
+        routed = _route(endpoints, request, usable, to_disk=dest_type is RSEType.DISK)
+        if isinstance(routed, PlannedTransfer):
+            sources.take(routed.source_rse_id, request.activity)
             transfers.append(routed)
-    return Plan(transfers, unroutable, [r.id for r in held])
+        elif len(usable) < len(found):  # a source at its limit may serve it later
+            throttled.append(request.id)
+        else:
+            unroutable[request.id] = (RequestState.MISMATCH_SCHEME, routed)
+    return Plan(transfers, unroutable, throttled)
 
 
 def _tape_parameters(endpoints: _Endpoints, request: QueuedRequest, candidate: Candidate) -> dict[str, int | None]:

@@ -1,11 +1,12 @@
 """Transfer limits (Rucio's ``/requests/transfer_limits``): caps on active transfers per RSE.
 
-A limit names an RSE expression, optionally an activity, and a direction.  The conveyor's
-throttler (:func:`datamgmt.core.transfer.throttle`) honours ``max_transfers`` of DESTINATION
-limits through :func:`destination_caps`: each RSE the expression selects gets at most that
-many requests SUBMITTING or SUBMITTED (of that activity when one is named).  SOURCE limits
-are stored and listed for Rucio clients but not enforced: the throttler runs before a source
-is chosen.
+A limit names an RSE expression, optionally an activity, and a direction, and the conveyor
+honours its ``max_transfers`` through :func:`limit_caps`: each RSE the expression selects is
+the destination (DESTINATION) or the source (SOURCE) of at most that many requests SUBMITTING
+or SUBMITTED (of that activity when one is named).  DESTINATION limits are applied by the
+throttler (:func:`datamgmt.core.transfer.throttle`) before sources are ranked; SOURCE limits
+when a source is chosen (:func:`datamgmt.core.transfer.plan_transfers`): a full source is
+passed over for the next one, and a request whose every source is full waits.
 """
 
 from __future__ import annotations
@@ -88,14 +89,14 @@ def list_transfer_limits(session: Session) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def destination_caps(session: Session) -> dict[tuple[str, str | None], int]:
-    """``{(rse_id, activity or None): max_transfers}`` from the DESTINATION limits; where two
-    limits cover one RSE and activity the smaller wins.  A limit whose expression selects no
-    RSE any more (an RSE was deleted) caps nothing."""
+def limit_caps(session: Session, direction: str) -> dict[tuple[str, str | None], int]:
+    """``{(rse_id, activity or None): max_transfers}`` from the limits of ``direction``; where
+    two limits cover one RSE and activity the smaller wins.  A limit whose expression selects
+    no RSE any more (an RSE was deleted) caps nothing."""
     caps: dict[tuple[str, str | None], int] = {}
     rows = session.execute(
         select(TransferLimit.rse_expression, TransferLimit.activity, TransferLimit.max_transfers).where(
-            TransferLimit.direction == "DESTINATION", TransferLimit.max_transfers.is_not(None)
+            TransferLimit.direction == _direction(direction), TransferLimit.max_transfers.is_not(None)
         )
     )
     for expression, activity, cap in rows:

@@ -34,6 +34,12 @@ TRANSFERRED_BYTES = Counter(
     "datamgmt_transferred_bytes", "Bytes of transfers that arrived", ["src_rse", "dst_rse"]
 )
 
+HERMES_DELIVERIES = Counter(
+    "datamgmt_hermes_deliveries",
+    "Messages hermes offered a delivery service, by outcome (delivered, refused, failed: not taken because the service failed)",
+    ["service", "outcome"],
+)
+
 
 def serve(port: int, address: str) -> None:
     """Serve ``/metrics`` on ``address:port`` from a background thread."""

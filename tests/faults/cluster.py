@@ -146,6 +146,9 @@ class Cluster:
     api_workers: int = 2
     fts_workers: int = 4
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Daemons started twice and once (the scale-out test runs every daemon twice).
+    twice: tuple[str, ...] = DOUBLED
+    once: tuple[str, ...] = SINGLE
     api_url: str = ""
     fts_url: str = ""
     api: Managed | None = None
@@ -173,10 +176,10 @@ class Cluster:
                                                  "--workers", str(self.fts_workers)])  # fmt: skip
         self.api = self._managed("api", [str(BIN / "datamgmt-server"), "--host", "127.0.0.1", "--port",
                                          str(api_port), "--workers", str(self.api_workers)])  # fmt: skip
-        for name in DOUBLED:
+        for name in self.twice:
             for i in (1, 2):
                 self.daemons[f"{name}-{i}"] = self._managed(f"{name}-{i}", [str(BIN / "datamgmt-daemon"), name])
-        for name in SINGLE:
+        for name in self.once:
             self.daemons[name] = self._managed(name, [str(BIN / "datamgmt-daemon"), name])
         self.fts.start()
         self.api.start()

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 
-import pika
-import pika.exceptions
 import pytest
 from sqlalchemy import func, select
 
@@ -18,54 +13,17 @@ from datamgmt.core.db.models import Message
 from datamgmt.core.message import add_messages
 from datamgmt.daemons.hermes import Hermes
 from datamgmt.exceptions import ConfigurationError
+from tests.integration.daemons.brokers import BROKER, outbox_size, received
 from tests.integration.daemons.catalogue import run_daemon
 
 pytestmark = pytest.mark.integration
 
-BROKER = "amqp://guest:guest@127.0.0.1:5672/"
 ON_POSTGRESQL = os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresql")
-
-
-@pytest.fixture
-def consumer(monkeypatch) -> Iterator[tuple[str, pika.adapters.blocking_connection.BlockingChannel, str]]:
-    """A fresh exchange for hermes, and a temporary queue bound to all of it: (exchange, channel, queue)."""
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    except pika.exceptions.AMQPConnectionError:
-        pytest.skip("no RabbitMQ on 127.0.0.1:5672 (start rabbitmq-server)")
-    channel = connection.channel()
-    exchange = f"datamgmt-test-{uuid.uuid4().hex[:8]}"
-    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-    queue = channel.queue_declare("", exclusive=True).method.queue
-    channel.queue_bind(queue, exchange, routing_key="#")
-    monkeypatch.setenv("DATAMGMT_HERMES_BROKER_URL", BROKER)
-    monkeypatch.setenv("DATAMGMT_HERMES_EXCHANGE", exchange)
-    reset_config()
-    yield exchange, channel, queue
-    channel.exchange_delete(exchange)
-    connection.close()
-    reset_config()
-
-
-def received(channel, queue: str) -> list[dict]:
-    bodies = []
-    while True:
-        method, properties, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return bodies
-        assert properties.delivery_mode == 2 and properties.content_type == "application/json"
-        bodies.append({**json.loads(body), "routing_key": method.routing_key})
 
 
 def fill_outbox(session, count: int) -> None:
     add_messages(session, "deletion-done", [{"name": f"f{i}", "i": i} for i in range(count)])
     session.commit()
-
-
-def outbox_size(session) -> int:
-    size = session.scalar(select(func.count()).select_from(Message))
-    session.rollback()
-    return size
 
 
 def test_every_message_arrives_once_and_the_outbox_empties(session, consumer):

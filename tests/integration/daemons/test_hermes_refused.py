@@ -22,7 +22,7 @@ from datamgmt.config import reset_config
 from datamgmt.core.db.models import Message
 from datamgmt.core.message import add_messages
 from datamgmt.daemons.hermes import Hermes
-from tests.integration.daemons.test_hermes import BROKER, outbox_size
+from tests.integration.daemons.brokers import BROKER, outbox_size
 
 pytestmark = pytest.mark.integration
 

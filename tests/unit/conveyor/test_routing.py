@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from datamgmt.core import inflight, rse
+from datamgmt.core import inflight, rse, transfer_limit
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Rule, Source
@@ -199,3 +199,60 @@ def test_tape_destination_asks_for_archive_monitoring_and_no_overwrite(session, 
     assert planned["archived"].archive_timeout == 7200  # the RSE's attribute
     assert planned["default"].archive_timeout == 86400  # [conveyor] archive_timeout
     assert not planned["archived"].overwrite and planned["archived"].bring_online is None
+
+
+def _sources_of(plan) -> dict[str, str]:
+    return {p.request.name: p.source_rse_id for p in plan.transfers}
+
+
+def _unclaim(session) -> None:
+    """Give the planned batch back, as the submitter does with what it did not submit."""
+    session.execute(update(Request).values(claimed_by=None, claimed_until=None))
+
+
+def test_source_limits_pass_over_a_full_source_and_hold_what_only_it_could_serve(session, sites, tmp_path):
+    """SOURCE transfer limits: NEAR may feed one active transfer and already does, so the batch
+    reads from FAR; once FAR is capped too, what does not fit waits (throttled, not failed)."""
+    busy, *specs = [random_file(f"src{i}") for i in range(4)]
+    for spec in (busy, *specs):
+        for name in ("NEAR", "FAR"):
+            add_posix_replica(session, name, tmp_path / name, spec)
+    active = add_request(session, busy, sites["DEST"])
+    session.execute(
+        update(Request)
+        .where(Request.id == active)
+        .values(state=RequestState.SUBMITTED, source_rse_id=sites["NEAR"])
+    )
+    ids = {spec.name: add_request(session, spec, sites["DEST"]) for spec in specs}
+    transfer_limit.set_transfer_limit(session, "NEAR", direction="SOURCE", max_transfers=1)
+
+    plan = core.plan_transfers(session, claim_all(session))
+    assert _sources_of(plan) == {spec.name: sites["FAR"] for spec in specs}
+    assert plan.throttled == [] and plan.unroutable == {}
+    _unclaim(session)
+
+    transfer_limit.set_transfer_limit(session, "FAR", direction="SOURCE", max_transfers=2)
+    plan = core.plan_transfers(session, claim_all(session))
+    assert sorted(_sources_of(plan).values()) == [sites["FAR"]] * 2
+    [waiting] = plan.throttled
+    assert waiting in ids.values() and plan.unroutable == {}
+    _unclaim(session)
+
+    # A DESTINATION limit of the same expression does not cap NEAR as a source.
+    transfer_limit.delete_transfer_limit(session, "NEAR", direction="SOURCE")
+    transfer_limit.set_transfer_limit(session, "NEAR", direction="DESTINATION", max_transfers=1)
+    plan = core.plan_transfers(session, claim_all(session))
+    assert set(_sources_of(plan).values()) == {sites["NEAR"]} and len(plan.transfers) == 3
+
+
+def test_source_limits_per_activity(session, sites, tmp_path):
+    """A SOURCE limit naming an activity caps only that activity's transfers from the RSE."""
+    specs = [random_file(f"act{i}") for i in range(4)]
+    for spec in specs:
+        add_posix_replica(session, "NEAR", tmp_path / "NEAR", spec)
+    for i, spec in enumerate(specs):
+        add_request(session, spec, sites["DEST"], activity="Express" if i < 2 else "Bulk")
+    transfer_limit.set_transfer_limit(session, "NEAR", activity="Express", direction="SOURCE", max_transfers=1)
+    plan = core.plan_transfers(session, claim_all(session))
+    assert sorted(p.request.activity for p in plan.transfers) == ["Bulk", "Bulk", "Express"]
+    assert len(plan.throttled) == 1 and plan.unroutable == {}
