@@ -36,6 +36,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "max_body_bytes": str(64 * 1024 * 1024),
         "metrics_public": "false",
         "max_streams": "4",
+        # The flood limit (api/flood.py): requests per source and window to login and other
+        # unauthenticated requests; 0 turns it off.  Sources listed in flood_exempt are not counted.
+        "flood_max_requests": "300",
+        "flood_window": "60",
+        "flood_exempt": "127.0.0.1,::1",
     },
     "auth": {
         "token_lifetime": "3600",

@@ -5,7 +5,9 @@ body is validated against that same schema when the view reads it (:func:`datamg
 so the documented API and the served one cannot drift apart.
 
 Errors follow Rucio: a missing required key is its ``KeyError`` (``'name' not defined``), any
-other violation its ``InvalidObject``. The message names the offending field, what was expected
+other violation its ``InvalidObject``, unless the violated (sub)schema names the class Rucio
+answers there with the extension keyword ``x-rucio-error`` (``UnsupportedKeyType`` for an
+unknown metadata key type, ``ValueError`` for a config section that is not an object...). The message names the offending field, what was expected
 and a bounded rendering of the value, never the whole input.
 
 An optional property may be ``null``, as the stock client sends unset options, and as the
@@ -23,6 +25,9 @@ from jsonschema.exceptions import ValidationError
 
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InvalidObject, MissingParameter
+
+#: The schema keyword that names Rucio's exception class for a violation of that (sub)schema.
+ERROR_KEYWORD = "x-rucio-error"
 
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft7Validator]] = {}
 
@@ -86,6 +91,23 @@ def _expected(error: ValidationError) -> str:
     return describe() if describe else f"valid ({error.validator})"
 
 
+def _violation(schema: dict[str, Any], error: ValidationError, message: str) -> InvalidObject:
+    """A 400 whose class is the innermost ``x-rucio-error`` on the way to the violated keyword (else InvalidObject)."""
+    node: Any = schema
+    found: Any = None
+    for step in error.absolute_schema_path:
+        if isinstance(node, dict):
+            found = node.get(ERROR_KEYWORD, found)
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            break
+    violation = InvalidObject(message)
+    if isinstance(found, str):
+        violation.rucio_name = found
+    return violation
+
+
 def check_body(schema: dict[str, Any], body: Any) -> None:
     """Raise Rucio's error for the first violation of ``schema`` by ``body`` (none: return)."""
     error = next(iter(sorted(validator(schema).iter_errors(body), key=lambda e: (len(e.path), list(map(str, e.path))))), None)
@@ -96,5 +118,7 @@ def check_body(schema: dict[str, Any], body: Any) -> None:
         raise MissingParameter(f"'{missing[0] if missing else error.validator_value[0]}' not defined")
     where = _where(error.absolute_path)
     if error.validator == "required":
-        raise InvalidObject(f"Problem validating {where}: it lacks a required key of {shown(error.validator_value, 80)}")
-    raise InvalidObject(f"Problem validating {where}: must be {_expected(error)}, not {shown(error.instance)}")
+        message = f"Problem validating {where}: it lacks a required key of {shown(error.validator_value, 80)}"
+    else:
+        message = f"Problem validating {where}: must be {_expected(error)}, not {shown(error.instance)}"
+    raise _violation(validator(schema).schema, error, message)

@@ -81,6 +81,8 @@ def test_signed_urls_read_write_and_delete_the_object(
     assert signed.startswith(f"{s3_endpoint}/{BUCKET}/{key}?")
     assert query["X-Amz-Expires"] == ["120"] and query["X-Amz-Signature"] and "testing" not in query["X-Amz-Signature"][0]
     assert requests.get(signed, timeout=30).content == b"signed bytes"
+    # moto checks that a request is signed (not the signature's value): unsigned, it is refused.
+    assert requests.get(f"{s3_endpoint}/{BUCKET}/{key}", timeout=30).status_code == 403
 
     write = _sign(client, root_headers, rse=RSE, svc="s3", op="write", url=url).get_data(as_text=True)
     assert parse_qs(urlsplit(write).query)["X-Amz-Expires"] == ["600"], "Rucio's default lifetime"
