@@ -49,6 +49,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "oidc_issuer": "",
         "oidc_jwks_url": "",
         "oidc_audience": "",
+        # The browser login flow (/auth/oidc): our client at the provider, and the scope asked by default.
+        "oidc_client_id": "",
+        "oidc_client_secret": "",
+        "oidc_scope": "openid profile",
         "scrypt_n": "131072",
         "login_max_failures": "10",
         "login_source_max_failures": "50",

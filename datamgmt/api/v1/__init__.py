@@ -9,6 +9,7 @@ def blueprints() -> list[Blueprint]:
     from datamgmt.api.v1 import (
         accounts,
         auth,
+        auth_oidc,
         bad_replicas,
         config,
         credentials,
@@ -43,6 +44,7 @@ def blueprints() -> list[Blueprint]:
         health.bp,
         heartbeats.bp,
         auth.bp,
+        auth_oidc.bp,
         accounts.bp,
         accounts.limits_bp,
         scopes.bp,
