@@ -25,7 +25,7 @@ from datamgmt.core.invariants import storage_settings
 from datamgmt.core.rse import list_protocols
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InvalidPath, MalformedRequest, UnsupportedOperation
-from datamgmt.rse.protocols import ProtocolRecord, create_protocol, implementation_name
+from datamgmt.rse.protocols import create_protocol, implementation_name
 from datamgmt.rse.protocols.s3 import SIGNED_OPERATIONS, S3Protocol
 
 bp = Blueprint("credentials", __name__, url_prefix="/credentials")
@@ -51,14 +51,9 @@ def _required(name: str) -> str:
 
 
 def _s3_protocols(records: list[dict[str, object]]) -> list[S3Protocol]:
-    found = []
-    for raw in records:
-        record = ProtocolRecord.from_mapping(raw)
-        if implementation_name(record) == "s3":
-            protocol = create_protocol(record, storage_settings())
-            assert isinstance(protocol, S3Protocol)
-            found.append(protocol)
-    return found
+    """The RSE's protocols that reach S3 (whatever ``impl`` spelling), with the server's keys."""
+    chosen = (create_protocol(record, storage_settings()) for record in records if implementation_name(record) == "s3")
+    return [protocol for protocol in chosen if isinstance(protocol, S3Protocol)]
 
 
 def _sign(rse: str, records: list[dict[str, object]], url: str, operation: str, lifetime: int) -> str:
