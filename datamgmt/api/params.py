@@ -29,7 +29,7 @@ def json_body(default: Any = _MISSING) -> Any:
         return default
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting raises RecursionError
         raise MalformedRequest("cannot decode json parameter dictionary") from exc
     schema = body_schema()
     if schema is not None:
