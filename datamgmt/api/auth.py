@@ -24,7 +24,7 @@ from datamgmt.core.identity import account_has_identity
 from datamgmt.core.throttle import Limit
 from datamgmt.core.token import validate_token
 from datamgmt.core.validation import account_shown
-from datamgmt.exceptions import CannotAuthenticate, ConfigurationError
+from datamgmt.exceptions import CannotAuthenticate
 
 View = TypeVar("View", bound=Callable[..., Any])
 _OIDC_KEY = "datamgmt.oidc"
@@ -69,18 +69,20 @@ def configure(app: Flask, config: Config) -> None:
 
 
 def oidc_verifier() -> OIDCVerifier:
-    """The app's verifier of the identity provider's tokens; ConfigurationError when OIDC is off."""
+    """The app's verifier of the identity provider's tokens; a 401 when OIDC is off (a client's
+    choice of login, not a server fault)."""
     verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
     if verifier is None:
-        raise ConfigurationError("OIDC is not configured: set [auth] oidc_issuer, oidc_jwks_url and oidc_audience")
+        raise CannotAuthenticate("Cannot authenticate: OIDC logins are not configured on this server")
     return verifier
 
 
 def oidc_client() -> OIDCClient:
-    """This server's client registration at the provider; ConfigurationError without one."""
+    """This server's client registration at the provider; a 401 without one."""
     client: OIDCClient | None = current_app.extensions.get(_OIDC_CLIENT_KEY)
     if client is None:
-        raise ConfigurationError("OIDC browser logins need [auth] oidc_client_id and [api] base_url")
+        raise CannotAuthenticate("Cannot authenticate: OIDC browser logins are not configured on this server "
+                                 "([auth] oidc_client_id, [api] base_url)")
     return client
 
 

@@ -33,8 +33,8 @@ from datamgmt.api.streaming import rfc1123
 from datamgmt.core import oidc_request
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.token import issue_token
-from datamgmt.core.validation import shown
-from datamgmt.exceptions import CannotAuthenticate
+from datamgmt.core.validation import account_name, shown
+from datamgmt.exceptions import CannotAuthenticate, ServiceUnavailable
 
 bp = Blueprint("auth_oidc", __name__, url_prefix="/auth")
 
@@ -52,8 +52,12 @@ def _provider(issuer: str) -> dict[str, Any]:
                 answer.raise_for_status()
                 _discovery[issuer] = answer.json()
             except (requests.RequestException, ValueError) as exc:
-                raise CannotAuthenticate(f"Cannot authenticate: the identity provider is unavailable ({type(exc).__name__})") from exc
+                raise _unavailable(exc) from exc
         return _discovery[issuer]
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(f"The identity provider is unavailable ({type(exc).__name__}); retry later")
 
 
 def _flag(header: str) -> bool:
@@ -77,8 +81,9 @@ def start() -> Response:
     if audience:
         query["audience"] = audience[:1000]
     provider_url = f"{_provider(verifier.issuer)['authorization_endpoint']}?{urlencode(query)}"
+    wanted = request.headers.get("X-Rucio-Account")
     with unit_of_work(read_only=False) as session:
-        oidc_request.start(session, started, request.headers.get("X-Rucio-Account"),
+        oidc_request.start(session, started, account_name(wanted) if wanted else None,
                            _flag("X-Rucio-Client-Authorize-Polling"), provider_url)  # fmt: skip
     auth_url = provider_url if _flag("X-Rucio-Client-Authorize-Auto") else (
         client.redirect_uri.removesuffix("/auth/oidc_code") + f"/auth/oidc_redirect?{started.access_code}"
@@ -117,7 +122,7 @@ def _redeem(code: str) -> dict[str, Any]:
     try:
         answer = requests.post(endpoint, data=data, auth=(client.client_id, client.secret), timeout=10)
     except requests.RequestException as exc:
-        raise CannotAuthenticate(f"Cannot authenticate: the identity provider is unavailable ({type(exc).__name__})") from exc
+        raise _unavailable(exc) from exc
     if answer.status_code != 200:
         raise CannotAuthenticate(f"Cannot authenticate: the identity provider refused the code ({answer.status_code})")
     return dict(answer.json())

@@ -113,6 +113,23 @@ def test_a_foreign_nonce_or_unmapped_identity_or_other_issuer_is_refused(deploym
     assert other.status_code == 401
     bad_state = requests.get(f"{deployment.url}/auth/oidc_code?code=x&state=forged", timeout=30)
     assert bad_state.status_code == 401
+    bad_account = requests.get(f"{deployment.url}/auth/oidc", headers={"X-Rucio-Account": "x" * 300}, timeout=30)
+    assert bad_account.status_code == 400
+
+
+def test_a_provider_that_does_not_answer_is_503(db: str, root: str) -> None:
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    environ = {**os.environ, "DATAMGMT_AUTH_OIDC_ISSUER": dead, "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{dead}/jwks",
+               "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE, "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID,
+               "DATAMGMT_API_BASE_URL": "http://127.0.0.1:1"}  # fmt: skip
+    response = create_app(Config(environ=environ), database_url=db).test_client().get("/auth/oidc")
+    assert (response.status_code, response.headers["ExceptionClass"]) == (503, "ServiceUnavailable")
+
+
+@pytest.mark.parametrize("path", ["/auth/oidc", "/auth/oidc_code?code=c&state=s", "/auth/oidc_redirect?code"])
+def test_without_oidc_configured_the_routes_answer_401(db: str, root: str, path: str) -> None:
+    response = create_app(database_url=db).test_client().get(path)
+    assert (response.status_code, response.headers["ExceptionClass"]) == (401, "CannotAuthenticate")
 
 
 def test_stock_client_logs_in_by_browser(deployment: Deployment, tmp_path: Path) -> None:
