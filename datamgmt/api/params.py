@@ -93,6 +93,9 @@ def query_int(name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise InputValidationError(f"query parameter {name} must be an integer, not {shown(raw)}") from exc
+    if not -(2**63) <= value < 2**63:  # what SQL's BIGINT holds; beyond it the database driver fails
+        raise InputValidationError(f"query parameter {name} is out of range: {shown(raw)}")
+    return value
