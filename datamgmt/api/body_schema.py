@@ -70,6 +70,13 @@ def validator(schema: dict[str, Any]) -> Draft7Validator:
     return cached[1]
 
 
+def _value(value: Any) -> str:
+    """The offending value, bounded; rendering a deeply nested one would exhaust the stack."""
+    if isinstance(value, (list, dict)):
+        return f"a JSON {'array' if isinstance(value, list) else 'object'} of {len(value)} items"
+    return shown(value)
+
+
 def _where(path: Iterable[Any]) -> str:
     parts = [f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part)) for index, part in enumerate(path)]
     return "".join(parts) or "the body"
@@ -120,5 +127,5 @@ def check_body(schema: dict[str, Any], body: Any) -> None:
     if error.validator == "required":
         message = f"Problem validating {where}: it lacks a required key of {shown(error.validator_value, 80)}"
     else:
-        message = f"Problem validating {where}: must be {_expected(error)}, not {shown(error.instance)}"
+        message = f"Problem validating {where}: must be {_expected(error)}, not {_value(error.instance)}"
     raise _violation(validator(schema).schema, error, message)
