@@ -36,6 +36,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "max_body_bytes": str(64 * 1024 * 1024),
         "metrics_public": "false",
         "max_streams": "4",
+        # The flood limit (api/flood.py): requests per source and window to login and other
+        # unauthenticated requests; 0 turns it off.  Sources listed in flood_exempt are not counted.
+        "flood_max_requests": "300",
+        "flood_window": "60",
+        "flood_exempt": "127.0.0.1,::1",
     },
     "auth": {
         "token_lifetime": "3600",
@@ -44,6 +49,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "oidc_issuer": "",
         "oidc_jwks_url": "",
         "oidc_audience": "",
+        # The browser login flow (/auth/oidc): our client at the provider, and the scope asked by default.
+        "oidc_client_id": "",
+        "oidc_client_secret": "",
+        "oidc_scope": "openid profile",
         "scrypt_n": "131072",
         "login_max_failures": "10",
         "login_source_max_failures": "50",

@@ -358,6 +358,18 @@ class TooManyLoginAttempts(DatamgmtError):
         self.retry_after = retry_after
 
 
+class TooManyRequests(DatamgmtError):
+    """Too many unauthenticated or login requests from this source (the flood limit);
+    ``Retry-After`` says when to retry."""
+
+    status = 429
+    default_message = "Too many requests; retry later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many requests from this address; retry in {retry_after} seconds")
+        self.retry_after = retry_after
+
+
 # --- run-time config, lifetime exceptions, metadata conventions (issue 16) ------------------
 class ConfigNotFound(NotFound):
     default_message = "The configuration value was not found"

@@ -1,7 +1,7 @@
 """The Flask application factory: Rucio's REST dialect over the core services.
 
 Order matters: error handlers first (so every later failure is answered in Rucio's
-format), then authentication, metrics, the v1 blueprints, and last the OpenAPI
+format), then the flood limit and authentication, metrics, the v1 blueprints, and last the OpenAPI
 document, which describes whatever routes are registered by then.
 """
 
@@ -17,6 +17,7 @@ from flask import Blueprint, Flask
 from datamgmt.api import auth
 from datamgmt.api.context import CatalogueFlask
 from datamgmt.api.errors import register_error_handlers
+from datamgmt.api.flood import install_flood_limit
 from datamgmt.api.headers import install_security_headers
 from datamgmt.api.metrics import install_metrics
 from datamgmt.api.openapi import install_openapi
@@ -39,6 +40,7 @@ def create_app(config: Config | None = None, database_url: str | None = None) ->
     )
     register_error_handlers(app)
     install_security_headers(app)
+    install_flood_limit(app, config)  # before authentication: a flood costs no token lookup
     auth.configure(app, config)
     install_metrics(app)
     for blueprint in blueprints():

@@ -16,7 +16,7 @@ from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import end_first_unit, in_first_unit
-from datamgmt.api.oidc import OIDCVerifier
+from datamgmt.api.oidc import OIDCClient, OIDCVerifier
 from datamgmt.config import Config
 from datamgmt.core.account import list_accounts, touch_status
 from datamgmt.core.db.constants import AccountStatus, IdentityType
@@ -28,6 +28,7 @@ from datamgmt.exceptions import CannotAuthenticate
 
 View = TypeVar("View", bound=Callable[..., Any])
 _OIDC_KEY = "datamgmt.oidc"
+_OIDC_CLIENT_KEY = "datamgmt.oidc_client"
 _X509_KEY = "datamgmt.x509_header"
 _X509_PROXIES_KEY = "datamgmt.x509_proxies"
 #: Methods a browser may send cross-site that change nothing here.
@@ -48,6 +49,12 @@ def configure(app: Flask, config: Config) -> None:
     jwks_url = config.get("auth", "oidc_jwks_url")
     if issuer and jwks_url:
         app.extensions[_OIDC_KEY] = OIDCVerifier(issuer, jwks_url, config.get("auth", "oidc_audience"))
+        client_id, base_url = config.get("auth", "oidc_client_id"), config.get("api", "base_url")
+        if client_id and base_url:
+            app.extensions[_OIDC_CLIENT_KEY] = OIDCClient(
+                client_id, config.get("auth", "oidc_client_secret"), base_url.rstrip("/") + "/auth/oidc_code",
+                config.get("auth", "oidc_scope"),
+            )
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
     app.extensions[_X509_PROXIES_KEY] = frozenset(
         address.strip() for address in config.get("auth", "x509_proxies").split(",") if address.strip()
@@ -59,6 +66,24 @@ def configure(app: Flask, config: Config) -> None:
     )
     app.before_request(_authenticate)
     app.teardown_request(end_first_unit)
+
+
+def oidc_verifier() -> OIDCVerifier:
+    """The app's verifier of the identity provider's tokens; a 401 when OIDC is off (a client's
+    choice of login, not a server fault)."""
+    verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
+    if verifier is None:
+        raise CannotAuthenticate("Cannot authenticate: OIDC logins are not configured on this server")
+    return verifier
+
+
+def oidc_client() -> OIDCClient:
+    """This server's client registration at the provider; a 401 without one."""
+    client: OIDCClient | None = current_app.extensions.get(_OIDC_CLIENT_KEY)
+    if client is None:
+        raise CannotAuthenticate("Cannot authenticate: OIDC browser logins are not configured on this server "
+                                 "([auth] oidc_client_id, [api] base_url)")
+    return client
 
 
 def x509_dn() -> str | None:

@@ -71,5 +71,5 @@ def refuse_if_locked(identity: str | None) -> None:
 def failed(identity: str | None, error: CannotAuthenticate) -> CannotAuthenticate:
     """Count a failed login (one short write) and return the error to raise."""
     with unit_of_work(read_only=False) as session:
-        throttle.record_failure(session, _limits(identity))
+        throttle.record_event(session, _limits(identity))
     return error

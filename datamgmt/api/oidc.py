@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import jwt
 
@@ -21,6 +23,17 @@ JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 MIN_REFETCH_SECONDS = 60.0
 #: Keys older than this are fetched again when next needed (rotation without a new kid).
 KEYS_LIFETIME_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class OIDCClient:
+    """This server as a client of the provider, for browser logins (``[auth] oidc_client_*``)."""
+
+    client_id: str
+    secret: str
+    #: Where the provider sends browsers back: ``[api] base_url`` + ``/auth/oidc_code``.
+    redirect_uri: str
+    scope: str
 
 
 class OIDCVerifier:
@@ -55,20 +68,28 @@ class OIDCVerifier:
                 raise CannotAuthenticate(f"Cannot authenticate: the issuer's keys are unavailable ({self._failure})")
             raise CannotAuthenticate("Cannot authenticate with given credentials: unknown signing key")
 
-    def identity(self, token: str) -> str:
-        """The ``sub@iss`` identity of a valid token, or CannotAuthenticate."""
+    def claims(self, token: str, audience: str | None = None) -> dict[str, Any]:
+        """The claims of a token signed by the issuer for ``audience`` (ours by default), or CannotAuthenticate."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             if not isinstance(kid, str) or not kid:
                 raise CannotAuthenticate("Cannot authenticate with given credentials: the token names no key")
-            claims = jwt.decode(
+            return dict(jwt.decode(
                 token,
                 self._key(kid).key,
                 algorithms=JWT_ALGORITHMS,
                 issuer=self.issuer,
-                audience=self.audience,
+                audience=audience or self.audience,
                 options={"require": ["exp", "iss", "sub", "aud"]},
-            )
+            ))  # fmt: skip
         except jwt.InvalidTokenError as exc:
             raise CannotAuthenticate(f"Cannot authenticate with given credentials: {exc}") from exc
-        return f"{claims['sub']}@{claims['iss']}"
+
+    def identity(self, token: str) -> str:
+        """The ``sub@iss`` identity of a valid bearer token, or CannotAuthenticate."""
+        return identity_of(self.claims(token))
+
+
+def identity_of(claims: dict[str, Any]) -> str:
+    """Our OIDC identity name for a token's claims: ``sub@iss``."""
+    return f"{claims['sub']}@{claims['iss']}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
+from datamgmt.api.body_schema import check_body
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InputValidationError, MalformedRequest, MissingParameter
 
@@ -19,16 +20,27 @@ _MISSING = object()
 
 
 def json_body(default: Any = _MISSING) -> Any:
-    """The request body parsed as JSON; an empty body gives ``default`` (or an error)."""
+    """The request body parsed as JSON and checked against its route's schema; an empty body
+    gives ``default`` (or an error)."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         if default is _MISSING:
             raise MalformedRequest("cannot decode json parameter dictionary: the body is empty")
         return default
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting raises RecursionError
         raise MalformedRequest("cannot decode json parameter dictionary") from exc
+    schema = body_schema()
+    if schema is not None:
+        check_body(schema, body)
+    return body
+
+
+def body_schema() -> dict[str, Any] | None:
+    """The JSON schema this request's view declares for its body (see api/openapi.py's ``doc``)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "openapi", {}).get("body")
 
 
 def json_object(required: bool = True) -> dict[str, Any]:
@@ -81,6 +93,9 @@ def query_int(name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise InputValidationError(f"query parameter {name} must be an integer, not {shown(raw)}") from exc
+    if not -(2**63) <= value < 2**63:  # what SQL's BIGINT holds; beyond it the database driver fails
+        raise InputValidationError(f"query parameter {name} is out of range: {shown(raw)}")
+    return value

@@ -134,14 +134,17 @@ def list_account_attributes(session: Session, account: str) -> list[dict[str, st
     return [{"key": row.key, "value": row.value} for row in rows]
 
 
-def is_admin(session: Session, account: str) -> bool:
-    """Root and accounts with ``admin=true`` may do everything."""
-    if account == "root":
-        return True
+def has_true_attribute(session: Session, account: str, key: str) -> bool:
+    """Whether the account carries ``key=true`` (Rucio's boolean account attributes)."""
     value = session.scalar(
-        select(AccountAttribute.value).where(AccountAttribute.account == account, AccountAttribute.key == "admin")
+        select(AccountAttribute.value).where(AccountAttribute.account == account, AccountAttribute.key == key)
     )
     return value is not None and value.lower() == "true"
+
+
+def is_admin(session: Session, account: str) -> bool:
+    """Root and accounts with ``admin=true`` may do everything."""
+    return account == "root" or has_true_attribute(session, account, "admin")
 
 
 def touch_status(session: Session, account: str) -> AccountStatus:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datamgmt.core.account import is_admin
+from datamgmt.core.account import has_true_attribute, is_admin
 from datamgmt.core.db.constants import IdentityType, ScopeStatus
 from datamgmt.core.db.models import RSE, RSEAttribute, Rule, Scope
 from datamgmt.core.identity import account_has_identity
@@ -72,6 +72,9 @@ REPLICA_ACTIONS = frozenset({"add_replicas", "update_replicas_states"})
 #: reads them from this attribute, which is what we do.
 USER_WRITE_ATTRIBUTE = "type"
 USER_WRITE_TYPES = frozenset({"SCRATCHDISK", "USERDISK", "LOCALGROUPDISK", "MOCK"})
+
+#: The account attribute that lets a USER account get signed URLs (Rucio's name).
+SIGN_URL_ATTRIBUTE = "sign-url"
 
 #: Rule options that make a rule destroy data or pass over unavailable RSEs: admins only.
 ADMIN_RULE_OPTIONS = ("purge_replicas", "ignore_availability")
@@ -155,6 +158,13 @@ def _owns_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     rule_id = kwargs.get("rule_id")
     row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
     return row is not None and row.account == issuer
+
+
+def _may_sign_urls(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """Rucio's ``get_signed_url``: an account with ``sign-url=true`` (root and admins pass anyway)."""
+    return has_true_attribute(session, issuer, SIGN_URL_ATTRIBUTE)
+
+
 def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     """The identity is mapped to the issuer: a user may look up its own identities only."""
     kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
@@ -178,6 +188,7 @@ CHECKS: dict[str, Check] = {
     "add_lifetime_exception": lambda session, issuer, kwargs: True,
     "follow_did": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
     "list_accounts_for_identity": _own_identity,
+    "get_signed_url": _may_sign_urls,
 }
 
 

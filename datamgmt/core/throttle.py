@@ -1,4 +1,7 @@
-"""The login lockout: failed logins counted per source address and per identity.
+"""The login lockout and the flood limit: events counted per key (a source address, an identity).
+
+Logins count their failures per source and per identity; the flood limit (api/flood.py)
+counts every login or unauthenticated request per source, under keys of its own.
 
 A source or identity that fails ``max_failures`` times within ``window`` seconds is locked
 for ``lockout`` seconds, during which its logins are refused with 429 before any password
@@ -21,6 +24,9 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.models import LoginFailure
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+
+#: Unlocked counts older than this are dropped, whatever their kind (each window restarts a stale count anyway).
+STALE_AFTER = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -58,17 +64,22 @@ def retry_after(session: Session, keys: list[str], now: datetime | None = None) 
     return max(1, math.ceil((until - now).total_seconds())) if until is not None else 0
 
 
-def record_failure(session: Session, limits: dict[str, Limit], now: datetime | None = None) -> None:
-    """Count one failed login against each key of ``limits``, locking those at their limit.
+def flood_key(address: str) -> str:
+    return "flood:" + address
+
+
+def record_event(session: Session, limits: dict[str, Limit], now: datetime | None = None) -> None:
+    """Count one event (a failed login, a request) against each key of ``limits``, locking those at their limit.
 
     Each statement is atomic, so concurrent failures from several workers all count.  Counts
-    whose window and lockout have both ended are dropped here, so the table stays small.
+    older than a day and unlocked are dropped here, so the table stays small.
     """
     now = now or utcnow()
     active = {_hash(key): limit for key, limit in limits.items() if limit.max_failures > 0}
     if not active:
         return
-    horizon = now - timedelta(seconds=max(limit.window for limit in active.values()))
+    # Rows of other kinds (with longer windows) are counted here too: only forget what no window can still need.
+    horizon = now - max(STALE_AFTER, timedelta(seconds=max(limit.window for limit in active.values())))
     session.execute(
         delete(LoginFailure).where(
             LoginFailure.window_start < horizon,

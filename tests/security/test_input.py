@@ -73,7 +73,7 @@ def test_bulk_registration_refuses_every_name_the_single_route_refuses(
     bulk = client.post("/dids/", json=[{"scope": owned_scope, "name": "good", "type": "DATASET"},
                                        {"scope": owned_scope, "name": name, "type": "DATASET"}], headers=root_headers)
     assert bulk.status_code == 400, bulk.get_data(as_text=True)[:300]
-    assert bulk.headers["ExceptionClass"] in ("InputValidationError", "ValueError", "KeyError")
+    assert bulk.headers["ExceptionClass"] in ("InputValidationError", "ValueError", "KeyError", "InvalidObject")
     if isinstance(name, str) and name and "/" not in name:
         single = client.post(f"/dids/{owned_scope}/{quote(name)}", json={"type": "DATASET"}, headers=root_headers)
         # The single route refuses it too: 400, or 404 where no route matches ('.' stops at a newline).
@@ -129,3 +129,24 @@ def test_published_urls_never_come_from_the_host_header(
     assert "https://data.example.org/pid/" in published.get_data(as_text=True)
     identify = client.get("/oai_pmh?verb=Identify", headers={"Host": "evil.example"}).get_data(as_text=True)
     assert ">https://data.example.org/oai_pmh</baseURL>" in identify
+
+
+def test_a_deeply_nested_body_is_400_not_500(client: FlaskClient, root_headers: dict[str, str]) -> None:
+    """json.loads raises RecursionError (not ValueError) on deep nesting; a small body must not make a 500."""
+    deep = "[" * 100_000 + "]" * 100_000
+    response = client.post("/dids/", data=deep, headers=root_headers)
+    assert (response.status_code, response.headers["ExceptionClass"]) == (400, "ValueError")
+
+
+@pytest.mark.parametrize("depth", [900, 990])
+def test_a_nested_value_of_the_wrong_type_is_400(client: FlaskClient, root_headers: dict[str, str], depth: int) -> None:
+    """Schema errors show the value bounded, without rendering all of its nesting."""
+    body = '{"rse": ' + "[" * depth + "]" * depth + ', "files": []}'
+    response = client.post("/replicas", data=body, headers=root_headers)
+    assert response.status_code == 400, response.get_data(as_text=True)[:200]
+
+
+def test_an_integer_query_beyond_64_bits_is_400(client: FlaskClient, root_headers: dict[str, str]) -> None:
+    """Found by the OpenAPI fuzz test: the database driver fails on it (a 500 before)."""
+    response = client.get("/opendata/public/dids?limit=9223372036854775808", headers=root_headers)
+    assert (response.status_code, response.headers["ExceptionClass"]) == (400, "InputValidationError")

@@ -60,6 +60,7 @@ def userpass() -> Response:
 
 @bp.get("/x509")
 @bp.get("/x509_proxy")
+@bp.get("/x509/webui")  # Rucio serves its web UI's certificate login with the same view
 @public
 @doc("Log in with the client DN that the trusted reverse proxy forwards")
 def x509() -> Response:

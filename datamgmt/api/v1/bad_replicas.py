@@ -30,7 +30,7 @@ from datamgmt.exceptions import InputValidationError, InvalidType, ReplicaNotFou
 
 bp = Blueprint("bad_replicas", __name__, url_prefix="/replicas")
 
-_STRINGS = {"type": "array", "items": {"type": "string"}}
+_STRINGS = {"type": "array", "items": {"type": "string"}, "x-rucio-error": "InvalidType"}
 _DIDS = {"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})}
 #: Declarations ``POST /replicas/bad/pfns`` accepts (Rucio's BadPFNStatus).
 PFN_STATES = ("BAD", "SUSPICIOUS", "TEMPORARY_UNAVAILABLE")
@@ -145,11 +145,7 @@ _BAD_PFNS_BODY = schema_object(
 def declare_bad_pfns() -> Response:
     body = json_object()
     pfns = key(body, "pfns", list)
-    state = key(body, "state", str, None)
-    if state not in PFN_STATES:
-        raise InputValidationError(f"state must be one of {', '.join(PFN_STATES)}, not {shown(state)}")
-    if not all(isinstance(pfn, str) for pfn in pfns):
-        raise InvalidType("pfns must be a list of strings")
+    state = key(body, "state", str)  # one of PFN_STATES, by the body schema
     reason = key(body, "reason", str, None)
     expires_at = _when(key(body, "expires_at", str, None), "expires_at")
     with unit_of_work() as session:
@@ -167,8 +163,6 @@ _SUSPICIOUS_BODY = schema_object(["pfns"], pfns=_STRINGS, reason={"type": ["stri
 def declare_suspicious() -> Response:
     body = json_object()
     pfns = key(body, "pfns", list, [])
-    if not all(isinstance(pfn, str) for pfn in pfns):
-        raise InvalidType("pfns must be a list of strings")
     reason = key(body, "reason", str, None)
     with unit_of_work() as session:
         account = authorize(session, "declare_suspicious_file_replicas")

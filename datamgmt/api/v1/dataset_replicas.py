@@ -79,7 +79,7 @@ def datasets_on_rse(rse: str) -> Response:
     return stream(rows)
 
 
-_DIDS_BODY = schema_object(["pfns"], pfns={"type": "array", "items": {"type": "string"}},
+_DIDS_BODY = schema_object(["pfns"], pfns={"type": "array", "items": {"type": "string"}, "x-rucio-error": "InvalidType"},
                            rse={"type": ["string", "null"]})
 
 
@@ -90,8 +90,6 @@ def dids_of_pfns() -> Response:
     body = json_object()
     pfns = key(body, "pfns", list, [])
     rse = key(body, "rse", str, None)
-    if not all(isinstance(pfn, str) for pfn in pfns):
-        raise InvalidType("pfns must be a list of strings")
 
     def rows(session: Session) -> Any:
         authorize(session, "read")

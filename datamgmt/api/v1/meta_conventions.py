@@ -14,7 +14,8 @@ bp = Blueprint("meta_conventions", __name__, url_prefix="/meta_conventions")
 JSON = "application/json"
 
 _KEY = schema_object(
-    key_type={"type": ["string", "null"], "enum": [*meta_convention.KEY_TYPES, "F", "D", "C", None]},
+    key_type={"type": ["string", "null"], "enum": [*meta_convention.KEY_TYPES, "F", "D", "C", None],
+              "x-rucio-error": "UnsupportedKeyType"},
     value_type={"type": ["string", "null"]}, value_regexp={"type": ["string", "null"]},
 )  # fmt: skip
 

@@ -32,6 +32,11 @@ _REPLICAS_BODY = schema_object(
     ["rse", "files"], rse={"type": "string"}, files={"type": "array", "items": _FILE},
     ignore_availability={"type": "boolean"},
 )  # fmt: skip
+_STATES_BODY = schema_object(
+    ["rse", "files"], rse={"type": "string"},
+    files={"type": "array", "items": schema_object(["scope", "name", "state"], scope={"type": "string"},
+                                                   name={"type": "string"}, state={"type": "string"})},
+)  # fmt: skip
 
 
 def _files(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -63,7 +68,7 @@ def add_replicas() -> Response:
 
 @bp.put("")
 @bp.put("/")
-@doc("Change the state of replicas on one RSE", body=_REPLICAS_BODY)
+@doc("Change the state of replicas on one RSE", body=_STATES_BODY)
 def update_replicas() -> Response:
     body = json_object()
     rse, files = key(body, "rse", str), dict_list(body, "files")

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import authorize, unit_of_work
-from datamgmt.api.openapi import doc
+from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import json_response, stream, stream_items
 from datamgmt.core import request as transfers
@@ -121,8 +121,14 @@ def list_transfer_limits() -> Response:
         return stream_items(limits.list_transfer_limits(session))
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_LIMIT_KEY = {"rse_expression": {"type": "string"}, "activity": {"type": "string"}, "direction": {"type": "string"}}
+_LIMIT_BODY = schema_object(["rse_expression"], **_LIMIT_KEY, max_transfers=_COUNT, volume=_COUNT, deadline=_COUNT,
+                            transfers=_COUNT, waitings=_COUNT, strategy={"type": "string"})  # fmt: skip
+
+
 @bp.put("/transfer_limits")
-@doc("Set a transfer limit on the RSEs of an expression")
+@doc("Set a transfer limit on the RSEs of an expression", body=_LIMIT_BODY)
 def set_transfer_limit() -> Response:
     body = json_object()
     values = {name: body[name] for name in ("max_transfers", "volume", "deadline", "strategy", "transfers",
@@ -135,7 +141,7 @@ def set_transfer_limit() -> Response:
 
 
 @bp.delete("/transfer_limits")
-@doc("Delete a transfer limit")
+@doc("Delete a transfer limit", body=schema_object(["rse_expression"], **_LIMIT_KEY))
 def delete_transfer_limit() -> Response:
     body = json_object()
     with unit_of_work() as session:

@@ -149,6 +149,30 @@ class LoginFailure(Base):
     __table_args__ = (Index(None, "window_start"),)
 
 
+class OIDCRequest(Base):
+    """One browser login through the identity provider (``/auth/oidc``), from start to token fetch.
+
+    Rucio's ``oauth_requests``. Every secret (state, the access and fetch codes) is stored as a
+    sha256 hash; the row is deleted when its token is fetched, and is worthless once expired.
+    """
+
+    __tablename__ = "oidc_requests"
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: The code of the URL the client prints (``/auth/oidc_redirect?<code>``), which sends the browser on.
+    access_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The code that fetches the token: the access code when polling, else the one the page shows.
+    fetch_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    account: Mapped[str | None] = mapped_column(ACCOUNT)
+    nonce: Mapped[str] = mapped_column(String(64))
+    polling: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The identity provider's authorization URL for this request.
+    redirect_url: Mapped[str] = mapped_column(String(4000))
+    #: Set once the provider vouched for the user: ``sub@iss``, and the account it logs in to.
+    identity: Mapped[str | None] = mapped_column(String(2048))
+    expired_at: Mapped[datetime] = mapped_column(DateTime)
+    __table_args__ = (Index(None, "expired_at"),)
+
+
 # --- namespace -------------------------------------------------------------------------------
 class Scope(Timestamped, Base):
     __tablename__ = "scopes"

@@ -30,6 +30,8 @@ ADLER32_METADATA_KEY = "adler32"
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 #: Rucio's ``s3_url_style`` says ``host`` where boto3 says ``virtual``.
 _ADDRESSING_STYLES = {"path": "path", "virtual": "virtual", "host": "virtual", "auto": "auto"}
+#: Rucio's signed-URL operations and the S3 calls they allow.
+SIGNED_OPERATIONS = {"read": "get_object", "write": "put_object", "delete": "delete_object"}
 
 
 @contextmanager
@@ -101,7 +103,8 @@ class S3Protocol(Protocol):
                 aws_secret_access_key=settings.get("secret_key"),
                 aws_session_token=settings.get("session_token"),
                 verify=settings.get("verify"),
-                config=Config(s3={"addressing_style": self.addressing_style}),
+                # SigV4 for pre-signed URLs too (botocore would sign those with the older SigV2).
+                config=Config(signature_version="s3v4", s3={"addressing_style": self.addressing_style}),
             )
         return self._client
 
@@ -182,6 +185,15 @@ class S3Protocol(Protocol):
         with _s3_errors(f"checksum {pfn}"):
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
             return checksum_of(body.iter_chunks(chunk_size=CHUNK_SIZE), algorithm)
+
+    def signed_url(self, pfn: str, operation: str, lifetime: int) -> str:
+        """A pre-signed https/http URL that lets its holder ``operation`` (Rucio's ``read``,
+        ``write`` or ``delete``) the object of ``pfn`` for ``lifetime`` seconds, with no keys."""
+        bucket, key = self.bucket_and_key(pfn)
+        with _s3_errors(f"sign {pfn}"):
+            return str(self.client.generate_presigned_url(
+                SIGNED_OPERATIONS[operation], Params={"Bucket": bucket, "Key": key}, ExpiresIn=lifetime
+            ))  # fmt: skip
 
     def list_files(self) -> Iterator[tuple[str, int]]:
         """Objects whose keys lie below the prefix, page by page (``list_objects_v2``)."""

@@ -97,6 +97,12 @@ def test_x509_dn_from_the_trusted_header(client: FlaskClient) -> None:
     assert client.get("/auth/x509", headers={"X-SSL-Client-S-DN": "CN=Mallory"}).status_code == 401
 
 
+def test_x509_webui_is_rucios_same_certificate_login(client: FlaskClient) -> None:
+    login = client.get("/auth/x509/webui", headers={"X-SSL-Client-S-DN": "CN=Alice,O=Example"})
+    assert login.status_code == 200 and login.headers["X-Rucio-Auth-Account"] == "alice"
+    assert client.get("/auth/x509/webui", headers={"X-SSL-Client-S-DN": "CN=Mallory"}).status_code == 401
+
+
 def test_x509_header_is_ignored_unless_configured(db: str, root: str) -> None:
     client = create_app(database_url=db).test_client()
     response = client.get("/accounts/whoami", headers={"X-SSL-Client-S-DN": "CN=Alice,O=Example"})

@@ -1,0 +1,155 @@
+"""``/auth/oidc*``: Rucio's browser login through the OIDC identity provider (authorization code).
+
+1. ``GET /auth/oidc`` (the client's ``X-Rucio-Client-Authorize-*`` headers) starts a login and
+   answers ``X-Rucio-OIDC-Auth-URL``: ``/auth/oidc_redirect?<code>`` on this server, which the
+   user opens in a browser (with ``X-Rucio-Client-Authorize-Auto: True``, the provider's URL itself).
+2. ``GET /auth/oidc_redirect?<code>`` sends the browser to the provider (303).
+3. The provider sends it back to ``GET /auth/oidc_code?code=…&state=…``: we redeem the code at
+   the provider's token endpoint, check the ID token (signature by the JWKS cached by kid, issuer,
+   our client id as audience, the login's nonce) and map ``sub@iss`` to the account, and the page
+   says the login is granted (or shows the code to paste, when the client does not poll).
+4. The client fetches its token: ``GET /auth/oidc_redirect?<code>`` with ``X-Rucio-Client-Fetch-Token: True``.
+
+The provider's endpoints come from its discovery document (``<issuer>/.well-known/openid-configuration``);
+our redirect URI is ``[api] base_url`` + ``/auth/oidc_code``, never taken from the request.
+Not built: ``/auth/oidc_refresh`` (Rucio keeps the provider's refresh tokens to renew its own).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from flask import Blueprint, Response, current_app, redirect, request
+from markupsafe import escape
+
+from datamgmt.api.auth import account_for_identity, oidc_client, oidc_verifier, public
+from datamgmt.api.context import unit_of_work
+from datamgmt.api.oidc import identity_of
+from datamgmt.api.openapi import doc
+from datamgmt.api.streaming import rfc1123
+from datamgmt.core import oidc_request
+from datamgmt.core.db.constants import IdentityType
+from datamgmt.core.token import issue_token
+from datamgmt.core.validation import account_name, shown
+from datamgmt.exceptions import CannotAuthenticate, ServiceUnavailable
+
+bp = Blueprint("auth_oidc", __name__, url_prefix="/auth")
+
+_NO_CACHE = {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate", "Pragma": "no-cache"}
+_discovery: dict[str, dict[str, Any]] = {}
+_discovery_lock = threading.Lock()
+
+
+def _provider(issuer: str) -> dict[str, Any]:
+    """The provider's discovery document, fetched once per process."""
+    with _discovery_lock:
+        if issuer not in _discovery:
+            try:
+                answer = requests.get(issuer.rstrip("/") + "/.well-known/openid-configuration", timeout=10)
+                answer.raise_for_status()
+                _discovery[issuer] = answer.json()
+            except (requests.RequestException, ValueError) as exc:
+                raise _unavailable(exc) from exc
+        return _discovery[issuer]
+
+
+def _unavailable(exc: Exception) -> ServiceUnavailable:
+    return ServiceUnavailable(f"The identity provider is unavailable ({type(exc).__name__}); retry later")
+
+
+def _flag(header: str) -> bool:
+    return request.headers.get(header, "").strip().lower() == "true"
+
+
+@bp.get("/oidc")
+@public
+@doc("Start a browser login at the OIDC provider; the URL to open comes back in X-Rucio-OIDC-Auth-URL")
+def start() -> Response:
+    verifier = oidc_verifier()
+    wanted_issuer = request.headers.get("X-Rucio-Client-Authorize-Issuer")
+    if wanted_issuer and wanted_issuer.rstrip("/") != verifier.issuer.rstrip("/"):
+        raise CannotAuthenticate("Cannot authenticate: this server trusts one identity provider, not the one asked for")
+    client = oidc_client()
+    scope = request.headers.get("X-Rucio-Client-Authorize-Scope") or client.scope
+    started = oidc_request.new_secrets()
+    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri, "scope": scope[:1000],
+             "state": started.state, "nonce": started.nonce}  # fmt: skip
+    audience = request.headers.get("X-Rucio-Client-Authorize-Audience")
+    if audience:
+        query["audience"] = audience[:1000]
+    provider_url = f"{_provider(verifier.issuer)['authorization_endpoint']}?{urlencode(query)}"
+    wanted = request.headers.get("X-Rucio-Account")
+    with unit_of_work(read_only=False) as session:
+        oidc_request.start(session, started, account_name(wanted) if wanted else None,
+                           _flag("X-Rucio-Client-Authorize-Polling"), provider_url)  # fmt: skip
+    auth_url = provider_url if _flag("X-Rucio-Client-Authorize-Auto") else (
+        client.redirect_uri.removesuffix("/auth/oidc_code") + f"/auth/oidc_redirect?{started.access_code}"
+    )  # fmt: skip
+    response = Response(b"", status=200, content_type="application/octet-stream", headers=_NO_CACHE)
+    response.headers["X-Rucio-OIDC-Auth-URL"] = auth_url
+    return response
+
+
+@bp.get("/oidc_redirect")
+@public
+@doc("Send the browser to the provider; with X-Rucio-Client-Fetch-Token: True, the finished login's token")
+def redirect_or_fetch() -> Response:
+    code = request.query_string.decode("utf-8", "replace")[:200]
+    if not code:
+        raise CannotAuthenticate("Cannot authenticate: the login code is missing")
+    if not _flag("X-Rucio-Client-Fetch-Token"):
+        with unit_of_work(read_only=True) as session:
+            target = oidc_request.redirect_url(session, code)
+        return redirect(target, code=303)
+    with unit_of_work(read_only=False) as session:
+        identity, account = oidc_request.take_authorized(session, code)
+        issued = issue_token(session, account, identity, IdentityType.OIDC,
+                             current_app.config["TOKEN_LIFETIME"], ip=(request.remote_addr or "")[:39])  # fmt: skip
+    response = Response(b"", status=200, content_type="application/octet-stream", headers=_NO_CACHE)
+    response.headers["X-Rucio-Auth-Token"] = issued.token
+    response.headers["X-Rucio-Auth-Token-Expires"] = rfc1123(issued.expires_at)
+    return response
+
+
+def _redeem(code: str) -> dict[str, Any]:
+    """The provider's token answer for an authorization code (outside any transaction)."""
+    client = oidc_client()
+    endpoint = _provider(oidc_verifier().issuer)["token_endpoint"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri}
+    try:
+        answer = requests.post(endpoint, data=data, auth=(client.client_id, client.secret), timeout=10)
+    except requests.RequestException as exc:
+        raise _unavailable(exc) from exc
+    if answer.status_code != 200:
+        raise CannotAuthenticate(f"Cannot authenticate: the identity provider refused the code ({answer.status_code})")
+    return dict(answer.json())
+
+
+def _page(title: str, text: str, status: int = 200) -> Response:
+    body = f"<!doctype html><title>{escape(title)}</title><h1>{escape(title)}</h1><p>{escape(text)}</p>"
+    return Response(body, status=status, content_type="text/html; charset=utf-8", headers=_NO_CACHE)
+
+
+@bp.get("/oidc_code")
+@public
+@doc("Where the provider sends the browser back (code, state): completes the login")
+def code() -> Response:
+    state, code = request.args.get("state", ""), request.args.get("code", "")
+    if not state or not code:
+        raise CannotAuthenticate(f"Cannot authenticate: the provider answered {shown(request.args.get('error', 'no code'))}")
+    with unit_of_work(read_only=True) as session:
+        nonce = oidc_request.find_by_state(session, state).nonce
+    claims = oidc_verifier().claims(str(_redeem(code).get("id_token", "")), audience=oidc_client().client_id)
+    if claims.get("nonce") != nonce:
+        raise CannotAuthenticate("Cannot authenticate: the ID token does not belong to this login (nonce)")
+    identity = identity_of(claims)
+    with unit_of_work(read_only=False) as session:
+        wanted = oidc_request.find_by_state(session, state).account
+        account = account_for_identity(session, identity, IdentityType.OIDC, wanted)
+        fetch_code = oidc_request.authorize(session, state, identity, account)
+    if fetch_code is None:
+        return _page("Login granted", f"Account {account}: return to your terminal, the client collects its token.")
+    return _page("Login granted", f"Account {account}: paste this code into your terminal: {fetch_code}")
