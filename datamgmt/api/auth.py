@@ -71,7 +71,7 @@ def configure(app: Flask, config: Config) -> None:
 def oidc_verifier() -> OIDCVerifier:
     """The app's verifier of the identity provider's tokens; a 401 when OIDC is off (a client's
     choice of login, not a server fault)."""
-    verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
+    verifier = configured_oidc_verifier()
     if verifier is None:
         raise CannotAuthenticate("Cannot authenticate: OIDC logins are not configured on this server")
     return verifier
@@ -127,7 +127,7 @@ def _identity_account(session: Session, identity: str, kind: IdentityType) -> st
     return account
 
 
-def oidc_verifier() -> OIDCVerifier | None:
+def configured_oidc_verifier() -> OIDCVerifier | None:
     """The app's OIDC verifier, or None when ``[auth] oidc_issuer`` is off (the web sign-in uses it too)."""
     verifier: OIDCVerifier | None = current_app.extensions.get(_OIDC_KEY)
     return verifier
@@ -136,7 +136,7 @@ def oidc_verifier() -> OIDCVerifier | None:
 def current_account() -> str:
     """Authenticate this request from its token, bearer JWT or proxy DN, in the request's first unit of work."""
     token = request.headers.get("X-Rucio-Auth-Token") or _bearer()
-    verifier = oidc_verifier()
+    verifier = configured_oidc_verifier()
     # A JWT is checked (and the issuer's keys fetched) before any transaction opens.
     oidc = verifier.identity(token) if token and verifier is not None and _looks_like_jwt(token) else None
     dn = None if token else x509_dn()

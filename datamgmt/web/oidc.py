@@ -27,7 +27,7 @@ from flask import current_app, make_response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
-from datamgmt.api.auth import oidc_verifier
+from datamgmt.api.auth import configured_oidc_verifier
 from datamgmt.api.login import failed, issue, refuse_if_locked
 from datamgmt.api.v1.publishing import base_url
 from datamgmt.config import get_config
@@ -44,7 +44,7 @@ TOKEN_TIMEOUT_SECONDS = 10
 def oidc_enabled() -> bool:
     """On when the API checks OIDC tokens and [web] names this server's client at the provider."""
     config = get_config()
-    return oidc_verifier() is not None and all(
+    return configured_oidc_verifier() is not None and all(
         config.get("web", option) for option in ("oidc_client_id", "oidc_authorize_url", "oidc_token_url")
     )
 
@@ -92,7 +92,7 @@ def _flow() -> dict[str, str] | None:
 @bp.get("/login/oidc/callback")
 def oidc_callback() -> Response:
     """Exchange the code for tokens, check the access token as the API does, and sign in."""
-    flow, verifier = _flow(), oidc_verifier()
+    flow, verifier = _flow(), configured_oidc_verifier()
     if verifier is None or not oidc_enabled() or not flow:
         raise CannotAuthenticate("Cannot authenticate: no OIDC sign-in was started in this browser")
     if not hmac.compare_digest(str(flow["state"]), request.args.get("state", "")):
