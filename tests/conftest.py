@@ -56,6 +56,17 @@ def _drop_postgresql(url: str, private_url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_generations(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """This run's own folder for the memory cache's generation files (else ``var/cache`` of the
+    checkout): a run, or a parallel worker (pytest-xdist), that invalidates its caches must not
+    empty another's, whose tests count the queries a cached lookup saves.  Servers and daemons
+    the tests start inherit it, so they still share the generations of their own run."""
+    if "DATAMGMT_CACHE_GENERATION_DIR" not in os.environ:
+        os.environ["DATAMGMT_CACHE_GENERATION_DIR"] = str(tmp_path_factory.mktemp("cache-generations"))
+        reset_config()
+
+
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The catalogue URL for this run, created from empty with the migrations."""
