@@ -50,9 +50,9 @@ lint: venv
 
 ## The suites that start shared servers, storage endpoints or the fault cluster run in one process;
 ## the rest (tests/unit, tests/security, anything new) on WORKERS pytest-xdist workers, each with
-## its own catalogue (WORKERS=0: in one process too).
+## its own catalogue: one per CPU the process may use (WORKERS=0: in one process too).
 SERIAL_TESTS := tests/integration tests/faults
-WORKERS ?= auto
+WORKERS ?= logical
 PARALLEL_PYTEST := $(BIN)/pytest -q -n $(WORKERS) $(addprefix --ignore=,$(SERIAL_TESTS))
 
 ## Lint, then the whole suite on SQLite; again on PostgreSQL when DATAMGMT_TEST_DB_URL is set.
