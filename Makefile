@@ -48,16 +48,25 @@ lint: venv
 	$(BIN)/ruff check datamgmt tests bench
 	$(BIN)/lint-imports
 
+## The suites that start shared servers, storage endpoints or the fault cluster run in one process;
+## the rest (tests/unit, tests/security, anything new) on WORKERS pytest-xdist workers, each with
+## its own catalogue: one per CPU the process may use (WORKERS=0: in one process too).
+SERIAL_TESTS := tests/integration tests/faults
+WORKERS ?= logical
+PARALLEL_PYTEST := $(BIN)/pytest -q -n $(WORKERS) $(addprefix --ignore=,$(SERIAL_TESTS))
+
 ## Lint, then the whole suite on SQLite; again on PostgreSQL when DATAMGMT_TEST_DB_URL is set.
 test: lint
-	env -u DATAMGMT_TEST_DB_URL $(BIN)/pytest -q
+	env -u DATAMGMT_TEST_DB_URL $(PARALLEL_PYTEST)
+	env -u DATAMGMT_TEST_DB_URL $(BIN)/pytest -q $(SERIAL_TESTS)
 	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
 		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
-		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q; fi
+		DATAMGMT_TEST_DB_ONLY=1 $(PARALLEL_PYTEST) && \
+		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q $(SERIAL_TESTS); fi
 
 ## The security tests alone (tests/security; `make test` runs them too).
 security: venv
-	$(BIN)/pytest -q tests/security
+	$(BIN)/pytest -q -n $(WORKERS) tests/security
 
 ## Every benchmark at CI sizes; drop --quick by running one directly (python bench/NAME.py).
 bench: venv

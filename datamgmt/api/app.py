@@ -79,8 +79,24 @@ def _stable_secret(config: Config, section: str, option: str, file_name: str) ->
         return configured.encode()
     path = Path(config.get(section, f"{option}_file", str(PROJECT_ROOT / "var" / file_name)))
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_secret(path)
+    return path.read_text().strip().encode()
+
+
+def _create_secret(path: Path) -> None:
+    """Write a random key to ``path`` unless another process has just done so, whose key wins.
+
+    Workers that start together (gunicorn's, or parallel test workers) all find it missing:
+    the key is written whole to a file of this process's own, then linked into place, which
+    only the first may do, so no worker fails and none reads a half-written key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spare = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+        os.link(spare, path)
+    except FileExistsError:
+        pass
+    finally:
+        spare.unlink()

@@ -88,7 +88,11 @@ def claim(
     pk = primary_key(model)
     candidates = select(*pk).where(is_free(model), *filters).order_by(*order_by).limit(limit)
     if is_postgresql(session):
-        candidates = candidates.with_for_update(skip_locked=True)
+        # Chosen once, in a materialized CTE: as a plain IN subquery, a nested-loop plan runs it
+        # again per outer row, its FOR UPDATE skips the rows this statement has just leased, and
+        # the LIMIT reaches past them, so more than ``limit`` rows were leased.
+        chosen = candidates.with_for_update(skip_locked=True).cte("candidates").prefix_with("MATERIALIZED")
+        candidates = select(*chosen.c)
     target = pk[0] if len(pk) == 1 else tuple_(*pk)
     statement = (
         update(model)

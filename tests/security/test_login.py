@@ -26,7 +26,7 @@ from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import Identity
 from datamgmt.core.token import issue_token, validate_token
 from datamgmt.exceptions import CannotAuthenticate
-from tests.conftest import ROOT_PASSWORD
+from tests.conftest import ROOT_PASSWORD, SUITE_SCRYPT_N
 from tests.unit.api.conftest import make_account
 
 
@@ -153,7 +153,7 @@ def test_scrypt_cost_meets_owasp_and_old_hashes_are_upgraded_on_login(
 ) -> None:
     assert Config(environ={}).get_int("auth", "scrypt_n") >= 2**17
     before = session.scalar(select(Identity.password).where(Identity.identity == "root"))
-    assert before.startswith("scrypt$16384$")  # the test suite's cheap cost
+    assert before.startswith(f"scrypt${SUITE_SCRYPT_N}$")  # the test suite's cheap cost
     session.rollback()
     assert _login(client, "root", ROOT_PASSWORD).status_code == 200
     after = session.scalar(select(Identity.password).where(Identity.identity == "root"))

@@ -52,8 +52,9 @@ class Api:
     admin: Connection
 
     def backends(self, waiting_on_lock: bool = False) -> list[int]:
-        """The API's backend pids (only those blocked on a lock, if asked)."""
-        query = "SELECT pid FROM pg_stat_activity WHERE application_name = :app"
+        """The API's backend pids (only those blocked on a lock, if asked); this run's database
+        only, so that a concurrent run or parallel worker on the same server is never touched."""
+        query = "SELECT pid FROM pg_stat_activity WHERE application_name = :app AND datname = current_database()"
         if waiting_on_lock:
             query += " AND wait_event_type = 'Lock'"
         return list(self.admin.execute(text(query), {"app": APPLICATION}).scalars())

@@ -56,7 +56,8 @@ def _wait_for_lock_wait(session: Session) -> None:
     import time
 
     deadline = time.monotonic() + 20
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
     with session.get_bind().connect() as probe:
         while not probe.execute(query).scalar():
             assert time.monotonic() < deadline, "the owner's update never waited on the row"

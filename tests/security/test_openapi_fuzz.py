@@ -1,4 +1,7 @@
-"""schemathesis against /openapi.json: bounded random requests as root, never a 5xx."""
+"""schemathesis against /openapi.json: bounded random requests as root, never a 5xx.
+
+In process (the app over WSGI, no server), so it runs with the parallel suites of `make test`,
+where its minutes overlap the unit tests instead of adding to the integration suite's."""
 
 from __future__ import annotations
 
@@ -11,8 +14,6 @@ from sqlalchemy.orm import Session
 from datamgmt.api.app import create_app
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.token import issue_token
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
