@@ -115,11 +115,29 @@ _BRIEF = (
 )
 
 
+def _named_dids(keys: Sequence[DIDKey]) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """``dids`` rows with these keys, as one ``name IN (…)`` per scope with expanding parameters
+    (an index range per scope, and no per-name clause objects to build or compile)."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, name in keys:
+        by_scope.setdefault(scope, []).append(name)
+    clauses, values = [], {}
+    for i, (scope, names) in enumerate(by_scope.items()):
+        clauses.append(and_(DataIdentifier.scope == bindparam(f"scope{i}"),
+                            DataIdentifier.name.in_(bindparam(f"names{i}", expanding=True))))  # fmt: skip
+        values.update({f"scope{i}": scope, f"names{i}": names})
+    return or_(*clauses), values
+
+
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
-    """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks."""
+    """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks.
+
+    Keys are matched as ``name IN (…)`` per scope (:func:`_named_dids`): PostgreSQL plans a row
+    comparison ``(scope, name) IN (…)`` of 500 pairs as 500 OR-ed index scans."""
     found: dict[DIDKey, Row[Any]] = {}
     for part in chunks(list(dict.fromkeys(keys))):
-        rows = session.execute(select(*_BRIEF).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part)))
+        named, values = _named_dids(part)
+        rows = session.connection().execute(select(*_BRIEF).where(named), values)
         found.update({(row.scope, row.name): row for row in rows})
     return found
 
@@ -333,7 +351,7 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
     sizes: list[int | None] = []
     done: list[DIDKey] = []
     for part in chunks(keys):
-        named, values = _named_files(part)
+        named, values = _named_dids(part)
         rows = select(
             literal(parent.scope, content.c.scope.type), literal(parent.name, content.c.name.type),
             DataIdentifier.scope, DataIdentifier.name, literal(parent.did_type, content.c.did_type.type),
@@ -354,20 +372,6 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
             _refuse_attach(session, parent, part, set(done))
         sizes.extend(row.bytes for row in inserted)
     return sizes
-
-
-def _named_files(keys: Sequence[DIDKey]) -> tuple[ColumnElement[bool], dict[str, Any]]:
-    """``dids`` rows with these keys, as one ``name IN (…)`` per scope with expanding parameters
-    (an index range per scope, and no per-name clause objects to build or compile)."""
-    by_scope: dict[str, list[str]] = {}
-    for scope, name in keys:
-        by_scope.setdefault(scope, []).append(name)
-    clauses, values = [], {}
-    for i, (scope, names) in enumerate(by_scope.items()):
-        clauses.append(and_(DataIdentifier.scope == bindparam(f"scope{i}"),
-                            DataIdentifier.name.in_(bindparam(f"names{i}", expanding=True))))  # fmt: skip
-        values.update({f"scope{i}": scope, f"names{i}": names})
-    return or_(*clauses), values
 
 
 _CONTENT_COLUMNS = ["scope", "name", "child_scope", "child_name", "did_type", "child_type", "bytes", "adler32",
