@@ -58,7 +58,11 @@ def insert_new(session: Session, model: type[Base], values: dict[str, Any], uniq
     One round trip where a lookup and an ORM insert took two and a flush.
     """
     session.flush()
-    statement = _insert(session, model).values(**values).on_conflict_do_nothing(
-        index_elements=unique or _key_names(model)
+    names = unique or _key_names(model)
+    statement = (
+        _insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=names)
+        .returning(*(model.__table__.c[name] for name in names))  # rowcount is -1 here on psycopg
     )
-    return bool(session.connection().execute(statement).rowcount)
+    return session.connection().execute(statement).first() is not None
