@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
@@ -59,6 +59,17 @@ def _get(session: Session, account: str) -> Account:
 
 def get_account(session: Session, account: str) -> AccountInfo:
     return AccountInfo.of(_get(session, account))
+
+
+#: An account's status by name, run on the connection: admin calls that name an account check it first.
+_STATUS = select(Account.status).where(Account.account == bindparam("account"))
+
+
+def require_account(session: Session, account: str) -> None:
+    """Raise AccountNotFound unless the account exists and is not deleted (one Core query)."""
+    status = session.connection().scalar(_STATUS, {"account": account}) if isinstance(account, str) else None
+    if status is None or status == AccountStatus.DELETED:
+        raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
 
 
 def account_exists(session: Session, account: str) -> bool:

@@ -12,13 +12,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from datamgmt.core import content_history, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
@@ -33,6 +47,7 @@ from datamgmt.exceptions import (
 #: Rows per existence-check query: well under SQLite's bound-parameter limit.
 CHUNK = 5000
 COLLECTIONS = (DIDType.DATASET, DIDType.CONTAINER)
+DELETED_TYPES = (DIDType.DELETED_FILE, DIDType.DELETED_DATASET, DIDType.DELETED_CONTAINER)
 
 DIDKey = tuple[str, str]
 
@@ -100,18 +115,36 @@ _BRIEF = (
 )
 
 
+def _named_dids(keys: Sequence[DIDKey]) -> tuple[ColumnElement[bool], dict[str, Any]]:
+    """``dids`` rows with these keys, as one ``name IN (…)`` per scope with expanding parameters
+    (an index range per scope, and no per-name clause objects to build or compile)."""
+    by_scope: dict[str, list[str]] = {}
+    for scope, name in keys:
+        by_scope.setdefault(scope, []).append(name)
+    clauses, values = [], {}
+    for i, (scope, names) in enumerate(by_scope.items()):
+        clauses.append(and_(DataIdentifier.scope == bindparam(f"scope{i}"),
+                            DataIdentifier.name.in_(bindparam(f"names{i}", expanding=True))))  # fmt: skip
+        values.update({f"scope{i}": scope, f"names{i}": names})
+    return or_(*clauses), values
+
+
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
-    """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks."""
+    """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks.
+
+    Keys are matched as ``name IN (…)`` per scope (:func:`_named_dids`): PostgreSQL plans a row
+    comparison ``(scope, name) IN (…)`` of 500 pairs as 500 OR-ed index scans."""
     found: dict[DIDKey, Row[Any]] = {}
     for part in chunks(list(dict.fromkeys(keys))):
-        rows = session.execute(select(*_BRIEF).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part)))
+        named, values = _named_dids(part)
+        rows = session.connection().execute(select(*_BRIEF).where(named), values)
         found.update({(row.scope, row.name): row for row in rows})
     return found
 
 
 def get_did_row(session: Session, scope: str, name: str) -> DataIdentifier:
     row = session.get(DataIdentifier, (scope, name)) if isinstance(scope, str) and isinstance(name, str) else None
-    if row is None or row.did_type in (DIDType.DELETED_FILE, DIDType.DELETED_DATASET, DIDType.DELETED_CONTAINER):
+    if row is None or row.did_type in DELETED_TYPES:
         raise not_found(scope, name)
     return row
 
@@ -130,7 +163,7 @@ def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> d
     """A DID; with ``dynamic`` an open collection's bytes and length are computed now."""
     found = isinstance(scope, str) and isinstance(name, str)
     row = session.connection().execute(_ONE_DID, {"scope": scope, "name": name}).first() if found else None
-    if row is None or row.did_type in (DIDType.DELETED_FILE, DIDType.DELETED_DATASET, DIDType.DELETED_CONTAINER):
+    if row is None or row.did_type in DELETED_TYPES:
         raise not_found(scope, name)
     result = did_dict(row)  # type: ignore[arg-type]
     if dynamic and row.did_type in COLLECTIONS and row.is_open:
@@ -268,35 +301,124 @@ def attach(session: Session, scope: str, name: str, children: Sequence[dict[str,
     Datasets take files; containers take datasets or containers, never mixed.  The
     parent is queued once for the judge-evaluator.
     """
-    parent = get_did_row(session, scope, name)
-    if parent.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it")
-    if not parent.is_open:
-        raise UnsupportedOperation(f"Data identifier {validation.shown(did_str(scope, name), 80)} is closed")
+    parent = _open_parent(session, scope, name)
     keys = [(validation.scope_name(c.get("scope")), validation.did_name(c.get("name"))) for c in children]
     if len(set(keys)) != len(keys):
         raise DuplicateContent("the request attaches the same DID twice")
     if (scope, name) in keys:
         raise UnsupportedOperation("a collection cannot be attached to itself")
+    if not keys:
+        return 0
+    now = utcnow()
+    if parent.did_type == DIDType.DATASET:
+        attached = _attach_files(session, parent, keys, now)
+    else:
+        attached = _attach_collections(session, parent, keys, now)
+    _bump_collection(session, parent, len(attached), sum(size or 0 for size in attached), sign=1)
+    queue_reevaluation(session, scope, name, DIDReEvaluation.ATTACH)
+    return len(keys)
+
+
+#: What attaching needs of the parent, read on the connection (no ORM entity).
+_PARENT = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.is_open).where(
+    DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name")
+)
+
+
+def _open_parent(session: Session, scope: str, name: str) -> Row[Any]:
+    found = isinstance(scope, str) and isinstance(name, str)
+    parent = session.connection().execute(_PARENT, {"scope": scope, "name": name}).first() if found else None
+    if parent is None or parent.did_type in DELETED_TYPES:
+        raise not_found(scope, name)
+    if parent.did_type not in COLLECTIONS:
+        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it")
+    if not parent.is_open:
+        raise UnsupportedOperation(f"Data identifier {validation.shown(did_str(scope, name), 80)} is closed")
+    return parent
+
+
+def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime) -> list[int | None]:
+    """Files into a dataset: per chunk one ``INSERT … SELECT`` from the files themselves, which
+    returns what it attached; the sizes of the attached files are returned.
+
+    The statement attaches only live files not attached yet.  When it attaches fewer than
+    asked, the rows it did insert are removed again and the call is refused with the reason
+    (:func:`_refuse_attach`), so a refused attach leaves nothing behind, as when every check
+    ran first; the checks cost queries only on that path.
+    """
+    dialect = postgresql if is_postgresql(session) else sqlite
+    content = Content.__table__
+    sizes: list[int | None] = []
+    done: list[DIDKey] = []
+    for part in chunks(keys):
+        named, values = _named_dids(part)
+        rows = select(
+            literal(parent.scope, content.c.scope.type), literal(parent.name, content.c.name.type),
+            DataIdentifier.scope, DataIdentifier.name, literal(parent.did_type, content.c.did_type.type),
+            DataIdentifier.did_type, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5,
+            DataIdentifier.guid, DataIdentifier.events, literal(True), literal(now, content.c.created_at.type),
+            literal(now, content.c.updated_at.type),
+        ).where(named, DataIdentifier.did_type == DIDType.FILE, DataIdentifier.availability != DIDAvailability.LOST)  # fmt: skip
+        statement = (
+            dialect.insert(content)
+            .from_select(_CONTENT_COLUMNS, rows)
+            .on_conflict_do_nothing()
+            .returning(content.c.child_scope, content.c.child_name, content.c.bytes)
+        )
+        inserted = session.connection().execute(statement, values).all()
+        done.extend((row.child_scope, row.child_name) for row in inserted)
+        if len(inserted) != len(part):
+            _remove_contents(session, parent.scope, parent.name, done)
+            _refuse_attach(session, parent, part, set(done))
+        sizes.extend(row.bytes for row in inserted)
+    return sizes
+
+
+_CONTENT_COLUMNS = ["scope", "name", "child_scope", "child_name", "did_type", "child_type", "bytes", "adler32",
+                    "md5", "guid", "events", "rule_evaluation", "created_at", "updated_at"]  # fmt: skip
+
+
+def _remove_contents(session: Session, scope: str, name: str, keys: list[DIDKey]) -> None:
+    for part in chunks(keys):
+        session.execute(
+            delete(Content).where(
+                Content.scope == scope, Content.name == name, tuple_(Content.child_scope, Content.child_name).in_(part)
+            )
+        )
+
+
+def _refuse_attach(session: Session, parent: Row[Any], keys: Sequence[DIDKey], inserted: set[DIDKey]) -> None:
+    """Why some of ``keys`` could not be attached to ``parent``: missing, of the wrong type, LOST,
+    or attached before (not by the statement that just ran: its rows are ``inserted``)."""
+    found = existing_dids(session, keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        raise not_found(*missing[0])
+    _check_child_types(parent, [found[key] for key in keys])
+    refused = [key for key in keys if key not in inserted]
+    already = _existing_contents(session, parent.scope, parent.name, refused) or refused
+    raise DuplicateContent(
+        f"{validation.shown(did_str(*already[0]), 80)} is already attached to "
+        f"{validation.shown(did_str(parent.scope, parent.name), 80)}"
+    )
+
+
+def _attach_collections(session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime) -> list[int | None]:
+    """Datasets or containers into a container, after the cycle and mixing checks."""
     found = existing_dids(session, keys)
     missing = [key for key in keys if key not in found]
     if missing:
         raise not_found(*missing[0])
     child_rows = [found[key] for key in keys]
     _check_child_types(parent, child_rows)
-    if parent.did_type == DIDType.CONTAINER:
-        _refuse_cycles(session, parent, keys)
-    already = _existing_contents(session, scope, name, keys) if _has_content(session, scope, name) else []
+    _refuse_cycles(session, parent, keys)
+    already = _existing_contents(session, parent.scope, parent.name, keys) if _has_content(session, parent.scope, parent.name) else []
     if already:
         raise DuplicateContent(
-            f"{validation.shown(did_str(*already[0]), 80)} is already attached to {validation.shown(did_str(scope, name), 80)}"
+            f"{validation.shown(did_str(*already[0]), 80)} is already attached to {validation.shown(did_str(parent.scope, parent.name), 80)}"
         )
-    if keys:
-        now = utcnow()
-        session.execute(insert(Content.__table__), [_content_row(parent, child, now) for child in child_rows])
-        _bump_collection(session, parent, child_rows, sign=1)
-        queue_reevaluation(session, scope, name, DIDReEvaluation.ATTACH)
-    return len(keys)
+    session.execute(insert(Content.__table__), [_content_row(parent, child, now) for child in child_rows])
+    return [child.bytes for child in child_rows]
 
 
 def _check_child_types(parent: DataIdentifier, children: list[Row[Any]]) -> None:
@@ -360,14 +482,13 @@ def _content_row(parent: DataIdentifier, child: Row[Any], now: datetime) -> dict
     }
 
 
-def _bump_collection(session: Session, parent: DataIdentifier, children: list[Row[Any]], sign: int) -> None:
-    size = sum(child.bytes or 0 for child in children)
+def _bump_collection(session: Session, parent: Any, count: int, size: int, sign: int) -> None:
     session.execute(
         update(DataIdentifier)
         .where(DataIdentifier.scope == parent.scope, DataIdentifier.name == parent.name)
         .values(
             bytes=func.coalesce(DataIdentifier.bytes, 0) + sign * size,
-            length=func.coalesce(DataIdentifier.length, 0) + sign * len(children),
+            length=func.coalesce(DataIdentifier.length, 0) + sign * count,
         )
         .execution_options(synchronize_session=False)
     )
@@ -394,7 +515,7 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
         removed = and_(Content.scope == scope, Content.name == name, tuple_(Content.child_scope, Content.child_name).in_(part))
         content_history.record_removal(session, removed)
         session.execute(delete(Content).where(removed))
-    _bump_collection(session, parent, rows, sign=-1)
+    _bump_collection(session, parent, len(rows), sum(row.bytes or 0 for row in rows), sign=-1)
     queue_reevaluation(session, scope, name, DIDReEvaluation.DETACH)
     return len(keys)
 

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, select
+from sqlalchemy import ColumnElement, bindparam, case, delete, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import put
-from datamgmt.core.db.types import utcnow
+from datamgmt.core.db.rows import insert_new, put
+from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
     InputValidationError,
@@ -101,21 +101,14 @@ def add_rse(
 ) -> str:
     """Create an RSE and its ``<name>=true`` attribute; returns the new id."""
     validation.rse_name(rse)
-    if session.scalar(select(RSE.id).where(RSE.rse == rse)) is not None:
+    rse_id = new_id()
+    values = {"id": rse_id, "rse": rse, "rse_type": RSEType.parse(rse_type), "deterministic": bool(deterministic),
+              "volatile": bool(volatile), "staging_area": bool(staging_area)}  # fmt: skip
+    if not insert_new(session, RSE, values, unique=["rse"]):
         raise Duplicate(f"RSE {validation.shown(rse)} already exists!")
-    row = RSE(
-        rse=rse,
-        rse_type=RSEType.parse(rse_type),
-        deterministic=bool(deterministic),
-        volatile=bool(volatile),
-        staging_area=bool(staging_area),
-    )
-    session.add(row)
-    session.flush()
-    session.add(RSEAttribute(rse_id=row.id, key=rse, value="true"))
-    session.flush()
+    session.connection().execute(insert(RSEAttribute.__table__).values(rse_id=rse_id, key=rse, value="true"))
     rse_changed(session)
-    return row.id
+    return rse_id
 
 
 def _row(session: Session, rse: str) -> RSE:
@@ -129,8 +122,16 @@ def get_rse(session: Session, rse: str) -> RSEInfo:
     return RSEInfo.of(_row(session, rse))
 
 
+#: The id of a live RSE by name: built once and run on the connection, because every admin
+#: call on an RSE (attribute, protocol, limit) starts with it.
+_LIVE_ID = select(RSE.id).where(RSE.rse == bindparam("rse"), RSE.deleted.is_(False))
+
+
 def get_rse_id(session: Session, rse: str) -> str:
-    return _row(session, rse).id
+    found = session.connection().scalar(_LIVE_ID, {"rse": rse}) if isinstance(rse, str) else None
+    if found is None:
+        raise RSENotFound(f"RSE {validation.shown(rse)} cannot be found")
+    return found
 
 
 
@@ -225,9 +226,9 @@ def attr_value(text: str) -> str | bool:
 
 
 def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
-    row = _row(session, rse)
+    rse_id = get_rse_id(session, rse)
     validation.attribute_key(key)
-    put(session, RSEAttribute, (row.id, key), value=_attr_text(value))
+    put(session, RSEAttribute, (rse_id, key), value=_attr_text(value))
     rse_changed(session)
 
 
@@ -281,7 +282,7 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None:
     """Register an access protocol, given as Rucio's record (scheme, hostname, port, prefix, impl, domains)."""
-    row = _row(session, rse)
+    rse_id = get_rse_id(session, rse)
     scheme = parameters.get("scheme")
     if not isinstance(scheme, str) or not scheme.isidentifier() and not scheme.replace("-", "").isalnum():
         raise InputValidationError("protocol needs a scheme such as root, davs, https, s3, file or mock")
@@ -290,22 +291,19 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
         port = int(parameters.get("port") or 0)
     except (TypeError, ValueError) as exc:
         raise InputValidationError("protocol port must be an integer") from exc
-    if session.get(RSEProtocol, (row.id, scheme, hostname, port)) is not None:
-        raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
     extended = parameters.get("extended_attributes")
-    session.add(
-        RSEProtocol(
-            rse_id=row.id,
-            scheme=scheme,
-            hostname=hostname,
-            port=port,
-            prefix=str(parameters.get("prefix") or ""),
-            impl=str(parameters.get("impl") or _default_impl(scheme)),
-            extended_attributes=json.dumps(extended) if extended is not None else None,
-            **_priorities(parameters.get("domains") or _default_domains()),
-        )
-    )
-    session.flush()
+    values = {
+        "rse_id": rse_id,
+        "scheme": scheme,
+        "hostname": hostname,
+        "port": port,
+        "prefix": str(parameters.get("prefix") or ""),
+        "impl": str(parameters.get("impl") or _default_impl(scheme)),
+        "extended_attributes": json.dumps(extended) if extended is not None else None,
+        **_priorities(parameters.get("domains") or _default_domains()),
+    }
+    if not insert_new(session, RSEProtocol, values):
+        raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
 
 
 def _default_impl(scheme: str) -> str:
@@ -418,13 +416,13 @@ def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None =
 
 # --- limits, usage, distances ----------------------------------------------------------------
 def set_rse_limits(session: Session, rse: str, name: str, value: int) -> None:
-    row = _row(session, rse)
+    rse_id = get_rse_id(session, rse)
     validation.attribute_key(name)
     try:
         number = int(value)
     except (TypeError, ValueError) as exc:
         raise InputValidationError(f"limit {name} must be an integer") from exc
-    put(session, RSELimit, (row.id, name), value=number)
+    put(session, RSELimit, (rse_id, name), value=number)
     rse_changed(session)
 
 

@@ -232,7 +232,7 @@ def set_local_limit(account: str, rse: str) -> Response:
     nbytes = _limit_bytes()
     with unit_of_work() as session:
         authorize(session, "set_local_account_limit", account=account, rse=rse)
-        accounts.get_account(session, account)
+        accounts.require_account(session, account)
         quota.set_local_account_limit(session, account, rse, nbytes)
     return created()
 

@@ -12,17 +12,11 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _PENDING = "datamgmt.after_commit"
-_HOOKED = "datamgmt.after_commit_hooked"
 
 
 def on_next_commit(session: Session, name: str, action: Callable[[], None]) -> None:
     """Run ``action`` once after this session's next commit; ``name`` keeps one of each kind."""
     session.info.setdefault(_PENDING, {})[name] = action
-    if session.info.get(_HOOKED):
-        return
-    session.info[_HOOKED] = True
-    event.listen(session, "after_commit", _run_pending)
-    event.listen(session, "after_soft_rollback", _forget_pending)
 
 
 def is_pending(session: Session, name: str) -> bool:
@@ -37,3 +31,9 @@ def _run_pending(session: Session) -> None:
 
 def _forget_pending(session: Session, _previous_transaction: object) -> None:
     session.info.pop(_PENDING, None)
+
+
+# Listened to once for every session, rather than per session on its first pending action:
+# registering instance listeners cost more than the admin call that asked for them.
+event.listen(Session, "after_commit", _run_pending)
+event.listen(Session, "after_soft_rollback", _forget_pending)

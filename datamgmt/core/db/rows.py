@@ -1,12 +1,36 @@
-"""Small row helpers shared by the services."""
+"""Small row helpers shared by the services: one statement per admin write, without the ORM.
+
+The admin API sets one attribute, limit, usage or distance per call, thousands of times when
+a site is configured; each is a single ``INSERT … ON CONFLICT`` on the connection (one round
+trip, no identity-map or flush work), the shape Rucio's admin calls take in many more steps.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
+from datamgmt.core.db.session import is_postgresql
+from datamgmt.core.db.types import utcnow
+
+
+def _insert(session: Session, model: type[Base]) -> Any:
+    dialect = postgresql if is_postgresql(session) else sqlite
+    return dialect.insert(model.__table__)
+
+
+def _key_names(model: type[Base]) -> list[str]:
+    return [column.key for column in model.__mapper__.primary_key]
+
+
+def _forget_loaded(session: Session, model: type[Base], key: tuple[Any, ...]) -> None:
+    """Expire this session's copy of the row, if it holds one, so it reads the new values."""
+    loaded = session.identity_map.get(session.identity_key(model, key))
+    if loaded is not None:
+        session.expire(loaded)
 
 
 def put(session: Session, model: type[Base], key: tuple[Any, ...], **values: Any) -> None:
@@ -14,11 +38,31 @@ def put(session: Session, model: type[Base], key: tuple[Any, ...], **values: Any
 
     The shape of every "set one attribute / limit / usage / distance" call of the admin API.
     """
-    row = session.get(model, key)
-    if row is None:
-        names = [column.key for column in model.__mapper__.primary_key]
-        session.add(model(**dict(zip(names, key, strict=True)), **values))
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
+    session.flush()  # rows this session added through the ORM exist before the statement refers to them
+    names = _key_names(model)
+    changes = dict(values)
+    if "updated_at" in model.__table__.c and "updated_at" not in changes:
+        changes["updated_at"] = utcnow()  # ON CONFLICT … DO UPDATE applies no onupdate default
+    statement = (
+        _insert(session, model)
+        .values(**dict(zip(names, key, strict=True)), **values)
+        .on_conflict_do_update(index_elements=names, set_=changes)
+    )
+    session.connection().execute(statement)
+    _forget_loaded(session, model, key)
+
+
+def insert_new(session: Session, model: type[Base], values: dict[str, Any], unique: list[str] | None = None) -> bool:
+    """Insert one row unless its primary key (or the ``unique`` columns) already exists; whether it did.
+
+    One round trip where a lookup and an ORM insert took two and a flush.
+    """
     session.flush()
+    names = unique or _key_names(model)
+    statement = (
+        _insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=names)
+        .returning(*(model.__table__.c[name] for name in names))  # rowcount is -1 here on psycopg
+    )
+    return session.connection().execute(statement).first() is not None

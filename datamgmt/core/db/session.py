@@ -58,7 +58,7 @@ _PROGRESS = "datamgmt_progress"
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
-_factories: dict[str, sessionmaker[Session]] = {}
+_factories: dict[tuple[str, bool], sessionmaker[Session]] = {}
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -158,13 +158,20 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def session_factory(url: str | None = None) -> sessionmaker[Session]:
+def session_factory(url: str | None = None, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``url``'s engine; ``read_only`` ones begin their transaction as readers.
+
+    A read-only session is bound to the engine with the ``READ_ONLY`` option, so it checks a
+    connection out and begins only when its first statement runs: a request answered from
+    caches (a token and an RSE expression, say) costs no pool checkout, BEGIN or COMMIT.
+    """
     engine = get_engine(url)
-    key = str(engine.url)
+    key = (str(engine.url), read_only)
     with _lock:
         factory = _factories.get(key)
         if factory is None:
-            factory = sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+            bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+            factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
             event.listen(factory, "after_begin", _track_progress)
             _factories[key] = factory
         return factory
@@ -179,11 +186,9 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
     hierarchy; the original is chained for the logs.  A lost or unreachable database is
     :class:`DatabaseUnavailable` (see the module docstring for when it is ``retriable``).
     """
-    session = session_factory(url)()
+    session = session_factory(url, read_only)()
     progress = session.info.setdefault(_PROGRESS, _Progress())
     try:
-        if read_only:
-            session.connection(execution_options={READ_ONLY: True})
         yield session
         session.flush()
         progress.committing = True

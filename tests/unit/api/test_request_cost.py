@@ -59,3 +59,83 @@ def test_a_request_refused_before_its_view_ends_its_unit(
     assert client.post("/accounts/root/scopes/after", headers=root_headers).status_code == 201
     assert client.post("/dids/after/ds", headers=root_headers, data=body).status_code == 201
     assert get_engine(db).pool.checkedout() == 0
+
+
+@contextmanager
+def statements(db: str) -> Iterator[list[str]]:
+    """The SQL statements run on the catalogue meanwhile, less the BEGINs that open a unit."""
+    seen: list[str] = []
+    engine = get_engine(db)
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if not statement.startswith("BEGIN"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_an_expression_answered_from_the_snapshot_touches_no_connection(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """Token and expression both cached: the answer comes from memory, with no checkout, BEGIN or query."""
+    session.rollback()
+    assert client.post("/rses/SNAP-A", headers=root_headers, data="{}").status_code == 201
+    assert client.post("/rses/SNAP-A/attr/tier", headers=root_headers, data='{"value": "1"}').status_code == 201
+    for _ in range(2):  # the first loads the snapshot and caches the answer
+        response = client.get("/rses/", query_string={"expression": "tier=1"}, headers=root_headers)
+        assert response.status_code == 200
+    with checkouts(db) as counted, statements(db) as seen:
+        response = client.get("/rses/", query_string={"expression": "tier=1"}, headers=root_headers)
+    assert response.status_code == 200
+    assert [json.loads(line) for line in response.data.splitlines()] == [{"rse": "SNAP-A"}]
+    assert (counted, seen) == ([], [])
+
+
+def test_admin_calls_on_an_rse_take_two_statements_each(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """The RSE's id, then one INSERT … ON CONFLICT: no ORM load before the write."""
+    session.rollback()
+    assert client.post("/rses/TWO-A", headers=root_headers, data="{}").status_code == 201
+    protocol = {"hostname": "localhost", "port": 0, "prefix": "/data/", "impl": "posix"}
+    calls = [
+        ("/rses/TWO-A/attr/tier", {"value": "1"}),
+        ("/rses/TWO-A/attr/tier", {"value": "2"}),  # an update takes the same statement
+        ("/rses/TWO-A/protocols/file", protocol),
+        ("/accounts/root/limits/local/TWO-A", {"bytes": 10**12}),
+    ]
+    for path, body in calls:
+        with statements(db) as seen:
+            response = client.post(path, headers=root_headers, data=json.dumps(body))
+        assert response.status_code == 201, response.data
+        writes = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
+        assert len(writes) == 1 and len(seen) <= 3, seen  # the limit also checks the account
+    assert client.get("/rses/TWO-A/attr/", headers=root_headers).json["tier"] == "2"
+    assert client.get("/accounts/root/limits/local/TWO-A", headers=root_headers).json == {"TWO-A": 10**12}
+    duplicate = client.post("/rses/TWO-A/protocols/file", headers=root_headers, data=json.dumps(protocol))
+    again = client.post("/rses/TWO-A", headers=root_headers, data="{}")
+    for refused in (duplicate, again):
+        assert refused.status_code == 409 and json.loads(refused.data)["ExceptionClass"] == "Duplicate"
+
+
+def test_attaching_files_is_one_insert_per_chunk(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """The parent, one INSERT … SELECT of the 300 files, the parent's counters and its judge entry."""
+    session.rollback()
+    assert client.post("/rses/ATT-A", headers=root_headers, data="{}").status_code == 201
+    assert client.post("/accounts/root/scopes/att", headers=root_headers).status_code == 201
+    files = [{"scope": "att", "name": f"f{i}", "bytes": 1, "adler32": "0cc737eb"} for i in range(300)]
+    body = {"rse": "ATT-A", "files": files, "ignore_availability": True}
+    assert client.post("/replicas", headers=root_headers, data=json.dumps(body)).status_code == 201
+    assert client.post("/dids/att/ds", headers=root_headers, data='{"type": "DATASET"}').status_code == 201
+    dids = json.dumps({"dids": [{"scope": "att", "name": f["name"]} for f in files]})
+    with statements(db) as seen:
+        assert client.post("/dids/att/ds/dids", headers=root_headers, data=dids).status_code == 201
+    assert len(seen) == 4, seen
+    did = client.get("/dids/att/ds", headers=root_headers).json
+    assert (did["length"], did["bytes"]) == (300, 300)

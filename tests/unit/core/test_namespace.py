@@ -233,3 +233,32 @@ def test_declare_bad_replicas(catalogue):
     assert replica.get_replica(catalogue, "SITE-A", "data", "f1")["state"] == "AVAILABLE"
     undeclared = replica_state.declare(catalogue, "SITE-A", [("data", "ghost")], BadFilesStatus.BAD, "x", "root")
     assert undeclared == ["data:ghost Unknown replica"]
+
+
+def test_refused_attach_names_the_attached_file_and_leaves_nothing(catalogue):
+    """Files already attached, among new ones: the error names an old one, and no row of the
+    refused call stays behind even in a transaction that goes on (no rollback here)."""
+    replica.add_replicas(catalogue, "SITE-A", files(4), "root")
+    did.add_collection(catalogue, "data", "ds", "DATASET", "root")
+    did.attach(catalogue, "data", "ds", files(4)[3:])
+    with pytest.raises(DuplicateContent, match="data:f3"):
+        did.attach(catalogue, "data", "ds", files(4))
+    assert [c["name"] for c in did.list_content(catalogue, "data", "ds")] == ["f3"]
+    info = did.get_did(catalogue, "data", "ds")
+    assert (info["length"], info["bytes"]) == (1, 10)
+    with pytest.raises(DataIdentifierNotFound, match="ghost"):
+        did.attach(catalogue, "data", "ds", files(3) + [{"scope": "data", "name": "ghost"}])
+    assert count(catalogue, Content) == 1
+
+
+def test_attach_files_of_several_scopes(catalogue):
+    scope.add_scope(catalogue, "more", "root")
+    other = [{**f, "scope": "more"} for f in files(2, size=5)]
+    replica.add_replicas(catalogue, "SITE-A", files(2) + other, "root")
+    did.add_collection(catalogue, "data", "ds", "DATASET", "root")
+    assert did.attach(catalogue, "data", "ds", [*files(2), *other]) == 4
+    assert sorted((c["scope"], c["name"]) for c in did.list_content(catalogue, "data", "ds")) == [
+        ("data", "f0"), ("data", "f1"), ("more", "f0"), ("more", "f1"),
+    ]  # fmt: skip
+    info = did.get_did(catalogue, "data", "ds")
+    assert (info["length"], info["bytes"]) == (4, 30)
