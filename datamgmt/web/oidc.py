@@ -62,7 +62,7 @@ def _challenge(verifier: str) -> str:
 def oidc_start() -> Response:
     """Send the browser to the provider with a fresh state and PKCE challenge."""
     if not oidc_enabled():
-        raise ServiceUnavailable("OIDC sign-in is not configured on this server")
+        raise CannotAuthenticate("OIDC sign-in is not configured on this server")
     config = get_config()
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
     query = urlencode({

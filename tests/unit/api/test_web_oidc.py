@@ -159,4 +159,4 @@ def test_a_forged_state_a_bad_code_or_an_unknown_identity_signs_nobody_in(
 
 def test_without_oidc_settings_the_sign_in_page_offers_passwords_only(client: FlaskClient) -> None:
     assert "OIDC" not in client.get("/ui/login").get_data(as_text=True)
-    assert client.get("/ui/login/oidc").status_code == 503
+    assert client.get("/ui/login/oidc").status_code == 401
