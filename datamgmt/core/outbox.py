@@ -19,16 +19,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import claim
 from datamgmt.core.db.models import Message
-from datamgmt.core.workqueue import WorkQueue
-
-#: hermes: every message, oldest first.
-OUTBOX = WorkQueue(
-    name="messages",
-    model=Message,
-    filters=lambda: (),
-    order_by=lambda: (Message.created_at, Message.id),
-    columns=lambda: (Message.event_type, Message.payload, Message.created_at),
-)
+from datamgmt.core.workqueue import OUTBOX
 
 
 def claim_messages(session: Session, worker: str, limit: int, lease_seconds: int) -> list[Row[Any]]:

@@ -43,13 +43,13 @@ from datamgmt.core.db.constants import (
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import (
-    chunks,
     descendants_cte,
     file_keys_query,
     get_did_row,
     list_all_parents,
 )
 from datamgmt.core.expression import parse_expression, rse_ids_for
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.lock import (
     FROZEN,
     PRESENT,
@@ -82,7 +82,6 @@ from datamgmt.exceptions import (
     UnsupportedOperation,
 )
 
-DIDKey = tuple[str, str]
 DEFAULT_ACTIVITY = "User Subscriptions"
 #: How long a softly deleted rule (``DELETE /rules/{id}``) lives on, as in Rucio.
 SOFT_DELETE_GRACE = timedelta(hours=1)
