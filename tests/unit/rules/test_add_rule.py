@@ -10,7 +10,8 @@ from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, Rul
 from datamgmt.core.db.models import Message, Request, Source
 from datamgmt.core.workqueue import INJECT_RULES
 from datamgmt.exceptions import DuplicateRule, InsufficientTargetRSEs, InvalidValueForKey, RSEWriteBlocked
-from tests.unit.rules.conftest import check_invariants, due
+from tests.invariants import check_invariants
+from tests.unit.rules.conftest import due
 
 
 def test_none_grouping_places_each_file_on_two_t1_rses(cat, session):
