@@ -9,8 +9,9 @@ is counted exactly once whatever fails.  :data:`ACCOUNT_FOLD` does the same for
 ``account_usage`` directly (:func:`datamgmt.core.quota.change_usage`), so only deltas that
 somebody queued there are folded, nothing is recomputed.
 
-Each fold is set-based: the batch's rows are picked (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so concurrent instances take disjoint deltas; SQLite has a single writer),
+Each fold is set-based: the batch's rows are picked from the fold's queue in
+:mod:`datamgmt.core.workqueue` (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent
+instances take disjoint deltas; SQLite has a single writer),
 missing usage rows are inserted, and ONE correlated UPDATE adds every group's sums.
 """
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.models import AccountUsage, RSEUsage, UpdatedAccountCounter, UpdatedRSECounter
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.workqueue import ACCOUNT_USAGE_DELTAS, RSE_USAGE_DELTAS, LockedBatch
 
 #: The usage source the catalogue's own counters are kept under (Rucio's name).
 CATALOGUE_SOURCE = "rucio"
@@ -37,6 +39,8 @@ class Fold:
     """How one delta queue maps onto one usage table."""
 
     queue: Any
+    #: The deltas due now, in ``queue`` (:mod:`datamgmt.core.workqueue`).
+    due: LockedBatch
     target: Any
     #: (queue column, usage column) pairs that identify a usage row.
     keys: Sequence[tuple[Any, Any]]
@@ -48,6 +52,7 @@ class Fold:
 
 RSE_FOLD = Fold(
     queue=UpdatedRSECounter,
+    due=RSE_USAGE_DELTAS,
     target=RSEUsage,
     keys=((UpdatedRSECounter.rse_id, RSEUsage.rse_id),),
     sums=((UpdatedRSECounter.files, RSEUsage.files), (UpdatedRSECounter.bytes, RSEUsage.used)),
@@ -56,6 +61,7 @@ RSE_FOLD = Fold(
 
 ACCOUNT_FOLD = Fold(
     queue=UpdatedAccountCounter,
+    due=ACCOUNT_USAGE_DELTAS,
     target=AccountUsage,
     keys=((UpdatedAccountCounter.account, AccountUsage.account), (UpdatedAccountCounter.rse_id, AccountUsage.rse_id)),
     sums=((UpdatedAccountCounter.files, AccountUsage.files), (UpdatedAccountCounter.bytes, AccountUsage.bytes)),
@@ -63,10 +69,7 @@ ACCOUNT_FOLD = Fold(
 
 
 def _pick(session: Session, fold: Fold, limit: int) -> list[int]:
-    query = select(fold.queue.id).order_by(fold.queue.id).limit(limit)
-    if is_postgresql(session):
-        query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return [row.id for row in fold.due.pick(session, limit)]
 
 
 def _fixed_match(fold: Fold) -> list[ColumnElement[bool]]:

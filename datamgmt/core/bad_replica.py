@@ -24,12 +24,9 @@ from sqlalchemy.orm import Session, aliased
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState
 from datamgmt.core.db.models import BadReplica, Replica
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import DIDKey, ReplicaKey, chunks
 from datamgmt.core.rse import rse_names_by_id
 
-DIDKey = tuple[str, str]
-#: A replica: (scope, name, rse_id).
-ReplicaKey = tuple[str, str, str]
 #: Rucio refuses TEMPORARY_UNAVAILABLE declarations that last longer than this.
 LONGEST_UNAVAILABILITY = timedelta(days=30)
 #: How far back ``GET /replicas/suspicious`` looks when the caller does not say (Rucio's default).

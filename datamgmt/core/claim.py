@@ -1,6 +1,8 @@
 """Atomic work claiming for many daemon instances: leases on the queue rows themselves.
 
-Mechanism (one, everywhere): a worker claims rows by setting the lease columns
+Mechanism (one for every leased queue; :mod:`datamgmt.core.workqueue` says which queues are
+leased, and why the others are picked in the transaction that works on them instead): a
+worker claims rows by setting the lease columns
 ``claimed_by``/``claimed_until`` of the :class:`~datamgmt.core.db.models.Leased` models in
 ONE conditional ``UPDATE … WHERE <free> AND pk IN (<candidates>) RETURNING pk``, where
 *free* means ``claimed_until IS NULL OR claimed_until < now``.
@@ -42,12 +44,10 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.models import Leased
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.keys import QUEUE_CHUNK, chunks
 
 #: A primary key value, always as a tuple (composite keys such as replicas have several parts).
 Key = tuple[Any, ...]
-
-#: Keys per ``IN (…)`` list, well below every backend's bound-parameter limit.
-CHUNK = 500
 
 
 def primary_key(model: type[Leased]) -> list[Any]:
@@ -108,10 +108,10 @@ def claim_keys(session: Session, model: type[Leased], worker: str, keys: Sequenc
     """Lease exactly these rows where they are free (after the caller picked them); returns the winners."""
     until = utcnow() + timedelta(seconds=lease_seconds)
     won: list[Key] = []
-    for start in range(0, len(keys), CHUNK):
+    for part in chunks(keys, QUEUE_CHUNK):
         statement = (
             update(model)
-            .where(key_in(model, keys[start : start + CHUNK]), is_free(model))
+            .where(key_in(model, part), is_free(model))
             .values(claimed_by=worker, claimed_until=until)
             .returning(*primary_key(model))
             .execution_options(synchronize_session=False)
@@ -128,10 +128,10 @@ def confirm(session: Session, model: type[Leased], worker: str, keys: Sequence[K
     """
     until = utcnow() + timedelta(seconds=lease_seconds)
     held: list[Key] = []
-    for start in range(0, len(keys), CHUNK):
+    for part in chunks(keys, QUEUE_CHUNK):
         statement = (
             update(model)
-            .where(key_in(model, keys[start : start + CHUNK]), model.claimed_by == worker)
+            .where(key_in(model, part), model.claimed_by == worker)
             .values(claimed_until=until)
             .returning(*primary_key(model))
             .execution_options(synchronize_session=False)
@@ -146,10 +146,10 @@ def release(
     """Give rows back.  With ``hold_seconds`` nobody may claim them before then (a retry back-off)."""
     until = utcnow() + timedelta(seconds=hold_seconds) if hold_seconds > 0 else None
     released = 0
-    for start in range(0, len(keys), CHUNK):
+    for part in chunks(keys, QUEUE_CHUNK):
         result = session.execute(
             update(model)
-            .where(key_in(model, keys[start : start + CHUNK]), model.claimed_by == worker)
+            .where(key_in(model, part), model.claimed_by == worker)
             .values(claimed_by=None, claimed_until=until)
             .execution_options(synchronize_session=False)
         )
@@ -160,10 +160,10 @@ def release(
 def complete_delete(session: Session, model: type[Leased], worker: str, keys: Sequence[Key]) -> int:
     """Remove queue rows this worker has processed (for pure queues such as ``updated_dids``)."""
     removed = 0
-    for start in range(0, len(keys), CHUNK):
+    for part in chunks(keys, QUEUE_CHUNK):
         result = session.execute(
             delete(model)
-            .where(key_in(model, keys[start : start + CHUNK]), model.claimed_by == worker)
+            .where(key_in(model, part), model.claimed_by == worker)
             .execution_options(synchronize_session=False)
         )
         removed += result.rowcount

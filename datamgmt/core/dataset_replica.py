@@ -17,9 +17,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, Replica
-from datamgmt.core.did import chunks
-
-DIDKey = tuple[str, str]
+from datamgmt.core.keys import DIDKey, chunks
 
 
 def _grouped(*conditions: Any) -> Select[Any]:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import DELETED_DID_COLUMNS, DataIdentifier, Scope, deleted_dids
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, DIDKey, chunks
+from datamgmt.core.did import COLLECTIONS
+from datamgmt.core.keys import DIDKey, chunks
 
 _KEPT = [column for column in DELETED_DID_COLUMNS if column != "deleted_at"]
 

@@ -83,13 +83,13 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks, detach, list_all_parents
+from datamgmt.core.did import detach, list_all_parents
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.message import add_messages
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.rse import attr_value
 from datamgmt.exceptions import UnsupportedOperation
 
-DIDKey = tuple[str, str]
 #: Replica states the reaper may remove (BEING_DELETED: an earlier attempt failed or died).
 REAPABLE = (ReplicaState.AVAILABLE, ReplicaState.UNAVAILABLE, ReplicaState.BAD, ReplicaState.BEING_DELETED)
 #: Transfers whose sources and destinations must stay.

@@ -34,6 +34,7 @@ from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
     DataIdentifierNotFound,
@@ -44,17 +45,8 @@ from datamgmt.exceptions import (
     UnsupportedOperation,
 )
 
-#: Rows per existence-check query: well under SQLite's bound-parameter limit.
-CHUNK = 5000
 COLLECTIONS = (DIDType.DATASET, DIDType.CONTAINER)
 DELETED_TYPES = (DIDType.DELETED_FILE, DIDType.DELETED_DATASET, DIDType.DELETED_CONTAINER)
-
-DIDKey = tuple[str, str]
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def did_str(scope: str, name: str) -> str:

@@ -19,13 +19,12 @@ from datamgmt.core.db.models import Content, ContentHistory, DataIdentifier, Rul
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
-    DIDKey,
     add_collections,
     attach,
-    chunks,
     file_keys_query,
     get_did_row,
 )
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.metadata import column_metadata, key_values
 from datamgmt.exceptions import DataIdentifierNotFound, InputValidationError, InvalidMetadata
 

@@ -22,7 +22,7 @@ from datamgmt.core.account import get_account
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import AccountIdentity, Identity, Token
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import chunks
 from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import Duplicate, IdentityNotFound, InputValidationError
 

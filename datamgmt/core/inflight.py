@@ -19,22 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import claim as claiming
+from datamgmt.core import workqueue
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import QUEUE_CHUNK, chunks
 from datamgmt.transfertool.base import TransferState, TransferStatus
-
-#: Keys per ``IN`` list.
-CHUNK = claiming.CHUNK
-#: Request states the finisher consumes: the tool forgot the transfer, or it never reached a tool.
-FINISHER_STATES = (
-    RequestState.LOST,
-    RequestState.NO_SOURCES,
-    RequestState.MISMATCH_SCHEME,
-    RequestState.SUBMISSION_FAILED,
-)
 
 
 @dataclass(frozen=True)
@@ -105,7 +95,7 @@ def mark_submitting(
         ],
     )
     recorded: set[str] = set()
-    for chunk in chunks([s.request_id for s in submissions], CHUNK):
+    for chunk in chunks([s.request_id for s in submissions], QUEUE_CHUNK):
         recorded.update(
             session.scalars(
                 select(Request.id).where(
@@ -151,7 +141,7 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
     """Insert the ``sources`` row of each used source that has none yet (its ranking starts at 0)."""
     pairs = [(s.request_id, s.source_rse_id) for s in submissions]
     existing: set[tuple[str, str]] = set()
-    for chunk in chunks(pairs, CHUNK):
+    for chunk in chunks(pairs, QUEUE_CHUNK):
         existing.update(
             session.execute(
                 select(Source.request_id, Source.rse_id).where(
@@ -166,7 +156,7 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
         return
     ids = [request_id for request_id, _ in missing]
     details: dict[str, tuple[str, str, str, int | None]] = {}
-    for chunk in chunks(ids, CHUNK):
+    for chunk in chunks(ids, QUEUE_CHUNK):
         rows = session.execute(
             select(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.bytes).where(
                 Request.id.in_(chunk)
@@ -263,32 +253,14 @@ _SUBMITTED_COLUMNS = (
 
 def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
     """Lease SUBMITTED requests to poll, those polled longest ago first."""
-    rows = claiming.claim(
-        session,
-        Request,
-        worker,
-        filters=[Request.state == RequestState.SUBMITTED, Request.external_id.is_not(None)],
-        order_by=[Request.claimed_until.is_not(None), Request.claimed_until, Request.submitted_at],
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=_SUBMITTED_COLUMNS,
-    )
+    rows = workqueue.SUBMITTED_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS)
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
 def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
     """Lease SUBMITTING requests nobody holds: their submission's answer never came (a timeout,
     a crash between recording the id and recording the answer), oldest first."""
-    rows = claiming.claim(
-        session,
-        Request,
-        worker,
-        filters=[Request.state == RequestState.SUBMITTING, Request.external_id.is_not(None)],
-        order_by=[Request.submitted_at, Request.id],
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=_SUBMITTED_COLUMNS,
-    )
+    rows = workqueue.SUBMITTING_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS)
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
@@ -351,7 +323,7 @@ def terminal_outcomes(
 def mark_lost(session: Session, external_ids: Sequence[str]) -> int:
     """Every SUBMITTED request of these external ids becomes LOST (lease released) for the finisher."""
     changed = 0
-    for chunk in chunks(list(external_ids), CHUNK):
+    for chunk in chunks(list(external_ids), QUEUE_CHUNK):
         changed += session.execute(
             update(Request)
             .where(Request.external_id.in_(chunk), Request.state == RequestState.SUBMITTED)
@@ -382,14 +354,11 @@ class FinishedRequest:
 
 def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int) -> list[FinishedRequest]:
     """Lease requests whose transfer ended (or could not start), oldest change first."""
-    rows = claiming.claim(
+    rows = workqueue.FINISHED_REQUESTS.claim(
         session,
-        Request,
         worker,
-        filters=[Request.state.in_(FINISHER_STATES)],
-        order_by=[Request.updated_at, Request.id],
-        limit=limit,
-        lease_seconds=lease_seconds,
+        limit,
+        lease_seconds,
         columns=(
             Request.state,
             Request.err_msg,
@@ -412,7 +381,7 @@ def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str], *,
     """
     forget = {} if same_job else {"external_id": None, "external_key": None}
     changed = 0
-    for chunk in chunks(list(request_ids), CHUNK):
+    for chunk in chunks(list(request_ids), QUEUE_CHUNK):
         changed += session.execute(
             update(Request)
             .where(

@@ -26,7 +26,7 @@ from datamgmt.core import runtime_config, validation
 from datamgmt.core.db.constants import DIDType, LifetimeExceptionState
 from datamgmt.core.db.models import DataIdentifier, DIDMeta, LifetimeException
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import chunks
 from datamgmt.core.metadata_values import parse_date
 from datamgmt.exceptions import InputValidationError, LifetimeExceptionNotFound
 

@@ -33,15 +33,12 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.models import LocalPin, LocalTransfer
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import CASE_CHUNK, QUEUE_CHUNK, chunks
 from datamgmt.transfertool.base import CANCELED_REASON
 
 STAGING, ARCHIVING = "STAGING", "ARCHIVING"
 #: Pin kept when a spec names no ``copy_pin_lifetime`` (FTS's default).
 DEFAULT_PIN_SECONDS = 172800
-CHUNK = 1000
-#: Keys per UPDATE that carries a per-row ``CASE id WHEN …``.
-CASE_CHUNK = 500
 STAGING_FAILURE = "STAGING [2] Bring-online failed: the file is not on tape ({path})"
 
 
@@ -54,7 +51,7 @@ def online(session: Session, urls: Iterable[str]) -> set[str]:
     """The ``urls`` pinned online now (their staged marker is live)."""
     now = utcnow()
     found: set[str] = set()
-    for chunk in chunks(sorted(set(urls)), CHUNK):
+    for chunk in chunks(sorted(set(urls)), QUEUE_CHUNK):
         found.update(session.scalars(select(LocalPin.url).where(LocalPin.url.in_(chunk), LocalPin.pinned_until > now)))
     return found
 
@@ -78,7 +75,7 @@ def _pin(session: Session, urls: dict[str, datetime]) -> None:
         return
     dialect = postgresql if is_postgresql(session) else sqlite
     now = utcnow()
-    for chunk in chunks(sorted(urls), CHUNK):
+    for chunk in chunks(sorted(urls), QUEUE_CHUNK):
         statement = dialect.insert(LocalPin).values(
             [{"url": url, "pinned_until": urls[url], "created_at": now} for url in chunk]
         )
@@ -91,7 +88,7 @@ def _pin(session: Session, urls: dict[str, datetime]) -> None:
 def release(session: Session, urls: Sequence[str]) -> int:
     """Drop the staged markers of ``urls`` (a released pin); the files are not touched."""
     released = 0
-    for chunk in chunks(sorted(set(urls)), CHUNK):
+    for chunk in chunks(sorted(set(urls)), QUEUE_CHUNK):
         released += session.execute(delete(LocalPin).where(LocalPin.url.in_(chunk))).rowcount
     return released
 

@@ -29,14 +29,13 @@ from datamgmt.core import local_tape
 from datamgmt.core.db.models import LocalTransfer
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import QUEUE_CHUNK, chunks
 from datamgmt.transfertool.base import CANCELED_REASON
 
 QUEUED, ACTIVE, DONE, FAILED = "QUEUED", "ACTIVE", "DONE", "FAILED"
 PENDING = (QUEUED, ACTIVE)
 #: Not ended yet, in a tape phase no worker holds.
 TAPE_PHASES = (local_tape.STAGING, local_tape.ARCHIVING)
-CHUNK = claiming.CHUNK
 #: Serialises claims on PostgreSQL, so two workers never claim two transfers to one destination
 #: at the same moment (SQLite serialises every writer anyway).
 _CLAIM_LOCK = 0x6C6F63616C  # "local"
@@ -88,7 +87,7 @@ def add_transfers(session: Session, transfers: Sequence[StoredTransfer], staging
     Returns the ids now stored for the same request: those the tool holds."""
     ids = [t.id for t in transfers]
     existing: dict[str, str] = {}
-    for chunk in chunks(ids, CHUNK):
+    for chunk in chunks(ids, QUEUE_CHUNK):
         existing.update(
             session.execute(select(LocalTransfer.id, LocalTransfer.request_id).where(LocalTransfer.id.in_(chunk)))
             .tuples()
@@ -145,7 +144,7 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
     chains = [row.chain for row in heads]
     claimed: list[StoredTransfer] = []
     until = now + timedelta(seconds=lease_seconds)
-    for chunk in chunks(chains, CHUNK):
+    for chunk in chunks(chains, QUEUE_CHUNK):
         rows = session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.chain.in_(chunk), LocalTransfer.state.in_(PENDING))
@@ -166,7 +165,7 @@ def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: i
     until = utcnow() + timedelta(seconds=lease_seconds)
     held: set[str] = set()
     canceled: set[str] = set()
-    for chunk in chunks(list(chains), CHUNK):
+    for chunk in chunks(list(chains), QUEUE_CHUNK):
         rows = session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker,
@@ -186,7 +185,7 @@ def finish(session: Session, worker: str, outcomes: Sequence[Outcome], archive_s
     not DONE yet.  Returns the ids recorded: an outcome of a transfer taken over by another
     worker is dropped."""
     held: dict[str, dict[str, Any]] = {}
-    for chunk in chunks([o.id for o in outcomes], CHUNK):
+    for chunk in chunks([o.id for o in outcomes], QUEUE_CHUNK):
         mine = select(LocalTransfer.id, LocalTransfer.spec).where(
             LocalTransfer.id.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE
         )
@@ -223,7 +222,7 @@ def finish(session: Session, worker: str, outcomes: Sequence[Outcome], archive_s
 def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
     """Release chains this worker stops copying (a graceful stop): any worker may run them again now."""
     released = 0
-    for chunk in chunks(list(chains), CHUNK):
+    for chunk in chunks(list(chains), QUEUE_CHUNK):
         released += session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE)
@@ -237,7 +236,7 @@ def transfer_rows(session: Session, ids: Sequence[str]) -> dict[str, TransferRow
     """The stored state of these transfers (ids not stored are absent)."""
     now = utcnow()
     found: dict[str, TransferRow] = {}
-    for chunk in chunks(list(dict.fromkeys(ids)), CHUNK):
+    for chunk in chunks(list(dict.fromkeys(ids)), QUEUE_CHUNK):
         rows = session.execute(
             select(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.state, LocalTransfer.reason,
                    LocalTransfer.transferred_bytes, LocalTransfer.source_url,
@@ -255,7 +254,7 @@ def cancel(session: Session, ids: Sequence[str]) -> None:
     tape phase (a recall aborted, an archive no longer watched); an ACTIVE one's worker stops its
     copy at its next renewal (see :func:`renew`)."""
     now = utcnow()
-    for chunk in chunks(list(ids), CHUNK):
+    for chunk in chunks(list(ids), QUEUE_CHUNK):
         session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.id.in_(chunk), LocalTransfer.state.in_(PENDING))

@@ -71,23 +71,21 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks, descendants_cte, existing_dids
+from datamgmt.core.did import descendants_cte, existing_dids
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.message import add_messages
 from datamgmt.core.pins import queue_releases
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.replica_path import fill_algorithm_paths
+from datamgmt.core.rse import UNKNOWN_DISTANCE
 from datamgmt.core.staging import staging_buffers
 from datamgmt.exceptions import InputValidationError
-
-DIDKey = tuple[str, str]
 
 #: Replica states that satisfy a lock at once.
 IN_PLACE = (ReplicaState.AVAILABLE, ReplicaState.TEMPORARY_UNAVAILABLE)
 #: Replica states that count as "data already there" when choosing RSEs.
 PRESENT = (ReplicaState.AVAILABLE, ReplicaState.COPYING, ReplicaState.TEMPORARY_UNAVAILABLE)
-#: Ranking of a source with no distance row to the destination: after every known one.
-UNKNOWN_DISTANCE = 1000
 #: Rule states the counters do not drive.
 FROZEN = (RuleState.SUSPENDED, RuleState.WAITING_APPROVAL, RuleState.INJECT)
 _COUNTER = {

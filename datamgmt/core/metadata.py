@@ -57,12 +57,12 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
     check_scopes,
-    chunks,
     did_str,
     existing_dids,
     get_did_row,
     not_found,
 )
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.metadata_values import KEY_RE as KEY_RE
 from datamgmt.core.metadata_values import (
     MAX_STRING,
@@ -82,7 +82,6 @@ from datamgmt.exceptions import (
     KeyNotFound,
 )
 
-DIDKey = tuple[str, str]
 MAX_DOCUMENT = 1 << 20
 DOCUMENT_FORMATS = {"json": "json", "turtle": "turtle", "rdfxml": "xml"}
 

@@ -41,12 +41,12 @@ from datamgmt.core.db.constants import (
     RequestState,
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
-from datamgmt.core.did import chunks, detach
+from datamgmt.core.did import detach
+from datamgmt.core.keys import ReplicaKey, chunks
 from datamgmt.core.lock import TransferQueue, WantedLock, add_to_counters, release_locks
 from datamgmt.core.message import add_messages
 from datamgmt.core.request import move_locks
 
-ReplicaKey = tuple[str, str, str]
 #: Replica states of another copy that make a bad replica recoverable (Rucio's).
 GOOD = (ReplicaState.AVAILABLE, ReplicaState.TEMPORARY_UNAVAILABLE)
 #: Request states that still promise to bring the file.

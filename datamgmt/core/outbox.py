@@ -25,16 +25,8 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import claim
 from datamgmt.core.db.models import Message
-from datamgmt.core.workqueue import WorkQueue
-
-#: hermes: every message, oldest first (narrowed to the worker's services by :func:`claim_messages`).
-OUTBOX = WorkQueue(
-    name="messages",
-    model=Message,
-    filters=lambda: (),
-    order_by=lambda: (Message.created_at, Message.id),
-    columns=lambda: (Message.event_type, Message.payload, Message.created_at, Message.services),
-)
+from datamgmt.core.keys import QUEUE_CHUNK, chunks
+from datamgmt.core.workqueue import OUTBOX
 
 
 def join_services(services: Iterable[str]) -> str:
@@ -61,16 +53,7 @@ def claim_messages(
     """Lease up to ``limit`` messages that one of ``services`` should deliver: rows of
     (id, event_type, payload, created_at, services), oldest first (``UPDATE … RETURNING``
     promises no order, so they are sorted here)."""
-    rows = claim.claim(
-        session,
-        Message,
-        worker,
-        filters=(*OUTBOX.filters(), _for_any_of(services)),
-        order_by=OUTBOX.order_by(),
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=OUTBOX.columns(),
-    )
+    rows = OUTBOX.claim(session, worker, limit, lease_seconds, narrowed=[_for_any_of(services)])
     return sorted(rows, key=lambda row: (row.created_at, row.id))
 
 
@@ -90,10 +73,10 @@ def settle(
     for message_id, services in (narrowed or {}).items():
         by_services[services].append(message_id)
     for services, ids in by_services.items():
-        for start in range(0, len(ids), claim.CHUNK):
+        for part in chunks(ids, QUEUE_CHUNK):
             session.execute(
                 update(Message)
-                .where(Message.id.in_(ids[start : start + claim.CHUNK]), Message.claimed_by == worker)
+                .where(Message.id.in_(part), Message.claimed_by == worker)
                 .values(services=services)
                 .execution_options(synchronize_session=False)
             )

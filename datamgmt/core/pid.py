@@ -31,7 +31,8 @@ from datamgmt.core import validation
 from datamgmt.core.db.constants import DIDType, PIDServiceType, ShareState
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, PIDService, Replica, Share
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import COLLECTIONS, chunks, did_str, get_did_row
+from datamgmt.core.did import COLLECTIONS, did_str, get_did_row
+from datamgmt.core.keys import chunks
 from datamgmt.core.metadata import key_values
 from datamgmt.exceptions import (
     Duplicate,

@@ -22,7 +22,7 @@ from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, Source
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import chunks
 
 #: STAGEIN requests whose pin may exist or be on its way.
 _PINNING = (RequestState.SUBMITTING, RequestState.SUBMITTED, RequestState.DONE)

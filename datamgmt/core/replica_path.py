@@ -24,15 +24,13 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.models import RSE, Replica, RSEAttribute
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.rse import RSEInfo, protocols_by_rse_id
 from datamgmt.exceptions import DatamgmtError, Duplicate, InputValidationError, InvalidPath
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM, join_path, lfn2path, path_below_prefix
 from datamgmt.rse.protocols import Protocol, create_protocol
 
 ALGORITHM_ATTRIBUTE = "lfn2pfn_algorithm"
-
-DIDKey = tuple[str, str]
 
 
 def algorithms(session: Session, rse_ids: Iterable[str]) -> dict[str, str]:

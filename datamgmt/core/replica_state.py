@@ -31,14 +31,13 @@ from datamgmt.core import bad_replica, validation
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState
 from datamgmt.core.db.models import Replica, Rule, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import DIDKey, chunks
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.replica import update_replica_states
 from datamgmt.core.request import move_locks
 from datamgmt.core.rse import get_rse_id
 from datamgmt.exceptions import InputValidationError, UnsupportedOperation
 
-DIDKey = tuple[str, str]
 #: Replica states whose locks can no longer be satisfied where they are.
 LOST = (ReplicaState.UNAVAILABLE, ReplicaState.BAD)
 

@@ -24,7 +24,7 @@ from datamgmt.core import bad_replica
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import CASE_CHUNK, ReplicaKey, chunks
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.message import add_messages
 from datamgmt.core.request_history import record_done, record_failed
@@ -38,10 +38,6 @@ SETTLED = (RequestState.QUEUED, RequestState.DONE, RequestState.FAILED)
 #: States of a request that never reached a transfer tool in its last attempt; one waiting to be
 #: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
 UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
-#: Keys per UPDATE that carries a per-row ``CASE id WHEN …``, which is evaluated branch by branch.
-CASE_CHUNK = 500
-#: A destination replica: (scope, name, rse_id).
-ReplicaKey = tuple[str, str, str]
 
 
 def _get(session: Session, request_id: str) -> Request:

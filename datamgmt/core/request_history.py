@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import RSE, Distance, Request, RequestHistory, RSEAttribute
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import CASE_CHUNK, chunks
 from datamgmt.exceptions import RequestNotFound
 
-#: Keys per statement that carries a per-row ``CASE id WHEN …``.
-CASE_CHUNK = 500
 #: Live request states that mean "the tool was running it": their failure is recorded as FAILED.
 _IN_TOOL = (RequestState.QUEUED, RequestState.SUBMITTING, RequestState.SUBMITTED)
 #: States an attempt can end in that count as failures.

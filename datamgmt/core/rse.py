@@ -415,6 +415,14 @@ def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None =
 
 
 # --- limits, usage, distances ----------------------------------------------------------------
+#: Distance assumed when no ``distances`` row links a source to a destination.  Both the ranking
+#: a rule's sources get when their request is written (:mod:`datamgmt.core.lock`) and the
+#: conveyor's choice of source (:mod:`datamgmt.core.transfer`) put such a source after every
+#: known one, so it must exceed any distance an operator sets (Rucio's are small integers), yet
+#: stay negatable within the 32-bit ``sources.ranking`` column.
+UNKNOWN_DISTANCE = 1_000_000
+
+
 def set_rse_limits(session: Session, rse: str, name: str, value: int) -> None:
     rse_id = get_rse_id(session, rse)
     validation.attribute_key(name)

@@ -1,13 +1,10 @@
 """Replication rules: "keep N copies of this DID on RSEs matching this expression".
 
-A rule is applied in two phases.  *Planning* reads only: the files under the DID (one
-query), their replicas (one query), the candidate RSEs with space, weights and quota
-(``placement.adapter``), and asks the solver for RSEs per group (ALL: the whole DID, DATASET:
-each dataset, NONE: each file), preferring RSEs that already hold the data.  *Writing* then
-creates the locks, replicas, requests and quota charges in bulk (``lock.create_locks``).
-Every error of planning (InsufficientTargetRSEs, RSEOverQuota, InsufficientAccountLimit)
-is raised before anything is written, which is also what makes :func:`explain_rule` a
-faithful dry run.
+This module is a rule's life: creation, approval, update and move, deletion and expiry, the
+judge's entry points, and reading.  Where a rule's locks go (planning with the solver, then
+writing the locks) is :mod:`datamgmt.core.rule_placement`: planning raises every placement
+error before anything is written, which is also what makes :func:`explain_rule` a faithful
+dry run.
 
 Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
 :func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` (judge-repairer) and
@@ -20,12 +17,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
-from sqlalchemy import and_, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
@@ -43,29 +38,26 @@ from datamgmt.core.db.constants import (
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import (
-    chunks,
     descendants_cte,
     file_keys_query,
     get_did_row,
     list_all_parents,
 )
-from datamgmt.core.expression import parse_expression, rse_ids_for
+from datamgmt.core.expression import parse_expression
+from datamgmt.core.keys import chunks
 from datamgmt.core.lock import (
     FROZEN,
     PRESENT,
-    ReplicaMap,
     WantedLock,
-    create_locks,
     load_replicas,
     purge_rule,
     release_locks,
     retry_stuck_locks,
     settle_rules,
 )
-from datamgmt.core.placement import place, present_from_triples
-from datamgmt.core.placement.adapter import Targets, load_targets
 from datamgmt.core.quota import change_usage
 from datamgmt.core.rule_boost import boost_rule, source_expression
+from datamgmt.core.rule_placement import allowed_sources, apply_rule, load_files, placement_targets, plan_rule
 from datamgmt.exceptions import (
     AccountNotFound,
     DuplicateRule,
@@ -83,7 +75,6 @@ from datamgmt.exceptions import (
     UnsupportedOperation,
 )
 
-DIDKey = tuple[str, str]
 DEFAULT_ACTIVITY = "User Subscriptions"
 #: How long a softly deleted rule (``DELETE /rules/{id}``) lives on, as in Rucio.
 SOFT_DELETE_GRACE = timedelta(hours=1)
@@ -92,66 +83,7 @@ PLACEMENT_ERRORS = (InsufficientAccountLimit, InsufficientTargetRSEs, RSEOverQuo
                     RSEWriteBlocked)
 
 
-# --- the files of a rule ---------------------------------------------------------------------
-@dataclass
-class FileSet:
-    """Files under a rule's DID, each with the index of its dataset in ``groups``."""
-
-    keys: list[DIDKey] = field(default_factory=list)
-    bytes: list[int] = field(default_factory=list)
-    adler32: list[str | None] = field(default_factory=list)
-    md5: list[str | None] = field(default_factory=list)
-    group: list[int] = field(default_factory=list)
-    groups: list[DIDKey] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-def _files_query(rule: Rule, only_unlocked: bool):  # type: ignore[no-untyped-def]
-    """SELECT (dataset scope, dataset name, scope, name, bytes, adler32, md5) of the files
-    under the rule's DID; ``only_unlocked`` keeps files the rule does not lock yet."""
-    if rule.did_type == DIDType.FILE:
-        query = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name,
-                       DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5).where(
-            DataIdentifier.scope == rule.scope, DataIdentifier.name == rule.name)
-        child_scope, child_name = DataIdentifier.scope, DataIdentifier.name
-    else:
-        query = select(Content.scope, Content.name, Content.child_scope, Content.child_name, Content.bytes,
-                       Content.adler32, Content.md5).where(Content.child_type == DIDType.FILE)
-        if rule.did_type == DIDType.DATASET:
-            query = query.where(Content.scope == rule.scope, Content.name == rule.name)
-        else:
-            tree = descendants_cte(rule.scope, rule.name)
-            query = query.join(tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name,
-                                          tree.c.type == DIDType.DATASET))
-        child_scope, child_name = Content.child_scope, Content.child_name
-    if only_unlocked:
-        query = query.where(~exists().where(Lock.rule_id == rule.id, Lock.scope == child_scope,
-                                            Lock.name == child_name))
-    return query.order_by(query.selected_columns[0], query.selected_columns[1], child_scope, child_name)
-
-
-def load_files(session: Session, rule: Rule, only_unlocked: bool = False) -> FileSet:
-    """The files of the rule (a file in two datasets counts once, in the first)."""
-    files = FileSet()
-    group_index: dict[DIDKey, int] = {}
-    seen: set[DIDKey] = set()
-    for ds_scope, ds_name, scope, name, size, adler, md5 in session.execute(_files_query(rule, only_unlocked)):
-        if (scope, name) in seen:
-            continue
-        seen.add((scope, name))
-        group = group_index.setdefault((ds_scope, ds_name), len(group_index))
-        if group == len(files.groups):
-            files.groups.append((ds_scope, ds_name))
-        files.keys.append((scope, name))
-        files.bytes.append(size or 0)
-        files.adler32.append(adler)
-        files.md5.append(md5)
-        files.group.append(group)
-    return files
-
-
+# --- creation --------------------------------------------------------------------------------
 def _count_files(session: Session, did: DataIdentifier) -> int:
     if did.did_type == DIDType.FILE:
         return 1
@@ -159,141 +91,6 @@ def _count_files(session: Session, did: DataIdentifier) -> int:
     return int(session.scalar(select(func.count()).select_from(keys)) or 0)
 
 
-# --- planning --------------------------------------------------------------------------------
-@dataclass
-class Plan:
-    """Where each file of a FileSet gets its locks: ``rse_of[f]`` is a list of RSE ids."""
-
-    files: FileSet
-    rse_of: list[list[str]]
-    #: item (group of the grouping) -> RSE ids, for dataset locks and explanations
-    item_rses: dict[DIDKey, list[str]]
-
-
-def _items(rule: Rule, files: FileSet) -> tuple[np.ndarray, list[DIDKey]]:
-    """Item index of each file, and each item's DID, for the rule's grouping."""
-    if rule.grouping == RuleGrouping.ALL:
-        return np.zeros(len(files), np.int64), [(rule.scope, rule.name)]
-    if rule.grouping == RuleGrouping.DATASET and rule.did_type != DIDType.FILE:
-        return np.asarray(files.group, np.int64), list(files.groups)
-    return np.arange(len(files), dtype=np.int64), list(files.keys)
-
-
-def _kept_rses(session: Session, rule: Rule, items: list[DIDKey], targets: Targets) -> dict[DIDKey, list[str]]:
-    """RSEs where the rule already locks files of each item (still usable targets): new files
-    of a dataset (ALL: of the DID) join their siblings, as Rucio's evaluator does."""
-    usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
-    kept: dict[DIDKey, set[str]] = defaultdict(set)
-    if rule.grouping == RuleGrouping.ALL:
-        rses = session.scalars(select(Lock.rse_id).distinct().where(Lock.rule_id == rule.id))
-        kept[items[0]].update(rses)
-    elif rule.grouping == RuleGrouping.DATASET and rule.did_type != DIDType.FILE:
-        for part in chunks(items):
-            rows = session.execute(
-                select(Content.scope, Content.name, Lock.rse_id).distinct()
-                .join(Lock, and_(Lock.scope == Content.child_scope, Lock.name == Content.child_name))
-                .where(Lock.rule_id == rule.id, tuple_(Content.scope, Content.name).in_(part)))
-            for scope, name, rse_id in rows:
-                kept[(scope, name)].add(rse_id)
-    return {item: sorted(rses & usable) for item, rses in kept.items() if len(rses & usable) >= rule.copies}
-
-
-def plan_rule(session: Session, rule: Rule, files: FileSet, replicas: ReplicaMap, targets: Targets) -> Plan:
-    """Choose RSEs for every file of ``files``; raises the solver's errors, writes nothing."""
-    item_of, items = _items(rule, files)
-    kept = _kept_rses(session, rule, items, targets) if len(files) else {}
-    free = [i for i, item in enumerate(items) if item not in kept]
-    position = np.full(len(items), -1, np.int64)
-    position[free] = np.arange(len(free))
-    nbytes = np.asarray(files.bytes, np.int64)
-    item_bytes = np.bincount(item_of, weights=nbytes, minlength=len(items)).astype(np.int64)[free]
-    index = targets.index
-    triples: tuple[list[int], list[int], list[int]] = ([], [], [])
-    for f, key in enumerate(files.keys):
-        slot = position[item_of[f]]
-        if slot < 0:
-            continue
-        for rse_id, state in replicas.get(key, {}).items():
-            if state in PRESENT and rse_id in index:
-                triples[0].append(int(slot))
-                triples[1].append(index[rse_id])
-                triples[2].append(files.bytes[f])
-    present = present_from_triples(len(free), *triples)
-    seed = int(rule.id[:8], 16)
-    result = place(targets.problem(item_bytes, rule.copies, present=present, seed=seed))
-    for slot in np.flatnonzero(result.status != 0):
-        result.raise_for_item(int(slot))
-    targets.check_global_limits(result, item_bytes)
-    item_rses = dict(kept)
-    for slot, i in enumerate(free):
-        item_rses[items[i]] = [targets.rse_ids[r] for r in result.rses(slot)]
-    rse_of = [item_rses[items[i]] for i in item_of.tolist()]
-    return Plan(files=files, rse_of=rse_of, item_rses=item_rses)
-
-
-def _targets(session: Session, rule: Rule) -> Targets:
-    rses = parse_expression(session, rule.rse_expression, for_write=True,
-                            ignore_availability=rule.ignore_availability)
-    return load_targets(session, rses, rule.account, weight=rule.weight,
-                        ignore_availability=rule.ignore_availability, ignore_account_limit=rule.ignore_account_limit)
-
-
-def _allowed_sources(session: Session, rule: Rule) -> set[str] | None:
-    if not rule.source_replica_expression:
-        return None
-    try:
-        return rse_ids_for(session, rule.source_replica_expression)
-    except InvalidRSEExpression as exc:
-        raise InvalidSourceReplicaExpression(str(exc)) from exc
-
-
-def _wanted(plan: Plan) -> list[WantedLock]:
-    files = plan.files
-    return [WantedLock(scope, name, rse_id, files.bytes[f], files.adler32[f], files.md5[f])
-            for f, (scope, name) in enumerate(files.keys) for rse_id in plan.rse_of[f]]
-
-
-def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> None:
-    """Plan and write the rule's locks (``only_unlocked``: for files it does not lock yet)."""
-    files = load_files(session, rule, only_unlocked=only_unlocked)
-    if len(files):
-        targets = _targets(session, rule)
-        allowed = _allowed_sources(session, rule)
-        replicas = load_replicas(session, file_keys_query(rule.scope, rule.name, rule.did_type))
-        plan = plan_rule(session, rule, files, replicas, targets)
-        create_locks(session, rule, _wanted(plan), replicas, allowed)
-        _add_dataset_locks(session, rule, plan)
-    settle_rules(session, [rule.id])
-
-
-def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
-    if rule.grouping != RuleGrouping.DATASET or rule.did_type == DIDType.FILE:
-        return
-    existing = set(session.execute(select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id)
-                                   .where(DatasetLock.rule_id == rule.id)).tuples())
-    # create_locks has already settled the rule: a rule whose data was in place is OK by now.
-    state = LockState[rule.state.name] if rule.state.name in LockState.__members__ else LockState.REPLICATING
-    sizes = _collection_sizes(session, list(plan.item_rses))
-    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account, "state": state,
-             "length": sizes[(s, n)][0], "bytes": sizes[(s, n)][1]}
-            for (s, n), rses in plan.item_rses.items() for r in rses if (s, n, r) not in existing]
-    if rows:
-        session.execute(insert(DatasetLock), rows)
-
-
-def _collection_sizes(session: Session, keys: list[DIDKey]) -> dict[DIDKey, tuple[int | None, int | None]]:
-    """(length, bytes) of datasets, which their dataset locks carry, as Rucio's do."""
-    sizes: dict[DIDKey, tuple[int | None, int | None]] = {}
-    for part in chunks(keys):
-        rows = session.execute(
-            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes)
-            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
-        )
-        sizes.update({(row.scope, row.name): (row.length, row.bytes) for row in rows})
-    return sizes
-
-
-# --- creation --------------------------------------------------------------------------------
 def _expiry(lifetime: int | None) -> datetime | None:
     if lifetime is None:
         return None
@@ -389,7 +186,7 @@ def add_rule(
               or _count_files(session, row) * copies > async_threshold()):
             rule.state = RuleState.INJECT
         else:
-            _allowed_sources(session, rule)
+            allowed_sources(session, rule)
             apply_rule(session, rule)
         session.flush()
         ids.append(rule.id)
@@ -651,8 +448,8 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
         session.flush()
         return rule.state
     try:
-        targets = _targets(session, rule)
-        allowed = _allowed_sources(session, rule)
+        targets = placement_targets(session, rule)
+        allowed = allowed_sources(session, rule)
     except (*PLACEMENT_ERRORS, InvalidSourceReplicaExpression) as exc:
         rule.error = keep_cause(rule.error, exc)
         session.flush()
@@ -783,7 +580,7 @@ def explain_rule(
         rule = Rule(id=new_id(), account=account, scope=scope, name=name, did_type=row.did_type, copies=copies,
                     rse_expression=rse_expression, grouping=RuleGrouping.parse(grouping), weight=weight,
                     ignore_availability=ignore_availability, ignore_account_limit=ignore_account_limit)
-        targets = _targets(session, rule)
+        targets = placement_targets(session, rule)
         files = load_files(session, rule)
         replicas = load_replicas(session, file_keys_query(scope, name, row.did_type))
         plan = plan_rule(session, rule, files, replicas, targets)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import LockState, ReplicaState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import chunks
 from datamgmt.core.rse import rse_names_by_id
 from datamgmt.exceptions import RuleNotFound
 

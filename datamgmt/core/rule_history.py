@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core.db.models import Rule, RuleHistory
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
+from datamgmt.core.keys import chunks
 
 _COPIED = ("id", "account", "scope", "name", "did_type", "state", "error", "rse_expression", "copies",
            "locks_ok_cnt", "locks_replicating_cnt", "locks_stuck_cnt", "created_at")

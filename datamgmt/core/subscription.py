@@ -36,19 +36,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import re2
-from sqlalchemy import func, or_, select, true, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.account import account_exists
 from datamgmt.core.db.constants import DIDType, RuleGrouping, SubscriptionState
 from datamgmt.core.db.models import DataIdentifier, Rule, Subscription
-from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, chunks
+from datamgmt.core.did import COLLECTIONS
 from datamgmt.core.expression import parse_tree
+from datamgmt.core.keys import chunks
 from datamgmt.core.metadata import KEY_RE, RESERVED_KEYS, Value, key_values
 from datamgmt.core.rule import PLACEMENT_ERRORS, add_rule
+from datamgmt.core.workqueue import NEW_DIDS
 from datamgmt.exceptions import (
     AccountNotFound,
     DatamgmtError,
@@ -442,16 +443,12 @@ def _failure(active: _Active, did: Candidate, exc: Exception) -> str:
 def match_new_dids(session: Session, batch: int = 100) -> MatchReport:
     """Apply the active subscriptions to up to ``batch`` new DIDs, then mark them seen.
 
-    On PostgreSQL the batch is taken ``FOR UPDATE SKIP LOCKED``, so concurrent
-    transmogrifiers take disjoint batches; on SQLite writers are serialised.  Everything
-    (rules, ``is_new`` cleared, ``last_processed``) commits with the caller's transaction:
+    The batch is :data:`~datamgmt.core.workqueue.NEW_DIDS`: on PostgreSQL it is taken
+    ``FOR UPDATE SKIP LOCKED``, so concurrent transmogrifiers take disjoint batches; on
+    SQLite writers are serialised.  Everything (rules, ``is_new`` cleared, ``last_processed``) commits with the caller's transaction:
     a crash leaves the DIDs new and they are matched again, without duplicate rules.
     """
-    query = (select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.account,
-                    DataIdentifier.hidden).where(DataIdentifier.is_new == true()).limit(batch))  # fmt: skip
-    if is_postgresql(session):
-        query = query.with_for_update(skip_locked=True)
-    rows = session.execute(query).all()
+    rows = NEW_DIDS.pick(session, batch)
     report = MatchReport(dids=len(rows))
     if not rows:
         return report

@@ -10,8 +10,8 @@ holds a database lock; what happens to a request from then on is recorded by
 Source ranking puts disk before tape, whatever the distances (as Rucio's PreferDiskOverTape: a
 tape source costs a recall from the library, so it is used only when no disk copy can serve, and
 routing tries the candidates in this order), then the ``distances`` row from source to
-destination (a missing row counts as :data:`UNKNOWN_DISTANCE`, so an installation without a
-distance matrix still transfers), then fewer past failures (``sources.ranking`` is lowered by one
+destination (a missing row counts as :data:`~datamgmt.core.rse.UNKNOWN_DISTANCE`, so an
+installation without a distance matrix still transfers), then fewer past failures (``sources.ranking`` is lowered by one
 for every failed attempt from that source, so a retry prefers another replica where the first two
 criteria tie).
 
@@ -32,17 +32,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim as claiming
+from datamgmt.core import workqueue
 from datamgmt.core.db.constants import ReplicaState, RequestState, RequestType, RSEType
 from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribute, Rule, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import chunks
 from datamgmt.core.expression import as_number, rse_ids_for
-from datamgmt.core.rse import protocols_by_rse_id
+from datamgmt.core.keys import QUEUE_CHUNK, chunks
+from datamgmt.core.rse import UNKNOWN_DISTANCE, protocols_by_rse_id
 from datamgmt.core.staging import staging_buffers
 from datamgmt.core.transfer_limit import limit_caps
 from datamgmt.exceptions import RSEProtocolNotSupported
@@ -50,10 +50,6 @@ from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
 from datamgmt.rse.protocols import Protocol, ProtocolRecord, create_protocol, protocols_ordered
 from datamgmt.transfertool.base import TransferSpec
 
-#: Distance assumed when no ``distances`` row links two RSEs.
-UNKNOWN_DISTANCE = 1_000_000
-#: Keys per ``IN`` list.
-CHUNK = claiming.CHUNK
 #: Requests that occupy a slot in the throttler.
 ACTIVE_STATES = (RequestState.SUBMITTING, RequestState.SUBMITTED)
 #: URL schemes that can copy to each other (Rucio's SCHEME_MAP idea); same family is preferred.
@@ -171,24 +167,12 @@ def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int,
     over: highest priority, oldest first."""
     now = utcnow()
     kinds = [Request.request_type.in_(list(request_types))] if request_types is not None else []
-    rows = claiming.claim(
-        session,
-        Request,
-        worker,
-        filters=[
-            Request.state == RequestState.QUEUED,
-            or_(Request.not_before.is_(None), Request.not_before <= now),
-            *kinds,
-        ],
-        order_by=[Request.priority.desc(), Request.created_at, Request.id],
-        limit=limit,
-        lease_seconds=lease_seconds,
-        columns=_REQUEST_COLUMNS,
-    )
+    rows = workqueue.QUEUED_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_REQUEST_COLUMNS,
+                                           narrowed=kinds)
     rule_ids = sorted({row.rule_id for row in rows if row.rule_id})
     expressions: dict[str, str] = {}
     expiries: dict[str, Any] = {}
-    for chunk in chunks(rule_ids, CHUNK):
+    for chunk in chunks(rule_ids, QUEUE_CHUNK):
         for rule_id, expression, expires_at in session.execute(
             select(Rule.id, Rule.source_replica_expression, Rule.expires_at).where(Rule.id.in_(chunk))
         ):
@@ -297,7 +281,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
     """Ranked AVAILABLE replicas on readable RSEs for each request (best first), in four queries."""
     keys = sorted({(r.scope, r.name) for r in requests})
     replicas: dict[tuple[str, str], list[tuple[str, RSEType, str | None]]] = {}
-    for chunk in chunks(keys, CHUNK):
+    for chunk in chunks(keys, QUEUE_CHUNK):
         statement = (
             select(Replica.scope, Replica.name, Replica.rse_id, RSE.rse_type, Replica.path)
             .join(RSE, RSE.id == Replica.rse_id)
@@ -321,7 +305,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
         )
         distances = {(src, dst): value for src, dst, value in rows if value is not None}
     rankings: dict[tuple[str, str], int] = {}
-    for chunk in chunks([r.id for r in requests], CHUNK):
+    for chunk in chunks([r.id for r in requests], QUEUE_CHUNK):
         rows = session.execute(
             select(Source.request_id, Source.rse_id, Source.ranking).where(Source.request_id.in_(chunk))
         )

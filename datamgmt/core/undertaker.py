@@ -16,8 +16,9 @@ What goes (Rucio's ``list_expired_dids`` + ``delete_dids(expire_rules=True)``, s
 Never touched: DIDs with a locked rule or a rule being moved (they go once the rule does),
 published DIDs (PIDs must keep resolving), DIDs with an approved lifetime exception
 that has not run out (:mod:`datamgmt.core.lifetime_exception`), and DIDs attached to a monotonic collection
-(whose content may not shrink).  These conditions are in the selecting query, so skipped
-DIDs never fill a batch.  Every removed DID leaves an ``ERASE`` message.
+(whose content may not shrink).  These conditions are in the selecting query
+(:data:`~datamgmt.core.workqueue.EXPIRED_DIDS`), so skipped DIDs never fill a batch.  Every
+removed DID leaves an ``ERASE`` message.
 
 A batch is picked and processed in ONE transaction; on PostgreSQL the picked rows are
 locked with ``SKIP LOCKED``, so concurrent undertakers take disjoint DIDs, and on SQLite the
@@ -29,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy.orm import Session
 
-from datamgmt.core import content_history, deleted_did, lifetime_exception
+from datamgmt.core import content_history, deleted_did
 from datamgmt.core.db.constants import DIDReEvaluation, DIDType
 from datamgmt.core.db.models import (
     CollectionReplica,
@@ -40,16 +41,15 @@ from datamgmt.core.db.models import (
     DataIdentifier,
     Replica,
     Rule,
-    Share,
     UpdatedDID,
 )
-from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
+from datamgmt.core.keys import DIDKey
 from datamgmt.core.message import add_messages
 from datamgmt.core.rule import delete_rule
+from datamgmt.core.workqueue import EXPIRED_DIDS
 
-DIDKey = tuple[str, str]
 #: Event type of the message each removed DID leaves (Rucio's).
 ERASE = "ERASE"
 
@@ -59,35 +59,9 @@ def _is(key: Sequence[DIDKey], scope: Any, name: Any) -> Any:
 
 
 def claim_expired(session: Session, limit: int) -> list[dict[str, Any]]:
-    """Pick (and on PostgreSQL lock) up to ``limit`` DIDs due for removal, longest expired first."""
-    did = DataIdentifier
-    parent = aliased(DataIdentifier)
-    held_by_rule = exists().where(
-        Rule.scope == did.scope, Rule.name == did.name, or_(Rule.locked.is_(True), Rule.child_rule_id.is_not(None))
-    )
-    published = exists().where(Share.scope == did.scope, Share.name == did.name)
-    attached = exists().where(Content.child_scope == did.scope, Content.child_name == did.name)
-    in_monotonic = (
-        select(Content.child_scope)
-        .join(parent, and_(parent.scope == Content.scope, parent.name == Content.name))
-        .where(Content.child_scope == did.scope, Content.child_name == did.name, parent.monotonic.is_(True))
-        .exists()
-    )
-    query = (
-        select(did.scope, did.name, did.did_type, did.account)
-        .where(
-            did.expired_at < utcnow(),
-            ~held_by_rule,
-            ~published,
-            ~lifetime_exception.held(did.scope, did.name),
-            or_(and_(did.did_type.in_(COLLECTIONS), ~in_monotonic), and_(did.did_type == DIDType.FILE, ~attached)),
-        )
-        .order_by(did.expired_at, did.scope, did.name)
-        .limit(limit)
-    )
-    if is_postgresql(session):
-        query = query.with_for_update(of=did, skip_locked=True)
-    return [dict(row._mapping) for row in session.execute(query)]
+    """Pick (and on PostgreSQL lock) up to ``limit`` DIDs due for removal, longest expired first
+    (:data:`datamgmt.core.workqueue.EXPIRED_DIDS`)."""
+    return [dict(row._mapping) for row in EXPIRED_DIDS.pick(session, limit)]
 
 
 def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:

@@ -1,1 +1,1 @@
-"""In-process doubles of the Handle and DataCite REST APIs, served on 127.0.0.1 (see serving.py)."""
+"""In-process doubles of the Handle and DataCite REST APIs, served on 127.0.0.1 (with tests/serving.py)."""

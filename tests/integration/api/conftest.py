@@ -6,17 +6,16 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from datamgmt.api.app import create_app
 from tests.conftest import ROOT_PASSWORD
 from tests.rucio_cli.coverage import MARKER, command_of, is_legacy
+from tests.serving import serve
 
 BIN = Path(sys.executable).parent
 
@@ -28,12 +27,8 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live_server(db_url: str) -> Iterator[LiveServer]:
-    server = make_server("127.0.0.1", 0, create_app(database_url=db_url), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.server_port}")
-    server.shutdown()
-    thread.join(timeout=10)
+    with serve(create_app(database_url=db_url)) as url:
+        yield LiveServer(url)
 
 
 @dataclass

@@ -27,13 +27,13 @@ import pytest
 import requests
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from datamgmt.api.app import create_app
 from datamgmt.client.client import Client
 from datamgmt.client.config import ClientConfig
 from datamgmt.core import did, scope
 from tests.conftest import ROOT_PASSWORD
+from tests.serving import serve
 
 pytestmark = [
     pytest.mark.integration,
@@ -80,15 +80,10 @@ class Api:
 def api(db_url: str, root: str) -> Iterator[Api]:
     """A live API on its own engine (own pool, own ``application_name``) over the test catalogue."""
     server_db = make_url(db_url).update_query_dict({"application_name": APPLICATION})
-    server = make_server("127.0.0.1", 0, create_app(database_url=server_db.render_as_string(hide_password=False)),
-                         threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     admin_engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as admin:
-        yield Api(f"http://127.0.0.1:{server.server_port}", admin)
-    server.shutdown()
-    thread.join(timeout=10)
+    with serve(create_app(database_url=server_db.render_as_string(hide_password=False))) as url, \
+            admin_engine.connect() as admin:
+        yield Api(url, admin)
     admin_engine.dispose()
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from werkzeug.serving import make_server
 
 from datamgmt.client import Client, ClientConfig
 from datamgmt.client.uploads import items_for, upload
 from datamgmt.config import reset_config
 from datamgmt.daemons.conveyor import tools
 from tests.conftest import ROOT_PASSWORD
+from tests.serving import serve
 from tests.unit.conveyor.catalogue import tpc_domains
 
 
@@ -47,21 +46,14 @@ def live(db: str, root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     from datamgmt.api.app import create_app
 
     app = create_app(database_url=db)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    settings = {"URL": url, "ACCOUNT": root, "USERNAME": "root", "PASSWORD": ROOT_PASSWORD,
-                "TOKEN_FILE": str(tmp_path / "token")}
-    monkeypatch.setenv("DATAMGMT_CLIENT_CONFIG", str(tmp_path / "absent.cfg"))
-    monkeypatch.setenv("DATAMGMT_API_BASE_URL", url)  # landing pages on this server, as a deployment configures
-    for option, value in settings.items():
-        monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
-    try:
+    with serve(app) as url:
+        settings = {"URL": url, "ACCOUNT": root, "USERNAME": "root", "PASSWORD": ROOT_PASSWORD,
+                    "TOKEN_FILE": str(tmp_path / "token")}
+        monkeypatch.setenv("DATAMGMT_CLIENT_CONFIG", str(tmp_path / "absent.cfg"))
+        monkeypatch.setenv("DATAMGMT_API_BASE_URL", url)  # landing pages on this server, as a deployment configures
+        for option, value in settings.items():
+            monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
         yield Live(url, Client(ClientConfig.load()), {rule.rule for rule in app.url_map.iter_rules()})
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def add_posix_rse(client: Client, name: str, prefix: Path) -> None:

@@ -19,13 +19,14 @@ from tests.integration.daemons.catalogue import (
     TARGETS,
     base,
     bulk_rules,
-    check_rule_invariants,
     datasets,
     files_with_source,
     items_done,
+    one_request_per_replicating_lock,
     queue_updates,
     run_daemon,
 )
+from tests.invariants import check_invariants
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,8 @@ def test_one_evaluator_pass_creates_exactly_the_locks_and_requests(session, root
         assert session.get(Rule, rule_id).locks_replicating_cnt == BACKLOG
     assert count(session, model=UpdatedDID) == 0
     assert count(session, Content.rule_evaluation.is_(True), model=Content) == 0
-    check_rule_invariants(session)
+    check_invariants(session)
+    one_request_per_replicating_lock(session)
 
 
 def _backlog(session, daemon: str) -> set[str]:
@@ -125,7 +127,8 @@ def test_killed_evaluator_leaves_nothing_half_done(db, session, root):
     locks = Counter(session.scalars(select(Rule.name).join(Lock, Lock.rule_id == Rule.id)))
     for name in names:  # each dataset evaluated entirely or not at all
         assert locks[name] == (0 if name in pending else FILES_PER_DATASET), name
-    check_rule_invariants(session)
+    check_invariants(session)
+    one_request_per_replicating_lock(session)
     session.rollback()
 
     early = run_daemon(db, "judge-evaluator", "--run-once", lease_seconds=lease)
@@ -141,4 +144,5 @@ def test_killed_evaluator_leaves_nothing_half_done(db, session, root):
     session.rollback()
     assert count(session, model=UpdatedDID) == 0
     assert count(session) == 40 * FILES_PER_DATASET
-    check_rule_invariants(session)
+    check_invariants(session)
+    one_request_per_replicating_lock(session)

@@ -14,8 +14,8 @@ from sickle.oaiexceptions import BadArgument, BadResumptionToken
 from datamgmt.api.oaipmh import make_oaipmh_blueprint
 from datamgmt.publishing.memory import MemoryRepository
 from tests.pid_doubles.samples import repository
-from tests.pid_doubles.serving import serve
 from tests.schemas.validation import validate
+from tests.serving import serve
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from datamgmt.pid.handle import HandleClient, content_checksum
 from tests.pid_doubles.datacite_server import DataCiteStore, make_datacite_app
 from tests.pid_doubles.handle_server import HandleStore, make_handle_app
 from tests.pid_doubles.samples import share
-from tests.pid_doubles.serving import serve
+from tests.serving import serve
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from datamgmt.api.v1.publishing import bp
 from datamgmt.core import did, metadata, replica, rse, scope
 from tests.pid_doubles.datacite_server import DataCiteStore, make_datacite_app
 from tests.pid_doubles.handle_server import HandleStore, make_handle_app
-from tests.pid_doubles.serving import serve
+from tests.serving import serve
 
 HANDLE_PREFIX = "21.T11148"
 HANDLE_USER = f"300:{HANDLE_PREFIX}/USER01"

@@ -13,8 +13,8 @@ from datamgmt.core import pid
 from datamgmt.core.oai_repository import CatalogueRepository
 from datamgmt.publishing.repository import RepositoryInfo
 from tests.integration.publishing_catalogue.conftest import BASE, add_dataset
-from tests.pid_doubles.serving import serve
 from tests.schemas.validation import validate
+from tests.serving import serve
 
 pytestmark = pytest.mark.integration
 

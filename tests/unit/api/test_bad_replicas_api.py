@@ -24,9 +24,9 @@ from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.necromancer import Necromancer
 from datamgmt.daemons.reaper import Reaper
 from datamgmt.rse.protocols import create_protocol
+from tests.invariants import check_invariants
 from tests.unit.api.conftest import make_account
 from tests.unit.daemons.test_reaper_race import drain_conveyor
-from tests.unit.rules.conftest import check_invariants
 
 DATA = {"a.root": b"a" * 300, "b.root": b"b" * 500}
 STREAM, JSON = "application/x-json-stream", "application/json"

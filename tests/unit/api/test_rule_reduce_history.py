@@ -13,9 +13,10 @@ from datamgmt.core.replica_state import set_replica_states
 from datamgmt.core.request import requests_done
 from datamgmt.core.rule import add_rule
 from datamgmt.core.token import issue_token
+from tests.invariants import check_invariants
 from tests.unit.api.conftest import make_account
 from tests.unit.api.test_bad_replicas_api import failure, lines, post
-from tests.unit.rules.conftest import Catalogue, cat, check_invariants  # noqa: F401 - fixture
+from tests.unit.rules.conftest import Catalogue, cat  # noqa: F401 - fixture
 
 
 def _headers(cat: Catalogue, account: str) -> dict[str, str]:  # noqa: F811

@@ -11,7 +11,13 @@ from datamgmt.cli.output import human_size, parse_size
 from datamgmt.client.config import ClientConfig
 from datamgmt.client.filters import parse_filter
 from datamgmt.client.transport import error_from_response
-from datamgmt.exceptions import ConfigurationError, DataIdentifierNotFound, DIDFilterSyntaxError
+from datamgmt.exceptions import (
+    ConfigurationError,
+    DataIdentifierNotFound,
+    DatamgmtError,
+    DIDFilterSyntaxError,
+    error_classes,
+)
 
 
 def test_config_file_then_environment(tmp_path: Path) -> None:
@@ -76,6 +82,25 @@ def test_errors_come_back_as_our_classes() -> None:
     assert unknown.error_class == "RucioException" and unknown.message == "boom"
     html = error_from_response(response(404, b"<html>", {}))
     assert html.error_class == "HTTPError" and "GET /dids/s/n answered 404" in html.message
+
+
+def test_a_wire_name_several_classes_send_maps_to_the_class_of_that_name() -> None:
+    """AccountSuspended sends CannotAuthenticate, StorageError ServiceUnavailable, and so on:
+    the client re-raises the class of that very name, whatever order the module defines them in
+    (ChecksumMismatch used to shadow FileConsistencyMismatch only because of that order)."""
+    senders: dict[str, set[str]] = {}
+    pending: list[type[DatamgmtError]] = [DatamgmtError]
+    while pending:
+        cls = pending.pop()
+        senders.setdefault(cls.rucio_name or cls.__name__, set()).add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    shared = {name for name, classes in senders.items() if len(classes) > 1}
+    assert {"CannotAuthenticate", "ServiceUnavailable", "FileConsistencyMismatch"} <= shared
+    mapped = error_classes()
+    for name in shared:
+        assert mapped[name].__name__ == name
+    for name, classes in senders.items():
+        assert len(classes) == 1 or name in classes, f"{name} is sent by {classes} but none bears it"
 
 
 def test_shell_completion_is_clicks(tmp_path: Path) -> None:

@@ -67,6 +67,20 @@ def test_sources_ranked_disk_before_tape_then_by_distance_then_failures(session,
     assert [c.rse_id for c in ranked] == [sites["FAR"], sites["NEAR"], sites["TAPE"]]
 
 
+def test_a_source_without_a_distance_row_comes_after_a_far_known_one(session, sites, tmp_path):
+    unlinked = add_posix_rse(session, "UNLINKED", tmp_path / "UNLINKED")
+    rse.set_distance(session, "FAR", "DEST", 5000)
+    spec = random_file("f1")
+    for name in ("UNLINKED", "FAR"):
+        add_posix_replica(session, name, tmp_path / name, spec)
+    add_request(session, spec, sites["DEST"])
+    [request] = claim_all(session)
+    ranked = core.source_candidates(session, [request])[request.id]
+    assert [(c.rse_id, c.distance) for c in ranked] == [
+        (sites["FAR"], 5000), (unlinked, rse.UNKNOWN_DISTANCE)
+    ]
+
+
 def test_source_replica_expression_restricts_sources(session, sites, tmp_path):
     spec = random_file("f2")
     for name in ("NEAR", "FAR"):

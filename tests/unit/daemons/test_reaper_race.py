@@ -29,7 +29,7 @@ from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
 from datamgmt.daemons.reaper import Reaper
 from datamgmt.rse.protocols import create_protocol
-from tests.unit.rules.conftest import check_invariants
+from tests.invariants import check_invariants
 
 DATA = {"old": b"o" * 300, "new": b"n" * 500}
 

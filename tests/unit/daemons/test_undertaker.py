@@ -15,7 +15,8 @@ from datamgmt.core.db.constants import DIDReEvaluation
 from datamgmt.core.db.models import Content, DataIdentifier, Message, Replica, Rule, UpdatedDID
 from datamgmt.core.db.types import utcnow
 from datamgmt.daemons.undertaker import Undertaker
-from tests.integration.daemons.catalogue import check_rule_invariants, run_daemon
+from tests.integration.daemons.catalogue import one_request_per_replicating_lock, run_daemon
+from tests.invariants import check_invariants
 
 ON_POSTGRESQL = os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresql")
 
@@ -97,7 +98,8 @@ def test_expired_collections_and_lone_files_are_buried(session, catalogue):
     assert session.scalar(
         select(UpdatedDID.id).where(UpdatedDID.name == "ct", UpdatedDID.rule_evaluation_action == DIDReEvaluation.DETACH)
     )
-    check_rule_invariants(session)
+    check_invariants(session)
+    one_request_per_replicating_lock(session)
 
 
 def test_failure_buries_nothing_of_the_batch(session, catalogue, monkeypatch):
@@ -133,4 +135,5 @@ def test_two_instances_bury_each_did_once(db, session, catalogue):
     assert erased(session) == Counter({f"ds{i}": 1 for i in range(200)})
     assert not any(name.startswith("ds") for name in names(session))
     assert session.scalar(select(Rule.id)) is None
-    check_rule_invariants(session)
+    check_invariants(session)
+    one_request_per_replicating_lock(session)

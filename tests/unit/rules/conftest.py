@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did as did_core
 from datamgmt.core import quota
 from datamgmt.core.account import add_account
-from datamgmt.core.db.constants import LockState
-from datamgmt.core.db.models import AccountUsage, Lock, Replica, Rule
+from datamgmt.core.db.models import Lock, Replica, Rule
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse, add_rse_attribute
 from datamgmt.core.scope import add_scope
@@ -75,27 +74,6 @@ def due(session: Session, queue: WorkQueue) -> list[str]:
     """The ids a daemon would claim now from ``queue``: the daemons' own filters, not a copy."""
     return [row[0] for row in queue.claim(session, "test-worker", limit=100, lease_seconds=60)]
 
-
-def check_invariants(session: Session) -> None:
-    """lock_cnt == locks per replica, counters == locks by state, usage == recount."""
-    session.flush()
-    session.expire_all()
-    counts = dict(((s, n, r), c) for s, n, r, c in session.execute(
-        select(Lock.scope, Lock.name, Lock.rse_id, func.count()).group_by(Lock.scope, Lock.name, Lock.rse_id)))
-    for replica in session.scalars(select(Replica)):
-        assert replica.lock_cnt == counts.pop((replica.scope, replica.name, replica.rse_id), 0), replica.name
-        if replica.lock_cnt:
-            assert replica.tombstone is None
-    assert not counts, f"locks without replica: {counts}"
-    for rule in session.scalars(select(Rule)):
-        by_state = dict(session.execute(select(Lock.state, func.count()).where(Lock.rule_id == rule.id)
-                                        .group_by(Lock.state)).all())
-        assert rule.locks_ok_cnt == by_state.get(LockState.OK, 0)
-        assert rule.locks_replicating_cnt == by_state.get(LockState.REPLICATING, 0)
-        assert rule.locks_stuck_cnt == by_state.get(LockState.STUCK, 0)
-    usage = {(u.account, u.rse_id): (u.files, u.bytes) for u in session.scalars(select(AccountUsage))
-             if u.files or u.bytes}
-    assert usage == quota.recount_usage(session)
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, Rul
 from datamgmt.core.db.models import Message, Request, Source
 from datamgmt.core.workqueue import INJECT_RULES
 from datamgmt.exceptions import DuplicateRule, InsufficientTargetRSEs, InvalidValueForKey, RSEWriteBlocked
-from tests.unit.rules.conftest import check_invariants, due
+from tests.invariants import check_invariants
+from tests.unit.rules.conftest import due
 
 
 def test_none_grouping_places_each_file_on_two_t1_rses(cat, session):
@@ -84,6 +85,23 @@ def test_missing_replica_makes_copying_replica_request_and_sources(cat, session)
     ranked = session.scalars(select(Source).order_by(Source.ranking.desc())).all()
     assert [s.rse_id for s in ranked] == [cat.rse_ids["R3"], cat.rse_ids["R2"]]
     assert cat.rule(rid).state == RuleState.REPLICATING
+    check_invariants(session)
+
+
+def test_a_source_without_a_distance_row_ranks_after_a_far_known_one(cat, session):
+    """A missing distance counts as farther than any set one, whatever the operator's scale
+    (the ranking once assumed 1,000 while routing assumed 1,000,000)."""
+    from datamgmt.core import request as transfers
+    from datamgmt.core.rse import UNKNOWN_DISTANCE, set_distance
+
+    set_distance(session, "R3", "R1", 5000)
+    f = cat.files(1, on=("R2", "R3"))[0]
+    rules.add_rule(session, [f], "jdoe", 1, "R1")
+    request = session.scalar(select(Request))
+    ranked = transfers.list_sources(session, request.id)
+    assert [(s["rse_id"], s["ranking"]) for s in ranked] == [
+        (cat.rse_ids["R3"], -5000), (cat.rse_ids["R2"], -UNKNOWN_DISTANCE)
+    ]
     check_invariants(session)
 
 

@@ -32,7 +32,8 @@ from datamgmt.core.replica_state import declare
 from datamgmt.core.request import requests_done
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import InputValidationError
-from tests.unit.rules.conftest import Catalogue, check_invariants
+from tests.invariants import check_invariants
+from tests.unit.rules.conftest import Catalogue
 
 BAD, SUSPICIOUS, TEMPORARY = BadFilesStatus.BAD, BadFilesStatus.SUSPICIOUS, BadFilesStatus.TEMPORARY_UNAVAILABLE
 

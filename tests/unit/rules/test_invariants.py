@@ -19,7 +19,7 @@ from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.request import request_done, request_failed
 from datamgmt.exceptions import DatamgmtError
-from tests.unit.rules.conftest import check_invariants
+from tests.invariants import check_invariants
 
 EXPRESSIONS = ["R1", "R2", "T1", "R1|R3", "T1|T2"]
 

@@ -11,7 +11,8 @@ from datamgmt.core.replica import add_replicas
 from datamgmt.core.replica_state import declare, set_replica_states
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import UnsupportedOperation
-from tests.unit.rules.conftest import Catalogue, check_invariants
+from tests.invariants import check_invariants
+from tests.unit.rules.conftest import Catalogue
 
 
 def _uploaded(cat: Catalogue, name: str) -> dict:

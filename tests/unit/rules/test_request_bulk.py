@@ -14,7 +14,7 @@ from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import LockState, RequestState, RuleState
 from datamgmt.core.db.models import AccountUsage, Lock, Message, Replica, Request, Rule, Source
 from datamgmt.core.request import request_done, request_failed, requests_done, requests_failed
-from tests.unit.rules.conftest import check_invariants
+from tests.invariants import check_invariants
 
 RETRY_LIMIT = 1
 

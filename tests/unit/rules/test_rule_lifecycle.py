@@ -16,7 +16,8 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import request_done, request_failed
 from datamgmt.core.workqueue import EXPIRED_RULES, STUCK_RULES
 from datamgmt.exceptions import InsufficientAccountLimit, RuleLocked, UnsupportedOperation
-from tests.unit.rules.conftest import check_invariants, due
+from tests.invariants import check_invariants
+from tests.unit.rules.conftest import due
 
 
 def test_delete_rule_tombstones_and_releases_quota(cat, session):

@@ -12,7 +12,7 @@ from datamgmt.core.db.models import RSE, Lock, Rule
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.rse import add_rse, add_rse_attribute
 from datamgmt.exceptions import StagingAreaRuleRequiresLifetime
-from tests.unit.rules.conftest import check_invariants
+from tests.invariants import check_invariants
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from datamgmt.exceptions import (
     SubscriptionNotFound,
     UnsupportedOperation,
 )
-from tests.unit.rules.conftest import check_invariants
+from tests.invariants import check_invariants
 
 AOD = {"scope": ["mock"], "datatype": "AOD"}
 ONE_T1 = [{"copies": 1, "rse_expression": "T1", "lifetime": 3600, "activity": "Data Brokering"}]

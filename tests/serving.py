@@ -1,4 +1,10 @@
-"""Serve a WSGI app on a free loopback port in a background thread, for as long as a test needs it."""
+"""Serve a WSGI app on a free loopback port in a background thread, for as long as a test needs it.
+
+The one in-process server helper: the live API of the integration tests and the PID doubles use
+it.  The FTS3 double keeps its own server class because it also runs as a process of its own
+(``python -m tests.fts3_double``); tests that need a deliberately broken HTTP peer (a cut
+stream, a flaky 503) use ``http.server`` handlers, since no WSGI app can misbehave that way.
+"""
 
 from __future__ import annotations
 
