@@ -18,13 +18,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState
 from datamgmt.core.db.models import BadReplica, Replica
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import DIDKey, ReplicaKey, chunks
+from datamgmt.core.keys import DIDKey, ReplicaKey, chunks, keys_in
 from datamgmt.core.rse import rse_names_by_id
 
 #: Rucio refuses TEMPORARY_UNAVAILABLE declarations that last longer than this.
@@ -42,7 +42,7 @@ def existing(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> dict[DIDK
             select(Replica.scope, Replica.name, Replica.bytes, open_bad)
             .outerjoin(BadReplica, and_(BadReplica.scope == Replica.scope, BadReplica.name == Replica.name,
                                         BadReplica.rse_id == Replica.rse_id))
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
             .group_by(Replica.scope, Replica.name, Replica.bytes)
         )
         found.update({(scope, name): (size or 0, bool(bad)) for scope, name, size, bad in rows})
@@ -55,7 +55,7 @@ def in_flight(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> set[DIDK
     for part in chunks(list(keys)):
         busy.update(session.execute(
             select(Replica.scope, Replica.name).where(
-                Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part),
+                Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part),
                 Replica.state.in_([ReplicaState.COPYING, ReplicaState.BEING_DELETED]))
         ).tuples())
     return busy
@@ -82,7 +82,7 @@ def resolve(session: Session, keys: Sequence[ReplicaKey], from_state: BadFilesSt
     for part in chunks(list(dict.fromkeys(keys))):
         moved += session.execute(
             update(BadReplica)
-            .where(tuple_(BadReplica.scope, BadReplica.name, BadReplica.rse_id).in_(part),
+            .where(keys_in((BadReplica.scope, BadReplica.name, BadReplica.rse_id), part),
                    BadReplica.state == from_state)
             .values(state=to_state, updated_at=now)
             .execution_options(synchronize_session=False)
@@ -95,7 +95,7 @@ def set_temporarily_unavailable(session: Session, rse_id: str, keys: Sequence[DI
     for part in chunks(list(keys)):
         session.execute(
             update(Replica)
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part),
+            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part),
                    Replica.state == ReplicaState.AVAILABLE)
             .values(state=ReplicaState.TEMPORARY_UNAVAILABLE)
             .execution_options(synchronize_session=False)
@@ -115,7 +115,7 @@ def expire_unavailability(session: Session, limit: int) -> int:
     for part in chunks(list(dict.fromkeys(expired))):
         session.execute(
             update(Replica)
-            .where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part),
+            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
                    Replica.state == ReplicaState.TEMPORARY_UNAVAILABLE)
             .values(state=ReplicaState.AVAILABLE)
             .execution_options(synchronize_session=False)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, Replica
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 
 
 def _grouped(*conditions: Any) -> Select[Any]:
@@ -51,7 +51,7 @@ def _row(row: Any) -> dict[str, Any]:
 def dataset_replicas(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:
     """The replicas of the datasets ``keys`` (unknown ones, and containers, have none)."""
     for part in chunks(list(dict.fromkeys(keys))):
-        for row in session.execute(_grouped(tuple_(Content.scope, Content.name).in_(part))):
+        for row in session.execute(_grouped(keys_in((Content.scope, Content.name), part))):
             yield _row(row)
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, case, delete, insert, literal, select, tuple_
+from sqlalchemy import ColumnElement, case, delete, insert, literal, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import DELETED_DID_COLUMNS, DataIdentifier, Scope, deleted_dids
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 
 _KEPT = [column for column in DELETED_DID_COLUMNS if column != "deleted_at"]
 
@@ -25,7 +25,7 @@ _KEPT = [column for column in DELETED_DID_COLUMNS if column != "deleted_at"]
 def keep(session: Session, condition: ColumnElement[bool]) -> None:
     """Copy the ``dids`` rows matching ``condition``, which the caller is about to delete."""
     rows = select(DataIdentifier.scope, DataIdentifier.name).where(condition)
-    session.execute(delete(deleted_dids).where(tuple_(deleted_dids.c.scope, deleted_dids.c.name).in_(rows)))
+    session.execute(delete(deleted_dids).where(keys_in((deleted_dids.c.scope, deleted_dids.c.name), rows)))
     copied = select(*(getattr(DataIdentifier, column) for column in _KEPT), literal(utcnow()).label("deleted_at")).where(condition)
     session.execute(insert(deleted_dids).from_select([*_KEPT, "deleted_at"], copied))
 
@@ -37,7 +37,7 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
     for part in chunks(list(keys), 1000):
         taken = select(DataIdentifier.scope).where(DataIdentifier.scope == deleted_dids.c.scope,
                                                    DataIdentifier.name == deleted_dids.c.name).exists()  # fmt: skip
-        wanted = (tuple_(deleted_dids.c.scope, deleted_dids.c.name).in_(part), ~taken,
+        wanted = (keys_in((deleted_dids.c.scope, deleted_dids.c.name), part), ~taken,
                   deleted_dids.c.scope.in_(select(Scope.scope)))  # fmt: skip
         found = set(session.execute(select(deleted_dids.c.scope, deleted_dids.c.name).where(*wanted)).tuples())
         if not found:
@@ -48,7 +48,7 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
         values.update(expired_at=literal(None), deleted_at=literal(None), updated_at=literal(utcnow()),
                       bytes=_unless(is_collection, deleted_dids.c.bytes), length=_unless(is_collection, deleted_dids.c.length))  # fmt: skip
         session.execute(insert(DataIdentifier).from_select(list(values), select(*values.values()).where(*wanted)))
-        session.execute(delete(deleted_dids).where(tuple_(deleted_dids.c.scope, deleted_dids.c.name).in_(list(found))))
+        session.execute(delete(deleted_dids).where(keys_in((deleted_dids.c.scope, deleted_dids.c.name), list(found))))
         restored |= found
     return restored
 

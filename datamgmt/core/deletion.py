@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -84,7 +84,7 @@ from datamgmt.core.db.models import (
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import detach, list_all_parents
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.message import add_messages
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.rse import attr_value
@@ -327,7 +327,7 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
         return
     orphans = session.execute(
         select(DataIdentifier.scope, DataIdentifier.name).where(
-            tuple_(DataIdentifier.scope, DataIdentifier.name).in_(keys),
+            keys_in((DataIdentifier.scope, DataIdentifier.name), keys),
             ~exists().where(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
             ~exists().where(Lock.scope == DataIdentifier.scope, Lock.name == DataIdentifier.name),
             ~exists().where(Share.scope == DataIdentifier.scope, Share.name == DataIdentifier.name),
@@ -336,7 +336,7 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
     for scope, name in orphans:
         parents = [(p["scope"], p["name"]) for p in list_all_parents(session, scope, name)]
         if parents and session.scalar(
-            select(Rule.id).where(tuple_(Rule.scope, Rule.name).in_(parents), Rule.state != RuleState.SUSPENDED).limit(1)
+            select(Rule.id).where(keys_in((Rule.scope, Rule.name), parents), Rule.state != RuleState.SUSPENDED).limit(1)
         ):
             continue  # rules still need this file: it stays (and can be recovered)
         try:

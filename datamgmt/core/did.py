@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -34,7 +33,7 @@ from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
     DataIdentifierNotFound,
@@ -374,7 +373,7 @@ def _remove_contents(session: Session, scope: str, name: str, keys: list[DIDKey]
     for part in chunks(keys):
         session.execute(
             delete(Content).where(
-                Content.scope == scope, Content.name == name, tuple_(Content.child_scope, Content.child_name).in_(part)
+                Content.scope == scope, Content.name == name, keys_in((Content.child_scope, Content.child_name), part)
             )
         )
 
@@ -448,7 +447,7 @@ def _existing_contents(session: Session, scope: str, name: str, keys: list[DIDKe
                 select(Content.child_scope, Content.child_name).where(
                     Content.scope == scope,
                     Content.name == name,
-                    tuple_(Content.child_scope, Content.child_name).in_(part),
+                    keys_in((Content.child_scope, Content.child_name), part),
                 )
             ).tuples()
         )
@@ -504,7 +503,7 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
         raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed")
     rows = list(existing_dids(session, keys).values())
     for part in chunks(keys):
-        removed = and_(Content.scope == scope, Content.name == name, tuple_(Content.child_scope, Content.child_name).in_(part))
+        removed = and_(Content.scope == scope, Content.name == name, keys_in((Content.child_scope, Content.child_name), part))
         content_history.record_removal(session, removed)
         session.execute(delete(Content).where(removed))
     _bump_collection(session, parent, len(rows), sum(row.bytes or 0 for row in rows), sign=-1)

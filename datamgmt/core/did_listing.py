@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, select, tuple_, update
+from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import deleted_did, validation
@@ -24,7 +24,7 @@ from datamgmt.core.did import (
     file_keys_query,
     get_did_row,
 )
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.metadata import column_metadata, key_values
 from datamgmt.exceptions import DataIdentifierNotFound, InputValidationError, InvalidMetadata
 
@@ -63,7 +63,7 @@ def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[s
     for part in chunks(list(keys), 500):
         base = select(Content.scope.label("root_scope"), Content.name.label("root_name"),
                       Content.child_scope.label("scope"), Content.child_name.label("name"),
-                      Content.child_type.label("type")).where(tuple_(Content.scope, Content.name).in_(part))  # fmt: skip
+                      Content.child_type.label("type")).where(keys_in((Content.scope, Content.name), part))  # fmt: skip
         tree = base.cte("bulk_descendants", recursive=True)
         step = select(tree.c.root_scope, tree.c.root_name, Content.child_scope, Content.child_name, Content.child_type).join(
             tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name)
@@ -71,7 +71,7 @@ def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[s
         tree = tree.union(step)
         below = select(tree.c.root_scope, tree.c.root_name, tree.c.scope, tree.c.name).where(tree.c.type == DIDType.FILE)
         themselves = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name).where(
-            tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part), DataIdentifier.did_type == DIDType.FILE
+            keys_in((DataIdentifier.scope, DataIdentifier.name), part), DataIdentifier.did_type == DIDType.FILE
         )
         pairs = below.union(themselves).subquery()
         query = (
@@ -92,7 +92,7 @@ def _ancestors(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, list[DI
     for part in chunks(list(keys), 500):
         base = select(Content.child_scope.label("root_scope"), Content.child_name.label("root_name"),
                       Content.scope, Content.name, literal(1).label("depth")).where(
-            tuple_(Content.child_scope, Content.child_name).in_(part))  # fmt: skip
+            keys_in((Content.child_scope, Content.child_name), part))  # fmt: skip
         tree = base.cte("bulk_ancestors", recursive=True)
         step = select(tree.c.root_scope, tree.c.root_name, Content.scope, Content.name, tree.c.depth + 1).join(
             tree, and_(Content.child_scope == tree.c.scope, Content.child_name == tree.c.name)
@@ -113,7 +113,7 @@ def metadata_bulk(session: Session, keys: Sequence[DIDKey], inherit: bool = Fals
     rows: dict[DIDKey, DataIdentifier] = {}
     for part in chunks(everyone, 1000):
         rows.update({(r.scope, r.name): r for r in session.scalars(
-            select(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part)))})  # fmt: skip
+            select(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part)))})  # fmt: skip
     # Rucio keeps project, datatype... as DID columns; we keep them as key-values, so every
     # plugin shows them (as GET /dids/<did>/meta does) and JSON shows nothing else.
     values = key_values(session, [key for key in everyone if key in rows])
@@ -217,7 +217,7 @@ def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
     now = utcnow()
     done: set[DIDKey] = set()
     for part in chunks(list(keys), 1000):
-        condition = and_(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part), DataIdentifier.expired_at < now)
+        condition = and_(keys_in((DataIdentifier.scope, DataIdentifier.name), part), DataIdentifier.expired_at < now)
         done.update(session.execute(select(DataIdentifier.scope, DataIdentifier.name).where(condition)).tuples())
         session.execute(update(DataIdentifier).where(condition).values(expired_at=None)
                         .execution_options(synchronize_session=False))  # fmt: skip

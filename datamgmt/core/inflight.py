@@ -16,14 +16,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import workqueue
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import QUEUE_CHUNK, chunks
+from datamgmt.core.keys import QUEUE_CHUNK, chunks, keys_in
 from datamgmt.transfertool.base import TransferState, TransferStatus
 
 
@@ -145,7 +145,7 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
         existing.update(
             session.execute(
                 select(Source.request_id, Source.rse_id).where(
-                    tuple_(Source.request_id, Source.rse_id).in_(chunk)
+                    keys_in((Source.request_id, Source.rse_id), chunk, wide=0)
                 )
             )
             .tuples()

@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import runtime_config, validation
 from datamgmt.core.db.constants import DIDType, LifetimeExceptionState
 from datamgmt.core.db.models import DataIdentifier, DIDMeta, LifetimeException
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.metadata_values import parse_date
 from datamgmt.exceptions import InputValidationError, LifetimeExceptionNotFound
 
@@ -97,7 +97,7 @@ def add_exception(
                    DIDMeta.value_str.label("datatype"))
             .outerjoin(DIDMeta, (DIDMeta.scope == DataIdentifier.scope) & (DIDMeta.name == DataIdentifier.name)
                        & (DIDMeta.key == "datatype"))
-            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
         )  # fmt: skip
         found.update({(row.scope, row.name): row for row in session.execute(query)})
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}

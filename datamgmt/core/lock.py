@@ -42,7 +42,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.orm import Session
@@ -72,7 +71,7 @@ from datamgmt.core.db.models import (
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import descendants_cte, existing_dids
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.message import add_messages
 from datamgmt.core.pins import queue_releases
 from datamgmt.core.quota import change_usage
@@ -149,7 +148,7 @@ def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values
         for part in chunks(keys):
             session.execute(
                 update(Replica)
-                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
                 .values(**values)
             )
 
@@ -174,7 +173,7 @@ def _pin_targets(session: Session, wanted: Sequence[WantedLock], replicas: Repli
         for part in chunks(sorted(by_rse[rse_id])):
             query = (
                 select(Replica.scope, Replica.name, Replica.state, Replica.claimed_until)
-                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
                 .order_by(Replica.scope, Replica.name)
             )
             if is_postgresql(session):
@@ -426,7 +425,7 @@ def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock],
             for part in chunks(keys):
                 session.execute(update(Lock).where(
                     Lock.rule_id == rule.id, Lock.rse_id == rse_id, Lock.state == LockState.STUCK,
-                    tuple_(Lock.scope, Lock.name).in_(part)).values(state=state, repair_cnt=Lock.repair_cnt + 1))
+                    keys_in((Lock.scope, Lock.name), part)).values(state=state, repair_cnt=Lock.repair_cnt + 1))
             deltas[state] += len(keys)
             deltas[LockState.STUCK] -= len(keys)
     add_to_counters(session, {rule.id: deltas})
@@ -532,7 +531,7 @@ def dataset_locks_on_rse(session: Session, rse_id: str) -> Iterator[dict[str, An
 def dataset_locks_of(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:
     """The dataset locks of these datasets, in chunks of keys."""
     for part in chunks(list(dict.fromkeys(keys))):
-        yield from _dataset_lock_rows(session, tuple_(DatasetLock.scope, DatasetLock.name).in_(part))
+        yield from _dataset_lock_rows(session, keys_in((DatasetLock.scope, DatasetLock.name), part))
 
 
 def dataset_locks_for_dids(session: Session, dids: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:

@@ -43,7 +43,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -62,7 +61,7 @@ from datamgmt.core.did import (
     get_did_row,
     not_found,
 )
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.metadata_values import KEY_RE as KEY_RE
 from datamgmt.core.metadata_values import (
     MAX_STRING,
@@ -126,12 +125,12 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
     if len(set(targets)) != len(targets):
         raise InvalidMetadata("the request sets the same key of the same DID twice")
     for part in chunks(targets, 1000):
-        session.execute(delete(DIDMeta).where(tuple_(DIDMeta.scope, DIDMeta.name, DIDMeta.key).in_(part)))
+        session.execute(delete(DIDMeta).where(keys_in((DIDMeta.scope, DIDMeta.name, DIDMeta.key), part)))
     if rows:
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
     for values, changed in column_changes.items():  # one UPDATE per distinct change and chunk of DIDs
         for part in chunks(changed, 1000):
-            session.execute(update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            session.execute(update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
                             .values(dict(values)).execution_options(synchronize_session=False))  # fmt: skip
 
 
@@ -196,7 +195,7 @@ def key_values(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, dict[st
     found: dict[DIDKey, dict[str, Value]] = {key: {} for key in keys}
     for part in chunks(list(dict.fromkeys(keys)), 1000):
         columns = (DIDMeta.scope, DIDMeta.name, DIDMeta.key, *VALUE_COLUMNS)
-        for row in session.execute(select(*columns).where(tuple_(DIDMeta.scope, DIDMeta.name).in_(part))):
+        for row in session.execute(select(*columns).where(keys_in((DIDMeta.scope, DIDMeta.name), part))):
             found[(row.scope, row.name)][row.key] = row_value(row)
     return found
 

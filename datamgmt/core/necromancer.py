@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import bad_replica
@@ -42,7 +42,7 @@ from datamgmt.core.db.constants import (
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
 from datamgmt.core.did import detach
-from datamgmt.core.keys import ReplicaKey, chunks
+from datamgmt.core.keys import ReplicaKey, chunks, keys_in
 from datamgmt.core.lock import TransferQueue, WantedLock, add_to_counters, release_locks
 from datamgmt.core.message import add_messages
 from datamgmt.core.request import move_locks
@@ -83,7 +83,7 @@ def _good_copies(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str
     for part in chunks(sorted({key[:2] for key in keys})):
         rows = session.execute(
             select(Replica.scope, Replica.name, Replica.rse_id)
-            .where(tuple_(Replica.scope, Replica.name).in_(part), Replica.state.in_(GOOD))
+            .where(keys_in((Replica.scope, Replica.name), part), Replica.state.in_(GOOD))
         )
         for scope, name, rse_id in rows:
             found[(scope, name)].add(rse_id)
@@ -95,7 +95,7 @@ def _held(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaKey]:
     for part in chunks(list(keys)):
         held.update(session.execute(
             select(Replica.scope, Replica.name, Replica.rse_id)
-            .where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part), Replica.lock_cnt > 0)
+            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.lock_cnt > 0)
         ).tuples())
     return held
 
@@ -106,7 +106,7 @@ def _take(session: Session, keys: Sequence[ReplicaKey], **values: Any) -> list[R
     for part in chunks(list(keys)):
         taken += session.execute(
             update(Replica)
-            .where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part), Replica.state == ReplicaState.BAD)
+            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.state == ReplicaState.BAD)
             .values(**values)
             .returning(Replica.scope, Replica.name, Replica.rse_id)
         ).tuples().all()
@@ -133,7 +133,7 @@ def _live_requests(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaK
     for part in chunks(list(keys)):
         live.update(session.execute(
             select(Request.scope, Request.name, Request.dest_rse_id)
-            .where(tuple_(Request.scope, Request.name, Request.dest_rse_id).in_(part), Request.state.in_(LIVE))
+            .where(keys_in((Request.scope, Request.name, Request.dest_rse_id), part), Request.state.in_(LIVE))
         ).tuples())
     return live
 
@@ -162,7 +162,7 @@ def _file_rows(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str, 
     for part in chunks(sorted({key[:2] for key in keys})):
         for scope, name, size, adler32, md5 in session.execute(
             select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.bytes, DataIdentifier.adler32,
-                   DataIdentifier.md5).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+                   DataIdentifier.md5).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
         ):
             rows[(scope, name)] = (size or 0, adler32, md5)
     return rows
@@ -180,21 +180,21 @@ def _bury(session: Session, keys: Sequence[ReplicaKey]) -> int:
     for part in chunks(taken):
         for scope, name, rse_id, rule_id in session.execute(
             select(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id)
-            .where(tuple_(Lock.scope, Lock.name, Lock.rse_id).in_(part))
+            .where(keys_in((Lock.scope, Lock.name, Lock.rse_id), part))
         ):
             rule_keys[rule_id].append((scope, name, rse_id))
     for rule in session.scalars(select(Rule).where(Rule.id.in_(list(rule_keys)))).all():
         for part in chunks(rule_keys[rule.id]):
-            release_locks(session, rule, [tuple_(Lock.scope, Lock.name, Lock.rse_id).in_(part)])
+            release_locks(session, rule, [keys_in((Lock.scope, Lock.name, Lock.rse_id), part)])
     for part in chunks(taken):
         session.execute(
-            update(Replica).where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part))
+            update(Replica).where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part))
             .values(tombstone=OBSOLETE).execution_options(synchronize_session=False)
         )
     files = sorted({key[:2] for key in taken})
     for part in chunks(files):
         session.execute(
-            update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
             .values(availability=DIDAvailability.LOST).execution_options(synchronize_session=False)
         )
     bad_replica.resolve(session, taken, BadFilesStatus.BAD, BadFilesStatus.LOST)
@@ -211,7 +211,7 @@ def _detach_lost(session: Session, files: Sequence[tuple[str, str]]) -> None:
         rows = session.execute(
             select(Content.scope, Content.name, Content.child_scope, Content.child_name, DataIdentifier.monotonic)
             .join(DataIdentifier, (DataIdentifier.scope == Content.scope) & (DataIdentifier.name == Content.name))
-            .where(tuple_(Content.child_scope, Content.child_name).in_(part))
+            .where(keys_in((Content.child_scope, Content.child_name), part))
         )
         for scope, name, child_scope, child_name, monotonic in rows:
             if not monotonic:

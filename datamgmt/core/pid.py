@@ -23,7 +23,7 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from datamgmt.core.db.constants import DIDType, PIDServiceType, ShareState
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, PIDService, Replica, Share
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import COLLECTIONS, did_str, get_did_row
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.metadata import key_values
 from datamgmt.exceptions import (
     Duplicate,
@@ -197,7 +197,7 @@ def _files_of(session: Session, roots: Sequence[tuple[str, str]]) -> dict[tuple[
             Content.child_type,
             Content.bytes,
             Content.adler32,
-        ).where(tuple_(Content.scope, Content.name).in_(part))
+        ).where(keys_in((Content.scope, Content.name), part))
         tree = base.cte("share_tree", recursive=True)
         step = select(
             tree.c.root_scope,
@@ -233,7 +233,7 @@ def share_records(session: Session, shares: Sequence[Share]) -> list[ShareRecord
     for part in chunks(keys, 1000):
         rows = session.execute(
             select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type).where(
-                tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part)
+                keys_in((DataIdentifier.scope, DataIdentifier.name), part)
             )
         )
         did_types.update({(scope, name): kind for scope, name, kind in rows})
@@ -486,7 +486,7 @@ def _replica_locations(session: Session, keys: Sequence[tuple[str, ...]]) -> dic
         rows = session.execute(
             select(Replica.scope, Replica.name, RSE.rse, Replica.state)
             .join(RSE, RSE.id == Replica.rse_id)
-            .where(tuple_(Replica.scope, Replica.name).in_(part))
+            .where(keys_in((Replica.scope, Replica.name), part))
             .order_by(Replica.scope, Replica.name, RSE.rse)
         )
         for scope, name, rse, state in rows:

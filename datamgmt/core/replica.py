@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, tuple_, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import bad_replica, validation
@@ -21,7 +21,7 @@ from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, Replic
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, file_keys_query, not_found
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.replica_path import check_paths_free, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id
 from datamgmt.exceptions import (
@@ -95,7 +95,7 @@ def _existing_replica_keys(session: Session, rse_id: str, keys: Sequence[DIDKey]
         found.extend(
             session.execute(
                 select(Replica.scope, Replica.name).where(
-                    Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part)
+                    Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part)
                 )
             ).tuples()
         )
@@ -184,7 +184,7 @@ def list_replicas(
                 and_(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
             )
             .outerjoin(RSE, RSE.id == Replica.rse_id)
-            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
             .order_by(DataIdentifier.scope, DataIdentifier.name)
             .execution_options(yield_per=1000)
         )
@@ -227,7 +227,7 @@ def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str
         for part in chunks(keys):
             session.execute(
                 update(Replica)
-                .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
                 .values(state=state)
                 .execution_options(synchronize_session=False)
             )
@@ -239,7 +239,7 @@ def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> Non
     for part in chunks(list(keys)):
         session.execute(
             update(Replica)
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
             .values(accessed_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -259,7 +259,7 @@ def set_tombstone(session: Session, rse: str, keys: Sequence[DIDKey]) -> None:
     for part in chunks(wanted):
         marked.update(session.execute(
             update(Replica)
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part), Replica.lock_cnt == 0)
+            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part), Replica.lock_cnt == 0)
             .values(tombstone=OBSOLETE)
             .returning(Replica.scope, Replica.name)
         ).tuples())
@@ -311,7 +311,7 @@ def delete_replicas(session: Session, rse: str, keys: Sequence[DIDKey], ignore_a
     for part in chunks(wanted):
         gone.update(((s, n), b or 0) for s, n, b in session.execute(
             delete(Replica)
-            .where(Replica.rse_id == info.id, tuple_(Replica.scope, Replica.name).in_(part), Replica.lock_cnt == 0,
+            .where(Replica.rse_id == info.id, keys_in((Replica.scope, Replica.name), part), Replica.lock_cnt == 0,
                    Replica.state != ReplicaState.BEING_DELETED)
             .returning(Replica.scope, Replica.name, Replica.bytes)
             .execution_options(synchronize_session=False)

@@ -24,14 +24,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import bad_replica, validation
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState
 from datamgmt.core.db.models import Replica, Rule, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.replica import update_replica_states
 from datamgmt.core.request import move_locks
@@ -109,12 +109,12 @@ def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], re
     for part in chunks(list(keys)):
         session.execute(
             update(Replica)
-            .where(Replica.rse_id == rse_id, tuple_(Replica.scope, Replica.name).in_(part))
+            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
             .values(state=ReplicaState.BAD)
             .execution_options(synchronize_session=False)
         )
         session.execute(
-            delete(Source).where(Source.rse_id == rse_id, tuple_(Source.scope, Source.name).in_(part))
+            delete(Source).where(Source.rse_id == rse_id, keys_in((Source.scope, Source.name), part))
             .execution_options(synchronize_session=False)
         )
     _follow(session, rse, rse_id, keys, ReplicaState.BAD, reason or "")
@@ -125,7 +125,7 @@ def _refuse_reaper_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey
         taken = session.execute(
             select(Replica.scope, Replica.name).where(
                 Replica.rse_id == rse_id,
-                tuple_(Replica.scope, Replica.name).in_(part),
+                keys_in((Replica.scope, Replica.name), part),
                 Replica.state == ReplicaState.BEING_DELETED,
             ).limit(1)
         ).first()

@@ -17,14 +17,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Row, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import DateTime, Row, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import bad_replica
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import CASE_CHUNK, ReplicaKey, chunks
+from datamgmt.core.keys import CASE_CHUNK, ReplicaKey, chunks, keys_in
 from datamgmt.core.lock import add_to_counters
 from datamgmt.core.message import add_messages
 from datamgmt.core.request_history import record_done, record_failed
@@ -84,7 +84,7 @@ def _set_replicas(session: Session, keys: Sequence[ReplicaKey], from_states: tup
     for part in chunks(keys):
         changed.update(session.execute(
             update(Replica)
-            .where(tuple_(Replica.scope, Replica.name, Replica.rse_id).in_(part), Replica.state.in_(from_states))
+            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.state.in_(from_states))
             .values(state=to_state)
             .returning(Replica.scope, Replica.name, Replica.rse_id)
         ).tuples())
@@ -101,7 +101,7 @@ def move_locks(session: Session, keys: Sequence[ReplicaKey], from_state: LockSta
     for part in chunks(keys):
         rows = session.execute(
             update(Lock)
-            .where(tuple_(Lock.scope, Lock.name, Lock.rse_id).in_(part), Lock.state == from_state)
+            .where(keys_in((Lock.scope, Lock.name, Lock.rse_id), part), Lock.state == from_state)
             .values(state=to_state)
             .returning(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id)
         ).tuples()
@@ -248,7 +248,7 @@ def _rank_last(session: Session, used: Sequence[tuple[str, str]]) -> None:
     lowest = (select(func.coalesce(func.min(other.ranking), 0) - 1)
               .where(other.request_id == Source.request_id).scalar_subquery())
     for part in chunks(used):
-        session.execute(update(Source).where(tuple_(Source.request_id, Source.rse_id).in_(part))
+        session.execute(update(Source).where(keys_in((Source.request_id, Source.rse_id), part, wide=0))
                         .values(ranking=lowest))
 
 

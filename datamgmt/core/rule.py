@@ -44,7 +44,7 @@ from datamgmt.core.did import (
     list_all_parents,
 )
 from datamgmt.core.expression import parse_expression
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.lock import (
     FROZEN,
     PRESENT,
@@ -418,7 +418,7 @@ def evaluate_did_changes(session: Session, scope: str, name: str) -> int:
     """
     dids = [(scope, name)] + [(p["scope"], p["name"]) for p in list_all_parents(session, scope, name)]
     rules = session.scalars(
-        select(Rule).where(tuple_(Rule.scope, Rule.name).in_(dids), Rule.state.not_in(FROZEN))
+        select(Rule).where(keys_in((Rule.scope, Rule.name), dids), Rule.state.not_in(FROZEN))
         .order_by(Rule.created_at, Rule.id)
     ).all()
     for rule in rules:
@@ -466,7 +466,7 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
     moved = sorted({(s, n) for s, n, r, *_ in rows if r not in usable})
     retry_stuck_locks(session, rule, stay, replicas, allowed)
     for part in chunks(moved):
-        release_locks(session, rule, [tuple_(Lock.scope, Lock.name).in_(part)])
+        release_locks(session, rule, [keys_in((Lock.scope, Lock.name), part)])
     if moved:
         try:
             apply_rule(session, rule, only_unlocked=True)

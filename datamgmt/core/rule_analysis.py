@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import LockState, ReplicaState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.rse import rse_names_by_id
 from datamgmt.exceptions import RuleNotFound
 
@@ -41,22 +41,22 @@ def examine_rule(session: Session, rule_id: str) -> dict[str, Any]:
     sources: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
     names = rse_names_by_id(session)
     for part in chunks(list(stuck)):
-        key = tuple_(Request.scope, Request.name, Request.dest_rse_id)
+        key = (Request.scope, Request.name, Request.dest_rse_id)
         for scope, name, rse_id, tries in session.execute(
             select(Request.scope, Request.name, Request.dest_rse_id, func.sum(Request.retry_count + 1))
-            .where(key.in_(part)).group_by(Request.scope, Request.name, Request.dest_rse_id)
+            .where(keys_in(key, part)).group_by(Request.scope, Request.name, Request.dest_rse_id)
         ):
             attempts[(scope, name, rse_id)] = int(tries)
         for row in session.execute(
             select(Request.scope, Request.name, Request.dest_rse_id, Request.state, Request.source_rse_id,
-                   Request.created_at).where(key.in_(part)).order_by(Request.created_at)
+                   Request.created_at).where(keys_in(key, part)).order_by(Request.created_at)
         ):
             last[(row.scope, row.name, row.dest_rse_id)] = row  # ordered: the newest wins
         files = sorted({(scope, name) for scope, name, _ in part})
         for scope, name, rse_id, readable in session.execute(
             select(Replica.scope, Replica.name, Replica.rse_id, RSE.availability_read)
             .join(RSE, RSE.id == Replica.rse_id)
-            .where(tuple_(Replica.scope, Replica.name).in_(files), Replica.state == ReplicaState.AVAILABLE)
+            .where(keys_in((Replica.scope, Replica.name), files), Replica.state == ReplicaState.AVAILABLE)
             .order_by(Replica.scope, Replica.name, Replica.rse_id)
         ):
             sources[(scope, name)].append((names.get(rse_id, rse_id), bool(readable)))

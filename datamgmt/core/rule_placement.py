@@ -16,14 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import and_, exists, insert, select, tuple_
+from sqlalchemy import and_, exists, insert, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import DIDType, LockState, RuleGrouping
 from datamgmt.core.db.models import Content, DataIdentifier, DatasetLock, Lock, Rule
 from datamgmt.core.did import descendants_cte, file_keys_query
 from datamgmt.core.expression import parse_expression, rse_ids_for
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.lock import PRESENT, ReplicaMap, WantedLock, create_locks, load_replicas, settle_rules
 from datamgmt.core.placement import place, present_from_triples
 from datamgmt.core.placement.adapter import Targets, load_targets
@@ -123,7 +123,7 @@ def _kept_rses(session: Session, rule: Rule, items: list[DIDKey], targets: Targe
             rows = session.execute(
                 select(Content.scope, Content.name, Lock.rse_id).distinct()
                 .join(Lock, and_(Lock.scope == Content.child_scope, Lock.name == Content.child_name))
-                .where(Lock.rule_id == rule.id, tuple_(Content.scope, Content.name).in_(part)))
+                .where(Lock.rule_id == rule.id, keys_in((Content.scope, Content.name), part)))
             for scope, name, rse_id in rows:
                 kept[(scope, name)].add(rse_id)
     return {item: sorted(rses & usable) for item, rses in kept.items() if len(rses & usable) >= rule.copies}
@@ -218,7 +218,7 @@ def _collection_sizes(session: Session, keys: list[DIDKey]) -> dict[DIDKey, tupl
     for part in chunks(keys):
         rows = session.execute(
             select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes)
-            .where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
         )
         sizes.update({(row.scope, row.name): (row.length, row.bytes) for row in rows})
     return sizes

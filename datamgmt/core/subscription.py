@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import re2
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
@@ -46,7 +46,7 @@ from datamgmt.core.db.models import DataIdentifier, Rule, Subscription
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
 from datamgmt.core.expression import parse_tree
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.metadata import KEY_RE, RESERVED_KEYS, Value, key_values
 from datamgmt.core.rule import PLACEMENT_ERRORS, add_rule
 from datamgmt.core.workqueue import NEW_DIDS
@@ -470,7 +470,7 @@ def match_new_dids(session: Session, batch: int = 100) -> MatchReport:
                 active.row.last_processed = now
     keys = [(row.scope, row.name) for row in rows]
     for part in chunks(keys):
-        session.execute(update(DataIdentifier).where(tuple_(DataIdentifier.scope, DataIdentifier.name).in_(part))
+        session.execute(update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
                         .values(is_new=False).execution_options(synchronize_session=False))
     session.flush()
     return report

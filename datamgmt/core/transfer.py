@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
@@ -41,7 +41,7 @@ from datamgmt.core.db.constants import ReplicaState, RequestState, RequestType, 
 from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribute, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import as_number, rse_ids_for
-from datamgmt.core.keys import QUEUE_CHUNK, chunks
+from datamgmt.core.keys import QUEUE_CHUNK, chunks, keys_in
 from datamgmt.core.rse import UNKNOWN_DISTANCE, protocols_by_rse_id
 from datamgmt.core.staging import staging_buffers
 from datamgmt.core.transfer_limit import limit_caps
@@ -286,7 +286,7 @@ def source_candidates(session: Session, requests: Sequence[QueuedRequest]) -> di
             select(Replica.scope, Replica.name, Replica.rse_id, RSE.rse_type, Replica.path)
             .join(RSE, RSE.id == Replica.rse_id)
             .where(
-                tuple_(Replica.scope, Replica.name).in_(list(chunk)),
+                keys_in((Replica.scope, Replica.name), list(chunk)),
                 Replica.state == ReplicaState.AVAILABLE,
                 RSE.availability_read.is_(True),
                 RSE.deleted.is_(False),

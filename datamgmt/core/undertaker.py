@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import content_history, deleted_did
@@ -45,7 +45,7 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
-from datamgmt.core.keys import DIDKey
+from datamgmt.core.keys import DIDKey, keys_in
 from datamgmt.core.message import add_messages
 from datamgmt.core.rule import delete_rule
 from datamgmt.core.workqueue import EXPIRED_DIDS
@@ -55,7 +55,7 @@ ERASE = "ERASE"
 
 
 def _is(key: Sequence[DIDKey], scope: Any, name: Any) -> Any:
-    return tuple_(scope, name).in_(list(key))
+    return keys_in((scope, name), list(key))
 
 
 def claim_expired(session: Session, limit: int) -> list[dict[str, Any]]:
