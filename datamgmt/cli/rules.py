@@ -248,16 +248,14 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
 @click.option("--comment")
 @click.option("--priority", type=click.IntRange(1, 5))
 @click.option("--activity", help="Transfer activity of the rule's future transfers.")
-@click.option("--suspend", "state", flag_value="SUSPENDED", default=None, help="Stop transfers for this rule.")
-@click.option("--resume", "state", flag_value="REPLICATING", help="Restart a suspended or stuck rule.")
 @click.option("--source-rses", "source_replica_expression", metavar="EXPRESSION",
               help="Copy only from RSEs matching this from now on ('none': from anywhere).")
 @click.option("--boost-rule", "boost_rule", is_flag=True, default=None,
               help="Retry a STUCK rule's failed transfers now, not after the repairer's back-off.")
 @pass_app
 def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
-    """Change a rule's lifetime, lock, comment, priority, activity, state or transfer sources,
-    or boost a STUCK rule."""
+    """Change a rule's lifetime, lock, comment, priority, activity or transfer sources, or boost
+    a STUCK rule.  (Suspending and resuming a rule are not built yet.)"""
     changes = {key: value for key, value in options.items() if value is not None}
     if lifetime is not None:
         changes["lifetime"] = None if lifetime < 0 else lifetime
