@@ -45,6 +45,7 @@ run: venv
 	$(BIN)/datamgmt-server --host $(HOST) --port $(PORT) --embedded
 
 lint: venv
+	$(BIN)/ruff format --check datamgmt tests bench
 	$(BIN)/ruff check datamgmt tests bench
 	$(BIN)/lint-imports
 

@@ -17,7 +17,10 @@ from bench.common import arguments, fresh_catalogue, report  # noqa: E402
 
 
 def file_rows(n: int) -> list[dict]:
-    return [{"scope": "bench", "name": f"file.{i:08d}", "bytes": 1000 + i, "adler32": f"{i:08x}"} for i in range(n)]
+    return [
+        {"scope": "bench", "name": f"file.{i:08d}", "bytes": 1000 + i, "adler32": f"{i:08x}"}
+        for i in range(n)
+    ]
 
 
 def seed(url: str) -> None:
@@ -100,15 +103,19 @@ def prepare_raw(url: str) -> None:
     now = utcnow()
     with get_engine(url).begin() as conn:
         conn.execute(
-            text("INSERT INTO rses (id, rse, rse_type, deterministic, volatile, staging_area, availability_read,"
-                 " availability_write, availability_delete, deleted, created_at, updated_at) VALUES"
-                 " (:id, 'RAW-RSE', 'DISK', true, false, false, true, true, true, false, :now, :now)"),
+            text(
+                "INSERT INTO rses (id, rse, rse_type, deterministic, volatile, staging_area, availability_read,"
+                " availability_write, availability_delete, deleted, created_at, updated_at) VALUES"
+                " (:id, 'RAW-RSE', 'DISK', true, false, false, true, true, true, false, :now, :now)"
+            ),
             {"id": "0" * 32, "now": now},
         )
         conn.execute(
-            text("INSERT INTO dids (scope, name, account, did_type, is_open, monotonic, hidden, obsolete, availability,"
-                 " purge_replicas, created_at, updated_at) VALUES ('bench', 'rawdataset', 'root', 'D', true, false,"
-                 " false, false, 'A', true, :now, :now)"),
+            text(
+                "INSERT INTO dids (scope, name, account, did_type, is_open, monotonic, hidden, obsolete, availability,"
+                " purge_replicas, created_at, updated_at) VALUES ('bench', 'rawdataset', 'root', 'D', true, false,"
+                " false, false, 'A', true, :now, :now)"
+            ),
             {"now": now},
         )
 

@@ -53,7 +53,10 @@ def main() -> None:
     load(url, args.attempts, args.rses)
     for name, call in (
         ("dashboard_transfer_counts_and_rate", transfer_stats.transfer_counts),
-        ("dashboard_failures_by_pair", lambda s: transfer_stats.failures_by_pair(s, utcnow() - timedelta(days=1))),
+        (
+            "dashboard_failures_by_pair",
+            lambda s: transfer_stats.failures_by_pair(s, utcnow() - timedelta(days=1)),
+        ),
     ):
         with transaction(url) as session:
             started = time.perf_counter()

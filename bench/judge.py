@@ -53,7 +53,10 @@ def fresh_catalogue(url: str) -> None:
 
 
 def populate(url: str, n_files: int) -> None:
-    files = [{"scope": "bench", "name": f"file{i:07d}", "bytes": 1000, "adler32": "0000000a"} for i in range(n_files)]
+    files = [
+        {"scope": "bench", "name": f"file{i:07d}", "bytes": 1000, "adler32": "0000000a"}
+        for i in range(n_files)
+    ]
     with transaction(url) as session:
         bootstrap(session, "root", "bench-password", "21.T99999")
         scope.add_scope(session, "bench", "root")
@@ -81,15 +84,22 @@ def measure(backend: str, url: str, n_files: int) -> None:
         requests = session.scalar(select(func.count()).select_from(Request))
     if locks != n_files or requests != n_files:
         raise SystemExit(f"{backend}: expected {n_files} locks and requests, got {locks} and {requests}")
-    print(f"judge-evaluator-{backend} {n_files} {seconds:.3f} {n_files / seconds:.0f} {peak_rss_mib():.0f}", flush=True)
+    print(
+        f"judge-evaluator-{backend} {n_files} {seconds:.3f} {n_files / seconds:.0f} {peak_rss_mib():.0f}",
+        flush=True,
+    )
     dispose_engines()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="10^3 files")
     parser.add_argument("--files", type=int, help="files attached (default 10^5)")
-    parser.add_argument("--postgresql", default=os.environ.get("DATAMGMT_BENCH_PG_URL"), help="PostgreSQL URL")
+    parser.add_argument(
+        "--postgresql", default=os.environ.get("DATAMGMT_BENCH_PG_URL"), help="PostgreSQL URL"
+    )
     args = parser.parse_args()
     n_files = args.files or (1_000 if args.quick else 100_000)
     print("name size seconds rate peak_rss")

@@ -60,7 +60,9 @@ def main() -> None:
         with transaction(url) as session:
             started = time.perf_counter()
             session.execute(
-                update(Replica).where(Replica.rse_id == rse_id, condition).values(lock_cnt=Replica.lock_cnt + 1)
+                update(Replica)
+                .where(Replica.rse_id == rse_id, condition)
+                .values(lock_cnt=Replica.lock_cnt + 1)
             )
             report(name, args.batch, time.perf_counter() - started)
 

@@ -37,7 +37,9 @@ from tests.faults.workload import WEIGHTS, Workload, summary  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="2 clients for 20 seconds (CI)")
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 8)")
     parser.add_argument("--seconds", type=float, default=None, help="how long they run (default 600)")
@@ -92,7 +94,9 @@ def report(args: argparse.Namespace, outcome, seconds: float) -> int:  # type: i
           f"FTS submitted twice={len(outcome.submitted_twice)} daemons dead={outcome.dead_daemons}")  # fmt: skip
     for violation in outcome.violations:
         print(f"VIOLATION {violation}")
-    clean = not (server_errors or outcome.left or outcome.violations or outcome.submitted_twice or outcome.dead_daemons)
+    clean = not (
+        server_errors or outcome.left or outcome.violations or outcome.submitted_twice or outcome.dead_daemons
+    )
     return 0 if clean else 1
 
 

@@ -54,7 +54,9 @@ def load(url: str, size: int) -> None:
                 )  # fmt: skip
                 for key, value in (("title", f"Benchmark dataset {i}"), ("creator", "Doe, Jane; Roe, Richard"),
                                    ("subject", "physics"), ("rights", "CC-BY-4.0"), ("publisher", "Example Lab")):  # fmt: skip
-                    meta.append({"scope": scope, "name": name, "key": key, "value_type": "str", "value_str": value})
+                    meta.append(
+                        {"scope": scope, "name": name, "key": key, "value_type": "str", "value_str": value}
+                    )
                 withdrawn = i % 100 == 99
                 shares.append(
                     {"id": f"{i:032x}", "scope": scope, "name": name, "pid": f"21.T99999/b{i}", "pid_service": "local",
@@ -66,7 +68,11 @@ def load(url: str, size: int) -> None:
                 session.execute(insert(model), rows)
             records = share_records(session, [Share(**share) for share in shares])
             session.execute(
-                insert(Share), [{**share, "record": snapshot(record)} for share, record in zip(shares, records, strict=True)]
+                insert(Share),
+                [
+                    {**share, "record": snapshot(record)}
+                    for share, record in zip(shares, records, strict=True)
+                ],
             )
 
 

@@ -32,7 +32,9 @@ from datamgmt.core.placement import (  # noqa: E402
 TB = 10**12
 
 
-def expression_sets(rng: np.random.Generator, n_expressions: int, n_rse: int) -> tuple[np.ndarray, np.ndarray]:
+def expression_sets(
+    rng: np.random.Generator, n_expressions: int, n_rse: int
+) -> tuple[np.ndarray, np.ndarray]:
     """CSR candidate sets, each drawing 5-20 % of the RSEs; built in chunks to bound memory."""
     rows, entries = [np.zeros(1, np.int64)], []
     for first in range(0, n_expressions, 1024):
@@ -63,12 +65,24 @@ def make_problem(n_items: int, n_rse: int, n_expressions: int, load: float, seed
     keep = ends > starts
     holders, starts, ends = holders[keep], starts[keep], ends[keep]
     where = set_indices[starts + (rng.random(holders.shape[0]) * (ends - starts)).astype(np.int64)]
-    held = (item_bytes[holders] * np.where(rng.random(holders.shape[0]) < 0.5, 1.0, rng.random(holders.shape[0])))
+    held = item_bytes[holders] * np.where(
+        rng.random(holders.shape[0]) < 0.5, 1.0, rng.random(holders.shape[0])
+    )
     present = present_from_triples(n_items, holders, where, held.astype(np.int64))
-    return PlacementProblem(free_bytes=free, capacity=capacity, quota_left=quota, item_bytes=item_bytes,
-                            copies=copies, item_set=item_set, set_indptr=set_indptr, set_indices=set_indices,
-                            present_indptr=present[0], present_rse=present[1], present_bytes=present[2],
-                            seed=seed)
+    return PlacementProblem(
+        free_bytes=free,
+        capacity=capacity,
+        quota_left=quota,
+        item_bytes=item_bytes,
+        copies=copies,
+        item_set=item_set,
+        set_indptr=set_indptr,
+        set_indices=set_indices,
+        present_indptr=present[0],
+        present_rse=present[1],
+        present_bytes=present[2],
+        seed=seed,
+    )
 
 
 def peak_rss_mib() -> float:
@@ -89,8 +103,9 @@ def timed(name: str, problem: PlacementProblem, numba: bool, repeat: int = 1) ->
 
 def fill_spread(label: str, problem: PlacementProblem, free: np.ndarray) -> None:
     fill = (problem.capacity - free) / problem.capacity
-    print(f"# fill {label}: max-min {fill.max() - fill.min():.4f} std {fill.std():.4f} "
-          f"mean {fill.mean():.4f}")
+    print(
+        f"# fill {label}: max-min {fill.max() - fill.min():.4f} std {fill.std():.4f} mean {fill.mean():.4f}"
+    )
 
 
 def main() -> None:
@@ -98,10 +113,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10^3 datasets over 100 RSEs")
     parser.add_argument("--items", type=int, help="datasets in the batch (default 10^5)")
     parser.add_argument("--rses", type=int, help="RSEs (default 10^3)")
-    parser.add_argument("--expressions", type=int,
-                        help="distinct RSE expressions in the batch (default: one per 100 datasets)")
-    parser.add_argument("--load", type=float, default=0.25,
-                        help="bytes of all copies as a fraction of the free space (default 0.25)")
+    parser.add_argument(
+        "--expressions",
+        type=int,
+        help="distinct RSE expressions in the batch (default: one per 100 datasets)",
+    )
+    parser.add_argument(
+        "--load",
+        type=float,
+        default=0.25,
+        help="bytes of all copies as a fraction of the free space (default 0.25)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     n_items = args.items or (1_000 if args.quick else 100_000)
@@ -110,9 +132,11 @@ def main() -> None:
 
     start = time.perf_counter()
     problem = make_problem(n_items, n_rse, n_expressions, args.load, args.seed)
-    print(f"# {n_items} datasets, {n_rse} RSEs, {n_expressions} expressions, load {args.load}, "
-          f"{problem.set_indices.shape[0]} candidate entries, {problem.present_rse.shape[0]} present entries, "
-          f"built in {time.perf_counter() - start:.2f} s")
+    print(
+        f"# {n_items} datasets, {n_rse} RSEs, {n_expressions} expressions, load {args.load}, "
+        f"{problem.set_indices.shape[0]} candidate entries, {problem.present_rse.shape[0]} present entries, "
+        f"built in {time.perf_counter() - start:.2f} s"
+    )
     print("name size seconds rate peak_rss")
     cold = timed("placement_numba_with_jit", problem, numba=True)
     warm = timed("placement_numba", problem, numba=True, repeat=3)

@@ -30,8 +30,10 @@ def seed(url: str, n_files: int, n_rses: int) -> None:
         for i in range(n_rses):
             rse.add_rse(session, f"DISK{i:04d}")
             rse.add_rse_attribute(session, f"DISK{i:04d}", "bench", True)
-    files = [{"scope": "bench", "name": f"file.{i:08d}", "bytes": 1000 + i, "adler32": f"{i:08x}"}
-             for i in range(n_files)]
+    files = [
+        {"scope": "bench", "name": f"file.{i:08d}", "bytes": 1000 + i, "adler32": f"{i:08x}"}
+        for i in range(n_files)
+    ]
     with transaction(url) as session:
         replica.add_replicas(session, "SOURCE", files, "root")
         did.add_collection(session, "bench", "dataset", "DATASET", "root")
@@ -67,8 +69,12 @@ def raw(url: str) -> tuple[float, int]:
     with engine.begin() as conn:
         rows = {
             Lock.__table__: [dict(r) for r in conn.execute(select(Lock.__table__)).mappings()],
-            Replica.__table__: [dict(r) for r in conn.execute(
-                select(Replica.__table__).where(Replica.state == ReplicaState.COPYING)).mappings()],
+            Replica.__table__: [
+                dict(r)
+                for r in conn.execute(
+                    select(Replica.__table__).where(Replica.state == ReplicaState.COPYING)
+                ).mappings()
+            ],
             Request.__table__: [dict(r) for r in conn.execute(select(Request.__table__)).mappings()],
             Source.__table__: [dict(r) for r in conn.execute(select(Source.__table__)).mappings()],
         }

@@ -208,7 +208,7 @@ class Config:
         """All options of a section, with environment overrides applied."""
         names = set(self._parser.options(section)) if self._parser.has_section(section) else set()
         prefix = f"{ENV_PREFIX}{section}_".upper()
-        names |= {key[len(prefix):].lower() for key in self._environ if key.startswith(prefix)}
+        names |= {key[len(prefix) :].lower() for key in self._environ if key.startswith(prefix)}
         return {name: self.get(section, name) for name in sorted(names)}
 
 

@@ -67,7 +67,9 @@ def ensure_local_rses(storage_root: Path) -> None:
             directory.mkdir(parents=True, exist_ok=True)
             rse.add_rse(session, name)
             rse.add_rse_attribute(session, name, "embedded", True)
-            rse.add_rse_attribute(session, name, "type", "SCRATCHDISK")  # users may upload (docs/permissions.md)
+            rse.add_rse_attribute(
+                session, name, "type", "SCRATCHDISK"
+            )  # users may upload (docs/permissions.md)
             rse.add_protocol(session, name, {"scheme": "file", "prefix": str(directory), "impl": "posix"})
             log.info("created RSE %s at %s", name, directory)
         first, second = LOCAL_RSES
@@ -149,8 +151,12 @@ class DaemonSupervisor:
                 return
             if time.monotonic() - self._started_at >= self.healthy_after:
                 delay = self.first_delay
-            log.error("daemon child (pid %s) died (%s); restarting it in %.1fs",
-                      self.process.pid, _exit_reason(status), delay)
+            log.error(
+                "daemon child (pid %s) died (%s); restarting it in %.1fs",
+                self.process.pid,
+                _exit_reason(status),
+                delay,
+            )
             if self._stopping.wait(delay) or not self._spawn():
                 return
             self.restarts += 1

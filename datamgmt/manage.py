@@ -44,11 +44,16 @@ def db_downgrade(revision: str) -> None:
 @click.command("bootstrap")
 @click.option("--username", required=True, help="userpass identity of the root account")
 @click.option("--password", help="its password (at least 8 characters)")
-@click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="read the password from this file; if it does not exist, generate a random password, "
-                   "write it there (mode 0600) and print it once")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="read the password from this file; if it does not exist, generate a random password, "
+    "write it there (mode 0600) and print it once",
+)
 @click.option("--reset-password", is_flag=True, help="set the password even if root already has one")
-def bootstrap_command(username: str, password: str | None, password_file: Path | None, reset_password: bool) -> None:
+def bootstrap_command(
+    username: str, password: str | None, password_file: Path | None, reset_password: bool
+) -> None:
     """Create the root account (SERVICE, admin) and the default PID service; idempotent.
 
     An existing root password is never changed without --reset-password.
@@ -63,10 +68,14 @@ def bootstrap_command(username: str, password: str | None, password_file: Path |
     if password_file is not None:
         password = secrets.token_urlsafe(18) if generated else password_file.read_text().strip()
     with transaction() as session:
-        changed = bootstrap(session, username, password or "", get_config().get("pid", "local_prefix"), reset_password)
+        changed = bootstrap(
+            session, username, password or "", get_config().get("pid", "local_prefix"), reset_password
+        )
     if not changed:
-        click.echo(f"root account ready with identity {username}; its existing password was left unchanged "
-                   "(--reset-password sets a new one)")
+        click.echo(
+            f"root account ready with identity {username}; its existing password was left unchanged "
+            "(--reset-password sets a new one)"
+        )
         return
     if generated and password_file is not None:
         password_file.parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +101,22 @@ def config_template() -> None:
 
 
 @click.command("check")
-@click.option("--storage", is_flag=True, help="also walk every RSE and compare its files with the AVAILABLE replicas")
+@click.option(
+    "--storage", is_flag=True, help="also walk every RSE and compare its files with the AVAILABLE replicas"
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--db-url", default=None, help="catalogue to check (default [database] url)")
-@click.option("--examples", default=5, show_default=True, type=click.IntRange(1, 1000),
-              help="example rows shown per violated invariant")
+@click.option(
+    "--examples",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="example rows shown per violated invariant",
+)
 @click.pass_context
-def check_command(ctx: click.Context, storage: bool, as_json: bool, db_url: str | None, examples: int) -> None:
+def check_command(
+    ctx: click.Context, storage: bool, as_json: bool, db_url: str | None, examples: int
+) -> None:
     """Check the catalogue's invariants; exit 0 when all hold, 1 on any violation.
 
     Run it at a quiet moment (daemons idle): an invariant may be briefly false mid-batch.

@@ -196,4 +196,8 @@ def _uses_catalogue(item: pytest.Item) -> bool:
 
 def _legacy_cli_variant(item: pytest.Item) -> bool:
     spec = getattr(item, "callspec", None)
-    return spec is not None and spec.params.get("legacy") is True and "rucio" in getattr(item, "fixturenames", ())
+    return (
+        spec is not None
+        and spec.params.get("legacy") is True
+        and "rucio" in getattr(item, "fixturenames", ())
+    )

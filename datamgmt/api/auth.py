@@ -52,7 +52,9 @@ def configure(app: Flask, config: Config) -> None:
         client_id, base_url = config.get("auth", "oidc_client_id"), config.get("api", "base_url")
         if client_id and base_url:
             app.extensions[_OIDC_CLIENT_KEY] = OIDCClient(
-                client_id, config.get("auth", "oidc_client_secret"), base_url.rstrip("/") + "/auth/oidc_code",
+                client_id,
+                config.get("auth", "oidc_client_secret"),
+                base_url.rstrip("/") + "/auth/oidc_code",
                 config.get("auth", "oidc_scope"),
             )
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
@@ -81,8 +83,10 @@ def oidc_client() -> OIDCClient:
     """This server's client registration at the provider; a 401 without one."""
     client: OIDCClient | None = current_app.extensions.get(_OIDC_CLIENT_KEY)
     if client is None:
-        raise CannotAuthenticate("Cannot authenticate: OIDC browser logins are not configured on this server "
-                                 "([auth] oidc_client_id, [api] base_url)")
+        raise CannotAuthenticate(
+            "Cannot authenticate: OIDC browser logins are not configured on this server "
+            "([auth] oidc_client_id, [api] base_url)"
+        )
     return client
 
 
@@ -100,14 +104,18 @@ def account_for_identity(session: Session, identity: str, kind: IdentityType, wa
     if wanted:
         if account_has_identity(session, wanted, identity, kind):
             return wanted
-        raise CannotAuthenticate(f"Cannot authenticate to account {account_shown(wanted)} with given credentials")
+        raise CannotAuthenticate(
+            f"Cannot authenticate to account {account_shown(wanted)} with given credentials"
+        )
     accounts = [
         info.account
         for info in list_accounts(session, identity=identity)
         if account_has_identity(session, info.account, identity, kind)
     ]
     if len(accounts) != 1:
-        raise CannotAuthenticate("Cannot authenticate: the identity maps to no single account; set X-Rucio-Account")
+        raise CannotAuthenticate(
+            "Cannot authenticate: the identity maps to no single account; set X-Rucio-Account"
+        )
     return accounts[0]
 
 
@@ -143,7 +151,9 @@ def current_account() -> str:
     if dn and request.method not in _SAFE_METHODS and request.mimetype != "application/json":
         # Browsers present client certificates on their own: a cross-site form must not act as
         # the user.  A JSON body cannot be sent cross-site without a CORS preflight, which fails.
-        raise CannotAuthenticate("Cannot authenticate: a state-changing request by client certificate must be JSON")
+        raise CannotAuthenticate(
+            "Cannot authenticate: a state-changing request by client certificate must be JSON"
+        )
     if oidc is not None:
         return in_first_unit(lambda session: _identity_account(session, oidc, IdentityType.OIDC))
     if token:

@@ -78,7 +78,10 @@ def _value(value: Any) -> str:
 
 
 def _where(path: Iterable[Any]) -> str:
-    parts = [f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part)) for index, part in enumerate(path)]
+    parts = [
+        f"[{part}]" if isinstance(part, int) else (f".{part}" if index else str(part))
+        for index, part in enumerate(path)
+    ]
     return "".join(parts) or "the body"
 
 
@@ -117,7 +120,12 @@ def _violation(schema: dict[str, Any], error: ValidationError, message: str) -> 
 
 def check_body(schema: dict[str, Any], body: Any) -> None:
     """Raise Rucio's error for the first violation of ``schema`` by ``body`` (none: return)."""
-    error = next(iter(sorted(validator(schema).iter_errors(body), key=lambda e: (len(e.path), list(map(str, e.path))))), None)
+    error = next(
+        iter(
+            sorted(validator(schema).iter_errors(body), key=lambda e: (len(e.path), list(map(str, e.path))))
+        ),
+        None,
+    )
     if error is None:
         return
     if error.validator == "required" and not error.path:

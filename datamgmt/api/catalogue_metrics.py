@@ -42,7 +42,9 @@ class CatalogueCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        depth = GaugeMetricFamily("datamgmt_queue_depth", "Items waiting in a daemon's queue", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "datamgmt_queue_depth", "Items waiting in a daemon's queue", labels=["queue"]
+        )
         for name, value in queues.items():
             depth.add_metric([name], value)
         yield depth

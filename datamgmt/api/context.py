@@ -89,7 +89,9 @@ def end_first_unit(_exc: BaseException | None = None) -> None:
         try:
             first[0].close()
         except DatamgmtError as exc:
-            log.warning("request %s: ending its unused unit of work failed: %s", g.get("request_id", "-"), exc)
+            log.warning(
+                "request %s: ending its unused unit of work failed: %s", g.get("request_id", "-"), exc
+            )
 
 
 def once_more_if_safe(step: Callable[[], T]) -> T:

@@ -34,7 +34,9 @@ def header_message(message: str) -> str:
     return text[:HEADER_MESSAGE_LIMIT] + "..." if len(text) > HEADER_MESSAGE_LIMIT else text
 
 
-def error_response(status: int, error_class: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, error_class: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
     body = json.dumps({"ExceptionClass": error_class, "ExceptionMessage": message})
     response = Response(body, status=status, content_type=ERROR_CONTENT_TYPE)
     response.headers["ExceptionClass"] = error_class

@@ -30,7 +30,9 @@ _STYLE = (
 )
 _STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 #: The API's policy, plus this page's own style block.
-LANDING_CSP = CONTENT_SECURITY_POLICY.replace("default-src 'none';", f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}';")
+LANDING_CSP = CONTENT_SECURITY_POLICY.replace(
+    "default-src 'none';", f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}';"
+)
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -128,7 +130,11 @@ def json_ld(share: dict[str, Any]) -> dict[str, Any]:
         "datePublished": share["date"] or share["publication_year"],
         "contentSize": f"{share['bytes_total']} B",
         "distribution": [
-            {"@type": "DataDownload", "name": f"{entry['scope']}:{entry['name']}", "contentSize": f"{entry['bytes']} B"}
+            {
+                "@type": "DataDownload",
+                "name": f"{entry['scope']}:{entry['name']}",
+                "contentSize": f"{entry['bytes']} B",
+            }
             for entry in share["files"]
         ],
     }

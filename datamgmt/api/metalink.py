@@ -29,7 +29,9 @@ def _file(entry: dict[str, Any]) -> str:
     parts = [f" <file name={quoteattr(entry['name'])}>\n"]
     parents = entry.get("parents") or []
     if parents:
-        parts.append("  <parents>\n" + "".join(f"   <did>{escape(p)}</did>\n" for p in parents) + "  </parents>\n")
+        parts.append(
+            "  <parents>\n" + "".join(f"   <did>{escape(p)}</did>\n" for p in parents) + "  </parents>\n"
+        )
     parts.append(f"  <identity>{escape(did)}</identity>\n")
     for algorithm in ("adler32", "md5"):
         if entry.get(algorithm):
@@ -39,8 +41,8 @@ def _file(entry: dict[str, Any]) -> str:
     for pfn, replica in entry["pfns"].items():
         attributes = (
             f"location={quoteattr(replica['rse'])} domain={quoteattr(replica['domain'])}"
-            f" priority=\"{int(replica['priority'])}\""
-            f" client_extract=\"{str(bool(replica['client_extract'])).lower()}\""
+            f' priority="{int(replica["priority"])}"'
+            f' client_extract="{str(bool(replica["client_extract"])).lower()}"'
         )
         parts.append(f"  <url {attributes}>{escape(pfn)}</url>\n")
     parts.append(" </file>\n")

@@ -24,7 +24,10 @@ from datamgmt.api.context import authorize, unit_of_work
 def install_metrics(app: Flask) -> None:
     registry = CollectorRegistry()
     requests_total = Counter(
-        "datamgmt_api_requests_total", "API requests answered", ["method", "endpoint", "status"], registry=registry
+        "datamgmt_api_requests_total",
+        "API requests answered",
+        ["method", "endpoint", "status"],
+        registry=registry,
     )
     latency = Histogram(
         "datamgmt_api_request_duration_seconds",

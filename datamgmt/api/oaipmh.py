@@ -409,7 +409,11 @@ def make_oaipmh_blueprint(
         # which a client chooses (and a cache could keep for everyone).
         configured = get_config().get("api", "base_url")
         if not configured:
-            raise ServiceUnavailable("OAI-PMH needs [api] base_url; the baseURL never comes from the Host header")
-        return Response(engine.respond(pairs, f"{configured.rstrip('/')}/oai_pmh"), content_type=_CONTENT_TYPE)
+            raise ServiceUnavailable(
+                "OAI-PMH needs [api] base_url; the baseURL never comes from the Host header"
+            )
+        return Response(
+            engine.respond(pairs, f"{configured.rstrip('/')}/oai_pmh"), content_type=_CONTENT_TYPE
+        )
 
     return blueprint

@@ -65,7 +65,9 @@ class OIDCVerifier:
             if kid in self._keys:
                 return self._keys[kid]
             if self._failure is not None:
-                raise CannotAuthenticate(f"Cannot authenticate: the issuer's keys are unavailable ({self._failure})")
+                raise CannotAuthenticate(
+                    f"Cannot authenticate: the issuer's keys are unavailable ({self._failure})"
+                )
             raise CannotAuthenticate("Cannot authenticate with given credentials: unknown signing key")
 
     def claims(self, token: str, audience: str | None = None) -> dict[str, Any]:

@@ -24,7 +24,9 @@ _STRING = {"type": "string"}
 _OBJECT = {"type": "object"}
 
 
-def doc(summary: str, body: dict[str, Any] | None = None, query: dict[str, dict[str, Any]] | None = None) -> Callable[[View], View]:
+def doc(
+    summary: str, body: dict[str, Any] | None = None, query: dict[str, dict[str, Any]] | None = None
+) -> Callable[[View], View]:
     """Annotate a view for the OpenAPI document."""
 
     def mark(view: View) -> View:
@@ -42,10 +44,16 @@ def schema_object(required: list[str] | None = None, **properties: dict[str, Any
     return result
 
 
-def _operation(view: Callable[..., Any], method: str, path: str, path_parameters: list[str]) -> dict[str, Any]:
+def _operation(
+    view: Callable[..., Any], method: str, path: str, path_parameters: list[str]
+) -> dict[str, Any]:
     notes = getattr(view, "openapi", {})
-    parameters = [{"name": name, "in": "path", "required": True, "schema": _STRING} for name in path_parameters]
-    parameters += [{"name": name, "in": "query", "schema": schema} for name, schema in notes.get("query", {}).items()]
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": _STRING} for name in path_parameters
+    ]
+    parameters += [
+        {"name": name, "in": "query", "schema": schema} for name, schema in notes.get("query", {}).items()
+    ]
     operation: dict[str, Any] = {
         "summary": notes.get("summary") or (view.__doc__ or view.__name__).strip().splitlines()[0],
         "operationId": method + re.sub(r"\W+", "_", path).rstrip("_"),
@@ -53,7 +61,10 @@ def _operation(view: Callable[..., Any], method: str, path: str, path_parameters
         "responses": {"default": {"description": "Rucio-style result or error"}},
     }
     if notes.get("body") is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": notes["body"]}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": notes["body"]}},
+        }
     if getattr(view, "public", False):
         operation["security"] = []
     return operation
@@ -72,7 +83,9 @@ def build_document(app: Flask) -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "datamgmt REST API (Rucio dialect)", "version": __version__},
-        "components": {"securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Rucio-Auth-Token"}}},
+        "components": {
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Rucio-Auth-Token"}}
+        },
         "security": [{"token": []}],
         "paths": paths,
     }

@@ -51,7 +51,9 @@ def json_object(required: bool = True) -> dict[str, Any]:
     return body
 
 
-def key(body: dict[str, Any], name: str, kind: type | tuple[type, ...] | None = None, default: Any = _MISSING) -> Any:
+def key(
+    body: dict[str, Any], name: str, kind: type | tuple[type, ...] | None = None, default: Any = _MISSING
+) -> Any:
     """``body[name]`` checked against ``kind``; a missing key without default is Rucio's KeyError."""
     if name not in body:
         if default is _MISSING:

@@ -40,7 +40,9 @@ class PFNBuilder:
     def _access(self, rse: str) -> RSEAccess:
         if rse not in self._rses:
             info = get_rse(self.session, rse)
-            algorithm = str(get_rse_attribute(self.session, info.id, "lfn2pfn_algorithm") or DEFAULT_ALGORITHM)
+            algorithm = str(
+                get_rse_attribute(self.session, info.id, "lfn2pfn_algorithm") or DEFAULT_ALGORITHM
+            )
             records = protocols_ordered(
                 protocols_by_rse_id(self.session, [info.id])[info.id], "read", self.domain, self.schemes
             )

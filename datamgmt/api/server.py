@@ -92,6 +92,7 @@ def main(host: str | None, port: int | None, workers: int | None, embedded: bool
     logs.configure()  # the app's own records in the daemons' format; gunicorn keeps its access log
     # Import the app in the master, as before forking: workers start serving at once.
     import datamgmt.api.app  # noqa: F401
+
     config = get_config()
     overrides: dict[str, Any] = {
         "bind": f"{host or config.get('api', 'host')}:{port or config.get_int('api', 'port')}",

@@ -111,17 +111,19 @@ def stream_items(items: Iterable[Any]) -> Response:
 
 
 def stream(
-    produce: Callable[[Session], Iterable[Any]], content_type: str = JSON_STREAM, render: Renderer = json_lines
+    produce: Callable[[Session], Iterable[Any]],
+    content_type: str = JSON_STREAM,
+    render: Renderer = json_lines,
 ) -> Response:
     """Stream what ``produce(session)`` yields, rendered by ``render`` (JSON lines by default).
 
-    The first chunk (for JSON lines, the first batch) is computed before the response starts,
-    so permission and not-found errors, and a database drop, still become proper error
-    responses (a drop is the retriable 503); the transaction stays open while the client reads
-    and closes when the stream ends or is abandoned.  At most ``[api] max_streams`` streams run
-at once in a worker (:func:`_stream_slot`).  A drop after the first chunk can only cut
-    the stream short, which the client reports as retriable too; a drop at the final COMMIT,
-    with every line sent, changes nothing.
+        The first chunk (for JSON lines, the first batch) is computed before the response starts,
+        so permission and not-found errors, and a database drop, still become proper error
+        responses (a drop is the retriable 503); the transaction stays open while the client reads
+        and closes when the stream ends or is abandoned.  At most ``[api] max_streams`` streams run
+    at once in a worker (:func:`_stream_slot`).  A drop after the first chunk can only cut
+        the stream short, which the client reports as retriable too; a drop at the final COMMIT,
+        with every line sent, changes nothing.
     """
     check_accept(content_type)
     stack = ExitStack()
@@ -133,7 +135,9 @@ at once in a worker (:func:`_stream_slot`).  A drop after the first chunk can on
         if first is _END:
             stack.close()
             return Response("".join(render(iter(()))), content_type=content_type)
-        chunks = render(chain([first], iterator))  # called in the request: renderers may read the app's config
+        chunks = render(
+            chain([first], iterator)
+        )  # called in the request: renderers may read the app's config
         head = next(chunks, "")
     except BaseException as exc:
         stack.__exit__(type(exc), exc, exc.__traceback__)
@@ -159,7 +163,9 @@ def _stream_slot() -> threading.BoundedSemaphore:
     """
     slots = current_app.extensions.get(_SLOTS)
     if slots is None:
-        slots = current_app.extensions.setdefault(_SLOTS, threading.BoundedSemaphore(current_app.config["MAX_STREAMS"]))
+        slots = current_app.extensions.setdefault(
+            _SLOTS, threading.BoundedSemaphore(current_app.config["MAX_STREAMS"])
+        )
     if not slots.acquire(blocking=False):
         busy = ServiceUnavailable("Too many listings are being streamed; retry shortly")
         busy.retry_after = 1

@@ -16,11 +16,20 @@ from datamgmt.cli.exist_ok import create, differs, exist_ok_option
 from datamgmt.cli.output import Column, parse_size
 from datamgmt.exceptions import Duplicate
 
-ACCOUNT_COLUMNS = (Column("account"), Column("type"), Column("status", kind="state"),
-                   Column("email"))
+ACCOUNT_COLUMNS = (Column("account"), Column("type"), Column("status", kind="state"), Column("email"))
 IDENTITY_COLUMNS = (Column("identity"), Column("type"), Column("email"))
-LIMIT_COLUMNS = (Column("scope", "kind"), Column("rse", "RSE or expression"), Column("bytes", "limit", kind="size"))
-PID_SERVICE_COLUMNS = (Column("name"), Column("type"), Column("prefix"), Column("endpoint"), Column("is_default", "default"))
+LIMIT_COLUMNS = (
+    Column("scope", "kind"),
+    Column("rse", "RSE or expression"),
+    Column("bytes", "limit", kind="size"),
+)
+PID_SERVICE_COLUMNS = (
+    Column("name"),
+    Column("type"),
+    Column("prefix"),
+    Column("endpoint"),
+    Column("is_default", "default"),
+)
 
 cli = make_root("datamgmt-admin", "Administer a datamgmt service: accounts, RSEs, quotas, PID services.")
 cli.add_command(rse_group)
@@ -36,13 +45,19 @@ def account_group() -> None:
 
 @account_group.command("add")
 @click.argument("account")
-@click.option("--type", "account_type", type=click.Choice(["USER", "GROUP", "SERVICE"]), default="USER",
-              show_default=True)
+@click.option(
+    "--type",
+    "account_type",
+    type=click.Choice(["USER", "GROUP", "SERVICE"]),
+    default="USER",
+    show_default=True,
+)
 @click.option("--email")
 @exist_ok_option
 @pass_app
 def account_add(app: AppContext, account: str, account_type: str, email: str | None, exist_ok: bool) -> None:
     """Create an account."""
+
     def existing(error: Duplicate) -> str:
         found = app.client.get_account(account)["account_type"]
         if found != account_type:
@@ -50,8 +65,9 @@ def account_add(app: AppContext, account: str, account_type: str, email: str | N
         return f"account {account} already exists"
 
     already = create(exist_ok, lambda: app.client.add_account(account, account_type, email), existing)
-    app.output.done(already or f"added account {account}", account=account, type=account_type,
-                    existed=already is not None)
+    app.output.done(
+        already or f"added account {account}", account=account, type=account_type, existed=already is not None
+    )
 
 
 @account_group.command("list")
@@ -68,8 +84,9 @@ def account_list(app: AppContext, account_type: str | None) -> None:
 def account_show(app: AppContext, account: str) -> None:
     """An account and its identities."""
     document = dict(app.client.get_account(account))
-    document["identities"] = [f"{item.get('type')}:{item.get('identity')}"
-                              for item in app.client.list_identities(account)]
+    document["identities"] = [
+        f"{item.get('type')}:{item.get('identity')}" for item in app.client.list_identities(account)
+    ]
     app.output.record(document, [Column("status", kind="state")])
 
 
@@ -96,8 +113,9 @@ def identity_group() -> None:
     """Identities (userpass, OIDC, X.509) that log in as an account."""
 
 
-identity_type = click.option("--type", "authtype", type=click.Choice(["USERPASS", "OIDC", "X509"],
-                             case_sensitive=False), required=True)
+identity_type = click.option(
+    "--type", "authtype", type=click.Choice(["USERPASS", "OIDC", "X509"], case_sensitive=False), required=True
+)
 
 
 @identity_group.command("add")
@@ -107,14 +125,19 @@ identity_type = click.option("--type", "authtype", type=click.Choice(["USERPASS"
 @click.option("--email")
 @click.option("--password", help="For USERPASS identities.")
 @pass_app
-def identity_add(app: AppContext, account: str, authtype: str, identity: str, email: str | None,
-                 password: str | None) -> None:
+def identity_add(
+    app: AppContext, account: str, authtype: str, identity: str, email: str | None, password: str | None
+) -> None:
     """Let an identity act as an account."""
     if authtype.upper() == "USERPASS" and not password:
         raise click.UsageError("A USERPASS identity needs --password")
     app.client.add_identity(account, identity, authtype.upper(), email=email, password=password)
-    app.output.done(f"added {authtype.upper()} identity {identity} to {account}", account=account,
-                    identity=identity, type=authtype.upper())
+    app.output.done(
+        f"added {authtype.upper()} identity {identity} to {account}",
+        account=account,
+        identity=identity,
+        type=authtype.upper(),
+    )
 
 
 @identity_group.command("delete")
@@ -125,8 +148,12 @@ def identity_add(app: AppContext, account: str, authtype: str, identity: str, em
 def identity_delete(app: AppContext, account: str, authtype: str, identity: str) -> None:
     """Stop an identity from acting as an account."""
     app.client.delete_identity(account, identity, authtype.upper())
-    app.output.done(f"deleted {authtype.upper()} identity {identity} from {account}", account=account,
-                    identity=identity, deleted=True)
+    app.output.done(
+        f"deleted {authtype.upper()} identity {identity} from {account}",
+        account=account,
+        identity=identity,
+        deleted=True,
+    )
 
 
 @cli.group("limit", cls=Group)
@@ -138,7 +165,9 @@ def limit_group() -> None:
 @click.argument("account")
 @click.argument("rse")
 @click.argument("size")
-@click.option("--global", "is_global", is_flag=True, help="RSE is an RSE expression: a limit over all its RSEs.")
+@click.option(
+    "--global", "is_global", is_flag=True, help="RSE is an RSE expression: a limit over all its RSEs."
+)
 @pass_app
 def limit_set(app: AppContext, account: str, rse: str, size: str, is_global: bool) -> None:
     """Set ACCOUNT's limit on RSE to SIZE (10GB, 1.5TiB, or infinity)."""
@@ -155,10 +184,14 @@ def limit_set(app: AppContext, account: str, rse: str, size: str, is_global: boo
 @pass_app
 def limit_list(app: AppContext, account: str) -> None:
     """An account's limits, per RSE and per RSE expression."""
-    rows = [{"scope": "local", "rse": rse, "bytes": value}
-            for rse, value in sorted(app.client.get_local_limits(account).items())]
-    rows += [{"scope": "global", "rse": expression, "bytes": value}
-             for expression, value in sorted(app.client.get_global_limits(account).items())]
+    rows = [
+        {"scope": "local", "rse": rse, "bytes": value}
+        for rse, value in sorted(app.client.get_local_limits(account).items())
+    ]
+    rows += [
+        {"scope": "global", "rse": expression, "bytes": value}
+        for expression, value in sorted(app.client.get_global_limits(account).items())
+    ]
     app.output.table(rows, LIMIT_COLUMNS)
 
 
@@ -174,14 +207,19 @@ def scope_group() -> None:
 @pass_app
 def scope_add(app: AppContext, scope: str, account: str, exist_ok: bool) -> None:
     """Create a scope owned by an account."""
+
     def existing(error: Duplicate) -> str:
         if scope not in app.client.list_scopes(account):
             raise differs(error, f"it does not belong to {account}")
         return f"scope {scope} of {account} already exists"
 
     already = create(exist_ok, lambda: app.client.add_scope(account, scope), existing)
-    app.output.done(already or f"added scope {scope} for {account}", scope=scope, account=account,
-                    existed=already is not None)
+    app.output.done(
+        already or f"added scope {scope} for {account}",
+        scope=scope,
+        account=account,
+        existed=already is not None,
+    )
 
 
 @scope_group.command("list")
@@ -206,11 +244,20 @@ def pid_service_group() -> None:
 @click.option("--password", "secret", help="Its password or API secret.")
 @click.option("--default", "is_default", is_flag=True, help="Use it when publish names no service.")
 @pass_app
-def pid_service_add(app: AppContext, name: str, service_type: str, prefix: str, endpoint: str | None,
-                    username: str | None, secret: str | None, is_default: bool) -> None:
+def pid_service_add(
+    app: AppContext,
+    name: str,
+    service_type: str,
+    prefix: str,
+    endpoint: str | None,
+    username: str | None,
+    secret: str | None,
+    is_default: bool,
+) -> None:
     """Configure a PID service."""
-    service = app.client.add_pid_service(name, service_type, prefix, endpoint=endpoint, username=username,
-                                         secret=secret, is_default=is_default)
+    service = app.client.add_pid_service(
+        name, service_type, prefix, endpoint=endpoint, username=username, secret=secret, is_default=is_default
+    )
     app.output.done(f"added PID service {name}", **service)
 
 

@@ -10,18 +10,43 @@ import click
 from datamgmt.cli.context import AppContext, Command, Group, pass_app
 from datamgmt.cli.output import Column
 
-TRANSFER_COLUMNS = (Column("created_at", "when"), Column("did", "DID"), Column("source_rse", "from"),
-                    Column("dest_rse", "to"), Column("state", kind="state"), Column("retry_count", "try"),
-                    Column("transfertool", "tool"), Column("external_id", "external id"),
-                    Column("bytes", kind="size"), Column("err_msg", "error"))
-DAEMON_COLUMNS = (Column("daemon"), Column("alive", "alive"), Column("known", "instances"),
-                  Column("last_beat", "last activity"), Column("hosts"))
+TRANSFER_COLUMNS = (
+    Column("created_at", "when"),
+    Column("did", "DID"),
+    Column("source_rse", "from"),
+    Column("dest_rse", "to"),
+    Column("state", kind="state"),
+    Column("retry_count", "try"),
+    Column("transfertool", "tool"),
+    Column("external_id", "external id"),
+    Column("bytes", kind="size"),
+    Column("err_msg", "error"),
+)
+DAEMON_COLUMNS = (
+    Column("daemon"),
+    Column("alive", "alive"),
+    Column("known", "instances"),
+    Column("last_beat", "last activity"),
+    Column("hosts"),
+)
 COUNT_COLUMNS = (Column("what"), Column("count"))
-STUCK_COLUMNS = (Column("id", "rule"), Column("account"), Column("did", "DID"), Column("rse_expression", "RSEs"),
-                 Column("stuck_at", "stuck since"), Column("locks_stuck_cnt", "stuck locks"), Column("error", "cause"))
-RSE_COLUMNS = (Column("rse", "RSE"), Column("catalogue", "catalogue", kind="size"),
-               Column("storage_used", "storage used", kind="size"), Column("storage_free", "free", kind="size"),
-               Column("MinFreeSpace", "MinFreeSpace", kind="size"), Column("warning"))
+STUCK_COLUMNS = (
+    Column("id", "rule"),
+    Column("account"),
+    Column("did", "DID"),
+    Column("rse_expression", "RSEs"),
+    Column("stuck_at", "stuck since"),
+    Column("locks_stuck_cnt", "stuck locks"),
+    Column("error", "cause"),
+)
+RSE_COLUMNS = (
+    Column("rse", "RSE"),
+    Column("catalogue", "catalogue", kind="size"),
+    Column("storage_used", "storage used", kind="size"),
+    Column("storage_free", "free", kind="size"),
+    Column("MinFreeSpace", "MinFreeSpace", kind="size"),
+    Column("warning"),
+)
 
 
 @click.command("status", cls=Command)
@@ -35,10 +60,16 @@ def status_command(app: AppContext) -> None:
         return
     out = app.output
     out.table(_daemon_rows(report["daemons"]), DAEMON_COLUMNS, title="daemons (from heartbeats)")
-    out.table(({"what": key.replace("_", " "), "count": value} for key, value in report["queues"].items()),
-              COUNT_COLUMNS, title="queues")
-    out.table(({"what": state, "count": count} for state, count in report["rules"].items()), COUNT_COLUMNS,
-              title="rules by state")
+    out.table(
+        ({"what": key.replace("_", " "), "count": value} for key, value in report["queues"].items()),
+        COUNT_COLUMNS,
+        title="queues",
+    )
+    out.table(
+        ({"what": state, "count": count} for state, count in report["rules"].items()),
+        COUNT_COLUMNS,
+        title="rules by state",
+    )
     stuck = report["stuck_rules"]
     if stuck["count"]:
         out.table(stuck["oldest"], STUCK_COLUMNS, title=f"stuck rules ({stuck['count']}, oldest first)")
@@ -76,6 +107,8 @@ def transfers_group() -> None:
 @pass_app
 def transfers_list(app: AppContext, failed: bool, rse: str | None, rule_id: str | None, limit: int) -> None:
     """The newest transfer attempts first, with the tool's error text."""
-    rows = [{**row, "did": f"{row['scope']}:{row['name']}"}
-            for row in app.client.list_transfers(rule_id=rule_id, rse=rse, failed=failed, limit=limit)]
+    rows = [
+        {**row, "did": f"{row['scope']}:{row['name']}"}
+        for row in app.client.list_transfers(rule_id=rule_id, rse=rse, failed=failed, limit=limit)
+    ]
     app.output.table(rows, TRANSFER_COLUMNS)

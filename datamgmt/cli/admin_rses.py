@@ -11,13 +11,30 @@ from datamgmt.cli.exist_ok import create, differs, exist_ok_option
 from datamgmt.cli.output import Column, parse_size
 from datamgmt.exceptions import Duplicate
 
-RSE_COLUMNS = (Column("rse", "RSE"), Column("rse_type", "type"), Column("deterministic"), Column("volatile"),
-               Column("availability_read", "read"), Column("availability_write", "write"),
-               Column("availability_delete", "delete"))
-PROTOCOL_COLUMNS = (Column("scheme"), Column("hostname"), Column("port"), Column("prefix"), Column("impl"),
-                    Column("domains"))
-USAGE_COLUMNS = (Column("source"), Column("used", kind="size"), Column("free", kind="size"),
-                 Column("total", kind="size"), Column("files"))
+RSE_COLUMNS = (
+    Column("rse", "RSE"),
+    Column("rse_type", "type"),
+    Column("deterministic"),
+    Column("volatile"),
+    Column("availability_read", "read"),
+    Column("availability_write", "write"),
+    Column("availability_delete", "delete"),
+)
+PROTOCOL_COLUMNS = (
+    Column("scheme"),
+    Column("hostname"),
+    Column("port"),
+    Column("prefix"),
+    Column("impl"),
+    Column("domains"),
+)
+USAGE_COLUMNS = (
+    Column("source"),
+    Column("used", kind="size"),
+    Column("free", kind="size"),
+    Column("total", kind="size"),
+    Column("files"),
+)
 
 
 @click.group("rse", cls=Group)
@@ -32,8 +49,11 @@ def rse_group() -> None:
 @click.option("--type", "rse_type", type=click.Choice(["DISK", "TAPE"]), default="DISK", show_default=True)
 @exist_ok_option
 @pass_app
-def rse_add(app: AppContext, rse: str, non_deterministic: bool, volatile: bool, rse_type: str, exist_ok: bool) -> None:
+def rse_add(
+    app: AppContext, rse: str, non_deterministic: bool, volatile: bool, rse_type: str, exist_ok: bool
+) -> None:
     """Create an RSE (then give it a protocol with add-protocol)."""
+
     def existing(error: Duplicate) -> str:
         found = app.client.get_rse(rse)
         asked = {"deterministic": not non_deterministic, "volatile": volatile, "rse_type": rse_type}
@@ -42,8 +62,13 @@ def rse_add(app: AppContext, rse: str, non_deterministic: bool, volatile: bool, 
             raise differs(error, f"with another {', '.join(changed)}")
         return f"RSE {rse} already exists"
 
-    already = create(exist_ok, lambda: app.client.add_rse(rse, deterministic=not non_deterministic,
-                                                          volatile=volatile, rse_type=rse_type), existing)
+    already = create(
+        exist_ok,
+        lambda: app.client.add_rse(
+            rse, deterministic=not non_deterministic, volatile=volatile, rse_type=rse_type
+        ),
+        existing,
+    )
     app.output.done(already or f"added RSE {rse}", rse=rse, existed=already is not None)
 
 
@@ -71,10 +96,16 @@ def rse_show(app: AppContext, rse: str) -> None:
     protocols = info.pop("protocols", [])
     output.record(info)
     output.table(protocols, PROTOCOL_COLUMNS, title="protocols")
-    output.table(({"key": key, "value": value} for key, value in sorted(attributes.items())),
-                 (Column("key"), Column("value")), title="attributes")
-    output.table(({"name": key, "value": value} for key, value in sorted(limits.items())),
-                 (Column("name"), Column("value", kind="size")), title="limits")
+    output.table(
+        ({"key": key, "value": value} for key, value in sorted(attributes.items())),
+        (Column("key"), Column("value")),
+        title="attributes",
+    )
+    output.table(
+        ({"name": key, "value": value} for key, value in sorted(limits.items())),
+        (Column("name"), Column("value", kind="size")),
+        title="limits",
+    )
     output.table(usage, USAGE_COLUMNS, title="usage")
 
 
@@ -115,15 +146,33 @@ def rse_delete_attribute(app: AppContext, rse: str, key: str) -> None:
 @click.option("--hostname", default="localhost", show_default=True)
 @click.option("--port", type=int, default=0)
 @click.option("--prefix", required=True, help="Directory (or bucket path) under which the RSE's files live.")
-@click.option("--impl", default="", help="Implementation (posix, gfal, s3, or a Rucio impl path) "
-              "[default: chosen by scheme].")
-@click.option("--priority", type=click.IntRange(1), default=1, show_default=True,
-              help="Priority of every operation in both domains (lower is preferred).")
+@click.option(
+    "--impl",
+    default="",
+    help="Implementation (posix, gfal, s3, or a Rucio impl path) [default: chosen by scheme].",
+)
+@click.option(
+    "--priority",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Priority of every operation in both domains (lower is preferred).",
+)
 @click.option("--domain-json", help="Rucio's per-domain priorities as JSON; overrides --priority.")
 @exist_ok_option
 @pass_app
-def rse_add_protocol(app: AppContext, rse: str, scheme: str, hostname: str, port: int, prefix: str, impl: str,
-                     priority: int, domain_json: str | None, exist_ok: bool) -> None:
+def rse_add_protocol(
+    app: AppContext,
+    rse: str,
+    scheme: str,
+    hostname: str,
+    port: int,
+    prefix: str,
+    impl: str,
+    priority: int,
+    domain_json: str | None,
+    exist_ok: bool,
+) -> None:
     """Tell the service how to reach an RSE's storage."""
     if domain_json:
         try:
@@ -133,16 +182,30 @@ def rse_add_protocol(app: AppContext, rse: str, scheme: str, hostname: str, port
     else:
         domains = {
             "lan": {"read": priority, "write": priority, "delete": priority},
-            "wan": {"read": priority, "write": priority, "delete": priority,
-                    "third_party_copy_read": priority, "third_party_copy_write": priority},
+            "wan": {
+                "read": priority,
+                "write": priority,
+                "delete": priority,
+                "third_party_copy_read": priority,
+                "third_party_copy_write": priority,
+            },
         }
-    record = {"scheme": scheme, "hostname": hostname, "port": port, "prefix": prefix, "impl": impl,
-              "domains": domains}
+    record = {
+        "scheme": scheme,
+        "hostname": hostname,
+        "port": port,
+        "prefix": prefix,
+        "impl": impl,
+        "domains": domains,
+    }
     url = f"{scheme}://{hostname}{f':{port}' if port else ''}{prefix}"
 
     def existing(error: Duplicate) -> str:
-        same = [p for p in app.client.get_rse(rse).get("protocols", [])
-                if (p.get("scheme"), p.get("hostname"), p.get("port")) == (scheme, hostname, port)]
+        same = [
+            p
+            for p in app.client.get_rse(rse).get("protocols", [])
+            if (p.get("scheme"), p.get("hostname"), p.get("port")) == (scheme, hostname, port)
+        ]
         if not any(p.get("prefix", "").rstrip("/") == prefix.rstrip("/") for p in same):
             raise differs(error, f"not with the prefix {prefix}")
         return f"{rse}: already has {url}"
@@ -171,8 +234,9 @@ def rse_set_limit(app: AppContext, rse: str, name: str, value: str) -> None:
 def rse_set_distance(app: AppContext, source: str, destination: str, distance: int) -> None:
     """Link two RSEs (transfers go only along links; lower distance is preferred)."""
     app.client.set_distance(source, destination, distance)
-    app.output.done(f"{source} -> {destination}: {distance}", source=source, destination=destination,
-                    distance=distance)
+    app.output.done(
+        f"{source} -> {destination}: {distance}", source=source, destination=destination, distance=distance
+    )
 
 
 @rse_group.command("set-availability")
@@ -181,12 +245,20 @@ def rse_set_distance(app: AppContext, source: str, destination: str, distance: i
 @click.option("--write/--no-write", default=None)
 @click.option("--delete/--no-delete", default=None)
 @pass_app
-def rse_set_availability(app: AppContext, rse: str, read: bool | None, write: bool | None,
-                         delete: bool | None) -> None:
+def rse_set_availability(
+    app: AppContext, rse: str, read: bool | None, write: bool | None, delete: bool | None
+) -> None:
     """Allow or block reads, writes and deletions on an RSE."""
     if read is None and write is None and delete is None:
-        raise click.UsageError("Give at least one of --read/--no-read, --write/--no-write, --delete/--no-delete")
+        raise click.UsageError(
+            "Give at least one of --read/--no-read, --write/--no-write, --delete/--no-delete"
+        )
     app.client.set_availability(rse, read=read, write=write, delete=delete)
-    changes = {key: value for key, value in (("read", read), ("write", write), ("delete", delete))
-               if value is not None}
-    app.output.done(f"{rse}: " + ", ".join(f"{key}={value}" for key, value in changes.items()), rse=rse, **changes)
+    changes = {
+        key: value
+        for key, value in (("read", read), ("write", write), ("delete", delete))
+        if value is not None
+    }
+    app.output.done(
+        f"{rse}: " + ", ".join(f"{key}={value}" for key, value in changes.items()), rse=rse, **changes
+    )

@@ -10,8 +10,14 @@ import click
 from datamgmt.cli.context import AppContext, Group, pass_app
 from datamgmt.cli.output import Column
 
-SUBSCRIPTION_COLUMNS = (Column("name"), Column("account"), Column("state", kind="state"), Column("filter"),
-                        Column("replication_rules", "rules"), Column("last_processed", "last processed"))
+SUBSCRIPTION_COLUMNS = (
+    Column("name"),
+    Column("account"),
+    Column("state", kind="state"),
+    Column("filter"),
+    Column("replication_rules", "rules"),
+    Column("last_processed", "last processed"),
+)
 
 
 def _json(kind: type) -> Any:
@@ -29,10 +35,20 @@ def _json(kind: type) -> Any:
     return convert
 
 
-filter_option = click.option("--filter", "filter_", callback=_json(dict), metavar="JSON",
-                             help='DIDs to match, e.g. \'{"scope": ["data18"], "pattern": "AOD.*"}\'.')
-rules_option = click.option("--rules", "replication_rules", callback=_json(list), metavar="JSON",
-                            help='Rules to make, e.g. \'[{"copies": 2, "rse_expression": "tier=1", "lifetime": 86400}]\'.')
+filter_option = click.option(
+    "--filter",
+    "filter_",
+    callback=_json(dict),
+    metavar="JSON",
+    help='DIDs to match, e.g. \'{"scope": ["data18"], "pattern": "AOD.*"}\'.',
+)
+rules_option = click.option(
+    "--rules",
+    "replication_rules",
+    callback=_json(list),
+    metavar="JSON",
+    help='Rules to make, e.g. \'[{"copies": 2, "rse_expression": "tier=1", "lifetime": 86400}]\'.',
+)
 
 
 @click.group("subscription", cls=Group)
@@ -50,18 +66,32 @@ def subscription_group() -> None:
 @click.option("--priority", type=click.IntRange(1, 5))
 @click.option("--dry-run", is_flag=True, help="Match and report, make no rules.")
 @pass_app
-def subscription_add(app: AppContext, name: str, account: str | None, filter_: dict | None,
-                     replication_rules: list | None, comment: str | None, lifetime: int | None,
-                     priority: int | None, dry_run: bool) -> None:
+def subscription_add(
+    app: AppContext,
+    name: str,
+    account: str | None,
+    filter_: dict | None,
+    replication_rules: list | None,
+    comment: str | None,
+    lifetime: int | None,
+    priority: int | None,
+    dry_run: bool,
+) -> None:
     """Create a subscription."""
     if filter_ is None or replication_rules is None:
         raise click.UsageError("a subscription needs --filter and --rules")
     options = {key: value for key, value in (("comments", comment), ("lifetime", lifetime), ("priority", priority))
                if value is not None}  # fmt: skip
     owner = account or app.client.account
-    subscription_id = app.client.add_subscription(owner, name, filter_, replication_rules, dry_run=dry_run, **options)
-    app.output.done(f"added subscription {name} of {owner}: {subscription_id}", id=subscription_id, name=name,
-                    account=owner)
+    subscription_id = app.client.add_subscription(
+        owner, name, filter_, replication_rules, dry_run=dry_run, **options
+    )
+    app.output.done(
+        f"added subscription {name} of {owner}: {subscription_id}",
+        id=subscription_id,
+        name=name,
+        account=owner,
+    )
 
 
 @subscription_group.command("list")
@@ -83,9 +113,17 @@ def subscription_list(app: AppContext, account: str | None, name: str | None) ->
 @click.option("--priority", type=click.IntRange(1, 5))
 @click.option("--state", type=click.Choice(["ACTIVE", "INACTIVE"], case_sensitive=False))
 @pass_app
-def subscription_update(app: AppContext, name: str, account: str | None, filter_: dict | None,
-                        replication_rules: list | None, comment: str | None, lifetime: int | None,
-                        priority: int | None, state: str | None) -> None:
+def subscription_update(
+    app: AppContext,
+    name: str,
+    account: str | None,
+    filter_: dict | None,
+    replication_rules: list | None,
+    comment: str | None,
+    lifetime: int | None,
+    priority: int | None,
+    state: str | None,
+) -> None:
     """Change a subscription's filter, rules, comment, lifetime, priority or state."""
     changes = {key: value for key, value in (("filter", filter_), ("replication_rules", replication_rules),
                                              ("comments", comment), ("lifetime", lifetime), ("priority", priority),

@@ -9,8 +9,14 @@ from datamgmt.cli.context import AppContext, Group, pass_app
 from datamgmt.cli.output import Column
 from datamgmt.exceptions import SubscriptionNotFound
 
-SUBSCRIPTION_COLUMNS = (Column("name"), Column("account"), Column("state", kind="state"), Column("filter"),
-                        Column("replication_rules", "rules"), Column("last_processed", "last processed"))
+SUBSCRIPTION_COLUMNS = (
+    Column("name"),
+    Column("account"),
+    Column("state", kind="state"),
+    Column("filter"),
+    Column("replication_rules", "rules"),
+    Column("last_processed", "last processed"),
+)
 
 
 @click.group("rse", cls=Group)

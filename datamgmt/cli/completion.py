@@ -69,21 +69,33 @@ def _safely(ctx: click.Context, produce: Callable[[Any], list[str]]) -> list[Com
 
 def complete_rse(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
     """RSE names starting with what was typed."""
-    return _safely(ctx, lambda client: [
-        name for name in cached(f"rses@{client.config.url}", lambda: sorted(row["rse"] for row in client.list_rses()))
-        if name.startswith(incomplete)])
+    return _safely(
+        ctx,
+        lambda client: [
+            name
+            for name in cached(
+                f"rses@{client.config.url}", lambda: sorted(row["rse"] for row in client.list_rses())
+            )
+            if name.startswith(incomplete)
+        ],
+    )
 
 
 def complete_did(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     """``scope:`` for a partial scope, then ``scope:name`` for the DIDs whose names start so."""
+
     def produce(client: Any) -> list[str]:
         if ":" not in incomplete:
             scopes = cached(f"scopes@{client.config.url}", lambda: sorted(client.list_scopes()))
             return [f"{scope}:" for scope in scopes if scope.startswith(incomplete)]
         scope, prefix = incomplete.split(":", 1)
-        names = cached(f"dids@{client.config.url}@{scope}:{prefix}", lambda: sorted(
-            row["name"] if isinstance(row, dict) else row
-            for row in client.search_dids(scope, "", name=f"{prefix}*", long=False)))
+        names = cached(
+            f"dids@{client.config.url}@{scope}:{prefix}",
+            lambda: sorted(
+                row["name"] if isinstance(row, dict) else row
+                for row in client.search_dids(scope, "", name=f"{prefix}*", long=False)
+            ),
+        )
         return [f"{scope}:{name}" for name in names]
 
     return _safely(ctx, produce)

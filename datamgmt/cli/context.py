@@ -40,10 +40,20 @@ def _set_flag(attribute: str) -> Callable[[click.Context, click.Parameter, bool]
 def output_params() -> list[click.Parameter]:
     """``--json`` and ``--bytes``: accepted by the root group and by every command."""
     return [
-        click.Option(["--json", "as_json"], is_flag=True, expose_value=False, callback=_set_flag("json"),
-                     help="Machine output: one JSON document, or one per line for lists."),
-        click.Option(["--bytes", "raw_bytes"], is_flag=True, expose_value=False, callback=_set_flag("raw_bytes"),
-                     help="Sizes as exact byte counts instead of human units."),
+        click.Option(
+            ["--json", "as_json"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_flag("json"),
+            help="Machine output: one JSON document, or one per line for lists.",
+        ),
+        click.Option(
+            ["--bytes", "raw_bytes"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_flag("raw_bytes"),
+            help="Sizes as exact byte counts instead of human units.",
+        ),
     ]
 
 
@@ -72,8 +82,12 @@ def make_root(script: str, help_text: str) -> Group:
         app.config_path, app.script = config_path, script
 
     params: list[click.Parameter] = [
-        click.Option(["--config", "config_path"], type=click.Path(exists=True, dir_okay=False), default=None,
-                     help="Client config file (default $DATAMGMT_CLIENT_CONFIG or ~/.datamgmt/client.cfg)."),
+        click.Option(
+            ["--config", "config_path"],
+            type=click.Path(exists=True, dir_okay=False),
+            default=None,
+            help="Client config file (default $DATAMGMT_CLIENT_CONFIG or ~/.datamgmt/client.cfg).",
+        ),
         # Read by run_cli before parsing; declared so that click accepts it.
         click.Option(["--verbose", "-v"], is_flag=True, help="Show the traceback of an error."),
         *output_params(),
@@ -95,10 +109,14 @@ def parse_did(text: str) -> tuple[str, str]:
 class DIDType(click.ParamType):
     name = "SCOPE:NAME"
 
-    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
         return complete_did(ctx, incomplete)
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str]:
         if isinstance(value, tuple):
             return value
         try:

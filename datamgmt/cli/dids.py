@@ -10,18 +10,41 @@ import click
 from datamgmt.cli.context import DID, AppContext, Group, pass_app
 from datamgmt.cli.output import Column
 
-DID_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"),
-               Column("length", "files"))
+DID_COLUMNS = (
+    Column("scope"),
+    Column("name"),
+    Column("did_type", "type"),
+    Column("bytes", kind="size"),
+    Column("length", "files"),
+)
 CONTENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"), Column("bytes", kind="size"))
-FILE_COLUMNS = (Column("scope"), Column("name"), Column("bytes", kind="size"), Column("adler32"), Column("guid"))
+FILE_COLUMNS = (
+    Column("scope"),
+    Column("name"),
+    Column("bytes", kind="size"),
+    Column("adler32"),
+    Column("guid"),
+)
 PARENT_COLUMNS = (Column("scope"), Column("name"), Column("did_type", "type"))
 #: Seconds a removed DID stays before the undertaker deletes it (Rucio's erase grace period).
 REMOVE_GRACE = 86400
-DATASET_REPLICA_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("available_length", "files here"),
-                           Column("length", "files"), Column("available_bytes", "bytes here", kind="size"),
-                           Column("bytes", kind="size"), Column("state", kind="state"))
-REPLICA_COLUMNS = (Column("did", "DID"), Column("bytes", kind="size"), Column("adler32"), Column("rse", "RSE"),
-                   Column("state", kind="state"), Column("pfn", "PFN"))
+DATASET_REPLICA_COLUMNS = (
+    Column("did", "DID"),
+    Column("rse", "RSE"),
+    Column("available_length", "files here"),
+    Column("length", "files"),
+    Column("available_bytes", "bytes here", kind="size"),
+    Column("bytes", kind="size"),
+    Column("state", kind="state"),
+)
+REPLICA_COLUMNS = (
+    Column("did", "DID"),
+    Column("bytes", kind="size"),
+    Column("adler32"),
+    Column("rse", "RSE"),
+    Column("state", kind="state"),
+    Column("pfn", "PFN"),
+)
 
 
 def _did_type_key(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -40,15 +63,21 @@ def did_group() -> None:
 
 @did_group.command("add")
 @click.argument("did", type=DID)
-@click.option("--type", "did_type", type=click.Choice(["dataset", "container"], case_sensitive=False),
-              default="dataset", show_default=True)
+@click.option(
+    "--type",
+    "did_type",
+    type=click.Choice(["dataset", "container"], case_sensitive=False),
+    default="dataset",
+    show_default=True,
+)
 @click.option("--lifetime", type=click.IntRange(1), help="Seconds until the DID expires.")
 @pass_app
 def did_add(app: AppContext, did: tuple[str, str], did_type: str, lifetime: int | None) -> None:
     """Create a dataset or a container."""
     app.client.add_did(*did, did_type, lifetime=lifetime)
-    app.output.done(f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1],
-                    did_type=did_type.upper())
+    app.output.done(
+        f"added {did_type.upper()} {did[0]}:{did[1]}", scope=did[0], name=did[1], did_type=did_type.upper()
+    )
 
 
 def _search(app: AppContext, scope: str, pattern: str, filters: str, did_type: str | None) -> None:
@@ -56,8 +85,12 @@ def _search(app: AppContext, scope: str, pattern: str, filters: str, did_type: s
     app.output.table(app.client.search_dids(scope, expression, name=pattern or "*"), DID_COLUMNS)
 
 
-type_option = click.option("--type", "did_type", type=click.Choice(["all", "file", "dataset", "container",
-                           "collection"], case_sensitive=False), help="Only DIDs of this type [default: all].")
+type_option = click.option(
+    "--type",
+    "did_type",
+    type=click.Choice(["all", "file", "dataset", "container", "collection"], case_sensitive=False),
+    help="Only DIDs of this type [default: all].",
+)
 
 
 @did_group.command("list")
@@ -73,8 +106,12 @@ def did_list(app: AppContext, pattern: str, filters: str, did_type: str | None) 
 
 @did_group.command("search")
 @click.argument("pattern", metavar="SCOPE[:PATTERN]")
-@click.option("--filter", "filters", required=True,
-              help="',' joins conditions (AND), ';' starts alternatives (OR): 'key>3,type=DATASET;key=1'.")
+@click.option(
+    "--filter",
+    "filters",
+    required=True,
+    help="',' joins conditions (AND), ';' starts alternatives (OR): 'key>3,type=DATASET;key=1'.",
+)
 @type_option
 @pass_app
 def did_search(app: AppContext, pattern: str, filters: str, did_type: str | None) -> None:
@@ -122,15 +159,23 @@ def did_close(app: AppContext, did: tuple[str, str]) -> None:
 
 @did_group.command("update")
 @click.argument("did", type=DID)
-@click.option("--lifetime", required=True, metavar="SECONDS|none",
-              help="Seconds until the DID expires (and is deleted), or 'none' to keep it for good.")
+@click.option(
+    "--lifetime",
+    required=True,
+    metavar="SECONDS|none",
+    help="Seconds until the DID expires (and is deleted), or 'none' to keep it for good.",
+)
 @pass_app
 def did_update(app: AppContext, did: tuple[str, str], lifetime: str) -> None:
     """Change a DID's lifetime."""
     value = None if lifetime.lower() == "none" else lifetime
     app.client.set_metadata(*did, "lifetime", value)
-    app.output.done(f"{did[0]}:{did[1]} " + ("kept for good" if value is None else f"expires in {value} s"),
-                    scope=did[0], name=did[1], lifetime=value)
+    app.output.done(
+        f"{did[0]}:{did[1]} " + ("kept for good" if value is None else f"expires in {value} s"),
+        scope=did[0],
+        name=did[1],
+        lifetime=value,
+    )
 
 
 @did_group.command("remove")
@@ -142,8 +187,11 @@ def did_remove(app: AppContext, dids: tuple[tuple[str, str], ...], undo: bool) -
     for did in dids:
         app.client.set_metadata(*did, "lifetime", None if undo else REMOVE_GRACE)
     names = ", ".join(f"{scope}:{name}" for scope, name in dids)
-    message = (f"kept {names}" if undo else
-               f"{names} will be deleted in 24 hours; 'datamgmt did remove --undo' cancels it until then")
+    message = (
+        f"kept {names}"
+        if undo
+        else f"{names} will be deleted in 24 hours; 'datamgmt did remove --undo' cancels it until then"
+    )
     app.output.done(message, dids=[f"{scope}:{name}" for scope, name in dids], removed=not undo)
 
 
@@ -181,17 +229,23 @@ def replica_group() -> None:
 @click.option("--rses", "rse_expression", help="Only replicas on RSEs matching this expression.")
 @click.option("--all-states", is_flag=True, help="Also replicas that are not AVAILABLE.")
 @pass_app
-def replica_list(app: AppContext, dids: tuple[tuple[str, str], ...], rse_expression: str | None,
-                 all_states: bool) -> None:
+def replica_list(
+    app: AppContext, dids: tuple[tuple[str, str], ...], rse_expression: str | None, all_states: bool
+) -> None:
     """The replicas of files (or of the files of datasets), with their PFNs."""
     replicas = app.client.list_replicas(dids, rse_expression=rse_expression, all_states=all_states)
     if app.output.json:
         app.output.table(replicas, REPLICA_COLUMNS)
         return
     rows = (
-        {"did": f"{replica['scope']}:{replica['name']}", "bytes": replica.get("bytes"),
-         "adler32": replica.get("adler32"), "rse": info["rse"],
-         "state": replica.get("states", {}).get(info["rse"], ""), "pfn": pfn}
+        {
+            "did": f"{replica['scope']}:{replica['name']}",
+            "bytes": replica.get("bytes"),
+            "adler32": replica.get("adler32"),
+            "rse": info["rse"],
+            "state": replica.get("states", {}).get(info["rse"], ""),
+            "pfn": pfn,
+        }
         for replica in replicas
         for pfn, info in replica.get("pfns", {}).items()
     )
@@ -210,10 +264,20 @@ def dataset_replicas(replicas: Iterable[dict[str, Any]], did: tuple[str, str]) -
                 here[rse] = (files + 1, size + (replica.get("bytes") or 0))
             else:
                 here.setdefault(rse, (files, size))
-    return [{"did": f"{did[0]}:{did[1]}", "scope": did[0], "name": did[1], "rse": rse, "length": length,
-             "bytes": total, "available_length": files, "available_bytes": size,
-             "state": "AVAILABLE" if files == length else "INCOMPLETE"}
-            for rse, (files, size) in sorted(here.items())]
+    return [
+        {
+            "did": f"{did[0]}:{did[1]}",
+            "scope": did[0],
+            "name": did[1],
+            "rse": rse,
+            "length": length,
+            "bytes": total,
+            "available_length": files,
+            "available_bytes": size,
+            "state": "AVAILABLE" if files == length else "INCOMPLETE",
+        }
+        for rse, (files, size) in sorted(here.items())
+    ]
 
 
 @replica_group.command("list-dataset")
@@ -221,5 +285,6 @@ def dataset_replicas(replicas: Iterable[dict[str, Any]], did: tuple[str, str]) -
 @pass_app
 def replica_list_dataset(app: AppContext, did: tuple[str, str]) -> None:
     """Where a dataset is: per RSE, how many of its files and bytes are there (complete or not)."""
-    app.output.table(dataset_replicas(app.client.list_replicas([did], all_states=True), did),
-                     DATASET_REPLICA_COLUMNS)
+    app.output.table(
+        dataset_replicas(app.client.list_replicas([did], all_states=True), did), DATASET_REPLICA_COLUMNS
+    )

@@ -16,7 +16,9 @@ import click
 from datamgmt.exceptions import Duplicate
 
 exist_ok_option = click.option(
-    "--exist-ok", is_flag=True, help="Succeed without change when it already exists as given (for scripts run again)."
+    "--exist-ok",
+    is_flag=True,
+    help="Succeed without change when it already exists as given (for scripts run again).",
 )
 
 

@@ -43,12 +43,23 @@ def _parsed(text: str, as_json: bool) -> Any:
 @click.argument("did", type=DID)
 @click.argument("key")
 @click.argument("value", required=False)
-@click.option("--add", "added", multiple=True, metavar="VALUE",
-              help="Append VALUE to the key's list (repeatable); a single value becomes the list's first item.")
+@click.option(
+    "--add",
+    "added",
+    multiple=True,
+    metavar="VALUE",
+    help="Append VALUE to the key's list (repeatable); a single value becomes the list's first item.",
+)
 @click.option("--recursive", is_flag=True, help="Also on everything below a dataset or container.")
 @pass_app
-def meta_set(app: AppContext, did: tuple[str, str], key: str, value: str | None, added: tuple[str, ...],
-             recursive: bool) -> None:
+def meta_set(
+    app: AppContext,
+    did: tuple[str, str],
+    key: str,
+    value: str | None,
+    added: tuple[str, ...],
+    recursive: bool,
+) -> None:
     """Set KEY to VALUE, or append to KEY's list with --add.
 
     Numbers and true/false are stored typed. With --json, VALUE (and each --add) is a JSON
@@ -62,7 +73,7 @@ def meta_set(app: AppContext, did: tuple[str, str], key: str, value: str | None,
         stored = _parsed(value, as_json)
     else:
         current = app.client.get_metadata(*did).get(key)
-        stored = ([] if current is None else current if isinstance(current, list) else [current])
+        stored = [] if current is None else current if isinstance(current, list) else [current]
         stored += [_parsed(item, as_json) for item in added]
     app.client.set_metadata(*did, key, stored, recursive=recursive)
     shown = json.dumps(stored, ensure_ascii=False) if isinstance(stored, list | dict) else stored
@@ -79,7 +90,13 @@ def meta_get(app: AppContext, did: tuple[str, str], key: str) -> None:
     if key not in metadata:
         raise KeyNotFound(f"{did[0]}:{did[1]} has no metadata key {key!r}")
     value = metadata[key]
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else "" if value is None else str(value)
+    text = (
+        json.dumps(value, ensure_ascii=False)
+        if isinstance(value, list | dict)
+        else ""
+        if value is None
+        else str(value)
+    )
     app.output.done(text, key=key, value=value)
 
 
@@ -92,18 +109,25 @@ def meta_list(app: AppContext, did: tuple[str, str]) -> None:
     if app.output.json:
         app.output.record(metadata)
     else:
-        app.output.table(({"key": key, "value": value} for key, value in sorted(metadata.items())), META_COLUMNS)
+        app.output.table(
+            ({"key": key, "value": value} for key, value in sorted(metadata.items())), META_COLUMNS
+        )
 
 
 @click.command("publish", cls=Command)
 @click.argument("did", type=DID)
 @click.option("--pid-service", help="PID service to mint with [default: the service's default].")
-@click.option("--update", is_flag=True, help="Publish the current files and metadata of a published DID as a "
-              "new version of its record (landing page, OAI-PMH and PID service change together).")
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Publish the current files and metadata of a published DID as a "
+    "new version of its record (landing page, OAI-PMH and PID service change together).",
+)
 @exist_ok_option
 @pass_app
-def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool,
-                    exist_ok: bool) -> None:
+def publish_command(
+    app: AppContext, did: tuple[str, str], pid_service: str | None, update: bool, exist_ok: bool
+) -> None:
     """Publish a dataset or container: mint a PID and print it.
 
     Needs the DataCite properties creator, title and publisher as metadata, and files. What is
@@ -112,12 +136,17 @@ def publish_command(app: AppContext, did: tuple[str, str], pid_service: str | No
     """
     if update:
         share = app.client.update_share(*did)
-        app.output.done(f"{share['pid']} updated, datestamp {share['datestamp']}", pid=share["pid"],
-                        datestamp=share["datestamp"])
+        app.output.done(
+            f"{share['pid']} updated, datestamp {share['datestamp']}",
+            pid=share["pid"],
+            datestamp=share["datestamp"],
+        )
         return
     shares: list[dict[str, Any]] = []
 
-    def existing(error: Duplicate) -> str:  # only a PUBLISHED share is a Duplicate: a withdrawn one is published again
+    def existing(
+        error: Duplicate,
+    ) -> str:  # only a PUBLISHED share is a Duplicate: a withdrawn one is published again
         shares.append(app.client.get_share(*did))
         return str(error)
 

@@ -40,6 +40,8 @@ RULE_STATE_STYLES = {
     "ARCHIVING": "blue",
 }
 LOCK_STYLES = (("locks_ok_cnt", "green"), ("locks_replicating_cnt", "yellow"), ("locks_stuck_cnt", "red"))
+
+
 def parse_size(text: str) -> int:
     """``10GB``, ``1.5 TiB``, ``512`` or ``infinity`` (-1, no limit) to bytes."""
     cleaned = text.strip().replace(" ", "")
@@ -130,7 +132,9 @@ class Output:
             return Text(str(value), style=RULE_STATE_STYLES.get(str(value), ""))
         return _plain(value)
 
-    def table(self, rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], title: str | None = None) -> int:
+    def table(
+        self, rows: Iterable[Mapping[str, Any]], columns: Sequence[Column], title: str | None = None
+    ) -> int:
         """A table (or JSON lines); returns how many rows there were."""
         count = 0
         if self.json:

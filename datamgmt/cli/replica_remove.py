@@ -21,8 +21,12 @@ def replica_remove_command(app: AppContext, dids: tuple[tuple[str, str], ...], r
     rule first)."""
     files = files_on(app.client, dids, rse)
     app.client.set_tombstone(rse, files)
-    app.output.done(f"{len(files)} replicas on {rse} marked for deletion: the reaper removes them",
-                    rse=rse, dids=[f"{scope}:{name}" for scope, name in files], tombstoned=len(files))
+    app.output.done(
+        f"{len(files)} replicas on {rse} marked for deletion: the reaper removes them",
+        rse=rse,
+        dids=[f"{scope}:{name}" for scope, name in files],
+        tombstoned=len(files),
+    )
 
 
 def files_on(client: Client, dids: tuple[tuple[str, str], ...], rse: str) -> list[tuple[str, str]]:
@@ -31,8 +35,11 @@ def files_on(client: Client, dids: tuple[tuple[str, str], ...], rse: str) -> lis
     collections = [did for did in dids if client.get_did(*did)["type"] != "FILE"]
     files = [did for did in dids if did not in collections]
     for scope, name in collections:
-        found = [(row["scope"], row["name"]) for row in client.list_replicas([(scope, name)], all_states=True)
-                 if rse in (row.get("states") or {})]
+        found = [
+            (row["scope"], row["name"])
+            for row in client.list_replicas([(scope, name)], all_states=True)
+            if rse in (row.get("states") or {})
+        ]
         if not found:
             raise ReplicaNotFound(f"{scope}:{name} has no files on {rse}")
         files.extend(found)

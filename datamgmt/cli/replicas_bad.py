@@ -14,7 +14,9 @@ UNDECLARED_COLUMNS = (Column("rse", "RSE"), Column("replica"))
 
 @click.command("declare-bad", cls=Command)
 @click.argument("replicas", nargs=-1, required=True)
-@click.option("--rse", shell_complete=complete_rse, help="The RSE holding the bad copies, when they are named as DIDs.")
+@click.option(
+    "--rse", shell_complete=complete_rse, help="The RSE holding the bad copies, when they are named as DIDs."
+)
 @click.option("--reason", required=True, help="Why the copies are bad (kept with the declaration).")
 @pass_app
 def declare_bad_command(app: AppContext, replicas: tuple[str, ...], rse: str | None, reason: str) -> None:

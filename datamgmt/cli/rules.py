@@ -22,25 +22,63 @@ from datamgmt.cli.output import RULE_STATE_STYLES, Column, human_size, iso_dates
 from datamgmt.client.placement import PLACEMENT_REFUSALS, dids_bytes, explained_refusal, rse_verdicts
 from datamgmt.exceptions import AccessDenied, DatamgmtError, Duplicate
 
-RULE_COLUMNS = (Column("id", "ID"), Column("account"), Column("scope"), Column("name"),
-                Column("rse_expression", "RSE expression"), Column("copies"), Column("bytes", "size", kind="size"),
-                Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
-                Column("created_at", "created"), Column("expires_at", "expires"))
-EXPLAIN_COLUMNS = (Column("did", "DID"), Column("group"), Column("rses", "chosen RSEs"), Column("locks"),
-                   Column("files_in_place", "in place"), Column("bytes_to_transfer", "to transfer", kind="size"),
-                   Column("quota_after", "quota left after"))
-LOCK_TRANSFER_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("request_state", "request", kind="state"),
-                         Column("attempts"), Column("last_error", "last error"), Column("next_retry", "next retry"))
-TAPE_COLUMNS = (Column("did", "DID"), Column("rse", "RSE"), Column("transfer_phase", "phase", kind="state"),
-                Column("staging_started_at", "staging started"), Column("staging_finished_at", "staged"),
-                Column("archive_started_at", "archiving started"), Column("archive_finished_at", "archived"))
+RULE_COLUMNS = (
+    Column("id", "ID"),
+    Column("account"),
+    Column("scope"),
+    Column("name"),
+    Column("rse_expression", "RSE expression"),
+    Column("copies"),
+    Column("bytes", "size", kind="size"),
+    Column("state", kind="state"),
+    Column("locks", "locks ok/repl/stuck", kind="locks"),
+    Column("created_at", "created"),
+    Column("expires_at", "expires"),
+)
+EXPLAIN_COLUMNS = (
+    Column("did", "DID"),
+    Column("group"),
+    Column("rses", "chosen RSEs"),
+    Column("locks"),
+    Column("files_in_place", "in place"),
+    Column("bytes_to_transfer", "to transfer", kind="size"),
+    Column("quota_after", "quota left after"),
+)
+LOCK_TRANSFER_COLUMNS = (
+    Column("did", "DID"),
+    Column("rse", "RSE"),
+    Column("request_state", "request", kind="state"),
+    Column("attempts"),
+    Column("last_error", "last error"),
+    Column("next_retry", "next retry"),
+)
+TAPE_COLUMNS = (
+    Column("did", "DID"),
+    Column("rse", "RSE"),
+    Column("transfer_phase", "phase", kind="state"),
+    Column("staging_started_at", "staging started"),
+    Column("staging_finished_at", "staged"),
+    Column("archive_started_at", "archiving started"),
+    Column("archive_finished_at", "archived"),
+)
 #: Unsettled locks ``rule show`` lists unless asked for all.
 SHOWN_LOCKS = 20
-HISTORY_COLUMNS = (Column("rule_id", "rule"), Column("account"), Column("rse_expression", "RSE expression"),
-                   Column("state", kind="state"), Column("locks", "locks ok/repl/stuck", kind="locks"),
-                   Column("created_at", "created"), Column("updated_at", "updated"))
-VERDICT_COLUMNS = (Column("rse", "RSE"), Column("writable"), Column("bytes_needed", "needs", kind="size"),
-                   Column("quota_left", "quota left", kind="size"), Column("excluded_because", "excluded because"))
+HISTORY_COLUMNS = (
+    Column("rule_id", "rule"),
+    Column("account"),
+    Column("rse_expression", "RSE expression"),
+    Column("state", kind="state"),
+    Column("locks", "locks ok/repl/stuck", kind="locks"),
+    Column("created_at", "created"),
+    Column("updated_at", "updated"),
+)
+VERDICT_COLUMNS = (
+    Column("rse", "RSE"),
+    Column("writable"),
+    Column("bytes_needed", "needs", kind="size"),
+    Column("quota_left", "quota left", kind="size"),
+    Column("excluded_because", "excluded because"),
+)
 FINAL_STATES = {"OK": 0, "STUCK": 1}
 LOCK_STATES = ("OK", "REPLICATING", "STAGING", "ARCHIVING", "STUCK")
 #: Phases of a REPLICATING lock's transfer shown as states of their own (tape recall and archiving).
@@ -56,11 +94,21 @@ def rule_group() -> None:
 def rule_options(function: Any) -> Any:
     options = [
         click.option("--copies", type=click.IntRange(1), default=1, show_default=True),
-        click.option("--rses", "rse_expression", required=True, shell_complete=complete_rse,
-                     help="RSE expression, e.g. 'tier=1&country=XX'."),
+        click.option(
+            "--rses",
+            "rse_expression",
+            required=True,
+            shell_complete=complete_rse,
+            help="RSE expression, e.g. 'tier=1&country=XX'.",
+        ),
         click.option("--lifetime", type=click.IntRange(1), help="Seconds until the rule expires."),
-        click.option("--grouping", type=click.Choice(["ALL", "DATASET", "NONE"]), default="DATASET",
-                     show_default=True, help="Keep all files, each dataset, or nothing together on an RSE."),
+        click.option(
+            "--grouping",
+            type=click.Choice(["ALL", "DATASET", "NONE"]),
+            default="DATASET",
+            show_default=True,
+            help="Keep all files, each dataset, or nothing together on an RSE.",
+        ),
         click.option("--weight", help="RSE attribute weighting the choice of RSEs."),
         click.option("--source-rses", "source_replica_expression", help="Copy only from RSEs matching this."),
         click.option("--activity", help="Transfer activity."),
@@ -79,8 +127,14 @@ def rule_options(function: Any) -> Any:
 @rule_options
 @exist_ok_option
 @pass_app
-def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
-             exist_ok: bool, **options: Any) -> None:
+def rule_add(
+    app: AppContext,
+    dids: tuple[tuple[str, str], ...],
+    copies: int,
+    rse_expression: str,
+    exist_ok: bool,
+    **options: Any,
+) -> None:
     """Ask for COPIES replicas of DIDs on RSEs matching an expression; prints the rule id.
     With --exist-ok, my same rule (DIDs, RSE expression, copies) already there is printed instead."""
     rule_ids: list[str] = []
@@ -101,15 +155,22 @@ def rule_add(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rs
     app.output.done("\n".join(rule_ids), rule_ids=rule_ids)
 
 
-def _same_rules(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
-                error: Duplicate) -> list[str]:
+def _same_rules(
+    app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str, error: Duplicate
+) -> list[str]:
     """My rules with this RSE expression and copies on each DID (what DuplicateRule refers to)."""
     found = []
     for scope, name in dids:
-        ids = [rule["id"] for rule in app.client.list_did_rules(scope, name)
-               if (rule["account"], rule["rse_expression"], rule["copies"]) == (app.client.account, rse_expression, copies)]
+        ids = [
+            rule["id"]
+            for rule in app.client.list_did_rules(scope, name)
+            if (rule["account"], rule["rse_expression"], rule["copies"])
+            == (app.client.account, rse_expression, copies)
+        ]
         if not ids:
-            raise differs(error, f"{scope}:{name} has no rule of mine to {rse_expression} with {copies} copies")
+            raise differs(
+                error, f"{scope}:{name} has no rule of mine to {rse_expression} with {copies} copies"
+            )
         found.extend(ids)
     return found
 
@@ -117,8 +178,9 @@ def _same_rules(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int,
 @rule_group.command("explain")
 @rule_options
 @pass_app
-def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str,
-                 **options: Any) -> None:
+def rule_explain(
+    app: AppContext, dids: tuple[tuple[str, str], ...], copies: int, rse_expression: str, **options: Any
+) -> None:
     """Dry run: which RSEs a rule would choose, what must move, and the quota left after.
 
     A rule that could not be placed is explained instead: each RSE of the expression, whether
@@ -135,23 +197,39 @@ def rule_explain(app: AppContext, dids: tuple[tuple[str, str], ...], copies: int
         app.output.table(explained, EXPLAIN_COLUMNS)
         return
     rows = (
-        {"did": f"{item['scope']}:{item['name']}", "group": f"{group['scope']}:{group['name']}",
-         "rses": ", ".join(group["rses"]), "locks": item.get("locks"), "files_in_place": item.get("files_in_place"),
-         "bytes_to_transfer": sum((item.get("bytes_to_transfer") or {}).values()),
-         "quota_after": ", ".join(f"{rse}: {human_size(left)}" for rse, left in (item.get("quota_after") or {}).items())}
+        {
+            "did": f"{item['scope']}:{item['name']}",
+            "group": f"{group['scope']}:{group['name']}",
+            "rses": ", ".join(group["rses"]),
+            "locks": item.get("locks"),
+            "files_in_place": item.get("files_in_place"),
+            "bytes_to_transfer": sum((item.get("bytes_to_transfer") or {}).values()),
+            "quota_after": ", ".join(
+                f"{rse}: {human_size(left)}" for rse, left in (item.get("quota_after") or {}).items()
+            ),
+        }
         for item in explained
         for group in item.get("groups", [])
     )
     app.output.table(rows, EXPLAIN_COLUMNS)
 
 
-def _explain_refusal(app: AppContext, error: DatamgmtError, dids: tuple[tuple[str, str], ...], rse_expression: str,
-                     copies: int) -> None:
+def _explain_refusal(
+    app: AppContext, error: DatamgmtError, dids: tuple[tuple[str, str], ...], rse_expression: str, copies: int
+) -> None:
     verdicts = rse_verdicts(app.client, rse_expression, dids_bytes(app.client, dids))
     usable = sum(1 for item in verdicts if not item["excluded_because"])
     if app.output.json:
-        app.output.record({"placeable": False, "error": error.error_class, "message": error.message,
-                           "copies": copies, "usable_rses": usable, "rses": verdicts})
+        app.output.record(
+            {
+                "placeable": False,
+                "error": error.error_class,
+                "message": error.message,
+                "copies": copies,
+                "usable_rses": usable,
+                "rses": verdicts,
+            }
+        )
     else:
         click.echo(f"The rule cannot be placed: {error.error_class}: {error.message}")
         click.echo(f"{rse_expression!r} matches {len(verdicts)} RSEs, {usable} usable, {copies} needed:")
@@ -162,13 +240,24 @@ def _explain_refusal(app: AppContext, error: DatamgmtError, dids: tuple[tuple[st
 @rule_group.command("list")
 @click.option("--did", type=DID, help="Rules on this DID (default: my rules).")
 @click.option("--account", help="Rules of this account.")
-@click.option("--state", type=click.Choice(RULE_STATES, case_sensitive=False),
-              help="Only rules in this state (any account unless --account is given).")
-@click.option("--rse", "rse_expression", help="Only rules whose RSE expression is exactly this (any account "
-              "unless --account is given).")
+@click.option(
+    "--state",
+    type=click.Choice(RULE_STATES, case_sensitive=False),
+    help="Only rules in this state (any account unless --account is given).",
+)
+@click.option(
+    "--rse",
+    "rse_expression",
+    help="Only rules whose RSE expression is exactly this (any account unless --account is given).",
+)
 @pass_app
-def rule_list(app: AppContext, did: tuple[str, str] | None, account: str | None, state: str | None,
-              rse_expression: str | None) -> None:
+def rule_list(
+    app: AppContext,
+    did: tuple[str, str] | None,
+    account: str | None,
+    state: str | None,
+    rse_expression: str | None,
+) -> None:
     """Rules of an account or on a DID, or every rule in a state or to an RSE expression."""
     client = app.client
     if state or rse_expression:
@@ -204,7 +293,9 @@ def rule_deny(app: AppContext, rule_id: str, reason: str | None) -> None:
 @rule_group.command("show")
 @click.argument("rule_id")
 @pass_app
-@click.option("--all-locks", is_flag=True, help="List every lock with transfers, not only the first unsettled ones.")
+@click.option(
+    "--all-locks", is_flag=True, help="List every lock with transfers, not only the first unsettled ones."
+)
 def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
     """Everything about one rule, and why its unsettled locks are not OK yet: per lock the
     transfer attempts, the last error and the next retry; and for locks whose transfer went
@@ -233,7 +324,9 @@ def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
 
 @rule_group.command("remove")
 @click.argument("rule_id")
-@click.option("--purge-replicas", is_flag=True, help="Delete the replicas as soon as no other rule holds them.")
+@click.option(
+    "--purge-replicas", is_flag=True, help="Delete the replicas as soon as no other rule holds them."
+)
 @pass_app
 def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
     """Remove a rule (it expires within the hour; its replicas become deletable)."""
@@ -248,10 +341,19 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
 @click.option("--comment")
 @click.option("--priority", type=click.IntRange(1, 5))
 @click.option("--activity", help="Transfer activity of the rule's future transfers.")
-@click.option("--source-rses", "source_replica_expression", metavar="EXPRESSION",
-              help="Copy only from RSEs matching this from now on ('none': from anywhere).")
-@click.option("--boost-rule", "boost_rule", is_flag=True, default=None,
-              help="Retry a STUCK rule's failed transfers now, not after the repairer's back-off.")
+@click.option(
+    "--source-rses",
+    "source_replica_expression",
+    metavar="EXPRESSION",
+    help="Copy only from RSEs matching this from now on ('none': from anywhere).",
+)
+@click.option(
+    "--boost-rule",
+    "boost_rule",
+    is_flag=True,
+    default=None,
+    help="Retry a STUCK rule's failed transfers now, not after the repairer's back-off.",
+)
 @pass_app
 def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
     """Change a rule's lifetime, lock, comment, priority, activity or transfer sources, or boost
@@ -283,9 +385,12 @@ def rule_history(app: AppContext, did: tuple[str, str]) -> None:
 @pass_app
 def rule_move(app: AppContext, rule_id: str, rse_expression: str, **override: Any) -> None:
     """Move a rule to other RSEs: a child rule is made there, and the old rule goes once the child is OK."""
-    child = app.client.move_rule(rule_id, rse_expression,
-                                 **{key: value for key, value in override.items() if value is not None})
-    app.output.done(f"rule {rule_id} moves to {rse_expression}: new rule {child}", rule_id=rule_id, child_rule_id=child)
+    child = app.client.move_rule(
+        rule_id, rse_expression, **{key: value for key, value in override.items() if value is not None}
+    )
+    app.output.done(
+        f"rule {rule_id} moves to {rse_expression}: new rule {child}", rule_id=rule_id, child_rule_id=child
+    )
 
 
 def locks_by_rse(locks: list[dict[str, Any]]) -> dict[str, Counter[str]]:
@@ -309,18 +414,31 @@ def tape_text(locks: dict[str, Counter[str]]) -> str:
 
 def watch_view(rule: dict[str, Any], locks: dict[str, Counter[str]]) -> RenderGroup:
     state = str(rule.get("state"))
-    heading = Text.assemble(("rule ", "bold"), rule.get("id", ""), "  ", (state, RULE_STATE_STYLES.get(state, "")),
-                            "  locks ok/repl/stuck ", locks_text(rule))
+    heading = Text.assemble(
+        ("rule ", "bold"),
+        rule.get("id", ""),
+        "  ",
+        (state, RULE_STATE_STYLES.get(state, "")),
+        "  locks ok/repl/stuck ",
+        locks_text(rule),
+    )
     table = Table("RSE", *LOCK_STATES, header_style="bold")
     for rse, counts in sorted(locks.items()):
-        table.add_row(rse, *(Text(str(counts[name]), style=RULE_STATE_STYLES[name] if counts[name] else "dim")
-                             for name in LOCK_STATES))
+        table.add_row(
+            rse,
+            *(
+                Text(str(counts[name]), style=RULE_STATE_STYLES[name] if counts[name] else "dim")
+                for name in LOCK_STATES
+            ),
+        )
     return RenderGroup(heading, table)
 
 
 @rule_group.command("watch")
 @click.argument("rule_id")
-@click.option("--interval", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--interval", type=click.FloatRange(0.1), default=2.0, show_default=True, help="Seconds between polls."
+)
 @click.option("--timeout", type=click.FloatRange(0), help="Give up (exit 1) after this many seconds.")
 @pass_app
 def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | None) -> None:
@@ -328,7 +446,11 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
     ctx = click.get_current_context()
     client = app.client
     deadline = None if timeout is None else time.monotonic() + timeout
-    live = Live(auto_refresh=False, console=app.output.console) if sys.stdout.isatty() and not app.output.json else None
+    live = (
+        Live(auto_refresh=False, console=app.output.console)
+        if sys.stdout.isatty() and not app.output.json
+        else None
+    )
     last_line = None
     with live if live is not None else nullcontext():
         while True:
@@ -337,12 +459,19 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
             if live is not None:
                 live.update(watch_view(rule, locks), refresh=True)
             else:
-                line = (json.dumps({"id": rule_id, "state": rule.get("state"),
-                                    "locks": {rse: dict(counts) for rse, counts in locks.items()}})
-                        if app.output.json else
-                        f"{rule.get('state')} ok={rule.get('locks_ok_cnt', 0)} "
-                        f"replicating={rule.get('locks_replicating_cnt', 0)} stuck={rule.get('locks_stuck_cnt', 0)}"
-                        + tape_text(locks))
+                line = (
+                    json.dumps(
+                        {
+                            "id": rule_id,
+                            "state": rule.get("state"),
+                            "locks": {rse: dict(counts) for rse, counts in locks.items()},
+                        }
+                    )
+                    if app.output.json
+                    else f"{rule.get('state')} ok={rule.get('locks_ok_cnt', 0)} "
+                    f"replicating={rule.get('locks_replicating_cnt', 0)} stuck={rule.get('locks_stuck_cnt', 0)}"
+                    + tape_text(locks)
+                )
                 if line != last_line:
                     click.echo(line)
                     last_line = line
@@ -351,7 +480,9 @@ def rule_watch(app: AppContext, rule_id: str, interval: float, timeout: float | 
                     _explain_stuck(app, rule)
                 ctx.exit(FINAL_STATES[rule["state"]])
             if deadline is not None and time.monotonic() >= deadline:
-                click.echo(f"Error: Timeout: rule {rule_id} still {rule.get('state')} after {timeout:g} s", err=True)
+                click.echo(
+                    f"Error: Timeout: rule {rule_id} still {rule.get('state')} after {timeout:g} s", err=True
+                )
                 ctx.exit(1)
             time.sleep(interval)
 
@@ -364,5 +495,8 @@ def _explain_stuck(app: AppContext, rule: dict[str, Any]) -> None:
     except AccessDenied:
         return
     for lock in failed[:SHOWN_LOCKS]:
-        click.echo(f"  {lock['scope']}:{lock['name']} on {lock['rse']} after {lock['attempts']} attempts: "
-                   f"{lock['last_error']}", err=True)
+        click.echo(
+            f"  {lock['scope']}:{lock['name']} on {lock['rse']} after {lock['attempts']} attempts: "
+            f"{lock['last_error']}",
+            err=True,
+        )

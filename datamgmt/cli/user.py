@@ -20,11 +20,22 @@ from datamgmt.cli.rules import rule_group
 from datamgmt.cli.transfers import download_command, upload_command
 from datamgmt.client.quota import UNLIMITED, is_admin
 
-QUOTA_COLUMNS = (Column("rse", "RSE"), Column("bytes", "used", kind="size"), Column("files"),
-                 Column("bytes_limit", "limit", kind="size"), Column("bytes_remaining", "remaining", kind="size"), Column("note"))
-GLOBAL_QUOTA_COLUMNS = (Column("rse_expression", "RSE expression"), Column("bytes", "used", kind="size"),
-                        Column("files"), Column("bytes_limit", "limit", kind="size"),
-                        Column("bytes_remaining", "remaining", kind="size"), Column("note"))
+QUOTA_COLUMNS = (
+    Column("rse", "RSE"),
+    Column("bytes", "used", kind="size"),
+    Column("files"),
+    Column("bytes_limit", "limit", kind="size"),
+    Column("bytes_remaining", "remaining", kind="size"),
+    Column("note"),
+)
+GLOBAL_QUOTA_COLUMNS = (
+    Column("rse_expression", "RSE expression"),
+    Column("bytes", "used", kind="size"),
+    Column("files"),
+    Column("bytes_limit", "limit", kind="size"),
+    Column("bytes_remaining", "remaining", kind="size"),
+    Column("note"),
+)
 
 cli = make_root("datamgmt", "Find, move, download and publish data managed by a datamgmt service.")
 
@@ -47,13 +58,22 @@ def _quota_row(row: dict[str, Any], exempt: bool) -> dict[str, Any]:
     """Remaining as people read it: unlimited only for an unlimited limit (-1) or an admin, never below 0."""
     limit, used = row.get("bytes_limit"), row.get("bytes") or 0
     if exempt:
-        return {**row, "bytes_limit": UNLIMITED, "bytes_remaining": UNLIMITED, "note": "admin: no quota applies"}
+        return {
+            **row,
+            "bytes_limit": UNLIMITED,
+            "bytes_remaining": UNLIMITED,
+            "note": "admin: no quota applies",
+        }
     if limit == UNLIMITED:
         return {**row, "bytes_remaining": UNLIMITED, "note": ""}
     limit = limit or 0
     over = used - limit
-    return {**row, "bytes_limit": limit, "bytes_remaining": max(limit - used, 0),
-            "note": f"over by {human_size(over)}" if over > 0 else ""}
+    return {
+        **row,
+        "bytes_limit": limit,
+        "bytes_remaining": max(limit - used, 0),
+        "note": f"over by {human_size(over)}" if over > 0 else "",
+    }
 
 
 @cli.command("quota")
@@ -72,8 +92,19 @@ def quota(app: AppContext) -> None:
         app.output.table(global_, GLOBAL_QUOTA_COLUMNS, title="per RSE expression")
 
 
-for command in (upload_command, download_command, did_group, replica_group, rule_group, meta_group,
-                publish_command, unpublish_command, user_rse_group, user_scope_group, subscription_group):
+for command in (
+    upload_command,
+    download_command,
+    did_group,
+    replica_group,
+    rule_group,
+    meta_group,
+    publish_command,
+    unpublish_command,
+    user_rse_group,
+    user_scope_group,
+    subscription_group,
+):
     cli.add_command(command)
 replica_group.add_command(declare_bad_command)
 replica_group.add_command(replica_remove_command)

@@ -45,7 +45,13 @@ class AccountClient(Transport):
         password: str | None = None,
         default: bool = False,
     ) -> None:
-        body = {"identity": identity, "authtype": authtype, "email": email, "password": password, "default": default}
+        body = {
+            "identity": identity,
+            "authtype": authtype,
+            "email": email,
+            "password": password,
+            "default": default,
+        }
         self.call("POST", f"/accounts/{quoted(account)}/identities", body=body)
 
     def delete_identity(self, account: str, identity: str, authtype: str) -> None:

@@ -14,8 +14,17 @@ from datamgmt.client.rules import RuleClient
 from datamgmt.client.subscriptions import SubscriptionClient
 
 
-class Client(AccountClient, RSEClient, DIDClient, ReplicaClient, RuleClient, MetadataClient, PIDClient,
-             OperationsClient, SubscriptionClient):
+class Client(
+    AccountClient,
+    RSEClient,
+    DIDClient,
+    ReplicaClient,
+    RuleClient,
+    MetadataClient,
+    PIDClient,
+    OperationsClient,
+    SubscriptionClient,
+):
     """``Client()`` reads the ``[client]`` configuration; pass a :class:`ClientConfig` to skip it."""
 
     def __init__(self, config: ClientConfig | None = None, script: str = "datamgmt") -> None:

@@ -42,11 +42,15 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         if not self.url:
-            raise ConfigurationError(f"[{SECTION}] url is not set (file {default_config_path()} or {ENV_PREFIX}URL)")
+            raise ConfigurationError(
+                f"[{SECTION}] url is not set (file {default_config_path()} or {ENV_PREFIX}URL)"
+            )
         if not self.account:
             raise ConfigurationError(f"[{SECTION}] account is not set ({ENV_PREFIX}ACCOUNT)")
         if self.auth_type not in AUTH_TYPES:
-            raise ConfigurationError(f"[{SECTION}] auth_type must be one of {AUTH_TYPES}, not {self.auth_type!r}")
+            raise ConfigurationError(
+                f"[{SECTION}] auth_type must be one of {AUTH_TYPES}, not {self.auth_type!r}"
+            )
         if self.auth_type == "oidc" and not self.token_file:
             raise ConfigurationError(f"[{SECTION}] auth_type oidc needs token_file")
         object.__setattr__(self, "url", self.url.rstrip("/"))
@@ -65,7 +69,9 @@ class ClientConfig:
         return Path.home() / ".datamgmt" / f"token_{self.account}_{server}"
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> ClientConfig:
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> ClientConfig:
         """Read the file (if it exists), then apply ``DATAMGMT_CLIENT_*`` overrides."""
         environ = os.environ if environ is None else environ
         parser = configparser.ConfigParser(interpolation=None)

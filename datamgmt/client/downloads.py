@@ -70,7 +70,12 @@ class ReplicaRanker:
             record = ProtocolRecord.from_mapping(raw)
             priority = record.priority("read", "wan") or record.priority("read", "lan")
             same_host = record.scheme == "file" or (parts.hostname or "") == record.hostname.lower()
-            if priority and record.scheme == parts.scheme and same_host and parts.path.startswith(record.prefix):
+            if (
+                priority
+                and record.scheme == parts.scheme
+                and same_host
+                and parts.path.startswith(record.prefix)
+            ):
                 return record, priority
         raise RSEProtocolNotSupported(f"{rse} offers no read protocol for {pfn}")
 
@@ -98,7 +103,9 @@ def only_pfn(replicas: Sequence[dict[str, Any]], pfn: str) -> list[dict[str, Any
     replica = replicas[0]
     if pfn not in replica.get("pfns", {}):
         known = ", ".join(replica.get("pfns", {})) or "none"
-        raise ReplicaNotFound(f"{pfn} is not a replica of {replica['scope']}:{replica['name']} (its PFNs: {known})")
+        raise ReplicaNotFound(
+            f"{pfn} is not a replica of {replica['scope']}:{replica['name']} (its PFNs: {known})"
+        )
     return [{**replica, "pfns": {pfn: replica["pfns"][pfn]}}]
 
 
@@ -119,7 +126,9 @@ def download(
     the file's outcome. ``subdir=False`` puts files at ``directory/<name>`` (Rucio's ``--no-subdir``).
     """
     progress = progress or NullProgress()
-    targets = download_targets(directory, [(replica["scope"], replica["name"]) for replica in replicas], subdir)
+    targets = download_targets(
+        directory, [(replica["scope"], replica["name"]) for replica in replicas], subdir
+    )
     ranker = ReplicaRanker(client, near, ProtocolPool())
     ranker.prepare({info["rse"] for replica in replicas for info in replica.get("pfns", {}).values()})
 

@@ -13,7 +13,15 @@ import re
 from datamgmt.exceptions import DIDFilterSyntaxError
 
 # Longest operators first, so ``>=`` is not read as ``>``.
-_OPERATORS = ((">=", ".gte"), ("<=", ".lte"), ("!=", ".ne"), ("==", ""), (">", ".gt"), ("<", ".lt"), ("=", ""))
+_OPERATORS = (
+    (">=", ".gte"),
+    ("<=", ".lte"),
+    ("!=", ".ne"),
+    ("==", ""),
+    (">", ".gt"),
+    ("<", ".lt"),
+    ("=", ""),
+)
 _CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|>|<|=)\s*(.*?)\s*$")
 DID_TYPES = ("all", "collection", "container", "dataset", "file")
 

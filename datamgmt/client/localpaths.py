@@ -26,10 +26,14 @@ _UNSAFE_SEGMENTS = frozenset({".", ".."})
 def _segments(scope: str, name: str, value: str, what: str) -> list[str]:
     """The path components of ``value`` (the scope or the name of ``scope:name``), refusing unsafe ones."""
     if "\\" in value or any(ord(char) < 0x20 or char == "\x7f" for char in value):
-        raise InvalidPath(f"The server listed {scope!r}:{name!r}, whose {what} holds a backslash or a control character")
+        raise InvalidPath(
+            f"The server listed {scope!r}:{name!r}, whose {what} holds a backslash or a control character"
+        )
     segments = [segment for segment in value.split("/") if segment]
     if not segments or _UNSAFE_SEGMENTS & set(segments):
-        raise InvalidPath(f"The server listed {scope!r}:{name!r}, whose {what} cannot be a path inside the directory")
+        raise InvalidPath(
+            f"The server listed {scope!r}:{name!r}, whose {what} cannot be a path inside the directory"
+        )
     return segments
 
 

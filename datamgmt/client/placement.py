@@ -41,17 +41,27 @@ def rse_verdicts(client: Client, rse_expression: str, nbytes: int) -> list[dict[
         reasons = [] if writable else ["not available for writing"]
         if quota_left != UNLIMITED and quota_left < nbytes:
             reasons.append(f"quota: needs {human_size(nbytes)}, {human_size(quota_left)} left")
-        verdicts.append({"rse": rse, "writable": writable, "bytes_needed": nbytes,
-                         "quota_left": quota_left, "excluded_because": "; ".join(reasons)})
+        verdicts.append(
+            {
+                "rse": rse,
+                "writable": writable,
+                "bytes_needed": nbytes,
+                "quota_left": quota_left,
+                "excluded_because": "; ".join(reasons),
+            }
+        )
     return verdicts
 
 
-def explained_refusal(client: Client, error: DatamgmtError, dids: Sequence[tuple[str, str]], rse_expression: str,
-                      copies: int) -> DatamgmtError:
+def explained_refusal(
+    client: Client, error: DatamgmtError, dids: Sequence[tuple[str, str]], rse_expression: str, copies: int
+) -> DatamgmtError:
     """The server's refusal with, appended, how many RSEs matched and why each was excluded."""
     verdicts = rse_verdicts(client, rse_expression, dids_bytes(client, dids))
     usable = [item["rse"] for item in verdicts if not item["excluded_because"]]
     detail = "; ".join(f"{item['rse']}: {item['excluded_because'] or 'usable'}" for item in verdicts)
-    message = (f"{error.message}. {rse_expression!r} matched {len(verdicts)} RSEs, {len(usable)} usable, "
-               f"{copies} needed" + (f" ({detail})" if detail else ""))
+    message = (
+        f"{error.message}. {rse_expression!r} matched {len(verdicts)} RSEs, {len(usable)} usable, "
+        f"{copies} needed" + (f" ({detail})" if detail else "")
+    )
     return type(error)(message)

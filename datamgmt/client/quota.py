@@ -39,7 +39,9 @@ class QuotaShortfall:
 def is_admin(client: Client, account: str) -> bool:
     if account == "root":
         return True
-    attributes = {row.get("key"): str(row.get("value")).lower() for row in client.list_account_attributes(account)}
+    attributes = {
+        row.get("key"): str(row.get("value")).lower() for row in client.list_account_attributes(account)
+    }
     return attributes.get("admin") == "true"
 
 
@@ -47,8 +49,9 @@ def _fits(remaining: int, nbytes: int) -> bool:
     return remaining == UNLIMITED or remaining >= nbytes
 
 
-def quota_shortfalls(client: Client, account: str, rses: Sequence[str], nbytes: int,
-                     copies: int = 1) -> list[QuotaShortfall]:
+def quota_shortfalls(
+    client: Client, account: str, rses: Sequence[str], nbytes: int, copies: int = 1
+) -> list[QuotaShortfall]:
     """The limits that keep ``nbytes`` from landing on ``copies`` of ``rses``; empty when it fits."""
     if nbytes <= 0 or is_admin(client, account):
         return []
@@ -60,7 +63,9 @@ def quota_shortfalls(client: Client, account: str, rses: Sequence[str], nbytes: 
     fitting = [rse for rse in rses if _fits(remaining[rse], nbytes)]
     shortfalls = []
     if len(fitting) < copies:
-        shortfalls = [QuotaShortfall(rse, nbytes, left) for rse, left in remaining.items() if rse not in fitting]
+        shortfalls = [
+            QuotaShortfall(rse, nbytes, left) for rse, left in remaining.items() if rse not in fitting
+        ]
     for row in client.global_usage(account):
         limit = row.get("bytes_limit")
         if limit is None or limit == UNLIMITED or not fitting:
@@ -73,8 +78,9 @@ def quota_shortfalls(client: Client, account: str, rses: Sequence[str], nbytes: 
     return shortfalls
 
 
-def require_quota(client: Client, account: str, rses: Sequence[str], nbytes: int, copies: int = 1,
-                  what: str = "The upload") -> None:
+def require_quota(
+    client: Client, account: str, rses: Sequence[str], nbytes: int, copies: int = 1, what: str = "The upload"
+) -> None:
     """Raise InsufficientAccountLimit, with the numbers, when :func:`quota_shortfalls` finds any."""
     shortfalls = quota_shortfalls(client, account, rses, nbytes, copies)
     if shortfalls:

@@ -10,9 +10,15 @@ from datamgmt.client.transport import Transport
 
 
 class ReplicaClient(Transport):
-    def add_replicas(self, rse: str, files: Iterable[Mapping[str, Any]], ignore_availability: bool = True) -> None:
+    def add_replicas(
+        self, rse: str, files: Iterable[Mapping[str, Any]], ignore_availability: bool = True
+    ) -> None:
         """Register files (scope, name, bytes, adler32, md5, meta, state) on ``rse``."""
-        body = {"rse": rse, "files": [dict(item) for item in files], "ignore_availability": ignore_availability}
+        body = {
+            "rse": rse,
+            "files": [dict(item) for item in files],
+            "ignore_availability": ignore_availability,
+        }
         self.call("POST", "/replicas", body=body)
 
     def update_replicas_state(self, rse: str, files: Iterable[Mapping[str, Any]]) -> None:
@@ -47,7 +53,9 @@ class ReplicaClient(Transport):
             body["rse_expression"] = rse_expression
         return self.stream("POST", "/replicas/list", body=body)
 
-    def declare_bad_replicas(self, replicas: list[str] | list[dict[str, str]], reason: str) -> dict[str, list[str]]:
+    def declare_bad_replicas(
+        self, replicas: list[str] | list[dict[str, str]], reason: str
+    ) -> dict[str, list[str]]:
         """Tell the catalogue these copies are corrupt, so it stops offering them and repairs them.
 
         ``replicas`` are PFNs, or ``{"scope", "name", "rse"}`` items; returns, per RSE, those not

@@ -9,7 +9,9 @@ from datamgmt.client.dids import did_list
 from datamgmt.client.transport import Transport, did_path, quoted
 
 
-def rule_body(dids: Iterable[tuple[str, str]], copies: int, rse_expression: str, options: dict[str, Any]) -> dict:
+def rule_body(
+    dids: Iterable[tuple[str, str]], copies: int, rse_expression: str, options: dict[str, Any]
+) -> dict:
     """Rucio's ``POST /rules/`` body; ``account`` must be present even when null."""
     body: dict[str, Any] = {
         "dids": did_list(dids),
@@ -36,7 +38,9 @@ def rule_body(dids: Iterable[tuple[str, str]], copies: int, rse_expression: str,
 
 
 class RuleClient(Transport):
-    def add_rule(self, dids: Iterable[tuple[str, str]], copies: int, rse_expression: str, **options: Any) -> list[str]:
+    def add_rule(
+        self, dids: Iterable[tuple[str, str]], copies: int, rse_expression: str, **options: Any
+    ) -> list[str]:
         """Create rules; returns their ids. Options: lifetime, grouping, weight, comment, ..."""
         return self.json("POST", "/rules/", body=rule_body(dids, copies, rse_expression, options))
 
@@ -48,8 +52,11 @@ class RuleClient(Transport):
 
     def move_rule(self, rule_id: str, rse_expression: str, **override: Any) -> str:
         """Make a child rule on ``rse_expression``; the old rule goes once the child is OK. Returns the child's id."""
-        return self.json("POST", f"/rules/{quoted(rule_id)}/move",
-                         body={"rse_expression": rse_expression, "override": override})
+        return self.json(
+            "POST",
+            f"/rules/{quoted(rule_id)}/move",
+            body={"rse_expression": rse_expression, "override": override},
+        )
 
     def list_rule_history(self, scope: str, name: str) -> Iterator[dict[str, Any]]:
         """Every rule a DID has had, current and gone, with its states over time (Rucio's full history)."""

@@ -44,7 +44,9 @@ class ProtocolPool:
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def get(self, record: ProtocolRecord | Mapping[str, Any], lfn2pfn_algorithm: str = "hash") -> StorageProtocol:
+    def get(
+        self, record: ProtocolRecord | Mapping[str, Any], lfn2pfn_algorithm: str = "hash"
+    ) -> StorageProtocol:
         record = ProtocolRecord.from_mapping(record)
         cache: dict[tuple[Any, ...], StorageProtocol] = self._local.__dict__.setdefault("cache", {})
         # Records hold dicts (domains), so they are not hashable themselves.

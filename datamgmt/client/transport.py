@@ -59,7 +59,8 @@ def error_from_response(response: requests.Response) -> DatamgmtError:
     if not cls_name:
         request = response.request
         return _error_named(
-            "HTTPError", f"{request.method} {request.path_url} answered {response.status_code} {response.reason}"
+            "HTTPError",
+            f"{request.method} {request.path_url} answered {response.status_code} {response.reason}",
         )
     return _error_named(cls_name, message)
 
@@ -108,8 +109,6 @@ def _warn_if_cleartext(url: str) -> None:
         log.warning("warning: %s is plain http: passwords and tokens cross the network unencrypted", url)
 
 
-
-
 #: Phrases of a connection error, and what a user should read instead of the library's chain.
 _CONNECTION_CAUSES = (
     ("refused", "connection refused"),
@@ -129,6 +128,7 @@ def unreachable(url: str, error: Exception) -> ServiceUnavailable:
         f"Cannot reach {url} ({cause}): is the server running there? Check [client] url in the client config "
         "or DATAMGMT_CLIENT_URL"
     )
+
 
 class Transport:
     """One authenticated ``requests`` session against the configured server."""
@@ -164,7 +164,10 @@ class Transport:
             cached = json.loads(text)
         except ValueError:
             return None  # an older cache, or garbage: log in again
-        mine = isinstance(cached, dict) and (cached.get("url"), cached.get("account")) == (self.config.url, self.account)
+        mine = isinstance(cached, dict) and (cached.get("url"), cached.get("account")) == (
+            self.config.url,
+            self.account,
+        )
         return str(cached.get("token") or "") or None if mine else None
 
     def _store_token(self, token: str) -> None:
@@ -279,4 +282,6 @@ def _json_lines(response: requests.Response) -> Iterator[Any]:
                     yield json.loads(line)
         except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError) as error:
             request = response.request
-            raise ServiceUnavailable(f"The answer to {request.method} {request.path_url} was cut short: {error}") from error
+            raise ServiceUnavailable(
+                f"The answer to {request.method} {request.path_url} was cut short: {error}"
+            ) from error

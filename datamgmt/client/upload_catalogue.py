@@ -52,22 +52,37 @@ def existing_files(client: Client, scope: str, names: Sequence[str]) -> dict[str
         prefix = prefix.split(wildcard, 1)[0]
     wanted = set(names)
     found = sorted(
-        name for name in (row["name"] if isinstance(row, dict) else row
-                          for row in client.search_dids(scope, "type=file", name=f"{prefix}*", long=False))
+        name
+        for name in (
+            row["name"] if isinstance(row, dict) else row
+            for row in client.search_dids(scope, "type=file", name=f"{prefix}*", long=False)
+        )
         if name in wanted
     )
     files: dict[str, CatalogueFile] = {}
     for part in _chunks(found):
         for replica in client.list_replicas([(scope, name) for name in part], all_states=True):
-            files[replica["name"]] = CatalogueFile(replica.get("bytes"), replica.get("adler32"), replica.get("md5"),
-                                                   dict(replica.get("states") or {}))
+            files[replica["name"]] = CatalogueFile(
+                replica.get("bytes"),
+                replica.get("adler32"),
+                replica.get("md5"),
+                dict(replica.get("states") or {}),
+            )
     return files
 
 
-def replica_record(scope: str, name: str, size: int, adler32: str, md5: str, state: str,
-                   guid: str | None = None) -> dict[str, Any]:
-    return {"scope": scope, "name": name, "bytes": size, "adler32": adler32, "md5": md5,
-            "meta": {"guid": guid or uuid.uuid4().hex}, "state": state}
+def replica_record(
+    scope: str, name: str, size: int, adler32: str, md5: str, state: str, guid: str | None = None
+) -> dict[str, Any]:
+    return {
+        "scope": scope,
+        "name": name,
+        "bytes": size,
+        "adler32": adler32,
+        "md5": md5,
+        "meta": {"guid": guid or uuid.uuid4().hex},
+        "state": state,
+    }
 
 
 def register(client: Client, rse: str, records: Sequence[dict[str, Any]]) -> None:
@@ -100,8 +115,9 @@ def attach(client: Client, dataset: tuple[str, str], dids: Sequence[tuple[str, s
         client.attach(*dataset, part)
 
 
-def ensure_rule(client: Client, targets: Sequence[tuple[str, str]], copies: int, rse_expression: str,
-                lifetime: int | None) -> list[str]:
+def ensure_rule(
+    client: Client, targets: Sequence[tuple[str, str]], copies: int, rse_expression: str, lifetime: int | None
+) -> list[str]:
     """The rules protecting ``targets``: made now, or found when a first run made them already.
 
     A rerun of an upload asks for the same rule again; the account's existing rules on the
@@ -115,7 +131,8 @@ def ensure_rule(client: Client, targets: Sequence[tuple[str, str]], copies: int,
     existing = {
         (rule["scope"], rule["name"]): rule["id"]
         for rule in client.list_account_rules(client.account)
-        if (rule["scope"], rule["name"]) in wanted and rule.get("rse_expression") == rse_expression
+        if (rule["scope"], rule["name"]) in wanted
+        and rule.get("rse_expression") == rse_expression
         and rule.get("copies") == copies
     }
     missing = [did for did in targets if did not in existing]

@@ -90,7 +90,9 @@ class UploadInterrupted(DatamgmtError):
 def _walk(directory: str, recursive: bool, keep_paths: bool) -> list[UploadItem]:
     items = []
     for root, subdirectories, files in os.walk(directory):
-        subdirectories[:] = sorted(entry for entry in subdirectories if recursive and not entry.startswith("."))
+        subdirectories[:] = sorted(
+            entry for entry in subdirectories if recursive and not entry.startswith(".")
+        )
         for entry in sorted(files):
             if not entry.startswith("."):
                 path = os.path.join(root, entry)
@@ -99,8 +101,14 @@ def _walk(directory: str, recursive: bool, keep_paths: bool) -> list[UploadItem]
     return items
 
 
-def items_for(paths: Sequence[str], name: str | None = None, *, recursive: bool = False, keep_paths: bool = False,
-              guid: str | None = None) -> list[UploadItem]:
+def items_for(
+    paths: Sequence[str],
+    name: str | None = None,
+    *,
+    recursive: bool = False,
+    keep_paths: bool = False,
+    guid: str | None = None,
+) -> list[UploadItem]:
     """Local files named by their basename (or relative path with ``keep_paths``), hidden files skipped.
 
     A directory gives its files; with ``recursive`` those of its sub-directories too. Two files
@@ -121,8 +129,10 @@ def items_for(paths: Sequence[str], name: str | None = None, *, recursive: bool 
     seen: dict[str, str] = {}
     for item in items:
         if item.name in seen:
-            raise DatamgmtError(f"{seen[item.name]} and {item.path} would both be named {item.name}: "
-                                "use --keep-paths, or upload them separately")
+            raise DatamgmtError(
+                f"{seen[item.name]} and {item.path} would both be named {item.name}: "
+                "use --keep-paths, or upload them separately"
+            )
         seen[item.name] = item.path
     return items
 
@@ -172,19 +182,35 @@ def upload(
     verify = info.get("verify_checksum", True) is not False
     pool = ProtocolPool()
 
-    sums = dict(zip((item.name for item in items), run_parallel(lambda item: file_checksums(item.path), items,
-                                                                threads), strict=True))
+    sums = dict(
+        zip(
+            (item.name for item in items),
+            run_parallel(lambda item: file_checksums(item.path), items, threads),
+            strict=True,
+        )
+    )
     known = existing_files(client, scope, [item.name for item in items])
-    outcomes = {item.name: UploadOutcome(item.path, scope, item.name, rse, bytes=sums[item.name].size,
-                                         adler32=sums[item.name].adler32, md5=sums[item.name].md5, guid=item.guid)
-                for item in items}
+    outcomes = {
+        item.name: UploadOutcome(
+            item.path,
+            scope,
+            item.name,
+            rse,
+            bytes=sums[item.name].size,
+            adler32=sums[item.name].adler32,
+            md5=sums[item.name].md5,
+            guid=item.guid,
+        )
+        for item in items
+    }
     to_write: list[UploadItem] = []
     for item in items:
         entry, outcome = known.get(item.name), outcomes[item.name]
         if entry is not None and not _same_file(entry, sums[item.name]):
             outcome.error = FileConsistencyMismatch(
                 f"{scope}:{item.name} is registered with {entry.bytes} bytes, adler32 {entry.adler32}; the local "
-                f"file has {outcome.bytes} bytes, adler32 {outcome.adler32}: choose another name")
+                f"file has {outcome.bytes} bytes, adler32 {outcome.adler32}: choose another name"
+            )
         elif entry is not None and entry.states.get(rse) == "AVAILABLE" and not overwrite:
             outcome.status = SKIPPED
         else:
@@ -197,14 +223,33 @@ def upload(
     pending = [item for item in to_write if state_here(item.name) != "AVAILABLE"]
     if rule_expression:
         rses = _rule_rses(client, rule_expression, copies)
-        require_quota(client, client.account, rses, sum(sums[item.name].size for item in pending), copies,
-                      what=f"Uploading {len(pending)} files")
+        require_quota(
+            client,
+            client.account,
+            rses,
+            sum(sums[item.name].size for item in pending),
+            copies,
+            what=f"Uploading {len(pending)} files",
+        )
     new = [item for item in pending if state_here(item.name) is None]
     registered_first = not register_after_upload
     if registered_first:
-        register(client, rse, [replica_record(scope, item.name, outcomes[item.name].bytes or 0,
-                                              outcomes[item.name].adler32 or "", outcomes[item.name].md5 or "",
-                                              "C", item.guid) for item in new])
+        register(
+            client,
+            rse,
+            [
+                replica_record(
+                    scope,
+                    item.name,
+                    outcomes[item.name].bytes or 0,
+                    outcomes[item.name].adler32 or "",
+                    outcomes[item.name].md5 or "",
+                    "C",
+                    item.guid,
+                )
+                for item in new
+            ],
+        )
 
     arrived: list[UploadOutcome] = []
 
@@ -225,9 +270,17 @@ def upload(
                     resumable = True  # a partial or stale file of an earlier attempt: replace it
             if outcome.status != COMPLETED:
                 callback = lambda done: progress.file_advanced(item.name, done)  # noqa: E731
-                upload_file(protocol, item.path, pfn, size=local.size, adler32=local.adler32,
-                            overwrite=overwrite or resumable, verify_checksum=verify, progress_callback=callback,
-                            temporary=f"{pfn}{TEMPORARY_MARKER}{local.adler32}" if registered_first else None)
+                upload_file(
+                    protocol,
+                    item.path,
+                    pfn,
+                    size=local.size,
+                    adler32=local.adler32,
+                    overwrite=overwrite or resumable,
+                    verify_checksum=verify,
+                    progress_callback=callback,
+                    temporary=f"{pfn}{TEMPORARY_MARKER}{local.adler32}" if registered_first else None,
+                )
                 outcome.status = UPLOADED
         except DatamgmtError as error:
             outcome.error = error
@@ -240,9 +293,23 @@ def upload(
         if registered_first:
             set_available(client, rse, scope, [outcome.name for outcome in arrived])
             return
-        register(client, rse, [replica_record(scope, outcome.name, outcome.bytes or 0, outcome.adler32 or "",
-                                              outcome.md5 or "", "A", outcome.guid)
-                               for outcome in arrived if state_here(outcome.name) is None])
+        register(
+            client,
+            rse,
+            [
+                replica_record(
+                    scope,
+                    outcome.name,
+                    outcome.bytes or 0,
+                    outcome.adler32 or "",
+                    outcome.md5 or "",
+                    "A",
+                    outcome.guid,
+                )
+                for outcome in arrived
+                if state_here(outcome.name) is None
+            ],
+        )
         set_available(client, rse, scope, [outcome.name for outcome in arrived if state_here(outcome.name)])
 
     try:
@@ -254,7 +321,8 @@ def upload(
         rest = "stay COPYING" if registered_first else "were not written"
         raise UploadInterrupted(
             f"Interrupted: {len(arrived)} of {len(to_write)} files uploaded and registered; the others {rest}: "
-            "run the same command again to finish") from None
+            "run the same command again to finish"
+        ) from None
     record_arrivals()
     report = UploadReport([outcomes[item.name] for item in items])
     present = [(scope, outcome.name) for outcome in report.files if outcome.error is None]
@@ -263,8 +331,9 @@ def upload(
         report.dataset = f"{dataset[0]}:{dataset[1]}"
     if rule_expression and present:
         try:
-            report.rule_ids = ensure_rule(client, [dataset] if dataset else present, copies, rule_expression,
-                                          lifetime)
+            report.rule_ids = ensure_rule(
+                client, [dataset] if dataset else present, copies, rule_expression, lifetime
+            )
         except DatamgmtError as error:
             report.rule_error = error
     return report

@@ -134,7 +134,9 @@ def delete_account_attribute(session: Session, account: str, key: str) -> None:
         delete(AccountAttribute).where(AccountAttribute.account == account, AccountAttribute.key == key)
     )
     if result.rowcount == 0:
-        raise InputValidationError(f"account {validation.shown(account)} has no attribute {validation.shown(key)}")
+        raise InputValidationError(
+            f"account {validation.shown(account)} has no attribute {validation.shown(key)}"
+        )
 
 
 def list_account_attributes(session: Session, account: str) -> list[dict[str, str]]:
@@ -164,4 +166,3 @@ def touch_status(session: Session, account: str) -> AccountStatus:
     if status is None:
         raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
     return status
-

@@ -63,8 +63,14 @@ ACCOUNT_FOLD = Fold(
     queue=UpdatedAccountCounter,
     due=ACCOUNT_USAGE_DELTAS,
     target=AccountUsage,
-    keys=((UpdatedAccountCounter.account, AccountUsage.account), (UpdatedAccountCounter.rse_id, AccountUsage.rse_id)),
-    sums=((UpdatedAccountCounter.files, AccountUsage.files), (UpdatedAccountCounter.bytes, AccountUsage.bytes)),
+    keys=(
+        (UpdatedAccountCounter.account, AccountUsage.account),
+        (UpdatedAccountCounter.rse_id, AccountUsage.rse_id),
+    ),
+    sums=(
+        (UpdatedAccountCounter.files, AccountUsage.files),
+        (UpdatedAccountCounter.bytes, AccountUsage.bytes),
+    ),
 )
 
 
@@ -81,16 +87,27 @@ def _insert_missing(session: Session, fold: Fold, picked: ColumnElement[bool]) -
     target_keys = [target for _, target in fold.keys]
     now = utcnow()
     stamps = [name for name in ("created_at", "updated_at") if name in fold.target.__table__.c]
-    present = select(literal(1)).where(
-        *[target == source for source, target in fold.keys], *_fixed_match(fold)
-    ).exists()
-    rows = select(
-        *[source for source, _ in fold.keys],
-        *[literal(value) for value in fold.fixed.values()],
-        *[literal(0) for _ in fold.sums],
-        *[literal(now) for _ in stamps],
-    ).where(picked, ~present).distinct()
-    columns = [*[column.key for column in target_keys], *fold.fixed, *[target.key for _, target in fold.sums], *stamps]
+    present = (
+        select(literal(1))
+        .where(*[target == source for source, target in fold.keys], *_fixed_match(fold))
+        .exists()
+    )
+    rows = (
+        select(
+            *[source for source, _ in fold.keys],
+            *[literal(value) for value in fold.fixed.values()],
+            *[literal(0) for _ in fold.sums],
+            *[literal(now) for _ in stamps],
+        )
+        .where(picked, ~present)
+        .distinct()
+    )
+    columns = [
+        *[column.key for column in target_keys],
+        *fold.fixed,
+        *[target.key for _, target in fold.sums],
+        *stamps,
+    ]
     dialect = postgresql if is_postgresql(session) else sqlite
     session.execute(dialect.insert(fold.target).from_select(columns, rows).on_conflict_do_nothing())
 
@@ -122,4 +139,3 @@ def fold_counters(session: Session, fold: Fold, limit: int) -> int:
     )
     session.execute(delete(fold.queue).where(picked).execution_options(synchronize_session=False))
     return len(ids)
-

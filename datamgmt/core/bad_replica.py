@@ -40,8 +40,14 @@ def existing(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> dict[DIDK
     for part in chunks(list(dict.fromkeys(keys))):
         rows = session.execute(
             select(Replica.scope, Replica.name, Replica.bytes, open_bad)
-            .outerjoin(BadReplica, and_(BadReplica.scope == Replica.scope, BadReplica.name == Replica.name,
-                                        BadReplica.rse_id == Replica.rse_id))
+            .outerjoin(
+                BadReplica,
+                and_(
+                    BadReplica.scope == Replica.scope,
+                    BadReplica.name == Replica.name,
+                    BadReplica.rse_id == Replica.rse_id,
+                ),
+            )
             .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
             .group_by(Replica.scope, Replica.name, Replica.bytes)
         )
@@ -53,40 +59,68 @@ def in_flight(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> set[DIDK
     """The replicas of ``keys`` that a transfer is writing or the reaper is deleting."""
     busy: set[DIDKey] = set()
     for part in chunks(list(keys)):
-        busy.update(session.execute(
-            select(Replica.scope, Replica.name).where(
-                Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part),
-                Replica.state.in_([ReplicaState.COPYING, ReplicaState.BEING_DELETED]))
-        ).tuples())
+        busy.update(
+            session.execute(
+                select(Replica.scope, Replica.name).where(
+                    Replica.rse_id == rse_id,
+                    keys_in((Replica.scope, Replica.name), part),
+                    Replica.state.in_([ReplicaState.COPYING, ReplicaState.BEING_DELETED]),
+                )
+            ).tuples()
+        )
     return busy
 
 
-def record(session: Session, rse_id: str, keys: Sequence[DIDKey], sizes: dict[DIDKey, tuple[int, bool]],
-           state: BadFilesStatus, reason: str | None, account: str, expires_at: datetime | None = None) -> None:
+def record(
+    session: Session,
+    rse_id: str,
+    keys: Sequence[DIDKey],
+    sizes: dict[DIDKey, tuple[int, bool]],
+    state: BadFilesStatus,
+    reason: str | None,
+    account: str,
+    expires_at: datetime | None = None,
+) -> None:
     """Insert one declaration row per replica, in one statement."""
     now = utcnow()
     rows = [
-        {"scope": scope, "name": name, "rse_id": rse_id, "state": state, "created_at": now, "updated_at": now,
-         "reason": (reason or "")[:255] or None, "account": account, "bytes": sizes[(scope, name)][0],
-         "expires_at": expires_at}
+        {
+            "scope": scope,
+            "name": name,
+            "rse_id": rse_id,
+            "state": state,
+            "created_at": now,
+            "updated_at": now,
+            "reason": (reason or "")[:255] or None,
+            "account": account,
+            "bytes": sizes[(scope, name)][0],
+            "expires_at": expires_at,
+        }
         for scope, name in dict.fromkeys(keys)
     ]
     if rows:
         session.execute(insert(BadReplica), rows)
 
 
-def resolve(session: Session, keys: Sequence[ReplicaKey], from_state: BadFilesStatus, to_state: BadFilesStatus) -> int:
+def resolve(
+    session: Session, keys: Sequence[ReplicaKey], from_state: BadFilesStatus, to_state: BadFilesStatus
+) -> int:
     """Move the open ``from_state`` declarations of these replicas to ``to_state``; returns how many."""
     moved = 0
     now = utcnow()
     for part in chunks(list(dict.fromkeys(keys))):
-        moved += session.execute(
-            update(BadReplica)
-            .where(keys_in((BadReplica.scope, BadReplica.name, BadReplica.rse_id), part),
-                   BadReplica.state == from_state)
-            .values(state=to_state, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount or 0
+        moved += (
+            session.execute(
+                update(BadReplica)
+                .where(
+                    keys_in((BadReplica.scope, BadReplica.name, BadReplica.rse_id), part),
+                    BadReplica.state == from_state,
+                )
+                .values(state=to_state, updated_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            or 0
+        )
     return moved
 
 
@@ -95,8 +129,11 @@ def set_temporarily_unavailable(session: Session, rse_id: str, keys: Sequence[DI
     for part in chunks(list(keys)):
         session.execute(
             update(Replica)
-            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part),
-                   Replica.state == ReplicaState.AVAILABLE)
+            .where(
+                Replica.rse_id == rse_id,
+                keys_in((Replica.scope, Replica.name), part),
+                Replica.state == ReplicaState.AVAILABLE,
+            )
             .values(state=ReplicaState.TEMPORARY_UNAVAILABLE)
             .execution_options(synchronize_session=False)
         )
@@ -107,16 +144,24 @@ def expire_unavailability(session: Session, limit: int) -> int:
 
     The declaration is closed (DELETED, as Rucio's minos does) whether or not the replica was
     still unavailable: a replica declared BAD meanwhile stays BAD."""
-    expired = session.execute(
-        select(BadReplica.scope, BadReplica.name, BadReplica.rse_id)
-        .where(BadReplica.state == BadFilesStatus.TEMPORARY_UNAVAILABLE, BadReplica.expires_at <= utcnow())
-        .limit(limit)
-    ).tuples().all()
+    expired = (
+        session.execute(
+            select(BadReplica.scope, BadReplica.name, BadReplica.rse_id)
+            .where(
+                BadReplica.state == BadFilesStatus.TEMPORARY_UNAVAILABLE, BadReplica.expires_at <= utcnow()
+            )
+            .limit(limit)
+        )
+        .tuples()
+        .all()
+    )
     for part in chunks(list(dict.fromkeys(expired))):
         session.execute(
             update(Replica)
-            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
-                   Replica.state == ReplicaState.TEMPORARY_UNAVAILABLE)
+            .where(
+                keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
+                Replica.state == ReplicaState.TEMPORARY_UNAVAILABLE,
+            )
             .values(state=ReplicaState.AVAILABLE)
             .execution_options(synchronize_session=False)
         )
@@ -124,15 +169,32 @@ def expire_unavailability(session: Session, limit: int) -> int:
 
 
 def list_states(
-    session: Session, state: BadFilesStatus | None, rse_id: str | None, younger_than: datetime | None,
-    older_than: datetime | None, limit: int | None,
+    session: Session,
+    state: BadFilesStatus | None,
+    rse_id: str | None,
+    younger_than: datetime | None,
+    older_than: datetime | None,
+    limit: int | None,
 ) -> Iterator[dict[str, Any]]:
     """Declarations in ``state`` (all states when None), newest first, streamed, with the path
     of the replica while it exists (for PFNs)."""
-    query = select(BadReplica.scope, BadReplica.name, BadReplica.rse_id, BadReplica.state, BadReplica.reason,
-                   BadReplica.created_at, BadReplica.updated_at, Replica.path).outerjoin(
-        Replica, and_(Replica.scope == BadReplica.scope, Replica.name == BadReplica.name,
-                      Replica.rse_id == BadReplica.rse_id))
+    query = select(
+        BadReplica.scope,
+        BadReplica.name,
+        BadReplica.rse_id,
+        BadReplica.state,
+        BadReplica.reason,
+        BadReplica.created_at,
+        BadReplica.updated_at,
+        Replica.path,
+    ).outerjoin(
+        Replica,
+        and_(
+            Replica.scope == BadReplica.scope,
+            Replica.name == BadReplica.name,
+            Replica.rse_id == BadReplica.rse_id,
+        ),
+    )
     if state is not None:
         query = query.where(BadReplica.state == state)
     if rse_id is not None:
@@ -146,13 +208,22 @@ def list_states(
         query = query.limit(limit)
     names = rse_names_by_id(session)
     for row in session.execute(query.execution_options(yield_per=1000)):
-        yield {"scope": row.scope, "name": row.name, "rse": names.get(row.rse_id), "rse_id": row.rse_id,
-               "state": row.state.name, "reason": row.reason, "created_at": row.created_at,
-               "updated_at": row.updated_at, "path": row.path}
+        yield {
+            "scope": row.scope,
+            "name": row.name,
+            "rse": names.get(row.rse_id),
+            "rse_id": row.rse_id,
+            "state": row.state.name,
+            "reason": row.reason,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "path": row.path,
+        }
 
 
-def summary(session: Session, rse_ids: set[str] | None, from_date: datetime | None,
-            to_date: datetime | None) -> list[dict[str, Any]]:
+def summary(
+    session: Session, rse_ids: set[str] | None, from_date: datetime | None, to_date: datetime | None
+) -> list[dict[str, Any]]:
     """Declarations counted per incident (RSE, day, reason), one count per state, as Rucio's UI shows them."""
     day = func.date(BadReplica.created_at)
     query = select(func.count(), day, BadReplica.rse_id, BadReplica.state, BadReplica.reason)
@@ -167,28 +238,37 @@ def summary(session: Session, rse_ids: set[str] | None, from_date: datetime | No
     names = rse_names_by_id(session)
     for count, when, rse_id, state, reason in session.execute(query):
         started = datetime.strptime(str(when)[:10], "%Y-%m-%d")  # a date on PostgreSQL, a string on SQLite
-        incident = incidents.setdefault((rse_id, started, reason), {
-            "rse_id": rse_id, "rse": names.get(rse_id), "created_at": started, "reason": reason})
+        incident = incidents.setdefault(
+            (rse_id, started, reason),
+            {"rse_id": rse_id, "rse": names.get(rse_id), "created_at": started, "reason": reason},
+        )
         incident[state.name] = count
     return sorted(incidents.values(), key=lambda i: (i["created_at"], i["rse"] or "", i["reason"] or ""))
 
 
-def suspicious(session: Session, rse_ids: set[str] | None, younger_than: datetime | None,
-               nattempts: int | None) -> list[dict[str, Any]]:
+def suspicious(
+    session: Session, rse_ids: set[str] | None, younger_than: datetime | None, nattempts: int | None
+) -> list[dict[str, Any]]:
     """Replicas declared more than ``nattempts`` times since ``younger_than`` (default: ten days)
     and not declared BAD, RECOVERED or DELETED in that window: suspicious reports that nobody
     has acted on yet (Rucio's ``get_suspicious_files``); ``cnt`` says how often."""
     since = younger_than or utcnow() - SUSPICIOUS_WINDOW
     reports = aliased(BadReplica)
     settled = exists().where(
-        BadReplica.scope == reports.scope, BadReplica.name == reports.name, BadReplica.rse_id == reports.rse_id,
+        BadReplica.scope == reports.scope,
+        BadReplica.name == reports.name,
+        BadReplica.rse_id == reports.rse_id,
         BadReplica.created_at >= since,
         BadReplica.state.in_([BadFilesStatus.BAD, BadFilesStatus.RECOVERED, BadFilesStatus.DELETED]),
     )
     query = (
         select(func.count(), reports.scope, reports.name, reports.rse_id, func.min(Replica.created_at))
-        .join(Replica, and_(Replica.scope == reports.scope, Replica.name == reports.name,
-                            Replica.rse_id == reports.rse_id))
+        .join(
+            Replica,
+            and_(
+                Replica.scope == reports.scope, Replica.name == reports.name, Replica.rse_id == reports.rse_id
+            ),
+        )
         .where(reports.created_at >= since, ~settled)
         .group_by(reports.rse_id, reports.scope, reports.name)
         .having(func.count() > (nattempts or 0))
@@ -197,6 +277,14 @@ def suspicious(session: Session, rse_ids: set[str] | None, younger_than: datetim
     if rse_ids is not None:
         query = query.where(reports.rse_id.in_(rse_ids))
     names = rse_names_by_id(session)
-    return [{"scope": scope, "name": name, "rse": names.get(rse_id), "rse_id": rse_id, "cnt": count,
-             "created_at": created_at}
-            for count, scope, name, rse_id, created_at in session.execute(query)]
+    return [
+        {
+            "scope": scope,
+            "name": name,
+            "rse": names.get(rse_id),
+            "rse_id": rse_id,
+            "cnt": count,
+            "created_at": created_at,
+        }
+        for count, scope, name, rse_id, created_at in session.execute(query)
+    ]

@@ -34,7 +34,9 @@ def bootstrap(
         changed = False
     if session.get(PIDService, "local") is None:
         session.add(
-            PIDService(name="local", service_type=PIDServiceType.LOCAL, prefix=local_pid_prefix, is_default=True)
+            PIDService(
+                name="local", service_type=PIDServiceType.LOCAL, prefix=local_pid_prefix, is_default=True
+            )
         )
     session.flush()
     return changed

@@ -104,7 +104,9 @@ def claim(
     return list(session.execute(statement))
 
 
-def claim_keys(session: Session, model: type[Leased], worker: str, keys: Sequence[Key], lease_seconds: int) -> list[Key]:
+def claim_keys(
+    session: Session, model: type[Leased], worker: str, keys: Sequence[Key], lease_seconds: int
+) -> list[Key]:
     """Lease exactly these rows where they are free (after the caller picked them); returns the winners."""
     until = utcnow() + timedelta(seconds=lease_seconds)
     won: list[Key] = []
@@ -120,7 +122,9 @@ def claim_keys(session: Session, model: type[Leased], worker: str, keys: Sequenc
     return won
 
 
-def confirm(session: Session, model: type[Leased], worker: str, keys: Sequence[Key], lease_seconds: int) -> list[Key]:
+def confirm(
+    session: Session, model: type[Leased], worker: str, keys: Sequence[Key], lease_seconds: int
+) -> list[Key]:
     """Re-assert (and extend) this worker's claim inside the item's transaction.
 
     Returns the keys still held: a key another worker took over after our lease expired is
@@ -172,4 +176,6 @@ def complete_delete(session: Session, model: type[Leased], worker: str, keys: Se
 
 def claimed_by(session: Session, model: type[Leased], worker: str) -> list[Key]:
     """Keys a worker holds now (operators' view, and tests)."""
-    return [tuple(row) for row in session.execute(select(*primary_key(model)).where(model.claimed_by == worker))]
+    return [
+        tuple(row) for row in session.execute(select(*primary_key(model)).where(model.claimed_by == worker))
+    ]

@@ -19,5 +19,7 @@ _COPIED = ("scope", "name", "child_scope", "child_name", "did_type", "child_type
 
 def record_removal(session: Session, condition: ColumnElement[bool]) -> None:
     """Keep the ``contents`` rows matching ``condition``, which the caller is about to delete."""
-    rows = select(*(getattr(Content, column) for column in _COPIED), literal(utcnow()).label("deleted_at")).where(condition)
+    rows = select(
+        *(getattr(Content, column) for column in _COPIED), literal(utcnow()).label("deleted_at")
+    ).where(condition)
     session.execute(insert(ContentHistory).from_select([*_COPIED, "deleted_at"], rows))

@@ -23,16 +23,31 @@ from datamgmt.core.keys import DIDKey, chunks, keys_in
 def _grouped(*conditions: Any) -> Select[Any]:
     """Per (dataset, RSE): the dataset's totals and what the RSE holds of it AVAILABLE."""
     return (
-        select(Content.scope, Content.name, Replica.rse_id, RSE.rse, DataIdentifier.bytes, DataIdentifier.length,
-               func.coalesce(func.sum(Replica.bytes), 0).label("available_bytes"),
-               func.count().label("available_length"), func.min(Replica.created_at).label("created_at"),
-               func.max(Replica.updated_at).label("updated_at"), func.max(Replica.accessed_at).label("accessed_at"))
+        select(
+            Content.scope,
+            Content.name,
+            Replica.rse_id,
+            RSE.rse,
+            DataIdentifier.bytes,
+            DataIdentifier.length,
+            func.coalesce(func.sum(Replica.bytes), 0).label("available_bytes"),
+            func.count().label("available_length"),
+            func.min(Replica.created_at).label("created_at"),
+            func.max(Replica.updated_at).label("updated_at"),
+            func.max(Replica.accessed_at).label("accessed_at"),
+        )
         .join(Replica, (Replica.scope == Content.child_scope) & (Replica.name == Content.child_name))
         .join(RSE, RSE.id == Replica.rse_id)
         .join(DataIdentifier, (DataIdentifier.scope == Content.scope) & (DataIdentifier.name == Content.name))
-        .where(Content.did_type == DIDType.DATASET, Replica.state == ReplicaState.AVAILABLE,
-               RSE.deleted.is_(False), *conditions)
-        .group_by(Content.scope, Content.name, Replica.rse_id, RSE.rse, DataIdentifier.bytes, DataIdentifier.length)
+        .where(
+            Content.did_type == DIDType.DATASET,
+            Replica.state == ReplicaState.AVAILABLE,
+            RSE.deleted.is_(False),
+            *conditions,
+        )
+        .group_by(
+            Content.scope, Content.name, Replica.rse_id, RSE.rse, DataIdentifier.bytes, DataIdentifier.length
+        )
         .order_by(Content.scope, Content.name, RSE.rse)
     )
 
@@ -40,11 +55,18 @@ def _grouped(*conditions: Any) -> Select[Any]:
 def _row(row: Any) -> dict[str, Any]:
     length, available = row.length or 0, row.available_length
     return {
-        "scope": row.scope, "name": row.name, "rse": row.rse, "rse_id": row.rse_id,
-        "bytes": row.bytes or 0, "length": length, "available_bytes": int(row.available_bytes),
+        "scope": row.scope,
+        "name": row.name,
+        "rse": row.rse,
+        "rse_id": row.rse_id,
+        "bytes": row.bytes or 0,
+        "length": length,
+        "available_bytes": int(row.available_bytes),
         "available_length": int(available),
         "state": (ReplicaState.AVAILABLE if available >= length else ReplicaState.UNAVAILABLE).name,
-        "created_at": row.created_at, "updated_at": row.updated_at, "accessed_at": row.accessed_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "accessed_at": row.accessed_at,
     }
 
 

@@ -26,7 +26,9 @@ def keep(session: Session, condition: ColumnElement[bool]) -> None:
     """Copy the ``dids`` rows matching ``condition``, which the caller is about to delete."""
     rows = select(DataIdentifier.scope, DataIdentifier.name).where(condition)
     session.execute(delete(deleted_dids).where(keys_in((deleted_dids.c.scope, deleted_dids.c.name), rows)))
-    copied = select(*(getattr(DataIdentifier, column) for column in _KEPT), literal(utcnow()).label("deleted_at")).where(condition)
+    copied = select(
+        *(getattr(DataIdentifier, column) for column in _KEPT), literal(utcnow()).label("deleted_at")
+    ).where(condition)
     session.execute(insert(deleted_dids).from_select([*_KEPT, "deleted_at"], copied))
 
 
@@ -39,7 +41,9 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
                                                    DataIdentifier.name == deleted_dids.c.name).exists()  # fmt: skip
         wanted = (keys_in((deleted_dids.c.scope, deleted_dids.c.name), part), ~taken,
                   deleted_dids.c.scope.in_(select(Scope.scope)))  # fmt: skip
-        found = set(session.execute(select(deleted_dids.c.scope, deleted_dids.c.name).where(*wanted)).tuples())
+        found = set(
+            session.execute(select(deleted_dids.c.scope, deleted_dids.c.name).where(*wanted)).tuples()
+        )
         if not found:
             continue
         is_collection = deleted_dids.c.did_type.in_(COLLECTIONS)
@@ -47,8 +51,12 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
         # Content does not come back: a collection is restored empty; nothing comes back expired.
         values.update(expired_at=literal(None), deleted_at=literal(None), updated_at=literal(utcnow()),
                       bytes=_unless(is_collection, deleted_dids.c.bytes), length=_unless(is_collection, deleted_dids.c.length))  # fmt: skip
-        session.execute(insert(DataIdentifier).from_select(list(values), select(*values.values()).where(*wanted)))
-        session.execute(delete(deleted_dids).where(keys_in((deleted_dids.c.scope, deleted_dids.c.name), list(found))))
+        session.execute(
+            insert(DataIdentifier).from_select(list(values), select(*values.values()).where(*wanted))
+        )
+        session.execute(
+            delete(deleted_dids).where(keys_in((deleted_dids.c.scope, deleted_dids.c.name), list(found)))
+        )
         restored |= found
     return restored
 

@@ -104,7 +104,9 @@ def deletable_rses(session: Session) -> list[tuple[str, str]]:
     """(id, name) of live RSEs that allow deletion."""
     return list(
         session.execute(
-            select(RSE.id, RSE.rse).where(RSE.deleted.is_(False), RSE.availability_delete.is_(True)).order_by(RSE.rse)
+            select(RSE.id, RSE.rse)
+            .where(RSE.deleted.is_(False), RSE.availability_delete.is_(True))
+            .order_by(RSE.rse)
         ).tuples()
     )
 
@@ -115,7 +117,9 @@ def catalogue_bytes(session: Session, rse_id: str) -> int:
     counted = session.scalar(
         select(RSEUsage.used).where(RSEUsage.rse_id == rse_id, RSEUsage.source == CATALOGUE_SOURCE)
     )
-    pending = session.scalar(select(func.sum(UpdatedRSECounter.bytes)).where(UpdatedRSECounter.rse_id == rse_id))
+    pending = session.scalar(
+        select(func.sum(UpdatedRSECounter.bytes)).where(UpdatedRSECounter.rse_id == rse_id)
+    )
     return int(counted or 0) + int(pending or 0)
 
 
@@ -127,7 +131,9 @@ def refresh_storage_usage(session: Session, rse_id: str, reported: tuple[int, in
     if reported is not None:
         total, free = reported
         options.append((free, total - free))
-    capacity = session.scalar(select(RSELimit.value).where(RSELimit.rse_id == rse_id, RSELimit.name == CAPACITY_LIMIT))
+    capacity = session.scalar(
+        select(RSELimit.value).where(RSELimit.rse_id == rse_id, RSELimit.name == CAPACITY_LIMIT)
+    )
     if capacity is not None and capacity >= 0:
         used = catalogue_bytes(session, rse_id)
         options.append((max(capacity - used, 0), used))
@@ -152,11 +158,17 @@ def bytes_to_free(session: Session, rse_id: str) -> int | None:
     greedy = session.scalar(
         select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id, RSEAttribute.key == "greedyDeletion")
     )
-    is_greedy = attr_value(greedy) is True if greedy is not None else get_config().get_bool("reaper", "greedy")
+    is_greedy = (
+        attr_value(greedy) is True if greedy is not None else get_config().get_bool("reaper", "greedy")
+    )
     if is_greedy:
         return None
-    min_free = session.scalar(select(RSELimit.value).where(RSELimit.rse_id == rse_id, RSELimit.name == "MinFreeSpace"))
-    free = session.scalar(select(RSEUsage.free).where(RSEUsage.rse_id == rse_id, RSEUsage.source == STORAGE_SOURCE))
+    min_free = session.scalar(
+        select(RSELimit.value).where(RSELimit.rse_id == rse_id, RSELimit.name == "MinFreeSpace")
+    )
+    free = session.scalar(
+        select(RSEUsage.free).where(RSEUsage.rse_id == rse_id, RSEUsage.source == STORAGE_SOURCE)
+    )
     if min_free is None or free is None:
         return 0
     return max(0, min_free - free)
@@ -242,8 +254,15 @@ def _rows(session: Session, keys: Sequence[claim.Key]) -> list[dict[str, Any]]:
     found: dict[claim.Key, dict[str, Any]] = {}
     for part in chunks(list(keys)):
         rows = session.execute(
-            select(Replica.scope, Replica.name, Replica.rse_id, Replica.bytes, Replica.path, Replica.delete_failures,
-                   shared.label("shared")).where(claim.key_in(Replica, part))
+            select(
+                Replica.scope,
+                Replica.name,
+                Replica.rse_id,
+                Replica.bytes,
+                Replica.path,
+                Replica.delete_failures,
+                shared.label("shared"),
+            ).where(claim.key_in(Replica, part))
         )
         found.update({(row.scope, row.name, row.rse_id): dict(row._mapping) for row in rows})
     return [found[key] for key in keys if key in found]
@@ -265,14 +284,19 @@ def confirm_deletion(
     for part in chunks(wanted):
         mine = [claim.key_in(Replica, part), Replica.claimed_by == worker]
         if is_postgresql(session):
-            session.execute(select(Replica.scope).where(*mine).order_by(Replica.scope, Replica.name).with_for_update())
-        doomed.extend(tuple(row) for row in session.execute(
-            update(Replica)
-            .where(*mine, *_deletable())
-            .values(state=ReplicaState.BEING_DELETED, claimed_until=until)
-            .returning(Replica.scope, Replica.name, Replica.rse_id)
-            .execution_options(synchronize_session=False)
-        ))
+            session.execute(
+                select(Replica.scope).where(*mine).order_by(Replica.scope, Replica.name).with_for_update()
+            )
+        doomed.extend(
+            tuple(row)
+            for row in session.execute(
+                update(Replica)
+                .where(*mine, *_deletable())
+                .values(state=ReplicaState.BEING_DELETED, claimed_until=until)
+                .returning(Replica.scope, Replica.name, Replica.rse_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
     taken = set(doomed)
     claim.release(session, Replica, worker, [key for key in wanted if key not in taken])
     return _rows(session, doomed)
@@ -287,7 +311,11 @@ def deletion_failed(session: Session, worker: str, key: claim.Key, error: str, b
         .execution_options(synchronize_session=False)
     )
     claim.release(session, Replica, worker, [key], hold_seconds=backoff_seconds)
-    add_messages(session, "deletion-failed", [{"scope": key[0], "name": key[1], "rse_id": key[2], "reason": error[:1000]}])
+    add_messages(
+        session,
+        "deletion-failed",
+        [{"scope": key[0], "name": key[1], "rse_id": key[2], "reason": error[:1000]}],
+    )
 
 
 def forget_replicas(session: Session, worker: str, rse_id: str, keys: Sequence[DIDKey]) -> int:
@@ -305,8 +333,12 @@ def forget_replicas(session: Session, worker: str, rse_id: str, keys: Sequence[D
     for part in chunks(wanted):
         gone = session.execute(
             delete(Replica)
-            .where(claim.key_in(Replica, part), Replica.claimed_by == worker,
-                   Replica.state == ReplicaState.BEING_DELETED, Replica.lock_cnt == 0)
+            .where(
+                claim.key_in(Replica, part),
+                Replica.claimed_by == worker,
+                Replica.state == ReplicaState.BEING_DELETED,
+                Replica.lock_cnt == 0,
+            )
             .returning(Replica.scope, Replica.name, Replica.bytes)
             .execution_options(synchronize_session=False)
         )
@@ -315,8 +347,14 @@ def forget_replicas(session: Session, worker: str, rse_id: str, keys: Sequence[D
     if not sizes:
         return 0
     record_rse_delta(session, rse_id, -len(sizes), -sum(sizes.values()))
-    bad_replica.resolve(session, [(s, n, rse_id) for s, n in sizes], BadFilesStatus.BAD, BadFilesStatus.DELETED)
-    add_messages(session, "deletion-done", [{"scope": s, "name": n, "rse_id": rse_id, "bytes": b} for (s, n), b in sizes.items()])
+    bad_replica.resolve(
+        session, [(s, n, rse_id) for s, n in sizes], BadFilesStatus.BAD, BadFilesStatus.DELETED
+    )
+    add_messages(
+        session,
+        "deletion-done",
+        [{"scope": s, "name": n, "rse_id": rse_id, "bytes": b} for (s, n), b in sizes.items()],
+    )
     _remove_orphan_files(session, list(sizes))
     return len(sizes)
 
@@ -325,18 +363,24 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
     """Remove file DIDs left without replicas, unless locked, published, or attached under a rule."""
     if not keys:
         return
-    orphans = session.execute(
-        select(DataIdentifier.scope, DataIdentifier.name).where(
-            keys_in((DataIdentifier.scope, DataIdentifier.name), keys),
-            ~exists().where(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
-            ~exists().where(Lock.scope == DataIdentifier.scope, Lock.name == DataIdentifier.name),
-            ~exists().where(Share.scope == DataIdentifier.scope, Share.name == DataIdentifier.name),
+    orphans = (
+        session.execute(
+            select(DataIdentifier.scope, DataIdentifier.name).where(
+                keys_in((DataIdentifier.scope, DataIdentifier.name), keys),
+                ~exists().where(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
+                ~exists().where(Lock.scope == DataIdentifier.scope, Lock.name == DataIdentifier.name),
+                ~exists().where(Share.scope == DataIdentifier.scope, Share.name == DataIdentifier.name),
+            )
         )
-    ).tuples().all()
+        .tuples()
+        .all()
+    )
     for scope, name in orphans:
         parents = [(p["scope"], p["name"]) for p in list_all_parents(session, scope, name)]
         if parents and session.scalar(
-            select(Rule.id).where(keys_in((Rule.scope, Rule.name), parents), Rule.state != RuleState.SUSPENDED).limit(1)
+            select(Rule.id)
+            .where(keys_in((Rule.scope, Rule.name), parents), Rule.state != RuleState.SUSPENDED)
+            .limit(1)
         ):
             continue  # rules still need this file: it stays (and can be recovered)
         try:
@@ -352,7 +396,8 @@ def _remove_orphan_files(session: Session, keys: list[DIDKey]) -> None:
 def _direct_parents(session: Session, scope: str, name: str) -> list[DIDKey]:
     return list(
         session.execute(
-            select(Content.scope, Content.name).where(and_(Content.child_scope == scope, Content.child_name == name))
+            select(Content.scope, Content.name).where(
+                and_(Content.child_scope == scope, Content.child_name == name)
+            )
         ).tuples()
     )
-

@@ -134,7 +134,11 @@ def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[
 
 
 def get_did_row(session: Session, scope: str, name: str) -> DataIdentifier:
-    row = session.get(DataIdentifier, (scope, name)) if isinstance(scope, str) and isinstance(name, str) else None
+    row = (
+        session.get(DataIdentifier, (scope, name))
+        if isinstance(scope, str) and isinstance(name, str)
+        else None
+    )
     if row is None or row.did_type in DELETED_TYPES:
         raise not_found(scope, name)
     return row
@@ -187,7 +191,9 @@ def add_collections(session: Session, dids: Sequence[dict[str, Any]], account: s
         scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
         kind = DIDType.parse(did.get("type") or did.get("did_type") or "DATASET")
         if kind not in COLLECTIONS:
-            raise UnsupportedOperation("Only collections (DATASET, CONTAINER) can be registered; files come with replicas")
+            raise UnsupportedOperation(
+                "Only collections (DATASET, CONTAINER) can be registered; files come with replicas"
+            )
         rows.append(
             {
                 "scope": scope,
@@ -205,7 +211,12 @@ def add_collections(session: Session, dids: Sequence[dict[str, Any]], account: s
 
 
 def add_collection(
-    session: Session, scope: str, name: str, did_type: str, account: str, lifetime: int | None = None,
+    session: Session,
+    scope: str,
+    name: str,
+    did_type: str,
+    account: str,
+    lifetime: int | None = None,
     monotonic: bool = False,
 ) -> None:
     add_collections(
@@ -223,10 +234,14 @@ def _insert_new_dids(session: Session, rows: list[dict[str, Any]]) -> None:
     clash = existing_dids(session, keys)
     if clash:
         scope, name = next(iter(clash))
-        raise DataIdentifierAlreadyExists(f"Data identifier {validation.shown(did_str(scope, name), 80)} already exists")
+        raise DataIdentifierAlreadyExists(
+            f"Data identifier {validation.shown(did_str(scope, name), 80)} already exists"
+        )
     if rows:
         now = utcnow()
-        session.execute(insert(DataIdentifier.__table__), [{**r, "created_at": now, "updated_at": now} for r in rows])
+        session.execute(
+            insert(DataIdentifier.__table__), [{**r, "created_at": now, "updated_at": now} for r in rows]
+        )
 
 
 def add_files(
@@ -247,10 +262,21 @@ def add_files(
     for record, key in zip(records, keys, strict=True):
         row = known.get(key)
         if row is None:
-            new_rows.setdefault(key, {**record, "account": account, "did_type": DIDType.FILE, "created_at": now, "updated_at": now})
+            new_rows.setdefault(
+                key,
+                {
+                    **record,
+                    "account": account,
+                    "did_type": DIDType.FILE,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             continue
         if row.did_type != DIDType.FILE:
-            raise UnsupportedOperation(f"{validation.shown(did_str(*key), 80)} is a {row.did_type.name}, not a file")
+            raise UnsupportedOperation(
+                f"{validation.shown(did_str(*key), 80)} is a {row.did_type.name}, not a file"
+            )
         _check_consistency(row, record)
     if new_rows:
         session.execute(insert(DataIdentifier.__table__), list(new_rows.values()))
@@ -264,7 +290,9 @@ def _file_record(item: dict[str, Any]) -> dict[str, Any]:
     adler = item.get("adler32")
     md5 = item.get("md5")
     if adler is None and md5 is None:
-        raise InputValidationError(f"file {validation.shown(did_str(scope, name), 80)} needs an adler32 or md5")
+        raise InputValidationError(
+            f"file {validation.shown(did_str(scope, name), 80)} needs an adler32 or md5"
+        )
     guid = item.get("guid")
     return {
         "scope": scope,
@@ -311,9 +339,9 @@ def attach(session: Session, scope: str, name: str, children: Sequence[dict[str,
 
 
 #: What attaching needs of the parent, read on the connection (no ORM entity).
-_PARENT = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.is_open).where(
-    DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name")
-)
+_PARENT = select(
+    DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.is_open
+).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
 
 
 def _open_parent(session: Session, scope: str, name: str) -> Row[Any]:
@@ -322,7 +350,9 @@ def _open_parent(session: Session, scope: str, name: str) -> Row[Any]:
     if parent is None or parent.did_type in DELETED_TYPES:
         raise not_found(scope, name)
     if parent.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it")
+        raise UnsupportedOperation(
+            f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it"
+        )
     if not parent.is_open:
         raise UnsupportedOperation(f"Data identifier {validation.shown(did_str(scope, name), 80)} is closed")
     return parent
@@ -373,7 +403,9 @@ def _remove_contents(session: Session, scope: str, name: str, keys: list[DIDKey]
     for part in chunks(keys):
         session.execute(
             delete(Content).where(
-                Content.scope == scope, Content.name == name, keys_in((Content.child_scope, Content.child_name), part)
+                Content.scope == scope,
+                Content.name == name,
+                keys_in((Content.child_scope, Content.child_name), part),
             )
         )
 
@@ -394,7 +426,9 @@ def _refuse_attach(session: Session, parent: Row[Any], keys: Sequence[DIDKey], i
     )
 
 
-def _attach_collections(session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime) -> list[int | None]:
+def _attach_collections(
+    session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime
+) -> list[int | None]:
     """Datasets or containers into a container, after the cycle and mixing checks."""
     found = existing_dids(session, keys)
     missing = [key for key in keys if key not in found]
@@ -403,7 +437,11 @@ def _attach_collections(session: Session, parent: Row[Any], keys: list[DIDKey], 
     child_rows = [found[key] for key in keys]
     _check_child_types(parent, child_rows)
     _refuse_cycles(session, parent, keys)
-    already = _existing_contents(session, parent.scope, parent.name, keys) if _has_content(session, parent.scope, parent.name) else []
+    already = (
+        _existing_contents(session, parent.scope, parent.name, keys)
+        if _has_content(session, parent.scope, parent.name)
+        else []
+    )
     if already:
         raise DuplicateContent(
             f"{validation.shown(did_str(*already[0]), 80)} is already attached to {validation.shown(did_str(parent.scope, parent.name), 80)}"
@@ -430,7 +468,9 @@ def _refuse_cycles(session: Session, parent: DataIdentifier, keys: list[DIDKey])
     ancestors = {(a["scope"], a["name"]) for a in list_all_parents(session, parent.scope, parent.name)}
     cycle = ancestors.intersection(keys)
     if cycle:
-        raise UnsupportedOperation(f"attaching {validation.shown(did_str(*cycle.pop()), 80)} would create a cycle")
+        raise UnsupportedOperation(
+            f"attaching {validation.shown(did_str(*cycle.pop()), 80)} would create a cycle"
+        )
 
 
 def _has_content(session: Session, scope: str, name: str) -> bool:
@@ -500,10 +540,16 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
     if absent:
         raise not_found(*absent[0])
     if parent.monotonic:
-        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed")
+        raise UnsupportedOperation(
+            f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed"
+        )
     rows = list(existing_dids(session, keys).values())
     for part in chunks(keys):
-        removed = and_(Content.scope == scope, Content.name == name, keys_in((Content.child_scope, Content.child_name), part))
+        removed = and_(
+            Content.scope == scope,
+            Content.name == name,
+            keys_in((Content.child_scope, Content.child_name), part),
+        )
         content_history.record_removal(session, removed)
         session.execute(delete(Content).where(removed))
     _bump_collection(session, parent, len(rows), sum(row.bytes or 0 for row in rows), sign=-1)
@@ -514,7 +560,14 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
 def list_content(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
     get_did_row(session, scope, name)
     rows = session.execute(
-        select(Content.child_scope, Content.child_name, Content.child_type, Content.bytes, Content.adler32, Content.md5)
+        select(
+            Content.child_scope,
+            Content.child_name,
+            Content.child_type,
+            Content.bytes,
+            Content.adler32,
+            Content.md5,
+        )
         .where(Content.scope == scope, Content.name == name)
         .order_by(Content.child_scope, Content.child_name)
     )
@@ -531,9 +584,9 @@ def list_content(session: Session, scope: str, name: str) -> Iterator[dict[str, 
 
 def descendants_cte(scope: str, name: str):  # type: ignore[no-untyped-def]
     """A recursive CTE of every (scope, name, type) below a DID, at any depth."""
-    base = select(Content.child_scope.label("scope"), Content.child_name.label("name"), Content.child_type.label("type")).where(
-        Content.scope == scope, Content.name == name
-    )
+    base = select(
+        Content.child_scope.label("scope"), Content.child_name.label("name"), Content.child_type.label("type")
+    ).where(Content.scope == scope, Content.name == name)
     tree = base.cte("descendants", recursive=True)
     step = select(Content.child_scope, Content.child_name, Content.child_type).join(
         tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name)

@@ -20,7 +20,14 @@ def follow(session: Session, scope: str, name: str, account: str) -> None:
     row = get_did_row(session, scope, name)
     get_account(session, account)
     now = utcnow()
-    values = {"scope": scope, "name": name, "account": account, "did_type": row.did_type, "created_at": now, "updated_at": now}
+    values = {
+        "scope": scope,
+        "name": name,
+        "account": account,
+        "did_type": row.did_type,
+        "created_at": now,
+        "updated_at": now,
+    }
     dialect = postgresql if is_postgresql(session) else sqlite
     session.execute(dialect.insert(DIDFollowed).values(**values).on_conflict_do_nothing())
 

@@ -39,7 +39,11 @@ def did_keys(dids: object, what: str = "dids") -> list[DIDKey]:
         raise InputValidationError(f"{what} must be a list of {{scope, name}} objects")
     if len(dids) > MAX_KEYS:
         raise InputValidationError(f"a request may name at most {MAX_KEYS} DIDs")
-    return list(dict.fromkeys((validation.scope_name(d.get("scope")), validation.did_name(d.get("name"))) for d in dids))
+    return list(
+        dict.fromkeys(
+            (validation.scope_name(d.get("scope")), validation.did_name(d.get("name"))) for d in dids
+        )
+    )
 
 
 def datasets_by_guid(session: Session, guid: str) -> list[dict[str, str]]:
@@ -65,13 +69,18 @@ def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[s
                       Content.child_scope.label("scope"), Content.child_name.label("name"),
                       Content.child_type.label("type")).where(keys_in((Content.scope, Content.name), part))  # fmt: skip
         tree = base.cte("bulk_descendants", recursive=True)
-        step = select(tree.c.root_scope, tree.c.root_name, Content.child_scope, Content.child_name, Content.child_type).join(
-            tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name)
-        )
+        step = select(
+            tree.c.root_scope, tree.c.root_name, Content.child_scope, Content.child_name, Content.child_type
+        ).join(tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name))
         tree = tree.union(step)
-        below = select(tree.c.root_scope, tree.c.root_name, tree.c.scope, tree.c.name).where(tree.c.type == DIDType.FILE)
-        themselves = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name).where(
-            keys_in((DataIdentifier.scope, DataIdentifier.name), part), DataIdentifier.did_type == DIDType.FILE
+        below = select(tree.c.root_scope, tree.c.root_name, tree.c.scope, tree.c.name).where(
+            tree.c.type == DIDType.FILE
+        )
+        themselves = select(
+            DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name
+        ).where(
+            keys_in((DataIdentifier.scope, DataIdentifier.name), part),
+            DataIdentifier.did_type == DIDType.FILE,
         )
         pairs = below.union(themselves).subquery()
         query = (
@@ -94,16 +103,20 @@ def _ancestors(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, list[DI
                       Content.scope, Content.name, literal(1).label("depth")).where(
             keys_in((Content.child_scope, Content.child_name), part))  # fmt: skip
         tree = base.cte("bulk_ancestors", recursive=True)
-        step = select(tree.c.root_scope, tree.c.root_name, Content.scope, Content.name, tree.c.depth + 1).join(
-            tree, and_(Content.child_scope == tree.c.scope, Content.child_name == tree.c.name)
-        ).where(tree.c.depth < 20)
+        step = (
+            select(tree.c.root_scope, tree.c.root_name, Content.scope, Content.name, tree.c.depth + 1)
+            .join(tree, and_(Content.child_scope == tree.c.scope, Content.child_name == tree.c.name))
+            .where(tree.c.depth < 20)
+        )
         tree = tree.union(step)
         for row in session.execute(select(tree)):
             found[(row.root_scope, row.root_name)].append((row.depth, (row.scope, row.name)))
     return {key: [ancestor for _, ancestor in sorted(set(items))] for key, items in found.items()}
 
 
-def metadata_bulk(session: Session, keys: Sequence[DIDKey], inherit: bool = False, plugin: str = "DID_COLUMN") -> Iterator[dict[str, Any]]:
+def metadata_bulk(
+    session: Session, keys: Sequence[DIDKey], inherit: bool = False, plugin: str = "DID_COLUMN"
+) -> Iterator[dict[str, Any]]:
     """Metadata of many DIDs (Rucio's ``get_metadata_bulk``); with ``inherit`` an ancestor fills the keys a DID lacks."""
     wanted = plugin.upper()
     if wanted not in ("ALL", "DID_COLUMN", "JSON"):
@@ -148,7 +161,9 @@ def list_new_dids(session: Session, did_type: str | None = None) -> Iterator[dic
         yield {"scope": row.scope, "name": row.name, "did_type": row.did_type}
 
 
-def scope_list(session: Session, scope: str, name: str | None = None, recursive: bool = False) -> Iterator[dict[str, Any]]:
+def scope_list(
+    session: Session, scope: str, name: str | None = None, recursive: bool = False
+) -> Iterator[dict[str, Any]]:
     """A scope's tree (Rucio's ``scope_list``): its top-level DIDs, or one DID, then (``recursive``) what lies below.
 
     Top-level means attached to no collection of the same scope; each line has ``parent`` and ``level``."""
@@ -199,7 +214,9 @@ def create_sample(session: Session, input_scope: str, input_name: str, output_sc
     try:
         count = int(nbfiles)  # type: ignore[call-overload]
     except (TypeError, ValueError) as exc:
-        raise InputValidationError(f"nbfiles must be a whole number, not {validation.shown(nbfiles)}") from exc
+        raise InputValidationError(
+            f"nbfiles must be a whole number, not {validation.shown(nbfiles)}"
+        ) from exc
     if count < 0 or count > MAX_KEYS:
         raise InputValidationError(f"nbfiles must be between 0 and {MAX_KEYS}")
     source = get_did_row(session, input_scope, input_name)
@@ -217,14 +234,20 @@ def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
     now = utcnow()
     done: set[DIDKey] = set()
     for part in chunks(list(keys), 1000):
-        condition = and_(keys_in((DataIdentifier.scope, DataIdentifier.name), part), DataIdentifier.expired_at < now)
-        done.update(session.execute(select(DataIdentifier.scope, DataIdentifier.name).where(condition)).tuples())
+        condition = and_(
+            keys_in((DataIdentifier.scope, DataIdentifier.name), part), DataIdentifier.expired_at < now
+        )
+        done.update(
+            session.execute(select(DataIdentifier.scope, DataIdentifier.name).where(condition)).tuples()
+        )
         session.execute(update(DataIdentifier).where(condition).values(expired_at=None)
                         .execution_options(synchronize_session=False))  # fmt: skip
     done |= deleted_did.restore(session, [key for key in keys if key not in done])
     missing = [key for key in keys if key not in done]
     if missing:
-        raise DataIdentifierNotFound(f"Deleted Data identifier {validation.shown(':'.join(missing[0]), 80)} not found")
+        raise DataIdentifierNotFound(
+            f"Deleted Data identifier {validation.shown(':'.join(missing[0]), 80)} not found"
+        )
 
 
 def list_content_history(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:

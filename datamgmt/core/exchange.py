@@ -61,15 +61,21 @@ def export_data(session: Session, distance: bool = True) -> dict[str, Any]:
                           "availability_delete": row.availability_delete, "credentials": None, "attributes": {},
                           "protocols": [], "MinFreeSpace": None, "lfn2pfn_algorithm": None, "verify_checksum": None,
                           "created_at": row.created_at, "updated_at": row.updated_at}  # fmt: skip
-    for rse_id, key, value in session.execute(select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value)):
+    for rse_id, key, value in session.execute(
+        select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value)
+    ):
         if rse_id in names:
             found[names[rse_id]]["attributes"][key] = rses.attr_value(value)
             if key in FOLDED:
                 found[names[rse_id]][key] = rses.attr_value(value)
-    for protocol in session.scalars(select(RSEProtocol).order_by(RSEProtocol.scheme, RSEProtocol.hostname, RSEProtocol.port)):
+    for protocol in session.scalars(
+        select(RSEProtocol).order_by(RSEProtocol.scheme, RSEProtocol.hostname, RSEProtocol.port)
+    ):
         if protocol.rse_id in names:
             found[names[protocol.rse_id]]["protocols"].append(protocol_record(protocol))
-    for rse_id, value in session.execute(select(RSELimit.rse_id, RSELimit.value).where(RSELimit.name == "MinFreeSpace")):
+    for rse_id, value in session.execute(
+        select(RSELimit.rse_id, RSELimit.value).where(RSELimit.name == "MinFreeSpace")
+    ):
         if rse_id in names:
             found[names[rse_id]]["MinFreeSpace"] = value
     data: dict[str, Any] = {"rses": found}
@@ -131,11 +137,15 @@ def import_data(session: Session, data: object) -> None:
         accounts = data["accounts"]
         if not isinstance(accounts, list) or not all(isinstance(a, dict) and isinstance(a.get("account"), str)
                                                      for a in accounts):  # fmt: skip
-            raise InvalidObject("Provided object does not match schema: accounts must be a list of {account, email}")
+            raise InvalidObject(
+                "Provided object does not match schema: accounts must be a list of {account, email}"
+            )
         _import_accounts(session, accounts)
 
 
-def _import_rses(session: Session, documents: dict[str, dict[str, Any]], rse_sync: str, attr_sync: str) -> None:
+def _import_rses(
+    session: Session, documents: dict[str, dict[str, Any]], rse_sync: str, attr_sync: str
+) -> None:
     existing = {row.rse: row for row in session.scalars(select(RSE).where(RSE.deleted.is_(False)))}
     for name, document in documents.items():
         flags = {flag: document[flag] for flag in RSE_FLAGS if document.get(flag) is not None}
@@ -159,7 +169,9 @@ def _import_protocols(session: Session, rse: str, protocols: object, method: str
     if not protocols:
         return
     if not isinstance(protocols, list) or not all(isinstance(p, dict) for p in protocols):
-        raise InvalidObject(f"Provided object does not match schema: the protocols of {shown(rse)} must be a list")
+        raise InvalidObject(
+            f"Provided object does not match schema: the protocols of {shown(rse)} must be a list"
+        )
     old = {(p["scheme"], p["hostname"], p["port"]) for p in rses.list_protocols(session, rse)}
     new = set()
     for protocol in protocols:
@@ -168,7 +180,9 @@ def _import_protocols(session: Session, rse: str, protocols: object, method: str
         if ident not in old:
             rses.add_protocol(session, rse, protocol)
         elif method != "append":
-            changes = {k: v for k, v in protocol.items() if k in ("prefix", "impl", "domains", "extended_attributes")}
+            changes = {
+                k: v for k, v in protocol.items() if k in ("prefix", "impl", "domains", "extended_attributes")
+            }
             if changes:
                 rses.update_protocol(session, rse, ident[0], ident[1], ident[2], changes)
     if method == "hard":
@@ -179,7 +193,9 @@ def _import_protocols(session: Session, rse: str, protocols: object, method: str
 def _import_attributes(session: Session, rse: str, document: dict[str, Any], method: str) -> None:
     attributes = dict(document.get("attributes") or {})
     if not isinstance(document.get("attributes") or {}, dict):
-        raise InvalidObject(f"Provided object does not match schema: the attributes of {shown(rse)} must be an object")
+        raise InvalidObject(
+            f"Provided object does not match schema: the attributes of {shown(rse)} must be an object"
+        )
     attributes.update({key: document[key] for key in FOLDED if document.get(key) is not None})
     old = rses.list_rse_attributes(session, rse)
     for key, value in attributes.items():
@@ -192,8 +208,15 @@ def _import_attributes(session: Session, rse: str, document: dict[str, Any], met
 
 
 def _import_accounts(session: Session, documents: list[dict[str, Any]]) -> None:
-    existing = {row.account: row for row in session.scalars(select(Account).where(Account.status != AccountStatus.DELETED))}
-    mapped = set(session.execute(select(AccountIdentity.identity, AccountIdentity.identity_type, AccountIdentity.account)).tuples())
+    existing = {
+        row.account: row
+        for row in session.scalars(select(Account).where(Account.status != AccountStatus.DELETED))
+    }
+    mapped = set(
+        session.execute(
+            select(AccountIdentity.identity, AccountIdentity.identity_type, AccountIdentity.account)
+        ).tuples()
+    )
     for document in documents:
         account, email = document["account"], document.get("email")
         if account not in existing:
@@ -202,11 +225,17 @@ def _import_accounts(session: Session, documents: list[dict[str, Any]]) -> None:
             update_account(session, account, "email", email)
         identities = document.get("identities") or []
         if not isinstance(identities, list) or not all(isinstance(i, dict) for i in identities):
-            raise InvalidObject("Provided object does not match schema: identities must be a list of {identity, type}")
-        wanted = {(i.get("identity"), IdentityType.parse(i.get("type") or ""), account): i for i in identities}
+            raise InvalidObject(
+                "Provided object does not match schema: identities must be a list of {identity, type}"
+            )
+        wanted = {
+            (i.get("identity"), IdentityType.parse(i.get("type") or ""), account): i for i in identities
+        }
         for key, identity in wanted.items():
             if key not in mapped:
-                add_account_identity(session, key[0], key[1].name, account, email=email, password=identity.get("password"))
+                add_account_identity(
+                    session, key[0], key[1].name, account, email=email, password=identity.get("password")
+                )
         for identity, kind, owner in mapped:
             if owner == account and (identity, kind, owner) not in wanted:
                 del_account_identity(session, identity, kind.name, account)

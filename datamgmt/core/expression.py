@@ -269,7 +269,9 @@ class AttributeIndex:
         self.booleans = _group(
             (stored.lower(), rse_id) for stored, rse_id in texts if stored.lower() in ("true", "false")
         )
-        self.floats = _group((stored, rse_id) for rse_id, stored in values.items() if isinstance(stored, float))
+        self.floats = _group(
+            (stored, rse_id) for rse_id, stored in values.items() if isinstance(stored, float)
+        )
         numeric = sorted(
             (number, rse_id)
             for rse_id, stored in values.items()
@@ -306,7 +308,9 @@ class Snapshot:
     nothing for it.  Records are shared by every call of the generation: never mutate them.
     """
 
-    def __init__(self, rses: dict[str, dict[str, Any]], attributes: dict[str, dict[str, str | float]]) -> None:
+    def __init__(
+        self, rses: dict[str, dict[str, Any]], attributes: dict[str, dict[str, str | float]]
+    ) -> None:
         self.rses = rses
         #: key -> rse_id -> value: the stored string, or a float for computed ``freespace``.
         self.attributes = attributes
@@ -344,7 +348,9 @@ class Snapshot:
 
     def select(self, tree: Node) -> tuple[str, ...]:
         """The ids of the RSEs a tree selects, sorted by RSE name (interned: cached results share them)."""
-        return tuple(sys.intern(rse_id) for rse_id in sorted(evaluate(tree, self), key=self._rank.__getitem__))
+        return tuple(
+            sys.intern(rse_id) for rse_id in sorted(evaluate(tree, self), key=self._rank.__getitem__)
+        )
 
 
 def load_snapshot(session: Session, keys: set[str] | None = None) -> Snapshot:

@@ -89,7 +89,14 @@ def list_heartbeats(session: Session) -> list[dict[str, object]]:
     """Every worker's last beat, in Rucio's listing form (``readable`` is the daemon's name)."""
     rows = session.scalars(select(Heartbeat).order_by(Heartbeat.daemon, Heartbeat.worker_id))
     return [
-        {"readable": row.daemon, "hostname": row.hostname, "pid": row.pid, "thread_name": row.worker_id,
-         "updated_at": row.updated_at, "created_at": row.created_at, "payload": None}
+        {
+            "readable": row.daemon,
+            "hostname": row.hostname,
+            "pid": row.pid,
+            "thread_name": row.worker_id,
+            "updated_at": row.updated_at,
+            "created_at": row.created_at,
+            "payload": None,
+        }
         for row in rows
     ]

@@ -158,7 +158,8 @@ def list_identities(session: Session, account: str) -> list[dict[str, str | None
         select(AccountIdentity.identity, AccountIdentity.identity_type, Identity.email)
         .join(
             Identity,
-            (Identity.identity == AccountIdentity.identity) & (Identity.identity_type == AccountIdentity.identity_type),
+            (Identity.identity == AccountIdentity.identity)
+            & (Identity.identity_type == AccountIdentity.identity_type),
         )
         .where(AccountIdentity.account == account)
         .order_by(AccountIdentity.identity)
@@ -184,7 +185,9 @@ def userpass_hash(session: Session, username: str) -> str | None:
     return row.password if row is not None else None
 
 
-def set_password(session: Session, username: str, password: str | None = None, hashed: str | None = None) -> None:
+def set_password(
+    session: Session, username: str, password: str | None = None, hashed: str | None = None
+) -> None:
     """Give a USERPASS identity a new password and end every session it opened.
 
     ``hashed`` stores an already computed hash of the *same* password (a login re-hashing
@@ -215,7 +218,9 @@ def list_accounts_for_identity(session: Session, identity: str, identity_type: s
     ))  # fmt: skip
 
 
-def identities_by_account(session: Session, accounts: Sequence[str]) -> dict[str, list[dict[str, str | None]]]:
+def identities_by_account(
+    session: Session, accounts: Sequence[str]
+) -> dict[str, list[dict[str, str | None]]]:
     """The identities of many accounts at once (one query per chunk), for an accounts listing."""
     found: dict[str, list[dict[str, str | None]]] = {account: [] for account in accounts}
     for part in chunks(list(found), 1000):

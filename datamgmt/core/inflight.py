@@ -253,14 +253,18 @@ _SUBMITTED_COLUMNS = (
 
 def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
     """Lease SUBMITTED requests to poll, those polled longest ago first."""
-    rows = workqueue.SUBMITTED_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS)
+    rows = workqueue.SUBMITTED_REQUESTS.claim(
+        session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS
+    )
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
 def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
     """Lease SUBMITTING requests nobody holds: their submission's answer never came (a timeout,
     a crash between recording the id and recording the answer), oldest first."""
-    rows = workqueue.SUBMITTING_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS)
+    rows = workqueue.SUBMITTING_REQUESTS.claim(
+        session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS
+    )
     return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
@@ -372,7 +376,9 @@ def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int
     return [FinishedRequest(*row) for row in rows]  # type: ignore[arg-type]
 
 
-def requeue_unsent(session: Session, worker: str, request_ids: Sequence[str], *, same_job: bool = False) -> int:
+def requeue_unsent(
+    session: Session, worker: str, request_ids: Sequence[str], *, same_job: bool = False
+) -> int:
     """SUBMITTING requests that no job holds go back to QUEUED without counting an attempt:
     they never reached a tool, so nothing was tried (an FTS outage must not fail anything).
 

@@ -68,8 +68,12 @@ class Violation:
     examples: list[dict[str, Any]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"invariant": self.invariant, "description": self.description, "count": self.count,
-                "examples": self.examples}
+        return {
+            "invariant": self.invariant,
+            "description": self.description,
+            "count": self.count,
+            "examples": self.examples,
+        }
 
 
 @dataclass
@@ -91,8 +95,12 @@ class Report:
         self.skipped += other.skipped
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "skipped": self.skipped,
-                "violations": [v.to_dict() for v in self.violations]}
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "skipped": self.skipped,
+            "violations": [v.to_dict() for v in self.violations],
+        }
 
     def render(self) -> str:
         """A readable report: one paragraph per violated invariant with its examples."""
@@ -139,42 +147,72 @@ def _timeout(option: str, default: int) -> timedelta:
 
 # --- the invariants ------------------------------------------------------------------------
 def _replica_lock_count(_now: datetime) -> Select[Any]:
-    locks = (select(Lock.scope, Lock.name, Lock.rse_id, func.count().label("n"))
-             .group_by(Lock.scope, Lock.name, Lock.rse_id).subquery())
+    locks = (
+        select(Lock.scope, Lock.name, Lock.rse_id, func.count().label("n"))
+        .group_by(Lock.scope, Lock.name, Lock.rse_id)
+        .subquery()
+    )
     counted = func.coalesce(locks.c.n, 0)
-    return (select(Replica.scope, Replica.name, _rse_name(Replica.rse_id), Replica.lock_cnt, counted.label("locks"))
-            .outerjoin(locks, and_(locks.c.scope == Replica.scope, locks.c.name == Replica.name,
-                                   locks.c.rse_id == Replica.rse_id))
-            .where(Replica.lock_cnt != counted))
+    return (
+        select(
+            Replica.scope, Replica.name, _rse_name(Replica.rse_id), Replica.lock_cnt, counted.label("locks")
+        )
+        .outerjoin(
+            locks,
+            and_(
+                locks.c.scope == Replica.scope, locks.c.name == Replica.name, locks.c.rse_id == Replica.rse_id
+            ),
+        )
+        .where(Replica.lock_cnt != counted)
+    )
 
 
 def _locked_replica_tombstone(_now: datetime) -> Select[Any]:
-    return (select(Replica.scope, Replica.name, _rse_name(Replica.rse_id), Replica.lock_cnt, Replica.tombstone)
-            .where(Replica.lock_cnt > 0, Replica.tombstone.is_not(None)))
+    return select(
+        Replica.scope, Replica.name, _rse_name(Replica.rse_id), Replica.lock_cnt, Replica.tombstone
+    ).where(Replica.lock_cnt > 0, Replica.tombstone.is_not(None))
 
 
 def _lock_without_replica(_now: datetime) -> Select[Any]:
-    return (select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Lock.state)
-            .where(~exists().where(_same_replica(Lock, Lock.rse_id))))
+    return select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Lock.state).where(
+        ~exists().where(_same_replica(Lock, Lock.rse_id))
+    )
 
 
 def _lock_without_rule(_now: datetime) -> Select[Any]:
-    return (select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Lock.state)
-            .where(~exists().where(Rule.id == Lock.rule_id)))
+    return select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Lock.state).where(
+        ~exists().where(Rule.id == Lock.rule_id)
+    )
 
 
 def _rule_counters(_now: datetime) -> Select[Any]:
     def by_state(state: LockState) -> Any:
         return func.sum(case((Lock.state == state, 1), else_=0)).label(state.name.lower())
 
-    locks = (select(Lock.rule_id, *(by_state(s) for s in LockState)).group_by(Lock.rule_id).subquery())
-    ok, replicating, stuck = (func.coalesce(locks.c[s.name.lower()], 0) for s in
-                              (LockState.OK, LockState.REPLICATING, LockState.STUCK))
-    return (select(Rule.id.label("rule_id"), Rule.locks_ok_cnt, ok.label("ok_locks"), Rule.locks_replicating_cnt,
-                   replicating.label("replicating_locks"), Rule.locks_stuck_cnt, stuck.label("stuck_locks"))
-            .outerjoin(locks, locks.c.rule_id == Rule.id)
-            .where(or_(Rule.locks_ok_cnt != ok, Rule.locks_replicating_cnt != replicating,
-                       Rule.locks_stuck_cnt != stuck)))
+    locks = select(Lock.rule_id, *(by_state(s) for s in LockState)).group_by(Lock.rule_id).subquery()
+    ok, replicating, stuck = (
+        func.coalesce(locks.c[s.name.lower()], 0)
+        for s in (LockState.OK, LockState.REPLICATING, LockState.STUCK)
+    )
+    return (
+        select(
+            Rule.id.label("rule_id"),
+            Rule.locks_ok_cnt,
+            ok.label("ok_locks"),
+            Rule.locks_replicating_cnt,
+            replicating.label("replicating_locks"),
+            Rule.locks_stuck_cnt,
+            stuck.label("stuck_locks"),
+        )
+        .outerjoin(locks, locks.c.rule_id == Rule.id)
+        .where(
+            or_(
+                Rule.locks_ok_cnt != ok,
+                Rule.locks_replicating_cnt != replicating,
+                Rule.locks_stuck_cnt != stuck,
+            )
+        )
+    )
 
 
 def _rule_state(_now: datetime) -> Select[Any]:
@@ -184,38 +222,68 @@ def _rule_state(_now: datetime) -> Select[Any]:
         and_(~stuck, ~replicating, Rule.state != RuleState.OK),
         and_(~stuck, replicating, Rule.state != RuleState.REPLICATING),
     )
-    return (select(Rule.id.label("rule_id"), Rule.state, Rule.locks_ok_cnt, Rule.locks_replicating_cnt,
-                   Rule.locks_stuck_cnt)
-            .where(Rule.state.notin_(FROZEN), wrong))
+    return select(
+        Rule.id.label("rule_id"),
+        Rule.state,
+        Rule.locks_ok_cnt,
+        Rule.locks_replicating_cnt,
+        Rule.locks_stuck_cnt,
+    ).where(Rule.state.notin_(FROZEN), wrong)
 
 
 def _ok_lock_replica_available(_now: datetime) -> Select[Any]:
-    return (select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Replica.state.label("replica_state"))
-            .join(Replica, _same_replica(Lock, Lock.rse_id))
-            .where(Lock.state == LockState.OK, Replica.state.notin_(IN_PLACE)))
+    return (
+        select(
+            Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Replica.state.label("replica_state")
+        )
+        .join(Replica, _same_replica(Lock, Lock.rse_id))
+        .where(Lock.state == LockState.OK, Replica.state.notin_(IN_PLACE))
+    )
 
 
 def _live_request_for(model: Any, rse_column: Any) -> ColumnElement[bool]:
-    return exists().where(Request.scope == model.scope, Request.name == model.name, Request.dest_rse_id == rse_column,
-                          Request.state.notin_(TERMINAL_REQUESTS))
+    return exists().where(
+        Request.scope == model.scope,
+        Request.name == model.name,
+        Request.dest_rse_id == rse_column,
+        Request.state.notin_(TERMINAL_REQUESTS),
+    )
 
 
 def _replicating_lock_without_request(_now: datetime) -> Select[Any]:
-    return (select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Rule.state.label("rule_state"))
-            .join(Rule, Rule.id == Lock.rule_id)
-            .where(Lock.state == LockState.REPLICATING, Rule.state != RuleState.STUCK,
-                   ~_live_request_for(Lock, Lock.rse_id)))
+    return (
+        select(Lock.scope, Lock.name, _rse_name(Lock.rse_id), Lock.rule_id, Rule.state.label("rule_state"))
+        .join(Rule, Rule.id == Lock.rule_id)
+        .where(
+            Lock.state == LockState.REPLICATING,
+            Rule.state != RuleState.STUCK,
+            ~_live_request_for(Lock, Lock.rse_id),
+        )
+    )
 
 
 def _request_rule_gone(_now: datetime) -> Select[Any]:
-    locked = exists().where(Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id)
-    return (select(Request.id.label("request_id"), Request.scope, Request.name, _rse_name(Request.dest_rse_id),
-                   Request.state, Request.rule_id)
-            .where(Request.rule_id.is_not(None), Request.state.notin_(TERMINAL_REQUESTS),
-                   ~exists().where(Rule.id == Request.rule_id), ~locked))
+    locked = exists().where(
+        Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id
+    )
+    return select(
+        Request.id.label("request_id"),
+        Request.scope,
+        Request.name,
+        _rse_name(Request.dest_rse_id),
+        Request.state,
+        Request.rule_id,
+    ).where(
+        Request.rule_id.is_not(None),
+        Request.state.notin_(TERMINAL_REQUESTS),
+        ~exists().where(Rule.id == Request.rule_id),
+        ~locked,
+    )
 
 
-def _usage_against_recount(key: Sequence[str], kept: Select[Any], queued: Select[Any], recount: Select[Any]) -> Select[Any]:
+def _usage_against_recount(
+    key: Sequence[str], kept: Select[Any], queued: Select[Any], recount: Select[Any]
+) -> Select[Any]:
     """Rows of (``key``, files, bytes, counted_files, counted_bytes) where counters plus queued
     deltas differ from a recount.  ``kept`` and ``queued`` select (key, files, bytes), ``recount``
     (key, files, bytes) too.  A UNION ALL of the three, summed per key, finds differences on
@@ -225,80 +293,141 @@ def _usage_against_recount(key: Sequence[str], kept: Select[Any], queued: Select
     def labelled(query: Select[Any], counted: bool) -> Select[Any]:
         found = list(query.selected_columns)
         zeros = [literal(0), literal(0)]
-        values = found[: len(key)] + (zeros + found[len(key):] if counted else found[len(key):] + zeros)
-        return query.with_only_columns(*[value.label(name) for value, name in zip(values, names, strict=True)])
+        values = found[: len(key)] + (zeros + found[len(key) :] if counted else found[len(key) :] + zeros)
+        return query.with_only_columns(
+            *[value.label(name) for value, name in zip(values, names, strict=True)]
+        )
 
     parts = union_all(labelled(kept, False), labelled(queued, False), labelled(recount, True)).subquery()
-    sums = {name: func.sum(parts.c[name]).label(name) for name in names[len(key):]}
+    sums = {name: func.sum(parts.c[name]).label(name) for name in names[len(key) :]}
     keys = [parts.c[name] for name in key]
-    return (select(*keys, *sums.values()).group_by(*keys)
-            .having(or_(sums["files"] != sums["counted_files"], sums["bytes"] != sums["counted_bytes"])))
+    return (
+        select(*keys, *sums.values())
+        .group_by(*keys)
+        .having(or_(sums["files"] != sums["counted_files"], sums["bytes"] != sums["counted_bytes"]))
+    )
 
 
 def _account_usage(_now: datetime) -> Select[Any]:
     kept = select(AccountUsage.account, AccountUsage.rse_id, AccountUsage.files, AccountUsage.bytes)
-    queued = select(UpdatedAccountCounter.account, UpdatedAccountCounter.rse_id, UpdatedAccountCounter.files,
-                    UpdatedAccountCounter.bytes)
-    recount = (select(Lock.account, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
-               .group_by(Lock.account, Lock.rse_id))
+    queued = select(
+        UpdatedAccountCounter.account,
+        UpdatedAccountCounter.rse_id,
+        UpdatedAccountCounter.files,
+        UpdatedAccountCounter.bytes,
+    )
+    recount = select(
+        Lock.account, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0)
+    ).group_by(Lock.account, Lock.rse_id)
     return _usage_against_recount(("account", "rse_id"), kept, queued, recount)
 
 
 def _rse_usage(_now: datetime) -> Select[Any]:
     kept = select(RSEUsage.rse_id, RSEUsage.files, RSEUsage.used).where(RSEUsage.source == CATALOGUE_SOURCE)
     queued = select(UpdatedRSECounter.rse_id, UpdatedRSECounter.files, UpdatedRSECounter.bytes)
-    recount = (select(Replica.rse_id, func.count(), func.coalesce(func.sum(Replica.bytes), 0))
-               .group_by(Replica.rse_id))
+    recount = select(Replica.rse_id, func.count(), func.coalesce(func.sum(Replica.bytes), 0)).group_by(
+        Replica.rse_id
+    )
     return _usage_against_recount(("rse_id",), kept, queued, recount)
 
 
 def _request_submitted_timeout(now: datetime) -> Select[Any]:
     since = func.coalesce(Request.submitted_at, Request.created_at)
-    return (select(Request.id.label("request_id"), Request.scope, Request.name, _rse_name(Request.dest_rse_id),
-                   Request.state, Request.submitted_at, Request.external_id)
-            .where(Request.state.in_((RequestState.SUBMITTING, RequestState.SUBMITTED)),
-                   since < now - _timeout("submitted_timeout", SUBMITTED_TIMEOUT)))
+    return select(
+        Request.id.label("request_id"),
+        Request.scope,
+        Request.name,
+        _rse_name(Request.dest_rse_id),
+        Request.state,
+        Request.submitted_at,
+        Request.external_id,
+    ).where(
+        Request.state.in_((RequestState.SUBMITTING, RequestState.SUBMITTED)),
+        since < now - _timeout("submitted_timeout", SUBMITTED_TIMEOUT),
+    )
 
 
 def _request_queued_timeout(now: datetime) -> Select[Any]:
     """QUEUED since its creation, its last submission (a retry) or its back-off, whichever is latest."""
     cutoff = now - _timeout("queued_timeout", QUEUED_TIMEOUT)
-    return (select(Request.id.label("request_id"), Request.scope, Request.name, _rse_name(Request.dest_rse_id),
-                   Request.created_at, Request.not_before, Request.retry_count)
-            .where(Request.state == RequestState.QUEUED, Request.created_at < cutoff,
-                   or_(Request.submitted_at.is_(None), Request.submitted_at < cutoff),
-                   or_(Request.not_before.is_(None), Request.not_before < cutoff)))
+    return select(
+        Request.id.label("request_id"),
+        Request.scope,
+        Request.name,
+        _rse_name(Request.dest_rse_id),
+        Request.created_at,
+        Request.not_before,
+        Request.retry_count,
+    ).where(
+        Request.state == RequestState.QUEUED,
+        Request.created_at < cutoff,
+        or_(Request.submitted_at.is_(None), Request.submitted_at < cutoff),
+        or_(Request.not_before.is_(None), Request.not_before < cutoff),
+    )
 
 
 def _shared_path(_now: datetime) -> Select[Any]:
-    return (select(_rse_name(Replica.rse_id), Replica.path, func.count().label("replicas"),
-                   func.min(Replica.scope + literal(":") + Replica.name).label("one_of_them"))
-            .where(Replica.path.is_not(None))
-            .group_by(Replica.rse_id, Replica.path)
-            .having(func.count() > 1))
+    return (
+        select(
+            _rse_name(Replica.rse_id),
+            Replica.path,
+            func.count().label("replicas"),
+            func.min(Replica.scope + literal(":") + Replica.name).label("one_of_them"),
+        )
+        .where(Replica.path.is_not(None))
+        .group_by(Replica.rse_id, Replica.path)
+        .having(func.count() > 1)
+    )
 
 
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant("replica_lock_cnt", "a replica's lock_cnt equals its locks", _replica_lock_count),
-    Invariant("locked_replica_tombstone", "a locked replica has no tombstone (the reaper never sees it)",
-              _locked_replica_tombstone),
+    Invariant(
+        "locked_replica_tombstone",
+        "a locked replica has no tombstone (the reaper never sees it)",
+        _locked_replica_tombstone,
+    ),
     Invariant("lock_without_replica", "no lock exists without its replica", _lock_without_replica),
     Invariant("lock_without_rule", "no lock exists without its rule", _lock_without_rule),
-    Invariant("rule_counters", "a rule's OK/REPLICATING/STUCK counters equal its locks by state", _rule_counters),
-    Invariant("rule_state", "a rule's state follows from its counters (SUSPENDED, WAITING_APPROVAL and INJECT "
-              "excepted)", _rule_state),
-    Invariant("ok_lock_replica", "an OK lock's replica is AVAILABLE (or TEMPORARY_UNAVAILABLE)",
-              _ok_lock_replica_available),
-    Invariant("replicating_lock_request", "a REPLICATING lock has a live request, or its rule is STUCK (due for "
-              "repair)", _replicating_lock_without_request),
-    Invariant("request_rule_gone", "no live request for a rule that is gone and a replica nobody locks",
-              _request_rule_gone),
-    Invariant("account_usage", "account usage plus queued deltas equals the recount of locks", _account_usage),
-    Invariant("rse_usage", "RSE usage (source rucio) plus queued deltas equals the recount of replicas", _rse_usage),
-    Invariant("request_submitted_timeout", "no request stays SUBMITTING/SUBMITTED past [conveyor] submitted_timeout",
-              _request_submitted_timeout),
-    Invariant("request_queued_timeout", "no request stays QUEUED past [conveyor] queued_timeout",
-              _request_queued_timeout),
+    Invariant(
+        "rule_counters", "a rule's OK/REPLICATING/STUCK counters equal its locks by state", _rule_counters
+    ),
+    Invariant(
+        "rule_state",
+        "a rule's state follows from its counters (SUSPENDED, WAITING_APPROVAL and INJECT excepted)",
+        _rule_state,
+    ),
+    Invariant(
+        "ok_lock_replica",
+        "an OK lock's replica is AVAILABLE (or TEMPORARY_UNAVAILABLE)",
+        _ok_lock_replica_available,
+    ),
+    Invariant(
+        "replicating_lock_request",
+        "a REPLICATING lock has a live request, or its rule is STUCK (due for repair)",
+        _replicating_lock_without_request,
+    ),
+    Invariant(
+        "request_rule_gone",
+        "no live request for a rule that is gone and a replica nobody locks",
+        _request_rule_gone,
+    ),
+    Invariant(
+        "account_usage", "account usage plus queued deltas equals the recount of locks", _account_usage
+    ),
+    Invariant(
+        "rse_usage", "RSE usage (source rucio) plus queued deltas equals the recount of replicas", _rse_usage
+    ),
+    Invariant(
+        "request_submitted_timeout",
+        "no request stays SUBMITTING/SUBMITTED past [conveyor] submitted_timeout",
+        _request_submitted_timeout,
+    ),
+    Invariant(
+        "request_queued_timeout",
+        "no request stays QUEUED past [conveyor] queued_timeout",
+        _request_queued_timeout,
+    ),
     Invariant("shared_path", "no two replicas on one RSE share a path", _shared_path),
 )
 
@@ -306,7 +435,9 @@ INVARIANTS: tuple[Invariant, ...] = (
 def _run(session: Session, invariant: Invariant, now: datetime, examples: int) -> Violation | None:
     """The invariant's violations: one query, the total from a window count over the same rows."""
     query = invariant.violations(now).subquery()
-    rows = session.execute(select(query, func.count().over().label("_total")).limit(examples)).mappings().all()
+    rows = (
+        session.execute(select(query, func.count().over().label("_total")).limit(examples)).mappings().all()
+    )
     if not rows:
         return None
     shown = [{key: _shown(value) for key, value in row.items() if key != "_total"} for row in rows]
@@ -318,8 +449,11 @@ def _deterministic_paths(session: Session, examples: int) -> Violation | None:
 
     Only rows that store a path are read (deterministic RSEs usually store none), streamed, and
     compared in Python: the algorithms (md5 and pluggable ones) have no portable SQL form."""
-    algorithm = (select(RSEAttribute.value).where(RSEAttribute.rse_id == Replica.rse_id,
-                                                  RSEAttribute.key == "lfn2pfn_algorithm").scalar_subquery())
+    algorithm = (
+        select(RSEAttribute.value)
+        .where(RSEAttribute.rse_id == Replica.rse_id, RSEAttribute.key == "lfn2pfn_algorithm")
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(Replica.scope, Replica.name, RSE.rse, Replica.path, algorithm.label("algorithm"))
         .join(RSE, RSE.id == Replica.rse_id)
@@ -335,8 +469,9 @@ def _deterministic_paths(session: Session, examples: int) -> Violation | None:
                 found.append({"scope": scope, "name": name, "rse": rse, "path": path, "expected": expected})
     if not count:
         return None
-    return Violation("deterministic_path", "on a deterministic RSE a replica's path is the RSE's algorithm's",
-                     count, found)
+    return Violation(
+        "deterministic_path", "on a deterministic RSE a replica's path is the RSE's algorithm's", count, found
+    )
 
 
 def check_catalogue(session: Session, *, examples: int = EXAMPLES, now: datetime | None = None) -> Report:
@@ -357,9 +492,11 @@ def check_catalogue(session: Session, *, examples: int = EXAMPLES, now: datetime
 def storage_settings() -> dict[str, Any]:
     """Protocol settings from ``[storage]``: the S3 credentials (other protocols ignore them)."""
     config = get_config()
-    return {"access_key": config.get("storage", "s3_access_key") or None,
-            "secret_key": config.get("storage", "s3_secret_key") or None,
-            "region": config.get("storage", "s3_region")}
+    return {
+        "access_key": config.get("storage", "s3_access_key") or None,
+        "secret_key": config.get("storage", "s3_secret_key") or None,
+        "region": config.get("storage", "s3_region"),
+    }
 
 
 @dataclass
@@ -381,15 +518,23 @@ def _listing_protocol(session: Session, rse_id: str, settings: Mapping[str, Any]
     records = protocols_by_rse_id(session, [rse_id])[rse_id]
     if not records:
         raise RSEProtocolNotSupported("the RSE has no protocol")
-    algorithm = session.scalar(select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id,
-                                                                RSEAttribute.key == "lfn2pfn_algorithm"))
-    return create_protocol(select_protocol(records, "read"), settings, lfn2pfn_algorithm=algorithm or DEFAULT_ALGORITHM)
+    algorithm = session.scalar(
+        select(RSEAttribute.value).where(
+            RSEAttribute.rse_id == rse_id, RSEAttribute.key == "lfn2pfn_algorithm"
+        )
+    )
+    return create_protocol(
+        select_protocol(records, "read"), settings, lfn2pfn_algorithm=algorithm or DEFAULT_ALGORITHM
+    )
 
 
 def _replica_pfns(session: Session, protocol: Protocol, rse_id: str) -> Iterator[tuple[str, Any]]:
     """(PFN, row) of every replica row on the RSE, streamed; the PFN the reaper would delete."""
-    rows = session.execute(select(Replica.scope, Replica.name, Replica.path, Replica.bytes, Replica.state)
-                           .where(Replica.rse_id == rse_id).execution_options(yield_per=1000))
+    rows = session.execute(
+        select(Replica.scope, Replica.name, Replica.path, Replica.bytes, Replica.state)
+        .where(Replica.rse_id == rse_id)
+        .execution_options(yield_per=1000)
+    )
     for row in rows:
         lfn = {"scope": row.scope, "name": row.name, **({"path": row.path} if row.path else {})}
         yield protocol.lfns2pfns([lfn])[f"{row.scope}:{row.name}"], row
@@ -437,8 +582,13 @@ _STORAGE_INVARIANTS = {
 }
 
 
-def check_storage(session: Session, *, examples: int = EXAMPLES, settings: Mapping[str, Any] | None = None,
-                  rses: Sequence[str] | None = None) -> Report:
+def check_storage(
+    session: Session,
+    *,
+    examples: int = EXAMPLES,
+    settings: Mapping[str, Any] | None = None,
+    rses: Sequence[str] | None = None,
+) -> Report:
     """Walk every RSE (or those named) through its preferred read protocol and compare it
     with the catalogue, both ways.  An RSE whose protocol cannot list, or whose storage
     fails, is reported as skipped, so a partial check never passes for a full one."""
@@ -457,8 +607,11 @@ def check_storage(session: Session, *, examples: int = EXAMPLES, settings: Mappi
         for kind, (count, rows) in found.kinds.items():
             total, kept = totals.get(kind, (0, []))
             totals[kind] = (total + count, (kept + rows)[:examples])
-    report.violations = [Violation(kind, _STORAGE_INVARIANTS[kind], *totals[kind])
-                         for kind in _STORAGE_INVARIANTS if kind in totals]
+    report.violations = [
+        Violation(kind, _STORAGE_INVARIANTS[kind], *totals[kind])
+        for kind in _STORAGE_INVARIANTS
+        if kind in totals
+    ]
     return report
 
 

@@ -56,7 +56,12 @@ def keys_in(
     if not groups:
         return false()
     narrow = [column for i, column in enumerate(columns) if i != wide]
-    return or_(*(
-        and_(*(column == value for column, value in zip(narrow, values, strict=True)), columns[wide].in_(many))
-        for values, many in groups.items()
-    ))
+    return or_(
+        *(
+            and_(
+                *(column == value for column, value in zip(narrow, values, strict=True)),
+                columns[wide].in_(many),
+            )
+            for values, many in groups.items()
+        )
+    )

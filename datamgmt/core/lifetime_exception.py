@@ -78,11 +78,20 @@ def _keys(dids: object) -> list[tuple[str, str]]:
         raise InputValidationError("dids must be a list of {scope, name} objects")
     if len(dids) > MAX_DIDS:
         raise InputValidationError(f"a request may name at most {MAX_DIDS} DIDs")
-    return list(dict.fromkeys((validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))) for did in dids))
+    return list(
+        dict.fromkeys(
+            (validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))) for did in dids
+        )
+    )
 
 
 def add_exception(
-    session: Session, dids: object, account: str, pattern: str | None, comments: str | None, expires_at: object
+    session: Session,
+    dids: object,
+    account: str,
+    pattern: str | None,
+    comments: str | None,
+    expires_at: object,
 ) -> dict[str, Any]:
     """Ask for exceptions; returns Rucio's ``{"exceptions": {id: [dids]}, "unknown": [...], "not_affected": [...]}``."""
     keys = _keys(dids)

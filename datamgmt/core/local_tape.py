@@ -52,16 +52,24 @@ def online(session: Session, urls: Iterable[str]) -> set[str]:
     now = utcnow()
     found: set[str] = set()
     for chunk in chunks(sorted(set(urls)), QUEUE_CHUNK):
-        found.update(session.scalars(select(LocalPin.url).where(LocalPin.url.in_(chunk), LocalPin.pinned_until > now)))
+        found.update(
+            session.scalars(select(LocalPin.url).where(LocalPin.url.in_(chunk), LocalPin.pinned_until > now))
+        )
     return found
 
 
-def entry_phase(spec: dict[str, Any], hop_index: int, pinned: set[str], staging_seconds: float) -> dict[str, Any]:
+def entry_phase(
+    spec: dict[str, Any], hop_index: int, pinned: set[str], staging_seconds: float
+) -> dict[str, Any]:
     """The columns a new transfer starts with: STAGING for a tape source not online, else QUEUED."""
     if hop_index != 0 or not spec.get("bring_online") or spec["sources"][0] in pinned:
         return {"state": "QUEUED"}
     now = utcnow()
-    return {"state": STAGING, "staging_started_at": now, "phase_until": now + timedelta(seconds=staging_seconds)}
+    return {
+        "state": STAGING,
+        "staging_started_at": now,
+        "phase_until": now + timedelta(seconds=staging_seconds),
+    }
 
 
 def _local_path(url: str) -> str | None:
@@ -97,8 +105,9 @@ def _end_staging(session: Session, now: datetime) -> int:
     """STAGING transfers whose bring-online is over: QUEUED for their copy (DONE for a STAGEIN in
     place), or FAILED when the file is gone or the recall was cancelled; the others are pinned."""
     due = session.execute(
-        select(LocalTransfer.id, LocalTransfer.spec, LocalTransfer.destination, LocalTransfer.canceled)
-        .where(LocalTransfer.state == STAGING, LocalTransfer.phase_until <= now)
+        select(LocalTransfer.id, LocalTransfer.spec, LocalTransfer.destination, LocalTransfer.canceled).where(
+            LocalTransfer.state == STAGING, LocalTransfer.phase_until <= now
+        )
     ).all()
     specs = {row.id: json.loads(row.spec) for row in due}
     outcome: dict[str, tuple[str, str | None]] = {}
@@ -114,14 +123,23 @@ def _end_staging(session: Session, now: datetime) -> int:
     changed: list[str] = []
     for chunk in chunks(list(outcome), CASE_CHUNK):
         state = case({i: outcome[i][0] for i in chunk}, value=LocalTransfer.id)
-        reason = case({i: outcome[i][1] for i in chunk if outcome[i][1]}, value=LocalTransfer.id, else_=None) \
-            if any(outcome[i][1] for i in chunk) else null()
+        reason = (
+            case({i: outcome[i][1] for i in chunk if outcome[i][1]}, value=LocalTransfer.id, else_=None)
+            if any(outcome[i][1] for i in chunk)
+            else null()
+        )
         ended = [i for i in chunk if outcome[i][0] != "QUEUED"]
         changed += session.scalars(
             update(LocalTransfer)
             .where(LocalTransfer.id.in_(chunk), LocalTransfer.state == STAGING)
-            .values(state=state, reason=reason, staging_finished_at=now, phase_until=None, updated_at=now,
-                    finished_at=case((LocalTransfer.id.in_(ended), now), else_=None) if ended else null())
+            .values(
+                state=state,
+                reason=reason,
+                staging_finished_at=now,
+                phase_until=None,
+                updated_at=now,
+                finished_at=case((LocalTransfer.id.in_(ended), now), else_=None) if ended else null(),
+            )
             .returning(LocalTransfer.id)
             .execution_options(synchronize_session=False)
         ).all()
@@ -144,8 +162,13 @@ def _end_archiving(session: Session, now: datetime) -> int:
         changed += session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.state == ARCHIVING, LocalTransfer.phase_until <= now, reason)
-            .values(state="FAILED" if failed else "DONE", finished_at=now, phase_until=None, updated_at=now,
-                    **({} if failed else {"archive_finished_at": now}))  # fmt: skip
+            .values(
+                state="FAILED" if failed else "DONE",
+                finished_at=now,
+                phase_until=None,
+                updated_at=now,
+                **({} if failed else {"archive_finished_at": now}),
+            )  # fmt: skip
             .execution_options(synchronize_session=False)
         ).rowcount
     return changed

@@ -81,7 +81,9 @@ class TransferRow:
     archive_finished: datetime | None = None
 
 
-def add_transfers(session: Session, transfers: Sequence[StoredTransfer], staging_seconds: float = 0.0) -> set[str]:
+def add_transfers(
+    session: Session, transfers: Sequence[StoredTransfer], staging_seconds: float = 0.0
+) -> set[str]:
     """Store transfers whose id is not stored yet (QUEUED, or STAGING for ``staging_seconds``
     when their source is on tape and not online); a job sent twice is not run twice.
     Returns the ids now stored for the same request: those the tool holds."""
@@ -89,7 +91,9 @@ def add_transfers(session: Session, transfers: Sequence[StoredTransfer], staging
     existing: dict[str, str] = {}
     for chunk in chunks(ids, QUEUE_CHUNK):
         existing.update(
-            session.execute(select(LocalTransfer.id, LocalTransfer.request_id).where(LocalTransfer.id.in_(chunk)))
+            session.execute(
+                select(LocalTransfer.id, LocalTransfer.request_id).where(LocalTransfer.id.in_(chunk))
+            )
             .tuples()
             .all()
         )
@@ -120,7 +124,11 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
     now = utcnow()
     session.execute(
         update(LocalTransfer)
-        .where(LocalTransfer.canceled.is_(True), LocalTransfer.state.in_(PENDING), claiming.is_free(LocalTransfer))
+        .where(
+            LocalTransfer.canceled.is_(True),
+            LocalTransfer.state.in_(PENDING),
+            claiming.is_free(LocalTransfer),
+        )
         .values(state=FAILED, reason=CANCELED_REASON, finished_at=now, claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -148,17 +156,30 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
         rows = session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.chain.in_(chunk), LocalTransfer.state.in_(PENDING))
-            .values(state=ACTIVE, claimed_by=worker, claimed_until=until, attempts=LocalTransfer.attempts + 1,
-                    updated_at=now)  # fmt: skip
-            .returning(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.chain, LocalTransfer.hop_index,
-                       LocalTransfer.destination, LocalTransfer.spec)  # fmt: skip
+            .values(
+                state=ACTIVE,
+                claimed_by=worker,
+                claimed_until=until,
+                attempts=LocalTransfer.attempts + 1,
+                updated_at=now,
+            )  # fmt: skip
+            .returning(
+                LocalTransfer.id,
+                LocalTransfer.request_id,
+                LocalTransfer.chain,
+                LocalTransfer.hop_index,
+                LocalTransfer.destination,
+                LocalTransfer.spec,
+            )  # fmt: skip
             .execution_options(synchronize_session=False)
         ).all()
         claimed.extend(StoredTransfer(*row[:5], json.loads(row.spec)) for row in rows)
     return sorted(claimed, key=lambda t: (t.chain, t.hop_index))
 
 
-def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: int) -> tuple[set[str], set[str]]:
+def renew(
+    session: Session, worker: str, chains: Sequence[str], lease_seconds: int
+) -> tuple[set[str], set[str]]:
     """Extend this worker's lease on the chains it is copying.  Returns (chains still held,
     chains among them that were canceled meanwhile); a chain not held was taken over after
     the lease ran out, and its copy must stop."""
@@ -168,8 +189,11 @@ def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: i
     for chunk in chunks(list(chains), QUEUE_CHUNK):
         rows = session.execute(
             update(LocalTransfer)
-            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker,
-                   LocalTransfer.state == ACTIVE)  # fmt: skip
+            .where(
+                LocalTransfer.chain.in_(chunk),
+                LocalTransfer.claimed_by == worker,
+                LocalTransfer.state == ACTIVE,
+            )  # fmt: skip
             .values(claimed_until=until)
             .returning(LocalTransfer.chain, LocalTransfer.canceled)
             .execution_options(synchronize_session=False)
@@ -179,7 +203,9 @@ def renew(session: Session, worker: str, chains: Sequence[str], lease_seconds: i
     return held, canceled
 
 
-def finish(session: Session, worker: str, outcomes: Sequence[Outcome], archive_seconds: float = 0.0) -> set[str]:
+def finish(
+    session: Session, worker: str, outcomes: Sequence[Outcome], archive_seconds: float = 0.0
+) -> set[str]:
     """Record outcomes of transfers this worker still holds (one executemany); their leases end.
     A copy to tape that arrived is ARCHIVING (:func:`~datamgmt.core.local_tape.archiving_values`),
     not DONE yet.  Returns the ids recorded: an outcome of a transfer taken over by another
@@ -210,10 +236,18 @@ def finish(session: Session, worker: str, outcomes: Sequence[Outcome], archive_s
     session.connection().execute(
         update(table)
         .where(table.c.id == bindparam("b_id"), table.c.claimed_by == worker, table.c.state == ACTIVE)
-        .values(state=bindparam("b_state"), reason=bindparam("b_reason"), transferred_bytes=bindparam("b_bytes"),
-                source_url=bindparam("b_source"), finished_at=bindparam("b_finished"), updated_at=now,
-                phase_until=bindparam("b_phase"), archive_started_at=bindparam("b_archive"), claimed_by=None,
-                claimed_until=None),  # fmt: skip
+        .values(
+            state=bindparam("b_state"),
+            reason=bindparam("b_reason"),
+            transferred_bytes=bindparam("b_bytes"),
+            source_url=bindparam("b_source"),
+            finished_at=bindparam("b_finished"),
+            updated_at=now,
+            phase_until=bindparam("b_phase"),
+            archive_started_at=bindparam("b_archive"),
+            claimed_by=None,
+            claimed_until=None,
+        ),  # fmt: skip
         rows,
     )
     return set(held)
@@ -225,7 +259,11 @@ def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
     for chunk in chunks(list(chains), QUEUE_CHUNK):
         released += session.execute(
             update(LocalTransfer)
-            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE)
+            .where(
+                LocalTransfer.chain.in_(chunk),
+                LocalTransfer.claimed_by == worker,
+                LocalTransfer.state == ACTIVE,
+            )
             .values(claimed_by=None, claimed_until=None)
             .execution_options(synchronize_session=False)
         ).rowcount

@@ -138,7 +138,8 @@ def source_rankings(session: Session, dest_rse_ids: Iterable[str]) -> dict[tuple
     """(source, destination) -> ranking (higher is better: the negated distance)."""
     rows = session.execute(
         select(Distance.src_rse_id, Distance.dest_rse_id, Distance.distance).where(
-            Distance.dest_rse_id.in_(list(set(dest_rse_ids))))
+            Distance.dest_rse_id.in_(list(set(dest_rse_ids)))
+        )
     )
     return {(s, d): -(UNKNOWN_DISTANCE if dist is None else dist) for s, d, dist in rows}
 
@@ -153,7 +154,9 @@ def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values
             )
 
 
-def _pin_targets(session: Session, wanted: Sequence[WantedLock], replicas: ReplicaMap) -> tuple[ReplicaMap, DeletionLeases]:
+def _pin_targets(
+    session: Session, wanted: Sequence[WantedLock], replicas: ReplicaMap
+) -> tuple[ReplicaMap, DeletionLeases]:
     """Lock the replica rows that ``wanted`` lands on and re-read them (see the module docstring).
 
     Returns ``replicas`` with those targets' current states (a row the reaper dropped since
@@ -196,41 +199,79 @@ def _move_replicas(session: Session, moves: ReplicaMoves) -> None:
 class TransferQueue:
     """Requests (with ranked sources) being assembled for one bulk INSERT."""
 
-    def __init__(self, session: Session, rule: Rule, dest_rse_ids: Iterable[str], allowed_sources: set[str] | None,
-                 leases: DeletionLeases | None = None):
+    def __init__(
+        self,
+        session: Session,
+        rule: Rule,
+        dest_rse_ids: Iterable[str],
+        allowed_sources: set[str] | None,
+        leases: DeletionLeases | None = None,
+    ):
         self.rule = rule
         self.leases = leases or {}
         self.rankings = source_rankings(session, dest_rse_ids)
         self.allowed = allowed_sources
         self.requests: list[dict[str, Any]] = []
         self.sources: list[dict[str, Any]] = []
-        self.attributes = json.dumps({"source_replica_expression": rule.source_replica_expression}) \
-            if rule.source_replica_expression else None
+        self.attributes = (
+            json.dumps({"source_replica_expression": rule.source_replica_expression})
+            if rule.source_replica_expression
+            else None
+        )
         self.staging_required = staging_required_rses(session, dest_rse_ids)
         self.buffers = staging_buffers(session, dest_rse_ids)
 
     def sources_of(self, replicas: Mapping[str, ReplicaState], dest: str) -> list[str]:
-        return [r for r, s in replicas.items()
-                if s == ReplicaState.AVAILABLE and r != dest and (self.allowed is None or r in self.allowed)]
+        return [
+            r
+            for r, s in replicas.items()
+            if s == ReplicaState.AVAILABLE and r != dest and (self.allowed is None or r in self.allowed)
+        ]
 
-    def add(self, lock: WantedLock, sources: Sequence[str], not_before: datetime | None = None,
-            request_type: RequestType = RequestType.TRANSFER) -> None:
+    def add(
+        self,
+        lock: WantedLock,
+        sources: Sequence[str],
+        not_before: datetime | None = None,
+        request_type: RequestType = RequestType.TRANSFER,
+    ) -> None:
         request_id = new_id()
-        self.requests.append({
-            "id": request_id, "scope": lock.scope, "name": lock.name, "dest_rse_id": lock.rse_id,
-            "rule_id": self.rule.id, "activity": self.rule.activity, "bytes": lock.bytes, "md5": lock.md5,
-            "adler32": lock.adler32, "account": self.rule.account, "priority": self.rule.priority,
-            "state": RequestState.QUEUED, "attributes": self.attributes, "retry_count": 0,
-            "not_before": not_before, "request_type": request_type,
-        })
+        self.requests.append(
+            {
+                "id": request_id,
+                "scope": lock.scope,
+                "name": lock.name,
+                "dest_rse_id": lock.rse_id,
+                "rule_id": self.rule.id,
+                "activity": self.rule.activity,
+                "bytes": lock.bytes,
+                "md5": lock.md5,
+                "adler32": lock.adler32,
+                "account": self.rule.account,
+                "priority": self.rule.priority,
+                "state": RequestState.QUEUED,
+                "attributes": self.attributes,
+                "retry_count": 0,
+                "not_before": not_before,
+                "request_type": request_type,
+            }
+        )
         for source in sources:
-            self.sources.append({
-                "request_id": request_id, "rse_id": source, "scope": lock.scope, "name": lock.name,
-                "dest_rse_id": lock.rse_id, "bytes": lock.bytes,
-                "ranking": self.rankings.get((source, lock.rse_id), -UNKNOWN_DISTANCE),
-            })
+            self.sources.append(
+                {
+                    "request_id": request_id,
+                    "rse_id": source,
+                    "scope": lock.scope,
+                    "name": lock.name,
+                    "dest_rse_id": lock.rse_id,
+                    "bytes": lock.bytes,
+                    "ranking": self.rankings.get((source, lock.rse_id), -UNKNOWN_DISTANCE),
+                }
+            )
 
-    def decide(self, lock: WantedLock, present: Mapping[str, ReplicaState]) -> tuple[LockState, ReplicaState | None]:
+    def decide(
+        self, lock: WantedLock, present: Mapping[str, ReplicaState]
+    ) -> tuple[LockState, ReplicaState | None]:
         """The state of a lock on ``lock.rse_id`` given the file's replicas, and the state its
         replica there must take (None: it stays as it is).
 
@@ -256,8 +297,12 @@ class TransferQueue:
             missing = current is None or current == ReplicaState.BEING_DELETED
             return LockState.STUCK, ReplicaState.UNAVAILABLE if missing else None
         recall = [source for source in sources if source in self.buffers.get(lock.rse_id, ())]
-        self.add(lock, recall or sources, not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)),
-                 request_type=RequestType.STAGEIN if recall else RequestType.TRANSFER)
+        self.add(
+            lock,
+            recall or sources,
+            not_before=self.leases.get((lock.scope, lock.name, lock.rse_id)),
+            request_type=RequestType.STAGEIN if recall else RequestType.TRANSFER,
+        )
         return LockState.REPLICATING, ReplicaState.COPYING
 
     def write(self, session: Session) -> None:
@@ -271,13 +316,25 @@ def staging_required_rses(session: Session, rse_ids: Iterable[str]) -> set[str]:
     """Those of ``rse_ids`` with the ``staging_required`` attribute true (Rucio's: a lock there on a
     present replica is OK only once a STAGEIN request has brought the file online, pinned)."""
     ids = sorted(set(rse_ids))
-    rows = session.execute(select(RSEAttribute.rse_id, RSEAttribute.value).where(
-        RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required")) if ids else []
+    rows = (
+        session.execute(
+            select(RSEAttribute.rse_id, RSEAttribute.value).where(
+                RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required"
+            )
+        )
+        if ids
+        else []
+    )
     return {rse_id for rse_id, value in rows if str(value).lower() in ("true", "1")}
 
 
-def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], replicas: ReplicaMap,
-                 allowed_sources: set[str] | None = None) -> Counter[LockState]:
+def create_locks(
+    session: Session,
+    rule: Rule,
+    wanted: Sequence[WantedLock],
+    replicas: ReplicaMap,
+    allowed_sources: set[str] | None = None,
+) -> Counter[LockState]:
     """Create the rule's locks on ``wanted`` (none may exist yet) and all that follows.
 
     Per lock, as Rucio's ``__create_lock_and_replica``: an AVAILABLE (or temporarily
@@ -303,11 +360,20 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
         present = fresh.get(key, {})
         state, becomes = transfers.decide(lock, present)
         if lock.rse_id not in present:
-            new_replicas.append({
-                "scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "bytes": lock.bytes,
-                "adler32": lock.adler32, "md5": lock.md5, "lock_cnt": 1, "tombstone": None,
-                "state": becomes, "accessed_at": now,
-            })
+            new_replicas.append(
+                {
+                    "scope": lock.scope,
+                    "name": lock.name,
+                    "rse_id": lock.rse_id,
+                    "bytes": lock.bytes,
+                    "adler32": lock.adler32,
+                    "md5": lock.md5,
+                    "lock_cnt": 1,
+                    "tombstone": None,
+                    "state": becomes,
+                    "accessed_at": now,
+                }
+            )
         else:
             locked_existing[lock.rse_id].append(key)
             if becomes is not None:
@@ -316,8 +382,18 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
         charged = usage[lock.rse_id]
         charged[0] += 1
         charged[1] += lock.bytes
-        lock_rows.append({"scope": lock.scope, "name": lock.name, "rule_id": rule.id, "rse_id": lock.rse_id,
-                          "account": rule.account, "bytes": lock.bytes, "state": state, "repair_cnt": 0})
+        lock_rows.append(
+            {
+                "scope": lock.scope,
+                "name": lock.name,
+                "rule_id": rule.id,
+                "rse_id": lock.rse_id,
+                "account": rule.account,
+                "bytes": lock.bytes,
+                "state": state,
+                "repair_cnt": 0,
+            }
+        )
     if not lock_rows:
         return states
     session.execute(insert(Lock), lock_rows)
@@ -330,8 +406,14 @@ def create_locks(session: Session, rule: Rule, wanted: Sequence[WantedLock], rep
             new_by_rse[row["rse_id"]][1] += row["bytes"]
         for rse_id, (files, nbytes) in new_by_rse.items():
             record_rse_delta(session, rse_id, files, nbytes)
-    _per_rse(session, locked_existing, lock_cnt=Replica.lock_cnt + 1, tombstone=None,
-             claimed_by=None, claimed_until=None)
+    _per_rse(
+        session,
+        locked_existing,
+        lock_cnt=Replica.lock_cnt + 1,
+        tombstone=None,
+        claimed_by=None,
+        claimed_until=None,
+    )
     _move_replicas(session, moves)
     transfers.write(session)
     change_usage(session, {(rule.account, rse_id): (f, b) for rse_id, (f, b) in usage.items()})
@@ -344,8 +426,11 @@ def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, in
 
     One executemany UPDATE for all the rules, however many: a batch of transfers may touch
     a rule each.  It goes to the table, not the ORM; settle_rules reloads those rules."""
-    moved = [{"rule": rule_id, **{f"d_{column}": delta.get(state, 0) for state, column in _COUNTER.items()}}
-             for rule_id, delta in deltas.items() if any(delta.values())]
+    moved = [
+        {"rule": rule_id, **{f"d_{column}": delta.get(state, 0) for state, column in _COUNTER.items()}}
+        for rule_id, delta in deltas.items()
+        if any(delta.values())
+    ]
     if moved:
         session.execute(_ADD_TO_COUNTERS, moved)
     return settle_rules(session, list(deltas))
@@ -363,7 +448,9 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     if not rule_ids:
         return []
     session.flush()
-    rules = session.scalars(select(Rule).where(Rule.id.in_(rule_ids)).execution_options(populate_existing=True))
+    rules = session.scalars(
+        select(Rule).where(Rule.id.in_(rule_ids)).execution_options(populate_existing=True)
+    )
     now = utcnow()
     turned_ok: list[Rule] = []
     changed: dict[RuleState, list[str]] = defaultdict(list)
@@ -389,11 +476,18 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     session.flush()
     for state, ids in changed.items():
         for part in chunks(ids):
-            session.execute(update(DatasetLock).where(DatasetLock.rule_id.in_(part)).values(
-                state=LockState[state.name]))
-    add_messages(session, "RULE_OK", [
-        {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
-        for r in turned_ok if r.notification != RuleNotification.NO])
+            session.execute(
+                update(DatasetLock).where(DatasetLock.rule_id.in_(part)).values(state=LockState[state.name])
+            )
+    add_messages(
+        session,
+        "RULE_OK",
+        [
+            {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
+            for r in turned_ok
+            if r.notification != RuleNotification.NO
+        ],
+    )
     rule_history.record(session, rule_ids)
     done = [r.id for r in turned_ok]
     if done:
@@ -402,8 +496,13 @@ def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
     return done
 
 
-def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock], replicas: ReplicaMap,
-                      allowed_sources: set[str] | None = None) -> int:
+def retry_stuck_locks(
+    session: Session,
+    rule: Rule,
+    stuck: Sequence[WantedLock],
+    replicas: ReplicaMap,
+    allowed_sources: set[str] | None = None,
+) -> int:
     """Give the rule's STUCK locks on ``stuck`` another chance where they stand: OK if the
     replica arrived meanwhile, REPLICATING with a new request if a source exists now.
     Returns how many locks left STUCK."""
@@ -423,17 +522,25 @@ def retry_stuck_locks(session: Session, rule: Rule, stuck: Sequence[WantedLock],
     for state in (LockState.OK, LockState.REPLICATING):
         for rse_id, keys in moved[state].items():
             for part in chunks(keys):
-                session.execute(update(Lock).where(
-                    Lock.rule_id == rule.id, Lock.rse_id == rse_id, Lock.state == LockState.STUCK,
-                    keys_in((Lock.scope, Lock.name), part)).values(state=state, repair_cnt=Lock.repair_cnt + 1))
+                session.execute(
+                    update(Lock)
+                    .where(
+                        Lock.rule_id == rule.id,
+                        Lock.rse_id == rse_id,
+                        Lock.state == LockState.STUCK,
+                        keys_in((Lock.scope, Lock.name), part),
+                    )
+                    .values(state=state, repair_cnt=Lock.repair_cnt + 1)
+                )
             deltas[state] += len(keys)
             deltas[LockState.STUCK] -= len(keys)
     add_to_counters(session, {rule.id: deltas})
     return sum(len(keys) for keys in moved[LockState.STUCK].values())
 
 
-def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bool]] = (), *,
-                  settle: bool = True) -> int:
+def release_locks(
+    session: Session, rule: Rule, where: Sequence[ColumnElement[bool]] = (), *, settle: bool = True
+) -> int:
     """Remove the rule's locks matching ``where`` (all of them by default); returns how many.
 
     Replicas lose one ``lock_cnt``; at zero they get a tombstone: OBSOLETE (delete at once)
@@ -447,31 +554,46 @@ def release_locks(session: Session, rule: Rule, where: Sequence[ColumnElement[bo
     cond = [Lock.rule_id == rule.id, *where]
     groups = session.execute(
         select(Lock.state, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
-        .where(*cond).group_by(Lock.state, Lock.rse_id)
+        .where(*cond)
+        .group_by(Lock.state, Lock.rse_id)
     ).all()
     if not groups:
         return 0
-    on_replica = exists().where(Lock.scope == Replica.scope, Lock.name == Replica.name,
-                                Lock.rse_id == Replica.rse_id, *cond)
+    on_replica = exists().where(
+        Lock.scope == Replica.scope, Lock.name == Replica.name, Lock.rse_id == Replica.rse_id, *cond
+    )
     last = Replica.lock_cnt <= 1
     staging = sorted(staging_required_rses(session, {rse_id for _, rse_id, _, _ in groups}))
     never_arrived = Replica.state != ReplicaState.AVAILABLE
     purgeable = or_(never_arrived, Replica.rse_id.notin_(staging)) if staging else literal(True)
     gone = purgeable if rule.purge_replicas else never_arrived
     session.execute(
-        update(Replica).where(on_replica).values(
+        update(Replica)
+        .where(on_replica)
+        .values(
             lock_cnt=Replica.lock_cnt - 1,
             tombstone=case((~last, Replica.tombstone), (gone, OBSOLETE), else_=utcnow()),
-            state=case((last & (Replica.state == ReplicaState.COPYING),
-                        literal(ReplicaState.UNAVAILABLE, Replica.state.type)), else_=Replica.state),
-        ).execution_options(synchronize_session=False)
+            state=case(
+                (
+                    last & (Replica.state == ReplicaState.COPYING),
+                    literal(ReplicaState.UNAVAILABLE, Replica.state.type),
+                ),
+                else_=Replica.state,
+            ),
+        )
+        .execution_options(synchronize_session=False)
     )
     unneeded = select(Request.id).where(
         Request.state == RequestState.QUEUED,
-        exists().where(Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id,
-                       *cond),
-        exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
-                       Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
+        exists().where(
+            Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id, *cond
+        ),
+        exists().where(
+            Replica.scope == Request.scope,
+            Replica.name == Request.name,
+            Replica.rse_id == Request.dest_rse_id,
+            Replica.lock_cnt == 0,
+        ),
     )
     queue_releases(session, staging, cond)
     doomed = list(session.scalars(unneeded))
@@ -543,10 +665,14 @@ def dataset_locks_for_dids(session: Session, dids: Sequence[DIDKey]) -> Iterator
     datasets: list[DIDKey] = []
     for key, row in found.items():
         if row.did_type == DIDType.FILE:
-            raise InputValidationError(f"{key[0]}:{key[1]} is a file: only datasets and containers have dataset locks")
+            raise InputValidationError(
+                f"{key[0]}:{key[1]} is a file: only datasets and containers have dataset locks"
+            )
         if row.did_type == DIDType.DATASET:
             datasets.append(key)
         else:
             tree = descendants_cte(*key)
-            datasets += session.execute(select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET)).tuples()
+            datasets += session.execute(
+                select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET)
+            ).tuples()
     return dataset_locks_of(session, datasets)

@@ -52,7 +52,13 @@ def _key(key: object) -> str:
     return key
 
 
-def add_key(session: Session, key: str, key_type: object = None, value_type: object = None, value_regexp: object = None) -> None:
+def add_key(
+    session: Session,
+    key: str,
+    key_type: object = None,
+    value_type: object = None,
+    value_regexp: object = None,
+) -> None:
     _key(key)
     kind = _SHORT.get(str(key_type), str(key_type or "ALL")).upper()
     if kind not in KEY_TYPES:
@@ -79,7 +85,9 @@ def list_keys(session: Session) -> list[str]:
 
 
 def list_values(session: Session, key: str) -> list[str]:
-    return list(session.scalars(select(DIDKeyValue.value).where(DIDKeyValue.key == key).order_by(DIDKeyValue.value)))
+    return list(
+        session.scalars(select(DIDKeyValue.value).where(DIDKeyValue.key == key).order_by(DIDKeyValue.value))
+    )
 
 
 def _check_value(convention: DIDKey, value: Any) -> None:
@@ -101,7 +109,9 @@ def add_value(session: Session, key: str, value: object) -> None:
     if convention is None:
         raise KeyNotFound(f"key {shown(key)} does not exist!")
     if not isinstance(value, str | int | float) or isinstance(value, bool) or len(str(value)) > VALUE_LIMIT:
-        raise InvalidValueForKey(f"a value must be text or a number of at most {VALUE_LIMIT} characters, not {shown(value)}")
+        raise InvalidValueForKey(
+            f"a value must be text or a number of at most {VALUE_LIMIT} characters, not {shown(value)}"
+        )
     _check_value(convention, value)
     now = utcnow()
     try:
@@ -127,7 +137,9 @@ def check(session: Session, writes: Iterable[tuple[DIDType, Mapping[str, Any]]])
     enumerated = [key for key, row in conventions.items() if row.is_enum]
     allowed: dict[str, set[str]] = {}
     if enumerated:
-        for key, value in session.execute(select(DIDKeyValue.key, DIDKeyValue.value).where(DIDKeyValue.key.in_(enumerated))):
+        for key, value in session.execute(
+            select(DIDKeyValue.key, DIDKeyValue.value).where(DIDKeyValue.key.in_(enumerated))
+        ):
             allowed.setdefault(key, set()).add(value)
     for did_type, meta in writes:
         for key, value in meta.items():
@@ -135,7 +147,11 @@ def check(session: Session, writes: Iterable[tuple[DIDType, Mapping[str, Any]]])
             if convention is None:
                 continue
             if did_type not in KEY_TYPES.get(convention.key_type, frozenset()):
-                raise InvalidValueForKey(f"The key {shown(key)} applies to {convention.key_type} DIDs, not to a {did_type.name}")
+                raise InvalidValueForKey(
+                    f"The key {shown(key)} applies to {convention.key_type} DIDs, not to a {did_type.name}"
+                )
             _check_value(convention, value)
             if convention.is_enum and str(value) not in allowed.get(key, set()):
-                raise InvalidValueForKey(f"The value {shown(value)} is not one of the values allowed for the key {shown(key)}")
+                raise InvalidValueForKey(
+                    f"The value {shown(value)} is not one of the values allowed for the key {shown(key)}"
+                )

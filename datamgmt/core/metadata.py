@@ -84,6 +84,7 @@ from datamgmt.exceptions import (
 MAX_DOCUMENT = 1 << 20
 DOCUMENT_FORMATS = {"json": "json", "turtle": "turtle", "rdfxml": "xml"}
 
+
 # --- key-value metadata ----------------------------------------------------------------------
 def set_metadata(session: Session, scope: str, name: str, key: str, value: Any) -> None:
     set_metadata_bulk(session, scope, name, {key: value})
@@ -108,7 +109,9 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         scope, name = validation.scope_name(item.get("scope")), validation.did_name(item.get("name"))
         meta = item.get("meta")
         if not isinstance(meta, Mapping):
-            raise InvalidMetadata(f"metadata of {validation.shown(did_str(scope, name), 80)} must be a mapping")
+            raise InvalidMetadata(
+                f"metadata of {validation.shown(did_str(scope, name), 80)} must be a mapping"
+            )
         keys.append((scope, name))
         columns = _column_values(meta, now)
         if columns:
@@ -164,18 +167,26 @@ def lifetime_seconds(value: Any) -> int | None:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise InvalidMetadata(f"lifetime must be a number of seconds or none, not {validation.shown(value)}") from None
+        raise InvalidMetadata(
+            f"lifetime must be a number of seconds or none, not {validation.shown(value)}"
+        ) from None
     if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
-        raise InvalidMetadata(f"lifetime must be a non-negative number of seconds, not {validation.shown(value)}")
+        raise InvalidMetadata(
+            f"lifetime must be a non-negative number of seconds, not {validation.shown(value)}"
+        )
     return int(seconds)
 
 
 def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
     get_did_row(session, scope, name)
     check_key(key)
-    result = session.execute(delete(DIDMeta).where(DIDMeta.scope == scope, DIDMeta.name == name, DIDMeta.key == key))
+    result = session.execute(
+        delete(DIDMeta).where(DIDMeta.scope == scope, DIDMeta.name == name, DIDMeta.key == key)
+    )
     if not result.rowcount:  # type: ignore[attr-defined]
-        raise KeyNotFound(f"key {validation.shown(key)} is not set on {validation.shown(did_str(scope, name), 80)}")
+        raise KeyNotFound(
+            f"key {validation.shown(key)} is not set on {validation.shown(did_str(scope, name), 80)}"
+        )
 
 
 def column_metadata(row: DataIdentifier) -> dict[str, Any]:
@@ -217,7 +228,9 @@ def get_metadata(session: Session, scope: str, name: str, plugin: str = "ALL") -
 # --- documents -------------------------------------------------------------------------------
 def _document_format(fmt: str) -> str:
     if fmt not in DOCUMENT_FORMATS:
-        raise InvalidMetadata(f"unknown document format {validation.shown(fmt)}: {', '.join(DOCUMENT_FORMATS)}")
+        raise InvalidMetadata(
+            f"unknown document format {validation.shown(fmt)}: {', '.join(DOCUMENT_FORMATS)}"
+        )
     return fmt
 
 
@@ -232,10 +245,14 @@ def _parse_document(fmt: str, content: str) -> Any:
     try:
         return rdflib.Graph().parse(data=content, format=DOCUMENT_FORMATS[fmt])
     except Exception as exc:  # rdflib raises many unrelated classes for bad input
-        raise InvalidMetadata(f"the {fmt} document does not parse: {type(exc).__name__}: {str(exc)[:200]}") from exc
+        raise InvalidMetadata(
+            f"the {fmt} document does not parse: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from exc
 
 
-def set_document(session: Session, scope: str, name: str, fmt: str, content: str | Mapping[str, Any] | list[Any]) -> None:
+def set_document(
+    session: Session, scope: str, name: str, fmt: str, content: str | Mapping[str, Any] | list[Any]
+) -> None:
     """Attach (or replace) a JSON, Turtle or RDF/XML document, validated by parsing it."""
     get_did_row(session, scope, name)
     _document_format(fmt)
@@ -267,7 +284,9 @@ def list_documents(session: Session, scope: str, name: str) -> list[str]:
     get_did_row(session, scope, name)
     return list(
         session.scalars(
-            select(DIDDocument.format).where(DIDDocument.scope == scope, DIDDocument.name == name).order_by(DIDDocument.format)
+            select(DIDDocument.format)
+            .where(DIDDocument.scope == scope, DIDDocument.name == name)
+            .order_by(DIDDocument.format)
         )
     )
 
@@ -335,7 +354,9 @@ def _condition(key: str, op: str, value: Any) -> Condition | None:
     if key in ("created_after", "created_before"):
         key, op = "created_at", ">=" if key == "created_after" else "<="
     if not isinstance(value, bool | int | float | str | datetime):
-        raise DIDFilterSyntaxError(f"the value for {validation.shown(key)} must be a string, number, boolean or date")
+        raise DIDFilterSyntaxError(
+            f"the value for {validation.shown(key)} must be a string, number, boolean or date"
+        )
     if isinstance(value, str) and len(value) > MAX_STRING:
         raise DIDFilterSyntaxError(f"the value for {validation.shown(key)} is too long")
     if isinstance(value, datetime):
@@ -447,7 +468,11 @@ def parse_filter_dicts(filters: Mapping[str, Any] | Sequence[Mapping[str, Any]])
             key, _, suffix = raw_key.partition(".")
             if suffix not in _SUFFIXES:
                 raise DIDFilterSyntaxError(f"unknown operator suffix {validation.shown(suffix)}")
-            value = auto_type(raw_value) if isinstance(raw_value, str) and key not in ("type", "did_type") else raw_value
+            value = (
+                auto_type(raw_value)
+                if isinstance(raw_value, str) and key not in ("type", "did_type")
+                else raw_value
+            )
             parsed.append((key, _SUFFIXES[suffix], value))
         groups.append(_group(parsed))
     return groups or [FilterGroup(())]
@@ -482,7 +507,9 @@ def with_name_pattern(groups: Sequence[FilterGroup], pattern: str) -> list[Filte
     condition = _condition("name", "=", pattern)
     if condition is None:
         return list(groups)
-    if any(existing.key == "name" and existing.op == "=" for group in groups for existing in group.conditions):
+    if any(
+        existing.key == "name" and existing.op == "=" for group in groups for existing in group.conditions
+    ):
         raise DIDFilterSyntaxError("give the name either as the pattern or in the filter, not both")
     return [FilterGroup((*group.conditions, condition), group.types) for group in groups]
 
@@ -530,15 +557,19 @@ def _element_match(value: str | int | float | bool, op: str, postgresql: bool) -
     """
     if postgresql:
         document = cast(DIDMeta.value_str, JSONB)
-        array = case((DIDMeta.value_type != "json", null()), (func.jsonb_typeof(document) == "array", document))
+        array = case(
+            (DIDMeta.value_type != "json", null()), (func.jsonb_typeof(document) == "array", document)
+        )
         source: Any = func.jsonb_array_elements(array).table_valued("value").render_derived()
         kind: Any = func.jsonb_typeof(source.c.value)
         text: Any = source.c.value.op("#>>")(literal_column("'{}'"))
         kinds = {str: ("string",), float: ("number",), True: ("boolean",), False: ("boolean",)}
         number: Any = cast(case((kind == "number", text)), Float)
     else:
-        array = case((DIDMeta.value_type != "json", null()),
-                     (func.json_type(DIDMeta.value_str) == "array", DIDMeta.value_str))
+        array = case(
+            (DIDMeta.value_type != "json", null()),
+            (func.json_type(DIDMeta.value_str) == "array", DIDMeta.value_str),
+        )
         source = func.json_each(array).table_valued("value", "type")
         kind, text = source.c.type, source.c.value
         kinds = {str: ("text",), float: ("integer", "real"), True: ("true",), False: ("false",)}
@@ -554,7 +585,11 @@ def _element_match(value: str | int | float | bool, op: str, postgresql: bool) -
 
 def _kv_condition(condition: Condition, postgresql: bool) -> ColumnElement[bool]:
     """EXISTS a row for the key whose value matches; ``!=`` means the key is set to something else."""
-    base = [DIDMeta.scope == DataIdentifier.scope, DIDMeta.name == DataIdentifier.name, DIDMeta.key == condition.key]
+    base = [
+        DIDMeta.scope == DataIdentifier.scope,
+        DIDMeta.name == DataIdentifier.name,
+        DIDMeta.key == condition.key,
+    ]
     if condition.op == "!=":
         return exists().where(*base, not_(_kv_match(condition, "=", postgresql)))
     return exists().where(*base, _kv_match(condition, condition.op, postgresql))
@@ -566,8 +601,9 @@ def _column_condition(condition: Condition) -> ColumnElement[bool]:
     return and_(column.is_not(None), _compare(column, condition.op, value))
 
 
-def compile_filters(scope: str, groups: Sequence[FilterGroup], did_type: str = "collection", *,
-                    postgresql: bool = False) -> Any:
+def compile_filters(
+    scope: str, groups: Sequence[FilterGroup], did_type: str = "collection", *, postgresql: bool = False
+) -> Any:
     """The SELECT of DIDs of ``scope`` matching any group; one statement, bound parameters only.
     ``postgresql`` picks the JSON functions that look inside list values."""
     if did_type.lower() not in TYPE_CHOICES:
@@ -593,13 +629,23 @@ def list_dids(
     """DIDs of a scope matching a filter, in name order, as Rucio's long listing shows them."""
     check_scopes(session, [scope])
     groups = filters if _is_parsed(filters) else parse_filters(filters)  # type: ignore[arg-type]
-    query = compile_filters(scope, groups, did_type,  # type: ignore[arg-type]
-                            postgresql=is_postgresql(session)).order_by(DataIdentifier.name)
+    query = compile_filters(
+        scope,
+        groups,
+        did_type,  # type: ignore[arg-type]
+        postgresql=is_postgresql(session),
+    ).order_by(DataIdentifier.name)
     if limit is not None:
         validation.non_negative_int(limit, "limit")
         query = query.limit(limit)
     for row in session.scalars(query.execution_options(yield_per=1000)):
-        yield {"scope": row.scope, "name": row.name, "did_type": row.did_type.name, "bytes": row.bytes, "length": row.length}
+        yield {
+            "scope": row.scope,
+            "name": row.name,
+            "did_type": row.did_type.name,
+            "bytes": row.bytes,
+            "length": row.length,
+        }
 
 
 def _is_parsed(filters: object) -> bool:

@@ -96,7 +96,9 @@ def typed_row(key: str, value: Any) -> dict[str, Any]:
         row.update(value_type="date", value_date=naive_utc(moment))
     elif isinstance(value, str):
         if len(value) > MAX_STRING:
-            raise InvalidMetadata(f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters")
+            raise InvalidMetadata(
+                f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters"
+            )
         moment = parse_date(value)
         if moment is not None:
             row.update(value_type="date", value_date=moment)
@@ -125,15 +127,21 @@ def _structured_text(key: str, value: list[Any] | dict[str, Any]) -> str:
         return _is_scalar(item) or (isinstance(item, list) and all(_is_scalar(part) for part in item))
 
     def shallow(item: Any) -> bool:
-        return flat(item) or (isinstance(item, dict) and all(isinstance(k, str) and flat(v) for k, v in item.items()))
+        return flat(item) or (
+            isinstance(item, dict) and all(isinstance(k, str) and flat(v) for k, v in item.items())
+        )
 
     items = value if isinstance(value, list) else [value]
     if not all(shallow(item) for item in items):
-        raise InvalidMetadata(f"the value of {validation.shown(key)} nests too deep: a list of texts, numbers or "
-                              "objects whose values are texts, numbers or lists of them")
+        raise InvalidMetadata(
+            f"the value of {validation.shown(key)} nests too deep: a list of texts, numbers or "
+            "objects whose values are texts, numbers or lists of them"
+        )
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     if len(text) > MAX_STRING:
-        raise InvalidMetadata(f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters as JSON")
+        raise InvalidMetadata(
+            f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters as JSON"
+        )
     return text
 
 
@@ -163,5 +171,7 @@ def check_key(key: object) -> str:
             f"invalid metadata key {validation.shown(key)}: a letter or '_' then up to 127 of letters, digits, '_-:'"
         )
     if key in RESERVED_KEYS:
-        raise AccessDenied(f"{validation.shown(key)} is a reserved system key and cannot be set or deleted as metadata")
+        raise AccessDenied(
+            f"{validation.shown(key)} is a reserved system key and cannot be set or deleted as metadata"
+        )
     return key

@@ -82,8 +82,9 @@ def _good_copies(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
     for part in chunks(sorted({key[:2] for key in keys})):
         rows = session.execute(
-            select(Replica.scope, Replica.name, Replica.rse_id)
-            .where(keys_in((Replica.scope, Replica.name), part), Replica.state.in_(GOOD))
+            select(Replica.scope, Replica.name, Replica.rse_id).where(
+                keys_in((Replica.scope, Replica.name), part), Replica.state.in_(GOOD)
+            )
         )
         for scope, name, rse_id in rows:
             found[(scope, name)].add(rse_id)
@@ -93,10 +94,13 @@ def _good_copies(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str
 def _held(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaKey]:
     held: set[ReplicaKey] = set()
     for part in chunks(list(keys)):
-        held.update(session.execute(
-            select(Replica.scope, Replica.name, Replica.rse_id)
-            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.lock_cnt > 0)
-        ).tuples())
+        held.update(
+            session.execute(
+                select(Replica.scope, Replica.name, Replica.rse_id).where(
+                    keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.lock_cnt > 0
+                )
+            ).tuples()
+        )
     return held
 
 
@@ -104,12 +108,19 @@ def _take(session: Session, keys: Sequence[ReplicaKey], **values: Any) -> list[R
     """Move the replicas of ``keys`` that are still BAD; returns those moved (see the module docstring)."""
     taken: list[ReplicaKey] = []
     for part in chunks(list(keys)):
-        taken += session.execute(
-            update(Replica)
-            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.state == ReplicaState.BAD)
-            .values(**values)
-            .returning(Replica.scope, Replica.name, Replica.rse_id)
-        ).tuples().all()
+        taken += (
+            session.execute(
+                update(Replica)
+                .where(
+                    keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
+                    Replica.state == ReplicaState.BAD,
+                )
+                .values(**values)
+                .returning(Replica.scope, Replica.name, Replica.rse_id)
+            )
+            .tuples()
+            .all()
+        )
     return taken
 
 
@@ -131,14 +142,19 @@ def _recover(session: Session, keys: Sequence[ReplicaKey]) -> int:
 def _live_requests(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaKey]:
     live: set[ReplicaKey] = set()
     for part in chunks(list(keys)):
-        live.update(session.execute(
-            select(Request.scope, Request.name, Request.dest_rse_id)
-            .where(keys_in((Request.scope, Request.name, Request.dest_rse_id), part), Request.state.in_(LIVE))
-        ).tuples())
+        live.update(
+            session.execute(
+                select(Request.scope, Request.name, Request.dest_rse_id).where(
+                    keys_in((Request.scope, Request.name, Request.dest_rse_id), part), Request.state.in_(LIVE)
+                )
+            ).tuples()
+        )
     return live
 
 
-def _queue_transfers(session: Session, keys: Sequence[ReplicaKey], holders: dict[ReplicaKey, list[str]]) -> None:
+def _queue_transfers(
+    session: Session, keys: Sequence[ReplicaKey], holders: dict[ReplicaKey, list[str]]
+) -> None:
     """One request per replica, on behalf of one of the rules holding it (its account and activity)."""
     if not keys:
         return
@@ -157,12 +173,19 @@ def _queue_transfers(session: Session, keys: Sequence[ReplicaKey], holders: dict
         queue.write(session)
 
 
-def _file_rows(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str, str], tuple[int, str | None, str | None]]:
+def _file_rows(
+    session: Session, keys: Sequence[ReplicaKey]
+) -> dict[tuple[str, str], tuple[int, str | None, str | None]]:
     rows: dict[tuple[str, str], tuple[int, str | None, str | None]] = {}
     for part in chunks(sorted({key[:2] for key in keys})):
         for scope, name, size, adler32, md5 in session.execute(
-            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.bytes, DataIdentifier.adler32,
-                   DataIdentifier.md5).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+            select(
+                DataIdentifier.scope,
+                DataIdentifier.name,
+                DataIdentifier.bytes,
+                DataIdentifier.adler32,
+                DataIdentifier.md5,
+            ).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
         ):
             rows[(scope, name)] = (size or 0, adler32, md5)
     return rows
@@ -179,8 +202,9 @@ def _bury(session: Session, keys: Sequence[ReplicaKey]) -> int:
     rule_keys: dict[str, list[ReplicaKey]] = defaultdict(list)
     for part in chunks(taken):
         for scope, name, rse_id, rule_id in session.execute(
-            select(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id)
-            .where(keys_in((Lock.scope, Lock.name, Lock.rse_id), part))
+            select(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id).where(
+                keys_in((Lock.scope, Lock.name, Lock.rse_id), part)
+            )
         ):
             rule_keys[rule_id].append((scope, name, rse_id))
     for rule in session.scalars(select(Rule).where(Rule.id.in_(list(rule_keys)))).all():
@@ -188,14 +212,18 @@ def _bury(session: Session, keys: Sequence[ReplicaKey]) -> int:
             release_locks(session, rule, [keys_in((Lock.scope, Lock.name, Lock.rse_id), part)])
     for part in chunks(taken):
         session.execute(
-            update(Replica).where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part))
-            .values(tombstone=OBSOLETE).execution_options(synchronize_session=False)
+            update(Replica)
+            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part))
+            .values(tombstone=OBSOLETE)
+            .execution_options(synchronize_session=False)
         )
     files = sorted({key[:2] for key in taken})
     for part in chunks(files):
         session.execute(
-            update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
-            .values(availability=DIDAvailability.LOST).execution_options(synchronize_session=False)
+            update(DataIdentifier)
+            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+            .values(availability=DIDAvailability.LOST)
+            .execution_options(synchronize_session=False)
         )
     bad_replica.resolve(session, taken, BadFilesStatus.BAD, BadFilesStatus.LOST)
     _detach_lost(session, files)
@@ -209,14 +237,21 @@ def _detach_lost(session: Session, files: Sequence[tuple[str, str]]) -> None:
     messages: list[dict[str, str]] = []
     for part in chunks(list(files)):
         rows = session.execute(
-            select(Content.scope, Content.name, Content.child_scope, Content.child_name, DataIdentifier.monotonic)
-            .join(DataIdentifier, (DataIdentifier.scope == Content.scope) & (DataIdentifier.name == Content.name))
+            select(
+                Content.scope, Content.name, Content.child_scope, Content.child_name, DataIdentifier.monotonic
+            )
+            .join(
+                DataIdentifier,
+                (DataIdentifier.scope == Content.scope) & (DataIdentifier.name == Content.name),
+            )
             .where(keys_in((Content.child_scope, Content.child_name), part))
         )
         for scope, name, child_scope, child_name, monotonic in rows:
             if not monotonic:
                 children[(scope, name)].append({"scope": child_scope, "name": child_name})
-            messages.append({"scope": child_scope, "name": child_name, "dataset_scope": scope, "dataset_name": name})
+            messages.append(
+                {"scope": child_scope, "name": child_name, "dataset_scope": scope, "dataset_name": name}
+            )
     for (scope, name), lost in sorted(children.items()):
         detach(session, scope, name, lost)
     add_messages(session, "LOST", messages)

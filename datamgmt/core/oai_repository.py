@@ -59,7 +59,9 @@ class CatalogueRepository:
         info = RepositoryInfo(
             repository_name=config.get("oaipmh", "repository_name"),
             repository_identifier=config.get("oaipmh", "repository_identifier"),
-            admin_emails=tuple(e.strip() for e in config.get("oaipmh", "admin_email").split(",") if e.strip()),
+            admin_emails=tuple(
+                e.strip() for e in config.get("oaipmh", "admin_email").split(",") if e.strip()
+            ),
             earliest_datestamp=datetime.min.replace(tzinfo=UTC),
             base_url=f"{base_url.rstrip('/')}/oai_pmh" if base_url else None,
         )
@@ -73,9 +75,15 @@ class CatalogueRepository:
         with transaction(self.url) as session:
             earliest = session.scalar(select(func.min(Share.datestamp)))
         moment = earliest.replace(tzinfo=UTC) if earliest else datetime.now(UTC) - timedelta(hours=1)
-        info = self._info or RepositoryInfo("datamgmt repository", "datamgmt.local", ("admin@localhost.localdomain",), moment)
+        info = self._info or RepositoryInfo(
+            "datamgmt repository", "datamgmt.local", ("admin@localhost.localdomain",), moment
+        )
         return RepositoryInfo(
-            info.repository_name, info.repository_identifier, info.admin_emails, moment.replace(microsecond=0), info.base_url
+            info.repository_name,
+            info.repository_identifier,
+            info.admin_emails,
+            moment.replace(microsecond=0),
+            info.base_url,
         )
 
     def list_sets(self) -> list[SetInfo]:
@@ -83,13 +91,18 @@ class CatalogueRepository:
             services = list(session.execute(select(PIDService.name, PIDService.service_type)).tuples())
             scopes = list(session.scalars(select(Share.scope).distinct()))
         sets = [SetInfo(family, title) for family, (title, _) in _SET_FAMILIES.items()]
-        sets += [SetInfo(pid_service_set_spec(name), f"Published through {name} ({kind.value})") for name, kind in services]
+        sets += [
+            SetInfo(pid_service_set_spec(name), f"Published through {name} ({kind.value})")
+            for name, kind in services
+        ]
         sets += [SetInfo(scope_set_spec(scope), f"Scope {scope}") for scope in scopes]
         return sorted(sets, key=lambda item: item.spec)
 
     def get_record(self, scope: str, name: str) -> ShareRecord | None:
         with transaction(self.url) as session:
-            share = session.execute(select(*_RECORD_COLUMNS).where(Share.scope == scope, Share.name == name)).first()
+            share = session.execute(
+                select(*_RECORD_COLUMNS).where(Share.scope == scope, Share.name == name)
+            ).first()
             return stored_record(share, service_kinds(session)) if share is not None else None
 
     @staticmethod
@@ -129,4 +142,9 @@ class CatalogueRepository:
 
     def count_records(self, from_: datetime | None, until: datetime | None, set_spec: str | None) -> int:
         with transaction(self.url) as session:
-            return session.scalar(select(func.count()).select_from(Share).where(*self._where(from_, until, set_spec))) or 0
+            return (
+                session.scalar(
+                    select(func.count()).select_from(Share).where(*self._where(from_, until, set_spec))
+                )
+                or 0
+            )

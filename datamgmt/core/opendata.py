@@ -44,7 +44,9 @@ STATES = ("DRAFT", "PUBLIC", "SUSPENDED")
 
 def parse_state(state: object) -> str:
     if not isinstance(state, str) or state.upper() not in STATES:
-        raise OpenDataError(f"Invalid state {shown(state)}. Valid opendata states are: draft, public, suspended")
+        raise OpenDataError(
+            f"Invalid state {shown(state)}. Valid opendata states are: draft, public, suspended"
+        )
     return state.upper()
 
 
@@ -57,7 +59,9 @@ def _entries():  # type: ignore[no-untyped-def]
     return union_all(drafts, shares).subquery("opendata")
 
 
-def list_entries(session: Session, state: str | None = None, limit: int | None = None, offset: int | None = None) -> dict[str, Any]:
+def list_entries(
+    session: Session, state: str | None = None, limit: int | None = None, offset: int | None = None
+) -> dict[str, Any]:
     """Rucio's ``{"total", "offset", "dids": [...]}``, oldest change first."""
     entries = _entries()
     query = select(entries)
@@ -66,7 +70,9 @@ def list_entries(session: Session, state: str | None = None, limit: int | None =
     if (limit is not None and limit < 0) or (offset is not None and offset < 0):
         raise InputValidationError("limit and offset may not be negative")
     total = session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = session.execute(query.order_by(entries.c.updated_at, entries.c.scope, entries.c.name).limit(limit).offset(offset))
+    rows = session.execute(
+        query.order_by(entries.c.updated_at, entries.c.scope, entries.c.name).limit(limit).offset(offset)
+    )
     return {"total": total, "offset": offset or 0, "dids": [dict(row._mapping) for row in rows]}
 
 
@@ -102,9 +108,16 @@ def get_entry(session: Session, scope: str, name: str, state: str | None = None,
 def add_draft(session: Session, scope: str, name: str, account: str) -> None:
     did = get_did_row(session, scope, name)
     if did.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(f"only datasets and containers can be open data, not a {did.did_type.name}")
-    if session.get(OpenDataDraft, (scope, name)) is not None or pid.share_of(session, scope, name) is not None:
-        raise OpenDataDataIdentifierAlreadyExists(f"OpenData DID {shown(did_str(scope, name), 80)} already exists.")
+        raise UnsupportedOperation(
+            f"only datasets and containers can be open data, not a {did.did_type.name}"
+        )
+    if (
+        session.get(OpenDataDraft, (scope, name)) is not None
+        or pid.share_of(session, scope, name) is not None
+    ):
+        raise OpenDataDataIdentifierAlreadyExists(
+            f"OpenData DID {shown(did_str(scope, name), 80)} already exists."
+        )
     now = utcnow()
     session.add(OpenDataDraft(scope=scope, name=name, account=account, created_at=now, updated_at=now))
     session.flush()
@@ -113,7 +126,9 @@ def add_draft(session: Session, scope: str, name: str, account: str) -> None:
 def delete_draft(session: Session, scope: str, name: str) -> None:
     entry = _entry(session, scope, name)
     if entry["state"] != "DRAFT":
-        raise OpenDataInvalidState(f"OpenData entry {shown(did_str(scope, name), 80)} is {entry['state']}; only a DRAFT can go")
+        raise OpenDataInvalidState(
+            f"OpenData entry {shown(did_str(scope, name), 80)} is {entry['state']}; only a DRAFT can go"
+        )
     session.execute(delete(OpenDataDraft).where(OpenDataDraft.scope == scope, OpenDataDraft.name == name))
 
 
@@ -122,9 +137,13 @@ def update_entry(session: Session, scope: str, name: str, account: str, base_url
     """Change state and/or metadata; returns Rucio's ``{scope, name, state_old, state_new}`` for a state
     change, with ``doi`` and ``pid_service`` when this published the DID."""
     if state is None and meta is None and doi is None and record_id is None:
-        raise InputValidationError("Either 'state', 'meta', 'doi', or 'record_id' must be provided to update the Opendata DID.")
+        raise InputValidationError(
+            "Either 'state', 'meta', 'doi', or 'record_id' must be provided to update the Opendata DID."
+        )
     if doi is not None or record_id is not None:
-        raise OpenDataError("the DOI is the PID the PID service mints on publication; it and record_id cannot be set")
+        raise OpenDataError(
+            "the DOI is the PID the PID service mints on publication; it and record_id cannot be set"
+        )
     before = _entry(session, scope, name)["state"]
     result: dict[str, Any] = {"scope": scope, "name": name}
     if meta is not None:
@@ -149,10 +168,14 @@ def _change_state(
     if after == before:
         return None
     if after == "DRAFT":
-        raise OpenDataInvalidStateUpdate("Cannot set state to DRAFT. Once a DID is made public, it cannot be reverted to DRAFT.")
+        raise OpenDataInvalidStateUpdate(
+            "Cannot set state to DRAFT. Once a DID is made public, it cannot be reverted to DRAFT."
+        )
     if after == "SUSPENDED":
         if before == "DRAFT":
-            raise OpenDataInvalidStateUpdate("Cannot set state to SUSPENDED from DRAFT. First set it to PUBLIC.")
+            raise OpenDataInvalidStateUpdate(
+                "Cannot set state to SUSPENDED from DRAFT. First set it to PUBLIC."
+            )
         pid.unpublish(session, scope, name, base_url)
         return None
     if get_did_row(session, scope, name).is_open:

@@ -95,7 +95,9 @@ def _owns_scopes(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
         return False
     owners = dict(
         session.execute(
-            select(Scope.scope, Scope.account).where(Scope.scope.in_(scopes), Scope.status != ScopeStatus.DELETED)
+            select(Scope.scope, Scope.account).where(
+                Scope.scope.in_(scopes), Scope.status != ScopeStatus.DELETED
+            )
         ).all()
     )
     # An unknown scope is nobody's: the caller's core call reports it as not found to admins only.
@@ -168,7 +170,11 @@ def _may_sign_urls(session: Session, issuer: str, kwargs: dict[str, Any]) -> boo
 def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
     """The identity is mapped to the issuer: a user may look up its own identities only."""
     kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
-    return isinstance(identity, str) and isinstance(kind, IdentityType) and account_has_identity(session, issuer, identity, kind)
+    return (
+        isinstance(identity, str)
+        and isinstance(kind, IdentityType)
+        and account_has_identity(session, issuer, identity, kind)
+    )
 
 
 CHECKS: dict[str, Check] = {

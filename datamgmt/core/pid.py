@@ -149,7 +149,9 @@ def delete_pid_service(session: Session, name: str) -> None:
     """Remove a service no share was ever published through (their PIDs live there for good)."""
     row = _service_row(session, name)
     if session.scalar(select(func.count()).select_from(Share).where(Share.pid_service == name)):
-        raise UnsupportedOperation(f"PID service {validation.shown(name)} holds the PIDs of shares and cannot be deleted")
+        raise UnsupportedOperation(
+            f"PID service {validation.shown(name)} holds the PIDs of shares and cannot be deleted"
+        )
     session.delete(row)
     session.flush()
 
@@ -161,9 +163,16 @@ def landing_url(base_url: str, pid: str) -> str:
 def pid_client(row: PIDService, base_url: str) -> PIDClient:
     """The client of ``datamgmt.pid`` for a service row; local PIDs resolve at ``base_url``."""
     if row.service_type == PIDServiceType.LOCAL:
-        return make_pid_client("local", {"prefix": row.prefix, "resolver_url": landing_url(base_url, "{pid}")})
+        return make_pid_client(
+            "local", {"prefix": row.prefix, "resolver_url": landing_url(base_url, "{pid}")}
+        )
     options = json.loads(row.options) if row.options else {}
-    properties = {"endpoint": row.endpoint, "prefix": row.prefix, "username": row.username, "password": row.secret}
+    properties = {
+        "endpoint": row.endpoint,
+        "prefix": row.prefix,
+        "username": row.username,
+        "password": row.secret,
+    }
     return make_pid_client(row.service_type.value, {**properties, **options})
 
 
@@ -210,14 +219,22 @@ def _files_of(session: Session, roots: Sequence[tuple[str, str]]) -> dict[tuple[
         ).join(tree, and_(Content.scope == tree.c.child_scope, Content.name == tree.c.child_name))
         tree = tree.union(step)
         rows = session.execute(
-            select(tree.c.root_scope, tree.c.root_name, tree.c.child_scope, tree.c.child_name, tree.c.bytes, tree.c.adler32)
+            select(
+                tree.c.root_scope,
+                tree.c.root_name,
+                tree.c.child_scope,
+                tree.c.child_name,
+                tree.c.bytes,
+                tree.c.adler32,
+            )
             .where(tree.c.child_type == DIDType.FILE)
             .distinct()
             .order_by(tree.c.root_scope, tree.c.root_name, tree.c.child_scope, tree.c.child_name)
         )
         for (root_scope, root_name), group in groupby(rows, key=lambda r: (r[0], r[1])):
             found[(root_scope, root_name)] = [
-                FileEntry(did_str(scope, name), size or 0, adler or "") for _, _, scope, name, size, adler in group
+                FileEntry(did_str(scope, name), size or 0, adler or "")
+                for _, _, scope, name, size, adler in group
             ]
     return found
 
@@ -310,7 +327,9 @@ def service_kinds(session: Session) -> dict[str, PIDServiceType]:
     return {name: kind for name, kind in session.execute(select(PIDService.name, PIDService.service_type))}
 
 
-def _draft_record(session: Session, did: DataIdentifier, service: PIDService, pid: str, url: str) -> ShareRecord:
+def _draft_record(
+    session: Session, did: DataIdentifier, service: PIDService, pid: str, url: str
+) -> ShareRecord:
     share = Share(
         id=new_id(),
         scope=did.scope,
@@ -356,7 +375,9 @@ def publish(
     """
     did = get_did_row(session, scope, name)
     if did.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(f"only datasets and containers can be published, not a {did.did_type.name}")
+        raise UnsupportedOperation(
+            f"only datasets and containers can be published, not a {did.did_type.name}"
+        )
     existing = share_of(session, scope, name)
     if existing is not None:
         return _republish(session, existing, base_url, pid_service)
@@ -365,7 +386,13 @@ def publish(
     client = pid_client(service, base_url)
     pid, url, record = _mint(session, client, did, service, base_url)
     share = Share(
-        scope=scope, name=name, pid=pid, pid_service=service.name, landing_url=url, account=account, record=snapshot(record)
+        scope=scope,
+        name=name,
+        pid=pid,
+        pid_service=service.name,
+        landing_url=url,
+        account=account,
+        record=snapshot(record),
     )
     session.add(share)
     try:
@@ -412,7 +439,9 @@ def _mint(
 
 def _republish(session: Session, share: Share, base_url: str, pid_service: str | None) -> dict[str, Any]:
     if share.state == ShareState.PUBLISHED:
-        raise Duplicate(f"{validation.shown(did_str(share.scope, share.name), 80)} is already published as {share.pid}")
+        raise Duplicate(
+            f"{validation.shown(did_str(share.scope, share.name), 80)} is already published as {share.pid}"
+        )
     if pid_service is not None and pid_service != share.pid_service:
         raise UnsupportedOperation(
             f"{validation.shown(did_str(share.scope, share.name), 80)} was published through {share.pid_service};"
@@ -430,7 +459,9 @@ def _push_update(session: Session, share: Share, base_url: str) -> None:
     _require_publishable(record)
     share.record = snapshot(record)
     session.flush()
-    pid_client(_service_row(session, share.pid_service), base_url).update(share.pid, share.landing_url, record)
+    pid_client(_service_row(session, share.pid_service), base_url).update(
+        share.pid, share.landing_url, record
+    )
 
 
 def get_share(session: Session, scope: str, name: str) -> dict[str, Any]:
@@ -479,7 +510,9 @@ def withdraw_orphan(session: Session, pid_service: str, pid: str, base_url: str)
     pid_client(_service_row(session, pid_service), base_url).withdraw(pid)
 
 
-def _replica_locations(session: Session, keys: Sequence[tuple[str, ...]]) -> dict[tuple[str, str], list[dict[str, str]]]:
+def _replica_locations(
+    session: Session, keys: Sequence[tuple[str, ...]]
+) -> dict[tuple[str, str], list[dict[str, str]]]:
     """RSE and state of every replica of the given files, in chunked queries (a file may be gone)."""
     found: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     for part in chunks(list(dict.fromkeys(keys)), 500):
@@ -518,8 +551,13 @@ def resolve(session: Session, pid: str, file_limit: int = LANDING_FILE_LIMIT) ->
     shown = [] if withdrawn else list(record.files[:file_limit])
     where = _replica_locations(session, [tuple(entry.name.split(":", 1)) for entry in shown])
     files = [
-        {"scope": scope, "name": name, "bytes": entry.bytes, "adler32": entry.adler32,
-         "replicas": where.get((scope, name), [])}
+        {
+            "scope": scope,
+            "name": name,
+            "bytes": entry.bytes,
+            "adler32": entry.adler32,
+            "replicas": where.get((scope, name), []),
+        }
         for entry in shown
         for scope, name in [entry.name.split(":", 1)]
     ]

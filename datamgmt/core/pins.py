@@ -39,22 +39,33 @@ class PendingRelease:
     external_id: str | None
 
 
-def queue_releases(session: Session, staging_rse_ids: Sequence[str], removed: Sequence[ColumnElement[bool]]) -> int:
+def queue_releases(
+    session: Session, staging_rse_ids: Sequence[str], removed: Sequence[ColumnElement[bool]]
+) -> int:
     """Queue the release of the pins of files on ``staging_rse_ids`` whose last lock is among the
     locks ``removed`` selects (call it after their replicas' ``lock_cnt`` went down, before the
     locks are deleted); their STAGEIN requests go.  Returns how many pins were queued."""
     if not staging_rse_ids:
         return 0
     rows = session.execute(
-        select(Request.id, Request.dest_url, Request.transfertool, Request.external_host, Request.external_id)
-        .where(
+        select(
+            Request.id, Request.dest_url, Request.transfertool, Request.external_host, Request.external_id
+        ).where(
             Request.request_type == RequestType.STAGEIN,
             Request.state.in_(_PINNING),
             Request.dest_rse_id.in_(list(staging_rse_ids)),
-            exists().where(Lock.scope == Request.scope, Lock.name == Request.name,
-                           Lock.rse_id == Request.dest_rse_id, *removed),
-            exists().where(Replica.scope == Request.scope, Replica.name == Request.name,
-                           Replica.rse_id == Request.dest_rse_id, Replica.lock_cnt == 0),
+            exists().where(
+                Lock.scope == Request.scope,
+                Lock.name == Request.name,
+                Lock.rse_id == Request.dest_rse_id,
+                *removed,
+            ),
+            exists().where(
+                Replica.scope == Request.scope,
+                Replica.name == Request.name,
+                Replica.rse_id == Request.dest_rse_id,
+                Replica.lock_cnt == 0,
+            ),
         )  # fmt: skip
     ).all()
     if not rows:
@@ -78,7 +89,9 @@ def claim_releases(session: Session, worker: str, limit: int, lease_seconds: int
         lease_seconds=lease_seconds,
         columns=(PinRelease.url, PinRelease.transfertool, PinRelease.external_host, PinRelease.external_id),
     )  # fmt: skip
-    return [PendingRelease(row.id, row.url, row.transfertool, row.external_host, row.external_id) for row in rows]
+    return [
+        PendingRelease(row.id, row.url, row.transfertool, row.external_host, row.external_id) for row in rows
+    ]
 
 
 def released(session: Session, worker: str, ids: Sequence[str]) -> int:

@@ -47,7 +47,9 @@ def set_local_account_limit(session: Session, account: str, rse: str, nbytes: in
 
 def delete_local_account_limit(session: Session, account: str, rse: str) -> bool:
     rse_id = get_rse_id(session, rse)
-    result = session.execute(delete(AccountLimit).where(AccountLimit.account == account, AccountLimit.rse_id == rse_id))
+    result = session.execute(
+        delete(AccountLimit).where(AccountLimit.account == account, AccountLimit.rse_id == rse_id)
+    )
     return result.rowcount > 0
 
 
@@ -69,14 +71,18 @@ def delete_global_account_limit(session: Session, account: str, rse_expression: 
 
 def get_local_account_limits(session: Session, account: str) -> dict[str, int]:
     """RSE id -> bytes (-1 unlimited) for every RSE with a limit row."""
-    rows = session.execute(select(AccountLimit.rse_id, AccountLimit.bytes).where(AccountLimit.account == account))
+    rows = session.execute(
+        select(AccountLimit.rse_id, AccountLimit.bytes).where(AccountLimit.account == account)
+    )
     return dict(rows.all())
 
 
 def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
     """RSE expression -> bytes."""
     rows = session.execute(
-        select(AccountGlobalLimit.rse_expression, AccountGlobalLimit.bytes).where(AccountGlobalLimit.account == account)
+        select(AccountGlobalLimit.rse_expression, AccountGlobalLimit.bytes).where(
+            AccountGlobalLimit.account == account
+        )
     )
     return dict(rows.all())
 
@@ -85,7 +91,9 @@ def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
 def usage_by_rse(session: Session, account: str) -> dict[str, tuple[int, int]]:
     """RSE id -> (files, bytes) charged to the account."""
     rows = session.execute(
-        select(AccountUsage.rse_id, AccountUsage.files, AccountUsage.bytes).where(AccountUsage.account == account)
+        select(AccountUsage.rse_id, AccountUsage.files, AccountUsage.bytes).where(
+            AccountUsage.account == account
+        )
     )
     return {rse_id: (files, nbytes) for rse_id, files, nbytes in rows}
 
@@ -111,8 +119,16 @@ def get_local_account_usage(session: Session, account: str, rse: str | None = No
     for rse_id in rse_ids:
         files, nbytes = usage.get(rse_id, (0, 0))
         limit = limits.get(rse_id, 0)
-        result.append({"rse_id": rse_id, "rse": names.get(rse_id), "files": files, "bytes": nbytes,
-                       "bytes_limit": limit, "bytes_remaining": _remaining(limit, nbytes)})
+        result.append(
+            {
+                "rse_id": rse_id,
+                "rse": names.get(rse_id),
+                "files": files,
+                "bytes": nbytes,
+                "bytes_limit": limit,
+                "bytes_remaining": _remaining(limit, nbytes),
+            }
+        )
     return result
 
 
@@ -125,8 +141,15 @@ def get_global_account_usage(session: Session, account: str) -> list[dict[str, A
         ids = rse_ids_for(session, expression)
         files = sum(usage.get(r, (0, 0))[0] for r in ids)
         nbytes = sum(usage.get(r, (0, 0))[1] for r in ids)
-        result.append({"rse_expression": expression, "files": files, "bytes": nbytes, "bytes_limit": limit,
-                       "bytes_remaining": _remaining(limit, nbytes)})
+        result.append(
+            {
+                "rse_expression": expression,
+                "files": files,
+                "bytes": nbytes,
+                "bytes_limit": limit,
+                "bytes_remaining": _remaining(limit, nbytes),
+            }
+        )
     return result
 
 

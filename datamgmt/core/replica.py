@@ -110,7 +110,13 @@ def get_replica(session: Session, rse: str, scope: str, name: str) -> dict[str, 
     return _replica_dict(row, rse)
 
 
-_FILE_COLUMNS = (DataIdentifier.scope, DataIdentifier.name, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5)
+_FILE_COLUMNS = (
+    DataIdentifier.scope,
+    DataIdentifier.name,
+    DataIdentifier.bytes,
+    DataIdentifier.adler32,
+    DataIdentifier.md5,
+)
 _REPLICA_COLUMNS = (
     Replica.rse_id,
     Replica.path,
@@ -254,47 +260,81 @@ def set_tombstone(session: Session, rse: str, keys: Sequence[DIDKey]) -> None:
     present = dict.fromkeys(_existing_replica_keys(session, rse_id, wanted))
     missing = [key for key in wanted if key not in present]
     if missing:
-        raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} on RSE {rse} could not be found")
+        raise ReplicaNotFound(
+            f"Replica {validation.shown(':'.join(missing[0]), 80)} on RSE {rse} could not be found"
+        )
     marked: set[DIDKey] = set()
     for part in chunks(wanted):
-        marked.update(session.execute(
-            update(Replica)
-            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part), Replica.lock_cnt == 0)
-            .values(tombstone=OBSOLETE)
-            .returning(Replica.scope, Replica.name)
-        ).tuples())
+        marked.update(
+            session.execute(
+                update(Replica)
+                .where(
+                    Replica.rse_id == rse_id,
+                    keys_in((Replica.scope, Replica.name), part),
+                    Replica.lock_cnt == 0,
+                )
+                .values(tombstone=OBSOLETE)
+                .returning(Replica.scope, Replica.name)
+            ).tuples()
+        )
     locked = [key for key in wanted if key not in marked]
     if locked:
-        holds = session.scalar(select(Replica.lock_cnt).where(
-            Replica.rse_id == rse_id, Replica.scope == locked[0][0], Replica.name == locked[0][1]))
+        holds = session.scalar(
+            select(Replica.lock_cnt).where(
+                Replica.rse_id == rse_id, Replica.scope == locked[0][0], Replica.name == locked[0][1]
+            )
+        )
         others = f" (and {len(locked) - 1} more)" if len(locked) > 1 else ""
-        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(locked[0]), 80)} on RSE {rse} is locked by "
-                              f"{holds} rule lock(s){others}; it can be removed once no rule holds it there")
+        raise ReplicaIsLocked(
+            f"Replica {validation.shown(':'.join(locked[0]), 80)} on RSE {rse} is locked by "
+            f"{holds} rule lock(s){others}; it can be removed once no rule holds it there"
+        )
 
 
 def quarantine(session: Session, rse_id: str, found: Sequence[dict[str, Any]]) -> int:
     """Record files on storage that no replica names (Rucio's quarantined replicas); returns how
     many were new.  A file that is a registered replica is never quarantined, and one already
     recorded is left as it is."""
-    named = [(item["scope"], item["name"]) for item in found if isinstance(item.get("scope"), str)
-             and isinstance(item.get("name"), str)]
+    named = [
+        (item["scope"], item["name"])
+        for item in found
+        if isinstance(item.get("scope"), str) and isinstance(item.get("name"), str)
+    ]
     registered = set(_existing_replica_keys(session, rse_id, named))
-    paths = {item["path"]: item for item in found
-             if (item.get("scope"), item.get("name")) not in registered}
+    paths = {item["path"]: item for item in found if (item.get("scope"), item.get("name")) not in registered}
     known: set[str] = set()
     for part in chunks(list(paths)):
-        known.update(session.scalars(select(QuarantinedReplica.path).where(
-            QuarantinedReplica.rse_id == rse_id, QuarantinedReplica.path.in_(part))))
-        known.update(session.scalars(select(Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part))))
+        known.update(
+            session.scalars(
+                select(QuarantinedReplica.path).where(
+                    QuarantinedReplica.rse_id == rse_id, QuarantinedReplica.path.in_(part)
+                )
+            )
+        )
+        known.update(
+            session.scalars(select(Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part)))
+        )
     now = utcnow()
-    rows = [{"rse_id": rse_id, "path": path[:1024], "scope": item.get("scope"), "name": item.get("name"),
-             "created_at": now, "updated_at": now} for path, item in paths.items() if path not in known]
+    rows = [
+        {
+            "rse_id": rse_id,
+            "path": path[:1024],
+            "scope": item.get("scope"),
+            "name": item.get("name"),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for path, item in paths.items()
+        if path not in known
+    ]
     if rows:
         session.execute(insert(QuarantinedReplica), rows)
     return len(rows)
 
 
-def delete_replicas(session: Session, rse: str, keys: Sequence[DIDKey], ignore_availability: bool = False) -> int:
+def delete_replicas(
+    session: Session, rse: str, keys: Sequence[DIDKey], ignore_availability: bool = False
+) -> int:
     """Forget replicas on one RSE, catalogue only (Rucio's ``delete_replicas``: the caller has
     removed the files or will).  Stricter than Rucio where data is at stake: a replica that a
     rule locks, or that the reaper is deleting, is refused (ReplicaIsLocked), never dropped
@@ -309,16 +349,27 @@ def delete_replicas(session: Session, rse: str, keys: Sequence[DIDKey], ignore_a
         raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing[0]), 80)} not found on {rse}")
     gone: dict[DIDKey, int] = {}
     for part in chunks(wanted):
-        gone.update(((s, n), b or 0) for s, n, b in session.execute(
-            delete(Replica)
-            .where(Replica.rse_id == info.id, keys_in((Replica.scope, Replica.name), part), Replica.lock_cnt == 0,
-                   Replica.state != ReplicaState.BEING_DELETED)
-            .returning(Replica.scope, Replica.name, Replica.bytes)
-            .execution_options(synchronize_session=False)
-        ))
+        gone.update(
+            ((s, n), b or 0)
+            for s, n, b in session.execute(
+                delete(Replica)
+                .where(
+                    Replica.rse_id == info.id,
+                    keys_in((Replica.scope, Replica.name), part),
+                    Replica.lock_cnt == 0,
+                    Replica.state != ReplicaState.BEING_DELETED,
+                )
+                .returning(Replica.scope, Replica.name, Replica.bytes)
+                .execution_options(synchronize_session=False)
+            )
+        )
     held = [key for key in wanted if key not in gone]
     if held:
-        raise ReplicaIsLocked(f"Replica {validation.shown(':'.join(held[0]), 80)} on {rse} is locked or being deleted")
+        raise ReplicaIsLocked(
+            f"Replica {validation.shown(':'.join(held[0]), 80)} on {rse} is locked or being deleted"
+        )
     record_rse_delta(session, info.id, -len(gone), -sum(gone.values()))
-    bad_replica.resolve(session, [(s, n, info.id) for s, n in gone], BadFilesStatus.BAD, BadFilesStatus.DELETED)
+    bad_replica.resolve(
+        session, [(s, n, info.id) for s, n in gone], BadFilesStatus.BAD, BadFilesStatus.DELETED
+    )
     return len(gone)

@@ -41,7 +41,9 @@ def algorithms(session: Session, rse_ids: Iterable[str]) -> dict[str, str]:
             select(RSEAttribute.rse_id, RSEAttribute.value).where(
                 RSEAttribute.rse_id.in_(ids), RSEAttribute.key == ALGORITHM_ATTRIBUTE
             )
-        ).tuples().all()
+        )
+        .tuples()
+        .all()
     )
     return {rse_id: chosen.get(rse_id) or DEFAULT_ALGORITHM for rse_id in ids}
 
@@ -69,7 +71,9 @@ def _stored_form(path: object) -> str:
     """
     relative = _relative(path)
     if "%" in relative or any(segment in ("", ".") for segment in relative.split("/")):
-        raise InvalidPath(f"Path {validation.shown(relative, 120)} has empty, '.' or percent-encoded segments")
+        raise InvalidPath(
+            f"Path {validation.shown(relative, 120)} has empty, '.' or percent-encoded segments"
+        )
     join_path("/", relative)  # raises InvalidPath on '..', backslashes, control characters
     return relative
 
@@ -120,7 +124,9 @@ class _Registration:
                 raise InputValidationError(f"path and pfn of {_shown(did)} name different files")
             return path
         if supplied is None:
-            raise InputValidationError(f"RSE {self.info.rse} is non-deterministic: every replica needs a path or pfn")
+            raise InputValidationError(
+                f"RSE {self.info.rse} is non-deterministic: every replica needs a path or pfn"
+            )
         return _stored_form(supplied)
 
     def _below_prefix(self, pfn: str) -> str:
@@ -129,7 +135,9 @@ class _Registration:
             area = protocol.base_url + protocol.record.prefix
             if pfn.startswith(area):
                 return pfn[len(area) :]
-        raise InvalidPath(f"PFN {validation.shown(pfn, 120)} is not below any protocol of RSE {self.info.rse}")
+        raise InvalidPath(
+            f"PFN {validation.shown(pfn, 120)} is not below any protocol of RSE {self.info.rse}"
+        )
 
     def _not_computed(self, did: DIDKey, what: str, value: object) -> str:
         return (f"RSE {self.info.rse} is deterministic: the {what} of {_shown(did)} comes from its "
@@ -153,11 +161,15 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
     seen: set[str] = set()
     for path in paths:
         if path in seen:
-            raise Duplicate(f"the request registers two replicas at path {validation.shown(path, 120)} on {rse}")
+            raise Duplicate(
+                f"the request registers two replicas at path {validation.shown(path, 120)} on {rse}"
+            )
         seen.add(path)
     for part in chunks(list(seen)):
         taken = session.execute(
-            select(Replica.scope, Replica.name, Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part)).limit(1)
+            select(Replica.scope, Replica.name, Replica.path)
+            .where(Replica.rse_id == rse_id, Replica.path.in_(part))
+            .limit(1)
         ).first()
         if taken is not None:
             raise Duplicate(
@@ -166,7 +178,9 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
             )
 
 
-def replicas_at_pfns(session: Session, pfns: Sequence[str]) -> tuple[dict[str, list[tuple[str, str, str]]], list[str]]:
+def replicas_at_pfns(
+    session: Session, pfns: Sequence[str]
+) -> tuple[dict[str, list[tuple[str, str, str]]], list[str]]:
     """The replicas that PFNs name: ``{rse_id: [(scope, name, pfn)]}``, and the PFNs that name none.
 
     A PFN names the replica whose stored path it spells below the prefix of one of the RSE's
@@ -186,7 +200,7 @@ def replicas_at_pfns(session: Session, pfns: Sequence[str]) -> tuple[dict[str, l
         for base_url, prefix, rse_id in areas:
             if isinstance(pfn, str) and pfn.startswith(base_url):
                 try:
-                    wanted.setdefault(rse_id, {})[path_below_prefix(prefix, pfn[len(base_url):])] = pfn
+                    wanted.setdefault(rse_id, {})[path_below_prefix(prefix, pfn[len(base_url) :])] = pfn
                 except InvalidPath:
                     continue
     found: dict[str, list[tuple[str, str, str]]] = {}
@@ -194,7 +208,9 @@ def replicas_at_pfns(session: Session, pfns: Sequence[str]) -> tuple[dict[str, l
     for rse_id, by_path in wanted.items():
         for part in chunks(list(by_path)):
             for scope, name, path in session.execute(
-                select(Replica.scope, Replica.name, Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part))
+                select(Replica.scope, Replica.name, Replica.path).where(
+                    Replica.rse_id == rse_id, Replica.path.in_(part)
+                )
             ):
                 found.setdefault(rse_id, []).append((scope, name, by_path[path]))
                 named.add(by_path[path])

@@ -53,14 +53,23 @@ def set_replica_states(session: Session, rse: str, updates: Sequence[dict[str, A
     update_replica_states(session, rse, updates)
     available = by_state.get(ReplicaState.AVAILABLE, [])
     _follow(session, rse, rse_id, available, ReplicaState.AVAILABLE)
-    bad_replica.resolve(session, [(s, n, rse_id) for s, n in available], BadFilesStatus.BAD, BadFilesStatus.RECOVERED)
+    bad_replica.resolve(
+        session, [(s, n, rse_id) for s, n in available], BadFilesStatus.BAD, BadFilesStatus.RECOVERED
+    )
     for state in LOST:
         _follow(session, rse, rse_id, by_state.get(state, []), state)
 
 
 def declare(
-    session: Session, rse: str, keys: Sequence[DIDKey], status: BadFilesStatus, reason: str | None, account: str,
-    *, force: bool = False, expires_at: datetime | None = None,
+    session: Session,
+    rse: str,
+    keys: Sequence[DIDKey],
+    status: BadFilesStatus,
+    reason: str | None,
+    account: str,
+    *,
+    force: bool = False,
+    expires_at: datetime | None = None,
 ) -> list[str]:
     """Declare replicas on one RSE BAD, SUSPICIOUS or TEMPORARY_UNAVAILABLE, as Rucio does;
     returns the ones not declared, each with why (``scope:name Unknown replica`` or
@@ -114,7 +123,8 @@ def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], re
             .execution_options(synchronize_session=False)
         )
         session.execute(
-            delete(Source).where(Source.rse_id == rse_id, keys_in((Source.scope, Source.name), part))
+            delete(Source)
+            .where(Source.rse_id == rse_id, keys_in((Source.scope, Source.name), part))
             .execution_options(synchronize_session=False)
         )
     _follow(session, rse, rse_id, keys, ReplicaState.BAD, reason or "")
@@ -123,11 +133,13 @@ def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], re
 def _refuse_reaper_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:
     for part in chunks(list(keys)):
         taken = session.execute(
-            select(Replica.scope, Replica.name).where(
+            select(Replica.scope, Replica.name)
+            .where(
                 Replica.rse_id == rse_id,
                 keys_in((Replica.scope, Replica.name), part),
                 Replica.state == ReplicaState.BEING_DELETED,
-            ).limit(1)
+            )
+            .limit(1)
         ).first()
         if taken is not None:
             raise UnsupportedOperation(
@@ -153,7 +165,9 @@ def _follow(
         error = f"replica {state.name} on {rse}" + (f": {reason}" if reason else "")
         for part in chunks(list(deltas)):
             session.execute(
-                update(Rule).where(Rule.id.in_(part), Rule.error.is_(None)).values(error=error[:255])
+                update(Rule)
+                .where(Rule.id.in_(part), Rule.error.is_(None))
+                .values(error=error[:255])
                 .execution_options(synchronize_session=False)
             )
     add_to_counters(session, deltas)

@@ -50,14 +50,30 @@ def _get(session: Session, request_id: str) -> Request:
 def request_dict(row: Request) -> dict[str, Any]:
     """A request with Rucio's field names."""
     return {
-        "id": row.id, "request_type": row.request_type.name, "scope": row.scope, "name": row.name,
-        "dest_rse_id": row.dest_rse_id, "source_rse_id": row.source_rse_id, "state": row.state.name,
-        "rule_id": row.rule_id, "activity": row.activity, "bytes": row.bytes, "adler32": row.adler32,
-        "md5": row.md5, "retry_count": row.retry_count, "err_msg": row.err_msg, "priority": row.priority,
-        "account": row.account, "external_id": row.external_id, "created_at": row.created_at,
-        "updated_at": row.updated_at, "transferred_at": row.transferred_at,
-        "external_state": row.external_state, "staging_started_at": row.staging_started_at,
-        "staging_finished_at": row.staging_finished_at, "archive_started_at": row.archive_started_at,
+        "id": row.id,
+        "request_type": row.request_type.name,
+        "scope": row.scope,
+        "name": row.name,
+        "dest_rse_id": row.dest_rse_id,
+        "source_rse_id": row.source_rse_id,
+        "state": row.state.name,
+        "rule_id": row.rule_id,
+        "activity": row.activity,
+        "bytes": row.bytes,
+        "adler32": row.adler32,
+        "md5": row.md5,
+        "retry_count": row.retry_count,
+        "err_msg": row.err_msg,
+        "priority": row.priority,
+        "account": row.account,
+        "external_id": row.external_id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "transferred_at": row.transferred_at,
+        "external_state": row.external_state,
+        "staging_started_at": row.staging_started_at,
+        "staging_finished_at": row.staging_finished_at,
+        "archive_started_at": row.archive_started_at,
         "archive_finished_at": row.archive_finished_at,
     }
 
@@ -68,8 +84,9 @@ def get_request(session: Session, request_id: str) -> dict[str, Any]:
 
 def list_sources(session: Session, request_id: str) -> list[dict[str, Any]]:
     """The candidate sources of a request, best ranking first."""
-    rows = session.scalars(select(Source).where(Source.request_id == request_id)
-                           .order_by(Source.ranking.desc(), Source.rse_id))
+    rows = session.scalars(
+        select(Source).where(Source.request_id == request_id).order_by(Source.ranking.desc(), Source.rse_id)
+    )
     return [{"rse_id": s.rse_id, "ranking": s.ranking, "bytes": s.bytes, "url": s.url} for s in rows]
 
 
@@ -77,22 +94,36 @@ def _replica_key(row: Row[Any]) -> ReplicaKey:
     return (row.scope, row.name, row.dest_rse_id)
 
 
-def _set_replicas(session: Session, keys: Sequence[ReplicaKey], from_states: tuple[ReplicaState, ...],
-                  to_state: ReplicaState) -> set[ReplicaKey]:
+def _set_replicas(
+    session: Session,
+    keys: Sequence[ReplicaKey],
+    from_states: tuple[ReplicaState, ...],
+    to_state: ReplicaState,
+) -> set[ReplicaKey]:
     """Move the replicas ``keys`` that are in ``from_states`` to ``to_state``; returns those changed."""
     changed: set[ReplicaKey] = set()
     for part in chunks(keys):
-        changed.update(session.execute(
-            update(Replica)
-            .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.state.in_(from_states))
-            .values(state=to_state)
-            .returning(Replica.scope, Replica.name, Replica.rse_id)
-        ).tuples())
+        changed.update(
+            session.execute(
+                update(Replica)
+                .where(
+                    keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
+                    Replica.state.in_(from_states),
+                )
+                .values(state=to_state)
+                .returning(Replica.scope, Replica.name, Replica.rse_id)
+            ).tuples()
+        )
     return changed
 
 
-def move_locks(session: Session, keys: Sequence[ReplicaKey], from_state: LockState, to_state: LockState,
-                deltas: dict[str, Counter[LockState]]) -> dict[ReplicaKey, list[str]]:
+def move_locks(
+    session: Session,
+    keys: Sequence[ReplicaKey],
+    from_state: LockState,
+    to_state: LockState,
+    deltas: dict[str, Counter[LockState]],
+) -> dict[ReplicaKey, list[str]]:
     """Move the locks (of any rule) on the replicas ``keys`` from ``from_state`` to ``to_state``.
 
     Adds the counter deltas to ``deltas`` from the rows actually changed and returns, per
@@ -130,7 +161,9 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
             update(Request)
             .where(Request.id.in_(part), Request.state != RequestState.DONE)
             .values(state=RequestState.DONE, transferred_at=now)
-            .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id, Request.bytes)
+            .returning(
+                Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id, Request.bytes
+            )
         ).all()
     if not applied:
         return []
@@ -143,9 +176,21 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
     for state in (LockState.REPLICATING, LockState.STUCK):
         move_locks(session, keys, state, LockState.OK, deltas)
     add_to_counters(session, deltas)
-    add_messages(session, "transfer-done", [
-        {"request_id": row.id, "scope": row.scope, "name": row.name, "dst_rse_id": row.dest_rse_id,
-         "rule_id": row.rule_id, "bytes": row.bytes} for row in applied])
+    add_messages(
+        session,
+        "transfer-done",
+        [
+            {
+                "request_id": row.id,
+                "scope": row.scope,
+                "name": row.name,
+                "dst_rse_id": row.dest_rse_id,
+                "rule_id": row.rule_id,
+                "bytes": row.bytes,
+            }
+            for row in applied
+        ],
+    )
     return [row.id for row in applied]
 
 
@@ -180,23 +225,41 @@ def requests_failed(
     record_failed(session, reasons, pending)
     for part in chunks(list(reasons), CASE_CHUNK):
         err_msg = case({request_id: reasons[request_id] for request_id in part}, value=Request.id)
-        retried.update(session.execute(
-            update(Request)
-            .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
-            .values(err_msg=err_msg, retry_count=Request.retry_count + 1, state=RequestState.QUEUED,
+        retried.update(
+            session.execute(
+                update(Request)
+                .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
+                .values(
+                    err_msg=err_msg,
+                    retry_count=Request.retry_count + 1,
+                    state=RequestState.QUEUED,
                     external_id=_keep_job(Request.external_id, keep.intersection(part)),
-                    external_key=_keep_job(Request.external_key, keep.intersection(part)), external_host=None,
-                    submitted_at=None, external_state=None, staging_started_at=None, staging_finished_at=None,
-                    archive_started_at=None, archive_finished_at=None)
-            .returning(Request.id, Request.source_rse_id)
-        ).tuples().all())
-        failed.update((row.id, row) for row in session.execute(
-            update(Request)
-            .where(Request.id.in_(part), pending, Request.retry_count >= retry_limit)
-            .values(err_msg=err_msg, state=RequestState.FAILED)
-            .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id)
-        ))
-    _rank_last(session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None])
+                    external_key=_keep_job(Request.external_key, keep.intersection(part)),
+                    external_host=None,
+                    submitted_at=None,
+                    external_state=None,
+                    staging_started_at=None,
+                    staging_finished_at=None,
+                    archive_started_at=None,
+                    archive_finished_at=None,
+                )
+                .returning(Request.id, Request.source_rse_id)
+            )
+            .tuples()
+            .all()
+        )
+        failed.update(
+            (row.id, row)
+            for row in session.execute(
+                update(Request)
+                .where(Request.id.in_(part), pending, Request.retry_count >= retry_limit)
+                .values(err_msg=err_msg, state=RequestState.FAILED)
+                .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id)
+            )
+        )
+    _rank_last(
+        session, [(request_id, rse_id) for request_id, rse_id in retried.items() if rse_id is not None]
+    )
     _give_up(session, [failed[request_id] for request_id in reasons if request_id in failed], reasons)
     return {**dict.fromkeys(retried, RequestState.QUEUED), **dict.fromkeys(failed, RequestState.FAILED)}
 
@@ -207,25 +270,43 @@ def record_external_states(session: Session, reports: Sequence[TransferStatus]) 
     its time on tape apart from the copy: one executemany, touching only requests still SUBMITTED under the reported
     external id (a stale report changes nothing).  Call it before applying outcomes."""
     rows = [
-        {"b_id": s.request_id, "b_external_id": s.external_id, "b_state": (s.external_state or "")[:32] or None,
-         "b_start": s.staging_started, "b_end": s.staging_finished, "b_archive_start": s.archive_started,
-         "b_archive_end": s.archive_finished}
-        for s in reports if s.request_id is not None
+        {
+            "b_id": s.request_id,
+            "b_external_id": s.external_id,
+            "b_state": (s.external_state or "")[:32] or None,
+            "b_start": s.staging_started,
+            "b_end": s.staging_finished,
+            "b_archive_start": s.archive_started,
+            "b_archive_end": s.archive_finished,
+        }
+        for s in reports
+        if s.request_id is not None
     ]
     if not rows:
         return
     table = Request.__table__
     statement = (
         update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.external_id == bindparam("b_external_id"),
-               table.c.state == RequestState.SUBMITTED)
-        .values(external_state=bindparam("b_state"),
-                staging_started_at=func.coalesce(bindparam("b_start", type_=DateTime), table.c.staging_started_at),
-                staging_finished_at=func.coalesce(bindparam("b_end", type_=DateTime), table.c.staging_finished_at),
-                archive_started_at=func.coalesce(bindparam("b_archive_start", type_=DateTime),
-                                                 table.c.archive_started_at),
-                archive_finished_at=func.coalesce(bindparam("b_archive_end", type_=DateTime),
-                                                  table.c.archive_finished_at))
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.external_id == bindparam("b_external_id"),
+            table.c.state == RequestState.SUBMITTED,
+        )
+        .values(
+            external_state=bindparam("b_state"),
+            staging_started_at=func.coalesce(
+                bindparam("b_start", type_=DateTime), table.c.staging_started_at
+            ),
+            staging_finished_at=func.coalesce(
+                bindparam("b_end", type_=DateTime), table.c.staging_finished_at
+            ),
+            archive_started_at=func.coalesce(
+                bindparam("b_archive_start", type_=DateTime), table.c.archive_started_at
+            ),
+            archive_finished_at=func.coalesce(
+                bindparam("b_archive_end", type_=DateTime), table.c.archive_finished_at
+            ),
+        )
     )
     session.connection().execute(statement, rows)
 
@@ -245,11 +326,17 @@ def request_failed(session: Session, request_id: str, reason: str, retry_limit: 
 def _rank_last(session: Session, used: Sequence[tuple[str, str]]) -> None:
     """Rank each (request, source RSE) pair below every other source of its request."""
     other = aliased(Source)
-    lowest = (select(func.coalesce(func.min(other.ranking), 0) - 1)
-              .where(other.request_id == Source.request_id).scalar_subquery())
+    lowest = (
+        select(func.coalesce(func.min(other.ranking), 0) - 1)
+        .where(other.request_id == Source.request_id)
+        .scalar_subquery()
+    )
     for part in chunks(used):
-        session.execute(update(Source).where(keys_in((Source.request_id, Source.rse_id), part, wide=0))
-                        .values(ranking=lowest))
+        session.execute(
+            update(Source)
+            .where(keys_in((Source.request_id, Source.rse_id), part, wide=0))
+            .values(ranking=lowest)
+        )
 
 
 def _give_up(session: Session, rows: Sequence[Row[Any]], reasons: Mapping[str, str]) -> None:
@@ -270,12 +357,23 @@ def _give_up(session: Session, rows: Sequence[Row[Any]], reasons: Mapping[str, s
         errors.update(dict.fromkeys(rule_ids, reason[:RULE_ERROR_LENGTH]))
         if rule_ids or key in replicas:
             replicas.discard(key)
-            messages.append({"request_id": row.id, "scope": row.scope, "name": row.name,
-                             "dst_rse_id": row.dest_rse_id, "rule_id": row.rule_id, "reason": reason})
+            messages.append(
+                {
+                    "request_id": row.id,
+                    "scope": row.scope,
+                    "name": row.name,
+                    "dst_rse_id": row.dest_rse_id,
+                    "rule_id": row.rule_id,
+                    "reason": reason,
+                }
+            )
     rule_ids = list(errors)
     for part in chunks(rule_ids, CASE_CHUNK):
-        session.execute(update(Rule).where(Rule.id.in_(part))
-                        .values(error=case({rule_id: errors[rule_id] for rule_id in part}, value=Rule.id)))
+        session.execute(
+            update(Rule)
+            .where(Rule.id.in_(part))
+            .values(error=case({rule_id: errors[rule_id] for rule_id in part}, value=Rule.id))
+        )
     add_to_counters(session, deltas)
     add_messages(session, "transfer-failed", messages)
 
@@ -294,13 +392,19 @@ def request_by_did(session: Session, scope: str, name: str, dest_rse_id: str) ->
 
 
 def list_requests(
-    session: Session, source_rse_ids: Sequence[str], dest_rse_ids: Sequence[str], states: Sequence[RequestState]
+    session: Session,
+    source_rse_ids: Sequence[str],
+    dest_rse_ids: Sequence[str],
+    states: Sequence[RequestState],
 ) -> Iterator[dict[str, Any]]:
     """Requests between these RSEs in these states, streamed (Rucio's ``list_requests``)."""
     query = (
         select(Request)
-        .where(Request.source_rse_id.in_(source_rse_ids), Request.dest_rse_id.in_(dest_rse_ids),
-               Request.state.in_(states))
+        .where(
+            Request.source_rse_id.in_(source_rse_ids),
+            Request.dest_rse_id.in_(dest_rse_ids),
+            Request.state.in_(states),
+        )
         .order_by(Request.created_at)
         .execution_options(yield_per=1000)
     )

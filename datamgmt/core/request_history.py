@@ -100,7 +100,11 @@ def history_by_did(session: Session, scope: str, name: str, dest_rse_id: str) ->
     """The newest attempt of a file towards an RSE (Rucio's ``get_request_history_by_did``)."""
     row = session.scalars(
         select(RequestHistory)
-        .where(RequestHistory.scope == scope, RequestHistory.name == name, RequestHistory.dest_rse_id == dest_rse_id)
+        .where(
+            RequestHistory.scope == scope,
+            RequestHistory.name == name,
+            RequestHistory.dest_rse_id == dest_rse_id,
+        )
         .order_by(RequestHistory.id.desc())
         .limit(1)
     ).first()
@@ -120,8 +124,11 @@ def list_history(
     """Attempts between these RSEs ending in these states, oldest first (Rucio's ``list_requests_history``)."""
     query = (
         select(RequestHistory)
-        .where(RequestHistory.source_rse_id.in_(source_rse_ids), RequestHistory.dest_rse_id.in_(dest_rse_ids),
-               RequestHistory.state.in_(states))  # fmt: skip
+        .where(
+            RequestHistory.source_rse_id.in_(source_rse_ids),
+            RequestHistory.dest_rse_id.in_(dest_rse_ids),
+            RequestHistory.state.in_(states),
+        )  # fmt: skip
         .order_by(RequestHistory.id)
         .offset(offset)
         .limit(limit)
@@ -272,7 +279,9 @@ def _keyed(
         ).tuples().all())  # fmt: skip
     response: dict[str, dict[str, Any]] = {}
     for (src, dst), metric in metrics.items():
-        metric.update(src_rse=names.get(src, src), dst_rse=names.get(dst, dst), distance=distances.get((src, dst)))
+        metric.update(
+            src_rse=names.get(src, src), dst_rse=names.get(dst, dst), distance=distances.get((src, dst))
+        )
         if attribute:
             key = f"{groups.get(src, 'UNKNOWN')}:{groups.get(dst, 'UNKNOWN')}"
         else:
@@ -283,9 +292,14 @@ def _keyed(
 
 def failures_since(session: Session, since: datetime) -> int:
     """Failed attempts recorded since ``since`` (for the admin status)."""
-    return session.scalar(
-        select(func.count()).where(RequestHistory.created_at >= since, RequestHistory.state.in_(FAILED_STATES))
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count()).where(
+                RequestHistory.created_at >= since, RequestHistory.state.in_(FAILED_STATES)
+            )
+        )
+        or 0
+    )
 
 
 def request_endpoints(session: Session, request_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

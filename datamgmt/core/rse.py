@@ -112,7 +112,11 @@ def add_rse(
 
 
 def _row(session: Session, rse: str) -> RSE:
-    row = session.scalar(select(RSE).where(RSE.rse == rse, RSE.deleted.is_(False))) if isinstance(rse, str) else None
+    row = (
+        session.scalar(select(RSE).where(RSE.rse == rse, RSE.deleted.is_(False)))
+        if isinstance(rse, str)
+        else None
+    )
     if row is None:
         raise RSENotFound(f"RSE {validation.shown(rse)} cannot be found")
     return row
@@ -132,8 +136,6 @@ def get_rse_id(session: Session, rse: str) -> str:
     if found is None:
         raise RSENotFound(f"RSE {validation.shown(rse)} cannot be found")
     return found
-
-
 
 
 def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
@@ -234,7 +236,9 @@ def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
 
 def del_rse_attribute(session: Session, rse: str, key: str) -> None:
     row = _row(session, rse)
-    result = session.execute(delete(RSEAttribute).where(RSEAttribute.rse_id == row.id, RSEAttribute.key == key))
+    result = session.execute(
+        delete(RSEAttribute).where(RSEAttribute.rse_id == row.id, RSEAttribute.key == key)
+    )
     if result.rowcount == 0:
         raise RSEAttributeNotFound(f"RSE {rse} has no attribute {validation.shown(key)}")
     rse_changed(session)
@@ -248,17 +252,22 @@ def list_rse_attributes(session: Session, rse: str) -> dict[str, str | bool]:
 
 def rse_ids_with_attribute(session: Session, key: str, value: Any) -> list[str]:
     """Ids of the live RSEs whose attribute ``key`` is ``value`` (a site's RSEs, say)."""
-    ids = list(session.scalars(
-        select(RSEAttribute.rse_id).join(RSE, RSE.id == RSEAttribute.rse_id)
-        .where(RSEAttribute.key == key, RSEAttribute.value == _attr_text(value), RSE.deleted.is_(False))
-    ))
+    ids = list(
+        session.scalars(
+            select(RSEAttribute.rse_id)
+            .join(RSE, RSE.id == RSEAttribute.rse_id)
+            .where(RSEAttribute.key == key, RSEAttribute.value == _attr_text(value), RSE.deleted.is_(False))
+        )
+    )
     if not ids:
         raise RSENotFound(f"No RSE has {validation.shown(key)}={validation.shown(value)}")
     return ids
 
 
 def get_rse_attribute(session: Session, rse_id: str, key: str) -> str | bool | None:
-    value = session.scalar(select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id, RSEAttribute.key == key))
+    value = session.scalar(
+        select(RSEAttribute.value).where(RSEAttribute.rse_id == rse_id, RSEAttribute.key == key)
+    )
     return None if value is None else attr_value(value)
 
 
@@ -274,7 +283,12 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
                 raise InputValidationError(f"unknown protocol operation {validation.shown(op)}")
             if op in _WAN_ONLY and domain != "wan":
                 raise InputValidationError(f"{op} belongs to the wan domain")
-            if priority is None or isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
+            if (
+                priority is None
+                or isinstance(priority, bool)
+                or not isinstance(priority, int)
+                or priority < 0
+            ):
                 raise InputValidationError(f"protocol priority for {column} must be a non-negative integer")
             columns[column] = priority
     return columns
@@ -338,7 +352,9 @@ def protocol_record(row: RSEProtocol) -> dict[str, Any]:
 
 def list_protocols(session: Session, rse: str) -> list[dict[str, Any]]:
     row = _row(session, rse)
-    rows = session.scalars(select(RSEProtocol).where(RSEProtocol.rse_id == row.id).order_by(RSEProtocol.scheme))
+    rows = session.scalars(
+        select(RSEProtocol).where(RSEProtocol.rse_id == row.id).order_by(RSEProtocol.scheme)
+    )
     return [protocol_record(p) for p in rows]
 
 
@@ -351,7 +367,12 @@ def protocols_by_rse_id(session: Session, rse_ids: list[str]) -> dict[str, list[
 
 
 def update_protocol(
-    session: Session, rse: str, scheme: str, hostname: str | None, port: int | None, parameters: dict[str, Any]
+    session: Session,
+    rse: str,
+    scheme: str,
+    hostname: str | None,
+    port: int | None,
+    parameters: dict[str, Any],
 ) -> None:
     """Change the protocols of a scheme (optionally one host and port), as Rucio's ``update_protocols``.
 
@@ -365,7 +386,9 @@ def update_protocol(
     values = _protocol_changes(parameters)
     for target in targets:
         new_key = (row.id, scheme, values.get("hostname", target.hostname), values.get("port", target.port))
-        if new_key != (target.rse_id, target.scheme, target.hostname, target.port) and session.get(RSEProtocol, new_key):
+        if new_key != (target.rse_id, target.scheme, target.hostname, target.port) and session.get(
+            RSEProtocol, new_key
+        ):
             raise Duplicate(f"RSE {rse} already has protocol {scheme}://{new_key[2]}:{new_key[3]}")
         for column, value in values.items():
             setattr(target, column, value)
@@ -374,7 +397,15 @@ def update_protocol(
 
 def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
     """Column values for an update; unknown keys are refused rather than silently ignored."""
-    unknown = set(parameters) - {"hostname", "port", "prefix", "impl", "domains", "extended_attributes", "scheme"}
+    unknown = set(parameters) - {
+        "hostname",
+        "port",
+        "prefix",
+        "impl",
+        "domains",
+        "extended_attributes",
+        "scheme",
+    }
     if unknown:
         raise InputValidationError(f"protocol has no field {validation.shown(sorted(unknown)[0])}")
     values: dict[str, Any] = {}
@@ -398,7 +429,9 @@ def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _protocols_of(rse_id: str, scheme: str, hostname: str | None, port: int | None) -> list[ColumnElement[bool]]:
+def _protocols_of(
+    rse_id: str, scheme: str, hostname: str | None, port: int | None
+) -> list[ColumnElement[bool]]:
     """Conditions for an RSE's protocols of a scheme, optionally of one host and port (Rucio's paths)."""
     conditions = [RSEProtocol.rse_id == rse_id, RSEProtocol.scheme == scheme]
     if hostname is not None:
@@ -408,9 +441,14 @@ def _protocols_of(rse_id: str, scheme: str, hostname: str | None, port: int | No
     return conditions
 
 
-def del_protocol(session: Session, rse: str, scheme: str, hostname: str | None = None, port: int | None = None) -> None:
+def del_protocol(
+    session: Session, rse: str, scheme: str, hostname: str | None = None, port: int | None = None
+) -> None:
     row = _row(session, rse)
-    if session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))).rowcount == 0:
+    if (
+        session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))).rowcount
+        == 0
+    ):
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
 
 
@@ -513,7 +551,11 @@ def list_distances(session: Session, rse: str) -> list[dict[str, Any]]:
     other = aliased(RSE)
     query = (
         select(Distance.src_rse_id, other.rse, Distance.distance)
-        .join(other, other.id == case((Distance.src_rse_id == row.id, Distance.dest_rse_id), else_=Distance.src_rse_id))
+        .join(
+            other,
+            other.id
+            == case((Distance.src_rse_id == row.id, Distance.dest_rse_id), else_=Distance.src_rse_id),
+        )
         .where((Distance.src_rse_id == row.id) | (Distance.dest_rse_id == row.id))
         .order_by(other.rse)
     )

@@ -17,7 +17,9 @@ POLICY_LIMIT = 64
 def add_qos_policy(session: Session, rse: str, policy: str) -> None:
     rse_id = get_rse_id(session, rse)
     if not policy or len(policy) > POLICY_LIMIT:
-        raise InputValidationError(f"a QoS policy must have 1 to {POLICY_LIMIT} characters, not {shown(policy)}")
+        raise InputValidationError(
+            f"a QoS policy must have 1 to {POLICY_LIMIT} characters, not {shown(policy)}"
+        )
     if session.get(RSEQoSPolicy, (rse_id, policy)) is not None:
         raise Duplicate(f"QoS policy {shown(policy)} already exists!")
     now = utcnow()
@@ -28,7 +30,9 @@ def add_qos_policy(session: Session, rse: str, policy: str) -> None:
 def delete_qos_policy(session: Session, rse: str, policy: str) -> None:
     """Remove a policy; one the RSE does not have is no error (Rucio's silent delete)."""
     rse_id = get_rse_id(session, rse)
-    session.execute(delete(RSEQoSPolicy).where(RSEQoSPolicy.rse_id == rse_id, RSEQoSPolicy.qos_policy == policy))
+    session.execute(
+        delete(RSEQoSPolicy).where(RSEQoSPolicy.rse_id == rse_id, RSEQoSPolicy.qos_policy == policy)
+    )
 
 
 def list_qos_policies(session: Session, rse: str) -> list[str]:

@@ -79,8 +79,13 @@ DEFAULT_ACTIVITY = "User Subscriptions"
 #: How long a softly deleted rule (``DELETE /rules/{id}``) lives on, as in Rucio.
 SOFT_DELETE_GRACE = timedelta(hours=1)
 #: Errors of planning that leave an asynchronous rule SUSPENDED or a repaired rule STUCK.
-PLACEMENT_ERRORS = (InsufficientAccountLimit, InsufficientTargetRSEs, RSEOverQuota, InvalidRSEExpression,
-                    RSEWriteBlocked)
+PLACEMENT_ERRORS = (
+    InsufficientAccountLimit,
+    InsufficientTargetRSEs,
+    RSEOverQuota,
+    InvalidRSEExpression,
+    RSEWriteBlocked,
+)
 
 
 # --- creation --------------------------------------------------------------------------------
@@ -106,8 +111,18 @@ def _check_copies(copies: Any) -> int:
 
 
 def _rule_exists(session: Session, scope: str, name: str, account: str, expression: str, copies: int) -> bool:
-    return session.scalar(select(Rule.id).where(Rule.scope == scope, Rule.name == name, Rule.account == account,
-                                                Rule.rse_expression == expression, Rule.copies == copies)) is not None
+    return (
+        session.scalar(
+            select(Rule.id).where(
+                Rule.scope == scope,
+                Rule.name == name,
+                Rule.account == account,
+                Rule.rse_expression == expression,
+                Rule.copies == copies,
+            )
+        )
+        is not None
+    )
 
 
 def async_threshold() -> int:
@@ -167,23 +182,46 @@ def add_rule(
         scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
         row = get_did_row(session, scope, name)
         if _rule_exists(session, scope, name, account, rse_expression, copies):
-            raise DuplicateRule("A duplicate rule for this account, did, rse_expression and copies already exists")
+            raise DuplicateRule(
+                "A duplicate rule for this account, did, rse_expression and copies already exists"
+            )
         rule = Rule(
-            id=new_id(), subscription_id=subscription_id, account=account, scope=scope, name=name,
-            did_type=row.did_type, state=RuleState.REPLICATING, rse_expression=rse_expression, copies=copies,
-            expires_at=expires_at, weight=weight, locked=bool(locked), grouping=grouping_value,
-            source_replica_expression=source_replica_expression, activity=activity, notification=notification,
-            purge_replicas=bool(purge_replicas), ignore_availability=bool(ignore_availability),
-            ignore_account_limit=bool(ignore_account_limit), priority=priority,
-            comments=comment, meta=json.dumps(meta) if meta is not None else None,
-            locks_ok_cnt=0, locks_replicating_cnt=0, locks_stuck_cnt=0, split_container=bool(split_container),
+            id=new_id(),
+            subscription_id=subscription_id,
+            account=account,
+            scope=scope,
+            name=name,
+            did_type=row.did_type,
+            state=RuleState.REPLICATING,
+            rse_expression=rse_expression,
+            copies=copies,
+            expires_at=expires_at,
+            weight=weight,
+            locked=bool(locked),
+            grouping=grouping_value,
+            source_replica_expression=source_replica_expression,
+            activity=activity,
+            notification=notification,
+            purge_replicas=bool(purge_replicas),
+            ignore_availability=bool(ignore_availability),
+            ignore_account_limit=bool(ignore_account_limit),
+            priority=priority,
+            comments=comment,
+            meta=json.dumps(meta) if meta is not None else None,
+            locks_ok_cnt=0,
+            locks_replicating_cnt=0,
+            locks_stuck_cnt=0,
+            split_container=bool(split_container),
         )
         session.add(rule)
         session.flush()
         if ask_approval:
             rule.state = RuleState.WAITING_APPROVAL
-        elif (asynchronous or (split_container and row.did_type == DIDType.CONTAINER)
-              or _count_files(session, row) * copies > async_threshold()):
+        elif (
+            asynchronous
+            or (split_container and row.did_type == DIDType.CONTAINER)
+            or _count_files(session, row) * copies > async_threshold()
+        ):
             rule.state = RuleState.INJECT
         else:
             allowed_sources(session, rule)
@@ -231,19 +269,38 @@ def _split_container(session: Session, rule: Rule) -> RuleState:
 
     Returns OK for the removed rule: what it asked for is now the dataset rules' job."""
     tree = descendants_cte(rule.scope, rule.name)
-    datasets = session.execute(select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.DATASET).distinct()
-                               .except_(select(Rule.scope, Rule.name).where(
-                                   Rule.account == rule.account, Rule.rse_expression == rule.rse_expression))
-                               .order_by("scope", "name")).all()
+    datasets = session.execute(
+        select(tree.c.scope, tree.c.name)
+        .where(tree.c.type == DIDType.DATASET)
+        .distinct()
+        .except_(
+            select(Rule.scope, Rule.name).where(
+                Rule.account == rule.account, Rule.rse_expression == rule.rse_expression
+            )
+        )
+        .order_by("scope", "name")
+    ).all()
     lifetime = None
     if rule.expires_at is not None:
         lifetime = max(1, int((rule.expires_at - utcnow()).total_seconds()))
     notify = None if rule.notification is RuleNotification.NO else rule.notification.value
     if datasets:
-        add_rule(session, [{"scope": scope, "name": name} for scope, name in datasets], rule.account, rule.copies,
-                 rule.rse_expression, grouping="DATASET", lifetime=lifetime, activity=rule.activity, notify=notify,
-                 ignore_availability=rule.ignore_availability, asynchronous=True, priority=rule.priority,
-                 comment=rule.comments, ignore_account_limit=True)
+        add_rule(
+            session,
+            [{"scope": scope, "name": name} for scope, name in datasets],
+            rule.account,
+            rule.copies,
+            rule.rse_expression,
+            grouping="DATASET",
+            lifetime=lifetime,
+            activity=rule.activity,
+            notify=notify,
+            ignore_availability=rule.ignore_availability,
+            asynchronous=True,
+            priority=rule.priority,
+            comment=rule.comments,
+            ignore_account_limit=True,
+        )
     purge_rule(session, rule)
     return RuleState.OK
 
@@ -267,8 +324,14 @@ def deny_rule(session: Session, rule_id: str, reason: str | None = None) -> None
 
 
 # --- deletion and expiry ---------------------------------------------------------------------
-def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force: bool = False,
-                purge_replicas: bool | None = None, soft: bool = False) -> None:
+def delete_rule(
+    session: Session,
+    rule_id: str,
+    issuer: str | None = None,
+    force: bool = False,
+    purge_replicas: bool | None = None,
+    soft: bool = False,
+) -> None:
     """Remove a rule now, with its locks (see ``lock.release_locks``), or ``soft``ly.
 
     A soft deletion, which is what Rucio's REST API does, only brings the rule's expiry
@@ -280,9 +343,13 @@ def delete_rule(session: Session, rule_id: str, issuer: str | None = None, force
     """
     rule = _get(session, rule_id)
     if rule.locked and not (force and issuer is not None and is_admin(session, issuer)):
-        raise RuleLocked(f"The replication rule {rule_id} is locked and has to be unlocked before it can be deleted")
+        raise RuleLocked(
+            f"The replication rule {rule_id} is locked and has to be unlocked before it can be deleted"
+        )
     if rule.child_rule_id is not None:
-        raise UnsupportedOperation(f"The replication rule {rule_id} is being moved; it goes once its child is OK")
+        raise UnsupportedOperation(
+            f"The replication rule {rule_id} is being moved; it goes once its child is OK"
+        )
     if purge_replicas is not None:
         rule.purge_replicas = bool(purge_replicas)
     if soft:
@@ -300,15 +367,30 @@ def delete_expired_rule(session: Session, rule_id: str) -> bool:
         rule = _get(session, rule_id, lock=True)
     except RuleNotFound:
         return False
-    if rule.expires_at is None or rule.expires_at >= utcnow() or rule.locked or rule.child_rule_id is not None:
+    if (
+        rule.expires_at is None
+        or rule.expires_at >= utcnow()
+        or rule.locked
+        or rule.child_rule_id is not None
+    ):
         return False
     purge_rule(session, rule)
     return True
 
 
 # --- update and move -------------------------------------------------------------------------
-UPDATABLE = ("lifetime", "locked", "comment", "account", "priority", "activity", "rse_expression", "purge_replicas",
-             "source_replica_expression", "boost_rule")
+UPDATABLE = (
+    "lifetime",
+    "locked",
+    "comment",
+    "account",
+    "priority",
+    "activity",
+    "rse_expression",
+    "purge_replicas",
+    "source_replica_expression",
+    "boost_rule",
+)
 
 
 def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str | None:
@@ -340,8 +422,11 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     if "activity" in options:
         rule.activity = queued["activity"] = str(options["activity"])
     if queued:
-        session.execute(update(Request).where(Request.rule_id == rule.id, Request.state == RequestState.QUEUED)
-                        .values(**queued))
+        session.execute(
+            update(Request)
+            .where(Request.rule_id == rule.id, Request.state == RequestState.QUEUED)
+            .values(**queued)
+        )
     if "account" in options:
         _change_account(session, rule, options["account"])
     session.flush()
@@ -359,8 +444,11 @@ def _change_account(session: Session, rule: Rule, account: str) -> None:
         return
     if _rule_exists(session, rule.scope, rule.name, account, rule.rse_expression, rule.copies):
         raise DuplicateRule(f"{validation.shown(account)} already has the same rule on this DID")
-    usage = session.execute(select(Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
-                            .where(Lock.rule_id == rule.id).group_by(Lock.rse_id)).all()
+    usage = session.execute(
+        select(Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
+        .where(Lock.rule_id == rule.id)
+        .group_by(Lock.rse_id)
+    ).all()
     deltas: dict[tuple[str, str], tuple[int, int]] = {}
     for rse_id, files, nbytes in usage:
         deltas[(rule.account, rse_id)] = (-int(files), -int(nbytes))
@@ -375,7 +463,9 @@ def _change_account(session: Session, rule: Rule, account: str) -> None:
 MOVE_OVERRIDES = ("activity", "source_replica_expression", "comment", "priority")
 
 
-def move_rule(session: Session, rule_id: str, rse_expression: str, override: dict[str, Any] | None = None) -> str:
+def move_rule(
+    session: Session, rule_id: str, rse_expression: str, override: dict[str, Any] | None = None
+) -> str:
     """Move a rule to another expression: a child rule with the same options (but ``override``)
     is created and the parent, unlocked, is removed as soon as the child is OK (at once if it
     already is)."""
@@ -390,13 +480,24 @@ def move_rule(session: Session, rule_id: str, rse_expression: str, override: dic
         raise UnsupportedOperation(f"a {rule.state.name} rule cannot be moved")
     lifetime = None if rule.expires_at is None else max(int((rule.expires_at - utcnow()).total_seconds()), 0)
     (child_id,) = add_rule(
-        session, [{"scope": rule.scope, "name": rule.name}], rule.account, rule.copies, rse_expression,
-        grouping=rule.grouping.name, weight=rule.weight, lifetime=lifetime, locked=rule.locked,
+        session,
+        [{"scope": rule.scope, "name": rule.name}],
+        rule.account,
+        rule.copies,
+        rse_expression,
+        grouping=rule.grouping.name,
+        weight=rule.weight,
+        lifetime=lifetime,
+        locked=rule.locked,
         source_replica_expression=override.get("source_replica_expression", rule.source_replica_expression),
-        activity=override.get("activity", rule.activity), notify=rule.notification.name,
-        purge_replicas=rule.purge_replicas, ignore_availability=rule.ignore_availability,
-        priority=override.get("priority", rule.priority), comment=override.get("comment", rule.comments),
-        meta=json.loads(rule.meta) if rule.meta else None, ignore_account_limit=rule.ignore_account_limit,
+        activity=override.get("activity", rule.activity),
+        notify=rule.notification.name,
+        purge_replicas=rule.purge_replicas,
+        ignore_availability=rule.ignore_availability,
+        priority=override.get("priority", rule.priority),
+        comment=override.get("comment", rule.comments),
+        meta=json.loads(rule.meta) if rule.meta else None,
+        ignore_account_limit=rule.ignore_account_limit,
         subscription_id=rule.subscription_id,
     )
     rule.child_rule_id, rule.locked = child_id, False
@@ -418,15 +519,19 @@ def evaluate_did_changes(session: Session, scope: str, name: str) -> int:
     """
     dids = [(scope, name)] + [(p["scope"], p["name"]) for p in list_all_parents(session, scope, name)]
     rules = session.scalars(
-        select(Rule).where(keys_in((Rule.scope, Rule.name), dids), Rule.state.not_in(FROZEN))
+        select(Rule)
+        .where(keys_in((Rule.scope, Rule.name), dids), Rule.state.not_in(FROZEN))
         .order_by(Rule.created_at, Rule.id)
     ).all()
     for rule in rules:
         keys = file_keys_query(rule.scope, rule.name, rule.did_type)
         release_locks(session, rule, [tuple_(Lock.scope, Lock.name).not_in(keys)])
         apply_rule(session, rule, only_unlocked=True)
-    session.execute(update(Content).where(Content.scope == scope, Content.name == name,
-                                          Content.rule_evaluation.is_(True)).values(rule_evaluation=False))
+    session.execute(
+        update(Content)
+        .where(Content.scope == scope, Content.name == name, Content.rule_evaluation.is_(True))
+        .values(rule_evaluation=False)
+    )
     return len(rules)
 
 
@@ -456,11 +561,13 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
         return rule.state
     usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
     stuck_keys = select(Lock.scope.label("scope"), Lock.name.label("name")).where(
-        Lock.rule_id == rule.id, Lock.state == LockState.STUCK)
+        Lock.rule_id == rule.id, Lock.state == LockState.STUCK
+    )
     rows = session.execute(
         select(Lock.scope, Lock.name, Lock.rse_id, Lock.bytes, DataIdentifier.adler32, DataIdentifier.md5)
         .join(DataIdentifier, and_(DataIdentifier.scope == Lock.scope, DataIdentifier.name == Lock.name))
-        .where(Lock.rule_id == rule.id, Lock.state == LockState.STUCK)).all()
+        .where(Lock.rule_id == rule.id, Lock.state == LockState.STUCK)
+    ).all()
     replicas = load_replicas(session, stuck_keys)
     stay = [WantedLock(s, n, r, b or 0, a, m) for s, n, r, b, a, m in rows if r in usable]
     moved = sorted({(s, n) for s, n, r, *_ in rows if r not in usable})
@@ -494,18 +601,38 @@ def keep_cause(cause: str | None, later: Exception) -> str:
 def rule_dict(rule: Rule) -> dict[str, Any]:
     """A rule with Rucio's field names."""
     return {
-        "id": rule.id, "subscription_id": rule.subscription_id, "account": rule.account, "scope": rule.scope,
-        "name": rule.name, "did_type": rule.did_type.name, "state": rule.state.name, "error": rule.error,
-        "rse_expression": rule.rse_expression, "copies": rule.copies, "expires_at": rule.expires_at,
-        "weight": rule.weight, "locked": rule.locked, "locks_ok_cnt": rule.locks_ok_cnt,
-        "locks_replicating_cnt": rule.locks_replicating_cnt, "locks_stuck_cnt": rule.locks_stuck_cnt,
-        "source_replica_expression": rule.source_replica_expression, "activity": rule.activity,
-        "grouping": rule.grouping.name, "notification": rule.notification.name, "stuck_at": rule.stuck_at,
-        "purge_replicas": rule.purge_replicas, "ignore_availability": rule.ignore_availability,
-        "ignore_account_limit": rule.ignore_account_limit, "priority": rule.priority, "comments": rule.comments,
-        "child_rule_id": rule.child_rule_id, "split_container": rule.split_container,
-        "meta": json.loads(rule.meta) if rule.meta else None, "eol_at": rule.eol_at,
-        "created_at": rule.created_at, "updated_at": rule.updated_at,
+        "id": rule.id,
+        "subscription_id": rule.subscription_id,
+        "account": rule.account,
+        "scope": rule.scope,
+        "name": rule.name,
+        "did_type": rule.did_type.name,
+        "state": rule.state.name,
+        "error": rule.error,
+        "rse_expression": rule.rse_expression,
+        "copies": rule.copies,
+        "expires_at": rule.expires_at,
+        "weight": rule.weight,
+        "locked": rule.locked,
+        "locks_ok_cnt": rule.locks_ok_cnt,
+        "locks_replicating_cnt": rule.locks_replicating_cnt,
+        "locks_stuck_cnt": rule.locks_stuck_cnt,
+        "source_replica_expression": rule.source_replica_expression,
+        "activity": rule.activity,
+        "grouping": rule.grouping.name,
+        "notification": rule.notification.name,
+        "stuck_at": rule.stuck_at,
+        "purge_replicas": rule.purge_replicas,
+        "ignore_availability": rule.ignore_availability,
+        "ignore_account_limit": rule.ignore_account_limit,
+        "priority": rule.priority,
+        "comments": rule.comments,
+        "child_rule_id": rule.child_rule_id,
+        "split_container": rule.split_container,
+        "meta": json.loads(rule.meta) if rule.meta else None,
+        "eol_at": rule.eol_at,
+        "created_at": rule.created_at,
+        "updated_at": rule.updated_at,
     }
 
 
@@ -513,8 +640,18 @@ def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
     return rule_dict(_get(session, rule_id))
 
 
-RULE_FILTERS = ("id", "scope", "name", "account", "state", "rse_expression", "did_type", "grouping", "activity",
-                "subscription_id")
+RULE_FILTERS = (
+    "id",
+    "scope",
+    "name",
+    "account",
+    "state",
+    "rse_expression",
+    "did_type",
+    "grouping",
+    "activity",
+    "subscription_id",
+)
 
 
 def list_associated_rules(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
@@ -548,23 +685,48 @@ def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
     _get(session, rule_id)
     transfer_state = (
         select(Request.external_state)
-        .where(Request.scope == Lock.scope, Request.name == Lock.name, Request.dest_rse_id == Lock.rse_id,
-               Request.state == RequestState.SUBMITTED)
-        .limit(1).scalar_subquery()
+        .where(
+            Request.scope == Lock.scope,
+            Request.name == Lock.name,
+            Request.dest_rse_id == Lock.rse_id,
+            Request.state == RequestState.SUBMITTED,
+        )
+        .limit(1)
+        .scalar_subquery()
     )
-    query = (select(Lock, RSE.rse, transfer_state).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
-             .order_by(Lock.scope, Lock.name, RSE.rse).execution_options(yield_per=1000))
+    query = (
+        select(Lock, RSE.rse, transfer_state)
+        .join(RSE, RSE.id == Lock.rse_id)
+        .where(Lock.rule_id == rule_id)
+        .order_by(Lock.scope, Lock.name, RSE.rse)
+        .execution_options(yield_per=1000)
+    )
     for lock, rse, phase in session.execute(query):
-        yield {"scope": lock.scope, "name": lock.name, "rse_id": lock.rse_id, "rse": rse, "state": lock.state.name,
-               "rule_id": lock.rule_id, "account": lock.account, "bytes": lock.bytes,
-               "created_at": lock.created_at, "updated_at": lock.updated_at,
-               "transfer_state": phase if lock.state is LockState.REPLICATING else None}
+        yield {
+            "scope": lock.scope,
+            "name": lock.name,
+            "rse_id": lock.rse_id,
+            "rse": rse,
+            "state": lock.state.name,
+            "rule_id": lock.rule_id,
+            "account": lock.account,
+            "bytes": lock.bytes,
+            "created_at": lock.created_at,
+            "updated_at": lock.updated_at,
+            "transfer_state": phase if lock.state is LockState.REPLICATING else None,
+        }
 
 
 # --- dry run ---------------------------------------------------------------------------------
 def explain_rule(
-    session: Session, dids: Sequence[dict[str, Any]], account: str, copies: int, rse_expression: str,
-    grouping: str = "DATASET", weight: str | None = None, ignore_availability: bool = False,
+    session: Session,
+    dids: Sequence[dict[str, Any]],
+    account: str,
+    copies: int,
+    rse_expression: str,
+    grouping: str = "DATASET",
+    weight: str | None = None,
+    ignore_availability: bool = False,
     ignore_account_limit: bool = False,
 ) -> list[dict[str, Any]]:
     """What ``add_rule`` would do, writing nothing: per DID the chosen RSEs per group,
@@ -577,9 +739,19 @@ def explain_rule(
     for did in dids:
         scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
         row = get_did_row(session, scope, name)
-        rule = Rule(id=new_id(), account=account, scope=scope, name=name, did_type=row.did_type, copies=copies,
-                    rse_expression=rse_expression, grouping=RuleGrouping.parse(grouping), weight=weight,
-                    ignore_availability=ignore_availability, ignore_account_limit=ignore_account_limit)
+        rule = Rule(
+            id=new_id(),
+            account=account,
+            scope=scope,
+            name=name,
+            did_type=row.did_type,
+            copies=copies,
+            rse_expression=rse_expression,
+            grouping=RuleGrouping.parse(grouping),
+            weight=weight,
+            ignore_availability=ignore_availability,
+            ignore_account_limit=ignore_account_limit,
+        )
         targets = placement_targets(session, rule)
         files = load_files(session, rule)
         replicas = load_replicas(session, file_keys_query(scope, name, row.did_type))
@@ -599,10 +771,18 @@ def explain_rule(
         for rse_id, nbytes in charged.items():
             left = targets.quota.for_rse(rse_id)
             quota_after[names[rse_id]] = left if left < 0 else left - nbytes
-        result.append({
-            "scope": scope, "name": name, "locks": sum(len(r) for r in plan.rse_of), "files_in_place": in_place,
-            "groups": [{"scope": s, "name": n, "rses": [names[r] for r in rses]}
-                       for (s, n), rses in plan.item_rses.items()],
-            "bytes_to_transfer": dict(sorted(to_transfer.items())), "quota_after": dict(sorted(quota_after.items())),
-        })
+        result.append(
+            {
+                "scope": scope,
+                "name": name,
+                "locks": sum(len(r) for r in plan.rse_of),
+                "files_in_place": in_place,
+                "groups": [
+                    {"scope": s, "name": n, "rses": [names[r] for r in rses]}
+                    for (s, n), rses in plan.item_rses.items()
+                ],
+                "bytes_to_transfer": dict(sorted(to_transfer.items())),
+                "quota_after": dict(sorted(quota_after.items())),
+            }
+        )
     return result

@@ -32,10 +32,15 @@ def examine_rule(session: Session, rule_id: str) -> dict[str, Any]:
         raise RuleNotFound(f"No rule with the id {rule_id} found")
     if rule.state in _NOT_STUCK:
         return {"rule_error": _NOT_STUCK[rule.state], "transfers": []}
-    stuck = session.execute(
-        select(Lock.scope, Lock.name, Lock.rse_id).where(Lock.rule_id == rule.id, Lock.state == LockState.STUCK)
-        .order_by(Lock.scope, Lock.name, Lock.rse_id)
-    ).tuples().all()
+    stuck = (
+        session.execute(
+            select(Lock.scope, Lock.name, Lock.rse_id)
+            .where(Lock.rule_id == rule.id, Lock.state == LockState.STUCK)
+            .order_by(Lock.scope, Lock.name, Lock.rse_id)
+        )
+        .tuples()
+        .all()
+    )
     attempts: dict[tuple[str, str, str], int] = {}
     last: dict[tuple[str, str, str], Any] = {}
     sources: dict[tuple[str, str], list[tuple[str, bool]]] = defaultdict(list)
@@ -44,12 +49,21 @@ def examine_rule(session: Session, rule_id: str) -> dict[str, Any]:
         key = (Request.scope, Request.name, Request.dest_rse_id)
         for scope, name, rse_id, tries in session.execute(
             select(Request.scope, Request.name, Request.dest_rse_id, func.sum(Request.retry_count + 1))
-            .where(keys_in(key, part)).group_by(Request.scope, Request.name, Request.dest_rse_id)
+            .where(keys_in(key, part))
+            .group_by(Request.scope, Request.name, Request.dest_rse_id)
         ):
             attempts[(scope, name, rse_id)] = int(tries)
         for row in session.execute(
-            select(Request.scope, Request.name, Request.dest_rse_id, Request.state, Request.source_rse_id,
-                   Request.created_at).where(keys_in(key, part)).order_by(Request.created_at)
+            select(
+                Request.scope,
+                Request.name,
+                Request.dest_rse_id,
+                Request.state,
+                Request.source_rse_id,
+                Request.created_at,
+            )
+            .where(keys_in(key, part))
+            .order_by(Request.created_at)
         ):
             last[(row.scope, row.name, row.dest_rse_id)] = row  # ordered: the newest wins
         files = sorted({(scope, name) for scope, name, _ in part})
@@ -63,13 +77,19 @@ def examine_rule(session: Session, rule_id: str) -> dict[str, Any]:
     transfers = []
     for scope, name, rse_id in stuck:
         request = last.get((scope, name, rse_id))
-        transfers.append({
-            "scope": scope, "name": name, "rse_id": rse_id, "rse": names.get(rse_id),
-            "attempts": attempts.get((scope, name, rse_id), 0),
-            "last_error": None if request is None else request.state.name,
-            "last_source": None if request is None or request.source_rse_id is None
-            else names.get(request.source_rse_id),
-            "sources": sources.get((scope, name), []),
-            "last_time": None if request is None else request.created_at,
-        })
+        transfers.append(
+            {
+                "scope": scope,
+                "name": name,
+                "rse_id": rse_id,
+                "rse": names.get(rse_id),
+                "attempts": attempts.get((scope, name, rse_id), 0),
+                "last_error": None if request is None else request.state.name,
+                "last_source": None
+                if request is None or request.source_rse_id is None
+                else names.get(request.source_rse_id),
+                "sources": sources.get((scope, name), []),
+                "last_time": None if request is None else request.created_at,
+            }
+        )
     return {"rule_error": rule.error, "transfers": transfers}

@@ -39,9 +39,12 @@ def boost_rule(session: Session, rule: Rule) -> None:
         return
     session.flush()  # the other changes first: their own write would set updated_at to now again
     session.execute(
-        update(Rule).where(Rule.id == rule.id)
-        .values(updated_at=rule.updated_at - BOOST,  # the caller holds the row: no race on the old value
-                claimed_until=case((Rule.claimed_by.is_(None), None), else_=Rule.claimed_until))
+        update(Rule)
+        .where(Rule.id == rule.id)
+        .values(
+            updated_at=rule.updated_at - BOOST,  # the caller holds the row: no race on the old value
+            claimed_until=case((Rule.claimed_by.is_(None), None), else_=Rule.claimed_until),
+        )
         .execution_options(synchronize_session=False)
     )
     session.expire(rule)

@@ -50,23 +50,41 @@ def _files_query(rule: Rule, only_unlocked: bool):  # type: ignore[no-untyped-de
     """SELECT (dataset scope, dataset name, scope, name, bytes, adler32, md5) of the files
     under the rule's DID; ``only_unlocked`` keeps files the rule does not lock yet."""
     if rule.did_type == DIDType.FILE:
-        query = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.scope, DataIdentifier.name,
-                       DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5).where(
-            DataIdentifier.scope == rule.scope, DataIdentifier.name == rule.name)
+        query = select(
+            DataIdentifier.scope,
+            DataIdentifier.name,
+            DataIdentifier.scope,
+            DataIdentifier.name,
+            DataIdentifier.bytes,
+            DataIdentifier.adler32,
+            DataIdentifier.md5,
+        ).where(DataIdentifier.scope == rule.scope, DataIdentifier.name == rule.name)
         child_scope, child_name = DataIdentifier.scope, DataIdentifier.name
     else:
-        query = select(Content.scope, Content.name, Content.child_scope, Content.child_name, Content.bytes,
-                       Content.adler32, Content.md5).where(Content.child_type == DIDType.FILE)
+        query = select(
+            Content.scope,
+            Content.name,
+            Content.child_scope,
+            Content.child_name,
+            Content.bytes,
+            Content.adler32,
+            Content.md5,
+        ).where(Content.child_type == DIDType.FILE)
         if rule.did_type == DIDType.DATASET:
             query = query.where(Content.scope == rule.scope, Content.name == rule.name)
         else:
             tree = descendants_cte(rule.scope, rule.name)
-            query = query.join(tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name,
-                                          tree.c.type == DIDType.DATASET))
+            query = query.join(
+                tree,
+                and_(
+                    Content.scope == tree.c.scope, Content.name == tree.c.name, tree.c.type == DIDType.DATASET
+                ),
+            )
         child_scope, child_name = Content.child_scope, Content.child_name
     if only_unlocked:
-        query = query.where(~exists().where(Lock.rule_id == rule.id, Lock.scope == child_scope,
-                                            Lock.name == child_name))
+        query = query.where(
+            ~exists().where(Lock.rule_id == rule.id, Lock.scope == child_scope, Lock.name == child_name)
+        )
     return query.order_by(query.selected_columns[0], query.selected_columns[1], child_scope, child_name)
 
 
@@ -75,7 +93,9 @@ def load_files(session: Session, rule: Rule, only_unlocked: bool = False) -> Fil
     files = FileSet()
     group_index: dict[DIDKey, int] = {}
     seen: set[DIDKey] = set()
-    for ds_scope, ds_name, scope, name, size, adler, md5 in session.execute(_files_query(rule, only_unlocked)):
+    for ds_scope, ds_name, scope, name, size, adler, md5 in session.execute(
+        _files_query(rule, only_unlocked)
+    ):
         if (scope, name) in seen:
             continue
         seen.add((scope, name))
@@ -110,7 +130,9 @@ def _items(rule: Rule, files: FileSet) -> tuple[np.ndarray, list[DIDKey]]:
     return np.arange(len(files), dtype=np.int64), list(files.keys)
 
 
-def _kept_rses(session: Session, rule: Rule, items: list[DIDKey], targets: Targets) -> dict[DIDKey, list[str]]:
+def _kept_rses(
+    session: Session, rule: Rule, items: list[DIDKey], targets: Targets
+) -> dict[DIDKey, list[str]]:
     """RSEs where the rule already locks files of each item (still usable targets): new files
     of a dataset (ALL: of the DID) join their siblings, as Rucio's evaluator does."""
     usable = {r for r, w in zip(targets.rse_ids, targets.write_available, strict=True) if w}
@@ -121,9 +143,11 @@ def _kept_rses(session: Session, rule: Rule, items: list[DIDKey], targets: Targe
     elif rule.grouping == RuleGrouping.DATASET and rule.did_type != DIDType.FILE:
         for part in chunks(items):
             rows = session.execute(
-                select(Content.scope, Content.name, Lock.rse_id).distinct()
+                select(Content.scope, Content.name, Lock.rse_id)
+                .distinct()
                 .join(Lock, and_(Lock.scope == Content.child_scope, Lock.name == Content.child_name))
-                .where(Lock.rule_id == rule.id, keys_in((Content.scope, Content.name), part)))
+                .where(Lock.rule_id == rule.id, keys_in((Content.scope, Content.name), part))
+            )
             for scope, name, rse_id in rows:
                 kept[(scope, name)].add(rse_id)
     return {item: sorted(rses & usable) for item, rses in kept.items() if len(rses & usable) >= rule.copies}
@@ -163,10 +187,17 @@ def plan_rule(session: Session, rule: Rule, files: FileSet, replicas: ReplicaMap
 
 
 def placement_targets(session: Session, rule: Rule) -> Targets:
-    rses = parse_expression(session, rule.rse_expression, for_write=True,
-                            ignore_availability=rule.ignore_availability)
-    return load_targets(session, rses, rule.account, weight=rule.weight,
-                        ignore_availability=rule.ignore_availability, ignore_account_limit=rule.ignore_account_limit)
+    rses = parse_expression(
+        session, rule.rse_expression, for_write=True, ignore_availability=rule.ignore_availability
+    )
+    return load_targets(
+        session,
+        rses,
+        rule.account,
+        weight=rule.weight,
+        ignore_availability=rule.ignore_availability,
+        ignore_account_limit=rule.ignore_account_limit,
+    )
 
 
 def allowed_sources(session: Session, rule: Rule) -> set[str] | None:
@@ -180,8 +211,11 @@ def allowed_sources(session: Session, rule: Rule) -> set[str] | None:
 
 def _wanted(plan: Plan) -> list[WantedLock]:
     files = plan.files
-    return [WantedLock(scope, name, rse_id, files.bytes[f], files.adler32[f], files.md5[f])
-            for f, (scope, name) in enumerate(files.keys) for rse_id in plan.rse_of[f]]
+    return [
+        WantedLock(scope, name, rse_id, files.bytes[f], files.adler32[f], files.md5[f])
+        for f, (scope, name) in enumerate(files.keys)
+        for rse_id in plan.rse_of[f]
+    ]
 
 
 def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> None:
@@ -200,14 +234,31 @@ def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> Non
 def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
     if rule.grouping != RuleGrouping.DATASET or rule.did_type == DIDType.FILE:
         return
-    existing = set(session.execute(select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id)
-                                   .where(DatasetLock.rule_id == rule.id)).tuples())
+    existing = set(
+        session.execute(
+            select(DatasetLock.scope, DatasetLock.name, DatasetLock.rse_id).where(
+                DatasetLock.rule_id == rule.id
+            )
+        ).tuples()
+    )
     # create_locks has already settled the rule: a rule whose data was in place is OK by now.
     state = LockState[rule.state.name] if rule.state.name in LockState.__members__ else LockState.REPLICATING
     sizes = _collection_sizes(session, list(plan.item_rses))
-    rows = [{"scope": s, "name": n, "rule_id": rule.id, "rse_id": r, "account": rule.account, "state": state,
-             "length": sizes[(s, n)][0], "bytes": sizes[(s, n)][1]}
-            for (s, n), rses in plan.item_rses.items() for r in rses if (s, n, r) not in existing]
+    rows = [
+        {
+            "scope": s,
+            "name": n,
+            "rule_id": rule.id,
+            "rse_id": r,
+            "account": rule.account,
+            "state": state,
+            "length": sizes[(s, n)][0],
+            "bytes": sizes[(s, n)][1],
+        }
+        for (s, n), rses in plan.item_rses.items()
+        for r in rses
+        if (s, n, r) not in existing
+    ]
     if rows:
         session.execute(insert(DatasetLock), rows)
 
@@ -217,8 +268,9 @@ def _collection_sizes(session: Session, keys: list[DIDKey]) -> dict[DIDKey, tupl
     sizes: dict[DIDKey, tuple[int | None, int | None]] = {}
     for part in chunks(keys):
         rows = session.execute(
-            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes)
-            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+            select(
+                DataIdentifier.scope, DataIdentifier.name, DataIdentifier.length, DataIdentifier.bytes
+            ).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
         )
         sizes.update({(row.scope, row.name): (row.length, row.bytes) for row in rows})
     return sizes

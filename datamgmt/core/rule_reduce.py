@@ -33,15 +33,29 @@ def reduce_rule(session: Session, rule_id: str, copies: object, exclude_expressi
         raise RuleReplaceFailed("Copies of the new rule must be smaller than the old rule.")
     if rule.state != RuleState.OK:
         raise RuleReplaceFailed("The source rule must be in state OK.")
-    expression = f"({rule.rse_expression})\\({exclude_expression})" if exclude_expression else rule.rse_expression
+    expression = (
+        f"({rule.rse_expression})\\({exclude_expression})" if exclude_expression else rule.rse_expression
+    )
     lifetime = None if rule.expires_at is None else max(int((rule.expires_at - utcnow()).total_seconds()), 0)
     (new_id,) = add_rule(
-        session, [{"scope": rule.scope, "name": rule.name}], rule.account, copies, expression,
-        grouping=rule.grouping.name, weight=rule.weight, lifetime=lifetime, locked=rule.locked,
-        source_replica_expression=rule.source_replica_expression, activity=rule.activity,
-        notify=rule.notification.name, purge_replicas=rule.purge_replicas,
-        ignore_availability=rule.ignore_availability, priority=rule.priority, comment=rule.comments,
-        meta=json.loads(rule.meta) if rule.meta else None, ignore_account_limit=rule.ignore_account_limit,
+        session,
+        [{"scope": rule.scope, "name": rule.name}],
+        rule.account,
+        copies,
+        expression,
+        grouping=rule.grouping.name,
+        weight=rule.weight,
+        lifetime=lifetime,
+        locked=rule.locked,
+        source_replica_expression=rule.source_replica_expression,
+        activity=rule.activity,
+        notify=rule.notification.name,
+        purge_replicas=rule.purge_replicas,
+        ignore_availability=rule.ignore_availability,
+        priority=rule.priority,
+        comment=rule.comments,
+        meta=json.loads(rule.meta) if rule.meta else None,
+        ignore_account_limit=rule.ignore_account_limit,
         subscription_id=rule.subscription_id,
     )
     replacement = session.get(Rule, new_id)

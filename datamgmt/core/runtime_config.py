@@ -41,7 +41,9 @@ def auto_typed(value: str) -> bool | int | float | str:
 
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > NAME_LIMIT:
-        raise InputValidationError(f"a config {what} must be text of 1 to {NAME_LIMIT} characters, not {shown(value)}")
+        raise InputValidationError(
+            f"a config {what} must be text of 1 to {NAME_LIMIT} characters, not {shown(value)}"
+        )
     return value
 
 
@@ -56,7 +58,9 @@ def _text(value: object) -> str:
 
 def items(session: Session, section: str | None = None) -> dict[str, dict[str, Any]]:
     """Every section (or one) as ``{section: {option: value}}``, values auto-typed."""
-    query = select(ConfigOption.section, ConfigOption.opt, ConfigOption.value).order_by(ConfigOption.section, ConfigOption.opt)
+    query = select(ConfigOption.section, ConfigOption.opt, ConfigOption.value).order_by(
+        ConfigOption.section, ConfigOption.opt
+    )
     if section is not None:
         query = query.where(ConfigOption.section == section)
     result: dict[str, dict[str, Any]] = {}
@@ -93,7 +97,9 @@ def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
         _name(section, "section")
         if not isinstance(section_options, dict):
             raise MalformedRequest(f"the options of section {shown(section)} must be an object")
-        rows.extend((section, _name(option, "option"), _text(value)) for option, value in section_options.items())
+        rows.extend(
+            (section, _name(option, "option"), _text(value)) for option, value in section_options.items()
+        )
     if not rows:
         return
     now = utcnow()
@@ -110,7 +116,11 @@ def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
             .values(value=bindparam("v"), updated_at=bindparam("now")),
             changed,
         )
-    new = [ConfigOption(section=s, opt=o, value=v, created_at=now, updated_at=now) for s, o, v in rows if (s, o) not in existing]
+    new = [
+        ConfigOption(section=s, opt=o, value=v, created_at=now, updated_at=now)
+        for s, o, v in rows
+        if (s, o) not in existing
+    ]
     session.add_all(new)
     session.flush()
 
@@ -121,6 +131,8 @@ def remove_section(session: Session, section: str) -> None:
 
 
 def remove_option(session: Session, section: str, option: str) -> None:
-    removed = session.execute(delete(ConfigOption).where(ConfigOption.section == section, ConfigOption.opt == option))
+    removed = session.execute(
+        delete(ConfigOption).where(ConfigOption.section == section, ConfigOption.opt == option)
+    )
     if not removed.rowcount:  # type: ignore[attr-defined]
         raise ConfigNotFound(f"No configuration found for section {shown(section)} option {shown(option)}")

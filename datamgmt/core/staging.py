@@ -31,8 +31,9 @@ def staging_buffers(session: Session, dest_rse_ids: Iterable[str]) -> dict[str, 
         return {}
     buffers: dict[str, set[str]] = {rse_id: set() for rse_id in areas.values()}
     rows = session.execute(
-        select(RSEAttribute.rse_id, RSEAttribute.value).where(RSEAttribute.key == "staging_buffer",
-                                                              RSEAttribute.value.in_(list(areas)))  # fmt: skip
+        select(RSEAttribute.rse_id, RSEAttribute.value).where(
+            RSEAttribute.key == "staging_buffer", RSEAttribute.value.in_(list(areas))
+        )  # fmt: skip
     )
     for source_id, name in rows:
         buffers[areas[str(name)]].add(source_id)

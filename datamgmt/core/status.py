@@ -41,8 +41,9 @@ def daemons(session: Session, timeout_seconds: int) -> dict[str, dict[str, Any]]
     since = utcnow() - timedelta(seconds=timeout_seconds)
     result: dict[str, dict[str, Any]] = {}
     rows = session.execute(
-        select(Heartbeat.daemon, Heartbeat.worker_id, Heartbeat.hostname, Heartbeat.pid, Heartbeat.updated_at)
-        .order_by(Heartbeat.daemon, Heartbeat.updated_at.desc())
+        select(
+            Heartbeat.daemon, Heartbeat.worker_id, Heartbeat.hostname, Heartbeat.pid, Heartbeat.updated_at
+        ).order_by(Heartbeat.daemon, Heartbeat.updated_at.desc())
     )
     for daemon, worker, host, pid, updated_at in rows:
         entry = result.setdefault(daemon, {"alive": 0, "last_beat": updated_at, "instances": []})
@@ -56,7 +57,9 @@ def daemons(session: Session, timeout_seconds: int) -> dict[str, dict[str, Any]]
 def queues(session: Session) -> dict[str, int]:
     """Work waiting for each daemon."""
     now = utcnow()
-    by_state = dict(session.execute(select(Request.state, func.count()).group_by(Request.state)).tuples().all())
+    by_state = dict(
+        session.execute(select(Request.state, func.count()).group_by(Request.state)).tuples().all()
+    )
     return {
         "dids_to_evaluate": session.scalar(select(func.count()).select_from(UpdatedDID)) or 0,
         "rules_to_inject": session.scalar(select(func.count()).where(Rule.state == RuleState.INJECT)) or 0,

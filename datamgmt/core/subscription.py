@@ -69,7 +69,16 @@ RULE_KEYS = frozenset({"copies", "rse_expression", "lifetime", "activity", "grou
                        "source_replica_expression"})  # fmt: skip
 MAX_JSON = 4000
 MAX_NAME = 64
-UPDATABLE = ("filter", "replication_rules", "comments", "lifetime", "retroactive", "dry_run", "priority", "state")
+UPDATABLE = (
+    "filter",
+    "replication_rules",
+    "comments",
+    "lifetime",
+    "retroactive",
+    "dry_run",
+    "priority",
+    "state",
+)
 #: RE2's memory budget for one compiled expression (its default); a larger pattern is refused.
 REGEX_MAX_MEM = 8 << 20
 
@@ -111,13 +120,17 @@ class Filter:
             return False
         if self.accounts is not None and did.account not in self.accounts:
             return False
-        return all(key in did.meta and any(_value_matches(want, did.meta[key]) for want in wanted)
-                   for key, wanted in self.meta)
+        return all(
+            key in did.meta and any(_value_matches(want, did.meta[key]) for want in wanted)
+            for key, wanted in self.meta
+        )
 
 
 def _value_matches(wanted: Regex | int | float | bool, value: Value) -> bool:
     if isinstance(value, list):  # a list value matches when one of its elements does, as DID filters do
-        return any(_value_matches(wanted, element) for element in value if not isinstance(element, list | dict))
+        return any(
+            _value_matches(wanted, element) for element in value if not isinstance(element, list | dict)
+        )
     if isinstance(wanted, int | float):
         # True == 1 to Python, never to a filter.
         return isinstance(value, bool) == isinstance(wanted, bool) and value == wanted
@@ -139,7 +152,9 @@ def _regex(value: object, what: str) -> Regex:
     try:
         return re2.compile(value, _regex_options())
     except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        reason = (
+            exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        )
         raise InvalidObject(
             f"{what} {validation.shown(value)} is refused: {reason} (filters use RE2 syntax, matched in"
             " linear time: no backreferences or lookaround)"
@@ -210,7 +225,9 @@ def check_replication_rules(value: object) -> list[dict[str, Any]]:
                 raise InvalidObject(f"{key} must be a string")
             parse_tree(expression)
         lifetime = spec.get("lifetime")
-        if lifetime is not None and (isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 0):
+        if lifetime is not None and (
+            isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 0
+        ):
             raise InvalidObject("a rule's lifetime must be a non-negative number of seconds")
         for key in ("activity", "weight"):
             if spec.get(key) is not None and not isinstance(spec[key], str):
@@ -280,7 +297,9 @@ def add_subscription(
         raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
     parse_filter(filter_)
     rules = check_replication_rules(replication_rules)
-    if session.scalar(select(Subscription.id).where(Subscription.name == name, Subscription.account == account)):
+    if session.scalar(
+        select(Subscription.id).where(Subscription.name == name, Subscription.account == account)
+    ):
         raise SubscriptionDuplicate(f"Subscription '{name[:MAX_NAME]}' owned by {account} already exists")
     row = Subscription(
         name=name, account=account, filter=_json_text(filter_, "filter"),
@@ -294,9 +313,13 @@ def add_subscription(
 
 
 def _get(session: Session, name: str, account: str) -> Subscription:
-    row = session.scalar(select(Subscription).where(Subscription.name == name, Subscription.account == account))
+    row = session.scalar(
+        select(Subscription).where(Subscription.name == name, Subscription.account == account)
+    )
     if row is None:
-        raise SubscriptionNotFound(f"Subscription {validation.shown(name)} of {validation.shown(account)} not found")
+        raise SubscriptionNotFound(
+            f"Subscription {validation.shown(name)} of {validation.shown(account)} not found"
+        )
     return row
 
 
@@ -317,7 +340,9 @@ def update_subscription(session: Session, name: str, account: str, metadata: Map
         parse_filter(metadata["filter"])
         row.filter = _json_text(metadata["filter"], "filter")
     if "replication_rules" in metadata:
-        row.replication_rules = _json_text(check_replication_rules(metadata["replication_rules"]), "replication_rules")
+        row.replication_rules = _json_text(
+            check_replication_rules(metadata["replication_rules"]), "replication_rules"
+        )
     if "comments" in metadata:
         row.comments = _comments(metadata["comments"])
     if "lifetime" in metadata:
@@ -401,14 +426,21 @@ def _active_subscriptions(session: Session) -> list[_Active]:
     active = []
     for row in rows:
         try:
-            active.append(_Active(row, parse_filter(json.loads(row.filter)),
-                                  check_replication_rules(json.loads(row.replication_rules))))
+            active.append(
+                _Active(
+                    row,
+                    parse_filter(json.loads(row.filter)),
+                    check_replication_rules(json.loads(row.replication_rules)),
+                )
+            )
         except (ValueError, DatamgmtError):
             row.state = SubscriptionState.BROKEN
     return active
 
 
-def _create_rule(session: Session, active: _Active, did: Candidate, spec: dict[str, Any], report: MatchReport) -> None:
+def _create_rule(
+    session: Session, active: _Active, did: Candidate, spec: dict[str, Any], report: MatchReport
+) -> None:
     """One rule of a subscription on one DID, in a savepoint so a refusal undoes only it.
 
     A rule that exists already (the DID matched before, or another subscription asked for
@@ -470,8 +502,12 @@ def match_new_dids(session: Session, batch: int = 100) -> MatchReport:
                 active.row.last_processed = now
     keys = [(row.scope, row.name) for row in rows]
     for part in chunks(keys):
-        session.execute(update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
-                        .values(is_new=False).execution_options(synchronize_session=False))
+        session.execute(
+            update(DataIdentifier)
+            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+            .values(is_new=False)
+            .execution_options(synchronize_session=False)
+        )
     session.flush()
     return report
 
@@ -484,8 +520,14 @@ def subscription_rule_states(
     details = (Subscription.state.label("subscription_state"), Subscription.last_processed, Subscription.lifetime,
                Subscription.expired_at, Subscription.comments) if include_details else ()  # fmt: skip
     keys = (Subscription.account, Subscription.name, Rule.state, *details)
-    query = select(*keys, func.count(Rule.id).label("count")).outerjoin(Rule, Rule.subscription_id == Subscription.id)
-    query = query.where(Subscription.account.like(account.replace("*", "%")) if "*" in account else Subscription.account == account)
+    query = select(*keys, func.count(Rule.id).label("count")).outerjoin(
+        Rule, Rule.subscription_id == Subscription.id
+    )
+    query = query.where(
+        Subscription.account.like(account.replace("*", "%"))
+        if "*" in account
+        else Subscription.account == account
+    )
     if name is not None:
         query = query.where(Subscription.name == name)
     rows = session.execute(query.group_by(*keys).order_by(Subscription.account, Subscription.name))

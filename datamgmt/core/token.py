@@ -99,8 +99,14 @@ def validate_token(session: Session, token: str) -> TokenOwner:
 #: The token, its account's status and whether its identity is still mapped: one round trip,
 #: built once (SQLAlchemy then reuses its compiled form) and run on the connection, not the ORM.
 _LOOKUP = (
-    select(Token.account, Token.identity, Token.identity_type, Token.expired_at, Account.status,
-           AccountIdentity.account.label("mapped"))  # fmt: skip
+    select(
+        Token.account,
+        Token.identity,
+        Token.identity_type,
+        Token.expired_at,
+        Account.status,
+        AccountIdentity.account.label("mapped"),
+    )  # fmt: skip
     .join(Account, Account.account == Token.account)
     .outerjoin(
         AccountIdentity,

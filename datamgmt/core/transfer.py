@@ -139,7 +139,6 @@ class Plan:
     throttled: list[str]
 
 
-
 # --- claiming ------------------------------------------------------------------------------------
 _REQUEST_COLUMNS = (
     Request.scope,
@@ -161,14 +160,20 @@ _REQUEST_COLUMNS = (
 _POSITIONAL = 11
 
 
-def claim_queued(session: Session, worker: str, limit: int, lease_seconds: int,
-                 request_types: Sequence[RequestType] | None = None) -> list[QueuedRequest]:
+def claim_queued(
+    session: Session,
+    worker: str,
+    limit: int,
+    lease_seconds: int,
+    request_types: Sequence[RequestType] | None = None,
+) -> list[QueuedRequest]:
     """Lease up to ``limit`` QUEUED requests (of ``request_types`` only, if given) whose back-off is
     over: highest priority, oldest first."""
     now = utcnow()
     kinds = [Request.request_type.in_(list(request_types))] if request_types is not None else []
-    rows = workqueue.QUEUED_REQUESTS.claim(session, worker, limit, lease_seconds, columns=_REQUEST_COLUMNS,
-                                           narrowed=kinds)
+    rows = workqueue.QUEUED_REQUESTS.claim(
+        session, worker, limit, lease_seconds, columns=_REQUEST_COLUMNS, narrowed=kinds
+    )
     rule_ids = sorted({row.rule_id for row in rows if row.rule_id})
     expressions: dict[str, str] = {}
     expiries: dict[str, Any] = {}
@@ -264,7 +269,9 @@ def throttle(
         )
     allowed, held = [], []
     for request in requests:
-        rse_full = max_active_per_rse > 0 and destinations.per_rse.get(request.dest_rse_id, 0) >= max_active_per_rse
+        rse_full = (
+            max_active_per_rse > 0 and destinations.per_rse.get(request.dest_rse_id, 0) >= max_active_per_rse
+        )
         limit = activity_limits.get(request.activity)
         activity_full = limit is not None and per_activity.get(request.activity, 0) >= limit
         if rse_full or activity_full or destinations.capped(request.dest_rse_id, request.activity):
@@ -383,7 +390,8 @@ class _Endpoints:
         if ids:
             rows = session.execute(
                 select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value).where(
-                    RSEAttribute.rse_id.in_(ids), RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm", "archive_timeout"))
+                    RSEAttribute.rse_id.in_(ids),
+                    RSEAttribute.key.in_(("fts", "lfn2pfn_algorithm", "archive_timeout")),
                 )
             )
             for rse_id, key, value in rows:
@@ -408,14 +416,20 @@ class _Endpoints:
     def tape_parameters(self, source_id: str, dest_id: str) -> dict[str, int | None]:
         """The spec's tape fields for a copy from ``source_id`` to ``dest_id`` (None where disk)."""
         config = get_config()
-        params: dict[str, int | None] = {"bring_online": None, "copy_pin_lifetime": None, "archive_timeout": None}
+        params: dict[str, int | None] = {
+            "bring_online": None,
+            "copy_pin_lifetime": None,
+            "archive_timeout": None,
+        }
         if self.rses[source_id][1] is RSEType.TAPE:
             params["bring_online"] = config.get_int("conveyor", "bring_online")
             params["copy_pin_lifetime"] = config.get_int("conveyor", "copy_pin_lifetime")
         if self.rses[dest_id][1] is RSEType.TAPE:
             attribute = self.attributes[dest_id].get("archive_timeout")
             timeout = as_number(attribute) if attribute is not None else None
-            params["archive_timeout"] = int(timeout) if timeout else config.get_int("conveyor", "archive_timeout")
+            params["archive_timeout"] = (
+                int(timeout) if timeout else config.get_int("conveyor", "archive_timeout")
+            )
         return params
 
     def fts(self, rse_id: str) -> str | None:
@@ -468,13 +482,18 @@ def plan_transfers(
     return Plan(transfers, unroutable, throttled)
 
 
-def _tape_parameters(endpoints: _Endpoints, request: QueuedRequest, candidate: Candidate) -> dict[str, int | None]:
+def _tape_parameters(
+    endpoints: _Endpoints, request: QueuedRequest, candidate: Candidate
+) -> dict[str, int | None]:
     if not request.stages:
         return endpoints.tape_parameters(candidate.rse_id, request.dest_rse_id)
     config = get_config()
     pin = request.pin_lifetime or config.get_int("conveyor", "copy_pin_lifetime")
-    return {"bring_online": config.get_int("conveyor", "bring_online"), "copy_pin_lifetime": pin,
-            "archive_timeout": None}
+    return {
+        "bring_online": config.get_int("conveyor", "bring_online"),
+        "copy_pin_lifetime": pin,
+        "archive_timeout": None,
+    }
 
 
 def _route(
@@ -493,8 +512,11 @@ def _route(
             continue
         source_url = endpoints.pfn(candidate.rse_id, read, request.scope, request.name, candidate.path)
         in_place = candidate.rse_id == request.dest_rse_id  # a STAGEIN brought online where it is
-        dest_url = (source_url if in_place
-                    else endpoints.pfn(request.dest_rse_id, write, request.scope, request.name, None))
+        dest_url = (
+            source_url
+            if in_place
+            else endpoints.pfn(request.dest_rse_id, write, request.scope, request.name, None)
+        )
         spec = TransferSpec(
             request_id=request.id,
             sources=[source_url],

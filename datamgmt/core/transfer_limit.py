@@ -76,7 +76,9 @@ def delete_transfer_limit(
     session: Session, rse_expression: str, activity: str | None = None, direction: str = "DESTINATION"
 ) -> int:
     """Remove the limit for (expression, activity, direction); returns how many were removed."""
-    return session.execute(delete(TransferLimit).where(*_selector(rse_expression, activity, direction))).rowcount
+    return session.execute(
+        delete(TransferLimit).where(*_selector(rse_expression, activity, direction))
+    ).rowcount
 
 
 def list_transfer_limits(session: Session) -> list[dict[str, Any]]:

@@ -51,7 +51,12 @@ def failures_by_pair(session: Session, since: datetime, limit: int = 20) -> list
     """Failed attempts since ``since`` per source → destination RSE, most failures first, each
     with the newest failure's error text."""
     grouped = (
-        select(RequestHistory.source_rse_id, RequestHistory.dest_rse_id, func.count(), func.max(RequestHistory.id))
+        select(
+            RequestHistory.source_rse_id,
+            RequestHistory.dest_rse_id,
+            func.count(),
+            func.max(RequestHistory.id),
+        )
         .where(RequestHistory.created_at >= since, RequestHistory.state.in_(FAILED_STATES))
         .group_by(RequestHistory.source_rse_id, RequestHistory.dest_rse_id)
         .order_by(func.count().desc(), func.max(RequestHistory.id).desc())
@@ -65,7 +70,9 @@ def failures_by_pair(session: Session, since: datetime, limit: int = 20) -> list
         .all()
     ) if latest else {}  # fmt: skip
     ids = sorted({rse_id for row in pairs for rse_id in row[:2] if rse_id})
-    names = dict(session.execute(select(RSE.id, RSE.rse).where(RSE.id.in_(ids))).tuples().all()) if ids else {}
+    names = (
+        dict(session.execute(select(RSE.id, RSE.rse).where(RSE.id.in_(ids))).tuples().all()) if ids else {}
+    )
     return [
         {"source": names.get(src or "", "(no source)"), "destination": names.get(dst, dst), "failures": count,
          "last_error": errors.get(last)}
@@ -84,7 +91,10 @@ def transfer_rate(
                   else_=buckets - 1)  # fmt: skip
     rows = session.execute(
         select(bucket, func.coalesce(func.sum(_outcome()), 0), func.count())
-        .where(RequestHistory.created_at >= starts[0], RequestHistory.state.in_((RequestState.DONE, *FAILED_STATES)))
+        .where(
+            RequestHistory.created_at >= starts[0],
+            RequestHistory.state.in_((RequestState.DONE, *FAILED_STATES)),
+        )
         .group_by(bucket)
     ).all()
     counted = {int(index): (int(done), int(total)) for index, done, total in rows}

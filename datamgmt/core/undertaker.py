@@ -77,7 +77,9 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
         _detach_from_parents(session, collections)
         content_history.record_removal(session, _is(collections, Content.scope, Content.name))
         session.execute(delete(Content).where(_is(collections, Content.scope, Content.name)))
-        session.execute(delete(CollectionReplica).where(_is(collections, CollectionReplica.scope, CollectionReplica.name)))
+        session.execute(
+            delete(CollectionReplica).where(_is(collections, CollectionReplica.scope, CollectionReplica.name))
+        )
         session.execute(delete(UpdatedDID).where(_is(collections, UpdatedDID.scope, UpdatedDID.name)))
     if files:
         _hand_files_to_reaper(session, files)
@@ -91,7 +93,10 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
     add_messages(
         session,
         ERASE,
-        [{"scope": d["scope"], "name": d["name"], "account": d["account"], "did_type": d["did_type"].name} for d in dids],
+        [
+            {"scope": d["scope"], "name": d["name"], "account": d["account"], "did_type": d["did_type"].name}
+            for d in dids
+        ],
     )
     return len(dids)
 
@@ -109,7 +114,8 @@ def _detach_from_parents(session: Session, keys: Sequence[DIDKey]) -> None:
         .values(
             bytes=func.coalesce(DataIdentifier.bytes, 0)
             - select(func.coalesce(func.sum(Content.bytes), 0)).where(removed).scalar_subquery(),
-            length=func.coalesce(DataIdentifier.length, 0) - select(func.count()).where(removed).scalar_subquery(),
+            length=func.coalesce(DataIdentifier.length, 0)
+            - select(func.count()).where(removed).scalar_subquery(),
         )
         .execution_options(synchronize_session=False)
     )

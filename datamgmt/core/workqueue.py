@@ -243,7 +243,9 @@ def _expired_dids() -> tuple[ColumnElement[bool], ...]:
     did = DataIdentifier
     parent = aliased(DataIdentifier)
     held_by_rule = exists().where(
-        Rule.scope == did.scope, Rule.name == did.name, or_(Rule.locked.is_(True), Rule.child_rule_id.is_not(None))
+        Rule.scope == did.scope,
+        Rule.name == did.name,
+        or_(Rule.locked.is_(True), Rule.child_rule_id.is_not(None)),
     )
     published = exists().where(Share.scope == did.scope, Share.name == did.name)
     attached = exists().where(Content.child_scope == did.scope, Content.child_name == did.name)
@@ -258,7 +260,9 @@ def _expired_dids() -> tuple[ColumnElement[bool], ...]:
         ~held_by_rule,
         ~published,
         ~lifetime_exception.held(did.scope, did.name),
-        or_(and_(did.did_type.in_(COLLECTIONS), ~in_monotonic), and_(did.did_type == DIDType.FILE, ~attached)),
+        or_(
+            and_(did.did_type.in_(COLLECTIONS), ~in_monotonic), and_(did.did_type == DIDType.FILE, ~attached)
+        ),
     )
 
 
@@ -266,7 +270,12 @@ def _expired_dids() -> tuple[ColumnElement[bool], ...]:
 EXPIRED_DIDS = LockedBatch(
     name="expired_dids",
     model=DataIdentifier,
-    columns=lambda: (DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.account),
+    columns=lambda: (
+        DataIdentifier.scope,
+        DataIdentifier.name,
+        DataIdentifier.did_type,
+        DataIdentifier.account,
+    ),
     filters=_expired_dids,
     order_by=lambda: (DataIdentifier.expired_at, DataIdentifier.scope, DataIdentifier.name),
 )

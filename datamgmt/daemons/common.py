@@ -63,7 +63,10 @@ class Daemon(ABC):
         self.heartbeat_timeout = config.get_int("daemons", "heartbeat_timeout")
         #: Set by ``run_once``: True when the batch found nothing due (drives back-off and --run-once).
         self.idle = False
-        self.log = WorkerLogger(logging.getLogger(f"datamgmt.daemons.{self.name}"), {"daemon": self.name, "worker": self.worker_id})
+        self.log = WorkerLogger(
+            logging.getLogger(f"datamgmt.daemons.{self.name}"),
+            {"daemon": self.name, "worker": self.worker_id},
+        )
 
     @abstractmethod
     def run_once(self, batch: int) -> int:
@@ -183,7 +186,9 @@ def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool
                 daemon.beat()
                 processed = daemon.run_once(batch)
             except DatabaseUnavailable as exc:
-                daemon.log.warning("batch failed, retried next cycle", extra={"fields": {"error": exc.message}})
+                daemon.log.warning(
+                    "batch failed, retried next cycle", extra={"fields": {"error": exc.message}}
+                )
                 daemon.idle = True
                 processed = 0
             except Exception:
@@ -195,7 +200,9 @@ def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool
             elapsed = time.monotonic() - started
             metrics.BATCH_SECONDS.labels(daemon.name).observe(elapsed)
             if processed or not daemon.idle:
-                daemon.log.info("batch", extra={"fields": {"processed": processed, "seconds": round(elapsed, 3)}})
+                daemon.log.info(
+                    "batch", extra={"fields": {"processed": processed, "seconds": round(elapsed, 3)}}
+                )
             if not daemon.idle:
                 backoff = 0.0
                 continue

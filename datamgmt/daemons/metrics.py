@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-ITEMS_PROCESSED = Counter(
-    "datamgmt_daemon_items_processed", "Work items a daemon completed", ["daemon"]
-)
+ITEMS_PROCESSED = Counter("datamgmt_daemon_items_processed", "Work items a daemon completed", ["daemon"])
 ITEMS_FAILED = Counter(
     "datamgmt_daemon_items_failed", "Work items whose processing raised and was rolled back", ["daemon"]
 )
@@ -24,11 +22,15 @@ BATCH_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
 )
 LAST_SUCCESS = Gauge(
-    "datamgmt_daemon_last_success_timestamp_seconds", "Unix time of the last batch that raised nothing", ["daemon"],
+    "datamgmt_daemon_last_success_timestamp_seconds",
+    "Unix time of the last batch that raised nothing",
+    ["daemon"],
     multiprocess_mode="max",
 )
 TRANSFERS = Counter(
-    "datamgmt_transfers", "Transfer attempts whose outcome the conveyor applied", ["outcome", "src_rse", "dst_rse"]
+    "datamgmt_transfers",
+    "Transfer attempts whose outcome the conveyor applied",
+    ["outcome", "src_rse", "dst_rse"],
 )
 TRANSFERRED_BYTES = Counter(
     "datamgmt_transferred_bytes", "Bytes of transfers that arrived", ["src_rse", "dst_rse"]

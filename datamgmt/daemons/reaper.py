@@ -63,11 +63,15 @@ class Reaper(Daemon):
             with transaction(self.db_url) as session:
                 deletion.refresh_storage_usage(session, rse_id, reported)
                 needed = deletion.bytes_to_free(session, rse_id)
-                replicas = deletion.claim_for_deletion(session, rse_id, self.worker_id, needed, batch, self.lease_seconds)
+                replicas = deletion.claim_for_deletion(
+                    session, rse_id, self.worker_id, needed, batch, self.lease_seconds
+                )
             if not replicas:
                 continue
             claimed_any = True
-            self.log.info("deleting", extra={"fields": {"rse": rse, "replicas": len(replicas), "needed": needed}})
+            self.log.info(
+                "deleting", extra={"fields": {"rse": rse, "replicas": len(replicas), "needed": needed}}
+            )
             for replica in replicas:
                 processed += self._delete(protocol, rse_id, replica)
         self.idle = not claimed_any
@@ -97,22 +101,30 @@ class Reaper(Daemon):
         key = (replica["scope"], replica["name"], rse_id)
         deadline = time.monotonic() + self.lease_seconds * LEASE_USABLE_SHARE
         with transaction(self.db_url) as session:
-            confirmed = deletion.confirm_deletion(session, self.worker_id, rse_id, [key[:2]], self.lease_seconds)
+            confirmed = deletion.confirm_deletion(
+                session, self.worker_id, rse_id, [key[:2]], self.lease_seconds
+            )
         if not confirmed:
             self.log.info("replica taken back before deletion", extra={"fields": {"replica": key}})
             return 0
         doomed = confirmed[0]
         try:
             if doomed["shared"]:
-                self.log.warning("path used by another replica: only the row goes", extra={"fields": {"replica": key}})
+                self.log.warning(
+                    "path used by another replica: only the row goes", extra={"fields": {"replica": key}}
+                )
             else:
                 self._delete_file(protocol, rse_id, doomed, deadline)
         except Exception as exc:
             backoff = min(self.lease_seconds, self.retry_base_seconds * 2 ** doomed["delete_failures"])
             with transaction(self.db_url) as session:
-                deletion.deletion_failed(session, self.worker_id, key, f"{type(exc).__name__}: {exc}", backoff)
+                deletion.deletion_failed(
+                    session, self.worker_id, key, f"{type(exc).__name__}: {exc}", backoff
+                )
             self.record_item(False)
-            self.log.warning("physical deletion failed", extra={"fields": {"replica": key, "error": str(exc)}})
+            self.log.warning(
+                "physical deletion failed", extra={"fields": {"replica": key, "error": str(exc)}}
+            )
             return 0
         try:
             with transaction(self.db_url) as session:
@@ -123,12 +135,17 @@ class Reaper(Daemon):
             self.log.exception("catalogue deletion failed", extra={"fields": {"replica": key}})
             return 0
         if not done:
-            self.log.warning("replica wanted again after its deletion: it is copied back", extra={"fields": {"replica": key}})
+            self.log.warning(
+                "replica wanted again after its deletion: it is copied back",
+                extra={"fields": {"replica": key}},
+            )
         self.record_item(bool(done))
         return done
 
     @staticmethod
-    def _delete_file(protocol: Protocol | None, rse_id: str, replica: dict[str, Any], deadline: float) -> None:
+    def _delete_file(
+        protocol: Protocol | None, rse_id: str, replica: dict[str, Any], deadline: float
+    ) -> None:
         if protocol is None:
             raise RSEProtocolNotSupported(f"no delete protocol on RSE {rse_id}")
         (pfn,) = protocol.lfns2pfns([replica]).values()

@@ -187,7 +187,9 @@ def kernel_fields(record: ShareRecord, pid: str | None = None) -> KernelFields:
     type_ = record.first("type")
     declared_type = record.first("resource_type_general") or type_
     general = (
-        declared_type if declared_type in RESOURCE_TYPES_GENERAL else DCMI_TYPES.get(record.did_type.upper(), "Dataset")
+        declared_type
+        if declared_type in RESOURCE_TYPES_GENERAL
+        else DCMI_TYPES.get(record.did_type.upper(), "Dataset")
     )
     year = record.first("publication_year")
     language = record.first("language")
@@ -260,7 +262,11 @@ def _creator_json(person: Person) -> dict[str, Any]:
     creator: dict[str, Any] = {"name": person.name}
     if person.orcid:
         creator["nameIdentifiers"] = [
-            {"nameIdentifier": person.orcid_url, "nameIdentifierScheme": "ORCID", "schemeUri": ORCID_SCHEME_URI}
+            {
+                "nameIdentifier": person.orcid_url,
+                "nameIdentifierScheme": "ORCID",
+                "schemeUri": ORCID_SCHEME_URI,
+            }
         ]
     if person.affiliations:
         creator["affiliation"] = [{"name": name} for name in person.affiliations]
@@ -347,7 +353,9 @@ def attributes(record: ShareRecord, landing_url: str, doi: str | None = None) ->
         "subjects": [{"subject": subject} for subject in fields.subjects],
         "dates": [{"date": date, "dateType": "Issued"} for date in fields.dates],
         "rightsList": [{"rights": rights} for rights in fields.rights],
-        "descriptions": [{"description": text, "descriptionType": "Abstract"} for text in fields.descriptions],
+        "descriptions": [
+            {"description": text, "descriptionType": "Abstract"} for text in fields.descriptions
+        ],
         "sizes": fields.sizes,
         "relatedIdentifiers": [
             {

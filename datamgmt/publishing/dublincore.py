@@ -45,8 +45,13 @@ def dc_values(record: ShareRecord) -> list[tuple[str, str]]:
         if name == "date" and not values:
             values = [record.datestamp.date().isoformat()]
         pairs.extend((name, value) for value in values)
-    pairs.extend(("relation", f"https://doi.org/{item.identifier}" if item.identifier_type == "DOI" else item.identifier)
-                 for item in record.related_identifiers())
+    pairs.extend(
+        (
+            "relation",
+            f"https://doi.org/{item.identifier}" if item.identifier_type == "DOI" else item.identifier,
+        )
+        for item in record.related_identifiers()
+    )
     pairs.append(("identifier", pid_uri(record)))
     pairs.append(("identifier", record.landing_url))
     return pairs

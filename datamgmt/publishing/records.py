@@ -29,8 +29,12 @@ class FileEntry:
 
 
 #: The key naming an item of a list-valued field when the item is an object, per field.
-_ITEM_TEXT = {"creator": "name", "contributor": "name", "subject": "subject",
-              "related_identifier": "identifier"}
+_ITEM_TEXT = {
+    "creator": "name",
+    "contributor": "name",
+    "subject": "subject",
+    "related_identifier": "identifier",
+}
 _ORCID = re.compile(r"(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])")
 
 
@@ -140,8 +144,13 @@ class ShareRecord:
         related = []
         for item in self.items("related_identifier"):
             if isinstance(item, dict) and str(item.get("identifier") or "").strip():
-                related.append(RelatedIdentifier(str(item["identifier"]).strip(), str(item.get("type") or "DOI"),
-                                                 str(item.get("relation") or "References")))
+                related.append(
+                    RelatedIdentifier(
+                        str(item["identifier"]).strip(),
+                        str(item.get("type") or "DOI"),
+                        str(item.get("relation") or "References"),
+                    )
+                )
         return related
 
     def first(self, key: str) -> str | None:

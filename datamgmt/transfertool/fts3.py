@@ -325,9 +325,13 @@ class FTS3TransferTool(TransferTool):
             try:
                 submitted.update(self._submit_job(job))
             except (ClientError, Unauthorized, MethodNotAllowed) as exc:
-                log.warning("FTS refused a job of %d file(s) at %s: %s", len(job.transfers), self.endpoint, exc)
+                log.warning(
+                    "FTS refused a job of %d file(s) at %s: %s", len(job.transfers), self.endpoint, exc
+                )
                 if str(exc.reason).startswith("Bad request"):
-                    submitted.refused.update(dict.fromkeys(job.external_ids, f"FTS refused the job: {exc.reason}"))
+                    submitted.refused.update(
+                        dict.fromkeys(job.external_ids, f"FTS refused the job: {exc.reason}")
+                    )
             except (FTS3ClientException, requests.RequestException, TransferToolError) as exc:
                 log.warning(
                     "FTS submission to %s failed, %d job(s) left for later: %s",

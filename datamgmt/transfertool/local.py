@@ -57,7 +57,10 @@ def local_jobs(transfers: Iterable[TransferSpec]) -> list[TransferJob]:
     for chain in chains.values():
         chain.sort(key=lambda s: s.hop_index)
         key = chain[0].job_key or f"local-{uuid.uuid4()}"
-        ids = {spec.request_id: key if position == 0 else f"{key}.{position}" for position, spec in enumerate(chain)}
+        ids = {
+            spec.request_id: key if position == 0 else f"{key}.{position}"
+            for position, spec in enumerate(chain)
+        }
         jobs.append(TransferJob(chain, ids, key))
     return jobs
 

@@ -66,7 +66,9 @@ def usage_chart(rse: str, history: list[dict[str, Any]]) -> Markup:
     span = (end - start).total_seconds() or 1.0
     series = []
     for source, css in (("rucio", "done"), ("storage", "storage")):
-        points = sorted((entry["updated_at"], entry["used"]) for entry in history if entry["source"] == source)
+        points = sorted(
+            (entry["updated_at"], entry["used"]) for entry in history if entry["source"] == source
+        )
         if points:
             series.append(Series(f"{source} used", [used for _, used in points], css,
                                  [(when - start).total_seconds() / span for when, _ in points]))  # fmt: skip
@@ -85,7 +87,9 @@ def accounts() -> str:
         found, more = page_of(list_accounts(catalogue), page)
         known = identities.identities_by_account(catalogue, [account.account for account in found])
         waiting = list(islice(rules.list_rules(catalogue, {"state": "WAITING_APPROVAL"}), PAGE))
-    return render_template("accounts.html", accounts=found, identities=known, waiting=waiting, page=page, more=more)
+    return render_template(
+        "accounts.html", accounts=found, identities=known, waiting=waiting, page=page, more=more
+    )
 
 
 @bp.get("/accounts/<account>")
@@ -110,7 +114,9 @@ def set_quota(account: str) -> Response:
     try:
         nbytes = int(text) if text else None
     except ValueError as exc:
-        raise InputValidationError("The quota must be a whole number of bytes, -1 for unlimited, or empty.") from exc
+        raise InputValidationError(
+            "The quota must be a whole number of bytes, -1 for unlimited, or empty."
+        ) from exc
     with unit_of_work(read_only=False) as catalogue:
         get_account(catalogue, account)
         if nbytes is None:

@@ -91,7 +91,11 @@ def line_chart(label: str, series: Sequence[Series], first: str, last: str, unit
     for s in series:
         if not s.values:
             continue
-        xs = list(s.positions) if s.positions is not None else [i / max(len(s.values) - 1, 1) for i in range(len(s.values))]
+        xs = (
+            list(s.positions)
+            if s.positions is not None
+            else [i / max(len(s.values) - 1, 1) for i in range(len(s.values))]
+        )
         ys = [TOP + plot_h - v / top * plot_h for v in s.values]
         if len(ys) == 1:
             xs, ys = [xs[0], 1.0], [ys[0], ys[0]]

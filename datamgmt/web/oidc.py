@@ -98,7 +98,9 @@ def oidc_callback() -> Response:
     if not hmac.compare_digest(str(flow["state"]), request.args.get("state", "")):
         raise CannotAuthenticate("Cannot authenticate: the OIDC answer does not belong to this sign-in")
     if "code" not in request.args:
-        raise CannotAuthenticate(f"Cannot authenticate: the provider said {request.args.get('error', 'no')!s:.100}")
+        raise CannotAuthenticate(
+            f"Cannot authenticate: the provider said {request.args.get('error', 'no')!s:.100}"
+        )
     refuse_if_locked(None)
     access_token = _exchange(request.args["code"], str(flow["verifier"]))
     try:
@@ -119,10 +121,16 @@ def _exchange(code: str, code_verifier: str) -> str:
     secret = config.get("web", "oidc_client_secret")
     auth = (config.get("web", "oidc_client_id"), secret) if secret else None
     try:
-        answer = requests.post(config.get("web", "oidc_token_url"), data=form, auth=auth, timeout=TOKEN_TIMEOUT_SECONDS)
+        answer = requests.post(
+            config.get("web", "oidc_token_url"), data=form, auth=auth, timeout=TOKEN_TIMEOUT_SECONDS
+        )
         token = answer.json().get("access_token") if answer.ok else None
     except (requests.RequestException, ValueError) as exc:
-        raise ServiceUnavailable(f"The OIDC provider's token endpoint did not answer: {type(exc).__name__}") from exc
+        raise ServiceUnavailable(
+            f"The OIDC provider's token endpoint did not answer: {type(exc).__name__}"
+        ) from exc
     if not isinstance(token, str) or not token:
-        raise CannotAuthenticate(f"Cannot authenticate: the OIDC provider refused the code (HTTP {answer.status_code})")
+        raise CannotAuthenticate(
+            f"Cannot authenticate: the OIDC provider refused the code (HTTP {answer.status_code})"
+        )
     return token

@@ -123,7 +123,9 @@ def login() -> Any:
     try:
         issued = userpass_login(username, password, request.form.get("account") or None)
     except CannotAuthenticate:
-        return render_template("login.html", error="Wrong username or password.", next=request.form.get("next")), 401
+        return render_template(
+            "login.html", error="Wrong username or password.", next=request.form.get("next")
+        ), 401
     except TooManyLoginAttempts as exc:
         page = render_template("login.html", error=exc.message, next=request.form.get("next"))
         return page, 429, {"Retry-After": str(exc.retry_after)}
@@ -160,7 +162,10 @@ def dashboard() -> str:
 
 def _rate_chart(rate: list[dict[str, Any]]) -> Markup:
     """Attempts done and failed per hour of the last day, as stacked bars."""
-    series = [Series("done", [b["done"] for b in rate], "done"), Series("failed", [b["failed"] for b in rate], "failed")]
+    series = [
+        Series("done", [b["done"] for b in rate], "done"),
+        Series("failed", [b["failed"] for b in rate], "failed"),
+    ]
     return bar_chart("Transfer attempts per hour over the last day, done and failed", series,
                      rate[0]["start"].strftime("%H:%M"), "now")  # fmt: skip
 
@@ -202,13 +207,17 @@ def did_page(scope: str, name: str) -> str:
             content, more = page_of(dids.list_content(catalogue, scope, name), page)
             files = []
         protecting = list(islice(rules.list_associated_rules(catalogue, scope, name), PAGE))
-    return render_template("did.html", did=did, content=content, files=files, rules=protecting, page=page, more=more)
+    return render_template(
+        "did.html", did=did, content=content, files=files, rules=protecting, page=page, more=more
+    )
 
 
 # --- rules -------------------------------------------------------------------------------------
 @bp.get("/rules")
 def rule_list() -> str:
-    filters = {name: request.args[name] for name in ("account", "state", "scope", "name") if request.args.get(name)}
+    filters = {
+        name: request.args[name] for name in ("account", "state", "scope", "name") if request.args.get(name)
+    }
     page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")

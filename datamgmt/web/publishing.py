@@ -25,7 +25,11 @@ from datamgmt.web.common import bp
 #: The form's fields: metadata key, label, and what the crosswalks make of it.
 FIELDS: tuple[tuple[str, str, str], ...] = (
     ("title", "Title", "DataCite title, dc:title (required)"),
-    ("creator", "Creators", "'Family, Given' names separated by ';': DataCite creators, dc:creator (required)"),
+    (
+        "creator",
+        "Creators",
+        "'Family, Given' names separated by ';': DataCite creators, dc:creator (required)",
+    ),
     ("publisher", "Publisher", "DataCite publisher, dc:publisher (required)"),
     ("publication_year", "Publication year", "four digits; the year of publishing when empty"),
     ("resource_type_general", "Resource type (DataCite)", "DataCite resourceTypeGeneral"),
@@ -44,7 +48,11 @@ def _text(value: Any) -> str | None:
     """A metadata value as the form shows it, or None for a structured one (creators with ORCID iDs
     set as JSON) that a text field would flatten: those stay as they are, edited with the CLI."""
     if isinstance(value, list):
-        return "; ".join(str(item) for item in value) if all(not isinstance(i, dict | list) for i in value) else None
+        return (
+            "; ".join(str(item) for item in value)
+            if all(not isinstance(i, dict | list) for i in value)
+            else None
+        )
     if isinstance(value, dict):
         return None
     return "" if value is None else str(value)

@@ -31,7 +31,9 @@ class BrowserSessions(SecureCookieSessionInterface):
 
 def install_sessions(app: Flask) -> None:
     app.session_interface = BrowserSessions()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/ui")
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/ui"
+    )
 
 
 def sign_in(token: str) -> None:

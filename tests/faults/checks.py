@@ -65,21 +65,41 @@ def examples(db_url: str, limit: int = 5) -> list[str]:
     """A few of the rules, locks and requests still busy, to name them when a drain fails."""
     with transaction(db_url) as session:
         rules = session.execute(
-            select(Rule.id, Rule.state, Rule.locks_ok_cnt, Rule.locks_replicating_cnt, Rule.locks_stuck_cnt,
-                   Rule.rse_expression, Rule.error)
-            .where(Rule.state.in_((RuleState.REPLICATING, RuleState.INJECT))).limit(limit)
+            select(
+                Rule.id,
+                Rule.state,
+                Rule.locks_ok_cnt,
+                Rule.locks_replicating_cnt,
+                Rule.locks_stuck_cnt,
+                Rule.rse_expression,
+                Rule.error,
+            )
+            .where(Rule.state.in_((RuleState.REPLICATING, RuleState.INJECT)))
+            .limit(limit)
         ).all()
         locks = session.execute(
             select(Lock.rule_id, Lock.name, Lock.rse_id, Lock.state)
-            .where(Lock.rule_id.in_([r.id for r in rules]), Lock.state != LockState.OK).limit(limit)
+            .where(Lock.rule_id.in_([r.id for r in rules]), Lock.state != LockState.OK)
+            .limit(limit)
         ).all()
         requests = session.execute(
-            select(Request.id, Request.name, Request.dest_rse_id, Request.state, Request.retry_count,
-                   Request.external_id, Request.claimed_by)
-            .where(Request.state.not_in(FINAL_REQUESTS)).limit(limit)
+            select(
+                Request.id,
+                Request.name,
+                Request.dest_rse_id,
+                Request.state,
+                Request.retry_count,
+                Request.external_id,
+                Request.claimed_by,
+            )
+            .where(Request.state.not_in(FINAL_REQUESTS))
+            .limit(limit)
         ).all()
-    return [f"rule {tuple(r)}" for r in rules] + [f"lock {tuple(x)}" for x in locks] + [
-        f"request {tuple(x)}" for x in requests]
+    return (
+        [f"rule {tuple(r)}" for r in rules]
+        + [f"lock {tuple(x)}" for x in locks]
+        + [f"request {tuple(x)}" for x in requests]
+    )
 
 
 def quiesce(db_url: str, seconds: float = 180, settle: float = 3.0) -> dict[str, int]:
@@ -104,7 +124,14 @@ def checker_report(db_url: str, storage: bool = True) -> list[dict[str, Any]]:
     Exit 0 with no violations is clean; exit 1 lists them; anything else (the checker missing or
     crashing) is reported as a violation of its own, so a broken checker never passes a run.
     """
-    argv = [str(BIN / "datamgmt-admin"), "check", "--json", "--db-url", db_url, *(["--storage"] if storage else [])]
+    argv = [
+        str(BIN / "datamgmt-admin"),
+        "check",
+        "--json",
+        "--db-url",
+        db_url,
+        *(["--storage"] if storage else []),
+    ]
     env = {**os.environ, "DATAMGMT_DATABASE_URL": db_url, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
     if result.returncode not in (0, 1):
@@ -160,7 +187,8 @@ class Outcome:
         assert not self.workload.failed, f"calls that never went through: {dict(self.workload.failed)}"
         some = dict(list(self.submitted_twice.items())[:3])
         assert not self.submitted_twice, (
-            f"FTS took {len(self.submitted_twice)} requests twice; request → jobs: {some}")
+            f"FTS took {len(self.submitted_twice)} requests twice; request → jobs: {some}"
+        )
 
 
 def finish(cluster: Cluster, workload: Workload, drain_seconds: float = 240) -> Outcome:

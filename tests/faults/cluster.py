@@ -178,7 +178,9 @@ class Cluster:
                                          str(api_port), "--workers", str(self.api_workers)])  # fmt: skip
         for name in self.twice:
             for i in (1, 2):
-                self.daemons[f"{name}-{i}"] = self._managed(f"{name}-{i}", [str(BIN / "datamgmt-daemon"), name])
+                self.daemons[f"{name}-{i}"] = self._managed(
+                    f"{name}-{i}", [str(BIN / "datamgmt-daemon"), name]
+                )
         for name in self.once:
             self.daemons[name] = self._managed(name, [str(BIN / "datamgmt-daemon"), name])
         self.fts.start()
@@ -254,7 +256,7 @@ class Cluster:
         """Every file row the double took since :meth:`mark_fts` (its log spans the whole run)."""
         response = requests.get(f"{self.fts_url}/_double/submissions", timeout=30)
         response.raise_for_status()
-        return response.json()[self.fts_seen:]
+        return response.json()[self.fts_seen :]
 
     def mark_fts(self) -> None:
         """Start a new test's view of the double's records here."""

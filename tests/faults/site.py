@@ -53,7 +53,9 @@ def populate(db_url: str, storage: Path) -> Site:
                     rse.set_distance(session, source, destination, 1)
         for user in USERS:
             account.add_account(session, user, "USER")
-            identity.add_account_identity(session, user, "USERPASS", user, password=site.password(user), default=True)
+            identity.add_account_identity(
+                session, user, "USERPASS", user, password=site.password(user), default=True
+            )
             scope.add_scope(session, f"user.{user}", user)
             for name in (SOURCE, *DESTINATIONS):
                 quota.set_local_account_limit(session, user, name, 10**12)

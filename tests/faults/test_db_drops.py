@@ -53,7 +53,11 @@ def probe(api_url: str, stop: threading.Event, answers: Counter[tuple[int, bool]
         if login.ok:
             http.headers["X-Rucio-Auth-Token"] = login.headers["X-Rucio-Auth-Token"]
     while not stop.is_set():
-        for method, path in (("GET", f"/dids/{SCOPE}/dids/search"), ("GET", "/rses/"), ("GET", "/accounts/root")):
+        for method, path in (
+            ("GET", f"/dids/{SCOPE}/dids/search"),
+            ("GET", "/rses/"),
+            ("GET", "/accounts/root"),
+        ):
             try:
                 response = http.request(method, api_url + path, timeout=60)
             except requests.exceptions.ChunkedEncodingError:

@@ -40,7 +40,9 @@ def bob(cluster, site, workdir) -> Client:
     return client_for(site, cluster.api_url, "bob", workdir)
 
 
-def put(client: Client, site: Site, rse: str, scope: str, name: str, data: bytes, workdir: Path) -> dict[str, Any]:
+def put(
+    client: Client, site: Site, rse: str, scope: str, name: str, data: bytes, workdir: Path
+) -> dict[str, Any]:
     """Upload ``data`` as ``scope:name`` to ``rse`` and register it as ``client``'s account."""
     local = workdir / f"{scope}-{name.replace('/', '_')}"
     local.write_bytes(data)
@@ -77,7 +79,9 @@ def test_replica_at_the_victims_path_then_purged(cluster, site, workdir, alice, 
     path = "/" + hash_path("user.alice", "precious")
     decoy = {"scope": "user.bob", "bytes": victim["bytes"], "adler32": victim["adler32"]}
     attempt(lambda: bob.add_replicas("DST1", [{**decoy, "name": "decoy-path", "path": path}]))
-    attempt(lambda: bob.add_replicas("DST1", [{**decoy, "name": "decoy-pfn", "pfn": f"file://{victim['path']}"}]))
+    attempt(
+        lambda: bob.add_replicas("DST1", [{**decoy, "name": "decoy-pfn", "pfn": f"file://{victim['path']}"}])
+    )
     for name in ("decoy-path", "decoy-pfn"):
         for rule_id in _rules(bob, "user.bob", name, "DST1", purge=True):
             attempt(lambda rule_id=rule_id: drop_now(bob, rule_id))
@@ -125,7 +129,9 @@ def test_download_of_hostile_names_stays_inside_the_directory(cluster, site, wor
     assert all(os.path.realpath(p).startswith(str(target.resolve()) + os.sep) for p in written)
 
 
-def test_backtracking_subscription_regex_does_not_wedge_the_transmogrifier(cluster, site, workdir, alice, bob):
+def test_backtracking_subscription_regex_does_not_wedge_the_transmogrifier(
+    cluster, site, workdir, alice, bob
+):
     rules = [{"copies": 1, "rse_expression": "DST3", "lifetime": None}]
     evil = {"filter": {"pattern": "(a+)+$"}, "replication_rules": rules}
     attempt(lambda: bob.call("POST", "/subscriptions/bob/evil", body={"options": evil}))
@@ -140,12 +146,17 @@ def test_backtracking_subscription_regex_does_not_wedge_the_transmogrifier(clust
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list(alice.list_did_rules("user.alice", "watched-ds")):
             time.sleep(1)
-        assert list(alice.list_did_rules("user.alice", "watched-ds")), "alice's subscription never made its rule"
+        assert list(alice.list_did_rules("user.alice", "watched-ds")), (
+            "alice's subscription never made its rule"
+        )
     finally:
         root = client_for(site, cluster.api_url, "root", workdir)
         for account, name in (("bob", "evil"), ("alice", "watch")):
-            attempt(lambda a=account, n=name: root.call("PUT", f"/subscriptions/{a}/{n}",
-                                                        body={"options": {"state": "INACTIVE"}}))
+            attempt(
+                lambda a=account, n=name: root.call(
+                    "PUT", f"/subscriptions/{a}/{n}", body={"options": {"state": "INACTIVE"}}
+                )
+            )
         transmogrifier = cluster.daemons["transmogrifier"]
         transmogrifier.kill9()  # a wedged one never comes back by itself
         transmogrifier.start()

@@ -175,10 +175,14 @@ class _Actor:
     def register(self) -> None:
         """Upload a few files to SRC (verified, through the storage protocol) and register them,
         into a new dataset or one that rules already cover (the judge must follow)."""
-        dataset = None if not self.w.datasets or self.rng.random() < 0.3 else self.w.pick(self.rng, "datasets")
+        dataset = (
+            None if not self.w.datasets or self.rng.random() < 0.3 else self.w.pick(self.rng, "datasets")
+        )
         if dataset is None:
             dataset = f"{self.prefix}-ds{self.counter}"
-            self.call("add_dataset", lambda: self.client.add_did(SCOPE, dataset, "DATASET"), done=(Duplicate,))
+            self.call(
+                "add_dataset", lambda: self.client.add_did(SCOPE, dataset, "DATASET"), done=(Duplicate,)
+            )
             self.w.remember("datasets", dataset)
         files = [self._upload() for _ in range(self.w.files_per_batch)]
         try:
@@ -231,7 +235,9 @@ class _Actor:
             return
         self.call("delete_rule", lambda: self.client.delete_rule(rule_id), done=(RuleNotFound,))
         lifetime = self.rng.randint(0, 5)
-        self.call("expire_rule", lambda: self.client.update_rule(rule_id, lifetime=lifetime), done=(RuleNotFound,))
+        self.call(
+            "expire_rule", lambda: self.client.update_rule(rule_id, lifetime=lifetime), done=(RuleNotFound,)
+        )
 
     def read(self) -> None:
         dataset = self.w.pick(self.rng, "datasets")
@@ -249,7 +255,9 @@ class _Actor:
         replicas = self.call("list_replicas", lambda: list(self.client.list_replicas([(SCOPE, dataset)])))
         target = self.scratch / "download"
         try:
-            outcomes = self.call("download", lambda: downloads.download(self.client, replicas or [], str(target)))
+            outcomes = self.call(
+                "download", lambda: downloads.download(self.client, replicas or [], str(target))
+            )
             failed = [o for o in outcomes or [] if o.error is not None]
             if failed:
                 self.w.stats.attempt("download", 0.0, failed[0].error)

@@ -222,7 +222,9 @@ class Fts3Double:
     def _schedule(self, items: list[Next]) -> None:
         for item in items:
             if item.delay > 0:
-                timer = threading.Timer(item.delay, self._queue.put, args=(dataclasses.replace(item, delay=0.0),))
+                timer = threading.Timer(
+                    item.delay, self._queue.put, args=(dataclasses.replace(item, delay=0.0),)
+                )
                 timer.daemon = True
                 timer.start()
             else:

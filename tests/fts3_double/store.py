@@ -126,7 +126,11 @@ class JobStore:
                 )
             self._jobs[job["job_id"]] = job
             self._files[job["job_id"]] = files
-            return [_first_step(job["job_id"], row) for row in files if row["file_state"] in ("SUBMITTED", "STAGING")]
+            return [
+                _first_step(job["job_id"], row)
+                for row in files
+                if row["file_state"] in ("SUBMITTED", "STAGING")
+            ]
 
     def claim(self, job_id: str, file_id: int, transfer_host: str) -> dict[str, Any] | None:
         """Move a SUBMITTED file to ACTIVE and return a copy (with its job under ``_job``), or None."""
@@ -158,7 +162,12 @@ class JobStore:
             row["filesize"] = filesize
             if (job["archive_timeout"] or -1) > 0:  # on the tape system's buffer, not yet on tape
                 row.update(file_state="ARCHIVING", archive_start_time=finished_at)
-                if not {r["file_state"] for r in self._files[job_id]} & {"STAGING", "SUBMITTED", "READY", "ACTIVE"}:
+                if not {r["file_state"] for r in self._files[job_id]} & {
+                    "STAGING",
+                    "SUBMITTED",
+                    "READY",
+                    "ACTIVE",
+                }:
                     job["job_state"] = "ARCHIVING"
                 return [Next(job_id, file_id, phase=ARCHIVE)]
             return self._succeed(job, row)

@@ -42,9 +42,16 @@ def pid_of(output: str) -> str:
 
 def token(url: str, environment: dict[str, str]) -> str:
     password = Path(environment["ROOT_PASSWORD_FILE"]).read_text().strip()
-    answer = requests.get(f"{url}/auth/userpass", headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root",
-                                                           "X-Rucio-AppID": "test", "X-Rucio-Password": password},
-                          timeout=30)
+    answer = requests.get(
+        f"{url}/auth/userpass",
+        headers={
+            "X-Rucio-Account": "root",
+            "X-Rucio-Username": "root",
+            "X-Rucio-AppID": "test",
+            "X-Rucio-Password": password,
+        },
+        timeout=30,
+    )
     return answer.headers["X-Rucio-Auth-Token"]
 
 
@@ -96,13 +103,22 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
     # The port comes from $PORT, as `make run PORT=...` gives it; the password from a file of this test.
     client_block = quickstart_block("client").replace("var/root-password", environment["ROOT_PASSWORD_FILE"])
     server = subprocess.Popen(
-        ["bash", "-ec", server_block], cwd=ROOT, env=environment, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        ["bash", "-ec", server_block],
+        cwd=ROOT,
+        env=environment,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_ping(url, server)
         result = subprocess.run(
-            ["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300
+            ["bash", "-ec", client_block],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "OK" in result.stdout
@@ -114,21 +130,36 @@ def test_readme_quickstart(environment: dict[str, str]) -> None:
         downloaded = sorted(p.name for p in (ROOT / "downloads").rglob("*.dat"))
         assert downloaded == ["run1.dat", "run2.dat", "run3.dat"]
         for name in downloaded:
-            assert (ROOT / "downloads" / "user.root" / name).read_bytes() == (ROOT / "mydata" / name).read_bytes()
+            assert (ROOT / "downloads" / "user.root" / name).read_bytes() == (
+                ROOT / "mydata" / name
+            ).read_bytes()
         config = Path(environment["HOME"]) / ".datamgmt" / "client.cfg"
         written = config.read_text()
         assert f"url = {url}\n" in written
-        again = subprocess.run(["bash", "-ec", client_block], cwd=ROOT, env=environment, capture_output=True,
-                               text=True, timeout=300)
+        again = subprocess.run(
+            ["bash", "-ec", client_block],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert "keeping the existing ~/.datamgmt/client.cfg" in again.stdout and config.read_text() == written
         # The whole block runs again: every step accepts what the first run made, nothing is made twice.
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert "scope user.root of root already exists" in again.stdout
         assert pid_of(again.stdout) == pid_of(result.stdout)  # the share of the first run, not a new PID
-        rules = requests.get(f"{url}/rules/", params={"scope": "user.root", "name": "runs"},
-                             headers={"X-Rucio-Auth-Token": token(url, environment)}, timeout=30)
+        rules = requests.get(
+            f"{url}/rules/",
+            params={"scope": "user.root", "name": "runs"},
+            headers={"X-Rucio-Auth-Token": token(url, environment)},
+            timeout=30,
+        )
         # The upload's rule and the tier=2 rule of the first run, each reused.
-        assert sorted(json.loads(line)["rse_expression"] for line in rules.text.splitlines()) == ["LOCAL-A", "tier=2"]
+        assert sorted(json.loads(line)["rse_expression"] for line in rules.text.splitlines()) == [
+            "LOCAL-A",
+            "tier=2",
+        ]
         assert sorted(p.name for p in (ROOT / "downloads").rglob("*.dat")) == downloaded
     finally:
         os.killpg(server.pid, signal.SIGINT)

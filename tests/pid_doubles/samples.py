@@ -27,7 +27,7 @@ def share(
     return ShareRecord(
         share_id=f"share-{index:06d}",
         scope=scope,
-        name=f"dataset {index} <&> \"ü\"",
+        name=f'dataset {index} <&> "ü"',
         did_type="DATASET" if index % 2 else "CONTAINER",
         pid=f"10.5072/ds-{index}" if pid_type == "doi" else f"21.T99999/ds-{index}",
         pid_type=pid_type,

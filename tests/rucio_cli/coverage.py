@@ -67,7 +67,9 @@ def is_legacy(command: str) -> bool:
 
 def declared() -> dict[str, list[str]]:
     """command → the tests (``path::function``) that declare it."""
-    modules = {path: ast.parse(path.read_text()) for suite in SUITES for path in sorted(suite.glob("test_*.py"))}
+    modules = {
+        path: ast.parse(path.read_text()) for suite in SUITES for path in sorted(suite.glob("test_*.py"))
+    }
     shared = _constant_tuples(modules.values())
     found: dict[str, list[str]] = {}
     for path, module in modules.items():
@@ -87,14 +89,20 @@ def _constant_tuples(modules: Iterable[ast.Module]) -> dict[str, list[str]]:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Name):
-                    tuples[target.id] = [item.value for item in node.value.elts if isinstance(item, ast.Constant)]
+                    tuples[target.id] = [
+                        item.value for item in node.value.elts if isinstance(item, ast.Constant)
+                    ]
     return tuples
 
 
 def _marked(function: ast.FunctionDef, shared: dict[str, list[str]]) -> list[str]:
     commands: list[str] = []
     for decorator in function.decorator_list:
-        if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute) and decorator.func.attr == MARKER:
+        if (
+            isinstance(decorator, ast.Call)
+            and isinstance(decorator.func, ast.Attribute)
+            and decorator.func.attr == MARKER
+        ):
             for arg in decorator.args:
                 if isinstance(arg, ast.Constant):
                     commands.append(arg.value)

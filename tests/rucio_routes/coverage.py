@@ -50,7 +50,9 @@ class Route:
     rule: str
 
     def sample_url(self) -> str:
-        return re.sub(r"<([^>]+)>", lambda m: SAMPLES.get(m.group(1), "x" + m.group(1).split(":")[-1]), self.rule)
+        return re.sub(
+            r"<([^>]+)>", lambda m: SAMPLES.get(m.group(1), "x" + m.group(1).split(":")[-1]), self.rule
+        )
 
     def line(self) -> str:
         return f"{self.method} {self.rule}"

@@ -38,7 +38,9 @@ def test_a_user_sees_neither_identities_nor_email_of_another_account(
     assert [row["identity"] for row in own] == ["alice"]
     assert client.get("/accounts/alice", headers=alice).get_json()["email"] == "alice@example.org"
     # Admins see everything.
-    assert [row["identity"] for row in _lines(client.get("/accounts/bob/identities", headers=root_headers))] == ["bob"]
+    assert [
+        row["identity"] for row in _lines(client.get("/accounts/bob/identities", headers=root_headers))
+    ] == ["bob"]
     assert client.get("/accounts/bob", headers=root_headers).get_json()["email"] == "bob@example.org"
 
 
@@ -47,5 +49,7 @@ def test_metrics_need_a_token_unless_configured_public(db: str, root_headers: di
     anonymous = closed.get("/metrics")
     assert anonymous.status_code == 401 and anonymous.headers["ExceptionClass"] == "CannotAuthenticate"
     assert closed.get("/metrics", headers=root_headers).status_code == 200
-    opened = create_app(Config(environ={**os.environ, "DATAMGMT_API_METRICS_PUBLIC": "true"}), database_url=db)
+    opened = create_app(
+        Config(environ={**os.environ, "DATAMGMT_API_METRICS_PUBLIC": "true"}), database_url=db
+    )
     assert opened.test_client().get("/metrics").status_code == 200

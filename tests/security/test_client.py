@@ -76,7 +76,9 @@ def _tokens_seen(server: Recorder) -> list[str]:
     return [headers[TOKEN_HEADER] for _, headers in server.seen if TOKEN_HEADER in headers]
 
 
-def test_a_cached_token_is_never_sent_to_another_server(servers: tuple[Recorder, Recorder], tmp_path: Path) -> None:
+def test_a_cached_token_is_never_sent_to_another_server(
+    servers: tuple[Recorder, Recorder], tmp_path: Path
+) -> None:
     first, second = servers
     shared = tmp_path / "token"
     _transport(first.url, shared).json("GET", "/accounts/root")
@@ -86,7 +88,9 @@ def test_a_cached_token_is_never_sent_to_another_server(servers: tuple[Recorder,
     assert _tokens_seen(second) == ["token-two"]
 
 
-def test_default_token_caches_differ_by_server_and_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_token_caches_differ_by_server_and_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     paths = {ClientConfig(url=url, account=account).token_cache
              for url in ("https://a.example", "https://b.example") for account in ("root", "alice")}  # fmt: skip

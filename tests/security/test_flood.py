@@ -33,7 +33,9 @@ def _login(client: FlaskClient, source: str = FLOODER):
 def test_a_flood_is_refused_by_every_worker_with_retry_after(db: str, root: str, session: Session) -> None:
     session.rollback()
     # Two apps on one catalogue: two gunicorn workers.
-    workers = [_app_with(db, flood_max_requests=5, flood_window=60, flood_exempt="").test_client() for _ in range(2)]
+    workers = [
+        _app_with(db, flood_max_requests=5, flood_window=60, flood_exempt="").test_client() for _ in range(2)
+    ]
     for n in range(5):
         assert _ping(workers[n % 2]).status_code == 200, n
     for worker in workers:
@@ -46,15 +48,21 @@ def test_a_flood_is_refused_by_every_worker_with_retry_after(db: str, root: str,
     assert _login(workers[1], OTHER).status_code == 200
 
 
-def test_logins_count_and_tokens_do_not(db: str, root: str, session: Session, root_headers: dict[str, str]) -> None:
+def test_logins_count_and_tokens_do_not(
+    db: str, root: str, session: Session, root_headers: dict[str, str]
+) -> None:
     session.rollback()
     client = _app_with(db, flood_max_requests=3, flood_window=60, flood_exempt="").test_client()
     token = root_headers["X-Rucio-Auth-Token"]
     for _ in range(10):  # authenticated work is not what the flood limit bounds
-        response = client.get("/accounts/root", headers={"X-Rucio-Auth-Token": token}, environ_base={"REMOTE_ADDR": FLOODER})
+        response = client.get(
+            "/accounts/root", headers={"X-Rucio-Auth-Token": token}, environ_base={"REMOTE_ADDR": FLOODER}
+        )
         assert response.status_code == 200
     assert [_login(client).status_code for _ in range(4)] == [200, 200, 200, 429]
-    response = client.get("/accounts/root", headers={"X-Rucio-Auth-Token": token}, environ_base={"REMOTE_ADDR": FLOODER})
+    response = client.get(
+        "/accounts/root", headers={"X-Rucio-Auth-Token": token}, environ_base={"REMOTE_ADDR": FLOODER}
+    )
     assert response.status_code == 200, "a source's valid tokens keep working (one NAT, many users)"
 
 
@@ -66,7 +74,9 @@ def test_requests_without_credentials_count_on_any_route(db: str, root: str, ses
     assert statuses == [401, 401, 404, 429]
 
 
-def test_loopback_is_exempt_unless_configured_and_zero_turns_it_off(db: str, root: str, session: Session) -> None:
+def test_loopback_is_exempt_unless_configured_and_zero_turns_it_off(
+    db: str, root: str, session: Session
+) -> None:
     session.rollback()
     default_exempt = _app_with(db, flood_max_requests=2).test_client()
     assert all(_ping(default_exempt, "127.0.0.1").status_code == 200 for _ in range(5))

@@ -41,7 +41,9 @@ def test_gunicorn_has_a_finite_timeout() -> None:
     assert 0 < settings["timeout"] <= 600
 
 
-def test_streams_are_bounded_and_slots_return(db: str, session: Session, root_headers: dict[str, str]) -> None:
+def test_streams_are_bounded_and_slots_return(
+    db: str, session: Session, root_headers: dict[str, str]
+) -> None:
     rse.add_rse(session, "SITE-A")
     session.commit()
     session.rollback()

@@ -65,17 +65,33 @@ def owned_scope(session: Session, root: str) -> str:
     return "user.root"
 
 
-@pytest.mark.parametrize("name", ["run1\n", "run1\n\n", "bad name", "a" * 300, "../etc", 5, None, ""],
-                         ids=["newline", "newlines", "space", "long", "dotdot", "int", "none", "empty"])
+@pytest.mark.parametrize(
+    "name",
+    ["run1\n", "run1\n\n", "bad name", "a" * 300, "../etc", 5, None, ""],
+    ids=["newline", "newlines", "space", "long", "dotdot", "int", "none", "empty"],
+)
 def test_bulk_registration_refuses_every_name_the_single_route_refuses(
     client: FlaskClient, root_headers: dict[str, str], owned_scope: str, name: object
 ) -> None:
-    bulk = client.post("/dids/", json=[{"scope": owned_scope, "name": "good", "type": "DATASET"},
-                                       {"scope": owned_scope, "name": name, "type": "DATASET"}], headers=root_headers)
+    bulk = client.post(
+        "/dids/",
+        json=[
+            {"scope": owned_scope, "name": "good", "type": "DATASET"},
+            {"scope": owned_scope, "name": name, "type": "DATASET"},
+        ],
+        headers=root_headers,
+    )
     assert bulk.status_code == 400, bulk.get_data(as_text=True)[:300]
-    assert bulk.headers["ExceptionClass"] in ("InputValidationError", "ValueError", "KeyError", "InvalidObject")
+    assert bulk.headers["ExceptionClass"] in (
+        "InputValidationError",
+        "ValueError",
+        "KeyError",
+        "InvalidObject",
+    )
     if isinstance(name, str) and name and "/" not in name:
-        single = client.post(f"/dids/{owned_scope}/{quote(name)}", json={"type": "DATASET"}, headers=root_headers)
+        single = client.post(
+            f"/dids/{owned_scope}/{quote(name)}", json={"type": "DATASET"}, headers=root_headers
+        )
         # The single route refuses it too: 400, or 404 where no route matches ('.' stops at a newline).
         assert single.status_code in (400, 404), single.status_code
     assert client.get(f"/dids/{owned_scope}/good", headers=root_headers).status_code == 404, "all or nothing"
@@ -119,7 +135,10 @@ def test_published_urls_never_come_from_the_host_header(
     unconfigured = create_app(database_url=db).test_client()
     refused = unconfigured.post("/dids/data/ds/publish", json={}, headers=evil)
     assert refused.status_code == 503 and "base_url" in refused.get_json(force=True)["ExceptionMessage"]
-    assert b"evil.example" not in unconfigured.get("/oai_pmh?verb=Identify", headers={"Host": "evil.example"}).data
+    assert (
+        b"evil.example"
+        not in unconfigured.get("/oai_pmh?verb=Identify", headers={"Host": "evil.example"}).data
+    )
 
     monkeypatch.setenv("DATAMGMT_API_BASE_URL", "https://data.example.org")
     client = create_app(database_url=db).test_client()
@@ -139,7 +158,9 @@ def test_a_deeply_nested_body_is_400_not_500(client: FlaskClient, root_headers: 
 
 
 @pytest.mark.parametrize("depth", [900, 990])
-def test_a_nested_value_of_the_wrong_type_is_400(client: FlaskClient, root_headers: dict[str, str], depth: int) -> None:
+def test_a_nested_value_of_the_wrong_type_is_400(
+    client: FlaskClient, root_headers: dict[str, str], depth: int
+) -> None:
     """Schema errors show the value bounded, without rendering all of its nesting."""
     body = '{"rse": ' + "[" * depth + "]" * depth + ', "files": []}'
     response = client.post("/replicas", data=body, headers=root_headers)

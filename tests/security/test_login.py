@@ -84,13 +84,24 @@ def test_unknown_user_costs_a_hash_and_gets_the_same_answer(
     client: FlaskClient, session: Session, scrypt_calls: list[bytes]
 ) -> None:
     session.rollback()
-    known = client.get("/auth/userpass", headers={
-        "X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": "wrong-password"})
+    known = client.get(
+        "/auth/userpass",
+        headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": "wrong-password"},
+    )
     assert len(scrypt_calls) == 1
-    unknown = client.get("/auth/userpass", headers={
-        "X-Rucio-Account": "root", "X-Rucio-Username": "nobody", "X-Rucio-Password": "wrong-password"})
+    unknown = client.get(
+        "/auth/userpass",
+        headers={
+            "X-Rucio-Account": "root",
+            "X-Rucio-Username": "nobody",
+            "X-Rucio-Password": "wrong-password",
+        },
+    )
     assert len(scrypt_calls) == 2, "an unknown user must cost one scrypt, like a known one"
-    assert (known.status_code, known.get_json(force=True)) == (unknown.status_code, unknown.get_json(force=True))
+    assert (known.status_code, known.get_json(force=True)) == (
+        unknown.status_code,
+        unknown.get_json(force=True),
+    )
 
 
 def _app_with(db: str, **auth: int) -> Flask:
@@ -98,11 +109,17 @@ def _app_with(db: str, **auth: int) -> Flask:
     return create_app(Config(environ={**os.environ, **environ}), database_url=db)
 
 
-def test_identity_lockout_answers_429_with_retry_after_on_every_worker(db: str, root: str, session: Session) -> None:
+def test_identity_lockout_answers_429_with_retry_after_on_every_worker(
+    db: str, root: str, session: Session
+) -> None:
     session.rollback()
     # Two apps on one catalogue: two gunicorn workers.
-    first = _app_with(db, login_max_failures=3, login_source_max_failures=100, login_lockout=120).test_client()
-    second = _app_with(db, login_max_failures=3, login_source_max_failures=100, login_lockout=120).test_client()
+    first = _app_with(
+        db, login_max_failures=3, login_source_max_failures=100, login_lockout=120
+    ).test_client()
+    second = _app_with(
+        db, login_max_failures=3, login_source_max_failures=100, login_lockout=120
+    ).test_client()
     assert _login(first, "root", "wrong-1").status_code == 401
     assert _login(second, "root", "wrong-2", source="192.0.2.2").status_code == 401
     assert _login(first, "root", "wrong-3", source="192.0.2.3").status_code == 401
@@ -112,9 +129,13 @@ def test_identity_lockout_answers_429_with_retry_after_on_every_worker(db: str, 
     assert locked.headers["ExceptionClass"] == "TooManyLoginAttempts"
 
 
-def test_source_lockout_stops_hashing(db: str, root: str, session: Session, scrypt_calls: list[bytes]) -> None:
+def test_source_lockout_stops_hashing(
+    db: str, root: str, session: Session, scrypt_calls: list[bytes]
+) -> None:
     session.rollback()
-    client = _app_with(db, login_max_failures=100, login_source_max_failures=4, login_lockout=60).test_client()
+    client = _app_with(
+        db, login_max_failures=100, login_source_max_failures=4, login_lockout=60
+    ).test_client()
     for n in range(4):
         assert _login(client, f"guess{n}", "wrong-password").status_code == 401
     hashed = len(scrypt_calls)

@@ -11,7 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-_DUMMIES = {"integer": "1", "float": "1.0", "path": "nosuch/thing", "uuid": "00000000-0000-0000-0000-000000000000"}
+_DUMMIES = {
+    "integer": "1",
+    "float": "1.0",
+    "path": "nosuch/thing",
+    "uuid": "00000000-0000-0000-0000-000000000000",
+}
 
 
 def _protected(app: Flask) -> list[tuple[Rule, str]]:
@@ -43,7 +48,9 @@ def test_every_protected_route_answers_401(app: Flask, client: FlaskClient, toke
     for rule, method in routes:
         response = client.open(_url(rule), method=method, headers=headers, json={})
         if response.status_code != 401 or response.headers.get("ExceptionClass") != "CannotAuthenticate":
-            wrong.append(f"{method} {rule.rule}: {response.status_code} {response.headers.get('ExceptionClass')}")
+            wrong.append(
+                f"{method} {rule.rule}: {response.status_code} {response.headers.get('ExceptionClass')}"
+            )
     assert not wrong, "\n".join(wrong)
 
 

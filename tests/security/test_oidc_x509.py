@@ -67,7 +67,9 @@ def jwks() -> Iterator[JWKS]:
 
 
 def _config(tmp_path: Path, **options: str) -> Config:
-    return Config(path=tmp_path / "none.cfg", environ={f"DATAMGMT_AUTH_{k.upper()}": v for k, v in options.items()})
+    return Config(
+        path=tmp_path / "none.cfg", environ={f"DATAMGMT_AUTH_{k.upper()}": v for k, v in options.items()}
+    )
 
 
 @pytest.fixture
@@ -94,16 +96,22 @@ def test_unknown_key_ids_cost_one_jwks_fetch_not_one_per_request(
 ) -> None:
     client = create_app(_config(tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=jwks.url, oidc_audience="datamgmt"),
                         database_url=db).test_client()  # fmt: skip
-    assert client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token('k1')}"}).status_code == 303
+    assert (
+        client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token('k1')}"}).status_code == 303
+    )
     assert jwks.fetches == 1
     for n in range(25):
         response = client.get("/rses/", headers={"Authorization": f"Bearer {_token(f'invented-{n}')}"})
         assert response.status_code == 401
     assert jwks.fetches <= 2, f"{jwks.fetches} JWKS fetches for 25 unknown key ids"
-    assert client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token('k1')}"}).status_code == 303
+    assert (
+        client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token('k1')}"}).status_code == 303
+    )
 
 
-def test_the_jwks_is_fetched_outside_any_transaction(db: str, alice: None, jwks: JWKS, tmp_path: Path) -> None:
+def test_the_jwks_is_fetched_outside_any_transaction(
+    db: str, alice: None, jwks: JWKS, tmp_path: Path
+) -> None:
     if make_url(db).get_backend_name() != "sqlite":
         pytest.skip("the global write lock is SQLite's")
     probes: list[bool] = []
@@ -146,12 +154,20 @@ def test_the_dn_header_is_believed_only_from_configured_proxies(x509_client: Fla
 def test_state_changes_by_certificate_alone_must_be_json(x509_client: FlaskClient) -> None:
     proxy = {"REMOTE_ADDR": "10.0.0.5"}
     header = {"X-SSL-Client-S-DN": DN}
-    for content_type in ("application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"):
+    for content_type in (
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "multipart/form-data; boundary=x",
+    ):
         forged = x509_client.post("/accounts/alice/scopes/user.alice", data="a=b", content_type=content_type,
                                   headers=header, environ_base=proxy)  # fmt: skip
-        assert forged.status_code == 401 and forged.headers["ExceptionClass"] == "CannotAuthenticate", content_type
+        assert forged.status_code == 401 and forged.headers["ExceptionClass"] == "CannotAuthenticate", (
+            content_type
+        )
     bare = x509_client.post("/accounts/alice/scopes/user.alice", headers=header, environ_base=proxy)
     assert bare.status_code == 401
-    as_json = x509_client.post("/accounts/alice/scopes/user.alice", json={}, headers=header, environ_base=proxy)
+    as_json = x509_client.post(
+        "/accounts/alice/scopes/user.alice", json={}, headers=header, environ_base=proxy
+    )
     assert as_json.headers.get("ExceptionClass") != "CannotAuthenticate"
     assert x509_client.get("/accounts/whoami", headers=header, environ_base=proxy).status_code == 303

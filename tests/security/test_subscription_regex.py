@@ -21,7 +21,9 @@ def test_a_pathological_pattern_on_a_long_value_returns_within_milliseconds() ->
     assert time.perf_counter() - started < 0.05
 
 
-@pytest.mark.parametrize("pattern", [r"(a)\1", r"a(?=b)", r"(?<!x)a"], ids=["backref", "lookahead", "lookbehind"])
+@pytest.mark.parametrize(
+    "pattern", [r"(a)\1", r"a(?=b)", r"(?<!x)a"], ids=["backref", "lookahead", "lookbehind"]
+)
 def test_patterns_re2_cannot_run_are_refused(pattern: str) -> None:
     with pytest.raises(InvalidObject, match="RE2"):
         parse_filter({"pattern": pattern})

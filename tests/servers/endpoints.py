@@ -57,14 +57,21 @@ def running_endpoints(prefix: str, endpoints: str = "xrootd s3") -> Iterator[dic
         S3_PORT=str(s3_port),
         S3_BUCKETS=BUCKET,
     )
-    subprocess.run(["bash", str(SERVERS / "start-storage-endpoints.sh")], env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["bash", str(SERVERS / "start-storage-endpoints.sh")], env=env, check=True, capture_output=True
+    )
     try:
         out = subprocess.run(
-            ["bash", "-c", f'set -a; . "{base}/endpoints.env"; env -0'], capture_output=True, text=True, check=True
+            ["bash", "-c", f'set -a; . "{base}/endpoints.env"; env -0'],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         urls = dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
         os.environ["X509_CERT_DIR"] = urls["X509_CERT_DIR"]  # before any gfal2 context trusts davs://
         yield urls
     finally:
         if os.environ.get("STORAGE_KEEP") != "1":
-            subprocess.run(["bash", str(SERVERS / "stop-storage-endpoints.sh"), "--purge"], env=env, check=False)
+            subprocess.run(
+                ["bash", str(SERVERS / "stop-storage-endpoints.sh"), "--purge"], env=env, check=False
+            )

@@ -22,5 +22,8 @@ def test_architecture_doc_names_existing_paths() -> None:
 
 
 def test_path_finder_sees_a_missing_path() -> None:
-    assert named_paths("see `datamgmt/core/nowhere.py` and `docs/x.md`") == ["datamgmt/core/nowhere.py", "docs/x.md"]
+    assert named_paths("see `datamgmt/core/nowhere.py` and `docs/x.md`") == [
+        "datamgmt/core/nowhere.py",
+        "docs/x.md",
+    ]
     assert not (ROOT / "datamgmt/core/nowhere.py").exists()

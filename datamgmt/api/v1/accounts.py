@@ -77,7 +77,10 @@ def get_account(account: str) -> Response:
 
 
 @bp.post("/<account>")
-@doc("Create an account", body=schema_object(["type"], type={"type": "string"}, email={"type": ["string", "null"]}))
+@doc(
+    "Create an account",
+    body=schema_object(["type"], type={"type": "string"}, email={"type": ["string", "null"]}),
+)
 def add_account(account: str) -> Response:
     body = json_object()
     kind, email = key(body, "type", str), key(body, "email", str, None)
@@ -166,8 +169,10 @@ def add_identity(account: str) -> Response:
 
 
 @bp.delete("/<account>/identities")
-@doc("Unmap an identity", body=schema_object(["identity", "authtype"], identity={"type": "string"},
-                                             authtype={"type": "string"}))
+@doc(
+    "Unmap an identity",
+    body=schema_object(["identity", "authtype"], identity={"type": "string"}, authtype={"type": "string"}),
+)
 def delete_identity(account: str) -> Response:
     body = json_object()
     identity, kind = key(body, "identity", str), key(body, "authtype", str)
@@ -319,11 +324,14 @@ def get_global_usage(account: str, rse_expression: str | None = None) -> Respons
     return stream(rows)
 
 
-
 # --- /accountlimits: Rucio's older paths for setting limits, served by the same views --------
 limits_bp = Blueprint("accountlimits", __name__, url_prefix="/accountlimits")
 for _rule in ("/local/<account>/<rse>", "/<account>/<rse>"):
     limits_bp.add_url_rule(_rule, view_func=set_local_limit, methods=["POST"])
     limits_bp.add_url_rule(_rule, view_func=delete_local_limit, methods=["DELETE"])
-limits_bp.add_url_rule("/global/<account>/<path:rse_expression>", view_func=set_global_limit, methods=["POST"])
-limits_bp.add_url_rule("/global/<account>/<path:rse_expression>", view_func=delete_global_limit, methods=["DELETE"])
+limits_bp.add_url_rule(
+    "/global/<account>/<path:rse_expression>", view_func=set_global_limit, methods=["POST"]
+)
+limits_bp.add_url_rule(
+    "/global/<account>/<path:rse_expression>", view_func=delete_global_limit, methods=["DELETE"]
+)

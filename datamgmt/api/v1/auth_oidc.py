@@ -71,7 +71,9 @@ def start() -> Response:
     verifier = oidc_verifier()
     wanted_issuer = request.headers.get("X-Rucio-Client-Authorize-Issuer")
     if wanted_issuer and wanted_issuer.rstrip("/") != verifier.issuer.rstrip("/"):
-        raise CannotAuthenticate("Cannot authenticate: this server trusts one identity provider, not the one asked for")
+        raise CannotAuthenticate(
+            "Cannot authenticate: this server trusts one identity provider, not the one asked for"
+        )
     client = oidc_client()
     scope = request.headers.get("X-Rucio-Client-Authorize-Scope") or client.scope
     started = oidc_request.new_secrets()
@@ -124,7 +126,9 @@ def _redeem(code: str) -> dict[str, Any]:
     except requests.RequestException as exc:
         raise _unavailable(exc) from exc
     if answer.status_code != 200:
-        raise CannotAuthenticate(f"Cannot authenticate: the identity provider refused the code ({answer.status_code})")
+        raise CannotAuthenticate(
+            f"Cannot authenticate: the identity provider refused the code ({answer.status_code})"
+        )
     return dict(answer.json())
 
 
@@ -139,7 +143,9 @@ def _page(title: str, text: str, status: int = 200) -> Response:
 def code() -> Response:
     state, code = request.args.get("state", ""), request.args.get("code", "")
     if not state or not code:
-        raise CannotAuthenticate(f"Cannot authenticate: the provider answered {shown(request.args.get('error', 'no code'))}")
+        raise CannotAuthenticate(
+            f"Cannot authenticate: the provider answered {shown(request.args.get('error', 'no code'))}"
+        )
     with unit_of_work(read_only=True) as session:
         nonce = oidc_request.find_by_state(session, state).nonce
     claims = oidc_verifier().claims(str(_redeem(code).get("id_token", "")), audience=oidc_client().client_id)
@@ -151,5 +157,7 @@ def code() -> Response:
         account = account_for_identity(session, identity, IdentityType.OIDC, wanted)
         fetch_code = oidc_request.authorize(session, state, identity, account)
     if fetch_code is None:
-        return _page("Login granted", f"Account {account}: return to your terminal, the client collects its token.")
+        return _page(
+            "Login granted", f"Account {account}: return to your terminal, the client collects its token."
+        )
     return _page("Login granted", f"Account {account}: paste this code into your terminal: {fetch_code}")

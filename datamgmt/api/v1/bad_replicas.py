@@ -31,7 +31,10 @@ from datamgmt.exceptions import InputValidationError, InvalidType, ReplicaNotFou
 bp = Blueprint("bad_replicas", __name__, url_prefix="/replicas")
 
 _STRINGS = {"type": "array", "items": {"type": "string"}, "x-rucio-error": "InvalidType"}
-_DIDS = {"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})}
+_DIDS = {
+    "type": "array",
+    "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+}
 #: Declarations ``POST /replicas/bad/pfns`` accepts (Rucio's BadPFNStatus).
 PFN_STATES = ("BAD", "SUSPICIOUS", "TEMPORARY_UNAVAILABLE")
 
@@ -46,8 +49,14 @@ def _when(value: object, name: str) -> datetime | None:
         raise InputValidationError(f"{name} must be an ISO date or date-time, not {shown(value)}") from exc
 
 
-def _declare(session: Session, by_rse_id: dict[str, list[tuple[str, str]]], status: BadFilesStatus, reason: str | None,
-             account: str, **options: Any) -> dict[str, list[str]]:
+def _declare(
+    session: Session,
+    by_rse_id: dict[str, list[tuple[str, str]]],
+    status: BadFilesStatus,
+    reason: str | None,
+    account: str,
+    **options: Any,
+) -> dict[str, list[str]]:
     """Declare per RSE; Rucio's answer: RSE name -> what was not declared, RSEs with nothing left out omitted."""
     names = _rse_names(session, list(by_rse_id))
     undeclared = {}
@@ -81,8 +90,10 @@ _BAD_BODY = schema_object(
 
 @bp.post("/bad")
 @bp.post("/bad/")
-@doc("Declare replicas bad, by PFN or by scope, name and rse (or rse_id); answers what was not declared",
-     body=_BAD_BODY)
+@doc(
+    "Declare replicas bad, by PFN or by scope, name and rse (or rse_id); answers what was not declared",
+    body=_BAD_BODY,
+)
 def declare_bad() -> Response:
     body = json_object()
     given = key(body, "replicas", list, None) or key(body, "pfns", list, None) or []
@@ -90,7 +101,9 @@ def declare_bad() -> Response:
     force = bool(key(body, "force", bool, False))
     as_pfns = bool(given) and isinstance(given[0], str)
     if any(isinstance(item, str) != as_pfns or not isinstance(item, str | dict) for item in given):
-        raise InvalidType("The replicas must be specified either as a list of PFNs (strings) or list of dicts")
+        raise InvalidType(
+            "The replicas must be specified either as a list of PFNs (strings) or list of dicts"
+        )
     with unit_of_work() as session:
         if as_pfns:
             by_rse_id = _by_pfn(session, given)
@@ -98,8 +111,14 @@ def declare_bad() -> Response:
             by_rse_id = {}
             for item in given:
                 scope, name, rse, rse_id = (item.get(field) for field in ("scope", "name", "rse", "rse_id"))
-                if not isinstance(scope, str) or not isinstance(name, str) or not isinstance(rse or rse_id, str):
-                    raise InvalidType("The replica dictionary must include scope and either rse (name) or rse_id")
+                if (
+                    not isinstance(scope, str)
+                    or not isinstance(name, str)
+                    or not isinstance(rse or rse_id, str)
+                ):
+                    raise InvalidType(
+                        "The replica dictionary must include scope and either rse (name) or rse_id"
+                    )
                 by_rse_id.setdefault(rse_id or get_rse_id(session, rse), []).append((scope, name))
         account = authorize(session, "declare_bad_file_replicas", rse_ids=sorted(by_rse_id))
         undeclared = _declare(session, by_rse_id, BadFilesStatus.BAD, reason, account, force=force)
@@ -114,7 +133,10 @@ _BAD_DIDS_BODY = schema_object(
 
 @bp.post("/bad/dids")
 @bp.post("/bad/dids/")
-@doc("Declare the replicas of files on one RSE bad; answers the list of those not declared", body=_BAD_DIDS_BODY)
+@doc(
+    "Declare the replicas of files on one RSE bad; answers the list of those not declared",
+    body=_BAD_DIDS_BODY,
+)
 def declare_bad_dids() -> Response:
     body = json_object()
     dids, rse = dict_list(body, "dids", []), key(body, "rse", str)
@@ -140,8 +162,10 @@ _BAD_PFNS_BODY = schema_object(
 
 @bp.post("/bad/pfns")
 @bp.post("/bad/pfns/")
-@doc("Declare the replicas at PFNs BAD, SUSPICIOUS or TEMPORARY_UNAVAILABLE (the last until expires_at)",
-     body=_BAD_PFNS_BODY)
+@doc(
+    "Declare the replicas at PFNs BAD, SUSPICIOUS or TEMPORARY_UNAVAILABLE (the last until expires_at)",
+    body=_BAD_PFNS_BODY,
+)
 def declare_bad_pfns() -> Response:
     body = json_object()
     pfns = key(body, "pfns", list)
@@ -150,7 +174,9 @@ def declare_bad_pfns() -> Response:
     expires_at = _when(key(body, "expires_at", str, None), "expires_at")
     with unit_of_work() as session:
         account = authorize(session, "add_bad_pfns", state=state)
-        _declare(session, _by_pfn(session, pfns), BadFilesStatus[state], reason, account, expires_at=expires_at)
+        _declare(
+            session, _by_pfn(session, pfns), BadFilesStatus[state], reason, account, expires_at=expires_at
+        )
     return created()
 
 
@@ -159,7 +185,9 @@ _SUSPICIOUS_BODY = schema_object(["pfns"], pfns=_STRINGS, reason={"type": ["stri
 
 @bp.post("/suspicious")
 @bp.post("/suspicious/")
-@doc("Report the replicas at PFNs as suspicious; answers what was not declared, per RSE", body=_SUSPICIOUS_BODY)
+@doc(
+    "Report the replicas at PFNs as suspicious; answers what was not declared, per RSE", body=_SUSPICIOUS_BODY
+)
 def declare_suspicious() -> Response:
     body = json_object()
     pfns = key(body, "pfns", list, [])
@@ -176,9 +204,14 @@ def declare_suspicious() -> Response:
 
 @bp.get("/suspicious")
 @bp.get("/suspicious/")
-@doc("Replicas reported suspicious more than nattempts times since younger_than (default: ten days)",
-     query={"rse_expression": {"type": "string"}, "younger_than": {"type": "string"},
-            "nattempts": {"type": "integer"}})
+@doc(
+    "Replicas reported suspicious more than nattempts times since younger_than (default: ten days)",
+    query={
+        "rse_expression": {"type": "string"},
+        "younger_than": {"type": "string"},
+        "nattempts": {"type": "integer"},
+    },
+)
 def list_suspicious() -> Response:
     younger_than = _when(request.args.get("younger_than"), "younger_than")
     nattempts = query_int("nattempts")
@@ -192,9 +225,17 @@ def list_suspicious() -> Response:
 
 @bp.get("/bad/states")
 @bp.get("/bad/states/")
-@doc("Bad-replica declarations in one state (default BAD), streamed; with list_pfns, their PFNs",
-     query={"state": {"type": "string"}, "rse": {"type": "string"}, "younger_than": {"type": "string"},
-            "older_than": {"type": "string"}, "limit": {"type": "integer"}, "list_pfns": {"type": "boolean"}})
+@doc(
+    "Bad-replica declarations in one state (default BAD), streamed; with list_pfns, their PFNs",
+    query={
+        "state": {"type": "string"},
+        "rse": {"type": "string"},
+        "younger_than": {"type": "string"},
+        "older_than": {"type": "string"},
+        "limit": {"type": "integer"},
+        "list_pfns": {"type": "boolean"},
+    },
+)
 def list_bad_states() -> Response:
     state = BadFilesStatus.parse(request.args.get("state") or "BAD")
     younger_than = _when(request.args.get("younger_than"), "younger_than")
@@ -214,7 +255,9 @@ def list_bad_states() -> Response:
             return
         builder = PFNBuilder(session)
         for row in found:
-            described = builder.describe({**row, "bytes": None, "md5": None, "adler32": None, "replicas": [row]})
+            described = builder.describe(
+                {**row, "bytes": None, "md5": None, "adler32": None, "replicas": [row]}
+            )
             yield from described["rses"].get(row["rse"], [])[:1]
 
     return stream(rows)
@@ -222,8 +265,14 @@ def list_bad_states() -> Response:
 
 @bp.get("/bad/summary")
 @bp.get("/bad/summary/")
-@doc("Bad-replica declarations counted by RSE, day, reason and state",
-     query={"rse_expression": {"type": "string"}, "from_date": {"type": "string"}, "to_date": {"type": "string"}})
+@doc(
+    "Bad-replica declarations counted by RSE, day, reason and state",
+    query={
+        "rse_expression": {"type": "string"},
+        "from_date": {"type": "string"},
+        "to_date": {"type": "string"},
+    },
+)
 def bad_summary() -> Response:
     from_date = _when(request.args.get("from_date"), "from_date")
     to_date = _when(request.args.get("to_date"), "to_date")
@@ -237,14 +286,26 @@ def bad_summary() -> Response:
     return stream(rows)
 
 
-_TOMBSTONE_BODY = schema_object(["replicas"], replicas={"type": "array", "items": schema_object(
-    ["rse", "scope", "name"], rse={"type": "string"}, scope={"type": "string"}, name={"type": "string"})})
+_TOMBSTONE_BODY = schema_object(
+    ["replicas"],
+    replicas={
+        "type": "array",
+        "items": schema_object(
+            ["rse", "scope", "name"],
+            rse={"type": "string"},
+            scope={"type": "string"},
+            name={"type": "string"},
+        ),
+    },
+)
 
 
 @bp.post("/tombstone")
 @bp.post("/tombstone/")
-@doc("Mark unlocked replicas for immediate deletion by the reaper (admins, and owners of their scopes)",
-     body=_TOMBSTONE_BODY)
+@doc(
+    "Mark unlocked replicas for immediate deletion by the reaper (admins, and owners of their scopes)",
+    body=_TOMBSTONE_BODY,
+)
 def set_tombstone() -> Response:
     body = json_object()
     wanted = dict_list(body, "replicas", [])
@@ -255,8 +316,12 @@ def set_tombstone() -> Response:
             raise InvalidType("each replica needs rse, scope and name")
         by_rse.setdefault(fields[0], []).append((fields[1], fields[2]))
     with unit_of_work() as session:
-        authorize(session, "set_tombstone", rses=sorted(by_rse),
-                  scopes=sorted({scope for keys in by_rse.values() for scope, _ in keys}))
+        authorize(
+            session,
+            "set_tombstone",
+            rses=sorted(by_rse),
+            scopes=sorted({scope for keys in by_rse.values() for scope, _ in keys}),
+        )
         for rse, keys in by_rse.items():
             replicas.set_tombstone(session, rse, keys)
     return created()

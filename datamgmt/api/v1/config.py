@@ -24,7 +24,10 @@ def get_all() -> Response:
 
 
 @bp.post("")
-@doc("Set options: {section: {option: value}}", body={"type": "object", "additionalProperties": {"type": "object", "x-rucio-error": "ValueError"}})
+@doc(
+    "Set options: {section: {option: value}}",
+    body={"type": "object", "additionalProperties": {"type": "object", "x-rucio-error": "ValueError"}},
+)
 def set_many() -> Response:
     options = json_object()
     with unit_of_work() as session:

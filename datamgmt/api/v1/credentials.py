@@ -52,7 +52,11 @@ def _required(name: str) -> str:
 
 def _s3_protocols(records: list[dict[str, object]]) -> list[S3Protocol]:
     """The RSE's protocols that reach S3 (whatever ``impl`` spelling), with the server's keys."""
-    chosen = (create_protocol(record, storage_settings()) for record in records if implementation_name(record) == "s3")
+    chosen = (
+        create_protocol(record, storage_settings())
+        for record in records
+        if implementation_name(record) == "s3"
+    )
     return [protocol for protocol in chosen if isinstance(protocol, S3Protocol)]
 
 
@@ -74,7 +78,9 @@ def _sign(rse: str, records: list[dict[str, object]], url: str, operation: str, 
 
 @bp.get("/signurl")
 @bp.get("/signur")  # Rucio's own alias
-@doc("A pre-signed URL of an S3 RSE's object (rse, url, svc=s3, op=read|write|delete, lifetime)", query=_QUERY)
+@doc(
+    "A pre-signed URL of an S3 RSE's object (rse, url, svc=s3, op=read|write|delete, lifetime)", query=_QUERY
+)
 def signurl() -> Response:
     check_accept("application/octet-stream")
     rse = _required("rse")

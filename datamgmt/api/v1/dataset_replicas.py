@@ -23,8 +23,10 @@ _DEEP = {"deep": {"type": "boolean"}}
 
 
 @bp.get("/<scope>/<path:name>/datasets")
-@doc("How much of a dataset each RSE holds (always computed from the file replicas, as Rucio's deep mode)",
-     query=_DEEP)
+@doc(
+    "How much of a dataset each RSE holds (always computed from the file replicas, as Rucio's deep mode)",
+    query=_DEEP,
+)
 def dataset_replicas(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
@@ -34,8 +36,10 @@ def dataset_replicas(scope: str, name: str) -> Response:
 
 
 @bp.get("/<scope>/<path:name>/datasets_vp")
-@doc("Rucio's virtual-placement sites for a dataset: we run no VP service, so Rucio's answer without one",
-     query=_DEEP)
+@doc(
+    "Rucio's virtual-placement sites for a dataset: we run no VP service, so Rucio's answer without one",
+    query=_DEEP,
+)
 def dataset_replicas_vp(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
@@ -44,8 +48,13 @@ def dataset_replicas_vp(scope: str, name: str) -> Response:
     return stream(rows)
 
 
-_BULK_BODY = schema_object(["dids"], dids={"type": "array", "items": schema_object(
-    ["scope", "name"], scope={"type": "string"}, name={"type": "string"})})
+_BULK_BODY = schema_object(
+    ["dids"],
+    dids={
+        "type": "array",
+        "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+    },
+)
 
 
 @bp.post("/datasets_bulk")
@@ -79,8 +88,11 @@ def datasets_on_rse(rse: str) -> Response:
     return stream(rows)
 
 
-_DIDS_BODY = schema_object(["pfns"], pfns={"type": "array", "items": {"type": "string"}, "x-rucio-error": "InvalidType"},
-                           rse={"type": ["string", "null"]})
+_DIDS_BODY = schema_object(
+    ["pfns"],
+    pfns={"type": "array", "items": {"type": "string"}, "x-rucio-error": "InvalidType"},
+    rse={"type": ["string", "null"]},
+)
 
 
 @bp.post("/dids")
@@ -95,7 +107,11 @@ def dids_of_pfns() -> Response:
         authorize(session, "read")
         found, _ = replicas_at_pfns(session, pfns)
         only = get_rse_id(session, rse) if rse else None
-        return [{pfn: {"scope": scope, "name": name}}
-                for rse_id, entries in found.items() if only in (None, rse_id) for scope, name, pfn in entries]
+        return [
+            {pfn: {"scope": scope, "name": name}}
+            for rse_id, entries in found.items()
+            if only in (None, rse_id)
+            for scope, name, pfn in entries
+        ]
 
     return stream(rows)

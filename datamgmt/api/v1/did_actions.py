@@ -60,7 +60,9 @@ def unfollow(scope: str, name: str) -> Response:
 def _sample(input_scope: Any, input_name: Any, output_scope: Any, output_name: Any, nbfiles: Any) -> Response:
     with unit_of_work() as session:
         account = authorize(session, "add_did", scope=output_scope)
-        did_listing.create_sample(session, input_scope, input_name, output_scope, output_name, nbfiles, account)
+        did_listing.create_sample(
+            session, input_scope, input_name, output_scope, output_name, nbfiles, account
+        )
     return created()
 
 
@@ -68,12 +70,19 @@ def _sample(input_scope: Any, input_name: Any, output_scope: Any, output_name: A
 @doc("A new dataset of files picked at random below a DID", body=_SAMPLE)
 def sample() -> Response:
     body = json_object()
-    return _sample(*(key(body, field) for field in ("input_scope", "input_name", "output_scope", "output_name", "nbfiles")))
+    return _sample(
+        *(
+            key(body, field)
+            for field in ("input_scope", "input_name", "output_scope", "output_name", "nbfiles")
+        )
+    )
 
 
 @bp.post("/<input_scope>/<input_name>/<output_scope>/<output_name>/<nbfiles>/sample")
 @doc("A new dataset of files picked at random below a DID (Rucio's path form)")
-def sample_by_path(input_scope: str, input_name: str, output_scope: str, output_name: str, nbfiles: str) -> Response:
+def sample_by_path(
+    input_scope: str, input_name: str, output_scope: str, output_name: str, nbfiles: str
+) -> Response:
     return _sample(input_scope, input_name, output_scope, output_name, nbfiles)
 
 
@@ -90,7 +99,10 @@ def set_bulk_meta() -> Response:
 
 
 @bp.post("/resurrect")
-@doc("Take back the passed lifetime of DIDs (admins)", body={"type": "array", "items": schema_object(["scope", "name"])})
+@doc(
+    "Take back the passed lifetime of DIDs (admins)",
+    body={"type": "array", "items": schema_object(["scope", "name"])},
+)
 def resurrect() -> Response:
     items = json_body()
     if not isinstance(items, list):

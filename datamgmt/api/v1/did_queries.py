@@ -18,7 +18,10 @@ from datamgmt.core import did_listing
 
 bp = Blueprint("did_queries", __name__, url_prefix="/dids")
 
-_DIDS = {"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})}
+_DIDS = {
+    "type": "array",
+    "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+}
 
 
 @bp.get("/<guid>/guid")

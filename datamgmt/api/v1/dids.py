@@ -233,4 +233,3 @@ def add_did(scope: str, name: str) -> Response:
         if meta:
             metadata.set_metadata_bulk(session, scope, name, meta)
     return created()
-

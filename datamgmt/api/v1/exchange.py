@@ -18,7 +18,10 @@ _DOCUMENT = schema_object(rses={"type": "object"}, distances={"type": "object"},
 
 @export_bp.get("")
 @export_bp.get("/")
-@doc("RSEs with attributes, protocols and limits, distances and accounts", query={"distance": {"type": "string"}})
+@doc(
+    "RSEs with attributes, protocols and limits, distances and accounts",
+    query={"distance": {"type": "string"}},
+)
 def export() -> Response:
     check_accept("application/json")
     distance = query_bool("distance", default=True)

@@ -44,8 +44,11 @@ def health() -> Response:
         "version": __version__,
         "heartbeat_timeout": timeout,
         "daemons": {
-            name: {"alive": d.alive, "live_workers": d.live_workers,
-                   "last_beat": d.last_beat.isoformat() + "Z" if d.last_beat else None}
+            name: {
+                "alive": d.alive,
+                "live_workers": d.live_workers,
+                "last_beat": d.last_beat.isoformat() + "Z" if d.last_beat else None,
+            }
             for name, d in daemons.items()
         },
     }

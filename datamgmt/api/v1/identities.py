@@ -24,7 +24,9 @@ bp = Blueprint("identities", __name__, url_prefix="/identities")
 JSON = "application/json"
 
 
-def _add(account: str, identity: str, kind: IdentityType, email: str, password: str | None = None) -> Response:
+def _add(
+    account: str, identity: str, kind: IdentityType, email: str, password: str | None = None
+) -> Response:
     with unit_of_work() as session:
         authorize(session, "add_identity", account=account)
         identities.add_identity(session, identity, kind.name, email=email, password=password)
@@ -54,7 +56,9 @@ def add_x509(account: str) -> Response:
 def _accounts(identity: str, kind: str) -> Response:
     check_accept(JSON)
     with unit_of_work() as session:
-        authorize(session, "list_accounts_for_identity", identity=identity, identity_type=IdentityType.parse(kind))
+        authorize(
+            session, "list_accounts_for_identity", identity=identity, identity_type=IdentityType.parse(kind)
+        )
         return json_response(identities.list_accounts_for_identity(session, identity, kind))
 
 
@@ -65,7 +69,10 @@ def accounts_of(identity_key: str, kind: str) -> Response:
 
 
 @bp.get("/accounts")
-@doc("The accounts an identity is mapped to", query={"identity_key": {"type": "string"}, "type": {"type": "string"}})
+@doc(
+    "The accounts an identity is mapped to",
+    query={"identity_key": {"type": "string"}, "type": {"type": "string"}},
+)
 def accounts_by_query() -> Response:
     identity_key, kind = request.args.get("identity_key"), request.args.get("type")
     if not identity_key:

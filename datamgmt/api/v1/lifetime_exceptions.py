@@ -56,9 +56,13 @@ def get_one(exception_id: str) -> Response:
 
 
 @bp.put("/<exception_id>")
-@doc("Approve or reject an exception (admins)", body=schema_object(
-    ["state"], state={"type": "string", "enum": ["APPROVED", "REJECTED"], "x-rucio-error": "UnsupportedOperation"}
-))
+@doc(
+    "Approve or reject an exception (admins)",
+    body=schema_object(
+        ["state"],
+        state={"type": "string", "enum": ["APPROVED", "REJECTED"], "x-rucio-error": "UnsupportedOperation"},
+    ),
+)
 def update(exception_id: str) -> Response:
     state = key(json_object(), "state", str, None)
     with unit_of_work() as session:

@@ -50,7 +50,10 @@ def list_values(key_name: str) -> Response:
 
 
 @bp.post("/<key_name>/")
-@doc("Allow one more value for a key (admins)", body=schema_object(["value"], value={"type": ["string", "number"]}))
+@doc(
+    "Allow one more value for a key (admins)",
+    body=schema_object(["value"], value={"type": ["string", "number"]}),
+)
 def add_value(key_name: str) -> Response:
     value = key(json_object(), "value")
     with unit_of_work() as session:

@@ -47,7 +47,9 @@ def base_url() -> str:
     """
     configured = get_config().get("api", "base_url")
     if not configured:
-        raise ServiceUnavailable("Publishing needs [api] base_url: landing-page URLs never come from the Host header")
+        raise ServiceUnavailable(
+            "Publishing needs [api] base_url: landing-page URLs never come from the Host header"
+        )
     return configured.rstrip("/")
 
 

@@ -28,7 +28,9 @@ _AS_HTTPS = {"davs://": "https://", "s3://": "https://"}
 
 def _entries(session: Session, scope: str, name: str, schemes: list[str]) -> list[dict[str, Any]]:
     builder = PFNBuilder(session, "wan", schemes)
-    return [builder.describe(entry) for entry in replicas.list_replicas(session, [{"scope": scope, "name": name}])]
+    return [
+        builder.describe(entry) for entry in replicas.list_replicas(session, [{"scope": scope, "name": name}])
+    ]
 
 
 @bp.get("/<scope>/<path:name>")
@@ -47,11 +49,13 @@ def redirect_to_file(scope: str, name: str) -> Response:
         if rse is None or replica["rse"] == rse
     )
     if not ranked:
-        raise ReplicaNotFound(f"no replica of {scope}:{name} reachable over HTTP" + (f" on {rse}" if rse else ""))
+        raise ReplicaNotFound(
+            f"no replica of {scope}:{name} reachable over HTTP" + (f" on {rse}" if rse else "")
+        )
     url = ranked[0][1]
     for prefix, replacement in _AS_HTTPS.items():
         if url.startswith(prefix):
-            url = replacement + url[len(prefix):]
+            url = replacement + url[len(prefix) :]
     return redirect(url, code=303)
 
 

@@ -38,23 +38,31 @@ def list_sources(request_id: str) -> Response:
         return json_response(transfers.list_sources(session, request_id))
 
 
-_ENDS_QUERY = {name: {"type": "string"} for name in ("src_rse", "dst_rse", "src_site", "dst_site", "request_states")}
+_ENDS_QUERY = {
+    name: {"type": "string"} for name in ("src_rse", "dst_rse", "src_site", "dst_site", "request_states")
+}
 
 
 @bp.get("/list")
-@doc("Requests from ``src_rse`` to ``dst_rse`` (or ``src_site`` to ``dst_site``) in ``request_states``",
-     query=_ENDS_QUERY)
+@doc(
+    "Requests from ``src_rse`` to ``dst_rse`` (or ``src_site`` to ``dst_site``) in ``request_states``",
+    query=_ENDS_QUERY,
+)
 def list_requests() -> Response:
     return _between("list_requests", transfers.list_requests)
 
 
 @bp.get("/history/list")
-@doc("Past transfer attempts from ``src_rse`` to ``dst_rse`` (or between sites) ending in ``request_states``",
-     query={**_ENDS_QUERY, "offset": {"type": "integer"}, "limit": {"type": "integer"}})
+@doc(
+    "Past transfer attempts from ``src_rse`` to ``dst_rse`` (or between sites) ending in ``request_states``",
+    query={**_ENDS_QUERY, "offset": {"type": "integer"}, "limit": {"type": "integer"}},
+)
 def list_requests_history() -> Response:
     offset, limit = _non_negative("offset", 0), _non_negative("limit", 100)
-    return _between("list_requests_history",
-                    lambda s, src, dst, states: history.list_history(s, src, dst, states, offset, limit))
+    return _between(
+        "list_requests_history",
+        lambda s, src, dst, states: history.list_history(s, src, dst, states, offset, limit),
+    )
 
 
 def _non_negative(name: str, default: int) -> int:
@@ -96,16 +104,26 @@ def request_history_by_did(scope: str, name: str, rse: str) -> Response:
 
 
 @bp.get("/metrics")
-@doc("Queued, done and failed transfers (files and bytes, 1 h and 6 h) per source and destination",
-     query={name: {"type": "string"} for name in ("dst_rse", "src_rse", "activity", "group_by_rse_attribute",
-                                                  "format")})
+@doc(
+    "Queued, done and failed transfers (files and bytes, 1 h and 6 h) per source and destination",
+    query={
+        name: {"type": "string"}
+        for name in ("dst_rse", "src_rse", "activity", "group_by_rse_attribute", "format")
+    },
+)
 def request_metrics() -> Response:
     args = request.args
     with unit_of_work(read_only=True) as session:
         authorize(session, "get_request_metrics")
-        ends = {end: rses.get_rse_id(session, args[end]) if args.get(end) else None for end in ("dst_rse", "src_rse")}
+        ends = {
+            end: rses.get_rse_id(session, args[end]) if args.get(end) else None
+            for end in ("dst_rse", "src_rse")
+        }
         metrics = history.request_metrics(
-            session, dest_rse_id=ends["dst_rse"], src_rse_id=ends["src_rse"], activity=args.get("activity"),
+            session,
+            dest_rse_id=ends["dst_rse"],
+            src_rse_id=ends["src_rse"],
+            activity=args.get("activity"),
             group_by_rse_attribute=args.get("group_by_rse_attribute"),
         )
     if args.get("format") == "panda":
@@ -122,7 +140,11 @@ def list_transfer_limits() -> Response:
 
 
 _COUNT = {"type": "integer", "minimum": 0}
-_LIMIT_KEY = {"rse_expression": {"type": "string"}, "activity": {"type": "string"}, "direction": {"type": "string"}}
+_LIMIT_KEY = {
+    "rse_expression": {"type": "string"},
+    "activity": {"type": "string"},
+    "direction": {"type": "string"},
+}
 _LIMIT_BODY = schema_object(["rse_expression"], **_LIMIT_KEY, max_transfers=_COUNT, volume=_COUNT, deadline=_COUNT,
                             transfers=_COUNT, waitings=_COUNT, strategy={"type": "string"})  # fmt: skip
 
@@ -135,8 +157,13 @@ def set_transfer_limit() -> Response:
                                             "waitings") if name in body}  # fmt: skip
     with unit_of_work() as session:
         authorize(session, "set_transfer_limit", rse_expression=body.get("rse_expression"))
-        limits.set_transfer_limit(session, key(body, "rse_expression", str), key(body, "activity", str, None),
-                                  key(body, "direction", str, "DESTINATION"), **values)
+        limits.set_transfer_limit(
+            session,
+            key(body, "rse_expression", str),
+            key(body, "activity", str, None),
+            key(body, "direction", str, "DESTINATION"),
+            **values,
+        )
     return Response("", status=201)
 
 
@@ -146,8 +173,12 @@ def delete_transfer_limit() -> Response:
     body = json_object()
     with unit_of_work() as session:
         authorize(session, "delete_transfer_limit", rse_expression=body.get("rse_expression"))
-        limits.delete_transfer_limit(session, key(body, "rse_expression", str), key(body, "activity", str, None),
-                                     key(body, "direction", str, "DESTINATION"))
+        limits.delete_transfer_limit(
+            session,
+            key(body, "rse_expression", str),
+            key(body, "activity", str, None),
+            key(body, "direction", str, "DESTINATION"),
+        )
     return Response("", status=200)
 
 
@@ -167,9 +198,15 @@ def request_by_did(scope: str, name: str, rse: str) -> Response:
 
 # --- datamgmt's operator views (not in Rucio): what `rule show` and `transfers list` print -----
 @bp.get("/history")
-@doc("Newest transfer attempts, optionally of one rule, to or from one RSE, or failed only (datamgmt)",
-     query={"rule_id": {"type": "string"}, "rse": {"type": "string"}, "failed": {"type": "boolean"},
-            "limit": {"type": "integer"}})
+@doc(
+    "Newest transfer attempts, optionally of one rule, to or from one RSE, or failed only (datamgmt)",
+    query={
+        "rule_id": {"type": "string"},
+        "rse": {"type": "string"},
+        "failed": {"type": "boolean"},
+        "limit": {"type": "integer"},
+    },
+)
 def list_attempts() -> Response:
     rule_id, rse = request.args.get("rule_id"), request.args.get("rse")
     failed, limit = query_bool("failed"), min(_non_negative("limit", 100), 10_000)
@@ -184,8 +221,10 @@ def list_attempts() -> Response:
 
 
 @bp.get("/locks")
-@doc("Per lock of a rule: transfer attempts, last error, live request state and next retry (datamgmt)",
-     query={"rule_id": {"type": "string"}})
+@doc(
+    "Per lock of a rule: transfer attempts, last error, live request state and next retry (datamgmt)",
+    query={"rule_id": {"type": "string"}},
+)
 def lock_transfers() -> Response:
     rule_id = request.args.get("rule_id")
     if not rule_id:

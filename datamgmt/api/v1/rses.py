@@ -251,7 +251,10 @@ def get_limits(rse: str) -> Response:
 
 
 @bp.put("/<rse>/limits")
-@doc("Set an RSE limit", body=schema_object(["name", "value"], name={"type": "string"}, value={"type": "integer"}))
+@doc(
+    "Set an RSE limit",
+    body=schema_object(["name", "value"], name={"type": "string"}, value={"type": "integer"}),
+)
 def set_limit(rse: str) -> Response:
     body = json_object()
     name, value = key(body, "name", str), key(body, "value", int)

@@ -121,7 +121,10 @@ def get_rule(rule_id: str) -> Response:
 
 
 @bp.put("/rules/<rule_id>")
-@doc("Update a rule, or approve/deny it with options.approve", body=schema_object(["options"], options={"type": "object"}))
+@doc(
+    "Update a rule, or approve/deny it with options.approve",
+    body=schema_object(["options"], options={"type": "object"}),
+)
 def update_rule(rule_id: str) -> Response:
     options = dict(key(json_object(), "options", dict) or {})
     with unit_of_work() as session:
@@ -140,9 +143,16 @@ def update_rule(rule_id: str) -> Response:
 
 
 @bp.post("/rules/<rule_id>/move")
-@doc("Move a rule to another RSE expression; answers the child rule's id",
-     body=schema_object(["rse_expression"], rse_expression={"type": "string"}, override={"type": "object"},
-                        activity={"type": ["string", "null"]}, source_replica_expression={"type": ["string", "null"]}))
+@doc(
+    "Move a rule to another RSE expression; answers the child rule's id",
+    body=schema_object(
+        ["rse_expression"],
+        rse_expression={"type": "string"},
+        override={"type": "object"},
+        activity={"type": ["string", "null"]},
+        source_replica_expression={"type": ["string", "null"]},
+    ),
+)
 def move_rule(rule_id: str) -> Response:
     body = json_object()
     expression = key(body, "rse_expression", str)
@@ -157,8 +167,10 @@ def move_rule(rule_id: str) -> Response:
 
 
 @bp.post("/rules/<rule_id>/reduce")
-@doc("Replace a rule by one with fewer copies, satisfied by the replicas in place; answers the new rule's id",
-     body=schema_object(["copies"], copies={"type": "integer"}, exclude_expression=_NULLABLE_STRING))
+@doc(
+    "Replace a rule by one with fewer copies, satisfied by the replicas in place; answers the new rule's id",
+    body=schema_object(["copies"], copies={"type": "integer"}, exclude_expression=_NULLABLE_STRING),
+)
 def reduce_rule(rule_id: str) -> Response:
     body = json_object()
     copies = key(body, "copies", int)
@@ -199,8 +211,10 @@ def analyse_rule(rule_id: str) -> Response:
 
 
 @bp.delete("/rules/<rule_id>")
-@doc("Delete a rule softly, as Rucio does: it expires within the hour and the judge-cleaner removes it",
-     body=schema_object(purge_replicas={"type": ["boolean", "null"]}))
+@doc(
+    "Delete a rule softly, as Rucio does: it expires within the hour and the judge-cleaner removes it",
+    body=schema_object(purge_replicas={"type": ["boolean", "null"]}),
+)
 def delete_rule(rule_id: str) -> Response:
     body = json_object(required=False)
     purge = key(body, "purge_replicas", bool, None)
@@ -244,6 +258,7 @@ def list_did_rules(scope: str, name: str) -> Response:
 
 def _did_rules(scope: str, name: str, listing: Callable[[Session], Iterable[dict[str, Any]]]) -> Response:
     """Stream rules of an existing DID (DataIdentifierNotFound before the stream starts)."""
+
     def rows(session: Session) -> Any:
         authorize(session, "read")
         get_did_row(session, scope, name)

@@ -50,7 +50,9 @@ def add_subscription(account: str, name: str) -> Response:
     if priority is not None:
         arguments["priority"] = priority
     with unit_of_work() as session:
-        authorize(session, "add_subscription", account=account, replication_rules=arguments["replication_rules"])
+        authorize(
+            session, "add_subscription", account=account, replication_rules=arguments["replication_rules"]
+        )
         subscription_id = subscriptions.add_subscription(session, name, account, **arguments)
     return created(subscription_id)
 
@@ -60,7 +62,12 @@ def add_subscription(account: str, name: str) -> Response:
 def update_subscription(account: str, name: str) -> Response:
     options = _options()
     with unit_of_work() as session:
-        authorize(session, "update_subscription", account=account, replication_rules=options.get("replication_rules"))
+        authorize(
+            session,
+            "update_subscription",
+            account=account,
+            replication_rules=options.get("replication_rules"),
+        )
         subscriptions.update_subscription(session, name, account, options)
     return created()
 
@@ -122,7 +129,10 @@ def list_subscription_rules(account: str, name: str) -> Response:
 
 @bp.get("/<account>/<name>/rules/states")
 @bp.get("/<account>/rules/states", defaults={"name": None})
-@doc("How many rules of each state an account's subscriptions made", query={"include_details": {"type": "string"}})
+@doc(
+    "How many rules of each state an account's subscriptions made",
+    query={"include_details": {"type": "string"}},
+)
 def rule_states(account: str, name: str | None) -> Response:
     include_details = query_bool("include_details")
 

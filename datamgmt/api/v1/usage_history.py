@@ -29,7 +29,9 @@ def account_usage_history(account: str, rse: str) -> Response:
         get_account(session, account)
         history = usage_history.account_usage_history(session, account, get_rse_id(session, rse))
     for entry in history:
-        entry["updated_at"] = entry["updated_at"].strftime("%Y-%m-%dT%H:%M:%S")  # Rucio's format for this route
+        entry["updated_at"] = entry["updated_at"].strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )  # Rucio's format for this route
     return json_response(history)
 
 

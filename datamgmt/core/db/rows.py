@@ -52,7 +52,9 @@ def put(session: Session, model: type[Base], key: tuple[Any, ...], **values: Any
     _forget_loaded(session, model, key)
 
 
-def insert_new(session: Session, model: type[Base], values: dict[str, Any], unique: list[str] | None = None) -> bool:
+def insert_new(
+    session: Session, model: type[Base], values: dict[str, Any], unique: list[str] | None = None
+) -> bool:
     """Insert one row unless its primary key (or the ``unique`` columns) already exists; whether it did.
 
     One round trip where a lookup and an ORM insert took two and a flush.

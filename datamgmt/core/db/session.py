@@ -199,7 +199,9 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
     except DataError as exc:
         # The database refused a value (a NUL byte, a number out of range): bad input, not a fault.
         session.rollback()
-        raise InputValidationError("a value in the request cannot be stored (invalid characters or range)") from exc
+        raise InputValidationError(
+            "a value in the request cannot be stored (invalid characters or range)"
+        ) from exc
     except IntegrityError as exc:
         # Checks run before writes; reaching this means a concurrent writer won the same key.
         session.rollback()

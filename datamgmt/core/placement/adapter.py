@@ -47,21 +47,38 @@ class Targets:
     def index(self) -> dict[str, int]:
         return {rse_id: i for i, rse_id in enumerate(self.rse_ids)}
 
-    def problem(self, item_bytes: Sequence[int] | np.ndarray, copies: int, present: tuple | None = None,
-                seed: int = 0, candidates: np.ndarray | None = None) -> PlacementProblem:
+    def problem(
+        self,
+        item_bytes: Sequence[int] | np.ndarray,
+        copies: int,
+        present: tuple | None = None,
+        seed: int = 0,
+        candidates: np.ndarray | None = None,
+    ) -> PlacementProblem:
         """A batch over these RSEs: every item with ``copies`` copies and all RSEs as candidates
         (or ``candidates``, a boolean mask); ``present`` is ``present_from_triples``' output."""
         n = len(self.rse_ids)
-        indices = np.arange(n, dtype=np.int32) if candidates is None else np.flatnonzero(candidates).astype(np.int32)
+        indices = (
+            np.arange(n, dtype=np.int32)
+            if candidates is None
+            else np.flatnonzero(candidates).astype(np.int32)
+        )
         item_bytes = np.asarray(item_bytes, dtype=np.int64)
         extra = {}
         if present is not None:
             extra = {"present_indptr": present[0], "present_rse": present[1], "present_bytes": present[2]}
         return PlacementProblem(
-            free_bytes=self.free_bytes, capacity=self.capacity, quota_left=self.quota_left, weight=self.weight,
-            write_available=self.write_available, item_bytes=item_bytes,
-            copies=np.full(item_bytes.shape[0], copies, np.int32), set_indptr=[0, indices.shape[0]],
-            set_indices=indices, seed=seed, **extra,
+            free_bytes=self.free_bytes,
+            capacity=self.capacity,
+            quota_left=self.quota_left,
+            weight=self.weight,
+            write_available=self.write_available,
+            item_bytes=item_bytes,
+            copies=np.full(item_bytes.shape[0], copies, np.int32),
+            set_indptr=[0, indices.shape[0]],
+            set_indices=indices,
+            seed=seed,
+            **extra,
         )
 
     def check_global_limits(self, result: PlacementResult, item_bytes: np.ndarray) -> None:
@@ -77,38 +94,63 @@ class Targets:
             if total > max(limit.left, 0):
                 raise InsufficientAccountLimit(
                     f"the rule needs {total} bytes under the global limit on {limit.rse_expression!r}, "
-                    f"{max(limit.left, 0)} left")
+                    f"{max(limit.left, 0)} left"
+                )
 
 
 def _weights(session: Session, rse_ids: list[str], weight: str | None) -> np.ndarray:
     if weight is None:
         return np.ones(len(rse_ids))
-    rows = dict(session.execute(
-        select(RSEAttribute.rse_id, RSEAttribute.value).where(RSEAttribute.key == weight,
-                                                              RSEAttribute.rse_id.in_(rse_ids))).all())
+    rows = dict(
+        session.execute(
+            select(RSEAttribute.rse_id, RSEAttribute.value).where(
+                RSEAttribute.key == weight, RSEAttribute.rse_id.in_(rse_ids)
+            )
+        ).all()
+    )
     values = np.full(len(rse_ids), np.nan)
     for i, rse_id in enumerate(rse_ids):
         if rse_id in rows:
             try:
                 values[i] = float(rows[rse_id])
             except ValueError as exc:
-                raise InvalidRuleWeight(f"the weight attribute {weight!r} is not a number on every RSE") from exc
+                raise InvalidRuleWeight(
+                    f"the weight attribute {weight!r} is not a number on every RSE"
+                ) from exc
     return values
 
 
 def _space(session: Session, rse_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    limits = dict(session.execute(select(RSELimit.rse_id, RSELimit.value).where(
-        RSELimit.name == MAX_SPACE, RSELimit.rse_id.in_(rse_ids))).all())
-    used = dict(session.execute(select(RSEUsage.rse_id, RSEUsage.used).where(
-        RSEUsage.source == CATALOGUE_USAGE, RSEUsage.rse_id.in_(rse_ids))).all())
+    limits = dict(
+        session.execute(
+            select(RSELimit.rse_id, RSELimit.value).where(
+                RSELimit.name == MAX_SPACE, RSELimit.rse_id.in_(rse_ids)
+            )
+        ).all()
+    )
+    used = dict(
+        session.execute(
+            select(RSEUsage.rse_id, RSEUsage.used).where(
+                RSEUsage.source == CATALOGUE_USAGE, RSEUsage.rse_id.in_(rse_ids)
+            )
+        ).all()
+    )
     capacity = np.array([max(limits.get(r, 0), 0) for r in rse_ids], np.int64)
-    free = np.array([max(limits[r] - used.get(r, 0), 0) if limits.get(r, -1) >= 0 else -1 for r in rse_ids],
-                    np.int64)
+    free = np.array(
+        [max(limits[r] - used.get(r, 0), 0) if limits.get(r, -1) >= 0 else -1 for r in rse_ids], np.int64
+    )
     return free, capacity
 
 
-def load_targets(session: Session, rses: list[dict[str, Any]], account: str, *, weight: str | None = None,
-                 ignore_availability: bool = False, ignore_account_limit: bool = False) -> Targets:
+def load_targets(
+    session: Session,
+    rses: list[dict[str, Any]],
+    account: str,
+    *,
+    weight: str | None = None,
+    ignore_availability: bool = False,
+    ignore_account_limit: bool = False,
+) -> Targets:
     """The solver's view of the RSEs ``parse_expression`` returned, for ``account``.
 
     With ``weight``, only RSEs carrying that attribute take part (Rucio's RSESelector).
@@ -133,7 +175,8 @@ def load_targets(session: Session, rses: list[dict[str, Any]], account: str, *, 
         capacity=capacity,
         quota_left=np.array([quota.for_rse(r) for r in rse_ids], np.int64),
         weight=weights,
-        write_available=np.array([ignore_availability or bool(r.get("availability_write", True)) for r in rses]),
+        write_available=np.array(
+            [ignore_availability or bool(r.get("availability_write", True)) for r in rses]
+        ),
         quota=quota,
     )
-

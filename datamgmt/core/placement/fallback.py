@@ -12,9 +12,26 @@ import numpy as np
 from datamgmt.core.placement import scoring
 
 
-def place_batch(order, item_bytes, copies, item_set, set_indptr, set_indices,
-                present_indptr, present_rse, present_bytes,
-                free, quota, used, capacity, weight, distance, writable, keys, width):
+def place_batch(
+    order,
+    item_bytes,
+    copies,
+    item_set,
+    set_indptr,
+    set_indices,
+    present_indptr,
+    present_rse,
+    present_bytes,
+    free,
+    quota,
+    used,
+    capacity,
+    weight,
+    distance,
+    writable,
+    keys,
+    width,
+):
     n_items = item_bytes.shape[0]
     chosen = np.full((n_items, width), -1, np.int32)
     status = np.full(n_items, scoring.OK, np.int8)
@@ -23,11 +40,11 @@ def place_batch(order, item_bytes, copies, item_set, set_indptr, set_indices,
     for i in order:
         size = item_bytes[i]
         want = int(copies[i])
-        held = present_rse[present_indptr[i]:present_indptr[i + 1]]
-        present[held] = present_bytes[present_indptr[i]:present_indptr[i + 1]]
+        held = present_rse[present_indptr[i] : present_indptr[i + 1]]
+        present[held] = present_bytes[present_indptr[i] : present_indptr[i + 1]]
 
         s = item_set[i]
-        rse = set_indices[set_indptr[s]:set_indptr[s + 1]].astype(np.int64)
+        rse = set_indices[set_indptr[s] : set_indptr[s + 1]].astype(np.int64)
         rse = rse[writable[rse]]
         have = present[rse]
         present[held] = -1

@@ -40,9 +40,26 @@ def _before(tier_a, cov_a, score_a, tie_a, rse_a, tier_b, cov_b, score_b, tie_b,
 
 
 @njit(cache=True, error_model="numpy")
-def place_batch(order, item_bytes, copies, item_set, set_indptr, set_indices,
-                present_indptr, present_rse, present_bytes,
-                free, quota, used, capacity, weight, distance, writable, keys, width):
+def place_batch(
+    order,
+    item_bytes,
+    copies,
+    item_set,
+    set_indptr,
+    set_indices,
+    present_indptr,
+    present_rse,
+    present_bytes,
+    free,
+    quota,
+    used,
+    capacity,
+    weight,
+    distance,
+    writable,
+    keys,
+    width,
+):
     n_items = item_bytes.shape[0]
     n_rse = free.shape[0]
     chosen = np.full((n_items, width), -1, np.int32)
@@ -107,8 +124,18 @@ def place_batch(order, item_bytes, copies, item_set, set_indptr, set_indices,
             for q in range(n):
                 if c_tier[q] == _TAKEN:
                     continue
-                if best < 0 or _before(c_tier[q], c_cov[q], c_score[q], c_tie[q], c_rse[q],
-                                       c_tier[best], c_cov[best], c_score[best], c_tie[best], c_rse[best]):
+                if best < 0 or _before(
+                    c_tier[q],
+                    c_cov[q],
+                    c_score[q],
+                    c_tie[q],
+                    c_rse[q],
+                    c_tier[best],
+                    c_cov[best],
+                    c_score[best],
+                    c_tie[best],
+                    c_rse[best],
+                ):
                     best = q
             r = c_rse[best]
             need = size - c_cov[best]

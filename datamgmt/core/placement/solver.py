@@ -56,8 +56,12 @@ def _array(value, dtype, shape: tuple[int, ...], name: str) -> np.ndarray:
 def _csr(indptr, indices, n_rows: int, n_rse: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     indices = np.ascontiguousarray(indices, dtype=np.int32)
-    if (indptr.shape != (n_rows + 1,) or indptr[0] != 0 or np.any(np.diff(indptr) < 0)
-            or indptr[-1] != indices.shape[0]):
+    if (
+        indptr.shape != (n_rows + 1,)
+        or indptr[0] != 0
+        or np.any(np.diff(indptr) < 0)
+        or indptr[-1] != indices.shape[0]
+    ):
         raise InputValidationError(f"{name}: indptr must rise from 0 to len(indices) over {n_rows} rows")
     if indices.size and (indices.min() < 0 or indices.max() >= n_rse):
         raise InputValidationError(f"{name}: RSE index out of range")
@@ -143,9 +147,11 @@ class PlacementProblem:
             fields["present_bytes"] = np.zeros(0, np.int64)
         else:
             fields["present_indptr"], fields["present_rse"] = _csr(
-                self.present_indptr, self.present_rse, n_items, n_rse, "present")
-            fields["present_bytes"] = _array(self.present_bytes, np.int64, fields["present_rse"].shape,
-                                             "present_bytes")
+                self.present_indptr, self.present_rse, n_items, n_rse, "present"
+            )
+            fields["present_bytes"] = _array(
+                self.present_bytes, np.int64, fields["present_rse"].shape, "present_bytes"
+            )
 
         if np.any(fields["copies"] < 0) or np.any(item_bytes < 0) or np.any(fields["present_bytes"] < 0):
             raise InputValidationError("copies and bytes must not be negative")
@@ -217,10 +223,26 @@ def place(problem: PlacementProblem) -> PlacementResult:
     # Largest first: a batch packs better when big items pick before small ones fill the gaps.
     order = np.argsort(-problem.item_bytes, kind="stable")
     width = int(problem.copies.max(initial=0))
-    args = (order, problem.item_bytes, problem.copies, problem.item_set, problem.set_indptr,
-            problem.set_indices, problem.present_indptr, problem.present_rse, problem.present_bytes,
-            free, quota, used, capacity, problem.weight, problem.distance, problem.write_available,
-            scoring.item_keys(problem.seed, problem.n_items), width)
+    args = (
+        order,
+        problem.item_bytes,
+        problem.copies,
+        problem.item_set,
+        problem.set_indptr,
+        problem.set_indices,
+        problem.present_indptr,
+        problem.present_rse,
+        problem.present_bytes,
+        free,
+        quota,
+        used,
+        capacity,
+        problem.weight,
+        problem.distance,
+        problem.write_available,
+        scoring.item_keys(problem.seed, problem.n_items),
+        width,
+    )
     if use_numba():
         from datamgmt.core.placement import kernels
 
@@ -230,8 +252,13 @@ def place(problem: PlacementProblem) -> PlacementResult:
         with np.errstate(divide="ignore"):
             chosen, status = fallback.place_batch(*args)
         backend = "numpy"
-    return PlacementResult(chosen=chosen, status=status, free_left=_reported(free, problem.free_bytes),
-                           quota_left=_reported(quota, problem.quota_left), backend=backend)
+    return PlacementResult(
+        chosen=chosen,
+        status=status,
+        free_left=_reported(free, problem.free_bytes),
+        quota_left=_reported(quota, problem.quota_left),
+        backend=backend,
+    )
 
 
 def candidate_sets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,9 +294,14 @@ class RSEState:
     distance: float = 0.0
 
 
-def single_rule_problem(rses: Sequence[RSEState], item_bytes: int, copies: int,
-                        candidates: Sequence[int] | None = None,
-                        present: Mapping[int, int] | None = None, seed: int = 0) -> PlacementProblem:
+def single_rule_problem(
+    rses: Sequence[RSEState],
+    item_bytes: int,
+    copies: int,
+    candidates: Sequence[int] | None = None,
+    present: Mapping[int, int] | None = None,
+    seed: int = 0,
+) -> PlacementProblem:
     """A batch of one item, for rule creation and the judge's repair of one rule.
 
     ``candidates`` are indices into ``rses`` (all of them when None); ``present`` maps an

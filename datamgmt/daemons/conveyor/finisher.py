@@ -61,9 +61,13 @@ class Finisher(Daemon):
         done: list[str] = []
         for (tool_name, host), group in groups.items():
             try:
-                tools.tool_for(tool_name, host, self.db_url).release([Pin(p.url, p.external_id) for p in group])
+                tools.tool_for(tool_name, host, self.db_url).release(
+                    [Pin(p.url, p.external_id) for p in group]
+                )
             except TransferToolError as exc:
-                self.log.warning("pin release failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
+                self.log.warning(
+                    "pin release failed", extra={"fields": {"host": host, "error": str(exc)[:300]}}
+                )
                 continue
             done.extend(p.id for p in group)
         if done:
@@ -99,7 +103,6 @@ class Finisher(Daemon):
         for _ in mine:
             self.record_item(True)
         return len(mine)
-
 
     def _warn_lost(self, session: Session, lost: Sequence[inflight.FinishedRequest]) -> None:
         names = rse_names_by_id(session, sorted({r.dest_rse_id for r in lost})) if lost else {}

@@ -64,7 +64,12 @@ def _stored(job: TransferJob) -> list[store.StoredTransfer]:
     spec_fields = [{name: asdict(spec)[name] for name in _STORED_FIELDS} for spec in job.transfers]
     return [
         store.StoredTransfer(
-            job.external_ids[spec.request_id], spec.request_id, job.key, spec.hop_index, spec.destination, fields
+            job.external_ids[spec.request_id],
+            spec.request_id,
+            job.key,
+            spec.hop_index,
+            spec.destination,
+            fields,
         )
         for spec, fields in zip(job.transfers, spec_fields, strict=True)
     ]
@@ -109,7 +114,9 @@ class CatalogueLocalTool(TransferTool):
         doubled.  The copying thread is woken to start them."""
         jobs = list(jobs)
         with transaction(self.db_url) as session:
-            held = store.add_transfers(session, [t for job in jobs for t in _stored(job)], self.staging_seconds)
+            held = store.add_transfers(
+                session, [t for job in jobs for t in _stored(job)], self.staging_seconds
+            )
         self._wake.set()
         return Submitted({rid: eid for job in jobs for rid, eid in job.external_ids.items() if eid in held})
 
@@ -147,7 +154,10 @@ class CatalogueLocalTool(TransferTool):
                 with transaction(self.db_url) as session:
                     store.give_back(session, self.worker, chains)
             except DatabaseUnavailable:
-                log.warning("local transfers not given back; their leases run out", extra={"fields": {"chains": len(chains)}})
+                log.warning(
+                    "local transfers not given back; their leases run out",
+                    extra={"fields": {"chains": len(chains)}},
+                )
 
     # -- copying ------------------------------------------------------------------------------
     @property
@@ -210,10 +220,17 @@ class CatalogueLocalTool(TransferTool):
         assert self._copier is not None
         ids = [i for ids in self._running.values() for i in ids]
         statuses = {s.external_id: s for s in self._copier.query(ids)}
-        ended = [chain for chain, ids in self._running.items() if all(statuses[i].state in _ENDED for i in ids)]
+        ended = [
+            chain for chain, ids in self._running.items() if all(statuses[i].state in _ENDED for i in ids)
+        ]
         outcomes = [
-            store.Outcome(i, store.DONE if statuses[i].state is TransferState.DONE else store.FAILED,
-                          statuses[i].reason, statuses[i].transferred_bytes, statuses[i].source_url)  # fmt: skip
+            store.Outcome(
+                i,
+                store.DONE if statuses[i].state is TransferState.DONE else store.FAILED,
+                statuses[i].reason,
+                statuses[i].transferred_bytes,
+                statuses[i].source_url,
+            )  # fmt: skip
             for chain in ended
             for i in self._running[chain]
         ]
@@ -227,7 +244,10 @@ class CatalogueLocalTool(TransferTool):
         self._renewed = time.monotonic()
         for chain in [c for c in self._running if c not in held]:  # taken over: stop copying it
             ids = self._running.pop(chain)
-            log.warning("local transfer taken over by another worker; copy stopped", extra={"fields": {"chain": chain}})
+            log.warning(
+                "local transfer taken over by another worker; copy stopped",
+                extra={"fields": {"chain": chain}},
+            )
             self._copier.cancel(ids)
             self._copier.forget(ids)
         for chain in canceled:
@@ -266,7 +286,9 @@ class CatalogueLocalTool(TransferTool):
     @staticmethod
     def _status(external_id: str, row: store.TransferRow | None) -> TransferStatus:
         if row is None:
-            return TransferStatus(None, external_id, TransferState.LOST, reason="unknown to the local transfer tool")
+            return TransferStatus(
+                None, external_id, TransferState.LOST, reason="unknown to the local transfer tool"
+            )
         times = {"staging_started": row.staging_started, "staging_finished": row.staging_finished,
                  "archive_started": row.archive_started, "archive_finished": row.archive_finished}  # fmt: skip
         if row.state in store.TAPE_PHASES:

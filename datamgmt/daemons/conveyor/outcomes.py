@@ -44,13 +44,20 @@ def report_outcomes(
     for index, request_id in enumerate(failed):
         entry = details.get(request_id, {})
         final = outcome[request_id] is RequestState.FAILED
-        metrics.TRANSFERS.labels("failed" if final else "retried",
-                                 entry.get("source_rse") or "unknown", entry.get("rse") or "unknown").inc()
+        metrics.TRANSFERS.labels(
+            "failed" if final else "retried",
+            entry.get("source_rse") or "unknown",
+            entry.get("rse") or "unknown",
+        ).inc()
         if index < MAX_LINES:
             log.log(
                 logging.ERROR if final else logging.WARNING,
-                "transfer failed, retry limit reached: lock and rule STUCK" if final else "transfer failed, retried",
+                "transfer failed, retry limit reached: lock and rule STUCK"
+                if final
+                else "transfer failed, retried",
                 extra={"fields": {"request": request_id, **entry, "error": reasons[request_id][:1000]}},
             )
     if len(failed) > MAX_LINES:
-        log.warning("more transfer failures in this batch", extra={"fields": {"not_logged": len(failed) - MAX_LINES}})
+        log.warning(
+            "more transfer failures in this batch", extra={"fields": {"not_logged": len(failed) - MAX_LINES}}
+        )

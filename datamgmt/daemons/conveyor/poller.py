@@ -104,9 +104,12 @@ class Poller(Daemon):
         recently_staged = [
             rid
             for rid, s in running
-            if s.staging_finished is not None and (now - s.staging_finished).total_seconds() < self.submitted_timeout
+            if s.staging_finished is not None
+            and (now - s.staging_finished).total_seconds() < self.submitted_timeout
         ]
-        settled = [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase + recently_staged
+        settled = (
+            [s.request_id for s in finished if s.request_id] + list(lost) + in_tape_phase + recently_staged
+        )
         stale = inflight.overdue(requests, settled, self.submitted_timeout, now)
         groups: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
         for request in stale:
@@ -117,11 +120,15 @@ class Poller(Daemon):
                 tools.tool_for(tool_name, host, self.db_url).cancel(sorted(external_ids))
             except TransferToolError as exc:
                 self.log.warning("cancel failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
-                uncancelled.update(r.id for r in stale if (r.transfertool, r.external_host) == (tool_name, host))
+                uncancelled.update(
+                    r.id for r in stale if (r.transfertool, r.external_host) == (tool_name, host)
+                )
         if stale:
             self.log.warning(
                 "transfers without an outcome after submitted_timeout: cancelled, retried as attempts",
-                extra={"fields": {"requests": len(stale), "example": stale[0].id, "job": stale[0].external_id}},
+                extra={
+                    "fields": {"requests": len(stale), "example": stale[0].id, "job": stale[0].external_id}
+                },
             )
         reasons = {
             r.id: f"no outcome from {r.transfertool or 'the transfer tool'} job {r.external_id} within "
@@ -146,7 +153,9 @@ class Poller(Daemon):
         }
         record_external_states(session, [status for rid, status in progress.items() if rid in held])
         mine = [s for s in finished if s.request_id in held]
-        done = requests_done(session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE])
+        done = requests_done(
+            session, [s.request_id for s in mine if s.request_id and s.state is TransferState.DONE]
+        )
         overdue = {rid: reason for rid, reason in stale.items() if rid in held}
         failures = {
             s.request_id: s.reason or "transfer failed"
@@ -179,7 +188,9 @@ class Poller(Daemon):
             try:
                 with transaction(self.db_url) as session:
                     mine = {key[0]: progress[key[0]]} if key[0] in progress else {}
-                    changed += self._apply(session, [status] if status else [], [], [key], only, mine, uncancelled)
+                    changed += self._apply(
+                        session, [status] if status else [], [], [key], only, mine, uncancelled
+                    )
             except Exception:
                 self.record_item(False)
                 self.log.exception("request failed", extra={"fields": {"request": key[0]}})

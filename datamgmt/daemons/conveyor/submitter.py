@@ -94,7 +94,9 @@ class Submitter(Daemon):
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
         with transaction(self.db_url) as session:
-            requests = core.claim_queued(session, self.worker_id, batch, self.lease_seconds, self.request_types)
+            requests = core.claim_queued(
+                session, self.worker_id, batch, self.lease_seconds, self.request_types
+            )
             plan = core.plan_transfers(
                 session,
                 requests,
@@ -205,8 +207,14 @@ class Submitter(Daemon):
                 settled += inflight.requeue_unsent(session, self.worker_id, found.unknown, same_job=True)
             self.log.info(
                 "unanswered submissions settled",
-                extra={"fields": {"host": host, "in_a_job": len(found.held), "new_job": len(found.unsent),
-                                  "same_job_again": len(found.unknown)}},
+                extra={
+                    "fields": {
+                        "host": host,
+                        "in_a_job": len(found.held),
+                        "new_job": len(found.unsent),
+                        "same_job_again": len(found.unknown),
+                    }
+                },
             )
         return settled
 
@@ -220,7 +228,9 @@ class Submitter(Daemon):
         reason = f"submission to {host} unconfirmed and the tool unreachable for {self.submitted_timeout} s: {error}"
         with transaction(self.db_url) as session:
             inflight.mark_unroutable(
-                session, self.worker_id, {r.id: (RequestState.SUBMISSION_FAILED, reason[:4000]) for r in stale}
+                session,
+                self.worker_id,
+                {r.id: (RequestState.SUBMISSION_FAILED, reason[:4000]) for r in stale},
             )
         self.log.warning(
             "unconfirmed submissions given up after submitted_timeout",

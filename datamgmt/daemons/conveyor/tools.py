@@ -109,7 +109,12 @@ def fts_credentials() -> dict[str, Any]:
     if option["fts_token_file"]:
         with open(option["fts_token_file"], encoding="utf-8") as handle:
             token = handle.read().strip() or None
-    return {"cert": cert, "key": option["fts_key"] or cert, "token": token, "ca_path": option["fts_ca_path"] or None}
+    return {
+        "cert": cert,
+        "key": option["fts_key"] or cert,
+        "token": token,
+        "ca_path": option["fts_ca_path"] or None,
+    }
 
 
 def fts_tool(endpoint: str) -> FTS3TransferTool:

@@ -51,7 +51,12 @@ def body(row: Row[Any]) -> bytes:
     The same bytes for every service and every retry, so a receiver can deduplicate on ``id``
     (delivery is at least once: see :mod:`datamgmt.core.outbox`)."""
     return json.dumps(
-        {"id": row.id, "event_type": row.event_type, "payload": json.loads(row.payload), "created_at": row.created_at.isoformat()},
+        {
+            "id": row.id,
+            "event_type": row.event_type,
+            "payload": json.loads(row.payload),
+            "created_at": row.created_at.isoformat(),
+        },
         sort_keys=True,
     ).encode()
 

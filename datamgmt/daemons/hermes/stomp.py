@@ -49,7 +49,9 @@ class _Receipts(stomp.ConnectionListener):  # type: ignore[misc]
     def on_error(self, frame: Any) -> None:
         detail = (frame.body or "").strip()[:200]
         with self._changed:
-            self.failure = self.failure or f"broker sent ERROR: {frame.headers.get('message', '')} {detail}".strip()
+            self.failure = (
+                self.failure or f"broker sent ERROR: {frame.headers.get('message', '')} {detail}".strip()
+            )
             self._changed.notify_all()
 
     def on_disconnected(self) -> None:
@@ -77,7 +79,9 @@ class StompSink(Sink):
     def __init__(self, url: str, destination: str, timeout: float) -> None:
         parts = urlsplit(url)
         if parts.scheme != "stomp" or not parts.hostname:
-            raise ConfigurationError(f"[hermes] stomp_url must look like stomp://USER:PASSWORD@HOST:PORT/VHOST, not {url[:80]!r}")
+            raise ConfigurationError(
+                f"[hermes] stomp_url must look like stomp://USER:PASSWORD@HOST:PORT/VHOST, not {url[:80]!r}"
+            )
         self.address = (parts.hostname, parts.port or DEFAULT_PORT)
         self.username = unquote(parts.username or "")
         self.password = unquote(parts.password or "")
@@ -102,7 +106,11 @@ class StompSink(Sink):
         self.close()
         self._listener = _Receipts()
         connection = stomp.Connection12(
-            [self.address], vhost=self.vhost, reconnect_attempts_max=1, timeout=self.timeout, heartbeats=(0, 0)
+            [self.address],
+            vhost=self.vhost,
+            reconnect_attempts_max=1,
+            timeout=self.timeout,
+            heartbeats=(0, 0),
         )
         connection.set_listener("hermes", self._listener)
         try:
@@ -110,7 +118,9 @@ class StompSink(Sink):
         except (stomp.exception.StompException, OSError) as exc:
             connection.transport.stop()
             reason = self._listener.failure or f"{type(exc).__name__}: {exc}"
-            raise Unavailable(f"cannot connect to STOMP broker {self.address[0]}:{self.address[1]}: {reason}") from exc
+            raise Unavailable(
+                f"cannot connect to STOMP broker {self.address[0]}:{self.address[1]}: {reason}"
+            ) from exc
         self._connection = connection
         return connection
 

@@ -46,7 +46,9 @@ class WebhookSink(Sink):
     def __init__(self, url: str, secret: str, timeout: float) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"[hermes] webhook_url must be an http:// or https:// URL, not {url[:80]!r}")
+            raise ConfigurationError(
+                f"[hermes] webhook_url must be an http:// or https:// URL, not {url[:80]!r}"
+            )
         if not secret:
             raise ConfigurationError("[hermes] webhook_secret is not set: webhook messages are always signed")
         self.url = url
@@ -78,7 +80,9 @@ class WebhookSink(Sink):
             SIGNATURE_HEADER: signature(self.secret, data),
         }
         try:
-            response = self._http.post(self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
+            response = self._http.post(
+                self.url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
         except requests.RequestException as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
         if 200 <= response.status_code < 300:

@@ -45,10 +45,17 @@ class RucioCLI:
         if command:
             self.ran.add(command)
         result = subprocess.run(
-            [str(BIN / program), *args], env=self.env, cwd=self.cwd, capture_output=True, text=True, timeout=120
+            [str(BIN / program), *args],
+            env=self.env,
+            cwd=self.cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"{program} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -59,7 +66,9 @@ class RucioCLI:
 
 
 @pytest.fixture
-def rucio(live_server: LiveServer, root: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[RucioCLI]:
+def rucio(
+    live_server: LiveServer, root: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[RucioCLI]:
     """The CLI, logged in as root through userpass, on a freshly bootstrapped catalogue.
 
     After the test it checks that the test ran exactly the stock commands that its
@@ -115,7 +124,11 @@ DOMAINS = (
 
 
 def add_file_rse(
-    cli: RucioCLI, rse: str, prefix: Path, legacy: bool = False, impl: str = "rucio.rse.protocols.posix.Default"
+    cli: RucioCLI,
+    rse: str,
+    prefix: Path,
+    legacy: bool = False,
+    impl: str = "rucio.rse.protocols.posix.Default",
 ) -> None:
     """An RSE with a ``file`` protocol below ``prefix``, created with the CLI."""
     protocol = ["--hostname", "localhost", "--scheme", "file", "--prefix", f"{prefix}/",

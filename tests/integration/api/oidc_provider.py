@@ -68,16 +68,22 @@ class Provider:
                 abort(400)
             code = secrets.token_urlsafe(16)
             self.codes[code] = {"nonce": args.get("nonce", ""), "redirect_uri": args["redirect_uri"]}
-            return redirect(f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}", code=302)
+            return redirect(
+                f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}", code=302
+            )
 
         @app.post("/token")
         def token() -> Response:
             auth = request.authorization
             if auth is None or (auth.username, auth.password) != (self.client_id, self.secret):
-                return Response(json.dumps({"error": "invalid_client"}), status=401, content_type="application/json")
+                return Response(
+                    json.dumps({"error": "invalid_client"}), status=401, content_type="application/json"
+                )
             grant = self.codes.pop(request.form.get("code", ""), None)
             if grant is None or grant["redirect_uri"] != request.form.get("redirect_uri"):
-                return Response(json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json")
+                return Response(
+                    json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json"
+                )
             nonce = "another-login" if self.wrong_nonce else grant["nonce"]
             return Response(json.dumps({
                 "token_type": "Bearer", "expires_in": 600, "access_token": self.token(self.audience),

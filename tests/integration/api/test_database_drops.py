@@ -54,7 +54,9 @@ class Api:
     def backends(self, waiting_on_lock: bool = False) -> list[int]:
         """The API's backend pids (only those blocked on a lock, if asked); this run's database
         only, so that a concurrent run or parallel worker on the same server is never touched."""
-        query = "SELECT pid FROM pg_stat_activity WHERE application_name = :app AND datname = current_database()"
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :app AND datname = current_database()"
+        )
         if waiting_on_lock:
             query += " AND wait_event_type = 'Lock'"
         return list(self.admin.execute(text(query), {"app": APPLICATION}).scalars())
@@ -81,16 +83,21 @@ def api(db_url: str, root: str) -> Iterator[Api]:
     """A live API on its own engine (own pool, own ``application_name``) over the test catalogue."""
     server_db = make_url(db_url).update_query_dict({"application_name": APPLICATION})
     admin_engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
-    with serve(create_app(database_url=server_db.render_as_string(hide_password=False))) as url, \
-            admin_engine.connect() as admin:
+    with (
+        serve(create_app(database_url=server_db.render_as_string(hide_password=False))) as url,
+        admin_engine.connect() as admin,
+    ):
         yield Api(url, admin)
     admin_engine.dispose()
 
 
 @pytest.fixture
 def token(api: Api) -> str:
-    response = requests.get(f"{api.url}/auth/userpass", timeout=30,
-                            headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": ROOT_PASSWORD})
+    response = requests.get(
+        f"{api.url}/auth/userpass",
+        timeout=30,
+        headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": ROOT_PASSWORD},
+    )
     assert response.status_code == 200
     return response.headers["X-Rucio-Auth-Token"]
 
@@ -104,8 +111,13 @@ def dataset(session, root: str) -> tuple[str, str]:
 
 
 def call(api: Api, token: str, method: str, path: str, body: object = None) -> requests.Response:
-    return requests.request(method, api.url + path, headers={"X-Rucio-Auth-Token": token}, timeout=60,
-                            data=None if body is None else json.dumps(body))
+    return requests.request(
+        method,
+        api.url + path,
+        headers={"X-Rucio-Auth-Token": token},
+        timeout=60,
+        data=None if body is None else json.dumps(body),
+    )
 
 
 def assert_clean(response: requests.Response, *ok: int) -> None:
@@ -118,7 +130,9 @@ def assert_clean(response: requests.Response, *ok: int) -> None:
         assert response.status_code in ok, (response.status_code, response.text)
 
 
-def while_locked(api: Api, db_url: str, lock_sql: str, request: Callable[[], requests.Response]) -> requests.Response:
+def while_locked(
+    api: Api, db_url: str, lock_sql: str, request: Callable[[], requests.Response]
+) -> requests.Response:
     """Send ``request`` while the test holds a lock it needs; kill the API's blocked backend; release."""
     engine = create_engine(db_url)
     try:
@@ -146,17 +160,29 @@ def test_calls_after_the_backends_were_killed_between_requests_succeed(api, toke
     assert call(api, token, "GET", "/dids/data/ds/meta").json()["project"] == "drops"
 
 
-def test_a_read_whose_backend_is_killed_mid_request_is_repeated_on_a_fresh_connection(api, db_url, token, dataset):
+def test_a_read_whose_backend_is_killed_mid_request_is_repeated_on_a_fresh_connection(
+    api, db_url, token, dataset
+):
     # ACCESS EXCLUSIVE blocks even plain reads; the view's unit has run statements when it reaches ``dids``.
-    response = while_locked(api, db_url, "LOCK TABLE dids IN ACCESS EXCLUSIVE MODE",
-                            lambda: call(api, token, "GET", "/dids/data/ds/meta"))
+    response = while_locked(
+        api,
+        db_url,
+        "LOCK TABLE dids IN ACCESS EXCLUSIVE MODE",
+        lambda: call(api, token, "GET", "/dids/data/ds/meta"),
+    )
     assert response.status_code == 200, response.text
     assert response.json()["name"] == "ds"
 
 
-def test_a_write_whose_backend_is_killed_mid_request_is_a_503_and_changes_nothing(api, db_url, token, dataset, session):
-    response = while_locked(api, db_url, "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
-                            lambda: call(api, token, "POST", "/dids/data/ds/meta/project", {"value": "lost"}))
+def test_a_write_whose_backend_is_killed_mid_request_is_a_503_and_changes_nothing(
+    api, db_url, token, dataset, session
+):
+    response = while_locked(
+        api,
+        db_url,
+        "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
+        lambda: call(api, token, "POST", "/dids/data/ds/meta/project", {"value": "lost"}),
+    )
     assert response.status_code == 503, response.text
     assert_clean(response)
     assert "nothing was changed" in response.headers["ExceptionMessage"]
@@ -164,12 +190,23 @@ def test_a_write_whose_backend_is_killed_mid_request_is_a_503_and_changes_nothin
 
 
 def test_the_client_repeats_the_503_after_retry_after_and_succeeds(api, db_url, dataset, tmp_path: Path):
-    client = Client(ClientConfig(url=api.url, account="root", username="root", password=ROOT_PASSWORD,
-                                 token_file=str(tmp_path / "token")))
+    client = Client(
+        ClientConfig(
+            url=api.url,
+            account="root",
+            username="root",
+            password=ROOT_PASSWORD,
+            token_file=str(tmp_path / "token"),
+        )
+    )
     client.get_metadata("data", "ds")  # logs in before the lock, so only the write waits on it
     started = time.monotonic()
-    while_locked(api, db_url, "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
-                 lambda: client.set_metadata("data", "ds", "project", "kept"))  # type: ignore[arg-type,return-value]
+    while_locked(
+        api,
+        db_url,
+        "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
+        lambda: client.set_metadata("data", "ds", "project", "kept"),
+    )  # type: ignore[arg-type,return-value]
     assert time.monotonic() - started >= 1  # it waited Retry-After before repeating
     assert client.get_metadata("data", "ds")["project"] == "kept"
 
@@ -205,16 +242,26 @@ def test_many_calls_while_backends_are_killed_never_answer_500(api, token, datas
 
 def test_the_stock_rucio_client_retries_the_503(api, db_url, dataset, tmp_path: Path):
     config = tmp_path / "rucio.cfg"
-    config.write_text(f"[client]\nrucio_host = {api.url}\nauth_host = {api.url}\nauth_type = userpass\n"
-                      f"username = root\npassword = {ROOT_PASSWORD}\naccount = root\n"
-                      f"auth_token_file_path = {tmp_path / 'token'}\n")
+    config.write_text(
+        f"[client]\nrucio_host = {api.url}\nauth_host = {api.url}\nauth_type = userpass\n"
+        f"username = root\npassword = {ROOT_PASSWORD}\naccount = root\n"
+        f"auth_token_file_path = {tmp_path / 'token'}\n"
+    )
     env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "root"}
-    code = ("from rucio.client.didclient import DIDClient\n"
-            "client = DIDClient()\n"  # logs in now, before the lock is taken
-            "input()\n"
-            "client.set_metadata('data', 'ds', 'project', 'stock')\n")
-    process = subprocess.Popen([sys.executable, "-c", code], env=env, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = (
+        "from rucio.client.didclient import DIDClient\n"
+        "client = DIDClient()\n"  # logs in now, before the lock is taken
+        "input()\n"
+        "client.set_metadata('data', 'ds', 'project', 'stock')\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def set_metadata() -> int:
         _out, err = process.communicate("\n", timeout=60)
@@ -226,9 +273,20 @@ def test_the_stock_rucio_client_retries_the_503(api, db_url, dataset, tmp_path: 
         while not Path(tmp_path / "token").exists():
             assert process.poll() is None, process.communicate()[1]
             time.sleep(0.1)
-        while_locked(api, db_url, "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE",
-                     set_metadata)  # type: ignore[arg-type]
+        while_locked(
+            api, db_url, "SELECT 1 FROM dids WHERE scope = 'data' AND name = 'ds' FOR UPDATE", set_metadata
+        )  # type: ignore[arg-type]
     finally:
         process.kill()
-    assert Client(ClientConfig(url=api.url, account="root", username="root", password=ROOT_PASSWORD,
-                               token_file=str(tmp_path / "dm-token"))).get_metadata("data", "ds")["project"] == "stock"
+    assert (
+        Client(
+            ClientConfig(
+                url=api.url,
+                account="root",
+                username="root",
+                password=ROOT_PASSWORD,
+                token_file=str(tmp_path / "dm-token"),
+            )
+        ).get_metadata("data", "ds")["project"]
+        == "stock"
+    )

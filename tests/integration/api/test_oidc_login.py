@@ -48,7 +48,9 @@ def deployment(db: str, session: Session, root: str) -> Iterator[Deployment]:
         add_account(session, "alice", "USER")
         add_account_identity(session, f"alice@{provider.url}", "OIDC", "alice")
         session.commit()
-        server = make_server("127.0.0.1", port, create_app(Config(environ=environ), database_url=db), threaded=True)
+        server = make_server(
+            "127.0.0.1", port, create_app(Config(environ=environ), database_url=db), threaded=True
+        )
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -66,11 +68,17 @@ def _start(deployment: Deployment, polling: bool = True, **headers: str) -> str:
 
 
 def _fetch(deployment: Deployment, code: str) -> requests.Response:
-    return requests.get(f"{deployment.url}/auth/oidc_redirect?{code}", headers={"X-Rucio-Client-Fetch-Token": "True"}, timeout=30)
+    return requests.get(
+        f"{deployment.url}/auth/oidc_redirect?{code}",
+        headers={"X-Rucio-Client-Fetch-Token": "True"},
+        timeout=30,
+    )
 
 
 def _whoami(deployment: Deployment, token: str) -> str:
-    return requests.get(f"{deployment.url}/accounts/whoami", headers={"X-Rucio-Auth-Token": token}, timeout=30).json()["account"]
+    return requests.get(
+        f"{deployment.url}/accounts/whoami", headers={"X-Rucio-Auth-Token": token}, timeout=30
+    ).json()["account"]
 
 
 def test_polling_login_gives_the_client_a_token_once(deployment: Deployment) -> None:
@@ -92,13 +100,17 @@ def test_pasted_code_login(deployment: Deployment) -> None:
     auth_url = _start(deployment, polling=False)
     page = requests.get(auth_url, timeout=30).text
     fetch_code = re.search(r"paste this code into your terminal: (\S+)</p>", page).group(1)  # type: ignore[union-attr]
-    assert _fetch(deployment, auth_url.split("?", 1)[1]).status_code == 401, "the printed URL alone fetches nothing"
+    assert _fetch(deployment, auth_url.split("?", 1)[1]).status_code == 401, (
+        "the printed URL alone fetches nothing"
+    )
     fetched = _fetch(deployment, fetch_code)
     assert _whoami(deployment, fetched.headers["X-Rucio-Auth-Token"]) == "alice"
 
 
 def test_auto_gives_the_provider_url_itself(deployment: Deployment) -> None:
-    assert _start(deployment, **{"X-Rucio-Client-Authorize-Auto": "True"}).startswith(f"{deployment.provider.url}/authorize?")
+    assert _start(deployment, **{"X-Rucio-Client-Authorize-Auto": "True"}).startswith(
+        f"{deployment.provider.url}/authorize?"
+    )
 
 
 def test_a_foreign_nonce_or_unmapped_identity_or_other_issuer_is_refused(deployment: Deployment) -> None:
@@ -109,11 +121,17 @@ def test_a_foreign_nonce_or_unmapped_identity_or_other_issuer_is_refused(deploym
     deployment.provider.wrong_nonce, deployment.provider.subject = False, "mallory"
     unmapped = requests.get(_start(deployment), timeout=30)
     assert (unmapped.status_code, unmapped.headers["ExceptionClass"]) == (401, "CannotAuthenticate")
-    other = requests.get(f"{deployment.url}/auth/oidc", headers={"X-Rucio-Client-Authorize-Issuer": "https://evil.example"}, timeout=30)
+    other = requests.get(
+        f"{deployment.url}/auth/oidc",
+        headers={"X-Rucio-Client-Authorize-Issuer": "https://evil.example"},
+        timeout=30,
+    )
     assert other.status_code == 401
     bad_state = requests.get(f"{deployment.url}/auth/oidc_code?code=x&state=forged", timeout=30)
     assert bad_state.status_code == 401
-    bad_account = requests.get(f"{deployment.url}/auth/oidc", headers={"X-Rucio-Account": "x" * 300}, timeout=30)
+    bad_account = requests.get(
+        f"{deployment.url}/auth/oidc", headers={"X-Rucio-Account": "x" * 300}, timeout=30
+    )
     assert bad_account.status_code == 400
 
 
@@ -140,7 +158,9 @@ def test_stock_client_logs_in_by_browser(deployment: Deployment, tmp_path: Path)
     config.write_text(f"[client]\nrucio_host = {deployment.url}\nauth_host = {deployment.url}\nauth_type = oidc\n"
                       f"account = alice\noidc_polling = True\nauth_token_file_path = {tmp_path / 'token'}\n")  # fmt: skip
     env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "alice"}
-    process = subprocess.Popen([str(BIN / "rucio"), "whoami"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "rucio"), "whoami"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert process.stdout is not None
     output = []
     for line in process.stdout:

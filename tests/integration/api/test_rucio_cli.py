@@ -36,7 +36,8 @@ def test_bad_password_is_refused(rucio: RucioCLI) -> None:
 def _with_password(config: Path, password: str) -> str:
     changed = config.with_name("bad.cfg")
     text = "\n".join(
-        f"password = {password}" if line.startswith("password") else line for line in config.read_text().splitlines()
+        f"password = {password}" if line.startswith("password") else line
+        for line in config.read_text().splitlines()
     )
     changed.write_text(text.replace("auth_token_file_path = ", "auth_token_file_path = bad-"))
     return str(changed)
@@ -237,7 +238,11 @@ def test_upload_and_rules(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None
         info = rucio("rule-info", rule_id).stdout
         rucio("delete-rule", rule_id)
     else:
-        rule_id = rucio("rule", "add", "up:uds", "--copies", "1", "--rses", "tier=1").stdout.strip().splitlines()[-1]
+        rule_id = (
+            rucio("rule", "add", "up:uds", "--copies", "1", "--rses", "tier=1")
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         by_did = rucio("rule", "list", "--did", "up:uds").stdout
         by_account = rucio("rule", "list", "--account", "root").stdout
         info = rucio("rule", "show", rule_id).stdout
@@ -247,7 +252,9 @@ def test_upload_and_rules(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None
     assert "up:u1" in by_account  # the per-file rules of the upload
     assert "OK" in info and "tier=1" in info
     # Deletion is soft, as in Rucio: the rule stays listed, now expiring within the hour.
-    listed = [line for line in rucio("rule", "list", "--did", "up:uds").stdout.splitlines() if rule_id in line]
+    listed = [
+        line for line in rucio("rule", "list", "--did", "up:uds").stdout.splitlines() if rule_id in line
+    ]
     assert len(listed) == 1 and listed[0].count(time.strftime("%Y-", time.gmtime())) == 2, listed
 
 

@@ -89,7 +89,9 @@ def test_identities(rucio: RucioCLI, legacy: bool) -> None:
     dn = "/DC=org/DC=example/CN=Jane Doe"
     if legacy:
         rucio.admin("account", "add", "--type", "USER", "jane")
-        rucio.admin("identity", "add", "--account", "jane", "--type", "X509", "--id", dn, "--email", "j@example.org")
+        rucio.admin(
+            "identity", "add", "--account", "jane", "--type", "X509", "--id", dn, "--email", "j@example.org"
+        )
         listed = rucio.admin("account", "list-identities", "jane").stdout
         rucio.admin("identity", "delete", "--account", "jane", "--type", "X509", "--id", dn)
         after = rucio.admin("account", "list-identities", "jane").stdout

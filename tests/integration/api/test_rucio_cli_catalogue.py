@@ -117,7 +117,9 @@ def test_dataset_replicas_and_histories(rucio: RucioCLI, tmp_path: Path, legacy:
         on_rse = rucio("replica", "list", "dataset", "--rse", "SITE").stdout
         rucio("did", "content", "remove", "--from-did", "ns:ds", "ns:f2")
         history = rucio("did", "content", "history", "ns:ds").stdout
-        rule_id = rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE").stdout.strip().splitlines()[-1]
+        rule_id = (
+            rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE").stdout.strip().splitlines()[-1]
+        )
         rules = rucio("rule", "history", "ns:ds").stdout
     assert "SITE" in replicas and "ds" in replicas
     assert "ds" in on_rse

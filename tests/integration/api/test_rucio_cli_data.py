@@ -148,19 +148,44 @@ def test_rule_changes(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     add_file_rse(rucio, "OTHER", tmp_path / "other")
     if legacy:
         rule_id = rucio("add-rule", "ns:ds", "1", "SITE").stdout.strip().splitlines()[-1]
-        rucio("update-rule", "--lifetime", "3600", "--comment", "kept for a run", "--source-replica-expression", "SITE",
-              "--boost-rule", rule_id)
+        rucio(
+            "update-rule",
+            "--lifetime",
+            "3600",
+            "--comment",
+            "kept for a run",
+            "--source-replica-expression",
+            "SITE",
+            "--boost-rule",
+            rule_id,
+        )
         info = rucio("rule-info", rule_id).stdout
         child = rucio("move-rule", rule_id, "OTHER").stdout.strip().splitlines()[-1]
         listed = rucio("list-rules", "ns:ds").stdout
     else:
-        rule_id = rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE").stdout.strip().splitlines()[-1]
-        rucio("rule", "update", rule_id, "--lifetime", "3600", "--comment", "kept for a run", "--source-rses", "SITE",
-              "--boost-rule")
+        rule_id = (
+            rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE").stdout.strip().splitlines()[-1]
+        )
+        rucio(
+            "rule",
+            "update",
+            rule_id,
+            "--lifetime",
+            "3600",
+            "--comment",
+            "kept for a run",
+            "--source-rses",
+            "SITE",
+            "--boost-rule",
+        )
         info = rucio("rule", "show", rule_id).stdout
         child = rucio("rule", "move", rule_id, "--rses", "OTHER").stdout.strip().splitlines()[-1]
         listed = rucio("rule", "list", "--did", "ns:ds").stdout
-    assert "kept for a run" in info and "Expires at:" in info and "None" not in info.split("Expires at:")[1].split("\n")[0]
+    assert (
+        "kept for a run" in info
+        and "Expires at:" in info
+        and "None" not in info.split("Expires at:")[1].split("\n")[0]
+    )
     assert re.search(r"Source replica expression:\s+SITE$", info, re.M), info
     assert len(child) == 32 and child != rule_id
     assert child in listed and "OTHER" in listed
@@ -192,7 +217,17 @@ def test_subscriptions(rucio: RucioCLI, legacy: bool) -> None:
         updated = rucio.admin("subscription", "list", "--long", "raw").stdout
         rucio.admin("subscription", "reevaluate", "ns:raw1")
     else:
-        rucio("subscription", "add", "raw", "--filter", '{"scope": ["ns"]}', "--rule", rules, "--comment", "raw data")
+        rucio(
+            "subscription",
+            "add",
+            "raw",
+            "--filter",
+            '{"scope": ["ns"]}',
+            "--rule",
+            rules,
+            "--comment",
+            "raw data",
+        )
         listed = rucio("subscription", "list").stdout
         rucio("subscription", "update", "raw", "--filter", '{"scope": ["ns"], "project": ["x"]}', "--rule", rules,
               "--comment", "raw data, project x", "--lifetime", "7")  # fmt: skip

@@ -79,7 +79,11 @@ def test_signed_urls_read_write_and_delete_the_object(
     signed = read.get_data(as_text=True)
     query = parse_qs(urlsplit(signed).query)
     assert signed.startswith(f"{s3_endpoint}/{BUCKET}/{key}?")
-    assert query["X-Amz-Expires"] == ["120"] and query["X-Amz-Signature"] and "testing" not in query["X-Amz-Signature"][0]
+    assert (
+        query["X-Amz-Expires"] == ["120"]
+        and query["X-Amz-Signature"]
+        and "testing" not in query["X-Amz-Signature"][0]
+    )
     assert requests.get(signed, timeout=30).content == b"signed bytes"
     # moto checks that a request is signed (not the signature's value): unsigned, it is refused.
     assert requests.get(f"{s3_endpoint}/{BUCKET}/{key}", timeout=30).status_code == 403
@@ -126,7 +130,9 @@ def test_rucio_errors(
 ) -> None:  # fmt: skip
     _s3_rse(client, root_headers, s3_endpoint)
     response = _sign(client, root_headers, **query)
-    assert (response.status_code, response.headers["ExceptionClass"]) == (status, error), response.get_data(as_text=True)
+    assert (response.status_code, response.headers["ExceptionClass"]) == (status, error), response.get_data(
+        as_text=True
+    )
 
 
 def test_an_rse_without_s3_protocol_signs_nothing(client: FlaskClient, root_headers: dict[str, str]) -> None:
@@ -149,24 +155,37 @@ def test_permission_is_rucio_sign_url_attribute(
 
 
 def test_accept_header_is_checked(client: FlaskClient, root_headers: dict[str, str]) -> None:
-    response = _sign(client, {**root_headers, "Accept": "application/json"}, rse=RSE, svc="s3", url="s3://h/b/k")
-    assert (response.status_code, response.headers["ExceptionClass"]) == (406, "UnsupportedRequestedContentType")
+    response = _sign(
+        client, {**root_headers, "Accept": "application/json"}, rse=RSE, svc="s3", url="s3://h/b/k"
+    )
+    assert (response.status_code, response.headers["ExceptionClass"]) == (
+        406,
+        "UnsupportedRequestedContentType",
+    )
 
 
 def test_stock_client_gets_a_working_signed_url(rucio: RucioCLI, s3_endpoint: str, bucket) -> None:
     """``CredentialClient.get_signed_url`` of rucio-clients 41 (``/credentials/signurl``, svc/op/lifetime)."""
     parts = urlsplit(s3_endpoint)
     rucio.run("python", "-c", f"from rucio.client.rseclient import RSEClient; RSEClient().add_rse({RSE!r})")
-    rucio.run("python", "-c", (
-        "from rucio.client.rseclient import RSEClient\n"
-        f"RSEClient().add_protocol({RSE!r}, {{'scheme': 's3', 'hostname': {parts.hostname!r}, 'port': {parts.port},"
-        f" 'prefix': {PREFIX!r}, 'impl': 'rucio.rse.protocols.gfal.NoRename',"
-        " 'domains': {'wan': {'read': 1, 'write': 1, 'delete': 1}}})"
-    ))
+    rucio.run(
+        "python",
+        "-c",
+        (
+            "from rucio.client.rseclient import RSEClient\n"
+            f"RSEClient().add_protocol({RSE!r}, {{'scheme': 's3', 'hostname': {parts.hostname!r}, 'port': {parts.port},"
+            f" 'prefix': {PREFIX!r}, 'impl': 'rucio.rse.protocols.gfal.NoRename',"
+            " 'domains': {'wan': {'read': 1, 'write': 1, 'delete': 1}}})"
+        ),
+    )
     bucket.put_object(Bucket=BUCKET, Key="signed/stock.dat", Body=b"stock client")
     url = f"s3://{parts.hostname}:{parts.port}{PREFIX}/stock.dat"
-    printed = rucio.run("python", "-c", (
-        "from rucio.client.credentialclient import CredentialClient\n"
-        f"print(CredentialClient().get_signed_url({RSE!r}, 's3', 'read', {url!r}, 60))"
-    )).stdout.strip()
+    printed = rucio.run(
+        "python",
+        "-c",
+        (
+            "from rucio.client.credentialclient import CredentialClient\n"
+            f"print(CredentialClient().get_signed_url({RSE!r}, 's3', 'read', {url!r}, 60))"
+        ),
+    ).stdout.strip()
     assert requests.get(printed, timeout=30).content == b"stock client"

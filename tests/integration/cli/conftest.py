@@ -47,10 +47,17 @@ def live(db: str, root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     app = create_app(database_url=db)
     with serve(app) as url:
-        settings = {"URL": url, "ACCOUNT": root, "USERNAME": "root", "PASSWORD": ROOT_PASSWORD,
-                    "TOKEN_FILE": str(tmp_path / "token")}
+        settings = {
+            "URL": url,
+            "ACCOUNT": root,
+            "USERNAME": "root",
+            "PASSWORD": ROOT_PASSWORD,
+            "TOKEN_FILE": str(tmp_path / "token"),
+        }
         monkeypatch.setenv("DATAMGMT_CLIENT_CONFIG", str(tmp_path / "absent.cfg"))
-        monkeypatch.setenv("DATAMGMT_API_BASE_URL", url)  # landing pages on this server, as a deployment configures
+        monkeypatch.setenv(
+            "DATAMGMT_API_BASE_URL", url
+        )  # landing pages on this server, as a deployment configures
         for option, value in settings.items():
             monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
         yield Live(url, Client(ClientConfig.load()), {rule.rule for rule in app.url_map.iter_rules()})
@@ -60,8 +67,17 @@ def add_posix_rse(client: Client, name: str, prefix: Path) -> None:
     prefix.mkdir(parents=True, exist_ok=True)
     client.add_rse(name)
     priorities = {"read": 1, "write": 1, "delete": 1}
-    client.add_protocol(name, {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": str(prefix),
-                               "impl": "posix", "domains": {"lan": priorities, "wan": priorities}})
+    client.add_protocol(
+        name,
+        {
+            "scheme": "file",
+            "hostname": "localhost",
+            "port": 0,
+            "prefix": str(prefix),
+            "impl": "posix",
+            "domains": {"lan": priorities, "wan": priorities},
+        },
+    )
     client.set_local_limit(client.account, name, -1)
 
 
@@ -97,16 +113,29 @@ def add_tpc_rse(live: Live, name: str, prefix: Path) -> None:
     """A POSIX RSE that third-party copies can read from and write to."""
     prefix.mkdir(parents=True)
     live.client.add_rse(name)
-    live.client.add_protocol(name, {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": str(prefix),
-                                    "impl": "posix", "domains": tpc_domains()})
+    live.client.add_protocol(
+        name,
+        {
+            "scheme": "file",
+            "hostname": "localhost",
+            "port": 0,
+            "prefix": str(prefix),
+            "impl": "posix",
+            "domains": tpc_domains(),
+        },
+    )
     live.client.set_local_limit(live.client.account, name, -1)
 
 
 @pytest.fixture
 def local_conveyor(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The local transfer tool, one retry, no waiting between polls, submissions and repairs."""
-    for key, value in {"transfertool": "local", "max_retries": "1", "poll_interval": "0",
-                       "submit_retry_seconds": "0"}.items():
+    for key, value in {
+        "transfertool": "local",
+        "max_retries": "1",
+        "poll_interval": "0",
+        "submit_retry_seconds": "0",
+    }.items():
         monkeypatch.setenv(f"DATAMGMT_CONVEYOR_{key.upper()}", value)
     monkeypatch.setenv("DATAMGMT_JUDGE_REPAIR_BACKOFF_SECONDS", "0")
     reset_config()

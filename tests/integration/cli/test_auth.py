@@ -30,7 +30,9 @@ def test_token_cached_0600_and_renewed_after_401(live: Live, tmp_path: Path) -> 
     assert cache.read_text() not in (token, "root-root-unknown-0123456789abcdef0123456789abcdef")
 
 
-def test_wrong_password_is_one_clear_error(live: Live, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_wrong_password_is_one_clear_error(
+    live: Live, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("DATAMGMT_CLIENT_PASSWORD", "wrong-password")
     monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "other-token"))
     with pytest.raises(CannotAuthenticate):

@@ -40,7 +40,9 @@ def test_broken_storage_is_named_everywhere(live: Live, db: str, broken, caplog)
     rule = live.client.get_rule(rule_id)
     assert stuck["state"] == "STUCK" and "Not a directory" in stuck["error"], stuck
     assert rule["state"] == "STUCK" and "Not a directory" in rule["error"], rule
-    assert rule["error"].startswith(stuck["error"][:60]) and "blocked for writing" in rule["error"], rule["error"]
+    assert rule["error"].startswith(stuck["error"][:60]) and "blocked for writing" in rule["error"], rule[
+        "error"
+    ]
 
     shown = live.user("rule", "show", rule_id, "--json")
     assert shown.exit_code == 0, shown.output
@@ -54,19 +56,32 @@ def test_broken_storage_is_named_everywhere(live: Live, db: str, broken, caplog)
     attempts = [json.loads(line) for line in listed.stdout.splitlines()]
     assert len(attempts) == 2
     assert {(a["source_rse"], a["dest_rse"], a["transfertool"], a["state"]) for a in attempts} == {
-        ("GOOD", "BROKEN", "local", "FAILED")}
+        ("GOOD", "BROKEN", "local", "FAILED")
+    }
     assert all("Not a directory" in a["err_msg"] and a["external_id"] for a in attempts)
-    assert live.admin("transfers", "list", "--failed", "--rse", "GOOD", "--rule", "0" * 32, "--json").stdout == ""
+    assert (
+        live.admin("transfers", "list", "--failed", "--rse", "GOOD", "--rule", "0" * 32, "--json").stdout
+        == ""
+    )
 
     status = json.loads(live.admin("status", "--json").stdout)
-    assert status["stuck_rules"]["count"] == 1 and "Not a directory" in status["stuck_rules"]["oldest"][0]["error"]
+    assert (
+        status["stuck_rules"]["count"] == 1
+        and "Not a directory" in status["stuck_rules"]["oldest"][0]["error"]
+    )
     assert status["transfer_failures_last_hour"] == 2
 
     watched = live.user("rule", "watch", rule_id, "--timeout", "5")
     assert watched.exit_code == 1 and "Not a directory" in watched.stderr
 
-    failures = [r for r in caplog.records if r.levelno >= logging.WARNING and "Not a directory" in r.getMessage()
-                + json.dumps(getattr(r, "fields", {}), default=str)]
+    failures = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING
+        and "Not a directory" in r.getMessage() + json.dumps(getattr(r, "fields", {}), default=str)
+    ]
     assert failures, [r.getMessage() for r in caplog.records]
     fields = failures[0].fields  # type: ignore[attr-defined]
-    assert fields["did"] == did and fields["rule"] == rule_id and fields["rse"] == "BROKEN" and fields["request"]
+    assert (
+        fields["did"] == did and fields["rule"] == rule_id and fields["rse"] == "BROKEN" and fields["request"]
+    )

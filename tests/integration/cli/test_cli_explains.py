@@ -20,8 +20,17 @@ def _alice_dataset(live: Live, tmp_path: Path, count: int) -> None:
     data.mkdir()
     for index in range(count):
         (data / f"part{index}").write_bytes(os.urandom(2_000_000))
-    result = live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--dataset", "user.alice:ds",
-                       "--no-rule", str(data))
+    result = live.user(
+        "upload",
+        "--rse",
+        "LOCAL-A",
+        "--scope",
+        "user.alice",
+        "--dataset",
+        "user.alice:ds",
+        "--no-rule",
+        str(data),
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -34,10 +43,17 @@ def test_rule_explain_explains_a_quota_shortfall(live: Live, alice: Client, tmp_
     assert "quota: needs 6.0 MB, 5.0 MB left" in result.stdout
     assert "Traceback" not in result.output and "Error:" not in result.stderr
 
-    explained = json.loads(live.user("rule", "explain", "--json", "--rses", "LOCAL-A", "user.alice:ds").stdout)
+    explained = json.loads(
+        live.user("rule", "explain", "--json", "--rses", "LOCAL-A", "user.alice:ds").stdout
+    )
     assert explained["placeable"] is False and explained["usable_rses"] == 0
-    assert explained["rses"][0] == {"rse": "LOCAL-A", "writable": True, "bytes_needed": 6_000_000,
-                                    "quota_left": 5_000_000, "excluded_because": "quota: needs 6.0 MB, 5.0 MB left"}
+    assert explained["rses"][0] == {
+        "rse": "LOCAL-A",
+        "writable": True,
+        "bytes_needed": 6_000_000,
+        "quota_left": 5_000_000,
+        "excluded_because": "quota: needs 6.0 MB, 5.0 MB left",
+    }
 
     added = live.user("rule", "add", "--rses", "LOCAL-A", "user.alice:ds")
     assert added.exit_code == 1
@@ -46,15 +62,19 @@ def test_rule_explain_explains_a_quota_shortfall(live: Live, alice: Client, tmp_
     assert "'LOCAL-A' matched 1 RSEs, 0 usable, 1 needed (LOCAL-A: quota: needs 6.0 MB, 5.0 MB left)" in line
 
 
-def test_insufficient_target_rses_says_why_each_was_excluded(live: Live, alice: Client, tmp_path: Path) -> None:
+def test_insufficient_target_rses_says_why_each_was_excluded(
+    live: Live, alice: Client, tmp_path: Path
+) -> None:
     _alice_dataset(live, tmp_path, 1)
     add_posix_rse(live.client, "LOCAL-B", tmp_path / "local-b")
     live.client.set_rse_attribute("LOCAL-B", "type", "USERDISK")
     live.client.set_local_limit("alice", "LOCAL-B", 0)
     added = live.user("rule", "add", "--rses", "type=USERDISK", "--copies", "2", "user.alice:ds")
     assert added.exit_code == 1 and len(added.stderr.strip().splitlines()) == 1
-    assert ("'type=USERDISK' matched 2 RSEs, 1 usable, 2 needed "
-            "(LOCAL-A: usable; LOCAL-B: quota: needs 2.0 MB, 0 B left)") in added.stderr
+    assert (
+        "'type=USERDISK' matched 2 RSEs, 1 usable, 2 needed "
+        "(LOCAL-A: usable; LOCAL-B: quota: needs 2.0 MB, 0 B left)"
+    ) in added.stderr
 
 
 def test_quota_never_reads_limit_zero_remaining_unlimited(live: Live, alice: Client, tmp_path: Path) -> None:
@@ -73,70 +93,106 @@ def test_users_list_rses_scopes_and_subscriptions(live: Live, alice: Client) -> 
     assert "LOCAL-A" in live.user("rse", "list").stdout
     shown = live.user("rse", "show", "LOCAL-A")
     assert shown.exit_code == 0 and "USERDISK" in shown.stdout
-    assert [json.loads(line)["scope"] for line in live.user("scope", "list", "--json").stdout.splitlines()] == [
-        "user.alice"]
-    every = {json.loads(line)["scope"] for line in live.user("scope", "list", "--all", "--json").stdout.splitlines()}
+    assert [
+        json.loads(line)["scope"] for line in live.user("scope", "list", "--json").stdout.splitlines()
+    ] == ["user.alice"]
+    every = {
+        json.loads(line)["scope"]
+        for line in live.user("scope", "list", "--all", "--json").stdout.splitlines()
+    }
     assert {"user.alice", "user.root"} <= every
     result = live.user("subscription", "list")
     assert result.exit_code == 0, result.output
 
 
-def test_unreachable_server_and_missing_config_are_one_line(live: Live, monkeypatch: pytest.MonkeyPatch,
-                                                            tmp_path: Path) -> None:
+def test_unreachable_server_and_missing_config_are_one_line(
+    live: Live, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     missing = live.user("--config", str(tmp_path / "nowhere.cfg"), "whoami")
     assert missing.exit_code == 2 and "nowhere.cfg" in missing.stderr and "does not exist" in missing.stderr
     monkeypatch.setenv("DATAMGMT_CLIENT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("DATAMGMT_CLIENT_TOKEN_FILE", str(tmp_path / "other-token"))
     down = live.user("whoami")
     assert down.exit_code == 1
-    assert down.stderr.strip() == ("Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): "
-                                   "is the server running there? Check [client] url in the client config or "
-                                   "DATAMGMT_CLIENT_URL")
+    assert down.stderr.strip() == (
+        "Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): "
+        "is the server running there? Check [client] url in the client config or "
+        "DATAMGMT_CLIENT_URL"
+    )
 
 
-def test_dates_are_iso_8601_and_rule_list_shows_size_and_creation(live: Live, alice: Client, tmp_path: Path) -> None:
+def test_dates_are_iso_8601_and_rule_list_shows_size_and_creation(
+    live: Live, alice: Client, tmp_path: Path
+) -> None:
     data = tmp_path / "one"
     data.write_bytes(os.urandom(1_500_000))
-    uploaded = json.loads(live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--json", str(data)).stdout)
+    uploaded = json.loads(
+        live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--json", str(data)).stdout
+    )
     table = live.user("rule", "list").stdout
     assert "1.5 MB" in table and "created" in table
     [rule] = [json.loads(line) for line in live.user("rule", "list", "--json").stdout.splitlines()]
     assert rule["id"] == uploaded["rule_id"] and rule["bytes"] == 1_500_000
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", rule["created_at"])
     shown = json.loads(live.user("did", "show", "user.alice:one", "--json").stdout)
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", shown["created_at"]) and shown["did_type"] == "FILE"
+    assert (
+        re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", shown["created_at"])
+        and shown["did_type"] == "FILE"
+    )
     assert "UTC" not in live.user("rule", "show", rule["id"]).stdout
 
 
 def test_rule_move_and_update_activity(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
     data = tmp_path / "moved"
     data.write_bytes(os.urandom(1000))
-    uploaded = json.loads(live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json", str(data)).stdout)
+    uploaded = json.loads(
+        live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json", str(data)).stdout
+    )
     rule_id = uploaded["rule_id"]
     updated = live.user("rule", "update", rule_id, "--activity", "User Subscriptions")
     assert updated.exit_code == 0, updated.output
     assert live.client.get_rule(rule_id)["activity"] == "User Subscriptions"
     moved = json.loads(live.user("rule", "move", rule_id, "--rses", "SITE-B", "--json").stdout)
     child = live.client.get_rule(moved["child_rule_id"])
-    assert child["rse_expression"] == "SITE-B" and live.client.get_rule(rule_id)["child_rule_id"] == child["id"]
+    assert (
+        child["rse_expression"] == "SITE-B" and live.client.get_rule(rule_id)["child_rule_id"] == child["id"]
+    )
 
 
 def test_rule_history_of_a_did(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
     if not any(route.startswith("/rules/") and route.endswith("/history") for route in live.routes):
-        pytest.skip("the rule history route (GET /rules/{scope}/{name}/history) is being built next to this CLI")
+        pytest.skip(
+            "the rule history route (GET /rules/{scope}/{name}/history) is being built next to this CLI"
+        )
     data = tmp_path / "kept"
     data.write_bytes(os.urandom(1000))
-    rule_id = json.loads(live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json",
-                                   str(data)).stdout)["rule_id"]
-    history = [json.loads(line) for line in live.user("rule", "history", "user.root:kept", "--json").stdout.splitlines()]
+    rule_id = json.loads(
+        live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--json", str(data)).stdout
+    )["rule_id"]
+    history = [
+        json.loads(line)
+        for line in live.user("rule", "history", "user.root:kept", "--json").stdout.splitlines()
+    ]
     assert rule_id in {row["rule_id"] for row in history}
 
 
 def test_did_remove_undo_and_lifetime_update(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
     data = tmp_path / "temporary"
     data.write_bytes(b"x" * 10)
-    assert live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:tmpds",
-                     "--no-rule", str(data)).exit_code == 0
+    assert (
+        live.user(
+            "upload",
+            "--rse",
+            "SITE-A",
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:tmpds",
+            "--no-rule",
+            str(data),
+        ).exit_code
+        == 0
+    )
     removed = live.user("did", "remove", "user.root:tmpds")
     assert removed.exit_code == 0 and "will be deleted in 24 hours" in removed.stdout
     expires = json.loads(live.user("did", "show", "user.root:tmpds", "--json").stdout)["expired_at"]

@@ -18,20 +18,35 @@ SCRIPT = "import sys; sys.argv[0] = 'datamgmt'; from datamgmt.cli.user import ma
 
 def complete(words: str, cache: Path, **extra: str) -> list[str]:
     """What bash completion offers for the last of ``words``, as the installed script computes it."""
-    env = {**os.environ, "_DATAMGMT_COMPLETE": "bash_complete", "COMP_WORDS": words,
-           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
-           "DATAMGMT_COMPLETION_CACHE": str(cache), **extra}
-    result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60,
-                            check=False)
+    env = {
+        **os.environ,
+        "_DATAMGMT_COMPLETE": "bash_complete",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        "DATAMGMT_COMPLETION_CACHE": str(cache),
+        **extra,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
 
 
-def test_completes_scopes_dids_and_rses_from_the_server(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_completes_scopes_dids_and_rses_from_the_server(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     for name in ("alpha1", "alpha2", "beta"):
         (tmp_path / name).write_bytes(name.encode())
-    result = live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule",
-                       *(str(tmp_path / name) for name in ("alpha1", "alpha2", "beta")))
+    result = live.user(
+        "upload",
+        "--rse",
+        "SITE-A",
+        "--scope",
+        "user.root",
+        "--no-rule",
+        *(str(tmp_path / name) for name in ("alpha1", "alpha2", "beta")),
+    )
     assert result.exit_code == 0, result.output
     cache = tmp_path / "completion.json"
 
@@ -45,5 +60,12 @@ def test_completes_scopes_dids_and_rses_from_the_server(live: Live, two_rses: tu
     assert complete("datamgmt upload --rse SITE-", cache) == ["SITE-A", "SITE-B", "SITE-C"]
 
     # No server: nothing to offer, and nothing printed into the shell.
-    assert complete("datamgmt did show user.root:al", tmp_path / "other.json",
-                    DATAMGMT_CLIENT_URL="http://127.0.0.1:9", DATAMGMT_CLIENT_TOKEN_FILE=str(tmp_path / "t")) == []
+    assert (
+        complete(
+            "datamgmt did show user.root:al",
+            tmp_path / "other.json",
+            DATAMGMT_CLIENT_URL="http://127.0.0.1:9",
+            DATAMGMT_CLIENT_TOKEN_FILE=str(tmp_path / "t"),
+        )
+        == []
+    )

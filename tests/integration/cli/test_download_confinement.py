@@ -45,17 +45,33 @@ class HostileServer:
             data = self.content(index)
             pfn = f"{self.url}/files/{index}"
             yield {
-                "scope": scope, "name": name, "bytes": len(data), "md5": None,
+                "scope": scope,
+                "name": name,
+                "bytes": len(data),
+                "md5": None,
                 "adler32": f"{zlib.adler32(data) & 0xFFFFFFFF:08x}",
                 "pfns": {pfn: {"rse": RSE, "type": "DISK", "domain": "wan", "priority": 1}},
-                "rses": {RSE: [pfn]}, "states": {RSE: "AVAILABLE"},
+                "rses": {RSE: [pfn]},
+                "states": {RSE: "AVAILABLE"},
             }
 
     def rse(self) -> dict[str, Any]:
         port = int(self.url.rsplit(":", 1)[1])
-        return {"rse": RSE, "deterministic": True, "lfn2pfn_algorithm": "hash", "protocols": [{
-            "scheme": "http", "hostname": "127.0.0.1", "port": port, "prefix": "/files/", "impl": "gfal",
-            "domains": {"wan": {"read": 1}, "lan": {"read": 1}}}]}
+        return {
+            "rse": RSE,
+            "deterministic": True,
+            "lfn2pfn_algorithm": "hash",
+            "protocols": [
+                {
+                    "scheme": "http",
+                    "hostname": "127.0.0.1",
+                    "port": port,
+                    "prefix": "/files/",
+                    "impl": "gfal",
+                    "domains": {"wan": {"read": 1}, "lan": {"read": 1}},
+                }
+            ],
+        }
 
 
 def _handler(state: HostileServer) -> type[BaseHTTPRequestHandler]:
@@ -63,8 +79,13 @@ def _handler(state: HostileServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def _send(self, body: bytes, content_type: str = "application/json", status: int = 200,
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self,
+            body: bytes,
+            content_type: str = "application/json",
+            status: int = 200,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             for key, value in {"Content-Type": content_type, **(headers or {})}.items():
                 self.send_header(key, value)
@@ -82,8 +103,10 @@ def _handler(state: HostileServer) -> type[BaseHTTPRequestHandler]:
             elif self.path.startswith("/files/"):
                 self._send(state.content(int(self.path.rsplit("/", 1)[1])), "application/octet-stream")
             else:
-                self._send(json.dumps({"ExceptionClass": "NotFound", "ExceptionMessage": self.path}).encode(),
-                           status=404)
+                self._send(
+                    json.dumps({"ExceptionClass": "NotFound", "ExceptionMessage": self.path}).encode(),
+                    status=404,
+                )
 
         do_HEAD = do_GET
 
@@ -103,8 +126,13 @@ def hostile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Hostile
     state.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    settings = {"URL": state.url, "ACCOUNT": "victim", "USERNAME": "victim", "PASSWORD": "secret",
-                "TOKEN_FILE": str(tmp_path / "token")}
+    settings = {
+        "URL": state.url,
+        "ACCOUNT": "victim",
+        "USERNAME": "victim",
+        "PASSWORD": "secret",
+        "TOKEN_FILE": str(tmp_path / "token"),
+    }
     monkeypatch.setenv("DATAMGMT_CLIENT_CONFIG", str(tmp_path / "absent.cfg"))
     for option, value in settings.items():
         monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
@@ -141,8 +169,11 @@ def snapshot(root: Path, skip: Path | None = None) -> dict[str, bytes | str]:
 
 
 def files_below(directory: Path) -> list[str]:
-    return sorted(str(path.relative_to(directory)) for path in directory.rglob("*")
-                  if path.is_file() and not path.is_symlink())
+    return sorted(
+        str(path.relative_to(directory))
+        for path in directory.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    )
 
 
 def download(directory: Path, *dids: str) -> Result:

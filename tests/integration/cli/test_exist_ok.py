@@ -26,19 +26,37 @@ def test_admin_creates_accept_what_exists_as_asked(live: Live, tmp_path: Path) -
         ok(live.admin("account", "add", "carol", "--exist-ok"))
         ok(live.admin("scope", "add", "carol.data", "--account", "carol", "--exist-ok"))
         ok(live.admin("rse", "add", "TAPE-1", "--type", "TAPE", "--exist-ok"))
-        ok(live.admin("rse", "add-protocol", "TAPE-1", "--scheme", "file", "--prefix", str(tmp_path / "t"),
-                      "--exist-ok"))
-    again = json.loads(ok(live.admin("scope", "add", "carol.data", "--account", "carol", "--exist-ok", "--json")))
+        ok(
+            live.admin(
+                "rse",
+                "add-protocol",
+                "TAPE-1",
+                "--scheme",
+                "file",
+                "--prefix",
+                str(tmp_path / "t"),
+                "--exist-ok",
+            )
+        )
+    again = json.loads(
+        ok(live.admin("scope", "add", "carol.data", "--account", "carol", "--exist-ok", "--json"))
+    )
     assert again == {"scope": "carol.data", "account": "carol", "existed": True}
     assert "already exists" in ok(live.admin("rse", "add", "TAPE-1", "--type", "TAPE", "--exist-ok"))
     assert len(live.client.get_rse("TAPE-1")["protocols"]) == 1
 
     refused(live.admin("scope", "add", "carol.data", "--account", "carol"), "Duplicate")  # without the flag
-    refused(live.admin("scope", "add", "carol.data", "--account", "root", "--exist-ok"), "does not belong to root")
+    refused(
+        live.admin("scope", "add", "carol.data", "--account", "root", "--exist-ok"), "does not belong to root"
+    )
     refused(live.admin("account", "add", "carol", "--type", "GROUP", "--exist-ok"), "as a USER account")
     refused(live.admin("rse", "add", "TAPE-1", "--exist-ok"), "another rse_type")
-    refused(live.admin("rse", "add-protocol", "TAPE-1", "--scheme", "file", "--prefix", "/elsewhere", "--exist-ok"),
-            "not with the prefix /elsewhere")
+    refused(
+        live.admin(
+            "rse", "add-protocol", "TAPE-1", "--scheme", "file", "--prefix", "/elsewhere", "--exist-ok"
+        ),
+        "not with the prefix /elsewhere",
+    )
 
 
 def test_rule_add_and_publish_reuse_what_the_first_run_made(live: Live, dataset: str) -> None:  # noqa: F811

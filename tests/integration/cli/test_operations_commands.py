@@ -79,15 +79,24 @@ def test_status(live: Live, db: str, two_rses: tuple[str, str], tmp_path: Path) 
     rse_b = next(r for r in report["rses"] if r["rse"] == site_b)
     assert rse_b["MinFreeSpace"] == 10**12 and rse_b["below_min_free"] is True
     human = live.admin("status")
-    assert human.exit_code == 0 and "conveyor-submitter" in human.stdout and "below MinFreeSpace" in human.stdout
+    assert (
+        human.exit_code == 0 and "conveyor-submitter" in human.stdout and "below MinFreeSpace" in human.stdout
+    )
 
     assert live.admin("account", "add", "jdoe").exit_code == 0
     live.client.add_identity("jdoe", "jdoe", "USERPASS", password="secret-password")
     from datamgmt.client import Client, ClientConfig
 
     config = ClientConfig.load()
-    user = Client(dataclasses.replace(config, account="jdoe", username="jdoe", password="secret-password",
-                                      token_file=str(tmp_path / "jdoe-token")))
+    user = Client(
+        dataclasses.replace(
+            config,
+            account="jdoe",
+            username="jdoe",
+            password="secret-password",
+            token_file=str(tmp_path / "jdoe-token"),
+        )
+    )
     with pytest.raises(Exception) as refused:
         user.status()
     assert getattr(refused.value, "error_class", "") == "AccessDenied"
@@ -96,34 +105,53 @@ def test_status(live: Live, db: str, two_rses: tuple[str, str], tmp_path: Path) 
 def test_subscription_add_list_update(live: Live, two_rses: tuple[str, str]) -> None:
     _, site_b = two_rses
     rules = json.dumps([{"copies": 1, "rse_expression": site_b, "activity": "User Subscriptions"}])
-    added = live.admin("subscription", "add", "raw-to-b", "--filter", '{"scope": ["user.root"]}', "--rules", rules,
-                       "--comment", "every new file of user.root on SITE-B", "--json")
+    added = live.admin(
+        "subscription",
+        "add",
+        "raw-to-b",
+        "--filter",
+        '{"scope": ["user.root"]}',
+        "--rules",
+        rules,
+        "--comment",
+        "every new file of user.root on SITE-B",
+        "--json",
+    )
     assert added.exit_code == 0, added.output
     subscription_id = json.loads(added.stdout)["id"]
-    (listed,) = [json.loads(line) for line in live.admin("subscription", "list", "--json").stdout.splitlines()]
+    (listed,) = [
+        json.loads(line) for line in live.admin("subscription", "list", "--json").stdout.splitlines()
+    ]
     assert (listed["id"], listed["name"], listed["state"]) == (subscription_id, "raw-to-b", "ACTIVE")
     assert json.loads(listed["filter"]) == {"scope": ["user.root"]}
 
     updated = live.admin("subscription", "update", "raw-to-b", "--state", "inactive", "--comment", "paused")
     assert updated.exit_code == 0, updated.output
-    (after,) = [json.loads(line) for line in
-                live.admin("subscription", "list", "--name", "raw-to-b", "--json").stdout.splitlines()]
+    (after,) = [
+        json.loads(line)
+        for line in live.admin("subscription", "list", "--name", "raw-to-b", "--json").stdout.splitlines()
+    ]
     assert (after["state"], after["comments"]) == ("INACTIVE", "paused")
     bad = live.admin("subscription", "add", "broken", "--filter", "[1]", "--rules", rules)
     assert bad.exit_code == 2 and "JSON object" in bad.output
     assert live.admin("subscription", "update", "raw-to-b").exit_code == 2
 
 
-def test_rule_show_of_another_accounts_rule(live: Live, two_rses: tuple[str, str], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule_show_of_another_accounts_rule(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rules are readable by every account; their transfer details only by the owner and admins."""
     site_a, site_b = two_rses
     did = _upload(live, tmp_path, "f1", site_a)
     (rule_id,) = json.loads(live.user("rule", "add", did, "--rses", site_b, "--json").stdout)["rule_ids"]
     assert live.admin("account", "add", "jdoe").exit_code == 0
     live.client.add_identity("jdoe", "jdoe", "USERPASS", password="secret-password")
-    for option, value in {"ACCOUNT": "jdoe", "USERNAME": "jdoe", "PASSWORD": "secret-password",
-                          "TOKEN_FILE": str(tmp_path / "jdoe-token")}.items():
+    for option, value in {
+        "ACCOUNT": "jdoe",
+        "USERNAME": "jdoe",
+        "PASSWORD": "secret-password",
+        "TOKEN_FILE": str(tmp_path / "jdoe-token"),
+    }.items():
         monkeypatch.setenv(f"DATAMGMT_CLIENT_{option}", value)
     shown = live.user("rule", "show", rule_id, "--json")
     assert shown.exit_code == 0, shown.output

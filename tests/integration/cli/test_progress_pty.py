@@ -53,18 +53,39 @@ def test_download_bars_on_a_terminal_only(live: Live, two_rses: tuple[str, str],
         (data / f"big{index}").write_bytes(os.urandom(3_000_000))
     cli = [sys.executable, "-m", "datamgmt.cli.user"]
 
-    status, drawn = run_on_pty([*cli, "upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset",
-                                "user.root:big", "--no-rule", str(data)], command_env())
+    status, drawn = run_on_pty(
+        [
+            *cli,
+            "upload",
+            "--rse",
+            "SITE-A",
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:big",
+            "--no-rule",
+            str(data),
+        ],
+        command_env(),
+    )
     assert status == 0, drawn
     assert all(marker in drawn for marker in BAR_MARKERS), drawn
     assert "MB" in drawn and "\x1b[" in drawn
 
-    status, drawn = run_on_pty([*cli, "download", "--dir", str(tmp_path / "tty"), "user.root:big"], command_env())
+    status, drawn = run_on_pty(
+        [*cli, "download", "--dir", str(tmp_path / "tty"), "user.root:big"], command_env()
+    )
     assert status == 0, drawn
     assert all(marker in drawn for marker in BAR_MARKERS), drawn
 
-    piped = subprocess.run([*cli, "download", "--dir", str(tmp_path / "pipe"), "user.root:big"], env=command_env(),
-                           capture_output=True, text=True, timeout=120, check=False)
+    piped = subprocess.run(
+        [*cli, "download", "--dir", str(tmp_path / "pipe"), "user.root:big"],
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert piped.returncode == 0, piped.stderr
     assert not any(marker in piped.stdout + piped.stderr for marker in BAR_MARKERS)
     assert "\x1b[" not in piped.stdout
@@ -76,15 +97,24 @@ def test_errors_on_a_terminal_are_one_line(live: Live, two_rses: tuple[str, str]
     cli = [sys.executable, "-m", "datamgmt.cli.user"]
     status, drawn = run_on_pty([*cli, "did", "show", "user.root:nothing"], command_env())
     assert status == 1
-    assert drawn.strip().splitlines() == [drawn.strip()] and drawn.startswith("Error: DataIdentifierNotFound: ")
+    assert drawn.strip().splitlines() == [drawn.strip()] and drawn.startswith(
+        "Error: DataIdentifierNotFound: "
+    )
 
     status, drawn = run_on_pty([*cli, "did", "search", "user.root", "--filter", "run>>3"], command_env())
-    assert status == 1 and drawn.strip().startswith("Error: DIDFilterSyntaxError: Cannot parse filter condition")
+    assert status == 1 and drawn.strip().startswith(
+        "Error: DIDFilterSyntaxError: Cannot parse filter condition"
+    )
     assert len(drawn.strip().splitlines()) == 1
 
-    env = {**command_env(), "DATAMGMT_CLIENT_URL": "http://127.0.0.1:9",
-           "DATAMGMT_CLIENT_TOKEN_FILE": str(tmp_path / "none")}
+    env = {
+        **command_env(),
+        "DATAMGMT_CLIENT_URL": "http://127.0.0.1:9",
+        "DATAMGMT_CLIENT_TOKEN_FILE": str(tmp_path / "none"),
+    }
     status, drawn = run_on_pty([*cli, "whoami"], env)
     assert status == 1
-    assert drawn.strip() == ("Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): is the "
-                             "server running there? Check [client] url in the client config or DATAMGMT_CLIENT_URL")
+    assert drawn.strip() == (
+        "Error: ServiceUnavailable: Cannot reach http://127.0.0.1:9 (connection refused): is the "
+        "server running there? Check [client] url in the client config or DATAMGMT_CLIENT_URL"
+    )

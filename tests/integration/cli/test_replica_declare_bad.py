@@ -16,7 +16,9 @@ def test_declare_bad_by_pfn(live: Live, dataset: str) -> None:  # noqa: F811
     f1 = dataset.split(":")[0] + ":f1"
     listed = json_lines(ok(live.user("replica", "list", "--json", f1)))
     pfn = next(iter(listed[0]["pfns"]))
-    assert json.loads(ok(live.user("replica", "declare-bad", "--json", "--reason", "checksum", pfn))) == {"declared": 1}
+    assert json.loads(ok(live.user("replica", "declare-bad", "--json", "--reason", "checksum", pfn))) == {
+        "declared": 1
+    }
     again = live.user("replica", "declare-bad", "--reason", "checksum", pfn)
     assert again.exit_code == 1 and "Already declared" in again.stdout
     (state,) = json_lines(ok(live.user("replica", "list", "--json", "--all-states", f1)))

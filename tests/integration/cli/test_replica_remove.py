@@ -51,22 +51,28 @@ def test_own_unprotected_copy_is_reaped(live: Live, alice: Client, tmp_path: Pat
 def test_copies_a_rule_locks_are_never_marked(live: Live, alice: Client, tmp_path: Path, db: str) -> None:
     kept = uploaded(live, tmp_path, "user.alice", "kept.dat")  # with its rule on LOCAL-A
     loose = uploaded(live, tmp_path, "user.alice", "loose.dat", "--no-rule")
-    message = refused(live.user("replica", "remove", "user.alice:loose.dat", "user.alice:kept.dat",
-                                "--rse", "LOCAL-A"), "ReplicaIsLocked")
+    message = refused(
+        live.user("replica", "remove", "user.alice:loose.dat", "user.alice:kept.dat", "--rse", "LOCAL-A"),
+        "ReplicaIsLocked",
+    )
     assert "user.alice:kept.dat" in message and "1 rule lock" in message
     for _ in range(3):
         Reaper(db_url=db).run_once(100)
     assert kept.exists() and loose.exists()  # all or nothing: the unlocked one was not marked either
 
 
-def test_other_accounts_and_unknown_copies_are_refused(live: Live, alice: Client, tmp_path: Path, db: str) -> None:
+def test_other_accounts_and_unknown_copies_are_refused(
+    live: Live, alice: Client, tmp_path: Path, db: str
+) -> None:
     theirs = tmp_path / "theirs.dat"
     theirs.write_bytes(b"r" * 100)
     assert not upload(live.client, items_for([str(theirs)]), "user.root", "LOCAL-A").failed  # root's, no rule
     (replica,) = live.client.list_replicas([("user.root", "theirs.dat")])
     path = Path(replica["rses"]["LOCAL-A"][0].removeprefix("file://"))
     refused(live.user("replica", "remove", "user.root:theirs.dat", "--rse", "LOCAL-A"), "AccessDenied")
-    refused(live.user("replica", "remove", "user.alice:ghost.dat", "--rse", "LOCAL-A"), "DataIdentifierNotFound")
+    refused(
+        live.user("replica", "remove", "user.alice:ghost.dat", "--rse", "LOCAL-A"), "DataIdentifierNotFound"
+    )
     mine = uploaded(live, tmp_path, "user.alice", "mine.dat", "--no-rule")
     refused(live.user("replica", "remove", "user.alice:mine.dat", "--rse", "NO-SUCH-RSE"), "RSENotFound")
     for _ in range(3):
@@ -74,10 +80,13 @@ def test_other_accounts_and_unknown_copies_are_refused(live: Live, alice: Client
     assert path.exists() and mine.exists()
 
 
-def test_a_datasets_copies_on_the_rse_are_removed_together(live: Live, alice: Client, tmp_path: Path,
-                                                           db: str) -> None:
-    paths = [uploaded(live, tmp_path, "user.alice", name, "--no-rule", "--dataset", "user.alice:set")
-             for name in ("a.dat", "b.dat")]
+def test_a_datasets_copies_on_the_rse_are_removed_together(
+    live: Live, alice: Client, tmp_path: Path, db: str
+) -> None:
+    paths = [
+        uploaded(live, tmp_path, "user.alice", name, "--no-rule", "--dataset", "user.alice:set")
+        for name in ("a.dat", "b.dat")
+    ]
     removed = live.user("replica", "remove", "user.alice:set", "--rse", "LOCAL-A", "--json")
     assert removed.exit_code == 0, removed.output
     assert sorted(json.loads(removed.stdout)["dids"]) == ["user.alice:a.dat", "user.alice:b.dat"]

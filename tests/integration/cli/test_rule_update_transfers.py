@@ -36,7 +36,8 @@ def convey_until(live: Live, db: str, rule_id: str, state: str) -> dict:  # type
 
 
 def test_boost_retries_a_stuck_rule_without_waiting_for_the_back_off(
-        live: Live, db: str, broken: tuple[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    live: Live, db: str, broken: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     did, storage = broken
     added = live.user("rule", "add", did, "--rses", "BROKEN", "--json")
     assert added.exit_code == 0, added.output
@@ -54,7 +55,9 @@ def test_boost_retries_a_stuck_rule_without_waiting_for_the_back_off(
     held = live.client.get_rule(rule_id)
     boosted = live.user("rule", "update", rule_id, "--boost-rule")
     assert boosted.exit_code == 0, boosted.output
-    moved = parsedate_to_datetime(held["updated_at"]) - parsedate_to_datetime(live.client.get_rule(rule_id)["updated_at"])
+    moved = parsedate_to_datetime(held["updated_at"]) - parsedate_to_datetime(
+        live.client.get_rule(rule_id)["updated_at"]
+    )
     assert timedelta(hours=23) < moved <= timedelta(days=1)  # first in the repairer's queue, as in Rucio
     Repairer(db_url=db).run_once(10)
     assert live.client.get_rule(rule_id)["state"] == "REPLICATING"
@@ -63,8 +66,9 @@ def test_boost_retries_a_stuck_rule_without_waiting_for_the_back_off(
     assert live.admin("check").exit_code == 0
 
 
-def test_boost_of_a_rule_that_is_not_stuck_changes_nothing(live: Live, two_rses: tuple[str, str],
-                                                           tmp_path: Path) -> None:
+def test_boost_of_a_rule_that_is_not_stuck_changes_nothing(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     (tmp_path / "f").write_bytes(b"y" * 10)
     assert not upload(live.client, items_for([str(tmp_path / "f")]), "user.root", "SITE-A").failed
     (rule_id,) = live.client.add_rule([("user.root", "f")], 1, "SITE-A")
@@ -113,11 +117,15 @@ def test_source_rses_refuses_an_expression_without_rses(live: Live, three_sites:
     assert live.client.get_rule(rule_id)["source_replica_expression"] is None
 
 
-def test_owners_may_boost_and_choose_sources_of_their_own_rules_only(live: Live, alice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_owners_may_boost_and_choose_sources_of_their_own_rules_only(
+    live: Live, alice, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "g").write_bytes(b"a" * 10)
     assert not upload(alice, items_for([str(tmp_path / "g")]), "user.alice", "LOCAL-A").failed
     (own,) = alice.add_rule([("user.alice", "g")], 1, "LOCAL-A")
-    live.client.update_rule(own, locked=True)  # an admin locked it: the owner may still boost and choose sources
+    live.client.update_rule(
+        own, locked=True
+    )  # an admin locked it: the owner may still boost and choose sources
     assert live.user("rule", "update", own, "--boost-rule", "--source-rses", "LOCAL-A").exit_code == 0
     assert live.user("rule", "update", own, "--comment", "mine").exit_code == 1  # locked: as before
 

@@ -22,7 +22,9 @@ MB = 1_000_000
 
 def storage_files(prefix: Path) -> dict[str, int]:
     """Every file under an RSE's prefix, relative path -> size: temporaries and orphans included."""
-    return {str(path.relative_to(prefix)): path.stat().st_size for path in prefix.rglob("*") if path.is_file()}
+    return {
+        str(path.relative_to(prefix)): path.stat().st_size for path in prefix.rglob("*") if path.is_file()
+    }
 
 
 def make_files(directory: Path, count: int, size: int) -> dict[str, bytes]:
@@ -43,7 +45,9 @@ def test_quota_is_checked_before_a_byte_is_written(live: Live, alice: Client, tm
     assert list(live.client.search_dids("user.alice", "type=file")) == []
 
     # Within the quota it goes through, as alice, with her rule.
-    result = live.user("upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--json", str(tmp_path / "data" / "part00"))
+    result = live.user(
+        "upload", "--rse", "LOCAL-A", "--scope", "user.alice", "--json", str(tmp_path / "data" / "part00")
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)
     assert row["status"] == "ok" and row["rule_id"]
@@ -52,7 +56,9 @@ def test_quota_is_checked_before_a_byte_is_written(live: Live, alice: Client, tm
 
 def test_permission_refusal_names_the_usable_scopes(live: Live, alice: Client, tmp_path: Path) -> None:
     make_files(tmp_path / "data", 1, 1000)
-    result = live.user("upload", "--rse", "LOCAL-A", "--scope", "user.root", "--no-rule", str(tmp_path / "data"))
+    result = live.user(
+        "upload", "--rse", "LOCAL-A", "--scope", "user.root", "--no-rule", str(tmp_path / "data")
+    )
     assert result.exit_code == 1
     assert "AccessDenied" in result.stderr and "may upload to scopes: user.alice" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -61,9 +67,25 @@ def test_permission_refusal_names_the_usable_scopes(live: Live, alice: Client, t
 
 def _start_upload(data: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "datamgmt.cli.user", "upload", "--rse", "SITE-A", "--scope", "user.root",
-         "--dataset", "user.root:run", "--threads", "1", *extra, str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "datamgmt.cli.user",
+            "upload",
+            "--rse",
+            "SITE-A",
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:run",
+            "--threads",
+            "1",
+            *extra,
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -78,8 +100,9 @@ def _wait_for_final_files(prefix: Path, count: int, process: subprocess.Popen[st
 
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT])
-def test_interrupted_upload_reruns_to_completion(live: Live, two_rses: tuple[str, str], tmp_path: Path,
-                                                 stop: signal.Signals) -> None:
+def test_interrupted_upload_reruns_to_completion(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path, stop: signal.Signals
+) -> None:
     contents = make_files(tmp_path / "data", 24, 2 * MB)
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data")
@@ -90,15 +113,29 @@ def test_interrupted_upload_reruns_to_completion(live: Live, two_rses: tuple[str
     if stop == signal.SIGINT:
         assert "Interrupted:" in stderr and "run the same command again" in stderr
         assert len(stderr.strip().splitlines()) == 1, stderr
-    arrived = {path: path.stat().st_mtime_ns for path in prefix.rglob("*")
-               if path.is_file() and ".datamgmt-upload-" not in path.name}
-    states = {replica["name"]: replica["states"]["SITE-A"]
-              for replica in live.client.list_replicas([("user.root", name) for name in contents], all_states=True)}
+    arrived = {
+        path: path.stat().st_mtime_ns
+        for path in prefix.rglob("*")
+        if path.is_file() and ".datamgmt-upload-" not in path.name
+    }
+    states = {
+        replica["name"]: replica["states"]["SITE-A"]
+        for replica in live.client.list_replicas([("user.root", name) for name in contents], all_states=True)
+    }
     assert set(states) == set(contents)  # everything registered before the first byte
     assert "COPYING" in states.values()
 
-    result = live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:run", "--json",
-                       str(tmp_path / "data"))
+    result = live.user(
+        "upload",
+        "--rse",
+        "SITE-A",
+        "--scope",
+        "user.root",
+        "--dataset",
+        "user.root:run",
+        "--json",
+        str(tmp_path / "data"),
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == len(contents) and all(row["status"].startswith("ok") for row in rows)
@@ -119,17 +156,37 @@ def test_interrupted_upload_reruns_to_completion(live: Live, two_rses: tuple[str
 
     # Idempotent: again, and with --overwrite, the same rule and no DuplicateRule.
     for extra in ((), ("--overwrite",)):
-        again = live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:run",
-                          "--json", *extra, str(tmp_path / "data"))
+        again = live.user(
+            "upload",
+            "--rse",
+            "SITE-A",
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:run",
+            "--json",
+            *extra,
+            str(tmp_path / "data"),
+        )
         assert again.exit_code == 0, again.output
         assert {json.loads(line)["rule_id"] for line in again.stdout.splitlines()} == {rule_id}
     assert storage_files(prefix) == on_storage
     assert len(list(live.client.list_did_rules("user.root", "run"))) == 1
 
 
-def test_changed_file_under_a_known_name_is_refused(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_changed_file_under_a_known_name_is_refused(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     make_files(tmp_path / "data", 1, 1000)
-    args = ("upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule", str(tmp_path / "data" / "part00"))
+    args = (
+        "upload",
+        "--rse",
+        "SITE-A",
+        "--scope",
+        "user.root",
+        "--no-rule",
+        str(tmp_path / "data" / "part00"),
+    )
     assert live.user(*args).exit_code == 0
     (tmp_path / "data" / "part00").write_bytes(os.urandom(1000))
     again = live.user(*args)
@@ -137,7 +194,9 @@ def test_changed_file_under_a_known_name_is_refused(live: Live, two_rses: tuple[
     assert "FileConsistencyMismatch" in again.stdout and "choose another name" in again.stdout
 
 
-def test_directories_recursive_and_nothing_matched(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_directories_recursive_and_nothing_matched(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     tree = tmp_path / "tree"
     make_files(tree / "run1", 2, 100)
     (tree / "run2").mkdir()
@@ -151,19 +210,36 @@ def test_directories_recursive_and_nothing_matched(live: Live, two_rses: tuple[s
     result = live.user(*base, "--recursive", "--keep-paths", "--json", str(tree))
     assert result.exit_code == 0, result.output
     assert sorted(json.loads(line)["did"] for line in result.stdout.splitlines()) == [
-        "user.root:run1/part00", "user.root:run1/part01", "user.root:run2/extra"]
+        "user.root:run1/part00",
+        "user.root:run1/part01",
+        "user.root:run2/extra",
+    ]
 
     result = live.user(*base, "--recursive", "--json", str(tree / "run1"))
-    assert {json.loads(line)["did"] for line in result.stdout.splitlines()} == {"user.root:part00", "user.root:part01"}
+    assert {json.loads(line)["did"] for line in result.stdout.splitlines()} == {
+        "user.root:part00",
+        "user.root:part01",
+    }
 
 
-def test_guid_summary_and_register_after_upload(live: Live, two_rses: tuple[str, str], tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_guid_summary_and_register_after_upload(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_files(tmp_path / "data", 1, 100)
     monkeypatch.chdir(tmp_path)
     guid = "0123456789abcdef0123456789abcdef"
-    result = live.user("upload", "--rse", "SITE-B", "--scope", "user.root", "--guid", guid, "--summary",
-                       "--register-after-upload", str(tmp_path / "data" / "part00"))
+    result = live.user(
+        "upload",
+        "--rse",
+        "SITE-B",
+        "--scope",
+        "user.root",
+        "--guid",
+        guid,
+        "--summary",
+        "--register-after-upload",
+        str(tmp_path / "data" / "part00"),
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "datamgmt_upload.json").read_text())
     assert summary["user.root:part00"]["guid"] == guid and summary["user.root:part00"]["rse"] == "SITE-B"
@@ -172,8 +248,9 @@ def test_guid_summary_and_register_after_upload(live: Live, two_rses: tuple[str,
     assert replica["states"]["SITE-B"] == "AVAILABLE"
 
 
-def test_interrupted_register_after_upload_leaves_no_dark_file(live: Live, two_rses: tuple[str, str],
-                                                                tmp_path: Path) -> None:
+def test_interrupted_register_after_upload_leaves_no_dark_file(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     contents = make_files(tmp_path / "data", 24, 2 * MB)
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data", "--register-after-upload", "--threads", "3")
@@ -184,10 +261,21 @@ def test_interrupted_register_after_upload_leaves_no_dark_file(live: Live, two_r
     on_storage = storage_files(prefix)
     assert not [name for name in on_storage if ".datamgmt-upload-" in name]  # temporaries cleaned
     registered = {row["name"] for row in live.client.search_dids("user.root", "type=file")}
-    assert {Path(name).name for name in on_storage} == registered  # every file written is registered: none dark
+    assert {
+        Path(name).name for name in on_storage
+    } == registered  # every file written is registered: none dark
 
-    result = live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:run",
-                       "--register-after-upload", str(tmp_path / "data"))
+    result = live.user(
+        "upload",
+        "--rse",
+        "SITE-A",
+        "--scope",
+        "user.root",
+        "--dataset",
+        "user.root:run",
+        "--register-after-upload",
+        str(tmp_path / "data"),
+    )
     assert result.exit_code == 0, result.output
     assert len(storage_files(prefix)) == len(contents)
 

@@ -17,7 +17,11 @@ pytestmark = pytest.mark.integration
 
 CREATORS = [
     {"name": "Doe, Jane", "affiliation": "Example Lab", "orcid": "0000-0002-1825-0097"},
-    {"name": "Roe, Richard", "affiliation": ["Univ. A", "Univ. B"], "orcid": "https://orcid.org/0000-0001-5109-3700"},
+    {
+        "name": "Roe, Richard",
+        "affiliation": ["Univ. A", "Univ. B"],
+        "orcid": "https://orcid.org/0000-0001-5109-3700",
+    },
     {"name": "Detector Collaboration"},
 ]
 DATACITE = "{http://datacite.org/schema/kernel-4}"
@@ -34,8 +38,12 @@ def test_several_authors_subjects_and_relations_in_every_crosswalk(live: Live, d
     for subject in ("physics", "detectors"):
         ok(live.user("meta", "set", dataset, "subjects", "--add", subject))
     scope, name = dataset.split(":")
-    live.client.set_metadata(scope, name, "related_identifiers",
-                             [{"identifier": "10.1234/paper", "type": "DOI", "relation": "IsSupplementTo"}])
+    live.client.set_metadata(
+        scope,
+        name,
+        "related_identifiers",
+        [{"identifier": "10.1234/paper", "type": "DOI", "relation": "IsSupplementTo"}],
+    )
     ok(live.user("meta", "set", dataset, "title", "Three authors"))
     ok(live.user("meta", "set", dataset, "publisher", "Example Lab"))
     assert json.loads(ok(live.user("meta", "get", dataset, "creators"))) == CREATORS
@@ -44,9 +52,14 @@ def test_several_authors_subjects_and_relations_in_every_crosswalk(live: Live, d
 
     resource = _harvest(live, "oai_datacite").find(f".//{DATACITE}resource")
     creators = resource.findall(f"{DATACITE}creators/{DATACITE}creator")
-    assert [creator.findtext(f"{DATACITE}creatorName") for creator in creators] == [c["name"] for c in CREATORS]
+    assert [creator.findtext(f"{DATACITE}creatorName") for creator in creators] == [
+        c["name"] for c in CREATORS
+    ]
     assert [creator.findtext(f"{DATACITE}nameIdentifier") for creator in creators] == [
-        "https://orcid.org/0000-0002-1825-0097", "https://orcid.org/0000-0001-5109-3700", None]
+        "https://orcid.org/0000-0002-1825-0097",
+        "https://orcid.org/0000-0001-5109-3700",
+        None,
+    ]
     assert [a.text for a in creators[1].findall(f"{DATACITE}affiliation")] == ["Univ. A", "Univ. B"]
     assert [s.text for s in resource.iter(f"{DATACITE}subject")] == ["physics", "detectors"]
     related = resource.find(f"{DATACITE}relatedIdentifiers/{DATACITE}relatedIdentifier")

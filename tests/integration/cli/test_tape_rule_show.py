@@ -27,7 +27,12 @@ def test_rule_show_lists_staging_and_archive_times(live: Live, db: str, tmp_path
         live.client.set_local_limit("root", name, -1)
     live.client.set_distance("SITE-A", "VAULT", 1)
     (tmp_path / "f1").write_bytes(b"tape" * 100)
-    assert live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule", str(tmp_path / "f1")).exit_code == 0
+    assert (
+        live.user(
+            "upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule", str(tmp_path / "f1")
+        ).exit_code
+        == 0
+    )
     added = live.user("rule", "add", "user.root:f1", "--rses", "VAULT", "--json")
     assert added.exit_code == 0, added.output
     (rule_id,) = json.loads(added.stdout)["rule_ids"]

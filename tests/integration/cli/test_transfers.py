@@ -28,16 +28,32 @@ def make_files(directory: Path, count: int) -> dict[str, bytes]:
     return contents
 
 
-def test_200_files_both_rses_with_a_corrupted_replica(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_200_files_both_rses_with_a_corrupted_replica(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     contents = make_files(tmp_path / "data", FILES)
     for rse in two_rses:
-        result = live.user("upload", "--rse", rse, "--scope", "user.root", "--dataset", "user.root:bulk",
-                           "--no-rule", "--threads", "8", "--json", str(tmp_path / "data"))
+        result = live.user(
+            "upload",
+            "--rse",
+            rse,
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:bulk",
+            "--no-rule",
+            "--threads",
+            "8",
+            "--json",
+            str(tmp_path / "data"),
+        )
         assert result.exit_code == 0, result.output
         rows = [json.loads(line) for line in result.stdout.splitlines()]
         assert len(rows) == FILES and all(row["status"] == "ok" for row in rows)
-        assert all(row["adler32"] == f"{zlib.adler32(contents[row['did'].split(':')[1]]) & 0xFFFFFFFF:08x}"
-                   for row in rows)
+        assert all(
+            row["adler32"] == f"{zlib.adler32(contents[row['did'].split(':')[1]]) & 0xFFFFFFFF:08x}"
+            for row in rows
+        )
 
     replicas = list(live.client.list_replicas([("user.root", "bulk")]))
     assert len(replicas) == FILES and all(set(replica["rses"]) == set(two_rses) for replica in replicas)
@@ -48,8 +64,17 @@ def test_200_files_both_rses_with_a_corrupted_replica(live: Live, two_rses: tupl
     path = Path(pfn.removeprefix("file://"))
     path.write_bytes(bytes(len(contents["file007"])))
 
-    result = live.user("download", "--dir", str(tmp_path / "out"), "--near", "SITE-A", "--threads", "8",
-                       "--json", "user.root:bulk")
+    result = live.user(
+        "download",
+        "--dir",
+        str(tmp_path / "out"),
+        "--near",
+        "SITE-A",
+        "--threads",
+        "8",
+        "--json",
+        "user.root:bulk",
+    )
     assert result.exit_code == 0, result.output
     rows = {json.loads(line)["did"]: json.loads(line) for line in result.stdout.splitlines()}
     assert len(rows) == FILES
@@ -60,7 +85,9 @@ def test_200_files_both_rses_with_a_corrupted_replica(live: Live, two_rses: tupl
         assert (tmp_path / "out" / "user.root" / name).read_bytes() == data
 
 
-def test_every_replica_corrupted_fails_the_file(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
+def test_every_replica_corrupted_fails_the_file(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
     contents = make_files(tmp_path / "data", 3)
     for rse in two_rses:
         report = upload(live.client, items_for([str(tmp_path / "data")]), "user.root", rse, threads=2)
@@ -80,7 +107,15 @@ def test_every_replica_corrupted_fails_the_file(live: Live, two_rses: tuple[str,
 
 def test_upload_again_skips_what_is_there(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> None:
     make_files(tmp_path / "data", 1)
-    args = ("upload", "--rse", "SITE-A", "--scope", "user.root", "--no-rule", str(tmp_path / "data" / "file000"))
+    args = (
+        "upload",
+        "--rse",
+        "SITE-A",
+        "--scope",
+        "user.root",
+        "--no-rule",
+        str(tmp_path / "data" / "file000"),
+    )
     assert live.user(*args).exit_code == 0
     again = live.user(*args)
     assert again.exit_code == 0 and "ok: already there" in again.stdout

@@ -30,8 +30,20 @@ def dataset(live: Live, two_rses: tuple[str, str], tmp_path: Path) -> str:
     """``user.root:ds`` holding f1 (1000 bytes) and f2 (2000 bytes) on SITE-A."""
     for name, size in (("f1", 1000), ("f2", 2000)):
         (tmp_path / name).write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
-    ok(live.user("upload", "--rse", "SITE-A", "--scope", "user.root", "--dataset", "user.root:ds", "--no-rule",
-                 str(tmp_path / "f1"), str(tmp_path / "f2")))
+    ok(
+        live.user(
+            "upload",
+            "--rse",
+            "SITE-A",
+            "--scope",
+            "user.root",
+            "--dataset",
+            "user.root:ds",
+            "--no-rule",
+            str(tmp_path / "f1"),
+            str(tmp_path / "f2"),
+        )
+    )
     return "user.root:ds"
 
 
@@ -51,18 +63,24 @@ def test_did_commands(live: Live, dataset: str) -> None:
     assert json.loads(ok(live.user("did", "show", dataset, "--json")))["did_type"] == "DATASET"
 
     ok(live.user("did", "add", "user.root:ds2"))
-    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))["did_type"] == (
-        "CONTAINER"
-    )
+    assert json.loads(ok(live.user("did", "add", "--type", "container", "user.root:cont", "--json")))[
+        "did_type"
+    ] == ("CONTAINER")
     assert "attached 1" in ok(live.user("did", "attach", "user.root:cont", dataset))
-    assert json.loads(ok(live.user("did", "attach", "user.root:ds2", "user.root:f1", "--json"))) == {"attached": 1}
+    assert json.loads(ok(live.user("did", "attach", "user.root:ds2", "user.root:f1", "--json"))) == {
+        "attached": 1
+    }
     assert "user.root" in ok(live.user("did", "content", "user.root:cont"))
-    assert {row["name"] for row in json_lines(ok(live.user("did", "content", dataset, "--json")))} == {"f1", "f2"}
+    assert {row["name"] for row in json_lines(ok(live.user("did", "content", dataset, "--json")))} == {
+        "f1",
+        "f2",
+    }
     assert "f2" in ok(live.user("did", "files", "user.root:cont"))
     assert len(json_lines(ok(live.user("did", "files", "user.root:cont", "--json")))) == 2
     assert "ds2" in ok(live.user("did", "parents", "user.root:f1"))
     assert {row["name"] for row in json_lines(ok(live.user("did", "parents", "user.root:f1", "--json")))} == {
-        "ds", "ds2"
+        "ds",
+        "ds2",
     }
     assert "detached 1" in ok(live.user("did", "detach", "user.root:ds2", "user.root:f1"))
     assert json.loads(ok(live.user("did", "detach", "user.root:cont", dataset, "--json"))) == {"detached": 1}
@@ -104,19 +122,37 @@ def test_rules(live: Live, dataset: str) -> None:
     assert json.loads(ok(live.user("rule", "show", rule_id, "--json")))["state"] == "OK"
     assert "OK" in ok(live.user("rule", "show", rule_id))
     assert rule_id in ok(live.user("rule", "list"))
-    assert rule_id in {row["id"] for row in json_lines(ok(live.user("rule", "list", "--did", dataset, "--json")))}
+    assert rule_id in {
+        row["id"] for row in json_lines(ok(live.user("rule", "list", "--did", dataset, "--json")))
+    }
     assert "OK" in ok(live.user("rule", "watch", rule_id, "--interval", "0.1"))
     assert json.loads(ok(live.user("rule", "watch", rule_id, "--json")).splitlines()[-1])["state"] == "OK"
     explained = json_lines(ok(live.user("rule", "explain", dataset, "--rses", "SITE-A|SITE-B", "--json")))
     assert [item["name"] for item in explained] == ["ds"] and explained[0]["groups"][0]["rses"]
-    assert "user.root:ds" in ok(live.user("rule", "explain", dataset, "--rses", "SITE-A|SITE-B", "--copies", "2"))
+    assert "user.root:ds" in ok(
+        live.user("rule", "explain", dataset, "--rses", "SITE-A|SITE-B", "--copies", "2")
+    )
     ok(live.user("rule", "update", rule_id, "--comment", "kept"))
     assert json.loads(ok(live.user("rule", "update", rule_id, "--locked", "--json")))["locked"] is True
     ok(live.user("rule", "update", rule_id, "--unlocked"))
     assert "expires within the hour" in ok(live.user("rule", "remove", rule_id))
     assert json.loads(ok(live.user("rule", "show", rule_id, "--json")))["expires_at"]  # soft, as in Rucio
-    second = json.loads(ok(live.user("rule", "add", dataset, "--rses", "SITE-A|SITE-B", "--copies", "1",
-                                     "--lifetime", "60", "--json")))["rule_ids"][0]
+    second = json.loads(
+        ok(
+            live.user(
+                "rule",
+                "add",
+                dataset,
+                "--rses",
+                "SITE-A|SITE-B",
+                "--copies",
+                "1",
+                "--lifetime",
+                "60",
+                "--json",
+            )
+        )
+    )["rule_ids"][0]
     assert json.loads(ok(live.user("rule", "remove", second, "--json")))["removed"] is True
 
 
@@ -135,7 +171,8 @@ def test_publish(live: Live, dataset: str) -> None:
     updated = json.loads(ok(live.user("publish", "--update", dataset, "--json")))
     assert updated["pid"] == lines[0]
     assert datetime.strptime(updated["datestamp"], "%Y-%m-%dT%H:%M:%SZ") >= datetime.strptime(
-        before, "%a, %d %b %Y %H:%M:%S UTC")
+        before, "%a, %d %b %Y %H:%M:%S UTC"
+    )
     ok(live.user("unpublish", dataset))
     shared = json.loads(ok(live.user("publish", dataset, "--json")))
     assert set(shared) == {"pid", "landing_page"}
@@ -146,7 +183,9 @@ def test_errors_are_one_line(live: Live) -> None:
     result = live.user("did", "show", "user.root:nothing")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(("Error: ScopeNotFound: ", "Error: DataIdentifierNotFound: "))
+    assert len(lines) == 1 and lines[0].startswith(
+        ("Error: ScopeNotFound: ", "Error: DataIdentifierNotFound: ")
+    )
     assert "Traceback" not in result.output
     usage = live.user("did", "show", "not-a-did")
     assert usage.exit_code == 2 and "SCOPE:NAME" in usage.stderr
@@ -156,5 +195,6 @@ def test_verbose_shows_the_traceback(live: Live) -> None:
     result = live.user("--verbose", "did", "show", "user.root:nothing")
     assert result.exit_code == 1
     assert result.exception is not None and type(result.exception).__name__ in (
-        "ScopeNotFound", "DataIdentifierNotFound"
+        "ScopeNotFound",
+        "DataIdentifierNotFound",
     )

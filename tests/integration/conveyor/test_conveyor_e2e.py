@@ -79,11 +79,19 @@ def _add_storage_rse(session, name: str, scheme: str, host_port: str, prefix: st
     rse.add_protocol(
         session,
         name,
-        {"scheme": scheme, "hostname": host, "port": int(port), "prefix": prefix, "impl": impl,
-         "domains": tpc_domains()},
+        {
+            "scheme": scheme,
+            "hostname": host,
+            "port": int(port),
+            "prefix": prefix,
+            "impl": impl,
+            "domains": tpc_domains(),
+        },
     )
     slash = "/" if scheme == "root" else ""  # xroot paths are absolute after a double slash
-    return Endpoint(name, f"{scheme}://{host_port}/{slash}{prefix.strip('/')}", "MD5" if scheme == "s3" else "ADLER32")
+    return Endpoint(
+        name, f"{scheme}://{host_port}/{slash}{prefix.strip('/')}", "MD5" if scheme == "s3" else "ADLER32"
+    )
 
 
 def _host_port(url: str) -> str:
@@ -97,12 +105,20 @@ def site(session, root, tmp_path, storage) -> Site:
     run = uuid.uuid4().hex[:10]
     add_posix_rse(session, "SRC", tmp_path / "SRC")
     endpoints = {
-        "XRD": _add_storage_rse(session, "XRD", "root", _host_port(storage["XROOTD_URL"]),
-                                f"/conveyor/{run}/XRD", "gfal"),
-        "DAVS": _add_storage_rse(session, "DAVS", "davs", _host_port(storage["DAVS_URL"]),
-                                 f"/conveyor/{run}/DAVS", "gfal"),
-        "S3": _add_storage_rse(session, "S3", "s3", _host_port(storage["S3_ENDPOINT_URL"]),
-                               f"/{S3_BUCKET}/conveyor/{run}/S3", "s3"),
+        "XRD": _add_storage_rse(
+            session, "XRD", "root", _host_port(storage["XROOTD_URL"]), f"/conveyor/{run}/XRD", "gfal"
+        ),
+        "DAVS": _add_storage_rse(
+            session, "DAVS", "davs", _host_port(storage["DAVS_URL"]), f"/conveyor/{run}/DAVS", "gfal"
+        ),
+        "S3": _add_storage_rse(
+            session,
+            "S3",
+            "s3",
+            _host_port(storage["S3_ENDPOINT_URL"]),
+            f"/{S3_BUCKET}/conveyor/{run}/S3",
+            "s3",
+        ),
     }
     for name in endpoints:
         rse.set_distance(session, "SRC", name, 1)
@@ -133,8 +149,13 @@ def write_source(site: Site, spec: FileSpec) -> None:
 
 def rule_on(session, dataset: str, copies: int, expression: str) -> str:
     (rule_id,) = add_rule(
-        session, [{"scope": SCOPE, "name": dataset}], "root", copies, expression,
-        grouping="NONE", ignore_account_limit=True,
+        session,
+        [{"scope": SCOPE, "name": dataset}],
+        "root",
+        copies,
+        expression,
+        grouping="NONE",
+        ignore_account_limit=True,
     )
     session.commit()
     return rule_id
@@ -150,7 +171,9 @@ def checksummer(gfal2_options):
     return lambda url, algorithm: ctx.checksum(url, algorithm).lower()
 
 
-def assert_rule_ok_on_storage(db: str, rule_id: str, site: Site, files: list[FileSpec], checksummer) -> Counter:
+def assert_rule_ok_on_storage(
+    db: str, rule_id: str, site: Site, files: list[FileSpec], checksummer
+) -> Counter:
     """The rule is OK, each of its locks OK on an AVAILABLE replica, and each replica's bytes are on
     storage with the right checksum.  Returns the number of copies per RSE."""
     by_name = {spec.name: spec for spec in files}
@@ -160,8 +183,10 @@ def assert_rule_ok_on_storage(db: str, rule_id: str, site: Site, files: list[Fil
         locks = session.execute(
             select(Lock.name, RSE.rse, Lock.state, Replica.state)
             .join(RSE, RSE.id == Lock.rse_id)
-            .join(Replica, (Replica.rse_id == Lock.rse_id) & (Replica.scope == Lock.scope)
-                  & (Replica.name == Lock.name))
+            .join(
+                Replica,
+                (Replica.rse_id == Lock.rse_id) & (Replica.scope == Lock.scope) & (Replica.name == Lock.name),
+            )
             .where(Lock.rule_id == rule_id)
         ).all()
         assert session.scalar(select(func.count()).select_from(Source)) == 0
@@ -218,7 +243,11 @@ def assert_stuck(db: str, rule_id: str, count: int, dest: str) -> None:
     with transaction(db) as session:
         rule = session.get(Rule, rule_id)
         assert (rule.state, rule.locks_stuck_cnt, rule.locks_ok_cnt, rule.locks_replicating_cnt) == (
-            RuleState.STUCK, count, 0, 0)
+            RuleState.STUCK,
+            count,
+            0,
+            0,
+        )
         assert rule.error
         assert set(session.scalars(select(Lock.state).where(Lock.rule_id == rule_id))) == {LockState.STUCK}
         requests = session.execute(
@@ -227,15 +256,26 @@ def assert_stuck(db: str, rule_id: str, count: int, dest: str) -> None:
         assert sorted(requests) == [(RequestState.FAILED, 1, None)] * count
         dest_id = session.scalar(select(RSE.id).where(RSE.rse == dest))
         assert set(session.scalars(select(Replica.state).where(Replica.rse_id == dest_id))) == {
-            ReplicaState.UNAVAILABLE}
+            ReplicaState.UNAVAILABLE
+        }
         assert session.scalar(select(func.count()).select_from(Source)) == 0
 
 
 def test_destination_down_sticks_the_rule(db, session, site, tool, conveyor_env):  # noqa: F811
     port = _closed_port()
     rse.add_rse(session, "DOWN")
-    rse.add_protocol(session, "DOWN", {"scheme": "root", "hostname": "127.0.0.1", "port": port,
-                                       "prefix": "//down", "impl": "gfal", "domains": tpc_domains()})
+    rse.add_protocol(
+        session,
+        "DOWN",
+        {
+            "scheme": "root",
+            "hostname": "127.0.0.1",
+            "port": port,
+            "prefix": "//down",
+            "impl": "gfal",
+            "domains": tpc_domains(),
+        },
+    )
     add_dataset(session, site, "dsdown", 3)
     rule_id = rule_on(session, "dsdown", 1, "DOWN")
     if tool is not None:
@@ -247,7 +287,13 @@ def test_destination_down_sticks_the_rule(db, session, site, tool, conveyor_env)
 
 
 def test_fts_500_and_timeout_hold_requests_back_then_each_is_submitted_once(
-    db, session, site, gfal2_options, conveyor_env, checksummer, monkeypatch  # noqa: F811
+    db,
+    session,
+    site,
+    gfal2_options,
+    conveyor_env,
+    checksummer,
+    monkeypatch,  # noqa: F811
 ):
     files = add_dataset(session, site, "dsfts", 10)
     rule_id = rule_on(session, "dsfts", 2, "XRD|S3")
@@ -281,7 +327,12 @@ def queued_rows(db: str) -> set[tuple[Any, ...]]:
 
 
 def test_retries_exhausted_stick_then_the_repairer_picks_the_rule_up(
-    db, session, site, tool, conveyor_env, checksummer  # noqa: F811
+    db,
+    session,
+    site,
+    tool,
+    conveyor_env,
+    checksummer,  # noqa: F811
 ):
     files = add_dataset(session, site, "dsmissing", 4, write=False)  # registered, never uploaded
     rule_id = rule_on(session, "dsmissing", 1, "XRD")
@@ -298,8 +349,9 @@ def test_retries_exhausted_stick_then_the_repairer_picks_the_rule_up(
     with transaction(db) as s:
         assert s.get(Rule, rule_id).state is RuleState.REPLICATING
         assert set(s.scalars(select(Lock.state).where(Lock.rule_id == rule_id))) == {LockState.REPLICATING}
-        queued = s.scalar(select(func.count()).where(Request.rule_id == rule_id,
-                                                     Request.state == RequestState.QUEUED))
+        queued = s.scalar(
+            select(func.count()).where(Request.rule_id == rule_id, Request.state == RequestState.QUEUED)
+        )
     assert queued == 4
     drain(db, *conveyor(db))
     with transaction(db) as s:
@@ -316,8 +368,11 @@ def test_two_of_each_daemon_submit_every_request_once(db, session, site, gfal2_o
     rule_id = rule_on(session, "dsrace", 1, "XRD")
     with Fts3DoubleServer(Fts3Double(gfal2_options=gfal2_options, workers=8)) as server:
         conveyor_env(transfertool="fts3", fts_host=server.url, files_per_job="10")
-        daemons = [cls(worker_id=f"{cls.name}-{i}", db_url=db)
-                   for cls in (Submitter, Poller, Finisher) for i in range(2)]
+        daemons = [
+            cls(worker_id=f"{cls.name}-{i}", db_url=db)
+            for cls in (Submitter, Poller, Finisher)
+            for i in range(2)
+        ]
         done, errors = threading.Event(), []
 
         def run(daemon) -> None:

@@ -75,10 +75,14 @@ def test_copy_to_tape_is_ok_only_once_archived(db, session, tape_site, conveyor_
     assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("(ARCHIVING, tape)") == 3
     drain(db, submitter, poller, finisher)
     assert locks_by_rse(db, backup) == {"VAULT": {LockState.OK}}
-    assert browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("archived 20") == 3  # the web shows when
+    assert (
+        browser.get(f"/ui/rules/{backup}").get_data(as_text=True).count("archived 20") == 3
+    )  # the web shows when
     with transaction(db) as s:
         assert s.get(Rule, backup).state is RuleState.OK
-        live = s.execute(select(Request.archive_started_at, Request.archive_finished_at, Request.staging_started_at)).all()
+        live = s.execute(
+            select(Request.archive_started_at, Request.archive_finished_at, Request.staging_started_at)
+        ).all()
         kept = s.execute(select(RequestHistory.archive_started_at, RequestHistory.archive_finished_at)).all()
     assert len(live) == 3 and all(row.staging_started_at is None for row in live)  # a disk source: no recall
     for started, finished in [*((r[0], r[1]) for r in live), *kept]:
@@ -93,7 +97,9 @@ def test_tape_source_is_staged_then_read_and_pinned(db, session, tape_site, conv
     submitter, poller, finisher = daemons(db)
     poll_until_phase(db, "STAGING", submitter, poller)
     assert cli_locks(db, recall) == {"NEWDISK": Counter(STAGING=2)}
-    assert not (tape_site / "NEWDISK").exists() or not any((tape_site / "NEWDISK").rglob("cold.*"))  # not read yet
+    assert not (tape_site / "NEWDISK").exists() or not any(
+        (tape_site / "NEWDISK").rglob("cold.*")
+    )  # not read yet
     drain(db, submitter, poller, finisher)
     assert locks_by_rse(db, recall) == {"NEWDISK": {LockState.OK}}
     assert on_storage(tape_site, "NEWDISK", files)
@@ -101,7 +107,9 @@ def test_tape_source_is_staged_then_read_and_pinned(db, session, tape_site, conv
         times = s.execute(select(Request.staging_started_at, Request.staging_finished_at,
                                  Request.archive_started_at)).all()  # fmt: skip
         pinned = set(s.scalars(select(LocalPin.url)))
-    assert len(times) == 2 and all(a is not None and b is not None and (b - a).total_seconds() >= 1 for a, b, _ in times)
+    assert len(times) == 2 and all(
+        a is not None and b is not None and (b - a).total_seconds() >= 1 for a, b, _ in times
+    )
     assert all(row.archive_started_at is None for row in times)  # to disk: nothing to archive
     assert pinned == {f"file://{tape_site / 'VAULT' / hash_path(SCOPE, s.name)}" for s in files}
 
@@ -118,12 +126,19 @@ def test_archive_timeout_is_retried_then_stuck(db, session, tape_site, conveyor_
         found = s.get(Rule, backup)
         assert found.state is RuleState.STUCK and found.locks_stuck_cnt == 2
         assert "Archiving timeout of 1 seconds exceeded" in found.error
-        assert sorted(s.execute(select(Request.state, Request.retry_count)).tuples()) == [(RequestState.FAILED, 1)] * 2
-        states = set(s.scalars(select(Replica.state).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == "VAULT")))
+        assert (
+            sorted(s.execute(select(Request.state, Request.retry_count)).tuples())
+            == [(RequestState.FAILED, 1)] * 2
+        )
+        states = set(
+            s.scalars(select(Replica.state).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == "VAULT"))
+        )
     assert states == {ReplicaState.UNAVAILABLE}  # on the buffer, never on tape: not a usable replica
 
 
-def test_stagein_in_place_then_removal_releases_the_pin_not_the_tape_copy(db, session, tape_site, conveyor_env):  # noqa: F811
+def test_stagein_in_place_then_removal_releases_the_pin_not_the_tape_copy(
+    db, session, tape_site, conveyor_env
+):  # noqa: F811
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "pinned", ["VAULT"], count=2)
     (online,) = add_rule(session, [{"scope": SCOPE, "name": "pinned"}], "root", 1, "VAULT", lifetime=3600,
@@ -148,7 +163,9 @@ def test_stagein_in_place_then_removal_releases_the_pin_not_the_tape_copy(db, se
     with transaction(db) as s:
         assert not s.scalars(select(LocalPin.url)).all() and not s.scalars(select(PinRelease.id)).all()
         assert not s.scalars(select(Request.id)).all()  # its STAGEIN requests went with the pin
-        replicas = s.execute(select(Replica.state, Replica.tombstone).join(RSE, RSE.id == Replica.rse_id)).all()
+        replicas = s.execute(
+            select(Replica.state, Replica.tombstone).join(RSE, RSE.id == Replica.rse_id)
+        ).all()
     assert len(replicas) == 2 and all(r.state is ReplicaState.AVAILABLE for r in replicas)
     assert on_storage(tape_site, "VAULT", files)
 
@@ -172,7 +189,9 @@ def test_removing_a_stagein_rule_while_staging_cancels_the_recall(db, session, t
         states = set(s.execute(select(RSE.rse, Replica.state).join(RSE, RSE.id == Replica.rse_id)).tuples())
         ended = set(s.execute(select(LocalTransfer.state, LocalTransfer.reason)).tuples())
     assert states == {("VAULT", ReplicaState.AVAILABLE)}
-    assert {state for state, _ in ended} == {"FAILED"} and all("cancel" in reason.lower() for _, reason in ended)
+    assert {state for state, _ in ended} == {"FAILED"} and all(
+        "cancel" in reason.lower() for _, reason in ended
+    )
     assert on_storage(tape_site, "VAULT", files)
 
 

@@ -63,7 +63,11 @@ def submissions_per_request(server: Fts3DoubleServer) -> Counter[str]:
 
 @pytest.mark.parametrize("regrouping", ["new_member", "new_leader"])
 def test_timed_out_submission_is_never_mapped_wrongly_nor_copied_twice(
-    db, layout, conveyor_env, short_leases, regrouping  # noqa: F811
+    db,
+    layout,
+    conveyor_env,
+    short_leases,
+    regrouping,  # noqa: F811
 ):
     """FTS creates the job of a batch of two but its answer is lost; the next batch holds all six.
 
@@ -104,7 +108,9 @@ def expire_leases(db: str) -> None:
 
 
 def test_submission_that_reaches_fts_after_its_look_up_is_not_copied_twice(
-    db, layout, conveyor_env  # noqa: F811
+    db,
+    layout,
+    conveyor_env,  # noqa: F811
 ):
     """The submission's POST reaches FTS only after the submitter gave up on it, and after the
     look-up found no such job.  The requests go out again under the same job id, so FTS takes
@@ -133,7 +139,9 @@ def test_submission_that_reaches_fts_after_its_look_up_is_not_copied_twice(
 
 
 def test_submission_unknown_to_fts_stays_under_its_job_id_through_a_failed_attempt(
-    db, layout, conveyor_env  # noqa: F811
+    db,
+    layout,
+    conveyor_env,  # noqa: F811
 ):
     """A request waiting to go out again under its job id fails before reaching FTS (here: no
     source left).  Its retry keeps the job id, so the late first POST is still a duplicate."""
@@ -191,7 +199,9 @@ def test_overdue_transfer_whose_cancel_fails_keeps_its_job_for_the_retry(db, lay
     """FTS is gone when the transfer is given up, so its job may still run: the retry keeps the
     job's id and key, and can only meet that job again as a duplicate, never copy a second time."""
     server = Fts3DoubleServer(Fts3Double()).start()
-    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="1")
+    conveyor_env(
+        transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="1"
+    )
     server.double.faults.hold_copies = True
     Submitter(db_url=db).run_once(1000)
     jobs = {r.id: (r.external_id, r.external_key) for r in requests_by_id(db).values()}
@@ -233,7 +243,10 @@ def test_transfer_its_tool_never_reports_on_ends_failed(db, layout, conveyor_env
 
 
 def test_tool_that_keeps_losing_transfers_fails_them_after_the_retry_limit(
-    db, layout, conveyor_env, caplog  # noqa: F811
+    db,
+    layout,
+    conveyor_env,
+    caplog,  # noqa: F811
 ):
     _, ids, _ = layout
     with Fts3DoubleServer(Fts3Double()) as server:
@@ -266,12 +279,17 @@ def test_job_fts_refuses_fails_as_an_attempt_instead_of_looping(db, layout, conv
 
 
 def test_unconfirmed_submission_to_a_vanished_fts_is_retried_after_the_timeout(
-    db, layout, conveyor_env, short_leases  # noqa: F811
+    db,
+    layout,
+    conveyor_env,
+    short_leases,  # noqa: F811
 ):
     """The answer to a submission is lost, then FTS is gone: the requests cannot be looked up.
     They stay SUBMITTING (the job may exist) until ``submitted_timeout``, then fail as attempts."""
     server = Fts3DoubleServer(Fts3Double()).start()
-    conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="2")
+    conveyor_env(
+        transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT), submitted_timeout="2"
+    )
     submitter = Submitter(db_url=db)
     tools.fts_tool(tools.fts_endpoint(None))._client()
     server.double.faults.delay_next(1, SUBMIT_DELAY, ("POST", "/jobs"))

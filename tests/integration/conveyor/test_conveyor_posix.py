@@ -164,7 +164,9 @@ def test_failed_source_retries_from_second_source_then_gets_stuck(db, session, r
     assert (tmp_path / "DEST" / hash_path(SCOPE, spec.name)).read_bytes() == spec.data
 
 
-def test_local_copy_never_writes_through_a_link_out_of_the_destination_prefix(db, layout, conveyor_env, tmp_path):
+def test_local_copy_never_writes_through_a_link_out_of_the_destination_prefix(
+    db, layout, conveyor_env, tmp_path
+):
     """A directory under DEST's prefix is a link to somewhere else (another user's data, /etc):
     the transfers whose hash path goes through it fail, and nothing is written there."""
     files, ids, dest_root = layout

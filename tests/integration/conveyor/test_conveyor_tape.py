@@ -147,7 +147,9 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
         with transaction(db) as s:
             left = set(s.scalars(select(RSE.rse).join(Replica, Replica.rse_id == RSE.id)))
         assert left == {"VAULT"}
-        assert not any((tape_site / d / hash_path(SCOPE, s.name)).exists() for d in ("DISK1", "DISK2") for s in files)
+        assert not any(
+            (tape_site / d / hash_path(SCOPE, s.name)).exists() for d in ("DISK1", "DISK2") for s in files
+        )
 
         # Reading from tape: a rule to a new disk RSE stages from VAULT first, then copies.
         double.faults.staging_seconds = 1.5
@@ -160,8 +162,13 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
         assert staged and all(j["copy_pin_lifetime"] == 172800 and j["archive_timeout"] == -1 for j in staged)
     with transaction(db) as s:  # the request shows its time on tape apart from the copy
         phases = s.execute(
-            select(RSE.rse, Request.state, Request.external_state, Request.staging_started_at,
-                   Request.staging_finished_at).join(RSE, RSE.id == Request.dest_rse_id)
+            select(
+                RSE.rse,
+                Request.state,
+                Request.external_state,
+                Request.staging_started_at,
+                Request.staging_finished_at,
+            ).join(RSE, RSE.id == Request.dest_rse_id)
         ).all()
     recalled = [row for row in phases if row.rse == "NEWDISK"]
     assert len(recalled) == 3 and all(row.state is RequestState.DONE for row in recalled)
@@ -171,9 +178,12 @@ def test_disk_and_tape_copies_then_recall_from_tape(db, session, tape_site, conv
     with transaction(db) as s:  # and when the tape system confirmed each copy to tape, in its history too
         archived = s.execute(
             select(RequestHistory.archive_started_at, RequestHistory.archive_finished_at)
-            .join(RSE, RSE.id == RequestHistory.dest_rse_id).where(RSE.rse == "VAULT")
+            .join(RSE, RSE.id == RequestHistory.dest_rse_id)
+            .where(RSE.rse == "VAULT")
         ).all()
-    assert len(archived) == 3 and all(start is not None and end is not None and end >= start for start, end in archived)
+    assert len(archived) == 3 and all(
+        start is not None and end is not None and end >= start for start, end in archived
+    )
     with transaction(db) as s:
         assert s.get(Rule, recall).state is RuleState.OK and s.get(Rule, tape_rule).state is RuleState.OK
     assert on_storage(tape_site, "NEWDISK", files)
@@ -219,7 +229,9 @@ def test_archive_timeout_is_retried_then_stuck_with_the_reason(db, session, tape
     assert "Archiving timeout of 1 seconds exceeded" in found.error
     assert sorted(requests) == [(RequestState.FAILED, 1)] * 2 and attempts == 2 * 2
     with transaction(db) as s:  # on the buffer but never on tape: not a usable replica
-        states = set(s.scalars(select(Replica.state).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == "VAULT")))
+        states = set(
+            s.scalars(select(Replica.state).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == "VAULT"))
+        )
     assert states == {ReplicaState.UNAVAILABLE}
 
 
@@ -238,7 +250,11 @@ def test_reaper_never_deletes_tape_copies_unless_an_admin_purges(db, session, ta
 
     def replicas_on(name: str) -> int:
         with transaction(db) as s:
-            return len(s.scalars(select(Replica.name).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == name)).all())
+            return len(
+                s.scalars(
+                    select(Replica.name).join(RSE, RSE.id == Replica.rse_id).where(RSE.rse == name)
+                ).all()
+            )
 
     with transaction(db) as s:  # an admin removes the rule, without purging
         delete_rule(s, backup, issuer="root", force=True)
@@ -274,7 +290,9 @@ def test_staging_longer_than_submitted_timeout_is_not_cancelled(db, session, tap
     assert on_storage(tape_site, "NEWDISK", files)
 
 
-def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(
+    db, session, tape_site, conveyor_env
+):  # noqa: F811 (the imported fixture)
     """A rule on a tape RSE with ``staging_required`` asks for its present files to be online:
     STAGEIN requests, staged in place by FTS (source = destination, nothing copied), pinned for
     the rule's remaining lifetime; the locks are OK once staged."""
@@ -303,7 +321,9 @@ def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(db, s
     assert on_storage(tape_site, "VAULT", files)
 
 
-def test_removing_a_stagein_rule_cancels_its_recall_and_keeps_the_tape_copy(db, session, tape_site, conveyor_env):  # noqa: F811 (the imported fixture)
+def test_removing_a_stagein_rule_cancels_its_recall_and_keeps_the_tape_copy(
+    db, session, tape_site, conveyor_env
+):  # noqa: F811 (the imported fixture)
     """Pin release through FTS: the rule of a recall still STAGING is removed (purge asked for):
     the finisher cancels the job, FTS aborts the bring-online and pins nothing, the STAGEIN
     requests go without a retry, and the tape copy stays."""
@@ -338,7 +358,15 @@ def test_the_double_pins_what_it_staged_for_the_pin_lifetime(db, session, tape_s
     STAGEIN's remaining rule lifetime)."""
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "held", ["VAULT"], count=1)
-    add_rule(session, [{"scope": SCOPE, "name": "held"}], "root", 1, "VAULT", lifetime=600, ignore_account_limit=True)
+    add_rule(
+        session,
+        [{"scope": SCOPE, "name": "held"}],
+        "root",
+        1,
+        "VAULT",
+        lifetime=600,
+        ignore_account_limit=True,
+    )
     session.commit()
     with Fts3DoubleServer(Fts3Double()) as server:
         conveyor_env(transfertool="fts3", fts_host=server.url)

@@ -43,7 +43,11 @@ def test_certificates_and_ca_path(conveyor_options, tmp_path) -> None:  # type: 
     conveyor_options(fts_proxy=str(tmp_path / "proxy"), fts_ca_path=str(tmp_path / "ca"))
     tool = tools.fts_tool("https://fts.example.org:8446")
     assert (tool.cert, tool.key, tool.ca_path, tool.token) == (
-        str(tmp_path / "proxy"), str(tmp_path / "proxy"), str(tmp_path / "ca"), None)
+        str(tmp_path / "proxy"),
+        str(tmp_path / "proxy"),
+        str(tmp_path / "ca"),
+        None,
+    )
     conveyor_options(fts_proxy="", fts_cert=str(tmp_path / "cert"), fts_key=str(tmp_path / "key"))
     tool = tools.fts_tool("https://fts.example.org:8446")
     assert (tool.cert, tool.key) == (str(tmp_path / "cert"), str(tmp_path / "key"))

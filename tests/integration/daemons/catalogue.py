@@ -32,7 +32,9 @@ def base(session: Session) -> None:
 
 def files_with_source(session: Session, prefix: str, count: int, size: int = 10) -> list[dict]:
     """``count`` files with one AVAILABLE replica on the source RSE (so rules make requests)."""
-    files = [{"scope": "data", "name": f"{prefix}{i}", "bytes": size, "adler32": "0000000a"} for i in range(count)]
+    files = [
+        {"scope": "data", "name": f"{prefix}{i}", "bytes": size, "adler32": "0000000a"} for i in range(count)
+    ]
     did.add_files(session, files, "root")
     replica.add_replicas(session, SOURCE, files, "root")
     return files
@@ -48,20 +50,38 @@ def bulk_rules(session: Session, names: list[str], state: RuleState, expired: bo
     """Rules on empty datasets, inserted in bulk (the judge backlogs)."""
     ids = [new_id() for _ in names]
     expires = utcnow() - timedelta(minutes=1) if expired else None
-    session.execute(insert(Rule), [
-        {"id": rule_id, "account": "root", "scope": "data", "name": name, "did_type": DIDType.DATASET,
-         "state": state, "rse_expression": "SITE-A", "copies": 1, "expires_at": expires,
-         "locks_ok_cnt": 0, "locks_replicating_cnt": 0, "locks_stuck_cnt": 0}
-        for rule_id, name in zip(ids, names, strict=True)
-    ])
+    session.execute(
+        insert(Rule),
+        [
+            {
+                "id": rule_id,
+                "account": "root",
+                "scope": "data",
+                "name": name,
+                "did_type": DIDType.DATASET,
+                "state": state,
+                "rse_expression": "SITE-A",
+                "copies": 1,
+                "expires_at": expires,
+                "locks_ok_cnt": 0,
+                "locks_replicating_cnt": 0,
+                "locks_stuck_cnt": 0,
+            }
+            for rule_id, name in zip(ids, names, strict=True)
+        ],
+    )
     return ids
 
 
 def queue_updates(session: Session, names: list[str], per_did: int) -> None:
-    session.execute(insert(UpdatedDID), [
-        {"scope": "data", "name": name, "rule_evaluation_action": DIDReEvaluation.ATTACH}
-        for name in names for _ in range(per_did)
-    ])
+    session.execute(
+        insert(UpdatedDID),
+        [
+            {"scope": "data", "name": name, "rule_evaluation_action": DIDReEvaluation.ATTACH}
+            for name in names
+            for _ in range(per_did)
+        ],
+    )
 
 
 def run_daemon(db_url: str, name: str, *args: str, lease_seconds: int | None = None) -> subprocess.Popen[str]:
@@ -70,7 +90,11 @@ def run_daemon(db_url: str, name: str, *args: str, lease_seconds: int | None = N
         env["DATAMGMT_DAEMONS_LEASE_SECONDS"] = str(lease_seconds)
     return subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "bin", "datamgmt-daemon"), name, *args],
-        cwd=ROOT, env=env, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -92,4 +116,3 @@ def one_request_per_replicating_lock(session: Session) -> None:
     distinct = select(Request.scope, Request.name, Request.dest_rse_id).distinct().subquery()
     requests = session.scalar(select(func.count()).select_from(distinct))
     assert requests == session.scalar(select(func.count()).select_from(Request)) == replicating
-

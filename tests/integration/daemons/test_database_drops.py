@@ -50,7 +50,7 @@ def test_an_evaluator_whose_backend_is_killed_mid_batch_goes_on_and_finishes(db_
         rule.add_rule(session, [{"scope": "data", "name": name}], "root", 1, "SITE-A")
     files = files_with_source(session, "f", DATASETS * FILES_EACH)
     for index, name in enumerate(names):
-        chunk = files[index * FILES_EACH:(index + 1) * FILES_EACH]
+        chunk = files[index * FILES_EACH : (index + 1) * FILES_EACH]
         did.attach(session, "data", name, [{"scope": "data", "name": f["name"]} for f in chunk])
     session.commit()
 
@@ -67,7 +67,9 @@ def test_an_evaluator_whose_backend_is_killed_mid_batch_goes_on_and_finishes(db_
         with admin.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             deadline = time.monotonic() + 10
-            while other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+            while other.execute(
+                text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).first():
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
 
@@ -75,7 +77,9 @@ def test_an_evaluator_whose_backend_is_killed_mid_batch_goes_on_and_finishes(db_
     daemon = Evaluator("drops-evaluator", db_url=daemon_url_text)
     stop = threading.Event()
     caplog.set_level(logging.INFO, logger="datamgmt.daemons")
-    worker = threading.Thread(target=work, args=(daemon, stop), kwargs={"batch": 100, "once": False, "sleep_max": 1})
+    worker = threading.Thread(
+        target=work, args=(daemon, stop), kwargs={"batch": 100, "once": False, "sleep_max": 1}
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 60
@@ -97,5 +101,7 @@ def test_an_evaluator_whose_backend_is_killed_mid_batch_goes_on_and_finishes(db_
     check_invariants(session)
     one_request_per_replicating_lock(session)
     records = [r for r in caplog.records if r.name.startswith("datamgmt.daemons")]
-    assert [r.getMessage() for r in records if r.levelno == logging.WARNING] == ["batch failed, retried next cycle"]
+    assert [r.getMessage() for r in records if r.levelno == logging.WARNING] == [
+        "batch failed, retried next cycle"
+    ]
     assert not [r for r in records if r.levelno >= logging.ERROR]

@@ -32,7 +32,9 @@ def daemons_beating_from(db: str, pid: int) -> set[str]:
         return set(session.scalars(select(Heartbeat.daemon).where(Heartbeat.pid == pid)))
 
 
-def test_sigkilled_child_is_restarted_and_health_recovers(db: str, root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkilled_child_is_restarted_and_health_recovers(
+    db: str, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATAMGMT_DAEMONS_SLEEP_MAX", "1")
     monkeypatch.setenv("DATAMGMT_API_HEALTH_DAEMONS", ",".join(EMBEDDED_DAEMONS))
     reset_config()
@@ -42,13 +44,17 @@ def test_sigkilled_child_is_restarted_and_health_recovers(db: str, root: str, mo
     try:
         assert supervisor.process is not None
         first = supervisor.process.pid
-        wait_until(lambda: daemons_beating_from(db, first) == set(EMBEDDED_DAEMONS), 180, "the first child's beats")
+        wait_until(
+            lambda: daemons_beating_from(db, first) == set(EMBEDDED_DAEMONS), 180, "the first child's beats"
+        )
         assert client.get("/health").status_code == 200
         os.kill(first, signal.SIGKILL)
         wait_until(lambda: supervisor.restarts == 1, 30, "a restart")
         second = supervisor.process.pid
         assert second != first
-        wait_until(lambda: daemons_beating_from(db, second) == set(EMBEDDED_DAEMONS), 180, "the new child's beats")
+        wait_until(
+            lambda: daemons_beating_from(db, second) == set(EMBEDDED_DAEMONS), 180, "the new child's beats"
+        )
         health = client.get("/health")
         assert health.status_code == 200, health.get_json()
         assert all(d["alive"] for d in health.get_json()["daemons"].values())

@@ -51,7 +51,9 @@ def test_broker_outage_keeps_every_message(session, consumer, monkeypatch):
     assert down.run_once(1000) == 0
     assert down.idle  # backs off
     assert outbox_size(session) == 30
-    assert session.scalar(select(func.count()).where(Message.claimed_by.is_not(None))) == 0  # released, not held
+    assert (
+        session.scalar(select(func.count()).where(Message.claimed_by.is_not(None))) == 0
+    )  # released, not held
     session.rollback()
 
     monkeypatch.setenv("DATAMGMT_HERMES_BROKER_URL", BROKER)
@@ -73,7 +75,9 @@ def test_unconfigured_broker_refuses_to_start(db, monkeypatch):
     reset_config()
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL")
+@pytest.mark.skipif(
+    not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL"
+)
 def test_two_instances_deliver_each_message_once(db, session, consumer):
     _, channel, queue = consumer
     fill_outbox(session, 3000)

@@ -93,7 +93,9 @@ def test_receiver_failures_are_retried_without_loss_or_duplicates(session, recei
     drain(hermes)
     hermes.die()
     assert outbox_size(session) == 0
-    assert receiver.accepted() == Counter({m: 1 for m in receiver.accepted()}) and len(receiver.accepted()) == 10
+    assert (
+        receiver.accepted() == Counter({m: 1 for m in receiver.accepted()}) and len(receiver.accepted()) == 10
+    )
 
 
 def test_unreachable_receiver_keeps_every_message(session, receiver, monkeypatch):
@@ -131,7 +133,9 @@ def test_a_refused_message_is_held_back_and_the_rest_go_on(session, receiver, ca
     time.sleep(RETRY_SECONDS + 0.2)
     assert hermes.run_once(100) == 1
     hermes.die()
-    assert outbox_size(session) == 0 and receiver.accepted() == Counter({first: 1, first + 1: 1, first + 2: 1})
+    assert outbox_size(session) == 0 and receiver.accepted() == Counter(
+        {first: 1, first + 1: 1, first + 2: 1}
+    )
 
 
 def test_each_message_goes_to_the_services_it_names(session, receiver, consumer, monkeypatch):

@@ -45,7 +45,9 @@ def count(session, *where, model=Lock) -> int:
 def test_one_evaluator_pass_creates_exactly_the_locks_and_requests(session, root):
     base(session)
     did.add_collections(session, [{"scope": "data", "name": "ds", "type": "DATASET"}], "root")
-    rule_ids = [rule.add_rule(session, [{"scope": "data", "name": "ds"}], "root", 1, target)[0] for target in TARGETS]
+    rule_ids = [
+        rule.add_rule(session, [{"scope": "data", "name": "ds"}], "root", 1, target)[0] for target in TARGETS
+    ]
     files = files_with_source(session, "f", BACKLOG)
     did.attach(session, "data", "ds", [{"scope": f["scope"], "name": f["name"]} for f in files])
     session.commit()
@@ -80,7 +82,9 @@ def _backlog(session, daemon: str) -> set[str]:
 def test_two_instances_process_each_item_exactly_once(db, session, root, daemon):
     base(session)
     expected = _backlog(session, daemon)
-    workers = [run_daemon(db, daemon, "--run-once", "--batch-size", "100", "--log-level", "debug") for _ in range(2)]
+    workers = [
+        run_daemon(db, daemon, "--run-once", "--batch-size", "100", "--log-level", "debug") for _ in range(2)
+    ]
     outputs = [w.communicate(timeout=900)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     per_worker = [items_done(out) for out in outputs]

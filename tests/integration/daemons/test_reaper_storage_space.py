@@ -46,4 +46,3 @@ def test_the_reaper_records_what_xrootd_reports(session, root, storage_endpoints
     usage = session.scalars(select(RSEUsage).where(RSEUsage.source == "storage")).one()
     total, free = disk_free(Path(storage_endpoints["XROOTD_DATA_DIR"]))
     assert abs(usage.free - free) < SLACK and abs(usage.used - (total - free)) < SLACK
-

@@ -45,7 +45,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     for name in ("datamgmt", "etc"):
-        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            ROOT / name, source / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work / "dist", source)
     [wheel] = (work / "dist").glob("datamgmt-*.whl")
 
@@ -71,8 +73,12 @@ def elsewhere(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_the_installed_wheel_runs_outside_the_checkout(installed: Path, elsewhere: dict[str, str], tmp_path: Path):
-    where = run(installed / "python", "-c", "import datamgmt; print(datamgmt.__file__)", cwd=tmp_path, env=elsewhere)
+def test_the_installed_wheel_runs_outside_the_checkout(
+    installed: Path, elsewhere: dict[str, str], tmp_path: Path
+):
+    where = run(
+        installed / "python", "-c", "import datamgmt; print(datamgmt.__file__)", cwd=tmp_path, env=elsewhere
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed.parent), where.stdout
 
     template = run(installed / "datamgmt-admin", "config", "template", cwd=tmp_path, env=elsewhere)
@@ -84,7 +90,11 @@ def test_the_installed_wheel_runs_outside_the_checkout(installed: Path, elsewher
     with log.open("wb") as output:
         server = subprocess.Popen(
             [installed / "datamgmt-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            cwd=tmp_path, env=elsewhere, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=tmp_path,
+            env=elsewhere,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_for_ping(f"http://127.0.0.1:{port}", server)

@@ -24,8 +24,10 @@ from tests.fts3_double import Fts3Double, Fts3DoubleServer
 from tests.integration.conveyor.test_conveyor_posix import conveyor_env, layout  # noqa: F401 (fixtures)
 from tests.servers.endpoints import free_ports
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed"),
+]
 ROOT = Path(__file__).parents[3]
 
 
@@ -67,13 +69,20 @@ def _scrape_config(api: str, daemon: str, path: Path) -> Path:
 
 
 def _start(command: list[str], log: Path, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    return subprocess.Popen(
+        command,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
 
 
 def _ping_count(metrics_text: str) -> float:
-    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics_text.splitlines()
-               if line.startswith("datamgmt_api_requests_total{") and 'endpoint="/ping"' in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics_text.splitlines()
+        if line.startswith("datamgmt_api_requests_total{") and 'endpoint="/ping"' in line
+    )
 
 
 def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -87,11 +96,33 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
             processes.append(_start([sys.executable, str(ROOT / "bin" / "datamgmt-server"), "--host", "127.0.0.1",
                                      "--port", str(api_port), "--workers", "2"], tmp_path / "api.log",
                                     PROMETHEUS_MULTIPROC_DIR="", DATAMGMT_API_METRICS_PUBLIC="true"))  # fmt: skip
-            processes.append(_start([sys.executable, str(ROOT / "bin" / "datamgmt-daemon"), "conveyor-poller",
-                                     "--metrics-port", str(daemon_port)], tmp_path / "poller.log", **conveyor))
-            config = _scrape_config(f"127.0.0.1:{api_port}", f"127.0.0.1:{daemon_port}", tmp_path / "prometheus.yml")
-            processes.append(_start(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                     f"--web.listen-address=127.0.0.1:{prom_port}"], tmp_path / "prometheus.log"))
+            processes.append(
+                _start(
+                    [
+                        sys.executable,
+                        str(ROOT / "bin" / "datamgmt-daemon"),
+                        "conveyor-poller",
+                        "--metrics-port",
+                        str(daemon_port),
+                    ],
+                    tmp_path / "poller.log",
+                    **conveyor,
+                )
+            )
+            config = _scrape_config(
+                f"127.0.0.1:{api_port}", f"127.0.0.1:{daemon_port}", tmp_path / "prometheus.yml"
+            )
+            processes.append(
+                _start(
+                    [
+                        "prometheus",
+                        f"--config.file={config}",
+                        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                        f"--web.listen-address=127.0.0.1:{prom_port}",
+                    ],
+                    tmp_path / "prometheus.log",
+                )
+            )
             prometheus = f"http://127.0.0.1:{prom_port}"
             up = _wait("both targets up", lambda: {r["metric"]["job"]: r["value"][1] for r in _query(prometheus, "up")}
                        if len(_query(prometheus, "up == 1")) == 2 else None)  # fmt: skip
@@ -105,8 +136,13 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
 
             assert _query(prometheus, 'sum(datamgmt_transfers_total{outcome="done"})') == []
             Submitter(db_url=db).run_once(1000)
-            done = _wait("the transfer counter", lambda: _query(
-                prometheus, 'sum(datamgmt_transfers_total{outcome="done", src_rse="SRC", dst_rse="DEST"}) >= 6'))
+            done = _wait(
+                "the transfer counter",
+                lambda: _query(
+                    prometheus,
+                    'sum(datamgmt_transfers_total{outcome="done", src_rse="SRC", dst_rse="DEST"}) >= 6',
+                ),
+            )
             assert float(done[0]["value"][1]) == 6
             assert _query(prometheus, 'datamgmt_catalogue_up{job="datamgmt-api"}')[0]["value"][1] == "1"
             assert _query(prometheus, 'datamgmt_queue_depth{queue="requests_submitted"}')
@@ -117,8 +153,12 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
                     _query(prometheus, target["expr"])  # raises unless Prometheus parses and evaluates it
             rules = json.loads(_get(f"{prometheus}/api/v1/rules"))["data"]["groups"]
             assert {rule["name"] for group in rules for rule in group["rules"]} >= {
-                "DatamgmtAPIDown", "DatamgmtDaemonDown", "DatamgmtQueueGrowing", "DatamgmtTransfersFailing",
-                "DatamgmtRSENearlyFull"}
+                "DatamgmtAPIDown",
+                "DatamgmtDaemonDown",
+                "DatamgmtQueueGrowing",
+                "DatamgmtTransfersFailing",
+                "DatamgmtRSENearlyFull",
+            }
             assert all(rule["health"] != "err" for group in rules for rule in group["rules"])
         finally:
             for process in processes:

@@ -47,7 +47,8 @@ def datacite_server() -> Iterator[tuple[str, DataCiteStore]]:
 def add_dataset(session, name: str, files: int = 2, meta: dict | None = None) -> None:
     did.add_collection(session, "data", name, "DATASET", "root")
     entries = [
-        {"scope": "data", "name": f"{name}.f{i}", "bytes": 100 + i, "adler32": f"{i:08x}"} for i in range(files)
+        {"scope": "data", "name": f"{name}.f{i}", "bytes": 100 + i, "adler32": f"{i:08x}"}
+        for i in range(files)
     ]
     replica.add_replicas(session, "SITE-A", entries, "root")
     did.attach(session, "data", name, [{"scope": "data", "name": e["name"]} for e in entries])
@@ -65,10 +66,22 @@ def catalogue(session, root, handle_server, datacite_server):
     did.add_collection(session, "data", "box", "CONTAINER", "root")
     did.attach(session, "data", "box", [{"scope": "data", "name": "ds1"}, {"scope": "data", "name": "ds2"}])
     pid.add_pid_service(
-        session, "hdl", "handle", HANDLE_PREFIX, endpoint=handle_server[0], username=HANDLE_USER, secret="secret"
+        session,
+        "hdl",
+        "handle",
+        HANDLE_PREFIX,
+        endpoint=handle_server[0],
+        username=HANDLE_USER,
+        secret="secret",
     )
     pid.add_pid_service(
-        session, "dc", "datacite", DOI_PREFIX, endpoint=datacite_server[0], username="EXAMPLE.DATA", secret="pw"
+        session,
+        "dc",
+        "datacite",
+        DOI_PREFIX,
+        endpoint=datacite_server[0],
+        username="EXAMPLE.DATA",
+        secret="pw",
     )
     session.commit()
     return session

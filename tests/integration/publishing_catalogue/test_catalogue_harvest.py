@@ -33,15 +33,23 @@ class ValidatingSickle(Sickle):
 def published(catalogue, db):  # noqa: ANN001
     for index in range(COUNT):
         name = f"h{index}"
-        add_dataset(catalogue, name, files=1, meta={"title": f"Harvest {index}", "creator": "Doe, Jane",
-                                                         "publisher": "Example Lab"})
+        add_dataset(
+            catalogue,
+            name,
+            files=1,
+            meta={"title": f"Harvest {index}", "creator": "Doe, Jane", "publisher": "Example Lab"},
+        )
         pid.publish(catalogue, "data", name, "root", BASE, pid_service="hdl" if index % 5 == 0 else None)
     for name in WITHDRAWN:
         pid.unpublish(catalogue, "data", name, BASE)
     catalogue.commit()
-    info = RepositoryInfo("Catalogue", "data.example.org", ("oai@example.org",), datetime.min.replace(tzinfo=UTC))
+    info = RepositoryInfo(
+        "Catalogue", "data.example.org", ("oai@example.org",), datetime.min.replace(tzinfo=UTC)
+    )
     app = Flask(__name__)
-    app.register_blueprint(make_oaipmh_blueprint(CatalogueRepository(db, info), secret=b"s" * 32, page_size=5))
+    app.register_blueprint(
+        make_oaipmh_blueprint(CatalogueRepository(db, info), secret=b"s" * 32, page_size=5)
+    )
     with serve(app) as url:
         yield ValidatingSickle(url + "/oai_pmh", max_retries=0, timeout=30)
 
@@ -59,10 +67,24 @@ def test_every_share_is_harvested_exactly_once(published, prefix) -> None:  # no
 
 def test_sets_identify_and_get_record(published) -> None:  # noqa: ANN001
     specs = {s.setSpec for s in published.ListSets()}
-    assert {"scope", "scope:data", "pidservice", "pidservice:local", "pidservice:hdl", "pidservice:dc"} <= specs
-    handles = list(published.ListIdentifiers(metadataPrefix="oai_dc", set="pidservice:hdl", ignore_deleted=False))
-    assert sorted(h.identifier.rsplit(":", 1)[1] for h in handles) == sorted(f"h{i}" for i in range(0, COUNT, 5))
-    assert len(list(published.ListIdentifiers(metadataPrefix="oai_dc", set="scope", ignore_deleted=False))) == COUNT
+    assert {
+        "scope",
+        "scope:data",
+        "pidservice",
+        "pidservice:local",
+        "pidservice:hdl",
+        "pidservice:dc",
+    } <= specs
+    handles = list(
+        published.ListIdentifiers(metadataPrefix="oai_dc", set="pidservice:hdl", ignore_deleted=False)
+    )
+    assert sorted(h.identifier.rsplit(":", 1)[1] for h in handles) == sorted(
+        f"h{i}" for i in range(0, COUNT, 5)
+    )
+    assert (
+        len(list(published.ListIdentifiers(metadataPrefix="oai_dc", set="scope", ignore_deleted=False)))
+        == COUNT
+    )
     identify = published.Identify()
     assert identify.repositoryName == "Catalogue" and identify.deletedRecord == "persistent"
     record = published.GetRecord(identifier="oai:data.example.org:data:h1", metadataPrefix="oai_dc")

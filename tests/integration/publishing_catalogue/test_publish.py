@@ -172,8 +172,9 @@ def test_publication_missing_datacite_properties_is_refused(catalogue: Session, 
     assert set(datacite_server[1].dois) == registered
 
 
-def test_published_content_is_frozen_until_a_new_version(catalogue: Session, db: str,
-                                                         datacite_server) -> None:  # noqa: ANN001
+def test_published_content_is_frozen_until_a_new_version(
+    catalogue: Session, db: str, datacite_server
+) -> None:  # noqa: ANN001
     repository = CatalogueRepository(db)
     share = pid.publish(catalogue, "data", "ds1", "root", BASE, pid_service="dc")
     catalogue.commit()
@@ -198,34 +199,70 @@ def test_published_content_is_frozen_until_a_new_version(catalogue: Session, db:
     assert version is not None and version.datestamp > published.datestamp
     assert [entry.name for entry in version.files] == ["data:ds1.f0"]
     page = pid.resolve(catalogue, share["pid"])
-    assert page["title"] == "Changed after publishing" and [item["name"] for item in page["files"]] == ["ds1.f0"]
+    assert page["title"] == "Changed after publishing" and [item["name"] for item in page["files"]] == [
+        "ds1.f0"
+    ]
     attributes = datacite_server[1].dois[share["pid"].lower()].attributes
-    assert attributes["titles"] == [{"title": "Changed after publishing"}] and attributes["sizes"][1] == "1 files"
+    assert (
+        attributes["titles"] == [{"title": "Changed after publishing"}]
+        and attributes["sizes"][1] == "1 files"
+    )
 
 
-def test_datacite_registers_every_author_with_affiliation_and_orcid(catalogue: Session,
-                                                                    datacite_server) -> None:  # noqa: ANN001
-    creators = [{"name": "Doe, Jane", "affiliation": "Example Lab", "orcid": "0000-0002-1825-0097"},
-                {"name": "Roe, Richard"}]
+def test_datacite_registers_every_author_with_affiliation_and_orcid(
+    catalogue: Session, datacite_server
+) -> None:  # noqa: ANN001
+    creators = [
+        {"name": "Doe, Jane", "affiliation": "Example Lab", "orcid": "0000-0002-1825-0097"},
+        {"name": "Roe, Richard"},
+    ]
     related = [{"identifier": "https://example.org/paper", "type": "URL", "relation": "IsDocumentedBy"}]
-    add_dataset(catalogue, "authors", files=1, meta={**META, "creator": creators, "related_identifiers": related,
-                                                     "subject": ["physics", "detectors"]})
+    add_dataset(
+        catalogue,
+        "authors",
+        files=1,
+        meta={
+            **META,
+            "creator": creators,
+            "related_identifiers": related,
+            "subject": ["physics", "detectors"],
+        },
+    )
     share = pid.publish(catalogue, "data", "authors", "root", BASE, pid_service="dc")
     attributes = datacite_server[1].dois[share["pid"].lower()].attributes
     assert attributes["creators"] == [
-        {"name": "Doe, Jane", "affiliation": [{"name": "Example Lab"}],
-         "nameIdentifiers": [{"nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
-                              "nameIdentifierScheme": "ORCID", "schemeUri": "https://orcid.org"}]},
+        {
+            "name": "Doe, Jane",
+            "affiliation": [{"name": "Example Lab"}],
+            "nameIdentifiers": [
+                {
+                    "nameIdentifier": "https://orcid.org/0000-0002-1825-0097",
+                    "nameIdentifierScheme": "ORCID",
+                    "schemeUri": "https://orcid.org",
+                }
+            ],
+        },
         {"name": "Roe, Richard"},
     ]
     assert attributes["subjects"] == [{"subject": "physics"}, {"subject": "detectors"}]
-    assert attributes["relatedIdentifiers"] == [{"relatedIdentifier": "https://example.org/paper",
-                                                 "relatedIdentifierType": "URL", "relationType": "IsDocumentedBy"}]
-    record = pid.stored_record(catalogue.scalars(select(Share).where(Share.name == "authors")).one(),
-                               pid.service_kinds(catalogue))
+    assert attributes["relatedIdentifiers"] == [
+        {
+            "relatedIdentifier": "https://example.org/paper",
+            "relatedIdentifierType": "URL",
+            "relationType": "IsDocumentedBy",
+        }
+    ]
+    record = pid.stored_record(
+        catalogue.scalars(select(Share).where(Share.name == "authors")).one(), pid.service_kinds(catalogue)
+    )
     validate_payload(datacite.resource(record))
 
-    metadata.set_metadata(catalogue, "data", "authors", "related_identifiers",
-                          [{"identifier": "x", "type": "Nope", "relation": "Cites"}])
+    metadata.set_metadata(
+        catalogue,
+        "data",
+        "authors",
+        "related_identifiers",
+        [{"identifier": "x", "type": "Nope", "relation": "Cites"}],
+    )
     with pytest.raises(InputValidationError, match="related identifier 'x'"):
         pid.update_share(catalogue, "data", "authors", BASE)

@@ -31,7 +31,11 @@ def test_harvested_record_follows_metadata_updates_and_withdrawal(catalogue: Ses
     pid.update_share(catalogue, "data", "ds1", BASE)
     catalogue.commit()
     renamed = repository.get_record("data", "ds1")
-    assert renamed is not None and renamed.first("title") == "Renamed" and renamed.datestamp > published.datestamp
+    assert (
+        renamed is not None
+        and renamed.first("title") == "Renamed"
+        and renamed.datestamp > published.datestamp
+    )
     assert renamed.files == published.files
 
     pid.unpublish(catalogue, "data", "ds1", BASE)
@@ -44,7 +48,9 @@ def test_files_added_after_publishing_are_harvested_after_update_share(catalogue
     repository = CatalogueRepository(db)
     pid.publish(catalogue, "data", "ds2", "root", BASE, pid_service="hdl")
     catalogue.commit()
-    replica.add_replicas(catalogue, "SITE-A", [{"scope": "data", "name": "late", "bytes": 7, "adler32": "0000000a"}], "root")
+    replica.add_replicas(
+        catalogue, "SITE-A", [{"scope": "data", "name": "late", "bytes": 7, "adler32": "0000000a"}], "root"
+    )
     did.attach(catalogue, "data", "ds2", [{"scope": "data", "name": "late"}])
     catalogue.commit()
     assert [f.name for f in repository.list_records(None, None, None, None, 10)[0].files] == ["data:ds2.f0"]

@@ -99,17 +99,25 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     names = [f"{tool}-f{i}" for i in range(FILES)]
-    datasets = {f"{tool}-ds{i // PER_DATASET}": names[i : i + PER_DATASET] for i in range(0, FILES, PER_DATASET)}
+    datasets = {
+        f"{tool}-ds{i // PER_DATASET}": names[i : i + PER_DATASET] for i in range(0, FILES, PER_DATASET)
+    }
     hermes = {"DATAMGMT_HERMES_WEBHOOK_URL": "", "DATAMGMT_HERMES_WEBHOOK_SECRET": SECRET,
               "DATAMGMT_HERMES_BROKER_URL": "", "DATAMGMT_CONVEYOR_TRANSFERTOOL": tool}  # fmt: skip
     figures: dict[str, float] = {}
     with webhook_receiver() as receiver:
         hermes["DATAMGMT_HERMES_WEBHOOK_URL"] = receiver.url
-        with running(db_url, tmp_path / "cluster", twice=tuple(DAEMONS), once=(), extra_env=hermes) as cluster:
+        with running(
+            db_url, tmp_path / "cluster", twice=tuple(DAEMONS), once=(), extra_env=hermes
+        ) as cluster:
             assert len(cluster.daemons) == 2 * len(DAEMONS) and cluster.api_workers == 2
             started = time.monotonic()
             with ThreadPoolExecutor(4) as pool:
-                list(pool.map(lambda item: upload_dataset(site, cluster.api_url, scratch, *item), datasets.items()))
+                list(
+                    pool.map(
+                        lambda item: upload_dataset(site, cluster.api_url, scratch, *item), datasets.items()
+                    )
+                )
             figures["upload_s"] = time.monotonic() - started
 
             client = client_for(site, cluster.api_url, "root", scratch)
@@ -118,7 +126,10 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
             left = quiesce(db_url, seconds=600)
             assert left == {}, f"still pending: {left}: {examples(db_url)}"
             assert count(db_url, Rule, Rule.state != RuleState.OK) == 0
-            assert set(copies_on_destinations(db_url).values()) == {2} and len(copies_on_destinations(db_url)) == FILES
+            assert (
+                set(copies_on_destinations(db_url).values()) == {2}
+                and len(copies_on_destinations(db_url)) == FILES
+            )
             figures["replicate_s"] = time.monotonic() - replicated
 
             deleted = sorted(datasets)[::2]
@@ -142,8 +153,12 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
     copies = copies_on_destinations(db_url)
     assert set(copies) == kept and set(copies.values()) == {2}
     for destination in DESTINATIONS:
-        assert not [n for n in gone if (site.rse_dir(destination) / hash_path(SCOPE, n)).exists()], destination
-    assert sum(1 for n in kept for d in DESTINATIONS if (site.rse_dir(d) / hash_path(SCOPE, n)).exists()) == 2 * len(kept)
+        assert not [n for n in gone if (site.rse_dir(destination) / hash_path(SCOPE, n)).exists()], (
+            destination
+        )
+    assert sum(
+        1 for n in kept for d in DESTINATIONS if (site.rse_dir(d) / hash_path(SCOPE, n)).exists()
+    ) == 2 * len(kept)
     if tool == "fts3":
         assert not submitted_twice(submissions)
         assert len(submissions) == 2 * FILES

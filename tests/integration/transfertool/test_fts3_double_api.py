@@ -167,7 +167,9 @@ def test_fault_switches_for_lost_answers_stalled_and_forgotten_jobs(tmp_path):
     job = body([entry(f"file://{source}", f"file://{tmp_path}/dst")], overwrite=True)
     with Fts3DoubleServer(Fts3Double()) as server:
         faults = f"{server.url}/_double/faults"
-        requests.post(faults, json={"delay_next": 1, "seconds": 2, "method": "POST", "path": "/jobs"}, timeout=5)
+        requests.post(
+            faults, json={"delay_next": 1, "seconds": 2, "method": "POST", "path": "/jobs"}, timeout=5
+        )
         assert requests.get(f"{server.url}/whoami", timeout=5).ok  # not the delayed route: answered at once
         with pytest.raises(requests.Timeout):
             requests.post(f"{server.url}/jobs", json=job, timeout=1)

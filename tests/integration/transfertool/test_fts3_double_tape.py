@@ -23,7 +23,9 @@ def _job(source: Path, destination: Path, **params) -> dict:
     }
 
 
-def _states(server: Fts3DoubleServer, job_id: str, until: str, timeout: float = 15.0) -> list[tuple[str, str]]:
+def _states(
+    server: Fts3DoubleServer, job_id: str, until: str, timeout: float = 15.0
+) -> list[tuple[str, str]]:
     """(job_state, file_state) pairs seen through ``GET /jobs/{id}?files=`` until the job is ``until``."""
     seen: list[tuple[str, str]] = []
     deadline = time.monotonic() + timeout
@@ -42,7 +44,9 @@ def test_staging_job_stages_then_copies_then_archives(tmp_path):
     double = Fts3Double(workers=1)
     double.faults.staging_seconds, double.faults.archive_seconds = 0.6, 0.6
     with Fts3DoubleServer(double) as server:
-        payload = _job(tmp_path / "src", tmp_path / "dst", bring_online=3600, copy_pin_lifetime=600, archive_timeout=60)
+        payload = _job(
+            tmp_path / "src", tmp_path / "dst", bring_online=3600, copy_pin_lifetime=600, archive_timeout=60
+        )
         job_id = requests.post(f"{server.url}/jobs", json=payload, timeout=5).json()["job_id"]
         seen = _states(server, job_id, "FINISHED")
         job = requests.get(f"{server.url}/jobs/{job_id}", timeout=5).json()
@@ -60,9 +64,9 @@ def test_staging_job_stages_then_copies_then_archives(tmp_path):
 
 def test_plain_job_neither_stages_nor_archives(tmp_path):
     with Fts3DoubleServer(Fts3Double(workers=1)) as server:
-        job_id = requests.post(f"{server.url}/jobs", json=_job(tmp_path / "s", tmp_path / "d"), timeout=5).json()[
-            "job_id"
-        ]
+        job_id = requests.post(
+            f"{server.url}/jobs", json=_job(tmp_path / "s", tmp_path / "d"), timeout=5
+        ).json()["job_id"]
         seen = _states(server, job_id, "FINISHED")
         (row,) = server.double.store.files(job_id)
     assert not {"STAGING", "ARCHIVING"} & {state for pair in seen for state in pair}

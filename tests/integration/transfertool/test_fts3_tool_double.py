@@ -52,9 +52,9 @@ def test_copies_and_verifies_adler32(tool, fts3_server, make_file, tmp_path, wai
 
 
 def test_missing_source_fails(tool, tmp_path, wait_final):
-    submitted = tool.submit(tool.prepare(
-        [spec("r1", f"file://{tmp_path}/nope", f"file://{tmp_path}/dst", adler32="00000001")]
-    ))
+    submitted = tool.submit(
+        tool.prepare([spec("r1", f"file://{tmp_path}/nope", f"file://{tmp_path}/dst", adler32="00000001")])
+    )
     status = wait_final(tool, submitted.values())["r1"]
     assert status.state is TransferState.FAILED
     assert status.reason.startswith("SOURCE [2]")
@@ -72,9 +72,11 @@ def test_corrupt_source_fails_checksum_and_leaves_no_destination(tool, make_file
 
 def test_target_only_verification_removes_a_bad_destination(tool, make_file, tmp_path, wait_final):
     f = make_file()
-    submitted = tool.submit(tool.prepare(
-        [spec("r1", f.url, f"file://{tmp_path}/dst", adler32="deadbeef", verify_checksum="target")]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [spec("r1", f.url, f"file://{tmp_path}/dst", adler32="deadbeef", verify_checksum="target")]
+        )
+    )
     status = wait_final(tool, submitted.values())["r1"]
     assert status.state is TransferState.FAILED and status.reason.startswith("DESTINATION [5]")
     assert not (tmp_path / "dst").exists()
@@ -83,12 +85,14 @@ def test_target_only_verification_removes_a_bad_destination(tool, make_file, tmp
 def test_destination_down(tool, fts3_server, make_file, tmp_path, wait_final):
     f = make_file()
     fts3_server.double.faults.fail_destination(f"file://{tmp_path}/down/")
-    submitted = tool.submit(tool.prepare(
-        [
-            spec("down", f.url, f"file://{tmp_path}/down/x", adler32=f.adler32),
-            spec("closed", f.url, "davs://127.0.0.1:1/closed/x", adler32=f.adler32),
-        ]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [
+                spec("down", f.url, f"file://{tmp_path}/down/x", adler32=f.adler32),
+                spec("closed", f.url, "davs://127.0.0.1:1/closed/x", adler32=f.adler32),
+            ]
+        )
+    )
     statuses = wait_final(tool, set(submitted.values()))
     assert statuses["down"].state is TransferState.FAILED
     assert statuses["down"].reason.startswith("DESTINATION [113]")
@@ -136,9 +140,11 @@ def test_job_id_is_known_before_submission_and_a_resent_job_maps_only_its_files(
 
 
 def test_cancel_a_running_transfer(tool, fts3_server, wait_final):
-    submitted = tool.submit(tool.prepare(
-        [spec("r1", MOCK_SOURCE.format(name="a"), MOCK_SLOW.format(name="a"), adler32="0a1b2c3d")]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [spec("r1", MOCK_SOURCE.format(name="a"), MOCK_SLOW.format(name="a"), adler32="0a1b2c3d")]
+        )
+    )
     job_id = submitted["r1"]
     deadline = time.monotonic() + 10
     while fts3_server.double.store.job(job_id)["job_state"] != "ACTIVE" and time.monotonic() < deadline:
@@ -198,7 +204,9 @@ def test_token_is_sent_and_required(make_file, tmp_path, wait_final):
     with Fts3DoubleServer(Fts3Double(require_token="secret")) as server:
         with pytest.raises(TransferToolError):
             anonymous = FTS3TransferTool(server.url)
-            anonymous.submit(anonymous.prepare([spec("r1", f.url, f"file://{tmp_path}/d", adler32=f.adler32)]))
+            anonymous.submit(
+                anonymous.prepare([spec("r1", f.url, f"file://{tmp_path}/d", adler32=f.adler32)])
+            )
         tool = FTS3TransferTool(server.url, token="secret")
         submitted = tool.submit(tool.prepare([spec("r1", f.url, f"file://{tmp_path}/d", adler32=f.adler32)]))
         assert wait_final(tool, submitted.values())["r1"].state is TransferState.DONE

@@ -21,12 +21,14 @@ def tool(gfal2_options):
 
 def test_copies_and_verifies(tool, make_file, tmp_path, wait_final):
     files = [make_file() for _ in range(4)]
-    submitted = tool.submit(tool.prepare(
-        [
-            TransferSpec(f"r{i}", [f.url], f"file://{tmp_path}/dst/{i}", adler32=f.adler32)
-            for i, f in enumerate(files)
-        ]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [
+                TransferSpec(f"r{i}", [f.url], f"file://{tmp_path}/dst/{i}", adler32=f.adler32)
+                for i, f in enumerate(files)
+            ]
+        )
+    )
     assert len(set(submitted.values())) == 4 and all(v.startswith("local-") for v in submitted.values())
     statuses = wait_final(tool, submitted.values())
     for i, f in enumerate(files):
@@ -38,14 +40,20 @@ def test_copies_and_verifies(tool, make_file, tmp_path, wait_final):
 def test_failures_have_clear_reasons(tool, make_file, tmp_path, wait_final):
     good, corrupt = make_file(), make_file()
     corrupt.path.write_bytes(b"corrupted" + corrupt.data[9:])
-    submitted = tool.submit(tool.prepare(
-        [
-            TransferSpec("missing", [f"file://{tmp_path}/nope"], f"file://{tmp_path}/d1", adler32="00000001"),
-            TransferSpec("corrupt", [corrupt.url], f"file://{tmp_path}/d2", adler32=corrupt.adler32),
-            TransferSpec("down", [good.url], "davs://127.0.0.1:1/closed/x", adler32=good.adler32),
-            TransferSpec("exists", [good.url], f"file://{good.path}", adler32=good.adler32, overwrite=False),
-        ]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [
+                TransferSpec(
+                    "missing", [f"file://{tmp_path}/nope"], f"file://{tmp_path}/d1", adler32="00000001"
+                ),
+                TransferSpec("corrupt", [corrupt.url], f"file://{tmp_path}/d2", adler32=corrupt.adler32),
+                TransferSpec("down", [good.url], "davs://127.0.0.1:1/closed/x", adler32=good.adler32),
+                TransferSpec(
+                    "exists", [good.url], f"file://{good.path}", adler32=good.adler32, overwrite=False
+                ),
+            ]
+        )
+    )
     statuses = wait_final(tool, submitted.values())
     assert all(s.state is TransferState.FAILED for s in statuses.values())
     assert statuses["missing"].reason.startswith("SOURCE [2]")
@@ -59,9 +67,11 @@ def test_failures_have_clear_reasons(tool, make_file, tmp_path, wait_final):
 
 def test_second_source_is_used_when_the_first_fails(tool, make_file, tmp_path, wait_final):
     f = make_file()
-    submitted = tool.submit(tool.prepare(
-        [TransferSpec("r", [f"file://{tmp_path}/nope", f.url], f"file://{tmp_path}/d", adler32=f.adler32)]
-    ))
+    submitted = tool.submit(
+        tool.prepare(
+            [TransferSpec("r", [f"file://{tmp_path}/nope", f.url], f"file://{tmp_path}/d", adler32=f.adler32)]
+        )
+    )
     status = wait_final(tool, submitted.values())["r"]
     assert status.state is TransferState.DONE and status.source_url == f.url
 
@@ -93,7 +103,9 @@ def test_cancel_running_and_queued(gfal2_options, wait_final):
 def test_unknown_ids_are_lost_after_a_restart(gfal2_options, make_file, tmp_path, wait_final):
     f = make_file()
     before = LocalTransferTool(gfal2_options=gfal2_options)
-    submitted = before.submit(before.prepare([TransferSpec("r", [f.url], f"file://{tmp_path}/d", adler32=f.adler32)]))
+    submitted = before.submit(
+        before.prepare([TransferSpec("r", [f.url], f"file://{tmp_path}/d", adler32=f.adler32)])
+    )
     assert wait_final(before, submitted.values())["r"].state is TransferState.DONE
     before.close()
     after = LocalTransferTool(gfal2_options=gfal2_options)
@@ -105,7 +117,9 @@ def test_unknown_ids_are_lost_after_a_restart(gfal2_options, make_file, tmp_path
 def test_finished_transfers_are_forgotten_after_retention(gfal2_options, make_file, tmp_path, wait_final):
     f = make_file()
     tool = LocalTransferTool(gfal2_options=gfal2_options, retention=0.2)
-    submitted = tool.submit(tool.prepare([TransferSpec("r", [f.url], f"file://{tmp_path}/d", adler32=f.adler32)]))
+    submitted = tool.submit(
+        tool.prepare([TransferSpec("r", [f.url], f"file://{tmp_path}/d", adler32=f.adler32)])
+    )
     assert wait_final(tool, submitted.values())["r"].state is TransferState.DONE
     time.sleep(0.3)
     assert tool.query(submitted.values())[0].state is TransferState.LOST

@@ -53,7 +53,9 @@ def test_round_trip_through_every_endpoint(tool, storage, make_file, tmp_path, w
 
 def test_missing_source_on_storage_fails(tool, storage, tmp_path, wait_final):
     source = storage_url(storage, "root", f"missing-{uuid.uuid4().hex}")
-    submitted = tool.submit(tool.prepare([TransferSpec("r", [source], f"file://{tmp_path}/d", adler32="00000001")]))
+    submitted = tool.submit(
+        tool.prepare([TransferSpec("r", [source], f"file://{tmp_path}/d", adler32="00000001")])
+    )
     status = wait_final(tool, submitted.values())["r"]
     assert status.state is TransferState.FAILED and status.reason.startswith("SOURCE")
 

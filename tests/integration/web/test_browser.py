@@ -108,7 +108,9 @@ def screenshot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
-def test_find_an_upload_and_protect_it_with_an_explained_rule(page: Any, live: Live, db: str, sites: Path) -> None:  # noqa: F811
+def test_find_an_upload_and_protect_it_with_an_explained_rule(
+    page: Any, live: Live, db: str, sites: Path
+) -> None:  # noqa: F811
     sign_in(page, live.url, "root", ROOT_PASSWORD)
     assert page.get_by_role("heading", name="Rules by state").is_visible()
     screenshot(page, "dashboard")
@@ -189,7 +191,9 @@ def test_publish_a_dataset_and_open_its_landing_page(page: Any, live: Live, site
     assert [person["name"] for person in document["creator"]] == ["Doe, Jane", "Roe, Richard"]
     assert document["distribution"][0]["name"] == "user.root:f1"
     body = page.locator("body").inner_text()
-    assert "datamgmt download user.root:calibration" in body and "rucio download user.root:calibration" in body
+    assert (
+        "datamgmt download user.root:calibration" in body and "rucio download user.root:calibration" in body
+    )
     assert "GOOD (AVAILABLE)" in body and "Doe, Jane; Roe, Richard" in body and "@misc{Doe" in body
     screenshot(page, "landing")
     assert not serious_violations(page), "the landing page passes the axe-core audit too"
@@ -228,7 +232,9 @@ def test_pages_fit_a_phone_width(chromium: Any, live: Live, sites: Path) -> None
         sign_in(phone, live.url, "root", ROOT_PASSWORD)
         for path in AUDITED[1:-1]:
             phone.goto(f"{live.url}{path}")
-            overflow = phone.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = phone.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
         phone.goto(f"{live.url}/ui/")
         screenshot(phone, "dashboard-phone")

@@ -32,7 +32,9 @@ def root_headers(session: Session, root: str) -> dict[str, str]:
     return {"X-Rucio-Auth-Token": token}
 
 
-def make_account(session: Session, name: str, admin: bool = False, password: str | None = None) -> dict[str, str]:
+def make_account(
+    session: Session, name: str, admin: bool = False, password: str | None = None
+) -> dict[str, str]:
     """A USER account (optionally admin) and the headers of a live token for it."""
     add_account(session, name, "USER")
     if admin:

@@ -13,7 +13,9 @@ from datamgmt.core.rse import add_rse, set_rse_usage
 from tests.unit.api.conftest import make_account
 
 
-def test_accountlimits_paths_set_and_delete_limits(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_accountlimits_paths_set_and_delete_limits(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     add_rse(session, "SITE")
     make_account(session, "alice")
     for path in ("/accountlimits/local/alice/SITE", "/accountlimits/alice/SITE"):
@@ -38,7 +40,9 @@ def test_accountlimits_paths_keep_the_permission_policy(client: FlaskClient, ses
     assert response.headers["ExceptionClass"] == "AccessDenied"
 
 
-def test_usage_aliases_stream_the_local_usage(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_usage_aliases_stream_the_local_usage(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     add_rse(session, "SITE")
     make_account(session, "alice")
     client.post("/accounts/alice/limits/local/SITE", json={"bytes": 500}, headers=root_headers)
@@ -50,8 +54,12 @@ def test_usage_aliases_stream_the_local_usage(client: FlaskClient, session: Sess
     assert one == client.get("/accounts/alice/usage/local/SITE", headers=root_headers).get_data(as_text=True)
 
 
-@pytest.mark.corrupts_catalogue("account_usage", "rse_usage")  # usage written directly, without the files behind it
-def test_rse_usage_per_account_lists_shares(client: FlaskClient, session: Session, root_headers: dict) -> None:
+@pytest.mark.corrupts_catalogue(
+    "account_usage", "rse_usage"
+)  # usage written directly, without the files behind it
+def test_rse_usage_per_account_lists_shares(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     site = add_rse(session, "SITE")
     make_account(session, "alice")
     bob = make_account(session, "bob")
@@ -65,7 +73,10 @@ def test_rse_usage_per_account_lists_shares(client: FlaskClient, session: Sessio
         (usage,) = [json.loads(line) for line in lines.splitlines() if json.loads(line)["source"] == "rucio"]
         return usage["account_usages"]
 
-    expected = [{"account": "alice", "used": 300, "percentage": 30.0}, {"account": "bob", "used": 100, "percentage": 10.0}]
+    expected = [
+        {"account": "alice", "used": 300, "percentage": 30.0},
+        {"account": "bob", "used": 100, "percentage": 10.0},
+    ]
     assert shares(root_headers) == expected
     assert shares(bob) == expected
     plain = client.get("/rses/SITE/usage", headers=bob).get_data(as_text=True)

@@ -15,7 +15,9 @@ from datamgmt.core.rule import add_rule
 from datamgmt.core.scope import add_scope
 
 
-def test_rules_on_the_file_and_on_its_dataset(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_rules_on_the_file_and_on_its_dataset(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     add_scope(session, "data", "root")
     add_rse(session, "SITE")
     set_local_account_limit(session, "root", "SITE", -1)

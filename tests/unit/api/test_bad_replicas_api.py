@@ -93,7 +93,8 @@ def the_rule(session: Session) -> Rule:
 
 
 def test_a_corrupted_replica_declared_bad_is_copied_again_from_the_good_one(
-        client: FlaskClient, session: Session, sites: Path, root_headers: dict, db: str) -> None:
+    client: FlaskClient, session: Session, sites: Path, root_headers: dict, db: str
+) -> None:
     corrupted = file_of(session, "SITE", "a.root")
     corrupted.write_bytes(b"x" * 300)
     pfn = pfn_of(session, "SITE", "a.root")
@@ -112,18 +113,32 @@ def test_a_corrupted_replica_declared_bad_is_copied_again_from_the_good_one(
     assert (done.state, done.locks_ok_cnt) == (RuleState.OK, 2)
     session.rollback()
     recovered = lines(client.get("/replicas/bad/states?state=RECOVERED", headers=root_headers))
-    assert [(r["scope"], r["name"], r["rse"], r["state"]) for r in recovered] == [("data", "a.root", "SITE", "RECOVERED")]
+    assert [(r["scope"], r["name"], r["rse"], r["state"]) for r in recovered] == [
+        ("data", "a.root", "SITE", "RECOVERED")
+    ]
     assert lines(client.get("/replicas/bad/states", headers=root_headers)) == []
     check_invariants(session)
 
 
-def test_a_bad_last_copy_is_lost_and_reaped(client: FlaskClient, session: Session, sites: Path,
-                                            root_headers: dict, db: str) -> None:
+def test_a_bad_last_copy_is_lost_and_reaped(
+    client: FlaskClient, session: Session, sites: Path, root_headers: dict, db: str
+) -> None:
     session.rollback()
-    answer = post(client, "/replicas/bad/dids", {"dids": [{"scope": "data", "name": "b.root"},
-                                                          {"scope": "data", "name": "nope"}],
-                                                 "rse": "SITE", "reason": "disk died"}, root_headers)
-    assert (answer.status_code, answer.content_type, answer.json) == (201, JSON, ["data:nope Unknown replica"])
+    answer = post(
+        client,
+        "/replicas/bad/dids",
+        {
+            "dids": [{"scope": "data", "name": "b.root"}, {"scope": "data", "name": "nope"}],
+            "rse": "SITE",
+            "reason": "disk died",
+        },
+        root_headers,
+    )
+    assert (answer.status_code, answer.content_type, answer.json) == (
+        201,
+        JSON,
+        ["data:nope Unknown replica"],
+    )
     assert Necromancer(db_url=db).run_once(100) == 1
     session.expire_all()
     assert session.get(DataIdentifier, ("data", "b.root")).availability == DIDAvailability.LOST
@@ -142,8 +157,9 @@ def test_a_bad_last_copy_is_lost_and_reaped(client: FlaskClient, session: Sessio
     check_invariants(session)
 
 
-def test_suspicious_reports_are_open_to_users_and_listed(client: FlaskClient, session: Session, sites: Path,
-                                                         root_headers: dict) -> None:
+def test_suspicious_reports_are_open_to_users_and_listed(
+    client: FlaskClient, session: Session, sites: Path, root_headers: dict
+) -> None:
     jdoe = make_account(session, "jdoe")
     pfns = [pfn_of(session, "SITE", "a.root"), "file:///nowhere/at/all"]
     session.rollback()
@@ -158,18 +174,32 @@ def test_suspicious_reports_are_open_to_users_and_listed(client: FlaskClient, se
     bad_date = client.get("/replicas/suspicious?younger_than=yesterday", headers=jdoe)
     assert failure(bad_date) == (400, "InputValidationError")
     session.expire_all()
-    assert session.get(Replica, ("data", "a.root", rse.get_rse_id(session, "SITE"))).state == ReplicaState.AVAILABLE
+    assert (
+        session.get(Replica, ("data", "a.root", rse.get_rse_id(session, "SITE"))).state
+        == ReplicaState.AVAILABLE
+    )
 
 
-def test_pfn_declarations_states_and_errors(client: FlaskClient, session: Session, sites: Path,
-                                            root_headers: dict) -> None:
+def test_pfn_declarations_states_and_errors(
+    client: FlaskClient, session: Session, sites: Path, root_headers: dict
+) -> None:
     pfn = pfn_of(session, "SRC", "a.root")
     session.rollback()
-    unavailable = post(client, "/replicas/bad/pfns", {"pfns": [pfn], "state": "TEMPORARY_UNAVAILABLE",
-                                                      "reason": "downtime", "expires_at": "2099-01-01T00:00:00.000000"},
-                       root_headers)
+    unavailable = post(
+        client,
+        "/replicas/bad/pfns",
+        {
+            "pfns": [pfn],
+            "state": "TEMPORARY_UNAVAILABLE",
+            "reason": "downtime",
+            "expires_at": "2099-01-01T00:00:00.000000",
+        },
+        root_headers,
+    )
     assert failure(unavailable) == (400, "InputValidationError")
-    answer = post(client, "/replicas/bad/pfns", {"pfns": [pfn], "state": "SUSPICIOUS", "reason": "r"}, root_headers)
+    answer = post(
+        client, "/replicas/bad/pfns", {"pfns": [pfn], "state": "SUSPICIOUS", "reason": "r"}, root_headers
+    )
     assert (answer.status_code, answer.data) == (201, b"Created")
     for body, status, error in (
         ({"pfns": ["file:///elsewhere/x"], "state": "BAD"}, 404, "ReplicaNotFound"),
@@ -178,11 +208,19 @@ def test_pfn_declarations_states_and_errors(client: FlaskClient, session: Sessio
     ):
         refused = post(client, "/replicas/bad/pfns", body, root_headers)
         assert failure(refused) == (status, error), body
-    mixed = post(client, "/replicas/bad", {"replicas": [pfn, {"scope": "data", "name": "a.root", "rse": "SRC"}]},
-                 root_headers)
+    mixed = post(
+        client,
+        "/replicas/bad",
+        {"replicas": [pfn, {"scope": "data", "name": "a.root", "rse": "SRC"}]},
+        root_headers,
+    )
     assert failure(mixed) == (400, "InvalidType")
-    by_dict = post(client, "/replicas/bad", {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]},
-                   root_headers)
+    by_dict = post(
+        client,
+        "/replicas/bad",
+        {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]},
+        root_headers,
+    )
     assert (by_dict.status_code, by_dict.json) == (201, {})
     bad_state = client.get("/replicas/bad/states?state=NOPE", headers=root_headers)
     assert bad_state.status_code == 400
@@ -190,8 +228,9 @@ def test_pfn_declarations_states_and_errors(client: FlaskClient, session: Sessio
     assert pfns == [pfn]
 
 
-def test_tombstones_quarantine_and_deletion(client: FlaskClient, session: Session, sites: Path,
-                                            root_headers: dict) -> None:
+def test_tombstones_quarantine_and_deletion(
+    client: FlaskClient, session: Session, sites: Path, root_headers: dict
+) -> None:
     session.rollback()
     free = {"rse": "SRC", "scope": "data", "name": "a.root"}
     answer = post(client, "/replicas/tombstone", {"replicas": [free]}, root_headers)
@@ -204,7 +243,9 @@ def test_tombstones_quarantine_and_deletion(client: FlaskClient, session: Sessio
     dark = {"path": "dark/file", "scope": "data", "name": "dark"}
     quarantined = post(client, "/replicas/quarantine", {"rse": "SRC", "replicas": [dark]}, root_headers)
     assert (quarantined.status_code, quarantined.data) == (200, b"")
-    both = post(client, "/replicas/quarantine", {"rse": "SRC", "rse_id": "x", "replicas": [dark]}, root_headers)
+    both = post(
+        client, "/replicas/quarantine", {"rse": "SRC", "rse_id": "x", "replicas": [dark]}, root_headers
+    )
     assert both.status_code == 400
 
     files = {"rse": "SITE", "files": [{"scope": "data", "name": "a.root"}]}
@@ -219,19 +260,26 @@ def test_tombstones_quarantine_and_deletion(client: FlaskClient, session: Sessio
     assert failure(missing) == (404, "ReplicaNotFound")
 
 
-@pytest.mark.parametrize(("method", "url", "body"), [
-    ("POST", "/replicas/bad", {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]}),
-    ("POST", "/replicas/bad/dids", {"dids": [{"scope": "data", "name": "a.root"}], "rse": "SRC"}),
-    ("POST", "/replicas/bad/pfns", {"pfns": [], "state": "BAD"}),
-    ("POST", "/replicas/tombstone", {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]}),
-    ("POST", "/replicas/quarantine", {"rse": "SRC", "replicas": [{"path": "x"}]}),
-    ("DELETE", "/replicas", {"rse": "SRC", "files": [{"scope": "data", "name": "a.root"}]}),
-])
-def test_ending_a_replica_is_for_admins(client: FlaskClient, session: Session, sites: Path,
-                                        method: str, url: str, body: dict) -> None:
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("POST", "/replicas/bad", {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]}),
+        ("POST", "/replicas/bad/dids", {"dids": [{"scope": "data", "name": "a.root"}], "rse": "SRC"}),
+        ("POST", "/replicas/bad/pfns", {"pfns": [], "state": "BAD"}),
+        ("POST", "/replicas/tombstone", {"replicas": [{"scope": "data", "name": "a.root", "rse": "SRC"}]}),
+        ("POST", "/replicas/quarantine", {"rse": "SRC", "replicas": [{"path": "x"}]}),
+        ("DELETE", "/replicas", {"rse": "SRC", "files": [{"scope": "data", "name": "a.root"}]}),
+    ],
+)
+def test_ending_a_replica_is_for_admins(
+    client: FlaskClient, session: Session, sites: Path, method: str, url: str, body: dict
+) -> None:
     jdoe = make_account(session, "jdoe")
     refused = post(client, url, body, jdoe, method=method)
     assert failure(refused) == (401, "AccessDenied")
     session.expire_all()
-    assert session.get(Replica, ("data", "a.root", rse.get_rse_id(session, "SRC"))).state == ReplicaState.AVAILABLE
+    assert (
+        session.get(Replica, ("data", "a.root", rse.get_rse_id(session, "SRC"))).state
+        == ReplicaState.AVAILABLE
+    )
     session.rollback()

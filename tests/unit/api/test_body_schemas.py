@@ -21,7 +21,14 @@ from datamgmt.api.body_schema import check_body
 from datamgmt.exceptions import InvalidObject, MissingParameter
 
 #: Path variables filled for the walk (any other gets ``x<name>``).
-_SAMPLES = {"scope": "user.root", "name": "file.1", "account": "root", "rse": "MOCK", "rule_id": "0" * 32, "port": "1094"}
+_SAMPLES = {
+    "scope": "user.root",
+    "name": "file.1",
+    "account": "root",
+    "rse": "MOCK",
+    "rule_id": "0" * 32,
+    "port": "1094",
+}
 _BODY_READERS = re.compile(r"\b(json_object|json_body|dict_list)\(")
 LONG = "A" * 5000
 
@@ -84,7 +91,9 @@ def test_routes_with_bodies_are_walked(app: Flask) -> None:
 
 
 @pytest.mark.parametrize("index", range(90))
-def test_a_wrong_type_is_invalid_object(app: Flask, client: FlaskClient, root_headers: dict[str, str], index: int) -> None:
+def test_a_wrong_type_is_invalid_object(
+    app: Flask, client: FlaskClient, root_headers: dict[str, str], index: int
+) -> None:
     routes = sorted(_routes_with_bodies(app), key=lambda route: route[:2])
     if index >= len(routes):
         pytest.skip(f"{len(routes)} routes with bodies")
@@ -103,7 +112,9 @@ def test_a_wrong_type_is_invalid_object(app: Flask, client: FlaskClient, root_he
 def test_every_view_that_reads_a_body_declares_its_schema(app: Flask) -> None:
     undeclared = []
     for endpoint, view in app.view_functions.items():
-        if _BODY_READERS.search(inspect.getsource(inspect.unwrap(view))) and not getattr(view, "openapi", {}).get("body"):
+        if _BODY_READERS.search(inspect.getsource(inspect.unwrap(view))) and not getattr(
+            view, "openapi", {}
+        ).get("body"):
             undeclared.append(endpoint)
     assert not undeclared, f"views reading a body without a schema in their @doc: {sorted(undeclared)}"
 
@@ -140,7 +151,12 @@ def test_optional_properties_may_be_null_as_the_stock_client_sends_them() -> Non
 
 
 def test_a_schema_names_the_class_rucio_answers_with() -> None:
-    schema = {"type": "object", "properties": {"key_type": {"type": "string", "enum": ["FILE"], "x-rucio-error": "UnsupportedKeyType"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "key_type": {"type": "string", "enum": ["FILE"], "x-rucio-error": "UnsupportedKeyType"}
+        },
+    }
     with pytest.raises(InvalidObject) as raised:
         check_body(schema, {"key_type": "FOLDER"})
     assert (raised.value.status, raised.value.error_class) == (400, "UnsupportedKeyType")

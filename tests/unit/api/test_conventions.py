@@ -41,7 +41,8 @@ def test_login_answers_token_headers_and_empty_body(client: FlaskClient) -> None
 
 def test_wrong_password_is_401_cannot_authenticate(client: FlaskClient) -> None:
     response = client.get(
-        "/auth/userpass", headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": "nope"}
+        "/auth/userpass",
+        headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": "nope"},
     )
     assert response.status_code == 401
     assert response.headers["ExceptionClass"] == "CannotAuthenticate"
@@ -76,7 +77,10 @@ def test_error_format_body_and_headers(client: FlaskClient, root_headers: dict[s
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/octet-stream"
     body = json.loads(response.data)
-    assert body == {"ExceptionClass": "DataIdentifierNotFound", "ExceptionMessage": "Data identifier 'sc:missing' not found"}
+    assert body == {
+        "ExceptionClass": "DataIdentifierNotFound",
+        "ExceptionMessage": "Data identifier 'sc:missing' not found",
+    }
     assert response.headers["ExceptionClass"] == "DataIdentifierNotFound"
     assert response.headers["ExceptionMessage"] == body["ExceptionMessage"]
 
@@ -128,7 +132,9 @@ def test_body_parsed_without_content_type(client: FlaskClient, root_headers: dic
 
 
 def test_missing_rule_account_is_key_error(client: FlaskClient, root_headers: dict[str, str]) -> None:
-    response = client.post("/rules/", data='{"dids": [], "copies": 1, "rse_expression": "X"}', headers=root_headers)
+    response = client.post(
+        "/rules/", data='{"dids": [], "copies": 1, "rse_expression": "X"}', headers=root_headers
+    )
     assert response.status_code == 400
     assert response.headers["ExceptionClass"] == "KeyError"
 
@@ -173,7 +179,9 @@ def test_whoami_is_a_relative_303(client: FlaskClient, root_headers: dict[str, s
     assert response.status_code == 303
     assert response.headers["Location"] == "root"
     account = client.get("/accounts/root", headers=root_headers).get_json()
-    assert account["account"] == "root" and re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", account["created_at"])
+    assert account["account"] == "root" and re.match(
+        r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", account["created_at"]
+    )
 
 
 def test_slash_behaviour(client: FlaskClient, root_headers: dict[str, str]) -> None:
@@ -184,7 +192,9 @@ def test_slash_behaviour(client: FlaskClient, root_headers: dict[str, str]) -> N
     assert client.get("/rses/SITE/", headers=root_headers).status_code == 404
 
 
-def test_unknown_route_and_method_use_the_error_format(client: FlaskClient, root_headers: dict[str, str]) -> None:
+def test_unknown_route_and_method_use_the_error_format(
+    client: FlaskClient, root_headers: dict[str, str]
+) -> None:
     unknown = client.get("/no/such/thing", headers=root_headers)
     assert unknown.status_code == 404
     assert unknown.headers["ExceptionClass"] == "NotFound"

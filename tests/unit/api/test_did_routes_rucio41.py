@@ -36,7 +36,12 @@ def _tree(session: Session) -> dict[str, str]:
     dids.add_files(session, files, "jdoe")
     dids.add_collections(session, [{"scope": "user.jdoe", "name": "ds"},
                                    {"scope": "user.jdoe", "name": "cnt", "type": "CONTAINER"}], "jdoe")  # fmt: skip
-    dids.attach(session, "user.jdoe", "ds", [{"scope": "user.jdoe", "name": "f1"}, {"scope": "user.jdoe", "name": "f2"}])
+    dids.attach(
+        session,
+        "user.jdoe",
+        "ds",
+        [{"scope": "user.jdoe", "name": "f1"}, {"scope": "user.jdoe", "name": "f2"}],
+    )
     dids.attach(session, "user.jdoe", "cnt", [{"scope": "user.jdoe", "name": "ds"}])
     set_metadata_bulk(session, "user.jdoe", "cnt", {"project": "p1", "run": 1})
     set_metadata_bulk(session, "user.jdoe", "ds", {"run": 2})
@@ -55,10 +60,16 @@ def test_lookups(client: FlaskClient, session: Session) -> None:
 
     top = lines(client.get("/dids/user.jdoe/", headers=user))
     assert [(d["name"], d["type"], d["level"], d["parent"]) for d in top] == [
-        ("cnt", "CONTAINER", 0, None), ("f3", "FILE", 0, None)]
+        ("cnt", "CONTAINER", 0, None),
+        ("f3", "FILE", 0, None),
+    ]
     deep = lines(client.get("/dids/user.jdoe/?name=cnt&recursive=True", headers=user))
     assert [(d["name"], d["level"], (d["parent"] or {}).get("name")) for d in deep] == [
-        ("cnt", 0, None), ("ds", 1, "cnt"), ("f1", 2, "ds"), ("f2", 2, "ds")]
+        ("cnt", 0, None),
+        ("ds", 1, "cnt"),
+        ("f1", 2, "ds"),
+        ("f2", 2, "ds"),
+    ]
     assert client.get("/dids/user.jdoe/?name=nope", headers=user).status_code == 404
 
     new = lines(client.get("/dids/new?type=DATASET", headers=user))
@@ -73,11 +84,16 @@ def test_bulk_files_and_metadata(client: FlaskClient, session: Session) -> None:
     files = client.post("/dids/bulkfiles", json={"dids": asked}, headers=user)
     assert files.content_type == STREAM
     assert [(f["parent_name"], f["name"], f["guid"]) for f in lines(files)] == [
-        ("cnt", "f1", GUID.upper()), ("cnt", "f2", None), ("f3", "f3", None)]
+        ("cnt", "f1", GUID.upper()),
+        ("cnt", "f2", None),
+        ("f3", "f3", None),
+    ]
     meta = lines(client.post("/dids/bulkmeta", json={"dids": asked, "plugin": "JSON"}, headers=user))
     assert meta == [{"project": "p1", "run": 1}, {}]
     ds = [{"scope": "user.jdoe", "name": "ds"}]
-    [inherited] = lines(client.post("/dids/bulkmeta", json={"dids": ds, "inherit": True, "plugin": "JSON"}, headers=user))
+    [inherited] = lines(
+        client.post("/dids/bulkmeta", json={"dids": ds, "inherit": True, "plugin": "JSON"}, headers=user)
+    )
     assert inherited == {"run": 2, "project": "p1"}
     [columns] = lines(client.post("/dids/bulkmeta", json={"dids": ds}, headers=user))
     assert (columns["scope"], columns["did_type"], columns["run"]) == ("user.jdoe", "DATASET", 2)
@@ -86,9 +102,14 @@ def test_bulk_files_and_metadata(client: FlaskClient, session: Session) -> None:
     bad_plugin = client.post("/dids/bulkmeta", json={"dids": ds, "plugin": "XML"}, headers=user)
     assert bad_plugin.status_code == 400
 
-    items = [{"scope": "user.jdoe", "name": "ds", "meta": {"run": 3}}, {"scope": "user.jdoe", "name": "f3", "meta": {"x": "y"}}]
+    items = [
+        {"scope": "user.jdoe", "name": "ds", "meta": {"run": 3}},
+        {"scope": "user.jdoe", "name": "f3", "meta": {"x": "y"}},
+    ]
     assert client.post("/dids/bulkdidsmeta", json={"dids": items}, headers=user).status_code == 201
-    assert lines(client.post("/dids/bulkmeta", json={"dids": ds, "plugin": "JSON"}, headers=user)) == [{"run": 3}]
+    assert lines(client.post("/dids/bulkmeta", json={"dids": ds, "plugin": "JSON"}, headers=user)) == [
+        {"run": 3}
+    ]
     other = make_account(session, "mallory")
     refused = client.post("/dids/bulkdidsmeta", json={"dids": items}, headers=other)
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
@@ -116,7 +137,13 @@ def test_follow(client: FlaskClient, session: Session, root_headers: dict) -> No
 
 def test_sample_and_resurrect(client: FlaskClient, session: Session, root_headers: dict) -> None:
     user = _tree(session)
-    body = {"input_scope": "user.jdoe", "input_name": "cnt", "output_scope": "user.jdoe", "output_name": "s1", "nbfiles": 1}
+    body = {
+        "input_scope": "user.jdoe",
+        "input_name": "cnt",
+        "output_scope": "user.jdoe",
+        "output_name": "s1",
+        "nbfiles": 1,
+    }
     made = client.post("/dids/sample", json=body, headers=user)
     assert made.status_code == 201 and made.get_data(as_text=True) == "Created"
     assert len(lines(client.get("/dids/user.jdoe/s1/dids", headers=user))) == 1
@@ -126,20 +153,33 @@ def test_sample_and_resurrect(client: FlaskClient, session: Session, root_header
     assert again.status_code == 409 and again.headers["ExceptionClass"] == "DataIdentifierAlreadyExists"
     other = make_account(session, "mallory")
     assert client.post("/dids/sample", json={**body, "output_name": "s3"}, headers=other).status_code == 401
-    assert client.post("/dids/sample", json={**body, "output_name": "s4", "nbfiles": "many"}, headers=user).status_code == 400
+    assert (
+        client.post(
+            "/dids/sample", json={**body, "output_name": "s4", "nbfiles": "many"}, headers=user
+        ).status_code
+        == 400
+    )
 
-    session.execute(update(DataIdentifier).where(DataIdentifier.name == "ds").values(expired_at=utcnow() - timedelta(hours=1)))
+    session.execute(
+        update(DataIdentifier)
+        .where(DataIdentifier.name == "ds")
+        .values(expired_at=utcnow() - timedelta(hours=1))
+    )
     session.commit()
     asked = [{"scope": "user.jdoe", "name": "ds"}]
     refused = client.post("/dids/resurrect", json=asked, headers=user)
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
     assert client.post("/dids/resurrect", json=asked, headers=root_headers).status_code == 201
     assert client.get("/dids/user.jdoe/ds", headers=user).get_json()["expired_at"] is None
-    never = client.post("/dids/resurrect", json=[{"scope": "user.jdoe", "name": "never"}], headers=root_headers)
+    never = client.post(
+        "/dids/resurrect", json=[{"scope": "user.jdoe", "name": "never"}], headers=root_headers
+    )
     assert never.status_code == 404 and never.headers["ExceptionClass"] == "DataIdentifierNotFound"
 
 
-def test_resurrect_brings_back_what_the_undertaker_removed(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_resurrect_brings_back_what_the_undertaker_removed(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     user = _tree(session)
     session.execute(update(DataIdentifier).where(DataIdentifier.name.in_(["ds", "f3"]))
                     .values(expired_at=utcnow() - timedelta(hours=1)))  # fmt: skip
@@ -150,7 +190,12 @@ def test_resurrect_brings_back_what_the_undertaker_removed(client: FlaskClient, 
     asked = [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "f3"}]
     assert client.post("/dids/resurrect", json=asked, headers=root_headers).status_code == 201
     ds = client.get("/dids/user.jdoe/ds", headers=user).get_json()
-    assert (ds["type"], ds["expired_at"], ds["length"], ds["bytes"]) == ("DATASET", None, 0, 0)  # restored empty
+    assert (ds["type"], ds["expired_at"], ds["length"], ds["bytes"]) == (
+        "DATASET",
+        None,
+        0,
+        0,
+    )  # restored empty
     f3 = client.get("/dids/user.jdoe/f3", headers=user).get_json()
     assert (f3["type"], f3["bytes"], f3["adler32"]) == ("FILE", 3, "00000003")
     again = client.post("/dids/resurrect", json=asked[:1], headers=root_headers)
@@ -160,7 +205,9 @@ def test_resurrect_brings_back_what_the_undertaker_removed(client: FlaskClient, 
 def test_content_history_keeps_what_was_detached(client: FlaskClient, session: Session) -> None:
     user = _tree(session)
     assert lines(client.get("/dids/user.jdoe/ds/dids/history", headers=user)) == []
-    detached = client.delete("/dids/user.jdoe/ds/dids", json={"dids": [{"scope": "user.jdoe", "name": "f2"}]}, headers=user)
+    detached = client.delete(
+        "/dids/user.jdoe/ds/dids", json={"dids": [{"scope": "user.jdoe", "name": "f2"}]}, headers=user
+    )
     assert detached.status_code == 200
     history = client.get("/dids/user.jdoe/ds/dids/history", headers=user)
     assert history.content_type == STREAM
@@ -172,9 +219,14 @@ def test_content_history_keeps_what_was_detached(client: FlaskClient, session: S
 
 def test_content_history_keeps_what_the_undertaker_removed(client: FlaskClient, session: Session) -> None:
     user = _tree(session)
-    session.execute(update(DataIdentifier).where(DataIdentifier.name == "ds").values(expired_at=utcnow() - timedelta(hours=1)))
+    session.execute(
+        update(DataIdentifier)
+        .where(DataIdentifier.name == "ds")
+        .values(expired_at=utcnow() - timedelta(hours=1))
+    )
     session.commit()
     assert bury(session, claim_expired(session, 10)) == 1
     session.commit()
-    assert [(d["name"], d["type"]) for d in lines(client.get("/dids/user.jdoe/cnt/dids/history", headers=user))] == [
-        ("ds", "DATASET")]
+    assert [
+        (d["name"], d["type"]) for d in lines(client.get("/dids/user.jdoe/cnt/dids/history", headers=user))
+    ] == [("ds", "DATASET")]

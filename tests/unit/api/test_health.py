@@ -29,8 +29,11 @@ def expecting(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def _beat(session: Session, daemon: str, worker: str, age_seconds: int = 0) -> None:
     heartbeat.beat(session, daemon, worker, "host.example.org", 4242)
-    session.execute(update(Heartbeat).where(Heartbeat.worker_id == worker)
-                    .values(updated_at=utcnow() - timedelta(seconds=age_seconds)))
+    session.execute(
+        update(Heartbeat)
+        .where(Heartbeat.worker_id == worker)
+        .values(updated_at=utcnow() - timedelta(seconds=age_seconds))
+    )
     session.commit()
 
 
@@ -45,7 +48,9 @@ def test_fresh_heartbeats_are_healthy_without_a_token(client: FlaskClient, sessi
     assert body["status"] == "ok" and body["heartbeat_timeout"] == 60
     assert set(body["daemons"]) == {"judge-evaluator", "reaper"}
     assert body["daemons"]["reaper"]["live_workers"] == 1
-    assert "host.example.org" not in response.get_data(as_text=True) and "4242" not in response.get_data(as_text=True)
+    assert "host.example.org" not in response.get_data(as_text=True) and "4242" not in response.get_data(
+        as_text=True
+    )
 
 
 @pytest.mark.usefixtures("expecting")

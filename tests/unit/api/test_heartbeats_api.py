@@ -22,7 +22,9 @@ def test_send_and_list(client: FlaskClient, session: Session, root_headers: dict
     assert sent.status_code == 200 and sent.get_data(as_text=True) == "OK"
     listed = client.get("/heartbeats", headers=root_headers).get_json()
     assert {(h["readable"], h["hostname"], h["pid"]) for h in listed} == {
-        ("judge-evaluator", "node1", 11), ("external-daemon", "node2", 42)}
+        ("judge-evaluator", "node1", 11),
+        ("external-daemon", "node2", 42),
+    }
     assert all(" UTC" in h["updated_at"] for h in listed)
 
 

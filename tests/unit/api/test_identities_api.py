@@ -33,32 +33,47 @@ def test_errors(client: FlaskClient, session: Session, root_headers: dict) -> No
     make_account(session, "other")
     missing = client.put("/identities/jdoe/userpass", headers={**root_headers, "X-Rucio-Username": "u"})
     assert missing.status_code == 400 and missing.headers["ExceptionClass"] == "ValueError"
-    assert client.put("/identities/jdoe/userpass", headers={**root_headers, **_userpass("shared")}).status_code == 201
+    assert (
+        client.put("/identities/jdoe/userpass", headers={**root_headers, **_userpass("shared")}).status_code
+        == 201
+    )
     # a second account cannot take over (and reset the password of) an existing identity
-    again = client.put("/identities/other/userpass", headers={**root_headers, **_userpass("shared", "other-pass")})
+    again = client.put(
+        "/identities/other/userpass", headers={**root_headers, **_userpass("shared", "other-pass")}
+    )
     assert again.status_code == 409 and again.headers["ExceptionClass"] == "Duplicate"
     nobody = client.put("/identities/nobody/userpass", headers={**root_headers, **_userpass("new-one")})
     assert nobody.status_code == 404 and nobody.headers["ExceptionClass"] == "AccountNotFound"
     no_dn = client.put("/identities/jdoe/x509", headers={**root_headers, "X-Rucio-Email": "a@b"})
     assert no_dn.status_code == 400 and no_dn.headers["ExceptionClass"] == "ValueError"
-    for url in ("/identities/accounts?type=userpass", "/identities/accounts?identity_key=x",
-                "/identities/accounts?identity_key=x&type=KERBEROS", "/identities/x/KERBEROS/accounts"):
+    for url in (
+        "/identities/accounts?type=userpass",
+        "/identities/accounts?identity_key=x",
+        "/identities/accounts?identity_key=x&type=KERBEROS",
+        "/identities/x/KERBEROS/accounts",
+    ):
         assert client.get(url, headers=root_headers).status_code == 400, url
 
 
-def test_users_see_only_their_own_identities(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_users_see_only_their_own_identities(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     user = make_account(session, "jdoe", password="jdoe-pass")
     make_account(session, "other", password="other-pass")
     own = client.get("/identities/jdoe/userpass/accounts", headers=user)
     assert own.status_code == 200 and own.get_json() == ["jdoe"]
     theirs = client.get("/identities/other/userpass/accounts", headers=user)
     assert theirs.status_code == 401 and theirs.headers["ExceptionClass"] == "AccessDenied"
-    assert client.get("/identities/accounts?identity_key=other&type=userpass", headers=user).status_code == 401
+    assert (
+        client.get("/identities/accounts?identity_key=other&type=userpass", headers=user).status_code == 401
+    )
     refused = client.put("/identities/jdoe/userpass", headers={**user, **_userpass("second")})
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
 
 
-def test_x509_from_the_trusted_proxy_header(db: str, session: Session, root_headers: dict, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_x509_from_the_trusted_proxy_header(
+    db: str, session: Session, root_headers: dict, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("DATAMGMT_AUTH_X509_HEADER", "X-SSL-Client-DN")
     from datamgmt.config import reset_config
 

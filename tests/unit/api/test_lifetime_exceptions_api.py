@@ -29,8 +29,12 @@ def _datasets(session: Session) -> dict[str, str]:
 
 def _ask(client: FlaskClient, headers: dict, **extra: object) -> dict:
     dids = [{"scope": "user.jdoe", "name": n} for n in ("short", "forever", "missing")]
-    answer = client.post("/lifetime_exceptions/", json={"dids": dids, "comments": "needed", **extra}, headers=headers)
-    assert answer.status_code == 201 and answer.content_type == "application/json", answer.get_data(as_text=True)
+    answer = client.post(
+        "/lifetime_exceptions/", json={"dids": dids, "comments": "needed", **extra}, headers=headers
+    )
+    assert answer.status_code == 201 and answer.content_type == "application/json", answer.get_data(
+        as_text=True
+    )
     return answer.get_json()
 
 
@@ -44,17 +48,28 @@ def test_ask_list_and_approve(client: FlaskClient, session: Session, root_header
     listed = client.get("/lifetime_exceptions/", headers=user)
     assert listed.status_code == 200 and listed.content_type == "application/x-json-stream"
     [line] = [json.loads(text) for text in listed.get_data(as_text=True).splitlines()]
-    assert (line["id"], line["state"], line["account"], line["comments"]) == (exception_id, "WAITING", "jdoe", "needed")
+    assert (line["id"], line["state"], line["account"], line["comments"]) == (
+        exception_id,
+        "WAITING",
+        "jdoe",
+        "needed",
+    )
     refused = client.put(f"/lifetime_exceptions/{exception_id}", json={"state": "APPROVED"}, headers=user)
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
-    bad_state = client.put(f"/lifetime_exceptions/{exception_id}", json={"state": "WAITING"}, headers=root_headers)
+    bad_state = client.put(
+        f"/lifetime_exceptions/{exception_id}", json={"state": "WAITING"}, headers=root_headers
+    )
     assert bad_state.status_code == 400 and bad_state.headers["ExceptionClass"] == "UnsupportedOperation"
-    approved = client.put(f"/lifetime_exceptions/{exception_id}", json={"state": "APPROVED"}, headers=root_headers)
+    approved = client.put(
+        f"/lifetime_exceptions/{exception_id}", json={"state": "APPROVED"}, headers=root_headers
+    )
     assert approved.status_code == 201
     one = client.get(f"/lifetime_exceptions/{exception_id}", headers=user).get_data(as_text=True)
     assert '"state": "APPROVED"' in one
     for method in ("get", "put"):
-        missing = getattr(client, method)("/lifetime_exceptions/" + "0" * 32, json={"state": "REJECTED"}, headers=root_headers)
+        missing = getattr(client, method)(
+            "/lifetime_exceptions/" + "0" * 32, json={"state": "REJECTED"}, headers=root_headers
+        )
         assert missing.status_code == 404 and missing.headers["ExceptionClass"] == "LifetimeExceptionNotFound"
 
 
@@ -76,7 +91,9 @@ def test_undertaker_spares_approved_dids_until_the_exception_runs_out(
     assert [d["name"] for d in claim_expired(session, 10)] == ["forever", "short"]
 
 
-def test_config_caps_and_closes_submissions(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_config_caps_and_closes_submissions(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     user = _datasets(session)
     runtime_config.set_options(session, {"lifetime_model": {"max_extension": 10}})
     session.commit()
@@ -87,5 +104,7 @@ def test_config_caps_and_closes_submissions(client: FlaskClient, session: Sessio
         assert client.post("/lifetime_exceptions/", json=bad, headers=user).status_code == 400, bad
     runtime_config.set_options(session, {"lifetime_model": {"cutoff_date": "2000-01-01"}})
     session.commit()
-    closed = client.post("/lifetime_exceptions/", json={"dids": [{"scope": "user.jdoe", "name": "short"}]}, headers=user)
+    closed = client.post(
+        "/lifetime_exceptions/", json={"dids": [{"scope": "user.jdoe", "name": "short"}]}, headers=user
+    )
     assert closed.status_code == 409 and closed.headers["ExceptionClass"] == "UnsupportedOperation"

@@ -29,7 +29,9 @@ def _world(session: Session) -> dict[str, str]:
     add_collection(session, "user.x", "cont", "CONTAINER", "root")
     attach(session, "user.x", "ds1", files[:2])
     attach(session, "user.x", "ds2", files[2:])
-    attach(session, "user.x", "cont", [{"scope": "user.x", "name": "ds1"}, {"scope": "user.x", "name": "ds2"}])
+    attach(
+        session, "user.x", "cont", [{"scope": "user.x", "name": "ds1"}, {"scope": "user.x", "name": "ds2"}]
+    )
     on_ds1 = add_rule(session, [{"scope": "user.x", "name": "ds1"}], "root", 1, "SITE")[0]
     on_cont = add_rule(session, [{"scope": "user.x", "name": "cont"}], "root", 1, "OTHER")[0]
     session.commit()
@@ -44,11 +46,21 @@ def _lines(response) -> list[dict]:  # type: ignore[no-untyped-def]
 def test_locks_by_rse_and_by_dataset(client: FlaskClient, session: Session, root_headers: dict) -> None:
     rules = _world(session)
     on_site = _lines(client.get("/locks/SITE?did_type=dataset", headers=root_headers))
-    assert [(lock["name"], lock["rule_id"], lock["state"], lock["length"], lock["bytes"]) for lock in on_site] == [
-        ("ds1", rules["ds1"], "OK", 2, 20)
-    ]
-    assert set(on_site[0]) == {"rse_id", "rse", "scope", "name", "rule_id", "account", "state", "length", "bytes",
-                               "accessed_at"}
+    assert [
+        (lock["name"], lock["rule_id"], lock["state"], lock["length"], lock["bytes"]) for lock in on_site
+    ] == [("ds1", rules["ds1"], "OK", 2, 20)]
+    assert set(on_site[0]) == {
+        "rse_id",
+        "rse",
+        "scope",
+        "name",
+        "rule_id",
+        "account",
+        "state",
+        "length",
+        "bytes",
+        "accessed_at",
+    }
     of_ds2 = _lines(client.get("/locks/user.x/ds2?did_type=dataset", headers=root_headers))
     assert [(lock["rse"], lock["rule_id"]) for lock in of_ds2] == [("OTHER", rules["cont"])]
 
@@ -57,7 +69,11 @@ def test_bulk_expands_containers(client: FlaskClient, session: Session, root_hea
     rules = _world(session)
     body = {"dids": [{"scope": "user.x", "name": "cont"}, {"scope": "user.x", "name": "missing"}]}
     found = _lines(client.post("/locks/bulk_locks_for_dids", json=body, headers=root_headers))
-    assert sorted((lock["name"], lock["rse"]) for lock in found) == [("ds1", "OTHER"), ("ds1", "SITE"), ("ds2", "OTHER")]
+    assert sorted((lock["name"], lock["rse"]) for lock in found) == [
+        ("ds1", "OTHER"),
+        ("ds1", "SITE"),
+        ("ds2", "OTHER"),
+    ]
     assert {lock["rule_id"] for lock in found} == {rules["ds1"], rules["cont"]}
 
 
@@ -72,4 +88,6 @@ def test_bad_requests(client: FlaskClient, session: Session, root_headers: dict)
     assert client.post("/locks/bulk_locks_for_dids", json={}, headers=root_headers).status_code == 400
     anonymous, protected = client.get("/locks/SITE?did_type=dataset"), client.get("/rules/")
     assert (anonymous.status_code, anonymous.headers["ExceptionClass"]) == (
-        protected.status_code, protected.headers["ExceptionClass"])  # the API's answer to a missing token
+        protected.status_code,
+        protected.headers["ExceptionClass"],
+    )  # the API's answer to a missing token

@@ -16,11 +16,29 @@ def test_declare_list_and_enforce(client: FlaskClient, session: Session, root_he
     add_collections(session, [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "cnt",
                                                                        "type": "CONTAINER"}], "jdoe")  # fmt: skip
     session.commit()
-    assert client.post("/meta_conventions/datatype", json={"key_type": "DATASET"}, headers=root_headers).status_code == 201
-    assert client.post("/meta_conventions/run", json={"value_type": "int"}, headers=root_headers).status_code == 201
-    assert client.post("/meta_conventions/tag", json={"value_regexp": "^v[0-9]+$"}, headers=root_headers).status_code == 201
+    assert (
+        client.post(
+            "/meta_conventions/datatype", json={"key_type": "DATASET"}, headers=root_headers
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post("/meta_conventions/run", json={"value_type": "int"}, headers=root_headers).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/meta_conventions/tag", json={"value_regexp": "^v[0-9]+$"}, headers=root_headers
+        ).status_code
+        == 201
+    )
     for value in ("AOD", "ESD"):
-        assert client.post("/meta_conventions/datatype/", json={"value": value}, headers=root_headers).status_code == 201
+        assert (
+            client.post(
+                "/meta_conventions/datatype/", json={"value": value}, headers=root_headers
+            ).status_code
+            == 201
+        )
     keys = client.get("/meta_conventions/", headers=user)
     assert keys.status_code == 200 and keys.content_type == "application/json"
     assert keys.get_json() == ["datatype", "run", "tag"]
@@ -45,7 +63,12 @@ def test_errors_and_permission(client: FlaskClient, session: Session, root_heade
     user = make_account(session, "jdoe")
     refused = client.post("/meta_conventions/k", json={}, headers=user)
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
-    assert client.post("/meta_conventions/k", json={"value_regexp": "^[a-z]+$"}, headers=root_headers).status_code == 201
+    assert (
+        client.post(
+            "/meta_conventions/k", json={"value_regexp": "^[a-z]+$"}, headers=root_headers
+        ).status_code
+        == 201
+    )
     assert client.post("/meta_conventions/k/", json={"value": "x"}, headers=user).status_code == 401
     cases = [
         ("/meta_conventions/k", {}, 409, "Duplicate"),

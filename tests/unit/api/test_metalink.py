@@ -20,15 +20,22 @@ def _world(session: Session) -> None:
     add_scope(session, "user.x", "root")
     add_rse(session, "SITE")
     add_rse_attribute(session, "SITE", "type", "SCRATCHDISK")
-    add_protocol(session, "SITE", {"scheme": "root", "hostname": "xrd.example.org", "port": 1094, "prefix": "/data/"})
-    files = [{"scope": "user.x", "name": n, "bytes": 10, "adler32": "0cc737eb", "md5": "0" * 32} for n in ("f1", ODD)]
+    add_protocol(
+        session, "SITE", {"scheme": "root", "hostname": "xrd.example.org", "port": 1094, "prefix": "/data/"}
+    )
+    files = [
+        {"scope": "user.x", "name": n, "bytes": 10, "adler32": "0cc737eb", "md5": "0" * 32}
+        for n in ("f1", ODD)
+    ]
     add_replicas(session, "SITE", files, "root")
     add_collection(session, "user.x", "ds", "DATASET", "root")
     attach(session, "user.x", "ds", files)
     session.commit()
 
 
-def test_metalink_listing_parses_with_the_stock_client(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_metalink_listing_parses_with_the_stock_client(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _world(session)
     body = {"dids": [{"scope": "user.x", "name": "ds"}], "resolve_parents": True}
     response = client.post("/replicas/list", json=body, headers={**root_headers, "Accept": METALINK})
@@ -48,12 +55,17 @@ def test_json_stays_the_default_and_other_types_are_refused(
 ) -> None:
     _world(session)
     body = {"dids": [{"scope": "user.x", "name": "f1"}]}
-    assert client.post("/replicas/list", json=body, headers=root_headers).content_type == "application/x-json-stream"
+    assert (
+        client.post("/replicas/list", json=body, headers=root_headers).content_type
+        == "application/x-json-stream"
+    )
     refused = client.post("/replicas/list", json=body, headers={**root_headers, "Accept": "text/csv"})
     assert refused.status_code == 406
 
 
-def test_an_empty_listing_is_a_well_formed_document(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_an_empty_listing_is_a_well_formed_document(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _world(session)
     add_collection(session, "user.x", "empty", "DATASET", "root")
     session.commit()
@@ -63,9 +75,24 @@ def test_an_empty_listing_is_a_well_formed_document(client: FlaskClient, session
 
 
 def test_markup_in_values_is_escaped() -> None:
-    entry = {"scope": "user.x", "name": "f", "bytes": 1, "adler32": None, "md5": None, "parents": ["user.x:ds"],
-             "pfns": {'https://h/p?a=1&b=<2>"': {"rse": "R&D", "domain": "wan", "priority": 1,
-                                                  "client_extract": False}}}
+    entry = {
+        "scope": "user.x",
+        "name": "f",
+        "bytes": 1,
+        "adler32": None,
+        "md5": None,
+        "parents": ["user.x:ds"],
+        "pfns": {
+            'https://h/p?a=1&b=<2>"': {"rse": "R&D", "domain": "wan", "priority": 1, "client_extract": False}
+        },
+    }
     (parsed,) = parse_replicas_from_string("".join(metalink(iter([entry]))))
-    assert parsed["sources"] == [{"rse": "R&D", "domain": "wan", "priority": "1", "client_extract": False,
-                                  "pfn": 'https://h/p?a=1&b=<2>"'}]
+    assert parsed["sources"] == [
+        {
+            "rse": "R&D",
+            "domain": "wan",
+            "priority": "1",
+            "client_extract": False,
+            "pfn": 'https://h/p?a=1&b=<2>"',
+        }
+    ]

@@ -67,7 +67,10 @@ def test_valid_bearer_maps_sub_at_iss_to_the_account(client: FlaskClient) -> Non
     response = client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token()}"})
     assert response.status_code == 303 and response.headers["Location"] == "alice"
     # The stock client sends an OIDC token in X-Rucio-Auth-Token.
-    assert client.get("/accounts/whoami", headers={"X-Rucio-Auth-Token": _token()}).headers["Location"] == "alice"
+    assert (
+        client.get("/accounts/whoami", headers={"X-Rucio-Auth-Token": _token()}).headers["Location"]
+        == "alice"
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,7 +94,9 @@ def test_x509_dn_from_the_trusted_header(client: FlaskClient) -> None:
     login = client.get("/auth/x509", headers={"X-SSL-Client-S-DN": "CN=Alice,O=Example"})
     assert login.status_code == 200 and login.headers["X-Rucio-Auth-Account"] == "alice"
     token = login.headers["X-Rucio-Auth-Token"]
-    assert client.get("/accounts/whoami", headers={"X-Rucio-Auth-Token": token}).headers["Location"] == "alice"
+    assert (
+        client.get("/accounts/whoami", headers={"X-Rucio-Auth-Token": token}).headers["Location"] == "alice"
+    )
     direct = client.get("/accounts/whoami", headers={"X-SSL-Client-S-DN": "CN=Alice,O=Example"})
     assert direct.headers["Location"] == "alice"
     assert client.get("/auth/x509", headers={"X-SSL-Client-S-DN": "CN=Mallory"}).status_code == 401

@@ -14,7 +14,9 @@ from tests.unit.api.conftest import make_account
 def _dataset(session: Session) -> dict[str, str]:
     user = make_account(session, "jdoe")
     add_scope(session, "user.jdoe", "jdoe")
-    dids.add_files(session, [{"scope": "user.jdoe", "name": "f.root", "bytes": 5, "adler32": "00000005"}], "jdoe")
+    dids.add_files(
+        session, [{"scope": "user.jdoe", "name": "f.root", "bytes": 5, "adler32": "00000005"}], "jdoe"
+    )
     dids.add_collections(session, [{"scope": "user.jdoe", "name": "ds"}], "jdoe")
     dids.attach(session, "user.jdoe", "ds", [{"scope": "user.jdoe", "name": "f.root"}])
     session.commit()
@@ -27,22 +29,30 @@ def test_draft_publish_suspend_republish(client: FlaskClient, session: Session) 
     added = client.post(url, headers=user)
     assert added.status_code == 201
     again = client.post(url, headers=user)
-    assert again.status_code == 409 and again.headers["ExceptionClass"] == "OpenDataDataIdentifierAlreadyExists"
+    assert (
+        again.status_code == 409 and again.headers["ExceptionClass"] == "OpenDataDataIdentifierAlreadyExists"
+    )
     entry = client.get(url, headers=user)
     assert entry.content_type == "application/json"
     assert (entry.get_json()["state"], entry.get_json()["doi"]) == ("DRAFT", None)
-    assert client.get("/opendata/public/dids/user.jdoe/ds").status_code == 404  # no token needed, drafts unseen
+    assert (
+        client.get("/opendata/public/dids/user.jdoe/ds").status_code == 404
+    )  # no token needed, drafts unseen
 
     suspend = client.put(url, json={"state": "suspended"}, headers=user)
     assert suspend.status_code == 400 and suspend.headers["ExceptionClass"] == "OpenDataInvalidStateUpdate"
     still_open = client.put(url, json={"state": "public"}, headers=user)
-    assert still_open.status_code == 400 and still_open.headers["ExceptionClass"] == "OpenDataInvalidStateUpdate"
+    assert (
+        still_open.status_code == 400 and still_open.headers["ExceptionClass"] == "OpenDataInvalidStateUpdate"
+    )
     assert client.put("/dids/user.jdoe/ds/status", json={"open": False}, headers=user).status_code == 200
     meta = {"title": "Open", "creator": "Doe, Jane", "publisher": "Example Lab"}  # DataCite's mandatory ones
     published = client.put(url, json={"state": "public", "meta": meta}, headers=user)
     assert published.status_code == 200, published.get_data(as_text=True)
     body = published.get_json()
-    assert (body["state_old"], body["state_new"]) == ("DRAFT", "PUBLIC") and body["doi"].startswith("21.T99999/")
+    assert (body["state_old"], body["state_new"]) == ("DRAFT", "PUBLIC") and body["doi"].startswith(
+        "21.T99999/"
+    )
     assert get_share(session, "user.jdoe", "ds")["state"] == "PUBLISHED"
     session.rollback()
 
@@ -81,7 +91,11 @@ def test_drafts_delete_and_refusals(client: FlaskClient, session: Session) -> No
     deleted = client.delete(url, headers=user)
     assert deleted.status_code == 204
     missing = client.get(url, headers=user)
-    assert missing.status_code == 404 and missing.headers["ExceptionClass"] == "OpenDataDataIdentifierNotFound"
-    assert client.post("/opendata/dids/user.jdoe/f.root", headers=user).status_code == 409  # files are not collections
+    assert (
+        missing.status_code == 404 and missing.headers["ExceptionClass"] == "OpenDataDataIdentifierNotFound"
+    )
+    assert (
+        client.post("/opendata/dids/user.jdoe/f.root", headers=user).status_code == 409
+    )  # files are not collections
     assert client.post("/opendata/dids/user.jdoe/nope", headers=user).status_code == 404
     assert client.get("/opendata/dids").status_code in (400, 401)  # the private listing needs a token

@@ -33,7 +33,9 @@ def test_qos_policies(client: FlaskClient, session: Session, root_headers: dict)
     listed = client.get("/rses/SITE/qos_policy", headers=user)
     assert listed.content_type == "application/json" and listed.get_json() == ["CHEAP", "FAST"]
     assert client.delete("/rses/SITE/qos_policy/CHEAP", headers=root_headers).status_code == 200
-    assert client.delete("/rses/SITE/qos_policy/NEVER", headers=root_headers).status_code == 200  # silent, as Rucio
+    assert (
+        client.delete("/rses/SITE/qos_policy/NEVER", headers=root_headers).status_code == 200
+    )  # silent, as Rucio
     assert client.get("/rses/SITE/qos_policy", headers=user).get_json() == ["FAST"]
     for method in ("post", "delete"):
         refused = getattr(client, method)("/rses/SITE/qos_policy/FAST", headers=user)
@@ -56,12 +58,16 @@ def test_subscription_rules_and_states(client: FlaskClient, session: Session, ro
     add_rule(session, [{"scope": "user.jdoe", "name": "c"}], "jdoe", 1, "SITE")  # not the subscription's
     session.commit()
     rules = lines(client.get("/subscriptions/jdoe/mine/rules", headers=user))
-    assert sorted(r["name"] for r in rules) == ["a", "b"] and {r["subscription_id"] for r in rules} == {sub_id}
+    assert sorted(r["name"] for r in rules) == ["a", "b"] and {r["subscription_id"] for r in rules} == {
+        sub_id
+    }
     assert lines(client.get("/subscriptions/jdoe/mine/rules?state=STUCK", headers=user)) == []
     missing = client.get("/subscriptions/jdoe/nope/rules", headers=user)
     assert missing.status_code == 404 and missing.headers["ExceptionClass"] == "SubscriptionNotFound"
     states = lines(client.get("/subscriptions/jdoe/rules/states", headers=user))
-    assert sorted((s["name"], s["state"], s["count"]) for s in states if s["name"] == "idle") == [("idle", None, 0)]
+    assert sorted((s["name"], s["state"], s["count"]) for s in states if s["name"] == "idle") == [
+        ("idle", None, 0)
+    ]
     [(mine_state, mine_count)] = [(s["state"], s["count"]) for s in states if s["name"] == "mine"]
     assert mine_count == 2 and mine_state in ("OK", "REPLICATING", "STUCK")
     one = lines(client.get("/subscriptions/j*/mine/rules/states?include_details=True", headers=user))

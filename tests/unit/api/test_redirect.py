@@ -23,7 +23,9 @@ def _world(session: Session) -> None:
     session.commit()
 
 
-def test_redirects_to_https_for_a_davs_replica(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_redirects_to_https_for_a_davs_replica(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _world(session)
     for path in ("/redirect/data/f1", "/redirect/data/f1/"):
         response = client.get(path, headers=root_headers)
@@ -54,7 +56,9 @@ def test_redirect_needs_a_token(client: FlaskClient, session: Session) -> None:
     assert client.get("/redirect/data/f1").status_code in (400, 401)
 
 
-def test_slash_twins_answer_as_rucio_serves_them(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_slash_twins_answer_as_rucio_serves_them(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _world(session)
     body = {"dids": [{"scope": "data", "name": "f1"}]}
     assert client.post("/replicas/list/", json=body, headers=root_headers).status_code == 200

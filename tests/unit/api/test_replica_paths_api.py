@@ -60,7 +60,9 @@ def test_mallory_cannot_make_the_reaper_delete_alices_file(client, world, tmp_pa
     stolen_path = post(client, "/replicas", {"rse": "SITE", "files": [{**BAIT, "path": lfn2path("alice", "thesis.root")}]},
                        mallory)  # fmt: skip
     if stolen_path.status_code != 201:
-        assert stolen_path.status_code == 400 and stolen_path.headers["ExceptionClass"] == "InputValidationError"
+        assert (
+            stolen_path.status_code == 400 and stolen_path.headers["ExceptionClass"] == "InputValidationError"
+        )
         assert post(client, "/replicas", {"rse": "SITE", "files": [BAIT]}, mallory).status_code == 201
         on_disk(tmp_path, BAIT, b"bait")
     # 2. A rule that purges its replicas when it goes, then its deletion.
@@ -101,6 +103,8 @@ def test_users_register_only_on_user_storage_in_their_own_scope(client, world, s
     session.commit()
     refusals = [
         post(client, "/replicas", {"rse": "DATADISK", "files": [THESIS]}, world["alice"]),  # not user storage
-        post(client, "/replicas", {"rse": "SITE", "files": [THESIS]}, world["mallory"]),  # not mallory's scope
+        post(
+            client, "/replicas", {"rse": "SITE", "files": [THESIS]}, world["mallory"]
+        ),  # not mallory's scope
     ]
     assert [(r.status_code, r.headers["ExceptionClass"]) for r in refusals] == [(401, "AccessDenied")] * 2

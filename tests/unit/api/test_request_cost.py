@@ -29,7 +29,9 @@ def checkouts(db: str) -> Iterator[list[int]]:
         event.remove(engine.pool, "checkout", count)
 
 
-def test_a_get_is_one_transaction(client: FlaskClient, root_headers: dict[str, str], db: str, session: Session) -> None:
+def test_a_get_is_one_transaction(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
     session.rollback()
     assert client.get("/accounts/root", headers=root_headers).status_code == 200  # warm
     with checkouts(db) as counted:
@@ -84,7 +86,9 @@ def test_an_expression_answered_from_the_snapshot_touches_no_connection(
     """Token and expression both cached: the answer comes from memory, with no checkout, BEGIN or query."""
     session.rollback()
     assert client.post("/rses/SNAP-A", headers=root_headers, data="{}").status_code == 201
-    assert client.post("/rses/SNAP-A/attr/tier", headers=root_headers, data='{"value": "1"}').status_code == 201
+    assert (
+        client.post("/rses/SNAP-A/attr/tier", headers=root_headers, data='{"value": "1"}').status_code == 201
+    )
     for _ in range(2):  # the first loads the snapshot and caches the answer
         response = client.get("/rses/", query_string={"expression": "tier=1"}, headers=root_headers)
         assert response.status_code == 200

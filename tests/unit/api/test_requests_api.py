@@ -41,13 +41,18 @@ def _lines(response) -> list[dict]:  # type: ignore[no-untyped-def]
 
 def test_list_by_rses_and_by_sites(client: FlaskClient, session: Session, root_headers: dict) -> None:
     _transfers(session)
-    by_rse = _lines(client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=Q", headers=root_headers))
+    by_rse = _lines(
+        client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=Q", headers=root_headers)
+    )
     assert sorted(r["name"] for r in by_rse) == ["f0", "f1"] and {r["state"] for r in by_rse} == {"QUEUED"}
-    by_site = _lines(client.get("/requests/list?src_site=CERN&dst_site=FNAL&request_states=Q,S",
-                                headers=root_headers))
+    by_site = _lines(
+        client.get("/requests/list?src_site=CERN&dst_site=FNAL&request_states=Q,S", headers=root_headers)
+    )
     assert sorted(r["id"] for r in by_site) == sorted(r["id"] for r in by_rse)
-    assert client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=D",
-                      headers=root_headers).get_data() == b""
+    assert (
+        client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=D", headers=root_headers).get_data()
+        == b""
+    )
 
 
 def test_one_request_by_did(client: FlaskClient, session: Session, root_headers: dict) -> None:
@@ -60,9 +65,17 @@ def test_one_request_by_did(client: FlaskClient, session: Session, root_headers:
 
 def test_bad_queries_and_permissions(client: FlaskClient, session: Session, root_headers: dict) -> None:
     _transfers(session)
-    for query in ("src_rse=SRC&dst_rse=DST", "src_rse=SRC&request_states=Q", "src_rse=SRC&dst_rse=DST&request_states=Z"):
+    for query in (
+        "src_rse=SRC&dst_rse=DST",
+        "src_rse=SRC&request_states=Q",
+        "src_rse=SRC&dst_rse=DST&request_states=Z",
+    ):
         assert client.get(f"/requests/list?{query}", headers=root_headers).status_code == 400
-    unknown_site = client.get("/requests/list?src_site=NOPE&dst_site=FNAL&request_states=Q", headers=root_headers)
+    unknown_site = client.get(
+        "/requests/list?src_site=NOPE&dst_site=FNAL&request_states=Q", headers=root_headers
+    )
     assert unknown_site.status_code == 404
     user = make_account(session, "jdoe")
-    assert client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=Q", headers=user).status_code == 401
+    assert (
+        client.get("/requests/list?src_rse=SRC&dst_rse=DST&request_states=Q", headers=user).status_code == 401
+    )

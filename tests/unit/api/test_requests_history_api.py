@@ -25,7 +25,9 @@ def _attempts(session: Session) -> None:
     """f0 fails once (tool error) then arrives; f1 fails once."""
     _transfers(session)
     ids = dict(session.execute(select(Request.name, Request.id)).tuples().all())
-    session.execute(update(Request).values(state=RequestState.SUBMITTED, external_id="job-1", transfertool="fts3"))
+    session.execute(
+        update(Request).values(state=RequestState.SUBMITTED, external_id="job-1", transfertool="fts3")
+    )
     requests_failed(session, {ids["f0"]: "DESTINATION OVERWRITE [17] file exists", ids["f1"]: "timeout"}, 3)
     session.execute(update(Request).where(Request.id == ids["f0"]).values(state=RequestState.SUBMITTED))
     requests_done(session, [ids["f0"]])
@@ -34,20 +36,30 @@ def _attempts(session: Session) -> None:
 
 def test_history_list_and_by_did(client: FlaskClient, session: Session, root_headers: dict) -> None:
     _attempts(session)
-    failed = _lines(client.get("/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F",
-                               headers=root_headers))
+    failed = _lines(
+        client.get("/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F", headers=root_headers)
+    )
     assert sorted((r["name"], r["err_msg"]) for r in failed) == [
-        ("f0", "DESTINATION OVERWRITE [17] file exists"), ("f1", "timeout")]
+        ("f0", "DESTINATION OVERWRITE [17] file exists"),
+        ("f1", "timeout"),
+    ]
     assert {(r["source_rse"], r["dest_rse"], r["external_id"], r["transfertool"]) for r in failed} == {
-        ("SRC", "DST", "job-1", "fts3")}
-    paged = _lines(client.get("/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F,D&limit=2&offset=1",
-                              headers=root_headers))
+        ("SRC", "DST", "job-1", "fts3")
+    }
+    paged = _lines(
+        client.get(
+            "/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F,D&limit=2&offset=1",
+            headers=root_headers,
+        )
+    )
     assert len(paged) == 2
     newest = client.get("/requests/history/data/f0/DST", headers=root_headers)
     assert newest.status_code == 200 and newest.get_json()["state"] == "DONE"
     missing = client.get("/requests/history/data/f0/SRC", headers=root_headers)
     assert missing.status_code == 404 and missing.headers["ExceptionClass"] == "RequestNotFound"
-    bad = client.get("/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F&limit=-1", headers=root_headers)
+    bad = client.get(
+        "/requests/history/list?src_rse=SRC&dst_rse=DST&request_states=F&limit=-1", headers=root_headers
+    )
     assert bad.status_code == 400
     user = make_account(session, "jdoe")
     session.rollback()
@@ -66,26 +78,41 @@ def test_metrics(client: FlaskClient, session: Session, root_headers: dict) -> N
     assert client.get("/requests/metrics?dst_rse=NOPE", headers=root_headers).status_code == 404
 
 
-def test_transfer_limits_throttle_the_conveyor(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_transfer_limits_throttle_the_conveyor(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _transfers(session)
     session.rollback()
     body = {"rse_expression": "site=FNAL", "max_transfers": 1}
     assert client.put("/requests/transfer_limits", json=body, headers=root_headers).status_code == 201
-    assert client.put("/requests/transfer_limits", json={**body, "max_transfers": "x"},
-                      headers=root_headers).status_code == 400
-    empty = client.put("/requests/transfer_limits", json={**body, "rse_expression": "site=NOWHERE"},
-                       headers=root_headers)
+    assert (
+        client.put(
+            "/requests/transfer_limits", json={**body, "max_transfers": "x"}, headers=root_headers
+        ).status_code
+        == 400
+    )
+    empty = client.put(
+        "/requests/transfer_limits", json={**body, "rse_expression": "site=NOWHERE"}, headers=root_headers
+    )
     assert empty.status_code == 409 and empty.headers["ExceptionClass"] == "InvalidRSEExpression"
     (listed,) = _lines(client.get("/requests/transfer_limits", headers=root_headers))
-    assert (listed["rse_expression"], listed["direction"], listed["max_transfers"]) == ("site=FNAL", "DESTINATION", 1)
+    assert (listed["rse_expression"], listed["direction"], listed["max_transfers"]) == (
+        "site=FNAL",
+        "DESTINATION",
+        1,
+    )
 
     queued = claim_queued(session, "w", 10, 60)
     allowed, held = throttle(session, queued, max_active_per_rse=0)
     assert (len(allowed), len(held)) == (1, 1)
     session.rollback()
 
-    assert client.delete("/requests/transfer_limits", json={"rse_expression": "site=FNAL"},
-                         headers=root_headers).status_code == 200
+    assert (
+        client.delete(
+            "/requests/transfer_limits", json={"rse_expression": "site=FNAL"}, headers=root_headers
+        ).status_code
+        == 200
+    )
     assert _lines(client.get("/requests/transfer_limits", headers=root_headers)) == []
     user = make_account(session, "jdoe")
     session.rollback()

@@ -12,7 +12,9 @@ from tests.unit.api.conftest import make_account
 
 def _site(session: Session) -> None:
     add_rse(session, "SITE")
-    add_protocol(session, "SITE", {"scheme": "root", "hostname": "xrd.example.org", "port": 1094, "prefix": "/data/"})
+    add_protocol(
+        session, "SITE", {"scheme": "root", "hostname": "xrd.example.org", "port": 1094, "prefix": "/data/"}
+    )
     add_protocol(session, "SITE", {"scheme": "file", "hostname": "localhost", "prefix": "/srv/site/"})
     session.commit()
 
@@ -34,10 +36,17 @@ def test_rse_without_protocols_answers_404(client: FlaskClient, session: Session
     assert response.status_code == 404 and response.headers["ExceptionClass"] == "RSEProtocolNotSupported"
 
 
-def test_update_protocol_changes_prefix_and_priorities(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_update_protocol_changes_prefix_and_priorities(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _site(session)
     body = {"prefix": "/moved/", "domains": {"wan": {"read": 3}}}
-    assert client.put("/rses/SITE/protocols/root/xrd.example.org/1094", json=body, headers=root_headers).status_code == 200
+    assert (
+        client.put(
+            "/rses/SITE/protocols/root/xrd.example.org/1094", json=body, headers=root_headers
+        ).status_code
+        == 200
+    )
     root = client.get("/rses/SITE/protocols/root", headers=root_headers).get_json()["protocols"][0]
     assert root["prefix"] == "/moved/" and root["domains"]["wan"]["read"] == 3
     assert root["domains"]["wan"]["write"] == 1  # untouched priorities stay
@@ -54,7 +63,9 @@ def test_update_protocol_errors(client: FlaskClient, session: Session, root_head
     add_protocol(session, "SITE", {"scheme": "root", "hostname": "other.example.org", "port": 1094})
     session.commit()
     clash = client.put(
-        "/rses/SITE/protocols/root/other.example.org", json={"hostname": "xrd.example.org"}, headers=root_headers
+        "/rses/SITE/protocols/root/other.example.org",
+        json={"hostname": "xrd.example.org"},
+        headers=root_headers,
     )
     assert clash.status_code == 409 and clash.headers["ExceptionClass"] == "Duplicate"
 
@@ -66,12 +77,15 @@ def test_update_protocol_needs_admin(client: FlaskClient, session: Session) -> N
     assert response.status_code == 401 and response.headers["ExceptionClass"] == "AccessDenied"
 
 
-def test_lfns2pfns_follows_the_algorithm_and_scheme(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_lfns2pfns_follows_the_algorithm_and_scheme(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _site(session)
     query = "lfn=user.jdoe:f1&lfn=user.jdoe:f2&scheme=root"
     pfns = client.get(f"/rses/SITE/lfns2pfns?{query}", headers=root_headers).get_json()
     assert pfns == {
-        f"user.jdoe:{n}": f"root://xrd.example.org:1094//data/{hash_path('user.jdoe', n)}" for n in ("f1", "f2")
+        f"user.jdoe:{n}": f"root://xrd.example.org:1094//data/{hash_path('user.jdoe', n)}"
+        for n in ("f1", "f2")
     }
     bad = client.get("/rses/SITE/lfns2pfns?lfn=nocolon", headers=root_headers)
     assert bad.status_code == 400 and bad.headers["ExceptionClass"] == "InvalidPath"

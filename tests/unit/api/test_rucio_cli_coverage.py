@@ -15,7 +15,9 @@ def test_every_command_has_exactly_one_status() -> None:
     commands = all_commands()
     tests, skipped, waiting = set(declared()), set(not_applicable()), set(pending())
     assert len(commands) == len(set(commands)) > 150
-    assert not (tests & skipped) and not (tests & waiting) and not (skipped & waiting), "a command in two places"
+    assert not (tests & skipped) and not (tests & waiting) and not (skipped & waiting), (
+        "a command in two places"
+    )
     assert set(commands) == tests | skipped | waiting, sorted(set(commands) - tests - skipped - waiting)
     print(f"stock commands run by tests: {len(tests)}/{len(commands)}, not applicable {len(skipped)}")
 
@@ -35,7 +37,10 @@ def test_commands_are_recognised_as_the_fixture_sees_them() -> None:
     assert command_of("rucio", ["rule", "add", "s:n", "--copies", "1"]) == "rucio rule add"
     assert command_of("rucio", ["add-rule", "s:n", "1", "tier=1"]) == "rucio --legacy add-rule"
     assert command_of("rucio", ["--legacy", "list-files", "s:n"]) == "rucio --legacy list-files"
-    assert command_of("rucio-admin", ["rse", "add-protocol", "--scheme", "file", "X"]) == "rucio-admin rse add-protocol"
+    assert (
+        command_of("rucio-admin", ["rse", "add-protocol", "--scheme", "file", "X"])
+        == "rucio-admin rse add-protocol"
+    )
     assert command_of("rucio", ["--version"]) is None
 
 

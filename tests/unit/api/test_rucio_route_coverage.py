@@ -18,7 +18,9 @@ def test_every_rucio_route_is_served_excluded_or_pending(app: Flask) -> None:
     missing = {r.line() for r in routes if (r.method, r.rule) not in EXCLUDED and not served(app, r)}
     pending = pending_routes()
     served_count = sum(1 for r in routes if served(app, r))
-    print(f"\nRucio 41 routes served: {served_count}/{len(routes)}, excluded {len(EXCLUDED)}, pending {len(pending)}")
+    print(
+        f"\nRucio 41 routes served: {served_count}/{len(routes)}, excluded {len(EXCLUDED)}, pending {len(pending)}"
+    )
     assert not missing - pending, f"neither served, excluded nor pending: {sorted(missing - pending)}"
     assert not pending - missing, f"served now, remove from pending.txt: {sorted(pending - missing)}"
 

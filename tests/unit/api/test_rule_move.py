@@ -50,8 +50,11 @@ def test_move_refusals(client: FlaskClient, session: Session, root_headers: dict
     rule_id = _rule(session)
     bob = make_account(session, "bob")
     assert client.post(f"/rules/{rule_id}/move", json={"rse_expression": "B"}, headers=bob).status_code == 401
-    bad = client.post(f"/rules/{rule_id}/move", json={"rse_expression": "B", "override": {"copies": 3}},
-                      headers=root_headers)
+    bad = client.post(
+        f"/rules/{rule_id}/move",
+        json={"rse_expression": "B", "override": {"copies": 3}},
+        headers=root_headers,
+    )
     assert bad.status_code == 400
     missing = client.post(f"/rules/{'f' * 32}/move", json={"rse_expression": "B"}, headers=root_headers)
     assert missing.status_code == 404 and missing.headers["ExceptionClass"] == "RuleNotFound"

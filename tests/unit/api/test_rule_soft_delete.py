@@ -33,7 +33,9 @@ def _rule(session: Session, lifetime: int | None = None) -> str:
     return rule_id
 
 
-def test_delete_keeps_the_rule_for_the_grace_period(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_delete_keeps_the_rule_for_the_grace_period(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     rule_id = _rule(session)
     before = utcnow()
     assert client.delete(f"/rules/{rule_id}", headers=root_headers).status_code == 200
@@ -44,7 +46,9 @@ def test_delete_keeps_the_rule_for_the_grace_period(client: FlaskClient, session
     assert client.get(f"/rules/{rule_id}", headers=root_headers).status_code == 200
 
 
-def test_delete_never_extends_a_sooner_expiry(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_delete_never_extends_a_sooner_expiry(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     rule_id = _rule(session, lifetime=600)
     expiry = session.get(Rule, rule_id).expires_at
     session.rollback()  # end the read, so that the API's writer does not wait on it
@@ -69,7 +73,9 @@ def test_cleaner_removes_the_softly_deleted_rule_once_due(
     assert client.get(f"/rules/{rule_id}", headers=root_headers).status_code == 404
 
 
-def test_locked_rule_is_refused_and_unchanged(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_locked_rule_is_refused_and_unchanged(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     rule_id = _rule(session)
     session.get(Rule, rule_id).locked = True
     session.commit()

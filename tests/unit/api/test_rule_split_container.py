@@ -36,7 +36,9 @@ def _body(expression: str, **options) -> dict:
             "account": None, **options}  # fmt: skip
 
 
-def test_split_container_rule_waits_for_the_injector(client: FlaskClient, session: Session, root_headers: dict) -> None:
+def test_split_container_rule_waits_for_the_injector(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
     _container(session)
     answer = client.post("/rules/", json=_body("SITE", split_container=True), headers=root_headers)
     assert answer.status_code == 201

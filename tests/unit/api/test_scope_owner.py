@@ -35,4 +35,6 @@ def test_owner_cannot_give_away_or_take_and_unknowns_are_404(
     missing_scope = client.put("/scopes/bob/nope", headers=root_headers)
     assert missing_scope.status_code == 404 and missing_scope.headers["ExceptionClass"] == "ScopeNotFound"
     missing_account = client.put("/scopes/nobody/user.alice", headers=root_headers)
-    assert missing_account.status_code == 404 and missing_account.headers["ExceptionClass"] == "AccountNotFound"
+    assert (
+        missing_account.status_code == 404 and missing_account.headers["ExceptionClass"] == "AccountNotFound"
+    )

@@ -25,7 +25,9 @@ def test_the_first_worker_writes_a_key_the_next_ones_read(tmp_path: Path) -> Non
     assert [p.name for p in key_file.parent.iterdir()] == ["web_secret"], "no spare file is left behind"
 
 
-def test_a_key_another_worker_wrote_meanwhile_is_adopted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_key_another_worker_wrote_meanwhile_is_adopted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The other worker's key lands between this worker's look and its write: it is used, not refused."""
     key_file = tmp_path / "var" / "web_secret"
     key_file.parent.mkdir()

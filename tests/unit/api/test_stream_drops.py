@@ -41,7 +41,9 @@ def test_a_stream_longer_than_a_batch_still_streams(app: Flask, root_headers: di
     assert response.get_data(as_text=True).splitlines() == [f'{{"row": {i}}}' for i in range(5)]
 
 
-def test_a_drop_at_the_final_commit_keeps_the_whole_answer(app: Flask, root_headers: dict[str, str], db: str) -> None:
+def test_a_drop_at_the_final_commit_keeps_the_whole_answer(
+    app: Flask, root_headers: dict[str, str], db: str
+) -> None:
     if not db.startswith("postgresql"):
         pytest.skip("terminating the stream's backend needs PostgreSQL")
     admin = create_engine(db, isolation_level="AUTOCOMMIT")

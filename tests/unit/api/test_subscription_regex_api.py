@@ -13,18 +13,40 @@ RULES = [{"copies": 1, "rse_expression": "T1"}]
 
 
 def options(filter_: dict) -> str:
-    return json.dumps({"options": {"filter": filter_, "replication_rules": RULES, "lifetime": False,
-                                   "retroactive": False, "dry_run": False, "priority": 0}})
+    return json.dumps(
+        {
+            "options": {
+                "filter": filter_,
+                "replication_rules": RULES,
+                "lifetime": False,
+                "retroactive": False,
+                "dry_run": False,
+                "priority": 0,
+            }
+        }
+    )
 
 
-def test_lookaround_and_backreferences_are_refused_with_a_clear_400(client: FlaskClient, session: Session) -> None:
+def test_lookaround_and_backreferences_are_refused_with_a_clear_400(
+    client: FlaskClient, session: Session
+) -> None:
     headers = make_account(session, "jdoe")
-    refused = client.post("/subscriptions/jdoe/evil", headers=headers, data=options({"pattern": r"(?=a)(a+)+$"}))
+    refused = client.post(
+        "/subscriptions/jdoe/evil", headers=headers, data=options({"pattern": r"(?=a)(a+)+$"})
+    )
     assert refused.status_code == 400 and refused.headers["ExceptionClass"] == "InvalidObject"
     assert "RE2 syntax" in json.loads(refused.get_data())["ExceptionMessage"]
-    assert client.post("/subscriptions/jdoe/ok", headers=headers, data=options({"pattern": r"(a+)+$"})).status_code == 201
+    assert (
+        client.post(
+            "/subscriptions/jdoe/ok", headers=headers, data=options({"pattern": r"(a+)+$"})
+        ).status_code
+        == 201
+    )
     update = json.dumps({"options": {"filter": {"excluded_pattern": r"(x)\1"}}})
     refused = client.put("/subscriptions/jdoe/ok", headers=headers, data=update)
     assert refused.status_code == 400 and refused.headers["ExceptionClass"] == "InvalidObject"
-    (stored,) = [json.loads(line) for line in client.get("/subscriptions/jdoe/ok", headers=headers).get_data(as_text=True).splitlines()]
+    (stored,) = [
+        json.loads(line)
+        for line in client.get("/subscriptions/jdoe/ok", headers=headers).get_data(as_text=True).splitlines()
+    ]
     assert json.loads(stored["filter"]) == {"pattern": r"(a+)+$"}

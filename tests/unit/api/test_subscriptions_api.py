@@ -9,9 +9,15 @@ from sqlalchemy.orm import Session
 
 from tests.unit.api.conftest import make_account
 
-OPTIONS = {"filter": {"scope": ["user.jdoe"], "datatype": "AOD"},
-           "replication_rules": [{"copies": 1, "rse_expression": "T1", "lifetime": 3600}],
-           "comments": "AOD to T1", "lifetime": False, "retroactive": False, "dry_run": False, "priority": 3}
+OPTIONS = {
+    "filter": {"scope": ["user.jdoe"], "datatype": "AOD"},
+    "replication_rules": [{"copies": 1, "rse_expression": "T1", "lifetime": 3600}],
+    "comments": "AOD to T1",
+    "lifetime": False,
+    "retroactive": False,
+    "dry_run": False,
+    "priority": 3,
+}
 
 
 def lines(response) -> list[dict]:
@@ -35,8 +41,17 @@ def test_add_get_list_and_update(client: FlaskClient, session: Session, root_hea
     by_id = client.get(f"/subscriptions/Id/{sub_id}", headers=headers)
     assert by_id.status_code == 200 and by_id.get_json()["name"] == "aod"
 
-    update = {"options": {"filter": {"datatype": "ESD"}, "replication_rules": None, "comments": None,
-                          "lifetime": None, "retroactive": None, "dry_run": None, "priority": None}}
+    update = {
+        "options": {
+            "filter": {"datatype": "ESD"},
+            "replication_rules": None,
+            "comments": None,
+            "lifetime": None,
+            "retroactive": None,
+            "dry_run": None,
+            "priority": None,
+        }
+    }
     response = client.put("/subscriptions/jdoe/aod", headers=headers, data=json.dumps(update))
     assert response.status_code == 201
     found = client.get(f"/subscriptions/id/{sub_id}", headers=headers).get_json()
@@ -44,8 +59,9 @@ def test_add_get_list_and_update(client: FlaskClient, session: Session, root_hea
     assert found["state"] == "UPDATED"
 
 
-def test_accounts_manage_only_their_own_subscriptions(client: FlaskClient, session: Session,
-                                                      root_headers: dict[str, str]) -> None:
+def test_accounts_manage_only_their_own_subscriptions(
+    client: FlaskClient, session: Session, root_headers: dict[str, str]
+) -> None:
     jdoe = make_account(session, "jdoe")
     make_account(session, "other")
     admin = make_account(session, "admin", admin=True)
@@ -53,10 +69,16 @@ def test_accounts_manage_only_their_own_subscriptions(client: FlaskClient, sessi
     refused = client.post("/subscriptions/other/aod", headers=jdoe, data=body)
     assert refused.status_code == 401 and refused.headers["ExceptionClass"] == "AccessDenied"
     assert client.post("/subscriptions/other/aod", headers=admin, data=body).status_code == 201
-    refused = client.put("/subscriptions/other/aod", headers=jdoe, data=json.dumps({"options": {"comments": "x"}}))
+    refused = client.put(
+        "/subscriptions/other/aod", headers=jdoe, data=json.dumps({"options": {"comments": "x"}})
+    )
     assert refused.status_code == 401
-    assert client.put("/subscriptions/other/aod", headers=root_headers,
-                      data=json.dumps({"options": {"comments": "x"}})).status_code == 201
+    assert (
+        client.put(
+            "/subscriptions/other/aod", headers=root_headers, data=json.dumps({"options": {"comments": "x"}})
+        ).status_code
+        == 201
+    )
     anonymous = client.post("/subscriptions/jdoe/aod", data=body)
     assert anonymous.status_code == 401 and anonymous.headers["ExceptionClass"] == "CannotAuthenticate"
 
@@ -70,10 +92,16 @@ def test_errors(client: FlaskClient, session: Session) -> None:
     bad = {"options": {**OPTIONS, "filter": {"pattern": "("}}}
     invalid = client.post("/subscriptions/jdoe/bad", headers=headers, data=json.dumps(bad))
     assert invalid.status_code == 400 and invalid.headers["ExceptionClass"] == "InvalidObject"
-    missing = client.post("/subscriptions/jdoe/bad", headers=headers, data=json.dumps({"options": {"filter": {}}}))
+    missing = client.post(
+        "/subscriptions/jdoe/bad", headers=headers, data=json.dumps({"options": {"filter": {}}})
+    )
     assert missing.status_code == 400
     for path in ("/subscriptions/root", "/subscriptions/jdoe/none", f"/subscriptions/Id/{'0' * 32}"):
         response = client.get(path, headers=headers)
-        assert response.status_code == 404 and response.headers["ExceptionClass"] == "SubscriptionNotFound", path
-    not_found = client.put("/subscriptions/jdoe/none", headers=headers, data=json.dumps({"options": {"comments": "x"}}))
+        assert response.status_code == 404 and response.headers["ExceptionClass"] == "SubscriptionNotFound", (
+            path
+        )
+    not_found = client.put(
+        "/subscriptions/jdoe/none", headers=headers, data=json.dumps({"options": {"comments": "x"}})
+    )
     assert not_found.status_code == 404

@@ -85,7 +85,9 @@ class Worker:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def shared_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+def shared_cache(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[str]:
     """[cache] for this process and the workers it starts: a Redis of its own key prefix, or the
     memory backend with a generation folder of its own."""
     prefix = f"test-tokens-{uuid.uuid4().hex}"
@@ -142,7 +144,9 @@ def root_token(session: Session, root: str) -> str:
 
 def _revoke_by_suspension(worker_a: FlaskClient, root_token: str) -> None:
     response = worker_a.put(
-        "/accounts/alice", headers={"X-Rucio-Auth-Token": root_token}, data=json.dumps({"status": "SUSPENDED"})
+        "/accounts/alice",
+        headers={"X-Rucio-Auth-Token": root_token},
+        data=json.dumps({"status": "SUSPENDED"}),
     )
     assert response.status_code == 200, response.data
 

@@ -53,7 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if self.path.startswith("/authorize?"):  # a page on the provider's site: "Agree" goes back with a code
+        if self.path.startswith(
+            "/authorize?"
+        ):  # a page on the provider's site: "Agree" goes back with a code
             query = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
             self.server.challenge = query["code_challenge"]
             back = f"{query['redirect_uri']}?{urlencode({'code': 'good-code', 'state': query['state']})}"
@@ -116,7 +118,11 @@ def start(client: FlaskClient, provider: Provider) -> dict[str, str]:
     response = client.get("/ui/login/oidc")
     assert response.status_code == 302
     flow_cookie = response.headers["Set-Cookie"]
-    assert "HttpOnly" in flow_cookie and "SameSite=Lax" in flow_cookie and "Path=/ui/login/oidc/callback" in flow_cookie
+    assert (
+        "HttpOnly" in flow_cookie
+        and "SameSite=Lax" in flow_cookie
+        and "Path=/ui/login/oidc/callback" in flow_cookie
+    )
     target = urlsplit(response.headers["Location"])
     assert f"{target.scheme}://{target.netloc}{target.path}" == "https://idp.example.org/authorize"
     query = {key: values[0] for key, values in parse_qs(target.query).items()}
@@ -128,15 +134,21 @@ def test_oidc_sign_in_with_code_and_pkce(oidc_client: FlaskClient, provider: Pro
     query = start(oidc_client, provider)
     assert query["redirect_uri"] == f"{BASE}/ui/login/oidc/callback", "never from the Host header"
     assert query["code_challenge_method"] == "S256" and query["client_id"] == "datamgmt-web"
-    done = oidc_client.get("/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]})
+    done = oidc_client.get(
+        "/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]}
+    )
     # A page that moves on by itself: the Strict session cookie goes with a navigation from our site.
-    assert done.status_code == 200 and '<meta http-equiv="refresh" content="0;url=/ui/">' in done.get_data(as_text=True)
+    assert done.status_code == 200 and '<meta http-equiv="refresh" content="0;url=/ui/">' in done.get_data(
+        as_text=True
+    )
     cookies = done.headers.getlist("Set-Cookie")
     assert any("SameSite=Strict" in cookie for cookie in cookies), "the session"
     assert any(cookie.startswith("datamgmt_oidc_flow=;") for cookie in cookies), "the flow's cookie is spent"
     page = oidc_client.get("/ui/")
     assert page.status_code == 200 and "<span>alice</span>" in page.get_data(as_text=True)
-    replay = oidc_client.get("/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]})
+    replay = oidc_client.get(
+        "/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]}
+    )
     assert replay.status_code == 401 and len(provider.exchanges) == 1, "a flow signs in once"
 
 
@@ -152,7 +164,9 @@ def test_a_forged_state_a_bad_code_or_an_unknown_identity_signs_nobody_in(
     assert bad.status_code == 401 and "refused the code" in bad.get_data(as_text=True)
     provider.subject = "mallory-sub"
     query = start(oidc_client, provider)
-    unknown = oidc_client.get("/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]})
+    unknown = oidc_client.get(
+        "/ui/login/oidc/callback", query_string={"code": "good-code", "state": query["state"]}
+    )
     assert unknown.status_code == 401
     assert oidc_client.get("/ui/").status_code == 302, "still signed out"
 

@@ -52,17 +52,29 @@ def names(page: str) -> list[str]:
 
 
 # --- search -------------------------------------------------------------------------------------
-def test_search_by_metadata_filter_in_the_cli_dialect(client: FlaskClient, session: Session, root: str) -> None:
+def test_search_by_metadata_filter_in_the_cli_dialect(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     datasets(session, 10)
     sign_in(client, "root", ROOT_PASSWORD)
     found = client.get("/ui/scopes/ui", query_string={"filter": "run>6"}).get_data(as_text=True)
     assert names(found) == ["run-0007", "run-0008", "run-0009"]
-    either = client.get("/ui/scopes/ui", query_string={"filter": "run<2;run>=8,kind=odd"}).get_data(as_text=True)
+    either = client.get("/ui/scopes/ui", query_string={"filter": "run<2;run>=8,kind=odd"}).get_data(
+        as_text=True
+    )
     assert names(either) == ["run-0000", "run-0001", "run-0009"]
     by_name = client.get("/ui/scopes/ui", query_string={"pattern": "run-000*", "filter": "kind=even"})
-    assert names(by_name.get_data(as_text=True)) == ["run-0000", "run-0002", "run-0004", "run-0006", "run-0008"]
-    files = client.get("/ui/scopes/ui", query_string={"filter": "bytes=10", "type": "file"}).get_data(as_text=True)
+    assert names(by_name.get_data(as_text=True)) == [
+        "run-0000",
+        "run-0002",
+        "run-0004",
+        "run-0006",
+        "run-0008",
+    ]
+    files = client.get("/ui/scopes/ui", query_string={"filter": "bytes=10", "type": "file"}).get_data(
+        as_text=True
+    )
     assert names(files) == ["f0000", "f0001", "f0002"]
     collections = client.get("/ui/scopes/ui", query_string={"type": "collection"}).get_data(as_text=True)
     assert "ds" in names(collections) and "f0000" not in names(collections)
@@ -100,7 +112,9 @@ def test_edit_publish_and_withdraw_through_the_pages(client: FlaskClient, sessio
     page = client.get("/ui/publishing/ui/ds").get_data(as_text=True)
     assert "Not published" in page and 'for="creator"' in page and 'for="resource_type_general"' in page
     refused = client.post("/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "publish"})
-    assert refused.status_code == 400 and "needs metadata creator, title, publisher" in refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "needs metadata creator, title, publisher" in refused.get_data(
+        as_text=True
+    )
 
     saved = client.post("/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "save", **CITATION})
     assert saved.status_code == 302
@@ -123,7 +137,10 @@ def test_edit_publish_and_withdraw_through_the_pages(client: FlaskClient, sessio
     session.rollback()
     assert "rights" not in metadata.get_metadata(session, "ui", "ds", plugin="JSON")
     session.rollback()
-    assert client.post("/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "withdraw"}).status_code == 302
+    assert (
+        client.post("/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "withdraw"}).status_code
+        == 302
+    )
     session.rollback()
     assert pid.get_share(session, "ui", "ds")["state"] == "WITHDRAWN"
 
@@ -146,8 +163,13 @@ def test_the_landing_page_has_json_ld_files_downloads_and_citations(client: Flas
     assert document["url"] == share["landing_url"] and len(document["distribution"]) == 3
     assert "datamgmt download ui:ds" in page and "rucio download ui:ds" in page
     assert "ui:f0002" in page and "SITE (AVAILABLE)" in page
-    assert "Doe, Jane; Roe, Richard (2024). Run &lt;/script&gt;&lt;b&gt;7&lt;/b&gt; &amp; more. Example Lab." in page
-    assert "@misc{Doe2024," in page and "author = {Doe, Jane and Roe, Richard}" in page and "TY  - DATA" in page
+    assert (
+        "Doe, Jane; Roe, Richard (2024). Run &lt;/script&gt;&lt;b&gt;7&lt;/b&gt; &amp; more. Example Lab."
+        in page
+    )
+    assert (
+        "@misc{Doe2024," in page and "author = {Doe, Jane and Roe, Richard}" in page and "TY  - DATA" in page
+    )
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "style-src 'sha256-" in policy and "script-src" not in policy
 
@@ -184,7 +206,9 @@ def test_rse_pages_show_attributes_protocols_distances_usage_and_history(client:
     session.commit()
     sign_in(client, "root", ROOT_PASSWORD)
     listing = client.get("/ui/admin/rses").get_data(as_text=True)
-    assert 'href="/ui/admin/rses/SITE"' in listing and "<meter" in listing and "MinFreeSpace 2.0 kB" in listing
+    assert (
+        'href="/ui/admin/rses/SITE"' in listing and "<meter" in listing and "MinFreeSpace 2.0 kB" in listing
+    )
     page = client.get("/ui/admin/rses/SITE").get_data(as_text=True)
     assert "xrootd.example.org" in page and "1094" in page and "tier" in page
     assert re.search(r"<td>to</td>\s*<td><a [^>]*>FAR</a></td><td>3</td>", page)
@@ -211,7 +235,9 @@ def test_accounts_show_identities_and_quota_usage_against_limit(client: FlaskCli
     assert "tier=1" in page and '<meter min="0" max="1000" value="30"' in page
 
 
-def test_subscriptions_page_lists_them_with_their_rules(client: FlaskClient, session: Session, root: str) -> None:
+def test_subscriptions_page_lists_them_with_their_rules(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     subscription.add_subscription(session, "raw-to-site", "root", {"scope": ["ui"]},
                                   [{"copies": 1, "rse_expression": "SITE"}])  # fmt: skip
@@ -283,8 +309,11 @@ def test_rule_page_shows_tape_phases(client: FlaskClient, session: Session, root
     (rule_id,) = rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, "TAPE")
     tape = get_rse_id(session, "TAPE")
     for name, phase in (("f0000", "STAGING"), ("f0001", "ARCHIVING")):
-        session.execute(update(Request).where(Request.name == name, Request.dest_rse_id == tape)
-                        .values(state=RequestState.SUBMITTED, external_id=f"job-{name}", external_state=phase))
+        session.execute(
+            update(Request)
+            .where(Request.name == name, Request.dest_rse_id == tape)
+            .values(state=RequestState.SUBMITTED, external_id=f"job-{name}", external_state=phase)
+        )
     session.commit()
     sign_in(client, "root", ROOT_PASSWORD)
     page = client.get(f"/ui/rules/{rule_id}").get_data(as_text=True)
@@ -293,10 +322,14 @@ def test_rule_page_shows_tape_phases(client: FlaskClient, session: Session, root
     assert "SUBMITTED\n        (STAGING, tape)" in page
     quiet = rules.add_rule(session, [{"scope": "ui", "name": "f0002"}], "root", 1, "SITE")[0]
     session.commit()
-    assert "(tape)" not in client.get(f"/ui/rules/{quiet}").get_data(as_text=True), "no tape columns otherwise"
+    assert "(tape)" not in client.get(f"/ui/rules/{quiet}").get_data(as_text=True), (
+        "no tape columns otherwise"
+    )
 
 
-def test_a_rules_lifetime_is_extended_and_its_history_shown(client: FlaskClient, session: Session, root: str) -> None:
+def test_a_rules_lifetime_is_extended_and_its_history_shown(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     make_account(session, "alice", password="alice-password")
     (rule_id,) = rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, "SITE", lifetime=60)
@@ -304,7 +337,12 @@ def test_a_rules_lifetime_is_extended_and_its_history_shown(client: FlaskClient,
     csrf = sign_in(client, "root", ROOT_PASSWORD)
     page = client.get(f"/ui/rules/{rule_id}").get_data(as_text=True)
     assert re.search(r"<td>[\d\-T:]+Z</td><td>OK</td>\s*<td>3/0/0</td>", page), "the rule's history"
-    assert client.post(f"/ui/rules/{rule_id}/lifetime", data={"csrf_token": csrf, "lifetime": "86400"}).status_code == 302
+    assert (
+        client.post(
+            f"/ui/rules/{rule_id}/lifetime", data={"csrf_token": csrf, "lifetime": "86400"}
+        ).status_code
+        == 302
+    )
     session.rollback()
     expires = rules.get_rule(session, rule_id)["expires_at"]
     assert expires - utcnow() > timedelta(hours=23)
@@ -325,7 +363,12 @@ def test_an_admin_sets_and_removes_a_quota_and_a_user_cannot(client: FlaskClient
     make_account(session, "alice", password="alice-password")
     csrf = sign_in(client, "root", ROOT_PASSWORD)
     assert 'for="quota-bytes"' in client.get("/ui/accounts/alice").get_data(as_text=True)
-    assert client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "5000"}).status_code == 302
+    assert (
+        client.post(
+            "/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "5000"}
+        ).status_code
+        == 302
+    )
     page = client.get("/ui/accounts/alice").get_data(as_text=True)
     assert '<meter min="0" max="5000" value="0"' in page
     bad = client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": "lots"})
@@ -340,6 +383,11 @@ def test_an_admin_sets_and_removes_a_quota_and_a_user_cannot(client: FlaskClient
     session.rollback()
     client.post("/ui/logout", data={"csrf_token": csrf})
     csrf = sign_in(client, "root", ROOT_PASSWORD)
-    assert client.post("/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": ""}).status_code == 302
+    assert (
+        client.post(
+            "/ui/accounts/alice/quota", data={"csrf_token": csrf, "rse": "SITE", "bytes": ""}
+        ).status_code
+        == 302
+    )
     session.rollback()
     assert quota.get_local_account_limits(session, "alice") == {}

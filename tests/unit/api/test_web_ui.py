@@ -49,9 +49,13 @@ def test_pages_need_a_signed_in_account(client: FlaskClient) -> None:
     assert response.status_code == 302 and response.headers["Location"].startswith("/ui/login")
 
 
-def test_sign_in_sets_a_strict_http_only_cookie_and_shows_the_dashboard(client: FlaskClient, root: str) -> None:
+def test_sign_in_sets_a_strict_http_only_cookie_and_shows_the_dashboard(
+    client: FlaskClient, root: str
+) -> None:
     form = client.get("/ui/login").get_data(as_text=True)
-    bad = client.post("/ui/login", data={"username": "root", "password": "wrong", "csrf_token": CSRF.search(form).group(1)})
+    bad = client.post(
+        "/ui/login", data={"username": "root", "password": "wrong", "csrf_token": CSRF.search(form).group(1)}
+    )
     assert bad.status_code == 401 and "Wrong username or password" in bad.get_data(as_text=True)
     response = client.post("/ui/login", data={"username": "root", "password": ROOT_PASSWORD,
                                               "csrf_token": CSRF.search(form).group(1)})  # fmt: skip
@@ -99,10 +103,14 @@ def test_rule_is_explained_before_it_is_created(client: FlaskClient, session: Se
     assert "3 OK, 0 replicating, 0 stuck" in page
 
 
-def test_a_user_is_refused_admin_pages_and_approvals(client: FlaskClient, session: Session, root: str) -> None:
+def test_a_user_is_refused_admin_pages_and_approvals(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     make_account(session, "alice", password="alice-password")
     catalogue(session)
-    (rule_id,) = rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, "SITE", ask_approval=True)
+    (rule_id,) = rules.add_rule(
+        session, [{"scope": "ui", "name": "ds"}], "root", 1, "SITE", ask_approval=True
+    )
     session.commit()
     csrf = sign_in(client, "alice", "alice-password")
     assert client.get("/ui/admin/accounts").status_code == 401
@@ -121,7 +129,9 @@ def test_an_admin_approves_and_denies(client: FlaskClient, session: Session, roo
     csrf = sign_in(client, "root", ROOT_PASSWORD)
     assert first[:8] in client.get("/ui/admin/accounts").get_data(as_text=True)
     assert client.post(f"/ui/rules/{first}/approve", data={"csrf_token": csrf}).status_code == 302
-    assert client.post(f"/ui/rules/{second}/deny", data={"csrf_token": csrf, "comment": "no"}).status_code == 302
+    assert (
+        client.post(f"/ui/rules/{second}/deny", data={"csrf_token": csrf, "comment": "no"}).status_code == 302
+    )
     session.rollback()
     assert rules.get_rule(session, first)["state"] != "WAITING_APPROVAL"
     assert second not in {rule["id"] for rule in rules.list_rules(session, {"scope": "ui"})}
@@ -129,13 +139,17 @@ def test_an_admin_approves_and_denies(client: FlaskClient, session: Session, roo
 
 def test_what_a_user_typed_is_escaped(client: FlaskClient, root: str) -> None:
     sign_in(client, "root", ROOT_PASSWORD)
-    page = client.get("/ui/rules/new", query_string={"did": '"><script>alert(1)</script>'}).get_data(as_text=True)
+    page = client.get("/ui/rules/new", query_string={"did": '"><script>alert(1)</script>'}).get_data(
+        as_text=True
+    )
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
     found = client.get("/ui/scopes/nothing", query_string={"pattern": "<b>x</b>"})
     assert "<b>x</b>" not in found.get_data(as_text=True)
 
 
-def test_suspending_the_account_ends_its_browser_session(client: FlaskClient, session: Session, root: str) -> None:
+def test_suspending_the_account_ends_its_browser_session(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     make_account(session, "bob", password="bob-password")
     sign_in(client, "bob", "bob-password")
     assert client.get("/ui/scopes").status_code == 200
@@ -165,7 +179,9 @@ def test_listings_are_paginated(client: FlaskClient, session: Session, root: str
     assert "SITE" in file_page and "0cc737eb" in file_page
 
 
-def test_the_sign_in_form_shares_the_login_lockout(db: str, root: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sign_in_form_shares_the_login_lockout(
+    db: str, root: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATAMGMT_AUTH_LOGIN_MAX_FAILURES", "2")
     reset_config()
     try:

@@ -24,8 +24,15 @@ def test_config_file_then_environment(tmp_path: Path) -> None:
     path = tmp_path / "client.cfg"
     path.write_text("[client]\nurl = https://dm.example/\naccount = alice\nusername = alice\npassword = pw\n")
     path.chmod(0o600)
-    config = ClientConfig.load(path, environ={"DATAMGMT_CLIENT_ACCOUNT": "bob", "DATAMGMT_CLIENT_CA_CERT": "/ca"})
-    assert (config.url, config.account, config.username, config.ca_cert) == ("https://dm.example", "bob", "alice", "/ca")
+    config = ClientConfig.load(
+        path, environ={"DATAMGMT_CLIENT_ACCOUNT": "bob", "DATAMGMT_CLIENT_CA_CERT": "/ca"}
+    )
+    assert (config.url, config.account, config.username, config.ca_cert) == (
+        "https://dm.example",
+        "bob",
+        "alice",
+        "/ca",
+    )
     assert config.auth_type == "userpass" and config.token_cache.parent == Path.home() / ".datamgmt"
     assert config.token_cache.name.startswith("token_bob_")
 
@@ -34,8 +41,14 @@ def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="url"):
         ClientConfig.load(tmp_path / "none.cfg", environ={})
     with pytest.raises(ConfigurationError, match="token_file"):
-        ClientConfig.load(tmp_path / "none.cfg", environ={"DATAMGMT_CLIENT_URL": "http://x", "DATAMGMT_CLIENT_ACCOUNT":
-                                                          "a", "DATAMGMT_CLIENT_AUTH_TYPE": "oidc"})
+        ClientConfig.load(
+            tmp_path / "none.cfg",
+            environ={
+                "DATAMGMT_CLIENT_URL": "http://x",
+                "DATAMGMT_CLIENT_ACCOUNT": "a",
+                "DATAMGMT_CLIENT_AUTH_TYPE": "oidc",
+            },
+        )
     (tmp_path / "bad.cfg").write_text("[client]\nurl = http://x\naccount = a\ncolour = blue\n")
     with pytest.raises(ConfigurationError, match="colour"):
         ClientConfig.load(tmp_path / "bad.cfg", environ={})
@@ -56,10 +69,19 @@ def test_filter_grammar_matches_rucio() -> None:
 
 def test_sizes() -> None:
     assert [human_size(n) for n in (0, 999, 1000, 1_500_000, 10**10, -1)] == [
-        "0 B", "999 B", "1.0 kB", "1.5 MB", "10.0 GB", "unlimited"
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "1.5 MB",
+        "10.0 GB",
+        "unlimited",
     ]
     assert [parse_size(text) for text in ("512", "10GB", "1.5 TiB", "2k", "infinity")] == [
-        512, 10**10, int(1.5 * 1024**4), 2000, -1
+        512,
+        10**10,
+        int(1.5 * 1024**4),
+        2000,
+        -1,
     ]
 
 
@@ -72,13 +94,22 @@ def response(status: int, body: bytes, headers: dict[str, str]) -> requests.Resp
 
 
 def test_errors_come_back_as_our_classes() -> None:
-    error = error_from_response(response(404, b'{"ExceptionClass": "DataIdentifierNotFound", '
-                                              b'"ExceptionMessage": "Data identifier \'s:n\' not found"}', {}))
+    error = error_from_response(
+        response(
+            404,
+            b'{"ExceptionClass": "DataIdentifierNotFound", '
+            b'"ExceptionMessage": "Data identifier \'s:n\' not found"}',
+            {},
+        )
+    )
     assert isinstance(error, DataIdentifierNotFound) and error.message == "Data identifier 's:n' not found"
-    from_headers = error_from_response(response(409, b"", {"ExceptionClass": "Duplicate", "ExceptionMessage": "m"}))
+    from_headers = error_from_response(
+        response(409, b"", {"ExceptionClass": "Duplicate", "ExceptionMessage": "m"})
+    )
     assert from_headers.error_class == "Duplicate" and from_headers.message == "m"
-    unknown = error_from_response(response(500, b'{"ExceptionClass": "RucioException", "ExceptionMessage": "boom"}',
-                                           {}))
+    unknown = error_from_response(
+        response(500, b'{"ExceptionClass": "RucioException", "ExceptionMessage": "boom"}', {})
+    )
     assert unknown.error_class == "RucioException" and unknown.message == "boom"
     html = error_from_response(response(404, b"<html>", {}))
     assert html.error_class == "HTTPError" and "GET /dids/s/n answered 404" in html.message
@@ -109,6 +140,13 @@ def test_shell_completion_is_clicks(tmp_path: Path) -> None:
     import sys
 
     launcher = Path(__file__).resolve().parents[3] / "bin" / "datamgmt"
-    env = {**os.environ, "COMP_WORDS": "datamgmt ru", "COMP_CWORD": "1", "_DATAMGMT_COMPLETE": "bash_complete"}
-    done = subprocess.run([sys.executable, str(launcher)], env=env, capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "COMP_WORDS": "datamgmt ru",
+        "COMP_CWORD": "1",
+        "_DATAMGMT_COMPLETE": "bash_complete",
+    }
+    done = subprocess.run(
+        [sys.executable, str(launcher)], env=env, capture_output=True, text=True, check=True
+    )
     assert done.stdout.split() == ["plain,rule"]

@@ -24,7 +24,15 @@ def test_names_map_below_the_scope_directory(scope: str, name: str, expected: st
 
 @pytest.mark.parametrize(
     ("scope", "name"),
-    [("cms", "/store/../../x"), ("cms", ".."), ("a/b", "x"), ("..", "x"), ("cms", "x\x00"), ("cms", "a\\b"), ("", "x")],
+    [
+        ("cms", "/store/../../x"),
+        ("cms", ".."),
+        ("a/b", "x"),
+        ("..", "x"),
+        ("cms", "x\x00"),
+        ("cms", "a\\b"),
+        ("", "x"),
+    ],
 )
 def test_unsafe_scopes_and_names_are_refused(scope: str, name: str) -> None:
     with pytest.raises(InvalidPath):

@@ -27,7 +27,7 @@ class CutShort(BaseHTTPRequestHandler):
         self.end_headers()
         line = b'{"row": 1}\n'
         self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-        self.wfile.write(b"40\r\n{\"row\": 2")  # a chunk announced longer than what comes
+        self.wfile.write(b'40\r\n{"row": 2')  # a chunk announced longer than what comes
         self.wfile.flush()
         self.close_connection = True
 

@@ -79,7 +79,9 @@ def test_a_copy_to_tape_is_done_only_once_archived(session, tmp_path):
     outcomes = [store.Outcome(i, store.DONE, transferred_bytes=4) for i in ("a", "b")]
     assert store.finish(session, "w", outcomes, archive_seconds=5) == {"a", "b"}
     rows = store.transfer_rows(session, ["a", "b"])
-    assert {r.state for r in rows.values()} == {local_tape.ARCHIVING} and not any(r.running for r in rows.values())
+    assert {r.state for r in rows.values()} == {local_tape.ARCHIVING} and not any(
+        r.running for r in rows.values()
+    )
     phase_over(session, "a", "b")
     local_tape.advance(session)
     rows = store.transfer_rows(session, ["a", "b"])

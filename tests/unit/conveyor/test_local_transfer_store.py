@@ -12,7 +12,9 @@ from datamgmt.core.db.types import utcnow
 
 
 def transfer(transfer_id: str, destination: str, request_id: str = "r") -> store.StoredTransfer:
-    return store.StoredTransfer(transfer_id, request_id, transfer_id, 0, destination, {"sources": ["file:///s"]})
+    return store.StoredTransfer(
+        transfer_id, request_id, transfer_id, 0, destination, {"sources": ["file:///s"]}
+    )
 
 
 def expire(session, *ids: str) -> None:
@@ -22,7 +24,10 @@ def expire(session, *ids: str) -> None:
 
 def test_a_transfer_stored_twice_is_kept_once(session):
     assert store.add_transfers(session, [transfer("a", "file:///d/1")]) == {"a"}
-    assert store.add_transfers(session, [transfer("a", "file:///d/1"), transfer("b", "file:///d/2")]) == {"a", "b"}
+    assert store.add_transfers(session, [transfer("a", "file:///d/1"), transfer("b", "file:///d/2")]) == {
+        "a",
+        "b",
+    }
     assert store.add_transfers(session, [transfer("a", "file:///d/1", request_id="other")]) == set()
     assert session.scalar(select(LocalTransfer.request_id).where(LocalTransfer.id == "a")) == "r"
 

@@ -21,7 +21,9 @@ def submitted(request_id: str, job: str, age: float | None = 0.0) -> inflight.Su
     return inflight.SubmittedRequest(request_id, job, "http://fts", "fts3", at)
 
 
-def status(request_id: str | None, job: str, state: TransferState = TransferState.SUBMITTED) -> TransferStatus:
+def status(
+    request_id: str | None, job: str, state: TransferState = TransferState.SUBMITTED
+) -> TransferStatus:
     return TransferStatus(request_id, job, state)
 
 
@@ -59,7 +61,9 @@ def test_submitting_requests_are_looked_up_then_held_or_queued_again(session, si
         add_request(session, spec, sites["DEST"])
     plan = core.plan_transfers(session, claim_all(session))
     submissions = [
-        inflight.Submission(p.request.id, "job-1", "http://fts", "fts3", p.source_rse_id, p.spec.destination, "sid-1")
+        inflight.Submission(
+            p.request.id, "job-1", "http://fts", "fts3", p.source_rse_id, p.spec.destination, "sid-1"
+        )
         for p in plan.transfers
     ]
     assert inflight.mark_submitting(session, "w", submissions, 60) == {s.request_id for s in submissions}
@@ -76,7 +80,12 @@ def test_submitting_requests_are_looked_up_then_held_or_queued_again(session, si
     assert (rows[in_job].state, rows[in_job].external_id) == (RequestState.SUBMITTED, "job-1")
     for request_id in not_in_job:  # sent afresh, not counted: nothing was tried
         row = rows[request_id]
-        assert (row.state, row.external_id, row.retry_count, row.claimed_by) == (RequestState.QUEUED, None, 0, None)
+        assert (row.state, row.external_id, row.retry_count, row.claimed_by) == (
+            RequestState.QUEUED,
+            None,
+            0,
+            None,
+        )
 
 
 def test_request_whose_job_fts_does_not_know_goes_out_again_under_the_same_key(session, sites, tmp_path):  # noqa: F811
@@ -93,6 +102,11 @@ def test_request_whose_job_fts_does_not_know_goes_out_again_under_the_same_key(s
     looked_up = inflight.held_by_tool(found, [status(None, "job-1", TransferState.LOST)])
     assert inflight.requeue_unsent(session, "other", looked_up.unknown, same_job=True) == 1
     row = session.scalars(select(Request)).one()
-    assert (row.state, row.external_id, row.external_key, row.retry_count) == (RequestState.QUEUED, "job-1", "sid-1", 0)
+    assert (row.state, row.external_id, row.external_key, row.retry_count) == (
+        RequestState.QUEUED,
+        "job-1",
+        "sid-1",
+        0,
+    )
     (again,) = core.plan_transfers(session, claim_all(session)).transfers
     assert again.spec.job_key == "sid-1"

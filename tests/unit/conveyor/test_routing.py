@@ -77,7 +77,8 @@ def test_a_source_without_a_distance_row_comes_after_a_far_known_one(session, si
     [request] = claim_all(session)
     ranked = core.source_candidates(session, [request])[request.id]
     assert [(c.rse_id, c.distance) for c in ranked] == [
-        (sites["FAR"], 5000), (unlinked, rse.UNKNOWN_DISTANCE)
+        (sites["FAR"], 5000),
+        (unlinked, rse.UNKNOWN_DISTANCE),
     ]
 
 
@@ -124,7 +125,9 @@ def test_submitting_then_submitted_is_bulk_and_only_for_the_claimer(session, sit
         add_request(session, spec, sites["DEST"])
     plan = core.plan_transfers(session, claim_all(session))
     submissions = [
-        inflight.Submission(p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination)
+        inflight.Submission(
+            p.request.id, f"job-{i}", "http://fts", "fts3", p.source_rse_id, p.spec.destination
+        )
         for i, p in enumerate(plan.transfers)
     ]
     assert inflight.mark_submitting(session, "someone-else", submissions, 60) == set()
@@ -183,7 +186,9 @@ def test_match_prefers_same_scheme_then_destination_priority():
         core.match_protocols(source, [record("davs", write=0)])
 
 
-def test_tape_source_is_staged_and_only_used_when_no_disk_copy_can_serve(session, sites, tmp_path, monkeypatch):
+def test_tape_source_is_staged_and_only_used_when_no_disk_copy_can_serve(
+    session, sites, tmp_path, monkeypatch
+):
     monkeypatch.setenv("DATAMGMT_CONVEYOR_BRING_ONLINE", "3600")
     from datamgmt.config import reset_config
 
@@ -266,7 +271,9 @@ def test_source_limits_per_activity(session, sites, tmp_path):
         add_posix_replica(session, "NEAR", tmp_path / "NEAR", spec)
     for i, spec in enumerate(specs):
         add_request(session, spec, sites["DEST"], activity="Express" if i < 2 else "Bulk")
-    transfer_limit.set_transfer_limit(session, "NEAR", activity="Express", direction="SOURCE", max_transfers=1)
+    transfer_limit.set_transfer_limit(
+        session, "NEAR", activity="Express", direction="SOURCE", max_transfers=1
+    )
     plan = core.plan_transfers(session, claim_all(session))
     assert sorted(p.request.activity for p in plan.transfers) == ["Bulk", "Bulk", "Express"]
     assert len(plan.throttled) == 1 and plan.unroutable == {}

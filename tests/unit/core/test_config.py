@@ -14,7 +14,10 @@ def test_file_then_environment_override(tmp_path):
     config = Config(path, environ={"DATAMGMT_OAIPMH_PAGE_SIZE": "7"})
     assert config.get("database", "url") == "sqlite:///from-file.db"
     assert config.get_int("oaipmh", "page_size") == 7
-    assert Config(path, environ={"DATAMGMT_DATABASE_URL": "postgresql://x"}).get("database", "url") == "postgresql://x"
+    assert (
+        Config(path, environ={"DATAMGMT_DATABASE_URL": "postgresql://x"}).get("database", "url")
+        == "postgresql://x"
+    )
 
 
 def test_defaults_without_a_file(tmp_path):
@@ -30,7 +33,10 @@ def test_environment_adds_unknown_options_to_sections(tmp_path):
 
 
 def test_bad_values_are_clear_errors(tmp_path):
-    config = Config(tmp_path / "missing.cfg", environ={"DATAMGMT_OAIPMH_PAGE_SIZE": "lots", "DATAMGMT_REAPER_GREEDY": "maybe"})
+    config = Config(
+        tmp_path / "missing.cfg",
+        environ={"DATAMGMT_OAIPMH_PAGE_SIZE": "lots", "DATAMGMT_REAPER_GREEDY": "maybe"},
+    )
     with pytest.raises(ConfigurationError, match="page_size"):
         config.get_int("oaipmh", "page_size")
     with pytest.raises(ConfigurationError, match="greedy"):

@@ -39,7 +39,11 @@ def test_keys_across_scopes_and_rses_match_exactly_the_row_comparison(catalogue)
     columns = (Replica.scope, Replica.name, Replica.rse_id)
     assert matched(catalogue, keys_in(columns, keys)) == matched(catalogue, tuple_(*columns).in_(keys))
     assert matched(catalogue, keys_in(columns, keys)) == {
-        ("data", "f1", "SITE-A"), ("other", "f1", "SITE-B"), ("data", "f4", "SITE-B"), ("other", "f5", "SITE-A")}
+        ("data", "f1", "SITE-A"),
+        ("other", "f1", "SITE-B"),
+        ("data", "f4", "SITE-B"),
+        ("other", "f5", "SITE-A"),
+    }
     two = keys_in((Replica.scope, Replica.name), [("data", "f0"), ("other", "f2")])
     assert {(s, n) for s, n, _ in matched(catalogue, two)} == {("data", "f0"), ("other", "f2")}
 
@@ -48,7 +52,8 @@ def test_no_keys_match_nothing_and_a_subquery_still_works(catalogue):
     assert matched(catalogue, keys_in((Replica.scope, Replica.name), [])) == set()
     wanted = select(Replica.scope, Replica.name).where(Replica.scope == "other", Replica.name == "f3")
     assert {(s, n) for s, n, _ in matched(catalogue, keys_in((Replica.scope, Replica.name), wanted))} == {
-        ("other", "f3")}
+        ("other", "f3")
+    }
 
 
 def test_postgresql_gets_one_in_list_per_scope_not_a_row_comparison():

@@ -47,7 +47,11 @@ def _catalogue_at_0001(url: str, replicas: list[tuple[str, str, str | None]]) ->
         rse.add_rse(session, "TAPE", deterministic=False)
         ids = {name: rse.get_rse_id(session, name) for name in ("HASHED", "NAMED", "TAPE")}
         names = sorted({name for _, name, _ in replicas})
-        did.add_files(session, [{"scope": "alice", "name": n, "bytes": 1, "adler32": "00000001"} for n in names], "alice")
+        did.add_files(
+            session,
+            [{"scope": "alice", "name": n, "bytes": 1, "adler32": "00000001"} for n in names],
+            "alice",
+        )
         now = utcnow()
         session.execute(insert(Replica.__table__), [
             {"scope": "alice", "name": name, "rse_id": ids[rse_name], "bytes": 1, "path": path, "lock_cnt": 0,

@@ -69,15 +69,23 @@ def test_protocols_limits_usage_distances(catalogue):
     rse.add_protocol(
         catalogue,
         "SITE-A",
-        {"scheme": "root", "hostname": "127.0.0.1", "port": 1094, "prefix": "/data", "impl": "gfal2",
-         "domains": {"wan": {"read": 1, "write": 2, "third_party_copy_read": 1}}},
+        {
+            "scheme": "root",
+            "hostname": "127.0.0.1",
+            "port": 1094,
+            "prefix": "/data",
+            "impl": "gfal2",
+            "domains": {"wan": {"read": 1, "write": 2, "third_party_copy_read": 1}},
+        },
     )
     [proto] = rse.list_protocols(catalogue, "SITE-A")
     assert proto["domains"]["wan"]["write"] == 2 and proto["domains"]["lan"]["read"] == 0
     with pytest.raises(Duplicate):
         rse.add_protocol(catalogue, "SITE-A", {"scheme": "root", "hostname": "127.0.0.1", "port": 1094})
     with pytest.raises(InputValidationError):
-        rse.add_protocol(catalogue, "SITE-A", {"scheme": "davs", "domains": {"lan": {"third_party_copy_read": 1}}})
+        rse.add_protocol(
+            catalogue, "SITE-A", {"scheme": "davs", "domains": {"lan": {"third_party_copy_read": 1}}}
+        )
     rse.set_rse_limits(catalogue, "SITE-A", "MinFreeSpace", 1000)
     assert rse.get_rse_limits(catalogue, "SITE-A") == {"MinFreeSpace": 1000}
     rse.set_rse_usage(catalogue, "SITE-A", "storage", used=10, free=90)
@@ -122,8 +130,16 @@ def test_replica_errors_write_nothing(catalogue):
         (FileConsistencyMismatch, "SITE-B", files(3, size=11)),
         (ScopeNotFound, "SITE-A", [{"scope": "nope", "name": "x", "bytes": 1, "adler32": "00000001"}]),
         (RSENotFound, "NOWHERE", files(1, prefix="z")),
-        (InputValidationError, "SITE-A", [{"scope": "data", "name": "../etc", "bytes": 1, "adler32": "00000001"}]),
-        (InputValidationError, "SITE-A", [{"scope": "data", "name": "n", "bytes": -1, "adler32": "00000001"}]),
+        (
+            InputValidationError,
+            "SITE-A",
+            [{"scope": "data", "name": "../etc", "bytes": 1, "adler32": "00000001"}],
+        ),
+        (
+            InputValidationError,
+            "SITE-A",
+            [{"scope": "data", "name": "n", "bytes": -1, "adler32": "00000001"}],
+        ),
         (InputValidationError, "SITE-A", [{"scope": "data", "name": "n", "bytes": 1, "adler32": "xyz"}]),
     ]
     for error, where, payload in cases:
@@ -208,7 +224,13 @@ def test_duplicate_collection_and_files_not_registrable(catalogue):
 
 
 def test_pattern_listing_escapes_sql_wildcards(catalogue):
-    replica.add_replicas(catalogue, "SITE-A", files(3) + [{"scope": "data", "name": "f_x", "bytes": 1, "adler32": "00000001"}], "root")
+    replica.add_replicas(
+        catalogue,
+        "SITE-A",
+        files(3) + [{"scope": "data", "name": "f_x", "bytes": 1, "adler32": "00000001"}],
+        "root",
+    )
+
     def names(pattern: str) -> list[str]:  # the name pattern as the web search and the CLI give it
         groups = metadata.with_name_pattern(metadata.parse_filter_string(""), pattern)
         return [d["name"] for d in metadata.list_dids(catalogue, "data", groups, "all")]
@@ -231,7 +253,9 @@ def test_declare_bad_replicas(catalogue):
     replica_state.declare(catalogue, "SITE-A", [("data", "f0")], BadFilesStatus.BAD, "corrupted", "root")
     assert replica.get_replica(catalogue, "SITE-A", "data", "f0")["state"] == "BAD"
     assert replica.get_replica(catalogue, "SITE-A", "data", "f1")["state"] == "AVAILABLE"
-    undeclared = replica_state.declare(catalogue, "SITE-A", [("data", "ghost")], BadFilesStatus.BAD, "x", "root")
+    undeclared = replica_state.declare(
+        catalogue, "SITE-A", [("data", "ghost")], BadFilesStatus.BAD, "x", "root"
+    )
     assert undeclared == ["data:ghost Unknown replica"]
 
 

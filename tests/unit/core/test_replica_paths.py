@@ -87,7 +87,9 @@ def test_attack_by_path_then_purge_leaves_the_victims_file_and_catalogue_true(se
     assert session.scalar(select(func.count()).where(Replica.name == "bait.root")) == 0
 
 
-@pytest.mark.parametrize("path", [victim_path(), "/" + victim_path(), "alice/x/y/thesis.root", "mallory/bait.root"])
+@pytest.mark.parametrize(
+    "path", [victim_path(), "/" + victim_path(), "alice/x/y/thesis.root", "mallory/bait.root"]
+)
 def test_deterministic_rse_refuses_any_path_but_the_algorithms(session, site, path):
     with pytest.raises(InputValidationError, match="deterministic"):
         replica.add_replicas(session, "SITE", [{**ATTACKER_FILE, "path": path}], "mallory")
@@ -150,17 +152,23 @@ def test_non_deterministic_rse_needs_a_path_and_a_pfn_on_its_own_storage(session
     with pytest.raises(InputValidationError, match="non-deterministic"):
         replica.add_replicas(session, tape, [ATTACKER_FILE], "mallory")
     with pytest.raises(InvalidPath, match="not below any protocol"):
-        replica.add_replicas(session, tape, [{**ATTACKER_FILE, "pfn": "root://elsewhere.org:1094/store/x"}], "mallory")
+        replica.add_replicas(
+            session, tape, [{**ATTACKER_FILE, "pfn": "root://elsewhere.org:1094/store/x"}], "mallory"
+        )
 
 
 def test_one_request_cannot_put_two_files_at_one_path(session, tape):
     with pytest.raises(Duplicate, match="two replicas at path"):
-        replica.add_replicas(session, tape, [{**VICTIM_FILE, "path": "p/x"}, {**ATTACKER_FILE, "path": "/p/x"}], "root")
+        replica.add_replicas(
+            session, tape, [{**VICTIM_FILE, "path": "p/x"}, {**ATTACKER_FILE, "path": "/p/x"}], "root"
+        )
 
 
 def test_the_database_itself_refuses_a_shared_path(session, site):
     """The constraint, not only the checks: a row written around core is still refused."""
-    did.add_files(session, [{"scope": "mallory", "name": "raw", "bytes": 1, "adler32": "00000001"}], "mallory")
+    did.add_files(
+        session, [{"scope": "mallory", "name": "raw", "bytes": 1, "adler32": "00000001"}], "mallory"
+    )
     now = utcnow()
     with pytest.raises(IntegrityError):
         session.execute(insert(Replica).values(

@@ -38,8 +38,12 @@ def site(session: Session, root: str, tmp_path: Path) -> Protocol:
         local = tmp_path / name
         local.write_bytes(data)
         protocol.put(str(local), protocol.lfns2pfns([{"scope": "mock", "name": name}])[f"mock:{name}"])
-    add_replicas(session, "SITE", [{"scope": "mock", "name": n, "bytes": len(d), "adler32": "00000001"}
-                                   for n, d in FILES.items()], "jdoe")
+    add_replicas(
+        session,
+        "SITE",
+        [{"scope": "mock", "name": n, "bytes": len(d), "adler32": "00000001"} for n, d in FILES.items()],
+        "jdoe",
+    )
     session.commit()
     return protocol
 
@@ -53,10 +57,13 @@ def test_listing_matches_the_replicas(session: Session, site: Protocol) -> None:
     assert report.ok, report.render()
     assert report.skipped == ["storage of BARE: the RSE has no protocol"]
     assert {pfn: size for pfn, size in site.list_files()} == {
-        site.lfns2pfns([{"scope": "mock", "name": n}])[f"mock:{n}"]: len(d) for n, d in FILES.items()}
+        site.lfns2pfns([{"scope": "mock", "name": n}])[f"mock:{n}"]: len(d) for n, d in FILES.items()
+    }
 
 
-def test_missing_truncated_and_dark_files_are_reported(session: Session, site: Protocol, tmp_path: Path) -> None:
+def test_missing_truncated_and_dark_files_are_reported(
+    session: Session, site: Protocol, tmp_path: Path
+) -> None:
     _disk(site, "f0").unlink()
     _disk(site, "f1").write_bytes(b"short")
     dark = tmp_path / "site" / "stray" / "dark.dat"
@@ -101,8 +108,9 @@ def test_cli_exit_status_and_json(db: str, site: Protocol, capsys: pytest.Captur
 
 
 @pytest.mark.corrupts_catalogue
-def test_cli_reports_a_corrupt_catalogue(db: str, session: Session, site: Protocol,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_reports_a_corrupt_catalogue(
+    db: str, session: Session, site: Protocol, capsys: pytest.CaptureFixture[str]
+) -> None:
     session.execute(update(Replica).where(Replica.name == "f0").values(lock_cnt=3))
     session.commit()
     assert _admin("--db-url", db, "--json") == 1
@@ -110,11 +118,15 @@ def test_cli_reports_a_corrupt_catalogue(db: str, session: Session, site: Protoc
     assert not report["ok"]
     (violation,) = report["violations"]
     assert (violation["invariant"], violation["count"]) == ("replica_lock_cnt", 1)
-    assert violation["examples"] == [{"scope": "mock", "name": "f0", "rse": "SITE", "lock_cnt": 3, "locks": 0}]
+    assert violation["examples"] == [
+        {"scope": "mock", "name": "f0", "rse": "SITE", "lock_cnt": 3, "locks": 0}
+    ]
     assert not check(session).ok
 
 
-def test_names_with_a_leading_slash_match_their_files(session: Session, site: Protocol, tmp_path: Path) -> None:
+def test_names_with_a_leading_slash_match_their_files(
+    session: Session, site: Protocol, tmp_path: Path
+) -> None:
     """CMS-style names (``/store/...``) are legal; the hash path then holds ``//``, which names
     the same file as the listing's single ``/``: neither missing nor dark."""
     name = "/store/mc/run1/file.root"
@@ -123,7 +135,9 @@ def test_names_with_a_leading_slash_match_their_files(session: Session, site: Pr
     pfn = site.lfns2pfns([{"scope": "mock", "name": name}])[f"mock:{name}"]
     assert "//store" in pfn
     site.put(str(local), pfn)
-    add_replicas(session, "SITE", [{"scope": "mock", "name": name, "bytes": 8, "adler32": "00000001"}], "jdoe")
+    add_replicas(
+        session, "SITE", [{"scope": "mock", "name": name, "bytes": 8, "adler32": "00000001"}], "jdoe"
+    )
     session.commit()
     report = check_storage(session, rses=["SITE"])
     assert report.ok, report.render()

@@ -28,8 +28,11 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def unit_url(db: str) -> str:
     """The catalogue through an engine of its own, so killing its connections touches nothing else."""
-    return make_url(db).update_query_dict({"application_name": "datamgmt-unit-drops"}).render_as_string(
-        hide_password=False)
+    return (
+        make_url(db)
+        .update_query_dict({"application_name": "datamgmt-unit-drops"})
+        .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture
@@ -42,7 +45,9 @@ def kill(db: str) -> Iterator[Callable[[Connection | int], None]]:
         with admin.connect() as other:
             other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
             deadline = time.monotonic() + 10
-            while other.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}).first():
+            while other.execute(
+                text("SELECT 1 FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).first():
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
 
@@ -82,7 +87,12 @@ def test_a_read_killed_half_way_is_retriable(unit_url, kill, root):
 
 
 def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kill, root, session):
-    kill_at(unit_url, "before_cursor_execute", kill, lambda _cursor, statement, *_: "INSERT INTO scopes" in statement)
+    kill_at(
+        unit_url,
+        "before_cursor_execute",
+        kill,
+        lambda _cursor, statement, *_: "INSERT INTO scopes" in statement,
+    )
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         add_scope(unit, "lost", "root")
     assert not raised.value.retriable and "nothing was changed" in raised.value.message

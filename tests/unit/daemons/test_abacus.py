@@ -17,7 +17,8 @@ ON_POSTGRESQL = os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresq
 
 def usage(session, rse_name: str, source: str = "rucio") -> tuple[int, int] | None:
     row = session.execute(
-        select(RSEUsage.files, RSEUsage.used).join_from(RSEUsage, RSE, RSEUsage.rse_id == RSE.id)
+        select(RSEUsage.files, RSEUsage.used)
+        .join_from(RSEUsage, RSE, RSEUsage.rse_id == RSE.id)
         .where(RSE.rse == rse_name, RSEUsage.source == source)
     ).one_or_none()
     session.rollback()
@@ -68,11 +69,14 @@ def test_registered_and_removed_replicas_fold_into_rucio_usage(session, sites):
 @pytest.mark.corrupts_catalogue("account_usage")  # usage and deltas without locks
 def test_account_deltas_fold_into_existing_and_new_usage_rows(session, sites):
     session.add(AccountUsage(account="root", rse_id=sites["SITE-A"], files=5, bytes=500))
-    session.execute(insert(UpdatedAccountCounter), [
-        {"account": "root", "rse_id": sites["SITE-A"], "files": 1, "bytes": 10},
-        {"account": "root", "rse_id": sites["SITE-A"], "files": -3, "bytes": -300},
-        {"account": "root", "rse_id": sites["SITE-B"], "files": 4, "bytes": 40},
-    ])
+    session.execute(
+        insert(UpdatedAccountCounter),
+        [
+            {"account": "root", "rse_id": sites["SITE-A"], "files": 1, "bytes": 10},
+            {"account": "root", "rse_id": sites["SITE-A"], "files": -3, "bytes": -300},
+            {"account": "root", "rse_id": sites["SITE-B"], "files": 4, "bytes": 40},
+        ],
+    )
     session.commit()
 
     drain(Abacus("a"), batch=1000)
@@ -88,7 +92,9 @@ def test_nothing_queued_is_idle(session, sites):
     assert abacus.idle
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL")
+@pytest.mark.skipif(
+    not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL"
+)
 @pytest.mark.corrupts_catalogue("rse_usage")  # deltas without replicas
 def test_two_instances_count_every_delta_once(db, session, sites):
     deltas = [{"rse_id": sites["SITE-A" if i % 3 else "SITE-B"], "files": 1, "bytes": i} for i in range(6000)]

@@ -70,8 +70,15 @@ def test_composite_keys(session, root):
     did.add_files(session, files, "root")
     replica.add_replicas(session, "SITE-A", files, "root")
     session.commit()
-    rows = claim.claim(session, Replica, "w", filters=[Replica.rse_id == rse_id], order_by=[Replica.name], limit=3,
-                       lease_seconds=60)
+    rows = claim.claim(
+        session,
+        Replica,
+        "w",
+        filters=[Replica.rse_id == rse_id],
+        order_by=[Replica.name],
+        limit=3,
+        lease_seconds=60,
+    )
     session.commit()
     assert sorted(tuple(r) for r in rows) == [("data", f"f{i}", rse_id) for i in range(3)]
     assert claim.claim_keys(session, Replica, "v", [("data", "f2", rse_id), ("data", "f3", rse_id)], 60) == [

@@ -45,7 +45,9 @@ def test_two_workers_process_every_item_exactly_once(session):
     add_work(session, 2000)
     stop = threading.Event()
     threads = [
-        threading.Thread(target=work, args=(ToyDaemon(f"w{i}"), stop), kwargs={"batch": 50, "once": True, "sleep_max": 1})
+        threading.Thread(
+            target=work, args=(ToyDaemon(f"w{i}"), stop), kwargs={"batch": 50, "once": True, "sleep_max": 1}
+        )
         for i in range(2)
     ]
     for t in threads:
@@ -90,7 +92,9 @@ def test_heartbeats_live_expire_die(session):
     heartbeat.beat(session, "toy", "a", "host", 1)
     session.commit()
     assert heartbeat.live_workers(session, "toy", 60) == ["a", "b"]
-    session.execute(update(Heartbeat).where(Heartbeat.worker_id == "b").values(updated_at=utcnow() - timedelta(hours=1)))
+    session.execute(
+        update(Heartbeat).where(Heartbeat.worker_id == "b").values(updated_at=utcnow() - timedelta(hours=1))
+    )
     assert heartbeat.live_workers(session, "toy", 60) == ["a"]
     assert heartbeat.expire(session, 60, "toy") == 1
     heartbeat.die(session, "toy", "a")
@@ -100,7 +104,9 @@ def test_heartbeats_live_expire_die(session):
 def test_worker_loop_beats_and_stops_on_request(session):
     stop = threading.Event()
     daemon = ToyDaemon("looper")
-    thread = threading.Thread(target=work, args=(daemon, stop), kwargs={"batch": 10, "once": False, "sleep_max": 0.2})
+    thread = threading.Thread(
+        target=work, args=(daemon, stop), kwargs={"batch": 10, "once": False, "sleep_max": 0.2}
+    )
     thread.start()
     assert wait_for(session, lambda s: "looper" in heartbeat.live_workers(s, "toy", 60))
     add_work(session, 5)  # picked up after the idle back-off
@@ -113,10 +119,19 @@ def test_worker_loop_beats_and_stops_on_request(session):
 
 
 def _toy_process(db: str, *args: str, item_seconds: float = 0) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATAMGMT_DATABASE_URL": db, "TOY_ITEM_SECONDS": str(item_seconds), "PYTHONPATH": ROOT}
+    env = {
+        **os.environ,
+        "DATAMGMT_DATABASE_URL": db,
+        "TOY_ITEM_SECONDS": str(item_seconds),
+        "PYTHONPATH": ROOT,
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.unit.daemons.toy", *args], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "tests.unit.daemons.toy", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -132,7 +147,9 @@ def test_sigterm_finishes_the_current_batch_then_exits(db, session):
     assert done in (10, 20)  # whole batches only
     assert remaining_work(session) == 20 - done
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert any(line["msg"] == "stopping after the current batch" and line["signal"] == "SIGTERM" for line in lines)
+    assert any(
+        line["msg"] == "stopping after the current batch" and line["signal"] == "SIGTERM" for line in lines
+    )
     assert all({"ts", "level", "msg"} <= line.keys() for line in lines)
 
 
@@ -187,7 +204,9 @@ def test_metrics_endpoint_counters_move(db, session):
             time.sleep(0.05)
         assert seen and seen[-1] == 10 and seen[0] < 10, seen
         add_work(session, 1, payload="fail")
-        assert wait_for(session, lambda s: _scrape(port).get('datamgmt_daemon_items_failed_total{daemon="toy"}') == 1)
+        assert wait_for(
+            session, lambda s: _scrape(port).get('datamgmt_daemon_items_failed_total{daemon="toy"}') == 1
+        )
         samples = _scrape(port)
         assert samples['datamgmt_daemon_batch_duration_seconds_count{daemon="toy"}'] >= 2
         assert samples['datamgmt_daemon_last_success_timestamp_seconds{daemon="toy"}'] > time.time() - 60

@@ -24,15 +24,21 @@ def restore_logging():  # type: ignore[no-untyped-def]
 
 
 def _record() -> logging.LogRecord:
-    record = logging.LogRecord("datamgmt.conveyor-poller", logging.WARNING, __file__, 1, "transfer failed", (), None)
+    record = logging.LogRecord(
+        "datamgmt.conveyor-poller", logging.WARNING, __file__, 1, "transfer failed", (), None
+    )
     record.fields = {"did": "user.jdoe:f1", "rse": "BROKEN", "error": "Not a directory"}  # type: ignore[attr-defined]
     return record
 
 
 def test_json_and_text_carry_the_same_fields(restore_logging, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     line = json.loads(logs.formatter("json").format(_record()))
-    assert (line["level"], line["msg"], line["did"], line["rse"]) == ("warning", "transfer failed", "user.jdoe:f1",
-                                                                     "BROKEN")
+    assert (line["level"], line["msg"], line["did"], line["rse"]) == (
+        "warning",
+        "transfer failed",
+        "user.jdoe:f1",
+        "BROKEN",
+    )
     text = logs.formatter("text").format(_record())
     assert "WARNING" in text and "transfer failed did=user.jdoe:f1 rse=BROKEN error=Not a directory" in text
     monkeypatch.setenv("DATAMGMT_LOGGING_FORMAT", "text")

@@ -33,7 +33,8 @@ def site(session, root, tmp_path):
     start = utcnow() - timedelta(days=1)
     for i in range(250):
         session.execute(
-            update(Replica).where(Replica.name == f"f{i:03d}")
+            update(Replica)
+            .where(Replica.name == f"f{i:03d}")
             .values(tombstone=start + timedelta(minutes=i), accessed_at=start + timedelta(minutes=i))
         )
     protocol = create_protocol(rse.list_protocols(session, "SITE")[0])
@@ -46,8 +47,13 @@ def site(session, root, tmp_path):
 
 
 def on_disk(protocol) -> set[str]:
-    return {key.split(":")[1] for key, pfn in protocol.lfns2pfns(
-        [{"scope": "data", "name": f"f{i:03d}"} for i in range(250)]).items() if protocol.exists(pfn)}
+    return {
+        key.split(":")[1]
+        for key, pfn in protocol.lfns2pfns(
+            [{"scope": "data", "name": f"f{i:03d}"} for i in range(250)]
+        ).items()
+        if protocol.exists(pfn)
+    }
 
 
 def in_catalogue(session) -> set[str]:
@@ -79,7 +85,9 @@ def test_frees_exactly_enough_least_recently_used_first(session, site):
     assert in_catalogue(session) == expected
     assert on_disk(site) == expected
     assert session.scalar(select(func.count()).where(Message.event_type == "deletion-done")) == 50
-    removed = session.scalar(select(func.count()).select_from(DataIdentifier).where(DataIdentifier.name < "f050"))
+    removed = session.scalar(
+        select(func.count()).select_from(DataIdentifier).where(DataIdentifier.name < "f050")
+    )
     assert removed == 0  # their last replica went: the file DIDs went too
 
 
@@ -89,12 +97,23 @@ def test_greedy_never_takes_locked_replicas_or_transfer_sources(session, site):
     session.execute(update(Replica).where(Replica.name.in_(["f000", "f001"])).values(lock_cnt=1))
     rse.add_rse(session, "DEST")
     dest_id, site_id = rse.get_rse_id(session, "DEST"), rse.get_rse_id(session, "SITE")
-    for name, state in (("f002", RequestState.QUEUED), ("f003", RequestState.SUBMITTED), ("f004", RequestState.DONE)):
+    for name, state in (
+        ("f002", RequestState.QUEUED),
+        ("f003", RequestState.SUBMITTED),
+        ("f004", RequestState.DONE),
+    ):
         request_id = new_id()
-        session.execute(insert(Request).values(id=request_id, scope="data", name=name, dest_rse_id=dest_id, state=state))
-        session.execute(insert(Source).values(request_id=request_id, rse_id=site_id, scope="data", name=name,
-                                              dest_rse_id=dest_id))
-    session.execute(update(Replica).where(Replica.name == "f005").values(tombstone=utcnow() + timedelta(days=1)))
+        session.execute(
+            insert(Request).values(id=request_id, scope="data", name=name, dest_rse_id=dest_id, state=state)
+        )
+        session.execute(
+            insert(Source).values(
+                request_id=request_id, rse_id=site_id, scope="data", name=name, dest_rse_id=dest_id
+            )
+        )
+    session.execute(
+        update(Replica).where(Replica.name == "f005").values(tombstone=utcnow() + timedelta(days=1))
+    )
     session.commit()
     drain(Reaper("r"))
     kept = {"f000", "f001", "f002", "f003", "f005"}
@@ -126,7 +145,9 @@ def test_failing_storage_loses_nothing_and_everything_goes_eventually(session, s
     for name in ("r1", "r2"):
         reaper = Reaper(name)
         reaper.retry_base_seconds = 0
-        reaper.protocol_factory = lambda record, rng=random.Random(name): FlakyProtocol(create_protocol(record), rng, failures)
+        reaper.protocol_factory = lambda record, rng=random.Random(name): FlakyProtocol(
+            create_protocol(record), rng, failures
+        )
         reapers.append(reaper)
     for _ in range(200):
         for reaper in reapers:
@@ -137,5 +158,6 @@ def test_failing_storage_loses_nothing_and_everything_goes_eventually(session, s
             break
     assert in_catalogue(session) == set() and on_disk(site) == set()
     assert failures, "the wrapper must have failed some deletions"
-    assert session.scalar(select(func.count()).where(Message.event_type == "deletion-failed")) == len(failures)
-
+    assert session.scalar(select(func.count()).where(Message.event_type == "deletion-failed")) == len(
+        failures
+    )

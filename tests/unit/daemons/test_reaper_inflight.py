@@ -31,9 +31,12 @@ def test_a_replica_a_transfer_still_writes_is_reaped_only_after_the_transfer(ses
     did.attach(session, SCOPE, "ds", [{"scope": SCOPE, "name": spec.name}])
     (rule_id,) = rule.add_rule(session, [{"scope": SCOPE, "name": "ds"}], "root", 1, "DST")
     # The submitter handed the copy to the transfer tool; then the owner's rule went.
-    request_id = session.execute(update(Request).where(Request.name == spec.name)
-                                 .values(state=RequestState.SUBMITTED, external_id="job-1")
-                                 .returning(Request.id)).scalar_one()
+    request_id = session.execute(
+        update(Request)
+        .where(Request.name == spec.name)
+        .values(state=RequestState.SUBMITTED, external_id="job-1")
+        .returning(Request.id)
+    ).scalar_one()
     rule.delete_rule(session, rule_id)
     session.commit()
     dst_replica = session.get(Replica, (SCOPE, spec.name, dst_id))

@@ -90,8 +90,11 @@ def layout(session, root, tmp_path, monkeypatch):
     did.attach(session, "data", "ds", [{"scope": "data", "name": n} for n in DATA])
     start = utcnow() - timedelta(hours=1)
     for i, name in enumerate(DATA):
-        session.execute(update(Replica).where(Replica.name == name)
-                        .values(tombstone=start + timedelta(minutes=i), accessed_at=start + timedelta(minutes=i)))
+        session.execute(
+            update(Replica)
+            .where(Replica.name == name)
+            .values(tombstone=start + timedelta(minutes=i), accessed_at=start + timedelta(minutes=i))
+        )
     session.commit()
     yield tmp_path
     tools.reset()
@@ -164,8 +167,9 @@ def drain_conveyor(db: str, session, rounds: int = 100) -> None:
         for daemon in daemons:
             daemon.run_once(100)
         session.expire_all()
-        pending = session.scalar(select(Request.id).where(Request.state.not_in([RequestState.DONE,
-                                                                                RequestState.FAILED])).limit(1))
+        pending = session.scalar(
+            select(Request.id).where(Request.state.not_in([RequestState.DONE, RequestState.FAILED])).limit(1)
+        )
         session.rollback()
         if pending is None:
             return
@@ -184,13 +188,16 @@ def test_without_a_source_the_lock_is_stuck_on_an_unavailable_replica(session, d
     check_invariants(session)
 
 
-@pytest.mark.corrupts_catalogue("deterministic_path", "shared_path")  # a shared path, built on purpose where no constraint forbids it yet
+@pytest.mark.corrupts_catalogue(
+    "deterministic_path", "shared_path"
+)  # a shared path, built on purpose where no constraint forbids it yet
 def test_a_path_another_replica_uses_is_not_unlinked(session, db, layout):
     """Two rows naming one file: reaping one drops its row, never the file the other lists."""
     path = "shared/file"
     try:
-        session.execute(update(Replica).where(Replica.rse_id == rse.get_rse_id(session, "SITE"))
-                        .values(path=path))
+        session.execute(
+            update(Replica).where(Replica.rse_id == rse.get_rse_id(session, "SITE")).values(path=path)
+        )
         session.execute(update(Replica).where(Replica.name == "new").values(tombstone=None, lock_cnt=0))
         session.commit()
     except IntegrityError:
@@ -229,7 +236,9 @@ def test_a_rule_waits_for_a_confirmation_in_flight_and_sees_it(session, db, layo
         _wait_until_blocked(session, rule_thread)
     rule_thread.join(timeout=30)
     assert created
-    states = {r.name: (r.state, r.lock_cnt) for r in session.scalars(select(Replica).where(Replica.rse_id == site))}
+    states = {
+        r.name: (r.state, r.lock_cnt) for r in session.scalars(select(Replica).where(Replica.rse_id == site))
+    }
     assert states == {"old": (ReplicaState.COPYING, 1), "new": (ReplicaState.AVAILABLE, 1)}
     session.rollback()
     with transaction(db) as reaper_tx:
@@ -246,8 +255,11 @@ def _wait_until_blocked(session, thread) -> None:
     else:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            waiting = session.scalar(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            waiting = session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
             session.rollback()
             if waiting:
                 break

@@ -34,8 +34,9 @@ def posix_rse(session, name: str, root: Path) -> Protocol:
 
 def write(session, protocol: Protocol, rse_name: str, name: str, size: int, tombstone=None) -> Path:
     """A real file of ``size`` bytes on the RSE, registered as its replica."""
-    replica.add_replicas(session, rse_name, [{"scope": "data", "name": name, "bytes": size, "adler32": "00000001"}],
-                         "root")
+    replica.add_replicas(
+        session, rse_name, [{"scope": "data", "name": name, "bytes": size, "adler32": "00000001"}], "root"
+    )
     session.execute(update(Replica).where(Replica.name == name).values(tombstone=tombstone))
     (pfn,) = protocol.lfns2pfns([{"scope": "data", "name": name}]).values()
     path = Path(pfn.removeprefix("file://"))
@@ -52,8 +53,11 @@ def write(session, protocol: Protocol, rse_name: str, name: str, size: int, tomb
 
 def storage_free(session, rse_name: str) -> int | None:
     session.expire_all()
-    free = session.scalar(select(RSEUsage.free).where(RSEUsage.rse_id == rse.get_rse_id(session, rse_name),
-                                                      RSEUsage.source == "storage"))
+    free = session.scalar(
+        select(RSEUsage.free).where(
+            RSEUsage.rse_id == rse.get_rse_id(session, rse_name), RSEUsage.source == "storage"
+        )
+    )
     session.rollback()
     return free
 
@@ -65,7 +69,9 @@ def needed(session, rse_name: str) -> int | None:
 
 
 def test_posix_space_is_statvfs_of_the_prefix_or_its_nearest_parent(tmp_path):
-    protocol = create_protocol({"scheme": "file", "prefix": str(tmp_path / "not" / "made" / "yet"), "impl": "posix"})
+    protocol = create_protocol(
+        {"scheme": "file", "prefix": str(tmp_path / "not" / "made" / "yet"), "impl": "posix"}
+    )
     space = protocol.space()
     info = os.statvfs(tmp_path)
     assert space is not None
@@ -132,13 +138,17 @@ def test_bytes_to_free_follows_writes_and_deletes(session, root, tmp_path):
     session.commit()
     reaper = Reaper("r")
     start = utcnow() - timedelta(hours=1)
-    paths = [write(session, protocol, "SITE", f"f{i}", 1_000, tombstone=start + timedelta(minutes=i))
-             for i in range(5)]
+    paths = [
+        write(session, protocol, "SITE", f"f{i}", 1_000, tombstone=start + timedelta(minutes=i))
+        for i in range(5)
+    ]
     reaper.run_once(10)
     assert needed(session, "SITE") == 0 and all(p.exists() for p in paths)
 
-    paths += [write(session, protocol, "SITE", f"f{i}", 1_000, tombstone=start + timedelta(minutes=i))
-              for i in (5, 6)]
+    paths += [
+        write(session, protocol, "SITE", f"f{i}", 1_000, tombstone=start + timedelta(minutes=i))
+        for i in (5, 6)
+    ]
     reaper.run_once(10)  # 7 kB used, 3 kB free: 1 kB short, so the oldest file goes
     assert [p.exists() for p in paths] == [False] + [True] * 6
     reaper.run_once(10)

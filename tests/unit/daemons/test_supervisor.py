@@ -13,8 +13,9 @@ from datamgmt.embedded import DaemonSupervisor
 
 def test_a_child_that_keeps_dying_is_restarted_with_capped_backoff(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="datamgmt.embedded")
-    supervisor = DaemonSupervisor([sys.executable, "-c", "raise SystemExit(3)"],
-                                  first_delay=0.05, max_delay=0.2, healthy_after=60)
+    supervisor = DaemonSupervisor(
+        [sys.executable, "-c", "raise SystemExit(3)"], first_delay=0.05, max_delay=0.2, healthy_after=60
+    )
     supervisor.start()
     deadline = time.monotonic() + 60
     while supervisor.restarts < 5 and time.monotonic() < deadline:

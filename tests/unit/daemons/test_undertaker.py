@@ -22,12 +22,16 @@ ON_POSTGRESQL = os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresq
 
 
 def files(prefix: str, count: int) -> list[dict]:
-    return [{"scope": "data", "name": f"{prefix}{i}", "bytes": 10, "adler32": "0000000a"} for i in range(count)]
+    return [
+        {"scope": "data", "name": f"{prefix}{i}", "bytes": 10, "adler32": "0000000a"} for i in range(count)
+    ]
 
 
 def expire(session, *names: str) -> None:
     session.execute(
-        update(DataIdentifier).where(DataIdentifier.name.in_(names)).values(expired_at=utcnow() - timedelta(minutes=1))
+        update(DataIdentifier)
+        .where(DataIdentifier.name.in_(names))
+        .values(expired_at=utcnow() - timedelta(minutes=1))
     )
 
 
@@ -65,7 +69,9 @@ def test_expired_collections_and_lone_files_are_buried(session, catalogue):
     dataset(session, "ds-locked", [])
     dataset(session, "ds-kept", [])
     did.add_collection(session, "data", "ct", "CONTAINER", "root")
-    did.attach(session, "data", "ct", [{"scope": "data", "name": "ds-old"}, {"scope": "data", "name": "ds-live"}])
+    did.attach(
+        session, "data", "ct", [{"scope": "data", "name": "ds-old"}, {"scope": "data", "name": "ds-live"}]
+    )
     did.add_collection(session, "data", "ct-mono", "CONTAINER", "root", monotonic=True)
     did.attach(session, "data", "ct-mono", [{"scope": "data", "name": "ds-kept"}])
     rule.add_rule(session, [{"scope": "data", "name": "ds-old"}], "root", 1, "SITE-A")
@@ -79,7 +85,17 @@ def test_expired_collections_and_lone_files_are_buried(session, catalogue):
     assert undertaker.run_once(100) == 0 and undertaker.idle
 
     assert names(session) == {
-        "ds-live", "ds-locked", "ds-kept", "ct", "ct-mono", "lonely0", "live0", "live1", "old0", "old1", "old2"
+        "ds-live",
+        "ds-locked",
+        "ds-kept",
+        "ct",
+        "ct-mono",
+        "lonely0",
+        "live0",
+        "live1",
+        "old0",
+        "old1",
+        "old2",
     }
     assert erased(session) == Counter({"ds-old": 1, "lonely0": 1, "ghost0": 1})
     assert set(session.scalars(select(Rule.name))) == {"ds-live", "ds-locked"}
@@ -87,16 +103,22 @@ def test_expired_collections_and_lone_files_are_buried(session, catalogue):
         select(Replica.lock_cnt, Replica.tombstone).where(Replica.name.in_(["old0", "old1", "old2"]))
     ).all()
     assert len(old_replicas) == 3 and all(cnt == 0 and tomb is not None for cnt, tomb in old_replicas)
-    live_replica = session.execute(select(Replica.lock_cnt, Replica.tombstone).where(Replica.name == "live0")).one()
+    live_replica = session.execute(
+        select(Replica.lock_cnt, Replica.tombstone).where(Replica.name == "live0")
+    ).one()
     assert live_replica == (1, None)  # attached and under a rule: untouched
     lonely = session.execute(select(Replica.tombstone).where(Replica.name == "lonely0")).scalar_one()
     assert lonely is not None
     assert session.scalar(select(DataIdentifier.expired_at).where(DataIdentifier.name == "lonely0")) is None
-    container = session.execute(select(DataIdentifier.length, DataIdentifier.bytes).where(DataIdentifier.name == "ct")).one()
+    container = session.execute(
+        select(DataIdentifier.length, DataIdentifier.bytes).where(DataIdentifier.name == "ct")
+    ).one()
     assert tuple(container) == (1, 20)
     assert set(session.scalars(select(Content.child_name).where(Content.name == "ct"))) == {"ds-live"}
     assert session.scalar(
-        select(UpdatedDID.id).where(UpdatedDID.name == "ct", UpdatedDID.rule_evaluation_action == DIDReEvaluation.DETACH)
+        select(UpdatedDID.id).where(
+            UpdatedDID.name == "ct", UpdatedDID.rule_evaluation_action == DIDReEvaluation.DETACH
+        )
     )
     check_invariants(session)
     one_request_per_replicating_lock(session)
@@ -117,7 +139,9 @@ def test_failure_buries_nothing_of_the_batch(session, catalogue, monkeypatch):
     assert {"ds-a", "ds-b"} <= names(session)
 
 
-@pytest.mark.skipif(not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL")
+@pytest.mark.skipif(
+    not ON_POSTGRESQL, reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL"
+)
 def test_two_instances_bury_each_did_once(db, session, catalogue):
     content = files("f", 200)
     replica.add_replicas(session, "SITE-A", content, "root")

@@ -19,7 +19,9 @@ def closed_port() -> int:
 
 
 def test_a_worker_without_its_database_backs_off_and_stops_cleanly(caplog):
-    daemon = ToyDaemon("toy-unreachable", db_url=f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none")
+    daemon = ToyDaemon(
+        "toy-unreachable", db_url=f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none"
+    )
     stop = threading.Event()
     failures: list[BaseException] = []
 

@@ -73,7 +73,9 @@ def main() -> None:
     parser.add_argument("--metrics-port", type=int)
     args = parser.parse_args()
     logs.configure("info")
-    Runner(ToyDaemon, threads=args.threads, batch=args.batch, once=args.run_once, metrics_port=args.metrics_port).run()
+    Runner(
+        ToyDaemon, threads=args.threads, batch=args.batch, once=args.run_once, metrics_port=args.metrics_port
+    ).run()
 
 
 if __name__ == "__main__":

@@ -148,14 +148,22 @@ def catalogue(session, root):
 def load(session, dids: dict[str, dict]) -> None:
     session.execute(delete(DIDMeta))
     session.execute(delete(DataIdentifier))
-    did.add_collections(session, [{"scope": "data", "name": n, "type": i["type"].name} for n, i in dids.items()], "root")
+    did.add_collections(
+        session, [{"scope": "data", "name": n, "type": i["type"].name} for n, i in dids.items()], "root"
+    )
     for name, item in dids.items():
-        session.execute(update(DataIdentifier).where(DataIdentifier.name == name).values(length=item["length"]))
-    metadata.set_dids_metadata_bulk(session, [{"scope": "data", "name": n, "meta": i["meta"]} for n, i in dids.items()])
+        session.execute(
+            update(DataIdentifier).where(DataIdentifier.name == name).values(length=item["length"])
+        )
+    metadata.set_dids_metadata_bulk(
+        session, [{"scope": "data", "name": n, "meta": i["meta"]} for n, i in dids.items()]
+    )
 
 
-LIST_EXAMPLE = [{"type": DIDType.DATASET, "length": 0, "meta": {"project": ["ab", 3, True]}},
-                {"type": DIDType.DATASET, "length": 0, "meta": {"project": ["c"], "run": [-2.5, 4]}}]
+LIST_EXAMPLE = [
+    {"type": DIDType.DATASET, "length": 0, "meta": {"project": ["ab", 3, True]}},
+    {"type": DIDType.DATASET, "length": 0, "meta": {"project": ["c"], "run": [-2.5, 4]}},
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -192,7 +200,8 @@ def hostile(catalogue):
     did.add_collections(catalogue, [{"scope": "data", "name": n, "type": "DATASET"} for n in names], "root")
     values = [*HOSTILE, "abc", "100 and more"]
     metadata.set_dids_metadata_bulk(
-        catalogue, [{"scope": "data", "name": n, "meta": {"title": v}} for n, v in zip(names, values, strict=True)]
+        catalogue,
+        [{"scope": "data", "name": n, "meta": {"title": v}} for n, v in zip(names, values, strict=True)],
     )
     return catalogue
 

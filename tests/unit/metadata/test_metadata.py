@@ -58,7 +58,9 @@ def test_setting_again_replaces_and_delete_removes(catalogue):
         metadata.delete_metadata(catalogue, "data", "ds1", "run")
 
 
-@pytest.mark.parametrize("key", ["bytes", "adler32", "md5", "did_type", "account", "created_at", "is_open", "length", "guid"])
+@pytest.mark.parametrize(
+    "key", ["bytes", "adler32", "md5", "did_type", "account", "created_at", "is_open", "length", "guid"]
+)
 def test_reserved_keys_are_readable_but_read_only(catalogue, key):
     assert key in metadata.get_metadata(catalogue, "data", "ds1")
     with pytest.raises(AccessDenied, match="reserved system key"):
@@ -73,7 +75,9 @@ def test_reserved_keys_are_readable_but_read_only(catalogue, key):
 def test_lifetime_and_is_new_set_their_columns_as_rucio_clients_expect(catalogue):
     """``rucio erase`` sets ``lifetime``; ``rucio subscription touch`` sets ``is_new``."""
     catalogue.execute(update(DataIdentifier).values(is_new=False))
-    metadata.set_dids_metadata_bulk(catalogue, [{"scope": "data", "name": "ds1", "meta": {"lifetime": 86400, "is_new": True}}])
+    metadata.set_dids_metadata_bulk(
+        catalogue, [{"scope": "data", "name": "ds1", "meta": {"lifetime": 86400, "is_new": True}}]
+    )
     row = catalogue.get(DataIdentifier, ("data", "ds1"))
     catalogue.refresh(row)
     assert row.is_new is True
@@ -138,7 +142,10 @@ def test_rdf_documents_are_validated_and_returned(catalogue, fmt, content):
 
 def test_json_documents(catalogue):
     metadata.set_document(catalogue, "data", "ds1", "json", {"creators": ["Doe, Jane"], "n": 1})
-    assert metadata.get_document(catalogue, "data", "ds1", "json", parsed=True) == {"creators": ["Doe, Jane"], "n": 1}
+    assert metadata.get_document(catalogue, "data", "ds1", "json", parsed=True) == {
+        "creators": ["Doe, Jane"],
+        "n": 1,
+    }
     assert metadata.list_documents(catalogue, "data", "ds1") == ["json"]
     with pytest.raises(InvalidMetadata):
         metadata.set_document(catalogue, "data", "ds1", "json", "{not json")
@@ -168,9 +175,13 @@ def test_string_dialect_parses_and_types_values():
 
 
 def test_rest_dict_form_matches_the_string_form():
-    rest = metadata.parse_rest_filters("[{'length.gt': '5', 'project': 'e2e', 'name': '*'}, {'run_number': '3', 'name': '*'}]")
+    rest = metadata.parse_rest_filters(
+        "[{'length.gt': '5', 'project': 'e2e', 'name': '*'}, {'run_number': '3', 'name': '*'}]"
+    )
     assert rest == metadata.parse_filters("length>5,project=e2e;run_number=3")
-    assert metadata.parse_rest_filters('{"run.lte": 7, "ok": true}') == metadata.parse_filters("run<=7,ok=true")
+    assert metadata.parse_rest_filters('{"run.lte": 7, "ok": true}') == metadata.parse_filters(
+        "run<=7,ok=true"
+    )
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,11 @@ def test_dashboard_is_well_formed() -> None:
         assert panel["datasource"]["uid"] == "${datasource}"
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
-        covered = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        covered = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
         assert not covered & cells, f"panel {panel['title']!r} overlaps another"
         cells |= covered
         assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
@@ -59,10 +63,15 @@ def test_dashboard_loads_with_grafanas_own_models() -> None:
     assert [t.expr for p in loaded.panels for t in p.targets] == _exprs(source)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) is not installed")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool (Debian's prometheus) is not installed"
+)
 def test_promtool_accepts_scrape_config_and_rules() -> None:
-    result = subprocess.run(["promtool", "check", "config", str(ROOT / "etc" / "prometheus" / "prometheus.yml")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["promtool", "check", "config", str(ROOT / "etc" / "prometheus" / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 7 rules found" in result.stdout
 
@@ -71,12 +80,23 @@ def test_promtool_accepts_scrape_config_and_rules() -> None:
 def test_systemd_units_verify(tmp_path: Path) -> None:
     """``systemd-analyze verify`` on the units, with their program paths pointed at executables."""
     for unit in ("datamgmt-server.service", "datamgmt-daemon@.service", "datamgmt-daemons.target"):
-        text = (ROOT / "etc" / "systemd" / unit).read_text().replace("/opt/datamgmt/venv/bin/", "/usr/bin/env ")
+        text = (
+            (ROOT / "etc" / "systemd" / unit).read_text().replace("/opt/datamgmt/venv/bin/", "/usr/bin/env ")
+        )
         (tmp_path / unit).write_text(text)
     (tmp_path / "datamgmt-daemon@reaper.service").symlink_to(tmp_path / "datamgmt-daemon@.service")
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "datamgmt-server.service"),
-                             str(tmp_path / "datamgmt-daemon@reaper.service"), str(tmp_path / "datamgmt-daemons.target")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            str(tmp_path / "datamgmt-server.service"),
+            str(tmp_path / "datamgmt-daemon@reaper.service"),
+            str(tmp_path / "datamgmt-daemons.target"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     problems = [line for line in result.stderr.splitlines() if "datamgmt" in line]
     assert result.returncode == 0 and not problems, result.stderr
 
@@ -84,7 +104,9 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
 def test_compose_runs_real_daemons_against_postgresql() -> None:
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
-    daemons = {name: spec for name, spec in services.items() if spec.get("command", [""])[0] == "datamgmt-daemon"}
+    daemons = {
+        name: spec for name, spec in services.items() if spec.get("command", [""])[0] == "datamgmt-daemon"
+    }
     assert daemons and all(spec["command"][1] == name and name in DAEMONS for name, spec in daemons.items())
     assert set(DAEMONS) - set(daemons) == {"hermes"}  # hermes needs a broker: documented as left out
     assert services["migrate"]["command"] == ["datamgmt-admin", "db", "upgrade"]

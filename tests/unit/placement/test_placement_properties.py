@@ -41,20 +41,38 @@ def random_problem(seed: int, n_rse: int, n_items: int, n_sets: int, tight: bool
     set_indptr, set_indices = candidate_sets(masks)
     n_present = n_items // 2
     present = present_from_triples(
-        n_items, rng.integers(0, n_items, n_present), rng.integers(0, n_rse, n_present),
-        rng.integers(0, 400, n_present))
+        n_items,
+        rng.integers(0, n_items, n_present),
+        rng.integers(0, n_rse, n_present),
+        rng.integers(0, 400, n_present),
+    )
     return PlacementProblem(
-        free_bytes=free, capacity=capacity, quota_left=quota,
+        free_bytes=free,
+        capacity=capacity,
+        quota_left=quota,
         weight=rng.choice([0.0, 0.5, 1.0, 1.0, 3.0], n_rse),
         write_available=rng.random(n_rse) < 0.9,
         distance=np.where(rng.random(n_rse) < 0.5, 0.0, rng.random(n_rse)),
-        item_bytes=item_bytes, copies=rng.integers(0, 4, n_items),
-        item_set=rng.integers(0, n_sets, n_items), set_indptr=set_indptr, set_indices=set_indices,
-        present_indptr=present[0], present_rse=present[1], present_bytes=present[2], seed=seed)
+        item_bytes=item_bytes,
+        copies=rng.integers(0, 4, n_items),
+        item_set=rng.integers(0, n_sets, n_items),
+        set_indptr=set_indptr,
+        set_indices=set_indices,
+        present_indptr=present[0],
+        present_rse=present[1],
+        present_bytes=present[2],
+        seed=seed,
+    )
 
 
-problems = st.builds(random_problem, seed=st.integers(0, 2**63), n_rse=st.integers(1, 40),
-                     n_items=st.integers(0, 120), n_sets=st.integers(1, 6), tight=st.booleans())
+problems = st.builds(
+    random_problem,
+    seed=st.integers(0, 2**63),
+    n_rse=st.integers(1, 40),
+    n_items=st.integers(0, 120),
+    n_sets=st.integers(1, 6),
+    tight=st.booleans(),
+)
 
 
 def check_invariants(problem: PlacementProblem, result) -> None:
@@ -67,15 +85,20 @@ def check_invariants(problem: PlacementProblem, result) -> None:
             continue
         picked = row[row >= 0]
         assert picked.shape[0] == problem.copies[i]
-        assert np.all(row[problem.copies[i]:] == -1)
+        assert np.all(row[problem.copies[i] :] == -1)
         assert len(set(picked.tolist())) == picked.shape[0], "copies must land on distinct RSEs"
-        allowed = problem.set_indices[problem.set_indptr[problem.item_set[i]]:
-                                      problem.set_indptr[problem.item_set[i] + 1]]
+        allowed = problem.set_indices[
+            problem.set_indptr[problem.item_set[i]] : problem.set_indptr[problem.item_set[i] + 1]
+        ]
         assert np.isin(picked, allowed).all()
         assert problem.write_available[picked].all()
-        here = dict(zip(problem.present_rse[problem.present_indptr[i]:problem.present_indptr[i + 1]].tolist(),
-                        problem.present_bytes[problem.present_indptr[i]:problem.present_indptr[i + 1]].tolist(),
-                        strict=True))
+        here = dict(
+            zip(
+                problem.present_rse[problem.present_indptr[i] : problem.present_indptr[i + 1]].tolist(),
+                problem.present_bytes[problem.present_indptr[i] : problem.present_indptr[i + 1]].tolist(),
+                strict=True,
+            )
+        )
         for r in picked.tolist():
             consumed[r] += problem.item_bytes[i] - min(here.get(r, 0), problem.item_bytes[i])
             charged[r] += problem.item_bytes[i]
@@ -118,6 +141,6 @@ def test_failures_only_when_the_constraint_really_binds(problem):
     result = place(problem)
     for i in range(problem.n_items):
         s = problem.item_set[i]
-        targets = problem.set_indices[problem.set_indptr[s]:problem.set_indptr[s + 1]]
+        targets = problem.set_indices[problem.set_indptr[s] : problem.set_indptr[s + 1]]
         enough = np.count_nonzero(problem.write_available[targets]) >= problem.copies[i]
         assert enough == (result.status[i] != Status.INSUFFICIENT_TARGET_RSES)

@@ -45,8 +45,12 @@ def test_fully_present_beats_emptier_rse(both_backends):
 
 
 def test_order_full_then_most_bytes_then_fill(both_backends):
-    rses = [RSEState(free_bytes=90 * TB, capacity=100 * TB), RSEState(free_bytes=10 * TB, capacity=100 * TB),
-            RSEState(free_bytes=20 * TB, capacity=100 * TB), RSEState(free_bytes=100 * TB, capacity=100 * TB)]
+    rses = [
+        RSEState(free_bytes=90 * TB, capacity=100 * TB),
+        RSEState(free_bytes=10 * TB, capacity=100 * TB),
+        RSEState(free_bytes=20 * TB, capacity=100 * TB),
+        RSEState(free_bytes=100 * TB, capacity=100 * TB),
+    ]
     result = place(single_rule_problem(rses, 4 * TB, 4, present={1: 1 * TB, 2: 3 * TB, 0: 4 * TB}))
     assert result.rses(0) == [0, 2, 1, 3]
 
@@ -60,8 +64,9 @@ def test_rucio_dataset_reuse_case(both_backends):
 def test_balances_fill_ratio_across_a_batch(both_backends):
     capacity = np.full(5, 100 * TB)
     free = np.array([100, 80, 60, 40, 20]) * TB
-    problem = PlacementProblem(free_bytes=free, capacity=capacity, item_bytes=np.full(100, TB),
-                               copies=np.ones(100, np.int32))
+    problem = PlacementProblem(
+        free_bytes=free, capacity=capacity, item_bytes=np.full(100, TB), copies=np.ones(100, np.int32)
+    )
     result = place(problem)
     fill = (capacity - result.free_left) / capacity
     assert np.all(result.status == Status.OK)
@@ -72,8 +77,12 @@ def test_balances_fill_ratio_across_a_batch(both_backends):
 
 def test_batch_never_overfills(both_backends):
     """Each RSE has room for 3 items; the batch of 10 places 6 and refuses the rest for space."""
-    problem = PlacementProblem(free_bytes=[3 * TB, 3 * TB], capacity=[10 * TB, 10 * TB],
-                               item_bytes=np.full(10, TB), copies=np.ones(10, np.int32))
+    problem = PlacementProblem(
+        free_bytes=[3 * TB, 3 * TB],
+        capacity=[10 * TB, 10 * TB],
+        item_bytes=np.full(10, TB),
+        copies=np.ones(10, np.int32),
+    )
     result = place(problem)
     assert np.count_nonzero(result.status == Status.OK) == 6
     assert np.all(result.status[result.status != Status.OK] == Status.INSUFFICIENT_SPACE)
@@ -82,10 +91,15 @@ def test_batch_never_overfills(both_backends):
 
 def test_quota_is_charged_in_full_and_never_overdrawn(both_backends):
     rses = [RSEState(quota_left=5 * TB), RSEState(quota_left=-1)]
-    problem = PlacementProblem(free_bytes=[-1, -1], quota_left=[5 * TB, -1], item_bytes=np.full(8, 2 * TB),
-                               copies=np.full(8, 2, np.int32),
-                               present_indptr=np.r_[0, np.ones(8, np.int64)].cumsum(),
-                               present_rse=np.zeros(8, np.int32), present_bytes=np.full(8, 2 * TB))
+    problem = PlacementProblem(
+        free_bytes=[-1, -1],
+        quota_left=[5 * TB, -1],
+        item_bytes=np.full(8, 2 * TB),
+        copies=np.full(8, 2, np.int32),
+        present_indptr=np.r_[0, np.ones(8, np.int64)].cumsum(),
+        present_rse=np.zeros(8, np.int32),
+        present_bytes=np.full(8, 2 * TB),
+    )
     result = place(problem)
     assert np.count_nonzero(result.status == Status.OK) == 2
     assert np.all(result.status[2:] == Status.INSUFFICIENT_QUOTA)
@@ -115,8 +129,9 @@ def test_insufficient_space_maps_to_rse_over_quota(both_backends):
 
 def test_failed_item_takes_nothing(both_backends):
     """An item that gets only one of its two copies is not placed at all."""
-    problem = PlacementProblem(free_bytes=[5 * TB, TB], capacity=[10 * TB, 10 * TB], item_bytes=[2 * TB, TB],
-                               copies=[2, 1])
+    problem = PlacementProblem(
+        free_bytes=[5 * TB, TB], capacity=[10 * TB, 10 * TB], item_bytes=[2 * TB, TB], copies=[2, 1]
+    )
     result = place(problem)
     assert result.status.tolist() == [Status.INSUFFICIENT_SPACE, Status.OK]
     assert result.free_left.tolist() == [4 * TB, TB]
@@ -132,8 +147,13 @@ def test_weight_attribute_rucio_case(both_backends):
 
 def test_weights_bias_a_batch_proportionally(both_backends):
     capacity = np.full(2, 1000 * TB)
-    problem = PlacementProblem(free_bytes=capacity, capacity=capacity, weight=[3.0, 1.0],
-                               item_bytes=np.full(400, TB), copies=np.ones(400, np.int32))
+    problem = PlacementProblem(
+        free_bytes=capacity,
+        capacity=capacity,
+        weight=[3.0, 1.0],
+        item_bytes=np.full(400, TB),
+        copies=np.ones(400, np.int32),
+    )
     result = place(problem)
     placed = (capacity - result.free_left) // TB
     assert placed.sum() == 400
@@ -141,7 +161,10 @@ def test_weights_bias_a_batch_proportionally(both_backends):
 
 
 def test_distance_penalty_steers_between_equal_rses(both_backends):
-    rses = [RSEState(free_bytes=TB, capacity=10 * TB, distance=0.5), RSEState(free_bytes=TB, capacity=10 * TB)]
+    rses = [
+        RSEState(free_bytes=TB, capacity=10 * TB, distance=0.5),
+        RSEState(free_bytes=TB, capacity=10 * TB),
+    ]
     assert place(single_rule_problem(rses, TB, 1)).rses(0) == [1]
 
 
@@ -150,14 +173,16 @@ def test_ties_broken_by_seed(both_backends):
     rses = equal_rses(50, free=-1, capacity=0)
     picks = {tuple(place(single_rule_problem(rses, TB, 3, seed=seed)).rses(0)) for seed in range(10)}
     assert len(picks) > 1
-    assert place(single_rule_problem(rses, TB, 3, seed=7)).rses(0) == \
-        place(single_rule_problem(rses, TB, 3, seed=7)).rses(0)
+    assert place(single_rule_problem(rses, TB, 3, seed=7)).rses(0) == place(
+        single_rule_problem(rses, TB, 3, seed=7)
+    ).rses(0)
 
 
 def test_unlimited_rses_spread_within_a_batch(both_backends):
     """Without capacities a batch still spreads over the RSEs: each item draws its own tie order."""
-    problem = PlacementProblem(free_bytes=np.full(10, -1), item_bytes=np.full(200, TB),
-                               copies=np.ones(200, np.int32), seed=1)
+    problem = PlacementProblem(
+        free_bytes=np.full(10, -1), item_bytes=np.full(200, TB), copies=np.ones(200, np.int32), seed=1
+    )
     assert len(set(place(problem).chosen[:, 0].tolist())) == 10
 
 
@@ -167,17 +192,20 @@ def test_zero_copies_place_nothing(both_backends):
     assert result.status.tolist() == [Status.OK]
 
 
-@pytest.mark.parametrize("change", [
-    {"copies": [-1]},
-    {"weight": [np.nan]},
-    {"weight": [-1.0]},
-    {"distance": [np.inf]},
-    {"free_bytes": [[1]]},
-    {"item_set": [1]},
-    {"set_indptr": [0, 2], "set_indices": [0, 0]},
-    {"set_indptr": [0, 1], "set_indices": [3]},
-    {"present_indptr": [0, 1], "present_rse": [0], "present_bytes": [-5]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"copies": [-1]},
+        {"weight": [np.nan]},
+        {"weight": [-1.0]},
+        {"distance": [np.inf]},
+        {"free_bytes": [[1]]},
+        {"item_set": [1]},
+        {"set_indptr": [0, 2], "set_indices": [0, 0]},
+        {"set_indptr": [0, 1], "set_indices": [3]},
+        {"present_indptr": [0, 1], "present_rse": [0], "present_bytes": [-5]},
+    ],
+)
 def test_invalid_problems_are_refused(change):
     args = {"free_bytes": [TB], "item_bytes": [TB], "copies": [1]} | change
     with pytest.raises(InputValidationError):

@@ -32,8 +32,10 @@ class Catalogue:
 
     def files(self, n: int, size: int = 100, on: Sequence[str] = ("R1",)) -> list[dict]:
         """``n`` new files of ``size`` bytes with AVAILABLE replicas on ``on``."""
-        files = [{"scope": "mock", "name": f"file_{next(_counter)}", "bytes": size, "adler32": "0cc737eb"}
-                 for _ in range(n)]
+        files = [
+            {"scope": "mock", "name": f"file_{next(_counter)}", "bytes": size, "adler32": "0cc737eb"}
+            for _ in range(n)
+        ]
         for rse in on:
             add_replicas(self.session, rse, files, "jdoe")
         if not on:
@@ -73,7 +75,6 @@ class Catalogue:
 def due(session: Session, queue: WorkQueue) -> list[str]:
     """The ids a daemon would claim now from ``queue``: the daemons' own filters, not a copy."""
     return [row[0] for row in queue.claim(session, "test-worker", limit=100, lease_seconds=60)]
-
 
 
 @pytest.fixture

@@ -100,7 +100,8 @@ def test_a_source_without_a_distance_row_ranks_after_a_far_known_one(cat, sessio
     request = session.scalar(select(Request))
     ranked = transfers.list_sources(session, request.id)
     assert [(s["rse_id"], s["ranking"]) for s in ranked] == [
-        (cat.rse_ids["R3"], -5000), (cat.rse_ids["R2"], -UNKNOWN_DISTANCE)
+        (cat.rse_ids["R3"], -5000),
+        (cat.rse_ids["R2"], -UNKNOWN_DISTANCE),
     ]
     check_invariants(session)
 
@@ -156,8 +157,21 @@ def test_copies_must_be_positive(cat, session):
 
 def test_options_are_stored(cat, session):
     f = cat.files(1)[0]
-    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", lifetime=3600, locked=True, activity="Express",
-                            notify="Y", purge_replicas=True, priority=4, comment="hi", meta={"k": 1})
+    (rid,) = rules.add_rule(
+        session,
+        [f],
+        "jdoe",
+        1,
+        "R1",
+        lifetime=3600,
+        locked=True,
+        activity="Express",
+        notify="Y",
+        purge_replicas=True,
+        priority=4,
+        comment="hi",
+        meta={"k": 1},
+    )
     rule = rules.get_rule(session, rid)
     assert rule["locked"] and rule["activity"] == "Express" and rule["notification"] == "YES"
     assert rule["purge_replicas"] and rule["priority"] == 4 and rule["comments"] == "hi"

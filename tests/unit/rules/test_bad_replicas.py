@@ -35,7 +35,11 @@ from datamgmt.exceptions import InputValidationError
 from tests.invariants import check_invariants
 from tests.unit.rules.conftest import Catalogue
 
-BAD, SUSPICIOUS, TEMPORARY = BadFilesStatus.BAD, BadFilesStatus.SUSPICIOUS, BadFilesStatus.TEMPORARY_UNAVAILABLE
+BAD, SUSPICIOUS, TEMPORARY = (
+    BadFilesStatus.BAD,
+    BadFilesStatus.SUSPICIOUS,
+    BadFilesStatus.TEMPORARY_UNAVAILABLE,
+)
 
 
 def _keys(files: list[dict]) -> list[tuple[str, str]]:
@@ -44,8 +48,15 @@ def _keys(files: list[dict]) -> list[tuple[str, str]]:
 
 def _declarations(cat: Catalogue, f: dict, rse: str) -> list[BadFilesStatus]:
     cat.session.expire_all()
-    return list(cat.session.scalars(select(BadReplica.state).where(
-        BadReplica.scope == f["scope"], BadReplica.name == f["name"], BadReplica.rse_id == cat.rse_ids[rse])))
+    return list(
+        cat.session.scalars(
+            select(BadReplica.state).where(
+                BadReplica.scope == f["scope"],
+                BadReplica.name == f["name"],
+                BadReplica.rse_id == cat.rse_ids[rse],
+            )
+        )
+    )
 
 
 def _revive(cat: Catalogue) -> dict[str, int]:
@@ -63,11 +74,21 @@ def test_a_bad_replica_with_a_good_copy_is_copied_again_and_recovered(cat: Catal
     assert cat.replica(files[0], "R1").state == ReplicaState.COPYING
     rule = cat.rule(rule_id)
     assert (rule.state, rule.locks_ok_cnt, rule.locks_replicating_cnt, rule.locks_stuck_cnt) == (
-        RuleState.REPLICATING, 1, 1, 0)
+        RuleState.REPLICATING,
+        1,
+        1,
+        0,
+    )
     request = cat.session.scalars(select(Request)).one()
     assert (request.scope, request.name, request.dest_rse_id, request.state) == (
-        files[0]["scope"], files[0]["name"], cat.rse_ids["R1"], RequestState.QUEUED)
-    assert set(cat.session.scalars(select(Source.rse_id).where(Source.request_id == request.id))) == {cat.rse_ids["R2"]}
+        files[0]["scope"],
+        files[0]["name"],
+        cat.rse_ids["R1"],
+        RequestState.QUEUED,
+    )
+    assert set(cat.session.scalars(select(Source.rse_id).where(Source.request_id == request.id))) == {
+        cat.rse_ids["R2"]
+    }
     assert _revive(cat) == {"recovering": 0, "obsolete": 0, "lost": 0}, "a replica is revived once"
     check_invariants(cat.session)
     requests_done(cat.session, [request.id])
@@ -93,8 +114,13 @@ def test_a_bad_last_copy_is_lost_its_locks_released_and_its_datasets_told(cat: C
     children = set(cat.session.scalars(select(Content.child_name).where(Content.name == dataset["name"])))
     assert children == {files[1]["name"]}
     assert cat.session.get(DataIdentifier, ("mock", dataset["name"])).length == 1
-    lost = [json.loads(m.payload) for m in cat.session.scalars(select(Message).where(Message.event_type == "LOST"))]
-    assert lost == [{"scope": "mock", "name": files[0]["name"], "dataset_scope": "mock", "dataset_name": dataset["name"]}]
+    lost = [
+        json.loads(m.payload)
+        for m in cat.session.scalars(select(Message).where(Message.event_type == "LOST"))
+    ]
+    assert lost == [
+        {"scope": "mock", "name": files[0]["name"], "dataset_scope": "mock", "dataset_name": dataset["name"]}
+    ]
     assert _revive(cat) == {"recovering": 0, "obsolete": 0, "lost": 0}
     check_invariants(cat.session)
 
@@ -112,7 +138,9 @@ def test_declarations_report_what_they_did_not_declare(cat: Catalogue) -> None:
     files = cat.files(2)
     rule_id = add_rule(cat.session, [cat.dataset(files)], "jdoe", 1, "R1")[0]
     ghost = ("mock", "ghost")
-    assert declare(cat.session, "R1", [*_keys(files[:1]), ghost], BAD, "x", "root") == ["mock:ghost Unknown replica"]
+    assert declare(cat.session, "R1", [*_keys(files[:1]), ghost], BAD, "x", "root") == [
+        "mock:ghost Unknown replica"
+    ]
     again = declare(cat.session, "R1", _keys(files), BAD, "x", "root")
     assert again == [f"mock:{files[0]['name']} Already declared"]
     assert cat.session.scalar(select(Lock.state).where(Lock.name == files[1]["name"])) == LockState.STUCK
@@ -127,7 +155,9 @@ def test_declarations_report_what_they_did_not_declare(cat: Catalogue) -> None:
 def test_a_replica_in_flight_is_not_declared_bad(cat: Catalogue, state: ReplicaState) -> None:
     files = cat.files(1)
     cat.session.execute(update(Replica).values(state=state))
-    assert declare(cat.session, "R1", _keys(files), BAD, "x", "root") == [f"mock:{files[0]['name']} Being copied or deleted"]
+    assert declare(cat.session, "R1", _keys(files), BAD, "x", "root") == [
+        f"mock:{files[0]['name']} Being copied or deleted"
+    ]
     assert cat.replica(files[0], "R1").state == state and _declarations(cat, files[0], "R1") == []
 
 
@@ -139,11 +169,15 @@ def test_suspicious_reports_are_counted_until_someone_acts(cat: Catalogue) -> No
     found = bad_replica.suspicious(cat.session, None, None, 2)
     assert [(r["name"], r["rse"], r["cnt"]) for r in found] == sorted((f["name"], "R1", 3) for f in files)
     declare(cat.session, "R1", _keys(files[:1]), BAD, "confirmed", "root")
-    assert [r["name"] for r in bad_replica.suspicious(cat.session, {cat.rse_ids["R1"]}, None, 0)] == [files[1]["name"]]
+    assert [r["name"] for r in bad_replica.suspicious(cat.session, {cat.rse_ids["R1"]}, None, 0)] == [
+        files[1]["name"]
+    ]
     assert bad_replica.suspicious(cat.session, {cat.rse_ids["R2"]}, None, 0) == []
     states = list(bad_replica.list_states(cat.session, BAD, None, None, None, None))
     assert [(s["name"], s["rse"], s["state"]) for s in states] == [(files[0]["name"], "R1", "BAD")]
-    (incident, *others) = [i for i in bad_replica.summary(cat.session, None, None, None) if i["reason"] == "read error"]
+    (incident, *others) = [
+        i for i in bad_replica.summary(cat.session, None, None, None) if i["reason"] == "read error"
+    ]
     assert not others and incident["SUSPICIOUS"] == 6 and incident["rse"] == "R1"
     assert incident["created_at"].date() == utcnow().date()
 
@@ -154,8 +188,24 @@ def test_temporary_unavailability_expires(cat: Catalogue) -> None:
     with pytest.raises(InputValidationError):
         declare(cat.session, "R1", _keys(files), TEMPORARY, "downtime", "root")
     with pytest.raises(InputValidationError):
-        declare(cat.session, "R1", _keys(files), TEMPORARY, "downtime", "root", expires_at=utcnow() + timedelta(days=31))
-    declare(cat.session, "R1", _keys(files), TEMPORARY, "downtime", "root", expires_at=utcnow() + timedelta(hours=1))
+        declare(
+            cat.session,
+            "R1",
+            _keys(files),
+            TEMPORARY,
+            "downtime",
+            "root",
+            expires_at=utcnow() + timedelta(days=31),
+        )
+    declare(
+        cat.session,
+        "R1",
+        _keys(files),
+        TEMPORARY,
+        "downtime",
+        "root",
+        expires_at=utcnow() + timedelta(hours=1),
+    )
     assert cat.replica(files[0], "R1").state == ReplicaState.TEMPORARY_UNAVAILABLE
     assert cat.rule(rule_id).state == RuleState.OK
     assert bad_replica.expire_unavailability(cat.session, 100) == 0

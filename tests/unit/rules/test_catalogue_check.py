@@ -52,7 +52,9 @@ class Scene:
         self.replicating_rule = self._rule(dataset, "R2")
         self.stuck_rule = self._rule(cat.files(1, on=()), "R3")
         session.commit()
-        self.request = session.scalars(select(Request).where(Request.rule_id == self.replicating_rule)).first()
+        self.request = session.scalars(
+            select(Request).where(Request.rule_id == self.replicating_rule)
+        ).first()
 
     def _rule(self, dids: list[dict], expression: str) -> str:
         (rule_id,) = rules.add_rule(self.session, dids, "jdoe", 1, expression, grouping="NONE")
@@ -87,15 +89,24 @@ def _drop_request(scene: Scene) -> None:
 
 def _orphan_request(scene: Scene) -> None:
     file = scene.cat.files(1, on=("R1",))[0]
-    scene.session.execute(insert(Request).values(id="f" * 32, scope="mock", name=file["name"],
-                                                 dest_rse_id=scene.cat.rse_ids["R4"], rule_id="e" * 32))
+    scene.session.execute(
+        insert(Request).values(
+            id="f" * 32,
+            scope="mock",
+            name=file["name"],
+            dest_rse_id=scene.cat.rse_ids["R4"],
+            rule_id="e" * 32,
+        )
+    )
 
 
 def _shared_path(scene: Scene) -> None:
     session = scene.session
     add_rse(session, "TAPE1", deterministic=False)
-    files = [{"scope": "mock", "name": f"nd_{i}", "bytes": 1, "adler32": "00000001", "path": f"/p/{i}"}
-             for i in range(2)]
+    files = [
+        {"scope": "mock", "name": f"nd_{i}", "bytes": 1, "adler32": "00000001", "path": f"/p/{i}"}
+        for i in range(2)
+    ]
     add_replicas(session, "TAPE1", files, "jdoe")
     try:
         with session.begin_nested():
@@ -107,26 +118,34 @@ def _shared_path(scene: Scene) -> None:
 
 CORRUPTIONS: dict[str, Callable[[Scene], None]] = {
     "replica_lock_cnt": lambda s: s.session.execute(
-        update(Replica).where(_replica(s)).values(lock_cnt=Replica.lock_cnt + 1)),
+        update(Replica).where(_replica(s)).values(lock_cnt=Replica.lock_cnt + 1)
+    ),
     "lock_without_replica": lambda s: s.session.execute(delete(Replica).where(_replica(s))),
     "lock_without_rule": _drop_rule,
     "rule_counters": lambda s: s.session.execute(
-        update(Rule).where(Rule.id == s.ok_rule).values(locks_ok_cnt=Rule.locks_ok_cnt + 1)),
+        update(Rule).where(Rule.id == s.ok_rule).values(locks_ok_cnt=Rule.locks_ok_cnt + 1)
+    ),
     "rule_state": lambda s: s.session.execute(
-        update(Rule).where(Rule.id == s.ok_rule).values(state=RuleState.REPLICATING)),
+        update(Rule).where(Rule.id == s.ok_rule).values(state=RuleState.REPLICATING)
+    ),
     "ok_lock_replica": lambda s: s.session.execute(
-        update(Replica).where(_replica(s)).values(state=ReplicaState.BAD)),
+        update(Replica).where(_replica(s)).values(state=ReplicaState.BAD)
+    ),
     "replicating_lock_request": _drop_request,
     "request_rule_gone": _orphan_request,
     "account_usage": lambda s: s.session.execute(
-        update(AccountUsage).where(AccountUsage.account == "jdoe").values(bytes=AccountUsage.bytes + 1)),
+        update(AccountUsage).where(AccountUsage.account == "jdoe").values(bytes=AccountUsage.bytes + 1)
+    ),
     "rse_usage": lambda s: s.session.execute(
-        insert(UpdatedRSECounter).values(rse_id=s.cat.rse_ids["R1"], files=1, bytes=0)),
+        insert(UpdatedRSECounter).values(rse_id=s.cat.rse_ids["R1"], files=1, bytes=0)
+    ),
     "locked_replica_tombstone": lambda s: s.session.execute(
-        update(Replica).where(_replica(s)).values(tombstone=utcnow())),
+        update(Replica).where(_replica(s)).values(tombstone=utcnow())
+    ),
     "shared_path": _shared_path,
     "deterministic_path": lambda s: s.session.execute(
-        update(Replica).where(_replica(s)).values(path="mock/elsewhere")),
+        update(Replica).where(_replica(s)).values(path="mock/elsewhere")
+    ),
 }
 
 
@@ -138,7 +157,9 @@ def scene(cat: Catalogue) -> Scene:
 def test_consistent_catalogue_passes(scene: Scene) -> None:
     rule_states = {r.id: r.state for r in scene.session.scalars(select(Rule))}
     assert sorted(s.name for s in rule_states.values()) == ["OK", "REPLICATING", "STUCK"]
-    assert scene.session.scalar(select(UpdatedRSECounter.id).limit(1)) is not None, "RSE usage is still queued"
+    assert scene.session.scalar(select(UpdatedRSECounter.id).limit(1)) is not None, (
+        "RSE usage is still queued"
+    )
     report = check_catalogue(scene.session)
     assert report.ok, report.render()
     assert set(CORRUPTIONS) <= set(report.checked)
@@ -149,8 +170,11 @@ def test_usage_counts_after_abacus_and_with_queued_account_deltas(scene: Scene) 
     session = scene.session
     fold_counters(session, RSE_FOLD, 1000)
     usage = session.scalars(select(AccountUsage).where(AccountUsage.account == "jdoe")).first()
-    session.execute(insert(UpdatedAccountCounter).values(account=usage.account, rse_id=usage.rse_id,
-                                                         files=usage.files, bytes=usage.bytes))
+    session.execute(
+        insert(UpdatedAccountCounter).values(
+            account=usage.account, rse_id=usage.rse_id, files=usage.files, bytes=usage.bytes
+        )
+    )
     usage.files, usage.bytes = 0, 0
     session.flush()
     assert session.scalar(select(UpdatedRSECounter.id).limit(1)) is None
@@ -184,8 +208,11 @@ def test_request_timeouts(scene: Scene, monkeypatch: pytest.MonkeyPatch) -> None
     assert check_catalogue(session, now=now + timedelta(hours=23)).ok
     late = {v.invariant for v in check_catalogue(session, now=now + timedelta(hours=25)).violations}
     assert late == {"request_queued_timeout"}
-    session.execute(update(Request).where(Request.id == scene.request.id)
-                    .values(state=RequestState.SUBMITTED, submitted_at=now, external_id="job"))
+    session.execute(
+        update(Request)
+        .where(Request.id == scene.request.id)
+        .values(state=RequestState.SUBMITTED, submitted_at=now, external_id="job")
+    )
     assert check_catalogue(session, now=now + timedelta(hours=5)).ok
     late = {v.invariant for v in check_catalogue(session, now=now + timedelta(hours=7)).violations}
     assert late == {"request_submitted_timeout"}
@@ -209,10 +236,16 @@ def test_stuck_rule_needs_no_request(scene: Scene) -> None:
     """A REPLICATING lock of a STUCK rule waits for the repairer: no request needed meanwhile."""
     session = scene.session
     first, second = scene.files
-    session.execute(update(Lock).where(Lock.rule_id == scene.replicating_rule, Lock.name == first["name"])
-                    .values(state=LockState.STUCK))
-    session.execute(update(Rule).where(Rule.id == scene.replicating_rule).values(
-        state=RuleState.STUCK, locks_replicating_cnt=1, locks_stuck_cnt=1))
+    session.execute(
+        update(Lock)
+        .where(Lock.rule_id == scene.replicating_rule, Lock.name == first["name"])
+        .values(state=LockState.STUCK)
+    )
+    session.execute(
+        update(Rule)
+        .where(Rule.id == scene.replicating_rule)
+        .values(state=RuleState.STUCK, locks_replicating_cnt=1, locks_stuck_cnt=1)
+    )
     orphaned = session.scalars(select(Request.id).where(Request.name == second["name"])).one()
     session.execute(delete(Source).where(Source.request_id == orphaned))
     session.execute(delete(Request).where(Request.id == orphaned))

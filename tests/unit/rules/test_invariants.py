@@ -33,16 +33,22 @@ def test_rule_invariants(cat, session):
     session.commit()
 
     class Machine(RuleBasedStateMachine):
-        @rule(did=st.sampled_from(dids), expression=st.sampled_from(EXPRESSIONS), copies=st.integers(1, 2),
-              grouping=st.sampled_from(["ALL", "DATASET", "NONE"]), account=st.sampled_from(["jdoe", "jane"]),
-              purge=st.booleans())
+        @rule(
+            did=st.sampled_from(dids),
+            expression=st.sampled_from(EXPRESSIONS),
+            copies=st.integers(1, 2),
+            grouping=st.sampled_from(["ALL", "DATASET", "NONE"]),
+            account=st.sampled_from(["jdoe", "jane"]),
+            purge=st.booleans(),
+        )
         def add(self, did, expression, copies, grouping, account, purge):
             if account == "jane":
                 for rse in cat.rse_ids:
                     quota.set_local_account_limit(session, "jane", rse, -1)
             try:
-                self.created += rules.add_rule(session, [did], account, copies, expression, grouping=grouping,
-                                               purge_replicas=purge)
+                self.created += rules.add_rule(
+                    session, [did], account, copies, expression, grouping=grouping, purge_replicas=purge
+                )
             except DatamgmtError:
                 session.rollback()
 
@@ -66,8 +72,12 @@ def test_rule_invariants(cat, session):
                 except DatamgmtError:
                     session.rollback()
 
-        @rule(index=st.integers(0, 50), account=st.sampled_from(["jdoe", "jane"]),
-              expression=st.sampled_from(EXPRESSIONS), move=st.booleans())
+        @rule(
+            index=st.integers(0, 50),
+            account=st.sampled_from(["jdoe", "jane"]),
+            expression=st.sampled_from(EXPRESSIONS),
+            move=st.booleans(),
+        )
         def update(self, index, account, expression, move):
             rule_id = self._some_rule(index)
             if rule_id:
@@ -79,7 +89,9 @@ def test_rule_invariants(cat, session):
                 else:
                     self.created += [child] if child else []
 
-        @precondition(lambda self: session.scalar(select(Request.id).where(Request.state == RequestState.QUEUED)))
+        @precondition(
+            lambda self: session.scalar(select(Request.id).where(Request.state == RequestState.QUEUED))
+        )
         @rule(ok=st.booleans())
         def transfer(self, ok):
             request = session.scalar(select(Request).where(Request.state == RequestState.QUEUED).limit(1))
@@ -103,6 +115,7 @@ def test_rule_invariants(cat, session):
         def teardown(self):
             session.rollback()  # every example starts from the committed base catalogue
 
-    Machine.TestCase.settings = settings(max_examples=15, stateful_step_count=12, deadline=None,
-                                         suppress_health_check=list(HealthCheck))
+    Machine.TestCase.settings = settings(
+        max_examples=15, stateful_step_count=12, deadline=None, suppress_health_check=list(HealthCheck)
+    )
     Machine.TestCase().runTest()

@@ -55,7 +55,14 @@ def test_losing_a_replica_makes_its_locks_stuck_for_the_repairer(cat: Catalogue,
 def test_declared_bad_replica_sticks_its_locks_with_the_reason(cat: Catalogue) -> None:
     files = cat.files(1)
     rule_id = add_rule(cat.session, files, "jdoe", 1, "R1")[0]
-    declare(cat.session, "R1", [(f["scope"], f["name"]) for f in files], BadFilesStatus.BAD, "checksum mismatch", "root")
+    declare(
+        cat.session,
+        "R1",
+        [(f["scope"], f["name"]) for f in files],
+        BadFilesStatus.BAD,
+        "checksum mismatch",
+        "root",
+    )
     cat.session.expire_all()
     assert _states(cat, rule_id) == (RuleState.STUCK, 0, 0, 1)
     assert "checksum mismatch" in cat.rule(rule_id).error

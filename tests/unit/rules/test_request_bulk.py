@@ -24,17 +24,37 @@ def snapshot(session: Session) -> dict[str, Any]:
     session.flush()
     session.expire_all()
     return {
-        "requests": sorted((r.id, r.state, r.retry_count, r.err_msg, r.external_id, r.transferred_at is None)
-                           for r in session.scalars(select(Request))),
+        "requests": sorted(
+            (r.id, r.state, r.retry_count, r.err_msg, r.external_id, r.transferred_at is None)
+            for r in session.scalars(select(Request))
+        ),
         "sources": sorted((s.request_id, s.rse_id, s.ranking) for s in session.scalars(select(Source))),
-        "replicas": sorted((r.scope, r.name, r.rse_id, r.state, r.lock_cnt, r.tombstone)
-                           for r in session.scalars(select(Replica))),
-        "locks": sorted((k.scope, k.name, k.rse_id, k.rule_id, k.state) for k in session.scalars(select(Lock))),
-        "rules": sorted((r.id, r.state, r.error, r.locks_ok_cnt, r.locks_replicating_cnt, r.locks_stuck_cnt,
-                         r.stuck_at is None) for r in session.scalars(select(Rule))),
-        "usage": sorted((u.account, u.rse_id, u.files, u.bytes) for u in session.scalars(select(AccountUsage))),
-        "messages": sorted((m.event_type, json.loads(m.payload)["rule_id"], m.payload)
-                           for m in session.scalars(select(Message))),
+        "replicas": sorted(
+            (r.scope, r.name, r.rse_id, r.state, r.lock_cnt, r.tombstone)
+            for r in session.scalars(select(Replica))
+        ),
+        "locks": sorted(
+            (k.scope, k.name, k.rse_id, k.rule_id, k.state) for k in session.scalars(select(Lock))
+        ),
+        "rules": sorted(
+            (
+                r.id,
+                r.state,
+                r.error,
+                r.locks_ok_cnt,
+                r.locks_replicating_cnt,
+                r.locks_stuck_cnt,
+                r.stuck_at is None,
+            )
+            for r in session.scalars(select(Rule))
+        ),
+        "usage": sorted(
+            (u.account, u.rse_id, u.files, u.bytes) for u in session.scalars(select(AccountUsage))
+        ),
+        "messages": sorted(
+            (m.event_type, json.loads(m.payload)["rule_id"], m.payload)
+            for m in session.scalars(select(Message))
+        ),
     }
 
 
@@ -48,7 +68,9 @@ def submitted(session: Session, rule_id: str, source_rse_id: str) -> list[Reques
 
 
 def test_bulk_matches_single_on_a_mixed_batch(cat, session):
-    (first,) = rules.add_rule(session, [cat.dataset(cat.files(5, on=("R3", "R4")))], "jdoe", 1, "R1", notify="Y")
+    (first,) = rules.add_rule(
+        session, [cat.dataset(cat.files(5, on=("R3", "R4")))], "jdoe", 1, "R1", notify="Y"
+    )
     (second,) = rules.add_rule(session, [cat.dataset(cat.files(2, on=("R3",)))], "jdoe", 1, "R2")
     a = submitted(session, first, cat.rse_ids["R3"])
     b = submitted(session, second, cat.rse_ids["R3"])
@@ -62,29 +84,54 @@ def test_bulk_matches_single_on_a_mixed_batch(cat, session):
     one_by_one = session.begin_nested()
     assert [request_done(session, i) for i in done] == [False, True, True]
     assert [request_failed(session, i, reason, RETRY_LIMIT) for i, reason in failures.items()] == [
-        RequestState.QUEUED, RequestState.FAILED, RequestState.FAILED, RequestState.FAILED]
+        RequestState.QUEUED,
+        RequestState.FAILED,
+        RequestState.FAILED,
+        RequestState.FAILED,
+    ]
     expected = snapshot(session)
     one_by_one.rollback()
 
     assert requests_done(session, done) == done[1:]
     assert requests_failed(session, failures, RETRY_LIMIT) == {
-        a[2].id: RequestState.QUEUED, a[3].id: RequestState.FAILED, a[4].id: RequestState.FAILED,
-        b[1].id: RequestState.FAILED}
+        a[2].id: RequestState.QUEUED,
+        a[3].id: RequestState.FAILED,
+        a[4].id: RequestState.FAILED,
+        b[1].id: RequestState.FAILED,
+    }
     assert snapshot(session) == expected
     check_invariants(session)
 
     rule_a, rule_b = cat.rule(first), cat.rule(second)
-    assert (rule_a.state, rule_a.error, rule_a.locks_ok_cnt, rule_a.locks_replicating_cnt,
-            rule_a.locks_stuck_cnt) == (RuleState.STUCK, "give up too", 2, 1, 2)
+    assert (
+        rule_a.state,
+        rule_a.error,
+        rule_a.locks_ok_cnt,
+        rule_a.locks_replicating_cnt,
+        rule_a.locks_stuck_cnt,
+    ) == (RuleState.STUCK, "give up too", 2, 1, 2)
     assert (rule_b.state, rule_b.error) == (RuleState.STUCK, "only source gone")
-    replicas = {r: cat.replica({"scope": r.scope, "name": r.name}, rse).state
-                for r, rse in zip(a + b, ["R1"] * 5 + ["R2"] * 2, strict=True)}
+    replicas = {
+        r: cat.replica({"scope": r.scope, "name": r.name}, rse).state
+        for r, rse in zip(a + b, ["R1"] * 5 + ["R2"] * 2, strict=True)
+    }
     assert [state.name for state in replicas.values()] == [
-        "AVAILABLE", "AVAILABLE", "COPYING", "UNAVAILABLE", "UNAVAILABLE", "AVAILABLE", "UNAVAILABLE"]
+        "AVAILABLE",
+        "AVAILABLE",
+        "COPYING",
+        "UNAVAILABLE",
+        "UNAVAILABLE",
+        "AVAILABLE",
+        "UNAVAILABLE",
+    ]
     events = [m.event_type for m in session.scalars(select(Message))]
     assert (events.count("transfer-done"), events.count("transfer-failed")) == (3, 3)
-    ranks = {s["rse_id"]: s["ranking"] for s in session.execute(select(Source.rse_id, Source.ranking).where(
-        Source.request_id == a[2].id)).mappings()}
+    ranks = {
+        s["rse_id"]: s["ranking"]
+        for s in session.execute(
+            select(Source.rse_id, Source.ranking).where(Source.request_id == a[2].id)
+        ).mappings()
+    }
     assert ranks[cat.rse_ids["R3"]] < ranks[cat.rse_ids["R4"]]  # the retry prefers the other source
 
     assert requests_done(session, done) == [] and requests_failed(session, failures, RETRY_LIMIT) == {}
@@ -118,7 +165,8 @@ def test_statements_do_not_grow_with_the_batch(cat, session):
     session.commit()
     small, large = [r.id for r in requests[:2]], [r.id for r in requests[2:]]
     assert count_statements(session, lambda: requests_done(session, small)) == count_statements(
-        session, lambda: requests_done(session, large))
+        session, lambda: requests_done(session, large)
+    )
     assert set(session.scalars(select(Lock.state))) == {LockState.OK}
 
     more = cat.files(8, on=("R3",))
@@ -131,5 +179,6 @@ def test_statements_do_not_grow_with_the_batch(cat, session):
     small = {r.id: f"boom {r.name}" for r in requests[:2]}
     large = {r.id: f"boom {r.name}" for r in requests[2:]}
     assert count_statements(session, lambda: requests_failed(session, small, 1)) == count_statements(
-        session, lambda: requests_failed(session, large, 1))
+        session, lambda: requests_failed(session, large, 1)
+    )
     check_invariants(session)

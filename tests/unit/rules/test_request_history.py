@@ -15,8 +15,10 @@ from tests.unit.rules.test_request_bulk import submitted
 
 
 def _history(session: Session) -> list[tuple]:
-    return [(h.request_id, h.state, h.retry_count, h.err_msg, h.external_id, h.transfertool, h.source_rse_id)
-            for h in session.scalars(select(RequestHistory).order_by(RequestHistory.id))]
+    return [
+        (h.request_id, h.state, h.retry_count, h.err_msg, h.external_id, h.transfertool, h.source_rse_id)
+        for h in session.scalars(select(RequestHistory).order_by(RequestHistory.id))
+    ]
 
 
 def test_attempts_are_kept_through_retries(cat, session):
@@ -32,16 +34,21 @@ def test_attempts_are_kept_through_retries(cat, session):
     session.expire_all()
     assert session.get(Request, first).external_id is None  # the retry cleared it ...
     src = cat.rse_ids["R3"]
-    assert sorted(_history(session), key=str) == sorted([  # ... the history did not
-        (first, RequestState.FAILED, 0, "SOURCE [5] gfal: permission denied", "x", "fts3", src),
-        (second, RequestState.FAILED, 0, "timeout", "x", "fts3", src),
-        (third, RequestState.DONE, 0, None, "x", "fts3", src),
-    ], key=str)
+    assert sorted(_history(session), key=str) == sorted(
+        [  # ... the history did not
+            (first, RequestState.FAILED, 0, "SOURCE [5] gfal: permission denied", "x", "fts3", src),
+            (second, RequestState.FAILED, 0, "timeout", "x", "fts3", src),
+            (third, RequestState.DONE, 0, None, "x", "fts3", src),
+        ],
+        key=str,
+    )
 
     # The second attempt of ``first`` never reaches a tool: it is recorded under its own state.
     session.get(Request, first).state = RequestState.NO_SOURCES
     session.flush()
-    assert requests_failed(session, {first: "no AVAILABLE replica"}, retry_limit=1) == {first: RequestState.FAILED}
+    assert requests_failed(session, {first: "no AVAILABLE replica"}, retry_limit=1) == {
+        first: RequestState.FAILED
+    }
     assert _history(session)[-1][:4] == (first, RequestState.NO_SOURCES, 1, "no AVAILABLE replica")
     # A repeated report is not a new attempt.
     requests_failed(session, {first: "again"}, retry_limit=1)
@@ -58,9 +65,16 @@ def test_attempts_are_kept_through_retries(cat, session):
     assert locks[("mock", name_of[first], cat.rse_ids["R1"])]["last_error"] == "no AVAILABLE replica"
     assert locks[("mock", name_of[second], cat.rse_ids["R1"])]["request_state"] == "QUEUED"
     assert locks[("mock", name_of[third], cat.rse_ids["R1"])] == {
-        "attempts": 1, "last_error": None, "request_state": "DONE", "next_retry": None, "transfer_phase": None,
-        "staging_started_at": None, "staging_finished_at": None, "archive_started_at": None,
-        "archive_finished_at": None}
+        "attempts": 1,
+        "last_error": None,
+        "request_state": "DONE",
+        "next_retry": None,
+        "transfer_phase": None,
+        "staging_started_at": None,
+        "staging_finished_at": None,
+        "archive_started_at": None,
+        "archive_finished_at": None,
+    }
     metric = request_metrics(session)["R3:R1"]
     assert metric["files"]["done-total-1h"] == 1 and metric["files"]["failed-total-6h"] == 3
 
@@ -83,7 +97,7 @@ def test_history_is_written_set_based(cat, session):
         event.listen(session.get_bind(), "before_cursor_execute", listener)
         try:
             requests_failed(session, {i: "boom" for i in ids[: size // 2]}, retry_limit=0)
-            requests_done(session, ids[size // 2:])
+            requests_done(session, ids[size // 2 :])
         finally:
             event.remove(session.get_bind(), "before_cursor_execute", listener)
         counts.append(sum("requests_history" in s for s in statements))

@@ -62,8 +62,18 @@ def test_update_options_and_account_moves_quota(cat, session):
     add_account(session, "jane", "USER")
     f = cat.files(1, size=7, on=("R3",))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
-    rules.update_rule(session, rid, {"lifetime": 10, "locked": True, "comment": "c", "priority": 1,
-                                     "activity": "Express", "account": "jane"})
+    rules.update_rule(
+        session,
+        rid,
+        {
+            "lifetime": 10,
+            "locked": True,
+            "comment": "c",
+            "priority": 1,
+            "activity": "Express",
+            "account": "jane",
+        },
+    )
     rule = rules.get_rule(session, rid)
     assert rule["locked"] and rule["comments"] == "c" and rule["account"] == "jane" and rule["expires_at"]
     request = session.scalar(select(Request))
@@ -193,7 +203,9 @@ def test_repair_moves_locks_off_a_dropped_rse_and_suspends_when_old(cat, session
     assert cat.rule(rid).state == RuleState.STUCK
     from datamgmt.core.replica import add_replicas
 
-    add_replicas(session, "R3", [{"scope": "mock", "name": f["name"], "bytes": 100, "adler32": "0cc737eb"}], "jdoe")
+    add_replicas(
+        session, "R3", [{"scope": "mock", "name": f["name"], "bytes": 100, "adler32": "0cc737eb"}], "jdoe"
+    )
     from datamgmt.core.rse import update_rse
 
     update_rse(session, first, {"availability_write": False})

@@ -56,8 +56,10 @@ def _wait_for_lock_wait(session: Session) -> None:
     import time
 
     deadline = time.monotonic() + 60  # generous: a loaded CI machine is slow to start the thread
-    query = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                 " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
     with session.get_bind().connect() as probe:
         while not probe.execute(query).scalar():
             assert time.monotonic() < deadline, "the owner's update never waited on the row"
@@ -83,6 +85,8 @@ def test_the_cleaner_keeps_a_rule_extended_after_its_claim(session: Session, roo
     cleaner.run_once(10)
     session.expire_all()
     kept = session.get(Rule, rule_id)
-    assert kept is not None and kept.expires_at is None, "the cleaner removed a rule its owner had just extended"
+    assert kept is not None and kept.expires_at is None, (
+        "the cleaner removed a rule its owner had just extended"
+    )
     session.rollback()
     assert Cleaner(db_url=db).run_once(10) == 0

@@ -28,8 +28,9 @@ def tapes(cat, session):
 def locked_on(session, rule_id: str) -> dict[str, set[str]]:
     """File name → RSE names the rule locks it on."""
     found: dict[str, set[str]] = {}
-    for name, rse in session.execute(select(Lock.name, RSE.rse).join(RSE, RSE.id == Lock.rse_id)
-                                     .where(Lock.rule_id == rule_id)):
+    for name, rse in session.execute(
+        select(Lock.name, RSE.rse).join(RSE, RSE.id == Lock.rse_id).where(Lock.rule_id == rule_id)
+    ):
         found.setdefault(name, set()).add(rse)
     return found
 
@@ -65,7 +66,9 @@ def test_split_container_becomes_one_rule_per_dataset(cat, session):
     first, second = cat.dataset(cat.files(2, on=("R3",))), cat.dataset(cat.files(3, on=("R3",)))
     outer = cat.container([cat.container([first]), cat.container([second])])  # datasets at any depth
     (existing,) = rules.add_rule(session, [first], "jdoe", 1, "R1")  # already has a rule: not split onto
-    (rid,) = rules.add_rule(session, [outer], "jdoe", 1, "R1", split_container=True, lifetime=3600, priority=4)
+    (rid,) = rules.add_rule(
+        session, [outer], "jdoe", 1, "R1", split_container=True, lifetime=3600, priority=4
+    )
     assert cat.rule(rid).state == RuleState.INJECT and cat.rule(rid).split_container
     assert rules.apply_injected_rule(session, rid) == RuleState.OK
     session.expire_all()
@@ -104,7 +107,11 @@ def test_an_expired_staging_rule_releases_its_pins_and_never_its_tape_copies(cat
     requests = session.scalars(select(Request).where(Request.rule_id == pinning)).all()
     assert {r.request_type for r in requests} == {RequestType.STAGEIN}
     for request in requests:  # staged by the tool
-        request.state, request.dest_url, request.external_id = RequestState.DONE, f"file:///t/{request.name}", "job"
+        request.state, request.dest_url, request.external_id = (
+            RequestState.DONE,
+            f"file:///t/{request.name}",
+            "job",
+        )
     session.get(Rule, pinning).expires_at = utcnow() - timedelta(seconds=1)
     session.flush()
     assert rules.delete_expired_rule(session, pinning)
@@ -112,7 +119,9 @@ def test_an_expired_staging_rule_releases_its_pins_and_never_its_tape_copies(cat
     assert released == [(f"file:///t/{files[1]['name']}", "job")]  # file 0 stays pinned for the other rule
     replicas = session.execute(select(Replica.name, Replica.state, Replica.tombstone)).all()
     assert all(state is ReplicaState.AVAILABLE for _, state, _ in replicas)
-    assert all(tombstone != OBSOLETE for _, _, tombstone in replicas)  # purge_replicas never reaches tape here
+    assert all(
+        tombstone != OBSOLETE for _, _, tombstone in replicas
+    )  # purge_replicas never reaches tape here
     left = session.scalars(select(Request.name).where(Request.rule_id == pinning)).all()
     assert left == [files[0]["name"]]  # file 0 is still locked (by the other rule): nothing released
     assert cat.rule(other) is not None

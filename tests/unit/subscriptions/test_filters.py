@@ -25,7 +25,9 @@ def test_empty_filter_matches_every_collection_but_no_file():
 
 
 def test_scope_list_and_patterns():
-    flt = parse_filter({"scope": ["data1[78]", "mc16"], "pattern": r".*\.AOD\.", "excluded_pattern": r".*_tmp$"})
+    flt = parse_filter(
+        {"scope": ["data1[78]", "mc16"], "pattern": r".*\.AOD\.", "excluded_pattern": r".*_tmp$"}
+    )
     assert flt.matches(did())
     assert flt.matches(did(scope="mc16"))
     assert not flt.matches(did(scope="user"))
@@ -85,10 +87,27 @@ def test_rucio_keys_without_an_implementation_are_refused_not_ignored():
 
 
 def test_replication_rules_are_checked_and_normalised():
-    rules = check_replication_rules([{"copies": 2, "rse_expression": "T1", "grouping": "none", "lifetime": None,
-                                      "activity": "Data Brokering", "source_replica_expression": "T2"}])
-    assert rules == [{"copies": 2, "rse_expression": "T1", "grouping": "NONE", "activity": "Data Brokering",
-                      "source_replica_expression": "T2"}]
+    rules = check_replication_rules(
+        [
+            {
+                "copies": 2,
+                "rse_expression": "T1",
+                "grouping": "none",
+                "lifetime": None,
+                "activity": "Data Brokering",
+                "source_replica_expression": "T2",
+            }
+        ]
+    )
+    assert rules == [
+        {
+            "copies": 2,
+            "rse_expression": "T1",
+            "grouping": "NONE",
+            "activity": "Data Brokering",
+            "source_replica_expression": "T2",
+        }
+    ]
 
 
 @pytest.mark.parametrize("bad", [
@@ -130,9 +149,15 @@ def test_a_long_name_still_matches_when_it_should():
     assert parse_filter({"pattern": r"(a|aa)+!"}).matches(did(name=ADVERSARIAL))
 
 
-@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=data)data", r"(?!mc)\w+", r"(?<=x)y", r"(?>a+)b",
-                                     r"((a{100}){100}){100}"])
+@pytest.mark.parametrize(
+    "pattern", [r"(a)\1", r"(?=data)data", r"(?!mc)\w+", r"(?<=x)y", r"(?>a+)b", r"((a{100}){100}){100}"]
+)
 def test_patterns_the_linear_engine_cannot_serve_are_refused_clearly(pattern):
-    for flt in ({"pattern": pattern}, {"excluded_pattern": pattern}, {"scope": [pattern]}, {"datatype": pattern}):
+    for flt in (
+        {"pattern": pattern},
+        {"excluded_pattern": pattern},
+        {"scope": [pattern]},
+        {"datatype": pattern},
+    ):
         with pytest.raises(InvalidObject, match="RE2 syntax"):
             parse_filter(flt)

@@ -41,11 +41,15 @@ def rules_on(session, ds):
 
 
 def new_dids(session):
-    return session.scalar(select(func.count()).select_from(DataIdentifier).where(DataIdentifier.is_new.is_(True)))
+    return session.scalar(
+        select(func.count()).select_from(DataIdentifier).where(DataIdentifier.is_new.is_(True))
+    )
 
 
 def test_add_get_and_list(cat, session):
-    sub_id = subs.add_subscription(session, "aod", "jdoe", AOD, ONE_T1, comments="why", lifetime=2, priority=3)
+    sub_id = subs.add_subscription(
+        session, "aod", "jdoe", AOD, ONE_T1, comments="why", lifetime=2, priority=3
+    )
     found = subs.get_subscription_by_id(session, sub_id)
     assert found["name"] == "aod" and found["account"] == "jdoe" and found["state"] == "ACTIVE"
     assert json.loads(found["filter"]) == AOD and json.loads(found["replication_rules"]) == ONE_T1
@@ -85,8 +89,12 @@ def test_dry_run_creates_an_inactive_subscription(cat, session):
 
 def test_update(cat, session):
     sub_id = subs.add_subscription(session, "aod", "jdoe", AOD, ONE_T1, comments="keep", lifetime=1)
-    subs.update_subscription(session, "aod", "jdoe", {"filter": {"datatype": "ESD"}, "comments": None,
-                                                      "lifetime": False, "priority": 1})
+    subs.update_subscription(
+        session,
+        "aod",
+        "jdoe",
+        {"filter": {"datatype": "ESD"}, "comments": None, "lifetime": False, "priority": 1},
+    )
     found = subs.get_subscription_by_id(session, sub_id)
     assert json.loads(found["filter"]) == {"datatype": "ESD"} and found["comments"] == "keep"
     assert found["lifetime"] is None and found["policyid"] == 1 and found["state"] == "UPDATED"
@@ -105,7 +113,9 @@ def test_update(cat, session):
 
 
 def test_matching_dataset_gets_the_rules_of_the_subscription(cat, session):
-    sub_id = subs.add_subscription(session, "aod", "jdoe", AOD, ONE_T1 + [{"copies": 1, "rse_expression": "R3"}])
+    sub_id = subs.add_subscription(
+        session, "aod", "jdoe", AOD, ONE_T1 + [{"copies": 1, "rse_expression": "R3"}]
+    )
     matching = new_dataset(cat, datatype="AOD")
     other = new_dataset(cat, datatype="ESD")
     bare = new_dataset(cat)
@@ -114,7 +124,9 @@ def test_matching_dataset_gets_the_rules_of_the_subscription(cat, session):
     created = rules_on(session, matching)
     assert sorted(r.id for r in created) == sorted(report.rules)
     assert {(r.rse_expression, r.subscription_id, r.activity) for r in created} == {
-        ("T1", sub_id, "Data Brokering"), ("R3", sub_id, "User Subscriptions")}
+        ("T1", sub_id, "Data Brokering"),
+        ("R3", sub_id, "User Subscriptions"),
+    }
     assert next(r for r in created if r.rse_expression == "T1").expires_at is not None
     assert rules_on(session, other) == [] and rules_on(session, bare) == []
     assert new_dids(session) == 0
@@ -147,7 +159,9 @@ def test_matching_again_never_duplicates_rules(cat, session):
 def test_inactive_and_expired_subscriptions_are_ignored(cat, session):
     subs.add_subscription(session, "dry", "jdoe", AOD, ONE_T1, dry_run=True)
     subs.add_subscription(session, "old", "jdoe", AOD, [{"copies": 1, "rse_expression": "R3"}], lifetime=1)
-    session.execute(update(Subscription).where(Subscription.name == "old").values(lifetime=utcnow() - timedelta(1)))
+    session.execute(
+        update(Subscription).where(Subscription.name == "old").values(lifetime=utcnow() - timedelta(1))
+    )
     ds = new_dataset(cat, datatype="AOD")
     report = subs.match_new_dids(session)
     assert report.rules == [] and rules_on(session, ds) == []

@@ -61,17 +61,30 @@ def test_multi_source_and_multihop_jobs():
 
 def test_tape_source_stages_and_tape_destination_is_watched_until_archived():
     staged = FTS3TransferTool.build_job(
-        [TransferSpec("r1", ["root://tape//f"], "davs://disk//f", bring_online=43200, copy_pin_lifetime=172800)],
+        [
+            TransferSpec(
+                "r1", ["root://tape//f"], "davs://disk//f", bring_online=43200, copy_pin_lifetime=172800
+            )
+        ],
         "sid",
     )
     params, metadata = staged["params"], staged["files"][0]["metadata"]
-    assert (params["bring_online"], params["copy_pin_lifetime"], params["archive_timeout"]) == (43200, 172800, None)
+    assert (params["bring_online"], params["copy_pin_lifetime"], params["archive_timeout"]) == (
+        43200,
+        172800,
+        None,
+    )
     assert (metadata["src_type"], metadata["dst_type"]) == ("TAPE", "DISK")
     archived = FTS3TransferTool.build_job(
-        [TransferSpec("r2", ["davs://disk//f"], "root://tape//f", overwrite=False, archive_timeout=86400)], "sid"
+        [TransferSpec("r2", ["davs://disk//f"], "root://tape//f", overwrite=False, archive_timeout=86400)],
+        "sid",
     )
     params, metadata = archived["params"], archived["files"][0]["metadata"]
-    assert (params["bring_online"], params["archive_timeout"], params["dst_file_report"]) == (None, 86400, True)
+    assert (params["bring_online"], params["archive_timeout"], params["dst_file_report"]) == (
+        None,
+        86400,
+        True,
+    )
     assert params["overwrite"] is False and params["overwrite_when_only_on_disk"] is True
     assert (metadata["src_type"], metadata["dst_type"]) == ("DISK", "TAPE")
     plain = FTS3TransferTool.build_job([TransferSpec("r3", ["davs://a//f"], "davs://b//f")], "sid")["params"]

@@ -111,7 +111,14 @@ def test_grouping_by_route_and_job_parameters():
         spec("g", archive_timeout=60),
     ]
     jobs = group_jobs(specs, grouping="src_dest")
-    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [["a", "b"], ["c"], ["d"], ["e"], ["f"], ["g"]]
+    assert sorted(sorted(s.request_id for s in j) for j in jobs) == [
+        ["a", "b"],
+        ["c"],
+        ["d"],
+        ["e"],
+        ["f"],
+        ["g"],
+    ]
 
 
 def test_multi_source_and_multihop_get_their_own_jobs():
@@ -143,5 +150,8 @@ def test_end_of_staging_is_reported_so_the_copy_is_timed_from_there():
     times = {"staging_start": "2026-12-03T06:59:00", "staging_finished": "2026-12-03T07:00:05"}
     (staged,) = job_statuses(job("ACTIVE", [row("ACTIVE", **times)]))
     (plain,) = job_statuses(job("ACTIVE", [row("ACTIVE", staging_start=None, staging_finished="garbled")]))
-    assert (staged.staging_started, staged.staging_finished) == (datetime(2026, 12, 3, 6, 59), datetime(2026, 12, 3, 7, 0, 5))
+    assert (staged.staging_started, staged.staging_finished) == (
+        datetime(2026, 12, 3, 6, 59),
+        datetime(2026, 12, 3, 7, 0, 5),
+    )
     assert plain.staging_started is None and plain.staging_finished is None

@@ -59,7 +59,9 @@ class AccountIdentity(Timestamped, Base):
     account: Mapped[str] = mapped_column(ForeignKey("accounts.account"), primary_key=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (
-        ForeignKeyConstraint(["identity", "identity_type"], ["identities.identity", "identities.identity_type"]),
+        ForeignKeyConstraint(
+            ["identity", "identity_type"], ["identities.identity", "identities.identity_type"]
+        ),
         Index(None, "account"),
     )
 
@@ -88,7 +90,6 @@ class LoginFailure(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index(None, "window_start"),)
-
 
 
 class OIDCRequest(Base):

@@ -32,7 +32,9 @@ class Subscription(Timestamped, Base):
     filter: Mapped[str] = mapped_column(String(4000))
     replication_rules: Mapped[str] = mapped_column(String(4000))
     policyid: Mapped[int] = mapped_column(Integer, default=0)
-    state: Mapped[SubscriptionState] = mapped_column(Code(SubscriptionState), default=SubscriptionState.ACTIVE)
+    state: Mapped[SubscriptionState] = mapped_column(
+        Code(SubscriptionState), default=SubscriptionState.ACTIVE
+    )
     last_processed: Mapped[datetime | None] = mapped_column(DateTime)
     lifetime: Mapped[datetime | None] = mapped_column(DateTime)
     comments: Mapped[str | None] = mapped_column(String(4000))

@@ -70,4 +70,6 @@ class OpenDataDraft(Timestamped, Base):
     scope: Mapped[str] = mapped_column(SCOPE, primary_key=True)
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     account: Mapped[str] = mapped_column(ForeignKey("accounts.account"))
-    __table_args__ = (ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),)
+    __table_args__ = (
+        ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"], ondelete="CASCADE"),
+    )

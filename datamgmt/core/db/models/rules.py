@@ -48,7 +48,9 @@ class Rule(Leased, Timestamped, Base):
     source_replica_expression: Mapped[str | None] = mapped_column(String(255))
     activity: Mapped[str] = mapped_column(String(50), default="User Subscriptions")
     grouping: Mapped[RuleGrouping] = mapped_column(Code(RuleGrouping), default=RuleGrouping.DATASET)
-    notification: Mapped[RuleNotification] = mapped_column(Code(RuleNotification), default=RuleNotification.NO)
+    notification: Mapped[RuleNotification] = mapped_column(
+        Code(RuleNotification), default=RuleNotification.NO
+    )
     stuck_at: Mapped[datetime | None] = mapped_column(DateTime)
     purge_replicas: Mapped[bool] = mapped_column(Boolean, default=False)
     ignore_availability: Mapped[bool] = mapped_column(Boolean, default=False)

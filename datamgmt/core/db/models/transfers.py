@@ -155,7 +155,9 @@ class RequestHistory(Base):
 
     __tablename__ = "requests_history"
     #: Surrogate key: a request has one row per attempt.
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     request_id: Mapped[str] = mapped_column(ID)
     request_type: Mapped[RequestType] = mapped_column(Code(RequestType), default=RequestType.TRANSFER)
     scope: Mapped[str] = mapped_column(SCOPE)

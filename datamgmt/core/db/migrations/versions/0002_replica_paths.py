@@ -51,8 +51,11 @@ def _backfill_rse(connection: sa.Connection, rse_id: str, deterministic: bool, a
     """Rewrite one RSE's paths page by page (keyset on the key); returns how many chosen paths moved."""
     update = (
         sa.update(replicas)
-        .where(replicas.c.scope == sa.bindparam("s"), replicas.c.name == sa.bindparam("n"),
-               replicas.c.rse_id == rse_id)  # fmt: skip
+        .where(
+            replicas.c.scope == sa.bindparam("s"),
+            replicas.c.name == sa.bindparam("n"),
+            replicas.c.rse_id == rse_id,
+        )  # fmt: skip
         .values(path=sa.bindparam("p"))
     )
     after = ("", "")
@@ -85,7 +88,9 @@ def _refuse_shared_paths(connection: sa.Connection) -> None:
         .limit(10)
     ).all()
     if shared:
-        examples = ", ".join(f"rse_id={row.rse_id} path={row.path!r} ({row.replicas} replicas)" for row in shared)
+        examples = ", ".join(
+            f"rse_id={row.rse_id} path={row.path!r} ({row.replicas} replicas)" for row in shared
+        )
         raise RuntimeError(f"replicas share a storage path; resolve these before upgrading: {examples}")
 
 
@@ -95,9 +100,13 @@ def upgrade() -> None:
         sa.select(attributes.c.rse_id, attributes.c.value).where(attributes.c.key == "lfn2pfn_algorithm")
     ).tuples().all())  # fmt: skip
     for rse_id, deterministic in connection.execute(sa.select(rses.c.id, rses.c.deterministic)).all():
-        moved = _backfill_rse(connection, rse_id, bool(deterministic), chosen.get(rse_id) or DEFAULT_ALGORITHM)
+        moved = _backfill_rse(
+            connection, rse_id, bool(deterministic), chosen.get(rse_id) or DEFAULT_ALGORITHM
+        )
         if moved:
-            log.warning("RSE %s: %d replicas had a caller-chosen path; they now use the algorithm's", rse_id, moved)
+            log.warning(
+                "RSE %s: %d replicas had a caller-chosen path; they now use the algorithm's", rse_id, moved
+            )
     _refuse_shared_paths(connection)
     with op.batch_alter_table("replicas", schema=None) as batch_op:
         batch_op.alter_column("path", existing_type=sa.String(length=1024), nullable=False)

@@ -39,7 +39,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("rse_id", "path", name=op.f("pk_quarantined_replicas")),
     )
 
-
     op.create_table(
         "rules_history",
         sa.Column("history_id", sa.Integer(), autoincrement=True, nullable=False),

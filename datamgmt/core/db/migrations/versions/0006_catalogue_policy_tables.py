@@ -19,7 +19,10 @@ depends_on = None
 
 
 def _timestamps() -> list[sa.Column]:
-    return [sa.Column("created_at", sa.DateTime(), nullable=False), sa.Column("updated_at", sa.DateTime(), nullable=False)]
+    return [
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    ]
 
 
 def upgrade() -> None:
@@ -33,9 +36,15 @@ def upgrade() -> None:
         sa.Column("account", sa.String(length=25), nullable=False),
         sa.Column("did_type", sa.String(length=1), nullable=False),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_dids_followed_account_accounts")),
-        sa.ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"],
-                                name=op.f("fk_dids_followed_scope_dids"), ondelete="CASCADE"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["account"], ["accounts.account"], name=op.f("fk_dids_followed_account_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["scope", "name"],
+            ["dids.scope", "dids.name"],
+            name=op.f("fk_dids_followed_scope_dids"),
+            ondelete="CASCADE",
+        ),  # fmt: skip
         sa.PrimaryKeyConstraint("scope", "name", "account", name=op.f("pk_dids_followed")),
     )
     with op.batch_alter_table("dids_followed", schema=None) as batch_op:
@@ -53,11 +62,15 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=1), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_lifetime_except_account_accounts")),
+        sa.ForeignKeyConstraint(
+            ["account"], ["accounts.account"], name=op.f("fk_lifetime_except_account_accounts")
+        ),
         sa.PrimaryKeyConstraint("id", "scope", "name", name=op.f("pk_lifetime_except")),
     )
     with op.batch_alter_table("lifetime_except", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_lifetime_except_scope_name_state"), ["scope", "name", "state"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_lifetime_except_scope_name_state"), ["scope", "name", "state"], unique=False
+        )
 
     op.create_table(
         "configs",
@@ -121,9 +134,15 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=250), nullable=False),
         sa.Column("account", sa.String(length=25), nullable=False),
         *_timestamps(),
-        sa.ForeignKeyConstraint(["account"], ["accounts.account"], name=op.f("fk_opendata_drafts_account_accounts")),
-        sa.ForeignKeyConstraint(["scope", "name"], ["dids.scope", "dids.name"],
-                                name=op.f("fk_opendata_drafts_scope_dids"), ondelete="CASCADE"),  # fmt: skip
+        sa.ForeignKeyConstraint(
+            ["account"], ["accounts.account"], name=op.f("fk_opendata_drafts_account_accounts")
+        ),
+        sa.ForeignKeyConstraint(
+            ["scope", "name"],
+            ["dids.scope", "dids.name"],
+            name=op.f("fk_opendata_drafts_scope_dids"),
+            ondelete="CASCADE",
+        ),  # fmt: skip
         sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_opendata_drafts")),
     )
 

@@ -23,7 +23,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "requests_history",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("request_id", sa.String(length=32), nullable=False),
         sa.Column("request_type", sa.String(length=1), nullable=False),
         sa.Column("scope", sa.String(length=25), nullable=False),
@@ -52,7 +54,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_requests_history_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_requests_history_rule_id"), ["rule_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_requests_history_scope_name_dest_rse_id"), ["scope", "name", "dest_rse_id"], unique=False
+            batch_op.f("ix_requests_history_scope_name_dest_rse_id"),
+            ["scope", "name", "dest_rse_id"],
+            unique=False,
         )
     op.create_table(
         "transfer_limits",
@@ -70,7 +74,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transfer_limits")),
         sa.UniqueConstraint(
-            "rse_expression", "activity", "direction",
+            "rse_expression",
+            "activity",
+            "direction",
             name=op.f("uq_transfer_limits_rse_expression_activity_direction"),
         ),
     )
