@@ -263,14 +263,37 @@ class Cluster:
         self.fts_seen += len(self.fts_submissions())
 
 
+#: File states after which FTS copies nothing more: a later job for the request is a retry.
+ENDED_WITHOUT_COPY = ("FAILED", "CANCELED")
+
+
 def submitted_twice(submissions: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Request ids FTS accepted more than once, with the jobs that took each (the double logs
-    every file row it ever took)."""
-    jobs: dict[str, list[str]] = {}
+    every file row it ever took).
+
+    A job that took a request after an earlier job's file for it had already failed or been
+    canceled is the conveyor's retry of a real failure (a source reaped under a queued transfer,
+    say), not a duplicate: it is counted only if an earlier file of the request was still live
+    (or had copied) when it was accepted."""
+    rows: dict[str, list[dict[str, Any]]] = {}
     for row in submissions:
-        request_id = (row.get("file_metadata") or {}).get("request_id")
-        jobs.setdefault(request_id, []).append(row.get("job_id"))
-    return {request_id: taken for request_id, taken in jobs.items() if len(taken) > 1}
+        rows.setdefault((row.get("file_metadata") or {}).get("request_id"), []).append(row)
+    return {
+        request_id: [row.get("job_id") for row in taken]
+        for request_id, taken in rows.items()
+        if any(not _retry_of(taken[:i], later) for i, later in enumerate(taken) if i)
+    }
+
+
+def _retry_of(earlier: list[dict[str, Any]], later: dict[str, Any]) -> bool:
+    """Whether every earlier file had ended without a copy before ``later`` was accepted (the
+    double's times have whole seconds, so the same second counts as before)."""
+    return all(
+        row.get("file_state") in ENDED_WITHOUT_COPY
+        and row.get("finish_time") is not None
+        and row["finish_time"] <= later.get("accepted_at", "")
+        for row in earlier
+    )
 
 
 @contextmanager

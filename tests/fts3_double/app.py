@@ -239,7 +239,7 @@ def create_app(double: Fts3Double) -> Flask:
     # -- the double's own control surface ---------------------------------------------------
     @app.get("/_double/submissions")
     def submissions() -> Response:
-        return _json(double.store.submitted)
+        return _json(double.store.submissions())
 
     @app.post("/_double/faults")
     def set_faults() -> Response:

@@ -104,6 +104,20 @@ class JobStore:
         with self._lock:
             return copy.deepcopy(list(self._jobs.values()))
 
+    def submissions(self) -> list[dict[str, Any]]:
+        """Every file row ever accepted, in order, with its state now and when it ended: a
+        second job for a request is a retry only if the first had failed by then."""
+        with self._lock:
+            rows = {(job_id, row["file_id"]): row for job_id, files in self._files.items() for row in files}
+            return [
+                {
+                    **copy.deepcopy(entry),
+                    "file_state": rows[(entry["job_id"], entry["file_id"])]["file_state"],
+                    "finish_time": rows[(entry["job_id"], entry["file_id"])].get("finish_time"),
+                }
+                for entry in self.submitted
+            ]
+
     def pins(self) -> dict[str, datetime]:
         """The files online now, each with the end of its pin."""
         with self._lock:
@@ -116,12 +130,16 @@ class JobStore:
         with self._lock:
             if job["job_id"] in self._jobs:
                 raise Conflict("The sid provided by the user is duplicated")
+            accepted_at = now()
             for row in files:
                 row["file_id"] = next(self._file_ids)
                 self.submitted.append(
                     {
-                        key: copy.deepcopy(row[key])
-                        for key in ("job_id", "file_id", "source_surl", "dest_surl", "file_metadata")
+                        **{
+                            key: copy.deepcopy(row[key])
+                            for key in ("job_id", "file_id", "source_surl", "dest_surl", "file_metadata")
+                        },
+                        "accepted_at": accepted_at,
                     }
                 )
             self._jobs[job["job_id"]] = job
