@@ -13,14 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     bindparam,
     delete,
     func,
     insert,
     literal,
-    or_,
     select,
     update,
 )
@@ -106,29 +104,17 @@ _BRIEF = (
 )
 
 
-def _named_dids(keys: Sequence[DIDKey]) -> tuple[ColumnElement[bool], dict[str, Any]]:
-    """``dids`` rows with these keys, as one ``name IN (…)`` per scope with expanding parameters
-    (an index range per scope, and no per-name clause objects to build or compile)."""
-    by_scope: dict[str, list[str]] = {}
-    for scope, name in keys:
-        by_scope.setdefault(scope, []).append(name)
-    clauses, values = [], {}
-    for i, (scope, names) in enumerate(by_scope.items()):
-        clauses.append(and_(DataIdentifier.scope == bindparam(f"scope{i}"),
-                            DataIdentifier.name.in_(bindparam(f"names{i}", expanding=True))))  # fmt: skip
-        values.update({f"scope{i}": scope, f"names{i}": names})
-    return or_(*clauses), values
+#: The key columns of ``dids``, for :func:`~datamgmt.core.keys.keys_in`.
+_DID_KEY = (DataIdentifier.scope, DataIdentifier.name)
 
 
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
     """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks.
 
-    Keys are matched as ``name IN (…)`` per scope (:func:`_named_dids`): PostgreSQL plans a row
-    comparison ``(scope, name) IN (…)`` of 500 pairs as 500 OR-ed index scans."""
+    Keys are matched as ``name IN (…)`` per scope (:func:`~datamgmt.core.keys.keys_in`)."""
     found: dict[DIDKey, Row[Any]] = {}
     for part in chunks(list(dict.fromkeys(keys))):
-        named, values = _named_dids(part)
-        rows = session.connection().execute(select(*_BRIEF).where(named), values)
+        rows = session.connection().execute(select(*_BRIEF).where(keys_in(_DID_KEY, part)))
         found.update({(row.scope, row.name): row for row in rows})
     return found
 
@@ -372,21 +358,20 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
     sizes: list[int | None] = []
     done: list[DIDKey] = []
     for part in chunks(keys):
-        named, values = _named_dids(part)
         rows = select(
             literal(parent.scope, content.c.scope.type), literal(parent.name, content.c.name.type),
             DataIdentifier.scope, DataIdentifier.name, literal(parent.did_type, content.c.did_type.type),
             DataIdentifier.did_type, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5,
             DataIdentifier.guid, DataIdentifier.events, literal(True), literal(now, content.c.created_at.type),
             literal(now, content.c.updated_at.type),
-        ).where(named, DataIdentifier.did_type == DIDType.FILE, DataIdentifier.availability != DIDAvailability.LOST)  # fmt: skip
+        ).where(keys_in(_DID_KEY, part), DataIdentifier.did_type == DIDType.FILE, DataIdentifier.availability != DIDAvailability.LOST)  # fmt: skip
         statement = (
             dialect.insert(content)
             .from_select(_CONTENT_COLUMNS, rows)
             .on_conflict_do_nothing()
             .returning(content.c.child_scope, content.c.child_name, content.c.bytes)
         )
-        inserted = session.connection().execute(statement, values).all()
+        inserted = session.connection().execute(statement).all()
         done.extend((row.child_scope, row.child_name) for row in inserted)
         if len(inserted) != len(part):
             _remove_contents(session, parent.scope, parent.name, done)

@@ -205,23 +205,20 @@ FINISHED_REQUESTS = WorkQueue(
     order_by=lambda: (Request.updated_at, Request.id),
 )
 
-#: abacus: queued RSE usage deltas, in the order they were written.
-RSE_USAGE_DELTAS = LockedBatch(
-    name="updated_rse_counters",
-    model=UpdatedRSECounter,
-    columns=lambda: (UpdatedRSECounter.id,),
-    filters=lambda: (),
-    order_by=lambda: (UpdatedRSECounter.id,),
-)
 
-#: abacus: queued account usage deltas, in the order they were written.
-ACCOUNT_USAGE_DELTAS = LockedBatch(
-    name="updated_account_counters",
-    model=UpdatedAccountCounter,
-    columns=lambda: (UpdatedAccountCounter.id,),
-    filters=lambda: (),
-    order_by=lambda: (UpdatedAccountCounter.id,),
-)
+def _deltas(model: Any) -> LockedBatch:
+    """abacus: a table of queued usage deltas, in the order they were written."""
+    return LockedBatch(
+        name=model.__tablename__,
+        model=model,
+        columns=lambda: (model.id,),
+        filters=lambda: (),
+        order_by=lambda: (model.id,),
+    )
+
+
+RSE_USAGE_DELTAS = _deltas(UpdatedRSECounter)
+ACCOUNT_USAGE_DELTAS = _deltas(UpdatedAccountCounter)
 
 #: transmogrifier: DIDs no subscription has seen yet.
 NEW_DIDS = LockedBatch(
