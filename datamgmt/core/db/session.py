@@ -97,11 +97,22 @@ def _hung_up_while_idle(dbapi_connection: Any) -> bool:
     return bool(poller.poll(0))
 
 
+#: ``record_info`` key marking a pool slot whose connection this checkout has just replaced.
+_REPLACED = "datamgmt_replaced_at_checkout"
+
+
 def _configure_postgresql(engine: Engine) -> None:
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    def _on_checkout(dbapi_connection, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        # SQLAlchemy gives a checkout two tries and then fails with a bare InvalidRequestError
+        # (a 500), so the connection opened to replace a dead one is not probed again: if the
+        # database dropped it too, its first statement fails as unavailable (a 503), as any
+        # other lost connection does.
+        if record.record_info.pop(_REPLACED, False):
+            return
         if _hung_up_while_idle(dbapi_connection):
             # The pool discards this connection and checks out (or opens) another.
+            record.record_info[_REPLACED] = True
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
 

@@ -125,3 +125,26 @@ def test_a_pooled_connection_killed_while_idle_is_replaced_at_checkout_without_a
         add_scope(unit, "fresh", "root")
         second = backend_pid(unit.connection())
     assert second != first
+
+
+def test_a_replacement_connection_killed_as_it_opens_is_unavailable_not_an_internal_error(
+    unit_url, kill, root
+):
+    # SQLAlchemy gives up on a checkout after two failed checks with a bare InvalidRequestError,
+    # which the API answered as a 500 when the database dropped both the idle connection and
+    # the one opened to replace it (CI's database-drop fault run met exactly that).
+    with transaction(unit_url) as unit:
+        kill(backend_pid(unit.connection()))
+    opened: list[int] = []
+
+    def kill_once_opened(dbapi_connection: object, _record: object) -> None:
+        if not opened:
+            opened.append(dbapi_connection.info.backend_pid)  # type: ignore[attr-defined]
+            kill(opened[0])
+
+    event.listen(get_engine(unit_url), "connect", kill_once_opened)
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
+        add_scope(unit, "twice", "root")
+    assert raised.value.status == 503 and raised.value.retriable
+    with transaction(unit_url) as unit:
+        add_scope(unit, "twice", "root")
