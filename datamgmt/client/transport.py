@@ -58,11 +58,13 @@ def error_from_response(response: requests.Response) -> DatamgmtError:
     message = message or response.headers.get("ExceptionMessage")
     if not cls_name:
         request = response.request
-        return _error_named(
-            "HTTPError",
-            f"{request.method} {request.path_url} answered {response.status_code} {response.reason}",
-        )
-    return _error_named(cls_name, message)
+        cls_name = "HTTPError"
+        message = f"{request.method} {request.path_url} answered {response.status_code} {response.reason}"
+    error = _error_named(cls_name, message)
+    # One wire name can travel with several statuses (DatabaseException is a 500 for a failed
+    # statement and a 503 for a lost connection): the answer's own status is the true one.
+    error.status = response.status_code
+    return error
 
 
 def retry_wait(response: requests.Response, attempt: int) -> float:

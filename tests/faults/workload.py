@@ -115,6 +115,27 @@ class Workload:
         self._stop.set()
         for thread in self._workers:
             thread.join(timeout=RETRY_SECONDS + 30)
+        self._remove_unregistered()
+
+    def _remove_unregistered(self) -> None:
+        """Delete the uploads whose registration failed for good, as a careful uploader does.
+
+        Without this a registration that the faults made fail leaves files on storage that no
+        replica names, which ``check --storage`` rightly reports as dark data.  A registration
+        whose answer was lost may still have gone through, so only files the catalogue does not
+        list at SOURCE are removed.
+        """
+        if not self.unregistered:
+            return
+        client = client_for(self.site, self.api_url, self.account, self.workdir)
+        dids = [(SCOPE, name) for name in self.unregistered]
+        listed = client.list_replicas(dids, rse_expression=SOURCE, all_states=True)
+        registered = {row["name"] for row in listed if SOURCE in row.get("states", {})}
+        protocol = self.protocol_factory(select_protocol(client.get_rse(SOURCE)["protocols"], "write", "wan"))
+        orphans = [{"scope": SCOPE, "name": name} for name in self.unregistered if name not in registered]
+        for pfn in protocol.lfns2pfns(orphans).values():
+            if protocol.exists(pfn):
+                protocol.delete(pfn)
 
     def _run(self, index: int) -> None:
         rng = random.Random(self.seed * 1000 + index)
@@ -153,8 +174,9 @@ class _Actor:
 
     def call(self, op: str, fn: Callable[[], T], done: tuple[type[DatamgmtError], ...] = (),
              retry: tuple[type[DatamgmtError], ...] = (ServiceUnavailable,)) -> T | None:  # fmt: skip
-        """``fn()`` until it succeeds; retried while it raises ``retry`` (the server unreachable or
-        answering 503), for at most :data:`RETRY_SECONDS`; ``done`` errors mean it went through."""
+        """``fn()`` until it succeeds; retried while it raises ``retry`` (by default: the server
+        unreachable) or any error answered 503 (the client's own repeats ran out), for at most
+        :data:`RETRY_SECONDS`; ``done`` errors mean it went through."""
         deadline = time.monotonic() + RETRY_SECONDS
         while True:
             started = time.perf_counter()
@@ -164,7 +186,8 @@ class _Actor:
                 self.w.stats.attempt(op, time.perf_counter() - started, error)
                 if isinstance(error, done):
                     return None
-                if not isinstance(error, retry) or time.monotonic() > deadline:
+                transient = isinstance(error, retry) or error.status == 503  # 503 says: repeat later
+                if not transient or time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
                 continue

@@ -115,6 +115,16 @@ def test_errors_come_back_as_our_classes() -> None:
     assert html.error_class == "HTTPError" and "GET /dids/s/n answered 404" in html.message
 
 
+def test_an_error_keeps_the_status_it_was_answered_with() -> None:
+    # The database-drop fault run counted a retriable 503 as a 500: the client took the status
+    # from the class named DatabaseException instead of from the answer.
+    unavailable = error_from_response(
+        response(503, b'{"ExceptionClass": "DatabaseException", "ExceptionMessage": "retry"}', {})
+    )
+    assert unavailable.error_class == "DatabaseException" and unavailable.status == 503
+    assert error_from_response(response(404, b"<html>", {})).status == 404
+
+
 def test_a_wire_name_several_classes_send_maps_to_the_class_of_that_name() -> None:
     """AccountSuspended sends CannotAuthenticate, StorageError ServiceUnavailable, and so on:
     the client re-raises the class of that very name, whatever order the module defines them in
