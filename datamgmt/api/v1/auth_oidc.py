@@ -132,7 +132,7 @@ def _ip() -> str:
 def _hours_asked() -> int | None:
     """``X-Rucio-Client-Authorize-Refresh-Lifetime``: the stock client sends ``None`` when unset."""
     hours = request.headers.get("X-Rucio-Client-Authorize-Refresh-Lifetime", "").strip()
-    return int(hours) if hours.isdigit() and 0 < int(hours) < 100_000 else None
+    return int(hours) if hours.isdigit() and len(hours) <= 5 and int(hours) > 0 else None
 
 
 def _token_endpoint(data: dict[str, str]) -> requests.Response:
@@ -217,11 +217,16 @@ def _refreshed(answer: oidc_refresh.Answer) -> Response:
 
 def _renewed_at_provider(due: oidc_refresh.Due) -> str | None:
     """The provider's next refresh token for ``due`` (the one sent, when it keeps it), None when it
-    refuses; an ID token in the answer must name the session's identity."""
+    refuses it; an ID token in the answer must name the session's identity."""
     answer = _token_endpoint({"grant_type": "refresh_token", "refresh_token": due.refresh_token})
+    if answer.status_code >= 500:  # the provider's trouble, not a verdict on the refresh token
+        raise ServiceUnavailable(f"The identity provider is unavailable ({answer.status_code}); retry later")
     if answer.status_code != 200:
         return None
-    tokens = dict(answer.json())
+    try:
+        tokens = dict(answer.json())
+    except (ValueError, TypeError) as exc:
+        raise _unavailable(exc) from exc
     if "id_token" in tokens:
         claims = oidc_verifier().claims(str(tokens["id_token"]), audience=oidc_client().client_id)
         if identity_of(claims) != due.identity:

@@ -42,6 +42,8 @@ class Provider:
     refresh_tokens: dict[str, str] = field(default_factory=dict)
     #: How many refreshes the provider granted.
     refreshes: int = 0
+    #: Set to make the token endpoint fail (500), as a provider in trouble does.
+    failing: bool = False
 
     def token(self, audience: str, **claims: Any) -> str:
         now = int(time.time())
@@ -84,6 +86,8 @@ class Provider:
                 return Response(
                     json.dumps({"error": "invalid_client"}), status=401, content_type="application/json"
                 )
+            if self.failing:
+                return Response("internal error", status=500)
             invalid = Response(
                 json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json"
             )

@@ -169,6 +169,19 @@ def test_a_refusal_by_the_provider_or_the_sessions_end(deployment: Deployment, s
     assert _renewed(_refresh(deployment, short)) == "", "renewable for the hours asked, then log in again"
 
 
+def test_a_provider_in_trouble_is_503_and_the_session_stays_renewable(
+    deployment: Deployment, session: Session
+) -> None:
+    token = _login(deployment)
+    _age(session, token)
+    deployment.provider.failing = True
+    failed = _refresh(deployment, token)
+    assert (failed.status_code, failed.headers["ExceptionClass"]) == (503, "ServiceUnavailable")
+    deployment.provider.failing = False
+    assert _renewed(_refresh(deployment, token)) not in ("", token)
+    assert deployment.provider.refreshes == 1
+
+
 def test_stock_client_renews_its_token(deployment: Deployment, session: Session, tmp_path: Path) -> None:
     """rucio-clients 41 with ``auth_oidc_refresh_active``: right after its login it asks
     ``/auth/oidc_refresh`` for the expiry; in a token's last 20 minutes it renews it."""
