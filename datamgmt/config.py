@@ -53,6 +53,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "oidc_client_id": "",
         "oidc_client_secret": "",
         "oidc_scope": "openid profile",
+        # How long a session opened by a login with offline_access may be renewed (/auth/oidc_refresh), in hours.
+        "oidc_refresh_lifetime": "96",
         "scrypt_n": "131072",
         "login_max_failures": "10",
         "login_source_max_failures": "50",

@@ -109,6 +109,13 @@ class CannotAuthenticate(DatamgmtError):
     default_message = "Cannot authenticate"
 
 
+class CannotAuthorize(DatamgmtError):
+    """Rucio's refusal of an OIDC token refresh (``/auth/oidc_refresh``)."""
+
+    status = 401
+    default_message = "Cannot authorize token request."
+
+
 class AccountSuspended(CannotAuthenticate):
     rucio_name = "CannotAuthenticate"
     default_message = "The account is suspended"

@@ -56,6 +56,7 @@ def configure(app: Flask, config: Config) -> None:
                 config.get("auth", "oidc_client_secret"),
                 base_url.rstrip("/") + "/auth/oidc_code",
                 config.get("auth", "oidc_scope"),
+                config.get_int("auth", "oidc_refresh_lifetime"),
             )
     app.extensions[_X509_KEY] = config.get("auth", "x509_header")
     app.extensions[_X509_PROXIES_KEY] = frozenset(

@@ -34,6 +34,8 @@ class OIDCClient:
     #: Where the provider sends browsers back: ``[api] base_url`` + ``/auth/oidc_code``.
     redirect_uri: str
     scope: str
+    #: The most hours a session opened by a login may be renewed (``[auth] oidc_refresh_lifetime``).
+    refresh_lifetime: int = 96
 
 
 class OIDCVerifier:

@@ -43,14 +43,20 @@ def new_secrets() -> Started:
     return Started(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(32))
 
 
-def start(session: Session, started: Started, account: str | None, polling: bool, provider_url: str) -> None:
-    """Record a login that will go to ``provider_url``; forget the logins that expired."""
+def start(
+    session: Session, started: Started, account: str | None, polling: bool, provider_url: str,
+    refresh_lifetime: int | None = None,
+) -> None:  # fmt: skip
+    """Record a login that will go to ``provider_url``; forget the logins that expired.
+
+    ``refresh_lifetime``: the hours the client wants its session renewable, if it said."""
     now = utcnow()
     session.execute(delete(OIDCRequest).where(OIDCRequest.expired_at <= now))
     access_hash = _digest(started.access_code)
     session.add(OIDCRequest(
         state_hash=_digest(started.state), access_hash=access_hash, fetch_hash=access_hash if polling else None,
         account=account, nonce=started.nonce, polling=polling, redirect_url=provider_url, expired_at=now + LIFETIME,
+        refresh_lifetime=refresh_lifetime,
     ))  # fmt: skip
 
 
@@ -74,10 +80,13 @@ def find_by_state(session: Session, state: str) -> OIDCRequest:
     return row
 
 
-def authorize(session: Session, state: str, identity: str, account: str) -> str | None:
-    """Mark the login as vouched for; returns the fetch code to show when the client does not poll."""
+def authorize(
+    session: Session, state: str, identity: str, account: str, refresh_token: str | None = None
+) -> str | None:
+    """Mark the login as vouched for, with the provider's refresh token (sealed) if it gave one;
+    returns the fetch code to show when the client does not poll."""
     row = find_by_state(session, state)
-    row.identity, row.account = identity, account
+    row.identity, row.account, row.refresh_token = identity, account, refresh_token
     if row.polling:
         return None
     fetch_code = secrets.token_urlsafe(16)
@@ -85,10 +94,22 @@ def authorize(session: Session, state: str, identity: str, account: str) -> str 
     return fetch_code
 
 
-def take_authorized(session: Session, fetch_code: str) -> tuple[str, str]:
-    """``(identity, account)`` of an authorized login, which this ends; CannotAuthenticate while it is not."""
+@dataclass(frozen=True)
+class Authorized:
+    """A completed login, for the session it opens."""
+
+    identity: str
+    account: str
+    #: The provider's refresh token, sealed (core/oidc_refresh.py), when the login may be renewed.
+    refresh_token: str | None
+    #: The hours the client asked the session to be renewable, if it said.
+    refresh_lifetime: int | None
+
+
+def take_authorized(session: Session, fetch_code: str) -> Authorized:
+    """The authorized login of ``fetch_code``, which this ends; CannotAuthenticate while it is not."""
     row = _live(session, OIDCRequest.fetch_hash == _digest(fetch_code))
     if row.identity is None or row.account is None:
         raise CannotAuthenticate("Cannot authenticate: the OIDC login is not completed yet")
     session.delete(row)
-    return row.identity, row.account
+    return Authorized(row.identity, row.account, row.refresh_token, row.refresh_lifetime)

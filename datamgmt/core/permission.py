@@ -55,6 +55,7 @@ ADMIN_ACTIONS = frozenset(
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
         "add_qos_policy", "delete_qos_policy",
         "add_bad_pfns", "quarantine_file_replicas", "delete_replicas",
+        "list_vos", "add_vo", "update_vo", "recover_vo_root_identity",
     }
 )  # fmt: skip
 

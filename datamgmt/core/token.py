@@ -46,7 +46,8 @@ class TokenOwner:
     expires_at: datetime
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The key of a token's row: its sha256 (the token itself is never stored)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -70,7 +71,7 @@ def issue_token(
     expires_at = now + timedelta(seconds=lifetime_seconds)
     session.add(
         Token(
-            token_hash=_digest(token),
+            token_hash=token_digest(token),
             account=account,
             identity=identity,
             identity_type=identity_type,
@@ -84,7 +85,7 @@ def issue_token(
 
 def validate_token(session: Session, token: str) -> TokenOwner:
     """The owner of a live token, or CannotAuthenticate."""
-    digest = _digest(token)
+    digest = token_digest(token)
     cache = current_token_cache()
     if cache is None:
         return _lookup(session, digest)

@@ -37,6 +37,7 @@ def blueprints() -> list[Blueprint]:
         status,
         subscriptions,
         usage_history,
+        vos,
     )
 
     return [
@@ -72,4 +73,5 @@ def blueprints() -> list[Blueprint]:
         opendata.bp,
         usage_history.bp,
         status.bp,
+        vos.bp,
     ]

@@ -9,17 +9,21 @@
    our client id as audience, the login's nonce) and map ``sub@iss`` to the account, and the page
    says the login is granted (or shows the code to paste, when the client does not poll).
 4. The client fetches its token: ``GET /auth/oidc_redirect?<code>`` with ``X-Rucio-Client-Fetch-Token: True``.
+5. ``GET /auth/oidc_refresh`` renews a session whose login asked for ``offline_access``, with the
+   provider's refresh token kept server-side (core/oidc_refresh.py says when and how); the new
+   token and its expiry (seconds since the epoch, as Rucio sends it here) come back in headers, both
+   empty when there is nothing to renew. A dead token, or one of another account, is 401 ``CannotAuthorize``.
 
 The provider's endpoints come from its discovery document (``<issuer>/.well-known/openid-configuration``);
 our redirect URI is ``[api] base_url`` + ``/auth/oidc_code``, never taken from the request.
-Not built: ``/auth/oidc_refresh`` (Rucio keeps the provider's refresh tokens to renew its own).
 """
 
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from flask import Blueprint, Response, current_app, redirect, request
@@ -29,16 +33,17 @@ from datamgmt.api.auth import account_for_identity, oidc_client, oidc_verifier, 
 from datamgmt.api.context import unit_of_work
 from datamgmt.api.oidc import identity_of
 from datamgmt.api.openapi import doc
-from datamgmt.api.streaming import rfc1123
-from datamgmt.core import oidc_request
+from datamgmt.api.streaming import check_accept, rfc1123
+from datamgmt.core import oidc_refresh, oidc_request
 from datamgmt.core.db.constants import IdentityType
-from datamgmt.core.token import issue_token
+from datamgmt.core.token import IssuedToken, issue_token
 from datamgmt.core.validation import account_name, shown
-from datamgmt.exceptions import CannotAuthenticate, ServiceUnavailable
+from datamgmt.exceptions import CannotAuthenticate, CannotAuthorize, ServiceUnavailable
 
 bp = Blueprint("auth_oidc", __name__, url_prefix="/auth")
 
 _NO_CACHE = {"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate", "Pragma": "no-cache"}
+_EPOCH = datetime(1970, 1, 1)
 _discovery: dict[str, dict[str, Any]] = {}
 _discovery_lock = threading.Lock()
 
@@ -86,7 +91,7 @@ def start() -> Response:
     wanted = request.headers.get("X-Rucio-Account")
     with unit_of_work(read_only=False) as session:
         oidc_request.start(session, started, account_name(wanted) if wanted else None,
-                           _flag("X-Rucio-Client-Authorize-Polling"), provider_url)  # fmt: skip
+                           _flag("X-Rucio-Client-Authorize-Polling"), provider_url, _hours_asked())  # fmt: skip
     auth_url = provider_url if _flag("X-Rucio-Client-Authorize-Auto") else (
         client.redirect_uri.removesuffix("/auth/oidc_code") + f"/auth/oidc_redirect?{started.access_code}"
     )  # fmt: skip
@@ -106,30 +111,61 @@ def redirect_or_fetch() -> Response:
         with unit_of_work(read_only=True) as session:
             target = oidc_request.redirect_url(session, code)
         return redirect(target, code=303)
+    client = oidc_client()
     with unit_of_work(read_only=False) as session:
-        identity, account = oidc_request.take_authorized(session, code)
-        issued = issue_token(session, account, identity, IdentityType.OIDC,
-                             current_app.config["TOKEN_LIFETIME"], ip=(request.remote_addr or "")[:39])  # fmt: skip
+        login = oidc_request.take_authorized(session, code)
+        issued = issue_token(session, login.account, login.identity, IdentityType.OIDC,
+                             current_app.config["TOKEN_LIFETIME"], ip=_ip())  # fmt: skip
+        if login.refresh_token is not None:
+            hours = min(login.refresh_lifetime or client.refresh_lifetime, client.refresh_lifetime)
+            oidc_refresh.keep(session, issued.token, login.refresh_token, timedelta(hours=hours))
     response = Response(b"", status=200, content_type="application/octet-stream", headers=_NO_CACHE)
     response.headers["X-Rucio-Auth-Token"] = issued.token
     response.headers["X-Rucio-Auth-Token-Expires"] = rfc1123(issued.expires_at)
     return response
 
 
-def _redeem(code: str) -> dict[str, Any]:
-    """The provider's token answer for an authorization code (outside any transaction)."""
+def _ip() -> str:
+    return (request.remote_addr or "")[:39]
+
+
+def _hours_asked() -> int | None:
+    """``X-Rucio-Client-Authorize-Refresh-Lifetime``: the stock client sends ``None`` when unset."""
+    hours = request.headers.get("X-Rucio-Client-Authorize-Refresh-Lifetime", "").strip()
+    return int(hours) if hours.isdigit() and len(hours) <= 5 and int(hours) > 0 else None
+
+
+def _token_endpoint(data: dict[str, str]) -> requests.Response:
+    """Ask the provider's token endpoint, as our client (outside any transaction)."""
     client = oidc_client()
     endpoint = _provider(oidc_verifier().issuer)["token_endpoint"]
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": client.redirect_uri}
     try:
-        answer = requests.post(endpoint, data=data, auth=(client.client_id, client.secret), timeout=10)
+        return requests.post(endpoint, data=data, auth=(client.client_id, client.secret), timeout=10)
     except requests.RequestException as exc:
         raise _unavailable(exc) from exc
+
+
+def _redeem(code: str) -> dict[str, Any]:
+    """The provider's token answer for an authorization code."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": oidc_client().redirect_uri}
+    answer = _token_endpoint(data)
     if answer.status_code != 200:
         raise CannotAuthenticate(
             f"Cannot authenticate: the identity provider refused the code ({answer.status_code})"
         )
     return dict(answer.json())
+
+
+def _sealed_refresh_token(answer: dict[str, Any], redirect_url: str) -> str | None:
+    """The provider's refresh token, sealed, when the login asked for ``offline_access`` (the scope the
+    provider granted, or else the one we asked): only then did the user agree to be renewed."""
+    sealer = oidc_refresh.refresh_sealer(oidc_client().secret)
+    refresh_token = answer.get("refresh_token")
+    asked = parse_qs(urlsplit(redirect_url).query).get("scope", [""])[0]
+    granted = answer.get("scope") if isinstance(answer.get("scope"), str) else asked
+    if sealer is None or not isinstance(refresh_token, str) or "offline_access" not in granted.split():
+        return None
+    return sealer.seal(refresh_token)
 
 
 def _page(title: str, text: str, status: int = 200) -> Response:
@@ -147,17 +183,88 @@ def code() -> Response:
             f"Cannot authenticate: the provider answered {shown(request.args.get('error', 'no code'))}"
         )
     with unit_of_work(read_only=True) as session:
-        nonce = oidc_request.find_by_state(session, state).nonce
-    claims = oidc_verifier().claims(str(_redeem(code).get("id_token", "")), audience=oidc_client().client_id)
+        login = oidc_request.find_by_state(session, state)
+        nonce, redirect_url = login.nonce, login.redirect_url
+    answer = _redeem(code)
+    claims = oidc_verifier().claims(str(answer.get("id_token", "")), audience=oidc_client().client_id)
     if claims.get("nonce") != nonce:
         raise CannotAuthenticate("Cannot authenticate: the ID token does not belong to this login (nonce)")
     identity = identity_of(claims)
     with unit_of_work(read_only=False) as session:
         wanted = oidc_request.find_by_state(session, state).account
         account = account_for_identity(session, identity, IdentityType.OIDC, wanted)
-        fetch_code = oidc_request.authorize(session, state, identity, account)
+        fetch_code = oidc_request.authorize(
+            session, state, identity, account, _sealed_refresh_token(answer, redirect_url)
+        )
     if fetch_code is None:
         return _page(
             "Login granted", f"Account {account}: return to your terminal, the client collects its token."
         )
     return _page("Login granted", f"Account {account}: paste this code into your terminal: {fetch_code}")
+
+
+def _refreshed(answer: oidc_refresh.Answer) -> Response:
+    """Rucio's answer: the token and its expiry in seconds since the epoch, both empty for none."""
+    response = Response(b"", status=200, content_type="application/octet-stream", headers=_NO_CACHE)
+    response.headers["Access-Control-Expose-Headers"] = "X-Rucio-Auth-Token"
+    response.headers["X-Rucio-Auth-Token"] = answer.token or ""
+    expires = answer.expires_at
+    response.headers["X-Rucio-Auth-Token-Expires"] = (
+        str(int((expires - _EPOCH).total_seconds())) if answer.token and expires else ""
+    )
+    return response
+
+
+def _renewed_at_provider(due: oidc_refresh.Due) -> str | None:
+    """The provider's next refresh token for ``due`` (the one sent, when it keeps it), None when it
+    refuses it; an ID token in the answer must name the session's identity."""
+    answer = _token_endpoint({"grant_type": "refresh_token", "refresh_token": due.refresh_token})
+    if answer.status_code >= 500:  # the provider's trouble, not a verdict on the refresh token
+        raise ServiceUnavailable(f"The identity provider is unavailable ({answer.status_code}); retry later")
+    if answer.status_code != 200:
+        return None
+    try:
+        tokens = dict(answer.json())
+    except (ValueError, TypeError) as exc:
+        raise _unavailable(exc) from exc
+    if "id_token" in tokens:
+        claims = oidc_verifier().claims(str(tokens["id_token"]), audience=oidc_client().client_id)
+        if identity_of(claims) != due.identity:
+            raise CannotAuthorize("Cannot authorize token request: the provider renewed another identity")
+    renewed = tokens.get("refresh_token", due.refresh_token)
+    return renewed if isinstance(renewed, str) and renewed else due.refresh_token
+
+
+def _renew(token: str, due: oidc_refresh.Due) -> IssuedToken | None:
+    """Renew ``token``'s session at the provider and record it; None when a concurrent request renewed
+    it first (the provider then refuses the refresh token it already took)."""
+    renewed = _renewed_at_provider(due)
+    with unit_of_work(read_only=False) as session:
+        if renewed is not None:
+            return oidc_refresh.renew(
+                session, token, due, renewed, current_app.config["TOKEN_LIFETIME"], _ip()
+            )
+        refused = oidc_refresh.forget(session, token, due)
+    if refused:
+        raise CannotAuthorize("Cannot authorize token request: the identity provider refused the refresh")
+    return None
+
+
+@bp.get("/oidc_refresh")
+@public
+@doc("Renew an OIDC session: the new token and its expiry (epoch seconds) in headers, empty for none")
+def refresh() -> Response:
+    check_accept("application/octet-stream")
+    token, account = request.headers.get("X-Rucio-Auth-Token"), request.headers.get("X-Rucio-Account")
+    if not token or not account:
+        raise CannotAuthorize("Cannot authorize token request.")
+    sealer = oidc_refresh.refresh_sealer(oidc_client().secret)
+    for _ in range(2):  # a token renewed by a concurrent request: the second pass hands back its successor
+        with unit_of_work(read_only=False) as session:
+            step = oidc_refresh.plan(session, token, account, sealer)
+        if isinstance(step, oidc_refresh.Answer):
+            return _refreshed(step)
+        issued = _renew(token, step)
+        if issued is not None:
+            return _refreshed(oidc_refresh.Answer(issued.token, issued.expires_at))
+    return _refreshed(oidc_refresh.Answer())

@@ -38,6 +38,12 @@ class Provider:
     url: str = ""
     key: Any = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Live refresh tokens (given for the scope ``offline_access``), each good for one refresh.
+    refresh_tokens: dict[str, str] = field(default_factory=dict)
+    #: How many refreshes the provider granted.
+    refreshes: int = 0
+    #: Set to make the token endpoint fail (500), as a provider in trouble does.
+    failing: bool = False
 
     def token(self, audience: str, **claims: Any) -> str:
         now = int(time.time())
@@ -67,7 +73,8 @@ class Provider:
             if args.get("client_id") != self.client_id or args.get("response_type") != "code":
                 abort(400)
             code = secrets.token_urlsafe(16)
-            self.codes[code] = {"nonce": args.get("nonce", ""), "redirect_uri": args["redirect_uri"]}
+            self.codes[code] = {"nonce": args.get("nonce", ""), "redirect_uri": args["redirect_uri"],
+                                "scope": args.get("scope", "")}  # fmt: skip
             return redirect(
                 f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}", code=302
             )
@@ -79,18 +86,35 @@ class Provider:
                 return Response(
                     json.dumps({"error": "invalid_client"}), status=401, content_type="application/json"
                 )
+            if self.failing:
+                return Response("internal error", status=500)
+            invalid = Response(
+                json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json"
+            )
+            if request.form.get("grant_type") == "refresh_token":
+                subject = self.refresh_tokens.pop(request.form.get("refresh_token", ""), None)
+                if subject is None:
+                    return invalid
+                self.refreshes += 1
+                return self._tokens(subject, {}, offline=True)
             grant = self.codes.pop(request.form.get("code", ""), None)
             if grant is None or grant["redirect_uri"] != request.form.get("redirect_uri"):
-                return Response(
-                    json.dumps({"error": "invalid_grant"}), status=400, content_type="application/json"
-                )
+                return invalid
             nonce = "another-login" if self.wrong_nonce else grant["nonce"]
-            return Response(json.dumps({
-                "token_type": "Bearer", "expires_in": 600, "access_token": self.token(self.audience),
-                "id_token": self.token(self.client_id, nonce=nonce),
-            }), content_type="application/json")  # fmt: skip
+            return self._tokens(
+                self.subject, {"nonce": nonce}, offline="offline_access" in grant["scope"].split()
+            )
 
         return app
+
+    def _tokens(self, subject: str, id_claims: dict[str, str], offline: bool) -> Response:
+        """The token answer for ``subject``: with a fresh refresh token when offline access was granted."""
+        answer = {"token_type": "Bearer", "expires_in": 600, "access_token": self.token(self.audience, sub=subject),
+                  "id_token": self.token(self.client_id, sub=subject, **id_claims)}  # fmt: skip
+        if offline:
+            answer["refresh_token"] = secrets.token_urlsafe(24)
+            self.refresh_tokens[answer["refresh_token"]] = subject
+        return Response(json.dumps(answer), content_type="application/json")
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,15 +37,17 @@ class Deployment:
     provider: Provider
 
 
-@pytest.fixture
-def deployment(db: str, session: Session, root: str) -> Iterator[Deployment]:
+@contextmanager
+def running_deployment(db: str, session: Session, **settings: str) -> Iterator[Deployment]:
+    """Our server on 127.0.0.1 trusting a fresh provider, alice's OIDC identity mapped; ``settings``:
+    more ``DATAMGMT_*`` variables."""
     with running_provider(CLIENT_ID, SECRET, AUDIENCE) as provider:
         port = free_ports(1)[0]
         url = f"http://127.0.0.1:{port}"
         environ = {**os.environ, "DATAMGMT_AUTH_OIDC_ISSUER": provider.url,
                    "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks", "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE,
                    "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID, "DATAMGMT_AUTH_OIDC_CLIENT_SECRET": SECRET,
-                   "DATAMGMT_API_BASE_URL": url}  # fmt: skip
+                   "DATAMGMT_API_BASE_URL": url, **settings}  # fmt: skip
         add_account(session, "alice", "USER")
         add_account_identity(session, f"alice@{provider.url}", "OIDC", "alice")
         session.commit()
@@ -60,14 +63,20 @@ def deployment(db: str, session: Session, root: str) -> Iterator[Deployment]:
             thread.join(timeout=10)
 
 
-def _start(deployment: Deployment, polling: bool = True, **headers: str) -> str:
+@pytest.fixture
+def deployment(db: str, session: Session, root: str) -> Iterator[Deployment]:
+    with running_deployment(db, session) as running:
+        yield running
+
+
+def start_login(deployment: Deployment, polling: bool = True, **headers: str) -> str:
     answer = requests.get(f"{deployment.url}/auth/oidc", timeout=30, headers={
         "X-Rucio-Account": "alice", "X-Rucio-Client-Authorize-Polling": str(polling), **headers})  # fmt: skip
     assert answer.status_code == 200, answer.headers
     return answer.headers["X-Rucio-OIDC-Auth-URL"]
 
 
-def _fetch(deployment: Deployment, code: str) -> requests.Response:
+def fetch_token(deployment: Deployment, code: str) -> requests.Response:
     return requests.get(
         f"{deployment.url}/auth/oidc_redirect?{code}",
         headers={"X-Rucio-Client-Fetch-Token": "True"},
@@ -75,51 +84,51 @@ def _fetch(deployment: Deployment, code: str) -> requests.Response:
     )
 
 
-def _whoami(deployment: Deployment, token: str) -> str:
+def whoami_of(deployment: Deployment, token: str) -> str:
     return requests.get(
         f"{deployment.url}/accounts/whoami", headers={"X-Rucio-Auth-Token": token}, timeout=30
     ).json()["account"]
 
 
 def test_polling_login_gives_the_client_a_token_once(deployment: Deployment) -> None:
-    auth_url = _start(deployment)
+    auth_url = start_login(deployment)
     assert auth_url.startswith(f"{deployment.url}/auth/oidc_redirect?")
     code = auth_url.split("?", 1)[1]
-    early = _fetch(deployment, code)
+    early = fetch_token(deployment, code)
     assert (early.status_code, early.headers["ExceptionClass"]) == (401, "CannotAuthenticate")
     browser = requests.get(auth_url, timeout=30)  # our 303 → the provider → back to /auth/oidc_code
     assert browser.status_code == 200 and "Login granted" in browser.text and "alice" in browser.text
     assert [r.status_code for r in browser.history] == [303, 302]
-    fetched = _fetch(deployment, code)
+    fetched = fetch_token(deployment, code)
     assert fetched.status_code == 200 and fetched.headers["X-Rucio-Auth-Token-Expires"]
-    assert _whoami(deployment, fetched.headers["X-Rucio-Auth-Token"]) == "alice"
-    assert _fetch(deployment, code).status_code == 401, "a login yields one token"
+    assert whoami_of(deployment, fetched.headers["X-Rucio-Auth-Token"]) == "alice"
+    assert fetch_token(deployment, code).status_code == 401, "a login yields one token"
 
 
 def test_pasted_code_login(deployment: Deployment) -> None:
-    auth_url = _start(deployment, polling=False)
+    auth_url = start_login(deployment, polling=False)
     page = requests.get(auth_url, timeout=30).text
     fetch_code = re.search(r"paste this code into your terminal: (\S+)</p>", page).group(1)  # type: ignore[union-attr]
-    assert _fetch(deployment, auth_url.split("?", 1)[1]).status_code == 401, (
+    assert fetch_token(deployment, auth_url.split("?", 1)[1]).status_code == 401, (
         "the printed URL alone fetches nothing"
     )
-    fetched = _fetch(deployment, fetch_code)
-    assert _whoami(deployment, fetched.headers["X-Rucio-Auth-Token"]) == "alice"
+    fetched = fetch_token(deployment, fetch_code)
+    assert whoami_of(deployment, fetched.headers["X-Rucio-Auth-Token"]) == "alice"
 
 
 def test_auto_gives_the_provider_url_itself(deployment: Deployment) -> None:
-    assert _start(deployment, **{"X-Rucio-Client-Authorize-Auto": "True"}).startswith(
+    assert start_login(deployment, **{"X-Rucio-Client-Authorize-Auto": "True"}).startswith(
         f"{deployment.provider.url}/authorize?"
     )
 
 
 def test_a_foreign_nonce_or_unmapped_identity_or_other_issuer_is_refused(deployment: Deployment) -> None:
     deployment.provider.wrong_nonce = True
-    refused = requests.get(_start(deployment), timeout=30)
+    refused = requests.get(start_login(deployment), timeout=30)
     assert (refused.status_code, refused.headers["ExceptionClass"]) == (401, "CannotAuthenticate")
     assert "nonce" in refused.headers["ExceptionMessage"]
     deployment.provider.wrong_nonce, deployment.provider.subject = False, "mallory"
-    unmapped = requests.get(_start(deployment), timeout=30)
+    unmapped = requests.get(start_login(deployment), timeout=30)
     assert (unmapped.status_code, unmapped.headers["ExceptionClass"]) == (401, "CannotAuthenticate")
     other = requests.get(
         f"{deployment.url}/auth/oidc",

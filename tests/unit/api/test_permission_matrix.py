@@ -209,6 +209,10 @@ CASES = [
         OWNERS,
     ),
     case("POST", "/dids/resurrect", [{"scope": "own", "name": "ds"}], ADMINS),
+    # single-VO Rucio's /vos: admins pass the permission, then meet the mode (or recover def's root)
+    case("POST", "/vos/abc", {}, ADMINS),
+    case("PUT", "/vos/abc", {"email": "vo@example.org"}, ADMINS),
+    case("POST", "/vos/abc/recover", {"identity": "i", "authtype": "USERPASS", "email": "e"}, ADMINS),
 ]
 
 

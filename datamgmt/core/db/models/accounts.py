@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,6 +77,12 @@ class Token(Base):
     expired_at: Mapped[datetime] = mapped_column(DateTime)
     ip: Mapped[str | None] = mapped_column(String(39))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: A session opened by an OIDC login with a refresh token (core/oidc_refresh.py): the provider's
+    #: refresh token, encrypted, while this token is the one to renew; the last moment it may be
+    #: renewed; and, once renewed, the new token encrypted under a key only this token yields.
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    refresh_until: Mapped[datetime | None] = mapped_column(DateTime)
+    successor: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index(None, "account"), Index(None, "expired_at"))
 
 
@@ -113,4 +120,8 @@ class OIDCRequest(Base):
     #: Set once the provider vouched for the user: ``sub@iss``, and the account it logs in to.
     identity: Mapped[str | None] = mapped_column(String(2048))
     expired_at: Mapped[datetime] = mapped_column(DateTime)
+    #: The provider's refresh token (encrypted) when the login asked for ``offline_access``, kept for
+    #: the session the fetch opens, and the hours the client asked that session to be renewable.
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    refresh_lifetime: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (Index(None, "expired_at"),)
