@@ -43,7 +43,8 @@ from datamgmt.core.db.constants import (
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
 from datamgmt.core.did import detach
 from datamgmt.core.keys import ReplicaKey, chunks, keys_in
-from datamgmt.core.lock import TransferQueue, WantedLock, add_to_counters, release_locks
+from datamgmt.core.lock import TransferQueue, WantedLock
+from datamgmt.core.lock_state import add_to_counters, release_locks
 from datamgmt.core.message import add_messages
 from datamgmt.core.request import move_locks
 

@@ -30,7 +30,7 @@ from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
-from datamgmt.core import metadata, request_history, rule_history, transfer_stats
+from datamgmt.core import metadata, request_history, rule_history, rule_update, transfer_stats
 from datamgmt.core import replica as replicas
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
@@ -278,7 +278,7 @@ def extend(rule_id: str) -> Response:
         raise InputValidationError("The lifetime must be a whole number of seconds.") from exc
     with unit_of_work(read_only=False) as catalogue:
         authorize(catalogue, "update_rule", rule_id=rule_id, options=options)
-        rules.update_rule(catalogue, rule_id, options)
+        rule_update.update_rule(catalogue, rule_id, options)
     return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 
@@ -287,7 +287,7 @@ def delete(rule_id: str) -> Response:
     """Rucio's soft delete, as over REST: the rule expires within the hour."""
     with unit_of_work(read_only=False) as catalogue:
         account = authorize(catalogue, "del_rule", rule_id=rule_id, purge_replicas=None)
-        rules.delete_rule(catalogue, rule_id, issuer=account, soft=True)
+        rule_update.delete_rule(catalogue, rule_id, issuer=account, soft=True)
     return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 

@@ -23,7 +23,8 @@ from datamgmt.core import did, rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, RequestHistory, Rule
 from datamgmt.core.db.session import transaction
-from datamgmt.core.rule import add_rule, delete_rule, list_rule_locks
+from datamgmt.core.rule import add_rule, list_rule_locks
+from datamgmt.core.rule_update import delete_rule
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter

@@ -15,7 +15,8 @@ from datamgmt.core.did import add_collection, attach
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse
-from datamgmt.core.rule import SOFT_DELETE_GRACE, add_rule
+from datamgmt.core.rule import add_rule
+from datamgmt.core.rule_update import SOFT_DELETE_GRACE
 from datamgmt.core.scope import add_scope
 from datamgmt.daemons.judge.cleaner import Cleaner
 
