@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import RSE, DatasetLock
-from datamgmt.core.did import descendants_cte, existing_dids
+from datamgmt.core.did import existing_dids
+from datamgmt.core.did_content import descendants_cte
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.exceptions import InputValidationError
 

@@ -41,7 +41,7 @@ from datamgmt.core.db.constants import (
     RequestState,
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
-from datamgmt.core.did import detach
+from datamgmt.core.did_content import detach
 from datamgmt.core.keys import ReplicaKey, chunks, keys_in
 from datamgmt.core.lock import TransferQueue, WantedLock
 from datamgmt.core.lock_state import add_to_counters, release_locks

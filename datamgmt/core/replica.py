@@ -20,7 +20,8 @@ from datamgmt.core import bad_replica, validation
 from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, file_keys_query, not_found
+from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, not_found
+from datamgmt.core.did_content import file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.replica_path import check_paths_free, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id

@@ -38,12 +38,8 @@ from datamgmt.core.db.constants import (
 )
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import (
-    descendants_cte,
-    file_keys_query,
-    get_did_row,
-    list_all_parents,
-)
+from datamgmt.core.did import get_did_row
+from datamgmt.core.did_content import descendants_cte, file_keys_query, list_all_parents
 from datamgmt.core.expression import parse_expression
 from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.lock import PRESENT, WantedLock, load_replicas, retry_stuck_locks

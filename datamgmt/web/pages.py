@@ -30,7 +30,7 @@ from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
-from datamgmt.core import metadata, request_history, rule_history, rule_update, transfer_stats
+from datamgmt.core import did_content, metadata, request_history, rule_history, rule_update, transfer_stats
 from datamgmt.core import replica as replicas
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
@@ -204,7 +204,7 @@ def did_page(scope: str, name: str) -> str:
             content, more = [], False
             files = list(replicas.list_replicas(catalogue, [{"scope": scope, "name": name}], all_states=True))
         else:
-            content, more = page_of(dids.list_content(catalogue, scope, name), page)
+            content, more = page_of(did_content.list_content(catalogue, scope, name), page)
             files = []
         protecting = list(islice(rules.list_associated_rules(catalogue, scope, name), PAGE))
     return render_template(

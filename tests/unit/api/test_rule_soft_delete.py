@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Lock, Rule
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse

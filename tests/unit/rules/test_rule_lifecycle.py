@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from datamgmt.core import did as did_core
-from datamgmt.core import quota, rule_update
+from datamgmt.core import did_content, quota, rule_update
 from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Message, Request
@@ -228,13 +227,13 @@ def test_evaluate_attach_and_detach(cat, session):
     (rid,) = rules.add_rule(session, [ds], "jdoe", 2, "T1")
     rses = cat.locks(rid)[(first[0]["scope"], first[0]["name"])]
     more = cat.files(2, on=("R3",))
-    did_core.attach(session, "mock", ds["name"], more)
+    did_content.attach(session, "mock", ds["name"], more)
     cnt = cat.container([ds])
     (crid,) = rules.add_rule(session, [cnt], "jdoe", 1, "R3")
     assert rules.evaluate_did_changes(session, "mock", ds["name"]) == 2
     locks = cat.locks(rid)
     assert len(locks) == 4 and all(r == rses for r in locks.values())
-    did_core.detach(session, "mock", ds["name"], more[:1])
+    did_content.detach(session, "mock", ds["name"], more[:1])
     rules.evaluate_did_changes(session, "mock", ds["name"])
     assert len(cat.locks(rid)) == 3 and len(cat.locks(crid)) == 3
     check_invariants(session)
