@@ -30,7 +30,14 @@ from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
-from datamgmt.core import did_content, metadata, request_history, rule_history, rule_update, transfer_stats
+from datamgmt.core import (
+    did_content,
+    metadata_filter,
+    request_history,
+    rule_history,
+    rule_update,
+    transfer_stats,
+)
 from datamgmt.core import replica as replicas
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
@@ -188,10 +195,12 @@ def scope_dids(scope: str) -> str:
     page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
-        groups = metadata.with_name_pattern(metadata.parse_filter_string(search["filter"]), search["pattern"])
-        found, more = page_of(metadata.list_dids(catalogue, scope, groups, search["type"]), page)
+        groups = metadata_filter.with_name_pattern(
+            metadata_filter.parse_filter_string(search["filter"]), search["pattern"]
+        )
+        found, more = page_of(metadata_filter.list_dids(catalogue, scope, groups, search["type"]), page)
     return render_template("dids.html", scope=scope, search=search, dids=found, page=page, more=more,
-                           types=metadata.TYPE_CHOICES)  # fmt: skip
+                           types=metadata_filter.TYPE_CHOICES)  # fmt: skip
 
 
 @bp.get("/dids/<scope>/<path:name>")

@@ -16,7 +16,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_body, json_object, key, query_bool, query_int
 from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import did as dids
-from datamgmt.core import did_content, metadata
+from datamgmt.core import did_content, metadata, metadata_filter
 from datamgmt.core.account import is_admin
 from datamgmt.exceptions import MalformedRequest
 
@@ -46,8 +46,8 @@ def search(scope: str) -> Response:
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        groups = metadata.parse_rest_filters(text) if text else None
-        for found in metadata.list_dids(session, scope, groups, did_type, limit):
+        groups = metadata_filter.parse_rest_filters(text) if text else None
+        for found in metadata_filter.list_dids(session, scope, groups, did_type, limit):
             yield found if long else found["name"]
 
     return stream(rows)

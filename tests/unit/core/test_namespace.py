@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, did_content, metadata, replica, replica_state, rse, scope
+from datamgmt.core import did, did_content, metadata_filter, replica, replica_state, rse, scope
 from datamgmt.core.db.constants import BadFilesStatus
 from datamgmt.core.db.models import Content, DataIdentifier, Replica, UpdatedDID
 from datamgmt.exceptions import (
@@ -234,8 +234,8 @@ def test_pattern_listing_escapes_sql_wildcards(catalogue):
     )
 
     def names(pattern: str) -> list[str]:  # the name pattern as the web search and the CLI give it
-        groups = metadata.with_name_pattern(metadata.parse_filter_string(""), pattern)
-        return [d["name"] for d in metadata.list_dids(catalogue, "data", groups, "all")]
+        groups = metadata_filter.with_name_pattern(metadata_filter.parse_filter_string(""), pattern)
+        return [d["name"] for d in metadata_filter.list_dids(catalogue, "data", groups, "all")]
 
     assert names("f*") == ["f0", "f1", "f2", "f_x"]
     assert names("f_*") == ["f_x"]
