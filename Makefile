@@ -13,7 +13,7 @@ ROOT_PASSWORD_FILE ?= var/root-password
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test lint system-deps venv clean bench faults security
+.PHONY: run test lint system-deps venv clean bench faults security permissions-doc
 
 ## Debian packages: gfal2 and its Python bindings, XRootD, and swig/openssl to build M2Crypto (fts3 client).
 system-deps:
@@ -48,6 +48,10 @@ lint: venv
 	$(BIN)/ruff format --check datamgmt tests bench
 	$(BIN)/ruff check datamgmt tests bench
 	$(BIN)/lint-imports
+
+## Regenerate the route matrix in docs/permissions.md from the views and the policy (a test fails when it is stale).
+permissions-doc: venv
+	$(BIN)/python -m tests.route_policy
 
 ## The suites that start shared servers, storage endpoints or the fault cluster run in one process;
 ## the rest (tests/unit, tests/security, anything new) on WORKERS pytest-xdist workers, each with

@@ -23,7 +23,8 @@ import requests
 from datamgmt.core.bootstrap import bootstrap
 from datamgmt.core.db.migrate import upgrade
 from datamgmt.core.db.session import transaction
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_protocol, add_rse
 from datamgmt.core.scope import add_scope

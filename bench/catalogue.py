@@ -35,14 +35,16 @@ def seed(url: str) -> None:
 
 
 def ours(url: str, files: list[dict]) -> tuple[float, float]:
-    from datamgmt.core import did, replica
+    from datamgmt.core import did, did_content, replica
     from datamgmt.core.db.session import transaction
 
     start = time.perf_counter()
     with transaction(url) as session:
         replica.add_replicas(session, "BENCH-RSE", files, "root")
         did.add_collection(session, "bench", "dataset", "DATASET", "root")
-        did.attach(session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in files])
+        did_content.attach(
+            session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in files]
+        )
     write = time.perf_counter() - start
     start = time.perf_counter()
     with transaction(url) as session:

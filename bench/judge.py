@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, func, select, text
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from datamgmt.config import reset_config  # noqa: E402
-from datamgmt.core import did, replica, rse, rule, scope  # noqa: E402
+from datamgmt.core import did, did_content, replica, rse, rule, scope  # noqa: E402
 from datamgmt.core.bootstrap import bootstrap  # noqa: E402
 from datamgmt.core.db.migrate import upgrade  # noqa: E402
 from datamgmt.core.db.models import Lock, Request  # noqa: E402
@@ -69,7 +69,9 @@ def populate(url: str, n_files: int) -> None:
         with transaction(url) as session:
             did.add_files(session, part, "root")
             replica.add_replicas(session, "SOURCE", part, "root")
-            did.attach(session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in part])
+            did_content.attach(
+                session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in part]
+            )
 
 
 def measure(backend: str, url: str, n_files: int) -> None:

@@ -19,7 +19,7 @@ from bench.common import arguments, fresh_catalogue, report  # noqa: E402
 
 
 def seed(url: str, n_files: int, n_rses: int) -> None:
-    from datamgmt.core import did, replica, rse, scope
+    from datamgmt.core import did, did_content, replica, rse, scope
     from datamgmt.core.bootstrap import bootstrap
     from datamgmt.core.db.session import transaction
 
@@ -37,7 +37,9 @@ def seed(url: str, n_files: int, n_rses: int) -> None:
     with transaction(url) as session:
         replica.add_replicas(session, "SOURCE", files, "root")
         did.add_collection(session, "bench", "dataset", "DATASET", "root")
-        did.attach(session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in files])
+        did_content.attach(
+            session, "bench", "dataset", [{"scope": f["scope"], "name": f["name"]} for f in files]
+        )
 
 
 def ours(url: str) -> float:

@@ -83,7 +83,7 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import detach, list_all_parents
+from datamgmt.core.did_content import detach, list_all_parents
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.message import add_messages
 from datamgmt.core.replica import record_rse_delta

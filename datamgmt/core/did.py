@@ -1,41 +1,34 @@
-"""Data identifiers: files, datasets, containers, and the contents graph between them.
+"""Data identifiers: files, datasets and containers: look-up, creation, status and lifetime.
 
-Everything here is set-based: a call that adds or attaches N DIDs issues a fixed
-number of statements (existence checks in chunks, one bulk INSERT per table),
-never one query per DID.  Attaching queues the parent in ``updated_dids`` once, so
-the judge-evaluator re-evaluates the rules above it in one pass.
+Everything here is set-based: a call that adds N DIDs issues a fixed number of statements
+(existence checks in chunks, one bulk INSERT per table), never one query per DID.  The
+contents graph between DIDs (attach, detach, listing content, files and parents) is
+:mod:`datamgmt.core.did_content`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    and_,
     bindparam,
-    delete,
     func,
     insert,
-    literal,
     select,
-    update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from datamgmt.core import content_history, validation
-from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
-from datamgmt.core.db.models import Content, DataIdentifier, Scope, UpdatedDID
-from datamgmt.core.db.session import is_postgresql
+from datamgmt.core import validation
+from datamgmt.core.db.constants import DIDType
+from datamgmt.core.db.models import Content, DataIdentifier, Scope
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
     DataIdentifierNotFound,
-    DuplicateContent,
     FileConsistencyMismatch,
     InputValidationError,
     ScopeNotFound,
@@ -105,7 +98,8 @@ _BRIEF = (
 
 
 #: The key columns of ``dids``, for :func:`~datamgmt.core.keys.keys_in`.
-_DID_KEY = (DataIdentifier.scope, DataIdentifier.name)
+#: The key columns of a DID, for ``keys_in``.
+DID_KEY = (DataIdentifier.scope, DataIdentifier.name)
 
 
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
@@ -114,7 +108,7 @@ def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[
     Keys are matched as ``name IN (…)`` per scope (:func:`~datamgmt.core.keys.keys_in`)."""
     found: dict[DIDKey, Row[Any]] = {}
     for part in chunks(list(dict.fromkeys(keys))):
-        rows = session.connection().execute(select(*_BRIEF).where(keys_in(_DID_KEY, part)))
+        rows = session.connection().execute(select(*_BRIEF).where(keys_in(DID_KEY, part)))
         found.update({(row.scope, row.name): row for row in rows})
     return found
 
@@ -297,340 +291,6 @@ def _check_consistency(row: Row[Any], record: dict[str, Any]) -> None:
             raise FileConsistencyMismatch(
                 f"{field} of {validation.shown(did_str(row.scope, row.name), 80)} differs from the catalogue"
             )
-
-
-# --- contents --------------------------------------------------------------------------------
-def attach(session: Session, scope: str, name: str, children: Sequence[dict[str, Any]]) -> int:
-    """Attach DIDs to a collection in bulk; returns how many were attached.
-
-    Datasets take files; containers take datasets or containers, never mixed.  The
-    parent is queued once for the judge-evaluator.
-    """
-    parent = _open_parent(session, scope, name)
-    keys = [(validation.scope_name(c.get("scope")), validation.did_name(c.get("name"))) for c in children]
-    if len(set(keys)) != len(keys):
-        raise DuplicateContent("the request attaches the same DID twice")
-    if (scope, name) in keys:
-        raise UnsupportedOperation("a collection cannot be attached to itself")
-    if not keys:
-        return 0
-    now = utcnow()
-    if parent.did_type == DIDType.DATASET:
-        attached = _attach_files(session, parent, keys, now)
-    else:
-        attached = _attach_collections(session, parent, keys, now)
-    _bump_collection(session, parent, len(attached), sum(size or 0 for size in attached), sign=1)
-    queue_reevaluation(session, scope, name, DIDReEvaluation.ATTACH)
-    return len(keys)
-
-
-#: What attaching needs of the parent, read on the connection (no ORM entity).
-_PARENT = select(
-    DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.is_open
-).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
-
-
-def _open_parent(session: Session, scope: str, name: str) -> Row[Any]:
-    found = isinstance(scope, str) and isinstance(name, str)
-    parent = session.connection().execute(_PARENT, {"scope": scope, "name": name}).first() if found else None
-    if parent is None or parent.did_type in DELETED_TYPES:
-        raise not_found(scope, name)
-    if parent.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(
-            f"{validation.shown(did_str(scope, name), 80)} is a file: nothing can be attached to it"
-        )
-    if not parent.is_open:
-        raise UnsupportedOperation(f"Data identifier {validation.shown(did_str(scope, name), 80)} is closed")
-    return parent
-
-
-def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime) -> list[int | None]:
-    """Files into a dataset: per chunk one ``INSERT … SELECT`` from the files themselves, which
-    returns what it attached; the sizes of the attached files are returned.
-
-    The statement attaches only live files not attached yet.  When it attaches fewer than
-    asked, the rows it did insert are removed again and the call is refused with the reason
-    (:func:`_refuse_attach`), so a refused attach leaves nothing behind, as when every check
-    ran first; the checks cost queries only on that path.
-    """
-    dialect = postgresql if is_postgresql(session) else sqlite
-    content = Content.__table__
-    sizes: list[int | None] = []
-    done: list[DIDKey] = []
-    for part in chunks(keys):
-        rows = select(
-            literal(parent.scope, content.c.scope.type), literal(parent.name, content.c.name.type),
-            DataIdentifier.scope, DataIdentifier.name, literal(parent.did_type, content.c.did_type.type),
-            DataIdentifier.did_type, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5,
-            DataIdentifier.guid, DataIdentifier.events, literal(True), literal(now, content.c.created_at.type),
-            literal(now, content.c.updated_at.type),
-        ).where(keys_in(_DID_KEY, part), DataIdentifier.did_type == DIDType.FILE, DataIdentifier.availability != DIDAvailability.LOST)  # fmt: skip
-        statement = (
-            dialect.insert(content)
-            .from_select(_CONTENT_COLUMNS, rows)
-            .on_conflict_do_nothing()
-            .returning(content.c.child_scope, content.c.child_name, content.c.bytes)
-        )
-        inserted = session.connection().execute(statement).all()
-        done.extend((row.child_scope, row.child_name) for row in inserted)
-        if len(inserted) != len(part):
-            _remove_contents(session, parent.scope, parent.name, done)
-            _refuse_attach(session, parent, part, set(done))
-        sizes.extend(row.bytes for row in inserted)
-    return sizes
-
-
-_CONTENT_COLUMNS = ["scope", "name", "child_scope", "child_name", "did_type", "child_type", "bytes", "adler32",
-                    "md5", "guid", "events", "rule_evaluation", "created_at", "updated_at"]  # fmt: skip
-
-
-def _remove_contents(session: Session, scope: str, name: str, keys: list[DIDKey]) -> None:
-    for part in chunks(keys):
-        session.execute(
-            delete(Content).where(
-                Content.scope == scope,
-                Content.name == name,
-                keys_in((Content.child_scope, Content.child_name), part),
-            )
-        )
-
-
-def _refuse_attach(session: Session, parent: Row[Any], keys: Sequence[DIDKey], inserted: set[DIDKey]) -> None:
-    """Why some of ``keys`` could not be attached to ``parent``: missing, of the wrong type, LOST,
-    or attached before (not by the statement that just ran: its rows are ``inserted``)."""
-    found = existing_dids(session, keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        raise not_found(*missing[0])
-    _check_child_types(parent, [found[key] for key in keys])
-    refused = [key for key in keys if key not in inserted]
-    already = _existing_contents(session, parent.scope, parent.name, refused) or refused
-    raise DuplicateContent(
-        f"{validation.shown(did_str(*already[0]), 80)} is already attached to "
-        f"{validation.shown(did_str(parent.scope, parent.name), 80)}"
-    )
-
-
-def _attach_collections(
-    session: Session, parent: Row[Any], keys: list[DIDKey], now: datetime
-) -> list[int | None]:
-    """Datasets or containers into a container, after the cycle and mixing checks."""
-    found = existing_dids(session, keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        raise not_found(*missing[0])
-    child_rows = [found[key] for key in keys]
-    _check_child_types(parent, child_rows)
-    _refuse_cycles(session, parent, keys)
-    already = (
-        _existing_contents(session, parent.scope, parent.name, keys)
-        if _has_content(session, parent.scope, parent.name)
-        else []
-    )
-    if already:
-        raise DuplicateContent(
-            f"{validation.shown(did_str(*already[0]), 80)} is already attached to {validation.shown(did_str(parent.scope, parent.name), 80)}"
-        )
-    session.execute(insert(Content.__table__), [_content_row(parent, child, now) for child in child_rows])
-    return [child.bytes for child in child_rows]
-
-
-def _check_child_types(parent: DataIdentifier, children: list[Row[Any]]) -> None:
-    types = {child.did_type for child in children}
-    if parent.did_type == DIDType.DATASET and types - {DIDType.FILE}:
-        raise UnsupportedOperation("a dataset holds files only")
-    if parent.did_type == DIDType.CONTAINER:
-        if DIDType.FILE in types:
-            raise UnsupportedOperation("a container holds datasets or containers, not files")
-        if len(types) > 1:
-            raise UnsupportedOperation("Mixed collection is not allowed")
-    lost = [c for c in children if c.availability == DIDAvailability.LOST]
-    if lost:
-        raise UnsupportedOperation(f"{validation.shown(did_str(lost[0].scope, lost[0].name), 80)} is LOST")
-
-
-def _refuse_cycles(session: Session, parent: DataIdentifier, keys: list[DIDKey]) -> None:
-    ancestors = {(a["scope"], a["name"]) for a in list_all_parents(session, parent.scope, parent.name)}
-    cycle = ancestors.intersection(keys)
-    if cycle:
-        raise UnsupportedOperation(
-            f"attaching {validation.shown(did_str(*cycle.pop()), 80)} would create a cycle"
-        )
-
-
-def _has_content(session: Session, scope: str, name: str) -> bool:
-    """One indexed probe; lets a first bulk attach skip the per-child duplicate check."""
-    query = select(Content.child_name).where(Content.scope == scope, Content.name == name).limit(1)
-    return session.scalar(query) is not None
-
-
-def _existing_contents(session: Session, scope: str, name: str, keys: list[DIDKey]) -> list[DIDKey]:
-    found: list[DIDKey] = []
-    for part in chunks(keys):
-        found.extend(
-            session.execute(
-                select(Content.child_scope, Content.child_name).where(
-                    Content.scope == scope,
-                    Content.name == name,
-                    keys_in((Content.child_scope, Content.child_name), part),
-                )
-            ).tuples()
-        )
-    return found
-
-
-def _content_row(parent: DataIdentifier, child: Row[Any], now: datetime) -> dict[str, Any]:
-    return {
-        "scope": parent.scope,
-        "name": parent.name,
-        "child_scope": child.scope,
-        "child_name": child.name,
-        "did_type": parent.did_type,
-        "child_type": child.did_type,
-        "bytes": child.bytes,
-        "adler32": child.adler32,
-        "md5": child.md5,
-        "guid": child.guid,
-        "events": child.events,
-        "rule_evaluation": True,
-        "created_at": now,
-        "updated_at": now,
-    }
-
-
-def _bump_collection(session: Session, parent: Any, count: int, size: int, sign: int) -> None:
-    session.execute(
-        update(DataIdentifier)
-        .where(DataIdentifier.scope == parent.scope, DataIdentifier.name == parent.name)
-        .values(
-            bytes=func.coalesce(DataIdentifier.bytes, 0) + sign * size,
-            length=func.coalesce(DataIdentifier.length, 0) + sign * count,
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-def queue_reevaluation(session: Session, scope: str, name: str, action: DIDReEvaluation) -> None:
-    session.execute(insert(UpdatedDID).values(scope=scope, name=name, rule_evaluation_action=action))
-
-
-def detach(session: Session, scope: str, name: str, children: Sequence[dict[str, Any]]) -> int:
-    """Detach DIDs from a collection; the evaluator then drops their locks."""
-    parent = get_did_row(session, scope, name)
-    if parent.did_type not in COLLECTIONS:
-        raise UnsupportedOperation(f"{validation.shown(did_str(scope, name), 80)} is a file")
-    keys = [(validation.scope_name(c.get("scope")), validation.did_name(c.get("name"))) for c in children]
-    present = set(_existing_contents(session, scope, name, keys))
-    absent = [key for key in keys if key not in present]
-    if absent:
-        raise not_found(*absent[0])
-    if parent.monotonic:
-        raise UnsupportedOperation(
-            f"{validation.shown(did_str(scope, name), 80)} is monotonic: content cannot be removed"
-        )
-    rows = list(existing_dids(session, keys).values())
-    for part in chunks(keys):
-        removed = and_(
-            Content.scope == scope,
-            Content.name == name,
-            keys_in((Content.child_scope, Content.child_name), part),
-        )
-        content_history.record_removal(session, removed)
-        session.execute(delete(Content).where(removed))
-    _bump_collection(session, parent, len(rows), sum(row.bytes or 0 for row in rows), sign=-1)
-    queue_reevaluation(session, scope, name, DIDReEvaluation.DETACH)
-    return len(keys)
-
-
-def list_content(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
-    get_did_row(session, scope, name)
-    rows = session.execute(
-        select(
-            Content.child_scope,
-            Content.child_name,
-            Content.child_type,
-            Content.bytes,
-            Content.adler32,
-            Content.md5,
-        )
-        .where(Content.scope == scope, Content.name == name)
-        .order_by(Content.child_scope, Content.child_name)
-    )
-    for child_scope, child_name, child_type, size, adler, md5 in rows:
-        yield {
-            "scope": child_scope,
-            "name": child_name,
-            "type": child_type.name,
-            "bytes": size,
-            "adler32": adler,
-            "md5": md5,
-        }
-
-
-def descendants_cte(scope: str, name: str):  # type: ignore[no-untyped-def]
-    """A recursive CTE of every (scope, name, type) below a DID, at any depth."""
-    base = select(
-        Content.child_scope.label("scope"), Content.child_name.label("name"), Content.child_type.label("type")
-    ).where(Content.scope == scope, Content.name == name)
-    tree = base.cte("descendants", recursive=True)
-    step = select(Content.child_scope, Content.child_name, Content.child_type).join(
-        tree, and_(Content.scope == tree.c.scope, Content.name == tree.c.name)
-    )
-    return tree.union(step)
-
-
-def file_keys_query(scope: str, name: str, did_type: DIDType):  # type: ignore[no-untyped-def]
-    """A SELECT of (scope, name) of every file under a DID (itself, for a file)."""
-    if did_type == DIDType.FILE:
-        return select(literal(scope).label("scope"), literal(name).label("name"))
-    tree = descendants_cte(scope, name)
-    return select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.FILE).distinct()
-
-
-def list_files(session: Session, scope: str, name: str) -> Iterator[dict[str, Any]]:
-    """Every file below a DID, recursively, streamed in name order."""
-    row = get_did_row(session, scope, name)
-    keys = file_keys_query(scope, name, row.did_type).subquery()
-    query = (
-        select(DataIdentifier)
-        .join(keys, and_(DataIdentifier.scope == keys.c.scope, DataIdentifier.name == keys.c.name))
-        .order_by(DataIdentifier.scope, DataIdentifier.name)
-        .execution_options(yield_per=1000)
-    )
-    for did in session.scalars(query):
-        yield {
-            "scope": did.scope,
-            "name": did.name,
-            "bytes": did.bytes,
-            "adler32": did.adler32,
-            "md5": did.md5,
-            "guid": did.guid,
-            "events": did.events,
-        }
-
-
-def list_parents(session: Session, scope: str, name: str) -> list[dict[str, Any]]:
-    get_did_row(session, scope, name)
-    rows = session.execute(
-        select(Content.scope, Content.name, Content.did_type).where(
-            Content.child_scope == scope, Content.child_name == name
-        )
-    )
-    return [{"scope": s, "name": n, "type": t.name} for s, n, t in rows]
-
-
-def list_all_parents(session: Session, scope: str, name: str) -> list[dict[str, Any]]:
-    """Every ancestor of a DID, recursively (one recursive query)."""
-    base = select(Content.scope, Content.name, Content.did_type).where(
-        Content.child_scope == scope, Content.child_name == name
-    )
-    tree = base.cte("ancestors", recursive=True)
-    step = select(Content.scope, Content.name, Content.did_type).join(
-        tree, and_(Content.child_scope == tree.c.scope, Content.child_name == tree.c.name)
-    )
-    tree = tree.union(step)
-    rows = session.execute(select(tree.c.scope, tree.c.name, tree.c.did_type))
-    return [{"scope": s, "name": n, "type": t.name} for s, n, t in rows]
 
 
 # --- status and lifetime ---------------------------------------------------------------------

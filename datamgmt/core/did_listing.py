@@ -17,13 +17,8 @@ from datamgmt.core import deleted_did, validation
 from datamgmt.core.db.constants import DIDType, RuleState
 from datamgmt.core.db.models import Content, ContentHistory, DataIdentifier, Rule
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import (
-    COLLECTIONS,
-    add_collections,
-    attach,
-    file_keys_query,
-    get_did_row,
-)
+from datamgmt.core.did import COLLECTIONS, add_collections, get_did_row
+from datamgmt.core.did_content import attach, file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.metadata import column_metadata, key_values
 from datamgmt.exceptions import DataIdentifierNotFound, InputValidationError, InvalidMetadata

@@ -42,7 +42,8 @@ from datamgmt.core.db.models import (
     UpdatedRSECounter,
 )
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.lock import FROZEN, IN_PLACE
+from datamgmt.core.lock import IN_PLACE
+from datamgmt.core.lock_state import FROZEN
 from datamgmt.core.rse import protocols_by_rse_id
 from datamgmt.exceptions import DatamgmtError, RSEProtocolNotSupported
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM, lfn2path

@@ -41,9 +41,10 @@ from datamgmt.core.db.constants import (
     RequestState,
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
-from datamgmt.core.did import detach
+from datamgmt.core.did_content import detach
 from datamgmt.core.keys import ReplicaKey, chunks, keys_in
-from datamgmt.core.lock import TransferQueue, WantedLock, add_to_counters, release_locks
+from datamgmt.core.lock import TransferQueue, WantedLock
+from datamgmt.core.lock_state import add_to_counters, release_locks
 from datamgmt.core.message import add_messages
 from datamgmt.core.request import move_locks
 
@@ -51,6 +52,9 @@ from datamgmt.core.request import move_locks
 GOOD = (ReplicaState.AVAILABLE, ReplicaState.TEMPORARY_UNAVAILABLE)
 #: Request states that still promise to bring the file.
 LIVE = (RequestState.QUEUED, RequestState.SUBMITTING, RequestState.SUBMITTED)
+#: The (scope, name, RSE) columns of a replica, and of the request that brings one.
+REPLICA_KEY = (Replica.scope, Replica.name, Replica.rse_id)
+REQUEST_KEY = (Request.scope, Request.name, Request.dest_rse_id)
 
 
 def bad_replicas(session: Session, limit: int) -> list[ReplicaKey]:
@@ -70,7 +74,7 @@ def revive(session: Session, keys: Sequence[ReplicaKey]) -> dict[str, int]:
     good = _good_copies(session, keys)
     recoverable = [key for key in keys if good.get(key[:2], set()) - {key[2]}]
     lost = sorted(set(keys) - set(recoverable))
-    held = _held(session, recoverable)
+    held = _keys_where(session, REPLICA_KEY, recoverable, Replica.lock_cnt > 0)
     return {
         "recovering": _recover(session, [key for key in recoverable if key in held]),
         "obsolete": _make_obsolete(session, [key for key in recoverable if key not in held]),
@@ -91,17 +95,14 @@ def _good_copies(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str
     return found
 
 
-def _held(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaKey]:
-    held: set[ReplicaKey] = set()
+def _keys_where(
+    session: Session, columns: tuple[Any, Any, Any], keys: Sequence[ReplicaKey], *conditions: Any
+) -> set[ReplicaKey]:
+    """Those of ``keys`` (matched on ``columns``: scope, name, RSE) whose rows meet ``conditions``."""
+    found: set[ReplicaKey] = set()
     for part in chunks(list(keys)):
-        held.update(
-            session.execute(
-                select(Replica.scope, Replica.name, Replica.rse_id).where(
-                    keys_in((Replica.scope, Replica.name, Replica.rse_id), part), Replica.lock_cnt > 0
-                )
-            ).tuples()
-        )
-    return held
+        found.update(session.execute(select(*columns).where(keys_in(columns, part), *conditions)).tuples())
+    return found
 
 
 def _take(session: Session, keys: Sequence[ReplicaKey], **values: Any) -> list[ReplicaKey]:
@@ -133,23 +134,10 @@ def _recover(session: Session, keys: Sequence[ReplicaKey]) -> int:
     for state in (LockState.OK, LockState.STUCK):
         for key, rule_ids in move_locks(session, taken, state, LockState.REPLICATING, deltas).items():
             holders[key] += rule_ids
-    live = _live_requests(session, taken)
+    live = _keys_where(session, REQUEST_KEY, taken, Request.state.in_(LIVE))
     _queue_transfers(session, [key for key in taken if key not in live], holders)
     add_to_counters(session, deltas)
     return len(taken)
-
-
-def _live_requests(session: Session, keys: Sequence[ReplicaKey]) -> set[ReplicaKey]:
-    live: set[ReplicaKey] = set()
-    for part in chunks(list(keys)):
-        live.update(
-            session.execute(
-                select(Request.scope, Request.name, Request.dest_rse_id).where(
-                    keys_in((Request.scope, Request.name, Request.dest_rse_id), part), Request.state.in_(LIVE)
-                )
-            ).tuples()
-        )
-    return live
 
 
 def _queue_transfers(

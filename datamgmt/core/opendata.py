@@ -26,7 +26,8 @@ from datamgmt.core import pid
 from datamgmt.core.db.constants import ShareState
 from datamgmt.core.db.models import OpenDataDraft, Share
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, did_str, get_did_row, list_files
+from datamgmt.core.did import COLLECTIONS, did_str, get_did_row
+from datamgmt.core.did_content import list_files
 from datamgmt.core.metadata import key_values, set_metadata_bulk
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import (

@@ -55,7 +55,7 @@ ADMIN_ACTIONS = frozenset(
         "update_lifetime_exception", "add_meta_convention", "resurrect", "export", "import",
         "add_qos_policy", "delete_qos_policy",
         "add_bad_pfns", "quarantine_file_replicas", "delete_replicas",
-        "list_vos", "add_vo", "update_vo", "recover_vo_root_identity",
+        "list_vos", "add_vo", "update_vo", "recover_vo_root_identity", "see_admin_pages",
     }
 )  # fmt: skip
 
@@ -91,6 +91,7 @@ def _scopes_of(kwargs: dict[str, Any]) -> set[str]:
 
 
 def _owns_scopes(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The owner of every scope named."""
     scopes = _scopes_of(kwargs)
     if not scopes:
         return False
@@ -116,6 +117,7 @@ def _user_writable_rse(session: Session, rse: object) -> bool:
 
 
 def _writes_own_replicas(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The owner of every scope named, on a deterministic RSE typed as user storage."""
     return _owns_scopes(session, issuer, kwargs) and _user_writable_rse(session, kwargs.get("rse"))
 
 
@@ -125,10 +127,14 @@ def _admin_options(options: object) -> bool:
 
 
 def _adds_own_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """Any account, for itself: neither locked nor with an admin-only option."""
     return kwargs.get("account") in (None, issuer) and not kwargs.get("locked") and not _admin_options(kwargs)
 
 
 def _owns_unlocked_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The rule's owner while the rule is unlocked, setting no admin-only option.
+
+    The owner may not hand the rule to another account either: that is an admin's decision."""
     rule_id = kwargs.get("rule_id")
     row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
     if row is None or row.account != issuer or row.locked or _admin_options(kwargs):
@@ -144,6 +150,9 @@ TRANSFER_OPTIONS = frozenset({"boost_rule", "source_replica_expression"})
 
 
 def _updates_own_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The rule's owner: its transfer options always, anything else while it is unlocked.
+
+    Other options as for ``del_rule``: the owner keeps the rule and sets no admin-only option."""
     options = kwargs.get("options")
     if isinstance(options, dict) and options and set(options) <= TRANSFER_OPTIONS:
         return _owns_rule(session, issuer, kwargs)
@@ -151,25 +160,31 @@ def _updates_own_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> 
 
 
 def _for_own_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    """Own subscriptions, whose rules ask for no admin-only option."""
+    """The subscription's own account, when its rules ask for no admin-only option."""
     rules = kwargs.get("replication_rules") or []
     return kwargs.get("account") == issuer and not any(_admin_options(rule) for rule in rules)
 
 
 def _owns_rule(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    """The rule's own account may read why its transfers failed."""
+    """The rule's owner.
+
+    Its own account may read why its transfers failed."""
     rule_id = kwargs.get("rule_id")
     row = session.get(Rule, rule_id) if isinstance(rule_id, str) else None
     return row is not None and row.account == issuer
 
 
 def _may_sign_urls(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    """Rucio's ``get_signed_url``: an account with ``sign-url=true`` (root and admins pass anyway)."""
+    """An account with the attribute ``sign-url=true``.
+
+    Rucio's ``get_signed_url`` policy (root and admins pass anyway)."""
     return has_true_attribute(session, issuer, SIGN_URL_ATTRIBUTE)
 
 
 def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
-    """The identity is mapped to the issuer: a user may look up its own identities only."""
+    """An account the identity is mapped to.
+
+    A user may look up its own identities only."""
     kind, identity = kwargs.get("identity_type"), kwargs.get("identity")
     return (
         isinstance(identity, str)
@@ -178,11 +193,21 @@ def _own_identity(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool
     )
 
 
+def _anyone(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """Any account."""
+    return True
+
+
+def _is_the_account(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
+    """The account itself."""
+    return kwargs.get("account") == issuer
+
+
 CHECKS: dict[str, Check] = {
     **dict.fromkeys(SCOPE_ACTIONS, _owns_scopes),
     "set_tombstone": _owns_scopes,
     **dict.fromkeys(REPLICA_ACTIONS, _writes_own_replicas),
-    **dict.fromkeys(READ_ACTIONS, lambda session, issuer, kwargs: True),
+    **dict.fromkeys(READ_ACTIONS, _anyone),
     "add_rule": _adds_own_rule,
     "del_rule": _owns_unlocked_rule,
     "update_rule": _updates_own_rule,
@@ -191,9 +216,9 @@ CHECKS: dict[str, Check] = {
     "update_subscription": _for_own_account,
     "list_rule_transfers": _owns_rule,
     # An account's identities and e-mail address: the account itself and admins (issue 21).
-    "read_account_private": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
-    "add_lifetime_exception": lambda session, issuer, kwargs: True,
-    "follow_did": lambda session, issuer, kwargs: kwargs.get("account") == issuer,
+    "read_account_private": _is_the_account,
+    "add_lifetime_exception": _anyone,
+    "follow_did": _is_the_account,
     "list_accounts_for_identity": _own_identity,
     "get_signed_url": _may_sign_urls,
 }

@@ -12,7 +12,7 @@ copy, is never deleted by any of this.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, exists, insert, select
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import RequestState, RequestType
-from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, Source
+from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, RSEAttribute, Source
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.keys import chunks
 
@@ -102,3 +102,19 @@ def released(session: Session, worker: str, ids: Sequence[str]) -> int:
             delete(PinRelease).where(PinRelease.id.in_(part), PinRelease.claimed_by == worker)
         ).rowcount
     return done
+
+
+def staging_required_rses(session: Session, rse_ids: Iterable[str]) -> set[str]:
+    """Those of ``rse_ids`` with the ``staging_required`` attribute true (Rucio's: a lock there on a
+    present replica is OK only once a STAGEIN request has brought the file online, pinned)."""
+    ids = sorted(set(rse_ids))
+    rows = (
+        session.execute(
+            select(RSEAttribute.rse_id, RSEAttribute.value).where(
+                RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required"
+            )
+        )
+        if ids
+        else []
+    )
+    return {rse_id for rse_id, value in rows if str(value).lower() in ("true", "1")}

@@ -20,7 +20,8 @@ from datamgmt.core import bad_replica, validation
 from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, file_keys_query, not_found
+from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, not_found
+from datamgmt.core.did_content import file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.replica_path import check_paths_free, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id
@@ -230,23 +231,21 @@ def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str
         if len(present) != len(set(keys)):
             missing = sorted(set(keys) - set(present))[0]
             raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing), 80)} not found on {rse}")
-        for part in chunks(keys):
-            session.execute(
-                update(Replica)
-                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
-                .values(state=state)
-                .execution_options(synchronize_session=False)
-            )
+        _update_on_rse(session, rse_id, keys, state=state)
 
 
 def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:
     """Record access, which the reaper's least-recently-used order reads."""
-    now = utcnow()
+    _update_on_rse(session, rse_id, keys, accessed_at=utcnow())
+
+
+def _update_on_rse(session: Session, rse_id: str, keys: Sequence[DIDKey], **values: Any) -> None:
+    """Set ``values`` on the replicas of ``keys`` on one RSE, one UPDATE per chunk of keys."""
     for part in chunks(list(keys)):
         session.execute(
             update(Replica)
             .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
-            .values(accessed_at=now)
+            .values(**values)
             .execution_options(synchronize_session=False)
         )
 

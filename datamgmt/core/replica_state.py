@@ -32,7 +32,7 @@ from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState
 from datamgmt.core.db.models import Replica, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import DIDKey, chunks, keys_in
-from datamgmt.core.lock import add_to_counters
+from datamgmt.core.lock_state import add_to_counters
 from datamgmt.core.replica import update_replica_states
 from datamgmt.core.request import move_locks
 from datamgmt.core.rse import get_rse_id

@@ -25,7 +25,7 @@ from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, 
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import CASE_CHUNK, ReplicaKey, chunks, keys_in
-from datamgmt.core.lock import add_to_counters
+from datamgmt.core.lock_state import add_to_counters
 from datamgmt.core.message import add_messages
 from datamgmt.core.request_history import record_done, record_failed
 from datamgmt.exceptions import RequestNotFound

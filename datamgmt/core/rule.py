@@ -1,15 +1,16 @@
 """Replication rules: "keep N copies of this DID on RSEs matching this expression".
 
-This module is a rule's life: creation, approval, update and move, deletion and expiry, the
-judge's entry points, and reading.  Where a rule's locks go (planning with the solver, then
+This module is a rule's creation and approval, the judge's entry points, and reading.  What
+changes a rule afterwards (update, move, deletion and expiry) is
+:mod:`datamgmt.core.rule_update`.  Where a rule's locks go (planning with the solver, then
 writing the locks) is :mod:`datamgmt.core.rule_placement`: planning raises every placement
 error before anything is written, which is also what makes :func:`explain_rule` a faithful
 dry run.
 
 Functions the daemons call: :func:`apply_injected_rule` (judge-injector),
-:func:`evaluate_did_changes` (judge-evaluator), :func:`repair_rule` (judge-repairer) and
-:func:`delete_expired_rule` (judge-cleaner), each over its queue in ``workqueue.py``; the
-conveyor's entry points are in ``request.py``.
+:func:`evaluate_did_changes` (judge-evaluator) and :func:`repair_rule` (judge-repairer), each
+over its queue in ``workqueue.py``; the judge-cleaner's is in ``rule_update.py`` and the
+conveyor's in ``request.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
 from datamgmt.core import rule_history, validation
-from datamgmt.core.account import account_exists, is_admin
+from datamgmt.core.account import account_exists
 from datamgmt.core.db.constants import (
     DIDType,
     LockState,
@@ -35,28 +36,14 @@ from datamgmt.core.db.constants import (
     RuleNotification,
     RuleState,
 )
-from datamgmt.core.db.models import RSE, Content, DataIdentifier, DatasetLock, Lock, Request, Rule
+from datamgmt.core.db.models import RSE, Content, DataIdentifier, Lock, Request, Rule
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.did import (
-    descendants_cte,
-    file_keys_query,
-    get_did_row,
-    list_all_parents,
-)
+from datamgmt.core.did import get_did_row
+from datamgmt.core.did_content import descendants_cte, file_keys_query, list_all_parents
 from datamgmt.core.expression import parse_expression
 from datamgmt.core.keys import chunks, keys_in
-from datamgmt.core.lock import (
-    FROZEN,
-    PRESENT,
-    WantedLock,
-    load_replicas,
-    purge_rule,
-    release_locks,
-    retry_stuck_locks,
-    settle_rules,
-)
-from datamgmt.core.quota import change_usage
-from datamgmt.core.rule_boost import boost_rule, source_expression
+from datamgmt.core.lock import PRESENT, WantedLock, load_replicas, retry_stuck_locks
+from datamgmt.core.lock_state import FROZEN, purge_rule, release_locks, settle_rules
 from datamgmt.core.rule_placement import allowed_sources, apply_rule, load_files, placement_targets, plan_rule
 from datamgmt.exceptions import (
     AccountNotFound,
@@ -69,15 +56,12 @@ from datamgmt.exceptions import (
     InvalidValueForKey,
     RSEOverQuota,
     RSEWriteBlocked,
-    RuleLocked,
     RuleNotFound,
     StagingAreaRuleRequiresLifetime,
     UnsupportedOperation,
 )
 
 DEFAULT_ACTIVITY = "User Subscriptions"
-#: How long a softly deleted rule (``DELETE /rules/{id}``) lives on, as in Rucio.
-SOFT_DELETE_GRACE = timedelta(hours=1)
 #: Errors of planning that leave an asynchronous rule SUSPENDED or a repaired rule STUCK.
 PLACEMENT_ERRORS = (
     InsufficientAccountLimit,
@@ -96,7 +80,8 @@ def _count_files(session: Session, did: DataIdentifier) -> int:
     return int(session.scalar(select(func.count()).select_from(keys)) or 0)
 
 
-def _expiry(lifetime: int | None) -> datetime | None:
+def lifetime_expiry(lifetime: int | None) -> datetime | None:
+    """When a rule with ``lifetime`` seconds expires (None: never); shared with updates."""
     if lifetime is None:
         return None
     if isinstance(lifetime, bool) or not isinstance(lifetime, int) or lifetime < 0:
@@ -110,7 +95,8 @@ def _check_copies(copies: Any) -> int:
     return copies
 
 
-def _rule_exists(session: Session, scope: str, name: str, account: str, expression: str, copies: int) -> bool:
+def rule_exists(session: Session, scope: str, name: str, account: str, expression: str, copies: int) -> bool:
+    """Whether the account already has this rule: Rucio's duplicate check, also for a change of owner."""
     return (
         session.scalar(
             select(Rule.id).where(
@@ -171,7 +157,7 @@ def add_rule(
     notification = RuleNotification.parse(notify) if notify else RuleNotification.NO
     if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
         raise InputValidationError("priority must be an integer from 1 to 5")
-    expires_at = _expiry(lifetime)
+    expires_at = lifetime_expiry(lifetime)
     rses = parse_expression(session, rse_expression, for_write=True, ignore_availability=ignore_availability)
     if lifetime is None and any(r["staging_area"] for r in rses):
         raise StagingAreaRuleRequiresLifetime("A rule on a staging area RSE needs a lifetime")
@@ -181,7 +167,7 @@ def add_rule(
     for did in dids:
         scope, name = validation.scope_name(did.get("scope")), validation.did_name(did.get("name"))
         row = get_did_row(session, scope, name)
-        if _rule_exists(session, scope, name, account, rse_expression, copies):
+        if rule_exists(session, scope, name, account, rse_expression, copies):
             raise DuplicateRule(
                 "A duplicate rule for this account, did, rse_expression and copies already exists"
             )
@@ -232,7 +218,7 @@ def add_rule(
     return ids
 
 
-def _get(session: Session, rule_id: str, *, lock: bool = False) -> Rule:
+def rule_row(session: Session, rule_id: str, *, lock: bool = False) -> Rule:
     """The rule, or RuleNotFound; with ``lock``, read under a row lock (PostgreSQL), so that
     a deletion committed meanwhile is seen as the rule gone rather than failing the write."""
     options: dict[str, Any] = {"with_for_update": True, "populate_existing": True} if lock else {}
@@ -248,7 +234,7 @@ def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
     A rule that cannot be placed (quota, space, targets, expression) becomes SUSPENDED
     with the error, as Rucio's injector does; nothing else is written then.
     """
-    rule = _get(session, rule_id)
+    rule = rule_row(session, rule_id)
     if rule.state != RuleState.INJECT:
         return rule.state
     if rule.split_container and rule.did_type == DIDType.CONTAINER:
@@ -308,7 +294,7 @@ def _split_container(session: Session, rule: Rule) -> RuleState:
 # --- approval --------------------------------------------------------------------------------
 def approve_rule(session: Session, rule_id: str) -> None:
     """Approve a WAITING_APPROVAL rule: it waives quota and goes to INJECT for the injector."""
-    rule = _get(session, rule_id)
+    rule = rule_row(session, rule_id)
     if rule.state != RuleState.WAITING_APPROVAL:
         raise UnsupportedOperation(f"rule {rule_id} is {rule.state.name}, not WAITING_APPROVAL")
     rule.state, rule.ignore_account_limit = RuleState.INJECT, True
@@ -317,194 +303,10 @@ def approve_rule(session: Session, rule_id: str) -> None:
 
 def deny_rule(session: Session, rule_id: str, reason: str | None = None) -> None:
     """Deny a WAITING_APPROVAL rule: it is removed (it holds no locks yet)."""
-    rule = _get(session, rule_id)
+    rule = rule_row(session, rule_id)
     if rule.state != RuleState.WAITING_APPROVAL:
         raise UnsupportedOperation(f"rule {rule_id} is {rule.state.name}, not WAITING_APPROVAL")
     purge_rule(session, rule)
-
-
-# --- deletion and expiry ---------------------------------------------------------------------
-def delete_rule(
-    session: Session,
-    rule_id: str,
-    issuer: str | None = None,
-    force: bool = False,
-    purge_replicas: bool | None = None,
-    soft: bool = False,
-) -> None:
-    """Remove a rule now, with its locks (see ``lock.release_locks``), or ``soft``ly.
-
-    A soft deletion, which is what Rucio's REST API does, only brings the rule's expiry
-    forward to at most :data:`SOFT_DELETE_GRACE` from now: the judge-cleaner removes it then,
-    and until then an owner who deleted by mistake can still extend it.
-    A locked rule is refused unless ``force`` is given by an admin ``issuer``; a rule being
-    moved (with a child rule) is refused: it goes once its child is OK.  ``purge_replicas``
-    overrides the rule's own flag.
-    """
-    rule = _get(session, rule_id)
-    if rule.locked and not (force and issuer is not None and is_admin(session, issuer)):
-        raise RuleLocked(
-            f"The replication rule {rule_id} is locked and has to be unlocked before it can be deleted"
-        )
-    if rule.child_rule_id is not None:
-        raise UnsupportedOperation(
-            f"The replication rule {rule_id} is being moved; it goes once its child is OK"
-        )
-    if purge_replicas is not None:
-        rule.purge_replicas = bool(purge_replicas)
-    if soft:
-        deadline = utcnow() + SOFT_DELETE_GRACE
-        rule.expires_at = deadline if rule.expires_at is None else min(rule.expires_at, deadline)
-        return
-    purge_rule(session, rule)
-
-
-def delete_expired_rule(session: Session, rule_id: str) -> bool:
-    """The judge-cleaner's deletion: the rule goes only if it is still expired, unlocked and not
-    being moved, re-checked under its row lock; an owner may have extended it since it was
-    found due.  Returns whether it went."""
-    try:
-        rule = _get(session, rule_id, lock=True)
-    except RuleNotFound:
-        return False
-    if (
-        rule.expires_at is None
-        or rule.expires_at >= utcnow()
-        or rule.locked
-        or rule.child_rule_id is not None
-    ):
-        return False
-    purge_rule(session, rule)
-    return True
-
-
-# --- update and move -------------------------------------------------------------------------
-UPDATABLE = (
-    "lifetime",
-    "locked",
-    "comment",
-    "account",
-    "priority",
-    "activity",
-    "rse_expression",
-    "purge_replicas",
-    "source_replica_expression",
-    "boost_rule",
-)
-
-
-def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str | None:
-    """Change a rule: ``lifetime`` (seconds, None = forever), ``locked``, ``comment``,
-    ``account`` (its locks and their quota move along), ``priority`` and ``activity`` (also of
-    its QUEUED requests), ``purge_replicas``, ``source_replica_expression`` and ``boost_rule``
-    (:mod:`datamgmt.core.rule_boost`), and ``rse_expression``: a move, see :func:`move_rule`,
-    whose child rule id is returned."""
-    unknown = set(options) - set(UPDATABLE)
-    if unknown:
-        raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
-    rule = _get(session, rule_id, lock=True)
-    if "lifetime" in options:
-        rule.expires_at = _expiry(options["lifetime"])
-    if "locked" in options:
-        rule.locked = bool(options["locked"])
-    if "comment" in options:
-        rule.comments = options["comment"]
-    if "purge_replicas" in options:
-        rule.purge_replicas = bool(options["purge_replicas"])
-    if "source_replica_expression" in options:
-        rule.source_replica_expression = source_expression(session, options["source_replica_expression"])
-    queued = {}
-    if "priority" in options:
-        priority = options["priority"]
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
-            raise InputValidationError("priority must be an integer from 1 to 5")
-        rule.priority = queued["priority"] = priority
-    if "activity" in options:
-        rule.activity = queued["activity"] = str(options["activity"])
-    if queued:
-        session.execute(
-            update(Request)
-            .where(Request.rule_id == rule.id, Request.state == RequestState.QUEUED)
-            .values(**queued)
-        )
-    if "account" in options:
-        _change_account(session, rule, options["account"])
-    session.flush()
-    if options.get("boost_rule"):  # after the other changes, as in Rucio: it only moves the rule in the queue
-        boost_rule(session, rule)
-    if "rse_expression" in options:
-        return move_rule(session, rule_id, options["rse_expression"])
-    return None
-
-
-def _change_account(session: Session, rule: Rule, account: str) -> None:
-    if not account_exists(session, account):
-        raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
-    if account == rule.account:
-        return
-    if _rule_exists(session, rule.scope, rule.name, account, rule.rse_expression, rule.copies):
-        raise DuplicateRule(f"{validation.shown(account)} already has the same rule on this DID")
-    usage = session.execute(
-        select(Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
-        .where(Lock.rule_id == rule.id)
-        .group_by(Lock.rse_id)
-    ).all()
-    deltas: dict[tuple[str, str], tuple[int, int]] = {}
-    for rse_id, files, nbytes in usage:
-        deltas[(rule.account, rse_id)] = (-int(files), -int(nbytes))
-        deltas[(account, rse_id)] = (int(files), int(nbytes))
-    change_usage(session, deltas)
-    session.execute(update(Lock).where(Lock.rule_id == rule.id).values(account=account))
-    session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(account=account))
-    rule.account = account
-
-
-#: Options a move may change on the child rule (Rucio's ``override``).
-MOVE_OVERRIDES = ("activity", "source_replica_expression", "comment", "priority")
-
-
-def move_rule(
-    session: Session, rule_id: str, rse_expression: str, override: dict[str, Any] | None = None
-) -> str:
-    """Move a rule to another expression: a child rule with the same options (but ``override``)
-    is created and the parent, unlocked, is removed as soon as the child is OK (at once if it
-    already is)."""
-    override = override or {}
-    unknown = set(override) - set(MOVE_OVERRIDES)
-    if unknown:
-        raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be overridden in a move")
-    rule = _get(session, rule_id)
-    if rule.child_rule_id is not None:
-        raise UnsupportedOperation(f"The replication rule {rule_id} is already being moved")
-    if rule.state in (RuleState.WAITING_APPROVAL, RuleState.INJECT):
-        raise UnsupportedOperation(f"a {rule.state.name} rule cannot be moved")
-    lifetime = None if rule.expires_at is None else max(int((rule.expires_at - utcnow()).total_seconds()), 0)
-    (child_id,) = add_rule(
-        session,
-        [{"scope": rule.scope, "name": rule.name}],
-        rule.account,
-        rule.copies,
-        rse_expression,
-        grouping=rule.grouping.name,
-        weight=rule.weight,
-        lifetime=lifetime,
-        locked=rule.locked,
-        source_replica_expression=override.get("source_replica_expression", rule.source_replica_expression),
-        activity=override.get("activity", rule.activity),
-        notify=rule.notification.name,
-        purge_replicas=rule.purge_replicas,
-        ignore_availability=rule.ignore_availability,
-        priority=override.get("priority", rule.priority),
-        comment=override.get("comment", rule.comments),
-        meta=json.loads(rule.meta) if rule.meta else None,
-        ignore_account_limit=rule.ignore_account_limit,
-        subscription_id=rule.subscription_id,
-    )
-    rule.child_rule_id, rule.locked = child_id, False
-    session.flush()
-    if _get(session, child_id).state == RuleState.OK:
-        purge_rule(session, rule)
-    return child_id
 
 
 # --- the judge -------------------------------------------------------------------------------
@@ -544,7 +346,7 @@ def repair_rule(session: Session, rule_id: str) -> RuleState:
     which no longer offers the RSEs that dropped out.  Planning errors keep the rule STUCK
     with the error.
     """
-    rule = _get(session, rule_id)
+    rule = rule_row(session, rule_id)
     if rule.state != RuleState.STUCK:
         return rule.state
     hours = get_config().get_float("judge", "stuck_suspend_hours", 48.0)
@@ -637,7 +439,7 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
 
 
 def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
-    return rule_dict(_get(session, rule_id))
+    return rule_dict(rule_row(session, rule_id))
 
 
 RULE_FILTERS = (
@@ -682,7 +484,7 @@ def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
     """The rule's locks: scope, name, rse_id, rse, state, rule_id, account, bytes, and for a
     REPLICATING lock ``transfer_state``, what the transfer tool last said of its request in
     flight (FTS's STAGING from tape, ACTIVE, ARCHIVING to tape ...), or None."""
-    _get(session, rule_id)
+    rule_row(session, rule_id)
     transfer_state = (
         select(Request.external_state)
         .where(

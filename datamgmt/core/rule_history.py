@@ -1,7 +1,7 @@
 """Rule history: a snapshot of a rule each time its state or lock counters change.
 
 :func:`record` is called where rules are created and wherever their counters settle
-(:func:`datamgmt.core.lock.settle_rules`), for any number of rules with one
+(:func:`datamgmt.core.lock_state.settle_rules`), for any number of rules with one
 ``INSERT … SELECT`` per chunk, and writes a row only for rules whose state or counters differ
 from their last snapshot, so calling it twice, or for a rule that did not change, adds
 nothing.  The rows outlive the rule: ``GET /rules/<scope>:<name>/history`` shows rules

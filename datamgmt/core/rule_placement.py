@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import DIDType, LockState, RuleGrouping
 from datamgmt.core.db.models import Content, DataIdentifier, DatasetLock, Lock, Rule
-from datamgmt.core.did import descendants_cte, file_keys_query
+from datamgmt.core.did_content import descendants_cte, file_keys_query
 from datamgmt.core.expression import parse_expression, rse_ids_for
 from datamgmt.core.keys import DIDKey, chunks, keys_in
-from datamgmt.core.lock import PRESENT, ReplicaMap, WantedLock, create_locks, load_replicas, settle_rules
+from datamgmt.core.lock import PRESENT, ReplicaMap, WantedLock, create_locks, load_replicas
+from datamgmt.core.lock_state import settle_rules
 from datamgmt.core.placement import place, present_from_triples
 from datamgmt.core.placement.adapter import Targets, load_targets
 from datamgmt.exceptions import InvalidRSEExpression, InvalidSourceReplicaExpression

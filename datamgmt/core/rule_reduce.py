@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.constants import RuleState
 from datamgmt.core.db.models import Rule
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.lock import purge_rule
+from datamgmt.core.lock_state import purge_rule
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import InputValidationError, RuleNotFound, RuleReplaceFailed
 

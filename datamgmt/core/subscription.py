@@ -47,7 +47,8 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
 from datamgmt.core.expression import parse_tree
 from datamgmt.core.keys import chunks, keys_in
-from datamgmt.core.metadata import KEY_RE, RESERVED_KEYS, Value, key_values
+from datamgmt.core.metadata import key_values
+from datamgmt.core.metadata_values import KEY_RE, RESERVED_KEYS, Value
 from datamgmt.core.rule import PLACEMENT_ERRORS, add_rule
 from datamgmt.core.workqueue import NEW_DIDS
 from datamgmt.exceptions import (

@@ -3,7 +3,7 @@
 What goes (Rucio's ``list_expired_dids`` + ``delete_dids(expire_rules=True)``, simplified):
 
 * Collections (datasets, containers) past ``expired_at``: their rules are deleted with
-  :func:`~datamgmt.core.rule.delete_rule` semantics (replicas nobody else locks get
+  :func:`~datamgmt.core.rule_update.delete_rule` semantics (replicas nobody else locks get
   tombstones, so the reaper frees the space), their content is detached, they are detached
   from their parents (which are re-evaluated), and the DID row is deleted with its metadata
   and collection replicas.  Children stay: they have lifetimes of their own.
@@ -47,7 +47,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
 from datamgmt.core.keys import DIDKey, keys_in
 from datamgmt.core.message import add_messages
-from datamgmt.core.rule import delete_rule
+from datamgmt.core.rule_update import delete_rule
 from datamgmt.core.workqueue import EXPIRED_DIDS
 
 #: Event type of the message each removed DID leaves (Rucio's).

@@ -8,6 +8,7 @@ catalogue adds nothing and a busy one gains at most one row per usage row per pa
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, literal, select
@@ -27,73 +28,47 @@ from datamgmt.core.db.types import utcnow
 def snapshot(session: Session) -> int:
     """Record the usage rows that changed since their last snapshot; returns how many."""
     now = utcnow()
-    latest, newest = aliased(AccountUsageHistory), aliased(AccountUsageHistory)
-    last_account = (
+    return _copy_changed(
+        session, AccountUsage, AccountUsageHistory, ("account", "rse_id"), ("files", "bytes"), now
+    ) + _copy_changed(
+        session, RSEUsage, RSEUsageHistory, ("rse_id", "source"), ("used", "free", "files"), now
+    )
+
+
+def _copy_changed(
+    session: Session,
+    live: type[Any],
+    history: type[Any],
+    keys: tuple[str, ...],
+    values: tuple[str, ...],
+    now: datetime,
+) -> int:
+    """One ``INSERT … SELECT``: copy each ``live`` row whose ``values`` differ from the newest
+    ``history`` row with its ``keys`` (or that has none), stamped ``now``; returns how many.
+
+    Values compare with NULL as -1, so an unknown ``free`` or ``files`` equals itself."""
+    latest, newest = aliased(history), aliased(history)
+    newest_at = (
         select(func.max(newest.updated_at))
-        .where(newest.account == AccountUsage.account, newest.rse_id == AccountUsage.rse_id)
+        .where(*(getattr(newest, key) == getattr(live, key) for key in keys))
         .scalar_subquery()
     )
-    same_account = (
+    unchanged = (
         select(literal(1))
         .where(
-            latest.account == AccountUsage.account,
-            latest.rse_id == AccountUsage.rse_id,
-            latest.updated_at == last_account,
-            latest.files == AccountUsage.files,
-            latest.bytes == AccountUsage.bytes,
+            *(getattr(latest, key) == getattr(live, key) for key in keys),
+            latest.updated_at == newest_at,
+            *(
+                func.coalesce(getattr(latest, value), -1) == func.coalesce(getattr(live, value), -1)
+                for value in values
+            ),
         )
         .exists()
     )
-    written = (
-        session.execute(
-            insert(AccountUsageHistory).from_select(
-                ["account", "rse_id", "files", "bytes", "updated_at"],
-                select(
-                    AccountUsage.account,
-                    AccountUsage.rse_id,
-                    AccountUsage.files,
-                    AccountUsage.bytes,
-                    literal(now, AccountUsageHistory.updated_at.type),
-                ).where(~same_account),
-            )
-        ).rowcount
-        or 0
-    )
-    seen, recent = aliased(RSEUsageHistory), aliased(RSEUsageHistory)
-    last_rse = (
-        select(func.max(recent.updated_at))
-        .where(recent.rse_id == RSEUsage.rse_id, recent.source == RSEUsage.source)
-        .scalar_subquery()
-    )
-    same_rse = (
-        select(literal(1))
-        .where(
-            seen.rse_id == RSEUsage.rse_id,
-            seen.source == RSEUsage.source,
-            seen.updated_at == last_rse,
-            seen.used == RSEUsage.used,
-            func.coalesce(seen.free, -1) == func.coalesce(RSEUsage.free, -1),
-            func.coalesce(seen.files, -1) == func.coalesce(RSEUsage.files, -1),
-        )
-        .exists()
-    )
-    written += (
-        session.execute(
-            insert(RSEUsageHistory).from_select(
-                ["rse_id", "source", "used", "free", "files", "updated_at"],
-                select(
-                    RSEUsage.rse_id,
-                    RSEUsage.source,
-                    RSEUsage.used,
-                    RSEUsage.free,
-                    RSEUsage.files,
-                    literal(now, RSEUsageHistory.updated_at.type),
-                ).where(~same_rse),
-            )
-        ).rowcount
-        or 0
-    )
-    return written
+    columns = (*keys, *values)
+    copied = select(*(getattr(live, column) for column in columns), literal(now, history.updated_at.type))
+    statement = insert(history).from_select([*columns, "updated_at"], copied.where(~unchanged))
+    return session.execute(statement).rowcount or 0
 
 
 def account_usage_history(session: Session, account: str, rse_id: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, g, request
 from sqlalchemy.orm import Session
 
-from datamgmt.core.account import is_admin
+from datamgmt.core.permission import has_permission
 from datamgmt.exceptions import AccessDenied
 
 PAGE = 100
@@ -32,6 +32,7 @@ def page_of(items: Iterable[Any], page: int) -> tuple[list[Any], bool]:
 
 
 def require_admin(catalogue: Session, what: str) -> None:
-    """Admin pages are for root and admins: anyone else gets AccessDenied, as over REST."""
-    if not is_admin(catalogue, g.issuer):
+    """Admin pages are for root and admins (the policy's ``see_admin_pages``): anyone else gets
+    AccessDenied, as over REST."""
+    if not has_permission(catalogue, g.issuer, "see_admin_pages", {}):
         raise AccessDenied(f"Account {g.issuer} can not see {what}.")

@@ -30,7 +30,14 @@ from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.login import userpass_login
 from datamgmt.config import get_config
 from datamgmt.core import did as dids
-from datamgmt.core import metadata, request_history, rule_history, transfer_stats
+from datamgmt.core import (
+    did_content,
+    metadata_filter,
+    request_history,
+    rule_history,
+    rule_update,
+    transfer_stats,
+)
 from datamgmt.core import replica as replicas
 from datamgmt.core import rule as rules
 from datamgmt.core import scope as scopes
@@ -188,10 +195,12 @@ def scope_dids(scope: str) -> str:
     page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
-        groups = metadata.with_name_pattern(metadata.parse_filter_string(search["filter"]), search["pattern"])
-        found, more = page_of(metadata.list_dids(catalogue, scope, groups, search["type"]), page)
+        groups = metadata_filter.with_name_pattern(
+            metadata_filter.parse_filter_string(search["filter"]), search["pattern"]
+        )
+        found, more = page_of(metadata_filter.list_dids(catalogue, scope, groups, search["type"]), page)
     return render_template("dids.html", scope=scope, search=search, dids=found, page=page, more=more,
-                           types=metadata.TYPE_CHOICES)  # fmt: skip
+                           types=metadata_filter.TYPE_CHOICES)  # fmt: skip
 
 
 @bp.get("/dids/<scope>/<path:name>")
@@ -204,7 +213,7 @@ def did_page(scope: str, name: str) -> str:
             content, more = [], False
             files = list(replicas.list_replicas(catalogue, [{"scope": scope, "name": name}], all_states=True))
         else:
-            content, more = page_of(dids.list_content(catalogue, scope, name), page)
+            content, more = page_of(did_content.list_content(catalogue, scope, name), page)
             files = []
         protecting = list(islice(rules.list_associated_rules(catalogue, scope, name), PAGE))
     return render_template(
@@ -278,7 +287,7 @@ def extend(rule_id: str) -> Response:
         raise InputValidationError("The lifetime must be a whole number of seconds.") from exc
     with unit_of_work(read_only=False) as catalogue:
         authorize(catalogue, "update_rule", rule_id=rule_id, options=options)
-        rules.update_rule(catalogue, rule_id, options)
+        rule_update.update_rule(catalogue, rule_id, options)
     return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 
@@ -287,7 +296,7 @@ def delete(rule_id: str) -> Response:
     """Rucio's soft delete, as over REST: the rule expires within the hour."""
     with unit_of_work(read_only=False) as catalogue:
         account = authorize(catalogue, "del_rule", rule_id=rule_id, purge_replicas=None)
-        rules.delete_rule(catalogue, rule_id, issuer=account, soft=True)
+        rule_update.delete_rule(catalogue, rule_id, issuer=account, soft=True)
     return redirect(url_for("ui.rule_page", rule_id=rule_id))
 
 

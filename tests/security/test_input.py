@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.api.app import create_app
 from datamgmt.config import DEFAULTS, Config
-from datamgmt.core import did, expression, metadata, replica, rse, scope
+from datamgmt.core import did, did_content, expression, metadata, replica, rse, scope
 
 
 def _app(db: str, **settings: str) -> Flask:
@@ -120,7 +120,7 @@ def publishable(session: Session, root: str) -> str:
     did.add_collection(session, "data", "ds", "DATASET", "root")
     replica.add_replicas(session, "SITE-A", [{"scope": "data", "name": "f", "bytes": 1, "adler32": "00000001"}],
                          "root")  # fmt: skip
-    did.attach(session, "data", "ds", [{"scope": "data", "name": "f"}])
+    did_content.attach(session, "data", "ds", [{"scope": "data", "name": "f"}])
     metadata.set_metadata_bulk(session, "data", "ds", {"title": "T", "creator": "Doe, Jane", "publisher": "Lab",
                                                         "publication_year": 2024})  # fmt: skip
     session.commit()

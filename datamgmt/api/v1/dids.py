@@ -16,7 +16,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_body, json_object, key, query_bool, query_int
 from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import did as dids
-from datamgmt.core import metadata
+from datamgmt.core import did_content, metadata, metadata_filter
 from datamgmt.core.account import is_admin
 from datamgmt.exceptions import MalformedRequest
 
@@ -46,8 +46,8 @@ def search(scope: str) -> Response:
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        groups = metadata.parse_rest_filters(text) if text else None
-        for found in metadata.list_dids(session, scope, groups, did_type, limit):
+        groups = metadata_filter.parse_rest_filters(text) if text else None
+        for found in metadata_filter.list_dids(session, scope, groups, did_type, limit):
             yield found if long else found["name"]
 
     return stream(rows)
@@ -98,7 +98,7 @@ def attach_many() -> Response:
         authorize(session, "attach_dids", scopes=_scopes(attachments))
         for attachment in attachments:
             children = dict_list(attachment, "dids")
-            dids.attach(session, attachment.get("scope"), attachment.get("name"), children)
+            did_content.attach(session, attachment.get("scope"), attachment.get("name"), children)
     return created()
 
 
@@ -108,7 +108,7 @@ def attach_many() -> Response:
 def list_content(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        yield from dids.list_content(session, scope, name)
+        yield from did_content.list_content(session, scope, name)
 
     return stream(rows)
 
@@ -119,7 +119,7 @@ def attach(scope: str, name: str) -> Response:
     children = dict_list(json_object(), "dids")
     with unit_of_work() as session:
         authorize(session, "attach_dids", scope=scope)
-        dids.attach(session, scope, name, children)
+        did_content.attach(session, scope, name, children)
     return created()
 
 
@@ -129,7 +129,7 @@ def detach(scope: str, name: str) -> Response:
     children = dict_list(json_object(), "dids")
     with unit_of_work() as session:
         authorize(session, "detach_dids", scope=scope)
-        dids.detach(session, scope, name, children)
+        did_content.detach(session, scope, name, children)
     return done()
 
 
@@ -138,7 +138,7 @@ def detach(scope: str, name: str) -> Response:
 def list_files(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        for found in dids.list_files(session, scope, name):
+        for found in did_content.list_files(session, scope, name):
             guid = found["guid"]
             yield {**found, "guid": guid.upper() if guid else None}
 
@@ -150,7 +150,7 @@ def list_files(scope: str, name: str) -> Response:
 def list_parents(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        yield from dids.list_parents(session, scope, name)
+        yield from did_content.list_parents(session, scope, name)
 
     return stream(rows)
 

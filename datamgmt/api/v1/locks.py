@@ -11,7 +11,7 @@ from datamgmt.api.context import authorize
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_object
 from datamgmt.api.streaming import stream
-from datamgmt.core import lock as locks
+from datamgmt.core import dataset_lock
 from datamgmt.core.rse import get_rse_id
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InputValidationError
@@ -32,7 +32,7 @@ def locks_on_rse(rse: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
         _dataset_type_only()
-        return locks.dataset_locks_on_rse(session, get_rse_id(session, rse))
+        return dataset_lock.dataset_locks_on_rse(session, get_rse_id(session, rse))
 
     return stream(rows)
 
@@ -43,7 +43,7 @@ def locks_of_dataset(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
         _dataset_type_only()
-        return locks.dataset_locks_of(session, [(scope, name)])
+        return dataset_lock.dataset_locks_of(session, [(scope, name)])
 
     return stream(rows)
 
@@ -62,6 +62,6 @@ def locks_for_dids() -> Response:
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        return locks.dataset_locks_for_dids(session, keys)
+        return dataset_lock.dataset_locks_for_dids(session, keys)
 
     return stream(rows)

@@ -19,7 +19,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_object, key
 from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import rule as rules
-from datamgmt.core import rule_analysis, rule_reduce
+from datamgmt.core import rule_analysis, rule_reduce, rule_update
 from datamgmt.core import rule_history as history
 from datamgmt.core.did import existing_dids, get_did_row
 
@@ -138,7 +138,7 @@ def update_rule(rule_id: str) -> Response:
                 rules.deny_rule(session, rule_id, key(options, "comment", str, None))
             return done()
         authorize(session, "update_rule", rule_id=rule_id, options=options)
-        rules.update_rule(session, rule_id, options)
+        rule_update.update_rule(session, rule_id, options)
     return done()
 
 
@@ -162,7 +162,7 @@ def move_rule(rule_id: str) -> Response:
             override.setdefault(legacy, body[legacy])
     with unit_of_work() as session:
         authorize(session, "update_rule", rule_id=rule_id, options={"rse_expression": expression, **override})
-        child = rules.move_rule(session, rule_id, expression, override)
+        child = rule_update.move_rule(session, rule_id, expression, override)
     return created(json.dumps(child))
 
 
@@ -220,7 +220,7 @@ def delete_rule(rule_id: str) -> Response:
     purge = key(body, "purge_replicas", bool, None)
     with unit_of_work() as session:
         account = authorize(session, "del_rule", rule_id=rule_id, purge_replicas=purge)
-        rules.delete_rule(session, rule_id, issuer=account, purge_replicas=purge, soft=True)
+        rule_update.delete_rule(session, rule_id, issuer=account, purge_replicas=purge, soft=True)
     return done()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from datamgmt.core import workqueue
-from datamgmt.core.rule import delete_expired_rule
+from datamgmt.core.rule_update import delete_expired_rule
 from datamgmt.daemons.common import QueueDaemon
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, replica, rse
+from datamgmt.core import did, did_content, replica, rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.session import transaction
@@ -137,7 +137,7 @@ def add_dataset(session, site: Site, dataset: str, count: int, *, write: bool = 
     records = [{**spec.record(), "md5": hashlib.md5(spec.data).hexdigest()} for spec in files]
     replica.add_replicas(session, "SRC", records, "root")
     did.add_collection(session, SCOPE, dataset, "DATASET", "root")
-    did.attach(session, SCOPE, dataset, [{"scope": SCOPE, "name": s.name} for s in files])
+    did_content.attach(session, SCOPE, dataset, [{"scope": SCOPE, "name": s.name} for s in files])
     return files
 
 

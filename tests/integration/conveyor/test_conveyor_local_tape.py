@@ -32,7 +32,8 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.rule import add_rule, delete_rule
+from datamgmt.core.rule import add_rule
+from datamgmt.core.rule_update import delete_rule
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter

@@ -19,11 +19,12 @@ from sqlalchemy import select
 
 from datamgmt.cli.rules import locks_by_rse as cli_locks_by_rse
 from datamgmt.cli.rules import tape_text
-from datamgmt.core import did, rse
+from datamgmt.core import did, did_content, rse
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, RequestHistory, Rule
 from datamgmt.core.db.session import transaction
-from datamgmt.core.rule import add_rule, delete_rule, list_rule_locks
+from datamgmt.core.rule import add_rule, list_rule_locks
+from datamgmt.core.rule_update import delete_rule
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
@@ -66,7 +67,7 @@ def dataset_on(session, root: Path, name: str, rses: list[str], count: int = 3) 
         for rse_name in rses:
             add_posix_replica(session, rse_name, root / rse_name, spec)
     did.add_collection(session, SCOPE, name, "DATASET", "root")
-    did.attach(session, SCOPE, name, [{"scope": SCOPE, "name": s.name} for s in files])
+    did_content.attach(session, SCOPE, name, [{"scope": SCOPE, "name": s.name} for s in files])
     return files
 
 

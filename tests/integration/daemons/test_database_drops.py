@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 
-from datamgmt.core import did, rule
+from datamgmt.core import did_content, rule
 from datamgmt.core.db.constants import LockState
 from datamgmt.core.db.models import Lock, UpdatedDID
 from datamgmt.core.db.session import get_engine
@@ -51,7 +51,7 @@ def test_an_evaluator_whose_backend_is_killed_mid_batch_goes_on_and_finishes(db_
     files = files_with_source(session, "f", DATASETS * FILES_EACH)
     for index, name in enumerate(names):
         chunk = files[index * FILES_EACH : (index + 1) * FILES_EACH]
-        did.attach(session, "data", name, [{"scope": "data", "name": f["name"]} for f in chunk])
+        did_content.attach(session, "data", name, [{"scope": "data", "name": f["name"]} for f in chunk])
     session.commit()
 
     daemon_url = make_url(db_url).update_query_dict({"application_name": "datamgmt-drops-evaluator"})

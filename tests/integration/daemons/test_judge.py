@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, rule
+from datamgmt.core import did, did_content, rule
 from datamgmt.core.db.constants import LockState, RuleState
 from datamgmt.core.db.models import Content, Lock, Request, Rule, UpdatedDID
 from datamgmt.core.db.session import transaction
@@ -49,7 +49,7 @@ def test_one_evaluator_pass_creates_exactly_the_locks_and_requests(session, root
         rule.add_rule(session, [{"scope": "data", "name": "ds"}], "root", 1, target)[0] for target in TARGETS
     ]
     files = files_with_source(session, "f", BACKLOG)
-    did.attach(session, "data", "ds", [{"scope": f["scope"], "name": f["name"]} for f in files])
+    did_content.attach(session, "data", "ds", [{"scope": f["scope"], "name": f["name"]} for f in files])
     session.commit()
 
     assert Evaluator("one").run_once(100) == 1
@@ -109,7 +109,7 @@ def test_killed_evaluator_leaves_nothing_half_done(db, session, root):
     for name in names:
         rule.add_rule(session, [{"scope": "data", "name": name}], "root", 1, "SITE-A")
         files = files_with_source(session, f"{name}-f", FILES_PER_DATASET)
-        did.attach(session, "data", name, [{"scope": "data", "name": f["name"]} for f in files])
+        did_content.attach(session, "data", name, [{"scope": "data", "name": f["name"]} for f in files])
     session.commit()
     lease = 4
     victim = run_daemon(db, "judge-evaluator", "--batch-size", "40", lease_seconds=lease)

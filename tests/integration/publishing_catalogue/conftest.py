@@ -9,7 +9,7 @@ from flask import Flask, g
 
 from datamgmt.api.errors import register_error_handlers
 from datamgmt.api.v1.publishing import bp
-from datamgmt.core import did, metadata, replica, rse, scope
+from datamgmt.core import did, did_content, metadata, replica, rse, scope
 from tests.pid_doubles.datacite_server import DataCiteStore, make_datacite_app
 from tests.pid_doubles.handle_server import HandleStore, make_handle_app
 from tests.serving import serve
@@ -51,7 +51,7 @@ def add_dataset(session, name: str, files: int = 2, meta: dict | None = None) ->
         for i in range(files)
     ]
     replica.add_replicas(session, "SITE-A", entries, "root")
-    did.attach(session, "data", name, [{"scope": "data", "name": e["name"]} for e in entries])
+    did_content.attach(session, "data", name, [{"scope": "data", "name": e["name"]} for e in entries])
     metadata.set_metadata_bulk(session, "data", name, meta if meta is not None else META)
 
 
@@ -64,7 +64,9 @@ def catalogue(session, root, handle_server, datacite_server):
     add_dataset(session, "ds1")
     add_dataset(session, "ds2", files=1)
     did.add_collection(session, "data", "box", "CONTAINER", "root")
-    did.attach(session, "data", "box", [{"scope": "data", "name": "ds1"}, {"scope": "data", "name": "ds2"}])
+    did_content.attach(
+        session, "data", "box", [{"scope": "data", "name": "ds1"}, {"scope": "data", "name": "ds2"}]
+    )
     pid.add_pid_service(
         session,
         "hdl",

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from datamgmt.core import did, metadata, pid
+from datamgmt.core import did, did_content, metadata, pid
 from datamgmt.core.db.models import Share
 from datamgmt.core.oai_repository import CatalogueRepository
 from datamgmt.exceptions import Duplicate, InputValidationError, ShareNotFound, UnsupportedOperation
@@ -181,7 +181,7 @@ def test_published_content_is_frozen_until_a_new_version(
     published = repository.get_record("data", "ds1")
     registered = dict(datacite_server[1].dois[share["pid"].lower()].attributes)
 
-    did.detach(catalogue, "data", "ds1", [{"scope": "data", "name": "ds1.f1"}])
+    did_content.detach(catalogue, "data", "ds1", [{"scope": "data", "name": "ds1.f1"}])
     metadata.set_metadata(catalogue, "data", "ds1", "title", "Changed after publishing")
     catalogue.commit()
     page = pid.resolve(catalogue, share["pid"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from datamgmt.core import did, metadata, pid, replica
+from datamgmt.core import did_content, metadata, pid, replica
 from datamgmt.core.oai_repository import CatalogueRepository
 from tests.integration.publishing_catalogue.conftest import BASE
 
@@ -51,7 +51,7 @@ def test_files_added_after_publishing_are_harvested_after_update_share(catalogue
     replica.add_replicas(
         catalogue, "SITE-A", [{"scope": "data", "name": "late", "bytes": 7, "adler32": "0000000a"}], "root"
     )
-    did.attach(catalogue, "data", "ds2", [{"scope": "data", "name": "late"}])
+    did_content.attach(catalogue, "data", "ds2", [{"scope": "data", "name": "late"}])
     catalogue.commit()
     assert [f.name for f in repository.list_records(None, None, None, None, 10)[0].files] == ["data:ds2.f0"]
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.config import reset_config
-from datamgmt.core import did, replica, rse, rule, scope
+from datamgmt.core import did, did_content, replica, rse, rule, scope
 from datamgmt.core.db.constants import DIDAvailability, ReplicaState, RuleState
 from datamgmt.core.db.models import DataIdentifier, Replica, Rule
 from datamgmt.daemons.conveyor import tools
@@ -47,7 +47,7 @@ def sites(session: Session, root: str, tmp_path: Path, monkeypatch: pytest.Monke
         for site in ("SITE", "SRC") if name == "a.root" else ("SITE",):
             write(session, site, name, content)
     did.add_collection(session, "data", "ds", "DATASET", "root")
-    did.attach(session, "data", "ds", [{"scope": "data", "name": n} for n in DATA])
+    did_content.attach(session, "data", "ds", [{"scope": "data", "name": n} for n in DATA])
     rule.add_rule(session, [{"scope": "data", "name": "ds"}], "root", 1, "SITE")
     session.commit()
     yield tmp_path

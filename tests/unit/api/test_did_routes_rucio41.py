@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did as dids
+from datamgmt.core import did_content
 from datamgmt.core.db.models import DataIdentifier
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.metadata import set_metadata_bulk
@@ -36,13 +37,13 @@ def _tree(session: Session) -> dict[str, str]:
     dids.add_files(session, files, "jdoe")
     dids.add_collections(session, [{"scope": "user.jdoe", "name": "ds"},
                                    {"scope": "user.jdoe", "name": "cnt", "type": "CONTAINER"}], "jdoe")  # fmt: skip
-    dids.attach(
+    did_content.attach(
         session,
         "user.jdoe",
         "ds",
         [{"scope": "user.jdoe", "name": "f1"}, {"scope": "user.jdoe", "name": "f2"}],
     )
-    dids.attach(session, "user.jdoe", "cnt", [{"scope": "user.jdoe", "name": "ds"}])
+    did_content.attach(session, "user.jdoe", "cnt", [{"scope": "user.jdoe", "name": "ds"}])
     set_metadata_bulk(session, "user.jdoe", "cnt", {"project": "p1", "run": 1})
     set_metadata_bulk(session, "user.jdoe", "ds", {"run": 2})
     session.commit()

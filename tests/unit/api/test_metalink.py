@@ -7,7 +7,8 @@ from rucio.common.utils import parse_replicas_from_string
 from sqlalchemy.orm import Session
 
 from datamgmt.api.metalink import metalink
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_protocol, add_rse, add_rse_attribute
 from datamgmt.core.scope import add_scope

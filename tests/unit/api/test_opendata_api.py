@@ -6,6 +6,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did as dids
+from datamgmt.core import did_content
 from datamgmt.core.pid import get_share
 from datamgmt.core.scope import add_scope
 from tests.unit.api.conftest import make_account
@@ -18,7 +19,7 @@ def _dataset(session: Session) -> dict[str, str]:
         session, [{"scope": "user.jdoe", "name": "f.root", "bytes": 5, "adler32": "00000005"}], "jdoe"
     )
     dids.add_collections(session, [{"scope": "user.jdoe", "name": "ds"}], "jdoe")
-    dids.attach(session, "user.jdoe", "ds", [{"scope": "user.jdoe", "name": "f.root"}])
+    did_content.attach(session, "user.jdoe", "ds", [{"scope": "user.jdoe", "name": "f.root"}])
     session.commit()
     return user
 

@@ -15,7 +15,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.metadata import set_metadata
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.replica import add_replicas

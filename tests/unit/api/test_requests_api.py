@@ -9,7 +9,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Request
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse, add_rse_attribute, get_rse_id

@@ -11,11 +11,13 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Lock, Rule
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import add_collection, attach
+from datamgmt.core.did import add_collection
+from datamgmt.core.did_content import attach
 from datamgmt.core.quota import set_local_account_limit
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse
-from datamgmt.core.rule import SOFT_DELETE_GRACE, add_rule
+from datamgmt.core.rule import add_rule
+from datamgmt.core.rule_update import SOFT_DELETE_GRACE
 from datamgmt.core.scope import add_scope
 from datamgmt.daemons.judge.cleaner import Cleaner
 

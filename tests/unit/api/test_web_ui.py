@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from datamgmt.api.app import create_app
 from datamgmt.config import reset_config
 from datamgmt.core import did as dids
+from datamgmt.core import did_content
 from datamgmt.core import rule as rules
 from datamgmt.core.account import update_account
 from datamgmt.core.replica import add_replicas
@@ -39,7 +40,7 @@ def catalogue(session: Session, files: int = 3) -> list[dict]:
     found = [{"scope": "ui", "name": f"f{i:04d}", "bytes": 10, "adler32": "0cc737eb"} for i in range(files)]
     add_replicas(session, "SITE", found, account="root")
     dids.add_collection(session, "ui", "ds", "DATASET", "root")
-    dids.attach(session, "ui", "ds", found)
+    did_content.attach(session, "ui", "ds", found)
     session.commit()
     return found
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, metadata, replica, replica_state, rse, scope
+from datamgmt.core import did, did_content, metadata_filter, replica, replica_state, rse, scope
 from datamgmt.core.db.constants import BadFilesStatus
 from datamgmt.core.db.models import Content, DataIdentifier, Replica, UpdatedDID
 from datamgmt.exceptions import (
@@ -154,16 +154,18 @@ def test_collections_attach_detach_and_listing(catalogue):
     did.add_collection(catalogue, "data", "ds1", "DATASET", "root")
     did.add_collection(catalogue, "data", "ds2", "DATASET", "root")
     did.add_collection(catalogue, "data", "cnt", "CONTAINER", "root")
-    did.attach(catalogue, "data", "ds1", files(2))
-    did.attach(catalogue, "data", "ds2", files(4)[2:])
-    did.attach(catalogue, "data", "cnt", [{"scope": "data", "name": "ds1"}, {"scope": "data", "name": "ds2"}])
-    assert [f["name"] for f in did.list_files(catalogue, "data", "cnt")] == ["f0", "f1", "f2", "f3"]
-    assert [c["name"] for c in did.list_content(catalogue, "data", "cnt")] == ["ds1", "ds2"]
-    assert {p["name"] for p in did.list_all_parents(catalogue, "data", "f0")} == {"ds1", "cnt"}
+    did_content.attach(catalogue, "data", "ds1", files(2))
+    did_content.attach(catalogue, "data", "ds2", files(4)[2:])
+    did_content.attach(
+        catalogue, "data", "cnt", [{"scope": "data", "name": "ds1"}, {"scope": "data", "name": "ds2"}]
+    )
+    assert [f["name"] for f in did_content.list_files(catalogue, "data", "cnt")] == ["f0", "f1", "f2", "f3"]
+    assert [c["name"] for c in did_content.list_content(catalogue, "data", "cnt")] == ["ds1", "ds2"]
+    assert {p["name"] for p in did_content.list_all_parents(catalogue, "data", "f0")} == {"ds1", "cnt"}
     assert did.get_did(catalogue, "data", "ds1")["length"] == 2
     assert count(catalogue, UpdatedDID) == 3
-    did.detach(catalogue, "data", "ds1", files(1))
-    assert [c["name"] for c in did.list_content(catalogue, "data", "ds1")] == ["f1"]
+    did_content.detach(catalogue, "data", "ds1", files(1))
+    assert [c["name"] for c in did_content.list_content(catalogue, "data", "ds1")] == ["f1"]
     assert did.get_did(catalogue, "data", "ds1")["bytes"] == 10
     replicas = list(replica.list_replicas(catalogue, [{"scope": "data", "name": "cnt"}]))
     assert [r["name"] for r in replicas] == ["f1", "f2", "f3"]
@@ -173,7 +175,7 @@ def test_attach_errors_write_nothing(catalogue):
     replica.add_replicas(catalogue, "SITE-A", files(2), "root")
     did.add_collection(catalogue, "data", "ds", "DATASET", "root")
     did.add_collection(catalogue, "data", "cnt", "CONTAINER", "root")
-    did.attach(catalogue, "data", "cnt", [{"scope": "data", "name": "ds"}])
+    did_content.attach(catalogue, "data", "cnt", [{"scope": "data", "name": "ds"}])
     catalogue.commit()
     before = count(catalogue, Content)
     cases = [
@@ -187,7 +189,7 @@ def test_attach_errors_write_nothing(catalogue):
     ]
     for error, parent, children in cases:
         with pytest.raises(error):
-            did.attach(catalogue, "data", parent, children)
+            did_content.attach(catalogue, "data", parent, children)
         catalogue.rollback()
         assert count(catalogue, Content) == before
 
@@ -195,20 +197,20 @@ def test_attach_errors_write_nothing(catalogue):
 def test_container_cycle_refused(catalogue):
     for name in ("c1", "c2"):
         did.add_collection(catalogue, "data", name, "CONTAINER", "root")
-    did.attach(catalogue, "data", "c1", [{"scope": "data", "name": "c2"}])
+    did_content.attach(catalogue, "data", "c1", [{"scope": "data", "name": "c2"}])
     with pytest.raises(UnsupportedOperation):
-        did.attach(catalogue, "data", "c2", [{"scope": "data", "name": "c1"}])
+        did_content.attach(catalogue, "data", "c2", [{"scope": "data", "name": "c1"}])
 
 
 def test_close_and_reopen(catalogue):
     replica.add_replicas(catalogue, "SITE-A", files(2), "root")
     did.add_collection(catalogue, "data", "ds", "DATASET", "root")
-    did.attach(catalogue, "data", "ds", files(2))
+    did_content.attach(catalogue, "data", "ds", files(2))
     did.set_status(catalogue, "data", "ds", is_open=False)
     info = did.get_did(catalogue, "data", "ds")
     assert (info["open"], info["length"], info["bytes"]) == (False, 2, 20)
     with pytest.raises(UnsupportedOperation):
-        did.attach(catalogue, "data", "ds", files(3)[2:])
+        did_content.attach(catalogue, "data", "ds", files(3)[2:])
     with pytest.raises(UnsupportedOperation):
         did.set_status(catalogue, "data", "ds", is_open=True)
     did.set_status(catalogue, "data", "ds", is_open=True, is_admin=True)
@@ -232,8 +234,8 @@ def test_pattern_listing_escapes_sql_wildcards(catalogue):
     )
 
     def names(pattern: str) -> list[str]:  # the name pattern as the web search and the CLI give it
-        groups = metadata.with_name_pattern(metadata.parse_filter_string(""), pattern)
-        return [d["name"] for d in metadata.list_dids(catalogue, "data", groups, "all")]
+        groups = metadata_filter.with_name_pattern(metadata_filter.parse_filter_string(""), pattern)
+        return [d["name"] for d in metadata_filter.list_dids(catalogue, "data", groups, "all")]
 
     assert names("f*") == ["f0", "f1", "f2", "f_x"]
     assert names("f_*") == ["f_x"]
@@ -264,14 +266,14 @@ def test_refused_attach_names_the_attached_file_and_leaves_nothing(catalogue):
     refused call stays behind even in a transaction that goes on (no rollback here)."""
     replica.add_replicas(catalogue, "SITE-A", files(4), "root")
     did.add_collection(catalogue, "data", "ds", "DATASET", "root")
-    did.attach(catalogue, "data", "ds", files(4)[3:])
+    did_content.attach(catalogue, "data", "ds", files(4)[3:])
     with pytest.raises(DuplicateContent, match="data:f3"):
-        did.attach(catalogue, "data", "ds", files(4))
-    assert [c["name"] for c in did.list_content(catalogue, "data", "ds")] == ["f3"]
+        did_content.attach(catalogue, "data", "ds", files(4))
+    assert [c["name"] for c in did_content.list_content(catalogue, "data", "ds")] == ["f3"]
     info = did.get_did(catalogue, "data", "ds")
     assert (info["length"], info["bytes"]) == (1, 10)
     with pytest.raises(DataIdentifierNotFound, match="ghost"):
-        did.attach(catalogue, "data", "ds", files(3) + [{"scope": "data", "name": "ghost"}])
+        did_content.attach(catalogue, "data", "ds", files(3) + [{"scope": "data", "name": "ghost"}])
     assert count(catalogue, Content) == 1
 
 
@@ -280,8 +282,8 @@ def test_attach_files_of_several_scopes(catalogue):
     other = [{**f, "scope": "more"} for f in files(2, size=5)]
     replica.add_replicas(catalogue, "SITE-A", files(2) + other, "root")
     did.add_collection(catalogue, "data", "ds", "DATASET", "root")
-    assert did.attach(catalogue, "data", "ds", [*files(2), *other]) == 4
-    assert sorted((c["scope"], c["name"]) for c in did.list_content(catalogue, "data", "ds")) == [
+    assert did_content.attach(catalogue, "data", "ds", [*files(2), *other]) == 4
+    assert sorted((c["scope"], c["name"]) for c in did_content.list_content(catalogue, "data", "ds")) == [
         ("data", "f0"), ("data", "f1"), ("more", "f0"), ("more", "f1"),
     ]  # fmt: skip
     info = did.get_did(catalogue, "data", "ds")

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from datamgmt.core import did, replica, rse, rule, scope
+from datamgmt.core import did, replica, rse, rule, rule_update, scope
 from datamgmt.core.account import add_account
 from datamgmt.core.db.constants import ReplicaState
 from datamgmt.core.db.models import DataIdentifier, Replica
@@ -75,7 +75,7 @@ def test_attack_by_path_then_purge_leaves_the_victims_file_and_catalogue_true(se
     rule_id = rule.add_rule(session, [{"scope": "mallory", "name": "bait.root"}], "mallory", 1, "SITE",
                             purge_replicas=True)[0]  # fmt: skip
     session.commit()
-    rule.delete_rule(session, rule_id, issuer="mallory", purge_replicas=True)
+    rule_update.delete_rule(session, rule_id, issuer="mallory", purge_replicas=True)
     session.commit()
     reaper = Reaper("attack", db_url=db)
     for _ in range(10):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from datamgmt.core import did, request, rse, rule
+from datamgmt.core import did, did_content, request, rse, rule, rule_update
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState
 from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.invariants import check_storage
@@ -28,7 +28,7 @@ def test_a_replica_a_transfer_still_writes_is_reaped_only_after_the_transfer(ses
     spec = random_file("inflight")
     add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
     did.add_collection(session, SCOPE, "ds", "DATASET", "root")
-    did.attach(session, SCOPE, "ds", [{"scope": SCOPE, "name": spec.name}])
+    did_content.attach(session, SCOPE, "ds", [{"scope": SCOPE, "name": spec.name}])
     (rule_id,) = rule.add_rule(session, [{"scope": SCOPE, "name": "ds"}], "root", 1, "DST")
     # The submitter handed the copy to the transfer tool; then the owner's rule went.
     request_id = session.execute(
@@ -37,7 +37,7 @@ def test_a_replica_a_transfer_still_writes_is_reaped_only_after_the_transfer(ses
         .values(state=RequestState.SUBMITTED, external_id="job-1")
         .returning(Request.id)
     ).scalar_one()
-    rule.delete_rule(session, rule_id)
+    rule_update.delete_rule(session, rule_id)
     session.commit()
     dst_replica = session.get(Replica, (SCOPE, spec.name, dst_id))
     assert dst_replica.state == ReplicaState.UNAVAILABLE and dst_replica.tombstone == OBSOLETE

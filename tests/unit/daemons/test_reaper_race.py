@@ -18,7 +18,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from datamgmt.config import reset_config
-from datamgmt.core import deletion, did, replica, rse, rule, scope
+from datamgmt.core import deletion, did, did_content, replica, rse, rule, scope
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule
 from datamgmt.core.db.session import transaction
@@ -87,7 +87,7 @@ def layout(session, root, tmp_path, monkeypatch):
     rse.add_rse_attribute(session, "SITE", "greedyDeletion", True)
     did.add_collection(session, "data", "ds", "DATASET", "root")
     put_files(session, "SITE", tmp_path / "SITE")
-    did.attach(session, "data", "ds", [{"scope": "data", "name": n} for n in DATA])
+    did_content.attach(session, "data", "ds", [{"scope": "data", "name": n} for n in DATA])
     start = utcnow() - timedelta(hours=1)
     for i, name in enumerate(DATA):
         session.execute(

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from datamgmt.core import did, replica, rse, rule, scope
+from datamgmt.core import did, did_content, replica, rse, rule, scope
 from datamgmt.core.db.constants import DIDReEvaluation
 from datamgmt.core.db.models import Content, DataIdentifier, Message, Replica, Rule, UpdatedDID
 from datamgmt.core.db.types import utcnow
@@ -38,7 +38,7 @@ def expire(session, *names: str) -> None:
 def dataset(session, name: str, content: list[dict], monotonic: bool = False) -> None:
     did.add_collection(session, "data", name, "DATASET", "root", monotonic=monotonic)
     if content:
-        did.attach(session, "data", name, [{"scope": f["scope"], "name": f["name"]} for f in content])
+        did_content.attach(session, "data", name, [{"scope": f["scope"], "name": f["name"]} for f in content])
 
 
 def names(session) -> set[str]:
@@ -69,11 +69,11 @@ def test_expired_collections_and_lone_files_are_buried(session, catalogue):
     dataset(session, "ds-locked", [])
     dataset(session, "ds-kept", [])
     did.add_collection(session, "data", "ct", "CONTAINER", "root")
-    did.attach(
+    did_content.attach(
         session, "data", "ct", [{"scope": "data", "name": "ds-old"}, {"scope": "data", "name": "ds-live"}]
     )
     did.add_collection(session, "data", "ct-mono", "CONTAINER", "root", monotonic=True)
-    did.attach(session, "data", "ct-mono", [{"scope": "data", "name": "ds-kept"}])
+    did_content.attach(session, "data", "ct-mono", [{"scope": "data", "name": "ds-kept"}])
     rule.add_rule(session, [{"scope": "data", "name": "ds-old"}], "root", 1, "SITE-A")
     rule.add_rule(session, [{"scope": "data", "name": "ds-live"}], "root", 1, "SITE-A")
     rule.add_rule(session, [{"scope": "data", "name": "ds-locked"}], "root", 1, "SITE-A", locked=True)

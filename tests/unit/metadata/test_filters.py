@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, func, select, update
 
-from datamgmt.core import did, metadata, scope
+from datamgmt.core import did, metadata, metadata_filter, scope
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDMeta
+from datamgmt.exceptions import DIDFilterSyntaxError
 
 KEYS = {
     "run": st.integers(-5, 5),
@@ -48,7 +49,7 @@ def condition(draw):
     wildcard = isinstance(value, str) and draw(st.booleans())
     if wildcard:
         value = value[:1] + "*"
-    ops = ["=", "!="] if wildcard or isinstance(value, bool) else list(metadata.OPERATORS)
+    ops = ["=", "!="] if wildcard or isinstance(value, bool) else list(metadata_filter.OPERATORS)
     return key, draw(st.sampled_from(ops)), value
 
 
@@ -174,8 +175,8 @@ def test_list_dids_agrees_with_the_reference_filter(catalogue, items, groups):
     dids = {f"d{index}": item for index, item in enumerate(items)}
     load(catalogue, dids)
     expected = reference(dids, groups)
-    by_string = [d["name"] for d in metadata.list_dids(catalogue, "data", as_string(groups))]
-    by_dicts = [d["name"] for d in metadata.list_dids(catalogue, "data", as_dicts(groups))]
+    by_string = [d["name"] for d in metadata_filter.list_dids(catalogue, "data", as_string(groups))]
+    by_dicts = [d["name"] for d in metadata_filter.list_dids(catalogue, "data", as_dicts(groups))]
     assert sorted(by_string) == expected, as_string(groups)
     assert sorted(by_dicts) == expected, as_dicts(groups)
     catalogue.rollback()
@@ -208,14 +209,14 @@ def hostile(catalogue):
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_match_only_themselves(hostile, value):
-    found = [d["name"] for d in metadata.list_dids(hostile, "data", {"title": value})]
+    found = [d["name"] for d in metadata_filter.list_dids(hostile, "data", {"title": value})]
     assert found == [f"h{HOSTILE.index(value)}"]
     assert hostile.scalar(select(func.count()).select_from(DataIdentifier)) == len(HOSTILE) + 2
 
 
 def test_like_metacharacters_are_literal_and_star_is_the_wildcard(hostile):
     def names(filters):
-        return sorted(d["name"] for d in metadata.list_dids(hostile, "data", filters))
+        return sorted(d["name"] for d in metadata_filter.list_dids(hostile, "data", filters))
 
     assert names({"title": "a_c"}) == ["h4"]  # "_" does not match the "b" of "abc"
     assert names({"title": "100%"}) == ["h3"]  # "%" does not match " and more"
@@ -228,5 +229,5 @@ def test_like_metacharacters_are_literal_and_star_is_the_wildcard(hostile):
 
 def test_hostile_keys_are_refused(hostile):
     for key in ["title' OR 1=1 --", "x;drop", "a b", "key.zz"]:
-        with pytest.raises(metadata.DIDFilterSyntaxError):
-            list(metadata.list_dids(hostile, "data", {key: "1"}))
+        with pytest.raises(DIDFilterSyntaxError):
+            list(metadata_filter.list_dids(hostile, "data", {key: "1"}))

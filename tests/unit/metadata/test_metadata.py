@@ -8,7 +8,7 @@ import pytest
 import rdflib
 from sqlalchemy import select, update
 
-from datamgmt.core import did, metadata, scope
+from datamgmt.core import did, metadata, metadata_filter, scope
 from datamgmt.core.db.models import DataIdentifier, DIDMeta
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import (
@@ -158,7 +158,9 @@ def test_json_documents(catalogue):
 
 # --- filter parsing (no database) ------------------------------------------------------------
 def conditions(text):
-    return [[(c.key, c.op, c.value) for c in group.conditions] for group in metadata.parse_filters(text)]
+    return [
+        [(c.key, c.op, c.value) for c in group.conditions] for group in metadata_filter.parse_filters(text)
+    ]
 
 
 def test_string_dialect_parses_and_types_values():
@@ -170,16 +172,16 @@ def test_string_dialect_parses_and_types_values():
     assert conditions("created_after=2024-01-01") == [[("created_at", ">=", datetime(2024, 1, 1))]]
     assert conditions("name=*") == [[]]
     assert conditions("title==a<b") == [[("title", "=", "a<b")]]
-    groups = metadata.parse_filters("type=file,run=1;x=2")
-    assert [g.types for g in groups] == [metadata.TYPE_CHOICES["file"], None]
+    groups = metadata_filter.parse_filters("type=file,run=1;x=2")
+    assert [g.types for g in groups] == [metadata_filter.TYPE_CHOICES["file"], None]
 
 
 def test_rest_dict_form_matches_the_string_form():
-    rest = metadata.parse_rest_filters(
+    rest = metadata_filter.parse_rest_filters(
         "[{'length.gt': '5', 'project': 'e2e', 'name': '*'}, {'run_number': '3', 'name': '*'}]"
     )
-    assert rest == metadata.parse_filters("length>5,project=e2e;run_number=3")
-    assert metadata.parse_rest_filters('{"run.lte": 7, "ok": true}') == metadata.parse_filters(
+    assert rest == metadata_filter.parse_filters("length>5,project=e2e;run_number=3")
+    assert metadata_filter.parse_rest_filters('{"run.lte": 7, "ok": true}') == metadata_filter.parse_filters(
         "run<=7,ok=true"
     )
 
@@ -206,15 +208,15 @@ def test_rest_dict_form_matches_the_string_form():
 )
 def test_bad_filters_raise_syntax_errors(text):
     with pytest.raises(DIDFilterSyntaxError):
-        metadata.parse_filters(text)
+        metadata_filter.parse_filters(text)
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "__import__('os')", "{'a.zz': 1}", "'str'"])
 def test_bad_rest_filters(text):
     with pytest.raises(DIDFilterSyntaxError):
-        metadata.parse_rest_filters(text)
+        metadata_filter.parse_rest_filters(text)
 
 
 def test_unknown_did_type_argument(catalogue):
     with pytest.raises(DIDFilterSyntaxError):
-        list(metadata.list_dids(catalogue, "data", "run=1", did_type="everything"))
+        list(metadata_filter.list_dids(catalogue, "data", "run=1", did_type="everything"))

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did as did_core
-from datamgmt.core import quota
+from datamgmt.core import did_content, quota
 from datamgmt.core.account import add_account
 from datamgmt.core.db.models import Lock, Replica, Rule
 from datamgmt.core.replica import add_replicas
@@ -46,13 +46,13 @@ class Catalogue:
         name = name or f"ds_{next(_counter)}"
         did_core.add_collection(self.session, "mock", name, "DATASET", "jdoe")
         if files:
-            did_core.attach(self.session, "mock", name, files)
+            did_content.attach(self.session, "mock", name, files)
         return {"scope": "mock", "name": name}
 
     def container(self, children: list[dict]) -> dict:
         name = f"cnt_{next(_counter)}"
         did_core.add_collection(self.session, "mock", name, "CONTAINER", "jdoe")
-        did_core.attach(self.session, "mock", name, children)
+        did_content.attach(self.session, "mock", name, children)
         return {"scope": "mock", "name": name}
 
     def locks(self, rule_id: str) -> dict[tuple[str, str], set[str]]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from sqlalchemy import select
 
-from datamgmt.core import quota
+from datamgmt.core import quota, rule_update
 from datamgmt.core import rule as rules
 from datamgmt.core.account import add_account
 from datamgmt.core.db.constants import RequestState
@@ -68,7 +68,7 @@ def test_rule_invariants(cat, session):
             rule_id = self._some_rule(index)
             if rule_id:
                 try:
-                    rules.delete_rule(session, rule_id)
+                    rule_update.delete_rule(session, rule_id)
                 except DatamgmtError:
                     session.rollback()
 
@@ -83,7 +83,7 @@ def test_rule_invariants(cat, session):
             if rule_id:
                 options = {"rse_expression": expression} if move else {"account": account}
                 try:
-                    child = rules.update_rule(session, rule_id, options)
+                    child = rule_update.update_rule(session, rule_id, options)
                 except DatamgmtError:
                     session.rollback()
                 else:

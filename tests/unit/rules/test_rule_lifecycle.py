@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from datamgmt.core import did as did_core
-from datamgmt.core import quota
+from datamgmt.core import did_content, quota, rule_update
 from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Message, Request
@@ -25,10 +24,10 @@ def test_delete_rule_tombstones_and_releases_quota(cat, session):
     (keep,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
     (other,) = rules.add_rule(session, [f], "jdoe", 1, "R1|R2")
     assert cat.replica(f, "R1").lock_cnt == 2
-    rules.delete_rule(session, other)
+    rule_update.delete_rule(session, other)
     assert cat.replica(f, "R1").lock_cnt == 1 and cat.replica(f, "R1").tombstone is None
     before = utcnow()
-    rules.delete_rule(session, keep)
+    rule_update.delete_rule(session, keep)
     replica = cat.replica(f, "R1")
     assert replica.lock_cnt == 0 and replica.tombstone >= before - timedelta(seconds=1)
     assert quota.get_local_account_usage(session, "jdoe", "R1")[0]["bytes"] == 0
@@ -39,7 +38,7 @@ def test_delete_with_purge_and_cancels_queued_requests(cat, session):
     f = cat.files(1, on=("R3",))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", purge_replicas=True)
     assert session.scalar(select(Request.state)) == RequestState.QUEUED
-    rules.delete_rule(session, rid)
+    rule_update.delete_rule(session, rid)
     replica = cat.replica(f, "R1")
     assert replica.tombstone == OBSOLETE and replica.state == ReplicaState.UNAVAILABLE
     assert session.scalar(select(Request.id)) is None
@@ -49,10 +48,10 @@ def test_delete_with_purge_and_cancels_queued_requests(cat, session):
 def test_locked_rule_needs_admin_force(cat, session):
     (rid,) = rules.add_rule(session, [cat.files(1)[0]], "jdoe", 1, "R1", locked=True)
     with pytest.raises(RuleLocked):
-        rules.delete_rule(session, rid)
+        rule_update.delete_rule(session, rid)
     with pytest.raises(RuleLocked):
-        rules.delete_rule(session, rid, issuer="jdoe", force=True)
-    rules.delete_rule(session, rid, issuer="root", force=True)
+        rule_update.delete_rule(session, rid, issuer="jdoe", force=True)
+    rule_update.delete_rule(session, rid, issuer="root", force=True)
     assert not list(rules.list_rules(session, {"id": rid}))
 
 
@@ -62,7 +61,7 @@ def test_update_options_and_account_moves_quota(cat, session):
     add_account(session, "jane", "USER")
     f = cat.files(1, size=7, on=("R3",))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
-    rules.update_rule(
+    rule_update.update_rule(
         session,
         rid,
         {
@@ -85,7 +84,7 @@ def test_update_options_and_account_moves_quota(cat, session):
 def test_move_creates_child_and_removes_parent_when_ok(cat, session):
     f = cat.files(1, on=("R1", "R2"))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
-    child = rules.update_rule(session, rid, {"rse_expression": "R2"})
+    child = rule_update.update_rule(session, rid, {"rse_expression": "R2"})
     assert cat.rule(child).state == RuleState.OK
     assert cat.rule(rid) is None
     check_invariants(session)
@@ -94,10 +93,10 @@ def test_move_creates_child_and_removes_parent_when_ok(cat, session):
 def test_move_waits_for_child_transfer(cat, session):
     f = cat.files(1, on=("R1",))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
-    child = rules.move_rule(session, rid, "R2")
+    child = rule_update.move_rule(session, rid, "R2")
     assert cat.rule(rid).child_rule_id == child
     with pytest.raises(UnsupportedOperation):
-        rules.delete_rule(session, rid)
+        rule_update.delete_rule(session, rid)
     request = session.scalar(select(Request))
     request.state = RequestState.SUBMITTED
     session.flush()
@@ -228,13 +227,13 @@ def test_evaluate_attach_and_detach(cat, session):
     (rid,) = rules.add_rule(session, [ds], "jdoe", 2, "T1")
     rses = cat.locks(rid)[(first[0]["scope"], first[0]["name"])]
     more = cat.files(2, on=("R3",))
-    did_core.attach(session, "mock", ds["name"], more)
+    did_content.attach(session, "mock", ds["name"], more)
     cnt = cat.container([ds])
     (crid,) = rules.add_rule(session, [cnt], "jdoe", 1, "R3")
     assert rules.evaluate_did_changes(session, "mock", ds["name"]) == 2
     locks = cat.locks(rid)
     assert len(locks) == 4 and all(r == rses for r in locks.values())
-    did_core.detach(session, "mock", ds["name"], more[:1])
+    did_content.detach(session, "mock", ds["name"], more[:1])
     rules.evaluate_did_changes(session, "mock", ds["name"])
     assert len(cat.locks(rid)) == 3 and len(cat.locks(crid)) == 3
     check_invariants(session)

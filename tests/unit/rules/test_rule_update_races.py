@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from datamgmt.core import rule
+from datamgmt.core import rule_update
 from datamgmt.core.db.models import Rule
 from datamgmt.core.db.session import transaction
 from datamgmt.daemons.judge.cleaner import Cleaner
@@ -34,12 +34,12 @@ def test_updating_a_rule_deleted_meanwhile_is_rule_not_found(session: Session, r
     session.close()
     outcome: list[Any] = []
     with transaction(db) as cleaner:
-        rule.delete_rule(cleaner, rule_id)  # uncommitted: the row is locked and deleted
+        rule_update.delete_rule(cleaner, rule_id)  # uncommitted: the row is locked and deleted
 
         def owner() -> None:
             try:
                 with transaction(db) as own:
-                    rule.update_rule(own, rule_id, {"lifetime": 0})
+                    rule_update.update_rule(own, rule_id, {"lifetime": 0})
                 outcome.append("updated")
             except Exception as exc:  # the test reports what escaped
                 outcome.append(exc)
@@ -73,7 +73,7 @@ class ExtendedAfterTheClaim(Cleaner):
 
     def items(self, rows: Sequence[Row[Any]]):  # type: ignore[no-untyped-def]
         with transaction(self.db_url) as other:
-            rule.update_rule(other, self.rule_id, {"lifetime": None})
+            rule_update.update_rule(other, self.rule_id, {"lifetime": None})
         return super().items(rows)
 
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from datamgmt.core import rule as rules
+from datamgmt.core import rule_update
 from datamgmt.core.db.constants import RuleState
 from datamgmt.core.db.models import RSE, Lock, Rule
 from datamgmt.core.quota import set_local_account_limit
@@ -114,7 +115,7 @@ def test_an_expired_staging_rule_releases_its_pins_and_never_its_tape_copies(cat
         )
     session.get(Rule, pinning).expires_at = utcnow() - timedelta(seconds=1)
     session.flush()
-    assert rules.delete_expired_rule(session, pinning)
+    assert rule_update.delete_expired_rule(session, pinning)
     released = session.execute(select(PinRelease.url, PinRelease.external_id)).all()
     assert released == [(f"file:///t/{files[1]['name']}", "job")]  # file 0 stays pinned for the other rule
     replicas = session.execute(select(Replica.name, Replica.state, Replica.tombstone)).all()

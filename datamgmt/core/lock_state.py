@@ -1,0 +1,206 @@
+"""What follows from locks changing state or going: rule counters, rule states, releases.
+
+Split from :mod:`datamgmt.core.lock` (creating locks and deciding their state) because these
+are the calls every part that moves a lock ends in: the conveyor's outcomes
+(``request.py``), replica state changes, the repairer and rule deletion.  A rule's state is a
+function of its counters (:func:`settle_rules`), updated in the same transaction as its locks,
+as Rucio does, so no daemon ever has to scan locks to know it.  Releasing locks undoes what
+creating them did (``lock_cnt``, tombstones, queued requests, quota), set-based.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import ColumnElement, bindparam, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from datamgmt.core import rule_history
+from datamgmt.core.db.constants import (
+    OBSOLETE,
+    LockState,
+    ReplicaState,
+    RequestState,
+    RuleNotification,
+    RuleState,
+)
+from datamgmt.core.db.models import DatasetLock, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.types import utcnow
+from datamgmt.core.keys import chunks
+from datamgmt.core.message import add_messages
+from datamgmt.core.pins import queue_releases, staging_required_rses
+from datamgmt.core.quota import change_usage
+
+#: Rule states the counters do not drive.
+FROZEN = (RuleState.SUSPENDED, RuleState.WAITING_APPROVAL, RuleState.INJECT)
+_COUNTER = {
+    LockState.OK: "locks_ok_cnt",
+    LockState.REPLICATING: "locks_replicating_cnt",
+    LockState.STUCK: "locks_stuck_cnt",
+}
+_RULES = Rule.__table__
+_ADD_TO_COUNTERS = (
+    update(_RULES)
+    .where(_RULES.c.id == bindparam("rule"))
+    .values({column: _RULES.c[column] + bindparam(f"d_{column}") for column in _COUNTER.values()})
+)
+
+
+def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, int]]) -> list[str]:
+    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules).
+
+    One executemany UPDATE for all the rules, however many: a batch of transfers may touch
+    a rule each.  It goes to the table, not the ORM; settle_rules reloads those rules."""
+    moved = [
+        {"rule": rule_id, **{f"d_{column}": delta.get(state, 0) for state, column in _COUNTER.items()}}
+        for rule_id, delta in deltas.items()
+        if any(delta.values())
+    ]
+    if moved:
+        session.execute(_ADD_TO_COUNTERS, moved)
+    return settle_rules(session, list(deltas))
+
+
+def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:
+    """Derive each rule's state from its counters (Rucio's §4.6 roll-up); returns the rules
+    that became OK.
+
+    SUSPENDED, WAITING_APPROVAL and INJECT rules keep their state.  Otherwise any STUCK
+    lock makes the rule STUCK (``stuck_at`` set once), no REPLICATING lock makes it OK,
+    else REPLICATING.  A rule turning OK sends RULE_OK (unless its notification is NO)
+    and releases its parent rule of a move, which is removed.
+    """
+    if not rule_ids:
+        return []
+    session.flush()
+    rules = session.scalars(
+        select(Rule).where(Rule.id.in_(rule_ids)).execution_options(populate_existing=True)
+    )
+    now = utcnow()
+    turned_ok: list[Rule] = []
+    changed: dict[RuleState, list[str]] = defaultdict(list)
+    for rule in rules:
+        if rule.state in FROZEN:
+            continue
+        if rule.locks_stuck_cnt > 0:
+            state = RuleState.STUCK
+        elif rule.locks_replicating_cnt == 0:
+            state = RuleState.OK
+        else:
+            state = RuleState.REPLICATING
+        if state == RuleState.STUCK:
+            rule.stuck_at = rule.stuck_at or now
+            rule.error = rule.error or "MissingSourceReplica"
+        else:
+            rule.stuck_at, rule.error = None, None
+        if state != rule.state:
+            rule.state = state
+            changed[state].append(rule.id)
+            if state == RuleState.OK:
+                turned_ok.append(rule)
+    session.flush()
+    for state, ids in changed.items():
+        for part in chunks(ids):
+            session.execute(
+                update(DatasetLock).where(DatasetLock.rule_id.in_(part)).values(state=LockState[state.name])
+            )
+    add_messages(
+        session,
+        "RULE_OK",
+        [
+            {"rule_id": r.id, "scope": r.scope, "name": r.name, "rse_expression": r.rse_expression}
+            for r in turned_ok
+            if r.notification != RuleNotification.NO
+        ],
+    )
+    rule_history.record(session, rule_ids)
+    done = [r.id for r in turned_ok]
+    if done:
+        for parent in session.scalars(select(Rule).where(Rule.child_rule_id.in_(done))).all():
+            purge_rule(session, parent)
+    return done
+
+
+def release_locks(
+    session: Session, rule: Rule, where: Sequence[ColumnElement[bool]] = (), *, settle: bool = True
+) -> int:
+    """Remove the rule's locks matching ``where`` (all of them by default); returns how many.
+
+    Replicas lose one ``lock_cnt``; at zero they get a tombstone: OBSOLETE (delete at once)
+    with the rule's ``purge_replicas`` or when the replica never arrived (a COPYING one
+    becomes UNAVAILABLE), else now.  A file on a ``staging_required`` RSE is only *pinned* by
+    its locks: it is never purged through them, and when its last lock goes the pin is queued
+    for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
+    are cancelled (removed with their sources).  Quota is released and, with ``settle``, the
+    counters and state updated (a rule about to be removed skips that).
+    """
+    cond = [Lock.rule_id == rule.id, *where]
+    groups = session.execute(
+        select(Lock.state, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
+        .where(*cond)
+        .group_by(Lock.state, Lock.rse_id)
+    ).all()
+    if not groups:
+        return 0
+    on_replica = exists().where(
+        Lock.scope == Replica.scope, Lock.name == Replica.name, Lock.rse_id == Replica.rse_id, *cond
+    )
+    last = Replica.lock_cnt <= 1
+    staging = sorted(staging_required_rses(session, {rse_id for _, rse_id, _, _ in groups}))
+    never_arrived = Replica.state != ReplicaState.AVAILABLE
+    purgeable = or_(never_arrived, Replica.rse_id.notin_(staging)) if staging else literal(True)
+    gone = purgeable if rule.purge_replicas else never_arrived
+    session.execute(
+        update(Replica)
+        .where(on_replica)
+        .values(
+            lock_cnt=Replica.lock_cnt - 1,
+            tombstone=case((~last, Replica.tombstone), (gone, OBSOLETE), else_=utcnow()),
+            state=case(
+                (
+                    last & (Replica.state == ReplicaState.COPYING),
+                    literal(ReplicaState.UNAVAILABLE, Replica.state.type),
+                ),
+                else_=Replica.state,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    unneeded = select(Request.id).where(
+        Request.state == RequestState.QUEUED,
+        exists().where(
+            Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id, *cond
+        ),
+        exists().where(
+            Replica.scope == Request.scope,
+            Replica.name == Request.name,
+            Replica.rse_id == Request.dest_rse_id,
+            Replica.lock_cnt == 0,
+        ),
+    )
+    queue_releases(session, staging, cond)
+    doomed = list(session.scalars(unneeded))
+    for part in chunks(doomed):
+        session.execute(delete(Source).where(Source.request_id.in_(part)))
+        session.execute(delete(Request).where(Request.id.in_(part)))
+    session.execute(delete(Lock).where(*cond).execution_options(synchronize_session=False))
+    deltas: Counter[LockState] = Counter()
+    usage: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for state, rse_id, count, nbytes in groups:
+        deltas[state] -= count
+        usage[(rule.account, rse_id)][0] -= count
+        usage[(rule.account, rse_id)][1] -= int(nbytes)
+    change_usage(session, {k: (f, b) for k, (f, b) in usage.items()})
+    if settle:
+        add_to_counters(session, {rule.id: deltas})
+    return sum(count for _, _, count, _ in groups)
+
+
+def purge_rule(session: Session, rule: Rule) -> None:
+    """Remove a rule with all its locks (see release_locks) and dataset locks."""
+    release_locks(session, rule, settle=False)
+    session.execute(delete(DatasetLock).where(DatasetLock.rule_id == rule.id))
+    session.execute(update(Rule).where(Rule.child_rule_id == rule.id).values(child_rule_id=None))
+    session.delete(rule)
+    session.flush()
