@@ -48,6 +48,8 @@ PUBLIC = {
     "/auth/oidc": "login: starts the OIDC authorization-code flow",
     "/auth/oidc_redirect": "login: the identity provider's redirect, and the client's token fetch",
     "/auth/oidc_code": "login: the code callback, checked against the pending OIDC request",
+    "/auth/oidc_refresh": "renews the presented OIDC session token, which it validates itself (a dead one is"
+    " Rucio's CannotAuthorize, not the usual CannotAuthenticate)",
     "/oai_pmh": "OAI-PMH is a public harvesting protocol: published records only",
     "/pid/<path:pid_value>": "a PID's landing page: published shares only",
     "/opendata/public/dids": "published open-data entries only",
