@@ -65,8 +65,8 @@ class CatalogueCollector(Collector):
                                   "MinFreeSpace", labels=["rse", "kind"])  # fmt: skip
         for entry in rses:
             storage = entry.get("storage") or {}
-            for kind, value in (("catalogue", (entry.get("rucio") or {}).get("used")), ("used", storage.get("used")),
-                                ("free", storage.get("free")), ("min_free", entry.get("MinFreeSpace"))):  # fmt: skip
-                if value is not None:
-                    space.add_metric([entry["rse"], kind], value)
+            for kind, amount in (("catalogue", (entry.get("rucio") or {}).get("used")), ("used", storage.get("used")),
+                                 ("free", storage.get("free")), ("min_free", entry.get("MinFreeSpace"))):  # fmt: skip
+                if amount is not None:
+                    space.add_metric([entry["rse"], kind], amount)
         yield space

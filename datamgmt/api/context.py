@@ -118,12 +118,13 @@ class CatalogueFlask(Flask):
 
 def issuer() -> str | None:
     """The authenticated account of this request (None on public endpoints)."""
-    return g.get("issuer")
+    account: str | None = g.get("issuer")
+    return account
 
 
 def authorize(session: Session, action: str, **kwargs: Any) -> str:
     """Raise AccessDenied unless the issuer may do ``action``; returns the issuer."""
     account = issuer()
-    if not has_permission(session, account, action, kwargs):
+    if account is None or not has_permission(session, account, action, kwargs):
         raise AccessDenied(f"Account {account} can not {action.replace('_', ' ')}.")
-    return account  # type: ignore[return-value]
+    return account

@@ -37,7 +37,7 @@ def install_metrics(app: Flask) -> None:
     )
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         exposed = CollectorRegistry()
-        MultiProcessCollector(exposed)
+        MultiProcessCollector(exposed)  # type: ignore[no-untyped-call]  # prometheus_client leaves its __init__ unannotated
     else:
         exposed = registry
     exposed.register(CatalogueCollector(app.config["DATABASE_URL"]))

@@ -30,7 +30,7 @@ def doc(
     """Annotate a view for the OpenAPI document."""
 
     def mark(view: View) -> View:
-        view.openapi = {"summary": summary, "body": body, "query": query or {}}  # type: ignore[attr-defined]
+        view.openapi = {"summary": summary, "body": body, "query": query or {}}  # type: ignore[attr-defined]  # the view function carries its own description
         return view
 
     return mark

@@ -75,7 +75,8 @@ def dict_list(body: dict[str, Any], name: str, default: Any = _MISSING) -> list[
         value = [] if default is _MISSING else default
     if not all(isinstance(item, dict) for item in value):
         raise InputValidationError(f"'{name}' must be a list of objects")
-    return value
+    objects: list[dict[str, Any]] = value
+    return objects
 
 
 def query_bool(name: str, default: bool = False) -> bool:

@@ -35,7 +35,7 @@ def default_settings() -> dict[str, Any]:
         return runpy.run_path(str(path))
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no types: its base class is Any
     """gunicorn with our config file, command-line overrides, and the app built in each worker."""
 
     def __init__(self, overrides: dict[str, Any]) -> None:

@@ -161,7 +161,7 @@ def _stream_slot() -> threading.BoundedSemaphore:
     A stream keeps its thread and its read transaction until the client has read the last
     line, so a few slow readers could otherwise hold every thread of the worker.
     """
-    slots = current_app.extensions.get(_SLOTS)
+    slots: threading.BoundedSemaphore | None = current_app.extensions.get(_SLOTS)
     if slots is None:
         slots = current_app.extensions.setdefault(
             _SLOTS, threading.BoundedSemaphore(current_app.config["MAX_STREAMS"])

@@ -375,7 +375,7 @@ def compile_filters(
 def list_dids(
     session: Session,
     scope: str,
-    filters: str | Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    filters: str | Mapping[str, Any] | Sequence[Mapping[str, Any]] | Sequence[FilterGroup] | None = None,
     did_type: str = "collection",
     limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:

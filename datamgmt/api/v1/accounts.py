@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from datamgmt.api.context import authorize, issuer, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
@@ -58,7 +59,7 @@ def list_accounts() -> Response:
 
 @bp.get("/whoami")
 @doc("Redirect (303) to the caller's own account")
-def whoami() -> Response:
+def whoami() -> BaseResponse:
     # A relative Location, exactly as Rucio sends it; requests resolves it to /accounts/<me>.
     response = redirect(str(issuer()), code=303)
     response.autocorrect_location_header = False
@@ -205,7 +206,8 @@ _LIMIT_BODY = schema_object(["bytes"], bytes={"type": "integer"})
 
 
 def _limit_bytes() -> int:
-    return key(json_object(), "bytes", int)
+    limit: int = key(json_object(), "bytes", int)
+    return limit
 
 
 @bp.get("/<account>/limits/local")

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from flask import Blueprint, Response, current_app, redirect, request
 from markupsafe import escape
+from werkzeug.wrappers import Response as BaseResponse
 
 from datamgmt.api.auth import account_for_identity, oidc_client, oidc_verifier, public
 from datamgmt.api.context import unit_of_work
@@ -103,7 +104,7 @@ def start() -> Response:
 @bp.get("/oidc_redirect")
 @public
 @doc("Send the browser to the provider; with X-Rucio-Client-Fetch-Token: True, the finished login's token")
-def redirect_or_fetch() -> Response:
+def redirect_or_fetch() -> BaseResponse:
     code = request.query_string.decode("utf-8", "replace")[:200]
     if not code:
         raise CannotAuthenticate("Cannot authenticate: the login code is missing")

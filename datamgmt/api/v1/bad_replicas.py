@@ -311,10 +311,10 @@ def set_tombstone() -> Response:
     wanted = dict_list(body, "replicas", [])
     by_rse: dict[str, list[tuple[str, str]]] = {}
     for item in wanted:
-        fields = [item.get(field) for field in ("rse", "scope", "name")]
-        if not all(isinstance(value, str) for value in fields):
+        rse, scope, name = (item.get(field) for field in ("rse", "scope", "name"))
+        if not (isinstance(rse, str) and isinstance(scope, str) and isinstance(name, str)):
             raise InvalidType("each replica needs rse, scope and name")
-        by_rse.setdefault(fields[0], []).append((fields[1], fields[2]))
+        by_rse.setdefault(rse, []).append((scope, name))
     with unit_of_work() as session:
         authorize(
             session,

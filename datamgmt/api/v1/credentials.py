@@ -13,6 +13,7 @@ are the server's ``[storage] s3_access_key``/``s3_secret_key``, which never leav
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Blueprint, Response, request
@@ -37,7 +38,7 @@ MAX_LIFETIME = 7 * 24 * 3600
 #: Schemes by which a client may name an object of an S3 protocol (PFNs say s3/s3s, HTTP clients http/https).
 _S3_URL_SCHEMES = frozenset({"s3", "s3s", "http", "https"})
 
-_QUERY = {
+_QUERY: dict[str, dict[str, Any]] = {
     "rse": {"type": "string"}, "url": {"type": "string"}, "svc": {"type": "string", "enum": list(SERVICES)},
     "op": {"type": "string", "enum": list(SIGNED_OPERATIONS)}, "lifetime": {"type": "integer"},
 }  # fmt: skip

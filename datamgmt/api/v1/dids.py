@@ -16,7 +16,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import dict_list, json_body, json_object, key, query_bool, query_int
 from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import did as dids
-from datamgmt.core import did_content, metadata, metadata_filter
+from datamgmt.core import did_content, metadata, metadata_filter, validation
 from datamgmt.core.account import is_admin
 from datamgmt.exceptions import MalformedRequest
 
@@ -98,7 +98,11 @@ def attach_many() -> Response:
         authorize(session, "attach_dids", scopes=_scopes(attachments))
         for attachment in attachments:
             children = dict_list(attachment, "dids")
-            did_content.attach(session, attachment.get("scope"), attachment.get("name"), children)
+            scope, name = (
+                validation.scope_name(attachment.get("scope")),
+                validation.did_name(attachment.get("name")),
+            )
+            did_content.attach(session, scope, name, children)
     return created()
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, request
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.api.metalink import METALINK, metalink
@@ -26,7 +27,7 @@ HTTP_SCHEMES = ["davs", "https", "s3"]
 _AS_HTTPS = {"davs://": "https://", "s3://": "https://"}
 
 
-def _entries(session: Session, scope: str, name: str, schemes: list[str]) -> list[dict[str, Any]]:
+def _entries(session: Session, scope: str, name: str, schemes: list[str] | None) -> list[dict[str, Any]]:
     builder = PFNBuilder(session, "wan", schemes)
     return [
         builder.describe(entry) for entry in replicas.list_replicas(session, [{"scope": scope, "name": name}])
@@ -35,7 +36,7 @@ def _entries(session: Session, scope: str, name: str, schemes: list[str]) -> lis
 
 @bp.get("/<scope>/<path:name>")
 @doc("303 to the file's best HTTP PFN (``schemes``, ``rse``)", query={"rse": {"type": "string"}})
-def redirect_to_file(scope: str, name: str) -> Response:
+def redirect_to_file(scope: str, name: str) -> BaseResponse:
     name = name.rstrip("/")  # Rucio serves the name with a trailing slash too
     schemes = request.args.getlist("schemes") or HTTP_SCHEMES
     rse = request.args.get("rse")

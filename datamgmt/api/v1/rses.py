@@ -22,7 +22,7 @@ from datamgmt.rse.protocols import create_protocol, rucio_impl, select_protocol
 bp = Blueprint("rses", __name__, url_prefix="/rses")
 
 _FLAGS = ("deterministic", "volatile", "staging_area")
-_ANY = {}  # any JSON value
+_ANY: dict[str, Any] = {}  # any JSON value
 
 
 def rse_record(info: RSEInfo) -> dict[str, Any]:
@@ -316,7 +316,8 @@ _DISTANCE_BODY = schema_object(["distance"], distance={"type": "integer"})
 
 def _distance(body: dict[str, Any]) -> int:
     value = body.get("distance", body.get("ranking"))
-    return key({"distance": value}, "distance", int)
+    distance: int = key({"distance": value}, "distance", int)
+    return distance
 
 
 @bp.get("/<source>/distances/<destination>")

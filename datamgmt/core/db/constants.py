@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Self
 
 
 class CodedEnum(enum.Enum):
     """An enum stored as its short code and shown by its name."""
 
     @classmethod
-    def parse(cls, value: str | CodedEnum) -> CodedEnum:
+    def parse(cls, value: str | CodedEnum) -> Self:
         """Accept a member, its name (any case) or its code, as clients send all three."""
         if isinstance(value, cls):
             return value

@@ -231,3 +231,15 @@ def test_content_history_keeps_what_the_undertaker_removed(client: FlaskClient, 
     assert [
         (d["name"], d["type"]) for d in lines(client.get("/dids/user.jdoe/cnt/dids/history", headers=user))
     ] == [("ds", "DATASET")]
+
+
+def test_an_attachment_without_a_parent_is_bad_input(
+    client: FlaskClient, session: Session, root_headers: dict
+) -> None:
+    """The parent of each attachment is checked as a DID name: without one, a 400 naming it, not
+    a look-up of a DID called ``None``."""
+    _tree(session)
+    body = {"attachments": [{"name": "ds", "dids": [{"scope": "user.jdoe", "name": "f3"}]}]}
+    answer = client.post("/dids/attachments", json=body, headers=root_headers)
+    assert answer.status_code == 400 and answer.headers["ExceptionClass"] == "InputValidationError"
+    assert "scope" in answer.headers["ExceptionMessage"]
