@@ -163,7 +163,8 @@ def _sealed_refresh_token(answer: dict[str, Any], redirect_url: str) -> str | No
     sealer = oidc_refresh.refresh_sealer(oidc_client().secret)
     refresh_token = answer.get("refresh_token")
     asked = parse_qs(urlsplit(redirect_url).query).get("scope", [""])[0]
-    granted = answer.get("scope") if isinstance(answer.get("scope"), str) else asked
+    scope = answer.get("scope")
+    granted = scope if isinstance(scope, str) else asked
     if sealer is None or not isinstance(refresh_token, str) or "offline_access" not in granted.split():
         return None
     return sealer.seal(refresh_token)
