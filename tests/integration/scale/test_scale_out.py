@@ -11,8 +11,8 @@ from storage, FTS must have taken no file twice, and the outbox must have reache
 each message once.
 
 ``SCALE_OUT_FILES`` sets the number of files: 1,000 by default, which ``make test`` (and so CI)
-runs; measured on 2 cores shared with other work, both runs took 3.5 minutes together (``local``
-about 90 s, its 2,000 copies about 70/s; ``fts3`` about 2 minutes).
+runs; measured on 2 cores shared with other work, both runs took 3 to 3.5 minutes together
+(each 75 to 110 s; ``local`` copies its 2,000 files at about 70/s).
 """
 
 from __future__ import annotations
