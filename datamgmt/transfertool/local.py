@@ -17,7 +17,7 @@ import errno
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +75,12 @@ class LocalTransferTool(TransferTool):
         gfal2_options: gfal2copy.Gfal2Options | None = None,
         timeout: int = 3600,
         retention: float = 3600.0,
+        on_end: Callable[[], None] | None = None,
     ) -> None:
+        """``on_end`` is called from a copy thread each time a transfer ends, so a caller that
+        records outcomes elsewhere (the catalogue) can do so at once instead of at its next poll."""
         self.gfal2_options = gfal2_options
+        self.on_end = on_end
         self.timeout = timeout
         self.retention = retention
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="local-transfer")
@@ -186,6 +190,8 @@ class LocalTransferTool(TransferTool):
                 source_url=source,
                 external_state=state.value,
             )
+        if self.on_end is not None:
+            self.on_end()
 
     def _run_chain(self, chain: list[_Transfer]) -> None:
         for position, item in enumerate(chain):

@@ -165,12 +165,15 @@ class CatalogueLocalTool(TransferTool):
         return self._copier is not None
 
     def start_copying(self, copier: LocalTransferTool, slots: int) -> None:
-        """Copy in this process with ``copier``, ``slots`` chains at a time (the submitter's process)."""
+        """Copy in this process with ``copier``, ``slots`` chains at a time (the submitter's process).
+        Each copy that ends wakes the syncing thread, which records it and fills its slot at once:
+        a slot left idle until the next periodic sync is what bounded the throughput of small files."""
         with self._sync_lock:
             if self._copier is not None:
                 copier.close()
                 return
             self._copier, self._slots = copier, max(1, slots)
+            copier.on_end = self._wake.set
         self._thread = threading.Thread(target=self._loop, name="local-transfers", daemon=True)
         self._thread.start()
 
