@@ -44,7 +44,14 @@ def record(session: Session, rule_ids: Sequence[str]) -> None:
         return
     session.flush()
     last, snapshots = aliased(RuleHistory), aliased(RuleHistory)
-    newest = select(func.max(snapshots.history_id)).where(snapshots.id == Rule.id).scalar_subquery()
+    # Correlated explicitly: SQLAlchemy only auto-correlates to the directly enclosing SELECT (the
+    # EXISTS below, which has no ``rules``), and would otherwise take the newest snapshot of any rule.
+    newest = (
+        select(func.max(snapshots.history_id))
+        .where(snapshots.id == Rule.id)
+        .correlate(Rule)
+        .scalar_subquery()
+    )
     unchanged = (
         select(literal(1))
         .where(
