@@ -42,6 +42,7 @@ from sqlalchemy import ColumnElement, Row, delete, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Leased
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import QUEUE_CHUNK, chunks
@@ -157,7 +158,7 @@ def release(
             .values(claimed_by=None, claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        released += result.rowcount
+        released += rowcount(result)
     return released
 
 
@@ -170,7 +171,7 @@ def complete_delete(session: Session, model: type[Leased], worker: str, keys: Se
             .where(key_in(model, part), model.claimed_by == worker)
             .execution_options(synchronize_session=False)
         )
-        removed += result.rowcount
+        removed += rowcount(result)
     return removed
 
 

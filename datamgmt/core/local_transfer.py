@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from datamgmt.core import claim as claiming
 from datamgmt.core import local_tape
 from datamgmt.core.db.models import LocalTransfer
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import QUEUE_CHUNK, chunks
@@ -257,16 +258,18 @@ def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
     """Release chains this worker stops copying (a graceful stop): any worker may run them again now."""
     released = 0
     for chunk in chunks(list(chains), QUEUE_CHUNK):
-        released += session.execute(
-            update(LocalTransfer)
-            .where(
-                LocalTransfer.chain.in_(chunk),
-                LocalTransfer.claimed_by == worker,
-                LocalTransfer.state == ACTIVE,
+        released += rowcount(
+            session.execute(
+                update(LocalTransfer)
+                .where(
+                    LocalTransfer.chain.in_(chunk),
+                    LocalTransfer.claimed_by == worker,
+                    LocalTransfer.state == ACTIVE,
+                )
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
             )
-            .values(claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return released
 
 
@@ -314,8 +317,10 @@ def purge(session: Session, retention_seconds: float) -> int:
     gets LOST), and pins whose lifetime is over."""
     horizon = utcnow() - timedelta(seconds=retention_seconds)
     local_tape.purge_pins(session)
-    return session.execute(
-        delete(LocalTransfer)
-        .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    return rowcount(
+        session.execute(
+            delete(LocalTransfer)
+            .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)
+            .execution_options(synchronize_session=False)
+        )
+    )

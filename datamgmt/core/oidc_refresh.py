@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import Token
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.token import IssuedToken, issue_token, token_digest, validate_token
 from datamgmt.exceptions import CannotAuthenticate, CannotAuthorize
@@ -154,7 +155,7 @@ def _release(session: Session, token: str, due: Due) -> bool:
         .where(Token.token_hash == token_digest(token), Token.refresh_token == due.sealed)
         .values(refresh_token=None)
     )
-    return bool(taken.rowcount)
+    return bool(rowcount(taken))
 
 
 def renew(

@@ -21,7 +21,7 @@ from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import insert_new, put
+from datamgmt.core.db.rows import insert_new, put, rowcount
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -239,7 +239,7 @@ def del_rse_attribute(session: Session, rse: str, key: str) -> None:
     result = session.execute(
         delete(RSEAttribute).where(RSEAttribute.rse_id == row.id, RSEAttribute.key == key)
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise RSEAttributeNotFound(f"RSE {rse} has no attribute {validation.shown(key)}")
     rse_changed(session)
 
@@ -446,7 +446,7 @@ def del_protocol(
 ) -> None:
     row = _row(session, rse)
     if (
-        session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))).rowcount
+        rowcount(session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))))
         == 0
     ):
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")

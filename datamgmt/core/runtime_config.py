@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import ConfigOption
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import ConfigNotFound, InputValidationError, MalformedRequest
@@ -126,7 +127,7 @@ def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
 
 
 def remove_section(session: Session, section: str) -> None:
-    if not session.execute(delete(ConfigOption).where(ConfigOption.section == section)).rowcount:  # type: ignore[attr-defined]
+    if not rowcount(session.execute(delete(ConfigOption).where(ConfigOption.section == section))):
         raise ConfigNotFound(f"No configuration found for section {shown(section)}")
 
 
@@ -134,5 +135,5 @@ def remove_option(session: Session, section: str, option: str) -> None:
     removed = session.execute(
         delete(ConfigOption).where(ConfigOption.section == section, ConfigOption.opt == option)
     )
-    if not removed.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(removed):
         raise ConfigNotFound(f"No configuration found for section {shown(section)} option {shown(option)}")

@@ -7,14 +7,25 @@ trip, no identity-map or flush work), the shape Rucio's admin calls take in many
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched.
+
+    ``Session.execute`` is typed as returning a plain Result, which has no ``rowcount``; the result
+    of a DML statement is always a CursorResult, which has, so the cast states what SQLAlchemy's
+    typing cannot.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _insert(session: Session, model: type[Base]) -> Any:
