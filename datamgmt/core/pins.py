@@ -111,12 +111,12 @@ def staging_required_rses(session: Session, rse_ids: Iterable[str]) -> set[str]:
     """Those of ``rse_ids`` with the ``staging_required`` attribute true (Rucio's: a lock there on a
     present replica is OK only once a STAGEIN request has brought the file online, pinned)."""
     ids = sorted(set(rse_ids))
-    rows = (
+    rows: Iterable[tuple[str, str]] = (
         session.execute(
             select(RSEAttribute.rse_id, RSEAttribute.value).where(
                 RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required"
             )
-        )
+        ).tuples()
         if ids
         else []
     )

@@ -74,7 +74,7 @@ def get_local_account_limits(session: Session, account: str) -> dict[str, int]:
     rows = session.execute(
         select(AccountLimit.rse_id, AccountLimit.bytes).where(AccountLimit.account == account)
     )
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
@@ -84,7 +84,7 @@ def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
             AccountGlobalLimit.account == account
         )
     )
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 # --- usage -----------------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str,
     query = select(RSE.id, RSE.rse)
     if ids is not None:
         query = query.where(RSE.id.in_(set(ids)))
-    return dict(session.execute(query).all())
+    return dict(session.execute(query).tuples().all())
 
 
 def list_rses(session: Session) -> list[RSEInfo]:
@@ -386,8 +386,9 @@ def update_protocol(
     values = _protocol_changes(parameters)
     for target in targets:
         new_key = (row.id, scheme, values.get("hostname", target.hostname), values.get("port", target.port))
-        if new_key != (target.rse_id, target.scheme, target.hostname, target.port) and session.get(
-            RSEProtocol, new_key
+        if (
+            new_key != (target.rse_id, target.scheme, target.hostname, target.port)
+            and session.get(RSEProtocol, new_key) is not None
         ):
             raise Duplicate(f"RSE {rse} already has protocol {scheme}://{new_key[2]}:{new_key[3]}")
         for column, value in values.items():
@@ -480,7 +481,9 @@ def delete_rse_limits(session: Session, rse: str, name: str) -> None:
 
 def get_rse_limits(session: Session, rse: str) -> dict[str, int]:
     row = _row(session, rse)
-    return dict(session.execute(select(RSELimit.name, RSELimit.value).where(RSELimit.rse_id == row.id)).all())
+    return dict(
+        session.execute(select(RSELimit.name, RSELimit.value).where(RSELimit.rse_id == row.id)).tuples().all()
+    )
 
 
 def set_rse_usage(
@@ -524,7 +527,9 @@ def _account_shares(session: Session, rse_id: str, total: int) -> list[dict[str,
     ]
 
 
-def set_distance(session: Session, source: str, destination: str, distance: int) -> None:
+def set_distance(session: Session, source: str, destination: str, distance: object) -> None:
+    """Set the distance between two RSEs; ``distance`` is checked here, as it may come straight from
+    an imported document."""
     src, dst = _row(session, source), _row(session, destination)
     if isinstance(distance, bool) or not isinstance(distance, int):
         raise InputValidationError("distance must be an integer")

@@ -34,7 +34,7 @@ def auto_typed(value: str) -> bool | int | float | str:
         return False
     for convert in (int, float):
         try:
-            return convert(value)  # type: ignore[operator]
+            return convert(value)
         except ValueError:
             pass
     return value
@@ -93,7 +93,7 @@ def get(session: Session, section: str, option: str) -> Any:
 
 def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
     """Set many ``{section: {option: value}}`` at once: every name and value is checked first."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for section, section_options in options.items():
         _name(section, "section")
         if not isinstance(section_options, dict):

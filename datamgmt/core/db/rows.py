@@ -34,7 +34,8 @@ def _insert(session: Session, model: type[Base]) -> Any:
 
 
 def _key_names(model: type[Base]) -> list[str]:
-    return [column.key for column in model.__mapper__.primary_key]
+    # Column.key is Optional only for a Column built without a name, which no model has.
+    return [cast(str, column.key) for column in model.__mapper__.primary_key]
 
 
 def _forget_loaded(session: Session, model: type[Base], key: tuple[Any, ...]) -> None:
