@@ -48,7 +48,7 @@ lint: venv
 	$(BIN)/ruff format --check datamgmt tests bench
 	$(BIN)/ruff check datamgmt tests bench
 	$(BIN)/lint-imports
-	$(BIN)/mypy --strict datamgmt/api
+	$(BIN)/mypy --strict datamgmt/core datamgmt/api
 
 ## Regenerate the route matrix in docs/permissions.md from the views and the policy (a test fails when it is stale).
 permissions-doc: venv

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.db.constants import AccountStatus, AccountType
 from datamgmt.core.db.models import Account, AccountAttribute, AccountIdentity, Token
-from datamgmt.core.db.rows import put
+from datamgmt.core.db.rows import put, rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.token import tokens_revoked
 from datamgmt.exceptions import AccountNotFound, Duplicate, InputValidationError
@@ -133,7 +133,7 @@ def delete_account_attribute(session: Session, account: str, key: str) -> None:
     result = session.execute(
         delete(AccountAttribute).where(AccountAttribute.account == account, AccountAttribute.key == key)
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise InputValidationError(
             f"account {validation.shown(account)} has no attribute {validation.shown(key)}"
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState
 from datamgmt.core.db.models import BadReplica, Replica
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import DIDKey, ReplicaKey, chunks, keys_in
 from datamgmt.core.rse import rse_names_by_id
@@ -110,15 +111,17 @@ def resolve(
     now = utcnow()
     for part in chunks(list(dict.fromkeys(keys))):
         moved += (
-            session.execute(
-                update(BadReplica)
-                .where(
-                    keys_in((BadReplica.scope, BadReplica.name, BadReplica.rse_id), part),
-                    BadReplica.state == from_state,
+            rowcount(
+                session.execute(
+                    update(BadReplica)
+                    .where(
+                        keys_in((BadReplica.scope, BadReplica.name, BadReplica.rse_id), part),
+                        BadReplica.state == from_state,
+                    )
+                    .values(state=to_state, updated_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(state=to_state, updated_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            )
             or 0
         )
     return moved

@@ -68,6 +68,7 @@ def make_region(
     url = url or config.get("cache", "url") or _DEFAULT_URLS.get(backend, "")
     lifetime = expiration_time if expiration_time is not None else config.get_int("cache", "expiration_time")
     server_lifetime = lifetime + 60 if lifetime > 0 else 0
+    arguments: dict[str, object]
     if backend == "memory":
         name, arguments = "dogpile.cache.memory", {"cache_dict": BoundedDict(MEMORY_MAX_ENTRIES)}
     elif backend == "redis":

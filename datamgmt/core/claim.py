@@ -38,10 +38,11 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, delete, or_, select, tuple_, update
+from sqlalchemy import Column, ColumnElement, Row, Table, delete, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Leased
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import QUEUE_CHUNK, chunks
@@ -50,9 +51,11 @@ from datamgmt.core.keys import QUEUE_CHUNK, chunks
 Key = tuple[Any, ...]
 
 
-def primary_key(model: type[Leased]) -> list[Any]:
+def primary_key(model: type[Leased]) -> list[Column[Any]]:
     """The primary-key columns of a leased model, in declaration order."""
-    return list(model.__table__.primary_key.columns)  # type: ignore[attr-defined]
+    # Leased is a column mixin, typed without the Table every model that mixes it in has.
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return list(table.primary_key.columns)
 
 
 def key_in(model: type[Leased], keys: Sequence[Key]) -> ColumnElement[bool]:
@@ -157,7 +160,7 @@ def release(
             .values(claimed_by=None, claimed_until=until)
             .execution_options(synchronize_session=False)
         )
-        released += result.rowcount
+        released += rowcount(result)
     return released
 
 
@@ -170,7 +173,7 @@ def complete_delete(session: Session, model: type[Leased], worker: str, keys: Se
             .where(key_in(model, part), model.claimed_by == worker)
             .execution_options(synchronize_session=False)
         )
-        removed += result.rowcount
+        removed += rowcount(result)
     return removed
 
 

@@ -10,6 +10,7 @@ replica until one is registered again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, insert, literal, select
 from sqlalchemy.orm import Session
@@ -47,7 +48,7 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
         if not found:
             continue
         is_collection = deleted_dids.c.did_type.in_(COLLECTIONS)
-        values = {column: deleted_dids.c[column] for column in _KEPT}
+        values: dict[str, ColumnElement[Any]] = {column: deleted_dids.c[column] for column in _KEPT}
         # Content does not come back: a collection is restored empty; nothing comes back expired.
         values.update(expired_at=literal(None), deleted_at=literal(None), updated_at=literal(utcnow()),
                       bytes=_unless(is_collection, deleted_dids.c.bytes), length=_unless(is_collection, deleted_dids.c.length))  # fmt: skip

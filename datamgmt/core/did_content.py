@@ -183,7 +183,7 @@ def _attach_collections(
     return [child.bytes for child in child_rows]
 
 
-def _check_child_types(parent: DataIdentifier, children: list[Row[Any]]) -> None:
+def _check_child_types(parent: Row[Any], children: list[Row[Any]]) -> None:
     types = {child.did_type for child in children}
     if parent.did_type == DIDType.DATASET and types - {DIDType.FILE}:
         raise UnsupportedOperation("a dataset holds files only")
@@ -197,7 +197,7 @@ def _check_child_types(parent: DataIdentifier, children: list[Row[Any]]) -> None
         raise UnsupportedOperation(f"{validation.shown(did_str(lost[0].scope, lost[0].name), 80)} is LOST")
 
 
-def _refuse_cycles(session: Session, parent: DataIdentifier, keys: list[DIDKey]) -> None:
+def _refuse_cycles(session: Session, parent: Row[Any], keys: list[DIDKey]) -> None:
     ancestors = {(a["scope"], a["name"]) for a in list_all_parents(session, parent.scope, parent.name)}
     cycle = ancestors.intersection(keys)
     if cycle:
@@ -227,7 +227,7 @@ def _existing_contents(session: Session, scope: str, name: str, keys: list[DIDKe
     return found
 
 
-def _content_row(parent: DataIdentifier, child: Row[Any], now: datetime) -> dict[str, Any]:
+def _content_row(parent: Row[Any], child: Row[Any], now: datetime) -> dict[str, Any]:
     return {
         "scope": parent.scope,
         "name": parent.name,

@@ -168,7 +168,7 @@ def scope_list(
         tops = session.execute(
             select(DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.bytes)
             .where(DataIdentifier.scope == scope, ~attached).order_by(DataIdentifier.name)
-        ).all()  # fmt: skip
+        ).tuples().all()  # fmt: skip
     else:
         row = get_did_row(session, scope, name)
         tops = [(row.name, row.did_type, row.bytes)]

@@ -96,7 +96,7 @@ def _export_distances(session: Session, names: dict[str, str]) -> dict[str, dict
 
 
 def _export_accounts(session: Session) -> list[dict[str, Any]]:
-    accounts = {row.account: {"account": row.account, "type": row.account_type.name, "email": row.email, "identities": []}
+    accounts: dict[str, dict[str, Any]] = {row.account: {"account": row.account, "type": row.account_type.name, "email": row.email, "identities": []}
                 for row in session.scalars(select(Account).where(Account.status != AccountStatus.DELETED)
                                            .order_by(Account.account))}  # fmt: skip
     live = aliased(Identity)

@@ -113,7 +113,7 @@ def _grammar() -> pp.ParserElement:
 def _fold(tokens: pp.ParseResults) -> Node:
     """Fold ``a op b op c`` strictly left to right: ``(a op b) op c``, as Rucio does."""
     items = list(tokens)
-    node = items[0]
+    node: Node = items[0]
     for op, right in zip(items[1::2], items[2::2], strict=True):
         node = Combine(op, node, right)
     return node
@@ -181,7 +181,8 @@ def parse_tree(expression: str) -> Node:
         )
     try:
         with _GRAMMAR_LOCK:  # pyparsing elements keep per-parse state
-            return _GRAMMAR.parse_string(expression, parse_all=True)[0]
+            tree: Node = _GRAMMAR.parse_string(expression, parse_all=True)[0]
+            return tree
     except RecursionError:
         raise InvalidRSEExpression("Expression is nested too deeply") from None
     except pp.ParseBaseException as exc:
@@ -224,7 +225,7 @@ _NO_RSES: frozenset[str] = frozenset()
 
 def availability(row: Any) -> int:
     """Rucio's legacy bitmask: read=4, write=2, delete=1."""
-    return 4 * row.availability_read + 2 * row.availability_write + row.availability_delete
+    return int(4 * row.availability_read + 2 * row.availability_write + row.availability_delete)
 
 
 def rse_record(row: Any) -> dict[str, Any]:
@@ -387,7 +388,9 @@ def free_space_tb(session: Session) -> dict[str, float]:
         if source == "storage" or rse_id not in free:
             free[rse_id] = value
     minimum = dict(
-        session.execute(select(RSELimit.rse_id, RSELimit.value).where(RSELimit.name == MIN_FREE_SPACE)).all()
+        session.execute(select(RSELimit.rse_id, RSELimit.value).where(RSELimit.name == MIN_FREE_SPACE))
+        .tuples()
+        .all()
     )
     return {rse_id: (value - minimum.get(rse_id, 0)) / TB for rse_id, value in free.items()}
 

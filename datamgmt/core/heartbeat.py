@@ -16,6 +16,7 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Heartbeat
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 
 
@@ -27,7 +28,7 @@ def beat(session: Session, daemon: str, worker_id: str, hostname: str, pid: int)
         .where(Heartbeat.daemon == daemon, Heartbeat.worker_id == worker_id)
         .values(updated_at=now, hostname=hostname, pid=pid)
     )
-    if updated.rowcount == 0:
+    if rowcount(updated) == 0:
         session.execute(
             insert(Heartbeat).values(
                 daemon=daemon, worker_id=worker_id, hostname=hostname, pid=pid, updated_at=now, created_at=now
@@ -40,7 +41,7 @@ def expire(session: Session, timeout_seconds: int, daemon: str | None = None) ->
     statement = delete(Heartbeat).where(Heartbeat.updated_at < utcnow() - timedelta(seconds=timeout_seconds))
     if daemon is not None:
         statement = statement.where(Heartbeat.daemon == daemon)
-    return session.execute(statement).rowcount
+    return rowcount(session.execute(statement))
 
 
 def live_workers(session: Session, daemon: str, timeout_seconds: int) -> list[str]:

@@ -21,6 +21,7 @@ from datamgmt.core import validation
 from datamgmt.core.account import get_account
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import AccountIdentity, Identity, Token
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import chunks
 from datamgmt.core.token import tokens_revoked
@@ -133,7 +134,7 @@ def del_account_identity(session: Session, identity: str, identity_type: str, ac
             AccountIdentity.account == account,
         )
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise IdentityNotFound(f"Identity {validation.shown(identity)} is not mapped to account {account}")
     session.execute(
         delete(Token).where(Token.account == account, Token.identity == identity, Token.identity_type == kind)

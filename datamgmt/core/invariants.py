@@ -293,7 +293,7 @@ def _usage_against_recount(
 
     def labelled(query: Select[Any], counted: bool) -> Select[Any]:
         found = list(query.selected_columns)
-        zeros = [literal(0), literal(0)]
+        zeros: list[ColumnElement[Any]] = [literal(0), literal(0)]
         values = found[: len(key)] + (zeros + found[len(key) :] if counted else found[len(key) :] + zeros)
         return query.with_only_columns(
             *[value.label(name) for value, name in zip(values, names, strict=True)]
@@ -461,7 +461,8 @@ def _deterministic_paths(session: Session, examples: int) -> Violation | None:
         .where(RSE.deterministic.is_(True), Replica.path.is_not(None))
         .execution_options(yield_per=1000)
     )
-    found, count = [], 0
+    found: list[dict[str, Any]] = []
+    count = 0
     for scope, name, rse, path, algo in rows:
         expected = lfn2path(scope, name, algo or DEFAULT_ALGORITHM)
         if path.removeprefix("/") != expected:

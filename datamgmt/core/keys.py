@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, or_, tuple_
 from sqlalchemy.sql import ClauseElement
 
 #: A DID: (scope, name).
@@ -38,7 +38,7 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def keys_in(
-    columns: Sequence[Any], keys: Iterable[Sequence[Any]] | ClauseElement, wide: int = 1
+    columns: Sequence[Any], keys: Iterable[Sequence[Any]] | Select[Any], wide: int = 1
 ) -> ColumnElement[bool]:
     """Rows whose ``columns`` equal one of ``keys``, written as ``a = ? AND … AND wide IN (…)``
     once per distinct value of the other columns (one scope, one RSE: usually a single group).

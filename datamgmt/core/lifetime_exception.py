@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import runtime_config, validation
 from datamgmt.core.db.constants import DIDType, LifetimeExceptionState
 from datamgmt.core.db.models import DataIdentifier, DIDMeta, LifetimeException
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.keys import chunks, keys_in
 from datamgmt.core.metadata_values import parse_date
@@ -163,7 +164,7 @@ def update_exception(session: Session, exception_id: str, state: object) -> None
         .values(state=LifetimeExceptionState[state.upper()], updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if not changed.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(changed):
         raise LifetimeExceptionNotFound(f"exception {validation.shown(exception_id)} does not exist")
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from datamgmt.core import claim as claiming
 from datamgmt.core import local_tape
 from datamgmt.core.db.models import LocalTransfer
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import QUEUE_CHUNK, chunks
@@ -153,27 +154,31 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
     claimed: list[StoredTransfer] = []
     until = now + timedelta(seconds=lease_seconds)
     for chunk in chunks(chains, QUEUE_CHUNK):
-        rows = session.execute(
-            update(LocalTransfer)
-            .where(LocalTransfer.chain.in_(chunk), LocalTransfer.state.in_(PENDING))
-            .values(
-                state=ACTIVE,
-                claimed_by=worker,
-                claimed_until=until,
-                attempts=LocalTransfer.attempts + 1,
-                updated_at=now,
-            )  # fmt: skip
-            .returning(
-                LocalTransfer.id,
-                LocalTransfer.request_id,
-                LocalTransfer.chain,
-                LocalTransfer.hop_index,
-                LocalTransfer.destination,
-                LocalTransfer.spec,
-            )  # fmt: skip
-            .execution_options(synchronize_session=False)
-        ).all()
-        claimed.extend(StoredTransfer(*row[:5], json.loads(row.spec)) for row in rows)
+        rows = (
+            session.execute(
+                update(LocalTransfer)
+                .where(LocalTransfer.chain.in_(chunk), LocalTransfer.state.in_(PENDING))
+                .values(
+                    state=ACTIVE,
+                    claimed_by=worker,
+                    claimed_until=until,
+                    attempts=LocalTransfer.attempts + 1,
+                    updated_at=now,
+                )  # fmt: skip
+                .returning(
+                    LocalTransfer.id,
+                    LocalTransfer.request_id,
+                    LocalTransfer.chain,
+                    LocalTransfer.hop_index,
+                    LocalTransfer.destination,
+                    LocalTransfer.spec,
+                )  # fmt: skip
+                .execution_options(synchronize_session=False)
+            )
+            .tuples()
+            .all()
+        )
+        claimed.extend(StoredTransfer(*row[:5], json.loads(row[5])) for row in rows)
     return sorted(claimed, key=lambda t: (t.chain, t.hop_index))
 
 
@@ -257,16 +262,18 @@ def give_back(session: Session, worker: str, chains: Sequence[str]) -> int:
     """Release chains this worker stops copying (a graceful stop): any worker may run them again now."""
     released = 0
     for chunk in chunks(list(chains), QUEUE_CHUNK):
-        released += session.execute(
-            update(LocalTransfer)
-            .where(
-                LocalTransfer.chain.in_(chunk),
-                LocalTransfer.claimed_by == worker,
-                LocalTransfer.state == ACTIVE,
+        released += rowcount(
+            session.execute(
+                update(LocalTransfer)
+                .where(
+                    LocalTransfer.chain.in_(chunk),
+                    LocalTransfer.claimed_by == worker,
+                    LocalTransfer.state == ACTIVE,
+                )
+                .values(claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
             )
-            .values(claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return released
 
 
@@ -283,7 +290,9 @@ def transfer_rows(session: Session, ids: Sequence[str]) -> dict[str, TransferRow
                    LocalTransfer.archive_started_at, LocalTransfer.archive_finished_at)
             .where(LocalTransfer.id.in_(chunk))
         ).tuples()  # fmt: skip
-        found.update((row[0], TransferRow(*row[:6], bool(row[6]), *row[7:])) for row in rows)
+        # One starred tuple: mypy takes a starred Any (the select has too many columns for a typed
+        # row) as filling every parameter, so a plain argument after it would count as one too many.
+        found.update((row[0], TransferRow(*(*row[:6], bool(row[6]), *row[7:]))) for row in rows)
     return found
 
 
@@ -314,8 +323,10 @@ def purge(session: Session, retention_seconds: float) -> int:
     gets LOST), and pins whose lifetime is over."""
     horizon = utcnow() - timedelta(seconds=retention_seconds)
     local_tape.purge_pins(session)
-    return session.execute(
-        delete(LocalTransfer)
-        .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    return rowcount(
+        session.execute(
+            delete(LocalTransfer)
+            .where(LocalTransfer.state.in_((DONE, FAILED)), LocalTransfer.finished_at < horizon)
+            .execution_options(synchronize_session=False)
+        )
+    )

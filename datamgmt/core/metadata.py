@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import meta_convention, validation
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
@@ -154,7 +155,7 @@ def delete_metadata(session: Session, scope: str, name: str, key: str) -> None:
     result = session.execute(
         delete(DIDMeta).where(DIDMeta.scope == scope, DIDMeta.name == name, DIDMeta.key == key)
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise KeyNotFound(
             f"key {validation.shown(key)} is not set on {validation.shown(did_str(scope, name), 80)}"
         )
@@ -269,5 +270,5 @@ def delete_document(session: Session, scope: str, name: str, fmt: str) -> None:
             DIDDocument.scope == scope, DIDDocument.name == name, DIDDocument.format == _document_format(fmt)
         )
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(result):
         raise KeyNotFound(f"no {fmt} document on {validation.shown(did_str(scope, name), 80)}")

@@ -16,11 +16,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from sqlalchemy import (
     ColumnElement,
     Float,
+    SQLColumnExpression,
     and_,
     case,
     cast,
@@ -76,6 +77,8 @@ _DATE_COLUMNS = {"created_at", "updated_at", "expired_at", "closed_at", "accesse
 _BOOL_COLUMNS = {"is_open", "monotonic", "obsolete", "hidden", "complete", "purge_replicas"}
 _ENUM_COLUMNS = {"availability"}
 FILTER_COLUMNS = _STRING_COLUMNS | _NUMBER_COLUMNS | _DATE_COLUMNS | _BOOL_COLUMNS | _ENUM_COLUMNS
+#: What a condition compares with: a scalar (``_condition`` refuses lists and objects).
+FilterValue = str | int | float | bool | datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ class Condition:
 
     key: str
     op: str
-    value: Value
+    value: FilterValue
 
     @property
     def wildcard(self) -> bool:
@@ -271,18 +274,19 @@ def _like_pattern(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("*", "%")
 
 
-def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+def _compare(column: SQLColumnExpression[Any], op: str, value: Any) -> ColumnElement[bool]:
     if isinstance(value, str) and "*" in value:
         like = column.like(_like_pattern(value), escape="\\")
         return like if op == "=" else not_(like)
-    return {
+    comparisons: dict[str, ColumnElement[bool]] = {
         "=": column == value,
         "!=": column != value,
         "<": column < value,
         ">": column > value,
         "<=": column <= value,
         ">=": column >= value,
-    }[op]
+    }
+    return comparisons[op]
 
 
 def _kv_match(condition: Condition, op: str, postgresql: bool) -> ColumnElement[bool]:
@@ -316,7 +320,12 @@ def _element_match(value: str | int | float | bool, op: str, postgresql: bool) -
         source: Any = func.jsonb_array_elements(array).table_valued("value").render_derived()
         kind: Any = func.jsonb_typeof(source.c.value)
         text: Any = source.c.value.op("#>>")(literal_column("'{}'"))
-        kinds = {str: ("string",), float: ("number",), True: ("boolean",), False: ("boolean",)}
+        kinds: dict[object, tuple[str, ...]] = {
+            str: ("string",),
+            float: ("number",),
+            True: ("boolean",),
+            False: ("boolean",),
+        }
         number: Any = cast(case((kind == "number", text)), Float)
     else:
         array = case(
@@ -350,7 +359,7 @@ def _kv_condition(condition: Condition, postgresql: bool) -> ColumnElement[bool]
 
 def _column_condition(condition: Condition) -> ColumnElement[bool]:
     column = getattr(DataIdentifier, condition.key)
-    value = DIDAvailability[condition.value] if condition.key in _ENUM_COLUMNS else condition.value
+    value = DIDAvailability[str(condition.value)] if condition.key in _ENUM_COLUMNS else condition.value
     return and_(column.is_not(None), _compare(column, condition.op, value))
 
 
@@ -381,11 +390,12 @@ def list_dids(
 ) -> Iterator[dict[str, Any]]:
     """DIDs of a scope matching a filter, in name order, as Rucio's long listing shows them."""
     check_scopes(session, [scope])
+    # Not narrowed on the other side: _is_parsed took every FilterGroup list, only raw forms are left.
     groups = filters if _is_parsed(filters) else parse_filters(filters)  # type: ignore[arg-type]
     query = compile_filters(
         scope,
         groups,
-        did_type,  # type: ignore[arg-type]
+        did_type,
         postgresql=is_postgresql(session),
     ).order_by(DataIdentifier.name)
     if limit is not None:
@@ -401,5 +411,5 @@ def list_dids(
         }
 
 
-def _is_parsed(filters: object) -> bool:
+def _is_parsed(filters: object) -> TypeGuard[list[FilterGroup]]:
     return isinstance(filters, list) and bool(filters) and all(isinstance(g, FilterGroup) for g in filters)

@@ -99,9 +99,9 @@ def typed_row(key: str, value: Any) -> dict[str, Any]:
             raise InvalidMetadata(
                 f"the value of {validation.shown(key)} is longer than {MAX_STRING} characters"
             )
-        moment = parse_date(value)
-        if moment is not None:
-            row.update(value_type="date", value_date=moment)
+        parsed = parse_date(value)
+        if parsed is not None:
+            row.update(value_type="date", value_date=parsed)
         else:
             row.update(value_type="str", value_str=value)
     elif isinstance(value, list | dict):
@@ -154,14 +154,17 @@ def row_value(row: Any) -> Value:
     if row.value_type == "bool":
         return bool(row.value_num)
     if row.value_type == "int":
-        return int(row.value_num)  # type: ignore[arg-type]
+        return int(row.value_num)
     if row.value_type == "float":
-        return float(row.value_num)  # type: ignore[arg-type]
+        return float(row.value_num)
     if row.value_type == "date":
-        return row.value_date  # type: ignore[return-value]
+        moment: datetime = row.value_date
+        return moment
     if row.value_type == "json":
-        return json.loads(row.value_str)  # type: ignore[no-any-return]
-    return row.value_str  # type: ignore[return-value]
+        decoded: Value = json.loads(row.value_str)
+        return decoded
+    text: str = row.value_str
+    return text
 
 
 def check_key(key: object) -> str:

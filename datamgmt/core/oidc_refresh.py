@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.constants import IdentityType
 from datamgmt.core.db.models import Token
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.token import IssuedToken, issue_token, token_digest, validate_token
 from datamgmt.exceptions import CannotAuthenticate, CannotAuthorize
@@ -117,8 +118,15 @@ def plan(session: Session, token: str, account: str, sealer: Sealer | None) -> A
         raise CannotAuthorize("Cannot authorize token request: the token is not one of the account's")
     if row.successor is not None:
         return _successor(session, token, row.successor)
-    opened = sealer.open(row.refresh_token) if sealer is not None and row.refresh_token else None
-    if sealer is None or opened is None or row.identity is None or row.identity_type != IdentityType.OIDC:
+    sealed = row.refresh_token
+    opened = sealer.open(sealed) if sealer is not None and sealed else None
+    if (
+        sealer is None
+        or opened is None
+        or sealed is None  # never when opened: only a stored refresh token opens
+        or row.identity is None
+        or row.identity_type != IdentityType.OIDC
+    ):
         return Answer()
     now = utcnow()
     if row.created_at > now - REUSE:
@@ -126,7 +134,7 @@ def plan(session: Session, token: str, account: str, sealer: Sealer | None) -> A
     if row.refresh_until is None or row.refresh_until <= now:
         row.refresh_token = None  # the session's time is up: a new login is due
         return Answer()
-    return Due(opened, row.refresh_token, row.account, row.identity, row.refresh_until, sealer)
+    return Due(opened, sealed, row.account, row.identity, row.refresh_until, sealer)
 
 
 def _successor(session: Session, token: str, sealed: str) -> Answer:
@@ -154,7 +162,7 @@ def _release(session: Session, token: str, due: Due) -> bool:
         .where(Token.token_hash == token_digest(token), Token.refresh_token == due.sealed)
         .values(refresh_token=None)
     )
-    return bool(taken.rowcount)
+    return bool(rowcount(taken))
 
 
 def renew(

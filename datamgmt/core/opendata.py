@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import case, delete, func, literal, select, union_all
+from sqlalchemy import Subquery, case, delete, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from datamgmt.core import pid
@@ -51,7 +51,7 @@ def parse_state(state: object) -> str:
     return state.upper()
 
 
-def _entries():  # type: ignore[no-untyped-def]
+def _entries() -> Subquery:
     """Drafts and shares as one relation: scope, name, state, created_at, updated_at."""
     share_state = case((Share.state == ShareState.PUBLISHED, literal("PUBLIC")), else_=literal("SUSPENDED"))
     drafts = select(OpenDataDraft.scope, OpenDataDraft.name, literal("DRAFT").label("state"), OpenDataDraft.created_at,

@@ -100,7 +100,9 @@ def _owns_scopes(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
             select(Scope.scope, Scope.account).where(
                 Scope.scope.in_(scopes), Scope.status != ScopeStatus.DELETED
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     # An unknown scope is nobody's: the caller's core call reports it as not found to admins only.
     return owners.keys() == scopes and all(owner == issuer for owner in owners.values())

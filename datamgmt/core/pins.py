@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, RSEAttribute, Source
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.keys import chunks
 
@@ -98,9 +99,11 @@ def released(session: Session, worker: str, ids: Sequence[str]) -> int:
     """Forget the releases this worker still holds and has carried out."""
     done = 0
     for part in chunks(list(ids)):
-        done += session.execute(
-            delete(PinRelease).where(PinRelease.id.in_(part), PinRelease.claimed_by == worker)
-        ).rowcount
+        done += rowcount(
+            session.execute(
+                delete(PinRelease).where(PinRelease.id.in_(part), PinRelease.claimed_by == worker)
+            )
+        )
     return done
 
 
@@ -108,12 +111,12 @@ def staging_required_rses(session: Session, rse_ids: Iterable[str]) -> set[str]:
     """Those of ``rse_ids`` with the ``staging_required`` attribute true (Rucio's: a lock there on a
     present replica is OK only once a STAGEIN request has brought the file online, pinned)."""
     ids = sorted(set(rse_ids))
-    rows = (
+    rows: Iterable[tuple[str, str]] = (
         session.execute(
             select(RSEAttribute.rse_id, RSEAttribute.value).where(
                 RSEAttribute.rse_id.in_(ids), RSEAttribute.key == "staging_required"
             )
-        )
+        ).tuples()
         if ids
         else []
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.account import is_admin
 from datamgmt.core.db.models import AccountGlobalLimit, AccountLimit, AccountUsage, Lock
-from datamgmt.core.db.rows import put
+from datamgmt.core.db.rows import put, rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.core.rse import get_rse_id, rse_names_by_id
@@ -50,7 +50,7 @@ def delete_local_account_limit(session: Session, account: str, rse: str) -> bool
     result = session.execute(
         delete(AccountLimit).where(AccountLimit.account == account, AccountLimit.rse_id == rse_id)
     )
-    return result.rowcount > 0
+    return rowcount(result) > 0
 
 
 def set_global_account_limit(session: Session, account: str, rse_expression: str, nbytes: int) -> None:
@@ -66,7 +66,7 @@ def delete_global_account_limit(session: Session, account: str, rse_expression: 
             AccountGlobalLimit.account == account, AccountGlobalLimit.rse_expression == rse_expression
         )
     )
-    return result.rowcount > 0
+    return rowcount(result) > 0
 
 
 def get_local_account_limits(session: Session, account: str) -> dict[str, int]:
@@ -74,7 +74,7 @@ def get_local_account_limits(session: Session, account: str) -> dict[str, int]:
     rows = session.execute(
         select(AccountLimit.rse_id, AccountLimit.bytes).where(AccountLimit.account == account)
     )
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
@@ -84,7 +84,7 @@ def get_global_account_limits(session: Session, account: str) -> dict[str, int]:
             AccountGlobalLimit.account == account
         )
     )
-    return dict(rows.all())
+    return dict(rows.tuples().all())
 
 
 # --- usage -----------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def history_dict(row: RequestHistory, names: Mapping[str, str]) -> dict[str, Any
 
 
 def _dicts(session: Session, rows: Sequence[RequestHistory]) -> list[dict[str, Any]]:
-    names = _names(session, {r.dest_rse_id for r in rows} | {r.source_rse_id for r in rows})
+    names = _names(session, {rse_id for r in rows for rse_id in (r.dest_rse_id, r.source_rse_id)})
     return [history_dict(row, names) for row in rows]
 
 

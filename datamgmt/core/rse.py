@@ -21,7 +21,7 @@ from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import insert_new, put
+from datamgmt.core.db.rows import insert_new, put, rowcount
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -142,7 +142,7 @@ def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str,
     query = select(RSE.id, RSE.rse)
     if ids is not None:
         query = query.where(RSE.id.in_(set(ids)))
-    return dict(session.execute(query).all())
+    return dict(session.execute(query).tuples().all())
 
 
 def list_rses(session: Session) -> list[RSEInfo]:
@@ -239,7 +239,7 @@ def del_rse_attribute(session: Session, rse: str, key: str) -> None:
     result = session.execute(
         delete(RSEAttribute).where(RSEAttribute.rse_id == row.id, RSEAttribute.key == key)
     )
-    if result.rowcount == 0:
+    if rowcount(result) == 0:
         raise RSEAttributeNotFound(f"RSE {rse} has no attribute {validation.shown(key)}")
     rse_changed(session)
 
@@ -386,8 +386,9 @@ def update_protocol(
     values = _protocol_changes(parameters)
     for target in targets:
         new_key = (row.id, scheme, values.get("hostname", target.hostname), values.get("port", target.port))
-        if new_key != (target.rse_id, target.scheme, target.hostname, target.port) and session.get(
-            RSEProtocol, new_key
+        if (
+            new_key != (target.rse_id, target.scheme, target.hostname, target.port)
+            and session.get(RSEProtocol, new_key) is not None
         ):
             raise Duplicate(f"RSE {rse} already has protocol {scheme}://{new_key[2]}:{new_key[3]}")
         for column, value in values.items():
@@ -446,7 +447,7 @@ def del_protocol(
 ) -> None:
     row = _row(session, rse)
     if (
-        session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))).rowcount
+        rowcount(session.execute(delete(RSEProtocol).where(*_protocols_of(row.id, scheme, hostname, port))))
         == 0
     ):
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
@@ -480,7 +481,9 @@ def delete_rse_limits(session: Session, rse: str, name: str) -> None:
 
 def get_rse_limits(session: Session, rse: str) -> dict[str, int]:
     row = _row(session, rse)
-    return dict(session.execute(select(RSELimit.name, RSELimit.value).where(RSELimit.rse_id == row.id)).all())
+    return dict(
+        session.execute(select(RSELimit.name, RSELimit.value).where(RSELimit.rse_id == row.id)).tuples().all()
+    )
 
 
 def set_rse_usage(
@@ -524,7 +527,9 @@ def _account_shares(session: Session, rse_id: str, total: int) -> list[dict[str,
     ]
 
 
-def set_distance(session: Session, source: str, destination: str, distance: int) -> None:
+def set_distance(session: Session, source: str, destination: str, distance: object) -> None:
+    """Set the distance between two RSEs; ``distance`` is checked here, as it may come straight from
+    an imported document."""
     src, dst = _row(session, source), _row(session, destination)
     if isinstance(distance, bool) or not isinstance(distance, int):
         raise InputValidationError("distance must be an integer")

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import ConfigOption
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import ConfigNotFound, InputValidationError, MalformedRequest
@@ -33,7 +34,7 @@ def auto_typed(value: str) -> bool | int | float | str:
         return False
     for convert in (int, float):
         try:
-            return convert(value)  # type: ignore[operator]
+            return convert(value)
         except ValueError:
             pass
     return value
@@ -92,7 +93,7 @@ def get(session: Session, section: str, option: str) -> Any:
 
 def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
     """Set many ``{section: {option: value}}`` at once: every name and value is checked first."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for section, section_options in options.items():
         _name(section, "section")
         if not isinstance(section_options, dict):
@@ -126,7 +127,7 @@ def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
 
 
 def remove_section(session: Session, section: str) -> None:
-    if not session.execute(delete(ConfigOption).where(ConfigOption.section == section)).rowcount:  # type: ignore[attr-defined]
+    if not rowcount(session.execute(delete(ConfigOption).where(ConfigOption.section == section))):
         raise ConfigNotFound(f"No configuration found for section {shown(section)}")
 
 
@@ -134,5 +135,5 @@ def remove_option(session: Session, section: str, option: str) -> None:
     removed = session.execute(
         delete(ConfigOption).where(ConfigOption.section == section, ConfigOption.opt == option)
     )
-    if not removed.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(removed):
         raise ConfigNotFound(f"No configuration found for section {shown(section)} option {shown(option)}")

@@ -353,7 +353,7 @@ def update_subscription(session: Session, name: str, account: str, metadata: Map
     if "priority" in metadata:
         row.policyid = _priority(metadata["priority"])
     if "state" in metadata:
-        state = SubscriptionState.parse(metadata["state"])  # type: ignore[assignment]
+        state = SubscriptionState.parse(metadata["state"])
         if state not in (SubscriptionState.ACTIVE, SubscriptionState.INACTIVE):
             raise InvalidObject("a subscription's state may be set to ACTIVE or INACTIVE")
     if metadata.get("dry_run"):

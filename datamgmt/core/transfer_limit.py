@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import TransferLimit
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.expression import rse_ids_for
 from datamgmt.exceptions import InputValidationError, InvalidRSEExpression
 
@@ -76,9 +77,9 @@ def delete_transfer_limit(
     session: Session, rse_expression: str, activity: str | None = None, direction: str = "DESTINATION"
 ) -> int:
     """Remove the limit for (expression, activity, direction); returns how many were removed."""
-    return session.execute(
-        delete(TransferLimit).where(*_selector(rse_expression, activity, direction))
-    ).rowcount
+    return rowcount(
+        session.execute(delete(TransferLimit).where(*_selector(rse_expression, activity, direction)))
+    )
 
 
 def list_transfer_limits(session: Session) -> list[dict[str, Any]]:

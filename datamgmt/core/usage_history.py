@@ -22,6 +22,7 @@ from datamgmt.core.db.models import (
     RSEUsage,
     RSEUsageHistory,
 )
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 
 
@@ -68,7 +69,7 @@ def _copy_changed(
     columns = (*keys, *values)
     copied = select(*(getattr(live, column) for column in columns), literal(now, history.updated_at.type))
     statement = insert(history).from_select([*columns, "updated_at"], copied.where(~unchanged))
-    return session.execute(statement).rowcount or 0
+    return rowcount(session.execute(statement)) or 0
 
 
 def account_usage_history(session: Session, account: str, rse_id: str) -> list[dict[str, Any]]:

@@ -7,14 +7,25 @@ trip, no identity-map or flush work), the shape Rucio's admin calls take in many
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched.
+
+    ``Session.execute`` is typed as returning a plain Result, which has no ``rowcount``; the result
+    of a DML statement is always a CursorResult, which has, so the cast states what SQLAlchemy's
+    typing cannot.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _insert(session: Session, model: type[Base]) -> Any:
@@ -23,7 +34,8 @@ def _insert(session: Session, model: type[Base]) -> Any:
 
 
 def _key_names(model: type[Base]) -> list[str]:
-    return [column.key for column in model.__mapper__.primary_key]
+    # Column.key is Optional only for a Column built without a name, which no model has.
+    return [cast(str, column.key) for column in model.__mapper__.primary_key]
 
 
 def _forget_loaded(session: Session, model: type[Base], key: tuple[Any, ...]) -> None:

@@ -35,7 +35,8 @@ class Code(TypeDecorator[CodedEnum]):
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if isinstance(value, self.enum_cls):
-            return value.value
+            code: str = value.value
+            return code
         return None if value is None else self.enum_cls.parse(value).value
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> CodedEnum | None:

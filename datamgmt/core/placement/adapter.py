@@ -51,7 +51,7 @@ class Targets:
         self,
         item_bytes: Sequence[int] | np.ndarray,
         copies: int,
-        present: tuple | None = None,
+        present: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         seed: int = 0,
         candidates: np.ndarray | None = None,
     ) -> PlacementProblem:
@@ -64,7 +64,7 @@ class Targets:
             else np.flatnonzero(candidates).astype(np.int32)
         )
         item_bytes = np.asarray(item_bytes, dtype=np.int64)
-        extra = {}
+        extra: dict[str, np.ndarray] = {}
         if present is not None:
             extra = {"present_indptr": present[0], "present_rse": present[1], "present_bytes": present[2]}
         return PlacementProblem(
@@ -75,7 +75,7 @@ class Targets:
             write_available=self.write_available,
             item_bytes=item_bytes,
             copies=np.full(item_bytes.shape[0], copies, np.int32),
-            set_indptr=[0, indices.shape[0]],
+            set_indptr=np.array([0, indices.shape[0]], np.int64),
             set_indices=indices,
             seed=seed,
             **extra,
@@ -106,7 +106,9 @@ def _weights(session: Session, rse_ids: list[str], weight: str | None) -> np.nda
             select(RSEAttribute.rse_id, RSEAttribute.value).where(
                 RSEAttribute.key == weight, RSEAttribute.rse_id.in_(rse_ids)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     values = np.full(len(rse_ids), np.nan)
     for i, rse_id in enumerate(rse_ids):
@@ -126,14 +128,18 @@ def _space(session: Session, rse_ids: list[str]) -> tuple[np.ndarray, np.ndarray
             select(RSELimit.rse_id, RSELimit.value).where(
                 RSELimit.name == MAX_SPACE, RSELimit.rse_id.in_(rse_ids)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     used = dict(
         session.execute(
             select(RSEUsage.rse_id, RSEUsage.used).where(
                 RSEUsage.source == CATALOGUE_USAGE, RSEUsage.rse_id.in_(rse_ids)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     capacity = np.array([max(limits.get(r, 0), 0) for r in rse_ids], np.int64)
     free = np.array(

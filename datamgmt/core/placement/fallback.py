@@ -13,25 +13,25 @@ from datamgmt.core.placement import scoring
 
 
 def place_batch(
-    order,
-    item_bytes,
-    copies,
-    item_set,
-    set_indptr,
-    set_indices,
-    present_indptr,
-    present_rse,
-    present_bytes,
-    free,
-    quota,
-    used,
-    capacity,
-    weight,
-    distance,
-    writable,
-    keys,
-    width,
-):
+    order: np.ndarray,
+    item_bytes: np.ndarray,
+    copies: np.ndarray,
+    item_set: np.ndarray,
+    set_indptr: np.ndarray,
+    set_indices: np.ndarray,
+    present_indptr: np.ndarray,
+    present_rse: np.ndarray,
+    present_bytes: np.ndarray,
+    free: np.ndarray,
+    quota: np.ndarray,
+    used: np.ndarray,
+    capacity: np.ndarray,
+    weight: np.ndarray,
+    distance: np.ndarray,
+    writable: np.ndarray,
+    keys: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
     n_items = item_bytes.shape[0]
     chosen = np.full((n_items, width), -1, np.int32)
     status = np.full(n_items, scoring.OK, np.int8)

@@ -26,7 +26,18 @@ _TAKEN = 127
 
 
 @njit(cache=True)
-def _before(tier_a, cov_a, score_a, tie_a, rse_a, tier_b, cov_b, score_b, tie_b, rse_b):
+def _before(
+    tier_a: int,
+    cov_a: int,
+    score_a: float,
+    tie_a: int,
+    rse_a: int,
+    tier_b: int,
+    cov_b: int,
+    score_b: float,
+    tie_b: int,
+    rse_b: int,
+) -> bool:
     """Strict lexicographic order on (tier, -covered, score, tie, rse)."""
     if tier_a != tier_b:
         return tier_a < tier_b
@@ -41,25 +52,25 @@ def _before(tier_a, cov_a, score_a, tie_a, rse_a, tier_b, cov_b, score_b, tie_b,
 
 @njit(cache=True, error_model="numpy")
 def place_batch(
-    order,
-    item_bytes,
-    copies,
-    item_set,
-    set_indptr,
-    set_indices,
-    present_indptr,
-    present_rse,
-    present_bytes,
-    free,
-    quota,
-    used,
-    capacity,
-    weight,
-    distance,
-    writable,
-    keys,
-    width,
-):
+    order: np.ndarray,
+    item_bytes: np.ndarray,
+    copies: np.ndarray,
+    item_set: np.ndarray,
+    set_indptr: np.ndarray,
+    set_indices: np.ndarray,
+    present_indptr: np.ndarray,
+    present_rse: np.ndarray,
+    present_bytes: np.ndarray,
+    free: np.ndarray,
+    quota: np.ndarray,
+    used: np.ndarray,
+    capacity: np.ndarray,
+    weight: np.ndarray,
+    distance: np.ndarray,
+    writable: np.ndarray,
+    keys: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
     n_items = item_bytes.shape[0]
     n_rse = free.shape[0]
     chosen = np.full((n_items, width), -1, np.int32)

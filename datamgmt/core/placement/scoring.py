@@ -9,7 +9,14 @@ no transcendental functions whose last bit could differ between numba's LLVM and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+#: What the two functions below take and give: arrays from the fallback, numpy scalars from the
+#: numba kernel (which ignores annotations). numpy's stubs type ndarray-by-scalar arithmetic as
+#: Any anyway, so callers give the result its type where they store it.
+ScalarOrArray = Any
 
 #: Item outcome codes written by both kernels (see ``solver.Status``).
 OK = 0
@@ -36,7 +43,7 @@ _S27 = np.uint64(27)
 _S31 = np.uint64(31)
 
 
-def mix64(z):
+def mix64(z: ScalarOrArray) -> ScalarOrArray:
     """splitmix64's finaliser: a bijective, well-mixed hash of a uint64 (scalar or array)."""
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
@@ -46,10 +53,17 @@ def mix64(z):
 def item_keys(seed: int, n_items: int) -> np.ndarray:
     """One uint64 per item from which its per-RSE tie-break keys are hashed."""
     index = np.arange(n_items, dtype=np.uint64)
-    return mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ (index * _GOLDEN))
+    keys: np.ndarray = mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) ^ (index * _GOLDEN))
+    return keys
 
 
-def fill_score(used, need, capacity, weight, distance):
+def fill_score(
+    used: ScalarOrArray,
+    need: ScalarOrArray,
+    capacity: ScalarOrArray,
+    weight: ScalarOrArray,
+    distance: ScalarOrArray,
+) -> ScalarOrArray:
     """Score of placing ``need`` new bytes on an RSE; lower is better.
 
     ``capacity`` is a float, ``inf`` where unknown (the fill term is then 0).  A weight of

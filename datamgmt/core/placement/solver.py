@@ -11,8 +11,10 @@ import enum
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from datamgmt.core.placement import fallback, scoring
 from datamgmt.exceptions import (
@@ -46,16 +48,18 @@ _ERRORS = {
 }
 
 
-def _array(value, dtype, shape: tuple[int, ...], name: str) -> np.ndarray:
+def _array(value: npt.ArrayLike, dtype: npt.DTypeLike, shape: tuple[int, ...], name: str) -> np.ndarray:
     out = np.ascontiguousarray(value, dtype=dtype)
     if out.shape != shape:
         raise InputValidationError(f"{name} has shape {out.shape}, expected {shape}")
     return out
 
 
-def _csr(indptr, indices, n_rows: int, n_rse: int, name: str) -> tuple[np.ndarray, np.ndarray]:
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    indices = np.ascontiguousarray(indices, dtype=np.int32)
+def _csr(
+    rows: npt.ArrayLike, columns: npt.ArrayLike, n_rows: int, n_rse: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    indptr = np.ascontiguousarray(rows, dtype=np.int64)
+    indices = np.ascontiguousarray(columns, dtype=np.int32)
     if (
         indptr.shape != (n_rows + 1,)
         or indptr[0] != 0
@@ -69,6 +73,11 @@ def _csr(indptr, indices, n_rows: int, n_rse: int, name: str) -> tuple[np.ndarra
     if np.any(np.diff(cells) <= 0) and np.any(np.diff(np.sort(cells)) == 0):  # sorted rows skip the sort
         raise InputValidationError(f"{name}: an RSE appears twice in one row")
     return indptr, indices
+
+
+#: The default of PlacementProblem's optional arrays, replaced in ``__post_init__``: typed as
+#: Any so the fields can be typed as the arrays they always are once the problem exists.
+_LEFT_OUT: Any = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,22 +98,25 @@ class PlacementProblem:
 
     Bytes of an item already present on an RSE are CSR rows per item (``present_indptr``,
     ``present_rse``, ``present_bytes``), see ``present_from_triples``.
+
+    The fields are typed as what the solver reads: ``__post_init__`` turns every one into a
+    contiguous array of its dtype, filling the ones left out with their defaults.
     """
 
     free_bytes: np.ndarray
     item_bytes: np.ndarray
     copies: np.ndarray
-    quota_left: np.ndarray | None = None
-    weight: np.ndarray | None = None
-    write_available: np.ndarray | None = None
-    distance: np.ndarray | None = None
-    capacity: np.ndarray | None = None
-    item_set: np.ndarray | None = None
-    set_indptr: np.ndarray | None = None
-    set_indices: np.ndarray | None = None
-    present_indptr: np.ndarray | None = None
-    present_rse: np.ndarray | None = None
-    present_bytes: np.ndarray | None = None
+    quota_left: np.ndarray = _LEFT_OUT
+    weight: np.ndarray = _LEFT_OUT
+    write_available: np.ndarray = _LEFT_OUT
+    distance: np.ndarray = _LEFT_OUT
+    capacity: np.ndarray = _LEFT_OUT
+    item_set: np.ndarray = _LEFT_OUT
+    set_indptr: np.ndarray = _LEFT_OUT
+    set_indices: np.ndarray = _LEFT_OUT
+    present_indptr: np.ndarray = _LEFT_OUT
+    present_rse: np.ndarray = _LEFT_OUT
+    present_bytes: np.ndarray = _LEFT_OUT
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -118,7 +130,7 @@ class PlacementProblem:
         n_items = item_bytes.shape[0]
         rse_shape, item_shape = (n_rse,), (n_items,)
 
-        def per_rse(name: str, dtype, default) -> np.ndarray:
+        def per_rse(name: str, dtype: npt.DTypeLike, default: float) -> np.ndarray:
             value = getattr(self, name)
             return _array(np.full(n_rse, default, dtype) if value is None else value, dtype, rse_shape, name)
 
@@ -165,11 +177,11 @@ class PlacementProblem:
 
     @property
     def n_rse(self) -> int:
-        return self.free_bytes.shape[0]
+        return int(self.free_bytes.shape[0])
 
     @property
     def n_items(self) -> int:
-        return self.item_bytes.shape[0]
+        return int(self.item_bytes.shape[0])
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,7 +203,8 @@ class PlacementResult:
     def rses(self, item: int) -> list[int]:
         """The RSE indices chosen for one item, best first."""
         row = self.chosen[item]
-        return row[row >= 0].tolist()
+        chosen: list[int] = row[row >= 0].tolist()
+        return chosen
 
     def raise_for_item(self, item: int) -> None:
         """Raise the Rucio-named error for an item that could not be placed."""
@@ -270,13 +283,15 @@ def candidate_sets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return indptr, cols.astype(np.int32)
 
 
-def present_from_triples(n_items: int, item, rse, nbytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def present_from_triples(
+    n_items: int, item: npt.ArrayLike, rse: npt.ArrayLike, nbytes: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR rows of present bytes from (item, rse, bytes) triples; duplicate pairs are summed."""
-    item = np.asarray(item, dtype=np.int64)
-    rse = np.asarray(rse, dtype=np.int64)
-    nbytes = np.asarray(nbytes, dtype=np.int64)
-    pairs, inverse = np.unique(np.stack([item, rse]), axis=1, return_inverse=True)
-    total = np.bincount(inverse.ravel(), weights=nbytes, minlength=pairs.shape[1]).astype(np.int64)
+    items = np.asarray(item, dtype=np.int64)
+    rses = np.asarray(rse, dtype=np.int64)
+    weights = np.asarray(nbytes, dtype=np.int64)
+    pairs, inverse = np.unique(np.stack([items, rses]), axis=1, return_inverse=True)
+    total = np.bincount(inverse.ravel(), weights=weights, minlength=pairs.shape[1]).astype(np.int64)
     indptr = np.zeros(n_items + 1, np.int64)
     np.cumsum(np.bincount(pairs[0], minlength=n_items), out=indptr[1:])
     return indptr, pairs[1].astype(np.int32), total
@@ -310,18 +325,18 @@ def single_rule_problem(
     candidates = range(len(rses)) if candidates is None else candidates
     present = present or {}
     return PlacementProblem(
-        free_bytes=[r.free_bytes for r in rses],
-        capacity=[r.capacity for r in rses],
-        quota_left=[r.quota_left for r in rses],
-        weight=[r.weight for r in rses],
-        write_available=[r.write_available for r in rses],
-        distance=[r.distance for r in rses],
-        item_bytes=[item_bytes],
-        copies=[copies],
-        set_indptr=[0, len(candidates)],
-        set_indices=list(candidates),
-        present_indptr=[0, len(present)],
-        present_rse=list(present),
-        present_bytes=list(present.values()),
+        free_bytes=np.array([r.free_bytes for r in rses], np.int64),
+        capacity=np.array([r.capacity for r in rses], np.int64),
+        quota_left=np.array([r.quota_left for r in rses], np.int64),
+        weight=np.array([r.weight for r in rses], np.float64),
+        write_available=np.array([r.write_available for r in rses], np.bool_),
+        distance=np.array([r.distance for r in rses], np.float64),
+        item_bytes=np.array([item_bytes], np.int64),
+        copies=np.array([copies], np.int32),
+        set_indptr=np.array([0, len(candidates)], np.int64),
+        set_indices=np.array(list(candidates), np.int32),
+        present_indptr=np.array([0, len(present)], np.int64),
+        present_rse=np.array(list(present), np.int32),
+        present_bytes=np.array(list(present.values()), np.int64),
         seed=seed,
     )

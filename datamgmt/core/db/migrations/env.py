@@ -1,6 +1,9 @@
 """Alembic environment: migrates the catalogue at the URL the caller configured."""
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from datamgmt.core.db.models import Base
 from datamgmt.core.db.session import get_engine
@@ -10,10 +13,10 @@ config = context.config
 url = config.get_main_option("sqlalchemy.url") or None
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render coded enums as the plain strings they are stored as, keeping migrations self-contained."""
     if type_ == "type" and isinstance(obj, Code):
-        return f"sa.String(length={obj.impl.length})"
+        return f"sa.String(length={obj.length})"  # a TypeDecorator reads through to its String
     return False
 
 

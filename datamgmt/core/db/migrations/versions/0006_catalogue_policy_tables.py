@@ -9,6 +9,8 @@ Issue 16 serves Rucio's ``/dids/.../follow``, ``/lifetime_exceptions``, ``/confi
 lookup (``GET /dids/<guid>/guid``) needs ``dids.guid`` indexed.
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-def _timestamps() -> list[sa.Column]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
