@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import workqueue
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Source
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import QUEUE_CHUNK, chunks, keys_in
 from datamgmt.transfertool.base import TransferState, TransferStatus
@@ -157,12 +158,14 @@ def _record_sources(session: Session, submissions: Sequence[Submission]) -> None
     ids = [request_id for request_id, _ in missing]
     details: dict[str, tuple[str, str, str, int | None]] = {}
     for chunk in chunks(ids, QUEUE_CHUNK):
-        rows = session.execute(
+        found = session.execute(
             select(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.bytes).where(
                 Request.id.in_(chunk)
             )
         )
-        details.update((row[0], tuple(row[1:])) for row in rows)  # type: ignore[misc]
+        details.update(
+            (request_id, (scope, name, dest, size)) for request_id, scope, name, dest, size in found.tuples()
+        )
     now = utcnow()
     rows = [
         {
@@ -256,7 +259,7 @@ def claim_submitted(session: Session, worker: str, limit: int, lease_seconds: in
     rows = workqueue.SUBMITTED_REQUESTS.claim(
         session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS
     )
-    return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
+    return [SubmittedRequest(*row) for row in rows]
 
 
 def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: int) -> list[SubmittedRequest]:
@@ -265,7 +268,7 @@ def claim_submitting(session: Session, worker: str, limit: int, lease_seconds: i
     rows = workqueue.SUBMITTING_REQUESTS.claim(
         session, worker, limit, lease_seconds, columns=_SUBMITTED_COLUMNS
     )
-    return [SubmittedRequest(*row) for row in rows]  # type: ignore[arg-type]
+    return [SubmittedRequest(*row) for row in rows]
 
 
 def held_by_tool(requests: Sequence[SubmittedRequest], statuses: Sequence[TransferStatus]) -> LookUp:
@@ -328,18 +331,20 @@ def mark_lost(session: Session, external_ids: Sequence[str]) -> int:
     """Every SUBMITTED request of these external ids becomes LOST (lease released) for the finisher."""
     changed = 0
     for chunk in chunks(list(external_ids), QUEUE_CHUNK):
-        changed += session.execute(
-            update(Request)
-            .where(Request.external_id.in_(chunk), Request.state == RequestState.SUBMITTED)
-            .values(
-                state=RequestState.LOST,
-                err_msg="unknown to the transfer tool",
-                updated_at=utcnow(),
-                claimed_by=None,
-                claimed_until=None,
+        changed += rowcount(
+            session.execute(
+                update(Request)
+                .where(Request.external_id.in_(chunk), Request.state == RequestState.SUBMITTED)
+                .values(
+                    state=RequestState.LOST,
+                    err_msg="unknown to the transfer tool",
+                    updated_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return changed
 
 
@@ -373,7 +378,7 @@ def claim_finished(session: Session, worker: str, limit: int, lease_seconds: int
             Request.external_id,
         ),
     )
-    return [FinishedRequest(*row) for row in rows]  # type: ignore[arg-type]
+    return [FinishedRequest(*row) for row in rows]
 
 
 def requeue_unsent(
@@ -388,24 +393,26 @@ def requeue_unsent(
     forget = {} if same_job else {"external_id": None, "external_key": None}
     changed = 0
     for chunk in chunks(list(request_ids), QUEUE_CHUNK):
-        changed += session.execute(
-            update(Request)
-            .where(
-                Request.id.in_(chunk),
-                Request.claimed_by == worker,
-                Request.state == RequestState.SUBMITTING,
+        changed += rowcount(
+            session.execute(
+                update(Request)
+                .where(
+                    Request.id.in_(chunk),
+                    Request.claimed_by == worker,
+                    Request.state == RequestState.SUBMITTING,
+                )
+                .values(
+                    state=RequestState.QUEUED,
+                    **forget,
+                    external_host=None,
+                    submitted_at=None,
+                    updated_at=utcnow(),
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+                .execution_options(synchronize_session=False)
             )
-            .values(
-                state=RequestState.QUEUED,
-                **forget,
-                external_host=None,
-                submitted_at=None,
-                updated_at=utcnow(),
-                claimed_by=None,
-                claimed_until=None,
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return changed
 
 

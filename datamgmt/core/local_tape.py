@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import LocalPin, LocalTransfer
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import CASE_CHUNK, QUEUE_CHUNK, chunks
@@ -97,7 +98,7 @@ def release(session: Session, urls: Sequence[str]) -> int:
     """Drop the staged markers of ``urls`` (a released pin); the files are not touched."""
     released = 0
     for chunk in chunks(sorted(set(urls)), QUEUE_CHUNK):
-        released += session.execute(delete(LocalPin).where(LocalPin.url.in_(chunk))).rowcount
+        released += rowcount(session.execute(delete(LocalPin).where(LocalPin.url.in_(chunk))))
     return released
 
 
@@ -159,18 +160,20 @@ def _end_archiving(session: Session, now: datetime) -> int:
     changed = 0
     for failed in (False, True):
         reason = LocalTransfer.reason.is_not(None) if failed else LocalTransfer.reason.is_(None)
-        changed += session.execute(
-            update(LocalTransfer)
-            .where(LocalTransfer.state == ARCHIVING, LocalTransfer.phase_until <= now, reason)
-            .values(
-                state="FAILED" if failed else "DONE",
-                finished_at=now,
-                phase_until=None,
-                updated_at=now,
-                **({} if failed else {"archive_finished_at": now}),
-            )  # fmt: skip
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        changed += rowcount(
+            session.execute(
+                update(LocalTransfer)
+                .where(LocalTransfer.state == ARCHIVING, LocalTransfer.phase_until <= now, reason)
+                .values(
+                    state="FAILED" if failed else "DONE",
+                    finished_at=now,
+                    phase_until=None,
+                    updated_at=now,
+                    **({} if failed else {"archive_finished_at": now}),
+                )  # fmt: skip
+                .execution_options(synchronize_session=False)
+            )
+        )
     return changed
 
 
@@ -201,4 +204,4 @@ def archiving_values(spec: dict[str, Any], archive_seconds: float, now: datetime
 
 def purge_pins(session: Session) -> int:
     """Forget pins whose lifetime is over (their files went offline by themselves)."""
-    return session.execute(delete(LocalPin).where(LocalPin.pinned_until <= utcnow())).rowcount
+    return rowcount(session.execute(delete(LocalPin).where(LocalPin.pinned_until <= utcnow())))
