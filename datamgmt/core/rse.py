@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, false, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import insert_new, put
+from datamgmt.core.db.rows import insert_found, insert_new, put, put_found
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -138,6 +138,12 @@ def get_rse_id(session: Session, rse: str) -> str:
     return found
 
 
+def live_rse(rse: str) -> ColumnElement[bool]:
+    """The live RSE named ``rse``, as the ``found`` of :func:`~datamgmt.core.db.rows.put_found`
+    (whose key then takes ``RSE.id``): the admin calls on an RSE look its id up in their write."""
+    return and_(RSE.rse == rse, RSE.deleted.is_(False)) if isinstance(rse, str) else false()
+
+
 def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
     query = select(RSE.id, RSE.rse)
     if ids is not None:
@@ -228,9 +234,11 @@ def attr_value(text: str) -> str | bool:
 
 
 def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
-    rse_id = get_rse_id(session, rse)
     validation.attribute_key(key)
-    put(session, RSEAttribute, (rse_id, key), value=_attr_text(value))
+    if not put_found(
+        session, RSEAttribute, live_rse(rse), {"rse_id": RSE.id, "key": key}, value=_attr_text(value)
+    ):
+        get_rse_id(session, rse)  # raises RSENotFound
     rse_changed(session)
 
 
@@ -287,7 +295,7 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
                 priority is None
                 or isinstance(priority, bool)
                 or not isinstance(priority, int)
-                or priority < 0
+                or not 0 <= priority < 2**31
             ):
                 raise InputValidationError(f"protocol priority for {column} must be a non-negative integer")
             columns[column] = priority
@@ -296,7 +304,6 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None:
     """Register an access protocol, given as Rucio's record (scheme, hostname, port, prefix, impl, domains)."""
-    rse_id = get_rse_id(session, rse)
     scheme = parameters.get("scheme")
     if not isinstance(scheme, str) or not scheme.isidentifier() and not scheme.replace("-", "").isalnum():
         raise InputValidationError("protocol needs a scheme such as root, davs, https, s3, file or mock")
@@ -305,9 +312,11 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
         port = int(parameters.get("port") or 0)
     except (TypeError, ValueError) as exc:
         raise InputValidationError("protocol port must be an integer") from exc
+    if not 0 <= port <= 65535:
+        raise InputValidationError("protocol port must be between 0 and 65535")
     extended = parameters.get("extended_attributes")
     values = {
-        "rse_id": rse_id,
+        "rse_id": RSE.id,
         "scheme": scheme,
         "hostname": hostname,
         "port": port,
@@ -316,7 +325,8 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
         "extended_attributes": json.dumps(extended) if extended is not None else None,
         **_priorities(parameters.get("domains") or _default_domains()),
     }
-    if not insert_new(session, RSEProtocol, values):
+    if not insert_found(session, RSEProtocol, live_rse(rse), values):
+        get_rse_id(session, rse)  # raises RSENotFound; else the protocol was there
         raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
 
 
