@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, bindparam, delete, false, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
@@ -72,16 +72,13 @@ def require_account(session: Session, account: str) -> None:
         raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
 
 
-def live_account(account: str) -> ColumnElement[bool]:
-    """Whether ``account`` exists and is not deleted, as the ``found`` of
-    :func:`~datamgmt.core.db.rows.put_found`: a write for an account checks it in the same statement."""
-    if not isinstance(account, str):
-        return false()
-    return (
-        select(Account.account)
-        .where(Account.account == account, Account.status != AccountStatus.DELETED)
-        .exists()
-    )
+#: Whether the account named by the parameter ``account`` exists and is not deleted: what a
+#: write for an account (a limit, a scope) checks in the same statement.
+LIVE_ACCOUNT = (
+    select(Account.account)
+    .where(Account.account == bindparam("account"), Account.status != AccountStatus.DELETED)
+    .exists()
+)
 
 
 def account_exists(session: Session, account: str) -> bool:

@@ -18,12 +18,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.account import is_admin, live_account, require_account
+from datamgmt.core.account import LIVE_ACCOUNT, is_admin, require_account
 from datamgmt.core.db.models import RSE, AccountGlobalLimit, AccountLimit, AccountUsage, Lock
-from datamgmt.core.db.rows import put, put_found
+from datamgmt.core.db.rows import FoundWrite, put
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import rse_ids_for
-from datamgmt.core.rse import get_rse_id, live_rse, rse_names_by_id
+from datamgmt.core.rse import LIVE_RSE, get_rse_id, rse_names_by_id
 from datamgmt.exceptions import InputValidationError
 
 UNLIMITED = -1
@@ -39,11 +39,16 @@ def _limit_value(value: Any) -> int:
 
 
 # --- limits ----------------------------------------------------------------------------------
+_PUT_LIMIT = FoundWrite(
+    AccountLimit, and_(LIVE_RSE, LIVE_ACCOUNT), {"rse_id": RSE.id}, ("account", "bytes"), ("bytes",)
+)
+
+
 def set_local_account_limit(session: Session, account: str, rse: str, nbytes: int) -> None:
     """Set the limit of an existing account on a live RSE: both are checked by the write itself."""
     value = _limit_value(nbytes)
-    key = {"account": account, "rse_id": RSE.id}
-    if not put_found(session, AccountLimit, and_(live_rse(rse), live_account(account)), key, bytes=value):
+    named = isinstance(account, str) and isinstance(rse, str)
+    if not named or not _PUT_LIMIT(session, account=account, rse=rse, bytes=value):
         require_account(session, account)
         get_rse_id(session, rse)  # one of the two raises
 

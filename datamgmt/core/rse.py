@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, false, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import insert_found, insert_new, put, put_found
+from datamgmt.core.db.rows import FoundWrite, insert_new, put
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -138,10 +138,16 @@ def get_rse_id(session: Session, rse: str) -> str:
     return found
 
 
-def live_rse(rse: str) -> ColumnElement[bool]:
-    """The live RSE named ``rse``, as the ``found`` of :func:`~datamgmt.core.db.rows.put_found`
-    (whose key then takes ``RSE.id``): the admin calls on an RSE look its id up in their write."""
-    return and_(RSE.rse == rse, RSE.deleted.is_(False)) if isinstance(rse, str) else false()
+#: The live RSE named by the parameter ``rse``: what an admin write on an RSE looks up in itself.
+LIVE_RSE = and_(RSE.rse == bindparam("rse"), RSE.deleted.is_(False))
+_PRIORITY_COLUMNS = (*(f"{op}_{domain}" for domain in ("lan", "wan") for op in _OPERATIONS), *_WAN_ONLY)
+_PUT_ATTRIBUTE = FoundWrite(RSEAttribute, LIVE_RSE, {"rse_id": RSE.id}, ("key", "value"), update=("value",))
+_ADD_PROTOCOL = FoundWrite(
+    RSEProtocol,
+    LIVE_RSE,
+    {"rse_id": RSE.id},
+    ("scheme", "hostname", "port", "prefix", "impl", "extended_attributes", *_PRIORITY_COLUMNS),
+)
 
 
 def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
@@ -235,9 +241,7 @@ def attr_value(text: str) -> str | bool:
 
 def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
     validation.attribute_key(key)
-    if not put_found(
-        session, RSEAttribute, live_rse(rse), {"rse_id": RSE.id, "key": key}, value=_attr_text(value)
-    ):
+    if not isinstance(rse, str) or not _PUT_ATTRIBUTE(session, rse=rse, key=key, value=_attr_text(value)):
         get_rse_id(session, rse)  # raises RSENotFound
     rse_changed(session)
 
@@ -316,16 +320,16 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
         raise InputValidationError("protocol port must be between 0 and 65535")
     extended = parameters.get("extended_attributes")
     values = {
-        "rse_id": RSE.id,
         "scheme": scheme,
         "hostname": hostname,
         "port": port,
         "prefix": str(parameters.get("prefix") or ""),
         "impl": str(parameters.get("impl") or _default_impl(scheme)),
         "extended_attributes": json.dumps(extended) if extended is not None else None,
+        **dict.fromkeys(_PRIORITY_COLUMNS, 0),  # operations the domains leave out
         **_priorities(parameters.get("domains") or _default_domains()),
     }
-    if not insert_found(session, RSEProtocol, live_rse(rse), values):
+    if not isinstance(rse, str) or not _ADD_PROTOCOL(session, rse=rse, **values):
         get_rse_id(session, rse)  # raises RSENotFound; else the protocol was there
         raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
 

@@ -6,18 +6,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.account import get_account, live_account
+from datamgmt.core.account import LIVE_ACCOUNT, get_account
 from datamgmt.core.db.constants import ScopeStatus
 from datamgmt.core.db.models import Scope
-from datamgmt.core.db.rows import insert_found
+from datamgmt.core.db.rows import FoundWrite
 from datamgmt.exceptions import Duplicate, ScopeNotFound
+
+_ADD_SCOPE = FoundWrite(Scope, LIVE_ACCOUNT, {}, ("scope", "account", "status"))
 
 
 def add_scope(session: Session, scope: str, account: str) -> None:
     """One statement: the scope is inserted for the account if that exists and the scope does not."""
     validation.scope_name(scope)
-    values = {"scope": scope, "account": account, "status": ScopeStatus.OPEN}
-    if not insert_found(session, Scope, live_account(account), values):
+    if not isinstance(account, str) or not _ADD_SCOPE(
+        session, scope=scope, account=account, status=ScopeStatus.OPEN
+    ):
         get_account(session, account)  # raises AccountNotFound; else the scope was there
         raise Duplicate(f"Scope {validation.shown(scope)} already exists!")
 

@@ -4,17 +4,19 @@ The admin API sets one attribute, limit, usage or distance per call, thousands o
 a site is configured; each is a single ``INSERT … ON CONFLICT`` on the connection (one round
 trip, no identity-map or flush work), the shape Rucio's admin calls take in many more steps.
 When part of the row's key is looked up by name (an RSE's id, a live account), the lookup is
-the ``SELECT`` of that same statement (:func:`put_found`, :func:`insert_found`): on a loaded
+the ``SELECT`` of that same statement (:class:`FoundWrite`): on a loaded
 host every round trip costs milliseconds, more than either statement's work.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, literal, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.engine import Compiled, Dialect
+from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
 from datamgmt.core.db.session import is_postgresql
@@ -74,51 +76,70 @@ def insert_new(
     return session.connection().execute(statement).first() is not None
 
 
-def put_found(
-    session: Session, model: type[Base], found: ColumnElement[bool], key: dict[str, Any], **values: Any
-) -> bool:
-    """:func:`put` of a row whose key is partly read from other tables by ``found``, in one
-    ``INSERT … SELECT … WHERE found ON CONFLICT … DO UPDATE``; whether ``found`` matched.
+class FoundWrite:
+    """``INSERT … SELECT … WHERE found ON CONFLICT …`` of one shape: a write that reads part of its
+    row (a live RSE's id, say) from other tables in the same statement, whether ``found`` matched.
 
-    ``key`` maps each key column to a value or to a column of those tables (``RSE.id`` with
-    ``found`` naming a live RSE).  When ``found`` matches nothing, nothing is written, and
-    the caller, on that path only, finds out what was missing.
+    ``found`` and ``selected`` (column name -> expression over those tables) name their parameters
+    with ``bindparam``; each column in ``params`` is a parameter of its own name, and
+    ``created_at``/``updated_at`` are now.  ``update`` names the columns an existing row takes
+    (``ON CONFLICT … DO UPDATE``); without, an existing row is kept and nothing is written.
+    When nothing was written the caller, on that path only, finds out why.
+
+    Built and compiled once per database dialect: SQLAlchemy keeps no compiled form of an
+    ``ON CONFLICT`` insert (its dialects' ``Insert`` has no cache key), and building and
+    compiling one cost about a millisecond of CPU on every call, more than the rest of a request.
     """
-    statement = _insert_found(session, model, found, {**key, **values})
-    changes = {name: statement.excluded[name] for name in values}
-    if "updated_at" in model.__table__.c:
-        changes["updated_at"] = utcnow()
-    statement = statement.on_conflict_do_update(index_elements=_key_names(model), set_=changes)
-    if not _inserted(session, model, statement):
-        return False
-    for loaded in [row for row in session.identity_map.values() if isinstance(row, model)]:
-        session.expire(loaded)  # this session's copies read the new values (the key is not known here)
-    return True
 
+    def __init__(
+        self,
+        model: type[Base],
+        found: ColumnElement[bool],
+        selected: dict[str, Any],
+        params: tuple[str, ...],
+        update: tuple[str, ...] = (),
+    ) -> None:
+        self.model, self.found, self.selected, self.params, self.update = (
+            model,
+            found,
+            selected,
+            params,
+            update,
+        )
+        self._compiled: WeakKeyDictionary[Dialect, Compiled] = WeakKeyDictionary()
 
-def insert_found(
-    session: Session, model: type[Base], found: ColumnElement[bool], values: dict[str, Any]
-) -> bool:
-    """:func:`insert_new` of a row partly read from other tables by ``found`` (as :func:`put_found`);
-    False when ``found`` matched nothing or the key exists, which the caller tells apart."""
-    statement = _insert_found(session, model, found, values)
-    return _inserted(session, model, statement.on_conflict_do_nothing(index_elements=_key_names(model)))
+    def __call__(self, session: Session, **params: Any) -> bool:
+        session.flush()  # rows this session added through the ORM exist before the statement reads them
+        connection = session.connection()
+        compiled = self._compiled.get(connection.dialect)
+        if compiled is None:
+            compiled = self._statement(connection.dialect.name).compile(dialect=connection.dialect)
+            self._compiled[connection.dialect] = compiled
+        now = utcnow()
+        result = connection.execute(compiled, {**params, "created_at": now, "updated_at": now})  # type: ignore[call-overload]
+        if result.first() is None:
+            return False
+        if self.update:  # this session's copies read the new values (their keys are not known here)
+            for loaded in [row for row in session.identity_map.values() if isinstance(row, self.model)]:
+                session.expire(loaded)
+        return True
 
-
-def _insert_found(
-    session: Session, model: type[Base], found: ColumnElement[bool], values: dict[str, Any]
-) -> Any:
-    session.flush()
-    table = model.__table__
-    selected = [
-        value if isinstance(value, ColumnElement | QueryableAttribute) else literal(value, table.c[name].type)
-        for name, value in values.items()
-    ]
-    return _insert(session, model).from_select(list(values), select(*selected).where(found))
-
-
-def _inserted(session: Session, model: type[Base], statement: Any) -> bool:
-    keys = (model.__table__.c[name] for name in _key_names(model))
-    return (
-        session.connection().execute(statement.returning(*keys)).first() is not None
-    )  # rowcount: -1 on psycopg
+    def _statement(self, dialect_name: str) -> Any:
+        table = self.model.__table__
+        names = [
+            *self.selected,
+            *self.params,
+            *(name for name in ("created_at", "updated_at") if name in table.c),
+        ]
+        columns = [self.selected.get(name, bindparam(name, type_=table.c[name].type)) for name in names]
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        statement = dialect.insert(table).from_select(names, select(*columns).where(self.found))
+        keys = _key_names(self.model)
+        if self.update:
+            changes = {
+                name: statement.excluded[name] for name in (*self.update, "updated_at") if name in table.c
+            }
+            statement = statement.on_conflict_do_update(index_elements=keys, set_=changes)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=keys)
+        return statement.returning(*(table.c[name] for name in keys))  # rowcount is -1 here on psycopg
