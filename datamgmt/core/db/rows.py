@@ -4,39 +4,36 @@ The admin API sets one attribute, limit, usage or distance per call, thousands o
 a site is configured; each is a single ``INSERT … ON CONFLICT`` on the connection (one round
 trip, no identity-map or flush work), the shape Rucio's admin calls take in many more steps.
 When part of the row's key is looked up by name (an RSE's id, a live account), the lookup is
-the ``SELECT`` of that same statement (:class:`FoundWrite`): on a loaded
-host every round trip costs milliseconds, more than either statement's work.
+the ``SELECT`` of that same statement (:class:`FoundWrite`): on a loaded host every round trip
+costs milliseconds, more than either statement's work.
+
+Each shape of statement is built and compiled once per database dialect and then only run with
+new parameters: SQLAlchemy keeps no compiled form of an ``ON CONFLICT`` insert (its dialects'
+``Insert`` has no cache key), and building and compiling one again on every call cost about a
+millisecond of CPU, more than the rest of an admin request.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import ColumnElement, bindparam, select
+from sqlalchemy import ColumnElement, CursorResult, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
-from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 
-
-def _insert(session: Session, model: type[Base]) -> Any:
-    dialect = postgresql if is_postgresql(session) else sqlite
-    return dialect.insert(model.__table__)
-
-
-def _key_names(model: type[Base]) -> list[str]:
-    return [column.key for column in model.__mapper__.primary_key]
+_TIMESTAMPS = ("created_at", "updated_at")
+#: The compiled statements, by dialect and then by shape.
+_COMPILED: WeakKeyDictionary[Dialect, dict[Hashable, Compiled]] = WeakKeyDictionary()
 
 
-def _forget_loaded(session: Session, model: type[Base], key: tuple[Any, ...]) -> None:
-    """Expire this session's copy of the row, if it holds one, so it reads the new values."""
-    loaded = session.identity_map.get(session.identity_key(model, key))
-    if loaded is not None:
-        session.expire(loaded)
+def _key_names(model: type[Base]) -> tuple[str, ...]:
+    return tuple(column.key for column in model.__mapper__.primary_key)
 
 
 def put(session: Session, model: type[Base], key: tuple[Any, ...], **values: Any) -> None:
@@ -44,18 +41,12 @@ def put(session: Session, model: type[Base], key: tuple[Any, ...], **values: Any
 
     The shape of every "set one attribute / limit / usage / distance" call of the admin API.
     """
-    session.flush()  # rows this session added through the ORM exist before the statement refers to them
     names = _key_names(model)
-    changes = dict(values)
-    if "updated_at" in model.__table__.c and "updated_at" not in changes:
-        changes["updated_at"] = utcnow()  # ON CONFLICT … DO UPDATE applies no onupdate default
-    statement = (
-        _insert(session, model)
-        .values(**dict(zip(names, key, strict=True)), **values)
-        .on_conflict_do_update(index_elements=names, set_=changes)
-    )
-    session.connection().execute(statement)
-    _forget_loaded(session, model, key)
+    row = {**dict(zip(names, key, strict=True)), **values}
+    _run(session, _Shape(model, tuple(row), names, tuple(values)), row)
+    loaded = session.identity_map.get(session.identity_key(model, key))
+    if loaded is not None:
+        session.expire(loaded)  # this session's copy reads the new values
 
 
 def insert_new(
@@ -65,15 +56,8 @@ def insert_new(
 
     One round trip where a lookup and an ORM insert took two and a flush.
     """
-    session.flush()
-    names = unique or _key_names(model)
-    statement = (
-        _insert(session, model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=names)
-        .returning(*(model.__table__.c[name] for name in names))  # rowcount is -1 here on psycopg
-    )
-    return session.connection().execute(statement).first() is not None
+    shape = _Shape(model, tuple(values), tuple(unique) if unique else _key_names(model), None)
+    return _run(session, shape, values).first() is not None
 
 
 class FoundWrite:
@@ -81,14 +65,10 @@ class FoundWrite:
     row (a live RSE's id, say) from other tables in the same statement, whether ``found`` matched.
 
     ``found`` and ``selected`` (column name -> expression over those tables) name their parameters
-    with ``bindparam``; each column in ``params`` is a parameter of its own name, and
-    ``created_at``/``updated_at`` are now.  ``update`` names the columns an existing row takes
-    (``ON CONFLICT … DO UPDATE``); without, an existing row is kept and nothing is written.
-    When nothing was written the caller, on that path only, finds out why.
-
-    Built and compiled once per database dialect: SQLAlchemy keeps no compiled form of an
-    ``ON CONFLICT`` insert (its dialects' ``Insert`` has no cache key), and building and
-    compiling one cost about a millisecond of CPU on every call, more than the rest of a request.
+    with ``bindparam``; each column in ``params`` is a parameter of its own name.  ``update``
+    names the columns an existing row takes (``ON CONFLICT … DO UPDATE``); without, an existing
+    row is kept and nothing is written.  When nothing was written the caller, on that path only,
+    finds out why.  Declare one per module (it is the key of its compiled statement).
     """
 
     def __init__(
@@ -97,49 +77,71 @@ class FoundWrite:
         found: ColumnElement[bool],
         selected: dict[str, Any],
         params: tuple[str, ...],
-        update: tuple[str, ...] = (),
+        update: tuple[str, ...] | None = None,
     ) -> None:
-        self.model, self.found, self.selected, self.params, self.update = (
-            model,
-            found,
-            selected,
-            params,
-            update,
-        )
-        self._compiled: WeakKeyDictionary[Dialect, Compiled] = WeakKeyDictionary()
+        self.model, self.found, self.selected = model, found, selected
+        self.shape = _Shape(model, (*selected, *params), _key_names(model), update)
 
     def __call__(self, session: Session, **params: Any) -> bool:
-        session.flush()  # rows this session added through the ORM exist before the statement reads them
-        connection = session.connection()
-        compiled = self._compiled.get(connection.dialect)
-        if compiled is None:
-            compiled = self._statement(connection.dialect.name).compile(dialect=connection.dialect)
-            self._compiled[connection.dialect] = compiled
-        now = utcnow()
-        result = connection.execute(compiled, {**params, "created_at": now, "updated_at": now})  # type: ignore[call-overload]
-        if result.first() is None:
+        if _run(session, self, params).first() is None:
             return False
-        if self.update:  # this session's copies read the new values (their keys are not known here)
+        if (
+            self.shape.update is not None
+        ):  # this session's copies read the new values (their keys are not known here)
             for loaded in [row for row in session.identity_map.values() if isinstance(row, self.model)]:
                 session.expire(loaded)
         return True
 
-    def _statement(self, dialect_name: str) -> Any:
+    def statement(self, dialect: Any) -> Any:
         table = self.model.__table__
-        names = [
-            *self.selected,
-            *self.params,
-            *(name for name in ("created_at", "updated_at") if name in table.c),
-        ]
+        names = self.shape.columns_with_timestamps()
         columns = [self.selected.get(name, bindparam(name, type_=table.c[name].type)) for name in names]
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
-        statement = dialect.insert(table).from_select(names, select(*columns).where(self.found))
-        keys = _key_names(self.model)
-        if self.update:
-            changes = {
-                name: statement.excluded[name] for name in (*self.update, "updated_at") if name in table.c
-            }
-            statement = statement.on_conflict_do_update(index_elements=keys, set_=changes)
+        return self.shape.on_conflict(
+            dialect.insert(table).from_select(names, select(*columns).where(self.found))
+        )
+
+
+class _Shape(NamedTuple):
+    """A row write's shape: its model, the columns set from parameters, the columns an existing
+    row is found by, and those it then takes (None: it is kept)."""
+
+    model: type[Base]
+    columns: tuple[str, ...]
+    conflict: tuple[str, ...]
+    update: tuple[str, ...] | None
+
+    def columns_with_timestamps(self) -> list[str]:
+        table = self.model.__table__
+        return [
+            *self.columns,
+            *(name for name in _TIMESTAMPS if name in table.c and name not in self.columns),
+        ]
+
+    def statement(self, dialect: Any) -> Any:
+        table = self.model.__table__
+        values = {name: bindparam(name, type_=table.c[name].type) for name in self.columns_with_timestamps()}
+        return self.on_conflict(dialect.insert(table).values(values))
+
+    def on_conflict(self, statement: Any) -> Any:
+        table, conflict, update = self.model.__table__, list(self.conflict), self.update
+        if update is None:
+            statement = statement.on_conflict_do_nothing(index_elements=conflict)
         else:
-            statement = statement.on_conflict_do_nothing(index_elements=keys)
-        return statement.returning(*(table.c[name] for name in keys))  # rowcount is -1 here on psycopg
+            changed = (*update, *(name for name in _TIMESTAMPS[1:] if name in table.c))
+            statement = statement.on_conflict_do_update(
+                index_elements=conflict, set_={name: statement.excluded[name] for name in changed}
+            )
+        return statement.returning(*(table.c[name] for name in conflict))  # rowcount is -1 here on psycopg
+
+
+def _run(session: Session, shape: _Shape | FoundWrite, params: dict[str, Any]) -> CursorResult[Any]:
+    """Run ``shape``'s statement, compiled on first use with this session's dialect."""
+    session.flush()  # rows this session added through the ORM exist before the statement refers to them
+    connection = session.connection()
+    compiled_here = _COMPILED.setdefault(connection.dialect, {})
+    compiled = compiled_here.get(shape)
+    if compiled is None:
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        compiled = compiled_here[shape] = shape.statement(dialect).compile(dialect=connection.dialect)
+    now = utcnow()
+    return connection.execute(compiled, {"created_at": now, "updated_at": now, **params})  # type: ignore[call-overload]
