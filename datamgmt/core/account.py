@@ -72,6 +72,15 @@ def require_account(session: Session, account: str) -> None:
         raise AccountNotFound(f"Account {validation.shown(account)} does not exist")
 
 
+#: Whether the account named by the parameter ``account`` exists and is not deleted: what a
+#: write for an account (a limit, a scope) checks in the same statement.
+LIVE_ACCOUNT = (
+    select(Account.account)
+    .where(Account.account == bindparam("account"), Account.status != AccountStatus.DELETED)
+    .exists()
+)
+
+
 def account_exists(session: Session, account: str) -> bool:
     row = session.get(Account, account)
     return row is not None and row.status != AccountStatus.DELETED

@@ -12,18 +12,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.account import is_admin
-from datamgmt.core.db.models import AccountGlobalLimit, AccountLimit, AccountUsage, Lock
-from datamgmt.core.db.rows import put, rowcount
+from datamgmt.core.account import LIVE_ACCOUNT, is_admin, require_account
+from datamgmt.core.db.models import RSE, AccountGlobalLimit, AccountLimit, AccountUsage, Lock
+from datamgmt.core.db.rows import FoundWrite, put, rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import rse_ids_for
-from datamgmt.core.rse import get_rse_id, rse_names_by_id
+from datamgmt.core.rse import LIVE_RSE, get_rse_id, rse_names_by_id
 from datamgmt.exceptions import InputValidationError
 
 UNLIMITED = -1
@@ -33,16 +33,24 @@ UsageDeltas = Mapping[tuple[str, str], tuple[int, int]]
 
 
 def _limit_value(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < UNLIMITED:
-        raise InputValidationError("a limit is a number of bytes >= 0, or -1 for unlimited")
+    if isinstance(value, bool) or not isinstance(value, int) or not UNLIMITED <= value < 2**63:
+        raise InputValidationError("a limit is a number of bytes >= 0 (below 2^63), or -1 for unlimited")
     return value
 
 
 # --- limits ----------------------------------------------------------------------------------
+_PUT_LIMIT = FoundWrite(
+    AccountLimit, and_(LIVE_RSE, LIVE_ACCOUNT), {"rse_id": RSE.id}, ("account", "bytes"), ("bytes",)
+)
+
+
 def set_local_account_limit(session: Session, account: str, rse: str, nbytes: int) -> None:
-    rse_id = get_rse_id(session, rse)
+    """Set the limit of an existing account on a live RSE: both are checked by the write itself."""
     value = _limit_value(nbytes)
-    put(session, AccountLimit, (account, rse_id), bytes=value)
+    named = isinstance(account, str) and isinstance(rse, str)
+    if not named or not _PUT_LIMIT(session, account=account, rse=rse, bytes=value):
+        require_account(session, account)
+        get_rse_id(session, rse)  # one of the two raises
 
 
 def delete_local_account_limit(session: Session, account: str, rse: str) -> bool:

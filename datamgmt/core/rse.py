@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, insert, select
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, insert, select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
 from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import insert_new, put, rowcount
+from datamgmt.core.db.rows import FoundWrite, insert_new, put, rowcount
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -138,6 +138,18 @@ def get_rse_id(session: Session, rse: str) -> str:
     return found
 
 
+#: The live RSE named by the parameter ``rse``: what an admin write on an RSE looks up in itself.
+LIVE_RSE = and_(RSE.rse == bindparam("rse"), RSE.deleted.is_(False))
+_PRIORITY_COLUMNS = (*(f"{op}_{domain}" for domain in ("lan", "wan") for op in _OPERATIONS), *_WAN_ONLY)
+_PUT_ATTRIBUTE = FoundWrite(RSEAttribute, LIVE_RSE, {"rse_id": RSE.id}, ("key", "value"), update=("value",))
+_ADD_PROTOCOL = FoundWrite(
+    RSEProtocol,
+    LIVE_RSE,
+    {"rse_id": RSE.id},
+    ("scheme", "hostname", "port", "prefix", "impl", "extended_attributes", *_PRIORITY_COLUMNS),
+)
+
+
 def rse_names_by_id(session: Session, ids: list[str] | None = None) -> dict[str, str]:
     query = select(RSE.id, RSE.rse)
     if ids is not None:
@@ -228,9 +240,9 @@ def attr_value(text: str) -> str | bool:
 
 
 def add_rse_attribute(session: Session, rse: str, key: str, value: Any) -> None:
-    rse_id = get_rse_id(session, rse)
     validation.attribute_key(key)
-    put(session, RSEAttribute, (rse_id, key), value=_attr_text(value))
+    if not isinstance(rse, str) or not _PUT_ATTRIBUTE(session, rse=rse, key=key, value=_attr_text(value)):
+        get_rse_id(session, rse)  # raises RSENotFound
     rse_changed(session)
 
 
@@ -287,7 +299,7 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
                 priority is None
                 or isinstance(priority, bool)
                 or not isinstance(priority, int)
-                or priority < 0
+                or not 0 <= priority < 2**31
             ):
                 raise InputValidationError(f"protocol priority for {column} must be a non-negative integer")
             columns[column] = priority
@@ -296,7 +308,6 @@ def _priorities(domains: dict[str, dict[str, int]]) -> dict[str, int]:
 
 def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None:
     """Register an access protocol, given as Rucio's record (scheme, hostname, port, prefix, impl, domains)."""
-    rse_id = get_rse_id(session, rse)
     scheme = parameters.get("scheme")
     if not isinstance(scheme, str) or not scheme.isidentifier() and not scheme.replace("-", "").isalnum():
         raise InputValidationError("protocol needs a scheme such as root, davs, https, s3, file or mock")
@@ -305,18 +316,21 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
         port = int(parameters.get("port") or 0)
     except (TypeError, ValueError) as exc:
         raise InputValidationError("protocol port must be an integer") from exc
+    if not 0 <= port <= 65535:
+        raise InputValidationError("protocol port must be between 0 and 65535")
     extended = parameters.get("extended_attributes")
     values = {
-        "rse_id": rse_id,
         "scheme": scheme,
         "hostname": hostname,
         "port": port,
         "prefix": str(parameters.get("prefix") or ""),
         "impl": str(parameters.get("impl") or _default_impl(scheme)),
         "extended_attributes": json.dumps(extended) if extended is not None else None,
+        **dict.fromkeys(_PRIORITY_COLUMNS, 0),  # operations the domains leave out
         **_priorities(parameters.get("domains") or _default_domains()),
     }
-    if not insert_new(session, RSEProtocol, values):
+    if not isinstance(rse, str) or not _ADD_PROTOCOL(session, rse=rse, **values):
+        get_rse_id(session, rse)  # raises RSENotFound; else the protocol was there
         raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
 
 

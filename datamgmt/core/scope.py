@@ -6,19 +6,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.account import get_account
+from datamgmt.core.account import LIVE_ACCOUNT, get_account
 from datamgmt.core.db.constants import ScopeStatus
 from datamgmt.core.db.models import Scope
+from datamgmt.core.db.rows import FoundWrite
 from datamgmt.exceptions import Duplicate, ScopeNotFound
+
+_ADD_SCOPE = FoundWrite(Scope, LIVE_ACCOUNT, {}, ("scope", "account", "status"))
 
 
 def add_scope(session: Session, scope: str, account: str) -> None:
+    """One statement: the scope is inserted for the account if that exists and the scope does not."""
     validation.scope_name(scope)
-    get_account(session, account)
-    if session.get(Scope, scope) is not None:
+    if not isinstance(account, str) or not _ADD_SCOPE(
+        session, scope=scope, account=account, status=ScopeStatus.OPEN
+    ):
+        get_account(session, account)  # raises AccountNotFound; else the scope was there
         raise Duplicate(f"Scope {validation.shown(scope)} already exists!")
-    session.add(Scope(scope=scope, account=account, status=ScopeStatus.OPEN))
-    session.flush()
 
 
 def get_scope_owner(session: Session, scope: str) -> str:

@@ -239,8 +239,7 @@ def set_local_limit(account: str, rse: str) -> Response:
     nbytes = _limit_bytes()
     with unit_of_work() as session:
         authorize(session, "set_local_account_limit", account=account, rse=rse)
-        accounts.require_account(session, account)
-        quota.set_local_account_limit(session, account, rse, nbytes)
+        quota.set_local_account_limit(session, account, rse, nbytes)  # checks the account too
     return created()
 
 

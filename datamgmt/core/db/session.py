@@ -43,6 +43,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
+from datamgmt.core.db.readers import READ_ONLY, begin_when_needed, reader_options
 from datamgmt.exceptions import (
     DatabaseException,
     DatabaseUnavailable,
@@ -51,8 +52,6 @@ from datamgmt.exceptions import (
     InputValidationError,
 )
 
-#: Execution option marking a transaction that only reads.
-READ_ONLY = "datamgmt_read_only"
 #: ``info`` key (of a session, and of the connection it uses) of the unit's :class:`_Progress`.
 _PROGRESS = "datamgmt_progress"
 
@@ -115,6 +114,8 @@ def _configure_postgresql(engine: Engine) -> None:
             record.record_info[_REPLACED] = True
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
+    begin_when_needed(engine)
+
 
 @dataclass
 class _Progress:
@@ -174,14 +175,16 @@ def session_factory(url: str | None = None, read_only: bool = False) -> sessionm
 
     A read-only session is bound to the engine with the ``READ_ONLY`` option, so it checks a
     connection out and begins only when its first statement runs: a request answered from
-    caches (a token and an RSE expression, say) costs no pool checkout, BEGIN or COMMIT.
+    caches (a token and an RSE expression, say) costs no pool checkout, BEGIN or COMMIT.  On
+    PostgreSQL it runs its plain SELECTs in autocommit, without BEGIN and COMMIT at all
+    (:mod:`datamgmt.core.db.readers`).
     """
     engine = get_engine(url)
     key = (str(engine.url), read_only)
     with _lock:
         factory = _factories.get(key)
         if factory is None:
-            bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+            bind = engine.execution_options(**reader_options(engine)) if read_only else engine
             factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
             event.listen(factory, "after_begin", _track_progress)
             _factories[key] = factory

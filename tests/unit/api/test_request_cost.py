@@ -99,10 +99,11 @@ def test_an_expression_answered_from_the_snapshot_touches_no_connection(
     assert (counted, seen) == ([], [])
 
 
-def test_admin_calls_on_an_rse_take_two_statements_each(
+def test_admin_calls_take_one_statement_each(
     client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
 ) -> None:
-    """The RSE's id, then one INSERT … ON CONFLICT: no ORM load before the write."""
+    """One INSERT … SELECT … ON CONFLICT whose SELECT finds the RSE's id (and checks the account):
+    no lookup before the write, no ORM load."""
     session.rollback()
     assert client.post("/rses/TWO-A", headers=root_headers, data="{}").status_code == 201
     protocol = {"hostname": "localhost", "port": 0, "prefix": "/data/", "impl": "posix"}
@@ -111,19 +112,62 @@ def test_admin_calls_on_an_rse_take_two_statements_each(
         ("/rses/TWO-A/attr/tier", {"value": "2"}),  # an update takes the same statement
         ("/rses/TWO-A/protocols/file", protocol),
         ("/accounts/root/limits/local/TWO-A", {"bytes": 10**12}),
+        ("/accounts/root/limits/local/TWO-A", {"bytes": 10**13}),
+        ("/accounts/root/scopes/onestatement", None),
     ]
     for path, body in calls:
         with statements(db) as seen:
-            response = client.post(path, headers=root_headers, data=json.dumps(body))
+            response = client.post(path, headers=root_headers, data=json.dumps(body) if body else None)
         assert response.status_code == 201, response.data
-        writes = [s for s in seen if s.lstrip().upper().startswith("INSERT")]
-        assert len(writes) == 1 and len(seen) <= 3, seen  # the limit also checks the account
+        assert len(seen) == 1 and seen[0].lstrip().upper().startswith("INSERT"), seen
     assert client.get("/rses/TWO-A/attr/", headers=root_headers).json["tier"] == "2"
-    assert client.get("/accounts/root/limits/local/TWO-A", headers=root_headers).json == {"TWO-A": 10**12}
+    assert client.get("/accounts/root/limits/local/TWO-A", headers=root_headers).json == {"TWO-A": 10**13}
+    assert client.get("/accounts/root/scopes/", headers=root_headers).json == ["onestatement"]
     duplicate = client.post("/rses/TWO-A/protocols/file", headers=root_headers, data=json.dumps(protocol))
     again = client.post("/rses/TWO-A", headers=root_headers, data="{}")
-    for refused in (duplicate, again):
+    scope_again = client.post("/accounts/root/scopes/onestatement", headers=root_headers)
+    for refused in (duplicate, again, scope_again):
         assert refused.status_code == 409 and json.loads(refused.data)["ExceptionClass"] == "Duplicate"
+
+
+def test_admin_calls_name_what_their_write_did_not_find(
+    client: FlaskClient, root_headers: dict[str, str], session: Session
+) -> None:
+    """The write found no live RSE or account, so nothing was written and the error says which."""
+    session.rollback()
+    for name in ("GONE-A", "LIVE-A"):
+        assert client.post(f"/rses/{name}", headers=root_headers, data="{}").status_code == 201
+    assert client.delete("/rses/GONE-A", headers=root_headers).status_code == 200
+    limit = json.dumps({"bytes": 10})
+    calls = [
+        ("/rses/GONE-A/attr/tier", '{"value": "1"}', "RSENotFound"),
+        ("/rses/NONE-A/attr/tier", '{"value": "1"}', "RSENotFound"),
+        ("/rses/GONE-A/protocols/file", json.dumps({"hostname": "h", "port": 1}), "RSENotFound"),
+        ("/accounts/root/limits/local/GONE-A", limit, "RSENotFound"),
+        ("/accounts/nobody/limits/local/LIVE-A", limit, "AccountNotFound"),
+        ("/accounts/nobody/limits/local/NONE-A", limit, "AccountNotFound"),
+        ("/accounts/nobody/scopes/orphan", None, "AccountNotFound"),
+    ]
+    # Numbers are checked before the write, which SQLite's driver could not even bind.
+    huge = 2**64
+    too_large = [
+        ("/accounts/nobody/limits/local/NONE-A", {"bytes": huge}),
+        ("/rses/NONE-A/protocols/file", {"hostname": "h", "port": huge}),
+        ("/rses/NONE-A/protocols/file", {"hostname": "h", "port": 70000}),
+        ("/rses/NONE-A/protocols/file", {"hostname": "h", "domains": {"lan": {"read": huge}}}),
+    ]
+    for path, body in too_large:
+        response = client.post(path, headers=root_headers, data=json.dumps(body))
+        assert response.status_code == 400, (path, response.data)
+    for path, body, error in calls:
+        response = client.post(path, headers=root_headers, data=body)
+        assert response.status_code == 404 and json.loads(response.data)["ExceptionClass"] == error, (
+            path,
+            response.data,
+        )
+    assert client.get("/rses/LIVE-A/attr/", headers=root_headers).json == {"LIVE-A": True}
+    assert client.get("/accounts/root/limits/local", headers=root_headers).json == {}
+    assert client.get("/accounts/root/scopes/", headers=root_headers).json == []
 
 
 def test_attaching_files_is_one_insert_per_chunk(

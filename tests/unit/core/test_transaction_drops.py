@@ -94,6 +94,7 @@ def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kil
         lambda _cursor, statement, *_: "INSERT INTO scopes" in statement,
     )
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
+        unit.scalar(select(Scope.scope))  # half way: a statement ran (add_scope itself is one INSERT)
         add_scope(unit, "lost", "root")
     assert not raised.value.retriable and "nothing was changed" in raised.value.message
     assert session.get(Scope, "lost") is None
