@@ -12,8 +12,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, tuple_
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy import Boolean, ColumnElement, and_, bindparam, false, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ClauseElement, operators
+from sqlalchemy.sql.elements import Grouping, UnaryExpression
 
 #: A DID: (scope, name).
 DIDKey = tuple[str, str]
@@ -40,28 +43,77 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 def keys_in(
     columns: Sequence[Any], keys: Iterable[Sequence[Any]] | ClauseElement, wide: int = 1
 ) -> ColumnElement[bool]:
-    """Rows whose ``columns`` equal one of ``keys``, written as ``a = ? AND … AND wide IN (…)``
-    once per distinct value of the other columns (one scope, one RSE: usually a single group).
+    """Rows whose ``columns`` equal one of ``keys``.
 
-    Why not a row comparison ``(scope, name) IN ((…), …)``: PostgreSQL plans one of N keys as N
-    OR-ed index scans.  An UPDATE over 5,000 keys took 7.2 s that way, and 0.18 s as ``scope = ?
-    AND name IN (…)`` (``bench/keys_in.py``, 10^5 replicas).  ``wide`` is the position of the
-    column with many values (the name; a request id), which goes into the ``IN`` list.  Keys
-    given as a subquery stay a row comparison: the database joins those itself."""
+    SQLite gets ``a = ? AND … AND wide IN (…)`` once per distinct value of the other columns
+    (one scope, one RSE: usually a single group); ``wide`` is the position of the column with
+    many values (the name; a request id), which goes into the ``IN`` list.  PostgreSQL gets a
+    semi-join on arrays, ``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column.
+
+    Why two forms: PostgreSQL (before 17) costs ``name IN (…)`` on an index's second column as
+    one descent per value, so it prefers to scan every row of the scope (or of the RSE) and
+    filter them by the list: each 5,000-key chunk of a bulk UPDATE then reads the whole scope,
+    and a rule over 10^5 replicas took 20 such reads (``bench/rules.py``: 284 locks/s in place).
+    A row comparison ``(scope, name) IN ((…), …)`` is no better: one OR-ed index scan per key,
+    7.2 s for 5,000 keys (``bench/keys_in.py``).  The semi-join is planned as one index lookup
+    per key whatever the statistics know of the scope: its cost grows with the keys, never
+    with the table.  Keys given as a subquery stay a row comparison: the database joins those
+    itself."""
     if isinstance(keys, ClauseElement):
         return tuple_(*columns).in_(keys)
-    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-    for key in keys:
-        groups[tuple(value for i, value in enumerate(key) if i != wide)].append(key[wide])
-    if not groups:
+    keys = list(keys)
+    if not keys:
         return false()
-    narrow = [column for i, column in enumerate(columns) if i != wide]
-    return or_(
-        *(
-            and_(
-                *(column == value for column, value in zip(narrow, values, strict=True)),
-                columns[wide].in_(many),
+    return _KeysIn(list(columns), keys, wide)
+
+
+class _KeysIn(ColumnElement[bool]):
+    """:func:`keys_in` over literal keys, rendered per dialect (see there)."""
+
+    type = Boolean()
+    #: The keys are values, not structure: a statement holding them is compiled each time.
+    inherit_cache = False
+
+    def __init__(self, columns: list[Any], keys: list[Sequence[Any]], wide: int):
+        self.columns = columns
+        self.keys = keys
+        self.wide = wide
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        # Parenthesised, never ``= 1``: what it renders to is already a condition.
+        return Grouping(self)
+
+    def _negate(self) -> ColumnElement[Any]:
+        return UnaryExpression(Grouping(self), operator=operators.inv)
+
+    def grouped(self) -> ColumnElement[bool]:
+        groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+        for key in self.keys:
+            groups[tuple(value for i, value in enumerate(key) if i != self.wide)].append(key[self.wide])
+        narrow = [column for i, column in enumerate(self.columns) if i != self.wide]
+        return or_(
+            *(
+                and_(
+                    *(column == value for column, value in zip(narrow, values, strict=True)),
+                    self.columns[self.wide].in_(many),
+                )
+                for values, many in groups.items()
             )
-            for values, many in groups.items()
         )
-    )
+
+    def joined(self) -> ColumnElement[bool]:
+        arrays = [
+            func.unnest(bindparam(None, [key[i] for key in self.keys], type_=ARRAY(column.type)))
+            for i, column in enumerate(self.columns)
+        ]
+        return tuple_(*self.columns).in_(select(*arrays))
+
+
+@compiles(_KeysIn)
+def _compile_grouped(element: _KeysIn, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.grouped(), **kw)
+
+
+@compiles(_KeysIn, "postgresql")
+def _compile_joined(element: _KeysIn, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.joined(), **kw)
