@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, operators
 from sqlalchemy.sql.elements import Grouping, UnaryExpression
+from sqlalchemy.sql.visitors import InternalTraversal
 
 #: A DID: (scope, name).
 DIDKey = tuple[str, str]
@@ -49,6 +50,7 @@ def keys_in(
     (one scope, one RSE: usually a single group); ``wide`` is the position of the column with
     many values (the name; a request id), which goes into the ``IN`` list.  PostgreSQL gets a
     semi-join on arrays, ``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column.
+    Both are cached statements with the keys as bound values.
 
     Why two forms: PostgreSQL (before 17) costs ``name IN (…)`` on an index's second column as
     one descent per value, so it prefers to scan every row of the scope (or of the RSE) and
@@ -56,8 +58,8 @@ def keys_in(
     and a rule over 10^5 replicas took 20 such reads (``bench/rules.py``: 284 locks/s in place).
     A row comparison ``(scope, name) IN ((…), …)`` is no better: one OR-ed index scan per key,
     7.2 s for 5,000 keys (``bench/keys_in.py``).  The semi-join is planned as one index lookup
-    per key whatever the statistics know of the scope: its cost grows with the keys, never
-    with the table.  Keys given as a subquery stay a row comparison: the database joins those
+    per key whatever the statistics know of the scope, once the table outgrows the keys (a
+    small table it may scan once instead).  Keys given as a subquery stay a row comparison: the database joins those
     itself."""
     if isinstance(keys, ClauseElement):
         return tuple_(*columns).in_(keys)
@@ -68,16 +70,21 @@ def keys_in(
 
 
 class _KeysIn(ColumnElement[bool]):
-    """:func:`keys_in` over literal keys, rendered per dialect (see there)."""
+    """:func:`keys_in` over literal keys, rendered per dialect (see there).
+
+    It holds both forms, so that a statement built on it is cached like any other: the cache
+    key is both forms' structure, and the keys are their bound values."""
 
     type = Boolean()
-    #: The keys are values, not structure: a statement holding them is compiled each time.
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [
+        ("grouped", InternalTraversal.dp_clauseelement),
+        ("joined", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, columns: list[Any], keys: list[Sequence[Any]], wide: int):
-        self.columns = columns
-        self.keys = keys
-        self.wide = wide
+        self.grouped = _grouped(columns, keys, wide)
+        self.joined = _joined(columns, keys)
 
     def self_group(self, against: Any = None) -> ColumnElement[Any]:
         # Parenthesised, never ``= 1``: what it renders to is already a condition.
@@ -86,34 +93,38 @@ class _KeysIn(ColumnElement[bool]):
     def _negate(self) -> ColumnElement[Any]:
         return UnaryExpression(Grouping(self), operator=operators.inv)
 
-    def grouped(self) -> ColumnElement[bool]:
-        groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
-        for key in self.keys:
-            groups[tuple(value for i, value in enumerate(key) if i != self.wide)].append(key[self.wide])
-        narrow = [column for i, column in enumerate(self.columns) if i != self.wide]
-        return or_(
-            *(
-                and_(
-                    *(column == value for column, value in zip(narrow, values, strict=True)),
-                    self.columns[self.wide].in_(many),
-                )
-                for values, many in groups.items()
-            )
-        )
 
-    def joined(self) -> ColumnElement[bool]:
-        arrays = [
-            func.unnest(bindparam(None, [key[i] for key in self.keys], type_=ARRAY(column.type)))
-            for i, column in enumerate(self.columns)
-        ]
-        return tuple_(*self.columns).in_(select(*arrays))
+def _grouped(columns: list[Any], keys: list[Sequence[Any]], wide: int) -> ColumnElement[bool]:
+    """``a = ? AND … AND wide IN (…)``, once per distinct value of the narrow columns."""
+    groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
+    for key in keys:
+        groups[tuple(value for i, value in enumerate(key) if i != wide)].append(key[wide])
+    narrow = [column for i, column in enumerate(columns) if i != wide]
+    return or_(
+        *(
+            and_(
+                *(column == value for column, value in zip(narrow, values, strict=True)),
+                columns[wide].in_(many),
+            )
+            for values, many in groups.items()
+        )
+    )
+
+
+def _joined(columns: list[Any], keys: list[Sequence[Any]]) -> ColumnElement[bool]:
+    """``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column."""
+    arrays = [
+        func.unnest(bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type)))
+        for i, column in enumerate(columns)
+    ]
+    return tuple_(*columns).in_(select(*arrays))
 
 
 @compiles(_KeysIn)
 def _compile_grouped(element: _KeysIn, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.grouped(), **kw)
+    return compiler.process(element.grouped, **kw)
 
 
 @compiles(_KeysIn, "postgresql")
 def _compile_joined(element: _KeysIn, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.joined(), **kw)
+    return compiler.process(element.joined, **kw)

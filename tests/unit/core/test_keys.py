@@ -50,6 +50,21 @@ def test_keys_across_scopes_and_rses_match_exactly_the_row_comparison(catalogue)
     assert {(s, n) for s, n, _ in matched(catalogue, two)} == {("data", "f0"), ("other", "f2")}
 
 
+def test_a_cached_statement_matches_the_keys_it_is_run_with(catalogue):
+    """Statements over keys are cached by shape: the second run (same shape, other keys) must
+    bind its own keys, not the first run's."""
+    first = keys_in((Replica.scope, Replica.name), [("data", "f0"), ("data", "f1")])
+    second = keys_in((Replica.scope, Replica.name), [("data", "f2"), ("data", "f3")])
+    assert {n for _, n, _ in matched(catalogue, first)} == {"f0", "f1"}
+    assert {n for _, n, _ in matched(catalogue, second)} == {"f2", "f3"}
+    assert {n for _, n, _ in matched(catalogue, ~second & (Replica.scope == "data"))} == {
+        "f0",
+        "f1",
+        "f4",
+        "f5",
+    }
+
+
 def test_no_keys_match_nothing_and_a_subquery_still_works(catalogue):
     assert matched(catalogue, keys_in((Replica.scope, Replica.name), [])) == set()
     wanted = select(Replica.scope, Replica.name).where(Replica.scope == "other", Replica.name == "f3")
