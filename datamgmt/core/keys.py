@@ -1,6 +1,6 @@
 """Keys of catalogue rows, and how many of them go into one statement.
 
-Set-based code passes keys to SQL as ``IN (…)`` lists (:func:`keys_in`), so every batch is cut
+Set-based code passes keys to SQL as ``IN (…)`` lists or arrays (:func:`keys_in`), so every batch is cut
 into chunks that keep a statement's bound parameters well under each
 backend's limit (SQLite's is 32,766; a composite key binds one parameter per column).  The
 three sizes below are the only ones in use, each named for why it is that size.
