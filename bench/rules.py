@@ -4,7 +4,9 @@ same rows into the same tables.  The ratio is the price of planning (one solver 
 reading files and replicas, and bookkeeping (counters, quota) on top of the bare writes.
 
 The files sit on a source RSE outside the rule's expression, so every lock needs a
-transfer: the worst case (2N locks, 2N replicas, 2N requests, 2N sources).
+transfer: the worst case (2N locks, 2N replicas, 2N requests, 2N sources).  Then a rule on
+the source RSE itself, where the data already is (N locks raising N replicas' ``lock_cnt``),
+in locks/s against the transfers rule's: issue 17 wants it no slower, and linear in N.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def seed(url: str, n_files: int, n_rses: int) -> None:
         )
 
 
-def ours(url: str) -> float:
+def ours(url: str, copies: int = 2, expression: str = "bench") -> float:
     """add_rule, then (a rule over ``[judge] async_lock_threshold`` locks starts INJECT) the
     judge-injector's ``apply_injected_rule``, each in its own transaction, as in service."""
     from datamgmt.core.db.constants import RuleState
@@ -51,10 +53,11 @@ def ours(url: str) -> float:
 
     start = time.perf_counter()
     with transaction(url) as session:
-        (rule_id,) = add_rule(session, [{"scope": "bench", "name": "dataset"}], "root", 2, "bench")
+        (rule_id,) = add_rule(session, [{"scope": "bench", "name": "dataset"}], "root", copies, expression)
     with transaction(url) as session:
         state = apply_injected_rule(session, rule_id)
-    assert state == RuleState.REPLICATING, state
+    in_place = expression == "SOURCE"
+    assert state == (RuleState.OK if in_place else RuleState.REPLICATING), state
     return time.perf_counter() - start
 
 
@@ -97,9 +100,13 @@ def main() -> None:
     seed(url, args.files, args.rses)
     seconds = ours(url)
     raw_seconds, rows = raw(url)
+    in_place = ours(url, copies=1, expression="SOURCE")
     report(f"rule_copies2_{args.rses}rses", args.files, seconds)
     report("raw_insert_same_rows", rows, raw_seconds)
+    report("rule_transfers_locks", 2 * args.files, seconds)
+    report("rule_in_place_locks", args.files, in_place)
     print(f"# ratio rule/raw {seconds / raw_seconds:.2f}", flush=True)
+    print(f"# ratio locks/s in place / with transfers {seconds / (2 * in_place):.2f}", flush=True)
 
 
 if __name__ == "__main__":

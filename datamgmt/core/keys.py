@@ -1,6 +1,6 @@
 """Keys of catalogue rows, and how many of them go into one statement.
 
-Set-based code passes keys to SQL as ``IN (…)`` lists (:func:`keys_in`), so every batch is cut
+Set-based code passes keys to SQL as ``IN (…)`` lists or arrays (:func:`keys_in`), so every batch is cut
 into chunks that keep a statement's bound parameters well under each
 backend's limit (SQLite's is 32,766; a composite key binds one parameter per column).  The
 three sizes below are the only ones in use, each named for why it is that size.
@@ -12,8 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, tuple_
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy import Boolean, ColumnElement, Select, and_, bindparam, false, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ClauseElement, operators
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import Grouping, UnaryExpression
+from sqlalchemy.sql.visitors import InternalTraversal
 
 #: A DID: (scope, name).
 DIDKey = tuple[str, str]
@@ -40,21 +45,61 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 def keys_in(
     columns: Sequence[Any], keys: Iterable[Sequence[Any]] | Select[Any], wide: int = 1
 ) -> ColumnElement[bool]:
-    """Rows whose ``columns`` equal one of ``keys``, written as ``a = ? AND … AND wide IN (…)``
-    once per distinct value of the other columns (one scope, one RSE: usually a single group).
+    """Rows whose ``columns`` equal one of ``keys``.
 
-    Why not a row comparison ``(scope, name) IN ((…), …)``: PostgreSQL plans one of N keys as N
-    OR-ed index scans.  An UPDATE over 5,000 keys took 7.2 s that way, and 0.18 s as ``scope = ?
-    AND name IN (…)`` (``bench/keys_in.py``, 10^5 replicas).  ``wide`` is the position of the
-    column with many values (the name; a request id), which goes into the ``IN`` list.  Keys
-    given as a subquery stay a row comparison: the database joins those itself."""
+    SQLite gets ``a = ? AND … AND wide IN (…)`` once per distinct value of the other columns
+    (one scope, one RSE: usually a single group); ``wide`` is the position of the column with
+    many values (the name; a request id), which goes into the ``IN`` list.  PostgreSQL gets a
+    semi-join on arrays, ``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column.
+    Both are cached statements with the keys as bound values.
+
+    Why two forms: PostgreSQL (before 17) costs ``name IN (…)`` on an index's second column as
+    one descent per value, so it prefers to scan every row of the scope (or of the RSE) and
+    filter them by the list: each 5,000-key chunk of a bulk UPDATE then reads the whole scope,
+    and a rule over 10^5 replicas took 20 such reads (``bench/rules.py``: 284 locks/s in place).
+    A row comparison ``(scope, name) IN ((…), …)`` is no better: one OR-ed index scan per key,
+    7.2 s for 5,000 keys (``bench/keys_in.py``).  The semi-join is planned as one index lookup
+    per key whatever the statistics know of the scope, once the table outgrows the keys (a
+    small table it may scan once instead).  Keys given as a subquery stay a row comparison: the database joins those
+    itself."""
     if isinstance(keys, ClauseElement):
         return tuple_(*columns).in_(keys)
+    keys = list(keys)
+    if not keys:
+        return false()
+    return _KeysIn(list(columns), keys, wide)
+
+
+class _KeysIn(ColumnElement[bool]):
+    """:func:`keys_in` over literal keys, rendered per dialect (see there).
+
+    It holds both forms, so that a statement built on it is cached like any other: the cache
+    key is both forms' structure, and the keys are their bound values."""
+
+    type = Boolean()
+    inherit_cache = True
+    _traverse_internals = [
+        ("grouped", InternalTraversal.dp_clauseelement),
+        ("joined", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, columns: list[Any], keys: list[Sequence[Any]], wide: int):
+        self.grouped = _grouped(columns, keys, wide)
+        self.joined = _joined(columns, keys)
+
+    def self_group(self, against: Any = None) -> ColumnElement[Any]:
+        # Parenthesised, never ``= 1``: what it renders to is already a condition.
+        return Grouping(self)
+
+    def _negate(self) -> ColumnElement[Any]:
+        return UnaryExpression(Grouping(self), operator=operators.inv)
+
+
+def _grouped(columns: list[Any], keys: list[Sequence[Any]], wide: int) -> ColumnElement[bool]:
+    """``a = ? AND … AND wide IN (…)``, once per distinct value of the narrow columns."""
     groups: dict[tuple[Any, ...], list[Any]] = defaultdict(list)
     for key in keys:
         groups[tuple(value for i, value in enumerate(key) if i != wide)].append(key[wide])
-    if not groups:
-        return false()
     narrow = [column for i, column in enumerate(columns) if i != wide]
     return or_(
         *(
@@ -65,3 +110,22 @@ def keys_in(
             for values, many in groups.items()
         )
     )
+
+
+def _joined(columns: list[Any], keys: list[Sequence[Any]]) -> ColumnElement[bool]:
+    """``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column."""
+    arrays = [
+        func.unnest(bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type)))
+        for i, column in enumerate(columns)
+    ]
+    return tuple_(*columns).in_(select(*arrays))
+
+
+@compiles(_KeysIn)
+def _compile_grouped(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.grouped, **kw)
+
+
+@compiles(_KeysIn, "postgresql")
+def _compile_joined(element: _KeysIn, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.joined, **kw)

@@ -50,6 +50,8 @@ from datamgmt.core.staging import staging_buffers
 IN_PLACE = (ReplicaState.AVAILABLE, ReplicaState.TEMPORARY_UNAVAILABLE)
 #: Replica states that count as "data already there" when choosing RSEs.
 PRESENT = (ReplicaState.AVAILABLE, ReplicaState.COPYING, ReplicaState.TEMPORARY_UNAVAILABLE)
+#: A replica's primary key, as the keys :func:`_replica_keys` makes.
+REPLICA_KEY = (Replica.scope, Replica.name, Replica.rse_id)
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,19 @@ def source_rankings(session: Session, dest_rse_ids: Iterable[str]) -> dict[tuple
     return {(s, d): -(UNKNOWN_DISTANCE if dist is None else dist) for s, d, dist in rows}
 
 
-def _per_rse(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values: Any) -> None:
-    for rse_id, keys in keys_by_rse.items():
-        for part in chunks(keys):
-            session.execute(
-                update(Replica)
-                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
-                .values(**values)
-            )
+def _replica_keys(keys_by_rse: Mapping[str, Iterable[DIDKey]]) -> list[tuple[str, str, str]]:
+    """(scope, name, rse_id) of the replicas, ordered by RSE, then file: the order in which
+    :func:`_pin_targets` locks them (a fixed order, so two rules never deadlock)."""
+    ordered = sorted((rse_id, scope, name) for rse_id, keys in keys_by_rse.items() for scope, name in keys)
+    return [(scope, name, rse_id) for rse_id, scope, name in ordered]
+
+
+def _update_replicas(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], **values: Any) -> None:
+    """Set ``values`` on the replicas, whole primary keys at a time: with the RSE among the
+    keys rather than a condition of its own, PostgreSQL looks each key up (see keys_in)
+    instead of reading every replica of the RSE for every chunk."""
+    for part in chunks(_replica_keys(keys_by_rse)):
+        session.execute(update(Replica).where(keys_in(REPLICA_KEY, part)).values(**values))
 
 
 def _pin_targets(
@@ -124,19 +131,18 @@ def _pin_targets(
         for key in keys:
             copied[key].pop(rse_id, None)
     leases: dict[tuple[str, str, str], datetime] = {}
-    for rse_id in sorted(by_rse):
-        for part in chunks(sorted(by_rse[rse_id])):
-            query = (
-                select(Replica.scope, Replica.name, Replica.state, Replica.claimed_until)
-                .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
-                .order_by(Replica.scope, Replica.name)
-            )
-            if is_postgresql(session):
-                query = query.with_for_update()
-            for scope, name, state, until in session.execute(query):
-                copied[(scope, name)][rse_id] = state
-                if state == ReplicaState.BEING_DELETED and until is not None:
-                    leases[(scope, name, rse_id)] = until
+    for part in chunks(_replica_keys(by_rse)):
+        query = (
+            select(Replica.scope, Replica.name, Replica.rse_id, Replica.state, Replica.claimed_until)
+            .where(keys_in(REPLICA_KEY, part))
+            .order_by(Replica.rse_id, Replica.scope, Replica.name)
+        )
+        if is_postgresql(session):
+            query = query.with_for_update()
+        for scope, name, rse_id, state, until in session.execute(query):
+            copied[(scope, name)][rse_id] = state
+            if state == ReplicaState.BEING_DELETED and until is not None:
+                leases[(scope, name, rse_id)] = until
     fresh.update(copied)
     return fresh, leases
 
@@ -145,7 +151,7 @@ def _move_replicas(session: Session, moves: ReplicaMoves) -> None:
     """Set existing replicas to the states :meth:`TransferQueue.decide` chose; one taken over
     from the reaper leaves its hands (the lease is dropped)."""
     for state, keys_by_rse in moves.items():
-        _per_rse(session, keys_by_rse, state=state, claimed_by=None, claimed_until=None)
+        _update_replicas(session, keys_by_rse, state=state, claimed_by=None, claimed_until=None)
 
 
 class TransferQueue:
@@ -342,7 +348,7 @@ def create_locks(
             new_by_rse[row["rse_id"]][1] += row["bytes"]
         for rse_id, (files, nbytes) in new_by_rse.items():
             record_rse_delta(session, rse_id, files, nbytes)
-    _per_rse(
+    _update_replicas(
         session,
         locked_existing,
         lock_cnt=Replica.lock_cnt + 1,
