@@ -127,7 +127,7 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
         rule.purge_replicas = bool(options["purge_replicas"])
     if "source_replica_expression" in options:
         rule.source_replica_expression = source_expression(session, options["source_replica_expression"])
-    queued = {}
+    queued: dict[str, int | str] = {}
     if "priority" in options:
         priority = options["priority"]
         if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:

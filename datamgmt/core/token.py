@@ -28,6 +28,7 @@ from datamgmt.core.cache import BoundedDict, Generation, make_generation, make_r
 from datamgmt.core.db.after_commit import on_next_commit
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.db.models import Account, AccountIdentity, Token
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import CannotAuthenticate
 
@@ -173,7 +174,7 @@ class TokenCache:
         self._generation.renew()
 
     def get(self, generation: str, digest: str) -> TokenOwner | None:
-        entry = self._entries.get(digest)
+        entry: tuple[str, float, TokenOwner] | None = self._entries.get(digest)
         if entry is None or entry[0] != generation or entry[1] <= time.monotonic():
             return None
         return entry[2]
@@ -212,4 +213,4 @@ def set_token_cache(cache: TokenCache | None, *, from_config: bool = False) -> N
 
 
 def purge_expired_tokens(session: Session) -> int:
-    return session.execute(delete(Token).where(Token.expired_at <= utcnow())).rowcount or 0
+    return rowcount(session.execute(delete(Token).where(Token.expired_at <= utcnow())))

@@ -224,7 +224,8 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
         _roll_back_after_failure(session)
         if is_unavailable(exc):
             raise _unavailable(exc, progress, read_only) from exc
-        raise DatabaseException(f"database error: {type(exc.orig).__name__}") from exc
+        reason = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
+        raise DatabaseException(f"database error: {reason}") from exc
     except BaseException:
         session.rollback()
         raise
