@@ -22,9 +22,14 @@ MB = 1_000_000
 
 def storage_files(prefix: Path) -> dict[str, int]:
     """Every file under an RSE's prefix, relative path -> size: temporaries and orphans included."""
-    return {
-        str(path.relative_to(prefix)): path.stat().st_size for path in prefix.rglob("*") if path.is_file()
-    }
+    found = {}
+    for path in prefix.rglob("*"):
+        try:
+            if path.is_file():
+                found[str(path.relative_to(prefix))] = path.stat().st_size
+        except FileNotFoundError:  # a temporary renamed by an upload still running
+            continue
+    return found
 
 
 def make_files(directory: Path, count: int, size: int) -> dict[str, bytes]:
@@ -103,7 +108,7 @@ def _wait_for_final_files(prefix: Path, count: int, process: subprocess.Popen[st
 def test_interrupted_upload_reruns_to_completion(
     live: Live, two_rses: tuple[str, str], tmp_path: Path, stop: signal.Signals
 ) -> None:
-    contents = make_files(tmp_path / "data", 24, 2 * MB)
+    contents = make_files(tmp_path / "data", 48, 2 * MB)  # enough left to upload when the stop comes
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data")
     _wait_for_final_files(prefix, 2, process)
@@ -251,7 +256,7 @@ def test_guid_summary_and_register_after_upload(
 def test_interrupted_register_after_upload_leaves_no_dark_file(
     live: Live, two_rses: tuple[str, str], tmp_path: Path
 ) -> None:
-    contents = make_files(tmp_path / "data", 24, 2 * MB)
+    contents = make_files(tmp_path / "data", 48, 2 * MB)  # enough left to upload when the stop comes
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data", "--register-after-upload", "--threads", "3")
     _wait_for_final_files(prefix, 2, process)
