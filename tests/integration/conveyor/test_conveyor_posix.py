@@ -6,7 +6,7 @@ import os
 import zlib
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from datamgmt.config import reset_config
 from datamgmt.core.db.constants import ReplicaState, RequestState
@@ -61,22 +61,27 @@ def layout(session, root, tmp_path):
     return files, ids, tmp_path / "DEST"
 
 
-def drain(db, *daemons, rounds: int = 200) -> None:
+def drain(db, *daemons, rounds: int = 200, seconds: float = 90) -> None:
+    """Run the daemons until every request ended: at least ``rounds`` rounds and ``seconds``
+    before giving up, so that a loaded machine (slow rounds, leases timing out late) is waited for."""
     import time
 
-    for _ in range(rounds):
+    deadline = time.monotonic() + seconds
+    done = 0
+    while done < rounds or time.monotonic() < deadline:
         for daemon in daemons:
             daemon.run_once(1000)
+        done += 1
         with transaction(db) as session:
-            pending = session.scalar(
-                select(Request.id)
+            pending = session.execute(
+                select(Request.state, func.count())
                 .where(Request.state.not_in([RequestState.DONE, RequestState.FAILED]))
-                .limit(1)
-            )
-        if pending is None:
+                .group_by(Request.state)
+            ).all()
+        if not pending:
             return
         time.sleep(0.05)
-    raise AssertionError("requests did not finish")
+    raise AssertionError(f"requests did not finish: {dict(pending)}")
 
 
 def assert_all_done(db, files, dest_root):
