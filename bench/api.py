@@ -42,8 +42,10 @@ def populate(url: str, files: int) -> None:
         add_scope(session, "bench", "root")
         add_collection(session, "bench", "ds", "DATASET", "root")
     for start in range(0, files, 20000):
-        batch = [{"scope": "bench", "name": f"file{i:07d}", "bytes": 1000 + i, "adler32": "0cc737eb"}
-                 for i in range(start, min(files, start + 20000))]  # fmt: skip
+        batch = [
+            {"scope": "bench", "name": f"file{i:07d}", "bytes": 1000 + i, "adler32": "0cc737eb"}
+            for i in range(start, min(files, start + 20000))
+        ]
         with transaction(url) as session:
             add_replicas(session, "BENCH", batch, "root")
             attach(session, "bench", "ds", [{"scope": f["scope"], "name": f["name"]} for f in batch])
@@ -86,9 +88,11 @@ def bench_gets(base: str, token: str, count: int, threads: int, files: int) -> t
 def bench_stream(base: str, token: str, files: int) -> tuple[float, float]:
     started = time.perf_counter()
     response = requests.post(
-        f"{base}/replicas/list", data='{"dids": [{"scope": "bench", "name": "ds"}]}',
-        headers={"X-Rucio-Auth-Token": token}, stream=True,
-    )  # fmt: skip
+        f"{base}/replicas/list",
+        data='{"dids": [{"scope": "bench", "name": "ds"}]}',
+        headers={"X-Rucio-Auth-Token": token},
+        stream=True,
+    )
     response.raise_for_status()
     lines = sum(1 for line in response.iter_lines() if line)
     seconds = time.perf_counter() - started
@@ -113,16 +117,30 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "DATAMGMT_DATABASE_URL": url}
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "etc" / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "--workers", str(args.workers), "--access-logfile", "/dev/null",
-             "datamgmt.api.app:create_app()"],
-            env=env, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(ROOT / "etc" / "gunicorn.conf.py"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(args.workers),
+                "--access-logfile",
+                "/dev/null",
+                "datamgmt.api.app:create_app()",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             wait_ready(base, process)
-            login = requests.get(f"{base}/auth/userpass", headers={
-                "X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": PASSWORD})  # fmt: skip
+            login = requests.get(
+                f"{base}/auth/userpass",
+                headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": PASSWORD},
+            )
             token = login.headers["X-Rucio-Auth-Token"]
             get_seconds, get_rate = bench_gets(base, token, count, args.threads, files)
             stream_seconds, stream_rate = bench_stream(base, token, files)

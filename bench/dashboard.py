@@ -38,11 +38,18 @@ def load(url: str, attempts: int, rses: int) -> None:
         rows = []
         for i in range(start, min(attempts, start + BATCH)):
             failed = pick.random() < 0.2
-            rows.append({"request_id": new_id(), "scope": "bench", "name": f"f{i}", "dest_rse_id": pick.choice(ids),
-                         "source_rse_id": pick.choice(ids),
-                         "state": RequestState.FAILED if failed else RequestState.DONE,
-                         "err_msg": f"error {i % 50}" if failed else None,
-                         "created_at": now - timedelta(seconds=pick.uniform(0, 2 * 86400))})  # fmt: skip
+            rows.append(
+                {
+                    "request_id": new_id(),
+                    "scope": "bench",
+                    "name": f"f{i}",
+                    "dest_rse_id": pick.choice(ids),
+                    "source_rse_id": pick.choice(ids),
+                    "state": RequestState.FAILED if failed else RequestState.DONE,
+                    "err_msg": f"error {i % 50}" if failed else None,
+                    "created_at": now - timedelta(seconds=pick.uniform(0, 2 * 86400)),
+                }
+            )
         with transaction(url) as session:
             session.execute(insert(RequestHistory), rows)
 

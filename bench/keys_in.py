@@ -40,15 +40,34 @@ def load(url: str, files: int) -> list[str]:
         session.execute(insert(RSE), [{"id": rse_id, "rse": f"SITE-{i}"} for i, rse_id in enumerate(rse_ids)])
     for part in chunks(range(files), 10_000):
         with transaction(url) as session:
-            session.execute(insert(DataIdentifier), [
-                {"scope": SCOPE, "name": f"f{i}", "did_type": DIDType.FILE, "account": "bench", "bytes": 1}
-                for i in part
-            ])  # fmt: skip
-            session.execute(insert(Replica), [
-                {"scope": SCOPE, "name": f"f{i}", "rse_id": rse_id, "bytes": 1, "state": ReplicaState.AVAILABLE,
-                 "path": f"{rse_id}/f{i}"}
-                for rse_id in rse_ids for i in part
-            ])  # fmt: skip
+            session.execute(
+                insert(DataIdentifier),
+                [
+                    {
+                        "scope": SCOPE,
+                        "name": f"f{i}",
+                        "did_type": DIDType.FILE,
+                        "account": "bench",
+                        "bytes": 1,
+                    }
+                    for i in part
+                ],
+            )
+            session.execute(
+                insert(Replica),
+                [
+                    {
+                        "scope": SCOPE,
+                        "name": f"f{i}",
+                        "rse_id": rse_id,
+                        "bytes": 1,
+                        "state": ReplicaState.AVAILABLE,
+                        "path": f"{rse_id}/f{i}",
+                    }
+                    for rse_id in rse_ids
+                    for i in part
+                ],
+            )
     return rse_ids
 
 

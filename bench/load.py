@@ -45,8 +45,11 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="how long they run (default 600)")
     parser.add_argument("--api-workers", type=int, default=2, help="gunicorn worker processes")
     parser.add_argument("--file-size", type=int, default=4096, help="bytes per uploaded file")
-    parser.add_argument("--db", default=os.environ.get("DATAMGMT_BENCH_DB_URL") or os.environ.get("DATAMGMT_TEST_DB_URL"),
-                        help="a PostgreSQL server URL; the run uses a private database on it")  # fmt: skip
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("DATAMGMT_BENCH_DB_URL") or os.environ.get("DATAMGMT_TEST_DB_URL"),
+        help="a PostgreSQL server URL; the run uses a private database on it",
+    )
     args = parser.parse_args()
     args.clients = args.clients or (2 if args.quick else 8)
     args.seconds = args.seconds or (20 if args.quick else 600)
@@ -66,8 +69,14 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="datamgmt-load-") as tmp:
             site = populate(url, Path(tmp) / "storage")
             with running(url, Path(tmp) / "cluster", api_workers=args.api_workers) as cluster:
-                workload = Workload(site, cluster.api_url, Path(tmp) / "clients", threads=args.clients,
-                                    file_size=args.file_size, weights={**WEIGHTS, "download": 2}).start()  # fmt: skip
+                workload = Workload(
+                    site,
+                    cluster.api_url,
+                    Path(tmp) / "clients",
+                    threads=args.clients,
+                    file_size=args.file_size,
+                    weights={**WEIGHTS, "download": 2},
+                ).start()
                 started = time.perf_counter()
                 time.sleep(args.seconds)
                 outcome = finish(cluster, workload)
@@ -81,8 +90,10 @@ def main() -> int:
 def report(args: argparse.Namespace, outcome, seconds: float) -> int:  # type: ignore[no-untyped-def]
     stats = outcome.workload
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"# {args.clients} clients, {args.seconds:.0f} s of load ({seconds:.0f} s with the drain), "
-          f"{args.api_workers} gunicorn workers, {os.cpu_count()} CPUs, files of {args.file_size} bytes")  # fmt: skip
+    print(
+        f"# {args.clients} clients, {args.seconds:.0f} s of load ({seconds:.0f} s with the drain), "
+        f"{args.api_workers} gunicorn workers, {os.cpu_count()} CPUs, files of {args.file_size} bytes"
+    )
     print("name size seconds rate peak_rss")
     for op in sorted(stats.latencies):
         calls = len(stats.latencies[op])
@@ -90,8 +101,10 @@ def report(args: argparse.Namespace, outcome, seconds: float) -> int:  # type: i
     print("\n".join(summary(stats, args.seconds)))
     server_errors = sum(stats.server_errors.values())
     print(f"errors={dict(stats.errors)} failed_calls={dict(stats.failed)} 5xx={server_errors}")
-    print(f"drain left={outcome.left} checker violations={len(outcome.violations)} "
-          f"FTS submitted twice={len(outcome.submitted_twice)} daemons dead={outcome.dead_daemons}")  # fmt: skip
+    print(
+        f"drain left={outcome.left} checker violations={len(outcome.violations)} "
+        f"FTS submitted twice={len(outcome.submitted_twice)} daemons dead={outcome.dead_daemons}"
+    )
     for violation in outcome.violations:
         print(f"VIOLATION {violation}")
     clean = not (

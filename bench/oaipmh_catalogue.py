@@ -45,25 +45,52 @@ def load(url: str, size: int) -> None:
                 scope, name, file = f"user.u{i % 20}", f"dataset.{i}", f"file.{i}.root"
                 dids.append({"scope": scope, "name": name, "account": "root", "did_type": DIDType.DATASET})
                 dids.append(
-                    {"scope": scope, "name": file, "account": "root", "did_type": DIDType.FILE,
-                     "bytes": 1_000_000, "adler32": "0a0b0c0d"}
-                )  # fmt: skip
+                    {
+                        "scope": scope,
+                        "name": file,
+                        "account": "root",
+                        "did_type": DIDType.FILE,
+                        "bytes": 1_000_000,
+                        "adler32": "0a0b0c0d",
+                    }
+                )
                 contents.append(
-                    {"scope": scope, "name": name, "child_scope": scope, "child_name": file,
-                     "did_type": DIDType.DATASET, "child_type": DIDType.FILE, "bytes": 1_000_000, "adler32": "0a0b0c0d"}
-                )  # fmt: skip
-                for key, value in (("title", f"Benchmark dataset {i}"), ("creator", "Doe, Jane; Roe, Richard"),
-                                   ("subject", "physics"), ("rights", "CC-BY-4.0"), ("publisher", "Example Lab")):  # fmt: skip
+                    {
+                        "scope": scope,
+                        "name": name,
+                        "child_scope": scope,
+                        "child_name": file,
+                        "did_type": DIDType.DATASET,
+                        "child_type": DIDType.FILE,
+                        "bytes": 1_000_000,
+                        "adler32": "0a0b0c0d",
+                    }
+                )
+                for key, value in (
+                    ("title", f"Benchmark dataset {i}"),
+                    ("creator", "Doe, Jane; Roe, Richard"),
+                    ("subject", "physics"),
+                    ("rights", "CC-BY-4.0"),
+                    ("publisher", "Example Lab"),
+                ):
                     meta.append(
                         {"scope": scope, "name": name, "key": key, "value_type": "str", "value_str": value}
                     )
                 withdrawn = i % 100 == 99
                 shares.append(
-                    {"id": f"{i:032x}", "scope": scope, "name": name, "pid": f"21.T99999/b{i}", "pid_service": "local",
-                     "landing_url": f"https://data.example.org/pid/21.T99999/b{i}", "account": "root",
-                     "state": ShareState.WITHDRAWN if withdrawn else ShareState.PUBLISHED,
-                     "datestamp": T0 + timedelta(seconds=i), "withdrawn_at": T0 if withdrawn else None}
-                )  # fmt: skip
+                    {
+                        "id": f"{i:032x}",
+                        "scope": scope,
+                        "name": name,
+                        "pid": f"21.T99999/b{i}",
+                        "pid_service": "local",
+                        "landing_url": f"https://data.example.org/pid/21.T99999/b{i}",
+                        "account": "root",
+                        "state": ShareState.WITHDRAWN if withdrawn else ShareState.PUBLISHED,
+                        "datestamp": T0 + timedelta(seconds=i),
+                        "withdrawn_at": T0 if withdrawn else None,
+                    }
+                )
             for model, rows in ((DataIdentifier, dids), (Content, contents), (DIDMeta, meta)):
                 session.execute(insert(model), rows)
             records = share_records(session, [Share(**share) for share in shares])

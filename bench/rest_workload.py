@@ -87,8 +87,13 @@ class Step:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else 0.0
 
     def summary(self) -> dict[str, float]:
-        return {"rate": self.rate, "p50_ms": self.percentile(0.5), "p95_ms": self.percentile(0.95),
-                "items": self.items, "seconds": self.seconds}  # fmt: skip
+        return {
+            "rate": self.rate,
+            "p50_ms": self.percentile(0.5),
+            "p95_ms": self.percentile(0.95),
+            "items": self.items,
+            "seconds": self.seconds,
+        }
 
 
 class StepFailed(Exception):
@@ -101,10 +106,15 @@ class RucioREST:
     def __init__(self, base: str, account: str, username: str, password: str, vo: str) -> None:
         self.base = base.rstrip("/")
         self.http = requests.Session()
-        self.http.headers.update({
-            "X-Rucio-Account": account, "X-Rucio-VO": vo, "X-Rucio-Script": "bench::rest_workload",
-            "User-Agent": "rucio-clients/41.5.1", "Accept": "*/*",
-        })  # fmt: skip
+        self.http.headers.update(
+            {
+                "X-Rucio-Account": account,
+                "X-Rucio-VO": vo,
+                "X-Rucio-Script": "bench::rest_workload",
+                "User-Agent": "rucio-clients/41.5.1",
+                "Accept": "*/*",
+            }
+        )
         self.account = account
         response = self.http.get(
             f"{self.base}/auth/userpass",
@@ -145,12 +155,26 @@ class RucioREST:
 def rule_body(scope: str, name: str, expression: str) -> dict[str, object]:
     """``RuleClient.add_replication_rule`` with its defaults."""
     return {
-        "dids": [{"scope": scope, "name": name}], "copies": 1, "rse_expression": expression, "weight": None,
-        "lifetime": None, "grouping": "DATASET", "account": None, "locked": False,
-        "source_replica_expression": None, "activity": None, "notify": "N", "purge_replicas": False,
-        "ignore_availability": False, "comment": None, "ask_approval": False, "asynchronous": False,
-        "delay_injection": None, "priority": 3, "meta": None,
-    }  # fmt: skip
+        "dids": [{"scope": scope, "name": name}],
+        "copies": 1,
+        "rse_expression": expression,
+        "weight": None,
+        "lifetime": None,
+        "grouping": "DATASET",
+        "account": None,
+        "locked": False,
+        "source_replica_expression": None,
+        "activity": None,
+        "notify": "N",
+        "purge_replicas": False,
+        "ignore_availability": False,
+        "comment": None,
+        "ask_approval": False,
+        "asynchronous": False,
+        "delay_injection": None,
+        "priority": 3,
+        "meta": None,
+    }
 
 
 def chunks(items: list[dict[str, object]], size: int) -> Iterator[list[dict[str, object]]]:
@@ -187,8 +211,16 @@ class Workload:
         self.rse_prefix = f"B{tag.upper()}"
         self.tier, self.cloud = f"tier{tag}", f"cloud{tag}"
         self.dataset = "dataset"
-        self.files = [{"scope": self.scope, "name": f"file{i:07d}", "bytes": 1000 + i, "adler32": "0cc737eb",
-                       "meta": {"guid": uuid.uuid4().hex}} for i in range(args.n)]  # fmt: skip
+        self.files = [
+            {
+                "scope": self.scope,
+                "name": f"file{i:07d}",
+                "bytes": 1000 + i,
+                "adler32": "0cc737eb",
+                "meta": {"guid": uuid.uuid4().hex},
+            }
+            for i in range(args.n)
+        ]
         self.results: dict[str, Step] = {}
 
     def rse(self, index: int) -> str:
@@ -202,8 +234,10 @@ class Workload:
             print(f"{name:15s} FAILED after {step.items} items: {exc}", flush=True)
             return
         self.results[name] = step
-        line = f"{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms" \
-               f"  p95 {step.percentile(0.95):8.2f} ms  ({step.items} in {step.seconds:.2f} s)"  # fmt: skip
+        line = (
+            f"{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms"
+            f"  p95 {step.percentile(0.95):8.2f} ms  ({step.items} in {step.seconds:.2f} s)"
+        )
         saved = self.args.baseline.get(name) if self.args.baseline else None
         if saved and saved.get("rate"):
             line += f"  ratio {step.rate / saved['rate']:.2f}x"
@@ -214,11 +248,23 @@ class Workload:
 
     def admin(self, step: Step) -> None:
         account = quote(self.client.account)
-        protocol = {"hostname": "localhost", "scheme": "file", "port": None,
-                    "impl": "rucio.rse.protocols.posix.Default", "prefix": "/bench/",
-                    "domains": {"wan": {"read": 1, "write": 1, "delete": 1, "third_party_copy_read": 1,
-                                        "third_party_copy_write": 1},
-                                "lan": {"read": 1, "write": 1, "delete": 1}}}  # fmt: skip
+        protocol = {
+            "hostname": "localhost",
+            "scheme": "file",
+            "port": None,
+            "impl": "rucio.rse.protocols.posix.Default",
+            "prefix": "/bench/",
+            "domains": {
+                "wan": {
+                    "read": 1,
+                    "write": 1,
+                    "delete": 1,
+                    "third_party_copy_read": 1,
+                    "third_party_copy_write": 1,
+                },
+                "lan": {"read": 1, "write": 1, "delete": 1},
+            },
+        }
         for i in range(self.args.rses):
             rse = self.rse(i)
             post = self.client.post
@@ -270,10 +316,21 @@ class Workload:
         self._rule(step, self.rse(0))
 
     def list_replicas(self, step: Step) -> None:
-        body = {"dids": [{"scope": self.scope, "name": self.dataset}], "domain": None, "ignore_availability": True,
-                "all_states": False, "resolve_archives": True, "resolve_parents": False,
-                "client_location": {"ip": "127.0.0.1", "fqdn": "localhost", "site": "ROAMING", "latitude": None,
-                                    "longitude": None}}  # fmt: skip
+        body = {
+            "dids": [{"scope": self.scope, "name": self.dataset}],
+            "domain": None,
+            "ignore_availability": True,
+            "all_states": False,
+            "resolve_archives": True,
+            "resolve_parents": False,
+            "client_location": {
+                "ip": "127.0.0.1",
+                "fqdn": "localhost",
+                "site": "ROAMING",
+                "latitude": None,
+                "longitude": None,
+            },
+        }
         for _ in range(self.args.repeat):
             lines = step.timed(self.client.stream, "POST", "/replicas/list", body, items=len(self.files))
             if lines != len(self.files):
@@ -286,9 +343,11 @@ class Workload:
             (f"{self.tier}=1", sum(1 for i in rses if i % 3 == 1)),
             (f"{self.cloud}=EU", sum(1 for i in rses if i % 10 == 0)),
             (f"{self.tier}=2&{self.cloud}=US", sum(1 for i in rses if i % 3 == 2 and i % 10 == 1)),
-            (f"({self.cloud}=EU|{self.cloud}=US)\\{self.tier}=0",
-             sum(1 for i in rses if i % 10 in (0, 1) and i % 3 != 0)),
-        ]  # fmt: skip
+            (
+                f"({self.cloud}=EU|{self.cloud}=US)\\{self.tier}=0",
+                sum(1 for i in rses if i % 10 in (0, 1) and i % 3 != 0),
+            ),
+        ]
 
     def expression(self, step: Step) -> None:
         cases = [case for case in self.expressions() if case[1]]
@@ -328,8 +387,10 @@ def main(argv: list[str] | None = None) -> None:
     except StepFailed as exc:
         raise SystemExit(str(exc)) from None
     workload = Workload(client, args)
-    print(f"# {args.server}: N={args.n} files, {args.rses} RSEs, {args.chunk} per call, one client thread",
-          flush=True)  # fmt: skip
+    print(
+        f"# {args.server}: N={args.n} files, {args.rses} RSEs, {args.chunk} per call, one client thread",
+        flush=True,
+    )
     workload.run("admin", workload.admin)
     # Files must exist before they are attached or read: register runs first.
     order = [
@@ -346,10 +407,17 @@ def main(argv: list[str] | None = None) -> None:
         if name in wanted or (name in ("register", "attach") and wanted & needed):
             workload.run(name, getattr(workload, name))
     if args.save:
-        args.save.write_text(json.dumps({
-            "server": args.server, "n": args.n, "rses": args.rses,
-            "steps": {name: step.summary() for name, step in workload.results.items()},
-        }, indent=1))  # fmt: skip
+        args.save.write_text(
+            json.dumps(
+                {
+                    "server": args.server,
+                    "n": args.n,
+                    "rses": args.rses,
+                    "steps": {name: step.summary() for name, step in workload.results.items()},
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

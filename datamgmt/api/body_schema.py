@@ -91,12 +91,16 @@ def _expected(error: ValidationError) -> str:
     words = {
         "type": lambda: f"of type {' or '.join(value) if isinstance(value, list) else value}",
         "enum": lambda: "one of " + ", ".join(shown(item, 20) for item in value[:10]),
-        "minimum": lambda: f">= {value}", "maximum": lambda: f"<= {value}",
-        "exclusiveMinimum": lambda: f"> {value}", "exclusiveMaximum": lambda: f"< {value}",
-        "minLength": lambda: f"at least {value} characters long", "maxLength": lambda: f"at most {value} characters long",
-        "minItems": lambda: f"a list of at least {value} items", "maxItems": lambda: f"a list of at most {value} items",
+        "minimum": lambda: f">= {value}",
+        "maximum": lambda: f"<= {value}",
+        "exclusiveMinimum": lambda: f"> {value}",
+        "exclusiveMaximum": lambda: f"< {value}",
+        "minLength": lambda: f"at least {value} characters long",
+        "maxLength": lambda: f"at most {value} characters long",
+        "minItems": lambda: f"a list of at least {value} items",
+        "maxItems": lambda: f"a list of at most {value} items",
         "pattern": lambda: f"matching {shown(value, 60)}",
-    }  # fmt: skip
+    }
     describe = words.get(str(error.validator))
     return describe() if describe else f"valid ({error.validator})"
 

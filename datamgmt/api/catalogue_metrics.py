@@ -52,21 +52,32 @@ class CatalogueCollector(Collector):
         for state, count in rules.items():
             by_state.add_metric([state], count)
         yield by_state
-        alive = GaugeMetricFamily("datamgmt_daemon_instances_alive", "Instances with a fresh heartbeat",
-                                  labels=["daemon"])  # fmt: skip
-        last = GaugeMetricFamily("datamgmt_daemon_last_heartbeat_timestamp_seconds",
-                                 "Unix time of a daemon's newest heartbeat", labels=["daemon"])  # fmt: skip
+        alive = GaugeMetricFamily(
+            "datamgmt_daemon_instances_alive", "Instances with a fresh heartbeat", labels=["daemon"]
+        )
+        last = GaugeMetricFamily(
+            "datamgmt_daemon_last_heartbeat_timestamp_seconds",
+            "Unix time of a daemon's newest heartbeat",
+            labels=["daemon"],
+        )
         for name, entry in daemons.items():
             alive.add_metric([name], entry["alive"])
             last.add_metric([name], entry["last_beat"].timestamp())
         yield alive
         yield last
-        space = GaugeMetricFamily("datamgmt_rse_bytes", "RSE space: catalogue bytes, storage used and free, "
-                                  "MinFreeSpace", labels=["rse", "kind"])  # fmt: skip
+        space = GaugeMetricFamily(
+            "datamgmt_rse_bytes",
+            "RSE space: catalogue bytes, storage used and free, MinFreeSpace",
+            labels=["rse", "kind"],
+        )
         for entry in rses:
             storage = entry.get("storage") or {}
-            for kind, amount in (("catalogue", (entry.get("rucio") or {}).get("used")), ("used", storage.get("used")),
-                                 ("free", storage.get("free")), ("min_free", entry.get("MinFreeSpace"))):  # fmt: skip
+            for kind, amount in (
+                ("catalogue", (entry.get("rucio") or {}).get("used")),
+                ("used", storage.get("used")),
+                ("free", storage.get("free")),
+                ("min_free", entry.get("MinFreeSpace")),
+            ):
                 if amount is not None:
                     space.add_metric([entry["rse"], kind], amount)
         yield space

@@ -154,5 +154,11 @@ def _script_json(value: Any) -> Markup:
 
 
 def render_landing(share: dict[str, Any]) -> str:
-    return render_template_string(_PAGE, share=share, style=Markup(_STYLE), json_ld=_script_json(json_ld(share)),
-                                  citation=citations(share), identifier=pid_url(share))  # fmt: skip
+    return render_template_string(
+        _PAGE,
+        share=share,
+        style=Markup(_STYLE),
+        json_ld=_script_json(json_ld(share)),
+        citation=citations(share),
+        identifier=pid_url(share),
+    )

@@ -61,5 +61,9 @@ def install_metrics(app: Flask) -> None:
         return Response(generate_latest(exposed), content_type=CONTENT_TYPE_LATEST)
 
     # Request counts by route tell an outsider what the service is used for: open only by choice.
-    app.add_url_rule("/metrics", "metrics", public(metrics) if app.config.get("METRICS_PUBLIC") else metrics,
-                     methods=["GET"])  # fmt: skip
+    app.add_url_rule(
+        "/metrics",
+        "metrics",
+        public(metrics) if app.config.get("METRICS_PUBLIC") else metrics,
+        methods=["GET"],
+    )

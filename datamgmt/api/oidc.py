@@ -78,14 +78,16 @@ class OIDCVerifier:
             kid = jwt.get_unverified_header(token).get("kid")
             if not isinstance(kid, str) or not kid:
                 raise CannotAuthenticate("Cannot authenticate with given credentials: the token names no key")
-            return dict(jwt.decode(
-                token,
-                self._key(kid).key,
-                algorithms=JWT_ALGORITHMS,
-                issuer=self.issuer,
-                audience=audience or self.audience,
-                options={"require": ["exp", "iss", "sub", "aud"]},
-            ))  # fmt: skip
+            return dict(
+                jwt.decode(
+                    token,
+                    self._key(kid).key,
+                    algorithms=JWT_ALGORITHMS,
+                    issuer=self.issuer,
+                    audience=audience or self.audience,
+                    options={"require": ["exp", "iss", "sub", "aud"]},
+                )
+            )
         except jwt.InvalidTokenError as exc:
             raise CannotAuthenticate(f"Cannot authenticate with given credentials: {exc}") from exc
 

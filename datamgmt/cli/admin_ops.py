@@ -78,19 +78,32 @@ def status_command(app: AppContext) -> None:
 
 
 def _daemon_rows(daemons: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"daemon": name, "alive": entry["alive"], "known": len(entry["instances"]), "last_beat": entry["last_beat"],
-             "hosts": ", ".join(sorted({i["host"] for i in entry["instances"] if i["alive"]}))}
-            for name, entry in sorted(daemons.items())]  # fmt: skip
+    return [
+        {
+            "daemon": name,
+            "alive": entry["alive"],
+            "known": len(entry["instances"]),
+            "last_beat": entry["last_beat"],
+            "hosts": ", ".join(sorted({i["host"] for i in entry["instances"] if i["alive"]})),
+        }
+        for name, entry in sorted(daemons.items())
+    ]
 
 
 def _rse_rows(rses: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for entry in rses:
         storage = entry.get("storage") or {}
-        rows.append({"rse": entry["rse"], "catalogue": (entry.get("rucio") or {}).get("used"),
-                     "storage_used": storage.get("used"), "storage_free": storage.get("free"),
-                     "MinFreeSpace": entry.get("MinFreeSpace"),
-                     "warning": "below MinFreeSpace" if entry.get("below_min_free") else ""})  # fmt: skip
+        rows.append(
+            {
+                "rse": entry["rse"],
+                "catalogue": (entry.get("rucio") or {}).get("used"),
+                "storage_used": storage.get("used"),
+                "storage_free": storage.get("free"),
+                "MinFreeSpace": entry.get("MinFreeSpace"),
+                "warning": "below MinFreeSpace" if entry.get("below_min_free") else "",
+            }
+        )
     return rows
 
 

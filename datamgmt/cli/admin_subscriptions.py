@@ -80,8 +80,11 @@ def subscription_add(
     """Create a subscription."""
     if filter_ is None or replication_rules is None:
         raise click.UsageError("a subscription needs --filter and --rules")
-    options = {key: value for key, value in (("comments", comment), ("lifetime", lifetime), ("priority", priority))
-               if value is not None}  # fmt: skip
+    options = {
+        key: value
+        for key, value in (("comments", comment), ("lifetime", lifetime), ("priority", priority))
+        if value is not None
+    }
     owner = account or app.client.account
     subscription_id = app.client.add_subscription(
         owner, name, filter_, replication_rules, dry_run=dry_run, **options
@@ -125,9 +128,18 @@ def subscription_update(
     state: str | None,
 ) -> None:
     """Change a subscription's filter, rules, comment, lifetime, priority or state."""
-    changes = {key: value for key, value in (("filter", filter_), ("replication_rules", replication_rules),
-                                             ("comments", comment), ("lifetime", lifetime), ("priority", priority),
-                                             ("state", state and state.upper())) if value is not None}  # fmt: skip
+    changes = {
+        key: value
+        for key, value in (
+            ("filter", filter_),
+            ("replication_rules", replication_rules),
+            ("comments", comment),
+            ("lifetime", lifetime),
+            ("priority", priority),
+            ("state", state and state.upper()),
+        )
+        if value is not None
+    }
     if not changes:
         raise click.UsageError("Nothing to update: give at least one option")
     owner = account or app.client.account

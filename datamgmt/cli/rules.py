@@ -261,8 +261,15 @@ def rule_list(
     """Rules of an account or on a DID, or every rule in a state or to an RSE expression."""
     client = app.client
     if state or rse_expression:
-        filters = {k: v for k, v in (("state", state and state.upper()), ("rse_expression", rse_expression),
-                                     ("account", account)) if v}  # fmt: skip
+        filters = {
+            k: v
+            for k, v in (
+                ("state", state and state.upper()),
+                ("rse_expression", rse_expression),
+                ("account", account),
+            )
+            if v
+        }
         if did:
             filters.update(scope=did[0], name=did[1])
         rules = client.list_rules(**filters)
@@ -311,8 +318,10 @@ def rule_show(app: AppContext, rule_id: str, all_locks: bool) -> None:
         app.output.record({**rule, "locks": pending, "tape": tape})
         return
     app.output.record(rule, RULE_COLUMNS)
-    for locks, columns, title in ((pending, LOCK_TRANSFER_COLUMNS, "locks not settled"),
-                                  (tape, TAPE_COLUMNS, "tape: staging and archiving")):  # fmt: skip
+    for locks, columns, title in (
+        (pending, LOCK_TRANSFER_COLUMNS, "locks not settled"),
+        (tape, TAPE_COLUMNS, "tape: staging and archiving"),
+    ):
         if not locks:
             continue
         shown = locks if all_locks else locks[:SHOWN_LOCKS]

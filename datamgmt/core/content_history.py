@@ -13,8 +13,19 @@ from sqlalchemy.orm import Session
 from datamgmt.core.db.models import Content, ContentHistory
 from datamgmt.core.db.types import utcnow
 
-_COPIED = ("scope", "name", "child_scope", "child_name", "did_type", "child_type", "bytes", "adler32", "md5",
-           "created_at", "updated_at")  # fmt: skip
+_COPIED = (
+    "scope",
+    "name",
+    "child_scope",
+    "child_name",
+    "did_type",
+    "child_type",
+    "bytes",
+    "adler32",
+    "md5",
+    "created_at",
+    "updated_at",
+)
 
 
 def record_removal(session: Session, condition: ColumnElement[bool]) -> None:

@@ -38,10 +38,16 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
     returns the keys restored."""
     restored: set[DIDKey] = set()
     for part in chunks(list(keys), 1000):
-        taken = select(DataIdentifier.scope).where(DataIdentifier.scope == deleted_dids.c.scope,
-                                                   DataIdentifier.name == deleted_dids.c.name).exists()  # fmt: skip
-        wanted = (keys_in((deleted_dids.c.scope, deleted_dids.c.name), part), ~taken,
-                  deleted_dids.c.scope.in_(select(Scope.scope)))  # fmt: skip
+        taken = (
+            select(DataIdentifier.scope)
+            .where(DataIdentifier.scope == deleted_dids.c.scope, DataIdentifier.name == deleted_dids.c.name)
+            .exists()
+        )
+        wanted = (
+            keys_in((deleted_dids.c.scope, deleted_dids.c.name), part),
+            ~taken,
+            deleted_dids.c.scope.in_(select(Scope.scope)),
+        )
         found = set(
             session.execute(select(deleted_dids.c.scope, deleted_dids.c.name).where(*wanted)).tuples()
         )
@@ -50,8 +56,13 @@ def restore(session: Session, keys: Sequence[DIDKey]) -> set[DIDKey]:
         is_collection = deleted_dids.c.did_type.in_(COLLECTIONS)
         values: dict[str, ColumnElement[Any]] = {column: deleted_dids.c[column] for column in _KEPT}
         # Content does not come back: a collection is restored empty; nothing comes back expired.
-        values.update(expired_at=literal(None), deleted_at=literal(None), updated_at=literal(utcnow()),
-                      bytes=_unless(is_collection, deleted_dids.c.bytes), length=_unless(is_collection, deleted_dids.c.length))  # fmt: skip
+        values.update(
+            expired_at=literal(None),
+            deleted_at=literal(None),
+            updated_at=literal(utcnow()),
+            bytes=_unless(is_collection, deleted_dids.c.bytes),
+            length=_unless(is_collection, deleted_dids.c.length),
+        )
         session.execute(
             insert(DataIdentifier).from_select(list(values), select(*values.values()).where(*wanted))
         )

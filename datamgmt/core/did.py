@@ -127,11 +127,31 @@ def get_did_row(session: Session, scope: str, name: str) -> DataIdentifier:
 #: What :func:`did_dict` shows of one DID: built once and run on the connection, without the
 #: ORM, because ``GET /dids/{scope}/{name}`` is the commonest call of all.
 _ONE_DID = select(
-    *(getattr(DataIdentifier, column) for column in (
-        "scope", "name", "did_type", "account", "bytes", "length", "md5", "adler32", "guid", "is_open",
-        "monotonic", "obsolete", "hidden", "availability", "expired_at", "created_at", "updated_at",
-        "closed_at", "purge_replicas"))
-).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))  # fmt: skip
+    *(
+        getattr(DataIdentifier, column)
+        for column in (
+            "scope",
+            "name",
+            "did_type",
+            "account",
+            "bytes",
+            "length",
+            "md5",
+            "adler32",
+            "guid",
+            "is_open",
+            "monotonic",
+            "obsolete",
+            "hidden",
+            "availability",
+            "expired_at",
+            "created_at",
+            "updated_at",
+            "closed_at",
+            "purge_replicas",
+        )
+    )
+).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
 
 
 def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> dict[str, Any]:

@@ -107,12 +107,25 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
     done: list[DIDKey] = []
     for part in chunks(keys):
         rows = select(
-            literal(parent.scope, content.c.scope.type), literal(parent.name, content.c.name.type),
-            DataIdentifier.scope, DataIdentifier.name, literal(parent.did_type, content.c.did_type.type),
-            DataIdentifier.did_type, DataIdentifier.bytes, DataIdentifier.adler32, DataIdentifier.md5,
-            DataIdentifier.guid, DataIdentifier.events, literal(True), literal(now, content.c.created_at.type),
+            literal(parent.scope, content.c.scope.type),
+            literal(parent.name, content.c.name.type),
+            DataIdentifier.scope,
+            DataIdentifier.name,
+            literal(parent.did_type, content.c.did_type.type),
+            DataIdentifier.did_type,
+            DataIdentifier.bytes,
+            DataIdentifier.adler32,
+            DataIdentifier.md5,
+            DataIdentifier.guid,
+            DataIdentifier.events,
+            literal(True),
+            literal(now, content.c.created_at.type),
             literal(now, content.c.updated_at.type),
-        ).where(keys_in(DID_KEY, part), DataIdentifier.did_type == DIDType.FILE, DataIdentifier.availability != DIDAvailability.LOST)  # fmt: skip
+        ).where(
+            keys_in(DID_KEY, part),
+            DataIdentifier.did_type == DIDType.FILE,
+            DataIdentifier.availability != DIDAvailability.LOST,
+        )
         statement = (
             dialect.insert(content)
             .from_select(_CONTENT_COLUMNS, rows)
@@ -128,8 +141,22 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
     return sizes
 
 
-_CONTENT_COLUMNS = ["scope", "name", "child_scope", "child_name", "did_type", "child_type", "bytes", "adler32",
-                    "md5", "guid", "events", "rule_evaluation", "created_at", "updated_at"]  # fmt: skip
+_CONTENT_COLUMNS = [
+    "scope",
+    "name",
+    "child_scope",
+    "child_name",
+    "did_type",
+    "child_type",
+    "bytes",
+    "adler32",
+    "md5",
+    "guid",
+    "events",
+    "rule_evaluation",
+    "created_at",
+    "updated_at",
+]
 
 
 def _remove_contents(session: Session, scope: str, name: str, keys: list[DIDKey]) -> None:

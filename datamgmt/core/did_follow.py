@@ -34,12 +34,18 @@ def follow(session: Session, scope: str, name: str, account: str) -> None:
 
 def unfollow(session: Session, scope: str, name: str, account: str) -> None:
     get_did_row(session, scope, name)
-    session.execute(delete(DIDFollowed).where(DIDFollowed.scope == scope, DIDFollowed.name == name,
-                                              DIDFollowed.account == account))  # fmt: skip
+    session.execute(
+        delete(DIDFollowed).where(
+            DIDFollowed.scope == scope, DIDFollowed.name == name, DIDFollowed.account == account
+        )
+    )
 
 
 def followers(session: Session, scope: str, name: str) -> list[dict[str, str]]:
     get_did_row(session, scope, name)
-    rows = session.scalars(select(DIDFollowed.account).where(DIDFollowed.scope == scope, DIDFollowed.name == name)
-                           .order_by(DIDFollowed.account))  # fmt: skip
+    rows = session.scalars(
+        select(DIDFollowed.account)
+        .where(DIDFollowed.scope == scope, DIDFollowed.name == name)
+        .order_by(DIDFollowed.account)
+    )
     return [{"user": account} for account in rows]

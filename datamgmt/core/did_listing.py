@@ -46,23 +46,29 @@ def datasets_by_guid(session: Session, guid: str) -> list[dict[str, str]]:
     normalised = guid.replace("-", "").lower()
     file_key = session.execute(
         select(DataIdentifier.scope, DataIdentifier.name)
-        .where(DataIdentifier.guid == normalised, DataIdentifier.did_type == DIDType.FILE).limit(1)
-    ).first()  # fmt: skip
+        .where(DataIdentifier.guid == normalised, DataIdentifier.did_type == DIDType.FILE)
+        .limit(1)
+    ).first()
     if file_key is None:
         raise DataIdentifierNotFound(f"No file associated to GUID : {validation.shown(guid)}")
     rows = session.execute(
-        select(Content.scope, Content.name).where(Content.child_scope == file_key.scope, Content.child_name == file_key.name)
+        select(Content.scope, Content.name)
+        .where(Content.child_scope == file_key.scope, Content.child_name == file_key.name)
         .order_by(Content.scope, Content.name)
-    )  # fmt: skip
+    )
     return [{"scope": row.scope, "name": row.name} for row in rows]
 
 
 def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[str, Any]]:
     """Every file below each DID (a file: itself) with ``parent_scope``/``parent_name``; unknown DIDs are skipped."""
     for part in chunks(list(keys), 500):
-        base = select(Content.scope.label("root_scope"), Content.name.label("root_name"),
-                      Content.child_scope.label("scope"), Content.child_name.label("name"),
-                      Content.child_type.label("type")).where(keys_in((Content.scope, Content.name), part))  # fmt: skip
+        base = select(
+            Content.scope.label("root_scope"),
+            Content.name.label("root_name"),
+            Content.child_scope.label("scope"),
+            Content.child_name.label("name"),
+            Content.child_type.label("type"),
+        ).where(keys_in((Content.scope, Content.name), part))
         tree = base.cte("bulk_descendants", recursive=True)
         step = select(
             tree.c.root_scope, tree.c.root_name, Content.child_scope, Content.child_name, Content.child_type
@@ -85,18 +91,30 @@ def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[s
             .execution_options(yield_per=1000)
         )
         for parent_scope, parent_name, did in session.execute(query).tuples():
-            yield {"scope": did.scope, "name": did.name, "bytes": did.bytes, "adler32": did.adler32, "md5": did.md5,
-                   "guid": did.guid.upper() if did.guid else None, "events": did.events,
-                   "parent_scope": parent_scope, "parent_name": parent_name}  # fmt: skip
+            yield {
+                "scope": did.scope,
+                "name": did.name,
+                "bytes": did.bytes,
+                "adler32": did.adler32,
+                "md5": did.md5,
+                "guid": did.guid.upper() if did.guid else None,
+                "events": did.events,
+                "parent_scope": parent_scope,
+                "parent_name": parent_name,
+            }
 
 
 def _ancestors(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, list[DIDKey]]:
     """For each DID, its ancestors nearest first (one recursive query per chunk, depth capped at 20 like Rucio)."""
     found: dict[DIDKey, list[tuple[int, DIDKey]]] = {key: [] for key in keys}
     for part in chunks(list(keys), 500):
-        base = select(Content.child_scope.label("root_scope"), Content.child_name.label("root_name"),
-                      Content.scope, Content.name, literal(1).label("depth")).where(
-            keys_in((Content.child_scope, Content.child_name), part))  # fmt: skip
+        base = select(
+            Content.child_scope.label("root_scope"),
+            Content.child_name.label("root_name"),
+            Content.scope,
+            Content.name,
+            literal(1).label("depth"),
+        ).where(keys_in((Content.child_scope, Content.child_name), part))
         tree = base.cte("bulk_ancestors", recursive=True)
         step = (
             select(tree.c.root_scope, tree.c.root_name, Content.scope, Content.name, tree.c.depth + 1)
@@ -120,8 +138,14 @@ def metadata_bulk(
     everyone = list(dict.fromkeys([*keys, *(a for found in ancestors.values() for a in found)]))
     rows: dict[DIDKey, DataIdentifier] = {}
     for part in chunks(everyone, 1000):
-        rows.update({(r.scope, r.name): r for r in session.scalars(
-            select(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part)))})  # fmt: skip
+        rows.update(
+            {
+                (r.scope, r.name): r
+                for r in session.scalars(
+                    select(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+                )
+            }
+        )
     # Rucio keeps project, datatype... as DID columns; we keep them as key-values, so every
     # plugin shows them (as GET /dids/<did>/meta does) and JSON shows nothing else.
     values = key_values(session, [key for key in everyone if key in rows])
@@ -144,15 +168,19 @@ def metadata_bulk(
 
 def list_new_dids(session: Session, did_type: str | None = None) -> Iterator[dict[str, Any]]:
     """DIDs the transmogrifier has not seen yet, without a rule being injected (Rucio's ``list_new_dids``)."""
-    injecting = exists().where(Rule.scope == DataIdentifier.scope, Rule.name == DataIdentifier.name,
-                               Rule.state == RuleState.INJECT)  # fmt: skip
+    injecting = exists().where(
+        Rule.scope == DataIdentifier.scope, Rule.name == DataIdentifier.name, Rule.state == RuleState.INJECT
+    )
     query = select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type).where(
         DataIdentifier.is_new.is_(True), ~injecting
     )
     if did_type:
         query = query.where(DataIdentifier.did_type == DIDType.parse(did_type))
-    for row in session.execute(query.order_by(DataIdentifier.created_at, DataIdentifier.scope, DataIdentifier.name)
-                               .limit(NEW_DIDS_LIMIT)):  # fmt: skip
+    for row in session.execute(
+        query.order_by(DataIdentifier.created_at, DataIdentifier.scope, DataIdentifier.name).limit(
+            NEW_DIDS_LIMIT
+        )
+    ):
         yield {"scope": row.scope, "name": row.name, "did_type": row.did_type}
 
 
@@ -163,32 +191,56 @@ def scope_list(
 
     Top-level means attached to no collection of the same scope; each line has ``parent`` and ``level``."""
     if name is None:
-        attached = exists().where(Content.child_scope == DataIdentifier.scope, Content.child_name == DataIdentifier.name,
-                                  Content.scope == scope)  # fmt: skip
-        tops = session.execute(
-            select(DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.bytes)
-            .where(DataIdentifier.scope == scope, ~attached).order_by(DataIdentifier.name)
-        ).tuples().all()  # fmt: skip
+        attached = exists().where(
+            Content.child_scope == DataIdentifier.scope,
+            Content.child_name == DataIdentifier.name,
+            Content.scope == scope,
+        )
+        tops = (
+            session.execute(
+                select(DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.bytes)
+                .where(DataIdentifier.scope == scope, ~attached)
+                .order_by(DataIdentifier.name)
+            )
+            .tuples()
+            .all()
+        )
     else:
         row = get_did_row(session, scope, name)
         tops = [(row.name, row.did_type, row.bytes)]
     for top_name, did_type, size in tops:
-        yield {"scope": scope, "name": top_name, "type": did_type, "parent": None, "level": 0,
-               "bytes": size if did_type == DIDType.FILE else None}  # fmt: skip
+        yield {
+            "scope": scope,
+            "name": top_name,
+            "type": did_type,
+            "parent": None,
+            "level": 0,
+            "bytes": size if did_type == DIDType.FILE else None,
+        }
         if did_type in COLLECTIONS and (recursive or name is not None):
             yield from _below(session, scope, top_name, recursive)
 
 
 def _below(session: Session, scope: str, name: str, recursive: bool) -> Iterator[dict[str, Any]]:
     """Children of a collection in depth-first order, from one recursive query (one level unless ``recursive``)."""
-    base = select(Content.scope.label("parent_scope"), Content.name.label("parent_name"), Content.child_scope,
-                  Content.child_name, Content.child_type, literal(1).label("level")).where(
-        Content.scope == scope, Content.name == name)  # fmt: skip
+    base = select(
+        Content.scope.label("parent_scope"),
+        Content.name.label("parent_name"),
+        Content.child_scope,
+        Content.child_name,
+        Content.child_type,
+        literal(1).label("level"),
+    ).where(Content.scope == scope, Content.name == name)
     tree = base.cte("scope_tree", recursive=True)
     if recursive:
-        step = select(Content.scope, Content.name, Content.child_scope, Content.child_name, Content.child_type,
-                      tree.c.level + 1).join(tree, and_(Content.scope == tree.c.child_scope,
-                                                        Content.name == tree.c.child_name))  # fmt: skip
+        step = select(
+            Content.scope,
+            Content.name,
+            Content.child_scope,
+            Content.child_name,
+            Content.child_type,
+            tree.c.level + 1,
+        ).join(tree, and_(Content.scope == tree.c.child_scope, Content.name == tree.c.child_name))
         tree = tree.union(step)
     children: dict[DIDKey, list[Any]] = {}
     for row in session.execute(select(tree).order_by(tree.c.child_name)):
@@ -196,15 +248,27 @@ def _below(session: Session, scope: str, name: str, recursive: bool) -> Iterator
 
     def walk(key: DIDKey) -> Iterator[dict[str, Any]]:
         for row in children.pop(key, []):
-            yield {"scope": row.child_scope, "name": row.child_name, "type": row.child_type,
-                   "parent": {"scope": row.parent_scope, "name": row.parent_name}, "level": row.level}  # fmt: skip
+            yield {
+                "scope": row.child_scope,
+                "name": row.child_name,
+                "type": row.child_type,
+                "parent": {"scope": row.parent_scope, "name": row.parent_name},
+                "level": row.level,
+            }
             yield from walk((row.child_scope, row.child_name))
 
     yield from walk((scope, name))
 
 
-def create_sample(session: Session, input_scope: str, input_name: str, output_scope: str, output_name: str,
-                  nbfiles: object, account: str) -> None:  # fmt: skip
+def create_sample(
+    session: Session,
+    input_scope: str,
+    input_name: str,
+    output_scope: str,
+    output_name: str,
+    nbfiles: object,
+    account: str,
+) -> None:
     """A new dataset holding ``nbfiles`` files picked at random from below a DID (Rucio's ``create_did_sample``)."""
     try:
         count = int(nbfiles)  # type: ignore[call-overload]
@@ -235,8 +299,12 @@ def resurrect(session: Session, keys: Sequence[DIDKey]) -> None:
         done.update(
             session.execute(select(DataIdentifier.scope, DataIdentifier.name).where(condition)).tuples()
         )
-        session.execute(update(DataIdentifier).where(condition).values(expired_at=None)
-                        .execution_options(synchronize_session=False))  # fmt: skip
+        session.execute(
+            update(DataIdentifier)
+            .where(condition)
+            .values(expired_at=None)
+            .execution_options(synchronize_session=False)
+        )
     done |= deleted_did.restore(session, [key for key in keys if key not in done])
     missing = [key for key in keys if key not in done]
     if missing:
@@ -255,6 +323,14 @@ def list_content_history(session: Session, scope: str, name: str) -> Iterator[di
         .execution_options(yield_per=1000)
     )
     for row in session.scalars(query):
-        yield {"scope": row.child_scope, "name": row.child_name, "type": row.child_type, "bytes": row.bytes,
-               "adler32": row.adler32, "md5": row.md5, "deleted_at": row.deleted_at, "created_at": row.created_at,
-               "updated_at": row.updated_at}  # fmt: skip
+        yield {
+            "scope": row.child_scope,
+            "name": row.child_name,
+            "type": row.child_type,
+            "bytes": row.bytes,
+            "adler32": row.adler32,
+            "md5": row.md5,
+            "deleted_at": row.deleted_at,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }

@@ -41,8 +41,15 @@ from datamgmt.core.validation import shown
 from datamgmt.exceptions import InvalidObject
 
 #: RSE flags an import may set (Rucio's ``MUTABLE_RSE_PROPERTIES`` that we keep).
-RSE_FLAGS = ("rse_type", "deterministic", "volatile", "staging_area", "availability_read", "availability_write",
-             "availability_delete")  # fmt: skip
+RSE_FLAGS = (
+    "rse_type",
+    "deterministic",
+    "volatile",
+    "staging_area",
+    "availability_read",
+    "availability_write",
+    "availability_delete",
+)
 #: Attributes the export folds into RSE fields, as Rucio's does.
 FOLDED = ("lfn2pfn_algorithm", "verify_checksum")
 SYNC_METHODS = ("append", "edit", "hard")
@@ -55,12 +62,25 @@ def export_data(session: Session, distance: bool = True) -> dict[str, Any]:
     names: dict[str, str] = {}
     for row in session.scalars(live):
         names[row.id] = row.rse
-        found[row.rse] = {"id": row.id, "rse": row.rse, "rse_type": row.rse_type.name, "deterministic": row.deterministic,
-                          "volatile": row.volatile, "staging_area": row.staging_area,
-                          "availability_read": row.availability_read, "availability_write": row.availability_write,
-                          "availability_delete": row.availability_delete, "credentials": None, "attributes": {},
-                          "protocols": [], "MinFreeSpace": None, "lfn2pfn_algorithm": None, "verify_checksum": None,
-                          "created_at": row.created_at, "updated_at": row.updated_at}  # fmt: skip
+        found[row.rse] = {
+            "id": row.id,
+            "rse": row.rse,
+            "rse_type": row.rse_type.name,
+            "deterministic": row.deterministic,
+            "volatile": row.volatile,
+            "staging_area": row.staging_area,
+            "availability_read": row.availability_read,
+            "availability_write": row.availability_write,
+            "availability_delete": row.availability_delete,
+            "credentials": None,
+            "attributes": {},
+            "protocols": [],
+            "MinFreeSpace": None,
+            "lfn2pfn_algorithm": None,
+            "verify_checksum": None,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+        }
     for rse_id, key, value in session.execute(
         select(RSEAttribute.rse_id, RSEAttribute.key, RSEAttribute.value)
     ):
@@ -90,19 +110,39 @@ def _export_distances(session: Session, names: dict[str, str]) -> dict[str, dict
     for row in session.scalars(select(Distance)):
         if row.src_rse_id in names and row.dest_rse_id in names:
             result.setdefault(names[row.src_rse_id], {})[names[row.dest_rse_id]] = {
-                "src_rse_id": row.src_rse_id, "dest_rse_id": row.dest_rse_id, "distance": row.distance,
-                "ranking": row.distance, "created_at": row.created_at, "updated_at": row.updated_at}  # fmt: skip
+                "src_rse_id": row.src_rse_id,
+                "dest_rse_id": row.dest_rse_id,
+                "distance": row.distance,
+                "ranking": row.distance,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+            }
     return result
 
 
 def _export_accounts(session: Session) -> list[dict[str, Any]]:
-    accounts: dict[str, dict[str, Any]] = {row.account: {"account": row.account, "type": row.account_type.name, "email": row.email, "identities": []}
-                for row in session.scalars(select(Account).where(Account.status != AccountStatus.DELETED)
-                                           .order_by(Account.account))}  # fmt: skip
+    accounts: dict[str, dict[str, Any]] = {
+        row.account: {
+            "account": row.account,
+            "type": row.account_type.name,
+            "email": row.email,
+            "identities": [],
+        }
+        for row in session.scalars(
+            select(Account).where(Account.status != AccountStatus.DELETED).order_by(Account.account)
+        )
+    }
     live = aliased(Identity)
-    mapped = (select(AccountIdentity.account, AccountIdentity.identity, AccountIdentity.identity_type)
-              .join(live, (live.identity == AccountIdentity.identity) & (live.identity_type == AccountIdentity.identity_type))
-              .where(live.deleted.is_(False)).order_by(AccountIdentity.identity))  # fmt: skip
+    mapped = (
+        select(AccountIdentity.account, AccountIdentity.identity, AccountIdentity.identity_type)
+        .join(
+            live,
+            (live.identity == AccountIdentity.identity)
+            & (live.identity_type == AccountIdentity.identity_type),
+        )
+        .where(live.deleted.is_(False))
+        .order_by(AccountIdentity.identity)
+    )
     for account, identity, kind in session.execute(mapped):
         if account in accounts:
             accounts[account]["identities"].append({"identity": identity, "type": kind.name})
@@ -125,8 +165,12 @@ def import_data(session: Session, data: object) -> None:
     if not isinstance(data, dict):
         raise InvalidObject("Provided object does not match schema: the document must be an object")
     if data.get("rses"):
-        _import_rses(session, _mapping(data["rses"], "rses"), _sync_method(session, "rse_sync_method"),
-                     _sync_method(session, "attr_sync_method"))  # fmt: skip
+        _import_rses(
+            session,
+            _mapping(data["rses"], "rses"),
+            _sync_method(session, "rse_sync_method"),
+            _sync_method(session, "attr_sync_method"),
+        )
     if data.get("distances"):
         for source, destinations in _mapping(data["distances"], "distances").items():
             for destination, entry in _mapping(destinations, f"distances of {shown(source)}").items():
@@ -135,8 +179,9 @@ def import_data(session: Session, data: object) -> None:
                 rses.set_distance(session, source, destination, entry.get("distance", entry.get("ranking")))
     if data.get("accounts"):
         accounts = data["accounts"]
-        if not isinstance(accounts, list) or not all(isinstance(a, dict) and isinstance(a.get("account"), str)
-                                                     for a in accounts):  # fmt: skip
+        if not isinstance(accounts, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("account"), str) for a in accounts
+        ):
             raise InvalidObject(
                 "Provided object does not match schema: accounts must be a list of {account, email}"
             )
@@ -150,8 +195,15 @@ def _import_rses(
     for name, document in documents.items():
         flags = {flag: document[flag] for flag in RSE_FLAGS if document.get(flag) is not None}
         if name not in existing:
-            rses.add_rse(session, name, **{k: flags.pop(k) for k in ("rse_type", "deterministic", "volatile",
-                                                                    "staging_area") if k in flags})  # fmt: skip
+            rses.add_rse(
+                session,
+                name,
+                **{
+                    k: flags.pop(k)
+                    for k in ("rse_type", "deterministic", "volatile", "staging_area")
+                    if k in flags
+                },
+            )
             if flags:
                 rses.update_rse(session, name, flags)
         elif rse_sync != "append" and flags:

@@ -212,11 +212,13 @@ def set_password(
 def list_accounts_for_identity(session: Session, identity: str, identity_type: str) -> list[str]:
     """The accounts an identity is mapped to (Rucio's ``list_accounts_for_identity``)."""
     kind = IdentityType.parse(identity_type)
-    return list(session.scalars(
-        select(AccountIdentity.account)
-        .where(AccountIdentity.identity == identity, AccountIdentity.identity_type == kind)
-        .order_by(AccountIdentity.account)
-    ))  # fmt: skip
+    return list(
+        session.scalars(
+            select(AccountIdentity.account)
+            .where(AccountIdentity.identity == identity, AccountIdentity.identity_type == kind)
+            .order_by(AccountIdentity.account)
+        )
+    )
 
 
 def identities_by_account(
@@ -226,12 +228,20 @@ def identities_by_account(
     found: dict[str, list[dict[str, str | None]]] = {account: [] for account in accounts}
     for part in chunks(list(found), 1000):
         rows = session.execute(
-            select(AccountIdentity.account, AccountIdentity.identity, AccountIdentity.identity_type, Identity.email)
-            .join(Identity, (Identity.identity == AccountIdentity.identity)
-                  & (Identity.identity_type == AccountIdentity.identity_type))
+            select(
+                AccountIdentity.account,
+                AccountIdentity.identity,
+                AccountIdentity.identity_type,
+                Identity.email,
+            )
+            .join(
+                Identity,
+                (Identity.identity == AccountIdentity.identity)
+                & (Identity.identity_type == AccountIdentity.identity_type),
+            )
             .where(AccountIdentity.account.in_(part))
             .order_by(AccountIdentity.account, AccountIdentity.identity)
-        )  # fmt: skip
+        )
         for account, identity, kind, email in rows:
             found[account].append({"identity": identity, "type": kind.name, "email": email})
     return found

@@ -103,12 +103,21 @@ def add_exception(
     found = {}
     for part in chunks(keys):
         query = (
-            select(DataIdentifier.scope, DataIdentifier.name, DataIdentifier.did_type, DataIdentifier.expired_at,
-                   DIDMeta.value_str.label("datatype"))
-            .outerjoin(DIDMeta, (DIDMeta.scope == DataIdentifier.scope) & (DIDMeta.name == DataIdentifier.name)
-                       & (DIDMeta.key == "datatype"))
+            select(
+                DataIdentifier.scope,
+                DataIdentifier.name,
+                DataIdentifier.did_type,
+                DataIdentifier.expired_at,
+                DIDMeta.value_str.label("datatype"),
+            )
+            .outerjoin(
+                DIDMeta,
+                (DIDMeta.scope == DataIdentifier.scope)
+                & (DIDMeta.name == DataIdentifier.name)
+                & (DIDMeta.key == "datatype"),
+            )
             .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
-        )  # fmt: skip
+        )
         found.update({(row.scope, row.name): row for row in session.execute(query)})
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     not_affected = []
@@ -126,11 +135,21 @@ def add_exception(
     for members in groups.values():
         exception_id = new_id()
         session.add_all(
-            LifetimeException(id=exception_id, scope=did["scope"], name=did["name"], did_type=did["did_type"],
-                              account=account, pattern=pattern, comments=comments, expires_at=until,
-                              state=LifetimeExceptionState.WAITING, created_at=now, updated_at=now)
+            LifetimeException(
+                id=exception_id,
+                scope=did["scope"],
+                name=did["name"],
+                did_type=did["did_type"],
+                account=account,
+                pattern=pattern,
+                comments=comments,
+                expires_at=until,
+                state=LifetimeExceptionState.WAITING,
+                created_at=now,
+                updated_at=now,
+            )
             for did in members
-        )  # fmt: skip
+        )
         exceptions[exception_id] = members
     session.flush()
     unknown = [{"scope": s, "name": n, "did_type": DIDType.DATASET} for s, n in keys if (s, n) not in found]
@@ -139,16 +158,26 @@ def add_exception(
 
 def list_exceptions(session: Session, exception_id: str | None = None) -> Iterator[dict[str, Any]]:
     """Every exception row (one per DID), or those of one id (LifetimeExceptionNotFound if none)."""
-    query = select(LifetimeException).order_by(LifetimeException.created_at, LifetimeException.id,
-                                                LifetimeException.scope, LifetimeException.name)  # fmt: skip
+    query = select(LifetimeException).order_by(
+        LifetimeException.created_at, LifetimeException.id, LifetimeException.scope, LifetimeException.name
+    )
     if exception_id is not None:
         query = query.where(LifetimeException.id == exception_id)
     seen = False
     for row in session.execute(query).scalars():
         seen = True
-        yield {"id": row.id, "scope": row.scope, "name": row.name, "did_type": row.did_type, "account": row.account,
-               "pattern": row.pattern, "comments": row.comments, "state": row.state, "created_at": row.created_at,
-               "expires_at": row.expires_at}  # fmt: skip
+        yield {
+            "id": row.id,
+            "scope": row.scope,
+            "name": row.name,
+            "did_type": row.did_type,
+            "account": row.account,
+            "pattern": row.pattern,
+            "comments": row.comments,
+            "state": row.state,
+            "created_at": row.created_at,
+            "expires_at": row.expires_at,
+        }
     if exception_id is not None and not seen:
         raise LifetimeExceptionNotFound(f"exception {validation.shown(exception_id)} does not exist")
 

@@ -89,9 +89,13 @@ def _pin(session: Session, urls: dict[str, datetime]) -> None:
             [{"url": url, "pinned_until": urls[url], "created_at": now} for url in chunk]
         )
         greater = statement.excluded.pinned_until > LocalPin.pinned_until
-        session.execute(statement.on_conflict_do_update(
-            index_elements=[LocalPin.url], set_={"pinned_until": statement.excluded.pinned_until}, where=greater
-        ))  # fmt: skip
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[LocalPin.url],
+                set_={"pinned_until": statement.excluded.pinned_until},
+                where=greater,
+            )
+        )
 
 
 def release(session: Session, urls: Sequence[str]) -> int:
@@ -170,7 +174,7 @@ def _end_archiving(session: Session, now: datetime) -> int:
                     phase_until=None,
                     updated_at=now,
                     **({} if failed else {"archive_finished_at": now}),
-                )  # fmt: skip
+                )
                 .execution_options(synchronize_session=False)
             )
         )
@@ -182,8 +186,11 @@ def advance(session: Session) -> int:
     nothing due (the common case: a poller's every query) writes nothing, so it takes no write
     lock on SQLite."""
     now = utcnow()
-    due = select(LocalTransfer.id).where(LocalTransfer.state.in_((STAGING, ARCHIVING)),
-                                         LocalTransfer.phase_until <= now).limit(1)  # fmt: skip
+    due = (
+        select(LocalTransfer.id)
+        .where(LocalTransfer.state.in_((STAGING, ARCHIVING)), LocalTransfer.phase_until <= now)
+        .limit(1)
+    )
     if session.scalar(due) is None:
         return 0
     return _end_staging(session, now) + _end_archiving(session, now)
@@ -196,10 +203,18 @@ def archiving_values(spec: dict[str, Any], archive_seconds: float, now: datetime
     if not timeout:
         return None
     if archive_seconds < timeout:
-        return {"state": ARCHIVING, "archive_started_at": now, "phase_until": now + timedelta(seconds=archive_seconds),
-                "reason": None}  # fmt: skip
-    return {"state": ARCHIVING, "archive_started_at": now, "phase_until": now + timedelta(seconds=timeout),
-            "reason": archive_timeout_reason(int(timeout))}  # fmt: skip
+        return {
+            "state": ARCHIVING,
+            "archive_started_at": now,
+            "phase_until": now + timedelta(seconds=archive_seconds),
+            "reason": None,
+        }
+    return {
+        "state": ARCHIVING,
+        "archive_started_at": now,
+        "phase_until": now + timedelta(seconds=timeout),
+        "reason": archive_timeout_reason(int(timeout)),
+    }
 
 
 def purge_pins(session: Session) -> int:

@@ -103,13 +103,22 @@ def add_transfers(
     pinned = local_tape.online(session, [t.spec["sources"][0] for t in new if t.spec.get("bring_online")])
     rows = [
         {
-            "id": t.id, "request_id": t.request_id, "chain": t.chain, "hop_index": t.hop_index,
-            "destination": t.destination, "spec": json.dumps(t.spec), "canceled": False,
-            "attempts": 0, "created_at": now, "updated_at": now, "phase_until": None, "staging_started_at": None,
+            "id": t.id,
+            "request_id": t.request_id,
+            "chain": t.chain,
+            "hop_index": t.hop_index,
+            "destination": t.destination,
+            "spec": json.dumps(t.spec),
+            "canceled": False,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "phase_until": None,
+            "staging_started_at": None,
             **local_tape.entry_phase(t.spec, t.hop_index, pinned, staging_seconds),
         }
         for t in new
-    ]  # fmt: skip
+    ]
     if rows:
         session.connection().execute(LocalTransfer.__table__.insert(), rows)
     return {t.id for t in transfers if existing.get(t.id, t.request_id) == t.request_id}
@@ -164,7 +173,7 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
                     claimed_until=until,
                     attempts=LocalTransfer.attempts + 1,
                     updated_at=now,
-                )  # fmt: skip
+                )
                 .returning(
                     LocalTransfer.id,
                     LocalTransfer.request_id,
@@ -172,7 +181,7 @@ def claim_due(session: Session, worker: str, limit: int, lease_seconds: int) -> 
                     LocalTransfer.hop_index,
                     LocalTransfer.destination,
                     LocalTransfer.spec,
-                )  # fmt: skip
+                )
                 .execution_options(synchronize_session=False)
             )
             .tuples()
@@ -198,7 +207,7 @@ def renew(
                 LocalTransfer.chain.in_(chunk),
                 LocalTransfer.claimed_by == worker,
                 LocalTransfer.state == ACTIVE,
-            )  # fmt: skip
+            )
             .values(claimed_until=until)
             .returning(LocalTransfer.chain, LocalTransfer.canceled)
             .execution_options(synchronize_session=False)
@@ -220,8 +229,10 @@ def finish(
         mine = select(LocalTransfer.id, LocalTransfer.spec).where(
             LocalTransfer.id.in_(chunk), LocalTransfer.claimed_by == worker, LocalTransfer.state == ACTIVE
         )
-        held.update((i, json.loads(spec)) for i, spec in session.execute(
-            mine.with_for_update() if is_postgresql(session) else mine))  # fmt: skip
+        held.update(
+            (i, json.loads(spec))
+            for i, spec in session.execute(mine.with_for_update() if is_postgresql(session) else mine)
+        )
     if not held:
         return set()
     table = LocalTransfer.__table__
@@ -230,13 +241,25 @@ def finish(
     for o in outcomes:
         if o.id not in held:
             continue
-        row = {"b_id": o.id, "b_state": o.state, "b_reason": (o.reason or None) and o.reason[:4000],
-               "b_bytes": o.transferred_bytes, "b_source": o.source_url, "b_finished": now, "b_phase": None,
-               "b_archive": None}  # fmt: skip
+        row = {
+            "b_id": o.id,
+            "b_state": o.state,
+            "b_reason": (o.reason or None) and o.reason[:4000],
+            "b_bytes": o.transferred_bytes,
+            "b_source": o.source_url,
+            "b_finished": now,
+            "b_phase": None,
+            "b_archive": None,
+        }
         archiving = local_tape.archiving_values(held[o.id], archive_seconds, now) if o.state == DONE else None
         if archiving is not None:
-            row.update(b_state=archiving["state"], b_reason=archiving["reason"], b_finished=None,
-                       b_phase=archiving["phase_until"], b_archive=archiving["archive_started_at"])  # fmt: skip
+            row.update(
+                b_state=archiving["state"],
+                b_reason=archiving["reason"],
+                b_finished=None,
+                b_phase=archiving["phase_until"],
+                b_archive=archiving["archive_started_at"],
+            )
         rows.append(row)
     session.connection().execute(
         update(table)
@@ -252,7 +275,7 @@ def finish(
             archive_started_at=bindparam("b_archive"),
             claimed_by=None,
             claimed_until=None,
-        ),  # fmt: skip
+        ),
         rows,
     )
     return set(held)
@@ -283,13 +306,20 @@ def transfer_rows(session: Session, ids: Sequence[str]) -> dict[str, TransferRow
     found: dict[str, TransferRow] = {}
     for chunk in chunks(list(dict.fromkeys(ids)), QUEUE_CHUNK):
         rows = session.execute(
-            select(LocalTransfer.id, LocalTransfer.request_id, LocalTransfer.state, LocalTransfer.reason,
-                   LocalTransfer.transferred_bytes, LocalTransfer.source_url,
-                   and_(LocalTransfer.state == ACTIVE, LocalTransfer.claimed_until >= now),
-                   LocalTransfer.staging_started_at, LocalTransfer.staging_finished_at,
-                   LocalTransfer.archive_started_at, LocalTransfer.archive_finished_at)
-            .where(LocalTransfer.id.in_(chunk))
-        ).tuples()  # fmt: skip
+            select(
+                LocalTransfer.id,
+                LocalTransfer.request_id,
+                LocalTransfer.state,
+                LocalTransfer.reason,
+                LocalTransfer.transferred_bytes,
+                LocalTransfer.source_url,
+                and_(LocalTransfer.state == ACTIVE, LocalTransfer.claimed_until >= now),
+                LocalTransfer.staging_started_at,
+                LocalTransfer.staging_finished_at,
+                LocalTransfer.archive_started_at,
+                LocalTransfer.archive_finished_at,
+            ).where(LocalTransfer.id.in_(chunk))
+        ).tuples()
         # One starred tuple: mypy takes a starred Any (the select has too many columns for a typed
         # row) as filling every parameter, so a plain argument after it would count as one too many.
         found.update((row[0], TransferRow(*(*row[:6], bool(row[6]), *row[7:]))) for row in rows)
@@ -308,8 +338,10 @@ def cancel(session: Session, ids: Sequence[str]) -> None:
             .values(canceled=True, updated_at=now)
             .execution_options(synchronize_session=False)
         )
-        unheld = or_(LocalTransfer.state.in_(TAPE_PHASES),
-                     and_(LocalTransfer.state == QUEUED, claiming.is_free(LocalTransfer)))  # fmt: skip
+        unheld = or_(
+            LocalTransfer.state.in_(TAPE_PHASES),
+            and_(LocalTransfer.state == QUEUED, claiming.is_free(LocalTransfer)),
+        )
         session.execute(
             update(LocalTransfer)
             .where(LocalTransfer.id.in_(chunk), unheld)

@@ -40,8 +40,14 @@ KEY_TYPES: dict[str, frozenset[DIDType]] = {
 }
 _SHORT = {"F": "FILE", "D": "DATASET", "C": "CONTAINER"}
 #: Rucio's ``AUTHORIZED_VALUE_TYPES``, by the names its clients send.
-VALUE_TYPES: dict[str, tuple[type, ...]] = {"<class 'str'>": (str,), "<class 'int'>": (int,), "<class 'float'>": (float, int),
-                                            "str": (str,), "int": (int,), "float": (float, int)}  # fmt: skip
+VALUE_TYPES: dict[str, tuple[type, ...]] = {
+    "<class 'str'>": (str,),
+    "<class 'int'>": (int,),
+    "<class 'float'>": (float, int),
+    "str": (str,),
+    "int": (int,),
+    "float": (float, int),
+}
 KEY_LIMIT = 128
 VALUE_LIMIT = 255
 
@@ -75,8 +81,17 @@ def add_key(
     if session.get(DIDKey, key) is not None:
         raise Duplicate(f"key {shown(key)} already exists!")
     now = utcnow()
-    session.add(DIDKey(key=key, key_type=kind, value_type=value_type, value_regexp=value_regexp, is_enum=False,
-                       created_at=now, updated_at=now))  # fmt: skip
+    session.add(
+        DIDKey(
+            key=key,
+            key_type=kind,
+            value_type=value_type,
+            value_regexp=value_regexp,
+            is_enum=False,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     session.flush()
 
 

@@ -88,8 +88,11 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         columns = _column_values(meta, now)
         if columns:
             column_changes.setdefault(tuple(sorted(columns.items())), []).append((scope, name))
-        rows.extend({"scope": scope, "name": name, **typed_row(check_key(k), v)} for k, v in meta.items()
-                    if k not in COLUMN_KEYS)  # fmt: skip
+        rows.extend(
+            {"scope": scope, "name": name, **typed_row(check_key(k), v)}
+            for k, v in meta.items()
+            if k not in COLUMN_KEYS
+        )
     found = existing_dids(session, keys)
     for key in keys:
         row = found.get(key)
@@ -105,8 +108,12 @@ def set_dids_metadata_bulk(session: Session, dids: Sequence[Mapping[str, Any]]) 
         session.execute(insert(DIDMeta), [{**row, "created_at": now, "updated_at": now} for row in rows])
     for values, changed in column_changes.items():  # one UPDATE per distinct change and chunk of DIDs
         for part in chunks(changed, 1000):
-            session.execute(update(DataIdentifier).where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
-                            .values(dict(values)).execution_options(synchronize_session=False))  # fmt: skip
+            session.execute(
+                update(DataIdentifier)
+                .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
+                .values(dict(values))
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _lifetime(value: Any, now: datetime) -> dict[str, Any]:

@@ -44,20 +44,32 @@ def new_secrets() -> Started:
 
 
 def start(
-    session: Session, started: Started, account: str | None, polling: bool, provider_url: str,
+    session: Session,
+    started: Started,
+    account: str | None,
+    polling: bool,
+    provider_url: str,
     refresh_lifetime: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Record a login that will go to ``provider_url``; forget the logins that expired.
 
     ``refresh_lifetime``: the hours the client wants its session renewable, if it said."""
     now = utcnow()
     session.execute(delete(OIDCRequest).where(OIDCRequest.expired_at <= now))
     access_hash = _digest(started.access_code)
-    session.add(OIDCRequest(
-        state_hash=_digest(started.state), access_hash=access_hash, fetch_hash=access_hash if polling else None,
-        account=account, nonce=started.nonce, polling=polling, redirect_url=provider_url, expired_at=now + LIFETIME,
-        refresh_lifetime=refresh_lifetime,
-    ))  # fmt: skip
+    session.add(
+        OIDCRequest(
+            state_hash=_digest(started.state),
+            access_hash=access_hash,
+            fetch_hash=access_hash if polling else None,
+            account=account,
+            nonce=started.nonce,
+            polling=polling,
+            redirect_url=provider_url,
+            expired_at=now + LIFETIME,
+            refresh_lifetime=refresh_lifetime,
+        )
+    )
 
 
 def _live(session: Session, *condition: object) -> OIDCRequest:

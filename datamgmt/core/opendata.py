@@ -54,8 +54,13 @@ def parse_state(state: object) -> str:
 def _entries() -> Subquery:
     """Drafts and shares as one relation: scope, name, state, created_at, updated_at."""
     share_state = case((Share.state == ShareState.PUBLISHED, literal("PUBLIC")), else_=literal("SUSPENDED"))
-    drafts = select(OpenDataDraft.scope, OpenDataDraft.name, literal("DRAFT").label("state"), OpenDataDraft.created_at,
-                    OpenDataDraft.updated_at)  # fmt: skip
+    drafts = select(
+        OpenDataDraft.scope,
+        OpenDataDraft.name,
+        literal("DRAFT").label("state"),
+        OpenDataDraft.created_at,
+        OpenDataDraft.updated_at,
+    )
     shares = select(Share.scope, Share.name, share_state.label("state"), Share.created_at, Share.updated_at)
     return union_all(drafts, shares).subquery("opendata")
 
@@ -85,8 +90,16 @@ def _entry(session: Session, scope: str, name: str) -> dict[str, Any]:
     return dict(row._mapping)
 
 
-def get_entry(session: Session, scope: str, name: str, state: str | None = None, files: bool = False,
-              meta: bool = False, doi: bool = True, record_id: bool = True) -> dict[str, Any]:  # fmt: skip
+def get_entry(
+    session: Session,
+    scope: str,
+    name: str,
+    state: str | None = None,
+    files: bool = False,
+    meta: bool = False,
+    doi: bool = True,
+    record_id: bool = True,
+) -> dict[str, Any]:
     entry = _entry(session, scope, name)
     if state is not None and entry["state"] != parse_state(state):
         raise OpenDataDataIdentifierNotFound(f"OpenData DID {shown(did_str(scope, name), 80)} not found.")
@@ -101,8 +114,11 @@ def get_entry(session: Session, scope: str, name: str, state: str | None = None,
         found = list(list_files(session, scope, name))
         entry["files"] = found
         suffixes = {PurePosixPath(f["name"]).suffix[1:] for f in found} - {""}
-        entry["files_summary"] = {"length": len(found), "bytes": sum(f["bytes"] or 0 for f in found),
-                                  "extensions": sorted(suffixes)}  # fmt: skip
+        entry["files_summary"] = {
+            "length": len(found),
+            "bytes": sum(f["bytes"] or 0 for f in found),
+            "extensions": sorted(suffixes),
+        }
     return entry
 
 
@@ -133,8 +149,17 @@ def delete_draft(session: Session, scope: str, name: str) -> None:
     session.execute(delete(OpenDataDraft).where(OpenDataDraft.scope == scope, OpenDataDraft.name == name))
 
 
-def update_entry(session: Session, scope: str, name: str, account: str, base_url: str, state: object = None,
-                 meta: object = None, doi: object = None, record_id: object = None) -> dict[str, Any]:  # fmt: skip
+def update_entry(
+    session: Session,
+    scope: str,
+    name: str,
+    account: str,
+    base_url: str,
+    state: object = None,
+    meta: object = None,
+    doi: object = None,
+    record_id: object = None,
+) -> dict[str, Any]:
     """Change state and/or metadata; returns Rucio's ``{scope, name, state_old, state_new}`` for a state
     change, with ``doi`` and ``pid_service`` when this published the DID."""
     if state is None and meta is None and doi is None and record_id is None:

@@ -67,16 +67,27 @@ def queue_releases(
                 Replica.rse_id == Request.dest_rse_id,
                 Replica.lock_cnt == 0,
             ),
-        )  # fmt: skip
+        )
     ).all()
     if not rows:
         return 0
     now = utcnow()
-    session.execute(insert(PinRelease), [
-        {"id": new_id(), "request_id": row.id, "url": row.dest_url, "transfertool": row.transfertool,
-         "external_host": row.external_host, "external_id": row.external_id, "created_at": now, "updated_at": now}
-        for row in rows
-    ])  # fmt: skip
+    session.execute(
+        insert(PinRelease),
+        [
+            {
+                "id": new_id(),
+                "request_id": row.id,
+                "url": row.dest_url,
+                "transfertool": row.transfertool,
+                "external_host": row.external_host,
+                "external_id": row.external_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for row in rows
+        ],
+    )
     for part in chunks([row.id for row in rows]):
         session.execute(delete(Source).where(Source.request_id.in_(part)))
         session.execute(delete(Request).where(Request.id.in_(part)))
@@ -86,10 +97,15 @@ def queue_releases(
 def claim_releases(session: Session, worker: str, limit: int, lease_seconds: int) -> list[PendingRelease]:
     """Lease up to ``limit`` queued releases, oldest first."""
     rows = claiming.claim(
-        session, PinRelease, worker, filters=[], order_by=[PinRelease.created_at, PinRelease.id], limit=limit,
+        session,
+        PinRelease,
+        worker,
+        filters=[],
+        order_by=[PinRelease.created_at, PinRelease.id],
+        limit=limit,
         lease_seconds=lease_seconds,
         columns=(PinRelease.url, PinRelease.transfertool, PinRelease.external_host, PinRelease.external_id),
-    )  # fmt: skip
+    )
     return [
         PendingRelease(row.id, row.url, row.transfertool, row.external_host, row.external_id) for row in rows
     ]

@@ -140,8 +140,10 @@ class _Registration:
         )
 
     def _not_computed(self, did: DIDKey, what: str, value: object) -> str:
-        return (f"RSE {self.info.rse} is deterministic: the {what} of {_shown(did)} comes from its "
-                f"lfn2pfn algorithm, and {validation.shown(value, 120)} is not it")  # fmt: skip
+        return (
+            f"RSE {self.info.rse} is deterministic: the {what} of {_shown(did)} comes from its "
+            f"lfn2pfn algorithm, and {validation.shown(value, 120)} is not it"
+        )
 
 
 def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[str, Any]]) -> list[str]:

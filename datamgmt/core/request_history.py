@@ -34,12 +34,32 @@ FAILED_STATES = (
     RequestState.MISMATCH_SCHEME,
 )
 #: A request's tape times: staging its source, archiving at its destination.
-TAPE_TIMES = (Request.staging_started_at, Request.staging_finished_at, Request.archive_started_at,
-              Request.archive_finished_at)  # fmt: skip
+TAPE_TIMES = (
+    Request.staging_started_at,
+    Request.staging_finished_at,
+    Request.archive_started_at,
+    Request.archive_finished_at,
+)
 _TAPE_TIME_NAMES = tuple(column.key for column in TAPE_TIMES)
-_COPIED = ("request_type", "scope", "name", "dest_rse_id", "source_rse_id", "external_id", "external_host",
-           "retry_count", "rule_id", "activity", "bytes", "dest_url", "transfertool", "account", "priority",
-           "submitted_at", *_TAPE_TIME_NAMES)  # fmt: skip
+_COPIED = (
+    "request_type",
+    "scope",
+    "name",
+    "dest_rse_id",
+    "source_rse_id",
+    "external_id",
+    "external_host",
+    "retry_count",
+    "rule_id",
+    "activity",
+    "bytes",
+    "dest_url",
+    "transfertool",
+    "account",
+    "priority",
+    "submitted_at",
+    *_TAPE_TIME_NAMES,
+)
 
 
 def _copy(session: Session, where: Any, state: Any, err_msg: Any, transferred_at: Any) -> None:
@@ -78,17 +98,37 @@ def _names(session: Session, rse_ids: set[str | None]) -> dict[str, str]:
 def history_dict(row: RequestHistory, names: Mapping[str, str]) -> dict[str, Any]:
     """An attempt with Rucio's field names (``id`` is the request's id, as in Rucio)."""
     return {
-        "id": row.request_id, "attempt_id": row.id, "request_type": row.request_type.name, "scope": row.scope,
-        "name": row.name, "dest_rse_id": row.dest_rse_id, "source_rse_id": row.source_rse_id,
-        "dest_rse": names.get(row.dest_rse_id), "source_rse": names.get(row.source_rse_id or ""),
-        "state": row.state.name, "external_id": row.external_id, "external_host": row.external_host,
-        "retry_count": row.retry_count, "err_msg": row.err_msg, "rule_id": row.rule_id, "activity": row.activity,
-        "bytes": row.bytes, "dest_url": row.dest_url, "transfertool": row.transfertool, "account": row.account,
-        "priority": row.priority, "requested_at": row.requested_at, "submitted_at": row.submitted_at,
-        "transferred_at": row.transferred_at, "created_at": row.created_at, "updated_at": row.created_at,
-        "staging_started_at": row.staging_started_at, "staging_finished_at": row.staging_finished_at,
-        "archive_started_at": row.archive_started_at, "archive_finished_at": row.archive_finished_at,
-    }  # fmt: skip
+        "id": row.request_id,
+        "attempt_id": row.id,
+        "request_type": row.request_type.name,
+        "scope": row.scope,
+        "name": row.name,
+        "dest_rse_id": row.dest_rse_id,
+        "source_rse_id": row.source_rse_id,
+        "dest_rse": names.get(row.dest_rse_id),
+        "source_rse": names.get(row.source_rse_id or ""),
+        "state": row.state.name,
+        "external_id": row.external_id,
+        "external_host": row.external_host,
+        "retry_count": row.retry_count,
+        "err_msg": row.err_msg,
+        "rule_id": row.rule_id,
+        "activity": row.activity,
+        "bytes": row.bytes,
+        "dest_url": row.dest_url,
+        "transfertool": row.transfertool,
+        "account": row.account,
+        "priority": row.priority,
+        "requested_at": row.requested_at,
+        "submitted_at": row.submitted_at,
+        "transferred_at": row.transferred_at,
+        "created_at": row.created_at,
+        "updated_at": row.created_at,
+        "staging_started_at": row.staging_started_at,
+        "staging_finished_at": row.staging_finished_at,
+        "archive_started_at": row.archive_started_at,
+        "archive_finished_at": row.archive_finished_at,
+    }
 
 
 def _dicts(session: Session, rows: Sequence[RequestHistory]) -> list[dict[str, Any]]:
@@ -128,7 +168,7 @@ def list_history(
             RequestHistory.source_rse_id.in_(source_rse_ids),
             RequestHistory.dest_rse_id.in_(dest_rse_ids),
             RequestHistory.state.in_(states),
-        )  # fmt: skip
+        )
         .order_by(RequestHistory.id)
         .offset(offset)
         .limit(limit)
@@ -161,17 +201,26 @@ def lock_transfers(session: Session, rule_id: str) -> dict[tuple[str, str, str],
     and the live request's state, earliest next try (its retry back-off), the tool's phase
     (``transfer_phase``: STAGING, ARCHIVING ...) and its tape times: staging started and
     finished, archiving started and finished."""
-    attempts = select(
-        RequestHistory.scope, RequestHistory.name, RequestHistory.dest_rse_id, func.count(),
-        func.max(case((RequestHistory.state.in_(FAILED_STATES), RequestHistory.id))),
-    ).where(RequestHistory.rule_id == rule_id).group_by(
-        RequestHistory.scope, RequestHistory.name, RequestHistory.dest_rse_id
-    )  # fmt: skip
+    attempts = (
+        select(
+            RequestHistory.scope,
+            RequestHistory.name,
+            RequestHistory.dest_rse_id,
+            func.count(),
+            func.max(case((RequestHistory.state.in_(FAILED_STATES), RequestHistory.id))),
+        )
+        .where(RequestHistory.rule_id == rule_id)
+        .group_by(RequestHistory.scope, RequestHistory.name, RequestHistory.dest_rse_id)
+    )
     result: dict[tuple[str, str, str], dict[str, Any]] = {}
     last_failure: dict[int, tuple[str, str, str]] = {}
     for scope, name, rse_id, count, last_id in session.execute(attempts):
-        result[(scope, name, rse_id)] = {"attempts": count, "last_error": None, "request_state": None,
-                                         "next_retry": None}  # fmt: skip
+        result[(scope, name, rse_id)] = {
+            "attempts": count,
+            "last_error": None,
+            "request_state": None,
+            "next_retry": None,
+        }
         if last_id is not None:
             last_failure[last_id] = (scope, name, rse_id)
     for part in chunks(list(last_failure)):
@@ -179,8 +228,15 @@ def lock_transfers(session: Session, rule_id: str) -> dict[tuple[str, str, str],
             select(RequestHistory.id, RequestHistory.err_msg).where(RequestHistory.id.in_(part))
         ):
             result[last_failure[attempt_id]]["last_error"] = err_msg
-    live = select(Request.scope, Request.name, Request.dest_rse_id, Request.state, Request.not_before,
-                  Request.external_state, *TAPE_TIMES).where(Request.rule_id == rule_id)  # fmt: skip
+    live = select(
+        Request.scope,
+        Request.name,
+        Request.dest_rse_id,
+        Request.state,
+        Request.not_before,
+        Request.external_state,
+        *TAPE_TIMES,
+    ).where(Request.rule_id == rule_id)
     for scope, name, rse_id, state, not_before, phase, *times in session.execute(live):
         entry = result.setdefault((scope, name, rse_id), {"attempts": 0, "last_error": None})
         entry["request_state"] = state.name
@@ -204,19 +260,27 @@ def request_metrics(
     metrics: dict[tuple[str, str], dict[str, Any]] = {}
 
     def narrowed(query: Any, model: Any) -> Any:
-        for column, value in ((model.dest_rse_id, dest_rse_id), (model.source_rse_id, src_rse_id),
-                              (model.activity, activity)):  # fmt: skip
+        for column, value in (
+            (model.dest_rse_id, dest_rse_id),
+            (model.source_rse_id, src_rse_id),
+            (model.activity, activity),
+        ):
             if value:
                 query = query.where(column == value)
         return query
 
     queued = narrowed(
-        select(Request.source_rse_id, Request.dest_rse_id, Request.activity, func.count(),
-               func.coalesce(func.sum(Request.bytes), 0))
+        select(
+            Request.source_rse_id,
+            Request.dest_rse_id,
+            Request.activity,
+            func.count(),
+            func.coalesce(func.sum(Request.bytes), 0),
+        )
         .where(Request.state == RequestState.QUEUED, Request.source_rse_id.is_not(None))
         .group_by(Request.source_rse_id, Request.dest_rse_id, Request.activity),
         Request,
-    )  # fmt: skip
+    )
     for src, dst, act, files, nbytes in session.execute(queued):
         entry = metrics.setdefault((src, dst), {})
         _add(entry, "files", "queued", act, int(files))
@@ -226,14 +290,24 @@ def request_metrics(
         label = f"{hours}h"
         done = RequestHistory.state == RequestState.DONE
         totals = narrowed(
-            select(RequestHistory.source_rse_id, RequestHistory.dest_rse_id, RequestHistory.activity, done,
-                   func.count(), func.coalesce(func.sum(RequestHistory.bytes), 0))
-            .where(RequestHistory.created_at >= now - timedelta(hours=hours),
-                   RequestHistory.source_rse_id.is_not(None),
-                   RequestHistory.state.in_((RequestState.DONE, *FAILED_STATES)))
-            .group_by(RequestHistory.source_rse_id, RequestHistory.dest_rse_id, RequestHistory.activity, done),
+            select(
+                RequestHistory.source_rse_id,
+                RequestHistory.dest_rse_id,
+                RequestHistory.activity,
+                done,
+                func.count(),
+                func.coalesce(func.sum(RequestHistory.bytes), 0),
+            )
+            .where(
+                RequestHistory.created_at >= now - timedelta(hours=hours),
+                RequestHistory.source_rse_id.is_not(None),
+                RequestHistory.state.in_((RequestState.DONE, *FAILED_STATES)),
+            )
+            .group_by(
+                RequestHistory.source_rse_id, RequestHistory.dest_rse_id, RequestHistory.activity, done
+            ),
             RequestHistory,
-        )  # fmt: skip
+        )
         for src, dst, act, succeeded, files, nbytes in session.execute(totals):
             entry = metrics.setdefault((src, dst), {})
             kind = "done" if succeeded else "failed"
@@ -273,10 +347,15 @@ def _keyed(
     }
     groups: dict[str, str] = {}
     if attribute:
-        groups = dict(session.execute(
-            select(RSEAttribute.rse_id, RSEAttribute.value)
-            .where(RSEAttribute.key == attribute, RSEAttribute.rse_id.in_(sorted(ids)))
-        ).tuples().all())  # fmt: skip
+        groups = dict(
+            session.execute(
+                select(RSEAttribute.rse_id, RSEAttribute.value).where(
+                    RSEAttribute.key == attribute, RSEAttribute.rse_id.in_(sorted(ids))
+                )
+            )
+            .tuples()
+            .all()
+        )
     response: dict[str, dict[str, Any]] = {}
     for (src, dst), metric in metrics.items():
         metric.update(
@@ -308,13 +387,24 @@ def request_endpoints(session: Session, request_ids: Sequence[str]) -> dict[str,
     rows: list[Any] = []
     for part in chunks(list(request_ids)):
         rows += session.execute(
-            select(Request.id, Request.scope, Request.name, Request.rule_id, Request.dest_rse_id,
-                   Request.source_rse_id, Request.bytes).where(Request.id.in_(part))
-        ).all()  # fmt: skip
+            select(
+                Request.id,
+                Request.scope,
+                Request.name,
+                Request.rule_id,
+                Request.dest_rse_id,
+                Request.source_rse_id,
+                Request.bytes,
+            ).where(Request.id.in_(part))
+        ).all()
     names = _names(session, {row.dest_rse_id for row in rows} | {row.source_rse_id for row in rows})
     return {
-        row.id: {"did": f"{row.scope}:{row.name}", "rule": row.rule_id,
-                 "rse": names.get(row.dest_rse_id, row.dest_rse_id),
-                 "source_rse": names.get(row.source_rse_id or ""), "bytes": row.bytes}
+        row.id: {
+            "did": f"{row.scope}:{row.name}",
+            "rule": row.rule_id,
+            "rse": names.get(row.dest_rse_id, row.dest_rse_id),
+            "source_rse": names.get(row.source_rse_id or ""),
+            "bytes": row.bytes,
+        }
         for row in rows
-    }  # fmt: skip
+    }

@@ -102,8 +102,14 @@ def add_rse(
     """Create an RSE and its ``<name>=true`` attribute; returns the new id."""
     validation.rse_name(rse)
     rse_id = new_id()
-    values = {"id": rse_id, "rse": rse, "rse_type": RSEType.parse(rse_type), "deterministic": bool(deterministic),
-              "volatile": bool(volatile), "staging_area": bool(staging_area)}  # fmt: skip
+    values = {
+        "id": rse_id,
+        "rse": rse,
+        "rse_type": RSEType.parse(rse_type),
+        "deterministic": bool(deterministic),
+        "volatile": bool(volatile),
+        "staging_area": bool(staging_area),
+    }
     if not insert_new(session, RSE, values, unique=["rse"]):
         raise Duplicate(f"RSE {validation.shown(rse)} already exists!")
     session.connection().execute(insert(RSEAttribute.__table__).values(rse_id=rse_id, key=rse, value="true"))
@@ -523,8 +529,16 @@ def get_rse_usage(
     usages = []
     for u in session.scalars(query):
         total = None if u.free is None else u.used + u.free
-        usage = {"rse_id": u.rse_id, "rse": row.rse, "source": u.source, "used": u.used, "free": u.free,
-                 "total": total, "files": u.files, "updated_at": u.updated_at}  # fmt: skip
+        usage = {
+            "rse_id": u.rse_id,
+            "rse": row.rse,
+            "source": u.source,
+            "used": u.used,
+            "free": u.free,
+            "total": total,
+            "files": u.files,
+            "updated_at": u.updated_at,
+        }
         if per_account and u.source == "rucio":
             usage["account_usages"] = _account_shares(session, row.id, total or u.used)
         usages.append(usage)
@@ -532,9 +546,11 @@ def get_rse_usage(
 
 
 def _account_shares(session: Session, rse_id: str, total: int) -> list[dict[str, Any]]:
-    query = (select(AccountUsage.account, AccountUsage.bytes)
-             .where(AccountUsage.rse_id == rse_id, AccountUsage.bytes != 0)
-             .order_by(AccountUsage.bytes.desc(), AccountUsage.account))  # fmt: skip
+    query = (
+        select(AccountUsage.account, AccountUsage.bytes)
+        .where(AccountUsage.rse_id == rse_id, AccountUsage.bytes != 0)
+        .order_by(AccountUsage.bytes.desc(), AccountUsage.account)
+    )
     return [
         {"account": name, "used": used, "percentage": round(used / total * 100, 2) if total else 0}
         for name, used in session.execute(query)
@@ -578,5 +594,7 @@ def list_distances(session: Session, rse: str) -> list[dict[str, Any]]:
         .where((Distance.src_rse_id == row.id) | (Distance.dest_rse_id == row.id))
         .order_by(other.rse)
     )
-    return [{"direction": "to" if src == row.id else "from", "rse": name, "distance": distance}
-            for src, name, distance in session.execute(query)]  # fmt: skip
+    return [
+        {"direction": "to" if src == row.id else "from", "rse": name, "distance": distance}
+        for src, name, distance in session.execute(query)
+    ]

@@ -37,5 +37,10 @@ def delete_qos_policy(session: Session, rse: str, policy: str) -> None:
 
 def list_qos_policies(session: Session, rse: str) -> list[str]:
     rse_id = get_rse_id(session, rse)
-    return list(session.scalars(select(RSEQoSPolicy.qos_policy).where(RSEQoSPolicy.rse_id == rse_id)
-                                .order_by(RSEQoSPolicy.qos_policy)))  # fmt: skip
+    return list(
+        session.scalars(
+            select(RSEQoSPolicy.qos_policy)
+            .where(RSEQoSPolicy.rse_id == rse_id)
+            .order_by(RSEQoSPolicy.qos_policy)
+        )
+    )

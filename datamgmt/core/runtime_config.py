@@ -104,10 +104,14 @@ def set_options(session: Session, options: dict[str, dict[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    existing = set(session.execute(
-        select(ConfigOption.section, ConfigOption.opt).where(
-            ConfigOption.section.in_({row[0] for row in rows}), ConfigOption.opt.in_({row[1] for row in rows}))
-    ).tuples())  # fmt: skip
+    existing = set(
+        session.execute(
+            select(ConfigOption.section, ConfigOption.opt).where(
+                ConfigOption.section.in_({row[0] for row in rows}),
+                ConfigOption.opt.in_({row[1] for row in rows}),
+            )
+        ).tuples()
+    )
     changed = [{"s": s, "o": o, "v": v, "now": now} for s, o, v in rows if (s, o) in existing]
     if changed:
         table = ConfigOption.__table__.c

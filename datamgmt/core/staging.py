@@ -24,16 +24,20 @@ def staging_buffers(session: Session, dest_rse_ids: Iterable[str]) -> dict[str, 
     ids = sorted(set(dest_rse_ids))
     if not ids:
         return {}
-    areas = dict(session.execute(
-        select(RSE.rse, RSE.id).where(RSE.id.in_(ids), RSE.staging_area.is_(True), RSE.deleted.is_(False))
-    ).tuples().all())  # fmt: skip
+    areas = dict(
+        session.execute(
+            select(RSE.rse, RSE.id).where(RSE.id.in_(ids), RSE.staging_area.is_(True), RSE.deleted.is_(False))
+        )
+        .tuples()
+        .all()
+    )
     if not areas:
         return {}
     buffers: dict[str, set[str]] = {rse_id: set() for rse_id in areas.values()}
     rows = session.execute(
         select(RSEAttribute.rse_id, RSEAttribute.value).where(
             RSEAttribute.key == "staging_buffer", RSEAttribute.value.in_(list(areas))
-        )  # fmt: skip
+        )
     )
     for source_id, name in rows:
         buffers[areas[str(name)]].add(source_id)

@@ -49,8 +49,9 @@ def daemons(session: Session, timeout_seconds: int) -> dict[str, dict[str, Any]]
         entry = result.setdefault(daemon, {"alive": 0, "last_beat": updated_at, "instances": []})
         alive = updated_at >= since
         entry["alive"] += alive
-        entry["instances"].append({"worker": worker, "host": host, "pid": pid, "last_beat": updated_at,
-                                   "alive": alive})  # fmt: skip
+        entry["instances"].append(
+            {"worker": worker, "host": host, "pid": pid, "last_beat": updated_at, "alive": alive}
+        )
     return result
 
 
@@ -66,14 +67,23 @@ def queues(session: Session) -> dict[str, int]:
         "requests_queued": by_state.get(RequestState.QUEUED, 0),
         "requests_submitting": by_state.get(RequestState.SUBMITTING, 0),
         "requests_submitted": by_state.get(RequestState.SUBMITTED, 0),
-        "requests_to_finish": sum(by_state.get(state, 0) for state in (
-            RequestState.LOST, RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME,
-            RequestState.SUBMISSION_FAILED)),
+        "requests_to_finish": sum(
+            by_state.get(state, 0)
+            for state in (
+                RequestState.LOST,
+                RequestState.NO_SOURCES,
+                RequestState.MISMATCH_SCHEME,
+                RequestState.SUBMISSION_FAILED,
+            )
+        ),
         "replicas_to_delete": session.scalar(
-            select(func.count()).where(Replica.lock_cnt == 0, Replica.tombstone.is_not(None),
-                                       Replica.tombstone < now)) or 0,
+            select(func.count()).where(
+                Replica.lock_cnt == 0, Replica.tombstone.is_not(None), Replica.tombstone < now
+            )
+        )
+        or 0,
         "messages_to_send": session.scalar(select(func.count()).select_from(Message)) or 0,
-    }  # fmt: skip
+    }
 
 
 def rules_by_state(session: Session) -> dict[str, int]:
@@ -87,10 +97,17 @@ def stuck_rules(session: Session, limit: int = STUCK_SHOWN) -> list[dict[str, An
         select(Rule).where(Rule.state == RuleState.STUCK).order_by(Rule.stuck_at, Rule.id).limit(limit)
     )
     return [
-        {"id": r.id, "account": r.account, "did": f"{r.scope}:{r.name}", "rse_expression": r.rse_expression,
-         "stuck_at": r.stuck_at, "locks_stuck_cnt": r.locks_stuck_cnt, "error": r.error}
+        {
+            "id": r.id,
+            "account": r.account,
+            "did": f"{r.scope}:{r.name}",
+            "rse_expression": r.rse_expression,
+            "stuck_at": r.stuck_at,
+            "locks_stuck_cnt": r.locks_stuck_cnt,
+            "error": r.error,
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def rse_usage(session: Session) -> list[dict[str, Any]]:

@@ -66,8 +66,9 @@ MATCHING_STATES = (SubscriptionState.ACTIVE, SubscriptionState.UPDATED)
 #: Rucio filter keys whose behaviour (rule splitting, file-size bounds) is not implemented: refused, not ignored.
 UNSUPPORTED_FILTER_KEYS = frozenset({"split_rule", "min_avg_file_size", "max_avg_file_size"})
 #: Keys of one replication rule of a subscription, passed to ``rule.add_rule`` as they are.
-RULE_KEYS = frozenset({"copies", "rse_expression", "lifetime", "activity", "grouping", "weight",
-                       "source_replica_expression"})  # fmt: skip
+RULE_KEYS = frozenset(
+    {"copies", "rse_expression", "lifetime", "activity", "grouping", "weight", "source_replica_expression"}
+)
 MAX_JSON = 4000
 MAX_NAME = 64
 UPDATABLE = (
@@ -303,11 +304,16 @@ def add_subscription(
     ):
         raise SubscriptionDuplicate(f"Subscription '{name[:MAX_NAME]}' owned by {account} already exists")
     row = Subscription(
-        name=name, account=account, filter=_json_text(filter_, "filter"),
-        replication_rules=_json_text(rules, "replication_rules"), comments=_comments(comments), lifetime=_lifetime(lifetime),
-        retroactive=_check_retroactive(retroactive), policyid=_priority(priority),
+        name=name,
+        account=account,
+        filter=_json_text(filter_, "filter"),
+        replication_rules=_json_text(rules, "replication_rules"),
+        comments=_comments(comments),
+        lifetime=_lifetime(lifetime),
+        retroactive=_check_retroactive(retroactive),
+        policyid=_priority(priority),
         state=SubscriptionState.INACTIVE if dry_run else SubscriptionState.ACTIVE,
-    )  # fmt: skip
+    )
     session.add(row)
     session.flush()
     return row.id
@@ -366,12 +372,21 @@ def update_subscription(session: Session, name: str, account: str, metadata: Map
 def subscription_dict(row: Subscription) -> dict[str, Any]:
     """A subscription with Rucio's field names; filter and rules as JSON text, as Rucio sends them."""
     return {
-        "id": row.id, "name": row.name, "account": row.account, "filter": row.filter,
-        "replication_rules": row.replication_rules, "policyid": row.policyid, "state": row.state.name,
-        "last_processed": row.last_processed, "lifetime": row.lifetime, "comments": row.comments,
-        "retroactive": row.retroactive, "expired_at": row.expired_at, "created_at": row.created_at,
+        "id": row.id,
+        "name": row.name,
+        "account": row.account,
+        "filter": row.filter,
+        "replication_rules": row.replication_rules,
+        "policyid": row.policyid,
+        "state": row.state.name,
+        "last_processed": row.last_processed,
+        "lifetime": row.lifetime,
+        "comments": row.comments,
+        "retroactive": row.retroactive,
+        "expired_at": row.expired_at,
+        "created_at": row.created_at,
         "updated_at": row.updated_at,
-    }  # fmt: skip
+    }
 
 
 def list_subscriptions(
@@ -421,9 +436,14 @@ def _active_subscriptions(session: Session) -> list[_Active]:
     """The subscriptions to apply now; one whose stored JSON no longer validates becomes BROKEN
     (Rucio's state for it) instead of failing every batch."""
     now = utcnow()
-    rows = session.scalars(select(Subscription).where(
-        Subscription.state.in_(MATCHING_STATES), or_(Subscription.lifetime.is_(None), Subscription.lifetime > now))
-        .order_by(Subscription.policyid.desc(), Subscription.created_at))  # fmt: skip
+    rows = session.scalars(
+        select(Subscription)
+        .where(
+            Subscription.state.in_(MATCHING_STATES),
+            or_(Subscription.lifetime.is_(None), Subscription.lifetime > now),
+        )
+        .order_by(Subscription.policyid.desc(), Subscription.created_at)
+    )
     active = []
     for row in rows:
         try:
@@ -449,8 +469,12 @@ def _create_rule(
     space, availability) is created asynchronous instead: the judge-injector retries it
     and leaves it SUSPENDED with the error if it still fails, so nothing is lost silently.
     """
-    arguments = {"dids": [{"scope": did.scope, "name": did.name}], "account": active.row.account,
-                 "subscription_id": active.row.id, **spec}  # fmt: skip
+    arguments = {
+        "dids": [{"scope": did.scope, "name": did.name}],
+        "account": active.row.account,
+        "subscription_id": active.row.id,
+        **spec,
+    }
     try:
         with session.begin_nested():
             report.rules.extend(add_rule(session, **arguments))
@@ -518,8 +542,17 @@ def subscription_rule_states(
 ) -> list[dict[str, Any]]:
     """Rules per state of an account's subscriptions (``*`` in ``account`` is a wildcard), one
     GROUP BY; a subscription without rules appears once with state None (Rucio's outer join)."""
-    details = (Subscription.state.label("subscription_state"), Subscription.last_processed, Subscription.lifetime,
-               Subscription.expired_at, Subscription.comments) if include_details else ()  # fmt: skip
+    details = (
+        (
+            Subscription.state.label("subscription_state"),
+            Subscription.last_processed,
+            Subscription.lifetime,
+            Subscription.expired_at,
+            Subscription.comments,
+        )
+        if include_details
+        else ()
+    )
     keys = (Subscription.account, Subscription.name, Rule.state, *details)
     query = select(*keys, func.count(Rule.id).label("count")).outerjoin(
         Rule, Rule.subscription_id == Subscription.id

@@ -108,7 +108,7 @@ _LOOKUP = (
         Token.expired_at,
         Account.status,
         AccountIdentity.account.label("mapped"),
-    )  # fmt: skip
+    )
     .join(Account, Account.account == Token.account)
     .outerjoin(
         AccountIdentity,

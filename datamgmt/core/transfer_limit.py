@@ -85,11 +85,22 @@ def delete_transfer_limit(
 def list_transfer_limits(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(select(TransferLimit).order_by(TransferLimit.created_at, TransferLimit.id))
     return [
-        {"id": r.id, "rse_expression": r.rse_expression, "activity": r.activity, "direction": r.direction,
-         "max_transfers": r.max_transfers, "volume": r.volume, "deadline": r.deadline, "strategy": r.strategy,
-         "transfers": r.transfers, "waitings": r.waitings, "created_at": r.created_at, "updated_at": r.updated_at}
+        {
+            "id": r.id,
+            "rse_expression": r.rse_expression,
+            "activity": r.activity,
+            "direction": r.direction,
+            "max_transfers": r.max_transfers,
+            "volume": r.volume,
+            "deadline": r.deadline,
+            "strategy": r.strategy,
+            "transfers": r.transfers,
+            "waitings": r.waitings,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 def limit_caps(session: Session, direction: str) -> dict[tuple[str, str | None], int]:

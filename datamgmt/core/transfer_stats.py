@@ -64,20 +64,30 @@ def failures_by_pair(session: Session, since: datetime, limit: int = 20) -> list
     )
     pairs = session.execute(grouped).all()
     latest = [row[3] for row in pairs]
-    errors = dict(
-        session.execute(select(RequestHistory.id, RequestHistory.err_msg).where(RequestHistory.id.in_(latest)))
-        .tuples()
-        .all()
-    ) if latest else {}  # fmt: skip
+    errors = (
+        dict(
+            session.execute(
+                select(RequestHistory.id, RequestHistory.err_msg).where(RequestHistory.id.in_(latest))
+            )
+            .tuples()
+            .all()
+        )
+        if latest
+        else {}
+    )
     ids = sorted({rse_id for row in pairs for rse_id in row[:2] if rse_id})
     names = (
         dict(session.execute(select(RSE.id, RSE.rse).where(RSE.id.in_(ids))).tuples().all()) if ids else {}
     )
     return [
-        {"source": names.get(src or "", "(no source)"), "destination": names.get(dst, dst), "failures": count,
-         "last_error": errors.get(last)}
+        {
+            "source": names.get(src or "", "(no source)"),
+            "destination": names.get(dst, dst),
+            "failures": count,
+            "last_error": errors.get(last),
+        }
         for src, dst, count, last in pairs
-    ]  # fmt: skip
+    ]
 
 
 def transfer_rate(
@@ -87,8 +97,10 @@ def transfer_rate(
     now = now or utcnow()
     width = span / buckets
     starts = [now - span + width * index for index in range(buckets)]
-    bucket = case(*((RequestHistory.created_at < start + width, index) for index, start in enumerate(starts)),
-                  else_=buckets - 1)  # fmt: skip
+    bucket = case(
+        *((RequestHistory.created_at < start + width, index) for index, start in enumerate(starts)),
+        else_=buckets - 1,
+    )
     rows = session.execute(
         select(bucket, func.coalesce(func.sum(_outcome()), 0), func.count())
         .where(
@@ -99,7 +111,10 @@ def transfer_rate(
     ).all()
     counted = {int(index): (int(done), int(total)) for index, done, total in rows}
     return [
-        {"start": start, "done": counted.get(index, (0, 0))[0],
-         "failed": counted.get(index, (0, 0))[1] - counted.get(index, (0, 0))[0]}
+        {
+            "start": start,
+            "done": counted.get(index, (0, 0))[0],
+            "failed": counted.get(index, (0, 0))[1] - counted.get(index, (0, 0))[0],
+        }
         for index, start in enumerate(starts)
-    ]  # fmt: skip
+    ]

@@ -34,8 +34,10 @@ class Transmogrifier(Daemon):
         for failure in report.failures:
             self.log.warning("subscription rule not created", extra={"fields": {"error": failure}})
         if report.rules or report.deferred:
-            self.log.info("rules created", extra={"fields": {"rules": len(report.rules),
-                                                             "deferred": len(report.deferred)}})  # fmt: skip
+            self.log.info(
+                "rules created",
+                extra={"fields": {"rules": len(report.rules), "deferred": len(report.deferred)}},
+            )
         return report.dids
 
 

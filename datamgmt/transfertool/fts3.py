@@ -294,8 +294,10 @@ class FTS3TransferTool(TransferTool):
                 again.setdefault(spec.job_key, []).append(spec)
             else:
                 fresh.append(spec)
-        groups = [(str(uuid.uuid4()), specs) for specs in group_jobs(
-            fresh, max_files=self.max_files_per_job, grouping=self.grouping)]  # fmt: skip
+        groups = [
+            (str(uuid.uuid4()), specs)
+            for specs in group_jobs(fresh, max_files=self.max_files_per_job, grouping=self.grouping)
+        ]
         groups.extend((sid, sorted(specs, key=lambda s: s.hop_index)) for sid, specs in again.items())
         jobs = []
         for sid, specs in groups:

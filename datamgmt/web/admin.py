@@ -70,8 +70,14 @@ def usage_chart(rse: str, history: list[dict[str, Any]]) -> Markup:
             (entry["updated_at"], entry["used"]) for entry in history if entry["source"] == source
         )
         if points:
-            series.append(Series(f"{source} used", [used for _, used in points], css,
-                                 [(when - start).total_seconds() / span for when, _ in points]))  # fmt: skip
+            series.append(
+                Series(
+                    f"{source} used",
+                    [used for _, used in points],
+                    css,
+                    [(when - start).total_seconds() / span for when, _ in points],
+                )
+            )
     return line_chart(f"Bytes used on {rse} over time", series, _when(start), _when(end), "B")
 
 
@@ -102,8 +108,15 @@ def account_page(account: str) -> str:
         local = quota.get_local_account_usage(catalogue, account)
         global_ = quota.get_global_account_usage(catalogue, account)
         rse_names = [rse.rse for rse in rses.list_rses(catalogue)] if g.admin else []
-    return render_template("account.html", account=info, identities=known, local=local, global_=global_,
-                           unlimited=quota.UNLIMITED, rse_names=rse_names)  # fmt: skip
+    return render_template(
+        "account.html",
+        account=info,
+        identities=known,
+        local=local,
+        global_=global_,
+        unlimited=quota.UNLIMITED,
+        rse_names=rse_names,
+    )
 
 
 @bp.post("/accounts/<account>/quota")

@@ -78,8 +78,10 @@ def bar_chart(label: str, series: Sequence[Series], first: str, last: str, unit:
             height = s.values[i] / top * plot_h
             if height > 0:
                 base -= height
-                bars.append(f'<rect class="{escape(s.css)}" x="{LEFT + i * slot_w + 1:.1f}" y="{base:.1f}" '
-                            f'width="{max(slot_w - 2, 1):.1f}" height="{height:.1f}"/>')  # fmt: skip
+                bars.append(
+                    f'<rect class="{escape(s.css)}" x="{LEFT + i * slot_w + 1:.1f}" y="{base:.1f}" '
+                    f'width="{max(slot_w - 2, 1):.1f}" height="{height:.1f}"/>'
+                )
     return _frame(label, _axes(top, unit, first, last) + "".join(bars), series)
 
 

@@ -65,15 +65,27 @@ def oidc_start() -> Response:
         raise CannotAuthenticate("OIDC sign-in is not configured on this server")
     config = get_config()
     state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(48)
-    query = urlencode({
-        "response_type": "code", "client_id": config.get("web", "oidc_client_id"), "redirect_uri": _redirect_uri(),
-        "scope": config.get("web", "oidc_scope"), "state": state, "code_challenge": _challenge(verifier),
-        "code_challenge_method": "S256",
-    })  # fmt: skip
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": config.get("web", "oidc_client_id"),
+            "redirect_uri": _redirect_uri(),
+            "scope": config.get("web", "oidc_scope"),
+            "state": state,
+            "code_challenge": _challenge(verifier),
+            "code_challenge_method": "S256",
+        }
+    )
     response = redirect(f"{config.get('web', 'oidc_authorize_url')}?{query}")
-    response.set_cookie(FLOW_COOKIE, _signer().dumps({"state": state, "verifier": verifier}), max_age=FLOW_SECONDS,
-                        path=url_for("ui.oidc_callback"), httponly=True, samesite="Lax",
-                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure)  # fmt: skip
+    response.set_cookie(
+        FLOW_COOKIE,
+        _signer().dumps({"state": state, "verifier": verifier}),
+        max_age=FLOW_SECONDS,
+        path=url_for("ui.oidc_callback"),
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure,
+    )
     return response
 
 
@@ -116,8 +128,13 @@ def oidc_callback() -> Response:
 def _exchange(code: str, code_verifier: str) -> str:
     """The access token for ``code`` from the provider's token endpoint."""
     config = get_config()
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": _redirect_uri(),
-            "client_id": config.get("web", "oidc_client_id"), "code_verifier": code_verifier}  # fmt: skip
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": _redirect_uri(),
+        "client_id": config.get("web", "oidc_client_id"),
+        "code_verifier": code_verifier,
+    }
     secret = config.get("web", "oidc_client_secret")
     auth = (config.get("web", "oidc_client_id"), secret) if secret else None
     try:

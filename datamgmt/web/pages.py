@@ -163,8 +163,14 @@ def dashboard() -> str:
         counts = transfer_stats.transfer_counts(catalogue)
         pairs = transfer_stats.failures_by_pair(catalogue, utcnow() - transfer_stats.WINDOWS["day"])
     template = "dashboard_body.html" if request.args.get("partial") else "dashboard.html"
-    return render_template(template, report=report, failures=failures, counts=counts, pairs=pairs,
-                           rate_chart=_rate_chart(counts["rate"]))  # fmt: skip
+    return render_template(
+        template,
+        report=report,
+        failures=failures,
+        counts=counts,
+        pairs=pairs,
+        rate_chart=_rate_chart(counts["rate"]),
+    )
 
 
 def _rate_chart(rate: list[dict[str, Any]]) -> Markup:
@@ -173,8 +179,12 @@ def _rate_chart(rate: list[dict[str, Any]]) -> Markup:
         Series("done", [b["done"] for b in rate], "done"),
         Series("failed", [b["failed"] for b in rate], "failed"),
     ]
-    return bar_chart("Transfer attempts per hour over the last day, done and failed", series,
-                     rate[0]["start"].strftime("%H:%M"), "now")  # fmt: skip
+    return bar_chart(
+        "Transfer attempts per hour over the last day, done and failed",
+        series,
+        rate[0]["start"].strftime("%H:%M"),
+        "now",
+    )
 
 
 # --- browse ------------------------------------------------------------------------------------
@@ -190,8 +200,11 @@ def scope_list() -> str:
 def scope_dids(scope: str) -> str:
     """DIDs by name pattern and metadata filter, in the CLI's dialect (``run>3,type=dataset;…``)
     and through the same compiler as ``datamgmt did search`` and REST's search."""
-    search = {"pattern": request.args.get("pattern") or "*", "filter": request.args.get("filter", ""),
-              "type": request.args.get("type") or "all"}  # fmt: skip
+    search = {
+        "pattern": request.args.get("pattern") or "*",
+        "filter": request.args.get("filter", ""),
+        "type": request.args.get("type") or "all",
+    }
     page = current_page()
     with unit_of_work() as catalogue:
         authorize(catalogue, "read")
@@ -199,8 +212,15 @@ def scope_dids(scope: str) -> str:
             metadata_filter.parse_filter_string(search["filter"]), search["pattern"]
         )
         found, more = page_of(metadata_filter.list_dids(catalogue, scope, groups, search["type"]), page)
-    return render_template("dids.html", scope=scope, search=search, dids=found, page=page, more=more,
-                           types=metadata_filter.TYPE_CHOICES)  # fmt: skip
+    return render_template(
+        "dids.html",
+        scope=scope,
+        search=search,
+        dids=found,
+        page=page,
+        more=more,
+        types=metadata_filter.TYPE_CHOICES,
+    )
 
 
 @bp.get("/dids/<scope>/<path:name>")
@@ -247,8 +267,17 @@ def rule_page(rule_id: str) -> str:
         per_rse = _locks_per_rse(rules.list_rule_locks(catalogue, rule_id))
         history = list(islice(rule_history.rule_history(catalogue, rule_id), PAGE))
     phases = [phase for phase in TAPE_PHASES if any(states[phase] for states in per_rse.values())]
-    return render_template("rule.html", rule=rule, locks=locks, per_rse=per_rse, page=page, more=more,
-                           phases=phases, tape_phases=TAPE_PHASES, history=history)  # fmt: skip
+    return render_template(
+        "rule.html",
+        rule=rule,
+        locks=locks,
+        per_rse=per_rse,
+        page=page,
+        more=more,
+        phases=phases,
+        tape_phases=TAPE_PHASES,
+        history=history,
+    )
 
 
 def _locks_per_rse(locks: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
@@ -310,8 +339,9 @@ def new_rule() -> Any:
     with unit_of_work(read_only=request.form.get("confirm") != "yes") as catalogue:
         authorize(catalogue, "add_rule", account=g.issuer, scopes=[arguments["dids"][0]["scope"]])
         if request.form.get("confirm") != "yes":
-            explained = rules.explain_rule(catalogue, arguments["dids"], g.issuer, arguments["copies"],
-                                           arguments["rse_expression"])  # fmt: skip
+            explained = rules.explain_rule(
+                catalogue, arguments["dids"], g.issuer, arguments["copies"], arguments["rse_expression"]
+            )
             return render_template("rule_new.html", form=form, explained=explained)
         (rule_id,) = rules.add_rule(catalogue, account=g.issuer, **arguments)
     return redirect(url_for("ui.rule_page", rule_id=rule_id))
@@ -326,5 +356,9 @@ def _rule_arguments(form: dict[str, str]) -> dict[str, Any]:
         lifetime = int(form["lifetime"]) if form["lifetime"] else None
     except ValueError as exc:
         raise InputValidationError("Copies and lifetime must be whole numbers.") from exc
-    return {"dids": [{"scope": scope, "name": name}], "copies": copies, "rse_expression": form["rse_expression"],
-            "lifetime": lifetime}  # fmt: skip
+    return {
+        "dids": [{"scope": scope, "name": name}],
+        "copies": copies,
+        "rse_expression": form["rse_expression"],
+        "lifetime": lifetime,
+    }

@@ -70,8 +70,15 @@ def publishing_page(scope: str, name: str) -> str:
             share = None
         may_edit = has_permission(catalogue, g.issuer, "set_metadata", {"scope": scope})
     shown = {key: _text(values.get(key)) for key in KEYS}
-    return render_template("publishing.html", did=did, fields=FIELDS, values=shown, share=share, may_edit=may_edit,
-                           resource_types=sorted(RESOURCE_TYPES_GENERAL))  # fmt: skip
+    return render_template(
+        "publishing.html",
+        did=did,
+        fields=FIELDS,
+        values=shown,
+        share=share,
+        may_edit=may_edit,
+        resource_types=sorted(RESOURCE_TYPES_GENERAL),
+    )
 
 
 @bp.post("/publishing/<scope>/<path:name>")

@@ -170,11 +170,13 @@ class Outcome:
 
     def report(self, title: str, **figures: object) -> str:
         stats = self.workload
-        lines = [f"== {title}: " + " ".join(f"{k}={v}" for k, v in figures.items()),
-                 f"   operations done={sum(stats.done.values())} {dict(stats.done)} failed={dict(stats.failed)}",
-                 f"   errors seen (retried)={dict(stats.errors)} server 5xx={dict(stats.server_errors)}",
-                 f"   checker runs=1 violations={len(self.violations)} still pending={self.left} "
-                 f"FTS files submitted twice={len(self.submitted_twice)} daemons dead={self.dead_daemons}"]  # fmt: skip
+        lines = [
+            f"== {title}: " + " ".join(f"{k}={v}" for k, v in figures.items()),
+            f"   operations done={sum(stats.done.values())} {dict(stats.done)} failed={dict(stats.failed)}",
+            f"   errors seen (retried)={dict(stats.errors)} server 5xx={dict(stats.server_errors)}",
+            f"   checker runs=1 violations={len(self.violations)} still pending={self.left} "
+            f"FTS files submitted twice={len(self.submitted_twice)} daemons dead={self.dead_daemons}",
+        ]
         text = "\n".join(lines)
         print(text, flush=True)
         return text
@@ -196,5 +198,11 @@ def finish(cluster: Cluster, workload: Workload, drain_seconds: float = 240) -> 
     workload.stop()
     left = quiesce(cluster.db_url, drain_seconds)
     submissions = cluster.fts_submissions()
-    return Outcome(left, examples(cluster.db_url) if left else [], check(cluster.db_url), submitted_twice(submissions),
-                   cluster.dead_daemons(), workload.stats)  # fmt: skip
+    return Outcome(
+        left,
+        examples(cluster.db_url) if left else [],
+        check(cluster.db_url),
+        submitted_twice(submissions),
+        cluster.dead_daemons(),
+        workload.stats,
+    )

@@ -32,8 +32,15 @@ BIN = Path(sys.executable).parent
 
 #: Daemons run twice (they race on the same queues); the others once.  hermes is left out: it
 #: refuses to start without an AMQP broker, and its outbox is not part of these invariants.
-DOUBLED = ("judge-evaluator", "judge-repairer", "judge-cleaner", "judge-injector",
-           "conveyor-submitter", "conveyor-poller", "conveyor-finisher")  # fmt: skip
+DOUBLED = (
+    "judge-evaluator",
+    "judge-repairer",
+    "judge-cleaner",
+    "judge-injector",
+    "conveyor-submitter",
+    "conveyor-poller",
+    "conveyor-finisher",
+)
 SINGLE = ("reaper", "undertaker", "abacus", "transmogrifier")
 
 #: Short leases and heartbeats, so the work of a killed instance is retaken within a trial or two.
@@ -86,8 +93,9 @@ class Managed:
 
     def start(self) -> None:
         handle = self.log.open("ab")
-        self.process = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
         handle.close()
         self.starts += 1
         self.stopped = False
@@ -158,8 +166,14 @@ class Cluster:
     fts_seen: int = 0
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, **SETTINGS, **self.extra_env, "DATAMGMT_DATABASE_URL": self.db_url,
-               "PYTHONPATH": str(ROOT), "DATAMGMT_CONVEYOR_FTS_HOST": self.fts_url}  # fmt: skip
+        env = {
+            **os.environ,
+            **SETTINGS,
+            **self.extra_env,
+            "DATAMGMT_DATABASE_URL": self.db_url,
+            "PYTHONPATH": str(ROOT),
+            "DATAMGMT_CONVEYOR_FTS_HOST": self.fts_url,
+        }
         env.pop("DATAMGMT_TEST_DB_URL", None)
         return env
 
@@ -172,10 +186,30 @@ class Cluster:
     def start(self) -> Cluster:
         fts_port, api_port = free_port(), free_port()
         self.fts_url, self.api_url = f"http://127.0.0.1:{fts_port}", f"http://127.0.0.1:{api_port}"
-        self.fts = self._managed("fts3-double", [sys.executable, "-m", "tests.fts3_double", "--port", str(fts_port),
-                                                 "--workers", str(self.fts_workers)])  # fmt: skip
-        self.api = self._managed("api", [str(BIN / "datamgmt-server"), "--host", "127.0.0.1", "--port",
-                                         str(api_port), "--workers", str(self.api_workers)])  # fmt: skip
+        self.fts = self._managed(
+            "fts3-double",
+            [
+                sys.executable,
+                "-m",
+                "tests.fts3_double",
+                "--port",
+                str(fts_port),
+                "--workers",
+                str(self.fts_workers),
+            ],
+        )
+        self.api = self._managed(
+            "api",
+            [
+                str(BIN / "datamgmt-server"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--workers",
+                str(self.api_workers),
+            ],
+        )
         for name in self.twice:
             for i in (1, 2):
                 self.daemons[f"{name}-{i}"] = self._managed(

@@ -47,8 +47,14 @@ def probe(api_url: str, stop: threading.Event, answers: Counter[tuple[int, bool]
     """Raw HTTP, so the status and headers are seen as the server sent them."""
     http = requests.Session()
     while "X-Rucio-Auth-Token" not in http.headers:  # the login may meet a drop too: a 503 to repeat
-        login = http.get(f"{api_url}/auth/userpass", headers={
-            "X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": ROOT_PASSWORD})  # fmt: skip
+        login = http.get(
+            f"{api_url}/auth/userpass",
+            headers={
+                "X-Rucio-Account": "root",
+                "X-Rucio-Username": "root",
+                "X-Rucio-Password": ROOT_PASSWORD,
+            },
+        )
         answers[(login.status_code, "Retry-After" in login.headers)] += 1
         if login.ok:
             http.headers["X-Rucio-Auth-Token"] = login.headers["X-Rucio-Auth-Token"]
@@ -72,8 +78,10 @@ def test_connection_drops_answer_503_and_daemons_carry_on(cluster, site, workdir
     answers: Counter[tuple[int, bool]] = Counter()
     terminated: list[int] = []
     workload = Workload(site, cluster.api_url, workdir, seed=5).start()
-    threads = [threading.Thread(target=drop_connections, args=(cluster.db_url, stop, random.Random(5), terminated)),
-               threading.Thread(target=probe, args=(cluster.api_url, stop, answers))]  # fmt: skip
+    threads = [
+        threading.Thread(target=drop_connections, args=(cluster.db_url, stop, random.Random(5), terminated)),
+        threading.Thread(target=probe, args=(cluster.api_url, stop, answers)),
+    ]
     for thread in threads:
         thread.start()
     time.sleep(DROP_SECONDS)
@@ -82,8 +90,12 @@ def test_connection_drops_answer_503_and_daemons_carry_on(cluster, site, workdir
     for thread in threads:
         thread.join(timeout=120)
     outcome = finish(cluster, workload)
-    outcome.report("database drops", drops=len(terminated), sessions_terminated=sum(terminated),
-                   probe_answers=dict(answers))  # fmt: skip
+    outcome.report(
+        "database drops",
+        drops=len(terminated),
+        sessions_terminated=sum(terminated),
+        probe_answers=dict(answers),
+    )
     unclean = {answer: n for answer, n in answers.items() if answer[0] >= 500 and answer != (503, True)}
     assert not unclean, f"answers other than 503 + Retry-After: {unclean}"
     assert probing, f"the probe died before the drops ended: {dict(answers)}"

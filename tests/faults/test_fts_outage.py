@@ -44,7 +44,12 @@ def test_outage_fails_nothing_and_everything_completes_after(cluster, site, work
     cluster.fts_faults(delay_next=0)
     outcome = finish(cluster, workload)
     after = failures(cluster.db_url)
-    outcome.report("FTS outage", seconds_503=half, seconds_late=half, failed_stuck_before=before,
-                   failed_stuck_after=after)  # fmt: skip
+    outcome.report(
+        "FTS outage",
+        seconds_503=half,
+        seconds_late=half,
+        failed_stuck_before=before,
+        failed_stuck_after=after,
+    )
     outcome.assert_clean()
     assert after == before, "requests FAILED or rules STUCK because FTS was away"

@@ -41,8 +41,9 @@ def test_failing_storage_converges_and_loses_nothing(cluster, site, workdir, mon
     thread = threading.Thread(target=reap, name="faulty-reaper", daemon=True)
     thread.start()
     weights = {**WEIGHTS, "delete_rule": 4}
-    workload = Workload(site, cluster.api_url, workdir, seed=3, weights=weights,
-                        protocol_factory=injector.factory()).start()  # fmt: skip
+    workload = Workload(
+        site, cluster.api_url, workdir, seed=3, weights=weights, protocol_factory=injector.factory()
+    ).start()
     try:
         time.sleep(RUN_SECONDS)
         outcome = finish(cluster, workload)

@@ -44,8 +44,15 @@ RETRY_SECONDS = 120.0
 
 def client_for(site: Site, api_url: str, account: str, workdir: Path) -> Client:
     token = workdir / f"token-{account}-{threading.get_ident()}"
-    return Client(ClientConfig(url=api_url, account=account, username=account, password=site.password(account),
-                               token_file=str(token)))  # fmt: skip
+    return Client(
+        ClientConfig(
+            url=api_url,
+            account=account,
+            username=account,
+            password=site.password(account),
+            token_file=str(token),
+        )
+    )
 
 
 def unreachable(error: DatamgmtError) -> bool:
@@ -172,8 +179,13 @@ class _Actor:
         self.counter = 0
         self.scratch = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=workload.workdir))
 
-    def call(self, op: str, fn: Callable[[], T], done: tuple[type[DatamgmtError], ...] = (),
-             retry: tuple[type[DatamgmtError], ...] = (ServiceUnavailable,)) -> T | None:  # fmt: skip
+    def call(
+        self,
+        op: str,
+        fn: Callable[[], T],
+        done: tuple[type[DatamgmtError], ...] = (),
+        retry: tuple[type[DatamgmtError], ...] = (ServiceUnavailable,),
+    ) -> T | None:
         """``fn()`` until it succeeds; retried while it raises ``retry`` (by default: the server
         unreachable) or any error answered 503 (the client's own repeats ran out), for at most
         :data:`RETRY_SECONDS`; ``done`` errors mean it went through."""
@@ -213,8 +225,11 @@ class _Actor:
         except DatamgmtError:
             self.w.unregistered.extend(f["name"] for f in files)
             raise
-        self.call("attach", lambda: self.client.attach(SCOPE, dataset, [(SCOPE, f["name"]) for f in files]),
-                  done=(Duplicate,))  # fmt: skip
+        self.call(
+            "attach",
+            lambda: self.client.attach(SCOPE, dataset, [(SCOPE, f["name"]) for f in files]),
+            done=(Duplicate,),
+        )
 
     def _upload(self) -> dict[str, Any]:
         self.counter += 1
@@ -223,12 +238,21 @@ class _Actor:
         local.write_bytes(self.rng.randbytes(self.w.file_size))
         protocol = self._source_protocol()
         pfn = protocol.lfns2pfns([{"scope": SCOPE, "name": name}])[f"{SCOPE}:{name}"]
-        result = self.call("upload", lambda: upload_file(protocol, str(local), pfn, overwrite=True),
-                           retry=(ServiceUnavailable, StorageError))  # fmt: skip
+        result = self.call(
+            "upload",
+            lambda: upload_file(protocol, str(local), pfn, overwrite=True),
+            retry=(ServiceUnavailable, StorageError),
+        )
         local.unlink()
         assert result is not None
-        return {"scope": SCOPE, "name": name, "bytes": result.size, "adler32": result.adler32, "md5": result.md5,
-                "state": "A"}  # fmt: skip
+        return {
+            "scope": SCOPE,
+            "name": name,
+            "bytes": result.size,
+            "adler32": result.adler32,
+            "md5": result.md5,
+            "state": "A",
+        }
 
     def _source_protocol(self) -> Protocol:
         if not hasattr(self, "_protocol"):
@@ -244,8 +268,11 @@ class _Actor:
         copies = 2 if "|" in expression and self.rng.random() < 0.5 else 1
         # A quarter of the rules are short-lived: the judge-cleaner removes them, often mid-transfer.
         lifetime = self.rng.randint(1, 20) if self.rng.random() < 0.25 else None
-        ids = self.call("add_rule", lambda: self.client.add_rule([(SCOPE, dataset)], copies, expression,
-                                                                 lifetime=lifetime), done=(Duplicate,))  # fmt: skip
+        ids = self.call(
+            "add_rule",
+            lambda: self.client.add_rule([(SCOPE, dataset)], copies, expression, lifetime=lifetime),
+            done=(Duplicate,),
+        )
         for rule_id in ids or []:
             self.w.remember("rules", rule_id)
 
@@ -304,9 +331,11 @@ def summary(stats: Stats, seconds: float) -> list[str]:
         errors_by_op[op] += n
     for op in sorted(stats.latencies):
         values = stats.latencies[op]
-        lines.append(f"{op:<14} {len(values):>7} {len(values) / seconds:>8.1f} "
-                     f"{percentile(values, 0.5) * 1000:>8.1f} {percentile(values, 0.99) * 1000:>8.1f} "
-                     f"{errors_by_op[op]:>7}")  # fmt: skip
+        lines.append(
+            f"{op:<14} {len(values):>7} {len(values) / seconds:>8.1f} "
+            f"{percentile(values, 0.5) * 1000:>8.1f} {percentile(values, 0.99) * 1000:>8.1f} "
+            f"{errors_by_op[op]:>7}"
+        )
     return lines
 
 

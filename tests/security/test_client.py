@@ -68,8 +68,11 @@ def servers() -> Iterator[tuple[Recorder, Recorder]]:
 
 
 def _transport(url: str, token_file: Path) -> Transport:
-    return Transport(ClientConfig(url=url, account="root", username="root", password="pw-secret-1",
-                                  token_file=str(token_file)))  # fmt: skip
+    return Transport(
+        ClientConfig(
+            url=url, account="root", username="root", password="pw-secret-1", token_file=str(token_file)
+        )
+    )
 
 
 def _tokens_seen(server: Recorder) -> list[str]:
@@ -92,8 +95,11 @@ def test_default_token_caches_differ_by_server_and_account(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    paths = {ClientConfig(url=url, account=account).token_cache
-             for url in ("https://a.example", "https://b.example") for account in ("root", "alice")}  # fmt: skip
+    paths = {
+        ClientConfig(url=url, account=account).token_cache
+        for url in ("https://a.example", "https://b.example")
+        for account in ("root", "alice")
+    }
     assert len(paths) == 4
 
 

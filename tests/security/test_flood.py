@@ -69,8 +69,10 @@ def test_logins_count_and_tokens_do_not(
 def test_requests_without_credentials_count_on_any_route(db: str, root: str, session: Session) -> None:
     session.rollback()
     client = _app_with(db, flood_max_requests=3, flood_window=60, flood_exempt="").test_client()
-    statuses = [client.get(path, environ_base={"REMOTE_ADDR": FLOODER}).status_code
-                for path in ("/accounts/root", "/rses/", "/no/such/route", "/ping")]  # fmt: skip
+    statuses = [
+        client.get(path, environ_base={"REMOTE_ADDR": FLOODER}).status_code
+        for path in ("/accounts/root", "/rses/", "/no/such/route", "/ping")
+    ]
     assert statuses == [401, 401, 404, 429]
 
 

@@ -98,8 +98,12 @@ def test_bulk_registration_refuses_every_name_the_single_route_refuses(
 
 
 def test_a_trailing_newline_is_refused_everywhere(client: FlaskClient, root_headers: dict[str, str]) -> None:
-    assert client.post("/accounts/alice%0A", json={"type": "USER", "email": "a@example.org"},
-                       headers=root_headers).status_code == 400  # fmt: skip
+    assert (
+        client.post(
+            "/accounts/alice%0A", json={"type": "USER", "email": "a@example.org"}, headers=root_headers
+        ).status_code
+        == 400
+    )
     assert client.post("/scopes/root/scope%0A", headers=root_headers).status_code == 400
     assert client.post("/rses/SITE%0A", json={}, headers=root_headers).status_code == 400
 
@@ -108,8 +112,9 @@ def test_bulk_registration_answers_both_spellings_without_redirect(
     client: FlaskClient, root_headers: dict[str, str], owned_scope: str
 ) -> None:
     for path, name in (("/dids", "a"), ("/dids/", "b")):
-        response = client.post(path, json=[{"scope": owned_scope, "name": name, "type": "DATASET"}],
-                               headers=root_headers)  # fmt: skip
+        response = client.post(
+            path, json=[{"scope": owned_scope, "name": name, "type": "DATASET"}], headers=root_headers
+        )
         assert response.status_code == 201, (path, response.status_code, response.headers.get("Location"))
 
 
@@ -118,11 +123,16 @@ def publishable(session: Session, root: str) -> str:
     scope.add_scope(session, "data", "root")
     rse.add_rse(session, "SITE-A")
     did.add_collection(session, "data", "ds", "DATASET", "root")
-    replica.add_replicas(session, "SITE-A", [{"scope": "data", "name": "f", "bytes": 1, "adler32": "00000001"}],
-                         "root")  # fmt: skip
+    replica.add_replicas(
+        session, "SITE-A", [{"scope": "data", "name": "f", "bytes": 1, "adler32": "00000001"}], "root"
+    )
     did_content.attach(session, "data", "ds", [{"scope": "data", "name": "f"}])
-    metadata.set_metadata_bulk(session, "data", "ds", {"title": "T", "creator": "Doe, Jane", "publisher": "Lab",
-                                                        "publication_year": 2024})  # fmt: skip
+    metadata.set_metadata_bulk(
+        session,
+        "data",
+        "ds",
+        {"title": "T", "creator": "Doe, Jane", "publisher": "Lab", "publication_year": 2024},
+    )
     session.commit()
     return "data:ds"
 

@@ -94,8 +94,10 @@ def test_oidc_without_an_audience_is_refused_at_start(db: str, jwks: JWKS, tmp_p
 def test_unknown_key_ids_cost_one_jwks_fetch_not_one_per_request(
     db: str, alice: None, jwks: JWKS, tmp_path: Path
 ) -> None:
-    client = create_app(_config(tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=jwks.url, oidc_audience="datamgmt"),
-                        database_url=db).test_client()  # fmt: skip
+    client = create_app(
+        _config(tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=jwks.url, oidc_audience="datamgmt"),
+        database_url=db,
+    ).test_client()
     assert (
         client.get("/accounts/whoami", headers={"Authorization": f"Bearer {_token('k1')}"}).status_code == 303
     )
@@ -128,8 +130,10 @@ def test_the_jwks_is_fetched_outside_any_transaction(
             other.close()
 
     jwks.probe = probe
-    client = create_app(_config(tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=jwks.url, oidc_audience="datamgmt"),
-                        database_url=db).test_client()  # fmt: skip
+    client = create_app(
+        _config(tmp_path, oidc_issuer=ISSUER, oidc_jwks_url=jwks.url, oidc_audience="datamgmt"),
+        database_url=db,
+    ).test_client()
     # A POST opens a write transaction: the first request's JWKS fetch must come before it.
     client.post("/rses/SITE-A", json={}, headers={"Authorization": f"Bearer {_token('k1')}"})
     assert probes == [True]
@@ -145,8 +149,12 @@ def test_the_dn_header_is_believed_only_from_configured_proxies(x509_client: Fla
     header = {"X-SSL-Client-S-DN": DN}
     direct = x509_client.get("/auth/x509", headers=header, environ_base={"REMOTE_ADDR": "203.0.113.9"})
     assert direct.status_code == 401
-    assert x509_client.get("/accounts/whoami", headers=header,
-                           environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 401  # fmt: skip
+    assert (
+        x509_client.get(
+            "/accounts/whoami", headers=header, environ_base={"REMOTE_ADDR": "127.0.0.1"}
+        ).status_code
+        == 401
+    )
     proxied = x509_client.get("/auth/x509", headers=header, environ_base={"REMOTE_ADDR": "10.0.0.5"})
     assert proxied.status_code == 200 and proxied.headers["X-Rucio-Auth-Account"] == "alice"
 
@@ -159,8 +167,13 @@ def test_state_changes_by_certificate_alone_must_be_json(x509_client: FlaskClien
         "text/plain",
         "multipart/form-data; boundary=x",
     ):
-        forged = x509_client.post("/accounts/alice/scopes/user.alice", data="a=b", content_type=content_type,
-                                  headers=header, environ_base=proxy)  # fmt: skip
+        forged = x509_client.post(
+            "/accounts/alice/scopes/user.alice",
+            data="a=b",
+            content_type=content_type,
+            headers=header,
+            environ_base=proxy,
+        )
         assert forged.status_code == 401 and forged.headers["ExceptionClass"] == "CannotAuthenticate", (
             content_type
         )

@@ -141,9 +141,13 @@ def delete_attribute(account: str, key_name: str) -> Response:
 
 # --- identities ------------------------------------------------------------------------------
 _IDENTITY_BODY = schema_object(
-    ["identity", "authtype"], identity={"type": "string"}, authtype={"type": "string"},
-    email={"type": ["string", "null"]}, password={"type": ["string", "null"]}, default={"type": "boolean"},
-)  # fmt: skip
+    ["identity", "authtype"],
+    identity={"type": "string"},
+    authtype={"type": "string"},
+    email={"type": ["string", "null"]},
+    password={"type": ["string", "null"]},
+    default={"type": "boolean"},
+)
 
 
 @bp.get("/<account>/identities")

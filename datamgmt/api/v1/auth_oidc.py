@@ -83,19 +83,35 @@ def start() -> Response:
     client = oidc_client()
     scope = request.headers.get("X-Rucio-Client-Authorize-Scope") or client.scope
     started = oidc_request.new_secrets()
-    query = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uri, "scope": scope[:1000],
-             "state": started.state, "nonce": started.nonce}  # fmt: skip
+    query = {
+        "response_type": "code",
+        "client_id": client.client_id,
+        "redirect_uri": client.redirect_uri,
+        "scope": scope[:1000],
+        "state": started.state,
+        "nonce": started.nonce,
+    }
     audience = request.headers.get("X-Rucio-Client-Authorize-Audience")
     if audience:
         query["audience"] = audience[:1000]
     provider_url = f"{_provider(verifier.issuer)['authorization_endpoint']}?{urlencode(query)}"
     wanted = request.headers.get("X-Rucio-Account")
     with unit_of_work(read_only=False) as session:
-        oidc_request.start(session, started, account_name(wanted) if wanted else None,
-                           _flag("X-Rucio-Client-Authorize-Polling"), provider_url, _hours_asked())  # fmt: skip
-    auth_url = provider_url if _flag("X-Rucio-Client-Authorize-Auto") else (
-        client.redirect_uri.removesuffix("/auth/oidc_code") + f"/auth/oidc_redirect?{started.access_code}"
-    )  # fmt: skip
+        oidc_request.start(
+            session,
+            started,
+            account_name(wanted) if wanted else None,
+            _flag("X-Rucio-Client-Authorize-Polling"),
+            provider_url,
+            _hours_asked(),
+        )
+    auth_url = (
+        provider_url
+        if _flag("X-Rucio-Client-Authorize-Auto")
+        else (
+            client.redirect_uri.removesuffix("/auth/oidc_code") + f"/auth/oidc_redirect?{started.access_code}"
+        )
+    )
     response = Response(b"", status=200, content_type="application/octet-stream", headers=_NO_CACHE)
     response.headers["X-Rucio-OIDC-Auth-URL"] = auth_url
     return response
@@ -115,8 +131,14 @@ def redirect_or_fetch() -> BaseResponse:
     client = oidc_client()
     with unit_of_work(read_only=False) as session:
         login = oidc_request.take_authorized(session, code)
-        issued = issue_token(session, login.account, login.identity, IdentityType.OIDC,
-                             current_app.config["TOKEN_LIFETIME"], ip=_ip())  # fmt: skip
+        issued = issue_token(
+            session,
+            login.account,
+            login.identity,
+            IdentityType.OIDC,
+            current_app.config["TOKEN_LIFETIME"],
+            ip=_ip(),
+        )
         if login.refresh_token is not None:
             hours = min(login.refresh_lifetime or client.refresh_lifetime, client.refresh_lifetime)
             oidc_refresh.keep(session, issued.token, login.refresh_token, timedelta(hours=hours))

@@ -83,9 +83,12 @@ def _by_pfn(session: Session, pfns: list[str]) -> dict[str, list[tuple[str, str]
 
 
 _BAD_BODY = schema_object(
-    [], replicas={"type": "array", "items": {"type": ["string", "object"]}}, pfns=_STRINGS,
-    reason={"type": ["string", "null"]}, force={"type": "boolean"},
-)  # fmt: skip
+    [],
+    replicas={"type": "array", "items": {"type": ["string", "object"]}},
+    pfns=_STRINGS,
+    reason={"type": ["string", "null"]},
+    force={"type": "boolean"},
+)
 
 
 @bp.post("/bad")
@@ -126,9 +129,12 @@ def declare_bad() -> Response:
 
 
 _BAD_DIDS_BODY = schema_object(
-    ["dids", "rse"], dids=_DIDS, rse={"type": "string"}, reason={"type": ["string", "null"]},
+    ["dids", "rse"],
+    dids=_DIDS,
+    rse={"type": "string"},
+    reason={"type": ["string", "null"]},
     expires_at={"type": ["string", "null"]},
-)  # fmt: skip
+)
 
 
 @bp.post("/bad/dids")
@@ -155,9 +161,12 @@ def declare_bad_dids() -> Response:
 
 
 _BAD_PFNS_BODY = schema_object(
-    ["pfns", "state"], pfns=_STRINGS, state={"type": "string", "enum": list(PFN_STATES)},
-    reason={"type": ["string", "null"]}, expires_at={"type": ["string", "null"]},
-)  # fmt: skip
+    ["pfns", "state"],
+    pfns=_STRINGS,
+    state={"type": "string", "enum": list(PFN_STATES)},
+    reason={"type": ["string", "null"]},
+    expires_at={"type": ["string", "null"]},
+)
 
 
 @bp.post("/bad/pfns")
@@ -328,10 +337,16 @@ def set_tombstone() -> Response:
 
 
 _QUARANTINE_BODY = schema_object(
-    ["replicas"], replicas={"type": "array", "items": schema_object(["path"], path={"type": "string"},
-                                                                      scope={"type": "string"}, name={"type": "string"})},
-    rse={"type": ["string", "null"]}, rse_id={"type": ["string", "null"]},
-)  # fmt: skip
+    ["replicas"],
+    replicas={
+        "type": "array",
+        "items": schema_object(
+            ["path"], path={"type": "string"}, scope={"type": "string"}, name={"type": "string"}
+        ),
+    },
+    rse={"type": ["string", "null"]},
+    rse_id={"type": ["string", "null"]},
+)
 
 
 @bp.post("/quarantine")

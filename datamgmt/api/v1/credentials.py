@@ -39,9 +39,12 @@ MAX_LIFETIME = 7 * 24 * 3600
 _S3_URL_SCHEMES = frozenset({"s3", "s3s", "http", "https"})
 
 _QUERY: dict[str, dict[str, Any]] = {
-    "rse": {"type": "string"}, "url": {"type": "string"}, "svc": {"type": "string", "enum": list(SERVICES)},
-    "op": {"type": "string", "enum": list(SIGNED_OPERATIONS)}, "lifetime": {"type": "integer"},
-}  # fmt: skip
+    "rse": {"type": "string"},
+    "url": {"type": "string"},
+    "svc": {"type": "string", "enum": list(SERVICES)},
+    "op": {"type": "string", "enum": list(SIGNED_OPERATIONS)},
+    "lifetime": {"type": "integer"},
+}
 
 
 def _required(name: str) -> str:

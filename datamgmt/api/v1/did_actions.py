@@ -19,9 +19,12 @@ bp = Blueprint("did_actions", __name__, url_prefix="/dids")
 _ACCOUNT = schema_object(["account"], account={"type": "string"})
 _SAMPLE = schema_object(
     ["input_scope", "input_name", "output_scope", "output_name", "nbfiles"],
-    input_scope={"type": "string"}, input_name={"type": "string"}, output_scope={"type": "string"},
-    output_name={"type": "string"}, nbfiles={"type": ["integer", "string"]},
-)  # fmt: skip
+    input_scope={"type": "string"},
+    input_name={"type": "string"},
+    output_scope={"type": "string"},
+    output_name={"type": "string"},
+    nbfiles={"type": ["integer", "string"]},
+)
 
 
 # --- followers -------------------------------------------------------------------------------
@@ -88,8 +91,10 @@ def sample_by_path(
 
 # --- metadata of many DIDs, resurrection -----------------------------------------------------
 @bp.post("/bulkdidsmeta")
-@doc("Set metadata on many DIDs",
-     body=schema_object(["dids"], dids={"type": "array", "items": schema_object(["scope", "name", "meta"])}))  # fmt: skip
+@doc(
+    "Set metadata on many DIDs",
+    body=schema_object(["dids"], dids={"type": "array", "items": schema_object(["scope", "name", "meta"])}),
+)
 def set_bulk_meta() -> Response:
     items = dict_list(json_object(), "dids")
     with unit_of_work() as session:

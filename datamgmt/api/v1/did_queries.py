@@ -35,8 +35,10 @@ def by_guid(guid: str) -> Response:
 
 
 @bp.get("/<scope>/")
-@doc("A scope's top-level DIDs, or one DID and what it holds",
-     query={"name": {"type": "string"}, "recursive": {"type": "string"}})  # fmt: skip
+@doc(
+    "A scope's top-level DIDs, or one DID and what it holds",
+    query={"name": {"type": "string"}, "recursive": {"type": "string"}},
+)
 def scope_tree(scope: str) -> Response:
     name, recursive = request.args.get("name"), query_bool("recursive")
 
@@ -72,9 +74,15 @@ def bulk_files() -> Response:
 
 
 @bp.post("/bulkmeta")
-@doc("The metadata of many DIDs",
-     body=schema_object(["dids"], dids=_DIDS, inherit={"type": "boolean"},
-                        plugin={"type": "string", "enum": ["DID_COLUMN", "JSON", "ALL"]}))  # fmt: skip
+@doc(
+    "The metadata of many DIDs",
+    body=schema_object(
+        ["dids"],
+        dids=_DIDS,
+        inherit={"type": "boolean"},
+        plugin={"type": "string", "enum": ["DID_COLUMN", "JSON", "ALL"]},
+    ),
+)
 def bulk_meta() -> Response:
     body = json_object()
     keys = did_listing.did_keys(key(body, "dids", list))

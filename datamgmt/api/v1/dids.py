@@ -35,9 +35,14 @@ def _scopes(items: list[dict[str, Any]]) -> list[Any]:
 @bp.get("/<scope>/dids/search")
 @doc(
     "Search the DIDs of a scope with Rucio's filter dialect",
-    query={"type": {"type": "string"}, "filters": {"type": "string"}, "long": {"type": "string"},
-           "recursive": {"type": "string"}, "limit": {"type": "integer"}},
-)  # fmt: skip
+    query={
+        "type": {"type": "string"},
+        "filters": {"type": "string"},
+        "long": {"type": "string"},
+        "recursive": {"type": "string"},
+        "limit": {"type": "integer"},
+    },
+)
 def search(scope: str) -> Response:
     did_type = request.args.get("type", "collection")
     text = request.args.get("filters")
@@ -74,8 +79,9 @@ def add_dids() -> Response:
         raise MalformedRequest("the body must be a list of DID objects")
     with unit_of_work() as session:
         account = authorize(session, "add_dids", scopes=_scopes(items))
-        dids.add_collections(session, [_collection(item.get("scope"), item.get("name"), item) for item in items],
-                             account)  # fmt: skip
+        dids.add_collections(
+            session, [_collection(item.get("scope"), item.get("name"), item) for item in items], account
+        )
         for item in items:
             meta = key(item, "meta", dict, None)
             if meta:
@@ -84,14 +90,18 @@ def add_dids() -> Response:
 
 
 _ADD_BODY = schema_object(
-    type={"type": "string", "enum": ["DATASET", "CONTAINER"]}, lifetime={"type": ["integer", "null"]},
-    statuses={"type": "object"}, meta={"type": "object"},
-)  # fmt: skip
+    type={"type": "string", "enum": ["DATASET", "CONTAINER"]},
+    lifetime={"type": ["integer", "null"]},
+    statuses={"type": "object"},
+    meta={"type": "object"},
+)
 
 
 @bp.post("/attachments")
-@doc("Attach DIDs to many collections",
-     body=schema_object(["attachments"], attachments={"type": "array", "items": {"type": "object"}}))  # fmt: skip
+@doc(
+    "Attach DIDs to many collections",
+    body=schema_object(["attachments"], attachments={"type": "array", "items": {"type": "object"}}),
+)
 def attach_many() -> Response:
     attachments = dict_list(json_object(), "attachments")
     with unit_of_work() as session:

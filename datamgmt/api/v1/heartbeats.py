@@ -19,10 +19,13 @@ from datamgmt.exceptions import InputValidationError
 bp = Blueprint("heartbeats", __name__, url_prefix="/heartbeats")
 
 _BEAT_BODY = schema_object(
-    ["executable", "hostname", "pid"], executable={"type": "string"}, hostname={"type": "string"},
+    ["executable", "hostname", "pid"],
+    executable={"type": "string"},
+    hostname={"type": "string"},
     pid={"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-    older_than={"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1}, payload={},
-)  # fmt: skip
+    older_than={"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1},
+    payload={},
+)
 
 
 @bp.get("")

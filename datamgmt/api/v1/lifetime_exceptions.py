@@ -17,9 +17,14 @@ bp = Blueprint("lifetime_exceptions", __name__, url_prefix="/lifetime_exceptions
 
 _ADD = schema_object(
     ["dids"],
-    dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})},
-    pattern={"type": ["string", "null"]}, comments={"type": ["string", "null"]}, expires_at={"type": ["string", "null"]},
-)  # fmt: skip
+    dids={
+        "type": "array",
+        "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+    },
+    pattern={"type": ["string", "null"]},
+    comments={"type": ["string", "null"]},
+    expires_at={"type": ["string", "null"]},
+)
 
 
 @bp.get("/")
@@ -39,9 +44,13 @@ def add() -> Response:
     with unit_of_work() as session:
         account = authorize(session, "add_lifetime_exception")
         result = lifetime_exception.add_exception(
-            session, key(body, "dids", list, []), account, key(body, "pattern", str, None),
-            key(body, "comments", str, None), key(body, "expires_at", str, None),
-        )  # fmt: skip
+            session,
+            key(body, "dids", list, []),
+            account,
+            key(body, "pattern", str, None),
+            key(body, "comments", str, None),
+            key(body, "expires_at", str, None),
+        )
     return json_response(result, status=201)
 
 

@@ -49,9 +49,12 @@ def locks_of_dataset(scope: str, name: str) -> Response:
 
 
 _BULK_BODY = schema_object(
-    ["dids"], dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
-                                                              name={"type": "string"})},
-)  # fmt: skip
+    ["dids"],
+    dids={
+        "type": "array",
+        "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+    },
+)
 
 
 @bp.post("/bulk_locks_for_dids")

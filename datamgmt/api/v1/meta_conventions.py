@@ -14,10 +14,14 @@ bp = Blueprint("meta_conventions", __name__, url_prefix="/meta_conventions")
 JSON = "application/json"
 
 _KEY = schema_object(
-    key_type={"type": ["string", "null"], "enum": [*meta_convention.KEY_TYPES, "F", "D", "C", None],
-              "x-rucio-error": "UnsupportedKeyType"},
-    value_type={"type": ["string", "null"]}, value_regexp={"type": ["string", "null"]},
-)  # fmt: skip
+    key_type={
+        "type": ["string", "null"],
+        "enum": [*meta_convention.KEY_TYPES, "F", "D", "C", None],
+        "x-rucio-error": "UnsupportedKeyType",
+    },
+    value_type={"type": ["string", "null"]},
+    value_regexp={"type": ["string", "null"]},
+)
 
 
 @bp.get("/")
@@ -35,8 +39,13 @@ def add_key(key_name: str) -> Response:
     body = json_object(required=False)
     with unit_of_work() as session:
         authorize(session, "add_meta_convention")
-        meta_convention.add_key(session, key_name, key(body, "key_type", str, None), key(body, "value_type", str, None),
-                                key(body, "value_regexp", str, None))  # fmt: skip
+        meta_convention.add_key(
+            session,
+            key_name,
+            key(body, "key_type", str, None),
+            key(body, "value_type", str, None),
+            key(body, "value_regexp", str, None),
+        )
     return created()
 
 

@@ -39,9 +39,18 @@ def _one(scope: str, name: str, state: str | None, authenticated: bool = True) -
     with unit_of_work() as session:
         if authenticated:
             authorize(session, "read")
-        return json_response(opendata.get_entry(session, scope, name, state, files=_flag("files", "0"),
-                                                meta=_flag("meta", "0"), doi=_flag("doi", "1"),
-                                                record_id=_flag("record_id", "1")))  # fmt: skip
+        return json_response(
+            opendata.get_entry(
+                session,
+                scope,
+                name,
+                state,
+                files=_flag("files", "0"),
+                meta=_flag("meta", "0"),
+                doi=_flag("doi", "1"),
+                record_id=_flag("record_id", "1"),
+            )
+        )
 
 
 @bp.get("/dids")
@@ -80,9 +89,15 @@ def add(scope: str, name: str) -> Response:
 
 
 @bp.put("/dids/<scope>/<path:name>")
-@doc("Publish, suspend, or update the metadata of an open-data entry",
-     body=schema_object(state={"type": "string", "enum": ["draft", "public", "suspended", "DRAFT", "PUBLIC", "SUSPENDED"]},
-                        meta={"type": "object"}, doi={"type": "string"}, record_id={"type": "integer"}))  # fmt: skip
+@doc(
+    "Publish, suspend, or update the metadata of an open-data entry",
+    body=schema_object(
+        state={"type": "string", "enum": ["draft", "public", "suspended", "DRAFT", "PUBLIC", "SUSPENDED"]},
+        meta={"type": "object"},
+        doi={"type": "string"},
+        record_id={"type": "integer"},
+    ),
+)
 def update(scope: str, name: str) -> Response:
     body = json_object()
     url = base_url()
@@ -90,9 +105,17 @@ def update(scope: str, name: str) -> Response:
     try:
         with unit_of_work() as session:
             account = authorize(session, "publish_did", scope=scope)
-            result = opendata.update_entry(session, scope, name, account, url, state=key(body, "state", str, None),
-                                           meta=key(body, "meta", dict, None), doi=body.get("doi"),
-                                           record_id=body.get("record_id"))  # fmt: skip
+            result = opendata.update_entry(
+                session,
+                scope,
+                name,
+                account,
+                url,
+                state=key(body, "state", str, None),
+                meta=key(body, "meta", dict, None),
+                doi=body.get("doi"),
+                record_id=body.get("record_id"),
+            )
     except Exception:
         if result is not None and result.get("doi"):
             withdraw_orphan({"pid": result["doi"], "pid_service": result["pid_service"]}, url)

@@ -25,18 +25,34 @@ from datamgmt.exceptions import InputValidationError
 bp = Blueprint("replicas", __name__, url_prefix="/replicas")
 
 _FILE = schema_object(
-    ["scope", "name", "bytes"], scope={"type": "string"}, name={"type": "string"}, bytes={"type": "integer"},
-    adler32={"type": "string"}, md5={"type": "string"}, state={"type": "string"}, meta={"type": "object"},
-)  # fmt: skip
+    ["scope", "name", "bytes"],
+    scope={"type": "string"},
+    name={"type": "string"},
+    bytes={"type": "integer"},
+    adler32={"type": "string"},
+    md5={"type": "string"},
+    state={"type": "string"},
+    meta={"type": "object"},
+)
 _REPLICAS_BODY = schema_object(
-    ["rse", "files"], rse={"type": "string"}, files={"type": "array", "items": _FILE},
+    ["rse", "files"],
+    rse={"type": "string"},
+    files={"type": "array", "items": _FILE},
     ignore_availability={"type": "boolean"},
-)  # fmt: skip
+)
 _STATES_BODY = schema_object(
-    ["rse", "files"], rse={"type": "string"},
-    files={"type": "array", "items": schema_object(["scope", "name", "state"], scope={"type": "string"},
-                                                   name={"type": "string"}, state={"type": "string"})},
-)  # fmt: skip
+    ["rse", "files"],
+    rse={"type": "string"},
+    files={
+        "type": "array",
+        "items": schema_object(
+            ["scope", "name", "state"],
+            scope={"type": "string"},
+            name={"type": "string"},
+            state={"type": "string"},
+        ),
+    },
+)
 
 
 def _files(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -79,9 +95,14 @@ def update_replicas() -> Response:
 
 
 _DELETE_BODY = schema_object(
-    ["rse", "files"], rse={"type": "string"}, ignore_availability={"type": "boolean"},
-    files={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"})},
-)  # fmt: skip
+    ["rse", "files"],
+    rse={"type": "string"},
+    ignore_availability={"type": "boolean"},
+    files={
+        "type": "array",
+        "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+    },
+)
 
 
 @bp.delete("")
@@ -103,11 +124,17 @@ def delete_replicas() -> Response:
 
 
 _LIST_BODY = schema_object(
-    ["dids"], dids={"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
-                                                              name={"type": "string"})},
-    schemes={"type": ["array", "null"], "items": {"type": "string"}}, domain={"type": ["string", "null"]},
-    rse_expression={"type": ["string", "null"]}, all_states={"type": "boolean"}, resolve_parents={"type": "boolean"},
-)  # fmt: skip
+    ["dids"],
+    dids={
+        "type": "array",
+        "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+    },
+    schemes={"type": ["array", "null"], "items": {"type": "string"}},
+    domain={"type": ["string", "null"]},
+    rse_expression={"type": ["string", "null"]},
+    all_states={"type": "boolean"},
+    resolve_parents={"type": "boolean"},
+)
 
 
 @bp.post("/list")

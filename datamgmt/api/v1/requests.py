@@ -145,16 +145,27 @@ _LIMIT_KEY = {
     "activity": {"type": "string"},
     "direction": {"type": "string"},
 }
-_LIMIT_BODY = schema_object(["rse_expression"], **_LIMIT_KEY, max_transfers=_COUNT, volume=_COUNT, deadline=_COUNT,
-                            transfers=_COUNT, waitings=_COUNT, strategy={"type": "string"})  # fmt: skip
+_LIMIT_BODY = schema_object(
+    ["rse_expression"],
+    **_LIMIT_KEY,
+    max_transfers=_COUNT,
+    volume=_COUNT,
+    deadline=_COUNT,
+    transfers=_COUNT,
+    waitings=_COUNT,
+    strategy={"type": "string"},
+)
 
 
 @bp.put("/transfer_limits")
 @doc("Set a transfer limit on the RSEs of an expression", body=_LIMIT_BODY)
 def set_transfer_limit() -> Response:
     body = json_object()
-    values = {name: body[name] for name in ("max_transfers", "volume", "deadline", "strategy", "transfers",
-                                            "waitings") if name in body}  # fmt: skip
+    values = {
+        name: body[name]
+        for name in ("max_transfers", "volume", "deadline", "strategy", "transfers", "waitings")
+        if name in body
+    }
     with unit_of_work() as session:
         authorize(session, "set_transfer_limit", rse_expression=body.get("rse_expression"))
         limits.set_transfer_limit(

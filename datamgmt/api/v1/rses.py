@@ -87,9 +87,11 @@ def get_rse(rse: str) -> Response:
 
 
 _RSE_BODY = schema_object(
-    deterministic={"type": "boolean"}, volatile={"type": "boolean"}, staging_area={"type": "boolean"},
+    deterministic={"type": "boolean"},
+    volatile={"type": "boolean"},
+    staging_area={"type": "boolean"},
     rse_type={"type": "string", "enum": ["DISK", "TAPE"]},
-)  # fmt: skip
+)
 
 
 @bp.post("/<rse>")
@@ -180,9 +182,13 @@ def get_protocol(rse: str, scheme: str) -> Response:
 
 
 _PROTOCOL_BODY = schema_object(
-    hostname={"type": "string"}, port={"type": ["integer", "null"]}, prefix={"type": "string"},
-    impl={"type": "string"}, domains={"type": "object"}, extended_attributes={"type": ["object", "null"]},
-)  # fmt: skip
+    hostname={"type": "string"},
+    port={"type": ["integer", "null"]},
+    prefix={"type": "string"},
+    impl={"type": "string"},
+    domains={"type": "object"},
+    extended_attributes={"type": ["object", "null"]},
+)
 
 
 @bp.post("/<rse>/protocols/<scheme>")
@@ -285,17 +291,30 @@ def get_usage(rse: str) -> Response:
         usage = rses.get_rse_usage(session, rse, source, per_account=per_account)
         if not usage and source in (None, "rucio"):
             info = rses.get_rse(session, rse)
-            usage = [{"rse_id": info.id, "rse": info.rse, "source": "rucio", "used": 0, "free": None,
-                      "total": 0, "files": 0, "updated_at": info.updated_at}]  # fmt: skip
+            usage = [
+                {
+                    "rse_id": info.id,
+                    "rse": info.rse,
+                    "source": "rucio",
+                    "used": 0,
+                    "free": None,
+                    "total": 0,
+                    "files": 0,
+                    "updated_at": info.updated_at,
+                }
+            ]
         yield from usage
 
     return stream(rows)
 
 
 _USAGE_BODY = schema_object(
-    ["source", "used"], source={"type": "string"}, used={"type": "integer"}, free={"type": ["integer", "null"]},
+    ["source", "used"],
+    source={"type": "string"},
+    used={"type": "integer"},
+    free={"type": ["integer", "null"]},
     files={"type": ["integer", "null"]},
-)  # fmt: skip
+)
 
 
 @bp.put("/<rse>/usage")

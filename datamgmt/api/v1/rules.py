@@ -25,24 +25,48 @@ from datamgmt.core.did import existing_dids, get_did_row
 
 bp = Blueprint("rules", __name__)
 
-_DID_LIST = {"type": "array", "items": schema_object(["scope", "name"], scope={"type": "string"},
-                                                     name={"type": "string"})}  # fmt: skip
+_DID_LIST = {
+    "type": "array",
+    "items": schema_object(["scope", "name"], scope={"type": "string"}, name={"type": "string"}),
+}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_INT = {"type": ["integer", "null"]}
 _RULE_BODY = schema_object(
-    ["dids", "copies", "rse_expression", "account"], dids=_DID_LIST, copies={"type": "integer"},
-    rse_expression={"type": "string"}, account=_NULLABLE_STRING, grouping=_NULLABLE_STRING, weight=_NULLABLE_STRING,
-    lifetime=_NULLABLE_INT, locked={"type": "boolean"}, activity=_NULLABLE_STRING, comment=_NULLABLE_STRING,
-    ask_approval={"type": "boolean"}, asynchronous={"type": "boolean"}, priority={"type": "integer"},
+    ["dids", "copies", "rse_expression", "account"],
+    dids=_DID_LIST,
+    copies={"type": "integer"},
+    rse_expression={"type": "string"},
+    account=_NULLABLE_STRING,
+    grouping=_NULLABLE_STRING,
+    weight=_NULLABLE_STRING,
+    lifetime=_NULLABLE_INT,
+    locked={"type": "boolean"},
+    activity=_NULLABLE_STRING,
+    comment=_NULLABLE_STRING,
+    ask_approval={"type": "boolean"},
+    asynchronous={"type": "boolean"},
+    priority={"type": "integer"},
     split_container={"type": "boolean"},
-)  # fmt: skip
+)
 
 #: Optional body keys of POST /rules/ and their types, passed to core unchanged.
 _OPTIONS: dict[str, type | tuple[type, ...]] = {
-    "grouping": str, "weight": str, "lifetime": int, "locked": bool, "source_replica_expression": str,
-    "activity": str, "notify": str, "purge_replicas": bool, "ignore_availability": bool, "ask_approval": bool,
-    "asynchronous": bool, "priority": int, "comment": str, "meta": (dict, str), "split_container": bool,
-}  # fmt: skip
+    "grouping": str,
+    "weight": str,
+    "lifetime": int,
+    "locked": bool,
+    "source_replica_expression": str,
+    "activity": str,
+    "notify": str,
+    "purge_replicas": bool,
+    "ignore_availability": bool,
+    "ask_approval": bool,
+    "asynchronous": bool,
+    "priority": int,
+    "comment": str,
+    "meta": (dict, str),
+    "split_container": bool,
+}
 
 
 def _with_bytes(session: Session, found: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -72,9 +96,15 @@ def _rule_arguments(body: dict[str, Any]) -> dict[str, Any]:
 
 def _authorize_rule(session: Session, arguments: dict[str, Any]) -> None:
     """The add_rule check, shown every argument the policy reads (admin-only options included)."""
-    authorize(session, "add_rule", account=arguments["account"], locked=arguments.get("locked"),
-              purge_replicas=arguments.get("purge_replicas"), ignore_availability=arguments.get("ignore_availability"),
-              scopes=[str(did.get("scope")) for did in arguments["dids"]])  # fmt: skip
+    authorize(
+        session,
+        "add_rule",
+        account=arguments["account"],
+        locked=arguments.get("locked"),
+        purge_replicas=arguments.get("purge_replicas"),
+        ignore_availability=arguments.get("ignore_availability"),
+        scopes=[str(did.get("scope")) for did in arguments["dids"]],
+    )
 
 
 @bp.post("/rules/")

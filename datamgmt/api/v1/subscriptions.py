@@ -22,12 +22,19 @@ from datamgmt.core.rule import list_rules
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/subscriptions")
 
-_OPTIONS_BODY = schema_object(["options"], options=schema_object(
-    filter={"type": "object"}, replication_rules={"type": "array", "items": {"type": "object"}},
-    comments={"type": ["string", "null"]}, lifetime={"type": ["number", "boolean", "null"]},
-    retroactive={"type": ["boolean", "null"]}, dry_run={"type": ["boolean", "null"]},
-    priority={"type": ["integer", "null"]}, state={"type": ["string", "null"]},
-))  # fmt: skip
+_OPTIONS_BODY = schema_object(
+    ["options"],
+    options=schema_object(
+        filter={"type": "object"},
+        replication_rules={"type": "array", "items": {"type": "object"}},
+        comments={"type": ["string", "null"]},
+        lifetime={"type": ["number", "boolean", "null"]},
+        retroactive={"type": ["boolean", "null"]},
+        dry_run={"type": ["boolean", "null"]},
+        priority={"type": ["integer", "null"]},
+        state={"type": ["string", "null"]},
+    ),
+)
 
 
 def _options() -> dict[str, Any]:

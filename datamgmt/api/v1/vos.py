@@ -88,10 +88,14 @@ def update_vo(vo: str) -> Response:
 @doc(
     "Map an identity to the VO's root account (only 'def' has one in single-VO mode)",
     body=schema_object(
-        ["identity", "authtype", "email"], identity={"type": "string"}, authtype={"type": "string"},
-        email={"type": "string"}, password={"type": "string"}, default={"type": "boolean"},
+        ["identity", "authtype", "email"],
+        identity={"type": "string"},
+        authtype={"type": "string"},
+        email={"type": "string"},
+        password={"type": "string"},
+        default={"type": "boolean"},
     ),
-)  # fmt: skip
+)
 def recover_root_identity(vo: str) -> Response:
     body = json_object()
     identity, kind, email = key(body, "identity", str), key(body, "authtype", str), key(body, "email", str)

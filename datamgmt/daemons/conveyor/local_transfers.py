@@ -55,9 +55,25 @@ log = logging.getLogger(__name__)
 #: Copier states that end a chain here (LOST: the copier forgot it, recorded as a failed copy).
 _ENDED = (TransferState.DONE, TransferState.FAILED, TransferState.LOST)
 #: The spec fields stored with a transfer: what a copy needs, wherever it is run.
-_STORED_FIELDS = ("sources", "destination", "bytes", "adler32", "md5", "activity", "priority", "rule_id",
-                  "overwrite", "verify_checksum", "multihop_path", "hop_index", "source_roots",
-                  "destination_root", "bring_online", "copy_pin_lifetime", "archive_timeout")  # fmt: skip
+_STORED_FIELDS = (
+    "sources",
+    "destination",
+    "bytes",
+    "adler32",
+    "md5",
+    "activity",
+    "priority",
+    "rule_id",
+    "overwrite",
+    "verify_checksum",
+    "multihop_path",
+    "hop_index",
+    "source_roots",
+    "destination_root",
+    "bring_online",
+    "copy_pin_lifetime",
+    "archive_timeout",
+)
 
 
 def _stored(job: TransferJob) -> list[store.StoredTransfer]:
@@ -83,8 +99,15 @@ def _job(chain: list[store.StoredTransfer]) -> TransferJob:
 class CatalogueLocalTool(TransferTool):
     """The local tool whose transfers live in the catalogue at ``db_url``."""
 
-    def __init__(self, db_url: str | None, *, lease_seconds: int = 30, retention: float = 3600.0,
-                 staging_seconds: float = 0.0, archive_seconds: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db_url: str | None,
+        *,
+        lease_seconds: int = 30,
+        retention: float = 3600.0,
+        staging_seconds: float = 0.0,
+        archive_seconds: float = 0.0,
+    ) -> None:
         """``staging_seconds`` and ``archive_seconds``: how long a recall from, and an archive
         to, a TAPE RSE served by local storage take."""
         self.db_url = db_url
@@ -233,7 +256,7 @@ class CatalogueLocalTool(TransferTool):
                 statuses[i].reason,
                 statuses[i].transferred_bytes,
                 statuses[i].source_url,
-            )  # fmt: skip
+            )
             for chain in ended
             for i in self._running[chain]
         ]
@@ -280,8 +303,10 @@ class CatalogueLocalTool(TransferTool):
             return
         assert self._copier is not None
         ids = [i for ids in self._running.values() for i in ids]
-        log.warning("local transfers' leases not renewed for half a lease; copies stopped",
-                    extra={"fields": {"chains": len(self._running)}})  # fmt: skip
+        log.warning(
+            "local transfers' leases not renewed for half a lease; copies stopped",
+            extra={"fields": {"chains": len(self._running)}},
+        )
         self._copier.cancel(ids)
         self._copier.forget(ids)
         self._running.clear()
@@ -292,15 +317,32 @@ class CatalogueLocalTool(TransferTool):
             return TransferStatus(
                 None, external_id, TransferState.LOST, reason="unknown to the local transfer tool"
             )
-        times = {"staging_started": row.staging_started, "staging_finished": row.staging_finished,
-                 "archive_started": row.archive_started, "archive_finished": row.archive_finished}  # fmt: skip
+        times = {
+            "staging_started": row.staging_started,
+            "staging_finished": row.staging_finished,
+            "archive_started": row.archive_started,
+            "archive_finished": row.archive_finished,
+        }
         if row.state in store.TAPE_PHASES:
-            return TransferStatus(row.request_id, external_id, TransferState.SUBMITTED, external_state=row.state,
-                                  **times)  # fmt: skip
+            return TransferStatus(
+                row.request_id, external_id, TransferState.SUBMITTED, external_state=row.state, **times
+            )
         if row.state in (store.QUEUED, store.ACTIVE):
-            return TransferStatus(row.request_id, external_id, TransferState.SUBMITTED,
-                                  external_state="ACTIVE" if row.running else "QUEUED", **times)  # fmt: skip
+            return TransferStatus(
+                row.request_id,
+                external_id,
+                TransferState.SUBMITTED,
+                external_state="ACTIVE" if row.running else "QUEUED",
+                **times,
+            )
         state = TransferState.DONE if row.state == store.DONE else TransferState.FAILED
-        return TransferStatus(row.request_id, external_id, state, reason=row.reason,
-                              transferred_bytes=row.transferred_bytes, source_url=row.source_url,
-                              external_state=row.state, **times)  # fmt: skip
+        return TransferStatus(
+            row.request_id,
+            external_id,
+            state,
+            reason=row.reason,
+            transferred_bytes=row.transferred_bytes,
+            source_url=row.source_url,
+            external_state=row.state,
+            **times,
+        )

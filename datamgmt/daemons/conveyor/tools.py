@@ -97,8 +97,10 @@ def fts_credentials() -> dict[str, Any]:
     read when the client is built); ``fts_ca_path`` (CA directory or bundle for https).  Files
     named must exist, so a typo is a configuration error at start, not a failed transfer."""
     config = get_config()
-    option = {name: config.get("conveyor", name).strip() for name in
-              ("fts_proxy", "fts_cert", "fts_key", "fts_token_file", "fts_ca_path")}  # fmt: skip
+    option = {
+        name: config.get("conveyor", name).strip()
+        for name in ("fts_proxy", "fts_cert", "fts_key", "fts_token_file", "fts_ca_path")
+    }
     if option["fts_proxy"] and option["fts_cert"]:
         raise ConfigurationError("[conveyor] set fts_proxy or fts_cert/fts_key, not both")
     for name, path in option.items():

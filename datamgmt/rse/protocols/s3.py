@@ -191,9 +191,11 @@ class S3Protocol(Protocol):
         ``write`` or ``delete``) the object of ``pfn`` for ``lifetime`` seconds, with no keys."""
         bucket, key = self.bucket_and_key(pfn)
         with _s3_errors(f"sign {pfn}"):
-            return str(self.client.generate_presigned_url(
-                SIGNED_OPERATIONS[operation], Params={"Bucket": bucket, "Key": key}, ExpiresIn=lifetime
-            ))  # fmt: skip
+            return str(
+                self.client.generate_presigned_url(
+                    SIGNED_OPERATIONS[operation], Params={"Bucket": bucket, "Key": key}, ExpiresIn=lifetime
+                )
+            )
 
     def list_files(self) -> Iterator[tuple[str, int]]:
         """Objects whose keys lie below the prefix, page by page (``list_objects_v2``)."""

@@ -131,8 +131,18 @@ def add_file_rse(
     impl: str = "rucio.rse.protocols.posix.Default",
 ) -> None:
     """An RSE with a ``file`` protocol below ``prefix``, created with the CLI."""
-    protocol = ["--hostname", "localhost", "--scheme", "file", "--prefix", f"{prefix}/",
-                "--impl", impl, "--domain-json", DOMAINS]  # fmt: skip
+    protocol = [
+        "--hostname",
+        "localhost",
+        "--scheme",
+        "file",
+        "--prefix",
+        f"{prefix}/",
+        "--impl",
+        impl,
+        "--domain-json",
+        DOMAINS,
+    ]
     if legacy:
         cli.admin("rse", "add", rse)
         cli.admin("rse", "add-protocol", *protocol, rse)

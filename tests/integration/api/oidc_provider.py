@@ -55,17 +55,27 @@ class Provider:
 
         @app.get("/.well-known/openid-configuration")
         def discovery() -> Response:
-            return Response(json.dumps({
-                "issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
-                "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
-                "response_types_supported": ["code"], "id_token_signing_alg_values_supported": ["RS256"],
-            }), content_type="application/json")  # fmt: skip
+            return Response(
+                json.dumps(
+                    {
+                        "issuer": self.url,
+                        "authorization_endpoint": f"{self.url}/authorize",
+                        "token_endpoint": f"{self.url}/token",
+                        "jwks_uri": f"{self.url}/jwks",
+                        "response_types_supported": ["code"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                    }
+                ),
+                content_type="application/json",
+            )
 
         @app.get("/jwks")
         def jwks() -> Response:
             key = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-            return Response(json.dumps({"keys": [{**key, "kid": KID, "use": "sig", "alg": "RS256"}]}),
-                            content_type="application/json")  # fmt: skip
+            return Response(
+                json.dumps({"keys": [{**key, "kid": KID, "use": "sig", "alg": "RS256"}]}),
+                content_type="application/json",
+            )
 
         @app.get("/authorize")
         def authorize() -> Response:
@@ -73,8 +83,11 @@ class Provider:
             if args.get("client_id") != self.client_id or args.get("response_type") != "code":
                 abort(400)
             code = secrets.token_urlsafe(16)
-            self.codes[code] = {"nonce": args.get("nonce", ""), "redirect_uri": args["redirect_uri"],
-                                "scope": args.get("scope", "")}  # fmt: skip
+            self.codes[code] = {
+                "nonce": args.get("nonce", ""),
+                "redirect_uri": args["redirect_uri"],
+                "scope": args.get("scope", ""),
+            }
             return redirect(
                 f"{args['redirect_uri']}?{urlencode({'code': code, 'state': args['state']})}", code=302
             )
@@ -109,8 +122,12 @@ class Provider:
 
     def _tokens(self, subject: str, id_claims: dict[str, str], offline: bool) -> Response:
         """The token answer for ``subject``: with a fresh refresh token when offline access was granted."""
-        answer = {"token_type": "Bearer", "expires_in": 600, "access_token": self.token(self.audience, sub=subject),
-                  "id_token": self.token(self.client_id, sub=subject, **id_claims)}  # fmt: skip
+        answer = {
+            "token_type": "Bearer",
+            "expires_in": 600,
+            "access_token": self.token(self.audience, sub=subject),
+            "id_token": self.token(self.client_id, sub=subject, **id_claims),
+        }
         if offline:
             answer["refresh_token"] = secrets.token_urlsafe(24)
             self.refresh_tokens[answer["refresh_token"]] = subject

@@ -44,10 +44,16 @@ def running_deployment(db: str, session: Session, **settings: str) -> Iterator[D
     with running_provider(CLIENT_ID, SECRET, AUDIENCE) as provider:
         port = free_ports(1)[0]
         url = f"http://127.0.0.1:{port}"
-        environ = {**os.environ, "DATAMGMT_AUTH_OIDC_ISSUER": provider.url,
-                   "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks", "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE,
-                   "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID, "DATAMGMT_AUTH_OIDC_CLIENT_SECRET": SECRET,
-                   "DATAMGMT_API_BASE_URL": url, **settings}  # fmt: skip
+        environ = {
+            **os.environ,
+            "DATAMGMT_AUTH_OIDC_ISSUER": provider.url,
+            "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks",
+            "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE,
+            "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID,
+            "DATAMGMT_AUTH_OIDC_CLIENT_SECRET": SECRET,
+            "DATAMGMT_API_BASE_URL": url,
+            **settings,
+        }
         add_account(session, "alice", "USER")
         add_account_identity(session, f"alice@{provider.url}", "OIDC", "alice")
         session.commit()
@@ -70,8 +76,11 @@ def deployment(db: str, session: Session, root: str) -> Iterator[Deployment]:
 
 
 def start_login(deployment: Deployment, polling: bool = True, **headers: str) -> str:
-    answer = requests.get(f"{deployment.url}/auth/oidc", timeout=30, headers={
-        "X-Rucio-Account": "alice", "X-Rucio-Client-Authorize-Polling": str(polling), **headers})  # fmt: skip
+    answer = requests.get(
+        f"{deployment.url}/auth/oidc",
+        timeout=30,
+        headers={"X-Rucio-Account": "alice", "X-Rucio-Client-Authorize-Polling": str(polling), **headers},
+    )
     assert answer.status_code == 200, answer.headers
     return answer.headers["X-Rucio-OIDC-Auth-URL"]
 
@@ -146,9 +155,14 @@ def test_a_foreign_nonce_or_unmapped_identity_or_other_issuer_is_refused(deploym
 
 def test_a_provider_that_does_not_answer_is_503(db: str, root: str) -> None:
     dead = f"http://127.0.0.1:{free_ports(1)[0]}"
-    environ = {**os.environ, "DATAMGMT_AUTH_OIDC_ISSUER": dead, "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{dead}/jwks",
-               "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE, "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID,
-               "DATAMGMT_API_BASE_URL": "http://127.0.0.1:1"}  # fmt: skip
+    environ = {
+        **os.environ,
+        "DATAMGMT_AUTH_OIDC_ISSUER": dead,
+        "DATAMGMT_AUTH_OIDC_JWKS_URL": f"{dead}/jwks",
+        "DATAMGMT_AUTH_OIDC_AUDIENCE": AUDIENCE,
+        "DATAMGMT_AUTH_OIDC_CLIENT_ID": CLIENT_ID,
+        "DATAMGMT_API_BASE_URL": "http://127.0.0.1:1",
+    }
     response = create_app(Config(environ=environ), database_url=db).test_client().get("/auth/oidc")
     assert (response.status_code, response.headers["ExceptionClass"]) == (503, "ServiceUnavailable")
 
@@ -164,8 +178,10 @@ def test_stock_client_logs_in_by_browser(deployment: Deployment, tmp_path: Path)
     if not (BIN / "rucio").exists():
         pytest.skip("rucio-clients is not installed")
     config = tmp_path / "rucio.cfg"
-    config.write_text(f"[client]\nrucio_host = {deployment.url}\nauth_host = {deployment.url}\nauth_type = oidc\n"
-                      f"account = alice\noidc_polling = True\nauth_token_file_path = {tmp_path / 'token'}\n")  # fmt: skip
+    config.write_text(
+        f"[client]\nrucio_host = {deployment.url}\nauth_host = {deployment.url}\nauth_type = oidc\n"
+        f"account = alice\noidc_polling = True\nauth_token_file_path = {tmp_path / 'token'}\n"
+    )
     env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "alice"}
     process = subprocess.Popen(
         [str(BIN / "rucio"), "whoami"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -55,8 +55,11 @@ def _login(deployment: Deployment, scope: str = OFFLINE, **headers: str) -> str:
 
 
 def _refresh(deployment: Deployment, token: str, account: str = "alice") -> requests.Response:
-    return requests.get(f"{deployment.url}/auth/oidc_refresh", timeout=30,
-                        headers={"X-Rucio-Auth-Token": token, "X-Rucio-Account": account})  # fmt: skip
+    return requests.get(
+        f"{deployment.url}/auth/oidc_refresh",
+        timeout=30,
+        headers={"X-Rucio-Auth-Token": token, "X-Rucio-Account": account},
+    )
 
 
 def _renewed(response: requests.Response) -> str:
@@ -189,9 +192,11 @@ def test_stock_client_renews_its_token(deployment: Deployment, session: Session,
         pytest.skip("rucio-clients is not installed")
     token_file = tmp_path / "token"
     config = tmp_path / "rucio.cfg"
-    config.write_text(f"[client]\nrucio_host = {deployment.url}\nauth_host = {deployment.url}\nauth_type = oidc\n"
-                      f"account = alice\noidc_polling = True\noidc_scope = {OFFLINE}\n"
-                      f"auth_oidc_refresh_active = True\nauth_token_file_path = {token_file}\n")  # fmt: skip
+    config.write_text(
+        f"[client]\nrucio_host = {deployment.url}\nauth_host = {deployment.url}\nauth_type = oidc\n"
+        f"account = alice\noidc_polling = True\noidc_scope = {OFFLINE}\n"
+        f"auth_oidc_refresh_active = True\nauth_token_file_path = {token_file}\n"
+    )
     env = {**os.environ, "RUCIO_CONFIG": str(config), "HOME": str(tmp_path), "RUCIO_ACCOUNT": "alice"}
     process = subprocess.Popen(
         [str(BIN / "rucio"), "whoami"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

@@ -146,16 +146,32 @@ def test_bad_and_unavailable_replicas(rucio: RucioCLI, tmp_path: Path, legacy: b
     f2 = _pfn(rucio, "ns", "f2")
     if legacy:
         rucio.admin("replicas", "declare-bad", "--reason", "checksum mismatch", "ns:f1")
-        rucio.admin("replicas", "declare-temporary-unavailable", "--reason", "disk server down",
-                    "--duration", "3600", f2)  # fmt: skip
+        rucio.admin(
+            "replicas",
+            "declare-temporary-unavailable",
+            "--reason",
+            "disk server down",
+            "--duration",
+            "3600",
+            f2,
+        )
         rucio.admin("replicas", "quarantine", "--rse", "SITE", dark)
         rucio.admin("replicas", "set-tombstone", "--rse", "SITE", "ns:f3")
         suspicious = rucio("list-suspicious-replicas").stdout
         assert "f1" not in suspicious  # declared bad, not suspicious
     else:
         rucio("replica", "state", "update", "bad", "ns:f1", "--reason", "checksum mismatch")
-        rucio("replica", "state", "update", "unavailable", f2, "--reason", "disk server down",
-              "--duration", "3600")  # fmt: skip
+        rucio(
+            "replica",
+            "state",
+            "update",
+            "unavailable",
+            f2,
+            "--reason",
+            "disk server down",
+            "--duration",
+            "3600",
+        )
         rucio("replica", "remove", "--rse", "SITE", "ns:f3")
         suspicious = rucio("replica", "state", "list", "suspicious").stdout
         assert "f1" not in suspicious
@@ -209,8 +225,15 @@ def test_lifetime_exception(rucio: RucioCLI, tmp_path: Path) -> None:
     rucio("did", "remove", "ns:ds")
     dids = tmp_path / "dids.txt"
     dids.write_text("ns:ds\n")
-    result = rucio("add-lifetime-exception", "--inputfile", str(dids), "--reason", "needed for the thesis",
-                   "--expiration", "2027-06-01")  # fmt: skip
+    result = rucio(
+        "add-lifetime-exception",
+        "--inputfile",
+        str(dids),
+        "--reason",
+        "needed for the thesis",
+        "--expiration",
+        "2027-06-01",
+    )
     assert re.search(r"successfully submitted including.*\s1$", result.stdout, re.M), result.stdout
     code = (
         "from rucio.client.lifetimeclient import LifetimeClient\n"

@@ -27,8 +27,14 @@ def _catalogue(rucio: RucioCLI, tmp_path: Path, files: tuple[str, ...] = ("f1", 
     rucio("did", "content", "add", "--to-did", "ns:ds", *(f"ns:{name}" for name in files))
 
 
-_SETUP = ("rucio rse add", "rucio rse protocol add", "rucio rse attribute set", "rucio scope add", "rucio did add",
-          "rucio did content add")  # fmt: skip
+_SETUP = (
+    "rucio rse add",
+    "rucio rse protocol add",
+    "rucio rse attribute set",
+    "rucio scope add",
+    "rucio did add",
+    "rucio did content add",
+)
 
 
 @STYLES
@@ -98,8 +104,9 @@ def test_namespace(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
     assert "ns:cont" in parents and "ns:ds" in datasets
     assert "run:" not in metadata and "7" not in metadata.split()
     assert re.search(r"^open:\s+True$", reopened, re.M), reopened
-    assert "expired_at" in erased and "None" not in [line.split(":", 1)[1].strip() for line in erased.splitlines()
-                                                     if line.startswith("expired_at")]  # fmt: skip
+    assert "expired_at" in erased and "None" not in [
+        line.split(":", 1)[1].strip() for line in erased.splitlines() if line.startswith("expired_at")
+    ]
     assert "ns:ds" in listed and "ns:cont" in listed
     assert "ns" in scopes.split()
 
@@ -212,8 +219,16 @@ def test_subscriptions(rucio: RucioCLI, legacy: bool) -> None:
     if legacy:
         rucio.admin("subscription", "add", "raw", '{"scope": ["ns"]}', rules, "raw data")
         listed = rucio.admin("subscription", "list", "raw").stdout
-        rucio.admin("subscription", "update", "--lifetime", "7", "raw", '{"scope": ["ns"], "project": ["x"]}',
-                    rules, "raw data, project x")  # fmt: skip
+        rucio.admin(
+            "subscription",
+            "update",
+            "--lifetime",
+            "7",
+            "raw",
+            '{"scope": ["ns"], "project": ["x"]}',
+            rules,
+            "raw data, project x",
+        )
         updated = rucio.admin("subscription", "list", "--long", "raw").stdout
         rucio.admin("subscription", "reevaluate", "ns:raw1")
     else:
@@ -229,8 +244,19 @@ def test_subscriptions(rucio: RucioCLI, legacy: bool) -> None:
             "raw data",
         )
         listed = rucio("subscription", "list").stdout
-        rucio("subscription", "update", "raw", "--filter", '{"scope": ["ns"], "project": ["x"]}', "--rule", rules,
-              "--comment", "raw data, project x", "--lifetime", "7")  # fmt: skip
+        rucio(
+            "subscription",
+            "update",
+            "raw",
+            "--filter",
+            '{"scope": ["ns"], "project": ["x"]}',
+            "--rule",
+            rules,
+            "--comment",
+            "raw data, project x",
+            "--lifetime",
+            "7",
+        )
         updated = rucio("subscription", "show", "raw", "--long").stdout
         rucio("subscription", "touch", "ns:raw1")
     assert "raw" in listed

@@ -47,16 +47,26 @@ def s3_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def bucket(s3_endpoint: str, s3_keys: None) -> object:
-    return boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing", region_name="us-east-1")  # fmt: skip
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
 
 
 def _s3_rse(client: FlaskClient, headers: dict[str, str], endpoint: str) -> str:
     parts = urlsplit(endpoint)
     assert client.post(f"/rses/{RSE}", json={}, headers=headers).status_code == 201
-    protocol = {"scheme": "s3", "hostname": parts.hostname, "port": parts.port, "prefix": PREFIX,
-                "impl": "rucio.rse.protocols.gfal.NoRename",
-                "domains": {"wan": {"read": 1, "write": 1, "delete": 1}}}  # fmt: skip
+    protocol = {
+        "scheme": "s3",
+        "hostname": parts.hostname,
+        "port": parts.port,
+        "prefix": PREFIX,
+        "impl": "rucio.rse.protocols.gfal.NoRename",
+        "domains": {"wan": {"read": 1, "write": 1, "delete": 1}},
+    }
     assert client.post(f"/rses/{RSE}/protocols/s3", json=protocol, headers=headers).status_code == 201
     return f"s3://{parts.hostname}:{parts.port}{PREFIX}"
 
@@ -125,9 +135,14 @@ def test_https_form_of_the_url_is_signed_too(
     ],
 )
 def test_rucio_errors(
-    client: FlaskClient, root_headers: dict[str, str], s3_endpoint: str, s3_keys: None,
-    query: dict[str, object], status: int, error: str,
-) -> None:  # fmt: skip
+    client: FlaskClient,
+    root_headers: dict[str, str],
+    s3_endpoint: str,
+    s3_keys: None,
+    query: dict[str, object],
+    status: int,
+    error: str,
+) -> None:
     _s3_rse(client, root_headers, s3_endpoint)
     response = _sign(client, root_headers, **query)
     assert (response.status_code, response.headers["ExceptionClass"]) == (status, error), response.get_data(

@@ -22,8 +22,17 @@ def test_rule_show_lists_staging_and_archive_times(live: Live, db: str, tmp_path
     for name, rse_type in (("SITE-A", "DISK"), ("VAULT", "TAPE")):  # file:// storage that copies third-party
         live.client.add_rse(name, rse_type=rse_type)
         (tmp_path / name).mkdir()
-        live.client.add_protocol(name, {"scheme": "file", "hostname": "localhost", "port": 0, "impl": "posix",
-                                        "prefix": str(tmp_path / name), "domains": tpc_domains()})  # fmt: skip
+        live.client.add_protocol(
+            name,
+            {
+                "scheme": "file",
+                "hostname": "localhost",
+                "port": 0,
+                "impl": "posix",
+                "prefix": str(tmp_path / name),
+                "domains": tpc_domains(),
+            },
+        )
         live.client.set_local_limit("root", name, -1)
     live.client.set_distance("SITE-A", "VAULT", 1)
     (tmp_path / "f1").write_bytes(b"tape" * 100)

@@ -105,8 +105,9 @@ def test_tape_source_is_staged_then_read_and_pinned(db, session, tape_site, conv
     assert locks_by_rse(db, recall) == {"NEWDISK": {LockState.OK}}
     assert on_storage(tape_site, "NEWDISK", files)
     with transaction(db) as s:
-        times = s.execute(select(Request.staging_started_at, Request.staging_finished_at,
-                                 Request.archive_started_at)).all()  # fmt: skip
+        times = s.execute(
+            select(Request.staging_started_at, Request.staging_finished_at, Request.archive_started_at)
+        ).all()
         pinned = set(s.scalars(select(LocalPin.url)))
     assert len(times) == 2 and all(
         a is not None and b is not None and (b - a).total_seconds() >= 1 for a, b, _ in times
@@ -142,8 +143,16 @@ def test_stagein_in_place_then_removal_releases_the_pin_not_the_tape_copy(
 ):  # noqa: F811
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "pinned", ["VAULT"], count=2)
-    (online,) = add_rule(session, [{"scope": SCOPE, "name": "pinned"}], "root", 1, "VAULT", lifetime=3600,
-                         ignore_account_limit=True, purge_replicas=True)  # fmt: skip
+    (online,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": "pinned"}],
+        "root",
+        1,
+        "VAULT",
+        lifetime=3600,
+        ignore_account_limit=True,
+        purge_replicas=True,
+    )
     session.commit()
     conveyor_env(transfertool="local", local_staging_seconds="1")
     submitter, poller, finisher = daemons(db)
@@ -174,8 +183,15 @@ def test_stagein_in_place_then_removal_releases_the_pin_not_the_tape_copy(
 def test_removing_a_stagein_rule_while_staging_cancels_the_recall(db, session, tape_site, conveyor_env):  # noqa: F811
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "slow", ["VAULT"], count=2)
-    (online,) = add_rule(session, [{"scope": SCOPE, "name": "slow"}], "root", 1, "VAULT", lifetime=3600,
-                         ignore_account_limit=True)  # fmt: skip
+    (online,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": "slow"}],
+        "root",
+        1,
+        "VAULT",
+        lifetime=3600,
+        ignore_account_limit=True,
+    )
     session.commit()
     conveyor_env(transfertool="local", local_staging_seconds="60")
     submitter, poller, finisher = daemons(db)
@@ -203,14 +219,24 @@ def test_a_staging_buffer_recalls_from_its_tape_through_the_stager_only(db, sess
     from datamgmt.daemons.conveyor.stager import Stager
 
     buffer_id = rse.add_rse(session, "BUFFER", staging_area=True)
-    rse.add_protocol(session, "BUFFER", {"scheme": "file", "prefix": str(tape_site / "BUFFER"), "impl": "posix",
-                                         "domains": tpc_domains()})  # fmt: skip
+    rse.add_protocol(
+        session,
+        "BUFFER",
+        {"scheme": "file", "prefix": str(tape_site / "BUFFER"), "impl": "posix", "domains": tpc_domains()},
+    )
     rse.add_rse_attribute(session, "VAULT", "staging_buffer", "BUFFER")
     for source in ("VAULT", "DISK1"):
         rse.set_distance(session, source, "BUFFER", 1)
     files = dataset_on(session, tape_site, "recall", ["VAULT", "DISK1"], count=2)
-    (buffered,) = add_rule(session, [{"scope": SCOPE, "name": "recall"}], "root", 1, "BUFFER", lifetime=3600,
-                           ignore_account_limit=True)  # fmt: skip
+    (buffered,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": "recall"}],
+        "root",
+        1,
+        "BUFFER",
+        lifetime=3600,
+        ignore_account_limit=True,
+    )
     session.commit()
     with transaction(db) as s:
         queued = set(s.execute(select(Request.request_type, Request.dest_rse_id)).tuples())
@@ -235,22 +261,31 @@ def test_a_staging_buffer_recalls_from_its_tape_through_the_stager_only(db, sess
 def _run_once(db: str, name: str, **options: str) -> None:
     """``datamgmt-daemon NAME --run-once`` as its own OS process, with ``[conveyor]`` ``options``."""
     env = {**daemon_env(db), **{f"DATAMGMT_CONVEYOR_{key.upper()}": value for key, value in options.items()}}
-    result = subprocess.run([DAEMON, name, "--run-once"], env=env, cwd=ROOT, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [DAEMON, name, "--run-once"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
 def _phases(db: str) -> set[tuple[RequestState, str | None, str]]:
     with transaction(db) as s:
-        return set(s.execute(select(Request.state, Request.external_state, LocalTransfer.state)
-                             .join(LocalTransfer, LocalTransfer.id == Request.external_id)).tuples())  # fmt: skip
+        return set(
+            s.execute(
+                select(Request.state, Request.external_state, LocalTransfer.state).join(
+                    LocalTransfer, LocalTransfer.id == Request.external_id
+                )
+            ).tuples()
+        )
 
 
 def _time_passes(db: str) -> None:
     """The tape phases under way reach their end (rather than waiting for them in the test)."""
     with transaction(db) as s:
-        s.execute(update(LocalTransfer).where(LocalTransfer.phase_until.is_not(None))
-                  .values(phase_until=utcnow() - timedelta(seconds=1)))  # fmt: skip
+        s.execute(
+            update(LocalTransfer)
+            .where(LocalTransfer.phase_until.is_not(None))
+            .values(phase_until=utcnow() - timedelta(seconds=1))
+        )
 
 
 def test_tape_phases_end_across_processes(db, session, tape_site):  # noqa: F811

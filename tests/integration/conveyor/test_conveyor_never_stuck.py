@@ -158,8 +158,11 @@ def test_submission_unknown_to_fts_stays_under_its_job_id_through_a_failed_attem
         submitter.run_once(1000)
         assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
         with transaction(db) as session:  # an unanswered submission given up as a failed attempt
-            session.execute(update(Request).values(state=RequestState.SUBMISSION_FAILED, claimed_by=None,
-                                                   claimed_until=None))  # fmt: skip
+            session.execute(
+                update(Request).values(
+                    state=RequestState.SUBMISSION_FAILED, claimed_by=None, claimed_until=None
+                )
+            )
         finisher.run_once(1000)
         assert {(r.state, r.retry_count, r.external_id) for r in requests_by_id(db).values()} == {
             (RequestState.QUEUED, 1, job_id)

@@ -185,8 +185,10 @@ def test_local_copy_never_writes_through_a_link_out_of_the_destination_prefix(
     assert list(outside.iterdir()) == []
     through_link = {spec.name for spec in files if hash_path(SCOPE, spec.name).startswith(planted + "/")}
     with transaction(db) as session:
-        outcome = {name: (state, err) for name, state, err in session.execute(
-            select(Request.name, Request.state, Request.err_msg))}  # fmt: skip
+        outcome = {
+            name: (state, err)
+            for name, state, err in session.execute(select(Request.name, Request.state, Request.err_msg))
+        }
     for name, (state, err) in outcome.items():
         if name in through_link:
             assert state is RequestState.FAILED and "escapes its storage prefix" in err

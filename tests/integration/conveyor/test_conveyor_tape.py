@@ -72,8 +72,15 @@ def dataset_on(session, root: Path, name: str, rses: list[str], count: int = 3) 
 
 
 def rule(session, dataset: str, copies: int, expression: str) -> str:
-    (rule_id,) = add_rule(session, [{"scope": SCOPE, "name": dataset}], "root", copies, expression,
-                          grouping="NONE", ignore_account_limit=True)  # fmt: skip
+    (rule_id,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": dataset}],
+        "root",
+        copies,
+        expression,
+        grouping="NONE",
+        ignore_account_limit=True,
+    )
     session.commit()
     return rule_id
 
@@ -299,8 +306,15 @@ def test_stagein_brings_files_online_in_place_pinned_for_the_rule_lifetime(
     the rule's remaining lifetime; the locks are OK once staged."""
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "pinned", ["VAULT"], count=2)
-    (online,) = add_rule(session, [{"scope": SCOPE, "name": "pinned"}], "root", 1, "VAULT", lifetime=3600,
-                         ignore_account_limit=True)  # fmt: skip
+    (online,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": "pinned"}],
+        "root",
+        1,
+        "VAULT",
+        lifetime=3600,
+        ignore_account_limit=True,
+    )
     session.commit()
     with transaction(db) as s:
         kinds = set(s.execute(select(Request.request_type, Request.source_rse_id, Request.state)).tuples())
@@ -330,8 +344,16 @@ def test_removing_a_stagein_rule_cancels_its_recall_and_keeps_the_tape_copy(
     requests go without a retry, and the tape copy stays."""
     rse.add_rse_attribute(session, "VAULT", "staging_required", True)
     files = dataset_on(session, tape_site, "wanted", ["VAULT"], count=2)
-    (online,) = add_rule(session, [{"scope": SCOPE, "name": "wanted"}], "root", 1, "VAULT", lifetime=3600,
-                         ignore_account_limit=True, purge_replicas=True)  # fmt: skip
+    (online,) = add_rule(
+        session,
+        [{"scope": SCOPE, "name": "wanted"}],
+        "root",
+        1,
+        "VAULT",
+        lifetime=3600,
+        ignore_account_limit=True,
+        purge_replicas=True,
+    )
     session.commit()
     double = Fts3Double()
     double.faults.staging_seconds = 30

@@ -47,8 +47,14 @@ def daemon_env(db: str) -> dict[str, str]:
 
 
 def run_once(db: str, name: str) -> None:
-    result = subprocess.run([DAEMON, name, "--run-once"], env=daemon_env(db), cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [DAEMON, name, "--run-once"],
+        env=daemon_env(db),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -78,8 +84,14 @@ def test_copy_whose_process_died_is_run_again_after_its_lease_not_before(db, lay
     source.unlink()
     os.mkfifo(source)
     env = {**daemon_env(db), "DATAMGMT_CONVEYOR_LOCAL_THREADS": "1"}
-    first = subprocess.Popen([DAEMON, "conveyor-submitter"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    first = subprocess.Popen(
+        [DAEMON, "conveyor-submitter"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not [t for t in rows(db, LocalTransfer) if t.state == "ACTIVE"]:

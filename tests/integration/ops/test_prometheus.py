@@ -90,12 +90,28 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
     processes: list[subprocess.Popen[bytes]] = []
     with Fts3DoubleServer(Fts3Double()) as fts:
         conveyor_env(transfertool="fts3", fts_host=fts.url)
-        conveyor = {f"DATAMGMT_CONVEYOR_{k}": v for k, v in
-                    {"TRANSFERTOOL": "fts3", "FTS_HOST": fts.url, "POLL_INTERVAL": "0"}.items()}  # fmt: skip
+        conveyor = {
+            f"DATAMGMT_CONVEYOR_{k}": v
+            for k, v in {"TRANSFERTOOL": "fts3", "FTS_HOST": fts.url, "POLL_INTERVAL": "0"}.items()
+        }
         try:
-            processes.append(_start([sys.executable, str(ROOT / "bin" / "datamgmt-server"), "--host", "127.0.0.1",
-                                     "--port", str(api_port), "--workers", "2"], tmp_path / "api.log",
-                                    PROMETHEUS_MULTIPROC_DIR="", DATAMGMT_API_METRICS_PUBLIC="true"))  # fmt: skip
+            processes.append(
+                _start(
+                    [
+                        sys.executable,
+                        str(ROOT / "bin" / "datamgmt-server"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(api_port),
+                        "--workers",
+                        "2",
+                    ],
+                    tmp_path / "api.log",
+                    PROMETHEUS_MULTIPROC_DIR="",
+                    DATAMGMT_API_METRICS_PUBLIC="true",
+                )
+            )
             processes.append(
                 _start(
                     [
@@ -124,8 +140,14 @@ def test_prometheus_scrapes_api_and_daemon(db, layout, conveyor_env, tmp_path) -
                 )
             )
             prometheus = f"http://127.0.0.1:{prom_port}"
-            up = _wait("both targets up", lambda: {r["metric"]["job"]: r["value"][1] for r in _query(prometheus, "up")}
-                       if len(_query(prometheus, "up == 1")) == 2 else None)  # fmt: skip
+            up = _wait(
+                "both targets up",
+                lambda: (
+                    {r["metric"]["job"]: r["value"][1] for r in _query(prometheus, "up")}
+                    if len(_query(prometheus, "up == 1")) == 2
+                    else None
+                ),
+            )
             assert up == {"datamgmt-api": "1", "datamgmt-daemons": "1"}
 
             # Both gunicorn workers answer; every scrape sees the sum of both.

@@ -125,8 +125,14 @@ def test_landing_page_html_json_and_tombstone(catalogue: Session, api) -> None: 
 
 def test_pidservices_over_rest(catalogue: Session, api) -> None:  # noqa: ANN001
     client = api.test_client()
-    body = {"name": "dc2", "type": "datacite", "prefix": "10.9999", "endpoint": "https://x", "username": "u",
-            "secret": "hidden-value"}  # fmt: skip
+    body = {
+        "name": "dc2",
+        "type": "datacite",
+        "prefix": "10.9999",
+        "endpoint": "https://x",
+        "username": "u",
+        "secret": "hidden-value",
+    }
     created = client.post("/pidservices/", json=body)
     assert created.status_code == 201 and "hidden-value" not in created.get_data(as_text=True)
     listed = client.get("/pidservices/")

@@ -74,8 +74,16 @@ def upload_dataset(site: Site, api_url: str, workdir: Path, dataset: str, names:
         pfn = protocol.lfns2pfns([{"scope": SCOPE, "name": name}])[f"{SCOPE}:{name}"]
         result = upload_file(protocol, str(local), pfn)
         local.unlink()
-        files.append({"scope": SCOPE, "name": name, "bytes": result.size, "adler32": result.adler32,
-                      "md5": result.md5, "state": "A"})  # fmt: skip
+        files.append(
+            {
+                "scope": SCOPE,
+                "name": name,
+                "bytes": result.size,
+                "adler32": result.adler32,
+                "md5": result.md5,
+                "state": "A",
+            }
+        )
     client.add_replicas(SOURCE, files)
     client.attach(SCOPE, dataset, [(SCOPE, name) for name in names])
 
@@ -84,9 +92,10 @@ def copies_on_destinations(db_url: str) -> Counter[str]:
     """File name → AVAILABLE replicas on the destination RSEs."""
     with transaction(db_url, read_only=True) as session:
         rows = session.execute(
-            select(Replica.name).join(RSE, RSE.id == Replica.rse_id)
+            select(Replica.name)
+            .join(RSE, RSE.id == Replica.rse_id)
             .where(RSE.rse.in_(DESTINATIONS), Replica.state == ReplicaState.AVAILABLE)
-        ).scalars()  # fmt: skip
+        ).scalars()
         return Counter(rows)
 
 
@@ -102,8 +111,12 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
     datasets = {
         f"{tool}-ds{i // PER_DATASET}": names[i : i + PER_DATASET] for i in range(0, FILES, PER_DATASET)
     }
-    hermes = {"DATAMGMT_HERMES_WEBHOOK_URL": "", "DATAMGMT_HERMES_WEBHOOK_SECRET": SECRET,
-              "DATAMGMT_HERMES_BROKER_URL": "", "DATAMGMT_CONVEYOR_TRANSFERTOOL": tool}  # fmt: skip
+    hermes = {
+        "DATAMGMT_HERMES_WEBHOOK_URL": "",
+        "DATAMGMT_HERMES_WEBHOOK_SECRET": SECRET,
+        "DATAMGMT_HERMES_BROKER_URL": "",
+        "DATAMGMT_CONVEYOR_TRANSFERTOOL": tool,
+    }
     figures: dict[str, float] = {}
     with webhook_receiver() as receiver:
         hermes["DATAMGMT_HERMES_WEBHOOK_URL"] = receiver.url
@@ -137,8 +150,11 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
             for dataset in deleted:
                 client.delete_rule(rules[dataset])
                 client.update_rule(rules[dataset], lifetime=0)
-            wait_until("the judge-cleaner removing the deleted rules",
-                       lambda: count(db_url, Rule) == len(datasets) - len(deleted), 300)  # fmt: skip
+            wait_until(
+                "the judge-cleaner removing the deleted rules",
+                lambda: count(db_url, Rule) == len(datasets) - len(deleted),
+                300,
+            )
             left = quiesce(db_url, seconds=300)
             assert left == {}, f"still pending: {left}: {examples(db_url)}"
             wait_until("hermes emptying the outbox", lambda: count(db_url, Message) == 0, 120)
@@ -164,5 +180,8 @@ def test_scale_out_workload_completes_and_checks_clean(db_url: str, tmp_path: Pa
         assert len(submissions) == 2 * FILES
     accepted = receiver.accepted()
     assert accepted and set(accepted.values()) == {1}
-    print(f"scale-out {tool}: files={FILES} datasets={len(datasets)} daemons={2 * len(DAEMONS)} processes "
-          + " ".join(f"{k}={v:.1f}" for k, v in figures.items()) + f" messages={len(accepted)}")  # fmt: skip
+    print(
+        f"scale-out {tool}: files={FILES} datasets={len(datasets)} daemons={2 * len(DAEMONS)} processes "
+        + " ".join(f"{k}={v:.1f}" for k, v in figures.items())
+        + f" messages={len(accepted)}"
+    )

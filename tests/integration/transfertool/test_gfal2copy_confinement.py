@@ -29,8 +29,13 @@ def site(tmp_path: Path) -> dict[str, Path]:
 
 
 def copy(site: dict[str, Path], source: str, destination: str) -> int:
-    job = CopyJob(source=source, destination=destination, checksums={"ADLER32": f"{zlib.adler32(b'payload'):08x}"},
-                  source_root=str(site["src"]), destination_root=str(site["dst"]))  # fmt: skip
+    job = CopyJob(
+        source=source,
+        destination=destination,
+        checksums={"ADLER32": f"{zlib.adler32(b'payload'):08x}"},
+        source_root=str(site["src"]),
+        destination_root=str(site["dst"]),
+    )
     return verified_copy(new_context(), job)
 
 

@@ -61,8 +61,12 @@ def page(chromium: Any) -> Iterator[Any]:
 def sites(live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # noqa: F811
     """Scope user.root; GOOD holds user.root:f1 (uploaded with the CLI's client); TARGET is empty;
     BROKEN's storage prefix lies under a regular file."""
-    for key, value in {"transfertool": "local", "max_retries": "1", "poll_interval": "0",
-                       "submit_retry_seconds": "0"}.items():  # fmt: skip
+    for key, value in {
+        "transfertool": "local",
+        "max_retries": "1",
+        "poll_interval": "0",
+        "submit_retry_seconds": "0",
+    }.items():
         monkeypatch.setenv(f"DATAMGMT_CONVEYOR_{key.upper()}", value)
     reset_config()
     live.client.add_scope("root", "user.root")
@@ -90,8 +94,14 @@ def transfers(db: str, rounds: int = 100) -> None:
 
 def _in_flight(db: str) -> bool:
     with transaction(db) as session:
-        return session.scalar(select(func.count()).select_from(Request).where(
-            Request.state.not_in([RequestState.DONE, RequestState.FAILED]))) > 0  # fmt: skip
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(Request)
+                .where(Request.state.not_in([RequestState.DONE, RequestState.FAILED]))
+            )
+            > 0
+        )
 
 
 def sign_in(page: Any, url: str, username: str, password: str) -> None:
@@ -155,8 +165,13 @@ def test_a_user_is_refused_admin_pages_and_csrf_less_posts(page: Any, live: Live
     live.client.add_identity("alice", "alice", "USERPASS", "alice@example.org", password="alice-password")
     sign_in(page, live.url, "alice", "alice-password")
     assert page.get_by_role("link", name="Accounts").count() == 0
-    for path in ("/ui/admin/accounts", "/ui/admin/rses", "/ui/admin/rses/GOOD", "/ui/admin/subscriptions",
-                 "/ui/accounts/root"):  # fmt: skip
+    for path in (
+        "/ui/admin/accounts",
+        "/ui/admin/rses",
+        "/ui/admin/rses/GOOD",
+        "/ui/admin/subscriptions",
+        "/ui/accounts/root",
+    ):
         response = page.goto(f"{live.url}{path}")
         assert response.status == 401 and "AccessDenied" in page.content(), path
     assert page.goto(f"{live.url}/ui/accounts/alice").status == 200, "its own account page"
@@ -200,17 +215,32 @@ def test_publish_a_dataset_and_open_its_landing_page(page: Any, live: Live, site
 
 
 #: The pages the audit visits, as root (paths on the live server).
-AUDITED = ("/ui/login", "/ui/", "/ui/scopes", "/ui/scopes/user.root", "/ui/dids/user.root/f1", "/ui/rules",
-           "/ui/rules/new", "/ui/admin/rses", "/ui/admin/rses/GOOD", "/ui/admin/accounts", "/ui/accounts/root",
-           "/ui/admin/subscriptions", "/ui/publishing/user.root/audited")  # fmt: skip
+AUDITED = (
+    "/ui/login",
+    "/ui/",
+    "/ui/scopes",
+    "/ui/scopes/user.root",
+    "/ui/dids/user.root/f1",
+    "/ui/rules",
+    "/ui/rules/new",
+    "/ui/admin/rses",
+    "/ui/admin/rses/GOOD",
+    "/ui/admin/accounts",
+    "/ui/accounts/root",
+    "/ui/admin/subscriptions",
+    "/ui/publishing/user.root/audited",
+)
 
 
 def serious_violations(page: Any) -> list[str]:
     """axe-core's serious and critical findings on the page, one line each."""
     results = Axe().run(page)
-    return [f"{page.url}: {violation['id']} ({violation['impact']}): "
-            f"{[node['target'] for node in violation['nodes']][:3]}"
-            for violation in results.response["violations"] if violation["impact"] in ("serious", "critical")]  # fmt: skip
+    return [
+        f"{page.url}: {violation['id']} ({violation['impact']}): "
+        f"{[node['target'] for node in violation['nodes']][:3]}"
+        for violation in results.response["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
 
 
 def test_the_main_pages_pass_an_axe_core_audit(page: Any, live: Live, sites: Path) -> None:  # noqa: F811
@@ -248,9 +278,14 @@ def oidc_provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
     before the live server starts; identity ``alice-sub@ISSUER`` is mapped to alice by the test."""
     provider = Provider(host="localhost")
     threading.Thread(target=provider.serve_forever, daemon=True).start()
-    settings = {"AUTH_OIDC_ISSUER": ISSUER, "AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks", "AUTH_OIDC_AUDIENCE": "datamgmt",
-                "WEB_OIDC_CLIENT_ID": "datamgmt-web", "WEB_OIDC_AUTHORIZE_URL": f"{provider.url}/authorize",
-                "WEB_OIDC_TOKEN_URL": f"{provider.url}/token"}  # fmt: skip
+    settings = {
+        "AUTH_OIDC_ISSUER": ISSUER,
+        "AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks",
+        "AUTH_OIDC_AUDIENCE": "datamgmt",
+        "WEB_OIDC_CLIENT_ID": "datamgmt-web",
+        "WEB_OIDC_AUTHORIZE_URL": f"{provider.url}/authorize",
+        "WEB_OIDC_TOKEN_URL": f"{provider.url}/token",
+    }
     for name, value in settings.items():
         monkeypatch.setenv(f"DATAMGMT_{name}", value)
     reset_config()

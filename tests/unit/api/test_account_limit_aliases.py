@@ -63,8 +63,12 @@ def test_rse_usage_per_account_lists_shares(
     site = add_rse(session, "SITE")
     make_account(session, "alice")
     bob = make_account(session, "bob")
-    session.add_all([AccountUsage(account="alice", rse_id=site, files=1, bytes=300),
-                     AccountUsage(account="bob", rse_id=site, files=1, bytes=100)])  # fmt: skip
+    session.add_all(
+        [
+            AccountUsage(account="alice", rse_id=site, files=1, bytes=300),
+            AccountUsage(account="bob", rse_id=site, files=1, bytes=100),
+        ]
+    )
     set_rse_usage(session, "SITE", "rucio", used=400, free=600)
     session.commit()
 

@@ -120,11 +120,17 @@ def test_every_view_that_reads_a_body_declares_its_schema(app: Flask) -> None:
 
 
 SCHEMA = {
-    "type": "object", "required": ["rse"],
-    "properties": {"rse": {"type": "string"}, "copies": {"type": "integer", "minimum": 1},
-                   "dids": {"type": "array", "items": {"type": "object", "required": ["scope"],
-                                                        "properties": {"scope": {"type": "string"}}}}},
-}  # fmt: skip
+    "type": "object",
+    "required": ["rse"],
+    "properties": {
+        "rse": {"type": "string"},
+        "copies": {"type": "integer", "minimum": 1},
+        "dids": {
+            "type": "array",
+            "items": {"type": "object", "required": ["scope"], "properties": {"scope": {"type": "string"}}},
+        },
+    },
+}
 
 
 @pytest.mark.parametrize(

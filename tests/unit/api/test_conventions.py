@@ -28,9 +28,13 @@ def test_ping_needs_no_token(client: FlaskClient) -> None:
 def test_login_answers_token_headers_and_empty_body(client: FlaskClient) -> None:
     response = client.get(
         "/auth/userpass",
-        headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root", "X-Rucio-Password": ROOT_PASSWORD,
-                 "X-Rucio-Auth-Token": ""},
-    )  # fmt: skip
+        headers={
+            "X-Rucio-Account": "root",
+            "X-Rucio-Username": "root",
+            "X-Rucio-Password": ROOT_PASSWORD,
+            "X-Rucio-Auth-Token": "",
+        },
+    )
     assert response.status_code == 200
     assert response.data == b""
     assert response.headers["Content-Type"] == "application/octet-stream"
@@ -93,8 +97,9 @@ def test_header_message_is_one_line_and_cut() -> None:
     assert header_message("short") == "short"
 
 
-def test_unhandled_errors_are_500_without_trace(app: Flask, root_headers: dict[str, str],
-                                                 caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_unhandled_errors_are_500_without_trace(
+    app: Flask, root_headers: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     @app.get("/boom")
     def boom() -> None:
         raise RuntimeError("secret internals")

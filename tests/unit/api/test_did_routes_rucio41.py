@@ -32,11 +32,22 @@ def _tree(session: Session) -> dict[str, str]:
     """user.jdoe: cnt > ds > f1 (with GUID), f2; a lone file f3."""
     user = make_account(session, "jdoe")
     add_scope(session, "user.jdoe", "jdoe")
-    files = [{"scope": "user.jdoe", "name": f"f{i}", "bytes": i, "adler32": "0000000" + str(i),
-              "guid": GUID if i == 1 else None} for i in (1, 2, 3)]  # fmt: skip
+    files = [
+        {
+            "scope": "user.jdoe",
+            "name": f"f{i}",
+            "bytes": i,
+            "adler32": "0000000" + str(i),
+            "guid": GUID if i == 1 else None,
+        }
+        for i in (1, 2, 3)
+    ]
     dids.add_files(session, files, "jdoe")
-    dids.add_collections(session, [{"scope": "user.jdoe", "name": "ds"},
-                                   {"scope": "user.jdoe", "name": "cnt", "type": "CONTAINER"}], "jdoe")  # fmt: skip
+    dids.add_collections(
+        session,
+        [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "cnt", "type": "CONTAINER"}],
+        "jdoe",
+    )
     did_content.attach(
         session,
         "user.jdoe",
@@ -182,8 +193,11 @@ def test_resurrect_brings_back_what_the_undertaker_removed(
     client: FlaskClient, session: Session, root_headers: dict
 ) -> None:
     user = _tree(session)
-    session.execute(update(DataIdentifier).where(DataIdentifier.name.in_(["ds", "f3"]))
-                    .values(expired_at=utcnow() - timedelta(hours=1)))  # fmt: skip
+    session.execute(
+        update(DataIdentifier)
+        .where(DataIdentifier.name.in_(["ds", "f3"]))
+        .values(expired_at=utcnow() - timedelta(hours=1))
+    )
     session.commit()
     assert bury(session, claim_expired(session, 10)) == 2  # ds, and f3 which has no replica
     session.commit()

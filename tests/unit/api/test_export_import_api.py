@@ -38,8 +38,12 @@ def test_export_in_rucios_shape(client: FlaskClient, session: Session, root_head
     )
     assert site["attributes"]["tier"] == "1" and site["attributes"]["SITE_A"] is True
     [protocol] = site["protocols"]
-    assert (protocol["scheme"], protocol["hostname"], protocol["port"], protocol["prefix"]) == ("root", "xrd.example.org",
-                                                                                                1094, "/data")  # fmt: skip
+    assert (protocol["scheme"], protocol["hostname"], protocol["port"], protocol["prefix"]) == (
+        "root",
+        "xrd.example.org",
+        1094,
+        "/data",
+    )
     assert data["rses"]["SITE_B"]["rse_type"] == "TAPE"
     assert (
         data["distances"]["SITE_A"]["SITE_B"]["distance"]
@@ -87,8 +91,14 @@ def test_import_creates_updates_and_round_trips(
     assert again["rses"]["SITE_A"]["attributes"]["tier"] == "0"
     assert again["distances"]["SITE_C"]["SITE_A"]["distance"] == 7
     assert any(a["account"] == "newbie" for a in again["accounts"])
-    login = client.get("/auth/userpass", headers={"X-Rucio-Account": "newbie", "X-Rucio-Username": "newbie",
-                                                  "X-Rucio-Password": "newbie-password"})  # fmt: skip
+    login = client.get(
+        "/auth/userpass",
+        headers={
+            "X-Rucio-Account": "newbie",
+            "X-Rucio-Username": "newbie",
+            "X-Rucio-Password": "newbie-password",
+        },
+    )
     assert login.status_code == 200
     # importing what was exported changes nothing
     assert client.post("/import/", json=again, headers=root_headers).status_code == 201

@@ -18,8 +18,14 @@ def test_userpass_identity_logs_in(client: FlaskClient, session: Session, root_h
     make_account(session, "jdoe")
     added = client.put("/identities/jdoe/userpass", headers={**root_headers, **_userpass("jdoe-login")})
     assert added.status_code == 201 and added.get_data(as_text=True) == "Created"
-    login = client.get("/auth/userpass", headers={"X-Rucio-Account": "jdoe", "X-Rucio-Username": "jdoe-login",
-                                                  "X-Rucio-Password": "s3cret-pass"})  # fmt: skip
+    login = client.get(
+        "/auth/userpass",
+        headers={
+            "X-Rucio-Account": "jdoe",
+            "X-Rucio-Username": "jdoe-login",
+            "X-Rucio-Password": "s3cret-pass",
+        },
+    )
     assert login.status_code == 200 and login.headers["X-Rucio-Auth-Token"]
     accounts = client.get("/identities/jdoe-login/userpass/accounts", headers=root_headers)
     assert accounts.status_code == 200 and accounts.content_type == "application/json"
@@ -82,10 +88,12 @@ def test_x509_from_the_trusted_proxy_header(
         app: Flask = create_app(database_url=db)
         make_account(session, "jdoe")
         dn = "/DC=org/CN=Jane Doe"
-        answer = app.test_client().put("/identities/jdoe/x509",
-                                       headers={**root_headers, "X-SSL-Client-DN": dn, "X-Rucio-Email": "j@d"})  # fmt: skip
+        answer = app.test_client().put(
+            "/identities/jdoe/x509", headers={**root_headers, "X-SSL-Client-DN": dn, "X-Rucio-Email": "j@d"}
+        )
         assert answer.status_code == 201
-        assert app.test_client().get("/identities/accounts", query_string={"identity_key": dn, "type": "X509"},
-                                     headers=root_headers).get_json() == ["jdoe"]  # fmt: skip
+        assert app.test_client().get(
+            "/identities/accounts", query_string={"identity_key": dn, "type": "X509"}, headers=root_headers
+        ).get_json() == ["jdoe"]
     finally:
         reset_config()

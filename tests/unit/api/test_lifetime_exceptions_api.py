@@ -21,8 +21,14 @@ from tests.unit.api.conftest import make_account
 def _datasets(session: Session) -> dict[str, str]:
     user = make_account(session, "jdoe")
     add_scope(session, "user.jdoe", "jdoe")
-    add_collections(session, [{"scope": "user.jdoe", "name": "short", "lifetime": 3600},
-                              {"scope": "user.jdoe", "name": "forever"}], "jdoe")  # fmt: skip
+    add_collections(
+        session,
+        [
+            {"scope": "user.jdoe", "name": "short", "lifetime": 3600},
+            {"scope": "user.jdoe", "name": "forever"},
+        ],
+        "jdoe",
+    )
     session.commit()
     return user
 

@@ -13,8 +13,11 @@ from tests.unit.api.conftest import make_account
 def test_declare_list_and_enforce(client: FlaskClient, session: Session, root_headers: dict) -> None:
     user = make_account(session, "jdoe")
     add_scope(session, "user.jdoe", "jdoe")
-    add_collections(session, [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "cnt",
-                                                                       "type": "CONTAINER"}], "jdoe")  # fmt: skip
+    add_collections(
+        session,
+        [{"scope": "user.jdoe", "name": "ds"}, {"scope": "user.jdoe", "name": "cnt", "type": "CONTAINER"}],
+        "jdoe",
+    )
     session.commit()
     assert (
         client.post(

@@ -48,8 +48,12 @@ def jwks_url() -> Iterator[str]:
 
 @pytest.fixture
 def client(db: str, root: str, session: Session, jwks_url: str, tmp_path: Path) -> FlaskClient:
-    environ = {"DATAMGMT_AUTH_OIDC_ISSUER": ISSUER, "DATAMGMT_AUTH_OIDC_JWKS_URL": jwks_url,
-               "DATAMGMT_AUTH_OIDC_AUDIENCE": "datamgmt", "DATAMGMT_AUTH_X509_HEADER": "X-SSL-Client-S-DN"}  # fmt: skip
+    environ = {
+        "DATAMGMT_AUTH_OIDC_ISSUER": ISSUER,
+        "DATAMGMT_AUTH_OIDC_JWKS_URL": jwks_url,
+        "DATAMGMT_AUTH_OIDC_AUDIENCE": "datamgmt",
+        "DATAMGMT_AUTH_X509_HEADER": "X-SSL-Client-S-DN",
+    }
     add_account(session, "alice", "USER")
     add_account_identity(session, f"alice-sub@{ISSUER}", "OIDC", "alice")
     add_account_identity(session, "CN=Alice,O=Example", "X509", "alice")

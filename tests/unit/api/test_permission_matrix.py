@@ -268,8 +268,10 @@ def test_permission_matrix(client: FlaskClient, session: Session, world: dict, c
     for actor in ACTORS:
         response = client.open(path, method=check.method, data=body, headers=world["headers"][actor])
         refused = response.status_code in (400, 401, 403) and response.headers.get("ExceptionClass") in (
-            "AccessDenied", "ValueError", "CannotAuthenticate",
-        )  # fmt: skip
+            "AccessDenied",
+            "ValueError",
+            "CannotAuthenticate",
+        )
         assert response.status_code < 500, (actor, response.get_data(as_text=True))
         if actor == "anonymous":
             assert response.status_code == 401 and response.headers["ExceptionClass"] == "CannotAuthenticate"

@@ -57,8 +57,12 @@ def test_mallory_cannot_make_the_reaper_delete_alices_file(client, world, tmp_pa
     thesis = on_disk(tmp_path, THESIS, b"thesis")
 
     # 1. A replica of mallory's own file at alice's path.
-    stolen_path = post(client, "/replicas", {"rse": "SITE", "files": [{**BAIT, "path": lfn2path("alice", "thesis.root")}]},
-                       mallory)  # fmt: skip
+    stolen_path = post(
+        client,
+        "/replicas",
+        {"rse": "SITE", "files": [{**BAIT, "path": lfn2path("alice", "thesis.root")}]},
+        mallory,
+    )
     if stolen_path.status_code != 201:
         assert (
             stolen_path.status_code == 400 and stolen_path.headers["ExceptionClass"] == "InputValidationError"
@@ -66,8 +70,12 @@ def test_mallory_cannot_make_the_reaper_delete_alices_file(client, world, tmp_pa
         assert post(client, "/replicas", {"rse": "SITE", "files": [BAIT]}, mallory).status_code == 201
         on_disk(tmp_path, BAIT, b"bait")
     # 2. A rule that purges its replicas when it goes, then its deletion.
-    bait_rule = {"dids": [{"scope": "mallory", "name": "bait.root"}], "copies": 1, "rse_expression": "SITE",
-                 "account": None}  # fmt: skip
+    bait_rule = {
+        "dids": [{"scope": "mallory", "name": "bait.root"}],
+        "copies": 1,
+        "rse_expression": "SITE",
+        "account": None,
+    }
     purging = post(client, "/rules/", {**bait_rule, "purge_replicas": True}, mallory)
     if purging.status_code != 201:
         assert purging.status_code == 401 and purging.headers["ExceptionClass"] == "AccessDenied"

@@ -33,8 +33,13 @@ def _container(session: Session) -> None:
 
 
 def _body(expression: str, **options) -> dict:
-    return {"dids": [{"scope": "root", "name": "cnt"}], "copies": 1, "rse_expression": expression,
-            "account": None, **options}  # fmt: skip
+    return {
+        "dids": [{"scope": "root", "name": "cnt"}],
+        "copies": 1,
+        "rse_expression": expression,
+        "account": None,
+        **options,
+    }
 
 
 def test_split_container_rule_waits_for_the_injector(

@@ -16,8 +16,12 @@ from sqlalchemy.orm import Session
 from tests.unit.api.conftest import make_account
 
 SINGLE_VO = "VO operations cannot be performed in single VO mode."
-RECOVER = {"identity": "root-recovered", "authtype": "USERPASS", "email": "root@example.org",
-           "password": "a-long-password"}  # fmt: skip
+RECOVER = {
+    "identity": "root-recovered",
+    "authtype": "USERPASS",
+    "email": "root@example.org",
+    "password": "a-long-password",
+}
 
 
 def _error(response) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
@@ -82,8 +86,14 @@ def test_recovering_roots_identity_maps_it_to_root(
     session.rollback()
     recovered = client.post("/vos/def/recover", json=RECOVER, headers=root_headers)
     assert (recovered.status_code, recovered.get_data(as_text=True)) == (201, "Created")
-    login = client.get("/auth/userpass", headers={"X-Rucio-Account": "root", "X-Rucio-Username": "root-recovered",
-                                                  "X-Rucio-Password": "a-long-password"})  # fmt: skip
+    login = client.get(
+        "/auth/userpass",
+        headers={
+            "X-Rucio-Account": "root",
+            "X-Rucio-Username": "root-recovered",
+            "X-Rucio-Password": "a-long-password",
+        },
+    )
     assert login.status_code == 200 and login.headers["X-Rucio-Auth-Account"] == "root"
     again = client.post("/vos/def/recover", json=RECOVER, headers=root_headers)
     assert _error(again)[:2] == (409, "Duplicate")

@@ -79,8 +79,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         now = int(time.time())
         claims = {"iss": ISSUER, "sub": self.server.subject, "aud": "datamgmt", "iat": now, "exp": now + 300}
-        self._send(200, {"access_token": jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "k1"}),
-                         "token_type": "Bearer"})  # fmt: skip
+        self._send(
+            200,
+            {
+                "access_token": jwt.encode(claims, KEY, algorithm="RS256", headers={"kid": "k1"}),
+                "token_type": "Bearer",
+            },
+        )
 
     def log_message(self, *args: object) -> None:
         pass
@@ -96,14 +101,21 @@ def provider() -> Iterator[Provider]:
 
 
 @pytest.fixture
-def oidc_client(db: str, root: str, session: Session, provider: Provider,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[FlaskClient]:  # fmt: skip
+def oidc_client(
+    db: str, root: str, session: Session, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FlaskClient]:
     add_account(session, "alice", "USER")
     add_account_identity(session, f"alice-sub@{ISSUER}", "OIDC", "alice")
     session.commit()
-    settings = {"AUTH_OIDC_ISSUER": ISSUER, "AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks", "AUTH_OIDC_AUDIENCE": "datamgmt",
-                "WEB_OIDC_CLIENT_ID": "datamgmt-web", "WEB_OIDC_AUTHORIZE_URL": "https://idp.example.org/authorize",
-                "WEB_OIDC_TOKEN_URL": f"{provider.url}/token", "API_BASE_URL": BASE}  # fmt: skip
+    settings = {
+        "AUTH_OIDC_ISSUER": ISSUER,
+        "AUTH_OIDC_JWKS_URL": f"{provider.url}/jwks",
+        "AUTH_OIDC_AUDIENCE": "datamgmt",
+        "WEB_OIDC_CLIENT_ID": "datamgmt-web",
+        "WEB_OIDC_AUTHORIZE_URL": "https://idp.example.org/authorize",
+        "WEB_OIDC_TOKEN_URL": f"{provider.url}/token",
+        "API_BASE_URL": BASE,
+    }
     for name, value in settings.items():
         monkeypatch.setenv(f"DATAMGMT_{name}", value)
     reset_config()

@@ -41,9 +41,17 @@ def datasets(session: Session, count: int) -> None:
     """Datasets ``ui:run-NNNN`` with ``run`` = NNNN and ``kind`` = even/odd, in the catalogue's scope."""
     for index in range(count):
         dids.add_collection(session, "ui", f"run-{index:04d}", "DATASET", "root")
-    metadata.set_dids_metadata_bulk(session, [
-        {"scope": "ui", "name": f"run-{index:04d}", "meta": {"run": index, "kind": "even" if index % 2 == 0 else "odd"}}
-        for index in range(count)])  # fmt: skip
+    metadata.set_dids_metadata_bulk(
+        session,
+        [
+            {
+                "scope": "ui",
+                "name": f"run-{index:04d}",
+                "meta": {"run": index, "kind": "even" if index % 2 == 0 else "odd"},
+            }
+            for index in range(count)
+        ],
+    )
     session.commit()
 
 
@@ -100,13 +108,20 @@ def test_filtered_search_is_paginated(client: FlaskClient, session: Session, roo
 
 
 # --- publishing ---------------------------------------------------------------------------------
-CITATION = {"title": "Calibration <run> 7", "creator": "Doe, Jane; Roe, Richard", "publisher": "Example Lab",
-            "publication_year": "2024", "subject": "physics; calibration", "description": "Raw data.",
-            "rights": "CC-BY-4.0"}  # fmt: skip
+CITATION = {
+    "title": "Calibration <run> 7",
+    "creator": "Doe, Jane; Roe, Richard",
+    "publisher": "Example Lab",
+    "publication_year": "2024",
+    "subject": "physics; calibration",
+    "description": "Raw data.",
+    "rights": "CC-BY-4.0",
+}
 
 
-def test_edit_publish_and_withdraw_through_the_pages(client: FlaskClient, session: Session, root: str,
-                                                      base_url: str) -> None:  # fmt: skip
+def test_edit_publish_and_withdraw_through_the_pages(
+    client: FlaskClient, session: Session, root: str, base_url: str
+) -> None:
     catalogue(session)
     csrf = sign_in(client, "root", ROOT_PASSWORD)
     page = client.get("/ui/publishing/ui/ds").get_data(as_text=True)
@@ -131,8 +146,9 @@ def test_edit_publish_and_withdraw_through_the_pages(client: FlaskClient, sessio
     page = client.get("/ui/publishing/ui/ds").get_data(as_text=True)
     assert f'href="{share["landing_url"]}"' in page and "Withdraw" in page
 
-    emptied = client.post("/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "save", **CITATION,
-                                                        "rights": ""})  # fmt: skip
+    emptied = client.post(
+        "/ui/publishing/ui/ds", data={"csrf_token": csrf, "action": "save", **CITATION, "rights": ""}
+    )
     assert emptied.status_code == 302
     session.rollback()
     assert "rights" not in metadata.get_metadata(session, "ui", "ds", plugin="JSON")
@@ -145,8 +161,9 @@ def test_edit_publish_and_withdraw_through_the_pages(client: FlaskClient, sessio
     assert pid.get_share(session, "ui", "ds")["state"] == "WITHDRAWN"
 
 
-def test_the_landing_page_has_json_ld_files_downloads_and_citations(client: FlaskClient, session: Session,
-                                                                    root: str, base_url: str) -> None:  # fmt: skip
+def test_the_landing_page_has_json_ld_files_downloads_and_citations(
+    client: FlaskClient, session: Session, root: str, base_url: str
+) -> None:
     catalogue(session)
     metadata.set_metadata_bulk(session, "ui", "ds", {**CITATION, "title": "Run </script><b>7</b> & more"})
     share = pid.publish(session, "ui", "ds", "root", BASE)
@@ -174,8 +191,9 @@ def test_the_landing_page_has_json_ld_files_downloads_and_citations(client: Flas
     assert "default-src 'none'" in policy and "style-src 'sha256-" in policy and "script-src" not in policy
 
 
-def test_a_user_cannot_edit_or_publish_another_accounts_dataset(client: FlaskClient, session: Session, root: str,
-                                                                base_url: str) -> None:  # fmt: skip
+def test_a_user_cannot_edit_or_publish_another_accounts_dataset(
+    client: FlaskClient, session: Session, root: str, base_url: str
+) -> None:
     catalogue(session)
     make_account(session, "alice", password="alice-password")
     csrf = sign_in(client, "alice", "alice-password")
@@ -189,20 +207,33 @@ def test_a_user_cannot_edit_or_publish_another_accounts_dataset(client: FlaskCli
 
 
 # --- admin --------------------------------------------------------------------------------------
-def test_rse_pages_show_attributes_protocols_distances_usage_and_history(client: FlaskClient, session: Session,
-                                                                         root: str) -> None:  # fmt: skip
+def test_rse_pages_show_attributes_protocols_distances_usage_and_history(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     add_rse(session, "FAR")
     set_distance(session, "SITE", "FAR", 3)
-    add_protocol(session, "SITE", {"scheme": "root", "hostname": "xrootd.example.org", "port": 1094,
-                                   "prefix": "/data", "impl": "gfal2"})  # fmt: skip
+    add_protocol(
+        session,
+        "SITE",
+        {
+            "scheme": "root",
+            "hostname": "xrootd.example.org",
+            "port": 1094,
+            "prefix": "/data",
+            "impl": "gfal2",
+        },
+    )
     set_rse_limits(session, "SITE", "MinFreeSpace", 2000)
     for used in (100, 400, 900):
         set_rse_usage(session, "SITE", "storage", used, 10_000 - used)
         session.flush()
         usage_history.snapshot(session)
-        session.execute(update(usage_history.RSEUsageHistory).where(usage_history.RSEUsageHistory.used == used)
-                        .values(updated_at=utcnow() - timedelta(hours=1000 - used)))  # fmt: skip
+        session.execute(
+            update(usage_history.RSEUsageHistory)
+            .where(usage_history.RSEUsageHistory.used == used)
+            .values(updated_at=utcnow() - timedelta(hours=1000 - used))
+        )
     session.commit()
     sign_in(client, "root", ROOT_PASSWORD)
     listing = client.get("/ui/admin/rses").get_data(as_text=True)
@@ -219,8 +250,9 @@ def test_rse_pages_show_attributes_protocols_distances_usage_and_history(client:
     assert len(points) == 3 and heights[0] > heights[1] > heights[2], "usage grew: the line rises"
 
 
-def test_accounts_show_identities_and_quota_usage_against_limit(client: FlaskClient, session: Session,
-                                                                root: str) -> None:  # fmt: skip
+def test_accounts_show_identities_and_quota_usage_against_limit(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     make_account(session, "alice", password="alice-password")
     quota.set_local_account_limit(session, "root", "SITE", 100)
@@ -239,21 +271,28 @@ def test_subscriptions_page_lists_them_with_their_rules(
     client: FlaskClient, session: Session, root: str
 ) -> None:
     catalogue(session)
-    subscription.add_subscription(session, "raw-to-site", "root", {"scope": ["ui"]},
-                                  [{"copies": 1, "rse_expression": "SITE"}])  # fmt: skip
+    subscription.add_subscription(
+        session, "raw-to-site", "root", {"scope": ["ui"]}, [{"copies": 1, "rse_expression": "SITE"}]
+    )
     session.commit()
     sign_in(client, "root", ROOT_PASSWORD)
     page = client.get("/ui/admin/subscriptions").get_data(as_text=True)
     assert "raw-to-site" in page and "ACTIVE" in page and "never" in page
 
 
-def test_a_user_is_refused_every_admin_page_and_other_accounts(client: FlaskClient, session: Session,
-                                                               root: str) -> None:  # fmt: skip
+def test_a_user_is_refused_every_admin_page_and_other_accounts(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     make_account(session, "alice", password="alice-password")
     sign_in(client, "alice", "alice-password")
-    for path in ("/ui/admin/rses", "/ui/admin/rses/SITE", "/ui/admin/accounts", "/ui/admin/subscriptions",
-                 "/ui/accounts/root"):  # fmt: skip
+    for path in (
+        "/ui/admin/rses",
+        "/ui/admin/rses/SITE",
+        "/ui/admin/accounts",
+        "/ui/admin/subscriptions",
+        "/ui/accounts/root",
+    ):
         refused = client.get(path)
         assert refused.status_code == 401 and "AccessDenied" in refused.get_data(as_text=True), path
     own = client.get("/ui/accounts/alice")
@@ -270,20 +309,38 @@ def attempts(session: Session, rows: list[tuple[str, str, int, str | None]]) -> 
     site, far = get_rse_id(session, "SITE"), get_rse_id(session, "FAR")
     now = utcnow()
     for index, (state, source, minutes, error) in enumerate(rows):
-        session.add(RequestHistory(request_id=f"r{index}", scope="ui", name="f0000", dest_rse_id=far,
-                                   source_rse_id=site if source == "SITE" else None, state=RequestState[state],
-                                   err_msg=error, created_at=now - timedelta(minutes=minutes)))  # fmt: skip
+        session.add(
+            RequestHistory(
+                request_id=f"r{index}",
+                scope="ui",
+                name="f0000",
+                dest_rse_id=far,
+                source_rse_id=site if source == "SITE" else None,
+                state=RequestState[state],
+                err_msg=error,
+                created_at=now - timedelta(minutes=minutes),
+            )
+        )
     session.commit()
 
 
-def test_dashboard_counts_transfers_and_groups_failures_by_rse_pair(client: FlaskClient, session: Session,
-                                                                   root: str) -> None:  # fmt: skip
+def test_dashboard_counts_transfers_and_groups_failures_by_rse_pair(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     add_rse(session, "FAR")
-    attempts(session, [("FAILED", "SITE", 2000, "two days ago"), ("DONE", "SITE", 300, None),
-                       ("FAILED", "SITE", 200, "timeout"), ("NO_SOURCES", "", 20, "no source"),
-                       ("FAILED", "SITE", 10, "old error"), ("DONE", "SITE", 5, None),
-                       ("FAILED", "SITE", 2, "Connection refused")])  # fmt: skip
+    attempts(
+        session,
+        [
+            ("FAILED", "SITE", 2000, "two days ago"),
+            ("DONE", "SITE", 300, None),
+            ("FAILED", "SITE", 200, "timeout"),
+            ("NO_SOURCES", "", 20, "no source"),
+            ("FAILED", "SITE", 10, "old error"),
+            ("DONE", "SITE", 5, None),
+            ("FAILED", "SITE", 2, "Connection refused"),
+        ],
+    )
     counts = transfer_stats.transfer_counts(session)
     assert counts["done"] == {"hour": 1, "day": 2} and counts["failed"] == {"hour": 3, "day": 4}
     rate = transfer_stats.transfer_rate(session)
@@ -357,8 +414,9 @@ def test_a_rules_lifetime_is_extended_and_its_history_shown(
     assert rules.get_rule(session, rule_id)["expires_at"] == expires
 
 
-def test_an_admin_sets_and_removes_a_quota_and_a_user_cannot(client: FlaskClient, session: Session,
-                                                              root: str) -> None:  # fmt: skip
+def test_an_admin_sets_and_removes_a_quota_and_a_user_cannot(
+    client: FlaskClient, session: Session, root: str
+) -> None:
     catalogue(session)
     make_account(session, "alice", password="alice-password")
     csrf = sign_in(client, "root", ROOT_PASSWORD)

@@ -58,8 +58,10 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_shows_the_dashboard(
         "/ui/login", data={"username": "root", "password": "wrong", "csrf_token": CSRF.search(form).group(1)}
     )
     assert bad.status_code == 401 and "Wrong username or password" in bad.get_data(as_text=True)
-    response = client.post("/ui/login", data={"username": "root", "password": ROOT_PASSWORD,
-                                              "csrf_token": CSRF.search(form).group(1)})  # fmt: skip
+    response = client.post(
+        "/ui/login",
+        data={"username": "root", "password": ROOT_PASSWORD, "csrf_token": CSRF.search(form).group(1)},
+    )
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
     page = client.get("/ui/")
@@ -74,16 +76,20 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_shows_the_dashboard(
 
 def test_secure_cookie_behind_tls(client: FlaskClient, root: str) -> None:
     form = client.get("/ui/login", base_url="https://localhost").get_data(as_text=True)
-    response = client.post("/ui/login", base_url="https://localhost", data={
-        "username": "root", "password": ROOT_PASSWORD, "csrf_token": CSRF.search(form).group(1)})  # fmt: skip
+    response = client.post(
+        "/ui/login",
+        base_url="https://localhost",
+        data={"username": "root", "password": ROOT_PASSWORD, "csrf_token": CSRF.search(form).group(1)},
+    )
     assert "Secure" in response.headers["Set-Cookie"]
 
 
 def test_a_post_without_the_csrf_token_is_refused(client: FlaskClient, session: Session, root: str) -> None:
     sign_in(client, "root", ROOT_PASSWORD)
     catalogue(session)
-    response = client.post("/ui/rules/new", data={"did": "ui:ds", "copies": "1", "rse_expression": "SITE",
-                                                  "confirm": "yes"})  # fmt: skip
+    response = client.post(
+        "/ui/rules/new", data={"did": "ui:ds", "copies": "1", "rse_expression": "SITE", "confirm": "yes"}
+    )
     assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
     session.rollback()
     assert not list(rules.list_rules(session, {"scope": "ui"}))
@@ -124,8 +130,10 @@ def test_a_user_is_refused_admin_pages_and_approvals(
 
 def test_an_admin_approves_and_denies(client: FlaskClient, session: Session, root: str) -> None:
     catalogue(session)
-    first, second = (rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, expression,
-                                    ask_approval=True)[0] for expression in ("SITE", "tier=1"))  # fmt: skip
+    first, second = (
+        rules.add_rule(session, [{"scope": "ui", "name": "ds"}], "root", 1, expression, ask_approval=True)[0]
+        for expression in ("SITE", "tier=1")
+    )
     session.commit()
     csrf = sign_in(client, "root", ROOT_PASSWORD)
     assert first[:8] in client.get("/ui/admin/accounts").get_data(as_text=True)
@@ -162,8 +170,15 @@ def test_suspending_the_account_ends_its_browser_session(
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/ui"])
 def test_sign_in_never_redirects_off_site(client: FlaskClient, root: str, target: str) -> None:
     form = client.get("/ui/login").get_data(as_text=True)
-    response = client.post("/ui/login", data={"username": "root", "password": ROOT_PASSWORD, "next": target,
-                                              "csrf_token": CSRF.search(form).group(1)})  # fmt: skip
+    response = client.post(
+        "/ui/login",
+        data={
+            "username": "root",
+            "password": ROOT_PASSWORD,
+            "next": target,
+            "csrf_token": CSRF.search(form).group(1),
+        },
+    )
     assert response.headers["Location"] == "/ui/"
 
 
@@ -188,8 +203,10 @@ def test_the_sign_in_form_shares_the_login_lockout(
     try:
         client = create_app(database_url=db).test_client()
         csrf = CSRF.search(client.get("/ui/login").get_data(as_text=True)).group(1)
-        answers = [client.post("/ui/login", data={"username": "root", "password": "wrong", "csrf_token": csrf})
-                   for _ in range(3)]  # fmt: skip
+        answers = [
+            client.post("/ui/login", data={"username": "root", "password": "wrong", "csrf_token": csrf})
+            for _ in range(3)
+        ]
     finally:
         monkeypatch.undo()
         reset_config()

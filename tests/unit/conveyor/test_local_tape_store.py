@@ -20,13 +20,17 @@ def on_tape(tmp_path: Path, name: str = "f") -> str:
 
 
 def transfer(transfer_id: str, source: str, destination: str, **spec: object) -> store.StoredTransfer:
-    return store.StoredTransfer(transfer_id, f"r-{transfer_id}", transfer_id, 0, destination,
-                                {"sources": [source], **spec})  # fmt: skip
+    return store.StoredTransfer(
+        transfer_id, f"r-{transfer_id}", transfer_id, 0, destination, {"sources": [source], **spec}
+    )
 
 
 def phase_over(session, *ids: str) -> None:
-    session.execute(update(LocalTransfer).where(LocalTransfer.id.in_(ids))
-                    .values(phase_until=utcnow() - timedelta(seconds=1)))  # fmt: skip
+    session.execute(
+        update(LocalTransfer)
+        .where(LocalTransfer.id.in_(ids))
+        .values(phase_until=utcnow() - timedelta(seconds=1))
+    )
 
 
 def pins(session) -> dict[str, object]:
@@ -35,8 +39,11 @@ def pins(session) -> dict[str, object]:
 
 def test_a_tape_source_is_staged_before_it_may_be_copied_then_stays_online(session, tmp_path):
     source = on_tape(tmp_path)
-    store.add_transfers(session, [transfer("a", source, "file:///d/a", bring_online=60, copy_pin_lifetime=600)],
-                        staging_seconds=30)  # fmt: skip
+    store.add_transfers(
+        session,
+        [transfer("a", source, "file:///d/a", bring_online=60, copy_pin_lifetime=600)],
+        staging_seconds=30,
+    )
     row = store.transfer_rows(session, ["a"])["a"]
     assert row.state == local_tape.STAGING and row.staging_started is not None
     assert local_tape.advance(session) == 0  # not due yet
@@ -73,8 +80,13 @@ def test_a_stagein_in_place_is_done_once_online_without_a_copy(session, tmp_path
 
 def test_a_copy_to_tape_is_done_only_once_archived(session, tmp_path):
     source = on_tape(tmp_path)
-    store.add_transfers(session, [transfer("a", source, "file:///tape/a", archive_timeout=60),
-                                  transfer("b", source, "file:///tape/b", archive_timeout=1)])  # fmt: skip
+    store.add_transfers(
+        session,
+        [
+            transfer("a", source, "file:///tape/a", archive_timeout=60),
+            transfer("b", source, "file:///tape/b", archive_timeout=1),
+        ],
+    )
     store.claim_due(session, "w", 10, 60)
     outcomes = [store.Outcome(i, store.DONE, transferred_bytes=4) for i in ("a", "b")]
     assert store.finish(session, "w", outcomes, archive_seconds=5) == {"a", "b"}
@@ -102,8 +114,13 @@ def test_cancel_ends_a_recall_at_once_and_pins_nothing(session, tmp_path):
 
 def test_a_pin_is_extended_never_shortened_and_release_drops_it(session, tmp_path):
     url = on_tape(tmp_path)
-    store.add_transfers(session, [transfer("long", url, url, bring_online=1, copy_pin_lifetime=1000),
-                                  transfer("short", url, url, bring_online=1, copy_pin_lifetime=10)])  # fmt: skip
+    store.add_transfers(
+        session,
+        [
+            transfer("long", url, url, bring_online=1, copy_pin_lifetime=1000),
+            transfer("short", url, url, bring_online=1, copy_pin_lifetime=10),
+        ],
+    )
     local_tape.advance(session)
     assert (pins(session)[url] - utcnow()).total_seconds() > 900
     assert local_tape.release(session, [url]) == 1 and pins(session) == {}

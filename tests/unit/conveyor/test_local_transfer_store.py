@@ -18,8 +18,11 @@ def transfer(transfer_id: str, destination: str, request_id: str = "r") -> store
 
 
 def expire(session, *ids: str) -> None:
-    session.execute(update(LocalTransfer).where(LocalTransfer.id.in_(ids))
-                    .values(claimed_until=utcnow() - timedelta(seconds=1)))  # fmt: skip
+    session.execute(
+        update(LocalTransfer)
+        .where(LocalTransfer.id.in_(ids))
+        .values(claimed_until=utcnow() - timedelta(seconds=1))
+    )
 
 
 def test_a_transfer_stored_twice_is_kept_once(session):

@@ -94,8 +94,15 @@ def test_request_whose_job_fts_does_not_know_goes_out_again_under_the_same_key(s
     add_request(session, spec, sites["DEST"])
     (planned,) = core.plan_transfers(session, claim_all(session)).transfers
     assert planned.spec.job_key is None  # a first submission: the tool chooses the job
-    sent = inflight.Submission(planned.request.id, "job-1", "http://fts", "fts3", planned.source_rse_id,
-                               planned.spec.destination, "sid-1")  # fmt: skip
+    sent = inflight.Submission(
+        planned.request.id,
+        "job-1",
+        "http://fts",
+        "fts3",
+        planned.source_rse_id,
+        planned.spec.destination,
+        "sid-1",
+    )
     inflight.mark_submitting(session, "w", [sent], 60)
     session.execute(update(Request).values(claimed_until=utcnow() - timedelta(seconds=1)))
     found = inflight.claim_submitting(session, "other", 10, 60)

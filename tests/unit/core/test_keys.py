@@ -29,8 +29,9 @@ def catalogue(session, root):
 
 
 def matched(session, condition) -> set[tuple[str, str, str]]:
-    rows = session.execute(select(Replica.scope, Replica.name, RSE.rse).join(RSE, RSE.id == Replica.rse_id)
-                           .where(condition))  # fmt: skip
+    rows = session.execute(
+        select(Replica.scope, Replica.name, RSE.rse).join(RSE, RSE.id == Replica.rse_id).where(condition)
+    )
     return {tuple(row) for row in rows}
 
 
@@ -95,13 +96,20 @@ def test_postgresql_looks_each_key_up_instead_of_filtering_the_whole_scope(sessi
     scope.add_scope(session, "data", "root")
     rse.add_rse(session, "SITE-A")
     site = session.scalar(select(RSE.id).where(RSE.rse == "SITE-A"))
-    session.execute(insert(DataIdentifier), [
-        {"scope": "data", "name": f"f{i}", "did_type": DIDType.FILE, "account": "root", "bytes": 1}
-        for i in range(20_000)
-    ])  # fmt: skip
-    session.execute(insert(Replica), [
-        {"scope": "data", "name": f"f{i}", "rse_id": site, "bytes": 1, "path": f"p/f{i}"} for i in range(20_000)
-    ])  # fmt: skip
+    session.execute(
+        insert(DataIdentifier),
+        [
+            {"scope": "data", "name": f"f{i}", "did_type": DIDType.FILE, "account": "root", "bytes": 1}
+            for i in range(20_000)
+        ],
+    )
+    session.execute(
+        insert(Replica),
+        [
+            {"scope": "data", "name": f"f{i}", "rse_id": site, "bytes": 1, "path": f"p/f{i}"}
+            for i in range(20_000)
+        ],
+    )
     keys = [("data", f"f{i}", site) for i in range(0, 20_000, 2_000)]
     statement = update(Replica).where(keys_in((Replica.scope, Replica.name, Replica.rse_id), keys))
     compiled = statement.values(lock_cnt=Replica.lock_cnt + 1).compile(dialect=session.get_bind().dialect)

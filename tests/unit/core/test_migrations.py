@@ -53,11 +53,24 @@ def _catalogue_at_0001(url: str, replicas: list[tuple[str, str, str | None]]) ->
             "alice",
         )
         now = utcnow()
-        session.execute(insert(Replica.__table__), [
-            {"scope": "alice", "name": name, "rse_id": ids[rse_name], "bytes": 1, "path": path, "lock_cnt": 0,
-             "state": ReplicaState.AVAILABLE, "delete_failures": 0, "created_at": now, "updated_at": now}
-            for rse_name, name, path in replicas
-        ])  # fmt: skip
+        session.execute(
+            insert(Replica.__table__),
+            [
+                {
+                    "scope": "alice",
+                    "name": name,
+                    "rse_id": ids[rse_name],
+                    "bytes": 1,
+                    "path": path,
+                    "lock_cnt": 0,
+                    "state": ReplicaState.AVAILABLE,
+                    "delete_failures": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for rse_name, name, path in replicas
+            ],
+        )
     return ids
 
 
@@ -69,17 +82,22 @@ def test_upgrade_to_0002_gives_every_replica_its_path(db):
     from datamgmt.core.db.session import transaction
     from datamgmt.rse.lfn2pfn import hash_path
 
-    ids = _catalogue_at_0001(db, [
-        ("HASHED", "plain", None),
-        ("HASHED", "chosen", hash_path("alice", "plain")),  # the attack's state: two rows, one file
-        ("NAMED", "plain", None),
-        ("TAPE", "plain", "/run1/plain"),
-        ("TAPE", "chosen", None),
-    ])  # fmt: skip
+    ids = _catalogue_at_0001(
+        db,
+        [
+            ("HASHED", "plain", None),
+            ("HASHED", "chosen", hash_path("alice", "plain")),  # the attack's state: two rows, one file
+            ("NAMED", "plain", None),
+            ("TAPE", "plain", "/run1/plain"),
+            ("TAPE", "chosen", None),
+        ],
+    )
     upgrade(db)
     with transaction(db, read_only=True) as session:
-        paths = {(rse_id, name): path for rse_id, name, path in session.execute(
-            select(Replica.rse_id, Replica.name, Replica.path))}  # fmt: skip
+        paths = {
+            (rse_id, name): path
+            for rse_id, name, path in session.execute(select(Replica.rse_id, Replica.name, Replica.path))
+        }
     assert paths == {
         (ids["HASHED"], "plain"): hash_path("alice", "plain"),
         (ids["HASHED"], "chosen"): hash_path("alice", "chosen"),

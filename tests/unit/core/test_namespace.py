@@ -284,7 +284,10 @@ def test_attach_files_of_several_scopes(catalogue):
     did.add_collection(catalogue, "data", "ds", "DATASET", "root")
     assert did_content.attach(catalogue, "data", "ds", [*files(2), *other]) == 4
     assert sorted((c["scope"], c["name"]) for c in did_content.list_content(catalogue, "data", "ds")) == [
-        ("data", "f0"), ("data", "f1"), ("more", "f0"), ("more", "f1"),
-    ]  # fmt: skip
+        ("data", "f0"),
+        ("data", "f1"),
+        ("more", "f0"),
+        ("more", "f1"),
+    ]
     info = did.get_did(catalogue, "data", "ds")
     assert (info["length"], info["bytes"]) == (4, 30)

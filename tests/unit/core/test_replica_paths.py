@@ -72,8 +72,9 @@ def test_attack_by_path_then_purge_leaves_the_victims_file_and_catalogue_true(se
         replica.add_replicas(session, "SITE", [ATTACKER_FILE], "mallory")
         write(site, ATTACKER_FILE, b"bait")
         session.commit()
-    rule_id = rule.add_rule(session, [{"scope": "mallory", "name": "bait.root"}], "mallory", 1, "SITE",
-                            purge_replicas=True)[0]  # fmt: skip
+    rule_id = rule.add_rule(
+        session, [{"scope": "mallory", "name": "bait.root"}], "mallory", 1, "SITE", purge_replicas=True
+    )[0]
     session.commit()
     rule_update.delete_rule(session, rule_id, issuer="mallory", purge_replicas=True)
     session.commit()
@@ -122,8 +123,9 @@ def test_every_replica_stores_its_path_registered_or_created_by_a_rule(session, 
 @pytest.fixture
 def tape(session: Session, site) -> str:
     rse.add_rse(session, "TAPE", deterministic=False)
-    rse.add_protocol(session, "TAPE", {"scheme": "root", "hostname": "tape.example.org", "port": 1094,
-                                       "prefix": "/store"})  # fmt: skip
+    rse.add_protocol(
+        session, "TAPE", {"scheme": "root", "hostname": "tape.example.org", "port": 1094, "prefix": "/store"}
+    )
     session.commit()
     return "TAPE"
 
@@ -137,12 +139,17 @@ def test_non_deterministic_rse_takes_one_spelling_per_file_and_refuses_a_second_
         session.rollback()
         replica.add_replicas(session, tape, [{**VICTIM_FILE, "path": "/run1/thesis.root"}], "alice")
     with pytest.raises(Duplicate, match="already used"):
-        replica.add_replicas(session, tape, [{**ATTACKER_FILE, "pfn": "root://tape.example.org:1094//store/run1/thesis.root"}],
-                             "mallory")  # fmt: skip
+        replica.add_replicas(
+            session,
+            tape,
+            [{**ATTACKER_FILE, "pfn": "root://tape.example.org:1094//store/run1/thesis.root"}],
+            "mallory",
+        )
 
 
-@pytest.mark.parametrize("path", ["run1//thesis.root", "run1/./thesis.root", "run1/../alice/x", "run%2fthesis",
-                                  "run1/\\x", ""])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["run1//thesis.root", "run1/./thesis.root", "run1/../alice/x", "run%2fthesis", "run1/\\x", ""]
+)
 def test_non_deterministic_rse_refuses_paths_with_two_spellings_or_an_escape(session, tape, path):
     with pytest.raises(InvalidPath):
         replica.add_replicas(session, tape, [{**ATTACKER_FILE, "path": path}], "mallory")
@@ -171,7 +178,17 @@ def test_the_database_itself_refuses_a_shared_path(session, site):
     )
     now = utcnow()
     with pytest.raises(IntegrityError):
-        session.execute(insert(Replica).values(
-            scope="mallory", name="raw", rse_id=rse.get_rse_id(session, "SITE"), bytes=1, path=victim_path(),
-            state=ReplicaState.AVAILABLE, lock_cnt=0, delete_failures=0, created_at=now, updated_at=now,
-        ))  # fmt: skip
+        session.execute(
+            insert(Replica).values(
+                scope="mallory",
+                name="raw",
+                rse_id=rse.get_rse_id(session, "SITE"),
+                bytes=1,
+                path=victim_path(),
+                state=ReplicaState.AVAILABLE,
+                lock_cnt=0,
+                delete_failures=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )

@@ -53,9 +53,13 @@ def memory_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[No
 @pytest.fixture
 def other_process(db: str, memory_cache: None) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-c", WORKER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        cwd=PROJECT_ROOT, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+        [sys.executable, "-c", WORKER, db],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
     assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     yield process
     assert process.stdin is not None

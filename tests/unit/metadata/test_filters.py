@@ -107,14 +107,24 @@ def compare(stored, op: str, value) -> bool:
     if isinstance(value, str) and "*" in value:
         matched = wildcard_match(stored, value)
         return matched if op == "=" else not matched
-    return {"=": stored == value, "!=": stored != value, "<": stored < value, ">": stored > value,
-            "<=": stored <= value, ">=": stored >= value}[op]  # fmt: skip
+    return {
+        "=": stored == value,
+        "!=": stored != value,
+        "<": stored < value,
+        ">": stored > value,
+        "<=": stored <= value,
+        ">=": stored >= value,
+    }[op]
 
 
 def reference(dids: dict[str, dict], groups) -> list[str]:
     """The filter semantics, in plain Python: the specification list_dids is checked against."""
-    kinds = {None: {DIDType.DATASET, DIDType.CONTAINER}, "collection": {DIDType.DATASET, DIDType.CONTAINER},
-             "dataset": {DIDType.DATASET}, "container": {DIDType.CONTAINER}}  # fmt: skip
+    kinds = {
+        None: {DIDType.DATASET, DIDType.CONTAINER},
+        "collection": {DIDType.DATASET, DIDType.CONTAINER},
+        "dataset": {DIDType.DATASET},
+        "container": {DIDType.CONTAINER},
+    }
 
     def holds(name: str, item: dict, key: str, op: str, value) -> bool:
         if key in ("name", "length"):

@@ -31,9 +31,11 @@ def catalogue(session, root):
 def test_values_are_typed_into_their_columns(catalogue):
     when = datetime(2024, 5, 1, 12, 30)
     metadata.set_metadata_bulk(
-        catalogue, "data", "ds1",
+        catalogue,
+        "data",
+        "ds1",
         {"project": "e2e", "run": 42, "energy": 13.6, "calibrated": True, "taken": when, "day": "2024-05-02"},
-    )  # fmt: skip
+    )
     rows = {row.key: row for row in catalogue.scalars(select(DIDMeta))}
     assert (rows["project"].value_type, rows["project"].value_str) == ("str", "e2e")
     assert (rows["run"].value_type, rows["run"].value_num) == ("int", 42.0)
@@ -43,8 +45,13 @@ def test_values_are_typed_into_their_columns(catalogue):
     assert rows["day"].value_type == "date"
     meta = metadata.get_metadata(catalogue, "data", "ds1", plugin="JSON")
     assert meta == {
-        "project": "e2e", "run": 42, "energy": 13.6, "calibrated": True, "taken": when, "day": datetime(2024, 5, 2),
-    }  # fmt: skip
+        "project": "e2e",
+        "run": 42,
+        "energy": 13.6,
+        "calibrated": True,
+        "taken": when,
+        "day": datetime(2024, 5, 2),
+    }
     assert type(meta["run"]) is int and type(meta["calibrated"]) is bool
 
 

@@ -102,8 +102,9 @@ def test_an_expired_staging_rule_releases_its_pins_and_never_its_tape_copies(cat
 
     add_rse_attribute(session, "T1TAPE", "staging_required", True)
     files = cat.files(2, on=("T1TAPE",))
-    (pinning,) = rules.add_rule(session, [cat.dataset(files)], "jdoe", 1, "T1TAPE", lifetime=3600,
-                                purge_replicas=True)  # fmt: skip
+    (pinning,) = rules.add_rule(
+        session, [cat.dataset(files)], "jdoe", 1, "T1TAPE", lifetime=3600, purge_replicas=True
+    )
     (other,) = rules.add_rule(session, [files[0]], "jdoe", 1, "T1TAPE", lifetime=7200)  # still wants file 0
     requests = session.scalars(select(Request).where(Request.rule_id == pinning)).all()
     assert {r.request_type for r in requests} == {RequestType.STAGEIN}

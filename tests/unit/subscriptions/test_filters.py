@@ -72,10 +72,21 @@ def test_numbers_are_matched_as_text_by_a_string_value():
     assert parse_filter({"run": "3580.*"}).matches(did(run=358031))
 
 
-@pytest.mark.parametrize("bad", [
-    [], "scope=x", {"pattern": "("}, {"scope": [3]}, {"scope": []}, {"bytes": 3}, {"did_type": ["FILE"]},
-    {"bad key": "x"}, {"datatype": {"nested": 1}}, {"account": ["Not An Account"]},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        "scope=x",
+        {"pattern": "("},
+        {"scope": [3]},
+        {"scope": []},
+        {"bytes": 3},
+        {"did_type": ["FILE"]},
+        {"bad key": "x"},
+        {"datatype": {"nested": 1}},
+        {"account": ["Not An Account"]},
+    ],
+)
 def test_invalid_filters_are_refused(bad):
     with pytest.raises(InputValidationError):
         parse_filter(bad)
@@ -110,12 +121,22 @@ def test_replication_rules_are_checked_and_normalised():
     ]
 
 
-@pytest.mark.parametrize("bad", [
-    [], {"copies": 1}, [{"copies": 0, "rse_expression": "T1"}], [{"copies": True, "rse_expression": "T1"}],
-    [{"copies": 1}], [{"copies": 1, "rse_expression": ["T1"]}], [{"copies": 1, "rse_expression": "T1", "x": 1}],
-    [{"copies": 1, "rse_expression": "T1", "lifetime": -1}], [{"copies": 1, "rse_expression": "T1", "grouping": "X"}],
-    [{"copies": 1, "rse_expression": "T1", "weight": 3}], ["T1"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        [],
+        {"copies": 1},
+        [{"copies": 0, "rse_expression": "T1"}],
+        [{"copies": True, "rse_expression": "T1"}],
+        [{"copies": 1}],
+        [{"copies": 1, "rse_expression": ["T1"]}],
+        [{"copies": 1, "rse_expression": "T1", "x": 1}],
+        [{"copies": 1, "rse_expression": "T1", "lifetime": -1}],
+        [{"copies": 1, "rse_expression": "T1", "grouping": "X"}],
+        [{"copies": 1, "rse_expression": "T1", "weight": 3}],
+        ["T1"],
+    ],
+)
 def test_invalid_replication_rules_are_refused(bad):
     with pytest.raises(InputValidationError):
         check_replication_rules(bad)

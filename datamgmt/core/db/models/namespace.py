@@ -217,14 +217,38 @@ class LifetimeException(Timestamped, Base):
 #: as it was, so ``POST /dids/resurrect`` can bring it back.  No foreign keys: the row outlives
 #: its references.
 DELETED_DID_COLUMNS = (
-    "scope", "name", "account", "did_type", "is_open", "monotonic", "hidden", "obsolete", "complete", "is_new",
-    "availability", "bytes", "length", "md5", "adler32", "guid", "events", "expired_at", "purge_replicas",
-    "accessed_at", "closed_at", "deleted_at", "created_at", "updated_at",
-)  # fmt: skip
+    "scope",
+    "name",
+    "account",
+    "did_type",
+    "is_open",
+    "monotonic",
+    "hidden",
+    "obsolete",
+    "complete",
+    "is_new",
+    "availability",
+    "bytes",
+    "length",
+    "md5",
+    "adler32",
+    "guid",
+    "events",
+    "expired_at",
+    "purge_replicas",
+    "accessed_at",
+    "closed_at",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+)
 deleted_dids = Table(
     "deleted_dids",
     Base.metadata,
-    *(Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
-      for column in DataIdentifier.__table__.columns if column.name in DELETED_DID_COLUMNS),
+    *(
+        Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
+        for column in DataIdentifier.__table__.columns
+        if column.name in DELETED_DID_COLUMNS
+    ),
     Index(None, "deleted_at"),
-)  # fmt: skip
+)

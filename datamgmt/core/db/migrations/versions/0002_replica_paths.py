@@ -33,12 +33,16 @@ PAGE = 10_000
 log = logging.getLogger("alembic.runtime.migration")
 
 rses = sa.table("rses", sa.column("id", sa.String), sa.column("deterministic", sa.Boolean))
-attributes = sa.table("rse_attr_map", sa.column("rse_id", sa.String), sa.column("key", sa.String),
-                      sa.column("value", sa.String))  # fmt: skip
+attributes = sa.table(
+    "rse_attr_map", sa.column("rse_id", sa.String), sa.column("key", sa.String), sa.column("value", sa.String)
+)
 replicas = sa.table(
-    "replicas", sa.column("scope", sa.String), sa.column("name", sa.String), sa.column("rse_id", sa.String),
+    "replicas",
+    sa.column("scope", sa.String),
+    sa.column("name", sa.String),
+    sa.column("rse_id", sa.String),
     sa.column("path", sa.String),
-)  # fmt: skip
+)
 
 
 def _new_path(scope: str, name: str, path: str | None, deterministic: bool, algorithm: str) -> str:
@@ -55,7 +59,7 @@ def _backfill_rse(connection: sa.Connection, rse_id: str, deterministic: bool, a
             replicas.c.scope == sa.bindparam("s"),
             replicas.c.name == sa.bindparam("n"),
             replicas.c.rse_id == rse_id,
-        )  # fmt: skip
+        )
         .values(path=sa.bindparam("p"))
     )
     after = ("", "")
@@ -96,9 +100,13 @@ def _refuse_shared_paths(connection: sa.Connection) -> None:
 
 def upgrade() -> None:
     connection = op.get_bind()
-    chosen = dict(connection.execute(
-        sa.select(attributes.c.rse_id, attributes.c.value).where(attributes.c.key == "lfn2pfn_algorithm")
-    ).tuples().all())  # fmt: skip
+    chosen = dict(
+        connection.execute(
+            sa.select(attributes.c.rse_id, attributes.c.value).where(attributes.c.key == "lfn2pfn_algorithm")
+        )
+        .tuples()
+        .all()
+    )
     for rse_id, deterministic in connection.execute(sa.select(rses.c.id, rses.c.deterministic)).all():
         moved = _backfill_rse(
             connection, rse_id, bool(deterministic), chosen.get(rse_id) or DEFAULT_ALGORITHM

@@ -46,7 +46,7 @@ def upgrade() -> None:
             ["dids.scope", "dids.name"],
             name=op.f("fk_dids_followed_scope_dids"),
             ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("scope", "name", "account", name=op.f("pk_dids_followed")),
     )
     with op.batch_alter_table("dids_followed", schema=None) as batch_op:
@@ -144,7 +144,7 @@ def upgrade() -> None:
             ["dids.scope", "dids.name"],
             name=op.f("fk_opendata_drafts_scope_dids"),
             ondelete="CASCADE",
-        ),  # fmt: skip
+        ),
         sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_opendata_drafts")),
     )
 
