@@ -91,7 +91,14 @@ def _start_upload(data: Path, *extra: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    """Ctrl-C as a user's shell delivers it: a runner started in the background (``cmd &``)
+    ignores SIGINT, and Python then never raises KeyboardInterrupt in the child."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_final_files(prefix: Path, count: int, process: subprocess.Popen[str]) -> None:
@@ -108,7 +115,7 @@ def _wait_for_final_files(prefix: Path, count: int, process: subprocess.Popen[st
 def test_interrupted_upload_reruns_to_completion(
     live: Live, two_rses: tuple[str, str], tmp_path: Path, stop: signal.Signals
 ) -> None:
-    contents = make_files(tmp_path / "data", 48, 2 * MB)  # enough left to upload when the stop comes
+    contents = make_files(tmp_path / "data", 24, 2 * MB)
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data")
     _wait_for_final_files(prefix, 2, process)
@@ -256,7 +263,7 @@ def test_guid_summary_and_register_after_upload(
 def test_interrupted_register_after_upload_leaves_no_dark_file(
     live: Live, two_rses: tuple[str, str], tmp_path: Path
 ) -> None:
-    contents = make_files(tmp_path / "data", 48, 2 * MB)  # enough left to upload when the stop comes
+    contents = make_files(tmp_path / "data", 24, 2 * MB)
     prefix = tmp_path / "storage-a"
     process = _start_upload(tmp_path / "data", "--register-after-upload", "--threads", "3")
     _wait_for_final_files(prefix, 2, process)
