@@ -110,11 +110,13 @@ def _owns_scopes(session: Session, issuer: str, kwargs: dict[str, Any]) -> bool:
 
 def _user_writable_rse(session: Session, rse: object) -> bool:
     """Deterministic (paths come from the algorithm, never from the caller) and typed as user storage."""
+    if not isinstance(rse, str):
+        return False
     row = session.execute(
         select(RSE.deterministic, RSEAttribute.value)
         .outerjoin(RSEAttribute, (RSEAttribute.rse_id == RSE.id) & (RSEAttribute.key == USER_WRITE_ATTRIBUTE))
         .where(RSE.rse == rse, RSE.deleted.is_(False))
-    ).first() if isinstance(rse, str) else None  # fmt: skip
+    ).first()
     return row is not None and row.deterministic and (row.value or "").upper() in USER_WRITE_TYPES
 
 
