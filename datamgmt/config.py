@@ -19,6 +19,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 #: Every known option and its default.  The template in etc/ documents them.
 DEFAULTS: dict[str, dict[str, str]] = {
+    # Several communities (VOs) on one instance, each in a catalogue of its own (core/vo.py).
+    "common": {"multi_vo": "false"},
     "database": {
         "url": f"sqlite:///{PROJECT_ROOT / 'var' / 'datamgmt.db'}",
         "echo": "false",

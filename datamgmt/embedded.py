@@ -80,25 +80,35 @@ def ensure_local_rses(storage_root: Path) -> None:
 
 def run_daemons(stop: threading.Event) -> None:
     """Run one worker of each embedded daemon as a thread until ``stop`` is set."""
-    from datamgmt.daemons.common import new_worker_id, work
+    from datamgmt.daemons.common import CatalogueWatch, start_workers
     from datamgmt.daemons.launcher import load
 
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
-    threads = []
-    for index, name in enumerate(EMBEDDED_DAEMONS):
-        daemon_cls = load(name)
-        worker = daemon_cls(new_worker_id(index))
-        thread = threading.Thread(
-            target=work,
-            args=(worker, stop),
-            kwargs={"batch": daemon_cls.default_batch, "once": False, "sleep_max": sleep_max},
-            name=name,
-        )
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.5)
+    watch = CatalogueWatch(None)
+    threads: list[threading.Thread] = []
+
+    def grow() -> None:
+        for vo, url in watch.new():
+            for name in EMBEDDED_DAEMONS:
+                daemon_cls = load(name)
+                threads.extend(
+                    start_workers(
+                        daemon_cls,
+                        vo,
+                        url,
+                        stop,
+                        threads=1,
+                        batch=daemon_cls.default_batch,
+                        once=False,
+                        sleep_max=sleep_max,
+                    )
+                )
+
+    grow()
+    while alive := [thread for thread in threads if thread.is_alive()]:
+        alive[0].join(0.5)
+        if not stop.is_set():
+            grow()
 
 
 class DaemonSupervisor:

@@ -154,6 +154,10 @@ class AccountNotFound(NotFound):
     default_message = "Account does not exist"
 
 
+class VONotFound(NotFound):
+    default_message = "VO does not exist"
+
+
 class IdentityNotFound(NotFound):
     rucio_name = "IdentityError"
     default_message = "Identity does not exist"

@@ -24,11 +24,15 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Alembic revision to upgrade to.")
 def db_upgrade(revision: str) -> None:
-    """Create the catalogue or upgrade it to the newest schema."""
+    """Create the catalogue or upgrade it to the newest schema; with multi-VO, every VO's too."""
+    from datamgmt.core import vo
     from datamgmt.core.db.migrate import upgrade
 
     upgrade(revision=revision)
     click.echo(f"catalogue upgraded to {revision}")
+    for other in vo.registered_vos()[1:]:
+        upgrade(vo.catalogue_url(None, other), revision=revision)
+        click.echo(f"catalogue of VO {other} upgraded to {revision}")
 
 
 @db_group.command("downgrade")
@@ -106,6 +110,7 @@ def config_template() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.option("--db-url", default=None, help="catalogue to check (default [database] url)")
+@click.option("--vo", default="def", show_default=True, help="the VO whose catalogue to check (multi-VO)")
 @click.option(
     "--examples",
     default=5,
@@ -115,7 +120,7 @@ def config_template() -> None:
 )
 @click.pass_context
 def check_command(
-    ctx: click.Context, storage: bool, as_json: bool, db_url: str | None, examples: int
+    ctx: click.Context, storage: bool, as_json: bool, db_url: str | None, vo: str, examples: int
 ) -> None:
     """Check the catalogue's invariants; exit 0 when all hold, 1 on any violation.
 
@@ -123,10 +128,13 @@ def check_command(
     """
     import json
 
+    from datamgmt.core import vo as vos
     from datamgmt.core.db.session import transaction
     from datamgmt.core.invariants import check
 
-    with transaction(db_url, read_only=True) as session:
+    if vo != vos.DEFAULT_VO and not vos.is_registered(vos.vo_name(vo), db_url):
+        raise click.ClickException(f"VO {vo} is not served here")
+    with transaction(vos.catalogue_url(db_url, vo), read_only=True) as session:
         report = check(session, storage=storage, examples=examples)
     click.echo(json.dumps(report.to_dict(), indent=2, default=str) if as_json else report.render())
     ctx.exit(0 if report.ok else 1)

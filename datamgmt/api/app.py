@@ -32,6 +32,7 @@ def create_app(config: Config | None = None, database_url: str | None = None) ->
     app = CatalogueFlask("datamgmt", static_folder=None)
     app.config.update(
         DATABASE_URL=database_url or config.get("database", "url"),
+        MULTI_VO=config.get_bool("common", "multi_vo"),
         STREAM_BATCH=max(1, config.get_int("api", "stream_batch")),
         TOKEN_LIFETIME=config.get_int("auth", "token_lifetime"),
         MAX_CONTENT_LENGTH=config.get_int("api", "max_body_bytes"),  # larger bodies: 413

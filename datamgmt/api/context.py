@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import transaction
 from datamgmt.core.permission import has_permission
-from datamgmt.exceptions import AccessDenied, DatabaseUnavailable, DatamgmtError
+from datamgmt.core.vo import DEFAULT_VO, catalogue_url, is_registered, vo_name
+from datamgmt.exceptions import AccessDenied, CannotAuthenticate, DatabaseUnavailable, DatamgmtError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,9 +39,34 @@ def _default_read_only() -> bool:
     return request.method in ("GET", "HEAD")
 
 
+def current_vo() -> str:
+    """The VO this request works in: its ``X-Rucio-VO`` header on a multi-VO instance, else ``def``.
+
+    Every unit of work of the request opens on that VO's catalogue (core/vo.py), so a token,
+    an account or a DID of one VO is simply absent from every other.  A VO not served here
+    is 401 ``CannotAuthenticate``: the caller cannot be anybody there.
+    """
+    vo: str | None = g.get("vo")
+    if vo is None:
+        vo = _requested_vo()
+        g.vo = vo
+    return vo
+
+
+def _requested_vo() -> str:
+    header = request.headers.get("X-Rucio-VO", "")
+    if not header or header == DEFAULT_VO or not current_app.config.get("MULTI_VO"):
+        return DEFAULT_VO
+    vo_name(header[:64])
+    if not is_registered(header, current_app.config.get("DATABASE_URL")):
+        raise CannotAuthenticate(f"Cannot authenticate: VO {header} is not served here")
+    return header
+
+
 def _open(read_only: bool) -> tuple[ExitStack, Session]:
     stack = ExitStack()
-    session = stack.enter_context(transaction(current_app.config.get("DATABASE_URL"), read_only=read_only))
+    url = catalogue_url(current_app.config.get("DATABASE_URL"), current_vo())
+    session = stack.enter_context(transaction(url, read_only=read_only))
     return stack, session
 
 

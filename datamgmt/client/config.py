@@ -39,6 +39,8 @@ class ClientConfig:
     token_file: str | None = None
     #: A CA bundle for https servers with a private CA.
     ca_cert: str | None = None
+    #: The VO to work in on a multi-VO server (Rucio's ``[client] vo``).
+    vo: str = "def"
 
     def __post_init__(self) -> None:
         if not self.url:
@@ -66,7 +68,8 @@ class ClientConfig:
         if self.token_file:
             return Path(self.token_file).expanduser()
         server = hashlib.sha256(self.url.encode()).hexdigest()[:16]
-        return Path.home() / ".datamgmt" / f"token_{self.account}_{server}"
+        vo = "" if self.vo == "def" else f"_{self.vo}"
+        return Path.home() / ".datamgmt" / f"token_{self.account}_{server}{vo}"
 
     @classmethod
     def load(

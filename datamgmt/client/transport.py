@@ -144,7 +144,7 @@ class Transport:
         self.session.headers.update(
             {
                 "X-Rucio-Account": config.account,
-                "X-Rucio-VO": "def",
+                "X-Rucio-VO": config.vo,
                 "X-Rucio-Script": script,
                 "User-Agent": f"datamgmt-client/{__version__}",
                 "Accept": "*/*",
@@ -166,10 +166,11 @@ class Transport:
             cached = json.loads(text)
         except ValueError:
             return None  # an older cache, or garbage: log in again
-        mine = isinstance(cached, dict) and (cached.get("url"), cached.get("account")) == (
-            self.config.url,
-            self.account,
-        )
+        mine = isinstance(cached, dict) and (
+            cached.get("url"),
+            cached.get("account"),
+            cached.get("vo", "def"),
+        ) == (self.config.url, self.account, self.config.vo)
         return str(cached.get("token") or "") or None if mine else None
 
     def _store_token(self, token: str) -> None:
@@ -179,7 +180,10 @@ class Transport:
         temporary = path.with_name(f".{path.name}.{os.getpid()}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            json.dump({"url": self.config.url, "account": self.account, "token": token}, handle)
+            json.dump(
+                {"url": self.config.url, "account": self.account, "vo": self.config.vo, "token": token},
+                handle,
+            )
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
 

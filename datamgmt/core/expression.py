@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import validation
 from datamgmt.core.cache import Generation, RegionGeneration, make_generation, make_region
 from datamgmt.core.db.models import RSE, RSEAttribute, RSELimit, RSEUsage
+from datamgmt.core.db.session import catalogue_of
 from datamgmt.core.rse import RSE_CHANGE_LISTENERS, has_uncommitted_changes
 from datamgmt.exceptions import InvalidRSEExpression, RSEWriteBlocked
 
@@ -457,28 +458,32 @@ class ExpressionCache:
     def __init__(self, region: CacheRegion, generation: Generation | None = None) -> None:
         self.region = region
         self._generation = generation or RegionGeneration(region)
-        self._snapshot: tuple[str, Snapshot | None] = ("", None)
+        #: Per catalogue (one per VO, core/vo.py): the generation and snapshot this process holds.
+        self._snapshots: dict[str, tuple[str, Snapshot]] = {}
 
     def generation(self) -> str:
         return self._generation.current()
 
     @staticmethod
-    def key(generation: str, expression: str) -> str:
-        return f"{generation}:{hashlib.sha256(expression.encode()).hexdigest()}"
+    def key(catalogue: str, generation: str, expression: str) -> str:
+        return f"{catalogue}:{generation}:{hashlib.sha256(expression.encode()).hexdigest()}"
 
-    def get(self, generation: str, expression: str) -> tuple[str, ...] | None:
-        value = self.region.get(self.key(generation, expression))
+    def get(self, catalogue: str, generation: str, expression: str) -> tuple[str, ...] | None:
+        value = self.region.get(self.key(catalogue, generation, expression))
         return None if value is NO_VALUE else value
 
-    def set(self, generation: str, expression: str, ids: tuple[str, ...]) -> None:
-        self.region.set(self.key(generation, expression), ids)
+    def set(self, catalogue: str, generation: str, expression: str, ids: tuple[str, ...]) -> None:
+        self.region.set(self.key(catalogue, generation, expression), ids)
 
     def snapshot(self, session: Session, generation: str) -> Snapshot:
-        """This generation's snapshot, loaded through ``session`` unless this process holds it."""
-        held_generation, snapshot = self._snapshot
-        if snapshot is None or held_generation != generation:
-            snapshot = load_snapshot(session)
-            self._snapshot = (generation, snapshot)
+        """This generation's snapshot of the session's catalogue, loaded through ``session``
+        unless this process holds it."""
+        catalogue = catalogue_of(session)
+        held = self._snapshots.get(catalogue)
+        if held is not None and held[0] == generation:
+            return held[1]
+        snapshot = load_snapshot(session)
+        self._snapshots[catalogue] = (generation, snapshot)
         return snapshot
 
     def invalidate(self) -> None:
@@ -527,14 +532,15 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
     cache = current_cache()
     generation = cache.generation()  # read before the snapshot, so a change after it is never missed
     snapshot = cache.snapshot(session, generation)
-    ids = cache.get(generation, expression)
+    catalogue = catalogue_of(session)
+    ids = cache.get(catalogue, generation, expression)
     # Ids naming an RSE this snapshot lacks were cached by another process just before it
     # was deleted: the snapshot answers instead.
     if ids is None or not snapshot.holds(ids):
         if not snapshot.has_free_space and FREESPACE in keys_of(tree):
             snapshot.add_free_space(free_space_tb(session))
         ids = snapshot.select(tree)
-        cache.set(generation, expression, ids)
+        cache.set(catalogue, generation, expression, ids)
     return snapshot, ids
 
 

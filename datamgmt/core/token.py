@@ -29,6 +29,7 @@ from datamgmt.core.db.after_commit import on_next_commit
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.db.models import Account, AccountIdentity, Token
 from datamgmt.core.db.rows import rowcount
+from datamgmt.core.db.session import catalogue_of
 from datamgmt.core.db.types import utcnow
 from datamgmt.exceptions import CannotAuthenticate
 
@@ -91,10 +92,12 @@ def validate_token(session: Session, token: str) -> TokenOwner:
     if cache is None:
         return _lookup(session, digest)
     generation = cache.generation()  # read before the lookup, so a revocation after it is never missed
-    owner = cache.get(generation, digest)
+    # A token is valid in the catalogue (the VO) that issued it, and only there.
+    entry = f"{catalogue_of(session)}:{digest}"
+    owner = cache.get(generation, entry)
     if owner is None:
         owner = _lookup(session, digest)
-        cache.put(generation, digest, owner)
+        cache.put(generation, entry, owner)
     return owner
 
 

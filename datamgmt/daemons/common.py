@@ -36,10 +36,11 @@ from sqlalchemy.orm import Session
 from datamgmt.config import get_config
 from datamgmt.core import claim, heartbeat
 from datamgmt.core.db.session import transaction
+from datamgmt.core.vo import DEFAULT_VO, catalogue_url, registered_vos
 from datamgmt.core.workqueue import WorkQueue
 from datamgmt.daemons import metrics
 from datamgmt.daemons.logs import WorkerLogger
-from datamgmt.exceptions import DatabaseUnavailable
+from datamgmt.exceptions import DatabaseUnavailable, DatamgmtError
 
 
 def new_worker_id(thread_index: int) -> str:
@@ -54,6 +55,8 @@ class Daemon(ABC):
     name: ClassVar[str]
     #: Items per batch unless ``--batch-size`` says otherwise (an instance may read it from config).
     default_batch: int = 100
+    #: The VO whose catalogue ``db_url`` is (core/vo.py); set by whoever starts the worker.
+    vo: str = DEFAULT_VO
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
         config = get_config()
@@ -251,18 +254,89 @@ class Runner:
         if self.metrics_port is not None:
             metrics.serve(self.metrics_port, self.metrics_address)
         sleep_max = get_config().get_float("daemons", "sleep_max")
-        workers = [
-            threading.Thread(
-                target=work,
-                args=(self.daemon_cls(new_worker_id(index), self.db_url), self.stop),
-                kwargs={"batch": self.batch, "once": self.once, "sleep_max": sleep_max},
-                name=f"{self.daemon_cls.name}-{index}",
+        watch = CatalogueWatch(self.db_url)
+        workers: list[threading.Thread] = []
+
+        def grow() -> None:
+            for vo, url in watch.new():
+                workers.extend(
+                    start_workers(
+                        self.daemon_cls,
+                        vo,
+                        url,
+                        self.stop,
+                        threads=self.threads,
+                        batch=self.batch,
+                        once=self.once,
+                        sleep_max=sleep_max,
+                    )
+                )
+
+        grow()
+        while alive := [thread for thread in workers if thread.is_alive()]:
+            # Join in slices so the main thread keeps handling signals and sees new VOs.
+            alive[0].join(0.5)
+            if not self.once and not self.stop.is_set():
+                grow()
+
+
+#: How often a running daemon looks for VOs added since it started (core/vo.py).
+VO_POLL_SECONDS = 30.0
+
+
+def start_workers(
+    daemon_cls: type[Daemon],
+    vo: str,
+    db_url: str | None,
+    stop: threading.Event,
+    *,
+    threads: int,
+    batch: int | None,
+    once: bool,
+    sleep_max: float,
+) -> list[threading.Thread]:
+    """Start ``threads`` workers of ``daemon_cls`` on ``vo``'s catalogue at ``db_url``."""
+    started = []
+    for index in range(threads):
+        daemon = daemon_cls(new_worker_id(index), db_url)
+        daemon.vo = vo
+        suffix = f"{index}" if vo == DEFAULT_VO else f"{vo}-{index}"
+        thread = threading.Thread(
+            target=work,
+            args=(daemon, stop),
+            kwargs={"batch": batch, "once": once, "sleep_max": sleep_max},
+            name=f"{daemon_cls.name}-{suffix}",
+        )
+        thread.start()
+        started.append(thread)
+    return started
+
+
+class CatalogueWatch:
+    """Which VO catalogues a daemon process serves: the default at once, the others as they
+    are registered.  Each VO's work lives in its own catalogue, so each gets its own workers,
+    leases and heartbeats, and several processes partition each VO's work as they do one's."""
+
+    def __init__(self, db_url: str | None) -> None:
+        self.db_url = db_url
+        self.served: set[str] = set()
+        self.next_look = 0.0
+
+    def new(self) -> list[tuple[str, str | None]]:
+        """(VO, database URL) of catalogues not served yet, looked up at most every
+        :data:`VO_POLL_SECONDS`; the default VO's URL is ``db_url`` itself."""
+        now = time.monotonic()
+        if self.served and now < self.next_look:
+            return []
+        self.next_look = now + VO_POLL_SECONDS
+        try:
+            others = [vo for vo in registered_vos(self.db_url) if vo != DEFAULT_VO]
+        except DatamgmtError as exc:
+            logging.getLogger("datamgmt.daemons").warning(
+                "VOs not looked up, retried later", extra={"fields": {"error": exc.message}}
             )
-            for index in range(self.threads)
-        ]
-        for thread in workers:
-            thread.start()
-        for thread in workers:
-            # Join in slices so the main thread keeps handling signals.
-            while thread.is_alive():
-                thread.join(0.5)
+            others = []
+        found = [(DEFAULT_VO, self.db_url), *((vo, catalogue_url(self.db_url, vo)) for vo in others)]
+        fresh = [(vo, url) for vo, url in found if vo not in self.served]
+        self.served.update(vo for vo, _ in fresh)
+        return fresh

@@ -21,6 +21,7 @@ A lost connection (a backend terminated, the server restarted) costs no ping per
 
 from __future__ import annotations
 
+import hashlib
 import select
 import threading
 from collections.abc import Iterator
@@ -54,6 +55,8 @@ from datamgmt.exceptions import (
 
 #: ``info`` key (of a session, and of the connection it uses) of the unit's :class:`_Progress`.
 _PROGRESS = "datamgmt_progress"
+#: ``info`` key of a session: which catalogue (which VO's database, see core/vo.py) it works on.
+_CATALOGUE = "datamgmt_catalogue"
 
 _lock = threading.Lock()
 _engines: dict[str, Engine] = {}
@@ -185,7 +188,12 @@ def session_factory(url: str | None = None, read_only: bool = False) -> sessionm
         factory = _factories.get(key)
         if factory is None:
             bind = engine.execution_options(**reader_options(engine)) if read_only else engine
-            factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=False)
+            factory = sessionmaker(
+                bind=bind,
+                expire_on_commit=False,
+                autoflush=False,
+                info={_CATALOGUE: catalogue_id(engine.url.render_as_string(hide_password=True))},
+            )
             event.listen(factory, "after_begin", _track_progress)
             _factories[key] = factory
         return factory
@@ -275,6 +283,21 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _factories.clear()
+
+
+def catalogue_id(url: str) -> str:
+    """A short name of the catalogue at ``url``, the same in every process configured alike."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def catalogue_of(session: Session) -> str:
+    """The catalogue ``session`` works on: caches of catalogue content key their entries by it,
+    so that two VOs' catalogues (core/vo.py) never answer for each other."""
+    known: str | None = session.info.get(_CATALOGUE)
+    if known is None:
+        known = catalogue_id(session.get_bind().engine.url.render_as_string(hide_password=True))
+        session.info[_CATALOGUE] = known
+    return known
 
 
 def is_postgresql(session: Session) -> bool:

@@ -61,7 +61,7 @@ class Finisher(Daemon):
         done: list[str] = []
         for (tool_name, host), group in groups.items():
             try:
-                tools.tool_for(tool_name, host, self.db_url).release(
+                tools.tool_for(tool_name, host, self.db_url, self.vo).release(
                     [Pin(p.url, p.external_id) for p in group]
                 )
             except TransferToolError as exc:

@@ -69,7 +69,7 @@ class Poller(Daemon):
         statuses: list[TransferStatus] = []
         for (tool_name, host), external_ids in groups.items():
             try:
-                statuses.extend(tools.tool_for(tool_name, host, self.db_url).query(external_ids))
+                statuses.extend(tools.tool_for(tool_name, host, self.db_url, self.vo).query(external_ids))
             except TransferToolError as exc:
                 self.log.warning("query failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
         finished, lost = inflight.terminal_outcomes(requests, statuses)
@@ -117,7 +117,7 @@ class Poller(Daemon):
         uncancelled: set[str] = set()
         for (tool_name, host), external_ids in groups.items():
             try:
-                tools.tool_for(tool_name, host, self.db_url).cancel(sorted(external_ids))
+                tools.tool_for(tool_name, host, self.db_url, self.vo).cancel(sorted(external_ids))
             except TransferToolError as exc:
                 self.log.warning("cancel failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 uncancelled.update(

@@ -89,7 +89,7 @@ class Submitter(Daemon):
         if self.request_types is None and config.get_bool("conveyor", "separate_stager", False):
             self.request_types = (RequestType.TRANSFER,)  # STAGEIN is the conveyor-stager's
         if self.tool_name == tools.LOCAL:
-            tools.local_tool(self.db_url, copying=True)  # this process runs the local copies
+            tools.local_tool(self.db_url, copying=True, vo=self.vo)  # this process runs the local copies
 
     def run_once(self, batch: int) -> int:
         looked_up = self._look_up_unanswered(batch)
@@ -120,7 +120,7 @@ class Submitter(Daemon):
     def _local_copies_running(self) -> int:
         """Local copies this process is still running, after waiting a little for them: a
         ``--run-once`` submitter stays until they have ended and been recorded."""
-        tool = tools.local_tool(self.db_url) if self.tool_name == tools.LOCAL else None
+        tool = tools.local_tool(self.db_url, vo=self.vo) if self.tool_name == tools.LOCAL else None
         return tool.settle(1.0) if isinstance(tool, CatalogueLocalTool) else 0
 
     def _host(self, planned: core.PlannedTransfer) -> str:
@@ -137,7 +137,11 @@ class Submitter(Daemon):
     def _submit(self, host: str, group: list[core.PlannedTransfer]) -> int:
         """Prepare, record, submit and confirm one endpoint's share; a failing endpoint only
         holds back its own requests."""
-        tool = tools.fts_tool(host) if self.tool_name == tools.FTS3 else tools.local_tool(self.db_url)
+        tool = (
+            tools.fts_tool(host)
+            if self.tool_name == tools.FTS3
+            else tools.local_tool(self.db_url, vo=self.vo)
+        )
         keys = [(planned.request.id,) for planned in group]
         try:
             jobs = tool.prepare([planned.spec for planned in group])
@@ -195,7 +199,9 @@ class Submitter(Daemon):
         settled = 0
         for (tool_name, host), group in groups.items():
             try:
-                statuses = tools.tool_for(tool_name, host, self.db_url).query([r.external_id for r in group])
+                statuses = tools.tool_for(tool_name, host, self.db_url, self.vo).query(
+                    [r.external_id for r in group]
+                )
             except TransferToolError as exc:
                 self.log.warning("look-up failed", extra={"fields": {"host": host, "error": str(exc)[:300]}})
                 settled += self._give_up_looking(host, group, str(exc))

@@ -19,6 +19,7 @@ import threading
 from typing import Any
 
 from datamgmt.config import get_config
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.exceptions import ConfigurationError
 from datamgmt.transfertool.base import TransferTool
 from datamgmt.transfertool.fts3 import FTS3TransferTool
@@ -33,6 +34,8 @@ TOOLS = (LOCAL, FTS3)
 
 _lock = threading.Lock()
 _local: TransferTool | None = None
+#: The local tools of the other VOs' catalogues (core/vo.py), by VO.
+_vo_local: dict[str, TransferTool] = {}
 _fts: dict[str, FTS3TransferTool] = {}
 
 
@@ -53,20 +56,26 @@ def _gfal2_options() -> Gfal2Options:
     return {"S3": {"ACCESS_KEY": key, "SECRET_KEY": secret, "REGION": config.get("storage", "s3_region")}}
 
 
-def local_tool(db_url: str | None = None, *, copying: bool = False) -> TransferTool:
-    """The process's local tool, built from the configuration on first use; with ``copying``
-    (the submitter) it also runs copies in this process, ``[conveyor] local_threads`` at a time."""
+def local_tool(db_url: str | None = None, *, copying: bool = False, vo: str = DEFAULT_VO) -> TransferTool:
+    """The process's local tool for ``vo``'s catalogue at ``db_url``, built from the configuration
+    on first use; with ``copying`` (the submitter) it also runs copies in this process,
+    ``[conveyor] local_threads`` at a time.  Each VO's transfers live in its own catalogue, so
+    each VO has its own tool."""
     global _local
     config = get_config()
     with _lock:
-        if _local is None:
-            _local = CatalogueLocalTool(
+        tool = _local if vo == DEFAULT_VO else _vo_local.get(vo)
+        if tool is None:
+            tool = CatalogueLocalTool(
                 db_url,
                 lease_seconds=config.get_int("conveyor", "local_lease_seconds"),
                 staging_seconds=config.get_float("conveyor", "local_staging_seconds", 0.0),
                 archive_seconds=config.get_float("conveyor", "local_archive_seconds", 0.0),
             )
-        tool = _local
+            if vo == DEFAULT_VO:
+                _local = tool
+            else:
+                _vo_local[vo] = tool
     if copying and isinstance(tool, CatalogueLocalTool) and not tool.copying:
         threads = config.get_int("conveyor", "local_threads")
         tool.start_copying(LocalTransferTool(threads=threads, gfal2_options=_gfal2_options()), threads)
@@ -135,20 +144,23 @@ def fts_tool(endpoint: str) -> FTS3TransferTool:
         return tool
 
 
-def tool_for(transfertool: str | None, external_host: str | None, db_url: str | None = None) -> TransferTool:
+def tool_for(
+    transfertool: str | None, external_host: str | None, db_url: str | None = None, vo: str = DEFAULT_VO
+) -> TransferTool:
     """The tool that knows a request's external id (the poller's view); the local tool reads
-    the catalogue at ``db_url``."""
+    ``vo``'s catalogue at ``db_url``."""
     if transfertool == FTS3 and external_host:
         return fts_tool(external_host)
-    return local_tool(db_url)
+    return local_tool(db_url, vo=vo)
 
 
 def reset() -> None:
     """Close and forget every tool of this process (tests, shutdown)."""
     global _local
     with _lock:
-        tools: list[TransferTool] = [*_fts.values(), *([_local] if _local else [])]
+        tools: list[TransferTool] = [*_fts.values(), *([_local] if _local else []), *_vo_local.values()]
         _fts.clear()
+        _vo_local.clear()
         _local = None
     for tool in tools:
         tool.close()

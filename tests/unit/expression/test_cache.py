@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from datamgmt.config import PROJECT_ROOT, Config
 from datamgmt.core import expression, rse
 from datamgmt.core.cache import BoundedDict, make_region
-from datamgmt.core.db.session import session_factory
+from datamgmt.core.db.session import catalogue_of, session_factory
 from datamgmt.core.expression import ExpressionCache, parse_expression
 from datamgmt.exceptions import ConfigurationError
 
@@ -98,7 +98,7 @@ def test_misses_reuse_the_snapshot_of_their_generation(five):
         assert names(parse_expression(five, "freespace<=2")) == ["R2"]
     assert len(selects(statements)) == 2
     cache = expression.current_cache()
-    assert cache.get(cache.generation(), "T2\\R5") == (rse.get_rse_id(five, "R4"),)
+    assert cache.get(catalogue_of(five), cache.generation(), "T2\\R5") == (rse.get_rse_id(five, "R4"),)
 
 
 def test_a_new_generation_reloads_the_snapshot_once(five):
@@ -130,15 +130,15 @@ def test_two_processes_sharing_redis_see_each_others_invalidation(five, redis_pr
     here, there = ExpressionCache(redis_region(redis_prefix)), ExpressionCache(redis_region(redis_prefix))
     expression.set_cache_region(here.region)
     assert names(parse_expression(five, "country=fr")) == ["R3"]
-    assert there.get(there.generation(), "country=fr") == (rse.get_rse_id(five, "R3"),)
+    assert there.get(catalogue_of(five), there.generation(), "country=fr") == (rse.get_rse_id(five, "R3"),)
 
     rse.add_rse_attribute(five, "R5", "country", "fr")
     five.commit()  # the listener invalidates through ``here``
-    assert there.get(there.generation(), "country=fr") is None
+    assert there.get(catalogue_of(five), there.generation(), "country=fr") is None
 
     assert names(parse_expression(five, "country=fr")) == ["R3", "R5"]
     there.invalidate()  # a change committed over there
-    assert here.get(here.generation(), "country=fr") is None
+    assert here.get(catalogue_of(five), here.generation(), "country=fr") is None
 
 
 def test_a_change_committed_by_another_process_invalidates_at_once(five, db, redis_prefix):
@@ -222,10 +222,10 @@ def test_invalidate_cache_forgets_results(five):
     cache = expression.current_cache()
     parse_expression(five, "R1")
     generation = cache.generation()
-    assert cache.get(generation, "R1") is not None
+    assert cache.get(catalogue_of(five), generation, "R1") is not None
     expression.invalidate_cache()
     assert cache.generation() != generation
-    assert cache.get(cache.generation(), "R1") is None
+    assert cache.get(catalogue_of(five), cache.generation(), "R1") is None
 
 
 # --- the region factory ----------------------------------------------------------------------
@@ -257,5 +257,5 @@ def test_memory_backend_is_bounded():
 def test_cached_ids_of_vanished_rses_are_recomputed(five):
     """Ids another process cached just before an RSE was deleted are not trusted."""
     cache = expression.current_cache()
-    cache.set(cache.generation(), "R1", ("no-such-id",))
+    cache.set(catalogue_of(five), cache.generation(), "R1", ("no-such-id",))
     assert names(parse_expression(five, "R1")) == ["R1"]

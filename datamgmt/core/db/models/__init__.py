@@ -14,6 +14,7 @@ how the code base names them; importing the package registers every table on
 from __future__ import annotations
 
 from datamgmt.core.db.models.accounts import (
+    VO,
     Account,
     AccountAttribute,
     AccountIdentity,
@@ -74,6 +75,7 @@ from datamgmt.core.db.models.transfers import (
 )
 
 __all__ = [
+    "VO",
     "NAMING",
     "ACCOUNT",
     "ID",

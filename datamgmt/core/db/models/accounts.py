@@ -125,3 +125,17 @@ class OIDCRequest(Base):
     refresh_token: Mapped[str | None] = mapped_column(Text)
     refresh_lifetime: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (Index(None, "expired_at"),)
+
+
+class VO(Timestamped, Base):
+    """A community served by this instance (multi-VO, core/vo.py).
+
+    The registry lives in the default VO's catalogue; each VO's accounts, scopes, RSEs and
+    everything keyed by them live in that VO's own catalogue, so a row of one VO can never
+    name, match or change a row of another.
+    """
+
+    __tablename__ = "vos"
+    vo: Mapped[str] = mapped_column(String(3), primary_key=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255))
