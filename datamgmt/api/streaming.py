@@ -90,13 +90,18 @@ def json_lines(items: Iterator[Any]) -> Iterator[str]:
 
     The batch size is read now, in the request: the body is generated after the view returns,
     outside the application context."""
-    return _batched_lines(items, _batch())
+    return _batches((dumps(item) + "\n" for item in items), _batch())
 
 
-def _batched_lines(items: Iterator[Any], batch: int) -> Iterator[str]:
+def rendered_lines(lines: Iterator[str]) -> Iterator[str]:
+    """Lines the view rendered itself (each ending in a newline), batched as :func:`json_lines` does."""
+    return _batches(lines, _batch())
+
+
+def _batches(lines: Iterator[str], batch: int) -> Iterator[str]:
     chunk: list[str] = []
-    for item in items:
-        chunk.append(dumps(item) + "\n")
+    for line in lines:
+        chunk.append(line)
         if len(chunk) >= batch:
             yield "".join(chunk)
             chunk = []

@@ -39,7 +39,7 @@ from datamgmt.core.db.session import catalogue_of
 from datamgmt.core.rse import RSE_CHANGE_LISTENERS, has_uncommitted_changes
 from datamgmt.exceptions import InvalidRSEExpression, RSEWriteBlocked
 
-__all__ = ["invalidate_cache", "parse_expression", "rse_ids_for", "set_cache_region"]
+__all__ = ["invalidate_cache", "parse_expression", "rse_ids_for", "rse_names_for", "set_cache_region"]
 
 TB = 10**12
 FREESPACE = "freespace"
@@ -565,6 +565,15 @@ def parse_expression(
             )
         ids = writable
     return list(map(dict, map(records.__getitem__, ids)))
+
+
+def rse_names_for(session: Session, expression: str) -> list[str]:
+    """The names of the RSEs an expression selects, sorted (same errors as
+    :func:`parse_expression`): the listing's answer, without copying any record."""
+    snapshot, ids = _resolve(session, expression)
+    _check_not_empty(expression, ids)
+    records = snapshot.rses
+    return [records[rse_id]["rse"] for rse_id in ids]
 
 
 def rse_ids_for(session: Session, expression: str) -> set[str]:

@@ -11,7 +11,8 @@ import hmac
 import secrets
 
 from flask import Flask, abort, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.wrappers import Request
 
 from datamgmt.api.context import unit_of_work
 from datamgmt.core.account import is_admin
@@ -27,6 +28,13 @@ class BrowserSessions(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        # The cookie lives under /ui only: elsewhere there is none to read, and building its
+        # signer would cost every API call.
+        if not request.path.startswith(app.config["SESSION_COOKIE_PATH"]):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
 
 def install_sessions(app: Flask) -> None:

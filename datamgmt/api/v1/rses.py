@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from datamgmt.api.context import authorize, current_vo, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
-from datamgmt.api.streaming import created, done, json_response, stream
+from datamgmt.api.streaming import created, done, dumps, json_response, rendered_lines, stream
 from datamgmt.core import rse as rses
 from datamgmt.core import vo as vos
-from datamgmt.core.expression import parse_expression
+from datamgmt.core.expression import rse_names_for
 from datamgmt.core.rse import RSEInfo
 from datamgmt.core.validation import shown
 from datamgmt.exceptions import InvalidPath, RSEProtocolNotSupported
@@ -66,17 +66,27 @@ def rse_detail(session: Session, name: str) -> dict[str, Any]:
 @doc("List RSEs, optionally those an RSE expression selects", query={"expression": {"type": "string"}})
 def list_rses() -> Response:
     expression = request.args.get("expression")
+    if expression:
+        return _list_rses_of(expression)
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        if expression:
-            for record in parse_expression(session, expression):
-                yield {"rse": record["rse"]}
-        else:
-            for info in rses.list_rses(session):
-                yield rse_record(info)
+        for info in rses.list_rses(session):
+            yield rse_record(info)
 
     return stream(rows)
+
+
+def _list_rses_of(expression: str) -> Response:
+    """The RSEs an expression selects, as Rucio lists them (``{"rse": name}`` per line): names
+    from the cached snapshot, rendered without building a record per RSE."""
+
+    def lines(session: Session) -> Any:
+        authorize(session, "read")
+        for name in rse_names_for(session, expression):
+            yield f'{{"rse": {dumps(name)}}}\n'
+
+    return stream(lines, render=rendered_lines)
 
 
 @bp.get("/<rse>")
