@@ -80,35 +80,29 @@ def ensure_local_rses(storage_root: Path) -> None:
 
 def run_daemons(stop: threading.Event) -> None:
     """Run one worker of each embedded daemon as a thread until ``stop`` is set."""
-    from datamgmt.daemons.common import CatalogueWatch, start_workers
+    from datamgmt.daemons.common import run_per_catalogue, start_workers
     from datamgmt.daemons.launcher import load
 
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
-    watch = CatalogueWatch(None)
-    threads: list[threading.Thread] = []
+    classes = [load(name) for name in EMBEDDED_DAEMONS]
 
-    def grow() -> None:
-        for vo, url in watch.new():
-            for name in EMBEDDED_DAEMONS:
-                daemon_cls = load(name)
-                threads.extend(
-                    start_workers(
-                        daemon_cls,
-                        vo,
-                        url,
-                        stop,
-                        threads=1,
-                        batch=daemon_cls.default_batch,
-                        once=False,
-                        sleep_max=sleep_max,
-                    )
-                )
+    def start(vo: str, url: str | None) -> list[threading.Thread]:
+        return [
+            thread
+            for daemon_cls in classes
+            for thread in start_workers(
+                daemon_cls,
+                vo,
+                url,
+                stop,
+                threads=1,
+                batch=daemon_cls.default_batch,
+                once=False,
+                sleep_max=sleep_max,
+            )
+        ]
 
-    grow()
-    while alive := [thread for thread in threads if thread.is_alive()]:
-        alive[0].join(0.5)
-        if not stop.is_set():
-            grow()
+    run_per_catalogue(start, None, stop, once=False)
 
 
 class DaemonSupervisor:

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, ClassVar
@@ -254,30 +254,45 @@ class Runner:
         if self.metrics_port is not None:
             metrics.serve(self.metrics_port, self.metrics_address)
         sleep_max = get_config().get_float("daemons", "sleep_max")
-        watch = CatalogueWatch(self.db_url)
-        workers: list[threading.Thread] = []
+        run_per_catalogue(
+            lambda vo, url: start_workers(
+                self.daemon_cls,
+                vo,
+                url,
+                self.stop,
+                threads=self.threads,
+                batch=self.batch,
+                once=self.once,
+                sleep_max=sleep_max,
+            ),
+            self.db_url,
+            self.stop,
+            once=self.once,
+        )
 
-        def grow() -> None:
-            for vo, url in watch.new():
-                workers.extend(
-                    start_workers(
-                        self.daemon_cls,
-                        vo,
-                        url,
-                        self.stop,
-                        threads=self.threads,
-                        batch=self.batch,
-                        once=self.once,
-                        sleep_max=sleep_max,
-                    )
-                )
 
-        grow()
-        while alive := [thread for thread in workers if thread.is_alive()]:
-            # Join in slices so the main thread keeps handling signals and sees new VOs.
-            alive[0].join(0.5)
-            if not self.once and not self.stop.is_set():
-                grow()
+def run_per_catalogue(
+    start: Callable[[str, str | None], list[threading.Thread]],
+    db_url: str | None,
+    stop: threading.Event,
+    *,
+    once: bool,
+) -> None:
+    """Start workers (``start(vo, url)``) on every VO's catalogue, and on each VO added while
+    they run unless ``once``; return when every worker has ended."""
+    watch = CatalogueWatch(db_url)
+    workers: list[threading.Thread] = []
+
+    def grow() -> None:
+        for vo, url in watch.new():
+            workers.extend(start(vo, url))
+
+    grow()
+    while alive := [thread for thread in workers if thread.is_alive()]:
+        # Join in slices so the main thread keeps handling signals and sees new VOs.
+        alive[0].join(0.5)
+        if not once and not stop.is_set():
+            grow()
 
 
 #: How often a running daemon looks for VOs added since it started (core/vo.py).
