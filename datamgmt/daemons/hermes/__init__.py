@@ -33,7 +33,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.daemons import metrics
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.hermes.amqp import AmqpSink
-from datamgmt.daemons.hermes.base import Outcome, Sink
+from datamgmt.daemons.hermes.base import Outcome, Outgoing, Sink
 from datamgmt.daemons.hermes.stomp import StompSink
 from datamgmt.daemons.hermes.webhook import WebhookSink
 from datamgmt.exceptions import ConfigurationError
@@ -71,11 +71,12 @@ class Hermes(Daemon):
             self.idle = True
             return 0
         owed = {row.id: self._owed(row) for row in rows}
+        messages = [Outgoing(row.id, row.event_type, row.payload, row.created_at, self.vo) for row in rows]
         taken: dict[int, set[str]] = defaultdict(set)
         refused: set[int] = set()
         failed = False
         for service, sink in self.sinks.items():
-            share = [row for row in rows if service in owed[row.id]]
+            share = [message for message in messages if service in owed[message.id]]
             if not share:
                 continue
             outcome = sink.deliver(share)
@@ -124,7 +125,7 @@ class Hermes(Daemon):
                 undelivered.append(row.id)
         return delivered, undelivered, held, narrowed
 
-    def _report(self, service: str, share: Sequence[Row[Any]], outcome: Outcome) -> None:
+    def _report(self, service: str, share: Sequence[Outgoing], outcome: Outcome) -> None:
         """Count the service's outcome and log what it did not take."""
         metrics.HERMES_DELIVERIES.labels(service, "delivered").inc(len(outcome.delivered))
         by_id = {row.id: row for row in share}

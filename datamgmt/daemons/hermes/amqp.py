@@ -15,15 +15,13 @@ routed the message to a queue and taken it.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
-from sqlalchemy import Row
 
 from datamgmt.config import Config
-from datamgmt.daemons.hermes.base import Refused, Sink, Unavailable, body
+from datamgmt.daemons.hermes.base import Outgoing, Refused, Sink, Unavailable, body
 
 #: Failures that mean "the broker did not take it": connection lost or refused, channel closed.
 BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
@@ -65,7 +63,7 @@ class AmqpSink(Sink):
             with contextlib.suppress(*BROKER_ERRORS):  # already broken: nothing left to close
                 connection.close()
 
-    def send(self, row: Row[Any]) -> None:
+    def send(self, row: Outgoing) -> None:
         """Publish as mandatory: with confirms on, pika raises UnroutableError for a message the
         broker returned (no queue took it) and NackError for one it refused."""
         routing_key = self.routing_key or row.event_type
@@ -77,7 +75,7 @@ class AmqpSink(Sink):
                 pika.BasicProperties(
                     content_type="application/json",
                     delivery_mode=pika.DeliveryMode.Persistent,
-                    message_id=str(row.id),
+                    message_id=row.key,
                     type=row.event_type,
                 ),
                 mandatory=True,

@@ -16,9 +16,10 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, NamedTuple
 
-from sqlalchemy import Row
+from datamgmt.core.vo import DEFAULT_VO
 
 
 class Refused(Exception):
@@ -45,20 +46,41 @@ class Outcome:
     error: str | None = None
 
 
-def body(row: Row[Any]) -> bytes:
-    """The wire form of one outbox row: its id, event type, payload and creation time as JSON.
+class Outgoing(NamedTuple):
+    """One outbox message on its way out, with the VO whose catalogue holds it."""
+
+    #: The outbox row's id: unique within its VO's catalogue (core/vo.py), not across VOs.
+    id: int
+    event_type: str
+    payload: str
+    created_at: datetime
+    vo: str = DEFAULT_VO
+
+    @property
+    def key(self) -> str:
+        """The id receivers deduplicate on: unique across the instance, so two VOs' messages
+        with the same row id never pass for one (``<vo>:<id>`` outside the default VO)."""
+        return str(self.id) if self.vo == DEFAULT_VO else f"{self.vo}:{self.id}"
+
+
+def body(message: Outgoing) -> bytes:
+    """The wire form of one message: its id, event type, payload and creation time as JSON;
+    outside the default VO also the VO, at the top and in the payload, as Rucio adds it.
 
     The same bytes for every service and every retry, so a receiver can deduplicate on ``id``
-    (delivery is at least once: see :mod:`datamgmt.core.outbox`)."""
-    return json.dumps(
-        {
-            "id": row.id,
-            "event_type": row.event_type,
-            "payload": json.loads(row.payload),
-            "created_at": row.created_at.isoformat(),
-        },
-        sort_keys=True,
-    ).encode()
+    (with ``vo``; delivery is at least once: see :mod:`datamgmt.core.outbox`)."""
+    payload = json.loads(message.payload)
+    document: dict[str, Any] = {
+        "id": message.id,
+        "event_type": message.event_type,
+        "payload": payload,
+        "created_at": message.created_at.isoformat(),
+    }
+    if message.vo != DEFAULT_VO:
+        document["vo"] = message.vo
+        if isinstance(payload, dict):
+            payload["vo"] = message.vo
+    return json.dumps(document, sort_keys=True).encode()
 
 
 class Sink(ABC):
@@ -66,7 +88,7 @@ class Sink(ABC):
 
     service: ClassVar[str]
 
-    def deliver(self, rows: Sequence[Row[Any]]) -> Outcome:
+    def deliver(self, rows: Sequence[Outgoing]) -> Outcome:
         """Send ``rows`` in order until the endpoint fails."""
         outcome = Outcome()
         try:
@@ -83,7 +105,7 @@ class Sink(ABC):
         return outcome
 
     @abstractmethod
-    def send(self, row: Row[Any]) -> None:
+    def send(self, row: Outgoing) -> None:
         """Deliver one message, (re)connecting as needed; returns once the endpoint took it."""
 
     @abstractmethod

@@ -23,10 +23,9 @@ from urllib.parse import unquote, urlsplit
 
 import stomp
 import stomp.exception
-from sqlalchemy import Row
 
 from datamgmt.config import Config
-from datamgmt.daemons.hermes.base import Sink, Unavailable, body
+from datamgmt.daemons.hermes.base import Outgoing, Sink, Unavailable, body
 from datamgmt.exceptions import ConfigurationError
 
 DEFAULT_PORT = 61613
@@ -132,8 +131,8 @@ class StompSink(Sink):
             except (stomp.exception.StompException, OSError):
                 connection.transport.stop()
 
-    def send(self, row: Row[Any]) -> None:
-        receipt = f"message-{row.id}"
+    def send(self, row: Outgoing) -> None:
+        receipt = f"message-{row.key}"
         connection = self._open()
         try:
             connection.send(

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import Row
 
 from datamgmt.config import Config
-from datamgmt.daemons.hermes.base import Refused, Sink, Unavailable, body
+from datamgmt.daemons.hermes.base import Outgoing, Refused, Sink, Unavailable, body
 from datamgmt.exceptions import ConfigurationError
 
 SIGNATURE_HEADER = "X-Datamgmt-Signature"
@@ -69,14 +67,14 @@ class WebhookSink(Sink):
         if http is not None:
             http.close()
 
-    def send(self, row: Row[Any]) -> None:
+    def send(self, row: Outgoing) -> None:
         if self._http is None:
             self._http = requests.Session()
         data = body(row)
         headers = {
             "Content-Type": "application/json",
             "X-Datamgmt-Event": row.event_type,
-            "X-Datamgmt-Message-Id": str(row.id),
+            "X-Datamgmt-Message-Id": row.key,
             SIGNATURE_HEADER: signature(self.secret, data),
         }
         try:
