@@ -37,6 +37,17 @@ def test_config_file_then_environment(tmp_path: Path) -> None:
     assert config.token_cache.name.startswith("token_bob_")
 
 
+def test_the_vo_goes_with_every_request_and_keeps_its_own_token(tmp_path: Path) -> None:
+    from datamgmt.client.transport import Transport
+
+    environ = {"DATAMGMT_CLIENT_URL": "http://dm.example", "DATAMGMT_CLIENT_ACCOUNT": "root"}
+    default = ClientConfig.load(tmp_path / "none.cfg", environ=environ)
+    theirs = ClientConfig.load(tmp_path / "none.cfg", environ={**environ, "DATAMGMT_CLIENT_VO": "abc"})
+    assert Transport(default).session.headers["X-Rucio-VO"] == "def"
+    assert Transport(theirs).session.headers["X-Rucio-VO"] == "abc"
+    assert theirs.token_cache != default.token_cache and theirs.token_cache.name.endswith("_abc")
+
+
 def test_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="url"):
         ClientConfig.load(tmp_path / "none.cfg", environ={})
