@@ -4,6 +4,8 @@
 issue 17's table against any server that speaks Rucio's REST API (ours or the real Rucio
 41, ``pip install "rucio==41.*"``), so one script compares both on the same machine:
 
+* ``ping``: ``GET /ping`` one at a time (requests/s): the server's floor for any call over
+  HTTP with this client, which the small calls below cannot go under;
 * ``admin``: per RSE ``POST /rses/R``, two ``POST /rses/R/attr/<key>``, ``POST
   /rses/R/protocols/file``, ``POST /accounts/<a>/limits/local/R``; then ``POST
   /accounts/<a>/scopes/<s>`` (calls/s);
@@ -39,6 +41,7 @@ import requests
 
 CLOUDS = ["EU", "US", "ASIA", "CA", "AU", "SA", "AF", "IN", "JP", "CN"]
 STEPS = [
+    "ping",
     "admin",
     "get_did",
     "attach",
@@ -49,6 +52,7 @@ STEPS = [
     "expression",
 ]
 UNITS = {
+    "ping": "req/s",
     "admin": "calls/s",
     "get_did": "req/s",
     "attach": "files/s",
@@ -290,6 +294,10 @@ class Workload:
                 self.client.post, f"/dids/{self.scope}/{self.dataset}/dids", {"dids": dids}, items=len(dids)
             )
 
+    def ping(self, step: Step) -> None:
+        for _ in range(self.args.gets):
+            step.timed(self.client.get, "/ping")
+
     def get_did(self, step: Step) -> None:
         count = min(self.args.gets, len(self.files))
         for i in range(count):
@@ -394,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
     workload.run("admin", workload.admin)
     # Files must exist before they are attached or read: register runs first.
     order = [
+        "ping",
         "register",
         "attach",
         "get_did",
