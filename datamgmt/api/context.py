@@ -15,7 +15,7 @@ and the client decides.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, TypeVar
 
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import transaction
 from datamgmt.core.permission import has_permission
-from datamgmt.core.vo import DEFAULT_VO, catalogue_url, is_registered, vo_name
+from datamgmt.core.vo import DEFAULT_VO, catalogue_url, check_storage_apart, is_registered, vo_name
 from datamgmt.exceptions import AccessDenied, CannotAuthenticate, DatabaseUnavailable, DatamgmtError
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,15 @@ def _requested_vo() -> str:
     if not is_registered(header, current_app.config.get("DATABASE_URL")):
         raise CannotAuthenticate(f"Cannot authenticate: VO {header} is not served here")
     return header
+
+
+def keep_storage_apart(session: Session, rses: Iterable[str]) -> None:
+    """On a multi-VO instance, refuse protocols of ``rses`` that reach another VO's storage
+    (core/vo.py): call it after any change to their protocols, in the same unit of work."""
+    if current_app.config.get("MULTI_VO"):
+        session.flush()
+        for rse in rses:
+            check_storage_apart(session, rse, current_vo(), current_app.config.get("DATABASE_URL"))
 
 
 def _open(read_only: bool) -> tuple[ExitStack, Session]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from datamgmt.api.context import authorize, unit_of_work
+from datamgmt.api.context import authorize, keep_storage_apart, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_body, query_bool
 from datamgmt.api.streaming import check_accept, created, json_response
@@ -38,4 +38,6 @@ def import_document() -> Response:
     with unit_of_work() as session:
         authorize(session, "import")
         exchange.import_data(session, document)
+        rses = document.get("rses") if isinstance(document, dict) else None
+        keep_storage_apart(session, list(rses) if isinstance(rses, dict) else [])
     return created()

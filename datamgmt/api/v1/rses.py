@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
-from datamgmt.api.context import authorize, current_vo, unit_of_work
+from datamgmt.api.context import authorize, keep_storage_apart, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import created, done, dumps, json_response, rendered_lines, stream
 from datamgmt.core import rse as rses
-from datamgmt.core import vo as vos
 from datamgmt.core.expression import rse_names_for
 from datamgmt.core.rse import RSEInfo
 from datamgmt.core.validation import shown
@@ -210,7 +209,7 @@ def add_protocol(rse: str, scheme: str) -> Response:
     with unit_of_work() as session:
         authorize(session, "add_protocol", rse=rse)
         rses.add_protocol(session, rse, {**body, "scheme": scheme})
-        _keep_storage_apart(session, rse)
+        keep_storage_apart(session, [rse])
     return created()
 
 
@@ -223,15 +222,8 @@ def update_protocol(rse: str, scheme: str, hostname: str | None = None, port: in
     with unit_of_work() as session:
         authorize(session, "update_protocol", rse=rse)
         rses.update_protocol(session, rse, scheme, hostname, port, body)
-        _keep_storage_apart(session, rse)
+        keep_storage_apart(session, [rse])
     return done()
-
-
-def _keep_storage_apart(session: Session, rse: str) -> None:
-    """On a multi-VO instance, no VO's protocols may reach another VO's storage (core/vo.py)."""
-    if current_app.config.get("MULTI_VO"):
-        session.flush()
-        vos.check_storage_apart(session, rse, current_vo(), current_app.config.get("DATABASE_URL"))
 
 
 @bp.get("/<rse>/lfns2pfns")

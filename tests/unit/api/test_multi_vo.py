@@ -197,6 +197,16 @@ def test_a_vo_cannot_reach_into_another_vos_storage(
     assert apart.status_code == 201
     moved = vo_client.put("/rses/SITE/protocols/file", json={"prefix": "/data/def/x"}, headers=theirs)
     assert _error(moved) == (400, "InputValidationError")
+    imported = {
+        "rses": {
+            "IMPORTED": {
+                "rse_type": "DISK",
+                "protocols": [{**protocol, "scheme": "file", "prefix": "/data/def/y"}],
+            }
+        }
+    }
+    assert _error(vo_client.post("/import", json=imported, headers=theirs)) == (400, "InputValidationError")
+    assert _error(vo_client.get("/rses/IMPORTED", headers=theirs)) == (404, "RSENotFound")
     elsewhere = vo_client.post(
         "/rses/SITE/protocols/root", json={**protocol, "hostname": "other.example.org"}, headers=theirs
     )
