@@ -106,10 +106,6 @@ def schema(vo: str) -> str:
 
 
 # --- the registry (in the default VO's catalogue) ----------------------------------------------
-def vo_exists(session: Session, vo: str) -> bool:
-    return vo == DEFAULT_VO or session.get(VO, vo) is not None
-
-
 def is_registered(vo: str, url: str | None = None) -> bool:
     """Whether ``vo`` is served here; a registered VO is remembered by this process."""
     if vo == DEFAULT_VO:
