@@ -86,14 +86,14 @@ def run_daemons(stop: threading.Event) -> None:
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
     classes = [load(name) for name in EMBEDDED_DAEMONS]
 
-    def start(vo: str, url: str | None) -> list[threading.Thread]:
+    def start(vo: str) -> list[threading.Thread]:
         return [
             thread
             for daemon_cls in classes
             for thread in start_workers(
                 daemon_cls,
                 vo,
-                url,
+                None,
                 stop,
                 threads=1,
                 batch=daemon_cls.default_batch,

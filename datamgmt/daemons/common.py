@@ -55,13 +55,15 @@ class Daemon(ABC):
     name: ClassVar[str]
     #: Items per batch unless ``--batch-size`` says otherwise (an instance may read it from config).
     default_batch: int = 100
-    #: The VO whose catalogue ``db_url`` is (core/vo.py); set by whoever starts the worker.
-    vo: str = DEFAULT_VO
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        """``db_url``: the default VO's catalogue (None: ``[database] url``); the worker works on
+        ``vo``'s catalogue (core/vo.py), named here so that nothing built from the URL (a local
+        transfer tool, a cache) can belong to another VO than the worker."""
         config = get_config()
         self.worker_id = worker_id or new_worker_id(0)
-        self.db_url = db_url
+        self.vo = vo
+        self.db_url = db_url if vo == DEFAULT_VO else catalogue_url(db_url, vo)
         self.lease_seconds = config.get_int("daemons", "lease_seconds")
         self.heartbeat_timeout = config.get_int("daemons", "heartbeat_timeout")
         #: Set by ``run_once``: True when the batch found nothing due (drives back-off and --run-once).
@@ -255,10 +257,10 @@ class Runner:
             metrics.serve(self.metrics_port, self.metrics_address)
         sleep_max = get_config().get_float("daemons", "sleep_max")
         run_per_catalogue(
-            lambda vo, url: start_workers(
+            lambda vo: start_workers(
                 self.daemon_cls,
                 vo,
-                url,
+                self.db_url,
                 self.stop,
                 threads=self.threads,
                 batch=self.batch,
@@ -272,20 +274,20 @@ class Runner:
 
 
 def run_per_catalogue(
-    start: Callable[[str, str | None], list[threading.Thread]],
+    start: Callable[[str], list[threading.Thread]],
     db_url: str | None,
     stop: threading.Event,
     *,
     once: bool,
 ) -> None:
-    """Start workers (``start(vo, url)``) on every VO's catalogue, and on each VO added while
-    they run unless ``once``; return when every worker has ended."""
+    """Start workers (``start(vo)``) on every VO's catalogue, and on each VO added while they
+    run unless ``once``; return when every worker has ended.  ``db_url``: the default VO's."""
     watch = CatalogueWatch(db_url)
     workers: list[threading.Thread] = []
 
     def grow() -> None:
-        for vo, url in watch.new():
-            workers.extend(start(vo, url))
+        for vo in watch.new():
+            workers.extend(start(vo))
 
     grow()
     while alive := [thread for thread in workers if thread.is_alive()]:
@@ -310,11 +312,10 @@ def start_workers(
     once: bool,
     sleep_max: float,
 ) -> list[threading.Thread]:
-    """Start ``threads`` workers of ``daemon_cls`` on ``vo``'s catalogue at ``db_url``."""
+    """Start ``threads`` workers of ``daemon_cls`` on ``vo``'s catalogue (``db_url``: the default VO's)."""
     started = []
     for index in range(threads):
-        daemon = daemon_cls(new_worker_id(index), db_url)
-        daemon.vo = vo
+        daemon = daemon_cls(new_worker_id(index), db_url, vo)
         suffix = f"{index}" if vo == DEFAULT_VO else f"{vo}-{index}"
         thread = threading.Thread(
             target=work,
@@ -337,21 +338,20 @@ class CatalogueWatch:
         self.served: set[str] = set()
         self.next_look = 0.0
 
-    def new(self) -> list[tuple[str, str | None]]:
-        """(VO, database URL) of catalogues not served yet, looked up at most every
-        :data:`VO_POLL_SECONDS`; the default VO's URL is ``db_url`` itself."""
+    def new(self) -> list[str]:
+        """The VOs not served yet, looked up at most every :data:`VO_POLL_SECONDS`; the
+        default VO first."""
         now = time.monotonic()
         if self.served and now < self.next_look:
             return []
         self.next_look = now + VO_POLL_SECONDS
         try:
-            others = [vo for vo in registered_vos(self.db_url) if vo != DEFAULT_VO]
+            found = registered_vos(self.db_url)
         except DatamgmtError as exc:
             logging.getLogger("datamgmt.daemons").warning(
                 "VOs not looked up, retried later", extra={"fields": {"error": exc.message}}
             )
-            others = []
-        found = [(DEFAULT_VO, self.db_url), *((vo, catalogue_url(self.db_url, vo)) for vo in others)]
-        fresh = [(vo, url) for vo, url in found if vo not in self.served]
-        self.served.update(vo for vo, _ in fresh)
+            found = [DEFAULT_VO]
+        fresh = [vo for vo in found if vo not in self.served]
+        self.served.update(fresh)
         return fresh

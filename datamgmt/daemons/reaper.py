@@ -29,6 +29,7 @@ from datamgmt.config import get_config
 from datamgmt.core import deletion
 from datamgmt.core.db.session import transaction
 from datamgmt.core.rse import protocols_by_rse_id
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons.common import Daemon
 from datamgmt.exceptions import RSEProtocolNotSupported, SourceNotFound
 from datamgmt.rse.protocols import Protocol, create_protocol, select_protocol
@@ -46,8 +47,8 @@ class Reaper(Daemon):
     #: Seconds before a failed deletion is retried: base × 2^(failures so far), capped at the lease.
     retry_base_seconds = 2
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         self.default_batch = get_config().get_int("reaper", "chunk_size")
         self.protocol_factory: ProtocolFactory = create_protocol
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datamgmt.config import get_config
 from datamgmt.core.db.session import transaction
 from datamgmt.core.subscription import match_new_dids
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons import metrics
 from datamgmt.daemons.common import Daemon
 
@@ -20,8 +21,8 @@ from datamgmt.daemons.common import Daemon
 class Transmogrifier(Daemon):
     name = "transmogrifier"
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         self.default_batch = get_config().get_int("transmogrifier", "bulk", 100)
 
     def run_once(self, batch: int) -> int:

@@ -29,6 +29,7 @@ from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.request import requests_failed
 from datamgmt.core.rse import rse_names_by_id
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.outcomes import report_outcomes
@@ -40,8 +41,8 @@ class Finisher(Daemon):
     name = "conveyor-finisher"
     default_batch = 500
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         self.max_retries = get_config().get_int("conveyor", "max_retries")
 
     def run_once(self, batch: int) -> int:

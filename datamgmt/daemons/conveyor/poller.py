@@ -39,6 +39,7 @@ from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import record_external_states, requests_done, requests_failed
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.outcomes import report_outcomes
@@ -53,8 +54,8 @@ class Poller(Daemon):
     name = "conveyor-poller"
     default_batch = 1000
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         config = get_config()
         self.poll_interval = config.get_int("conveyor", "poll_interval", 5)
         self.max_retries = config.get_int("conveyor", "max_retries")

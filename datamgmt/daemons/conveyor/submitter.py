@@ -42,6 +42,7 @@ from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.local_transfers import CatalogueLocalTool
@@ -77,8 +78,8 @@ class Submitter(Daemon):
     #: The request types this daemon submits (None: all of them).
     request_types: tuple[RequestType, ...] | None = None
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         config = get_config()
         self.tool_name = tools.configured_tool()
         self.max_active_per_rse = config.get_int("conveyor", "max_active_per_rse")

@@ -30,6 +30,7 @@ from sqlalchemy import Row
 from datamgmt.config import get_config
 from datamgmt.core import outbox
 from datamgmt.core.db.session import transaction
+from datamgmt.core.vo import DEFAULT_VO
 from datamgmt.daemons import metrics
 from datamgmt.daemons.common import Daemon
 from datamgmt.daemons.hermes.amqp import AmqpSink
@@ -45,8 +46,8 @@ SERVICES = (AmqpSink, StompSink, WebhookSink)
 class Hermes(Daemon):
     name = "hermes"
 
-    def __init__(self, worker_id: str | None = None, db_url: str | None = None) -> None:
-        super().__init__(worker_id, db_url)
+    def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
+        super().__init__(worker_id, db_url, vo)
         config = get_config()
         self.sinks: dict[str, Sink] = {}
         for service in SERVICES:

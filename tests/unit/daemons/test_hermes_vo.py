@@ -36,8 +36,7 @@ class Recorder(Sink):
 
 
 def _deliver(url: str, vo: str) -> list[tuple[str, dict]]:
-    hermes = Hermes("h", url)
-    hermes.vo = vo
+    hermes = Hermes("h", url, vo)
     recorder = Recorder()
     hermes.sinks = {"webhook": recorder}
     assert hermes.run_once(10) == 1
@@ -60,7 +59,7 @@ def test_each_vos_messages_carry_their_vo_and_keys_apart(
         add_messages(vo_session, "RULE_OK", [{"rule_id": "r1"}])
 
     [(ours_key, ours)] = _deliver(multi_vo, "def")
-    [(theirs_key, theirs)] = _deliver(abc, "abc")
+    [(theirs_key, theirs)] = _deliver(multi_vo, "abc")
 
     assert ours["id"] == theirs["id"]  # each catalogue numbers its own outbox
     assert ours_key != theirs_key and theirs_key == f"abc:{theirs['id']}"
