@@ -57,7 +57,7 @@ def _requested_vo() -> str:
     header = request.headers.get("X-Rucio-VO", "")
     if not header or header == DEFAULT_VO or not current_app.config.get("MULTI_VO"):
         return DEFAULT_VO
-    vo_name(header[:64])
+    vo_name(header)
     if not is_registered(header, current_app.config.get("DATABASE_URL")):
         raise CannotAuthenticate(f"Cannot authenticate: VO {header} is not served here")
     return header

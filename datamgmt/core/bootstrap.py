@@ -20,9 +20,7 @@ def bootstrap(
     so, which is how an operator recovers a lost one; a reset ends root's sessions.
     Returns whether the password given is now root's.
     """
-    if not account_exists(session, "root"):
-        add_account(session, "root", "SERVICE")
-    add_account_attribute(session, "root", "admin", True)
+    ensure_root(session)
     identity = session.get(Identity, (username, IdentityType.USERPASS))
     mapped = session.get(AccountIdentity, (username, IdentityType.USERPASS, "root"))
     changed = True
@@ -32,11 +30,21 @@ def bootstrap(
         set_password(session, username, password)
     else:
         changed = False
+    ensure_local_pid_service(session, local_pid_prefix)
+    return changed
+
+
+def ensure_root(session: Session, email: str | None = None) -> None:
+    """The ``root`` account (SERVICE), an admin, whether it existed or not."""
+    if not account_exists(session, "root"):
+        add_account(session, "root", "SERVICE", email)
+    add_account_attribute(session, "root", "admin", True)
+
+
+def ensure_local_pid_service(session: Session, prefix: str) -> None:
+    """The default ``local`` PID service, unless there is one already."""
     if session.get(PIDService, "local") is None:
         session.add(
-            PIDService(
-                name="local", service_type=PIDServiceType.LOCAL, prefix=local_pid_prefix, is_default=True
-            )
+            PIDService(name="local", service_type=PIDServiceType.LOCAL, prefix=prefix, is_default=True)
         )
     session.flush()
-    return changed

@@ -25,9 +25,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core.account import account_exists, add_account, add_account_attribute
-from datamgmt.core.db.constants import PIDServiceType
-from datamgmt.core.db.models import RSE, VO, AccountIdentity, Identity, PIDService, RSEProtocol
+from datamgmt.core.bootstrap import ensure_local_pid_service, ensure_root
+from datamgmt.core.db.models import RSE, VO, AccountIdentity, Identity, RSEProtocol
 from datamgmt.core.db.session import get_engine, transaction
 from datamgmt.core.identity import add_account_identity
 from datamgmt.exceptions import (
@@ -210,9 +209,7 @@ def _identities_of(session: Session, account: str) -> list[Identity]:
 
 
 def _bootstrap_root(session: Session, email: str | None, identities: list[Identity]) -> None:
-    if not account_exists(session, "root"):
-        add_account(session, "root", "SERVICE", email)
-    add_account_attribute(session, "root", "admin", True)
+    ensure_root(session, email)
     for source in identities:
         if session.get(Identity, (source.identity, source.identity_type)) is None:
             session.add(
@@ -228,12 +225,7 @@ def _bootstrap_root(session: Session, email: str | None, identities: list[Identi
             session.add(
                 AccountIdentity(identity=source.identity, identity_type=source.identity_type, account="root")
             )
-    if session.get(PIDService, "local") is None:
-        prefix = get_config().get("pid", "local_prefix")
-        session.add(
-            PIDService(name="local", service_type=PIDServiceType.LOCAL, prefix=prefix, is_default=True)
-        )
-    session.flush()
+    ensure_local_pid_service(session, get_config().get("pid", "local_prefix"))
 
 
 def recover_root_identity(

@@ -192,7 +192,7 @@ def session_factory(url: str | None = None, read_only: bool = False) -> sessionm
                 bind=bind,
                 expire_on_commit=False,
                 autoflush=False,
-                info={_CATALOGUE: catalogue_id(engine.url.render_as_string(hide_password=True))},
+                info={_CATALOGUE: _catalogue_id(engine)},
             )
             event.listen(factory, "after_begin", _track_progress)
             _factories[key] = factory
@@ -285,9 +285,9 @@ def dispose_engines() -> None:
         _factories.clear()
 
 
-def catalogue_id(url: str) -> str:
-    """A short name of the catalogue at ``url``, the same in every process configured alike."""
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
+def _catalogue_id(engine: Engine) -> str:
+    """A short name of the engine's catalogue, the same in every process configured alike."""
+    return hashlib.sha256(engine.url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
 
 
 def catalogue_of(session: Session) -> str:
@@ -295,7 +295,7 @@ def catalogue_of(session: Session) -> str:
     so that two VOs' catalogues (core/vo.py) never answer for each other."""
     known: str | None = session.info.get(_CATALOGUE)
     if known is None:
-        known = catalogue_id(session.get_bind().engine.url.render_as_string(hide_password=True))
+        known = _catalogue_id(session.get_bind().engine)
         session.info[_CATALOGUE] = known
     return known
 
