@@ -23,6 +23,8 @@ timeout = 120
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
+# The same lines as gunicorn's own logger, for a fraction of its work per request.
+logger_class = "datamgmt.api.access_log.AccessLogger"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

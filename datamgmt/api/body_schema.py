@@ -12,14 +12,22 @@ and a bounded rendering of the value, never the whole input.
 
 An optional property may be ``null``, as the stock client sends unset options, and as the
 views have always read them (``null`` means "not given").
+
+jsonschema stays the authority on what a schema means, but it costs about 50 µs per item of a
+bulk body (attaching 500 DIDs: 25 ms, more than the database's work).  Each schema is therefore
+also compiled to plain Python by fastjsonschema (no defaults filled in, formats ignored as
+jsonschema ignores them here): a body it accepts is valid, and only a body it rejects is run
+through jsonschema, which either finds the violation to report or, where the two differ,
+accepts the body.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
@@ -29,7 +37,7 @@ from datamgmt.exceptions import InvalidObject, MissingParameter
 #: The schema keyword that names Rucio's exception class for a violation of that (sub)schema.
 ERROR_KEYWORD = "x-rucio-error"
 
-_VALIDATORS: dict[int, tuple[dict[str, Any], Draft7Validator]] = {}
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft7Validator, Callable[[Any], Any]]] = {}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -60,14 +68,21 @@ def _optional_nullable(schema: Any) -> Any:
     return result
 
 
-def validator(schema: dict[str, Any]) -> Draft7Validator:
-    """The compiled validator of a view's schema, built once per schema object."""
+def _compiled(schema: dict[str, Any]) -> tuple[dict[str, Any], Draft7Validator, Callable[[Any], Any]]:
+    """A view's schema, its jsonschema validator and its fast check, built once per schema object."""
     cached = _VALIDATORS.get(id(schema))
     if cached is None or cached[0] is not schema:
         Draft7Validator.check_schema(schema)
-        cached = (schema, Draft7Validator(_optional_nullable(copy.deepcopy(schema))))
+        effective = _optional_nullable(copy.deepcopy(schema))
+        fast = fastjsonschema.compile(effective, use_default=False, use_formats=False)
+        cached = (schema, Draft7Validator(effective), fast)
         _VALIDATORS[id(schema)] = cached
-    return cached[1]
+    return cached
+
+
+def validator(schema: dict[str, Any]) -> Draft7Validator:
+    """The jsonschema validator of a view's schema (the authority, and the error messages)."""
+    return _compiled(schema)[1]
 
 
 def _value(value: Any) -> str:
@@ -124,6 +139,11 @@ def _violation(schema: dict[str, Any], error: ValidationError, message: str) -> 
 
 def check_body(schema: dict[str, Any], body: Any) -> None:
     """Raise Rucio's error for the first violation of ``schema`` by ``body`` (none: return)."""
+    try:
+        _compiled(schema)[2](body)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass  # jsonschema decides, and says why
     error = next(
         iter(
             sorted(validator(schema).iter_errors(body), key=lambda e: (len(e.path), list(map(str, e.path))))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -19,6 +20,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from datamgmt.api.auth import public
 from datamgmt.api.catalogue_metrics import CatalogueCollector
 from datamgmt.api.context import authorize, unit_of_work
+
+#: Methods labelled by name; any other token a client sends is labelled ``OTHER``.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def install_metrics(app: Flask) -> None:
@@ -46,12 +50,26 @@ def install_metrics(app: Flask) -> None:
     def _start_clock() -> None:
         g.started = time.perf_counter()
 
+    # The labelled children, looked up once per label set rather than through ``labels()``
+    # (argument checks and a lock) on every request.
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
     @app.after_request
     def _observe(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests_total.labels(request.method, endpoint, str(response.status_code)).inc()
+        # A client may send any method token: labels stay bounded.
+        method = request.method if request.method in _METHODS else "OTHER"
+        key = (method, endpoint, response.status_code)
+        pair = children.get(key)
+        if pair is None:
+            pair = (
+                requests_total.labels(method, endpoint, str(response.status_code)),
+                latency.labels(method, endpoint),
+            )
+            children[key] = pair
+        pair[0].inc()
         if "started" in g:
-            latency.labels(request.method, endpoint).observe(time.perf_counter() - g.started)
+            pair[1].observe(time.perf_counter() - g.started)
         return response
 
     def metrics() -> Response:

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+import fastjsonschema
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -166,3 +167,47 @@ def test_a_schema_names_the_class_rucio_answers_with() -> None:
     with pytest.raises(InvalidObject) as raised:
         check_body(schema, {"key_type": "FOLDER"})
     assert (raised.value.status, raised.value.error_class) == (400, "UnsupportedKeyType")
+
+
+def _mutations(value: Any) -> list[Any]:
+    """``value`` with one part replaced by a value of another JSON type, for every part."""
+    others: list[Any] = [None, True, 0, 1.5, -1, "", LONG, [], [1], {}, {"k": "v"}]
+    found = [other for other in others if other != value]
+    if isinstance(value, dict):
+        for name, sub in value.items():
+            found += [{**value, name: changed} for changed in _mutations(sub)]
+        found.append({**value, "unexpected-key": 1})
+        found += [{k: v for k, v in value.items() if k != name} for name in value]
+    elif isinstance(value, list) and value:
+        found += [[changed, *value[1:]] for changed in _mutations(value[0])]
+    return found
+
+
+def _fast_check_is_as_strict(authority: Any, fast: Any) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from hypothesis_jsonschema import from_schema
+
+    @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        body = data.draw(from_schema(authority.schema))
+        fast(body)  # a valid body passes the fast check: bulk calls never pay for jsonschema
+        for changed in _mutations(body):
+            if next(authority.iter_errors(changed), None) is not None:
+                with pytest.raises(fastjsonschema.JsonSchemaException):
+                    fast(changed)
+
+    check()
+
+
+def test_the_fast_check_never_accepts_what_jsonschema_refuses(app: Flask) -> None:
+    """Valid bodies take the fast check alone (api/body_schema.py), so it must be as strict as
+    jsonschema: every route's schema, on valid bodies of each and on every one-part change of them."""
+    from datamgmt.api.body_schema import _compiled
+
+    schemas = {id(schema): schema for _method, _url, schema in _routes_with_bodies(app)}
+    assert len(schemas) >= 40
+    for schema in schemas.values():
+        _, authority, fast = _compiled(schema)
+        _fast_check_is_as_strict(authority, fast)

@@ -226,3 +226,15 @@ def test_metrics_and_openapi(client: FlaskClient, root_headers: dict[str, str]) 
     assert len(document["paths"]) == len(rules)
     assert "requestBody" in document["paths"]["/rules/"]["post"]
     assert document["paths"]["/ping"]["get"]["security"] == []
+
+
+def test_metric_labels_stay_bounded(client: FlaskClient, root_headers: dict[str, str]) -> None:
+    """A client choosing the method token must not choose a metric label (memory per series)."""
+    for token in ("BREW", "X-ANY-TOKEN-1", "X-ANY-TOKEN-2"):
+        assert client.open("/rses/", method=token, headers=root_headers).status_code == 405
+    client.get("/rses/", headers=root_headers)
+    client.get("/rses/", headers=root_headers)
+    metrics = client.get("/metrics", headers=root_headers).get_data(as_text=True)
+    assert 'datamgmt_api_requests_total{endpoint="unmatched",method="OTHER",status="405"} 3.0' in metrics
+    assert 'datamgmt_api_requests_total{endpoint="/rses/",method="GET",status="200"} 2.0' in metrics
+    assert "BREW" not in metrics
