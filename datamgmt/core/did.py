@@ -22,6 +22,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
+from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope
 from datamgmt.core.db.types import utcnow
@@ -279,7 +280,7 @@ def add_files(
             )
         _check_consistency(row, record)
     if new_rows:
-        session.execute(insert(DataIdentifier.__table__), list(new_rows.values()))
+        insert_rows(session, DataIdentifier, list(new_rows.values()))
     return records, set(known)
 
 

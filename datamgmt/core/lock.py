@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RequestType
 from datamgmt.core.db.models import Distance, Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.session import is_postgresql
@@ -265,9 +266,9 @@ class TransferQueue:
 
     def write(self, session: Session) -> None:
         if self.requests:
-            session.execute(insert(Request), self.requests)
+            insert_rows(session, Request, self.requests)
         if self.sources:
-            session.execute(insert(Source), self.sources)
+            insert_rows(session, Source, self.sources)
 
 
 def create_locks(
@@ -338,10 +339,10 @@ def create_locks(
         )
     if not lock_rows:
         return states
-    session.execute(insert(Lock), lock_rows)
+    insert_rows(session, Lock, lock_rows)
     if new_replicas:
         fill_algorithm_paths(session, new_replicas)
-        session.execute(insert(Replica), new_replicas)
+        insert_rows(session, Replica, new_replicas)
         new_by_rse: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for row in new_replicas:
             new_by_rse[row["rse_id"]][0] += 1

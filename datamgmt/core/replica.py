@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import bad_replica, validation
+from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
@@ -80,7 +81,7 @@ def add_replicas(
         for record, item, path in zip(records, files, paths, strict=True)
     ]
     if rows:
-        session.execute(insert(Replica.__table__), rows)
+        insert_rows(session, Replica, rows)
         record_rse_delta(session, info.id, len(rows), sum(r["bytes"] for r in rows))
     return len(rows)
 

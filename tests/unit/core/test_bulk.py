@@ -1,0 +1,65 @@
+"""``core/db/bulk.insert_rows``: the rows the ORM's executemany would write, in one statement
+per chunk on PostgreSQL (and by executemany on SQLite)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from datamgmt.core import rse
+from datamgmt.core.db import bulk
+from datamgmt.core.db.constants import RequestState, RequestType
+from datamgmt.core.db.models import Request
+from datamgmt.core.db.session import is_postgresql
+
+
+def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "scope": "data",
+            "name": f"f{i}",
+            "dest_rse_id": rse_id,
+            "state": RequestState.QUEUED if i % 2 else RequestState.SUBMITTED,
+            "bytes": i if i % 3 else None,
+            "attributes": None,
+            "not_before": datetime(2026, 1, 1 + i % 28) if i % 4 else None,
+        }
+        for i in range(count)
+    ]
+
+
+def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = rse.add_rse(session, "SITE")
+    monkeypatch.setattr(bulk, "CHUNK", 3)  # 7 rows: three statements on PostgreSQL
+    statements: list[str] = []
+    engine = session.get_bind().engine
+
+    def count(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        bulk.insert_rows(session, Request, _rows(site, 7))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    inserts = [statement for statement in statements if statement.startswith("INSERT INTO requests")]
+    assert len(inserts) == (3 if is_postgresql(session) else 1)
+    written = session.scalars(select(Request).order_by(Request.name)).all()
+    expected = sorted(_rows(site, 7), key=lambda row: str(row["name"]))
+    assert [
+        (r.scope, r.name, r.dest_rse_id, r.state, r.bytes, r.attributes, r.not_before) for r in written
+    ] == [tuple(row.values()) for row in expected]
+    # defaults: a key gets one value per row, the rest the column's default
+    assert len({r.id for r in written}) == 7
+    assert {(r.request_type, r.retry_count, r.priority, r.activity) for r in written} == {
+        (RequestType.TRANSFER, 0, 3, "User Subscriptions")
+    }
+    assert all(r.created_at is not None and r.updated_at is not None for r in written)
+
+
+def test_nothing_to_insert_runs_no_statement(session: Session) -> None:
+    bulk.insert_rows(session, Request, [])
+    assert session.scalar(select(Request.id)) is None
