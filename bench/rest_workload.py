@@ -179,9 +179,21 @@ class LeanTransport:
         if response.status >= 300:
             head.content = response.read()
         try:
-            yield head, (line.rstrip(b"\r\n") for line in iter(response.readline, b""))
+            yield head, _split_lines(response)
         finally:
             response.read()
+
+
+def _split_lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The body's lines as blocks arrive (``readline`` on a chunked body reads byte by byte:
+    4 ms of client CPU for a 7 KB answer)."""
+    pending = b""
+    while block := response.read1(65536):
+        pending += block
+        *complete, pending = pending.split(b"\n")
+        yield from (line.rstrip(b"\r") for line in complete)
+    if pending:
+        yield pending
 
 
 TRANSPORTS = {"lean": LeanTransport, "requests": RequestsTransport}
