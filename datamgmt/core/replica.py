@@ -307,12 +307,19 @@ def quarantine(session: Session, rse_id: str, found: Sequence[dict[str, Any]]) -
         known.update(
             session.scalars(
                 select(QuarantinedReplica.path).where(
-                    QuarantinedReplica.rse_id == rse_id, QuarantinedReplica.path.in_(part)
+                    keys_in(
+                        (QuarantinedReplica.rse_id, QuarantinedReplica.path),
+                        [(rse_id, path) for path in part],
+                    )
                 )
             )
         )
         known.update(
-            session.scalars(select(Replica.path).where(Replica.rse_id == rse_id, Replica.path.in_(part)))
+            session.scalars(
+                select(Replica.path).where(
+                    keys_in((Replica.rse_id, Replica.path), [(rse_id, path) for path in part])
+                )
+            )
         )
     now = utcnow()
     rows = [

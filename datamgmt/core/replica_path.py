@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.models import RSE, Replica, RSEAttribute
-from datamgmt.core.keys import DIDKey, chunks
+from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.rse import RSEInfo, protocols_by_rse_id
 from datamgmt.exceptions import DatamgmtError, Duplicate, InputValidationError, InvalidPath
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM, join_path, lfn2path, path_below_prefix
@@ -158,7 +158,10 @@ def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[
 def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[str]) -> None:
     """Raise Duplicate if two of ``paths``, or one of them and an existing replica, coincide.
 
-    The unique index enforces the same; checking first names the replica in the way.
+    The unique index enforces the same; checking first names the replica in the way.  The
+    paths are looked up as keys (:func:`~datamgmt.core.keys.keys_in`): ``path IN (…)`` made
+    PostgreSQL read every replica of the RSE per chunk, so registering 60,000 files slowed
+    from 0.1 s to 1.4 s a chunk.
     """
     seen: set[str] = set()
     for path in paths:
@@ -170,7 +173,7 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
     for part in chunks(list(seen)):
         taken = session.execute(
             select(Replica.scope, Replica.name, Replica.path)
-            .where(Replica.rse_id == rse_id, Replica.path.in_(part))
+            .where(keys_in((Replica.rse_id, Replica.path), [(rse_id, path) for path in part]))
             .limit(1)
         ).first()
         if taken is not None:

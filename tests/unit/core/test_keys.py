@@ -4,7 +4,7 @@ written so that the database looks keys up instead of scanning a scope (or one s
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import event, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from datamgmt.core import replica, rse, scope
@@ -12,6 +12,8 @@ from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import RSE, DataIdentifier, Replica
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.keys import keys_in
+from datamgmt.core.replica_path import check_paths_free
+from datamgmt.exceptions import Duplicate
 
 
 @pytest.fixture
@@ -128,3 +130,51 @@ def _nodes(node: dict):  # type: ignore[no-untyped-def]
     yield node
     for child in node.get("Plans", ()):
         yield from _nodes(child)
+
+
+def test_registering_looks_each_path_up_instead_of_reading_the_whole_rse(session, root):
+    """The path check of a registration (``replica_path.check_paths_free``) looks paths up by
+    the (rse_id, path) index.  Its former ``rse_id = ? AND path IN (…)`` read every replica of
+    the RSE per chunk on PostgreSQL: 60,000 files slowed from 0.1 s to 1.4 s a chunk."""
+    scope.add_scope(session, "data", "root")
+    rse.add_rse(session, "SITE-A")
+    site = session.scalar(select(RSE.id).where(RSE.rse == "SITE-A"))
+    count = 20_000 if is_postgresql(session) else 100
+    session.execute(
+        insert(DataIdentifier),
+        [
+            {"scope": "data", "name": f"f{i}", "did_type": DIDType.FILE, "account": "root", "bytes": 1}
+            for i in range(count)
+        ],
+    )
+    session.execute(
+        insert(Replica),
+        [
+            {"scope": "data", "name": f"f{i}", "rse_id": site, "bytes": 1, "path": f"p/f{i}"}
+            for i in range(count)
+        ],
+    )
+    engine = session.get_bind().engine
+    seen: list[tuple[str, object]] = []
+
+    def record(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        check_paths_free(session, site, "SITE-A", [f"p/new{i}" for i in range(500)])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    with pytest.raises(Duplicate, match="already used by the replica of 'data:f7'"):
+        check_paths_free(session, site, "SITE-A", ["p/new1", "p/f7"])
+    if is_postgresql(session):
+        [(statement, parameters)] = [item for item in seen if "FROM replicas" in item[0]]
+        plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar()
+        replica_scans = [
+            node
+            for node in _nodes(plan[0]["Plan"])
+            if node.get("Relation Name") == "replicas" and "Scan" in node["Node Type"]
+        ]
+        assert [node["Node Type"] for node in replica_scans] == ["Index Scan"], plan
+        assert "path" in replica_scans[0]["Index Cond"] and "Filter" not in replica_scans[0], plan
+    session.rollback()
