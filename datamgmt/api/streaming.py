@@ -93,9 +93,12 @@ def json_lines(items: Iterator[Any]) -> Iterator[str]:
     return _batches((dumps(item) + "\n" for item in items), _batch())
 
 
-def rendered_lines(lines: Iterator[str]) -> Iterator[str]:
-    """Lines the view rendered itself (each ending in a newline), batched as :func:`json_lines` does."""
-    return _batches(lines, _batch())
+def rendered_stream(lines: Iterable[str]) -> Response:
+    """A JSON stream of lines the view rendered itself from memory (each ending in a newline),
+    sent whole with a ``Content-Length``: no transaction, stream slot or chunked framing is
+    held for what is already computed.  For answers bounded in size (one line per RSE)."""
+    check_accept(JSON_STREAM)
+    return Response("".join(lines), content_type=JSON_STREAM)
 
 
 def _batches(lines: Iterator[str], batch: int) -> Iterator[str]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from datamgmt.api.context import authorize, keep_storage_apart, unit_of_work
 from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
-from datamgmt.api.streaming import created, done, dumps, json_response, rendered_lines, stream
+from datamgmt.api.streaming import created, done, dumps, json_response, rendered_stream, stream
 from datamgmt.core import rse as rses
 from datamgmt.core.expression import rse_names_for
 from datamgmt.core.rse import RSEInfo
@@ -79,13 +79,11 @@ def list_rses() -> Response:
 
 def _list_rses_of(expression: str) -> Response:
     """The RSEs an expression selects, as Rucio lists them (``{"rse": name}`` per line): names
-    from the cached snapshot, each line rendered once per process."""
-
-    def lines(session: Session) -> Any:
+    from the cached snapshot, each line rendered once per process, the answer sent whole."""
+    with unit_of_work() as session:
         authorize(session, "read")
-        return map(_rse_line, rse_names_for(session, expression))
-
-    return stream(lines, render=rendered_lines)
+        names = rse_names_for(session, expression)
+    return rendered_stream(map(_rse_line, names))
 
 
 @lru_cache(maxsize=65536)

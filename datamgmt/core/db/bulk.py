@@ -29,12 +29,14 @@ CHUNK = 10_000
 
 
 def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` into ``model``'s table (rows with differing keys: by executemany)."""
+    """Insert ``rows``, dictionaries with the same keys (column names), into ``model``'s table."""
     if not rows:
         return
     table = model.__table__
     given = rows[0].keys()
-    if not is_postgresql(session) or any(row.keys() != given for row in rows):
+    if any(row.keys() != given for row in rows):
+        raise ValueError(f"rows for {table.name} must all have the same keys")
+    if not is_postgresql(session):
         session.execute(insert(table), rows)  # Core applies the defaults itself
         return
     defaulted = [column for column in table.c if column.key not in given and column.default is not None]

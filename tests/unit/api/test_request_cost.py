@@ -97,6 +97,9 @@ def test_an_expression_answered_from_the_snapshot_touches_no_connection(
     assert response.status_code == 200
     assert [json.loads(line) for line in response.data.splitlines()] == [{"rse": "SNAP-A"}]
     assert (counted, seen) == ([], [])
+    # computed in memory, sent whole: no chunked framing for the client to undo
+    assert response.headers["Content-Type"] == "application/x-json-stream"
+    assert response.headers.get("Content-Length") == str(len(response.data))
 
 
 def test_admin_calls_take_one_statement_each(

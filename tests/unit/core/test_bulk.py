@@ -63,3 +63,11 @@ def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: p
 def test_nothing_to_insert_runs_no_statement(session: Session) -> None:
     bulk.insert_rows(session, Request, [])
     assert session.scalar(select(Request.id)) is None
+
+
+def test_rows_must_have_the_same_keys(session: Session) -> None:
+    site = rse.add_rse(session, "SITE")
+    rows = _rows(site, 2)
+    del rows[1]["attributes"]
+    with pytest.raises(ValueError, match="same keys"):
+        bulk.insert_rows(session, Request, rows)
