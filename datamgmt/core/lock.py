@@ -265,10 +265,8 @@ class TransferQueue:
         return LockState.REPLICATING, ReplicaState.COPYING
 
     def write(self, session: Session) -> None:
-        if self.requests:
-            insert_rows(session, Request, self.requests)
-        if self.sources:
-            insert_rows(session, Source, self.sources)
+        insert_rows(session, Request, self.requests)
+        insert_rows(session, Source, self.sources)
 
 
 def create_locks(

@@ -24,7 +24,7 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, not_found
 from datamgmt.core.did_content import file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
-from datamgmt.core.replica_path import check_paths_free, registration_paths
+from datamgmt.core.replica_path import check_paths_free, paths_on_rse, registration_paths
 from datamgmt.core.rse import get_rse, get_rse_id
 from datamgmt.exceptions import (
     Duplicate,
@@ -306,21 +306,10 @@ def quarantine(session: Session, rse_id: str, found: Sequence[dict[str, Any]]) -
     for part in chunks(list(paths)):
         known.update(
             session.scalars(
-                select(QuarantinedReplica.path).where(
-                    keys_in(
-                        (QuarantinedReplica.rse_id, QuarantinedReplica.path),
-                        [(rse_id, path) for path in part],
-                    )
-                )
+                select(QuarantinedReplica.path).where(paths_on_rse(QuarantinedReplica, rse_id, part))
             )
         )
-        known.update(
-            session.scalars(
-                select(Replica.path).where(
-                    keys_in((Replica.rse_id, Replica.path), [(rse_id, path) for path in part])
-                )
-            )
-        )
+        known.update(session.scalars(select(Replica.path).where(paths_on_rse(Replica, rse_id, part))))
     now = utcnow()
     rows = [
         {

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
-from datamgmt.core.db.models import RSE, Replica, RSEAttribute
+from datamgmt.core.db.models import RSE, QuarantinedReplica, Replica, RSEAttribute
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.rse import RSEInfo, protocols_by_rse_id
 from datamgmt.exceptions import DatamgmtError, Duplicate, InputValidationError, InvalidPath
@@ -155,6 +155,15 @@ def registration_paths(session: Session, info: RSEInfo, files: Sequence[Mapping[
     return [registration.path(item) for item in files]
 
 
+def paths_on_rse(
+    model: type[Replica] | type[QuarantinedReplica], rse_id: str, paths: Sequence[str]
+) -> ColumnElement[bool]:
+    """``model``'s rows at ``paths`` on one RSE, looked up by the (rse_id, path) key: PostgreSQL
+    plans ``rse_id = ? AND path IN (…)`` as a read of every row of the RSE (see
+    :func:`check_paths_free`)."""
+    return keys_in((model.rse_id, model.path), [(rse_id, path) for path in paths])
+
+
 def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[str]) -> None:
     """Raise Duplicate if two of ``paths``, or one of them and an existing replica, coincide.
 
@@ -173,7 +182,7 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
     for part in chunks(list(seen)):
         taken = session.execute(
             select(Replica.scope, Replica.name, Replica.path)
-            .where(keys_in((Replica.rse_id, Replica.path), [(rse_id, path) for path in part]))
+            .where(paths_on_rse(Replica, rse_id, part))
             .limit(1)
         ).first()
         if taken is not None:
