@@ -33,6 +33,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "port": "8080",
         "base_url": "",
         "workers": "2",
+        "server": "gunicorn",
         "stream_batch": "1000",
         "health_daemons": "",
         "max_body_bytes": str(64 * 1024 * 1024),

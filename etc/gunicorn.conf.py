@@ -30,11 +30,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
-    """Load the placement solver's compiled kernel before the worker serves, not inside the
-    first rule that needs a transfer (importing numba and its cached kernel takes seconds)."""
-    from datamgmt.core.placement.solver import PlacementProblem, place
+    from datamgmt.core.placement.solver import warm_up
 
-    place(PlacementProblem(free_bytes=[-1], item_bytes=[1], copies=[1]))
+    warm_up()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

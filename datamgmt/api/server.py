@@ -1,4 +1,5 @@
-"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``.
+"""``datamgmt-server``: serve the API under gunicorn, configured by ``etc/gunicorn.conf.py``,
+or under granian with ``--server granian`` (``[api] server``; see :mod:`datamgmt.api.granian_server`).
 
 The settings are read from the package (``datamgmt/etc/``, a link to ``etc/`` in a checkout,
 the file itself in a wheel), so an installed wheel runs with them outside any checkout.
@@ -16,6 +17,7 @@ import os
 import runpy
 import shutil
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from gunicorn.app.base import BaseApplication
 from datamgmt.config import get_config
 
 log = logging.getLogger(__name__)
+#: The HTTP servers ``datamgmt-server`` can run the API under (``[api] server``).
+SERVERS = ("gunicorn", "granian")
 
 
 def default_settings() -> dict[str, Any]:
@@ -80,9 +84,18 @@ def _remove_in(pid: int, directory: str) -> None:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--host", default=None, help="address to bind (default [api] host)")
 @click.option("--port", type=int, default=None, help="port to bind (default [api] port)")
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes (default [api] workers)")
+@click.option("--workers", type=int, default=None, help="worker processes (default [api] workers)")
+@click.option(
+    "--server",
+    "server_name",
+    type=click.Choice(SERVERS),
+    default=None,
+    help="HTTP server (default [api] server: gunicorn)",
+)
 @click.option("--embedded", is_flag=True, help="also supervise the daemons in this process tree")
-def main(host: str | None, port: int | None, workers: int | None, embedded: bool) -> None:
+def main(
+    host: str | None, port: int | None, workers: int | None, server_name: str | None, embedded: bool
+) -> None:
     """Serve the REST API."""
     made = share_metrics_between_processes()
     if made:
@@ -94,12 +107,12 @@ def main(host: str | None, port: int | None, workers: int | None, embedded: bool
     import datamgmt.api.app  # noqa: F401
 
     config = get_config()
-    overrides: dict[str, Any] = {
-        "bind": f"{host or config.get('api', 'host')}:{port or config.get_int('api', 'port')}",
-        "workers": workers or config.get_int("api", "workers"),
-    }
+    host, port = host or config.get("api", "host"), port or config.get_int("api", "port")
+    run = _server(
+        server_name or config.get("api", "server"), host, port, workers or config.get_int("api", "workers")
+    )
     if not embedded:
-        GunicornServer(overrides).run()
+        run()
         return
     from datamgmt.embedded import EMBEDDED_DAEMONS, DaemonSupervisor, ensure_local_rses
 
@@ -108,10 +121,21 @@ def main(host: str | None, port: int | None, workers: int | None, embedded: bool
     os.environ.setdefault("DATAMGMT_API_HEALTH_DAEMONS", ",".join(EMBEDDED_DAEMONS))
     # Published landing pages point at the address served here unless [api] base_url says otherwise.
     if not config.get("api", "base_url"):
-        os.environ["DATAMGMT_API_BASE_URL"] = f"http://{overrides['bind']}"
+        os.environ["DATAMGMT_API_BASE_URL"] = f"http://{host}:{port}"
     supervisor = DaemonSupervisor()
     supervisor.start()
     try:
-        GunicornServer(overrides).run()
+        run()
     finally:
         supervisor.stop()
+
+
+def _server(name: str, host: str, port: int, workers: int) -> Callable[[], None]:
+    """What serves the API until it is stopped: ``name`` is ``[api] server`` or ``--server``."""
+    if name == "gunicorn":
+        return GunicornServer({"bind": f"{host}:{port}", "workers": workers}).run  # type: ignore[no-any-return]
+    if name == "granian":
+        from datamgmt.api import granian_server
+
+        return lambda: granian_server.serve(host, port, workers)
+    raise click.BadParameter(f"[api] server must be one of {', '.join(SERVERS)}, not {name!r}")

@@ -274,6 +274,12 @@ def place(problem: PlacementProblem) -> PlacementResult:
     )
 
 
+def warm_up() -> None:
+    """Load the compiled kernel now: API workers call it before they serve, so the first rule
+    that needs a transfer does not wait seconds for numba and its cached kernel to load."""
+    place(PlacementProblem(free_bytes=np.array([-1]), item_bytes=np.array([1]), copies=np.array([1])))
+
+
 def candidate_sets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CSR rows (``set_indptr``, ``set_indices``) from an (n_sets x n_rse) boolean matrix."""
     masks = np.asarray(masks, dtype=np.bool_)
