@@ -14,6 +14,7 @@ from itertools import groupby
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from datamgmt.core import bad_replica, validation
@@ -24,7 +25,12 @@ from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, not_found
 from datamgmt.core.did_content import file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
-from datamgmt.core.replica_path import check_paths_free, paths_on_rse, registration_paths
+from datamgmt.core.replica_path import (
+    paths_on_rse,
+    refuse_repeated_paths,
+    refuse_used_paths,
+    registration_paths,
+)
 from datamgmt.core.rse import get_rse, get_rse_id
 from datamgmt.exceptions import (
     Duplicate,
@@ -60,7 +66,7 @@ def add_replicas(
     clash = _existing_replica_keys(session, info.id, [key for key in keys if key in known])
     if clash:
         raise Duplicate(f"File replica {validation.shown(':'.join(clash[0]), 80)} already exists on {rse}")
-    check_paths_free(session, info.id, rse, paths)
+    refuse_repeated_paths(rse, paths)
     now = utcnow()
     rows = [
         {
@@ -81,9 +87,21 @@ def add_replicas(
         for record, item, path in zip(records, files, paths, strict=True)
     ]
     if rows:
-        insert_rows(session, Replica, rows)
+        _insert_replicas(session, info.id, rse, rows)
         record_rse_delta(session, info.id, len(rows), sum(r["bytes"] for r in rows))
     return len(rows)
+
+
+def _insert_replicas(session: Session, rse_id: str, rse: str, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows; when the unique (rse_id, path) index refuses one, name the replica
+    that holds its path (:func:`refuse_used_paths`).  The insert runs in a savepoint so that
+    the transaction can still look it up; any other refusal is raised as it came."""
+    try:
+        with session.begin_nested():
+            insert_rows(session, Replica, rows)
+    except IntegrityError:
+        refuse_used_paths(session, rse_id, rse, [row["path"] for row in rows])
+        raise
 
 
 def record_rse_delta(session: Session, rse_id: str, files: int, size: int) -> None:

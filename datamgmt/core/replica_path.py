@@ -160,18 +160,12 @@ def paths_on_rse(
 ) -> ColumnElement[bool]:
     """``model``'s rows at ``paths`` on one RSE, looked up by the (rse_id, path) key: PostgreSQL
     plans ``rse_id = ? AND path IN (…)`` as a read of every row of the RSE (see
-    :func:`check_paths_free`)."""
+    :func:`refuse_used_paths`)."""
     return keys_in((model.rse_id, model.path), [(rse_id, path) for path in paths])
 
 
-def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[str]) -> None:
-    """Raise Duplicate if two of ``paths``, or one of them and an existing replica, coincide.
-
-    The unique index enforces the same; checking first names the replica in the way.  The
-    paths are looked up as keys (:func:`~datamgmt.core.keys.keys_in`): ``path IN (…)`` made
-    PostgreSQL read every replica of the RSE per chunk, so registering 60,000 files slowed
-    from 0.1 s to 1.4 s a chunk.
-    """
+def refuse_repeated_paths(rse: str, paths: Sequence[str]) -> None:
+    """Raise Duplicate if two of ``paths`` coincide: one request cannot register both."""
     seen: set[str] = set()
     for path in paths:
         if path in seen:
@@ -179,7 +173,19 @@ def check_paths_free(session: Session, rse_id: str, rse: str, paths: Sequence[st
                 f"the request registers two replicas at path {validation.shown(path, 120)} on {rse}"
             )
         seen.add(path)
-    for part in chunks(list(seen)):
+
+
+def refuse_used_paths(session: Session, rse_id: str, rse: str, paths: Sequence[str]) -> None:
+    """Raise Duplicate naming the replica that already uses one of ``paths`` on the RSE, if any.
+
+    A registration asks only after the unique (rse_id, path) index has refused its rows, to
+    name the replica in the way: asked first, the lookup cost every chunk a query, and on a
+    catalogue that PostgreSQL had not analyzed yet a read of every replica of the RSE (30
+    chunks of 500 files: 27 ms a chunk growing to 490 ms).  The paths are looked up as keys
+    (:func:`~datamgmt.core.keys.keys_in`), never as ``rse_id = ? AND path IN (…)``, which
+    PostgreSQL plans as a read of the whole RSE even when it has statistics.
+    """
+    for part in chunks(list(paths)):
         taken = session.execute(
             select(Replica.scope, Replica.name, Replica.path)
             .where(paths_on_rse(Replica, rse_id, part))
