@@ -59,16 +59,18 @@ permissions-doc: venv
 ## its own catalogue: one per CPU the process may use (WORKERS=0: in one process too).
 SERIAL_TESTS := tests/integration tests/faults
 WORKERS ?= logical
-PARALLEL_PYTEST := $(BIN)/pytest -q -n $(WORKERS) $(addprefix --ignore=,$(SERIAL_TESTS))
+## --durations: each run ends with its slowest tests, so CI's log says where its time goes.
+PARALLEL_PYTEST := $(BIN)/pytest -q --durations=15 -n $(WORKERS) $(addprefix --ignore=,$(SERIAL_TESTS))
+SERIAL_PYTEST := $(BIN)/pytest -q --durations=25 $(SERIAL_TESTS)
 
 ## Lint, then the whole suite on SQLite; again on PostgreSQL when DATAMGMT_TEST_DB_URL is set.
 test: lint
 	env -u DATAMGMT_TEST_DB_URL $(PARALLEL_PYTEST)
-	env -u DATAMGMT_TEST_DB_URL $(BIN)/pytest -q $(SERIAL_TESTS)
+	env -u DATAMGMT_TEST_DB_URL $(SERIAL_PYTEST)
 	@if [ -n "$$DATAMGMT_TEST_DB_URL" ]; then \
 		echo "== again on $$DATAMGMT_TEST_DB_URL (catalogue tests only)"; \
 		DATAMGMT_TEST_DB_ONLY=1 $(PARALLEL_PYTEST) && \
-		DATAMGMT_TEST_DB_ONLY=1 $(BIN)/pytest -q $(SERIAL_TESTS); fi
+		DATAMGMT_TEST_DB_ONLY=1 $(SERIAL_PYTEST); fi
 
 ## The security tests alone (tests/security; `make test` runs them too).
 security: venv

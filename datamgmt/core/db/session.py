@@ -45,6 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
+from datamgmt.core.db.plans import plan_arrays_per_call
 from datamgmt.core.db.readers import READ_ONLY, begin_when_needed, reader_options
 from datamgmt.exceptions import (
     DatabaseException,
@@ -126,6 +127,7 @@ def _configure_postgresql(engine: Engine) -> None:
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
     begin_when_needed(engine)
+    plan_arrays_per_call(engine)
 
 
 @dataclass
