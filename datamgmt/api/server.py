@@ -138,4 +138,4 @@ def _server(name: str, host: str, port: int, workers: int) -> Callable[[], None]
         from datamgmt.api import granian_server
 
         return lambda: granian_server.serve(host, port, workers)
-    raise click.BadParameter(f"[api] server must be one of {', '.join(SERVERS)}, not {name!r}")
+    raise click.ClickException(f"[api] server must be one of {', '.join(SERVERS)}, not {name!r}")
