@@ -337,7 +337,10 @@ def _element_match(value: str | int | float | bool, op: str, postgresql: bool) -
         kinds = {str: ("text",), float: ("integer", "real"), True: ("true",), False: ("false",)}
         number = text
     if isinstance(value, bool):
-        match = and_(kind.in_(kinds[value]), true() if op == "=" else false())
+        # SQLite's json_each tells true from false by type; PostgreSQL's jsonb_typeof says
+        # "boolean" for both, so there the element's text must be the value too.
+        same = text == ("true" if value else "false") if postgresql else true()
+        match = and_(kind.in_(kinds[value]), same, true() if op == "=" else false())
     elif isinstance(value, int | float):
         match = and_(kind.in_(kinds[float]), _compare(number, op, float(value)))
     else:

@@ -181,6 +181,10 @@ LIST_EXAMPLE = [
 @given(items=st.lists(did_strategy, min_size=1, max_size=12), groups=filter_groups())
 @example(items=LIST_EXAMPLE, groups=[([("project", "=", "ab")], None), ([("run", ">", 3)], None)])
 @example(items=LIST_EXAMPLE, groups=[([("project", "!=", "c"), ("project", "=", "a*")], "dataset")])
+@example(
+    items=[{"type": DIDType.DATASET, "length": 0, "meta": {"energy": False, "ok": False, "run": [True]}}],
+    groups=[([("run", "=", False)], None)],
+)
 def test_list_dids_agrees_with_the_reference_filter(catalogue, items, groups):
     dids = {f"d{index}": item for index, item in enumerate(items)}
     load(catalogue, dids)
