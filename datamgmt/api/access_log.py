@@ -8,7 +8,7 @@ the whole of a one-row ``GET``.  With the default format, which ``etc/gunicorn.c
 string within a second; any other ``access_log_format`` is formatted by gunicorn itself.
 
 granian's own access log goes through :mod:`logging` with a date formatted per request (0.06
-to 0.1 ms a request here), and its line differs from gunicorn's: under granian the app is
+to 0.15 ms a request here), and its line differs from gunicorn's: under granian the app is
 wrapped in :class:`AccessLines`, which writes the same line as under gunicorn, so operators'
 log parsing does not depend on the server.
 """

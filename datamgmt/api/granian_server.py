@@ -46,7 +46,7 @@ def load_app(_target: str) -> Any:
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API until SIGINT or SIGTERM; returns when every worker has stopped."""
     server = Server(
-        "datamgmt.api.app:create_app",
+        "datamgmt.api.app:create_app",  # what load_app builds; granian only names it in its logs
         address=host,
         port=port,
         interface=Interfaces.WSGI,

@@ -109,6 +109,10 @@ class RegionGeneration:
         self.region.set(self.KEY, uuid.uuid4().hex)
 
 
+#: How a renewal opens the generation file: one whole-byte append, made if missing.
+_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+
+
 class FileGeneration:
     """The generation as the inode and size of one file that each renewal grows by a byte.
 
@@ -133,10 +137,10 @@ class FileGeneration:
 
     def renew(self) -> None:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except FileNotFoundError:
+            fd = os.open(self.path, _APPEND, 0o600)
+        except FileNotFoundError:  # the folder is made on first use only
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, _APPEND, 0o600)
         try:
             os.write(fd, b".")
         finally:
