@@ -25,6 +25,7 @@ from datamgmt.core import validation
 from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope
+from datamgmt.core.db.point_reads import PointRead
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.exceptions import (
@@ -125,43 +126,46 @@ def get_did_row(session: Session, scope: str, name: str) -> DataIdentifier:
     return row
 
 
-#: What :func:`did_dict` shows of one DID: built once and run on the connection, without the
-#: ORM, because ``GET /dids/{scope}/{name}`` is the commonest call of all.
-_ONE_DID = select(
-    *(
-        getattr(DataIdentifier, column)
-        for column in (
-            "scope",
-            "name",
-            "did_type",
-            "account",
-            "bytes",
-            "length",
-            "md5",
-            "adler32",
-            "guid",
-            "is_open",
-            "monotonic",
-            "obsolete",
-            "hidden",
-            "availability",
-            "expired_at",
-            "created_at",
-            "updated_at",
-            "closed_at",
-            "purge_replicas",
+#: What :func:`did_dict` shows of one DID: built once and run without the ORM, on a bare
+#: cursor where it can (core/db/point_reads.py), because ``GET /dids/{scope}/{name}`` is the
+#: commonest call of all.
+_ONE_DID = PointRead(
+    select(
+        *(
+            getattr(DataIdentifier, column)
+            for column in (
+                "scope",
+                "name",
+                "did_type",
+                "account",
+                "bytes",
+                "length",
+                "md5",
+                "adler32",
+                "guid",
+                "is_open",
+                "monotonic",
+                "obsolete",
+                "hidden",
+                "availability",
+                "expired_at",
+                "created_at",
+                "updated_at",
+                "closed_at",
+                "purge_replicas",
+            )
         )
-    )
-).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
+    ).where(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
+)
 
 
 def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> dict[str, Any]:
     """A DID; with ``dynamic`` an open collection's bytes and length are computed now."""
     found = isinstance(scope, str) and isinstance(name, str)
-    row = session.connection().execute(_ONE_DID, {"scope": scope, "name": name}).first() if found else None
+    row = _ONE_DID.first(session, scope=scope, name=name) if found else None
     if row is None or row.did_type in DELETED_TYPES:
         raise not_found(scope, name)
-    result = did_dict(row)  # type: ignore[arg-type]
+    result = did_dict(row)
     if dynamic and row.did_type in COLLECTIONS and row.is_open:
         length, size = session.execute(
             select(func.count(), func.coalesce(func.sum(Content.bytes), 0)).where(
