@@ -24,6 +24,11 @@ def is_pending(session: Session, name: str) -> bool:
     return name in session.info.get(_PENDING, {})
 
 
+def has_pending(session: Session) -> bool:
+    """Whether anything waits for this session's commit."""
+    return bool(session.info.get(_PENDING))
+
+
 def _run_pending(session: Session) -> None:
     for action in session.info.pop(_PENDING, {}).values():
         action()

@@ -45,6 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
+from datamgmt.core.db.after_commit import has_pending
 from datamgmt.core.db.plans import plan_arrays_per_call
 from datamgmt.core.db.readers import READ_ONLY, begin_when_needed, reader_options
 from datamgmt.exceptions import (
@@ -222,9 +223,10 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
     progress = session.info.setdefault(_PROGRESS, _Progress())
     try:
         yield session
-        session.flush()
-        progress.committing = True
-        session.commit()
+        if _began(session):
+            session.flush()
+            progress.committing = True
+            session.commit()
     except DatamgmtError:
         session.rollback()
         raise
@@ -249,6 +251,14 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
         raise
     finally:
         session.close()
+
+
+def _began(session: Session) -> bool:
+    """Whether the unit has anything to commit: a transaction (any statement, or an object
+    added, begins one) or work waiting for its commit.  A unit answered from caches or by
+    point reads (core/db/point_reads.py) has neither, and SQLAlchemy's commit would begin and
+    end an empty transaction to find that out."""
+    return session.in_transaction() or has_pending(session)
 
 
 def is_unavailable(exc: BaseException) -> bool:

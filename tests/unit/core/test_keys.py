@@ -53,6 +53,22 @@ def test_keys_across_scopes_and_rses_match_exactly_the_row_comparison(catalogue)
     assert {(s, n) for s, n, _ in matched(catalogue, two)} == {("data", "f0"), ("other", "f2")}
 
 
+def test_one_column_and_a_wide_first_column_match_too(catalogue):
+    """The narrow columns may be none (one-column keys) or come after the wide one."""
+    one = keys_in((Replica.name,), [("f0",), ("f3",)], wide=0)
+    assert {(s, n) for s, n, _ in matched(catalogue, one)} == {
+        (s, n) for s in ("data", "other") for n in ("f0", "f3")
+    }
+    first_wide = keys_in(
+        (Replica.name, Replica.scope), [("f1", "other"), ("f2", "other"), ("f2", "data")], wide=0
+    )
+    assert {(s, n) for s, n, _ in matched(catalogue, first_wide)} == {
+        ("other", "f1"),
+        ("other", "f2"),
+        ("data", "f2"),
+    }
+
+
 def test_a_cached_statement_matches_the_keys_it_is_run_with(catalogue):
     """Statements over keys are cached by shape: the second run (same shape, other keys) must
     bind its own keys, not the first run's."""
