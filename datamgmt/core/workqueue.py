@@ -120,10 +120,16 @@ class LockedBatch:
 
     def pick(self, session: Session, limit: int) -> list[Row[Any]]:
         """Up to ``limit`` due rows, locked (and skipped by concurrent pickers) until commit on
-        PostgreSQL; the caller works on them before its transaction ends."""
+        PostgreSQL; the caller works on them before its transaction ends.
+
+        The lock is ``FOR NO KEY UPDATE``: it keeps every other picker and writer of the rows
+        off them, but not a foreign-key check of a row that refers to one.  Picked DIDs are
+        the files that other batches' rules lock: under ``FOR UPDATE`` two transmogrifiers,
+        each holding files of the other's datasets, waited on each other until PostgreSQL
+        broke the deadlock, and an attach of a picked file waited for the whole batch."""
         query = select(*self.columns()).where(*self.filters()).order_by(*self.order_by()).limit(limit)
         if is_postgresql(session):
-            query = query.with_for_update(of=self.model, skip_locked=True)
+            query = query.with_for_update(of=self.model, skip_locked=True, key_share=True)
         return list(session.execute(query))
 
 
