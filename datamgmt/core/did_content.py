@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
+    ColumnElement,
     and_,
     bindparam,
     delete,
@@ -24,13 +26,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Compiled, Dialect, Row
 from sqlalchemy.orm import Session
 
 from datamgmt.core import content_history, validation
 from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, UpdatedDID
-from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
@@ -41,7 +42,7 @@ from datamgmt.core.did import (
     get_did_row,
     not_found,
 )
-from datamgmt.core.keys import DIDKey, chunks, keys_in
+from datamgmt.core.keys import DIDKey, chunks, keys_in, keys_in_arrays
 from datamgmt.exceptions import (
     DuplicateContent,
     UnsupportedOperation,
@@ -101,44 +102,77 @@ def _attach_files(session: Session, parent: Row[Any], keys: list[DIDKey], now: d
     (:func:`_refuse_attach`), so a refused attach leaves nothing behind, as when every check
     ran first; the checks cost queries only on that path.
     """
-    dialect = postgresql if is_postgresql(session) else sqlite
-    content = Content.__table__
+    parent_values = {
+        "parent_scope": parent.scope,
+        "parent_name": parent.name,
+        "parent_type": parent.did_type,
+        "now": now,
+    }
+    connection = session.connection()
     sizes: list[int | None] = []
     done: list[DIDKey] = []
     for part in chunks(keys):
-        rows = select(
-            literal(parent.scope, content.c.scope.type),
-            literal(parent.name, content.c.name.type),
-            DataIdentifier.scope,
-            DataIdentifier.name,
-            literal(parent.did_type, content.c.did_type.type),
-            DataIdentifier.did_type,
-            DataIdentifier.bytes,
-            DataIdentifier.adler32,
-            DataIdentifier.md5,
-            DataIdentifier.guid,
-            DataIdentifier.events,
-            literal(True),
-            literal(now, content.c.created_at.type),
-            literal(now, content.c.updated_at.type),
-        ).where(
-            keys_in(DID_KEY, part),
-            DataIdentifier.did_type == DIDType.FILE,
-            DataIdentifier.availability != DIDAvailability.LOST,
-        )
-        statement = (
-            dialect.insert(content)
-            .from_select(_CONTENT_COLUMNS, rows)
-            .on_conflict_do_nothing()
-            .returning(content.c.child_scope, content.c.child_name, content.c.bytes)
-        )
-        inserted = session.connection().execute(statement).all()
+        statement, values = _attach_statement(connection.dialect, part)
+        inserted = connection.execute(statement, {**parent_values, **values}).all()
         done.extend((row.child_scope, row.child_name) for row in inserted)
         if len(inserted) != len(part):
             _remove_contents(session, parent.scope, parent.name, done)
             _refuse_attach(session, parent, part, set(done))
         sizes.extend(row.bytes for row in inserted)
     return sizes
+
+
+#: The attach statement on PostgreSQL, compiled once per dialect: SQLAlchemy caches no
+#: statement built on a dialect's insert (``ON CONFLICT``), and building and compiling it
+#: cost about 1.2 ms of every 500-file chunk.
+_ATTACH_COMPILED: WeakKeyDictionary[Dialect, Compiled] = WeakKeyDictionary()
+
+
+def _attach_statement(dialect: Dialect, part: Sequence[DIDKey]) -> tuple[Any, dict[str, Any]]:
+    """The statement attaching ``part`` and the values it takes besides the parent's: on
+    PostgreSQL the compiled one with the keys as two arrays, on SQLite one built for these keys."""
+    if dialect.name != "postgresql":
+        return _attach_files_statement(sqlite, keys_in(DID_KEY, part)), {}
+    compiled = _ATTACH_COMPILED.get(dialect)
+    if compiled is None:
+        statement = _attach_files_statement(
+            postgresql, keys_in_arrays(DID_KEY, ("child_scopes", "child_names"))
+        )
+        compiled = _ATTACH_COMPILED[dialect] = statement.compile(dialect=dialect)
+    return compiled, {"child_scopes": [key[0] for key in part], "child_names": [key[1] for key in part]}
+
+
+def _attach_files_statement(dialect: Any, children: ColumnElement[bool]) -> Any:
+    """``INSERT INTO contents … SELECT`` the live files among ``children``, not attached yet,
+    returning what it attached; the parent's values are bound at execution."""
+    content = Content.__table__
+    now = bindparam("now", type_=content.c.created_at.type)
+    rows = select(
+        bindparam("parent_scope", type_=content.c.scope.type),
+        bindparam("parent_name", type_=content.c.name.type),
+        DataIdentifier.scope,
+        DataIdentifier.name,
+        bindparam("parent_type", type_=content.c.did_type.type),
+        DataIdentifier.did_type,
+        DataIdentifier.bytes,
+        DataIdentifier.adler32,
+        DataIdentifier.md5,
+        DataIdentifier.guid,
+        DataIdentifier.events,
+        literal(True),
+        now,
+        now,
+    ).where(
+        children,
+        DataIdentifier.did_type == DIDType.FILE,
+        DataIdentifier.availability != DIDAvailability.LOST,
+    )
+    return (
+        dialect.insert(content)
+        .from_select(_CONTENT_COLUMNS, rows)
+        .on_conflict_do_nothing()
+        .returning(content.c.child_scope, content.c.child_name, content.c.bytes)
+    )
 
 
 _CONTENT_COLUMNS = [

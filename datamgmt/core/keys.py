@@ -133,10 +133,21 @@ def _narrow_values(positions: list[int]) -> Callable[[Sequence[Any]], tuple[Any,
 def _joined(columns: list[Any], keys: list[Sequence[Any]]) -> ColumnElement[bool]:
     """``(a, b) IN (SELECT unnest(?), unnest(?))``, one array per column."""
     arrays = [
-        func.unnest(bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type)))
+        bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type))
         for i, column in enumerate(columns)
     ]
-    return tuple_(*columns).in_(select(*arrays))
+    return _semi_join(columns, arrays)
+
+
+def keys_in_arrays(columns: Sequence[Any], names: Sequence[str]) -> ColumnElement[bool]:
+    """PostgreSQL's form of :func:`keys_in` over arrays given at execution, one list per column
+    under ``names``: for a statement compiled once and run for every chunk of keys."""
+    arrays = [bindparam(name, type_=ARRAY(column.type)) for name, column in zip(names, columns, strict=True)]
+    return _semi_join(list(columns), arrays)
+
+
+def _semi_join(columns: list[Any], arrays: list[Any]) -> ColumnElement[bool]:
+    return tuple_(*columns).in_(select(*(func.unnest(array) for array in arrays)))
 
 
 @compiles(_KeysIn)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -190,3 +192,36 @@ def test_attaching_files_is_one_insert_per_chunk(
     assert len(seen) == 4, seen
     did = client.get("/dids/att/ds", headers=root_headers).json
     assert (did["length"], did["bytes"]) == (300, 300)
+
+
+def test_attaching_on_postgresql_compiles_its_statement_once(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """SQLAlchemy caches no statement built on a dialect's insert (``ON CONFLICT``): the attach
+    statement is compiled once and each chunk only binds its keys (core/did_content.py)."""
+    if not db.startswith("postgresql"):
+        pytest.skip("SQLite's attach is built for its keys")
+    session.rollback()
+    assert client.post("/rses/ATT-C", headers=root_headers, data="{}").status_code == 201
+    assert client.post("/accounts/root/scopes/attc", headers=root_headers).status_code == 201
+    files = [{"scope": "attc", "name": f"f{i}", "bytes": 1, "adler32": "0cc737eb"} for i in range(20)]
+    body = {"rse": "ATT-C", "files": files, "ignore_availability": True}
+    assert client.post("/replicas", headers=root_headers, data=json.dumps(body)).status_code == 201
+    assert client.post("/dids/attc/ds", headers=root_headers, data='{"type": "DATASET"}').status_code == 201
+    compiled: list[object] = []
+
+    def record(
+        _conn: object, _cursor: object, statement: str, _params: object, context: Any, _many: bool
+    ) -> None:
+        if statement.startswith("INSERT INTO contents"):
+            compiled.append(context.compiled)
+
+    event.listen(get_engine(db), "before_cursor_execute", record)
+    try:
+        for half in (files[:10], files[10:]):
+            dids = json.dumps({"dids": [{"scope": "attc", "name": f["name"]} for f in half]})
+            assert client.post("/dids/attc/ds/dids", headers=root_headers, data=dids).status_code == 201
+    finally:
+        event.remove(get_engine(db), "before_cursor_execute", record)
+    assert len(compiled) == 2 and compiled[0] is compiled[1]
+    assert client.get("/dids/attc/ds", headers=root_headers).json["length"] == 20
