@@ -175,17 +175,26 @@ def test_admin_calls_name_what_their_write_did_not_find(
     assert client.get("/accounts/root/scopes/", headers=root_headers).json == []
 
 
+def _files_and_dataset(
+    client: FlaskClient, headers: dict[str, str], scope: str, count: int
+) -> list[dict[str, Any]]:
+    """``count`` files of a new ``scope`` registered on a new RSE, and the empty dataset ``scope:ds``."""
+    rse = f"{scope.upper()}-RSE"
+    assert client.post(f"/rses/{rse}", headers=headers, data="{}").status_code == 201
+    assert client.post(f"/accounts/root/scopes/{scope}", headers=headers).status_code == 201
+    files = [{"scope": scope, "name": f"f{i}", "bytes": 1, "adler32": "0cc737eb"} for i in range(count)]
+    body = {"rse": rse, "files": files, "ignore_availability": True}
+    assert client.post("/replicas", headers=headers, data=json.dumps(body)).status_code == 201
+    assert client.post(f"/dids/{scope}/ds", headers=headers, data='{"type": "DATASET"}').status_code == 201
+    return files
+
+
 def test_attaching_files_is_one_insert_per_chunk(
     client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
 ) -> None:
     """The parent, one INSERT … SELECT of the 300 files, the parent's counters and its judge entry."""
     session.rollback()
-    assert client.post("/rses/ATT-A", headers=root_headers, data="{}").status_code == 201
-    assert client.post("/accounts/root/scopes/att", headers=root_headers).status_code == 201
-    files = [{"scope": "att", "name": f"f{i}", "bytes": 1, "adler32": "0cc737eb"} for i in range(300)]
-    body = {"rse": "ATT-A", "files": files, "ignore_availability": True}
-    assert client.post("/replicas", headers=root_headers, data=json.dumps(body)).status_code == 201
-    assert client.post("/dids/att/ds", headers=root_headers, data='{"type": "DATASET"}').status_code == 201
+    files = _files_and_dataset(client, root_headers, "att", 300)
     dids = json.dumps({"dids": [{"scope": "att", "name": f["name"]} for f in files]})
     with statements(db) as seen:
         assert client.post("/dids/att/ds/dids", headers=root_headers, data=dids).status_code == 201
@@ -202,12 +211,7 @@ def test_attaching_on_postgresql_compiles_its_statement_once(
     if not db.startswith("postgresql"):
         pytest.skip("SQLite's attach is built for its keys")
     session.rollback()
-    assert client.post("/rses/ATT-C", headers=root_headers, data="{}").status_code == 201
-    assert client.post("/accounts/root/scopes/attc", headers=root_headers).status_code == 201
-    files = [{"scope": "attc", "name": f"f{i}", "bytes": 1, "adler32": "0cc737eb"} for i in range(20)]
-    body = {"rse": "ATT-C", "files": files, "ignore_availability": True}
-    assert client.post("/replicas", headers=root_headers, data=json.dumps(body)).status_code == 201
-    assert client.post("/dids/attc/ds", headers=root_headers, data='{"type": "DATASET"}').status_code == 201
+    files = _files_and_dataset(client, root_headers, "attc", 20)
     compiled: list[object] = []
 
     def record(
