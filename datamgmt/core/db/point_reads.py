@@ -11,9 +11,10 @@ autocommit, one SELECT reads exactly what it would read inside a transaction of 
 
 Anything else runs the statement through the session as before: a unit that writes (it must
 see its own changes), or one already in a transaction.  A failure on the bare cursor is not
-translated here: the connection is invalidated and the statement runs once more through the
-session, where a lost database or refused value fails exactly as any statement does
-(core/db/session.py).  Running a read twice changes nothing.
+translated here: the connection goes back to the pool (or is discarded, if the driver found
+it broken) and the statement runs once more through the session, where a lost database or a
+refused value fails exactly as any statement does (core/db/session.py).  Running a read twice
+changes nothing.
 """
 
 from __future__ import annotations
