@@ -263,9 +263,29 @@ def del_rse_attribute(session: Session, rse: str, key: str) -> None:
 
 
 def list_rse_attributes(session: Session, rse: str) -> dict[str, str | bool]:
-    row = _row(session, rse)
-    rows = session.execute(select(RSEAttribute.key, RSEAttribute.value).where(RSEAttribute.rse_id == row.id))
+    return _attributes(session, _row(session, rse).id)
+
+
+def _attributes(session: Session, rse_id: str) -> dict[str, str | bool]:
+    rows = session.execute(select(RSEAttribute.key, RSEAttribute.value).where(RSEAttribute.rse_id == rse_id))
     return {key: attr_value(value) for key, value in rows}
+
+
+@dataclass(frozen=True)
+class RSEDetail:
+    """An RSE with its attributes and protocols, as ``GET /rses/{rse}`` and its pages show it."""
+
+    info: RSEInfo
+    attributes: dict[str, str | bool]
+    protocols: list[dict[str, Any]]
+
+
+def get_rse_detail(session: Session, rse: str) -> RSEDetail:
+    """The RSE, its attributes and its protocols in three queries: the row is read once, where
+    asking for each part by name read it three times (five round trips for a client's
+    ``GET /rses/{rse}``, which every upload and download sends)."""
+    row = _row(session, rse)
+    return RSEDetail(RSEInfo.of(row), _attributes(session, row.id), _protocols(session, row.id))
 
 
 def rse_ids_with_attribute(session: Session, key: str, value: Any) -> list[str]:
@@ -371,9 +391,12 @@ def protocol_record(row: RSEProtocol) -> dict[str, Any]:
 
 
 def list_protocols(session: Session, rse: str) -> list[dict[str, Any]]:
-    row = _row(session, rse)
+    return _protocols(session, _row(session, rse).id)
+
+
+def _protocols(session: Session, rse_id: str) -> list[dict[str, Any]]:
     rows = session.scalars(
-        select(RSEProtocol).where(RSEProtocol.rse_id == row.id).order_by(RSEProtocol.scheme)
+        select(RSEProtocol).where(RSEProtocol.rse_id == rse_id).order_by(RSEProtocol.scheme)
     )
     return [protocol_record(p) for p in rows]
 

@@ -45,10 +45,11 @@ def rse_list() -> str:
 def rse_page(rse: str) -> str:
     with unit_of_work() as catalogue:
         require_admin(catalogue, "RSE pages")
-        info = rses.get_rse(catalogue, rse)
+        detail = rses.get_rse_detail(catalogue, rse)
+        info = detail.info
         details = {
-            "attributes": dict(sorted(rses.list_rse_attributes(catalogue, rse).items())),
-            "protocols": rses.list_protocols(catalogue, rse),
+            "attributes": dict(sorted(detail.attributes.items())),
+            "protocols": detail.protocols,
             "distances": rses.list_distances(catalogue, rse),
             "limits": rses.get_rse_limits(catalogue, rse),
             "usage": rses.get_rse_usage(catalogue, rse, per_account=True),

@@ -47,11 +47,10 @@ def rse_record(info: RSEInfo) -> dict[str, Any]:
 
 def rse_detail(session: Session, name: str) -> dict[str, Any]:
     """An RSE with what clients need to reach it: protocols, lfn2pfn algorithm, domains."""
-    info = rses.get_rse(session, name)
-    attributes = rses.list_rse_attributes(session, name)
-    protocols = _for_rucio_clients(rses.list_protocols(session, name))
+    detail = rses.get_rse_detail(session, name)
+    attributes, protocols = detail.attributes, _for_rucio_clients(detail.protocols)
     return {
-        **rse_record(info),
+        **rse_record(detail.info),
         "lfn2pfn_algorithm": str(attributes.get("lfn2pfn_algorithm") or DEFAULT_ALGORITHM),
         "verify_checksum": attributes.get("verify_checksum", True) is not False,
         "credentials": None,

@@ -229,3 +229,23 @@ def test_attaching_on_postgresql_compiles_its_statement_once(
         event.remove(get_engine(db), "before_cursor_execute", record)
     assert len(compiled) == 2 and compiled[0] is compiled[1]
     assert client.get("/dids/attc/ds", headers=root_headers).json["length"] == 20
+
+
+def test_an_rse_with_its_protocols_reads_the_rse_once(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """``GET /rses/{rse}`` (every upload and download asks it): the RSE, its attributes and
+    its protocols, one query each."""
+    session.rollback()
+    assert client.post("/rses/ONCE", headers=root_headers, data="{}").status_code == 201
+    protocol = {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": "/data/", "impl": "posix"}
+    assert (
+        client.post("/rses/ONCE/protocols/file", headers=root_headers, data=json.dumps(protocol)).status_code
+        == 201
+    )
+    with statements(db) as seen:
+        response = client.get("/rses/ONCE", headers=root_headers)
+    assert response.status_code == 200, response.data
+    assert len(seen) == 3, seen
+    assert [p["scheme"] for p in response.json["protocols"]] == ["file"]
+    assert response.json["lfn2pfn_algorithm"] == "hash"
