@@ -68,6 +68,10 @@ def keys_in(
     keys = list(keys)
     if not keys:
         return false()
+    if len(keys) == 1:
+        # One DID (a metadata read, one file's replicas): plain equalities, which PostgreSQL
+        # plans once for the prepared statement, where arrays are planned on every call.
+        return and_(*(column == value for column, value in zip(columns, keys[0], strict=True)))
     return _KeysIn(list(columns), keys, wide)
 
 

@@ -92,6 +92,19 @@ def test_no_keys_match_nothing_and_a_subquery_still_works(catalogue):
     }
 
 
+def test_one_key_is_plain_equalities_which_postgresql_can_prepare(catalogue):
+    """A single DID (a metadata read, one file's replicas) binds no array: statements with arrays
+    are planned on every call (core/db/plans.py), plain ones once."""
+    one = keys_in((Replica.scope, Replica.name), [("other", "f2")])
+    assert {(s, n) for s, n, _ in matched(catalogue, one)} == {("other", "f2")}
+    rest = {
+        (s, n) for s, n, _ in matched(catalogue, ~keys_in((Replica.scope, Replica.name), [("other", "f2")]))
+    }
+    assert ("other", "f2") not in rest and len(rest) == 11
+    pg = str(select(Replica.path).where(one).compile(dialect=postgresql.dialect()))
+    assert "unnest" not in pg and "replicas.scope = " in pg and "replicas.name = " in pg
+
+
 def test_each_dialect_gets_its_own_form_and_negation_stays_a_condition():
     """SQLite: one ``IN`` list per scope (and RSE); PostgreSQL: a semi-join on one array per
     column, never a row comparison of literals (one index scan per key: 7.2 s for 5,000)."""
