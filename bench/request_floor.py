@@ -19,9 +19,9 @@ The rest are the other GETs the stock client sends most, to find the slow ones:
 
 Prints ``name size seconds rate peak_rss`` per kind, then the wall and CPU milliseconds and
 the SQL statements per call (CPU: this process's, so the database server's work shows only in
-the wall time; statements: those SQLAlchemy runs, so SQLite's BEGIN counts and a point read on
-a bare cursor, ``core/db/point_reads.py``, does not).  ``rest_workload.py`` measures calls over HTTP, where the server and the
-client add their own floor.
+the wall time; statements: those SQLAlchemy runs, so SQLite's BEGIN counts and a point read
+on a bare cursor, ``core/db/point_reads.py``, does not).  ``rest_workload.py`` measures calls
+over HTTP, where the server and the client add their own floor.
 """
 
 from __future__ import annotations
