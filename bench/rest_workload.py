@@ -12,6 +12,10 @@ issue 17's table against any server that speaks Rucio's REST API (ours or the re
 * ``register``: ``POST /replicas`` with ``--chunk`` files each (files/s);
 * ``attach``: ``POST /dids/<s>/<ds>/dids`` with ``--chunk`` files each (files/s);
 * ``get_did``: ``GET /dids/<s>/<name>`` one at a time (requests/s);
+* ``rse_info``: ``GET /rses/<rse>`` one at a time, what ``rucio upload`` and ``rucio
+  download`` ask before they reach storage (requests/s);
+* ``file_replicas``: ``POST /replicas/list`` of one file at a time, as ``rucio download``
+  sends it (requests/s);
 * ``rule_transfers``: ``POST /rules/`` on the dataset to an RSE without the data, then
   ``GET /rules/<id>`` until every lock exists (locks/s);
 * ``rule_in_place``: the same where the data already is (locks/s);
@@ -48,6 +52,8 @@ STEPS = [
     "admin",
     "get_did",
     "attach",
+    "rse_info",
+    "file_replicas",
     "register",
     "rule_transfers",
     "rule_in_place",
@@ -58,6 +64,8 @@ UNITS = {
     "ping": "req/s",
     "admin": "calls/s",
     "get_did": "req/s",
+    "rse_info": "req/s",
+    "file_replicas": "req/s",
     "attach": "files/s",
     "register": "files/s",
     "rule_transfers": "locks/s",
@@ -423,9 +431,21 @@ class Workload:
     def rule_in_place(self, step: Step) -> None:
         self._rule(step, self.rse(0))
 
-    def list_replicas(self, step: Step) -> None:
-        body = {
-            "dids": [{"scope": self.scope, "name": self.dataset}],
+    def rse_info(self, step: Step) -> None:
+        for i in range(self.args.gets):
+            step.timed(self.client.get_json, f"/rses/{self.rse(i % 10)}")
+
+    def file_replicas(self, step: Step) -> None:
+        for i in range(self.args.gets):
+            name = self.files[(i * 7919) % len(self.files)]["name"]
+            lines = step.timed(self.client.stream, "POST", "/replicas/list", self.listing(name))
+            if lines != 1:
+                raise StepFailed(f"file_replicas: {lines} lines for one file")
+
+    def listing(self, name: str) -> dict[str, object]:
+        """The body of ``POST /replicas/list`` that rucio-clients 41 sends for one DID."""
+        return {
+            "dids": [{"scope": self.scope, "name": name}],
             "domain": None,
             "ignore_availability": True,
             "all_states": False,
@@ -439,6 +459,9 @@ class Workload:
                 "longitude": None,
             },
         }
+
+    def list_replicas(self, step: Step) -> None:
+        body = self.listing(self.dataset)
         for _ in range(self.args.repeat):
             lines = step.timed(self.client.stream, "POST", "/replicas/list", body, items=len(self.files))
             if lines != len(self.files):
@@ -513,13 +536,15 @@ def main(argv: list[str] | None = None) -> None:
         "register",
         "attach",
         "get_did",
+        "rse_info",
+        "file_replicas",
         "rule_transfers",
         "rule_in_place",
         "list_replicas",
         "expression",
     ]
     for name in order:
-        needed = {"attach", "get_did", "rule_transfers", "rule_in_place", "list_replicas"}
+        needed = {"attach", "get_did", "file_replicas", "rule_transfers", "rule_in_place", "list_replicas"}
         if name in wanted or (name in ("register", "attach") and wanted & needed):
             workload.run(name, getattr(workload, name))
     if args.save:

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from datamgmt.core.rse import get_rse, get_rse_attribute, protocols_by_rse_id
+from datamgmt.core.rse_access import rse_detail
 from datamgmt.exceptions import InvalidPath
 from datamgmt.rse.lfn2pfn import DEFAULT_ALGORITHM
 from datamgmt.rse.protocols import Protocol, create_protocol, protocols_ordered
@@ -37,17 +37,13 @@ class PFNBuilder:
         self.schemes = schemes
         self._rses: dict[str, RSEAccess] = {}
 
-    def _access(self, rse: str) -> RSEAccess:
+    def _access(self, rse: str, rse_id: str | None) -> RSEAccess:
         if rse not in self._rses:
-            info = get_rse(self.session, rse)
-            algorithm = str(
-                get_rse_attribute(self.session, info.id, "lfn2pfn_algorithm") or DEFAULT_ALGORITHM
-            )
-            records = protocols_ordered(
-                protocols_by_rse_id(self.session, [info.id])[info.id], "read", self.domain, self.schemes
-            )
+            detail = rse_detail(self.session, rse, rse_id)
+            algorithm = str(detail.attributes.get("lfn2pfn_algorithm") or DEFAULT_ALGORITHM)
+            records = protocols_ordered(detail.protocols, "read", self.domain, self.schemes)
             protocols = [create_protocol(record, lfn2pfn_algorithm=algorithm) for record in records]
-            self._rses[rse] = RSEAccess(info.id, info.rse_type, info.volatile, protocols)
+            self._rses[rse] = RSEAccess(detail.info.id, detail.info.rse_type, detail.info.volatile, protocols)
         return self._rses[rse]
 
     def describe(self, entry: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +53,7 @@ class PFNBuilder:
         states: dict[str, str] = {}
         for replica in entry["replicas"]:
             rse = replica["rse"]
-            access = self._access(rse)
+            access = self._access(rse, replica.get("rse_id"))
             states[rse] = replica["state"]
             by_rse.setdefault(rse, [])
             lfn = {"scope": entry["scope"], "name": entry["name"], "path": replica["path"]}

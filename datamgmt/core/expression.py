@@ -39,7 +39,15 @@ from datamgmt.core.db.session import catalogue_of
 from datamgmt.core.rse import RSE_CHANGE_LISTENERS, has_uncommitted_changes
 from datamgmt.exceptions import InvalidRSEExpression, RSEWriteBlocked
 
-__all__ = ["invalidate_cache", "parse_expression", "rse_ids_for", "rse_names_for", "set_cache_region"]
+__all__ = [
+    "Snapshot",
+    "held_snapshot",
+    "invalidate_cache",
+    "parse_expression",
+    "rse_ids_for",
+    "rse_names_for",
+    "set_cache_region",
+]
 
 TB = 10**12
 FREESPACE = "freespace"
@@ -207,6 +215,8 @@ _COLUMNS = (
     RSE.availability_read,
     RSE.availability_write,
     RSE.availability_delete,
+    RSE.created_at,  # not compared by expressions: shown by GET /rses/{rse} (core/rse_access.py)
+    RSE.updated_at,
 )
 _BOOLEAN_COLUMNS = frozenset(
     {
@@ -321,6 +331,7 @@ class Snapshot:
         self._rank = {rse_id: rank for rank, rse_id in enumerate(sorted(rses, key=lambda i: rses[i]["rse"]))}
         self._indexes: dict[str, AttributeIndex] = {}
         self._columns: dict[str, dict[Any, frozenset[str]]] = {}
+        self._ids_by_name: dict[str, str] | None = None
 
     def add_free_space(self, free_tb: dict[str, float]) -> None:
         """Computed free space for the RSEs that have no stored ``freespace`` attribute."""
@@ -344,6 +355,13 @@ class Snapshot:
             groups = _group((convert(record[key]), rse_id) for rse_id, record in self.rses.items())
             self._columns[key] = groups
         return groups
+
+    def record_named(self, name: str) -> dict[str, Any] | None:
+        """The record of the RSE called ``name``, or None."""
+        if self._ids_by_name is None:
+            self._ids_by_name = {record["rse"]: rse_id for rse_id, record in self.rses.items()}
+        rse_id = self._ids_by_name.get(name)
+        return None if rse_id is None else self.rses[rse_id]
 
     def holds(self, ids: tuple[str, ...]) -> bool:
         return self.everything.issuperset(ids)
@@ -542,6 +560,15 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
         ids = snapshot.select(tree)
         cache.set(catalogue, generation, expression, ids)
     return snapshot, ids
+
+
+def held_snapshot(session: Session) -> Snapshot | None:
+    """This generation's snapshot of the session's catalogue (no query when this process holds
+    it), or None while the session holds uncommitted RSE changes that the snapshot lacks."""
+    if has_uncommitted_changes(session):
+        return None
+    cache = current_cache()
+    return cache.snapshot(session, cache.generation())
 
 
 def parse_expression(

@@ -189,6 +189,12 @@ def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> dict[DI
     return files
 
 
+#: Files of a listing read whole rather than streamed: their rows are bounded by the files
+#: times the RSEs, and a server-side cursor's own round trips (BEGIN, DECLARE, FETCH, CLOSE and
+#: COMMIT on PostgreSQL) cost more than listing one file's replicas.
+_READ_WHOLE_UP_TO = 16
+
+
 def list_replicas(
     session: Session,
     dids: Sequence[dict[str, Any]],
@@ -212,8 +218,9 @@ def list_replicas(
             .outerjoin(RSE, RSE.id == Replica.rse_id)
             .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
             .order_by(DataIdentifier.scope, DataIdentifier.name)
-            .execution_options(yield_per=1000)
         )
+        if len(part) > _READ_WHOLE_UP_TO:
+            query = query.execution_options(yield_per=1000)
         rows = session.execute(query)
         for (scope, name), group in groupby(rows, key=lambda r: (r.scope, r.name)):
             entries = list(group)

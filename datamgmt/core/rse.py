@@ -31,7 +31,7 @@ from datamgmt.exceptions import (
     RSEProtocolNotSupported,
 )
 
-#: Called with no arguments after a commit that changed any RSE.
+#: Called with no arguments after a commit that changed any RSE, its attributes or its protocols.
 RSE_CHANGE_LISTENERS: list[Callable[[], None]] = []
 
 _CHANGED = "rse_changed"
@@ -285,7 +285,7 @@ def get_rse_detail(session: Session, rse: str) -> RSEDetail:
     asking for each part by name read it three times (five round trips for a client's
     ``GET /rses/{rse}``, which every upload and download sends)."""
     row = _row(session, rse)
-    return RSEDetail(RSEInfo.of(row), _attributes(session, row.id), _protocols(session, row.id))
+    return RSEDetail(RSEInfo.of(row), _attributes(session, row.id), protocols_of(session, row.id))
 
 
 def rse_ids_with_attribute(session: Session, key: str, value: Any) -> list[str]:
@@ -358,6 +358,7 @@ def add_protocol(session: Session, rse: str, parameters: dict[str, Any]) -> None
     if not isinstance(rse, str) or not _ADD_PROTOCOL(session, rse=rse, **values):
         get_rse_id(session, rse)  # raises RSENotFound; else the protocol was there
         raise Duplicate(f"RSE {rse} already has protocol {scheme}://{hostname}:{port}")
+    rse_changed(session)
 
 
 def _default_impl(scheme: str) -> str:
@@ -391,10 +392,11 @@ def protocol_record(row: RSEProtocol) -> dict[str, Any]:
 
 
 def list_protocols(session: Session, rse: str) -> list[dict[str, Any]]:
-    return _protocols(session, _row(session, rse).id)
+    return protocols_of(session, _row(session, rse).id)
 
 
-def _protocols(session: Session, rse_id: str) -> list[dict[str, Any]]:
+def protocols_of(session: Session, rse_id: str) -> list[dict[str, Any]]:
+    """The protocols of the RSE with this id, by scheme, as :func:`protocol_record` shows them."""
     rows = session.scalars(
         select(RSEProtocol).where(RSEProtocol.rse_id == rse_id).order_by(RSEProtocol.scheme)
     )
@@ -437,6 +439,7 @@ def update_protocol(
         for column, value in values.items():
             setattr(target, column, value)
     session.flush()
+    rse_changed(session)
 
 
 def _protocol_changes(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -494,6 +497,7 @@ def del_protocol(
         == 0
     ):
         raise RSEProtocolNotSupported(f"RSE {rse} has no protocol {validation.shown(scheme)}")
+    rse_changed(session)
 
 
 # --- limits, usage, distances ----------------------------------------------------------------

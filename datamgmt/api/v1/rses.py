@@ -13,6 +13,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import created, done, dumps, json_response, rendered_stream, stream
 from datamgmt.core import rse as rses
+from datamgmt.core import rse_access
 from datamgmt.core.expression import rse_names_for
 from datamgmt.core.rse import RSEInfo
 from datamgmt.core.validation import shown
@@ -47,7 +48,7 @@ def rse_record(info: RSEInfo) -> dict[str, Any]:
 
 def rse_detail(session: Session, name: str) -> dict[str, Any]:
     """An RSE with what clients need to reach it: protocols, lfn2pfn algorithm, domains."""
-    detail = rses.get_rse_detail(session, name)
+    detail = rse_access.rse_detail(session, name)
     attributes, protocols = detail.attributes, _for_rucio_clients(detail.protocols)
     return {
         **rse_record(detail.info),

@@ -7,7 +7,7 @@ All rule routes live here so that one module speaks to ``core.rule``.  ``POST
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -277,21 +277,23 @@ def list_account_rules(account: str) -> Response:
 @bp.get("/dids/<scope>/<path:name>/associated_rules")
 @doc("The rules that hold a file (with a lock on it), whatever DID they were made on")
 def list_associated_rules(scope: str, name: str) -> Response:
-    return _did_rules(scope, name, lambda session: rules.list_associated_rules(session, scope, name))
+    def rows(session: Session) -> Any:
+        authorize(session, "read")
+        get_did_row(session, scope, name)  # DataIdentifierNotFound before the stream starts
+        yield from _with_bytes(session, rules.list_associated_rules(session, scope, name))
+
+    return stream(rows)
 
 
 @bp.get("/dids/<scope>/<path:name>/rules")
 @doc("Rules on a DID")
 def list_did_rules(scope: str, name: str) -> Response:
-    return _did_rules(scope, name, lambda session: rules.list_rules(session, {"scope": scope, "name": name}))
-
-
-def _did_rules(scope: str, name: str, listing: Callable[[Session], Iterable[dict[str, Any]]]) -> Response:
-    """Stream rules of an existing DID (DataIdentifierNotFound before the stream starts)."""
+    """Every rule here is on this DID, so each carries the DID's own bytes (no lookup per batch)."""
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        get_did_row(session, scope, name)
-        yield from _with_bytes(session, listing(session))
+        size = get_did_row(session, scope, name).bytes
+        for rule in rules.list_rules(session, {"scope": scope, "name": name}):
+            yield {**rule, "bytes": size}
 
     return stream(rows)

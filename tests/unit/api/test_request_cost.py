@@ -231,11 +231,12 @@ def test_attaching_on_postgresql_compiles_its_statement_once(
     assert client.get("/dids/attc/ds", headers=root_headers).json["length"] == 20
 
 
-def test_an_rse_with_its_protocols_reads_the_rse_once(
+def test_an_rse_with_its_protocols_is_read_once_per_generation(
     client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
 ) -> None:
-    """``GET /rses/{rse}`` (every upload and download asks it): the RSE, its attributes and
-    its protocols, one query each."""
+    """``GET /rses/{rse}`` (every upload and download asks it): the first after a change loads
+    the generation's snapshot (RSEs, attributes) and the RSE's protocols, one query each; the
+    next ones read nothing (core/rse_access.py)."""
     session.rollback()
     assert client.post("/rses/ONCE", headers=root_headers, data="{}").status_code == 201
     protocol = {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": "/data/", "impl": "posix"}
@@ -249,3 +250,66 @@ def test_an_rse_with_its_protocols_reads_the_rse_once(
     assert len(seen) == 3, seen
     assert [p["scheme"] for p in response.json["protocols"]] == ["file"]
     assert response.json["lfn2pfn_algorithm"] == "hash"
+    with statements(db) as seen:
+        again = client.get("/rses/ONCE", headers=root_headers)
+    assert (again.status_code, seen) == (200, [])
+    assert again.json == response.json
+
+
+def _one_file_on(client: FlaskClient, headers: dict[str, str], rse: str) -> None:
+    """RSE ``rse`` with a root protocol and the file ``cost:f`` on it, in the dataset ``cost:ds``."""
+    protocol = {"scheme": "root", "hostname": "xrd.example.org", "port": 1094, "prefix": "/data/"}
+    for path, body in (
+        (f"/rses/{rse}", {}),
+        (f"/rses/{rse}/protocols/root", protocol),
+        ("/accounts/root/scopes/cost", {}),
+        (
+            "/replicas",
+            {"rse": rse, "files": [{"scope": "cost", "name": "f", "bytes": 1, "adler32": "0cc737eb"}]},
+        ),
+        ("/dids/cost/ds", {"type": "DATASET"}),
+        ("/dids/cost/ds/dids", {"dids": [{"scope": "cost", "name": "f"}]}),
+    ):
+        response = client.post(path, headers=headers, data=json.dumps(body))
+        assert response.status_code == 201, (path, response.data)
+
+
+def test_one_files_replicas_read_no_rse_table(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """``GET /replicas/{scope}/{name}`` of a file: the DID and its replicas, two plain reads; the
+    RSE's type, algorithm and protocols come from the generation's snapshot (they took three
+    queries, and a server-side cursor four more round trips on PostgreSQL)."""
+    session.rollback()
+    _one_file_on(client, root_headers, "LISTED")
+    assert client.get("/replicas/cost/f", headers=root_headers).status_code == 200  # loads the snapshot
+    with statements(db) as seen:
+        response = client.get("/replicas/cost/f", headers=root_headers)
+    assert response.status_code == 200, response.data
+    assert len(seen) == 2, seen
+    assert not [sql for sql in seen if "rse_protocols" in sql or "rse_attr_map" in sql or "FROM rses" in sql]
+    (line,) = [json.loads(text) for text in response.data.splitlines()]
+    (pfn,) = line["pfns"]
+    assert pfn.startswith("root://xrd.example.org:1094//data/cost/")
+    assert line["pfns"][pfn]["type"] == "DISK" and line["rses"] == {"LISTED": [pfn]}
+
+
+def test_a_dids_rules_carry_its_bytes_without_another_lookup(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """``GET /dids/{scope}/{name}/rules``: the DID, then its rules; each rule shows the DID's bytes."""
+    session.rollback()
+    _one_file_on(client, root_headers, "RULED")
+    rule = {
+        "dids": [{"scope": "cost", "name": "ds"}],
+        "account": "root",
+        "copies": 1,
+        "rse_expression": "RULED",
+    }
+    assert client.post("/rules/", headers=root_headers, data=json.dumps(rule)).status_code == 201
+    with statements(db) as seen:
+        response = client.get("/dids/cost/ds/rules", headers=root_headers)
+    assert response.status_code == 200, response.data
+    assert len(seen) == 2, seen
+    (line,) = [json.loads(text) for text in response.data.splitlines()]
+    assert (line["scope"], line["name"], line["bytes"], line["rse_expression"]) == ("cost", "ds", 1, "RULED")
