@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    bindparam,
     delete,
     insert,
     select,
@@ -31,10 +32,12 @@ from sqlalchemy.orm import Session
 from datamgmt.core import meta_convention, validation
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDDocument, DIDMeta
+from datamgmt.core.db.point_reads import PointRead
 from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import (
     COLLECTIONS,
+    did_columns,
     did_str,
     existing_dids,
     get_did_row,
@@ -180,19 +183,30 @@ def column_metadata(row: DataIdentifier) -> dict[str, Any]:
     return result
 
 
+_VALUES = (DIDMeta.scope, DIDMeta.name, DIDMeta.key, *VALUE_COLUMNS)
+#: :func:`key_values` of one DID (``GET /dids/{scope}/{name}/meta``), built once: building the
+#: statement and its cache key cost more than running it.
+_ONE_DIDS_VALUES = PointRead(
+    select(*_VALUES).where(DIDMeta.scope == bindparam("scope"), DIDMeta.name == bindparam("name"))
+)
+
+
 def key_values(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, dict[str, Value]]:
     """The key-value metadata of many DIDs, in chunked queries."""
     found: dict[DIDKey, dict[str, Value]] = {key: {} for key in keys}
     for part in chunks(list(dict.fromkeys(keys)), 1000):
-        columns = (DIDMeta.scope, DIDMeta.name, DIDMeta.key, *VALUE_COLUMNS)
-        for row in session.execute(select(*columns).where(keys_in((DIDMeta.scope, DIDMeta.name), part))):
+        if len(part) == 1:
+            rows = _ONE_DIDS_VALUES.all(session, scope=part[0][0], name=part[0][1])
+        else:
+            rows = session.execute(select(*_VALUES).where(keys_in((DIDMeta.scope, DIDMeta.name), part)))
+        for row in rows:
             found[(row.scope, row.name)][row.key] = row_value(row)
     return found
 
 
 def get_metadata(session: Session, scope: str, name: str, plugin: str = "ALL") -> dict[str, Any]:
     """Metadata of a DID: ``DID_COLUMN`` (fixed columns), ``JSON`` (key-values, Rucio's name) or ``ALL``."""
-    row = get_did_row(session, scope, name)
+    row = did_columns(session, scope, name)
     wanted = plugin.upper()
     if wanted not in ("ALL", "DID_COLUMN", "JSON"):
         raise InvalidMetadata(f"unknown metadata plugin {validation.shown(plugin)}: ALL, DID_COLUMN or JSON")

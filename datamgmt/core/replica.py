@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -195,6 +195,27 @@ def expand_to_files(session: Session, dids: Sequence[dict[str, Any]]) -> dict[DI
 _READ_WHOLE_UP_TO = 16
 
 
+def _replicas_of(files: ColumnElement[bool]) -> Select[Any]:
+    """Each of ``files`` with its replicas (none: one row of NULLs) and their RSEs' names."""
+    return (
+        select(*_FILE_COLUMNS, *_REPLICA_COLUMNS, RSE.rse)
+        .outerjoin(
+            Replica,
+            and_(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
+        )
+        .outerjoin(RSE, RSE.id == Replica.rse_id)
+        .where(files)
+        .order_by(DataIdentifier.scope, DataIdentifier.name)
+    )
+
+
+#: One file's replicas (``rucio download`` of a file, ``GET /replicas/{scope}/{name}``), built
+#: once: building the statement and its cache key cost more than running it.
+_ONE_FILES_REPLICAS = _replicas_of(
+    and_(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
+)
+
+
 def list_replicas(
     session: Session,
     dids: Sequence[dict[str, Any]],
@@ -209,19 +230,13 @@ def list_replicas(
     """
     files = expand_to_files(session, dids)
     for part in chunks(list(files)):
-        query = (
-            select(*_FILE_COLUMNS, *_REPLICA_COLUMNS, RSE.rse)
-            .outerjoin(
-                Replica,
-                and_(Replica.scope == DataIdentifier.scope, Replica.name == DataIdentifier.name),
-            )
-            .outerjoin(RSE, RSE.id == Replica.rse_id)
-            .where(keys_in((DataIdentifier.scope, DataIdentifier.name), part))
-            .order_by(DataIdentifier.scope, DataIdentifier.name)
-        )
-        if len(part) > _READ_WHOLE_UP_TO:
-            query = query.execution_options(yield_per=1000)
-        rows = session.execute(query)
+        if len(part) == 1:
+            query, values = _ONE_FILES_REPLICAS, {"scope": part[0][0], "name": part[0][1]}
+        else:
+            query, values = _replicas_of(keys_in((DataIdentifier.scope, DataIdentifier.name), part)), {}
+            if len(part) > _READ_WHOLE_UP_TO:
+                query = query.execution_options(yield_per=1000)
+        rows = session.execute(query, values)
         for (scope, name), group in groupby(rows, key=lambda r: (r.scope, r.name)):
             entries = list(group)
             first = entries[0]

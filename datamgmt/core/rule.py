@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
@@ -37,6 +37,7 @@ from datamgmt.core.db.constants import (
     RuleState,
 )
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, Lock, Request, Rule
+from datamgmt.core.db.point_reads import PointRead
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.did import get_did_row
 from datamgmt.core.did_content import descendants_cte, file_keys_query, list_all_parents
@@ -224,8 +225,12 @@ def rule_row(session: Session, rule_id: str, *, lock: bool = False) -> Rule:
     options: dict[str, Any] = {"with_for_update": True, "populate_existing": True} if lock else {}
     row = session.get(Rule, rule_id, **options) if isinstance(rule_id, str) else None
     if row is None:
-        raise RuleNotFound(f"No replication rule found with the id {validation.shown(rule_id)}")
+        raise _not_found(rule_id)
     return row
+
+
+def _not_found(rule_id: object) -> RuleNotFound:
+    return RuleNotFound(f"No replication rule found with the id {validation.shown(rule_id)}")
 
 
 def apply_injected_rule(session: Session, rule_id: str) -> RuleState:
@@ -400,8 +405,8 @@ def keep_cause(cause: str | None, later: Exception) -> str:
 
 
 # --- reading ---------------------------------------------------------------------------------
-def rule_dict(rule: Rule) -> dict[str, Any]:
-    """A rule with Rucio's field names."""
+def rule_dict(rule: Any) -> dict[str, Any]:
+    """A rule (an entity, or a row named as its columns) with Rucio's field names."""
     return {
         "id": rule.id,
         "subscription_id": rule.subscription_id,
@@ -438,8 +443,16 @@ def rule_dict(rule: Rule) -> dict[str, Any]:
     }
 
 
+#: Every column of one rule, read as a row rather than an ORM entity (clients poll
+#: ``GET /rules/{id}`` while a rule is applied).
+_ONE_RULE = PointRead(select(*Rule.__table__.columns).where(Rule.id == bindparam("rule_id")))
+
+
 def get_rule(session: Session, rule_id: str) -> dict[str, Any]:
-    return rule_dict(rule_row(session, rule_id))
+    row = _ONE_RULE.first(session, rule_id=rule_id) if isinstance(rule_id, str) else None
+    if row is None:
+        raise _not_found(rule_id)
+    return rule_dict(row)
 
 
 RULE_FILTERS = (

@@ -20,7 +20,7 @@ changes nothing.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -44,25 +44,33 @@ class _Compiled:
         self.sql = compiled.string
         self.order = tuple(compiled.positiontup or ()) if dialect.positional else None
         columns = list(statement.selected_columns)
-        self.processors: list[_Processor] = [
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        ]
+        self.dialect = dialect
+        self.types = [column.type.dialect_impl(dialect) for column in columns]
+        self.processors: list[_Processor] | None = None  # known once a cursor describes the result
         self.row = namedtuple("PointRow", [column.key for column in columns])  # type: ignore[misc]  # names known at run time
 
     def parameters(self, values: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
         return values if self.order is None else tuple(values[name] for name in self.order)
 
-    def convert(self, raw: tuple[Any, ...]) -> Any:
-        return self.row(
+    def converter(self, description: Sequence[Any]) -> Callable[[tuple[Any, ...]], Any]:
+        """What turns a raw row into a named row of Python values.  Some conversions depend on
+        the type the database sent (a NUMERIC's, on psycopg), as SQLAlchemy's own results do."""
+        if self.processors is None:
+            self.processors = [
+                kind.result_processor(self.dialect, column[1])  # DB-API: item 1 is the type code
+                for kind, column in zip(self.types, description, strict=True)
+            ]
+        processors, row = self.processors, self.row
+        return lambda raw: row(
             *(
                 value if convert is None else convert(value)
-                for convert, value in zip(self.processors, raw, strict=True)
+                for convert, value in zip(processors, raw, strict=True)
             )
         )
 
 
 class PointRead:
-    """A SELECT of at most one row by key, for the hottest read paths only.
+    """A SELECT by key of one row (or of a few), for the hottest read paths only.
 
     Its parameters are bound as given (strings, numbers): a statement whose parameters need
     a type's conversion is refused when first compiled.
@@ -77,10 +85,20 @@ class PointRead:
         engine = _idle_reader_engine(session)
         if engine is not None:
             compiled = self._for(engine.dialect)
-            raw, ran = _on_bare_cursor(engine, compiled, values)
-            if ran:
-                return None if raw is None else compiled.convert(raw)
+            raw, description = _on_bare_cursor(engine, compiled, values, _first)
+            if description is not None:
+                return None if raw is None else compiled.converter(description)(raw)
         return session.connection().execute(self.statement, values).first()
+
+    def all(self, session: Session, **values: Any) -> list[Any]:
+        """Every row, for a read by key whose rows are few (one DID's metadata keys)."""
+        engine = _idle_reader_engine(session)
+        if engine is not None:
+            compiled = self._for(engine.dialect)
+            raw, description = _on_bare_cursor(engine, compiled, values, _every)
+            if description is not None:
+                return list(map(compiled.converter(description), raw))
+        return list(session.connection().execute(self.statement, values))
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)
@@ -97,8 +115,19 @@ def _idle_reader_engine(session: Session) -> Engine | None:
     return bind if bind.get_execution_options().get(READ_ONLY) else None
 
 
-def _on_bare_cursor(engine: Engine, compiled: _Compiled, values: dict[str, Any]) -> tuple[Any, bool]:
-    """Run on a pooled connection without a transaction; ``(None, False)`` when it failed."""
+def _first(cursor: Any) -> Any:
+    return cursor.fetchone()
+
+
+def _every(cursor: Any) -> Any:
+    return cursor.fetchall()
+
+
+def _on_bare_cursor(
+    engine: Engine, compiled: _Compiled, values: dict[str, Any], fetch: Callable[[Any], Any]
+) -> tuple[Any, Sequence[Any] | None]:
+    """Run on a pooled connection without a transaction: what ``fetch`` took of the result and
+    the cursor's description of it; ``(None, None)`` when it failed."""
     pooled = engine.raw_connection()
     connection: Any = pooled.driver_connection
     # psycopg opens a transaction before a statement unless in autocommit; pysqlite's
@@ -109,9 +138,9 @@ def _on_bare_cursor(engine: Engine, compiled: _Compiled, values: dict[str, Any])
             connection.autocommit = True
         cursor = connection.cursor()
         cursor.execute(compiled.sql, compiled.parameters(values))
-        return cursor.fetchone(), True
+        return fetch(cursor), cursor.description
     except Exception:  # noqa: BLE001  # run again through the session, which translates it
-        return None, False
+        return None, None
     finally:
         if _broken(connection):
             pooled.invalidate()

@@ -313,3 +313,35 @@ def test_a_dids_rules_carry_its_bytes_without_another_lookup(
     assert len(seen) == 2, seen
     (line,) = [json.loads(text) for text in response.data.splitlines()]
     assert (line["scope"], line["name"], line["bytes"], line["rse_expression"]) == ("cost", "ds", 1, "RULED")
+
+
+def test_a_dids_metadata_and_a_rule_are_point_reads(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """``GET /dids/{scope}/{name}/meta`` and ``GET /rules/{id}`` (polled while a rule is applied)
+    read rows on a bare cursor, no session statement and no ORM entity (core/db/point_reads.py);
+    typed values (a number, a date) come back as the session would give them."""
+    session.rollback()
+    _one_file_on(client, root_headers, "POINT")
+    for key, value in (("run", 7), ("energy", 13.6), ("tag", "x")):
+        body = json.dumps({"value": value})
+        assert client.post(f"/dids/cost/ds/meta/{key}", headers=root_headers, data=body).status_code == 201
+    rule = {
+        "dids": [{"scope": "cost", "name": "ds"}],
+        "account": "root",
+        "copies": 1,
+        "rse_expression": "POINT",
+    }
+    created = client.post("/rules/", headers=root_headers, data=json.dumps(rule))
+    assert created.status_code == 201, created.data
+    rule_id = json.loads(created.data)[0]
+    with statements(db) as seen:
+        meta = client.get("/dids/cost/ds/meta", headers=root_headers)
+        ruled = client.get(f"/rules/{rule_id}", headers=root_headers)
+    assert (meta.status_code, ruled.status_code, seen) == (200, 200, [])
+    assert (meta.json["run"], meta.json["energy"], meta.json["tag"]) == (7, 13.6, "x")
+    assert (meta.json["did_type"], meta.json["bytes"], meta.json["is_open"]) == ("DATASET", 1, True)
+    assert meta.json["created_at"].endswith(" UTC")
+    assert (ruled.json["id"], ruled.json["state"], ruled.json["locks_ok_cnt"]) == (rule_id, "OK", 1)
+    missing = client.get("/rules/" + "0" * 32, headers=root_headers)
+    assert (missing.status_code, missing.headers["ExceptionClass"]) == (404, "RuleNotFound")

@@ -117,3 +117,20 @@ def test_a_parameter_that_needs_conversion_is_refused(db: str) -> None:
     typed = PointRead(select(DataIdentifier.name).where(DataIdentifier.did_type == kind))
     with pytest.raises(TypeError, match="kind"), transaction(db, read_only=True) as session:
         typed.first(session, kind=DIDType.FILE)
+
+
+def test_metadata_of_one_did_reads_the_same_bare_and_in_a_writer(db: str, root: str) -> None:
+    """``PointRead.all`` (one DID's metadata keys): numbers typed as the session types them
+    (PostgreSQL's NUMERIC needs the type the cursor describes), and a writer sees its own keys."""
+    from datamgmt.core.metadata import get_metadata, set_metadata
+
+    _dataset(db, root)
+    with transaction(db) as session:
+        set_metadata(session, "data", "ds", "run", 7)
+        set_metadata(session, "data", "ds", "energy", 13.6)
+        assert get_metadata(session, "data", "ds", "JSON") == {"run": 7, "energy": 13.6}
+    with transaction(db, read_only=True) as session:
+        bare = get_metadata(session, "data", "ds", "JSON")
+        assert not session.in_transaction(), "the bare cursor did not use the unit's connection"
+    assert bare == {"run": 7, "energy": 13.6}
+    assert isinstance(bare["run"], int) and isinstance(bare["energy"], float)
