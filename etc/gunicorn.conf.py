@@ -31,8 +31,10 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     from datamgmt.core.placement.solver import warm_up
+    from datamgmt.startup import freeze_startup_objects
 
     warm_up()
+    freeze_startup_objects()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

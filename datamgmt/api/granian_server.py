@@ -35,12 +35,16 @@ GRACEFUL_SECONDS = 30
 
 def load_app(_target: str) -> Any:
     """Build the app in a worker, with the placement solver's compiled kernel loaded first,
-    wrapped to write gunicorn's access lines (granian's own differ and cost more)."""
+    wrapped to write gunicorn's access lines (granian's own differ and cost more); what was
+    built is then left out of garbage collections (datamgmt/startup.py)."""
     from datamgmt.api.app import create_app
     from datamgmt.core.placement.solver import warm_up
+    from datamgmt.startup import freeze_startup_objects
 
     warm_up()
-    return AccessLines(create_app())
+    app = AccessLines(create_app())
+    freeze_startup_objects()
+    return app
 
 
 def serve(host: str, port: int, workers: int) -> None:

@@ -392,6 +392,12 @@ def file_keys_query(scope: str, name: str, did_type: DIDType):  # type: ignore[n
     """A SELECT of (scope, name) of every file under a DID (itself, for a file)."""
     if did_type == DIDType.FILE:
         return select(literal(scope).label("scope"), literal(name).label("name"))
+    if did_type == DIDType.DATASET:
+        # A dataset holds files only (attach refuses anything else), each once: its direct
+        # contents, without the recursive walk and the DISTINCT (31 ms of a 5,000-file rule).
+        return select(Content.child_scope.label("scope"), Content.child_name.label("name")).where(
+            Content.scope == scope, Content.name == name, Content.child_type == DIDType.FILE
+        )
     tree = descendants_cte(scope, name)
     return select(tree.c.scope, tree.c.name).where(tree.c.type == DIDType.FILE).distinct()
 

@@ -13,6 +13,7 @@ import sys
 from datamgmt.daemons import logs
 from datamgmt.daemons.common import Daemon, Runner
 from datamgmt.exceptions import DatamgmtError
+from datamgmt.startup import freeze_startup_objects
 
 #: Daemon names (Rucio's; docs/architecture.md, "Stable names") and the module that defines each.
 DAEMONS: dict[str, str] = {
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown daemon {args.name!r}; known: {', '.join(DAEMONS)}")
     daemon_cls = load(args.name)
     logs.configure(args.log_level)
+    freeze_startup_objects()
     try:
         Runner(
             daemon_cls,

@@ -345,3 +345,24 @@ def test_a_dids_metadata_and_a_rule_are_point_reads(
     assert (ruled.json["id"], ruled.json["state"], ruled.json["locks_ok_cnt"]) == (rule_id, "OK", 1)
     missing = client.get("/rules/" + "0" * 32, headers=root_headers)
     assert (missing.status_code, missing.headers["ExceptionClass"]) == (404, "RuleNotFound")
+
+
+def test_a_rule_on_a_dataset_walks_no_tree(
+    client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
+) -> None:
+    """A dataset holds files only: its files are its direct contents, read without the
+    recursive walk (and its DISTINCT) that a container needs."""
+    session.rollback()
+    _one_file_on(client, root_headers, "FLAT")
+    rule = {
+        "dids": [{"scope": "cost", "name": "ds"}],
+        "account": "root",
+        "copies": 1,
+        "rse_expression": "FLAT",
+    }
+    with statements(db) as seen:
+        created = client.post("/rules/", headers=root_headers, data=json.dumps(rule))
+    assert created.status_code == 201, created.data
+    assert not [sql for sql in seen if "RECURSIVE" in sql], seen
+    rule_id = json.loads(created.data)[0]
+    assert client.get(f"/rules/{rule_id}", headers=root_headers).json["locks_ok_cnt"] == 1
