@@ -332,6 +332,7 @@ class Snapshot:
         self._indexes: dict[str, AttributeIndex] = {}
         self._columns: dict[str, dict[Any, frozenset[str]]] = {}
         self._ids_by_name: dict[str, str] | None = None
+        self._by_rse: dict[str, dict[str, str]] | None = None
 
     def add_free_space(self, free_tb: dict[str, float]) -> None:
         """Computed free space for the RSEs that have no stored ``freespace`` attribute."""
@@ -355,6 +356,18 @@ class Snapshot:
             groups = _group((convert(record[key]), rse_id) for rse_id, record in self.rses.items())
             self._columns[key] = groups
         return groups
+
+    def attributes_of(self, rse_id: str) -> dict[str, str]:
+        """The stored attribute values of one RSE by key (computed free space aside), indexed
+        for every RSE on first use: one pass over the attributes, not one per RSE."""
+        if self._by_rse is None:
+            by_rse: dict[str, dict[str, str]] = {}
+            for key, values in self.attributes.items():
+                for owner, value in values.items():
+                    if isinstance(value, str):
+                        by_rse.setdefault(owner, {})[key] = value
+            self._by_rse = by_rse
+        return self._by_rse.get(rse_id, {})
 
     def record_named(self, name: str) -> dict[str, Any] | None:
         """The record of the RSE called ``name``, or None."""

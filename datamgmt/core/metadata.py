@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -195,6 +195,7 @@ def key_values(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, dict[st
     """The key-value metadata of many DIDs, in chunked queries."""
     found: dict[DIDKey, dict[str, Value]] = {key: {} for key in keys}
     for part in chunks(list(dict.fromkeys(keys)), 1000):
+        rows: Iterable[Any]
         if len(part) == 1:
             rows = _ONE_DIDS_VALUES.all(session, scope=part[0][0], name=part[0][1])
         else:

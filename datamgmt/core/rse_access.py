@@ -60,13 +60,8 @@ def rse_detail(session: Session, rse: str, rse_id: str | None = None) -> RSEDeta
 
 def _from_snapshot(session: Session, snapshot: Snapshot, record: dict[str, Any]) -> RSEDetail:
     rse_id = record["id"]
-    attributes = {
-        key: attr_value(values[rse_id])
-        for key, values in snapshot.attributes.items()
-        if isinstance(values.get(rse_id), str)  # computed free space is a float, not an attribute
-    }
     return RSEDetail(
         RSEInfo(**{name: record[name] for name in _INFO_FIELDS}),
-        attributes,
+        {key: attr_value(value) for key, value in snapshot.attributes_of(rse_id).items()},
         protocols_of(session, rse_id),
     )

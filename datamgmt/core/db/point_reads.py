@@ -82,23 +82,31 @@ class PointRead:
 
     def first(self, session: Session, **values: Any) -> Any:
         """The row (attributes named as the selected columns), or None."""
-        engine = _idle_reader_engine(session)
-        if engine is not None:
-            compiled = self._for(engine.dialect)
-            raw, description = _on_bare_cursor(engine, compiled, values, _first)
-            if description is not None:
-                return None if raw is None else compiled.converter(description)(raw)
+        bare = self._bare(session, values, _first)
+        if bare is not None:
+            raw, convert = bare
+            return None if raw is None else convert(raw)
         return session.connection().execute(self.statement, values).first()
 
     def all(self, session: Session, **values: Any) -> list[Any]:
         """Every row, for a read by key whose rows are few (one DID's metadata keys)."""
-        engine = _idle_reader_engine(session)
-        if engine is not None:
-            compiled = self._for(engine.dialect)
-            raw, description = _on_bare_cursor(engine, compiled, values, _every)
-            if description is not None:
-                return list(map(compiled.converter(description), raw))
+        bare = self._bare(session, values, _every)
+        if bare is not None:
+            raw, convert = bare
+            return list(map(convert, raw))
         return list(session.connection().execute(self.statement, values))
+
+    def _bare(
+        self, session: Session, values: dict[str, Any], fetch: Callable[[Any], Any]
+    ) -> tuple[Any, Callable[[tuple[Any, ...]], Any]] | None:
+        """What ``fetch`` took on a bare cursor and the converter of its rows; None where the
+        session must run the statement (a unit that is not an idle reader, or a failure)."""
+        engine = _idle_reader_engine(session)
+        if engine is None:
+            return None
+        compiled = self._for(engine.dialect)
+        raw, description = _on_bare_cursor(engine, compiled, values, fetch)
+        return None if description is None else (raw, compiled.converter(description))
 
     def _for(self, dialect: Dialect) -> _Compiled:
         compiled = self._compiled.get(dialect.name)

@@ -274,6 +274,13 @@ def _one_file_on(client: FlaskClient, headers: dict[str, str], rse: str) -> None
         assert response.status_code == 201, (path, response.data)
 
 
+def _rule_on_the_dataset(rse: str) -> str:
+    """The body of a one-copy rule on ``cost:ds`` at ``rse``."""
+    return json.dumps(
+        {"dids": [{"scope": "cost", "name": "ds"}], "account": "root", "copies": 1, "rse_expression": rse}
+    )
+
+
 def test_one_files_replicas_read_no_rse_table(
     client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
 ) -> None:
@@ -300,13 +307,8 @@ def test_a_dids_rules_carry_its_bytes_without_another_lookup(
     """``GET /dids/{scope}/{name}/rules``: the DID, then its rules; each rule shows the DID's bytes."""
     session.rollback()
     _one_file_on(client, root_headers, "RULED")
-    rule = {
-        "dids": [{"scope": "cost", "name": "ds"}],
-        "account": "root",
-        "copies": 1,
-        "rse_expression": "RULED",
-    }
-    assert client.post("/rules/", headers=root_headers, data=json.dumps(rule)).status_code == 201
+    rule = _rule_on_the_dataset("RULED")
+    assert client.post("/rules/", headers=root_headers, data=rule).status_code == 201
     with statements(db) as seen:
         response = client.get("/dids/cost/ds/rules", headers=root_headers)
     assert response.status_code == 200, response.data
@@ -326,13 +328,8 @@ def test_a_dids_metadata_and_a_rule_are_point_reads(
     for key, value in (("run", 7), ("energy", 13.6), ("tag", "x")):
         body = json.dumps({"value": value})
         assert client.post(f"/dids/cost/ds/meta/{key}", headers=root_headers, data=body).status_code == 201
-    rule = {
-        "dids": [{"scope": "cost", "name": "ds"}],
-        "account": "root",
-        "copies": 1,
-        "rse_expression": "POINT",
-    }
-    created = client.post("/rules/", headers=root_headers, data=json.dumps(rule))
+    rule = _rule_on_the_dataset("POINT")
+    created = client.post("/rules/", headers=root_headers, data=rule)
     assert created.status_code == 201, created.data
     rule_id = json.loads(created.data)[0]
     with statements(db) as seen:
@@ -354,14 +351,9 @@ def test_a_rule_on_a_dataset_walks_no_tree(
     recursive walk (and its DISTINCT) that a container needs."""
     session.rollback()
     _one_file_on(client, root_headers, "FLAT")
-    rule = {
-        "dids": [{"scope": "cost", "name": "ds"}],
-        "account": "root",
-        "copies": 1,
-        "rse_expression": "FLAT",
-    }
+    rule = _rule_on_the_dataset("FLAT")
     with statements(db) as seen:
-        created = client.post("/rules/", headers=root_headers, data=json.dumps(rule))
+        created = client.post("/rules/", headers=root_headers, data=rule)
     assert created.status_code == 201, created.data
     assert not [sql for sql in seen if "RECURSIVE" in sql], seen
     rule_id = json.loads(created.data)[0]
