@@ -21,7 +21,7 @@ from datamgmt.api.streaming import created, done, json_response, stream
 from datamgmt.core import rule as rules
 from datamgmt.core import rule_analysis, rule_reduce, rule_update
 from datamgmt.core import rule_history as history
-from datamgmt.core.did import existing_dids, get_did_row
+from datamgmt.core.did import did_columns, existing_dids
 
 bp = Blueprint("rules", __name__)
 
@@ -279,7 +279,7 @@ def list_account_rules(account: str) -> Response:
 def list_associated_rules(scope: str, name: str) -> Response:
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        get_did_row(session, scope, name)  # DataIdentifierNotFound before the stream starts
+        did_columns(session, scope, name)  # DataIdentifierNotFound before the stream starts
         yield from _with_bytes(session, rules.list_associated_rules(session, scope, name))
 
     return stream(rows)
@@ -292,7 +292,7 @@ def list_did_rules(scope: str, name: str) -> Response:
 
     def rows(session: Session) -> Any:
         authorize(session, "read")
-        size = get_did_row(session, scope, name).bytes
+        size = did_columns(session, scope, name).bytes
         for rule in rules.list_rules(session, {"scope": scope, "name": name}):
             yield {**rule, "bytes": size}
 
