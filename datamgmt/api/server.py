@@ -114,9 +114,11 @@ def main(
     if not embedded:
         run()
         return
+    from datamgmt.core.db.session import dispose_engines
     from datamgmt.embedded import EMBEDDED_DAEMONS, DaemonSupervisor, ensure_local_rses
 
     ensure_local_rses(Path(config.get("storage", "root")))
+    dispose_engines()  # the master serves nothing: its workers open their own connections
     # /health (in the gunicorn workers, which inherit the environment) expects these daemons.
     os.environ.setdefault("DATAMGMT_API_HEALTH_DAEMONS", ",".join(EMBEDDED_DAEMONS))
     # Published landing pages point at the address served here unless [api] base_url says otherwise.

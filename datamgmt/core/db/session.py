@@ -22,6 +22,7 @@ A lost connection (a backend terminated, the server restarted) costs no ping per
 from __future__ import annotations
 
 import hashlib
+import os
 import select
 import threading
 from collections.abc import Iterator
@@ -303,6 +304,30 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _factories.clear()
+
+
+#: Engines a forked child found in its parent's memory: kept, never used nor closed (see below).
+_inherited: list[Engine] = []
+
+
+def _forget_engines_after_fork() -> None:
+    """In a forked child, start without the parent's engines.
+
+    A pooled connection copied by ``fork`` is the very socket (or SQLite handle) the parent
+    holds: two processes using it would interleave their statements and read each other's
+    results (seen as ``DuplicatePreparedStatement`` when ``datamgmt-server --embedded``, which
+    creates its RSEs in the master, forked two workers that both used the master's idle
+    connection).  The child opens its own on first use.  The copies are kept referenced, so that
+    nothing in the child closes them: closing would end the parent's session too.
+    """
+    global _lock
+    _inherited.extend(_engines.values())
+    _engines.clear()
+    _factories.clear()
+    _lock = threading.Lock()  # another thread of the parent may have held it at the fork
+
+
+os.register_at_fork(after_in_child=_forget_engines_after_fork)
 
 
 def _catalogue_id(engine: Engine) -> str:
