@@ -104,11 +104,11 @@ _BRIEF = (
 DID_KEY = (DataIdentifier.scope, DataIdentifier.name)
 
 
-#: One DID by its key, bound as the parameters ``scope`` and ``name``.
-_BY_KEY = (DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
+#: One DID by its key, bound as the parameters ``scope`` and ``name`` (statements built once).
+DID_BY_KEY = (DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
 #: :func:`existing_dids` of one DID (most calls name one), built once: building a statement and
 #: its cache key costs more than running it.
-_ONE_BRIEF = select(*_BRIEF).where(*_BY_KEY)
+_ONE_BRIEF = select(*_BRIEF).where(*DID_BY_KEY)
 
 
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
@@ -165,20 +165,25 @@ _ONE_DID = PointRead(
                 "purge_replicas",
             )
         )
-    ).where(*_BY_KEY)
+    ).where(*DID_BY_KEY)
 )
 
 
 #: Every column of one DID, for the reads that show them all (metadata's ``DID_COLUMN``): a
 #: row, not an ORM entity, which cost 0.4 ms to load.
-_WHOLE_DID = PointRead(select(*DataIdentifier.__table__.columns).where(*_BY_KEY))
+_WHOLE_DID = PointRead(select(*DataIdentifier.__table__.columns).where(*DID_BY_KEY))
 
 
 def did_columns(session: Session, scope: str, name: str) -> Any:
     """Every column of a live DID, as a read-only row named as the columns (not found:
     DataIdentifierNotFound, as :func:`get_did_row`)."""
+    return _live(_WHOLE_DID, session, scope, name)
+
+
+def _live(read: PointRead, session: Session, scope: str, name: str) -> Any:
+    """``read``'s row of the live DID ``scope:name``, or DataIdentifierNotFound."""
     found = isinstance(scope, str) and isinstance(name, str)
-    row = _WHOLE_DID.first(session, scope=scope, name=name) if found else None
+    row = read.first(session, scope=scope, name=name) if found else None
     if row is None or row.did_type in DELETED_TYPES:
         raise not_found(scope, name)
     return row
@@ -186,10 +191,7 @@ def did_columns(session: Session, scope: str, name: str) -> Any:
 
 def get_did(session: Session, scope: str, name: str, dynamic: bool = False) -> dict[str, Any]:
     """A DID; with ``dynamic`` an open collection's bytes and length are computed now."""
-    found = isinstance(scope, str) and isinstance(name, str)
-    row = _ONE_DID.first(session, scope=scope, name=name) if found else None
-    if row is None or row.did_type in DELETED_TYPES:
-        raise not_found(scope, name)
+    row = _live(_ONE_DID, session, scope, name)
     result = did_dict(row)
     if dynamic and row.did_type in COLLECTIONS and row.is_open:
         length, size = session.execute(

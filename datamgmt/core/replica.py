@@ -13,7 +13,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.did import COLLECTIONS, add_files, existing_dids, not_found
+from datamgmt.core.did import COLLECTIONS, DID_BY_KEY, add_files, existing_dids, not_found
 from datamgmt.core.did_content import file_keys_query
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.replica_path import (
@@ -211,9 +211,7 @@ def _replicas_of(files: ColumnElement[bool]) -> Select[Any]:
 
 #: One file's replicas (``rucio download`` of a file, ``GET /replicas/{scope}/{name}``), built
 #: once: building the statement and its cache key cost more than running it.
-_ONE_FILES_REPLICAS = _replicas_of(
-    and_(DataIdentifier.scope == bindparam("scope"), DataIdentifier.name == bindparam("name"))
-)
+_ONE_FILES_REPLICAS = _replicas_of(and_(*DID_BY_KEY))
 
 
 def list_replicas(
