@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from datamgmt.core import wakeup, workqueue
 from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RequestType
 from datamgmt.core.db.models import Distance, Lock, Replica, Request, Rule, Source
@@ -267,6 +268,8 @@ class TransferQueue:
     def write(self, session: Session) -> None:
         insert_rows(session, Request, self.requests)
         insert_rows(session, Source, self.sources)
+        if self.requests:
+            wakeup.notify(session, workqueue.QUEUED_REQUESTS)
 
 
 def create_locks(

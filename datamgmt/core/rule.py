@@ -25,7 +25,7 @@ from sqlalchemy import and_, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import rule_history, validation
+from datamgmt.core import rule_history, validation, wakeup, workqueue
 from datamgmt.core.account import account_exists
 from datamgmt.core.db.constants import (
     DIDType,
@@ -210,6 +210,7 @@ def add_rule(
             or _count_files(session, row) * copies > async_threshold()
         ):
             rule.state = RuleState.INJECT
+            wakeup.notify(session, workqueue.INJECT_RULES)
         else:
             allowed_sources(session, rule)
             apply_rule(session, rule)
@@ -303,6 +304,7 @@ def approve_rule(session: Session, rule_id: str) -> None:
     if rule.state != RuleState.WAITING_APPROVAL:
         raise UnsupportedOperation(f"rule {rule_id} is {rule.state.name}, not WAITING_APPROVAL")
     rule.state, rule.ignore_account_limit = RuleState.INJECT, True
+    wakeup.notify(session, workqueue.INJECT_RULES)
     session.flush()
 
 

@@ -7,7 +7,8 @@
   transaction, then process each item in its own transaction — confirm the lease, make the
   one core call, complete — so a failure rolls back that item only and is counted.
 * :func:`work` is the loop: heartbeat, batch, metrics, and an idle back-off that doubles up
-  to ``[daemons] sleep_max``.  :class:`Runner` starts ``--threads`` workers, serves metrics
+  to ``[daemons] sleep_max``; a daemon whose queue sends wake-ups (``wakes_on``,
+  :mod:`datamgmt.core.wakeup`) ends that sleep when work for it is committed.  :class:`Runner` starts ``--threads`` workers, serves metrics
   and turns SIGTERM/SIGINT into "finish the current batch, then exit".
 * A lost database (a terminated backend, a restart) fails the batch with
   :class:`DatabaseUnavailable`: its transaction rolled back, the leases of the items it had
@@ -34,7 +35,7 @@ from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
-from datamgmt.core import claim, heartbeat
+from datamgmt.core import claim, heartbeat, wakeup
 from datamgmt.core.db.session import transaction
 from datamgmt.core.vo import DEFAULT_VO, catalogue_url, registered_vos
 from datamgmt.core.workqueue import WorkQueue
@@ -55,6 +56,9 @@ class Daemon(ABC):
     name: ClassVar[str]
     #: Items per batch unless ``--batch-size`` says otherwise (an instance may read it from config).
     default_batch: int = 100
+    #: The queue whose producers send wake-ups (:mod:`datamgmt.core.wakeup`): an idle worker
+    #: then wakes when work is committed instead of when its sleep runs out.
+    wakes_on: ClassVar[WorkQueue | None] = None
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
         """``db_url``: the default VO's catalogue (None: ``[database] url``); the worker works on
@@ -179,14 +183,28 @@ class QueueDaemon(Daemon):
         return True
 
 
-def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool, sleep_max: float) -> None:
-    """The loop of one worker: until ``stop`` (or, with ``once``, until nothing is due)."""
+def work(
+    daemon: Daemon,
+    stop: threading.Event,
+    *,
+    batch: int | None,
+    once: bool,
+    sleep_max: float,
+    wake: threading.Event | None = None,
+) -> None:
+    """The loop of one worker: until ``stop`` (or, with ``once``, until nothing is due).
+
+    ``wake`` (see :mod:`datamgmt.core.wakeup`) ends an idle sleep early when work is queued; it
+    is cleared before each batch, so a notification that comes while the batch runs still ends
+    the sleep after it."""
     batch = batch or daemon.default_batch
     backoff = 0.0
     daemon.log.info("worker started")
     try:
         while not stop.is_set():
             started = time.monotonic()
+            if wake is not None:
+                wake.clear()
             try:
                 daemon.beat()
                 processed = daemon.run_once(batch)
@@ -214,7 +232,7 @@ def work(daemon: Daemon, stop: threading.Event, *, batch: int | None, once: bool
             if once:
                 break
             backoff = min(sleep_max, max(1.0, backoff * 2))
-            stop.wait(backoff)
+            (wake or stop).wait(backoff)
     finally:
         daemon.die()
         daemon.log.info("worker stopped")
@@ -312,15 +330,19 @@ def start_workers(
     once: bool,
     sleep_max: float,
 ) -> list[threading.Thread]:
-    """Start ``threads`` workers of ``daemon_cls`` on ``vo``'s catalogue (``db_url``: the default VO's)."""
+    """Start ``threads`` workers of ``daemon_cls`` on ``vo``'s catalogue (``db_url``: the default VO's),
+    with one listener for the process's wake-ups if the class has a channel (``wakes_on``)."""
+    daemons = [daemon_cls(new_worker_id(index), db_url, vo) for index in range(threads)]
+    wake = None
+    if daemon_cls.wakes_on is not None and not once:
+        wake = wakeup.listen(daemons[0].db_url, daemon_cls.wakes_on, stop)
     started = []
-    for index in range(threads):
-        daemon = daemon_cls(new_worker_id(index), db_url, vo)
+    for index, daemon in enumerate(daemons):
         suffix = f"{index}" if vo == DEFAULT_VO else f"{vo}-{index}"
         thread = threading.Thread(
             target=work,
             args=(daemon, stop),
-            kwargs={"batch": batch, "once": once, "sleep_max": sleep_max},
+            kwargs={"batch": batch, "once": once, "sleep_max": sleep_max, "wake": wake},
             name=f"{daemon_cls.name}-{suffix}",
         )
         thread.start()

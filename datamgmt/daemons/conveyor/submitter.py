@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from datamgmt.config import get_config
-from datamgmt.core import claim, inflight
+from datamgmt.core import claim, inflight, workqueue
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Request
@@ -74,6 +74,7 @@ def _only(job: TransferJob, request_ids: set[str]) -> TransferJob:
 
 class Submitter(Daemon):
     name = "conveyor-submitter"
+    wakes_on = workqueue.QUEUED_REQUESTS
     default_batch = 500
     #: The request types this daemon submits (None: all of them).
     request_types: tuple[RequestType, ...] | None = None

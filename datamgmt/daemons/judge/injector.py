@@ -12,6 +12,7 @@ from datamgmt.daemons.common import QueueDaemon
 class Injector(QueueDaemon):
     name = "judge-injector"
     queue = workqueue.INJECT_RULES
+    wakes_on = workqueue.INJECT_RULES
 
     def process(self, session: Session, rule_id: str) -> None:
         apply_injected_rule(session, rule_id)
