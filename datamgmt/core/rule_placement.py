@@ -23,6 +23,7 @@ from datamgmt.core.db.constants import DIDType, LockState, RuleGrouping
 from datamgmt.core.db.models import Content, DataIdentifier, DatasetLock, Lock, Rule
 from datamgmt.core.did_content import descendants_cte, file_keys_query
 from datamgmt.core.expression import parse_expression, rse_ids_for
+from datamgmt.core.gc_pause import gc_paused
 from datamgmt.core.keys import DIDKey, chunks, keys_in
 from datamgmt.core.lock import PRESENT, ReplicaMap, WantedLock, create_locks, load_replicas
 from datamgmt.core.lock_state import settle_rules
@@ -220,16 +221,18 @@ def _wanted(plan: Plan) -> list[WantedLock]:
 
 
 def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> None:
-    """Plan and write the rule's locks (``only_unlocked``: for files it does not lock yet)."""
-    files = load_files(session, rule, only_unlocked=only_unlocked)
-    if len(files):
-        targets = placement_targets(session, rule)
-        allowed = allowed_sources(session, rule)
-        replicas = load_replicas(session, file_keys_query(rule.scope, rule.name, rule.did_type))
-        plan = plan_rule(session, rule, files, replicas, targets)
-        create_locks(session, rule, _wanted(plan), replicas, allowed)
-        _add_dataset_locks(session, rule, plan)
-    settle_rules(session, [rule.id])
+    """Plan and write the rule's locks (``only_unlocked``: for files it does not lock yet),
+    with the garbage collector paused (see core/gc_pause.py)."""
+    with gc_paused():
+        files = load_files(session, rule, only_unlocked=only_unlocked)
+        if len(files):
+            targets = placement_targets(session, rule)
+            allowed = allowed_sources(session, rule)
+            replicas = load_replicas(session, file_keys_query(rule.scope, rule.name, rule.did_type))
+            plan = plan_rule(session, rule, files, replicas, targets)
+            create_locks(session, rule, _wanted(plan), replicas, allowed)
+            _add_dataset_locks(session, rule, plan)
+        settle_rules(session, [rule.id])
 
 
 def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
