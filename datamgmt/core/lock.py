@@ -79,7 +79,7 @@ ReplicaMoves = Mapping[ReplicaState, Mapping[str, list[DIDKey]]]
 def load_replicas(session: Session, file_keys: Any) -> dict[DIDKey, dict[str, ReplicaState]]:
     """Every replica of the files a SELECT of (scope, name) yields, in one query."""
     keys = file_keys.subquery()
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Replica.scope, Replica.name, Replica.rse_id, Replica.state).join(
             keys, (Replica.scope == keys.c.scope) & (Replica.name == keys.c.name)
         )
@@ -112,7 +112,12 @@ def _update_replicas(session: Session, keys_by_rse: Mapping[str, list[DIDKey]], 
     keys rather than a condition of its own, PostgreSQL looks each key up (see keys_in)
     instead of reading every replica of the RSE for every chunk."""
     for part in chunks(_replica_keys(keys_by_rse)):
-        session.execute(update(Replica).where(keys_in(REPLICA_KEY, part)).values(**values))
+        session.execute(
+            update(Replica)
+            .where(keys_in(REPLICA_KEY, part))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _pin_targets(
@@ -141,7 +146,7 @@ def _pin_targets(
         )
         if is_postgresql(session):
             query = query.with_for_update()
-        for scope, name, rse_id, state, until in session.execute(query):
+        for scope, name, rse_id, state, until in session.connection().execute(query):
             copied[(scope, name)][rse_id] = state
             if state == ReplicaState.BEING_DELETED and until is not None:
                 leases[(scope, name, rse_id)] = until

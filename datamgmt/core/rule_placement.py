@@ -95,7 +95,7 @@ def load_files(session: Session, rule: Rule, only_unlocked: bool = False) -> Fil
     files = FileSet()
     group_index: dict[DIDKey, int] = {}
     seen: set[DIDKey] = set()
-    for ds_scope, ds_name, scope, name, size, adler, md5 in session.execute(
+    for ds_scope, ds_name, scope, name, size, adler, md5 in session.connection().execute(
         _files_query(rule, only_unlocked)
     ):
         if (scope, name) in seen:
