@@ -1,6 +1,7 @@
 """Wake-ups (core/wakeup.py): a rule queued for the judge-injector is applied as soon as it is
-committed, not when the injector's idle sleep runs out; only a commit wakes; a lost listening
-connection is opened again.  PostgreSQL only: SQLite has no channel, and its daemons poll."""
+committed, not when the injector's idle sleep runs out, and new transfers wake the submitter;
+only a commit wakes; a lost listening connection is opened again.  On PostgreSQL through
+NOTIFY, on SQLite through a wake file beside the catalogue."""
 
 from __future__ import annotations
 
@@ -20,33 +21,28 @@ from datamgmt.daemons.conveyor.submitter import Submitter
 from datamgmt.daemons.judge.injector import Injector
 
 
-@pytest.fixture
-def postgresql(db: str) -> str:
-    if get_engine(db).dialect.name != "postgresql":
-        pytest.skip("wake-ups are PostgreSQL's NOTIFY; SQLite daemons poll")
-    return db
-
-
-def _listening(
-    db: str, stop: threading.Event, queue: WorkQueue = INJECT_RULES
-) -> tuple[wakeup.Listener, threading.Event]:
-    wake = threading.Event()
-    listener = wakeup.Listener(db, queue, wake, stop)
-    listener.start()
+def _listening(db: str, stop: threading.Event, queue: WorkQueue = INJECT_RULES) -> wakeup.Listener:
+    engine = get_engine(db)
+    listener: wakeup.Listener
+    if engine.dialect.name == "postgresql":
+        listener = wakeup.ChannelListener(db, queue)
+    else:
+        file = wakeup.wake_file(engine, queue)
+        assert file is not None
+        listener = wakeup.FileListener(file)
+    listener.start(stop)
     assert listener.listening.wait(10)
-    return listener, wake
+    return listener
 
 
-def test_an_idle_injector_applies_a_new_rule_at_once(postgresql, cat, session):
+def test_an_idle_injector_applies_a_new_rule_at_once(cat, session, db):
     dataset = cat.dataset(cat.files(3, on=("R3",)))
     session.commit()
     stop = threading.Event()
     # sleep_max 60 s, as in service: without a wake-up the rule would wait for that sleep.
-    threads = start_workers(
-        Injector, "def", postgresql, stop, threads=2, batch=None, once=False, sleep_max=60
-    )
+    threads = start_workers(Injector, "def", db, stop, threads=2, batch=None, once=False, sleep_max=60)
     try:
-        time.sleep(2.5)  # both workers found nothing and sleep (1 s, then 2 s, ...)
+        time.sleep(3.5)  # both workers found nothing: they slept 1 s, 2 s, and now sleep 4 s
         started = time.monotonic()
         (rule_id,) = rules.add_rule(session, [dataset], "jdoe", 1, "R1", asynchronous=True)
         session.commit()
@@ -57,17 +53,18 @@ def test_an_idle_injector_applies_a_new_rule_at_once(postgresql, cat, session):
         assert cat.rule(rule_id).state == RuleState.REPLICATING
         assert waited < 1.0, f"applied after {waited:.2f} s"
     finally:
+        session.rollback()
         stop.set()
         for thread in threads:
             thread.join(10)
     assert not any(thread.is_alive() for thread in threads), "workers must see the stop at once"
 
 
-def test_only_a_commit_wakes(postgresql, cat, session):
+def test_only_a_commit_wakes(cat, session, db):
     dataset = cat.dataset(cat.files(1, on=("R3",)))
     session.commit()
     stop = threading.Event()
-    _, wake = _listening(postgresql, stop)
+    wake = _listening(db, stop).wake
     try:
         rules.add_rule(session, [dataset], "jdoe", 1, "R1", asynchronous=True)
         session.rollback()
@@ -80,11 +77,11 @@ def test_only_a_commit_wakes(postgresql, cat, session):
         stop.set()
 
 
-def test_new_transfers_wake_the_submitter(postgresql, cat, session):
+def test_new_transfers_wake_the_submitter(cat, session, db):
     dataset = cat.dataset(cat.files(2, on=("R3",)))
     session.commit()
     stop = threading.Event()
-    _, wake = _listening(postgresql, stop, Submitter.wakes_on)
+    wake = _listening(db, stop, Submitter.wakes_on).wake
     try:
         rules.add_rule(session, [dataset], "jdoe", 1, "R3")  # where the data is: no transfer
         session.commit()
@@ -96,11 +93,13 @@ def test_new_transfers_wake_the_submitter(postgresql, cat, session):
         stop.set()
 
 
-def test_a_lost_listening_connection_is_opened_again(postgresql, cat, session):
+def test_a_lost_listening_connection_is_opened_again(cat, session, db):
+    if get_engine(db).dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL connection")
     dataset = cat.dataset(cat.files(1, on=("R3",)))
     session.commit()
     stop = threading.Event()
-    listener, wake = _listening(postgresql, stop)
+    listener = _listening(db, stop)
     try:
         session.execute(
             text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
@@ -110,15 +109,13 @@ def test_a_lost_listening_connection_is_opened_again(postgresql, cat, session):
         while listener.listening.is_set() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert listener.listening.wait(10), "the listener connects again"
-        wake.clear()
+        listener.wake.clear()
         rules.add_rule(session, [dataset], "jdoe", 1, "R1", asynchronous=True)
         session.commit()
-        assert wake.wait(5)
+        assert listener.wake.wait(5)
     finally:
         stop.set()
 
 
-def test_sqlite_has_nothing_to_listen_to(db):
-    if get_engine(db).dialect.name != "sqlite":
-        pytest.skip("SQLite only")
-    assert wakeup.listen(db, INJECT_RULES, threading.Event()) is None
+def test_a_catalogue_in_memory_has_nothing_to_listen_to():
+    assert wakeup.listen("sqlite://", INJECT_RULES, threading.Event()) is None
