@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 #: How often a channel listener looks at its stop event while no notification comes, and how
 #: long a listener waits before trying again after losing its connection or file.
 POLL_SECONDS = 1.0
+#: The longest wait between two tries while the source stays lost (a database that is down).
+RETRY_MAX_SECONDS = 30.0
 #: How often a file listener looks at its wake file: the longest a SQLite wake-up waits.
 FILE_POLL_SECONDS = 0.2
 #: ``Session.info`` key: the wake files to renew when the session's transaction commits.
@@ -109,8 +111,8 @@ class Listener(ABC):
 
     It runs until the ``stop`` it was started with is set, and sets ``wake`` then too, so
     workers sleeping on ``wake`` see the stop at once.  A lost connection or file is logged and
-    tried again after :data:`POLL_SECONDS`; meanwhile the workers' sleep runs out as if nobody
-    listened.
+    tried again after :data:`POLL_SECONDS`, then ever less often up to :data:`RETRY_MAX_SECONDS`
+    while it stays lost; meanwhile the workers' sleep runs out as if nobody listened.
     """
 
     def __init__(self, name: str) -> None:
@@ -125,16 +127,18 @@ class Listener(ABC):
         return thread
 
     def _run(self, stop: threading.Event) -> None:
+        pause = POLL_SECONDS
         while not stop.is_set():
             try:
                 self.watch(stop)
             except Exception as exc:  # any driver or file error: start over
+                pause = POLL_SECONDS if self.listening.is_set() else min(2 * pause, RETRY_MAX_SECONDS)
                 self.listening.clear()
                 log.warning(
                     "wake-ups lost, listening again shortly",
-                    extra={"fields": {"listener": self.name, "error": str(exc)[:200]}},
+                    extra={"fields": {"listener": self.name, "error": str(exc)[:200], "retry_in": pause}},
                 )
-                stop.wait(POLL_SECONDS)
+                stop.wait(pause)
         self.wake.set()
 
     @abstractmethod
