@@ -8,8 +8,9 @@
   one core call, complete — so a failure rolls back that item only and is counted.
 * :func:`work` is the loop: heartbeat, batch, metrics, and an idle back-off that doubles up
   to ``[daemons] sleep_max``; a daemon whose queue sends wake-ups (``wakes_on``,
-  :mod:`datamgmt.core.wakeup`) ends that sleep when work for it is committed.  :class:`Runner` starts ``--threads`` workers, serves metrics
-  and turns SIGTERM/SIGINT into "finish the current batch, then exit".
+  :mod:`datamgmt.core.wakeup`) ends that sleep when work for it is committed.
+  :class:`Runner` starts ``--threads`` workers, serves metrics and turns SIGTERM/SIGINT into
+  "finish the current batch, then exit".
 * A lost database (a terminated backend, a restart) fails the batch with
   :class:`DatabaseUnavailable`: its transaction rolled back, the leases of the items it had
   not finished are given back so the next cycle retries them, and the loop logs a WARNING,
