@@ -93,17 +93,21 @@ def _forget_wake_files(session: Session) -> None:
 def listen(db_url: str | None, queue: WorkQueue, stop: threading.Event) -> threading.Event | None:
     """Start the listener of ``queue`` on this catalogue and return the event it sets; None for
     a SQLite catalogue in memory, which no other process can reach."""
-    engine = get_engine(db_url)
-    listener: Listener
-    if engine.dialect.name == "postgresql":
-        listener = ChannelListener(db_url, queue)
-    else:
-        file = wake_file(engine, queue)
-        if file is None:
-            return None
-        listener = FileListener(file)
+    listener = listener_for(db_url, queue)
+    if listener is None:
+        return None
     listener.start(stop)
     return listener.wake
+
+
+def listener_for(db_url: str | None, queue: WorkQueue) -> Listener | None:
+    """The listener of ``queue`` that suits the catalogue (not started): the channel on
+    PostgreSQL, the wake file on SQLite; None for a SQLite catalogue in memory."""
+    engine = get_engine(db_url)
+    if engine.dialect.name == "postgresql":
+        return ChannelListener(db_url, queue)
+    file = wake_file(engine, queue)
+    return None if file is None else FileListener(file)
 
 
 class Listener(ABC):
@@ -118,7 +122,7 @@ class Listener(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.wake = threading.Event()
-        #: Set while the listener is watching (for tests, and to wait for the first start).
+        #: Set while the listener is watching; a loss while it was set is retried at once.
         self.listening = threading.Event()
 
     def start(self, stop: threading.Event) -> threading.Thread:

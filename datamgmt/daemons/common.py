@@ -233,7 +233,7 @@ def work(
             if once:
                 break
             backoff = min(sleep_max, max(1.0, backoff * 2))
-            (wake or stop).wait(backoff)
+            (stop if wake is None else wake).wait(backoff)
     finally:
         daemon.die()
         daemon.log.info("worker stopped")

@@ -22,14 +22,8 @@ from datamgmt.daemons.judge.injector import Injector
 
 
 def _listening(db: str, stop: threading.Event, queue: WorkQueue = INJECT_RULES) -> wakeup.Listener:
-    engine = get_engine(db)
-    listener: wakeup.Listener
-    if engine.dialect.name == "postgresql":
-        listener = wakeup.ChannelListener(db, queue)
-    else:
-        file = wakeup.wake_file(engine, queue)
-        assert file is not None
-        listener = wakeup.FileListener(file)
+    listener = wakeup.listener_for(db, queue)
+    assert listener is not None
     listener.start(stop)
     assert listener.listening.wait(10)
     return listener
