@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import cached_property
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
@@ -143,6 +144,18 @@ def once_more_if_safe(step: Callable[[], T]) -> T:
 
 class CatalogueFlask(Flask):
     """Flask whose authentication and view steps survive one dropped database connection."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Flask asks ``inspect`` whether each hook and view is a coroutine function on every
+        request (seven times for a small GET); the answer never changes, so it is kept."""
+        wrapped = self._sync.get(func)
+        if wrapped is None:
+            wrapped = self._sync[func] = super().ensure_sync(func)
+        return wrapped
+
+    @cached_property
+    def _sync(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        return {}
 
     def preprocess_request(self) -> Any:
         return once_more_if_safe(super().preprocess_request)
