@@ -40,7 +40,7 @@ from datamgmt.core.db.models import Distance, Lock, Replica, Request, Rule, Sour
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.keys import DIDKey, chunks, keys_in
-from datamgmt.core.lock_state import add_to_counters
+from datamgmt.core.lock_state import shift_counters
 from datamgmt.core.pins import staging_required_rses
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
@@ -293,7 +293,8 @@ def create_locks(
     are ranked by distance; without a source, a STUCK lock on an UNAVAILABLE replica.  A
     BEING_DELETED replica counts as missing, and a replica the reaper has only leased is
     taken back (see the module docstring).
-    Returns the locks created by state; the rule's counters and state are already updated.
+    Returns the locks created by state; the rule's counters are updated, its state is the
+    caller's to settle (``settle_rules``).
     """
     now = utcnow()
     fresh, leases = _pin_targets(session, wanted, replicas)
@@ -366,7 +367,7 @@ def create_locks(
     _move_replicas(session, moves)
     transfers.write(session)
     change_usage(session, {(rule.account, rse_id): (f, b) for rse_id, (f, b) in usage.items()})
-    add_to_counters(session, {rule.id: states})
+    shift_counters(session, {rule.id: states})
     return states
 
 
@@ -379,7 +380,9 @@ def retry_stuck_locks(
 ) -> int:
     """Give the rule's STUCK locks on ``stuck`` another chance where they stand: OK if the
     replica arrived meanwhile, REPLICATING with a new request if a source exists now.
-    Returns how many locks left STUCK."""
+    Returns how many locks left STUCK.  The caller settles the rule (``settle_rules``)."""
+    if not stuck:
+        return 0
     fresh, leases = _pin_targets(session, stuck, replicas)
     transfers = TransferQueue(session, rule, {w.rse_id for w in stuck}, allowed_sources, leases)
     moved: dict[LockState, dict[str, list[DIDKey]]] = {s: defaultdict(list) for s in LockState}
@@ -408,5 +411,5 @@ def retry_stuck_locks(
                 )
             deltas[state] += len(keys)
             deltas[LockState.STUCK] -= len(keys)
-    add_to_counters(session, {rule.id: deltas})
+    shift_counters(session, {rule.id: deltas})
     return sum(len(keys) for keys in moved[LockState.STUCK].values())

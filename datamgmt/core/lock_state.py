@@ -48,7 +48,15 @@ _ADD_TO_COUNTERS = (
 
 
 def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, int]]) -> list[str]:
-    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules).
+    """Add lock-state deltas to rules' counters, then settle their states (see settle_rules)."""
+    shift_counters(session, deltas)
+    return settle_rules(session, list(deltas))
+
+
+def shift_counters(session: Session, deltas: Mapping[str, Mapping[LockState, int]]) -> None:
+    """Add lock-state deltas to rules' counters and leave their states to the caller, which
+    settles each rule once after all its changes (applying or repairing a rule): a settle
+    costs a rule's reload and a history check, twice over if done after each step.
 
     One executemany UPDATE for all the rules, however many: a batch of transfers may touch
     a rule each.  It goes to the table, not the ORM; settle_rules reloads those rules."""
@@ -59,7 +67,6 @@ def add_to_counters(session: Session, deltas: Mapping[str, Mapping[LockState, in
     ]
     if moved:
         session.execute(_ADD_TO_COUNTERS, moved)
-    return settle_rules(session, list(deltas))
 
 
 def settle_rules(session: Session, rule_ids: Sequence[str]) -> list[str]:

@@ -225,14 +225,16 @@ def apply_rule(session: Session, rule: Rule, only_unlocked: bool = False) -> Non
     with the garbage collector paused (see core/gc_pause.py)."""
     with gc_paused():
         files = load_files(session, rule, only_unlocked=only_unlocked)
+        plan = None
         if len(files):
             targets = placement_targets(session, rule)
             allowed = allowed_sources(session, rule)
             replicas = load_replicas(session, file_keys_query(rule.scope, rule.name, rule.did_type))
             plan = plan_rule(session, rule, files, replicas, targets)
             create_locks(session, rule, _wanted(plan), replicas, allowed)
-            _add_dataset_locks(session, rule, plan)
         settle_rules(session, [rule.id])
+        if plan is not None:
+            _add_dataset_locks(session, rule, plan)
 
 
 def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
@@ -245,7 +247,7 @@ def _add_dataset_locks(session: Session, rule: Rule, plan: Plan) -> None:
             )
         ).tuples()
     )
-    # create_locks has already settled the rule: a rule whose data was in place is OK by now.
+    # apply_rule has settled the rule: a rule whose data was in place is OK by now.
     state = LockState[rule.state.name] if rule.state.name in LockState.__members__ else LockState.REPLICATING
     sizes = _collection_sizes(session, list(plan.item_rses))
     rows = [
