@@ -71,6 +71,21 @@ def test_only_a_commit_wakes(cat, session, db):
         stop.set()
 
 
+def test_an_approved_rule_wakes_the_injector(cat, session, db):
+    dataset = cat.dataset(cat.files(1, on=("R3",)))
+    (rule_id,) = rules.add_rule(session, [dataset], "jdoe", 1, "R1", ask_approval=True)
+    session.commit()
+    stop = threading.Event()
+    wake = _listening(db, stop).wake
+    try:
+        assert not wake.wait(1.5), "a rule waiting for approval is no work for the injector"
+        rules.approve_rule(session, rule_id)
+        session.commit()
+        assert wake.wait(5)
+    finally:
+        stop.set()
+
+
 def test_new_transfers_wake_the_submitter(cat, session, db):
     dataset = cat.dataset(cat.files(2, on=("R3",)))
     session.commit()
