@@ -1,5 +1,6 @@
 """``core/db/bulk.insert_rows``: the rows the ORM's executemany would write, in one statement
-per chunk on PostgreSQL (and by executemany on SQLite)."""
+per chunk (on SQLite, one driver ``executemany`` per chunk, values converted by the columns'
+types as SQLAlchemy converts them)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from datamgmt.core import rse
 from datamgmt.core.db import bulk
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Request
-from datamgmt.core.db.session import is_postgresql
 
 
 def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
@@ -24,7 +24,7 @@ def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
             "dest_rse_id": rse_id,
             "state": RequestState.QUEUED if i % 2 else RequestState.SUBMITTED,
             "bytes": i if i % 3 else None,
-            "attributes": None,
+            "attributes": f'{{"tries": {i}}}' if i % 5 == 1 else None,
             "not_before": datetime(2026, 1, 1 + i % 28) if i % 4 else None,
         }
         for i in range(count)
@@ -33,7 +33,7 @@ def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
 
 def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     site = rse.add_rse(session, "SITE")
-    monkeypatch.setattr(bulk, "CHUNK", 3)  # 7 rows: three statements on PostgreSQL
+    monkeypatch.setattr(bulk, "CHUNK", 3)  # 7 rows: three statements
     statements: list[str] = []
     engine = session.get_bind().engine
 
@@ -46,7 +46,7 @@ def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: p
     finally:
         event.remove(engine, "before_cursor_execute", count)
     inserts = [statement for statement in statements if statement.startswith("INSERT INTO requests")]
-    assert len(inserts) == (3 if is_postgresql(session) else 1)
+    assert len(inserts) == 3
     written = session.scalars(select(Request).order_by(Request.name)).all()
     expected = sorted(_rows(site, 7), key=lambda row: str(row["name"]))
     assert [
