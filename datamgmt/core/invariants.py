@@ -277,6 +277,7 @@ def _request_rule_gone(_now: datetime) -> Select[Any]:
     ).where(
         Request.rule_id.is_not(None),
         Request.state.notin_(TERMINAL_REQUESTS),
+        Request.external_id.is_(None),
         ~exists().where(Rule.id == Request.rule_id),
         ~locked,
     )
@@ -410,7 +411,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         "request_rule_gone",
-        "no live request for a rule that is gone and a replica nobody locks",
+        "no live request outside a job for a rule that is gone and a replica nobody locks (one in a job runs to its end)",
         _request_rule_gone,
     ),
     Invariant(

@@ -139,7 +139,10 @@ def release_locks(
     becomes UNAVAILABLE), else now.  A file on a ``staging_required`` RSE is only *pinned* by
     its locks: it is never purged through them, and when its last lock goes the pin is queued
     for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
-    are cancelled (removed with their sources).  Quota is released and, with ``settle``, the
+    are cancelled (removed with their sources), except those QUEUED again under a job's id: that
+    job may still reach the tool (a submission whose answer was lost, a cancel not confirmed),
+    and its copy must find the request and the replica row it writes to, which the reaper keeps
+    while the request lives; the request runs to its end and the replica is reaped after.  Quota is released and, with ``settle``, the
     counters and state updated (a rule about to be removed skips that).
     """
     cond = [Lock.rule_id == rule.id, *where]
@@ -176,6 +179,7 @@ def release_locks(
     )
     unneeded = select(Request.id).where(
         Request.state == RequestState.QUEUED,
+        Request.external_id.is_(None),
         exists().where(
             Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id, *cond
         ),

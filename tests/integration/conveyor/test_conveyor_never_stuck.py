@@ -19,14 +19,18 @@ import pytest
 from sqlalchemy import func, select, update
 
 from datamgmt.config import reset_config
+from datamgmt.core import rule as rules
+from datamgmt.core import rule_update
 from datamgmt.core.db.constants import ReplicaState, RequestState
 from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.invariants import check_catalogue
 from datamgmt.daemons.conveyor import tools
 from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
+from datamgmt.daemons.reaper import Reaper
 from datamgmt.transfertool.base import TransferStatus
 from datamgmt.transfertool.local import LocalTransferTool
 from tests.fts3_double import Fts3Double, Fts3DoubleServer
@@ -36,6 +40,7 @@ from tests.integration.conveyor.test_conveyor_posix import (  # noqa: F401 (fixt
     drain,
     layout,
 )
+from tests.unit.conveyor.catalogue import SCOPE, add_posix_replica, add_posix_rse, ensure_scope, random_file
 
 pytestmark = pytest.mark.integration
 
@@ -311,3 +316,47 @@ def test_unconfirmed_submission_to_a_vanished_fts_is_retried_after_the_timeout(
     assert all("unreachable" in r.err_msg for r in rows)
     Finisher(db_url=db).run_once(1000)
     assert {(r.state, r.retry_count) for r in requests_by_id(db).values()} == {(RequestState.QUEUED, 1)}
+
+
+def test_rule_removed_while_its_job_may_still_reach_fts_leaves_no_dark_file(
+    db,
+    session,
+    root,
+    tmp_path,
+    conveyor_env,  # noqa: F811
+):
+    """The rule goes between the look-up that found no such job (the requests QUEUED again under
+    their job's id) and the late arrival of the first POST.  The requests and their replica rows
+    must stay until that job has run, and the reaper then removes what it wrote: removed with
+    the rule, the rows would be reaped first and the job's copies land as dark files."""
+    add_posix_rse(session, "SRC", tmp_path / "SRC")
+    add_posix_rse(session, "DEST", tmp_path / "DEST")
+    ensure_scope(session)
+    files = [random_file(f"late{i}") for i in range(3)]
+    for spec in files:
+        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
+    rule_ids = rules.add_rule(
+        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
+    )
+    session.commit()
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
+        submitter = Submitter(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.stall_next(1, ("POST", "/jobs"))
+        submitter.run_once(1000)
+        expire_leases(db)
+        submitter._look_up_unanswered(1000)  # FTS knows no such job (yet): QUEUED, same job id
+        with transaction(db) as tx:
+            for rule_id in rule_ids:
+                rule_update.delete_rule(tx, rule_id)
+        Reaper(db_url=db).run_once(100)
+        server.double.faults.release()  # the first POST arrives now
+        assert server.double.faults.wait_stalled_served(1)
+        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+        for _ in range(3):
+            Reaper(db_url=db).run_once(100)
+    with transaction(db) as tx:
+        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
+        assert check_catalogue(tx).ok
+    assert not [p for p in (tmp_path / "DEST").rglob("*") if p.is_file()]

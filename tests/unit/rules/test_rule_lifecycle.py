@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from datamgmt.core import did_content, quota, rule_update
+from datamgmt.core import deletion, did_content, quota, rule_update
 from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import OBSOLETE, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import Message, Request
@@ -42,6 +42,26 @@ def test_delete_with_purge_and_cancels_queued_requests(cat, session):
     replica = cat.replica(f, "R1")
     assert replica.tombstone == OBSOLETE and replica.state == ReplicaState.UNAVAILABLE
     assert session.scalar(select(Request.id)) is None
+    check_invariants(session)
+
+
+def test_delete_keeps_a_queued_request_whose_job_may_still_arrive(cat, session):
+    """A request QUEUED again under its job's id (FTS did not know the job: its submission may
+    still be on the way) stays when its rule goes, and with it the replica row: deleting both
+    would let the late job land a copy on a path no row names, a dark file nothing deletes."""
+    f = cat.files(1, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", purge_replicas=True)
+    request = session.scalar(select(Request))
+    request.external_id, request.external_key = "job-1", "key-1"
+    session.flush()
+    rule_update.delete_rule(session, rid)
+    assert session.scalar(select(Request.external_id).where(Request.state == RequestState.QUEUED)) == "job-1"
+    assert not deletion.claim_for_deletion(session, cat.rse_ids["R1"], "reaper", None, 10, 60)
+    check_invariants(session)
+    assert request_done(session, request.id)
+    replica = cat.replica(f, "R1")
+    assert replica.state == ReplicaState.AVAILABLE and replica.tombstone == OBSOLETE
+    assert deletion.claim_for_deletion(session, cat.rse_ids["R1"], "reaper", None, 10, 60)
     check_invariants(session)
 
 
