@@ -25,8 +25,10 @@ issue 17's table against any server that speaks Rucio's REST API (ours or the re
 
 Every object carries a random run tag, so runs on one server never collide.  One line per
 step: rate, p50 and p95 per call, and with ``--compare`` the ratio of this run's rate to the
-saved one (``--save`` writes this run's figures).  ``--server-pid`` prints the server's peak
-RSS (the largest of the process and its children) after each step.
+saved one (``--save`` writes this run's figures).  A step of 20 calls or more also prints its
+last tenth's mean latency over its first tenth's: flat scaling keeps it near 1 as the catalogue
+grows within the run.  ``--server-pid`` prints the server's peak RSS (the largest of the process
+and its children) after each step.
 """
 
 from __future__ import annotations
@@ -101,13 +103,24 @@ class Step:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000 if ordered else 0.0
 
-    def summary(self) -> dict[str, float]:
+    @property
+    def drift(self) -> float | None:
+        """Mean latency of the step's last tenth of calls over its first tenth (None under 20
+        calls): growth with the catalogue's size within one run, which the machine's noise
+        between runs hides when rates at two sizes are compared."""
+        tenth = len(self.latencies) // 10
+        if tenth < 2:
+            return None
+        return sum(self.latencies[-tenth:]) / sum(self.latencies[:tenth])
+
+    def summary(self) -> dict[str, float | None]:
         return {
             "rate": self.rate,
             "p50_ms": self.percentile(0.5),
             "p95_ms": self.percentile(0.95),
             "items": self.items,
             "seconds": self.seconds,
+            "drift": self.drift,
         }
 
 
@@ -350,6 +363,8 @@ class Workload:
             f"{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms"
             f"  p95 {step.percentile(0.95):8.2f} ms  ({step.items} in {step.seconds:.2f} s)"
         )
+        if step.drift is not None:
+            line += f"  last/first tenth {step.drift:.2f}x"
         saved = self.args.baseline.get(name) if self.args.baseline else None
         if saved and saved.get("rate"):
             line += f"  ratio {step.rate / saved['rate']:.2f}x"
