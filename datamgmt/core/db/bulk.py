@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, insert, select
+from sqlalchemy import Column, Table, bindparam, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -51,14 +51,26 @@ def insert_rows(session: Session, model: type[Base], rows: Sequence[dict[str, An
 
 
 def _unnest(session: Session, table: Table, arrays: dict[str, list[Any]]) -> None:
-    """One ``INSERT … SELECT unnest(…)`` of the chunk's columns (PostgreSQL)."""
+    """One ``INSERT … SELECT unnest(…)`` of the chunk's columns (PostgreSQL).
+
+    A column with one value in every row (a rule's id, an account, a state, a default such as
+    ``created_at``) is sent once, as a scalar the SELECT repeats: psycopg builds every array's
+    text in Python, element by element, which was about a fifth of a rule's time in process.
+    One column stays an array whatever it holds, to give the SELECT its rows."""
+    names = list(arrays)
+    varying = {name for name in names if arrays[name].count(arrays[name][0]) != len(arrays[name])}
+    varying = varying or {names[0]}
     values = select(
         *(
-            func.unnest(bindparam(f"bulk_{index}", values, type_=ARRAY(table.c[name].type)))
-            for index, (name, values) in enumerate(arrays.items())
+            func.unnest(bindparam(f"bulk_{index}", arrays[name], type_=ARRAY(table.c[name].type)))
+            if name in varying
+            else cast(
+                bindparam(f"bulk_{index}", arrays[name][0], type_=table.c[name].type), table.c[name].type
+            )
+            for index, name in enumerate(names)
         )
     )
-    session.execute(insert(table).from_select(list(arrays), values))
+    session.execute(insert(table).from_select(names, values))
 
 
 def _executemany(session: Session, table: Table, columns: dict[str, list[Any]]) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import rse
@@ -71,3 +71,29 @@ def test_rows_must_have_the_same_keys(session: Session) -> None:
     del rows[1]["attributes"]
     with pytest.raises(ValueError, match="same keys"):
         bulk.insert_rows(session, Request, rows)
+
+
+def test_a_value_in_every_row_is_sent_once_on_postgresql(session: Session) -> None:
+    """Arrays only for the columns whose values differ: psycopg builds each array in Python."""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite takes rows, not arrays")
+    site = rse.add_rse(session, "SITE")
+    sent: list[dict[str, object]] = []
+    engine = session.get_bind().engine
+
+    def keep(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO requests"):
+            sent.append(params)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        bulk.insert_rows(session, Request, _rows(site, 6))
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    (params,) = sent
+    arrays = sorted(len(value) for value in params.values() if isinstance(value, list))
+    # id, name, state, bytes, attributes, not_before differ; scope, dest_rse_id and the
+    # other defaults are one value each
+    assert arrays == [6] * 6
+    assert "data" in params.values() and site in params.values()
+    assert session.scalar(select(func.count()).select_from(Request).where(Request.scope == "data")) == 6
