@@ -311,6 +311,10 @@ class AttributeIndex:
         return frozenset(self.ordered_ids[bisect.bisect_left(self.numbers, bound) :])
 
 
+#: Expressions a snapshot remembers the answers of, at most (a process meets a few dozen).
+REMEMBERED_EXPRESSIONS = 4096
+
+
 class Snapshot:
     """The non-deleted RSEs (records by id) and their attribute values, with indexes over them.
 
@@ -333,6 +337,11 @@ class Snapshot:
         self._columns: dict[str, dict[Any, frozenset[str]]] = {}
         self._ids_by_name: dict[str, str] | None = None
         self._by_rse: dict[str, dict[str, str]] | None = None
+        #: What this process resolved through this snapshot, by expression: the ids, and the
+        #: names once listed.  A repeated expression then costs neither the check that cached
+        #: ids are all here nor a name lookup per RSE (333 names: 0.1 ms of a 0.4 ms call).
+        self._resolved: dict[str, tuple[str, ...]] = {}
+        self._names: dict[str, tuple[str, ...]] = {}
 
     def add_free_space(self, free_tb: dict[str, float]) -> None:
         """Computed free space for the RSEs that have no stored ``freespace`` attribute."""
@@ -378,6 +387,23 @@ class Snapshot:
 
     def holds(self, ids: tuple[str, ...]) -> bool:
         return self.everything.issuperset(ids)
+
+    def resolved(self, expression: str) -> tuple[str, ...] | None:
+        """The ids ``expression`` selected when this process last resolved it here, or None."""
+        return self._resolved.get(expression)
+
+    def remember(self, expression: str, ids: tuple[str, ...]) -> None:
+        if len(self._resolved) < REMEMBERED_EXPRESSIONS:
+            self._resolved[expression] = ids
+
+    def names(self, expression: str, ids: tuple[str, ...]) -> tuple[str, ...]:
+        """The names of ``ids``, which ``expression`` selected: looked up once per expression."""
+        names = self._names.get(expression)
+        if names is None:
+            names = tuple(self.rses[rse_id]["rse"] for rse_id in ids)
+            if len(self._names) < REMEMBERED_EXPRESSIONS:
+                self._names[expression] = names
+        return names
 
     def select(self, tree: Node) -> tuple[str, ...]:
         """The ids of the RSEs a tree selects, sorted by RSE name (interned: cached results share them)."""
@@ -563,6 +589,9 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
     cache = current_cache()
     generation = cache.generation()  # read before the snapshot, so a change after it is never missed
     snapshot = cache.snapshot(session, generation)
+    known = snapshot.resolved(expression)
+    if known is not None:
+        return snapshot, known
     catalogue = catalogue_of(session)
     ids = cache.get(catalogue, generation, expression)
     # Ids naming an RSE this snapshot lacks were cached by another process just before it
@@ -572,6 +601,7 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
             snapshot.add_free_space(free_space_tb(session))
         ids = snapshot.select(tree)
         cache.set(catalogue, generation, expression, ids)
+    snapshot.remember(expression, ids)
     return snapshot, ids
 
 
@@ -607,13 +637,12 @@ def parse_expression(
     return list(map(dict, map(records.__getitem__, ids)))
 
 
-def rse_names_for(session: Session, expression: str) -> list[str]:
+def rse_names_for(session: Session, expression: str) -> tuple[str, ...]:
     """The names of the RSEs an expression selects, sorted (same errors as
     :func:`parse_expression`): the listing's answer, without copying any record."""
     snapshot, ids = _resolve(session, expression)
     _check_not_empty(expression, ids)
-    records = snapshot.rses
-    return [records[rse_id]["rse"] for rse_id in ids]
+    return snapshot.names(expression, ids)
 
 
 def rse_ids_for(session: Session, expression: str) -> set[str]:

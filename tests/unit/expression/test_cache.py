@@ -259,3 +259,15 @@ def test_cached_ids_of_vanished_rses_are_recomputed(five):
     cache = expression.current_cache()
     cache.set(catalogue_of(five), cache.generation(), "R1", ("no-such-id",))
     assert names(parse_expression(five, "R1")) == ["R1"]
+
+
+def test_a_repeated_expression_is_answered_from_its_snapshot(five):
+    """A process answers an expression it resolved in this generation from the snapshot's own
+    memory: neither the cache backend nor the RSE names are asked again."""
+    first = expression.rse_names_for(five, "T1&country=de")
+    cache = expression.current_cache()
+    cache.set(catalogue_of(five), cache.generation(), "T1&country=de", (rse.get_rse_id(five, "R5"),))
+    again = expression.rse_names_for(five, "T1&country=de")
+    assert again == ("R2",) and again is first
+    expression.invalidate_cache()  # a new generation, a new snapshot: resolved afresh
+    assert expression.rse_names_for(five, "R5") == ("R5",)
