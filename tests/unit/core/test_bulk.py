@@ -4,7 +4,10 @@ types as SQLAlchemy converts them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
@@ -31,21 +34,28 @@ def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
     ]
 
 
+@contextmanager
+def _inserts(session: Session) -> Iterator[list[Any]]:
+    """The parameters of each INSERT INTO requests run inside the block."""
+    sent: list[Any] = []
+    engine = session.get_bind().engine
+
+    def keep(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO requests"):
+            sent.append(params)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+
 def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     site = rse.add_rse(session, "SITE")
     monkeypatch.setattr(bulk, "CHUNK", 3)  # 7 rows: three statements
-    statements: list[str] = []
-    engine = session.get_bind().engine
-
-    def count(_conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    with _inserts(session) as inserts:
         bulk.insert_rows(session, Request, _rows(site, 7))
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
-    inserts = [statement for statement in statements if statement.startswith("INSERT INTO requests")]
     assert len(inserts) == 3
     written = session.scalars(select(Request).order_by(Request.name)).all()
     expected = sorted(_rows(site, 7), key=lambda row: str(row["name"]))
@@ -78,18 +88,8 @@ def test_a_value_in_every_row_is_sent_once_on_postgresql(session: Session) -> No
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("SQLite takes rows, not arrays")
     site = rse.add_rse(session, "SITE")
-    sent: list[dict[str, object]] = []
-    engine = session.get_bind().engine
-
-    def keep(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT INTO requests"):
-            sent.append(params)
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
+    with _inserts(session) as sent:
         bulk.insert_rows(session, Request, _rows(site, 6))
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
     (params,) = sent
     arrays = sorted(len(value) for value in params.values() if isinstance(value, list))
     # id, name, state, bytes, attributes, not_before differ; scope, dest_rse_id and the
