@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from datamgmt.config import get_config
 from datamgmt.core import rule_history, validation, wakeup, workqueue
 from datamgmt.core.account import account_exists
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import (
     DIDType,
     LockState,
@@ -491,7 +492,7 @@ def list_rules(session: Session, filters: dict[str, Any] | None = None) -> Itera
         elif key == "grouping":
             value = RuleGrouping.parse(value)
         query = query.where(getattr(Rule, key) == value)
-    for rule in session.scalars(query.execution_options(yield_per=1000)):
+    for rule in listing.scalars(session, query):
         yield rule_dict(rule)
 
 
