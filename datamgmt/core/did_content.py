@@ -30,6 +30,7 @@ from sqlalchemy.engine import Compiled, Dialect, Row
 from sqlalchemy.orm import Session
 
 from datamgmt.core import content_history, validation
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import DIDAvailability, DIDReEvaluation, DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, UpdatedDID
 from datamgmt.core.db.types import utcnow
@@ -410,9 +411,8 @@ def list_files(session: Session, scope: str, name: str) -> Iterator[dict[str, An
         select(DataIdentifier)
         .join(keys, and_(DataIdentifier.scope == keys.c.scope, DataIdentifier.name == keys.c.name))
         .order_by(DataIdentifier.scope, DataIdentifier.name)
-        .execution_options(yield_per=1000)
     )
-    for did in session.scalars(query):
+    for did in listing.scalars(session, query):
         yield {
             "scope": did.scope,
             "name": did.name,

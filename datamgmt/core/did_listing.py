@@ -14,6 +14,7 @@ from sqlalchemy import and_, exists, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from datamgmt.core import deleted_did, validation
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import DIDType, RuleState
 from datamgmt.core.db.models import Content, ContentHistory, DataIdentifier, Rule
 from datamgmt.core.db.types import utcnow
@@ -88,9 +89,8 @@ def bulk_list_files(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[s
             select(pairs.c[0].label("parent_scope"), pairs.c[1].label("parent_name"), DataIdentifier)
             .join(DataIdentifier, and_(DataIdentifier.scope == pairs.c[2], DataIdentifier.name == pairs.c[3]))
             .order_by(pairs.c[0], pairs.c[1], DataIdentifier.scope, DataIdentifier.name)
-            .execution_options(yield_per=1000)
         )
-        for parent_scope, parent_name, did in session.execute(query).tuples():
+        for parent_scope, parent_name, did in listing.rows(session, query):
             yield {
                 "scope": did.scope,
                 "name": did.name,
@@ -320,9 +320,8 @@ def list_content_history(session: Session, scope: str, name: str) -> Iterator[di
         select(ContentHistory)
         .where(ContentHistory.scope == scope, ContentHistory.name == name)
         .order_by(ContentHistory.deleted_at, ContentHistory.id)
-        .execution_options(yield_per=1000)
     )
-    for row in session.scalars(query):
+    for row in listing.scalars(session, query):
         yield {
             "scope": row.child_scope,
             "name": row.child_name,

@@ -21,6 +21,7 @@ from sqlalchemy import DateTime, Row, bindparam, case, delete, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import bad_replica
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
@@ -406,7 +407,6 @@ def list_requests(
             Request.state.in_(states),
         )
         .order_by(Request.created_at)
-        .execution_options(yield_per=1000)
     )
-    for row in session.scalars(query):
+    for row in listing.scalars(session, query):
         yield request_dict(row)

@@ -517,9 +517,8 @@ def list_rule_locks(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
         .join(RSE, RSE.id == Lock.rse_id)
         .where(Lock.rule_id == rule_id)
         .order_by(Lock.scope, Lock.name, RSE.rse)
-        .execution_options(yield_per=1000)
     )
-    for lock, rse, phase in session.execute(query):
+    for lock, rse, phase in listing.rows(session, query):
         yield {
             "scope": lock.scope,
             "name": lock.name,

@@ -111,7 +111,10 @@ def test_a_lost_listening_connection_is_opened_again(cat, session, db):
     listener = _listening(db, stop)
     try:
         session.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN %' AND datname = current_database()"
+            )
         )
         session.commit()
         deadline = time.monotonic() + 10
