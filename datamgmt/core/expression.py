@@ -337,10 +337,9 @@ class Snapshot:
         self._columns: dict[str, dict[Any, frozenset[str]]] = {}
         self._ids_by_name: dict[str, str] | None = None
         self._by_rse: dict[str, dict[str, str]] | None = None
-        #: What this process resolved through this snapshot, by expression: the ids, and the
-        #: names once listed.  A repeated expression then costs neither the check that cached
-        #: ids are all here nor a name lookup per RSE (333 names: 0.1 ms of a 0.4 ms call).
-        self._resolved: dict[str, tuple[str, ...]] = {}
+        #: What this process resolved through this snapshot: ids, and names once listed (a
+        #: repeated expression skips the cache, the presence check and 333 name lookups).
+        self.resolved: dict[str, tuple[str, ...]] = {}
         self._names: dict[str, tuple[str, ...]] = {}
 
     def add_free_space(self, free_tb: dict[str, float]) -> None:
@@ -387,14 +386,6 @@ class Snapshot:
 
     def holds(self, ids: tuple[str, ...]) -> bool:
         return self.everything.issuperset(ids)
-
-    def resolved(self, expression: str) -> tuple[str, ...] | None:
-        """The ids ``expression`` selected when this process last resolved it here, or None."""
-        return self._resolved.get(expression)
-
-    def remember(self, expression: str, ids: tuple[str, ...]) -> None:
-        if len(self._resolved) < REMEMBERED_EXPRESSIONS:
-            self._resolved[expression] = ids
 
     def names(self, expression: str, ids: tuple[str, ...]) -> tuple[str, ...]:
         """The names of ``ids``, which ``expression`` selected: looked up once per expression."""
@@ -589,7 +580,7 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
     cache = current_cache()
     generation = cache.generation()  # read before the snapshot, so a change after it is never missed
     snapshot = cache.snapshot(session, generation)
-    known = snapshot.resolved(expression)
+    known = snapshot.resolved.get(expression)
     if known is not None:
         return snapshot, known
     catalogue = catalogue_of(session)
@@ -601,7 +592,8 @@ def _resolve(session: Session, expression: str) -> tuple[Snapshot, tuple[str, ..
             snapshot.add_free_space(free_space_tb(session))
         ids = snapshot.select(tree)
         cache.set(catalogue, generation, expression, ids)
-    snapshot.remember(expression, ids)
+    if len(snapshot.resolved) < REMEMBERED_EXPRESSIONS:
+        snapshot.resolved[expression] = ids
     return snapshot, ids
 
 
