@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.session import get_engine
+from tests.statements import captured
 
 
 @contextmanager
@@ -65,21 +66,11 @@ def test_a_request_refused_before_its_view_ends_its_unit(
     assert get_engine(db).pool.checkedout() == 0
 
 
-@contextmanager
-def statements(db: str) -> Iterator[list[str]]:
+def statements(db: str) -> AbstractContextManager[list[str]]:
     """The SQL statements run on the catalogue meanwhile, less the BEGINs that open a unit."""
-    seen: list[str] = []
-    engine = get_engine(db)
-
-    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if not statement.startswith("BEGIN"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return captured(
+        get_engine(db), lambda _cursor, statement, _: None if statement.startswith("BEGIN") else statement
+    )
 
 
 def test_an_expression_answered_from_the_snapshot_touches_no_connection(

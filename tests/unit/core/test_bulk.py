@@ -4,19 +4,19 @@ types as SQLAlchemy converts them)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import rse
 from datamgmt.core.db import bulk
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import Request
+from tests.statements import captured
 
 
 def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
@@ -34,21 +34,12 @@ def _rows(rse_id: str, count: int) -> list[dict[str, object]]:
     ]
 
 
-@contextmanager
-def _inserts(session: Session) -> Iterator[list[Any]]:
+def _inserts(session: Session) -> AbstractContextManager[list[Any]]:
     """The parameters of each INSERT INTO requests run inside the block."""
-    sent: list[Any] = []
-    engine = session.get_bind().engine
-
-    def keep(_conn, _cursor, statement, params, _context, _many):  # type: ignore[no-untyped-def]
-        if statement.startswith("INSERT INTO requests"):
-            sent.append(params)
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
+    return captured(
+        session.get_bind().engine,
+        lambda _cursor, statement, params: params if statement.startswith("INSERT INTO requests") else None,
+    )
 
 
 def test_rows_and_defaults_are_written_as_given(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import rse
 from datamgmt.core.db import listing
 from datamgmt.core.db.models import RSE
+from tests.statements import captured
 
 
-@contextmanager
-def _server_cursors(session: Session) -> Iterator[list[str]]:
+def _server_cursors(session: Session) -> AbstractContextManager[list[str]]:
     """The statements run inside the block through a server-side (named) cursor."""
-    named: list[str] = []
-    engine = session.get_bind().engine
-
-    def keep(_conn, cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
-        if getattr(cursor, "name", None):
-            named.append(statement)
-
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        yield named
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
+    return captured(
+        session.get_bind().engine,
+        lambda cursor, statement, _: statement if getattr(cursor, "name", None) else None,
+    )
 
 
 @pytest.mark.parametrize("count", [2, 3])

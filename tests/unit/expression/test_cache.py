@@ -8,14 +8,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
 import redis
 from dogpile.cache.backends.memcached import PyMemcacheBackend
 from dogpile.cache.backends.memory import MemoryBackend
 from dogpile.cache.backends.redis import RedisBackend
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from datamgmt.config import PROJECT_ROOT, Config
@@ -24,6 +23,7 @@ from datamgmt.core.cache import BoundedDict, make_region
 from datamgmt.core.db.session import catalogue_of, session_factory
 from datamgmt.core.expression import ExpressionCache, parse_expression
 from datamgmt.exceptions import ConfigurationError
+from tests.statements import captured
 
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of its own; every test uses its own key prefix
 
@@ -32,19 +32,8 @@ def names(records: list[dict]) -> list[str]:
     return [record["rse"] for record in records]
 
 
-@contextmanager
-def counted_statements(session: Session) -> Iterator[list[str]]:
-    statements: list[str] = []
-    engine = session.get_bind()
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+def counted_statements(session: Session) -> AbstractContextManager[list[str]]:
+    return captured(session.get_bind(), lambda _cursor, statement, _: statement)
 
 
 def selects(statements: list[str]) -> list[str]:
