@@ -47,7 +47,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships n
         super().__init__()
 
     def load_config(self) -> None:
-        for name, value in {**default_settings(), **self.overrides}.items():
+        """The shipped settings, then ``GUNICORN_CMD_ARGS``, then ``--host``/``--port``/``--workers``
+        (or ``[api]``): gunicorn's own command line applies the environment the same way."""
+        given = vars(self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env()))
+        from_environment = {name: value for name, value in given.items() if value is not None}
+        for name, value in {**default_settings(), **from_environment, **self.overrides}.items():
             if name in self.cfg.settings and value is not None:
                 self.cfg.set(name, value)
 

@@ -1,0 +1,153 @@
+"""``KeepServingWorker`` (datamgmt/api/gunicorn_worker.py) over real sockets: a thread that keeps
+serving its connection answers every kind of request on it as gthread does, gives a quiet
+connection back to the poller, never makes another connection wait, and stops with the worker.
+
+The server is gunicorn with one worker around a probe app (tests/servers/probe_wsgi.py), started
+with a long linger so that a wrong wait shows as seconds, not milliseconds."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.endpoints import free_ports
+
+ROOT = Path(__file__).parents[3]
+
+
+def start(threads: int, linger: float) -> tuple[subprocess.Popen[bytes], int]:
+    (port,) = free_ports(1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.servers.probe_wsgi", str(port), str(threads), str(linger)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise AssertionError("the probe server did not start")
+
+
+@pytest.fixture
+def server() -> Iterator[Callable[[int, float], int]]:
+    """Start a probe server with (threads, linger); each is stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def run(threads: int, linger: float) -> int:
+        process, port = start(threads, linger)
+        started.append(process)
+        return port
+
+    yield run
+    for process in started:
+        process.kill()
+        process.wait(timeout=30)
+
+
+class Connection:
+    """One kept-alive HTTP/1.1 connection that reads answers by their Content-Length."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.pending = b""
+
+    def send(self, *requests: bytes) -> None:
+        self.sock.sendall(b"".join(requests))
+
+    def answer(self) -> dict[str, int]:
+        while b"\r\n\r\n" not in self.pending:
+            self._read()
+        head, _, self.pending = self.pending.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert b"Connection: keep-alive" in head, head
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        while len(self.pending) < length:
+            self._read()
+        body, self.pending = self.pending[:length], self.pending[length:]
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    def call(self, request: bytes) -> dict[str, int]:
+        self.send(request)
+        return self.answer()
+
+    def _read(self) -> None:
+        data = self.sock.recv(65536)
+        assert data, "the server closed the connection"
+        self.pending += data
+
+
+def get(path: str = "/") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n".encode()
+
+
+def post(path: str, body: bytes) -> bytes:
+    return f"POST {path} HTTP/1.1\r\nHost: probe\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_every_kind_of_request_on_a_kept_connection_is_answered_in_order(server) -> None:  # type: ignore[no-untyped-def]
+    connection = Connection(server(4, 5.0))
+    assert connection.call(get())["read"] == 0
+    assert connection.call(post("/", b"x" * 5000))["read"] == 5000
+    # A body the app leaves unread is drained, so the next request is parsed from its start.
+    assert connection.call(post("/ignore-body", b"y" * 3000))["read"] == 0
+    # Pipelined: the second request is already buffered when the first is answered.
+    connection.send(post("/", b"abc"), get(), post("/", b"z" * 10))
+    assert [connection.answer()["read"] for _ in range(3)] == [3, 0, 10]
+
+
+def test_a_connection_quiet_longer_than_the_linger_is_served_from_the_poller(server) -> None:  # type: ignore[no-untyped-def]
+    connection = Connection(server(2, 0.05))
+    first = connection.call(get())
+    time.sleep(0.3)
+    assert connection.call(get())["read"] == 0
+    assert first["read"] == 0
+
+
+def test_a_lingering_thread_never_keeps_another_connection_waiting(server) -> None:  # type: ignore[no-untyped-def]
+    """Two threads, three connections taking turns: a thread may wait on its connection only
+    while the other is idle.  Were the rule broken, each turn would wait out the 2 s linger."""
+    port = server(2, 2.0)
+    connections = [Connection(port) for _ in range(3)]
+    started = time.monotonic()
+    for _ in range(4):
+        for connection in connections:
+            assert connection.call(get())["read"] == 0
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_single_thread_does_not_linger(server) -> None:  # type: ignore[no-untyped-def]
+    port = server(1, 2.0)
+    first, second = Connection(port), Connection(port)
+    started = time.monotonic()
+    for _ in range(3):
+        first.call(get())
+        second.call(get())
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_stopping_worker_ends_its_lingering_threads() -> None:
+    process, port = start(2, 0.5)
+    try:
+        connection = Connection(port)
+        connection.call(get())
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        assert time.monotonic() - started < 8
+    finally:
+        process.kill()
+        process.wait(timeout=30)
