@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, case, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState
 from datamgmt.core.db.models import BadReplica, Replica
 from datamgmt.core.db.rows import rowcount
@@ -210,7 +211,7 @@ def list_states(
     if limit:
         query = query.limit(limit)
     names = rse_names_by_id(session)
-    for row in session.execute(query.execution_options(yield_per=1000)):
+    for row in listing.rows(session, query):
         yield {
             "scope": row.scope,
             "name": row.name,

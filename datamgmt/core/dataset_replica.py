@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, Content, DataIdentifier, Replica
 from datamgmt.core.keys import DIDKey, chunks, keys_in
@@ -79,5 +80,5 @@ def dataset_replicas(session: Session, keys: Sequence[DIDKey]) -> Iterator[dict[
 
 def datasets_on_rse(session: Session, rse_id: str) -> Iterator[dict[str, Any]]:
     """Every dataset with at least one file AVAILABLE on the RSE, streamed."""
-    for row in session.execute(_grouped(Replica.rse_id == rse_id).execution_options(yield_per=1000)):
+    for row in listing.rows(session, _grouped(Replica.rse_id == rse_id)):
         yield _row(row)

@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
+from datamgmt.core.db import listing
 from datamgmt.core.db.constants import DIDAvailability, DIDType
 from datamgmt.core.db.models import DataIdentifier, DIDMeta
 from datamgmt.core.db.session import is_postgresql
@@ -404,7 +405,7 @@ def list_dids(
     if limit is not None:
         validation.non_negative_int(limit, "limit")
         query = query.limit(limit)
-    for row in session.scalars(query.execution_options(yield_per=1000)):
+    for row in listing.scalars(session, query):
         yield {
             "scope": row.scope,
             "name": row.name,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Insert, bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from datamgmt.core.db import listing
 from datamgmt.core.db.models import Rule, RuleHistory
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import chunks
@@ -90,7 +91,7 @@ def rule_history(session: Session, rule_id: str) -> Iterator[dict[str, Any]]:
         .where(RuleHistory.id == rule_id)
         .order_by(RuleHistory.history_id)
     )
-    for row in session.execute(query.execution_options(yield_per=1000)):
+    for row in listing.rows(session, query):
         yield {
             "updated_at": row.updated_at,
             "state": row.state.name,
@@ -107,7 +108,7 @@ def did_rule_history(session: Session, scope: str, name: str) -> Iterator[dict[s
         .where(RuleHistory.scope == scope, RuleHistory.name == name)
         .order_by(RuleHistory.created_at, RuleHistory.history_id)
     )
-    for row in session.scalars(query.execution_options(yield_per=1000)):
+    for row in listing.scalars(session, query):
         yield {
             "rule_id": row.id,
             "created_at": row.created_at,

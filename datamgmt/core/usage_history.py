@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from datamgmt.core.db import listing
 from datamgmt.core.db.models import (
     Account,
     AccountLimit,
@@ -93,7 +94,7 @@ def rse_usage_history(
     )
     if source:
         query = query.where(RSEUsageHistory.source == source)
-    for row in session.scalars(query.execution_options(yield_per=1000)):
+    for row in listing.scalars(session, query):
         used, free = row.used or 0, row.free or 0
         yield {
             "rse_id": rse_id,
@@ -114,7 +115,7 @@ def rse_account_usage(session: Session, rse_id: str, rse: str) -> Iterator[dict[
         .outerjoin(AccountLimit, (AccountLimit.account == Account.account) & (AccountLimit.rse_id == rse_id))
         .order_by(Account.account)
     )
-    for row in session.execute(query.execution_options(yield_per=1000)):
+    for row in listing.rows(session, query):
         yield {
             "rse_id": rse_id,
             "rse": rse,

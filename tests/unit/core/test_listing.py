@@ -47,3 +47,17 @@ def test_a_listing_with_its_own_limit_keeps_it(session: Session) -> None:
         rse.add_rse(session, name)
     query = select(RSE.rse).where(RSE.rse.like("A%")).order_by(RSE.rse).limit(2)
     assert [row.rse for row in listing.rows(session, query)] == ["A1", "A2"]
+
+
+def test_a_listing_limited_to_a_short_one_is_one_plain_select(session: Session) -> None:
+    for name in ("B1", "B2", "B3"):
+        rse.add_rse(session, name)
+    session.commit()
+    short = select(RSE.rse).where(RSE.rse.like("B%")).order_by(RSE.rse).limit(listing.FIRST)
+    long = short.limit(listing.FIRST + 1)
+    with _server_cursors(session) as named:
+        assert [row.rse for row in listing.rows(session, short)] == ["B1", "B2", "B3"]
+    assert named == []
+    with _server_cursors(session) as named:
+        assert [row.rse for row in listing.rows(session, long)] == ["B1", "B2", "B3"]
+    assert len(named) == (1 if session.get_bind().dialect.name == "postgresql" else 0)
