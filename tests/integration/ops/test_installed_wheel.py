@@ -104,4 +104,4 @@ def test_the_installed_wheel_runs_outside_the_checkout(
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
     # The shipped settings were used: gunicorn's default would be the sync worker.
-    assert "Using worker: gthread" in log.read_text()
+    assert "Using worker: datamgmt.api.gunicorn_worker.KeepServingWorker" in log.read_text()
