@@ -14,7 +14,7 @@ _config = get_config()
 bind = f"{_config.get('api', 'host')}:{_config.get_int('api', 'port')}"
 workers = _config.get_int("api", "workers")
 # gthread, except that the thread that answered a kept-alive connection waits a moment for its
-# next request and serves it itself (datamgmt/api/gunicorn_worker.py): about 0.1-0.15 ms less
+# next request and serves it itself (datamgmt/api/gunicorn_worker.py): about 0.15-0.25 ms less
 # per small call. GUNICORN_CMD_ARGS="--worker-class gthread" restores gunicorn's own.
 worker_class = "datamgmt.api.gunicorn_worker.KeepServingWorker"
 threads = 8

@@ -3,8 +3,8 @@
 gunicorn's ``gthread`` worker hands every request on a kept-alive connection over twice: its
 main thread polls the socket and submits it to the thread pool, and the pool thread, once it has
 answered, queues the connection back to the main thread, which registers it with the poller
-again.  On this project's 2-core machines those two hand-overs cost about 0.5 ms a request,
-more than the app spends answering ``GET /dids/{scope}/{name}``.
+again.  On this project's 2-core machines serving each request from the thread that answered
+the last one saved 0.15 to 0.25 ms a small call (docs/performance.md, seventh session).
 
 Here the thread that answered a request waits a moment (:data:`LINGER`) for the connection's
 next one and serves it itself: a client sending calls one after another (rucio-clients, a
