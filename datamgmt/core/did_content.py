@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
@@ -23,6 +23,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,7 +44,7 @@ from datamgmt.core.did import (
     get_did_row,
     not_found,
 )
-from datamgmt.core.keys import DIDKey, chunks, keys_in, keys_in_arrays
+from datamgmt.core.keys import DIDKey, chunks, keys_in, probe_each_key
 from datamgmt.exceptions import (
     DuplicateContent,
     UnsupportedOperation,
@@ -131,61 +132,80 @@ _ATTACH_COMPILED: WeakKeyDictionary[Dialect, Compiled] = WeakKeyDictionary()
 
 def _attach_statement(dialect: Dialect, part: Sequence[DIDKey]) -> tuple[Any, dict[str, Any]]:
     """The statement attaching ``part`` and the values it takes besides the parent's: the
-    compiled one, with the keys as two arrays on PostgreSQL and as one scope and its names on
-    SQLite; on SQLite a chunk of several scopes gets one built for its keys."""
+    compiled one, with the keys as two arrays, each probed on its own, on PostgreSQL and as one
+    scope and its names on SQLite; on SQLite a chunk of several scopes gets one built for its keys."""
     names = [key[1] for key in part]
     if dialect.name == "postgresql":
-        arrays = _compiled_attach(dialect, lambda: keys_in_arrays(DID_KEY, ("child_scopes", "child_names")))
-        return arrays, {"child_scopes": [key[0] for key in part], "child_names": names}
+        probed = _compiled_attach(dialect, _each_probed)
+        return probed, {"child_scopes": [key[0] for key in part], "child_names": names}
     scope = part[0][0]
     if any(key[0] != scope for key in part):
-        return _attach_files_statement(sqlite, keys_in(DID_KEY, part)), {}
+        return _attach_files_statement(sqlite, _FileSource(keys_in(DID_KEY, part))), {}
     return _compiled_attach(dialect, _one_scope), {"child_scope": scope, "child_names": names}
 
 
-def _one_scope() -> ColumnElement[bool]:
-    return and_(
-        DataIdentifier.scope == bindparam("child_scope"),
-        DataIdentifier.name.in_(bindparam("child_names", expanding=True)),
+class _FileSource(NamedTuple):
+    """Where an attach reads its children from: the DID rows (``dids``) under ``children``,
+    selected from ``joined`` where the rows come out of a join."""
+
+    children: ColumnElement[bool]
+    dids: Any = DataIdentifier.__table__
+    joined: Any = None
+
+
+def _one_scope() -> _FileSource:
+    return _FileSource(
+        and_(
+            DataIdentifier.scope == bindparam("child_scope"),
+            DataIdentifier.name.in_(bindparam("child_names", expanding=True)),
+        )
     )
 
 
-def _compiled_attach(dialect: Dialect, children: Callable[[], ColumnElement[bool]]) -> Compiled:
-    """The attach statement over ``children()`` compiled for ``dialect``, the first time only
-    (each dialect has one form of the children's condition)."""
+def _each_probed() -> _FileSource:
+    joined, dids = probe_each_key(DataIdentifier.__table__, ("child_scopes", "child_names"))
+    return _FileSource(true(), dids, joined)
+
+
+def _compiled_attach(dialect: Dialect, source: Callable[[], _FileSource]) -> Compiled:
+    """The attach statement from ``source()`` compiled for ``dialect``, the first time only
+    (each dialect has one form of the children's source)."""
     compiled = _ATTACH_COMPILED.get(dialect)
     if compiled is None:
         forms = {"postgresql": postgresql, "sqlite": sqlite}
-        statement = _attach_files_statement(forms[dialect.name], children())
+        statement = _attach_files_statement(forms[dialect.name], source())
         compiled = _ATTACH_COMPILED[dialect] = statement.compile(dialect=dialect)
     return compiled
 
 
-def _attach_files_statement(dialect: Any, children: ColumnElement[bool]) -> Any:
-    """``INSERT INTO contents … SELECT`` the live files among ``children``, not attached yet,
+def _attach_files_statement(dialect: Any, source: _FileSource) -> Any:
+    """``INSERT INTO contents … SELECT`` the live files of ``source``, not attached yet,
     returning what it attached; the parent's values are bound at execution."""
     content = Content.__table__
+    dids = source.dids.c
     now = bindparam("now", type_=content.c.created_at.type)
     rows = select(
         bindparam("parent_scope", type_=content.c.scope.type),
         bindparam("parent_name", type_=content.c.name.type),
-        DataIdentifier.scope,
-        DataIdentifier.name,
+        dids.scope,
+        dids.name,
         bindparam("parent_type", type_=content.c.did_type.type),
-        DataIdentifier.did_type,
-        DataIdentifier.bytes,
-        DataIdentifier.adler32,
-        DataIdentifier.md5,
-        DataIdentifier.guid,
-        DataIdentifier.events,
+        dids.did_type,
+        dids.bytes,
+        dids.adler32,
+        dids.md5,
+        dids.guid,
+        dids.events,
         literal(True),
         now,
         now,
     ).where(
-        children,
-        DataIdentifier.did_type == DIDType.FILE,
-        DataIdentifier.availability != DIDAvailability.LOST,
+        source.children,
+        dids.did_type == DIDType.FILE,
+        dids.availability != DIDAvailability.LOST,
     )
+    if source.joined is not None:
+        rows = rows.select_from(source.joined)
     return (
         dialect.insert(content)
         .from_select(_CONTENT_COLUMNS, rows)
