@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Select,
     bindparam,
     func,
     insert,
@@ -27,7 +28,7 @@ from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import Content, DataIdentifier, Scope
 from datamgmt.core.db.point_reads import PointRead
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import DIDKey, chunks, keys_in
+from datamgmt.core.keys import DIDKey, chunks, keys_in, probe_each_key
 from datamgmt.exceptions import (
     DataIdentifierAlreadyExists,
     DataIdentifierNotFound,
@@ -111,16 +112,32 @@ DID_BY_KEY = (DataIdentifier.scope == bindparam("scope"), DataIdentifier.name ==
 _ONE_BRIEF = select(*_BRIEF).where(*DID_BY_KEY)
 
 
+def _probed_brief() -> Select[Any]:
+    joined, row = probe_each_key(DataIdentifier.__table__, ("scopes", "names"))
+    return select(*(row.c[column.expression.name] for column in _BRIEF)).select_from(joined)
+
+
+#: A chunk of DIDs looked up on PostgreSQL, the keys bound as two arrays.
+_PROBED_BRIEF = _probed_brief()
+
+
 def existing_dids(session: Session, keys: Sequence[DIDKey]) -> dict[DIDKey, Row[Any]]:
     """The DIDs among ``keys`` that exist, as light rows (``_BRIEF`` columns), fetched in chunks.
 
-    Keys are matched as ``name IN (…)`` per scope (:func:`~datamgmt.core.keys.keys_in`)."""
+    Keys are matched as ``name IN (…)`` per scope on SQLite (:func:`~datamgmt.core.keys.keys_in`)
+    and by one index probe each on PostgreSQL (:func:`~datamgmt.core.keys.probe_each_key`),
+    which its planner would otherwise trade for a scan of every DID up to some 100,000 of them."""
+    connection = session.connection()
     found: dict[DIDKey, Row[Any]] = {}
     for part in chunks(list(dict.fromkeys(keys))):
         if len(part) == 1:
-            rows = session.connection().execute(_ONE_BRIEF, {"scope": part[0][0], "name": part[0][1]})
+            rows = connection.execute(_ONE_BRIEF, {"scope": part[0][0], "name": part[0][1]})
+        elif connection.dialect.name == "postgresql":
+            rows = connection.execute(
+                _PROBED_BRIEF, {"scopes": [k[0] for k in part], "names": [k[1] for k in part]}
+            )
         else:
-            rows = session.connection().execute(select(*_BRIEF).where(keys_in(DID_KEY, part)))
+            rows = connection.execute(select(*_BRIEF).where(keys_in(DID_KEY, part)))
         found.update({(row.scope, row.name): row for row in rows})
     return found
 

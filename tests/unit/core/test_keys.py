@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from datamgmt.core import did_content, replica, rse, scope
+from datamgmt.core import did, did_content, replica, rse, scope
 from datamgmt.core.db.constants import DIDType
 from datamgmt.core.db.models import RSE, DataIdentifier, Replica
 from datamgmt.core.db.session import is_postgresql
@@ -157,11 +157,9 @@ def test_postgresql_looks_each_key_up_instead_of_filtering_the_whole_scope(sessi
     session.rollback()
 
 
-def test_attach_probes_each_file_however_large_the_table_of_dids(session, root):
-    """A 500-file attach on PostgreSQL finds each file by an index probe.  As a semi-join on
-    the arrays (:func:`keys_in`), PostgreSQL priced 500 probes above one scan of a table of up
-    to about 250,000 DIDs and hash-joined the keys against every DID: 6.7 ms of each chunk at
-    50,000 DIDs, growing with the catalogue."""
+@pytest.fixture
+def twenty_thousand_files(session, root):
+    """20,000 files and an open dataset in scope ``data``, on PostgreSQL only (plans)."""
     if not is_postgresql(session):
         pytest.skip("a PostgreSQL plan")
     scope.add_scope(session, "data", "root")
@@ -172,23 +170,44 @@ def test_attach_probes_each_file_however_large_the_table_of_dids(session, root):
         {"scope": "data", "name": "ds", "did_type": DIDType.DATASET, "account": "root", "is_open": True}
     )
     session.execute(insert(DataIdentifier), dids)
-    dialect = session.get_bind().dialect
-    compiled, values = did_content._attach_statement(
-        dialect, [("data", f"f{i}") for i in range(0, 20_000, 40)]
-    )
-    parent = {"parent_scope": "data", "parent_name": "ds", "parent_type": "D", "now": datetime(2026, 1, 1)}
-    params = {
-        key: getattr(value, "value", value)
-        for key, value in compiled.construct_params(parent | values).items()
-    }
+    yield session
+    session.rollback()
+
+
+def _did_scans(session, compiled, values) -> list[str]:  # type: ignore[no-untyped-def]
+    """How the plan of ``compiled`` run with ``values`` reads the table of DIDs."""
+    params = {key: getattr(value, "value", value) for key, value in compiled.construct_params(values).items()}
     plan = session.connection().exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", params).scalar()
-    did_scans = [node for node in _nodes(plan[0]["Plan"]) if node.get("Relation Name") == "dids"]
-    assert [node["Node Type"] for node in did_scans] == ["Index Scan"], plan
+    return [node["Node Type"] for node in _nodes(plan[0]["Plan"]) if node.get("Relation Name") == "dids"]
+
+
+FIVE_HUNDRED = [("data", f"f{i}") for i in range(0, 20_000, 40)]
+
+
+def test_attach_probes_each_file_however_large_the_table_of_dids(twenty_thousand_files):
+    """A 500-file attach on PostgreSQL finds each file by an index probe.  As a semi-join on
+    the arrays (:func:`keys_in`), PostgreSQL priced 500 probes above one scan of 20,000 to
+    50,000 DIDs and hash-joined the keys against every DID: 6.7 ms of each chunk at 50,000
+    DIDs, growing with the catalogue."""
+    session = twenty_thousand_files
+    compiled, values = did_content._attach_statement(session.get_bind().dialect, FIVE_HUNDRED)
+    parent = {"parent_scope": "data", "parent_name": "ds", "parent_type": "D", "now": datetime(2026, 1, 1)}
+    assert _did_scans(session, compiled, parent | values) == ["Index Scan"]
     assert (
         did_content.attach(session, "data", "ds", [{"scope": "data", "name": f"f{i}"} for i in (1, 2)]) == 2
     )
     assert session.scalar(select(DataIdentifier.length).where(DataIdentifier.name == "ds")) == 2
-    session.rollback()
+
+
+def test_looking_up_a_chunk_of_dids_probes_each_one(twenty_thousand_files):
+    """``did.existing_dids`` (registration, rules, metadata) probes the index per DID too."""
+    session = twenty_thousand_files
+    compiled = did._PROBED_BRIEF.compile(dialect=session.get_bind().dialect)
+    values = {"scopes": [key[0] for key in FIVE_HUNDRED], "names": [key[1] for key in FIVE_HUNDRED]}
+    assert _did_scans(session, compiled, values) == ["Index Scan"]
+    found = did.existing_dids(session, [*FIVE_HUNDRED, ("data", "absent")])
+    assert sorted(found) == sorted(FIVE_HUNDRED)
+    assert found[("data", "f40")].did_type == DIDType.FILE
 
 
 def _nodes(node: dict):  # type: ignore[no-untyped-def]
