@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     and_,
     bindparam,
@@ -70,8 +71,9 @@ def attach(session: Session, scope: str, name: str, children: Sequence[dict[str,
         attached = _attach_files(session, parent, keys, now)
     else:
         attached = _attach_collections(session, parent, keys, now)
-    _bump_collection(session, parent, len(attached), sum(size or 0 for size in attached), sign=1)
-    queue_reevaluation(session, scope, name, DIDReEvaluation.ATTACH)
+    _content_changed(
+        session, parent, len(attached), sum(size or 0 for size in attached), DIDReEvaluation.ATTACH
+    )
     return len(keys)
 
 
@@ -346,20 +348,29 @@ def _content_row(parent: Row[Any], child: Row[Any], now: datetime) -> dict[str, 
     }
 
 
-def _bump_collection(session: Session, parent: Any, count: int, size: int, sign: int) -> None:
-    session.execute(
-        update(DataIdentifier)
-        .where(DataIdentifier.scope == parent.scope, DataIdentifier.name == parent.name)
-        .values(
-            bytes=func.coalesce(DataIdentifier.bytes, 0) + sign * size,
-            length=func.coalesce(DataIdentifier.length, 0) + sign * count,
-        )
-        .execution_options(synchronize_session=False)
+#: A collection's size and length moved by the content attached or detached, on the connection:
+#: the ORM's UPDATE and INSERT statements are built and compiled afresh on every call.
+_BUMP = (
+    update(DataIdentifier.__table__)
+    .where(DataIdentifier.scope == bindparam("b_scope"), DataIdentifier.name == bindparam("b_name"))
+    .values(
+        bytes=func.coalesce(DataIdentifier.bytes, 0) + bindparam("b_bytes", type_=BigInteger),
+        length=func.coalesce(DataIdentifier.length, 0) + bindparam("b_length", type_=BigInteger),
     )
+)
+_QUEUE = insert(UpdatedDID.__table__)
 
 
-def queue_reevaluation(session: Session, scope: str, name: str, action: DIDReEvaluation) -> None:
-    session.execute(insert(UpdatedDID).values(scope=scope, name=name, rule_evaluation_action=action))
+def _content_changed(session: Session, parent: Any, count: int, size: int, action: DIDReEvaluation) -> None:
+    """``count`` children of ``size`` bytes in all came (ATTACH) or went (DETACH): move the
+    parent's counters and queue it once for the judge-evaluator."""
+    sign = 1 if action == DIDReEvaluation.ATTACH else -1
+    connection = session.connection()
+    connection.execute(
+        _BUMP,
+        {"b_scope": parent.scope, "b_name": parent.name, "b_bytes": sign * size, "b_length": sign * count},
+    )
+    connection.execute(_QUEUE, {"scope": parent.scope, "name": parent.name, "rule_evaluation_action": action})
 
 
 def detach(session: Session, scope: str, name: str, children: Sequence[dict[str, Any]]) -> int:
@@ -385,8 +396,7 @@ def detach(session: Session, scope: str, name: str, children: Sequence[dict[str,
         )
         content_history.record_removal(session, removed)
         session.execute(delete(Content).where(removed))
-    _bump_collection(session, parent, len(rows), sum(row.bytes or 0 for row in rows), sign=-1)
-    queue_reevaluation(session, scope, name, DIDReEvaluation.DETACH)
+    _content_changed(session, parent, len(rows), sum(row.bytes or 0 for row in rows), DIDReEvaluation.DETACH)
     return len(keys)
 
 
