@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
 from datamgmt.core.db.after_commit import has_pending
-from datamgmt.core.db.plans import plan_arrays_per_call
+from datamgmt.core.db.plans import plan_and_send, writer_options
 from datamgmt.core.db.readers import READ_ONLY, begin_when_needed, reader_options
 from datamgmt.exceptions import (
     DatabaseException,
@@ -129,7 +129,7 @@ def _configure_postgresql(engine: Engine) -> None:
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
     begin_when_needed(engine)
-    plan_arrays_per_call(engine)
+    plan_and_send(engine)
 
 
 @dataclass
@@ -199,7 +199,8 @@ def session_factory(url: str | None = None, read_only: bool = False) -> sessionm
     with _lock:
         factory = _factories.get(key)
         if factory is None:
-            bind = engine.execution_options(**reader_options(engine)) if read_only else engine
+            options = reader_options(engine) if read_only else writer_options(engine)
+            bind = engine.execution_options(**options) if options else engine
             factory = sessionmaker(
                 bind=bind,
                 expire_on_commit=False,
