@@ -348,8 +348,9 @@ def _content_row(parent: Row[Any], child: Row[Any], now: datetime) -> dict[str, 
     }
 
 
-#: A collection's size and length moved by the content attached or detached, on the connection:
-#: the ORM's UPDATE and INSERT statements are built and compiled afresh on every call.
+#: A collection's size and length moved by the content attached or detached, built once and run
+#: on the connection: the ORM's UPDATE and INSERT were built, cache-keyed and run through its
+#: bulk-statement path on every call.
 _BUMP = (
     update(DataIdentifier.__table__)
     .where(DataIdentifier.scope == bindparam("b_scope"), DataIdentifier.name == bindparam("b_name"))
