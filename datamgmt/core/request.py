@@ -214,13 +214,17 @@ def requests_failed(
     reaching a tool (:data:`UNSENT`): then it keeps the job's id and key, since an earlier
     unanswered submission of that job may still arrive and must meet the retry as a duplicate;
     so do the requests in ``keep_job``, whose job may still run (its cancel was not confirmed).
+    Those of ``keep_job`` at the retry limit are not failed at all (:func:`_held_by_their_job`).
     Requests already QUEUED, DONE or FAILED (or unknown) are skipped: FAILED too, because a stale report must not make UNAVAILABLE a replica that a
     newer request of the repairer is copying.  Returns the new state of each request applied.
     """
     session.flush()
-    reasons = {request_id: (reason or "")[:4000] for request_id, reason in failures.items()}
     keep = set(keep_job)
     pending = Request.state.notin_(SETTLED)
+    held = _held_by_their_job(session, keep, retry_limit, pending)
+    reasons = {
+        request_id: (reason or "")[:4000] for request_id, reason in failures.items() if request_id not in held
+    }
     retried: dict[str, str | None] = {}
     failed: dict[str, Row[Any]] = {}
     record_failed(session, reasons, pending)
@@ -310,6 +314,25 @@ def record_external_states(session: Session, reports: Sequence[TransferStatus]) 
         )
     )
     session.connection().execute(statement, rows)
+
+
+def _held_by_their_job(session: Session, keep: set[str], retry_limit: int, pending: Any) -> set[str]:
+    """The requests of ``keep`` (their job's cancel was not confirmed) at the retry limit.
+
+    They stay as they are, in flight under their job, until the tool answers for it: FAILED,
+    a request no longer protects its replica row, so once its rule was removed the reaper could
+    remove the row, and the job's late copy would land where no row names it, a dark file.
+    """
+    if not keep:
+        return set()
+    held: set[str] = set()
+    for part in chunks(sorted(keep)):
+        held.update(
+            session.scalars(
+                select(Request.id).where(Request.id.in_(part), pending, Request.retry_count >= retry_limit)
+            )
+        )
+    return held
 
 
 def _keep_job(column: Any, keep: set[str]) -> Any:

@@ -19,11 +19,15 @@ apart from the copy.
 Nothing stays SUBMITTED forever: a request without an outcome ``[conveyor] submitted_timeout``
 seconds after its submission (the tool keeps answering "running", or never answers at all) has
 its job cancelled where the tool still answers, and fails as an attempt, so it is retried while
-``max_retries`` allows and then sticks.  If applying the batch fails, it is applied one request
-per transaction so one bad request cannot block the rest.  A transfer the tool reports STAGING
-or ARCHIVING is not overdue: the tool bounds those phases itself (``bring_online``,
-``archive_timeout``, which may well exceed ``submitted_timeout``) and reports their failure; and
-after a recall the copy's ``submitted_timeout`` counts from the end of staging.
+``max_retries`` allows and then sticks.  The one exception is a request at its retry limit
+whose cancel failed: its job may still copy, so it stays SUBMITTED under that job, asked about
+and cancelled again each poll, until the tool answers for it (failed, it would no longer
+protect its replica row, and a late copy could land as a dark file once the row was reaped).
+If applying the batch fails, it is applied one request per transaction so one bad request
+cannot block the rest.  A transfer the tool reports STAGING or ARCHIVING is not overdue: the
+tool bounds those phases itself (``bring_online``, ``archive_timeout``, which may well exceed
+``submitted_timeout``) and reports their failure; and after a recall the copy's
+``submitted_timeout`` counts from the end of staging.
 """
 
 from __future__ import annotations
@@ -126,9 +130,14 @@ class Poller(Daemon):
                 )
         if stale:
             self.log.warning(
-                "transfers without an outcome after submitted_timeout: cancelled, retried as attempts",
+                "transfers without an outcome after submitted_timeout: given up as failed attempts",
                 extra={
-                    "fields": {"requests": len(stale), "example": stale[0].id, "job": stale[0].external_id}
+                    "fields": {
+                        "requests": len(stale),
+                        "cancel_failed": len(uncancelled),
+                        "example": stale[0].id,
+                        "job": stale[0].external_id,
+                    }
                 },
             )
         reasons = {
@@ -164,9 +173,16 @@ class Poller(Daemon):
             if s.request_id and s.state is not TransferState.DONE
         }
         reasons = {**overdue, **failures}
-        outcome = requests_failed(session, reasons, self.max_retries, keep_job=uncancelled & overdue.keys())
+        unconfirmed = uncancelled & overdue.keys()
+        outcome = requests_failed(session, reasons, self.max_retries, keep_job=unconfirmed)
         report_outcomes(self.log, session, done, reasons, outcome)
-        changed = len(mine) + len(overdue) + inflight.mark_lost(session, lost)
+        held = sorted(unconfirmed - outcome.keys())
+        if held:
+            self.log.warning(
+                "transfers at their retry limit whose cancel failed: kept under their job until the tool answers",
+                extra={"fields": {"requests": len(held), "example": held[0]}},
+            )
+        changed = len(mine) + len(overdue) - len(held) + inflight.mark_lost(session, lost)
         claim.release(session, Request, self.worker_id, running, self.poll_interval)
         for _ in mine:
             self.record_item(True)

@@ -360,3 +360,64 @@ def test_rule_removed_while_its_job_may_still_reach_fts_leaves_no_dark_file(
         assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
         assert check_catalogue(tx).ok
     assert not [p for p in (tmp_path / "DEST").rglob("*") if p.is_file()]
+
+
+def test_last_attempt_whose_cancel_fails_stays_under_its_job_and_leaves_no_dark_file(
+    db,
+    session,
+    root,
+    tmp_path,
+    conveyor_env,  # noqa: F811
+):
+    """FTS answers nothing when the last attempt is given up, so its job may still copy.  Failed,
+    the request would no longer protect its replica row: with the rule removed the reaper would
+    remove the row, and the job's late copy would land as a dark file.  It stays SUBMITTED under
+    its job until FTS answers for it, and the reaper then removes what the job wrote."""
+    add_posix_rse(session, "SRC", tmp_path / "SRC")
+    add_posix_rse(session, "DEST", tmp_path / "DEST")
+    ensure_scope(session)
+    files = [random_file(f"held{i}") for i in range(3)]
+    for spec in files:
+        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
+    rule_ids = rules.add_rule(
+        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
+    )
+    session.commit()
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(
+            transfertool="fts3",
+            fts_host=server.url,
+            fts_timeout=str(FTS_TIMEOUT),
+            submitted_timeout="1",
+            max_retries="0",
+        )
+        server.double.faults.hold_copies = True
+        submitter, poller = Submitter(db_url=db), Poller(db_url=db)
+        submitter.run_once(1000)
+        jobs = {r.id: r.external_id for r in requests_by_id(db).values()}
+        time.sleep(1.1)
+        server.double.faults.fail_next(1000)  # FTS answers neither the status query nor the cancel
+        poller.run_once(1000)
+        rows = requests_by_id(db).values()
+        assert {(r.state, r.retry_count) for r in rows} == {(RequestState.SUBMITTED, 0)}
+        assert {r.id: r.external_id for r in rows} == jobs
+        with transaction(db) as tx:
+            for rule_id in rule_ids:
+                rule_update.delete_rule(tx, rule_id)
+        Reaper(db_url=db).run_once(100)
+
+        server.double.faults.fail_next(0)
+        server.double.faults.hold_copies = False  # FTS is back, and the jobs copy after all
+        deadline = time.monotonic() + 30
+        while {server.double.store.job(job)["job_state"] for job in set(jobs.values())} != {"FINISHED"}:
+            assert time.monotonic() < deadline, "FTS did not finish the held jobs"
+            time.sleep(0.1)
+        expire_leases(db)
+        drain(db, submitter, poller, Finisher(db_url=db))
+        for _ in range(3):
+            Reaper(db_url=db).run_once(100)
+    assert {r.state for r in requests_by_id(db).values()} <= {RequestState.DONE}  # the jobs' copies arrived
+    assert [path for path in (tmp_path / "DEST").rglob("*") if path.is_file()] == []
+    with transaction(db) as tx:
+        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
+        assert check_catalogue(tx).ok

@@ -138,6 +138,36 @@ def test_bulk_matches_single_on_a_mixed_batch(cat, session):
     assert snapshot(session) == expected
 
 
+def test_a_last_attempt_whose_job_may_still_run_is_not_failed(cat, session):
+    """At the retry limit with its cancel unconfirmed (``keep_job``), a request stays SUBMITTED
+    under its job and its replica COPYING: failed, the replica would lose its protection while
+    the job may still copy.  Below the limit it is retried under its job as before."""
+    (rule_id,) = rules.add_rule(session, [cat.dataset(cat.files(3, on=("R3",)))], "jdoe", 1, "R1")
+    held, retried, failed = submitted(session, rule_id, cat.rse_ids["R3"])
+    held.retry_count = failed.retry_count = RETRY_LIMIT
+    session.flush()
+    failures = {
+        held.id: "no outcome; its cancel failed",
+        retried.id: "no outcome; its cancel failed",
+        failed.id: "refused",
+    }
+
+    outcome = requests_failed(session, failures, RETRY_LIMIT, keep_job=[held.id, retried.id])
+
+    assert outcome == {retried.id: RequestState.QUEUED, failed.id: RequestState.FAILED}
+    session.expire_all()
+    assert (held.state, held.retry_count, held.external_id, held.err_msg) == (
+        RequestState.SUBMITTED,
+        RETRY_LIMIT,
+        "x",
+        None,
+    )
+    assert (retried.state, retried.external_id) == (RequestState.QUEUED, "x")
+    assert cat.replica({"scope": held.scope, "name": held.name}, "R1").state.name == "COPYING"
+    assert cat.rule(rule_id).locks_replicating_cnt == 2
+    check_invariants(session)
+
+
 def count_statements(session: Session, work: Callable[[], object]) -> int:
     """How many statements ``work`` sends to the database."""
     statements: list[str] = []
