@@ -230,6 +230,7 @@ class SubmittedRequest:
     external_host: str | None
     transfertool: str | None
     submitted_at: datetime | None = None
+    retry_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ _SUBMITTED_COLUMNS = (
     Request.external_host,
     Request.transfertool,
     func.coalesce(Request.submitted_at, Request.updated_at),
+    Request.retry_count,
 )
 
 

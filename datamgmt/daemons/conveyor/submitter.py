@@ -23,7 +23,9 @@ key and id, and sent again only in a job of that key: of the two submissions, FT
 second as a duplicate (409).  So a request is never mapped to a job that lacks it, never sent
 again while a job holds it, and never in two jobs.  Only
 a tool that cannot be asked for ``[conveyor] submitted_timeout`` seconds after the submission
-ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.
+ends the wait: the request then fails as an attempt (SUBMISSION_FAILED) and is retried.  At its
+retry limit it waits on: its job may exist and copy, and failed, the request would no longer
+protect its replica row (a late copy could land as a dark file once the row was reaped).
 
 STAGEIN requests (recalls from tape, in place or into a staging buffer) are the submitter's too,
 unless ``[conveyor] separate_stager`` is set: then the conveyor-stager (:mod:`.stager`, Rucio's
@@ -88,6 +90,7 @@ class Submitter(Daemon):
         #: Seconds a throttled or unsubmitted request waits before it may be claimed again.
         self.retry_hold = config.get_int("conveyor", "submit_retry_seconds", 10)
         self.submitted_timeout = config.get_int("conveyor", "submitted_timeout")
+        self.max_retries = config.get_int("conveyor", "max_retries")
         if self.request_types is None and config.get_bool("conveyor", "separate_stager", False):
             self.request_types = (RequestType.TRANSFER,)  # STAGEIN is the conveyor-stager's
         if self.tool_name == tools.LOCAL:
@@ -229,8 +232,15 @@ class Submitter(Daemon):
     def _give_up_looking(self, host: str | None, group: list[inflight.SubmittedRequest], error: str) -> int:
         """A tool unreachable ``submitted_timeout`` seconds after the submission: the request fails
         as an attempt (SUBMISSION_FAILED), so it is retried, perhaps through another endpoint the
-        operator configured, instead of waiting for the lost one for ever."""
-        stale = inflight.overdue(group, [], self.submitted_timeout, utcnow())
+        operator configured, instead of waiting for the lost one for ever.  One at its retry
+        limit stays SUBMITTING under its lease, to be looked up again when the lease ends."""
+        overdue = inflight.overdue(group, [], self.submitted_timeout, utcnow())
+        stale = [r for r in overdue if r.retry_count < self.max_retries]
+        if len(stale) < len(overdue):
+            self.log.warning(
+                "unconfirmed submissions at their retry limit: kept until the tool answers for their job",
+                extra={"fields": {"host": host, "requests": len(overdue) - len(stale)}},
+            )
         if not stale:
             return 0
         reason = f"submission to {host} unconfirmed and the tool unreachable for {self.submitted_timeout} s: {error}"

@@ -421,3 +421,63 @@ def test_last_attempt_whose_cancel_fails_stays_under_its_job_and_leaves_no_dark_
     with transaction(db) as tx:
         assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
         assert check_catalogue(tx).ok
+
+
+def test_last_submission_unconfirmed_while_fts_is_away_waits_for_it_and_leaves_no_dark_file(
+    db,
+    session,
+    root,
+    tmp_path,
+    conveyor_env,
+    short_leases,  # noqa: F811
+):
+    """FTS created the job of the last attempt but its answer was lost, then FTS answered nothing
+    past ``submitted_timeout``.  Failed, the requests would no longer protect their replica rows:
+    with the rule removed the reaper would remove the rows, and the job's copies would land as
+    dark files.  They stay SUBMITTING until FTS answers, then follow their job to its end."""
+    add_posix_rse(session, "SRC", tmp_path / "SRC")
+    add_posix_rse(session, "DEST", tmp_path / "DEST")
+    ensure_scope(session)
+    files = [random_file(f"lost{i}") for i in range(3)]
+    for spec in files:
+        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
+    rule_ids = rules.add_rule(
+        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
+    )
+    session.commit()
+    with Fts3DoubleServer(Fts3Double()) as server:
+        conveyor_env(
+            transfertool="fts3",
+            fts_host=server.url,
+            fts_timeout=str(FTS_TIMEOUT),
+            submitted_timeout="2",
+            max_retries="0",
+        )
+        submitter = Submitter(db_url=db)
+        tools.fts_tool(tools.fts_endpoint(None))._client()
+        server.double.faults.hold_copies = True
+        server.double.faults.delay_next(1, SUBMIT_DELAY, ("POST", "/jobs"))
+        submitter.run_once(1000)  # FTS creates the job; its answer comes too late
+        server.double.faults.fail_next(100_000)  # then FTS answers nothing
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            submitter.run_once(1000)
+            time.sleep(0.2)
+        assert {r.state for r in requests_by_id(db).values()} == {RequestState.SUBMITTING}
+        with transaction(db) as tx:
+            for rule_id in rule_ids:
+                rule_update.delete_rule(tx, rule_id)
+        Reaper(db_url=db).run_once(100)
+
+        server.double.faults.fail_next(0)  # FTS is back, and its job copies after all
+        server.double.faults.hold_copies = False
+        expire_leases(db)
+        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+        for _ in range(3):
+            Reaper(db_url=db).run_once(100)
+        assert len(server.double.store.submitted) == len(files)  # one job, never sent again
+    assert {r.state for r in requests_by_id(db).values()} <= {RequestState.DONE}
+    assert [path for path in (tmp_path / "DEST").rglob("*") if path.is_file()] == []
+    with transaction(db) as tx:
+        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
+        assert check_catalogue(tx).ok
