@@ -363,11 +363,29 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
     default=None,
     help="Retry a STUCK rule's failed transfers now, not after the repairer's back-off.",
 )
+@click.option(
+    "--suspend",
+    is_flag=True,
+    default=False,
+    help="Freeze the rule: the judge leaves it alone until --stuck (its transfers keep running).",
+)
+@click.option(
+    "--stuck",
+    is_flag=True,
+    default=False,
+    help="Hand the rule to the judge-repairer now (also resumes a suspended rule).",
+)
 @pass_app
-def rule_update(app: AppContext, rule_id: str, lifetime: int | None, **options: Any) -> None:
-    """Change a rule's lifetime, lock, comment, priority, activity or transfer sources, or boost
-    a STUCK rule.  (Suspending and resuming a rule are not built yet.)"""
+def rule_update(
+    app: AppContext, rule_id: str, lifetime: int | None, suspend: bool, stuck: bool, **options: Any
+) -> None:
+    """Change a rule's lifetime, lock, comment, priority, activity or transfer sources, boost a
+    STUCK rule, or suspend a rule and resume it (--stuck)."""
+    if suspend and stuck:
+        raise click.UsageError("Give --suspend or --stuck, not both")
     changes = {key: value for key, value in options.items() if value is not None}
+    if suspend or stuck:
+        changes["state"] = "SUSPENDED" if suspend else "STUCK"
     if lifetime is not None:
         changes["lifetime"] = None if lifetime < 0 else lifetime
     if str(changes.get("source_replica_expression")).lower() == "none":

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import validation
+from datamgmt.core import rule_history, validation
 from datamgmt.core.account import account_exists, is_admin
-from datamgmt.core.db.constants import RequestState, RuleState
+from datamgmt.core.db.constants import LockState, RequestState, RuleState
 from datamgmt.core.db.models import DatasetLock, Lock, Request, Rule
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.lock_state import purge_rule
+from datamgmt.core.lock_state import purge_rule, settle_rules
 from datamgmt.core.quota import change_usage
 from datamgmt.core.rule import add_rule, lifetime_expiry, rule_exists, rule_row
 from datamgmt.core.rule_boost import boost_rule, source_expression
@@ -104,19 +105,30 @@ UPDATABLE = (
     "purge_replicas",
     "source_replica_expression",
     "boost_rule",
+    "state",
+    "cancel_requests",
 )
+
+#: The states an update may set, as Rucio's ``rucio rule update --stuck`` / ``--suspend``.
+SETTABLE_STATES = {"STUCK": RuleState.STUCK, "SUSPENDED": RuleState.SUSPENDED}
 
 
 def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str | None:
     """Change a rule: ``lifetime`` (seconds, None = forever), ``locked``, ``comment``,
     ``account`` (its locks and their quota move along), ``priority`` and ``activity`` (also of
     its QUEUED requests), ``purge_replicas``, ``source_replica_expression`` and ``boost_rule``
-    (:mod:`datamgmt.core.rule_boost`), and ``rse_expression``: a move, see :func:`move_rule`,
-    whose child rule id is returned."""
+    (:mod:`datamgmt.core.rule_boost`), ``state`` (:func:`set_state`), and ``rse_expression``:
+    a move, see :func:`move_rule`, whose child rule id is returned."""
     unknown = set(options) - set(UPDATABLE)
     if unknown:
         raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
+    if options.get("cancel_requests"):
+        raise UnsupportedOperation(
+            "cancel_requests is not supported: a rule set STUCK or SUSPENDED keeps its transfers running"
+        )
     rule = rule_row(session, rule_id, lock=True)
+    if "state" in options:
+        set_state(session, rule, options["state"])
     if "lifetime" in options:
         rule.expires_at = lifetime_expiry(options["lifetime"])
     if "locked" in options:
@@ -149,6 +161,46 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     if "rse_expression" in options:
         return move_rule(session, rule_id, options["rse_expression"])
     return None
+
+
+def set_state(session: Session, rule: Rule, state: object) -> None:
+    """Set a rule SUSPENDED or STUCK by hand, as ``rucio rule update --suspend/--stuck``; its
+    transfers keep running either way, and a copy that arrives turns its lock OK.
+
+    SUSPENDED freezes the rule where it stands: the judge neither evaluates nor repairs it until
+    a later update sets it STUCK.  STUCK makes its REPLICATING locks STUCK and hands the rule to
+    the judge-repairer, which leaves a lock whose copy is still in flight REPLICATING with no
+    second request; it counts as stuck from now (the repairer suspends rules stuck too long).
+    The rule then takes the state its locks give it, so a rule whose locks are all OK is OK, and
+    ``datamgmt-admin check`` never finds a STUCK rule without a STUCK lock.  A rule not applied
+    yet (waiting for approval or injection) holds no locks: it is refused, where Rucio would
+    leave a STUCK rule without locks.
+    """
+    wanted = SETTABLE_STATES.get(state.upper()) if isinstance(state, str) else None
+    if wanted is None:
+        raise InputValidationError(f"state must be STUCK or SUSPENDED, not {validation.shown(state)}")
+    if rule.state in (RuleState.WAITING_APPROVAL, RuleState.INJECT):
+        raise UnsupportedOperation(
+            f"The rule is {rule.state.name}: it holds no locks to suspend or repair yet"
+        )
+    rule.state = wanted
+    if wanted is RuleState.SUSPENDED:
+        session.flush()
+        rule_history.record(session, [rule.id])
+        return
+    stuck = rowcount(
+        session.execute(
+            update(Lock)
+            .where(Lock.rule_id == rule.id, Lock.state == LockState.REPLICATING)
+            .values(state=LockState.STUCK)
+        )
+    )
+    rule.locks_replicating_cnt -= stuck
+    rule.locks_stuck_cnt += stuck
+    rule.stuck_at = utcnow()
+    rule.error = rule.error or "set STUCK by an update of the rule"
+    session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(state=LockState.STUCK))
+    settle_rules(session, [rule.id])
 
 
 def _change_account(session: Session, rule: Rule, account: str) -> None:

@@ -167,6 +167,10 @@ def test_rule_changes(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
             rule_id,
         )
         info = rucio("rule-info", rule_id).stdout
+        rucio("update-rule", "--suspend", rule_id)
+        suspended = rucio("rule-info", rule_id).stdout
+        rucio("update-rule", "--stuck", rule_id)
+        resumed = rucio("rule-info", rule_id).stdout
         child = rucio("move-rule", rule_id, "OTHER").stdout.strip().splitlines()[-1]
         listed = rucio("list-rules", "ns:ds").stdout
     else:
@@ -186,6 +190,10 @@ def test_rule_changes(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
             "--boost-rule",
         )
         info = rucio("rule", "show", rule_id).stdout
+        rucio("rule", "update", rule_id, "--suspend")
+        suspended = rucio("rule", "show", rule_id).stdout
+        rucio("rule", "update", rule_id, "--stuck")
+        resumed = rucio("rule", "show", rule_id).stdout
         child = rucio("rule", "move", rule_id, "--rses", "OTHER").stdout.strip().splitlines()[-1]
         listed = rucio("rule", "list", "--did", "ns:ds").stdout
     assert (
@@ -194,6 +202,9 @@ def test_rule_changes(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
         and "None" not in info.split("Expires at:")[1].split("\n")[0]
     )
     assert re.search(r"Source replica expression:\s+SITE$", info, re.M), info
+    # suspended by hand, then set STUCK: every lock is OK, so the rule is OK again
+    assert re.search(r"^State:\s+SUSPENDED$", suspended, re.M), suspended
+    assert re.search(r"^State:\s+OK$", resumed, re.M), resumed
     assert len(child) == 32 and child != rule_id
     assert child in listed and "OTHER" in listed
 

@@ -17,6 +17,7 @@ from datamgmt.daemons.conveyor.finisher import Finisher
 from datamgmt.daemons.conveyor.poller import Poller
 from datamgmt.daemons.conveyor.submitter import Submitter
 from datamgmt.daemons.judge.repairer import Repairer
+from datamgmt.exceptions import UnsupportedOperation
 from tests.integration.cli.conftest import Live, add_tpc_rse
 
 pytestmark = pytest.mark.integration
@@ -135,3 +136,34 @@ def test_owners_may_boost_and_choose_sources_of_their_own_rules_only(
     for option in (("--boost-rule",), ("--source-rses", "LOCAL-A")):
         refused = live.user("rule", "update", roots, *option)
         assert refused.exit_code == 1 and "AccessDenied" in refused.stderr, refused.output
+
+
+def test_suspend_holds_a_rule_off_the_repairer_and_stuck_resumes_it(
+    live: Live, db: str, broken: tuple[str, Path]
+) -> None:
+    """``rule update --suspend`` (Rucio's ``state`` option): the repairer leaves the rule alone,
+    even once its storage works again; ``--stuck`` hands it back, and it ends OK."""
+    did, storage = broken
+    added = live.user("rule", "add", did, "--rses", "BROKEN", "--json")
+    (rule_id,) = json.loads(added.stdout)["rule_ids"]
+    convey_until(live, db, rule_id, "STUCK")
+    suspended = live.user("rule", "update", rule_id, "--suspend")
+    assert suspended.exit_code == 0, suspended.output
+    (storage / "broken").unlink()  # the storage is fixed, but the rule is suspended
+    (storage / "broken").mkdir()
+    Repairer(db_url=db).run_once(10)
+    assert live.client.get_rule(rule_id)["state"] == "SUSPENDED"
+    assert live.admin("check").exit_code == 0
+
+    both = live.user("rule", "update", rule_id, "--suspend", "--stuck")
+    assert both.exit_code == 2 and "not both" in both.output
+    with pytest.raises(UnsupportedOperation, match="cancel_requests is not supported"):
+        live.client.update_rule(rule_id, state="STUCK", cancel_requests=True)
+
+    resumed = live.user("rule", "update", rule_id, "--stuck")
+    assert resumed.exit_code == 0, resumed.output
+    assert live.client.get_rule(rule_id)["state"] == "STUCK"
+    Repairer(db_url=db).run_once(10)
+    rule = convey_until(live, db, rule_id, "OK")
+    assert rule["locks_ok_cnt"] == 1 and rule["locks_stuck_cnt"] == 0
+    assert live.admin("check").exit_code == 0

@@ -14,7 +14,12 @@ from datamgmt.core.db.models import Message, Request
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.request import request_done, request_failed
 from datamgmt.core.workqueue import EXPIRED_RULES, STUCK_RULES
-from datamgmt.exceptions import InsufficientAccountLimit, RuleLocked, UnsupportedOperation
+from datamgmt.exceptions import (
+    InputValidationError,
+    InsufficientAccountLimit,
+    RuleLocked,
+    UnsupportedOperation,
+)
 from tests.invariants import check_invariants
 from tests.unit.rules.conftest import due
 
@@ -99,6 +104,76 @@ def test_update_options_and_account_moves_quota(cat, session):
     assert (request.priority, request.activity) == (1, "Express")
     assert quota.recount_usage(session) == {("jane", cat.rse_ids["R1"]): (1, 7)}
     check_invariants(session)
+
+
+def test_suspend_freezes_a_rule_and_stuck_resumes_it(cat, session):
+    """``rucio rule update --suspend`` then ``--stuck``: suspended, the rule is left alone by the
+    judge while its transfer runs on; the copy turns its lock OK but the rule stays SUSPENDED;
+    set STUCK, it takes the state its locks give it again."""
+    files = cat.files(2, on=("R3",))
+    (rid,) = rules.add_rule(session, [cat.dataset(files)], "jdoe", 1, "R1")
+    rule_update.update_rule(session, rid, {"state": "SUSPENDED"})
+    assert cat.rule(rid).state == RuleState.SUSPENDED
+    assert rules.repair_rule(session, rid) == RuleState.SUSPENDED
+    first, second = session.scalars(select(Request).order_by(Request.name)).all()
+    assert {first.state, second.state} == {RequestState.QUEUED}  # its transfers keep running
+    first.state = RequestState.SUBMITTED
+    session.flush()
+    assert request_done(session, first.id)
+    rule = cat.rule(rid)
+    assert (rule.state, rule.locks_ok_cnt, rule.locks_replicating_cnt) == (RuleState.SUSPENDED, 1, 1)
+    check_invariants(session)
+
+    rule_update.update_rule(session, rid, {"state": "stuck"})
+    rule = cat.rule(rid)
+    assert (rule.state, rule.locks_ok_cnt, rule.locks_replicating_cnt, rule.locks_stuck_cnt) == (
+        RuleState.STUCK,
+        1,
+        0,
+        1,
+    )
+    assert rule.stuck_at is not None and rule.error == "set STUCK by an update of the rule"
+    check_invariants(session)
+    # the repairer finds the copy still in flight: the lock replicates again, with no second request
+    assert rules.repair_rule(session, rid) == RuleState.REPLICATING
+    assert session.scalars(select(Request.id).where(Request.name == second.name)).all() == [second.id]
+    check_invariants(session)
+
+
+def test_stuck_on_a_rule_with_every_lock_ok_leaves_it_ok(cat, session):
+    f = cat.files(1, on=("R1",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    rule_update.update_rule(session, rid, {"state": "SUSPENDED"})
+    rule_update.update_rule(session, rid, {"state": "STUCK"})
+    rule = cat.rule(rid)
+    assert (rule.state, rule.error, rule.stuck_at) == (RuleState.OK, None, None)
+    check_invariants(session)
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"state": "OK"}, InputValidationError),
+        ({"state": 3}, InputValidationError),
+        ({"state": "STUCK", "cancel_requests": True}, UnsupportedOperation),
+    ],
+)
+def test_state_updates_refused_change_nothing(cat, session, options, error):
+    f = cat.files(1, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    with pytest.raises(error):
+        rule_update.update_rule(session, rid, options)
+    assert cat.rule(rid).state == RuleState.REPLICATING
+    check_invariants(session)
+
+
+def test_a_rule_waiting_for_approval_cannot_be_suspended(cat, session):
+    f = cat.files(1, on=("R3",))[0]
+    (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1", ask_approval=True)
+    assert cat.rule(rid).state == RuleState.WAITING_APPROVAL
+    with pytest.raises(UnsupportedOperation):
+        rule_update.update_rule(session, rid, {"state": "SUSPENDED"})
+    assert cat.rule(rid).state == RuleState.WAITING_APPROVAL
 
 
 def test_move_creates_child_and_removes_parent_when_ok(cat, session):
