@@ -471,8 +471,16 @@ def test_last_submission_unconfirmed_while_fts_is_away_waits_for_it_and_leaves_n
 
         server.double.faults.fail_next(0)  # FTS is back, and its job copies after all
         server.double.faults.hold_copies = False
+        # Long enough now for the copies to finish before the poller would give them up.
+        conveyor_env(
+            transfertool="fts3",
+            fts_host=server.url,
+            fts_timeout=str(FTS_TIMEOUT),
+            submitted_timeout="60",
+            max_retries="0",
+        )
         expire_leases(db)
-        drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
+        drain(db, Submitter(db_url=db), Poller(db_url=db), Finisher(db_url=db))
         for _ in range(3):
             Reaper(db_url=db).run_once(100)
         assert len(server.double.store.submitted) == len(files)  # one job, never sent again
