@@ -375,12 +375,18 @@ def rule_remove(app: AppContext, rule_id: str, purge_replicas: bool) -> None:
     default=False,
     help="Hand the rule to the judge-repairer now (also resumes a suspended rule).",
 )
+@click.option(
+    "--child-rule-id",
+    "child_rule_id",
+    metavar="RULE_ID",
+    help="Replace the rule by this rule on the same DID once that one is OK ('none': no longer).",
+)
 @pass_app
 def rule_update(
     app: AppContext, rule_id: str, lifetime: int | None, suspend: bool, stuck: bool, **options: Any
 ) -> None:
     """Change a rule's lifetime, lock, comment, priority, activity or transfer sources, boost a
-    STUCK rule, or suspend a rule and resume it (--stuck)."""
+    STUCK rule, suspend a rule and resume it (--stuck), or have another rule replace it."""
     if suspend and stuck:
         raise click.UsageError("Give --suspend or --stuck, not both")
     changes = {key: value for key, value in options.items() if value is not None}
@@ -388,8 +394,9 @@ def rule_update(
         changes["state"] = "SUSPENDED" if suspend else "STUCK"
     if lifetime is not None:
         changes["lifetime"] = None if lifetime < 0 else lifetime
-    if str(changes.get("source_replica_expression")).lower() == "none":
-        changes["source_replica_expression"] = None
+    for option in ("source_replica_expression", "child_rule_id"):
+        if option in changes and str(changes[option]).lower() == "none":
+            changes[option] = None
     if not changes:
         raise click.UsageError("Nothing to update: give at least one option")
     app.client.update_rule(rule_id, **changes)

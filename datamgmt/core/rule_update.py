@@ -107,6 +107,7 @@ UPDATABLE = (
     "boost_rule",
     "state",
     "cancel_requests",
+    "child_rule_id",
 )
 
 #: The states an update may set, as Rucio's ``rucio rule update --stuck`` / ``--suspend``.
@@ -117,11 +118,14 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     """Change a rule: ``lifetime`` (seconds, None = forever), ``locked``, ``comment``,
     ``account`` (its locks and their quota move along), ``priority`` and ``activity`` (also of
     its QUEUED requests), ``purge_replicas``, ``source_replica_expression`` and ``boost_rule``
-    (:mod:`datamgmt.core.rule_boost`), ``state`` (:func:`set_state`), and ``rse_expression``:
-    a move, see :func:`move_rule`, whose child rule id is returned."""
+    (:mod:`datamgmt.core.rule_boost`), ``state`` (:func:`set_state`), ``child_rule_id``
+    (:func:`set_child_rule`), and ``rse_expression``: a move, see :func:`move_rule`, whose
+    child rule id is returned."""
     unknown = set(options) - set(UPDATABLE)
     if unknown:
         raise InputValidationError(f"{validation.shown(sorted(unknown)[0])} cannot be updated on a rule")
+    if "child_rule_id" in options and "rse_expression" in options:
+        raise InputValidationError("child_rule_id and rse_expression cannot be updated together")
     if options.get("cancel_requests"):
         raise UnsupportedOperation(
             "cancel_requests is not supported: a rule set STUCK or SUSPENDED keeps its transfers running"
@@ -158,6 +162,8 @@ def update_rule(session: Session, rule_id: str, options: dict[str, Any]) -> str 
     session.flush()
     if options.get("boost_rule"):  # after the other changes, as in Rucio: it only moves the rule in the queue
         boost_rule(session, rule)
+    if "child_rule_id" in options:  # last: the rule may go at once
+        set_child_rule(session, rule, options["child_rule_id"])
     if "rse_expression" in options:
         return move_rule(session, rule_id, options["rse_expression"])
     return None
@@ -201,6 +207,29 @@ def set_state(session: Session, rule: Rule, state: object) -> None:
     rule.error = rule.error or "set STUCK by an update of the rule"
     session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(state=LockState.STUCK))
     settle_rules(session, [rule.id])
+
+
+def set_child_rule(session: Session, rule: Rule, child_id: object) -> None:
+    """Rucio's ``child_rule_id``: ``rule`` is replaced by the rule ``child_id`` on the same DID,
+    as the parent of a move is: it goes as soon as the child is OK, at once if it already is.
+    None dissolves the relationship, and the rule no longer expires (a move had made it expire)."""
+    if child_id is None:
+        if rule.child_rule_id is None:
+            raise InputValidationError("Cannot detach child when no such relationship exists")
+        rule.child_rule_id, rule.expires_at = None, None
+        session.flush()
+        return
+    if not isinstance(child_id, str):
+        raise InputValidationError(f"child_rule_id must be a rule id, not {validation.shown(child_id)}")
+    if child_id == rule.id:
+        raise InputValidationError("Self-referencing parent/child-relationship.")
+    child = rule_row(session, child_id)
+    if (child.scope, child.name) != (rule.scope, rule.name):
+        raise InputValidationError("Parent and child rule must be set on the same dataset.")
+    rule.child_rule_id = child.id
+    session.flush()
+    if child.state == RuleState.OK:
+        purge_rule(session, rule)
 
 
 def _change_account(session: Session, rule: Rule, account: str) -> None:

@@ -211,6 +211,39 @@ def test_rule_changes(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
 
 @STYLES
 @pytest.mark.rucio_commands(
+    *_SETUP,
+    "rucio rule add",
+    "rucio rule update",
+    "rucio rule list",
+    "rucio --legacy add-rule",
+    "rucio --legacy update-rule",
+    "rucio --legacy list-rules",
+)
+def test_rule_replaced_by_its_child_rule(rucio: RucioCLI, tmp_path: Path, legacy: bool) -> None:
+    """``--child-rule-id``: the parent goes once its child is OK, here at once."""
+    _catalogue(rucio, tmp_path)
+    add_file_rse(rucio, "OTHER", tmp_path / "other")
+    if legacy:
+        parent = rucio("add-rule", "ns:ds", "1", "SITE").stdout.strip().splitlines()[-1]
+        child = rucio("add-rule", "ns:ds", "1", "SITE|OTHER").stdout.strip().splitlines()[-1]
+        rucio("update-rule", "--child-rule-id", child, parent)
+        listed = rucio("list-rules", "ns:ds").stdout
+    else:
+        parent = (
+            rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE").stdout.strip().splitlines()[-1]
+        )
+        child = (
+            rucio("rule", "add", "ns:ds", "--copies", "1", "--rses", "SITE|OTHER")
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        rucio("rule", "update", parent, "--child-rule-id", child)
+        listed = rucio("rule", "list", "--did", "ns:ds").stdout
+    assert child in listed and parent not in listed, listed
+
+
+@STYLES
+@pytest.mark.rucio_commands(
     "rucio subscription add",
     "rucio subscription list",
     "rucio subscription show",

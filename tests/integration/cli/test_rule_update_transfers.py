@@ -100,6 +100,9 @@ def test_source_rses_changes_where_queued_transfers_read_from(live: Live, db: st
     updated = live.user("rule", "update", rule_id, "--source-rses", "FAR")
     assert updated.exit_code == 0, updated.output
     assert live.client.get_rule(rule_id)["source_replica_expression"] == "FAR"
+    commented = live.user("rule", "update", rule_id, "--comment", "from FAR")  # leaves the sources alone
+    assert commented.exit_code == 0, commented.output
+    assert live.client.get_rule(rule_id)["source_replica_expression"] == "FAR"
     convey_until(live, db, rule_id, "OK")
     listed = live.admin("transfers", "list", "--rule", rule_id, "--json")
     assert [json.loads(line)["source_rse"] for line in listed.stdout.splitlines()] == ["FAR"]
@@ -166,4 +169,21 @@ def test_suspend_holds_a_rule_off_the_repairer_and_stuck_resumes_it(
     Repairer(db_url=db).run_once(10)
     rule = convey_until(live, db, rule_id, "OK")
     assert rule["locks_ok_cnt"] == 1 and rule["locks_stuck_cnt"] == 0
+    assert live.admin("check").exit_code == 0
+
+
+def test_child_rule_id_hands_a_rule_over_and_none_takes_it_back(
+    live: Live, two_rses: tuple[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "f").write_bytes(b"c" * 10)
+    assert not upload(live.client, items_for([str(tmp_path / "f")]), "user.root", "SITE-A").failed
+    (parent,) = live.client.add_rule([("user.root", "f")], 1, "SITE-A", lifetime=3600)
+    (child,) = live.client.add_rule([("user.root", "f")], 1, "SITE-B")  # a transfer: not OK yet
+    handed = live.user("rule", "update", parent, "--child-rule-id", child)
+    assert handed.exit_code == 0, handed.output
+    assert live.client.get_rule(parent)["child_rule_id"] == child
+    taken_back = live.user("rule", "update", parent, "--child-rule-id", "none")
+    assert taken_back.exit_code == 0, taken_back.output
+    rule = live.client.get_rule(parent)
+    assert (rule["child_rule_id"], rule["expires_at"]) == (None, None)
     assert live.admin("check").exit_code == 0

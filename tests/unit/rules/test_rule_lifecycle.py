@@ -18,6 +18,7 @@ from datamgmt.exceptions import (
     InputValidationError,
     InsufficientAccountLimit,
     RuleLocked,
+    RuleNotFound,
     UnsupportedOperation,
 )
 from tests.invariants import check_invariants
@@ -174,6 +175,44 @@ def test_a_rule_waiting_for_approval_cannot_be_suspended(cat, session):
     with pytest.raises(UnsupportedOperation):
         rule_update.update_rule(session, rid, {"state": "SUSPENDED"})
     assert cat.rule(rid).state == RuleState.WAITING_APPROVAL
+
+
+def test_child_rule_replaces_its_parent_once_ok(cat, session):
+    """Rucio's ``child_rule_id``: the parent goes when its child on the same DID is OK, as in a
+    move; set on an OK child it goes at once; None dissolves the relationship."""
+    f = cat.files(1, on=("R3",))[0]
+    (parent,) = rules.add_rule(session, [f], "jdoe", 1, "R1", lifetime=3600)
+    (child,) = rules.add_rule(session, [f], "jdoe", 1, "R2")
+    rule_update.update_rule(session, parent, {"child_rule_id": child})
+    assert cat.rule(parent).child_rule_id == child
+    rule_update.update_rule(session, parent, {"child_rule_id": None})
+    assert (cat.rule(parent).child_rule_id, cat.rule(parent).expires_at) == (None, None)
+
+    rule_update.update_rule(session, parent, {"child_rule_id": child})
+    request = session.scalar(select(Request).where(Request.rule_id == child))
+    request.state = RequestState.SUBMITTED
+    session.flush()
+    assert request_done(session, request.id)
+    assert cat.rule(child).state == RuleState.OK and cat.rule(parent) is None
+    check_invariants(session)
+
+    (other,) = rules.add_rule(session, [f], "jdoe", 1, "R3")  # the data is there: OK at once
+    rule_update.update_rule(session, other, {"child_rule_id": child})
+    assert cat.rule(other) is None
+    check_invariants(session)
+
+
+def test_child_rule_refusals_change_nothing(cat, session):
+    f, g = cat.files(2, on=("R3",))
+    (rule_id,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
+    (elsewhere,) = rules.add_rule(session, [g], "jdoe", 1, "R1")
+    for child in (rule_id, elsewhere, None):
+        with pytest.raises(InputValidationError):
+            rule_update.update_rule(session, rule_id, {"child_rule_id": child})
+    with pytest.raises(RuleNotFound):
+        rule_update.update_rule(session, rule_id, {"child_rule_id": "0" * 32})
+    assert cat.rule(rule_id).child_rule_id is None
+    check_invariants(session)
 
 
 def test_move_creates_child_and_removes_parent_when_ok(cat, session):
