@@ -14,6 +14,7 @@ import logging
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -53,6 +54,30 @@ def short_leases(monkeypatch):
     """Leases short enough that work held back by a lease comes round again within a test."""
     monkeypatch.setenv("DATAMGMT_DAEMONS_LEASE_SECONDS", "4")
     reset_config()
+
+
+def rule_to_dest(session, tmp_path: Path, prefix: str) -> tuple[list, list[str]]:
+    """Three files on SRC and a rule (``purge_replicas``) that wants them on DEST; returns the
+    files and the rule ids."""
+    add_posix_rse(session, "SRC", tmp_path / "SRC")
+    add_posix_rse(session, "DEST", tmp_path / "DEST")
+    ensure_scope(session)
+    files = [random_file(f"{prefix}{i}") for i in range(3)]
+    for spec in files:
+        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
+    rule_ids = rules.add_rule(
+        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
+    )
+    session.commit()
+    return files, rule_ids
+
+
+def assert_no_dark_file(db: str, tmp_path: Path) -> None:
+    """DEST holds no file and no replica row, and the catalogue checks clean."""
+    assert [path for path in (tmp_path / "DEST").rglob("*") if path.is_file()] == []
+    with transaction(db) as tx:
+        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
+        assert check_catalogue(tx).ok
 
 
 def requests_by_id(db: str) -> dict[str, Request]:
@@ -329,16 +354,7 @@ def test_rule_removed_while_its_job_may_still_reach_fts_leaves_no_dark_file(
     their job's id) and the late arrival of the first POST.  The requests and their replica rows
     must stay until that job has run, and the reaper then removes what it wrote: removed with
     the rule, the rows would be reaped first and the job's copies land as dark files."""
-    add_posix_rse(session, "SRC", tmp_path / "SRC")
-    add_posix_rse(session, "DEST", tmp_path / "DEST")
-    ensure_scope(session)
-    files = [random_file(f"late{i}") for i in range(3)]
-    for spec in files:
-        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
-    rule_ids = rules.add_rule(
-        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
-    )
-    session.commit()
+    rule_ids = rule_to_dest(session, tmp_path, "late")[1]
     with Fts3DoubleServer(Fts3Double()) as server:
         conveyor_env(transfertool="fts3", fts_host=server.url, fts_timeout=str(FTS_TIMEOUT))
         submitter = Submitter(db_url=db)
@@ -356,10 +372,7 @@ def test_rule_removed_while_its_job_may_still_reach_fts_leaves_no_dark_file(
         drain(db, submitter, Poller(db_url=db), Finisher(db_url=db))
         for _ in range(3):
             Reaper(db_url=db).run_once(100)
-    with transaction(db) as tx:
-        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
-        assert check_catalogue(tx).ok
-    assert not [p for p in (tmp_path / "DEST").rglob("*") if p.is_file()]
+    assert_no_dark_file(db, tmp_path)
 
 
 def test_last_attempt_whose_cancel_fails_stays_under_its_job_and_leaves_no_dark_file(
@@ -373,16 +386,7 @@ def test_last_attempt_whose_cancel_fails_stays_under_its_job_and_leaves_no_dark_
     the request would no longer protect its replica row: with the rule removed the reaper would
     remove the row, and the job's late copy would land as a dark file.  It stays SUBMITTED under
     its job until FTS answers for it, and the reaper then removes what the job wrote."""
-    add_posix_rse(session, "SRC", tmp_path / "SRC")
-    add_posix_rse(session, "DEST", tmp_path / "DEST")
-    ensure_scope(session)
-    files = [random_file(f"held{i}") for i in range(3)]
-    for spec in files:
-        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
-    rule_ids = rules.add_rule(
-        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
-    )
-    session.commit()
+    rule_ids = rule_to_dest(session, tmp_path, "held")[1]
     with Fts3DoubleServer(Fts3Double()) as server:
         conveyor_env(
             transfertool="fts3",
@@ -417,10 +421,7 @@ def test_last_attempt_whose_cancel_fails_stays_under_its_job_and_leaves_no_dark_
         for _ in range(3):
             Reaper(db_url=db).run_once(100)
     assert {r.state for r in requests_by_id(db).values()} <= {RequestState.DONE}  # the jobs' copies arrived
-    assert [path for path in (tmp_path / "DEST").rglob("*") if path.is_file()] == []
-    with transaction(db) as tx:
-        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
-        assert check_catalogue(tx).ok
+    assert_no_dark_file(db, tmp_path)
 
 
 def test_last_submission_unconfirmed_while_fts_is_away_waits_for_it_and_leaves_no_dark_file(
@@ -435,16 +436,7 @@ def test_last_submission_unconfirmed_while_fts_is_away_waits_for_it_and_leaves_n
     past ``submitted_timeout``.  Failed, the requests would no longer protect their replica rows:
     with the rule removed the reaper would remove the rows, and the job's copies would land as
     dark files.  They stay SUBMITTING until FTS answers, then follow their job to its end."""
-    add_posix_rse(session, "SRC", tmp_path / "SRC")
-    add_posix_rse(session, "DEST", tmp_path / "DEST")
-    ensure_scope(session)
-    files = [random_file(f"lost{i}") for i in range(3)]
-    for spec in files:
-        add_posix_replica(session, "SRC", tmp_path / "SRC", spec)
-    rule_ids = rules.add_rule(
-        session, [{"scope": SCOPE, "name": s.name} for s in files], "root", 1, "DEST", purge_replicas=True
-    )
-    session.commit()
+    files, rule_ids = rule_to_dest(session, tmp_path, "lost")
     with Fts3DoubleServer(Fts3Double()) as server:
         conveyor_env(
             transfertool="fts3",
@@ -485,7 +477,4 @@ def test_last_submission_unconfirmed_while_fts_is_away_waits_for_it_and_leaves_n
             Reaper(db_url=db).run_once(100)
         assert len(server.double.store.submitted) == len(files)  # one job, never sent again
     assert {r.state for r in requests_by_id(db).values()} <= {RequestState.DONE}
-    assert [path for path in (tmp_path / "DEST").rglob("*") if path.is_file()] == []
-    with transaction(db) as tx:
-        assert not tx.scalars(select(Replica.name).where(Replica.rse_id == Request.dest_rse_id)).all()
-        assert check_catalogue(tx).ok
+    assert_no_dark_file(db, tmp_path)
