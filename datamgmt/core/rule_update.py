@@ -23,8 +23,9 @@ from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.lock_state import purge_rule, settle_rules
 from datamgmt.core.quota import change_usage
-from datamgmt.core.rule import add_rule, lifetime_expiry, rule_exists, rule_row
+from datamgmt.core.rule import PLACEMENT_ERRORS, add_rule, keep_cause, lifetime_expiry, rule_exists, rule_row
 from datamgmt.core.rule_boost import boost_rule, source_expression
+from datamgmt.core.rule_placement import apply_rule
 from datamgmt.exceptions import (
     AccountNotFound,
     DuplicateRule,
@@ -176,7 +177,9 @@ def set_state(session: Session, rule: Rule, state: object) -> None:
     SUSPENDED freezes the rule where it stands: the judge neither evaluates nor repairs it until
     a later update sets it STUCK.  STUCK makes its REPLICATING locks STUCK and hands the rule to
     the judge-repairer, which leaves a lock whose copy is still in flight REPLICATING with no
-    second request; it counts as stuck from now (the repairer suspends rules stuck too long).
+    second request; it counts as stuck from now (the repairer suspends rules stuck too long),
+    and files attached while the judge left it alone are placed now (a placement error stays on
+    the rule, as the repairer's do).
     The rule then takes the state its locks give it, so a rule whose locks are all OK is OK, and
     ``datamgmt-admin check`` never finds a STUCK rule without a STUCK lock.  A rule not applied
     yet (waiting for approval or injection) holds no locks: it is refused, where Rucio would
@@ -206,7 +209,11 @@ def set_state(session: Session, rule: Rule, state: object) -> None:
     rule.stuck_at = utcnow()
     rule.error = rule.error or "set STUCK by an update of the rule"
     session.execute(update(DatasetLock).where(DatasetLock.rule_id == rule.id).values(state=LockState.STUCK))
-    settle_rules(session, [rule.id])
+    try:  # files attached while the rule was frozen have no lock of it yet
+        apply_rule(session, rule, only_unlocked=True)
+    except PLACEMENT_ERRORS as exc:
+        rule.error = keep_cause(rule.error, exc)
+        settle_rules(session, [rule.id])
 
 
 def set_child_rule(session: Session, rule: Rule, child_id: object) -> None:

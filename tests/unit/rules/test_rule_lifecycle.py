@@ -141,6 +141,24 @@ def test_suspend_freezes_a_rule_and_stuck_resumes_it(cat, session):
     check_invariants(session)
 
 
+def test_files_attached_while_suspended_are_locked_when_resumed(cat, session):
+    """The judge leaves a suspended rule alone, files attached meanwhile too; set STUCK, the rule
+    places them: without it they would stay unprotected by the rule it was resumed."""
+    first = cat.files(1, on=("R1",))
+    ds = cat.dataset(first)
+    (rid,) = rules.add_rule(session, [ds], "jdoe", 1, "R1")
+    rule_update.update_rule(session, rid, {"state": "SUSPENDED"})
+    later = cat.files(1, on=("R1",))
+    did_content.attach(session, "mock", ds["name"], later)
+    rules.evaluate_did_changes(session, "mock", ds["name"])
+    assert len(cat.locks(rid)) == 1  # frozen: not evaluated
+    rule_update.update_rule(session, rid, {"state": "STUCK"})
+    assert len(cat.locks(rid)) == 2
+    rule = cat.rule(rid)
+    assert (rule.state, rule.locks_ok_cnt) == (RuleState.OK, 2)
+    check_invariants(session)
+
+
 def test_stuck_on_a_rule_with_every_lock_ok_leaves_it_ok(cat, session):
     f = cat.files(1, on=("R1",))[0]
     (rid,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
