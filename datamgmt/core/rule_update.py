@@ -194,8 +194,7 @@ def set_state(session: Session, rule: Rule, state: object) -> None:
         )
     rule.state = wanted
     if wanted is RuleState.SUSPENDED:
-        session.flush()
-        rule_history.record(session, [rule.id])
+        rule_history.record(session, [rule.id])  # it flushes the new state first
         return
     stuck = rowcount(
         session.execute(
@@ -224,7 +223,7 @@ def set_child_rule(session: Session, rule: Rule, child_id: object) -> None:
         if rule.child_rule_id is None:
             raise InputValidationError("Cannot detach child when no such relationship exists")
         rule.child_rule_id, rule.expires_at = None, None
-        session.flush()
+        session.flush()  # the session does not autoflush: later reads in the unit see it
         return
     if not isinstance(child_id, str):
         raise InputValidationError(f"child_rule_id must be a rule id, not {validation.shown(child_id)}")
