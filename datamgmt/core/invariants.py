@@ -442,7 +442,7 @@ def join_by_scanning(session: Session) -> None:
     statistics say.  The planner chose otherwise from statistics a bulk load had not reached
     yet (autovacuum analyses a table a minute or so later): lock_without_replica then probed
     the replicas of each lock's RSE one by one, 30 s for 30,000 locks where the scan takes
-    0.1 s.  ``SET LOCAL`` opens the transaction (core/db/readers.py) and ends with it."""
+    0.1 s.  ``SET LOCAL`` opens the transaction (core/db/plans.py) and ends with it."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL enable_nestloop = off"))
 

@@ -2,7 +2,7 @@
 
 On PostgreSQL a streamed query needs a transaction and a server-side cursor: BEGIN, DECLARE,
 FETCH, CLOSE and COMMIT, five round trips where a plain SELECT in autocommit takes one
-(``core/db/readers.py``).  Listing the one rule of a DID cost 3.3-3.9 ms a call that way, and
+(``core/db/plans.py``).  Listing the one rule of a DID cost 3.3-3.9 ms a call that way, and
 1.9-2.2 ms with a plain SELECT.  Most listings are that short, so the first :data:`FIRST` + 1
 rows are read with a plain ``SELECT … LIMIT``; only a listing longer than that runs again,
 streamed from its start, so that every row still comes from one statement and one snapshot,

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from datamgmt.core.db.readers import READ_ONLY
+from datamgmt.core.db.plans import READ_ONLY
 
 _Processor = Callable[[Any], Any] | None
 

@@ -47,8 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
 from datamgmt.core.db.after_commit import has_pending
-from datamgmt.core.db.plans import plan_and_send, writer_options
-from datamgmt.core.db.readers import READ_ONLY, begin_when_needed, reader_options
+from datamgmt.core.db.plans import READ_ONLY, plan_and_send, unit_options
 from datamgmt.exceptions import (
     DatabaseException,
     DatabaseUnavailable,
@@ -128,7 +127,6 @@ def _configure_postgresql(engine: Engine) -> None:
             record.record_info[_REPLACED] = True
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
-    begin_when_needed(engine)
     plan_and_send(engine)
 
 
@@ -192,14 +190,14 @@ def session_factory(url: str | None = None, read_only: bool = False) -> sessionm
     connection out and begins only when its first statement runs: a request answered from
     caches (a token and an RSE expression, say) costs no pool checkout, BEGIN or COMMIT.  On
     PostgreSQL it runs its plain SELECTs in autocommit, without BEGIN and COMMIT at all
-    (:mod:`datamgmt.core.db.readers`).
+    (:mod:`datamgmt.core.db.plans`).
     """
     engine = get_engine(url)
     key = (str(engine.url), read_only)
     with _lock:
         factory = _factories.get(key)
         if factory is None:
-            options = reader_options(engine) if read_only else writer_options(engine)
+            options = unit_options(engine, read_only)
             bind = engine.execution_options(**options) if options else engine
             factory = sessionmaker(
                 bind=bind,

@@ -1,10 +1,11 @@
 """How statements reach PostgreSQL (``core/db/plans.py``): statements with array parameters are
 planned per call, never prepared (a generic plan of a 500-key attach joined every key to every
 DID row on a catalogue not analyzed yet: 190 ms a call instead of 8 ms from the sixth call on),
-and a unit that writes sends its ``BEGIN`` with its first statement."""
+and a unit sends the ``BEGIN`` that opens its transaction with the statement that needs it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did, rse, scope
-from datamgmt.core.db.models import RSE, DataIdentifier, Scope
+from datamgmt.core.db.models import RSE, Account, DataIdentifier, Scope
 from datamgmt.core.db.session import is_postgresql, transaction
 from datamgmt.exceptions import Duplicate
 
@@ -32,6 +33,29 @@ def test_array_statements_are_never_prepared_and_the_others_still_are(session: S
     assert [s for s in prepared if "dids.name = $1" in s], "plain statements are still prepared"
 
 
+def _traced(db: str, tmp_path: Path, read_only: bool, work: Callable[[Session], object]) -> list[str]:
+    """The libpq trace of a unit of work that runs ``work``, through its ``COMMIT`` (``F``: a
+    message sent, ``B``: one received); the unit is in a transaction once ``work`` has run.
+    Statements are not prepared meanwhile, so that each is sent with its text: the pooled
+    connection may have prepared them (``BEGIN`` too) in earlier tests."""
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        with transaction(db, read_only=read_only) as session:
+            raw = session.connection().connection.dbapi_connection
+            threshold, raw.prepare_threshold = raw.prepare_threshold, None
+            raw.pgconn.trace(out.fileno())
+            raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+            work(session)
+            assert raw.info.transaction_status == pq.TransactionStatus.INTRANS
+        raw.pgconn.untrace()  # after the unit's COMMIT
+        raw.prepare_threshold = threshold
+    return trace.read_text().splitlines()
+
+
+def _sent_before_the_first_answer(lines: list[str]) -> str:
+    return " ".join(lines[: next(i for i, line in enumerate(lines) if line.startswith("B"))])
+
+
 def test_a_unit_that_writes_sends_its_begin_with_its_first_statement(
     db: str, root: str, tmp_path: Path
 ) -> None:
@@ -39,22 +63,31 @@ def test_a_unit_that_writes_sends_its_begin_with_its_first_statement(
     psycopg on its own waited for ``BEGIN``'s answer first.  The unit is still one transaction."""
     if not db.startswith("postgresql"):
         pytest.skip("PostgreSQL's wire protocol")
-    trace = tmp_path / "libpq.trace"
-    with trace.open("w") as out:
-        with transaction(db) as session:
-            raw = session.connection().connection.dbapi_connection
-            raw.pgconn.trace(out.fileno())
-            raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
-            rse.add_rse(session, "SITE-A")
-            assert raw.info.transaction_status == pq.TransactionStatus.INTRANS
-        raw.pgconn.untrace()  # after the unit's COMMIT
-    lines = trace.read_text().splitlines()  # F: a message sent, B: one received
-    first_answer = next(i for i, line in enumerate(lines) if line.startswith("B"))
-    sent_before = " ".join(lines[:first_answer])
+    lines = _traced(db, tmp_path, False, lambda session: rse.add_rse(session, "SITE-A"))
+    sent_before = _sent_before_the_first_answer(lines)
     assert '"BEGIN"' in sent_before and "INSERT INTO rses" in sent_before, lines
     assert any('"COMMIT"' in line for line in lines), lines
     with transaction(db, read_only=True) as session:
         assert session.scalar(select(RSE.rse).where(RSE.rse == "SITE-A")) == "SITE-A"
+
+
+def test_a_reader_sends_the_begin_of_a_locking_select_with_it(db: str, root: str, tmp_path: Path) -> None:
+    """A read-only unit runs plain SELECTs without a transaction; the first statement that needs
+    one (here ``FOR UPDATE``) opens it, in the same round trip as a writer's first statement."""
+    if not db.startswith("postgresql"):
+        pytest.skip("PostgreSQL's wire protocol")
+
+    def lock_root(session: Session) -> None:
+        assert session.scalar(select(Scope.scope)) is None  # plain: no transaction yet
+        session.execute(select(Account.account).where(Account.account == root).with_for_update())
+
+    lines = _traced(db, tmp_path, True, lock_root)
+    plain_answered = next(i for i, line in enumerate(lines) if "ReadyForQuery" in line)
+    after_plain = lines[plain_answered + 1 :]
+    assert '"BEGIN"' not in " ".join(lines[:plain_answered]), lines
+    sent_before = _sent_before_the_first_answer(after_plain)
+    assert '"BEGIN"' in sent_before and "FOR UPDATE" in sent_before, lines
+    assert any('"COMMIT"' in line for line in lines), lines
 
 
 def test_a_unit_whose_first_statement_fails_rolls_back_and_leaves_a_usable_connection(
