@@ -39,6 +39,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "max_body_bytes": str(64 * 1024 * 1024),
         "metrics_public": "false",
         "max_streams": "4",
+        # How long a gunicorn thread with nothing else to do busy-waits for its kept-alive
+        # connection's next request before it sleeps (api/gunicorn_worker.py); 0 turns it off.
+        "busy_poll_us": "1000",
         # The flood limit (api/flood.py): requests per source and window to login and other
         # unauthenticated requests; 0 turns it off.  Sources listed in flood_exempt are not counted.
         "flood_max_requests": "300",

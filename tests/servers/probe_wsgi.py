@@ -1,8 +1,9 @@
 """``python -m tests.servers.probe_wsgi PORT THREADS LINGER``: gunicorn with datamgmt's worker
 class around a WSGI app that only says who answered, for tests of the worker itself.
 
-The app answers ``{"thread": ..., "read": ...}``: the answering thread's id, and how many body
-bytes it read (``/ignore-body`` reads none, so the server must drain them).
+The app answers ``{"thread": ..., "read": ..., "cpu": ...}``: the answering thread's id, how
+many body bytes it read (``/ignore-body`` reads none, so the server must drain them), and the CPU
+time that thread has used.  ``/sleep`` holds its thread for half a second first.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,9 +22,11 @@ from datamgmt.api import gunicorn_worker
 
 def probe(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     read = 0
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(0.5)
     if environ["PATH_INFO"] != "/ignore-body":
         read = len(environ["wsgi.input"].read())
-    body = json.dumps({"thread": threading.get_ident(), "read": read}).encode()
+    body = json.dumps({"thread": threading.get_ident(), "read": read, "cpu": time.thread_time()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 

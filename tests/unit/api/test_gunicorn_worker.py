@@ -1,6 +1,7 @@
 """``KeepServingWorker`` (datamgmt/api/gunicorn_worker.py) over real sockets: a thread that keeps
 serving its connection answers every kind of request on it as gthread does, gives a quiet
-connection back to the poller, never makes another connection wait, and stops with the worker.
+connection back to the poller, never makes another connection wait, busy-waits for the next
+request only while no other thread of its worker is busy, and stops with the worker.
 
 The server is gunicorn with one worker around a probe app (tests/servers/probe_wsgi.py), started
 with a long linger so that a wrong wait shows as seconds, not milliseconds."""
@@ -8,6 +9,7 @@ with a long linger so that a wrong wait shows as seconds, not milliseconds."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -23,11 +25,12 @@ from tests.servers.endpoints import free_ports
 ROOT = Path(__file__).parents[3]
 
 
-def start(threads: int, linger: float) -> tuple[subprocess.Popen[bytes], int]:
+def start(threads: int, linger: float, busy_poll: float = 0.0) -> tuple[subprocess.Popen[bytes], int]:
     (port,) = free_ports(1)
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.probe_wsgi", str(port), str(threads), str(linger)],
         cwd=ROOT,
+        env={**os.environ, "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000))},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -43,12 +46,12 @@ def start(threads: int, linger: float) -> tuple[subprocess.Popen[bytes], int]:
 
 
 @pytest.fixture
-def server() -> Iterator[Callable[[int, float], int]]:
-    """Start a probe server with (threads, linger); each is stopped after the test."""
+def server() -> Iterator[Callable[..., int]]:
+    """Start a probe server with (threads, linger[, busy_poll]); each is stopped after the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def run(threads: int, linger: float) -> int:
-        process, port = start(threads, linger)
+    def run(threads: int, linger: float, busy_poll: float = 0.0) -> int:
+        process, port = start(threads, linger, busy_poll)
         started.append(process)
         return port
 
@@ -68,7 +71,7 @@ class Connection:
     def send(self, *requests: bytes) -> None:
         self.sock.sendall(b"".join(requests))
 
-    def answer(self) -> dict[str, int]:
+    def answer(self) -> dict[str, float]:
         while b"\r\n\r\n" not in self.pending:
             self._read()
         head, _, self.pending = self.pending.partition(b"\r\n\r\n")
@@ -80,7 +83,7 @@ class Connection:
         body, self.pending = self.pending[:length], self.pending[length:]
         return json.loads(body)  # type: ignore[no-any-return]
 
-    def call(self, request: bytes) -> dict[str, int]:
+    def call(self, request: bytes) -> dict[str, float]:
         self.send(request)
         return self.answer()
 
@@ -137,6 +140,32 @@ def test_a_single_thread_does_not_linger(server) -> None:  # type: ignore[no-unt
         first.call(get())
         second.call(get())
     assert time.monotonic() - started < 2.0
+
+
+def _cpu_while_waiting(connection: Connection, pause: float, meanwhile: Callable[[], None]) -> float:
+    """CPU seconds the thread answering ``connection`` used between two calls ``pause`` apart."""
+    first = connection.call(get())
+    meanwhile()
+    time.sleep(pause)
+    second = connection.call(get())
+    assert second["thread"] == first["thread"], "the same thread kept serving the connection"
+    return second["cpu"] - first["cpu"]
+
+
+def test_a_thread_alone_in_its_worker_busy_waits_for_the_next_request(server) -> None:  # type: ignore[no-untyped-def]
+    """With ``[api] busy_poll_us`` of 0.4 s, a pause of 0.3 s is spent awake; with 0, asleep."""
+    awake = _cpu_while_waiting(Connection(server(2, 5.0, 0.4)), 0.3, lambda: None)
+    asleep = _cpu_while_waiting(Connection(server(2, 5.0, 0.0)), 0.3, lambda: None)
+    assert awake > 0.15, awake
+    assert asleep < 0.05, asleep
+
+
+def test_a_thread_does_not_busy_wait_while_another_thread_of_its_worker_works(server) -> None:  # type: ignore[no-untyped-def]
+    port = server(3, 5.0, 0.4)
+    waiting, working = Connection(port), Connection(port)
+    cpu = _cpu_while_waiting(waiting, 0.3, lambda: working.send(get("/sleep")))
+    assert working.answer()["read"] == 0
+    assert cpu < 0.05, cpu
 
 
 def test_a_stopping_worker_ends_its_lingering_threads() -> None:
