@@ -18,11 +18,13 @@ for the next request for ``[api] busy_poll_us`` before it sleeps in ``poll``.  A
 goes idle between two calls runs the next one slower: on this project's 2-core VMs a GET of one
 DID took 0.37 ms of the app's time after 0.3 ms asleep against 0.27 ms after 0.3 ms of busy
 waiting (docs/performance.md, tenth session).  The wait spends CPU only in a worker that has
-nothing else to do, and releases the GIL at each look at the socket.
+nothing else to do, only while the host's load leaves a CPU idle (:func:`cpu_to_spare`), and
+releases the GIL at each look at the socket.
 """
 
 from __future__ import annotations
 
+import os
 import select
 import threading
 import time
@@ -36,6 +38,15 @@ from datamgmt.config import get_config
 #: connection back to the poller.  Clients that send their next call within a millisecond or two
 #: of the last answer are the ones this serves; longer pauses lose nothing but this wait.
 LINGER = 0.02
+#: Seconds between two looks at the host's load, which decides whether threads may busy-wait.
+LOAD_CHECK_INTERVAL = 1.0
+
+
+def cpu_to_spare() -> bool:
+    """Whether the host's load over the last minute leaves a CPU of this process idle: busy-waiting
+    on a host whose CPUs are all taken would slow whatever else runs there (other workers, the
+    daemons, the database)."""
+    return os.getloadavg()[0] < len(os.sched_getaffinity(0))
 
 
 class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no types
@@ -46,6 +57,8 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._spin = get_config().get_int("api", "busy_poll_us") / 1_000_000
+        self._spin_now = False
+        self._next_load_check = 0.0
 
     def handle(self, conn: Any) -> Any:
         """Serve the connection's requests while they follow each other closely; the result is
@@ -65,6 +78,14 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
         """Whether another pool thread is idle, free to take a new connection's request."""
         return self._busy < self.cfg.threads  # type: ignore[no-any-return]
 
+    def _may_spin(self) -> bool:
+        """:func:`cpu_to_spare`, asked at most once per :data:`LOAD_CHECK_INTERVAL`."""
+        now = time.monotonic()
+        if self._spin and now >= self._next_load_check:
+            self._next_load_check = now + LOAD_CHECK_INTERVAL
+            self._spin_now = cpu_to_spare()
+        return self._spin_now
+
     def _next_request_comes(self, conn: Any) -> bool:
         """Whether the connection has bytes to read, already buffered or arriving within LINGER
         (looked for without sleeping first, while no other thread of this worker is busy)."""
@@ -72,7 +93,7 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
             return True
         poller = select.poll()
         poller.register(conn.sock, select.POLLIN)
-        deadline = time.perf_counter() + self._spin
+        deadline = time.perf_counter() + (self._spin if self._may_spin() else 0.0)
         while self._busy == 1 and time.perf_counter() < deadline:
             if poller.poll(0):
                 return True

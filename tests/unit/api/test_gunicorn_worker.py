@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from datamgmt.api import gunicorn_worker
 from tests.servers.endpoints import free_ports
 
 ROOT = Path(__file__).parents[3]
@@ -166,6 +167,17 @@ def test_a_thread_does_not_busy_wait_while_another_thread_of_its_worker_works(se
     cpu = _cpu_while_waiting(waiting, 0.3, lambda: working.send(get("/sleep")))
     assert working.answer()["read"] == 0
     assert cpu < 0.05, cpu
+
+
+@pytest.mark.parametrize(("load", "spare"), [(0.3, True), (1.9, True), (2.0, False), (7.5, False)])
+def test_threads_busy_wait_only_while_the_host_has_a_cpu_to_spare(
+    monkeypatch: pytest.MonkeyPatch, load: float, spare: bool
+) -> None:
+    """Two CPUs: a minute's load of 2 or more means every CPU is taken (the spinning thread's
+    own included), and busy-waiting would slow the host's other work."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert gunicorn_worker.cpu_to_spare() is spare
 
 
 def test_a_stopping_worker_ends_its_lingering_threads() -> None:
