@@ -46,7 +46,12 @@ def cpu_to_spare() -> bool:
     """Whether the host's load over the last minute leaves a CPU of this process idle: busy-waiting
     on a host whose CPUs are all taken would slow whatever else runs there (other workers, the
     daemons, the database)."""
-    return os.getloadavg()[0] < len(os.sched_getaffinity(0))
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # the platform does not tell: assume the CPUs are taken
+        return False
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return load < cpus
 
 
 class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no types

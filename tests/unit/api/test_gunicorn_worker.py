@@ -180,6 +180,14 @@ def test_threads_busy_wait_only_while_the_host_has_a_cpu_to_spare(
     assert gunicorn_worker.cpu_to_spare() is spare
 
 
+def test_threads_do_not_busy_wait_where_the_load_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unknown() -> tuple[float, float, float]:
+        raise OSError("no load average here")
+
+    monkeypatch.setattr(os, "getloadavg", unknown)
+    assert gunicorn_worker.cpu_to_spare() is False
+
+
 def test_a_stopping_worker_ends_its_lingering_threads() -> None:
     process, port = start(2, 0.5)
     try:
