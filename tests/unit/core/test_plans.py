@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from psycopg import pq
@@ -39,16 +40,20 @@ def _traced(db: str, tmp_path: Path, read_only: bool, work: Callable[[Session], 
     Statements are not prepared meanwhile, so that each is sent with its text: the pooled
     connection may have prepared them (``BEGIN`` too) in earlier tests."""
     trace = tmp_path / "libpq.trace"
-    with trace.open("w") as out:
-        with transaction(db, read_only=read_only) as session:
+    traced: list[tuple[Any, Any]] = []  # the connection and its own prepare threshold
+    try:
+        with trace.open("w") as out, transaction(db, read_only=read_only) as session:
             raw = session.connection().connection.dbapi_connection
-            threshold, raw.prepare_threshold = raw.prepare_threshold, None
+            traced.append((raw, raw.prepare_threshold))
+            raw.prepare_threshold = None
             raw.pgconn.trace(out.fileno())
             raw.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
             work(session)
             assert raw.info.transaction_status == pq.TransactionStatus.INTRANS
-        raw.pgconn.untrace()  # after the unit's COMMIT
-        raw.prepare_threshold = threshold
+    finally:  # after the unit's COMMIT; the pooled connection serves later tests as before
+        for raw, threshold in traced:
+            raw.pgconn.untrace()
+            raw.prepare_threshold = threshold
     return trace.read_text().splitlines()
 
 
