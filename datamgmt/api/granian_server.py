@@ -12,10 +12,19 @@ same access line per request on standard output, and /metrics aggregated over ev
 ``PROMETHEUS_MULTIPROC_DIR`` (the API keeps no live gauges, so a dead worker leaves nothing to
 drop).  gunicorn stays the default: it is what the scale-out deployment documents and what
 ``GUNICORN_CMD_ARGS`` tunes.
+
+A worker is told to stop by SIGTERM, which the kernel may hand to any of its threads.  granian's
+handler is a Python one, and Python runs it only in the main thread, which sleeps in
+``Event.wait`` until the handler has run: a SIGTERM taken by one of granian's Rust threads
+left the worker serving until its parent killed it ``GRACEFUL_SECONDS`` later (one stop in
+about ten, in tests).  :func:`forward_stop_signals` wakes the main thread to run it.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from typing import Any
 
 from granian.constants import Interfaces
@@ -31,6 +40,10 @@ THREADS = 8
 KEEPALIVE_SECONDS = 5
 #: Seconds a stopping worker gets to finish its requests, as gunicorn's ``graceful_timeout``.
 GRACEFUL_SECONDS = 30
+#: The signals granian's workers stop on.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+#: What wakes a worker's main thread to run a stop signal's handler another thread received.
+WAKE_SIGNAL = signal.SIGUSR2
 
 
 def load_app(_target: str) -> Any:
@@ -44,7 +57,37 @@ def load_app(_target: str) -> Any:
     warm_up()
     app = AccessLines(create_app())
     freeze_startup_objects()
+    forward_stop_signals()
     return app
+
+
+def forward_stop_signals() -> None:
+    """Wake the main thread whenever a stop signal arrives, whichever thread the kernel gave it to.
+
+    Python's C-level handler, in whatever thread it runs, marks the signal pending and writes its
+    number to the wakeup file descriptor; the thread started here reads it and sends
+    :data:`WAKE_SIGNAL` to the main thread, which interrupts its wait, so it runs the pending
+    handlers, granian's among them, once each.  (Calling granian's handler from this thread
+    instead would run it twice: its shutdown channel takes two sets and blocks on a third while
+    holding the GIL.)  Must be called from the main thread, as ``signal.set_wakeup_fd`` requires.
+    """
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    signal.signal(WAKE_SIGNAL, _interrupt_only)
+    threading.Thread(
+        target=_wake_main_thread, args=(read_fd, threading.get_ident()), name="stop-signals", daemon=True
+    ).start()
+
+
+def _interrupt_only(_signum: int, _frame: object) -> None:
+    """WAKE_SIGNAL's handler: its delivery interrupts the main thread's wait; nothing else to do."""
+
+
+def _wake_main_thread(read_fd: int, main: int) -> None:
+    while numbers := os.read(read_fd, 64):
+        if STOP_SIGNALS.intersection(numbers):
+            signal.pthread_kill(main, WAKE_SIGNAL)
 
 
 def serve(host: str, port: int, workers: int) -> None:
