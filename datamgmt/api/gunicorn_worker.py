@@ -18,8 +18,8 @@ for the next request for ``[api] busy_poll_us`` before it sleeps in ``poll``.  A
 goes idle between two calls runs the next one slower: on this project's 2-core VMs a GET of one
 DID took 0.37 ms of the app's time after 0.3 ms asleep against 0.27 ms after 0.3 ms of busy
 waiting (docs/performance.md, tenth session).  The wait spends CPU only in a worker that has
-nothing else to do, only while the host's load leaves a CPU idle (:func:`cpu_to_spare`), and
-releases the GIL at each look at the socket.
+nothing else to do, only while the host's load, less the worker's own busy-waiting, leaves a CPU
+idle (:class:`SpinGate`), and releases the GIL at each look at the socket.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.workers.gthread import ThreadWorker
@@ -42,16 +43,47 @@ LINGER = 0.02
 LOAD_CHECK_INTERVAL = 1.0
 
 
-def cpu_to_spare() -> bool:
-    """Whether the host's load over the last minute leaves a CPU of this process idle: busy-waiting
-    on a host whose CPUs are all taken would slow whatever else runs there (other workers, the
-    daemons, the database)."""
+def cpu_to_spare(own_load: float = 0.0) -> bool:
+    """Whether the host's load over the last minute, less ``own_load`` (what this worker's own
+    busy-waiting adds to it), leaves a CPU of this process idle: busy-waiting on a host whose CPUs
+    are all taken would slow whatever else runs there (other workers, the daemons, the database)."""
     try:
         load = os.getloadavg()[0]
     except OSError:  # the platform does not tell: assume the CPUs are taken
         return False
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return load < cpus
+    return load - own_load < cpus
+
+
+class SpinGate:
+    """Whether a worker's threads may busy-wait now: :func:`cpu_to_spare`, asked at most once per
+    :data:`LOAD_CHECK_INTERVAL`, with the share of a CPU the worker spent busy-waiting since the
+    last look taken off the load.
+
+    A busy-waiting thread is a runnable task, so it counts in the load average itself: one client
+    calling a worker back to back on a 2-CPU host (client, busy-waiting thread, database) made a
+    load of 2 or more, which turned the busy-waiting off, and it came back once the load had
+    fallen, about a minute later.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._spun = 0.0
+        self._since = clock()
+        self._next_check = self._since
+        self._open = False
+
+    def spent(self, seconds: float) -> None:
+        """Count ``seconds`` of busy-waiting by one of the worker's threads."""
+        self._spun += seconds
+
+    def is_open(self) -> bool:
+        now = self._clock()
+        if now >= self._next_check:
+            own = min(1.0, self._spun / (now - self._since)) if now > self._since else 0.0
+            self._spun, self._since, self._next_check = 0.0, now, now + LOAD_CHECK_INTERVAL
+            self._open = cpu_to_spare(own)
+        return self._open
 
 
 class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no types
@@ -62,8 +94,7 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._spin = get_config().get_int("api", "busy_poll_us") / 1_000_000
-        self._spin_now = False
-        self._next_load_check = 0.0
+        self._gate = SpinGate()
 
     def handle(self, conn: Any) -> Any:
         """Serve the connection's requests while they follow each other closely; the result is
@@ -83,14 +114,6 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
         """Whether another pool thread is idle, free to take a new connection's request."""
         return self._busy < self.cfg.threads  # type: ignore[no-any-return]
 
-    def _may_spin(self) -> bool:
-        """:func:`cpu_to_spare`, asked at most once per :data:`LOAD_CHECK_INTERVAL`."""
-        now = time.monotonic()
-        if self._spin and now >= self._next_load_check:
-            self._next_load_check = now + LOAD_CHECK_INTERVAL
-            self._spin_now = cpu_to_spare()
-        return self._spin_now
-
     def _next_request_comes(self, conn: Any) -> bool:
         """Whether the connection has bytes to read, already buffered or arriving within LINGER
         (looked for without sleeping first, while no other thread of this worker is busy)."""
@@ -98,8 +121,19 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
             return True
         poller = select.poll()
         poller.register(conn.sock, select.POLLIN)
-        deadline = time.perf_counter() + (self._spin if self._may_spin() else 0.0)
-        while self._busy == 1 and time.perf_counter() < deadline:
-            if poller.poll(0):
-                return True
+        if self._spin and self._gate.is_open() and self._busy_wait(poller):
+            return True
         return bool(poller.poll(LINGER * 1000))
+
+    def _busy_wait(self, poller: select.poll) -> bool:
+        """Look at the socket without sleeping for up to ``busy_poll_us``, while this thread is
+        the only busy one; whether a request came.  The time spent is counted on the gate."""
+        started = time.perf_counter()
+        deadline = started + self._spin
+        try:
+            while self._busy == 1 and time.perf_counter() < deadline:
+                if poller.poll(0):
+                    return True
+            return False
+        finally:
+            self._gate.spent(time.perf_counter() - started)

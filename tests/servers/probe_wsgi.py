@@ -48,7 +48,7 @@ if __name__ == "__main__":
     port, threads, linger = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     gunicorn_worker.LINGER = linger
     # The busy-wait tests must not depend on how loaded the test host is.
-    gunicorn_worker.cpu_to_spare = lambda: True
+    gunicorn_worker.cpu_to_spare = lambda own_load=0.0: True
     ProbeServer(
         {
             "bind": f"127.0.0.1:{port}",

@@ -169,15 +169,50 @@ def test_a_thread_does_not_busy_wait_while_another_thread_of_its_worker_works(se
     assert cpu < 0.05, cpu
 
 
-@pytest.mark.parametrize(("load", "spare"), [(0.3, True), (1.9, True), (2.0, False), (7.5, False)])
+@pytest.mark.parametrize(
+    ("load", "own", "spare"),
+    [
+        (0.3, 0.0, True),
+        (1.9, 0.0, True),
+        (2.0, 0.0, False),
+        (7.5, 0.0, False),
+        (2.6, 0.9, True),
+        (2.6, 0.5, False),
+    ],
+)
 def test_threads_busy_wait_only_while_the_host_has_a_cpu_to_spare(
-    monkeypatch: pytest.MonkeyPatch, load: float, spare: bool
+    monkeypatch: pytest.MonkeyPatch, load: float, own: float, spare: bool
 ) -> None:
-    """Two CPUs: a minute's load of 2 or more means every CPU is taken (the spinning thread's
-    own included), and busy-waiting would slow the host's other work."""
+    """Two CPUs: a minute's load of 2 or more, less what the worker's own busy-waiting adds to
+    it, means every CPU is taken, and busy-waiting would slow the host's other work."""
     monkeypatch.setattr(os, "getloadavg", lambda: (load, 0.0, 0.0))
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
-    assert gunicorn_worker.cpu_to_spare() is spare
+    assert gunicorn_worker.cpu_to_spare(own) is spare
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_workers_own_busy_waiting_does_not_turn_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One client calling back to back on two CPUs: client, database and the busy-waiting thread
+    make a load of 2.4, of which the thread's waiting is 0.8 of the last second.  The gate stays
+    open; were the load the thread's own doing only in part (0.2 s), it closes."""
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.4, 0.0, 0.0))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    clock = Clock()
+    gate = gunicorn_worker.SpinGate(clock)
+    assert gate.is_open() is False  # nothing spent yet: the whole load is the host's
+    for spent, is_open in [(0.8, True), (0.2, False), (0.8, True)]:
+        gate.spent(spent)
+        clock.now += 0.5
+        assert gate.is_open() is (not is_open)  # within the interval: the last answer holds
+        clock.now += gunicorn_worker.LOAD_CHECK_INTERVAL - 0.5
+        assert gate.is_open() is is_open
 
 
 def test_threads_do_not_busy_wait_where_the_load_is_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
