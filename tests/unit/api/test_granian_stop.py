@@ -55,9 +55,21 @@ def _stop_worker(install: str, wait: float, tmp_path: Path) -> tuple[int, float]
         text=True,
     )
     assert process.stdout is not None and process.stdout.readline() == "ready\n"
+    _until_the_main_thread_waits(process.pid)
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     return process.wait(timeout=wait + 60), time.monotonic() - started
+
+
+def _until_the_main_thread_waits(pid: int) -> None:
+    """Until the stand-in's main thread sleeps in its wait.  A signal that arrives while it still
+    runs Python code has its handler run at the main thread's next bytecode, whichever thread
+    took it: that is not the hazard, and the check without forwarding would pass by chance."""
+    time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "S":
+        assert time.monotonic() < deadline, "the stand-in worker never waited"
+        time.sleep(0.01)
 
 
 def test_a_sigterm_taken_by_another_thread_stops_the_worker(tmp_path: Path) -> None:
