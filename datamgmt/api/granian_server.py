@@ -16,8 +16,8 @@ drop).  gunicorn stays the default: it is what the scale-out deployment document
 A worker is told to stop by SIGTERM, which the kernel may hand to any of its threads.  granian's
 handler is a Python one, and Python runs it only in the main thread, which sleeps in
 ``Event.wait`` until the handler has run: a SIGTERM taken by one of granian's Rust threads
-left the worker serving until its parent killed it ``GRACEFUL_SECONDS`` later (one stop in
-about ten, in tests).  :func:`forward_stop_signals` wakes the main thread to run it.
+left the worker serving until its parent killed it ``GRACEFUL_SECONDS`` later (2 of 36
+stops, in tests).  :func:`forward_stop_signals` wakes the main thread to run it.
 """
 
 from __future__ import annotations
