@@ -113,9 +113,13 @@ def clean_catalogue(url: str) -> None:
 
 
 CORRUPTS = "corrupts_catalogue"
+LONG = "long"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{LONG}: the file's tests take a minute or more together; they start first"
+    )
     config.addinivalue_line(
         "markers", f"{CORRUPTS}(*invariants): the test breaks these invariants on purpose (none named: all)"
     )
@@ -177,11 +181,17 @@ def root(session: Session) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """With DATAMGMT_TEST_DB_ONLY=1 (the PostgreSQL pass) run only tests that use the catalogue.
+    """Files marked ``long`` first; with DATAMGMT_TEST_DB_ONLY=1 (the PostgreSQL pass) only the
+    tests that use the catalogue.
+
+    ``make test`` hands the server suites to its xdist workers a file at a time in this order
+    (``--dist loadfile --no-loadscope-reorder``): a file of several minutes started last would
+    leave one worker running it alone while the other sits idle.
 
     The stock CLI's ``--legacy`` variants are left to the SQLite pass: they send the same HTTP
     requests as the new-style commands, which the PostgreSQL pass runs.
     """
+    items.sort(key=lambda item: item.get_closest_marker(LONG) is None)
     if os.environ.get("DATAMGMT_TEST_DB_ONLY") != "1":
         return
     keep = [item for item in items if _uses_catalogue(item) and not _legacy_cli_variant(item)]

@@ -15,12 +15,15 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 
 from tests.faults.checks import finish
 from tests.faults.site import ROOT_PASSWORD, SCOPE
 from tests.faults.workload import Workload
+
+pytestmark = pytest.mark.long
 
 DROP_SECONDS = 20
 TERMINATE = text(

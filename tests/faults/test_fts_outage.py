@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import func, select
 
 from datamgmt.core.db.constants import RequestState, RuleState
@@ -19,6 +20,8 @@ from tests.faults.checks import finish
 from tests.faults.cluster import SETTINGS
 from tests.faults.conftest import outage_seconds
 from tests.faults.workload import Workload
+
+pytestmark = pytest.mark.long
 
 #: Longer than the conveyor's FTS timeout, so a delayed answer is a timeout to it.
 LATE_SECONDS = float(SETTINGS["DATAMGMT_CONVEYOR_FTS_TIMEOUT"]) + 3

@@ -12,9 +12,13 @@ import random
 import time
 from collections import Counter
 
+import pytest
+
 from tests.faults.checks import finish
 from tests.faults.conftest import trials
 from tests.faults.workload import Workload
+
+pytestmark = pytest.mark.long
 
 
 def test_kill9_trials(cluster, site, workdir):

@@ -12,12 +12,16 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from datamgmt.config import reset_config
 from datamgmt.daemons.reaper import Reaper
 from tests.faults.checks import finish
 from tests.faults.cluster import SETTINGS
 from tests.faults.storage import Injector
 from tests.faults.workload import WEIGHTS, Workload
+
+pytestmark = pytest.mark.long
 
 RUN_SECONDS = 20
 

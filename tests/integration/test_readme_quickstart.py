@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 CREATED_IN_ROOT = ("mydata", "downloads", "var/storage/ARCHIVE")
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 
 def quickstart_block(marker: str) -> str:

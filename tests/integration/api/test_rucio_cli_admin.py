@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.api.conftest import RucioCLI, add_file_rse
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 STYLES = pytest.mark.parametrize("legacy", [False, True], ids=["new", "legacy"])
 
 

@@ -48,7 +48,7 @@ from tests.unit.conveyor.catalogue import (
 
 from .conftest import S3_BUCKET
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 #: Files in the end-to-end dataset, and in the smaller one that also goes to davs:// (see below).
 FILES = int(os.environ.get("CONVEYOR_E2E_FILES", "200"))

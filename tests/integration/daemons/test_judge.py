@@ -28,7 +28,7 @@ from tests.integration.daemons.catalogue import (
 )
 from tests.invariants import check_invariants
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 ON_POSTGRESQL = os.environ.get("DATAMGMT_TEST_DB_URL", "").startswith("postgresql")
 needs_postgresql = pytest.mark.skipif(
@@ -36,10 +36,13 @@ needs_postgresql = pytest.mark.skipif(
     reason="DATAMGMT_TEST_DB_URL is unset: concurrent instances need PostgreSQL (SQLite has a single writer)",
 )
 BACKLOG = 10_000
-#: Due items for two instances at once: 30 batches of 100, so both take part and race for each
-#: claim, well past the second or two that one process may start before the other.  10^4 made
-#: the four tests take over four minutes on PostgreSQL for no more coverage: the same races.
-SHARED_ITEMS = 3_000
+#: Due items for two instances at once: 48 batches of :data:`SHARED_BATCH`, so both take part
+#: and race for each claim, well past the second or two that one process may start before the
+#: other.  More items are the same races for longer: 10^4 made the four tests take over four
+#: minutes on PostgreSQL, and 3,000 (in batches of 100) still 2 to 6 minutes in CI, where they
+#: share two CPUs with another test file.
+SHARED_ITEMS = 1_200
+SHARED_BATCH = 25
 
 
 def count(session, *where, model=Lock) -> int:
@@ -88,7 +91,8 @@ def test_two_instances_process_each_item_exactly_once(db, session, root, daemon)
     base(session)
     expected = _backlog(session, daemon)
     workers = [
-        run_daemon(db, daemon, "--run-once", "--batch-size", "100", "--log-level", "debug") for _ in range(2)
+        run_daemon(db, daemon, "--run-once", "--batch-size", str(SHARED_BATCH), "--log-level", "debug")
+        for _ in range(2)
     ]
     outputs = [w.communicate(timeout=900)[1] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]

@@ -41,7 +41,7 @@ from tests.faults.site import DESTINATIONS, SCOPE, SOURCE, Site, populate
 from tests.faults.workload import client_for
 from tests.integration.daemons.webhook_receiver import webhook_receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
 FILES = int(os.environ.get("SCALE_OUT_FILES", "1000"))
 PER_DATASET = 50
