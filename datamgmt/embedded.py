@@ -81,10 +81,11 @@ def ensure_local_rses(storage_root: Path) -> None:
 def run_daemons(stop: threading.Event) -> None:
     """Run one worker of each embedded daemon as a thread until ``stop`` is set."""
     from datamgmt.daemons.common import run_per_catalogue, start_workers
-    from datamgmt.daemons.launcher import load
+    from datamgmt.daemons.launcher import load, prepare_process
 
     sleep_max = min(get_config().get_float("daemons", "sleep_max"), 5.0)
     classes = [load(name) for name in EMBEDDED_DAEMONS]
+    prepare_process(classes)
 
     def start(vo: str) -> list[threading.Thread]:
         return [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 
 from datamgmt.daemons import logs
 from datamgmt.daemons.common import Daemon, Runner
@@ -40,6 +41,18 @@ def load(name: str) -> type[Daemon]:
     return daemon
 
 
+def prepare_process(classes: Sequence[type[Daemon]]) -> None:
+    """What a process that runs ``classes`` does before its first item: load the solver's
+    compiled kernel if one of them places rules (0.6 to 0.9 s that the first rule would wait
+    otherwise), then leave what start-up built out of later garbage collections."""
+    if any(cls.places_rules for cls in classes):
+        # Imported here: the other daemons need neither numpy nor numba.
+        from datamgmt.core.placement.solver import warm_up
+
+        warm_up()
+    freeze_startup_objects()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="datamgmt-daemon", description="Run a datamgmt daemon.")
     parser.add_argument("name", nargs="?", help="daemon to run (see --list)")
@@ -65,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown daemon {args.name!r}; known: {', '.join(DAEMONS)}")
     daemon_cls = load(args.name)
     logs.configure(args.log_level)
-    freeze_startup_objects()
+    prepare_process([daemon_cls])
     try:
         Runner(
             daemon_cls,

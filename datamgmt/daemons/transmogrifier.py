@@ -20,6 +20,7 @@ from datamgmt.daemons.common import Daemon
 
 class Transmogrifier(Daemon):
     name = "transmogrifier"
+    places_rules = True
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
         super().__init__(worker_id, db_url, vo)

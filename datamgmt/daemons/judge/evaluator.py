@@ -21,6 +21,7 @@ from datamgmt.daemons.common import Item, QueueDaemon
 class Evaluator(QueueDaemon):
     name = "judge-evaluator"
     queue = workqueue.UPDATED_DIDS
+    places_rules = True
     consume = True
 
     def items(self, rows: Sequence[Row[Any]]) -> list[Item]:

@@ -13,6 +13,7 @@ class Injector(QueueDaemon):
     name = "judge-injector"
     queue = workqueue.INJECT_RULES
     wakes_on = workqueue.INJECT_RULES
+    places_rules = True
 
     def process(self, session: Session, rule_id: str) -> None:
         apply_injected_rule(session, rule_id)

@@ -18,6 +18,7 @@ from datamgmt.daemons.common import QueueDaemon
 class Repairer(QueueDaemon):
     name = "judge-repairer"
     queue = workqueue.STUCK_RULES
+    places_rules = True
 
     def hold_after_success(self) -> int:
         return get_config().get_int("judge", "repair_backoff_seconds")
