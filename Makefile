@@ -57,9 +57,9 @@ permissions-doc: venv
 ## Both passes run on WORKERS pytest-xdist workers, each with its own catalogue and free ports:
 ## one per CPU the process may use (WORKERS=0: all in one process).  The suites that start
 ## servers, storage endpoints or the fault cluster go to the workers a test file at a time
-## (--dist loadfile), so a file's module-scoped servers start once; they spend most of their
-## time waiting on those servers, so two files at once took 8:53 where one at a time took 11:51.
-## The rest (tests/unit, tests/security, anything new) is spread test by test.
+## (--dist loadfile), so a file's module-scoped servers start once, the files marked long first
+## (tests/conftest.py).  Much of their time is spent waiting on those servers: two files at once
+## cut CI by a quarter (docs/performance.md, twelfth session).  The rest (tests/unit, tests/security, anything new) is spread test by test.
 SERVER_TESTS := tests/integration tests/faults
 WORKERS ?= logical
 ## --durations: each run ends with its slowest tests, so CI's log says where its time goes.

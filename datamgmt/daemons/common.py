@@ -60,8 +60,9 @@ class Daemon(ABC):
     #: The queue whose producers send wake-ups (:mod:`datamgmt.core.wakeup`): an idle worker
     #: then wakes when work is committed instead of when its sleep runs out.
     wakes_on: ClassVar[WorkQueue | None] = None
-    #: Whether its items place rules with the solver: ``datamgmt-daemon`` then loads the solver's
-    #: compiled kernel before the first item, as API workers do, not while that item waits.
+    #: Whether its items place rules with the solver: the process that runs it then loads the
+    #: solver's compiled kernel before the first item, as API workers do, not while that item
+    #: waits (``launcher.prepare_process``).
     places_rules: ClassVar[bool] = False
 
     def __init__(self, worker_id: str | None = None, db_url: str | None = None, vo: str = DEFAULT_VO) -> None:
