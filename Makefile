@@ -58,8 +58,9 @@ permissions-doc: venv
 ## one per CPU the process may use (WORKERS=0: all in one process).  The suites that start
 ## servers, storage endpoints or the fault cluster go to the workers a test file at a time
 ## (--dist loadfile), so a file's module-scoped servers start once, the files marked long first
-## (tests/conftest.py).  Much of their time is spent waiting on those servers: two files at once
-## cut CI by a quarter (docs/performance.md, twelfth session).  The rest (tests/unit, tests/security, anything new) is spread test by test.
+## (tests/conftest.py).  Much of their time is spent waiting on those servers: with two files at
+## once (and the judge's race tests cut) CI went from 37 to 27-28 minutes (docs/performance.md,
+## twelfth session).  The rest (tests/unit, tests/security, anything new) is spread test by test.
 SERVER_TESTS := tests/integration tests/faults
 WORKERS ?= logical
 ## --durations: each run ends with its slowest tests, so CI's log says where its time goes.
