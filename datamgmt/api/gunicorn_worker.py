@@ -19,7 +19,9 @@ goes idle between two calls runs the next one slower: on this project's 2-core V
 DID took 0.37 ms of the app's time after 0.3 ms asleep against 0.27 ms after 0.3 ms of busy
 waiting (docs/performance.md, tenth session).  The wait spends CPU only in a worker that has
 nothing else to do, only while the host's load, less the worker's own busy-waiting, leaves a CPU
-idle (:class:`SpinGate`), and releases the GIL at each look at the socket.
+idle (:class:`SpinGate`), and releases the GIL at each look at the socket.  Under the same rule a
+thread busy-waits for PostgreSQL's answer to each of its statements, for ``[api]
+db_busy_poll_us`` (the worker is the process's ``BusyWaitPolicy``, core/db/busy_wait.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from typing import Any
 from gunicorn.workers.gthread import ThreadWorker
 
 from datamgmt.config import get_config
+from datamgmt.core.db import busy_wait
+from datamgmt.core.db.busy_wait import until_readable
 
 #: How long (seconds) a thread waits on its connection for the next request before giving the
 #: connection back to the poller.  Clients that send their next call within a millisecond or two
@@ -94,7 +98,14 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
         self._busy = 0
         self._busy_lock = threading.Lock()
         self._spin = get_config().get_int("api", "busy_poll_us") / 1_000_000
+        self._db_spin = get_config().get_int("api", "db_busy_poll_us") / 1_000_000
         self._gate = SpinGate()
+
+    def init_process(self) -> None:
+        """In the worker's own process: its statements wait for PostgreSQL's answers as its
+        threads wait for requests (core/db/busy_wait.py); then gthread's start."""
+        busy_wait.set_policy(self)
+        super().init_process()
 
     def handle(self, conn: Any) -> Any:
         """Serve the connection's requests while they follow each other closely; the result is
@@ -121,19 +132,18 @@ class KeepServingWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships n
             return True
         poller = select.poll()
         poller.register(conn.sock, select.POLLIN)
-        if self._spin and self._gate.is_open() and self._busy_wait(poller):
-            return True
+        if self._spin and self._gate.is_open():
+            self._gate.spent(until_readable(poller, self._spin, self._alone))
         return bool(poller.poll(LINGER * 1000))
 
-    def _busy_wait(self, poller: select.poll) -> bool:
-        """Look at the socket without sleeping for up to ``busy_poll_us``, while this thread is
-        the only busy one; whether a request came.  The time spent is counted on the gate."""
-        started = time.perf_counter()
-        deadline = started + self._spin
-        try:
-            while self._busy == 1 and time.perf_counter() < deadline:
-                if poller.poll(0):
-                    return True
-            return False
-        finally:
-            self._gate.spent(time.perf_counter() - started)
+    def _alone(self) -> bool:
+        """Whether the calling thread is the only one of this worker with a request in hand."""
+        return self._busy == 1
+
+    def allowance(self) -> float:
+        """How long a statement's thread busy-waits for PostgreSQL's answer (``BusyWaitPolicy``):
+        ``[api] db_busy_poll_us`` while it is the worker's only busy thread and the gate is open."""
+        return self._db_spin if self._alone() and self._gate.is_open() else 0.0
+
+    def spent(self, seconds: float) -> None:
+        self._gate.spent(seconds)

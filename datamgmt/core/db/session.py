@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
 from datamgmt.core.db.after_commit import has_pending
+from datamgmt.core.db.busy_wait import BusyWaitingConnection
 from datamgmt.core.db.plans import READ_ONLY, plan_and_send, unit_options
 from datamgmt.exceptions import (
     DatabaseException,
@@ -127,7 +128,14 @@ def _configure_postgresql(engine: Engine) -> None:
             record.record_info[_REPLACED] = True
             raise DisconnectionError("the server closed this pooled connection while it was idle")
 
+    if engine.dialect.driver == "psycopg":
+        event.listen(engine, "do_connect", _connect_busy_waiting)
     plan_and_send(engine)
+
+
+def _connect_busy_waiting(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> BusyWaitingConnection:
+    # What SQLAlchemy's psycopg dialect would connect with these arguments, in the subclass.
+    return BusyWaitingConnection.connect(*cargs, **cparams)
 
 
 @dataclass

@@ -31,7 +31,11 @@ def start(threads: int, linger: float, busy_poll: float = 0.0) -> tuple[subproce
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.probe_wsgi", str(port), str(threads), str(linger)],
         cwd=ROOT,
-        env={**os.environ, "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000))},
+        env={
+            **os.environ,
+            "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000)),
+            "DATAMGMT_API_DB_BUSY_POLL_US": "300",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -167,6 +171,18 @@ def test_a_thread_does_not_busy_wait_while_another_thread_of_its_worker_works(se
     cpu = _cpu_while_waiting(waiting, 0.3, lambda: working.send(get("/sleep")))
     assert working.answer()["read"] == 0
     assert cpu < 0.05, cpu
+
+
+def test_a_thread_alone_in_its_worker_may_busy_wait_for_the_database(server) -> None:  # type: ignore[no-untyped-def]
+    """``[api] db_busy_poll_us`` (300 µs here) for a request answered alone, none for one answered
+    while another thread of the worker works."""
+    port = server(3, 5.0)
+    alone, working = Connection(port), Connection(port)
+    assert alone.call(get())["db_wait"] == pytest.approx(0.0003)
+    working.send(get("/sleep"))
+    time.sleep(0.2)
+    assert alone.call(get())["db_wait"] == 0.0
+    assert working.answer()["db_wait"] == 0.0  # it was not alone either
 
 
 @pytest.mark.parametrize(
