@@ -153,11 +153,13 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
     """Transfers arrived: each replica AVAILABLE (a BAD declaration on it RECOVERED), its
     REPLICATING/STUCK locks OK, the rules' counters and states (OK when nothing replicates or sticks any more, with RULE_OK), a
     ``transfer-done`` message per request.  Quota does not move: the locks were charged when
-    created.  Requests already DONE, or unknown, are skipped; returns the ids applied."""
+    created.  Requests already DONE, or unknown, are skipped; returns the ids applied, in the
+    order given (``RETURNING`` gives them in the table's order, which PostgreSQL does not fix)."""
     session.flush()
     now = utcnow()
+    ids = list(dict.fromkeys(request_ids))
     applied: list[Row[Any]] = []
-    for part in chunks(list(dict.fromkeys(request_ids))):
+    for part in chunks(ids):
         applied += session.execute(
             update(Request)
             .where(Request.id.in_(part), Request.state != RequestState.DONE)
@@ -168,6 +170,8 @@ def requests_done(session: Session, request_ids: Iterable[str]) -> list[str]:
         ).all()
     if not applied:
         return []
+    position = {request_id: index for index, request_id in enumerate(ids)}
+    applied.sort(key=lambda row: position[row.id])
     record_done(session, [row.id for row in applied])
     keys = list(dict.fromkeys(_replica_key(row) for row in applied))
     _set_replicas(session, keys, (ReplicaState.COPYING, ReplicaState.UNAVAILABLE), ReplicaState.AVAILABLE)
