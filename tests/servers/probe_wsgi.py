@@ -1,9 +1,9 @@
 """``python -m tests.servers.probe_wsgi PORT THREADS LINGER``: gunicorn with datamgmt's worker
 class around a WSGI app that only says who answered, for tests of the worker itself.
 
-The app answers ``{"thread": ..., "read": ..., "cpu": ..., "db_wait": ...}``: the answering
-thread's id, how many body bytes it read (``/ignore-body`` reads none, so the server must drain
-them), the CPU time that thread has used, and how long it may busy-wait for a database answer.  ``/sleep`` holds its thread for half a second first.
+The app answers ``{"thread": ..., "read": ..., "cpu": ...}``: the answering thread's id, how
+many body bytes it read (``/ignore-body`` reads none, so the server must drain them), and the CPU
+time that thread has used.  ``/sleep`` holds its thread for half a second first.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from datamgmt.api import gunicorn_worker
-from datamgmt.core.db import busy_wait
 
 
 def probe(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -27,13 +26,7 @@ def probe(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterab
         time.sleep(0.5)
     if environ["PATH_INFO"] != "/ignore-body":
         read = len(environ["wsgi.input"].read())
-    answer = {
-        "thread": threading.get_ident(),
-        "read": read,
-        "cpu": time.thread_time(),
-        "db_wait": busy_wait.allowance(),
-    }
-    body = json.dumps(answer).encode()
+    body = json.dumps({"thread": threading.get_ident(), "read": read, "cpu": time.thread_time()}).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 

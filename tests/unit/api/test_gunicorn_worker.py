@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from datamgmt.api import gunicorn_worker
+from datamgmt.core.db import busy_wait
 from tests.servers.endpoints import free_ports
 
 ROOT = Path(__file__).parents[3]
@@ -31,11 +32,7 @@ def start(threads: int, linger: float, busy_poll: float = 0.0) -> tuple[subproce
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.probe_wsgi", str(port), str(threads), str(linger)],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000)),
-            "DATAMGMT_API_DB_BUSY_POLL_US": "300",
-        },
+        env={**os.environ, "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000))},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -173,22 +170,24 @@ def test_a_thread_does_not_busy_wait_while_another_thread_of_its_worker_works(se
     assert cpu < 0.05, cpu
 
 
-def test_a_thread_alone_in_its_worker_may_busy_wait_for_the_database(server) -> None:  # type: ignore[no-untyped-def]
-    """``[api] db_busy_poll_us`` (300 µs here) for a request answered alone, none for one answered
-    while another thread of the worker works."""
-    port = server(3, 5.0)
-    alone, working = Connection(port), Connection(port)
-    waits = []
-    for _ in range(40):  # the connection that saw the server start may still be on another thread
-        waits.append(alone.call(get())["db_wait"])
-        if waits[-1]:
-            break
-        time.sleep(0.05)
-    assert waits[-1] == pytest.approx(0.0003), waits
-    working.send(get("/sleep"))
-    time.sleep(0.2)
-    assert alone.call(get())["db_wait"] == 0.0
-    assert working.answer()["db_wait"] == 0.0  # it was not alone either
+def test_a_thread_alone_in_its_worker_may_busy_wait_for_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's process takes the worker as its policy: ``[api] db_busy_poll_us`` for a thread
+    alone in the worker with the gate open, nothing while another thread works or the gate is shut.
+    (Through a probe server this raced with the connection that saw the server start, in CI.)"""
+    monkeypatch.setattr(gunicorn_worker.ThreadWorker, "init_process", lambda self: None)
+    spare = [True]
+    monkeypatch.setattr(gunicorn_worker, "cpu_to_spare", lambda own_load=0.0: spare[0])
+    worker = object.__new__(gunicorn_worker.KeepServingWorker)
+    worker._busy, worker._db_spin, worker._gate = 1, 0.0003, gunicorn_worker.SpinGate()
+    worker.init_process()
+    try:
+        assert busy_wait.allowance() == pytest.approx(0.0003)
+        worker._busy = 2
+        assert busy_wait.allowance() == 0.0
+        worker._busy, worker._gate, spare[0] = 1, gunicorn_worker.SpinGate(), False
+        assert busy_wait.allowance() == 0.0
+    finally:
+        busy_wait.set_policy(None)
 
 
 @pytest.mark.parametrize(
