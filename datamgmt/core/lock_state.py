@@ -26,6 +26,7 @@ from datamgmt.core.db.constants import (
     RuleState,
 )
 from datamgmt.core.db.models import DatasetLock, Lock, Replica, Request, Rule, Source
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import chunks
 from datamgmt.core.message import add_messages
@@ -190,6 +191,12 @@ def release_locks(
             Replica.lock_cnt == 0,
         ),
     )
+    if is_postgresql(session):
+        # Chosen under a row lock, which re-reads each row's latest version: a request the
+        # submitter recorded under its job meanwhile (mark_submitting) no longer qualifies and
+        # stays; deleted, its job's copy would land where no row names it.  SQLite's writer
+        # already holds the database since the replica update above.
+        unneeded = unneeded.with_for_update(of=Request)
     queue_releases(session, staging, cond)
     doomed = list(session.scalars(unneeded))
     for part in chunks(doomed):
