@@ -12,9 +12,6 @@ no longer QUEUED without a job, so it stays and runs to its end.
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +24,7 @@ from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.request import request_done
 from tests.unit.rules.conftest import Catalogue
-from tests.unit.rules.test_rule_update_races import _wait_for_lock_wait
+from tests.unit.rules.test_rule_update_races import behind_a_lock
 
 
 def test_a_request_sent_while_its_rule_is_removed_stays_with_its_replica_row(
@@ -38,7 +35,6 @@ def test_a_request_sent_while_its_rule_is_removed_stays_with_its_replica_row(
     f = cat.files(1, on=("R3",))[0]
     (rule_id,) = rules.add_rule(session, [f], "jdoe", 1, "R1")
     session.commit()
-    outcome: list[Any] = []
     with transaction(db) as submitter:
         (queued,) = core.claim_queued(submitter, "submitter", 10, 60)
         sent = inflight.Submission(
@@ -51,20 +47,8 @@ def test_a_request_sent_while_its_rule_is_removed_stays_with_its_replica_row(
             external_key="key-1",
         )
         assert inflight.mark_submitting(submitter, "submitter", [sent], 60) == {queued.id}
-
-        def remove() -> None:
-            try:
-                with transaction(db) as judge:
-                    rule_update.delete_rule(judge, rule_id)
-                outcome.append("removed")
-            except Exception as exc:  # the test reports what escaped
-                outcome.append(exc)
-
-        thread = threading.Thread(target=remove)
-        thread.start()
-        _wait_for_lock_wait(submitter)
-    thread.join(timeout=30)
-    assert outcome == ["removed"]
+        removal = behind_a_lock(submitter, db, lambda judge: rule_update.delete_rule(judge, rule_id))
+    assert removal() is None, "the rule's removal failed"
     session.expire_all()
     request = session.scalar(select(Request).where(Request.id == queued.id))
     assert request is not None, "the request FTS was given was deleted with its rule"

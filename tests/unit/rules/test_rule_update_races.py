@@ -11,7 +11,7 @@ where users cut the lifetime of rules the cleaner was already taking away).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -32,23 +32,37 @@ def test_updating_a_rule_deleted_meanwhile_is_rule_not_found(session: Session, r
         pytest.skip("SQLite runs one writer at a time: the interleaving cannot arise")
     rule_id = _rule(session)
     session.close()
-    outcome: list[Any] = []
     with transaction(db) as cleaner:
         rule_update.delete_rule(cleaner, rule_id)  # uncommitted: the row is locked and deleted
+        outcome = behind_a_lock(
+            cleaner, db, lambda own: rule_update.update_rule(own, rule_id, {"lifetime": 0})
+        )
+    assert isinstance(outcome(), RuleNotFound), outcome()
 
-        def owner() -> None:
-            try:
-                with transaction(db) as own:
-                    rule_update.update_rule(own, rule_id, {"lifetime": 0})
-                outcome.append("updated")
-            except Exception as exc:  # the test reports what escaped
-                outcome.append(exc)
 
-        thread = threading.Thread(target=owner)
-        thread.start()
-        _wait_for_lock_wait(cleaner)
-    thread.join(timeout=30)
-    assert len(outcome) == 1 and isinstance(outcome[0], RuleNotFound), outcome
+def behind_a_lock(holder: Session, db: str, work: Callable[[Session], object]) -> Callable[[], object]:
+    """Start ``work`` in a transaction of its own on another thread and return once it waits on
+    a lock (one ``holder``'s open transaction holds); the caller then ends that transaction.
+    Returns a function that waits for ``work`` and gives what it returned, or what it raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            with transaction(db) as own:
+                outcome.append(work(own))
+        except Exception as exc:  # the test reports what escaped
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _wait_for_lock_wait(holder)
+
+    def result() -> object:
+        thread.join(timeout=30)
+        assert len(outcome) == 1, "the blocked work did not end"
+        return outcome[0]
+
+    return result
 
 
 def _wait_for_lock_wait(session: Session) -> None:
