@@ -57,5 +57,9 @@ if __name__ == "__main__":
             "worker_class": "datamgmt.api.gunicorn_worker.KeepServingWorker",
             "keepalive": 5,
             "graceful_timeout": 10,
+            # Ready is said on stdout, not found by connecting: a connection made only to see
+            # the server up could still be in a pool thread when a test's request comes, and
+            # then that request is not alone in its worker.
+            "when_ready": lambda _arbiter: print("ready", flush=True),
         }
     ).run()

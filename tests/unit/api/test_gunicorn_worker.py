@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -28,21 +29,19 @@ ROOT = Path(__file__).parents[3]
 
 
 def start(threads: int, linger: float, busy_poll: float = 0.0) -> tuple[subprocess.Popen[bytes], int]:
+    """A probe server, once it says it listens (without a connection of ours to find out)."""
     (port,) = free_ports(1)
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.servers.probe_wsgi", str(port), str(threads), str(linger)],
         cwd=ROOT,
         env={**os.environ, "DATAMGMT_API_BUSY_POLL_US": str(int(busy_poll * 1_000_000))},
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    if ready and process.stdout.readline() == b"ready\n":
+        return process, port
     process.kill()
     raise AssertionError("the probe server did not start")
 
