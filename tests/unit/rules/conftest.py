@@ -5,17 +5,20 @@ R4; T2 on R3; ``fakeweight`` 10, 0, 0, 0), and helpers to make files and dataset
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from datamgmt.core import did as did_core
 from datamgmt.core import did_content, quota
 from datamgmt.core.account import add_account
 from datamgmt.core.db.models import Lock, Replica, Rule
+from datamgmt.core.db.session import transaction
 from datamgmt.core.replica import add_replicas
 from datamgmt.core.rse import add_rse, add_rse_attribute
 from datamgmt.core.scope import add_scope
@@ -75,6 +78,44 @@ class Catalogue:
 def due(session: Session, queue: WorkQueue) -> list[str]:
     """The ids a daemon would claim now from ``queue``: the daemons' own filters, not a copy."""
     return [row[0] for row in queue.claim(session, "test-worker", limit=100, lease_seconds=60)]
+
+
+def behind_a_lock(holder: Session, db: str, work: Callable[[Session], object]) -> Callable[[], object]:
+    """Start ``work`` in a transaction of its own on another thread and return once it waits on
+    a lock (one ``holder``'s open transaction holds); the caller then ends that transaction.
+    Returns a function that waits for ``work`` and gives what it returned, or what it raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            with transaction(db) as own:
+                outcome.append(work(own))
+        except Exception as exc:  # the test reports what escaped
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _wait_for_lock_wait(holder)
+
+    def result() -> object:
+        thread.join(timeout=30)
+        assert len(outcome) == 1, "the blocked work did not end"
+        return outcome[0]
+
+    return result
+
+
+def _wait_for_lock_wait(session: Session) -> None:
+    """Until another backend waits on a lock (PostgreSQL only)."""
+    deadline = time.monotonic() + 60  # generous: a loaded CI machine is slow to start the thread
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    with session.get_bind().connect() as probe:
+        while not probe.execute(query).scalar():
+            assert time.monotonic() < deadline, "the blocked work never waited on a lock"
+            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ from datamgmt.core.db.constants import ReplicaState, RequestState
 from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.request import request_done
-from tests.unit.rules.conftest import Catalogue
-from tests.unit.rules.test_rule_update_races import behind_a_lock
+from tests.unit.rules.conftest import Catalogue, behind_a_lock
 
 
 def test_a_request_sent_while_its_rule_is_removed_stays_with_its_replica_row(

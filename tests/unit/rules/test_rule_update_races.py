@@ -10,12 +10,10 @@ where users cut the lifetime of rules the cleaner was already taking away).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -25,6 +23,7 @@ from datamgmt.core.db.session import transaction
 from datamgmt.daemons.judge.cleaner import Cleaner
 from datamgmt.exceptions import RuleNotFound
 from tests.unit.api.test_rule_soft_delete import _rule
+from tests.unit.rules.conftest import behind_a_lock
 
 
 def test_updating_a_rule_deleted_meanwhile_is_rule_not_found(session: Session, root: str, db: str) -> None:
@@ -38,46 +37,6 @@ def test_updating_a_rule_deleted_meanwhile_is_rule_not_found(session: Session, r
             cleaner, db, lambda own: rule_update.update_rule(own, rule_id, {"lifetime": 0})
         )
     assert isinstance(outcome(), RuleNotFound), outcome()
-
-
-def behind_a_lock(holder: Session, db: str, work: Callable[[Session], object]) -> Callable[[], object]:
-    """Start ``work`` in a transaction of its own on another thread and return once it waits on
-    a lock (one ``holder``'s open transaction holds); the caller then ends that transaction.
-    Returns a function that waits for ``work`` and gives what it returned, or what it raised."""
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            with transaction(db) as own:
-                outcome.append(work(own))
-        except Exception as exc:  # the test reports what escaped
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    _wait_for_lock_wait(holder)
-
-    def result() -> object:
-        thread.join(timeout=30)
-        assert len(outcome) == 1, "the blocked work did not end"
-        return outcome[0]
-
-    return result
-
-
-def _wait_for_lock_wait(session: Session) -> None:
-    """Until another backend waits on a lock (the owner's transaction on the deleted row)."""
-    import time
-
-    deadline = time.monotonic() + 60  # generous: a loaded CI machine is slow to start the thread
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-    )
-    with session.get_bind().connect() as probe:
-        while not probe.execute(query).scalar():
-            assert time.monotonic() < deadline, "the owner's update never waited on the row"
-            time.sleep(0.05)
 
 
 class ExtendedAfterTheClaim(Cleaner):
