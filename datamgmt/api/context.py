@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
+from datamgmt.core.db.plans import one_write as declare_one_write
 from datamgmt.core.db.session import transaction
 from datamgmt.core.permission import has_permission
 from datamgmt.core.vo import DEFAULT_VO, catalogue_url, check_storage_apart, is_registered, vo_name
@@ -81,12 +82,14 @@ def _open(read_only: bool) -> tuple[ExitStack, Session]:
 
 
 @contextmanager
-def unit_of_work(read_only: bool | None = None) -> Iterator[Session]:
+def unit_of_work(read_only: bool | None = None, one_write: bool = False) -> Iterator[Session]:
     """One transaction on the app's catalogue, committed when the block succeeds.
 
     GET and HEAD requests read only unless a view says otherwise (logging in writes a
     token), so on SQLite they never queue behind the daemons' writes.  The first unit of a
     request continues the one authentication opened when both are of the same kind.
+    ``one_write``: the block makes exactly one write and refuses nothing after it, so on
+    PostgreSQL the write commits as it runs, without a ``COMMIT`` round trip (core/db/plans.py).
     """
     if read_only is None:
         read_only = _default_read_only()
@@ -98,6 +101,8 @@ def unit_of_work(read_only: bool | None = None) -> Iterator[Session]:
             first[0].close()  # it only read the caller's credentials
         stack, session = _open(read_only)
     with stack:
+        if one_write:
+            declare_one_write(session)
         yield session
     if not read_only:
         setattr(g, _WROTE, True)

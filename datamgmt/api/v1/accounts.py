@@ -199,7 +199,7 @@ def list_scopes(account: str) -> Response:
 @bp.post("/<account>/scopes/<scope>")
 @doc("Create a scope owned by the account")
 def add_scope(account: str, scope: str) -> Response:
-    with unit_of_work() as session:
+    with unit_of_work(one_write=True) as session:
         authorize(session, "add_scope", account=account, scope=scope)
         scopes.add_scope(session, scope, account)
     return created()
@@ -241,7 +241,7 @@ def get_local_limit(account: str, rse: str) -> Response:
 @doc("Set the local limit of an account on an RSE (-1: unlimited)", body=_LIMIT_BODY)
 def set_local_limit(account: str, rse: str) -> Response:
     nbytes = _limit_bytes()
-    with unit_of_work() as session:
+    with unit_of_work(one_write=True) as session:
         authorize(session, "set_local_account_limit", account=account, rse=rse)
         quota.set_local_account_limit(session, account, rse, nbytes)  # checks the account too
     return created()

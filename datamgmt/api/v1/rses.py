@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.orm import Session
 
 from datamgmt.api.context import authorize, keep_storage_apart, unit_of_work
@@ -152,7 +152,7 @@ def list_attributes(rse: str) -> Response:
 @doc("Set an RSE attribute", body=schema_object(["value"], value=_ANY))
 def add_attribute(rse: str, key_name: str) -> Response:
     value = key(json_object(), "value", (str, int, float, bool))
-    with unit_of_work() as session:
+    with unit_of_work(one_write=True) as session:
         authorize(session, "add_rse_attribute", rse=rse, key=key_name)
         rses.add_rse_attribute(session, rse, key_name, value)
     return created()
@@ -211,7 +211,8 @@ _PROTOCOL_BODY = schema_object(
 def add_protocol(rse: str, scheme: str) -> Response:
     body = json_object()
     key(body, "domains", dict, None)
-    with unit_of_work() as session:
+    # On a multi-VO instance the check after the write may refuse it, so it must stay undone.
+    with unit_of_work(one_write=not current_app.config.get("MULTI_VO")) as session:
         authorize(session, "add_protocol", rse=rse)
         rses.add_protocol(session, rse, {**body, "scheme": scheme})
         keep_storage_apart(session, [rse])

@@ -39,7 +39,7 @@ def list_account_scopes(account: str) -> Response:
 @bp.post("/<account>/<scope>")
 @doc("Create a scope owned by an account")
 def add_scope(account: str, scope: str) -> Response:
-    with unit_of_work() as session:
+    with unit_of_work(one_write=True) as session:
         authorize(session, "add_scope", account=account, scope=scope)
         scopes.add_scope(session, scope, account)
     return created()

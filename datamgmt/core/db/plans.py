@@ -22,6 +22,18 @@ on the unit is an ordinary transaction, which psycopg commits or rolls back (it 
 and ``ROLLBACK`` whenever a transaction is open, autocommit or not), and a reader's unit that
 ran plain SELECTs only ends without a round trip.
 
+**A unit declared to make one write commits it as it runs it.**  An admin call (an RSE's
+attribute, a protocol, a limit, a scope) is one ``INSERT … SELECT``, and its ``COMMIT`` was a
+round trip of its own, a third of the call's time in the database.  A unit that declares it
+(:func:`one_write`) sends its write without ``BEGIN``: PostgreSQL runs a statement outside a
+transaction as a transaction of its own, committed before it answers, so the write is as
+atomic as before and there is nothing left to commit.  Its plain SELECTs (a permission check,
+finding out why the write found nothing) run outside a transaction as a reader's do.  A
+second write in such a unit is refused before it is sent: it could not be undone with the
+first.  Where the unit's transaction is open already (its first statement was not a plain
+read), the declaration changes nothing.  Bulk statements (``executemany``) and streams always
+open a transaction.
+
 **Arrays are never prepared.**  psycopg prepares a statement once it has run five times on a
 connection, and PostgreSQL may then plan it once for any parameters (a generic plan).  A generic
 plan cannot see how many keys an array holds (``keys_in``, the ``unnest`` bulk inserts), and on
@@ -31,24 +43,52 @@ unprepared, so each is planned with its own arrays (a fraction of a millisecond 
 statement); every other statement keeps psycopg's preparation, and the foreign-key checks
 PostgreSQL runs inside them keep their cached plans.
 
-One set of engine hooks (:func:`plan_and_send`) decides all three per statement.  Elsewhere
+One set of engine hooks (:func:`plan_and_send`) decides all four per statement.  Elsewhere
 (SQLite, another PostgreSQL driver) units keep their driver's own transactions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection, ServerCursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import SelectBase
 
 #: Execution option of a unit that only reads (``transaction(read_only=True)``).
 READ_ONLY = "datamgmt_read_only"
 #: Execution option of a unit that writes: its transaction opens with its first statement.
 BEGINS_WITH_FIRST = "datamgmt_begins_with_first"
+#: ``info`` key (of a session, and of the connection it uses) of the unit's :class:`UnitProgress`.
+PROGRESS = "datamgmt_progress"
+
+
+@dataclass
+class UnitProgress:
+    """How far one unit of work got: whether running it again could do anything twice
+    (core/db/session.py), and whether it declared that it makes one write (:func:`one_write`)."""
+
+    ran: bool = False
+    committing: bool = False
+    one_write: bool = False
+
+
+class SecondWrite(RuntimeError):
+    """A unit declared to make one write tried another: a programming error, caught before the
+    second write is sent (the first is committed already)."""
+
+
+def one_write(session: Session) -> None:
+    """Declare that the unit of work of ``session`` (a :func:`~datamgmt.core.db.session.transaction`)
+    makes exactly one write, so that on PostgreSQL the write commits as it runs."""
+    progress = session.info.get(PROGRESS)
+    if progress is None:
+        raise RuntimeError("one_write: the session is not a unit of work of transaction()")
+    progress.one_write = True
 
 
 def unit_options(engine: Engine, read_only: bool) -> dict[str, Any]:
@@ -74,7 +114,7 @@ def _execute(cursor: DBAPICursor, statement: str, parameters: Any, context: Exec
     arrays = isinstance(parameters, dict) and any(isinstance(value, list) for value in parameters.values())
     prepare = False if arrays else None  # None: psycopg's own choice
     connection = cursor.connection
-    if _needs_begin(connection, context):
+    if _needs_begin(connection, context, single=True):
         with connection.pipeline():
             connection.execute("BEGIN")
             cursor.execute(statement, parameters, prepare=prepare)  # type: ignore[call-arg]  # psycopg's own keyword
@@ -87,18 +127,39 @@ def _execute(cursor: DBAPICursor, statement: str, parameters: Any, context: Exec
 
 def _begin_alone(cursor: DBAPICursor, *args: Any) -> bool:
     """``BEGIN`` on its own before a statement of the other kinds (rare: bulk rows, a stream)."""
-    if _needs_begin(cursor.connection, args[-1]):
+    if _needs_begin(cursor.connection, args[-1], single=False):
         cursor.connection.execute("BEGIN")
     return False  # SQLAlchemy still runs the statement itself
 
 
-def _needs_begin(connection: Connection[Any], context: ExecutionContext) -> bool:
-    """Whether this statement opens its unit's transaction: a writer's first statement, or a
-    reader's first one that is not a plain SELECT."""
+def _needs_begin(connection: Connection[Any], context: ExecutionContext, single: bool) -> bool:
+    """Whether this statement opens its unit's transaction: a writer's first statement (but a
+    ``single`` one of a unit that makes one write), or a reader's first one that is not a plain
+    SELECT."""
     if not connection.autocommit or connection.info.transaction_status != TransactionStatus.IDLE:
         return False
     options = context.execution_options
-    return bool(options.get(BEGINS_WITH_FIRST)) or (bool(options.get(READ_ONLY)) and not _plain_read(context))
+    if options.get(BEGINS_WITH_FIRST):
+        progress = context.root_connection.info.get(PROGRESS)
+        if progress is None or not progress.one_write:
+            return True
+        return not _runs_as_the_one_write(progress, context, single)
+    return bool(options.get(READ_ONLY)) and not _plain_read(context)
+
+
+def _runs_as_the_one_write(progress: UnitProgress, context: ExecutionContext, single: bool) -> bool:
+    """Whether a statement of a unit that makes one write runs without a transaction: a plain
+    SELECT does, and so does the write, which then leaves the unit committed."""
+    if _plain_read(context):
+        return True
+    if progress.committing:
+        raise SecondWrite(
+            f"a unit of work declared to make one write made another: {context.statement!r:.200}"
+        )
+    if not single:
+        return False
+    progress.committing = True  # from here a lost connection leaves the write's outcome unknown
+    return True
 
 
 def _plain_read(context: ExecutionContext) -> bool:

@@ -27,7 +27,6 @@ import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from datamgmt.config import get_config
 from datamgmt.core.db.after_commit import has_pending
 from datamgmt.core.db.busy_wait import BusyWaitingConnection
-from datamgmt.core.db.plans import READ_ONLY, plan_and_send, unit_options
+from datamgmt.core.db.plans import PROGRESS, READ_ONLY, UnitProgress, plan_and_send, unit_options
 from datamgmt.exceptions import (
     DatabaseException,
     DatabaseUnavailable,
@@ -57,8 +56,6 @@ from datamgmt.exceptions import (
     InputValidationError,
 )
 
-#: ``info`` key (of a session, and of the connection it uses) of the unit's :class:`_Progress`.
-_PROGRESS = "datamgmt_progress"
 #: ``info`` key of a session: which catalogue (which VO's database, see core/vo.py) it works on.
 _CATALOGUE = "datamgmt_catalogue"
 
@@ -138,23 +135,15 @@ def _connect_busy_waiting(_dialect: Any, _record: Any, cargs: Any, cparams: Any)
     return BusyWaitingConnection.connect(*cargs, **cparams)
 
 
-@dataclass
-class _Progress:
-    """How far one unit of work got: whether running it again could do anything twice."""
-
-    ran: bool = False
-    committing: bool = False
-
-
 def _statement_ran(conn: Connection, *_args: Any) -> None:
-    progress = conn.info.get(_PROGRESS)
+    progress = conn.info.get(PROGRESS)
     if progress is not None:
         progress.ran = True
 
 
 def _track_progress(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     # The connection learns which unit it now serves, so its statements mark that unit.
-    connection.info[_PROGRESS] = session.info.setdefault(_PROGRESS, _Progress())
+    connection.info[PROGRESS] = session.info.setdefault(PROGRESS, UnitProgress())
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -228,7 +217,7 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
     :class:`DatabaseUnavailable` (see the module docstring for when it is ``retriable``).
     """
     session = session_factory(url, read_only)()
-    progress = session.info.setdefault(_PROGRESS, _Progress())
+    progress = session.info.setdefault(PROGRESS, UnitProgress())
     try:
         yield session
         if _began(session):
@@ -280,7 +269,7 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc, OperationalError))
 
 
-def _unavailable(exc: SQLAlchemyError, progress: _Progress, read_only: bool) -> DatabaseUnavailable:
+def _unavailable(exc: SQLAlchemyError, progress: UnitProgress, read_only: bool) -> DatabaseUnavailable:
     reason = type(exc.orig).__name__ if isinstance(exc, DBAPIError) else type(exc).__name__
     lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
     if lost and progress.committing and not read_only:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -95,11 +96,28 @@ def test_an_expression_answered_from_the_snapshot_touches_no_connection(
     assert response.headers.get("Content-Length") == str(len(response.data))
 
 
+@contextmanager
+def open_after_writes(db: str) -> Iterator[list[bool]]:
+    """Whether a transaction was still open on PostgreSQL after each write statement meanwhile."""
+    opened: list[bool] = []
+    engine = get_engine(db)
+
+    def record(_conn, cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if engine.dialect.name == "postgresql" and not statement.lstrip().upper().startswith("SELECT"):
+            opened.append(cursor.connection.info.transaction_status != TransactionStatus.IDLE)
+
+    event.listen(engine, "after_cursor_execute", record)
+    try:
+        yield opened
+    finally:
+        event.remove(engine, "after_cursor_execute", record)
+
+
 def test_admin_calls_take_one_statement_each(
     client: FlaskClient, root_headers: dict[str, str], db: str, session: Session
 ) -> None:
     """One INSERT … SELECT … ON CONFLICT whose SELECT finds the RSE's id (and checks the account):
-    no lookup before the write, no ORM load."""
+    no lookup before the write, no ORM load; on PostgreSQL it commits as it runs."""
     session.rollback()
     assert client.post("/rses/TWO-A", headers=root_headers, data="{}").status_code == 201
     protocol = {"hostname": "localhost", "port": 0, "prefix": "/data/", "impl": "posix"}
@@ -112,10 +130,12 @@ def test_admin_calls_take_one_statement_each(
         ("/accounts/root/scopes/onestatement", None),
     ]
     for path, body in calls:
-        with statements(db) as seen:
+        with statements(db) as seen, open_after_writes(db) as still_open:
             response = client.post(path, headers=root_headers, data=json.dumps(body) if body else None)
         assert response.status_code == 201, response.data
         assert len(seen) == 1 and seen[0].lstrip().upper().startswith("INSERT"), seen
+        # On PostgreSQL the INSERT committed as it ran: no COMMIT round trip after it.
+        assert still_open == ([False] if db.startswith("postgresql") else []), path
     assert client.get("/rses/TWO-A/attr/", headers=root_headers).json["tier"] == "2"
     assert client.get("/accounts/root/limits/local/TWO-A", headers=root_headers).json == {"TWO-A": 10**13}
     assert client.get("/accounts/root/scopes/", headers=root_headers).json == ["onestatement"]

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 
 from datamgmt.core.db.models import Scope
+from datamgmt.core.db.plans import one_write
 from datamgmt.core.db.session import get_engine, transaction
 from datamgmt.core.scope import add_scope
 from datamgmt.exceptions import DatabaseUnavailable
@@ -104,6 +105,20 @@ def test_a_write_killed_while_committing_has_an_unknown_outcome(unit_url, kill, 
     kill_at(unit_url, "commit", kill, lambda *_: True)
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         add_scope(unit, "maybe", "root")
+    assert not raised.value.retriable and "may or may not" in raised.value.message
+
+
+def test_a_one_write_killed_as_it_runs_has_an_unknown_outcome(unit_url, kill, root):
+    """The one write of a unit that declared it commits as it runs: lost then, it may have."""
+    kill_at(
+        unit_url,
+        "before_cursor_execute",
+        kill,
+        lambda _cursor, statement, *_: "INSERT INTO scopes" in statement,
+    )
+    with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
+        one_write(unit)
+        add_scope(unit, "perhaps", "root")
     assert not raised.value.retriable and "may or may not" in raised.value.message
 
 
