@@ -6,7 +6,9 @@ reading files and replicas, and bookkeeping (counters, quota) on top of the bare
 The files sit on a source RSE outside the rule's expression, so every lock needs a
 transfer: the worst case (2N locks, 2N replicas, 2N requests, 2N sources).  Then a rule on
 the source RSE itself, where the data already is (N locks raising N replicas' ``lock_cnt``),
-in locks/s against the transfers rule's: issue 17 wants it no slower, and linear in N.
+in locks/s against the transfers rule's: issue 17 wants it no slower, and linear in N.  Last,
+both rules are removed (their locks released, ``lock_cnt`` lowered, the queued transfers
+cancelled), each in its own transaction as the API does.
 """
 
 from __future__ import annotations
@@ -94,6 +96,23 @@ def raw(url: str) -> tuple[float, int]:
     return time.perf_counter() - start, sum(len(rows[t]) for t in tables)
 
 
+def removal(url: str) -> float:
+    """Remove every rule, one transaction each; the seconds taken."""
+    from sqlalchemy import select
+
+    from datamgmt.core.db.models import Rule
+    from datamgmt.core.db.session import transaction
+    from datamgmt.core.rule_update import delete_rule
+
+    with transaction(url, read_only=True) as session:
+        rule_ids = session.scalars(select(Rule.id)).all()
+    start = time.perf_counter()
+    for rule_id in rule_ids:
+        with transaction(url) as session:
+            delete_rule(session, rule_id)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     args = arguments(__doc__.splitlines()[0], {"files": 100_000, "rses": 100}, {"files": 2_000, "rses": 20})
     url = fresh_catalogue(args.db)
@@ -105,6 +124,7 @@ def main() -> None:
     report("raw_insert_same_rows", rows, raw_seconds)
     report("rule_transfers_locks", 2 * args.files, seconds)
     report("rule_in_place_locks", args.files, in_place)
+    report("rule_removal_locks", 3 * args.files, removal(url))
     print(f"# ratio rule/raw {seconds / raw_seconds:.2f}", flush=True)
     print(f"# ratio locks/s in place / with transfers {seconds / (2 * in_place):.2f}", flush=True)
 

@@ -13,7 +13,20 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    bindparam,
+    case,
+    delete,
+    exists,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from datamgmt.core import rule_history
@@ -28,7 +41,7 @@ from datamgmt.core.db.constants import (
 from datamgmt.core.db.models import DatasetLock, Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import CHUNK, chunks, keys_in
 from datamgmt.core.message import add_messages
 from datamgmt.core.pins import queue_releases, staging_required_rses
 from datamgmt.core.quota import change_usage
@@ -143,28 +156,53 @@ def release_locks(
     are cancelled (removed with their sources), except those QUEUED again under a job's id: that
     job may still reach the tool (a submission whose answer was lost, a cancel not confirmed),
     and its copy must find the request and the replica row it writes to, which the reaper keeps
-    while the request lives; the request runs to its end and the replica is reaped after.  Quota is released and, with ``settle``, the
-    counters and state updated (a rule about to be removed skips that).
+    while the request lives; the request runs to its end and the replica is reaped after.  Quota
+    is released and, with ``settle``, the counters and state updated (a rule about to be removed
+    skips that).
+
+    Which locks go is decided by deleting them, a chunk at a time (``DELETE … RETURNING``), and
+    every statement after acts on exactly the keys that came back.  Two releases of the same
+    locks at once (the API and the judge-cleaner removing one rule) are then one release: the
+    second's delete waits for the first's and finds the rows gone.  Re-evaluated in each
+    statement instead, ``where`` saw the locks still there in the second's snapshot and took a
+    second ``lock_cnt`` off replicas another rule still locked, for the reaper to delete; and a
+    ``where`` whose answer changed between the statements (a file attached again while the
+    evaluator released its lock) lowered ``lock_cnt`` for a lock it then kept.
     """
-    cond = [Lock.rule_id == rule.id, *where]
-    groups = session.execute(
-        select(Lock.state, Lock.rse_id, func.count(), func.coalesce(func.sum(Lock.bytes), 0))
-        .where(*cond)
-        .group_by(Lock.state, Lock.rse_id)
-    ).all()
-    if not groups:
-        return 0
-    on_replica = exists().where(
-        Lock.scope == Replica.scope, Lock.name == Replica.name, Lock.rse_id == Replica.rse_id, *cond
+    chosen = select(Lock.scope, Lock.name, Lock.rse_id).where(Lock.rule_id == rule.id, *where).limit(CHUNK)
+    released = (
+        delete(Lock.__table__)
+        .where(Lock.rule_id == rule.id, tuple_(Lock.scope, Lock.name, Lock.rse_id).in_(chosen))
+        .returning(Lock.scope, Lock.name, Lock.rse_id, type_coerce(Lock.state, String), Lock.bytes)
     )
+    deltas: Counter[str] = Counter()
+    files: Counter[str] = Counter()
+    nbytes: Counter[str] = Counter()
+    while rows := session.execute(released).all():
+        _release_replicas(session, rule, [(scope, name, rse_id) for scope, name, rse_id, _, _ in rows])
+        for _, _, rse_id, state, size in rows:
+            deltas[state] -= 1
+            files[rse_id] += 1
+            nbytes[rse_id] += size or 0
+    if not files:
+        return 0
+    change_usage(session, {(rule.account, rse_id): (-files[rse_id], -nbytes[rse_id]) for rse_id in files})
+    if settle:
+        add_to_counters(session, {rule.id: Counter({LockState(code): n for code, n in deltas.items()})})
+    return files.total()
+
+
+def _release_replicas(session: Session, rule: Rule, keys: list[tuple[str, str, str]]) -> None:
+    """What the rule's locks on ``keys`` (scope, name, RSE id), just deleted, held: ``lock_cnt``,
+    queued transfers, pins."""
     last = Replica.lock_cnt <= 1
-    staging = sorted(staging_required_rses(session, {rse_id for _, rse_id, _, _ in groups}))
+    staging = sorted(staging_required_rses(session, {rse_id for _, _, rse_id in keys}))
     never_arrived = Replica.state != ReplicaState.AVAILABLE
     purgeable = or_(never_arrived, Replica.rse_id.notin_(staging)) if staging else literal(True)
     gone = purgeable if rule.purge_replicas else never_arrived
     session.execute(
         update(Replica)
-        .where(on_replica)
+        .where(keys_in((Replica.scope, Replica.name, Replica.rse_id), keys))
         .values(
             lock_cnt=Replica.lock_cnt - 1,
             tombstone=case((~last, Replica.tombstone), (gone, OBSOLETE), else_=utcnow()),
@@ -181,9 +219,7 @@ def release_locks(
     unneeded = select(Request.id).where(
         Request.state == RequestState.QUEUED,
         Request.external_id.is_(None),
-        exists().where(
-            Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id, *cond
-        ),
+        keys_in((Request.scope, Request.name, Request.dest_rse_id), keys),
         exists().where(
             Replica.scope == Request.scope,
             Replica.name == Request.name,
@@ -197,22 +233,15 @@ def release_locks(
         # stays; deleted, its job's copy would land where no row names it.  SQLite's writer
         # already holds the database since the replica update above.
         unneeded = unneeded.with_for_update(of=Request)
-    queue_releases(session, staging, cond)
-    doomed = list(session.scalars(unneeded))
-    for part in chunks(doomed):
-        session.execute(delete(Source).where(Source.request_id.in_(part)))
-        session.execute(delete(Request).where(Request.id.in_(part)))
-    session.execute(delete(Lock).where(*cond).execution_options(synchronize_session=False))
-    deltas: Counter[LockState] = Counter()
-    usage: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for state, rse_id, count, nbytes in groups:
-        deltas[state] -= count
-        usage[(rule.account, rse_id)][0] -= count
-        usage[(rule.account, rse_id)][1] -= int(nbytes)
-    change_usage(session, {k: (f, b) for k, (f, b) in usage.items()})
-    if settle:
-        add_to_counters(session, {rule.id: deltas})
-    return sum(count for _, _, count, _ in groups)
+    queue_releases(session, staging, keys)
+    doomed = [(request_id,) for request_id in session.scalars(unneeded)]
+    if doomed:
+        for model, column in ((Source, Source.request_id), (Request, Request.id)):
+            session.execute(
+                delete(model)
+                .where(keys_in((column,), doomed, wide=0))
+                .execution_options(synchronize_session=False)
+            )
 
 
 def purge_rule(session: Session, rule: Rule) -> None:

@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, exists, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import RequestState, RequestType
-from datamgmt.core.db.models import Lock, PinRelease, Replica, Request, RSEAttribute, Source
+from datamgmt.core.db.models import PinRelease, Replica, Request, RSEAttribute, Source
 from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import new_id, utcnow
-from datamgmt.core.keys import chunks
+from datamgmt.core.keys import chunks, keys_in
 
 #: STAGEIN requests whose pin may exist or be on its way.
 _PINNING = (RequestState.SUBMITTING, RequestState.SUBMITTED, RequestState.DONE)
@@ -41,11 +41,11 @@ class PendingRelease:
 
 
 def queue_releases(
-    session: Session, staging_rse_ids: Sequence[str], removed: Sequence[ColumnElement[bool]]
+    session: Session, staging_rse_ids: Sequence[str], released: Sequence[tuple[str, str, str]]
 ) -> int:
-    """Queue the release of the pins of files on ``staging_rse_ids`` whose last lock is among the
-    locks ``removed`` selects (call it after their replicas' ``lock_cnt`` went down, before the
-    locks are deleted); their STAGEIN requests go.  Returns how many pins were queued."""
+    """Queue the release of the pins of files on ``staging_rse_ids`` whose last lock was among the
+    locks just ``released`` (scope, name, RSE id; call it after their replicas' ``lock_cnt`` went
+    down); their STAGEIN requests go.  Returns how many pins were queued."""
     if not staging_rse_ids:
         return 0
     rows = session.execute(
@@ -55,12 +55,7 @@ def queue_releases(
             Request.request_type == RequestType.STAGEIN,
             Request.state.in_(_PINNING),
             Request.dest_rse_id.in_(list(staging_rse_ids)),
-            exists().where(
-                Lock.scope == Request.scope,
-                Lock.name == Request.name,
-                Lock.rse_id == Request.dest_rse_id,
-                *removed,
-            ),
+            keys_in((Request.scope, Request.name, Request.dest_rse_id), released),
             exists().where(
                 Replica.scope == Request.scope,
                 Replica.name == Request.name,
