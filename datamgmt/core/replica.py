@@ -21,6 +21,7 @@ from datamgmt.core import bad_replica, validation
 from datamgmt.core.db.bulk import insert_rows
 from datamgmt.core.db.constants import OBSOLETE, BadFilesStatus, DIDType, ReplicaState
 from datamgmt.core.db.models import RSE, DataIdentifier, QuarantinedReplica, Replica, UpdatedRSECounter
+from datamgmt.core.db.rows import rowcount
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS, DID_BY_KEY, add_files, existing_dids, not_found
 from datamgmt.core.did_content import file_keys_query
@@ -257,7 +258,14 @@ def list_replicas(
 
 
 def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str, Any]]) -> None:
-    """Set the state of replicas on one RSE; each update: scope, name, state."""
+    """Set the state of replicas on one RSE; each update: scope, name, state.
+
+    A replica the reaper is deleting (BEING_DELETED) keeps that state, and the call fails
+    whole: its file is going, or gone, from storage.  The update itself refuses it (a compare
+    and set), not a look before: a client that read the replica AVAILABLE just before the
+    reaper's confirmation committed would otherwise write its state over BEING_DELETED, and
+    the reaper, finding the row no longer BEING_DELETED, kept it after deleting the file.
+    """
     rse_id = get_rse_id(session, rse)
     by_state: dict[ReplicaState, list[DIDKey]] = {}
     for item in updates:
@@ -270,7 +278,28 @@ def update_replica_states(session: Session, rse: str, updates: Sequence[dict[str
         if len(present) != len(set(keys)):
             missing = sorted(set(keys) - set(present))[0]
             raise ReplicaNotFound(f"Replica {validation.shown(':'.join(missing), 80)} not found on {rse}")
-        _update_on_rse(session, rse_id, keys, state=state)
+        _set_state_unless_deleted(session, rse_id, present, state)
+
+
+def _set_state_unless_deleted(
+    session: Session, rse_id: str, keys: Sequence[DIDKey], state: ReplicaState
+) -> None:
+    for part in chunks(list(keys)):
+        on_part = [Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part)]
+        changed = session.execute(
+            update(Replica)
+            .where(*on_part, Replica.state != ReplicaState.BEING_DELETED)
+            .values(state=state)
+            .execution_options(synchronize_session=False)
+        )
+        if rowcount(changed) != len(part):
+            taken = session.execute(
+                select(Replica.scope, Replica.name)
+                .where(*on_part, Replica.state == ReplicaState.BEING_DELETED)
+                .limit(1)
+            ).first()
+            shown = validation.shown(":".join(taken), 80) if taken else "of the request"
+            raise UnsupportedOperation(f"Replica {shown} is being deleted; its state cannot change")
 
 
 def touch_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:

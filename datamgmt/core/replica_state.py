@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from datamgmt.core import bad_replica, validation
+from datamgmt.core import bad_replica
 from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState
 from datamgmt.core.db.models import Replica, Rule, Source
 from datamgmt.core.db.types import utcnow
@@ -36,7 +36,7 @@ from datamgmt.core.lock_state import add_to_counters
 from datamgmt.core.replica import update_replica_states
 from datamgmt.core.request import move_locks
 from datamgmt.core.rse import get_rse_id
-from datamgmt.exceptions import InputValidationError, UnsupportedOperation
+from datamgmt.exceptions import InputValidationError
 
 #: Replica states whose locks can no longer be satisfied where they are.
 LOST = (ReplicaState.UNAVAILABLE, ReplicaState.BAD)
@@ -49,7 +49,6 @@ def set_replica_states(session: Session, rse: str, updates: Sequence[dict[str, A
     for item in updates:
         state = ReplicaState.parse(item.get("state", ""))
         by_state[state].append((str(item.get("scope")), str(item.get("name"))))
-    _refuse_reaper_replicas(session, rse_id, by_state.get(ReplicaState.AVAILABLE, []))
     update_replica_states(session, rse, updates)
     available = by_state.get(ReplicaState.AVAILABLE, [])
     _follow(session, rse, rse_id, available, ReplicaState.AVAILABLE)
@@ -128,23 +127,6 @@ def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], re
             .execution_options(synchronize_session=False)
         )
     _follow(session, rse, rse_id, keys, ReplicaState.BAD, reason or "")
-
-
-def _refuse_reaper_replicas(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> None:
-    for part in chunks(list(keys)):
-        taken = session.execute(
-            select(Replica.scope, Replica.name)
-            .where(
-                Replica.rse_id == rse_id,
-                keys_in((Replica.scope, Replica.name), part),
-                Replica.state == ReplicaState.BEING_DELETED,
-            )
-            .limit(1)
-        ).first()
-        if taken is not None:
-            raise UnsupportedOperation(
-                f"Replica {validation.shown(':'.join(taken), 80)} is being deleted; it cannot become AVAILABLE"
-            )
 
 
 def _follow(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
+from datamgmt.core import deletion
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState, RuleState
 from datamgmt.core.db.models import Replica
-from datamgmt.core.replica import add_replicas
+from datamgmt.core.db.session import transaction
+from datamgmt.core.replica import add_replicas, set_tombstone
 from datamgmt.core.replica_state import declare, set_replica_states
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import UnsupportedOperation
 from tests.invariants import check_invariants
-from tests.unit.rules.conftest import Catalogue
+from tests.unit.rules.conftest import Catalogue, behind_a_lock
 
 
 def _uploaded(cat: Catalogue, name: str) -> dict:
@@ -78,9 +81,40 @@ def test_only_the_changed_rse_moves(cat: Catalogue) -> None:
     assert cat.locks(on_r2) == {(files[0]["scope"], files[0]["name"]): {"R2"}}
 
 
-def test_a_replica_the_reaper_is_deleting_cannot_be_declared_available(cat: Catalogue) -> None:
-    files = cat.files(1)
-    cat.session.execute(update(Replica).values(state=ReplicaState.BEING_DELETED))
-    with pytest.raises(UnsupportedOperation):
-        set_replica_states(cat.session, "R1", [{**files[0], "state": "A"}])
+@pytest.mark.parametrize("state", ["A", "T", "C", "U"])
+def test_a_replica_the_reaper_is_deleting_keeps_that_state(cat: Catalogue, state: str) -> None:
+    """Its file is going from storage: no state a client sets may hide that from the reaper."""
+    files = cat.files(2)
+    cat.session.execute(
+        update(Replica).where(Replica.name == files[1]["name"]).values(state=ReplicaState.BEING_DELETED)
+    )
+    with pytest.raises(UnsupportedOperation, match=f"{files[1]['name']}' is being deleted"):
+        set_replica_states(cat.session, "R1", [{**f, "state": state} for f in files])
     cat.session.rollback()
+
+
+def test_a_replica_set_available_while_the_reaper_confirms_its_deletion_is_refused(
+    cat: Catalogue, session: Session, db: str
+) -> None:
+    """The client read it AVAILABLE before the reaper's confirmation committed; its update waited
+    for that commit and wrote AVAILABLE over BEING_DELETED, so the reaper kept the row of the
+    file it deleted (PostgreSQL: SQLite runs one writer at a time)."""
+    if not db.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the interleaving cannot arise")
+    f = cat.files(1, on=("R1",))[0]
+    key = (f["scope"], f["name"])
+    set_tombstone(session, "R1", [key])
+    session.commit()
+    rse_id = cat.rse_ids["R1"]
+    with transaction(db) as reaper:
+        assert deletion.claim_for_deletion(reaper, rse_id, "reaper", 0, 10, 60)
+    with transaction(db) as reaper:
+        assert deletion.confirm_deletion(reaper, "reaper", rse_id, [key], 60)
+        client = behind_a_lock(
+            reaper, db, lambda s: set_replica_states(s, "R1", [{**f, "state": "AVAILABLE"}])
+        )
+    assert isinstance(client(), UnsupportedOperation)
+    assert cat.replica(f, "R1").state == ReplicaState.BEING_DELETED
+    with transaction(db) as reaper:  # the file is deleted from storage; the row goes with it
+        assert deletion.forget_replicas(reaper, "reaper", rse_id, [key]) == 1
+    assert cat.replica(f, "R1") is None
