@@ -92,8 +92,10 @@ from datamgmt.exceptions import UnsupportedOperation
 
 #: Replica states the reaper may remove (BEING_DELETED: an earlier attempt failed or died).
 REAPABLE = (ReplicaState.AVAILABLE, ReplicaState.UNAVAILABLE, ReplicaState.BAD, ReplicaState.BEING_DELETED)
-#: Transfers whose sources and destinations must stay.
+#: Transfers whose sources must stay.
 ACTIVE_TRANSFERS = (RequestState.QUEUED, RequestState.SUBMITTING, RequestState.SUBMITTED)
+#: The only states of a transfer after which no copy can land on its destination.
+SETTLED_TRANSFERS = (RequestState.DONE, RequestState.FAILED)
 #: Usage source the reaper reads free space from, and refreshes from the storage before deciding.
 STORAGE_SOURCE = "storage"
 #: RSE limit giving the RSE's capacity in bytes (the placement solver reads it too).
@@ -186,12 +188,14 @@ def _read_by_active_transfer() -> ColumnElement[bool]:
 
 def _written_by_active_transfer() -> ColumnElement[bool]:
     """A transfer still on its way to the replica: deleting the row now would let the copy
-    land afterwards on a path no row names, a dark file nothing ever deletes."""
+    land afterwards on a path no row names, a dark file nothing ever deletes.  That is any
+    transfer not DONE or FAILED: one the finisher holds (LOST, NO_SOURCES, SUBMISSION_FAILED,
+    …) goes back to QUEUED and is sent again, and a LOST one's job may still be running."""
     return exists().where(
         Request.scope == Replica.scope,
         Request.name == Replica.name,
         Request.dest_rse_id == Replica.rse_id,
-        Request.state.in_(ACTIVE_TRANSFERS),
+        Request.state.notin_(SETTLED_TRANSFERS),
     )
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import rule_history
 from datamgmt.core.db.constants import (
     OBSOLETE,
+    UNSENT,
     LockState,
     ReplicaState,
     RequestState,
@@ -46,6 +47,9 @@ from datamgmt.core.message import add_messages
 from datamgmt.core.pins import queue_releases, staging_required_rses
 from datamgmt.core.quota import change_usage
 
+#: States of a request that no job holds (with ``external_id`` NULL): waiting to be sent, or
+#: handed to the finisher before it was, which would send it again.
+_CANCELLABLE = (RequestState.QUEUED, *UNSENT)
 #: Rule states the counters do not drive.
 FROZEN = (RuleState.SUSPENDED, RuleState.WAITING_APPROVAL, RuleState.INJECT)
 _COUNTER = {
@@ -153,8 +157,8 @@ def release_locks(
     becomes UNAVAILABLE), else now.  A file on a ``staging_required`` RSE is only *pinned* by
     its locks: it is never purged through them, and when its last lock goes the pin is queued
     for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
-    are cancelled (removed with their sources), except those QUEUED again under a job's id: that
-    job may still reach the tool (a submission whose answer was lost, a cancel not confirmed),
+    are cancelled (removed with their sources), and so are those the finisher would send again
+    (NO_SOURCES, …), except those under a job's id: that job may still reach the tool (a submission whose answer was lost, a cancel not confirmed),
     and its copy must find the request and the replica row it writes to, which the reaper keeps
     while the request lives; the request runs to its end and the replica is reaped after.  Quota
     is released and, with ``settle``, the counters and state updated (a rule about to be removed
@@ -217,7 +221,7 @@ def _release_replicas(session: Session, rule: Rule, keys: list[tuple[str, str, s
         .execution_options(synchronize_session=False)
     )
     unneeded = select(Request.id).where(
-        Request.state == RequestState.QUEUED,
+        Request.state.in_(_CANCELLABLE),
         Request.external_id.is_(None),
         keys_in((Request.scope, Request.name, Request.dest_rse_id), keys),
         exists().where(

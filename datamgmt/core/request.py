@@ -17,12 +17,25 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Row, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Row,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import bad_replica
 from datamgmt.core.db import listing
-from datamgmt.core.db.constants import BadFilesStatus, LockState, ReplicaState, RequestState
+from datamgmt.core.db.constants import UNSENT, BadFilesStatus, LockState, ReplicaState, RequestState
 from datamgmt.core.db.models import Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import CASE_CHUNK, ReplicaKey, chunks, keys_in
@@ -36,9 +49,6 @@ from datamgmt.transfertool.base import TransferStatus
 RULE_ERROR_LENGTH = 245
 #: Request states a failure report leaves alone: already applied.
 SETTLED = (RequestState.QUEUED, RequestState.DONE, RequestState.FAILED)
-#: States of a request that never reached a transfer tool in its last attempt; one waiting to be
-#: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
-UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
 
 
 def _get(session: Session, request_id: str) -> Request:
@@ -211,8 +221,9 @@ def requests_failed(
     """Transfer attempts failed, ``failures`` giving each request's reason.
 
     A request with ``retry_count < retry_limit`` is QUEUED again with ``retry_count + 1`` and
-    the source it used ranked below all others, so the next attempt prefers another.  The
-    others are FAILED: replica UNAVAILABLE, the REPLICATING locks on it STUCK, their rules
+    the source it used ranked below all others, so the next attempt prefers another, unless
+    nobody needs it any more (:func:`_unneeded`: its rule was removed meanwhile).  The others
+    are FAILED: replica UNAVAILABLE, the REPLICATING locks on it STUCK, their rules
     STUCK with the reason as error (the repairer takes over), sources dropped and a
     ``transfer-failed`` message.  A retried request forgets its job, unless it failed before
     reaching a tool (:data:`UNSENT`): then it keeps the job's id and key, since an earlier
@@ -237,7 +248,7 @@ def requests_failed(
         retried.update(
             session.execute(
                 update(Request)
-                .where(Request.id.in_(part), pending, Request.retry_count < retry_limit)
+                .where(Request.id.in_(part), pending, Request.retry_count < retry_limit, ~_unneeded(keep))
                 .values(
                     err_msg=err_msg,
                     retry_count=Request.retry_count + 1,
@@ -261,7 +272,9 @@ def requests_failed(
             (row.id, row)
             for row in session.execute(
                 update(Request)
-                .where(Request.id.in_(part), pending, Request.retry_count >= retry_limit)
+                .where(
+                    Request.id.in_(part), pending, or_(Request.retry_count >= retry_limit, _unneeded(keep))
+                )
                 .values(err_msg=err_msg, state=RequestState.FAILED)
                 .returning(Request.id, Request.scope, Request.name, Request.dest_rse_id, Request.rule_id)
             )
@@ -339,10 +352,29 @@ def _held_by_their_job(session: Session, keep: set[str], retry_limit: int, pendi
     return held
 
 
+def _keeps_job(keep: set[str]) -> ColumnElement[bool]:
+    """Whether a retried request keeps its job: it was never sent, or it is in ``keep``."""
+    return or_(Request.state.in_(UNSENT), Request.id.in_(sorted(keep))) if keep else Request.state.in_(UNSENT)
+
+
 def _keep_job(column: Any, keep: set[str]) -> Any:
-    """``column`` where the request keeps its job (never sent, or in ``keep``), else NULL."""
-    kept = or_(Request.state.in_(UNSENT), Request.id.in_(sorted(keep))) if keep else Request.state.in_(UNSENT)
-    return case((kept, column), else_=None)
+    """``column`` where the request keeps its job, else NULL."""
+    return case((_keeps_job(keep), column), else_=None)
+
+
+def _unneeded(keep: set[str]) -> ColumnElement[bool]:
+    """A request nobody needs any more: its rule is gone, no lock waits for its copy, and no job
+    of its own could still arrive (a retry would queue it outside any job).  Sent again, its
+    copy would land on a replica nobody wants; it fails instead, and the reaper takes the row."""
+    locked = exists().where(
+        Lock.scope == Request.scope, Lock.name == Request.name, Lock.rse_id == Request.dest_rse_id
+    )
+    return and_(
+        Request.rule_id.is_not(None),
+        ~exists().where(Rule.id == Request.rule_id),
+        ~locked,
+        or_(Request.external_id.is_(None), ~_keeps_job(keep)),
+    )
 
 
 def request_failed(session: Session, request_id: str, reason: str, retry_limit: int) -> RequestState:

@@ -106,6 +106,11 @@ class RequestState(CodedEnum):
     PREPARING = "P"
 
 
+#: States of a request that never reached a transfer tool in its last attempt; one waiting to be
+#: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
+UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
+
+
 class RequestType(CodedEnum):
     TRANSFER = "T"
     UPLOAD = "U"
