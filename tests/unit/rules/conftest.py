@@ -114,6 +114,11 @@ def _wait_for_lock_wait(session: Session) -> None:
     )
     with session.get_bind().connect() as probe:
         while not probe.execute(query).scalar():
+            # Each look in a transaction of its own: PostgreSQL reads pg_stat_activity once per
+            # transaction, and the probe's bind opens one (a unit's options), so a probe that
+            # looked before the work's backend waited (a loaded machine starts the thread late)
+            # saw that first answer on every later look.
+            probe.rollback()
             assert time.monotonic() < deadline, "the blocked work never waited on a lock"
             time.sleep(0.05)
 
