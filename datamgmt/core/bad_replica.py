@@ -57,22 +57,6 @@ def existing(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> dict[DIDK
     return found
 
 
-def in_flight(session: Session, rse_id: str, keys: Sequence[DIDKey]) -> set[DIDKey]:
-    """The replicas of ``keys`` that a transfer is writing or the reaper is deleting."""
-    busy: set[DIDKey] = set()
-    for part in chunks(list(keys)):
-        busy.update(
-            session.execute(
-                select(Replica.scope, Replica.name).where(
-                    Replica.rse_id == rse_id,
-                    keys_in((Replica.scope, Replica.name), part),
-                    Replica.state.in_([ReplicaState.COPYING, ReplicaState.BEING_DELETED]),
-                )
-            ).tuples()
-        )
-    return busy
-
-
 def record(
     session: Session,
     rse_id: str,

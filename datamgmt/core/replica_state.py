@@ -77,8 +77,8 @@ def declare(
     BAD sets the replica BAD, its locks go STUCK with the reason as the rule's error, the
     sources of queued transfers that would read it go, and the necromancer takes over.  A
     replica with an open BAD declaration is not declared again unless ``force`` (the replica is
-    then set BAD again, with no second row).  A replica being copied (its transfer would turn
-    the locks OK on a BAD replica) or being deleted by the reaper is not declared.
+    then set BAD again, with no second row).  A replica being copied or deleted by the reaper is
+    not declared (:func:`_set_bad`).
     SUSPICIOUS only records the report.
     TEMPORARY_UNAVAILABLE takes an AVAILABLE replica out of reads until ``expires_at``.
     """
@@ -94,16 +94,16 @@ def declare(
     found = bad_replica.existing(session, rse_id, wanted)
     not_declared = [f"{scope}:{name} Unknown replica" for scope, name in wanted if (scope, name) not in found]
     if status == BadFilesStatus.BAD:
-        busy = bad_replica.in_flight(session, rse_id, [key for key in wanted if key in found])
-        not_declared += [f"{scope}:{name} Being copied or deleted" for scope, name in busy]
-        found = {key: value for key, value in found.items() if key not in busy}
         fresh = [key for key in wanted if key in found and not found[key][1]]
         again = [key for key in wanted if key in found and found[key][1]]
         if not force:
             not_declared += [f"{scope}:{name} Already declared" for scope, name in again]
             again = []
-        bad_replica.record(session, rse_id, fresh, found, status, reason, account)
-        _set_bad(session, rse, rse_id, fresh + again, reason)
+        bad = _set_bad(session, rse, rse_id, fresh + again, reason)
+        not_declared += [f"{s}:{n} Being copied or deleted" for s, n in fresh + again if (s, n) not in bad]
+        bad_replica.record(
+            session, rse_id, [key for key in fresh if key in bad], found, status, reason, account
+        )
         return not_declared
     present = [key for key in wanted if key in found]
     bad_replica.record(session, rse_id, present, found, status, reason, account, expires_at)
@@ -112,21 +112,38 @@ def declare(
     return not_declared
 
 
-def _set_bad(session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], reason: str | None) -> None:
-    """Replicas BAD, unusable as sources, their locks STUCK."""
+def _set_bad(
+    session: Session, rse: str, rse_id: str, keys: Sequence[DIDKey], reason: str | None
+) -> set[DIDKey]:
+    """Replicas BAD, unusable as sources, their locks STUCK; returns those set BAD.
+
+    A replica being copied (its transfer would turn the locks OK on a BAD replica) or deleted
+    by the reaper keeps its state.  The update itself checks (a compare and set): a look before
+    it let a declaration that read the replica AVAILABLE write BAD over the reaper's
+    BEING_DELETED, and the reaper then kept the row of the file it deleted."""
+    bad: set[DIDKey] = set()
     for part in chunks(list(keys)):
-        session.execute(
-            update(Replica)
-            .where(Replica.rse_id == rse_id, keys_in((Replica.scope, Replica.name), part))
-            .values(state=ReplicaState.BAD)
-            .execution_options(synchronize_session=False)
+        bad.update(
+            session.execute(
+                update(Replica)
+                .where(
+                    Replica.rse_id == rse_id,
+                    keys_in((Replica.scope, Replica.name), part),
+                    Replica.state.notin_([ReplicaState.COPYING, ReplicaState.BEING_DELETED]),
+                )
+                .values(state=ReplicaState.BAD)
+                .returning(Replica.scope, Replica.name)
+                .execution_options(synchronize_session=False)
+            ).tuples()
         )
+    for part in chunks(sorted(bad)):
         session.execute(
             delete(Source)
             .where(Source.rse_id == rse_id, keys_in((Source.scope, Source.name), part))
             .execution_options(synchronize_session=False)
         )
-    _follow(session, rse, rse_id, keys, ReplicaState.BAD, reason or "")
+    _follow(session, rse, rse_id, sorted(bad), ReplicaState.BAD, reason or "")
+    return bad
 
 
 def _follow(

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from datamgmt.core import bad_replica, necromancer
+from datamgmt.core import bad_replica, deletion, necromancer
 from datamgmt.core.db.constants import (
     BadFilesStatus,
     DIDAvailability,
@@ -27,13 +28,15 @@ from datamgmt.core.db.models import (
     Request,
     Source,
 )
+from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
+from datamgmt.core.replica import set_tombstone
 from datamgmt.core.replica_state import declare
 from datamgmt.core.request import requests_done
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import InputValidationError
 from tests.invariants import check_invariants
-from tests.unit.rules.conftest import Catalogue
+from tests.unit.rules.conftest import Catalogue, behind_a_lock
 
 BAD, SUSPICIOUS, TEMPORARY = (
     BadFilesStatus.BAD,
@@ -214,3 +217,27 @@ def test_temporary_unavailability_expires(cat: Catalogue) -> None:
     assert cat.replica(files[0], "R1").state == ReplicaState.AVAILABLE
     assert _declarations(cat, files[0], "R1") == [BadFilesStatus.DELETED]
     check_invariants(cat.session)
+
+
+def test_a_replica_declared_bad_while_the_reaper_confirms_its_deletion_is_not_declared(
+    cat: Catalogue, session: Session, db: str
+) -> None:
+    """The declaration read it AVAILABLE before the reaper's confirmation committed, then wrote
+    BAD over BEING_DELETED, so the reaper kept the row of the file it deleted (PostgreSQL: SQLite
+    runs one writer at a time)."""
+    if not db.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time: the interleaving cannot arise")
+    f = cat.files(1, on=("R1",))[0]
+    key = (f["scope"], f["name"])
+    set_tombstone(session, "R1", [key])
+    session.commit()
+    rse_id = cat.rse_ids["R1"]
+    with transaction(db) as reaper:
+        assert deletion.claim_for_deletion(reaper, rse_id, "reaper", 0, 10, 60)
+    with transaction(db) as reaper:
+        assert deletion.confirm_deletion(reaper, "reaper", rse_id, [key], 60)
+        declaration = behind_a_lock(reaper, db, lambda s: declare(s, "R1", [key], BAD, "x", "root"))
+    assert declaration() == [f"mock:{f['name']} Being copied or deleted"]
+    assert cat.replica(f, "R1").state == ReplicaState.BEING_DELETED and _declarations(cat, f, "R1") == []
+    with transaction(db) as reaper:
+        assert deletion.forget_replicas(reaper, "reaper", rse_id, [key]) == 1
