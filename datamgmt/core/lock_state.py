@@ -158,11 +158,11 @@ def release_locks(
     its locks: it is never purged through them, and when its last lock goes the pin is queued
     for release (:mod:`datamgmt.core.pins`).  QUEUED requests for replicas nobody locks any more
     are cancelled (removed with their sources), and so are those the finisher would send again
-    (NO_SOURCES, …), except those under a job's id: that job may still reach the tool (a submission whose answer was lost, a cancel not confirmed),
-    and its copy must find the request and the replica row it writes to, which the reaper keeps
-    while the request lives; the request runs to its end and the replica is reaped after.  Quota
-    is released and, with ``settle``, the counters and state updated (a rule about to be removed
-    skips that).
+    (NO_SOURCES, …), except those under a job's id: that job may still reach the tool (a
+    submission whose answer was lost, a cancel not confirmed), and its copy must find the
+    request and the replica row it writes to, which the reaper keeps while the request lives;
+    the request runs to its end and the replica is reaped after.  Quota is released and, with
+    ``settle``, the counters and state updated (a rule about to be removed skips that).
 
     Which locks go is decided by deleting them, a chunk at a time (``DELETE … RETURNING``), and
     every statement after acts on exactly the keys that came back.  Two releases of the same
