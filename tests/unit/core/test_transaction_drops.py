@@ -87,13 +87,14 @@ def test_a_read_killed_half_way_is_retriable(unit_url, kill, root):
     assert raised.value.retriable
 
 
-def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kill, root, session):
+def kill_at_the_scope_insert(url: str, kill: Callable[[Connection], None]) -> None:
     kill_at(
-        unit_url,
-        "before_cursor_execute",
-        kill,
-        lambda _cursor, statement, *_: "INSERT INTO scopes" in statement,
+        url, "before_cursor_execute", kill, lambda _cursor, statement, *_: "INSERT INTO scopes" in statement
     )
+
+
+def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kill, root, session):
+    kill_at_the_scope_insert(unit_url, kill)
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         unit.scalar(select(Scope.scope))  # half way: a statement ran (add_scope itself is one INSERT)
         add_scope(unit, "lost", "root")
@@ -110,12 +111,7 @@ def test_a_write_killed_while_committing_has_an_unknown_outcome(unit_url, kill, 
 
 def test_a_one_write_killed_as_it_runs_has_an_unknown_outcome(unit_url, kill, root):
     """The one write of a unit that declared it commits as it runs: lost then, it may have."""
-    kill_at(
-        unit_url,
-        "before_cursor_execute",
-        kill,
-        lambda _cursor, statement, *_: "INSERT INTO scopes" in statement,
-    )
+    kill_at_the_scope_insert(unit_url, kill)
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         one_write(unit)
         add_scope(unit, "perhaps", "root")

@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from datamgmt.core import deletion, did_content, inflight, quota
 from datamgmt.core import did as did_core
-from datamgmt.core import did_content, quota
 from datamgmt.core.account import add_account
 from datamgmt.core.db.models import Lock, Replica, Rule
 from datamgmt.core.db.session import transaction
-from datamgmt.core.replica import add_replicas
+from datamgmt.core.replica import add_replicas, set_tombstone
 from datamgmt.core.rse import add_rse, add_rse_attribute
 from datamgmt.core.scope import add_scope
 from datamgmt.core.workqueue import WorkQueue
@@ -103,6 +103,36 @@ def behind_a_lock(holder: Session, db: str, work: Callable[[Session], object]) -
         return outcome[0]
 
     return result
+
+
+def while_the_reaper_deletes(
+    cat: Catalogue, db: str, f: dict, work: Callable[[Session], object]
+) -> Callable[[], object]:
+    """``work`` started while the reaper has confirmed the deletion of ``f``'s replica on R1
+    (BEING_DELETED, not committed yet), waiting behind it; the confirmation then commits.
+    Returns :func:`behind_a_lock`'s result function."""
+    key = (f["scope"], f["name"])
+    set_tombstone(cat.session, "R1", [key])
+    cat.session.commit()
+    with transaction(db) as reaper:
+        assert deletion.claim_for_deletion(reaper, cat.rse_ids["R1"], "reaper", 0, 10, 60)
+    with transaction(db) as reaper:
+        assert deletion.confirm_deletion(reaper, "reaper", cat.rse_ids["R1"], [key], 60)
+        return behind_a_lock(reaper, db, work)
+
+
+def sent_to_fts(cat: Catalogue, session: Session, request_id: str) -> None:
+    """Record the claimed request as being sent from R3 under FTS job ``job-1`` (SUBMITTING)."""
+    sent = inflight.Submission(
+        request_id=request_id,
+        external_id="job-1",
+        external_host="https://fts:8446",
+        transfertool="fts3",
+        source_rse_id=cat.rse_ids["R3"],
+        dest_url="file:///r1/file",
+        external_key="key-1",
+    )
+    assert inflight.mark_submitting(session, "submitter", [sent], 60) == {request_id}
 
 
 def _wait_for_lock_wait(session: Session) -> None:

@@ -30,13 +30,12 @@ from datamgmt.core.db.models import (
 )
 from datamgmt.core.db.session import transaction
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.replica import set_tombstone
 from datamgmt.core.replica_state import declare
 from datamgmt.core.request import requests_done
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import InputValidationError
 from tests.invariants import check_invariants
-from tests.unit.rules.conftest import Catalogue, behind_a_lock
+from tests.unit.rules.conftest import Catalogue, while_the_reaper_deletes
 
 BAD, SUSPICIOUS, TEMPORARY = (
     BadFilesStatus.BAD,
@@ -229,15 +228,8 @@ def test_a_replica_declared_bad_while_the_reaper_confirms_its_deletion_is_not_de
         pytest.skip("SQLite runs one writer at a time: the interleaving cannot arise")
     f = cat.files(1, on=("R1",))[0]
     key = (f["scope"], f["name"])
-    set_tombstone(session, "R1", [key])
-    session.commit()
-    rse_id = cat.rse_ids["R1"]
-    with transaction(db) as reaper:
-        assert deletion.claim_for_deletion(reaper, rse_id, "reaper", 0, 10, 60)
-    with transaction(db) as reaper:
-        assert deletion.confirm_deletion(reaper, "reaper", rse_id, [key], 60)
-        declaration = behind_a_lock(reaper, db, lambda s: declare(s, "R1", [key], BAD, "x", "root"))
+    declaration = while_the_reaper_deletes(cat, db, f, lambda s: declare(s, "R1", [key], BAD, "x", "root"))
     assert declaration() == [f"mock:{f['name']} Being copied or deleted"]
     assert cat.replica(f, "R1").state == ReplicaState.BEING_DELETED and _declarations(cat, f, "R1") == []
     with transaction(db) as reaper:
-        assert deletion.forget_replicas(reaper, "reaper", rse_id, [key]) == 1
+        assert deletion.forget_replicas(reaper, "reaper", cat.rse_ids["R1"], [key]) == 1

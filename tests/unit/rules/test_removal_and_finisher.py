@@ -15,7 +15,7 @@ from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import ReplicaState, RequestState
 from datamgmt.core.db.models import Request
 from datamgmt.core.request import request_done, requests_failed
-from tests.unit.rules.conftest import Catalogue
+from tests.unit.rules.conftest import Catalogue, sent_to_fts
 
 RETRIES = 3
 
@@ -50,16 +50,7 @@ def test_a_request_never_sent_is_cancelled_with_its_rule(cat: Catalogue, session
 
 def _lost(cat: Catalogue, session: Session, request_id: str) -> None:
     """Sent under a job that the tool then no longer knew (the poller's LOST)."""
-    sent = inflight.Submission(
-        request_id=request_id,
-        external_id="job-1",
-        external_host="https://fts:8446",
-        transfertool="fts3",
-        source_rse_id=cat.rse_ids["R3"],
-        dest_url="file:///r1/file",
-        external_key="key-1",
-    )
-    assert inflight.mark_submitting(session, "submitter", [sent], 60) == {request_id}
+    sent_to_fts(cat, session, request_id)
     assert inflight.mark_submitted(session, "submitter", {request_id: "job-1"}) == 1
     assert inflight.mark_lost(session, ["job-1"]) == 1
     session.commit()

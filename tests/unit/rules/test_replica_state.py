@@ -10,12 +10,12 @@ from datamgmt.core import deletion
 from datamgmt.core.db.constants import BadFilesStatus, ReplicaState, RuleState
 from datamgmt.core.db.models import Replica
 from datamgmt.core.db.session import transaction
-from datamgmt.core.replica import add_replicas, set_tombstone
+from datamgmt.core.replica import add_replicas
 from datamgmt.core.replica_state import declare, set_replica_states
 from datamgmt.core.rule import add_rule
 from datamgmt.exceptions import UnsupportedOperation
 from tests.invariants import check_invariants
-from tests.unit.rules.conftest import Catalogue, behind_a_lock
+from tests.unit.rules.conftest import Catalogue, while_the_reaper_deletes
 
 
 def _uploaded(cat: Catalogue, name: str) -> dict:
@@ -103,18 +103,11 @@ def test_a_replica_set_available_while_the_reaper_confirms_its_deletion_is_refus
         pytest.skip("SQLite runs one writer at a time: the interleaving cannot arise")
     f = cat.files(1, on=("R1",))[0]
     key = (f["scope"], f["name"])
-    set_tombstone(session, "R1", [key])
-    session.commit()
-    rse_id = cat.rse_ids["R1"]
-    with transaction(db) as reaper:
-        assert deletion.claim_for_deletion(reaper, rse_id, "reaper", 0, 10, 60)
-    with transaction(db) as reaper:
-        assert deletion.confirm_deletion(reaper, "reaper", rse_id, [key], 60)
-        client = behind_a_lock(
-            reaper, db, lambda s: set_replica_states(s, "R1", [{**f, "state": "AVAILABLE"}])
-        )
+    client = while_the_reaper_deletes(
+        cat, db, f, lambda s: set_replica_states(s, "R1", [{**f, "state": "AVAILABLE"}])
+    )
     assert isinstance(client(), UnsupportedOperation)
     assert cat.replica(f, "R1").state == ReplicaState.BEING_DELETED
     with transaction(db) as reaper:  # the file is deleted from storage; the row goes with it
-        assert deletion.forget_replicas(reaper, "reaper", rse_id, [key]) == 1
+        assert deletion.forget_replicas(reaper, "reaper", cat.rse_ids["R1"], [key]) == 1
     assert cat.replica(f, "R1") is None

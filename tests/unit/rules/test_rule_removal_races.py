@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from datamgmt.core import deletion, did_content, inflight, rule_update
+from datamgmt.core import deletion, did_content, rule_update
 from datamgmt.core import rule as rules
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import ReplicaState, RequestState
@@ -30,7 +30,7 @@ from datamgmt.core.db.models import Replica, Request
 from datamgmt.core.db.session import transaction
 from datamgmt.core.replica import touch_replicas
 from datamgmt.core.request import request_done
-from tests.unit.rules.conftest import Catalogue, behind_a_lock
+from tests.unit.rules.conftest import Catalogue, behind_a_lock, sent_to_fts
 
 
 def postgresql_only(db: str) -> None:
@@ -47,16 +47,7 @@ def test_a_request_sent_while_its_rule_is_removed_stays_with_its_replica_row(
     session.commit()
     with transaction(db) as submitter:
         (queued,) = core.claim_queued(submitter, "submitter", 10, 60)
-        sent = inflight.Submission(
-            request_id=queued.id,
-            external_id="job-1",
-            external_host="https://fts:8446",
-            transfertool="fts3",
-            source_rse_id=cat.rse_ids["R3"],
-            dest_url="file:///r1/file",
-            external_key="key-1",
-        )
-        assert inflight.mark_submitting(submitter, "submitter", [sent], 60) == {queued.id}
+        sent_to_fts(cat, submitter, queued.id)
         removal = behind_a_lock(submitter, db, lambda judge: rule_update.delete_rule(judge, rule_id))
     assert removal() is None, "the rule's removal failed"
     session.expire_all()
