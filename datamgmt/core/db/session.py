@@ -247,6 +247,9 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
         session.rollback()
         raise
     finally:
+        # The pooled connection keeps a reference to this unit's progress until another unit
+        # takes it; whatever uses it meanwhile must not inherit the one-write declaration.
+        progress.one_write = False
         session.close()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from datamgmt.core import did, rse, scope
 from datamgmt.core.db.models import RSE, Account, DataIdentifier, RSEAttribute, Scope
 from datamgmt.core.db.plans import SecondWrite, one_write
-from datamgmt.core.db.session import is_postgresql, transaction
+from datamgmt.core.db.session import get_engine, is_postgresql, transaction
 from datamgmt.exceptions import Duplicate, RSENotFound
 
 
@@ -169,3 +169,25 @@ def test_a_one_write_unit_whose_transaction_is_open_stays_one_transaction(db: st
         rse.add_rse_attribute(session, "ONE-C", "tier", 1)
         _ = 1 / 0
     assert _attributes(db, "ONE-C") == {}
+
+
+def test_a_connection_a_one_write_unit_used_does_not_carry_its_declaration(db: str, root: str) -> None:
+    """The pooled connection keeps a reference to the unit's progress; a later user of it that
+    is not a unit of work (a raw connection on a unit's bind) writes in a transaction of its own."""
+    if not db.startswith("postgresql"):
+        pytest.skip("only PostgreSQL commits the one write as it runs")
+    get_engine(db).dispose()  # one pooled connection: the raw one below gets the unit's
+    with transaction(db) as session:
+        one_write(session)
+        scope.add_scope(session, "declared", "root")
+        bind = session.get_bind()
+    with bind.connect() as raw:
+        raw.execute(
+            text(
+                "INSERT INTO scopes (scope, account, is_default, status, created_at, updated_at)"
+                " SELECT 'undone', account, is_default, status, created_at, updated_at FROM scopes"
+            )
+        )
+        raw.rollback()
+    with transaction(db, read_only=True) as session:
+        assert session.scalars(select(Scope.scope).order_by(Scope.scope)).all() == ["declared"]
