@@ -60,6 +60,7 @@ from datamgmt.core import bad_replica, claim, deleted_did
 from datamgmt.core.accounting import CATALOGUE_SOURCE
 from datamgmt.core.db.constants import (
     OBSOLETE,
+    TERMINAL_REQUESTS,
     BadFilesStatus,
     ReplicaState,
     RequestState,
@@ -94,8 +95,6 @@ from datamgmt.exceptions import UnsupportedOperation
 REAPABLE = (ReplicaState.AVAILABLE, ReplicaState.UNAVAILABLE, ReplicaState.BAD, ReplicaState.BEING_DELETED)
 #: Transfers whose sources must stay.
 ACTIVE_TRANSFERS = (RequestState.QUEUED, RequestState.SUBMITTING, RequestState.SUBMITTED)
-#: The only states of a transfer after which no copy can land on its destination.
-SETTLED_TRANSFERS = (RequestState.DONE, RequestState.FAILED)
 #: Usage source the reaper reads free space from, and refreshes from the storage before deciding.
 STORAGE_SOURCE = "storage"
 #: RSE limit giving the RSE's capacity in bytes (the placement solver reads it too).
@@ -195,7 +194,7 @@ def _written_by_active_transfer() -> ColumnElement[bool]:
         Request.scope == Replica.scope,
         Request.name == Replica.name,
         Request.dest_rse_id == Replica.rse_id,
-        Request.state.notin_(SETTLED_TRANSFERS),
+        Request.state.notin_(TERMINAL_REQUESTS),
     )
 
 

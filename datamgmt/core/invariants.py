@@ -28,7 +28,14 @@ from sqlalchemy.orm import Session
 
 from datamgmt.config import get_config
 from datamgmt.core.accounting import CATALOGUE_SOURCE
-from datamgmt.core.db.constants import CodedEnum, LockState, ReplicaState, RequestState, RuleState
+from datamgmt.core.db.constants import (
+    TERMINAL_REQUESTS,
+    CodedEnum,
+    LockState,
+    ReplicaState,
+    RequestState,
+    RuleState,
+)
 from datamgmt.core.db.models import (
     RSE,
     AccountUsage,
@@ -51,8 +58,6 @@ from datamgmt.rse.protocols import Protocol, create_protocol, select_protocol
 
 #: Example rows kept per violated invariant.
 EXAMPLES = 5
-#: Request states that end a request; every other state is still "live" work for the conveyor.
-TERMINAL_REQUESTS = (RequestState.DONE, RequestState.FAILED)
 #: Default seconds a request may stay SUBMITTING/SUBMITTED (``[conveyor] submitted_timeout``).
 SUBMITTED_TIMEOUT = 6 * 3600
 #: Default seconds a request may stay QUEUED (``[conveyor] queued_timeout``).

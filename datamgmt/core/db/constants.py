@@ -106,6 +106,9 @@ class RequestState(CodedEnum):
     PREPARING = "P"
 
 
+#: Request states that end a request: after them no copy can land on its destination; every
+#: other state is still live work for the conveyor.
+TERMINAL_REQUESTS = (RequestState.DONE, RequestState.FAILED)
 #: States of a request that never reached a transfer tool in its last attempt; one waiting to be
 #: sent again under an unanswered job's key (``external_key``) keeps it through the retry.
 UNSENT = (RequestState.NO_SOURCES, RequestState.MISMATCH_SCHEME, RequestState.SUBMISSION_FAILED)
