@@ -20,6 +20,14 @@ transaction per batch (:func:`revive`):
 Each decision starts with a conditional UPDATE of the replica from BAD that returns the rows
 it changed, and only those rows are acted on: a second necromancer, or the judge-repairer
 re-copying the same replica from its STUCK lock, finds it no longer BAD and leaves it alone.
+
+Whether rules hold a bad replica is read from its locks under their row locks (PostgreSQL),
+before the replica is touched: the order a rule's removal takes them in (locks, then the
+replica).  A rule removed meanwhile is waited for and its locks seen gone, so the replica goes
+to the reaper; one not removed yet cannot lose its locks until the batch commits, so each
+replica re-copied has a rule to queue its transfer for.  Read without a lock, a removal that
+committed between the read and the replica's update left a COPYING replica with no lock to
+move and no rule to ask for the copy, and the whole batch failed.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from datamgmt.core.db.constants import (
     RequestState,
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.did_content import detach
 from datamgmt.core.keys import ReplicaKey, chunks, keys_in
 from datamgmt.core.lock import TransferQueue, WantedLock
@@ -74,12 +83,28 @@ def revive(session: Session, keys: Sequence[ReplicaKey]) -> dict[str, int]:
     good = _good_copies(session, keys)
     recoverable = [key for key in keys if good.get(key[:2], set()) - {key[2]}]
     lost = sorted(set(keys) - set(recoverable))
-    held = _keys_where(session, REPLICA_KEY, recoverable, Replica.lock_cnt > 0)
+    holders = _holders(session, recoverable)
     return {
-        "recovering": _recover(session, [key for key in recoverable if key in held]),
-        "obsolete": _make_obsolete(session, [key for key in recoverable if key not in held]),
+        "recovering": _recover(session, [key for key in recoverable if key in holders], holders),
+        "obsolete": _make_obsolete(session, [key for key in recoverable if key not in holders]),
         "lost": _bury(session, lost),
     }
+
+
+def _holders(session: Session, keys: Sequence[ReplicaKey]) -> dict[ReplicaKey, list[str]]:
+    """The rules locking each of the replicas ``keys`` (those nobody locks are left out), their
+    locks held until commit on PostgreSQL so that none goes before the decision is carried out
+    (see the module docstring).  SQLite's single writer already keeps removals out."""
+    found: dict[ReplicaKey, list[str]] = defaultdict(list)
+    for part in chunks(list(keys)):
+        query = select(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id).where(
+            keys_in((Lock.scope, Lock.name, Lock.rse_id), part)
+        )
+        if is_postgresql(session):
+            query = query.with_for_update()
+        for scope, name, rse_id, rule_id in session.execute(query).tuples():
+            found[(scope, name, rse_id)].append(rule_id)
+    return found
 
 
 def _good_copies(session: Session, keys: Sequence[ReplicaKey]) -> dict[tuple[str, str], set[str]]:
@@ -105,17 +130,15 @@ def _keys_where(
     return found
 
 
-def _take(session: Session, keys: Sequence[ReplicaKey], **values: Any) -> list[ReplicaKey]:
-    """Move the replicas of ``keys`` that are still BAD; returns those moved (see the module docstring)."""
+def _take(session: Session, keys: Sequence[ReplicaKey], *conditions: Any, **values: Any) -> list[ReplicaKey]:
+    """Move the replicas of ``keys`` that are still BAD (and meet ``conditions``); returns those
+    moved (see the module docstring)."""
     taken: list[ReplicaKey] = []
     for part in chunks(list(keys)):
         taken += (
             session.execute(
                 update(Replica)
-                .where(
-                    keys_in((Replica.scope, Replica.name, Replica.rse_id), part),
-                    Replica.state == ReplicaState.BAD,
-                )
+                .where(keys_in(REPLICA_KEY, part), Replica.state == ReplicaState.BAD, *conditions)
                 .values(**values)
                 .returning(Replica.scope, Replica.name, Replica.rse_id)
             )
@@ -125,15 +148,14 @@ def _take(session: Session, keys: Sequence[ReplicaKey], **values: Any) -> list[R
     return taken
 
 
-def _recover(session: Session, keys: Sequence[ReplicaKey]) -> int:
+def _recover(session: Session, keys: Sequence[ReplicaKey], holders: dict[ReplicaKey, list[str]]) -> int:
+    """Copy the replicas ``keys`` again, each for one of its ``holders`` (:func:`_holders`)."""
     taken = _take(session, keys, state=ReplicaState.COPYING)
     if not taken:
         return 0
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
-    holders: dict[ReplicaKey, list[str]] = defaultdict(list)
     for state in (LockState.OK, LockState.STUCK):
-        for key, rule_ids in move_locks(session, taken, state, LockState.REPLICATING, deltas).items():
-            holders[key] += rule_ids
+        move_locks(session, taken, state, LockState.REPLICATING, deltas)
     live = _keys_where(session, REQUEST_KEY, taken, Request.state.in_(LIVE))
     _queue_transfers(session, [key for key in taken if key not in live], holders)
     add_to_counters(session, deltas)
@@ -180,7 +202,11 @@ def _file_rows(
 
 
 def _make_obsolete(session: Session, keys: Sequence[ReplicaKey]) -> int:
-    return len(_take(session, keys, state=ReplicaState.UNAVAILABLE, tombstone=OBSOLETE))
+    """Hand the replicas ``keys`` nobody locked to the reaper; one a new rule locked since
+    :func:`_holders` looked stays BAD for the next pass rather than be deleted under its lock."""
+    return len(
+        _take(session, keys, Replica.lock_cnt == 0, state=ReplicaState.UNAVAILABLE, tombstone=OBSOLETE)
+    )
 
 
 def _bury(session: Session, keys: Sequence[ReplicaKey]) -> int:

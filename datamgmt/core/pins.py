@@ -8,20 +8,31 @@ each, carrying the tool, host, external id and URL that staged it.  The conveyor
 them under a lease and asks the tool to release the pin; a release is idempotent, so a worker
 that died mid-release only makes another worker release it again.  The file itself, the tape
 copy, is never deleted by any of this.
+
+The requests whose pins go are chosen under their row locks (PostgreSQL), which re-read each
+row's latest version: a STAGEIN the stager was recording as SUBMITTING under its job meanwhile
+is seen in that state and its pin queued for release, and one another release took first is
+seen gone, so each pin is released once.  Chosen from the statement's snapshot instead, the
+request still looked QUEUED: its pin was not queued, the removal's cancellation then found it
+sent and kept it, and the pin its job made was never given back.  The state is checked on the
+locked rows, not in the query: PostgreSQL locks (and re-reads) only the rows its snapshot
+already matched, so a condition on the state there would pass over that request unlocked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import Row, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import claim as claiming
 from datamgmt.core.db.constants import RequestState, RequestType
 from datamgmt.core.db.models import PinRelease, Replica, Request, RSEAttribute, Source
 from datamgmt.core.db.rows import rowcount
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.core.keys import chunks, keys_in
 
@@ -48,22 +59,7 @@ def queue_releases(
     down); their STAGEIN requests go.  Returns how many pins were queued."""
     if not staging_rse_ids:
         return 0
-    rows = session.execute(
-        select(
-            Request.id, Request.dest_url, Request.transfertool, Request.external_host, Request.external_id
-        ).where(
-            Request.request_type == RequestType.STAGEIN,
-            Request.state.in_(_PINNING),
-            Request.dest_rse_id.in_(list(staging_rse_ids)),
-            keys_in((Request.scope, Request.name, Request.dest_rse_id), released),
-            exists().where(
-                Replica.scope == Request.scope,
-                Replica.name == Request.name,
-                Replica.rse_id == Request.dest_rse_id,
-                Replica.lock_cnt == 0,
-            ),
-        )
-    ).all()
+    rows = [row for row in _unpinned_stageins(session, staging_rse_ids, released) if row.state in _PINNING]
     if not rows:
         return 0
     now = utcnow()
@@ -87,6 +83,35 @@ def queue_releases(
         session.execute(delete(Source).where(Source.request_id.in_(part)))
         session.execute(delete(Request).where(Request.id.in_(part)))
     return len(rows)
+
+
+def _unpinned_stageins(
+    session: Session, staging_rse_ids: Sequence[str], released: Sequence[tuple[str, str, str]]
+) -> list[Row[Any]]:
+    """The STAGEIN requests, in any state, of the ``released`` replicas on ``staging_rse_ids``
+    that no lock holds any more, locked on PostgreSQL (see the module docstring); SQLite's
+    writer already holds the database since the caller lowered ``lock_cnt``."""
+    query = select(
+        Request.id,
+        Request.state,
+        Request.dest_url,
+        Request.transfertool,
+        Request.external_host,
+        Request.external_id,
+    ).where(
+        Request.request_type == RequestType.STAGEIN,
+        Request.dest_rse_id.in_(list(staging_rse_ids)),
+        keys_in((Request.scope, Request.name, Request.dest_rse_id), released),
+        exists().where(
+            Replica.scope == Request.scope,
+            Replica.name == Request.name,
+            Replica.rse_id == Request.dest_rse_id,
+            Replica.lock_cnt == 0,
+        ),
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(of=Request)
+    return list(session.execute(query))
 
 
 def claim_releases(session: Session, worker: str, limit: int, lease_seconds: int) -> list[PendingRelease]:

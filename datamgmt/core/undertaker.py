@@ -20,6 +20,12 @@ that has not run out (:mod:`datamgmt.core.lifetime_exception`), and DIDs attache
 (:data:`~datamgmt.core.workqueue.EXPIRED_DIDS`), so skipped DIDs never fill a batch.  Every
 removed DID leaves an ``ERASE`` message.
 
+The rule conditions are read again under the rules' row locks before any rule goes: the picked
+DID's row lock keeps its lifetime from changing, but not its rules, and an owner may lock one,
+or start moving it, after the pick looked.  A DID whose rule is found locked or moving then is
+left whole, with all its rules, for a later pass.  Read without the lock, the rule looked
+unlocked, and its deletion waited for the owner's commit and then removed the rule just locked.
+
 A batch is picked and processed in ONE transaction; on PostgreSQL the picked rows are
 locked with ``SKIP LOCKED``, so concurrent undertakers take disjoint DIDs, and on SQLite the
 single writer serialises them.  Either the whole batch is buried or nothing is.
@@ -46,8 +52,8 @@ from datamgmt.core.db.models import (
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.did import COLLECTIONS
 from datamgmt.core.keys import DIDKey, keys_in
+from datamgmt.core.lock_state import purge_rule
 from datamgmt.core.message import add_messages
-from datamgmt.core.rule_update import delete_rule
 from datamgmt.core.workqueue import EXPIRED_DIDS
 
 #: Event type of the message each removed DID leaves (Rucio's).
@@ -66,11 +72,15 @@ def claim_expired(session: Session, limit: int) -> list[dict[str, Any]]:
 
 def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
     """Remove the DIDs picked by :func:`claim_expired` (see the module docstring); returns how many."""
+    rules = _locked_rules(session, [(d["scope"], d["name"]) for d in dids])
+    kept = {(rule.scope, rule.name) for rule in rules if rule.locked or rule.child_rule_id is not None}
+    dids = [d for d in dids if (d["scope"], d["name"]) not in kept]
     if not dids:
         return 0
     keys = [(d["scope"], d["name"]) for d in dids]
-    for rule_id in session.scalars(select(Rule.id).where(_is(keys, Rule.scope, Rule.name)).order_by(Rule.id)):
-        delete_rule(session, rule_id)
+    for rule in rules:
+        if (rule.scope, rule.name) not in kept:
+            purge_rule(session, rule)
     collections = [(d["scope"], d["name"]) for d in dids if d["did_type"] in COLLECTIONS]
     files = [(d["scope"], d["name"]) for d in dids if d["did_type"] == DIDType.FILE]
     if collections:
@@ -99,6 +109,22 @@ def bury(session: Session, dids: Sequence[dict[str, Any]]) -> int:
         ],
     )
     return len(dids)
+
+
+def _locked_rules(session: Session, keys: Sequence[DIDKey]) -> list[Rule]:
+    """The rules on the DIDs ``keys``, read again under their row locks (taken in id order, as
+    every undertaker does) so that what they say holds until the batch commits (see the
+    module docstring)."""
+    if not keys:
+        return []
+    query = (
+        select(Rule)
+        .where(_is(keys, Rule.scope, Rule.name))
+        .order_by(Rule.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
 
 
 def _detach_from_parents(session: Session, keys: Sequence[DIDKey]) -> None:
