@@ -55,7 +55,7 @@ def ensure_local_rses(storage_root: Path) -> None:
     """Create LOCAL-A and LOCAL-B with file:// protocols and a distance between them, once.
 
     They are scratch disks: every account may upload into its own scopes there."""
-    from datamgmt.core import rse
+    from datamgmt.core import rse, rse_distance
     from datamgmt.core.db.session import transaction
 
     with transaction() as session:
@@ -73,9 +73,9 @@ def ensure_local_rses(storage_root: Path) -> None:
             rse.add_protocol(session, name, {"scheme": "file", "prefix": str(directory), "impl": "posix"})
             log.info("created RSE %s at %s", name, directory)
         first, second = LOCAL_RSES
-        if not rse.get_distances(session, first, second):
-            rse.set_distance(session, first, second, 1)
-            rse.set_distance(session, second, first, 1)
+        if not rse_distance.get_distances(session, first, second):
+            rse_distance.set_distance(session, first, second, 1)
+            rse_distance.set_distance(session, second, first, 1)
 
 
 def run_daemons(stop: threading.Event) -> None:

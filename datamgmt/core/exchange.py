@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
 from datamgmt.core import rse as rses
-from datamgmt.core import runtime_config
+from datamgmt.core import rse_distance, runtime_config
 from datamgmt.core.account import add_account, delete_account, update_account
 from datamgmt.core.db.constants import AccountStatus, IdentityType
 from datamgmt.core.db.models import (
@@ -176,7 +176,9 @@ def import_data(session: Session, data: object) -> None:
             for destination, entry in _mapping(destinations, f"distances of {shown(source)}").items():
                 if not isinstance(entry, dict):
                     raise InvalidObject("Provided object does not match schema: a distance must be an object")
-                rses.set_distance(session, source, destination, entry.get("distance", entry.get("ranking")))
+                rse_distance.set_distance(
+                    session, source, destination, entry.get("distance", entry.get("ranking"))
+                )
     if data.get("accounts"):
         accounts = data["accounts"]
         if not isinstance(accounts, list) or not all(

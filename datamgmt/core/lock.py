@@ -45,7 +45,7 @@ from datamgmt.core.pins import staging_required_rses
 from datamgmt.core.quota import change_usage
 from datamgmt.core.replica import record_rse_delta
 from datamgmt.core.replica_path import fill_algorithm_paths
-from datamgmt.core.rse import UNKNOWN_DISTANCE
+from datamgmt.core.rse_distance import UNKNOWN_DISTANCE
 from datamgmt.core.staging import staging_buffers
 
 #: Replica states that satisfy a lock at once.

@@ -1,4 +1,5 @@
-"""RSEs: storage endpoints with attributes, protocols, availability, limits, usage and distances.
+"""RSEs: storage endpoints with attributes, protocols, availability, limits and usage (the
+distances between them are in core/rse_distance.py).
 
 Anything that changes what an RSE expression can select (the RSE row, its attributes,
 its availability, its usage) calls :func:`rse_changed`; listeners such as the
@@ -14,14 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, insert, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, bindparam, delete, insert, literal, select
+from sqlalchemy.orm import Session
 
 from datamgmt.core import validation
 from datamgmt.core.db.after_commit import is_pending, on_next_commit
 from datamgmt.core.db.constants import RSEType
-from datamgmt.core.db.models import RSE, AccountUsage, Distance, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
-from datamgmt.core.db.rows import FoundWrite, insert_new, put, rowcount
+from datamgmt.core.db.models import RSE, AccountUsage, RSEAttribute, RSELimit, RSEProtocol, RSEUsage
+from datamgmt.core.db.rows import BuiltWrite, FoundWrite, insert_new, put, rowcount
+from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import new_id, utcnow
 from datamgmt.exceptions import (
     Duplicate,
@@ -99,7 +101,10 @@ def add_rse(
     volatile: bool = False,
     staging_area: bool = False,
 ) -> str:
-    """Create an RSE and its ``<name>=true`` attribute; returns the new id."""
+    """Create an RSE and its ``<name>=true`` attribute; returns the new id.
+
+    On PostgreSQL both rows are one statement, so that an admin's unit of one write
+    (core/db/plans.py) commits them as it runs it; SQLite has no data-modifying CTE."""
     validation.rse_name(rse)
     rse_id = new_id()
     values = {
@@ -110,11 +115,48 @@ def add_rse(
         "volatile": bool(volatile),
         "staging_area": bool(staging_area),
     }
-    if not insert_new(session, RSE, values, unique=["rse"]):
+    if is_postgresql(session):
+        added = _ADD_RSE_WITH_ITS_ATTRIBUTE(session, **values)
+    elif added := insert_new(session, RSE, values, unique=["rse"]):
+        session.connection().execute(
+            insert(RSEAttribute.__table__).values(rse_id=rse_id, key=rse, value="true")
+        )
+    if not added:
         raise Duplicate(f"RSE {validation.shown(rse)} already exists!")
-    session.connection().execute(insert(RSEAttribute.__table__).values(rse_id=rse_id, key=rse, value="true"))
     rse_changed(session)
     return rse_id
+
+
+def _rse_with_its_attribute(dialect: Any) -> Any:
+    """``INSERT`` of a new RSE (nothing if its name is taken) and of its ``<name>=true`` attribute,
+    as one statement (PostgreSQL's data-modifying CTE)."""
+    rses, attributes = RSE.__table__, RSEAttribute.__table__
+    columns = (
+        "id",
+        "rse",
+        "rse_type",
+        "deterministic",
+        "volatile",
+        "staging_area",
+        "created_at",
+        "updated_at",
+    )
+    new = (
+        dialect.insert(rses)
+        .values({name: bindparam(name, type_=rses.c[name].type) for name in columns})
+        .on_conflict_do_nothing(index_elements=["rse"])
+        .returning(rses.c.id, rses.c.rse)
+        .cte("new_rse")
+    )
+    attribute = select(new.c.id, new.c.rse, literal("true"), bindparam("created_at"), bindparam("updated_at"))
+    return (
+        dialect.insert(attributes)
+        .from_select(["rse_id", "key", "value", "created_at", "updated_at"], attribute)
+        .returning(attributes.c.rse_id)
+    )
+
+
+_ADD_RSE_WITH_ITS_ATTRIBUTE = BuiltWrite(_rse_with_its_attribute)
 
 
 def _row(session: Session, rse: str) -> RSE:
@@ -500,13 +542,7 @@ def del_protocol(
     rse_changed(session)
 
 
-# --- limits, usage, distances ----------------------------------------------------------------
-#: Distance assumed when no ``distances`` row links a source to a destination.  Both the ranking
-#: a rule's sources get when their request is written (:mod:`datamgmt.core.lock`) and the
-#: conveyor's choice of source (:mod:`datamgmt.core.transfer`) put such a source after every
-#: known one, so it must exceed any distance an operator sets (Rucio's are small integers), yet
-#: stay negatable within the 32-bit ``sources.ranking`` column.
-UNKNOWN_DISTANCE = 1_000_000
+# --- limits and usage -----------------------------------------------------------------------
 
 
 def set_rse_limits(session: Session, rse: str, name: str, value: int) -> None:
@@ -581,47 +617,4 @@ def _account_shares(session: Session, rse_id: str, total: int) -> list[dict[str,
     return [
         {"account": name, "used": used, "percentage": round(used / total * 100, 2) if total else 0}
         for name, used in session.execute(query)
-    ]
-
-
-def set_distance(session: Session, source: str, destination: str, distance: object) -> None:
-    """Set the distance between two RSEs; ``distance`` is checked here, as it may come straight from
-    an imported document."""
-    src, dst = _row(session, source), _row(session, destination)
-    if isinstance(distance, bool) or not isinstance(distance, int):
-        raise InputValidationError("distance must be an integer")
-    put(session, Distance, (src.id, dst.id), distance=max(distance, 0))
-
-
-def get_distances(session: Session, source: str, destination: str) -> list[dict[str, Any]]:
-    src, dst = _row(session, source), _row(session, destination)
-    row = session.get(Distance, (src.id, dst.id))
-    if row is None:
-        return []
-    return [{"src_rse_id": src.id, "dest_rse_id": dst.id, "distance": row.distance, "ranking": row.distance}]
-
-
-def delete_distance(session: Session, source: str, destination: str) -> None:
-    src, dst = _row(session, source), _row(session, destination)
-    session.execute(delete(Distance).where(Distance.src_rse_id == src.id, Distance.dest_rse_id == dst.id))
-
-
-def list_distances(session: Session, rse: str) -> list[dict[str, Any]]:
-    """Distances from an RSE to every other (``to``) and back (``from``), by the other RSE's name;
-    one query, so an RSE page shows its row and column of the matrix at once."""
-    row = _row(session, rse)
-    other = aliased(RSE)
-    query = (
-        select(Distance.src_rse_id, other.rse, Distance.distance)
-        .join(
-            other,
-            other.id
-            == case((Distance.src_rse_id == row.id, Distance.dest_rse_id), else_=Distance.src_rse_id),
-        )
-        .where((Distance.src_rse_id == row.id) | (Distance.dest_rse_id == row.id))
-        .order_by(other.rse)
-    )
-    return [
-        {"direction": "to" if src == row.id else "from", "rse": name, "distance": distance}
-        for src, name, distance in session.execute(query)
     ]

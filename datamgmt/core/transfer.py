@@ -10,7 +10,7 @@ holds a database lock; what happens to a request from then on is recorded by
 Source ranking puts disk before tape, whatever the distances (as Rucio's PreferDiskOverTape: a
 tape source costs a recall from the library, so it is used only when no disk copy can serve, and
 routing tries the candidates in this order), then the ``distances`` row from source to
-destination (a missing row counts as :data:`~datamgmt.core.rse.UNKNOWN_DISTANCE`, so an
+destination (a missing row counts as :data:`~datamgmt.core.rse_distance.UNKNOWN_DISTANCE`, so an
 installation without a distance matrix still transfers), then fewer past failures (``sources.ranking`` is lowered by one
 for every failed attempt from that source, so a retry prefers another replica where the first two
 criteria tie).
@@ -42,7 +42,8 @@ from datamgmt.core.db.models import RSE, Distance, Replica, Request, RSEAttribut
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.expression import as_number, rse_ids_for
 from datamgmt.core.keys import QUEUE_CHUNK, chunks, keys_in
-from datamgmt.core.rse import UNKNOWN_DISTANCE, protocols_by_rse_id
+from datamgmt.core.rse import protocols_by_rse_id
+from datamgmt.core.rse_distance import UNKNOWN_DISTANCE
 from datamgmt.core.staging import staging_buffers
 from datamgmt.core.transfer_limit import limit_caps
 from datamgmt.exceptions import RSEProtocolNotSupported

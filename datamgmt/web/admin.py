@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 
 from datamgmt.api.context import authorize, unit_of_work
 from datamgmt.core import identity as identities
-from datamgmt.core import quota, subscription, usage_history
+from datamgmt.core import quota, rse_distance, subscription, usage_history
 from datamgmt.core import rse as rses
 from datamgmt.core import rule as rules
 from datamgmt.core import status as status_report
@@ -50,7 +50,7 @@ def rse_page(rse: str) -> str:
         details = {
             "attributes": dict(sorted(detail.attributes.items())),
             "protocols": detail.protocols,
-            "distances": rses.list_distances(catalogue, rse),
+            "distances": rse_distance.list_distances(catalogue, rse),
             "limits": rses.get_rse_limits(catalogue, rse),
             "usage": rses.get_rse_usage(catalogue, rse, per_account=True),
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from datamgmt.core import account, identity, quota, rse, scope
+from datamgmt.core import account, identity, quota, rse, rse_distance, scope
 from datamgmt.core.bootstrap import bootstrap
 from datamgmt.core.db.session import transaction
 from tests.unit.conveyor.catalogue import add_posix_rse
@@ -50,7 +50,7 @@ def populate(db_url: str, storage: Path) -> Site:
         for source in (SOURCE, *DESTINATIONS):
             for destination in DESTINATIONS:
                 if source != destination:
-                    rse.set_distance(session, source, destination, 1)
+                    rse_distance.set_distance(session, source, destination, 1)
         for user in USERS:
             account.add_account(session, user, "USER")
             identity.add_account_identity(

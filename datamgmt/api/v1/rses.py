@@ -13,7 +13,7 @@ from datamgmt.api.openapi import doc, schema_object
 from datamgmt.api.params import json_object, key, query_bool
 from datamgmt.api.streaming import created, done, dumps, json_response, rendered_stream, stream
 from datamgmt.core import rse as rses
-from datamgmt.core import rse_access
+from datamgmt.core import rse_access, rse_distance
 from datamgmt.core.expression import rse_names_for
 from datamgmt.core.rse import RSEInfo
 from datamgmt.core.validation import shown
@@ -114,7 +114,7 @@ _RSE_BODY = schema_object(
 def add_rse(rse: str) -> Response:
     body = json_object(required=False)
     flags = {flag: bool(key(body, flag, bool, False)) for flag in _FLAGS if flag in body}
-    with unit_of_work() as session:
+    with unit_of_work(one_write=True) as session:  # one statement on PostgreSQL (core/rse.py)
         authorize(session, "add_rse", rse=rse)
         rses.add_rse(session, rse, rse_type=key(body, "rse_type", str, None) or "DISK", **flags)
     return created()
@@ -362,7 +362,7 @@ def _distance(body: dict[str, Any]) -> int:
 def get_distance(source: str, destination: str) -> Response:
     with unit_of_work() as session:
         authorize(session, "read")
-        return json_response(rses.get_distances(session, source, destination))
+        return json_response(rse_distance.get_distances(session, source, destination))
 
 
 @bp.post("/<source>/distances/<destination>")
@@ -371,7 +371,7 @@ def add_distance(source: str, destination: str) -> Response:
     distance = _distance(json_object())
     with unit_of_work() as session:
         authorize(session, "add_distance", source=source, destination=destination)
-        rses.set_distance(session, source, destination, distance)
+        rse_distance.set_distance(session, source, destination, distance)
     return created()
 
 
@@ -381,7 +381,7 @@ def update_distance(source: str, destination: str) -> Response:
     distance = _distance(json_object())
     with unit_of_work() as session:
         authorize(session, "update_distance", source=source, destination=destination)
-        rses.set_distance(session, source, destination, distance)
+        rse_distance.set_distance(session, source, destination, distance)
     return done()
 
 
@@ -390,5 +390,5 @@ def update_distance(source: str, destination: str) -> Response:
 def delete_distance(source: str, destination: str) -> Response:
     with unit_of_work() as session:
         authorize(session, "delete_distance", source=source, destination=destination)
-        rses.delete_distance(session, source, destination)
+        rse_distance.delete_distance(session, source, destination)
     return done()

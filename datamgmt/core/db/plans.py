@@ -152,14 +152,17 @@ def _runs_as_the_one_write(progress: UnitProgress, context: ExecutionContext, si
     SELECT does, and so does the write, which then leaves the unit committed."""
     if _plain_read(context):
         return True
-    if progress.committing:
-        raise SecondWrite(
-            f"a unit of work declared to make one write made another: {context.statement!r:.200}"
-        )
-    if not single:
+    if not single and not progress.committing:
         return False
-    progress.committing = True  # from here a lost connection leaves the write's outcome unknown
+    claim_the_one_write(progress, context.statement)
     return True
+
+
+def claim_the_one_write(progress: UnitProgress, statement: object) -> None:
+    """Mark the write of a unit that makes one as sent, or refuse a second before it is sent."""
+    if progress.committing:
+        raise SecondWrite(f"a unit of work declared to make one write made another: {statement!r:.200}")
+    progress.committing = True  # from here a lost connection leaves the write's outcome unknown
 
 
 def _plain_read(context: ExecutionContext) -> bool:

@@ -23,11 +23,11 @@ from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from datamgmt.core.db.bare_cursor import autocommit_cursor
 from datamgmt.core.db.plans import READ_ONLY
 
 _Processor = Callable[[Any], Any] | None
@@ -137,29 +137,11 @@ def _on_bare_cursor(
     """Run on a pooled connection without a transaction: what ``fetch`` took of the result and
     the cursor's description of it (empty once ``compiled`` knows its conversions); ``(None,
     None)`` when it failed."""
-    pooled = engine.raw_connection()
-    connection: Any = pooled.driver_connection
-    # psycopg opens a transaction before a statement unless in autocommit; pysqlite's
-    # connections are in autocommit already (isolation_level None, core/db/session.py).
-    switch = isinstance(connection, psycopg.Connection) and not connection.autocommit
     try:
-        if switch:
-            connection.autocommit = True
-        cursor = connection.cursor()
-        cursor.execute(compiled.sql, compiled.parameters(values))
-        # psycopg builds the description anew on each call (a column object per column, about
-        # a quarter of a one-DID read's client time): only the first run needs it.
-        return fetch(cursor), (cursor.description if compiled.processors is None else ())
+        with autocommit_cursor(engine) as cursor:
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            # psycopg builds the description anew on each call (a column object per column,
+            # about a quarter of a one-DID read's client time): only the first run needs it.
+            return fetch(cursor), (cursor.description if compiled.processors is None else ())
     except Exception:  # noqa: BLE001  # run again through the session, which translates it
         return None, None
-    finally:
-        if _broken(connection):
-            pooled.invalidate()
-        elif switch:
-            connection.autocommit = False
-        pooled.close()
-
-
-def _broken(connection: Any) -> bool:
-    """A psycopg connection the server or network dropped (a refused value leaves it usable)."""
-    return isinstance(connection, psycopg.Connection) and connection.closed

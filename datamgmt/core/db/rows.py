@@ -15,21 +15,22 @@ millisecond of CPU, more than the rest of an admin request.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple, cast
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, CursorResult, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Compiled, Dialect, Result
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.orm import Session
 
 from datamgmt.core.db.models import Base
+from datamgmt.core.db.point_writes import PointWrite
 from datamgmt.core.db.types import utcnow
 
 _TIMESTAMPS = ("created_at", "updated_at")
 #: The compiled statements, by dialect and then by shape.
-_COMPILED: WeakKeyDictionary[Dialect, dict[Hashable, Compiled]] = WeakKeyDictionary()
+_COMPILED: WeakKeyDictionary[Dialect, dict[Hashable, PointWrite]] = WeakKeyDictionary()
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -68,7 +69,7 @@ def insert_new(
     One round trip where a lookup and an ORM insert took two and a flush.
     """
     shape = _Shape(model, tuple(values), tuple(unique) if unique else _key_names(model), None)
-    return _run(session, shape, values).first() is not None
+    return _run(session, shape, values) is not None
 
 
 class FoundWrite:
@@ -94,7 +95,7 @@ class FoundWrite:
         self.shape = _Shape(model, (*selected, *params), _key_names(model), update)
 
     def __call__(self, session: Session, **params: Any) -> bool:
-        if _run(session, self, params).first() is None:
+        if _run(session, self, params) is None:
             return False
         if (
             self.shape.update is not None
@@ -110,6 +111,18 @@ class FoundWrite:
         return self.shape.on_conflict(
             dialect.insert(table).from_select(names, select(*columns).where(self.found))
         )
+
+
+class BuiltWrite:
+    """A write of a shape the others do not cover, built by ``build(dialect)`` (the dialect's
+    module, for its ``insert``) once per dialect and then only run; whether it returned a row.
+    Declare one per module (it is the key of its compiled statement)."""
+
+    def __init__(self, build: Callable[[Any], Any]) -> None:
+        self.statement = build
+
+    def __call__(self, session: Session, **params: Any) -> bool:
+        return _run(session, self, params) is not None
 
 
 class _Shape(NamedTuple):
@@ -145,14 +158,15 @@ class _Shape(NamedTuple):
         return statement.returning(*(table.c[name] for name in conflict))  # rowcount is -1 here on psycopg
 
 
-def _run(session: Session, shape: _Shape | FoundWrite, params: dict[str, Any]) -> CursorResult[Any]:
-    """Run ``shape``'s statement, compiled on first use with this session's dialect."""
+def _run(session: Session, shape: _Shape | FoundWrite | BuiltWrite, params: dict[str, Any]) -> Any:
+    """Run ``shape``'s statement, compiled on first use with this session's dialect; the first
+    row it returned (None: it wrote nothing)."""
     session.flush()  # rows this session added through the ORM exist before the statement refers to them
-    connection = session.connection()
-    compiled_here = _COMPILED.setdefault(connection.dialect, {})
-    compiled = compiled_here.get(shape)
-    if compiled is None:
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        compiled = compiled_here[shape] = shape.statement(dialect).compile(dialect=connection.dialect)
+    dialect = session.get_bind().dialect
+    compiled_here = _COMPILED.setdefault(dialect, {})
+    write = compiled_here.get(shape)
+    if write is None:
+        sql_dialect = postgresql if dialect.name == "postgresql" else sqlite
+        write = compiled_here[shape] = PointWrite(shape.statement(sql_dialect).compile(dialect=dialect))
     now = utcnow()
-    return connection.execute(compiled, {"created_at": now, "updated_at": now, **params})  # type: ignore[arg-type]  # a Compiled runs as is; the stubs only admit statements
+    return write.first(session, {"created_at": now, "updated_at": now, **params})

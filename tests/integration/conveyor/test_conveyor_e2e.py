@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, did_content, replica, rse
+from datamgmt.core import did, did_content, replica, rse, rse_distance
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, Rule, Source
 from datamgmt.core.db.session import transaction
@@ -121,7 +121,7 @@ def site(session, root, tmp_path, storage) -> Site:
         ),
     }
     for name in endpoints:
-        rse.set_distance(session, "SRC", name, 1)
+        rse_distance.set_distance(session, "SRC", name, 1)
     ensure_scope(session)
     session.commit()
     return Site(tmp_path / "SRC", endpoints)

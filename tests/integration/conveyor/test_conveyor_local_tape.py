@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from datamgmt.api.app import create_app
-from datamgmt.core import rse
+from datamgmt.core import rse, rse_distance
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RequestType, RuleState
 from datamgmt.core.db.models import (
     RSE,
@@ -226,7 +226,7 @@ def test_a_staging_buffer_recalls_from_its_tape_through_the_stager_only(db, sess
     )
     rse.add_rse_attribute(session, "VAULT", "staging_buffer", "BUFFER")
     for source in ("VAULT", "DISK1"):
-        rse.set_distance(session, source, "BUFFER", 1)
+        rse_distance.set_distance(session, source, "BUFFER", 1)
     files = dataset_on(session, tape_site, "recall", ["VAULT", "DISK1"], count=2)
     (buffered,) = add_rule(
         session,

@@ -136,7 +136,7 @@ def test_fts3_double_end_to_end_with_500_and_no_duplicates(db, layout, conveyor_
 
 
 def test_failed_source_retries_from_second_source_then_gets_stuck(db, session, root, tmp_path, conveyor_env):
-    from datamgmt.core import rse
+    from datamgmt.core import rse_distance
     from datamgmt.core.db.models import Source
 
     add_posix_rse(session, "BAD", tmp_path / "BAD")
@@ -151,7 +151,7 @@ def test_failed_source_retries_from_second_source_then_gets_stuck(db, session, r
     add_posix_replica(session, "GOOD", tmp_path / "GOOD", spec)
     add_posix_replica(session, "BAD", tmp_path / "BAD", lonely, write=False)  # missing on storage
     for name in ("BAD", "GOOD"):
-        rse.set_distance(session, name, "DEST", 1)
+        rse_distance.set_distance(session, name, "DEST", 1)
     first = add_request(session, spec, dest_id)
     second = add_request(session, lonely, dest_id)
     # GOOD failed once before, so BAD is tried first; its failure must rank it below GOOD.

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from datamgmt.cli.rules import locks_by_rse as cli_locks_by_rse
 from datamgmt.cli.rules import tape_text
-from datamgmt.core import did, did_content, rse
+from datamgmt.core import did, did_content, rse, rse_distance
 from datamgmt.core.db.constants import LockState, ReplicaState, RequestState, RuleState
 from datamgmt.core.db.models import RSE, Lock, Replica, Request, RequestHistory, Rule
 from datamgmt.core.db.session import transaction
@@ -55,7 +55,7 @@ def tape_site(session, root, tmp_path) -> Path:
     for source in RSES:
         for destination in RSES:
             if source != destination:
-                rse.set_distance(session, source, destination, 1)
+                rse_distance.set_distance(session, source, destination, 1)
     ensure_scope(session)
     session.commit()
     return tmp_path

@@ -6,7 +6,8 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from datamgmt.core import runtime_config
-from datamgmt.core.rse import add_protocol, add_rse, add_rse_attribute, set_distance, set_rse_limits
+from datamgmt.core.rse import add_protocol, add_rse, add_rse_attribute, set_rse_limits
+from datamgmt.core.rse_distance import set_distance
 from tests.unit.api.conftest import make_account
 
 

@@ -18,7 +18,8 @@ from datamgmt.core import rule as rules
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, RequestHistory
 from datamgmt.core.db.types import utcnow
-from datamgmt.core.rse import add_protocol, add_rse, get_rse_id, set_distance, set_rse_limits, set_rse_usage
+from datamgmt.core.rse import add_protocol, add_rse, get_rse_id, set_rse_limits, set_rse_usage
+from datamgmt.core.rse_distance import set_distance
 from tests.conftest import ROOT_PASSWORD
 from tests.unit.api.conftest import make_account
 from tests.unit.api.test_web_ui import catalogue, sign_in

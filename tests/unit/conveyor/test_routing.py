@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from datamgmt.core import inflight, rse, transfer_limit
+from datamgmt.core import inflight, rse, rse_distance, transfer_limit
 from datamgmt.core import transfer as core
 from datamgmt.core.db.constants import RequestState
 from datamgmt.core.db.models import Request, Rule, Source
@@ -29,9 +29,9 @@ def sites(session, root, tmp_path):
     ids = {name: add_posix_rse(session, name, tmp_path / name) for name in ("NEAR", "FAR", "DOWN", "DEST")}
     ids["TAPE"] = add_posix_rse(session, "TAPE", tmp_path / "TAPE", rse_type="TAPE")
     rse.update_rse(session, "DOWN", {"availability_read": False})
-    rse.set_distance(session, "NEAR", "DEST", 1)
-    rse.set_distance(session, "TAPE", "DEST", 1)
-    rse.set_distance(session, "FAR", "DEST", 5)
+    rse_distance.set_distance(session, "NEAR", "DEST", 1)
+    rse_distance.set_distance(session, "TAPE", "DEST", 1)
+    rse_distance.set_distance(session, "FAR", "DEST", 5)
     ensure_scope(session)
     return ids
 
@@ -61,7 +61,7 @@ def test_sources_ranked_disk_before_tape_then_by_distance_then_failures(session,
             ranking=-1,
         )
     )
-    rse.set_distance(session, "FAR", "DEST", 1)
+    rse_distance.set_distance(session, "FAR", "DEST", 1)
     session.flush()
     ranked = core.source_candidates(session, [request])[request.id]
     assert [c.rse_id for c in ranked] == [sites["FAR"], sites["NEAR"], sites["TAPE"]]
@@ -69,7 +69,7 @@ def test_sources_ranked_disk_before_tape_then_by_distance_then_failures(session,
 
 def test_a_source_without_a_distance_row_comes_after_a_far_known_one(session, sites, tmp_path):
     unlinked = add_posix_rse(session, "UNLINKED", tmp_path / "UNLINKED")
-    rse.set_distance(session, "FAR", "DEST", 5000)
+    rse_distance.set_distance(session, "FAR", "DEST", 5000)
     spec = random_file("f1")
     for name in ("UNLINKED", "FAR"):
         add_posix_replica(session, name, tmp_path / name, spec)
@@ -78,7 +78,7 @@ def test_a_source_without_a_distance_row_comes_after_a_far_known_one(session, si
     ranked = core.source_candidates(session, [request])[request.id]
     assert [(c.rse_id, c.distance) for c in ranked] == [
         (sites["FAR"], 5000),
-        (unlinked, rse.UNKNOWN_DISTANCE),
+        (unlinked, rse_distance.UNKNOWN_DISTANCE),
     ]
 
 
@@ -194,7 +194,7 @@ def test_tape_source_is_staged_and_only_used_when_no_disk_copy_can_serve(
 
     reset_config()
     add_posix_rse(session, "NOTPC", tmp_path / "NOTPC", domains=tpc_domains(read=0))  # disk, cannot serve
-    rse.set_distance(session, "NOTPC", "DEST", 1)
+    rse_distance.set_distance(session, "NOTPC", "DEST", 1)
     spec = random_file("staged")
     for name in ("NOTPC", "TAPE"):
         add_posix_replica(session, name, tmp_path / name, spec)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from datamgmt.core import did, did_content, metadata_filter, replica, replica_state, rse, scope
+from datamgmt.core import did, did_content, metadata_filter, replica, replica_state, rse, rse_distance, scope
 from datamgmt.core.db.constants import BadFilesStatus
 from datamgmt.core.db.models import Content, DataIdentifier, Replica, UpdatedDID
 from datamgmt.exceptions import (
@@ -90,8 +90,8 @@ def test_protocols_limits_usage_distances(catalogue):
     assert rse.get_rse_limits(catalogue, "SITE-A") == {"MinFreeSpace": 1000}
     rse.set_rse_usage(catalogue, "SITE-A", "storage", used=10, free=90)
     assert rse.get_rse_usage(catalogue, "SITE-A")[0]["total"] == 100
-    rse.set_distance(catalogue, "SITE-A", "SITE-B", 3)
-    assert rse.get_distances(catalogue, "SITE-A", "SITE-B")[0]["distance"] == 3
+    rse_distance.set_distance(catalogue, "SITE-A", "SITE-B", 3)
+    assert rse_distance.get_distances(catalogue, "SITE-A", "SITE-B")[0]["distance"] == 3
 
 
 def test_rse_change_listener_runs_after_commit_only(catalogue):

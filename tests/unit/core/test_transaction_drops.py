@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, create_engine, event, select, text
 from sqlalchemy.engine import make_url
@@ -87,14 +89,29 @@ def test_a_read_killed_half_way_is_retriable(unit_url, kill, root):
     assert raised.value.retriable
 
 
-def kill_at_the_scope_insert(url: str, kill: Callable[[Connection], None]) -> None:
-    kill_at(
-        url, "before_cursor_execute", kill, lambda _cursor, statement, *_: "INSERT INTO scopes" in statement
-    )
+@pytest.fixture
+def kill_at_the_scope_insert(kill: Callable[[Connection | int], None]) -> Iterator[None]:
+    """Terminate the backend as the first ``INSERT INTO scopes`` is sent, through the session or
+    on a bare cursor (core/db/point_writes.py), which no engine event sees."""
+    original = psycopg.Cursor.execute
+    fired: list[bool] = []
+
+    def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        if not fired and "INSERT INTO scopes" in str(query):
+            fired.append(True)
+            kill(cursor.connection.info.backend_pid)
+        return original(cursor, query, *args, **kwargs)
+
+    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        psycopg.Cursor.execute = original  # type: ignore[method-assign]
 
 
-def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(unit_url, kill, root, session):
-    kill_at_the_scope_insert(unit_url, kill)
+def test_a_write_killed_half_way_is_not_retriable_and_left_nothing(
+    unit_url, kill_at_the_scope_insert, root, session
+):
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         unit.scalar(select(Scope.scope))  # half way: a statement ran (add_scope itself is one INSERT)
         add_scope(unit, "lost", "root")
@@ -109,9 +126,8 @@ def test_a_write_killed_while_committing_has_an_unknown_outcome(unit_url, kill, 
     assert not raised.value.retriable and "may or may not" in raised.value.message
 
 
-def test_a_one_write_killed_as_it_runs_has_an_unknown_outcome(unit_url, kill, root):
+def test_a_one_write_killed_as_it_runs_has_an_unknown_outcome(unit_url, kill_at_the_scope_insert, root):
     """The one write of a unit that declared it commits as it runs: lost then, it may have."""
-    kill_at_the_scope_insert(unit_url, kill)
     with pytest.raises(DatabaseUnavailable) as raised, transaction(unit_url) as unit:
         one_write(unit)
         add_scope(unit, "perhaps", "root")

@@ -71,7 +71,7 @@ def test_container_dataset_grouping_places_each_dataset_together(cat, session):
 
 
 def test_missing_replica_makes_copying_replica_request_and_sources(cat, session):
-    from datamgmt.core.rse import set_distance
+    from datamgmt.core.rse_distance import set_distance
 
     set_distance(session, "R3", "R1", 5)
     f = cat.files(1, size=42, on=("R3", "R2"))[0]
@@ -92,7 +92,7 @@ def test_a_source_without_a_distance_row_ranks_after_a_far_known_one(cat, sessio
     """A missing distance counts as farther than any set one, whatever the operator's scale
     (the ranking once assumed 1,000 while routing assumed 1,000,000)."""
     from datamgmt.core import request as transfers
-    from datamgmt.core.rse import UNKNOWN_DISTANCE, set_distance
+    from datamgmt.core.rse_distance import UNKNOWN_DISTANCE, set_distance
 
     set_distance(session, "R3", "R1", 5000)
     f = cat.files(1, on=("R2", "R3"))[0]
