@@ -19,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exists,
     literal,
     or_,
     select,
@@ -44,7 +43,7 @@ from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.db.types import utcnow
 from datamgmt.core.keys import CHUNK, chunks, keys_in
 from datamgmt.core.message import add_messages
-from datamgmt.core.pins import queue_releases, staging_required_rses
+from datamgmt.core.pins import queue_releases, staging_required_rses, to_unlocked_replicas
 from datamgmt.core.quota import change_usage
 
 #: States of a request that no job holds (with ``external_id`` NULL): waiting to be sent, or
@@ -223,13 +222,7 @@ def _release_replicas(session: Session, rule: Rule, keys: list[tuple[str, str, s
     unneeded = select(Request.id).where(
         Request.state.in_(_CANCELLABLE),
         Request.external_id.is_(None),
-        keys_in((Request.scope, Request.name, Request.dest_rse_id), keys),
-        exists().where(
-            Replica.scope == Request.scope,
-            Replica.name == Request.name,
-            Replica.rse_id == Request.dest_rse_id,
-            Replica.lock_cnt == 0,
-        ),
+        *to_unlocked_replicas(keys),
     )
     if is_postgresql(session):
         # Chosen under a row lock, which re-reads each row's latest version: a request the

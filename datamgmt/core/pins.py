@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, insert, select
+from sqlalchemy import ColumnElement, Row, delete, exists, insert, select
 from sqlalchemy.orm import Session
 
 from datamgmt.core import claim as claiming
@@ -101,7 +101,18 @@ def _unpinned_stageins(
     ).where(
         Request.request_type == RequestType.STAGEIN,
         Request.dest_rse_id.in_(list(staging_rse_ids)),
-        keys_in((Request.scope, Request.name, Request.dest_rse_id), released),
+        *to_unlocked_replicas(released),
+    )
+    if is_postgresql(session):
+        query = query.with_for_update(of=Request)
+    return list(session.execute(query))
+
+
+def to_unlocked_replicas(keys: Sequence[tuple[str, str, str]]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on requests: to one of the replicas ``keys`` (scope, name, RSE id), which no
+    lock holds any more, so that nobody needs what the request brings there."""
+    return (
+        keys_in((Request.scope, Request.name, Request.dest_rse_id), keys),
         exists().where(
             Replica.scope == Request.scope,
             Replica.name == Request.name,
@@ -109,9 +120,6 @@ def _unpinned_stageins(
             Replica.lock_cnt == 0,
         ),
     )
-    if is_postgresql(session):
-        query = query.with_for_update(of=Request)
-    return list(session.execute(query))
 
 
 def claim_releases(session: Session, worker: str, limit: int, lease_seconds: int) -> list[PendingRelease]:
