@@ -21,13 +21,13 @@ Each decision starts with a conditional UPDATE of the replica from BAD that retu
 it changed, and only those rows are acted on: a second necromancer, or the judge-repairer
 re-copying the same replica from its STUCK lock, finds it no longer BAD and leaves it alone.
 
-Whether rules hold a bad replica is read from its locks under their row locks (PostgreSQL),
-before the replica is touched: the order a rule's removal takes them in (locks, then the
-replica).  A rule removed meanwhile is waited for and its locks seen gone, so the replica goes
-to the reaper; one not removed yet cannot lose its locks until the batch commits, so each
-replica re-copied has a rule to queue its transfer for.  Read without a lock, a removal that
-committed between the read and the replica's update left a COPYING replica with no lock to
-move and no rule to ask for the copy, and the whole batch failed.
+Whether rules hold a bad replica is read from its locks once the replica is taken (its row
+locked until the batch commits), in the order the judge-repairer takes them (replica, then
+locks), so the two never wait on each other.  A rule whose removal committed before the replica
+was taken has left no lock: such a replica goes to the reaper instead of being copied for
+nobody (before, the batch failed there on a rule it could not find).  A removal that is
+still under way holds its locks and waits for the replica: the batch then meets its locks, and
+PostgreSQL ends one of the two as a deadlock, rolled back whole and tried again.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from datamgmt.core.db.constants import (
     RequestState,
 )
 from datamgmt.core.db.models import Content, DataIdentifier, Lock, Replica, Request, Rule
-from datamgmt.core.db.session import is_postgresql
 from datamgmt.core.did_content import detach
 from datamgmt.core.keys import ReplicaKey, chunks, keys_in
 from datamgmt.core.lock import TransferQueue, WantedLock
@@ -83,25 +82,22 @@ def revive(session: Session, keys: Sequence[ReplicaKey]) -> dict[str, int]:
     good = _good_copies(session, keys)
     recoverable = [key for key in keys if good.get(key[:2], set()) - {key[2]}]
     lost = sorted(set(keys) - set(recoverable))
-    holders = _holders(session, recoverable)
+    held = _keys_where(session, REPLICA_KEY, recoverable, Replica.lock_cnt > 0)
+    recovering, unheld = _recover(session, [key for key in recoverable if key in held])
     return {
-        "recovering": _recover(session, [key for key in recoverable if key in holders], holders),
-        "obsolete": _make_obsolete(session, [key for key in recoverable if key not in holders]),
+        "recovering": recovering,
+        "obsolete": unheld + _make_obsolete(session, [key for key in recoverable if key not in held]),
         "lost": _bury(session, lost),
     }
 
 
 def _holders(session: Session, keys: Sequence[ReplicaKey]) -> dict[ReplicaKey, list[str]]:
-    """The rules locking each of the replicas ``keys`` (those nobody locks are left out), their
-    locks held until commit on PostgreSQL so that none goes before the decision is carried out
-    (see the module docstring).  SQLite's single writer already keeps removals out."""
+    """The rules locking each of the replicas ``keys`` (those nobody locks are left out)."""
     found: dict[ReplicaKey, list[str]] = defaultdict(list)
     for part in chunks(list(keys)):
         query = select(Lock.scope, Lock.name, Lock.rse_id, Lock.rule_id).where(
             keys_in((Lock.scope, Lock.name, Lock.rse_id), part)
         )
-        if is_postgresql(session):
-            query = query.with_for_update()
         for scope, name, rse_id, rule_id in session.execute(query).tuples():
             found[(scope, name, rse_id)].append(rule_id)
     return found
@@ -133,33 +129,47 @@ def _keys_where(
 def _take(session: Session, keys: Sequence[ReplicaKey], *conditions: Any, **values: Any) -> list[ReplicaKey]:
     """Move the replicas of ``keys`` that are still BAD (and meet ``conditions``); returns those
     moved (see the module docstring)."""
-    taken: list[ReplicaKey] = []
+    return _set_state(session, keys, ReplicaState.BAD, *conditions, **values)
+
+
+def _set_state(
+    session: Session, keys: Sequence[ReplicaKey], current: ReplicaState, *conditions: Any, **values: Any
+) -> list[ReplicaKey]:
+    """Set ``values`` on the replicas of ``keys`` still in state ``current`` (and meeting
+    ``conditions``); returns those changed."""
+    changed: list[ReplicaKey] = []
     for part in chunks(list(keys)):
-        taken += (
+        changed += (
             session.execute(
                 update(Replica)
-                .where(keys_in(REPLICA_KEY, part), Replica.state == ReplicaState.BAD, *conditions)
+                .where(keys_in(REPLICA_KEY, part), Replica.state == current, *conditions)
                 .values(**values)
                 .returning(Replica.scope, Replica.name, Replica.rse_id)
             )
             .tuples()
             .all()
         )
-    return taken
+    return changed
 
 
-def _recover(session: Session, keys: Sequence[ReplicaKey], holders: dict[ReplicaKey, list[str]]) -> int:
-    """Copy the replicas ``keys`` again, each for one of its ``holders`` (:func:`_holders`)."""
+def _recover(session: Session, keys: Sequence[ReplicaKey]) -> tuple[int, int]:
+    """Copy the replicas ``keys`` again, each for one of the rules holding it; a replica whose
+    last lock went before it was taken goes to the reaper (see the module docstring).  Returns
+    how many are copied again and how many went to the reaper."""
     taken = _take(session, keys, state=ReplicaState.COPYING)
-    if not taken:
-        return 0
+    holders = _holders(session, taken)
+    unheld = [key for key in taken if key not in holders]
+    _set_state(session, unheld, ReplicaState.COPYING, state=ReplicaState.UNAVAILABLE, tombstone=OBSOLETE)
+    held = [key for key in taken if key in holders]
+    if not held:
+        return 0, len(unheld)
     deltas: dict[str, Counter[LockState]] = defaultdict(Counter)
     for state in (LockState.OK, LockState.STUCK):
-        move_locks(session, taken, state, LockState.REPLICATING, deltas)
-    live = _keys_where(session, REQUEST_KEY, taken, Request.state.in_(LIVE))
-    _queue_transfers(session, [key for key in taken if key not in live], holders)
+        move_locks(session, held, state, LockState.REPLICATING, deltas)
+    live = _keys_where(session, REQUEST_KEY, held, Request.state.in_(LIVE))
+    _queue_transfers(session, [key for key in held if key not in live], holders)
     add_to_counters(session, deltas)
-    return len(taken)
+    return len(held), len(unheld)
 
 
 def _queue_transfers(
@@ -203,7 +213,7 @@ def _file_rows(
 
 def _make_obsolete(session: Session, keys: Sequence[ReplicaKey]) -> int:
     """Hand the replicas ``keys`` nobody locked to the reaper; one a new rule locked since
-    :func:`_holders` looked stays BAD for the next pass rather than be deleted under its lock."""
+    :func:`revive` looked stays BAD for the next pass rather than be deleted under its lock."""
     return len(
         _take(session, keys, Replica.lock_cnt == 0, state=ReplicaState.UNAVAILABLE, tombstone=OBSOLETE)
     )

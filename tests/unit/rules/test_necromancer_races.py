@@ -4,9 +4,8 @@
 The necromancer read whether rules held the replica (``lock_cnt``) without a lock, then moved
 the replica from BAD to COPYING, waiting behind the removal that had released the rule's lock.
 Once the removal committed, there was no lock to move and no rule to queue the copy for:
-``min()`` of no holders failed the whole batch.  The holders are now read from the locks under
-their row locks, which waits for the removal and sees the locks gone: nobody holds the replica,
-so it goes to the reaper.
+``min()`` of no holders failed the whole batch.  The holders are now read from the locks once
+the replica is taken, and see the locks gone: nobody holds the replica, so it goes to the reaper.
 """
 
 from __future__ import annotations
