@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from datamgmt.core.db.bare_cursor import autocommit_cursor
+from datamgmt.core.db.bare_cursor import autocommit_cursor, is_broken
 from datamgmt.core.db.plans import BEGINS_WITH_FIRST, PROGRESS, UnitProgress, claim_the_one_write
 
 
@@ -69,7 +69,9 @@ class PointWrite:
                 cursor.execute(self.compiled.string, parameters)
                 return cursor.fetchone()
             except psycopg.Error as exc:  # the session's translation (core/db/session.py) takes it from here
-                raise _as_sqlalchemy_error(self.compiled.string, exc, lost=cursor.connection.closed) from exc
+                raise _as_sqlalchemy_error(
+                    self.compiled.string, exc, lost=is_broken(cursor.connection)
+                ) from exc
 
     def _parameters(self, values: dict[str, Any]) -> MutableMapping[str, Any]:
         parameters = self.compiled.construct_params({**self._defaults, **values})
