@@ -42,8 +42,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         # How long a gunicorn thread with nothing else to do busy-waits for its kept-alive
         # connection's next request before it sleeps (api/gunicorn_worker.py); 0 turns it off.
         "busy_poll_us": "1000",
-        # The same, for PostgreSQL's answer to a statement (core/db/busy_wait.py).
-        "db_busy_poll_us": "300",
+        # The same, for PostgreSQL's answer to a statement (core/db/busy_wait.py): long enough
+        # for a write's WAL flush, which an admin call's one statement waits for.
+        "db_busy_poll_us": "1500",
         # The flood limit (api/flood.py): requests per source and window to login and other
         # unauthenticated requests; 0 turns it off.  Sources listed in flood_exempt are not counted.
         "flood_max_requests": "300",

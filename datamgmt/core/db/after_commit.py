@@ -24,12 +24,9 @@ def is_pending(session: Session, name: str) -> bool:
     return name in session.info.get(_PENDING, {})
 
 
-def has_pending(session: Session) -> bool:
-    """Whether anything waits for this session's commit."""
-    return bool(session.info.get(_PENDING))
-
-
-def _run_pending(session: Session) -> None:
+def run_pending(session: Session) -> None:
+    """Run what waits for this session's commit: after a commit, or in place of one when the
+    session has no transaction to commit (its changes are visible to everyone already)."""
     for action in session.info.pop(_PENDING, {}).values():
         action()
 
@@ -40,5 +37,5 @@ def _forget_pending(session: Session, _previous_transaction: object) -> None:
 
 # Listened to once for every session, rather than per session on its first pending action:
 # registering instance listeners cost more than the admin call that asked for them.
-event.listen(Session, "after_commit", _run_pending)
+event.listen(Session, "after_commit", run_pending)
 event.listen(Session, "after_soft_rollback", _forget_pending)

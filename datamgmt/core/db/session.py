@@ -45,7 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from datamgmt.config import get_config
-from datamgmt.core.db.after_commit import has_pending
+from datamgmt.core.db.after_commit import run_pending
 from datamgmt.core.db.busy_wait import BusyWaitingConnection
 from datamgmt.core.db.plans import PROGRESS, READ_ONLY, UnitProgress, plan_and_send, unit_options
 from datamgmt.exceptions import (
@@ -220,10 +220,15 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
     progress = session.info.setdefault(PROGRESS, UnitProgress())
     try:
         yield session
-        if _began(session):
+        if session.in_transaction():
             session.flush()
             progress.committing = True
             session.commit()
+        else:
+            # Nothing to commit (a unit answered from caches, by point reads, or whose one write
+            # committed as it ran): SQLAlchemy's commit would begin and end an empty transaction
+            # to find that out, about 0.1 ms of an admin call.  What waits for the commit runs now.
+            run_pending(session)
     except DatamgmtError:
         session.rollback()
         raise
@@ -251,14 +256,6 @@ def transaction(url: str | None = None, read_only: bool = False) -> Iterator[Ses
         # takes it; whatever uses it meanwhile must not inherit the one-write declaration.
         progress.one_write = False
         session.close()
-
-
-def _began(session: Session) -> bool:
-    """Whether the unit has anything to commit: a transaction (any statement, or an object
-    added, begins one) or work waiting for its commit.  A unit answered from caches or by
-    point reads (core/db/point_reads.py) has neither, and SQLAlchemy's commit would begin and
-    end an empty transaction to find that out."""
-    return session.in_transaction() or has_pending(session)
 
 
 def is_unavailable(exc: BaseException) -> bool:

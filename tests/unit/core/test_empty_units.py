@@ -48,3 +48,15 @@ def test_an_object_added_is_flushed_and_committed(db: str, root: str) -> None:
         session.add(Scope(scope="kept", account=root))
     with transaction(db, read_only=True) as session:
         assert session.scalar(select(Scope.scope).where(Scope.scope == "kept")) == "kept"
+
+
+def test_work_waiting_for_the_commit_begins_no_empty_transaction(db: str) -> None:
+    """An admin call's one write commits on a bare cursor and leaves only its cache renewal for
+    the unit's end: that runs without SQLAlchemy beginning and committing an empty transaction."""
+    ran: list[str] = []
+
+    def wait_for_the_commit(session: Session) -> None:
+        on_next_commit(session, "probe", lambda: ran.append("after commit"))
+
+    assert _transactions_begun(db, wait_for_the_commit) == 0
+    assert ran == ["after commit"]

@@ -134,3 +134,23 @@ def test_metadata_of_one_did_reads_the_same_bare_and_in_a_writer(db: str, root: 
         assert not session.in_transaction(), "the bare cursor did not use the unit's connection"
     assert bare == {"run": 7, "energy": 13.6}
     assert isinstance(bare["run"], int) and isinstance(bare["energy"], float)
+
+
+def test_a_bare_read_gives_its_connection_back_without_a_rollback(db: str, root: str) -> None:
+    """Nothing ran in a transaction, so the pool's rollback on return is skipped, as SQLAlchemy's
+    own connection skips it once its transaction has ended; the connection still comes back."""
+    _dataset(db, root)
+    engine = get_engine(db)
+    resets: list[bool] = []
+
+    def on_reset(_dbapi_connection: object, _record: object, state: object) -> None:
+        resets.append(state.transaction_was_reset)  # type: ignore[attr-defined]
+
+    event.listen(engine, "reset", on_reset)
+    try:
+        with transaction(db, read_only=True) as session:
+            assert _STATE.first(session, scope="data", name="ds") is not None
+    finally:
+        event.remove(engine, "reset", on_reset)
+    assert resets == [True], resets
+    assert engine.pool.checkedout() == 0
