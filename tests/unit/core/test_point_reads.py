@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import bindparam, event, select, text
+from sqlalchemy.pool import PoolResetState
 
 from datamgmt.core import did, scope
 from datamgmt.core.db.constants import DIDAvailability, DIDType
@@ -143,8 +144,8 @@ def test_a_bare_read_gives_its_connection_back_without_a_rollback(db: str, root:
     engine = get_engine(db)
     resets: list[bool] = []
 
-    def on_reset(_dbapi_connection: object, _record: object, state: object) -> None:
-        resets.append(state.transaction_was_reset)  # type: ignore[attr-defined]
+    def on_reset(_dbapi_connection: object, _record: object, state: PoolResetState) -> None:
+        resets.append(state.transaction_was_reset)
 
     event.listen(engine, "reset", on_reset)
     try:
