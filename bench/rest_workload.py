@@ -29,24 +29,29 @@ saved one (``--save`` writes this run's figures).  A step of 20 calls or more al
 last tenth's mean latency over its first tenth's: flat scaling keeps it near 1 as the catalogue
 grows within the run.  ``--server-pid`` prints the server's peak RSS (the largest of the process
 and its children) after each step.
+
+``--against URL`` drives a second server in the same run, step by step: each step runs on one
+server and then on the other (the order alternates from step to step), and a third line gives
+the ratio of the two rates.  A ratio of two runs minutes apart moves with the machine (the
+session VMs have changed one server's rate by 30% between two runs of the same code); two
+halves of one step run seconds apart share most of its minute.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.rest_transport import TRANSPORTS, Answer  # noqa: E402
 
 CLOUDS = ["EU", "US", "ASIA", "CA", "AU", "SA", "AF", "IN", "JP", "CN"]
 STEPS = [
@@ -128,98 +133,6 @@ class StepFailed(Exception):
     """A call of a step was refused; the step is reported as failed and the run goes on."""
 
 
-class Answer:
-    """A whole answer: status, headers and body."""
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        self.status_code, self.headers, self.content = status, headers, body
-
-    @property
-    def text(self) -> str:
-        return self.content.decode(errors="replace")
-
-    def json(self) -> Any:
-        return json.loads(self.content)
-
-
-class RequestsTransport:
-    """``requests``, as rucio-clients 41 uses it: what a stock client waits for per call."""
-
-    def __init__(self, base: str, headers: dict[str, str]) -> None:
-        self.base, self.http = base, requests.Session()
-        self.http.headers.update(headers)
-        self.headers = self.http.headers
-
-    def call(self, method: str, path: str, data: str | None, headers: dict[str, str] | None = None) -> Answer:
-        response = self.http.request(method, f"{self.base}{path}", data=data, headers=headers)
-        return Answer(response.status_code, response.headers, response.content)
-
-    @contextmanager
-    def lines(self, method: str, path: str, data: str | None) -> Iterator[tuple[Answer, Iterator[bytes]]]:
-        with self.http.request(method, f"{self.base}{path}", data=data, stream=True) as response:
-            head = Answer(response.status_code, response.headers, b"")
-            if response.status_code >= 300:
-                head.content = response.content
-            yield head, response.iter_lines()
-
-
-class LeanTransport:
-    """One kept-alive ``http.client`` connection: the same requests with the least client work.
-
-    ``requests`` costs about 0.4 ms of client CPU per call on this machine (docs/performance.md),
-    which for a one-row GET is more than either server's own work; this transport measures
-    the servers rather than the client.  Same methods, paths, bodies and headers."""
-
-    def __init__(self, base: str, headers: dict[str, str]) -> None:
-        parts = urlsplit(base)
-        self.prefix = parts.path.rstrip("/")
-        self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80)
-        self.headers = dict(headers)
-
-    def _send(self, method: str, path: str, data: str | None, headers: dict[str, str] | None) -> None:
-        merged = {**self.headers, **(headers or {})}
-        body = data.encode() if data is not None else None
-        if body is None and method in ("POST", "PUT"):
-            merged["Content-Length"] = "0"
-        try:
-            self.connection.request(method, self.prefix + path, body=body, headers=merged)
-        except (ConnectionError, http.client.HTTPException):  # the server closed a kept-alive connection
-            self.connection.close()
-            self.connection.request(method, self.prefix + path, body=body, headers=merged)
-
-    def call(self, method: str, path: str, data: str | None, headers: dict[str, str] | None = None) -> Answer:
-        self._send(method, path, data, headers)
-        response = self.connection.getresponse()
-        return Answer(response.status, response.headers, response.read())
-
-    @contextmanager
-    def lines(self, method: str, path: str, data: str | None) -> Iterator[tuple[Answer, Iterator[bytes]]]:
-        self._send(method, path, data, None)
-        response = self.connection.getresponse()
-        head = Answer(response.status, response.headers, b"")
-        if response.status >= 300:
-            head.content = response.read()
-        try:
-            yield head, _split_lines(response)
-        finally:
-            response.read()
-
-
-def _split_lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
-    """The body's lines as blocks arrive (``readline`` on a chunked body reads byte by byte:
-    4 ms of client CPU for a 7 KB answer)."""
-    pending = b""
-    while block := response.read1(65536):
-        pending += block
-        *complete, pending = pending.split(b"\n")
-        yield from (line.rstrip(b"\r") for line in complete)
-    if pending:
-        yield pending
-
-
-TRANSPORTS = {"lean": LeanTransport, "requests": RequestsTransport}
-
-
 class RucioREST:
     """The headers and body shapes of rucio-clients 41 (docs/rucio-compatibility.md)."""
 
@@ -236,7 +149,7 @@ class RucioREST:
                 "Accept": "*/*",
             },
         )
-        self.account = account
+        self.base, self.account = base, account
         response = self.http.call(
             "GET",
             "/auth/userpass",
@@ -328,9 +241,20 @@ def peak_rss_mib(pid: int | None) -> float | None:
 
 
 class Workload:
-    def __init__(self, client: RucioREST, args: argparse.Namespace) -> None:
+    """One server's run: its objects, its steps and their results.  ``label`` prefixes its lines
+    where two servers run side by side; ``baseline`` holds saved figures to compare with."""
+
+    def __init__(
+        self,
+        client: RucioREST,
+        args: argparse.Namespace,
+        label: str = "",
+        server_pid: int | None = None,
+        baseline: dict[str, dict[str, float]] | None = None,
+    ) -> None:
         self.client = client
         self.args = args
+        self.label, self.server_pid, self.baseline = label, server_pid, baseline
         tag = uuid.uuid4().hex[:6]
         self.scope = f"bench{tag}"
         self.rse_prefix = f"B{tag.upper()}"
@@ -353,22 +277,23 @@ class Workload:
 
     def run(self, name: str, body: Callable[[Step], None]) -> None:
         step = Step(name)
+        prefix = f"{self.label:8s}" if self.label else ""
         try:
             body(step)
         except StepFailed as exc:
-            print(f"{name:15s} FAILED after {step.items} items: {exc}", flush=True)
+            print(f"{prefix}{name:15s} FAILED after {step.items} items: {exc}", flush=True)
             return
         self.results[name] = step
         line = (
-            f"{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms"
+            f"{prefix}{name:15s} {step.rate:10.1f} {UNITS[name]:8s} p50 {step.percentile(0.5):8.2f} ms"
             f"  p95 {step.percentile(0.95):8.2f} ms  ({step.items} in {step.seconds:.2f} s)"
         )
         if step.drift is not None:
             line += f"  last/first tenth {step.drift:.2f}x"
-        saved = self.args.baseline.get(name) if self.args.baseline else None
+        saved = self.baseline.get(name) if self.baseline else None
         if saved and saved.get("rate"):
             line += f"  ratio {step.rate / saved['rate']:.2f}x"
-        rss = peak_rss_mib(self.args.server_pid)
+        rss = peak_rss_mib(self.server_pid)
         if rss is not None:
             line += f"  server peak RSS {rss:.0f} MiB"
         print(line, flush=True)
@@ -504,7 +429,34 @@ class Workload:
                 raise StepFailed(f"expression {expression!r}: {found} RSEs, expected {expected}")
 
 
-def main(argv: list[str] | None = None) -> None:
+#: The order the steps run in: files must exist before they are attached or read.
+ORDER = [
+    "admin",
+    "ping",
+    "register",
+    "attach",
+    "get_did",
+    "rse_info",
+    "file_replicas",
+    "rule_transfers",
+    "rule_in_place",
+    "list_replicas",
+    "expression",
+]
+#: Steps that need the run's files, so register and attach run for them.
+NEED_FILES = {"attach", "get_did", "file_replicas", "rule_transfers", "rule_in_place", "list_replicas"}
+
+
+def selected_steps(wanted: set[str]) -> list[str]:
+    """The steps to run, in order: admin always, register and attach where a step needs files."""
+    return [
+        name
+        for name in ORDER
+        if name == "admin" or name in wanted or (name in ("register", "attach") and wanted & NEED_FILES)
+    ]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
@@ -529,51 +481,69 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--save", type=Path, help="write this run's figures as JSON")
     parser.add_argument("--compare", type=Path, help="a --save file: print this run's rate over its rate")
     parser.add_argument("--server-pid", type=int, help="print the peak RSS of this process tree")
+    parser.add_argument("--against", help="a second server's base URL, run step by step beside the first")
+    parser.add_argument("--against-username", help="its user name (default: --username)")
+    parser.add_argument("--against-password", help="its password (default: --password)")
+    parser.add_argument("--against-pid", type=int, help="print the peak RSS of its process tree")
     args = parser.parse_args(argv)
     if args.rses < 2:
         parser.error("--rses must be at least 2")
-    args.baseline = json.loads(args.compare.read_text())["steps"] if args.compare else None
-    wanted = set(args.steps.split(","))
+    return args
+
+
+def login(args: argparse.Namespace, base: str, username: str, password: str) -> RucioREST:
     try:
-        client = RucioREST(args.server, args.account, args.username, args.password, args.vo, args.client)
+        return RucioREST(base, args.account, username, password, args.vo, args.client)
     except StepFailed as exc:
         raise SystemExit(str(exc)) from None
-    workload = Workload(client, args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    baseline = json.loads(args.compare.read_text())["steps"] if args.compare else None
+    runs = [
+        Workload(login(args, args.server, args.username, args.password), args, server_pid=args.server_pid)
+    ]
+    if args.against:
+        runs[0].label, runs[0].baseline = "server", baseline
+        client = login(
+            args, args.against, args.against_username or args.username, args.against_password or args.password
+        )
+        runs.append(Workload(client, args, "against", args.against_pid))
+    else:
+        runs[0].baseline = baseline
     print(
         f"# {args.server}: N={args.n} files, {args.rses} RSEs, {args.chunk} per call,"
         f" one client thread ({args.client})",
         flush=True,
     )
-    workload.run("admin", workload.admin)
-    # Files must exist before they are attached or read: register runs first.
-    order = [
-        "ping",
-        "register",
-        "attach",
-        "get_did",
-        "rse_info",
-        "file_replicas",
-        "rule_transfers",
-        "rule_in_place",
-        "list_replicas",
-        "expression",
-    ]
-    for name in order:
-        needed = {"attach", "get_did", "file_replicas", "rule_transfers", "rule_in_place", "list_replicas"}
-        if name in wanted or (name in ("register", "attach") and wanted & needed):
+    if args.against:
+        print(f"# against {args.against}, each step on both, the first server alternating", flush=True)
+    for index, name in enumerate(selected_steps(set(args.steps.split(",")))):
+        for workload in runs if index % 2 == 0 else runs[::-1]:
             workload.run(name, getattr(workload, name))
-    if args.save:
-        args.save.write_text(
-            json.dumps(
-                {
-                    "server": args.server,
-                    "n": args.n,
-                    "rses": args.rses,
-                    "steps": {name: step.summary() for name, step in workload.results.items()},
-                },
-                indent=1,
-            )
-        )
+        if len(runs) == 2:
+            print_ratio(name, runs[0], runs[1])
+    if args.save:  # the first server's figures, with the second's under "against"
+        figures = saved(runs[0], args.n, args.rses)
+        if len(runs) == 2:
+            figures["against"] = saved(runs[1], args.n, args.rses)
+        args.save.write_text(json.dumps(figures, indent=1))
+
+
+def print_ratio(name: str, server: Workload, against: Workload) -> None:
+    mine, theirs = server.results.get(name), against.results.get(name)
+    if mine and theirs and theirs.rate:
+        print(f"{'ratio':8s}{name:15s} {mine.rate / theirs.rate:10.2f}x  server over against", flush=True)
+
+
+def saved(workload: Workload, n: int, rses: int) -> dict[str, object]:
+    return {
+        "server": workload.client.base,
+        "n": n,
+        "rses": rses,
+        "steps": {name: step.summary() for name, step in workload.results.items()},
+    }
 
 
 if __name__ == "__main__":
