@@ -63,26 +63,31 @@ class LeanTransport:
         self.connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80)
         self.headers = dict(headers)
 
-    def _send(self, method: str, path: str, data: str | None, headers: dict[str, str] | None) -> None:
+    def _exchange(
+        self, method: str, path: str, data: str | None, headers: dict[str, str] | None
+    ) -> http.client.HTTPResponse:
+        """Send the request and read the answer's head.  A kept-alive connection the server has
+        closed meanwhile (its idle timeout, while ``--against`` ran the other server's step)
+        fails before the server read anything: the request goes again on a new connection."""
         merged = {**self.headers, **(headers or {})}
         body = data.encode() if data is not None else None
         if body is None and method in ("POST", "PUT"):
             merged["Content-Length"] = "0"
         try:
             self.connection.request(method, self.prefix + path, body=body, headers=merged)
-        except (ConnectionError, http.client.HTTPException):  # the server closed a kept-alive connection
+            return self.connection.getresponse()
+        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
             self.connection.close()
             self.connection.request(method, self.prefix + path, body=body, headers=merged)
+            return self.connection.getresponse()
 
     def call(self, method: str, path: str, data: str | None, headers: dict[str, str] | None = None) -> Answer:
-        self._send(method, path, data, headers)
-        response = self.connection.getresponse()
+        response = self._exchange(method, path, data, headers)
         return Answer(response.status, response.headers, response.read())
 
     @contextmanager
     def lines(self, method: str, path: str, data: str | None) -> Iterator[tuple[Answer, Iterator[bytes]]]:
-        self._send(method, path, data, None)
-        response = self.connection.getresponse()
+        response = self._exchange(method, path, data, None)
         head = Answer(response.status, response.headers, b"")
         if response.status >= 300:
             head.content = response.read()
