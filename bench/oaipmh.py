@@ -8,6 +8,7 @@ measure the database path with the same harvest loop.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import resource
 import time
@@ -62,6 +63,8 @@ def make_repository(size: int) -> Repository:
 
 def harvest(repository: Repository, prefix: str, page_size: int) -> int:
     """Harvest ListRecords to the end through the WSGI app; return the records received."""
+    # The endpoint answers only behind a configured base URL (never the request's Host header).
+    os.environ.setdefault("DATAMGMT_API_BASE_URL", "https://data.example.org")
     app = Flask(__name__)
     app.register_blueprint(
         make_oaipmh_blueprint(repository, secret=b"bench-secret-0123456789", page_size=page_size)

@@ -27,10 +27,14 @@ over HTTP, where the server and the client add their own floor.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from bench.common import arguments, fresh_catalogue, report
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import arguments, fresh_catalogue, report  # noqa: E402
 
 PASSWORD = "bench-password"
 PROTOCOL = {"scheme": "file", "hostname": "localhost", "port": 0, "prefix": "/floor/", "impl": "posix"}

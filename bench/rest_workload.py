@@ -501,17 +501,13 @@ def login(args: argparse.Namespace, base: str, username: str, password: str) -> 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     baseline = json.loads(args.compare.read_text())["steps"] if args.compare else None
-    runs = [
-        Workload(login(args, args.server, args.username, args.password), args, server_pid=args.server_pid)
-    ]
+    client = login(args, args.server, args.username, args.password)
+    runs = [Workload(client, args, "server" if args.against else "", args.server_pid, baseline)]
     if args.against:
-        runs[0].label, runs[0].baseline = "server", baseline
         client = login(
             args, args.against, args.against_username or args.username, args.against_password or args.password
         )
         runs.append(Workload(client, args, "against", args.against_pid))
-    else:
-        runs[0].baseline = baseline
     print(
         f"# {args.server}: N={args.n} files, {args.rses} RSEs, {args.chunk} per call,"
         f" one client thread ({args.client})",
