@@ -76,7 +76,7 @@ class LeanTransport:
         try:
             self.connection.request(method, self.prefix + path, body=body, headers=merged)
             return self.connection.getresponse()
-        except (ConnectionResetError, BrokenPipeError, http.client.RemoteDisconnected):
+        except ConnectionError:  # http.client's RemoteDisconnected is one
             self.connection.close()
             self.connection.request(method, self.prefix + path, body=body, headers=merged)
             return self.connection.getresponse()

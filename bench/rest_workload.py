@@ -54,19 +54,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.rest_transport import TRANSPORTS, Answer  # noqa: E402
 
 CLOUDS = ["EU", "US", "ASIA", "CA", "AU", "SA", "AF", "IN", "JP", "CN"]
-STEPS = [
-    "ping",
-    "admin",
-    "get_did",
-    "attach",
-    "rse_info",
-    "file_replicas",
-    "register",
-    "rule_transfers",
-    "rule_in_place",
-    "list_replicas",
-    "expression",
-]
 UNITS = {
     "ping": "req/s",
     "admin": "calls/s",
@@ -429,8 +416,8 @@ class Workload:
                 raise StepFailed(f"expression {expression!r}: {found} RSEs, expected {expected}")
 
 
-#: The order the steps run in: files must exist before they are attached or read.
-ORDER = [
+#: The steps, in the order they run: files must exist before they are attached or read.
+STEPS = [
     "admin",
     "ping",
     "register",
@@ -451,7 +438,7 @@ def selected_steps(wanted: set[str]) -> list[str]:
     """The steps to run, in order: admin always, register and attach where a step needs files."""
     return [
         name
-        for name in ORDER
+        for name in STEPS
         if name == "admin" or name in wanted or (name in ("register", "attach") and wanted & NEED_FILES)
     ]
 
